@@ -1,0 +1,266 @@
+/*
+ * mcsi.h: the public C API of mcsi, an iSCSI initiator (RFC 7143) whose
+ * sessions may carry several TCP connections.
+ *
+ * Model: one mcsi_initiator owns one event loop (epoll, single thread) and
+ * every session and connection made through it.  Every operation answers
+ * with an mcsi_status drawn from Microsoft's ISCSI_STATUS_QUALIFIERS table
+ * (ISDSC_*); the detail of the last failure (the target's own login status,
+ * a sense string, an errno text) is kept in mcsi_last_message().
+ *
+ * Blocking calls (mcsi_login_to_target, mcsi_read, ...) run the loop until
+ * their operation ends.  Asynchronous calls (mcsi_scsi_submit) return at
+ * once and call back from inside mcsi_process().  A host program that has
+ * its own loop waits on mcsi_fd() for readability, with the timeout that
+ * mcsi_next_timeout_ms() gives, and then calls mcsi_process(ini, 0).
+ *
+ * Ids: sessions and connections are named by 64-bit ids, unique within the
+ * process and never reused.  A connection also has its iSCSI CID (16 bits).
+ */
+#ifndef MCSI_H
+#define MCSI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "status_list.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Status ------------------------------------------------------------ */
+
+typedef uint32_t mcsi_status;
+
+enum mcsi_status_code {
+#define MCSI_X_ENUM(name, value, msg) name = value,
+  MCSI_STATUS_LIST(MCSI_X_ENUM)
+#undef MCSI_X_ENUM
+};
+
+/* Name ("ISDSC_LOGIN_FAILED") and message of a status; NULL if unknown. */
+const char *mcsi_status_name(mcsi_status st);
+const char *mcsi_status_message(mcsi_status st);
+/* Nonzero for ISDSC_SUCCESS and for the 0xAFFF.... warnings. */
+int mcsi_status_ok(mcsi_status st);
+/* The table itself, in the order of the ISDSC list. */
+size_t mcsi_status_count(void);
+mcsi_status mcsi_status_at(size_t i);
+
+typedef uint64_t mcsi_id;
+
+/* ---- Initiator and event loop -------------------------------------------- */
+
+typedef struct mcsi_initiator mcsi_initiator;
+
+/* iqn may be NULL: "iqn.2026-11.org.mcsi:<hostname>" is used. NULL on OOM or
+ * an invalid iSCSI name. */
+mcsi_initiator *mcsi_initiator_new(const char *iqn);
+/* Closes every connection at once (no logout) and frees everything. */
+void mcsi_initiator_free(mcsi_initiator *ini);
+const char *mcsi_initiator_name(const mcsi_initiator *ini);
+/* Detail text of the last status returned by a call on ini. */
+const char *mcsi_last_message(const mcsi_initiator *ini);
+
+/* Host-driven loop: an fd that becomes readable when work is pending. */
+int mcsi_fd(const mcsi_initiator *ini);
+/* Milliseconds until the next timer is due; -1 when no timer is armed. */
+int mcsi_next_timeout_ms(const mcsi_initiator *ini);
+/* Waits at most timeout_ms (0: do not wait, -1: until something happens),
+ * handles ready sockets and due timers, flushes queued PDUs. Returns the
+ * number of events handled, or -1 on a loop failure (errno set). */
+int mcsi_process(mcsi_initiator *ini, int timeout_ms);
+
+/* ---- Events (state changes of sessions and connections) ----------------- */
+
+typedef enum mcsi_event_kind {
+  MCSI_EV_CONN_LOGGING_IN = 1,
+  MCSI_EV_CONN_ACTIVE,
+  MCSI_EV_CONN_STANDBY,
+  MCSI_EV_CONN_FAILED,
+  MCSI_EV_CONN_REMOVED,
+  MCSI_EV_SESSION_ACTIVE,
+  MCSI_EV_SESSION_RECOVERING,
+  MCSI_EV_SESSION_RECOVERED,
+  MCSI_EV_SESSION_FAILED,
+  MCSI_EV_SESSION_LOGGED_OUT,
+  MCSI_EV_ASYNC_MESSAGE
+} mcsi_event_kind;
+
+typedef struct mcsi_event {
+  mcsi_event_kind kind;
+  mcsi_id session_id;
+  mcsi_id connection_id;   /* 0 for session events */
+  mcsi_status status;      /* why, when it is a failure */
+  const char *reason;      /* human-readable, valid during the callback */
+} mcsi_event;
+
+typedef void (*mcsi_event_cb)(mcsi_initiator *ini, const mcsi_event *ev, void *arg);
+void mcsi_set_event_callback(mcsi_initiator *ini, mcsi_event_cb cb, void *arg);
+const char *mcsi_event_name(mcsi_event_kind kind);
+
+/* ---- Login --------------------------------------------------------------- */
+
+typedef struct mcsi_chap {
+  const char *username;        /* our name, the target checks our response */
+  const char *secret;
+  const char *target_username; /* mutual CHAP: the target's name and secret, */
+  const char *target_secret;   /* we check the target's response */
+} mcsi_chap;
+
+enum { MCSI_DIGEST_NONE = 0, MCSI_DIGEST_CRC32C = 1 };
+enum { MCSI_DEFAULT = 0, MCSI_YES = 1, MCSI_NO = 2 };
+
+/* All zero means "the default" for every field; see mcsi_login_opts_defaults. */
+typedef struct mcsi_login_opts {
+  const char *portal;                /* "host", "host:port", "[v6]:port" */
+  const char *target;                /* target IQN (NULL for discovery) */
+  mcsi_chap chap;
+  int header_digest, data_digest;    /* MCSI_DIGEST_* */
+  uint32_t max_connections;          /* offered; default 4 */
+  uint32_t max_recv_data_segment_length; /* ours; default 262144 */
+  uint32_t max_burst_length;         /* default 16776192 */
+  uint32_t first_burst_length;       /* default 262144 */
+  uint32_t max_outstanding_r2t;      /* default 1 */
+  uint32_t default_time2wait;        /* default 2 */
+  uint32_t default_time2retain;      /* default 20 */
+  int initial_r2t;                   /* MCSI_YES/NO; default NO */
+  int immediate_data;                /* MCSI_YES/NO; default YES */
+  int login_timeout_ms;              /* default 15000 */
+  int command_timeout_ms;            /* default 30000 */
+  int nop_interval_ms;               /* default 5000; <0 disables */
+  int nop_timeout_ms;                /* default 5000 */
+  int max_redirects;                 /* default 4 */
+} mcsi_login_opts;
+
+mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
+                                 mcsi_id *session_id, mcsi_id *connection_id);
+mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
+
+/* Discovery: SendTargets=All through a discovery session. */
+typedef struct mcsi_target_entry {
+  char *name;
+  size_t naddr;
+  char **addresses;                  /* "host:port,tpgt" as the target sent */
+} mcsi_target_entry;
+typedef struct mcsi_target_list {
+  size_t count;
+  mcsi_target_entry *targets;
+} mcsi_target_list;
+mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
+                              mcsi_target_list **out);
+void mcsi_target_list_free(mcsi_target_list *list);
+
+/* ---- SCSI ---------------------------------------------------------------- */
+
+enum { MCSI_DIR_NONE = 0, MCSI_DIR_READ = 1, MCSI_DIR_WRITE = 2 };
+
+typedef struct mcsi_scsi_result {
+  uint8_t scsi_status;               /* SAM status: 0 GOOD, 2 CHECK CONDITION */
+  uint8_t response;                  /* iSCSI response code */
+  uint8_t sense_key, asc, ascq;
+  uint16_t sense_len;
+  uint8_t sense[252];
+  int residual_kind;                 /* 0 none, 1 underflow, 2 overflow */
+  uint32_t residual;
+  size_t data_in;                    /* bytes of Data-In received */
+} mcsi_scsi_result;
+
+typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+
+/* Queues one command; cb is called exactly once (also on failure, unless the
+ * submit itself fails). buf must stay valid until cb runs. */
+mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
+                             const uint8_t *cdb, size_t cdb_len, int dir,
+                             void *buf, size_t len, mcsi_scsi_cb cb, void *arg);
+/* Blocking form; res may be NULL. A CHECK CONDITION answers
+ * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
+mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
+                              const uint8_t *cdb, size_t cdb_len, int dir,
+                              void *buf, size_t len, mcsi_scsi_result *res);
+
+typedef struct mcsi_inquiry {
+  int peripheral_type;
+  char vendor[9], product[17], revision[5];
+  uint8_t data[255];
+  size_t len;
+} mcsi_inquiry;
+/* page < 0: standard INQUIRY, else that VPD page (raw data only). */
+mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
+                              mcsi_inquiry *out);
+
+typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
+mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                    mcsi_capacity *out);
+/* Fills up to max LUN numbers, *count gets how many the target reported. */
+mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
+                                  size_t max, size_t *count);
+mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+
+/* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
+ * LUN's block size (learned with READ CAPACITY and kept). */
+mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                      void *buf, size_t len);
+mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                       const void *buf, size_t len);
+/* Asynchronous forms (block_size given by the caller). */
+mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                            uint32_t block_size, void *buf, size_t len,
+                            mcsi_scsi_cb cb, void *arg);
+mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                             uint32_t block_size, const void *buf, size_t len,
+                             mcsi_scsi_cb cb, void *arg);
+
+/* Task management (blocking). */
+mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+
+/* ---- Information and statistics ------------------------------------------ */
+
+typedef struct mcsi_conn_stats {
+  uint64_t bytes_sent, bytes_received;
+  uint64_t pdus_sent, pdus_received;
+  uint64_t commands;                 /* SCSI commands carried */
+  uint64_t digest_errors, timeout_errors, format_errors;
+} mcsi_conn_stats;
+
+typedef struct mcsi_conn_info {
+  mcsi_id id;
+  uint16_t cid;
+  char state[16];                    /* "logging-in", "active", "logging-out", "failed", "closed" */
+  int leading;
+  char portal[80];                   /* as asked for */
+  char local_addr[64], remote_addr[64];
+  uint16_t local_port, remote_port;
+  int header_digest, data_digest;
+  uint32_t max_recv_dsl, max_send_dsl; /* ours, and the target's */
+  uint32_t queue_depth;              /* commands outstanding on it */
+  mcsi_conn_stats stats;
+} mcsi_conn_info;
+
+typedef struct mcsi_session_info {
+  mcsi_id id;
+  char target[224];
+  char target_alias[256];
+  uint8_t isid[6];
+  uint16_t tsih;
+  uint16_t tpgt;
+  char state[16];                    /* "logging-in", "active", "failed", "logged-out" */
+  int discovery;
+  /* negotiated session parameters */
+  uint32_t max_connections, max_burst_length, first_burst_length;
+  uint32_t max_outstanding_r2t, default_time2wait, default_time2retain;
+  int initial_r2t, immediate_data, data_pdu_in_order, data_sequence_in_order;
+  int error_recovery_level;
+  uint32_t cmdsn, exp_cmdsn, max_cmdsn;
+  size_t connection_count;
+  mcsi_conn_info connections[8];     /* the first 8 */
+} mcsi_session_info;
+
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out);
+/* Fills up to max session ids; returns how many sessions exist. */
+size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
