@@ -8,7 +8,7 @@ WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wstrict-prototyp
 # pkg-config names: libiscsi (SCSI layer only), isa-l (CRC32C), libcrypto (CHAP).
 PKGS    := libiscsi libcrypto
 XCFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -Icore $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -liscsi -lcrypto) -lisal
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -liscsi -lcrypto) -lisal -pthread
 DEPS_OK := $(BUILD)/.deps-ok
 
 CORE_SRC := $(wildcard core/*.c)

@@ -28,6 +28,12 @@ void mcsi_text_free(mcsi_text *t);   /* frees the items; t may be reused after i
  * twice, too many pairs) or memory runs out; on -1, *bad (if not NULL) points
  * to a static string saying what was wrong. */
 int mcsi_text_parse(mcsi_text *t, const uint8_t *data, size_t len, const char **bad);
+/* Added with text.c: the same, but a key may be given more than once (the
+ * SendTargets reply repeats TargetName and TargetAddress); the pairs are kept
+ * in order and mcsi_text_get finds the first.
+ * Both reject data holding no pair at all (len 0 or only NULs: check len
+ * first where an empty segment is fine) and, on -1, leave t as it was. */
+int mcsi_text_parse_multi(mcsi_text *t, const uint8_t *data, size_t len, const char **bad);
 
 /* Appends key=value (both copied); 0 or -1 on OOM. */
 int mcsi_text_add(mcsi_text *t, const char *key, const char *value);
