@@ -1,0 +1,440 @@
+/* login.c: the login phase of one connection (RFC 7143 6.3, 12): always
+ * through SecurityNegotiation (CHAP when a secret is set, None otherwise),
+ * then LoginOperationalNegotiation, redirects followed, every failure mapped
+ * to an ISDSC status with the target's own class and detail kept. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chap.h"
+#include "internal.h"
+
+#define MAX_ROUNDS 16           /* login PDUs one connection may exchange */
+
+enum step { ST_AUTH, ST_CHAP_A, ST_CHAP_R, ST_SECURITY_DONE, ST_OPERATIONAL };
+
+struct mcsi_login {
+  mcsi_conn *conn;
+  const mcsi_login_opts *o;     /* the session's copy */
+  enum step step;
+  int rounds, redirects;
+  int use_chap, mutual;
+  uint8_t chap_id;
+  uint8_t challenge[32];
+  size_t challenge_len;
+  int chap_alg;
+  mcsi_text rsp;                /* response text, gathered over C-bit PDUs */
+  mcsi_text offered;            /* keys we offered in the operational stage */
+  mcsi_text answers;            /* answers to the target's own offers, to send */
+  mcsi_params ours, neg;
+  uint32_t itt;
+  uint16_t tsih;                /* TSIH we ask for (0: new session) */
+  int finished;
+  mcsi_timer timer;
+};
+
+static mcsi_status fail(struct mcsi_login *l, mcsi_status st, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static mcsi_status fail(struct mcsi_login *l, mcsi_status st, const char *fmt, ...)
+{
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  mcsi_conn_fail(l->conn, st, "login to %s at %s: %s", l->o->target ? l->o->target : "discovery",
+                 l->conn->portal, msg);
+  return st;
+}
+
+void mcsi_login_free(struct mcsi_login *l)
+{
+  if (!l) return;
+  mcsi_timer_stop(&l->conn->sess->ini->loop, &l->timer);
+  mcsi_text_free(&l->rsp);
+  mcsi_text_free(&l->offered);
+  mcsi_text_free(&l->answers);
+  free(l);
+}
+
+static void login_timeout(mcsi_timer *t)
+{
+  struct mcsi_login *l = MCSI_CONTAINER(t, struct mcsi_login, timer);
+  int ms = l->o->login_timeout_ms;
+  if (l->conn->state == MCSI_CONN_CONNECTING)
+    mcsi_conn_fail(l->conn, ISDSC_CONNECTION_FAILED, "connect to %s: no answer within %d ms",
+                   l->conn->portal, ms);
+  else
+    fail(l, ISDSC_LOGIN_FAILED, "no Login Response within %d ms", ms);
+}
+
+static void reset_exchange(struct mcsi_login *l)
+{
+  mcsi_text_free(&l->rsp);
+  mcsi_text_free(&l->offered);
+  mcsi_text_free(&l->answers);
+  l->step = ST_AUTH;
+  mcsi_params_rfc_defaults(&l->neg);
+  l->neg.max_recv_dsl = l->ours.max_recv_dsl;
+}
+
+mcsi_status mcsi_login_start(mcsi_conn *c, const mcsi_login_opts *o)
+{
+  mcsi_session *s = c->sess;
+  struct mcsi_login *l = calloc(1, sizeof *l);
+  if (!l) return mcsi_fail(s->ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  l->conn = c;
+  l->o = o;
+  l->use_chap = o->chap.secret != NULL;
+  l->mutual = o->chap.target_secret != NULL;
+  l->tsih = c->leading ? 0 : s->tsih;
+  mcsi_params_from_opts(&l->ours, o);
+  mcsi_text_init(&l->rsp);
+  mcsi_text_init(&l->offered);
+  mcsi_text_init(&l->answers);
+  reset_exchange(l);
+  mcsi_timer_init(&l->timer, login_timeout);
+  c->login = l;
+  mcsi_status st = mcsi_conn_connect(c, o->portal);
+  if (st) return st;
+  mcsi_timer_start(&s->ini->loop, &l->timer, (uint64_t)o->login_timeout_ms);
+  return ISDSC_SUCCESS;
+}
+
+/* ---- sending ------------------------------------------------------------------ */
+
+static void send_login(struct mcsi_login *l, int csg, int transit, int nsg, mcsi_text *keys)
+{
+  mcsi_conn *c = l->conn;
+  mcsi_session *s = c->sess;
+  size_t len = 0;
+  uint8_t *data = keys ? mcsi_text_encode(keys, &len) : NULL;
+  if (keys && !data) { fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
+  if (len > 8192) { free(data); fail(l, ISDSC_INVALID_PARAMETER, "login text too long"); return; }
+  mcsi_pdu_hdr h = { .opcode = MCSI_OP_LOGIN_REQ, .immediate = 1 };
+  h.flags = (uint8_t)((transit ? MCSI_F_TRANSIT : 0) | csg << 2 | (transit ? nsg : 0));
+  memcpy(h.isid, s->isid, 6);
+  h.tsih = l->tsih;
+  l->itt = h.itt = s->next_itt++;
+  h.cid = c->cid;
+  h.cmdsn = s->cmdsn;
+  h.expstatsn = c->exp_statsn;
+  mcsi_conn_queue(c, &h, data, (uint32_t)len, NULL, data);
+}
+
+static int add_first_keys(struct mcsi_login *l, mcsi_text *t)
+{
+  mcsi_session *s = l->conn->sess;
+  int rc = mcsi_text_add(t, "InitiatorName", s->ini->name);
+  if (l->conn->leading) rc |= mcsi_text_add(t, "SessionType", s->discovery ? "Discovery" : "Normal");
+  if (!s->discovery) rc |= mcsi_text_add(t, "TargetName", s->target);
+  return rc | mcsi_text_add(t, "AuthMethod", l->use_chap ? "CHAP" : "None");
+}
+
+static void send_operational(struct mcsi_login *l)
+{
+  mcsi_text keys;
+  mcsi_text_init(&keys);
+  int rc = 0;
+  if (l->step != ST_OPERATIONAL) {   /* first operational PDU: our offers */
+    rc = mcsi_params_offer(&l->ours, l->conn->leading, l->conn->sess->discovery, &keys);
+    for (size_t i = 0; i < keys.count && !rc; i++) rc = mcsi_text_add(&l->offered, keys.items[i].key, "");
+    l->step = ST_OPERATIONAL;
+  }
+  for (size_t i = 0; i < l->answers.count && !rc; i++)
+    rc = mcsi_text_add(&keys, l->answers.items[i].key, l->answers.items[i].value);
+  mcsi_text_free(&l->answers);
+  if (rc) fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  else send_login(l, MCSI_STAGE_OPERATIONAL, 1, MCSI_STAGE_FULL_FEATURE, &keys);
+  mcsi_text_free(&keys);
+}
+
+void mcsi_login_connected(mcsi_conn *c)
+{
+  struct mcsi_login *l = c->login;
+  mcsi_text keys;
+  mcsi_text_init(&keys);
+  if (add_first_keys(l, &keys)) fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  else if (l->use_chap) send_login(l, MCSI_STAGE_SECURITY, 0, 0, &keys);
+  else send_login(l, MCSI_STAGE_SECURITY, 1, MCSI_STAGE_OPERATIONAL, &keys);
+  mcsi_text_free(&keys);
+}
+
+/* ---- status classes ------------------------------------------------------------ */
+
+static mcsi_status map_login_status(uint8_t cls, uint8_t detail)
+{
+  if (cls == 2) {
+    static const mcsi_status initiator_err[] = {
+      ISDSC_INITIATOR_ERROR, ISDSC_AUTHENTICATION_FAILURE, ISDSC_AUTHORIZATION_FAILURE,
+      ISDSC_TARGET_NOT_FOUND, ISDSC_TARGET_REMOVED, ISDSC_UNSUPPORTED_VERSION,
+      ISDSC_TOO_MANY_CONNECTIONS, ISDSC_MISSING_PARAMETER, ISDSC_CANT_INCLUDE_IN_SESSION,
+      ISDSC_SESSION_TYPE_NOT_SUPPORTED, ISDSC_REQUEST_NOT_SUPPORTED, ISDSC_LOGIN_FAILED };
+    return detail < sizeof initiator_err / sizeof initiator_err[0] ? initiator_err[detail]
+                                                                   : ISDSC_INITIATOR_ERROR;
+  }
+  if (cls == 3) {
+    if (detail == 1) return ISDSC_SERVICE_UNAVAILABLE;
+    if (detail == 2) return ISDSC_TARGET_OUT_OF_RESORCES;
+    return ISDSC_TARGET_ERROR;
+  }
+  return ISDSC_LOGIN_FAILED;
+}
+
+static const char *login_status_text(uint8_t cls, uint8_t detail)
+{
+  static const char *const c2[] = { "initiator error", "authentication failure",
+    "authorization failure", "not found", "target removed", "unsupported version",
+    "too many connections", "missing parameter", "can't include in session",
+    "session type not supported", "session does not exist", "invalid during login" };
+  static const char *const c3[] = { "target error", "service unavailable", "out of resources" };
+  if (cls == 2 && detail < 12) return c2[detail];
+  if (cls == 3 && detail < 3) return c3[detail];
+  return "unknown status";
+}
+
+static void redirect(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  const char *addr = mcsi_text_get(&l->rsp, "TargetAddress");
+  mcsi_status moved = h->status_detail == 2 ? ISDSC_TARGET_MOVED_PERMANENTLY : ISDSC_TARGET_MOVED_TEMPORARILY;
+  if (!addr) { fail(l, moved, "redirect (0x01%02x) without TargetAddress", h->status_detail); return; }
+  if (l->redirects >= l->o->max_redirects) {
+    fail(l, moved, "more than %d redirects (last to %s)", l->o->max_redirects, addr);
+    return;
+  }
+  l->redirects++;
+  char to[128];
+  snprintf(to, sizeof to, "%s", addr);
+  reset_exchange(l);
+  mcsi_status st = mcsi_conn_connect(l->conn, to);
+  if (st) fail(l, st, "redirect to %s: %s", to, mcsi_last_message(l->conn->sess->ini));
+}
+
+/* ---- security stage ---------------------------------------------------------------- */
+
+static int check_auth_method(struct mcsi_login *l)
+{
+  const char *m = mcsi_text_get(&l->rsp, "AuthMethod");
+  const char *want = l->use_chap ? "CHAP" : "None";
+  if (m && !strcmp(m, want)) return 0;
+  if (!m && !l->use_chap) return 0;      /* target skipped the key: None */
+  fail(l, l->use_chap ? ISDSC_INVALID_LOGON_AUTH_TYPE : ISDSC_AUTHENTICATION_FAILURE,
+       "we offered AuthMethod=%s, the target answered %s", want, m ? m : "nothing");
+  return -1;
+}
+
+static int reflected(mcsi_initiator *ini, const uint8_t *c, size_t len)
+{
+  for (unsigned i = 0; i < ini->nrecent && i < 8; i++)
+    if (len >= 16 && !memcmp(ini->recent_challenges[i], c, 16)) return 1;
+  return 0;
+}
+
+static void send_chap_response(struct mcsi_login *l)
+{
+  mcsi_initiator *ini = l->conn->sess->ini;
+  const char *a = mcsi_text_get(&l->rsp, "CHAP_A"), *i = mcsi_text_get(&l->rsp, "CHAP_I");
+  const char *cc = mcsi_text_get(&l->rsp, "CHAP_C");
+  uint8_t chal[MCSI_CHAP_CHALLENGE_MAX], resp[MCSI_CHAP_DIGEST_MAX];
+  uint64_t id;
+  l->chap_alg = a ? mcsi_chap_pick_algorithm(a) : -1;
+  if (l->chap_alg < 0 || !i || !cc) {
+    fail(l, ISDSC_AUTHENTICATION_FAILURE, "bad CHAP offer (CHAP_A=%s)", a ? a : "missing");
+    return;
+  }
+  long clen = mcsi_chap_decode(cc, chal, sizeof chal);
+  if (mcsi_text_parse_number(i, &id) || id > 255 || clen <= 0) {
+    fail(l, ISDSC_AUTHENTICATION_FAILURE, "malformed CHAP_I or CHAP_C");
+    return;
+  }
+  if (reflected(ini, chal, (size_t)clen)) {
+    fail(l, ISDSC_AUTHENTICATION_FAILURE, "the target reflected our own CHAP challenge");
+    return;
+  }
+  const char *secret = l->o->chap.secret;
+  mcsi_chap_response(l->chap_alg, (uint8_t)id, secret, strlen(secret), chal, (size_t)clen, resp);
+  size_t dl = mcsi_chap_digest_len(l->chap_alg);
+  char hex[2 * MCSI_CHAP_CHALLENGE_MAX + 3];
+  mcsi_text keys;
+  mcsi_text_init(&keys);
+  mcsi_chap_encode_hex(resp, dl, hex);
+  int rc = mcsi_text_add(&keys, "CHAP_N", l->o->chap.username ? l->o->chap.username : ini->name);
+  rc |= mcsi_text_add(&keys, "CHAP_R", hex);
+  if (l->mutual) {
+    l->challenge_len = 16;
+    if (mcsi_chap_random(&l->chap_id, 1) || mcsi_chap_random(l->challenge, l->challenge_len)) rc = -1;
+    memcpy(ini->recent_challenges[ini->nrecent++ % 8], l->challenge, 16);
+    mcsi_chap_encode_hex(l->challenge, l->challenge_len, hex);
+    rc |= mcsi_text_add_u32(&keys, "CHAP_I", l->chap_id);
+    rc |= mcsi_text_add(&keys, "CHAP_C", hex);
+  }
+  l->step = ST_CHAP_R;
+  if (rc) fail(l, ISDSC_OUT_OF_RESOURCES, "CHAP response could not be built");
+  else send_login(l, MCSI_STAGE_SECURITY, 1, MCSI_STAGE_OPERATIONAL, &keys);
+  mcsi_text_free(&keys);
+}
+
+static int check_target_chap(struct mcsi_login *l)
+{
+  if (!l->mutual) return 0;
+  const char *n = mcsi_text_get(&l->rsp, "CHAP_N"), *r = mcsi_text_get(&l->rsp, "CHAP_R");
+  uint8_t got[MCSI_CHAP_DIGEST_MAX + 1], want[MCSI_CHAP_DIGEST_MAX];
+  size_t dl = mcsi_chap_digest_len(l->chap_alg);
+  const char *tuser = l->o->chap.target_username;
+  if (!n || !r) { fail(l, ISDSC_AUTHENTICATION_FAILURE, "target did not answer our CHAP challenge"); return -1; }
+  if (tuser && strcmp(n, tuser) != 0) {
+    fail(l, ISDSC_AUTHENTICATION_FAILURE, "target CHAP name '%s', expected '%s'", n, tuser);
+    return -1;
+  }
+  const char *ts = l->o->chap.target_secret;
+  mcsi_chap_response(l->chap_alg, l->chap_id, ts, strlen(ts), l->challenge, l->challenge_len, want);
+  if (mcsi_chap_decode(r, got, sizeof got) != (long)dl || !mcsi_chap_equal(got, want, dl)) {
+    fail(l, ISDSC_AUTHENTICATION_FAILURE, "target failed mutual CHAP (wrong CHAP_R)");
+    return -1;
+  }
+  return 0;
+}
+
+static void security_rx(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  int transit = (h->flags & MCSI_F_TRANSIT) != 0;
+  switch (l->step) {
+  case ST_AUTH:
+    if (check_auth_method(l)) return;
+    if (l->use_chap) {
+      mcsi_text keys;
+      mcsi_text_init(&keys);
+      if (mcsi_text_add(&keys, "CHAP_A", "7,5")) { fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
+      l->step = ST_CHAP_A;
+      send_login(l, MCSI_STAGE_SECURITY, 0, 0, &keys);
+      mcsi_text_free(&keys);
+      return;
+    }
+    l->step = ST_SECURITY_DONE;
+    break;
+  case ST_CHAP_A:
+    send_chap_response(l);
+    return;
+  case ST_CHAP_R:
+    if (check_target_chap(l)) return;
+    l->step = ST_SECURITY_DONE;
+    break;
+  default:
+    break;
+  }
+  if (transit && MCSI_LOGIN_NSG(h->flags) == MCSI_STAGE_OPERATIONAL) send_operational(l);
+  else if (transit) fail(l, ISDSC_LOGIN_FAILED, "target moved to stage %d", MCSI_LOGIN_NSG(h->flags));
+  else send_login(l, MCSI_STAGE_SECURITY, 1, MCSI_STAGE_OPERATIONAL, NULL);
+}
+
+/* ---- operational stage -------------------------------------------------------------- */
+
+static int operational_keys(struct mcsi_login *l)
+{
+  for (size_t i = 0; i < l->rsp.count; i++) {
+    const char *k = l->rsp.items[i].key, *v = l->rsp.items[i].value, *err = NULL;
+    int offered = mcsi_text_get(&l->offered, k) != NULL;
+    if (!strcmp(k, "TargetAlias")) snprintf(l->conn->sess->target_alias, sizeof l->conn->sess->target_alias, "%s", v);
+    if (!strcmp(k, "TargetPortalGroupTag")) {
+      uint64_t n;
+      if (!mcsi_text_parse_number(v, &n) && n <= 65535) l->conn->sess->tpgt = (uint16_t)n;
+    }
+    if (mcsi_params_apply(&l->neg, &l->ours, k, v, offered, &l->answers, &err)) {
+      fail(l, ISDSC_INVALID_TEXT_KEY, "key %s=%.64s: %s", k, v, err ? err : "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  mcsi_conn *c = l->conn;
+  mcsi_session *s = c->sess;
+  if (c->leading) {
+    s->tsih = h->tsih;
+    s->params = l->neg;
+  } else if (h->tsih != s->tsih) {
+    fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target answered TSIH 0x%04x, the session has 0x%04x",
+         h->tsih, s->tsih);
+    return;
+  }
+  c->params = l->neg;
+  c->params.max_connections = s->params.max_connections;
+  l->finished = 1;
+}
+
+static void operational_rx(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  if (operational_keys(l)) return;
+  int transit = (h->flags & MCSI_F_TRANSIT) != 0;
+  if (transit && MCSI_LOGIN_NSG(h->flags) == MCSI_STAGE_FULL_FEATURE) finish(l, h);
+  else if (transit) fail(l, ISDSC_LOGIN_FAILED, "target moved to stage %d", MCSI_LOGIN_NSG(h->flags));
+  else send_operational(l);
+}
+
+/* ---- one Login Response ----------------------------------------------------------------- */
+
+static int check_response(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  mcsi_session *s = l->conn->sess;
+  if (h->opcode != MCSI_OP_LOGIN_RSP) {
+    fail(l, ISDSC_TRANSPORT_ERROR, "got a %s during login", mcsi_opcode_name(h->opcode));
+    return -1;
+  }
+  if (h->itt != l->itt || memcmp(h->isid, s->isid, 6) != 0) {
+    fail(l, ISDSC_TRANSPORT_ERROR, "Login Response for another ITT or ISID");
+    return -1;
+  }
+  if (h->status_class == 0 && h->version_min != 0) {
+    fail(l, ISDSC_VERSION_MISMATCH, "target chose version %u", h->version_min);
+    return -1;
+  }
+  if (++l->rounds > MAX_ROUNDS) {
+    fail(l, ISDSC_LOGIN_FAILED, "no agreement after %d Login Responses", MAX_ROUNDS);
+    return -1;
+  }
+  return 0;
+}
+
+static int gather_text(struct mcsi_login *l, const uint8_t *data, uint32_t dlen)
+{
+  const char *bad = NULL;
+  if (!dlen) return 0;
+  if (mcsi_text_parse(&l->rsp, data, dlen, &bad) == 0) return 0;
+  fail(l, ISDSC_INVALID_TEXT_KEY, "malformed text in Login Response: %s", bad ? bad : "out of memory");
+  return -1;
+}
+
+void mcsi_login_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
+{
+  struct mcsi_login *l = c->login;
+  if (check_response(l, h)) return;
+  c->exp_statsn = h->statsn + 1;
+  mcsi_session_update_sn(c->sess, h->expcmdsn, h->maxcmdsn);
+  if (h->status_class == 1) {
+    mcsi_text_free(&l->rsp);
+    if (gather_text(l, data, dlen) == 0) redirect(l, h);
+    return;
+  }
+  if (h->status_class != 0) {
+    fail(l, map_login_status(h->status_class, h->status_detail), "target answered status 0x%02x%02x (%s)",
+         h->status_class, h->status_detail, login_status_text(h->status_class, h->status_detail));
+    return;
+  }
+  if (gather_text(l, data, dlen)) return;
+  if (h->flags & MCSI_F_CONTINUE) {          /* more text follows: ask for it */
+    send_login(l, MCSI_LOGIN_CSG(h->flags), 0, 0, NULL);
+    return;
+  }
+  if (MCSI_LOGIN_CSG(h->flags) == MCSI_STAGE_SECURITY) security_rx(l, h);
+  else operational_rx(l, h);
+  if (l->finished) {
+    c->login = NULL;
+    mcsi_login_free(l);
+    c->state = MCSI_CONN_ACTIVE;
+    mcsi_session_login_finished(c, ISDSC_SUCCESS);
+  } else {
+    mcsi_text_free(&l->rsp);
+  }
+}

@@ -1,0 +1,386 @@
+/* scsi.c: SCSI commands over a connection (RFC 7143 11.2-11.8): the command
+ * PDU with immediate data, unsolicited and R2T-driven Data-Out, Data-In
+ * placement, status and sense; and the blocking SCSI helpers built on it,
+ * which use libiscsi's public SCSI layer for CDBs and data-in parsing. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <iscsi/scsi-lowlevel.h>
+#include "internal.h"
+
+/* ---- wire side ------------------------------------------------------------------ */
+
+static uint64_t encode_lun(uint64_t lun)
+{
+  uint64_t b0 = lun < 256 ? 0 : (0x40 | (lun >> 8));
+  return (b0 << 56) | ((lun & 0xff) << 48);
+}
+
+static void send_data_out(mcsi_conn *c, mcsi_task *t, uint32_t ttt, uint32_t off, uint32_t len)
+{
+  uint32_t max = c->params.max_send_dsl, sn = 0;
+  while (len) {
+    uint32_t n = len < max ? len : max;
+    mcsi_pdu_hdr h = { .opcode = MCSI_OP_DATA_OUT, .lun = encode_lun(t->lun), .itt = t->itt,
+                       .ttt = ttt, .expstatsn = c->exp_statsn, .datasn = sn++, .offset = off };
+    if (n == len) h.flags = MCSI_F_FINAL;
+    mcsi_conn_queue(c, &h, t->buf + off, n, t, NULL);
+    off += n;
+    len -= n;
+  }
+}
+
+void mcsi_scsi_send(mcsi_conn *c, mcsi_task *t)
+{
+  const mcsi_params *p = &c->params;
+  mcsi_session *s = c->sess;
+  uint32_t len = (uint32_t)t->len, imm = 0, unsol = 0;
+  if (t->dir == MCSI_DIR_WRITE) {
+    uint32_t fb = s->params.first_burst < len ? s->params.first_burst : len;
+    if (s->params.immediate_data) imm = fb < p->max_send_dsl ? fb : p->max_send_dsl;
+    if (!s->params.initial_r2t) unsol = fb - imm;
+  }
+  mcsi_pdu_hdr h = { .opcode = MCSI_OP_SCSI_CMD, .lun = encode_lun(t->lun), .itt = t->itt,
+                     .edtl = len, .cmdsn = t->cmdsn, .expstatsn = c->exp_statsn };
+  h.flags = (uint8_t)(MCSI_ATTR_SIMPLE | (unsol ? 0 : MCSI_F_FINAL) |
+                      (t->dir == MCSI_DIR_READ ? MCSI_F_READ : 0) |
+                      (t->dir == MCSI_DIR_WRITE ? MCSI_F_WRITE : 0));
+  memcpy(h.cdb, t->cdb, t->cdb_len);
+  mcsi_conn_queue(c, &h, imm ? t->buf : NULL, imm, imm ? t : NULL, NULL);
+  if (unsol) send_data_out(c, t, MCSI_RSVD_TAG, imm, unsol);
+}
+
+mcsi_status mcsi_scsi_check_data_in(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, const char **err)
+{
+  if (!t || t->kind != MCSI_TASK_SCSI || t->conn != c || !t->sent) { *err = "unknown ITT"; return ISDSC_TRANSPORT_ERROR; }
+  if (t->dir != MCSI_DIR_READ && h->dlen) { *err = "data for a command that reads nothing"; return ISDSC_TRANSPORT_ERROR; }
+  if ((uint64_t)h->offset + h->dlen > t->len) { *err = "data beyond the buffer"; return ISDSC_TRANSPORT_ERROR; }
+  if (h->datasn != t->exp_datasn) { *err = "DataSN out of order"; return ISDSC_TRANSPORT_ERROR; }
+  return ISDSC_SUCCESS;
+}
+
+static void set_residual(mcsi_task *t, const mcsi_pdu_hdr *h)
+{
+  t->res.residual_kind = h->flags & MCSI_F_UNDERFLOW ? 1 : h->flags & MCSI_F_OVERFLOW ? 2 : 0;
+  t->res.residual = t->res.residual_kind ? h->residual : 0;
+  t->res.data_in = t->data_in;
+}
+
+static const char *status_name(uint8_t st)
+{
+  switch (st) {
+  case 0x02: return "CHECK CONDITION";
+  case 0x08: return "BUSY";
+  case 0x18: return "RESERVATION CONFLICT";
+  case 0x28: return "TASK SET FULL";
+  case 0x30: return "ACA ACTIVE";
+  case 0x40: return "TASK ABORTED";
+  default: return "unexpected status";
+  }
+}
+
+/* The command's SCSI status decides its mcsi status. */
+static mcsi_status finish_status(mcsi_conn *c, mcsi_task *t)
+{
+  mcsi_initiator *ini = c->sess->ini;
+  mcsi_scsi_result *r = &t->res;
+  if (r->response) return mcsi_fail(ini, ISDSC_TARGET_ERROR, "target failure (iSCSI response 0x%02x)", r->response);
+  if (r->scsi_status == 0) return ISDSC_SUCCESS;
+  if (r->scsi_status == 0x02 && r->sense_len) {
+    return mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "CHECK CONDITION: %s (0x%02x), ASC/ASCQ 0x%02x/0x%02x: %s",
+                     scsi_sense_key_str(r->sense_key), r->sense_key, r->asc, r->ascq,
+                     scsi_sense_ascq_str(r->asc << 8 | r->ascq));
+  }
+  return mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "SCSI status 0x%02x (%s)", r->scsi_status,
+                   status_name(r->scsi_status));
+}
+
+void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
+{
+  t->data_in += h->dlen;
+  t->exp_datasn++;
+  if (!(h->flags & MCSI_F_STATUS)) return;
+  t->res.scsi_status = h->status;
+  set_residual(t, h);
+  mcsi_task_complete(t, finish_status(c, t));
+}
+
+static void parse_sense(mcsi_task *t, const uint8_t *data, uint32_t dlen)
+{
+  if (dlen < 2) return;
+  uint32_t n = mcsi_be16(data);
+  if (n > dlen - 2) n = dlen - 2;
+  if (n > sizeof t->res.sense) n = sizeof t->res.sense;
+  memcpy(t->res.sense, data + 2, n);
+  t->res.sense_len = (uint16_t)n;
+  if (n < 14) return;               /* too short for key and ASC/ASCQ in either format */
+  struct scsi_sense sense;
+  memset(&sense, 0, sizeof sense);
+  uint8_t buf[252];
+  memset(buf, 0, sizeof buf);
+  memcpy(buf, data + 2, n);
+  scsi_parse_sense_data(&sense, buf);
+  t->res.sense_key = (uint8_t)sense.key;
+  t->res.asc = (uint8_t)(sense.ascq >> 8);
+  t->res.ascq = (uint8_t)sense.ascq;
+}
+
+void mcsi_scsi_rx_response(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
+{
+  t->res.response = h->response;
+  t->res.scsi_status = h->status;
+  set_residual(t, h);
+  if (h->status == 0x02) parse_sense(t, data, dlen);
+  mcsi_task_complete(t, finish_status(c, t));
+}
+
+void mcsi_scsi_rx_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
+{
+  if (t->dir != MCSI_DIR_WRITE || (uint64_t)h->offset + h->residual > t->len) {
+    c->stats.format_errors++;
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: R2T outside the command's data (offset %u, length %u)",
+                   c->portal, h->offset, h->residual);
+    return;
+  }
+  send_data_out(c, t, h->ttt, h->offset, h->residual);
+}
+
+/* ---- submitting ------------------------------------------------------------------------- */
+
+static mcsi_status usable_session(mcsi_initiator *ini, mcsi_id sid, mcsi_session **out)
+{
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  if (s->discovery) return mcsi_fail(ini, ISDSC_REQUEST_NOT_SUPPORTED, "a discovery session carries no SCSI commands");
+  if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is logging out");
+  if (s->state != MCSI_SESS_ACTIVE)
+    return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session 0x%016llx has no working connection (%s)",
+                     (unsigned long long)sid, mcsi_session_state_name(s->state));
+  *out = s;
+  return ISDSC_SUCCESS;
+}
+
+mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                             int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+{
+  mcsi_session *s = NULL;
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cdb || cdb_len == 0 || cdb_len > 16) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "CDB length must be 1..16");
+  if (dir < MCSI_DIR_NONE || dir > MCSI_DIR_WRITE || (dir == MCSI_DIR_NONE && len) || (len && !buf))
+    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "data direction, buffer and length do not agree");
+  if (len > 0xFFFFFFFFu) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "transfer longer than 4 GiB");
+  if (lun > 16383) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LUN %llu out of range (0..16383)", (unsigned long long)lun);
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_status st = usable_session(ini, sid, &s);
+  if (st) return st;
+  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_SCSI);
+  if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  t->lun = lun;
+  memcpy(t->cdb, cdb, cdb_len);
+  t->cdb_len = (uint8_t)cdb_len;
+  t->dir = dir;
+  t->buf = buf;
+  t->len = len;
+  t->cb = cb;
+  t->arg = arg;
+  mcsi_session_submit(s, t);
+  return mcsi_ok(ini);
+}
+
+static mcsi_status submit_rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
+                             void *buf, size_t len, int write, mcsi_scsi_cb cb, void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!bs || len % bs || len / bs > 0xFFFFFFFFu)
+    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len, bs);
+  struct scsi_task *task = write ? scsi_cdb_write16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0)
+                                 : scsi_cdb_read16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
+  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  uint8_t cdb[16];
+  memcpy(cdb, task->cdb, 16);
+  scsi_free_scsi_task(task);
+  return mcsi_scsi_submit(ini, sid, lun, cdb, 16, write ? MCSI_DIR_WRITE : MCSI_DIR_READ, buf, len, cb, arg);
+}
+
+mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
+                            void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+{
+  return submit_rw(ini, sid, lun, lba, bs, buf, len, 0, cb, arg);
+}
+
+mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
+                             const void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+{
+  return submit_rw(ini, sid, lun, lba, bs, (void *)(uintptr_t)buf, len, 1, cb, arg);
+}
+
+/* ---- blocking forms ------------------------------------------------------------------------- */
+
+typedef struct waiter {
+  int done;
+  mcsi_status st;
+  mcsi_scsi_result res;
+} waiter;
+
+static void wake(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  waiter *w = arg;
+  w->st = st;
+  if (res) w->res = *res;
+  w->done = 1;
+}
+
+static mcsi_status command_once(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb,
+                                size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res)
+{
+  waiter w = { 0 };
+  mcsi_status st = mcsi_scsi_submit(ini, sid, lun, cdb, cdb_len, dir, buf, len, wake, &w);
+  if (st) return st;
+  mcsi_run_until(ini, &w.done, 0);
+  if (res) *res = w.res;
+  return w.st;
+}
+
+/* Retries a command that met a UNIT ATTENTION (a new session, a reset, a
+ * changed LUN): the condition is reported once and cleared. */
+mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                              int dir, void *buf, size_t len, mcsi_scsi_result *res)
+{
+  mcsi_scsi_result r;
+  mcsi_status st = ISDSC_SUCCESS;
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
+  for (int tries = 0; tries < 4; tries++) {
+    memset(&r, 0, sizeof r);
+    st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
+    if (!(st == ISDSC_SCSI_REQUEST_FAILED && r.scsi_status == 0x02 && r.sense_key == SCSI_SENSE_UNIT_ATTENTION)) break;
+  }
+  if (res) *res = r;
+  return st;
+}
+
+static mcsi_status run_task(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
+                            mcsi_scsi_result *res)
+{
+  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  size_t len = task->expxferlen > 0 ? (size_t)task->expxferlen : 0;
+  uint8_t *buf = len ? calloc(1, len) : NULL;
+  if (len && !buf) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  mcsi_status st = mcsi_scsi_command(ini, sid, lun, task->cdb, (size_t)task->cdb_size,
+                                     len ? MCSI_DIR_READ : MCSI_DIR_NONE, buf, len, res);
+  task->datain.data = buf;           /* scsi_free_scsi_task frees it */
+  task->datain.size = st ? 0 : (int)(len - (res->residual_kind == 1 ? res->residual : 0));
+  return st;
+}
+
+mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!out || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
+  memset(out, 0, sizeof *out);
+  struct scsi_task *task = scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255);
+  mcsi_scsi_result res;
+  mcsi_status st = run_task(ini, sid, lun, task, &res);
+  if (!st) {
+    out->len = (size_t)task->datain.size;
+    memcpy(out->data, task->datain.data, out->len);
+    out->peripheral_type = out->len ? out->data[0] & 0x1f : -1;
+    struct scsi_inquiry_standard *inq = page < 0 && out->len >= 36 ? scsi_datain_unmarshall(task) : NULL;
+    if (inq) {
+      snprintf(out->vendor, sizeof out->vendor, "%s", inq->vendor_identification);
+      snprintf(out->product, sizeof out->product, "%s", inq->product_identification);
+      snprintf(out->revision, sizeof out->revision, "%s", inq->product_revision_level);
+    }
+  }
+  scsi_free_scsi_task(task);
+  return st;
+}
+
+mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
+  struct scsi_task *task = scsi_cdb_readcapacity16();
+  mcsi_scsi_result res;
+  mcsi_status st = run_task(ini, sid, lun, task, &res);
+  struct scsi_readcapacity16 *rc = !st && task->datain.size >= 12 ? scsi_datain_unmarshall(task) : NULL;
+  if (!st && !rc) st = mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned no usable data");
+  if (rc) {
+    out->blocks = rc->returned_lba + 1;
+    out->block_size = rc->block_length;
+    mcsi_session *s = mcsi_session_find(ini, sid);
+    if (s && rc->block_length) {
+      s->cap_lun = lun;
+      s->cap_block_size = rc->block_length;
+      s->cap_valid = 1;
+    }
+  }
+  scsi_free_scsi_task(task);
+  return st;
+}
+
+mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!count || (max && !luns)) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no LUN list to fill");
+  struct scsi_task *task = scsi_reportluns_cdb(0, 16384);
+  mcsi_scsi_result res;
+  mcsi_status st = run_task(ini, sid, 0, task, &res);
+  struct scsi_reportluns_list *l = !st && task->datain.size >= 8 ? scsi_datain_unmarshall(task) : NULL;
+  if (!st && !l) st = mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "REPORT LUNS returned no usable data");
+  if (l) {
+    *count = l->num;
+    for (size_t i = 0; i < l->num && i < max; i++) luns[i] = l->luns[i] & 0x3fff;
+  }
+  scsi_free_scsi_task(task);
+  return st;
+}
+
+mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  struct scsi_task *task = scsi_cdb_testunitready();
+  mcsi_scsi_result res;
+  mcsi_status st = run_task(ini, sid, lun, task, &res);
+  scsi_free_scsi_task(task);
+  return st;
+}
+
+static mcsi_status block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
+{
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (s && s->cap_valid && s->cap_lun == lun) { *bs = s->cap_block_size; return ISDSC_SUCCESS; }
+  mcsi_capacity cap;
+  mcsi_status st = mcsi_scsi_read_capacity(ini, sid, lun, &cap);
+  *bs = cap.block_size;
+  return st;
+}
+
+static mcsi_status rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len, int write)
+{
+  uint32_t bs = 0;
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!buf && len) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no buffer");
+  mcsi_status st = block_size(ini, sid, lun, &bs);
+  if (st) return st;
+  if (!bs || len % bs || len / bs > 0xFFFFFFFFu)
+    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len, bs);
+  struct scsi_task *task = write ? scsi_cdb_write16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0)
+                                 : scsi_cdb_read16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
+  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  st = mcsi_scsi_command(ini, sid, lun, task->cdb, 16, write ? MCSI_DIR_WRITE : MCSI_DIR_READ, buf, len, NULL);
+  scsi_free_scsi_task(task);
+  return st;
+}
+
+mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)
+{
+  return rw(ini, sid, lun, lba, buf, len, 0);
+}
+
+mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf, size_t len)
+{
+  return rw(ini, sid, lun, lba, (void *)(uintptr_t)buf, len, 1);
+}

@@ -1,0 +1,514 @@
+/* session.c: a session and its tasks: ITTs, the session-wide CmdSN window,
+ * dispatch of full-feature PDUs, keep-alive NOPs, command timeouts, logout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include "chap.h"
+#include "internal.h"
+
+#define ITT_TABLE_MIN 256
+
+const char *mcsi_session_state_name(enum mcsi_session_state st)
+{
+  static const char *const names[] = { "logging-in", "active", "failed", "logging-out", "logged-out" };
+  return names[st];
+}
+
+static void cmd_timer_fire(mcsi_timer *t);
+
+static int copy_opts(mcsi_login_opts *dst, const mcsi_login_opts *o)
+{
+  *dst = *o;
+  const char **strs[] = { &dst->portal, &dst->target, &dst->chap.username, &dst->chap.secret,
+                          &dst->chap.target_username, &dst->chap.target_secret };
+  int bad = 0;
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    if (!*strs[i]) continue;
+    *strs[i] = mcsi_strdup0(*strs[i]);
+    bad |= !*strs[i];
+  }
+  if (!dst->login_timeout_ms) dst->login_timeout_ms = 15000;
+  if (!dst->command_timeout_ms) dst->command_timeout_ms = 30000;
+  if (!dst->nop_interval_ms) dst->nop_interval_ms = 5000;
+  if (!dst->nop_timeout_ms) dst->nop_timeout_ms = 5000;
+  if (!dst->max_redirects) dst->max_redirects = 4;
+  return bad ? -1 : 0;
+}
+
+/* Secrets do not outlive the session in freed memory. */
+static void wipe_free(const char *secret)
+{
+  if (!secret) return;
+  OPENSSL_cleanse((void *)(uintptr_t)secret, strlen(secret));
+  free((void *)(uintptr_t)secret);
+}
+
+static void free_opts(mcsi_login_opts *o)
+{
+  free((char *)(uintptr_t)o->portal);
+  free((char *)(uintptr_t)o->target);
+  free((char *)(uintptr_t)o->chap.username);
+  wipe_free(o->chap.secret);
+  free((char *)(uintptr_t)o->chap.target_username);
+  wipe_free(o->chap.target_secret);
+}
+
+mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery)
+{
+  mcsi_session *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->itt_mask = ITT_TABLE_MIN - 1;
+  s->itt_table = calloc(ITT_TABLE_MIN, sizeof *s->itt_table);
+  if (!s->itt_table || copy_opts(&s->opts, o)) {
+    free_opts(&s->opts);
+    free(s->itt_table);
+    free(s);
+    return NULL;
+  }
+  s->ini = ini;
+  s->id = ++ini->next_id;
+  s->discovery = discovery;
+  s->state = MCSI_SESS_LOGGING_IN;
+  snprintf(s->target, sizeof s->target, "%s", o->target ? o->target : "");
+  /* ISID type 10b (random): B and C random, D a qualifier. */
+  s->isid[0] = 0x80;
+  mcsi_chap_random(s->isid + 1, 5);
+  s->cmdsn = s->exp_cmdsn = 1;
+  s->max_cmdsn = 1;
+  mcsi_chap_random(&s->next_itt, sizeof s->next_itt);
+  s->next_itt &= 0x7fffffff;
+  mcsi_params_from_opts(&s->params, &s->opts);
+  s->command_timeout_ms = s->opts.command_timeout_ms;
+  mcsi_timer_init(&s->cmd_timer, cmd_timer_fire);
+  mcsi_list_init(&s->pending);
+  mcsi_list_init(&s->conns);
+  mcsi_list_init(&s->link);
+  mcsi_list_push(&ini->sessions, &s->link);
+  return s;
+}
+
+void mcsi_session_free(mcsi_session *s)
+{
+  mcsi_initiator *ini = s->ini;
+  mcsi_timer_stop(&ini->loop, &s->cmd_timer);
+  while (!mcsi_list_empty(&s->conns)) {
+    mcsi_conn *c = MCSI_CONTAINER(s->conns.next, mcsi_conn, link);
+    mcsi_list_del(&c->link);
+    mcsi_session_fail_tasks(s, &c->tasks, ISDSC_CONNECTION_FAILED);
+    mcsi_conn_free(c);
+  }
+  mcsi_session_fail_tasks(s, &s->pending, ISDSC_CONNECTION_FAILED);
+  mcsi_list_del(&s->link);
+  free_opts(&s->opts);
+  free(s->itt_table);
+  free(s);
+}
+
+mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id)
+{
+  for (mcsi_link *l = ini->sessions.next; l != &ini->sessions; l = l->next) {
+    mcsi_session *s = MCSI_CONTAINER(l, mcsi_session, link);
+    if (s->id == id) return s;
+  }
+  return NULL;
+}
+
+/* ---- ITTs --------------------------------------------------------------------- */
+
+static int itt_grow(mcsi_session *s)
+{
+  uint32_t n = (s->itt_mask + 1) * 2;
+  mcsi_task **tab = calloc(n, sizeof *tab);
+  if (!tab) return -1;
+  for (uint32_t i = 0; i <= s->itt_mask; i++) {
+    mcsi_task *t = s->itt_table[i];
+    if (t) tab[t->itt & (n - 1)] = t;
+  }
+  free(s->itt_table);
+  s->itt_table = tab;
+  s->itt_mask = n - 1;
+  return 0;
+}
+
+/* Picks an ITT whose slot is free: the table stays collision-free. */
+static int itt_register(mcsi_session *s, mcsi_task *t)
+{
+  if (s->ntasks * 2 >= s->itt_mask + 1 && itt_grow(s)) return -1;
+  for (;;) {
+    uint32_t itt = s->next_itt++;
+    if (itt == MCSI_RSVD_TAG) continue;
+    if (s->itt_table[itt & s->itt_mask]) continue;
+    t->itt = itt;
+    s->itt_table[itt & s->itt_mask] = t;
+    s->ntasks++;
+    return 0;
+  }
+}
+
+void mcsi_task_unregister(mcsi_task *t)
+{
+  mcsi_session *s = t->sess;
+  if (t->itt != MCSI_RSVD_TAG && s->itt_table[t->itt & s->itt_mask] == t) {
+    s->itt_table[t->itt & s->itt_mask] = NULL;
+    s->ntasks--;
+  }
+  t->itt = MCSI_RSVD_TAG;
+}
+
+mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt)
+{
+  mcsi_task *t = s->itt_table[itt & s->itt_mask];
+  return t && t->itt == itt ? t : NULL;
+}
+
+mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind)
+{
+  mcsi_task *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->kind = kind;
+  t->sess = s;
+  t->itt = MCSI_RSVD_TAG;
+  mcsi_list_init(&t->link);
+  if (itt_register(s, t)) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void mcsi_task_free(mcsi_task *t)
+{
+  mcsi_task_unregister(t);
+  mcsi_list_del(&t->link);
+  free(t->text);
+  free(t);
+}
+
+/* Ends a task: nothing refers to it afterwards, then its owner hears of it. */
+void mcsi_task_complete(mcsi_task *t, mcsi_status st)
+{
+  mcsi_initiator *ini = t->sess->ini;
+  if (t->conn) {
+    if (t->tx_refs) mcsi_conn_detach_task(t->conn, t);
+    if (t->sent && t->conn->queue_depth) t->conn->queue_depth--;
+  }
+  mcsi_task_unregister(t);
+  mcsi_list_del(&t->link);
+  ini->in_callback++;
+  if (t->cb) t->cb(st, &t->res, t->arg);
+  else if (t->done) t->done(t, st, NULL, NULL, 0);
+  ini->in_callback--;
+  free(t->text);
+  free(t);
+}
+
+void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st)
+{
+  (void)s;
+  while (!mcsi_list_empty(list)) mcsi_task_complete(MCSI_CONTAINER(list->next, mcsi_task, link), st);
+}
+
+/* ---- CmdSN window and sending ------------------------------------------------------- */
+
+static mcsi_conn *pick_conn(mcsi_session *s)
+{
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (c->state == MCSI_CONN_ACTIVE) return c;
+  }
+  return NULL;
+}
+
+static int window_open(const mcsi_session *s) { return mcsi_sn_le(s->cmdsn, s->max_cmdsn); }
+
+static void arm_cmd_timer(mcsi_session *s, const mcsi_task *t)
+{
+  if (!mcsi_timer_active(&s->cmd_timer) && t->kind == MCSI_TASK_SCSI)
+    mcsi_timer_start(&s->ini->loop, &s->cmd_timer, (uint64_t)s->command_timeout_ms);
+}
+
+static void send_task(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
+{
+  t->conn = c;
+  t->cmdsn = s->cmdsn;
+  if (!t->immediate) s->cmdsn++;
+  t->sent = 1;
+  t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
+  mcsi_list_del(&t->link);
+  mcsi_list_push(&c->tasks, &t->link);
+  c->queue_depth++;
+  arm_cmd_timer(s, t);
+  switch (t->kind) {
+  case MCSI_TASK_SCSI:
+    c->stats.commands++;
+    mcsi_scsi_send(c, t);
+    break;
+  default: {
+    mcsi_pdu_hdr h = { .immediate = (uint8_t)t->immediate, .itt = t->itt, .cmdsn = t->cmdsn,
+                       .expstatsn = c->exp_statsn, .lun = t->lun, .ttt = MCSI_RSVD_TAG };
+    if (t->kind == MCSI_TASK_NOP) { h.opcode = MCSI_OP_NOP_OUT; h.flags = MCSI_F_FINAL; }
+    else if (t->kind == MCSI_TASK_TMF) {
+      h.opcode = MCSI_OP_TMF_REQ;
+      h.function = t->tmf_function;
+      h.ttt = t->ref_itt;
+      h.refcmdsn = t->ref_cmdsn;
+    } else if (t->kind == MCSI_TASK_TEXT) { h.opcode = MCSI_OP_TEXT_REQ; h.flags = MCSI_F_FINAL; }
+    else { h.opcode = MCSI_OP_LOGOUT_REQ; h.reason = t->logout_reason; h.cid = t->logout_cid; }
+    mcsi_conn_queue(c, &h, t->text, t->text_len, NULL, NULL);
+    break;
+  }
+  }
+}
+
+static void drain_pending(mcsi_session *s)
+{
+  while (!mcsi_list_empty(&s->pending)) {
+    mcsi_task *t = MCSI_CONTAINER(s->pending.next, mcsi_task, link);
+    if (!t->immediate && !window_open(s)) return;
+    mcsi_conn *c = pick_conn(s);
+    if (!c) return;
+    send_task(s, c, t);
+  }
+}
+
+/* Queues a task; it goes out when the window allows and a connection is up. */
+void mcsi_session_submit(mcsi_session *s, mcsi_task *t)
+{
+  mcsi_list_push(&s->pending, &t->link);
+  if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) drain_pending(s);
+}
+
+void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn)
+{
+  /* RFC 7143 4.2.2.1: ignore a window that is not sane */
+  if (mcsi_sn_lt(maxcmdsn, expcmdsn - 1)) return;
+  if (mcsi_sn_lt(s->exp_cmdsn, expcmdsn)) s->exp_cmdsn = expcmdsn;
+  if (mcsi_sn_lt(s->max_cmdsn, maxcmdsn)) {
+    s->max_cmdsn = maxcmdsn;
+    if (s->state == MCSI_SESS_ACTIVE || s->state == MCSI_SESS_LOGGING_OUT) drain_pending(s);
+  }
+}
+
+/* ---- command timeouts ----------------------------------------------------------------- */
+
+/* The oldest command of each connection is first on its list. A connection
+ * whose command outlived its deadline is not trusted any more: it fails. */
+static void cmd_timer_fire(mcsi_timer *tm)
+{
+  mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
+  uint64_t now = mcsi_now_ms(), next = 0;
+  for (mcsi_link *l = s->conns.next; l != &s->conns;) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    l = l->next;
+    for (mcsi_link *tl = c->tasks.next; tl != &c->tasks; tl = tl->next) {
+      mcsi_task *t = MCSI_CONTAINER(tl, mcsi_task, link);
+      if (t->kind != MCSI_TASK_SCSI) continue;
+      if (t->deadline <= now) {
+        mcsi_task_complete(t, ISDSC_SERVICE_DID_NOT_RESPOND);
+        mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
+                       c->portal, s->command_timeout_ms);
+      } else if (!next || t->deadline < next) {
+        next = t->deadline;
+      }
+      break;
+    }
+  }
+  if (next) mcsi_timer_start(&s->ini->loop, &s->cmd_timer, next - now);
+}
+
+/* ---- keep-alive ------------------------------------------------------------------------- */
+
+static void nop_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
+{
+  (void)st; (void)h; (void)d; (void)n;
+  if (t->conn && t->conn->nop_task == t) t->conn->nop_task = NULL;
+}
+
+static void nop_fire(mcsi_timer *tm)
+{
+  mcsi_conn *c = MCSI_CONTAINER(tm, mcsi_conn, nop_timer);
+  mcsi_session *s = c->sess;
+  if (c->state != MCSI_CONN_ACTIVE && c->state != MCSI_CONN_LOGOUT) return;
+  if (c->nop_task) {
+    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no NOP-In within %d ms", c->portal, c->nop_timeout_ms);
+    return;
+  }
+  uint64_t idle = mcsi_now_ms() - c->last_rx;
+  if (idle < (uint64_t)c->nop_interval_ms) {
+    mcsi_timer_start(&s->ini->loop, tm, (uint64_t)c->nop_interval_ms - idle);
+    return;
+  }
+  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_NOP);
+  if (!t) { mcsi_timer_start(&s->ini->loop, tm, (uint64_t)c->nop_interval_ms); return; }
+  t->immediate = 1;
+  t->done = nop_done;
+  c->nop_task = t;
+  send_task(s, c, t);
+  mcsi_timer_start(&s->ini->loop, tm, (uint64_t)c->nop_timeout_ms);
+}
+
+void mcsi_conn_start_nop(mcsi_conn *c)
+{
+  mcsi_login_opts *o = &c->sess->opts;
+  c->nop_interval_ms = o->nop_interval_ms;
+  c->nop_timeout_ms = o->nop_timeout_ms;
+  c->last_rx = mcsi_now_ms();
+  mcsi_timer_init(&c->nop_timer, nop_fire);
+  if (c->nop_interval_ms > 0) mcsi_timer_start(&c->sess->ini->loop, &c->nop_timer, (uint64_t)c->nop_interval_ms);
+}
+
+static void answer_target_nop(mcsi_conn *c, const mcsi_pdu_hdr *h)
+{
+  mcsi_pdu_hdr r = { .opcode = MCSI_OP_NOP_OUT, .immediate = 1, .flags = MCSI_F_FINAL, .lun = h->lun,
+                     .itt = MCSI_RSVD_TAG, .ttt = h->ttt, .cmdsn = c->sess->cmdsn,
+                     .expstatsn = c->exp_statsn };
+  mcsi_conn_queue(c, &r, NULL, 0, NULL, NULL);
+}
+
+/* ---- receiving in full feature phase --------------------------------------------------- */
+
+static int carries_statsn(const mcsi_pdu_hdr *h)
+{
+  switch (h->opcode) {
+  case MCSI_OP_DATA_IN: return (h->flags & MCSI_F_STATUS) != 0;
+  case MCSI_OP_NOP_IN: return h->itt != MCSI_RSVD_TAG;
+  case MCSI_OP_R2T: return 0;
+  default: return 1;
+  }
+}
+
+static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data)
+{
+  mcsi_pdu_hdr rej;
+  mcsi_pdu_decode(data, &rej);   /* the rejected header, best effort */
+  mcsi_task *t = mcsi_task_lookup(c->sess, rej.itt);
+  c->stats.format_errors++;
+  mcsi_fail(c->sess->ini, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", c->portal,
+            mcsi_opcode_name(rej.opcode) ? mcsi_opcode_name(rej.opcode) : "PDU", h->reason);
+  if (t && t->conn == c) mcsi_task_complete(t, ISDSC_TARGET_ERROR);
+}
+
+static void rx_async(mcsi_conn *c, const mcsi_pdu_hdr *h)
+{
+  mcsi_session *s = c->sess;
+  char why[96];
+  snprintf(why, sizeof why, "async event %u (vcode %u)", h->async_event, h->async_vcode);
+  mcsi_emit(s->ini, MCSI_EV_ASYNC_MESSAGE, s->id, c->id, ISDSC_SUCCESS, why);
+  if (h->async_event == 2 || h->async_event == 3)
+    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: target dropped the connection (%s)", c->portal, why);
+}
+
+static mcsi_task *own_task(mcsi_conn *c, const mcsi_pdu_hdr *h, enum mcsi_task_kind kind)
+{
+  mcsi_task *t = mcsi_task_lookup(c->sess, h->itt);
+  if (t && t->kind == kind && t->conn == c && t->sent) return t;
+  c->stats.format_errors++;
+  mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s for unknown ITT 0x%08x", c->portal,
+                 mcsi_opcode_name(h->opcode), h->itt);
+  return NULL;
+}
+
+/* A Text Response with F clear: ask for the rest with the same ITT. */
+static void continue_text(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
+{
+  mcsi_session *s = c->sess;
+  mcsi_pdu_hdr r = { .opcode = MCSI_OP_TEXT_REQ, .flags = MCSI_F_FINAL, .itt = t->itt, .ttt = h->ttt,
+                     .cmdsn = s->cmdsn++, .expstatsn = c->exp_statsn };
+  t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
+  mcsi_conn_queue(c, &r, NULL, 0, NULL, NULL);
+}
+
+static void rx_control_rsp(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen,
+                           enum mcsi_task_kind kind)
+{
+  mcsi_task *t = own_task(c, h, kind);
+  if (!t) return;
+  if (t->done) t->done(t, ISDSC_SUCCESS, h, data, dlen);
+  if (kind == MCSI_TASK_TEXT && !(h->flags & MCSI_F_FINAL)) {
+    continue_text(c, t, h);
+    return;
+  }
+  if (kind == MCSI_TASK_LOGOUT) {      /* the target closes it now; that is no failure */
+    c->state = MCSI_CONN_CLOSED;
+    mcsi_conn_close_socket(c);
+  }
+  t->done = NULL;
+  t->cb = NULL;
+  mcsi_task_complete(t, ISDSC_SUCCESS);
+}
+
+void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
+{
+  mcsi_session *s = c->sess;
+  if (carries_statsn(h) && mcsi_sn_le(c->exp_statsn, h->statsn)) c->exp_statsn = h->statsn + 1;
+  mcsi_session_update_sn(s, h->expcmdsn, h->maxcmdsn);
+  mcsi_task *t;
+  switch (h->opcode) {
+  case MCSI_OP_NOP_IN:
+    if (h->itt != MCSI_RSVD_TAG) rx_control_rsp(c, h, data, dlen, MCSI_TASK_NOP);
+    if (h->ttt != MCSI_RSVD_TAG && c->fd >= 0) answer_target_nop(c, h);
+    break;
+  case MCSI_OP_SCSI_RSP:
+    if ((t = own_task(c, h, MCSI_TASK_SCSI))) mcsi_scsi_rx_response(c, t, h, data, dlen);
+    break;
+  case MCSI_OP_DATA_IN:
+    mcsi_scsi_rx_data_in_done(c, c->rxtask, h);
+    break;
+  case MCSI_OP_R2T:
+    if ((t = own_task(c, h, MCSI_TASK_SCSI))) mcsi_scsi_rx_r2t(c, t, h);
+    break;
+  case MCSI_OP_TMF_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_TMF); break;
+  case MCSI_OP_TEXT_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_TEXT); break;
+  case MCSI_OP_LOGOUT_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_LOGOUT); break;
+  case MCSI_OP_REJECT: rx_reject(c, h, data); break;
+  case MCSI_OP_ASYNC: rx_async(c, h); break;
+  default:
+    c->stats.format_errors++;
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s in full feature phase", c->portal,
+                   mcsi_opcode_name(h->opcode));
+  }
+}
+
+/* ---- connection and login outcomes --------------------------------------------------------- */
+
+static void bury_conn(mcsi_conn *c)
+{
+  mcsi_list_del(&c->link);
+  mcsi_list_push(&c->sess->ini->graveyard, &c->link);
+  c->sess->nconns--;
+}
+
+void mcsi_session_conn_failed(mcsi_conn *c)
+{
+  mcsi_session *s = c->sess;
+  mcsi_session_fail_tasks(s, &c->tasks, c->fail_status);
+  mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, c->fail_status, mcsi_last_message(s->ini));
+  bury_conn(c);
+  if (!pick_conn(s) && s->state == MCSI_SESS_ACTIVE) {
+    s->state = MCSI_SESS_FAILED;
+    mcsi_session_fail_tasks(s, &s->pending, c->fail_status);
+    mcsi_emit(s->ini, MCSI_EV_SESSION_FAILED, s->id, 0, c->fail_status, "no connection left");
+  }
+}
+
+void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
+{
+  mcsi_session *s = c->sess;
+  if (st) {
+    bury_conn(c);
+  } else {
+    c->state = MCSI_CONN_ACTIVE;
+    mcsi_conn_start_nop(c);
+    mcsi_emit(s->ini, MCSI_EV_CONN_ACTIVE, s->id, c->id, ISDSC_SUCCESS, c->portal);
+  }
+  if (s->state == MCSI_SESS_LOGGING_IN) {
+    s->login_status = st;
+    s->login_done = 1;
+    if (!st) {
+      s->state = MCSI_SESS_ACTIVE;
+      mcsi_emit(s->ini, MCSI_EV_SESSION_ACTIVE, s->id, 0, ISDSC_SUCCESS, s->target);
+    }
+  }
+  if (!st) drain_pending(s);
+}
