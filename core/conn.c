@@ -51,6 +51,7 @@ mcsi_conn *mcsi_conn_new(mcsi_session *s, const char *portal)
   c->fd = -1;
   c->watch.fd = -1;
   c->watch.ready = conn_ready;
+  mcsi_timer_init(&c->nop_timer, NULL);   /* session.c arms it after login */
   c->state = MCSI_CONN_CONNECTING;
   snprintf(c->portal, sizeof c->portal, "%s", portal);
   mcsi_list_init(&c->link);

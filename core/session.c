@@ -354,7 +354,7 @@ void mcsi_conn_start_nop(mcsi_conn *c)
   c->nop_interval_ms = o->nop_interval_ms;
   c->nop_timeout_ms = o->nop_timeout_ms;
   c->last_rx = mcsi_now_ms();
-  mcsi_timer_init(&c->nop_timer, nop_fire);
+  c->nop_timer.fire = nop_fire;
   if (c->nop_interval_ms > 0) mcsi_timer_start(&c->sess->ini->loop, &c->nop_timer, (uint64_t)c->nop_interval_ms);
 }
 
