@@ -93,6 +93,7 @@ mcsi_status mcsi_login_start(mcsi_conn *c, const mcsi_login_opts *o)
   mcsi_text_init(&l->offered);
   mcsi_text_init(&l->answers);
   reset_exchange(l);
+  l->itt = s->next_itt++;
   mcsi_timer_init(&l->timer, login_timeout);
   c->login = l;
   mcsi_status st = mcsi_conn_connect(c, o->portal);
@@ -115,7 +116,7 @@ static void send_login(struct mcsi_login *l, int csg, int transit, int nsg, mcsi
   h.flags = (uint8_t)((transit ? MCSI_F_TRANSIT : 0) | csg << 2 | (transit ? nsg : 0));
   memcpy(h.isid, s->isid, 6);
   h.tsih = l->tsih;
-  l->itt = h.itt = s->next_itt++;
+  h.itt = l->itt;     /* one ITT for every PDU of this login */
   h.cid = c->cid;
   h.cmdsn = s->cmdsn;
   h.expstatsn = c->exp_statsn;
@@ -304,7 +305,9 @@ static void security_rx(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     if (l->use_chap) {
       mcsi_text keys;
       mcsi_text_init(&keys);
-      if (mcsi_text_add(&keys, "CHAP_A", "7,5")) { fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
+      /* MD5 first: tgt 1.0.85 picks SHA-256 (7) from "7,5" and then cannot
+       * decode a 32-byte CHAP_R. A target offering only 7 still gets SHA-256. */
+      if (mcsi_text_add(&keys, "CHAP_A", "5,7")) { fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
       l->step = ST_CHAP_A;
       send_login(l, MCSI_STAGE_SECURITY, 0, 0, &keys);
       mcsi_text_free(&keys);
@@ -382,8 +385,9 @@ static int check_response(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     fail(l, ISDSC_TRANSPORT_ERROR, "got a %s during login", mcsi_opcode_name(h->opcode));
     return -1;
   }
-  if (h->itt != l->itt || memcmp(h->isid, s->isid, 6) != 0) {
-    fail(l, ISDSC_TRANSPORT_ERROR, "Login Response for another ITT or ISID");
+  /* tgt zeroes the ISID in its error responses: check it only on success */
+  if (h->itt != l->itt || (h->status_class == 0 && memcmp(h->isid, s->isid, 6) != 0)) {
+    fail(l, ISDSC_TRANSPORT_ERROR, "Login Response for another ITT (0x%08x) or ISID", h->itt);
     return -1;
   }
   if (h->status_class == 0 && h->version_min != 0) {
