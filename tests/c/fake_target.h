@@ -1,0 +1,90 @@
+/* fake_target.h: a scripted fake iSCSI target for the error paths real
+ * targets never take.
+ *
+ * A fake target runs in its own pthread inside the test process, listens on
+ * 127.0.0.1 with an ephemeral port and speaks just enough iSCSI (RFC 7143):
+ * login (Security stage with AuthMethod=None, Operational stage answering
+ * every key the initiator offers, digests refused), then Full Feature with
+ * NOP-Out, SCSI commands against a small in-memory disk (INQUIRY, READ
+ * CAPACITY 10/16, REPORT LUNS, TEST UNIT READY, READ/WRITE 10/16 with
+ * immediate data, unsolicited Data-Out and R2T), Task Management, Text
+ * (SendTargets) and Logout.
+ *
+ * Each instance injects ONE misbehaviour, chosen by its scenario.  Every
+ * socket is non-blocking and the thread polls with a short timeout, so
+ * fake_target_stop() returns promptly whatever the initiator does. */
+#ifndef MCSI_FAKE_TARGET_H
+#define MCSI_FAKE_TARGET_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum fake_scenario {
+  FAKE_NORMAL = 0,
+  FAKE_LOGIN_NEVER_ANSWERS,   /* reads the first Login Request, then silence */
+  FAKE_LOGIN_GARBAGE_KEYS,    /* first Login Response carries malformed keys (variant) */
+  FAKE_LOGIN_BAD_STATUS,      /* login fails with opts.login_status (default 0x0201) */
+  FAKE_LOGIN_REDIRECT_LOOP,   /* 0x0101 TargetAddress=127.0.0.1:<own port>, forever */
+  FAKE_MALFORMED_BHS,         /* first SCSI command answered by a bad BHS (variant) */
+  FAKE_OVERSIZED_DSL,         /* Data-In with DataSegmentLength 0xFFFFFF, then junk */
+  FAKE_UNKNOWN_ITT,           /* SCSI Response (variant 0) / Data-In (1) for a foreign ITT */
+  FAKE_DROP_MID_IO,           /* closes after receiving SCSI command number opts.drop_after */
+  FAKE_NEVER_ANSWERS_COMMAND, /* swallows SCSI commands, still answers NOP-Out */
+  FAKE_REJECT_COMMAND,        /* Reject, reason 0x04 (protocol error), with the BHS */
+  FAKE_CHECK_CONDITION,       /* READ gets CHECK CONDITION, MEDIUM ERROR 11/00 */
+  FAKE_SHORT_DATA_IN,         /* READ gets opts.short_by fewer bytes, U bit and residual */
+  FAKE_TRUNCATED_PDU,         /* first SCSI command answered by half a BHS, then close */
+  FAKE_SCENARIO_COUNT
+} fake_scenario;
+
+/* FAKE_LOGIN_GARBAGE_KEYS variants. */
+enum { FAKE_GARBAGE_ALL = 0, FAKE_GARBAGE_NO_EQUALS, FAKE_GARBAGE_LONG_KEY, FAKE_GARBAGE_BINARY };
+/* FAKE_MALFORMED_BHS variants. */
+enum { FAKE_BHS_UNKNOWN_OPCODE = 0, FAKE_BHS_RESERVED_BIT };
+/* FAKE_UNKNOWN_ITT variants. */
+enum { FAKE_ITT_SCSI_RSP = 0, FAKE_ITT_DATA_IN };
+
+/* Negotiation choices of the fake target. */
+enum { FAKE_ACCEPT = 0, FAKE_FORCE_YES = 1, FAKE_FORCE_NO = 2 };
+
+/* All zero means "the default" for every field. */
+typedef struct fake_target_opts {
+  fake_scenario scenario;
+  int variant;                 /* scenario-specific sub-case, see the enums above */
+  uint16_t login_status;       /* LOGIN_BAD_STATUS: class << 8 | detail; default 0x0201 */
+  unsigned drop_after;         /* DROP_MID_IO: the Nth SCSI command; default 1 */
+  uint32_t short_by;           /* SHORT_DATA_IN: bytes withheld; default 1024 */
+  uint32_t disk_bytes;         /* default 1 MiB, 512-byte blocks */
+  uint32_t max_recv_dsl;       /* ours, declared at login; default 65536 */
+  uint32_t first_burst_length; /* our limit; default 65536 */
+  uint32_t max_burst_length;   /* our limit; default 262144 */
+  int initial_r2t;             /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_YES */
+  int immediate_data;          /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_NO */
+} fake_target_opts;
+
+typedef struct fake_target fake_target;
+
+/* Starts a target thread; NULL (with a message on stderr) on failure. */
+fake_target *fake_target_start(fake_scenario scenario);
+fake_target *fake_target_start_opts(const fake_target_opts *opts);
+/* Stops the thread (joins it), closes every fd and frees everything.
+ * Safe at any time, whatever state the connections are in; NULL is fine. */
+void fake_target_stop(fake_target *ft);
+
+uint16_t fake_target_port(const fake_target *ft);
+/* "127.0.0.1:<port>", valid until fake_target_stop. */
+const char *fake_target_portal(const fake_target *ft);
+/* The target's IQN; any other TargetName is refused with 0x0203. */
+const char *fake_target_iqn(const fake_target *ft);
+
+/* Counters, readable from any thread while the target runs. */
+unsigned fake_target_connections(const fake_target *ft); /* TCP connections accepted */
+unsigned fake_target_logins(const fake_target *ft);      /* Login Requests received */
+unsigned fake_target_sessions(const fake_target *ft);    /* logins that reached Full Feature */
+unsigned fake_target_commands(const fake_target *ft);    /* SCSI Commands received */
+unsigned fake_target_nops(const fake_target *ft);        /* NOP-Outs received */
+unsigned fake_target_logouts(const fake_target *ft);     /* Logout Requests received */
+unsigned fake_target_r2ts(const fake_target *ft);        /* R2Ts sent */
+unsigned fake_target_data_outs(const fake_target *ft);   /* Data-Out PDUs received */
+/* The scenario's name ("LOGIN_NEVER_ANSWERS"), for test messages. */
+const char *fake_scenario_name(fake_scenario scenario);
+#endif

@@ -1,0 +1,578 @@
+/* test_fake_target.c: the initiator against a scripted fake target
+ * (tests/c/fake_target.h), one test per misbehaviour, plus a positive
+ * control where everything works.  Needs no real target. */
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_target.h"
+#include "mcsi.h"
+#include "testlib.h"
+
+#define TIMEOUT_MS 1000          /* login_timeout_ms and command_timeout_ms */
+#define DISK_BLOCKS 2048u        /* the fake target's default 1 MiB disk */
+#define BLOCK 512u
+
+/* One initiator logged in (or not) to one fake target. */
+typedef struct fx {
+  fake_target *ft;
+  mcsi_initiator *ini;
+  mcsi_login_opts lo;
+  mcsi_id sid, cid;
+  mcsi_status login;
+} fx;
+
+static int64_t now_ms(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *st_name(mcsi_status st)
+{
+  const char *n = mcsi_status_name(st);
+  return n ? n : "?";
+}
+
+static const char *last_msg(const fx *f)
+{
+  const char *m = mcsi_last_message(f->ini);
+  return m ? m : "";
+}
+
+/* Asserts a status by name, so a failure prints both names. */
+static int t_status(mcsi_status got, mcsi_status want, const char *what, const fx *f)
+{
+  int ok = T_EQ_STR(st_name(got), st_name(want), "%s", what);
+
+  if (!ok)
+    printf("#   last message: %s\n", last_msg(f));
+  return ok;
+}
+
+/* Starts the target and an initiator; login_opts are the defaults plus
+ * the short timeouts.  Does not log in. */
+static int fx_init(fx *f, const fake_target_opts *to)
+{
+  memset(f, 0, sizeof *f);
+  f->ft = fake_target_start_opts(to);
+  f->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-fake-target");
+  if (!T_OK(f->ft && f->ini, "%s: fake target and initiator created",
+            fake_scenario_name(to->scenario)))
+    return 0;
+  f->lo.portal = fake_target_portal(f->ft);
+  f->lo.target = fake_target_iqn(f->ft);
+  f->lo.login_timeout_ms = TIMEOUT_MS;
+  f->lo.command_timeout_ms = TIMEOUT_MS;
+  return 1;
+}
+
+static mcsi_status fx_login(fx *f)
+{
+  f->login = mcsi_login_to_target(f->ini, &f->lo, &f->sid, &f->cid);
+  return f->login;
+}
+
+/* Starts, logs in and asserts the login succeeded. */
+static int fx_start(fx *f, const fake_target_opts *to)
+{
+  if (!fx_init(f, to))
+    return 0;
+  return t_status(fx_login(f), ISDSC_SUCCESS, "login", f);
+}
+
+static int fx_start_scenario(fx *f, fake_scenario sc, int variant)
+{
+  fake_target_opts to;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = sc;
+  to.variant = variant;
+  return fx_start(f, &to);
+}
+
+static void fx_end(fx *f)
+{
+  if (f->ini)
+    mcsi_initiator_free(f->ini);
+  fake_target_stop(f->ft);
+  memset(f, 0, sizeof *f);
+}
+
+/* Logs out of a session the test expects to be healthy. */
+static void fx_logout_ok(fx *f, const char *what)
+{
+  t_status(mcsi_logout_from_target(f->ini, f->sid), ISDSC_SUCCESS, what, f);
+}
+
+/* Logs out of a session that may be broken: any Status, but no crash. */
+static void fx_logout_any(fx *f, const char *what)
+{
+  mcsi_status st = mcsi_logout_from_target(f->ini, f->sid);
+  T_OK(mcsi_status_name(st) != NULL, "%s: logout of a failed session returns a Status (%s)",
+       what, st_name(st));
+}
+
+static void cdb_rw10(uint8_t cdb[10], uint8_t op, uint32_t lba, uint16_t blocks)
+{
+  memset(cdb, 0, 10);
+  cdb[0] = op;
+  cdb[2] = (uint8_t)(lba >> 24);
+  cdb[3] = (uint8_t)(lba >> 16);
+  cdb[4] = (uint8_t)(lba >> 8);
+  cdb[5] = (uint8_t)lba;
+  cdb[7] = (uint8_t)(blocks >> 8);
+  cdb[8] = (uint8_t)blocks;
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned seed)
+{
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(i * 31u + seed + (i >> 9));
+}
+
+/* ---- Positive control ------------------------------------------------------ */
+
+static void check_info(fx *f)
+{
+  mcsi_session_info info;
+
+  memset(&info, 0, sizeof info);
+  if (!t_status(mcsi_session_get_info(f->ini, f->sid, &info), ISDSC_SUCCESS, "session info", f))
+    return;
+  T_OK(info.tsih != 0, "session has the target's TSIH (0x%04x)", info.tsih);
+  T_EQ_STR(info.target, fake_target_iqn(f->ft), "session target name");
+  T_EQ_STR(info.state, "active", "session state");
+  T_EQ_INT(info.connection_count, 1, "one connection");
+  T_EQ_INT(info.connections[0].header_digest, MCSI_DIGEST_NONE, "header digest refused");
+  T_EQ_INT(info.connections[0].max_send_dsl, 65536, "target's MaxRecvDataSegmentLength learned");
+  T_EQ_INT(info.error_recovery_level, 0, "ErrorRecoveryLevel 0");
+  T_EQ_INT(fake_target_sessions(f->ft), 1, "fake target reached Full Feature once");
+}
+
+static void check_scsi_basics(fx *f)
+{
+  mcsi_inquiry inq;
+  mcsi_capacity cap;
+  uint64_t luns[4] = { 99, 99, 99, 99 };
+  size_t count = 0;
+
+  memset(&inq, 0, sizeof inq);
+  if (t_status(mcsi_scsi_inquiry(f->ini, f->sid, 0, -1, &inq), ISDSC_SUCCESS, "INQUIRY", f)) {
+    T_EQ_INT(inq.peripheral_type, 0, "INQUIRY: direct-access device");
+    T_OK(strncmp(inq.vendor, "MCSI", 4) == 0, "INQUIRY vendor \"%s\"", inq.vendor);
+    T_OK(strncmp(inq.product, "FAKE TARGET", 11) == 0, "INQUIRY product \"%s\"", inq.product);
+  }
+  memset(&cap, 0, sizeof cap);
+  if (t_status(mcsi_scsi_read_capacity(f->ini, f->sid, 0, &cap), ISDSC_SUCCESS, "READ CAPACITY", f)) {
+    T_EQ_U64(cap.blocks, DISK_BLOCKS, "READ CAPACITY: block count");
+    T_EQ_INT(cap.block_size, BLOCK, "READ CAPACITY: block size");
+  }
+  t_status(mcsi_scsi_test_unit_ready(f->ini, f->sid, 0), ISDSC_SUCCESS, "TEST UNIT READY", f);
+  if (t_status(mcsi_scsi_report_luns(f->ini, f->sid, luns, 4, &count), ISDSC_SUCCESS,
+               "REPORT LUNS", f)) {
+    T_EQ_INT(count, 1, "REPORT LUNS: one LUN");
+    T_EQ_U64(luns[0], 0, "REPORT LUNS: LUN 0");
+  }
+}
+
+/* Writes len bytes at lba, reads them back, compares. */
+static void write_read_back(fx *f, uint64_t lba, size_t len, unsigned seed, const char *what)
+{
+  uint8_t *w = malloc(len), *r = calloc(1, len);
+
+  if (!T_OK(w && r, "%s: buffers", what)) {
+    free(w);
+    free(r);
+    return;
+  }
+  pattern(w, len, seed);
+  if (t_status(mcsi_write(f->ini, f->sid, 0, lba, w, len), ISDSC_SUCCESS, what, f) &&
+      t_status(mcsi_read(f->ini, f->sid, 0, lba, r, len), ISDSC_SUCCESS, what, f))
+    T_EQ_MEM(r, w, len, "%s: data read back equals data written", what);
+  free(w);
+  free(r);
+}
+
+static void test_normal(void)
+{
+  fx f;
+  uint8_t buf[BLOCK];
+
+  if (!fx_start_scenario(&f, FAKE_NORMAL, 0)) {
+    fx_end(&f);
+    return;
+  }
+  T_OK(f.sid != 0 && f.cid != 0, "normal: session and connection ids");
+  check_info(&f);
+  check_scsi_basics(&f);
+  write_read_back(&f, 8, 64 * 1024, 1, "normal: 64 KiB write + read");
+  write_read_back(&f, 300, 300 * 1024, 2, "normal: 300 KiB write + read (R2T)");
+  write_read_back(&f, DISK_BLOCKS - 1, BLOCK, 3, "normal: last block");
+  T_OK(fake_target_r2ts(f.ft) > 0, "normal: the target sent R2Ts (%u)", fake_target_r2ts(f.ft));
+  t_status(mcsi_read(f.ini, f.sid, 0, DISK_BLOCKS, buf, sizeof buf), ISDSC_SCSI_REQUEST_FAILED,
+           "normal: READ past the end is a CHECK CONDITION", &f);
+  fx_logout_ok(&f, "normal: logout");
+  T_EQ_INT(fake_target_logouts(f.ft), 1, "normal: the target saw one Logout");
+  fx_end(&f);
+}
+
+/* Writes under other negotiations: R2T only, and unsolicited Data-Out. */
+static void test_normal_r2t_paths(void)
+{
+  fake_target_opts to;
+  mcsi_capacity cap;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.initial_r2t = FAKE_FORCE_YES;
+  to.immediate_data = FAKE_FORCE_NO;
+  to.max_recv_dsl = 8192;
+  if (fx_start(&f, &to) &&
+      t_status(mcsi_scsi_read_capacity(f.ini, f.sid, 0, &cap), ISDSC_SUCCESS, "R2T only: READ CAPACITY", &f)) {
+    write_read_back(&f, 16, 100 * 1024, 4, "R2T only: 100 KiB write + read");
+    T_OK(fake_target_r2ts(f.ft) > 0, "R2T only: R2Ts sent (%u)", fake_target_r2ts(f.ft));
+    fx_logout_ok(&f, "R2T only: logout");
+  }
+  fx_end(&f);
+
+  memset(&to, 0, sizeof to);
+  to.max_recv_dsl = 8192;                      /* immediate data of 8 KiB, then Data-Out */
+  if (fx_start(&f, &to) &&
+      t_status(mcsi_scsi_read_capacity(f.ini, f.sid, 0, &cap), ISDSC_SUCCESS, "unsolicited: READ CAPACITY", &f)) {
+    write_read_back(&f, 500, 200 * 1024, 5, "unsolicited: 200 KiB write + read");
+    T_OK(fake_target_data_outs(f.ft) > 0, "unsolicited: Data-Out PDUs (%u)", fake_target_data_outs(f.ft));
+    fx_logout_ok(&f, "unsolicited: logout");
+  }
+  fx_end(&f);
+}
+
+/* ---- Login failures ------------------------------------------------------- */
+
+static void test_login_never_answers(void)
+{
+  fake_target_opts to;
+  int64_t t0, ms;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_LOGIN_NEVER_ANSWERS;
+  if (fx_init(&f, &to)) {
+    t0 = now_ms();
+    t_status(fx_login(&f), ISDSC_LOGIN_FAILED, "login never answered", &f);
+    ms = now_ms() - t0;
+    T_OK(ms <= TIMEOUT_MS + 500, "login timeout: gave up after %lld ms (<= %d)", (long long)ms,
+         TIMEOUT_MS + 500);
+    T_OK(ms >= TIMEOUT_MS - 100, "login timeout: waited the timeout (%lld ms)", (long long)ms);
+    T_EQ_INT(fake_target_logins(f.ft), 1, "login timeout: the target got the Login Request");
+  }
+  fx_end(&f);
+}
+
+static void test_login_garbage_keys(void)
+{
+  static const char *const names[] = { "all kinds", "no '='", "200-byte key", "binary junk" };
+  fake_target_opts to;
+  char what[64];
+  fx f;
+
+  for (int v = FAKE_GARBAGE_ALL; v <= FAKE_GARBAGE_BINARY; v++) {
+    memset(&to, 0, sizeof to);
+    to.scenario = FAKE_LOGIN_GARBAGE_KEYS;
+    to.variant = v;
+    snprintf(what, sizeof what, "garbage login keys (%s)", names[v]);
+    if (fx_init(&f, &to))
+      t_status(fx_login(&f), ISDSC_INVALID_TEXT_KEY, what, &f);
+    fx_end(&f);
+  }
+}
+
+static void test_login_bad_status(uint16_t code, mcsi_status want)
+{
+  fake_target_opts to;
+  char what[64], hex[8];
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_LOGIN_BAD_STATUS;
+  to.login_status = code;
+  snprintf(what, sizeof what, "login status 0x%04x", code);
+  snprintf(hex, sizeof hex, "0x%04x", code);
+  if (fx_init(&f, &to)) {
+    t_status(fx_login(&f), want, what, &f);
+    T_OK(strstr(last_msg(&f), hex) != NULL, "%s: message \"%s\" names %s", what, last_msg(&f), hex);
+  }
+  fx_end(&f);
+}
+
+static void test_login_redirect_loop(void)
+{
+  fake_target_opts to;
+  int64_t t0;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_LOGIN_REDIRECT_LOOP;
+  if (fx_init(&f, &to)) {
+    f.lo.max_redirects = 3;
+    t0 = now_ms();
+    t_status(fx_login(&f), ISDSC_TARGET_MOVED_TEMPORARILY, "redirect loop", &f);
+    T_OK(now_ms() - t0 < 5000, "redirect loop: bounded (%lld ms)", (long long)(now_ms() - t0));
+    T_EQ_INT(fake_target_connections(f.ft), 1 + 3, "redirect loop: first login + max_redirects hops");
+  }
+  fx_end(&f);
+}
+
+/* ---- Full Feature failures ------------------------------------------------ */
+
+/* After a connection-fatal error: further commands find no connection, and
+ * logout still answers. */
+static void check_session_dead(fx *f, const char *what)
+{
+  char w[96];
+
+  snprintf(w, sizeof w, "%s: next command", what);
+  t_status(mcsi_scsi_test_unit_ready(f->ini, f->sid, 0), ISDSC_NO_CONNECTION_AVAILABLE, w, f);
+  fx_logout_any(f, what);
+}
+
+/* The first SCSI command after login meets a protocol violation. */
+static void test_transport_error(fake_scenario sc, int variant, const char *what)
+{
+  mcsi_inquiry inq;
+  int64_t t0, ms;
+  fx f;
+
+  if (fx_start_scenario(&f, sc, variant)) {
+    t0 = now_ms();
+    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_TRANSPORT_ERROR, what, &f);
+    ms = now_ms() - t0;
+    T_OK(ms < TIMEOUT_MS, "%s: detected, not timed out (%lld ms)", what, (long long)ms);
+    check_session_dead(&f, what);
+  }
+  fx_end(&f);
+}
+
+static size_t heap_in_use(void)
+{
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+typedef struct async_done { int done; mcsi_status st; } async_done;
+
+static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  async_done *d = arg;
+
+  (void)res;
+  d->done = 1;
+  d->st = st;
+}
+
+/* OVERSIZED_DSL: the command is run asynchronously so the heap can be
+ * sampled while the 16 MiB of junk trickles in. */
+static void test_oversized_dsl(void)
+{
+  static const char what[] = "Data-In with DataSegmentLength 16 MiB - 1";
+  uint8_t cdb[6] = { 0x12, 0, 0, 0, 255, 0 }, buf[255];
+  async_done d = { 0, 0 };
+  size_t base, peak;
+  int64_t t0;
+  fx f;
+
+  if (!fx_start_scenario(&f, FAKE_OVERSIZED_DSL, 0)) {
+    fx_end(&f);
+    return;
+  }
+  base = peak = heap_in_use();
+  t0 = now_ms();
+  if (t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
+                                on_done, &d), ISDSC_SUCCESS, "oversized: submit INQUIRY", &f)) {
+    while (!d.done && now_ms() - t0 < 3 * TIMEOUT_MS) {
+      size_t h;
+      mcsi_process(f.ini, 5);
+      h = heap_in_use();
+      peak = h > peak ? h : peak;
+    }
+    T_OK(d.done, "%s: the command completed (%lld ms)", what, (long long)(now_ms() - t0));
+    t_status(d.st, ISDSC_TRANSPORT_ERROR, what, &f);
+    T_OK(peak - base < 4u << 20, "%s: no huge buffer allocated (heap grew by %zu bytes)", what,
+         peak - base);
+    check_session_dead(&f, what);
+  }
+  fx_end(&f);
+}
+
+static void test_drop_mid_io(void)
+{
+  fake_target_opts to;
+  mcsi_inquiry inq;
+  uint8_t cdb[10], buf[8 * BLOCK];
+  int64_t t0, ms;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_DROP_MID_IO;
+  to.drop_after = 2;
+  if (fx_start(&f, &to)) {
+    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "drop mid-I/O: command 1", &f);
+    cdb_rw10(cdb, 0x28, 0, 8);
+    t0 = now_ms();
+    t_status(mcsi_scsi_command(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, NULL),
+             ISDSC_CONNECTION_FAILED, "drop mid-I/O: command 2", &f);
+    ms = now_ms() - t0;
+    T_OK(ms < TIMEOUT_MS, "drop mid-I/O: detected, not timed out (%lld ms)", (long long)ms);
+    fx_logout_any(&f, "drop mid-I/O");
+  }
+  fx_end(&f);
+}
+
+static void test_never_answers_command(void)
+{
+  mcsi_inquiry inq;
+  int64_t t0, ms;
+  fx f;
+
+  if (fx_start_scenario(&f, FAKE_NEVER_ANSWERS_COMMAND, 0)) {
+    t0 = now_ms();
+    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SERVICE_DID_NOT_RESPOND,
+             "command never answered", &f);
+    ms = now_ms() - t0;
+    T_OK(ms <= TIMEOUT_MS + 1000, "command timeout: gave up after %lld ms (<= %d)", (long long)ms,
+         TIMEOUT_MS + 1000);
+    T_OK(ms >= TIMEOUT_MS - 100, "command timeout: waited the timeout (%lld ms)", (long long)ms);
+    T_EQ_INT(fake_target_commands(f.ft), 1, "command timeout: the target got the command");
+    fx_logout_any(&f, "command never answered");
+  }
+  fx_end(&f);
+}
+
+static void test_reject(void)
+{
+  mcsi_inquiry inq;
+  fx f;
+
+  if (fx_start_scenario(&f, FAKE_REJECT_COMMAND, 0)) {
+    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_TARGET_ERROR,
+             "command answered by Reject 0x04", &f);
+    printf("# after the Reject: TEST UNIT READY -> %s\n",
+           st_name(mcsi_scsi_test_unit_ready(f.ini, f.sid, 0)));
+    fx_logout_any(&f, "reject");
+  }
+  fx_end(&f);
+}
+
+static void test_check_condition(void)
+{
+  mcsi_capacity cap;
+  mcsi_scsi_result res;
+  uint8_t cdb[10], buf[8 * BLOCK];
+  const char *m;
+  fx f;
+
+  if (!fx_start_scenario(&f, FAKE_CHECK_CONDITION, 0)) {
+    fx_end(&f);
+    return;
+  }
+  t_status(mcsi_scsi_read_capacity(f.ini, f.sid, 0, &cap), ISDSC_SUCCESS, "medium error: READ CAPACITY", &f);
+  t_status(mcsi_read(f.ini, f.sid, 0, 0, buf, sizeof buf), ISDSC_SCSI_REQUEST_FAILED,
+           "medium error: mcsi_read", &f);
+  m = last_msg(&f);
+  T_OK(strstr(m, "MEDIUM_ERROR") || strstr(m, "MEDIUM ERROR"), "medium error: message \"%s\"", m);
+  memset(&res, 0, sizeof res);
+  cdb_rw10(cdb, 0x28, 0, 8);
+  t_status(mcsi_scsi_command(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, &res),
+           ISDSC_SCSI_REQUEST_FAILED, "medium error: mcsi_scsi_command", &f);
+  T_EQ_INT(res.scsi_status, 2, "medium error: CHECK CONDITION");
+  T_EQ_INT(res.sense_key, 3, "medium error: sense key MEDIUM ERROR");
+  T_EQ_INT(res.asc, 0x11, "medium error: ASC");
+  T_EQ_INT(res.ascq, 0x00, "medium error: ASCQ");
+  fx_logout_ok(&f, "medium error: logout");
+  fx_end(&f);
+}
+
+static void test_short_data_in(void)
+{
+  mcsi_scsi_result res;
+  uint8_t cdb[10], buf[8 * BLOCK];
+  fx f;
+
+  if (fx_start_scenario(&f, FAKE_SHORT_DATA_IN, 0)) {
+    memset(&res, 0, sizeof res);
+    cdb_rw10(cdb, 0x28, 0, 8);
+    t_status(mcsi_scsi_command(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, &res),
+             ISDSC_SUCCESS, "short Data-In", &f);
+    T_EQ_INT(res.residual_kind, 1, "short Data-In: underflow");
+    T_EQ_INT(res.residual, 1024, "short Data-In: residual is the shortfall");
+    T_EQ_INT(res.data_in, sizeof buf - 1024, "short Data-In: bytes received");
+    T_EQ_INT(res.scsi_status, 0, "short Data-In: GOOD");
+    fx_logout_ok(&f, "short Data-In: logout");
+  }
+  fx_end(&f);
+}
+
+/* ---- The fake target itself -------------------------------------------------- */
+
+/* Stops cleanly with a half-sent Login Request and an idle connection. */
+static void test_stop_any_time(void)
+{
+  for (int sc = 0; sc < FAKE_SCENARIO_COUNT; sc++) {
+    fake_target *ft = fake_target_start((fake_scenario)sc);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int a = socket(AF_INET, SOCK_STREAM, 0), b = socket(AF_INET, SOCK_STREAM, 0);
+    int64_t t0;
+
+    if (!ft) {
+      T_OK(0, "stop any time: %s started", fake_scenario_name((fake_scenario)sc));
+      continue;
+    }
+    sa.sin_port = htons(fake_target_port(ft));
+    if (a >= 0 && connect(a, (struct sockaddr *)&sa, sizeof sa) == 0)
+      (void)!write(a, "\x43\x81\x00\x00", 4);  /* 4 bytes of a Login Request */
+    if (b >= 0)
+      (void)!connect(b, (struct sockaddr *)&sa, sizeof sa);
+    usleep(20000);
+    t0 = now_ms();
+    fake_target_stop(ft);
+    T_OK(now_ms() - t0 < 500, "stop any time: %s stopped in %lld ms",
+         fake_scenario_name((fake_scenario)sc), (long long)(now_ms() - t0));
+    if (a >= 0) close(a);
+    if (b >= 0) close(b);
+  }
+  fake_target_stop(NULL);
+}
+
+int main(void)
+{
+  alarm(300);                                  /* never hang the suite */
+  signal(SIGPIPE, SIG_IGN);
+  test_stop_any_time();
+  test_normal();
+  test_normal_r2t_paths();
+  test_login_never_answers();
+  test_login_garbage_keys();
+  test_login_bad_status(0x0201, ISDSC_AUTHENTICATION_FAILURE);
+  test_login_bad_status(0x0301, ISDSC_SERVICE_UNAVAILABLE);
+  test_login_redirect_loop();
+  test_transport_error(FAKE_MALFORMED_BHS, FAKE_BHS_UNKNOWN_OPCODE, "BHS with an unknown opcode");
+  test_transport_error(FAKE_MALFORMED_BHS, FAKE_BHS_RESERVED_BIT, "BHS with a reserved bit set");
+  test_oversized_dsl();
+  test_transport_error(FAKE_UNKNOWN_ITT, FAKE_ITT_SCSI_RSP, "SCSI Response for an unknown ITT");
+  test_transport_error(FAKE_UNKNOWN_ITT, FAKE_ITT_DATA_IN, "Data-In for an unknown ITT");
+  test_transport_error(FAKE_TRUNCATED_PDU, 0, "half a BHS, then close");
+  test_drop_mid_io();
+  test_never_answers_command();
+  test_reject();
+  test_check_condition();
+  test_short_data_in();
+  return t_done();
+}
