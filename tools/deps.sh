@@ -1,0 +1,37 @@
+#!/bin/bash
+# Install the Debian packages mcsi needs to build and test, but only the
+# missing ones. Idempotent; takes a few milliseconds when nothing is missing.
+# Debian 12, run as root (or with sudo available).
+set -euo pipefail
+
+pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
+      lua-unit libssl-dev libisal-dev tgt istgt libreadline-dev nftables
+      iproute2 valgrind procps tmux)
+
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
+missing=()
+for p in "${pkgs[@]}"; do
+    # "ii " = wanted install, installed OK. Anything else (absent, rc, half-installed) is missing.
+    if ! grep -qx "$p ii " <<<"$installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps.sh: installing missing packages: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "deps.sh: not root and no sudo; install these by hand: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update </dev/null
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" </dev/null
+echo "deps.sh: done"
