@@ -1,0 +1,154 @@
+#!/bin/bash
+# tests/run-tests.sh BUILD_DIR
+#
+# Runs every test binary BUILD_DIR/tests/test_* (built from tests/c/test_*.c):
+#   * test_unit_*: directly, no targets;
+#   * every other binary, then every tests/lua/test_*.lua (with lua5.4), in
+#     sequence inside ONE tests/harness/with-targets invocation.
+# A binary prints TAP-like lines "ok N - ..." / "not ok N - ..." and exits
+# non-zero on failure; every such line counts. A binary that crashes, times
+# out or exits non-zero without printing a "not ok" line counts as one more
+# failure. A Lua file counts as one test, passed or failed by its exit code.
+# Last line: "N passed, N failed". Exit 1 if anything failed or nothing ran.
+#
+# Environment:
+#   MCSI_TEST_WRAPPER   prefix for each binary, split on blanks (e.g. valgrind ...)
+#   MCSI_TEST_TIMEOUT   seconds per binary / Lua file (default 300; x4 with a wrapper)
+#   Everything else (MCSI_TEST_QUICK, ...) passes through to the tests.
+# Lua files run from the repository root with MCSI_BUILD_DIR set and
+# LUA_CPATH/LUA_PATH extended with BUILD_DIR, BUILD_DIR/lua, bindings/ and tests/lua/.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+HARNESS=$HERE/harness/with-targets
+
+# run_one RESULTS NAME KIND CMD...: runs one test, appends
+# "NAME PASSED FAILED" to RESULTS. KIND is "tap" or "lua".
+run_one() {
+    local results=$1 name=$2 kind=$3; shift 3
+    local log rc okn notokn extra=0 t0 secs
+    log=$WORK/out.log
+    echo "=== $name"
+    t0=$SECONDS
+    # The test writes to a file that tail streams, rather than into a pipe:
+    # a helper process the test leaves behind (even after a timeout) keeps a
+    # pipe open but cannot hold up tail --pid. The test runs as a background
+    # job (stdin /dev/null) with default INT/QUIT handling restored, in our
+    # process group so that Ctrl-C reaches it.
+    env --default-signal=INT,QUIT timeout --foreground -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null &
+    local pid=$!
+    tail -n +1 -s 0.1 --pid="$pid" -f "$log"
+    wait "$pid"
+    rc=$?
+    secs=$((SECONDS - t0))
+    if [ "$kind" = lua ]; then
+        if [ "$rc" -eq 0 ]; then okn=1 notokn=0; else okn=0 notokn=1; fi
+    else
+        okn=$(grep -cE '^ok( |$)' "$log")
+        notokn=$(grep -cE '^not ok( |$)' "$log")
+        if [ "$rc" -ne 0 ] && [ "$notokn" -eq 0 ]; then
+            extra=1
+        fi
+    fi
+    local why=""
+    case $rc in
+        0) ;;
+        124) why=" (timed out after ${TIMEOUT}s)" ;;
+        127) why=" (could not run)" ;;
+        *) [ "$rc" -gt 128 ] && why=" (killed by signal $((rc - 128)))" ;;
+    esac
+    [ "$extra" -eq 0 ] || why="$why, counted as a failure: no 'not ok' line"
+    echo "--- $name: exit $rc$why; $okn ok, $((notokn + extra)) not ok; ${secs}s"
+    echo "$name $okn $((notokn + extra))" >>"$results"
+}
+
+# Inner mode, inside the harness: run-tests.sh --inside WORK BUILD item...
+# (item = bin:PATH or lua:PATH). Exits non-zero if anything failed.
+if [ "${1:-}" = --inside ]; then
+    WORK=$2 BUILD=$3; shift 3
+    results=$WORK/results
+    TIMEOUT=${MCSI_TEST_TIMEOUT_EFFECTIVE:-300}
+    read -ra WRAPPER <<<"${MCSI_TEST_WRAPPER:-}"
+    export MCSI_BUILD_DIR=$BUILD
+    export LUA_CPATH="$BUILD/?.so;$BUILD/lua/?.so;${LUA_CPATH:-;}"
+    export LUA_PATH="$ROOT/bindings/?.lua;$ROOT/tests/lua/?.lua;${LUA_PATH:-;}"
+    first=$(( $(wc -l <"$results") + 1 ))   # RESULTS already holds the unit tests
+    for item in "$@"; do
+        case $item in
+            bin:*) p=${item#bin:}; run_one "$results" "${p##*/}" tap "${WRAPPER[@]}" "$p" ;;
+            lua:*) p=${item#lua:}; (cd "$ROOT" && run_one "$results" "lua/${p##*/}" lua lua5.4 "$p") ;;
+        esac
+    done
+    echo "inside-done" >>"$results"
+    awk -v first="$first" 'NR >= first && NF == 3 && $3 > 0 { bad = 1 } END { exit bad }' "$results"
+    exit
+fi
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
+BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run-tests.sh: no such directory: $1" >&2; exit 1; }
+
+read -ra WRAPPER <<<"${MCSI_TEST_WRAPPER:-}"
+if [ -n "${MCSI_TEST_TIMEOUT:-}" ]; then
+    TIMEOUT=$MCSI_TEST_TIMEOUT
+elif [ ${#WRAPPER[@]} -gt 0 ]; then
+    TIMEOUT=1200
+else
+    TIMEOUT=300
+fi
+export MCSI_TEST_TIMEOUT_EFFECTIVE=$TIMEOUT
+
+unit=() integ=() lua=()
+if [ -d "$BUILD/tests" ]; then
+    while IFS= read -r f; do
+        case ${f##*/} in
+            test_unit_*) unit+=("$f") ;;
+            *) integ+=("bin:$f") ;;
+        esac
+    done < <(find "$BUILD/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | LC_ALL=C sort)
+fi
+if [ -d "$ROOT/tests/lua" ]; then
+    while IFS= read -r f; do
+        lua+=("lua:$f")
+    done < <(find "$ROOT/tests/lua" -maxdepth 1 -type f -name 'test_*.lua' | LC_ALL=C sort)
+fi
+
+if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} )) -eq 0 ]; then
+    echo "run-tests.sh: no test binaries in $BUILD/tests/ and no tests/lua/test_*.lua: nothing to run"
+    echo "0 passed, 0 failed"
+    exit 1
+fi
+echo "run-tests.sh: ${#unit[@]} unit, ${#integ[@]} integration binaries, ${#lua[@]} Lua files" \
+     "(timeout ${TIMEOUT}s each${WRAPPER[*]:+, wrapper: ${WRAPPER[*]}})"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-tests.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT
+RESULTS=$WORK/results
+: >"$RESULTS"
+
+export MCSI_BUILD_DIR=$BUILD
+for f in "${unit[@]}"; do
+    run_one "$RESULTS" "${f##*/}" tap "${WRAPPER[@]}" "$f"
+done
+
+if [ $(( ${#integ[@]} + ${#lua[@]} )) -gt 0 ]; then
+    echo "=== starting targets (tests/harness/with-targets)"
+    bash "$HARNESS" bash "$HERE/run-tests.sh" --inside "$WORK" "$BUILD" "${integ[@]}" "${lua[@]}"
+    hrc=$?
+    if ! grep -qx inside-done "$RESULTS"; then
+        echo "--- with-targets: exit $hrc before all integration tests ran (harness failure or interrupted)"
+        echo "with-targets $((0)) 1" >>"$RESULTS"
+    fi
+fi
+
+read -r passed failed < <(awk 'NF == 3 { p += $2; f += $3 } END { print p + 0, f + 0 }' "$RESULTS")
+if [ "$failed" -gt 0 ]; then
+    echo "failed:"
+    awk 'NF == 3 && $3 > 0 { printf "  %s (%d not ok)\n", $1, $3 }' "$RESULTS"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ $((passed + failed)) -gt 0 ]
