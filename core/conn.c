@@ -290,7 +290,9 @@ int mcsi_conn_flush(mcsi_conn *c)
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      mcsi_conn_fail(c, ISDSC_SEND_FAILED, "send to %s: %s", c->portal, strerror(errno));
+      int e = errno;   /* a peer that went away is a failed connection, like EOF on receive */
+      mcsi_conn_fail(c, e == EPIPE || e == ECONNRESET ? ISDSC_CONNECTION_FAILED : ISDSC_SEND_FAILED,
+                     "send to %s: %s", c->portal, strerror(e));
       return -1;
     }
     consume_tx(c, (size_t)w);
@@ -360,7 +362,9 @@ static int rx_fill(mcsi_conn *c, uint8_t *dst, uint32_t want, uint32_t *got)
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (r < 0 && errno == EINTR) continue;
-    if (r == 0) mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection", c->portal);
+    if (r == 0 && (c->rxstate != RX_HDR || c->rxgot))
+      mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s closed the connection in the middle of a PDU", c->portal);
+    else if (r == 0) mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection", c->portal);
     else mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "receive from %s: %s", c->portal, strerror(errno));
     return -1;
   }

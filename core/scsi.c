@@ -81,6 +81,16 @@ static const char *status_name(uint8_t st)
   }
 }
 
+/* SPC sense key names: libiscsi 1.19 has no text for some of them. */
+static const char *sense_key_name(uint8_t key)
+{
+  static const char *const names[16] = { "NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
+    "HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK",
+    "VENDOR SPECIFIC", "COPY ABORTED", "ABORTED COMMAND", "RESERVED", "VOLUME OVERFLOW",
+    "MISCOMPARE", "COMPLETED" };
+  return names[key & 15];
+}
+
 /* The command's SCSI status decides its mcsi status. */
 static mcsi_status finish_status(mcsi_conn *c, mcsi_task *t)
 {
@@ -89,9 +99,9 @@ static mcsi_status finish_status(mcsi_conn *c, mcsi_task *t)
   if (r->response) return mcsi_fail(ini, ISDSC_TARGET_ERROR, "target failure (iSCSI response 0x%02x)", r->response);
   if (r->scsi_status == 0) return ISDSC_SUCCESS;
   if (r->scsi_status == 0x02 && r->sense_len) {
+    const char *ascq = scsi_sense_ascq_str(r->asc << 8 | r->ascq);
     return mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "CHECK CONDITION: %s (0x%02x), ASC/ASCQ 0x%02x/0x%02x: %s",
-                     scsi_sense_key_str(r->sense_key), r->sense_key, r->asc, r->ascq,
-                     scsi_sense_ascq_str(r->asc << 8 | r->ascq));
+                     sense_key_name(r->sense_key), r->sense_key, r->asc, r->ascq, ascq ? ascq : "no description");
   }
   return mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "SCSI status 0x%02x (%s)", r->scsi_status,
                    status_name(r->scsi_status));

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates core/status_list.h from the ISDSC table (shared/reference/isdsc-status.tsv).
-# The generated file is committed; tests/c/test_status.c checks it still matches the table.
+# The generated file is committed; tests/c/test_unit_status.c checks it still matches the table.
 set -eu
 tsv=${1:-../shared/reference/isdsc-status.tsv}
 {
