@@ -19,6 +19,7 @@ TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
 TOOLS    := $(BUILD)/mcsi-perf
 
 .PHONY: all deps check asan valgrind bench install clean
+.SECONDARY:
 all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).

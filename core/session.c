@@ -321,8 +321,12 @@ static void cmd_timer_fire(mcsi_timer *tm)
 
 static void nop_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
 {
-  (void)st; (void)h; (void)d; (void)n;
-  if (t->conn && t->conn->nop_task == t) t->conn->nop_task = NULL;
+  (void)d; (void)n;
+  mcsi_conn *c = t->conn;
+  if (!c || c->nop_task != t) return;
+  c->nop_task = NULL;
+  if (!st && h && c->nop_interval_ms > 0)   /* answered: next ping one interval on */
+    mcsi_timer_start(&c->sess->ini->loop, &c->nop_timer, (uint64_t)c->nop_interval_ms);
 }
 
 static void nop_fire(mcsi_timer *tm)
