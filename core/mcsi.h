@@ -131,6 +131,9 @@ typedef struct mcsi_login_opts {
   int nop_interval_ms;               /* default 5000; <0 disables */
   int nop_timeout_ms;                /* default 5000 */
   int max_redirects;                 /* default 4 */
+  int recovery_timeout_ms;           /* session reinstatement window after the
+                                        last connection failed; default 30000,
+                                        <0: no recovery (commands fail at once) */
 } mcsi_login_opts;
 
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
@@ -214,6 +217,47 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
 /* Task management (blocking). */
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
 
+/* ---- Several connections in one session (MC/S) --------------------------- */
+
+typedef struct mcsi_conn_opts {
+  const char *portal;                /* required */
+  mcsi_chap chap;                    /* NULL fields: the session's CHAP settings */
+  int login_timeout_ms;              /* 0: the session's */
+  uint32_t weight;                   /* for MCSI_LB_WEIGHTED_PATHS; 0: 1 */
+} mcsi_conn_opts;
+
+/* Logs in one more connection (same ISID and TSIH, a fresh CID). Answers
+ * ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated MaxConnections without
+ * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
+mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
+                                           const mcsi_conn_opts *opts, mcsi_id *connection_id);
+/* Drains the connection (its commands finish or move), logs it out and
+ * closes it; the others keep running. See the Status list in the README. */
+mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
+                                                mcsi_id connection_id);
+/* Asynchronous form: cb runs once with the outcome. */
+typedef void (*mcsi_status_cb)(mcsi_status st, void *arg);
+mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
+                                         mcsi_id connection_id, mcsi_status_cb cb, void *arg);
+
+/* Load balance policies, numbered as Microsoft's MSiSCSI does. */
+enum mcsi_lb_policy {
+  MCSI_LB_FAILOVER_ONLY = 1,         /* one active connection (the primary) */
+  MCSI_LB_ROUND_ROBIN = 2,
+  MCSI_LB_ROUND_ROBIN_SUBSET = 3,    /* round robin over the active set */
+  MCSI_LB_LEAST_QUEUE_DEPTH = 4,
+  MCSI_LB_WEIGHTED_PATHS = 5
+};
+typedef struct mcsi_lb_path {
+  mcsi_id connection_id;
+  uint32_t weight;                   /* WEIGHTED_PATHS */
+  int active;                        /* ROUND_ROBIN_SUBSET: 1 active, 0 standby */
+  int primary;                       /* FAILOVER_ONLY: the one to use */
+} mcsi_lb_path;
+/* paths may be NULL (n = 0): keep what each connection has. */
+mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
+                                         const mcsi_lb_path *paths, size_t n);
+
 /* ---- Information and statistics ------------------------------------------ */
 
 typedef struct mcsi_conn_stats {
@@ -228,6 +272,9 @@ typedef struct mcsi_conn_info {
   uint16_t cid;
   char state[16];                    /* "logging-in", "active", "logging-out", "failed", "closed" */
   int leading;
+  int primary;                       /* FAILOVER_ONLY: carries the I/O */
+  int active;                        /* 0: standby under FAILOVER_ONLY / RR_SUBSET */
+  uint32_t weight;
   char portal[80];                   /* as asked for */
   char local_addr[64], remote_addr[64];
   uint16_t local_port, remote_port;
@@ -244,8 +291,11 @@ typedef struct mcsi_session_info {
   uint8_t isid[6];
   uint16_t tsih;
   uint16_t tpgt;
-  char state[16];                    /* "logging-in", "active", "failed", "logged-out" */
+  char state[16];                    /* "logging-in", "active", "recovering", "failed", "logged-out" */
   int discovery;
+  int load_balance_policy;           /* enum mcsi_lb_policy */
+  uint32_t recoveries;               /* reinstatements after losing every connection */
+  uint64_t commands_retried;         /* re-issued after a connection failed */
   /* negotiated session parameters */
   uint32_t max_connections, max_burst_length, first_burst_length;
   uint32_t max_outstanding_r2t, default_time2wait, default_time2retain;
