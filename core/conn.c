@@ -30,16 +30,22 @@ const char *mcsi_conn_state_name(enum mcsi_conn_state s)
   return names[s];
 }
 
-mcsi_conn *mcsi_conn_new(mcsi_session *s, const char *portal)
+mcsi_conn *mcsi_conn_new(mcsi_session *s, const mcsi_login_opts *o)
 {
   mcsi_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  if (mcsi_opts_copy(&c->opts, o)) {
+    mcsi_opts_free(&c->opts);
+    free(c);
+    return NULL;
+  }
   c->rxcap = RXBUF_SIZE;
   c->rxbuf = malloc(c->rxcap);
   c->params = s->params;
   c->scratch_cap = c->params.max_recv_dsl > LOGIN_DSL ? c->params.max_recv_dsl : LOGIN_DSL;
   c->scratch = malloc(c->scratch_cap);
   if (!c->rxbuf || !c->scratch) {
+    mcsi_opts_free(&c->opts);
     free(c->rxbuf);
     free(c->scratch);
     free(c);
@@ -53,7 +59,10 @@ mcsi_conn *mcsi_conn_new(mcsi_session *s, const char *portal)
   c->watch.ready = conn_ready;
   mcsi_timer_init(&c->nop_timer, NULL);   /* session.c arms it after login */
   c->state = MCSI_CONN_CONNECTING;
-  snprintf(c->portal, sizeof c->portal, "%s", portal);
+  snprintf(c->portal, sizeof c->portal, "%s", o->portal);
+  c->weight = 1;
+  c->active = 1;
+  mcsi_timer_init(&c->drain_timer, NULL);
   mcsi_list_init(&c->link);
   mcsi_list_init(&c->dirty);
   mcsi_list_init(&c->tasks);
@@ -91,6 +100,7 @@ void mcsi_conn_free(mcsi_conn *c)
   if (!c) return;
   mcsi_conn_close_socket(c);
   mcsi_login_free(c->login);
+  mcsi_opts_free(&c->opts);
   free(c->rxbuf);
   free(c->scratch);
   free(c);
@@ -363,7 +373,7 @@ static int rx_fill(mcsi_conn *c, uint8_t *dst, uint32_t want, uint32_t *got)
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (r < 0 && errno == EINTR) continue;
     if (r == 0 && (c->rxstate != RX_HDR || c->rxgot))
-      mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s closed the connection in the middle of a PDU", c->portal);
+      mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection in the middle of a PDU", c->portal);
     else if (r == 0) mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection", c->portal);
     else mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "receive from %s: %s", c->portal, strerror(errno));
     return -1;
@@ -398,9 +408,14 @@ static int rx_header_done(mcsi_conn *c)
   }
   c->rxtask = NULL;
   c->rxdst = c->scratch;
-  if (h->opcode == MCSI_OP_DATA_IN && c->state == MCSI_CONN_ACTIVE) {
+  if (h->opcode == MCSI_OP_DATA_IN && (c->state == MCSI_CONN_ACTIVE || c->state == MCSI_CONN_LOGOUT)) {
     const char *err = NULL;
     mcsi_task *t = mcsi_task_lookup(c->sess, h->itt);
+    if (!t && c->state == MCSI_CONN_LOGOUT) {   /* for a command moved off this draining connection */
+      c->rxstate = RX_DATA;
+      c->rxgot = 0;
+      return 0;
+    }
     if (mcsi_scsi_check_data_in(c, t, h, &err)) {
       c->stats.format_errors++;
       mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: bad Data-In (ITT 0x%08x): %s", c->portal, h->itt, err);

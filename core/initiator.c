@@ -222,7 +222,7 @@ static mcsi_status login(mcsi_initiator *ini, const mcsi_login_opts *o, int disc
   mcsi_status st = check_opts(ini, o, discovery);
   if (st) return st;
   mcsi_session *s = mcsi_session_new(ini, o, discovery);
-  mcsi_conn *c = s ? mcsi_conn_new(s, o->portal) : NULL;
+  mcsi_conn *c = s ? mcsi_conn_new(s, &s->opts) : NULL;
   if (!c) {
     if (s) mcsi_session_free(s);
     return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
@@ -231,7 +231,7 @@ static mcsi_status login(mcsi_initiator *ini, const mcsi_login_opts *o, int disc
   mcsi_list_push(&s->conns, &c->link);
   s->nconns++;
   mcsi_emit(ini, MCSI_EV_CONN_LOGGING_IN, s->id, c->id, ISDSC_SUCCESS, c->portal);
-  st = mcsi_login_start(c, &s->opts);
+  st = mcsi_login_start(c, &c->opts);
   if (!st) {
     mcsi_run_until(ini, &s->login_done, 0);
     st = s->login_status;
@@ -318,18 +318,50 @@ static void close_all(mcsi_session *s)
   }
 }
 
-/* Logout reason 0 on an active connection; the session ends either way. */
+static mcsi_conn *leading_conn(mcsi_session *s)
+{
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (c->leading && c->state == MCSI_CONN_ACTIVE) return c;
+  }
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (c->state == MCSI_CONN_ACTIVE) return c;
+  }
+  return NULL;
+}
+
+/* Removes every connection but the leading one (each with its own Logout). */
+static void remove_others(mcsi_session *s)
+{
+  mcsi_id ids[64];
+  size_t n = 0;
+  mcsi_conn *lead = leading_conn(s);
+  for (mcsi_link *l = s->conns.next; l != &s->conns && n < 64; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (c != lead && c->state == MCSI_CONN_ACTIVE) ids[n++] = c->id;
+  }
+  for (size_t i = 0; i < n; i++) mcsi_remove_connection_from_session(s->ini, s->id, ids[i]);
+}
+
+/* Logout reason 0 on the last connection; the session ends either way. */
 static mcsi_status logout_session(mcsi_session *s)
 {
   mcsi_initiator *ini = s->ini;
   mcsi_status st = ISDSC_SUCCESS;
   if (s->state == MCSI_SESS_ACTIVE) {
-    s->state = MCSI_SESS_LOGGING_OUT;
     wait_idle(s, s->command_timeout_ms);
+    remove_others(s);
+    s->state = MCSI_SESS_LOGGING_OUT;
     mcsi_task *t = mcsi_task_new(s, MCSI_TASK_LOGOUT);
-    if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    mcsi_conn *c = leading_conn(s);
+    if (!t || !c) {
+      if (t) mcsi_task_free(t);
+      st = mcsi_fail(ini, t ? ISDSC_NO_CONNECTION_AVAILABLE : ISDSC_OUT_OF_RESOURCES, "no connection to log out on");
+      goto out;
+    }
     ctl_wait w = { 0 };
-    mcsi_conn *c = MCSI_CONTAINER(s->conns.next, mcsi_conn, link);
+    t->only_conn = c;
     t->immediate = 1;
     t->logout_reason = MCSI_LOGOUT_SESSION;
     t->logout_cid = c->cid;
@@ -342,6 +374,7 @@ static mcsi_status logout_session(mcsi_session *s)
   } else {
     mcsi_fail(ini, ISDSC_SUCCESS, "session had no working connection; removed without a Logout");
   }
+out:
   close_all(s);
   s->state = MCSI_SESS_LOGGED_OUT;
   mcsi_emit(ini, MCSI_EV_SESSION_LOGGED_OUT, s->id, 0, st, s->target);
@@ -505,6 +538,9 @@ static void conn_info(const mcsi_conn *c, mcsi_conn_info *ci)
   ci->cid = c->cid;
   snprintf(ci->state, sizeof ci->state, "%s", mcsi_conn_state_name(c->state));
   ci->leading = c->leading;
+  ci->primary = c->primary;
+  ci->active = c->active;
+  ci->weight = c->weight;
   snprintf(ci->portal, sizeof ci->portal, "%s", c->portal);
   if (c->fd >= 0) {
     struct sockaddr_storage ss;
@@ -535,6 +571,9 @@ mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session
   out->tpgt = s->tpgt;
   snprintf(out->state, sizeof out->state, "%s", mcsi_session_state_name(s->state));
   out->discovery = s->discovery;
+  out->load_balance_policy = s->policy;
+  out->recoveries = s->recoveries;
+  out->commands_retried = s->commands_retried;
   const mcsi_params *p = &s->params;
   out->max_connections = p->max_connections;
   out->max_burst_length = p->max_burst;

@@ -108,6 +108,9 @@ typedef struct mcsi_task {
   uint8_t *text;                        /* text request payload (owned) */
   uint32_t text_len;
   int sent;
+  int retries;                          /* re-issues after connection failures */
+  int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
+  mcsi_conn *only_conn;                 /* must go out on this connection (logout) */
 } mcsi_task;
 
 /* ---- connections (conn.c) ------------------------------------------------- */
@@ -169,11 +172,23 @@ struct mcsi_conn {
   uint64_t last_rx;
   mcsi_task *nop_task;
   struct mcsi_login *login;
+  mcsi_login_opts opts;                 /* own copy: portal, CHAP, timeouts */
   mcsi_conn_stats stats;
   mcsi_status fail_status;
+  /* MC/S */
+  uint32_t weight;
+  int32_t wrr_current;                  /* smooth weighted round robin state */
+  int active, primary;                  /* policy roles */
+  struct mcsi_waiter *login_waiter;     /* blocking add_connection */
+  int removing;
+  mcsi_status_cb remove_cb;
+  void *remove_arg;
+  mcsi_timer drain_timer;
 };
 
-mcsi_conn *mcsi_conn_new(mcsi_session *s, const char *portal);
+typedef struct mcsi_waiter { int done; mcsi_status st; } mcsi_waiter;
+
+mcsi_conn *mcsi_conn_new(mcsi_session *s, const mcsi_login_opts *o);
 void mcsi_conn_free(mcsi_conn *c);
 mcsi_status mcsi_conn_connect(mcsi_conn *c, const char *portal);
 void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen,
@@ -194,7 +209,7 @@ void mcsi_login_connected(mcsi_conn *c);
 
 /* ---- sessions (session.c) -------------------------------------------------- */
 enum mcsi_session_state { MCSI_SESS_LOGGING_IN, MCSI_SESS_ACTIVE, MCSI_SESS_FAILED,
-                          MCSI_SESS_LOGGING_OUT, MCSI_SESS_LOGGED_OUT };
+                          MCSI_SESS_LOGGING_OUT, MCSI_SESS_LOGGED_OUT, MCSI_SESS_RECOVERING };
 
 struct mcsi_session {
   mcsi_link link;                       /* in the initiator's list */
@@ -225,8 +240,19 @@ struct mcsi_session {
   /* login in progress */
   mcsi_status login_status;
   int login_done;
-  int refs;                             /* blocking calls waiting on it */
-  int dead;                             /* unlinked, freed when refs == 0 */
+  /* MC/S: policy, failover, recovery */
+  int policy;
+  uint32_t rr_next;
+  mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
+  uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
+  char portals[8][80];                  /* every portal a connection used, for reinstatement */
+  unsigned nportals, recovery_next;
+  uint64_t recovery_deadline;
+  uint32_t recovery_backoff_ms;
+  mcsi_timer recovery_timer;
+  mcsi_status recovery_cause;
+  uint32_t recoveries;
+  uint64_t commands_retried;
 };
 
 mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery);
@@ -237,6 +263,7 @@ mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
 void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);
 void mcsi_task_unregister(mcsi_task *t);
+int mcsi_task_new_itt(mcsi_task *t);
 void mcsi_session_submit(mcsi_session *s, mcsi_task *t);
 void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
 void mcsi_session_conn_failed(mcsi_conn *c);
@@ -244,6 +271,22 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st);
 void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st);
 const char *mcsi_session_state_name(enum mcsi_session_state st);
 void mcsi_task_complete(mcsi_task *t, mcsi_status st);
+int mcsi_opts_copy(mcsi_login_opts *dst, const mcsi_login_opts *o);
+void mcsi_opts_free(mcsi_login_opts *o);
+void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t);
+void mcsi_session_drain(mcsi_session *s);
+void mcsi_session_bury_conn(mcsi_conn *c);
+void mcsi_session_remember_portal(mcsi_session *s, const char *portal);
+
+/* ---- several connections (mcs.c) --------------------------------------------- */
+mcsi_conn *mcsi_mcs_pick(mcsi_session *s);
+void mcsi_mcs_conn_lost(mcsi_conn *c, mcsi_link *orphans);
+void mcsi_mcs_probe_answered(mcsi_session *s);
+void mcsi_mcs_added(mcsi_conn *c, mcsi_status st);
+void mcsi_mcs_task_done_on(mcsi_conn *c);
+void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st);
+mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id cid);
+uint32_t mcsi_mcs_live_conns(const mcsi_session *s);
 
 /* ---- SCSI (scsi.c) ----------------------------------------------------------- */
 void mcsi_scsi_send(mcsi_conn *c, mcsi_task *t);

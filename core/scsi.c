@@ -165,7 +165,7 @@ static mcsi_status usable_session(mcsi_initiator *ini, mcsi_id sid, mcsi_session
   if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   if (s->discovery) return mcsi_fail(ini, ISDSC_REQUEST_NOT_SUPPORTED, "a discovery session carries no SCSI commands");
   if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is logging out");
-  if (s->state != MCSI_SESS_ACTIVE)
+  if (s->state != MCSI_SESS_ACTIVE && s->state != MCSI_SESS_RECOVERING)
     return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session 0x%016llx has no working connection (%s)",
                      (unsigned long long)sid, mcsi_session_state_name(s->state));
   *out = s;

@@ -11,13 +11,14 @@
 
 const char *mcsi_session_state_name(enum mcsi_session_state st)
 {
-  static const char *const names[] = { "logging-in", "active", "failed", "logging-out", "logged-out" };
+  static const char *const names[] = { "logging-in", "active", "failed", "logging-out", "logged-out",
+                                       "recovering" };
   return names[st];
 }
 
 static void cmd_timer_fire(mcsi_timer *t);
 
-static int copy_opts(mcsi_login_opts *dst, const mcsi_login_opts *o)
+int mcsi_opts_copy(mcsi_login_opts *dst, const mcsi_login_opts *o)
 {
   *dst = *o;
   const char **strs[] = { &dst->portal, &dst->target, &dst->chap.username, &dst->chap.secret,
@@ -33,6 +34,7 @@ static int copy_opts(mcsi_login_opts *dst, const mcsi_login_opts *o)
   if (!dst->nop_interval_ms) dst->nop_interval_ms = 5000;
   if (!dst->nop_timeout_ms) dst->nop_timeout_ms = 5000;
   if (!dst->max_redirects) dst->max_redirects = 4;
+  if (!dst->recovery_timeout_ms) dst->recovery_timeout_ms = 30000;
   return bad ? -1 : 0;
 }
 
@@ -44,7 +46,7 @@ static void wipe_free(const char *secret)
   free((void *)(uintptr_t)secret);
 }
 
-static void free_opts(mcsi_login_opts *o)
+void mcsi_opts_free(mcsi_login_opts *o)
 {
   free((char *)(uintptr_t)o->portal);
   free((char *)(uintptr_t)o->target);
@@ -60,8 +62,8 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
   if (!s) return NULL;
   s->itt_mask = ITT_TABLE_MIN - 1;
   s->itt_table = calloc(ITT_TABLE_MIN, sizeof *s->itt_table);
-  if (!s->itt_table || copy_opts(&s->opts, o)) {
-    free_opts(&s->opts);
+  if (!s->itt_table || mcsi_opts_copy(&s->opts, o)) {
+    mcsi_opts_free(&s->opts);
     free(s->itt_table);
     free(s);
     return NULL;
@@ -81,6 +83,9 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
   mcsi_params_from_opts(&s->params, &s->opts);
   s->command_timeout_ms = s->opts.command_timeout_ms;
   mcsi_timer_init(&s->cmd_timer, cmd_timer_fire);
+  mcsi_timer_init(&s->recovery_timer, NULL);
+  s->policy = MCSI_LB_ROUND_ROBIN;
+  mcsi_list_init(&s->limbo);
   mcsi_list_init(&s->pending);
   mcsi_list_init(&s->conns);
   mcsi_list_init(&s->link);
@@ -92,6 +97,7 @@ void mcsi_session_free(mcsi_session *s)
 {
   mcsi_initiator *ini = s->ini;
   mcsi_timer_stop(&ini->loop, &s->cmd_timer);
+  mcsi_timer_stop(&ini->loop, &s->recovery_timer);
   while (!mcsi_list_empty(&s->conns)) {
     mcsi_conn *c = MCSI_CONTAINER(s->conns.next, mcsi_conn, link);
     mcsi_list_del(&c->link);
@@ -99,8 +105,9 @@ void mcsi_session_free(mcsi_session *s)
     mcsi_conn_free(c);
   }
   mcsi_session_fail_tasks(s, &s->pending, ISDSC_CONNECTION_FAILED);
+  mcsi_session_fail_tasks(s, &s->limbo, ISDSC_CONNECTION_FAILED);
   mcsi_list_del(&s->link);
-  free_opts(&s->opts);
+  mcsi_opts_free(&s->opts);
   free(s->itt_table);
   free(s);
 }
@@ -156,6 +163,13 @@ void mcsi_task_unregister(mcsi_task *t)
   t->itt = MCSI_RSVD_TAG;
 }
 
+/* A command re-issued as new gets a new ITT: the old one may live on at the target. */
+int mcsi_task_new_itt(mcsi_task *t)
+{
+  mcsi_task_unregister(t);
+  return itt_register(t->sess, t);
+}
+
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt)
 {
   mcsi_task *t = s->itt_table[itt & s->itt_mask];
@@ -189,9 +203,10 @@ void mcsi_task_free(mcsi_task *t)
 void mcsi_task_complete(mcsi_task *t, mcsi_status st)
 {
   mcsi_initiator *ini = t->sess->ini;
-  if (t->conn) {
-    if (t->tx_refs) mcsi_conn_detach_task(t->conn, t);
-    if (t->sent && t->conn->queue_depth) t->conn->queue_depth--;
+  mcsi_conn *c = t->conn;
+  if (c) {
+    if (t->tx_refs) mcsi_conn_detach_task(c, t);
+    if (t->sent && c->queue_depth) c->queue_depth--;
   }
   mcsi_task_unregister(t);
   mcsi_list_del(&t->link);
@@ -201,6 +216,7 @@ void mcsi_task_complete(mcsi_task *t, mcsi_status st)
   ini->in_callback--;
   free(t->text);
   free(t);
+  if (c && c->removing && c->state == MCSI_CONN_LOGOUT) mcsi_mcs_task_done_on(c);
 }
 
 void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st)
@@ -211,15 +227,6 @@ void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st)
 
 /* ---- CmdSN window and sending ------------------------------------------------------- */
 
-static mcsi_conn *pick_conn(mcsi_session *s)
-{
-  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
-    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
-    if (c->state == MCSI_CONN_ACTIVE) return c;
-  }
-  return NULL;
-}
-
 static int window_open(const mcsi_session *s) { return mcsi_sn_le(s->cmdsn, s->max_cmdsn); }
 
 static void arm_cmd_timer(mcsi_session *s, const mcsi_task *t)
@@ -228,12 +235,19 @@ static void arm_cmd_timer(mcsi_session *s, const mcsi_task *t)
     mcsi_timer_start(&s->ini->loop, &s->cmd_timer, (uint64_t)s->command_timeout_ms);
 }
 
-static void send_task(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
+/* Puts a task on the wire on c; a re-sent task keeps its CmdSN. */
+void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
 {
   t->conn = c;
-  t->cmdsn = s->cmdsn;
-  if (!t->immediate) s->cmdsn++;
+  if (!t->keep_cmdsn) {
+    t->cmdsn = s->cmdsn;
+    if (!t->immediate) s->cmdsn++;
+  }
+  t->keep_cmdsn = 0;
   t->sent = 1;
+  t->data_in = 0;
+  t->exp_datasn = 0;
+  memset(&t->res, 0, sizeof t->res);
   t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
   mcsi_list_del(&t->link);
   mcsi_list_push(&c->tasks, &t->link);
@@ -261,14 +275,14 @@ static void send_task(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
   }
 }
 
-static void drain_pending(mcsi_session *s)
+void mcsi_session_drain(mcsi_session *s)
 {
   while (!mcsi_list_empty(&s->pending)) {
     mcsi_task *t = MCSI_CONTAINER(s->pending.next, mcsi_task, link);
     if (!t->immediate && !window_open(s)) return;
-    mcsi_conn *c = pick_conn(s);
+    mcsi_conn *c = t->only_conn ? t->only_conn : mcsi_mcs_pick(s);
     if (!c) return;
-    send_task(s, c, t);
+    mcsi_session_send(s, c, t);
   }
 }
 
@@ -276,7 +290,7 @@ static void drain_pending(mcsi_session *s)
 void mcsi_session_submit(mcsi_session *s, mcsi_task *t)
 {
   mcsi_list_push(&s->pending, &t->link);
-  if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) drain_pending(s);
+  if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) mcsi_session_drain(s);
 }
 
 void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn)
@@ -286,7 +300,7 @@ void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmds
   if (mcsi_sn_lt(s->exp_cmdsn, expcmdsn)) s->exp_cmdsn = expcmdsn;
   if (mcsi_sn_lt(s->max_cmdsn, maxcmdsn)) {
     s->max_cmdsn = maxcmdsn;
-    if (s->state == MCSI_SESS_ACTIVE || s->state == MCSI_SESS_LOGGING_OUT) drain_pending(s);
+    if (s->state == MCSI_SESS_ACTIVE || s->state == MCSI_SESS_LOGGING_OUT) mcsi_session_drain(s);
   }
 }
 
@@ -348,7 +362,7 @@ static void nop_fire(mcsi_timer *tm)
   t->immediate = 1;
   t->done = nop_done;
   c->nop_task = t;
-  send_task(s, c, t);
+  mcsi_session_send(s, c, t);
   mcsi_timer_start(&s->ini->loop, tm, (uint64_t)c->nop_timeout_ms);
 }
 
@@ -407,6 +421,7 @@ static mcsi_task *own_task(mcsi_conn *c, const mcsi_pdu_hdr *h, enum mcsi_task_k
 {
   mcsi_task *t = mcsi_task_lookup(c->sess, h->itt);
   if (t && t->kind == kind && t->conn == c && t->sent) return t;
+  if (c->state == MCSI_CONN_LOGOUT) return NULL;  /* a command moved off a draining connection */
   c->stats.format_errors++;
   mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s for unknown ITT 0x%08x", c->portal,
                  mcsi_opcode_name(h->opcode), h->itt);
@@ -476,33 +491,51 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
 
 /* ---- connection and login outcomes --------------------------------------------------------- */
 
-static void bury_conn(mcsi_conn *c)
+void mcsi_session_bury_conn(mcsi_conn *c)
 {
+  mcsi_timer_stop(&c->sess->ini->loop, &c->drain_timer);
   mcsi_list_del(&c->link);
   mcsi_list_push(&c->sess->ini->graveyard, &c->link);
   c->sess->nconns--;
 }
 
+void mcsi_session_remember_portal(mcsi_session *s, const char *portal)
+{
+  for (unsigned i = 0; i < s->nportals; i++)
+    if (!strcmp(s->portals[i], portal)) return;
+  snprintf(s->portals[s->nportals % 8], sizeof s->portals[0], "%s", portal);
+  if (s->nportals < 8) s->nportals++;
+}
+
+/* A connection in full feature phase failed: its commands go elsewhere. */
 void mcsi_session_conn_failed(mcsi_conn *c)
 {
   mcsi_session *s = c->sess;
-  mcsi_session_fail_tasks(s, &c->tasks, c->fail_status);
-  mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, c->fail_status, mcsi_last_message(s->ini));
-  bury_conn(c);
-  if (!pick_conn(s) && s->state == MCSI_SESS_ACTIVE) {
-    s->state = MCSI_SESS_FAILED;
-    mcsi_session_fail_tasks(s, &s->pending, c->fail_status);
-    mcsi_emit(s->ini, MCSI_EV_SESSION_FAILED, s->id, 0, c->fail_status, "no connection left");
+  mcsi_link orphans;
+  mcsi_list_init(&orphans);
+  while (!mcsi_list_empty(&c->tasks)) {
+    mcsi_link *l = c->tasks.next;
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->sent && c->queue_depth) c->queue_depth--;
+    t->sent = 0;
+    t->conn = NULL;
+    mcsi_list_del(l);
+    mcsi_list_push(&orphans, l);
   }
+  c->nop_task = NULL;
+  mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, c->fail_status, mcsi_last_message(s->ini));
+  mcsi_session_bury_conn(c);
+  mcsi_mcs_conn_lost(c, &orphans);
 }
 
 void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
   if (st) {
-    bury_conn(c);
+    mcsi_session_bury_conn(c);
   } else {
     c->state = MCSI_CONN_ACTIVE;
+    mcsi_session_remember_portal(s, c->portal);
     mcsi_conn_start_nop(c);
     mcsi_emit(s->ini, MCSI_EV_CONN_ACTIVE, s->id, c->id, ISDSC_SUCCESS, c->portal);
   }
@@ -513,6 +546,10 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
       s->state = MCSI_SESS_ACTIVE;
       mcsi_emit(s->ini, MCSI_EV_SESSION_ACTIVE, s->id, 0, ISDSC_SUCCESS, s->target);
     }
+  } else if (c->leading && s->state == MCSI_SESS_RECOVERING) {
+    mcsi_mcs_reinstated(s, st);
+  } else {
+    mcsi_mcs_added(c, st);
   }
-  if (!st) drain_pending(s);
+  if (!st) mcsi_session_drain(s);
 }

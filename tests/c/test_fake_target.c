@@ -72,6 +72,8 @@ static int fx_init(fx *f, const fake_target_opts *to)
   f->lo.target = fake_target_iqn(f->ft);
   f->lo.login_timeout_ms = TIMEOUT_MS;
   f->lo.command_timeout_ms = TIMEOUT_MS;
+  /* these scenarios test how a failure is reported, not session recovery */
+  f->lo.recovery_timeout_ms = -1;
   return 1;
 }
 
@@ -345,7 +347,7 @@ static void check_session_dead(fx *f, const char *what)
 }
 
 /* The first SCSI command after login meets a protocol violation. */
-static void test_transport_error(fake_scenario sc, int variant, const char *what)
+static void test_failure(fake_scenario sc, int variant, const char *what, mcsi_status want)
 {
   mcsi_inquiry inq;
   int64_t t0, ms;
@@ -353,12 +355,17 @@ static void test_transport_error(fake_scenario sc, int variant, const char *what
 
   if (fx_start_scenario(&f, sc, variant)) {
     t0 = now_ms();
-    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_TRANSPORT_ERROR, what, &f);
+    t_status(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), want, what, &f);
     ms = now_ms() - t0;
     T_OK(ms < TIMEOUT_MS, "%s: detected, not timed out (%lld ms)", what, (long long)ms);
     check_session_dead(&f, what);
   }
   fx_end(&f);
+}
+
+static void test_transport_error(fake_scenario sc, int variant, const char *what)
+{
+  test_failure(sc, variant, what, ISDSC_TRANSPORT_ERROR);
 }
 
 static size_t heap_in_use(void)
@@ -568,7 +575,8 @@ int main(void)
   test_oversized_dsl();
   test_transport_error(FAKE_UNKNOWN_ITT, FAKE_ITT_SCSI_RSP, "SCSI Response for an unknown ITT");
   test_transport_error(FAKE_UNKNOWN_ITT, FAKE_ITT_DATA_IN, "Data-In for an unknown ITT");
-  test_transport_error(FAKE_TRUNCATED_PDU, 0, "half a BHS, then close");
+  /* a peer that closes mid-PDU has closed the connection: no protocol error of ours */
+  test_failure(FAKE_TRUNCATED_PDU, 0, "half a BHS, then close", ISDSC_CONNECTION_FAILED);
   test_drop_mid_io();
   test_never_answers_command();
   test_reject();

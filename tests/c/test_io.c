@@ -12,12 +12,15 @@
 
 static mcsi_initiator *ini;
 
+static int recovery_ms;   /* 0: the default (30 s), -1: a failed session stays failed */
+
 static mcsi_id login(const char *port_var, const char *iqn_var, int digests, int initial_r2t)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env(port_var));
   mcsi_login_opts o = { .portal = portal, .target = t_env(iqn_var), .login_timeout_ms = 5000,
-                        .header_digest = digests, .data_digest = digests, .initial_r2t = initial_r2t };
+                        .header_digest = digests, .data_digest = digests, .initial_r2t = initial_r2t,
+                        .recovery_timeout_ms = recovery_ms };
   mcsi_id sid = 0;
   mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s (%s)", o.target, mcsi_last_message(ini));
@@ -198,6 +201,7 @@ static void drop_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 
 static void drop_mid_io(void)
 {
+  recovery_ms = -1;                /* without recovery: the failure reaches the caller */
   drop_sid = login("MCSI_TGT_PORT", "MCSI_TGT_IQN_PLAIN", 0, 0);
   if (!drop_sid) return;
   /* the new session's UNIT ATTENTION is consumed (and retried) here */

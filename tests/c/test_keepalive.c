@@ -45,7 +45,7 @@ static mcsi_id login(int interval, int timeout)
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
   mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"),
-                        .nop_interval_ms = interval, .nop_timeout_ms = timeout };
+                        .nop_interval_ms = interval, .nop_timeout_ms = timeout, .recovery_timeout_ms = -1 };
   mcsi_id sid = 0;
   mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
@@ -128,7 +128,8 @@ static void command_timeout(void)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .command_timeout_ms = 800 };
+  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .command_timeout_ms = 800,
+                        .recovery_timeout_ms = -1 };
   mcsi_id sid = 0;
   T_EQ_INT(mcsi_login_to_target(ini, &o, &sid, NULL), ISDSC_SUCCESS, "login");
   uint8_t b[512];
