@@ -23,6 +23,22 @@ enum { RX_HDR, RX_DATA, RX_TAIL };
 
 static void conn_ready(mcsi_watch *w, uint32_t events);
 
+/* MCSI_TRACE=1 in the environment: one line per PDU on stderr. */
+static int trace_on(void)
+{
+  static int on = -1;
+  if (on < 0) on = getenv("MCSI_TRACE") != NULL;
+  return on;
+}
+
+static void trace(const mcsi_conn *c, const char *dir, const mcsi_pdu_hdr *h)
+{
+  fprintf(stderr, "mcsi %llu.%03llu cid %u %s %-22s I=%d itt 0x%08x cmdsn/statsn %u exp %u max %u dlen %u\n",
+          (unsigned long long)(mcsi_now_ms() / 1000), (unsigned long long)(mcsi_now_ms() % 1000), c->cid, dir,
+          mcsi_opcode_name(h->opcode), h->immediate, h->itt, dir[0] == '>' ? h->cmdsn : h->statsn,
+          dir[0] == '>' ? h->expstatsn : h->expcmdsn, h->maxcmdsn, h->dlen);
+}
+
 const char *mcsi_conn_state_name(enum mcsi_conn_state s)
 {
   static const char *const names[] = { "connecting", "logging-in", "active", "logging-out",
@@ -220,6 +236,7 @@ void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   }
   mcsi_pdu_hdr hh = *h;
   hh.dlen = dlen;
+  if (trace_on()) trace(c, ">", &hh);
   mcsi_pdu_encode(&hh, it->hdr);
   it->hlen = MCSI_BHS_LEN;
   if (c->params.header_digest && c->state != MCSI_CONN_LOGIN) {
@@ -372,7 +389,8 @@ static int rx_fill(mcsi_conn *c, uint8_t *dst, uint32_t want, uint32_t *got)
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (r < 0 && errno == EINTR) continue;
-    if (r == 0 && (c->rxstate != RX_HDR || c->rxgot))
+    if (r == 0 && c->logout_sent && c->rxstate == RX_HDR && !c->rxgot) mcsi_mcs_logout_closed(c);
+    else if (r == 0 && (c->rxstate != RX_HDR || c->rxgot))
       mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection in the middle of a PDU", c->portal);
     else if (r == 0) mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s closed the connection", c->portal);
     else mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "receive from %s: %s", c->portal, strerror(errno));
@@ -444,6 +462,7 @@ static int rx_tail_done(mcsi_conn *c)
   }
   c->stats.pdus_received++;
   c->last_rx = mcsi_now_ms();
+  if (trace_on()) trace(c, "<", h);
   c->rxstate = RX_HDR;
   c->rxgot = 0;
   const uint8_t *data = c->rxtask ? NULL : c->scratch;

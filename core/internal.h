@@ -180,7 +180,7 @@ struct mcsi_conn {
   int32_t wrr_current;                  /* smooth weighted round robin state */
   int active, primary;                  /* policy roles */
   struct mcsi_waiter *login_waiter;     /* blocking add_connection */
-  int removing;
+  int removing, logout_sent;
   mcsi_status_cb remove_cb;
   void *remove_arg;
   mcsi_timer drain_timer;
@@ -245,6 +245,7 @@ struct mcsi_session {
   uint32_t rr_next;
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
+  mcsi_timer probe_timer;               /* plug holes without all the answers after this */
   char portals[8][80];                  /* every portal a connection used, for reinstatement */
   unsigned nportals, recovery_next;
   uint64_t recovery_deadline;
@@ -264,6 +265,7 @@ void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);
 void mcsi_task_unregister(mcsi_task *t);
 int mcsi_task_new_itt(mcsi_task *t);
+int mcsi_task_retry(mcsi_task *t);
 void mcsi_session_submit(mcsi_session *s, mcsi_task *t);
 void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
 void mcsi_session_conn_failed(mcsi_conn *c);
@@ -284,6 +286,7 @@ void mcsi_mcs_conn_lost(mcsi_conn *c, mcsi_link *orphans);
 void mcsi_mcs_probe_answered(mcsi_session *s);
 void mcsi_mcs_added(mcsi_conn *c, mcsi_status st);
 void mcsi_mcs_task_done_on(mcsi_conn *c);
+void mcsi_mcs_logout_closed(mcsi_conn *c);
 void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st);
 mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id cid);
 uint32_t mcsi_mcs_live_conns(const mcsi_session *s);

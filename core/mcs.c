@@ -114,10 +114,22 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
 
 /* Asks every usable connection for the target's ExpCmdSN (an immediate
  * NOP-Out is answered with it); the answers decide how to re-issue. */
+#define PROBE_WAIT_MS 100   /* istgt answers nothing while it waits at a CmdSN hole */
+
+static void probe_timeout(mcsi_timer *tm)
+{
+  mcsi_mcs_probe_answered(MCSI_CONTAINER(tm, mcsi_session, probe_timer));
+}
+
 static void send_probes(mcsi_session *s)
 {
   mcsi_conn *c;
-  if (s->probes || mcsi_list_empty(&s->limbo)) return;
+  if (mcsi_list_empty(&s->limbo)) return;
+  if (!mcsi_timer_active(&s->probe_timer)) {
+    s->probe_timer.fire = probe_timeout;
+    mcsi_timer_start(&s->ini->loop, &s->probe_timer, PROBE_WAIT_MS);
+  }
+  if (s->probes) return;
   FOR_CONNS(s, c) {
     if (!usable(c)) continue;
     mcsi_task *t = mcsi_task_new(s, MCSI_TASK_NOP);
@@ -137,11 +149,13 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
   if (h && !s->probes) mcsi_mcs_probe_answered(s);
 }
 
-/* Every probe answered: s->exp_cmdsn is the target's. A lost command whose
- * CmdSN the target has not reached goes again with that CmdSN, which plugs
- * the hole; one it had reached (the answer was lost) goes as a new command. */
+/* Every probe answered (or PROBE_WAIT_MS passed): s->exp_cmdsn is the
+ * target's, as far as it told us. A lost command whose CmdSN the target has
+ * not reached goes again with that CmdSN, which plugs the hole; one it had
+ * reached (its answer was lost) goes as a new command. */
 void mcsi_mcs_probe_answered(mcsi_session *s)
 {
+  mcsi_timer_stop(&s->ini->loop, &s->probe_timer);
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
@@ -440,6 +454,7 @@ static void send_logout(mcsi_conn *c)
   t->only_conn = c;
   t->done = logout_done;
   t->arg = c;
+  c->logout_sent = 1;
   c->drain_timer.fire = logout_timeout;
   mcsi_timer_start(&s->ini->loop, &c->drain_timer, (uint64_t)c->opts.login_timeout_ms);
   mcsi_session_send(s, c, t);
@@ -448,6 +463,22 @@ static void send_logout(mcsi_conn *c)
 static void drain_expired(mcsi_timer *tm);
 
 /* A command on a draining connection ended: the last one lets the Logout go. */
+/* istgt closes a connection on a Logout (reason 1) without answering it:
+ * a clean close after our Logout is the removal we asked for. */
+void mcsi_mcs_logout_closed(mcsi_conn *c)
+{
+  c->nop_task = NULL;
+  mcsi_conn_close_socket(c);
+  while (!mcsi_list_empty(&c->tasks)) {
+    mcsi_task *t = MCSI_CONTAINER(c->tasks.next, mcsi_task, link);
+    t->done = NULL;
+    t->cb = NULL;
+    mcsi_task_complete(t, ISDSC_SUCCESS);
+  }
+  mcsi_fail(c->sess->ini, ISDSC_SUCCESS, "%s closed the connection instead of answering the Logout", c->portal);
+  finish_removal(c, ISDSC_SUCCESS);
+}
+
 void mcsi_mcs_task_done_on(mcsi_conn *c)
 {
   if (c->drain_timer.fire == drain_expired && mcsi_timer_active(&c->drain_timer) && !has_commands(c)) {

@@ -107,6 +107,17 @@ static mcsi_status finish_status(mcsi_conn *c, mcsi_task *t)
                    status_name(r->scsi_status));
 }
 
+/* UNIT ATTENTION 29/xx (power on, reset, I_T nexus loss) is what a new or
+ * reinstated session, or a LUN reset, reports once: the command did not run,
+ * so it goes again instead of failing. */
+static void finish(mcsi_conn *c, mcsi_task *t)
+{
+  mcsi_scsi_result *r = &t->res;
+  if (!r->response && r->scsi_status == 0x02 && r->sense_key == 0x06 && r->asc == 0x29 && mcsi_task_retry(t) == 0)
+    return;
+  mcsi_task_complete(t, finish_status(c, t));
+}
+
 void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 {
   t->data_in += h->dlen;
@@ -114,7 +125,7 @@ void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h
   if (!(h->flags & MCSI_F_STATUS)) return;
   t->res.scsi_status = h->status;
   set_residual(t, h);
-  mcsi_task_complete(t, finish_status(c, t));
+  finish(c, t);
 }
 
 static void parse_sense(mcsi_task *t, const uint8_t *data, uint32_t dlen)
@@ -143,7 +154,7 @@ void mcsi_scsi_rx_response(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, co
   t->res.scsi_status = h->status;
   set_residual(t, h);
   if (h->status == 0x02) parse_sense(t, data, dlen);
-  mcsi_task_complete(t, finish_status(c, t));
+  finish(c, t);
 }
 
 void mcsi_scsi_rx_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)

@@ -84,6 +84,7 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
   s->command_timeout_ms = s->opts.command_timeout_ms;
   mcsi_timer_init(&s->cmd_timer, cmd_timer_fire);
   mcsi_timer_init(&s->recovery_timer, NULL);
+  mcsi_timer_init(&s->probe_timer, NULL);
   s->policy = MCSI_LB_ROUND_ROBIN;
   mcsi_list_init(&s->limbo);
   mcsi_list_init(&s->pending);
@@ -98,6 +99,7 @@ void mcsi_session_free(mcsi_session *s)
   mcsi_initiator *ini = s->ini;
   mcsi_timer_stop(&ini->loop, &s->cmd_timer);
   mcsi_timer_stop(&ini->loop, &s->recovery_timer);
+  mcsi_timer_stop(&ini->loop, &s->probe_timer);
   while (!mcsi_list_empty(&s->conns)) {
     mcsi_conn *c = MCSI_CONTAINER(s->conns.next, mcsi_conn, link);
     mcsi_list_del(&c->link);
@@ -197,6 +199,28 @@ void mcsi_task_free(mcsi_task *t)
   mcsi_list_del(&t->link);
   free(t->text);
   free(t);
+}
+
+/* Sends a finished-but-unlucky command again as a new command (a UNIT
+ * ATTENTION from a reset or a new I_T nexus after failover). 0 when queued. */
+int mcsi_task_retry(mcsi_task *t)
+{
+  mcsi_session *s = t->sess;
+  mcsi_conn *c = t->conn;
+  if (t->retries >= 5 || t->kind != MCSI_TASK_SCSI) return -1;
+  if (c) {
+    if (t->tx_refs) mcsi_conn_detach_task(c, t);
+    if (t->sent && c->queue_depth) c->queue_depth--;
+  }
+  if (mcsi_task_new_itt(t)) return -1;
+  t->retries++;
+  t->sent = 0;
+  t->conn = NULL;
+  s->commands_retried++;
+  mcsi_list_del(&t->link);
+  mcsi_list_push(&s->pending, &t->link);
+  mcsi_session_drain(s);
+  return 0;
 }
 
 /* Ends a task: nothing refers to it afterwards, then its owner hears of it. */
@@ -532,6 +556,7 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
   if (st) {
+    mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, st, mcsi_last_message(s->ini));
     mcsi_session_bury_conn(c);
   } else {
     c->state = MCSI_CONN_ACTIVE;
