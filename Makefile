@@ -16,7 +16,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
-TOOLS    := $(BUILD)/mcsi-perf
+TOOLS    := $(BUILD)/mcsi-perf $(BUILD)/mcsi-mcsbench
 
 .PHONY: all deps check asan valgrind bench install clean
 .SECONDARY:
@@ -41,6 +41,9 @@ $(BUILD)/libmcsi.so: $(CORE_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/mcsi-perf: $(BUILD)/tools/mcsi-perf.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/mcsi-mcsbench: $(BUILD)/tools/mcsi-mcsbench.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a

@@ -378,10 +378,11 @@ static int rx_fill(mcsi_conn *c, uint8_t *dst, uint32_t want, uint32_t *got)
       continue;
     }
     c->rxstart = c->rxend = 0;
-    size_t need = want - *got;
-    ssize_t r = need >= DIRECT_READ_MIN ? read(c->fd, dst + *got, need)
-                                        : read(c->fd, c->rxbuf, c->rxcap);
+    if (c->rx_drained) return 0;      /* saves the read that would say EAGAIN */
+    size_t need = want - *got, ask = need >= DIRECT_READ_MIN ? need : c->rxcap;
+    ssize_t r = read(c->fd, need >= DIRECT_READ_MIN ? dst + *got : c->rxbuf, ask);
     if (r > 0) {
+      c->rx_drained = (size_t)r < ask;
       c->stats.bytes_received += (uint64_t)r;
       if (need >= DIRECT_READ_MIN) *got += (uint32_t)r;
       else c->rxend = (size_t)r;
@@ -514,6 +515,7 @@ static void conn_ready(mcsi_watch *w, uint32_t events)
     return;
   }
   if (events & EPOLLOUT && mcsi_conn_flush(c) < 0) return;
+  c->rx_drained = 0;
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
     while (c->fd >= 0 && c->state != MCSI_CONN_CONNECTING && rx_step(c) > 0) {}
 }

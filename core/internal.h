@@ -163,6 +163,7 @@ struct mcsi_conn {
   uint32_t scratch_cap;
   uint8_t rxtail[3 + MCSI_DIGEST_LEN];
   uint32_t rxdcrc;
+  int rx_drained;                       /* a short read emptied the socket: wait for epoll */
   /* in-flight tasks (allegiance), oldest first */
   mcsi_link tasks;
   uint32_t queue_depth;
