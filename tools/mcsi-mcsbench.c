@@ -112,13 +112,24 @@ static void pump(double ms)
 
 static pid_t drop_connection(uint16_t tsih, uint16_t cid)
 {
-  char tid[] = "1", sidbuf[16], cidbuf[16], sock[300];
-  snprintf(sidbuf, sizeof sidbuf, "%u", (unsigned)(uint16_t)(tsih >> 8 | tsih << 8));
-  snprintf(cidbuf, sizeof cidbuf, "%u", cid);
-  snprintf(sock, sizeof sock, "TGT_IPC_SOCKET=%s", env("MCSI_TGT_IPC"));
-  char *argv[] = { "tgtadm", "-C", "0", "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", tid,
-                   "--sid", sidbuf, "--cid", cidbuf, NULL };
-  char *envp[] = { sock, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+  static char words[18][320];
+  char *argv[18], *envp[3];
+  snprintf(words[0], sizeof words[0], "TGT_IPC_SOCKET=%s", env("MCSI_TGT_IPC"));
+  snprintf(words[1], sizeof words[1], "PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+  snprintf(words[2], sizeof words[2], "%u", (unsigned)(uint16_t)(tsih >> 8 | tsih << 8));
+  snprintf(words[3], sizeof words[3], "%u", cid);
+  const char *fixed[] = { "tgtadm", "-C", "0", "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", "1",
+                          "--sid", NULL, "--cid", NULL };
+  int n = 0;
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+    if (!fixed[i]) { argv[n++] = words[i == 12 ? 2 : 3]; continue; }
+    snprintf(words[4 + i % 14], sizeof words[0], "%s", fixed[i]);
+    argv[n++] = words[4 + i % 14];
+  }
+  argv[n] = NULL;
+  envp[0] = words[0];
+  envp[1] = words[1];
+  envp[2] = NULL;
   pid_t pid = -1;
   posix_spawnp(&pid, "tgtadm", NULL, NULL, argv, envp);
   return pid;
