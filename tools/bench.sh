@@ -144,6 +144,8 @@ main() {
   detect_mc "$TGT_URL"
   t1=$(table "tgt null LUN" "$TGT_URL" tgt)
   t2=$(table "istgt LUN ${BENCH_ISTGT_LUN:-0}, file-backed, reads only" "$ISTGT_URL" istgt)
+  local mcs
+  mcs=$("$BUILD/mcsi-mcsbench" "${BENCH_MCS_ROUNDS:-50}" 2>&1) || mcs="mcsi-mcsbench failed: $mcs"
   {
     echo "## mcsi-perf vs iscsi-perf"
     echo
@@ -153,6 +155,12 @@ main() {
     echo "$t2"
     echo
     echo "$MC_NOTE"
+    echo
+    echo "## MC/S operations (tgt, mcsi-mcsbench)"
+    echo
+    echo '```'
+    echo "$mcs"
+    echo '```'
     [ -s "$LOGS/notes" ] && sed 's/^/- /' "$LOGS/notes"
     echo
     echo "Bench time: $((SECONDS - start)) s; raw outputs in $LOGS."
