@@ -16,9 +16,9 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
-TOOLS    := $(BUILD)/mcsi-perf $(BUILD)/mcsi-mcsbench
+TOOLS    := $(BUILD)/mcsi-perf $(BUILD)/mcsi-mcsbench $(BUILD)/mcsi-demo
 
-.PHONY: all deps check asan valgrind bench install clean
+.PHONY: all deps check asan valgrind bench demo install clean
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN)
 
@@ -46,6 +46,9 @@ $(BUILD)/mcsi-perf: $(BUILD)/tools/mcsi-perf.o $(BUILD)/libmcsi.a
 $(BUILD)/mcsi-mcsbench: $(BUILD)/tools/mcsi-mcsbench.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
+$(BUILD)/mcsi-demo: $(BUILD)/tools/mcsi-demo.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+
 $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
@@ -64,6 +67,10 @@ valgrind: all
 
 bench: all
 	bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+
+# The main job on local targets it starts itself: see README.
+demo: all
+	bash tests/harness/with-targets $(BUILD)/mcsi-demo
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/mcsi $(DESTDIR)$(PREFIX)/bin
