@@ -1,5 +1,6 @@
 /* chap.c: CHAP (RFC 1994) as iSCSI uses it (RFC 7143 12.1.3), MD5 and SHA-256. */
 #include "chap.h"
+#include "text.h"
 
 #include <limits.h>
 #include <string.h>
@@ -100,17 +101,6 @@ int mcsi_chap_response(int alg, uint8_t id, const void *secret, size_t secret_le
 
 /* ---- Binary values ------------------------------------------------------- */
 
-static int mcsi_chap_hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Hex digits s[0..n): an odd count gets a leading 0. */
 static long mcsi_chap_decode_hex(const char *s, size_t n, uint8_t *out, size_t max)
 {
@@ -119,13 +109,13 @@ static long mcsi_chap_decode_hex(const char *s, size_t n, uint8_t *out, size_t m
   if (n == 0 || bytes > max || bytes > LONG_MAX)
     return -1;
   for (i = 0; i < n; i++)
-    if (mcsi_chap_hexval(s[i]) < 0)
+    if (mcsi_hex_digit(s[i]) < 0)
       return -1;
   i = 0;
   if (n % 2)
-    out[o++] = (uint8_t)mcsi_chap_hexval(s[i++]);
+    out[o++] = (uint8_t)mcsi_hex_digit(s[i++]);
   for (; i < n; i += 2)
-    out[o++] = (uint8_t)(mcsi_chap_hexval(s[i]) << 4 | mcsi_chap_hexval(s[i + 1]));
+    out[o++] = (uint8_t)(mcsi_hex_digit(s[i]) << 4 | mcsi_hex_digit(s[i + 1]));
   return (long)bytes;
 }
 

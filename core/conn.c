@@ -379,7 +379,7 @@ static int rx_fill(mcsi_conn *c, uint8_t *dst, uint32_t want, uint32_t *got)
     }
     c->rxstart = c->rxend = 0;
     if (c->rx_drained) return 0;      /* saves the read that would say EAGAIN */
-    size_t need = want - *got, ask = need >= DIRECT_READ_MIN ? need : c->rxcap;
+    size_t need = want - *got, ask = need >= DIRECT_READ_MIN ? need : c->rx_bulk ? need : c->rxcap;
     ssize_t r = read(c->fd, need >= DIRECT_READ_MIN ? dst + *got : c->rxbuf, ask);
     if (r > 0) {
       c->rx_drained = (size_t)r < ask;
@@ -463,6 +463,9 @@ static int rx_tail_done(mcsi_conn *c)
   }
   c->stats.pdus_received++;
   c->last_rx = mcsi_now_ms();
+  /* after a large Data-In, the next header is read on its own so that the
+   * next data segment lands in the caller's buffer, not in the rx buffer */
+  c->rx_bulk = h->dlen >= DIRECT_READ_MIN;
   if (trace_on()) trace(c, "<", h);
   c->rxstate = RX_HDR;
   c->rxgot = 0;

@@ -164,6 +164,7 @@ struct mcsi_conn {
   uint8_t rxtail[3 + MCSI_DIGEST_LEN];
   uint32_t rxdcrc;
   int rx_drained;                       /* a short read emptied the socket: wait for epoll */
+  int rx_bulk;                          /* large data segments: read headers alone, data in place */
   /* in-flight tasks (allegiance), oldest first */
   mcsi_link tasks;
   uint32_t queue_depth;

@@ -227,7 +227,7 @@ uint8_t *mcsi_text_encode(const mcsi_text *t, size_t *len)
 
 /* ---- Values -------------------------------------------------------------- */
 
-static int mcsi_hex_digit(char c)
+int mcsi_hex_digit(char c)
 {
   if (c >= '0' && c <= '9')
     return c - '0';

@@ -48,6 +48,8 @@ uint8_t *mcsi_text_encode(const mcsi_text *t, size_t *len);
 
 /* Parses an iSCSI numerical value: decimal, or hex "0x..". 0 or -1. */
 int mcsi_text_parse_number(const char *s, uint64_t *out);
+/* The value of one hex digit (either case), or -1. */
+int mcsi_hex_digit(char c);
 /* "Yes" -> 1, "No" -> 0, anything else -> -1. */
 int mcsi_text_parse_bool(const char *s);
 #endif
