@@ -350,6 +350,19 @@ static int operational_keys(struct mcsi_login *l)
   return 0;
 }
 
+/* The target made a new session out of an added connection: log that
+ * session out (Logout reason 0 on it) before the socket closes. */
+static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  mcsi_conn *c = l->conn;
+  mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_SESSION,
+                      .itt = l->itt + 1, .cid = c->cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
+  c->state = MCSI_CONN_ACTIVE;         /* full feature phase on the wire now */
+  mcsi_conn_queue(c, &lo, NULL, 0, NULL, NULL);
+  mcsi_conn_flush(c);
+  c->state = MCSI_CONN_LOGIN;
+}
+
 static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
   mcsi_conn *c = l->conn;
@@ -358,8 +371,9 @@ static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     s->tsih = h->tsih;
     s->params = l->neg;
   } else if (h->tsih != s->tsih) {
-    fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target answered TSIH 0x%04x, the session has 0x%04x",
-         h->tsih, s->tsih);
+    logout_stray(l, h);
+    fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target made a new session (TSIH 0x%04x) instead of joining 0x%04x;"
+         " it was logged out", h->tsih, s->tsih);
     return;
   }
   c->params = l->neg;

@@ -335,8 +335,9 @@ static int fake_answer_key(fake_target *ft, fake_conn *c, const mcsi_kv *kv, mcs
     return fake_bool_key(c, rsp, k, v, ft->o.initial_r2t);
   if (strcmp(k, "ImmediateData") == 0)
     return fake_bool_key(c, rsp, k, v, ft->o.immediate_data);
-  if (strcmp(k, "MaxConnections") == 0 || strcmp(k, "MaxOutstandingR2T") == 0 ||
-      strcmp(k, "iSCSIProtocolLevel") == 0)
+  if (strcmp(k, "MaxConnections") == 0)
+    return fake_min_key(rsp, k, v, ft->o.max_connections ? ft->o.max_connections : 1, NULL);
+  if (strcmp(k, "MaxOutstandingR2T") == 0 || strcmp(k, "iSCSIProtocolLevel") == 0)
     return fake_min_key(rsp, k, v, 1, NULL);
   if (strcmp(k, "MaxBurstLength") == 0)
     return fake_min_key(rsp, k, v, ft->o.max_burst_length, &c->max_burst);

@@ -57,6 +57,9 @@ typedef struct fake_target_opts {
   uint32_t max_recv_dsl;       /* ours, declared at login; default 65536 */
   uint32_t first_burst_length; /* our limit; default 65536 */
   uint32_t max_burst_length;   /* our limit; default 262144 */
+  uint32_t max_connections;    /* answered to the offer; default 1. Above 1 the
+                                  target claims MC/S yet makes a new session of
+                                  every login (a "stray session" target) */
   int initial_r2t;             /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_YES */
   int immediate_data;          /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_NO */
 } fake_target_opts;

@@ -558,6 +558,33 @@ static void test_stop_any_time(void)
   fake_target_stop(NULL);
 }
 
+/* The fake target never joins sessions: every login gets a new TSIH. So an
+ * added connection becomes a stray session, which must be logged out, and
+ * the caller gets ISDSC_CANT_INCLUDE_IN_SESSION with the session intact. */
+static void test_stray_session(void)
+{
+  fx f;
+  fake_target_opts to;
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_NORMAL;
+  to.max_connections = 4;
+  if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "stray session: login")) {
+    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_id cid = 0;
+    unsigned logouts = fake_target_logouts(f.ft);
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    T_EQ_STR(mcsi_status_name(st), "ISDSC_CANT_INCLUDE_IN_SESSION", "stray session: add answers (%s)", mcsi_last_message(f.ini));
+    for (int i = 0; i < 100 && fake_target_logouts(f.ft) == logouts; i++) usleep(10000);
+    T_EQ_INT(fake_target_logouts(f.ft), logouts + 1, "stray session: the new session was logged out");
+    mcsi_inquiry inq;
+    T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "stray session: the session still works");
+    mcsi_session_info si;
+    mcsi_session_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(si.connection_count, 1, "stray session: still one connection");
+  }
+  fx_end(&f);
+}
+
 int main(void)
 {
   alarm(300);                                  /* never hang the suite */
@@ -565,6 +592,7 @@ int main(void)
   test_stop_any_time();
   test_normal();
   test_normal_r2t_paths();
+  test_stray_session();
   test_login_never_answers();
   test_login_garbage_keys();
   test_login_bad_status(0x0201, ISDSC_AUTHENTICATION_FAILURE);
