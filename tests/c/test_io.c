@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include "mcsi.h"
 #include "testlib.h"
 
@@ -223,6 +224,35 @@ static void drop_mid_io(void)
   T_EQ_INT(mcsi_logout_from_target(ini, drop_sid), ISDSC_SUCCESS, "a failed session can still be logged out (removed)");
 }
 
+/* A host program with its own loop: poll() on mcsi_fd() with
+ * mcsi_next_timeout_ms(), then mcsi_process(ini, 0). */
+static int host_done;
+static mcsi_status host_st;
+static void host_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  (void)res; (void)arg;
+  host_done++;
+  host_st = st;
+}
+
+static void host_driven_loop(mcsi_id sid)
+{
+  static uint8_t buf[16][4096];
+  int queued = 0, polls = 0;
+  for (int i = 0; i < 16; i++)
+    queued += mcsi_read_async(ini, sid, 1, (uint64_t)i * 8, 512, buf[i], sizeof buf[i], host_cb, NULL) == ISDSC_SUCCESS;
+  T_EQ_INT(queued, 16, "16 reads queued for a host-driven loop");
+  time_t until = time(NULL) + 10;
+  while (host_done < queued && time(NULL) < until) {
+    struct pollfd p = { .fd = mcsi_fd(ini), .events = POLLIN };
+    poll(&p, 1, mcsi_next_timeout_ms(ini));
+    mcsi_process(ini, 0);
+    polls++;
+  }
+  T_EQ_INT(host_done, 16, "all completed through poll() + mcsi_process(0) (%d polls)", polls);
+  T_EQ_INT(host_st, ISDSC_SUCCESS, "with success");
+}
+
 int main(void)
 {
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:io");
@@ -234,6 +264,7 @@ int main(void)
     T_EQ_STR(mcsi_status_name(mcsi_lun_reset(ini, sid, 1)), "ISDSC_SUCCESS", "LUN RESET (%s)", mcsi_last_message(ini));
     uint8_t b[512];
     T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, 512), ISDSC_SUCCESS, "I/O after LUN RESET (unit attention retried)");
+    host_driven_loop(sid);
     big_write_verify(sid);
     T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout");
   }
