@@ -18,9 +18,21 @@ TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
 TOOLS    := $(BUILD)/mcsi-perf $(BUILD)/mcsi-mcsbench $(BUILD)/mcsi-demo
 
+# Lua binding (bindings/): the module build/mcsi.so (require "mcsi") and the
+# program build/mcsi, which links the same binding statically.
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
+LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
+BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/lconnection.c
+BIND_LUA   := bindings/mcsi/pretty.lua scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua \
+              scripts/rebalance.lua
+BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
+LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi
+
 .PHONY: all deps check asan valgrind bench demo install clean
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN)
+all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN) $(LUA_BINS)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -53,6 +65,24 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
+$(BIND_OBJ) $(BUILD)/bindings/lmcsi_main.o: XCFLAGS += $(LUA_CFLAGS) -Ibindings
+
+# The pure-Lua parts the module preloads: mcsi.pretty, and the scripts as
+# mcsi.iscsicli, mcsi.failover, mcsi.drain, mcsi.rebalance.
+$(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua \
+	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
+
+$(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ)
+	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/mcsi: $(BUILD)/bindings/lmcsi_main.o $(BIND_OBJ) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
+
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
 check: all
@@ -77,6 +107,11 @@ install: all
 	install -m 644 $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(DESTDIR)$(PREFIX)/lib
 	install -m 644 core/mcsi.h core/status_list.h $(DESTDIR)$(PREFIX)/include/mcsi
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(PREFIX)/share/mcsi/scripts
+	install -m 755 $(BUILD)/mcsi $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/mcsi.so $(DESTDIR)$(LUA_CDIR)
+	install -m 644 bindings/mcsi/*.lua $(DESTDIR)$(LUA_LDIR)/mcsi
+	install -m 644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/mcsi/scripts
 
 clean:
 	rm -rf build build-asan

@@ -1,0 +1,954 @@
+/*
+ * lmcsi_main.c: the `mcsi` program, modelled on lua.c: a Lua 5.4 interpreter
+ * with the mcsi module linked in (global `mcsi`, and `iscsicli`).
+ *
+ *   mcsi                      REPL when stdin is a terminal, else runs stdin
+ *   mcsi script.lua args...   runs a script (arg table as in lua)
+ *   mcsi -e 'code' / mcsi -   runs code / stdin; -i enters the REPL afterwards
+ *   --sandbox                 no os.execute, io.popen, package.loadlib, debug
+ *                             hooks, binary chunks; file writes, os.remove and
+ *                             os.rename only under --allow-dir DIR
+ *   --budget-instructions N   the script stops (with an error that pcall cannot
+ *   --budget-seconds S        swallow) after N VM instructions or S seconds
+ *   --json                    results and listing commands printed as JSON
+ *
+ * The REPL uses readline's callback interface: it waits with poll() on stdin
+ * and on the engine (mcsi_fd, timers), so that while it waits at the prompt
+ * NOPs are answered, failures detected and callbacks run. It tries
+ * "return <line>" first, continues incomplete chunks on ">> " lines, prints
+ * results with mcsi.pretty, completes the mcsi API with Tab and keeps a
+ * history (~/.mcsi_history, or $MCSI_HISTORY).
+ *
+ * Ctrl-C while a chunk runs only sets a flag and a count hook (lua.c's
+ * laction); the hook raises "interrupted!", and mcsi.run/sleep/poll see the
+ * flag through the module's interrupt check. At the prompt it drops the line.
+ * Exit status: 0, or 1 when the script (or -e chunk) raised, as lua does.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include "lmcsi.h"
+#include "lualib.h"
+
+#define PROGNAME "mcsi"
+#define PROMPT1 "mcsi> "
+#define PROMPT2 "  >> "
+#define HISTORY_MAX 1000
+#define BUDGET_STEP 1000
+
+static lua_State *globalL;             /* reachable: the sanitizers see the state */
+static const char *progname = PROGNAME;
+
+/* ---- interrupts and budgets (one count hook) -------------------------------- */
+
+static volatile sig_atomic_t sig_int;
+static long long budget_instructions;  /* 0: none */
+static double budget_seconds;          /* 0: none */
+static double budget_deadline;
+static long long used_instructions;
+static int budget_hit;
+static char budget_msg[128];
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void hook(lua_State *L, lua_Debug *ar);
+
+static void set_normal_hook(lua_State *L)
+{
+  if (budget_hit) lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+  else if (budget_instructions || budget_seconds) lua_sethook(L, hook, LUA_MASKCOUNT, BUDGET_STEP);
+  else lua_sethook(L, NULL, 0, 0);
+}
+
+/* Once the budget is spent every instruction raises again, so a pcall can
+ * catch the error but the script cannot go on running. */
+static int budget_spent(void)
+{
+  if (budget_hit) return 1;
+  if (budget_instructions && used_instructions >= budget_instructions)
+    snprintf(budget_msg, sizeof budget_msg, "instruction budget of %lld exceeded", budget_instructions);
+  else if (budget_seconds && now_s() >= budget_deadline)
+    snprintf(budget_msg, sizeof budget_msg, "time budget of %g s exceeded", budget_seconds);
+  else
+    return 0;
+  budget_hit = 1;
+  if (globalL) set_normal_hook(globalL);
+  return 1;
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+  (void)ar;
+  if (sig_int) {
+    sig_int = 0;
+    set_normal_hook(L);
+    luaL_error(L, "interrupted!");
+  }
+  if (!budget_hit) used_instructions += BUDGET_STEP;
+  if (budget_spent()) luaL_error(L, "%s", budget_msg);
+}
+
+/* For the module: while mcsi.run/sleep/poll wait, no Lua code runs. */
+static const char *interrupt_check(void)
+{
+  if (sig_int) {
+    sig_int = 0;
+    if (globalL) set_normal_hook(globalL);
+    return "interrupted!";
+  }
+  if ((budget_instructions || budget_seconds) && budget_spent()) return budget_msg;
+  return NULL;
+}
+
+/* lua.c's laction: no state is touched but the hook. */
+static void laction(int i)
+{
+  (void)i;
+  sig_int = 1;
+  if (globalL) lua_sethook(globalL, hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void on_sigint_flag(int i)
+{
+  (void)i;
+  sig_int = 1;
+}
+
+static void set_sigint(void (*handler)(int))
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);               /* no SA_RESTART: poll() returns EINTR */
+}
+
+/* ---- messages and protected calls (lua.c) ------------------------------------- */
+
+static void l_message(const char *pname, const char *msg)
+{
+  if (pname) fprintf(stderr, "%s: ", pname);
+  fprintf(stderr, "%s\n", msg);
+  fflush(stderr);
+}
+
+static int report(lua_State *L, int status)
+{
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    l_message(progname, msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+static int msghandler(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int docall(lua_State *L, int narg, int nres)
+{
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  sig_int = 0;
+  set_sigint(laction);
+  int status = lua_pcall(L, narg, nres, base);
+  set_sigint(SIG_DFL);
+  lua_remove(L, base);
+  return status;
+}
+
+/* Prints the values on the stack above base with mcsi.pretty (JSON under --json). */
+static void print_results(lua_State *L, int base)
+{
+  int n = lua_gettop(L) - base;
+  if (n <= 0) return;
+  luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.pretty");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) { report(L, LUA_ERRRUN); lua_settop(L, base); return; }
+  lua_getfield(L, -1, "print");
+  lua_remove(L, -2);
+  lua_insert(L, base + 1);
+  if (lua_pcall(L, n, 0, 0) != LUA_OK)
+    l_message(progname, lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
+  lua_settop(L, base);
+}
+
+static int dochunk(lua_State *L, int status)
+{
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+static int dostring(lua_State *L, const char *s, const char *name)
+{
+  int base = lua_gettop(L);
+  int status = luaL_loadbuffer(L, s, strlen(s), name);
+  if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
+  if (status == LUA_OK) print_results(L, base);
+  return report(L, status);
+}
+
+static int dolibrary(lua_State *L, const char *name)
+{
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  int status = docall(L, 1, 1);
+  if (status == LUA_OK) lua_setglobal(L, name);
+  return report(L, status);
+}
+
+static int pushargs(lua_State *L)
+{
+  if (lua_getglobal(L, "arg") != LUA_TTABLE) luaL_error(L, "'arg' is not a table");
+  int n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  int i;
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -i);
+  return n;
+}
+
+static int handle_script(lua_State *L, char **argv)
+{
+  const char *fname = argv[0];
+  if (fname && strcmp(fname, "-") == 0 && strcmp(argv[-1], "--") != 0) fname = NULL;  /* stdin */
+  int status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    int n = pushargs(L);
+    status = docall(L, n, 0);
+  }
+  return report(L, status);
+}
+
+/* ---- the sandbox ---------------------------------------------------------------- */
+
+#define MAX_ALLOW 16
+static int sandbox;
+static const char *allow_dirs[MAX_ALLOW];
+static char *allow_real[MAX_ALLOW];
+static int nallow;
+
+/* The canonical form of path, resolving its directory when it does not exist. */
+static char *resolve(const char *path)
+{
+  char *r = realpath(path, NULL);
+  if (r) return r;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+  if (!dir) return NULL;
+  char *rd = realpath(dir, NULL);
+  free(dir);
+  if (!rd) return NULL;
+  const char *base = slash ? slash + 1 : path;
+  if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) { free(rd); return NULL; }
+  size_t n = strlen(rd) + strlen(base) + 2;
+  char *full = malloc(n);
+  if (full) snprintf(full, n, "%s/%s", strcmp(rd, "/") == 0 ? "" : rd, base);
+  free(rd);
+  return full;
+}
+
+static int allowed(const char *path)
+{
+  char *r = resolve(path);
+  int ok = 0;
+  for (int i = 0; r && i < nallow && !ok; i++) {
+    size_t n = strlen(allow_real[i]);
+    ok = strncmp(r, allow_real[i], n) == 0 && (r[n] == '/' || r[n] == 0);
+  }
+  free(r);
+  return ok;
+}
+
+static int check_write_path(lua_State *L, int arg, const char *fname)
+{
+  const char *path = luaL_checkstring(L, arg);
+  if (!allowed(path))
+    return luaL_error(L, "%s: sandbox: writing '%s' is not allowed (outside --allow-dir)", fname, path);
+  return 0;
+}
+
+static int sb_call_orig(lua_State *L)
+{
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static int sb_io_open(lua_State *L)
+{
+  const char *mode = luaL_optstring(L, 2, "r");
+  if (strpbrk(mode, "wa+")) check_write_path(L, 1, "io.open");
+  return sb_call_orig(L);
+}
+
+static int sb_io_output(lua_State *L)
+{
+  if (lua_type(L, 1) == LUA_TSTRING) check_write_path(L, 1, "io.output");
+  return sb_call_orig(L);
+}
+
+static int sb_os_remove(lua_State *L)
+{
+  check_write_path(L, 1, "os.remove");
+  return sb_call_orig(L);
+}
+
+static int sb_os_rename(lua_State *L)
+{
+  check_write_path(L, 1, "os.rename");
+  check_write_path(L, 2, "os.rename");
+  return sb_call_orig(L);
+}
+
+/* load/loadfile in text mode only: binary chunks can crash the VM. */
+static int sb_load(lua_State *L)
+{
+  lua_settop(L, 4);
+  lua_pushliteral(L, "t");
+  lua_replace(L, 3);
+  return sb_call_orig(L);
+}
+
+static int sb_loadfile(lua_State *L)
+{
+  lua_settop(L, 3);
+  lua_pushliteral(L, "t");
+  lua_replace(L, 2);
+  return sb_call_orig(L);
+}
+
+static int sb_denied(lua_State *L)
+{
+  return luaL_error(L, "%s: not allowed in the sandbox", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+static void wrap(lua_State *L, const char *lib, const char *name, lua_CFunction f)
+{
+  if (lib) lua_getglobal(L, lib);
+  else lua_pushglobaltable(L);
+  lua_getfield(L, -1, name);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+static void deny(lua_State *L, const char *lib, const char *name)
+{
+  lua_getglobal(L, lib);
+  lua_pushfstring(L, "%s.%s", lib, name);
+  lua_pushcclosure(L, sb_denied, 1);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+static void apply_sandbox(lua_State *L)
+{
+  deny(L, "os", "execute");
+  deny(L, "os", "tmpname");
+  deny(L, "io", "popen");
+  deny(L, "package", "loadlib");
+  wrap(L, "io", "open", sb_io_open);
+  wrap(L, "io", "output", sb_io_output);
+  wrap(L, "os", "remove", sb_os_remove);
+  wrap(L, "os", "rename", sb_os_rename);
+  wrap(L, NULL, "load", sb_load);
+  wrap(L, NULL, "loadfile", sb_loadfile);
+  /* dofile reads text only through loadfile's checks: replace it. */
+  if (luaL_dostring(L, "local loadfile = loadfile\n"
+                       "function dofile(f) local fn = assert(loadfile(f)) return fn() end") != LUA_OK)
+    lua_pop(L, 1);
+  /* require: preload and Lua files only, no C libraries. */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchers");
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 4);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 3);
+  lua_pop(L, 2);
+  /* debug: only traceback (sethook could lift the budget, the rest reaches any value) */
+  lua_getglobal(L, "debug");
+  lua_createtable(L, 0, 1);
+  lua_getfield(L, -2, "traceback");
+  lua_setfield(L, -2, "traceback");
+  lua_pushliteral(L, "debug.sethook");
+  lua_pushcclosure(L, sb_denied, 1);
+  lua_setfield(L, -2, "sethook");
+  lua_setglobal(L, "debug");
+  lua_pop(L, 1);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "mcsi.sandboxed");
+}
+
+/* With a budget but no sandbox, debug.sethook still must not lift it. */
+static void protect_hook(lua_State *L)
+{
+  lua_getglobal(L, "debug");
+  if (lua_istable(L, -1)) {
+    lua_pushliteral(L, "debug.sethook (a budget is in force)");
+    lua_pushcclosure(L, sb_denied, 1);
+    lua_setfield(L, -2, "sethook");
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- the REPL ---------------------------------------------------------------------- */
+
+static char *chunk;                   /* the chunk being typed (continuation lines) */
+static char *line_in;                 /* a line readline handed over */
+static int line_ready, at_eof;
+static int rl_on;                     /* the callback handler is installed */
+static int hidden;                    /* prompt hidden while a callback prints */
+static char *saved_text;
+static int saved_point;
+
+static void on_line(char *line)
+{
+  line_in = line;
+  line_ready = 1;
+  if (!line) at_eof = 1;
+  rl_callback_handler_remove();       /* no new prompt until the line is handled */
+  rl_on = 0;
+}
+
+static void install_prompt(void)
+{
+  rl_callback_handler_install(chunk ? PROMPT2 : PROMPT1, on_line);
+  rl_on = 1;
+}
+
+static void before_output(void)
+{
+  if (!rl_on || hidden++) return;
+  saved_point = rl_point;
+  saved_text = rl_copy_text(0, rl_end);
+  rl_set_prompt("");
+  rl_replace_line("", 0);
+  rl_redisplay();
+}
+
+static void after_output(void)
+{
+  if (!rl_on || !hidden || --hidden) return;
+  rl_set_prompt(chunk ? PROMPT2 : PROMPT1);
+  rl_replace_line(saved_text ? saved_text : "", 0);
+  rl_point = saved_point;
+  free(saved_text);
+  saved_text = NULL;
+  rl_redisplay();
+}
+
+static int incomplete(lua_State *L, int status)
+{
+  if (status == LUA_ERRSYNTAX) {
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    if (lmsg >= 5 && strcmp(msg + lmsg - 5, "<eof>") == 0) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void add_to_history(const char *s)
+{
+  if (*s) add_history(s);
+}
+
+/* A complete line arrived: run it, or keep it for continuation. */
+static void handle_line(lua_State *L, const char *line)
+{
+  int base = lua_gettop(L);
+  if (chunk) {
+    size_t n = strlen(chunk) + strlen(line) + 2;
+    char *c = malloc(n);
+    if (!c) return;
+    snprintf(c, n, "%s\n%s", chunk, line);
+    free(chunk);
+    chunk = c;
+  } else {
+    chunk = strdup(line);
+    if (!chunk) return;
+    const char *s = chunk;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '=') s++;                      /* lua 5.1 habit: "= expr" */
+    const char *ret = lua_pushfstring(L, "return %s;", s);
+    if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
+      lua_remove(L, -2);
+      goto run;
+    }
+    lua_pop(L, 2);
+  }
+  {
+    int status = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
+    if (incomplete(L, status)) return;       /* wait for more lines */
+    if (status != LUA_OK) {
+      add_to_history(chunk);
+      report(L, status);
+      goto done;
+    }
+  }
+run:
+  add_to_history(chunk);
+  if (report(L, docall(L, 0, LUA_MULTRET)) == LUA_OK) print_results(L, base);
+done:
+  lua_settop(L, base);
+  free(chunk);
+  chunk = NULL;
+}
+
+/* ---- tab completion: globals, fields, methods of the mcsi API ---------------------- */
+
+static char **cands;
+static size_t ncands, capcands;
+
+static void add_cand(const char *prefix, const char *name, const char *suffix)
+{
+  if (ncands == capcands) {
+    size_t n = capcands ? capcands * 2 : 64;
+    char **c = realloc(cands, n * sizeof *c);
+    if (!c) return;
+    cands = c;
+    capcands = n;
+  }
+  size_t len = strlen(prefix) + strlen(name) + strlen(suffix) + 1;
+  char *s = malloc(len);
+  if (!s) return;
+  snprintf(s, len, "%s%s%s", prefix, name, suffix);
+  cands[ncands++] = s;
+}
+
+/* Adds the string keys of the table on top starting with word. */
+static void add_keys(lua_State *L, const char *prefix, const char *word, int methods_only)
+{
+  size_t wl = strlen(word);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2);
+      int isf = lua_type(L, -1) == LUA_TFUNCTION;
+      if (strncmp(k, word, wl) == 0 && (!methods_only || isf) && k[0] != '_')
+        add_cand(prefix, k, isf ? "(" : lua_istable(L, -1) ? "." : "");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Pushes the table where the fields of the value on top live, or nothing (returns 0). */
+static int fields_of(lua_State *L)
+{
+  if (lua_istable(L, -1)) return 1;
+  if (lua_getmetatable(L, -1)) {
+    lua_getfield(L, -1, "methods");
+    if (!lua_istable(L, -1)) { lua_pop(L, 1); lua_getfield(L, -1, "__index"); }
+    lua_remove(L, -2);
+    if (lua_istable(L, -1)) { lua_remove(L, -2); return 1; }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int collect(lua_State *L)
+{
+  const char *text = lua_tostring(L, 1);
+  const char *last = NULL;
+  for (const char *p = text; *p; p++) if (*p == '.' || *p == ':') last = p;
+  if (!last) {
+    static const char *const kw[] = { "and", "break", "do", "else", "elseif", "end", "false", "for",
+      "function", "goto", "if", "in", "local", "nil", "not", "or", "repeat", "return", "then", "true",
+      "until", "while", NULL };
+    for (int i = 0; kw[i]; i++) if (strncmp(kw[i], text, strlen(text)) == 0) add_cand("", kw[i], " ");
+    lua_pushglobaltable(L);
+    add_keys(L, "", text, 0);
+    return 0;
+  }
+  lua_pushglobaltable(L);
+  for (const char *p = text; p < last;) {
+    size_t n = strcspn(p, ".:");
+    if (!fields_of(L)) return 0;
+    lua_pushlstring(L, p, n);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) return 0;
+    p += n + 1;
+  }
+  if (!fields_of(L)) return 0;
+  lua_pushlstring(L, text, (size_t)(last - text) + 1);
+  const char *prefix = lua_tostring(L, -1);
+  lua_insert(L, -2);
+  add_keys(L, prefix, last + 1, *last == ':');
+  return 0;
+}
+
+static char *generator(const char *text, int state)
+{
+  static size_t idx;
+  if (state == 0) {
+    for (size_t i = 0; i < ncands; i++) free(cands[i]);
+    ncands = 0;
+    idx = 0;
+    lua_State *L = globalL;
+    lua_pushcfunction(L, collect);
+    lua_pushstring(L, text);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  }
+  if (idx < ncands) {
+    char *s = cands[idx];
+    cands[idx++] = NULL;
+    return s;
+  }
+  return NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+  (void)start; (void)end;
+  rl_attempted_completion_over = 1;
+  rl_completion_append_character = '\0';
+  return rl_completion_matches(text, generator);
+}
+
+static char *history_path(void)
+{
+  const char *h = getenv("MCSI_HISTORY");
+  if (h) return *h ? strdup(h) : NULL;
+  const char *home = getenv("HOME");
+  if (!home) return NULL;
+  size_t n = strlen(home) + 20;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/.mcsi_history", home);
+  return p;
+}
+
+static void repl(lua_State *L)
+{
+  const char *oldprog = progname;
+  progname = NULL;
+  char *hist = history_path();
+  rl_readline_name = "mcsi";
+  rl_catch_signals = 0;
+  rl_attempted_completion_function = complete;
+  rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
+  stifle_history(HISTORY_MAX);
+  if (hist) read_history(hist);
+  lmcsi_set_host(L, interrupt_check, before_output, after_output);
+  set_sigint(on_sigint_flag);
+  install_prompt();
+  while (!at_eof) {
+    struct pollfd pf[66];
+    int fds[65], timeout;
+    int n = lmcsi_wait_set(L, fds, 65, &timeout);
+    pf[0].fd = STDIN_FILENO;
+    pf[0].events = POLLIN;
+    for (int i = 0; i < n; i++) { pf[i + 1].fd = fds[i]; pf[i + 1].events = POLLIN; }
+    int r = poll(pf, (nfds_t)n + 1, timeout);
+    if (r < 0 && errno != EINTR) break;
+    if (sig_int) {                              /* Ctrl-C at the prompt: drop the line */
+      sig_int = 0;
+      free(chunk);
+      chunk = NULL;
+      rl_free_line_state();
+      rl_callback_sigcleanup();
+      rl_replace_line("", 0);
+      rl_crlf();
+      rl_callback_handler_remove();
+      install_prompt();
+      continue;
+    }
+    if (r > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) rl_callback_read_char();
+    if (line_ready) {
+      line_ready = 0;
+      if (line_in) {
+        set_sigint(SIG_DFL);
+        handle_line(L, line_in);
+        free(line_in);
+        line_in = NULL;
+        set_sigint(on_sigint_flag);
+      }
+      if (!at_eof) install_prompt();
+    }
+    lmcsi_service(L);
+  }
+  if (rl_on) rl_callback_handler_remove();
+  rl_on = 0;
+  set_sigint(SIG_DFL);
+  lmcsi_set_host(L, interrupt_check, NULL, NULL);
+  fputc('\n', stdout);
+  fflush(stdout);
+  if (hist) {
+    write_history(hist);
+    free(hist);
+  }
+  for (size_t i = 0; i < ncands; i++) free(cands[i]);
+  free(cands);
+  cands = NULL;
+  ncands = capcands = 0;
+  progname = oldprog;
+}
+
+/* ---- options (lua.c's collectargs) --------------------------------------------------- */
+
+static void print_usage(const char *badoption)
+{
+  if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
+  fprintf(stderr,
+          "usage: %s [options] [script [args]]\n"
+          "Available options are:\n"
+          "  -e stat    execute string 'stat' (its results are printed)\n"
+          "  -i         enter interactive mode after executing 'script'\n"
+          "  -l mod     require library 'mod' into global 'mod'\n"
+          "  -v         show version information\n"
+          "  -E         ignore environment variables\n"
+          "  -W         turn warnings on\n"
+          "  --sandbox  no os.execute, io.popen, package.loadlib, debug hooks;\n"
+          "             file writes only under --allow-dir\n"
+          "  --allow-dir DIR              a directory the sandbox may write in\n"
+          "  --budget-instructions N      stop the script after N VM instructions\n"
+          "  --budget-seconds S           stop the script after S seconds\n"
+          "  --json     results and listing commands as JSON\n"
+          "  --         stop handling options\n"
+          "  -          stop handling options and execute stdin\n",
+          progname);
+}
+
+enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16 };
+
+static int json_mode;
+
+static int collectargs(char **argv, int *first)
+{
+  int args = 0;
+  int i;
+  if (argv[0] != NULL) {
+    if (argv[0][0]) progname = argv[0];
+  } else {
+    *first = -1;
+    return 0;
+  }
+  for (i = 1; argv[i] != NULL; i++) {
+    *first = i;
+    if (argv[i][0] != '-') return args;
+    if (strcmp(argv[i], "--sandbox") == 0) { sandbox = 1; continue; }
+    if (strcmp(argv[i], "--json") == 0) { json_mode = 1; continue; }
+    if (strcmp(argv[i], "--allow-dir") == 0 || strcmp(argv[i], "--budget-instructions") == 0 ||
+        strcmp(argv[i], "--budget-seconds") == 0) {
+      const char *opt = argv[i], *v = argv[i + 1];
+      char *end;
+      if (!v) return has_error;
+      i++;
+      if (strcmp(opt, "--allow-dir") == 0) {
+        if (nallow == MAX_ALLOW) return has_error;
+        allow_dirs[nallow++] = v;
+      } else if (strcmp(opt, "--budget-instructions") == 0) {
+        budget_instructions = strtoll(v, &end, 10);
+        if (*end || budget_instructions <= 0) return has_error;
+      } else {
+        budget_seconds = strtod(v, &end);
+        if (*end || budget_seconds <= 0) return has_error;
+      }
+      continue;
+    }
+    switch (argv[i][1]) {
+    case '-':
+      if (argv[i][2] != '\0') return has_error;
+      *first = i + 1;
+      return args;
+    case '\0':
+      return args;
+    case 'E':
+      if (argv[i][2] != '\0') return has_error;
+      args |= has_E;
+      break;
+    case 'W':
+      if (argv[i][2] != '\0') return has_error;
+      break;
+    case 'i':
+      args |= has_i; /* FALLTHROUGH */
+    case 'v':
+      if (argv[i][2] != '\0') return has_error;
+      args |= has_v;
+      break;
+    case 'e':
+      args |= has_e; /* FALLTHROUGH */
+    case 'l':
+      if (argv[i][2] == '\0') {
+        i++;
+        if (argv[i] == NULL || argv[i][0] == '-') return has_error;
+      }
+      break;
+    default:
+      return has_error;
+    }
+  }
+  *first = 0;                                   /* no script name */
+  return args;
+}
+
+static int runargs(lua_State *L, char **argv, int n)
+{
+  for (int i = 1; i < n; i++) {
+    if (strcmp(argv[i], "--allow-dir") == 0 || strcmp(argv[i], "--budget-instructions") == 0 ||
+        strcmp(argv[i], "--budget-seconds") == 0) {
+      i++;
+      continue;
+    }
+    if (argv[i][0] != '-' || argv[i][1] == '-') continue;
+    int option = argv[i][1];
+    if (option == 'e' || option == 'l') {
+      const char *extra = argv[i] + 2;
+      if (*extra == '\0') extra = argv[++i];
+      int status = option == 'e' ? dostring(L, extra, "=(command line)") : dolibrary(L, extra);
+      if (status != LUA_OK) return 0;
+    } else if (option == 'W') {
+      lua_warning(L, "@on", 0);
+    }
+  }
+  return 1;
+}
+
+static void createargtable(lua_State *L, char **argv, int argc, int script)
+{
+  if (script == argc) script = 0;
+  int narg = argc - (script + 1);
+  lua_createtable(L, narg, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static void print_version(void)
+{
+  printf("%s with %s  Copyright (C) 1994-2022 Lua.org, PUC-Rio\n", "mcsi 0.1", LUA_RELEASE);
+  fflush(stdout);
+}
+
+/* mcsi, iscsicli and the pretty printer as globals; the program's options. */
+static int open_mcsi(lua_State *L)
+{
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_mcsi);
+  lua_setfield(L, -2, "mcsi");
+  lua_pop(L, 1);
+  luaL_requiref(L, "mcsi", luaopen_mcsi, 1);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "program");
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.pretty");
+  lua_call(L, 1, 1);
+  lua_pushboolean(L, json_mode);
+  lua_setfield(L, -2, "json");
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.iscsicli");
+  lua_call(L, 1, 1);
+  lua_setglobal(L, "iscsicli");
+  lmcsi_set_host(L, interrupt_check, NULL, NULL);
+  return 0;
+}
+
+static int pmain(lua_State *L)
+{
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  int script;
+  int args = collectargs(argv, &script);
+  luaL_checkversion(L);
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  if (args == has_error) {
+    print_usage(argv[script]);
+    return 0;
+  }
+  for (int i = 0; i < nallow; i++) {
+    allow_real[i] = realpath(allow_dirs[i], NULL);
+    if (!allow_real[i]) {
+      l_message(progname, lua_pushfstring(L, "--allow-dir %s: %s", allow_dirs[i], strerror(errno)));
+      return 0;
+    }
+  }
+  if (args & has_v) print_version();
+  if (args & has_E) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  luaL_openlibs(L);
+  createargtable(L, argv, argc, script);
+  lua_gc(L, LUA_GCGEN, 0, 0);
+  if (!(args & has_E)) {
+    const char *init = getenv("MCSI_INIT");
+    if (init && dostring(L, init, "=MCSI_INIT") != LUA_OK) return 0;
+  }
+  lua_pushcfunction(L, open_mcsi);
+  if (report(L, docall(L, 0, 0)) != LUA_OK) return 0;
+  if (sandbox) apply_sandbox(L);
+  if (budget_instructions || budget_seconds) {
+    protect_hook(L);
+    budget_deadline = now_s() + budget_seconds;
+    set_normal_hook(L);
+  }
+  if (!runargs(L, argv, script > 0 ? script : argc)) return 0;
+  if (script > 0 && handle_script(L, argv + script) != LUA_OK) return 0;
+  if (args & has_i) {
+    repl(L);
+  } else if (script < 1 && !(args & (has_e | has_v))) {
+    if (isatty(STDIN_FILENO)) {
+      print_version();
+      repl(L);
+    } else {
+      if (dochunk(L, luaL_loadfile(L, NULL)) != LUA_OK) return 0;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int main(int argc, char **argv)
+{
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    l_message(argv[0], "cannot create state: not enough memory");
+    return EXIT_FAILURE;
+  }
+  globalL = L;
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int status = lua_pcall(L, 2, 1, 0);
+  int result = lua_toboolean(L, -1);
+  report(L, status);
+  lua_sethook(L, NULL, 0, 0);
+  budget_hit = 0;
+  lua_close(L);
+  globalL = NULL;
+  for (int i = 0; i < nallow; i++) free(allow_real[i]);
+  return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,241 @@
+/*
+ * lsession.c: mcsi.Session, a session as an object.
+ *
+ *   local s, st = mcsi.login{ portal =, target =, ... }   -- owns the session
+ *   local s2    = mcsi.Session.of(sid)                    -- borrows one (no logout on gc)
+ *   s.id, s.closed, s.owned
+ *   s:add_connection{ portal = } -> mcsi.Connection, st
+ *   s:remove_connection(conn or cid) -> st      s:logout() / s:close() -> st
+ *   s:info(), s:connections(), s:inquiry(lun [, page]), s:read_capacity(lun),
+ *   s:report_luns(), s:test_unit_ready(lun), s:lun_reset(lun),
+ *   s:read(lun, lba, blocks), s:write(lun, lba, data), s:set_load_balance_policy(p, paths)
+ *
+ * The methods are the flat functions themselves (mcsi.logout_from_target and
+ * friends accept a Session where they take a session id), so both forms
+ * share one implementation. An owned Session logs out when closed: by
+ * s:logout(), by a <close> variable going out of scope, or when collected;
+ * __gc and __close are the same idempotent function. From inside an mcsi
+ * callback, where core cannot block, the logout is deferred to the next turn
+ * of the loop. A closed Session raises when used.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "lmcsi.h"
+
+typedef struct lmcsi_sess {
+  mcsi_id sid;
+  int owned;
+  int closed;
+} lmcsi_sess;
+
+int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
+{
+  lmcsi_sess *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->sid = sid;
+  s->owned = owned;
+  s->closed = 0;
+  luaL_setmetatable(L, LMCSI_SESSION);
+  return 1;
+}
+
+int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid)
+{
+  lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
+  if (!s) return 0;
+  if (s->closed) luaL_error(L, "attempt to use a closed %s", LMCSI_SESSION);
+  if (sid) *sid = s->sid;
+  return 1;
+}
+
+void lmcsi_session_closed(lua_State *L, int idx)
+{
+  lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
+  if (s) s->closed = 1;
+}
+
+static lmcsi_sess *check_open(lua_State *L, int arg)
+{
+  lmcsi_sess *s = luaL_checkudata(L, arg, LMCSI_SESSION);
+  if (s->closed) luaL_error(L, "attempt to use a closed %s", LMCSI_SESSION);
+  return s;
+}
+
+/* __gc and __close: logs an owned session out, once. */
+static int session_gc(lua_State *L)
+{
+  lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  if (s->closed) return 0;
+  s->closed = 1;
+  if (!s->owned || e->closed || !e->ini) return 0;
+  if (e->in_callback) {
+    lmcsi_defer_close(e, s->sid, 0);
+    return 0;
+  }
+  lua_State *saved;
+  lmcsi_enter(e, L, &saved);
+  mcsi_logout_from_target(e->ini, s->sid);
+  lmcsi_leave(e, saved);
+  return 0;
+}
+
+static int session_tostring(lua_State *L)
+{
+  lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  char id[24];
+  snprintf(id, sizeof id, "0x%016llx", (unsigned long long)s->sid);
+  if (s->closed) {
+    lua_pushfstring(L, "%s %s (closed)", LMCSI_SESSION, id);
+    return 1;
+  }
+  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
+  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS)
+    lua_pushfstring(L, "%s %s (gone)", LMCSI_SESSION, id);
+  else
+    lua_pushfstring(L, "%s %s (%s, %s, %d connection%s)", LMCSI_SESSION, id, si->target, si->state,
+                    (int)si->connection_count, si->connection_count == 1 ? "" : "s");
+  return 1;
+}
+
+static int session_eq(lua_State *L)
+{
+  lmcsi_sess *a = luaL_checkudata(L, 1, LMCSI_SESSION), *b = luaL_checkudata(L, 2, LMCSI_SESSION);
+  lua_pushboolean(L, a->sid == b->sid);
+  return 1;
+}
+
+/* Fields, then the methods (upvalue 2). */
+static int session_index(lua_State *L)
+{
+  lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "id") == 0) lua_pushinteger(L, (lua_Integer)s->sid);
+  else if (k && strcmp(k, "closed") == 0) lua_pushboolean(L, s->closed);
+  else if (k && strcmp(k, "owned") == 0) lua_pushboolean(L, s->owned);
+  else {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(2));
+  }
+  return 1;
+}
+
+/* conn, st = s:add_connection{ portal =, chap =, weight = } (or a portal string);
+ * the Connection owns the new connection (removed when closed or collected). */
+static int session_add_connection(lua_State *L)
+{
+  lmcsi_sess *s = check_open(L, 1);
+  mcsi_id cid = 0;
+  if (lmcsi_add_connection(L, &cid) == ISDSC_SUCCESS) lmcsi_connection_new(L, 1, s->sid, cid, 1);
+  else lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* list = s:connections(): a borrowed mcsi.Connection per connection */
+static int session_connections(lua_State *L)
+{
+  lmcsi_sess *s = check_open(L, 1);
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
+  lua_newtable(L);
+  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
+  size_t n = si->connection_count < 8 ? si->connection_count : 8;
+  for (size_t i = 0; i < n; i++) {
+    lmcsi_connection_new(L, 1, s->sid, si->connections[i].id, 0);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/* s, st = mcsi.login{...} (also mcsi.Session.login) */
+int lmcsi_session_login(lua_State *L)
+{
+  mcsi_id sid = 0, cid = 0;
+  if (lmcsi_login(L, &sid, &cid) == ISDSC_SUCCESS) lmcsi_session_new(L, sid, 1);
+  else lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* s, st = mcsi.Session.of(sid): a borrowed handle on an existing session */
+static int session_of(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  lua_Integer sid = luaL_checkinteger(L, 1);
+  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
+  mcsi_status st = e->ini ? mcsi_session_get_info(e->ini, (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
+  if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0);
+  else lua_pushnil(L);
+  if (st == ISDSC_SUCCESS || e->ini) lmcsi_push_status(L, e, st);
+  else lmcsi_push_status_msg(L, st, NULL);
+  return 2;
+}
+
+/* Methods that are flat functions of the module: method name, function name. */
+static const char *const shared_methods[][2] = {
+  {"logout", "logout_from_target"},
+  {"close", "logout_from_target"},
+  {"remove_connection", "remove_connection_from_session"},
+  {"remove_connection_async", "remove_connection_async"},
+  {"set_load_balance_policy", "set_load_balance_policy"},
+  {"info", "session_info"},
+  {"connection_info", "connection_info"},
+  {"inquiry", "scsi_inquiry"},
+  {"read_capacity", "scsi_read_capacity"},
+  {"report_luns", "scsi_report_luns"},
+  {"test_unit_ready", "scsi_test_unit_ready"},
+  {"lun_reset", "lun_reset"},
+  {"read", "read"},
+  {"write", "write"},
+  {NULL, NULL}
+};
+
+static const luaL_Reg session_methods[] = {
+  {"add_connection", session_add_connection},
+  {"connections", session_connections},
+  {NULL, NULL}
+};
+
+static const luaL_Reg session_meta[] = {
+  {"__gc", session_gc},
+  {"__close", session_gc},
+  {"__tostring", session_tostring},
+  {"__eq", session_eq},
+  {NULL, NULL}
+};
+
+static const luaL_Reg session_class[] = {
+  {"login", lmcsi_session_login},
+  {"of", session_of},
+  {NULL, NULL}
+};
+
+/* The metatable (engine as upvalue 1 of its functions) and module.Session. */
+void lmcsi_open_session(lua_State *L, int m)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  int eng = lua_gettop(L);
+  luaL_newmetatable(L, LMCSI_SESSION);
+  int mt = lua_gettop(L);
+  lua_pushvalue(L, eng);
+  luaL_setfuncs(L, session_meta, 1);
+  lua_newtable(L);                               /* methods */
+  lua_pushvalue(L, eng);
+  luaL_setfuncs(L, session_methods, 1);
+  for (int i = 0; shared_methods[i][0]; i++) {
+    lua_getfield(L, m, shared_methods[i][1]);
+    lua_setfield(L, -2, shared_methods[i][0]);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, mt, "methods");
+  lua_pushvalue(L, eng);
+  lua_insert(L, -2);
+  lua_pushcclosure(L, session_index, 2);
+  lua_setfield(L, mt, "__index");
+  lua_newtable(L);                               /* the class table */
+  lua_pushvalue(L, eng);
+  luaL_setfuncs(L, session_class, 1);
+  lua_setfield(L, m, "Session");
+  lua_settop(L, eng - 1);
+}

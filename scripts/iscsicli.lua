@@ -1,0 +1,433 @@
+--[[
+iscsicli.lua: the Microsoft iscsicli commands that apply to mcsi, with the same
+argument order and "*" for a default, printing the outcome the way iscsicli
+does ("The operation completed successfully." or the error's text and code).
+
+In the mcsi REPL and in scripts run by `mcsi` it is the global `iscsicli`
+(elsewhere: local iscsicli = require "mcsi.iscsicli"):
+
+  iscsicli "QAddTargetPortal 127.0.0.1:3260"
+  iscsicli "ListTargets"
+  iscsicli "QLoginTarget iqn.2026-11.org.mcsi.test:plain"
+  iscsicli "QAddConnection 0x0000000000000001 * 127.0.0.2 3260"
+  iscsicli "SessionList"
+  iscsicli "RemoveConnection 0x0000000000000001 0x0000000000000003"
+  iscsicli("ReadCapacity", sid, 1)          -- arguments may also be separate values
+
+Each call returns the command's Status (last). As a program, one command per
+invocation, or one per line from stdin with "-":
+
+  mcsi scripts/iscsicli.lua ListTargets          (after QAddTargetPortal in MCSI_PORTALS)
+  printf 'QLoginTarget iqn...\nSessionList\n' | mcsi scripts/iscsicli.lua -
+
+Sessions live in the process that made them: a one-shot invocation logs its
+sessions out when it exits. Commands (Microsoft's order; * = default):
+  AddTargetPortal <Address> <Socket> [<HBA> <Port> <SecurityFlags> <LoginFlags>
+      <HeaderDigest> <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain>
+      <Username> <Password> <AuthType>]
+  QAddTargetPortal <Address[:Socket]> [<Username> <Password>]
+  RemoveTargetPortal <Address> <Socket>        ListTargetPortals
+  ListTargets [<ForceUpdate>]
+  LoginTarget <TargetName> <ReportToPNP> <TargetAddress> <TargetSocket>
+      <InitiatorInstance> <Port> <SecurityFlags> <LoginFlags> <HeaderDigest>
+      <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain> <Username>
+      <Password> <AuthType> <Key> <MappingCount> ...
+  QLoginTarget <TargetName> [<Username> <Password>]
+  LogoutTarget <SessionId>
+  AddConnection <SessionId> <InitiatorInstance> <Port> <TargetAddress>
+      <TargetSocket> <SecurityFlags> <LoginFlags> <HeaderDigest> <DataDigest>
+      <MaxConnections> <Time2Wait> <Time2Retain> <Username> <Password> <AuthType> <Key>
+  QAddConnection <SessionId> <InitiatorInstance> <TargetAddress> [<TargetSocket>]
+      [<Username> <Password>]
+  RemoveConnection <SessionId> <ConnectionId>
+  SessionList [<ShowSessionInfo>]
+  ScsiInquiry <SessionId> <LUN> <EvpdCmddt> <PageCode>
+  ReadCapacity <SessionId> <LUN>
+  ReportLUNs <SessionId>
+Digests: T or crc32c for CRC32C, * F or none for none. AuthType: 0 none,
+1 CHAP, 2 mutual CHAP (Key = the target's secret, Username/Password ours).
+Ids print as 0x%016x and are read as decimal or 0x hex.
+]]
+local modname = ...
+local mcsi = require "mcsi"
+local pretty = require "mcsi.pretty"
+
+local M = { portals = {} }
+local hex = pretty.hex
+
+local function out(...)
+  io.write(...)
+  io.write("\n")
+end
+
+local function show_status(st)
+  if pretty.json then
+    out(pretty.json_encode({ status = st }))
+  elseif st.code == 0 then
+    out("The operation completed successfully.")
+  else
+    out(st.message)
+    out(string.format("Status: %s (0x%08X)", st.name, st.code))
+  end
+  return st
+end
+
+local function failure(name, message)
+  return mcsi.Status.new(name, message)
+end
+
+-- Splits a command line on blanks, keeping "quoted words" whole.
+local function split(line)
+  local words, pos = {}, 1
+  while true do
+    local s = line:match("^%s*()", pos)
+    if s > #line then break end
+    local q = line:sub(s, s)
+    if q == '"' or q == "'" then
+      local e = line:find(q, s + 1, true)
+      if not e then error("iscsicli: unterminated quote in: " .. line, 3) end
+      words[#words + 1] = line:sub(s + 1, e - 1)
+      pos = e + 1
+    else
+      local e = line:find("%s", s) or #line + 1
+      words[#words + 1] = line:sub(s, e - 1)
+      pos = e
+    end
+  end
+  return words
+end
+
+local function default(v) return v == nil or v == "*" end
+
+local function id_arg(v, what)
+  if math.type(v) == "integer" then return v end
+  local n = type(v) == "string" and math.tointeger(tonumber(v)) or nil
+  if not n then error(string.format("iscsicli: %s must be an id (decimal or 0x hex), not %s", what, tostring(v)), 3) end
+  return n
+end
+
+local function int_arg(v, def, what)
+  if default(v) then return def end
+  local n = math.tointeger(tonumber(v))
+  if not n then error(string.format("iscsicli: %s must be a number, not %s", what, tostring(v)), 3) end
+  return n
+end
+
+local function digest(v)
+  if default(v) then return nil end
+  local s = tostring(v):lower()
+  if s == "t" or s == "1" or s == "crc32c" or s == "true" then return "crc32c" end
+  if s == "f" or s == "0" or s == "none" or s == "false" then return "none" end
+  error("iscsicli: a digest is T (CRC32C) or * (none), not " .. tostring(v), 3)
+end
+
+-- "host", "host:port" or host + socket -> "host:port"
+local function portal(addr, socket)
+  if default(addr) then return nil end
+  if not default(socket) then return string.format("%s:%s", addr, socket) end
+  return addr
+end
+
+local function chap(user, password, authtype, key)
+  local t = int_arg(authtype, (not default(password)) and 1 or 0, "AuthType")
+  if t == 0 then return nil end
+  local c = { username = not default(user) and user or nil, secret = not default(password) and password or nil }
+  if t == 2 then c.target_secret = not default(key) and key or nil end
+  return c
+end
+
+-- Target portals --------------------------------------------------------------
+
+local function add_portal(p, c)
+  for _, e in ipairs(M.portals) do
+    if e.portal == p then e.chap = c return end
+  end
+  M.portals[#M.portals + 1] = { portal = p, chap = c }
+end
+
+local commands = {}
+
+function commands.AddTargetPortal(a)
+  if default(a[1]) then error("iscsicli: AddTargetPortal needs <TargetPortalAddress>", 2) end
+  add_portal(portal(a[1], a[2] or "3260"), chap(a[12], a[13], a[14]))
+  return show_status(mcsi.Status.new(0))
+end
+
+function commands.QAddTargetPortal(a)
+  if default(a[1]) then error("iscsicli: QAddTargetPortal needs <TargetPortalAddress>", 2) end
+  add_portal(a[1], chap(a[2], a[3]))
+  return show_status(mcsi.Status.new(0))
+end
+
+function commands.RemoveTargetPortal(a)
+  local p = portal(a[1], a[2] or "3260")
+  for i, e in ipairs(M.portals) do
+    if e.portal == p or e.portal == a[1] then
+      table.remove(M.portals, i)
+      return show_status(mcsi.Status.new(0))
+    end
+  end
+  return show_status(failure("ISDSC_NOT_FOUND", "no such target portal: " .. tostring(p)))
+end
+
+function commands.ListTargetPortals()
+  if pretty.json then
+    local l = {}
+    for i, e in ipairs(M.portals) do l[i] = e.portal end
+    out(pretty.json_encode(l))
+    return mcsi.Status.new(0)
+  end
+  out(string.format("Total of %d portals are persisted:", #M.portals))
+  for _, e in ipairs(M.portals) do out("    Address and Socket   : " .. e.portal) end
+  return show_status(mcsi.Status.new(0))
+end
+
+-- Discovery through every known portal: list of { name =, portal =, addresses = }
+local function discover()
+  local found, seen, last = {}, {}, nil
+  for _, e in ipairs(M.portals) do
+    local targets, st = mcsi.send_targets{ portal = e.portal, chap = e.chap }
+    last = st
+    for _, t in ipairs(targets or {}) do
+      if not seen[t.name] then
+        seen[t.name] = true
+        found[#found + 1] = { name = t.name, portal = e.portal, chap = e.chap, addresses = t.addresses }
+      end
+    end
+  end
+  return found, last
+end
+
+function commands.ListTargets()
+  local found, st = discover()
+  if #M.portals == 0 then st = failure("ISDSC_NO_PORTAL_SPECIFIED", "no target portal: AddTargetPortal first") end
+  if pretty.json then
+    out(pretty.json_encode(found))
+    return st
+  end
+  out("Targets List:")
+  for _, t in ipairs(found) do out("    " .. t.name) end
+  return show_status(#found > 0 and mcsi.Status.new(0) or st)
+end
+
+local function show_login(sid, cid, st)
+  if sid and not pretty.json then
+    out("Session Id is " .. hex(sid))
+    out("Connection Id is " .. hex(cid))
+  elseif sid then
+    out(pretty.json_encode({ session_id = sid, connection_id = cid }))
+  end
+  show_status(st)
+  return sid, cid, st
+end
+
+function commands.QLoginTarget(a)
+  if default(a[1]) then error("iscsicli: QLoginTarget needs <TargetName>", 2) end
+  local found = discover()
+  for _, t in ipairs(found) do
+    if t.name == a[1] then
+      local c = t.chap
+      if not default(a[2]) or not default(a[3]) then c = chap(a[2], a[3]) end
+      return show_login(mcsi.login_to_target{ portal = t.portal, target = t.name, chap = c })
+    end
+  end
+  return show_login(nil, nil, failure("ISDSC_TARGET_NOT_FOUND",
+    "Target not found: no target portal lists " .. a[1] .. " (AddTargetPortal first)"))
+end
+
+function commands.LoginTarget(a)
+  if default(a[1]) then error("iscsicli: LoginTarget needs <TargetName>", 2) end
+  local p = portal(a[3], a[4])
+  if not p then
+    for _, t in ipairs(discover()) do
+      if t.name == a[1] then p = t.portal end
+    end
+  end
+  return show_login(mcsi.login_to_target{
+    portal = p, target = a[1],
+    header_digest = digest(a[9]), data_digest = digest(a[10]),
+    max_connections = int_arg(a[11], nil, "MaxConnections"),
+    default_time2wait = int_arg(a[12], nil, "DefaultTime2Wait"),
+    default_time2retain = int_arg(a[13], nil, "DefaultTime2Retain"),
+    chap = chap(a[14], a[15], a[16], a[17]),
+  })
+end
+
+function commands.LogoutTarget(a)
+  return show_status(mcsi.logout_from_target(id_arg(a[1], "SessionId")))
+end
+
+local function show_add(cid, st)
+  if cid and not pretty.json then out("Connection Id is " .. hex(cid))
+  elseif cid then out(pretty.json_encode({ connection_id = cid })) end
+  show_status(st)
+  return cid, st
+end
+
+function commands.AddConnection(a)
+  local sid = id_arg(a[1], "SessionId")
+  return show_add(mcsi.add_connection_to_session(sid, {
+    portal = portal(a[4], a[5]), chap = chap(a[13], a[14], a[15], a[16]) }))
+end
+
+function commands.QAddConnection(a)
+  local sid = id_arg(a[1], "SessionId")
+  local addr, socket, user, password = a[3], a[4], a[5], a[6]
+  if socket and not tonumber(socket) and socket ~= "*" then   -- no socket given
+    addr, socket, user, password = a[3], nil, a[4], a[5]
+  end
+  if default(addr) then error("iscsicli: QAddConnection needs <TargetPortalAddress>", 2) end
+  return show_add(mcsi.add_connection_to_session(sid, { portal = portal(addr, socket), chap = chap(user, password) }))
+end
+
+function commands.RemoveConnection(a)
+  return show_status(mcsi.remove_connection_from_session(id_arg(a[1], "SessionId"), id_arg(a[2], "ConnectionId")))
+end
+
+function commands.SessionList()
+  local list = mcsi.sessions()
+  if pretty.json then
+    out(pretty.json_encode(list))
+    return mcsi.Status.new(0)
+  end
+  out(string.format("Total of %d sessions", #list))
+  for _, s in ipairs(list) do
+    out("")
+    out("Session Id             : " .. hex(s.id))
+    out("Initiator Node Name    : " .. mcsi.initiator())
+    out("Target Node Name       : " .. s.target)
+    out("Target Name            : " .. s.target)
+    out(string.format("ISID                   : %s", s.isid))
+    out(string.format("TSID                   : 0x%04x", s.tsih))
+    out(string.format("State                  : %s", s.state))
+    out(string.format("Load Balance Policy    : %d (%s)", s.policy, s.policy_name))
+    out(string.format("Number Connections     : %d", s.connection_count))
+    out("")
+    out("    Connections:")
+    for _, c in ipairs(s.connections) do
+      out("")
+      out("        Connection Id     : " .. hex(c.id))
+      out(string.format("        CID               : %d", c.cid))
+      out(string.format("        Initiator Portal  : %s/%d", c.local_addr, c.local_port))
+      out(string.format("        Target Portal     : %s/%d", c.remote_addr, c.remote_port))
+      out(string.format("        State             : %s%s", c.state, c.leading and " (leading)" or ""))
+    end
+  end
+  return show_status(mcsi.Status.new(0))
+end
+
+local function dump(raw)
+  local lines = {}
+  for i = 1, #raw, 16 do
+    local chunk = raw:sub(i, i + 15)
+    lines[#lines + 1] = string.format("    %04x  %-47s  %s", i - 1,
+      chunk:gsub(".", function(c) return string.format("%02x ", c:byte()) end):sub(1, -2),
+      (chunk:gsub("[^%g ]", ".")))
+  end
+  return table.concat(lines, "\n")
+end
+
+function commands.ScsiInquiry(a)
+  local sid, lun = id_arg(a[1], "SessionId"), int_arg(a[2], 0, "LUN")
+  local evpd, page = int_arg(a[3], 0, "EvpdCmddt"), int_arg(a[4], 0, "PageCode")
+  local data, st = mcsi.scsi_inquiry(sid, lun, evpd ~= 0 and page or nil)
+  if data and pretty.json then
+    out(pretty.json_encode({ vendor = data.vendor, product = data.product, revision = data.revision,
+      peripheral_type = data.peripheral_type, page = data.page, hex = (data.raw:gsub(".", function(c)
+        return string.format("%02x", c:byte()) end)) }))
+    return st
+  elseif data then
+    if data.vendor then
+      out(string.format("Vendor: %s  Product: %s  Revision: %s  Peripheral type: %d", data.vendor, data.product,
+        data.revision, data.peripheral_type))
+    end
+    out(dump(data.raw))
+  end
+  return show_status(st)
+end
+
+function commands.ReadCapacity(a)
+  local cap, st = mcsi.scsi_read_capacity(id_arg(a[1], "SessionId"), int_arg(a[2], 0, "LUN"))
+  if cap and pretty.json then
+    out(pretty.json_encode(cap))
+    return st
+  elseif cap then
+    out(string.format("Address of last block : 0x%x", cap.blocks - 1))
+    out(string.format("Length of block       : %d", cap.block_size))
+  end
+  return show_status(st)
+end
+
+function commands.ReportLUNs(a)
+  local luns, st = mcsi.scsi_report_luns(id_arg(a[1], "SessionId"))
+  if luns and pretty.json then
+    out(pretty.json_encode(luns))
+    return st
+  elseif luns then
+    out(string.format("LUN list length: %d", #luns))
+    for _, l in ipairs(luns) do out(string.format("    0x%x", l)) end
+  end
+  return show_status(st)
+end
+
+local lower = {}
+for k in pairs(commands) do lower[k:lower()] = commands[k] end
+
+-- iscsicli(line) or iscsicli(command, args...)
+function M.run(cmd, ...)
+  local words
+  if select("#", ...) == 0 and type(cmd) == "string" then
+    words = split(cmd)
+  else
+    words = { cmd, ... }
+    for i = 2, #words do
+      if math.type(words[i]) ~= "integer" then words[i] = tostring(words[i]) end
+    end
+  end
+  if #words == 0 or type(words[1]) ~= "string" then error("iscsicli: no command (try iscsicli \"help\")", 2) end
+  local name = table.remove(words, 1)
+  if name:lower() == "help" then
+    out((M.help:gsub("^\n", "")))
+    return mcsi.Status.new(0)
+  end
+  local f = lower[name:lower()]
+  if not f then error("iscsicli: unknown command '" .. name .. "' (try iscsicli \"help\")", 2) end
+  return f(words)
+end
+
+M.help = [[
+Commands: AddTargetPortal QAddTargetPortal RemoveTargetPortal ListTargetPortals
+ListTargets LoginTarget QLoginTarget LogoutTarget AddConnection QAddConnection
+RemoveConnection SessionList ScsiInquiry ReadCapacity ReportLUNs
+(the syntax is at the top of scripts/iscsicli.lua; * means the default)]]
+
+setmetatable(M, { __call = function(_, ...) return M.run(...) end })
+
+if modname == "mcsi.iscsicli" or modname == "iscsicli" then return M end
+
+-- As a program: MCSI_PORTALS (blank-separated) are added as target portals.
+for p in (os.getenv("MCSI_PORTALS") or ""):gmatch("%S+") do add_portal(p) end
+local args = { ... }
+local ok = true
+local function run_line(line)
+  local results = table.pack(pcall(M.run, line))
+  if not results[1] then
+    io.stderr:write(tostring(results[2]), "\n")
+    ok = false
+    return
+  end
+  local st = results[results.n]
+  if type(st) == "userdata" and not st.ok then ok = false end
+end
+if #args == 0 then
+  out(M.help)
+  os.exit(2)
+elseif #args == 1 and args[1] == "-" then
+  for line in io.lines() do
+    if line:match("%S") and not line:match("^%s*#") then run_line(line) end
+  end
+else
+  run_line(table.concat(args, " "))
+end
+for _, s in ipairs(mcsi.sessions()) do mcsi.logout_from_target(s.id) end
+os.exit(ok and 0 or 1)
