@@ -1,0 +1,140 @@
+-- helper.lua: what the LuaUnit suites in tests/lua share.
+--
+--   local H = require "helper"     -- first line of every test_*.lua
+--   H.mcsi, H.lu (luaunit), H.env(name), H.tgt / H.tgt2 / H.istgt / H.istgt2 (portals)
+--   H.sockets() -> number of open sockets of this process (/proc/self/fd)
+--   H.logout_all(), H.check_clean() (teardown: no session, no socket left)
+--   H.run(cmd) -> exit code, stdout+stderr of a shell command
+--   H.mcsi_bin: the mcsi program of the build under test
+--   H.finish(): runs LuaUnit and exits (closing the state, so finalizers run)
+--
+-- Under an ASan build (make asan) a module built with -fsanitize cannot be
+-- loaded into the plain lua5.4; every test file then re-runs itself under the
+-- ASan-built `mcsi` program (which links the module statically), so both the
+-- module and the program are checked by the sanitizers.
+local H = {}
+
+H.build = os.getenv("MCSI_BUILD_DIR") or "build"
+H.mcsi_bin = H.build .. "/mcsi"
+
+local function shq(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.shq = shq
+
+local function asan_build()
+  local f = io.open(H.build .. "/mcsi.so", "rb")
+  if not f then return false end
+  local data = f:read("a")
+  f:close()
+  return data:find("__asan_init", 1, true) ~= nil
+end
+
+local in_program = package.preload.mcsi ~= nil and package.loaded.mcsi and package.loaded.mcsi.program
+if not in_program and asan_build() then
+  local ok, how, code = os.execute(shq(H.mcsi_bin) .. " " .. shq(arg[0]))
+  os.exit(ok and 0 or (how == "exit" and code or 1))
+end
+
+H.lu = require "luaunit"
+H.mcsi = require "mcsi"
+local mcsi = H.mcsi
+
+function H.env(name)
+  local v = os.getenv(name)
+  if not v then error("environment variable " .. name .. " is not set: run under tests/harness/with-targets", 2) end
+  return v
+end
+
+H.tgt = "127.0.0.1:" .. H.env("MCSI_TGT_PORT")
+H.tgt2 = "127.0.0.2:" .. H.env("MCSI_TGT_PORT")
+H.istgt = "127.0.0.1:" .. H.env("MCSI_ISTGT_PORT")
+H.istgt2 = "127.0.0.2:" .. H.env("MCSI_ISTGT_PORT")
+H.tgt_iqn = H.env("MCSI_TGT_IQN_PLAIN")
+H.istgt_iqn = H.env("MCSI_ISTGT_IQN")
+H.file_lun = tonumber(H.env("MCSI_TGT_FILE_LUN"))
+H.null_lun = tonumber(H.env("MCSI_TGT_NULL_LUN"))
+
+function H.sockets()
+  local n = 0
+  local p = io.popen("ls -l /proc/" .. H.pid() .. "/fd 2>/dev/null")
+  for line in p:lines() do
+    if line:find("socket:", 1, true) then n = n + 1 end
+  end
+  p:close()
+  return n
+end
+
+-- our own pid (the parent of the shell io.popen starts)
+function H.pid()
+  if not H._pid then
+    local f = io.open("/proc/self/stat")
+    H._pid = f:read("l"):match("^(%d+)")
+    f:close()
+  end
+  return H._pid
+end
+
+function H.logout_all()
+  for _, s in ipairs(mcsi.sessions()) do mcsi.logout_from_target(s.id) end
+end
+
+-- teardown: the test must leave no session behind
+function H.check_clean()
+  local left = #mcsi.sessions()
+  H.logout_all()
+  collectgarbage()
+  collectgarbage()
+  mcsi.poll(0)
+  H.lu.assertEquals(left, 0, "a test left sessions open")
+end
+
+function H.run(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  if ok then return 0, out end
+  return (how == "exit" and code or 128 + (code or 0)), out
+end
+
+-- Runs Lua code in a child interpreter (the mcsi program under ASan, else
+-- lua5.4); returns its exit code and output (stdout and stderr).
+H.interp = in_program and H.mcsi_bin or "lua5.4"
+function H.child(code, args)
+  local f = os.tmpname()
+  local fh = io.open(f, "w")
+  fh:write(code)
+  fh:close()
+  local rc, out = H.run(H.interp .. " " .. shq(f) .. " " .. (args or ""))
+  os.remove(f)
+  return rc, out
+end
+
+function H.login(portal, target, extra)
+  local o = { portal = portal or H.tgt, target = target or H.tgt_iqn, login_timeout_ms = 5000 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  local sid, cid, st = mcsi.login_to_target(o)
+  H.lu.assertTrue(st.ok, "login: " .. tostring(st))
+  return sid, cid
+end
+
+function H.assertStatus(st, name, what)
+  H.lu.assertEquals(getmetatable(st).__name, "mcsi.Status", (what or "") .. ": not a Status")
+  H.lu.assertEquals(st.name, name, (what or "") .. ": " .. tostring(st))
+  H.lu.assertEquals(st.code, mcsi.status[name])
+end
+
+-- A function that must raise a Lua error whose message contains pattern (plain).
+function H.assertRaises(pattern, f, ...)
+  local ok, err = pcall(f, ...)
+  H.lu.assertFalse(ok, "expected an error containing: " .. pattern)
+  H.lu.assertStrContains(tostring(err), pattern)
+end
+
+function H.finish()
+  local code = H.lu.LuaUnit.run("-v")
+  H.logout_all()
+  os.exit(code, true)
+end
+
+return H
