@@ -28,7 +28,7 @@ BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/l
 BIND_LUA   := bindings/mcsi/pretty.lua scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua \
               scripts/rebalance.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
-LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi
+LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 
 .PHONY: all deps check asan valgrind bench demo install clean
 .SECONDARY:
@@ -82,6 +82,9 @@ $(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ)
 
 $(BUILD)/mcsi: $(BUILD)/bindings/lmcsi_main.o $(BIND_OBJ) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
+
+$(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
