@@ -17,7 +17,6 @@
 
 #define RXBUF_SIZE (64 * 1024)
 #define DIRECT_READ_MIN (16 * 1024)   /* data segments this large skip the rx buffer */
-#define TX_FLUSH_AT (1024 * 1024)     /* queued bytes that force an early flush */
 #define LOGIN_DSL 8192                /* MaxRecvDataSegmentLength during login */
 enum { RX_HDR, RX_DATA, RX_TAIL };
 
@@ -229,9 +228,10 @@ void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
                      mcsi_task *task, uint8_t *owned)
 {
   mcsi_txitem *it = malloc(sizeof *it);
-  if (!it) {
+  if (!it) {                          /* failing here would pull tasks from under the caller */
     free(owned);
-    mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "out of memory queueing a PDU");
+    c->tx_oom = 1;
+    mcsi_mark_dirty(c);
     return;
   }
   mcsi_pdu_hdr hh = *h;
@@ -264,8 +264,7 @@ void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   c->txtail = it;
   c->txbytes += it->hlen + dlen + it->tlen;
   c->stats.pdus_sent++;
-  if (c->txbytes >= TX_FLUSH_AT) mcsi_conn_flush(c);
-  else mcsi_mark_dirty(c);
+  mcsi_mark_dirty(c);                 /* flushed by the loop, never from inside a send path */
 }
 
 static size_t item_len(const mcsi_txitem *it) { return (size_t)it->hlen + it->dlen + it->tlen; }
@@ -308,6 +307,10 @@ int mcsi_conn_flush(mcsi_conn *c)
 {
   mcsi_list_del(&c->dirty);
   if (c->fd < 0 || c->state == MCSI_CONN_CONNECTING) return 0;
+  if (c->tx_oom) {
+    mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "%s: out of memory queueing a PDU", c->portal);
+    return -1;
+  }
   while (c->txhead) {
     struct iovec iov[64];
     int n = 0;

@@ -362,6 +362,7 @@ static mcsi_status logout_session(mcsi_session *s)
     }
     ctl_wait w = { 0 };
     t->only_conn = c;
+    c->logout_sent = 1;
     t->immediate = 1;
     t->logout_reason = MCSI_LOGOUT_SESSION;
     t->logout_cid = c->cid;

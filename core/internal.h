@@ -177,6 +177,7 @@ struct mcsi_conn {
   mcsi_login_opts opts;                 /* own copy: portal, CHAP, timeouts */
   mcsi_conn_stats stats;
   mcsi_status fail_status;
+  int tx_oom;                           /* a PDU could not be queued: fail at the next flush */
   /* MC/S */
   uint32_t weight;
   int32_t wrr_current;                  /* smooth weighted round robin state */

@@ -462,23 +462,29 @@ static void send_logout(mcsi_conn *c)
 
 static void drain_expired(mcsi_timer *tm);
 
-/* A command on a draining connection ended: the last one lets the Logout go. */
-/* istgt closes a connection on a Logout (reason 1) without answering it:
- * a clean close after our Logout is the removal we asked for. */
+/* istgt sometimes closes a connection on a Logout without answering it: a
+ * clean close after our Logout is the logout we asked for, as if the target
+ * had answered "connection or session closed successfully". */
 void mcsi_mcs_logout_closed(mcsi_conn *c)
 {
+  mcsi_pdu_hdr ok = { .opcode = MCSI_OP_LOGOUT_RSP, .flags = MCSI_F_FINAL, .response = 0 };
+  mcsi_fail(c->sess->ini, ISDSC_SUCCESS, "%s closed the connection instead of answering the Logout", c->portal);
   c->nop_task = NULL;
+  c->state = MCSI_CONN_CLOSED;
   mcsi_conn_close_socket(c);
   while (!mcsi_list_empty(&c->tasks)) {
     mcsi_task *t = MCSI_CONTAINER(c->tasks.next, mcsi_task, link);
-    t->done = NULL;
-    t->cb = NULL;
-    mcsi_task_complete(t, ISDSC_SUCCESS);
+    if (t->kind == MCSI_TASK_LOGOUT && t->done) {
+      t->done(t, ISDSC_SUCCESS, &ok, NULL, 0);
+      t->done = NULL;
+      mcsi_task_complete(t, ISDSC_SUCCESS);
+    } else {
+      mcsi_task_complete(t, ISDSC_CONNECTION_FAILED);
+    }
   }
-  mcsi_fail(c->sess->ini, ISDSC_SUCCESS, "%s closed the connection instead of answering the Logout", c->portal);
-  finish_removal(c, ISDSC_SUCCESS);
 }
 
+/* A command on a draining connection ended: the last one lets the Logout go. */
 void mcsi_mcs_task_done_on(mcsi_conn *c)
 {
   if (c->drain_timer.fire == drain_expired && mcsi_timer_active(&c->drain_timer) && !has_commands(c)) {
