@@ -591,7 +591,7 @@ mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session
   out->exp_cmdsn = s->exp_cmdsn;
   out->max_cmdsn = s->max_cmdsn;
   for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
-    if (out->connection_count < 8) conn_info(MCSI_CONTAINER(l, mcsi_conn, link), &out->connections[out->connection_count]);
+    if (out->connection_count < sizeof out->connections / sizeof out->connections[0]) conn_info(MCSI_CONTAINER(l, mcsi_conn, link), &out->connections[out->connection_count]);
     out->connection_count++;
   }
   return mcsi_ok(ini);

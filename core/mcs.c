@@ -116,9 +116,15 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
  * NOP-Out is answered with it); the answers decide how to re-issue. */
 #define PROBE_WAIT_MS 100   /* istgt answers nothing while it waits at a CmdSN hole */
 
+static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn);
+
+/* No answer within PROBE_WAIT_MS: the target is stalled (istgt stops
+ * answering anything when a connection dies under it, then drops the
+ * session). Re-sending a command with its old ITT and CmdSN into a target
+ * in that state can wedge it, so everything goes again as new commands. */
 static void probe_timeout(mcsi_timer *tm)
 {
-  mcsi_mcs_probe_answered(MCSI_CONTAINER(tm, mcsi_session, probe_timer));
+  reissue_limbo(MCSI_CONTAINER(tm, mcsi_session, probe_timer), 0);
 }
 
 static void send_probes(mcsi_session *s)
@@ -155,11 +161,17 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
  * reached (its answer was lost) goes as a new command. */
 void mcsi_mcs_probe_answered(mcsi_session *s)
 {
+  reissue_limbo(s, 1);
+}
+
+static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn)
+{
   mcsi_timer_stop(&s->ini->loop, &s->probe_timer);
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
-    t->keep_cmdsn = !t->immediate && mcsi_sn_le(s->exp_cmdsn, t->cmdsn) && mcsi_sn_lt(t->cmdsn, s->cmdsn);
+    t->keep_cmdsn = may_keep_cmdsn && !t->immediate && mcsi_sn_le(s->exp_cmdsn, t->cmdsn) &&
+                    mcsi_sn_lt(t->cmdsn, s->cmdsn);
     if (!t->keep_cmdsn) fresh_itt(t);
     s->commands_retried++;
     requeue_front(s, t, &after);

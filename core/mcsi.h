@@ -303,7 +303,7 @@ typedef struct mcsi_session_info {
   int error_recovery_level;
   uint32_t cmdsn, exp_cmdsn, max_cmdsn;
   size_t connection_count;
-  mcsi_conn_info connections[8];     /* the first 8 */
+  mcsi_conn_info connections[32];    /* the first 32 */
 } mcsi_session_info;
 
 mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out);

@@ -549,6 +549,7 @@ void mcsi_session_conn_failed(mcsi_conn *c)
   c->nop_task = NULL;
   mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, c->fail_status, mcsi_last_message(s->ini));
   mcsi_session_bury_conn(c);
+  mcsi_emit(s->ini, MCSI_EV_CONN_REMOVED, s->id, c->id, c->fail_status, "closed and removed after failing");
   mcsi_mcs_conn_lost(c, &orphans);
 }
 
