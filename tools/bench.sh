@@ -146,6 +146,8 @@ main() {
   t2=$(table "istgt LUN ${BENCH_ISTGT_LUN:-0}, file-backed, reads only" "$ISTGT_URL" istgt)
   local mcs
   mcs=$("$BUILD/mcsi-mcsbench" "${BENCH_MCS_ROUNDS:-50}" 2>&1) || mcs="mcsi-mcsbench failed: $mcs"
+  local lua
+  lua=$(bash "$(dirname "$0")/bench-lua.sh" "$BUILD" 2>&1) || lua="bench-lua.sh failed: $lua"
   {
     echo "## mcsi-perf vs iscsi-perf"
     echo
@@ -161,6 +163,10 @@ main() {
     echo '```'
     echo "$mcs"
     echo '```'
+    echo
+    echo "## Lua layer (tools/bench-lua.sh)"
+    echo
+    echo "$lua"
     [ -s "$LOGS/notes" ] && sed 's/^/- /' "$LOGS/notes"
     echo
     echo "Bench time: $((SECONDS - start)) s; raw outputs in $LOGS."
