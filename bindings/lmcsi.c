@@ -110,7 +110,7 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
 /* ---- protected calls into Lua ---------------------------------------------- */
 
 /* lua.c's msghandler: a string message with a traceback. */
-static int msghandler(lua_State *L)
+int lmcsi_msghandler(lua_State *L)
 {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
@@ -134,7 +134,7 @@ static void report(lmcsi_engine *e, const char *what, const char *msg)
 int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what)
 {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, lmcsi_msghandler);
   lua_insert(L, base);
   if (e->before_output) e->before_output();
   int st = lua_pcall(L, nargs, 0, base);

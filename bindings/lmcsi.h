@@ -138,4 +138,7 @@ int lmcsi_wait_set(lua_State *L, int *fds, int max, int *timeout_ms);
  * never raised. */
 void lmcsi_service(lua_State *L);
 
+/* lua.c's message handler: the error with a traceback (one for the module and the program). */
+int lmcsi_msghandler(lua_State *L);
+
 #endif
