@@ -331,7 +331,8 @@ void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmds
 /* ---- command timeouts ----------------------------------------------------------------- */
 
 /* The oldest command of each connection is first on its list. A connection
- * whose command outlived its deadline is not trusted any more: it fails. */
+ * whose command outlived its deadline is not trusted any more: it fails, and
+ * its commands are re-issued elsewhere like those of any failed connection. */
 static void cmd_timer_fire(mcsi_timer *tm)
 {
   mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
@@ -342,8 +343,7 @@ static void cmd_timer_fire(mcsi_timer *tm)
     for (mcsi_link *tl = c->tasks.next; tl != &c->tasks; tl = tl->next) {
       mcsi_task *t = MCSI_CONTAINER(tl, mcsi_task, link);
       if (t->kind != MCSI_TASK_SCSI) continue;
-      if (t->deadline <= now) {
-        mcsi_task_complete(t, ISDSC_SERVICE_DID_NOT_RESPOND);
+      if (t->deadline <= now) {       /* its commands, this one too, go elsewhere or fail */
         mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
                        c->portal, s->command_timeout_ms);
       } else if (!next || t->deadline < next) {
