@@ -407,7 +407,7 @@ mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
   ctl_wait w = { 0 };
   t->immediate = 1;
   t->tmf_function = MCSI_TMF_LUN_RESET;
-  t->lun = (lun < 256 ? 0 : (0x40 | (lun >> 8))) << 56 | (lun & 0xff) << 48;
+  t->lun = mcsi_lun_encode(lun);
   t->ref_itt = MCSI_RSVD_TAG;
   t->ref_cmdsn = s->cmdsn;
   mcsi_status st = run_ctl(s, t, &w, s->command_timeout_ms);
@@ -417,6 +417,42 @@ mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
     mcsi_ok(ini);
   }
   return st;
+}
+
+static void abort_done(mcsi_task *t, const char *why)
+{
+  mcsi_fail(t->sess->ini, ISDSC_SCSI_REQUEST_FAILED, "command aborted%s", why);
+  mcsi_task_complete(t, ISDSC_SCSI_REQUEST_FAILED);
+}
+
+/* ABORT TASK on the connection the command went out on (allegiance). */
+mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
+  mcsi_task *victim = mcsi_scsi_find_tag(s, tag);
+  if (!victim) return mcsi_fail(ini, ISDSC_NOT_FOUND, "no outstanding command with tag %llu", (unsigned long long)tag);
+  if (!victim->sent || !victim->conn) {            /* never reached the target */
+    abort_done(victim, " before it was sent");
+    return mcsi_ok(ini);
+  }
+  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_TMF);
+  if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  ctl_wait w = { 0 };
+  t->immediate = 1;
+  t->tmf_function = MCSI_TMF_ABORT_TASK;
+  t->lun = mcsi_lun_encode(victim->lun);
+  t->ref_itt = victim->itt;
+  t->ref_cmdsn = victim->cmdsn;
+  t->only_conn = victim->conn;
+  mcsi_status st = run_ctl(s, t, &w, s->command_timeout_ms);
+  if (st) return st;
+  if (w.response != 0 && w.response != 1)          /* 0 function complete, 1 task does not exist */
+    return mcsi_fail(ini, ISDSC_TARGET_ERROR, "ABORT TASK answered 0x%02x", w.response);
+  if ((victim = mcsi_scsi_find_tag(s, tag))) abort_done(victim, " by ABORT TASK");
+  return mcsi_ok(ini);
 }
 
 /* ---- discovery -------------------------------------------------------------------------------- */

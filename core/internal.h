@@ -109,6 +109,7 @@ typedef struct mcsi_task {
   uint32_t text_len;
   int sent;
   int retries;                          /* re-issues after connection failures */
+  uint64_t tag;                         /* mcsi_scsi_submit_tagged's name for it */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout) */
 } mcsi_task;
@@ -295,6 +296,8 @@ mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id cid);
 uint32_t mcsi_mcs_live_conns(const mcsi_session *s);
 
 /* ---- SCSI (scsi.c) ----------------------------------------------------------- */
+uint64_t mcsi_lun_encode(uint64_t lun);
+mcsi_task *mcsi_scsi_find_tag(mcsi_session *s, uint64_t tag);
 void mcsi_scsi_send(mcsi_conn *c, mcsi_task *t);
 void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h);
 void mcsi_scsi_rx_response(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h,

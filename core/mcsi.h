@@ -214,7 +214,17 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
                              uint32_t block_size, const void *buf, size_t len,
                              mcsi_scsi_cb cb, void *arg);
 
-/* Task management (blocking). */
+/* As mcsi_scsi_submit, and *tag names the command (unique in the process,
+ * kept across re-issues) for mcsi_abort_task. */
+mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
+                                    const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
+                                    size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag);
+
+/* Task management (blocking). ABORT TASK: the command's callback runs with
+ * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers
+ * ISDSC_SUCCESS once the target confirmed (function complete, or no such
+ * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
+mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
 
 /* ---- Several connections in one session (MC/S) --------------------------- */

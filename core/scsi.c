@@ -12,7 +12,8 @@
 
 /* ---- wire side ------------------------------------------------------------------ */
 
-static uint64_t encode_lun(uint64_t lun)
+/* Peripheral (LUN < 256) or flat space addressing, as an 8-byte LUN field. */
+uint64_t mcsi_lun_encode(uint64_t lun)
 {
   uint64_t b0 = lun < 256 ? 0 : (0x40 | (lun >> 8));
   return (b0 << 56) | ((lun & 0xff) << 48);
@@ -23,7 +24,7 @@ static void send_data_out(mcsi_conn *c, mcsi_task *t, uint32_t ttt, uint32_t off
   uint32_t max = c->params.max_send_dsl, sn = 0;
   while (len) {
     uint32_t n = len < max ? len : max;
-    mcsi_pdu_hdr h = { .opcode = MCSI_OP_DATA_OUT, .lun = encode_lun(t->lun), .itt = t->itt,
+    mcsi_pdu_hdr h = { .opcode = MCSI_OP_DATA_OUT, .lun = mcsi_lun_encode(t->lun), .itt = t->itt,
                        .ttt = ttt, .expstatsn = c->exp_statsn, .datasn = sn++, .offset = off };
     if (n == len) h.flags = MCSI_F_FINAL;
     mcsi_conn_queue(c, &h, t->buf + off, n, t, NULL);
@@ -42,7 +43,7 @@ void mcsi_scsi_send(mcsi_conn *c, mcsi_task *t)
     if (s->params.immediate_data) imm = fb < p->max_send_dsl ? fb : p->max_send_dsl;
     if (!s->params.initial_r2t) unsol = fb - imm;
   }
-  mcsi_pdu_hdr h = { .opcode = MCSI_OP_SCSI_CMD, .lun = encode_lun(t->lun), .itt = t->itt,
+  mcsi_pdu_hdr h = { .opcode = MCSI_OP_SCSI_CMD, .lun = mcsi_lun_encode(t->lun), .itt = t->itt,
                      .edtl = len, .cmdsn = t->cmdsn, .expstatsn = c->exp_statsn };
   h.flags = (uint8_t)(MCSI_ATTR_SIMPLE | (unsol ? 0 : MCSI_F_FINAL) |
                       (t->dir == MCSI_DIR_READ ? MCSI_F_READ : 0) |
@@ -186,6 +187,33 @@ static mcsi_status usable_session(mcsi_initiator *ini, mcsi_id sid, mcsi_session
 mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
                              int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
 {
+  return mcsi_scsi_submit_tagged(ini, sid, lun, cdb, cdb_len, dir, buf, len, cb, arg, NULL);
+}
+
+static mcsi_task *find_tag_in(mcsi_link *list, uint64_t tag)
+{
+  for (mcsi_link *l = list->next; l != list; l = l->next) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->tag == tag && t->kind == MCSI_TASK_SCSI) return t;
+  }
+  return NULL;
+}
+
+/* The outstanding command with this tag: waiting, in flight, or in limbo. */
+mcsi_task *mcsi_scsi_find_tag(mcsi_session *s, uint64_t tag)
+{
+  mcsi_task *t;
+  if (!tag) return NULL;
+  if ((t = find_tag_in(&s->pending, tag)) || (t = find_tag_in(&s->limbo, tag))) return t;
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next)
+    if ((t = find_tag_in(&MCSI_CONTAINER(l, mcsi_conn, link)->tasks, tag))) return t;
+  return NULL;
+}
+
+mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb,
+                                    size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg,
+                                    uint64_t *tag)
+{
   mcsi_session *s = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cdb || cdb_len == 0 || cdb_len > 16) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "CDB length must be 1..16");
@@ -206,6 +234,8 @@ mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, con
   t->len = len;
   t->cb = cb;
   t->arg = arg;
+  t->tag = ++ini->next_id;
+  if (tag) *tag = t->tag;
   mcsi_session_submit(s, t);
   return mcsi_ok(ini);
 }

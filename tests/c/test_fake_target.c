@@ -558,6 +558,44 @@ static void test_stop_any_time(void)
   fake_target_stop(NULL);
 }
 
+/* ABORT TASK: a command the target swallows is aborted; its callback runs
+ * once with ISDSC_SCSI_REQUEST_FAILED and the session stays healthy. */
+static int abort_cb_calls;
+static mcsi_status abort_cb_st;
+static void abort_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  (void)res; (void)arg;
+  abort_cb_calls++;
+  abort_cb_st = st;
+}
+
+static void test_abort_task(void)
+{
+  fx f;
+  if (fx_start_scenario(&f, FAKE_NEVER_ANSWERS_COMMAND, 0)) {
+    static uint8_t buf[4096];
+    uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };   /* READ(10) of 8 blocks */
+    uint64_t tag = 0;
+    mcsi_status st = mcsi_scsi_submit_tagged(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
+                                             abort_cb, NULL, &tag);
+    T_OK(st == ISDSC_SUCCESS && tag != 0, "abort: command submitted with tag %llu", (unsigned long long)tag);
+    for (int i = 0; i < 5; i++) mcsi_process(f.ini, 20);
+    T_EQ_INT(abort_cb_calls, 0, "abort: the target has not answered it");
+    int64_t t0 = now_ms();
+    t_status(mcsi_abort_task(f.ini, f.sid, tag), ISDSC_SUCCESS, "abort: ABORT TASK confirmed", &f);
+    T_OK(now_ms() - t0 < TIMEOUT_MS, "abort: answered at once (%lld ms)", (long long)(now_ms() - t0));
+    T_EQ_INT(abort_cb_calls, 1, "abort: the callback ran once");
+    T_EQ_STR(mcsi_status_name(abort_cb_st), "ISDSC_SCSI_REQUEST_FAILED", "abort: with the aborted status");
+    T_EQ_INT(mcsi_abort_task(f.ini, f.sid, tag), ISDSC_NOT_FOUND, "abort: the same tag again");
+    T_EQ_INT(mcsi_abort_task(f.ini, f.sid, 987654321), ISDSC_NOT_FOUND, "abort: an unknown tag");
+    T_EQ_INT(mcsi_abort_task(f.ini, 0x7777, tag), ISDSC_INVALID_SESSION_ID, "abort: an unknown session");
+    mcsi_session_info si;
+    mcsi_session_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(si.state, "active", "abort: the session is still active");
+  }
+  fx_end(&f);
+}
+
 /* The fake target never joins sessions: every login gets a new TSIH. So an
  * added connection becomes a stray session, which must be logged out, and
  * the caller gets ISDSC_CANT_INCLUDE_IN_SESSION with the session intact. */
@@ -593,6 +631,7 @@ int main(void)
   test_normal();
   test_normal_r2t_paths();
   test_stray_session();
+  test_abort_task();
   test_login_never_answers();
   test_login_garbage_keys();
   test_login_bad_status(0x0201, ISDSC_AUTHENTICATION_FAILURE);

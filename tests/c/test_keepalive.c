@@ -144,6 +144,40 @@ static void command_timeout(void)
   tgtadm("--op update --mode target --tid 1 --name state --value ready");
 }
 
+/* ABORT TASK against tgt: offline, it takes commands and never answers them,
+ * but it answers task management. */
+static int ab_calls;
+static mcsi_status ab_st;
+static void ab_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  (void)res; (void)arg;
+  ab_calls++;
+  ab_st = st;
+}
+
+static void abort_task(void)
+{
+  mcsi_id sid = login(1000, 1000);
+  if (!sid) return;
+  T_EQ_INT(mcsi_scsi_test_unit_ready(ini, sid, 1), ISDSC_SUCCESS, "abort: ready");
+  T_EQ_INT(tgtadm("--op update --mode target --tid 1 --name state --value offline"), 0, "abort: target set offline");
+  static uint8_t buf[4096];
+  uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };
+  uint64_t tag = 0;
+  T_EQ_INT(mcsi_scsi_submit_tagged(ini, sid, 1, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, ab_cb, NULL, &tag),
+           ISDSC_SUCCESS, "abort: READ submitted");
+  idle(0.1);
+  T_EQ_INT(ab_calls, 0, "abort: unanswered so far");
+  mcsi_status st = mcsi_abort_task(ini, sid, tag);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "abort: tgt confirmed ABORT TASK (%s)", mcsi_last_message(ini));
+  T_OK(ab_calls == 1 && ab_st == ISDSC_SCSI_REQUEST_FAILED, "abort: the READ ended once, aborted");
+  tgtadm("--op update --mode target --tid 1 --name state --value ready");
+  mcsi_session_info si;
+  mcsi_session_get_info(ini, sid, &si);
+  T_EQ_STR(si.state, "active", "abort: the session goes on");
+  mcsi_logout_from_target(ini, sid);
+}
+
 int main(void)
 {
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:keepalive");
@@ -154,6 +188,7 @@ int main(void)
   target_nops_answered();
   silent_path_detected();
   command_timeout();
+  abort_task();
   mcsi_initiator_free(ini);
   return t_done();
 }
