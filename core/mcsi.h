@@ -128,8 +128,8 @@ typedef struct mcsi_login_opts {
   int immediate_data;                /* MCSI_YES/NO; default YES */
   int login_timeout_ms;              /* default 15000 */
   int command_timeout_ms;            /* default 30000 */
-  int nop_interval_ms;               /* default 5000; <0 disables */
-  int nop_timeout_ms;                /* default 5000 */
+  int nop_interval_ms;               /* default 1000 (>= 100); <0 disables */
+  int nop_timeout_ms;                /* default 1000 (>= 100) */
   int max_redirects;                 /* default 4 */
   int recovery_timeout_ms;           /* session reinstatement window after the
                                         last connection failed; default 30000,

@@ -31,8 +31,8 @@ int mcsi_opts_copy(mcsi_login_opts *dst, const mcsi_login_opts *o)
   }
   if (!dst->login_timeout_ms) dst->login_timeout_ms = 15000;
   if (!dst->command_timeout_ms) dst->command_timeout_ms = 30000;
-  if (!dst->nop_interval_ms) dst->nop_interval_ms = 5000;
-  if (!dst->nop_timeout_ms) dst->nop_timeout_ms = 5000;
+  if (!dst->nop_interval_ms) dst->nop_interval_ms = 1000;
+  if (!dst->nop_timeout_ms) dst->nop_timeout_ms = 1000;
   if (!dst->max_redirects) dst->max_redirects = 4;
   if (!dst->recovery_timeout_ms) dst->recovery_timeout_ms = 30000;
   return bad ? -1 : 0;
