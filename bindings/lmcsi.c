@@ -1396,6 +1396,169 @@ static int l_write(lua_State *L)
   return 1;
 }
 
+/* ---- any CDB: blocking, asynchronous, and ABORT TASK ------------------------------- */
+
+typedef struct cmd_args {
+  mcsi_id sid;
+  uint64_t lun;
+  const uint8_t *cdb;
+  size_t cdb_len;
+  int dir;
+  const char *out;                  /* data to write */
+  size_t len;
+} cmd_args;
+
+/* (sid, lun, cdb, dir, data_or_length): dir "none", "read" (the 5th
+ * argument is how many bytes to read) or "write" (the 5th is the data). */
+static void check_cmd(lua_State *L, cmd_args *c)
+{
+  static const char *const dirs[] = { "none", "read", "write", NULL };
+  c->sid = lmcsi_check_sid(L, 1);
+  c->lun = check_lun(L, 2);
+  c->cdb = (const uint8_t *)luaL_checklstring(L, 3, &c->cdb_len);
+  luaL_argcheck(L, c->cdb_len >= 1 && c->cdb_len <= 16, 3, "a CDB is 1..16 bytes");
+  c->dir = luaL_checkoption(L, 4, "none", dirs);
+  c->out = NULL;
+  c->len = 0;
+  if (c->dir == MCSI_DIR_WRITE) {
+    c->out = luaL_checklstring(L, 5, &c->len);
+  } else if (c->dir == MCSI_DIR_READ) {
+    lua_Integer n = luaL_checkinteger(L, 5);
+    luaL_argcheck(L, n >= 0 && (uint64_t)n <= LMCSI_MAX_IO, 5, "read length must be 0..256 MiB");
+    c->len = (size_t)n;
+  }
+}
+
+/* { status =, response =, sense_key =, asc =, ascq =, sense =, residual_kind =, residual =, data = } */
+static void push_result(lua_State *L, const mcsi_scsi_result *r, const uint8_t *in, size_t len)
+{
+  lua_createtable(L, 0, 9);
+  SET_INT("status", r->scsi_status);
+  SET_INT("response", r->response);
+  SET_INT("sense_key", r->sense_key);
+  SET_INT("asc", r->asc);
+  SET_INT("ascq", r->ascq);
+  lua_pushlstring(L, (const char *)r->sense, r->sense_len);
+  lua_setfield(L, -2, "sense");
+  SET_INT("residual_kind", r->residual_kind);
+  SET_INT("residual", r->residual);
+  if (in) {
+    size_t got = r->data_in < len ? r->data_in : len;
+    lua_pushlstring(L, (const char *)in, got);
+    lua_setfield(L, -2, "data");
+  }
+}
+
+/* result, st = mcsi.scsi_command(sid, lun, cdb, dir, data_or_length) */
+static int l_scsi_command(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  cmd_args c;
+  check_cmd(L, &c);
+  uint8_t *buf = c.dir == MCSI_DIR_READ && c.len ? lua_newuserdatauv(L, c.len, 0) : NULL;
+  mcsi_scsi_result r;
+  memset(&r, 0, sizeof r);
+  mcsi_status st;
+  BLOCKING(e, L, "scsi_command", mcsi_scsi_command(e->ini, c.sid, c.lun, c.cdb, c.cdb_len, c.dir,
+                                                   c.dir == MCSI_DIR_WRITE ? (void *)(uintptr_t)c.out : buf, c.len, &r));
+  if (st == ISDSC_SUCCESS || st == ISDSC_SCSI_REQUEST_FAILED) push_result(L, &r, buf, c.len);
+  else lua_pushnil(L);
+  lmcsi_push_status(L, e, st);
+  return 2;
+}
+
+typedef struct async_cmd {
+  lmcsi_engine *e;
+  int ref;
+  uint8_t *buf;                     /* read into, or a copy of the data written */
+  size_t len;
+  int dir;
+} async_cmd;
+
+static int cmd_done(lua_State *L)
+{
+  async_cmd *a = lua_touserdata(L, 1);
+  mcsi_status st = (mcsi_status)lua_tointeger(L, 2);
+  const mcsi_scsi_result *r = lua_touserdata(L, 3);
+  push_ref(L, a->ref);
+  drop_ref(L, a->ref);
+  push_result(L, r, a->dir == MCSI_DIR_READ ? a->buf : NULL, a->len);
+  lmcsi_push_status(L, a->e, st);
+  lmcsi_pcall(a->e, L, 2, "an mcsi command callback");
+  return 0;
+}
+
+static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  async_cmd *a = arg;
+  lmcsi_engine *e = a->e;
+  lua_State *L = e->L;
+  if (L && !e->closed && lua_checkstack(L, 8)) {
+    e->in_callback++;
+    lua_pushcfunction(L, cmd_done);
+    lua_pushlightuserdata(L, a);
+    lua_pushinteger(L, (lua_Integer)st);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)res);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+      report(e, "a command callback", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    e->in_callback--;
+  }
+  free(a->buf);
+  free(a);
+}
+
+/* tag, st = mcsi.scsi_submit(sid, lun, cdb, dir, data_or_length, fn):
+ * fn(result, st) runs from the loop; the tag names it for mcsi.abort_task. */
+static int l_scsi_submit(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  cmd_args c;
+  check_cmd(L, &c);
+  luaL_checktype(L, 6, LUA_TFUNCTION);
+  if (e->closed) return luaL_error(L, "mcsi.scsi_submit: the mcsi engine is closed");
+  lmcsi_ini(L, e);
+  async_cmd *a = calloc(1, sizeof *a);
+  if (a && c.len) a->buf = malloc(c.len);
+  if (!a || (c.len && !a->buf)) {
+    free(a);
+    return luaL_error(L, "mcsi: out of memory");
+  }
+  if (c.out) memcpy(a->buf, c.out, c.len);
+  a->e = e;
+  a->len = c.len;
+  a->dir = c.dir;
+  a->ref = make_ref(L, 6);
+  uint64_t tag = 0;
+  lua_State *saved;
+  lmcsi_enter(e, L, &saved);
+  mcsi_status st = mcsi_scsi_submit_tagged(e->ini, c.sid, c.lun, c.cdb, c.cdb_len, c.dir, a->buf, c.len, on_cmd, a, &tag);
+  lmcsi_leave(e, saved);
+  if (st != ISDSC_SUCCESS) {        /* not queued: the callback will not run */
+    drop_ref(L, a->ref);
+    free(a->buf);
+    free(a);
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, (lua_Integer)tag);
+  }
+  lmcsi_push_status(L, e, st);
+  return 2;
+}
+
+/* st = mcsi.abort_task(sid, tag): ABORT TASK for a command from mcsi.scsi_submit */
+static int l_abort_task(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  lua_Integer tag = luaL_checkinteger(L, 2);
+  mcsi_status st;
+  BLOCKING(e, L, "abort_task", mcsi_abort_task(e->ini, sid, (uint64_t)tag));
+  lmcsi_push_status(L, e, st);
+  return 1;
+}
+
 static const char *const discovery_keys[] = { "portal", "chap", "login_timeout_ms", "initiator", "header_digest",
                                               "data_digest", NULL };
 
@@ -1515,6 +1678,9 @@ static const luaL_Reg mcsi_funcs[] = {
   {"lun_reset", l_lun_reset},
   {"read", l_read},
   {"write", l_write},
+  {"scsi_command", l_scsi_command},
+  {"scsi_submit", l_scsi_submit},
+  {"abort_task", l_abort_task},
   {"send_targets", l_send_targets},
   {"initiator", l_initiator},
   {"on", l_on},
