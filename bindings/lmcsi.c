@@ -1412,12 +1412,13 @@ typedef struct cmd_args {
  * argument is how many bytes to read) or "write" (the 5th is the data). */
 static void check_cmd(lua_State *L, cmd_args *c)
 {
-  static const char *const dirs[] = { "none", "read", "write", NULL };
   c->sid = lmcsi_check_sid(L, 1);
   c->lun = check_lun(L, 2);
   c->cdb = (const uint8_t *)luaL_checklstring(L, 3, &c->cdb_len);
   luaL_argcheck(L, c->cdb_len >= 1 && c->cdb_len <= 16, 3, "a CDB is 1..16 bytes");
-  c->dir = luaL_checkoption(L, 4, "none", dirs);
+  const char *d = luaL_optstring(L, 4, "none");    /* not luaL_checkoption: it echoes a huge string */
+  c->dir = !strcmp(d, "none") ? MCSI_DIR_NONE : !strcmp(d, "read") ? MCSI_DIR_READ : !strcmp(d, "write") ? MCSI_DIR_WRITE : -1;
+  luaL_argcheck(L, c->dir >= 0, 4, "direction must be \"none\", \"read\" or \"write\"");
   c->out = NULL;
   c->len = 0;
   if (c->dir == MCSI_DIR_WRITE) {

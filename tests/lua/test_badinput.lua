@@ -22,6 +22,7 @@ local funcs = {
   scsi_report_luns = 1, scsi_test_unit_ready = 2, lun_reset = 2, read = 4, write = 4,
   send_targets = 1, initiator = 1, on = 2, off = 1, timer = 2, every = 2, cancel = 1, watch = 2,
   poll = 1, sleep = 1, now = 0, fd = 0, next_timeout = 0, login = 1, stop = 0,
+  scsi_command = 5, scsi_submit = 6, abort_task = 2,
 }
 
 local last_value                   -- what the last call returned, when not a Status

@@ -37,7 +37,7 @@ function TestScsi:test_command()
   lu.assertEquals(r.status, 2)
   lu.assertEquals(r.sense_key, 5)             -- ILLEGAL REQUEST
   H.assertRaises("CDB", function() mcsi.scsi_command(sid, 1, "", "read", 4) end)
-  H.assertRaises("invalid option", function() mcsi.scsi_command(sid, 1, read10(0, 1), "sideways", 4) end)
+  H.assertRaises("direction must be", function() mcsi.scsi_command(sid, 1, read10(0, 1), "sideways", 4) end)
   lu.assertTrue(mcsi.logout_from_target(sid).ok)
 end
 
