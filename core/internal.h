@@ -163,7 +163,6 @@ struct mcsi_conn {
   uint8_t *scratch;                     /* data segments of other PDUs */
   uint32_t scratch_cap;
   uint8_t rxtail[3 + MCSI_DIGEST_LEN];
-  uint32_t rxdcrc;
   int rx_drained;                       /* a short read emptied the socket: wait for epoll */
   int rx_bulk;                          /* large data segments: read headers alone, data in place */
   /* in-flight tasks (allegiance), oldest first */
@@ -293,7 +292,7 @@ void mcsi_mcs_task_done_on(mcsi_conn *c);
 void mcsi_mcs_logout_closed(mcsi_conn *c);
 void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st);
 mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id cid);
-uint32_t mcsi_mcs_live_conns(const mcsi_session *s);
+
 
 /* ---- SCSI (scsi.c) ----------------------------------------------------------- */
 uint64_t mcsi_lun_encode(uint64_t lun);

@@ -23,8 +23,6 @@ mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id id)
   return NULL;
 }
 
-uint32_t mcsi_mcs_live_conns(const mcsi_session *s) { return s->nconns; }
-
 /* ---- choosing a connection ----------------------------------------------------- */
 
 static mcsi_conn *nth_usable(mcsi_session *s, int want_active, uint32_t n)
