@@ -490,7 +490,12 @@ static void fake_login(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req, c
   memcpy(c->isid, req->isid, sizeof c->isid);
   switch (ft->o.scenario) {
   case FAKE_LOGIN_NEVER_ANSWERS: c->mute = 1; return;
-  case FAKE_LOGIN_BAD_STATUS: fake_login_fail(c, req, ft->o.login_status, NULL); return;
+  case FAKE_LOGIN_BAD_STATUS:
+    if (ft->o.variant != FAKE_BAD_STATUS_JOINS_ONLY || req->tsih != 0) {
+      fake_login_fail(c, req, ft->o.login_status, NULL);
+      return;
+    }
+    break;
   case FAKE_LOGIN_REDIRECT_LOOP: fake_redirect(ft, c, req); return;
   default: break;
   }

@@ -38,6 +38,9 @@ typedef enum fake_scenario {
 
 /* FAKE_LOGIN_GARBAGE_KEYS variants. */
 enum { FAKE_GARBAGE_ALL = 0, FAKE_GARBAGE_NO_EQUALS, FAKE_GARBAGE_LONG_KEY, FAKE_GARBAGE_BINARY };
+/* FAKE_LOGIN_BAD_STATUS variants: every login, or only logins that join a
+ * session (TSIH != 0), so that a session can be made and then grown. */
+enum { FAKE_BAD_STATUS_ALL = 0, FAKE_BAD_STATUS_JOINS_ONLY };
 /* FAKE_MALFORMED_BHS variants. */
 enum { FAKE_BHS_UNKNOWN_OPCODE = 0, FAKE_BHS_RESERVED_BIT };
 /* FAKE_UNKNOWN_ITT variants. */

@@ -596,6 +596,33 @@ static void test_abort_task(void)
   fx_end(&f);
 }
 
+/* A target that refuses added connections: each refusal gets its Status,
+ * with the target's detail, and the session is untouched. */
+static void test_add_refused(uint16_t status, mcsi_status want)
+{
+  fx f;
+  fake_target_opts to;
+  char what[64];
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_LOGIN_BAD_STATUS;
+  to.variant = FAKE_BAD_STATUS_JOINS_ONLY;
+  to.login_status = status;
+  to.max_connections = 4;
+  snprintf(what, sizeof what, "add refused with 0x%04x", status);
+  if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "%s: login", what)) {
+    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_id cid = 0;
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    T_EQ_STR(mcsi_status_name(st), mcsi_status_name(want), "%s: Status (%s)", what, mcsi_last_message(f.ini));
+    char hex[8];
+    snprintf(hex, sizeof hex, "0x%04x", status);
+    T_OK(strstr(mcsi_last_message(f.ini), hex) != NULL, "%s: the target's detail in the message", what);
+    mcsi_inquiry inq;
+    T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "%s: the session still works", what);
+  }
+  fx_end(&f);
+}
+
 /* The fake target never joins sessions: every login gets a new TSIH. So an
  * added connection becomes a stray session, which must be logged out, and
  * the caller gets ISDSC_CANT_INCLUDE_IN_SESSION with the session intact. */
@@ -631,6 +658,9 @@ int main(void)
   test_normal();
   test_normal_r2t_paths();
   test_stray_session();
+  test_add_refused(0x0206, ISDSC_TOO_MANY_CONNECTIONS);
+  test_add_refused(0x0208, ISDSC_CANT_INCLUDE_IN_SESSION);
+  test_add_refused(0x020a, ISDSC_REQUEST_NOT_SUPPORTED);
   test_abort_task();
   test_login_never_answers();
   test_login_garbage_keys();
