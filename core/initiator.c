@@ -178,15 +178,9 @@ int mcsi_run_until(mcsi_initiator *ini, const int *flag, uint64_t deadline)
 
 /* ---- login ------------------------------------------------------------------------------- */
 
-static mcsi_status check_opts(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery)
+/* CHAP settings of a login or an added connection. */
+mcsi_status mcsi_check_chap(mcsi_initiator *ini, const mcsi_chap *ch)
 {
-  if (!o) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no login options");
-  if (!o->portal || !*o->portal) return mcsi_fail(ini, ISDSC_NO_PORTAL_SPECIFIED, "no portal given");
-  if (strlen(o->portal) >= 80) return mcsi_fail(ini, ISDSC_INVALID_HOST, "portal name too long");
-  if (!discovery && !valid_iscsi_name(o->target))
-    return mcsi_fail(ini, ISDSC_INVALID_ISCSI_NAME, "'%.64s' is not a valid iSCSI target name",
-                     o->target ? o->target : "(none)");
-  const mcsi_chap *ch = &o->chap;
   if ((ch->target_secret || ch->target_username) && !ch->secret)
     return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "mutual CHAP needs our own CHAP secret too");
   if ((ch->secret && !*ch->secret) || (ch->target_secret && !*ch->target_secret))
@@ -195,6 +189,19 @@ static mcsi_status check_opts(mcsi_initiator *ini, const mcsi_login_opts *o, int
     return mcsi_fail(ini, ISDSC_INVALID_CHAP_SECRET, "CHAP secret longer than 255 bytes");
   if ((ch->username && strlen(ch->username) > 255) || (ch->target_username && strlen(ch->target_username) > 255))
     return mcsi_fail(ini, ISDSC_INVALID_CHAP_USER_NAME, "CHAP name longer than 255 bytes");
+  return ISDSC_SUCCESS;
+}
+
+static mcsi_status check_opts(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery)
+{
+  if (!o) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no login options");
+  if (!o->portal || !*o->portal) return mcsi_fail(ini, ISDSC_NO_PORTAL_SPECIFIED, "no portal given");
+  if (strlen(o->portal) >= 80) return mcsi_fail(ini, ISDSC_INVALID_HOST, "portal name too long");
+  if (!discovery && !valid_iscsi_name(o->target))
+    return mcsi_fail(ini, ISDSC_INVALID_ISCSI_NAME, "'%.64s' is not a valid iSCSI target name",
+                     o->target ? o->target : "(none)");
+  mcsi_status st = mcsi_check_chap(ini, &o->chap);
+  if (st) return st;
   if ((unsigned)o->header_digest > 1 || (unsigned)o->data_digest > 1)
     return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "digest must be MCSI_DIGEST_NONE or MCSI_DIGEST_CRC32C");
   if (o->login_timeout_ms < 0 || o->command_timeout_ms < 0 || o->nop_timeout_ms < 0 || o->max_redirects < 0)
@@ -396,11 +403,11 @@ mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id sid)
 
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
 {
+  mcsi_session *s = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  if (s->state != MCSI_SESS_ACTIVE) return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session not active");
+  mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
+  if (st) return st;
   if (lun > 16383) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LUN out of range");
   mcsi_task *t = mcsi_task_new(s, MCSI_TASK_TMF);
   if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
@@ -410,7 +417,7 @@ mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
   t->lun = mcsi_lun_encode(lun);
   t->ref_itt = MCSI_RSVD_TAG;
   t->ref_cmdsn = s->cmdsn;
-  mcsi_status st = run_ctl(s, t, &w, s->command_timeout_ms);
+  st = run_ctl(s, t, &w, s->command_timeout_ms);
   if (!st && w.response) return mcsi_fail(ini, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", w.response);
   if (!st) {
     s->cap_valid = 0;

@@ -262,6 +262,7 @@ struct mcsi_session {
 mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery);
 void mcsi_session_free(mcsi_session *s);
 mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id);
+mcsi_status mcsi_session_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_session **out);
 void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
 mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
 void mcsi_task_free(mcsi_task *t);
@@ -325,6 +326,7 @@ mcsi_status mcsi_fail(mcsi_initiator *ini, mcsi_status st, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 mcsi_status mcsi_failv(mcsi_initiator *ini, mcsi_status st, const char *fmt, va_list ap);
 mcsi_status mcsi_ok(mcsi_initiator *ini);
+mcsi_status mcsi_check_chap(mcsi_initiator *ini, const mcsi_chap *ch);
 void mcsi_emit(mcsi_initiator *ini, mcsi_event_kind kind, mcsi_id sid, mcsi_id cid,
                mcsi_status st, const char *reason);
 void mcsi_mark_dirty(mcsi_conn *c);

@@ -348,28 +348,7 @@ static mcsi_status check_conn_opts(mcsi_initiator *ini, const mcsi_conn_opts *o)
   if (!o || !o->portal || !*o->portal) return mcsi_fail(ini, ISDSC_NO_PORTAL_SPECIFIED, "no portal given");
   if (strlen(o->portal) >= 80) return mcsi_fail(ini, ISDSC_INVALID_HOST, "portal name too long");
   if (o->login_timeout_ms < 0) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "negative login timeout");
-  const mcsi_chap *ch = &o->chap;
-  if ((ch->target_secret || ch->target_username) && !ch->secret)
-    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "mutual CHAP needs our own CHAP secret too");
-  if ((ch->secret && (!*ch->secret || strlen(ch->secret) > 255)) ||
-      (ch->target_secret && (!*ch->target_secret || strlen(ch->target_secret) > 255)))
-    return mcsi_fail(ini, ISDSC_INVALID_CHAP_SECRET, "CHAP secret must be 1..255 bytes");
-  if ((ch->username && strlen(ch->username) > 255) || (ch->target_username && strlen(ch->target_username) > 255))
-    return mcsi_fail(ini, ISDSC_INVALID_CHAP_USER_NAME, "CHAP name longer than 255 bytes");
-  return ISDSC_SUCCESS;
-}
-
-static mcsi_status find_active_session(mcsi_initiator *ini, mcsi_id sid, mcsi_session **out)
-{
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  if (s->discovery) return mcsi_fail(ini, ISDSC_REQUEST_NOT_SUPPORTED, "a discovery session has one connection");
-  if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is logging out");
-  if (s->state != MCSI_SESS_ACTIVE)
-    return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session 0x%016llx is %s", (unsigned long long)sid,
-                     mcsi_session_state_name(s->state));
-  *out = s;
-  return ISDSC_SUCCESS;
+  return mcsi_check_chap(ini, &o->chap);
 }
 
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_id *cid)
@@ -377,7 +356,7 @@ mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, con
   mcsi_session *s = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  mcsi_status st = find_active_session(ini, sid, &s);
+  mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
   if (!st) st = check_conn_opts(ini, o);
   if (st) return st;
   if (s->nconns >= s->params.max_connections)

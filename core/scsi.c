@@ -171,19 +171,6 @@ void mcsi_scsi_rx_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 
 /* ---- submitting ------------------------------------------------------------------------- */
 
-static mcsi_status usable_session(mcsi_initiator *ini, mcsi_id sid, mcsi_session **out)
-{
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  if (s->discovery) return mcsi_fail(ini, ISDSC_REQUEST_NOT_SUPPORTED, "a discovery session carries no SCSI commands");
-  if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is logging out");
-  if (s->state != MCSI_SESS_ACTIVE && s->state != MCSI_SESS_RECOVERING)
-    return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session 0x%016llx has no working connection (%s)",
-                     (unsigned long long)sid, mcsi_session_state_name(s->state));
-  *out = s;
-  return ISDSC_SUCCESS;
-}
-
 mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
                              int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
 {
@@ -222,7 +209,7 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   if (len > 0xFFFFFFFFu) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "transfer longer than 4 GiB");
   if (lun > 16383) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LUN %llu out of range (0..16383)", (unsigned long long)lun);
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
-  mcsi_status st = usable_session(ini, sid, &s);
+  mcsi_status st = mcsi_session_ready(ini, sid, 1, &s);
   if (st) return st;
   mcsi_task *t = mcsi_task_new(s, MCSI_TASK_SCSI);
   if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");

@@ -123,6 +123,21 @@ mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id)
   return NULL;
 }
 
+/* The session sid, if it can take work now: not discovery, not logging out,
+ * active (or, with recovering_ok, reinstating itself: work waits for it). */
+mcsi_status mcsi_session_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_session **out)
+{
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  if (s->discovery) return mcsi_fail(ini, ISDSC_REQUEST_NOT_SUPPORTED, "not on a discovery session");
+  if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is logging out");
+  if (s->state != MCSI_SESS_ACTIVE && !(recovering_ok && s->state == MCSI_SESS_RECOVERING))
+    return mcsi_fail(ini, ISDSC_NO_CONNECTION_AVAILABLE, "session 0x%016llx has no working connection (%s)",
+                     (unsigned long long)sid, mcsi_session_state_name(s->state));
+  *out = s;
+  return ISDSC_SUCCESS;
+}
+
 /* ---- ITTs --------------------------------------------------------------------- */
 
 static int itt_grow(mcsi_session *s)
