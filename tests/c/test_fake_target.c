@@ -15,131 +15,7 @@
 #include "mcsi.h"
 #include "testlib.h"
 
-#define TIMEOUT_MS 1000          /* login_timeout_ms and command_timeout_ms */
-#define DISK_BLOCKS 2048u        /* the fake target's default 1 MiB disk */
-#define BLOCK 512u
-
-/* One initiator logged in (or not) to one fake target. */
-typedef struct fx {
-  fake_target *ft;
-  mcsi_initiator *ini;
-  mcsi_login_opts lo;
-  mcsi_id sid, cid;
-  mcsi_status login;
-} fx;
-
-static int64_t now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *st_name(mcsi_status st)
-{
-  const char *n = mcsi_status_name(st);
-  return n ? n : "?";
-}
-
-static const char *last_msg(const fx *f)
-{
-  const char *m = mcsi_last_message(f->ini);
-  return m ? m : "";
-}
-
-/* Asserts a status by name, so a failure prints both names. */
-static int t_status(mcsi_status got, mcsi_status want, const char *what, const fx *f)
-{
-  int ok = T_EQ_STR(st_name(got), st_name(want), "%s", what);
-
-  if (!ok)
-    printf("#   last message: %s\n", last_msg(f));
-  return ok;
-}
-
-/* Starts the target and an initiator; login_opts are the defaults plus
- * the short timeouts.  Does not log in. */
-static int fx_init(fx *f, const fake_target_opts *to)
-{
-  memset(f, 0, sizeof *f);
-  f->ft = fake_target_start_opts(to);
-  f->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-fake-target");
-  if (!T_OK(f->ft && f->ini, "%s: fake target and initiator created",
-            fake_scenario_name(to->scenario)))
-    return 0;
-  f->lo.portal = fake_target_portal(f->ft);
-  f->lo.target = fake_target_iqn(f->ft);
-  f->lo.login_timeout_ms = TIMEOUT_MS;
-  f->lo.command_timeout_ms = TIMEOUT_MS;
-  /* these scenarios test how a failure is reported, not session recovery */
-  f->lo.recovery_timeout_ms = -1;
-  return 1;
-}
-
-static mcsi_status fx_login(fx *f)
-{
-  f->login = mcsi_login_to_target(f->ini, &f->lo, &f->sid, &f->cid);
-  return f->login;
-}
-
-/* Starts, logs in and asserts the login succeeded. */
-static int fx_start(fx *f, const fake_target_opts *to)
-{
-  if (!fx_init(f, to))
-    return 0;
-  return t_status(fx_login(f), ISDSC_SUCCESS, "login", f);
-}
-
-static int fx_start_scenario(fx *f, fake_scenario sc, int variant)
-{
-  fake_target_opts to;
-
-  memset(&to, 0, sizeof to);
-  to.scenario = sc;
-  to.variant = variant;
-  return fx_start(f, &to);
-}
-
-static void fx_end(fx *f)
-{
-  if (f->ini)
-    mcsi_initiator_free(f->ini);
-  fake_target_stop(f->ft);
-  memset(f, 0, sizeof *f);
-}
-
-/* Logs out of a session the test expects to be healthy. */
-static void fx_logout_ok(fx *f, const char *what)
-{
-  t_status(mcsi_logout_from_target(f->ini, f->sid), ISDSC_SUCCESS, what, f);
-}
-
-/* Logs out of a session that may be broken: any Status, but no crash. */
-static void fx_logout_any(fx *f, const char *what)
-{
-  mcsi_status st = mcsi_logout_from_target(f->ini, f->sid);
-  T_OK(mcsi_status_name(st) != NULL, "%s: logout of a failed session returns a Status (%s)",
-       what, st_name(st));
-}
-
-static void cdb_rw10(uint8_t cdb[10], uint8_t op, uint32_t lba, uint16_t blocks)
-{
-  memset(cdb, 0, 10);
-  cdb[0] = op;
-  cdb[2] = (uint8_t)(lba >> 24);
-  cdb[3] = (uint8_t)(lba >> 16);
-  cdb[4] = (uint8_t)(lba >> 8);
-  cdb[5] = (uint8_t)lba;
-  cdb[7] = (uint8_t)(blocks >> 8);
-  cdb[8] = (uint8_t)blocks;
-}
-
-static void pattern(uint8_t *p, size_t n, unsigned seed)
-{
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(i * 31u + seed + (i >> 9));
-}
+#include "fake_fixture.h"
 
 /* ---- Positive control ------------------------------------------------------ */
 
@@ -368,22 +244,7 @@ static void test_transport_error(fake_scenario sc, int variant, const char *what
   test_failure(sc, variant, what, ISDSC_TRANSPORT_ERROR);
 }
 
-static size_t heap_in_use(void)
-{
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
 
-typedef struct async_done { int done; mcsi_status st; } async_done;
-
-static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
-{
-  async_done *d = arg;
-
-  (void)res;
-  d->done = 1;
-  d->st = st;
-}
 
 /* OVERSIZED_DSL: the command is run asynchronously so the heap can be
  * sampled while the 16 MiB of junk trickles in. */

@@ -1,0 +1,138 @@
+/* fake_fixture.c: see fake_fixture.h. */
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "fake_fixture.h"
+#include "testlib.h"
+
+
+int64_t now_ms(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *st_name(mcsi_status st)
+{
+  const char *n = mcsi_status_name(st);
+  return n ? n : "?";
+}
+
+const char *last_msg(const fx *f)
+{
+  const char *m = mcsi_last_message(f->ini);
+  return m ? m : "";
+}
+
+/* Asserts a status by name, so a failure prints both names. */
+int t_status(mcsi_status got, mcsi_status want, const char *what, const fx *f)
+{
+  int ok = T_EQ_STR(st_name(got), st_name(want), "%s", what);
+
+  if (!ok)
+    printf("#   last message: %s\n", last_msg(f));
+  return ok;
+}
+
+/* Starts the target and an initiator; login_opts are the defaults plus
+ * the short timeouts.  Does not log in. */
+int fx_init(fx *f, const fake_target_opts *to)
+{
+  memset(f, 0, sizeof *f);
+  f->ft = fake_target_start_opts(to);
+  f->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-fake-target");
+  if (!T_OK(f->ft && f->ini, "%s: fake target and initiator created",
+            fake_scenario_name(to->scenario)))
+    return 0;
+  f->lo.portal = fake_target_portal(f->ft);
+  f->lo.target = fake_target_iqn(f->ft);
+  f->lo.login_timeout_ms = TIMEOUT_MS;
+  f->lo.command_timeout_ms = TIMEOUT_MS;
+  /* these scenarios test how a failure is reported, not session recovery */
+  f->lo.recovery_timeout_ms = -1;
+  return 1;
+}
+
+mcsi_status fx_login(fx *f)
+{
+  f->login = mcsi_login_to_target(f->ini, &f->lo, &f->sid, &f->cid);
+  return f->login;
+}
+
+/* Starts, logs in and asserts the login succeeded. */
+int fx_start(fx *f, const fake_target_opts *to)
+{
+  if (!fx_init(f, to))
+    return 0;
+  return t_status(fx_login(f), ISDSC_SUCCESS, "login", f);
+}
+
+int fx_start_scenario(fx *f, fake_scenario sc, int variant)
+{
+  fake_target_opts to;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = sc;
+  to.variant = variant;
+  return fx_start(f, &to);
+}
+
+void fx_end(fx *f)
+{
+  if (f->ini)
+    mcsi_initiator_free(f->ini);
+  fake_target_stop(f->ft);
+  memset(f, 0, sizeof *f);
+}
+
+/* Logs out of a session the test expects to be healthy. */
+void fx_logout_ok(fx *f, const char *what)
+{
+  t_status(mcsi_logout_from_target(f->ini, f->sid), ISDSC_SUCCESS, what, f);
+}
+
+/* Logs out of a session that may be broken: any Status, but no crash. */
+void fx_logout_any(fx *f, const char *what)
+{
+  mcsi_status st = mcsi_logout_from_target(f->ini, f->sid);
+  T_OK(mcsi_status_name(st) != NULL, "%s: logout of a failed session returns a Status (%s)",
+       what, st_name(st));
+}
+
+void cdb_rw10(uint8_t cdb[10], uint8_t op, uint32_t lba, uint16_t blocks)
+{
+  memset(cdb, 0, 10);
+  cdb[0] = op;
+  cdb[2] = (uint8_t)(lba >> 24);
+  cdb[3] = (uint8_t)(lba >> 16);
+  cdb[4] = (uint8_t)(lba >> 8);
+  cdb[5] = (uint8_t)lba;
+  cdb[7] = (uint8_t)(blocks >> 8);
+  cdb[8] = (uint8_t)blocks;
+}
+
+void pattern(uint8_t *p, size_t n, unsigned seed)
+{
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(i * 31u + seed + (i >> 9));
+}
+
+size_t heap_in_use(void)
+{
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+
+void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  async_done *d = arg;
+
+  (void)res;
+  d->done = 1;
+  d->st = st;
+}
