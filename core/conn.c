@@ -84,14 +84,23 @@ mcsi_conn *mcsi_conn_new(mcsi_session *s, const mcsi_login_opts *o)
   return c;
 }
 
+/* Our own memory an item holds: what MCSI_TX_QUEUE_MAX counts. */
+static size_t item_mem(const mcsi_txitem *it) { return sizeof *it + (it->owned ? it->dlen : 0); }
+
+static void free_item(mcsi_conn *c, mcsi_txitem *it)
+{
+  c->txmem -= item_mem(it);
+  if (it->task) it->task->tx_refs--;
+  free(it->owned);
+  free(it);
+}
+
 static void free_tx(mcsi_conn *c)
 {
   while (c->txhead) {
     mcsi_txitem *it = c->txhead;
     c->txhead = it->next;
-    if (it->task) it->task->tx_refs--;
-    free(it->owned);
-    free(it);
+    free_item(c, it);
   }
   c->txtail = NULL;
   c->txbytes = 0;
@@ -110,10 +119,28 @@ void mcsi_conn_close_socket(mcsi_conn *c)
   mcsi_list_del(&c->dirty);
 }
 
+/* An abandoned connection ends with a RST: nothing still queued in the
+ * socket reaches the target after the session moved on. */
+void mcsi_conn_abort_socket(mcsi_conn *c)
+{
+  if (c->fd >= 0) {
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  mcsi_conn_close_socket(c);
+}
+
+/* Best effort, outside the queue: a courtesy PDU on a connection about to
+ * be abandoned. Errors are ignored, the connection fails anyway. */
+void mcsi_conn_send_now(mcsi_conn *c, const uint8_t *p, size_t n)
+{
+  if (c->fd >= 0 && send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) > 0) c->stats.pdus_sent++;
+}
+
 void mcsi_conn_free(mcsi_conn *c)
 {
   if (!c) return;
-  mcsi_conn_close_socket(c);
+  mcsi_conn_abort_socket(c);
   mcsi_login_free(c->login);
   mcsi_opts_free(&c->opts);
   free(c->rxbuf);
@@ -227,10 +254,15 @@ static void connect_done(mcsi_conn *c)
 void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen,
                      mcsi_task *task, uint8_t *owned)
 {
-  mcsi_txitem *it = malloc(sizeof *it);
-  if (!it) {                          /* failing here would pull tasks from under the caller */
+  /* Failing here would pull tasks from under the caller: the connection
+   * fails at the next flush instead. A target that does not read while it
+   * makes us answer (NOP-Ins) hits the bound, not the memory. */
+  int over = c->txmem + sizeof(mcsi_txitem) + (owned ? dlen : 0) > MCSI_TX_QUEUE_MAX;
+  mcsi_txitem *it = over ? NULL : malloc(sizeof *it);
+  if (!it) {
     free(owned);
-    c->tx_oom = 1;
+    if (over) c->tx_overflow = 1;
+    else c->tx_oom = 1;
     mcsi_mark_dirty(c);
     return;
   }
@@ -257,7 +289,9 @@ void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   it->owned = owned;
   it->task = task;
   it->sent = 0;
+  it->r2t_end = 0;
   it->next = NULL;
+  c->txmem += item_mem(it);
   if (task) task->tx_refs++;
   if (c->txtail) c->txtail->next = it;
   else c->txhead = it;
@@ -296,9 +330,8 @@ static void consume_tx(mcsi_conn *c, size_t n)
     n -= left;
     c->txhead = it->next;
     if (!c->txhead) c->txtail = NULL;
-    if (it->task) it->task->tx_refs--;
-    free(it->owned);
-    free(it);
+    if (it->r2t_end && it->task && it->task->r2t_outstanding) it->task->r2t_outstanding--;
+    free_item(c, it);
   }
 }
 
@@ -309,6 +342,11 @@ int mcsi_conn_flush(mcsi_conn *c)
   if (c->fd < 0 || c->state == MCSI_CONN_CONNECTING) return 0;
   if (c->tx_oom) {
     mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "%s: out of memory queueing a PDU", c->portal);
+    return -1;
+  }
+  if (c->tx_overflow) {
+    mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "%s: more than %u bytes of PDUs waiting to be sent"
+                   " (the target does not read)", c->portal, MCSI_TX_QUEUE_MAX);
     return -1;
   }
   while (c->txhead) {
@@ -332,10 +370,21 @@ int mcsi_conn_flush(mcsi_conn *c)
   return 0;
 }
 
-/* A task is ending: nothing queued may point into its buffer afterwards. */
+/* The rest of the PDU being read goes nowhere: its task left this connection. */
+static void rx_discard_rest(mcsi_conn *c)
+{
+  c->rxtask = NULL;
+  c->rxdst = c->scratch;
+  c->rx_discard = 1;
+}
+
+/* A task is leaving this connection (completed, moved, aborted, timed out):
+ * nothing queued may point into its buffer afterwards, and nothing still
+ * arriving here may be written into it. */
 void mcsi_conn_detach_task(mcsi_conn *c, mcsi_task *t)
 {
   mcsi_txitem **pp = &c->txhead, *prev = NULL;
+  if (c->rxtask == t) rx_discard_rest(c);
   while (*pp) {
     mcsi_txitem *it = *pp;
     if (it->task != t) { prev = it; pp = &it->next; continue; }
@@ -346,8 +395,8 @@ void mcsi_conn_detach_task(mcsi_conn *c, mcsi_task *t)
       if (c->txtail == it) c->txtail = prev;
       c->txbytes -= item_len(it);
       c->stats.pdus_sent--;
-      free(it->owned);
-      free(it);
+      it->task = NULL;
+      free_item(c, it);
       continue;
     }
     uint8_t *copy = malloc(it->dlen ? it->dlen : 1);   /* half sent: keep a private copy */
@@ -356,8 +405,10 @@ void mcsi_conn_detach_task(mcsi_conn *c, mcsi_task *t)
       return;
     }
     memcpy(copy, it->data, it->dlen);
+    c->txmem -= item_mem(it);
     free(it->owned);
     it->owned = copy;
+    c->txmem += item_mem(it);
     it->data = copy;
     prev = it;
     pp = &it->next;
@@ -430,10 +481,16 @@ static int rx_header_done(mcsi_conn *c)
   }
   c->rxtask = NULL;
   c->rxdst = c->scratch;
+  c->rx_discard = 0;
+  if (h->dlen > c->scratch_cap) {       /* cannot happen while scratch_cap >= rx_limit: belt and braces */
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: data segment of %u bytes", c->portal, h->dlen);
+    return -1;
+  }
   if (h->opcode == MCSI_OP_DATA_IN && (c->state == MCSI_CONN_ACTIVE || c->state == MCSI_CONN_LOGOUT)) {
     const char *err = NULL;
     mcsi_task *t = mcsi_task_lookup(c->sess, h->itt);
-    if (!t && c->state == MCSI_CONN_LOGOUT) {   /* for a command moved off this draining connection */
+    if (c->state == MCSI_CONN_LOGOUT && (!t || t->conn != c)) {  /* a command moved off this draining connection */
+      rx_discard_rest(c);
       c->rxstate = RX_DATA;
       c->rxgot = 0;
       return 0;
@@ -455,6 +512,15 @@ static int rx_tail_done(mcsi_conn *c)
 {
   mcsi_pdu_hdr *h = &c->rh;
   uint32_t pad = mcsi_pad4(h->dlen) - h->dlen;
+  if (c->rx_discard) {                  /* its data went to scratch, in part or whole: not checked, not used */
+    c->rx_discard = 0;
+    c->stats.pdus_received++;
+    c->last_rx = mcsi_now_ms();
+    if (trace_on()) trace(c, "<", h);
+    c->rxstate = RX_HDR;
+    c->rxgot = 0;
+    return 0;
+  }
   if (c->params.data_digest && digests_on(c) && h->dlen) {
     uint32_t crc = mcsi_crc32c_update(MCSI_CRC32C_INIT, c->rxdst, h->dlen);
     crc = mcsi_crc32c_final(mcsi_crc32c_update(crc, c->rxtail, pad));
@@ -522,8 +588,9 @@ static void conn_ready(mcsi_watch *w, uint32_t events)
   }
   if (events & EPOLLOUT && mcsi_conn_flush(c) < 0) return;
   c->rx_drained = 0;
+  /* a full send queue stops reading: the flush that follows fails the connection */
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-    while (c->fd >= 0 && c->state != MCSI_CONN_CONNECTING && rx_step(c) > 0) {}
+    while (c->fd >= 0 && c->state != MCSI_CONN_CONNECTING && !c->tx_overflow && !c->tx_oom && rx_step(c) > 0) {}
 }
 
 /* ---- failure ------------------------------------------------------------------- */
@@ -539,7 +606,7 @@ void mcsi_conn_fail(mcsi_conn *c, mcsi_status st, const char *fmt, ...)
   c->state = MCSI_CONN_FAILED;
   c->fail_status = st;
   if (st == ISDSC_SERVICE_DID_NOT_RESPOND) c->stats.timeout_errors++;
-  mcsi_conn_close_socket(c);
+  mcsi_conn_abort_socket(c);
   if (was_login) mcsi_session_login_finished(c, st);
   else mcsi_session_conn_failed(c);
 }

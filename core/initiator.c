@@ -415,8 +415,8 @@ mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
   t->immediate = 1;
   t->tmf_function = MCSI_TMF_LUN_RESET;
   t->lun = mcsi_lun_encode(lun);
-  t->ref_itt = MCSI_RSVD_TAG;
-  t->ref_cmdsn = s->cmdsn;
+  t->ref_itt = MCSI_RSVD_TAG;           /* Referenced Task Tag and RefCmdSN: ABORT TASK only */
+  t->ref_cmdsn = 0;
   st = run_ctl(s, t, &w, s->command_timeout_ms);
   if (!st && w.response) return mcsi_fail(ini, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", w.response);
   if (!st) {
@@ -509,6 +509,7 @@ static mcsi_status parse_send_targets(mcsi_initiator *ini, const uint8_t *data, 
   mcsi_target_list *l = calloc(1, sizeof *l);
   if (!l) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   if (len && mcsi_text_parse_multi(&t, data, len, &bad)) {
+    mcsi_text_free(&t);                 /* what was parsed before the bad part */
     mcsi_target_list_free(l);
     return mcsi_fail(ini, ISDSC_INVALID_SENDTARGETS_TEXT, "malformed SendTargets reply: %s", bad ? bad : "out of memory");
   }

@@ -92,10 +92,13 @@ typedef struct mcsi_task {
   int dir;
   uint8_t *buf;                         /* caller's buffer */
   size_t len;
-  uint32_t data_in;                     /* bytes of Data-In placed */
+  uint32_t data_in;                     /* bytes of Data-In placed, in order: never above len */
   uint32_t exp_datasn;
   uint32_t tx_refs;                     /* queued tx items pointing into buf */
-  uint64_t deadline;
+  uint64_t deadline;                    /* SCSI: submission + command timeout */
+  uint32_t r2t_outstanding;             /* R2T sequences whose data has not left the socket */
+  uint64_t r2t_requested;               /* bytes asked for by R2Ts since it was sent */
+  uint32_t text_rx;                     /* Text Response bytes gathered */
   mcsi_scsi_result res;
   mcsi_scsi_cb cb;
   void *arg;
@@ -124,6 +127,7 @@ typedef struct mcsi_txitem {
   uint8_t hdr[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
   uint8_t tail[3 + MCSI_DIGEST_LEN];    /* padding and data digest */
   uint8_t hlen, tlen;
+  uint8_t r2t_end;                      /* the last Data-Out answering an R2T */
   const uint8_t *data;
   uint32_t dlen;
   uint8_t *owned;                       /* freed after sending */
@@ -150,6 +154,8 @@ struct mcsi_conn {
   /* tx */
   mcsi_txitem *txhead, *txtail;
   size_t txbytes;
+  size_t txmem;                         /* our own memory in the queue (items, owned data) */
+  int tx_overflow;                      /* txmem passed MCSI_TX_QUEUE_MAX: fail at the next flush */
   mcsi_link dirty;                      /* in the initiator's flush list */
   /* rx */
   uint8_t *rxbuf;
@@ -160,6 +166,7 @@ struct mcsi_conn {
   mcsi_pdu_hdr rh;
   uint8_t *rxdst;                       /* where the data segment goes */
   mcsi_task *rxtask;                    /* Data-In target task or NULL */
+  int rx_discard;                       /* the PDU being read belongs to nothing: drop it */
   uint8_t *scratch;                     /* data segments of other PDUs */
   uint32_t scratch_cap;
   uint8_t rxtail[3 + MCSI_DIGEST_LEN];
@@ -184,12 +191,17 @@ struct mcsi_conn {
   int active, primary;                  /* policy roles */
   struct mcsi_waiter *login_waiter;     /* blocking add_connection */
   int removing, logout_sent;
+  int buried;                           /* failed or removed: counted out of the session once */
   mcsi_status_cb remove_cb;
   void *remove_arg;
   mcsi_timer drain_timer;
 };
 
 typedef struct mcsi_waiter { int done; mcsi_status st; } mcsi_waiter;
+
+/* Bounds on what a target can make us hold (README, "Bounds"). */
+#define MCSI_TX_QUEUE_MAX (16u << 20)   /* our own bytes queued on one connection */
+#define MCSI_TEXT_RSP_MAX (1u << 20)    /* one Text Response, over all its continuations */
 
 mcsi_conn *mcsi_conn_new(mcsi_session *s, const mcsi_login_opts *o);
 void mcsi_conn_free(mcsi_conn *c);
@@ -201,6 +213,8 @@ void mcsi_conn_detach_task(mcsi_conn *c, mcsi_task *t);
 void mcsi_conn_fail(mcsi_conn *c, mcsi_status st, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 void mcsi_conn_close_socket(mcsi_conn *c);
+void mcsi_conn_abort_socket(mcsi_conn *c);
+void mcsi_conn_send_now(mcsi_conn *c, const uint8_t *p, size_t n);
 void mcsi_conn_start_nop(mcsi_conn *c);
 const char *mcsi_conn_state_name(enum mcsi_conn_state s);
 
@@ -264,6 +278,7 @@ void mcsi_session_free(mcsi_session *s);
 mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id);
 mcsi_status mcsi_session_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_session **out);
 void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
+void mcsi_session_reset_window(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
 mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
 void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);

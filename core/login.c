@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chap.h"
+#include "digest.h"
 #include "internal.h"
 
 #define MAX_ROUNDS 16           /* login PDUs one connection may exchange */
@@ -351,25 +352,36 @@ static int operational_keys(struct mcsi_login *l)
 }
 
 /* The target made a new session out of an added connection: log that
- * session out (Logout reason 0 on it) before the socket closes. */
+ * session out (Logout reason 0 on it) before the socket closes. Sent at once
+ * and best effort, in that session's full feature phase (its header digest),
+ * outside the queue: the connection then fails once, through fail(). */
 static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
   mcsi_conn *c = l->conn;
   mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_SESSION,
                       .itt = l->itt + 1, .cid = c->cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
-  c->state = MCSI_CONN_ACTIVE;         /* full feature phase on the wire now */
-  mcsi_conn_queue(c, &lo, NULL, 0, NULL, NULL);
-  mcsi_conn_flush(c);
-  c->state = MCSI_CONN_LOGIN;
+  uint8_t pdu[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
+  size_t n = MCSI_BHS_LEN;
+  mcsi_pdu_encode(&lo, pdu);
+  if (l->neg.header_digest) {
+    mcsi_digest_put(pdu + n, mcsi_crc32c(pdu, n));
+    n += MCSI_DIGEST_LEN;
+  }
+  mcsi_conn_send_now(c, pdu, n);
 }
 
 static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
   mcsi_conn *c = l->conn;
   mcsi_session *s = c->sess;
+  if (c->leading && h->tsih == 0) {    /* RFC 7143 11.13.4: the final response carries the TSIH */
+    fail(l, ISDSC_TRANSPORT_ERROR, "the final Login Response of a new session carries TSIH 0");
+    return;
+  }
   if (c->leading) {
     s->tsih = h->tsih;
     s->params = l->neg;
+    mcsi_session_reset_window(s, h->expcmdsn, h->maxcmdsn);
   } else if (h->tsih != s->tsih) {
     logout_stray(l, h);
     fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target made a new session (TSIH 0x%04x) instead of joining 0x%04x;"

@@ -492,7 +492,7 @@ static void drain_expired(mcsi_timer *tm)
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
     if (t->kind != MCSI_TASK_SCSI) continue;
-    if (t->tx_refs) mcsi_conn_detach_task(c, t);
+    mcsi_conn_detach_task(c, t);
     if (c->queue_depth) c->queue_depth--;
     t->sent = 0;
     t->conn = NULL;

@@ -19,17 +19,25 @@ uint64_t mcsi_lun_encode(uint64_t lun)
   return (b0 << 56) | ((lun & 0xff) << 48);
 }
 
+/* Unsolicited (ttt 0xffffffff: the LUN field is reserved, RFC 7143 11.7.4)
+ * or answering an R2T, whose last PDU is marked so that the R2T stops
+ * counting as outstanding once it has left the socket. */
 static void send_data_out(mcsi_conn *c, mcsi_task *t, uint32_t ttt, uint32_t off, uint32_t len)
 {
   uint32_t max = c->params.max_send_dsl, sn = 0;
+  uint64_t lun = ttt == MCSI_RSVD_TAG ? 0 : mcsi_lun_encode(t->lun);
   while (len) {
     uint32_t n = len < max ? len : max;
-    mcsi_pdu_hdr h = { .opcode = MCSI_OP_DATA_OUT, .lun = mcsi_lun_encode(t->lun), .itt = t->itt,
+    mcsi_pdu_hdr h = { .opcode = MCSI_OP_DATA_OUT, .lun = lun, .itt = t->itt,
                        .ttt = ttt, .expstatsn = c->exp_statsn, .datasn = sn++, .offset = off };
     if (n == len) h.flags = MCSI_F_FINAL;
     mcsi_conn_queue(c, &h, t->buf + off, n, t, NULL);
     off += n;
     len -= n;
+  }
+  if (ttt != MCSI_RSVD_TAG && c->txtail && c->txtail->task == t && !c->tx_overflow && !c->tx_oom) {
+    c->txtail->r2t_end = 1;
+    t->r2t_outstanding++;
   }
 }
 
@@ -59,14 +67,29 @@ mcsi_status mcsi_scsi_check_data_in(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_h
   if (t->dir != MCSI_DIR_READ && h->dlen) { *err = "data for a command that reads nothing"; return ISDSC_TRANSPORT_ERROR; }
   if ((uint64_t)h->offset + h->dlen > t->len) { *err = "data beyond the buffer"; return ISDSC_TRANSPORT_ERROR; }
   if (h->datasn != t->exp_datasn) { *err = "DataSN out of order"; return ISDSC_TRANSPORT_ERROR; }
+  /* DataPDUInOrder and DataSequenceInOrder (Yes unless both sides said No):
+   * each PDU continues where the last ended, so data_in counts bytes placed */
+  const mcsi_params *p = &c->sess->params;
+  if (p->data_pdu_in_order && p->data_seq_in_order && h->offset != t->data_in) {
+    *err = "Data-In out of order (offset is not where the data so far ends)";
+    return ISDSC_TRANSPORT_ERROR;
+  }
   return ISDSC_SUCCESS;
 }
 
-static void set_residual(mcsi_task *t, const mcsi_pdu_hdr *h)
+/* Residuals are checked against what was asked: an underflow beyond the
+ * expected transfer length is impossible. 0, or -1 with the command failed. */
+static int set_residual(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 {
   t->res.residual_kind = h->flags & MCSI_F_UNDERFLOW ? 1 : h->flags & MCSI_F_OVERFLOW ? 2 : 0;
   t->res.residual = t->res.residual_kind ? h->residual : 0;
   t->res.data_in = t->data_in;
+  if (t->res.residual_kind != 1 || h->residual <= t->len) return 0;
+  c->stats.format_errors++;
+  mcsi_fail(c->sess->ini, ISDSC_TRANSPORT_ERROR, "%s reported an underflow residual of %u bytes for a %zu-byte"
+            " transfer", c->portal, h->residual, t->len);
+  mcsi_task_complete(t, ISDSC_TRANSPORT_ERROR);
+  return -1;
 }
 
 static const char *status_name(uint8_t st)
@@ -121,12 +144,11 @@ static void finish(mcsi_conn *c, mcsi_task *t)
 
 void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 {
-  t->data_in += h->dlen;
+  if (h->offset + h->dlen > t->data_in) t->data_in = h->offset + h->dlen;   /* <= len: checked */
   t->exp_datasn++;
   if (!(h->flags & MCSI_F_STATUS)) return;
   t->res.scsi_status = h->status;
-  set_residual(t, h);
-  finish(c, t);
+  if (set_residual(c, t, h) == 0) finish(c, t);
 }
 
 static void parse_sense(mcsi_task *t, const uint8_t *data, uint32_t dlen)
@@ -153,19 +175,37 @@ void mcsi_scsi_rx_response(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, co
 {
   t->res.response = h->response;
   t->res.scsi_status = h->status;
-  set_residual(t, h);
+  if (set_residual(c, t, h)) return;
   if (h->status == 0x02) parse_sense(t, data, dlen);
   finish(c, t);
 }
 
+/* What an R2T may ask (ErrorRecoveryLevel 0: no recovery R2Ts): data of a
+ * WRITE, 1..MaxBurstLength bytes inside it, never more in all than the
+ * command carries, and no more R2Ts at once than MaxOutstandingR2T. */
+static const char *bad_r2t(const mcsi_conn *c, const mcsi_task *t, const mcsi_pdu_hdr *h)
+{
+  const mcsi_params *p = &c->sess->params;
+  uint32_t max_out = p->max_outstanding_r2t ? p->max_outstanding_r2t : 1;
+  if (t->dir != MCSI_DIR_WRITE) return "R2T for a command that writes nothing";
+  if (h->ttt == MCSI_RSVD_TAG) return "R2T with the reserved Target Transfer Tag 0xffffffff";
+  if (h->residual == 0 || h->residual > p->max_burst) return "R2T length outside 1..MaxBurstLength";
+  if ((uint64_t)h->offset + h->residual > t->len) return "R2T outside the command's data";
+  if (t->r2t_requested + h->residual > t->len) return "R2Ts asked for more data than the command has";
+  if (t->r2t_outstanding >= max_out) return "more R2Ts outstanding than MaxOutstandingR2T";
+  return NULL;
+}
+
 void mcsi_scsi_rx_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 {
-  if (t->dir != MCSI_DIR_WRITE || (uint64_t)h->offset + h->residual > t->len) {
+  const char *bad = bad_r2t(c, t, h);
+  if (bad) {
     c->stats.format_errors++;
-    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: R2T outside the command's data (offset %u, length %u)",
-                   c->portal, h->offset, h->residual);
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", c->portal, bad, h->offset,
+                   h->residual);
     return;
   }
+  t->r2t_requested += h->residual;
   send_data_out(c, t, h->ttt, h->offset, h->residual);
 }
 
@@ -309,7 +349,7 @@ static mcsi_status run_task(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, stru
   mcsi_status st = mcsi_scsi_command(ini, sid, lun, task->cdb, (size_t)task->cdb_size,
                                      len ? MCSI_DIR_READ : MCSI_DIR_NONE, buf, len, res);
   task->datain.data = buf;           /* scsi_free_scsi_task frees it */
-  task->datain.size = st ? 0 : (int)(len - (res->residual_kind == 1 ? res->residual : 0));
+  task->datain.size = st ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
   return st;
 }
 
@@ -344,7 +384,13 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   mcsi_scsi_result res;
   mcsi_status st = run_task(ini, sid, lun, task, &res);
   struct scsi_readcapacity16 *rc = !st && task->datain.size >= 12 ? scsi_datain_unmarshall(task) : NULL;
-  if (!st && !rc) st = mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned no usable data");
+  if (!st && !rc)
+    st = mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
+                   task->datain.size);
+  else if (rc && !rc->block_length) {
+    st = mcsi_fail(ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned a block size of 0");
+    rc = NULL;
+  }
   if (rc) {
     out->blocks = rc->returned_lba + 1;
     out->block_size = rc->block_length;

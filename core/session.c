@@ -77,7 +77,7 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
   s->isid[0] = 0x80;
   mcsi_chap_random(s->isid + 1, 5);
   s->cmdsn = s->exp_cmdsn = 1;
-  s->max_cmdsn = 1;
+  s->max_cmdsn = 0;                     /* closed until the Login Response opens it */
   mcsi_chap_random(&s->next_itt, sizeof s->next_itt);
   s->next_itt &= 0x7fffffff;
   mcsi_params_from_opts(&s->params, &s->opts);
@@ -224,7 +224,7 @@ int mcsi_task_retry(mcsi_task *t)
   mcsi_conn *c = t->conn;
   if (t->retries >= 5 || t->kind != MCSI_TASK_SCSI) return -1;
   if (c) {
-    if (t->tx_refs) mcsi_conn_detach_task(c, t);
+    mcsi_conn_detach_task(c, t);
     if (t->sent && c->queue_depth) c->queue_depth--;
   }
   if (mcsi_task_new_itt(t)) return -1;
@@ -244,7 +244,7 @@ void mcsi_task_complete(mcsi_task *t, mcsi_status st)
   mcsi_initiator *ini = t->sess->ini;
   mcsi_conn *c = t->conn;
   if (c) {
-    if (t->tx_refs) mcsi_conn_detach_task(c, t);
+    mcsi_conn_detach_task(c, t);
     if (t->sent && c->queue_depth) c->queue_depth--;
   }
   mcsi_task_unregister(t);
@@ -268,10 +268,14 @@ void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st)
 
 static int window_open(const mcsi_session *s) { return mcsi_sn_le(s->cmdsn, s->max_cmdsn); }
 
-static void arm_cmd_timer(mcsi_session *s, const mcsi_task *t)
+/* The command timer is due at the earliest deadline of any command. */
+static void arm_cmd_timer(mcsi_session *s, uint64_t deadline)
 {
-  if (!mcsi_timer_active(&s->cmd_timer) && t->kind == MCSI_TASK_SCSI)
-    mcsi_timer_start(&s->ini->loop, &s->cmd_timer, (uint64_t)s->command_timeout_ms);
+  mcsi_loop *loop = &s->ini->loop;
+  if (mcsi_timer_active(&s->cmd_timer) && s->cmd_timer.due <= deadline) return;
+  uint64_t now = mcsi_now_ms();
+  mcsi_timer_stop(loop, &s->cmd_timer);
+  mcsi_timer_start(loop, &s->cmd_timer, deadline > now ? deadline - now : 0);
 }
 
 /* Puts a task on the wire on c; a re-sent task keeps its CmdSN. */
@@ -286,12 +290,13 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
   t->sent = 1;
   t->data_in = 0;
   t->exp_datasn = 0;
+  t->r2t_outstanding = 0;
+  t->r2t_requested = 0;
+  t->text_rx = 0;
   memset(&t->res, 0, sizeof t->res);
-  t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
   mcsi_list_del(&t->link);
   mcsi_list_push(&c->tasks, &t->link);
   c->queue_depth++;
-  arm_cmd_timer(s, t);
   switch (t->kind) {
   case MCSI_TASK_SCSI:
     c->stats.commands++;
@@ -325,11 +330,24 @@ void mcsi_session_drain(mcsi_session *s)
   }
 }
 
-/* Queues a task; it goes out when the window allows and a connection is up. */
+/* Queues a task; it goes out when the window allows and a connection is up.
+ * A command's timeout counts from here, whatever it waits for. */
 void mcsi_session_submit(mcsi_session *s, mcsi_task *t)
 {
+  if (t->kind == MCSI_TASK_SCSI) {
+    t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
+    arm_cmd_timer(s, t->deadline);
+  }
   mcsi_list_push(&s->pending, &t->link);
   if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) mcsi_session_drain(s);
+}
+
+/* A leading login's final answer: the (new) session's window is the one it
+ * gives, smaller than the old one or not (RFC 7143 4.2.2.1). */
+void mcsi_session_reset_window(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn)
+{
+  s->exp_cmdsn = expcmdsn;
+  s->max_cmdsn = mcsi_sn_lt(maxcmdsn, expcmdsn - 1) ? expcmdsn - 1 : maxcmdsn;
 }
 
 void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn)
@@ -345,29 +363,78 @@ void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmds
 
 /* ---- command timeouts ----------------------------------------------------------------- */
 
-/* The oldest command of each connection is first on its list. A connection
- * whose command outlived its deadline is not trusted any more: it fails, and
- * its commands are re-issued elsewhere like those of any failed connection. */
+/* The earliest deadline of the SCSI commands on list, or 0; *late: one passed. */
+static uint64_t earliest_deadline(mcsi_link *list, uint64_t now, int *late)
+{
+  uint64_t next = 0;
+  for (mcsi_link *l = list->next; l != list; l = l->next) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->kind != MCSI_TASK_SCSI) continue;
+    if (t->deadline <= now) *late = 1;
+    else if (!next || t->deadline < next) next = t->deadline;
+  }
+  return next;
+}
+
+static uint64_t sooner(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+/* Commands still waiting (for the CmdSN window, a connection, a probe) past
+ * their deadline end here; collected first, as callbacks may queue more. */
+static void expire_waiting(mcsi_session *s, mcsi_link *list, uint64_t now)
+{
+  mcsi_link late;
+  mcsi_list_init(&late);
+  for (mcsi_link *l = list->next; l != list;) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    l = l->next;
+    if (t->kind != MCSI_TASK_SCSI || t->deadline > now) continue;
+    mcsi_list_del(&t->link);
+    mcsi_list_push(&late, &t->link);
+  }
+  if (mcsi_list_empty(&late)) return;
+  mcsi_fail(s->ini, ISDSC_SERVICE_DID_NOT_RESPOND, "a command was not answered within %d ms of its submission",
+            s->command_timeout_ms);
+  mcsi_session_fail_tasks(s, &late, ISDSC_SERVICE_DID_NOT_RESPOND);
+}
+
+/* A late command on a connection gets one more attempt elsewhere (a stalled
+ * path swallows commands: istgt does); its retries are bounded. */
+static void renew_late(mcsi_link *list, uint64_t now, uint64_t timeout_ms)
+{
+  for (mcsi_link *l = list->next; l != list; l = l->next) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->kind == MCSI_TASK_SCSI && t->deadline <= now) t->deadline = now + timeout_ms;
+  }
+}
+
+/* Each command has command_timeout_ms from its submission, whatever it waits
+ * for: a command still waiting (for the CmdSN window, a connection, a probe)
+ * past its deadline ends with ISDSC_SERVICE_DID_NOT_RESPOND. A connection
+ * holding a command past its deadline is not trusted any more: it fails and
+ * its commands go elsewhere like those of any failed connection, the late
+ * ones with a new command_timeout_ms each (at most 5 re-issues). */
 static void cmd_timer_fire(mcsi_timer *tm)
 {
   mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
   uint64_t now = mcsi_now_ms(), next = 0;
   for (mcsi_link *l = s->conns.next; l != &s->conns;) {
     mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    int late = 0;
     l = l->next;
-    for (mcsi_link *tl = c->tasks.next; tl != &c->tasks; tl = tl->next) {
-      mcsi_task *t = MCSI_CONTAINER(tl, mcsi_task, link);
-      if (t->kind != MCSI_TASK_SCSI) continue;
-      if (t->deadline <= now) {       /* its commands, this one too, go elsewhere or fail */
-        mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
-                       c->portal, s->command_timeout_ms);
-      } else if (!next || t->deadline < next) {
-        next = t->deadline;
-      }
-      break;
-    }
+    earliest_deadline(&c->tasks, now, &late);
+    if (!late) continue;
+    renew_late(&c->tasks, now, (uint64_t)s->command_timeout_ms);
+    mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
+                   c->portal, s->command_timeout_ms);
+    expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
   }
-  if (next) mcsi_timer_start(&s->ini->loop, &s->cmd_timer, next - now);
+  expire_waiting(s, &s->limbo, now);
+  expire_waiting(s, &s->pending, now);
+  int late = 0;
+  next = sooner(earliest_deadline(&s->pending, now, &late), earliest_deadline(&s->limbo, now, &late));
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next)
+    next = sooner(next, earliest_deadline(&MCSI_CONTAINER(l, mcsi_conn, link)->tasks, now, &late));
+  if (next) arm_cmd_timer(s, next);
 }
 
 /* ---- keep-alive ------------------------------------------------------------------------- */
@@ -435,14 +502,16 @@ static int carries_statsn(const mcsi_pdu_hdr *h)
   }
 }
 
-static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data)
+static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
 {
   mcsi_pdu_hdr rej;
-  mcsi_pdu_decode(data, &rej);   /* the rejected header, best effort */
-  mcsi_task *t = mcsi_task_lookup(c->sess, rej.itt);
+  memset(&rej, 0, sizeof rej);
+  rej.itt = MCSI_RSVD_TAG;
+  if (dlen >= MCSI_BHS_LEN) mcsi_pdu_decode(data, &rej);   /* the rejected header, best effort */
+  const char *what = dlen >= MCSI_BHS_LEN && mcsi_opcode_name(rej.opcode) ? mcsi_opcode_name(rej.opcode) : "PDU";
+  mcsi_task *t = rej.itt != MCSI_RSVD_TAG ? mcsi_task_lookup(c->sess, rej.itt) : NULL;
   c->stats.format_errors++;
-  mcsi_fail(c->sess->ini, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", c->portal,
-            mcsi_opcode_name(rej.opcode) ? mcsi_opcode_name(rej.opcode) : "PDU", h->reason);
+  mcsi_fail(c->sess->ini, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", c->portal, what, h->reason);
   if (t && t->conn == c) mcsi_task_complete(t, ISDSC_TARGET_ERROR);
 }
 
@@ -482,6 +551,13 @@ static void rx_control_rsp(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *d
 {
   mcsi_task *t = own_task(c, h, kind);
   if (!t) return;
+  if (kind == MCSI_TASK_TEXT && dlen > MCSI_TEXT_RSP_MAX - t->text_rx) {   /* C bit set forever */
+    mcsi_fail(c->sess->ini, ISDSC_OUT_OF_RESOURCES, "%s: Text Response longer than %u bytes", c->portal,
+              MCSI_TEXT_RSP_MAX);
+    mcsi_task_complete(t, ISDSC_OUT_OF_RESOURCES);
+    return;
+  }
+  t->text_rx += dlen;
   if (t->done) t->done(t, ISDSC_SUCCESS, h, data, dlen);
   if (kind == MCSI_TASK_TEXT && !(h->flags & MCSI_F_FINAL)) {
     continue_text(c, t, h);
@@ -519,7 +595,7 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   case MCSI_OP_TMF_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_TMF); break;
   case MCSI_OP_TEXT_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_TEXT); break;
   case MCSI_OP_LOGOUT_RSP: rx_control_rsp(c, h, data, dlen, MCSI_TASK_LOGOUT); break;
-  case MCSI_OP_REJECT: rx_reject(c, h, data); break;
+  case MCSI_OP_REJECT: rx_reject(c, h, data, dlen); break;
   case MCSI_OP_ASYNC: rx_async(c, h); break;
   default:
     c->stats.format_errors++;
@@ -530,8 +606,11 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
 
 /* ---- connection and login outcomes --------------------------------------------------------- */
 
+/* Counts a connection out of its session: once, whatever reports its end. */
 void mcsi_session_bury_conn(mcsi_conn *c)
 {
+  if (c->buried) return;
+  c->buried = 1;
   mcsi_timer_stop(&c->sess->ini->loop, &c->drain_timer);
   mcsi_list_del(&c->link);
   mcsi_list_push(&c->sess->ini->graveyard, &c->link);

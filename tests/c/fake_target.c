@@ -3,8 +3,8 @@
  * One thread, one poll() loop over a wake pipe, the listening socket and up
  * to FAKE_MAX_CONNS connections.  Every socket is non-blocking; output goes
  * through a per-connection queue flushed on POLLOUT, so a peer that stops
- * reading never blocks the thread.  Each connection is its own session (no
- * MC/S: MaxConnections is answered with 1). */
+ * reading never blocks the thread.  Each connection is its own session
+ * (MaxConnections is answered with 1), unless opts.mcs lets logins join. */
 #include "fake_target.h"
 
 #include <errno.h>
@@ -36,6 +36,11 @@
 #define FAKE_PDUS_PER_WAKE 64
 #define FAKE_TPGT "1"
 #define FAKE_IQN "iqn.2026-11.org.mcsi:fake-target"
+#define FAKE_FOREIGN_ITT 0x0badf00du  /* a tag the initiator never used */
+#define FAKE_R2T_FLOOD_COUNT 1000
+#define FAKE_FLOOD_PENDING (256u * 1024)  /* NOP_FLOOD: refill below this many queued bytes */
+#define FAKE_TEXT_CHUNK 4096u
+#define FAKE_ADV_RING 64u             /* responses whose MaxCmdSN is remembered */
 
 /* SCSI opcodes and statuses the disk knows. */
 enum {
@@ -66,7 +71,10 @@ typedef struct fake_task {
   uint32_t ttt, r2t_len, r2t_got, r2tsn;
 } fake_task;
 
+typedef struct fake_target fake_target;
+
 typedef struct fake_conn {
+  fake_target *ft;
   int fd;
   int ffp;                /* in Full Feature Phase */
   int stage;              /* current login stage */
@@ -92,6 +100,14 @@ typedef struct fake_conn {
   uint32_t first_burst, max_burst;
   unsigned cmds;          /* SCSI commands on this connection */
   uint32_t next_ttt;
+  int window;             /* cmd_window or later_window, see fake_target_opts */
+  uint32_t adv_statsn[FAKE_ADV_RING], adv_max[FAKE_ADV_RING];  /* MaxCmdSN sent with StatSN */
+  int adv_count;
+  int joined;             /* logged in with the TSIH of an existing session (opts.mcs) */
+  int reset_after_flush;  /* JOIN_RESET: RST once the output is out */
+  int split_done;         /* SPLIT_DATA_IN: one READ was split */
+  fake_buf held;          /* SPLIT_DATA_IN: the rest of that Data-In */
+  uint32_t flood_ttt;     /* NOP_FLOOD: TTT of the last NOP-In */
   fake_task tasks[FAKE_MAX_TASKS];
 } fake_conn;
 
@@ -104,6 +120,8 @@ struct fake_target {
   int started;
   atomic_int stop;
   atomic_uint n_conns, n_logins, n_sessions, n_cmds, n_nops, n_logouts, n_r2ts, n_dataouts;
+  atomic_uint n_window_violations, n_reserved_violations, n_resets, n_eofs;
+  int dropped;            /* DROP_MID_IO with drop_once: done */
   uint8_t *disk;
   uint16_t next_tsih;
   uint32_t next_statsn;
@@ -114,7 +132,8 @@ static const char *const fake_names[FAKE_SCENARIO_COUNT] = {
   "NORMAL", "LOGIN_NEVER_ANSWERS", "LOGIN_GARBAGE_KEYS", "LOGIN_BAD_STATUS",
   "LOGIN_REDIRECT_LOOP", "MALFORMED_BHS", "OVERSIZED_DSL", "UNKNOWN_ITT", "DROP_MID_IO",
   "NEVER_ANSWERS_COMMAND", "REJECT_COMMAND", "CHECK_CONDITION", "SHORT_DATA_IN",
-  "TRUNCATED_PDU"
+  "TRUNCATED_PDU", "LOGOUT_STRAY_DATA_IN", "SPLIT_DATA_IN", "JOIN_RESET", "BAD_SENDTARGETS",
+  "NOP_FLOOD", "R2T_FLOOD", "TEXT_FOREVER", "BAD_RESIDUAL", "LOGIN_TSIH_ZERO"
 };
 
 const char *fake_scenario_name(fake_scenario scenario)
@@ -195,9 +214,25 @@ static void fake_close_later(fake_conn *c)
 /* Target-side sequence numbers for a header. advance: consumes a StatSN. */
 static void fake_sn(fake_conn *c, mcsi_pdu_hdr *h, int advance)
 {
+  uint32_t window = c->window > 0 ? (uint32_t)c->window : c->window < 0 ? 0 : FAKE_QUEUE;
+
   h->statsn = advance ? c->statsn++ : c->statsn;
   h->expcmdsn = c->expcmdsn;
-  h->maxcmdsn = c->expcmdsn + FAKE_QUEUE - 1;
+  h->maxcmdsn = c->expcmdsn + window - 1;
+  if (advance) {
+    c->adv_statsn[h->statsn % FAKE_ADV_RING] = h->statsn;
+    c->adv_max[h->statsn % FAKE_ADV_RING] = h->maxcmdsn;
+    c->adv_count++;
+  }
+}
+
+/* A command beyond the MaxCmdSN of the last response the initiator had seen
+ * when it sent it (its ExpStatSN tells which). */
+static int fake_beyond_window(const fake_conn *c, const mcsi_pdu_hdr *cmd)
+{
+  uint32_t seen = cmd->expstatsn - 1, i = seen % FAKE_ADV_RING;
+
+  return !cmd->immediate && c->adv_count && c->adv_statsn[i] == seen && mcsi_sn_lt(c->adv_max[i], cmd->cmdsn);
 }
 
 /* A non-immediate command PDU consumes its CmdSN. */
@@ -437,8 +472,11 @@ static void fake_login_keys(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *r
   flags = (uint8_t)(csg << 2);
   if (transit)
     flags |= (uint8_t)(MCSI_F_TRANSIT | nsg);
-  if (transit && nsg == MCSI_STAGE_FULL_FEATURE)
-    c->tsih = fake_new_tsih(ft);
+  if (transit && nsg == MCSI_STAGE_FULL_FEATURE) {
+    c->joined = ft->o.mcs && req->tsih != 0;
+    c->tsih = c->joined ? req->tsih : ft->o.scenario == FAKE_LOGIN_TSIH_ZERO ? 0 : fake_new_tsih(ft);
+    c->reset_after_flush = ft->o.scenario == FAKE_JOIN_RESET && req->tsih != 0;
+  }
   fake_login_answer(ft, c, req, flags, &rsp);
   mcsi_text_free(&rsp);
   c->stage = transit ? nsg : csg;
@@ -602,7 +640,37 @@ static uint32_t fake_blocks(const fake_target *ft)
   return ft->o.disk_bytes / FAKE_BLOCK;
 }
 
-static void fake_inquiry(fake_conn *c, const mcsi_pdu_hdr *cmd)
+/* One Data-In with status and the residual fields as given, true or not. */
+static void fake_data_in_raw(fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data, uint32_t n,
+                             uint8_t rflags, uint32_t residual)
+{
+  mcsi_pdu_hdr h;
+
+  memset(&h, 0, sizeof h);
+  h.opcode = MCSI_OP_DATA_IN;
+  h.flags = (uint8_t)(MCSI_F_FINAL | MCSI_F_STATUS | rflags);
+  h.lun = cmd->lun;
+  h.itt = cmd->itt;
+  h.ttt = MCSI_RSVD_TAG;
+  h.residual = residual;
+  fake_sn(c, &h, 1);
+  fake_send(c, &h, data, n);
+}
+
+/* BAD_RESIDUAL: 1 when the command was answered impossibly. */
+static int fake_bad_residual(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *d)
+{
+  if (ft->o.scenario != FAKE_BAD_RESIDUAL)
+    return 0;
+  switch (ft->o.variant) {
+  case FAKE_RESID_HUGE: fake_data_in_raw(c, cmd, d, 36, MCSI_F_UNDERFLOW, 0xffffffffu); return 1;
+  case FAKE_RESID_BEYOND: fake_data_in_raw(c, cmd, d, 36, MCSI_F_UNDERFLOW, cmd->edtl + 1); return 1;
+  case FAKE_RESID_UNFLAGGED: fake_data_in_raw(c, cmd, d, 36, 0, 0); return 1;
+  default: return 0;
+  }
+}
+
+static void fake_inquiry(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
 {
   uint8_t d[64];
   uint32_t alloc = mcsi_be16(cmd->cdb + 3), n;
@@ -633,6 +701,8 @@ static void fake_inquiry(fake_conn *c, const mcsi_pdu_hdr *cmd)
     memcpy(d + 16, "FAKE TARGET     ", 16);
     memcpy(d + 32, "0001", 4);
     n = 36;
+    if (fake_bad_residual(ft, c, cmd, d))
+      return;
   }
   fake_data_in(c, cmd, d, fake_min32(n, alloc));
 }
@@ -642,6 +712,10 @@ static void fake_read_capacity(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr
   uint8_t d[32];
   uint32_t alloc = is16 ? mcsi_be32(cmd->cdb + 10) : 8;
 
+  if (ft->o.scenario == FAKE_BAD_RESIDUAL && ft->o.variant == FAKE_RESID_NO_CAPACITY) {
+    fake_good(c, cmd);                         /* GOOD, and not a byte of capacity */
+    return;
+  }
   memset(d, 0, sizeof d);
   if (is16) {
     fake_put64(d, fake_blocks(ft) - 1);
@@ -684,6 +758,24 @@ static int fake_in_range(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd,
   return 0;
 }
 
+/* SPLIT_DATA_IN: the Data-In PDU(s) go out up to the middle of the first
+ * data segment; the rest waits in c->held for a Logout Request. */
+static void fake_split_data_in(fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data, uint32_t n)
+{
+  fake_buf out = c->out, pdus = { 0 };
+  size_t cut;
+
+  c->out = pdus;
+  fake_data_in(c, cmd, data, n);
+  pdus = c->out;
+  c->out = out;
+  cut = MCSI_BHS_LEN + (pdus.len - MCSI_BHS_LEN) / 2;
+  fake_buf_put(&c->out, pdus.p, cut);
+  fake_buf_put(&c->held, pdus.p + cut, pdus.len - cut);
+  free(pdus.p);
+  c->split_done = 1;
+}
+
 static void fake_read(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
 {
   uint64_t lba;
@@ -700,6 +792,10 @@ static void fake_read(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
   if (ft->o.scenario == FAKE_SHORT_DATA_IN) {   /* the data stops short of EDTL */
     uint32_t want = fake_min32(n, cmd->edtl);
     n = want > ft->o.short_by ? want - ft->o.short_by : 0;
+  }
+  if (ft->o.scenario == FAKE_SPLIT_DATA_IN && c->joined && !c->split_done) {
+    fake_split_data_in(c, cmd, ft->disk + lba * FAKE_BLOCK, n);
+    return;
   }
   fake_data_in(c, cmd, ft->disk + lba * FAKE_BLOCK, n);
 }
@@ -734,6 +830,16 @@ static void fake_send_r2t(fake_target *ft, fake_conn *c, fake_task *t)
   fake_sn(c, &h, 0);
   fake_send(c, &h, NULL, 0);
   atomic_fetch_add(&ft->n_r2ts, 1);
+}
+
+/* R2T_FLOOD: R2Ts for the same first burst, all at once, whatever
+ * MaxOutstandingR2T says. */
+static void fake_r2t_flood(fake_target *ft, fake_conn *c, fake_task *t)
+{
+  for (int i = 0; i < FAKE_R2T_FLOOD_COUNT; i++) {
+    t->received = 0;
+    fake_send_r2t(ft, c, t);
+  }
 }
 
 /* Moves a WRITE on: done, waiting for unsolicited data, or the next R2T. */
@@ -790,7 +896,10 @@ static void fake_write(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, c
   t->len = fake_min32(t->xfer, cmd->edtl);
   t->unsol_done = (cmd->flags & MCSI_F_FINAL) != 0;
   fake_write_data(ft, t, 0, data, cmd->dlen);
-  fake_write_advance(ft, c, t);
+  if (ft->o.scenario == FAKE_R2T_FLOOD)
+    fake_r2t_flood(ft, c, t);
+  else
+    fake_write_advance(ft, c, t);
 }
 
 static void fake_data_out(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data)
@@ -798,6 +907,8 @@ static void fake_data_out(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *h, 
   fake_task *t = fake_task_find(c, h->itt);
 
   atomic_fetch_add(&ft->n_dataouts, 1);
+  if (h->ttt == MCSI_RSVD_TAG && h->lun != 0)   /* reserved (RFC 7143 11.7.4) */
+    atomic_fetch_add(&ft->n_reserved_violations, 1);
   if (!t)
     return;                                    /* a task we refused or finished */
   if (h->ttt == MCSI_RSVD_TAG) {
@@ -821,7 +932,7 @@ static void fake_scsi_normal(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *
   uint8_t op = cmd->cdb[0];
 
   if (op == FAKE_INQUIRY)
-    fake_inquiry(c, cmd);
+    fake_inquiry(ft, c, cmd);
   else if (op == FAKE_REPORT_LUNS)
     fake_report_luns(c, cmd);
   else if (cmd->lun != 0)
@@ -929,8 +1040,9 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
 
   switch (ft->o.scenario) {
   case FAKE_DROP_MID_IO:
-    if (c->cmds != ft->o.drop_after)
+    if (c->cmds != ft->o.drop_after || (ft->o.drop_once && ft->dropped))
       return 0;
+    ft->dropped = 1;
     c->mute = 1;
     fake_close_later(c);
     return 1;
@@ -946,6 +1058,8 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
 
 static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data)
 {
+  if (fake_beyond_window(c, cmd))
+    atomic_fetch_add(&ft->n_window_violations, 1);
   atomic_fetch_add(&ft->n_cmds, 1);
   c->cmds++;
   fake_cmdsn(c, cmd);
@@ -979,6 +1093,18 @@ static void fake_logout(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
 
   atomic_fetch_add(&ft->n_logouts, 1);
   fake_cmdsn(c, req);
+  if (c->held.len > c->held.off) {             /* SPLIT_DATA_IN: the rest of the old Data-In */
+    fake_buf_put(&c->out, c->held.p + c->held.off, c->held.len - c->held.off);
+    c->held.off = c->held.len;
+  }
+  if (ft->o.scenario == FAKE_LOGOUT_STRAY_DATA_IN && c->joined) {
+    static const uint8_t block[FAKE_BLOCK];
+    mcsi_pdu_hdr other = *req;
+    other.itt = FAKE_FOREIGN_ITT;
+    other.edtl = FAKE_BLOCK;
+    other.lun = 0;
+    fake_data_in(c, &other, block, FAKE_BLOCK);
+  }
   memset(&h, 0, sizeof h);
   h.opcode = MCSI_OP_LOGOUT_RSP;
   h.flags = MCSI_F_FINAL;
@@ -994,6 +1120,8 @@ static void fake_tmf(fake_conn *c, const mcsi_pdu_hdr *req)
   mcsi_pdu_hdr h;
 
   fake_cmdsn(c, req);
+  if (req->function == MCSI_TMF_LUN_RESET && req->refcmdsn != 0)   /* reserved (11.5.5) */
+    atomic_fetch_add(&c->ft->n_reserved_violations, 1);
   for (size_t i = 0; i < FAKE_MAX_TASKS; i++)
     if (req->function != MCSI_TMF_ABORT_TASK || c->tasks[i].itt == req->ttt)
       c->tasks[i].used = 0;
@@ -1006,6 +1134,25 @@ static void fake_tmf(fake_conn *c, const mcsi_pdu_hdr *req)
   fake_send(c, &h, NULL, 0);
 }
 
+/* TEXT_FOREVER: 4 KiB of valid keys with C=1 (more follows), to every
+ * Text Request, the continuations too. */
+static void fake_text_forever(fake_conn *c, const mcsi_pdu_hdr *req)
+{
+  static const char key[] = "TargetName=iqn.2026-11.org.mcsi:text-forever";
+  uint8_t data[FAKE_TEXT_CHUNK];
+  mcsi_pdu_hdr h;
+
+  for (size_t i = 0; i + sizeof key <= sizeof data; i += sizeof key)
+    memcpy(data + i, key, sizeof key);
+  memset(&h, 0, sizeof h);
+  h.opcode = MCSI_OP_TEXT_RSP;
+  h.flags = MCSI_F_CONTINUE;
+  h.itt = req->itt;
+  h.ttt = 1;
+  fake_sn(c, &h, 1);
+  fake_send(c, &h, data, (sizeof data / sizeof key) * sizeof key);
+}
+
 static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
 {
   mcsi_pdu_hdr h;
@@ -1014,10 +1161,19 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
   size_t n = 0;
 
   fake_cmdsn(c, req);
+  if (ft->o.scenario == FAKE_TEXT_FOREVER) {
+    fake_text_forever(c, req);
+    return;
+  }
   mcsi_text_init(&t);
   mcsi_text_add(&t, "TargetName", FAKE_IQN);
-  mcsi_text_add(&t, "TargetAddress", ft->portal);
+  if (ft->o.scenario == FAKE_BAD_SENDTARGETS)
+    mcsi_text_add(&t, "Garbage", "");          /* becomes "Garbage" without '=' below */
+  else
+    mcsi_text_add(&t, "TargetAddress", ft->portal);
   data = mcsi_text_encode(&t, &n);
+  if (data && ft->o.scenario == FAKE_BAD_SENDTARGETS)
+    n--, data[n - 1] = 0;                      /* "TargetName=...\0Garbage\0" */
   memset(&h, 0, sizeof h);
   h.opcode = MCSI_OP_TEXT_RSP;
   h.flags = MCSI_F_FINAL;
@@ -1074,6 +1230,7 @@ static void fake_conn_free(fake_conn *c)
     close(c->fd);
   free(c->rx);
   free(c->out.p);
+  free(c->held.p);
   free(c->login_text);
   free(c);
 }
@@ -1084,7 +1241,9 @@ static fake_conn *fake_conn_new(fake_target *ft, int fd)
 
   if (!c)
     return NULL;
+  c->ft = ft;
   c->fd = fd;
+  c->window = atomic_load(&ft->n_conns) > 1 && ft->o.later_window ? ft->o.later_window : ft->o.cmd_window;
   c->statsn = ft->next_statsn;
   ft->next_statsn += 0x1000;
   c->peer_mrdsl = 8192;
@@ -1131,6 +1290,10 @@ static int fake_read_some(fake_conn *c)
   r = recv(c->fd, dst, want, 0);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     return 0;
+  if (r == 0)
+    atomic_fetch_add(&c->ft->n_eofs, 1);
+  else if (r < 0 && errno == ECONNRESET)
+    atomic_fetch_add(&c->ft->n_resets, 1);
   if (r <= 0)
     return -1;
   if (c->closing || c->mute)
@@ -1216,11 +1379,38 @@ static int fake_conn_output(fake_conn *c)
       return -1;
     c->out.off += (size_t)w;
   }
+  if (c->reset_after_flush && !fake_has_output(c)) {   /* JOIN_RESET: RST, not FIN */
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    return -1;
+  }
   if (c->closing && !c->shut && !fake_has_output(c)) {
     shutdown(c->fd, SHUT_WR);
     c->shut = 1;
   }
   return 0;
+}
+
+/* NOP_FLOOD: once in Full Feature Phase the connection is never read again
+ * and NOP-Ins that each need a NOP-Out keep coming. */
+static int fake_flooding(const fake_target *ft, const fake_conn *c)
+{
+  return ft->o.scenario == FAKE_NOP_FLOOD && c->ffp;
+}
+
+static void fake_flood_refill(fake_conn *c)
+{
+  mcsi_pdu_hdr h;
+
+  while (c->out.len - c->out.off < FAKE_FLOOD_PENDING) {
+    memset(&h, 0, sizeof h);
+    h.opcode = MCSI_OP_NOP_IN;
+    h.flags = MCSI_F_FINAL;
+    h.itt = MCSI_RSVD_TAG;
+    h.ttt = ++c->flood_ttt == MCSI_RSVD_TAG ? ++c->flood_ttt : c->flood_ttt;
+    fake_sn(c, &h, 0);
+    fake_send(c, &h, NULL, 0);
+  }
 }
 
 static void fake_drop(fake_target *ft, size_t i)
@@ -1260,7 +1450,9 @@ static void *fake_thread(void *arg)
       fake_conn *c = ft->conns[i];
       if (!c)
         continue;
-      pfd[n] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+      if (fake_flooding(ft, c))
+        fake_flood_refill(c);
+      pfd[n] = (struct pollfd){ .fd = c->fd, .events = fake_flooding(ft, c) ? 0 : POLLIN };
       if (fake_can_send(c, now))
         pfd[n].events |= POLLOUT;
       else if (c->junk_left > 0)
@@ -1303,6 +1495,7 @@ static void fake_defaults(fake_target_opts *o)
   if (!o->max_recv_dsl) o->max_recv_dsl = 65536;
   if (!o->first_burst_length) o->first_burst_length = 65536;
   if (!o->max_burst_length) o->max_burst_length = 262144;
+  if (o->mcs && !o->max_connections) o->max_connections = 4;
   if (o->first_burst_length > o->max_burst_length)
     o->first_burst_length = o->max_burst_length;
 }
@@ -1371,3 +1564,7 @@ unsigned fake_target_nops(const fake_target *ft) { return atomic_load(&ft->n_nop
 unsigned fake_target_logouts(const fake_target *ft) { return atomic_load(&ft->n_logouts); }
 unsigned fake_target_r2ts(const fake_target *ft) { return atomic_load(&ft->n_r2ts); }
 unsigned fake_target_data_outs(const fake_target *ft) { return atomic_load(&ft->n_dataouts); }
+unsigned fake_target_window_violations(const fake_target *ft) { return atomic_load(&ft->n_window_violations); }
+unsigned fake_target_reserved_violations(const fake_target *ft) { return atomic_load(&ft->n_reserved_violations); }
+unsigned fake_target_resets(const fake_target *ft) { return atomic_load(&ft->n_resets); }
+unsigned fake_target_eofs(const fake_target *ft) { return atomic_load(&ft->n_eofs); }

@@ -33,6 +33,18 @@ typedef enum fake_scenario {
   FAKE_CHECK_CONDITION,       /* READ gets CHECK CONDITION, MEDIUM ERROR 11/00 */
   FAKE_SHORT_DATA_IN,         /* READ gets opts.short_by fewer bytes, U bit and residual */
   FAKE_TRUNCATED_PDU,         /* first SCSI command answered by half a BHS, then close */
+  /* Hostile targets (issue 7): each one a class of defect. */
+  FAKE_LOGOUT_STRAY_DATA_IN,  /* a Logout Request on a joined connection is answered by a
+                                 Data-In for an ITT the initiator never used, then the Logout Response */
+  FAKE_SPLIT_DATA_IN,         /* a READ on a joined connection gets a Data-In header and half its
+                                 data; the rest only when a Logout Request arrives there */
+  FAKE_JOIN_RESET,            /* a join is answered with a new TSIH, then the connection is reset */
+  FAKE_BAD_SENDTARGETS,       /* SendTargets answered with a valid key, then one without '=' */
+  FAKE_NOP_FLOOD,             /* after login: never reads again, floods NOP-Ins that need answers */
+  FAKE_R2T_FLOOD,             /* a WRITE gets 1000 R2Ts for the same data at once */
+  FAKE_TEXT_FOREVER,          /* every Text Request answered with C=1 and 4 KiB, forever */
+  FAKE_BAD_RESIDUAL,          /* INQUIRY / READ CAPACITY answered impossibly (variant) */
+  FAKE_LOGIN_TSIH_ZERO,       /* the final Login Response of a new session carries TSIH 0 */
   FAKE_SCENARIO_COUNT
 } fake_scenario;
 
@@ -45,6 +57,12 @@ enum { FAKE_BAD_STATUS_ALL = 0, FAKE_BAD_STATUS_JOINS_ONLY };
 enum { FAKE_BHS_UNKNOWN_OPCODE = 0, FAKE_BHS_RESERVED_BIT };
 /* FAKE_UNKNOWN_ITT variants. */
 enum { FAKE_ITT_SCSI_RSP = 0, FAKE_ITT_DATA_IN };
+
+/* FAKE_BAD_RESIDUAL variants. */
+enum { FAKE_RESID_HUGE = 0,      /* INQUIRY: 36 bytes, underflow residual 0xFFFFFFFF */
+       FAKE_RESID_BEYOND,        /* INQUIRY: 36 bytes, underflow residual EDTL + 1 */
+       FAKE_RESID_UNFLAGGED,     /* INQUIRY: 36 bytes, GOOD, no residual at all */
+       FAKE_RESID_NO_CAPACITY }; /* READ CAPACITY: GOOD without data */
 
 /* Negotiation choices of the fake target. */
 enum { FAKE_ACCEPT = 0, FAKE_FORCE_YES = 1, FAKE_FORCE_NO = 2 };
@@ -65,6 +83,11 @@ typedef struct fake_target_opts {
                                   every login (a "stray session" target) */
   int initial_r2t;             /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_YES */
   int immediate_data;          /* FAKE_ACCEPT: the initiator's offer; FAKE_FORCE_NO */
+  int mcs;                     /* nonzero: logins with a TSIH join that session (real MC/S),
+                                  MaxConnections answered with max_connections (default 4) */
+  int cmd_window;              /* MaxCmdSN = ExpCmdSN + cmd_window - 1; 0: 32; < 0: closed */
+  int later_window;            /* the same for every session after the first; 0: cmd_window */
+  int drop_once;               /* DROP_MID_IO: only the first connection drops */
 } fake_target_opts;
 
 typedef struct fake_target fake_target;
@@ -91,6 +114,14 @@ unsigned fake_target_nops(const fake_target *ft);        /* NOP-Outs received */
 unsigned fake_target_logouts(const fake_target *ft);     /* Logout Requests received */
 unsigned fake_target_r2ts(const fake_target *ft);        /* R2Ts sent */
 unsigned fake_target_data_outs(const fake_target *ft);   /* Data-Out PDUs received */
+/* Commands whose CmdSN was beyond the MaxCmdSN last advertised. */
+unsigned fake_target_window_violations(const fake_target *ft);
+/* Reserved fields not zero: LUN in a Data-Out with TTT 0xffffffff, RefCmdSN
+ * in a LOGICAL UNIT RESET. */
+unsigned fake_target_reserved_violations(const fake_target *ft);
+/* How the initiator ended connections: reset (RST) or closed (FIN). */
+unsigned fake_target_resets(const fake_target *ft);
+unsigned fake_target_eofs(const fake_target *ft);
 /* The scenario's name ("LOGIN_NEVER_ANSWERS"), for test messages. */
 const char *fake_scenario_name(fake_scenario scenario);
 #endif
