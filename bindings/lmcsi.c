@@ -32,6 +32,7 @@
 
 #define LMCSI_VERSION "mcsi 0.1"
 #define LMCSI_MAX_IO (256u << 20)   /* bytes per mcsi.read */
+#define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -105,6 +106,8 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
     luaL_error(L, "mcsi.%s: blocking call from inside an mcsi event or completion callback "
                   "(schedule it with mcsi.timer(0, fn) instead)", fname);
   if (e->closed) luaL_error(L, "mcsi.%s: the mcsi engine is closed", fname);
+  const char *why = e->interrupt ? e->interrupt() : NULL;
+  if (why) luaL_error(L, "%s", why);
 }
 
 /* ---- protected calls into Lua ---------------------------------------------- */
@@ -473,10 +476,37 @@ static int min_timeout(int a, int b)
   return a < b ? a : b;
 }
 
+/* ms until the host's deadline (-1: none); 1 ms past it, so that the host
+ * sees it spent when the wait ends. */
+static int deadline_timeout(const lmcsi_engine *e)
+{
+  if (!e->deadline_ms) return -1;
+  double d = e->deadline_ms - now_ms();
+  if (d <= 0) return 0;
+  return d > INT_MAX - 1 ? INT_MAX : (int)d + 1;
+}
+
+/* A login timeout (0: the default def_ms) cut to the time before the deadline. */
+static int cap_login_timeout(const lmcsi_engine *e, int ms, int def_ms)
+{
+  int left = deadline_timeout(e);
+  if (left < 0) return ms;
+  if (left == 0) left = 1;
+  int want = ms ? ms : def_ms;
+  return want < left ? ms : left;
+}
+
 static void check_interrupt(lua_State *L, lmcsi_engine *e)
 {
   const char *why = e->interrupt ? e->interrupt() : NULL;
   if (why) luaL_error(L, "%s", why);
+}
+
+/* After a blocking core call: past the host's deadline (the call was cut short
+ * by it, or ran over), the host's message is raised. */
+static void after_blocking(lua_State *L, lmcsi_engine *e)
+{
+  if (e->deadline_ms && now_ms() >= e->deadline_ms) check_interrupt(L, e);
 }
 
 /* Waits at most timeout_ms (-1: until something happens) for the engine, the
@@ -499,6 +529,7 @@ static int step(lua_State *L, lmcsi_engine *e, int timeout_ms)
     pf[n++].revents = 0;
   }
   timeout_ms = min_timeout(timeout_ms, timers_timeout(e));
+  timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
   int r = poll(pf, (nfds_t)n, timeout_ms);
   if (r < 0 && errno == EINTR) check_interrupt(L, e);
   lua_State *saved;
@@ -617,6 +648,12 @@ void lmcsi_set_host(lua_State *L, const char *(*interrupt)(void),
   e->interrupt = interrupt;
   e->before_output = before_output;
   e->after_output = after_output;
+}
+
+void lmcsi_set_deadline(lua_State *L, double deadline_ms)
+{
+  lmcsi_engine *e = registry_engine(L);
+  if (e) e->deadline_ms = deadline_ms;
 }
 
 int lmcsi_wait_set(lua_State *L, int *fds, int max, int *timeout_ms)
@@ -839,11 +876,13 @@ int lmcsi_login(lua_State *L, mcsi_id *sid, mcsi_id *cid)
   lmcsi_check_blocking(L, e, "login_to_target");
   login_opts(L, 1, &o, "mcsi.login_to_target");
   use_initiator_name(L, e, str_field(L, 1, "initiator", "mcsi.login_to_target"));
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   run_pending(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   mcsi_status st = mcsi_login_to_target(e->ini, &o, sid, cid);
   lmcsi_leave(e, saved);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return (int)st;
 }
@@ -879,6 +918,7 @@ static int l_logout_from_target(lua_State *L)
   mcsi_status st = mcsi_logout_from_target(e->ini, sid);
   lmcsi_leave(e, saved);
   if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ended either way */
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return 1;
 }
@@ -904,12 +944,14 @@ int lmcsi_add_connection(lua_State *L, mcsi_id *cid)
     o.weight = (uint32_t)int_field(L, 2, "weight", 0, 0, U32, "mcsi.add_connection_to_session");
   }
   lmcsi_check_blocking(L, e, "add_connection_to_session");
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   lmcsi_ini(L, e);
   run_pending(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   mcsi_status st = mcsi_add_connection_to_session(e->ini, sid, &o, cid);
   lmcsi_leave(e, saved);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return (int)st;
 }
@@ -937,6 +979,7 @@ int lmcsi_l_remove_connection(lua_State *L)
   mcsi_status st = mcsi_remove_connection_from_session(e->ini, sid, cid);
   lmcsi_leave(e, saved);
   if (st == ISDSC_SUCCESS) lmcsi_connection_closed(L, 2);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return 1;
 }
@@ -1213,6 +1256,7 @@ static int l_sessions(lua_State *L)
     lmcsi_enter(e, L, &saved_);                               \
     st = (call);                                              \
     lmcsi_leave(e, saved_);                                   \
+    after_blocking(L, e);                                     \
   } while (0)
 
 /* data, st = mcsi.scsi_inquiry(sid, lun [, page]) */
@@ -1587,6 +1631,7 @@ static int l_send_targets(lua_State *L)
   }
   lmcsi_check_blocking(L, e, "send_targets");
   use_initiator_name(L, e, name);
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   mcsi_target_list *list = NULL;
   mcsi_status st;
   BLOCKING(e, L, "send_targets", mcsi_send_targets(e->ini, &o, &list));
