@@ -588,6 +588,7 @@ static int l_poll(lua_State *L)
   check_interrupt(L, e);
   if (t < 0 && nothing_left(e)) t = 0;     /* nothing could ever wake it up */
   lua_pushinteger(L, step(L, e, (int)t));
+  after_blocking(L, e);
   return 1;
 }
 

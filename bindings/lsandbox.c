@@ -61,9 +61,11 @@ static int inside_allowed(const char *canonical)
 }
 
 /* The path "canonical parent + / + last component", if the parent is inside an
- * allowed directory and the last component names an entry (not "", ".", "..").
- * Pushes it and returns it, or raises the sandbox's refusal. */
-static const char *writable_path(lua_State *L, int arg, const char *fname)
+ * allowed directory and the last component names an entry (not "", ".", "..")
+ * that is not a symbolic link (for_open: open(2) would follow it; unlink and
+ * rename act on the link itself). Pushes it and returns it, or raises the
+ * sandbox's refusal. */
+static const char *writable_path(lua_State *L, int arg, const char *fname, int for_open)
 {
   const char *path = luaL_checkstring(L, arg);
   const char *slash = strrchr(path, '/');
@@ -76,7 +78,7 @@ static const char *writable_path(lua_State *L, int arg, const char *fname)
   free(rd);
   if (!ok) luaL_error(L, "%s: sandbox: writing '%s' is not allowed (outside --allow-dir)", fname, path);
   struct stat st;
-  if (lstat(lua_tostring(L, -1), &st) == 0 && S_ISLNK(st.st_mode))
+  if (for_open && lstat(lua_tostring(L, -1), &st) == 0 && S_ISLNK(st.st_mode))
     luaL_error(L, "%s: sandbox: '%s' is a symbolic link (not written through in the sandbox)", fname, path);
   return lua_tostring(L, -1);
 }
@@ -110,7 +112,7 @@ static int open_for_writing(lua_State *L, int arg, const char *mode, const char 
   int flags;
   const char *shown = lua_tostring(L, arg);
   if (!mode_flags(mode, &flags)) return luaL_argerror(L, 2, "invalid mode");
-  const char *path = writable_path(L, arg, fname);
+  const char *path = writable_path(L, arg, fname, 1);
   luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
   p->closef = NULL;                               /* not yet open: __gc leaves it alone */
   luaL_setmetatable(L, LUA_FILEHANDLE);
@@ -155,14 +157,14 @@ static int sb_io_output(lua_State *L)
 
 static int sb_os_remove(lua_State *L)
 {
-  writable_path(L, 1, "os.remove");
+  writable_path(L, 1, "os.remove", 0);
   return sb_call_orig(L);
 }
 
 static int sb_os_rename(lua_State *L)
 {
-  writable_path(L, 1, "os.rename");
-  writable_path(L, 2, "os.rename");
+  writable_path(L, 1, "os.rename", 0);
+  writable_path(L, 2, "os.rename", 0);
   lua_settop(L, 2);
   return sb_call_orig(L);
 }
