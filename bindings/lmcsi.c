@@ -121,6 +121,7 @@ int lmcsi_msghandler(lua_State *L)
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
+  lmcsi_redact(L, lua_tostring(L, -1));       /* an argument quoted in a message may be a secret */
   return 1;
 }
 
@@ -218,7 +219,7 @@ static int dispatch_event(lua_State *L)
     lua_pushinteger(L, (lua_Integer)ev->connection_id);
     lua_setfield(L, evt, "connection_id");
   }
-  lua_pushstring(L, ev->reason ? ev->reason : "");
+  lmcsi_redact(L, ev->reason ? ev->reason : "");
   lua_setfield(L, evt, "reason");
   lmcsi_push_status(L, NULL, ev->status);
   lua_setfield(L, evt, "status");
@@ -799,21 +800,6 @@ static int digest_field(lua_State *L, int t, const char *k, const char *what)
   return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, push_short(L, s));
 }
 
-static void chap_field(lua_State *L, int t, mcsi_chap *ch, const char *what)
-{
-  static const char *const keys[] = { "username", "secret", "target_username", "target_secret", NULL };
-  int ty = raw_field(L, t, "chap");
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
-  if (ty != LUA_TTABLE) luaL_error(L, "%s: option 'chap' must be a table", what);
-  int c = lua_gettop(L);
-  check_fields(L, c, keys, "chap");
-  ch->username = str_field(L, c, "username", "chap");
-  ch->secret = str_field(L, c, "secret", "chap");
-  ch->target_username = str_field(L, c, "target_username", "chap");
-  ch->target_secret = str_field(L, c, "target_secret", "chap");
-  lua_pop(L, 1);               /* the chap table stays anchored in the options table */
-}
-
 static const char *const login_keys[] = {
   "portal", "target", "initiator", "chap", "header_digest", "data_digest", "max_connections",
   "max_recv_data_segment_length", "max_burst_length", "first_burst_length", "max_outstanding_r2t",
@@ -831,7 +817,7 @@ static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what
   check_fields(L, t, login_keys, what);
   o->portal = str_field(L, t, "portal", what);
   o->target = str_field(L, t, "target", what);
-  chap_field(L, t, &o->chap, what);
+  lmcsi_chap_opts(L, t, &o->chap, what);
   o->header_digest = digest_field(L, t, "header_digest", what);
   o->data_digest = digest_field(L, t, "data_digest", what);
   o->max_connections = (uint32_t)int_field(L, t, "max_connections", 0, 0, U32, what);
@@ -940,7 +926,7 @@ int lmcsi_add_connection(lua_State *L, mcsi_id *cid)
     luaL_checktype(L, 2, LUA_TTABLE);
     check_fields(L, 2, conn_keys, "mcsi.add_connection_to_session");
     o.portal = str_field(L, 2, "portal", "mcsi.add_connection_to_session");
-    chap_field(L, 2, &o.chap, "mcsi.add_connection_to_session");
+    lmcsi_chap_opts(L, 2, &o.chap, "mcsi.add_connection_to_session");
     o.login_timeout_ms = (int)int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.add_connection_to_session");
     o.weight = (uint32_t)int_field(L, 2, "weight", 0, 0, U32, "mcsi.add_connection_to_session");
   }
@@ -1624,7 +1610,7 @@ static int l_send_targets(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     check_fields(L, 1, discovery_keys, "mcsi.send_targets");
     o.portal = str_field(L, 1, "portal", "mcsi.send_targets");
-    chap_field(L, 1, &o.chap, "mcsi.send_targets");
+    lmcsi_chap_opts(L, 1, &o.chap, "mcsi.send_targets");
     o.login_timeout_ms = (int)int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.send_targets");
     o.header_digest = digest_field(L, 1, "header_digest", "mcsi.send_targets");
     o.data_digest = digest_field(L, 1, "data_digest", "mcsi.send_targets");
@@ -1690,6 +1676,7 @@ static int engine_gc(lua_State *L)
   free(e->handlers);
   free(e->watchers);
   free(e->pending);
+  lmcsi_forget_secrets(e);
   e->timers = NULL;
   e->handlers = NULL;
   e->watchers = NULL;
@@ -1744,6 +1731,8 @@ static const luaL_Reg mcsi_funcs[] = {
   {"fd", l_fd},
   {"next_timeout", l_next_timeout},
   {"login", lmcsi_session_login},
+  {"redact", lmcsi_l_redact},
+  {"add_secret", lmcsi_l_add_secret},
   {NULL, NULL}
 };
 

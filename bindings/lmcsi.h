@@ -102,6 +102,15 @@ typedef struct lmcsi_chunk {
 } lmcsi_chunk;
 extern const lmcsi_chunk lmcsi_chunks[];
 
+/* lsecret.c: the chap options (secret, secret_file, secret_env, ...) and the
+ * secrets remembered for masking */
+void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what);
+void lmcsi_remember_secret(lmcsi_engine *e, const char *s);
+void lmcsi_forget_secrets(lmcsi_engine *e);
+const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secrets masked */
+int lmcsi_l_redact(lua_State *L);
+int lmcsi_l_add_secret(lua_State *L);
+
 /* lstatus.c */
 void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st);
 void lmcsi_push_status_msg(lua_State *L, mcsi_status st, const char *message);

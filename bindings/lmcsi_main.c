@@ -195,7 +195,8 @@ static int report(lua_State *L, int status)
 {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    l_message(progname, msg ? msg : "(error object is not a string)");
+    l_message(progname, msg ? lmcsi_redact(L, msg) : "(error object is not a string)");
+    if (msg) lua_pop(L, 1);
     lua_pop(L, 1);
   }
   return status;
@@ -337,9 +338,51 @@ static int incomplete(lua_State *L, int status)
   return 0;
 }
 
-static void add_to_history(const char *s)
+/* A literal secret typed in a chap table: secret = "...", target_secret = '...',
+ * ["secret"] = [[...]] (secret_file = and secret_env = are not secrets). */
+static int has_literal_secret(const char *s)
 {
-  if (*s) add_history(s);
+  for (const char *p = strcasestr(s, "secret"); p; p = strcasestr(p + 1, "secret")) {
+    const char *q = p + 6;
+    if (*q == '"' || *q == '\'') q++;
+    if (*q == ']') q++;
+    while (*q == ' ' || *q == '\t') q++;
+    if (*q++ != '=') continue;
+    while (*q == ' ' || *q == '\t') q++;
+    if (*q == '"' || *q == '\'' || (q[0] == '[' && (q[1] == '[' || q[1] == '='))) return 1;
+  }
+  return 0;
+}
+
+/* Lines holding a secret never enter the history: a literal one, or any
+ * secret the module has been given (known only once the line ran). */
+static int secret_line(lua_State *L, const char *s)
+{
+  return has_literal_secret(s) || lmcsi_has_secret(L, s);
+}
+
+static void add_to_history(lua_State *L, const char *s)
+{
+  if (*s && !secret_line(L, s)) add_history(s);
+}
+
+/* Drops history entries that hold a secret learnt since they were added
+ * (iscsicli "QAddTargetPortal host user SECRET", used by a later line). */
+static void scrub_history(lua_State *L)
+{
+  HIST_ENTRY **list = history_list();
+  for (int i = 0; list && list[i];) {
+    if (secret_line(L, list[i]->line)) {
+      HIST_ENTRY *h = remove_history(i);
+      if (h) {
+        histdata_t d = free_history_entry(h);
+        (void)d;
+      }
+      list = history_list();
+    } else {
+      i++;
+    }
+  }
 }
 
 /* A complete line arrived: run it, or keep it for continuation. */
@@ -370,14 +413,15 @@ static void handle_line(lua_State *L, const char *line)
     int status = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
     if (incomplete(L, status)) return;       /* wait for more lines */
     if (status != LUA_OK) {
-      add_to_history(chunk);
       report(L, status);
+      add_to_history(L, chunk);
       goto done;
     }
   }
 run:
-  add_to_history(chunk);
   if (report(L, docall(L, 0, LUA_MULTRET)) == LUA_OK) print_results(L, base);
+  add_to_history(L, chunk);                 /* after running: the secrets it gave are known */
+  scrub_history(L);
 done:
   lua_settop(L, base);
   free(chunk);
@@ -565,6 +609,7 @@ static void repl(lua_State *L)
   fputc('\n', stdout);
   fflush(stdout);
   if (hist) {
+    scrub_history(L);
     write_history(hist);
     free(hist);
   }
