@@ -5,11 +5,11 @@
  *   mcsi                      REPL when stdin is a terminal, else runs stdin
  *   mcsi script.lua args...   runs a script (arg table as in lua)
  *   mcsi -e 'code' / mcsi -   runs code / stdin; -i enters the REPL afterwards
- *   --sandbox                 no os.execute, io.popen, package.loadlib, debug
- *                             hooks, binary chunks; file writes, os.remove and
- *                             os.rename only under --allow-dir DIR
+ *   --sandbox                 see lsandbox.c: no processes, native code, binary
+ *                             chunks, debug library; writes only under --allow-dir
  *   --budget-instructions N   the script stops (with an error that pcall cannot
- *   --budget-seconds S        swallow) after N VM instructions or S seconds
+ *   --budget-seconds S        swallow) after N VM instructions or S seconds; past
+ *                             S + 1 s a watchdog thread ends the program (exit 1)
  *   --json                    results and listing commands printed as JSON
  *
  * The REPL uses readline's callback interface: it waits with poll() on stdin
@@ -17,7 +17,8 @@
  * NOPs are answered, failures detected and callbacks run. It tries
  * "return <line>" first, continues incomplete chunks on ">> " lines, prints
  * results with mcsi.pretty, completes the mcsi API with Tab and keeps a
- * history (~/.mcsi_history, or $MCSI_HISTORY).
+ * history (~/.mcsi_history, or $MCSI_HISTORY) without the lines that hold a
+ * CHAP secret (a literal secret = "..." or any secret given so far).
  *
  * Ctrl-C while a chunk runs only sets a flag and a count hook (lua.c's
  * laction); the hook raises "interrupted!", and mcsi.run/sleep/poll see the
@@ -634,14 +635,25 @@ static void print_usage(const char *badoption)
           "  -v         show version information\n"
           "  -E         ignore environment variables\n"
           "  -W         turn warnings on\n"
-          "  --sandbox  no os.execute, io.popen, package.loadlib, debug hooks;\n"
-          "             file writes only under --allow-dir\n"
+          "  --sandbox  no os.execute, io.popen, os.tmpname, package.loadlib, C modules,\n"
+          "             binary chunks (load, loadfile, dofile, require), debug library\n"
+          "             (debug.traceback only), collectgarbage 'stop'; reading is\n"
+          "             free, writing (io.open, io.output, os.remove, os.rename) only\n"
+          "             under --allow-dir, never through a symbolic link; MCSI_INIT\n"
+          "             runs inside the sandbox\n"
           "  --allow-dir DIR              a directory the sandbox may write in\n"
           "  --budget-instructions N      stop the script after N VM instructions\n"
-          "  --budget-seconds S           stop the script after S seconds\n"
+          "  --budget-seconds S           stop the script after S seconds (waits and\n"
+          "             login timeouts end by then); what Lua cannot interrupt\n"
+          "             (finalizers, long C calls, blocked I/O) is ended 1 s later\n"
+          "             by a watchdog; exit status 1 either way\n"
           "  --json     results and listing commands as JSON\n"
           "  --         stop handling options\n"
-          "  -          stop handling options and execute stdin\n",
+          "  -          stop handling options and execute stdin\n"
+          "CHAP secrets: give them as chap = { secret_file = PATH } or { secret_env =\n"
+          "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
+          "REPL history; lines with a literal or known secret are never saved, and\n"
+          "output shows secrets as <hidden>.\n",
           progname);
 }
 
