@@ -172,7 +172,10 @@ void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what)
     int ok = 0;
     const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     for (int i = 0; k && keys[i] && !ok; i++) ok = strcmp(k, keys[i]) == 0;
-    if (!ok && k) luaL_error(L, "chap: unknown option '%s'", lua_pushfstring(L, "%.48s", k));
+    if (!ok && k) {
+      lua_pushlstring(L, k, strlen(k) > 48 ? 48 : strlen(k));    /* a key quoted, cut short */
+      luaL_error(L, "chap: unknown option '%s'", lua_tostring(L, -1));
+    }
     if (!ok) luaL_error(L, "chap: option keys must be strings (got a %s key)", luaL_typename(L, -1));
   }
   ch->username = chap_string(L, c, "username");
