@@ -24,10 +24,11 @@ LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/incl
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
-BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/lconnection.c
+BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
 BIND_LUA   := bindings/mcsi/pretty.lua scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua \
               scripts/rebalance.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
+PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 
 .PHONY: all deps check asan valgrind bench demo install clean
@@ -65,7 +66,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BIND_OBJ) $(BUILD)/bindings/lmcsi_main.o: XCFLAGS += $(LUA_CFLAGS) -Ibindings
+$(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
 
 # The pure-Lua parts the module preloads: mcsi.pretty, and the scripts as
 # mcsi.iscsicli, mcsi.failover, mcsi.drain, mcsi.rebalance.
@@ -80,7 +81,7 @@ $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 $(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/mcsi: $(BUILD)/bindings/lmcsi_main.o $(BIND_OBJ) $(BUILD)/libmcsi.a
+$(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
 
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a

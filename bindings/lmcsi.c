@@ -32,6 +32,7 @@
 
 #define LMCSI_VERSION "mcsi 0.1"
 #define LMCSI_MAX_IO (256u << 20)   /* bytes per mcsi.read */
+#define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -105,6 +106,8 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
     luaL_error(L, "mcsi.%s: blocking call from inside an mcsi event or completion callback "
                   "(schedule it with mcsi.timer(0, fn) instead)", fname);
   if (e->closed) luaL_error(L, "mcsi.%s: the mcsi engine is closed", fname);
+  const char *why = e->interrupt ? e->interrupt() : NULL;
+  if (why) luaL_error(L, "%s", why);
 }
 
 /* ---- protected calls into Lua ---------------------------------------------- */
@@ -118,6 +121,7 @@ int lmcsi_msghandler(lua_State *L)
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
+  lmcsi_redact(L, lua_tostring(L, -1));       /* an argument quoted in a message may be a secret */
   return 1;
 }
 
@@ -215,7 +219,7 @@ static int dispatch_event(lua_State *L)
     lua_pushinteger(L, (lua_Integer)ev->connection_id);
     lua_setfield(L, evt, "connection_id");
   }
-  lua_pushstring(L, ev->reason ? ev->reason : "");
+  lmcsi_redact(L, ev->reason ? ev->reason : "");
   lua_setfield(L, evt, "reason");
   lmcsi_push_status(L, NULL, ev->status);
   lua_setfield(L, evt, "status");
@@ -473,10 +477,37 @@ static int min_timeout(int a, int b)
   return a < b ? a : b;
 }
 
+/* ms until the host's deadline (-1: none); 1 ms past it, so that the host
+ * sees it spent when the wait ends. */
+static int deadline_timeout(const lmcsi_engine *e)
+{
+  if (!e->deadline_ms) return -1;
+  double d = e->deadline_ms - now_ms();
+  if (d <= 0) return 0;
+  return d > INT_MAX - 1 ? INT_MAX : (int)d + 1;
+}
+
+/* A login timeout (0: the default def_ms) cut to the time before the deadline. */
+static int cap_login_timeout(const lmcsi_engine *e, int ms, int def_ms)
+{
+  int left = deadline_timeout(e);
+  if (left < 0) return ms;
+  if (left == 0) left = 1;
+  int want = ms ? ms : def_ms;
+  return want < left ? ms : left;
+}
+
 static void check_interrupt(lua_State *L, lmcsi_engine *e)
 {
   const char *why = e->interrupt ? e->interrupt() : NULL;
   if (why) luaL_error(L, "%s", why);
+}
+
+/* After a blocking core call: past the host's deadline (the call was cut short
+ * by it, or ran over), the host's message is raised. */
+static void after_blocking(lua_State *L, lmcsi_engine *e)
+{
+  if (e->deadline_ms && now_ms() >= e->deadline_ms) check_interrupt(L, e);
 }
 
 /* Waits at most timeout_ms (-1: until something happens) for the engine, the
@@ -499,6 +530,7 @@ static int step(lua_State *L, lmcsi_engine *e, int timeout_ms)
     pf[n++].revents = 0;
   }
   timeout_ms = min_timeout(timeout_ms, timers_timeout(e));
+  timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
   int r = poll(pf, (nfds_t)n, timeout_ms);
   if (r < 0 && errno == EINTR) check_interrupt(L, e);
   lua_State *saved;
@@ -557,6 +589,7 @@ static int l_poll(lua_State *L)
   check_interrupt(L, e);
   if (t < 0 && nothing_left(e)) t = 0;     /* nothing could ever wake it up */
   lua_pushinteger(L, step(L, e, (int)t));
+  after_blocking(L, e);
   return 1;
 }
 
@@ -617,6 +650,12 @@ void lmcsi_set_host(lua_State *L, const char *(*interrupt)(void),
   e->interrupt = interrupt;
   e->before_output = before_output;
   e->after_output = after_output;
+}
+
+void lmcsi_set_deadline(lua_State *L, double deadline_ms)
+{
+  lmcsi_engine *e = registry_engine(L);
+  if (e) e->deadline_ms = deadline_ms;
 }
 
 int lmcsi_wait_set(lua_State *L, int *fds, int max, int *timeout_ms)
@@ -761,21 +800,6 @@ static int digest_field(lua_State *L, int t, const char *k, const char *what)
   return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, push_short(L, s));
 }
 
-static void chap_field(lua_State *L, int t, mcsi_chap *ch, const char *what)
-{
-  static const char *const keys[] = { "username", "secret", "target_username", "target_secret", NULL };
-  int ty = raw_field(L, t, "chap");
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
-  if (ty != LUA_TTABLE) luaL_error(L, "%s: option 'chap' must be a table", what);
-  int c = lua_gettop(L);
-  check_fields(L, c, keys, "chap");
-  ch->username = str_field(L, c, "username", "chap");
-  ch->secret = str_field(L, c, "secret", "chap");
-  ch->target_username = str_field(L, c, "target_username", "chap");
-  ch->target_secret = str_field(L, c, "target_secret", "chap");
-  lua_pop(L, 1);               /* the chap table stays anchored in the options table */
-}
-
 static const char *const login_keys[] = {
   "portal", "target", "initiator", "chap", "header_digest", "data_digest", "max_connections",
   "max_recv_data_segment_length", "max_burst_length", "first_burst_length", "max_outstanding_r2t",
@@ -793,7 +817,7 @@ static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what
   check_fields(L, t, login_keys, what);
   o->portal = str_field(L, t, "portal", what);
   o->target = str_field(L, t, "target", what);
-  chap_field(L, t, &o->chap, what);
+  lmcsi_chap_opts(L, t, &o->chap, what);
   o->header_digest = digest_field(L, t, "header_digest", what);
   o->data_digest = digest_field(L, t, "data_digest", what);
   o->max_connections = (uint32_t)int_field(L, t, "max_connections", 0, 0, U32, what);
@@ -839,11 +863,13 @@ int lmcsi_login(lua_State *L, mcsi_id *sid, mcsi_id *cid)
   lmcsi_check_blocking(L, e, "login_to_target");
   login_opts(L, 1, &o, "mcsi.login_to_target");
   use_initiator_name(L, e, str_field(L, 1, "initiator", "mcsi.login_to_target"));
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   run_pending(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   mcsi_status st = mcsi_login_to_target(e->ini, &o, sid, cid);
   lmcsi_leave(e, saved);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return (int)st;
 }
@@ -879,6 +905,7 @@ static int l_logout_from_target(lua_State *L)
   mcsi_status st = mcsi_logout_from_target(e->ini, sid);
   lmcsi_leave(e, saved);
   if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ended either way */
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return 1;
 }
@@ -899,17 +926,19 @@ int lmcsi_add_connection(lua_State *L, mcsi_id *cid)
     luaL_checktype(L, 2, LUA_TTABLE);
     check_fields(L, 2, conn_keys, "mcsi.add_connection_to_session");
     o.portal = str_field(L, 2, "portal", "mcsi.add_connection_to_session");
-    chap_field(L, 2, &o.chap, "mcsi.add_connection_to_session");
+    lmcsi_chap_opts(L, 2, &o.chap, "mcsi.add_connection_to_session");
     o.login_timeout_ms = (int)int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.add_connection_to_session");
     o.weight = (uint32_t)int_field(L, 2, "weight", 0, 0, U32, "mcsi.add_connection_to_session");
   }
   lmcsi_check_blocking(L, e, "add_connection_to_session");
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   lmcsi_ini(L, e);
   run_pending(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   mcsi_status st = mcsi_add_connection_to_session(e->ini, sid, &o, cid);
   lmcsi_leave(e, saved);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return (int)st;
 }
@@ -937,6 +966,7 @@ int lmcsi_l_remove_connection(lua_State *L)
   mcsi_status st = mcsi_remove_connection_from_session(e->ini, sid, cid);
   lmcsi_leave(e, saved);
   if (st == ISDSC_SUCCESS) lmcsi_connection_closed(L, 2);
+  after_blocking(L, e);
   lmcsi_push_status(L, e, st);
   return 1;
 }
@@ -1213,6 +1243,7 @@ static int l_sessions(lua_State *L)
     lmcsi_enter(e, L, &saved_);                               \
     st = (call);                                              \
     lmcsi_leave(e, saved_);                                   \
+    after_blocking(L, e);                                     \
   } while (0)
 
 /* data, st = mcsi.scsi_inquiry(sid, lun [, page]) */
@@ -1579,7 +1610,7 @@ static int l_send_targets(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     check_fields(L, 1, discovery_keys, "mcsi.send_targets");
     o.portal = str_field(L, 1, "portal", "mcsi.send_targets");
-    chap_field(L, 1, &o.chap, "mcsi.send_targets");
+    lmcsi_chap_opts(L, 1, &o.chap, "mcsi.send_targets");
     o.login_timeout_ms = (int)int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.send_targets");
     o.header_digest = digest_field(L, 1, "header_digest", "mcsi.send_targets");
     o.data_digest = digest_field(L, 1, "data_digest", "mcsi.send_targets");
@@ -1587,6 +1618,7 @@ static int l_send_targets(lua_State *L)
   }
   lmcsi_check_blocking(L, e, "send_targets");
   use_initiator_name(L, e, name);
+  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
   mcsi_target_list *list = NULL;
   mcsi_status st;
   BLOCKING(e, L, "send_targets", mcsi_send_targets(e->ini, &o, &list));
@@ -1644,6 +1676,7 @@ static int engine_gc(lua_State *L)
   free(e->handlers);
   free(e->watchers);
   free(e->pending);
+  lmcsi_forget_secrets(e);
   e->timers = NULL;
   e->handlers = NULL;
   e->watchers = NULL;
@@ -1698,6 +1731,8 @@ static const luaL_Reg mcsi_funcs[] = {
   {"fd", l_fd},
   {"next_timeout", l_next_timeout},
   {"login", lmcsi_session_login},
+  {"redact", lmcsi_l_redact},
+  {"add_secret", lmcsi_l_add_secret},
   {NULL, NULL}
 };
 

@@ -71,6 +71,8 @@ typedef struct lmcsi_engine {
   const char *(*interrupt)(void);   /* non-NULL message: abandon waiting, raise it */
   void (*before_output)(void);      /* around Lua code run from the engine */
   void (*after_output)(void);
+  double deadline_ms;               /* lmcsi_set_deadline: no wait goes past it (0: none) */
+  char **secrets; size_t nsecrets, cap_secrets;   /* every CHAP secret given (masked in output) */
   int closed;
 } lmcsi_engine;
 
@@ -99,6 +101,15 @@ typedef struct lmcsi_chunk {
   size_t len;
 } lmcsi_chunk;
 extern const lmcsi_chunk lmcsi_chunks[];
+
+/* lsecret.c: the chap options (secret, secret_file, secret_env, ...) and the
+ * secrets remembered for masking */
+void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what);
+void lmcsi_remember_secret(lmcsi_engine *e, const char *s);
+void lmcsi_forget_secrets(lmcsi_engine *e);
+const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secrets masked */
+int lmcsi_l_redact(lua_State *L);
+int lmcsi_l_add_secret(lua_State *L);
 
 /* lstatus.c */
 void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st);
@@ -129,6 +140,11 @@ int luaopen_mcsi(lua_State *L);
  * so a line editor can hide and redraw its prompt. */
 void lmcsi_set_host(lua_State *L, const char *(*interrupt)(void),
                     void (*before_output)(void), void (*after_output)(void));
+/* A budget's end (CLOCK_MONOTONIC, ms; 0: none): mcsi.run/sleep/poll wake up
+ * by then (and ask interrupt()), and login timeouts are cut to the time left. */
+void lmcsi_set_deadline(lua_State *L, double deadline_ms);
+/* 1 if text contains a CHAP secret given to this state (see lsecret.c). */
+int lmcsi_has_secret(lua_State *L, const char *text);
 /* The fds to wait on for the engine (mcsi_fd and mcsi.watch fds), at most max;
  * returns how many. *timeout_ms gets the time until the next engine or Lua
  * timer (-1: none). */

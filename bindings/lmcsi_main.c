@@ -5,11 +5,11 @@
  *   mcsi                      REPL when stdin is a terminal, else runs stdin
  *   mcsi script.lua args...   runs a script (arg table as in lua)
  *   mcsi -e 'code' / mcsi -   runs code / stdin; -i enters the REPL afterwards
- *   --sandbox                 no os.execute, io.popen, package.loadlib, debug
- *                             hooks, binary chunks; file writes, os.remove and
- *                             os.rename only under --allow-dir DIR
+ *   --sandbox                 see lsandbox.c: no processes, native code, binary
+ *                             chunks, debug library; writes only under --allow-dir
  *   --budget-instructions N   the script stops (with an error that pcall cannot
- *   --budget-seconds S        swallow) after N VM instructions or S seconds
+ *   --budget-seconds S        swallow) after N VM instructions or S seconds; past
+ *                             S + 1 s a watchdog thread ends the program (exit 1)
  *   --json                    results and listing commands printed as JSON
  *
  * The REPL uses readline's callback interface: it waits with poll() on stdin
@@ -17,7 +17,8 @@
  * NOPs are answered, failures detected and callbacks run. It tries
  * "return <line>" first, continues incomplete chunks on ">> " lines, prints
  * results with mcsi.pretty, completes the mcsi API with Tab and keeps a
- * history (~/.mcsi_history, or $MCSI_HISTORY).
+ * history (~/.mcsi_history, or $MCSI_HISTORY) without the lines that hold a
+ * CHAP secret (a literal secret = "..." or any secret given so far).
  *
  * Ctrl-C while a chunk runs only sets a flag and a count hook (lua.c's
  * laction); the hook raises "interrupted!", and mcsi.run/sleep/poll see the
@@ -27,22 +28,26 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 #include "lmcsi.h"
+#include "lsandbox.h"
 #include "lualib.h"
 
 #define PROGNAME "mcsi"
 #define PROMPT1 "mcsi> "
 #define PROMPT2 "  >> "
 #define HISTORY_MAX 1000
+#define MAX_ALLOW 16
 #define BUDGET_STEP 1000
 
 static lua_State *globalL;             /* reachable: the sanitizers see the state */
@@ -114,6 +119,47 @@ static const char *interrupt_check(void)
   return NULL;
 }
 
+/* The hard stop: what the count hook cannot reach (a finalizer, where Lua 5.4
+ * runs no hooks; a long C call such as a backtracking string.find; a call
+ * blocked inside core; the finalizers run by lua_close) ends at the time
+ * budget plus BUDGET_GRACE_S. A thread sleeps until then, puts the terminal
+ * back if the REPL had it, writes its message and _exits: write, tcsetattr
+ * and _exit are async-signal-safe, nothing else is touched. */
+#define BUDGET_GRACE_S 1.0
+static char watchdog_msg[200];
+static struct termios saved_tio;
+static volatile sig_atomic_t tio_saved;
+
+static void *watchdog(void *arg)
+{
+  struct timespec *until = arg;
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, until, NULL) == EINTR) {}
+  if (tio_saved) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+  ssize_t w = write(STDERR_FILENO, watchdog_msg, strlen(watchdog_msg));
+  (void)w;
+  _exit(EXIT_FAILURE);
+  return NULL;
+}
+
+static void start_watchdog(double deadline_s)
+{
+  static struct timespec until;
+  double at = deadline_s + BUDGET_GRACE_S;
+  until.tv_sec = (time_t)at;
+  until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+  snprintf(watchdog_msg, sizeof watchdog_msg,
+           "%s: time budget of %g s exceeded: stopped hard after %g s of grace "
+           "(the script was in a finalizer, a message handler, a long C call or a blocking call)\n",
+           progname, budget_seconds, BUDGET_GRACE_S);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);       /* signals stay with the main thread */
+  pthread_t t;
+  if (pthread_create(&t, NULL, watchdog, &until) == 0) pthread_detach(t);
+  else fprintf(stderr, "%s: cannot start the budget watchdog thread\n", progname);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* lua.c's laction: no state is touched but the hook. */
 static void laction(int i)
 {
@@ -150,7 +196,8 @@ static int report(lua_State *L, int status)
 {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    l_message(progname, msg ? msg : "(error object is not a string)");
+    l_message(progname, msg ? lmcsi_redact(L, msg) : "(error object is not a string)");
+    if (msg) lua_pop(L, 1);
     lua_pop(L, 1);
   }
   return status;
@@ -233,179 +280,6 @@ static int handle_script(lua_State *L, char **argv)
   return report(L, status);
 }
 
-/* ---- the sandbox ---------------------------------------------------------------- */
-
-#define MAX_ALLOW 16
-static int sandbox;
-static const char *allow_dirs[MAX_ALLOW];
-static char *allow_real[MAX_ALLOW];
-static int nallow;
-
-/* The canonical form of path, resolving its directory when it does not exist. */
-static char *resolve(const char *path)
-{
-  char *r = realpath(path, NULL);
-  if (r) return r;
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-  if (!dir) return NULL;
-  char *rd = realpath(dir, NULL);
-  free(dir);
-  if (!rd) return NULL;
-  const char *base = slash ? slash + 1 : path;
-  if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) { free(rd); return NULL; }
-  size_t n = strlen(rd) + strlen(base) + 2;
-  char *full = malloc(n);
-  if (full) snprintf(full, n, "%s/%s", strcmp(rd, "/") == 0 ? "" : rd, base);
-  free(rd);
-  return full;
-}
-
-static int allowed(const char *path)
-{
-  char *r = resolve(path);
-  int ok = 0;
-  for (int i = 0; r && i < nallow && !ok; i++) {
-    size_t n = strlen(allow_real[i]);
-    ok = strncmp(r, allow_real[i], n) == 0 && (r[n] == '/' || r[n] == 0);
-  }
-  free(r);
-  return ok;
-}
-
-static int check_write_path(lua_State *L, int arg, const char *fname)
-{
-  const char *path = luaL_checkstring(L, arg);
-  if (!allowed(path))
-    return luaL_error(L, "%s: sandbox: writing '%s' is not allowed (outside --allow-dir)", fname, path);
-  return 0;
-}
-
-static int sb_call_orig(lua_State *L)
-{
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-static int sb_io_open(lua_State *L)
-{
-  const char *mode = luaL_optstring(L, 2, "r");
-  if (strpbrk(mode, "wa+")) check_write_path(L, 1, "io.open");
-  return sb_call_orig(L);
-}
-
-static int sb_io_output(lua_State *L)
-{
-  if (lua_type(L, 1) == LUA_TSTRING) check_write_path(L, 1, "io.output");
-  return sb_call_orig(L);
-}
-
-static int sb_os_remove(lua_State *L)
-{
-  check_write_path(L, 1, "os.remove");
-  return sb_call_orig(L);
-}
-
-static int sb_os_rename(lua_State *L)
-{
-  check_write_path(L, 1, "os.rename");
-  check_write_path(L, 2, "os.rename");
-  return sb_call_orig(L);
-}
-
-/* load/loadfile in text mode only: binary chunks can crash the VM. */
-static int sb_load(lua_State *L)
-{
-  lua_settop(L, 4);
-  lua_pushliteral(L, "t");
-  lua_replace(L, 3);
-  return sb_call_orig(L);
-}
-
-static int sb_loadfile(lua_State *L)
-{
-  lua_settop(L, 3);
-  lua_pushliteral(L, "t");
-  lua_replace(L, 2);
-  return sb_call_orig(L);
-}
-
-static int sb_denied(lua_State *L)
-{
-  return luaL_error(L, "%s: not allowed in the sandbox", lua_tostring(L, lua_upvalueindex(1)));
-}
-
-static void wrap(lua_State *L, const char *lib, const char *name, lua_CFunction f)
-{
-  if (lib) lua_getglobal(L, lib);
-  else lua_pushglobaltable(L);
-  lua_getfield(L, -1, name);
-  lua_pushcclosure(L, f, 1);
-  lua_setfield(L, -2, name);
-  lua_pop(L, 1);
-}
-
-static void deny(lua_State *L, const char *lib, const char *name)
-{
-  lua_getglobal(L, lib);
-  lua_pushfstring(L, "%s.%s", lib, name);
-  lua_pushcclosure(L, sb_denied, 1);
-  lua_setfield(L, -2, name);
-  lua_pop(L, 1);
-}
-
-static void apply_sandbox(lua_State *L)
-{
-  deny(L, "os", "execute");
-  deny(L, "os", "tmpname");
-  deny(L, "io", "popen");
-  deny(L, "package", "loadlib");
-  wrap(L, "io", "open", sb_io_open);
-  wrap(L, "io", "output", sb_io_output);
-  wrap(L, "os", "remove", sb_os_remove);
-  wrap(L, "os", "rename", sb_os_rename);
-  wrap(L, NULL, "load", sb_load);
-  wrap(L, NULL, "loadfile", sb_loadfile);
-  /* dofile reads text only through loadfile's checks: replace it. */
-  if (luaL_dostring(L, "local loadfile = loadfile\n"
-                       "function dofile(f) local fn = assert(loadfile(f)) return fn() end") != LUA_OK)
-    lua_pop(L, 1);
-  /* require: preload and Lua files only, no C libraries. */
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchers");
-  lua_pushnil(L);
-  lua_rawseti(L, -2, 4);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, 3);
-  lua_pop(L, 2);
-  /* debug: only traceback (sethook could lift the budget, the rest reaches any value) */
-  lua_getglobal(L, "debug");
-  lua_createtable(L, 0, 1);
-  lua_getfield(L, -2, "traceback");
-  lua_setfield(L, -2, "traceback");
-  lua_pushliteral(L, "debug.sethook");
-  lua_pushcclosure(L, sb_denied, 1);
-  lua_setfield(L, -2, "sethook");
-  lua_setglobal(L, "debug");
-  lua_pop(L, 1);
-  lua_pushboolean(L, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, "mcsi.sandboxed");
-}
-
-/* With a budget but no sandbox, debug.sethook still must not lift it. */
-static void protect_hook(lua_State *L)
-{
-  lua_getglobal(L, "debug");
-  if (lua_istable(L, -1)) {
-    lua_pushliteral(L, "debug.sethook (a budget is in force)");
-    lua_pushcclosure(L, sb_denied, 1);
-    lua_setfield(L, -2, "sethook");
-  }
-  lua_pop(L, 1);
-}
-
 /* ---- the REPL ---------------------------------------------------------------------- */
 
 static char *chunk;                   /* the chunk being typed (continuation lines) */
@@ -465,9 +339,51 @@ static int incomplete(lua_State *L, int status)
   return 0;
 }
 
-static void add_to_history(const char *s)
+/* A literal secret typed in a chap table: secret = "...", target_secret = '...',
+ * ["secret"] = [[...]] (secret_file = and secret_env = are not secrets). */
+static int has_literal_secret(const char *s)
 {
-  if (*s) add_history(s);
+  for (const char *p = strcasestr(s, "secret"); p; p = strcasestr(p + 1, "secret")) {
+    const char *q = p + 6;
+    if (*q == '"' || *q == '\'') q++;
+    if (*q == ']') q++;
+    while (*q == ' ' || *q == '\t') q++;
+    if (*q++ != '=') continue;
+    while (*q == ' ' || *q == '\t') q++;
+    if (*q == '"' || *q == '\'' || (q[0] == '[' && (q[1] == '[' || q[1] == '='))) return 1;
+  }
+  return 0;
+}
+
+/* Lines holding a secret never enter the history: a literal one, or any
+ * secret the module has been given (known only once the line ran). */
+static int secret_line(lua_State *L, const char *s)
+{
+  return has_literal_secret(s) || lmcsi_has_secret(L, s);
+}
+
+static void add_to_history(lua_State *L, const char *s)
+{
+  if (*s && !secret_line(L, s)) add_history(s);
+}
+
+/* Drops history entries that hold a secret learnt since they were added
+ * (iscsicli "QAddTargetPortal host user SECRET", used by a later line). */
+static void scrub_history(lua_State *L)
+{
+  HIST_ENTRY **list = history_list();
+  for (int i = 0; list && list[i];) {
+    if (secret_line(L, list[i]->line)) {
+      HIST_ENTRY *h = remove_history(i);
+      if (h) {
+        histdata_t d = free_history_entry(h);
+        (void)d;
+      }
+      list = history_list();
+    } else {
+      i++;
+    }
+  }
 }
 
 /* A complete line arrived: run it, or keep it for continuation. */
@@ -498,14 +414,15 @@ static void handle_line(lua_State *L, const char *line)
     int status = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
     if (incomplete(L, status)) return;       /* wait for more lines */
     if (status != LUA_OK) {
-      add_to_history(chunk);
       report(L, status);
+      add_to_history(L, chunk);
       goto done;
     }
   }
 run:
-  add_to_history(chunk);
   if (report(L, docall(L, 0, LUA_MULTRET)) == LUA_OK) print_results(L, base);
+  add_to_history(L, chunk);                 /* after running: the secrets it gave are known */
+  scrub_history(L);
 done:
   lua_settop(L, base);
   free(chunk);
@@ -641,6 +558,7 @@ static void repl(lua_State *L)
   const char *oldprog = progname;
   progname = NULL;
   char *hist = history_path();
+  if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) tio_saved = 1;
   rl_readline_name = "mcsi";
   rl_catch_signals = 0;
   rl_attempted_completion_function = complete;
@@ -692,6 +610,7 @@ static void repl(lua_State *L)
   fputc('\n', stdout);
   fflush(stdout);
   if (hist) {
+    scrub_history(L);
     write_history(hist);
     free(hist);
   }
@@ -716,20 +635,34 @@ static void print_usage(const char *badoption)
           "  -v         show version information\n"
           "  -E         ignore environment variables\n"
           "  -W         turn warnings on\n"
-          "  --sandbox  no os.execute, io.popen, package.loadlib, debug hooks;\n"
-          "             file writes only under --allow-dir\n"
+          "  --sandbox  no os.execute, io.popen, os.tmpname, package.loadlib, C modules,\n"
+          "             binary chunks (load, loadfile, dofile, require), debug library\n"
+          "             (debug.traceback only), collectgarbage 'stop'; reading is\n"
+          "             free, writing (io.open, io.output, os.remove, os.rename) only\n"
+          "             under --allow-dir, never through a symbolic link; MCSI_INIT\n"
+          "             runs inside the sandbox\n"
           "  --allow-dir DIR              a directory the sandbox may write in\n"
           "  --budget-instructions N      stop the script after N VM instructions\n"
-          "  --budget-seconds S           stop the script after S seconds\n"
+          "  --budget-seconds S           stop the script after S seconds (waits and\n"
+          "             login timeouts end by then); what Lua cannot interrupt\n"
+          "             (finalizers, long C calls, blocked I/O) is ended 1 s later\n"
+          "             by a watchdog; exit status 1 either way\n"
           "  --json     results and listing commands as JSON\n"
           "  --         stop handling options\n"
-          "  -          stop handling options and execute stdin\n",
+          "  -          stop handling options and execute stdin\n"
+          "CHAP secrets: give them as chap = { secret_file = PATH } or { secret_env =\n"
+          "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
+          "REPL history; lines with a literal or known secret are never saved, and\n"
+          "output shows secrets as <hidden>.\n",
           progname);
 }
 
 enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16 };
 
 static int json_mode;
+static int sandbox;
+static const char *allow_dirs[MAX_ALLOW];
+static int nallow;
 
 static int collectargs(char **argv, int *first)
 {
@@ -878,8 +811,7 @@ static int pmain(lua_State *L)
     return 0;
   }
   for (int i = 0; i < nallow; i++) {
-    allow_real[i] = realpath(allow_dirs[i], NULL);
-    if (!allow_real[i]) {
+    if (lsandbox_allow(allow_dirs[i]) != 0) {
       l_message(progname, lua_pushfstring(L, "--allow-dir %s: %s", allow_dirs[i], strerror(errno)));
       return 0;
     }
@@ -892,17 +824,22 @@ static int pmain(lua_State *L)
   luaL_openlibs(L);
   createargtable(L, argv, argc, script);
   lua_gc(L, LUA_GCGEN, 0, 0);
+  lua_pushcfunction(L, open_mcsi);
+  if (report(L, docall(L, 0, 0)) != LUA_OK) return 0;
+  if (sandbox) lsandbox_apply(L);
+  if (budget_instructions || budget_seconds) {
+    lsandbox_protect_hook(L);
+    set_normal_hook(L);
+  }
+  if (budget_seconds) {
+    budget_deadline = now_s() + budget_seconds;
+    lmcsi_set_deadline(L, budget_deadline * 1000.0);
+    start_watchdog(budget_deadline);
+  }
+  /* MCSI_INIT is user code like the rest: under the sandbox and the budgets. */
   if (!(args & has_E)) {
     const char *init = getenv("MCSI_INIT");
     if (init && dostring(L, init, "=MCSI_INIT") != LUA_OK) return 0;
-  }
-  lua_pushcfunction(L, open_mcsi);
-  if (report(L, docall(L, 0, 0)) != LUA_OK) return 0;
-  if (sandbox) apply_sandbox(L);
-  if (budget_instructions || budget_seconds) {
-    protect_hook(L);
-    budget_deadline = now_s() + budget_seconds;
-    set_normal_hook(L);
   }
   if (!runargs(L, argv, script > 0 ? script : argc)) return 0;
   if (script > 0 && handle_script(L, argv + script) != LUA_OK) return 0;
@@ -938,6 +875,6 @@ int main(int argc, char **argv)
   budget_hit = 0;
   lua_close(L);
   globalL = NULL;
-  for (int i = 0; i < nallow; i++) free(allow_real[i]);
+  lsandbox_free();
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

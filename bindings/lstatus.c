@@ -67,6 +67,8 @@ void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st)
     luaL_addstring(&b, ": ");
     luaL_addstring(&b, detail);
     luaL_pushresult(&b);
+    lmcsi_redact(L, lua_tostring(L, -1));     /* core's detail may quote what the caller gave */
+    lua_remove(L, -2);
     lua_setiuservalue(L, -2, 1);
   } else {
     lmcsi_push_status_msg(L, st, base);

@@ -11,8 +11,33 @@ mcsi.pretty: how the mcsi REPL and scripts show values.
                              Session/Connection -> their id)
   pretty.sessions(list)   -> the session table as text (columns)
   pretty.hex(id)          -> "0x%016x"
+
+Secrets: a string under a key that names a secret or a password (secret,
+target_secret, chap_secret, Password, ... but not secret_file or secret_env)
+shows as "<hidden>", and every CHAP secret given to the mcsi module is
+replaced by "<hidden>" in any string shown (mcsi.redact), in text and JSON.
 ]]
 local M = { json = false }
+
+local HIDDEN = "<hidden>"
+
+local redact_fn
+local function redact(s)
+  if redact_fn == nil then
+    local ok, mcsi = pcall(require, "mcsi")
+    redact_fn = ok and type(mcsi) == "table" and mcsi.redact or false
+  end
+  return redact_fn and redact_fn(s) or s
+end
+
+-- true for keys whose string value is a secret
+local function secret_key(k)
+  if type(k) ~= "string" then return false end
+  local l = k:lower()
+  if l:find("_file$") or l:find("_env$") then return false end
+  return l:find("secret", 1, true) ~= nil or l:find("password", 1, true) ~= nil
+end
+M.secret_key = secret_key
 
 local function is_ud(v, name)
   if type(v) ~= "userdata" then return false end
@@ -38,7 +63,7 @@ local function is_session_info(v)
 end
 
 local function status_line(st)
-  return string.format("%s (0x%08X) ok=%s: %s", st.name, st.code, tostring(st.ok), st.message)
+  return string.format("%s (0x%08X) ok=%s: %s", st.name, st.code, tostring(st.ok), redact(st.message))
 end
 
 local function role(c)
@@ -82,7 +107,7 @@ local function key_order(a, b)
 end
 
 local function quote(s)
-  return (string.format("%q", s):gsub("\\\n", "\\n"))
+  return (string.format("%q", redact(s)):gsub("\\\n", "\\n"))
 end
 
 local function fmt(v, indent, seen, depth)
@@ -92,7 +117,7 @@ local function fmt(v, indent, seen, depth)
   if t ~= "table" and t ~= "userdata" then return tostring(v) end
   if is_ud(v, "mcsi.Status") then
     return string.format('Status { name = %q, code = 0x%08X, ok = %s, message = %q }',
-      v.name, v.code, tostring(v.ok), v.message)
+      v.name, v.code, tostring(v.ok), redact(v.message))
   end
   if t == "userdata" then return tostring(v) end
   if seen[v] then return "<cycle>" end
@@ -112,6 +137,8 @@ local function fmt(v, indent, seen, depth)
     local vs
     if (k == "id" or k == "session_id" or k == "connection_id") and math.type(val) == "integer" then
       vs = hex(val)
+    elseif secret_key(k) and type(val) == "string" then
+      vs = quote(HIDDEN)
     else
       vs = fmt(val, inner, seen, depth + 1)
     end
@@ -134,7 +161,7 @@ local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f"
                   ["\r"] = "\\r", ["\t"] = "\\t" }
 
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. redact(s):gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
 end
@@ -170,7 +197,11 @@ local function json(v, seen)
   local keys = {}
   for k in pairs(v) do keys[#keys + 1] = k end
   table.sort(keys, key_order)
-  for _, k in ipairs(keys) do parts[#parts + 1] = json_string(tostring(k)) .. ":" .. json(v[k], seen) end
+  for _, k in ipairs(keys) do
+    local val = v[k]
+    if secret_key(k) and type(val) == "string" then val = HIDDEN end
+    parts[#parts + 1] = json_string(tostring(k)) .. ":" .. json(val, seen)
+  end
   seen[v] = nil
   if #parts == 0 then return n == 0 and "[]" or "{}" end
   return "{" .. table.concat(parts, ",") .. "}"
