@@ -101,12 +101,12 @@ local function int_arg(v, def, what)
   return n
 end
 
-local function digest(v)
+local function digest(v, what)
   if default(v) then return nil end
   local s = tostring(v):lower()
   if s == "t" or s == "1" or s == "crc32c" or s == "true" then return "crc32c" end
   if s == "f" or s == "0" or s == "none" or s == "false" then return "none" end
-  error("iscsicli: a digest is T (CRC32C) or * (none)", 3)
+  error("iscsicli: " .. what .. " must be T (CRC32C) or * (none)", 3)
 end
 
 -- "host", "host:port" or host + socket -> "host:port"
@@ -245,7 +245,7 @@ function commands.LoginTarget(a)
   end
   return show_login(mcsi.login_to_target{
     portal = p, target = a[1],
-    header_digest = digest(a[9]), data_digest = digest(a[10]),
+    header_digest = digest(a[9], "HeaderDigest"), data_digest = digest(a[10], "DataDigest"),
     max_connections = int_arg(a[11], nil, "MaxConnections"),
     default_time2wait = int_arg(a[12], nil, "DefaultTime2Wait"),
     default_time2retain = int_arg(a[13], nil, "DefaultTime2Retain"),
