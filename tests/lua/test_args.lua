@@ -107,7 +107,7 @@ function TestArgs:test_help_text()
 end
 
 -- Every script through the program: --help, and each bad command line.
-local SCRIPTS = { "failover", "drain", "rebalance" }
+local SCRIPTS = { "failover", "drain", "rebalance", "demo" }
 
 function TestArgs:test_every_script_answers_help()
   for _, name in ipairs(SCRIPTS) do
@@ -144,6 +144,8 @@ local BAD = {
   { "rebalance", "--target T --portal 127.0.0.1:3260 --lun 1 --probes 0", "--probes" },
   { "rebalance", "--target T --portal 127.0.0.1:3260 --lun 1 --interval 100", "go together" },
   { "rebalance", "--target T --portal 127.0.0.1:3260 --lun 1 --duration abc --interval 100", "--duration 'abc'" },
+  { "demo", "--duration 3", "unknown option --duration" },
+  { "demo", "now", "unexpected argument 'now'" },
 }
 
 function TestArgs:test_every_script_rejects_bad_arguments()
