@@ -25,8 +25,8 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
-BIND_LUA   := bindings/mcsi/pretty.lua scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua \
-              scripts/rebalance.lua
+BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.lua scripts/failover.lua \
+              scripts/drain.lua scripts/rebalance.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
@@ -68,11 +68,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
 
-# The pure-Lua parts the module preloads: mcsi.pretty, and the scripts as
+# The pure-Lua parts the module preloads: mcsi.pretty, mcsi.args (the scripts'
+# command lines), and the scripts as
 # mcsi.iscsicli, mcsi.failover, mcsi.drain, mcsi.rebalance.
 $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua \
+	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua mcsi.args=bindings/mcsi/args.lua \
 	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
 
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c

@@ -15,12 +15,29 @@ Every operation prints its Status; the session table is printed before and
 after the failures.
 
   bash tests/harness/with-targets build/mcsi scripts/demo.lua
+
+Exit status: 0 when every verified write read back equal and no operation
+failed, 1 otherwise (or when the login failed), 2 for any argument or when not
+run under the harness. --help prints this.
 ]]
 local mcsi = require "mcsi"
 local pretty = require "mcsi.pretty"
 local failover = require "mcsi.failover"
 
-local port = os.getenv("MCSI_TGT_PORT") or error("run it with `make demo` (tests/harness/with-targets)")
+require("mcsi.args").parse({ ... }, {
+  program = "demo.lua",
+  usage = "mcsi scripts/demo.lua (no arguments; run by `make demo` inside tests/harness/with-targets)",
+  about = "Logs in to the harness's tgt, grows the session to 4 connections with failover.lua, runs verified "
+    .. "I/O while the target drops connections, removes a connection and logs out.",
+  options = {},
+  exit_codes = "0 every verified write read back equal and no operation failed, 1 otherwise, "
+    .. "2 arguments given or not run under the harness",
+})
+local port = os.getenv("MCSI_TGT_PORT")
+if not port then
+  io.stderr:write("demo.lua: MCSI_TGT_PORT is not set: run it with `make demo` (tests/harness/with-targets)\n")
+  os.exit(2)
+end
 local iqn, ipc = os.getenv("MCSI_TGT_IQN_PLAIN"), os.getenv("MCSI_TGT_IPC")
 local p1, p2 = "127.0.0.1:" .. port, "127.0.0.2:" .. port
 

@@ -15,11 +15,21 @@ As a library (mcsi preloads it as "mcsi.drain"):
     -- connections); opts.quiet: no printing. st is the Status of the whole
     -- operation, log the actions { action =, portal =, status = }.
 
+The goal: no connection left on the portal, and the session as large as before.
+When the session is full (an add answers ISDSC_TOO_MANY_CONNECTIONS), each
+removal makes room for its replacement elsewhere. When a replacement cannot be
+made the connections on the portal are still removed, and the Status fails
+(the add's Status, "the session went from 4 to 2 connections").
+
 As a program (logs in, spreads --connections over the portals, drains, shows
-the session and logs out; exit status 0 when the drain succeeded):
+the session and logs out):
 
   mcsi scripts/drain.lua --target IQN --portal 127.0.0.1:3260 --portal 127.0.0.2:3260 \
       --drain 127.0.0.2:3260 [--connections N]
+
+  Exit status: 0 when the goal was met, 1 when the login failed or the drain was
+  refused or incomplete (the "done" line gives the Status), 2 for a bad command
+  line (--drain must be one of the --portal). --help prints the options.
 ]]
 local modname = ...
 local mcsi = require "mcsi"
@@ -37,6 +47,39 @@ local function logger(quiet)
   end
 end
 
+local function count_healthy(sid)
+  local info = mcsi.session_info(sid)
+  local n = 0
+  for _, c in ipairs(info and info.connections or {}) do
+    if c.state == "active" or c.state == "standby" then n = n + 1 end
+  end
+  return n
+end
+
+-- Adds one connection on the next portal of plan (round robin); the cid or nil and the Status.
+local function add_elsewhere(sid, plan, say)
+  if #plan.targets == 0 then return nil, plan.last_failure end
+  plan.next = plan.next % #plan.targets + 1
+  local p = plan.targets[plan.next]
+  local cid, st = mcsi.add_connection_to_session(sid, { portal = p })
+  say("add", p, st, cid and string.format("connection 0x%016x", cid) or nil)
+  if not cid then plan.last_failure = st end
+  return cid, st
+end
+
+-- Removes the connections on the portal; when the session was full, each removal
+-- makes room for its replacement elsewhere. Returns the worst removal Status.
+local function remove_and_replace(sid, portal, victims, plan, say)
+  local st = mcsi.Status.new(0)
+  for _, c in ipairs(victims) do
+    local rst = mcsi.remove_connection_from_session(sid, c.id)
+    say("remove", portal, rst, string.format("connection 0x%016x", c.id))
+    if not rst.ok then st = rst end
+    if rst.ok and plan.missing > 0 and add_elsewhere(sid, plan, say) then plan.missing = plan.missing - 1 end
+  end
+  return st
+end
+
 function M.drain(sid, portal, opts)
   opts = opts or {}
   if type(sid) == "userdata" then sid = sid.id end
@@ -47,13 +90,13 @@ function M.drain(sid, portal, opts)
     return st, log
   end
   local victims, others, leading_victim = {}, {}, nil
-  local elsewhere = {}
+  local elsewhere, seen = {}, {}
   for _, c in ipairs(info.connections) do
     if c.portal == portal then
       if c.leading then leading_victim = c else victims[#victims + 1] = c end
     else
       others[#others + 1] = c
-      elsewhere[#elsewhere + 1] = c.portal
+      if not seen[c.portal] then seen[c.portal] = true; elsewhere[#elsewhere + 1] = c.portal end
     end
   end
   if #victims == 0 and not leading_victim then
@@ -61,18 +104,20 @@ function M.drain(sid, portal, opts)
     say("done", portal, st)
     return st, log
   end
-  -- 1. add elsewhere first, one per connection on the portal
-  local targets = opts.portals or elsewhere
-  local added, k = 0, 0
+  local before = count_healthy(sid)
+  -- 1. add elsewhere first, one per connection on the portal, while the session has room
+  local plan = { targets = {}, next = 0, missing = 0 }
+  for _, p in ipairs(opts.portals or elsewhere) do
+    if p ~= portal then plan.targets[#plan.targets + 1] = p end
+  end
+  local added = 0
   local want = #victims + (leading_victim and 1 or 0)
-  for _ = 1, want do
-    if #targets == 0 then break end
-    k = k % #targets + 1
-    local p = targets[k]
-    if p ~= portal then
-      local cid, ast = mcsi.add_connection_to_session(sid, { portal = p })
-      say("add", p, ast)
-      if cid then added = added + 1 end
+  for n = 1, want do
+    local cid, ast = add_elsewhere(sid, plan, say)
+    if cid then added = added + 1
+    elseif ast and ast.name == "ISDSC_TOO_MANY_CONNECTIONS" then
+      plan.missing = want - n + 1            -- added after a removal makes room
+      break
     end
   end
   -- 2. refuse when no path is left off the portal
@@ -83,13 +128,8 @@ function M.drain(sid, portal, opts)
     say("refuse", portal, st)
     return st, log
   end
-  -- 3. remove the connections on the portal
-  st = mcsi.Status.new(0)
-  for _, c in ipairs(victims) do
-    local rst = mcsi.remove_connection_from_session(sid, c.id)
-    say("remove", portal, rst, string.format("connection 0x%016x", c.id))
-    if not rst.ok then st = rst end
-  end
+  -- 3. remove the connections on the portal (replacing them when the session was full)
+  st = remove_and_replace(sid, portal, victims, plan, say)
   -- 4. the leading connection stays, without I/O
   if leading_victim then
     local paths = {}
@@ -102,6 +142,14 @@ function M.drain(sid, portal, opts)
       "Leading connection cannot be removed: it stays on " .. portal .. " as a standby without I/O; "
       .. "log the session out and in elsewhere to move it")
   end
+  -- 5. the goal includes the session's size: as many connections as before
+  local after = count_healthy(sid)
+  if st.ok and after < before then
+    local why = plan.last_failure
+    st = mcsi.Status.new(why and why.code or "ISDSC_NO_CONNECTION_AVAILABLE",
+      string.format("drained %s, but the session went from %d to %d connections: %s", portal, before, after,
+        why and (why.name .. ": " .. why.message) or "no portal to add on"))
+  end
   say("done", portal, st)
   return st, log
 end
@@ -110,22 +158,25 @@ if modname == "mcsi.drain" then return M end
 
 -- ---- the program -------------------------------------------------------------
 
-local args, o = { ... }, { portals = {} }
-local function usage(msg)
-  io.stderr:write("drain.lua: ", msg, "\nusage: mcsi scripts/drain.lua --target IQN --portal ADDR... "
-    .. "--drain ADDR [--connections N]\n")
-  os.exit(2)
-end
-for i = 1, #args, 2 do
-  local a, v = args[i], args[i + 1]
-  if v == nil then usage("missing value for " .. a) end
-  if a == "--target" then o.target = v
-  elseif a == "--portal" then o.portals[#o.portals + 1] = v
-  elseif a == "--drain" then o.drain = v
-  elseif a == "--connections" then o.connections = tonumber(v)
-  else usage("unknown option " .. a) end
-end
-if not o.target or #o.portals == 0 or not o.drain then usage("--target, --portal and --drain are needed") end
+local o = require("mcsi.args").parse({ ... }, {
+  program = "drain.lua",
+  usage = "mcsi scripts/drain.lua --target IQN --portal ADDR... --drain ADDR [--connections N]",
+  about = "Logs in, spreads N connections over the portals, moves the session off the --drain portal "
+    .. "(adding elsewhere first), shows the session and logs out.",
+  options = {
+    { "target", "name", "IQN", "the target's iSCSI name", required = true },
+    { "portal", "portal", "ADDR", "a portal of the target", many = true, required = true },
+    { "drain", "portal", "ADDR", "the portal to move off (one of the --portal)", required = true },
+    { "connections", "count", "N", "connections before the drain (default: the number of portals)" },
+  },
+  rules = function(a)
+    for _, p in ipairs(a.portal) do if p == a.drain then return nil end end
+    return "--drain " .. a.drain .. " is not one of the --portal"
+  end,
+  exit_codes = "0 nothing is left on the portal and the session kept its size, 1 the drain was refused "
+    .. "or incomplete (the done line gives the Status), 2 bad arguments",
+})
+o.portals, o.portal = o.portal, nil
 local pretty = require "mcsi.pretty"
 
 -- Lead on a portal that is not drained when there is one.

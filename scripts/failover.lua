@@ -11,12 +11,19 @@ with a logout):
       --portal 127.0.0.2:3260=1 [--connections N] [--chap-user U --chap-secret S]
       [--interval MS] [--duration S] [--io LUN] [--quiet]
 
-  --portal ADDR[=WEIGHT]  a portal and its weight (default 1); repeatable
+  --portal ADDR[=WEIGHT]  a portal and its weight (integer >= 1, default 1); repeatable
   --connections N         connections to keep (default: the number of portals)
   --interval MS           health check period (default 500); a failure event
                           triggers a check at once
   --duration S            stop after S seconds (default: run until interrupted)
   --io LUN                read one block of LUN every 100 ms and log failures
+
+  The first login is retried like any other: when no portal answers, the
+  script keeps trying with back-off until --duration ends (or Ctrl-C).
+  Exit status: 0 when at the end the session has its N healthy connections
+  (and, with --io, every read succeeded); 1 when not (never logged in, fewer
+  connections, failed reads: the "result" line gives the Status); 2 for a bad
+  command line. --help prints the options.
 
 As a library (mcsi preloads it as "mcsi.failover"), in the REPL or a script:
 
@@ -25,12 +32,14 @@ As a library (mcsi preloads it as "mcsi.failover"), in the REPL or a script:
                             { portal = "127.0.0.2:3260" } }, connections = 3 }
   ... mcsi.run() / mcsi.sleep(ms) / the REPL prompt keeps it working ...
   f:check()   -- one repair pass now;   f:stop()   -- unregister
+  f:status()  -- a Status: success when the session has its N healthy connections
   f.log       -- the actions, each { time =, action =, portal =, status = }
+  (start{ target = IQN, ... } without a session logs in itself, and keeps trying.)
 
-Back-off: after a failed add on a portal, the portal is skipped for
+Back-off: after a failed add or login on a portal, the portal is skipped for
 min(200 ms * 2^(failures-1), 10 s); a success resets it. When the session
-itself fails (session-failed), the script logs in again through the portals
-in weight order.
+itself fails (session-failed), or was never made, the script logs in through
+the portals in weight order.
 ]]
 local modname = ...
 local mcsi = require "mcsi"
@@ -50,10 +59,14 @@ local function log(f, action, portal, st, extra)
   end
 end
 
--- Connections per portal among the healthy (active or standby) ones.
+local GONE = { failed = true, ["logged-out"] = true }
+
+-- Connections per portal among the healthy (active or standby) ones; nil when
+-- there is no live session.
 local function census(f)
+  if not f.session then return nil end
   local info = mcsi.session_info(f.session)
-  if not info then return nil end
+  if not info or GONE[info.state] then return nil end
   local per, healthy = {}, 0
   for _, c in ipairs(info.connections) do
     if c.state == "active" or c.state == "standby" then
@@ -64,14 +77,17 @@ local function census(f)
   return healthy, per, info
 end
 
+local function backed_off(f, portal)
+  local b = f.backoff[portal]
+  return b ~= nil and b.until_ms > mcsi.now()
+end
+
 -- The portal most under its weight that is not backed off; nil if none.
 local function pick(f, per)
   local best, best_score
-  local now = mcsi.now()
   for _, p in ipairs(f.portals) do
-    local b = f.backoff[p.portal]
-    if not b or b.until_ms <= now then
-      local score = ((per[p.portal] or 0) + 1) / (p.weight or 1)
+    if not backed_off(f, p.portal) then
+      local score = ((per[p.portal] or 0) + 1) / p.weight
       if not best or score < best_score then best, best_score = p, score end
     end
   end
@@ -84,77 +100,114 @@ local function failed_on(f, portal, st)
   local wait = math.min(BACKOFF_MS * 2 ^ (b.failures - 1), BACKOFF_MAX_MS)
   b.until_ms = mcsi.now() + wait
   f.backoff[portal] = b
+  f.last_failure = st
   log(f, "backoff", portal, st, string.format("%d failure(s), next try in %d ms", b.failures, wait))
 end
 
--- Logs in through the portals in weight order; returns the Status.
+-- Logs in through the portals that are not backed off, in weight order; true
+-- when a session was made.
 local function relogin(f)
-  local order = {}
-  for i, p in ipairs(f.portals) do order[i] = p end
-  table.sort(order, function(a, b) return (a.weight or 1) > (b.weight or 1) end)
-  local st
+  local order = table.move(f.portals, 1, #f.portals, 1, {})
+  table.sort(order, function(a, b) return a.weight > b.weight end)
   for _, p in ipairs(order) do
-    local b = f.backoff[p.portal]
-    if not b or b.until_ms <= mcsi.now() then
-      local sid
-      sid, _, st = mcsi.login_to_target{ portal = p.portal, target = f.target, chap = f.chap }
+    if not backed_off(f, p.portal) then
+      local sid, _, st = mcsi.login_to_target{ portal = p.portal, target = f.target, chap = f.chap,
+                                               max_connections = f.connections }
       log(f, "login", p.portal, st)
       if sid then
         f.session = sid
         f.backoff[p.portal] = nil
-        return st
+        return true
       end
       failed_on(f, p.portal, st)
     end
   end
-  return st
+  return false
 end
 
--- One repair pass: add connections until there are f.connections healthy ones.
+-- Adds connections until there are f.connections healthy ones (or no portal is left to try).
+local function grow(f, healthy, per)
+  while healthy < f.connections do
+    local p = pick(f, per)
+    if not p then return end                    -- every portal is backing off
+    local cid, st = mcsi.add_connection_to_session(f.session, { portal = p.portal, chap = f.chap,
+                                                                weight = p.weight })
+    log(f, "add", p.portal, st, cid and string.format("connection 0x%016x", cid) or nil)
+    if cid then
+      f.backoff[p.portal] = nil
+      healthy = healthy + 1
+      per[p.portal] = (per[p.portal] or 0) + 1
+      f.repairs = f.repairs + 1
+    else
+      failed_on(f, p.portal, st)
+      if st.name == "ISDSC_TOO_MANY_CONNECTIONS" or st.name == "ISDSC_INVALID_SESSION_ID" then return end
+    end
+  end
+end
+
+-- One repair pass: a session if there is none (when a target is known), then connections.
 function M:check()
   if self.stopped or self.checking then return end
   self.checking = true
   local healthy, per = census(self)
-  if not healthy then
-    if self.target then
-      log(self, "lost", nil, nil, "session " .. string.format("0x%016x", self.session) .. " is gone")
-      relogin(self)
+  if not healthy and self.target then
+    if self.session and not self.lost then
+      log(self, "lost", nil, nil, string.format("session 0x%016x is gone", self.session))
+      self.lost = true
+    end
+    if relogin(self) then
+      self.lost = false
       healthy, per = census(self)
     end
-    if not healthy then self.checking = false return end
   end
-  while healthy < self.connections do
-    local p = pick(self, per)
-    if not p then break end                     -- every portal is backing off
-    local cid, st = mcsi.add_connection_to_session(self.session, { portal = p.portal, chap = self.chap,
-                                                                   weight = p.weight })
-    log(self, "add", p.portal, st, cid and string.format("connection 0x%016x", cid) or nil)
-    if cid then
-      self.backoff[p.portal] = nil
-      healthy = healthy + 1
-      per[p.portal] = (per[p.portal] or 0) + 1
-      self.repairs = self.repairs + 1
-    else
-      failed_on(self, p.portal, st)
-      if st.name == "ISDSC_TOO_MANY_CONNECTIONS" or st.name == "ISDSC_INVALID_SESSION_ID" then break end
-    end
-  end
+  if healthy then grow(self, healthy, per) end
   self.checking = false
 end
 
--- Starts keeping opts.session healthy. opts: session (id or mcsi.Session),
--- portals ({ {portal=, weight=}, ... } or strings), connections, chap, interval_ms,
--- target (to log in again if the session fails), quiet.
+-- Whether the goal is met now: a live session with f.connections healthy connections.
+function M:status()
+  local healthy = census(self)
+  local why = self.last_failure
+  local detail = why and (": last failure " .. why.name .. ": " .. why.message) or ""
+  if not healthy then
+    return mcsi.Status.new(why and why.code or "ISDSC_NO_CONNECTION_AVAILABLE",
+      "no session: no login succeeded through any portal" .. detail)
+  elseif healthy < self.connections then
+    return mcsi.Status.new(why and why.code or "ISDSC_NO_CONNECTION_AVAILABLE",
+      string.format("the session has %d of %d healthy connections%s", healthy, self.connections, detail))
+  end
+  return mcsi.Status.new(0, string.format("the session has its %d healthy connections", healthy))
+end
+
+local function portal_list(portals)
+  local list = {}
+  for i, p in ipairs(portals or {}) do
+    if type(p) == "string" then p = { portal = p } end
+    if type(p) ~= "table" or type(p.portal) ~= "string" then
+      error("failover.start: portals[" .. i .. "] must be a portal string or { portal =, weight = }", 3)
+    end
+    local w = p.weight or 1
+    if math.type(w) ~= "integer" or w < 1 then error("failover.start: portals[" .. i .. "].weight must be an integer >= 1", 3) end
+    list[i] = { portal = p.portal, weight = w }
+  end
+  if #list == 0 then error("failover.start: at least one portal", 3) end
+  return list
+end
+
+-- Starts keeping opts.session healthy. opts: session (id or mcsi.Session; without
+-- one, target is needed and the script logs in itself), portals ({ {portal=, weight=},
+-- ... } or strings), connections, chap, interval_ms, target (to log in again if the
+-- session fails), quiet.
 function M.start(opts)
   local f = setmetatable({ log = {}, backoff = {}, repairs = 0, t0 = mcsi.now(), quiet = opts.quiet,
                            chap = opts.chap, target = opts.target }, M)
   f.session = type(opts.session) == "userdata" and opts.session.id or opts.session
-  f.portals = {}
-  for i, p in ipairs(opts.portals or {}) do
-    f.portals[i] = type(p) == "string" and { portal = p, weight = 1 } or p
-  end
-  assert(#f.portals > 0, "failover.start: at least one portal")
+  if not f.session and not f.target then error("failover.start: a session or a target is needed", 2) end
+  f.portals = portal_list(opts.portals)
   f.connections = opts.connections or #f.portals
+  if math.type(f.connections) ~= "integer" or f.connections < 1 then
+    error("failover.start: connections must be an integer >= 1", 2)
+  end
   f.handlers = {
     mcsi.on("conn-failed", function(ev)
       if ev.session_id ~= f.session then return end
@@ -171,7 +224,6 @@ function M.start(opts)
     end),
   }
   f.timer = mcsi.every(opts.interval_ms or 500, function() f:check() end)
-  if not f.session then relogin(f) end
   f:check()
   return f
 end
@@ -186,63 +238,58 @@ if modname == "mcsi.failover" then return M end
 
 -- ---- the program -------------------------------------------------------------
 
-local function usage(msg)
-  io.stderr:write("failover.lua: ", msg, "\nusage: mcsi scripts/failover.lua --target IQN --portal ADDR[=WEIGHT]... "
-    .. "[--connections N] [--chap-user U --chap-secret S] [--interval MS] [--duration S] [--io LUN] [--quiet]\n")
-  os.exit(2)
-end
+local o = require("mcsi.args").parse({ ... }, {
+  program = "failover.lua",
+  usage = "mcsi scripts/failover.lua --target IQN --portal ADDR[=WEIGHT]... [--connections N] "
+    .. "[--chap-user U --chap-secret S] [--interval MS] [--duration S] [--io LUN] [--quiet]",
+  about = "Keeps a session at N healthy connections over the portals; logs in (and again) with back-off.",
+  options = {
+    { "target", "name", "IQN", "the target's iSCSI name", required = true },
+    { "portal", "portal_weight", "ADDR[=WEIGHT]", "a portal and its weight (default 1)", many = true,
+      required = true },
+    { "connections", "count", "N", "connections to keep (default: the number of portals)" },
+    { "chap-user", "name", "U", "CHAP user name" },
+    { "chap-secret", "secret", "S", "CHAP secret (never printed)" },
+    { "interval", "ms", "MS", "health check period (default 500)" },
+    { "duration", "seconds", "S", "stop after S seconds (default: until Ctrl-C)" },
+    { "io", "lun", "LUN", "read one block of LUN every 100 ms" },
+    { "quiet", "flag", nil, "no log lines" },
+  },
+  rules = function(a)
+    if (a.chap_user == nil) ~= (a.chap_secret == nil) then return "--chap-user and --chap-secret go together" end
+  end,
+  exit_codes = "0 the session has its N connections at the end (and every --io read succeeded), "
+    .. "1 it has not (see the result line), 2 bad arguments",
+})
 
-local args, o = { ... }, { portals = {} }
-local i = 1
-while i <= #args do
-  local a, v = args[i], args[i + 1]
-  if a == "--quiet" then o.quiet = true; i = i + 1
-  else
-    if v == nil then usage("missing value for " .. a) end
-    if a == "--target" then o.target = v
-    elseif a == "--portal" then
-      local p, w = v:match("^(.-)=(%d+)$")
-      o.portals[#o.portals + 1] = { portal = p or v, weight = tonumber(w) or 1 }
-    elseif a == "--connections" then o.connections = tonumber(v)
-    elseif a == "--chap-user" then o.chap = o.chap or {}; o.chap.username = v
-    elseif a == "--chap-secret" then o.chap = o.chap or {}; o.chap.secret = v
-    elseif a == "--interval" then o.interval_ms = tonumber(v)
-    elseif a == "--duration" then o.duration = tonumber(v)
-    elseif a == "--io" then o.io_lun = tonumber(v)
-    else usage("unknown option " .. a) end
-    i = i + 2
-  end
-end
-if not o.target or #o.portals == 0 then usage("--target and at least one --portal are needed") end
-
-local f = M.start(o)
-if not f.session then
-  io.stderr:write("failover.lua: could not log in through any portal\n")
-  os.exit(1)
-end
-if o.io_lun then
-  local reads, failures = 0, 0
+local f = M.start{ target = o.target, portals = o.portal, connections = o.connections, interval_ms = o.interval,
+                   quiet = o.quiet, chap = o.chap_user and { username = o.chap_user, secret = o.chap_secret } }
+local reads, read_failures, last_read_failure = 0, 0, nil
+if o.io then
   mcsi.every(100, function()
-    local _, st = mcsi.read(f.session, o.io_lun, 0, 1)
+    if not f.session then return end
+    local _, st = mcsi.read(f.session, o.io, 0, 1)
     reads = reads + 1
     if not st.ok then
-      failures = failures + 1
+      read_failures, last_read_failure = read_failures + 1, st
       log(f, "io", nil, st)
     end
   end)
-  f.io_stats = function() return reads, failures end
 end
 if o.duration then mcsi.timer(o.duration * 1000, function() mcsi.stop() end) end
 local ok, err = pcall(mcsi.run)
 f:stop()
-if f.io_stats then
-  local r, fl = f.io_stats()
-  log(f, "io", nil, nil, string.format("%d reads, %d failed", r, fl))
-end
+if o.io then log(f, "io", nil, nil, string.format("%d reads, %d failed", reads, read_failures)) end
 log(f, "summary", nil, nil, string.format("%d connection(s) added", f.repairs))
-local st = mcsi.logout_from_target(f.session)
-log(f, "logout", nil, st)
-if not ok then
+local result = f:status()
+if result.ok and read_failures > 0 then
+  result = mcsi.Status.new(last_read_failure.code, string.format("%d of %d reads failed: last: %s", read_failures,
+    reads, last_read_failure.message))
+end
+log(f, "result", nil, result)
+if f.session then log(f, "logout", nil, mcsi.logout_from_target(f.session)) end
+if not ok and not tostring(err):find("interrupted!", 1, true) then
   io.stderr:write("failover.lua: ", tostring(err), "\n")
   os.exit(1)
 end
+os.exit(result.ok and 0 or 1)

@@ -21,38 +21,26 @@ invocation, or one per line from stdin with "-":
   printf 'QLoginTarget iqn...\nSessionList\n' | mcsi scripts/iscsicli.lua -
 
 Sessions live in the process that made them: a one-shot invocation logs its
-sessions out when it exits. Commands (Microsoft's order; * = default):
-  AddTargetPortal <Address> <Socket> [<HBA> <Port> <SecurityFlags> <LoginFlags>
-      <HeaderDigest> <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain>
-      <Username> <Password> <AuthType>]
-  QAddTargetPortal <Address[:Socket]> [<Username> <Password>]
-  RemoveTargetPortal <Address> <Socket>        ListTargetPortals
-  ListTargets [<ForceUpdate>]
-  LoginTarget <TargetName> <ReportToPNP> <TargetAddress> <TargetSocket>
-      <InitiatorInstance> <Port> <SecurityFlags> <LoginFlags> <HeaderDigest>
-      <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain> <Username>
-      <Password> <AuthType> <Key> <MappingCount> ...
-  QLoginTarget <TargetName> [<Username> <Password>]
-  LogoutTarget <SessionId>
-  AddConnection <SessionId> <InitiatorInstance> <Port> <TargetAddress>
-      <TargetSocket> <SecurityFlags> <LoginFlags> <HeaderDigest> <DataDigest>
-      <MaxConnections> <Time2Wait> <Time2Retain> <Username> <Password> <AuthType> <Key>
-  QAddConnection <SessionId> <InitiatorInstance> <TargetAddress> [<TargetSocket>]
-      [<Username> <Password>]
-  RemoveConnection <SessionId> <ConnectionId>
-  SessionList [<ShowSessionInfo>]
-  ScsiInquiry <SessionId> <LUN> <EvpdCmddt> <PageCode>
-  ReadCapacity <SessionId> <LUN>
-  ReportLUNs <SessionId>
-Digests: T or crc32c for CRC32C, * F or none for none. AuthType: 0 none,
-1 CHAP, 2 mutual CHAP (Key = the target's secret, Username/Password ours).
-Ids print as 0x%016x and are read as decimal or 0x hex.
+sessions out when it exits. The commands and their arguments: M.usage below
+(`iscsicli "help"`, or `mcsi scripts/iscsicli.lua --help`).
+
+CHAP secrets given to a command are kept (to log in and discover with) but
+never shown: no listing, JSON, Status or error message carries one. Listings
+show the CHAP user name only, and an argument error names the argument, not
+its value (a misplaced secret must not be echoed).
+
+As a program: exit status 0 when every command succeeded, 1 when one answered
+a failing Status, 2 for a bad command line (unknown command, bad argument).
 ]]
 local modname = ...
 local mcsi = require "mcsi"
 local pretty = require "mcsi.pretty"
 
 local M = { portals = {} }
+
+-- The CHAP settings of each known portal (key: its entry in M.portals) and of
+-- each discovered target (key: its record), kept out of everything printed.
+local credentials = setmetatable({}, { __mode = "k" })
 local hex = pretty.hex
 
 local function out(...)
@@ -85,7 +73,7 @@ local function split(line)
     local q = line:sub(s, s)
     if q == '"' or q == "'" then
       local e = line:find(q, s + 1, true)
-      if not e then error("iscsicli: unterminated quote in: " .. line, 3) end
+      if not e then error("iscsicli: unterminated quote (at character " .. s .. ")", 3) end
       words[#words + 1] = line:sub(s + 1, e - 1)
       pos = e + 1
     else
@@ -102,23 +90,23 @@ local function default(v) return v == nil or v == "*" end
 local function id_arg(v, what)
   if math.type(v) == "integer" then return v end
   local n = type(v) == "string" and math.tointeger(tonumber(v)) or nil
-  if not n then error(string.format("iscsicli: %s must be an id (decimal or 0x hex), not %s", what, tostring(v)), 3) end
+  if not n then error(string.format("iscsicli: %s must be an id (decimal or 0x hex)", what), 3) end
   return n
 end
 
 local function int_arg(v, def, what)
   if default(v) then return def end
   local n = math.tointeger(tonumber(v))
-  if not n then error(string.format("iscsicli: %s must be a number, not %s", what, tostring(v)), 3) end
+  if not n then error(string.format("iscsicli: %s must be a number", what), 3) end
   return n
 end
 
-local function digest(v)
+local function digest(v, what)
   if default(v) then return nil end
   local s = tostring(v):lower()
   if s == "t" or s == "1" or s == "crc32c" or s == "true" then return "crc32c" end
   if s == "f" or s == "0" or s == "none" or s == "false" then return "none" end
-  error("iscsicli: a digest is T (CRC32C) or * (none), not " .. tostring(v), 3)
+  error("iscsicli: " .. what .. " must be T (CRC32C) or * (none)", 3)
 end
 
 -- "host", "host:port" or host + socket -> "host:port"
@@ -138,11 +126,18 @@ end
 
 -- Target portals --------------------------------------------------------------
 
+-- A portal entry shows its CHAP user name; the secrets stay in credentials.
 local function add_portal(p, c)
+  local entry
   for _, e in ipairs(M.portals) do
-    if e.portal == p then e.chap = c return end
+    if e.portal == p then entry = e end
   end
-  M.portals[#M.portals + 1] = { portal = p, chap = c }
+  if not entry then
+    entry = { portal = p }
+    M.portals[#M.portals + 1] = entry
+  end
+  entry.username = c and c.username or nil
+  credentials[entry] = c
 end
 
 local commands = {}
@@ -178,20 +173,25 @@ function commands.ListTargetPortals()
     return mcsi.Status.new(0)
   end
   out(string.format("Total of %d portals are persisted:", #M.portals))
-  for _, e in ipairs(M.portals) do out("    Address and Socket   : " .. e.portal) end
+  for _, e in ipairs(M.portals) do
+    out("    Address and Socket   : " .. e.portal)
+    if credentials[e] then out("    CHAP Username        : " .. (e.username or "(none)")) end
+  end
   return show_status(mcsi.Status.new(0))
 end
 
--- Discovery through every known portal: list of { name =, portal =, addresses = }
+-- Discovery through every known portal: list of { name =, portal =, username =, addresses = }
 local function discover()
   local found, seen, last = {}, {}, nil
   for _, e in ipairs(M.portals) do
-    local targets, st = mcsi.send_targets{ portal = e.portal, chap = e.chap }
+    local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e] }
     last = st
     for _, t in ipairs(targets or {}) do
       if not seen[t.name] then
         seen[t.name] = true
-        found[#found + 1] = { name = t.name, portal = e.portal, chap = e.chap, addresses = t.addresses }
+        local rec = { name = t.name, portal = e.portal, username = e.username, addresses = t.addresses }
+        credentials[rec] = credentials[e]
+        found[#found + 1] = rec
       end
     end
   end
@@ -226,7 +226,7 @@ function commands.QLoginTarget(a)
   local found = discover()
   for _, t in ipairs(found) do
     if t.name == a[1] then
-      local c = t.chap
+      local c = credentials[t]
       if not default(a[2]) or not default(a[3]) then c = chap(a[2], a[3]) end
       return show_login(mcsi.login_to_target{ portal = t.portal, target = t.name, chap = c })
     end
@@ -245,7 +245,7 @@ function commands.LoginTarget(a)
   end
   return show_login(mcsi.login_to_target{
     portal = p, target = a[1],
-    header_digest = digest(a[9]), data_digest = digest(a[10]),
+    header_digest = digest(a[9], "HeaderDigest"), data_digest = digest(a[10], "DataDigest"),
     max_connections = int_arg(a[11], nil, "MaxConnections"),
     default_time2wait = int_arg(a[12], nil, "DefaultTime2Wait"),
     default_time2retain = int_arg(a[13], nil, "DefaultTime2Retain"),
@@ -387,7 +387,7 @@ function M.run(cmd, ...)
   if #words == 0 or type(words[1]) ~= "string" then error("iscsicli: no command (try iscsicli \"help\")", 2) end
   local name = table.remove(words, 1)
   if name:lower() == "help" then
-    out((M.help:gsub("^\n", "")))
+    out(M.usage)
     return mcsi.Status.new(0)
   end
   local f = lower[name:lower()]
@@ -395,11 +395,37 @@ function M.run(cmd, ...)
   return f(words)
 end
 
-M.help = [[
-Commands: AddTargetPortal QAddTargetPortal RemoveTargetPortal ListTargetPortals
-ListTargets LoginTarget QLoginTarget LogoutTarget AddConnection QAddConnection
-RemoveConnection SessionList ScsiInquiry ReadCapacity ReportLUNs
-(the syntax is at the top of scripts/iscsicli.lua; * means the default)]]
+M.usage = [[
+usage: iscsicli "Command args..." (in mcsi), or mcsi scripts/iscsicli.lua Command args... | - (stdin)
+Commands (Microsoft's argument order; * = the default):
+  AddTargetPortal <Address> <Socket> [<HBA> <Port> <SecurityFlags> <LoginFlags>
+      <HeaderDigest> <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain>
+      <Username> <Password> <AuthType>]
+  QAddTargetPortal <Address[:Socket]> [<Username> <Password>]
+  RemoveTargetPortal <Address> <Socket>        ListTargetPortals
+  ListTargets [<ForceUpdate>]
+  LoginTarget <TargetName> <ReportToPNP> <TargetAddress> <TargetSocket>
+      <InitiatorInstance> <Port> <SecurityFlags> <LoginFlags> <HeaderDigest>
+      <DataDigest> <MaxConnections> <Time2Wait> <Time2Retain> <Username>
+      <Password> <AuthType> <Key> <MappingCount> ...
+  QLoginTarget <TargetName> [<Username> <Password>]
+  LogoutTarget <SessionId>
+  AddConnection <SessionId> <InitiatorInstance> <Port> <TargetAddress>
+      <TargetSocket> <SecurityFlags> <LoginFlags> <HeaderDigest> <DataDigest>
+      <MaxConnections> <Time2Wait> <Time2Retain> <Username> <Password> <AuthType> <Key>
+  QAddConnection <SessionId> <InitiatorInstance> <TargetAddress> [<TargetSocket>]
+      [<Username> <Password>]
+  RemoveConnection <SessionId> <ConnectionId>
+  SessionList [<ShowSessionInfo>]
+  ScsiInquiry <SessionId> <LUN> <EvpdCmddt> <PageCode>
+  ReadCapacity <SessionId> <LUN>
+  ReportLUNs <SessionId>
+Digests: T or crc32c for CRC32C, * F or none for none. AuthType: 0 none,
+1 CHAP, 2 mutual CHAP (Key = the target's secret, Username/Password ours).
+Ids print as 0x%016x and are read as decimal or 0x hex. Secrets are never shown.
+As a program, MCSI_PORTALS (blank-separated) are added as target portals first;
+exit status 0 all succeeded, 1 a command failed, 2 bad command line.]]
+M.help = M.usage
 
 setmetatable(M, { __call = function(_, ...) return M.run(...) end })
 
@@ -408,26 +434,29 @@ if modname == "mcsi.iscsicli" or modname == "iscsicli" then return M end
 -- As a program: MCSI_PORTALS (blank-separated) are added as target portals.
 for p in (os.getenv("MCSI_PORTALS") or ""):gmatch("%S+") do add_portal(p) end
 local args = { ... }
-local ok = true
-local function run_line(line)
-  local results = table.pack(pcall(M.run, line))
+local worst = 0                                   -- 0 ok, 1 a failing Status, 2 a bad command line
+local function run_line(...)
+  local results = table.pack(pcall(M.run, ...))
   if not results[1] then
     io.stderr:write(tostring(results[2]), "\n")
-    ok = false
+    worst = 2
     return
   end
   local st = results[results.n]
-  if type(st) == "userdata" and not st.ok then ok = false end
+  if type(st) == "userdata" and not st.ok then worst = math.max(worst, 1) end
 end
-if #args == 0 then
-  out(M.help)
+if #args == 1 and (args[1] == "--help" or args[1] == "-h") then
+  out(M.usage)
+  os.exit(0)
+elseif #args == 0 then
+  io.stderr:write("iscsicli.lua: no command\n", M.usage, "\n")
   os.exit(2)
 elseif #args == 1 and args[1] == "-" then
   for line in io.lines() do
     if line:match("%S") and not line:match("^%s*#") then run_line(line) end
   end
 else
-  run_line(table.concat(args, " "))
+  run_line(table.unpack(args))
 end
 for _, s in ipairs(mcsi.sessions()) do mcsi.logout_from_target(s.id) end
-os.exit(ok and 0 or 1)
+os.exit(worst)

@@ -22,11 +22,21 @@ As a library (mcsi preloads it as "mcsi.rebalance"):
   local st, decision = rebalance.apply(sid, m)             -- sets the policy (and weights)
   local r = rebalance.every(sid, lun, 5000)                 -- periodically; r:stop()
 
+A probe that fails (CHECK CONDITION, timeout, no connection) is not a latency:
+a connection's latency is the mean over its answered probes. A connection that
+answered none is left out of the comparison (weight 1 under weighted paths); when
+no probe of any connection was answered, measure() fails with the probes' Status
+and nothing is changed.
+
 As a program (logs in, one connection per portal, measures and applies once
 or every --interval ms for --duration s, shows the session, logs out):
 
   mcsi scripts/rebalance.lua --target IQN --lun N --portal A --portal B [--probes N]
       [--interval MS --duration S]
+
+  Exit status: 0 when a policy was chosen from answered probes and set (in every
+  round, with --interval); 1 when the login failed, every probe failed, or the
+  policy could not be set; 2 for a bad command line. --help prints the options.
 ]]
 local modname = ...
 local mcsi = require "mcsi"
@@ -39,59 +49,91 @@ local function say(quiet, fmt, ...)
   end
 end
 
+-- Makes connection c the only path and times probes TEST UNIT READYs; the
+-- latency counts answered probes only (nil when none was answered).
+local function probe(sid, lun, c, probes)
+  local st = mcsi.set_load_balance_policy(sid, "failover-only", { { connection = c.id, primary = true } })
+  if not st.ok then return nil, st end
+  local qd, busy_ms, answered, failure = 0, 0, 0, nil
+  for _ = 1, probes do
+    local t0 = mcsi.now()
+    local pst = mcsi.scsi_test_unit_ready(sid, lun)
+    if pst.ok then
+      answered, busy_ms = answered + 1, busy_ms + (mcsi.now() - t0)
+    else
+      failure = pst
+    end
+    local i2 = mcsi.session_info(sid)
+    for _, c2 in ipairs(i2 and i2.connections or {}) do qd = qd + c2.queue_depth end
+  end
+  return { portal = c.portal, latency_ms = answered > 0 and busy_ms / answered or nil, queue_depth = qd / probes,
+           answered = answered, probes = probes, failure = failure }
+end
+
+-- Puts back the policy and paths measure() found.
+local function restore(sid, policy, saved)
+  if policy == 1 then
+    local any
+    for _, p in ipairs(saved) do any = any or p.primary end
+    if not any then saved = nil end
+  end
+  return mcsi.set_load_balance_policy(sid, policy >= 1 and policy or 2, saved)
+end
+
+-- { [cid] = { portal =, latency_ms =, queue_depth =, answered =, probes =, failure = } }, Status.
+-- Fails (nil, Status) when no probe of any connection was answered.
 function M.measure(sid, lun, opts)
   opts = opts or {}
   if type(sid) == "userdata" then sid = sid.id end
   local probes = opts.probes or 10
   local info, st = mcsi.session_info(sid)
   if not info then return nil, st end
-  local saved_policy = info.policy
   local saved = {}
   for _, c in ipairs(info.connections) do
     saved[#saved + 1] = { connection = c.id, weight = c.weight, active = c.active, primary = c.primary }
   end
-  local result = {}
+  local result, answered, failure = {}, 0, nil
   for _, c in ipairs(info.connections) do
-    st = mcsi.set_load_balance_policy(sid, "failover-only", { { connection = c.id, primary = true } })
-    if not st.ok then break end
-    local qd, t0 = 0, mcsi.now()
-    local ok = 0
-    for _ = 1, probes do
-      if mcsi.scsi_test_unit_ready(sid, lun).ok then ok = ok + 1 end
-      local i2 = mcsi.session_info(sid)
-      for _, c2 in ipairs(i2 and i2.connections or {}) do qd = qd + c2.queue_depth end
-    end
-    result[c.id] = { portal = c.portal, latency_ms = (mcsi.now() - t0) / probes, queue_depth = qd / probes,
-                     answered = ok }
+    local r, pst = probe(sid, lun, c, probes)
+    if not r then st = pst break end
+    result[c.id] = r
+    answered = answered + r.answered
+    failure = r.failure or failure
   end
-  -- restore what was there
-  if saved_policy == 1 then
-    local any
-    for _, p in ipairs(saved) do any = any or p.primary end
-    if not any then saved = nil end
-  end
-  local rst = mcsi.set_load_balance_policy(sid, saved_policy >= 1 and saved_policy or 2, saved)
+  local rst = restore(sid, info.policy, saved)
   if not st.ok then return nil, st end
+  if answered == 0 then
+    return nil, mcsi.Status.new(failure and failure.code or "ISDSC_NO_CONNECTION_AVAILABLE",
+      string.format("every probe failed (%d TEST UNIT READY on each of %d connections), nothing to decide from%s",
+        probes, #info.connections, failure and (": last: " .. failure.name .. ": " .. failure.message) or ""))
+  end
   return result, rst
 end
 
+-- The policy for measurements m; nil when no connection answered a probe.
+-- Connections that answered none are kept out of the comparison and get
+-- weight 1 under weighted paths (which is then chosen).
 function M.decide(m)
-  local fastest, slowest, qd, n = math.huge, 0, 0, 0
-  for _, r in pairs(m) do
-    fastest = math.min(fastest, r.latency_ms)
-    slowest = math.max(slowest, r.latency_ms)
-    qd = qd + r.queue_depth
-    n = n + 1
+  local fastest, slowest, qd, n, silent = math.huge, 0, 0, 0, {}
+  for cid, r in pairs(m) do
+    if r.latency_ms then
+      fastest = math.min(fastest, r.latency_ms)
+      slowest = math.max(slowest, r.latency_ms)
+      qd = qd + r.queue_depth
+      n = n + 1
+    else
+      silent[#silent + 1] = cid
+    end
   end
   if n == 0 then return nil end
   qd = qd / n
   local spread = fastest > 0 and slowest / fastest or 1
-  if spread <= 1.25 then
+  if spread <= 1.25 and #silent == 0 then
     return { policy = qd >= 8 and "least-queue-depth" or "round-robin", spread = spread, queue_depth = qd }
   end
   local paths = {}
   for cid, r in pairs(m) do
-    local w = math.max(1, math.floor(100 * fastest / math.max(r.latency_ms, 1e-6) + 0.5))
+    local w = r.latency_ms and math.max(1, math.floor(100 * fastest / math.max(r.latency_ms, 1e-6) + 0.5)) or 1
     paths[#paths + 1] = { connection = cid, weight = w }
   end
   table.sort(paths, function(a, b) return a.connection < b.connection end)
@@ -102,7 +144,11 @@ function M.apply(sid, m, opts)
   opts = opts or {}
   if type(sid) == "userdata" then sid = sid.id end
   local d = M.decide(m)
-  if not d then return mcsi.Status.new("ISDSC_NO_CONNECTION_AVAILABLE", "nothing measured"), nil end
+  if not d then
+    local st = mcsi.Status.new("ISDSC_NO_CONNECTION_AVAILABLE", "no connection answered a probe: policy left as it was")
+    say(opts.quiet, "policy unchanged -> %s", tostring(st))
+    return st, nil
+  end
   local st = mcsi.set_load_balance_policy(sid, d.policy, d.paths)
   local ws = {}
   for _, p in ipairs(d.paths or {}) do ws[#ws + 1] = string.format("0x%x=%d", p.connection, p.weight) end
@@ -111,11 +157,20 @@ function M.apply(sid, m, opts)
   return st, d
 end
 
+-- Measures and applies every interval_ms; r.rounds, r.failures (rounds whose
+-- measure or apply failed), r.last (the last decision), r.status (the last Status).
 function M.every(sid, lun, interval_ms, opts)
-  local r = {}
+  local r = { rounds = 0, failures = 0 }
   r.timer = mcsi.every(interval_ms, function()
+    r.rounds = r.rounds + 1
     local m, st = M.measure(sid, lun, opts)
-    if m then r.last = select(2, M.apply(sid, m, opts)) else say(opts and opts.quiet, "measure: %s", tostring(st)) end
+    if m then
+      st, r.last = M.apply(sid, m, opts)
+    else
+      say(opts and opts.quiet, "measure: %s", tostring(st))
+    end
+    r.status = st
+    if not st.ok then r.failures = r.failures + 1 end
   end)
   function r.stop() mcsi.cancel(r.timer) end
   return r
@@ -125,41 +180,48 @@ if modname == "mcsi.rebalance" then return M end
 
 -- ---- the program -------------------------------------------------------------
 
-local args, o = { ... }, { portals = {} }
-local function usage(msg)
-  io.stderr:write("rebalance.lua: ", msg, "\nusage: mcsi scripts/rebalance.lua --target IQN --lun N --portal A "
-    .. "[--portal B...] [--probes N] [--interval MS --duration S]\n")
-  os.exit(2)
-end
-for i = 1, #args, 2 do
-  local a, v = args[i], args[i + 1]
-  if v == nil then usage("missing value for " .. a) end
-  if a == "--target" then o.target = v
-  elseif a == "--lun" then o.lun = tonumber(v)
-  elseif a == "--portal" then o.portals[#o.portals + 1] = v
-  elseif a == "--probes" then o.probes = tonumber(v)
-  elseif a == "--interval" then o.interval = tonumber(v)
-  elseif a == "--duration" then o.duration = tonumber(v)
-  else usage("unknown option " .. a) end
-end
-if not o.target or not o.lun or #o.portals == 0 then usage("--target, --lun and --portal are needed") end
+local o = require("mcsi.args").parse({ ... }, {
+  program = "rebalance.lua",
+  usage = "mcsi scripts/rebalance.lua --target IQN --lun N --portal A [--portal B...] [--probes N] "
+    .. "[--interval MS --duration S]",
+  about = "Logs in (one connection per portal), measures each path and sets the load-balance policy, "
+    .. "once or every --interval ms for --duration s; shows the session and logs out.",
+  options = {
+    { "target", "name", "IQN", "the target's iSCSI name", required = true },
+    { "lun", "lun", "N", "the LUN the probes (TEST UNIT READY) go to", required = true },
+    { "portal", "portal", "ADDR", "a portal; one connection each", many = true, required = true },
+    { "probes", "count", "N", "probes per connection (default 10)" },
+    { "interval", "ms", "MS", "measure and apply every MS milliseconds (with --duration)" },
+    { "duration", "seconds", "S", "for S seconds (with --interval)" },
+  },
+  rules = function(a)
+    if (a.interval == nil) ~= (a.duration == nil) then return "--interval and --duration go together" end
+  end,
+  exit_codes = "0 a policy was chosen from answered probes and set (every round, with --interval), "
+    .. "1 the login failed, every probe failed, or setting the policy failed, 2 bad arguments",
+})
 
-local sid, _, st = mcsi.login_to_target{ portal = o.portals[1], target = o.target }
-print("login " .. o.portals[1] .. ": " .. tostring(st))
+local sid, _, st = mcsi.login_to_target{ portal = o.portal[1], target = o.target }
+print("login " .. o.portal[1] .. ": " .. tostring(st))
 if not sid then os.exit(1) end
-for i = 2, #o.portals do print("add " .. o.portals[i] .. ": " .. tostring(select(2, mcsi.add_connection_to_session(sid, o.portals[i])))) end
-local ok = true
-if o.interval and o.duration then
+for i = 2, #o.portal do
+  print("add " .. o.portal[i] .. ": " .. tostring(select(2, mcsi.add_connection_to_session(sid, o.portal[i]))))
+end
+local ok
+if o.interval then
   local r = M.every(sid, o.lun, o.interval, { probes = o.probes })
   mcsi.timer(o.duration * 1000, mcsi.stop)
   mcsi.run()
   r.stop()
-  ok = r.last ~= nil
+  print(string.format("%d round(s), %d failed", r.rounds, r.failures))
+  ok = r.rounds > 0 and r.failures == 0
 else
   local m, mst = M.measure(sid, o.lun, { probes = o.probes })
   if m then
     for cid, r in pairs(m) do
-      print(string.format("connection 0x%016x %-22s latency %.3f ms  queue depth %.2f", cid, r.portal, r.latency_ms, r.queue_depth))
+      print(string.format("connection 0x%016x %-22s %s  queue depth %.2f", cid, r.portal,
+        r.latency_ms and string.format("latency %.3f ms", r.latency_ms)
+          or string.format("no probe answered (%d): %s", r.probes, tostring(r.failure)), r.queue_depth))
     end
     ok = M.apply(sid, m).ok
   else
