@@ -121,6 +121,9 @@ local function chap(user, password, authtype, key)
   if t == 0 then return nil end
   local c = { username = not default(user) and user or nil, secret = not default(password) and password or nil }
   if t == 2 then c.target_secret = not default(key) and key or nil end
+  -- known at once: masked in any output, and the REPL line that typed it stays out of the history
+  if c.secret then mcsi.add_secret(c.secret) end
+  if c.target_secret then mcsi.add_secret(c.target_secret) end
   return c
 end
 
