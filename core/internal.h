@@ -21,7 +21,8 @@ static inline void mcsi_list_del(mcsi_link *n)
 /* ---- loop (loop.c): epoll and a timer heap -------------------------------- */
 typedef struct mcsi_timer {
   uint64_t due;                         /* monotonic ms */
-  size_t slot;                          /* heap index, SIZE_MAX when idle */
+  int active;
+  struct mcsi_timer *child, *sibling, *prev;   /* pairing heap links (loop.c) */
   void (*fire)(struct mcsi_timer *t);
 } mcsi_timer;
 
@@ -33,17 +34,17 @@ typedef struct mcsi_watch {
 
 typedef struct mcsi_loop {
   int epfd;
-  mcsi_timer **heap;
-  size_t nheap, capheap;
+  mcsi_timer *timers;                   /* root of the timer heap */
 } mcsi_loop;
 
 uint64_t mcsi_now_ms(void);
 int mcsi_loop_init(mcsi_loop *l);
 void mcsi_loop_close(mcsi_loop *l);
 void mcsi_timer_init(mcsi_timer *t, void (*fire)(mcsi_timer *));
-int mcsi_timer_start(mcsi_loop *l, mcsi_timer *t, uint64_t delay_ms);
+/* Cannot fail: the heap is intrusive. */
+void mcsi_timer_start(mcsi_loop *l, mcsi_timer *t, uint64_t delay_ms);
 void mcsi_timer_stop(mcsi_loop *l, mcsi_timer *t);
-static inline int mcsi_timer_active(const mcsi_timer *t) { return t->slot != (size_t)-1; }
+static inline int mcsi_timer_active(const mcsi_timer *t) { return t->active; }
 int mcsi_loop_next_timeout(const mcsi_loop *l);
 int mcsi_loop_fire_due(mcsi_loop *l);
 int mcsi_watch_add(mcsi_loop *l, mcsi_watch *w, int fd, uint32_t events);

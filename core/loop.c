@@ -1,12 +1,10 @@
-/* loop.c: the event loop: one epoll set and a binary heap of timers. */
+/* loop.c: the event loop: one epoll set and a pairing heap of timers. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
-
-#define NO_SLOT ((size_t)-1)
 
 uint64_t mcsi_now_ms(void)
 {
@@ -17,8 +15,7 @@ uint64_t mcsi_now_ms(void)
 
 int mcsi_loop_init(mcsi_loop *l)
 {
-  l->heap = NULL;
-  l->nheap = l->capheap = 0;
+  l->timers = NULL;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   return l->epfd < 0 ? -1 : 0;
 }
@@ -27,82 +24,89 @@ void mcsi_loop_close(mcsi_loop *l)
 {
   if (l->epfd >= 0) close(l->epfd);
   l->epfd = -1;
-  free(l->heap);
-  l->heap = NULL;
-  l->nheap = l->capheap = 0;
+  l->timers = NULL;
 }
 
 void mcsi_timer_init(mcsi_timer *t, void (*fire)(mcsi_timer *))
 {
   t->due = 0;
-  t->slot = NO_SLOT;
+  t->active = 0;
+  t->child = t->sibling = t->prev = NULL;
   t->fire = fire;
 }
 
-static void heap_set(mcsi_loop *l, size_t i, mcsi_timer *t)
+/* ---- timers: an intrusive pairing heap, so starting a timer allocates
+ * nothing and cannot fail. prev is the parent for a first child, else the
+ * left sibling. */
+
+static mcsi_timer *meld(mcsi_timer *a, mcsi_timer *b)
 {
-  l->heap[i] = t;
-  t->slot = i;
+  if (!a) return b;
+  if (!b) return a;
+  if (b->due < a->due) {
+    mcsi_timer *x = a;
+    a = b;
+    b = x;
+  }
+  b->prev = a;
+  b->sibling = a->child;
+  if (a->child) a->child->prev = b;
+  a->child = b;
+  a->sibling = a->prev = NULL;
+  return a;
 }
 
-static void sift_up(mcsi_loop *l, size_t i)
+/* Two-pass pairing of a sibling list, without recursion. */
+static mcsi_timer *merge_pairs(mcsi_timer *first)
 {
-  mcsi_timer *t = l->heap[i];
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (l->heap[p]->due <= t->due) break;
-    heap_set(l, i, l->heap[p]);
-    i = p;
+  mcsi_timer *paired = NULL;        /* melded pairs, chained through sibling in reverse */
+  while (first) {
+    mcsi_timer *a = first, *b = a->sibling;
+    first = b ? b->sibling : NULL;
+    a->sibling = a->prev = NULL;
+    if (b) b->sibling = b->prev = NULL;
+    mcsi_timer *m = meld(a, b);
+    m->sibling = paired;
+    paired = m;
   }
-  heap_set(l, i, t);
-}
-
-static void sift_down(mcsi_loop *l, size_t i)
-{
-  mcsi_timer *t = l->heap[i];
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= l->nheap) break;
-    if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[c]->due) c++;
-    if (t->due <= l->heap[c]->due) break;
-    heap_set(l, i, l->heap[c]);
-    i = c;
+  mcsi_timer *root = NULL;
+  while (paired) {
+    mcsi_timer *next = paired->sibling;
+    paired->sibling = NULL;
+    root = meld(root, paired);
+    paired = next;
   }
-  heap_set(l, i, t);
+  return root;
 }
 
 void mcsi_timer_stop(mcsi_loop *l, mcsi_timer *t)
 {
-  size_t i = t->slot;
-  if (i == NO_SLOT) return;
-  t->slot = NO_SLOT;
-  mcsi_timer *last = l->heap[--l->nheap];
-  if (last == t) return;
-  heap_set(l, i, last);
-  sift_up(l, i);
-  sift_down(l, last->slot);
+  if (!t->active) return;
+  t->active = 0;
+  mcsi_timer *sub = merge_pairs(t->child);
+  if (t == l->timers) {
+    l->timers = sub;
+  } else {
+    if (t->prev->child == t) t->prev->child = t->sibling;
+    else t->prev->sibling = t->sibling;
+    if (t->sibling) t->sibling->prev = t->prev;
+    l->timers = meld(l->timers, sub);
+  }
+  t->child = t->sibling = t->prev = NULL;
 }
 
-int mcsi_timer_start(mcsi_loop *l, mcsi_timer *t, uint64_t delay_ms)
+void mcsi_timer_start(mcsi_loop *l, mcsi_timer *t, uint64_t delay_ms)
 {
   mcsi_timer_stop(l, t);
-  if (l->nheap == l->capheap) {
-    size_t cap = l->capheap ? l->capheap * 2 : 16;
-    mcsi_timer **h = realloc(l->heap, cap * sizeof *h);
-    if (!h) return -1;
-    l->heap = h;
-    l->capheap = cap;
-  }
   t->due = mcsi_now_ms() + delay_ms;
-  heap_set(l, l->nheap++, t);
-  sift_up(l, t->slot);
-  return 0;
+  t->active = 1;
+  l->timers = meld(l->timers, t);
 }
 
 int mcsi_loop_next_timeout(const mcsi_loop *l)
 {
-  if (!l->nheap) return -1;
-  uint64_t now = mcsi_now_ms(), due = l->heap[0]->due;
+  if (!l->timers) return -1;
+  uint64_t now = mcsi_now_ms(), due = l->timers->due;
   if (due <= now) return 0;
   return due - now > 86400000u ? 86400000 : (int)(due - now);
 }
@@ -112,8 +116,8 @@ int mcsi_loop_fire_due(mcsi_loop *l)
 {
   uint64_t now = mcsi_now_ms();
   int n = 0;
-  while (l->nheap && l->heap[0]->due <= now) {
-    mcsi_timer *t = l->heap[0];
+  while (l->timers && l->timers->due <= now) {
+    mcsi_timer *t = l->timers;
     mcsi_timer_stop(l, t);
     t->fire(t);
     n++;
