@@ -133,6 +133,7 @@ fuzz: $(FUZZ_BINS)
 	bash tests/fuzz/run-fuzz.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_HARNESS)
 
 fuzz-seeds: $(REPLAY_DIR)/make-seeds
+	mkdir -p $(FUZZ_HARNESS:%=tests/fuzz/corpus/%)
 	$(REPLAY_DIR)/make-seeds tests/fuzz/corpus
 
 # Every test: unit tests, then integration tests against real tgtd and istgt

@@ -282,10 +282,15 @@ static void fp_r2t(fuzz_peer *p, const mcsi_pdu_hdr *req, uint32_t offset, uint3
   r->h.residual = want;
 }
 
+/* The answer to a NOP-Out ping; after anything else, a ping of our own
+ * (ITT 0xffffffff, a TTT the initiator must echo, StatSN not advanced). */
 static void fp_nop_in(const mcsi_pdu_hdr *req, const uint8_t *data, uint32_t dlen, fp_reply *r)
 {
-  fp_base(r, MCSI_OP_NOP_IN, req, 1);
-  if (req->opcode == MCSI_OP_NOP_OUT) fp_set_data(r, data, dlen);
+  int answer = req->opcode == MCSI_OP_NOP_OUT && req->itt != MCSI_RSVD_TAG;
+  fp_base(r, MCSI_OP_NOP_IN, req, answer);
+  if (answer) { fp_set_data(r, data, dlen); return; }
+  r->h.itt = MCSI_RSVD_TAG;
+  r->h.ttt = FP_TTT_BASE + 0x800;
 }
 
 static const char fp_send_targets[] = "TargetName=" FP_TARGET "\0TargetAddress=127.0.0.1:3260,1";
