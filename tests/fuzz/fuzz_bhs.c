@@ -2,7 +2,8 @@
  *
  * Any 48 bytes are decoded. A header that decodes must survive the round
  * trip: its encoding decodes again, to a header that encodes to the same
- * bytes (reserved bits may be dropped once, never anything else), with the
+ * bytes (reserved bits may be dropped once, never anything else; byte 1
+ * of a target opcode, what mcsi receives, is kept as it came), with the
  * same wire length; the opcode has a name and the right direction.
  * Shorter inputs are zero-padded. */
 #include <stdint.h>
@@ -41,9 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   mcsi_pdu_encode(&again, twice);
   bhs_check(memcmp(once, twice, sizeof once) == 0, "encode(decode(encode(h))) != encode(h)");
+  /* byte 1 may be normalised once (TMF and Logout requests: F forced), the rest not */
   bhs_check(again.opcode == h.opcode && again.itt == h.itt && again.dlen == h.dlen &&
-            again.ahs_words == h.ahs_words && again.flags == h.flags,
-            "opcode, flags, lengths or ITT changed in the round trip");
+            again.ahs_words == h.ahs_words, "opcode, lengths or ITT changed in the round trip");
+  if (mcsi_opcode_is_target(h.opcode)) bhs_check(again.flags == h.flags, "a target opcode's flags changed");
   bhs_check(mcsi_pdu_wire_len(&again, 0, 0) == mcsi_pdu_wire_len(&h, 0, 0), "wire length changed");
   return 0;
 }

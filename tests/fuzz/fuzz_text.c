@@ -82,19 +82,28 @@ static void our_offer(uint8_t sel, mcsi_params *ours)
   mcsi_params_from_opts(ours, &o);
 }
 
-/* What the negotiated values may be after any sequence of keys. */
-static void check_negotiated(const mcsi_params *neg, const mcsi_params *ours, const mcsi_params *rfc)
+/* What the negotiated value of the key just applied may be. */
+static void check_key(const char *k, const char *v, const mcsi_params *neg, const mcsi_params *ours,
+                      const mcsi_params *rfc)
 {
-  text_check(neg->header_digest <= ours->header_digest, "HeaderDigest we did not offer");
-  text_check(neg->data_digest <= ours->data_digest, "DataDigest we did not offer");
-  text_check(!neg->immediate_data || ours->immediate_data, "ImmediateData=Yes after we said No");
-  text_check(neg->initial_r2t || !ours->initial_r2t, "InitialR2T=No after we said Yes");
-  text_check(neg->max_burst <= max32(ours->max_burst, rfc->max_burst) && neg->max_burst >= 512,
-             "MaxBurstLength out of range");
-  text_check(neg->first_burst <= max32(ours->first_burst, rfc->first_burst) && neg->first_burst >= 512,
-             "FirstBurstLength out of range");
-  text_check(neg->max_connections >= 1 && neg->max_connections <= max32(ours->max_connections, 1),
-             "MaxConnections out of range");
+  /* a refused key leaves the RFC default, whatever we offered */
+  int refused = !strcmp(v, "Reject") || !strcmp(v, "NotUnderstood") || !strcmp(v, "Irrelevant");
+  if (!strcmp(k, "HeaderDigest")) text_check(neg->header_digest <= ours->header_digest, "HeaderDigest we did not offer");
+  if (!strcmp(k, "DataDigest")) text_check(neg->data_digest <= ours->data_digest, "DataDigest we did not offer");
+  if (!strcmp(k, "ImmediateData"))
+    text_check(!neg->immediate_data || ours->immediate_data || (refused && rfc->immediate_data),
+               "ImmediateData=Yes after we said No");
+  if (!strcmp(k, "InitialR2T"))
+    text_check(neg->initial_r2t || !ours->initial_r2t || refused, "InitialR2T=No after we said Yes");
+  if (!strcmp(k, "MaxBurstLength"))
+    text_check(neg->max_burst <= max32(ours->max_burst, rfc->max_burst) && neg->max_burst >= 512,
+               "MaxBurstLength out of range");
+  if (!strcmp(k, "FirstBurstLength"))
+    text_check(neg->first_burst <= max32(ours->first_burst, rfc->first_burst) && neg->first_burst >= 512,
+               "FirstBurstLength out of range");
+  if (!strcmp(k, "MaxConnections"))
+    text_check(neg->max_connections >= 1 && neg->max_connections <= max32(ours->max_connections, 1),
+               "MaxConnections out of range");
   text_check(neg->max_send_dsl >= 512 && neg->max_send_dsl <= MCSI_MAX_DSL, "MaxRecvDataSegmentLength out of range");
   text_check(neg->erl <= 2, "ErrorRecoveryLevel out of range");
   text_check(neg->time2wait >= min32(ours->time2wait, rfc->time2wait) && neg->time2wait <= 3600,
@@ -120,7 +129,7 @@ static void negotiate(uint8_t sel, const mcsi_text *t)
     int b = mcsi_text_parse_bool(v);
     text_check(b == -1 || b == (strcmp(v, "Yes") == 0), "a bool other than Yes/No");
     if (mcsi_params_apply(&neg, &ours, k, v, offered, &answers, &err)) break;
-    check_negotiated(&neg, &ours, &rfc);
+    check_key(k, v, &neg, &ours, &rfc);
     (void)mcsi_params_is_session_key(k);
   }
   if (answers.count) round_trip(&answers, 1);

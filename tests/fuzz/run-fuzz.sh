@@ -1,7 +1,9 @@
 #!/bin/bash
 # tests/fuzz/run-fuzz.sh BUILD SECONDS HARNESS...   (make fuzz)
 #
-# Runs BUILD/fuzz/fuzz-<h> for SECONDS each, one after the other, starting
+# Runs BUILD/fuzz/fuzz-<h> for SECONDS each, one after the other, in
+# libFuzzer's fork mode (one job; a crash, leak or timeout is saved and the
+# run goes on, so one finding does not hide the next), starting
 # from the checked-in seeds (tests/fuzz/corpus/<h>/) plus what earlier runs
 # found (BUILD/fuzz/corpus-<h>/, kept between runs). New crashes, leaks and
 # timeouts land in BUILD/fuzz/findings/<h>/. Each fuzzer runs in a network
@@ -31,18 +33,23 @@ for h in "$@"; do
     echo "=== fuzz-$h: ${SECONDS_EACH}s (log: $log)"
     # shellcheck disable=SC2086
     nice -n "${FUZZ_JOBS_NICE:-10}" "${isolate[@]}" sh -c 'ip link set lo up 2>/dev/null; exec "$@"' sh \
-        "$bin" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -max_len="${maxlen[$h]:-4096}" \
-        -print_final_stats=1 -artifact_prefix="$findings/" ${FUZZ_ARGS:-} "$work" "$HERE/corpus/$h" >"$log" 2>&1
+        "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+        -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -max_len="${maxlen[$h]:-4096}" \
+        -artifact_prefix="$findings/" ${FUZZ_ARGS:-} "$work" "$HERE/corpus/$h" >"$log" 2>&1
     rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
+    # fork mode status lines: "#N: cov: C ft: F corp: K exec/s R oom/timeout/crash: a/b/c time: Ts ..."
+    last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
+    execs=$(sed -nE 's/^#([0-9]+):.*/\1/p' <<<"$last")
+    rate=$(sed -nE 's/.*exec\/s ([0-9]+).*/\1/p' <<<"$last")
+    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' <<<"$last")
+    otc=$(grep -oE 'oom/timeout/crash: [0-9/]+' <<<"$last")
+    secs=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<<"$last")
     after=$(find "$findings" -type f | wc -l)
     new=$((after - before))
-    [ "$new" -gt 0 ] || [ "$rc" -ne 0 ] && found_any=1
-    line="fuzz-$h: ${execs:-?} executions in ${SECONDS_EACH}s (${rate:-?}/s), ${cov:-cov: ?}, findings: $new new ($after in $findings), exit $rc"
+    { [ "$new" -gt 0 ] || [ "$rc" -ne 0 ]; } && found_any=1
+    line="fuzz-$h: ${execs:-?} executions in ${secs:-?}s (${rate:-?}/s), ${cov:-cov: ?}, ${otc:-oom/timeout/crash: ?}, findings: $new new files ($after in $findings)"
     echo "$line"
-    [ "$new" -gt 0 ] && grep -E '^==[0-9]+==ERROR|^SUMMARY|deadly signal|ALARM|timeout' "$log" | head -5
+    [ "$new" -gt 0 ] && grep -E '^==[0-9]+==ERROR|^SUMMARY|fuzz_[a-z]+: ' "$log" | sort | uniq -c | head -8
     summary+=("$line")
 done
 echo "=== summary"
