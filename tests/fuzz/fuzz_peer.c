@@ -87,6 +87,7 @@ static int64_t fp_now_ms(void)
 
 static int fp_buf_put(fp_buf *b, const void *p, size_t n)
 {
+  if (!n) return 0;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n) cap *= 2;
