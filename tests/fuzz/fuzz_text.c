@@ -86,8 +86,9 @@ static void our_offer(uint8_t sel, mcsi_params *ours)
 static void check_key(const char *k, const char *v, const mcsi_params *neg, const mcsi_params *ours,
                       const mcsi_params *rfc)
 {
-  /* a refused key leaves the RFC default, whatever we offered */
-  int refused = !strcmp(v, "Reject") || !strcmp(v, "NotUnderstood") || !strcmp(v, "Irrelevant");
+  /* a refused key (or one we answer with Reject: not Yes/No) leaves the RFC default */
+  int refused = !strcmp(v, "Reject") || !strcmp(v, "NotUnderstood") || !strcmp(v, "Irrelevant") ||
+                mcsi_text_parse_bool(v) < 0;
   if (!strcmp(k, "HeaderDigest")) text_check(neg->header_digest <= ours->header_digest, "HeaderDigest we did not offer");
   if (!strcmp(k, "DataDigest")) text_check(neg->data_digest <= ours->data_digest, "DataDigest we did not offer");
   if (!strcmp(k, "ImmediateData"))
