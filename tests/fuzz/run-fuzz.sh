@@ -40,8 +40,10 @@ for h in "$@"; do
     # fork mode status lines: "#N: cov: C ft: F corp: K exec/s R oom/timeout/crash: a/b/c time: Ts ..."
     last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
     execs=$(sed -nE 's/^#([0-9]+):.*/\1/p' <<<"$last")
-    rate=$(sed -nE 's/.*exec\/s ([0-9]+).*/\1/p' <<<"$last")
+    rate=$(sed -nE 's/.*exec\/s ([0-9]+).*/\1/p' <<<"$last")   # the last job's rate
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' <<<"$last")
+    secs0=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<<"$last")
+    [ -n "$execs" ] && [ "${secs0:-0}" -gt 0 ] && rate=$((execs / secs0))   # average over the run
     otc=$(grep -oE 'oom/timeout/crash: [0-9/]+' <<<"$last")
     secs=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<<"$last")
     after=$(find "$findings" -type f | wc -l)
