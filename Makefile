@@ -1,4 +1,4 @@
-# mcsi: make, make check, make asan, make valgrind, make bench, make install, make deps
+# mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make install, make deps
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= cc
@@ -31,7 +31,7 @@ BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 
-.PHONY: all deps check asan valgrind bench demo install clean
+.PHONY: all deps check asan valgrind bench demo install clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN) $(LUA_BINS)
 
@@ -88,9 +88,59 @@ $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# ---- fuzzing (tests/fuzz/, see tests/fuzz/README.md) ----------------------------
+# make fuzz: libFuzzer harnesses (clang -fsanitize=fuzzer,address,undefined),
+# each run for FUZZ_SECONDS; make check replays tests/fuzz/corpus/<h>/ and
+# tests/fuzz/regressions/<h>/ through replay-<h> (the same harness with a
+# plain main, built with $(CC) and ASan+UBSan) without fuzzing time.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESS := bhs text conn
+FUZZ_SAN     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_DIR     := $(BUILD)/fuzz
+REPLAY_DIR   := $(BUILD)/fuzz-replay
+FUZZ_BINS    := $(FUZZ_HARNESS:%=$(FUZZ_DIR)/fuzz-%)
+REPLAY_BINS  := $(FUZZ_HARNESS:%=$(REPLAY_DIR)/replay-%)
+FUZZ_PEER    := tests/fuzz/fuzz_peer.o
+# clang also flags the va_list printf wrappers of core/ (gcc does not): not a fuzz finding.
+
+$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(XCFLAGS) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(REPLAY_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(WARN) $(FUZZ_SAN) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libmcsi.a: $(CORE_OBJ:$(BUILD)/%=$(FUZZ_DIR)/%)
+	$(AR) rcs $@ $^
+
+$(REPLAY_DIR)/libmcsi.a: $(CORE_OBJ:$(BUILD)/%=$(REPLAY_DIR)/%)
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz-%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/$(FUZZ_PEER) $(FUZZ_DIR)/libmcsi.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+$(REPLAY_DIR)/replay-%: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fuzz/fuzz_%.o \
+                        $(REPLAY_DIR)/$(FUZZ_PEER) $(REPLAY_DIR)/libmcsi.a
+	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+# Writes the seed corpora (tests/fuzz/make_seeds.c); FUZZ_CONN_TRACE=1 replay-conn shows how far each conn seed gets.
+$(REPLAY_DIR)/make-seeds: $(REPLAY_DIR)/tests/fuzz/make_seeds.o $(REPLAY_DIR)/libmcsi.a
+	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	bash tests/fuzz/run-fuzz.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_HARNESS)
+
+fuzz-seeds: $(REPLAY_DIR)/make-seeds
+	mkdir -p $(FUZZ_HARNESS:%=tests/fuzz/corpus/%)
+	$(REPLAY_DIR)/make-seeds tests/fuzz/corpus
+
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
-check: all
+check: all $(REPLAY_BINS)
 	bash tests/run-tests.sh $(BUILD)
 
 asan:

@@ -3,6 +3,9 @@
 #
 # Runs every test binary BUILD_DIR/tests/test_* (built from tests/c/test_*.c):
 #   * test_unit_*: directly, no targets;
+#   * BUILD_DIR/fuzz-replay/replay-<h> (make check builds them): over
+#     tests/fuzz/corpus/<h>/ and tests/fuzz/regressions/<h>/, one TAP line
+#     per file, never under MCSI_TEST_WRAPPER (they are ASan binaries);
 #   * every other binary, then every tests/lua/test_*.lua (with lua5.4), in
 #     sequence inside ONE tests/harness/with-targets invocation.
 # A binary prints TAP-like lines "ok N - ..." / "not ok N - ..." and exits
@@ -102,7 +105,12 @@ else
 fi
 export MCSI_TEST_TIMEOUT_EFFECTIVE=$TIMEOUT
 
-unit=() integ=() lua=()
+unit=() integ=() lua=() replay=()
+if [ -d "$BUILD/fuzz-replay" ]; then
+    while IFS= read -r f; do
+        replay+=("$f")
+    done < <(find "$BUILD/fuzz-replay" -maxdepth 1 -type f -name 'replay-*' -perm -u+x | LC_ALL=C sort)
+fi
 if [ -d "$BUILD/tests" ]; then
     while IFS= read -r f; do
         case ${f##*/} in
@@ -117,12 +125,12 @@ if [ -d "$ROOT/tests/lua" ]; then
     done < <(find "$ROOT/tests/lua" -maxdepth 1 -type f -name 'test_*.lua' | LC_ALL=C sort)
 fi
 
-if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} )) -eq 0 ]; then
+if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} )) -eq 0 ]; then
     echo "run-tests.sh: no test binaries in $BUILD/tests/ and no tests/lua/test_*.lua: nothing to run"
     echo "0 passed, 0 failed"
     exit 1
 fi
-echo "run-tests.sh: ${#unit[@]} unit, ${#integ[@]} integration binaries, ${#lua[@]} Lua files" \
+echo "run-tests.sh: ${#unit[@]} unit, ${#replay[@]} fuzz replay, ${#integ[@]} integration binaries, ${#lua[@]} Lua files" \
      "(timeout ${TIMEOUT}s each${WRAPPER[*]:+, wrapper: ${WRAPPER[*]}})"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-tests.XXXXXX") || exit 1
@@ -133,6 +141,14 @@ RESULTS=$WORK/results
 export MCSI_BUILD_DIR=$BUILD
 for f in "${unit[@]}"; do
     run_one "$RESULTS" "${f##*/}" tap "${WRAPPER[@]}" "$f"
+done
+
+# Fuzz corpus replay (tests/fuzz/): each saved input of a harness is one
+# TAP line of BUILD/fuzz-replay/replay-<h>. Built with ASan+UBSan, so never
+# under MCSI_TEST_WRAPPER (valgrind cannot run them); loopback only.
+for f in "${replay[@]}"; do
+    h=${f##*/replay-}
+    run_one "$RESULTS" "fuzz/replay-$h" tap "$f" "$ROOT/tests/fuzz/corpus/$h" "$ROOT/tests/fuzz/regressions/$h"
 done
 
 if [ $(( ${#integ[@]} + ${#lua[@]} )) -gt 0 ]; then

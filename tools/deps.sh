@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       lua-unit libssl-dev libisal-dev tgt istgt libreadline-dev nftables
-      iproute2 valgrind procps tmux perl)
+      iproute2 valgrind procps tmux perl
+      clang libclang-rt-14-dev util-linux)   # make fuzz: clang-14, its libFuzzer runtime, unshare
 
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
 missing=()
