@@ -194,17 +194,46 @@ static void promote_leading(mcsi_session *s)
   FOR_CONNS(s, c) if (usable(c) || c->state == MCSI_CONN_LOGOUT) { c->leading = 1; return; }
 }
 
-/* No usable connection: wait for one logging in, reinstate, or give up. */
+/* Lost commands wait for a path as new commands. */
+static void limbo_to_pending(mcsi_session *s, int new_itt)
+{
+  mcsi_link *after = &s->pending;
+  while (!mcsi_list_empty(&s->limbo)) {
+    mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
+    if (new_itt) fresh_itt(t);
+    requeue_front(s, t, &after);
+  }
+}
+
+/* A connection being drained still finishes (or moves) its commands; when
+ * it is gone, the session looks for a path again. */
+static int draining(mcsi_session *s)
+{
+  mcsi_conn *c;
+  FOR_CONNS(s, c) if (c->removing && c->state == MCSI_CONN_LOGOUT) return 1;
+  return 0;
+}
+
+/* No usable connection: wait for one logging in or draining, reinstate, or
+ * give up. A session that already gave up fails whatever still reaches it. */
 static void no_path_left(mcsi_session *s, mcsi_status cause)
 {
   mcsi_conn *c;
+  if (s->state == MCSI_SESS_FAILED || s->state == MCSI_SESS_LOGGED_OUT) {
+    mcsi_session_fail_tasks(s, &s->limbo, cause);
+    mcsi_session_fail_tasks(s, &s->pending, cause);
+    return;
+  }
   if (s->state == MCSI_SESS_RECOVERING) {
-    mcsi_link *after = &s->pending;
-    while (!mcsi_list_empty(&s->limbo)) requeue_front(s, MCSI_CONTAINER(s->limbo.next, mcsi_task, link), &after);
+    limbo_to_pending(s, 0);
     return;
   }
   if (s->state != MCSI_SESS_ACTIVE) return;
   FOR_CONNS(s, c) if (c->state == MCSI_CONN_LOGIN || c->state == MCSI_CONN_CONNECTING) return;
+  if (draining(s)) {
+    limbo_to_pending(s, 1);
+    return;
+  }
   if (s->opts.recovery_timeout_ms > 0 && !s->discovery) {
     start_recovery(s, cause);
     return;
@@ -410,6 +439,8 @@ static void finish_removal(mcsi_conn *c, mcsi_status st)
     cb(st, c->remove_arg);
     s->ini->in_callback--;
   }
+  if (!mcsi_mcs_pick(s) && s->state == MCSI_SESS_ACTIVE && !draining(s))   /* the others failed meanwhile */
+    no_path_left(s, ISDSC_CONNECTION_FAILED);
 }
 
 static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
