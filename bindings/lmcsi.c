@@ -182,32 +182,22 @@ static void drop_ref(lua_State *L, int ref)
 
 /* ---- events ---------------------------------------------------------------- */
 
-static const char *const event_states[] = {
-  NULL, "logging-in", "active", "standby", "failed", "removed",
-  "active", "recovering", "active", "failed", "logged-out", NULL
-};
-
 static int kind_of(lua_State *L, int arg)
 {
   const char *k = luaL_checkstring(L, arg);
   if (strcmp(k, "*") == 0) return 0;
-  for (int i = MCSI_EV_CONN_LOGGING_IN; i <= MCSI_EV_ASYNC_MESSAGE; i++)
+  for (int i = 1; i < MCSI_EV_COUNT; i++)
     if (strcmp(k, mcsi_event_name((mcsi_event_kind)i)) == 0) return i;
   return luaL_argerror(L, arg, lua_pushfstring(L, "unknown event kind '%s' (see mcsi.events)", push_short(L, k)));
 }
 
-/* Protected: builds the event table, keeps the state map, runs the handlers. */
+/* Protected: builds the event table, runs the handlers. */
 static int dispatch_event(lua_State *L)
 {
   lmcsi_engine *e = lua_touserdata(L, 1);
   const mcsi_event *ev = lua_touserdata(L, 2);
   int kind = (int)ev->kind;
-  mcsi_id id = ev->connection_id ? ev->connection_id : ev->session_id;
-  const char *newst = kind >= 1 && kind <= MCSI_EV_ASYNC_MESSAGE ? event_states[kind] : NULL;
 
-  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
-  lua_getiuservalue(L, -1, 2);                     /* id -> last state */
-  int states = lua_gettop(L);
   lua_createtable(L, 0, 8);
   int evt = lua_gettop(L);
   const char *name = mcsi_event_name(ev->kind);
@@ -223,19 +213,12 @@ static int dispatch_event(lua_State *L)
   lua_setfield(L, evt, "reason");
   lmcsi_push_status(L, NULL, ev->status);
   lua_setfield(L, evt, "status");
-  lua_rawgeti(L, states, (lua_Integer)id);
-  lua_setfield(L, evt, "old_state");
-  if (newst) {
-    lua_pushstring(L, newst);
-    lua_setfield(L, evt, "new_state");
-    /* Ends of a life: forget the id (core removes a failed connection at once,
-     * without a conn-removed event). */
-    if (kind == MCSI_EV_CONN_REMOVED || kind == MCSI_EV_CONN_FAILED || kind == MCSI_EV_SESSION_LOGGED_OUT)
-      lua_pushnil(L);
-    else lua_pushstring(L, newst);
-    lua_rawseti(L, states, (lua_Integer)id);
-  } else {
-    lua_getfield(L, evt, "old_state");
+  if (ev->old_state) {
+    lua_pushstring(L, ev->old_state);
+    lua_setfield(L, evt, "old_state");
+  }
+  if (ev->new_state) {
+    lua_pushstring(L, ev->new_state);
     lua_setfield(L, evt, "new_state");
   }
   /* Handlers registered while dispatching wait for the next event. */
@@ -1796,12 +1779,10 @@ int luaopen_mcsi(lua_State *L)
   /* One engine per Lua state, shared by every require. */
   lmcsi_engine *e = registry_engine(L);
   if (!e) {
-    e = lua_newuserdatauv(L, sizeof *e, 2);
+    e = lua_newuserdatauv(L, sizeof *e, 1);
     memset(e, 0, sizeof *e);
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);         /* references to callbacks */
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, 2);         /* id -> last known state */
     if (luaL_newmetatable(L, LMCSI_ENGINE)) luaL_setfuncs(L, engine_meta, 0);
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
@@ -1816,7 +1797,7 @@ int luaopen_mcsi(lua_State *L)
   lmcsi_open_connection(L, m);
   push_status_table(L);
   lua_setfield(L, m, "status");
-  push_name_list(L, event_name_i, MCSI_EV_CONN_LOGGING_IN, MCSI_EV_ASYNC_MESSAGE);
+  push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);
   lua_setfield(L, m, "events");
   push_name_list(L, policy_name, 1, 5);
   lua_setfield(L, m, "policies");

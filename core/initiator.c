@@ -94,7 +94,7 @@ static void free_graveyard(mcsi_initiator *ini, const mcsi_session *only)
 void mcsi_initiator_free(mcsi_initiator *ini)
 {
   if (!ini) return;
-  ini->event_cb = NULL;
+  mcsi_events_free(ini);
   free_graveyard(ini, NULL);
   while (!mcsi_list_empty(&ini->sessions))
     mcsi_session_free(MCSI_CONTAINER(ini->sessions.next, mcsi_session, link));
@@ -104,33 +104,6 @@ void mcsi_initiator_free(mcsi_initiator *ini)
 }
 
 const char *mcsi_initiator_name(const mcsi_initiator *ini) { return ini ? ini->name : NULL; }
-
-/* ---- events --------------------------------------------------------------------------- */
-
-void mcsi_set_event_callback(mcsi_initiator *ini, mcsi_event_cb cb, void *arg)
-{
-  ini->event_cb = cb;
-  ini->event_arg = arg;
-}
-
-const char *mcsi_event_name(mcsi_event_kind kind)
-{
-  static const char *const names[] = { "?", "conn-logging-in", "conn-active", "conn-standby",
-    "conn-failed", "conn-removed", "session-active", "session-recovering", "session-recovered",
-    "session-failed", "session-logged-out", "async-message" };
-  return kind >= 1 && kind <= MCSI_EV_ASYNC_MESSAGE ? names[kind] : NULL;
-}
-
-void mcsi_emit(mcsi_initiator *ini, mcsi_event_kind kind, mcsi_id sid, mcsi_id cid, mcsi_status st,
-               const char *reason)
-{
-  if (!ini->event_cb) return;
-  mcsi_event ev = { .kind = kind, .session_id = sid, .connection_id = cid, .status = st,
-                    .reason = reason ? reason : "" };
-  ini->in_callback++;
-  ini->event_cb(ini, &ev, ini->event_arg);
-  ini->in_callback--;
-}
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
@@ -237,7 +210,7 @@ static mcsi_status login(mcsi_initiator *ini, const mcsi_login_opts *o, int disc
   c->leading = 1;
   mcsi_list_push(&s->conns, &c->link);
   s->nconns++;
-  mcsi_emit(ini, MCSI_EV_CONN_LOGGING_IN, s->id, c->id, ISDSC_SUCCESS, c->portal);
+  mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
   st = mcsi_login_start(c, &c->opts);
   if (!st) {
     mcsi_run_until(ini, &s->login_done, 0);
@@ -385,7 +358,7 @@ static mcsi_status logout_session(mcsi_session *s)
 out:
   close_all(s);
   s->state = MCSI_SESS_LOGGED_OUT;
-  mcsi_emit(ini, MCSI_EV_SESSION_LOGGED_OUT, s->id, 0, st, s->target);
+  mcsi_emit_session(s, MCSI_EV_SESSION_LOGGED_OUT, st, s->target);
   free_graveyard(ini, s);
   mcsi_session_free(s);
   return st;

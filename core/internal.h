@@ -193,6 +193,7 @@ struct mcsi_conn {
   struct mcsi_waiter *login_waiter;     /* blocking add_connection */
   int removing, logout_sent;
   int buried;                           /* failed or removed: counted out of the session once */
+  const char *ev_state;                 /* as the last event told (NULL: none yet) */
   mcsi_status_cb remove_cb;
   void *remove_arg;
   mcsi_timer drain_timer;
@@ -272,6 +273,7 @@ struct mcsi_session {
   mcsi_status recovery_cause;
   uint32_t recoveries;
   uint64_t commands_retried;
+  const char *ev_state;                 /* as the last event told (NULL: none yet) */
 };
 
 mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery);
@@ -329,8 +331,10 @@ struct mcsi_initiator {
   mcsi_link sessions;
   mcsi_link dirty;                      /* connections with queued PDUs */
   mcsi_id next_id;
-  mcsi_event_cb event_cb;
-  void *event_arg;
+  struct mcsi_sub *subs;                /* event subscribers (events.c) */
+  size_t nsubs, capsubs;
+  int emitting;                         /* unsubscribed slots are compacted when 0 */
+  uint64_t next_sub, callback_sub;      /* ids; the subscription of mcsi_set_event_callback */
   int in_callback;
   uint8_t recent_challenges[8][16];     /* CHAP challenges we sent (anti-reflection) */
   unsigned nrecent;
@@ -343,8 +347,10 @@ mcsi_status mcsi_fail(mcsi_initiator *ini, mcsi_status st, const char *fmt, ...)
 mcsi_status mcsi_failv(mcsi_initiator *ini, mcsi_status st, const char *fmt, va_list ap);
 mcsi_status mcsi_ok(mcsi_initiator *ini);
 mcsi_status mcsi_check_chap(mcsi_initiator *ini, const mcsi_chap *ch);
-void mcsi_emit(mcsi_initiator *ini, mcsi_event_kind kind, mcsi_id sid, mcsi_id cid,
-               mcsi_status st, const char *reason);
+/* ---- events (events.c) ------------------------------------------------------ */
+void mcsi_emit_conn(mcsi_conn *c, mcsi_event_kind kind, mcsi_status st, const char *reason);
+void mcsi_emit_session(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason);
+void mcsi_events_free(mcsi_initiator *ini);
 void mcsi_mark_dirty(mcsi_conn *c);
 void mcsi_flush_dirty(mcsi_initiator *ini);
 /* Runs the loop until *flag becomes nonzero or deadline (monotonic ms, 0 = none) passes. */

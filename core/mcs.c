@@ -241,7 +241,7 @@ static void no_path_left(mcsi_session *s, mcsi_status cause)
   s->state = MCSI_SESS_FAILED;
   mcsi_session_fail_tasks(s, &s->limbo, cause);
   mcsi_session_fail_tasks(s, &s->pending, cause);
-  mcsi_emit(s->ini, MCSI_EV_SESSION_FAILED, s->id, 0, cause, "no connection left");
+  mcsi_emit_session(s, MCSI_EV_SESSION_FAILED, cause, "no connection left");
 }
 
 /* A connection died (already unlinked); orphans are its unfinished tasks. */
@@ -280,7 +280,7 @@ static void give_up(mcsi_session *s)
   s->state = MCSI_SESS_FAILED;
   mcsi_session_fail_tasks(s, &s->limbo, cause);
   mcsi_session_fail_tasks(s, &s->pending, cause);
-  mcsi_emit(s->ini, MCSI_EV_SESSION_FAILED, s->id, 0, cause, "recovery timed out");
+  mcsi_emit_session(s, MCSI_EV_SESSION_FAILED, cause, "recovery timed out");
 }
 
 static void recovery_fire(mcsi_timer *tm)
@@ -299,7 +299,7 @@ static void recovery_fire(mcsi_timer *tm)
     c->leading = 1;
     mcsi_list_push(&s->conns, &c->link);
     s->nconns++;
-    mcsi_emit(s->ini, MCSI_EV_CONN_LOGGING_IN, s->id, c->id, ISDSC_SUCCESS, c->portal);
+    mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
     if (mcsi_login_start(c, &c->opts) == ISDSC_SUCCESS) return;
     mcsi_session_bury_conn(c);
   }
@@ -319,7 +319,7 @@ static void start_recovery(mcsi_session *s, mcsi_status cause)
     s->commands_retried++;
     requeue_front(s, t, &after);
   }
-  mcsi_emit(s->ini, MCSI_EV_SESSION_RECOVERING, s->id, 0, cause, "every connection failed; reinstating");
+  mcsi_emit_session(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
   s->recovery_timer.fire = recovery_fire;
   mcsi_timer_start(&s->ini->loop, &s->recovery_timer, 0);
 }
@@ -331,7 +331,7 @@ void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st)
     s->state = MCSI_SESS_ACTIVE;
     s->recoveries++;
     mcsi_timer_stop(&s->ini->loop, &s->recovery_timer);
-    mcsi_emit(s->ini, MCSI_EV_SESSION_RECOVERED, s->id, 0, ISDSC_SUCCESS, "session reinstated");
+    mcsi_emit_session(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
     return;
   }
   uint64_t now = mcsi_now_ms();
@@ -346,13 +346,12 @@ void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st)
 
 static void set_role(mcsi_conn *c, int active, int primary)
 {
-  mcsi_session *s = c->sess;
   int was = c->active;
   c->active = active;
   c->primary = primary;
   if (was != active && usable(c))
-    mcsi_emit(s->ini, active ? MCSI_EV_CONN_ACTIVE : MCSI_EV_CONN_STANDBY, s->id, c->id, ISDSC_SUCCESS,
-              active ? "active" : "standby");
+    mcsi_emit_conn(c, active ? MCSI_EV_CONN_ACTIVE : MCSI_EV_CONN_STANDBY, ISDSC_SUCCESS,
+                   active ? "active" : "standby");
 }
 
 void mcsi_mcs_added(mcsi_conn *c, mcsi_status st)
@@ -403,7 +402,7 @@ mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, con
   mcsi_id id = c->id;
   mcsi_waiter w = { 0 };
   c->login_waiter = &w;
-  mcsi_emit(ini, MCSI_EV_CONN_LOGGING_IN, s->id, c->id, ISDSC_SUCCESS, c->portal);
+  mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
   st = mcsi_login_start(c, &c->opts);
   if (st) {
     c->login_waiter = NULL;
@@ -432,7 +431,7 @@ static void finish_removal(mcsi_conn *c, mcsi_status st)
   c->remove_cb = NULL;
   c->state = MCSI_CONN_CLOSED;
   mcsi_conn_close_socket(c);
-  mcsi_emit(s->ini, MCSI_EV_CONN_REMOVED, s->id, c->id, st, c->portal);
+  mcsi_emit_conn(c, MCSI_EV_CONN_REMOVED, st, c->portal);
   mcsi_session_bury_conn(c);
   if (cb) {
     s->ini->in_callback++;

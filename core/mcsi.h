@@ -73,18 +73,26 @@ int mcsi_process(mcsi_initiator *ini, int timeout_ms);
 
 /* ---- Events (state changes of sessions and connections) ----------------- */
 
+/* One row per kind: enum name, value, name, and the state the object is in
+ * after it (NULL: unchanged). Adding a kind touches this table only. */
+#define MCSI_EVENT_LIST(X) \
+  X(MCSI_EV_CONN_LOGGING_IN, 1, "conn-logging-in", "logging-in") \
+  X(MCSI_EV_CONN_ACTIVE, 2, "conn-active", "active") \
+  X(MCSI_EV_CONN_STANDBY, 3, "conn-standby", "standby") \
+  X(MCSI_EV_CONN_FAILED, 4, "conn-failed", "failed") \
+  X(MCSI_EV_CONN_REMOVED, 5, "conn-removed", "removed") \
+  X(MCSI_EV_SESSION_ACTIVE, 6, "session-active", "active") \
+  X(MCSI_EV_SESSION_RECOVERING, 7, "session-recovering", "recovering") \
+  X(MCSI_EV_SESSION_RECOVERED, 8, "session-recovered", "active") \
+  X(MCSI_EV_SESSION_FAILED, 9, "session-failed", "failed") \
+  X(MCSI_EV_SESSION_LOGGED_OUT, 10, "session-logged-out", "logged-out") \
+  X(MCSI_EV_ASYNC_MESSAGE, 11, "async-message", NULL)
+
 typedef enum mcsi_event_kind {
-  MCSI_EV_CONN_LOGGING_IN = 1,
-  MCSI_EV_CONN_ACTIVE,
-  MCSI_EV_CONN_STANDBY,
-  MCSI_EV_CONN_FAILED,
-  MCSI_EV_CONN_REMOVED,
-  MCSI_EV_SESSION_ACTIVE,
-  MCSI_EV_SESSION_RECOVERING,
-  MCSI_EV_SESSION_RECOVERED,
-  MCSI_EV_SESSION_FAILED,
-  MCSI_EV_SESSION_LOGGED_OUT,
-  MCSI_EV_ASYNC_MESSAGE
+#define MCSI_X_EV_ENUM(e, v, name, state) e = v,
+  MCSI_EVENT_LIST(MCSI_X_EV_ENUM)
+#undef MCSI_X_EV_ENUM
+  MCSI_EV_COUNT                    /* one past the last kind; kinds are 1..MCSI_EV_COUNT-1 */
 } mcsi_event_kind;
 
 typedef struct mcsi_event {
@@ -93,10 +101,19 @@ typedef struct mcsi_event {
   mcsi_id connection_id;   /* 0 for session events */
   mcsi_status status;      /* why, when it is a failure */
   const char *reason;      /* human-readable, valid during the callback */
+  const char *old_state;   /* the object's state before: NULL for a new object */
+  const char *new_state;   /* and after (the same for async-message) */
 } mcsi_event;
 
 typedef void (*mcsi_event_cb)(mcsi_initiator *ini, const mcsi_event *ev, void *arg);
+/* Any number of subscribers, called in the order they subscribed. Returns
+ * the subscription's id (never 0), or 0 when out of memory. */
+uint64_t mcsi_subscribe(mcsi_initiator *ini, mcsi_event_cb cb, void *arg);
+/* Idempotent, and safe inside a callback: the subscriber hears nothing more. */
+void mcsi_unsubscribe(mcsi_initiator *ini, uint64_t id);
+/* One subscriber, replaced by the next call (NULL removes it). */
 void mcsi_set_event_callback(mcsi_initiator *ini, mcsi_event_cb cb, void *arg);
+/* "conn-failed"; NULL outside 1..MCSI_EV_COUNT-1. */
 const char *mcsi_event_name(mcsi_event_kind kind);
 
 /* ---- Login --------------------------------------------------------------- */

@@ -517,10 +517,9 @@ static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, 
 
 static void rx_async(mcsi_conn *c, const mcsi_pdu_hdr *h)
 {
-  mcsi_session *s = c->sess;
   char why[96];
   snprintf(why, sizeof why, "async event %u (vcode %u)", h->async_event, h->async_vcode);
-  mcsi_emit(s->ini, MCSI_EV_ASYNC_MESSAGE, s->id, c->id, ISDSC_SUCCESS, why);
+  mcsi_emit_conn(c, MCSI_EV_ASYNC_MESSAGE, ISDSC_SUCCESS, why);
   if (h->async_event == 2 || h->async_event == 3)
     mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: target dropped the connection (%s)", c->portal, why);
 }
@@ -641,9 +640,9 @@ void mcsi_session_conn_failed(mcsi_conn *c)
     mcsi_list_push(&orphans, l);
   }
   c->nop_task = NULL;
-  mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, c->fail_status, mcsi_last_message(s->ini));
+  mcsi_emit_conn(c, MCSI_EV_CONN_FAILED, c->fail_status, mcsi_last_message(s->ini));
   mcsi_session_bury_conn(c);
-  mcsi_emit(s->ini, MCSI_EV_CONN_REMOVED, s->id, c->id, c->fail_status, "closed and removed after failing");
+  mcsi_emit_conn(c, MCSI_EV_CONN_REMOVED, c->fail_status, "closed and removed after failing");
   mcsi_mcs_conn_lost(c, &orphans);
 }
 
@@ -651,20 +650,20 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
   if (st) {
-    mcsi_emit(s->ini, MCSI_EV_CONN_FAILED, s->id, c->id, st, mcsi_last_message(s->ini));
+    mcsi_emit_conn(c, MCSI_EV_CONN_FAILED, st, mcsi_last_message(s->ini));
     mcsi_session_bury_conn(c);
   } else {
     c->state = MCSI_CONN_ACTIVE;
     mcsi_session_remember_portal(s, c->portal);
     mcsi_conn_start_nop(c);
-    mcsi_emit(s->ini, MCSI_EV_CONN_ACTIVE, s->id, c->id, ISDSC_SUCCESS, c->portal);
+    mcsi_emit_conn(c, MCSI_EV_CONN_ACTIVE, ISDSC_SUCCESS, c->portal);
   }
   if (s->state == MCSI_SESS_LOGGING_IN) {
     s->login_status = st;
     s->login_done = 1;
     if (!st) {
       s->state = MCSI_SESS_ACTIVE;
-      mcsi_emit(s->ini, MCSI_EV_SESSION_ACTIVE, s->id, 0, ISDSC_SUCCESS, s->target);
+      mcsi_emit_session(s, MCSI_EV_SESSION_ACTIVE, ISDSC_SUCCESS, s->target);
     }
   } else if (c->leading && s->state == MCSI_SESS_RECOVERING) {
     mcsi_mcs_reinstated(s, st);
