@@ -77,28 +77,42 @@ mcsi_initiator *mcsi_initiator_new(const char *iqn)
   mcsi_list_init(&ini->sessions);
   mcsi_list_init(&ini->dirty);
   mcsi_list_init(&ini->graveyard);
+  mcsi_list_init(&ini->dead);
+  mcsi_list_init(&ini->ops);
   return ini;
 }
 
-static void free_graveyard(mcsi_initiator *ini, const mcsi_session *only)
+static void free_graveyard(mcsi_initiator *ini)
 {
-  for (mcsi_link *l = ini->graveyard.next; l != &ini->graveyard;) {
-    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
-    l = l->next;
-    if (only && c->sess != only) continue;
+  while (!mcsi_list_empty(&ini->graveyard)) {
+    mcsi_conn *c = MCSI_CONTAINER(ini->graveyard.next, mcsi_conn, link);
     mcsi_list_del(&c->link);
     mcsi_conn_free(c);
   }
+}
+
+/* Frees the connections and sessions that ended, outside callbacks. */
+void mcsi_reap(mcsi_initiator *ini)
+{
+  if (ini->in_callback) return;
+  free_graveyard(ini);
+  while (!mcsi_list_empty(&ini->dead)) {
+    free_graveyard(ini);
+    mcsi_session_free(MCSI_CONTAINER(ini->dead.next, mcsi_session, link));
+  }
+  free_graveyard(ini);
 }
 
 void mcsi_initiator_free(mcsi_initiator *ini)
 {
   if (!ini) return;
   mcsi_events_free(ini);
-  free_graveyard(ini, NULL);
-  while (!mcsi_list_empty(&ini->sessions))
-    mcsi_session_free(MCSI_CONTAINER(ini->sessions.next, mcsi_session, link));
-  free_graveyard(ini, NULL);
+  mcsi_ops_free(ini);
+  free_graveyard(ini);
+  while (!mcsi_list_empty(&ini->sessions)) mcsi_session_discard(MCSI_CONTAINER(ini->sessions.next, mcsi_session, link));
+  ini->in_callback = 0;
+  mcsi_reap(ini);
+  mcsi_ops_free(ini);
   mcsi_loop_close(&ini->loop);
   free(ini);
 }
@@ -131,7 +145,7 @@ int mcsi_process(mcsi_initiator *ini, int timeout_ms)
   mcsi_flush_dirty(ini);
   int n = mcsi_loop_poll(&ini->loop, timeout_ms);
   mcsi_flush_dirty(ini);
-  if (!ini->in_callback) free_graveyard(ini, NULL);
+  mcsi_reap(ini);
   return n;
 }
 
@@ -194,11 +208,12 @@ static mcsi_status check_opts(mcsi_initiator *ini, const mcsi_login_opts *o, int
   return ISDSC_SUCCESS;
 }
 
-/* Makes a session and logs in its leading connection, blocking. */
-static mcsi_status login(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_session **out)
+/* ---- login ----------------------------------------------------------------------------------- */
+
+/* Makes a session and starts the login of its leading connection; op hears
+ * the outcome (mcsi_session_login_done). */
+static mcsi_status start_login(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
   mcsi_status st = check_opts(ini, o, discovery);
   if (st) return st;
   mcsi_session *s = mcsi_session_new(ini, o, discovery);
@@ -210,84 +225,69 @@ static mcsi_status login(mcsi_initiator *ini, const mcsi_login_opts *o, int disc
   c->leading = 1;
   mcsi_list_push(&s->conns, &c->link);
   s->nconns++;
+  s->login_op = op;
+  op->s = s;
   mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
   st = mcsi_login_start(c, &c->opts);
-  if (!st) {
-    mcsi_run_until(ini, &s->login_done, 0);
-    st = s->login_status;
-  }
   if (st) {
-    free_graveyard(ini, s);
+    s->login_op = NULL;
     mcsi_session_free(s);
+  }
+  return st;
+}
+
+/* The leading login ended: a session that did not come up is gone. */
+void mcsi_session_login_done(mcsi_session *s, mcsi_status st)
+{
+  mcsi_op *op = s->login_op;
+  if (!op) return;
+  s->login_op = NULL;
+  if (st) {
+    mcsi_session_discard(s);
+  } else {
+    op->r.session_id = s->id;
+    op->r.connection_id = MCSI_CONTAINER(s->conns.next, mcsi_conn, link)->id;
+  }
+  mcsi_op_finish(op, st);
+}
+
+static mcsi_status login_async(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_result_cb cb,
+                               void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_op *op = mcsi_op_new(ini, cb, arg);
+  if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  mcsi_status st = start_login(ini, o, discovery, op);
+  if (st) {
+    mcsi_op_drop(op);
     return st;
   }
-  *out = s;
   return mcsi_ok(ini);
+}
+
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_result_cb cb, void *arg)
+{
+  return login_async(ini, o, 0, cb, arg);
 }
 
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_id *sid, mcsi_id *cid)
 {
-  mcsi_session *s;
-  mcsi_status st = login(ini, o, 0, &s);
+  mcsi_wait w = { 0 };
+  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_login_to_target_async(ini, o, mcsi_wait_wake, &w);
   if (st) return st;
-  mcsi_conn *c = MCSI_CONTAINER(s->conns.next, mcsi_conn, link);
-  if (sid) *sid = s->id;
-  if (cid) *cid = c->id;
+  st = mcsi_wait_for(ini, &w);
+  if (!st && sid) *sid = w.sid;
+  if (!st && cid) *cid = w.cid;
   return st;
 }
 
-/* ---- control tasks (logout, text, task management) ---------------------------------------- */
+/* ---- logout: commands finish, the other connections are removed, then a
+ * Logout (reason 0) on the leading one; the session ends either way. ---- */
 
-typedef struct ctl_wait {
-  int done;
-  mcsi_status st;
-  uint8_t response;
-  uint8_t *text;
-  size_t text_len;
-  int text_bad;
-} ctl_wait;
-
-static void ctl_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
-{
-  ctl_wait *w = t->arg;
-  if (h && dlen) {
-    uint8_t *n = realloc(w->text, w->text_len + dlen);
-    if (n) {
-      memcpy(n + w->text_len, data, dlen);
-      w->text = n;
-      w->text_len += dlen;
-    } else {
-      w->text_bad = 1;
-    }
-  }
-  if (h && !(h->opcode == MCSI_OP_TEXT_RSP && !(h->flags & MCSI_F_FINAL))) {
-    w->response = h->response;
-    w->st = st;
-    w->done = 1;
-  } else if (!h) {
-    w->st = st;
-    w->done = 1;
-  }
-}
-
-static mcsi_status run_ctl(mcsi_session *s, mcsi_task *t, ctl_wait *w, int timeout_ms)
-{
-  mcsi_initiator *ini = s->ini;
-  t->done = ctl_done;
-  t->arg = w;
-  mcsi_session_submit(s, t);
-  if (mcsi_run_until(ini, &w->done, mcsi_now_ms() + (uint64_t)timeout_ms) < 0) {
-    mcsi_task_complete(t, ISDSC_SERVICE_DID_NOT_RESPOND);
-    return mcsi_fail(ini, ISDSC_SERVICE_DID_NOT_RESPOND, "no answer from the target within %d ms", timeout_ms);
-  }
-  return w->st;
-}
-
-static void wait_idle(mcsi_session *s, int timeout_ms)
-{
-  uint64_t deadline = mcsi_now_ms() + (uint64_t)timeout_ms;
-  while (s->ntasks && mcsi_now_ms() < deadline) mcsi_process(s->ini, 50);
-}
+enum { LOGOUT_IDLE, LOGOUT_OTHERS, LOGOUT_SENT };
+#define LOGOUT_POLL_MS 20
 
 static void close_all(mcsi_session *s)
 {
@@ -311,92 +311,155 @@ static mcsi_conn *leading_conn(mcsi_session *s)
   return NULL;
 }
 
-/* Removes every connection but the leading one (each with its own Logout). */
-static void remove_others(mcsi_session *s)
+static void logout_end(mcsi_op *op, mcsi_status st)
 {
-  mcsi_id ids[64];
-  size_t n = 0;
-  mcsi_conn *lead = leading_conn(s);
-  for (mcsi_link *l = s->conns.next; l != &s->conns && n < 64; l = l->next) {
-    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
-    if (c != lead && c->state == MCSI_CONN_ACTIVE) ids[n++] = c->id;
-  }
-  for (size_t i = 0; i < n; i++) mcsi_remove_connection_from_session(s->ini, s->id, ids[i]);
-}
-
-/* Logout reason 0 on the last connection; the session ends either way. */
-static mcsi_status logout_session(mcsi_session *s)
-{
-  mcsi_initiator *ini = s->ini;
-  mcsi_status st = ISDSC_SUCCESS;
-  if (s->state == MCSI_SESS_ACTIVE) {
-    wait_idle(s, s->command_timeout_ms);
-    remove_others(s);
-    s->state = MCSI_SESS_LOGGING_OUT;
-    mcsi_task *t = mcsi_task_new(s, MCSI_TASK_LOGOUT);
-    mcsi_conn *c = leading_conn(s);
-    if (!t || !c) {
-      if (t) mcsi_task_free(t);
-      st = mcsi_fail(ini, t ? ISDSC_NO_CONNECTION_AVAILABLE : ISDSC_OUT_OF_RESOURCES, "no connection to log out on");
-      goto out;
-    }
-    ctl_wait w = { 0 };
-    t->only_conn = c;
-    c->logout_sent = 1;
-    t->immediate = 1;
-    t->logout_reason = MCSI_LOGOUT_SESSION;
-    t->logout_cid = c->cid;
-    st = run_ctl(s, t, &w, s->opts.login_timeout_ms);
-    if (!st && w.response)
-      st = mcsi_fail(ini, ISDSC_TARGET_ERROR, "Logout Response 0x%02x (%s)", w.response,
-                     w.response == 1 ? "CID not found" : w.response == 2 ? "recovery not supported" : "cleanup failed");
-    else if (!st)
-      mcsi_ok(ini);
-  } else {
-    mcsi_fail(ini, ISDSC_SUCCESS, "session had no working connection; removed without a Logout");
-  }
-out:
+  mcsi_session *s = op->s;
+  mcsi_timer_stop(&s->ini->loop, &op->timer);
+  s->logout_op = NULL;
   close_all(s);
   s->state = MCSI_SESS_LOGGED_OUT;
   mcsi_emit_session(s, MCSI_EV_SESSION_LOGGED_OUT, st, s->target);
-  free_graveyard(ini, s);
-  mcsi_session_free(s);
-  return st;
+  op->r.session_id = s->id;
+  mcsi_session_discard(s);
+  mcsi_op_finish(op, st);
+}
+
+static void logout_answered(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
+{
+  mcsi_op *op = t->arg;
+  mcsi_initiator *ini = op->ini;
+  (void)d; (void)n;
+  op->task = NULL;
+  if (!h) {
+    logout_end(op, st);
+    return;
+  }
+  if (h->response)
+    st = mcsi_fail(ini, ISDSC_TARGET_ERROR, "Logout Response 0x%02x (%s)", h->response,
+                   h->response == 1 ? "CID not found" : h->response == 2 ? "recovery not supported" : "cleanup failed");
+  else
+    st = mcsi_ok(ini);
+  logout_end(op, st);
+}
+
+static void logout_step(mcsi_timer *tm);
+
+static void logout_send(mcsi_op *op)
+{
+  mcsi_session *s = op->s;
+  mcsi_initiator *ini = s->ini;
+  mcsi_conn *c = leading_conn(s);
+  mcsi_task *t = c ? mcsi_task_new(s, MCSI_TASK_LOGOUT) : NULL;
+  if (!t) {
+    logout_end(op, mcsi_fail(ini, c ? ISDSC_OUT_OF_RESOURCES : ISDSC_NO_CONNECTION_AVAILABLE,
+                             "no connection to log out on"));
+    return;
+  }
+  op->step = LOGOUT_SENT;
+  op->task = t;
+  t->only_conn = c;
+  c->logout_sent = 1;
+  t->immediate = 1;
+  t->logout_reason = MCSI_LOGOUT_SESSION;
+  t->logout_cid = c->cid;
+  t->done = logout_answered;
+  t->arg = op;
+  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->opts.login_timeout_ms);
+  mcsi_session_submit(s, t);
+}
+
+static void other_removed(mcsi_status st, void *arg)
+{
+  mcsi_op *op = arg;
+  (void)st;
+  if (op->pending && --op->pending == 0) mcsi_timer_start(&op->ini->loop, &op->timer, 0);
+}
+
+/* Every connection but the leading one is removed, each with its own Logout. */
+static void remove_others(mcsi_op *op)
+{
+  mcsi_session *s = op->s;
+  mcsi_conn *lead = leading_conn(s);
+  op->step = LOGOUT_OTHERS;
+  op->pending = 1;                      /* held while removals start */
+  for (mcsi_link *l = s->conns.next; l != &s->conns;) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    l = l->next;
+    if (c == lead || c->state != MCSI_CONN_ACTIVE) continue;
+    if (mcsi_remove_connection_async(s->ini, s->id, c->id, other_removed, op) == ISDSC_SUCCESS) op->pending++;
+  }
+  other_removed(ISDSC_SUCCESS, op);
+}
+
+static void logout_step(mcsi_timer *tm)
+{
+  mcsi_op *op = MCSI_CONTAINER(tm, mcsi_op, timer);
+  mcsi_session *s = op->s;
+  switch (op->step) {
+  case LOGOUT_IDLE:                     /* the commands in flight end first, within their timeout */
+    if (s->ntasks && mcsi_now_ms() < op->tag) {
+      mcsi_timer_start(&s->ini->loop, tm, LOGOUT_POLL_MS);
+      return;
+    }
+    remove_others(op);
+    return;
+  case LOGOUT_OTHERS:
+    logout_send(op);
+    return;
+  default:                              /* no Logout Response in time */
+    if (op->task) mcsi_task_complete(op->task, mcsi_fail(s->ini, ISDSC_SERVICE_DID_NOT_RESPOND,
+                                                          "no Logout Response within %d ms", s->opts.login_timeout_ms));
+    return;
+  }
+}
+
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi_result_cb cb, void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  if (s->state == MCSI_SESS_LOGGING_OUT || s->logout_op) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "already logging out");
+  if (s->state == MCSI_SESS_LOGGING_IN) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is still logging in");
+  mcsi_op *op = mcsi_op_new(ini, cb, arg);
+  if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  op->s = s;
+  op->r.session_id = sid;
+  s->logout_op = op;
+  if (s->state != MCSI_SESS_ACTIVE) {   /* failed or recovering: nothing to say a Logout on */
+    close_all(s);
+    s->state = MCSI_SESS_LOGGED_OUT;
+    mcsi_fail(ini, ISDSC_SUCCESS, "session had no working connection; removed without a Logout");
+    mcsi_emit_session(s, MCSI_EV_SESSION_LOGGED_OUT, ISDSC_SUCCESS, s->target);
+    s->logout_op = NULL;
+    mcsi_session_discard(s);
+    mcsi_op_finish_later(op, ISDSC_SUCCESS);
+    return mcsi_ok(ini);
+  }
+  s->state = MCSI_SESS_LOGGING_OUT;     /* takes no new work */
+  op->step = LOGOUT_IDLE;
+  op->tag = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;   /* the idle wait's deadline */
+  op->timer.fire = logout_step;
+  mcsi_timer_start(&ini->loop, &op->timer, 0);
+  return mcsi_ok(ini);
 }
 
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id sid)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  if (s->state == MCSI_SESS_LOGGING_OUT) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "already logging out");
-  return logout_session(s);
+  mcsi_wait w = { 0 };
+  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_logout_from_target_async(ini, sid, mcsi_wait_wake, &w);
+  return st ? st : mcsi_wait_for(ini, &w);
 }
 
-mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
+/* ---- task management: one path for every TMF function and its response ---- */
+
+static void tmf_timeout(mcsi_timer *tm)
 {
-  mcsi_session *s = NULL;
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
-  if (st) return st;
-  if (lun > 16383) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LUN out of range");
-  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_TMF);
-  if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  ctl_wait w = { 0 };
-  t->immediate = 1;
-  t->tmf_function = MCSI_TMF_LUN_RESET;
-  t->lun = mcsi_lun_encode(lun);
-  t->ref_itt = MCSI_RSVD_TAG;           /* Referenced Task Tag and RefCmdSN: ABORT TASK only */
-  t->ref_cmdsn = 0;
-  st = run_ctl(s, t, &w, s->command_timeout_ms);
-  if (!st && w.response) return mcsi_fail(ini, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", w.response);
-  if (!st) {
-    s->cap_valid = 0;
-    mcsi_ok(ini);
-  }
-  return st;
+  mcsi_op *op = MCSI_CONTAINER(tm, mcsi_op, timer);
+  if (op->task)
+    mcsi_task_complete(op->task, mcsi_fail(op->ini, ISDSC_SERVICE_DID_NOT_RESPOND, "no answer from the target within %d ms",
+                                           op->s->command_timeout_ms));
 }
 
 static void abort_done(mcsi_task *t, const char *why)
@@ -405,127 +468,211 @@ static void abort_done(mcsi_task *t, const char *why)
   mcsi_task_complete(t, ISDSC_SCSI_REQUEST_FAILED);
 }
 
-/* ABORT TASK on the connection the command went out on (allegiance). */
-mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)
+/* The TMF response codes each function accepts as done (RFC 7143 11.6.1). */
+static mcsi_status tmf_outcome(mcsi_op *op, uint8_t function, uint8_t response)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  mcsi_task *victim = mcsi_scsi_find_tag(s, tag);
-  if (!victim) return mcsi_fail(ini, ISDSC_NOT_FOUND, "no outstanding command with tag %llu", (unsigned long long)tag);
-  if (!victim->sent || !victim->conn) {            /* never reached the target */
-    abort_done(victim, " before it was sent");
-    return mcsi_ok(ini);
+  mcsi_session *s = op->s;
+  if (function == MCSI_TMF_ABORT_TASK) {
+    if (response != 0 && response != 1)          /* 0 function complete, 1 task does not exist */
+      return mcsi_fail(op->ini, ISDSC_TARGET_ERROR, "ABORT TASK answered 0x%02x", response);
+    mcsi_task *victim = mcsi_scsi_find_tag(s, op->tag);
+    if (victim) abort_done(victim, " by ABORT TASK");
+    return mcsi_ok(op->ini);
   }
-  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_TMF);
-  if (!t) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  ctl_wait w = { 0 };
+  if (response) return mcsi_fail(op->ini, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", response);
+  s->cap_valid = 0;
+  return mcsi_ok(op->ini);
+}
+
+static void tmf_answered(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
+{
+  mcsi_op *op = t->arg;
+  uint8_t function = t->tmf_function;
+  (void)d; (void)n;
+  op->task = NULL;
+  mcsi_timer_stop(&op->ini->loop, &op->timer);
+  if (h) st = tmf_outcome(op, function, h->response);
+  mcsi_op_finish(op, st);
+}
+
+static mcsi_status start_tmf(mcsi_session *s, uint8_t function, uint64_t lun, mcsi_task *victim, mcsi_result_cb cb,
+                             void *arg)
+{
+  mcsi_initiator *ini = s->ini;
+  mcsi_op *op = mcsi_op_new(ini, cb, arg);
+  mcsi_task *t = op ? mcsi_task_new(s, MCSI_TASK_TMF) : NULL;
+  if (!t) {
+    if (op) mcsi_op_drop(op);
+    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  }
+  op->s = s;
+  op->task = t;
+  op->r.session_id = s->id;
   t->immediate = 1;
-  t->tmf_function = MCSI_TMF_ABORT_TASK;
-  t->lun = mcsi_lun_encode(victim->lun);
-  t->ref_itt = victim->itt;
-  t->ref_cmdsn = victim->cmdsn;
-  t->only_conn = victim->conn;
-  mcsi_status st = run_ctl(s, t, &w, s->command_timeout_ms);
-  if (st) return st;
-  if (w.response != 0 && w.response != 1)          /* 0 function complete, 1 task does not exist */
-    return mcsi_fail(ini, ISDSC_TARGET_ERROR, "ABORT TASK answered 0x%02x", w.response);
-  if ((victim = mcsi_scsi_find_tag(s, tag))) abort_done(victim, " by ABORT TASK");
+  t->tmf_function = function;
+  t->lun = mcsi_lun_encode(lun);
+  t->ref_itt = victim ? victim->itt : MCSI_RSVD_TAG;   /* Referenced Task Tag and RefCmdSN: ABORT TASK only */
+  t->ref_cmdsn = victim ? victim->cmdsn : 0;
+  t->only_conn = victim ? victim->conn : NULL;
+  if (victim) op->tag = victim->tag;
+  t->done = tmf_answered;
+  t->arg = op;
+  op->timer.fire = tmf_timeout;
+  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->command_timeout_ms);
+  mcsi_session_submit(s, t);
   return mcsi_ok(ini);
 }
 
-/* ---- discovery -------------------------------------------------------------------------------- */
-
-static void free_entry(mcsi_target_entry *e)
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb, void *arg)
 {
-  for (size_t i = 0; i < e->naddr; i++) free(e->addresses[i]);
-  free(e->addresses);
-  free(e->name);
+  mcsi_session *s = NULL;
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
+  if (st) return st;
+  if (lun > 16383) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LUN out of range");
+  return start_tmf(s, MCSI_TMF_LUN_RESET, lun, NULL, cb, arg);
 }
 
-void mcsi_target_list_free(mcsi_target_list *list)
+mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
 {
-  if (!list) return;
-  for (size_t i = 0; i < list->count; i++) free_entry(&list->targets[i]);
-  free(list->targets);
-  free(list);
+  mcsi_wait w = { 0 };
+  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_lun_reset_async(ini, sid, lun, mcsi_wait_wake, &w);
+  return st ? st : mcsi_wait_for(ini, &w);
 }
 
-static int add_target(mcsi_target_list *l, const char *name)
+/* ABORT TASK on the connection the command went out on (allegiance). */
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb, void *arg)
 {
-  mcsi_target_entry *n = realloc(l->targets, (l->count + 1) * sizeof *n);
-  if (!n) return -1;
-  l->targets = n;
-  memset(&n[l->count], 0, sizeof *n);
-  n[l->count].name = mcsi_strdup0(name);
-  if (!n[l->count].name) return -1;
-  l->count++;
-  return 0;
-}
-
-static int add_address(mcsi_target_entry *e, const char *addr)
-{
-  char **n = realloc(e->addresses, (e->naddr + 1) * sizeof *n);
-  if (!n) return -1;
-  e->addresses = n;
-  if (!(n[e->naddr] = mcsi_strdup0(addr))) return -1;
-  e->naddr++;
-  return 0;
-}
-
-static mcsi_status parse_send_targets(mcsi_initiator *ini, const uint8_t *data, size_t len, mcsi_target_list **out)
-{
-  mcsi_text t;
-  const char *bad = NULL;
-  mcsi_text_init(&t);
-  mcsi_target_list *l = calloc(1, sizeof *l);
-  if (!l) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  if (len && mcsi_text_parse_multi(&t, data, len, &bad)) {
-    mcsi_text_free(&t);                 /* what was parsed before the bad part */
-    mcsi_target_list_free(l);
-    return mcsi_fail(ini, ISDSC_INVALID_SENDTARGETS_TEXT, "malformed SendTargets reply: %s", bad ? bad : "out of memory");
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  mcsi_task *victim = mcsi_scsi_find_tag(s, tag);
+  if (!victim) return mcsi_fail(ini, ISDSC_NOT_FOUND, "no outstanding command with tag %llu", (unsigned long long)tag);
+  if (!victim->sent || !victim->conn) {            /* never reached the target */
+    mcsi_op *op = mcsi_op_new(ini, cb, arg);
+    if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    abort_done(victim, " before it was sent");
+    mcsi_ok(ini);
+    mcsi_op_finish_later(op, ISDSC_SUCCESS);
+    return ISDSC_SUCCESS;
   }
-  mcsi_status st = ISDSC_SUCCESS;
-  for (size_t i = 0; i < t.count && !st; i++) {
-    const mcsi_kv *kv = &t.items[i];
-    if (!strcmp(kv->key, "TargetName")) {
-      if (add_target(l, kv->value)) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-    } else if (!strcmp(kv->key, "TargetAddress")) {
-      if (!l->count) st = mcsi_fail(ini, ISDSC_INVALID_SENDTARGETS_TEXT, "TargetAddress before any TargetName");
-      else if (add_address(&l->targets[l->count - 1], kv->value)) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  return start_tmf(s, MCSI_TMF_ABORT_TASK, victim->lun, victim, cb, arg);
+}
+
+mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)
+{
+  mcsi_wait w = { 0 };
+  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_abort_task_async(ini, sid, tag, mcsi_wait_wake, &w);
+  return st ? st : mcsi_wait_for(ini, &w);
+}
+
+/* ---- discovery: a discovery session, SendTargets=All, logout ---- */
+
+static void discovery_logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  mcsi_op *op = arg;
+  (void)ini; (void)r;
+  mcsi_op_finish_msg(op, op->r.status, op->message);   /* the discovery's outcome, not the logout's */
+}
+
+/* The text exchange ended (or failed): keep its outcome, log out. */
+static void discovery_end(mcsi_op *op, mcsi_status st)
+{
+  mcsi_initiator *ini = op->ini;
+  mcsi_timer_stop(&ini->loop, &op->timer);
+  if (!st) st = mcsi_parse_send_targets(ini, op->text, op->text_len, &op->list);
+  snprintf(op->message, sizeof op->message, "%s", st || ini->message[0] ? ini->message : "Success");
+  op->r.status = st;
+  op->r.message = op->message;
+  if (mcsi_logout_from_target_async(ini, op->s->id, discovery_logged_out, op)) discovery_logged_out(ini, NULL, op);
+}
+
+static void discovery_text(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
+{
+  mcsi_op *op = t->arg;
+  if (!h) {
+    op->task = NULL;
+    discovery_end(op, st);
+    return;
+  }
+  if (dlen) {                            /* bounded by MCSI_TEXT_RSP_MAX in session.c */
+    uint8_t *n = realloc(op->text, op->text_len + dlen);
+    if (!n) {
+      op->task = NULL;
+      discovery_end(op, mcsi_fail(op->ini, ISDSC_OUT_OF_RESOURCES, "out of memory"));
+      return;
     }
+    memcpy(n + op->text_len, data, dlen);
+    op->text = n;
+    op->text_len += dlen;
   }
-  mcsi_text_free(&t);
-  if (st) mcsi_target_list_free(l);
-  else *out = l;
+  if (h->flags & MCSI_F_FINAL) {
+    op->task = NULL;
+    discovery_end(op, ISDSC_SUCCESS);
+  }
+}
+
+static void discovery_timeout(mcsi_timer *tm)
+{
+  mcsi_op *op = MCSI_CONTAINER(tm, mcsi_op, timer);
+  if (op->task)
+    mcsi_task_complete(op->task, mcsi_fail(op->ini, ISDSC_SERVICE_DID_NOT_RESPOND, "no answer from the target within %d ms",
+                                           op->s->opts.login_timeout_ms));
+}
+
+static void discovery_logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  static const char req[] = "SendTargets=All";
+  mcsi_op *op = arg;
+  if (r->status) {
+    mcsi_op_finish_msg(op, r->status, r->message);
+    return;
+  }
+  op->s = mcsi_session_find(ini, r->session_id);
+  mcsi_task *t = mcsi_task_new(op->s, MCSI_TASK_TEXT);
+  if (t) t->text = (uint8_t *)mcsi_strdup0(req);
+  if (!t || !t->text) {
+    if (t) mcsi_task_free(t);
+    discovery_end(op, mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory"));
+    return;
+  }
+  t->text_len = sizeof req;              /* with its NUL; non-immediate: istgt needs that */
+  t->done = discovery_text;
+  t->arg = op;
+  op->task = t;
+  op->timer.fire = discovery_timeout;
+  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)op->s->opts.login_timeout_ms);
+  mcsi_session_submit(op->s, t);
+}
+
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_targets_cb cb, void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  mcsi_op *op = mcsi_op_new(ini, NULL, arg);
+  if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  op->targets_cb = cb;
+  mcsi_status st = login_async(ini, o, 1, discovery_logged_in, op);
+  if (st) mcsi_op_drop(op);
   return st;
 }
 
 mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_target_list **out)
 {
-  mcsi_session *s;
+  mcsi_wait w = { 0 };
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no list to fill");
   *out = NULL;
-  mcsi_status st = login(ini, o, 1, &s);
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_send_targets_async(ini, o, mcsi_wait_wake_targets, &w);
   if (st) return st;
-  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_TEXT);
-  static const char req[] = "SendTargets=All";
-  ctl_wait w = { 0 };
-  if (t) {
-    t->text = (uint8_t *)mcsi_strdup0(req);
-    t->text_len = sizeof req;          /* with its NUL */
-  }
-  if (!t || !t->text) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  else st = run_ctl(s, t, &w, s->opts.login_timeout_ms);   /* non-immediate: istgt needs that */
-  if (!st && w.text_bad) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  if (!st) st = parse_send_targets(ini, w.text, w.text_len, out);
-  free(w.text);
-  char msg[sizeof ini->message];
-  memcpy(msg, ini->message, sizeof msg);
-  logout_session(s);
-  memcpy(ini->message, msg, sizeof msg);   /* the discovery outcome, not the logout's */
+  st = mcsi_wait_for(ini, &w);
+  if (st) mcsi_target_list_free(w.list);
+  else *out = w.list;
   return st;
 }
 

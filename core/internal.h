@@ -79,8 +79,57 @@ enum mcsi_task_kind { MCSI_TASK_SCSI, MCSI_TASK_NOP, MCSI_TASK_TMF, MCSI_TASK_TE
 
 typedef struct mcsi_session mcsi_session;
 typedef struct mcsi_conn mcsi_conn;
+typedef struct mcsi_task mcsi_task;
 
-typedef struct mcsi_task {
+/* ---- asynchronous operations (ops.c) ------------------------------------------ */
+typedef struct mcsi_op {
+  mcsi_link link;                       /* the initiator's operations in flight */
+  mcsi_initiator *ini;
+  mcsi_result_cb cb;
+  mcsi_targets_cb targets_cb;
+  void *arg;
+  mcsi_result r;
+  char message[512];
+  mcsi_timer timer;                     /* steps, deadlines, delivery */
+  /* what an operation needs while it runs */
+  mcsi_session *s;
+  mcsi_conn *conn;                      /* add: the connection logging in */
+  int step;
+  unsigned pending;
+  mcsi_task *task;
+  uint64_t tag;
+  uint8_t *text;
+  size_t text_len;
+  mcsi_target_list *list;
+} mcsi_op;
+
+mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg);
+/* Frees an operation that never started (its callback never runs). */
+void mcsi_op_drop(mcsi_op *op);
+/* Ends it now, from inside the loop: its message is ini's last one. */
+void mcsi_op_finish(mcsi_op *op, mcsi_status st);
+/* The same, with a message of its own. */
+void mcsi_op_finish_msg(mcsi_op *op, mcsi_status st, const char *message);
+/* Ends it from the loop, soon (never from inside the call that started it). */
+void mcsi_op_finish_later(mcsi_op *op, mcsi_status st);
+void mcsi_ops_free(mcsi_initiator *ini);
+
+/* The one wait helper of the blocking forms. */
+typedef struct mcsi_wait {
+  int done;
+  mcsi_status st;
+  mcsi_id sid, cid;
+  mcsi_target_list *list;
+  char message[512];
+} mcsi_wait;
+void mcsi_wait_wake(mcsi_initiator *ini, const mcsi_result *r, void *arg);
+void mcsi_wait_wake_targets(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg);
+/* Runs the loop until w is done; its message becomes mcsi_last_message. */
+mcsi_status mcsi_wait_for(mcsi_initiator *ini, mcsi_wait *w);
+/* A blocking form inside a callback: ISDSC_SESSION_BUSY. */
+mcsi_status mcsi_blocking_refused(mcsi_initiator *ini);
+
+struct mcsi_task {
   mcsi_link link;                       /* session pending queue, or conn's in-flight list */
   enum mcsi_task_kind kind;
   uint32_t itt, cmdsn;
@@ -116,7 +165,7 @@ typedef struct mcsi_task {
   uint64_t tag;                         /* mcsi_scsi_submit_tagged's name for it */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout) */
-} mcsi_task;
+};
 
 /* ---- connections (conn.c) ------------------------------------------------- */
 enum mcsi_conn_state { MCSI_CONN_CONNECTING, MCSI_CONN_LOGIN, MCSI_CONN_ACTIVE,
@@ -190,7 +239,7 @@ struct mcsi_conn {
   uint32_t weight;
   int32_t wrr_current;                  /* smooth weighted round robin state */
   int active, primary;                  /* policy roles */
-  struct mcsi_waiter *login_waiter;     /* blocking add_connection */
+  mcsi_op *login_op;                    /* add_connection: told when the login ends */
   int removing, logout_sent;
   int buried;                           /* failed or removed: counted out of the session once */
   const char *ev_state;                 /* as the last event told (NULL: none yet) */
@@ -199,7 +248,6 @@ struct mcsi_conn {
   mcsi_timer drain_timer;
 };
 
-typedef struct mcsi_waiter { int done; mcsi_status st; } mcsi_waiter;
 
 /* Bounds on what a target can make us hold (README, "Bounds"). */
 #define MCSI_TX_QUEUE_MAX (16u << 20)   /* our own bytes queued on one connection */
@@ -256,9 +304,8 @@ struct mcsi_session {
   uint64_t cap_lun;
   uint32_t cap_block_size;
   int cap_valid;
-  /* login in progress */
-  mcsi_status login_status;
-  int login_done;
+  mcsi_op *login_op;                    /* login in progress: told when it ends */
+  mcsi_op *logout_op;                   /* logout in progress */
   /* MC/S: policy, failover, recovery */
   int policy;
   uint32_t rr_next;
@@ -301,6 +348,11 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t);
 void mcsi_session_drain(mcsi_session *s);
 void mcsi_session_bury_conn(mcsi_conn *c);
 void mcsi_session_remember_portal(mcsi_session *s, const char *portal);
+/* Unlinks a session that ended (its id is unknown from here) and frees it
+ * outside callbacks. */
+void mcsi_session_discard(mcsi_session *s);
+/* initiator.c: the leading login of a session ended. */
+void mcsi_session_login_done(mcsi_session *s, mcsi_status st);
 
 /* ---- several connections (mcs.c) --------------------------------------------- */
 mcsi_conn *mcsi_mcs_pick(mcsi_session *s);
@@ -339,7 +391,9 @@ struct mcsi_initiator {
   uint8_t recent_challenges[8][16];     /* CHAP challenges we sent (anti-reflection) */
   unsigned nrecent;
   char message[512];
-  mcsi_link graveyard;                  /* sessions to free outside callbacks */
+  mcsi_link graveyard;                  /* connections to free outside callbacks */
+  mcsi_link dead;                       /* sessions to free outside callbacks */
+  mcsi_link ops;                        /* asynchronous operations in flight */
 };
 
 mcsi_status mcsi_fail(mcsi_initiator *ini, mcsi_status st, const char *fmt, ...)
@@ -356,4 +410,7 @@ void mcsi_flush_dirty(mcsi_initiator *ini);
 /* Runs the loop until *flag becomes nonzero or deadline (monotonic ms, 0 = none) passes. */
 int mcsi_run_until(mcsi_initiator *ini, const int *flag, uint64_t deadline);
 char *mcsi_strdup0(const char *s);
+void mcsi_reap(mcsi_initiator *ini);
+/* discovery.c: SendTargets=All text (with C-bit continuations joined) to a list. */
+mcsi_status mcsi_parse_send_targets(mcsi_initiator *ini, const uint8_t *data, size_t len, mcsi_target_list **out);
 #endif

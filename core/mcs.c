@@ -354,21 +354,27 @@ static void set_role(mcsi_conn *c, int active, int primary)
                    active ? "active" : "standby");
 }
 
+static void tell_added(mcsi_conn *c, mcsi_status st)
+{
+  mcsi_op *op = c->login_op;
+  if (!op) return;
+  c->login_op = NULL;
+  op->r.connection_id = st ? 0 : c->id;
+  mcsi_op_finish(op, st);
+}
+
 void mcsi_mcs_added(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
-  if (c->login_waiter) {
-    c->login_waiter->st = st;
-    c->login_waiter->done = 1;
-    c->login_waiter = NULL;
-  }
   if (st) {
     if (!mcsi_mcs_pick(s) && !mcsi_list_empty(&s->limbo)) no_path_left(s, st);
+    tell_added(c, st);
     return;
   }
   if (s->policy == MCSI_LB_FAILOVER_ONLY) set_role(c, 0, 0);
   if (s->state == MCSI_SESS_RECOVERING) mcsi_mcs_reinstated(s, ISDSC_SUCCESS);
   else if (!mcsi_list_empty(&s->limbo)) send_probes(s);
+  tell_added(c, st);
 }
 
 static mcsi_status check_conn_opts(mcsi_initiator *ini, const mcsi_conn_opts *o)
@@ -379,11 +385,12 @@ static mcsi_status check_conn_opts(mcsi_initiator *ini, const mcsi_conn_opts *o)
   return mcsi_check_chap(ini, &o->chap);
 }
 
-mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_id *cid)
+mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_result_cb cb,
+                                      void *arg)
 {
   mcsi_session *s = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
   mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
   if (!st) st = check_conn_opts(ini, o);
   if (st) return st;
@@ -394,25 +401,39 @@ mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, con
   m.portal = o->portal;
   if (o->chap.secret) m.chap = o->chap;
   if (o->login_timeout_ms) m.login_timeout_ms = o->login_timeout_ms;
-  mcsi_conn *c = mcsi_conn_new(s, &m);
-  if (!c) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  mcsi_op *op = mcsi_op_new(ini, cb, arg);
+  mcsi_conn *c = op ? mcsi_conn_new(s, &m) : NULL;
+  if (!c) {
+    if (op) mcsi_op_drop(op);
+    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  }
   c->weight = o->weight ? o->weight : 1;
   mcsi_list_push(&s->conns, &c->link);
   s->nconns++;
-  mcsi_id id = c->id;
-  mcsi_waiter w = { 0 };
-  c->login_waiter = &w;
+  op->s = s;
+  op->conn = c;
+  op->r.session_id = s->id;
+  c->login_op = op;
   mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
   st = mcsi_login_start(c, &c->opts);
   if (st) {
-    c->login_waiter = NULL;
+    c->login_op = NULL;
     mcsi_session_bury_conn(c);
+    mcsi_op_drop(op);
     return st;
   }
-  mcsi_run_until(ini, &w.done, 0);
-  if (w.st) return w.st;
-  if (cid) *cid = id;
   return mcsi_ok(ini);
+}
+
+mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_id *cid)
+{
+  mcsi_wait w = { 0 };
+  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_add_connection_async(ini, sid, o, mcsi_wait_wake, &w);
+  if (st) return st;
+  st = mcsi_wait_for(ini, &w);
+  if (!st && cid) *cid = w.cid;
+  return st;
 }
 
 /* ---- removing a connection -------------------------------------------------------------- */
@@ -563,22 +584,22 @@ mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id sid, mcsi_
   return mcsi_ok(ini);
 }
 
-static void wake_waiter(mcsi_status st, void *arg)
+typedef struct remove_wait { mcsi_wait w; mcsi_initiator *ini; } remove_wait;
+
+static void removed(mcsi_status st, void *arg)
 {
-  mcsi_waiter *w = arg;
-  w->st = st;
-  w->done = 1;
+  remove_wait *rw = arg;
+  mcsi_result r = { .status = st, .message = st ? mcsi_last_message(rw->ini) : "Success" };
+  mcsi_wait_wake(rw->ini, &r, &rw->w);
 }
 
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid)
 {
+  remove_wait rw = { .ini = ini };
   if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "blocking call from inside a callback");
-  mcsi_waiter w = { 0 };
-  mcsi_status st = mcsi_remove_connection_async(ini, sid, cid, wake_waiter, &w);
-  if (st) return st;
-  mcsi_run_until(ini, &w.done, 0);
-  return w.st ? w.st : mcsi_ok(ini);
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_remove_connection_async(ini, sid, cid, removed, &rw);
+  return st ? st : mcsi_wait_for(ini, &rw.w);
 }
 
 /* ---- load balance policy ------------------------------------------------------------------- */

@@ -116,6 +116,24 @@ void mcsi_set_event_callback(mcsi_initiator *ini, mcsi_event_cb cb, void *arg);
 /* "conn-failed"; NULL outside 1..MCSI_EV_COUNT-1. */
 const char *mcsi_event_name(mcsi_event_kind kind);
 
+/* ---- Asynchronous operations ------------------------------------------------
+ * Every operation has an asynchronous form. It returns ISDSC_SUCCESS when the
+ * operation started, and its callback then runs exactly once, later, from
+ * inside mcsi_process(), with the operation's own Status and message; or it
+ * returns a failing Status at once (bad arguments, unknown ids) and the
+ * callback never runs. Any number may be in flight at once, started from
+ * anywhere, callbacks included. The blocking forms wait for the same
+ * operation (and are refused inside callbacks). */
+
+typedef struct mcsi_result {
+  mcsi_status status;
+  const char *message;               /* this operation's own detail; valid during the callback */
+  mcsi_id session_id;                /* login: the new session (0 when it failed) */
+  mcsi_id connection_id;             /* login: its leading connection; add: the new one */
+} mcsi_result;
+
+typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *arg);
+
 /* ---- Login --------------------------------------------------------------- */
 
 typedef struct mcsi_chap {
@@ -156,6 +174,11 @@ typedef struct mcsi_login_opts {
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
                                  mcsi_id *session_id, mcsi_id *connection_id);
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
+                                       mcsi_result_cb cb, void *arg);
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id,
+                                          mcsi_result_cb cb, void *arg);
+
 
 /* Discovery: SendTargets=All through a discovery session. */
 typedef struct mcsi_target_entry {
@@ -170,6 +193,11 @@ typedef struct mcsi_target_list {
 mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
                               mcsi_target_list **out);
 void mcsi_target_list_free(mcsi_target_list *list);
+/* list (NULL on failure) belongs to the callback: mcsi_target_list_free it. */
+typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list,
+                                void *arg);
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
+                                    mcsi_targets_cb cb, void *arg);
 
 /* ---- SCSI ---------------------------------------------------------------- */
 
@@ -243,6 +271,10 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uin
  * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb,
+                                  void *arg);
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb,
+                                 void *arg);
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 
@@ -258,6 +290,9 @@ typedef struct mcsi_conn_opts {
  * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
+/* r->connection_id is the new connection. */
+mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
+                                      mcsi_result_cb cb, void *arg);
 /* Drains the connection (its commands finish or move), logs it out and
  * closes it; the others keep running. See the Status list in the README. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,

@@ -114,6 +114,16 @@ void mcsi_session_free(mcsi_session *s)
   free(s);
 }
 
+void mcsi_session_discard(mcsi_session *s)
+{
+  mcsi_initiator *ini = s->ini;
+  mcsi_timer_stop(&ini->loop, &s->cmd_timer);
+  mcsi_timer_stop(&ini->loop, &s->recovery_timer);
+  mcsi_timer_stop(&ini->loop, &s->probe_timer);
+  mcsi_list_del(&s->link);
+  mcsi_list_push(&ini->dead, &s->link);
+}
+
 mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id)
 {
   for (mcsi_link *l = ini->sessions.next; l != &ini->sessions; l = l->next) {
@@ -658,9 +668,8 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
     mcsi_conn_start_nop(c);
     mcsi_emit_conn(c, MCSI_EV_CONN_ACTIVE, ISDSC_SUCCESS, c->portal);
   }
-  if (s->state == MCSI_SESS_LOGGING_IN) {
-    s->login_status = st;
-    s->login_done = 1;
+  int leading_login = s->state == MCSI_SESS_LOGGING_IN;
+  if (leading_login) {
     if (!st) {
       s->state = MCSI_SESS_ACTIVE;
       mcsi_emit_session(s, MCSI_EV_SESSION_ACTIVE, ISDSC_SUCCESS, s->target);
@@ -671,4 +680,5 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
     mcsi_mcs_added(c, st);
   }
   if (!st) mcsi_session_drain(s);
+  if (leading_login) mcsi_session_login_done(s, st);   /* last: its callback may do anything */
 }
