@@ -1017,12 +1017,10 @@ int lmcsi_l_remove_connection_async(lua_State *L)
 
 static int policy_of(lua_State *L, int arg)
 {
-  static const char *const names[] = { "failover-only", "round-robin", "round-robin-subset",
-                                       "least-queue-depth", "weighted-paths", NULL };
   if (lua_type(L, arg) == LUA_TSTRING) {
     const char *n = lua_tostring(L, arg);
-    for (int i = 0; names[i]; i++)
-      if (strcmp(n, names[i]) == 0) return i + 1;
+    for (int i = 1; i < MCSI_LB_COUNT; i++)
+      if (mcsi_lb_policy_name(i) && strcmp(n, mcsi_lb_policy_name(i)) == 0) return i;
     return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a policy is 1..5 or one of mcsi.policies)",
                                                  push_short(L, n)));
   }
@@ -1076,9 +1074,8 @@ static const char *digest_name(int d) { return d == MCSI_DIGEST_CRC32C ? "crc32c
 
 static const char *policy_name(int p)
 {
-  static const char *const names[] = { "none", "failover-only", "round-robin", "round-robin-subset",
-                                       "least-queue-depth", "weighted-paths" };
-  return p >= 0 && p <= 5 ? names[p] : "unknown";
+  const char *name = mcsi_lb_policy_name(p);
+  return name ? name : p == 0 ? "none" : "unknown";
 }
 
 #define SET_INT(k, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, k))
@@ -1799,7 +1796,7 @@ int luaopen_mcsi(lua_State *L)
   lua_setfield(L, m, "status");
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);
   lua_setfield(L, m, "events");
-  push_name_list(L, policy_name, 1, 5);
+  push_name_list(L, policy_name, 1, MCSI_LB_COUNT - 1);
   lua_setfield(L, m, "policies");
   lua_pushliteral(L, LMCSI_VERSION);
   lua_setfield(L, m, "version");

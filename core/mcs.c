@@ -73,19 +73,73 @@ static mcsi_conn *pick_weighted(mcsi_session *s)
   return best;
 }
 
-mcsi_conn *mcsi_mcs_pick(mcsi_session *s)
+static mcsi_conn *pick_round_robin(mcsi_session *s) { return nth_usable(s, 0, s->rr_next++); }
+
+static mcsi_conn *pick_subset(mcsi_session *s)
+{
+  mcsi_conn *c = nth_usable(s, 1, s->rr_next++);
+  return c ? c : nth_usable(s, 0, s->rr_next);   /* whole active set gone: standbys */
+}
+
+static void set_role(mcsi_conn *c, int active, int primary);
+
+/* Roles when a policy is set: one primary, everyone active, or as the paths said. */
+static void roles_primary(mcsi_session *s, size_t npaths)
 {
   mcsi_conn *c;
-  switch (s->policy) {
-  case MCSI_LB_FAILOVER_ONLY: return pick_primary(s);
-  case MCSI_LB_LEAST_QUEUE_DEPTH: return pick_least_queue(s);
-  case MCSI_LB_WEIGHTED_PATHS: return pick_weighted(s);
-  case MCSI_LB_ROUND_ROBIN_SUBSET:
-    if ((c = nth_usable(s, 1, s->rr_next++))) return c;
-    return nth_usable(s, 0, s->rr_next);       /* whole active set gone: standbys */
-  default:
-    return nth_usable(s, 0, s->rr_next++);
-  }
+  if (!npaths) FOR_CONNS(s, c) c->primary = 0;
+  mcsi_conn *p = pick_primary(s);
+  FOR_CONNS(s, c) set_role(c, c == p, c == p);
+}
+
+static void roles_all_active(mcsi_session *s, size_t npaths)
+{
+  mcsi_conn *c;
+  (void)npaths;
+  FOR_CONNS(s, c) set_role(c, 1, 0);
+}
+
+static void roles_as_given(mcsi_session *s, size_t npaths)
+{
+  mcsi_conn *c;
+  (void)npaths;
+  FOR_CONNS(s, c) set_role(c, c->active, 0);
+}
+
+/* One row per policy: its name, how it picks a connection for a command,
+ * what the paths it is given carry, and the roles it gives. */
+typedef struct lb_policy {
+  const char *name;
+  mcsi_conn *(*pick)(mcsi_session *s);
+  int primary, active, weight;      /* the paths name one primary / active or standby / weights */
+  void (*roles)(mcsi_session *s, size_t npaths);
+} lb_policy;
+
+static const lb_policy policies[MCSI_LB_COUNT] = {
+  [MCSI_LB_FAILOVER_ONLY] = { "failover-only", pick_primary, 1, 0, 0, roles_primary },
+  [MCSI_LB_ROUND_ROBIN] = { "round-robin", pick_round_robin, 0, 0, 0, roles_all_active },
+  [MCSI_LB_ROUND_ROBIN_SUBSET] = { "round-robin-subset", pick_subset, 0, 1, 0, roles_as_given },
+  [MCSI_LB_LEAST_QUEUE_DEPTH] = { "least-queue-depth", pick_least_queue, 0, 0, 0, roles_all_active },
+  [MCSI_LB_WEIGHTED_PATHS] = { "weighted-paths", pick_weighted, 0, 0, 1, roles_all_active },
+};
+
+static const lb_policy *policy_row(int p)
+{
+  return p > 0 && p < MCSI_LB_COUNT && policies[p].name ? &policies[p] : NULL;
+}
+
+const char *mcsi_lb_policy_name(int policy)
+{
+  const lb_policy *row = policy_row(policy);
+  return row ? row->name : NULL;
+}
+
+/* A session's policy is always a row: it is set only from one. */
+static const lb_policy *session_policy(const mcsi_session *s) { return &policies[s->policy]; }
+
+mcsi_conn *mcsi_mcs_pick(mcsi_session *s)
+{
+  return session_policy(s)->pick(s);
 }
 
 /* ---- failover ---------------------------------------------------------------------- */
@@ -371,7 +425,7 @@ void mcsi_mcs_added(mcsi_conn *c, mcsi_status st)
     tell_added(c, st);
     return;
   }
-  if (s->policy == MCSI_LB_FAILOVER_ONLY) set_role(c, 0, 0);
+  if (session_policy(s)->primary) set_role(c, 0, 0);   /* joins as a standby */
   if (s->state == MCSI_SESS_RECOVERING) mcsi_mcs_reinstated(s, ISDSC_SUCCESS);
   else if (!mcsi_list_empty(&s->limbo)) send_probes(s);
   tell_added(c, st);
@@ -604,7 +658,7 @@ mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id sid
 
 /* ---- load balance policy ------------------------------------------------------------------- */
 
-static mcsi_status check_paths(mcsi_session *s, int policy, const mcsi_lb_path *p, size_t n)
+static mcsi_status check_paths(mcsi_session *s, const lb_policy *policy, const mcsi_lb_path *p, size_t n)
 {
   mcsi_initiator *ini = s->ini;
   int primaries = 0;
@@ -616,13 +670,13 @@ static mcsi_status check_paths(mcsi_session *s, int policy, const mcsi_lb_path *
       if (p[j].connection_id == p[i].connection_id)
         return mcsi_fail(ini, ISDSC_DUPLICATE_PATH_SPECIFIED, "connection 0x%016llx given twice",
                          (unsigned long long)p[i].connection_id);
-    if (policy == MCSI_LB_WEIGHTED_PATHS && (p[i].weight == 0 || p[i].weight > 1000000))
+    if (policy->weight && (p[i].weight == 0 || p[i].weight > 1000000))
       return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "weights must be 1..1000000");
     primaries += p[i].primary != 0;
   }
-  if (policy == MCSI_LB_FAILOVER_ONLY && primaries > 1)
+  if (policy->primary && primaries > 1)
     return mcsi_fail(ini, ISDSC_MULTIPLE_PRIMARY_PATHS_SPECIFIED, "%d primary paths given", primaries);
-  if (policy == MCSI_LB_FAILOVER_ONLY && n && !primaries)
+  if (policy->primary && n && !primaries)
     return mcsi_fail(ini, ISDSC_NO_PRIMARY_PATH_SPECIFIED, "fail-over-only needs one primary path");
   return ISDSC_SUCCESS;
 }
@@ -632,28 +686,21 @@ mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id sid, int p
   if (!ini) return ISDSC_INVALID_PARAMETER;
   mcsi_session *s = mcsi_session_find(ini, sid);
   if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  if (policy < MCSI_LB_FAILOVER_ONLY || policy > MCSI_LB_WEIGHTED_PATHS)
-    return mcsi_fail(ini, ISDSC_INVALID_LOAD_BALANCE_POLICY, "policy %d is not 1..5", policy);
+  const lb_policy *row = policy_row(policy);
+  if (!row)
+    return mcsi_fail(ini, ISDSC_INVALID_LOAD_BALANCE_POLICY, "policy %d is not 1..%d", policy, MCSI_LB_COUNT - 1);
   if (n && !paths) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no path list");
-  mcsi_status st = check_paths(s, policy, paths, n);
+  mcsi_status st = check_paths(s, row, paths, n);
   if (st) return st;
   mcsi_conn *c;
   for (size_t i = 0; i < n; i++) {
     c = mcsi_mcs_find_conn(s, paths[i].connection_id);
     if (paths[i].weight) c->weight = paths[i].weight;
     c->primary = paths[i].primary != 0;
-    c->active = policy == MCSI_LB_ROUND_ROBIN_SUBSET ? paths[i].active != 0 : c->active;
+    c->active = row->active ? paths[i].active != 0 : c->active;
   }
   s->policy = policy;
-  if (policy == MCSI_LB_FAILOVER_ONLY) {
-    if (!n) FOR_CONNS(s, c) c->primary = 0;
-    mcsi_conn *p = pick_primary(s);
-    FOR_CONNS(s, c) set_role(c, c == p, c == p);
-  } else if (policy != MCSI_LB_ROUND_ROBIN_SUBSET) {
-    FOR_CONNS(s, c) set_role(c, 1, 0);
-  } else {
-    FOR_CONNS(s, c) set_role(c, c->active, 0);
-  }
+  row->roles(s, n);
   FOR_CONNS(s, c) c->wrr_current = 0;
   return mcsi_ok(ini);
 }

@@ -302,14 +302,18 @@ typedef void (*mcsi_status_cb)(mcsi_status st, void *arg);
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
                                          mcsi_id connection_id, mcsi_status_cb cb, void *arg);
 
-/* Load balance policies, numbered as Microsoft's MSiSCSI does. */
+/* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
+ * selection and roles are one table in core/mcs.c. */
 enum mcsi_lb_policy {
   MCSI_LB_FAILOVER_ONLY = 1,         /* one active connection (the primary) */
   MCSI_LB_ROUND_ROBIN = 2,
   MCSI_LB_ROUND_ROBIN_SUBSET = 3,    /* round robin over the active set */
   MCSI_LB_LEAST_QUEUE_DEPTH = 4,
-  MCSI_LB_WEIGHTED_PATHS = 5
+  MCSI_LB_WEIGHTED_PATHS = 5,
+  MCSI_LB_COUNT                      /* one past the last policy */
 };
+/* "round-robin"; NULL for a number that is no policy. */
+const char *mcsi_lb_policy_name(int policy);
 typedef struct mcsi_lb_path {
   mcsi_id connection_id;
   uint32_t weight;                   /* WEIGHTED_PATHS */
