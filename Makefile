@@ -95,6 +95,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
 
+# The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
+$(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
+
 # The pure-Lua parts the module preloads: mcsi.pretty, mcsi.args (the scripts'
 # command lines), and the scripts as
 # mcsi.iscsicli, mcsi.failover, mcsi.drain, mcsi.rebalance.
