@@ -18,7 +18,11 @@ trap 'rm -rf "$WORK"' EXIT
 D=$WORK/dest P=/opt/mcsi-install-test
 # Not a sub-make of make check: no jobserver, no inherited flags.
 unset MAKEFLAGS MFLAGS MAKELEVEL
-mk() { make -C "$ROOT" --no-print-directory BUILD="$BUILD" PREFIX=$P DESTDIR="$D" "$@" >"$WORK/make.log" 2>&1; }
+# The build's CFLAGS too, should make find anything to rebuild.
+mk() {
+    make -C "$ROOT" --no-print-directory BUILD="$BUILD" ${MCSI_TEST_CFLAGS:+CFLAGS="$MCSI_TEST_CFLAGS"} \
+        PREFIX=$P DESTDIR="$D" "$@" >"$WORK/make.log" 2>&1
+}
 
 # Files of someone else, which uninstall must leave alone.
 mkdir -p "$D$P/lib" "$D$P/include" "$D$P/share/mcsi"
