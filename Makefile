@@ -1,6 +1,16 @@
-# mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make install, make deps
+# mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make install,
+# make uninstall, make deps
 BUILD   ?= build
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# libmcsi.so.$(VERSION), SONAME libmcsi.so.$(SOVERSION): bump SOVERSION when
+# a function of core/mcsi.h changes or goes away.
+VERSION   := 0.1.0
+SOVERSION := 0
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wstrict-prototypes \
@@ -17,6 +27,8 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
 TOOLS    := $(BUILD)/mcsi-perf $(BUILD)/mcsi-mcsbench $(BUILD)/mcsi-demo
+SHLIB    := $(BUILD)/libmcsi.so.$(VERSION)
+SHLIB_LINKS := $(BUILD)/libmcsi.so.$(SOVERSION) $(BUILD)/libmcsi.so
 
 # Lua binding (bindings/): the module build/mcsi.so (require "mcsi") and the
 # program build/mcsi, which links the same binding statically.
@@ -31,9 +43,9 @@ BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 
-.PHONY: all deps check asan valgrind bench demo install clean fuzz fuzz-build fuzz-seeds
+.PHONY: all deps check asan valgrind bench demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN) $(LUA_BINS)
+all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -50,8 +62,23 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(BUILD)/libmcsi.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/libmcsi.so: $(CORE_OBJ)
-	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
+# The shared library exports the functions of core/mcsi.h and nothing else
+# (tools/gen-exports.sh writes the version script from the header;
+# tests/sh/test_exports.sh checks it). Tests and tools that need the
+# internals link libmcsi.a.
+$(BUILD)/libmcsi.map: core/mcsi.h tools/gen-exports.sh
+	@mkdir -p $(@D)
+	sh tools/gen-exports.sh core/mcsi.h >$@.tmp && mv $@.tmp $@
+
+$(SHLIB): $(CORE_OBJ) $(BUILD)/libmcsi.map
+	$(CC) -shared $(CFLAGS) -Wl,-soname,libmcsi.so.$(SOVERSION) -Wl,--version-script,$(BUILD)/libmcsi.map \
+	  -Wl,-z,defs -o $@ $(CORE_OBJ) $(LIBS)
+
+$(BUILD)/libmcsi.so.$(SOVERSION): $(SHLIB)
+	ln -sf $(notdir $<) $@
+
+$(BUILD)/libmcsi.so: $(BUILD)/libmcsi.so.$(SOVERSION)
+	ln -sf $(notdir $<) $@
 
 $(BUILD)/mcsi-perf: $(BUILD)/tools/mcsi-perf.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
@@ -67,6 +94,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
+
+# The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
+$(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
 
 # The pure-Lua parts the module preloads: mcsi.pretty, mcsi.args (the scripts'
 # command lines), and the scripts as
@@ -140,8 +170,9 @@ fuzz-seeds: $(REPLAY_DIR)/make-seeds
 
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
+# (tests/sh/test_install.sh compiles a program with CFLAGS, as the library was.)
 check: all $(REPLAY_BINS)
-	bash tests/run-tests.sh $(BUILD)
+	MCSI_TEST_CFLAGS="$(CFLAGS)" bash tests/run-tests.sh $(BUILD)
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
@@ -158,16 +189,43 @@ bench: all
 demo: all
 	bash tests/harness/with-targets $(BUILD)/mcsi scripts/demo.lua
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/mcsi $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(DESTDIR)$(PREFIX)/lib
-	install -m 644 core/mcsi.h core/status_list.h $(DESTDIR)$(PREFIX)/include/mcsi
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
-	install -d $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(PREFIX)/share/mcsi/scripts
-	install -m 755 $(BUILD)/mcsi $(DESTDIR)$(PREFIX)/bin
+# What make install puts, and make uninstall removes: the library (static,
+# shared with its links), the header, mcsi.pc, the mcsi program and its Lua
+# module, the scripts, mcsi-perf. Not mcsi-demo, mcsi-mcsbench nor
+# scripts/demo.lua: they drive the targets of tests/harness/with-targets.
+INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
+INST_INC     := core/mcsi.h core/status_list.h
+INST_LUA     := $(wildcard bindings/mcsi/*.lua)
+INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
+INST_LIBS    := libmcsi.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
+INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi
+# mcsi.pc names its directories from ${prefix} when they lie under PREFIX.
+PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
+                s|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|; \
+                s|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|
+
+install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
+	install -m 644 $(BUILD)/libmcsi.a $(DESTDIR)$(LIBDIR)
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)
+	ln -sf libmcsi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmcsi.so.$(SOVERSION)
+	ln -sf libmcsi.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcsi.so
+	sed -e '$(PC_SUBST)' mcsi.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/mcsi.pc
+	install -m 644 $(INST_INC) $(DESTDIR)$(INCLUDEDIR)/mcsi
+	install -m 755 $(INST_BIN) $(DESTDIR)$(BINDIR)
 	install -m 644 $(BUILD)/mcsi.so $(DESTDIR)$(LUA_CDIR)
-	install -m 644 bindings/mcsi/*.lua $(DESTDIR)$(LUA_LDIR)/mcsi
-	install -m 644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/mcsi/scripts
+	install -m 644 $(INST_LUA) $(DESTDIR)$(LUA_LDIR)/mcsi
+	install -m 644 $(INST_SCRIPTS) $(DESTDIR)$(DATADIR)/mcsi/scripts
+
+# Removes exactly the files install puts, then mcsi's own directories if empty.
+uninstall:
+	rm -f $(INST_LIBS:%=$(DESTDIR)$(LIBDIR)/%) $(DESTDIR)$(PKGCONFIGDIR)/mcsi.pc \
+	  $(addprefix $(DESTDIR)$(INCLUDEDIR)/mcsi/,$(notdir $(INST_INC))) \
+	  $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INST_BIN))) $(DESTDIR)$(LUA_CDIR)/mcsi.so \
+	  $(addprefix $(DESTDIR)$(LUA_LDIR)/mcsi/,$(notdir $(INST_LUA))) \
+	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS)))
+	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
 
 clean:
 	rm -rf build build-asan

@@ -3,20 +3,28 @@
 #
 # Runs every test binary BUILD_DIR/tests/test_* (built from tests/c/test_*.c):
 #   * test_unit_*: directly, no targets;
+#   * tests/sh/test_*.sh BUILD_DIR (the build itself: exported symbols,
+#     make install/uninstall), no targets, never under MCSI_TEST_WRAPPER;
 #   * BUILD_DIR/fuzz-replay/replay-<h> (make check builds them): over
 #     tests/fuzz/corpus/<h>/ and tests/fuzz/regressions/<h>/, one TAP line
 #     per file, never under MCSI_TEST_WRAPPER (they are ASan binaries);
 #   * every other binary, then every tests/lua/test_*.lua (with lua5.4), in
 #     sequence inside ONE tests/harness/with-targets invocation.
-# A binary prints TAP-like lines "ok N - ..." / "not ok N - ..." and exits
-# non-zero on failure; every such line counts. A binary that crashes, times
-# out or exits non-zero without printing a "not ok" line counts as one more
-# failure. A Lua file counts as one test, passed or failed by its exit code.
-# Last line: "N passed, N failed". Exit 1 if anything failed or nothing ran.
+# Every test prints TAP lines "ok N - ..." / "not ok N - ..." and a plan
+# "1..N", and exits non-zero on failure (a Lua file through LuaUnit's TAP
+# output, one line per test case: tests/lua/helper.lua). Every such line
+# counts; "ok N ... # SKIP why" counts as skipped, not passed. A test that
+# crashes, times out or exits non-zero without a "not ok" line, or prints no
+# plan, or fewer or more lines than its plan, counts as one more failure.
+# Last line: "N passed, N failed, N skipped". Exit 1 if anything failed or
+# nothing passed.
 #
 # Environment:
 #   MCSI_TEST_WRAPPER   prefix for each binary, split on blanks (e.g. valgrind ...)
 #   MCSI_TEST_TIMEOUT   seconds per binary / Lua file (default 300; x4 with a wrapper)
+#   MCSI_TEST_ROOT      the tree whose tests/sh, tests/lua and tests/fuzz run
+#                       (default: the one of this script; tests/sh/test_runner.sh
+#                       points it at a tree of its own)
 #   Everything else (MCSI_TEST_QUICK, ...) passes through to the tests.
 # Lua files run from the repository root with MCSI_BUILD_DIR set and
 # LUA_CPATH/LUA_PATH extended with BUILD_DIR, BUILD_DIR/lua, bindings/ and tests/lua/.
@@ -24,14 +32,14 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+ROOT=$(cd "${MCSI_TEST_ROOT:-$HERE/..}" && pwd)
 HARNESS=$HERE/harness/with-targets
 
-# run_one RESULTS NAME KIND CMD...: runs one test, appends
-# "NAME PASSED FAILED" to RESULTS. KIND is "tap" or "lua".
+# run_one RESULTS NAME CMD...: runs one TAP test, appends
+# "NAME PASSED FAILED SKIPPED" to RESULTS.
 run_one() {
-    local results=$1 name=$2 kind=$3; shift 3
-    local log rc okn notokn extra=0 t0 secs
+    local results=$1 name=$2; shift 2
+    local log rc okn notokn skipn plan ran extra=0 t0 secs
     log=$WORK/out.log
     echo "=== $name"
     t0=$SECONDS
@@ -46,25 +54,28 @@ run_one() {
     wait "$pid"
     rc=$?
     secs=$((SECONDS - t0))
-    if [ "$kind" = lua ]; then
-        if [ "$rc" -eq 0 ]; then okn=1 notokn=0; else okn=0 notokn=1; fi
-    else
-        okn=$(grep -cE '^ok( |$)' "$log")
-        notokn=$(grep -cE '^not ok( |$)' "$log")
-        if [ "$rc" -ne 0 ] && [ "$notokn" -eq 0 ]; then
-            extra=1
-        fi
-    fi
-    local why=""
+    skipn=$(grep -ciE '^ok( .*)?#[[:space:]]*skip' "$log")
+    okn=$(( $(grep -cE '^ok( |$)' "$log") - skipn ))
+    notokn=$(grep -cE '^not ok( |$)' "$log")
+    ran=$((okn + notokn + skipn))
+    plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)\([[:space:]].*\)\{0,1\}$/\1/p' "$log" | head -1)
+    local why="" more=""
     case $rc in
         0) ;;
         124) why=" (timed out after ${TIMEOUT}s)" ;;
         127) why=" (could not run)" ;;
         *) [ "$rc" -gt 128 ] && why=" (killed by signal $((rc - 128)))" ;;
     esac
-    [ "$extra" -eq 0 ] || why="$why, counted as a failure: no 'not ok' line"
-    echo "--- $name: exit $rc$why; $okn ok, $((notokn + extra)) not ok; ${secs}s"
-    echo "$name $okn $((notokn + extra))" >>"$results"
+    if [ "$rc" -ne 0 ] && [ "$notokn" -eq 0 ]; then
+        more="failed without a 'not ok' line"
+    elif [ -z "$plan" ]; then
+        more="no plan"
+    elif [ "$plan" -ne "$ran" ]; then
+        more="planned $plan, ran $ran"
+    fi
+    [ -z "$more" ] || { extra=1; why="$why, $more: counted as one more failure"; }
+    echo "--- $name: exit $rc$why; $okn ok, $((notokn + extra)) not ok, $skipn skipped; ${secs}s"
+    echo "$name $okn $((notokn + extra)) $skipn" >>"$results"
 }
 
 # Inner mode, inside the harness: run-tests.sh --inside WORK BUILD item...
@@ -80,12 +91,12 @@ if [ "${1:-}" = --inside ]; then
     first=$(( $(wc -l <"$results") + 1 ))   # RESULTS already holds the unit tests
     for item in "$@"; do
         case $item in
-            bin:*) p=${item#bin:}; run_one "$results" "${p##*/}" tap "${WRAPPER[@]}" "$p" ;;
-            lua:*) p=${item#lua:}; (cd "$ROOT" && run_one "$results" "lua/${p##*/}" lua lua5.4 "$p") ;;
+            bin:*) p=${item#bin:}; run_one "$results" "${p##*/}" "${WRAPPER[@]}" "$p" ;;
+            lua:*) p=${item#lua:}; (cd "$ROOT" && run_one "$results" "lua/${p##*/}" lua5.4 "$p") ;;
         esac
     done
     echo "inside-done" >>"$results"
-    awk -v first="$first" 'NR >= first && NF == 3 && $3 > 0 { bad = 1 } END { exit bad }' "$results"
+    awk -v first="$first" 'NR >= first && NF == 4 && $3 > 0 { bad = 1 } END { exit bad }' "$results"
     exit
 fi
 
@@ -105,7 +116,7 @@ else
 fi
 export MCSI_TEST_TIMEOUT_EFFECTIVE=$TIMEOUT
 
-unit=() integ=() lua=() replay=()
+unit=() integ=() lua=() replay=() sh=()
 if [ -d "$BUILD/fuzz-replay" ]; then
     while IFS= read -r f; do
         replay+=("$f")
@@ -119,6 +130,11 @@ if [ -d "$BUILD/tests" ]; then
         esac
     done < <(find "$BUILD/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | LC_ALL=C sort)
 fi
+if [ -d "$ROOT/tests/sh" ]; then
+    while IFS= read -r f; do
+        sh+=("$f")
+    done < <(find "$ROOT/tests/sh" -maxdepth 1 -type f -name 'test_*.sh' | LC_ALL=C sort)
+fi
 if [ -d "$ROOT/tests/lua" ]; then
     while IFS= read -r f; do
         lua+=("lua:$f")
@@ -127,10 +143,10 @@ fi
 
 if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} )) -eq 0 ]; then
     echo "run-tests.sh: no test binaries in $BUILD/tests/ and no tests/lua/test_*.lua: nothing to run"
-    echo "0 passed, 0 failed"
+    echo "0 passed, 0 failed, 0 skipped"
     exit 1
 fi
-echo "run-tests.sh: ${#unit[@]} unit, ${#replay[@]} fuzz replay, ${#integ[@]} integration binaries, ${#lua[@]} Lua files" \
+echo "run-tests.sh: ${#unit[@]} unit, ${#sh[@]} build, ${#replay[@]} fuzz replay, ${#integ[@]} integration binaries, ${#lua[@]} Lua files" \
      "(timeout ${TIMEOUT}s each${WRAPPER[*]:+, wrapper: ${WRAPPER[*]}})"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-tests.XXXXXX") || exit 1
@@ -140,7 +156,12 @@ RESULTS=$WORK/results
 
 export MCSI_BUILD_DIR=$BUILD
 for f in "${unit[@]}"; do
-    run_one "$RESULTS" "${f##*/}" tap "${WRAPPER[@]}" "$f"
+    run_one "$RESULTS" "${f##*/}" "${WRAPPER[@]}" "$f"
+done
+
+# The build (tests/sh/): shell scripts given BUILD_DIR, no wrapper.
+for f in "${sh[@]}"; do
+    run_one "$RESULTS" "sh/${f##*/}" bash "$f" "$BUILD"
 done
 
 # Fuzz corpus replay (tests/fuzz/): each saved input of a harness is one
@@ -148,7 +169,7 @@ done
 # under MCSI_TEST_WRAPPER (valgrind cannot run them); loopback only.
 for f in "${replay[@]}"; do
     h=${f##*/replay-}
-    run_one "$RESULTS" "fuzz/replay-$h" tap "$f" "$ROOT/tests/fuzz/corpus/$h" "$ROOT/tests/fuzz/regressions/$h"
+    run_one "$RESULTS" "fuzz/replay-$h" "$f" "$ROOT/tests/fuzz/corpus/$h" "$ROOT/tests/fuzz/regressions/$h"
 done
 
 if [ $(( ${#integ[@]} + ${#lua[@]} )) -gt 0 ]; then
@@ -157,14 +178,18 @@ if [ $(( ${#integ[@]} + ${#lua[@]} )) -gt 0 ]; then
     hrc=$?
     if ! grep -qx inside-done "$RESULTS"; then
         echo "--- with-targets: exit $hrc before all integration tests ran (harness failure or interrupted)"
-        echo "with-targets $((0)) 1" >>"$RESULTS"
+        echo "with-targets 0 1 0" >>"$RESULTS"
     fi
 fi
 
-read -r passed failed < <(awk 'NF == 3 { p += $2; f += $3 } END { print p + 0, f + 0 }' "$RESULTS")
+read -r passed failed skipped < <(awk 'NF == 4 { p += $2; f += $3; s += $4 } END { print p + 0, f + 0, s + 0 }' "$RESULTS")
+if [ "$skipped" -gt 0 ]; then
+    echo "skipped:"
+    awk 'NF == 4 && $4 > 0 { printf "  %s (%d skipped)\n", $1, $4 }' "$RESULTS"
+fi
 if [ "$failed" -gt 0 ]; then
     echo "failed:"
-    awk 'NF == 3 && $3 > 0 { printf "  %s (%d not ok)\n", $1, $3 }' "$RESULTS"
+    awk 'NF == 4 && $3 > 0 { printf "  %s (%d not ok)\n", $1, $3 }' "$RESULTS"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ $((passed + failed)) -gt 0 ]
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

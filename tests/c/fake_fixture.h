@@ -34,7 +34,8 @@ int fx_start_scenario(fx *f, fake_scenario sc, int variant);
 void fx_end(fx *f);
 /* Logs out of a session the test expects to be healthy. */
 void fx_logout_ok(fx *f, const char *what);
-/* Logs out of a session that may be broken: any Status, but no crash. */
+/* Logs out of a session that may be broken: success or a failed Logout
+ * exchange (an explicit list), and the session is gone afterwards. */
 void fx_logout_any(fx *f, const char *what);
 void cdb_rw10(uint8_t cdb[10], uint8_t op, uint32_t lba, uint16_t blocks);
 void pattern(uint8_t *p, size_t n, unsigned seed);

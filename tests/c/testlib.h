@@ -5,8 +5,8 @@
  *   T_EQ_U64(a, b, fmt, ...)    unsigned 64-bit integers
  *   T_EQ_STR(a, b, fmt, ...)    C strings, NULL allowed (equal only to NULL)
  *   T_EQ_MEM(a, b, len, fmt, ...) byte ranges, hex dumps and first difference on failure
- *   t_skip(why)                 "ok N - # SKIP why"
- *   t_done()                    prints the plan and "# N passed, N failed"; the exit
+ *   t_skip(why)                 "ok N - # SKIP why" (counted as skipped, not passed)
+ *   t_done()                    prints the plan and "# N passed, N failed, N skipped"; the exit
  *                               code: 0 only if nothing failed and something ran
  *   t_env(name)                 getenv(name), or a "not ok" line and exit(1)
  * Every check returns nonzero when it passed.  Output goes to stdout, flushed. */

@@ -6,7 +6,9 @@
 --   H.logout_all(), H.check_clean() (teardown: no session, no socket left)
 --   H.run(cmd) -> exit code, stdout+stderr of a shell command
 --   H.mcsi_bin: the mcsi program of the build under test
---   H.finish(): runs LuaUnit and exits (closing the state, so finalizers run)
+--   H.finish(): runs LuaUnit and exits (closing the state, so finalizers run);
+--     its output is TAP, one "ok N" / "not ok N" line per test case and the
+--     plan first, which tests/run-tests.sh counts
 --
 -- Under an ASan build (make asan) a module built with -fsanitize cannot be
 -- loaded into the plain lua5.4; every test file then re-runs itself under the
@@ -132,7 +134,7 @@ function H.assertRaises(pattern, f, ...)
 end
 
 function H.finish()
-  local code = H.lu.LuaUnit.run("-v")
+  local code = H.lu.LuaUnit.run("-o", "tap", "-v")
   H.logout_all()
   os.exit(code, true)
 end
