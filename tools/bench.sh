@@ -140,7 +140,9 @@ warm_up() {
     [[ $seen == *" $program "* ]] && continue
     seen+="$program "
     contender_cmd "$program" "$url" "$m" "$b" "$WARMUP"
-    run_one "$LOGS/$target-$wkey-$program.warmup.log" "$WARMUP" "${CMD[@]}" >/dev/null
+    local iops rest
+    read -r iops rest < <(run_one "$LOGS/$target-$wkey-$program.warmup.log" "$WARMUP" "${CMD[@]}")
+    printf 'U\t%s\t%s\t%s\t%s\n' "$target" "$wkey" "$program" "$iops" >>"$RES"
   done
 }
 
@@ -186,7 +188,7 @@ extras() {
   mcs=$("$BUILD/mcsi-mcsbench" "${BENCH_MCS_ROUNDS:-50}" 2>&1) || mcs="mcsi-mcsbench failed: $mcs"
   lua=$(bash "$ROOT/tools/bench-lua.sh" "$BUILD" 2>&1) || lua="bench-lua.sh failed: $lua"
   printf '\n## MC/S operations (tgt, mcsi-mcsbench)\n\n```\n%s\n```\n' "$mcs"
-  printf '\n## Lua layer (tools/bench-lua.sh)\n\n%s\n' "$lua"
+  printf '\n%s\n' "$lua"   # it has its own heading
 }
 
 commit_of() { # DIR -> short commit, "-dirty" when the tree has changes
