@@ -181,8 +181,14 @@ valgrind: all
 	MCSI_TEST_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
 	  MCSI_TEST_QUICK=1 bash tests/run-tests.sh $(BUILD)
 
-bench: all
-	bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+# make bench [BASE=<commit>]: a report, not a test (tools/bench.sh says how it
+# measures); BASE adds mcsi-perf built from that commit, alternating in the same run.
+$(BUILD)/bench-rusage: $(BUILD)/tools/bench-rusage.o
+	$(CC) $(CFLAGS) -o $@ $^
+
+bench: all $(BUILD)/bench-rusage
+	BENCH_BASE='$(BASE)' BENCH_CC='$(CC)' BENCH_CFLAGS='$(CFLAGS)' \
+	  bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
 
 # The main job on local targets it starts itself: see README. (The same
 # story in C, without the Lua layer: with-targets $(BUILD)/mcsi-demo.)

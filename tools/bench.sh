@@ -1,175 +1,227 @@
 #!/bin/bash
-# tools/bench.sh BUILD_DIR: mcsi-perf against libiscsi's iscsi-perf on the
-# same LUNs, runs alternating, ROUNDS times each; prints Markdown tables and
-# writes them to BUILD_DIR/bench.md (raw outputs in BUILD_DIR/bench-logs/).
+# tools/bench.sh [--base COMMIT] BUILD_DIR: mcsi-perf against libiscsi's
+# iscsi-perf on the same LUNs in one run; with --base, also against mcsi-perf
+# built from COMMIT. Prints a Markdown report and writes it to
+# BUILD_DIR/bench-report.md (every run's output in BUILD_DIR/bench-logs/).
+# A report, never a pass/fail test: no figure makes it fail.
 #
-# Run it inside the harness (make bench):
-#   tests/harness/with-targets bash tools/bench.sh build
+# Run it inside the harness (make bench [BASE=COMMIT]):
+#   tests/harness/with-targets bash tools/bench.sh [--base COMMIT] build
 # which exports MCSI_TGT_PORT, MCSI_TGT_IQN_PLAIN, MCSI_TGT_NULL_LUN,
 # MCSI_ISTGT_PORT, MCSI_ISTGT_IQN.
-# Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_MC_ROUNDS (1) and
-# BENCH_MC_SECONDS (3): runs of the -c 2 / -c 4 rows (mcsi only, compared with
-# iscsi-perf on its one connection), BENCH_ISTGT_LUN (0).  About 3 minutes.
-# CPU per I/O is measured the same way for both tools: user+sys of the whole
-# process (bash's time) divided by (average IOPS x seconds).
+#
+# Method, per workload: a warm-up run of each program (not counted; the first
+# program to run against a fresh target is slower), then ROUNDS rounds in which
+# every contender runs once for SECONDS, in the listed order in odd rounds and
+# reversed in even ones. The report gives medians with min–max over the rounds
+# and ratios of medians; CPU per I/O is user+sys / I/Os of the whole process:
+# mcsi-perf's own getrusage, iscsi-perf's rusage as a child (bench-rusage).
+#
+# Workloads (reads, sequential):
+#   tgt null LUN     4 KiB QD 32: mcsi-perf -c 1, 2, 4, iscsi-perf [, old -c 1, 4]
+#                    256 KiB QD 16: mcsi-perf -c 1, 4, iscsi-perf [, old -c 1]
+#   istgt LUN 0      4 KiB QD 32 and 256 KiB QD 16: mcsi-perf, iscsi-perf
+# Knobs (environment): BENCH_ROUNDS (6, at least 3), BENCH_SECONDS (4),
+# BENCH_WARMUP (2 s), BENCH_ISTGT (1: the istgt rows), BENCH_EXTRAS (1: the
+# MC/S operations and Lua sections), BENCH_BASE (same as --base),
+# BENCH_CC / BENCH_CFLAGS (the old build's compiler and flags).
+# About 6 minutes with the defaults, 7 with a base.
 set -uo pipefail
 
-BUILD=${1:?usage: bench.sh BUILD_DIR}
+die() { echo "bench.sh: $*" >&2; exit 2; }
+usage() { die "usage: bench.sh [--base COMMIT] BUILD_DIR"; }
+
+BASE_REV=${BENCH_BASE:-}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --base) [ $# -ge 2 ] || usage; BASE_REV=$2; shift 2 ;;
+    --base=*) BASE_REV=${1#--base=}; shift ;;
+    -*) usage ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 1 ] || usage
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$1
 PERF=$BUILD/mcsi-perf
-ROUNDS=${BENCH_ROUNDS:-3}
-SECS=${BENCH_SECONDS:-5}
-MC_ROUNDS=${BENCH_MC_ROUNDS:-1}
-MC_SECS=${BENCH_MC_SECONDS:-3}
+RUSAGE=$BUILD/bench-rusage
+ROUNDS=${BENCH_ROUNDS:-6}
+SECS=${BENCH_SECONDS:-4}
+WARMUP=${BENCH_WARMUP:-2}
 HOST=${MCSI_TGT_HOST:-127.0.0.1}
 ISTGT_HOST=${MCSI_ISTGT_HOST:-$HOST}
 LOGS=$BUILD/bench-logs
-OUT=$BUILD/bench.md
+RES=$LOGS/results.tsv
+OUT=$BUILD/bench-report.md
+BASE_PERF=
 
-die() { echo "bench.sh: $*" >&2; exit 2; }
+[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "BENCH_ROUNDS must be 3 or more"
+[[ $SECS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be an integer"
 [ -x "$PERF" ] || die "$PERF not built (make)"
+[ -x "$RUSAGE" ] || die "$RUSAGE not built (make $RUSAGE)"
 command -v iscsi-perf >/dev/null || die "iscsi-perf not installed (libiscsi-bin)"
 command -v iscsi-readcapacity16 >/dev/null || die "iscsi-readcapacity16 not installed"
+command -v lua5.4 >/dev/null || die "lua5.4 not installed"
 : "${MCSI_TGT_PORT:?run inside tests/harness/with-targets}"
 : "${MCSI_TGT_IQN_PLAIN:?run inside tests/harness/with-targets}"
 : "${MCSI_ISTGT_PORT:?run inside tests/harness/with-targets}"
 : "${MCSI_ISTGT_IQN:?run inside tests/harness/with-targets}"
 mkdir -p "$LOGS" || die "cannot create $LOGS"
+rm -f "$LOGS"/*
 
 TGT_URL="iscsi://$HOST:$MCSI_TGT_PORT/$MCSI_TGT_IQN_PLAIN/${MCSI_TGT_NULL_LUN:-2}"
 ISTGT_URL="iscsi://$ISTGT_HOST:$MCSI_ISTGT_PORT/$MCSI_ISTGT_IQN/${BENCH_ISTGT_LUN:-0}"
+
+fact() { printf 'H\t%s\t%s\n' "$1" "$2" >>"$RES"; }
+note() { printf 'N\t%s\n' "$*" >>"$RES"; echo "bench.sh: $*" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 block_size() { # URL -> logical block length in bytes
   iscsi-readcapacity16 "$1" 2>/dev/null | sed -n 's/^LOGICAL BLOCK LENGTH IN BYTES:\([0-9]*\).*/\1/p'
 }
 
-# run_one LOG CMD...: runs CMD under bash's time; prints "iops mbs cpu_s rc".
+# contender_cmd NAME URL M B SECONDS: sets CMD to the command line of contender NAME.
+contender_cmd() {
+  local name=$1 url=$2 m=$3 b=$4 s=$5 conns=()
+  case $name in
+    *-c[0-9]*) conns=(-c "${name##*-c}") ;;
+  esac
+  case $name in
+    mcsi*) CMD=("$PERF" "${conns[@]}" -m "$m" -b "$b" -t "$s" "$url") ;;
+    base*) CMD=("$BASE_PERF" "${conns[@]}" -m "$m" -b "$b" -t "$s" "$url") ;;
+    iscsi) CMD=(iscsi-perf -m "$m" -b "$b" -t "$s" "$url") ;;
+    *) die "unknown contender $name" ;;
+  esac
+}
+
+# run_one LOG SECONDS CMD...: runs CMD under bench-rusage (and a timeout);
+# prints "iops mbs cpu_us wrap_us rc": average IOPS and MB/s from the tool's
+# "iops average" line, its own CPU µs per I/O ("us_per_io", mcsi-perf only,
+# else "-"), CPU µs per I/O from its rusage as a child with I/Os = IOPS x
+# SECONDS, and its exit status. Missing figures are "-".
 run_one() {
-  local log=$1; shift
-  local TIMEFORMAT='%3U %3S' line rc
-  { time { "$@" >"$log" 2>"$log.err"; echo $? >"$log.rc"; }; } 2>"$log.time"
-  rc=$(cat "$log.rc")
-  line=$(tr '\r' '\n' <"$log" | grep -E '^iops average [0-9]+ \([0-9]+ MB/s\)' | tail -n1)
-  if [ -z "$line" ]; then
-    echo "- - - $rc"
-    return
-  fi
-  awk -v l="$line" -v rc="$rc" '{ split(l, f, /[ ()]+/)
-    printf "%s %s %.3f %s\n", f[3], f[4], $1 + $2, rc }' "$log.time"
-}
-
-median() { # numbers on stdin ("-" ignored) -> median or "-"
-  grep -E '^[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-  if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
-
-us_per_io() { awk -v c="$1" -v i="$2" -v s="$3" 'BEGIN {
-  if (c == "-" || i == "-" || i + 0 == 0) print "-"; else printf "%.2f\n", c * 1e6 / (i * s) }'; }
-
-note() { echo "$*" >>"$LOGS/notes"; }
-
-# measure TAG SECONDS TOOL ARGS...: runs TOOL ARGS (SECONDS: their -t, for the
-# CPU per I/O), appends "iops mbs us_per_io" to $LOGS/TAG.res.
-measure() {
-  local tag=$1 secs=$2 iops mbs cpu rc log; shift 2
-  log=$LOGS/$tag.$ROUND.log
-  read -r iops mbs cpu rc < <(run_one "$log" "$@")
-  if [ "$rc" != 0 ] || [ "$iops" = - ]; then
-    note "$tag round $ROUND: exit status $rc, $(tr '\n' ' ' <"$log.err" | head -c 300)"
-  fi
-  echo "$iops $mbs $(us_per_io "$cpu" "$iops" "$secs")" >>"$LOGS/$tag.res"
-}
-
-col() { awk -v n="$2" '{ print $n }' "$LOGS/$1.res" 2>/dev/null | median; }
-
-# row NAME MCSI_TAG ISCSI_TAG: one Markdown row from the medians.
-row() {
-  local mi mm mc ii im ic
-  mi=$(col "$2" 1); mm=$(col "$2" 2); mc=$(col "$2" 3)
-  ii=$(col "$3" 1); im=$(col "$3" 2); ic=$(col "$3" 3)
-  echo "| $1 | $mi | $ii | $(ratio "$mi" "$ii") | $mm | $im | $mc | $ic | $(ratio "$mc" "$ic") |"
-}
-
-HDR='| workload | mcsi IOPS | iscsi-perf IOPS | IOPS ratio | mcsi MB/s | iscsi-perf MB/s | mcsi CPU µs/IO | iscsi-perf CPU µs/IO | CPU ratio |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|'
-
-MC_OK=0
-detect_mc() { # URL
-  local err rc
-  err=$("$PERF" -c 2 -t 1 -m 1 -b 1 "$1" 2>&1 >/dev/null)
+  local log=$1 secs=$2 rc line iops=- mbs=- own wrap; shift 2
+  "$RUSAGE" "$log.rusage" timeout -k 5 $((secs + 60)) "$@" >"$log" 2>"$log.err"
   rc=$?
-  if [ "$rc" = 2 ]; then
-    MC_NOTE="multi-connection rows: not yet available (mcsi-perf -c 2: $(head -n1 <<<"$err"))"
-  else
-    MC_OK=1
-    MC_NOTE="multi-connection rows: mcsi-perf -c N (one session, N TCP connections), $MC_ROUNDS run(s) of $MC_SECS s: indicative only; ratios against iscsi-perf on its one connection."
-  fi
+  line=$(tr '\r' '\n' <"$log" | grep -E '^iops average [0-9]+ \([0-9]+ MB/s\)' | tail -n1)
+  [ -n "$line" ] && read -r iops mbs < <(sed -E 's/^iops average ([0-9]+) \(([0-9]+) MB\/s\).*/\1 \2/' <<<"$line")
+  own=$(sed -n 's/.*us_per_io \([0-9.]*\).*/\1/p' "$log" | tail -n1)
+  wrap=$(awk -v i="$iops" -v s="$secs" '/^user/ {
+    if (i == "-" || i + 0 == 0) print "-"; else printf "%.3f\n", ($2 + $4) * 1e6 / (i * s) }' \
+    "$log.rusage" 2>/dev/null)
+  echo "$iops $mbs ${own:--} ${wrap:--} $rc"
 }
 
-# table TITLE URL PREFIX: the 4 KiB QD 32 and 256 KiB QD 16 read workloads.
-table() {
-  local title=$1 url=$2 pfx=$3 bs b4 b256 w m b c name
-  bs=$(block_size "$url")
-  [ "${bs:-0}" -gt 0 ] 2>/dev/null || { note "$title: READ CAPACITY(16) failed on $url"; return; }
-  b4=$((4096 / bs)); b256=$((262144 / bs))
-  [ "$b4" -ge 1 ] || b4=1
-  local rows=()
-  for w in "4k:32:$b4:4 KiB read QD 32" "256k:16:$b256:256 KiB read QD 16"; do
-    IFS=: read -r name m b label <<<"$w"
-    rm -f "$LOGS/$pfx-$name-"*.res
-    for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-      measure "$pfx-$name-mcsi" "$SECS" "$PERF" -m "$m" -b "$b" -t "$SECS" "$url"
-      measure "$pfx-$name-iscsi" "$SECS" iscsi-perf -m "$m" -b "$b" -t "$SECS" "$url"
-    done
-    rows+=("$(row "$label (-m $m -b $b)" "$pfx-$name-mcsi" "$pfx-$name-iscsi")")
-    if [ "$MC_OK" = 1 ]; then
-      for c in 2 4; do
-        for ((ROUND = 1; ROUND <= MC_ROUNDS; ROUND++)); do
-          measure "$pfx-$name-mcsi-c$c" "$MC_SECS" "$PERF" -c "$c" -m "$m" -b "$b" -t "$MC_SECS" "$url"
-        done
-        rows+=("$(row "$label, mcsi -c $c" "$pfx-$name-mcsi-c$c" "$pfx-$name-iscsi")")
-      done
-    fi
+# measure TARGET WKEY CONTENDER ROUND FIRST URL M B: one counted run, one R line.
+measure() {
+  local target=$1 wkey=$2 name=$3 round=$4 first=$5 log iops mbs own wrap rc cpu
+  contender_cmd "$name" "$6" "$7" "$8" "$SECS"
+  log=$LOGS/$target-$wkey-$name.$round.log
+  read -r iops mbs own wrap rc < <(run_one "$log" "$SECS" "${CMD[@]}")
+  if [ "$rc" != 0 ] || [ "$iops" = - ]; then
+    note "$target $wkey $name round $round: exit status $rc, no figures kept: $(tr '\n' ' ' <"$log.err" | head -c 300)"
+    iops=- mbs=- own=- wrap=-
+  fi
+  cpu=$own
+  [ "$name" = iscsi ] && cpu=$wrap
+  printf 'R\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$wkey" "$name" "$round" "$first" \
+    "$iops" "$mbs" "$cpu" "$wrap" "$rc" >>"$RES"
+  echo "bench.sh: $target $wkey round $round/$ROUNDS: $name $iops IOPS, CPU $cpu µs/IO" >&2
+}
+
+# warm_up TARGET WKEY URL M B CONTENDERS...: one run of each program, not counted.
+warm_up() {
+  local target=$1 wkey=$2 url=$3 m=$4 b=$5 name seen=" "; shift 5
+  [ "$WARMUP" -gt 0 ] || return 0
+  for name in "$@"; do
+    local program=${name%%-c*}
+    [[ $seen == *" $program "* ]] && continue
+    seen+="$program "
+    contender_cmd "$program" "$url" "$m" "$b" "$WARMUP"
+    local iops rest
+    read -r iops rest < <(run_one "$LOGS/$target-$wkey-$program.warmup.log" "$WARMUP" "${CMD[@]}")
+    printf 'U\t%s\t%s\t%s\t%s\n' "$target" "$wkey" "$program" "$iops" >>"$RES"
   done
-  printf '\n### %s\n\nBlock size %s, %s\n\n%s\n' "$title" "$bs" "$url" "$HDR"
-  printf '%s\n' "${rows[@]}"
+}
+
+# workload TARGET WKEY LABEL URL QD BYTES CONTENDERS...: warm-up, then the rounds.
+workload() {
+  local target=$1 wkey=$2 label=$3 url=$4 m=$5 bytes=$6 bs b round i; shift 6
+  local list=("$@") order
+  bs=$(block_size "$url")
+  [ "${bs:-0}" -gt 0 ] 2>/dev/null || { note "$label on $url: READ CAPACITY(16) failed, skipped"; return; }
+  b=$((bytes / bs))
+  [ "$b" -ge 1 ] || b=1
+  printf 'W\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$wkey" "$label" "$url" "$bs" "$m" "$b" "$bytes" >>"$RES"
+  warm_up "$target" "$wkey" "$url" "$m" "$b" "${list[@]}"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    order=()
+    if ((round % 2)); then
+      order=("${list[@]}")
+    else
+      for ((i = ${#list[@]} - 1; i >= 0; i--)); do order+=("${list[i]}"); done
+    fi
+    for ((i = 0; i < ${#order[@]}; i++)); do
+      measure "$target" "$wkey" "${order[i]}" "$round" $((i == 0)) "$url" "$m" "$b"
+    done
+  done
+}
+
+# mcsi-perf first and iscsi-perf last, so that the two swap places from one
+# round to the next; each old build next to the new one it is compared with.
+tgt_workloads() {
+  local old1=() old4=()
+  [ -n "$BASE_PERF" ] && old1=(base) && old4=(base-c4)
+  workload tgt 4k "4 KiB read QD 32" "$TGT_URL" 32 4096 mcsi "${old1[@]}" mcsi-c2 mcsi-c4 "${old4[@]}" iscsi
+  workload tgt 256k "256 KiB read QD 16" "$TGT_URL" 16 262144 mcsi "${old1[@]}" mcsi-c4 iscsi
+}
+
+istgt_workloads() {
+  workload istgt 4k "4 KiB read QD 32" "$ISTGT_URL" 32 4096 mcsi iscsi
+  workload istgt 256k "256 KiB read QD 16" "$ISTGT_URL" 16 262144 mcsi iscsi
+}
+
+extras() {
+  local mcs lua
+  mcs=$("$BUILD/mcsi-mcsbench" "${BENCH_MCS_ROUNDS:-50}" 2>&1) || mcs="mcsi-mcsbench failed: $mcs"
+  lua=$(bash "$ROOT/tools/bench-lua.sh" "$BUILD" 2>&1) || lua="bench-lua.sh failed: $lua"
+  printf '\n## MC/S operations (tgt, mcsi-mcsbench)\n\n```\n%s\n```\n' "$mcs"
+  printf '\n%s\n' "$lua"   # it has its own heading
+}
+
+commit_of() { # DIR -> short commit, "-dirty" when the tree has changes
+  local c
+  c=$(git -C "$1" rev-parse --short HEAD 2>/dev/null) || { echo "?"; return; }
+  git -C "$1" diff --quiet HEAD -- 2>/dev/null || c+="-dirty"
+  echo "$c"
 }
 
 main() {
-  local start=$SECONDS t1 t2
-  rm -f "$LOGS"/*
-  detect_mc "$TGT_URL"
-  t1=$(table "tgt null LUN" "$TGT_URL" tgt)
-  t2=$(table "istgt LUN ${BENCH_ISTGT_LUN:-0}, file-backed, reads only" "$ISTGT_URL" istgt)
-  local mcs
-  mcs=$("$BUILD/mcsi-mcsbench" "${BENCH_MCS_ROUNDS:-50}" 2>&1) || mcs="mcsi-mcsbench failed: $mcs"
-  local lua
-  lua=$(bash "$(dirname "$0")/bench-lua.sh" "$BUILD" 2>&1) || lua="bench-lua.sh failed: $lua"
+  local start=$SECONDS report
+  : >"$RES"
+  if [ -n "$BASE_REV" ]; then
+    BASE_PERF=$(bash "$ROOT/tools/bench-base.sh" "$BUILD" "$BASE_REV") || die "no old build of $BASE_REV"
+    fact base "$(git -C "$ROOT" rev-parse --short "$BASE_REV^{commit}")"
+  fi
+  fact date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  fact cpus "$(nproc)"
+  fact kernel "$(uname -r)"
+  fact commit "$(commit_of "$ROOT")"
+  fact rounds "$ROUNDS"
+  fact seconds "$SECS"
+  fact warmup "$WARMUP"
+  fact load_before "$(loadavg)"
+  tgt_workloads
+  [ "${BENCH_ISTGT:-1}" = 1 ] && istgt_workloads
+  fact load_after "$(loadavg)"
+  report=$(lua5.4 "$ROOT/tools/bench-report.lua" "$RES") || die "bench-report.lua failed"
   {
-    echo "## mcsi-perf vs iscsi-perf"
+    echo "$report"
+    [ "${BENCH_EXTRAS:-1}" = 1 ] && extras
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r), mcsi $(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo '?')."
-    echo "Medians of $ROUNDS alternating runs of $SECS s each; reads, sequential. CPU: user+sys of the process / I/Os done."
-    echo "$t1"
-    echo "$t2"
-    echo
-    echo "$MC_NOTE"
-    echo
-    echo "## MC/S operations (tgt, mcsi-mcsbench)"
-    echo
-    echo '```'
-    echo "$mcs"
-    echo '```'
-    echo
-    echo "## Lua layer (tools/bench-lua.sh)"
-    echo
-    echo "$lua"
-    [ -s "$LOGS/notes" ] && sed 's/^/- /' "$LOGS/notes"
-    echo
-    echo "Bench time: $((SECONDS - start)) s; raw outputs in $LOGS."
+    echo "Bench time: $((SECONDS - start)) s; every run's output in $LOGS."
   } | tee "$OUT"
 }
 
