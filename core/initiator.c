@@ -334,12 +334,7 @@ static void logout_answered(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h,
     logout_end(op, st);
     return;
   }
-  if (h->response)
-    st = mcsi_fail(ini, ISDSC_TARGET_ERROR, "Logout Response 0x%02x (%s)", h->response,
-                   h->response == 1 ? "CID not found" : h->response == 2 ? "recovery not supported" : "cleanup failed");
-  else
-    st = mcsi_ok(ini);
-  logout_end(op, st);
+  logout_end(op, mcsi_logout_status(ini, h->response, t->logout_cid));
 }
 
 static void logout_step(mcsi_timer *tm);
@@ -349,7 +344,7 @@ static void logout_send(mcsi_op *op)
   mcsi_session *s = op->s;
   mcsi_initiator *ini = s->ini;
   mcsi_conn *c = leading_conn(s);
-  mcsi_task *t = c ? mcsi_task_new(s, MCSI_TASK_LOGOUT) : NULL;
+  mcsi_task *t = c ? mcsi_logout_task(c, MCSI_LOGOUT_SESSION, logout_answered, op) : NULL;
   if (!t) {
     logout_end(op, mcsi_fail(ini, c ? ISDSC_OUT_OF_RESOURCES : ISDSC_NO_CONNECTION_AVAILABLE,
                              "no connection to log out on"));
@@ -357,13 +352,6 @@ static void logout_send(mcsi_op *op)
   }
   op->step = LOGOUT_SENT;
   op->task = t;
-  t->only_conn = c;
-  c->logout_sent = 1;
-  t->immediate = 1;
-  t->logout_reason = MCSI_LOGOUT_SESSION;
-  t->logout_cid = c->cid;
-  t->done = logout_answered;
-  t->arg = op;
   mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->opts.login_timeout_ms);
   mcsi_session_submit(s, t);
 }

@@ -348,6 +348,10 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t);
 void mcsi_session_drain(mcsi_session *s);
 void mcsi_session_bury_conn(mcsi_conn *c);
 void mcsi_session_remember_portal(mcsi_session *s, const char *portal);
+mcsi_task *mcsi_logout_task(mcsi_conn *c, uint8_t reason,
+                            void (*done)(mcsi_task *, mcsi_status, const mcsi_pdu_hdr *, const uint8_t *, uint32_t),
+                            void *arg);
+mcsi_status mcsi_logout_status(mcsi_initiator *ini, uint8_t response, uint16_t cid);
 /* Unlinks a session that ended (its id is unknown from here) and frees it
  * outside callbacks. */
 void mcsi_session_discard(mcsi_session *s);

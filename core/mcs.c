@@ -521,12 +521,9 @@ static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, con
 {
   mcsi_conn *c = t->arg;
   (void)d; (void)n;
+  (void)st;
   if (!h) return;                 /* the connection failed: mcsi_mcs_conn_lost reported it */
-  if (h->response)
-    st = mcsi_fail(c->sess->ini, ISDSC_TARGET_ERROR, "Logout Response 0x%02x for CID %u", h->response, c->cid);
-  else
-    st = ISDSC_SUCCESS;
-  finish_removal(c, st);
+  finish_removal(c, mcsi_logout_status(c->sess->ini, h->response, c->cid));
 }
 
 static void logout_timeout(mcsi_timer *tm)
@@ -535,20 +532,12 @@ static void logout_timeout(mcsi_timer *tm)
   mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", c->portal, c->opts.login_timeout_ms);
 }
 
-/* An IMMEDIATE Logout (reason 1) on the connection itself: tgt and istgt
- * close the connection a Logout arrives on, whatever its CID says. */
+/* Logout reason 1 on the connection itself, with its deadline. */
 static void send_logout(mcsi_conn *c)
 {
   mcsi_session *s = c->sess;
-  mcsi_task *t = mcsi_task_new(s, MCSI_TASK_LOGOUT);
+  mcsi_task *t = mcsi_logout_task(c, MCSI_LOGOUT_CONNECTION, logout_done, c);
   if (!t) { mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
-  t->immediate = 1;
-  t->logout_reason = MCSI_LOGOUT_CONNECTION;
-  t->logout_cid = c->cid;
-  t->only_conn = c;
-  t->done = logout_done;
-  t->arg = c;
-  c->logout_sent = 1;
   c->drain_timer.fire = logout_timeout;
   mcsi_timer_start(&s->ini->loop, &c->drain_timer, (uint64_t)c->opts.login_timeout_ms);
   mcsi_session_send(s, c, t);

@@ -274,6 +274,37 @@ void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st)
   while (!mcsi_list_empty(list)) mcsi_task_complete(MCSI_CONTAINER(list->next, mcsi_task, link), st);
 }
 
+/* ---- Logout: one path for every reason and every response ---------------------------- */
+
+/* An immediate Logout on connection c (tgt and istgt close the connection a
+ * Logout arrives on, whatever its CID says): reason 0 ends the session, 1
+ * this connection. A clean close after it counts as its answer. */
+mcsi_task *mcsi_logout_task(mcsi_conn *c, uint8_t reason,
+                            void (*done)(mcsi_task *, mcsi_status, const mcsi_pdu_hdr *, const uint8_t *, uint32_t),
+                            void *arg)
+{
+  mcsi_task *t = mcsi_task_new(c->sess, MCSI_TASK_LOGOUT);
+  if (!t) return NULL;
+  t->immediate = 1;
+  t->logout_reason = reason;
+  t->logout_cid = c->cid;
+  t->only_conn = c;
+  t->done = done;
+  t->arg = arg;
+  c->logout_sent = 1;
+  return t;
+}
+
+/* A Logout Response's code as a Status (RFC 7143 11.15.1). */
+mcsi_status mcsi_logout_status(mcsi_initiator *ini, uint8_t response, uint16_t cid)
+{
+  static const char *const why[] = { "closed", "CID not found", "connection recovery not supported",
+                                     "cleanup failed" };
+  if (!response) return mcsi_ok(ini);
+  return mcsi_fail(ini, ISDSC_TARGET_ERROR, "Logout Response 0x%02x for CID %u (%s)", response, cid,
+                   response < 4 ? why[response] : "unknown response");
+}
+
 /* ---- CmdSN window and sending ------------------------------------------------------- */
 
 static int window_open(const mcsi_session *s) { return mcsi_sn_le(s->cmdsn, s->max_cmdsn); }
