@@ -250,6 +250,7 @@ struct mcsi_conn {
 
 
 /* Bounds on what a target can make us hold (README, "Bounds"). */
+#define MCSI_MAX_RETRIES 5                /* re-issues of one command across failures */
 #define MCSI_TX_QUEUE_MAX (16u << 20)   /* our own bytes queued on one connection */
 #define MCSI_TEXT_RSP_MAX (1u << 20)    /* one Text Response, over all its continuations */
 
@@ -329,6 +330,7 @@ mcsi_session *mcsi_session_find(mcsi_initiator *ini, mcsi_id id);
 mcsi_status mcsi_session_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_session **out);
 void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
 void mcsi_session_reset_window(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
+void mcsi_session_renew_waiting(mcsi_session *s);
 mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
 void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);

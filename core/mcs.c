@@ -7,7 +7,6 @@
 #include <string.h>
 #include "internal.h"
 
-#define MAX_RETRIES 5                 /* re-issues of one command across failures */
 #define DRAIN_MS 5000                 /* removal: in-flight commands move after this */
 #define BACKOFF_MAX_MS 4000
 
@@ -236,7 +235,7 @@ static void fail_control_tasks(mcsi_link *orphans, mcsi_status st)
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (t->kind != MCSI_TASK_SCSI || t->retries >= MAX_RETRIES) mcsi_task_complete(t, st);
+    if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) mcsi_task_complete(t, st);
     else t->retries++;
   }
 }
@@ -386,6 +385,7 @@ void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st)
     s->recoveries++;
     mcsi_timer_stop(&s->ini->loop, &s->recovery_timer);
     mcsi_emit_session(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
+    mcsi_session_renew_waiting(s);
     return;
   }
   uint64_t now = mcsi_now_ms();

@@ -232,7 +232,7 @@ int mcsi_task_retry(mcsi_task *t)
 {
   mcsi_session *s = t->sess;
   mcsi_conn *c = t->conn;
-  if (t->retries >= 5 || t->kind != MCSI_TASK_SCSI) return -1;
+  if (t->retries >= MCSI_MAX_RETRIES || t->kind != MCSI_TASK_SCSI) return -1;
   if (c) {
     mcsi_conn_detach_task(c, t);
     if (t->sent && c->queue_depth) c->queue_depth--;
@@ -448,12 +448,55 @@ static void renew_late(mcsi_link *list, uint64_t now, uint64_t timeout_ms)
   }
 }
 
+/* The CmdSN window stayed closed past a waiting command's deadline: the
+ * target is stuck (at a CmdSN hole, say). The late commands get one more
+ * command_timeout_ms each, within their retries, and the connections fail,
+ * so that the session is reinstated with a new window, or fails. */
+static int window_stalled(mcsi_session *s, uint64_t now)
+{
+  int late = 0;
+  if (s->state != MCSI_SESS_ACTIVE || window_open(s)) return 0;
+  earliest_deadline(&s->pending, now, &late);
+  return late;
+}
+
+static void recover_stalled_window(mcsi_session *s, uint64_t now)
+{
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->kind != MCSI_TASK_SCSI || t->deadline > now || t->retries >= MCSI_MAX_RETRIES) continue;
+    t->deadline = now + (uint64_t)s->command_timeout_ms;
+    t->retries++;
+  }
+  for (mcsi_link *l = s->conns.next; l != &s->conns;) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    l = l->next;
+    if (c->state == MCSI_CONN_ACTIVE || c->state == MCSI_CONN_LOGOUT)
+      mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: the CmdSN window stayed closed (ExpCmdSN %u, MaxCmdSN %u)"
+                     " for %d ms", c->portal, s->exp_cmdsn, s->max_cmdsn, s->command_timeout_ms);
+  }
+}
+
+/* After a reinstatement a command that waited for it gets its full
+ * command_timeout_ms on the new session (the wait was recovery_timeout_ms's). */
+void mcsi_session_renew_waiting(mcsi_session *s)
+{
+  uint64_t fresh = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->kind == MCSI_TASK_SCSI && t->deadline < fresh) t->deadline = fresh;
+  }
+  if (!mcsi_list_empty(&s->pending)) arm_cmd_timer(s, fresh);
+}
+
 /* Each command has command_timeout_ms from its submission, whatever it waits
  * for: a command still waiting (for the CmdSN window, a connection, a probe)
- * past its deadline ends with ISDSC_SERVICE_DID_NOT_RESPOND. A connection
- * holding a command past its deadline is not trusted any more: it fails and
- * its commands go elsewhere like those of any failed connection, the late
- * ones with a new command_timeout_ms each (at most 5 re-issues). */
+ * past its deadline ends with ISDSC_SERVICE_DID_NOT_RESPOND, except while the
+ * session is being reinstated (recovery_timeout_ms governs that wait). A
+ * connection holding a command past its deadline is not trusted any more: it
+ * fails and its commands go elsewhere like those of any failed connection,
+ * the late ones with a new command_timeout_ms each (at most 5 re-issues); a
+ * window that stays closed fails the connections the same way. */
 static void cmd_timer_fire(mcsi_timer *tm)
 {
   mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
@@ -469,8 +512,11 @@ static void cmd_timer_fire(mcsi_timer *tm)
                    c->portal, s->command_timeout_ms);
     expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
   }
-  expire_waiting(s, &s->limbo, now);
-  expire_waiting(s, &s->pending, now);
+  if (window_stalled(s, now)) recover_stalled_window(s, now);
+  if (s->state != MCSI_SESS_RECOVERING) {
+    expire_waiting(s, &s->limbo, now);
+    expire_waiting(s, &s->pending, now);
+  }
   int late = 0;
   next = sooner(earliest_deadline(&s->pending, now, &late), earliest_deadline(&s->limbo, now, &late));
   for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next)
