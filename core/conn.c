@@ -501,7 +501,7 @@ static int rx_header_done(mcsi_conn *c)
       return -1;
     }
     c->rxtask = t;
-    c->rxdst = t->buf + h->offset;
+    c->rxdst = h->dlen ? t->buf + h->offset : c->scratch;   /* a READ of nothing may have no buffer */
   }
   c->rxstate = RX_DATA;
   c->rxgot = 0;
