@@ -521,14 +521,28 @@ static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, con
 {
   mcsi_conn *c = t->arg;
   (void)d; (void)n;
-  (void)st;
-  if (!h) return;                 /* the connection failed: mcsi_mcs_conn_lost reported it */
-  finish_removal(c, mcsi_logout_status(c->sess->ini, h->response, c->cid));
+  if (h) {
+    finish_removal(c, mcsi_logout_status(c->sess->ini, h->response, c->cid));
+    return;
+  }
+  /* The Logout ended without its answer. The connection failed (conn_lost
+   * reports that), or it still runs (the Logout was rejected): abandon it. */
+  if (c->state != MCSI_CONN_FAILED && c->state != MCSI_CONN_CLOSED)
+    mcsi_conn_fail(c, st ? st : ISDSC_TARGET_ERROR, "%s: the Logout of CID %u ended unanswered (%s)", c->portal,
+                   c->cid, mcsi_status_name(st) ? mcsi_status_name(st) : "?");
+  else if (c->state == MCSI_CONN_CLOSED && !c->buried)
+    finish_removal(c, st ? st : ISDSC_TARGET_ERROR);
 }
 
 static void logout_timeout(mcsi_timer *tm)
 {
   mcsi_conn *c = MCSI_CONTAINER(tm, mcsi_conn, drain_timer);
+  if (c->state == MCSI_CONN_CLOSED) {   /* closed already, and the removal never ended */
+    if (!c->buried)
+      finish_removal(c, mcsi_fail(c->sess->ini, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: no Logout Response within %d ms",
+                                  c->portal, c->opts.login_timeout_ms));
+    return;
+  }
   mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", c->portal, c->opts.login_timeout_ms);
 }
 
@@ -565,6 +579,7 @@ void mcsi_mcs_logout_closed(mcsi_conn *c)
       mcsi_task_complete(t, ISDSC_CONNECTION_FAILED);
     }
   }
+  if (c->removing && !c->buried) finish_removal(c, ISDSC_SUCCESS);   /* its Logout was gone already */
 }
 
 /* A command on a draining connection ended: the last one lets the Logout go. */

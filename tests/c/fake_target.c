@@ -133,7 +133,7 @@ static const char *const fake_names[FAKE_SCENARIO_COUNT] = {
   "LOGIN_REDIRECT_LOOP", "MALFORMED_BHS", "OVERSIZED_DSL", "UNKNOWN_ITT", "DROP_MID_IO",
   "NEVER_ANSWERS_COMMAND", "REJECT_COMMAND", "CHECK_CONDITION", "SHORT_DATA_IN",
   "TRUNCATED_PDU", "LOGOUT_STRAY_DATA_IN", "SPLIT_DATA_IN", "JOIN_RESET", "BAD_SENDTARGETS",
-  "NOP_FLOOD", "R2T_FLOOD", "TEXT_FOREVER", "BAD_RESIDUAL", "LOGIN_TSIH_ZERO"
+  "NOP_FLOOD", "R2T_FLOOD", "TEXT_FOREVER", "BAD_RESIDUAL", "LOGIN_TSIH_ZERO", "LOGOUT_REJECTED"
 };
 
 const char *fake_scenario_name(fake_scenario scenario)
@@ -1093,6 +1093,10 @@ static void fake_logout(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
 
   atomic_fetch_add(&ft->n_logouts, 1);
   fake_cmdsn(c, req);
+  if (ft->o.scenario == FAKE_LOGOUT_REJECTED && c->joined) {
+    fake_reject(c, c->hdr, 0x04);              /* and the connection stays up, silent */
+    return;
+  }
   if (c->held.len > c->held.off) {             /* SPLIT_DATA_IN: the rest of the old Data-In */
     fake_buf_put(&c->out, c->held.p + c->held.off, c->held.len - c->held.off);
     c->held.off = c->held.len;

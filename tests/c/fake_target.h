@@ -45,6 +45,7 @@ typedef enum fake_scenario {
   FAKE_TEXT_FOREVER,          /* every Text Request answered with C=1 and 4 KiB, forever */
   FAKE_BAD_RESIDUAL,          /* INQUIRY / READ CAPACITY answered impossibly (variant) */
   FAKE_LOGIN_TSIH_ZERO,       /* the final Login Response of a new session carries TSIH 0 */
+  FAKE_LOGOUT_REJECTED,       /* a Logout Request on a joined connection gets a Reject, nothing else */
   FAKE_SCENARIO_COUNT
 } fake_scenario;
 

@@ -79,6 +79,41 @@ static void test_logout_stray_data_in(void)
   fx_end(&f);
 }
 
+/* A Logout answered by a Reject: the removal still ends, with a Status. */
+static int rejected_removed;
+static mcsi_status rejected_st;
+
+static void rejected_removal_done(mcsi_status st, void *arg)
+{
+  (void)arg;
+  rejected_st = st;
+  rejected_removed++;
+}
+
+static void test_logout_rejected(void)
+{
+  fake_target_opts to = scenario_opts(FAKE_LOGOUT_REJECTED, 0);
+  fx f;
+
+  to.mcs = 1;
+  if (fx_start(&f, &to)) {
+    mcsi_id cid = add_conn(&f, "rejected Logout: second connection");
+    if (cid) {
+      t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, rejected_removal_done, NULL), ISDSC_SUCCESS,
+               "rejected Logout: removal started", &f);
+      run_until(f.ini, &rejected_removed, 10000);
+      T_EQ_INT(rejected_removed, 1, "rejected Logout: the removal ended, once");
+      t_status(rejected_st, ISDSC_TARGET_ERROR, "rejected Logout: with the target's refusal", &f);
+      mcsi_session_info si;
+      mcsi_session_get_info(f.ini, f.sid, &si);
+      T_EQ_U64(si.connection_count, 1, "rejected Logout: the connection is gone from the session");
+      check_session_works(&f, "rejected Logout: afterwards");
+    }
+    fx_logout_any(&f, "rejected Logout");
+  }
+  fx_end(&f);
+}
+
 /* ---- 2. Drain path: the rest of a moved command's Data-In ---------------------- */
 
 static uint8_t split_buf[8 * 512];
@@ -482,6 +517,7 @@ static void test_residuals(void)
 /* Every test, in order; "test_hostile NAME..." runs only those named. */
 static const struct { const char *name; void (*run)(void); } tests[] = {
   { "logout_stray_data_in", test_logout_stray_data_in },
+  { "logout_rejected", test_logout_rejected },
   { "split_data_in", test_split_data_in },
   { "join_reset", test_join_reset },
   { "bad_sendtargets", test_bad_sendtargets },
