@@ -162,6 +162,7 @@ struct mcsi_task {
   uint32_t text_len;
   int sent;
   int retries;                          /* re-issues after connection failures */
+  int ua_retries;                       /* re-sends after a UNIT ATTENTION 29/xx */
   uint64_t tag;                         /* mcsi_scsi_submit_tagged's name for it */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout) */

@@ -232,13 +232,13 @@ int mcsi_task_retry(mcsi_task *t)
 {
   mcsi_session *s = t->sess;
   mcsi_conn *c = t->conn;
-  if (t->retries >= MCSI_MAX_RETRIES || t->kind != MCSI_TASK_SCSI) return -1;
+  if (t->ua_retries >= MCSI_MAX_RETRIES || t->kind != MCSI_TASK_SCSI) return -1;
   if (c) {
     mcsi_conn_detach_task(c, t);
     if (t->sent && c->queue_depth) c->queue_depth--;
   }
   if (mcsi_task_new_itt(t)) return -1;
-  t->retries++;
+  t->ua_retries++;
   t->sent = 0;
   t->conn = NULL;
   s->commands_retried++;

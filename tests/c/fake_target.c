@@ -133,7 +133,7 @@ static const char *const fake_names[FAKE_SCENARIO_COUNT] = {
   "LOGIN_REDIRECT_LOOP", "MALFORMED_BHS", "OVERSIZED_DSL", "UNKNOWN_ITT", "DROP_MID_IO",
   "NEVER_ANSWERS_COMMAND", "REJECT_COMMAND", "CHECK_CONDITION", "SHORT_DATA_IN",
   "TRUNCATED_PDU", "LOGOUT_STRAY_DATA_IN", "SPLIT_DATA_IN", "JOIN_RESET", "BAD_SENDTARGETS",
-  "NOP_FLOOD", "R2T_FLOOD", "TEXT_FOREVER", "BAD_RESIDUAL", "LOGIN_TSIH_ZERO", "LOGOUT_REJECTED"
+  "NOP_FLOOD", "R2T_FLOOD", "TEXT_FOREVER", "BAD_RESIDUAL", "LOGIN_TSIH_ZERO", "LOGOUT_REJECTED", "JOINED_SWALLOWS"
 };
 
 const char *fake_scenario_name(fake_scenario scenario)
@@ -1047,6 +1047,7 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
     fake_close_later(c);
     return 1;
   case FAKE_NEVER_ANSWERS_COMMAND: return 1;
+  case FAKE_JOINED_SWALLOWS: return c->joined;
   case FAKE_MALFORMED_BHS: if (first) fake_malformed(c, cmd, ft->o.variant); return first;
   case FAKE_OVERSIZED_DSL: if (first) fake_oversized(c, cmd); return first;
   case FAKE_UNKNOWN_ITT: if (first) fake_unknown_itt(c, cmd, ft->o.variant); return first;

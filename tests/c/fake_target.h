@@ -46,6 +46,7 @@ typedef enum fake_scenario {
   FAKE_BAD_RESIDUAL,          /* INQUIRY / READ CAPACITY answered impossibly (variant) */
   FAKE_LOGIN_TSIH_ZERO,       /* the final Login Response of a new session carries TSIH 0 */
   FAKE_LOGOUT_REJECTED,       /* a Logout Request on a joined connection gets a Reject, nothing else */
+  FAKE_JOINED_SWALLOWS,       /* SCSI commands on a joined connection are taken and never answered */
   FAKE_SCENARIO_COUNT
 } fake_scenario;
 

@@ -12,6 +12,9 @@
 
 #define LOOP_MS 20
 
+/* Serial number arithmetic (RFC 1982, 32 bits): a <= b. */
+static int mcsi_sn_le_test(uint32_t a, uint32_t b) { return (int32_t)(b - a) >= 0; }
+
 /* Runs the loop until *flag is set or ms pass; 1 when it was set. */
 static int run_until(mcsi_initiator *ini, const int *flag, int64_t ms)
 {
@@ -111,6 +114,43 @@ static void test_logout_rejected(void)
     }
     fx_logout_any(&f, "rejected Logout");
   }
+  fx_end(&f);
+}
+
+/* A joining login's ExpCmdSN is the CmdSN of that login (tgt does this),
+ * not the session's: it must not tell the session the target has reached
+ * commands it never answered (soak finding: lost commands were then
+ * renumbered instead of plugging their CmdSN hole, and tgt stalled). */
+static void test_join_expcmdsn(void)
+{
+  fake_target_opts to = scenario_opts(FAKE_JOINED_SWALLOWS, 0);
+  static uint8_t buf[512];
+  async_done d = { 0, 0 };
+  uint8_t cdb[10];
+  fx f;
+
+  to.mcs = 1;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
+  mcsi_id b = add_conn(&f, "join ExpCmdSN: second connection");
+  mcsi_lb_path primary = { .connection_id = b, .primary = 1, .active = 1 };
+  if (b && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1), ISDSC_SUCCESS,
+                    "join ExpCmdSN: commands go to the second connection", &f)) {
+    cdb_rw10(cdb, 0x28, 0, 1);
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+             ISDSC_SUCCESS, "join ExpCmdSN: a READ the target takes and never answers", &f);
+    run_for(f.ini, 200);
+    mcsi_session_info si;
+    mcsi_session_get_info(f.ini, f.sid, &si);
+    uint32_t unanswered = si.cmdsn - 1;
+    add_conn(&f, "join ExpCmdSN: a third connection joins");
+    mcsi_session_get_info(f.ini, f.sid, &si);
+    T_OK(mcsi_sn_le_test(si.exp_cmdsn, unanswered),
+         "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, si.exp_cmdsn);
+  }
+  fx_logout_any(&f, "join ExpCmdSN");
   fx_end(&f);
 }
 
@@ -518,6 +558,7 @@ static void test_residuals(void)
 static const struct { const char *name; void (*run)(void); } tests[] = {
   { "logout_stray_data_in", test_logout_stray_data_in },
   { "logout_rejected", test_logout_rejected },
+  { "join_expcmdsn", test_join_expcmdsn },
   { "split_data_in", test_split_data_in },
   { "join_reset", test_join_reset },
   { "bad_sendtargets", test_bad_sendtargets },
