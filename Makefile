@@ -1,4 +1,4 @@
-# mcsi: make, make check, make asan, make valgrind, make bench, make install, make deps
+# mcsi: make, make check, make asan, make valgrind, make bench, make soak, make install, make deps
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= cc
@@ -29,10 +29,11 @@ BIND_LUA   := bindings/mcsi/pretty.lua scripts/iscsicli.lua scripts/failover.lua
               scripts/rebalance.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
+SOAK_BIN   := $(BUILD)/mcsi-soak
 
-.PHONY: all deps check asan valgrind bench demo install clean
+.PHONY: all deps check asan valgrind bench soak demo install clean
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN) $(LUA_BINS)
+all: $(BUILD)/libmcsi.a $(BUILD)/libmcsi.so $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -60,6 +61,9 @@ $(BUILD)/mcsi-mcsbench: $(BUILD)/tools/mcsi-mcsbench.o $(BUILD)/libmcsi.a
 
 $(BUILD)/mcsi-demo: $(BUILD)/tools/mcsi-demo.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(SOAK_BIN): $(BUILD)/tests/soak/mcsi-soak.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
@@ -100,6 +104,11 @@ valgrind: all
 
 bench: all
 	bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+
+# 1000 target-side connection drops under verified I/O (not part of check;
+# 10-15 minutes). SOAK_DROPS, SOAK_INTERVAL_MS, SOAK_ARGS: see tests/soak/run-soak.sh.
+soak: $(SOAK_BIN)
+	bash tests/soak/run-soak.sh $(SOAK_BIN)
 
 # The main job on local targets it starts itself: see README. (The same
 # story in C, without the Lua layer: with-targets $(BUILD)/mcsi-demo.)
