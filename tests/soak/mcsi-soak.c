@@ -236,6 +236,7 @@ static int inflight, stopping;
 static counters K;
 static double last_completion;
 static mcsi_status first_failure;
+static volatile sig_atomic_t interrupted;           /* SIGINT/SIGTERM: stop, still report */
 static char first_failure_msg[256];
 
 static uint32_t rnd(uint32_t n) { return (uint32_t)((uint64_t)(unsigned)rand() * n / ((uint64_t)RAND_MAX + 1)); }
@@ -569,7 +570,7 @@ static void run(void)
   for (int i = 0; i < opt.qd; i++) submit(&slots[i]);
   rss_start = rss_bytes();
   rss_base_drops = opt.rss_after < opt.drops ? opt.rss_after : opt.drops;
-  while (K.drops < opt.drops || dropper_pid > 0) {
+  while ((K.drops < opt.drops || dropper_pid > 0) && !interrupted) {
     mcsi_process(ini, 5);
     dropper_step();
     keep_connections();
@@ -591,29 +592,50 @@ static void run(void)
   }
   stopping = 1;
   double end = now_s() + opt.stall_s;
-  while (inflight && now_s() < end) {
+  while (inflight && now_s() < end && !interrupted) {
     mcsi_process(ini, 50);
     if (now_s() - last_completion > 5 && !stall_reported) stall_report();
   }
   if (dropper_pid > 0) waitpid(dropper_pid, NULL, 0);
-  for (double until = now_s() + 10; now_s() < until; mcsi_process(ini, 20)) {   /* the read-back on every path */
+  for (double until = now_s() + 10; now_s() < until && !interrupted; mcsi_process(ini, 20)) {   /* the read-back on every path */
     keep_connections();
     if (active_count() >= opt.connections) break;
   }
 }
 
-/* Reads the whole region back and checks every block against the map. */
+/* Reads the whole region back and checks every block against the map,
+ * one READ at a time, each given opt.stall_s to complete: a session that
+ * stopped answering ends the read-back (the rest counts as not checked). */
 static uint64_t final_checked, final_read_errors;
+static int readback_done;
+static mcsi_status readback_st;
+
+static void readback_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  (void)res; (void)arg;
+  readback_st = st;
+  readback_done = 1;
+}
 
 static void read_back(void)
 {
-  for (uint32_t b = 0; b < opt.blocks; b += READBACK_BLOCKS) {
+  for (uint32_t b = 0; b < opt.blocks && !interrupted; b += READBACK_BLOCKS) {
     uint32_t n = opt.blocks - b < READBACK_BLOCKS ? opt.blocks - b : READBACK_BLOCKS;
-    mcsi_status st = mcsi_read(ini, sid, 1, opt.first_lba + (uint64_t)b * lbas_per_block, readback, (size_t)n * BLOCK);
+    slot s = { .first = b, .n = n };
+    readback_done = 0;
+    mcsi_status st = mcsi_read_async(ini, sid, 1, opt.first_lba + (uint64_t)b * lbas_per_block, block_size, readback,
+                                     (size_t)n * BLOCK, readback_cb, NULL);
+    double end = now_s() + opt.stall_s;
+    while (!st && !readback_done && now_s() < end && !interrupted) mcsi_process(ini, 50);
+    if (!st && !readback_done) {
+      fprintf(stderr, "mcsi-soak: final read-back: a READ got no answer within %d s: stopping the read-back\n", opt.stall_s);
+      K.failed++;
+      return;
+    }
+    if (!st) st = readback_st;
     if (st) {
       final_read_errors++;
       K.failed++;
-      slot s = { .first = b, .n = n };
       note_failure(st, "final read", &s);
       continue;
     }
@@ -654,7 +676,9 @@ static int summary(double elapsed, uint64_t rss_end)
   printf("soak: RSS %.2f MiB at start, %.2f MiB after %d drops, %.2f MiB at the end\n", mib(rss_start), mib(rss_base),
          rss_base_drops, mib(rss_end));
   if (first_failure) printf("soak: first failure: %s\n", first_failure_msg);
+  if (interrupted) printf("soak: interrupted by a signal: the figures are partial\n");
   int ok = 1;
+  ok &= !interrupted;
   ok &= criterion(K.drops == opt.drops && !K.unnoticed, "drops: %d of %d done from the target side, %llu not seen by the initiator",
                   K.drops, opt.drops, (unsigned long long)K.unnoticed);
   ok &= criterion(!K.failed && !K.submit_failed && !inflight && !K.session_failed_events,
@@ -672,10 +696,15 @@ static int summary(double elapsed, uint64_t rss_end)
   return ok;
 }
 
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
 int main(int argc, char **argv)
 {
   parse_options(argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   srand(opt.seed);
   run_id = ((uint64_t)opt.seed << 32) ^ (uint64_t)getpid() ^ (uint64_t)time(NULL) << 12;
   setup();
