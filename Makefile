@@ -1,5 +1,5 @@
-# mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make install,
-# make uninstall, make deps
+# mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make soak,
+# make install, make uninstall, make deps
 BUILD   ?= build
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -42,10 +42,11 @@ BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.l
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
+SOAK_BIN   := $(BUILD)/mcsi-soak
 
-.PHONY: all deps check asan valgrind bench demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS)
+all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -88,6 +89,9 @@ $(BUILD)/mcsi-mcsbench: $(BUILD)/tools/mcsi-mcsbench.o $(BUILD)/libmcsi.a
 
 $(BUILD)/mcsi-demo: $(BUILD)/tools/mcsi-demo.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(SOAK_BIN): $(BUILD)/tests/soak/mcsi-soak.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
@@ -189,6 +193,11 @@ $(BUILD)/bench-rusage: $(BUILD)/tools/bench-rusage.o
 bench: all $(BUILD)/bench-rusage
 	BENCH_BASE='$(BASE)' BENCH_CC='$(CC)' BENCH_CFLAGS='$(CFLAGS)' \
 	  bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+
+# 1000 target-side connection drops under verified I/O (not part of check;
+# 10-15 minutes). SOAK_DROPS, SOAK_INTERVAL_MS, SOAK_ARGS: see tests/soak/run-soak.sh.
+soak: $(SOAK_BIN)
+	bash tests/soak/run-soak.sh $(SOAK_BIN)
 
 # The main job on local targets it starts itself: see README. (The same
 # story in C, without the Lua layer: with-targets $(BUILD)/mcsi-demo.)
