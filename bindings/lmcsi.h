@@ -6,7 +6,13 @@
  * Files, one Lua type each (the liolib.c order: functions, then the luaL_Reg
  * tables, then the metatable builder):
  *   lmcsi.c       the module: the engine (one mcsi_initiator per Lua state),
- *                 the flat API, events, timers, the loop; luaopen_mcsi
+ *                 events, timers, the loop, information; luaopen_mcsi
+ *   lrequest.c    operations as requests: the callback form, coroutines
+ *                 (mcsi.spawn) and the blocking wait
+ *   lops.c        session operations: login, logout, add and remove
+ *                 connections, discovery, task management
+ *   lscsi.c       SCSI: INQUIRY, READ CAPACITY, REPORT LUNS, TEST UNIT READY,
+ *                 read, write, any CDB
  *   lstatus.c     mcsi.Status
  *   lsession.c    mcsi.Session
  *   lconnection.c mcsi.Connection
@@ -19,6 +25,7 @@
 #define LMCSI_H
 
 #include <stddef.h>
+#include <poll.h>
 #include "lua.h"
 #include "lauxlib.h"
 #include "mcsi.h"
@@ -30,7 +37,9 @@
 #define LMCSI_CONNECTION "mcsi.Connection"
 
 typedef struct lmcsi_timer {
+  struct lmcsi_engine *e;
   long id;
+  uint64_t core_id;                 /* its timer on the initiator's loop (0: none) */
   double due_ms;
   double interval_ms;               /* 0: one-shot */
   int ref;                          /* the function, in the engine's ref table */
@@ -48,6 +57,45 @@ typedef struct lmcsi_watcher {
   int ref;
 } lmcsi_watcher;
 
+/* How the caller of an operation waits (lrequest.c). */
+enum { LMCSI_BLOCK = 0, LMCSI_CALLBACK, LMCSI_YIELD, LMCSI_DETACHED };
+
+typedef struct lmcsi_req lmcsi_req;
+struct lmcsi_engine;
+/* Pushes the results the blocking form returns (the Status last); returns how many. */
+typedef int (*lmcsi_push_fn)(lua_State *L, lmcsi_req *r);
+
+struct lmcsi_req {
+  struct lmcsi_engine *e;
+  mcsi_initiator *ini;              /* the initiator it runs on */
+  lmcsi_push_fn push;
+  void (*abandon)(lmcsi_req *r);    /* it ended after its waiter gave up (Ctrl-C) */
+  int mode;
+  int done, abandoned;
+  int fn_ref;                       /* callback form: the function */
+  int obj_ref;                      /* an object the results refer to (a Session) */
+  lua_State *co;                    /* coroutine form: the coroutine */
+  mcsi_status st;
+  char message[512];                /* this operation's own detail */
+  mcsi_id sid, cid;
+  mcsi_target_list *list;
+  /* SCSI */
+  int what;                         /* lscsi.c: which helper */
+  uint64_t lun, lba;
+  int page, tries;
+  uint8_t cdb[16];
+  size_t cdb_len;
+  int dir;
+  uint8_t *buf;                     /* data read, or a copy of the data written */
+  size_t len;
+  uint32_t block_size;
+  const void *data;                 /* data written, borrowed from a waiting stack */
+  uint64_t tag;                     /* mcsi.scsi_submit */
+  mcsi_scsi_result res;
+  lmcsi_req *next;                  /* in the engine's ready queue */
+  lmcsi_req *all_prev, *all_next;   /* in the engine's list of every request */
+};
+
 /* Closes a Lua object asked for while it could not run (a __gc from inside a
  * core callback): done at the next safe point. */
 typedef struct lmcsi_pending {
@@ -61,12 +109,13 @@ typedef struct lmcsi_engine {
   int dispatching;                  /* > 0 while timers / watchers run */
   int stop;                         /* mcsi.stop() was called */
   long next_id;
-  lmcsi_timer *timers; size_t ntimers, cap_timers;
+  lmcsi_timer **timers; size_t ntimers, cap_timers;
+  long *due; size_t ndue;           /* ids of Lua timers that came due, to run outside core */
+  struct pollfd *pfd; size_t cap_pfd;   /* the poll set of a turn */
+  int *fds; size_t cap_fds;         /* lmcsi_wait_set's answer */
   lmcsi_handler *handlers; size_t nhandlers, cap_handlers;
   lmcsi_watcher *watchers; size_t nwatchers, cap_watchers;
   lmcsi_pending *pending; size_t npending, cap_pending;
-  struct { mcsi_id sid; uint64_t lun; uint32_t bs; } bs_cache[8];
-  unsigned bs_next;
   /* Set by a host program (lmcsi_set_host): */
   const char *(*interrupt)(void);   /* non-NULL message: abandon waiting, raise it */
   void (*before_output)(void);      /* around Lua code run from the engine */
@@ -74,6 +123,10 @@ typedef struct lmcsi_engine {
   double deadline_ms;               /* lmcsi_set_deadline: no wait goes past it (0: none) */
   char **secrets; size_t nsecrets, cap_secrets;   /* every CHAP secret given (masked in output) */
   int closed;
+  lmcsi_req *ready_head, *ready_tail; /* coroutines whose operation ended */
+  int inflight;                     /* operations a callback or a coroutine waits for */
+  int yielded;                      /* set by an operation that yields its coroutine */
+  lmcsi_req *reqs;                  /* every request not yet freed */
 } lmcsi_engine;
 
 /* lmcsi.c */
@@ -86,14 +139,51 @@ void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved);
 void lmcsi_leave(lmcsi_engine *e, lua_State *saved);
 mcsi_id lmcsi_check_sid(lua_State *L, int arg);
 mcsi_id lmcsi_check_cid(lua_State *L, int arg);
-int lmcsi_login(lua_State *L, mcsi_id *sid, mcsi_id *cid);   /* pushes Status */
-int lmcsi_add_connection(lua_State *L, mcsi_id *cid);        /* pushes Status */
+int lmcsi_op_login(lua_State *L, int as_object);              /* lops.c */
+int lmcsi_op_add_connection(lua_State *L, int session_obj);
+void lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name);
 void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *si);
 void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *ci);
 /* flat functions the object methods share: (sid, cid [, fn]) */
 int lmcsi_l_remove_connection(lua_State *L);
 int lmcsi_l_remove_connection_async(lua_State *L);
 int lmcsi_l_connection_info(lua_State *L);
+
+void lmcsi_report(lmcsi_engine *e, const char *what, const char *msg);
+int lmcsi_ref(lua_State *L, int idx);
+void lmcsi_unref(lua_State *L, int ref);
+void lmcsi_push_ref(lua_State *L, int ref);
+void lmcsi_after_blocking(lua_State *L, lmcsi_engine *e);
+/* One turn of the loop: waits at most timeout_ms for the engine (and, when
+ * with_lua, the watched fds and Lua timers), handles what is ready, resumes
+ * ready coroutines. Returns how many things were handled. */
+int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua);
+int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms);
+const char *lmcsi_push_short(lua_State *L, const char *s);
+/* options tables */
+void lmcsi_check_fields(lua_State *L, int t, const char *const allowed[], const char *what);
+const char *lmcsi_str_field(lua_State *L, int t, const char *k, const char *what);
+lua_Integer lmcsi_int_field(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo,
+                            lua_Integer hi, const char *what);
+int lmcsi_raw_field(lua_State *L, int t, const char *k);
+uint64_t lmcsi_check_lun(lua_State *L, int arg);
+
+/* lrequest.c */
+int lmcsi_take_callback(lua_State *L);
+lmcsi_req *lmcsi_req_new(lua_State *L, lmcsi_engine *e, lmcsi_push_fn push, int form, const char *fname);
+void lmcsi_req_free(lua_State *L, lmcsi_req *r);
+void lmcsi_req_set(lmcsi_req *r, mcsi_status st, const char *message);
+/* The operation started with st (or not): returns, yields or waits. */
+int lmcsi_req_started(lua_State *L, lmcsi_req *r, mcsi_status st);
+/* Called by the core callback once r's results are in r. */
+void lmcsi_req_done(lmcsi_req *r);
+int lmcsi_run_ready(lua_State *L, lmcsi_engine *e);
+void lmcsi_ready_free(lmcsi_engine *e);
+int lmcsi_l_spawn(lua_State *L);
+
+/* lops.c and lscsi.c: module functions */
+extern const luaL_Reg lmcsi_ops_funcs[];
+extern const luaL_Reg lmcsi_scsi_funcs[];
 
 /* The pure-Lua modules preloaded by luaopen_mcsi (generated by embed.lua). */
 typedef struct lmcsi_chunk {
@@ -114,6 +204,8 @@ int lmcsi_l_add_secret(lua_State *L);
 /* lstatus.c */
 void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st);
 void lmcsi_push_status_msg(lua_State *L, mcsi_status st, const char *message);
+/* The table's message, then ": " and detail (masked) unless it is empty or "Success". */
+void lmcsi_push_status_detail(lua_State *L, mcsi_status st, const char *detail);
 int lmcsi_open_status(lua_State *L);
 
 /* lsession.c: upvalue 1 of the functions is the engine */
@@ -145,10 +237,10 @@ void lmcsi_set_host(lua_State *L, const char *(*interrupt)(void),
 void lmcsi_set_deadline(lua_State *L, double deadline_ms);
 /* 1 if text contains a CHAP secret given to this state (see lsecret.c). */
 int lmcsi_has_secret(lua_State *L, const char *text);
-/* The fds to wait on for the engine (mcsi_fd and mcsi.watch fds), at most max;
- * returns how many. *timeout_ms gets the time until the next engine or Lua
- * timer (-1: none). */
-int lmcsi_wait_set(lua_State *L, int *fds, int max, int *timeout_ms);
+/* The fds to wait on for the engine (mcsi_fd and every mcsi.watch fd), in
+ * *fds (owned by the engine, valid until the next call); returns how many.
+ * *timeout_ms gets the time until the next engine or Lua timer (-1: none). */
+int lmcsi_wait_set(lua_State *L, const int **fds, int *timeout_ms);
 /* Handles whatever is ready without waiting: engine events, due timers,
  * ready watched fds, deferred closes. Lua errors in callbacks are reported,
  * never raised. */

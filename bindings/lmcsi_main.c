@@ -568,13 +568,22 @@ static void repl(lua_State *L)
   lmcsi_set_host(L, interrupt_check, before_output, after_output);
   set_sigint(on_sigint_flag);
   install_prompt();
+  struct pollfd *pf = NULL;
+  size_t cap_pf = 0;
   while (!at_eof) {
-    struct pollfd pf[66];
-    int fds[65], timeout;
-    int n = lmcsi_wait_set(L, fds, 65, &timeout);
+    const int *fds;
+    int timeout;
+    int n = lmcsi_wait_set(L, &fds, &timeout);
+    if ((size_t)n + 1 > cap_pf) {
+      struct pollfd *p = realloc(pf, ((size_t)n + 1) * sizeof *p);
+      if (!p) break;
+      pf = p;
+      cap_pf = (size_t)n + 1;
+    }
     pf[0].fd = STDIN_FILENO;
     pf[0].events = POLLIN;
-    for (int i = 0; i < n; i++) { pf[i + 1].fd = fds[i]; pf[i + 1].events = POLLIN; }
+    pf[0].revents = 0;
+    for (int i = 0; i < n; i++) pf[i + 1] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
     int r = poll(pf, (nfds_t)n + 1, timeout);
     if (r < 0 && errno != EINTR) break;
     if (sig_int) {                              /* Ctrl-C at the prompt: drop the line */
@@ -603,6 +612,7 @@ static void repl(lua_State *L)
     }
     lmcsi_service(L);
   }
+  free(pf);
   if (rl_on) rl_callback_handler_remove();
   rl_on = 0;
   set_sigint(SIG_DFL);

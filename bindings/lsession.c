@@ -120,16 +120,12 @@ static int session_index(lua_State *L)
   return 1;
 }
 
-/* conn, st = s:add_connection{ portal =, chap =, weight = } (or a portal string);
+/* conn, st = s:add_connection{ portal =, chap =, weight = } (or a portal string) [, fn(conn, st)];
  * the Connection owns the new connection (removed when closed or collected). */
 static int session_add_connection(lua_State *L)
 {
-  lmcsi_sess *s = check_open(L, 1);
-  mcsi_id cid = 0;
-  if (lmcsi_add_connection(L, &cid) == ISDSC_SUCCESS) lmcsi_connection_new(L, 1, s->sid, cid, 1);
-  else lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  check_open(L, 1);
+  return lmcsi_op_add_connection(L, 1);
 }
 
 /* list = s:connections(): a borrowed mcsi.Connection per connection */
@@ -148,14 +144,10 @@ static int session_connections(lua_State *L)
   return 1;
 }
 
-/* s, st = mcsi.login{...} (also mcsi.Session.login) */
+/* s, st = mcsi.login{...} [, fn(s, st)] (also mcsi.Session.login) */
 int lmcsi_session_login(lua_State *L)
 {
-  mcsi_id sid = 0, cid = 0;
-  if (lmcsi_login(L, &sid, &cid) == ISDSC_SUCCESS) lmcsi_session_new(L, sid, 1);
-  else lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  return lmcsi_op_login(L, 1);
 }
 
 /* s, st = mcsi.Session.of(sid): a borrowed handle on an existing session */
