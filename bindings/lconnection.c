@@ -8,10 +8,9 @@
  *
  * The methods call the flat functions (mcsi.remove_connection_from_session,
  * ...) with the connection's session id in front. An owned Connection is
- * removed from its session when closed (c:remove(), a <close> variable, or
- * garbage collection; __gc and __close are one idempotent function). A
- * Connection keeps its Session object alive, so that collecting both
- * removes the connection first and then logs the session out.
+ * removed from its session when closed (c:remove(), a <close> variable);
+ * garbage collection never removes it. A Connection keeps its Session
+ * object alive.
  */
 #include <stdio.h>
 #include <string.h>
@@ -62,24 +61,26 @@ static lmcsi_conn *check_open(lua_State *L, int arg)
   return c;
 }
 
-/* __gc and __close: removes an owned connection, once. A refusal (the last or
- * the leading connection) leaves it to the session's logout. */
+/* __gc: nothing (collecting a handle never removes a connection). */
 static int connection_gc(lua_State *L)
+{
+  luaL_checkudata(L, 1, LMCSI_CONNECTION);
+  return 0;
+}
+
+/* __close (a <close> variable): removes an owned connection, once. A refusal
+ * (the last or the leading connection) leaves it to the session's logout. */
+static int connection_close(lua_State *L)
 {
   lmcsi_conn *c = luaL_checkudata(L, 1, LMCSI_CONNECTION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (c->closed) return 0;
-  c->closed = 1;
-  if (!c->owned || e->closed || !e->ini) return 0;
-  if (e->in_callback) {
-    lmcsi_defer_close(e, c->sid, c->cid);
+  if (!c->owned || e->closed || !e->ini) {
+    c->closed = 1;
     return 0;
   }
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_remove_connection_from_session(e->ini, c->sid, c->cid);
-  lmcsi_leave(e, saved);
-  return 0;
+  c->closed = 1;
+  return lmcsi_close_connection(L, c->sid, c->cid);
 }
 
 static int connection_tostring(lua_State *L)
@@ -157,7 +158,7 @@ static const luaL_Reg connection_methods[] = {
 
 static const luaL_Reg connection_meta[] = {
   {"__gc", connection_gc},
-  {"__close", connection_gc},
+  {"__close", connection_close},
   {"__tostring", connection_tostring},
   {"__eq", connection_eq},
   {NULL, NULL}

@@ -37,6 +37,7 @@
 #define LMCSI_VERSION "mcsi 0.1"
 #define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
 #define U32 0xFFFFFFFF
+#define EXIT_LOGOUT_MS 2000           /* at exit, how long the logouts may take */
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -225,6 +226,8 @@ static int dispatch_event(lua_State *L)
     lua_pushstring(L, ev->new_state);
     lua_setfield(L, evt, "new_state");
   }
+  if (kind == MCSI_EV_SESSION_LOGGED_OUT || kind == MCSI_EV_SESSION_FAILED)
+    lmcsi_session_forget(L, ev->session_id);      /* it ended: the engine lets its handle go */
   /* Handlers registered while dispatching wait for the next event. */
   long last = e->next_id;
   for (size_t i = 0; i < e->nhandlers; i++) {
@@ -455,35 +458,6 @@ static int fire_watchers(lua_State *L, lmcsi_engine *e, const struct pollfd *pf,
   return ran;
 }
 
-/* ---- deferred closes --------------------------------------------------------- */
-
-void lmcsi_defer_close(lmcsi_engine *e, mcsi_id sid, mcsi_id cid)
-{
-  if (e->npending == e->cap_pending) {
-    size_t ncap = e->cap_pending ? e->cap_pending * 2 : 8;
-    lmcsi_pending *p = realloc(e->pending, ncap * sizeof *p);
-    if (!p) return;                    /* the initiator closes it at the end anyway */
-    e->pending = p;
-    e->cap_pending = ncap;
-  }
-  e->pending[e->npending].sid = sid;
-  e->pending[e->npending].cid = cid;
-  e->npending++;
-}
-
-static void run_pending(lua_State *L, lmcsi_engine *e)
-{
-  if (e->in_callback || !e->ini) return;
-  while (e->npending) {
-    lmcsi_pending p = e->pending[--e->npending];
-    lua_State *saved;
-    lmcsi_enter(e, L, &saved);
-    if (p.cid) mcsi_remove_connection_from_session(e->ini, p.sid, p.cid);
-    else mcsi_logout_from_target(e->ini, p.sid);
-    lmcsi_leave(e, saved);
-  }
-}
-
 /* ---- the loop ------------------------------------------------------------------ */
 
 static int min_timeout(int a, int b)
@@ -547,7 +521,6 @@ int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
 {
   nfds_t n;
   int handled = 0;
-  if (with_lua) run_pending(L, e);
   if (e->ini) timeout_ms = min_timeout(timeout_ms, mcsi_next_timeout_ms(e->ini));
   if (e->ready_head || (with_lua && e->ndue)) timeout_ms = 0;
   timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
@@ -572,7 +545,6 @@ int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
     }
   }
   handled += fire_timers(L, e);
-  run_pending(L, e);
   return handled;
 }
 
@@ -1078,11 +1050,61 @@ static int l_initiator(lua_State *L)
 
 /* ---- the engine object --------------------------------------------------------------- */
 
+/* ---- the end: every session logged out, within a bound ------------------------ */
+
+static lmcsi_engine *live_engines;      /* for the exit handler (os.exit without closing the state) */
+
+static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  lmcsi_engine *e = arg;
+  (void)ini; (void)r;
+  e->exit_left--;
+}
+
+/* Logs every session out (the flat API's too) and runs the loop until they
+ * answered or EXIT_LOGOUT_MS passed. No Lua runs: the engine is closed first.
+ * Not from inside a core callback (os.exit there): the sockets just close. */
+static void logout_all(lmcsi_engine *e)
+{
+  e->closed = 1;
+  if (!e->ini || e->in_callback) return;
+  mcsi_set_event_callback(e->ini, NULL, NULL);
+  size_t n = mcsi_session_list(e->ini, NULL, 0);
+  mcsi_id *ids = n ? malloc(n * sizeof *ids) : NULL;
+  if (!ids) return;
+  n = mcsi_session_list(e->ini, ids, n);
+  e->exit_left = 0;
+  for (size_t i = 0; i < n; i++)
+    if (mcsi_logout_from_target_async(e->ini, ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
+  free(ids);
+  double end = now_ms() + EXIT_LOGOUT_MS;
+  while (e->exit_left > 0) {
+    double left = end - now_ms();
+    if (left <= 0 || mcsi_process(e->ini, (int)left + 1) < 0) break;
+  }
+}
+
+static void unlink_engine(lmcsi_engine *e)
+{
+  for (lmcsi_engine **p = &live_engines; *p; p = &(*p)->next_live)
+    if (*p == e) { *p = e->next_live; break; }
+}
+
+static void at_exit(void)
+{
+  while (live_engines) {
+    lmcsi_engine *e = live_engines;
+    live_engines = e->next_live;
+    if (!e->closed) logout_all(e);
+  }
+}
+
 static int engine_gc(lua_State *L)
 {
   lmcsi_engine *e = luaL_checkudata(L, 1, LMCSI_ENGINE);
-  if (e->closed) return 0;
-  e->closed = 1;
+  unlink_engine(e);
+  if (e->closed && !e->ini) return 0;
+  logout_all(e);
   if (e->ini) {
     mcsi_set_event_callback(e->ini, NULL, NULL);
     mcsi_initiator_free(e->ini);          /* closes what is left, without Logout */
@@ -1100,13 +1122,11 @@ static int engine_gc(lua_State *L)
   e->ndue = e->cap_pfd = e->cap_fds = 0;
   free(e->handlers);
   free(e->watchers);
-  free(e->pending);
   lmcsi_forget_secrets(e);
   e->timers = NULL;
   e->handlers = NULL;
   e->watchers = NULL;
-  e->pending = NULL;
-  e->ntimers = e->nhandlers = e->nwatchers = e->npending = 0;
+  e->ntimers = e->nhandlers = e->nwatchers = 0;
   return 0;
 }
 
@@ -1213,6 +1233,10 @@ int luaopen_mcsi(lua_State *L)
     if (luaL_newmetatable(L, LMCSI_ENGINE)) luaL_setfuncs(L, engine_meta, 0);
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+    static int exit_handler;
+    if (!exit_handler) exit_handler = atexit(at_exit) == 0;
+    e->next_live = live_engines;
+    live_engines = e;
   }
   luaL_newlibtable(L, mcsi_funcs);
   int m = lua_gettop(L);

@@ -96,13 +96,9 @@ struct lmcsi_req {
   lmcsi_req *all_prev, *all_next;   /* in the engine's list of every request */
 };
 
-/* Closes a Lua object asked for while it could not run (a __gc from inside a
- * core callback): done at the next safe point. */
-typedef struct lmcsi_pending {
-  mcsi_id sid, cid;                 /* cid 0: log the session out */
-} lmcsi_pending;
 
 typedef struct lmcsi_engine {
+  /* see lmcsi.c */
   mcsi_initiator *ini;              /* NULL until first needed */
   lua_State *L;                     /* the thread that is running the engine now */
   int in_callback;                  /* > 0 inside a core callback (event, async) */
@@ -115,7 +111,6 @@ typedef struct lmcsi_engine {
   int *fds; size_t cap_fds;         /* lmcsi_wait_set's answer */
   lmcsi_handler *handlers; size_t nhandlers, cap_handlers;
   lmcsi_watcher *watchers; size_t nwatchers, cap_watchers;
-  lmcsi_pending *pending; size_t npending, cap_pending;
   /* Set by a host program (lmcsi_set_host): */
   const char *(*interrupt)(void);   /* non-NULL message: abandon waiting, raise it */
   void (*before_output)(void);      /* around Lua code run from the engine */
@@ -127,6 +122,8 @@ typedef struct lmcsi_engine {
   int inflight;                     /* operations a callback or a coroutine waits for */
   int yielded;                      /* set by an operation that yields its coroutine */
   lmcsi_req *reqs;                  /* every request not yet freed */
+  int exit_left;                    /* logouts at the end not answered yet */
+  struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
 } lmcsi_engine;
 
 /* lmcsi.c */
@@ -134,7 +131,6 @@ lmcsi_engine *lmcsi_engine_of(lua_State *L);          /* upvalue 1 */
 mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e); /* created lazily */
 int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what);
 void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname);
-void lmcsi_defer_close(lmcsi_engine *e, mcsi_id sid, mcsi_id cid);
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved);
 void lmcsi_leave(lmcsi_engine *e, lua_State *saved);
 mcsi_id lmcsi_check_sid(lua_State *L, int arg);
@@ -148,6 +144,11 @@ void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *ci);
 int lmcsi_l_remove_connection(lua_State *L);
 int lmcsi_l_remove_connection_async(lua_State *L);
 int lmcsi_l_connection_info(lua_State *L);
+int lmcsi_l_logout(lua_State *L);                            /* lops.c */
+/* Closing an owned handle: the blocking (or yielding) form, or from inside a
+ * callback an unattended asynchronous one. */
+int lmcsi_close_session(lua_State *L, mcsi_id sid);          /* the Session at 1 */
+int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid);   /* the Connection at 1 */
 
 void lmcsi_report(lmcsi_engine *e, const char *what, const char *msg);
 int lmcsi_ref(lua_State *L, int idx);
@@ -213,6 +214,7 @@ int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned);   /* pushes it */
 /* 1 and *sid if idx is a Session (raises if it is closed), 0 otherwise */
 int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid);
 void lmcsi_session_closed(lua_State *L, int idx);   /* marks it, if idx is one */
+void lmcsi_session_forget(lua_State *L, mcsi_id sid);   /* the engine drops its reference */
 void lmcsi_open_session(lua_State *L, int module_idx);   /* sets module.Session */
 int lmcsi_session_login(lua_State *L);
 

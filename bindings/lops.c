@@ -157,7 +157,7 @@ static int push_status_only(lua_State *L, lmcsi_req *r)
 }
 
 /* st = mcsi.logout_from_target(sid or session [, fn(st)]) */
-static int l_logout_from_target(lua_State *L)
+int lmcsi_l_logout(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
@@ -365,9 +365,42 @@ static int l_abort_task(lua_State *L)
   return lmcsi_req_started(L, r, st);
 }
 
+/* ---- closing owned handles (<close>, s:close()) ------------------------------------ */
+
+static void ignore_status(mcsi_status st, void *arg)
+{
+  (void)st; (void)arg;
+}
+
+/* The handle at 1 is marked closed by the caller; it is replaced by its ids. */
+int lmcsi_close_session(lua_State *L, mcsi_id sid)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  lua_settop(L, 0);
+  if (e->in_callback) {                           /* core cannot be waited for here */
+    mcsi_logout_from_target_async(e->ini, sid, ignore_result, NULL);
+    return 0;
+  }
+  lua_pushinteger(L, (lua_Integer)sid);
+  return lmcsi_l_logout(L);
+}
+
+int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  lua_settop(L, 0);
+  if (e->in_callback) {
+    mcsi_remove_connection_async(e->ini, sid, cid, ignore_status, NULL);
+    return 0;
+  }
+  lua_pushinteger(L, (lua_Integer)sid);
+  lua_pushinteger(L, (lua_Integer)cid);
+  return lmcsi_l_remove_connection(L);
+}
+
 const luaL_Reg lmcsi_ops_funcs[] = {
   {"login_to_target", l_login_to_target},
-  {"logout_from_target", l_logout_from_target},
+  {"logout_from_target", lmcsi_l_logout},
   {"add_connection_to_session", l_add_connection_to_session},
   {"remove_connection_from_session", lmcsi_l_remove_connection},
   {"remove_connection_async", lmcsi_l_remove_connection_async},

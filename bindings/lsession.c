@@ -13,10 +13,12 @@
  * The methods are the flat functions themselves (mcsi.logout_from_target and
  * friends accept a Session where they take a session id), so both forms
  * share one implementation. An owned Session logs out when closed: by
- * s:logout(), by a <close> variable going out of scope, or when collected;
- * __gc and __close are the same idempotent function. From inside an mcsi
- * callback, where core cannot block, the logout is deferred to the next turn
- * of the loop. A closed Session raises when used.
+ * s:logout(), or by a <close> variable going out of scope (from inside an
+ * mcsi callback, where nothing can wait, the logout starts unattended).
+ * Garbage collection never logs out (luv's rule for live handles): the engine
+ * keeps an active owned Session referenced until it ends, and a session left
+ * alone is logged out when the state closes or the process exits. A closed
+ * Session raises when used.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,32 @@ typedef struct lmcsi_sess {
   int closed;
 } lmcsi_sess;
 
+#define LIVE_KEY "sessions"     /* in the engine's reference table: sid -> owned Session */
+
+/* Pushes the engine's table of live owned Sessions. */
+static void push_live(lua_State *L)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, LIVE_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, LIVE_KEY);
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The session ended (logged out, failed): the engine lets its handle go. */
+void lmcsi_session_forget(lua_State *L, mcsi_id sid)
+{
+  push_live(L);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)sid);
+  lua_pop(L, 1);
+}
+
 int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
 {
   lmcsi_sess *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -35,6 +63,12 @@ int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
   s->owned = owned;
   s->closed = 0;
   luaL_setmetatable(L, LMCSI_SESSION);
+  if (owned) {                                   /* an active session is referenced by the engine */
+    push_live(L);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)sid);
+    lua_pop(L, 1);
+  }
   return 1;
 }
 
@@ -50,7 +84,10 @@ int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid)
 void lmcsi_session_closed(lua_State *L, int idx)
 {
   lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
-  if (s) s->closed = 1;
+  if (s) {
+    s->closed = 1;
+    lmcsi_session_forget(L, s->sid);
+  }
 }
 
 static lmcsi_sess *check_open(lua_State *L, int arg)
@@ -60,23 +97,27 @@ static lmcsi_sess *check_open(lua_State *L, int arg)
   return s;
 }
 
-/* __gc and __close: logs an owned session out, once. */
+/* __gc: nothing (luv's rule: collecting a handle never ends a session; an
+ * active owned session is kept referenced by the engine anyway). */
 static int session_gc(lua_State *L)
+{
+  luaL_checkudata(L, 1, LMCSI_SESSION);
+  return 0;
+}
+
+/* __close (a <close> variable) and s:close(): logs an owned session out, once. */
+static int session_close(lua_State *L)
 {
   lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (s->closed) return 0;
-  s->closed = 1;
-  if (!s->owned || e->closed || !e->ini) return 0;
-  if (e->in_callback) {
-    lmcsi_defer_close(e, s->sid, 0);
+  if (!s->owned || e->closed || !e->ini) {
+    s->closed = 1;
     return 0;
   }
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_logout_from_target(e->ini, s->sid);
-  lmcsi_leave(e, saved);
-  return 0;
+  s->closed = 1;
+  lmcsi_session_forget(L, s->sid);
+  return lmcsi_close_session(L, s->sid);
 }
 
 static int session_tostring(lua_State *L)
@@ -191,7 +232,7 @@ static const luaL_Reg session_methods[] = {
 
 static const luaL_Reg session_meta[] = {
   {"__gc", session_gc},
-  {"__close", session_gc},
+  {"__close", session_close},
   {"__tostring", session_tostring},
   {"__eq", session_eq},
   {NULL, NULL}
