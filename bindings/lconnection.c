@@ -96,7 +96,7 @@ static int connection_tostring(lua_State *L)
   }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   if (e->ini && mcsi_session_get_info(e->ini, c->sid, si) == ISDSC_SUCCESS) {
-    size_t n = si->connection_count < 8 ? si->connection_count : 8;
+    size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
       const mcsi_conn_info *ci = &si->connections[i];
       if (ci->id != c->cid) continue;

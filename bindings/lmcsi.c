@@ -965,7 +965,7 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
   SET_INT("exp_cmdsn", s->exp_cmdsn);
   SET_INT("max_cmdsn", s->max_cmdsn);
   SET_INT("connection_count", s->connection_count);
-  size_t n = s->connection_count < 8 ? s->connection_count : 8;
+  size_t n = LMCSI_INFO_CONNS(s);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {
     lmcsi_push_conn_info(L, &s->connections[i]);
@@ -995,7 +995,7 @@ int lmcsi_l_connection_info(lua_State *L)
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   mcsi_status st = mcsi_session_get_info(lmcsi_ini(L, e), sid, si);
   if (st == ISDSC_SUCCESS) {
-    size_t n = si->connection_count < 8 ? si->connection_count : 8;
+    size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
       if (si->connections[i].id != cid) continue;
       lmcsi_push_conn_info(L, &si->connections[i]);

@@ -126,6 +126,11 @@ typedef struct lmcsi_engine {
   struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
 } lmcsi_engine;
 
+/* How many connections an mcsi_session_info describes (all of them, up to core's array). */
+#define LMCSI_INFO_CONNS(si) \
+  ((si)->connection_count < sizeof (si)->connections / sizeof (si)->connections[0] \
+   ? (si)->connection_count : sizeof (si)->connections / sizeof (si)->connections[0])
+
 /* lmcsi.c */
 lmcsi_engine *lmcsi_engine_of(lua_State *L);          /* upvalue 1 */
 mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e); /* created lazily */

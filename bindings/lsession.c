@@ -177,7 +177,7 @@ static int session_connections(lua_State *L)
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   lua_newtable(L);
   if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
-  size_t n = si->connection_count < 8 ? si->connection_count : 8;
+  size_t n = LMCSI_INFO_CONNS(si);
   for (size_t i = 0; i < n; i++) {
     lmcsi_connection_new(L, 1, s->sid, si->connections[i].id, 0);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
