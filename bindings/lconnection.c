@@ -75,11 +75,16 @@ static int connection_close(lua_State *L)
   lmcsi_conn *c = luaL_checkudata(L, 1, LMCSI_CONNECTION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (c->closed) return 0;
-  if (!c->owned || e->closed || !e->ini) {
+  if (!c->owned || e->closed) {
     c->closed = 1;
     return 0;
   }
   c->closed = 1;
+  if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) {      /* its Session knows the initiator */
+    lmcsi_check_sid(L, -1);
+    e->force_ini = lmcsi_ini_for(L, e, c->sid);
+  }
+  lua_pop(L, 1);
   return lmcsi_close_connection(L, c->sid, c->cid);
 }
 
@@ -95,7 +100,10 @@ static int connection_tostring(lua_State *L)
     return 1;
   }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  if (e->ini && mcsi_session_get_info(e->ini, c->sid, si) == ISDSC_SUCCESS) {
+  int has_session = lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA;
+  if (has_session) lmcsi_check_sid(L, -1);                /* its initiator */
+  lua_pop(L, 1);
+  if ((e->ini || e->nextra) && mcsi_session_get_info(lmcsi_ini_for(L, e, c->sid), c->sid, si) == ISDSC_SUCCESS) {
     size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
       const mcsi_conn_info *ci = &si->connections[i];
@@ -136,7 +144,10 @@ static int connection_index(lua_State *L)
 static int with_sid(lua_State *L, lua_CFunction f)
 {
   lmcsi_conn *c = check_open(L, 1);
-  lua_pushinteger(L, (lua_Integer)c->sid);
+  if (lua_getiuservalue(L, 1, 1) != LUA_TUSERDATA) {    /* its Session knows the initiator */
+    lua_pop(L, 1);
+    lua_pushinteger(L, (lua_Integer)c->sid);
+  }
   lua_insert(L, 1);
   return f(L);
 }

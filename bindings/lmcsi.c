@@ -65,6 +65,7 @@ static void *grow(lua_State *L, void *arr, size_t *cap, size_t n, size_t sz)
 }
 
 static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg);
+static lmcsi_engine *registry_engine(lua_State *L);
 
 /* Pushes s cut to 48 bytes (a user string quoted in an error message). */
 const char *lmcsi_push_short(lua_State *L, const char *s)
@@ -90,8 +91,69 @@ static mcsi_initiator *make_initiator(lua_State *L, lmcsi_engine *e, const char 
 
 mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e)
 {
+  if (e->bound) return e->bound;
   if (!e->ini) e->ini = make_initiator(L, e, NULL);
   return e->ini;
+}
+
+mcsi_initiator *lmcsi_ini_for(lua_State *L, lmcsi_engine *e, mcsi_id sid)
+{
+  if (e->force_ini) {
+    mcsi_initiator *ini = e->force_ini;
+    e->force_ini = NULL;
+    return ini;
+  }
+  if (e->bound) return e->bound;
+  if (e->hint_ini && e->hint_sid == sid) return e->hint_ini;   /* a Session object knows */
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid) return e->owners[i].ini;
+  return lmcsi_ini(L, e);
+}
+
+void lmcsi_note_owner(lmcsi_engine *e, mcsi_id sid, mcsi_initiator *ini)
+{
+  if (!sid || ini == e->ini) return;
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid && e->owners[i].ini == ini) return;
+  if (e->nowners == e->cap_owners) {
+    size_t ncap = e->cap_owners ? e->cap_owners * 2 : 8;
+    struct lmcsi_owner *o = realloc(e->owners, ncap * sizeof *o);
+    if (!o) return;                                   /* its calls then go to the default one */
+    e->owners = o;
+    e->cap_owners = ncap;
+  }
+  e->owners[e->nowners].sid = sid;
+  e->owners[e->nowners++].ini = ini;
+}
+
+static void forget_owner(lmcsi_engine *e, mcsi_id sid, mcsi_initiator *ini)
+{
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid && e->owners[i].ini == ini) { e->owners[i] = e->owners[--e->nowners]; return; }
+}
+
+size_t lmcsi_inis(const lmcsi_engine *e, mcsi_initiator **out, size_t max)
+{
+  size_t n = 0;
+  if (e->ini && n < max) out[n++] = e->ini;
+  for (size_t i = 0; i < e->nextra && n < max; i++) out[n++] = e->extra[i];
+  return n;
+}
+
+mcsi_initiator *lmcsi_new_initiator(lua_State *L, lmcsi_engine *e, const char *name)
+{
+  e->extra = grow(L, e->extra, &e->cap_extra, e->nextra, sizeof *e->extra);
+  mcsi_initiator *ini = make_initiator(L, e, name);
+  e->extra[e->nextra++] = ini;
+  return ini;
+}
+
+/* How many sessions every initiator has. */
+static size_t all_sessions(const lmcsi_engine *e)
+{
+  size_t n = e->ini ? mcsi_session_list(e->ini, NULL, 0) : 0;
+  for (size_t i = 0; i < e->nextra; i++) n += mcsi_session_list(e->extra[i], NULL, 0);
+  return n;
 }
 
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved)
@@ -145,9 +207,12 @@ int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what)
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, lmcsi_msghandler);
   lua_insert(L, base);
+  mcsi_initiator *bound = e->bound;                /* callbacks call the flat API as such */
+  e->bound = NULL;
   if (e->before_output) e->before_output();
   int st = lua_pcall(L, nargs, 0, base);
   if (e->after_output) e->after_output();
+  e->bound = bound;
   if (st != LUA_OK) {
     lmcsi_report(e, what, lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -216,6 +281,8 @@ static int dispatch_event(lua_State *L)
   }
   lmcsi_redact(L, ev->reason ? ev->reason : "");
   lua_setfield(L, evt, "reason");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, evt, "initiator");
   lmcsi_push_status(L, NULL, ev->status);
   lua_setfield(L, evt, "status");
   if (ev->old_state) {
@@ -244,13 +311,14 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 {
   lmcsi_engine *e = arg;
   lua_State *L = e->L;
-  (void)ini;
+  if (ev->kind == MCSI_EV_SESSION_LOGGED_OUT) forget_owner(e, ev->session_id, ini);
   if (!L || e->closed || !lua_checkstack(L, 8)) return;
   e->in_callback++;
   lua_pushcfunction(L, dispatch_event);
   lua_pushlightuserdata(L, e);
   lua_pushlightuserdata(L, (void *)ev);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {            /* out of memory, typically */
+  lua_pushstring(L, mcsi_initiator_name(ini));
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {            /* out of memory, typically */
     lmcsi_report(e, "event dispatch", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
@@ -501,9 +569,10 @@ void lmcsi_after_blocking(lua_State *L, lmcsi_engine *e)
 }
 
 /* The poll set: the engine's fd, then (with_lua) the watched fds. */
-static struct pollfd *poll_set(lmcsi_engine *e, int with_lua, nfds_t *n)
+/* The poll set: the initiators' fds (*ninis of them), then (with_lua) the watched fds. */
+static struct pollfd *poll_set(lmcsi_engine *e, int with_lua, nfds_t *n, size_t *ninis)
 {
-  size_t want = 1 + (with_lua ? e->nwatchers : 0);
+  size_t want = 1 + e->nextra + (with_lua ? e->nwatchers : 0);
   if (want > e->cap_pfd) {
     struct pollfd *p = realloc(e->pfd, want * sizeof *p);
     if (!p) want = e->cap_pfd;                       /* out of memory: fewer this turn */
@@ -511,20 +580,32 @@ static struct pollfd *poll_set(lmcsi_engine *e, int with_lua, nfds_t *n)
   }
   size_t k = 0;
   if (e->ini && k < want) e->pfd[k++] = (struct pollfd){ .fd = mcsi_fd(e->ini), .events = POLLIN };
+  for (size_t i = 0; i < e->nextra && k < want; i++)
+    e->pfd[k++] = (struct pollfd){ .fd = mcsi_fd(e->extra[i]), .events = POLLIN };
+  *ninis = k;
   for (size_t i = 0; with_lua && i < e->nwatchers && k < want; i++)
     e->pfd[k++] = (struct pollfd){ .fd = e->watchers[i].fd, .events = POLLIN };
   *n = (nfds_t)k;
   return e->pfd;
 }
 
+/* The first timeout of every initiator's loop (-1: none). */
+static int engine_timeout(const lmcsi_engine *e)
+{
+  int t = e->ini ? mcsi_next_timeout_ms(e->ini) : -1;
+  for (size_t i = 0; i < e->nextra; i++) t = min_timeout(t, mcsi_next_timeout_ms(e->extra[i]));
+  return t;
+}
+
 int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
 {
   nfds_t n;
+  size_t ninis;
   int handled = 0;
-  if (e->ini) timeout_ms = min_timeout(timeout_ms, mcsi_next_timeout_ms(e->ini));
+  timeout_ms = min_timeout(timeout_ms, engine_timeout(e));
   if (e->ready_head || (with_lua && e->ndue)) timeout_ms = 0;
   timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
-  struct pollfd *pf = poll_set(e, with_lua, &n);
+  struct pollfd *pf = poll_set(e, with_lua, &n, &ninis);
   int r = poll(pf, n, timeout_ms);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
@@ -532,14 +613,18 @@ int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
     int k = mcsi_process(e->ini, 0);
     if (k > 0) handled += k;
   }
+  for (size_t i = 0; i < e->nextra; i++) {
+    int k = mcsi_process(e->extra[i], 0);
+    if (k > 0) handled += k;
+  }
   lmcsi_leave(e, saved);
   handled += lmcsi_run_ready(L, e);
   if (!with_lua) return handled;
-  if (r > 0 && e->nwatchers) {
-    size_t nw = e->ini ? n - 1 : n;
-    struct pollfd *copy = nw ? malloc(nw * sizeof *copy) : NULL;   /* callbacks may add watchers */
+  if (r > 0 && n > ninis) {
+    size_t nw = n - ninis;
+    struct pollfd *copy = malloc(nw * sizeof *copy);   /* callbacks may add watchers */
     if (copy) {
-      memcpy(copy, e->ini ? pf + 1 : pf, nw * sizeof *copy);
+      memcpy(copy, pf + ninis, nw * sizeof *copy);
       handled += fire_watchers(L, e, copy, (int)nw);
       free(copy);
     }
@@ -550,8 +635,7 @@ int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
 
 static int nothing_left(lmcsi_engine *e)
 {
-  return !e->ntimers && !e->nwatchers && !e->inflight && !e->ready_head &&
-         (!e->ini || mcsi_session_list(e->ini, NULL, 0) == 0);
+  return !e->ntimers && !e->nwatchers && !e->inflight && !e->ready_head && all_sessions(e) == 0;
 }
 
 /* mcsi.run() -> true when stopped by mcsi.stop(), false when nothing is left
@@ -651,8 +735,7 @@ static int l_fd(lua_State *L)
 static int l_next_timeout(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
-  int t = e->ini ? mcsi_next_timeout_ms(e->ini) : -1;
-  lua_pushinteger(L, e->ndue || e->ready_head ? 0 : t);
+  lua_pushinteger(L, e->ndue || e->ready_head ? 0 : engine_timeout(e));
   return 1;
 }
 
@@ -688,19 +771,17 @@ int lmcsi_wait_set(lua_State *L, const int **fds, int *timeout_ms)
   *timeout_ms = -1;
   *fds = NULL;
   if (!e || e->closed) return 0;
-  size_t want = 1 + e->nwatchers, n = 0;
+  size_t want = 1 + e->nextra + e->nwatchers, n = 0;
   if (want > e->cap_fds) {
     int *p = realloc(e->fds, want * sizeof *p);
     if (!p) return 0;
     e->fds = p;
     e->cap_fds = want;
   }
-  if (e->ini) {
-    e->fds[n++] = mcsi_fd(e->ini);
-    *timeout_ms = mcsi_next_timeout_ms(e->ini);
-  }
+  if (e->ini) e->fds[n++] = mcsi_fd(e->ini);
+  for (size_t i = 0; i < e->nextra; i++) e->fds[n++] = mcsi_fd(e->extra[i]);
   for (size_t i = 0; i < e->nwatchers; i++) e->fds[n++] = e->watchers[i].fd;
-  if (e->ndue || e->ready_head) *timeout_ms = 0;
+  *timeout_ms = e->ndue || e->ready_head ? 0 : engine_timeout(e);
   *fds = e->fds;
   return (int)n;
 }
@@ -729,8 +810,14 @@ void lmcsi_service(lua_State *L)
 
 mcsi_id lmcsi_check_sid(lua_State *L, int arg)
 {
+  lmcsi_engine *e = registry_engine(L);
   mcsi_id sid;
-  if (lmcsi_is_session(L, arg, &sid)) return sid;
+  mcsi_initiator *ini = NULL;
+  if (e) e->hint_ini = NULL;
+  if (lmcsi_is_session(L, arg, &sid, &ini)) {
+    if (e) { e->hint_sid = sid; e->hint_ini = ini; }
+    return sid;
+  }
   if (lua_type(L, arg) == LUA_TNUMBER || lua_type(L, arg) == LUA_TSTRING) {
     int isnum;
     lua_Integer v = lua_tointegerx(L, arg, &isnum);
@@ -817,17 +904,28 @@ lua_Integer lmcsi_int_field(lua_State *L, int t, const char *k, lua_Integer def,
 
 /* The initiator name asked for in the options: one per process (core keeps
  * one mcsi_initiator); another name is only possible while no session exists. */
-void lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name)
+mcsi_initiator *lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name)
 {
-  if (!name) { lmcsi_ini(L, e); return; }
-  if (e->ini && strcmp(mcsi_initiator_name(e->ini), name) == 0) return;
+  if (e->bound) {                                 /* a method of an mcsi.Initiator */
+    if (name && strcmp(mcsi_initiator_name(e->bound), name) != 0)
+      luaL_error(L, "mcsi: initiator name '%s' asked for in a call of the mcsi.Initiator '%s'",
+                 lmcsi_push_short(L, name), mcsi_initiator_name(e->bound));
+    return e->bound;
+  }
+  if (!name) return lmcsi_ini(L, e);
+  if (e->ini && strcmp(mcsi_initiator_name(e->ini), name) == 0) return e->ini;
   if (e->ini && mcsi_session_list(e->ini, NULL, 0) > 0)
     luaL_error(L, "mcsi: initiator name '%s' asked for, but sessions of '%s' exist "
                   "(one initiator name per process; log them out first)", lmcsi_push_short(L, name),
                mcsi_initiator_name(e->ini));
   mcsi_initiator *ini = make_initiator(L, e, name);
-  if (e->ini) mcsi_initiator_free(e->ini);
+  if (e->ini) {
+    mcsi_initiator_free(e->ini);                  /* its Lua timers move to the new one */
+    e->ini = ini;
+    for (size_t i = 0; i < e->ntimers; i++) arm_timer(e, e->timers[i]);
+  }
   e->ini = ini;
+  return ini;
 }
 
 static int policy_of(lua_State *L, int arg)
@@ -881,7 +979,7 @@ static int l_set_load_balance_policy(lua_State *L)
   lmcsi_ini(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_set_load_balance_policy(e->ini, sid, policy, paths, n);
+  mcsi_status st = mcsi_set_load_balance_policy(lmcsi_ini_for(L, e, sid), sid, policy, paths, n);
   lmcsi_leave(e, saved);
   lmcsi_push_status(L, e, st);
   return 1;
@@ -980,7 +1078,7 @@ static int l_session_info(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini(L, e), sid, si);
+  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
   if (st == ISDSC_SUCCESS) lmcsi_push_session_info(L, si);
   else lua_pushnil(L);
   lmcsi_push_status(L, e, st);
@@ -993,7 +1091,7 @@ int lmcsi_l_connection_info(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini(L, e), sid, si);
+  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
   if (st == ISDSC_SUCCESS) {
     size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
@@ -1016,19 +1114,34 @@ int lmcsi_l_connection_info(lua_State *L)
 static int l_sessions(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
+  mcsi_initiator *one[1], **inis = one;
+  size_t ninis;
   lua_newtable(L);
-  if (!e->ini) return 1;
-  size_t n = mcsi_session_list(e->ini, NULL, 0);
-  mcsi_id *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
-  n = mcsi_session_list(e->ini, ids, n);
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  lua_Integer k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (mcsi_session_get_info(e->ini, ids[i], si) != ISDSC_SUCCESS) continue;
-    lmcsi_push_session_info(L, si);
-    lua_rawseti(L, -4, ++k);
+  if (e->bound) {
+    one[0] = e->bound;
+    ninis = 1;
+  } else {
+    ninis = 1 + e->nextra;
+    inis = lua_newuserdatauv(L, ninis * sizeof *inis, 0);
+    ninis = lmcsi_inis(e, inis, ninis);
   }
-  lua_pop(L, 2);
+  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
+  int t = lua_absindex(L, e->bound ? -2 : -3);
+  lua_Integer k = 0;
+  for (size_t j = 0; j < ninis; j++) {
+    size_t n = mcsi_session_list(inis[j], NULL, 0);
+    mcsi_id *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
+    n = mcsi_session_list(inis[j], ids, n);
+    for (size_t i = 0; i < n; i++) {
+      if (mcsi_session_get_info(inis[j], ids[i], si) != ISDSC_SUCCESS) continue;
+      lmcsi_push_session_info(L, si);
+      lua_pushstring(L, mcsi_initiator_name(inis[j]));
+      lua_setfield(L, -2, "initiator");
+      lua_rawseti(L, t, ++k);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, t);
   return 1;
 }
 
@@ -1067,21 +1180,33 @@ static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 static void logout_all(lmcsi_engine *e)
 {
   e->closed = 1;
-  if (!e->ini || e->in_callback) return;
-  mcsi_set_event_callback(e->ini, NULL, NULL);
-  size_t n = mcsi_session_list(e->ini, NULL, 0);
-  mcsi_id *ids = n ? malloc(n * sizeof *ids) : NULL;
-  if (!ids) return;
-  n = mcsi_session_list(e->ini, ids, n);
+  if (e->in_callback) return;
+  size_t max = 1 + e->nextra;
+  mcsi_initiator **inis = malloc(max * sizeof *inis);
+  struct pollfd *pf = malloc(max * sizeof *pf);
+  if (!inis || !pf) { free(inis); free(pf); return; }
+  size_t ninis = lmcsi_inis(e, inis, max);
   e->exit_left = 0;
-  for (size_t i = 0; i < n; i++)
-    if (mcsi_logout_from_target_async(e->ini, ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
-  free(ids);
+  for (size_t j = 0; j < ninis; j++) {
+    mcsi_set_event_callback(inis[j], NULL, NULL);
+    size_t n = mcsi_session_list(inis[j], NULL, 0);
+    mcsi_id *ids = n ? malloc(n * sizeof *ids) : NULL;
+    if (!ids) continue;
+    n = mcsi_session_list(inis[j], ids, n);
+    for (size_t i = 0; i < n; i++)
+      if (mcsi_logout_from_target_async(inis[j], ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
+    free(ids);
+  }
   double end = now_ms() + EXIT_LOGOUT_MS;
   while (e->exit_left > 0) {
+    for (size_t j = 0; j < ninis; j++) mcsi_process(inis[j], 0);
     double left = end - now_ms();
-    if (left <= 0 || mcsi_process(e->ini, (int)left + 1) < 0) break;
+    if (e->exit_left <= 0 || left <= 0) break;
+    for (size_t j = 0; j < ninis; j++) pf[j] = (struct pollfd){ .fd = mcsi_fd(inis[j]), .events = POLLIN };
+    poll(pf, ninis, min_timeout(engine_timeout(e), (int)left + 1));
   }
+  free(inis);
+  free(pf);
 }
 
 static void unlink_engine(lmcsi_engine *e)
@@ -1103,13 +1228,22 @@ static int engine_gc(lua_State *L)
 {
   lmcsi_engine *e = luaL_checkudata(L, 1, LMCSI_ENGINE);
   unlink_engine(e);
-  if (e->closed && !e->ini) return 0;
+  if (e->closed && !e->ini && !e->nextra) return 0;
   logout_all(e);
   if (e->ini) {
     mcsi_set_event_callback(e->ini, NULL, NULL);
     mcsi_initiator_free(e->ini);          /* closes what is left, without Logout */
     e->ini = NULL;
   }
+  for (size_t i = 0; i < e->nextra; i++) {
+    mcsi_set_event_callback(e->extra[i], NULL, NULL);
+    mcsi_initiator_free(e->extra[i]);
+  }
+  free(e->extra);
+  free(e->owners);
+  e->extra = NULL;
+  e->owners = NULL;
+  e->nextra = e->nowners = 0;
   lmcsi_ready_free(e);
   for (size_t i = 0; i < e->ntimers; i++) free(e->timers[i]);
   free(e->timers);
@@ -1250,6 +1384,7 @@ int luaopen_mcsi(lua_State *L)
   lua_setfield(L, m, "Status");
   lmcsi_open_session(L, m);
   lmcsi_open_connection(L, m);
+  lmcsi_open_initiator(L, m);
   push_status_table(L);
   lua_setfield(L, m, "status");
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);

@@ -5,7 +5,8 @@
  *
  * Files, one Lua type each (the liolib.c order: functions, then the luaL_Reg
  * tables, then the metatable builder):
- *   lmcsi.c       the module: the engine (one mcsi_initiator per Lua state),
+ *   lmcsi.c       the module: the engine (a default mcsi_initiator and those
+ *                 of mcsi.Initiator.new, one loop),
  *                 events, timers, the loop, information; luaopen_mcsi
  *   lrequest.c    operations as requests: the callback form, coroutines
  *                 (mcsi.spawn) and the blocking wait
@@ -13,6 +14,7 @@
  *                 connections, discovery, task management
  *   lscsi.c       SCSI: INQUIRY, READ CAPACITY, REPORT LUNS, TEST UNIT READY,
  *                 read, write, any CDB
+ *   linitiator.c  mcsi.Initiator (several initiators in one state)
  *   lstatus.c     mcsi.Status
  *   lsession.c    mcsi.Session
  *   lconnection.c mcsi.Connection
@@ -122,6 +124,13 @@ typedef struct lmcsi_engine {
   int inflight;                     /* operations a callback or a coroutine waits for */
   int yielded;                      /* set by an operation that yields its coroutine */
   lmcsi_req *reqs;                  /* every request not yet freed */
+  mcsi_initiator **extra; size_t nextra, cap_extra;   /* mcsi.Initiator.new's initiators */
+  mcsi_initiator *bound;            /* set while a method of an mcsi.Initiator runs */
+  struct lmcsi_owner { mcsi_id sid; mcsi_initiator *ini; } *owners;   /* sessions of the extra ones */
+  size_t nowners, cap_owners;
+  mcsi_id hint_sid;                 /* the Session object lmcsi_check_sid last saw, */
+  mcsi_initiator *hint_ini;         /* and its initiator (session ids may repeat across initiators) */
+  mcsi_initiator *force_ini;        /* the next lmcsi_ini_for answers this (closing a handle) */
   int exit_left;                    /* logouts at the end not answered yet */
   struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
 } lmcsi_engine;
@@ -133,7 +142,14 @@ typedef struct lmcsi_engine {
 
 /* lmcsi.c */
 lmcsi_engine *lmcsi_engine_of(lua_State *L);          /* upvalue 1 */
-mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e); /* created lazily */
+/* The initiator a call runs on: a bound mcsi.Initiator's, else the default
+ * one (created lazily); _for: the one that owns session sid. */
+mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e);
+mcsi_initiator *lmcsi_ini_for(lua_State *L, lmcsi_engine *e, mcsi_id sid);
+void lmcsi_note_owner(lmcsi_engine *e, mcsi_id sid, mcsi_initiator *ini);
+/* every initiator of the engine: the default one (if made), then the others */
+size_t lmcsi_inis(const lmcsi_engine *e, mcsi_initiator **out, size_t max);
+mcsi_initiator *lmcsi_new_initiator(lua_State *L, lmcsi_engine *e, const char *name);
 int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what);
 void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname);
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved);
@@ -142,7 +158,7 @@ mcsi_id lmcsi_check_sid(lua_State *L, int arg);
 mcsi_id lmcsi_check_cid(lua_State *L, int arg);
 int lmcsi_op_login(lua_State *L, int as_object);              /* lops.c */
 int lmcsi_op_add_connection(lua_State *L, int session_obj);
-void lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name);
+mcsi_initiator *lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name);
 void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *si);
 void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *ci);
 /* flat functions the object methods share: (sid, cid [, fn]) */
@@ -207,6 +223,9 @@ const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secr
 int lmcsi_l_redact(lua_State *L);
 int lmcsi_l_add_secret(lua_State *L);
 
+/* linitiator.c: mcsi.Initiator */
+void lmcsi_open_initiator(lua_State *L, int module_idx);
+
 /* lstatus.c */
 void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st);
 void lmcsi_push_status_msg(lua_State *L, mcsi_status st, const char *message);
@@ -215,9 +234,10 @@ void lmcsi_push_status_detail(lua_State *L, mcsi_status st, const char *detail);
 int lmcsi_open_status(lua_State *L);
 
 /* lsession.c: upvalue 1 of the functions is the engine */
-int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned);   /* pushes it */
-/* 1 and *sid if idx is a Session (raises if it is closed), 0 otherwise */
-int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid);
+int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned, mcsi_initiator *ini);   /* pushes it */
+/* 1 and *sid (and *ini, its initiator) if idx is a Session (raises if it is
+ * closed), 0 otherwise */
+int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid, mcsi_initiator **ini);
 void lmcsi_session_closed(lua_State *L, int idx);   /* marks it, if idx is one */
 void lmcsi_session_forget(lua_State *L, mcsi_id sid);   /* the engine drops its reference */
 void lmcsi_open_session(lua_State *L, int module_idx);   /* sets module.Session */

@@ -10,6 +10,7 @@
 #include "lmcsi.h"
 
 #define U32 0xFFFFFFFF
+#define LOGIN 1                 /* r->what of a login: its session's initiator is noted */
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -73,6 +74,7 @@ static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
   (void)ini;
   r->sid = res->session_id;
   r->cid = res->connection_id;
+  if (r->what == LOGIN && res->status == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
   lmcsi_req_set(r, res->status, res->message);
   lmcsi_req_done(r);
 }
@@ -115,7 +117,7 @@ static int push_login_ids(lua_State *L, lmcsi_req *r)
 
 static int push_login_session(lua_State *L, lmcsi_req *r)
 {
-  if (r->st == ISDSC_SUCCESS) lmcsi_session_new(L, r->sid, 1);
+  if (r->st == ISDSC_SUCCESS) lmcsi_session_new(L, r->sid, 1, r->ini);
   else lua_pushnil(L);
   lmcsi_push_status_detail(L, r->st, r->message);
   return 2;
@@ -134,11 +136,12 @@ int lmcsi_op_login(lua_State *L, int as_object)
   int cb = lmcsi_take_callback(L);
   mcsi_login_opts o;
   luaL_checktype(L, 1, LUA_TTABLE);
-  lmcsi_req *r = lmcsi_req_new(L, e, as_object ? push_login_session : push_login_ids, cb, "login_to_target");
   login_opts(L, 1, &o, "mcsi.login_to_target");
-  lmcsi_use_initiator_name(L, e, lmcsi_str_field(L, 1, "initiator", "mcsi.login_to_target"));
+  mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, lmcsi_str_field(L, 1, "initiator", "mcsi.login_to_target"));
   o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
-  r->ini = e->ini;
+  lmcsi_req *r = lmcsi_req_new(L, e, as_object ? push_login_session : push_login_ids, cb, "login_to_target");
+  r->ini = ini;
+  r->what = LOGIN;
   r->abandon = abandon_login;
   mcsi_status st;
   START(L, e, r, mcsi_login_to_target_async(r->ini, &o, on_result, r));
@@ -163,7 +166,7 @@ int lmcsi_l_logout(lua_State *L)
   int cb = lmcsi_take_callback(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "logout_from_target");
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
   START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, on_result, r));
   if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ends either way */
@@ -217,7 +220,7 @@ int lmcsi_op_add_connection(lua_State *L, int session_obj)
   }
   lmcsi_req *r = lmcsi_req_new(L, e, session_obj ? push_connection : push_cid, cb, "add_connection_to_session");
   o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   r->sid = sid;
   if (session_obj) r->obj_ref = lmcsi_ref(L, 1);
   mcsi_status st;
@@ -250,7 +253,7 @@ static int remove_connection(lua_State *L, int detached_ok)
     cb = LMCSI_DETACHED;
   }
   lmcsi_req *r = lmcsi_req_new(L, e, push_removed, cb, detached_ok ? "remove_connection_async" : "remove_connection_from_session");
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   if (lmcsi_is_connection(L, 2, NULL, NULL)) r->obj_ref = lmcsi_ref(L, 2);
   mcsi_status st;
   START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_status, r));
@@ -326,10 +329,10 @@ static int l_send_targets(lua_State *L)
     o.data_digest = digest_field(L, 1, "data_digest", what);
     name = lmcsi_str_field(L, 1, "initiator", what);
   }
-  lmcsi_req *r = lmcsi_req_new(L, e, push_targets, cb, "send_targets");
-  lmcsi_use_initiator_name(L, e, name);
+  mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, name);
   o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
-  r->ini = e->ini;
+  lmcsi_req *r = lmcsi_req_new(L, e, push_targets, cb, "send_targets");
+  r->ini = ini;
   mcsi_status st;
   START(L, e, r, mcsi_send_targets_async(r->ini, &o, on_targets, r));
   return lmcsi_req_started(L, r, st);
@@ -345,7 +348,7 @@ static int l_lun_reset(lua_State *L)
   mcsi_id sid = lmcsi_check_sid(L, 1);
   uint64_t lun = lmcsi_check_lun(L, 2);
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "lun_reset");
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
   START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, on_result, r));
   return lmcsi_req_started(L, r, st);
@@ -359,7 +362,7 @@ static int l_abort_task(lua_State *L)
   mcsi_id sid = lmcsi_check_sid(L, 1);
   lua_Integer tag = luaL_checkinteger(L, 2);
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "abort_task");
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
   START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, on_result, r));
   return lmcsi_req_started(L, r, st);
@@ -378,7 +381,7 @@ int lmcsi_close_session(lua_State *L, mcsi_id sid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {                           /* core cannot be waited for here */
-    mcsi_logout_from_target_async(e->ini, sid, ignore_result, NULL);
+    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, ignore_result, NULL);
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);
@@ -390,7 +393,7 @@ int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {
-    mcsi_remove_connection_async(e->ini, sid, cid, ignore_status, NULL);
+    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_status, NULL);
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);

@@ -244,6 +244,7 @@ int lmcsi_req_started(lua_State *L, lmcsi_req *r, mcsi_status st)
     e->inflight++;
     r->co = L;
     e->yielded = 1;
+    e->bound = NULL;                                  /* the initiator is in r; nothing else is bound */
     return lua_yieldk(L, 0, (lua_KContext)r, k_results);
   default: {
     wait_blocking(L, e, r);
@@ -289,9 +290,12 @@ static void resume(lua_State *L, lmcsi_engine *e, lua_State *co, int nargs)
   int nres = 0;
   e->yielded = 0;
   lua_State *saved;
+  mcsi_initiator *bound = e->bound;
+  e->bound = NULL;
   lmcsi_enter(e, L, &saved);
   int st = lua_resume(co, L, nargs, &nres);
   lmcsi_leave(e, saved);
+  e->bound = bound;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);
     if (!e->yielded) {                                 /* a bare coroutine.yield: again next turn */

@@ -225,7 +225,7 @@ static lmcsi_req *new_cmd(lua_State *L, lmcsi_push_fn push, int what, int form, 
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   lmcsi_req *r = lmcsi_req_new(L, e, push, form, fname);
-  r->ini = lmcsi_ini(L, e);
+  r->ini = lmcsi_ini_for(L, e, sid);
   r->what = what;
   r->sid = sid;
   r->lun = lun;
@@ -314,7 +314,7 @@ static int l_read(lua_State *L)
   luaL_argcheck(L, blocks >= 0 && blocks <= LMCSI_MAX_IO, 4, "block count out of range");
   lmcsi_engine *e = lmcsi_engine_of(L);
   uint32_t bs = 0;
-  if (mcsi_scsi_block_size(lmcsi_ini(L, e), sid, lun, &bs) != ISDSC_SUCCESS) bs = 0;
+  if (mcsi_scsi_block_size(lmcsi_ini_for(L, e, sid), sid, lun, &bs) != ISDSC_SUCCESS) bs = 0;
   if ((uint64_t)blocks * (bs ? bs : 512) > LMCSI_MAX_IO)
     return luaL_argerror(L, 4, lua_pushfstring(L, "at most %d bytes per mcsi.read", (int)LMCSI_MAX_IO));
   lmcsi_req *r = new_cmd(L, push_data, W_READ, cb, "read", sid, lun);

@@ -26,6 +26,7 @@
 
 typedef struct lmcsi_sess {
   mcsi_id sid;
+  mcsi_initiator *ini;                           /* the initiator it belongs to */
   int owned;
   int closed;
 } lmcsi_sess;
@@ -56,10 +57,11 @@ void lmcsi_session_forget(lua_State *L, mcsi_id sid)
   lua_pop(L, 1);
 }
 
-int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
+int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned, mcsi_initiator *ini)
 {
   lmcsi_sess *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->sid = sid;
+  s->ini = ini;
   s->owned = owned;
   s->closed = 0;
   luaL_setmetatable(L, LMCSI_SESSION);
@@ -72,12 +74,13 @@ int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
   return 1;
 }
 
-int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid)
+int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid, mcsi_initiator **ini)
 {
   lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
   if (!s) return 0;
   if (s->closed) luaL_error(L, "attempt to use a closed %s", LMCSI_SESSION);
   if (sid) *sid = s->sid;
+  if (ini) *ini = s->ini;
   return 1;
 }
 
@@ -111,19 +114,19 @@ static int session_close(lua_State *L)
   lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (s->closed) return 0;
-  if (!s->owned || e->closed || !e->ini) {
+  if (!s->owned || e->closed) {
     s->closed = 1;
     return 0;
   }
   s->closed = 1;
   lmcsi_session_forget(L, s->sid);
+  e->force_ini = s->ini;
   return lmcsi_close_session(L, s->sid);
 }
 
 static int session_tostring(lua_State *L)
 {
   lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
-  lmcsi_engine *e = lmcsi_engine_of(L);
   char id[24];
   snprintf(id, sizeof id, "0x%016llx", (unsigned long long)s->sid);
   if (s->closed) {
@@ -131,7 +134,7 @@ static int session_tostring(lua_State *L)
     return 1;
   }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS)
+  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS)
     lua_pushfstring(L, "%s %s (gone)", LMCSI_SESSION, id);
   else
     lua_pushfstring(L, "%s %s (%s, %s, %d connection%s)", LMCSI_SESSION, id, si->target, si->state,
@@ -173,10 +176,9 @@ static int session_add_connection(lua_State *L)
 static int session_connections(lua_State *L)
 {
   lmcsi_sess *s = check_open(L, 1);
-  lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   lua_newtable(L);
-  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
+  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
   size_t n = LMCSI_INFO_CONNS(si);
   for (size_t i = 0; i < n; i++) {
     lmcsi_connection_new(L, 1, s->sid, si->connections[i].id, 0);
@@ -197,8 +199,8 @@ static int session_of(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_Integer sid = luaL_checkinteger(L, 1);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = e->ini ? mcsi_session_get_info(e->ini, (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
-  if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0);
+  mcsi_status st = e->ini || e->nextra ? mcsi_session_get_info(lmcsi_ini_for(L, e, (mcsi_id)sid), (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
+  if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0, lmcsi_ini_for(L, e, (mcsi_id)sid));
   else lua_pushnil(L);
   if (st == ISDSC_SUCCESS || e->ini) lmcsi_push_status(L, e, st);
   else lmcsi_push_status_msg(L, st, NULL);
