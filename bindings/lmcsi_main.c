@@ -633,10 +633,10 @@ static void repl(lua_State *L)
 
 /* ---- options (lua.c's collectargs) --------------------------------------------------- */
 
-static void print_usage(const char *badoption)
+static void print_usage_to(FILE *out, const char *badoption)
 {
   if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
-  fprintf(stderr,
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat    execute string 'stat' (its results are printed)\n"
@@ -658,16 +658,26 @@ static void print_usage(const char *badoption)
           "             (finalizers, long C calls, blocked I/O) is ended 1 s later\n"
           "             by a watchdog; exit status 1 either way\n"
           "  --json     results and listing commands as JSON\n"
+          "  --help     this text (exit 0);  --version  the version (exit 0)\n"
           "  --         stop handling options\n"
           "  -          stop handling options and execute stdin\n"
           "CHAP secrets: give them as chap = { secret_file = PATH } or { secret_env =\n"
           "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
           "REPL history; lines with a literal or known secret are never saved, and\n"
-          "output shows secrets as <hidden>.\n",
+          "output shows secrets as <hidden>.\n"
+          "Lua API: blocking calls, their callback form (a function as last\n"
+          "argument) and mcsi.spawn(fn) coroutines in which they yield; Ctrl-C\n"
+          "stops a blocking call and the chunk; every session left is logged out\n"
+          "at exit (also after os.exit).\n",
           progname);
 }
 
-enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16 };
+static void print_usage(const char *badoption)
+{
+  print_usage_to(stderr, badoption);
+}
+
+enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16, has_help = 32 };
 
 static int json_mode;
 static int sandbox;
@@ -689,6 +699,8 @@ static int collectargs(char **argv, int *first)
     if (argv[i][0] != '-') return args;
     if (strcmp(argv[i], "--sandbox") == 0) { sandbox = 1; continue; }
     if (strcmp(argv[i], "--json") == 0) { json_mode = 1; continue; }
+    if (strcmp(argv[i], "--help") == 0) return has_help;
+    if (strcmp(argv[i], "--version") == 0) { args |= has_v; continue; }
     if (strcmp(argv[i], "--allow-dir") == 0 || strcmp(argv[i], "--budget-instructions") == 0 ||
         strcmp(argv[i], "--budget-seconds") == 0) {
       const char *opt = argv[i], *v = argv[i + 1];
@@ -819,6 +831,11 @@ static int pmain(lua_State *L)
   if (args == has_error) {
     print_usage(argv[script]);
     return 0;
+  }
+  if (args == has_help) {
+    print_usage_to(stdout, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
   }
   for (int i = 0; i < nallow; i++) {
     if (lsandbox_allow(allow_dirs[i]) != 0) {
