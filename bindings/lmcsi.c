@@ -380,8 +380,9 @@ static void on_timer(mcsi_initiator *ini, void *arg)
 
 static void arm_timer(lmcsi_engine *e, lmcsi_timer *t)
 {
+  /* core's clock counts whole milliseconds: one more, so that it never fires early */
   double left = t->due_ms - now_ms();
-  t->core_id = mcsi_timer_add(e->ini, left > 0 ? (uint64_t)left : 0, on_timer, t);
+  t->core_id = mcsi_timer_add(e->ini, left > 0 ? (uint64_t)left + 2 - (left == (double)(uint64_t)left) : 0, on_timer, t);
 }
 
 static int add_timer(lua_State *L, double interval)
