@@ -36,7 +36,8 @@ LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/incl
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
-BIND_SRC   := bindings/lmcsi.c bindings/lstatus.c bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
+BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
+              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.lua scripts/failover.lua \
               scripts/drain.lua scripts/rebalance.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o

@@ -8,10 +8,9 @@
  *
  * The methods call the flat functions (mcsi.remove_connection_from_session,
  * ...) with the connection's session id in front. An owned Connection is
- * removed from its session when closed (c:remove(), a <close> variable, or
- * garbage collection; __gc and __close are one idempotent function). A
- * Connection keeps its Session object alive, so that collecting both
- * removes the connection first and then logs the session out.
+ * removed from its session when closed (c:remove(), a <close> variable);
+ * garbage collection never removes it. A Connection keeps its Session
+ * object alive.
  */
 #include <stdio.h>
 #include <string.h>
@@ -62,24 +61,31 @@ static lmcsi_conn *check_open(lua_State *L, int arg)
   return c;
 }
 
-/* __gc and __close: removes an owned connection, once. A refusal (the last or
- * the leading connection) leaves it to the session's logout. */
+/* __gc: nothing (collecting a handle never removes a connection). */
 static int connection_gc(lua_State *L)
+{
+  luaL_checkudata(L, 1, LMCSI_CONNECTION);
+  return 0;
+}
+
+/* __close (a <close> variable): removes an owned connection, once. A refusal
+ * (the last or the leading connection) leaves it to the session's logout. */
+static int connection_close(lua_State *L)
 {
   lmcsi_conn *c = luaL_checkudata(L, 1, LMCSI_CONNECTION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (c->closed) return 0;
-  c->closed = 1;
-  if (!c->owned || e->closed || !e->ini) return 0;
-  if (e->in_callback) {
-    lmcsi_defer_close(e, c->sid, c->cid);
+  if (!c->owned || e->closed) {
+    c->closed = 1;
     return 0;
   }
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_remove_connection_from_session(e->ini, c->sid, c->cid);
-  lmcsi_leave(e, saved);
-  return 0;
+  c->closed = 1;
+  if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) {      /* its Session knows the initiator */
+    lmcsi_check_sid(L, -1);
+    e->force_ini = lmcsi_ini_for(L, e, c->sid);
+  }
+  lua_pop(L, 1);
+  return lmcsi_close_connection(L, c->sid, c->cid);
 }
 
 static int connection_tostring(lua_State *L)
@@ -94,8 +100,11 @@ static int connection_tostring(lua_State *L)
     return 1;
   }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  if (e->ini && mcsi_session_get_info(e->ini, c->sid, si) == ISDSC_SUCCESS) {
-    size_t n = si->connection_count < 8 ? si->connection_count : 8;
+  int has_session = lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA;
+  if (has_session) lmcsi_check_sid(L, -1);                /* its initiator */
+  lua_pop(L, 1);
+  if ((e->ini || e->nextra) && mcsi_session_get_info(lmcsi_ini_for(L, e, c->sid), c->sid, si) == ISDSC_SUCCESS) {
+    size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
       const mcsi_conn_info *ci = &si->connections[i];
       if (ci->id != c->cid) continue;
@@ -135,7 +144,10 @@ static int connection_index(lua_State *L)
 static int with_sid(lua_State *L, lua_CFunction f)
 {
   lmcsi_conn *c = check_open(L, 1);
-  lua_pushinteger(L, (lua_Integer)c->sid);
+  if (lua_getiuservalue(L, 1, 1) != LUA_TUSERDATA) {    /* its Session knows the initiator */
+    lua_pop(L, 1);
+    lua_pushinteger(L, (lua_Integer)c->sid);
+  }
   lua_insert(L, 1);
   return f(L);
 }
@@ -157,7 +169,7 @@ static const luaL_Reg connection_methods[] = {
 
 static const luaL_Reg connection_meta[] = {
   {"__gc", connection_gc},
-  {"__close", connection_gc},
+  {"__close", connection_close},
   {"__tostring", connection_tostring},
   {"__eq", connection_eq},
   {NULL, NULL}

@@ -6,8 +6,9 @@
  * luaopen_mcsi, kept in the registry under that name and given to every
  * module function as upvalue 1. It owns the one mcsi_initiator of the state
  * (created on first use, or by mcsi.initiator{name=...}), the callbacks
- * (registry references in the engine's own reference table, uservalue 1),
- * the Lua timers and the watched fds.
+ * (registry references in the engine's own reference table, uservalue 1,
+ * which also anchors the coroutines of mcsi.spawn), the Lua timers and the
+ * watched fds (no limit on either).
  *
  * Calls into Lua from core callbacks (events, async completions) run through
  * lmcsi_pcall: protected, with a traceback; an error is reported on stderr
@@ -17,7 +18,10 @@
  * callbacks run outside core (from mcsi.run/poll/sleep) and may block.
  *
  * Every operation returns a mcsi.Status as its last result; the results
- * before it are nil on failure. Only programmer errors raise.
+ * before it are nil on failure. Only programmer errors raise. The operations
+ * themselves are in lops.c and lscsi.c; how their callers wait (blocking,
+ * callback form, coroutines of mcsi.spawn) in lrequest.c. Lua timers are
+ * timers of the initiator's loop (mcsi_timer_add), run outside core.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +35,9 @@
 #include "lualib.h"
 
 #define LMCSI_VERSION "mcsi 0.1"
-#define LMCSI_MAX_IO (256u << 20)   /* bytes per mcsi.read */
 #define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
+#define U32 0xFFFFFFFF
+#define EXIT_LOGOUT_MS 2000           /* at exit, how long the logouts may take */
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -60,9 +65,10 @@ static void *grow(lua_State *L, void *arr, size_t *cap, size_t n, size_t sz)
 }
 
 static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg);
+static lmcsi_engine *registry_engine(lua_State *L);
 
 /* Pushes s cut to 48 bytes (a user string quoted in an error message). */
-static const char *push_short(lua_State *L, const char *s)
+const char *lmcsi_push_short(lua_State *L, const char *s)
 {
   size_t n = strlen(s);
   if (n <= 48) return lua_pushstring(L, s);
@@ -76,7 +82,7 @@ static mcsi_initiator *make_initiator(lua_State *L, lmcsi_engine *e, const char 
 {
   mcsi_initiator *ini = mcsi_initiator_new(name);
   if (!ini) {
-    if (name) luaL_error(L, "mcsi: '%s' is not a valid iSCSI initiator name", push_short(L, name));
+    if (name) luaL_error(L, "mcsi: '%s' is not a valid iSCSI initiator name", lmcsi_push_short(L, name));
     luaL_error(L, "mcsi: cannot create the initiator (out of memory or file descriptors)");
   }
   mcsi_set_event_callback(ini, on_event, e);
@@ -85,8 +91,69 @@ static mcsi_initiator *make_initiator(lua_State *L, lmcsi_engine *e, const char 
 
 mcsi_initiator *lmcsi_ini(lua_State *L, lmcsi_engine *e)
 {
+  if (e->bound) return e->bound;
   if (!e->ini) e->ini = make_initiator(L, e, NULL);
   return e->ini;
+}
+
+mcsi_initiator *lmcsi_ini_for(lua_State *L, lmcsi_engine *e, mcsi_id sid)
+{
+  if (e->force_ini) {
+    mcsi_initiator *ini = e->force_ini;
+    e->force_ini = NULL;
+    return ini;
+  }
+  if (e->bound) return e->bound;
+  if (e->hint_ini && e->hint_sid == sid) return e->hint_ini;   /* a Session object knows */
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid) return e->owners[i].ini;
+  return lmcsi_ini(L, e);
+}
+
+void lmcsi_note_owner(lmcsi_engine *e, mcsi_id sid, mcsi_initiator *ini)
+{
+  if (!sid || ini == e->ini) return;
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid && e->owners[i].ini == ini) return;
+  if (e->nowners == e->cap_owners) {
+    size_t ncap = e->cap_owners ? e->cap_owners * 2 : 8;
+    struct lmcsi_owner *o = realloc(e->owners, ncap * sizeof *o);
+    if (!o) return;                                   /* its calls then go to the default one */
+    e->owners = o;
+    e->cap_owners = ncap;
+  }
+  e->owners[e->nowners].sid = sid;
+  e->owners[e->nowners++].ini = ini;
+}
+
+static void forget_owner(lmcsi_engine *e, mcsi_id sid, mcsi_initiator *ini)
+{
+  for (size_t i = 0; i < e->nowners; i++)
+    if (e->owners[i].sid == sid && e->owners[i].ini == ini) { e->owners[i] = e->owners[--e->nowners]; return; }
+}
+
+size_t lmcsi_inis(const lmcsi_engine *e, mcsi_initiator **out, size_t max)
+{
+  size_t n = 0;
+  if (e->ini && n < max) out[n++] = e->ini;
+  for (size_t i = 0; i < e->nextra && n < max; i++) out[n++] = e->extra[i];
+  return n;
+}
+
+mcsi_initiator *lmcsi_new_initiator(lua_State *L, lmcsi_engine *e, const char *name)
+{
+  e->extra = grow(L, e->extra, &e->cap_extra, e->nextra, sizeof *e->extra);
+  mcsi_initiator *ini = make_initiator(L, e, name);
+  e->extra[e->nextra++] = ini;
+  return ini;
+}
+
+/* How many sessions every initiator has. */
+static size_t all_sessions(const lmcsi_engine *e)
+{
+  size_t n = e->ini ? mcsi_session_list(e->ini, NULL, 0) : 0;
+  for (size_t i = 0; i < e->nextra; i++) n += mcsi_session_list(e->extra[i], NULL, 0);
+  return n;
 }
 
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved)
@@ -125,7 +192,7 @@ int lmcsi_msghandler(lua_State *L)
   return 1;
 }
 
-static void report(lmcsi_engine *e, const char *what, const char *msg)
+void lmcsi_report(lmcsi_engine *e, const char *what, const char *msg)
 {
   if (e->before_output) e->before_output();
   fprintf(stderr, "mcsi: error in %s: %s\n", what, msg ? msg : "(no message)");
@@ -140,11 +207,14 @@ int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what)
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, lmcsi_msghandler);
   lua_insert(L, base);
+  mcsi_initiator *bound = e->bound;                /* callbacks call the flat API as such */
+  e->bound = NULL;
   if (e->before_output) e->before_output();
   int st = lua_pcall(L, nargs, 0, base);
   if (e->after_output) e->after_output();
+  e->bound = bound;
   if (st != LUA_OK) {
-    report(e, what, lua_tostring(L, -1));
+    lmcsi_report(e, what, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
   lua_remove(L, base);
@@ -152,7 +222,7 @@ int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what)
 }
 
 /* Pushes the function of a reference. */
-static void push_ref(lua_State *L, int ref)
+void lmcsi_push_ref(lua_State *L, int ref)
 {
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   lua_getiuservalue(L, -1, 1);
@@ -161,7 +231,7 @@ static void push_ref(lua_State *L, int ref)
   lua_pop(L, 1);
 }
 
-static int make_ref(lua_State *L, int idx)
+int lmcsi_ref(lua_State *L, int idx)
 {
   idx = lua_absindex(L, idx);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
@@ -172,7 +242,7 @@ static int make_ref(lua_State *L, int idx)
   return ref;
 }
 
-static void drop_ref(lua_State *L, int ref)
+void lmcsi_unref(lua_State *L, int ref)
 {
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   lua_getiuservalue(L, -1, 1);
@@ -188,7 +258,7 @@ static int kind_of(lua_State *L, int arg)
   if (strcmp(k, "*") == 0) return 0;
   for (int i = 1; i < MCSI_EV_COUNT; i++)
     if (strcmp(k, mcsi_event_name((mcsi_event_kind)i)) == 0) return i;
-  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown event kind '%s' (see mcsi.events)", push_short(L, k)));
+  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown event kind '%s' (see mcsi.events)", lmcsi_push_short(L, k)));
 }
 
 /* Protected: builds the event table, runs the handlers. */
@@ -211,6 +281,8 @@ static int dispatch_event(lua_State *L)
   }
   lmcsi_redact(L, ev->reason ? ev->reason : "");
   lua_setfield(L, evt, "reason");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, evt, "initiator");
   lmcsi_push_status(L, NULL, ev->status);
   lua_setfield(L, evt, "status");
   if (ev->old_state) {
@@ -221,12 +293,14 @@ static int dispatch_event(lua_State *L)
     lua_pushstring(L, ev->new_state);
     lua_setfield(L, evt, "new_state");
   }
+  if (kind == MCSI_EV_SESSION_LOGGED_OUT || kind == MCSI_EV_SESSION_FAILED)
+    lmcsi_session_forget(L, ev->session_id);      /* it ended: the engine lets its handle go */
   /* Handlers registered while dispatching wait for the next event. */
   long last = e->next_id;
   for (size_t i = 0; i < e->nhandlers; i++) {
     lmcsi_handler h = e->handlers[i];
     if (h.id > last || (h.kind != 0 && h.kind != kind)) continue;
-    push_ref(L, h.ref);
+    lmcsi_push_ref(L, h.ref);
     lua_pushvalue(L, evt);
     lmcsi_pcall(e, L, 1, "an mcsi event callback");
   }
@@ -237,14 +311,15 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 {
   lmcsi_engine *e = arg;
   lua_State *L = e->L;
-  (void)ini;
+  if (ev->kind == MCSI_EV_SESSION_LOGGED_OUT) forget_owner(e, ev->session_id, ini);
   if (!L || e->closed || !lua_checkstack(L, 8)) return;
   e->in_callback++;
   lua_pushcfunction(L, dispatch_event);
   lua_pushlightuserdata(L, e);
   lua_pushlightuserdata(L, (void *)ev);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {            /* out of memory, typically */
-    report(e, "event dispatch", lua_tostring(L, -1));
+  lua_pushstring(L, mcsi_initiator_name(ini));
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {            /* out of memory, typically */
+    lmcsi_report(e, "event dispatch", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
   e->in_callback--;
@@ -260,7 +335,7 @@ static int l_on(lua_State *L)
   lmcsi_handler *h = &e->handlers[e->nhandlers++];
   h->id = ++e->next_id;
   h->kind = kind;
-  h->ref = make_ref(L, 2);
+  h->ref = lmcsi_ref(L, 2);
   lua_pushinteger(L, h->id);
   return 1;
 }
@@ -272,7 +347,7 @@ static int l_off(lua_State *L)
   lua_Integer id = luaL_checkinteger(L, 1);
   for (size_t i = 0; i < e->nhandlers; i++) {
     if (e->handlers[i].id != id) continue;
-    drop_ref(L, e->handlers[i].ref);
+    lmcsi_unref(L, e->handlers[i].ref);
     memmove(&e->handlers[i], &e->handlers[i + 1], (e->nhandlers - i - 1) * sizeof *e->handlers);
     e->nhandlers--;
     lua_pushboolean(L, 1);
@@ -282,7 +357,33 @@ static int l_off(lua_State *L)
   return 1;
 }
 
-/* ---- timers and watched fds -------------------------------------------------- */
+/* ---- timers (on core's loop) and watched fds ------------------------------------------ */
+
+/* A Lua timer is one timer of the initiator's loop (mcsi_timer_add). When it
+ * is due, core's callback only queues it: its function runs after
+ * mcsi_process returned, outside the engine, where it may block. */
+static void on_timer(mcsi_initiator *ini, void *arg)
+{
+  lmcsi_timer *t = arg;
+  lmcsi_engine *e = t->e;
+  if (t->interval_ms > 0) {                       /* the next one, from now: the cadence holds */
+    t->due_ms = now_ms() + t->interval_ms;
+    t->core_id = mcsi_timer_add(ini, (uint64_t)t->interval_ms, on_timer, t);
+  } else {
+    t->core_id = 0;
+  }
+  long *due = realloc(e->due, (e->ndue + 1) * sizeof *due);
+  if (!due) return;                                /* out of memory: this turn is lost */
+  e->due = due;
+  e->due[e->ndue++] = t->id;
+}
+
+static void arm_timer(lmcsi_engine *e, lmcsi_timer *t)
+{
+  /* core's clock counts whole milliseconds: one more, so that it never fires early */
+  double left = t->due_ms - now_ms();
+  t->core_id = mcsi_timer_add(e->ini, left > 0 ? (uint64_t)left + 2 - (left == (double)(uint64_t)left) : 0, on_timer, t);
+}
 
 static int add_timer(lua_State *L, double interval)
 {
@@ -294,12 +395,18 @@ static int add_timer(lua_State *L, double interval)
     interval = ms;
     luaL_argcheck(L, ms >= 1, 1, "the interval of mcsi.every must be at least 1 ms");
   }
+  lmcsi_ini(L, e);
   e->timers = grow(L, e->timers, &e->cap_timers, e->ntimers, sizeof *e->timers);
-  lmcsi_timer *t = &e->timers[e->ntimers++];
+  lmcsi_timer *t = calloc(1, sizeof *t);
+  if (!t) return luaL_error(L, "mcsi: out of memory");
+  t->e = e;
   t->id = ++e->next_id;
   t->due_ms = now_ms() + ms;
   t->interval_ms = interval;
-  t->ref = make_ref(L, 2);
+  arm_timer(e, t);
+  if (!t->core_id) { free(t); return luaL_error(L, "mcsi: out of memory"); }
+  t->ref = lmcsi_ref(L, 2);
+  e->timers[e->ntimers++] = t;
   lua_pushinteger(L, t->id);
   return 1;
 }
@@ -309,16 +416,30 @@ static int l_timer(lua_State *L) { return add_timer(L, 0); }
 /* mcsi.every(ms, fn) -> id: fn() every ms until mcsi.cancel(id). */
 static int l_every(lua_State *L) { return add_timer(L, 1); }
 
+static lmcsi_timer *find_timer(lmcsi_engine *e, long id, size_t *at)
+{
+  for (size_t i = 0; i < e->ntimers; i++)
+    if (e->timers[i]->id == id) { if (at) *at = i; return e->timers[i]; }
+  return NULL;
+}
+
+/* Forgets timer i; its function stays referenced when keep_fn (pushed by the caller). */
+static void drop_timer(lua_State *L, lmcsi_engine *e, size_t i)
+{
+  lmcsi_timer *t = e->timers[i];
+  if (t->core_id && e->ini) mcsi_timer_cancel(e->ini, t->core_id);
+  if (L) lmcsi_unref(L, t->ref);
+  free(t);
+  memmove(&e->timers[i], &e->timers[i + 1], (e->ntimers - i - 1) * sizeof *e->timers);
+  e->ntimers--;
+}
+
 static int remove_timer(lua_State *L, lmcsi_engine *e, long id)
 {
-  for (size_t i = 0; i < e->ntimers; i++) {
-    if (e->timers[i].id != id) continue;
-    drop_ref(L, e->timers[i].ref);
-    memmove(&e->timers[i], &e->timers[i + 1], (e->ntimers - i - 1) * sizeof *e->timers);
-    e->ntimers--;
-    return 1;
-  }
-  return 0;
+  size_t i;
+  if (!find_timer(e, id, &i)) return 0;
+  drop_timer(L, e, i);
+  return 1;
 }
 
 /* mcsi.cancel(id) -> true if the timer or watcher existed */
@@ -329,7 +450,7 @@ static int l_cancel(lua_State *L)
   int found = remove_timer(L, e, (long)id);
   for (size_t i = 0; !found && i < e->nwatchers; i++) {
     if (e->watchers[i].id != id) continue;
-    drop_ref(L, e->watchers[i].ref);
+    lmcsi_unref(L, e->watchers[i].ref);
     memmove(&e->watchers[i], &e->watchers[i + 1], (e->nwatchers - i - 1) * sizeof *e->watchers);
     e->nwatchers--;
     found = 1;
@@ -350,36 +471,31 @@ static int l_watch(lua_State *L)
   lmcsi_watcher *w = &e->watchers[e->nwatchers++];
   w->id = ++e->next_id;
   w->fd = (int)fd;
-  w->ref = make_ref(L, 2);
+  w->ref = lmcsi_ref(L, 2);
   lua_pushinteger(L, w->id);
   return 1;
 }
 
-/* Runs the timers due now (each at most once per call). Returns how many ran. */
+/* Runs the timers that came due (each once). Returns how many ran. */
 static int fire_timers(lua_State *L, lmcsi_engine *e)
 {
-  double now = now_ms();
-  long due[32];
-  int ndue = 0, ran = 0;
-  for (size_t i = 0; i < e->ntimers && ndue < 32; i++)
-    if (e->timers[i].due_ms <= now) due[ndue++] = e->timers[i].id;
-  for (int k = 0; k < ndue; k++) {
+  int ran = 0;
+  size_t n = e->ndue;
+  long *due = e->due;
+  e->due = NULL;
+  e->ndue = 0;
+  for (size_t k = 0; k < n; k++) {
     size_t i;
-    for (i = 0; i < e->ntimers && e->timers[i].id != due[k]; i++) {}
-    if (i == e->ntimers) continue;                 /* cancelled by an earlier one */
-    lmcsi_timer *t = &e->timers[i];
-    push_ref(L, t->ref);
-    if (t->interval_ms > 0) {
-      t->due_ms += t->interval_ms;
-      if (t->due_ms < now) t->due_ms = now + t->interval_ms;
-    } else {
-      remove_timer(L, e, t->id);                   /* the function stays on the stack */
-    }
+    lmcsi_timer *t = find_timer(e, due[k], &i);
+    if (!t) continue;                              /* cancelled by an earlier one */
+    lmcsi_push_ref(L, t->ref);
+    if (t->interval_ms <= 0) drop_timer(L, e, i);  /* the function stays on the stack */
     e->dispatching++;
     lmcsi_pcall(e, L, 0, "an mcsi timer callback");
     e->dispatching--;
     ran++;
   }
+  free(due);
   return ran;
 }
 
@@ -393,13 +509,13 @@ static int fire_watchers(lua_State *L, lmcsi_engine *e, const struct pollfd *pf,
       if (pf[k].revents & POLLNVAL) {              /* closed behind our back */
         char msg[80];
         snprintf(msg, sizeof msg, "fd %d was closed; its mcsi.watch is cancelled", pf[k].fd);
-        report(e, "mcsi.watch", msg);
-        drop_ref(L, e->watchers[i].ref);
+        lmcsi_report(e, "mcsi.watch", msg);
+        lmcsi_unref(L, e->watchers[i].ref);
         memmove(&e->watchers[i], &e->watchers[i + 1], (e->nwatchers - i - 1) * sizeof *e->watchers);
         e->nwatchers--;
         break;
       }
-      push_ref(L, e->watchers[i].ref);
+      lmcsi_push_ref(L, e->watchers[i].ref);
       lua_pushinteger(L, pf[k].fd);
       e->dispatching++;
       lmcsi_pcall(e, L, 1, "an mcsi watch callback");
@@ -411,47 +527,7 @@ static int fire_watchers(lua_State *L, lmcsi_engine *e, const struct pollfd *pf,
   return ran;
 }
 
-/* ---- deferred closes --------------------------------------------------------- */
-
-void lmcsi_defer_close(lmcsi_engine *e, mcsi_id sid, mcsi_id cid)
-{
-  if (e->npending == e->cap_pending) {
-    size_t ncap = e->cap_pending ? e->cap_pending * 2 : 8;
-    lmcsi_pending *p = realloc(e->pending, ncap * sizeof *p);
-    if (!p) return;                    /* the initiator closes it at the end anyway */
-    e->pending = p;
-    e->cap_pending = ncap;
-  }
-  e->pending[e->npending].sid = sid;
-  e->pending[e->npending].cid = cid;
-  e->npending++;
-}
-
-static void run_pending(lua_State *L, lmcsi_engine *e)
-{
-  if (e->in_callback || !e->ini) return;
-  while (e->npending) {
-    lmcsi_pending p = e->pending[--e->npending];
-    lua_State *saved;
-    lmcsi_enter(e, L, &saved);
-    if (p.cid) mcsi_remove_connection_from_session(e->ini, p.sid, p.cid);
-    else mcsi_logout_from_target(e->ini, p.sid);
-    lmcsi_leave(e, saved);
-  }
-}
-
 /* ---- the loop ------------------------------------------------------------------ */
-
-static int timers_timeout(lmcsi_engine *e)
-{
-  if (!e->ntimers) return -1;
-  double now = now_ms(), first = e->timers[0].due_ms;
-  for (size_t i = 1; i < e->ntimers; i++)
-    if (e->timers[i].due_ms < first) first = e->timers[i].due_ms;
-  if (first <= now) return 0;
-  double d = first - now;
-  return d > INT_MAX ? INT_MAX : (int)d + 1;
-}
 
 static int min_timeout(int a, int b)
 {
@@ -470,13 +546,13 @@ static int deadline_timeout(const lmcsi_engine *e)
   return d > INT_MAX - 1 ? INT_MAX : (int)d + 1;
 }
 
-/* A login timeout (0: the default def_ms) cut to the time before the deadline. */
-static int cap_login_timeout(const lmcsi_engine *e, int ms, int def_ms)
+/* A login timeout (0: core's default) cut to the time before the deadline. */
+int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms)
 {
   int left = deadline_timeout(e);
   if (left < 0) return ms;
   if (left == 0) left = 1;
-  int want = ms ? ms : def_ms;
+  int want = ms ? ms : LOGIN_TIMEOUT_DEFAULT_MS;
   return want < left ? ms : left;
 }
 
@@ -488,50 +564,79 @@ static void check_interrupt(lua_State *L, lmcsi_engine *e)
 
 /* After a blocking core call: past the host's deadline (the call was cut short
  * by it, or ran over), the host's message is raised. */
-static void after_blocking(lua_State *L, lmcsi_engine *e)
+void lmcsi_after_blocking(lua_State *L, lmcsi_engine *e)
 {
   if (e->deadline_ms && now_ms() >= e->deadline_ms) check_interrupt(L, e);
 }
 
-/* Waits at most timeout_ms (-1: until something happens) for the engine, the
- * Lua timers and the watched fds, and handles everything ready. Returns the
- * number of things handled. Raises only for an interrupt. */
-static int step(lua_State *L, lmcsi_engine *e, int timeout_ms)
+/* The poll set: the engine's fd, then (with_lua) the watched fds. */
+/* The poll set: the initiators' fds (*ninis of them), then (with_lua) the watched fds. */
+static struct pollfd *poll_set(lmcsi_engine *e, int with_lua, nfds_t *n, size_t *ninis)
 {
-  struct pollfd pf[65];
-  int n = 0, handled = 0;
-  run_pending(L, e);
-  if (e->ini) {
-    pf[n].fd = mcsi_fd(e->ini);
-    pf[n].events = POLLIN;
-    pf[n++].revents = 0;
-    timeout_ms = min_timeout(timeout_ms, mcsi_next_timeout_ms(e->ini));
+  size_t want = 1 + e->nextra + (with_lua ? e->nwatchers : 0);
+  if (want > e->cap_pfd) {
+    struct pollfd *p = realloc(e->pfd, want * sizeof *p);
+    if (!p) want = e->cap_pfd;                       /* out of memory: fewer this turn */
+    else { e->pfd = p; e->cap_pfd = want; }
   }
-  for (size_t i = 0; i < e->nwatchers && n < 65; i++) {
-    pf[n].fd = e->watchers[i].fd;
-    pf[n].events = POLLIN;
-    pf[n++].revents = 0;
-  }
-  timeout_ms = min_timeout(timeout_ms, timers_timeout(e));
+  size_t k = 0;
+  if (e->ini && k < want) e->pfd[k++] = (struct pollfd){ .fd = mcsi_fd(e->ini), .events = POLLIN };
+  for (size_t i = 0; i < e->nextra && k < want; i++)
+    e->pfd[k++] = (struct pollfd){ .fd = mcsi_fd(e->extra[i]), .events = POLLIN };
+  *ninis = k;
+  for (size_t i = 0; with_lua && i < e->nwatchers && k < want; i++)
+    e->pfd[k++] = (struct pollfd){ .fd = e->watchers[i].fd, .events = POLLIN };
+  *n = (nfds_t)k;
+  return e->pfd;
+}
+
+/* The first timeout of every initiator's loop (-1: none). */
+static int engine_timeout(const lmcsi_engine *e)
+{
+  int t = e->ini ? mcsi_next_timeout_ms(e->ini) : -1;
+  for (size_t i = 0; i < e->nextra; i++) t = min_timeout(t, mcsi_next_timeout_ms(e->extra[i]));
+  return t;
+}
+
+int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
+{
+  nfds_t n;
+  size_t ninis;
+  int handled = 0;
+  timeout_ms = min_timeout(timeout_ms, engine_timeout(e));
+  if (e->ready_head || (with_lua && e->ndue)) timeout_ms = 0;
   timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
-  int r = poll(pf, (nfds_t)n, timeout_ms);
-  if (r < 0 && errno == EINTR) check_interrupt(L, e);
+  struct pollfd *pf = poll_set(e, with_lua, &n, &ninis);
+  int r = poll(pf, n, timeout_ms);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   if (e->ini) {
     int k = mcsi_process(e->ini, 0);
     if (k > 0) handled += k;
   }
+  for (size_t i = 0; i < e->nextra; i++) {
+    int k = mcsi_process(e->extra[i], 0);
+    if (k > 0) handled += k;
+  }
   lmcsi_leave(e, saved);
-  if (r > 0) handled += fire_watchers(L, e, e->ini ? pf + 1 : pf, e->ini ? n - 1 : n);
+  handled += lmcsi_run_ready(L, e);
+  if (!with_lua) return handled;
+  if (r > 0 && n > ninis) {
+    size_t nw = n - ninis;
+    struct pollfd *copy = malloc(nw * sizeof *copy);   /* callbacks may add watchers */
+    if (copy) {
+      memcpy(copy, pf + ninis, nw * sizeof *copy);
+      handled += fire_watchers(L, e, copy, (int)nw);
+      free(copy);
+    }
+  }
   handled += fire_timers(L, e);
-  run_pending(L, e);
   return handled;
 }
 
 static int nothing_left(lmcsi_engine *e)
 {
-  return !e->ntimers && !e->nwatchers && (!e->ini || mcsi_session_list(e->ini, NULL, 0) == 0);
+  return !e->ntimers && !e->nwatchers && !e->inflight && !e->ready_head && all_sessions(e) == 0;
 }
 
 /* mcsi.run() -> true when stopped by mcsi.stop(), false when nothing is left
@@ -547,7 +652,7 @@ static int l_run(lua_State *L)
       return 1;
     }
     check_interrupt(L, e);
-    step(L, e, -1);
+    lmcsi_turn(L, e, -1, 1);
   }
   e->stop = 0;
   lua_pushboolean(L, 1);
@@ -571,9 +676,22 @@ static int l_poll(lua_State *L)
   lmcsi_check_blocking(L, e, "poll");
   check_interrupt(L, e);
   if (t < 0 && nothing_left(e)) t = 0;     /* nothing could ever wake it up */
-  lua_pushinteger(L, step(L, e, (int)t));
-  after_blocking(L, e);
+  lua_pushinteger(L, lmcsi_turn(L, e, (int)t, 1));
+  check_interrupt(L, e);
+  lmcsi_after_blocking(L, e);
   return 1;
+}
+
+static int push_nothing(lua_State *L, lmcsi_req *r)
+{
+  (void)L; (void)r;
+  return 0;
+}
+
+static void woken(mcsi_initiator *ini, void *arg)
+{
+  (void)ini;
+  lmcsi_req_done(arg);
 }
 
 /* mcsi.sleep(ms): waits ms while the engine, timers and watchers keep running. */
@@ -582,13 +700,20 @@ static int l_sleep(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_Number ms = luaL_checknumber(L, 1);
   luaL_argcheck(L, ms >= 0 && ms <= 1e9, 1, "milliseconds must be between 0 and 1e9");
-  lmcsi_check_blocking(L, e, "sleep");
+  lmcsi_req *r = lmcsi_req_new(L, e, push_nothing, 0, "sleep");
+  if (r->mode == LMCSI_YIELD) {                      /* a coroutine of the engine: it yields */
+    r->ini = lmcsi_ini(L, e);
+    if (mcsi_timer_add(r->ini, (uint64_t)ms, woken, r)) return lmcsi_req_started(L, r, ISDSC_SUCCESS);
+    lmcsi_req_free(L, r);
+    return luaL_error(L, "mcsi: out of memory");
+  }
+  lmcsi_req_free(L, r);
   double end = now_ms() + ms;
   for (;;) {
     check_interrupt(L, e);
     double left = end - now_ms();
     if (left <= 0) break;
-    step(L, e, (int)left + (left > (int)left));
+    lmcsi_turn(L, e, (int)left + (left > (int)left), 1);
   }
   return 0;
 }
@@ -611,7 +736,7 @@ static int l_fd(lua_State *L)
 static int l_next_timeout(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
-  lua_pushinteger(L, min_timeout(e->ini ? mcsi_next_timeout_ms(e->ini) : -1, timers_timeout(e)));
+  lua_pushinteger(L, e->ndue || e->ready_head ? 0 : engine_timeout(e));
   return 1;
 }
 
@@ -641,25 +766,31 @@ void lmcsi_set_deadline(lua_State *L, double deadline_ms)
   if (e) e->deadline_ms = deadline_ms;
 }
 
-int lmcsi_wait_set(lua_State *L, int *fds, int max, int *timeout_ms)
+int lmcsi_wait_set(lua_State *L, const int **fds, int *timeout_ms)
 {
   lmcsi_engine *e = registry_engine(L);
-  int n = 0;
   *timeout_ms = -1;
+  *fds = NULL;
   if (!e || e->closed) return 0;
-  if (e->ini && n < max) {
-    fds[n++] = mcsi_fd(e->ini);
-    *timeout_ms = mcsi_next_timeout_ms(e->ini);
+  size_t want = 1 + e->nextra + e->nwatchers, n = 0;
+  if (want > e->cap_fds) {
+    int *p = realloc(e->fds, want * sizeof *p);
+    if (!p) return 0;
+    e->fds = p;
+    e->cap_fds = want;
   }
-  for (size_t i = 0; i < e->nwatchers && n < max; i++) fds[n++] = e->watchers[i].fd;
-  *timeout_ms = min_timeout(*timeout_ms, timers_timeout(e));
-  return n;
+  if (e->ini) e->fds[n++] = mcsi_fd(e->ini);
+  for (size_t i = 0; i < e->nextra; i++) e->fds[n++] = mcsi_fd(e->extra[i]);
+  for (size_t i = 0; i < e->nwatchers; i++) e->fds[n++] = e->watchers[i].fd;
+  *timeout_ms = e->ndue || e->ready_head ? 0 : engine_timeout(e);
+  *fds = e->fds;
+  return (int)n;
 }
 
 static int service(lua_State *L)
 {
   lmcsi_engine *e = lua_touserdata(L, 1);
-  step(L, e, 0);
+  lmcsi_turn(L, e, 0, 1);
   return 0;
 }
 
@@ -670,7 +801,7 @@ void lmcsi_service(lua_State *L)
   lua_pushcfunction(L, service);
   lua_pushlightuserdata(L, e);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    report(e, "the mcsi loop", lua_tostring(L, -1));
+    lmcsi_report(e, "the mcsi loop", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
 }
@@ -680,8 +811,14 @@ void lmcsi_service(lua_State *L)
 
 mcsi_id lmcsi_check_sid(lua_State *L, int arg)
 {
+  lmcsi_engine *e = registry_engine(L);
   mcsi_id sid;
-  if (lmcsi_is_session(L, arg, &sid)) return sid;
+  mcsi_initiator *ini = NULL;
+  if (e) e->hint_ini = NULL;
+  if (lmcsi_is_session(L, arg, &sid, &ini)) {
+    if (e) { e->hint_sid = sid; e->hint_ini = ini; }
+    return sid;
+  }
   if (lua_type(L, arg) == LUA_TNUMBER || lua_type(L, arg) == LUA_TSTRING) {
     int isnum;
     lua_Integer v = lua_tointegerx(L, arg, &isnum);
@@ -704,7 +841,7 @@ mcsi_id lmcsi_check_cid(lua_State *L, int arg)
   return 0;
 }
 
-static uint64_t check_lun(lua_State *L, int arg)
+uint64_t lmcsi_check_lun(lua_State *L, int arg)
 {
   lua_Integer lun = luaL_checkinteger(L, arg);
   luaL_argcheck(L, lun >= 0, arg, "LUN must not be negative");
@@ -712,7 +849,7 @@ static uint64_t check_lun(lua_State *L, int arg)
 }
 
 /* Rejects keys of an options table that are not in allowed[]. */
-static void check_fields(lua_State *L, int t, const char *const allowed[], const char *what)
+void lmcsi_check_fields(lua_State *L, int t, const char *const allowed[], const char *what)
 {
   lua_pushnil(L);
   while (lua_next(L, t)) {
@@ -722,24 +859,24 @@ static void check_fields(lua_State *L, int t, const char *const allowed[], const
       const char *k = lua_tostring(L, -1);
       for (int i = 0; allowed[i]; i++)
         if (strcmp(k, allowed[i]) == 0) { ok = 1; break; }
-      if (!ok) luaL_error(L, "%s: unknown option '%s'", what, push_short(L, k));
+      if (!ok) luaL_error(L, "%s: unknown option '%s'", what, lmcsi_push_short(L, k));
     } else {
       luaL_error(L, "%s: option keys must be strings (got a %s key)", what, luaL_typename(L, -1));
     }
   }
 }
 
-static int raw_field(lua_State *L, int t, const char *k)
+int lmcsi_raw_field(lua_State *L, int t, const char *k)
 {
   lua_pushstring(L, k);
   return lua_rawget(L, t);
 }
 
 /* A string field (NULL when absent); the string stays anchored in the table. */
-static const char *str_field(lua_State *L, int t, const char *k, const char *what)
+const char *lmcsi_str_field(lua_State *L, int t, const char *k, const char *what)
 {
   const char *s = NULL;
-  int ty = raw_field(L, t, k);
+  int ty = lmcsi_raw_field(L, t, k);
   if (ty == LUA_TSTRING) {
     size_t len;
     s = lua_tolstring(L, -1, &len);
@@ -751,11 +888,11 @@ static const char *str_field(lua_State *L, int t, const char *k, const char *wha
   return s;
 }
 
-static lua_Integer int_field(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo,
+lua_Integer lmcsi_int_field(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo,
                              lua_Integer hi, const char *what)
 {
   lua_Integer v = def;
-  int ty = raw_field(L, t, k);
+  int ty = lmcsi_raw_field(L, t, k);
   if (ty != LUA_TNIL) {
     int isnum = 0;
     if (ty == LUA_TNUMBER) v = lua_tointegerx(L, -1, &isnum);
@@ -766,253 +903,30 @@ static lua_Integer int_field(lua_State *L, int t, const char *k, lua_Integer def
   return v;
 }
 
-static int yesno_field(lua_State *L, int t, const char *k, const char *what)
-{
-  int ty = raw_field(L, t, k), v = MCSI_DEFAULT;
-  if (ty == LUA_TBOOLEAN) v = lua_toboolean(L, -1) ? MCSI_YES : MCSI_NO;
-  else if (ty != LUA_TNIL) luaL_error(L, "%s: option '%s' must be a boolean", what, k);
-  lua_pop(L, 1);
-  return v;
-}
-
-static int digest_field(lua_State *L, int t, const char *k, const char *what)
-{
-  const char *s = str_field(L, t, k, what);
-  if (!s || strcmp(s, "none") == 0) return MCSI_DIGEST_NONE;
-  if (strcmp(s, "crc32c") == 0 || strcmp(s, "CRC32C") == 0) return MCSI_DIGEST_CRC32C;
-  return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, push_short(L, s));
-}
-
-static const char *const login_keys[] = {
-  "portal", "target", "initiator", "chap", "header_digest", "data_digest", "max_connections",
-  "max_recv_data_segment_length", "max_burst_length", "first_burst_length", "max_outstanding_r2t",
-  "default_time2wait", "default_time2retain", "initial_r2t", "immediate_data", "login_timeout_ms",
-  "command_timeout_ms", "nop_interval_ms", "nop_timeout_ms", "max_redirects", "recovery_timeout_ms",
-  NULL
-};
-
-#define U32 0xFFFFFFFF
-
-/* Fills o from the options table at t (strings stay anchored in it). */
-static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what)
-{
-  memset(o, 0, sizeof *o);
-  check_fields(L, t, login_keys, what);
-  o->portal = str_field(L, t, "portal", what);
-  o->target = str_field(L, t, "target", what);
-  lmcsi_chap_opts(L, t, &o->chap, what);
-  o->header_digest = digest_field(L, t, "header_digest", what);
-  o->data_digest = digest_field(L, t, "data_digest", what);
-  o->max_connections = (uint32_t)int_field(L, t, "max_connections", 0, 0, U32, what);
-  o->max_recv_data_segment_length = (uint32_t)int_field(L, t, "max_recv_data_segment_length", 0, 0, U32, what);
-  o->max_burst_length = (uint32_t)int_field(L, t, "max_burst_length", 0, 0, U32, what);
-  o->first_burst_length = (uint32_t)int_field(L, t, "first_burst_length", 0, 0, U32, what);
-  o->max_outstanding_r2t = (uint32_t)int_field(L, t, "max_outstanding_r2t", 0, 0, U32, what);
-  o->default_time2wait = (uint32_t)int_field(L, t, "default_time2wait", 0, 0, U32, what);
-  o->default_time2retain = (uint32_t)int_field(L, t, "default_time2retain", 0, 0, U32, what);
-  o->initial_r2t = yesno_field(L, t, "initial_r2t", what);
-  o->immediate_data = yesno_field(L, t, "immediate_data", what);
-  o->login_timeout_ms = (int)int_field(L, t, "login_timeout_ms", 0, 0, INT_MAX, what);
-  o->command_timeout_ms = (int)int_field(L, t, "command_timeout_ms", 0, 0, INT_MAX, what);
-  o->nop_interval_ms = (int)int_field(L, t, "nop_interval_ms", 0, -1, INT_MAX, what);
-  o->nop_timeout_ms = (int)int_field(L, t, "nop_timeout_ms", 0, 0, INT_MAX, what);
-  o->max_redirects = (int)int_field(L, t, "max_redirects", 0, 0, INT_MAX, what);
-  o->recovery_timeout_ms = (int)int_field(L, t, "recovery_timeout_ms", 0, -1, INT_MAX, what);
-}
-
 /* The initiator name asked for in the options: one per process (core keeps
  * one mcsi_initiator); another name is only possible while no session exists. */
-static void use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name)
+mcsi_initiator *lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const char *name)
 {
-  if (!name) { lmcsi_ini(L, e); return; }
-  if (e->ini && strcmp(mcsi_initiator_name(e->ini), name) == 0) return;
+  if (e->bound) {                                 /* a method of an mcsi.Initiator */
+    if (name && strcmp(mcsi_initiator_name(e->bound), name) != 0)
+      luaL_error(L, "mcsi: initiator name '%s' asked for in a call of the mcsi.Initiator '%s'",
+                 lmcsi_push_short(L, name), mcsi_initiator_name(e->bound));
+    return e->bound;
+  }
+  if (!name) return lmcsi_ini(L, e);
+  if (e->ini && strcmp(mcsi_initiator_name(e->ini), name) == 0) return e->ini;
   if (e->ini && mcsi_session_list(e->ini, NULL, 0) > 0)
     luaL_error(L, "mcsi: initiator name '%s' asked for, but sessions of '%s' exist "
-                  "(one initiator name per process; log them out first)", push_short(L, name),
+                  "(one initiator name per process; log them out first)", lmcsi_push_short(L, name),
                mcsi_initiator_name(e->ini));
   mcsi_initiator *ini = make_initiator(L, e, name);
-  if (e->ini) mcsi_initiator_free(e->ini);
+  if (e->ini) {
+    mcsi_initiator_free(e->ini);                  /* its Lua timers move to the new one */
+    e->ini = ini;
+    for (size_t i = 0; i < e->ntimers; i++) arm_timer(e, e->timers[i]);
+  }
   e->ini = ini;
-}
-
-/* ---- operations ------------------------------------------------------------------- */
-
-/* Logs in with the options table at 1; pushes the Status and returns its code. */
-int lmcsi_login(lua_State *L, mcsi_id *sid, mcsi_id *cid)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_login_opts o;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lmcsi_check_blocking(L, e, "login_to_target");
-  login_opts(L, 1, &o, "mcsi.login_to_target");
-  use_initiator_name(L, e, str_field(L, 1, "initiator", "mcsi.login_to_target"));
-  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
-  run_pending(L, e);
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_login_to_target(e->ini, &o, sid, cid);
-  lmcsi_leave(e, saved);
-  after_blocking(L, e);
-  lmcsi_push_status(L, e, st);
-  return (int)st;
-}
-
-/* sid, cid, st = mcsi.login_to_target{ portal =, target =, ... } */
-static int l_login_to_target(lua_State *L)
-{
-  mcsi_id sid = 0, cid = 0;
-  if (lmcsi_login(L, &sid, &cid) == ISDSC_SUCCESS) {
-    lua_pushinteger(L, (lua_Integer)sid);
-    lua_pushinteger(L, (lua_Integer)cid);
-  } else {
-    lua_pushnil(L);
-    lua_pushnil(L);
-  }
-  lua_rotate(L, -3, 2);
-  return 3;
-}
-
-/* st = mcsi.logout_from_target(sid or session) */
-static int l_logout_from_target(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  lmcsi_check_blocking(L, e, "logout_from_target");
-  if (!e->ini) {
-    lmcsi_push_status_msg(L, ISDSC_INVALID_SESSION_ID, "The session id is invalid: no session exists");
-    return 1;
-  }
-  run_pending(L, e);
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_logout_from_target(e->ini, sid);
-  lmcsi_leave(e, saved);
-  if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ended either way */
-  after_blocking(L, e);
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-static const char *const conn_keys[] = { "portal", "chap", "login_timeout_ms", "weight", NULL };
-
-/* Adds a connection to session arg 1 with the options at arg 2 (a table or a
- * portal string); pushes the Status and returns its code. */
-int lmcsi_add_connection(lua_State *L, mcsi_id *cid)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  mcsi_conn_opts o;
-  memset(&o, 0, sizeof o);
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    o.portal = lua_tostring(L, 2);
-  } else {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    check_fields(L, 2, conn_keys, "mcsi.add_connection_to_session");
-    o.portal = str_field(L, 2, "portal", "mcsi.add_connection_to_session");
-    lmcsi_chap_opts(L, 2, &o.chap, "mcsi.add_connection_to_session");
-    o.login_timeout_ms = (int)int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.add_connection_to_session");
-    o.weight = (uint32_t)int_field(L, 2, "weight", 0, 0, U32, "mcsi.add_connection_to_session");
-  }
-  lmcsi_check_blocking(L, e, "add_connection_to_session");
-  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
-  lmcsi_ini(L, e);
-  run_pending(L, e);
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_add_connection_to_session(e->ini, sid, &o, cid);
-  lmcsi_leave(e, saved);
-  after_blocking(L, e);
-  lmcsi_push_status(L, e, st);
-  return (int)st;
-}
-
-/* cid, st = mcsi.add_connection_to_session(sid, { portal =, chap =, weight = } or portal) */
-static int l_add_connection_to_session(lua_State *L)
-{
-  mcsi_id cid = 0;
-  if (lmcsi_add_connection(L, &cid) == ISDSC_SUCCESS) lua_pushinteger(L, (lua_Integer)cid);
-  else lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
-}
-
-/* st = mcsi.remove_connection_from_session(sid, cid) */
-int lmcsi_l_remove_connection(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
-  lmcsi_check_blocking(L, e, "remove_connection_from_session");
-  lmcsi_ini(L, e);
-  run_pending(L, e);
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_remove_connection_from_session(e->ini, sid, cid);
-  lmcsi_leave(e, saved);
-  if (st == ISDSC_SUCCESS) lmcsi_connection_closed(L, 2);
-  after_blocking(L, e);
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-typedef struct async_remove {
-  lmcsi_engine *e;
-  int ref;
-} async_remove;
-
-static int async_done(lua_State *L)
-{
-  async_remove *a = lua_touserdata(L, 1);
-  mcsi_status st = (mcsi_status)lua_tointeger(L, 2);
-  if (a->ref == LUA_NOREF) return 0;
-  push_ref(L, a->ref);
-  drop_ref(L, a->ref);
-  lmcsi_push_status(L, a->e, st);
-  lmcsi_pcall(a->e, L, 1, "an mcsi completion callback");
-  return 0;
-}
-
-static void on_removed(mcsi_status st, void *arg)
-{
-  async_remove *a = arg;
-  lmcsi_engine *e = a->e;
-  lua_State *L = e->L;
-  if (L && !e->closed && lua_checkstack(L, 8)) {
-    e->in_callback++;
-    lua_pushcfunction(L, async_done);
-    lua_pushlightuserdata(L, a);
-    lua_pushinteger(L, (lua_Integer)st);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-      report(e, "a completion callback", lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-    e->in_callback--;
-  }
-  free(a);
-}
-
-/* st = mcsi.remove_connection_async(sid, cid [, fn]): starts the removal;
- * fn(st) runs with the outcome from the loop. Allowed inside callbacks. */
-int lmcsi_l_remove_connection_async(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
-  if (e->closed) return luaL_error(L, "mcsi.remove_connection_async: the mcsi engine is closed");
-  lmcsi_ini(L, e);
-  async_remove *a = malloc(sizeof *a);
-  if (!a) return luaL_error(L, "mcsi: out of memory");
-  a->e = e;
-  a->ref = lua_isnoneornil(L, 3) ? LUA_NOREF : make_ref(L, 3);
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_remove_connection_async(e->ini, sid, cid, on_removed, a);
-  lmcsi_leave(e, saved);
-  if (st != ISDSC_SUCCESS) {       /* not started: the callback will not run */
-    if (a->ref != LUA_NOREF) drop_ref(L, a->ref);
-    free(a);
-  }
-  lmcsi_push_status(L, e, st);
-  return 1;
+  return ini;
 }
 
 static int policy_of(lua_State *L, int arg)
@@ -1022,7 +936,7 @@ static int policy_of(lua_State *L, int arg)
     for (int i = 1; i < MCSI_LB_COUNT; i++)
       if (mcsi_lb_policy_name(i) && strcmp(n, mcsi_lb_policy_name(i)) == 0) return i;
     return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a policy is 1..5 or one of mcsi.policies)",
-                                                 push_short(L, n)));
+                                                 lmcsi_push_short(L, n)));
   }
   lua_Integer p = luaL_checkinteger(L, arg);   /* out of 1..5: core answers with a Status */
   return p < INT_MIN ? INT_MIN : p > INT_MAX ? INT_MAX : (int)p;
@@ -1047,16 +961,16 @@ static int l_set_load_balance_policy(lua_State *L)
       if (lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TTABLE)
         return luaL_argerror(L, 3, "each path must be a table { connection =, weight =, active =, primary = }");
       int t = lua_gettop(L);
-      check_fields(L, t, keys, "mcsi.set_load_balance_policy path");
-      raw_field(L, t, "connection");
+      lmcsi_check_fields(L, t, keys, "mcsi.set_load_balance_policy path");
+      lmcsi_raw_field(L, t, "connection");
       if (lua_isnil(L, -1)) return luaL_argerror(L, 3, "a path without 'connection'");
       paths[i].connection_id = lmcsi_check_cid(L, lua_gettop(L));
       lua_pop(L, 1);
-      paths[i].weight = (uint32_t)int_field(L, t, "weight", 0, 0, U32, "mcsi.set_load_balance_policy path");
-      raw_field(L, t, "active");
+      paths[i].weight = (uint32_t)lmcsi_int_field(L, t, "weight", 0, 0, U32, "mcsi.set_load_balance_policy path");
+      lmcsi_raw_field(L, t, "active");
       paths[i].active = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
       lua_pop(L, 1);
-      raw_field(L, t, "primary");
+      lmcsi_raw_field(L, t, "primary");
       paths[i].primary = lua_toboolean(L, -1);
       lua_pop(L, 2);
     }
@@ -1064,7 +978,7 @@ static int l_set_load_balance_policy(lua_State *L)
   lmcsi_ini(L, e);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_set_load_balance_policy(e->ini, sid, policy, paths, n);
+  mcsi_status st = mcsi_set_load_balance_policy(lmcsi_ini_for(L, e, sid), sid, policy, paths, n);
   lmcsi_leave(e, saved);
   lmcsi_push_status(L, e, st);
   return 1;
@@ -1147,7 +1061,7 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
   SET_INT("exp_cmdsn", s->exp_cmdsn);
   SET_INT("max_cmdsn", s->max_cmdsn);
   SET_INT("connection_count", s->connection_count);
-  size_t n = s->connection_count < 8 ? s->connection_count : 8;
+  size_t n = LMCSI_INFO_CONNS(s);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {
     lmcsi_push_conn_info(L, &s->connections[i]);
@@ -1162,7 +1076,7 @@ static int l_session_info(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini(L, e), sid, si);
+  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
   if (st == ISDSC_SUCCESS) lmcsi_push_session_info(L, si);
   else lua_pushnil(L);
   lmcsi_push_status(L, e, st);
@@ -1175,9 +1089,9 @@ int lmcsi_l_connection_info(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini(L, e), sid, si);
+  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
   if (st == ISDSC_SUCCESS) {
-    size_t n = si->connection_count < 8 ? si->connection_count : 8;
+    size_t n = LMCSI_INFO_CONNS(si);
     for (size_t i = 0; i < n; i++) {
       if (si->connections[i].id != cid) continue;
       lmcsi_push_conn_info(L, &si->connections[i]);
@@ -1198,430 +1112,35 @@ int lmcsi_l_connection_info(lua_State *L)
 static int l_sessions(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
+  mcsi_initiator *one[1], **inis = one;
+  size_t ninis;
   lua_newtable(L);
-  if (!e->ini) return 1;
-  size_t n = mcsi_session_list(e->ini, NULL, 0);
-  mcsi_id *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
-  n = mcsi_session_list(e->ini, ids, n);
+  if (e->bound) {
+    one[0] = e->bound;
+    ninis = 1;
+  } else {
+    ninis = 1 + e->nextra;
+    inis = lua_newuserdatauv(L, ninis * sizeof *inis, 0);
+    ninis = lmcsi_inis(e, inis, ninis);
+  }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
+  int t = lua_absindex(L, e->bound ? -2 : -3);
   lua_Integer k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (mcsi_session_get_info(e->ini, ids[i], si) != ISDSC_SUCCESS) continue;
-    lmcsi_push_session_info(L, si);
-    lua_rawseti(L, -4, ++k);
+  for (size_t j = 0; j < ninis; j++) {
+    size_t n = mcsi_session_list(inis[j], NULL, 0);
+    mcsi_id *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
+    n = mcsi_session_list(inis[j], ids, n);
+    for (size_t i = 0; i < n; i++) {
+      if (mcsi_session_get_info(inis[j], ids[i], si) != ISDSC_SUCCESS) continue;
+      lmcsi_push_session_info(L, si);
+      lua_pushstring(L, mcsi_initiator_name(inis[j]));
+      lua_setfield(L, -2, "initiator");
+      lua_rawseti(L, t, ++k);
+    }
+    lua_pop(L, 1);
   }
-  lua_pop(L, 2);
+  lua_settop(L, t);
   return 1;
-}
-
-/* Runs a blocking SCSI-level core call with the engine entered. */
-#define BLOCKING(e, L, name, call) do {                       \
-    lmcsi_check_blocking(L, e, name);                         \
-    lmcsi_ini(L, e);                                          \
-    run_pending(L, e);                                        \
-    lua_State *saved_;                                        \
-    lmcsi_enter(e, L, &saved_);                               \
-    st = (call);                                              \
-    lmcsi_leave(e, saved_);                                   \
-    after_blocking(L, e);                                     \
-  } while (0)
-
-/* data, st = mcsi.scsi_inquiry(sid, lun [, page]) */
-static int l_scsi_inquiry(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  lua_Integer page = luaL_optinteger(L, 3, -1);
-  luaL_argcheck(L, page >= -1 && page <= 255, 3, "VPD page must be 0..255");
-  mcsi_inquiry *inq = lua_newuserdatauv(L, sizeof *inq, 0);
-  mcsi_status st;
-  BLOCKING(e, L, "scsi_inquiry", mcsi_scsi_inquiry(e->ini, sid, lun, (int)page, inq));
-  if (st == ISDSC_SUCCESS) {
-    lua_createtable(L, 0, 6);
-    if (page < 0) {
-      SET_INT("peripheral_type", inq->peripheral_type);
-      SET_STR("vendor", inq->vendor);
-      SET_STR("product", inq->product);
-      SET_STR("revision", inq->revision);
-    } else {
-      SET_INT("page", page);
-    }
-    lua_pushlstring(L, (const char *)inq->data, inq->len < sizeof inq->data ? inq->len : sizeof inq->data);
-    lua_setfield(L, -2, "raw");
-  } else {
-    lua_pushnil(L);
-  }
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-static void remember_bs(lmcsi_engine *e, mcsi_id sid, uint64_t lun, uint32_t bs)
-{
-  for (unsigned i = 0; i < 8; i++)
-    if (e->bs_cache[i].sid == sid && e->bs_cache[i].lun == lun) { e->bs_cache[i].bs = bs; return; }
-  unsigned i = e->bs_next++ % 8;
-  e->bs_cache[i].sid = sid;
-  e->bs_cache[i].lun = lun;
-  e->bs_cache[i].bs = bs;
-}
-
-/* cap, st = mcsi.scsi_read_capacity(sid, lun): cap.blocks, cap.block_size */
-static int l_scsi_read_capacity(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  mcsi_capacity cap = { 0, 0 };
-  mcsi_status st;
-  BLOCKING(e, L, "scsi_read_capacity", mcsi_scsi_read_capacity(e->ini, sid, lun, &cap));
-  if (st == ISDSC_SUCCESS) {
-    remember_bs(e, sid, lun, cap.block_size);
-    lua_createtable(L, 0, 3);
-    SET_INT("blocks", cap.blocks);
-    SET_INT("block_size", cap.block_size);
-    SET_INT("bytes", cap.blocks * cap.block_size);
-  } else {
-    lua_pushnil(L);
-  }
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-/* luns, st = mcsi.scsi_report_luns(sid) */
-static int l_scsi_report_luns(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  size_t max = 64, count = 0;
-  mcsi_status st;
-  for (;;) {
-    uint64_t *luns = lua_newuserdatauv(L, max * sizeof *luns, 0);
-    BLOCKING(e, L, "scsi_report_luns", mcsi_scsi_report_luns(e->ini, sid, luns, max, &count));
-    if (st == ISDSC_SUCCESS && count > max && max < 65536) {
-      max = count;
-      lua_pop(L, 1);
-      continue;
-    }
-    if (st == ISDSC_SUCCESS) {
-      size_t n = count < max ? count : max;
-      lua_createtable(L, (int)n, 0);
-      for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, (lua_Integer)luns[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-      }
-    } else {
-      lua_pushnil(L);
-    }
-    break;
-  }
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-/* st = mcsi.scsi_test_unit_ready(sid, lun) */
-static int l_scsi_test_unit_ready(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  mcsi_status st;
-  BLOCKING(e, L, "scsi_test_unit_ready", mcsi_scsi_test_unit_ready(e->ini, sid, lun));
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-/* st = mcsi.lun_reset(sid, lun) */
-static int l_lun_reset(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  mcsi_status st;
-  BLOCKING(e, L, "lun_reset", mcsi_lun_reset(e->ini, sid, lun));
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-/* The block size of sid/lun (READ CAPACITY once, then kept). */
-static mcsi_status block_size(lua_State *L, lmcsi_engine *e, mcsi_id sid, uint64_t lun, uint32_t *bs)
-{
-  for (unsigned i = 0; i < 8; i++)
-    if (e->bs_cache[i].sid == sid && e->bs_cache[i].lun == lun && e->bs_cache[i].bs) {
-      *bs = e->bs_cache[i].bs;
-      return ISDSC_SUCCESS;
-    }
-  mcsi_capacity cap = { 0, 0 };
-  mcsi_status st;
-  BLOCKING(e, L, "read", mcsi_scsi_read_capacity(e->ini, sid, lun, &cap));
-  if (st == ISDSC_SUCCESS) {
-    remember_bs(e, sid, lun, cap.block_size);
-    *bs = cap.block_size;
-  }
-  return st;
-}
-
-/* data, st = mcsi.read(sid, lun, lba, blocks) */
-static int l_read(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  lua_Integer lba = luaL_checkinteger(L, 3), blocks = luaL_checkinteger(L, 4);
-  luaL_argcheck(L, lba >= 0, 3, "LBA must not be negative");
-  luaL_argcheck(L, blocks >= 0 && blocks <= LMCSI_MAX_IO, 4, "block count out of range");
-  lmcsi_check_blocking(L, e, "read");
-  uint32_t bs = 0;
-  mcsi_status st = block_size(L, e, sid, lun, &bs);
-  if (st == ISDSC_SUCCESS) {
-    if (bs == 0 || (uint64_t)blocks * bs > LMCSI_MAX_IO)
-      return luaL_argerror(L, 4, lua_pushfstring(L, "at most %d bytes per mcsi.read", (int)LMCSI_MAX_IO));
-    size_t len = (size_t)blocks * bs;
-    void *buf = lua_newuserdatauv(L, len ? len : 1, 0);
-    BLOCKING(e, L, "read", mcsi_read(e->ini, sid, lun, (uint64_t)lba, buf, len));
-    if (st == ISDSC_SUCCESS) {
-      lua_pushlstring(L, buf, len);
-      lmcsi_push_status(L, e, st);
-      return 2;
-    }
-  }
-  lua_pushnil(L);
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-/* st = mcsi.write(sid, lun, lba, data): #data a whole number of blocks */
-static int l_write(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = check_lun(L, 2);
-  lua_Integer lba = luaL_checkinteger(L, 3);
-  size_t len;
-  const char *data = luaL_checklstring(L, 4, &len);
-  luaL_argcheck(L, lba >= 0, 3, "LBA must not be negative");
-  luaL_argcheck(L, len <= LMCSI_MAX_IO, 4, "at most 256 MiB per mcsi.write");
-  mcsi_status st;
-  BLOCKING(e, L, "write", mcsi_write(e->ini, sid, lun, (uint64_t)lba, data, len));
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-/* ---- any CDB: blocking, asynchronous, and ABORT TASK ------------------------------- */
-
-typedef struct cmd_args {
-  mcsi_id sid;
-  uint64_t lun;
-  const uint8_t *cdb;
-  size_t cdb_len;
-  int dir;
-  const char *out;                  /* data to write */
-  size_t len;
-} cmd_args;
-
-/* (sid, lun, cdb, dir, data_or_length): dir "none", "read" (the 5th
- * argument is how many bytes to read) or "write" (the 5th is the data). */
-static void check_cmd(lua_State *L, cmd_args *c)
-{
-  c->sid = lmcsi_check_sid(L, 1);
-  c->lun = check_lun(L, 2);
-  c->cdb = (const uint8_t *)luaL_checklstring(L, 3, &c->cdb_len);
-  luaL_argcheck(L, c->cdb_len >= 1 && c->cdb_len <= 16, 3, "a CDB is 1..16 bytes");
-  const char *d = luaL_optstring(L, 4, "none");    /* not luaL_checkoption: it echoes a huge string */
-  c->dir = !strcmp(d, "none") ? MCSI_DIR_NONE : !strcmp(d, "read") ? MCSI_DIR_READ : !strcmp(d, "write") ? MCSI_DIR_WRITE : -1;
-  luaL_argcheck(L, c->dir >= 0, 4, "direction must be \"none\", \"read\" or \"write\"");
-  c->out = NULL;
-  c->len = 0;
-  if (c->dir == MCSI_DIR_WRITE) {
-    c->out = luaL_checklstring(L, 5, &c->len);
-  } else if (c->dir == MCSI_DIR_READ) {
-    lua_Integer n = luaL_checkinteger(L, 5);
-    luaL_argcheck(L, n >= 0 && (uint64_t)n <= LMCSI_MAX_IO, 5, "read length must be 0..256 MiB");
-    c->len = (size_t)n;
-  }
-}
-
-/* { status =, response =, sense_key =, asc =, ascq =, sense =, residual_kind =, residual =, data = } */
-static void push_result(lua_State *L, const mcsi_scsi_result *r, const uint8_t *in, size_t len)
-{
-  lua_createtable(L, 0, 9);
-  SET_INT("status", r->scsi_status);
-  SET_INT("response", r->response);
-  SET_INT("sense_key", r->sense_key);
-  SET_INT("asc", r->asc);
-  SET_INT("ascq", r->ascq);
-  lua_pushlstring(L, (const char *)r->sense, r->sense_len);
-  lua_setfield(L, -2, "sense");
-  SET_INT("residual_kind", r->residual_kind);
-  SET_INT("residual", r->residual);
-  if (in) {
-    size_t got = r->data_in < len ? r->data_in : len;
-    lua_pushlstring(L, (const char *)in, got);
-    lua_setfield(L, -2, "data");
-  }
-}
-
-/* result, st = mcsi.scsi_command(sid, lun, cdb, dir, data_or_length) */
-static int l_scsi_command(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  cmd_args c;
-  check_cmd(L, &c);
-  uint8_t *buf = c.dir == MCSI_DIR_READ && c.len ? lua_newuserdatauv(L, c.len, 0) : NULL;
-  mcsi_scsi_result r;
-  memset(&r, 0, sizeof r);
-  mcsi_status st;
-  BLOCKING(e, L, "scsi_command", mcsi_scsi_command(e->ini, c.sid, c.lun, c.cdb, c.cdb_len, c.dir,
-                                                   c.dir == MCSI_DIR_WRITE ? (void *)(uintptr_t)c.out : buf, c.len, &r));
-  if (st == ISDSC_SUCCESS || st == ISDSC_SCSI_REQUEST_FAILED) push_result(L, &r, buf, c.len);
-  else lua_pushnil(L);
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-typedef struct async_cmd {
-  lmcsi_engine *e;
-  int ref;
-  uint8_t *buf;                     /* read into, or a copy of the data written */
-  size_t len;
-  int dir;
-} async_cmd;
-
-static int cmd_done(lua_State *L)
-{
-  async_cmd *a = lua_touserdata(L, 1);
-  mcsi_status st = (mcsi_status)lua_tointeger(L, 2);
-  const mcsi_scsi_result *r = lua_touserdata(L, 3);
-  push_ref(L, a->ref);
-  drop_ref(L, a->ref);
-  push_result(L, r, a->dir == MCSI_DIR_READ ? a->buf : NULL, a->len);
-  lmcsi_push_status(L, a->e, st);
-  lmcsi_pcall(a->e, L, 2, "an mcsi command callback");
-  return 0;
-}
-
-static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
-{
-  async_cmd *a = arg;
-  lmcsi_engine *e = a->e;
-  lua_State *L = e->L;
-  if (L && !e->closed && lua_checkstack(L, 8)) {
-    e->in_callback++;
-    lua_pushcfunction(L, cmd_done);
-    lua_pushlightuserdata(L, a);
-    lua_pushinteger(L, (lua_Integer)st);
-    lua_pushlightuserdata(L, (void *)(uintptr_t)res);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-      report(e, "a command callback", lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-    e->in_callback--;
-  }
-  free(a->buf);
-  free(a);
-}
-
-/* tag, st = mcsi.scsi_submit(sid, lun, cdb, dir, data_or_length, fn):
- * fn(result, st) runs from the loop; the tag names it for mcsi.abort_task. */
-static int l_scsi_submit(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  cmd_args c;
-  check_cmd(L, &c);
-  luaL_checktype(L, 6, LUA_TFUNCTION);
-  if (e->closed) return luaL_error(L, "mcsi.scsi_submit: the mcsi engine is closed");
-  lmcsi_ini(L, e);
-  async_cmd *a = calloc(1, sizeof *a);
-  if (a && c.len) a->buf = malloc(c.len);
-  if (!a || (c.len && !a->buf)) {
-    free(a);
-    return luaL_error(L, "mcsi: out of memory");
-  }
-  if (c.out) memcpy(a->buf, c.out, c.len);
-  a->e = e;
-  a->len = c.len;
-  a->dir = c.dir;
-  a->ref = make_ref(L, 6);
-  uint64_t tag = 0;
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_status st = mcsi_scsi_submit_tagged(e->ini, c.sid, c.lun, c.cdb, c.cdb_len, c.dir, a->buf, c.len, on_cmd, a, &tag);
-  lmcsi_leave(e, saved);
-  if (st != ISDSC_SUCCESS) {        /* not queued: the callback will not run */
-    drop_ref(L, a->ref);
-    free(a->buf);
-    free(a);
-    lua_pushnil(L);
-  } else {
-    lua_pushinteger(L, (lua_Integer)tag);
-  }
-  lmcsi_push_status(L, e, st);
-  return 2;
-}
-
-/* st = mcsi.abort_task(sid, tag): ABORT TASK for a command from mcsi.scsi_submit */
-static int l_abort_task(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  lua_Integer tag = luaL_checkinteger(L, 2);
-  mcsi_status st;
-  BLOCKING(e, L, "abort_task", mcsi_abort_task(e->ini, sid, (uint64_t)tag));
-  lmcsi_push_status(L, e, st);
-  return 1;
-}
-
-static const char *const discovery_keys[] = { "portal", "chap", "login_timeout_ms", "initiator", "header_digest",
-                                              "data_digest", NULL };
-
-/* targets, st = mcsi.send_targets(portal or { portal =, chap =, ... }):
- * targets = { { name =, addresses = { "host:port,tpgt", ... } }, ... } */
-static int l_send_targets(lua_State *L)
-{
-  lmcsi_engine *e = lmcsi_engine_of(L);
-  mcsi_login_opts o;
-  memset(&o, 0, sizeof o);
-  const char *name = NULL;
-  if (lua_type(L, 1) == LUA_TSTRING) {
-    size_t len;
-    o.portal = lua_tolstring(L, 1, &len);
-    luaL_argcheck(L, strlen(o.portal) == len, 1, "portal contains a zero byte");
-  } else {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    check_fields(L, 1, discovery_keys, "mcsi.send_targets");
-    o.portal = str_field(L, 1, "portal", "mcsi.send_targets");
-    lmcsi_chap_opts(L, 1, &o.chap, "mcsi.send_targets");
-    o.login_timeout_ms = (int)int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, "mcsi.send_targets");
-    o.header_digest = digest_field(L, 1, "header_digest", "mcsi.send_targets");
-    o.data_digest = digest_field(L, 1, "data_digest", "mcsi.send_targets");
-    name = str_field(L, 1, "initiator", "mcsi.send_targets");
-  }
-  lmcsi_check_blocking(L, e, "send_targets");
-  use_initiator_name(L, e, name);
-  o.login_timeout_ms = cap_login_timeout(e, o.login_timeout_ms, LOGIN_TIMEOUT_DEFAULT_MS);
-  mcsi_target_list *list = NULL;
-  mcsi_status st;
-  BLOCKING(e, L, "send_targets", mcsi_send_targets(e->ini, &o, &list));
-  if (st == ISDSC_SUCCESS && list) {
-    /* Copy into Lua in a protected way: free the list even if it raises. */
-    lua_createtable(L, (int)list->count, 0);
-    for (size_t i = 0; i < list->count && lua_checkstack(L, 4); i++) {
-      lua_createtable(L, 0, 2);
-      SET_STR("name", list->targets[i].name);
-      lua_createtable(L, (int)list->targets[i].naddr, 0);
-      for (size_t j = 0; j < list->targets[i].naddr; j++) {
-        lua_pushstring(L, list->targets[i].addresses[j]);
-        lua_rawseti(L, -2, (lua_Integer)j + 1);
-      }
-      lua_setfield(L, -2, "addresses");
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-  } else {
-    lua_pushnil(L);
-  }
-  mcsi_target_list_free(list);
-  lmcsi_push_status(L, e, st);
-  return 2;
 }
 
 /* name = mcsi.initiator([{ name = "iqn..." }]): the process's initiator name
@@ -1632,9 +1151,9 @@ static int l_initiator(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_fields(L, 1, keys, "mcsi.initiator");
+    lmcsi_check_fields(L, 1, keys, "mcsi.initiator");
     lmcsi_check_blocking(L, e, "initiator");
-    use_initiator_name(L, e, str_field(L, 1, "name", "mcsi.initiator"));
+    lmcsi_use_initiator_name(L, e, lmcsi_str_field(L, 1, "name", "mcsi.initiator"));
   }
   lua_pushstring(L, mcsi_initiator_name(lmcsi_ini(L, e)));
   return 1;
@@ -1642,26 +1161,104 @@ static int l_initiator(lua_State *L)
 
 /* ---- the engine object --------------------------------------------------------------- */
 
+/* ---- the end: every session logged out, within a bound ------------------------ */
+
+static lmcsi_engine *live_engines;      /* for the exit handler (os.exit without closing the state) */
+
+static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  lmcsi_engine *e = arg;
+  (void)ini; (void)r;
+  e->exit_left--;
+}
+
+/* Logs every session out (the flat API's too) and runs the loop until they
+ * answered or EXIT_LOGOUT_MS passed. No Lua runs: the engine is closed first.
+ * Not from inside a core callback (os.exit there): the sockets just close. */
+static void logout_all(lmcsi_engine *e)
+{
+  e->closed = 1;
+  if (e->in_callback) return;
+  size_t max = 1 + e->nextra;
+  mcsi_initiator **inis = malloc(max * sizeof *inis);
+  struct pollfd *pf = malloc(max * sizeof *pf);
+  if (!inis || !pf) { free(inis); free(pf); return; }
+  size_t ninis = lmcsi_inis(e, inis, max);
+  e->exit_left = 0;
+  for (size_t j = 0; j < ninis; j++) {
+    mcsi_set_event_callback(inis[j], NULL, NULL);
+    size_t n = mcsi_session_list(inis[j], NULL, 0);
+    mcsi_id *ids = n ? malloc(n * sizeof *ids) : NULL;
+    if (!ids) continue;
+    n = mcsi_session_list(inis[j], ids, n);
+    for (size_t i = 0; i < n; i++)
+      if (mcsi_logout_from_target_async(inis[j], ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
+    free(ids);
+  }
+  double end = now_ms() + EXIT_LOGOUT_MS;
+  while (e->exit_left > 0) {
+    for (size_t j = 0; j < ninis; j++) mcsi_process(inis[j], 0);
+    double left = end - now_ms();
+    if (e->exit_left <= 0 || left <= 0) break;
+    for (size_t j = 0; j < ninis; j++) pf[j] = (struct pollfd){ .fd = mcsi_fd(inis[j]), .events = POLLIN };
+    poll(pf, ninis, min_timeout(engine_timeout(e), (int)left + 1));
+  }
+  free(inis);
+  free(pf);
+}
+
+static void unlink_engine(lmcsi_engine *e)
+{
+  for (lmcsi_engine **p = &live_engines; *p; p = &(*p)->next_live)
+    if (*p == e) { *p = e->next_live; break; }
+}
+
+static void at_exit(void)
+{
+  while (live_engines) {
+    lmcsi_engine *e = live_engines;
+    live_engines = e->next_live;
+    if (!e->closed) logout_all(e);
+  }
+}
+
 static int engine_gc(lua_State *L)
 {
   lmcsi_engine *e = luaL_checkudata(L, 1, LMCSI_ENGINE);
-  if (e->closed) return 0;
-  e->closed = 1;
+  unlink_engine(e);
+  if (e->closed && !e->ini && !e->nextra) return 0;
+  logout_all(e);
   if (e->ini) {
     mcsi_set_event_callback(e->ini, NULL, NULL);
     mcsi_initiator_free(e->ini);          /* closes what is left, without Logout */
     e->ini = NULL;
   }
+  for (size_t i = 0; i < e->nextra; i++) {
+    mcsi_set_event_callback(e->extra[i], NULL, NULL);
+    mcsi_initiator_free(e->extra[i]);
+  }
+  free(e->extra);
+  free(e->owners);
+  e->extra = NULL;
+  e->owners = NULL;
+  e->nextra = e->nowners = 0;
+  lmcsi_ready_free(e);
+  for (size_t i = 0; i < e->ntimers; i++) free(e->timers[i]);
   free(e->timers);
+  free(e->due);
+  free(e->pfd);
+  free(e->fds);
+  e->due = NULL;
+  e->pfd = NULL;
+  e->fds = NULL;
+  e->ndue = e->cap_pfd = e->cap_fds = 0;
   free(e->handlers);
   free(e->watchers);
-  free(e->pending);
   lmcsi_forget_secrets(e);
   e->timers = NULL;
   e->handlers = NULL;
   e->watchers = NULL;
-  e->pending = NULL;
-  e->ntimers = e->nhandlers = e->nwatchers = e->npending = 0;
+  e->ntimers = e->nhandlers = e->nwatchers = 0;
   return 0;
 }
 
@@ -1676,26 +1273,10 @@ static int engine_tostring(lua_State *L)
 }
 
 static const luaL_Reg mcsi_funcs[] = {
-  {"login_to_target", l_login_to_target},
-  {"logout_from_target", l_logout_from_target},
-  {"add_connection_to_session", l_add_connection_to_session},
-  {"remove_connection_from_session", lmcsi_l_remove_connection},
-  {"remove_connection_async", lmcsi_l_remove_connection_async},
   {"set_load_balance_policy", l_set_load_balance_policy},
   {"sessions", l_sessions},
   {"session_info", l_session_info},
   {"connection_info", lmcsi_l_connection_info},
-  {"scsi_inquiry", l_scsi_inquiry},
-  {"scsi_read_capacity", l_scsi_read_capacity},
-  {"scsi_report_luns", l_scsi_report_luns},
-  {"scsi_test_unit_ready", l_scsi_test_unit_ready},
-  {"lun_reset", l_lun_reset},
-  {"read", l_read},
-  {"write", l_write},
-  {"scsi_command", l_scsi_command},
-  {"scsi_submit", l_scsi_submit},
-  {"abort_task", l_abort_task},
-  {"send_targets", l_send_targets},
   {"initiator", l_initiator},
   {"on", l_on},
   {"off", l_off},
@@ -1711,6 +1292,7 @@ static const luaL_Reg mcsi_funcs[] = {
   {"fd", l_fd},
   {"next_timeout", l_next_timeout},
   {"login", lmcsi_session_login},
+  {"spawn", lmcsi_l_spawn},
   {"redact", lmcsi_l_redact},
   {"add_secret", lmcsi_l_add_secret},
   {NULL, NULL}
@@ -1783,15 +1365,24 @@ int luaopen_mcsi(lua_State *L)
     if (luaL_newmetatable(L, LMCSI_ENGINE)) luaL_setfuncs(L, engine_meta, 0);
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+    static int exit_handler;
+    if (!exit_handler) exit_handler = atexit(at_exit) == 0;
+    e->next_live = live_engines;
+    live_engines = e;
   }
   luaL_newlibtable(L, mcsi_funcs);
   int m = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, mcsi_funcs, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  luaL_setfuncs(L, lmcsi_ops_funcs, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  luaL_setfuncs(L, lmcsi_scsi_funcs, 1);
   lmcsi_open_status(L);
   lua_setfield(L, m, "Status");
   lmcsi_open_session(L, m);
   lmcsi_open_connection(L, m);
+  lmcsi_open_initiator(L, m);
   push_status_table(L);
   lua_setfield(L, m, "status");
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);

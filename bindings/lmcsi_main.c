@@ -568,13 +568,22 @@ static void repl(lua_State *L)
   lmcsi_set_host(L, interrupt_check, before_output, after_output);
   set_sigint(on_sigint_flag);
   install_prompt();
+  struct pollfd *pf = NULL;
+  size_t cap_pf = 0;
   while (!at_eof) {
-    struct pollfd pf[66];
-    int fds[65], timeout;
-    int n = lmcsi_wait_set(L, fds, 65, &timeout);
+    const int *fds;
+    int timeout;
+    int n = lmcsi_wait_set(L, &fds, &timeout);
+    if ((size_t)n + 1 > cap_pf) {
+      struct pollfd *p = realloc(pf, ((size_t)n + 1) * sizeof *p);
+      if (!p) break;
+      pf = p;
+      cap_pf = (size_t)n + 1;
+    }
     pf[0].fd = STDIN_FILENO;
     pf[0].events = POLLIN;
-    for (int i = 0; i < n; i++) { pf[i + 1].fd = fds[i]; pf[i + 1].events = POLLIN; }
+    pf[0].revents = 0;
+    for (int i = 0; i < n; i++) pf[i + 1] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
     int r = poll(pf, (nfds_t)n + 1, timeout);
     if (r < 0 && errno != EINTR) break;
     if (sig_int) {                              /* Ctrl-C at the prompt: drop the line */
@@ -603,6 +612,7 @@ static void repl(lua_State *L)
     }
     lmcsi_service(L);
   }
+  free(pf);
   if (rl_on) rl_callback_handler_remove();
   rl_on = 0;
   set_sigint(SIG_DFL);
@@ -623,10 +633,10 @@ static void repl(lua_State *L)
 
 /* ---- options (lua.c's collectargs) --------------------------------------------------- */
 
-static void print_usage(const char *badoption)
+static void print_usage_to(FILE *out, const char *badoption)
 {
   if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
-  fprintf(stderr,
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat    execute string 'stat' (its results are printed)\n"
@@ -648,16 +658,26 @@ static void print_usage(const char *badoption)
           "             (finalizers, long C calls, blocked I/O) is ended 1 s later\n"
           "             by a watchdog; exit status 1 either way\n"
           "  --json     results and listing commands as JSON\n"
+          "  --help     this text (exit 0);  --version  the version (exit 0)\n"
           "  --         stop handling options\n"
           "  -          stop handling options and execute stdin\n"
           "CHAP secrets: give them as chap = { secret_file = PATH } or { secret_env =\n"
           "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
           "REPL history; lines with a literal or known secret are never saved, and\n"
-          "output shows secrets as <hidden>.\n",
+          "output shows secrets as <hidden>.\n"
+          "Lua API: blocking calls, their callback form (a function as last\n"
+          "argument) and mcsi.spawn(fn) coroutines in which they yield; Ctrl-C\n"
+          "stops a blocking call and the chunk; every session left is logged out\n"
+          "at exit (also after os.exit).\n",
           progname);
 }
 
-enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16 };
+static void print_usage(const char *badoption)
+{
+  print_usage_to(stderr, badoption);
+}
+
+enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16, has_help = 32 };
 
 static int json_mode;
 static int sandbox;
@@ -679,6 +699,8 @@ static int collectargs(char **argv, int *first)
     if (argv[i][0] != '-') return args;
     if (strcmp(argv[i], "--sandbox") == 0) { sandbox = 1; continue; }
     if (strcmp(argv[i], "--json") == 0) { json_mode = 1; continue; }
+    if (strcmp(argv[i], "--help") == 0) return has_help;
+    if (strcmp(argv[i], "--version") == 0) { args |= has_v; continue; }
     if (strcmp(argv[i], "--allow-dir") == 0 || strcmp(argv[i], "--budget-instructions") == 0 ||
         strcmp(argv[i], "--budget-seconds") == 0) {
       const char *opt = argv[i], *v = argv[i + 1];
@@ -809,6 +831,11 @@ static int pmain(lua_State *L)
   if (args == has_error) {
     print_usage(argv[script]);
     return 0;
+  }
+  if (args == has_help) {
+    print_usage_to(stdout, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
   }
   for (int i = 0; i < nallow; i++) {
     if (lsandbox_allow(allow_dirs[i]) != 0) {

@@ -13,10 +13,12 @@
  * The methods are the flat functions themselves (mcsi.logout_from_target and
  * friends accept a Session where they take a session id), so both forms
  * share one implementation. An owned Session logs out when closed: by
- * s:logout(), by a <close> variable going out of scope, or when collected;
- * __gc and __close are the same idempotent function. From inside an mcsi
- * callback, where core cannot block, the logout is deferred to the next turn
- * of the loop. A closed Session raises when used.
+ * s:logout(), or by a <close> variable going out of scope (from inside an
+ * mcsi callback, where nothing can wait, the logout starts unattended).
+ * Garbage collection never logs out (luv's rule for live handles): the engine
+ * keeps an active owned Session referenced until it ends, and a session left
+ * alone is logged out when the state closes or the process exits. A closed
+ * Session raises when used.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,33 +26,71 @@
 
 typedef struct lmcsi_sess {
   mcsi_id sid;
+  mcsi_initiator *ini;                           /* the initiator it belongs to */
   int owned;
   int closed;
 } lmcsi_sess;
 
-int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned)
+#define LIVE_KEY "sessions"     /* in the engine's reference table: sid -> owned Session */
+
+/* Pushes the engine's table of live owned Sessions. */
+static void push_live(lua_State *L)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, LIVE_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, LIVE_KEY);
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The session ended (logged out, failed): the engine lets its handle go. */
+void lmcsi_session_forget(lua_State *L, mcsi_id sid)
+{
+  push_live(L);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)sid);
+  lua_pop(L, 1);
+}
+
+int lmcsi_session_new(lua_State *L, mcsi_id sid, int owned, mcsi_initiator *ini)
 {
   lmcsi_sess *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->sid = sid;
+  s->ini = ini;
   s->owned = owned;
   s->closed = 0;
   luaL_setmetatable(L, LMCSI_SESSION);
+  if (owned) {                                   /* an active session is referenced by the engine */
+    push_live(L);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)sid);
+    lua_pop(L, 1);
+  }
   return 1;
 }
 
-int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid)
+int lmcsi_is_session(lua_State *L, int idx, mcsi_id *sid, mcsi_initiator **ini)
 {
   lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
   if (!s) return 0;
   if (s->closed) luaL_error(L, "attempt to use a closed %s", LMCSI_SESSION);
   if (sid) *sid = s->sid;
+  if (ini) *ini = s->ini;
   return 1;
 }
 
 void lmcsi_session_closed(lua_State *L, int idx)
 {
   lmcsi_sess *s = luaL_testudata(L, idx, LMCSI_SESSION);
-  if (s) s->closed = 1;
+  if (s) {
+    s->closed = 1;
+    lmcsi_session_forget(L, s->sid);
+  }
 }
 
 static lmcsi_sess *check_open(lua_State *L, int arg)
@@ -60,29 +100,33 @@ static lmcsi_sess *check_open(lua_State *L, int arg)
   return s;
 }
 
-/* __gc and __close: logs an owned session out, once. */
+/* __gc: nothing (luv's rule: collecting a handle never ends a session; an
+ * active owned session is kept referenced by the engine anyway). */
 static int session_gc(lua_State *L)
+{
+  luaL_checkudata(L, 1, LMCSI_SESSION);
+  return 0;
+}
+
+/* __close (a <close> variable) and s:close(): logs an owned session out, once. */
+static int session_close(lua_State *L)
 {
   lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
   lmcsi_engine *e = lmcsi_engine_of(L);
   if (s->closed) return 0;
-  s->closed = 1;
-  if (!s->owned || e->closed || !e->ini) return 0;
-  if (e->in_callback) {
-    lmcsi_defer_close(e, s->sid, 0);
+  if (!s->owned || e->closed) {
+    s->closed = 1;
     return 0;
   }
-  lua_State *saved;
-  lmcsi_enter(e, L, &saved);
-  mcsi_logout_from_target(e->ini, s->sid);
-  lmcsi_leave(e, saved);
-  return 0;
+  s->closed = 1;
+  lmcsi_session_forget(L, s->sid);
+  e->force_ini = s->ini;
+  return lmcsi_close_session(L, s->sid);
 }
 
 static int session_tostring(lua_State *L)
 {
   lmcsi_sess *s = luaL_checkudata(L, 1, LMCSI_SESSION);
-  lmcsi_engine *e = lmcsi_engine_of(L);
   char id[24];
   snprintf(id, sizeof id, "0x%016llx", (unsigned long long)s->sid);
   if (s->closed) {
@@ -90,7 +134,7 @@ static int session_tostring(lua_State *L)
     return 1;
   }
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS)
+  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS)
     lua_pushfstring(L, "%s %s (gone)", LMCSI_SESSION, id);
   else
     lua_pushfstring(L, "%s %s (%s, %s, %d connection%s)", LMCSI_SESSION, id, si->target, si->state,
@@ -120,27 +164,22 @@ static int session_index(lua_State *L)
   return 1;
 }
 
-/* conn, st = s:add_connection{ portal =, chap =, weight = } (or a portal string);
+/* conn, st = s:add_connection{ portal =, chap =, weight = } (or a portal string) [, fn(conn, st)];
  * the Connection owns the new connection (removed when closed or collected). */
 static int session_add_connection(lua_State *L)
 {
-  lmcsi_sess *s = check_open(L, 1);
-  mcsi_id cid = 0;
-  if (lmcsi_add_connection(L, &cid) == ISDSC_SUCCESS) lmcsi_connection_new(L, 1, s->sid, cid, 1);
-  else lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  check_open(L, 1);
+  return lmcsi_op_add_connection(L, 1);
 }
 
 /* list = s:connections(): a borrowed mcsi.Connection per connection */
 static int session_connections(lua_State *L)
 {
   lmcsi_sess *s = check_open(L, 1);
-  lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   lua_newtable(L);
-  if (!e->ini || mcsi_session_get_info(e->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
-  size_t n = si->connection_count < 8 ? si->connection_count : 8;
+  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
+  size_t n = LMCSI_INFO_CONNS(si);
   for (size_t i = 0; i < n; i++) {
     lmcsi_connection_new(L, 1, s->sid, si->connections[i].id, 0);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -148,14 +187,10 @@ static int session_connections(lua_State *L)
   return 1;
 }
 
-/* s, st = mcsi.login{...} (also mcsi.Session.login) */
+/* s, st = mcsi.login{...} [, fn(s, st)] (also mcsi.Session.login) */
 int lmcsi_session_login(lua_State *L)
 {
-  mcsi_id sid = 0, cid = 0;
-  if (lmcsi_login(L, &sid, &cid) == ISDSC_SUCCESS) lmcsi_session_new(L, sid, 1);
-  else lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  return lmcsi_op_login(L, 1);
 }
 
 /* s, st = mcsi.Session.of(sid): a borrowed handle on an existing session */
@@ -164,8 +199,8 @@ static int session_of(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_Integer sid = luaL_checkinteger(L, 1);
   mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = e->ini ? mcsi_session_get_info(e->ini, (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
-  if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0);
+  mcsi_status st = e->ini || e->nextra ? mcsi_session_get_info(lmcsi_ini_for(L, e, (mcsi_id)sid), (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
+  if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0, lmcsi_ini_for(L, e, (mcsi_id)sid));
   else lua_pushnil(L);
   if (st == ISDSC_SUCCESS || e->ini) lmcsi_push_status(L, e, st);
   else lmcsi_push_status_msg(L, st, NULL);
@@ -199,7 +234,7 @@ static const luaL_Reg session_methods[] = {
 
 static const luaL_Reg session_meta[] = {
   {"__gc", session_gc},
-  {"__close", session_gc},
+  {"__close", session_close},
   {"__tostring", session_tostring},
   {"__eq", session_eq},
   {NULL, NULL}

@@ -51,13 +51,11 @@ void lmcsi_push_status_msg(lua_State *L, mcsi_status st, const char *message)
   lua_setiuservalue(L, -2, 1);
 }
 
-/* Pushes the Status of the call just made on e's initiator, with its detail. */
-void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st)
+void lmcsi_push_status_detail(lua_State *L, mcsi_status st, const char *detail)
 {
   const char *base = mcsi_status_message(st);
-  const char *detail = (st != ISDSC_SUCCESS && e && e->ini) ? mcsi_last_message(e->ini) : NULL;
   if (!base) base = "Unknown status";
-  if (detail && *detail && strcmp(detail, base) != 0 && strcmp(detail, "Success") != 0) {
+  if (st != ISDSC_SUCCESS && detail && *detail && strcmp(detail, base) != 0 && strcmp(detail, "Success") != 0) {
     luaL_Buffer b;
     lmcsi_status *s = lua_newuserdatauv(L, sizeof *s, 1);
     s->code = st;
@@ -73,6 +71,12 @@ void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st)
   } else {
     lmcsi_push_status_msg(L, st, base);
   }
+}
+
+/* Pushes the Status of the call just made on e's initiator, with its detail. */
+void lmcsi_push_status(lua_State *L, lmcsi_engine *e, mcsi_status st)
+{
+  lmcsi_push_status_detail(L, st, (st != ISDSC_SUCCESS && e && e->ini) ? mcsi_last_message(e->ini) : NULL);
 }
 
 static int status_index(lua_State *L)

@@ -35,6 +35,8 @@ typedef struct mcsi_watch {
 typedef struct mcsi_loop {
   int epfd;
   mcsi_timer *timers;                   /* root of the timer heap */
+  mcsi_link host_timers;                /* mcsi_timer_add's timers, for cancelling by id */
+  uint64_t next_host_timer;
 } mcsi_loop;
 
 uint64_t mcsi_now_ms(void);

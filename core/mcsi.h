@@ -71,6 +71,15 @@ int mcsi_next_timeout_ms(const mcsi_initiator *ini);
  * number of events handled, or -1 on a loop failure (errno set). */
 int mcsi_process(mcsi_initiator *ini, int timeout_ms);
 
+/* Timers of a host program on the initiator's loop (one timer implementation
+ * for the host and the engine): cb(ini, arg) runs once, delay_ms from now,
+ * from inside mcsi_process() (a callback: blocking calls are refused there).
+ * Returns the timer's id (never 0), or 0 when out of memory. */
+typedef void (*mcsi_timer_cb)(mcsi_initiator *ini, void *arg);
+uint64_t mcsi_timer_add(mcsi_initiator *ini, uint64_t delay_ms, mcsi_timer_cb cb, void *arg);
+/* 1 if the timer was pending (it will not run), else 0. Safe inside callbacks. */
+int mcsi_timer_cancel(mcsi_initiator *ini, uint64_t id);
+
 /* ---- Events (state changes of sessions and connections) ----------------- */
 
 /* One row per kind: enum name, value, name, and the state the object is in
@@ -240,6 +249,14 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
 typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                     mcsi_capacity *out);
+/* Asynchronous READ CAPACITY(16): cb gets the capacity (NULL on failure) and
+ * the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
+typedef void (*mcsi_capacity_cb)(mcsi_status st, const mcsi_capacity *cap, void *arg);
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                          mcsi_capacity_cb cb, void *arg);
+/* The block size READ CAPACITY last gave for this LUN of the session (the
+ * cache mcsi_read/mcsi_write use); ISDSC_NOT_FOUND when not known. No I/O. */
+mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs);
 /* Fills up to max LUN numbers, *count gets how many the target reported. */
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
                                   size_t max, size_t *count);

@@ -376,6 +376,89 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
   return st;
 }
 
+static void remember_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t bs)
+{
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (s && bs) {
+    s->cap_lun = lun;
+    s->cap_block_size = bs;
+    s->cap_valid = 1;
+  }
+}
+
+mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
+{
+  if (!ini || !bs) return ISDSC_INVALID_PARAMETER;
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return ISDSC_INVALID_SESSION_ID;
+  if (!s->cap_valid || s->cap_lun != lun) return ISDSC_NOT_FOUND;
+  *bs = s->cap_block_size;
+  return ISDSC_SUCCESS;
+}
+
+/* ---- READ CAPACITY(16), asynchronously (a UNIT ATTENTION is retried, as
+ * mcsi_scsi_command does) ---- */
+
+typedef struct capacity_req {
+  mcsi_initiator *ini;
+  mcsi_id sid;
+  uint64_t lun;
+  int tries;
+  mcsi_capacity_cb cb;
+  void *arg;
+  uint8_t cdb[16];
+  uint8_t buf[32];
+} capacity_req;
+
+static uint64_t be_get(const uint8_t *p, int n)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+static void capacity_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  capacity_req *q = arg;
+  mcsi_capacity cap = { 0, 0 };
+  if (st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 &&
+      res->sense_key == SCSI_SENSE_UNIT_ATTENTION && ++q->tries < 4 &&
+      mcsi_scsi_submit(q->ini, q->sid, q->lun, q->cdb, 16, MCSI_DIR_READ, q->buf, sizeof q->buf,
+                       capacity_done, q) == ISDSC_SUCCESS)
+    return;
+  if (!st && res->data_in < 12)
+    st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
+                   (int)res->data_in);
+  if (!st) {
+    cap.blocks = be_get(q->buf, 8) + 1;
+    cap.block_size = (uint32_t)be_get(q->buf + 8, 4);
+    if (!cap.block_size) st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned a block size of 0");
+    else remember_block_size(q->ini, q->sid, q->lun, cap.block_size);
+  }
+  q->cb(st, st ? NULL : &cap, q->arg);
+  free(q);
+}
+
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                          mcsi_capacity_cb cb, void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  capacity_req *q = calloc(1, sizeof *q);
+  if (!q) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  q->ini = ini;
+  q->sid = sid;
+  q->lun = lun;
+  q->cb = cb;
+  q->arg = arg;
+  q->cdb[0] = 0x9e;                     /* SERVICE ACTION IN(16) */
+  q->cdb[1] = 0x10;                     /* READ CAPACITY(16) */
+  q->cdb[13] = sizeof q->buf;           /* allocation length */
+  mcsi_status st = mcsi_scsi_submit(ini, sid, lun, q->cdb, 16, MCSI_DIR_READ, q->buf, sizeof q->buf, capacity_done, q);
+  if (st) free(q);
+  return st;
+}
+
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
@@ -394,12 +477,7 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   if (rc) {
     out->blocks = rc->returned_lba + 1;
     out->block_size = rc->block_length;
-    mcsi_session *s = mcsi_session_find(ini, sid);
-    if (s && rc->block_length) {
-      s->cap_lun = lun;
-      s->cap_block_size = rc->block_length;
-      s->cap_valid = 1;
-    }
+    remember_block_size(ini, sid, lun, rc->block_length);
   }
   scsi_free_scsi_task(task);
   return st;

@@ -5,6 +5,7 @@
 --   H.sockets() -> number of open sockets of this process (/proc/self/fd)
 --   H.logout_all(), H.check_clean() (teardown: no session, no socket left)
 --   H.run(cmd) -> exit code, stdout+stderr of a shell command
+--   H.silent_portal() -> portal, stop: a portal that accepts TCP and never answers
 --   H.mcsi_bin: the mcsi program of the build under test
 --   H.finish(): runs LuaUnit and exits (closing the state, so finalizers run);
 --     its output is TAP, one "ok N" / "not ok N" line per test case and the
@@ -131,6 +132,21 @@ function H.assertRaises(pattern, f, ...)
   local ok, err = pcall(f, ...)
   H.lu.assertFalse(ok, "expected an error containing: " .. pattern)
   H.lu.assertStrContains(tostring(err), pattern)
+end
+
+-- A portal that never answers: a listening socket (perl) that never accepts;
+-- the kernel completes the TCP handshake and the Login Request is never
+-- answered. Returns the portal and a function that stops it.
+function H.silent_portal()
+  local listener = io.popen([[exec perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(Listen => 64, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1) or die;
+    $| = 1; print "$$ ", $s->sockport, "\n"; sleep 120']])
+  local pid, port = (listener:read("l") or ""):match("^(%d+) (%d+)$")
+  H.lu.assertNotNil(tonumber(port), "perl listener")
+  return "127.0.0.1:" .. port, function()
+    os.execute("kill " .. pid)
+    listener:close()
+  end
 end
 
 function H.finish()

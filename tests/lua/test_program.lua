@@ -158,6 +158,20 @@ function TestProgram:test_time_budget()
   lu.assertStrContains(out, "exceeded")
 end
 
+function TestProgram:test_help_and_version()
+  local rc, out = H.run(M .. " --help")
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "usage: ")
+  lu.assertStrContains(out, "--budget-seconds")
+  lu.assertStrContains(out, "mcsi.spawn")
+  rc, out = H.run(M .. " --version </dev/null")
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "mcsi 0.1 with Lua 5.4")
+  rc, out = H.run(M .. " --no-such-option")
+  lu.assertEquals(rc, 1, out)
+  lu.assertStrContains(out, "unrecognized option '--no-such-option'")
+end
+
 function TestProgram:test_interrupt()
   -- SIGINT stops a running chunk (the hook), also inside mcsi.sleep, and the
   -- program exits with an error like lua does.

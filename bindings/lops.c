@@ -1,0 +1,414 @@
+/*
+ * lops.c: the session operations of the module: login, logout, adding and
+ * removing connections, discovery (SendTargets), LUN RESET and ABORT TASK.
+ * Each is one core asynchronous operation run as a request (lrequest.c): the
+ * same function is the blocking form, the callback form (a function as last
+ * argument) and, inside mcsi.spawn, the yielding form.
+ */
+#include <limits.h>
+#include <string.h>
+#include "lmcsi.h"
+
+#define U32 0xFFFFFFFF
+#define LOGIN 1                 /* r->what of a login: its session's initiator is noted */
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static int yesno_field(lua_State *L, int t, const char *k, const char *what)
+{
+  int ty = lmcsi_raw_field(L, t, k), v = MCSI_DEFAULT;
+  if (ty == LUA_TBOOLEAN) v = lua_toboolean(L, -1) ? MCSI_YES : MCSI_NO;
+  else if (ty != LUA_TNIL) luaL_error(L, "%s: option '%s' must be a boolean", what, k);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int digest_field(lua_State *L, int t, const char *k, const char *what)
+{
+  const char *s = lmcsi_str_field(L, t, k, what);
+  if (!s || strcmp(s, "none") == 0) return MCSI_DIGEST_NONE;
+  if (strcmp(s, "crc32c") == 0 || strcmp(s, "CRC32C") == 0) return MCSI_DIGEST_CRC32C;
+  return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, lmcsi_push_short(L, s));
+}
+
+static const char *const login_keys[] = {
+  "portal", "target", "initiator", "chap", "header_digest", "data_digest", "max_connections",
+  "max_recv_data_segment_length", "max_burst_length", "first_burst_length", "max_outstanding_r2t",
+  "default_time2wait", "default_time2retain", "initial_r2t", "immediate_data", "login_timeout_ms",
+  "command_timeout_ms", "nop_interval_ms", "nop_timeout_ms", "max_redirects", "recovery_timeout_ms",
+  NULL
+};
+
+/* Fills o from the options table at t (strings stay anchored in it). */
+static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what)
+{
+  memset(o, 0, sizeof *o);
+  lmcsi_check_fields(L, t, login_keys, what);
+  o->portal = lmcsi_str_field(L, t, "portal", what);
+  o->target = lmcsi_str_field(L, t, "target", what);
+  lmcsi_chap_opts(L, t, &o->chap, what);
+  o->header_digest = digest_field(L, t, "header_digest", what);
+  o->data_digest = digest_field(L, t, "data_digest", what);
+  o->max_connections = (uint32_t)lmcsi_int_field(L, t, "max_connections", 0, 0, U32, what);
+  o->max_recv_data_segment_length = (uint32_t)lmcsi_int_field(L, t, "max_recv_data_segment_length", 0, 0, U32, what);
+  o->max_burst_length = (uint32_t)lmcsi_int_field(L, t, "max_burst_length", 0, 0, U32, what);
+  o->first_burst_length = (uint32_t)lmcsi_int_field(L, t, "first_burst_length", 0, 0, U32, what);
+  o->max_outstanding_r2t = (uint32_t)lmcsi_int_field(L, t, "max_outstanding_r2t", 0, 0, U32, what);
+  o->default_time2wait = (uint32_t)lmcsi_int_field(L, t, "default_time2wait", 0, 0, U32, what);
+  o->default_time2retain = (uint32_t)lmcsi_int_field(L, t, "default_time2retain", 0, 0, U32, what);
+  o->initial_r2t = yesno_field(L, t, "initial_r2t", what);
+  o->immediate_data = yesno_field(L, t, "immediate_data", what);
+  o->login_timeout_ms = (int)lmcsi_int_field(L, t, "login_timeout_ms", 0, 0, INT_MAX, what);
+  o->command_timeout_ms = (int)lmcsi_int_field(L, t, "command_timeout_ms", 0, 0, INT_MAX, what);
+  o->nop_interval_ms = (int)lmcsi_int_field(L, t, "nop_interval_ms", 0, -1, INT_MAX, what);
+  o->nop_timeout_ms = (int)lmcsi_int_field(L, t, "nop_timeout_ms", 0, 0, INT_MAX, what);
+  o->max_redirects = (int)lmcsi_int_field(L, t, "max_redirects", 0, 0, INT_MAX, what);
+  o->recovery_timeout_ms = (int)lmcsi_int_field(L, t, "recovery_timeout_ms", 0, -1, INT_MAX, what);
+}
+
+/* ---- starting a core operation ------------------------------------------------------- */
+
+static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+{
+  lmcsi_req *r = arg;
+  (void)ini;
+  r->sid = res->session_id;
+  r->cid = res->connection_id;
+  if (r->what == LOGIN && res->status == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
+  lmcsi_req_set(r, res->status, res->message);
+  lmcsi_req_done(r);
+}
+
+static void on_status(mcsi_status st, void *arg)
+{
+  lmcsi_req *r = arg;
+  lmcsi_req_set(r, st, st ? mcsi_last_message(r->ini) : NULL);
+  lmcsi_req_done(r);
+}
+
+static void ignore_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+{
+  (void)ini; (void)res; (void)arg;
+}
+
+/* Runs a core start call with the engine entered; a refusal's detail goes to r. */
+#define START(L, e, r, call) do {                                   \
+    lua_State *saved_;                                              \
+    lmcsi_enter(e, L, &saved_);                                     \
+    st = (call);                                                    \
+    lmcsi_leave(e, saved_);                                         \
+    if (st != ISDSC_SUCCESS) lmcsi_req_set(r, st, mcsi_last_message(r->ini)); \
+  } while (0)
+
+/* ---- login ------------------------------------------------------------------------------- */
+
+static int push_login_ids(lua_State *L, lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS) {
+    lua_pushinteger(L, (lua_Integer)r->sid);
+    lua_pushinteger(L, (lua_Integer)r->cid);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 3;
+}
+
+static int push_login_session(lua_State *L, lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS) lmcsi_session_new(L, r->sid, 1, r->ini);
+  else lua_pushnil(L);
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 2;
+}
+
+/* Nobody waits any more (Ctrl-C): a session it made is logged out. */
+static void abandon_login(lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS) mcsi_logout_from_target_async(r->ini, r->sid, ignore_result, NULL);
+}
+
+/* The options table at 1 (and a function at 2): sid, cid, st or Session, st. */
+int lmcsi_op_login(lua_State *L, int as_object)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_login_opts o;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  login_opts(L, 1, &o, "mcsi.login_to_target");
+  mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, lmcsi_str_field(L, 1, "initiator", "mcsi.login_to_target"));
+  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  lmcsi_req *r = lmcsi_req_new(L, e, as_object ? push_login_session : push_login_ids, cb, "login_to_target");
+  r->ini = ini;
+  r->what = LOGIN;
+  r->abandon = abandon_login;
+  mcsi_status st;
+  START(L, e, r, mcsi_login_to_target_async(r->ini, &o, on_result, r));
+  return lmcsi_req_started(L, r, st);
+}
+
+/* sid, cid, st = mcsi.login_to_target{ portal =, target =, ... } [, fn(sid, cid, st)] */
+static int l_login_to_target(lua_State *L) { return lmcsi_op_login(L, 0); }
+
+/* ---- logout ------------------------------------------------------------------------------ */
+
+static int push_status_only(lua_State *L, lmcsi_req *r)
+{
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 1;
+}
+
+/* st = mcsi.logout_from_target(sid or session [, fn(st)]) */
+int lmcsi_l_logout(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "logout_from_target");
+  r->ini = lmcsi_ini_for(L, e, sid);
+  mcsi_status st;
+  START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, on_result, r));
+  if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ends either way */
+  return lmcsi_req_started(L, r, st);
+}
+
+/* ---- add and remove connections ------------------------------------------------------------ */
+
+static const char *const conn_keys[] = { "portal", "chap", "login_timeout_ms", "weight", NULL };
+
+static int push_cid(lua_State *L, lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS) lua_pushinteger(L, (lua_Integer)r->cid);
+  else lua_pushnil(L);
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 2;
+}
+
+static int push_connection(lua_State *L, lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS) {
+    lmcsi_push_ref(L, r->obj_ref);                  /* the Session */
+    lmcsi_connection_new(L, -1, r->sid, r->cid, 1);
+    lua_remove(L, -2);
+  } else {
+    lua_pushnil(L);
+  }
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 2;
+}
+
+/* Session arg 1, options arg 2 (a table or a portal string) [, fn]:
+ * cid, st, or Connection, st when session_obj (the Session at 1). */
+int lmcsi_op_add_connection(lua_State *L, int session_obj)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  mcsi_conn_opts o;
+  memset(&o, 0, sizeof o);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    o.portal = lua_tostring(L, 2);
+  } else {
+    const char *what = "mcsi.add_connection_to_session";
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lmcsi_check_fields(L, 2, conn_keys, what);
+    o.portal = lmcsi_str_field(L, 2, "portal", what);
+    lmcsi_chap_opts(L, 2, &o.chap, what);
+    o.login_timeout_ms = (int)lmcsi_int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, what);
+    o.weight = (uint32_t)lmcsi_int_field(L, 2, "weight", 0, 0, U32, what);
+  }
+  lmcsi_req *r = lmcsi_req_new(L, e, session_obj ? push_connection : push_cid, cb, "add_connection_to_session");
+  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  r->ini = lmcsi_ini_for(L, e, sid);
+  r->sid = sid;
+  if (session_obj) r->obj_ref = lmcsi_ref(L, 1);
+  mcsi_status st;
+  START(L, e, r, mcsi_add_connection_async(r->ini, sid, &o, on_result, r));
+  r->sid = sid;
+  return lmcsi_req_started(L, r, st);
+}
+
+/* cid, st = mcsi.add_connection_to_session(sid, { portal =, chap =, weight = } or portal [, fn(cid, st)]) */
+static int l_add_connection_to_session(lua_State *L) { return lmcsi_op_add_connection(L, 0); }
+
+/* Marks the Connection given (if one) closed once it is removed. */
+static int push_removed(lua_State *L, lmcsi_req *r)
+{
+  if (r->st == ISDSC_SUCCESS && r->obj_ref != LUA_NOREF) {
+    lmcsi_push_ref(L, r->obj_ref);
+    lmcsi_connection_closed(L, -1);
+    lua_pop(L, 1);
+  }
+  return push_status_only(L, r);
+}
+
+static int remove_connection(lua_State *L, int detached_ok)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
+  if (detached_ok && !cb) {                 /* no function: the removal runs unattended */
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+    cb = LMCSI_DETACHED;
+  }
+  lmcsi_req *r = lmcsi_req_new(L, e, push_removed, cb, detached_ok ? "remove_connection_async" : "remove_connection_from_session");
+  r->ini = lmcsi_ini_for(L, e, sid);
+  if (lmcsi_is_connection(L, 2, NULL, NULL)) r->obj_ref = lmcsi_ref(L, 2);
+  mcsi_status st;
+  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_status, r));
+  return lmcsi_req_started(L, r, st);
+}
+
+/* st = mcsi.remove_connection_from_session(sid, cid [, fn(st)]) */
+int lmcsi_l_remove_connection(lua_State *L) { return remove_connection(L, 0); }
+
+/* st = mcsi.remove_connection_async(sid, cid [, fn(st)]): the callback form
+ * under its old name; without fn the removal runs unattended. */
+int lmcsi_l_remove_connection_async(lua_State *L) { return remove_connection(L, 1); }
+
+/* ---- discovery ------------------------------------------------------------------------------ */
+
+static void on_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg)
+{
+  lmcsi_req *r = arg;
+  (void)ini;
+  r->list = list;
+  lmcsi_req_set(r, res->status, res->message);
+  lmcsi_req_done(r);
+}
+
+/* { { name =, addresses = { "host:port,tpgt", ... } }, ... }, st */
+static int push_targets(lua_State *L, lmcsi_req *r)
+{
+  mcsi_target_list *list = r->list;
+  if (r->st == ISDSC_SUCCESS && list) {
+    lua_createtable(L, (int)list->count, 0);
+    for (size_t i = 0; i < list->count; i++) {
+      luaL_checkstack(L, 4, "target list");
+      lua_createtable(L, 0, 2);
+      lua_pushstring(L, list->targets[i].name);
+      lua_setfield(L, -2, "name");
+      lua_createtable(L, (int)list->targets[i].naddr, 0);
+      for (size_t j = 0; j < list->targets[i].naddr; j++) {
+        lua_pushstring(L, list->targets[i].addresses[j]);
+        lua_rawseti(L, -2, (lua_Integer)j + 1);
+      }
+      lua_setfield(L, -2, "addresses");
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  lmcsi_push_status_detail(L, r->st, r->message);
+  return 2;
+}
+
+static const char *const discovery_keys[] = { "portal", "chap", "login_timeout_ms", "initiator", "header_digest",
+                                              "data_digest", NULL };
+
+/* targets, st = mcsi.send_targets(portal or { portal =, chap =, ... } [, fn(targets, st)]) */
+static int l_send_targets(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  const char *what = "mcsi.send_targets", *name = NULL;
+  mcsi_login_opts o;
+  memset(&o, 0, sizeof o);
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    size_t len;
+    o.portal = lua_tolstring(L, 1, &len);
+    luaL_argcheck(L, strlen(o.portal) == len, 1, "portal contains a zero byte");
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lmcsi_check_fields(L, 1, discovery_keys, what);
+    o.portal = lmcsi_str_field(L, 1, "portal", what);
+    lmcsi_chap_opts(L, 1, &o.chap, what);
+    o.login_timeout_ms = (int)lmcsi_int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, what);
+    o.header_digest = digest_field(L, 1, "header_digest", what);
+    o.data_digest = digest_field(L, 1, "data_digest", what);
+    name = lmcsi_str_field(L, 1, "initiator", what);
+  }
+  mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, name);
+  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  lmcsi_req *r = lmcsi_req_new(L, e, push_targets, cb, "send_targets");
+  r->ini = ini;
+  mcsi_status st;
+  START(L, e, r, mcsi_send_targets_async(r->ini, &o, on_targets, r));
+  return lmcsi_req_started(L, r, st);
+}
+
+/* ---- task management ----------------------------------------------------------------------- */
+
+/* st = mcsi.lun_reset(sid, lun [, fn(st)]) */
+static int l_lun_reset(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  uint64_t lun = lmcsi_check_lun(L, 2);
+  lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "lun_reset");
+  r->ini = lmcsi_ini_for(L, e, sid);
+  mcsi_status st;
+  START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, on_result, r));
+  return lmcsi_req_started(L, r, st);
+}
+
+/* st = mcsi.abort_task(sid, tag [, fn(st)]): ABORT TASK for a command from mcsi.scsi_submit */
+static int l_abort_task(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int cb = lmcsi_take_callback(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  lua_Integer tag = luaL_checkinteger(L, 2);
+  lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "abort_task");
+  r->ini = lmcsi_ini_for(L, e, sid);
+  mcsi_status st;
+  START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, on_result, r));
+  return lmcsi_req_started(L, r, st);
+}
+
+/* ---- closing owned handles (<close>, s:close()) ------------------------------------ */
+
+static void ignore_status(mcsi_status st, void *arg)
+{
+  (void)st; (void)arg;
+}
+
+/* The handle at 1 is marked closed by the caller; it is replaced by its ids. */
+int lmcsi_close_session(lua_State *L, mcsi_id sid)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  lua_settop(L, 0);
+  if (e->in_callback) {                           /* core cannot be waited for here */
+    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, ignore_result, NULL);
+    return 0;
+  }
+  lua_pushinteger(L, (lua_Integer)sid);
+  return lmcsi_l_logout(L);
+}
+
+int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  lua_settop(L, 0);
+  if (e->in_callback) {
+    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_status, NULL);
+    return 0;
+  }
+  lua_pushinteger(L, (lua_Integer)sid);
+  lua_pushinteger(L, (lua_Integer)cid);
+  return lmcsi_l_remove_connection(L);
+}
+
+const luaL_Reg lmcsi_ops_funcs[] = {
+  {"login_to_target", l_login_to_target},
+  {"logout_from_target", lmcsi_l_logout},
+  {"add_connection_to_session", l_add_connection_to_session},
+  {"remove_connection_from_session", lmcsi_l_remove_connection},
+  {"remove_connection_async", lmcsi_l_remove_connection_async},
+  {"send_targets", l_send_targets},
+  {"lun_reset", l_lun_reset},
+  {"abort_task", l_abort_task},
+  {NULL, NULL}
+};

@@ -1,0 +1,128 @@
+/* test_host_api.c: what a host program (the Lua binding) uses of the core
+ * besides the operations: timers on the initiator's loop (mcsi_timer_add /
+ * mcsi_timer_cancel), READ CAPACITY asynchronously, and the block size kept
+ * by it (mcsi_scsi_block_size). Against the fake target. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fake_fixture.h"
+#include "testlib.h"
+
+typedef struct fired {
+  int n;
+  int order[8];
+  int in_callback_refused;       /* a blocking call inside the timer was refused */
+} fired;
+
+typedef struct tick { fired *f; int tag; mcsi_id sid; } tick;
+
+static void on_tick(mcsi_initiator *ini, void *arg)
+{
+  tick *t = arg;
+  if (t->f->n < 8) t->f->order[t->f->n] = t->tag;
+  t->f->n++;
+  if (t->sid && mcsi_logout_from_target(ini, t->sid) == ISDSC_SESSION_BUSY) t->f->in_callback_refused = 1;
+}
+
+static void timers(void)
+{
+  mcsi_initiator *ini = mcsi_initiator_new(NULL);
+  fired f = { 0 };
+  tick a = { &f, 1, 0 }, b = { &f, 2, 0 }, c = { &f, 3, 0 };
+  uint64_t ib = mcsi_timer_add(ini, 40, on_tick, &b);
+  uint64_t ia = mcsi_timer_add(ini, 10, on_tick, &a);
+  uint64_t ic = mcsi_timer_add(ini, 20, on_tick, &c);
+  T_OK(ia && ib && ic && ia != ib && ib != ic && ia != ic, "three timers, three distinct ids");
+  T_OK(mcsi_next_timeout_ms(ini) >= 0 && mcsi_next_timeout_ms(ini) <= 10, "the loop's next timeout is the first timer's");
+  T_EQ_INT(mcsi_timer_cancel(ini, ic), 1, "a pending timer is cancelled");
+  T_EQ_INT(mcsi_timer_cancel(ini, ic), 0, "cancelling it again finds nothing");
+  int64_t t0 = now_ms();
+  while (f.n < 2 && now_ms() - t0 < 2000) mcsi_process(ini, -1);
+  T_EQ_INT(f.n, 2, "the two timers left fired, once each");
+  T_OK(f.order[0] == 1 && f.order[1] == 2, "in the order they were due");
+  T_OK(now_ms() - t0 >= 35, "not before they were due");
+  T_EQ_INT(mcsi_timer_cancel(ini, ia), 0, "a timer that fired cannot be cancelled");
+  T_EQ_INT(mcsi_next_timeout_ms(ini), -1, "no timer left in the loop");
+  T_OK(mcsi_timer_add(ini, 0, NULL, NULL) == 0, "no callback: refused");
+  mcsi_timer_add(ini, 100000, on_tick, &a);      /* still pending at the end: freed with the initiator */
+  mcsi_initiator_free(ini);
+}
+
+static void timer_is_a_callback(void)
+{
+  fx f;
+  fake_target_opts to = { 0 };
+  if (fx_start(&f, &to)) return;
+  fired fd = { 0 };
+  tick t = { &fd, 1, f.sid };
+  mcsi_timer_add(f.ini, 0, on_tick, &t);
+  mcsi_process(f.ini, 100);
+  T_EQ_INT(fd.n, 1, "a zero-delay timer fires at the next mcsi_process");
+  T_OK(fd.in_callback_refused, "a blocking call inside a timer callback is refused (ISDSC_SESSION_BUSY)");
+  fx_logout_ok(&f, "after the timer");
+  fx_end(&f);
+}
+
+typedef struct cap_seen { int done; mcsi_status st; mcsi_capacity cap; int had_cap; } cap_seen;
+
+static void on_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
+{
+  cap_seen *c = arg;
+  c->st = st;
+  c->had_cap = cap != NULL;
+  if (cap) c->cap = *cap;
+  c->done = 1;
+}
+
+static void read_capacity_async(void)
+{
+  fx f;
+  fake_target_opts to = { 0 };
+  if (fx_start(&f, &to)) return;
+  uint32_t bs = 1;
+  t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_NOT_FOUND, "block size before READ CAPACITY", &f);
+  T_EQ_INT(bs, 1, "nothing written when not known");
+  t_status(mcsi_scsi_block_size(f.ini, 0x7777, 0, &bs), ISDSC_INVALID_SESSION_ID, "block size of an unknown session", &f);
+  cap_seen c = { 0 };
+  mcsi_status st = mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, on_capacity, &c);
+  t_status(st, ISDSC_SUCCESS, "READ CAPACITY started", &f);
+  T_EQ_INT(c.done, 0, "its callback runs later, not inside the call");
+  int64_t t0 = now_ms();
+  while (!c.done && now_ms() - t0 < 2000) mcsi_process(f.ini, 100);
+  t_status(c.st, ISDSC_SUCCESS, "READ CAPACITY answered", &f);
+  T_OK(c.had_cap && c.cap.blocks == DISK_BLOCKS && c.cap.block_size == BLOCK, "the fake disk's capacity: %llu x %u",
+       (unsigned long long)c.cap.blocks, c.cap.block_size);
+  t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_SUCCESS, "block size after READ CAPACITY", &f);
+  T_EQ_INT(bs, BLOCK, "the block size is kept");
+  t_status(mcsi_scsi_block_size(f.ini, f.sid, 1, &bs), ISDSC_NOT_FOUND, "another LUN is not known", &f);
+  t_status(mcsi_scsi_read_capacity_async(f.ini, 0x7777, 0, on_capacity, &c), ISDSC_INVALID_SESSION_ID,
+           "unknown session: refused at once", &f);
+  fx_logout_ok(&f, "after READ CAPACITY");
+  fx_end(&f);
+}
+
+static void read_capacity_async_no_capacity(void)
+{
+  fake_target_opts to = { .scenario = FAKE_BAD_RESIDUAL, .variant = FAKE_RESID_NO_CAPACITY };
+  fx f;
+  if (fx_start(&f, &to)) return;
+  cap_seen c = { 0 };
+  mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, on_capacity, &c);
+  int64_t t0 = now_ms();
+  while (!c.done && now_ms() - t0 < 2000) mcsi_process(f.ini, 100);
+  t_status(c.st, ISDSC_SCSI_REQUEST_FAILED, "GOOD without a capacity", &f);
+  T_OK(!c.had_cap, "no capacity given");
+  uint32_t bs;
+  t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_NOT_FOUND, "and no block size kept", &f);
+  fx_logout_any(&f, "after a bad READ CAPACITY");
+  fx_end(&f);
+}
+
+int main(void)
+{
+  timers();
+  timer_is_a_callback();
+  read_capacity_async();
+  read_capacity_async_no_capacity();
+  return t_done();
+}
