@@ -67,7 +67,7 @@ mcsi_conn *mcsi_conn_new(mcsi_session *s, const mcsi_login_opts *o)
     return NULL;
   }
   c->sess = s;
-  c->id = ++s->ini->next_id;
+  c->id = mcsi_new_id();
   c->cid = s->next_cid++;
   c->fd = -1;
   c->watch.fd = -1;

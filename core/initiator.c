@@ -38,6 +38,12 @@ const char *mcsi_last_message(const mcsi_initiator *ini)
   return ini->message[0] ? ini->message : "Success";
 }
 
+mcsi_id mcsi_new_id(void)
+{
+  static _Atomic mcsi_id last;          /* shared by every initiator of the process */
+  return ++last;
+}
+
 char *mcsi_strdup0(const char *s)
 {
   size_t n = strlen(s) + 1;

@@ -391,7 +391,6 @@ struct mcsi_initiator {
   mcsi_loop loop;
   mcsi_link sessions;
   mcsi_link dirty;                      /* connections with queued PDUs */
-  mcsi_id next_id;
   struct mcsi_sub *subs;                /* event subscribers (events.c) */
   size_t nsubs, capsubs;
   int emitting;                         /* unsubscribed slots are compacted when 0 */
@@ -419,6 +418,8 @@ void mcsi_flush_dirty(mcsi_initiator *ini);
 /* Runs the loop until *flag becomes nonzero or deadline (monotonic ms, 0 = none) passes. */
 int mcsi_run_until(mcsi_initiator *ini, const int *flag, uint64_t deadline);
 char *mcsi_strdup0(const char *s);
+/* Session and connection ids and command tags: unique in the process, never reused. */
+mcsi_id mcsi_new_id(void);
 void mcsi_reap(mcsi_initiator *ini);
 /* discovery.c: SendTargets=All text (with C-bit continuations joined) to a list. */
 mcsi_status mcsi_parse_send_targets(mcsi_initiator *ini, const uint8_t *data, size_t len, mcsi_target_list **out);

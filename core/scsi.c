@@ -261,7 +261,7 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   t->len = len;
   t->cb = cb;
   t->arg = arg;
-  t->tag = ++ini->next_id;
+  t->tag = mcsi_new_id();
   if (tag) *tag = t->tag;
   mcsi_session_submit(s, t);
   return mcsi_ok(ini);

@@ -69,7 +69,7 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
     return NULL;
   }
   s->ini = ini;
-  s->id = ++ini->next_id;
+  s->id = mcsi_new_id();
   s->discovery = discovery;
   s->state = MCSI_SESS_LOGGING_IN;
   snprintf(s->target, sizeof s->target, "%s", o->target ? o->target : "");

@@ -52,7 +52,10 @@ static void timer_is_a_callback(void)
 {
   fx f;
   fake_target_opts to = { 0 };
-  if (fx_start(&f, &to)) return;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
   fired fd = { 0 };
   tick t = { &fd, 1, f.sid };
   mcsi_timer_add(f.ini, 0, on_tick, &t);
@@ -78,7 +81,10 @@ static void read_capacity_async(void)
 {
   fx f;
   fake_target_opts to = { 0 };
-  if (fx_start(&f, &to)) return;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
   uint32_t bs = 1;
   t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_NOT_FOUND, "block size before READ CAPACITY", &f);
   T_EQ_INT(bs, 1, "nothing written when not known");
@@ -105,7 +111,10 @@ static void read_capacity_async_no_capacity(void)
 {
   fake_target_opts to = { .scenario = FAKE_BAD_RESIDUAL, .variant = FAKE_RESID_NO_CAPACITY };
   fx f;
-  if (fx_start(&f, &to)) return;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
   cap_seen c = { 0 };
   mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, on_capacity, &c);
   int64_t t0 = now_ms();
@@ -118,8 +127,26 @@ static void read_capacity_async_no_capacity(void)
   fx_end(&f);
 }
 
+/* Ids are unique in the process, whichever initiator made them. */
+static void ids_across_initiators(void)
+{
+  fake_target_opts to = { 0 };
+  fx a, b;
+  if (fx_start(&a, &to) && fx_start(&b, &to)) {
+    T_OK(a.sid != b.sid && a.cid != b.cid && a.sid != b.cid && a.cid != b.sid,
+         "two initiators: session and connection ids all differ (%llu %llu %llu %llu)", (unsigned long long)a.sid,
+         (unsigned long long)a.cid, (unsigned long long)b.sid, (unsigned long long)b.cid);
+    t_status(mcsi_logout_from_target(b.ini, a.sid), ISDSC_INVALID_SESSION_ID, "one initiator does not know the other's session", &b);
+    fx_logout_ok(&a, "first initiator");
+    fx_logout_ok(&b, "second initiator");
+  }
+  fx_end(&a);
+  fx_end(&b);
+}
+
 int main(void)
 {
+  ids_across_initiators();
   timers();
   timer_is_a_callback();
   read_capacity_async();
