@@ -237,6 +237,7 @@ static mcsi_status start_login(mcsi_initiator *ini, const mcsi_login_opts *o, in
   st = mcsi_login_start(c, &c->opts);
   if (st) {
     s->login_op = NULL;
+    op->s = NULL;
     mcsi_session_free(s);
   }
   return st;

@@ -372,6 +372,7 @@ void mcsi_mcs_task_done_on(mcsi_conn *c);
 void mcsi_mcs_logout_closed(mcsi_conn *c);
 void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st);
 mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id cid);
+int mcsi_mcs_has_path(mcsi_session *s);
 
 
 /* ---- SCSI (scsi.c) ----------------------------------------------------------- */

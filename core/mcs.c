@@ -15,6 +15,14 @@ static int usable(const mcsi_conn *c) { return c->state == MCSI_CONN_ACTIVE; }
 #define FOR_CONNS(s, c) \
   for (mcsi_link *l_ = (s)->conns.next; l_ != &(s)->conns && ((c) = MCSI_CONTAINER(l_, mcsi_conn, link)); l_ = l_->next)
 
+/* A usable connection exists (no side effect, unlike mcsi_mcs_pick). */
+int mcsi_mcs_has_path(mcsi_session *s)
+{
+  mcsi_conn *c;
+  FOR_CONNS(s, c) if (usable(c)) return 1;
+  return 0;
+}
+
 mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id id)
 {
   mcsi_conn *c;

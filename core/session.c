@@ -97,6 +97,8 @@ mcsi_session *mcsi_session_new(mcsi_initiator *ini, const mcsi_login_opts *o, in
 void mcsi_session_free(mcsi_session *s)
 {
   mcsi_initiator *ini = s->ini;
+  if (s->login_op) s->login_op->s = NULL;      /* operations outliving it forget it */
+  if (s->logout_op) s->logout_op->s = NULL;
   mcsi_timer_stop(&ini->loop, &s->cmd_timer);
   mcsi_timer_stop(&ini->loop, &s->recovery_timer);
   mcsi_timer_stop(&ini->loop, &s->probe_timer);
@@ -477,8 +479,9 @@ static void recover_stalled_window(mcsi_session *s, uint64_t now)
   }
 }
 
-/* After a reinstatement a command that waited for it gets its full
- * command_timeout_ms on the new session (the wait was recovery_timeout_ms's). */
+/* When a path comes back (a reinstatement, a connection logged in) a command
+ * that waited for it gets its full command_timeout_ms from then on: the wait
+ * was the login's and the recovery's to bound. */
 void mcsi_session_renew_waiting(mcsi_session *s)
 {
   uint64_t fresh = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
@@ -490,9 +493,10 @@ void mcsi_session_renew_waiting(mcsi_session *s)
 }
 
 /* Each command has command_timeout_ms from its submission, whatever it waits
- * for: a command still waiting (for the CmdSN window, a connection, a probe)
- * past its deadline ends with ISDSC_SERVICE_DID_NOT_RESPOND, except while the
- * session is being reinstated (recovery_timeout_ms governs that wait). A
+ * for: a command still waiting (for the CmdSN window, a probe) past its
+ * deadline ends with ISDSC_SERVICE_DID_NOT_RESPOND, except while the session
+ * has no path (a connection logging in, a reinstatement: their timeouts
+ * govern that wait, and the command starts afresh when a path is back). A
  * connection holding a command past its deadline is not trusted any more: it
  * fails and its commands go elsewhere like those of any failed connection,
  * the late ones with a new command_timeout_ms each (at most 5 re-issues); a
@@ -513,8 +517,8 @@ static void cmd_timer_fire(mcsi_timer *tm)
     expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
   }
   if (window_stalled(s, now)) recover_stalled_window(s, now);
-  if (s->state != MCSI_SESS_RECOVERING) {
-    expire_waiting(s, &s->limbo, now);
+  if (s->state != MCSI_SESS_RECOVERING && mcsi_mcs_has_path(s)) {   /* waiting for a path: the login and */
+    expire_waiting(s, &s->limbo, now);                                /* recovery timeouts govern that */
     expire_waiting(s, &s->pending, now);
   }
   int late = 0;
@@ -740,7 +744,9 @@ void mcsi_session_login_finished(mcsi_conn *c, mcsi_status st)
     mcsi_emit_conn(c, MCSI_EV_CONN_FAILED, st, mcsi_last_message(s->ini));
     mcsi_session_bury_conn(c);
   } else {
+    int had_path = mcsi_mcs_has_path(s);
     c->state = MCSI_CONN_ACTIVE;
+    if (!had_path) mcsi_session_renew_waiting(s);
     mcsi_session_remember_portal(s, c->portal);
     mcsi_conn_start_nop(c);
     mcsi_emit_conn(c, MCSI_EV_CONN_ACTIVE, ISDSC_SUCCESS, c->portal);
