@@ -245,6 +245,12 @@ typedef struct mcsi_inquiry {
 /* page < 0: standard INQUIRY, else that VPD page (raw data only). */
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
                               mcsi_inquiry *out);
+/* The SCSI helpers' asynchronous forms: the callback gets the Status and the
+ * parsed answer (NULL on failure); a UNIT ATTENTION is retried, as the
+ * blocking forms do. */
+typedef void (*mcsi_inquiry_cb)(mcsi_status st, const mcsi_inquiry *inq, void *arg);
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
+                                    mcsi_inquiry_cb cb, void *arg);
 
 typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
@@ -261,6 +267,12 @@ mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
                                   size_t max, size_t *count);
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+/* luns: the LUN numbers the target reported, count of them. */
+typedef void (*mcsi_luns_cb)(mcsi_status st, const uint64_t *luns, size_t count, void *arg);
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg);
+typedef void (*mcsi_status_cb)(mcsi_status st, void *arg);
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                            mcsi_status_cb cb, void *arg);
 
 /* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
  * LUN's block size (learned with READ CAPACITY and kept). */
@@ -314,8 +326,7 @@ mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, c
  * closes it; the others keep running. See the Status list in the README. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
-/* Asynchronous form: cb runs once with the outcome. */
-typedef void (*mcsi_status_cb)(mcsi_status st, void *arg);
+/* Asynchronous form: cb runs once with the outcome (mcsi_status_cb above). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
                                          mcsi_id connection_id, mcsi_status_cb cb, void *arg);
 

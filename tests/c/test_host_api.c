@@ -144,8 +144,65 @@ static void ids_across_initiators(void)
   fx_end(&b);
 }
 
+typedef struct helper_seen { int calls; mcsi_status st; mcsi_inquiry inq; size_t nluns; uint64_t lun0; } helper_seen;
+
+static void seen_inquiry(mcsi_status st, const mcsi_inquiry *inq, void *arg)
+{
+  helper_seen *h = arg;
+  h->calls++;
+  h->st = st;
+  if (inq) h->inq = *inq;
+}
+
+static void seen_luns(mcsi_status st, const uint64_t *luns, size_t count, void *arg)
+{
+  helper_seen *h = arg;
+  h->calls++;
+  h->st = st;
+  h->nluns = count;
+  h->lun0 = count ? luns[0] : 99;
+}
+
+static void seen_status(mcsi_status st, void *arg)
+{
+  helper_seen *h = arg;
+  h->calls++;
+  h->st = st;
+}
+
+/* INQUIRY, REPORT LUNS and TEST UNIT READY asynchronously: started at once,
+ * answered later, once, with the parsed data. */
+static void scsi_helpers_async(void)
+{
+  fake_target_opts to = { 0 };
+  helper_seen a = { 0 }, b = { 0 }, c = { 0 };
+  fx f;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
+  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, -1, seen_inquiry, &a), ISDSC_SUCCESS, "INQUIRY started", &f);
+  t_status(mcsi_scsi_report_luns_async(f.ini, f.sid, seen_luns, &b), ISDSC_SUCCESS, "REPORT LUNS started", &f);
+  t_status(mcsi_scsi_test_unit_ready_async(f.ini, f.sid, 0, seen_status, &c), ISDSC_SUCCESS, "TEST UNIT READY started", &f);
+  T_OK(a.calls + b.calls + c.calls == 0, "all three in flight at once; no callback inside a call");
+  int64_t t0 = now_ms();
+  while ((!a.calls || !b.calls || !c.calls) && now_ms() - t0 < 2000) mcsi_process(f.ini, 50);
+  T_OK(a.calls == 1 && b.calls == 1 && c.calls == 1, "each answered once");
+  T_OK(a.st == ISDSC_SUCCESS && !strcmp(a.inq.vendor, "MCSI    ") && a.inq.len == 36, "INQUIRY: vendor '%s', %zu bytes",
+       a.inq.vendor, a.inq.len);
+  T_OK(b.st == ISDSC_SUCCESS && b.nluns == 1 && b.lun0 == 0, "REPORT LUNS: %zu LUN(s), the first %llu", b.nluns,
+       (unsigned long long)b.lun0);
+  t_status(c.st, ISDSC_SUCCESS, "TEST UNIT READY answered", &f);
+  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, seen_inquiry, &a), ISDSC_INVALID_PARAMETER, "a page past 255", &f);
+  t_status(mcsi_scsi_test_unit_ready_async(f.ini, 0x7777, 0, seen_status, &c), ISDSC_INVALID_SESSION_ID,
+           "an unknown session: refused at once", &f);
+  fx_logout_ok(&f, "after the helpers");
+  fx_end(&f);
+}
+
 int main(void)
 {
+  scsi_helpers_async();
   ids_across_initiators();
   timers();
   timer_is_a_callback();

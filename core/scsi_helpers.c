@@ -1,0 +1,290 @@
+/* scsi_helpers.c: INQUIRY, READ CAPACITY(16), REPORT LUNS and TEST UNIT
+ * READY, each an asynchronous request on mcsi_scsi_submit whose CDB and
+ * data-in parsing come from libiscsi's public SCSI layer; the blocking forms
+ * wait for the same request. A UNIT ATTENTION (a new session, a reset, a
+ * changed LUN) is reported once and cleared: the command goes again, up to
+ * 4 times in all. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <iscsi/scsi-lowlevel.h>
+#include "internal.h"
+
+#define HELPER_TRIES 4
+
+typedef struct helper_req helper_req;
+/* Parses the answer (data-in of the task, st the command's) and tells the caller. */
+typedef void (*helper_done)(helper_req *q, mcsi_status st);
+
+struct helper_req {
+  mcsi_initiator *ini;
+  mcsi_id sid;
+  uint64_t lun;
+  int tries, page;
+  struct scsi_task *task;               /* the CDB; its datain is our buffer (freed with it) */
+  uint8_t *buf;
+  size_t len;
+  helper_done done;
+  void (*cb)(void);                     /* the caller's callback, cast back by done */
+  void *arg;
+};
+
+static mcsi_status helper_submit(helper_req *q);
+
+static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
+{
+  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 &&
+         res->sense_key == SCSI_SENSE_UNIT_ATTENTION;
+}
+
+static void helper_free(helper_req *q)
+{
+  q->task->datain.data = q->buf;        /* scsi_free_scsi_task frees it */
+  scsi_free_scsi_task(q->task);
+  free(q);
+}
+
+static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  helper_req *q = arg;
+  if (unit_attention(st, res) && ++q->tries < HELPER_TRIES && helper_submit(q) == ISDSC_SUCCESS) return;
+  q->task->datain.data = q->buf;
+  q->task->datain.size = st || !res ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
+  q->done(q, st);
+  helper_free(q);
+}
+
+static mcsi_status helper_submit(helper_req *q)
+{
+  int dir = q->len ? MCSI_DIR_READ : MCSI_DIR_NONE;
+  return mcsi_scsi_submit(q->ini, q->sid, q->lun, q->task->cdb, (size_t)q->task->cdb_size, dir, q->buf, q->len,
+                          helper_answered, q);
+}
+
+/* Starts one helper command for task (taken over, also on failure). */
+static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
+                                helper_done done, void (*cb)(void), void *arg, int page)
+{
+  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  helper_req *q = calloc(1, sizeof *q);
+  size_t len = task->expxferlen > 0 ? (size_t)task->expxferlen : 0;
+  uint8_t *buf = len ? calloc(1, len) : NULL;
+  if (!q || (len && !buf)) {
+    free(q);
+    free(buf);
+    scsi_free_scsi_task(task);
+    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  }
+  *q = (helper_req){ .ini = ini, .sid = sid, .lun = lun, .page = page, .task = task, .buf = buf, .len = len,
+                     .done = done, .cb = cb, .arg = arg };
+  mcsi_status st = helper_submit(q);
+  if (st) helper_free(q);
+  return st;
+}
+
+/* ---- INQUIRY ---------------------------------------------------------------------------- */
+
+static void inquiry_done(helper_req *q, mcsi_status st)
+{
+  mcsi_inquiry inq;
+  memset(&inq, 0, sizeof inq);
+  if (!st) {
+    inq.len = (size_t)q->task->datain.size;
+    memcpy(inq.data, q->buf, inq.len);
+    inq.peripheral_type = inq.len ? inq.data[0] & 0x1f : -1;
+    struct scsi_inquiry_standard *std = q->page < 0 && inq.len >= 36 ? scsi_datain_unmarshall(q->task) : NULL;
+    if (std) {
+      snprintf(inq.vendor, sizeof inq.vendor, "%s", std->vendor_identification);
+      snprintf(inq.product, sizeof inq.product, "%s", std->product_identification);
+      snprintf(inq.revision, sizeof inq.revision, "%s", std->product_revision_level);
+    }
+  }
+  ((mcsi_inquiry_cb)q->cb)(st, st ? NULL : &inq, q->arg);
+}
+
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
+                                    void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
+  return helper_start(ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done,
+                      (void (*)(void))cb, arg, page);
+}
+
+/* ---- READ CAPACITY(16), whose block size is kept for mcsi_read/mcsi_write ------------------ */
+
+static void remember_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t bs)
+{
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (s && bs) {
+    s->cap_lun = lun;
+    s->cap_block_size = bs;
+    s->cap_valid = 1;
+  }
+}
+
+mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
+{
+  if (!ini || !bs) return ISDSC_INVALID_PARAMETER;
+  mcsi_session *s = mcsi_session_find(ini, sid);
+  if (!s) return ISDSC_INVALID_SESSION_ID;
+  if (!s->cap_valid || s->cap_lun != lun) return ISDSC_NOT_FOUND;
+  *bs = s->cap_block_size;
+  return ISDSC_SUCCESS;
+}
+
+static void capacity_done(helper_req *q, mcsi_status st)
+{
+  mcsi_capacity cap = { 0, 0 };
+  struct scsi_readcapacity16 *rc = !st && q->task->datain.size >= 12 ? scsi_datain_unmarshall(q->task) : NULL;
+  if (!st && !rc)
+    st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
+                   q->task->datain.size);
+  else if (rc && !rc->block_length)
+    st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned a block size of 0");
+  if (!st) {
+    cap.blocks = rc->returned_lba + 1;
+    cap.block_size = rc->block_length;
+    remember_block_size(q->ini, q->sid, q->lun, cap.block_size);
+  }
+  ((mcsi_capacity_cb)q->cb)(st, st ? NULL : &cap, q->arg);
+}
+
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
+                                          void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1);
+}
+
+/* ---- REPORT LUNS -------------------------------------------------------------------------- */
+
+static void luns_done(helper_req *q, mcsi_status st)
+{
+  struct scsi_reportluns_list *l = !st && q->task->datain.size >= 8 ? scsi_datain_unmarshall(q->task) : NULL;
+  uint64_t *luns = NULL;
+  size_t n = 0;
+  if (!st && !l) st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "REPORT LUNS returned no usable data");
+  if (l && l->num && !(luns = calloc(l->num, sizeof *luns)))
+    st = mcsi_fail(q->ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  if (!st && l) {
+    n = l->num;
+    for (size_t i = 0; i < n; i++) luns[i] = l->luns[i] & 0x3fff;
+  }
+  ((mcsi_luns_cb)q->cb)(st, luns, n, q->arg);
+  free(luns);
+}
+
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1);
+}
+
+/* ---- TEST UNIT READY ------------------------------------------------------------------------- */
+
+static void tur_done(helper_req *q, mcsi_status st)
+{
+  ((mcsi_status_cb)q->cb)(st, q->arg);
+}
+
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
+                                            void *arg)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1);
+}
+
+/* ---- the blocking forms: one waiter, filled by each helper's callback ------------------------ */
+
+typedef struct helper_wait {
+  int done;
+  mcsi_status st;
+  mcsi_inquiry *inq;
+  mcsi_capacity *cap;
+  uint64_t *luns;
+  size_t max, *count;
+} helper_wait;
+
+static void wake_inquiry(mcsi_status st, const mcsi_inquiry *inq, void *arg)
+{
+  helper_wait *w = arg;
+  if (inq) *w->inq = *inq;
+  w->st = st;
+  w->done = 1;
+}
+
+static void wake_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
+{
+  helper_wait *w = arg;
+  if (cap) *w->cap = *cap;
+  w->st = st;
+  w->done = 1;
+}
+
+static void wake_luns(mcsi_status st, const uint64_t *luns, size_t count, void *arg)
+{
+  helper_wait *w = arg;
+  if (!st) {
+    *w->count = count;
+    for (size_t i = 0; i < count && i < w->max; i++) w->luns[i] = luns[i];
+  }
+  w->st = st;
+  w->done = 1;
+}
+
+static void wake_status(mcsi_status st, void *arg)
+{
+  helper_wait *w = arg;
+  w->st = st;
+  w->done = 1;
+}
+
+/* st: how the start went; then the loop runs until the answer. */
+static mcsi_status helper_wait_for(mcsi_initiator *ini, helper_wait *w, mcsi_status st)
+{
+  if (st) return st;
+  mcsi_run_until(ini, &w->done, 0);
+  if (!w->st) mcsi_ok(ini);
+  return w->st;
+}
+
+mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  memset(out, 0, sizeof *out);
+  helper_wait w = { .inq = out };
+  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, wake_inquiry, &w));
+}
+
+mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  helper_wait w = { .cap = out };
+  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, wake_capacity, &w));
+}
+
+mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!count || (max && !luns)) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no LUN list to fill");
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  helper_wait w = { .luns = luns, .max = max, .count = count };
+  return helper_wait_for(ini, &w, mcsi_scsi_report_luns_async(ini, sid, wake_luns, &w));
+}
+
+mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  helper_wait w = { 0 };
+  return helper_wait_for(ini, &w, mcsi_scsi_test_unit_ready_async(ini, sid, lun, wake_status, &w));
+}
