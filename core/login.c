@@ -441,10 +441,10 @@ void mcsi_login_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uin
   struct mcsi_login *l = c->login;
   if (check_response(l, h)) return;
   c->exp_statsn = h->statsn + 1;
-  /* Only a leading login speaks for the session's window: tgt answers a
-   * joining login with the CmdSN of that login as ExpCmdSN, above the real
-   * one while commands lost with a dropped connection are being re-sent. */
-  if (c->leading) mcsi_session_update_sn(c->sess, h->expcmdsn, h->maxcmdsn);
+  /* The window is not taken from here: a leading login's final answer sets
+   * it (finish), and a joining login's says nothing of the session (tgt
+   * answers it with the CmdSN of that login as ExpCmdSN, above the real one
+   * while commands lost with a dropped connection are being re-sent). */
   if (h->status_class == 1) {
     mcsi_text_free(&l->rsp);
     if (gather_text(l, data, dlen) == 0) redirect(l, h);
