@@ -383,6 +383,7 @@ void mcsi_scsi_rx_data_in_done(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h
 void mcsi_scsi_rx_response(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h,
                            const uint8_t *data, uint32_t dlen);
 void mcsi_scsi_rx_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h);
+int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
 mcsi_status mcsi_scsi_check_data_in(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h,
                                     const char **err);
 

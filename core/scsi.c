@@ -321,6 +321,13 @@ static mcsi_status command_once(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
   return w.st;
 }
 
+/* A command answered CHECK CONDITION with a UNIT ATTENTION: it did not run. */
+int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res)
+{
+  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 &&
+         res->sense_key == SCSI_SENSE_UNIT_ATTENTION;
+}
+
 /* Retries a command that met a UNIT ATTENTION (a new session, a reset, a
  * changed LUN): the condition is reported once and cleared. */
 mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
@@ -333,7 +340,7 @@ mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, co
   for (int tries = 0; tries < 4; tries++) {
     memset(&r, 0, sizeof r);
     st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
-    if (!(st == ISDSC_SCSI_REQUEST_FAILED && r.scsi_status == 0x02 && r.sense_key == SCSI_SENSE_UNIT_ATTENTION)) break;
+    if (!mcsi_scsi_unit_attention(st, &r)) break;
   }
   if (res) *res = r;
   return st;

@@ -32,12 +32,6 @@ struct helper_req {
 
 static mcsi_status helper_submit(helper_req *q);
 
-static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
-{
-  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 &&
-         res->sense_key == SCSI_SENSE_UNIT_ATTENTION;
-}
-
 static void helper_free(helper_req *q)
 {
   q->task->datain.data = q->buf;        /* scsi_free_scsi_task frees it */
@@ -48,7 +42,7 @@ static void helper_free(helper_req *q)
 static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   helper_req *q = arg;
-  if (unit_attention(st, res) && ++q->tries < HELPER_TRIES && helper_submit(q) == ISDSC_SUCCESS) return;
+  if (mcsi_scsi_unit_attention(st, res) && ++q->tries < HELPER_TRIES && helper_submit(q) == ISDSC_SUCCESS) return;
   q->task->datain.data = q->buf;
   q->task->datain.size = st || !res ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
   q->done(q, st);
