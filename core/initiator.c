@@ -85,6 +85,9 @@ mcsi_initiator *mcsi_initiator_new(const char *iqn)
   mcsi_list_init(&ini->graveyard);
   mcsi_list_init(&ini->dead);
   mcsi_list_init(&ini->ops);
+  mcsi_list_init(&ini->host_timers);
+  mcsi_list_init(&ini->host_watches);
+  mcsi_list_init(&ini->dead_watches);
   return ini;
 }
 
@@ -119,6 +122,7 @@ void mcsi_initiator_free(mcsi_initiator *ini)
   ini->in_callback = 0;
   mcsi_reap(ini);
   mcsi_ops_free(ini);
+  mcsi_host_free(ini);
   mcsi_loop_close(&ini->loop);
   free(ini);
 }
@@ -150,6 +154,7 @@ int mcsi_process(mcsi_initiator *ini, int timeout_ms)
   if (!ini) return -1;
   mcsi_flush_dirty(ini);
   int n = mcsi_loop_poll(&ini->loop, timeout_ms);
+  mcsi_host_reap(ini);
   mcsi_flush_dirty(ini);
   mcsi_reap(ini);
   return n;

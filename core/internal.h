@@ -35,8 +35,6 @@ typedef struct mcsi_watch {
 typedef struct mcsi_loop {
   int epfd;
   mcsi_timer *timers;                   /* root of the timer heap */
-  mcsi_link host_timers;                /* mcsi_timer_add's timers, for cancelling by id */
-  uint64_t next_host_timer;
 } mcsi_loop;
 
 uint64_t mcsi_now_ms(void);
@@ -404,6 +402,8 @@ struct mcsi_initiator {
   mcsi_link graveyard;                  /* connections to free outside callbacks */
   mcsi_link dead;                       /* sessions to free outside callbacks */
   mcsi_link ops;                        /* asynchronous operations in flight */
+  mcsi_link host_timers, host_watches;  /* the host's (host.c) */
+  mcsi_link dead_watches;               /* unwatched, freed outside the poll */
 };
 
 mcsi_status mcsi_fail(mcsi_initiator *ini, mcsi_status st, const char *fmt, ...)
@@ -423,6 +423,9 @@ char *mcsi_strdup0(const char *s);
 /* Session and connection ids and command tags: unique in the process, never reused. */
 mcsi_id mcsi_new_id(void);
 void mcsi_reap(mcsi_initiator *ini);
+/* host.c */
+void mcsi_host_reap(mcsi_initiator *ini);
+void mcsi_host_free(mcsi_initiator *ini);
 /* discovery.c: SendTargets=All text (with C-bit continuations joined) to a list. */
 mcsi_status mcsi_parse_send_targets(mcsi_initiator *ini, const uint8_t *data, size_t len, mcsi_target_list **out);
 #endif

@@ -16,17 +16,12 @@ uint64_t mcsi_now_ms(void)
 int mcsi_loop_init(mcsi_loop *l)
 {
   l->timers = NULL;
-  mcsi_list_init(&l->host_timers);
-  l->next_host_timer = 0;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   return l->epfd < 0 ? -1 : 0;
 }
 
-static void host_timers_free(mcsi_loop *l);
-
 void mcsi_loop_close(mcsi_loop *l)
 {
-  host_timers_free(l);
   if (l->epfd >= 0) close(l->epfd);
   l->epfd = -1;
   l->timers = NULL;
@@ -169,68 +164,4 @@ int mcsi_loop_poll(mcsi_loop *l, int timeout_ms)
     if (w->fd >= 0) w->ready(w, evs[i].events);
   }
   return n + mcsi_loop_fire_due(l);
-}
-
-/* ---- timers of the host (mcsi_timer_add): a heap node each, so a host has
- * one timer implementation, the loop's. */
-
-typedef struct host_timer {
-  mcsi_timer timer;
-  mcsi_link link;                       /* in loop->host_timers */
-  mcsi_initiator *ini;
-  uint64_t id;
-  mcsi_timer_cb cb;
-  void *arg;
-} host_timer;
-
-static void host_timer_fire(mcsi_timer *t)
-{
-  host_timer *h = MCSI_CONTAINER(t, host_timer, timer);
-  mcsi_initiator *ini = h->ini;
-  mcsi_timer_cb cb = h->cb;
-  void *arg = h->arg;
-  mcsi_list_del(&h->link);
-  free(h);
-  ini->in_callback++;
-  cb(ini, arg);
-  ini->in_callback--;
-}
-
-uint64_t mcsi_timer_add(mcsi_initiator *ini, uint64_t delay_ms, mcsi_timer_cb cb, void *arg)
-{
-  if (!ini || !cb) return 0;
-  host_timer *h = calloc(1, sizeof *h);
-  if (!h) return 0;
-  mcsi_timer_init(&h->timer, host_timer_fire);
-  h->ini = ini;
-  h->id = ++ini->loop.next_host_timer;
-  h->cb = cb;
-  h->arg = arg;
-  mcsi_list_push(&ini->loop.host_timers, &h->link);
-  mcsi_timer_start(&ini->loop, &h->timer, delay_ms);
-  return h->id;
-}
-
-int mcsi_timer_cancel(mcsi_initiator *ini, uint64_t id)
-{
-  if (!ini) return 0;
-  for (mcsi_link *p = ini->loop.host_timers.next; p != &ini->loop.host_timers; p = p->next) {
-    host_timer *h = MCSI_CONTAINER(p, host_timer, link);
-    if (h->id != id) continue;
-    mcsi_timer_stop(&ini->loop, &h->timer);
-    mcsi_list_del(&h->link);
-    free(h);
-    return 1;
-  }
-  return 0;
-}
-
-static void host_timers_free(mcsi_loop *l)
-{
-  if (!l->host_timers.next) return;
-  while (!mcsi_list_empty(&l->host_timers)) {
-    host_timer *h = MCSI_CONTAINER(l->host_timers.next, host_timer, link);
-    mcsi_list_del(&h->link);
-    free(h);
-  }
 }

@@ -80,6 +80,19 @@ uint64_t mcsi_timer_add(mcsi_initiator *ini, uint64_t delay_ms, mcsi_timer_cb cb
 /* 1 if the timer was pending (it will not run), else 0. Safe inside callbacks. */
 int mcsi_timer_cancel(mcsi_initiator *ini, uint64_t id);
 
+/* File descriptors of a host program on the same loop (an NBD server, a
+ * control socket): cb(ini, fd, what, arg) runs from inside mcsi_process()
+ * while fd is ready for what was asked (level-triggered; MCSI_FD_READABLE
+ * also reports hang-up and errors). The fd stays the caller's: unwatch it
+ * before closing it. Returns the watch's id (never 0), or 0 on failure. */
+enum { MCSI_FD_READABLE = 1, MCSI_FD_WRITABLE = 2 };
+typedef void (*mcsi_fd_cb)(mcsi_initiator *ini, int fd, int what, void *arg);
+uint64_t mcsi_fd_watch(mcsi_initiator *ini, int fd, int events, mcsi_fd_cb cb, void *arg);
+/* Changes what is watched (0: nothing for now). 0, or -1 for an unknown id. */
+int mcsi_fd_watch_set(mcsi_initiator *ini, uint64_t id, int events);
+/* 1 if it was watched; its callback never runs again. Safe inside callbacks. */
+int mcsi_fd_unwatch(mcsi_initiator *ini, uint64_t id);
+
 /* ---- Events (state changes of sessions and connections) ----------------- */
 
 /* One row per kind: enum name, value, name, and the state the object is in

@@ -1,9 +1,10 @@
 /* test_host_api.c: what a host program (the Lua binding) uses of the core
  * besides the operations: timers on the initiator's loop (mcsi_timer_add /
- * mcsi_timer_cancel), READ CAPACITY asynchronously, and the block size kept
+ * mcsi_timer_cancel), file descriptors on it (mcsi_fd_watch), READ CAPACITY asynchronously, and the block size kept
  * by it (mcsi_scsi_block_size). Against the fake target. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_fixture.h"
 #include "testlib.h"
@@ -200,8 +201,76 @@ static void scsi_helpers_async(void)
   fx_end(&f);
 }
 
+/* A pipe watched on the loop: readable when written, writable at once,
+ * silent after unwatch, and an unwatch from inside another watch's callback
+ * (both ready in the same poll) never runs the unwatched one. */
+typedef struct piped {
+  int reads, writes;
+  uint64_t other;                /* unwatched from inside this callback */
+  int *other_fd_calls;
+} piped;
+
+static void on_fd(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  piped *p = arg;
+  if (what & MCSI_FD_READABLE) {
+    char b[16];
+    if (read(fd, b, sizeof b) > 0) p->reads++;
+  }
+  if (what & MCSI_FD_WRITABLE) p->writes++;
+  if (p->other) {
+    mcsi_fd_unwatch(ini, p->other);
+    p->other = 0;
+  }
+  if (p->other_fd_calls) (*p->other_fd_calls)++;
+}
+
+static void fd_watches(void)
+{
+  mcsi_initiator *ini = mcsi_initiator_new(NULL);
+  int a[2], b[2];
+  if (pipe(a) || pipe(b)) {
+    T_OK(0, "pipes");
+    return;
+  }
+  piped pa = { 0 }, pb = { 0 };
+  uint64_t wa = mcsi_fd_watch(ini, a[0], MCSI_FD_READABLE, on_fd, &pa);
+  uint64_t wb = mcsi_fd_watch(ini, b[0], MCSI_FD_READABLE, on_fd, &pb);
+  T_OK(wa && wb && wa != wb, "two watches, two distinct ids");
+  T_OK(mcsi_fd_watch(ini, -1, MCSI_FD_READABLE, on_fd, &pa) == 0, "a negative fd: refused");
+  T_OK(mcsi_fd_watch(ini, a[0], MCSI_FD_READABLE, NULL, &pa) == 0, "no callback: refused");
+  mcsi_process(ini, 0);
+  T_EQ_INT(pa.reads + pb.reads, 0, "nothing written, nothing read");
+  if (write(a[1], "x", 1) != 1) T_OK(0, "write");
+  for (int i = 0; i < 10 && !pa.reads; i++) mcsi_process(ini, 100);
+  T_EQ_INT(pa.reads, 1, "a written pipe is readable on the loop");
+  T_EQ_INT(pb.reads, 0, "the other pipe stays quiet");
+  /* both ready in one poll; whichever runs first unwatches the other */
+  int calls_a = 0, calls_b = 0;
+  pa.other = wb, pa.other_fd_calls = &calls_a;
+  pb.other = wa, pb.other_fd_calls = &calls_b;
+  if (write(a[1], "y", 1) != 1 || write(b[1], "z", 1) != 1) T_OK(0, "write");
+  usleep(10000);
+  mcsi_process(ini, 100);
+  T_EQ_INT(calls_a + calls_b, 1, "of two fds ready together, the one unwatched first never runs");
+  uint64_t alive = calls_a ? wa : wb;
+  T_EQ_INT(mcsi_fd_unwatch(ini, alive), 1, "the remaining watch is removed");
+  T_EQ_INT(mcsi_fd_unwatch(ini, alive), 0, "removing it again finds nothing");
+  T_EQ_INT(mcsi_fd_watch_set(ini, alive, MCSI_FD_READABLE), -1, "an unwatched id cannot be changed");
+  uint64_t ww = mcsi_fd_watch(ini, a[1], 0, on_fd, &pa);
+  mcsi_process(ini, 0);
+  T_EQ_INT(pa.writes, 0, "watching nothing: no callback");
+  T_EQ_INT(mcsi_fd_watch_set(ini, ww, MCSI_FD_WRITABLE), 0, "now watch for writable");
+  mcsi_process(ini, 100);
+  T_EQ_INT(pa.writes, 1, "an empty pipe is writable");
+  mcsi_fd_watch(ini, b[0], MCSI_FD_READABLE, on_fd, &pb);   /* still watched at the end: freed with the initiator */
+  mcsi_initiator_free(ini);
+  close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+
 int main(void)
 {
+  fd_watches();
   scsi_helpers_async();
   ids_across_initiators();
   timers();
