@@ -79,13 +79,6 @@ static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
   lmcsi_req_done(r);
 }
 
-static void on_status(mcsi_status st, void *arg)
-{
-  lmcsi_req *r = arg;
-  lmcsi_req_set(r, st, st ? mcsi_last_message(r->ini) : NULL);
-  lmcsi_req_done(r);
-}
-
 static void ignore_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
 {
   (void)ini; (void)res; (void)arg;
@@ -256,7 +249,7 @@ static int remove_connection(lua_State *L, int detached_ok)
   r->ini = lmcsi_ini_for(L, e, sid);
   if (lmcsi_is_connection(L, 2, NULL, NULL)) r->obj_ref = lmcsi_ref(L, 2);
   mcsi_status st;
-  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_status, r));
+  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_result, r));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -370,11 +363,6 @@ static int l_abort_task(lua_State *L)
 
 /* ---- closing owned handles (<close>, s:close()) ------------------------------------ */
 
-static void ignore_status(mcsi_status st, void *arg)
-{
-  (void)st; (void)arg;
-}
-
 /* The handle at 1 is marked closed by the caller; it is replaced by its ids. */
 int lmcsi_close_session(lua_State *L, mcsi_id sid)
 {
@@ -393,7 +381,7 @@ int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {
-    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_status, NULL);
+    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_result, NULL);
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);

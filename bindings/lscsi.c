@@ -3,9 +3,10 @@
  * READY, read and write (READ/WRITE(16), the block size from core's cache,
  * learnt with READ CAPACITY when unknown), any CDB (mcsi.scsi_command) and
  * the tagged asynchronous command (mcsi.scsi_submit). Each is a request
- * (lrequest.c): blocking, callback form or yielding inside mcsi.spawn. A
- * command that meets a UNIT ATTENTION is sent again (at most 4 times), as
- * core's blocking helpers do.
+ * (lrequest.c): blocking, callback form or yielding inside mcsi.spawn, on
+ * core's asynchronous helpers (their CDBs, parsing and UNIT ATTENTION
+ * retries are core's); a command that meets a UNIT ATTENTION is sent again
+ * (at most 4 times) as they do. Every result carries the command's own message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,27 +14,19 @@
 #include "lmcsi.h"
 
 #define LMCSI_MAX_IO (256u << 20)      /* bytes per mcsi.read */
-#define REPORT_LUNS_ALLOC 16384u
 
 enum { W_CMD, W_SUBMIT, W_INQUIRY, W_CAPACITY, W_LUNS, W_TUR, W_READ, W_WRITE };
 
 #define SET_INT(k, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, k))
 #define SET_STR(k, v) (lua_pushstring(L, v), lua_setfield(L, -2, k))
 
-static uint64_t be_get(const uint8_t *p, int n)
-{
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = v << 8 | p[i];
-  return v;
-}
-
 /* ---- running the command ------------------------------------------------------------ */
 
 static mcsi_status submit(lmcsi_req *r);
 
-static void finish(lmcsi_req *r, mcsi_status st)
+static void finish(lmcsi_req *r, mcsi_status st, const char *message)
 {
-  lmcsi_req_set(r, st, st ? mcsi_last_message(r->ini) : NULL);
+  lmcsi_req_set(r, st, st ? message : NULL);
   lmcsi_req_done(r);
 }
 
@@ -46,19 +39,44 @@ static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   lmcsi_req *r = arg;
   if (res) r->res = *res;
+  r->res.message = NULL;                /* valid during this call only */
   if (r->what != W_SUBMIT && unit_attention(st, res) && ++r->tries < 4 && submit(r) == ISDSC_SUCCESS) return;
-  finish(r, st);
+  finish(r, st, res ? res->message : NULL);
 }
 
-/* READ CAPACITY answered: its own result, or the block size a read or write waited for. */
-static void on_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
+/* INQUIRY answered: the parsed data is kept in r->buf. */
+static void on_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
 {
   lmcsi_req *r = arg;
-  if (st != ISDSC_SUCCESS) { finish(r, st); return; }
+  if (inq) memcpy(r->buf, inq, sizeof *inq);
+  finish(r, st, message);
+}
+
+/* REPORT LUNS answered: the LUNs go to r->buf, their count to r->len. */
+static void on_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
+{
+  lmcsi_req *r = arg;
+  if (!st && count) {
+    free(r->buf);
+    r->buf = malloc(count * sizeof *luns);
+    if (!r->buf) { finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
+    memcpy(r->buf, luns, count * sizeof *luns);
+  }
+  r->len = st ? 0 : count;
+  finish(r, st, message);
+}
+
+static void on_status(mcsi_status st, const char *message, void *arg) { finish(arg, st, message); }
+
+/* READ CAPACITY answered: its own result, or the block size a read or write waited for. */
+static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+{
+  lmcsi_req *r = arg;
+  if (st != ISDSC_SUCCESS) { finish(r, st, message); return; }
   r->block_size = cap->block_size;
   if (r->what == W_CAPACITY) {
     r->lba = cap->blocks;
-    finish(r, st);
+    finish(r, st, message);
     return;
   }
   if (r->what == W_READ) {
@@ -72,13 +90,19 @@ static void on_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
     if (!r->buf) { lmcsi_req_set(r, ISDSC_OUT_OF_RESOURCES, "out of memory"); lmcsi_req_done(r); return; }
   }
   st = submit(r);
-  if (st != ISDSC_SUCCESS) finish(r, st);
+  if (st != ISDSC_SUCCESS) finish(r, st, mcsi_last_message(r->ini));
 }
 
 static mcsi_status submit(lmcsi_req *r)
 {
   void *out = r->buf ? r->buf : (void *)(uintptr_t)r->data;
   switch (r->what) {
+  case W_INQUIRY:
+    return mcsi_scsi_inquiry_async(r->ini, r->sid, r->lun, r->page, on_inquiry, r);
+  case W_LUNS:
+    return mcsi_scsi_report_luns_async(r->ini, r->sid, on_luns, r);
+  case W_TUR:
+    return mcsi_scsi_test_unit_ready_async(r->ini, r->sid, r->lun, on_status, r);
   case W_CAPACITY:
     return mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, on_capacity, r);
   case W_READ:
@@ -157,22 +181,20 @@ static int push_inquiry(lua_State *L, lmcsi_req *r)
     lua_pushnil(L);
     return 1 + push_status_only(L, r);
   }
-  size_t n = r->res.data_in < r->len ? r->res.data_in : r->len;
-  const uint8_t *d = r->buf;
+  const mcsi_inquiry *inq = (const mcsi_inquiry *)r->buf;
   lua_createtable(L, 0, 6);
   if (r->page < 0) {
-    int standard = n >= 36;
-    SET_INT("peripheral_type", n ? d[0] & 0x1f : -1);
-    if (standard) push_bytes_upto_nul(L, d + 8, 8); else lua_pushliteral(L, "");
+    SET_INT("peripheral_type", inq->peripheral_type);
+    push_bytes_upto_nul(L, (const uint8_t *)inq->vendor, 8);
     lua_setfield(L, -2, "vendor");
-    if (standard) push_bytes_upto_nul(L, d + 16, 16); else lua_pushliteral(L, "");
+    push_bytes_upto_nul(L, (const uint8_t *)inq->product, 16);
     lua_setfield(L, -2, "product");
-    if (standard) push_bytes_upto_nul(L, d + 32, 4); else lua_pushliteral(L, "");
+    push_bytes_upto_nul(L, (const uint8_t *)inq->revision, 4);
     lua_setfield(L, -2, "revision");
   } else {
     SET_INT("page", r->page);
   }
-  lua_pushlstring(L, (const char *)d, n);
+  lua_pushlstring(L, (const char *)inq->data, inq->len);
   lua_setfield(L, -2, "raw");
   return 1 + push_status_only(L, r);
 }
@@ -190,21 +212,17 @@ static int push_capacity(lua_State *L, lmcsi_req *r)
   return 1 + push_status_only(L, r);
 }
 
-/* REPORT LUNS: every LUN the data holds (peripheral and flat addressing). */
+/* REPORT LUNS: every LUN the target listed (core parsed them). */
 static int push_luns(lua_State *L, lmcsi_req *r)
 {
-  size_t got = r->res.data_in < r->len ? r->res.data_in : r->len;
-  if (r->st == ISDSC_SUCCESS && got < 8) lmcsi_req_set(r, ISDSC_SCSI_REQUEST_FAILED, "REPORT LUNS returned no usable data");
   if (r->st != ISDSC_SUCCESS) {
     lua_pushnil(L);
     return 1 + push_status_only(L, r);
   }
-  uint64_t listed = be_get(r->buf, 4) + 8;
-  if (listed < got) got = (size_t)listed;
-  size_t n = (got - 8) / 8;
-  lua_createtable(L, (int)n, 0);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushinteger(L, (lua_Integer)(be_get(r->buf + 8 + i * 8, 2) & 0x3fff));
+  const uint64_t *luns = (const uint64_t *)r->buf;
+  lua_createtable(L, (int)r->len, 0);
+  for (size_t i = 0; i < r->len; i++) {
+    lua_pushinteger(L, (lua_Integer)luns[i]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   return 1 + push_status_only(L, r);
@@ -254,10 +272,7 @@ static int l_scsi_inquiry(lua_State *L)
   luaL_argcheck(L, page >= -1 && page <= 255, 3, "VPD page must be 0..255");
   lmcsi_req *r = new_cmd(L, push_inquiry, W_INQUIRY, cb, "scsi_inquiry", sid, lun);
   r->page = (int)page;
-  uint8_t cdb[6] = { 0x12, page >= 0 ? 1 : 0, page >= 0 ? (uint8_t)page : 0, 0, 255, 0 };
-  memcpy(r->cdb, cdb, sizeof cdb);
-  r->cdb_len = sizeof cdb;
-  data_in(L, r, 255);
+  data_in(L, r, sizeof(mcsi_inquiry));
   return start(L, r);
 }
 
@@ -275,12 +290,7 @@ static int l_scsi_report_luns(lua_State *L)
 {
   int cb = lmcsi_take_callback(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
-  lmcsi_req *r = new_cmd(L, push_luns, W_LUNS, cb, "scsi_report_luns", sid, 0);
-  uint8_t cdb[12] = { 0xa0, 0, 0, 0, 0, 0, 0, 0, REPORT_LUNS_ALLOC >> 8 & 0xff, REPORT_LUNS_ALLOC & 0xff, 0, 0 };
-  memcpy(r->cdb, cdb, sizeof cdb);
-  r->cdb_len = sizeof cdb;
-  data_in(L, r, REPORT_LUNS_ALLOC);
-  return start(L, r);
+  return start(L, new_cmd(L, push_luns, W_LUNS, cb, "scsi_report_luns", sid, 0));
 }
 
 /* st = mcsi.scsi_test_unit_ready(sid, lun [, fn(st)]) */
@@ -289,10 +299,7 @@ static int l_scsi_test_unit_ready(lua_State *L)
   int cb = lmcsi_take_callback(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   uint64_t lun = lmcsi_check_lun(L, 2);
-  lmcsi_req *r = new_cmd(L, push_status_only, W_TUR, cb, "scsi_test_unit_ready", sid, lun);
-  r->cdb_len = 6;
-  r->dir = MCSI_DIR_NONE;
-  return start(L, r);
+  return start(L, new_cmd(L, push_status_only, W_TUR, cb, "scsi_test_unit_ready", sid, lun));
 }
 
 /* The block size core keeps for sid/lun (0: not known yet). */

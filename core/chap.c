@@ -215,3 +215,15 @@ int mcsi_chap_equal(const uint8_t *a, const uint8_t *b, size_t len)
 {
   return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+void mcsi_chap_remember(mcsi_chap_memory *m, const uint8_t *challenge16)
+{
+  memcpy(m->recent[m->n++ % 8], challenge16, 16);
+}
+
+int mcsi_chap_reflected(const mcsi_chap_memory *m, const uint8_t *c, size_t len)
+{
+  for (unsigned i = 0; i < m->n && i < 8; i++)
+    if (len >= 16 && !memcmp(m->recent[i], c, 16)) return 1;
+  return 0;
+}

@@ -32,6 +32,12 @@ void mcsi_chap_encode_hex(const uint8_t *in, size_t len, char *out);
 /* Fills buf with cryptographically strong random bytes (RAND_bytes). 0 or -1. */
 int mcsi_chap_random(void *buf, size_t len);
 
+/* The challenges we sent lately, so that a target reflecting one back at
+ * us is caught (RFC 7143 12.1.3); one per initiator. */
+typedef struct mcsi_chap_memory { uint8_t recent[8][16]; unsigned n; } mcsi_chap_memory;
+void mcsi_chap_remember(mcsi_chap_memory *m, const uint8_t *challenge16);
+int mcsi_chap_reflected(const mcsi_chap_memory *m, const uint8_t *c, size_t len);
+
 /* Constant-time comparison of two digests; 1 if equal. */
 int mcsi_chap_equal(const uint8_t *a, const uint8_t *b, size_t len);
 #endif

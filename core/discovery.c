@@ -1,7 +1,9 @@
 /* discovery.c: the SendTargets answer as a list of targets and addresses. */
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "base.h"
+#include "discovery.h"
+#include "text.h"
 
 static void free_entry(mcsi_target_entry *e)
 {
@@ -40,26 +42,26 @@ static int add_address(mcsi_target_entry *e, const char *addr)
   return 0;
 }
 
-mcsi_status mcsi_parse_send_targets(mcsi_initiator *ini, const uint8_t *data, size_t len, mcsi_target_list **out)
+mcsi_status mcsi_parse_send_targets(const uint8_t *data, size_t len, mcsi_target_list **out, char *msg)
 {
   mcsi_text t;
   const char *bad = NULL;
   mcsi_text_init(&t);
   mcsi_target_list *l = calloc(1, sizeof *l);
-  if (!l) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  if (!l) return mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
   if (len && mcsi_text_parse_multi(&t, data, len, &bad)) {
     mcsi_text_free(&t);                 /* what was parsed before the bad part */
     mcsi_target_list_free(l);
-    return mcsi_fail(ini, ISDSC_INVALID_SENDTARGETS_TEXT, "malformed SendTargets reply: %s", bad ? bad : "out of memory");
+    return mcsi_msg(msg, ISDSC_INVALID_SENDTARGETS_TEXT, "malformed SendTargets reply: %s", bad ? bad : "out of memory");
   }
   mcsi_status st = ISDSC_SUCCESS;
   for (size_t i = 0; i < t.count && !st; i++) {
     const mcsi_kv *kv = &t.items[i];
     if (!strcmp(kv->key, "TargetName")) {
-      if (add_target(l, kv->value)) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+      if (add_target(l, kv->value)) st = mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
     } else if (!strcmp(kv->key, "TargetAddress")) {
-      if (!l->count) st = mcsi_fail(ini, ISDSC_INVALID_SENDTARGETS_TEXT, "TargetAddress before any TargetName");
-      else if (add_address(&l->targets[l->count - 1], kv->value)) st = mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+      if (!l->count) st = mcsi_msg(msg, ISDSC_INVALID_SENDTARGETS_TEXT, "TargetAddress before any TargetName");
+      else if (add_address(&l->targets[l->count - 1], kv->value)) st = mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
     }
   }
   mcsi_text_free(&t);

@@ -1,7 +1,8 @@
 /* events.c: state changes of sessions and connections, told to any number
- * of subscribers, each event with the object's state before and after. */
+ * of subscribers, each event with the object's state before and after
+ * (filled in by the layer the object belongs to). */
 #include <stdlib.h>
-#include "internal.h"
+#include "initiator.h"
 
 typedef struct mcsi_sub {
   uint64_t id;
@@ -13,12 +14,6 @@ static const char *const event_names[MCSI_EV_COUNT] = {
 #define MCSI_X_EV_NAME(e, v, name, state) [v] = name,
   MCSI_EVENT_LIST(MCSI_X_EV_NAME)
 #undef MCSI_X_EV_NAME
-};
-
-static const char *const event_states[MCSI_EV_COUNT] = {
-#define MCSI_X_EV_STATE(e, v, name, state) [v] = state,
-  MCSI_EVENT_LIST(MCSI_X_EV_STATE)
-#undef MCSI_X_EV_STATE
 };
 
 const char *mcsi_event_name(mcsi_event_kind kind)
@@ -36,8 +31,9 @@ uint64_t mcsi_subscribe(mcsi_initiator *ini, mcsi_event_cb cb, void *arg)
     ini->subs = n;
     ini->capsubs = cap;
   }
-  ini->subs[ini->nsubs++] = (mcsi_sub){ .id = ++ini->next_sub, .cb = cb, .arg = arg };
-  return ini->next_sub;
+  uint64_t id = mcsi_new_id();
+  ini->subs[ini->nsubs++] = (mcsi_sub){ .id = id, .cb = cb, .arg = arg };
+  return id;
 }
 
 static void compact(mcsi_initiator *ini)
@@ -70,33 +66,15 @@ void mcsi_events_free(mcsi_initiator *ini)
   ini->nsubs = ini->capsubs = 0;
 }
 
-/* Tells every subscriber there was when it began; *state is the object's
- * state as events tell it, updated here. */
-static void emit(mcsi_initiator *ini, mcsi_event *ev, const char **state)
+/* Tells every subscriber there was when it began; the layer the object
+ * belongs to filled in its states. */
+void mcsi_events_dispatch(mcsi_initiator *ini, const mcsi_event *ev)
 {
-  const char *next = event_states[ev->kind];
-  ev->old_state = *state;
-  ev->new_state = next ? next : *state;
-  *state = ev->new_state;
-  if (!ev->reason) ev->reason = "";
   size_t n = ini->nsubs;
   ini->emitting++;
-  ini->in_callback++;
+  mcsi_loop_enter_callback(&ini->loop);
   for (size_t i = 0; i < n; i++)
     if (ini->subs[i].cb) ini->subs[i].cb(ini, ev, ini->subs[i].arg);
-  ini->in_callback--;
+  mcsi_loop_leave_callback(&ini->loop);
   if (!--ini->emitting) compact(ini);
-}
-
-void mcsi_emit_conn(mcsi_conn *c, mcsi_event_kind kind, mcsi_status st, const char *reason)
-{
-  mcsi_event ev = { .kind = kind, .session_id = c->sess->id, .connection_id = c->id, .status = st,
-                    .reason = reason };
-  emit(c->sess->ini, &ev, &c->ev_state);
-}
-
-void mcsi_emit_session(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason)
-{
-  mcsi_event ev = { .kind = kind, .session_id = s->id, .status = st, .reason = reason };
-  emit(s->ini, &ev, &s->ev_state);
 }

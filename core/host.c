@@ -3,7 +3,7 @@
  * binding) has one loop and one timer implementation, the engine's. */
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include "internal.h"
+#include "initiator.h"
 
 typedef struct host_timer {
   mcsi_timer timer;
@@ -31,9 +31,9 @@ static void host_timer_fire(mcsi_timer *t)
   void *arg = h->arg;
   mcsi_list_del(&h->link);
   free(h);
-  ini->in_callback++;
+  mcsi_loop_enter_callback(&ini->loop);
   cb(ini, arg);
-  ini->in_callback--;
+  mcsi_loop_leave_callback(&ini->loop);
 }
 
 uint64_t mcsi_timer_add(mcsi_initiator *ini, uint64_t delay_ms, mcsi_timer_cb cb, void *arg)
@@ -77,9 +77,9 @@ static void host_watch_ready(mcsi_watch *w, uint32_t events)
   host_watch *h = MCSI_CONTAINER(w, host_watch, watch);
   int what = (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ? MCSI_FD_READABLE : 0) |
              (events & (EPOLLOUT | EPOLLERR) ? MCSI_FD_WRITABLE : 0);
-  h->ini->in_callback++;
+  mcsi_loop_enter_callback(&h->ini->loop);
   h->cb(h->ini, w->fd, what, h->arg);
-  h->ini->in_callback--;
+  mcsi_loop_leave_callback(&h->ini->loop);
 }
 
 static host_watch *host_watch_find(mcsi_initiator *ini, uint64_t id)

@@ -7,15 +7,22 @@
 #include <string.h>
 #include "chap.h"
 #include "digest.h"
-#include "internal.h"
+#include "login.h"
 
 #define MAX_ROUNDS 16           /* login PDUs one connection may exchange */
 
 enum step { ST_AUTH, ST_CHAP_A, ST_CHAP_R, ST_SECURITY_DONE, ST_OPERATIONAL };
 
 struct mcsi_login {
-  mcsi_conn *conn;
-  const mcsi_login_opts *o;     /* the session's copy */
+  mcsi_transport *tp;
+  mcsi_login_args a;
+  const mcsi_login_opts *o;     /* a.opts */
+  mcsi_login_done_cb done;
+  void *done_arg;
+  mcsi_login_result res;
+  uint32_t exp_statsn;
+  int ended;                    /* done was called */
+  char message[MCSI_MSG_MAX];
   enum step step;
   int rounds, redirects;
   int use_chap, mutual;
@@ -33,6 +40,19 @@ struct mcsi_login {
   mcsi_timer timer;
 };
 
+/* Ends the login once: its exchange is dropped, the caller hears. */
+static void end(struct mcsi_login *l, mcsi_status st)
+{
+  if (l->ended) return;
+  l->ended = 1;
+  mcsi_timer_stop(l->tp->loop, &l->timer);
+  mcsi_text_free(&l->rsp);
+  mcsi_text_free(&l->offered);
+  mcsi_text_free(&l->answers);
+  if (st) mcsi_transport_abort(l->tp);
+  l->done(l, st, st ? l->message : "Success", l->done_arg);
+}
+
 static mcsi_status fail(struct mcsi_login *l, mcsi_status st, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 
@@ -43,15 +63,15 @@ static mcsi_status fail(struct mcsi_login *l, mcsi_status st, const char *fmt, .
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mcsi_conn_fail(l->conn, st, "login to %s at %s: %s", l->o->target ? l->o->target : "discovery",
-                 l->conn->portal, msg);
+  mcsi_msg(l->message, st, "login to %s at %s: %s", l->a.discovery ? "discovery" : l->a.target, l->tp->portal, msg);
+  end(l, st);
   return st;
 }
 
 void mcsi_login_free(struct mcsi_login *l)
 {
   if (!l) return;
-  mcsi_timer_stop(&l->conn->sess->ini->loop, &l->timer);
+  mcsi_timer_stop(l->tp->loop, &l->timer);
   mcsi_text_free(&l->rsp);
   mcsi_text_free(&l->offered);
   mcsi_text_free(&l->answers);
@@ -62,10 +82,10 @@ static void login_timeout(mcsi_timer *t)
 {
   struct mcsi_login *l = MCSI_CONTAINER(t, struct mcsi_login, timer);
   int ms = l->o->login_timeout_ms;
-  if (l->conn->state == MCSI_CONN_CONNECTING)
-    mcsi_conn_fail(l->conn, ISDSC_CONNECTION_FAILED, "connect to %s: no answer within %d ms",
-                   l->conn->portal, ms);
-  else
+  if (l->tp->state == MCSI_TP_CONNECTING) {
+    mcsi_msg(l->message, ISDSC_CONNECTION_FAILED, "connect to %s: no answer within %d ms", l->tp->portal, ms);
+    end(l, ISDSC_CONNECTION_FAILED);
+  } else
     fail(l, ISDSC_LOGIN_FAILED, "no Login Response within %d ms", ms);
 }
 
@@ -79,57 +99,73 @@ static void reset_exchange(struct mcsi_login *l)
   l->neg.max_recv_dsl = l->ours.max_recv_dsl;
 }
 
-mcsi_status mcsi_login_start(mcsi_conn *c, const mcsi_login_opts *o)
+mcsi_login *mcsi_login_start(mcsi_transport *tp, const mcsi_login_args *a, mcsi_login_done_cb done, void *arg,
+                             mcsi_status *st, char *msg)
 {
-  mcsi_session *s = c->sess;
+  const mcsi_login_opts *o = a->opts;
   struct mcsi_login *l = calloc(1, sizeof *l);
-  if (!l) return mcsi_fail(s->ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  l->conn = c;
+  if (!l) {
+    *st = mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    return NULL;
+  }
+  l->tp = tp;
+  l->a = *a;
   l->o = o;
+  l->done = done;
+  l->done_arg = arg;
   l->use_chap = o->chap.secret != NULL;
   l->mutual = o->chap.target_secret != NULL;
-  l->tsih = c->leading ? 0 : s->tsih;
+  l->tsih = a->leading ? 0 : a->tsih;
   mcsi_params_from_opts(&l->ours, o);
   mcsi_text_init(&l->rsp);
   mcsi_text_init(&l->offered);
   mcsi_text_init(&l->answers);
   reset_exchange(l);
-  l->itt = s->next_itt++;
+  l->itt = a->itt;
   mcsi_timer_init(&l->timer, login_timeout);
-  c->login = l;
-  mcsi_status st = mcsi_conn_connect(c, o->portal);
-  if (st) return st;
-  mcsi_timer_start(&s->ini->loop, &l->timer, (uint64_t)o->login_timeout_ms);
-  return ISDSC_SUCCESS;
+  *st = mcsi_transport_connect(tp, o->portal);
+  if (*st) {
+    snprintf(msg, MCSI_MSG_MAX, "%s", tp->message);
+    mcsi_login_free(l);
+    return NULL;
+  }
+  mcsi_timer_start(tp->loop, &l->timer, (uint64_t)o->login_timeout_ms);
+  return l;
 }
+
+void mcsi_login_cancel(mcsi_login *l)
+{
+  if (!l || l->ended) return;
+  l->ended = 1;
+  mcsi_timer_stop(l->tp->loop, &l->timer);
+}
+
+const mcsi_login_result *mcsi_login_result_of(const mcsi_login *l) { return &l->res; }
 
 /* ---- sending ------------------------------------------------------------------ */
 
 static void send_login(struct mcsi_login *l, int csg, int transit, int nsg, mcsi_text *keys)
 {
-  mcsi_conn *c = l->conn;
-  mcsi_session *s = c->sess;
   size_t len = 0;
   uint8_t *data = keys ? mcsi_text_encode(keys, &len) : NULL;
   if (keys && !data) { fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
   if (len > 8192) { free(data); fail(l, ISDSC_INVALID_PARAMETER, "login text too long"); return; }
   mcsi_pdu_hdr h = { .opcode = MCSI_OP_LOGIN_REQ, .immediate = 1 };
   h.flags = (uint8_t)((transit ? MCSI_F_TRANSIT : 0) | csg << 2 | (transit ? nsg : 0));
-  memcpy(h.isid, s->isid, 6);
+  memcpy(h.isid, l->a.isid, 6);
   h.tsih = l->tsih;
   h.itt = l->itt;     /* one ITT for every PDU of this login */
-  h.cid = c->cid;
-  h.cmdsn = s->cmdsn;
-  h.expstatsn = c->exp_statsn;
-  mcsi_conn_queue(c, &h, data, (uint32_t)len, NULL, data);
+  h.cid = l->a.cid;
+  h.cmdsn = *l->a.cmdsn;
+  h.expstatsn = l->exp_statsn;
+  mcsi_transport_queue(l->tp, &h, data, (uint32_t)len, NULL, data);
 }
 
 static int add_first_keys(struct mcsi_login *l, mcsi_text *t)
 {
-  mcsi_session *s = l->conn->sess;
-  int rc = mcsi_text_add(t, "InitiatorName", s->ini->name);
-  if (l->conn->leading) rc |= mcsi_text_add(t, "SessionType", s->discovery ? "Discovery" : "Normal");
-  if (!s->discovery) rc |= mcsi_text_add(t, "TargetName", s->target);
+  int rc = mcsi_text_add(t, "InitiatorName", l->a.initiator_name);
+  if (l->a.leading) rc |= mcsi_text_add(t, "SessionType", l->a.discovery ? "Discovery" : "Normal");
+  if (!l->a.discovery) rc |= mcsi_text_add(t, "TargetName", l->a.target);
   return rc | mcsi_text_add(t, "AuthMethod", l->use_chap ? "CHAP" : "None");
 }
 
@@ -139,7 +175,7 @@ static void send_operational(struct mcsi_login *l)
   mcsi_text_init(&keys);
   int rc = 0;
   if (l->step != ST_OPERATIONAL) {   /* first operational PDU: our offers */
-    rc = mcsi_params_offer(&l->ours, l->conn->leading, l->conn->sess->discovery, &keys);
+    rc = mcsi_params_offer(&l->ours, l->a.leading, l->a.discovery, &keys);
     for (size_t i = 0; i < keys.count && !rc; i++) rc = mcsi_text_add(&l->offered, keys.items[i].key, "");
     l->step = ST_OPERATIONAL;
   }
@@ -151,9 +187,8 @@ static void send_operational(struct mcsi_login *l)
   mcsi_text_free(&keys);
 }
 
-void mcsi_login_connected(mcsi_conn *c)
+void mcsi_login_connected(mcsi_login *l)
 {
-  struct mcsi_login *l = c->login;
   mcsi_text keys;
   mcsi_text_init(&keys);
   if (add_first_keys(l, &keys)) fail(l, ISDSC_OUT_OF_RESOURCES, "out of memory");
@@ -208,8 +243,8 @@ static void redirect(struct mcsi_login *l, const mcsi_pdu_hdr *h)
   char to[128];
   snprintf(to, sizeof to, "%s", addr);
   reset_exchange(l);
-  mcsi_status st = mcsi_conn_connect(l->conn, to);
-  if (st) fail(l, st, "redirect to %s: %s", to, mcsi_last_message(l->conn->sess->ini));
+  mcsi_status st = mcsi_transport_connect(l->tp, to);
+  if (st) fail(l, st, "redirect to %s: %s", to, l->tp->message);
 }
 
 /* ---- security stage ---------------------------------------------------------------- */
@@ -225,16 +260,8 @@ static int check_auth_method(struct mcsi_login *l)
   return -1;
 }
 
-static int reflected(mcsi_initiator *ini, const uint8_t *c, size_t len)
-{
-  for (unsigned i = 0; i < ini->nrecent && i < 8; i++)
-    if (len >= 16 && !memcmp(ini->recent_challenges[i], c, 16)) return 1;
-  return 0;
-}
-
 static void send_chap_response(struct mcsi_login *l)
 {
-  mcsi_initiator *ini = l->conn->sess->ini;
   const char *a = mcsi_text_get(&l->rsp, "CHAP_A"), *i = mcsi_text_get(&l->rsp, "CHAP_I");
   const char *cc = mcsi_text_get(&l->rsp, "CHAP_C");
   uint8_t chal[MCSI_CHAP_CHALLENGE_MAX], resp[MCSI_CHAP_DIGEST_MAX];
@@ -249,7 +276,7 @@ static void send_chap_response(struct mcsi_login *l)
     fail(l, ISDSC_AUTHENTICATION_FAILURE, "malformed CHAP_I or CHAP_C");
     return;
   }
-  if (reflected(ini, chal, (size_t)clen)) {
+  if (mcsi_chap_reflected(l->a.challenges, chal, (size_t)clen)) {
     fail(l, ISDSC_AUTHENTICATION_FAILURE, "the target reflected our own CHAP challenge");
     return;
   }
@@ -260,12 +287,12 @@ static void send_chap_response(struct mcsi_login *l)
   mcsi_text keys;
   mcsi_text_init(&keys);
   mcsi_chap_encode_hex(resp, dl, hex);
-  int rc = mcsi_text_add(&keys, "CHAP_N", l->o->chap.username ? l->o->chap.username : ini->name);
+  int rc = mcsi_text_add(&keys, "CHAP_N", l->o->chap.username ? l->o->chap.username : l->a.initiator_name);
   rc |= mcsi_text_add(&keys, "CHAP_R", hex);
   if (l->mutual) {
     l->challenge_len = 16;
     if (mcsi_chap_random(&l->chap_id, 1) || mcsi_chap_random(l->challenge, l->challenge_len)) rc = -1;
-    memcpy(ini->recent_challenges[ini->nrecent++ % 8], l->challenge, 16);
+    mcsi_chap_remember(l->a.challenges, l->challenge);
     mcsi_chap_encode_hex(l->challenge, l->challenge_len, hex);
     rc |= mcsi_text_add_u32(&keys, "CHAP_I", l->chap_id);
     rc |= mcsi_text_add(&keys, "CHAP_C", hex);
@@ -338,10 +365,10 @@ static int operational_keys(struct mcsi_login *l)
   for (size_t i = 0; i < l->rsp.count; i++) {
     const char *k = l->rsp.items[i].key, *v = l->rsp.items[i].value, *err = NULL;
     int offered = mcsi_text_get(&l->offered, k) != NULL;
-    if (!strcmp(k, "TargetAlias")) snprintf(l->conn->sess->target_alias, sizeof l->conn->sess->target_alias, "%s", v);
+    if (!strcmp(k, "TargetAlias")) snprintf(l->res.target_alias, sizeof l->res.target_alias, "%s", v);
     if (!strcmp(k, "TargetPortalGroupTag")) {
       uint64_t n;
-      if (!mcsi_text_parse_number(v, &n) && n <= 65535) l->conn->sess->tpgt = (uint16_t)n;
+      if (!mcsi_text_parse_number(v, &n) && n <= 65535) l->res.tpgt = (uint16_t)n;
     }
     if (mcsi_params_apply(&l->neg, &l->ours, k, v, offered, &l->answers, &err)) {
       fail(l, ISDSC_INVALID_TEXT_KEY, "key %s=%.64s: %s", k, v, err ? err : "out of memory");
@@ -357,9 +384,8 @@ static int operational_keys(struct mcsi_login *l)
  * outside the queue: the connection then fails once, through fail(). */
 static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
-  mcsi_conn *c = l->conn;
   mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_SESSION,
-                      .itt = l->itt + 1, .cid = c->cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
+                      .itt = l->itt + 1, .cid = l->a.cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
   uint8_t pdu[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
   size_t n = MCSI_BHS_LEN;
   mcsi_pdu_encode(&lo, pdu);
@@ -367,29 +393,26 @@ static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     mcsi_digest_put(pdu + n, mcsi_crc32c(pdu, n));
     n += MCSI_DIGEST_LEN;
   }
-  mcsi_conn_send_now(c, pdu, n);
+  mcsi_transport_send_now(l->tp, pdu, n);
 }
 
 static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
-  mcsi_conn *c = l->conn;
-  mcsi_session *s = c->sess;
-  if (c->leading && h->tsih == 0) {    /* RFC 7143 11.13.4: the final response carries the TSIH */
+  if (l->a.leading && h->tsih == 0) {    /* RFC 7143 11.13.4: the final response carries the TSIH */
     fail(l, ISDSC_TRANSPORT_ERROR, "the final Login Response of a new session carries TSIH 0");
     return;
   }
-  if (c->leading) {
-    s->tsih = h->tsih;
-    s->params = l->neg;
-    mcsi_session_reset_window(s, h->expcmdsn, h->maxcmdsn);
-  } else if (h->tsih != s->tsih) {
+  if (!l->a.leading && h->tsih != l->a.tsih) {
     logout_stray(l, h);
     fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target made a new session (TSIH 0x%04x) instead of joining 0x%04x;"
-         " it was logged out", h->tsih, s->tsih);
+         " it was logged out", h->tsih, l->a.tsih);
     return;
   }
-  c->params = l->neg;
-  c->params.max_connections = s->params.max_connections;
+  l->res.tsih = h->tsih;
+  l->res.neg = l->neg;
+  l->res.exp_cmdsn = h->expcmdsn;
+  l->res.max_cmdsn = h->maxcmdsn;
+  l->res.exp_statsn = l->exp_statsn;
   l->finished = 1;
 }
 
@@ -406,13 +429,12 @@ static void operational_rx(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 
 static int check_response(struct mcsi_login *l, const mcsi_pdu_hdr *h)
 {
-  mcsi_session *s = l->conn->sess;
   if (h->opcode != MCSI_OP_LOGIN_RSP) {
     fail(l, ISDSC_TRANSPORT_ERROR, "got a %s during login", mcsi_opcode_name(h->opcode));
     return -1;
   }
   /* tgt zeroes the ISID in its error responses: check it only on success */
-  if (h->itt != l->itt || (h->status_class == 0 && memcmp(h->isid, s->isid, 6) != 0)) {
+  if (h->itt != l->itt || (h->status_class == 0 && memcmp(h->isid, l->a.isid, 6) != 0)) {
     fail(l, ISDSC_TRANSPORT_ERROR, "Login Response for another ITT (0x%08x) or ISID", h->itt);
     return -1;
   }
@@ -436,11 +458,10 @@ static int gather_text(struct mcsi_login *l, const uint8_t *data, uint32_t dlen)
   return -1;
 }
 
-void mcsi_login_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
+void mcsi_login_rx(mcsi_login *l, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
 {
-  struct mcsi_login *l = c->login;
-  if (check_response(l, h)) return;
-  c->exp_statsn = h->statsn + 1;
+  if (l->ended || check_response(l, h)) return;
+  l->exp_statsn = h->statsn + 1;
   /* The window is not taken from here: a leading login's final answer sets
    * it (finish), and a joining login's says nothing of the session (tgt
    * answers it with the CmdSN of that login as ExpCmdSN, above the real one
@@ -462,12 +483,7 @@ void mcsi_login_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uin
   }
   if (MCSI_LOGIN_CSG(h->flags) == MCSI_STAGE_SECURITY) security_rx(l, h);
   else operational_rx(l, h);
-  if (l->finished) {
-    c->login = NULL;
-    mcsi_login_free(l);
-    c->state = MCSI_CONN_ACTIVE;
-    mcsi_session_login_finished(c, ISDSC_SUCCESS);
-  } else {
-    mcsi_text_free(&l->rsp);
-  }
+  if (l->ended) return;
+  if (l->finished) end(l, ISDSC_SUCCESS);
+  else mcsi_text_free(&l->rsp);
 }

@@ -2,20 +2,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
-#include "internal.h"
-
-uint64_t mcsi_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "loop.h"
 
 int mcsi_loop_init(mcsi_loop *l)
 {
   l->timers = NULL;
+  mcsi_list_init(&l->deferred);
+  l->in_callback = 0;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   return l->epfd < 0 ? -1 : 0;
 }
@@ -164,4 +158,21 @@ int mcsi_loop_poll(mcsi_loop *l, int timeout_ms)
     if (w->fd >= 0) w->ready(w, evs[i].events);
   }
   return n + mcsi_loop_fire_due(l);
+}
+
+void mcsi_loop_defer(mcsi_loop *l, mcsi_deferred *d)
+{
+  if (mcsi_list_empty(&d->link)) mcsi_list_push(&l->deferred, &d->link);
+}
+
+int mcsi_loop_has_deferred(const mcsi_loop *l) { return !mcsi_list_empty(&l->deferred); }
+
+/* Each entry leaves the list before it runs; it may defer itself again. */
+void mcsi_loop_run_deferred(mcsi_loop *l)
+{
+  while (!mcsi_list_empty(&l->deferred)) {
+    mcsi_deferred *d = MCSI_CONTAINER(l->deferred.next, mcsi_deferred, link);
+    mcsi_list_del(&d->link);
+    d->run(d);
+  }
 }

@@ -1,55 +1,49 @@
 /* mcs.c: several connections in one session (RFC 7143 MC/S): adding and
  * removing connections, choosing one per command by policy, failing over a
  * dead connection's commands (plugging CmdSN holes), and reinstating a
- * session that lost every connection. */
+ * session that lost every connection. It implements the session's hooks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "mcs.h"
 
 #define DRAIN_MS 5000                 /* removal: in-flight commands move after this */
 #define BACKOFF_MAX_MS 4000
+#define PROBE_WAIT_MS 100             /* istgt answers nothing while it waits at a CmdSN hole */
 
 static int usable(const mcsi_conn *c) { return c->state == MCSI_CONN_ACTIVE; }
 
-#define FOR_CONNS(s, c) \
-  for (mcsi_link *l_ = (s)->conns.next; l_ != &(s)->conns && ((c) = MCSI_CONTAINER(l_, mcsi_conn, link)); l_ = l_->next)
+#define FOR_PATHS(m, p) \
+  for (mcsi_link *l_ = (m)->s.conns.next; \
+       l_ != &(m)->s.conns && ((p) = mcsi_path_of(MCSI_CONTAINER(l_, mcsi_conn, link))); l_ = l_->next)
 
-/* A usable connection exists (no side effect, unlike mcsi_mcs_pick). */
-int mcsi_mcs_has_path(mcsi_session *s)
+mcsi_path *mcsi_mcs_find_path(mcsi_mcs *m, mcsi_id id)
 {
-  mcsi_conn *c;
-  FOR_CONNS(s, c) if (usable(c)) return 1;
-  return 0;
-}
-
-mcsi_conn *mcsi_mcs_find_conn(mcsi_session *s, mcsi_id id)
-{
-  mcsi_conn *c;
-  FOR_CONNS(s, c) if (c->id == id) return c;
+  mcsi_path *p;
+  FOR_PATHS(m, p) if (p->conn.id == id) return p;
   return NULL;
 }
 
 /* ---- choosing a connection ----------------------------------------------------- */
 
-static mcsi_conn *nth_usable(mcsi_session *s, int want_active, uint32_t n)
+static mcsi_path *nth_usable(mcsi_mcs *m, int want_active, uint32_t n)
 {
-  mcsi_conn *c;
+  mcsi_path *p;
   uint32_t count = 0, i = 0;
-  FOR_CONNS(s, c) if (usable(c) && (!want_active || c->active)) count++;
+  FOR_PATHS(m, p) if (usable(&p->conn) && (!want_active || p->active)) count++;
   if (!count) return NULL;
   n %= count;
-  FOR_CONNS(s, c) if (usable(c) && (!want_active || c->active) && i++ == n) return c;
+  FOR_PATHS(m, p) if (usable(&p->conn) && (!want_active || p->active) && i++ == n) return p;
   return NULL;
 }
 
-static mcsi_conn *pick_primary(mcsi_session *s)
+static mcsi_path *pick_primary(mcsi_mcs *m)
 {
-  mcsi_conn *c, *first = NULL;
-  FOR_CONNS(s, c) {
-    if (!usable(c)) continue;
-    if (c->primary) return c;
-    if (!first) first = c;
+  mcsi_path *p, *first = NULL;
+  FOR_PATHS(m, p) {
+    if (!usable(&p->conn)) continue;
+    if (p->primary) return p;
+    if (!first) first = p;
   }
   if (first) {                     /* the primary is gone: the oldest survivor takes over */
     first->primary = 1;
@@ -58,68 +52,68 @@ static mcsi_conn *pick_primary(mcsi_session *s)
   return first;
 }
 
-static mcsi_conn *pick_least_queue(mcsi_session *s)
+static mcsi_path *pick_least_queue(mcsi_mcs *m)
 {
-  mcsi_conn *c, *best = NULL;
-  FOR_CONNS(s, c) if (usable(c) && (!best || c->queue_depth < best->queue_depth)) best = c;
+  mcsi_path *p, *best = NULL;
+  FOR_PATHS(m, p) if (usable(&p->conn) && (!best || p->conn.queue_depth < best->conn.queue_depth)) best = p;
   return best;
 }
 
 /* Smooth weighted round robin: over time each connection gets weight/total. */
-static mcsi_conn *pick_weighted(mcsi_session *s)
+static mcsi_path *pick_weighted(mcsi_mcs *m)
 {
-  mcsi_conn *c, *best = NULL;
+  mcsi_path *p, *best = NULL;
   int32_t total = 0;
-  FOR_CONNS(s, c) {
-    if (!usable(c)) continue;
-    c->wrr_current += (int32_t)c->weight;
-    total += (int32_t)c->weight;
-    if (!best || c->wrr_current > best->wrr_current) best = c;
+  FOR_PATHS(m, p) {
+    if (!usable(&p->conn)) continue;
+    p->wrr_current += (int32_t)p->weight;
+    total += (int32_t)p->weight;
+    if (!best || p->wrr_current > best->wrr_current) best = p;
   }
   if (best) best->wrr_current -= total;
   return best;
 }
 
-static mcsi_conn *pick_round_robin(mcsi_session *s) { return nth_usable(s, 0, s->rr_next++); }
+static mcsi_path *pick_round_robin(mcsi_mcs *m) { return nth_usable(m, 0, m->rr_next++); }
 
-static mcsi_conn *pick_subset(mcsi_session *s)
+static mcsi_path *pick_subset(mcsi_mcs *m)
 {
-  mcsi_conn *c = nth_usable(s, 1, s->rr_next++);
-  return c ? c : nth_usable(s, 0, s->rr_next);   /* whole active set gone: standbys */
+  mcsi_path *p = nth_usable(m, 1, m->rr_next++);
+  return p ? p : nth_usable(m, 0, m->rr_next);   /* whole active set gone: standbys */
 }
 
-static void set_role(mcsi_conn *c, int active, int primary);
+static void set_role(mcsi_path *p, int active, int primary);
 
 /* Roles when a policy is set: one primary, everyone active, or as the paths said. */
-static void roles_primary(mcsi_session *s, size_t npaths)
+static void roles_primary(mcsi_mcs *m, size_t npaths)
 {
-  mcsi_conn *c;
-  if (!npaths) FOR_CONNS(s, c) c->primary = 0;
-  mcsi_conn *p = pick_primary(s);
-  FOR_CONNS(s, c) set_role(c, c == p, c == p);
+  mcsi_path *p;
+  if (!npaths) FOR_PATHS(m, p) p->primary = 0;
+  mcsi_path *prim = pick_primary(m);
+  FOR_PATHS(m, p) set_role(p, p == prim, p == prim);
 }
 
-static void roles_all_active(mcsi_session *s, size_t npaths)
+static void roles_all_active(mcsi_mcs *m, size_t npaths)
 {
-  mcsi_conn *c;
+  mcsi_path *p;
   (void)npaths;
-  FOR_CONNS(s, c) set_role(c, 1, 0);
+  FOR_PATHS(m, p) set_role(p, 1, 0);
 }
 
-static void roles_as_given(mcsi_session *s, size_t npaths)
+static void roles_as_given(mcsi_mcs *m, size_t npaths)
 {
-  mcsi_conn *c;
+  mcsi_path *p;
   (void)npaths;
-  FOR_CONNS(s, c) set_role(c, c->active, 0);
+  FOR_PATHS(m, p) set_role(p, p->active, 0);
 }
 
 /* One row per policy: its name, how it picks a connection for a command,
  * what the paths it is given carry, and the roles it gives. */
 typedef struct lb_policy {
   const char *name;
-  mcsi_conn *(*pick)(mcsi_session *s);
+  mcsi_path *(*pick)(mcsi_mcs *m);
   int primary, active, weight;      /* the paths name one primary / active or standby / weights */
-  void (*roles)(mcsi_session *s, size_t npaths);
+  void (*roles)(mcsi_mcs *m, size_t npaths);
 } lb_policy;
 
 static const lb_policy policies[MCSI_LB_COUNT] = {
@@ -142,40 +136,25 @@ const char *mcsi_lb_policy_name(int policy)
 }
 
 /* A session's policy is always a row: it is set only from one. */
-static const lb_policy *session_policy(const mcsi_session *s) { return &policies[s->policy]; }
+static const lb_policy *session_policy(const mcsi_mcs *m) { return &policies[m->policy]; }
 
-mcsi_conn *mcsi_mcs_pick(mcsi_session *s)
+static mcsi_path *pick(mcsi_mcs *m) { return session_policy(m)->pick(m); }
+
+static mcsi_conn *hook_pick(mcsi_session *s)
 {
-  return session_policy(s)->pick(s);
+  mcsi_path *p = pick(mcsi_mcs_of(s));
+  return p ? &p->conn : NULL;
 }
 
 /* ---- failover ---------------------------------------------------------------------- */
 
-static void start_recovery(mcsi_session *s, mcsi_status cause);
+static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why);
+static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn);
 
 static void fresh_itt(mcsi_task *t)
 {
   if (mcsi_task_new_itt(t)) t->itt = MCSI_RSVD_TAG;   /* out of memory: fails when sent */
 }
-
-static void requeue_front(mcsi_session *s, mcsi_task *t, mcsi_link **after)
-{
-  mcsi_list_del(&t->link);
-  t->link.prev = *after;
-  t->link.next = (*after)->next;
-  (*after)->next->prev = &t->link;
-  (*after)->next = &t->link;
-  *after = &t->link;
-  (void)s;
-}
-
-static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n);
-
-/* Asks every usable connection for the target's ExpCmdSN (an immediate
- * NOP-Out is answered with it); the answers decide how to re-issue. */
-#define PROBE_WAIT_MS 100   /* istgt answers nothing while it waits at a CmdSN hole */
-
-static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn);
 
 /* No answer within PROBE_WAIT_MS: the target is stalled (istgt stops
  * answering anything when a connection dies under it, then drops the
@@ -183,49 +162,30 @@ static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn);
  * in that state can wedge it, so everything goes again as new commands. */
 static void probe_timeout(mcsi_timer *tm)
 {
-  reissue_limbo(MCSI_CONTAINER(tm, mcsi_session, probe_timer), 0);
+  reissue_limbo(MCSI_CONTAINER(tm, mcsi_mcs, probe_timer), 0);
 }
 
-static void send_probes(mcsi_session *s)
+/* Asks every usable connection for the target's ExpCmdSN (an immediate
+ * NOP-Out is answered with it); the answers decide how to re-issue. */
+static void send_probes(mcsi_mcs *m)
 {
-  mcsi_conn *c;
+  mcsi_session *s = &m->s;
   if (mcsi_list_empty(&s->limbo)) return;
-  if (!mcsi_timer_active(&s->probe_timer)) {
-    s->probe_timer.fire = probe_timeout;
-    mcsi_timer_start(&s->ini->loop, &s->probe_timer, PROBE_WAIT_MS);
-  }
+  if (!mcsi_timer_active(&m->probe_timer)) mcsi_timer_start(s->loop, &m->probe_timer, PROBE_WAIT_MS);
   if (s->probes) return;
-  FOR_CONNS(s, c) {
-    if (!usable(c)) continue;
-    mcsi_task *t = mcsi_task_new(s, MCSI_TASK_NOP);
-    if (!t) continue;
-    t->immediate = 1;
-    t->done = probe_done;
-    s->probes++;
-    mcsi_session_send(s, c, t);
-  }
-}
-
-static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
-{
-  mcsi_session *s = t->sess;
-  (void)st; (void)d; (void)n;
-  if (s->probes) s->probes--;
-  if (h && !s->probes) mcsi_mcs_probe_answered(s);
+  mcsi_session_probe(s, usable);
 }
 
 /* Every probe answered (or PROBE_WAIT_MS passed): s->exp_cmdsn is the
  * target's, as far as it told us. A lost command whose CmdSN the target has
  * not reached goes again with that CmdSN, which plugs the hole; one it had
  * reached (its answer was lost) goes as a new command. */
-void mcsi_mcs_probe_answered(mcsi_session *s)
-{
-  reissue_limbo(s, 1);
-}
+static void hook_probes_answered(mcsi_session *s) { reissue_limbo(mcsi_mcs_of(s), 1); }
 
-static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn)
+static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn)
 {
-  mcsi_timer_stop(&s->ini->loop, &s->probe_timer);
+  mcsi_session *s = &m->s;
+  mcsi_timer_stop(s->loop, &m->probe_timer);
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
@@ -233,91 +193,105 @@ static void reissue_limbo(mcsi_session *s, int may_keep_cmdsn)
                     mcsi_sn_lt(t->cmdsn, s->cmdsn);
     if (!t->keep_cmdsn) fresh_itt(t);
     s->commands_retried++;
-    requeue_front(s, t, &after);
+    mcsi_session_requeue_front(s, t, &after);
   }
   mcsi_session_drain(s);
 }
 
-static void fail_control_tasks(mcsi_link *orphans, mcsi_status st)
+static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *why)
 {
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) mcsi_task_complete(t, st);
+    if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) mcsi_task_fail(t, st, "%s", why);
     else t->retries++;
   }
 }
 
-static void promote_leading(mcsi_session *s)
+static void promote_leading(mcsi_mcs *m)
 {
-  mcsi_conn *c;
-  FOR_CONNS(s, c) if (c->leading) return;
-  FOR_CONNS(s, c) if (usable(c) || c->state == MCSI_CONN_LOGOUT) { c->leading = 1; return; }
+  mcsi_path *p;
+  FOR_PATHS(m, p) if (p->conn.leading) return;
+  FOR_PATHS(m, p) if (usable(&p->conn) || p->conn.state == MCSI_CONN_LOGOUT) { p->conn.leading = 1; return; }
 }
 
 /* Lost commands wait for a path as new commands. */
-static void limbo_to_pending(mcsi_session *s, int new_itt)
+static void limbo_to_pending(mcsi_mcs *m, int new_itt)
 {
+  mcsi_session *s = &m->s;
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
     if (new_itt) fresh_itt(t);
-    requeue_front(s, t, &after);
+    mcsi_session_requeue_front(s, t, &after);
   }
 }
 
 /* A connection being drained still finishes (or moves) its commands; when
  * it is gone, the session looks for a path again. */
-static int draining(mcsi_session *s)
+static int draining(mcsi_mcs *m)
 {
-  mcsi_conn *c;
-  FOR_CONNS(s, c) if (c->removing && c->state == MCSI_CONN_LOGOUT) return 1;
+  mcsi_path *p;
+  FOR_PATHS(m, p) if (p->removing && p->conn.state == MCSI_CONN_LOGOUT) return 1;
   return 0;
+}
+
+static void fail_waiting(mcsi_mcs *m, mcsi_status cause, const char *why)
+{
+  mcsi_session_fail_tasks(&m->s, &m->s.limbo, cause, why);
+  mcsi_session_fail_tasks(&m->s, &m->s.pending, cause, why);
 }
 
 /* No usable connection: wait for one logging in or draining, reinstate, or
  * give up. A session that already gave up fails whatever still reaches it. */
-static void no_path_left(mcsi_session *s, mcsi_status cause)
+static void no_path_left(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
-  mcsi_conn *c;
+  mcsi_session *s = &m->s;
+  mcsi_path *p;
   if (s->state == MCSI_SESS_FAILED || s->state == MCSI_SESS_LOGGED_OUT) {
-    mcsi_session_fail_tasks(s, &s->limbo, cause);
-    mcsi_session_fail_tasks(s, &s->pending, cause);
+    fail_waiting(m, cause, why);
     return;
   }
   if (s->state == MCSI_SESS_RECOVERING) {
-    limbo_to_pending(s, 0);
+    limbo_to_pending(m, 0);
     return;
   }
   if (s->state != MCSI_SESS_ACTIVE) return;
-  FOR_CONNS(s, c) if (c->state == MCSI_CONN_LOGIN || c->state == MCSI_CONN_CONNECTING) return;
-  if (draining(s)) {
-    limbo_to_pending(s, 1);
+  FOR_PATHS(m, p) if (p->conn.state == MCSI_CONN_LOGIN || p->conn.state == MCSI_CONN_CONNECTING) return;
+  if (draining(m)) {
+    limbo_to_pending(m, 1);
     return;
   }
   if (s->opts.recovery_timeout_ms > 0 && !s->discovery) {
-    start_recovery(s, cause);
+    start_recovery(m, cause, why);
     return;
   }
   s->state = MCSI_SESS_FAILED;
-  mcsi_session_fail_tasks(s, &s->limbo, cause);
-  mcsi_session_fail_tasks(s, &s->pending, cause);
-  mcsi_emit_session(s, MCSI_EV_SESSION_FAILED, cause, "no connection left");
+  snprintf(m->message, sizeof m->message, "%s", why);
+  fail_waiting(m, cause, why);
+  mcsi_session_emit(s, MCSI_EV_SESSION_FAILED, cause, "no connection left");
+}
+
+static void tell(mcsi_path *p, mcsi_status st, const char *message)
+{
+  mcsi_mcs_done_cb done = p->done;
+  if (!done) return;
+  p->done = NULL;
+  mcsi_loop_enter_callback(p->conn.sess->loop);
+  done(p, st, message, p->done_arg);
+  mcsi_loop_leave_callback(p->conn.sess->loop);
 }
 
 /* A connection died (already unlinked); orphans are its unfinished tasks. */
-void mcsi_mcs_conn_lost(mcsi_conn *c, mcsi_link *orphans)
+static void hook_conn_lost(mcsi_conn *c, mcsi_link *orphans)
 {
   mcsi_session *s = c->sess;
+  mcsi_mcs *m = mcsi_mcs_of(s);
+  mcsi_path *p = mcsi_path_of(c);
   mcsi_status cause = c->fail_status;
-  if (c->removing && c->remove_cb) {           /* died while being removed */
-    mcsi_status_cb cb = c->remove_cb;
-    c->remove_cb = NULL;
-    s->ini->in_callback++;
-    cb(cause, c->remove_arg);
-    s->ini->in_callback--;
-  }
-  fail_control_tasks(orphans, cause);
+  mcsi_timer_stop(s->loop, &p->drain_timer);
+  if (p->removing) tell(p, cause, c->message);           /* died while being removed */
+  fail_control_tasks(orphans, cause, c->message);
   while (!mcsi_list_empty(orphans)) {
     mcsi_link *l = orphans->next;
     mcsi_list_del(l);
@@ -325,177 +299,188 @@ void mcsi_mcs_conn_lost(mcsi_conn *c, mcsi_link *orphans)
   }
   if (c->leading) {
     c->leading = 0;
-    promote_leading(s);
+    promote_leading(m);
   }
-  if (s->state == MCSI_SESS_LOGGING_OUT) mcsi_session_fail_tasks(s, &s->limbo, cause);
-  else if (mcsi_mcs_pick(s)) send_probes(s);
-  else no_path_left(s, cause);
+  if (s->state == MCSI_SESS_LOGGING_OUT) mcsi_session_fail_tasks(s, &s->limbo, cause, c->message);
+  else if (pick(m)) send_probes(m);
+  else no_path_left(m, cause, c->message);
 }
 
 /* ---- session reinstatement ------------------------------------------------------------ */
 
-static void give_up(mcsi_session *s)
+static void give_up(mcsi_mcs *m)
 {
-  mcsi_status cause = s->recovery_cause ? s->recovery_cause : ISDSC_CONNECTION_FAILED;
-  mcsi_fail(s->ini, cause, "session to %s not recovered within %d ms", s->target, s->opts.recovery_timeout_ms);
+  mcsi_session *s = &m->s;
+  mcsi_status cause = m->recovery_cause ? m->recovery_cause : ISDSC_CONNECTION_FAILED;
+  mcsi_msg(m->message, cause, "session to %s not recovered within %d ms", s->target, s->opts.recovery_timeout_ms);
   s->state = MCSI_SESS_FAILED;
-  mcsi_session_fail_tasks(s, &s->limbo, cause);
-  mcsi_session_fail_tasks(s, &s->pending, cause);
-  mcsi_emit_session(s, MCSI_EV_SESSION_FAILED, cause, "recovery timed out");
+  fail_waiting(m, cause, m->message);
+  mcsi_session_emit(s, MCSI_EV_SESSION_FAILED, cause, "recovery timed out");
 }
+
+static void reinstated(mcsi_mcs *m, mcsi_status st);
+static mcsi_path *new_path(mcsi_mcs *m, const mcsi_login_opts *o, int leading, char *msg, mcsi_status *st);
 
 static void recovery_fire(mcsi_timer *tm)
 {
-  mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, recovery_timer);
-  mcsi_conn *c;
+  mcsi_mcs *m = MCSI_CONTAINER(tm, mcsi_mcs, recovery_timer);
+  mcsi_session *s = &m->s;
+  mcsi_path *p;
   if (s->state != MCSI_SESS_RECOVERING) return;
-  if (mcsi_now_ms() >= s->recovery_deadline) { give_up(s); return; }
-  FOR_CONNS(s, c) if (c->leading) return;      /* an attempt is under way */
+  if (mcsi_now_ms() >= m->recovery_deadline) { give_up(m); return; }
+  FOR_PATHS(m, p) if (p->conn.leading) return;      /* an attempt is under way */
   mcsi_login_opts o = s->opts;
-  o.portal = s->portals[s->recovery_next++ % s->nportals];
-  uint64_t left = s->recovery_deadline - mcsi_now_ms();
+  o.portal = m->portals[m->recovery_next++ % m->nportals];
+  uint64_t left = m->recovery_deadline - mcsi_now_ms();
   if ((uint64_t)o.login_timeout_ms > left) o.login_timeout_ms = (int)left + 1;
-  c = mcsi_conn_new(s, &o);
-  if (c) {
-    c->leading = 1;
-    mcsi_list_push(&s->conns, &c->link);
-    s->nconns++;
-    mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
-    if (mcsi_login_start(c, &c->opts) == ISDSC_SUCCESS) return;
-    mcsi_session_bury_conn(c);
-  }
-  mcsi_mcs_reinstated(s, ISDSC_CONNECTION_FAILED);
+  mcsi_status st;
+  if (new_path(m, &o, 1, m->message, &st)) return;
+  reinstated(m, ISDSC_CONNECTION_FAILED);
 }
 
-static void start_recovery(mcsi_session *s, mcsi_status cause)
+static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
+  mcsi_session *s = &m->s;
   s->state = MCSI_SESS_RECOVERING;
-  s->recovery_cause = cause;
-  s->recovery_deadline = mcsi_now_ms() + (uint64_t)s->opts.recovery_timeout_ms;
-  s->recovery_backoff_ms = 100;
+  m->recovery_cause = cause;
+  snprintf(m->message, sizeof m->message, "%s", why);
+  m->recovery_deadline = mcsi_now_ms() + (uint64_t)s->opts.recovery_timeout_ms;
+  m->recovery_backoff_ms = 100;
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
     fresh_itt(t);
     s->commands_retried++;
-    requeue_front(s, t, &after);
+    mcsi_session_requeue_front(s, t, &after);
   }
-  mcsi_emit_session(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
-  s->recovery_timer.fire = recovery_fire;
-  mcsi_timer_start(&s->ini->loop, &s->recovery_timer, 0);
+  mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
+  mcsi_timer_start(s->loop, &m->recovery_timer, 0);
 }
 
 /* A reinstatement login ended: go on, or try again after a back-off. */
-void mcsi_mcs_reinstated(mcsi_session *s, mcsi_status st)
+static void reinstated(mcsi_mcs *m, mcsi_status st)
 {
+  mcsi_session *s = &m->s;
   if (!st) {
     s->state = MCSI_SESS_ACTIVE;
-    s->recoveries++;
-    mcsi_timer_stop(&s->ini->loop, &s->recovery_timer);
-    mcsi_emit_session(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
+    m->recoveries++;
+    mcsi_timer_stop(s->loop, &m->recovery_timer);
+    mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
     mcsi_session_renew_waiting(s);
     return;
   }
   uint64_t now = mcsi_now_ms();
-  if (now >= s->recovery_deadline) { give_up(s); return; }
-  uint64_t wait = s->recovery_backoff_ms;
-  if (now + wait > s->recovery_deadline) wait = s->recovery_deadline - now;
-  s->recovery_backoff_ms = s->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->recovery_backoff_ms * 2;
-  mcsi_timer_start(&s->ini->loop, &s->recovery_timer, wait);
+  if (now >= m->recovery_deadline) { give_up(m); return; }
+  uint64_t wait = m->recovery_backoff_ms;
+  if (now + wait > m->recovery_deadline) wait = m->recovery_deadline - now;
+  m->recovery_backoff_ms = m->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->recovery_backoff_ms * 2;
+  mcsi_timer_start(s->loop, &m->recovery_timer, wait);
 }
 
-/* ---- adding a connection --------------------------------------------------------------- */
+/* ---- a connection's login ended --------------------------------------------------------- */
 
-static void set_role(mcsi_conn *c, int active, int primary)
+static void set_role(mcsi_path *p, int active, int primary)
 {
-  int was = c->active;
-  c->active = active;
-  c->primary = primary;
-  if (was != active && usable(c))
-    mcsi_emit_conn(c, active ? MCSI_EV_CONN_ACTIVE : MCSI_EV_CONN_STANDBY, ISDSC_SUCCESS,
+  int was = p->active;
+  p->active = active;
+  p->primary = primary;
+  if (was != active && usable(&p->conn))
+    mcsi_conn_emit(&p->conn, active ? MCSI_EV_CONN_ACTIVE : MCSI_EV_CONN_STANDBY, ISDSC_SUCCESS,
                    active ? "active" : "standby");
 }
 
-static void tell_added(mcsi_conn *c, mcsi_status st)
+static void remember_portal(mcsi_mcs *m, const char *portal)
 {
-  mcsi_op *op = c->login_op;
-  if (!op) return;
-  c->login_op = NULL;
-  op->r.connection_id = st ? 0 : c->id;
-  mcsi_op_finish(op, st);
+  for (unsigned i = 0; i < m->nportals; i++)
+    if (!strcmp(m->portals[i], portal)) return;
+  snprintf(m->portals[m->nportals % 8], sizeof m->portals[0], "%s", portal);
+  if (m->nportals < 8) m->nportals++;
 }
 
-void mcsi_mcs_added(mcsi_conn *c, mcsi_status st)
+static void added(mcsi_path *p, mcsi_status st)
 {
-  mcsi_session *s = c->sess;
+  mcsi_mcs *m = mcsi_mcs_of(p->conn.sess);
   if (st) {
-    if (!mcsi_mcs_pick(s) && !mcsi_list_empty(&s->limbo)) no_path_left(s, st);
-    tell_added(c, st);
+    if (!pick(m) && !mcsi_list_empty(&m->s.limbo)) no_path_left(m, st, p->conn.message);
+    tell(p, st, p->conn.message);
     return;
   }
-  if (session_policy(s)->primary) set_role(c, 0, 0);   /* joins as a standby */
-  if (s->state == MCSI_SESS_RECOVERING) mcsi_mcs_reinstated(s, ISDSC_SUCCESS);
-  else if (!mcsi_list_empty(&s->limbo)) send_probes(s);
-  tell_added(c, st);
+  if (session_policy(m)->primary) set_role(p, 0, 0);   /* joins as a standby */
+  if (m->s.state == MCSI_SESS_RECOVERING) reinstated(m, ISDSC_SUCCESS);
+  else if (!mcsi_list_empty(&m->s.limbo)) send_probes(m);
+  tell(p, st, "Success");
 }
 
-static mcsi_status check_conn_opts(mcsi_initiator *ini, const mcsi_conn_opts *o)
+static void hook_login_finished(mcsi_conn *c, mcsi_status st)
 {
-  if (!o || !o->portal || !*o->portal) return mcsi_fail(ini, ISDSC_NO_PORTAL_SPECIFIED, "no portal given");
-  if (strlen(o->portal) >= 80) return mcsi_fail(ini, ISDSC_INVALID_HOST, "portal name too long");
-  if (o->login_timeout_ms < 0) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "negative login timeout");
-  return mcsi_check_chap(ini, &o->chap);
-}
-
-mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_result_cb cb,
-                                      void *arg)
-{
-  mcsi_session *s = NULL;
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
-  mcsi_status st = mcsi_session_ready(ini, sid, 0, &s);
-  if (!st) st = check_conn_opts(ini, o);
-  if (st) return st;
-  if (s->nconns >= s->params.max_connections)
-    return mcsi_fail(ini, ISDSC_TOO_MANY_CONNECTIONS, "the session has %u connections, MaxConnections=%u was negotiated",
-                     s->nconns, s->params.max_connections);
-  mcsi_login_opts m = s->opts;
-  m.portal = o->portal;
-  if (o->chap.secret) m.chap = o->chap;
-  if (o->login_timeout_ms) m.login_timeout_ms = o->login_timeout_ms;
-  mcsi_op *op = mcsi_op_new(ini, cb, arg);
-  mcsi_conn *c = op ? mcsi_conn_new(s, &m) : NULL;
-  if (!c) {
-    if (op) mcsi_op_drop(op);
-    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  mcsi_session *s = c->sess;
+  mcsi_mcs *m = mcsi_mcs_of(s);
+  if (!st) remember_portal(m, c->tp.portal);
+  int leading_login = s->state == MCSI_SESS_LOGGING_IN;
+  if (leading_login) {
+    if (!st) {
+      s->state = MCSI_SESS_ACTIVE;
+      mcsi_session_emit(s, MCSI_EV_SESSION_ACTIVE, ISDSC_SUCCESS, s->target);
+    }
+  } else if (c->leading && s->state == MCSI_SESS_RECOVERING) {
+    reinstated(m, st);
+  } else {
+    added(mcsi_path_of(c), st);
   }
-  c->weight = o->weight ? o->weight : 1;
-  mcsi_list_push(&s->conns, &c->link);
+  if (!st) mcsi_session_drain(s);
+  if (leading_login) m->hooks->session_login_done(m, st, st ? c->message : "Success");   /* last: may do anything */
+}
+
+/* ---- making a connection ----------------------------------------------------------------- */
+
+static mcsi_path *new_path(mcsi_mcs *m, const mcsi_login_opts *o, int leading, char *msg, mcsi_status *st)
+{
+  mcsi_session *s = &m->s;
+  mcsi_path *p = calloc(1, sizeof *p);
+  if (!p || mcsi_conn_init(&p->conn, s, o)) {
+    free(p);
+    *st = mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    return NULL;
+  }
+  p->weight = 1;
+  p->active = 1;
+  mcsi_timer_init(&p->drain_timer, NULL);
+  p->conn.leading = leading;
+  mcsi_list_push(&s->conns, &p->conn.link);
   s->nconns++;
-  op->s = s;
-  op->conn = c;
-  op->r.session_id = s->id;
-  c->login_op = op;
-  mcsi_emit_conn(c, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, c->portal);
-  st = mcsi_login_start(c, &c->opts);
-  if (st) {
-    c->login_op = NULL;
-    mcsi_session_bury_conn(c);
-    mcsi_op_drop(op);
-    return st;
+  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, p->conn.tp.portal);
+  *st = mcsi_conn_login(&p->conn);
+  if (*st) {
+    snprintf(msg, MCSI_MSG_MAX, "%s", p->conn.message);
+    mcsi_conn_bury(&p->conn);
+    return NULL;
   }
-  return mcsi_ok(ini);
+  return p;
 }
 
-mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_id *cid)
+static void hook_release_conn(mcsi_conn *c)
 {
-  mcsi_wait w = { 0 };
-  if (ini && ini->in_callback) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_add_connection_async(ini, sid, o, mcsi_wait_wake, &w);
-  if (st) return st;
-  st = mcsi_wait_for(ini, &w);
-  if (!st && cid) *cid = w.cid;
-  return st;
+  mcsi_path *p = mcsi_path_of(c);
+  mcsi_timer_stop(c->sess->loop, &p->drain_timer);
+  mcsi_conn_destroy(c);
+  free(p);
+}
+
+mcsi_status mcsi_mcs_add(mcsi_mcs *m, const mcsi_login_opts *o, uint32_t weight, mcsi_mcs_done_cb done, void *arg,
+                         mcsi_id *conn_id, char *msg)
+{
+  mcsi_session *s = &m->s;
+  mcsi_status st;
+  if (s->nconns >= s->params.max_connections)
+    return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "the session has %u connections, MaxConnections=%u was negotiated",
+                    s->nconns, s->params.max_connections);
+  mcsi_path *p = new_path(m, o, 0, msg, &st);
+  if (!p) return st;
+  p->weight = weight ? weight : 1;
+  p->done = done;
+  p->done_arg = arg;
+  if (conn_id) *conn_id = p->conn.id;
+  return ISDSC_SUCCESS;
 }
 
 /* ---- removing a connection -------------------------------------------------------------- */
@@ -507,212 +492,218 @@ static int has_commands(const mcsi_conn *c)
   return 0;
 }
 
-static void finish_removal(mcsi_conn *c, mcsi_status st)
+static void finish_removal(mcsi_path *p, mcsi_status st, const char *message)
 {
-  mcsi_session *s = c->sess;
-  mcsi_status_cb cb = c->remove_cb;
-  c->remove_cb = NULL;
-  c->state = MCSI_CONN_CLOSED;
-  mcsi_conn_close_socket(c);
-  mcsi_emit_conn(c, MCSI_EV_CONN_REMOVED, st, c->portal);
-  mcsi_session_bury_conn(c);
-  if (cb) {
-    s->ini->in_callback++;
-    cb(st, c->remove_arg);
-    s->ini->in_callback--;
-  }
-  if (!mcsi_mcs_pick(s) && s->state == MCSI_SESS_ACTIVE && !draining(s))   /* the others failed meanwhile */
-    no_path_left(s, ISDSC_CONNECTION_FAILED);
+  mcsi_mcs *m = mcsi_mcs_of(p->conn.sess);
+  mcsi_timer_stop(m->s.loop, &p->drain_timer);
+  mcsi_conn_close(&p->conn);
+  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_REMOVED, st, p->conn.tp.portal);
+  mcsi_conn_bury(&p->conn);
+  tell(p, st, message);
+  if (!pick(m) && m->s.state == MCSI_SESS_ACTIVE && !draining(m))   /* the others failed meanwhile */
+    no_path_left(m, ISDSC_CONNECTION_FAILED, "the other connections failed during a removal");
 }
 
 static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
 {
-  mcsi_conn *c = t->arg;
+  mcsi_path *p = t->arg;
+  mcsi_conn *c = &p->conn;
+  char msg[MCSI_MSG_MAX];
   (void)d; (void)n;
   if (h) {
-    finish_removal(c, mcsi_logout_status(c->sess->ini, h->response, c->cid));
+    mcsi_status lst = mcsi_logout_status(h->response, c->cid, msg);
+    finish_removal(p, lst, msg);
     return;
   }
   /* The Logout ended without its answer. The connection failed (conn_lost
    * reports that), or it still runs (the Logout was rejected): abandon it. */
   if (c->state != MCSI_CONN_FAILED && c->state != MCSI_CONN_CLOSED)
-    mcsi_conn_fail(c, st ? st : ISDSC_TARGET_ERROR, "%s: the Logout of CID %u ended unanswered (%s)", c->portal,
-                   c->cid, mcsi_status_name(st) ? mcsi_status_name(st) : "?");
+    mcsi_conn_fail(c, st ? st : ISDSC_TARGET_ERROR, "%s: the Logout of CID %u ended unanswered (%s)", c->tp.portal,
+                   c->cid, t->message[0] ? t->message : mcsi_status_name(st) ? mcsi_status_name(st) : "?");
   else if (c->state == MCSI_CONN_CLOSED && !c->buried)
-    finish_removal(c, st ? st : ISDSC_TARGET_ERROR);
+    finish_removal(p, st ? st : ISDSC_TARGET_ERROR, t->message[0] ? t->message : "the Logout ended unanswered");
 }
 
 static void logout_timeout(mcsi_timer *tm)
 {
-  mcsi_conn *c = MCSI_CONTAINER(tm, mcsi_conn, drain_timer);
+  mcsi_path *p = MCSI_CONTAINER(tm, mcsi_path, drain_timer);
+  mcsi_conn *c = &p->conn;
   if (c->state == MCSI_CONN_CLOSED) {   /* closed already, and the removal never ended */
+    char msg[MCSI_MSG_MAX];
     if (!c->buried)
-      finish_removal(c, mcsi_fail(c->sess->ini, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: no Logout Response within %d ms",
-                                  c->portal, c->opts.login_timeout_ms));
+      finish_removal(p, mcsi_msg(msg, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: no Logout Response within %d ms",
+                                 c->tp.portal, c->opts.login_timeout_ms), msg);
     return;
   }
-  mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", c->portal, c->opts.login_timeout_ms);
+  mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", c->tp.portal,
+                 c->opts.login_timeout_ms);
 }
 
 /* Logout reason 1 on the connection itself, with its deadline. */
-static void send_logout(mcsi_conn *c)
+static void send_logout(mcsi_path *p)
 {
-  mcsi_session *s = c->sess;
-  mcsi_task *t = mcsi_logout_task(c, MCSI_LOGOUT_CONNECTION, logout_done, c);
+  mcsi_conn *c = &p->conn;
+  mcsi_task *t = mcsi_logout_task(c, MCSI_LOGOUT_CONNECTION, logout_done, p);
   if (!t) { mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
-  c->drain_timer.fire = logout_timeout;
-  mcsi_timer_start(&s->ini->loop, &c->drain_timer, (uint64_t)c->opts.login_timeout_ms);
-  mcsi_session_send(s, c, t);
+  p->drain_timer.fire = logout_timeout;
+  mcsi_timer_start(c->sess->loop, &p->drain_timer, (uint64_t)c->opts.login_timeout_ms);
+  mcsi_session_send(c->sess, c, t);
+}
+
+/* The target closed a connection whose Logout went out: a removal ends. */
+static void hook_conn_closed(mcsi_conn *c, mcsi_status st)
+{
+  mcsi_path *p = mcsi_path_of(c);
+  if (p->removing && !c->buried) finish_removal(p, st, c->message);   /* its Logout was gone already */
 }
 
 static void drain_expired(mcsi_timer *tm);
 
-/* istgt sometimes closes a connection on a Logout without answering it: a
- * clean close after our Logout is the logout we asked for, as if the target
- * had answered "connection or session closed successfully". */
-void mcsi_mcs_logout_closed(mcsi_conn *c)
-{
-  mcsi_pdu_hdr ok = { .opcode = MCSI_OP_LOGOUT_RSP, .flags = MCSI_F_FINAL, .response = 0 };
-  mcsi_fail(c->sess->ini, ISDSC_SUCCESS, "%s closed the connection instead of answering the Logout", c->portal);
-  c->nop_task = NULL;
-  c->state = MCSI_CONN_CLOSED;
-  mcsi_conn_close_socket(c);
-  while (!mcsi_list_empty(&c->tasks)) {
-    mcsi_task *t = MCSI_CONTAINER(c->tasks.next, mcsi_task, link);
-    if (t->kind == MCSI_TASK_LOGOUT && t->done) {
-      t->done(t, ISDSC_SUCCESS, &ok, NULL, 0);
-      t->done = NULL;
-      mcsi_task_complete(t, ISDSC_SUCCESS);
-    } else {
-      mcsi_task_complete(t, ISDSC_CONNECTION_FAILED);
-    }
-  }
-  if (c->removing && !c->buried) finish_removal(c, ISDSC_SUCCESS);   /* its Logout was gone already */
-}
-
 /* A command on a draining connection ended: the last one lets the Logout go. */
-void mcsi_mcs_task_done_on(mcsi_conn *c)
+static void hook_task_ended_on(mcsi_conn *c)
 {
-  if (c->drain_timer.fire == drain_expired && mcsi_timer_active(&c->drain_timer) && !has_commands(c)) {
-    mcsi_timer_stop(&c->sess->ini->loop, &c->drain_timer);
-    send_logout(c);
+  mcsi_path *p = mcsi_path_of(c);
+  if (!p->removing || c->state != MCSI_CONN_LOGOUT) return;
+  if (p->drain_timer.fire == drain_expired && mcsi_timer_active(&p->drain_timer) && !has_commands(c)) {
+    mcsi_timer_stop(c->sess->loop, &p->drain_timer);
+    send_logout(p);
   }
 }
 
 /* Drain deadline: the commands still on the connection move to the others. */
 static void drain_expired(mcsi_timer *tm)
 {
-  mcsi_conn *c = MCSI_CONTAINER(tm, mcsi_conn, drain_timer);
+  mcsi_path *p = MCSI_CONTAINER(tm, mcsi_path, drain_timer);
+  mcsi_conn *c = &p->conn;
   mcsi_session *s = c->sess;
   mcsi_link *after = &s->pending;
   for (mcsi_link *l = c->tasks.next; l != &c->tasks;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
     if (t->kind != MCSI_TASK_SCSI) continue;
-    mcsi_conn_detach_task(c, t);
-    if (c->queue_depth) c->queue_depth--;
-    t->sent = 0;
-    t->conn = NULL;
+    mcsi_task_unsend(t);
     fresh_itt(t);
     s->commands_retried++;
-    requeue_front(s, t, &after);
+    mcsi_session_requeue_front(s, t, &after);
   }
-  send_logout(c);
+  send_logout(p);
   mcsi_session_drain(s);
 }
 
-mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid, mcsi_status_cb cb, void *arg)
+mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, void *arg, char *msg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  mcsi_conn *c = mcsi_mcs_find_conn(s, cid);
-  if (!c) return mcsi_fail(ini, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is not in session 0x%016llx",
-                           (unsigned long long)cid, (unsigned long long)sid);
-  if (c->removing) return mcsi_fail(ini, ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "connection 0x%016llx is being removed",
-                                    (unsigned long long)cid);
-  if (s->nconns == 1) return mcsi_fail(ini, ISDSC_CANT_REMOVE_LAST_CONNECTION, "the session's only connection: log out instead");
-  if (c->leading) return mcsi_fail(ini, ISDSC_CANNOT_REMOVE_LEADING_CONNECTION, "connection 0x%016llx leads the session",
-                                   (unsigned long long)cid);
-  if (!usable(c)) return mcsi_fail(ini, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is %s", (unsigned long long)cid,
-                                   mcsi_conn_state_name(c->state));
-  c->removing = 1;
-  c->remove_cb = cb;
-  c->remove_arg = arg;
+  mcsi_conn *c = &p->conn;
+  unsigned long long id = (unsigned long long)c->id;
+  if (p->removing) return mcsi_msg(msg, ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "connection 0x%016llx is being removed", id);
+  if (m->s.nconns == 1)
+    return mcsi_msg(msg, ISDSC_CANT_REMOVE_LAST_CONNECTION, "the session's only connection: log out instead");
+  if (c->leading) return mcsi_msg(msg, ISDSC_CANNOT_REMOVE_LEADING_CONNECTION, "connection 0x%016llx leads the session", id);
+  if (!usable(c)) return mcsi_msg(msg, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is %s", id,
+                                  mcsi_conn_state_name(c->state));
+  p->removing = 1;
+  p->done = done;
+  p->done_arg = arg;
   c->state = MCSI_CONN_LOGOUT;            /* takes no new commands from here on */
-  if (c->primary) c->primary = 0;
+  p->primary = 0;
   if (!has_commands(c)) {
-    send_logout(c);
+    send_logout(p);
   } else {
-    c->drain_timer.fire = drain_expired;
-    mcsi_timer_start(&s->ini->loop, &c->drain_timer, DRAIN_MS);
+    p->drain_timer.fire = drain_expired;
+    mcsi_timer_start(m->s.loop, &p->drain_timer, DRAIN_MS);
   }
-  return mcsi_ok(ini);
-}
-
-typedef struct remove_wait { mcsi_wait w; mcsi_initiator *ini; } remove_wait;
-
-static void removed(mcsi_status st, void *arg)
-{
-  remove_wait *rw = arg;
-  mcsi_result r = { .status = st, .message = st ? mcsi_last_message(rw->ini) : "Success" };
-  mcsi_wait_wake(rw->ini, &r, &rw->w);
-}
-
-mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid)
-{
-  remove_wait rw = { .ini = ini };
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_remove_connection_async(ini, sid, cid, removed, &rw);
-  return st ? st : mcsi_wait_for(ini, &rw.w);
+  return ISDSC_SUCCESS;
 }
 
 /* ---- load balance policy ------------------------------------------------------------------- */
 
-static mcsi_status check_paths(mcsi_session *s, const lb_policy *policy, const mcsi_lb_path *p, size_t n)
+static mcsi_status check_paths(mcsi_mcs *m, const lb_policy *policy, const mcsi_lb_path *lp, size_t n, char *msg)
 {
-  mcsi_initiator *ini = s->ini;
   int primaries = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!mcsi_mcs_find_conn(s, p[i].connection_id))
-      return mcsi_fail(ini, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is not in the session",
-                       (unsigned long long)p[i].connection_id);
+    if (!mcsi_mcs_find_path(m, lp[i].connection_id))
+      return mcsi_msg(msg, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is not in the session",
+                      (unsigned long long)lp[i].connection_id);
     for (size_t j = 0; j < i; j++)
-      if (p[j].connection_id == p[i].connection_id)
-        return mcsi_fail(ini, ISDSC_DUPLICATE_PATH_SPECIFIED, "connection 0x%016llx given twice",
-                         (unsigned long long)p[i].connection_id);
-    if (policy->weight && (p[i].weight == 0 || p[i].weight > 1000000))
-      return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "weights must be 1..1000000");
-    primaries += p[i].primary != 0;
+      if (lp[j].connection_id == lp[i].connection_id)
+        return mcsi_msg(msg, ISDSC_DUPLICATE_PATH_SPECIFIED, "connection 0x%016llx given twice",
+                        (unsigned long long)lp[i].connection_id);
+    if (policy->weight && (lp[i].weight == 0 || lp[i].weight > 1000000))
+      return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "weights must be 1..1000000");
+    primaries += lp[i].primary != 0;
   }
   if (policy->primary && primaries > 1)
-    return mcsi_fail(ini, ISDSC_MULTIPLE_PRIMARY_PATHS_SPECIFIED, "%d primary paths given", primaries);
+    return mcsi_msg(msg, ISDSC_MULTIPLE_PRIMARY_PATHS_SPECIFIED, "%d primary paths given", primaries);
   if (policy->primary && n && !primaries)
-    return mcsi_fail(ini, ISDSC_NO_PRIMARY_PATH_SPECIFIED, "fail-over-only needs one primary path");
+    return mcsi_msg(msg, ISDSC_NO_PRIMARY_PATH_SPECIFIED, "fail-over-only needs one primary path");
   return ISDSC_SUCCESS;
 }
 
-mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id sid, int policy, const mcsi_lb_path *paths, size_t n)
+mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *lp, size_t n, char *msg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   const lb_policy *row = policy_row(policy);
   if (!row)
-    return mcsi_fail(ini, ISDSC_INVALID_LOAD_BALANCE_POLICY, "policy %d is not 1..%d", policy, MCSI_LB_COUNT - 1);
-  if (n && !paths) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no path list");
-  mcsi_status st = check_paths(s, row, paths, n);
+    return mcsi_msg(msg, ISDSC_INVALID_LOAD_BALANCE_POLICY, "policy %d is not 1..%d", policy, MCSI_LB_COUNT - 1);
+  if (n && !lp) return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "no path list");
+  mcsi_status st = check_paths(m, row, lp, n, msg);
   if (st) return st;
-  mcsi_conn *c;
+  mcsi_path *p;
   for (size_t i = 0; i < n; i++) {
-    c = mcsi_mcs_find_conn(s, paths[i].connection_id);
-    if (paths[i].weight) c->weight = paths[i].weight;
-    c->primary = paths[i].primary != 0;
-    c->active = row->active ? paths[i].active != 0 : c->active;
+    p = mcsi_mcs_find_path(m, lp[i].connection_id);
+    if (lp[i].weight) p->weight = lp[i].weight;
+    p->primary = lp[i].primary != 0;
+    p->active = row->active ? lp[i].active != 0 : p->active;
   }
-  s->policy = policy;
-  row->roles(s, n);
-  FOR_CONNS(s, c) c->wrr_current = 0;
-  return mcsi_ok(ini);
+  m->policy = policy;
+  row->roles(m, n);
+  FOR_PATHS(m, p) p->wrr_current = 0;
+  return ISDSC_SUCCESS;
+}
+
+mcsi_path *mcsi_mcs_logout_path(mcsi_mcs *m)
+{
+  mcsi_path *p;
+  FOR_PATHS(m, p) if (p->conn.leading && usable(&p->conn)) return p;
+  FOR_PATHS(m, p) if (usable(&p->conn)) return p;
+  return NULL;
+}
+
+/* ---- the session's hooks, and the session ------------------------------------------------- */
+
+static void hook_event(mcsi_session *s, const mcsi_event *ev)
+{
+  mcsi_mcs *m = mcsi_mcs_of(s);
+  m->hooks->event(m, ev);
+}
+
+static const mcsi_session_hooks mcs_hooks = {
+  .pick = hook_pick, .login_finished = hook_login_finished, .conn_lost = hook_conn_lost,
+  .conn_closed = hook_conn_closed, .task_ended_on = hook_task_ended_on,
+  .probes_answered = hook_probes_answered, .event = hook_event, .release_conn = hook_release_conn,
+};
+
+mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
+                           const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
+                           int discovery, char *msg)
+{
+  mcsi_status st;
+  if (mcsi_session_init(&m->s, loop, &mcs_hooks, id, initiator_name, challenges, o, discovery))
+    return mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  m->hooks = hooks;
+  m->policy = MCSI_LB_ROUND_ROBIN;
+  mcsi_timer_init(&m->probe_timer, probe_timeout);
+  mcsi_timer_init(&m->recovery_timer, recovery_fire);
+  return new_path(m, &m->s.opts, 1, msg, &st) ? ISDSC_SUCCESS : st;
+}
+
+void mcsi_mcs_stop_timers(mcsi_mcs *m)
+{
+  mcsi_timer_stop(m->s.loop, &m->probe_timer);
+  mcsi_timer_stop(m->s.loop, &m->recovery_timer);
+  mcsi_session_stop_timers(&m->s);
+}
+
+void mcsi_mcs_destroy(mcsi_mcs *m)
+{
+  mcsi_mcs_stop_timers(m);
+  mcsi_session_destroy(&m->s);
 }

@@ -234,6 +234,8 @@ typedef struct mcsi_scsi_result {
   int residual_kind;                 /* 0 none, 1 underflow, 2 overflow */
   uint32_t residual;
   size_t data_in;                    /* bytes of Data-In received */
+  const char *message;               /* this command's own detail ("Success", the decoded
+                                        sense, why it failed); valid during the callback */
 } mcsi_scsi_result;
 
 typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
@@ -258,10 +260,10 @@ typedef struct mcsi_inquiry {
 /* page < 0: standard INQUIRY, else that VPD page (raw data only). */
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
                               mcsi_inquiry *out);
-/* The SCSI helpers' asynchronous forms: the callback gets the Status and the
- * parsed answer (NULL on failure); a UNIT ATTENTION is retried, as the
- * blocking forms do. */
-typedef void (*mcsi_inquiry_cb)(mcsi_status st, const mcsi_inquiry *inq, void *arg);
+/* The SCSI helpers' asynchronous forms: the callback gets the Status, the
+ * command's own message (valid during the call) and the parsed answer (NULL
+ * on failure); a UNIT ATTENTION is retried, as the blocking forms do. */
+typedef void (*mcsi_inquiry_cb)(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg);
 mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
                                     mcsi_inquiry_cb cb, void *arg);
 
@@ -270,7 +272,7 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
                                     mcsi_capacity *out);
 /* Asynchronous READ CAPACITY(16): cb gets the capacity (NULL on failure) and
  * the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
-typedef void (*mcsi_capacity_cb)(mcsi_status st, const mcsi_capacity *cap, void *arg);
+typedef void (*mcsi_capacity_cb)(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg);
 mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                           mcsi_capacity_cb cb, void *arg);
 /* The block size READ CAPACITY last gave for this LUN of the session (the
@@ -281,9 +283,9 @@ mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *lu
                                   size_t max, size_t *count);
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
 /* luns: the LUN numbers the target reported, count of them. */
-typedef void (*mcsi_luns_cb)(mcsi_status st, const uint64_t *luns, size_t count, void *arg);
+typedef void (*mcsi_luns_cb)(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg);
 mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg);
-typedef void (*mcsi_status_cb)(mcsi_status st, void *arg);
+typedef void (*mcsi_status_cb)(mcsi_status st, const char *message, void *arg);
 mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                             mcsi_status_cb cb, void *arg);
 
@@ -339,9 +341,10 @@ mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, c
  * closes it; the others keep running. See the Status list in the README. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
-/* Asynchronous form: cb runs once with the outcome (mcsi_status_cb above). */
+/* Asynchronous form: cb runs once with the outcome and its own message
+ * (r->connection_id is the connection). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
-                                         mcsi_id connection_id, mcsi_status_cb cb, void *arg);
+                                         mcsi_id connection_id, mcsi_result_cb cb, void *arg);
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */

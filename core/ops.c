@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "initiator.h"
 
 mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg)
 {
@@ -21,13 +21,10 @@ mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg)
 
 void mcsi_op_drop(mcsi_op *op)
 {
-  if (op->task) {                       /* its task may still end: it tells nobody */
-    op->task->done = NULL;
-    op->task->arg = NULL;
-  }
-  if (op->s && op->s->login_op == op) op->s->login_op = NULL;
-  if (op->s && op->s->logout_op == op) op->s->logout_op = NULL;
-  if (op->conn && op->conn->login_op == op) op->conn->login_op = NULL;
+  if (op->task) mcsi_task_set_done(op->task, NULL, NULL);   /* its task may still end: it tells nobody */
+  if (op->e && op->e->login_op == op) op->e->login_op = NULL;
+  if (op->e && op->e->logout_op == op) op->e->logout_op = NULL;
+  if (op->path && op->path->done_arg == op) op->path->done = NULL;
   mcsi_timer_stop(&op->ini->loop, &op->timer);
   mcsi_list_del(&op->link);
   mcsi_target_list_free(op->list);
@@ -40,11 +37,11 @@ static void deliver(mcsi_op *op)
   mcsi_initiator *ini = op->ini;
   mcsi_target_list *list = op->list;
   op->list = NULL;
-  ini->in_callback++;
+  mcsi_loop_enter_callback(&ini->loop);
   if (op->targets_cb) op->targets_cb(ini, &op->r, list, op->arg);
   else if (op->cb) op->cb(ini, &op->r, op->arg);
   else mcsi_target_list_free(list);
-  ini->in_callback--;
+  mcsi_loop_leave_callback(&ini->loop);
   mcsi_op_drop(op);
 }
 
@@ -55,15 +52,10 @@ static void set_result(mcsi_op *op, mcsi_status st, const char *message)
   op->r.message = op->message;
 }
 
-void mcsi_op_finish_msg(mcsi_op *op, mcsi_status st, const char *message)
+void mcsi_op_finish(mcsi_op *op, mcsi_status st, const char *message)
 {
   set_result(op, st, message);
   deliver(op);
-}
-
-void mcsi_op_finish(mcsi_op *op, mcsi_status st)
-{
-  mcsi_op_finish_msg(op, st, op->ini->message);
 }
 
 static void deliver_fire(mcsi_timer *t)
@@ -71,9 +63,9 @@ static void deliver_fire(mcsi_timer *t)
   deliver(MCSI_CONTAINER(t, mcsi_op, timer));
 }
 
-void mcsi_op_finish_later(mcsi_op *op, mcsi_status st)
+void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message)
 {
-  set_result(op, st, op->ini->message);
+  set_result(op, st, message);
   op->timer.fire = deliver_fire;
   mcsi_timer_start(&op->ini->loop, &op->timer, 0);
 }

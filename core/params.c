@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include "internal.h"
+#include <openssl/crypto.h>
+#include "base.h"
+#include "params.h"
 
 enum key_kind { K_DIGEST, K_AND, K_OR, K_MIN, K_MAX, K_DECL };
 
@@ -229,4 +231,44 @@ int mcsi_params_apply(mcsi_params *neg, const mcsi_params *ours, const char *key
   }
   if (offered) return apply_offered(neg, ours, k, value, err);
   return apply_target_offer(neg, ours, k, value, answers, err);
+}
+
+/* ---- owned copies of login options ---- */
+
+int mcsi_opts_copy(mcsi_login_opts *dst, const mcsi_login_opts *o)
+{
+  *dst = *o;
+  const char **strs[] = { &dst->portal, &dst->target, &dst->chap.username, &dst->chap.secret,
+                          &dst->chap.target_username, &dst->chap.target_secret };
+  int bad = 0;
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    if (!*strs[i]) continue;
+    *strs[i] = mcsi_strdup0(*strs[i]);
+    bad |= !*strs[i];
+  }
+  if (!dst->login_timeout_ms) dst->login_timeout_ms = 15000;
+  if (!dst->command_timeout_ms) dst->command_timeout_ms = 30000;
+  if (!dst->nop_interval_ms) dst->nop_interval_ms = 1000;
+  if (!dst->nop_timeout_ms) dst->nop_timeout_ms = 1000;
+  if (!dst->max_redirects) dst->max_redirects = 4;
+  if (!dst->recovery_timeout_ms) dst->recovery_timeout_ms = 30000;
+  return bad ? -1 : 0;
+}
+
+/* Secrets do not outlive the session in freed memory. */
+static void wipe_free(const char *secret)
+{
+  if (!secret) return;
+  OPENSSL_cleanse((void *)(uintptr_t)secret, strlen(secret));
+  free((void *)(uintptr_t)secret);
+}
+
+void mcsi_opts_free(mcsi_login_opts *o)
+{
+  free((char *)(uintptr_t)o->portal);
+  free((char *)(uintptr_t)o->target);
+  free((char *)(uintptr_t)o->chap.username);
+  wipe_free(o->chap.secret);
+  free((char *)(uintptr_t)o->chap.target_username);
+  wipe_free(o->chap.target_secret);
 }

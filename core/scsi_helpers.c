@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <iscsi/scsi-lowlevel.h>
-#include "internal.h"
+#include "initiator.h"
 
 #define HELPER_TRIES 4
 
@@ -28,6 +28,8 @@ struct helper_req {
   helper_done done;
   void (*cb)(void);                     /* the caller's callback, cast back by done */
   void *arg;
+  char *msg_out;                        /* a blocking form's: the command's message */
+  char message[MCSI_MSG_MAX];
 };
 
 static mcsi_status helper_submit(helper_req *q);
@@ -45,7 +47,9 @@ static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *a
   if (mcsi_scsi_unit_attention(st, res) && ++q->tries < HELPER_TRIES && helper_submit(q) == ISDSC_SUCCESS) return;
   q->task->datain.data = q->buf;
   q->task->datain.size = st || !res ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
+  snprintf(q->message, sizeof q->message, "%s", res && res->message ? res->message : mcsi_status_message(st));
   q->done(q, st);
+  if (q->msg_out) snprintf(q->msg_out, MCSI_MSG_MAX, "%s", q->message);
   helper_free(q);
 }
 
@@ -58,7 +62,7 @@ static mcsi_status helper_submit(helper_req *q)
 
 /* Starts one helper command for task (taken over, also on failure). */
 static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
-                                helper_done done, void (*cb)(void), void *arg, int page)
+                                helper_done done, void (*cb)(void), void *arg, int page, char *msg_out)
 {
   if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   helper_req *q = calloc(1, sizeof *q);
@@ -71,7 +75,7 @@ static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
     return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   }
   *q = (helper_req){ .ini = ini, .sid = sid, .lun = lun, .page = page, .task = task, .buf = buf, .len = len,
-                     .done = done, .cb = cb, .arg = arg };
+                     .done = done, .cb = cb, .arg = arg, .msg_out = msg_out };
   mcsi_status st = helper_submit(q);
   if (st) helper_free(q);
   return st;
@@ -94,37 +98,43 @@ static void inquiry_done(helper_req *q, mcsi_status st)
       snprintf(inq.revision, sizeof inq.revision, "%s", std->product_revision_level);
     }
   }
-  ((mcsi_inquiry_cb)q->cb)(st, st ? NULL : &inq, q->arg);
+  ((mcsi_inquiry_cb)q->cb)(st, q->message, st ? NULL : &inq, q->arg);
+}
+
+static mcsi_status inquiry_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
+                                    void *arg, char *msg_out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
+  return helper_start(ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done,
+                      (void (*)(void))cb, arg, page, msg_out);
 }
 
 mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
                                     void *arg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
-  return helper_start(ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done,
-                      (void (*)(void))cb, arg, page);
+  return inquiry_start(ini, sid, lun, page, cb, arg, NULL);
 }
 
 /* ---- READ CAPACITY(16), whose block size is kept for mcsi_read/mcsi_write ------------------ */
 
 static void remember_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t bs)
 {
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (s && bs) {
-    s->cap_lun = lun;
-    s->cap_block_size = bs;
-    s->cap_valid = 1;
+  mcsi_entry *e = mcsi_entry_find(ini, sid);
+  if (e && bs) {
+    e->cap_lun = lun;
+    e->cap_block_size = bs;
+    e->cap_valid = 1;
   }
 }
 
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
 {
   if (!ini || !bs) return ISDSC_INVALID_PARAMETER;
-  mcsi_session *s = mcsi_session_find(ini, sid);
-  if (!s) return ISDSC_INVALID_SESSION_ID;
-  if (!s->cap_valid || s->cap_lun != lun) return ISDSC_NOT_FOUND;
-  *bs = s->cap_block_size;
+  mcsi_entry *e = mcsi_entry_find(ini, sid);
+  if (!e) return ISDSC_INVALID_SESSION_ID;
+  if (!e->cap_valid || e->cap_lun != lun) return ISDSC_NOT_FOUND;
+  *bs = e->cap_block_size;
   return ISDSC_SUCCESS;
 }
 
@@ -133,24 +143,30 @@ static void capacity_done(helper_req *q, mcsi_status st)
   mcsi_capacity cap = { 0, 0 };
   struct scsi_readcapacity16 *rc = !st && q->task->datain.size >= 12 ? scsi_datain_unmarshall(q->task) : NULL;
   if (!st && !rc)
-    st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
+    st = mcsi_msg(q->message, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
                    q->task->datain.size);
   else if (rc && !rc->block_length)
-    st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned a block size of 0");
+    st = mcsi_msg(q->message, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned a block size of 0");
   if (!st) {
     cap.blocks = rc->returned_lba + 1;
     cap.block_size = rc->block_length;
     remember_block_size(q->ini, q->sid, q->lun, cap.block_size);
   }
-  ((mcsi_capacity_cb)q->cb)(st, st ? NULL : &cap, q->arg);
+  ((mcsi_capacity_cb)q->cb)(st, q->message, st ? NULL : &cap, q->arg);
+}
+
+static mcsi_status capacity_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
+                                          void *arg, char *msg_out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1, msg_out);
 }
 
 mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
                                           void *arg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1);
+  return capacity_start(ini, sid, lun, cb, arg, NULL);
 }
 
 /* ---- REPORT LUNS -------------------------------------------------------------------------- */
@@ -160,37 +176,48 @@ static void luns_done(helper_req *q, mcsi_status st)
   struct scsi_reportluns_list *l = !st && q->task->datain.size >= 8 ? scsi_datain_unmarshall(q->task) : NULL;
   uint64_t *luns = NULL;
   size_t n = 0;
-  if (!st && !l) st = mcsi_fail(q->ini, ISDSC_SCSI_REQUEST_FAILED, "REPORT LUNS returned no usable data");
+  if (!st && !l) st = mcsi_msg(q->message, ISDSC_SCSI_REQUEST_FAILED, "REPORT LUNS returned no usable data");
   if (l && l->num && !(luns = calloc(l->num, sizeof *luns)))
-    st = mcsi_fail(q->ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    st = mcsi_msg(q->message, ISDSC_OUT_OF_RESOURCES, "out of memory");
   if (!st && l) {
     n = l->num;
     for (size_t i = 0; i < n; i++) luns[i] = l->luns[i] & 0x3fff;
   }
-  ((mcsi_luns_cb)q->cb)(st, luns, n, q->arg);
+  ((mcsi_luns_cb)q->cb)(st, q->message, luns, n, q->arg);
   free(luns);
+}
+
+static mcsi_status luns_start(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg, char *msg_out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1, msg_out);
 }
 
 mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1);
+  return luns_start(ini, sid, cb, arg, NULL);
 }
 
 /* ---- TEST UNIT READY ------------------------------------------------------------------------- */
 
 static void tur_done(helper_req *q, mcsi_status st)
 {
-  ((mcsi_status_cb)q->cb)(st, q->arg);
+  ((mcsi_status_cb)q->cb)(st, q->message, q->arg);
+}
+
+static mcsi_status tur_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
+                                            void *arg, char *msg_out)
+{
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1, msg_out);
 }
 
 mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
                                             void *arg)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1);
+  return tur_start(ini, sid, lun, cb, arg, NULL);
 }
 
 /* ---- the blocking forms: one waiter, filled by each helper's callback ------------------------ */
@@ -202,26 +229,30 @@ typedef struct helper_wait {
   mcsi_capacity *cap;
   uint64_t *luns;
   size_t max, *count;
+  char message[MCSI_MSG_MAX];
 } helper_wait;
 
-static void wake_inquiry(mcsi_status st, const mcsi_inquiry *inq, void *arg)
+static void wake_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
 {
+  (void)message;
   helper_wait *w = arg;
   if (inq) *w->inq = *inq;
   w->st = st;
   w->done = 1;
 }
 
-static void wake_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
+static void wake_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
 {
+  (void)message;
   helper_wait *w = arg;
   if (cap) *w->cap = *cap;
   w->st = st;
   w->done = 1;
 }
 
-static void wake_luns(mcsi_status st, const uint64_t *luns, size_t count, void *arg)
+static void wake_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
 {
+  (void)message;
   helper_wait *w = arg;
   if (!st) {
     *w->count = count;
@@ -231,8 +262,9 @@ static void wake_luns(mcsi_status st, const uint64_t *luns, size_t count, void *
   w->done = 1;
 }
 
-static void wake_status(mcsi_status st, void *arg)
+static void wake_status(mcsi_status st, const char *message, void *arg)
 {
+  (void)message;
   helper_wait *w = arg;
   w->st = st;
   w->done = 1;
@@ -243,42 +275,43 @@ static mcsi_status helper_wait_for(mcsi_initiator *ini, helper_wait *w, mcsi_sta
 {
   if (st) return st;
   mcsi_run_until(ini, &w->done, 0);
-  if (!w->st) mcsi_ok(ini);
-  return w->st;
+  mcsi_reap(ini);
+  if (!w->st) return mcsi_ok(ini);
+  return mcsi_fail_msg(ini, w->st, w->message);
 }
 
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
-  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   memset(out, 0, sizeof *out);
   helper_wait w = { .inq = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, wake_inquiry, &w));
+  return helper_wait_for(ini, &w, inquiry_start(ini, sid, lun, page, wake_inquiry, &w, w.message));
 }
 
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
-  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .cap = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, wake_capacity, &w));
+  return helper_wait_for(ini, &w, capacity_start(ini, sid, lun, wake_capacity, &w, w.message));
 }
 
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!count || (max && !luns)) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no LUN list to fill");
-  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .luns = luns, .max = max, .count = count };
-  return helper_wait_for(ini, &w, mcsi_scsi_report_luns_async(ini, sid, wake_luns, &w));
+  return helper_wait_for(ini, &w, luns_start(ini, sid, wake_luns, &w, w.message));
 }
 
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (ini->in_callback) return mcsi_blocking_refused(ini);
+  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { 0 };
-  return helper_wait_for(ini, &w, mcsi_scsi_test_unit_ready_async(ini, sid, lun, wake_status, &w));
+  return helper_wait_for(ini, &w, tur_start(ini, sid, lun, wake_status, &w, w.message));
 }

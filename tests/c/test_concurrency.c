@@ -79,8 +79,10 @@ static void churn_note(churn *c, mcsi_status st)
   if (st && !c->failed++) c->first_fail = st;
 }
 
-static void churn_removed(mcsi_status st, void *arg)
+static void churn_removed(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
 {
+  mcsi_status st = r_->status;
+  (void)ini_;
   churn *c = arg;
   churn_note(c, st);
   churn_step(c);

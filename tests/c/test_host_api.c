@@ -67,12 +67,13 @@ static void timer_is_a_callback(void)
   fx_end(&f);
 }
 
-typedef struct cap_seen { int done; mcsi_status st; mcsi_capacity cap; int had_cap; } cap_seen;
+typedef struct cap_seen { int done; mcsi_status st; mcsi_capacity cap; int had_cap; char message[512]; } cap_seen;
 
-static void on_capacity(mcsi_status st, const mcsi_capacity *cap, void *arg)
+static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
 {
   cap_seen *c = arg;
   c->st = st;
+  snprintf(c->message, sizeof c->message, "%s", message ? message : "(null)");
   c->had_cap = cap != NULL;
   if (cap) c->cap = *cap;
   c->done = 1;
@@ -97,6 +98,7 @@ static void read_capacity_async(void)
   int64_t t0 = now_ms();
   while (!c.done && now_ms() - t0 < 2000) mcsi_process(f.ini, 100);
   t_status(c.st, ISDSC_SUCCESS, "READ CAPACITY answered", &f);
+  T_OK(!strcmp(c.message, "Success"), "its own message: '%s'", c.message);
   T_OK(c.had_cap && c.cap.blocks == DISK_BLOCKS && c.cap.block_size == BLOCK, "the fake disk's capacity: %llu x %u",
        (unsigned long long)c.cap.blocks, c.cap.block_size);
   t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_SUCCESS, "block size after READ CAPACITY", &f);
@@ -122,6 +124,9 @@ static void read_capacity_async_no_capacity(void)
   while (!c.done && now_ms() - t0 < 2000) mcsi_process(f.ini, 100);
   t_status(c.st, ISDSC_SCSI_REQUEST_FAILED, "GOOD without a capacity", &f);
   T_OK(!c.had_cap, "no capacity given");
+  T_OK(strstr(c.message, "READ CAPACITY(16) returned") != NULL, "the callback's own message says why: '%s'", c.message);
+  T_OK(strstr(mcsi_last_message(f.ini), "READ CAPACITY") == NULL,
+       "and the initiator's last message is not overwritten by it: '%s'", mcsi_last_message(f.ini));
   uint32_t bs;
   t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_NOT_FOUND, "and no block size kept", &f);
   fx_logout_any(&f, "after a bad READ CAPACITY");
@@ -145,28 +150,36 @@ static void ids_across_initiators(void)
   fx_end(&b);
 }
 
-typedef struct helper_seen { int calls; mcsi_status st; mcsi_inquiry inq; size_t nluns; uint64_t lun0; } helper_seen;
+typedef struct helper_seen { int calls; mcsi_status st; mcsi_inquiry inq; size_t nluns; uint64_t lun0; char message[512]; } helper_seen;
 
-static void seen_inquiry(mcsi_status st, const mcsi_inquiry *inq, void *arg)
+static void seen(helper_seen *h, const char *message)
+{
+  snprintf(h->message, sizeof h->message, "%s", message ? message : "(null)");
+}
+
+static void seen_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
 {
   helper_seen *h = arg;
+  seen(h, message);
   h->calls++;
   h->st = st;
   if (inq) h->inq = *inq;
 }
 
-static void seen_luns(mcsi_status st, const uint64_t *luns, size_t count, void *arg)
+static void seen_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
 {
   helper_seen *h = arg;
+  seen(h, message);
   h->calls++;
   h->st = st;
   h->nluns = count;
   h->lun0 = count ? luns[0] : 99;
 }
 
-static void seen_status(mcsi_status st, void *arg)
+static void seen_status(mcsi_status st, const char *message, void *arg)
 {
   helper_seen *h = arg;
+  seen(h, message);
   h->calls++;
   h->st = st;
 }
@@ -194,6 +207,8 @@ static void scsi_helpers_async(void)
   T_OK(b.st == ISDSC_SUCCESS && b.nluns == 1 && b.lun0 == 0, "REPORT LUNS: %zu LUN(s), the first %llu", b.nluns,
        (unsigned long long)b.lun0);
   t_status(c.st, ISDSC_SUCCESS, "TEST UNIT READY answered", &f);
+  T_OK(!strcmp(a.message, "Success") && !strcmp(b.message, "Success") && !strcmp(c.message, "Success"),
+       "each with its own message ('%s', '%s', '%s')", a.message, b.message, c.message);
   t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, seen_inquiry, &a), ISDSC_INVALID_PARAMETER, "a page past 255", &f);
   t_status(mcsi_scsi_test_unit_ready_async(f.ini, 0x7777, 0, seen_status, &c), ISDSC_INVALID_SESSION_ID,
            "an unknown session: refused at once", &f);

@@ -86,8 +86,10 @@ static void test_logout_stray_data_in(void)
 static int rejected_removed;
 static mcsi_status rejected_st;
 
-static void rejected_removal_done(mcsi_status st, void *arg)
+static void rejected_removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
 {
+  mcsi_status st = r_->status;
+  (void)ini_;
   (void)arg;
   rejected_st = st;
   rejected_removed++;
@@ -168,8 +170,10 @@ static void split_read_done(mcsi_status st, const mcsi_scsi_result *res, void *a
   memset(split_buf, 0x5a, sizeof split_buf);   /* the caller reuses its buffer at once */
 }
 
-static void removal_done(mcsi_status st, void *arg)
+static void removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
 {
+  mcsi_status st = r_->status;
+  (void)ini_;
   (void)arg;
   removed_st = st;
   removed = 1;

@@ -187,7 +187,7 @@ static void on_event(mcsi_initiator *i, const mcsi_event *ev, void *arg)
            (unsigned long long)ev->connection_id, mcsi_status_name(ev->status), ev->reason);
 }
 
-static void on_removed(mcsi_status st, void *arg) { (void)arg; async_calls++; async_st = st; }
+static void on_removed(mcsi_initiator *ini_, const mcsi_result *r, void *arg) { (void)ini_; (void)arg; async_calls++; async_st = r->status; }
 
 static void statuses(void)
 {

@@ -2,7 +2,7 @@
  * offer on leading, non-leading and discovery logins; the target's answers
  * checked against each key's rule; keys the target offers first answered. */
 #include <string.h>
-#include "internal.h"
+#include "params.h"
 #include "testlib.h"
 
 static mcsi_params ours, neg;

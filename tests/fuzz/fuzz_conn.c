@@ -171,8 +171,10 @@ static void fz_rw_sync(fz_run *run)
   fz_trace("read", mcsi_read(run->ini, run->sid, 0, 4, buf, sizeof buf));
 }
 
-static void fz_remove_done(mcsi_status st, void *arg)
+static void fz_remove_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
 {
+  mcsi_status st = r_->status;
+  (void)ini_;
   fz_run *run = arg;
   fz_trace("remove callback", st);
   run->remove_calls++;

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "params.h"
+#include "pdu.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

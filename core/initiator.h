@@ -1,0 +1,116 @@
+/* initiator.h: the top layer: the initiator object (ids, the public API of
+ * mcsi.h, events), its sessions as entries over the MC/S layer, the
+ * asynchronous operations and the one wait helper of the blocking forms. */
+#ifndef MCSI_INITIATOR_H
+#define MCSI_INITIATOR_H
+#include "chap.h"
+#include "discovery.h"
+#include "mcs.h"
+#include "scsi.h"
+
+typedef struct mcsi_op mcsi_op;
+
+/* A session of the initiator: the MC/S session and what the API keeps. */
+typedef struct mcsi_entry {
+  mcsi_mcs m;
+  mcsi_link link;                       /* in ini->sessions, or ini->dead once it ended */
+  mcsi_initiator *ini;
+  mcsi_op *login_op;                    /* login in progress: told when it ends */
+  mcsi_op *logout_op;                   /* logout in progress */
+  uint64_t cap_lun;                     /* block size cache for mcsi_read/mcsi_write */
+  uint32_t cap_block_size;
+  int cap_valid;
+} mcsi_entry;
+
+static inline mcsi_session *mcsi_entry_session(mcsi_entry *e) { return &e->m.s; }
+
+struct mcsi_initiator {
+  char name[224];
+  mcsi_loop loop;
+  mcsi_link sessions;                   /* mcsi_entry */
+  mcsi_link dead;                       /* sessions to free outside callbacks */
+  mcsi_link ops;                        /* asynchronous operations in flight */
+  struct mcsi_sub *subs;                /* event subscribers (events.c) */
+  size_t nsubs, capsubs;
+  int emitting;                         /* unsubscribed slots are compacted when 0 */
+  uint64_t callback_sub;                /* the subscription of mcsi_set_event_callback */
+  mcsi_chap_memory challenges;          /* CHAP challenges we sent (anti-reflection) */
+  char message[MCSI_MSG_MAX];           /* mcsi_last_message: the last call's */
+  mcsi_link host_timers, host_watches;  /* the host's (host.c) */
+  mcsi_link dead_watches;               /* unwatched, freed outside the poll */
+};
+
+/* ---- messages of the calls on ini ---- */
+mcsi_status mcsi_fail(mcsi_initiator *ini, mcsi_status st, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+mcsi_status mcsi_ok(mcsi_initiator *ini);
+/* st with msg as ini's last message. */
+mcsi_status mcsi_fail_msg(mcsi_initiator *ini, mcsi_status st, const char *msg);
+mcsi_status mcsi_check_chap(mcsi_initiator *ini, const mcsi_chap *ch);
+int mcsi_in_callback(const mcsi_initiator *ini);
+
+/* ---- sessions ---- */
+mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id);
+/* The entry sid if it can take work now (see mcsi_session_check_ready). */
+mcsi_status mcsi_entry_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_entry **out);
+/* Makes a session and starts its leading login; op hears the end. */
+mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op);
+/* Unlinks a session that ended (its id is unknown from here); freed outside callbacks. */
+void mcsi_entry_discard(mcsi_entry *e);
+void mcsi_reap(mcsi_initiator *ini);
+/* Runs the loop until *flag becomes nonzero or deadline (monotonic ms, 0 = none) passes. */
+int mcsi_run_until(mcsi_initiator *ini, const int *flag, uint64_t deadline);
+
+/* ---- asynchronous operations (ops.c) ---- */
+struct mcsi_op {
+  mcsi_link link;                       /* the initiator's operations in flight */
+  mcsi_initiator *ini;
+  mcsi_result_cb cb;
+  mcsi_targets_cb targets_cb;
+  void *arg;
+  mcsi_result r;
+  char message[MCSI_MSG_MAX];
+  mcsi_timer timer;                     /* steps, deadlines, delivery */
+  /* what an operation needs while it runs */
+  mcsi_entry *e;
+  mcsi_path *path;                      /* add: the connection logging in */
+  int step;
+  unsigned pending;
+  mcsi_task *task;
+  uint64_t tag;
+  uint64_t deadline;
+  uint8_t *text;
+  size_t text_len;
+  mcsi_target_list *list;
+};
+
+mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg);
+/* Frees an operation that never started (its callback never runs). */
+void mcsi_op_drop(mcsi_op *op);
+/* Ends it now, from inside the loop, with its own message. */
+void mcsi_op_finish(mcsi_op *op, mcsi_status st, const char *message);
+/* Ends it from the loop, soon (never from inside the call that started it). */
+void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message);
+void mcsi_ops_free(mcsi_initiator *ini);
+
+/* The one wait helper of the blocking forms. */
+typedef struct mcsi_wait {
+  int done;
+  mcsi_status st;
+  mcsi_id sid, cid;
+  mcsi_target_list *list;
+  char message[MCSI_MSG_MAX];
+} mcsi_wait;
+void mcsi_wait_wake(mcsi_initiator *ini, const mcsi_result *r, void *arg);
+void mcsi_wait_wake_targets(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg);
+/* Runs the loop until w is done; its message becomes mcsi_last_message. */
+mcsi_status mcsi_wait_for(mcsi_initiator *ini, mcsi_wait *w);
+/* A blocking form inside a callback: ISDSC_SESSION_BUSY. */
+mcsi_status mcsi_blocking_refused(mcsi_initiator *ini);
+
+/* ---- events (events.c), host (host.c) ---- */
+void mcsi_events_dispatch(mcsi_initiator *ini, const mcsi_event *ev);
+void mcsi_events_free(mcsi_initiator *ini);
+void mcsi_host_reap(mcsi_initiator *ini);
+void mcsi_host_free(mcsi_initiator *ini);
+#endif

@@ -1,0 +1,237 @@
+/* session.h: a session (RFC 7143 4) and its connections as the session
+ * sees them: tasks and their ITTs, the session-wide CmdSN window, dispatch
+ * of full-feature PDUs, keep-alive, command timeouts, Logout. Built on the
+ * login and transport layers; it hears from them through callbacks, and
+ * speaks to the layer above (MC/S) through mcsi_session_hooks only. */
+#ifndef MCSI_SESSION_H
+#define MCSI_SESSION_H
+#include "login.h"
+#include "params.h"
+#include "transport.h"
+
+typedef struct mcsi_session mcsi_session;
+typedef struct mcsi_conn mcsi_conn;
+typedef struct mcsi_task mcsi_task;
+
+/* ---- tasks ------------------------------------------------------------------ */
+enum mcsi_task_kind { MCSI_TASK_SCSI, MCSI_TASK_NOP, MCSI_TASK_TMF, MCSI_TASK_TEXT, MCSI_TASK_LOGOUT };
+
+/* A task ends here, once: h and data are the answer (NULL when it ended
+ * without one: a failure, a timeout, the session going away). For a Text
+ * Response with C set it is called for each part (st 0, t not ended). */
+typedef void (*mcsi_task_done_cb)(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *data,
+                                  uint32_t dlen);
+
+/* What a kind of task does with the wire, from the layer that makes such
+ * tasks (scsi.c for commands); control tasks need none. */
+typedef struct mcsi_task_ops {
+  void (*send)(mcsi_conn *c, mcsi_task *t);
+  /* A Data-In header for t on c: 0 with where its data goes, or -1 with an error. */
+  int (*place_data)(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, uint8_t **dst, const char **err);
+  void (*data_in)(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h);
+  void (*response)(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
+  void (*r2t)(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h);
+  /* Frees the larger struct t is part of. */
+  void (*release)(mcsi_task *t);
+} mcsi_task_ops;
+
+struct mcsi_task {
+  mcsi_link link;                       /* session pending queue, limbo, or conn's in-flight list */
+  enum mcsi_task_kind kind;
+  const mcsi_task_ops *ops;             /* NULL for control tasks */
+  uint32_t itt, cmdsn;
+  int immediate;
+  mcsi_session *sess;
+  mcsi_conn *conn;                      /* allegiance once sent */
+  mcsi_tx_owner tx;                     /* queued PDUs pointing into its buffer */
+  uint64_t lun_field;                   /* control tasks: the LUN field as sent */
+  uint64_t deadline;                    /* commands: submission + command timeout */
+  int sent;
+  int retries;                          /* re-issues after connection failures */
+  int ua_retries;                       /* re-sends after a UNIT ATTENTION 29/xx */
+  int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
+  mcsi_conn *only_conn;                 /* must go out on this connection (logout, ABORT TASK) */
+  mcsi_task_done_cb done;
+  void *arg;
+  char message[MCSI_MSG_MAX];           /* why it failed, when it did */
+  /* control tasks */
+  uint8_t tmf_function, logout_reason;
+  uint32_t ref_itt, ref_cmdsn;
+  uint16_t logout_cid;
+  uint8_t *text;                        /* text request payload (owned) */
+  uint32_t text_len;
+  uint32_t text_rx;                     /* Text Response bytes gathered */
+};
+
+/* ---- connections of a session ------------------------------------------------ */
+enum mcsi_conn_state { MCSI_CONN_CONNECTING, MCSI_CONN_LOGIN, MCSI_CONN_ACTIVE,
+                       MCSI_CONN_LOGOUT, MCSI_CONN_FAILED, MCSI_CONN_CLOSED };
+
+struct mcsi_conn {
+  mcsi_link link;                       /* in the session's list, or its graveyard */
+  mcsi_session *sess;
+  mcsi_transport tp;
+  mcsi_id id;
+  uint16_t cid;
+  enum mcsi_conn_state state;
+  int leading;
+  mcsi_params params;                   /* connection keys as negotiated */
+  uint32_t exp_statsn;
+  mcsi_login *login;
+  mcsi_login_opts opts;                 /* own copy: portal, CHAP, timeouts */
+  mcsi_link tasks;                      /* in flight here (allegiance), oldest first */
+  uint32_t queue_depth;
+  /* keep-alive */
+  mcsi_timer nop_timer;
+  mcsi_task *nop_task;
+  int logout_sent;                      /* a clean close after it is its answer */
+  int buried;                           /* failed or removed: counted out of the session once */
+  mcsi_status fail_status;
+  uint64_t commands, format_errors, timeout_errors;
+  const char *ev_state;                 /* as the last event told (NULL: none yet) */
+  char message[MCSI_MSG_MAX];           /* why it failed */
+};
+
+/* ---- the session --------------------------------------------------------------- */
+enum mcsi_session_state { MCSI_SESS_LOGGING_IN, MCSI_SESS_ACTIVE, MCSI_SESS_FAILED,
+                          MCSI_SESS_LOGGING_OUT, MCSI_SESS_LOGGED_OUT, MCSI_SESS_RECOVERING };
+
+/* How the session speaks to the layer above (MC/S): every call up. */
+typedef struct mcsi_session_hooks {
+  /* The connection the next command goes out on, NULL: none usable now. */
+  mcsi_conn *(*pick)(mcsi_session *s);
+  /* A connection's login ended (c->message says why it failed). */
+  void (*login_finished)(mcsi_conn *c, mcsi_status st);
+  /* A connection in full feature phase failed: orphans are its unfinished tasks. */
+  void (*conn_lost)(mcsi_conn *c, mcsi_link *orphans);
+  /* A connection whose Logout went out was closed (answered, or closed by the target). */
+  void (*conn_closed)(mcsi_conn *c, mcsi_status st);
+  /* A task on a connection ended. */
+  void (*task_ended_on)(mcsi_conn *c);
+  /* Every immediate NOP-Out asking for ExpCmdSN (mcsi_session_probe) was answered. */
+  void (*probes_answered)(mcsi_session *s);
+  /* An event about s (c NULL) or c, states filled in. */
+  void (*event)(mcsi_session *s, const mcsi_event *ev);
+  /* Frees a connection the session is done with (mcsi_conn_destroy first). */
+  void (*release_conn)(mcsi_conn *c);
+} mcsi_session_hooks;
+
+struct mcsi_session {
+  mcsi_loop *loop;
+  const mcsi_session_hooks *hooks;
+  mcsi_id id;
+  const char *initiator_name;
+  mcsi_chap_memory *challenges;
+  enum mcsi_session_state state;
+  int discovery;
+  char target[224];
+  char target_alias[256];
+  uint8_t isid[6];
+  uint16_t tsih, tpgt;
+  mcsi_params params;                   /* session-wide, as negotiated */
+  mcsi_login_opts opts;                 /* strings below are owned copies */
+  uint32_t cmdsn, exp_cmdsn, max_cmdsn;
+  uint32_t next_itt;
+  mcsi_task **itt_table;
+  uint32_t itt_mask, ntasks;
+  mcsi_link pending;                    /* tasks waiting for the CmdSN window or a connection */
+  mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
+  uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
+  mcsi_link conns;
+  mcsi_link graveyard;                  /* connections to free outside callbacks */
+  uint32_t nconns;
+  uint16_t next_cid;
+  int command_timeout_ms;
+  mcsi_timer cmd_timer;
+  uint64_t commands_retried;
+  const char *ev_state;                 /* as the last event told (NULL: none yet) */
+  char message[MCSI_MSG_MAX];           /* why its last command or login failed */
+};
+
+/* 0, or -1 out of memory. id is the caller's name for it. */
+int mcsi_session_init(mcsi_session *s, mcsi_loop *loop, const mcsi_session_hooks *hooks, mcsi_id id,
+                      const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
+                      int discovery);
+/* Fails every task, releases every connection. */
+void mcsi_session_destroy(mcsi_session *s);
+void mcsi_session_stop_timers(mcsi_session *s);
+/* Frees the connections that ended (outside callbacks). */
+void mcsi_session_reap(mcsi_session *s);
+const char *mcsi_session_state_name(enum mcsi_session_state st);
+/* Can it take work now: not discovery, not logging out, active (or
+ * reinstating itself with recovering_ok)? A failing Status has its reason in msg. */
+mcsi_status mcsi_session_check_ready(const mcsi_session *s, int recovering_ok, char *msg);
+int mcsi_session_has_path(mcsi_session *s);
+void mcsi_session_emit(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason);
+
+/* tasks */
+mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
+/* For a task embedded in a larger one (a SCSI command), freed by its
+ * ops->release: 0, or -1 out of memory. */
+int mcsi_task_init(mcsi_session *s, mcsi_task *t, enum mcsi_task_kind kind);
+void mcsi_task_free(mcsi_task *t);
+mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);
+/* A command re-issued as new gets a new ITT (the old one may live on at the target). */
+int mcsi_task_new_itt(mcsi_task *t);
+/* Sends a finished-but-unlucky command again as a new one (a UNIT ATTENTION). 0 when queued. */
+int mcsi_task_retry(mcsi_task *t);
+/* Ends a task: nothing refers to it afterwards, then its done callback, then it is freed. */
+void mcsi_task_complete(mcsi_task *t, mcsi_status st);
+void mcsi_task_fail(mcsi_task *t, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Takes a task off the connection it went out on (no longer in flight there). */
+void mcsi_task_unsend(mcsi_task *t);
+void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st, const char *why);
+/* The first task for which match says yes: waiting, in limbo or in flight. */
+mcsi_task *mcsi_session_find_task(mcsi_session *s, int (*match)(const mcsi_task *t, const void *arg),
+                                  const void *arg);
+
+/* dispatch */
+void mcsi_session_submit(mcsi_session *s, mcsi_task *t);
+void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t);
+void mcsi_session_drain(mcsi_session *s);
+/* Puts t back at the front of the waiting tasks, after *after (start with &s->pending). */
+void mcsi_session_requeue_front(mcsi_session *s, mcsi_task *t, mcsi_link **after);
+void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
+void mcsi_session_reset_window(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn);
+/* A path came back: commands that waited get a full command timeout from now. */
+void mcsi_session_renew_waiting(mcsi_session *s);
+/* An immediate NOP-Out on every usable connection (counted in s->probes). */
+void mcsi_session_probe(mcsi_session *s, int (*usable)(const mcsi_conn *c));
+
+/* connections (conn.c) */
+int mcsi_conn_init(mcsi_conn *c, mcsi_session *s, const mcsi_login_opts *o);
+void mcsi_conn_destroy(mcsi_conn *c);
+/* Starts its login; a failing Status has its reason in c->message. */
+mcsi_status mcsi_conn_login(mcsi_conn *c);
+const char *mcsi_conn_state_name(enum mcsi_conn_state s);
+/* Fails it: the reason goes to c->message, the socket closes with a RST,
+ * and the layer above hears (login_finished or conn_lost). Idempotent. */
+void mcsi_conn_fail(mcsi_conn *c, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Closes it without failing it (a Logout done): FIN, state closed. */
+void mcsi_conn_close(mcsi_conn *c);
+/* Counts it out of the session (once) and frees it outside callbacks. */
+void mcsi_conn_bury(mcsi_conn *c);
+void mcsi_conn_start_nop(mcsi_conn *c);
+void mcsi_conn_emit(mcsi_conn *c, mcsi_event_kind kind, mcsi_status st, const char *reason);
+void mcsi_conn_queue(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen, mcsi_task *owner,
+                     uint8_t *owned);
+/* An immediate Logout on c (tgt and istgt close the connection a Logout
+ * arrives on, whatever its CID says): reason 0 ends the session, 1 this
+ * connection. A clean close after it counts as its answer. */
+mcsi_task *mcsi_logout_task(mcsi_conn *c, uint8_t reason, mcsi_task_done_cb done, void *arg);
+/* A Logout Response's code as a Status, its reason in msg. */
+mcsi_status mcsi_logout_status(uint8_t response, uint16_t cid, char *msg);
+/* The end of a session: mcsi_session_begin_logout takes no new work;
+ * mcsi_session_end closes every connection and tells (LOGGED_OUT). */
+void mcsi_session_begin_logout(mcsi_session *s);
+void mcsi_session_end(mcsi_session *s, mcsi_status st, const char *reason);
+/* Control tasks for the layers above: a TMF (victim: ABORT TASK's command,
+ * else NULL), a Text Request, and who hears of a task's end. */
+mcsi_task *mcsi_tmf_task(mcsi_session *s, uint8_t function, uint64_t lun_field, const mcsi_task *victim,
+                         mcsi_task_done_cb done, void *arg);
+mcsi_task *mcsi_text_task(mcsi_session *s, const char *text, mcsi_task_done_cb done, void *arg);
+void mcsi_task_set_done(mcsi_task *t, mcsi_task_done_cb done, void *arg);
+/* session.c's receive side, called by conn.c */
+void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
+void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r);
+#endif
