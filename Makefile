@@ -17,11 +17,13 @@ WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wstrict-prototyp
            -Wmissing-prototypes -Wformat=2 -Wundef -Wvla -Wwrite-strings -Wnull-dereference
 # pkg-config names: libiscsi (SCSI layer only), isa-l (CRC32C), libcrypto (CHAP).
 PKGS    := libiscsi libcrypto
-XCFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -Icore $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# core/ is a stack of layers, a folder each (core/LAYERS, tests/sh/test_layers.sh).
+CORE_DIRS := base transport login session mcs scsi initiator
+XCFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -Icore $(CORE_DIRS:%=-Icore/%) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -liscsi -lcrypto) -lisal -pthread
 DEPS_OK := $(BUILD)/.deps-ok
 
-CORE_SRC := $(wildcard core/*.c)
+CORE_SRC := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
@@ -114,8 +116,10 @@ $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ)
-	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
+# The module exports luaopen_mcsi only (bindings/mcsi.map): core's and the
+# binding's own functions stay inside it.
+$(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ) bindings/mcsi.map
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)

@@ -264,6 +264,10 @@ int main(void)
     T_EQ_STR(mcsi_status_name(mcsi_lun_reset(ini, sid, 1)), "ISDSC_SUCCESS", "LUN RESET (%s)", mcsi_last_message(ini));
     uint8_t b[512];
     T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, 512), ISDSC_SUCCESS, "I/O after LUN RESET (unit attention retried)");
+    mcsi_session_info si;
+    T_EQ_INT(mcsi_session_get_info(ini, sid, &si), ISDSC_SUCCESS, "session info after the reset");
+    T_EQ_INT(si.commands_retried, 0, "a UNIT ATTENTION re-send is no re-issue after a connection failure (%llu)",
+             (unsigned long long)si.commands_retried);
     host_driven_loop(sid);
     big_write_verify(sid);
     T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout");

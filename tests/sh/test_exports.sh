@@ -44,4 +44,7 @@ tap_note "$(printf '%s' "$extra" | head -20)"
 tap_ok $? "libmcsi.so exports every function of mcsi.h ($(printf '%s' "$missing" | grep -c .) missing)"
 tap_note "$missing"
 
+# The Lua module: its entry point only, nothing of core/ or of the binding.
+mod=$(nm -D --defined-only "$BUILD/mcsi.so" 2>/dev/null | awk '$2 ~ /[TDBRW]/ { print $NF }' | LC_ALL=C sort -u | tr '\n' ' ')
+tap_is "$mod" "luaopen_mcsi " "mcsi.so exports luaopen_mcsi and nothing else"
 tap_done

@@ -24,7 +24,7 @@ void mcsi_op_drop(mcsi_op *op)
   if (op->task) mcsi_task_set_done(op->task, NULL, NULL);   /* its task may still end: it tells nobody */
   if (op->e && op->e->login_op == op) op->e->login_op = NULL;
   if (op->e && op->e->logout_op == op) op->e->logout_op = NULL;
-  if (op->path && op->path->done_arg == op) op->path->done = NULL;
+  if (op->path) mcsi_path_forget(op->path, op);
   mcsi_timer_stop(&op->ini->loop, &op->timer);
   mcsi_list_del(&op->link);
   mcsi_target_list_free(op->list);

@@ -31,6 +31,10 @@ void mcsi_conn_emit(mcsi_conn *c, mcsi_event_kind kind, mcsi_status st, const ch
   s->hooks->event(s, &ev);
 }
 
+void mcsi_conn_set_leading(mcsi_conn *c, int leading) { c->leading = leading; }
+void mcsi_conn_begin_logout(mcsi_conn *c) { c->state = MCSI_CONN_LOGOUT; }
+void mcsi_conn_format_error(mcsi_conn *c) { c->format_errors++; }
+
 /* ---- what the transport tells ------------------------------------------------------ */
 
 static void tp_connected(mcsi_transport *tp)
@@ -97,10 +101,9 @@ int mcsi_conn_init(mcsi_conn *c, mcsi_session *s, const mcsi_login_opts *o)
   c->sess = s;
   c->id = mcsi_new_id();
   c->cid = s->next_cid++;
-  c->tp.cid = c->cid;
   c->params = s->params;
   c->state = MCSI_CONN_CONNECTING;
-  snprintf(c->tp.portal, sizeof c->tp.portal, "%s", o->portal);
+  mcsi_transport_label(&c->tp, c->cid, o->portal);
   mcsi_timer_init(&c->nop_timer, NULL);
   return 0;
 }
@@ -197,6 +200,12 @@ void mcsi_conn_close(mcsi_conn *c)
   c->state = MCSI_CONN_CLOSED;
   mcsi_timer_stop(loop_of(c), &c->nop_timer);
   mcsi_transport_close(&c->tp);
+}
+
+void mcsi_session_attach(mcsi_session *s, mcsi_conn *c)
+{
+  mcsi_list_push(&s->conns, &c->link);
+  s->nconns++;
 }
 
 void mcsi_conn_bury(mcsi_conn *c)
@@ -302,7 +311,6 @@ static void nop_fire(mcsi_timer *tm)
 
 void mcsi_conn_start_nop(mcsi_conn *c)
 {
-  c->tp.last_rx = mcsi_now_ms();
   c->nop_timer.fire = nop_fire;
   if (c->sess->opts.nop_interval_ms > 0)
     mcsi_timer_start(loop_of(c), &c->nop_timer, (uint64_t)c->sess->opts.nop_interval_ms);

@@ -233,8 +233,16 @@ static void connect_done(mcsi_transport *c)
   c->ops->connected(c);
 }
 
+void mcsi_transport_label(mcsi_transport *c, uint16_t cid, const char *portal)
+{
+  c->cid = cid;
+  snprintf(c->portal, sizeof c->portal, "%s", portal);
+}
+
+/* Full feature phase: keep-alive counts silence from here. */
 void mcsi_transport_full_feature(mcsi_transport *c, int header_digest, int data_digest, uint32_t max_recv_dsl)
 {
+  c->last_rx = mcsi_now_ms();
   c->login_phase = 0;
   c->header_digest = header_digest;
   c->data_digest = data_digest;

@@ -64,6 +64,8 @@ mcsi_path *mcsi_mcs_find_path(mcsi_mcs *m, mcsi_id conn_id);
 /* o: the session's options with this connection's portal, CHAP, timeout. */
 mcsi_status mcsi_mcs_add(mcsi_mcs *m, const mcsi_login_opts *o, uint32_t weight, mcsi_mcs_done_cb done, void *arg,
                          mcsi_id *conn_id, char *msg);
+/* Whoever waits for p's add or remove with arg goes away: it hears nothing. */
+void mcsi_path_forget(mcsi_path *p, void *arg);
 mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, void *arg, char *msg);
 mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *paths, size_t n, char *msg);
 /* The connection a session-wide Logout goes out on (the leading one if it works). */

@@ -151,11 +151,6 @@ static mcsi_conn *hook_pick(mcsi_session *s)
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why);
 static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn);
 
-static void fresh_itt(mcsi_task *t)
-{
-  if (mcsi_task_new_itt(t)) t->itt = MCSI_RSVD_TAG;   /* out of memory: fails when sent */
-}
-
 /* No answer within PROBE_WAIT_MS: the target is stalled (istgt stops
  * answering anything when a connection dies under it, then drops the
  * session). Re-sending a command with its old ITT and CmdSN into a target
@@ -189,10 +184,8 @@ static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn)
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
-    t->keep_cmdsn = may_keep_cmdsn && !t->immediate && mcsi_sn_le(s->exp_cmdsn, t->cmdsn) &&
-                    mcsi_sn_lt(t->cmdsn, s->cmdsn);
-    if (!t->keep_cmdsn) fresh_itt(t);
-    s->commands_retried++;
+    mcsi_task_reissue(t, may_keep_cmdsn && !t->immediate && mcsi_sn_le(s->exp_cmdsn, t->cmdsn) &&
+                      mcsi_sn_lt(t->cmdsn, s->cmdsn), 1);
     mcsi_session_requeue_front(s, t, &after);
   }
   mcsi_session_drain(s);
@@ -203,8 +196,7 @@ static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *w
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) mcsi_task_fail(t, st, "%s", why);
-    else t->retries++;
+    if (!mcsi_task_may_retry(t)) mcsi_task_fail(t, st, "%s", why);
   }
 }
 
@@ -212,7 +204,7 @@ static void promote_leading(mcsi_mcs *m)
 {
   mcsi_path *p;
   FOR_PATHS(m, p) if (p->conn.leading) return;
-  FOR_PATHS(m, p) if (usable(&p->conn) || p->conn.state == MCSI_CONN_LOGOUT) { p->conn.leading = 1; return; }
+  FOR_PATHS(m, p) if (usable(&p->conn) || p->conn.state == MCSI_CONN_LOGOUT) { mcsi_conn_set_leading(&p->conn, 1); return; }
 }
 
 /* Lost commands wait for a path as new commands. */
@@ -222,7 +214,7 @@ static void limbo_to_pending(mcsi_mcs *m, int new_itt)
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
-    if (new_itt) fresh_itt(t);
+    if (new_itt) mcsi_task_reissue(t, 0, 0);
     mcsi_session_requeue_front(s, t, &after);
   }
 }
@@ -266,7 +258,7 @@ static void no_path_left(mcsi_mcs *m, mcsi_status cause, const char *why)
     start_recovery(m, cause, why);
     return;
   }
-  s->state = MCSI_SESS_FAILED;
+  mcsi_session_set_state(s, MCSI_SESS_FAILED);
   snprintf(m->message, sizeof m->message, "%s", why);
   fail_waiting(m, cause, why);
   mcsi_session_emit(s, MCSI_EV_SESSION_FAILED, cause, "no connection left");
@@ -298,7 +290,7 @@ static void hook_conn_lost(mcsi_conn *c, mcsi_link *orphans)
     mcsi_list_push(&s->limbo, l);
   }
   if (c->leading) {
-    c->leading = 0;
+    mcsi_conn_set_leading(c, 0);
     promote_leading(m);
   }
   if (s->state == MCSI_SESS_LOGGING_OUT) mcsi_session_fail_tasks(s, &s->limbo, cause, c->message);
@@ -313,7 +305,7 @@ static void give_up(mcsi_mcs *m)
   mcsi_session *s = &m->s;
   mcsi_status cause = m->recovery_cause ? m->recovery_cause : ISDSC_CONNECTION_FAILED;
   mcsi_msg(m->message, cause, "session to %s not recovered within %d ms", s->target, s->opts.recovery_timeout_ms);
-  s->state = MCSI_SESS_FAILED;
+  mcsi_session_set_state(s, MCSI_SESS_FAILED);
   fail_waiting(m, cause, m->message);
   mcsi_session_emit(s, MCSI_EV_SESSION_FAILED, cause, "recovery timed out");
 }
@@ -341,7 +333,7 @@ static void recovery_fire(mcsi_timer *tm)
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
   mcsi_session *s = &m->s;
-  s->state = MCSI_SESS_RECOVERING;
+  mcsi_session_set_state(s, MCSI_SESS_RECOVERING);
   m->recovery_cause = cause;
   snprintf(m->message, sizeof m->message, "%s", why);
   m->recovery_deadline = mcsi_now_ms() + (uint64_t)s->opts.recovery_timeout_ms;
@@ -349,8 +341,7 @@ static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
-    fresh_itt(t);
-    s->commands_retried++;
+    mcsi_task_reissue(t, 0, 1);
     mcsi_session_requeue_front(s, t, &after);
   }
   mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
@@ -362,7 +353,7 @@ static void reinstated(mcsi_mcs *m, mcsi_status st)
 {
   mcsi_session *s = &m->s;
   if (!st) {
-    s->state = MCSI_SESS_ACTIVE;
+    mcsi_session_set_state(s, MCSI_SESS_ACTIVE);
     m->recoveries++;
     mcsi_timer_stop(s->loop, &m->recovery_timer);
     mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
@@ -419,7 +410,7 @@ static void hook_login_finished(mcsi_conn *c, mcsi_status st)
   int leading_login = s->state == MCSI_SESS_LOGGING_IN;
   if (leading_login) {
     if (!st) {
-      s->state = MCSI_SESS_ACTIVE;
+      mcsi_session_set_state(s, MCSI_SESS_ACTIVE);
       mcsi_session_emit(s, MCSI_EV_SESSION_ACTIVE, ISDSC_SUCCESS, s->target);
     }
   } else if (c->leading && s->state == MCSI_SESS_RECOVERING) {
@@ -445,9 +436,8 @@ static mcsi_path *new_path(mcsi_mcs *m, const mcsi_login_opts *o, int leading, c
   p->weight = 1;
   p->active = 1;
   mcsi_timer_init(&p->drain_timer, NULL);
-  p->conn.leading = leading;
-  mcsi_list_push(&s->conns, &p->conn.link);
-  s->nconns++;
+  mcsi_conn_set_leading(&p->conn, leading);
+  mcsi_session_attach(s, &p->conn);
   mcsi_conn_emit(&p->conn, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, p->conn.tp.portal);
   *st = mcsi_conn_login(&p->conn);
   if (*st) {
@@ -456,6 +446,11 @@ static mcsi_path *new_path(mcsi_mcs *m, const mcsi_login_opts *o, int leading, c
     return NULL;
   }
   return p;
+}
+
+void mcsi_path_forget(mcsi_path *p, void *arg)
+{
+  if (p->done_arg == arg) p->done = NULL;
 }
 
 static void hook_release_conn(mcsi_conn *c)
@@ -582,8 +577,7 @@ static void drain_expired(mcsi_timer *tm)
     l = l->next;
     if (t->kind != MCSI_TASK_SCSI) continue;
     mcsi_task_unsend(t);
-    fresh_itt(t);
-    s->commands_retried++;
+    mcsi_task_reissue(t, 0, 1);
     mcsi_session_requeue_front(s, t, &after);
   }
   send_logout(p);
@@ -603,7 +597,7 @@ mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, vo
   p->removing = 1;
   p->done = done;
   p->done_arg = arg;
-  c->state = MCSI_CONN_LOGOUT;            /* takes no new commands from here on */
+  mcsi_conn_begin_logout(c);
   p->primary = 0;
   if (!has_commands(c)) {
     send_logout(p);

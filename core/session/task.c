@@ -94,6 +94,20 @@ void mcsi_task_free(mcsi_task *t)
   release(t);
 }
 
+void mcsi_task_reissue(mcsi_task *t, int keep_cmdsn, int counted)
+{
+  t->keep_cmdsn = keep_cmdsn;
+  if (!keep_cmdsn && mcsi_task_new_itt(t)) t->itt = MCSI_RSVD_TAG;   /* out of memory: fails when sent */
+  if (counted) t->sess->commands_retried++;
+}
+
+int mcsi_task_may_retry(mcsi_task *t)
+{
+  if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) return 0;
+  t->retries++;
+  return 1;
+}
+
 /* It leaves the connection it went out on: nothing there refers to it. */
 void mcsi_task_unsend(mcsi_task *t)
 {
@@ -111,8 +125,7 @@ int mcsi_task_retry(mcsi_task *t)
   if (t->ua_retries >= MCSI_MAX_RETRIES || t->kind != MCSI_TASK_SCSI) return -1;
   mcsi_task_unsend(t);
   if (mcsi_task_new_itt(t)) return -1;
-  t->ua_retries++;
-  s->commands_retried++;
+  t->ua_retries++;                      /* not commands_retried: no connection failed */
   mcsi_list_del(&t->link);
   mcsi_list_push(&s->pending, &t->link);
   mcsi_session_drain(s);

@@ -98,6 +98,8 @@ mcsi_status mcsi_session_check_ready(const mcsi_session *s, int recovering_ok, c
   return ISDSC_SUCCESS;
 }
 
+void mcsi_session_set_state(mcsi_session *s, enum mcsi_session_state st) { s->state = st; }
+
 /* A connection that takes commands exists. */
 int mcsi_session_has_path(mcsi_session *s)
 {

@@ -89,6 +89,8 @@ struct mcsi_transport {
 int mcsi_transport_init(mcsi_transport *tp, mcsi_loop *loop, const mcsi_transport_ops *ops,
                         uint32_t max_recv_dsl);
 void mcsi_transport_destroy(mcsi_transport *tp);
+/* Names it (for traces and listings) before it connects. */
+void mcsi_transport_label(mcsi_transport *tp, uint16_t cid, const char *portal);
 /* Starts a non-blocking connect to "host", "host:port" or "[v6]:port";
  * ops->connected follows. A failing Status has its detail in tp->message. */
 mcsi_status mcsi_transport_connect(mcsi_transport *tp, const char *portal);

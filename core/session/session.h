@@ -163,6 +163,8 @@ const char *mcsi_session_state_name(enum mcsi_session_state st);
 mcsi_status mcsi_session_check_ready(const mcsi_session *s, int recovering_ok, char *msg);
 int mcsi_session_has_path(mcsi_session *s);
 void mcsi_session_emit(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason);
+/* The layer above (MC/S) moves the session between active, recovering and failed. */
+void mcsi_session_set_state(mcsi_session *s, enum mcsi_session_state st);
 
 /* tasks */
 mcsi_task *mcsi_task_new(mcsi_session *s, enum mcsi_task_kind kind);
@@ -178,6 +180,12 @@ int mcsi_task_retry(mcsi_task *t);
 /* Ends a task: nothing refers to it afterwards, then its done callback, then it is freed. */
 void mcsi_task_complete(mcsi_task *t, mcsi_status st);
 void mcsi_task_fail(mcsi_task *t, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A lost task goes again: with its CmdSN (plugging a hole) or as a new
+ * command with a new ITT; counted: it counts in commands_retried. */
+void mcsi_task_reissue(mcsi_task *t, int keep_cmdsn, int counted);
+/* A command may be re-issued once more after a connection failure (bounded
+ * by MCSI_MAX_RETRIES); 1 and counted, or 0. */
+int mcsi_task_may_retry(mcsi_task *t);
 /* Takes a task off the connection it went out on (no longer in flight there). */
 void mcsi_task_unsend(mcsi_task *t);
 void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st, const char *why);
@@ -199,11 +207,19 @@ void mcsi_session_renew_waiting(mcsi_session *s);
 void mcsi_session_probe(mcsi_session *s, int (*usable)(const mcsi_conn *c));
 
 /* connections (conn.c) */
+/* c joins s's connections (counted in nconns) until mcsi_conn_bury. */
+void mcsi_session_attach(mcsi_session *s, mcsi_conn *c);
 int mcsi_conn_init(mcsi_conn *c, mcsi_session *s, const mcsi_login_opts *o);
 void mcsi_conn_destroy(mcsi_conn *c);
 /* Starts its login; a failing Status has its reason in c->message. */
 mcsi_status mcsi_conn_login(mcsi_conn *c);
 const char *mcsi_conn_state_name(enum mcsi_conn_state s);
+/* The layer above decides these; the connection keeps them. */
+void mcsi_conn_set_leading(mcsi_conn *c, int leading);
+/* It takes no new commands from here on (a removal drains it). */
+void mcsi_conn_begin_logout(mcsi_conn *c);
+/* A malformed answer that fails a command, not the connection. */
+void mcsi_conn_format_error(mcsi_conn *c);
 /* Fails it: the reason goes to c->message, the socket closes with a RST,
  * and the layer above hears (login_finished or conn_lost). Idempotent. */
 void mcsi_conn_fail(mcsi_conn *c, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

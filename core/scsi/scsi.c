@@ -93,7 +93,7 @@ static int set_residual(mcsi_conn *c, mcsi_scsi_task *q, const mcsi_pdu_hdr *h)
   q->res.residual = q->res.residual_kind ? h->residual : 0;
   q->res.data_in = q->data_in;
   if (q->res.residual_kind != 1 || h->residual <= q->len) return 0;
-  c->format_errors++;
+  mcsi_conn_format_error(c);
   mcsi_task_fail(&q->task, ISDSC_TRANSPORT_ERROR, "%s reported an underflow residual of %u bytes for a %zu-byte"
                  " transfer", c->tp.portal, h->residual, q->len);
   return -1;
@@ -210,7 +210,7 @@ static void scsi_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
   mcsi_scsi_task *q = of(t);
   const char *bad = bad_r2t(c, q, h);
   if (bad) {
-    c->format_errors++;
+    mcsi_conn_format_error(c);
     mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", c->tp.portal, bad, h->offset,
                    h->residual);
     return;
