@@ -45,9 +45,16 @@ PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 SOAK_BIN   := $(BUILD)/mcsi-soak
 
+# The service (daemon/): mcsid, on core/mcsi.h only, JSON with jansson.
+DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+MCSID      := $(BUILD)/mcsid
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
 .PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
+all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -99,6 +106,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
+
+$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+
+$(MCSID): $(DAEMON_OBJ) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
