@@ -58,6 +58,10 @@ static void client_close(mcsid_client *c, const char *why)
   mcsi_fd_unwatch(d->ini, c->watch);
   if (c->idle_timer) mcsi_timer_cancel(d->ini, c->idle_timer);
   c->idle_timer = 0;
+  if (c->closing) {   /* unread input would turn our last answer into a reset for the peer */
+    char sink[65536];
+    for (int i = 0; i < 64 && read(c->fd, sink, sizeof sink) > 0; i++) continue;
+  }
   close(c->fd);
   c->fd = -1;
   if (c->prev) c->prev->next = c->next;

@@ -20,7 +20,7 @@ int mcsid_rpc_parse(const char *line, size_t len, mcsid_request *req, json_t **e
 {
   json_error_t jerr;
   memset(req, 0, sizeof *req);
-  req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+  req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (!req->root) return invalid(req, error, NULL, RPC_PARSE_ERROR, "parse error: not a JSON text");
   if (json_is_array(req->root))
     return invalid(req, error, NULL, RPC_INVALID_REQUEST, "invalid request: batches are not supported");
