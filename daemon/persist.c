@@ -273,7 +273,8 @@ void mcsid_persist_start_all(mcsid *d)
     if (!target) continue;
     mcsid_keeper *k = find_keeper(d, target);
     if (!k && !(k = keeper_new(d, e))) continue;
-    if (k->idle) k->idle = 0;
+    if (k->sid && !k->idle) continue;   /* up, or getting there */
+    k->idle = 0;
     step(k);
   }
 }

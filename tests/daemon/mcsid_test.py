@@ -238,15 +238,16 @@ def istgt_portal(addr="127.0.0.1"):
     return "%s:%s" % (addr, env("MCSI_ISTGT_PORT"))
 
 
-def tgt_connections(initiator):
-    """The connections tgtd (main) shows for an initiator name (tgtadm --mode conn)."""
-    out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid", "1"],
-                         env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")), capture_output=True,
-                         text=True).stdout
+def tgt_connections(initiator, tids=(1, 2, 3)):
+    """The connections tgtd (main) shows for an initiator name on those targets (tgtadm --mode conn)."""
     count = 0
-    for block in out.split("Session:")[1:]:
-        if "Initiator: " + initiator + "\n" in block + "\n" or ("Initiator: " + initiator) in block.split("\n"):
-            count += block.count("Connection:")
+    for tid in tids:
+        out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid",
+                              str(tid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                             capture_output=True, text=True).stdout
+        for block in out.split("Session:")[1:]:
+            if ("Initiator: " + initiator) in [line.strip() for line in block.split("\n")]:
+                count += block.count("Connection:")
     return count
 
 
