@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "log.h"
 
 static int threshold = MCSID_LOG_INFO;
@@ -24,6 +25,19 @@ int mcsid_log_level_parse(const char *s)
 void mcsid_log_set_level(int level) { threshold = level; }
 int mcsid_log_get_level(void) { return threshold; }
 
+/* stderr is the journal when JOURNAL_STREAM names its device and inode. */
+static int stderr_is_journal(void)
+{
+  static int known = -1;
+  if (known >= 0) return known;
+  const char *js = getenv("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat st;
+  known = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+          (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+  return known;
+}
+
 void mcsid_log(int level, const char *fmt, ...)
 {
   if (level > threshold) return;
@@ -34,7 +48,7 @@ void mcsid_log(int level, const char *fmt, ...)
   va_end(ap);
   for (char *p = text; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';   /* one event, one line */
-  if (getenv("JOURNAL_STREAM"))
+  if (stderr_is_journal())
     fprintf(stderr, "<%d>%s\n", level, text);
   else
     fprintf(stderr, "mcsid: %s: %s\n", level_names[level], text);

@@ -1,9 +1,10 @@
 /* log.h: mcsid's log lines on stderr, with levels.
  *
- * Format: "mcsid: LEVEL: text" on a terminal or a file; under systemd
- * (JOURNAL_STREAM set) "<N>text", the sd-daemon prefix the journal turns into
- * the priority (3 err, 4 warning, 5 notice, 6 info, 7 debug). Nothing secret
- * is ever passed here. */
+ * Format: "mcsid: LEVEL: text" on a terminal or a file; when stderr is the
+ * journal (JOURNAL_STREAM names stderr's device and inode, as systemd sets
+ * it) "<N>text", the sd-daemon prefix the journal turns into the priority
+ * (3 err, 4 warning, 5 notice, 6 info, 7 debug). Nothing secret is ever
+ * passed here. */
 #ifndef MCSID_LOG_H
 #define MCSID_LOG_H
 

@@ -85,12 +85,14 @@ class Daemon:
 
     def start(self, wait=True):
         logf = open(self.log, "a")
-        self.proc = subprocess.Popen([MCSID, "--socket", self.socket, "--state-dir", self.state,
+        # MCSI_MCSID_WRAPPER="valgrind --error-exitcode=99 ..." runs the daemon under a tool.
+        wrapper = os.environ.get("MCSI_MCSID_WRAPPER", "").split()
+        self.proc = subprocess.Popen(wrapper + [MCSID, "--socket", self.socket, "--state-dir", self.state,
                                       "--config", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=logf)
         logf.close()
         if wait:
-            deadline = time.time() + 10
+            deadline = time.time() + (60 if os.environ.get("MCSI_MCSID_WRAPPER") else 10)
             while time.time() < deadline:
                 try:
                     self.client().close()
