@@ -288,6 +288,10 @@ static void client_ready(mcsi_initiator *ini, int fd, int what, void *arg)
   (void)ini;
   (void)fd;
   mcsid_client_ref(c);
+  /* After EOF nothing is asked for but output: being called with nothing to
+   * write is a hang-up (EPOLLHUP/EPOLLERR come unasked), and would come again
+   * at once, for ever. */
+  if (c->open && c->eof && c->out_len == c->out_off) client_close(c, "hang-up");
   if (c->open && (what & MCSI_FD_WRITABLE)) flush_output(c);
   if (c->open && (what & MCSI_FD_READABLE) && !c->eof && !c->closing) read_input(c);
   mcsid_client_unref(c);

@@ -150,6 +150,21 @@ try:
                                                                               "ISDSC_CONNECTION_FAILED")]
     t.is_((len(busy), len(failed)), (6, 64), "70 at once: 64 in flight end with a failing Status, 6 get -32000")
     t.status(c5.call("GetVersion"), "ISDSC_SUCCESS", "once they ended the client sends again")
+
+    # A client that hangs up with a request in flight costs nothing while it waits.
+    def cpu_seconds():
+        with open("/proc/%d/stat" % d.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    gone = d.client()
+    gone.send("LoginToTarget", {"TargetName": plain, "TargetPortal": portal, "LoginTimeoutMs": 3000})
+    time.sleep(0.1)
+    gone.close()
+    cpu0 = cpu_seconds()
+    time.sleep(2)
+    used = cpu_seconds() - cpu0
+    t.ok(used < 1.0, "a client gone with a login in flight: the daemon idles (%.2f s CPU in 2 s)" % used)
+    t.ok(wait_for(lambda: "closed (hang-up)" in d.log_text(), 5), "... and closes it at once (hang-up)")
     silent.close()
 
     # A client that does not read its notifications is dropped (output_max = 65536).
