@@ -112,7 +112,14 @@ static void flush_output(mcsid_client *c)
     }
     c->out_off += (size_t)n;
   }
-  if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
+  if (c->out_off == c->out_len) {
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > 4 * READ_CHUNK) {   /* nor a large answer's */
+      free(c->out);
+      c->out = NULL;
+      c->out_cap = 0;
+    }
+  }
   update_watch(c);
   close_if_finished(c);
 }
@@ -214,6 +221,16 @@ static void handle_line(mcsid_client *c, char *line, size_t len)
   mcsid_request_free(&req);
 }
 
+/* A client that once sent a long line does not keep its buffer. */
+static void shrink_input(mcsid_client *c)
+{
+  if (c->in_cap <= 4 * READ_CHUNK || c->in_len > READ_CHUNK) return;
+  char *in = realloc(c->in, 2 * READ_CHUNK);
+  if (!in) return;
+  c->in = in;
+  c->in_cap = 2 * READ_CHUNK;
+}
+
 static void handle_lines(mcsid_client *c)
 {
   size_t start = 0;
@@ -227,6 +244,7 @@ static void handle_lines(mcsid_client *c)
   if (!c->open) return;
   memmove(c->in, c->in + start, c->in_len - start);
   c->in_len -= start;
+  shrink_input(c);
   nl = memchr(c->in, '\n', c->in_len);
   size_t pending_line = nl ? (size_t)(nl - c->in) : c->in_len;
   if (!c->closing && (long)pending_line > c->d->config.request_max) {

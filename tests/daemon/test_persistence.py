@@ -128,6 +128,19 @@ try:
     t.ok("shutdown: 2 sessions logged out, 0 failed" in d.log_text(), "the exit log: 2 sessions logged out")
     t.is_(tgt_connections(d.iqn), 0, "tgtadm: no connection of the daemon's initiator left")
 
+    # kill -9 while the persistent logins are under way: the state is intact, the next start restores them.
+    with open(os.path.join(d.state, "state.json")) as f:
+        before = f.read()
+    d.start()
+    time.sleep(0.03)
+    d.kill9()
+    with open(os.path.join(d.state, "state.json")) as f:
+        t.is_(f.read(), before, "kill -9 during the logins at start: state.json unchanged")
+    d.start()
+    c = client()
+    t.ok(restored(c, {plain: 3, chap_iqn: 1}), "the next start restores both again")
+    d.stop()
+
     # A corrupt state file: kept aside, the daemon runs with an empty state.
     path = os.path.join(d.state, "state.json")
     with open(path, "w") as f:
