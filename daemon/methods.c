@@ -81,17 +81,19 @@ json_t *mcsid_portal_object(const char *text)
   char host[128];
   int port = 3260;
   snprintf(host, sizeof host, "%s", text);
-  char *comma = strchr(host, ',');   /* "host:port,tpgt" */
+  char *comma = strchr(host, ',');   /* "host:port,tpgt" as SendTargets gives it */
   if (comma) *comma = 0;
-  char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
-  if (colon) {
-    port = atoi(colon + (host[0] == '[' ? 2 : 1));
-    *(host[0] == '[' ? colon : colon) = 0;
-  }
-  const char *addr = host[0] == '[' ? host + 1 : host;
-  if (host[0] == '[' && !colon) {
-    char *rb = strchr(host, ']');
-    if (rb) *rb = 0;
+  char *addr = host, *colon;
+  if (host[0] == '[') {               /* "[v6]:port" or "[v6]" */
+    addr = host + 1;
+    char *rb = strchr(addr, ']');
+    if (rb) {
+      if (rb[1] == ':') port = atoi(rb + 2);
+      *rb = 0;
+    }
+  } else if ((colon = strrchr(host, ':'))) {
+    port = atoi(colon + 1);
+    *colon = 0;
   }
   return json_pack("{s:s, s:i}", "Address", addr, "Port", port);
 }

@@ -87,8 +87,10 @@ static void login_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 /* IsPersistent: the same as PersistentLoginTarget with one connection. */
 static void login_persistent(mcsid_call *call)
 {
+  char portal[128];
+  mcsid_portal_text(mcsid_param(call, "TargetPortal"), portal, sizeof portal);
   json_t *entry = json_pack("{s:s, s:[o], s:i}", "TargetName", mcsid_param_string(call, "TargetName"), "Portals",
-                            json_deep_copy(mcsid_param(call, "TargetPortal")), "Connections", 1);
+                            mcsid_portal_object(portal), "Connections", 1);
   mcsid_persist_add_from_call(call, entry);
 }
 

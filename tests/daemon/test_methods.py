@@ -159,6 +159,17 @@ try:
     t.is_(result(c.call("ListTargets")).get("Targets"), [], "ListTargets: its targets went with it")
     t.status(c.call("RemoveTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_PORTAL_NOT_FOUND",
              "RemoveTargetPortal again: ISDSC_PORTAL_NOT_FOUND")
+    r = c.call("LoginToTarget", {"TargetName": ist, "TargetPortal": istgt_portal(), "IsPersistent": True})
+    t.status(r, "ISDSC_SUCCESS", "LoginToTarget with IsPersistent (istgt)")
+    psid = result(r).get("UniqueSessionId")
+    e = result(c.call("ListPersistentTargets")).get("PersistentTargets", [{}])[0]
+    t.ok(e.get("TargetName") == ist and e.get("Connections") == 1 and e.get("UniqueSessionId") == psid and
+         e.get("Portals") == [{"Address": "127.0.0.1", "Port": int(env("MCSI_ISTGT_PORT"))}],
+         "... is a persistent target of one connection, its portal stored as {Address, Port}", e)
+    s = result(c.call("GetSessionInfo", {"UniqueSessionId": psid})).get("Session", {})
+    t.is_(s.get("Persistent"), True, "GetSessionInfo: Persistent true")
+    t.status(c.call("RemovePersistentTarget", {"TargetName": ist}), "ISDSC_SUCCESS", "RemovePersistentTarget")
+    t.status(c.call("LogoutFromTarget", {"UniqueSessionId": psid}), "ISDSC_SUCCESS", "... its session stays until logged out")
     t.status(c.call("RemovePersistentTarget", {"TargetName": plain}), "ISDSC_TARGET_NOT_FOUND",
              "RemovePersistentTarget of none: ISDSC_TARGET_NOT_FOUND")
     t.is_(result(c.call("ListPersistentTargets")).get("PersistentTargets"), [], "ListPersistentTargets: none")
