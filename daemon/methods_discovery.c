@@ -126,10 +126,14 @@ static void discover(mcsid_call *call, int store)
   char msg[256];
   mcsid_login l;
   discovery *x = calloc(1, sizeof *x);
-  mcsi_status st = x ? mcsid_login_from_call(call, &l, msg, sizeof msg) : ISDSC_OUT_OF_RESOURCES;
+  if (!x) {
+    mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
+    return;
+  }
+  mcsi_status st = mcsid_login_from_call(call, &l, msg, sizeof msg);
   if (st) {
     free(x);
-    mcsid_call_finish(call, st, x ? msg : NULL, NULL);
+    mcsid_call_finish(call, st, msg, NULL);
     return;
   }
   x->call = call;
