@@ -3,10 +3,14 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 DATADIR      ?= $(PREFIX)/share
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR       ?= $(DATADIR)/man
 # libmcsi.so.$(VERSION), SONAME libmcsi.so.$(SOVERSION): bump SOVERSION when
 # a function of core/mcsi.h changes or goes away.
 VERSION   := 0.1.0
@@ -47,9 +51,16 @@ PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 SOAK_BIN   := $(BUILD)/mcsi-soak
 
+# The service (daemon/): mcsid, on core/mcsi.h only, JSON with jansson.
+DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+MCSID      := $(BUILD)/mcsid
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
 .PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
+all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -101,6 +112,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
+
+$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+
+$(MCSID): $(DAEMON_OBJ) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
@@ -211,20 +227,25 @@ demo: all
 
 # What make install puts, and make uninstall removes: the library (static,
 # shared with its links), the header, mcsi.pc, the mcsi program and its Lua
-# module, the scripts, mcsi-perf. Not mcsi-demo, mcsi-mcsbench nor
+# module, the scripts, mcsi-perf; the service: mcsid in SBINDIR, its systemd
+# unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), its man page, and
+# SYSCONFDIR/mcsi/mcsid.conf only when there is none (uninstall removes it
+# only when it is unchanged). Not mcsi-demo, mcsi-mcsbench nor
 # scripts/demo.lua: they drive the targets of tests/harness/with-targets.
 INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
 INST_INC     := core/mcsi.h core/status_list.h
 INST_LUA     := $(wildcard bindings/mcsi/*.lua)
 INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
 INST_LIBS    := libmcsi.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
-INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi
+INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi $(SYSCONFDIR)/mcsi
+MCSID_CONF   := $(DESTDIR)$(SYSCONFDIR)/mcsi/mcsid.conf
+UNIT_SUBST   := s|/usr/local/sbin/mcsid|$(SBINDIR)/mcsid|; s|/etc/mcsi/mcsid.conf|$(SYSCONFDIR)/mcsi/mcsid.conf|
 # mcsi.pc names its directories from ${prefix} when they lie under PREFIX.
 PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
                 s|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|; \
                 s|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|
 
-install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so
+install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
 	install -m 644 $(BUILD)/libmcsi.a $(DESTDIR)$(LIBDIR)
@@ -237,6 +258,12 @@ install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so
 	install -m 644 $(BUILD)/mcsi.so $(DESTDIR)$(LUA_CDIR)
 	install -m 644 $(INST_LUA) $(DESTDIR)$(LUA_LDIR)/mcsi
 	install -m 644 $(INST_SCRIPTS) $(DESTDIR)$(DATADIR)/mcsi/scripts
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mcsi
+	install -m 755 $(MCSID) $(DESTDIR)$(SBINDIR)
+	sed -e '$(UNIT_SUBST)' daemon/mcsid.service >$(DESTDIR)$(UNITDIR)/mcsid.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mcsid.service
+	install -m 644 daemon/mcsid.8 $(DESTDIR)$(MANDIR)/man8
+	[ -e $(MCSID_CONF) ] || install -m 644 daemon/mcsid.conf $(MCSID_CONF)
 
 # Removes exactly the files install puts, then mcsi's own directories if empty.
 uninstall:
@@ -244,7 +271,9 @@ uninstall:
 	  $(addprefix $(DESTDIR)$(INCLUDEDIR)/mcsi/,$(notdir $(INST_INC))) \
 	  $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INST_BIN))) $(DESTDIR)$(LUA_CDIR)/mcsi.so \
 	  $(addprefix $(DESTDIR)$(LUA_LDIR)/mcsi/,$(notdir $(INST_LUA))) \
-	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS)))
+	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS))) \
+	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8
+	! cmp -s daemon/mcsid.conf $(MCSID_CONF) || rm -f $(MCSID_CONF)
 	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
 
 clean:

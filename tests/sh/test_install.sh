@@ -4,7 +4,9 @@
 # pkg-config, a small C program built with only pkg-config's flags (against
 # the shared library: runs, and cannot reach an internal function), then make
 # uninstall: every file install put is gone, files that were there before
-# stay. MCSI_TEST_CFLAGS (make check passes its CFLAGS) compiles the program
+# stay. The service: mcsid, its unit (naming the installed paths), its man
+# page and configuration (kept when changed); the installed mcsid answers on
+# a socket with the installed configuration. MCSI_TEST_CFLAGS (make check passes its CFLAGS) compiles the program
 # as the library was (e.g. with -fsanitize under make asan).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +40,33 @@ for f in lib/libmcsi.a lib/libmcsi.so lib/pkgconfig/mcsi.pc include/mcsi/mcsi.h 
     [ -e "$D$P/$f" ]
     tap_ok $? "installed: $f"
 done
+for f in sbin/mcsid lib/systemd/system/mcsid.service share/man/man8/mcsid.8; do
+    [ -e "$D$P/$f" ]
+    tap_ok $? "installed: $f"
+done
+[ -f "$D/etc/mcsi/mcsid.conf" ]
+tap_ok $? "installed: /etc/mcsi/mcsid.conf (SYSCONFDIR under DESTDIR)"
+grep -qx "ExecStart=$P/sbin/mcsid --config /etc/mcsi/mcsid.conf --socket /run/mcsi/mcsid.sock --state-dir /var/lib/mcsi" \
+    "$D$P/lib/systemd/system/mcsid.service"
+tap_ok $? "the unit's ExecStart names the installed mcsid and configuration"
+man -l "$D$P/share/man/man8/mcsid.8" 2>/dev/null | grep -q -- "--state-dir"
+tap_ok $? "the man page renders"
+# The installed daemon with the installed configuration: one request through socat.
+sock=$WORK/run/mcsid.sock
+"$D$P/sbin/mcsid" --config "$D/etc/mcsi/mcsid.conf" --socket "$sock" --state-dir "$WORK/state" 2>"$WORK/mcsid.log" &
+mpid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+out=$(echo '{"jsonrpc":"2.0","id":1,"method":"GetVersion"}' | socat -t 5 - "UNIX-CONNECT:$sock" 2>&1)
+[[ $out == *'"StatusName":"ISDSC_SUCCESS"'* ]]
+tap_ok $? "the installed mcsid answers GetVersion on its socket"
+tap_note "$out"
+kill -TERM $mpid 2>/dev/null; wait $mpid
+tap_is "$?" 0 "the installed mcsid exits 0 on SIGTERM"
+echo "# changed by the administrator" >>"$D/etc/mcsi/mcsid.conf"
+mk install
+grep -q "changed by the administrator" "$D/etc/mcsi/mcsid.conf"
+tap_ok $? "make install again keeps a changed mcsid.conf"
+
 soname=$(readelf -d "$D$P/lib/libmcsi.so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
 [ -n "$soname" ] && [ -L "$D$P/lib/$soname" ] && [ -f "$D$P/lib/$(readlink "$D$P/lib/$soname")" ]
 tap_ok $? "installed: lib/$soname, the SONAME, links to the library"
@@ -99,6 +128,11 @@ fi
 
 mk uninstall
 tap_ok $? "make uninstall"
+grep -q "changed by the administrator" "$D/etc/mcsi/mcsid.conf" 2>/dev/null
+tap_ok $? "uninstall keeps a changed mcsid.conf"
+rm -f "$D/etc/mcsi/mcsid.conf"
+mk install && mk uninstall && [ ! -e "$D/etc/mcsi/mcsid.conf" ] && [ ! -d "$D/etc/mcsi" ]
+tap_ok $? "uninstall removes the unchanged mcsid.conf it installed, and its directory"
 ( cd "$D" && find . \( -type f -o -type l \) | LC_ALL=C sort ) >"$WORK/after"
 diff "$WORK/before" "$WORK/after" >"$WORK/diff"
 tap_ok $? "uninstall leaves exactly the files that were there before install"

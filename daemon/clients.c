@@ -1,0 +1,487 @@
+/* clients.c: the control socket, its peers and their bounds (see clients.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "clients.h"
+#include "log.h"
+#include "methods.h"
+#include "rpc.h"
+
+#define READ_CHUNK 65536
+
+struct mcsid_client {
+  mcsid *d;
+  mcsid_client *next, *prev;
+  int fd;
+  uint64_t watch;
+  uint64_t idle_timer;          /* armed while a partial line waits */
+  unsigned long serial;
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  char *in;
+  size_t in_len, in_cap;
+  char *out;
+  size_t out_off, out_len, out_cap;
+  long pending;
+  int refs;
+  int open;
+  int closing;                  /* close once the output is flushed */
+  int eof;                      /* the peer sent EOF: no more reading */
+  unsigned events;
+};
+
+/* ---- life ---------------------------------------------------------------------------------- */
+
+void mcsid_client_ref(mcsid_client *c) { c->refs++; }
+
+void mcsid_client_unref(mcsid_client *c)
+{
+  if (--c->refs > 0) return;
+  free(c->in);
+  free(c->out);
+  free(c);
+}
+
+static void client_close(mcsid_client *c, const char *why)
+{
+  if (!c->open) return;
+  mcsid *d = c->d;
+  c->open = 0;
+  log_debug("client %lu: closed (%s)", c->serial, why);
+  mcsi_fd_unwatch(d->ini, c->watch);
+  if (c->idle_timer) mcsi_timer_cancel(d->ini, c->idle_timer);
+  c->idle_timer = 0;
+  if (c->closing) {   /* unread input would turn our last answer into a reset for the peer */
+    char sink[65536];
+    for (int i = 0; i < 64 && read(c->fd, sink, sizeof sink) > 0; i++) continue;
+  }
+  close(c->fd);
+  c->fd = -1;
+  if (c->prev) c->prev->next = c->next;
+  else d->clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+  d->nclients--;
+  mcsid_client_unref(c);
+}
+
+int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
+uid_t mcsid_client_uid(const mcsid_client *c) { return c->uid; }
+unsigned long mcsid_client_serial(const mcsid_client *c) { return c->serial; }
+long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
+void mcsid_client_set_events(mcsid_client *c, unsigned mask) { c->events = mask; }
+unsigned mcsid_client_events(const mcsid_client *c) { return c->events; }
+
+/* After the peer's EOF, the connection lives until its last answer is out. */
+static void close_if_finished(mcsid_client *c)
+{
+  if (c->open && c->out_len == c->out_off && (c->closing || (c->eof && c->pending == 0)))
+    client_close(c, c->closing ? "closing" : "end of input");
+}
+
+void mcsid_client_pending_add(mcsid_client *c, int delta)
+{
+  c->pending += delta;
+  close_if_finished(c);
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+static void update_watch(mcsid_client *c)
+{
+  int ev = (c->eof || c->closing) ? 0 : MCSI_FD_READABLE;
+  if (c->out_len > c->out_off) ev |= MCSI_FD_WRITABLE;
+  mcsi_fd_watch_set(c->d->ini, c->watch, ev);
+}
+
+static void flush_output(mcsid_client *c)
+{
+  while (c->out_off < c->out_len) {
+    ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) {
+      client_close(c, "write failed");
+      return;
+    }
+    c->out_off += (size_t)n;
+  }
+  if (c->out_off == c->out_len) {
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > 4 * READ_CHUNK) {   /* nor a large answer's */
+      free(c->out);
+      c->out = NULL;
+      c->out_cap = 0;
+    }
+  }
+  update_watch(c);
+  close_if_finished(c);
+}
+
+static int queue_bytes(mcsid_client *c, const char *p, size_t n)
+{
+  if (c->out_off && c->out_off == c->out_len) c->out_off = c->out_len = 0;
+  if (c->out_len + n > c->out_cap) {
+    if (c->out_off) {
+      memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+      c->out_len -= c->out_off;
+      c->out_off = 0;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap < c->out_len + n) cap *= 2;
+    char *out = realloc(c->out, cap);
+    if (!out) return -1;
+    c->out = out;
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, p, n);
+  c->out_len += n;
+  return 0;
+}
+
+void mcsid_client_send(mcsid_client *c, json_t *msg)
+{
+  size_t len;
+  if (!c->open) return;
+  char *line = mcsid_rpc_line(msg, &len);
+  if (!line || queue_bytes(c, line, len) < 0) {
+    free(line);
+    client_close(c, "out of memory");
+    return;
+  }
+  free(line);
+  if ((long)(c->out_len - c->out_off) > c->d->config.output_max) {
+    log_warning("client %lu (pid %ld): more than %ld bytes it does not read: dropped", c->serial, (long)c->pid,
+                c->d->config.output_max);
+    client_close(c, "output bound");
+    return;
+  }
+  flush_output(c);
+}
+
+void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
+{
+  size_t n = 0, i = 0;
+  for (mcsid_client *c = d->clients; c; c = c->next) n++;
+  mcsid_client **list = calloc(n ? n : 1, sizeof *list);
+  if (!list) return;
+  for (mcsid_client *c = d->clients; c; c = c->next)
+    if (c->events & (1u << kind)) {
+      mcsid_client_ref(c);
+      list[i++] = c;
+    }
+  for (size_t j = 0; j < i; j++) {
+    mcsid_client_send(list[j], msg);
+    mcsid_client_unref(list[j]);
+  }
+  free(list);
+}
+
+/* ---- input ---------------------------------------------------------------------------------- */
+
+static void idle_expired(mcsi_initiator *ini, void *arg)
+{
+  mcsid_client *c = arg;
+  (void)ini;
+  c->idle_timer = 0;
+  log_warning("client %lu (pid %ld): partial request idle for %ld ms: closed", c->serial, (long)c->pid,
+              c->d->config.partial_timeout_ms);
+  client_close(c, "idle partial request");
+}
+
+/* A partial line restarts the idle clock whenever bytes arrive. */
+static void rearm_idle(mcsid_client *c)
+{
+  if (c->idle_timer) mcsi_timer_cancel(c->d->ini, c->idle_timer);
+  c->idle_timer = 0;
+  if (c->in_len && c->open && !c->closing)
+    c->idle_timer = mcsi_timer_add(c->d->ini, (uint64_t)c->d->config.partial_timeout_ms, idle_expired, c);
+}
+
+static void handle_line(mcsid_client *c, char *line, size_t len)
+{
+  if (len && line[len - 1] == '\r') len--;
+  size_t i = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+  if (i == len) return;   /* blank line */
+  mcsid_request req;
+  json_t *error = NULL;
+  if (mcsid_rpc_parse(line, len, &req, &error) < 0) {
+    mcsid_client_send(c, error);
+    json_decref(error);
+    return;
+  }
+  mcsid_dispatch(c->d, c, &req);
+  mcsid_request_free(&req);
+}
+
+/* A client that once sent a long line does not keep its buffer. */
+static void shrink_input(mcsid_client *c)
+{
+  if (c->in_cap <= 4 * READ_CHUNK || c->in_len > READ_CHUNK) return;
+  char *in = realloc(c->in, 2 * READ_CHUNK);
+  if (!in) return;
+  c->in = in;
+  c->in_cap = 2 * READ_CHUNK;
+}
+
+static void handle_lines(mcsid_client *c)
+{
+  size_t start = 0;
+  char *nl;
+  while (c->open && !c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
+    size_t len = (size_t)(nl - (c->in + start));
+    if ((long)len > c->d->config.request_max) break;
+    handle_line(c, c->in + start, len);
+    start += len + 1;
+  }
+  if (!c->open) return;
+  memmove(c->in, c->in + start, c->in_len - start);
+  c->in_len -= start;
+  shrink_input(c);
+  nl = memchr(c->in, '\n', c->in_len);
+  size_t pending_line = nl ? (size_t)(nl - c->in) : c->in_len;
+  if (!c->closing && (long)pending_line > c->d->config.request_max) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "invalid request: line longer than %ld bytes", c->d->config.request_max);
+    log_warning("client %lu (pid %ld): request line longer than %ld bytes: closed", c->serial, (long)c->pid,
+                c->d->config.request_max);
+    json_t *err = mcsid_rpc_error(NULL, RPC_INVALID_REQUEST, msg);
+    mcsid_client_send(c, err);
+    json_decref(err);
+    c->closing = 1;
+    c->in_len = 0;
+    if (c->open) flush_output(c);
+  }
+}
+
+static int grow_input(mcsid_client *c)
+{
+  if (c->in_cap - c->in_len >= READ_CHUNK) return 0;
+  size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK * 2;
+  char *in = realloc(c->in, cap);
+  if (!in) return -1;
+  c->in = in;
+  c->in_cap = cap;
+  return 0;
+}
+
+static void read_input(mcsid_client *c)
+{
+  if (grow_input(c) < 0) {
+    client_close(c, "out of memory");
+    return;
+  }
+  ssize_t n = read(c->fd, c->in + c->in_len, READ_CHUNK);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n < 0) {
+    client_close(c, "read failed");
+    return;
+  }
+  if (n == 0) {
+    c->eof = 1;
+    c->in_len = 0;   /* a partial last line is dropped */
+    rearm_idle(c);
+    update_watch(c);
+    close_if_finished(c);
+    return;
+  }
+  c->in_len += (size_t)n;
+  handle_lines(c);
+  if (!c->open) return;
+  rearm_idle(c);
+  update_watch(c);
+  close_if_finished(c);
+}
+
+static void client_ready(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  mcsid_client *c = arg;
+  (void)ini;
+  (void)fd;
+  mcsid_client_ref(c);
+  /* After EOF nothing is asked for but output: being called with nothing to
+   * write is a hang-up (EPOLLHUP/EPOLLERR come unasked), and would come again
+   * at once, for ever. */
+  if (c->open && c->eof && c->out_len == c->out_off) client_close(c, "hang-up");
+  if (c->open && (what & MCSI_FD_WRITABLE)) flush_output(c);
+  if (c->open && (what & MCSI_FD_READABLE) && !c->eof && !c->closing) read_input(c);
+  mcsid_client_unref(c);
+}
+
+/* ---- accept ----------------------------------------------------------------------------------- */
+
+static int peer_in_group(int fd, gid_t gid)
+{
+#ifdef SO_PEERGROUPS
+  gid_t groups[256];
+  socklen_t len = sizeof groups;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+    for (size_t i = 0; i < len / sizeof groups[0]; i++)
+      if (groups[i] == gid) return 1;
+#else
+  (void)fd;
+  (void)gid;
+#endif
+  return 0;
+}
+
+static int peer_allowed(mcsid *d, int fd, const struct ucred *cr)
+{
+  if (cr->uid == 0 || cr->uid == geteuid()) return 1;
+  int found;
+  gid_t gid = mcsid_config_group(&d->config, &found);
+  return found && (cr->gid == gid || peer_in_group(fd, gid));
+}
+
+static void accept_one(mcsid *d, int fd)
+{
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+    log_warning("client: SO_PEERCRED: %s: closed", strerror(errno));
+    close(fd);
+    return;
+  }
+  if (!peer_allowed(d, fd, &cr)) {
+    log_warning("client pid %ld uid %ld gid %ld refused: not root, not uid %ld, not in group '%s'", (long)cr.pid,
+                (long)cr.uid, (long)cr.gid, (long)geteuid(), d->config.socket_group);
+    close(fd);
+    return;
+  }
+  if (d->nclients >= d->config.max_clients) {
+    log_warning("client pid %ld refused: %ld clients already (max_clients)", (long)cr.pid, d->nclients);
+    close(fd);
+    return;
+  }
+  mcsid_client *c = calloc(1, sizeof *c);
+  if (!c) {
+    close(fd);
+    return;
+  }
+  *c = (mcsid_client){ .d = d, .fd = fd, .serial = ++d->client_serial, .pid = cr.pid, .uid = cr.uid,
+                       .gid = cr.gid, .refs = 1, .open = 1 };
+  c->watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, client_ready, c);
+  if (!c->watch) {
+    close(fd);
+    free(c);
+    return;
+  }
+  c->next = d->clients;
+  if (d->clients) d->clients->prev = c;
+  d->clients = c;
+  d->nclients++;
+  log_debug("client %lu: pid %ld uid %ld connected", c->serial, (long)cr.pid, (long)cr.uid);
+}
+
+static void listener_ready(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  mcsid *d = arg;
+  (void)ini;
+  (void)what;
+  for (int i = 0; i < 16; i++) {
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        log_warning("accept: %s", strerror(errno));
+      return;
+    }
+    accept_one(d, cfd);
+  }
+}
+
+/* ---- the socket -------------------------------------------------------------------------------- */
+
+static int make_parent(const char *path)
+{
+  char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+  snprintf(dir, sizeof dir, "%s", path);
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return 0;
+}
+
+/* A socket file nobody answers on is stale. */
+static int socket_in_use(const struct sockaddr_un *sa)
+{
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  int used = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+  close(fd);
+  return used;
+}
+
+void mcsid_listen_refresh(mcsid *d)
+{
+  int found;
+  gid_t gid = mcsid_config_group(&d->config, &found);
+  if (d->config.socket_group[0] && !found)
+    log_warning("socket_group '%s': no such group", d->config.socket_group);
+  if (chmod(d->socket_path, 0660) < 0) log_warning("chmod %s: %s", d->socket_path, strerror(errno));
+  if (found && chown(d->socket_path, (uid_t)-1, gid) < 0)
+    log_warning("chown %s: %s", d->socket_path, strerror(errno));
+}
+
+int mcsid_listen(mcsid *d)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen(d->socket_path) >= sizeof sa.sun_path) {
+    log_err("socket path %s: too long", d->socket_path);
+    return -1;
+  }
+  strcpy(sa.sun_path, d->socket_path);
+  if (make_parent(d->socket_path) < 0) {
+    log_err("socket directory of %s: %s", d->socket_path, strerror(errno));
+    return -1;
+  }
+  if (socket_in_use(&sa)) {
+    log_err("socket %s: another mcsid answers on it", d->socket_path);
+    return -1;
+  }
+  unlink(d->socket_path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
+    log_err("socket %s: %s", d->socket_path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  d->listen_fd = fd;
+  mcsid_listen_refresh(d);
+  d->listen_watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, listener_ready, d);
+  if (!d->listen_watch) {
+    log_err("socket %s: cannot watch it", d->socket_path);
+    close(fd);
+    return -1;
+  }
+  return 0;
+}
+
+void mcsid_listen_close(mcsid *d)
+{
+  if (d->listen_fd < 0) return;
+  mcsi_fd_unwatch(d->ini, d->listen_watch);
+  close(d->listen_fd);
+  d->listen_fd = -1;
+  unlink(d->socket_path);
+}
+
+void mcsid_clients_close_all(mcsid *d)
+{
+  while (d->clients) {
+    mcsid_client *c = d->clients;
+    mcsid_client_ref(c);
+    flush_output(c);
+    client_close(c, "exit");
+    mcsid_client_unref(c);
+  }
+}

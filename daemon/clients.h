@@ -1,0 +1,52 @@
+/* clients.h: the control socket and its clients.
+ *
+ * The socket: created with its directory (0755) if missing, mode 0660 set
+ * with chmod after bind (whatever the umask), group socket_group when one is
+ * configured; a stale socket file is replaced, a live one (another mcsid
+ * answers on it) refused. Peers: SO_PEERCRED at accept; root, the daemon's
+ * own uid and members of socket_group (primary or supplementary group, via
+ * SO_PEERGROUPS) are served, others closed with a log line.
+ *
+ * Per-client bounds (config.h): a request line of request_max bytes at most
+ * (longer: an invalid-request error, then the connection is closed); at most
+ * max_pending requests in flight (more: error -32000 each, the connection
+ * stays); a partial line that receives nothing for partial_timeout_ms:
+ * closed; more than output_max bytes queued that the client does not read
+ * (responses or notifications): closed. After the client's EOF its requests
+ * in flight still answer, then the connection closes. */
+#ifndef MCSID_CLIENTS_H
+#define MCSID_CLIENTS_H
+
+#include <sys/types.h>
+#include <jansson.h>
+#include "mcsid.h"
+
+/* 0, or -1 with a log line. */
+int mcsid_listen(mcsid *d);
+/* Applies socket_group and mode again (SIGHUP). */
+void mcsid_listen_refresh(mcsid *d);
+/* Stops accepting and removes the socket file. */
+void mcsid_listen_close(mcsid *d);
+/* Closes every client (at exit). */
+void mcsid_clients_close_all(mcsid *d);
+
+/* Queues one message (a JSON-RPC response or notification) for the client;
+ * nothing when it is closed. The message is not stolen. */
+void mcsid_client_send(mcsid_client *c, json_t *msg);
+/* Holders of a client across asynchronous operations keep a reference: the
+ * memory stays while referenced, the connection may close meanwhile. */
+void mcsid_client_ref(mcsid_client *c);
+void mcsid_client_unref(mcsid_client *c);
+int mcsid_client_is_open(const mcsid_client *c);
+uid_t mcsid_client_uid(const mcsid_client *c);
+unsigned long mcsid_client_serial(const mcsid_client *c);
+/* The request in flight count, kept by methods.c. */
+void mcsid_client_pending_add(mcsid_client *c, int delta);
+long mcsid_client_pending(const mcsid_client *c);
+/* Event subscription: a mask of (1u << kind); 0 unsubscribes. */
+void mcsid_client_set_events(mcsid_client *c, unsigned mask);
+unsigned mcsid_client_events(const mcsid_client *c);
+/* Sends msg to every open client whose event mask has bit (1u << kind). */
+void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg);
+
+#endif

@@ -1,0 +1,34 @@
+/* config.h: mcsid's configuration file, key = value lines.
+ *
+ * '#' starts a comment; blank lines are ignored; spaces around '=' are
+ * ignored. Unknown keys are warned about and ignored; a bad value makes the
+ * whole file refused (at start: exit 1; on SIGHUP: the old one is kept).
+ * A missing file means every default. Keys, defaults and meaning: the table
+ * in config.c and daemon/mcsid.conf. */
+#ifndef MCSID_CONFIG_H
+#define MCSID_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct mcsid_config {
+  char initiator_name[224];     /* "" : the engine's default (iqn...:<hostname>) */
+  char socket_group[64];        /* "" : root and the daemon's uid only */
+  int log_level;                /* -1: not set in the file */
+  long request_max;             /* bytes of one request line */
+  long max_pending;             /* requests in flight per client */
+  long max_clients;
+  long partial_timeout_ms;      /* a partial request line idle this long: closed */
+  long output_max;              /* bytes queued for one client beyond its socket */
+  long shutdown_timeout_ms;     /* SIGTERM: logouts get this long in all */
+  long retry_initial_ms, retry_max_ms; /* persistent logins' back-off */
+  long login_timeout_ms;        /* default login timeout of LoginToTarget */
+} mcsid_config;
+
+void mcsid_config_defaults(mcsid_config *c);
+/* 0 on success (a missing file included), -1 with a log line on a bad file. */
+int mcsid_config_load(mcsid_config *c, const char *path);
+/* The gid of socket_group; 0 with *found 0 when none is configured or it does not exist. */
+gid_t mcsid_config_group(const mcsid_config *c, int *found);
+
+#endif

@@ -1,0 +1,54 @@
+/* mcsid.h: the daemon object every part of mcsid shares.
+ *
+ * Layout: main.c (options, signals, start and stop), clients.c (the socket,
+ * peers, per-client bounds), rpc.c (JSON-RPC 2.0 framing), methods.c (the
+ * dispatch table, parameter schemas, calls), methods_*.c (the methods, one
+ * file per family), state.c (the state and secret files), persist.c
+ * (persistent logins kept up with back-off), secrets.c (CHAP from files and
+ * accounts), config.c, log.c. Everything runs on the engine's loop
+ * (mcsi_process): no thread, no blocking call. */
+#ifndef MCSID_H
+#define MCSID_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "mcsi.h"
+#include "config.h"
+#include "state.h"
+
+#ifndef MCSID_VERSION
+#define MCSID_VERSION "0.0.0"
+/* A session made while the daemon stops is logged out with the rest (main.c). */
+void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid);
+
+#endif
+#define MCSID_PROTOCOL_VERSION 1
+
+typedef struct mcsid_client mcsid_client;
+typedef struct mcsid_keeper mcsid_keeper;
+
+typedef struct mcsid {
+  mcsi_initiator *ini;
+  mcsid_config config;
+  const char *config_path;
+  const char *socket_path;
+  mcsid_state state;
+  int listen_fd;
+  uint64_t listen_watch;
+  mcsid_client *clients;        /* every open client, newest first */
+  long nclients;
+  unsigned long client_serial;  /* names clients in log lines */
+  mcsid_keeper *keepers;        /* one per persistent target */
+  int stopping;                 /* SIGTERM/SIGINT seen: logging out */
+  int done;                     /* leave the loop */
+  int exit_code;
+} mcsid;
+
+/* The one event subscriber of the daemon: fans events out to subscribed
+ * clients and to the persistent logins (methods_events.c). */
+void mcsid_events_start(mcsid *d);
+
+/* A session made while the daemon stops is logged out with the rest (main.c). */
+void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid);
+
+#endif

@@ -1,0 +1,372 @@
+/* persist.c: persistent logins kept up with back-off (see persist.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "loginopts.h"
+#include "persist.h"
+
+struct mcsid_keeper {
+  mcsid *d;
+  mcsid_keeper *next;
+  json_t *entry;            /* the stored entry (referenced) */
+  mcsi_id sid;              /* the session it holds, 0: none */
+  size_t added;             /* connections logged in (the leading one included) */
+  size_t attempt;           /* picks the portal */
+  long backoff_ms;
+  uint64_t timer;
+  int busy;                 /* an operation is in flight */
+  int idle;                 /* logged out on request: nothing until woken */
+  int removed;              /* its entry is gone: free it when the operation ends */
+  mcsi_status first_status; /* of the pass a caller waits for */
+  mcsid_call *waiter;       /* PersistentLoginTarget, answered after the first pass */
+  json_t *conn_ids;         /* the waiter's UniqueConnectionIds */
+};
+
+static void step(mcsid_keeper *k);
+
+static const char *target_of(const mcsid_keeper *k)
+{
+  return json_string_value(json_object_get(k->entry, "TargetName"));
+}
+
+static size_t wanted_connections(const mcsid_keeper *k)
+{
+  json_int_t n = json_integer_value(json_object_get(k->entry, "Connections"));
+  return n < 1 ? 1 : (size_t)n;
+}
+
+static void portal_at(const mcsid_keeper *k, size_t i, char *out, size_t len)
+{
+  json_t *portals = json_object_get(k->entry, "Portals");
+  size_t n = json_array_size(portals);
+  out[0] = 0;
+  if (n) mcsid_portal_text(json_array_get(portals, i % n), out, len);
+}
+
+static void keeper_free(mcsid_keeper *k)
+{
+  if (k->timer) mcsi_timer_cancel(k->d->ini, k->timer);
+  json_decref(k->entry);
+  json_decref(k->conn_ids);
+  free(k);
+}
+
+static void unlink_keeper(mcsid_keeper *k)
+{
+  for (mcsid_keeper **p = &k->d->keepers; *p; p = &(*p)->next)
+    if (*p == k) {
+      *p = k->next;
+      return;
+    }
+}
+
+/* The caller of PersistentLoginTarget hears how the first pass went. */
+static void answer_waiter(mcsid_keeper *k, mcsi_status st, const char *message)
+{
+  mcsid_call *call = k->waiter;
+  if (!call) return;
+  k->waiter = NULL;
+  json_t *ids = k->conn_ids ? k->conn_ids : json_array();
+  k->conn_ids = NULL;
+  json_t *out = json_pack("{s:o, s:o}", "UniqueSessionId", mcsid_id_json(st ? 0 : k->sid), "UniqueConnectionIds", ids);
+  mcsid_call_finish(call, st, message, out);
+}
+
+/* ---- back-off ------------------------------------------------------------------------------------------ */
+
+static void retry_due(mcsi_initiator *ini, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  k->timer = 0;
+  step(k);
+}
+
+static void retry_later(mcsid_keeper *k, mcsi_status st, const char *message)
+{
+  const mcsid_config *c = &k->d->config;
+  if (k->waiter) answer_waiter(k, st, message);
+  if (k->d->stopping || k->removed || k->timer) return;
+  k->backoff_ms = k->backoff_ms ? k->backoff_ms * 2 : c->retry_initial_ms;
+  if (k->backoff_ms > c->retry_max_ms) k->backoff_ms = c->retry_max_ms;
+  log_warning("persistent target %s: %s (%s); next attempt in %ld ms", target_of(k), mcsi_status_name(st),
+              message ? message : "", k->backoff_ms);
+  k->timer = mcsi_timer_add(k->d->ini, (uint64_t)k->backoff_ms, retry_due, k);
+}
+
+/* ---- the steps: login, connections, policy --------------------------------------------------------------- */
+
+/* Login options from the entry and its CHAP account. */
+static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login *l, char *msg, size_t len)
+{
+  memset(l, 0, sizeof *l);
+  snprintf(l->portal, sizeof l->portal, "%s", portal);
+  snprintf(l->target, sizeof l->target, "%s", target_of(k));
+  const char *account = json_string_value(json_object_get(k->entry, "ChapAccount"));
+  if (account) {
+    mcsi_status st = mcsid_chap_from_account(&k->d->state, account, &l->chap, msg, len);
+    if (st) return st;
+  }
+  l->opts.portal = l->portal;
+  l->opts.target = l->target;
+  l->opts.header_digest = mcsid_digest_number(json_string_value(json_object_get(k->entry, "HeaderDigest")));
+  l->opts.data_digest = mcsid_digest_number(json_string_value(json_object_get(k->entry, "DataDigest")));
+  if (l->opts.header_digest < 0) l->opts.header_digest = 0;
+  if (l->opts.data_digest < 0) l->opts.data_digest = 0;
+  l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
+  mcsid_chap_to_engine(&l->chap, &l->opts.chap);
+  return ISDSC_SUCCESS;
+}
+
+/* An operation ended: a removed keeper is freed instead of going on. */
+static int keeper_gone(mcsid_keeper *k)
+{
+  k->busy = 0;
+  if (!k->removed) return 0;
+  answer_waiter(k, ISDSC_SUCCESS, "removed while logging in");
+  keeper_free(k);
+  return 1;
+}
+
+static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  if (keeper_gone(k)) return;
+  if (r->status) {
+    k->attempt++;
+    retry_later(k, r->status, r->message);
+    return;
+  }
+  k->sid = r->session_id;
+  k->added = 1;
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  if (k->d->stopping) {   /* made while shutting down: logged out with the rest */
+    mcsid_logout_on_shutdown(k->d, k->sid);
+    return;
+  }
+  log_info("persistent target %s: session %llu", target_of(k), (unsigned long long)k->sid);
+  step(k);
+}
+
+static void connection_added(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  if (keeper_gone(k)) return;
+  if (r->status) {
+    if (!k->first_status) k->first_status = r->status;
+    retry_later(k, r->status, r->message);
+    return;
+  }
+  k->added++;
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  step(k);
+}
+
+static void start_login(mcsid_keeper *k)
+{
+  char portal[128], msg[256];
+  mcsid_login l;
+  portal_at(k, k->attempt, portal, sizeof portal);
+  mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
+  if (!st) st = mcsi_login_to_target_async(k->d->ini, &l.opts, logged_in, k);
+  mcsid_login_wipe(&l);
+  if (st) {
+    k->attempt++;
+    retry_later(k, st, mcsi_last_message(k->d->ini));
+    return;
+  }
+  k->busy = 1;
+}
+
+static void start_add(mcsid_keeper *k)
+{
+  char portal[128], msg[256];
+  mcsid_login l;
+  portal_at(k, k->added, portal, sizeof portal);
+  mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
+  mcsi_conn_opts co = { .portal = l.portal, .chap = l.opts.chap };
+  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, &co, connection_added, k);
+  mcsid_login_wipe(&l);
+  if (st == ISDSC_TOO_MANY_CONNECTIONS) {   /* the target allows fewer: keep what we have */
+    log_warning("persistent target %s: the target allows %zu connections only", target_of(k), k->added);
+    k->added = wanted_connections(k);
+    step(k);
+    return;
+  }
+  if (st) {
+    retry_later(k, st, mcsi_last_message(k->d->ini));
+    return;
+  }
+  k->busy = 1;
+}
+
+static void set_policy(mcsid_keeper *k)
+{
+  json_t *p = json_object_get(k->entry, "LoadBalancePolicy");
+  if (!p) return;
+  mcsi_status st = mcsi_set_load_balance_policy(k->d->ini, k->sid, (int)json_integer_value(p), NULL, 0);
+  if (st)
+    log_warning("persistent target %s: load balance policy %d: %s", target_of(k), (int)json_integer_value(p),
+                mcsi_status_name(st));
+}
+
+static void step(mcsid_keeper *k)
+{
+  if (k->d->stopping || k->busy || k->idle || k->timer) return;
+  if (!k->sid) {
+    start_login(k);
+    return;
+  }
+  if (k->added < wanted_connections(k)) {
+    start_add(k);
+    return;
+  }
+  set_policy(k);
+  k->backoff_ms = 0;
+  log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
+             (unsigned long long)k->sid, k->added);
+  answer_waiter(k, k->first_status, NULL);
+}
+
+/* ---- the keepers ------------------------------------------------------------------------------------------- */
+
+static mcsid_keeper *find_keeper(mcsid *d, const char *target)
+{
+  for (mcsid_keeper *k = d->keepers; k; k = k->next)
+    if (!strcmp(target_of(k), target)) return k;
+  return NULL;
+}
+
+static mcsid_keeper *keeper_new(mcsid *d, json_t *entry)
+{
+  mcsid_keeper *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  k->d = d;
+  k->entry = json_incref(entry);
+  k->next = d->keepers;
+  d->keepers = k;
+  return k;
+}
+
+/* Detaches a keeper from its entry: freed now, or when its operation ends. */
+static void keeper_drop(mcsid_keeper *k)
+{
+  unlink_keeper(k);
+  if (k->timer) mcsi_timer_cancel(k->d->ini, k->timer);
+  k->timer = 0;
+  k->removed = 1;
+  if (!k->busy) {
+    answer_waiter(k, ISDSC_SUCCESS, "replaced");
+    keeper_free(k);
+  }
+}
+
+void mcsid_persist_start_all(mcsid *d)
+{
+  json_t *list = mcsid_state_persistent(&d->state), *e;
+  size_t i;
+  json_array_foreach(list, i, e) {
+    const char *target = json_string_value(json_object_get(e, "TargetName"));
+    if (!target) continue;
+    mcsid_keeper *k = find_keeper(d, target);
+    if (!k && !(k = keeper_new(d, e))) continue;
+    if (k->sid && !k->idle) continue;   /* up, or getting there */
+    k->idle = 0;
+    step(k);
+  }
+}
+
+void mcsid_persist_stop_all(mcsid *d)
+{
+  for (mcsid_keeper *k = d->keepers; k; k = k->next) {
+    if (k->timer) mcsi_timer_cancel(d->ini, k->timer);
+    k->timer = 0;
+    answer_waiter(k, ISDSC_SUCCESS, "the daemon is stopping");
+  }
+}
+
+void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
+{
+  const char *target = json_string_value(json_object_get(entry, "TargetName"));
+  json_t *list = mcsid_state_persistent(&d->state), *e;
+  size_t i;
+  mcsi_id old_sid = 0;
+  mcsid_keeper *old = find_keeper(d, target);
+  if (old) {
+    old_sid = old->sid;
+    keeper_drop(old);
+  }
+  json_array_foreach(list, i, e)
+    if (!strcmp(json_string_value(json_object_get(e, "TargetName")), target)) {
+      json_array_remove(list, i);
+      break;
+    }
+  json_array_append(list, entry);
+  if (mcsid_state_save(&d->state) < 0) {
+    json_decref(entry);
+    if (call) mcsid_call_finish(call, ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA, NULL, NULL);
+    return;
+  }
+  mcsid_keeper *k = keeper_new(d, entry);
+  json_decref(entry);
+  if (!k) {
+    if (call) mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
+    return;
+  }
+  log_notice("persistent target %s stored", target);
+  k->waiter = call;
+  k->conn_ids = json_array();
+  if (old_sid) {   /* the session the old entry made is kept up by the new one */
+    mcsi_session_info *info = malloc(sizeof *info);
+    if (info && mcsi_session_get_info(d->ini, old_sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "active")) {
+      k->sid = old_sid;
+      k->added = info->connection_count;
+    }
+    free(info);
+  }
+  step(k);
+}
+
+int mcsid_persist_remove(mcsid *d, const char *target)
+{
+  json_t *list = mcsid_state_persistent(&d->state), *e;
+  size_t i;
+  mcsid_keeper *k = find_keeper(d, target);
+  if (k) keeper_drop(k);
+  json_array_foreach(list, i, e)
+    if (!strcmp(json_string_value(json_object_get(e, "TargetName")), target)) {
+      json_array_remove(list, i);
+      return mcsid_state_save(&d->state) < 0 ? -1 : 1;
+    }
+  return k ? 1 : 0;
+}
+
+void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
+{
+  if (ev->kind != MCSI_EV_SESSION_FAILED && ev->kind != MCSI_EV_SESSION_LOGGED_OUT) return;
+  for (mcsid_keeper *k = d->keepers; k; k = k->next) {
+    if (k->sid != ev->session_id) continue;
+    k->sid = 0;
+    k->added = 0;
+    if (ev->kind == MCSI_EV_SESSION_FAILED && !d->stopping && !k->idle) {
+      log_warning("persistent target %s: session %llu failed: logging in again", target_of(k),
+                  (unsigned long long)ev->session_id);
+      retry_later(k, ev->status, ev->reason);
+    }
+  }
+}
+
+void mcsid_persist_logged_out(mcsid *d, mcsi_id sid)
+{
+  for (mcsid_keeper *k = d->keepers; k; k = k->next)
+    if (k->sid == sid) k->idle = 1;
+}
+
+mcsi_id mcsid_persist_session(mcsid *d, const char *target)
+{
+  mcsid_keeper *k = find_keeper(d, target);
+  return k ? k->sid : 0;
+}

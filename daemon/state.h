@@ -1,0 +1,39 @@
+/* state.h: what mcsid keeps across restarts, in --state-dir.
+ *
+ *   state.json    (0644)  {"Version":1, "TargetPortals":[...], "Targets":[...],
+ *                          "PersistentTargets":[...]}: no secret in it
+ *   secrets.json  (0600)  {"Version":1, "ChapAccounts":{name:{"Username",
+ *                          "Secret", "TargetUsername", "TargetSecret"}}}
+ *
+ * Both written atomically: a temporary file in the same directory, fsync,
+ * rename over the old one, fsync of the directory. A file that cannot be
+ * read or parsed, or has the wrong shape, is renamed NAME.corrupt-<unix
+ * time> with an error log line, and the daemon goes on with an empty one. */
+#ifndef MCSID_STATE_H
+#define MCSID_STATE_H
+
+#include <jansson.h>
+
+typedef struct mcsid_state {
+  char dir[4096];
+  json_t *doc;        /* state.json */
+  json_t *secrets;    /* secrets.json */
+} mcsid_state;
+
+/* Creates the directory (0700) if missing. -1 only when it cannot be made. */
+int mcsid_state_open(mcsid_state *s, const char *dir);
+void mcsid_state_close(mcsid_state *s);
+/* Atomic writes; 0 or -1 with a log line. */
+int mcsid_state_save(mcsid_state *s);
+int mcsid_secrets_save(mcsid_state *s);
+
+/* The arrays of the document (borrowed). */
+json_t *mcsid_state_portals(mcsid_state *s);
+json_t *mcsid_state_targets(mcsid_state *s);
+json_t *mcsid_state_persistent(mcsid_state *s);
+/* The account object of that name (borrowed), NULL if none. */
+json_t *mcsid_state_account(mcsid_state *s, const char *name);
+/* Stores (replaces) an account; the object is stolen. */
+void mcsid_state_set_account(mcsid_state *s, const char *name, json_t *account);
+
+#endif

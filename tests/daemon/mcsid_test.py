@@ -1,0 +1,263 @@
+"""mcsid_test.py: what the tests/daemon/test_*.py files share.
+
+TAP output (ok/not ok lines, a plan, exit status), a real mcsid started on a
+temporary socket, state directory and configuration (MCSI_BUILD_DIR/mcsid),
+and a JSON-RPC client written with nothing but json + socket. The targets are
+those of tests/harness/with-targets (its MCSI_* variables).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("MCSI_BUILD_DIR", os.path.join(ROOT, "build"))
+MCSID = os.path.join(BUILD, "mcsid")
+SUCCESS = 0
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        print("1..0 # SKIP %s not set: run inside tests/harness/with-targets" % name)
+        sys.exit(0)
+    return value
+
+
+class TAP:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+            if detail is not None:
+                for line in str(detail).splitlines()[:40]:
+                    print("#   " + line)
+        return bool(cond)
+
+    def is_(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def status(self, result, want, name):
+        """A method result (or an error) whose Status is want."""
+        got = result.get("result", {}).get("StatusName") if isinstance(result, dict) else None
+        return self.ok(got == want, name, "got: %r" % (result,))
+
+    def note(self, text):
+        for line in str(text).splitlines():
+            print("# " + line, flush=True)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+class Daemon:
+    """One mcsid on a temporary socket and state directory."""
+
+    def __init__(self, config=None, workdir=None, name="mcsid"):
+        self.dir = workdir or tempfile.mkdtemp(prefix="mcsid-test.")
+        self.socket = os.path.join(self.dir, "run", "mcsid.sock")
+        self.state = os.path.join(self.dir, "state")
+        self.conf = os.path.join(self.dir, "mcsid.conf")
+        self.log = os.path.join(self.dir, "mcsid.log")
+        self.iqn = "iqn.2026-11.org.mcsi:%s-%d" % (name, os.getpid())
+        lines = {"initiator_name": self.iqn, "log_level": "debug", "retry_initial_ms": "200",
+                 "retry_max_ms": "2000"}
+        lines.update(config or {})
+        self.write_config(lines)
+        self.proc = None
+
+    def write_config(self, lines):
+        with open(self.conf, "w") as f:
+            f.write("# written by tests/daemon\n")
+            for k, v in lines.items():
+                f.write("%s = %s\n" % (k, v))
+
+    def start(self, wait=True):
+        logf = open(self.log, "a")
+        # MCSI_MCSID_WRAPPER="valgrind --error-exitcode=99 ..." runs the daemon under a tool.
+        wrapper = os.environ.get("MCSI_MCSID_WRAPPER", "").split()
+        self.proc = subprocess.Popen(wrapper + [MCSID, "--socket", self.socket, "--state-dir", self.state,
+                                      "--config", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=logf)
+        logf.close()
+        if wait:
+            deadline = time.time() + (60 if os.environ.get("MCSI_MCSID_WRAPPER") else 10)
+            while time.time() < deadline:
+                try:
+                    self.client().close()
+                    return self
+                except OSError:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError("mcsid exited %s:\n%s" % (self.proc.returncode, self.log_text()))
+                    time.sleep(0.02)
+            raise RuntimeError("mcsid did not listen:\n" + self.log_text())
+        return self
+
+    def client(self, timeout=30):
+        return Client(self.socket, timeout)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(20) is None:
+                self.kill9()
+        return self.proc.returncode if self.proc else None
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Client:
+    """JSON-RPC 2.0 over the Unix socket, one object per line."""
+
+    def __init__(self, path, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 1
+        self.events = []
+        self.replies = {}
+        self.lines = []          # every line received, as text (the secret tests grep them)
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, method, params=None, id_=None, notification=False):
+        msg = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            msg["params"] = params
+        if not notification:
+            if id_ is None:
+                id_ = self.next_id
+                self.next_id += 1
+            msg["id"] = id_
+        self.send_raw((json.dumps(msg) + "\n").encode())
+        return id_
+
+    def read_line(self, timeout=None):
+        """One line (text) or None at EOF; socket.timeout if nothing comes."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:   # closed with our unread bytes in its queue
+                chunk = b""
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        text = line.decode()
+        self.lines.append(text)
+        return text
+
+    def read_message(self, timeout=None):
+        line = self.read_line(timeout)
+        return None if line is None else json.loads(line)
+
+    def wait_id(self, id_, timeout=None):
+        """The answer to request id_; answers to others are kept for their turn."""
+        key = json.dumps(id_)
+        while key not in self.replies:
+            msg = self.read_message(timeout)
+            if msg is None:
+                return None
+            if "id" not in msg:
+                self.events.append(msg)
+                continue
+            self.replies[json.dumps(msg["id"])] = msg
+        return self.replies.pop(key)
+
+    def call(self, method, params=None, timeout=None):
+        return self.wait_id(self.send(method, params), timeout)
+
+    def wait_event(self, pred, timeout=10):
+        deadline = time.time() + timeout
+        for e in self.events:
+            if pred(e["params"]):
+                self.events.remove(e)
+                return e["params"]
+        while time.time() < deadline:
+            try:
+                msg = self.read_message(max(0.01, deadline - time.time()))
+            except socket.timeout:
+                break
+            if msg is None:
+                break
+            if "id" in msg:
+                continue
+            if pred(msg["params"]):
+                return msg["params"]
+            self.events.append(msg)
+        return None
+
+
+def result(msg):
+    return (msg or {}).get("result", {})
+
+
+def tgt_portal(addr="127.0.0.1"):
+    return "%s:%s" % (addr, env("MCSI_TGT_PORT"))
+
+
+def istgt_portal(addr="127.0.0.1"):
+    return "%s:%s" % (addr, env("MCSI_ISTGT_PORT"))
+
+
+def tgt_connections(initiator, tids=(1, 2, 3)):
+    """The connections tgtd (main) shows for an initiator name on those targets (tgtadm --mode conn)."""
+    count = 0
+    for tid in tids:
+        out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid",
+                              str(tid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                             capture_output=True, text=True).stdout
+        for block in out.split("Session:")[1:]:
+            if ("Initiator: " + initiator) in [line.strip() for line in block.split("\n")]:
+                count += block.count("Connection:")
+    return count
+
+
+def wait_for(pred, timeout=10, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
