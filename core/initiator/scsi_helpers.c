@@ -28,7 +28,6 @@ struct helper_req {
   helper_done done;
   void (*cb)(void);                     /* the caller's callback, cast back by done */
   void *arg;
-  char *msg_out;                        /* a blocking form's: the command's message */
   char message[MCSI_MSG_MAX];
 };
 
@@ -49,7 +48,6 @@ static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *a
   q->task->datain.size = st || !res ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
   snprintf(q->message, sizeof q->message, "%s", res && res->message ? res->message : mcsi_status_message(st));
   q->done(q, st);
-  if (q->msg_out) snprintf(q->msg_out, MCSI_MSG_MAX, "%s", q->message);
   helper_free(q);
 }
 
@@ -62,7 +60,7 @@ static mcsi_status helper_submit(helper_req *q)
 
 /* Starts one helper command for task (taken over, also on failure). */
 static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
-                                helper_done done, void (*cb)(void), void *arg, int page, char *msg_out)
+                                helper_done done, void (*cb)(void), void *arg, int page)
 {
   if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   helper_req *q = calloc(1, sizeof *q);
@@ -75,7 +73,7 @@ static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
     return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   }
   *q = (helper_req){ .ini = ini, .sid = sid, .lun = lun, .page = page, .task = task, .buf = buf, .len = len,
-                     .done = done, .cb = cb, .arg = arg, .msg_out = msg_out };
+                     .done = done, .cb = cb, .arg = arg };
   mcsi_status st = helper_submit(q);
   if (st) helper_free(q);
   return st;
@@ -101,19 +99,13 @@ static void inquiry_done(helper_req *q, mcsi_status st)
   ((mcsi_inquiry_cb)q->cb)(st, q->message, st ? NULL : &inq, q->arg);
 }
 
-static mcsi_status inquiry_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
-                                    void *arg, char *msg_out)
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
+                                    void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
   return helper_start(ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done,
-                      (void (*)(void))cb, arg, page, msg_out);
-}
-
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
-                                    void *arg)
-{
-  return inquiry_start(ini, sid, lun, page, cb, arg, NULL);
+                      (void (*)(void))cb, arg, page);
 }
 
 /* ---- READ CAPACITY(16), whose block size is kept for mcsi_read/mcsi_write ------------------ */
@@ -155,18 +147,12 @@ static void capacity_done(helper_req *q, mcsi_status st)
   ((mcsi_capacity_cb)q->cb)(st, q->message, st ? NULL : &cap, q->arg);
 }
 
-static mcsi_status capacity_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
-                                          void *arg, char *msg_out)
-{
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1, msg_out);
-}
-
 mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
                                           void *arg)
 {
-  return capacity_start(ini, sid, lun, cb, arg, NULL);
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1);
 }
 
 /* ---- REPORT LUNS -------------------------------------------------------------------------- */
@@ -187,16 +173,11 @@ static void luns_done(helper_req *q, mcsi_status st)
   free(luns);
 }
 
-static mcsi_status luns_start(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg, char *msg_out)
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1, msg_out);
-}
-
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg)
-{
-  return luns_start(ini, sid, cb, arg, NULL);
+  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1);
 }
 
 /* ---- TEST UNIT READY ------------------------------------------------------------------------- */
@@ -206,78 +187,60 @@ static void tur_done(helper_req *q, mcsi_status st)
   ((mcsi_status_cb)q->cb)(st, q->message, q->arg);
 }
 
-static mcsi_status tur_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
-                                            void *arg, char *msg_out)
-{
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1, msg_out);
-}
-
 mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
                                             void *arg)
 {
-  return tur_start(ini, sid, lun, cb, arg, NULL);
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
+  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1);
 }
 
-/* ---- the blocking forms: one waiter, filled by each helper's callback ------------------------ */
+/* ---- the blocking forms: the one wait helper, and where the answer goes --------------------- */
 
 typedef struct helper_wait {
-  int done;
-  mcsi_status st;
+  mcsi_wait w;
   mcsi_inquiry *inq;
   mcsi_capacity *cap;
   uint64_t *luns;
   size_t max, *count;
-  char message[MCSI_MSG_MAX];
 } helper_wait;
+
+static void wake(helper_wait *w, mcsi_status st, const char *message)
+{
+  mcsi_result r = { .status = st, .message = message };
+  mcsi_wait_wake(NULL, &r, &w->w);
+}
 
 static void wake_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
 {
-  (void)message;
   helper_wait *w = arg;
   if (inq) *w->inq = *inq;
-  w->st = st;
-  w->done = 1;
+  wake(w, st, message);
 }
 
 static void wake_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
 {
-  (void)message;
   helper_wait *w = arg;
   if (cap) *w->cap = *cap;
-  w->st = st;
-  w->done = 1;
+  wake(w, st, message);
 }
 
 static void wake_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
 {
-  (void)message;
   helper_wait *w = arg;
   if (!st) {
     *w->count = count;
     for (size_t i = 0; i < count && i < w->max; i++) w->luns[i] = luns[i];
   }
-  w->st = st;
-  w->done = 1;
+  wake(w, st, message);
 }
 
-static void wake_status(mcsi_status st, const char *message, void *arg)
-{
-  (void)message;
-  helper_wait *w = arg;
-  w->st = st;
-  w->done = 1;
-}
+static void wake_status(mcsi_status st, const char *message, void *arg) { wake(arg, st, message); }
 
 /* st: how the start went; then the loop runs until the answer. */
 static mcsi_status helper_wait_for(mcsi_initiator *ini, helper_wait *w, mcsi_status st)
 {
-  if (st) return st;
-  mcsi_run_until(ini, &w->done, 0);
-  mcsi_reap(ini);
-  if (!w->st) return mcsi_ok(ini);
-  return mcsi_fail_msg(ini, w->st, w->message);
+  return st ? st : mcsi_wait_for(ini, &w->w);
 }
 
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)
@@ -287,7 +250,7 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   memset(out, 0, sizeof *out);
   helper_wait w = { .inq = out };
-  return helper_wait_for(ini, &w, inquiry_start(ini, sid, lun, page, wake_inquiry, &w, w.message));
+  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, wake_inquiry, &w));
 }
 
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
@@ -296,7 +259,7 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .cap = out };
-  return helper_wait_for(ini, &w, capacity_start(ini, sid, lun, wake_capacity, &w, w.message));
+  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, wake_capacity, &w));
 }
 
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)
@@ -305,7 +268,7 @@ mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *lu
   if (!count || (max && !luns)) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no LUN list to fill");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .luns = luns, .max = max, .count = count };
-  return helper_wait_for(ini, &w, luns_start(ini, sid, wake_luns, &w, w.message));
+  return helper_wait_for(ini, &w, mcsi_scsi_report_luns_async(ini, sid, wake_luns, &w));
 }
 
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
@@ -313,5 +276,5 @@ mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { 0 };
-  return helper_wait_for(ini, &w, tur_start(ini, sid, lun, wake_status, &w, w.message));
+  return helper_wait_for(ini, &w, mcsi_scsi_test_unit_ready_async(ini, sid, lun, wake_status, &w));
 }
