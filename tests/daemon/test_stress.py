@@ -117,7 +117,10 @@ try:
     t.is_(stats["bad"], 0, "no request answered wrongly") or t.note(repr(stats["errors"]))
     t.ok(stats["closed"] > 0, "lines over 1 MiB: -32600 and the connection closed (%d times)" % stats["closed"])
     t.ok(d.proc.poll() is None, "the daemon is alive")
-    t.ok(peak < 64 * 1024, "RSS stayed bounded (peak %d KiB < 64 MiB)" % peak)
+    if sanitized():
+        t.skip("RSS bound: mcsid is built with AddressSanitizer (peak %d KiB)" % peak)
+    else:
+        t.ok(peak < 64 * 1024, "RSS stayed bounded (peak %d KiB < 64 MiB)" % peak)
     s = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
     t.is_(s.get("State"), "active", "the session is still active")
     t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "and logs out")
