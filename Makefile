@@ -23,6 +23,10 @@ DEPS_OK := $(BUILD)/.deps-ok
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+# nbd/: NBD exports of a LUN, a layer on core/mcsi.h only (libmcsi-nbd.a).
+NBD_SRC  := $(wildcard nbd/*.c)
+NBD_OBJ  := $(NBD_SRC:%.c=$(BUILD)/%.o)
+NBD_LIB  := $(BUILD)/libmcsi-nbd.a
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
@@ -47,7 +51,7 @@ SOAK_BIN   := $(BUILD)/mcsi-soak
 
 .PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
+all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -63,6 +67,11 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 
 $(BUILD)/libmcsi.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
+
+$(NBD_LIB): $(NBD_OBJ)
+	$(AR) rcs $@ $^
+
+$(NBD_OBJ): XCFLAGS += -Inbd
 
 # The shared library exports the functions of core/mcsi.h and nothing else
 # (tools/gen-exports.sh writes the version script from the header;
@@ -94,7 +103,7 @@ $(BUILD)/mcsi-demo: $(BUILD)/tools/mcsi-demo.o $(BUILD)/libmcsi.a
 $(SOAK_BIN): $(BUILD)/tests/soak/mcsi-soak.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
+$(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
@@ -220,7 +229,7 @@ PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
                 s|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|; \
                 s|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|
 
-install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so
+install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
 	install -m 644 $(BUILD)/libmcsi.a $(DESTDIR)$(LIBDIR)
