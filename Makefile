@@ -41,9 +41,9 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
-              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
+              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.lua scripts/failover.lua \
-              scripts/drain.lua scripts/rebalance.lua
+              scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
@@ -107,7 +107,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
+$(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
@@ -123,10 +123,10 @@ $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ)
+$(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
+$(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
 
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
