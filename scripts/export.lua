@@ -12,7 +12,8 @@ logs out.
       --socket /run/lun1.sock [--tcp 127.0.0.1:10809] [--connections 4] [--read-only]
   nbdcopy nbd+unix:///?socket=/run/lun1.sock disk.img
 
---churn MS is a policy that keeps changing the paths under the clients: every
+--keep keeps --connections healthy connections (mcsi.failover replaces the
+failed ones). --churn MS is a policy that keeps changing the paths under the clients: every
 MS ms it removes one non-leading connection and adds one back (round robin
 over the portals); the clients never notice.
 
@@ -81,6 +82,7 @@ local o = require("mcsi.args").parse({ ... }, {
     { "chap-secret-file", "string", "F", "CHAP secret: the contents of file F (never printed)" },
     { "chap-secret-env", "name", "VAR", "CHAP secret: environment variable VAR (never printed)" },
     { "churn", "ms", "MS", "every MS ms remove a connection and add one back (a path-changing policy)" },
+    { "keep", "flag", nil, "keep --connections healthy connections (mcsi.failover replaces failed ones)" },
   },
   rules = function(a)
     if not a.socket and not a.tcp then return "--socket or --tcp is needed" end
@@ -117,13 +119,17 @@ say("serving %s (%d bytes, block %d%s)", info.uri, info.size, info.block_size, i
 if info.tcp_port and info.socket then say("serving nbd://%s:%d/%s", info.tcp_host, info.tcp_port, info.name) end
 
 local churn = o.churn and M.churn(s, o.portal, o.churn)
+local keeper = o.keep and require("mcsi.failover").start{ session = s, portals = o.portal,
+                                                          connections = o.connections or 1, chap = chap, quiet = true }
 local ok, why = pcall(mcsi.run)                  -- until SIGINT/SIGTERM ("interrupted!") or mcsi.stop()
 if churn then churn.stop() end
+if keeper then keeper:stop() end
 info = x:info()
 say("stopping (%s): %d requests, %d errors, %d bytes read, %d bytes written, %d clients served%s",
   ok and "stopped" or tostring(why):match("interrupted!") or tostring(why), info.requests, info.errors,
   info.bytes_read, info.bytes_written, info.clients_total,
   churn and string.format(", %d path changes (%d failed)", churn.changes, churn.failures) or "")
+if keeper then say("failover: %d repairs", keeper.repairs) end
 x:stop()
 say("logout: %s", tostring(s:logout()))
 os.exit(0)
