@@ -108,6 +108,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
