@@ -49,7 +49,7 @@ PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
 SOAK_BIN   := $(BUILD)/mcsi-soak
 
-.PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: all deps check asan valgrind bench bench-nbd soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN)
 
@@ -204,6 +204,12 @@ $(BUILD)/bench-rusage: $(BUILD)/tools/bench-rusage.o
 bench: all $(BUILD)/bench-rusage
 	BENCH_BASE='$(BASE)' BENCH_CC='$(CC)' BENCH_CFLAGS='$(CFLAGS)' \
 	  bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+	$(MAKE) bench-nbd
+
+# NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
+# on the same LUN (tools/bench-nbd.sh; about 6 minutes).
+bench-nbd: all
+	bash tests/harness/with-targets bash tools/bench-nbd.sh $(BUILD)
 
 # 1000 target-side connection drops under verified I/O (not part of check;
 # 10-15 minutes). SOAK_DROPS, SOAK_INTERVAL_MS, SOAK_ARGS: see tests/soak/run-soak.sh.
