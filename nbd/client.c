@@ -18,6 +18,7 @@
 #define READ_BUDGET      (4u << 20)  /* bytes read per callback, for fairness */
 #define HS_OUT_MAX       (64u << 10) /* handshake replies not yet taken before reading stops */
 #define IOV_BATCH        32
+#define RXBUF_SIZE       (64u << 10) /* read-ahead: several request headers (and small payloads) per recv */
 
 static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg);
 
@@ -36,12 +37,17 @@ nbd_client *nbd_client_new(mcsi_nbd_export *e, int fd)
   if (!c) return NULL;
   c->exp = e;
   c->fd = fd;
+  if (!(c->rxbuf = malloc(RXBUF_SIZE))) {
+    free(c);
+    return NULL;
+  }
   c->watching = MCSI_FD_READABLE;
   c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
   c->hs_timer = mcsi_timer_add(e->ini, (uint64_t)e->opts.handshake_timeout_ms, on_handshake_deadline, c);
   if (!c->watch || !c->hs_timer) {
     if (c->watch) mcsi_fd_unwatch(e->ini, c->watch);
     if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
+    free(c->rxbuf);
     free(c);
     return NULL;
   }
@@ -62,7 +68,6 @@ void nbd_client_expect(nbd_client *c, int phase, size_t need)
   c->phase = phase;
   c->hdr_have = 0;
   c->hdr_need = need;
-  c->payload_have = 0;
 }
 
 /* ---- output ---- */
@@ -166,17 +171,41 @@ static void input_complete(nbd_client *c)
   }
 }
 
+/* Takes what the read-ahead buffer holds for the current phase. */
+static void take_buffered(nbd_client *c)
+{
+  while (c->rx_off < c->rx_len && nbd_client_can_read(c)) {
+    if (c->hdr_have == c->hdr_need) {
+      input_complete(c);
+      continue;
+    }
+    size_t n = c->hdr_need - c->hdr_have, avail = c->rx_len - c->rx_off;
+    if (n > avail) n = avail;
+    memcpy(rx_target(c), c->rxbuf + c->rx_off, n);
+    c->rx_off += n;
+    c->hdr_have += n;
+    if (c->hdr_have == c->hdr_need) input_complete(c);
+  }
+}
+
+/* Reads: large payloads straight into their buffer, the rest through the
+ * read-ahead buffer (many headers per recv). */
 static void read_some(nbd_client *c)
 {
   size_t budget = READ_BUDGET;
   while (budget && nbd_client_can_read(c)) {
+    take_buffered(c);
+    if (!nbd_client_can_read(c)) return;
     if (c->hdr_have == c->hdr_need) {      /* nothing to read in this phase (empty option) */
       input_complete(c);
       continue;
     }
     size_t want = c->hdr_need - c->hdr_have;
+    int direct = want >= RXBUF_SIZE / 2;
+    uint8_t *dst = direct ? rx_target(c) : c->rxbuf;
+    if (!direct) want = RXBUF_SIZE;
     if (want > budget) want = budget;
-    ssize_t r = recv(c->fd, rx_target(c), want, MSG_DONTWAIT);
+    ssize_t r = recv(c->fd, dst, want, MSG_DONTWAIT);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       c->broken = 1;                        /* EOF or error: the client went */
       return;
@@ -185,8 +214,13 @@ static void read_some(nbd_client *c)
       if (errno == EINTR) continue;
       return;
     }
-    c->hdr_have += (size_t)r;
     budget -= (size_t)r;
+    if (!direct) {
+      c->rx_off = 0;
+      c->rx_len = (size_t)r;
+      continue;
+    }
+    c->hdr_have += (size_t)r;
     if (c->hdr_have == c->hdr_need) input_complete(c);
   }
 }
@@ -224,6 +258,11 @@ void nbd_client_update_watch(nbd_client *c)
 void nbd_client_settle(nbd_client *c)
 {
   if (c->busy) return;
+  if (c->rx_off < c->rx_len && nbd_client_can_read(c)) {   /* read ahead while paused: no event will come */
+    c->busy++;
+    take_buffered(c);
+    c->busy--;
+  }
   int drained = !c->out_head && !c->n_inflight;
   if (c->broken || (c->disconnecting && drained)) {
     nbd_client_close(c);
@@ -247,6 +286,7 @@ void nbd_client_close(nbd_client *c)
   mcsi_fd_unwatch(e->ini, c->watch);
   close(c->fd);
   free(c->opt_data);
+  free(c->rxbuf);
   nbd_export_client_gone(e, c);
   free(c);
 }

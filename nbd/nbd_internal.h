@@ -109,7 +109,8 @@ struct nbd_client {
   uint32_t opt, opt_len;
   uint8_t *opt_data;
   nbd_req *cur;                      /* request whose payload is being read */
-  size_t payload_have;
+  uint8_t *rxbuf;                    /* bytes read ahead of the current phase */
+  size_t rx_off, rx_len;
   /* output */
   nbd_out *out_head, *out_tail;
   size_t out_bytes;
