@@ -6,6 +6,7 @@
  *   x:info() -> { clients =, requests =, errors =, bytes_read =, bytes_written =, size =,
  *                 block_size =, uri =, ... }
  *   x:stop()  (also x:close(), a <close> variable)      x.closed, x.uri
+ *   mcsi.exports() -> the running exports, oldest first
  *
  * Options: socket, tcp ("host:port", port 0: any), name, description,
  * read_only, max_clients, handshake_timeout_ms, max_request,
@@ -197,6 +198,21 @@ static int l_export(lua_State *L)
   return lmcsi_req_started(L, r, st);
 }
 
+/* mcsi.exports() -> the running exports, oldest first */
+static int l_exports(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  int n = 0;
+  for (lmcsi_export *x = e->exports; x; x = x->next) n++;
+  lua_createtable(L, n, 0);
+  int i = n;
+  for (lmcsi_export *x = e->exports; x; x = x->next) {
+    lmcsi_push_ref(L, x->ref);
+    lua_rawseti(L, -2, i--);
+  }
+  return 1;
+}
+
 /* ---- methods ---- */
 
 static int export_stop(lua_State *L)
@@ -257,6 +273,7 @@ static int export_index(lua_State *L)
 
 static const luaL_Reg export_funcs[] = {
   {"export", l_export},
+  {"exports", l_exports},
   {NULL, NULL}
 };
 
