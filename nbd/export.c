@@ -27,6 +27,7 @@
 #define DEF_HS_TIMEOUT_MS   10000
 #define PREFERRED_MIN       4096u
 #define ACCEPTS_PER_TURN    16
+#define CLIENT_SOCKBUF      (2 << 20)  /* room for several large replies (the kernel caps it at wmem_max) */
 
 void nbd_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -166,10 +167,9 @@ static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
       close(fd);
       continue;
     }
-    if (is_tcp) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    int one = 1, buf = CLIENT_SOCKBUF;
+    if (is_tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     if (!nbd_client_new(e, fd)) close(fd);
   }
 }
