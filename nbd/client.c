@@ -31,15 +31,15 @@ static void on_handshake_deadline(mcsi_initiator *ini, void *arg)
   nbd_client_settle(c);
 }
 
-nbd_client *nbd_client_new(mcsi_nbd_export *e, int fd)
+int nbd_client_new(mcsi_nbd_export *e, int fd)
 {
   nbd_client *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
+  if (!c) return -1;
   c->exp = e;
   c->fd = fd;
   if (!(c->rxbuf = malloc(RXBUF_SIZE))) {
     free(c);
-    return NULL;
+    return -1;
   }
   c->watching = MCSI_FD_READABLE;
   c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
@@ -49,7 +49,7 @@ nbd_client *nbd_client_new(mcsi_nbd_export *e, int fd)
     if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
     free(c->rxbuf);
     free(c);
-    return NULL;
+    return -1;
   }
   c->next = e->clients;
   if (e->clients) e->clients->prev = c;
@@ -59,8 +59,8 @@ nbd_client *nbd_client_new(mcsi_nbd_export *e, int fd)
   c->busy++;
   nbd_handshake_start(c);
   c->busy--;
-  nbd_client_settle(c);
-  return c;
+  nbd_client_settle(c);                          /* may close it already: c is not used after */
+  return 0;
 }
 
 void nbd_client_expect(nbd_client *c, int phase, size_t need)

@@ -170,7 +170,7 @@ static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
     int one = 1, buf = CLIENT_SOCKBUF;
     if (is_tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    if (!nbd_client_new(e, fd)) close(fd);
+    if (nbd_client_new(e, fd) < 0) close(fd);
   }
 }
 

@@ -136,7 +136,8 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
                           char *err, size_t errlen);
 
 /* client.c */
-nbd_client *nbd_client_new(mcsi_nbd_export *exp, int fd);
+/* 0, or -1 (fd not taken: the caller closes it). */
+int nbd_client_new(mcsi_nbd_export *exp, int fd);
 void nbd_client_close(nbd_client *c);
 /* Queues hdr (copied, <= 32 bytes) and data; owned data is freed after sending,
  * req is freed after sending. Returns 0, or -1 (client marked broken). */
