@@ -15,12 +15,14 @@ local have_clients = os.execute("command -v qemu-io >/dev/null && command -v nbd
 local function bg(cmd)
   local n = os.tmpname()
   os.remove(n)
-  os.execute("(" .. cmd .. " >" .. n .. ".out 2>&1; echo $? >" .. n .. ".rc) &")
+  -- the exit code appears whole (mv), never as an empty file being written
+  os.execute("(" .. cmd .. " >" .. n .. ".out 2>&1; echo $? >" .. n .. ".tmp; mv " .. n .. ".tmp " .. n .. ".rc) &")
   return function()
     local f = io.open(n .. ".rc")
     if not f then return nil end
     local rc = tonumber(f:read("l"))
     f:close()
+    if not rc then return nil end
     local o = io.open(n .. ".out")
     local out = o and o:read("a") or ""
     if o then o:close() end
@@ -38,7 +40,12 @@ local function finish(job, wait)
     if rc then return rc, out end
     wait()
   end
-  lu.fail("background client did not end in 60 s")
+  local state = {}
+  for _, x in ipairs(mcsi.exports()) do
+    for k, v in pairs(x:info()) do state[#state + 1] = k .. "=" .. tostring(v) end
+  end
+  table.sort(state)
+  lu.fail("background client did not end in 60 s; exports: " .. table.concat(state, " "))
 end
 
 local function qemu_io(uri, ...)
