@@ -8,6 +8,7 @@
  * it; its requests still in SCSI become orphans that free themselves.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -225,12 +226,20 @@ static void read_some(nbd_client *c)
   }
 }
 
-/* Reading is paused but the loop says readable: a hang-up closes the client now. */
+/* Reading is paused but the loop says readable, which it does only for a
+ * hang-up: the client goes now (a peer that shut its sending side down with
+ * unread requests left counts as gone; otherwise the hang-up would be
+ * reported again and again until the requests in flight end). */
 static void peek_for_eof(nbd_client *c)
 {
   char b;
   ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) c->broken = 1;
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    c->broken = 1;
+    return;
+  }
+  struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) c->broken = 1;
 }
 
 static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg)

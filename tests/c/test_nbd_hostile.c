@@ -468,6 +468,77 @@ static void test_read_only(mcsi_id sid)
   T_OK(well_behaved(4 << 20, 4), "the other export still serves");
 }
 
+static int tgt_state(const char *state)
+{
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "TGT_IPC_SOCKET='%s' tgtadm -C 0 --lld iscsi --op update --mode target --tid 1 "
+           "--name state --value %s >/dev/null 2>&1", t_env("MCSI_TGT_IPC"), state);
+  return system(cmd);
+}
+
+/* A client that hangs up while its reading is paused (64 requests stuck in
+ * SCSI: the target is offline) with requests still unread in its socket: it
+ * is closed at once (not polled for until its requests end), and its
+ * requests end later into their own buffers. */
+static void test_hangup_while_paused(void)
+{
+  char portal[64], err[256] = "", path[128];
+  snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
+  mcsi_login_opts lo = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 5000,
+                         .command_timeout_ms = 3000 };
+  mcsi_id sid = 0;
+  if (mcsi_login_to_target(ini, &lo, &sid, NULL)) {
+    T_OK(0, "second login (%s)", mcsi_last_message(ini));
+    return;
+  }
+  snprintf(path, sizeof path, "%s/p", dir);
+  mcsi_nbd_opts o = { .socket_path = path };
+  mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 1, &o, err, sizeof err);
+  T_OK(e != NULL, "an export on a session with a 3 s command timeout (%s)", err);
+  if (!e) return;
+  char save[108];
+  memcpy(save, sock_path, sizeof save);
+  memcpy(sock_path, path, sizeof sock_path);
+  int fd = open_client(e, 0);
+  memcpy(sock_path, save, sizeof sock_path);
+  T_OK(tgt_state("offline") == 0, "tgt's target set offline (commands go unanswered)");
+  static uint8_t hdrs[4000 * NBD_REQUEST_SIZE];
+  for (int i = 0; i < 4000; i++) {
+    uint8_t *h = hdrs + (size_t)i * NBD_REQUEST_SIZE;
+    nbd_put32(h, NBD_REQUEST_MAGIC);
+    nbd_put16(h + 4, 0);
+    nbd_put16(h + 6, NBD_CMD_READ);
+    nbd_put64(h + 8, (uint64_t)i);
+    nbd_put64(h + 16, (uint64_t)i * 4096);
+    nbd_put32(h + 24, 4096);
+  }
+  size_t sent = 0;
+  uint64_t end = now_ms() + 5000;
+  while (sent < sizeof hdrs && now_ms() < end) {
+    ssize_t w = send(fd, hdrs + sent, sizeof hdrs - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w > 0) sent += (size_t)w;
+    else mcsi_process(ini, 5);
+    if (info_of(e).inflight >= 64 && w <= 0) break;
+  }
+  pump(200);
+  T_EQ_U64(info_of(e).inflight, 64, "64 requests in flight, the rest unread (%zu bytes sent)", sent);
+  close(fd);
+  pump(500);
+  T_EQ_U64(info_of(e).clients, 0, "the client that hung up is closed at once, its requests still in SCSI");
+  T_EQ_U64(info_of(e).inflight, 0, "its requests are orphans now (they end into their own buffers)");
+  T_OK(tgt_state("ready") == 0, "tgt's target back online");
+  memcpy(sock_path, path, sizeof sock_path);
+  fd = open_client(e, 0);
+  memcpy(sock_path, save, sizeof sock_path);
+  static uint8_t r[4096];
+  T_EQ_INT(fd >= 0 ? roundtrip(fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r) : -1, 0,
+           "once the orphans have timed out, a new client reads from the export");
+  if (fd >= 0) close(fd);
+  mcsi_nbd_export_stop(e);
+  pump(100);
+  mcsi_logout_from_target(ini, sid);
+}
+
 /* qemu-io, a client nobody here wrote, after all of the above. */
 static void test_qemu_io(void)
 {
@@ -524,6 +595,7 @@ int main(void)
     test_disconnect_in_flight();
     test_greedy_client();
     test_read_only(sid);
+    test_hangup_while_paused();
     test_qemu_io();
     mcsi_nbd_info end = info_of(exp_rw);
     T_OK(end.errors > 0 && end.requests > end.errors, "counters: %llu requests, %llu errors, %llu clients",
