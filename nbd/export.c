@@ -357,6 +357,13 @@ void mcsi_nbd_export_info(const mcsi_nbd_export *e, mcsi_nbd_info *out)
   out->clients = e->nclients;
 }
 
+void mcsi_nbd_export_rebind(mcsi_nbd_export *e, mcsi_id session, uint64_t lun)
+{
+  if (!e) return;
+  e->sid = session;
+  e->lun = lun;
+}
+
 mcsi_initiator *mcsi_nbd_export_initiator(const mcsi_nbd_export *e)
 {
   return e ? e->ini : NULL;

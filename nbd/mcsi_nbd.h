@@ -85,6 +85,12 @@ mcsi_nbd_export *mcsi_nbd_export_start(mcsi_initiator *ini, mcsi_id session, uin
  * socket and frees the export. Safe inside callbacks. NULL: nothing. */
 void mcsi_nbd_export_stop(mcsi_nbd_export *exp);
 void mcsi_nbd_export_info(const mcsi_nbd_export *exp, mcsi_nbd_info *out);
+/* Serves the export from another session from now on (a daemon's persistent
+ * login came back as a new session): requests arriving from now on go to
+ * session's LUN lun of the same initiator, which the caller vouches is the
+ * same LUN (same size); requests in flight finish on the old session.
+ * Clients stay connected. Safe inside callbacks. */
+void mcsi_nbd_export_rebind(mcsi_nbd_export *exp, mcsi_id session, uint64_t lun);
 mcsi_initiator *mcsi_nbd_export_initiator(const mcsi_nbd_export *exp);
 
 #ifdef __cplusplus

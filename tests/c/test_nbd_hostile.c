@@ -598,6 +598,20 @@ int main(void)
     test_read_only(sid);
     test_hangup_while_paused();
     test_qemu_io();
+    /* a daemon's persistent login comes back as a new session: the export follows it */
+    mcsi_id sid2 = 0;
+    int fd = open_client(exp_rw, 0);
+    T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, &lo, &sid2, NULL)), "ISDSC_SUCCESS", "a second session");
+    mcsi_nbd_export_rebind(exp_rw, sid2, 1);
+    T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(ini, sid)), "ISDSC_SUCCESS", "the first one logs out");
+    static uint8_t r[4096];
+    T_EQ_INT(fd >= 0 ? roundtrip(fd, NBD_CMD_READ, 0, 8 << 20, sizeof r, NULL, 0, r) : -1, 0,
+             "rebound to the second session: a client connected before reads on");
+    T_OK(r[0] == 0x5c && r[4095] == 0x5c, "the data qemu-io wrote");
+    if (fd >= 0) close(fd);
+    T_EQ_U64(info_of(exp_rw).session_id, sid2, "info names the new session");
+    T_OK(well_behaved(5 << 20, 5), "and new clients are served");
+    sid = sid2;
     mcsi_nbd_info end = info_of(exp_rw);
     T_OK(end.errors > 0 && end.requests > end.errors, "counters: %llu requests, %llu errors, %llu clients",
          (unsigned long long)end.requests, (unsigned long long)end.errors, (unsigned long long)end.clients_total);
