@@ -29,6 +29,10 @@ DEPS_OK := $(BUILD)/.deps-ok
 
 CORE_SRC := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+# nbd/: NBD exports of a LUN, a layer on core/mcsi.h only (libmcsi-nbd.a).
+NBD_SRC  := $(wildcard nbd/*.c)
+NBD_OBJ  := $(NBD_SRC:%.c=$(BUILD)/%.o)
+NBD_LIB  := $(BUILD)/libmcsi-nbd.a
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_AUX := $(filter-out $(TEST_SRC),$(wildcard tests/c/*.c))
@@ -43,9 +47,9 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
-              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c
+              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.lua scripts/failover.lua \
-              scripts/drain.lua scripts/rebalance.lua
+              scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
@@ -58,9 +62,9 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: all deps check asan valgrind bench soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: all deps check asan valgrind bench bench-nbd soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
-all: $(BUILD)/libmcsi.a $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
+all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
 # Installs missing Debian packages once per build tree (tools/deps.sh is idempotent).
 $(DEPS_OK): tools/deps.sh
@@ -76,6 +80,11 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 
 $(BUILD)/libmcsi.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
+
+$(NBD_LIB): $(NBD_OBJ)
+	$(AR) rcs $@ $^
+
+$(NBD_OBJ): XCFLAGS += -Inbd
 
 # The shared library exports the functions of core/mcsi.h and nothing else
 # (tools/gen-exports.sh writes the version script from the header;
@@ -107,11 +116,12 @@ $(BUILD)/mcsi-demo: $(BUILD)/tools/mcsi-demo.o $(BUILD)/libmcsi.a
 $(SOAK_BIN): $(BUILD)/tests/soak/mcsi-soak.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
+$(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
+$(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
 $(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
 
@@ -132,12 +142,12 @@ $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
-# The module exports luaopen_mcsi only (bindings/mcsi.map): core's and the
-# binding's own functions stay inside it.
-$(BUILD)/mcsi.so: $(BIND_OBJ) $(CORE_OBJ) bindings/mcsi.map
-	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(CORE_OBJ) $(LIBS)
+# The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
+# and the binding's own functions stay inside it.
+$(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(LIBS)
 
-$(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
+$(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
 
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
@@ -214,6 +224,12 @@ $(BUILD)/bench-rusage: $(BUILD)/tools/bench-rusage.o
 bench: all $(BUILD)/bench-rusage
 	BENCH_BASE='$(BASE)' BENCH_CC='$(CC)' BENCH_CFLAGS='$(CFLAGS)' \
 	  bash tests/harness/with-targets bash tools/bench.sh $(BUILD)
+	$(MAKE) bench-nbd
+
+# NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
+# on the same LUN (tools/bench-nbd.sh; about 6 minutes).
+bench-nbd: all
+	bash tests/harness/with-targets bash tools/bench-nbd.sh $(BUILD)
 
 # 1000 target-side connection drops under verified I/O (not part of check;
 # 10-15 minutes). SOAK_DROPS, SOAK_INTERVAL_MS, SOAK_ARGS: see tests/soak/run-soak.sh.
@@ -245,7 +261,7 @@ PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
                 s|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|; \
                 s|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|
 
-install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
+install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
 	install -m 644 $(BUILD)/libmcsi.a $(DESTDIR)$(LIBDIR)

@@ -1178,6 +1178,7 @@ static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 static void logout_all(lmcsi_engine *e)
 {
   e->closed = 1;
+  lmcsi_exports_stop_all(e);            /* before the sessions they serve go */
   if (e->in_callback) return;
   size_t max = 1 + e->nextra;
   mcsi_initiator **inis = malloc(max * sizeof *inis);
@@ -1383,6 +1384,7 @@ int luaopen_mcsi(lua_State *L)
   lmcsi_open_session(L, m);
   lmcsi_open_connection(L, m);
   lmcsi_open_initiator(L, m);
+  lmcsi_open_export(L, m);
   push_status_table(L);
   lua_setfield(L, m, "status");
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);

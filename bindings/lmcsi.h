@@ -18,6 +18,7 @@
  *   lstatus.c     mcsi.Status
  *   lsession.c    mcsi.Session
  *   lconnection.c mcsi.Connection
+ *   lexport.c     mcsi.Export (NBD exports of a LUN, nbd/)
  *
  * Every module function gets the engine as upvalue 1. Nothing here is
  * visible to core/, and no Lua error ever unwinds through core/: every call
@@ -93,6 +94,7 @@ struct lmcsi_req {
   uint32_t block_size;
   const void *data;                 /* data written, borrowed from a waiting stack */
   uint64_t tag;                     /* mcsi.scsi_submit */
+  void *obj;                        /* what the operation made (lexport.c: the export) */
   mcsi_scsi_result res;
   lmcsi_req *next;                  /* in the engine's ready queue */
   lmcsi_req *all_prev, *all_next;   /* in the engine's list of every request */
@@ -133,6 +135,7 @@ typedef struct lmcsi_engine {
   mcsi_initiator *force_ini;        /* the next lmcsi_ini_for answers this (closing a handle) */
   int exit_left;                    /* logouts at the end not answered yet */
   struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
+  struct lmcsi_export *exports;     /* running mcsi.Export objects (lexport.c) */
 } lmcsi_engine;
 
 /* How many connections an mcsi_session_info describes (all of them, up to core's array). */
@@ -248,6 +251,10 @@ int lmcsi_connection_new(lua_State *L, int session_idx, mcsi_id sid, mcsi_id cid
 int lmcsi_is_connection(lua_State *L, int idx, mcsi_id *sid, mcsi_id *cid);
 void lmcsi_connection_closed(lua_State *L, int idx);
 void lmcsi_open_connection(lua_State *L, int module_idx);
+
+/* lexport.c */
+void lmcsi_open_export(lua_State *L, int module_idx);   /* mcsi.export */
+void lmcsi_exports_stop_all(lmcsi_engine *e);           /* the engine closes */
 
 /* ---- for host programs (the `mcsi` program) ---- */
 

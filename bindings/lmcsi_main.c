@@ -183,6 +183,18 @@ static void set_sigint(void (*handler)(int))
   sigaction(SIGINT, &sa, NULL);               /* no SA_RESTART: poll() returns EINTR */
 }
 
+/* While a chunk runs, SIGTERM interrupts it as Ctrl-C does, so that a script
+ * ends through its own cleanup (and the logout at exit) instead of dying
+ * with its sessions open (scripts/export.lua stops on SIGINT or SIGTERM). */
+static void set_sigterm(void (*handler)(int))
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
 /* ---- messages and protected calls (lua.c) ------------------------------------- */
 
 static void l_message(const char *pname, const char *msg)
@@ -210,8 +222,10 @@ static int docall(lua_State *L, int narg, int nres)
   lua_insert(L, base);
   sig_int = 0;
   set_sigint(laction);
+  set_sigterm(laction);
   int status = lua_pcall(L, narg, nres, base);
   set_sigint(SIG_DFL);
+  set_sigterm(SIG_DFL);
   lua_remove(L, base);
   return status;
 }

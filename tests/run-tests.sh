@@ -11,8 +11,9 @@
 #   * every other binary, then every tests/lua/test_*.lua (with lua5.4), then
 #     every tests/daemon/test_*.py (with python3: each starts its own mcsid
 #     on a temporary socket and state directory; never under
-#     MCSI_TEST_WRAPPER), in sequence inside ONE tests/harness/with-targets
-#     invocation.
+#     MCSI_TEST_WRAPPER), then every tests/nbd/test_*.sh (bash; NBD clients
+#     against exports; never under MCSI_TEST_WRAPPER), in sequence inside ONE
+#     tests/harness/with-targets invocation.
 # Every test prints TAP lines "ok N - ..." / "not ok N - ..." and a plan
 # "1..N", and exits non-zero on failure (a Lua file through LuaUnit's TAP
 # output, one line per test case: tests/lua/helper.lua). Every such line
@@ -97,6 +98,7 @@ if [ "${1:-}" = --inside ]; then
             bin:*) p=${item#bin:}; run_one "$results" "${p##*/}" "${WRAPPER[@]}" "$p" ;;
             lua:*) p=${item#lua:}; (cd "$ROOT" && run_one "$results" "lua/${p##*/}" lua5.4 "$p") ;;
             py:*) p=${item#py:}; (cd "$ROOT" && run_one "$results" "daemon/${p##*/}" python3 "$p") ;;
+            nbd:*) p=${item#nbd:}; (cd "$ROOT" && run_one "$results" "nbd/${p##*/}" bash "$p") ;;
         esac
     done
     echo "inside-done" >>"$results"
@@ -120,7 +122,7 @@ else
 fi
 export MCSI_TEST_TIMEOUT_EFFECTIVE=$TIMEOUT
 
-unit=() integ=() lua=() replay=() sh=() py=()
+unit=() integ=() lua=() replay=() sh=() py=() nbd=()
 if [ -d "$BUILD/fuzz-replay" ]; then
     while IFS= read -r f; do
         replay+=("$f")
@@ -145,18 +147,24 @@ if [ -d "$ROOT/tests/lua" ]; then
     done < <(find "$ROOT/tests/lua" -maxdepth 1 -type f -name 'test_*.lua' | LC_ALL=C sort)
 fi
 
+if [ -d "$ROOT/tests/nbd" ] && [ -z "${MCSI_TEST_WRAPPER:-}" ]; then   # 1 GiB copies: not under valgrind
+    while IFS= read -r f; do
+        nbd+=("nbd:$f")
+    done < <(find "$ROOT/tests/nbd" -maxdepth 1 -type f -name 'test_*.sh' | LC_ALL=C sort)
+fi
+
 if [ -d "$ROOT/tests/daemon" ]; then
     while IFS= read -r f; do
         py+=("py:$f")
     done < <(find "$ROOT/tests/daemon" -maxdepth 1 -type f -name 'test_*.py' | LC_ALL=C sort)
 fi
 
-if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} + ${#py[@]} )) -eq 0 ]; then
+if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} + ${#py[@]} + ${#nbd[@]} )) -eq 0 ]; then
     echo "run-tests.sh: no test binaries in $BUILD/tests/ and no tests/lua/test_*.lua: nothing to run"
     echo "0 passed, 0 failed, 0 skipped"
     exit 1
 fi
-echo "run-tests.sh: ${#unit[@]} unit, ${#sh[@]} build, ${#replay[@]} fuzz replay, ${#integ[@]} integration binaries, ${#lua[@]} Lua files, ${#py[@]} daemon tests" \
+echo "run-tests.sh: ${#unit[@]} unit, ${#sh[@]} build, ${#replay[@]} fuzz replay, ${#integ[@]} integration binaries, ${#lua[@]} Lua files, ${#py[@]} daemon tests, ${#nbd[@]} NBD scripts" \
      "(timeout ${TIMEOUT}s each${WRAPPER[*]:+, wrapper: ${WRAPPER[*]}})"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-tests.XXXXXX") || exit 1
@@ -182,9 +190,9 @@ for f in "${replay[@]}"; do
     run_one "$RESULTS" "fuzz/replay-$h" "$f" "$ROOT/tests/fuzz/corpus/$h" "$ROOT/tests/fuzz/regressions/$h"
 done
 
-if [ $(( ${#integ[@]} + ${#lua[@]} + ${#py[@]} )) -gt 0 ]; then
+if [ $(( ${#integ[@]} + ${#lua[@]} + ${#py[@]} + ${#nbd[@]} )) -gt 0 ]; then
     echo "=== starting targets (tests/harness/with-targets)"
-    bash "$HARNESS" bash "$HERE/run-tests.sh" --inside "$WORK" "$BUILD" "${integ[@]}" "${lua[@]}" "${py[@]}"
+    bash "$HARNESS" bash "$HERE/run-tests.sh" --inside "$WORK" "$BUILD" "${integ[@]}" "${lua[@]}" "${py[@]}" "${nbd[@]}"
     hrc=$?
     if ! grep -qx inside-done "$RESULTS"; then
         echo "--- with-targets: exit $hrc before all integration tests ran (harness failure or interrupted)"

@@ -1,0 +1,301 @@
+/*
+ * client.c: one NBD client connection on the initiator's loop. Reads are
+ * non-blocking into whatever the current phase expects (a handshake word,
+ * an option, a request header, a write payload); replies wait in an output
+ * queue written as the socket takes them. Flow control: while a client has
+ * too many requests or bytes in flight (replies not yet written count), its
+ * socket is not read. A client closes at the end of the callback that broke
+ * it; its requests still in SCSI become orphans that free themselves.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "nbd_internal.h"
+
+#define READ_BUDGET      (4u << 20)  /* bytes read per callback, for fairness */
+#define HS_OUT_MAX       (64u << 10) /* handshake replies not yet taken before reading stops */
+#define IOV_BATCH        32
+#define RXBUF_SIZE       (64u << 10) /* read-ahead: several request headers (and small payloads) per recv */
+
+static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg);
+
+static void on_handshake_deadline(mcsi_initiator *ini, void *arg)
+{
+  nbd_client *c = arg;
+  (void)ini;
+  c->hs_timer = 0;
+  c->broken = 1;
+  nbd_client_settle(c);
+}
+
+int nbd_client_new(mcsi_nbd_export *e, int fd)
+{
+  nbd_client *c = calloc(1, sizeof *c);
+  if (!c) return -1;
+  c->exp = e;
+  c->fd = fd;
+  if (!(c->rxbuf = malloc(RXBUF_SIZE))) {
+    free(c);
+    return -1;
+  }
+  c->watching = MCSI_FD_READABLE;
+  c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
+  c->hs_timer = mcsi_timer_add(e->ini, (uint64_t)e->opts.handshake_timeout_ms, on_handshake_deadline, c);
+  if (!c->watch || !c->hs_timer) {
+    if (c->watch) mcsi_fd_unwatch(e->ini, c->watch);
+    if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
+    free(c->rxbuf);
+    free(c);
+    return -1;
+  }
+  c->next = e->clients;
+  if (e->clients) e->clients->prev = c;
+  e->clients = c;
+  e->nclients++;
+  e->stats.clients_total++;
+  c->busy++;
+  nbd_handshake_start(c);
+  c->busy--;
+  nbd_client_settle(c);                          /* may close it already: c is not used after */
+  return 0;
+}
+
+void nbd_client_expect(nbd_client *c, int phase, size_t need)
+{
+  c->phase = phase;
+  c->hdr_have = 0;
+  c->hdr_need = need;
+}
+
+/* ---- output ---- */
+
+static void out_free(nbd_out *o)
+{
+  if (o->req) nbd_req_free(o->req);
+  free(o->owned);
+  free(o);
+}
+
+/* Writes what the socket takes; frees what went out. */
+static void flush_out(nbd_client *c)
+{
+  while (c->out_head && !c->broken) {
+    struct iovec iov[IOV_BATCH];
+    int n = 0;
+    for (nbd_out *o = c->out_head; o && n + 2 <= IOV_BATCH; o = o->next) {
+      size_t off = o->off;
+      if (off < o->hdr_len) iov[n++] = (struct iovec){ o->hdr + off, o->hdr_len - off }, off = o->hdr_len;
+      if (o->data_len > off - o->hdr_len)
+        iov[n++] = (struct iovec){ (void *)(o->data + (off - o->hdr_len)), o->data_len - (off - o->hdr_len) };
+    }
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+    ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      c->broken = 1;
+      break;
+    }
+    size_t left = (size_t)w;
+    while (left && c->out_head) {
+      nbd_out *o = c->out_head;
+      size_t rest = o->hdr_len + o->data_len - o->off;
+      size_t take = left < rest ? left : rest;
+      o->off += take;
+      left -= take;
+      c->out_bytes -= take;
+      if (o->off == o->hdr_len + o->data_len) {
+        c->out_head = o->next;
+        if (!c->out_head) c->out_tail = NULL;
+        out_free(o);
+      }
+    }
+  }
+}
+
+int nbd_client_send(nbd_client *c, const void *hdr, size_t hdr_len, const uint8_t *data, size_t data_len,
+                    uint8_t *owned, nbd_req *req)
+{
+  nbd_out *o = calloc(1, sizeof *o);
+  if (!o || hdr_len > sizeof o->inline_hdr) {
+    free(o);
+    free(owned);
+    if (req) nbd_req_free(req);
+    c->broken = 1;
+    return -1;
+  }
+  if (hdr_len) memcpy(o->inline_hdr, hdr, hdr_len);
+  o->hdr = o->inline_hdr;
+  o->hdr_len = hdr_len;
+  o->data = data;
+  o->data_len = data_len;
+  o->owned = owned;
+  o->req = req;
+  if (c->out_tail) c->out_tail->next = o;
+  else c->out_head = o;
+  c->out_tail = o;
+  c->out_bytes += hdr_len + data_len;
+  if (c->out_head == o) flush_out(c);
+  return c->broken ? -1 : 0;
+}
+
+/* ---- input ---- */
+
+int nbd_client_can_read(const nbd_client *c)
+{
+  const mcsi_nbd_export *e = c->exp;
+  if (c->broken || c->disconnecting) return 0;
+  if (c->phase == NBD_PH_PAYLOAD || (c->phase == NBD_PH_REQ_HDR && c->hdr_have)) return 1;
+  if (c->phase != NBD_PH_REQ_HDR) return c->out_bytes < HS_OUT_MAX;
+  return c->n_inflight < e->opts.max_inflight_requests && c->inflight_bytes < e->opts.max_inflight_bytes;
+}
+
+static uint8_t *rx_target(nbd_client *c)
+{
+  switch (c->phase) {
+  case NBD_PH_OPT_DATA: return c->opt_data + c->hdr_have;
+  case NBD_PH_PAYLOAD: return c->cur->buf + c->hdr_have;
+  default: return c->hdr + c->hdr_have;
+  }
+}
+
+static void input_complete(nbd_client *c)
+{
+  switch (c->phase) {
+  case NBD_PH_REQ_HDR: nbd_request_header(c); break;
+  case NBD_PH_PAYLOAD: nbd_request_payload_done(c); break;
+  default: nbd_handshake_input(c); break;
+  }
+}
+
+/* Takes what the read-ahead buffer holds for the current phase. */
+static void take_buffered(nbd_client *c)
+{
+  while (c->rx_off < c->rx_len && nbd_client_can_read(c)) {
+    if (c->hdr_have == c->hdr_need) {
+      input_complete(c);
+      continue;
+    }
+    size_t n = c->hdr_need - c->hdr_have, avail = c->rx_len - c->rx_off;
+    if (n > avail) n = avail;
+    memcpy(rx_target(c), c->rxbuf + c->rx_off, n);
+    c->rx_off += n;
+    c->hdr_have += n;
+    if (c->hdr_have == c->hdr_need) input_complete(c);
+  }
+}
+
+/* Reads: large payloads straight into their buffer, the rest through the
+ * read-ahead buffer (many headers per recv). */
+static void read_some(nbd_client *c)
+{
+  size_t budget = READ_BUDGET;
+  while (budget && nbd_client_can_read(c)) {
+    take_buffered(c);
+    if (!nbd_client_can_read(c)) return;
+    if (c->hdr_have == c->hdr_need) {      /* nothing to read in this phase (empty option) */
+      input_complete(c);
+      continue;
+    }
+    size_t want = c->hdr_need - c->hdr_have;
+    int direct = want >= RXBUF_SIZE / 2;
+    uint8_t *dst = direct ? rx_target(c) : c->rxbuf;
+    if (!direct) want = RXBUF_SIZE;
+    if (want > budget) want = budget;
+    ssize_t r = recv(c->fd, dst, want, MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      c->broken = 1;                        /* EOF or error: the client went */
+      return;
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    budget -= (size_t)r;
+    if (!direct) {
+      c->rx_off = 0;
+      c->rx_len = (size_t)r;
+      continue;
+    }
+    c->hdr_have += (size_t)r;
+    if (c->hdr_have == c->hdr_need) input_complete(c);
+  }
+}
+
+/* Reading is paused but the loop says readable, which it does only for a
+ * hang-up: the client goes now (a peer that shut its sending side down with
+ * unread requests left counts as gone; otherwise the hang-up would be
+ * reported again and again until the requests in flight end). */
+static void peek_for_eof(nbd_client *c)
+{
+  char b;
+  ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    c->broken = 1;
+    return;
+  }
+  struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) c->broken = 1;
+}
+
+static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  nbd_client *c = arg;
+  (void)ini; (void)fd;
+  c->busy++;
+  if (what & MCSI_FD_WRITABLE) flush_out(c);
+  if (what & MCSI_FD_READABLE) {
+    if (nbd_client_can_read(c)) read_some(c);
+    else peek_for_eof(c);
+  }
+  c->busy--;
+  nbd_client_settle(c);
+}
+
+/* ---- watching, closing ---- */
+
+void nbd_client_update_watch(nbd_client *c)
+{
+  int want = (nbd_client_can_read(c) ? MCSI_FD_READABLE : 0) | (c->out_head ? MCSI_FD_WRITABLE : 0);
+  if (want != c->watching && mcsi_fd_watch_set(c->exp->ini, c->watch, want) == 0) c->watching = want;
+}
+
+void nbd_client_settle(nbd_client *c)
+{
+  if (c->busy) return;
+  if (c->rx_off < c->rx_len && nbd_client_can_read(c)) {   /* read ahead while paused: no event will come */
+    c->busy++;
+    take_buffered(c);
+    c->busy--;
+  }
+  int drained = !c->out_head && !c->n_inflight;
+  if (c->broken || (c->disconnecting && drained)) {
+    nbd_client_close(c);
+    return;
+  }
+  nbd_client_update_watch(c);
+}
+
+void nbd_client_close(nbd_client *c)
+{
+  mcsi_nbd_export *e = c->exp;
+  while (c->out_head) {
+    nbd_out *o = c->out_head;
+    c->out_head = o->next;
+    out_free(o);
+  }
+  c->out_tail = NULL;
+  c->cur = NULL;                             /* it is among the requests in flight */
+  nbd_requests_orphan(c);
+  if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
+  mcsi_fd_unwatch(e->ini, c->watch);
+  close(c->fd);
+  free(c->opt_data);
+  free(c->rxbuf);
+  nbd_export_client_gone(e, c);
+  free(c);
+}

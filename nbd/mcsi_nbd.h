@@ -1,0 +1,99 @@
+/*
+ * mcsi_nbd.h: NBD exports of a LUN of an mcsi session (the layer above
+ * core/mcsi.h; it uses nothing else of mcsi).
+ *
+ * An export listens on a Unix socket and/or a TCP address and serves any
+ * NBD client (fixed newstyle handshake, simple replies) from the LUN of one
+ * session. Everything runs on the initiator's loop (mcsi_fd_watch,
+ * mcsi_timer_add, mcsi_scsi_submit): no thread, and the export lives as long
+ * as its owner keeps it (mcsi_nbd_export_stop). Client requests become SCSI
+ * commands on the session, so every connection of the session carries them
+ * and a failover is invisible to the client (its requests wait, bounded by
+ * the session's recovery timeout, then fail with EIO).
+ *
+ * Not safe to call from another thread than the one running the loop.
+ */
+#ifndef MCSI_NBD_H
+#define MCSI_NBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mcsi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mcsi_nbd_export mcsi_nbd_export;
+
+/* All zero means the defaults. At least one of socket_path and tcp. */
+typedef struct mcsi_nbd_opts {
+  const char *socket_path;           /* Unix socket to create (an existing socket file is replaced) */
+  const char *tcp;                   /* "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1);
+                                        port 0: any free port (see mcsi_nbd_info.tcp_port) */
+  const char *name;                  /* export name; default "" (the default export, which every
+                                        export also answers to) */
+  const char *description;           /* NBD_INFO_DESCRIPTION; default none */
+  int read_only;
+  uint32_t max_clients;              /* default 16; more are closed at once */
+  uint32_t max_request;              /* largest READ/WRITE payload; default 32 MiB */
+  uint32_t max_scsi_transfer;        /* largest SCSI command; default 1 MiB (or less if the LUN says so) */
+  uint32_t max_inflight_requests;    /* per client before reading stops; default 64 */
+  uint64_t max_inflight_bytes;       /* per client before reading stops; default 64 MiB */
+  int handshake_timeout_ms;          /* default 10000 */
+} mcsi_nbd_opts;
+
+typedef struct mcsi_nbd_info {
+  mcsi_id session_id;
+  uint64_t lun;
+  char name[256];
+  char socket_path[108];             /* "" when none */
+  char tcp_host[64];                 /* "" when none */
+  uint16_t tcp_port;                 /* the bound port */
+  int read_only;
+  uint64_t size;                     /* bytes */
+  uint32_t block_size;               /* the LUN's logical block */
+  uint32_t preferred_block, max_request, max_scsi_transfer;
+  uint16_t transmission_flags;       /* NBD_FLAG_* as sent to clients */
+  int trim;                          /* UNMAP supported (the LUN's VPD pages say so) */
+  uint32_t clients;                  /* connected now (handshake or transmission) */
+  uint64_t clients_total;            /* accepted since start */
+  uint64_t clients_refused;          /* over max_clients */
+  uint64_t requests;                 /* NBD requests answered */
+  uint64_t errors;                   /* answered with an error */
+  uint64_t bytes_read, bytes_written;
+  uint64_t scsi_commands;            /* SCSI commands issued */
+  uint64_t inflight;                 /* NBD requests in flight now (all clients) */
+} mcsi_nbd_info;
+
+/* Starts an export: READ CAPACITY(16) and the Block Limits / Logical Block
+ * Provisioning VPD pages of the LUN, then listens. cb(ini, export or NULL,
+ * status, message, arg) runs once from inside mcsi_process (message: why it
+ * failed, "" on success). Returns ISDSC_SUCCESS when the start began; any
+ * other Status means cb never runs (err says why). */
+typedef void (*mcsi_nbd_start_cb)(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st,
+                                  const char *message, void *arg);
+mcsi_status mcsi_nbd_export_start_async(mcsi_initiator *ini, mcsi_id session, uint64_t lun,
+                                        const mcsi_nbd_opts *opts, mcsi_nbd_start_cb cb, void *arg,
+                                        char *err, size_t errlen);
+/* Blocking form (runs the loop; refused inside a callback of the loop):
+ * the export, or NULL with err filled. */
+mcsi_nbd_export *mcsi_nbd_export_start(mcsi_initiator *ini, mcsi_id session, uint64_t lun,
+                                       const mcsi_nbd_opts *opts, char *err, size_t errlen);
+/* Stops listening, closes every client (their SCSI commands still in flight
+ * finish into buffers of their own, then are freed), removes the Unix
+ * socket and frees the export. Safe inside callbacks. NULL: nothing. */
+void mcsi_nbd_export_stop(mcsi_nbd_export *exp);
+void mcsi_nbd_export_info(const mcsi_nbd_export *exp, mcsi_nbd_info *out);
+/* Serves the export from another session from now on (a daemon's persistent
+ * login came back as a new session): requests arriving from now on go to
+ * session's LUN lun of the same initiator, which the caller vouches is the
+ * same LUN (same size); requests in flight finish on the old session.
+ * Clients stay connected. Safe inside callbacks. */
+void mcsi_nbd_export_rebind(mcsi_nbd_export *exp, mcsi_id session, uint64_t lun);
+mcsi_initiator *mcsi_nbd_export_initiator(const mcsi_nbd_export *exp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
