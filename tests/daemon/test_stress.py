@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, result, tgt_portal, env  # noqa: E402
+from mcsid_test import TAP, Daemon, result, sanitized, tgt_portal, env  # noqa: E402
 
 t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
