@@ -123,9 +123,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
-$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
 
-$(MCSID): $(DAEMON_OBJ) $(BUILD)/libmcsi.a
+$(MCSID): $(DAEMON_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "exports.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -147,6 +148,7 @@ static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
     return;
   }
   log_info("persistent target %s: session %llu", target_of(k), (unsigned long long)k->sid);
+  mcsid_exports_session_up(k->d, k->entry, k->sid);
   step(k);
 }
 
@@ -228,6 +230,7 @@ static void step(mcsid_keeper *k)
   k->backoff_ms = 0;
   log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
              (unsigned long long)k->sid, k->added);
+  mcsid_exports_session_up(k->d, k->entry, k->sid);
   answer_waiter(k, k->first_status, NULL);
 }
 
