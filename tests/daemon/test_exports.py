@@ -71,9 +71,13 @@ def tgtadm(*args):
     return tool("tgtadm", "-C", "0", "--lld", "iscsi", *args, timeout=10) if os.environ.get("MCSI_TGT_IPC") else (1, "")
 
 
+acl_state = {"unbound": False}
+
+
 def acl(op):
     """Allows (bind) or refuses (unbind) every initiator's logins to tgt's tid 1."""
     os.environ["TGT_IPC_SOCKET"] = env("MCSI_TGT_IPC")
+    acl_state["unbound"] = op == "unbind"
     return tgtadm("--op", op, "--mode", "target", "--tid", "1", "--initiator-address", "ALL")
 
 
@@ -347,6 +351,29 @@ try:
     q.close()
     psid = nsid
 
+    # ---- nbdcopy of 64 MiB of random data in and out while tgt drops the connections -------------------------
+    src, back = os.path.join(d.dir, "src.img"), os.path.join(d.dir, "back.img")
+    with open(src, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(1 << 20))
+    uri = "nbd://127.0.0.1:%d" % pport
+    for what, argv in (("nbdcopy in", ["nbdcopy", src, uri]),
+                       ("qemu-img dd out", ["qemu-img", "dd", "-f", "raw", "-O", "raw", "bs=1M", "count=64",
+                                            "if=" + uri, "of=" + back])):
+        copy = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        drops = 0
+        while copy.poll() is None and drops < 20:
+            drops += tool("bash", DROP, "1")[1].count("dropped")
+            time.sleep(0.1)
+        out, _ = copy.communicate(timeout=120)
+        t.note("%s: %d connections dropped while it ran" % (what, drops))
+        t.ok(copy.returncode == 0 and "error" not in out.lower(),
+             "%s (64 MiB) while tgt drops connections: no error" % what, out)
+    rc, out = tool("qemu-img", "compare", "-f", "raw", "-F", "raw", src, back)
+    t.ok(rc == 0, "qemu-img compare: what came back is what went in", out)
+    os.unlink(src)
+    os.unlink(back)
+
     # ---- UnexportLun of a persistent export removes it from the state file ------------------------------------
     r = c.call("UnexportLun", {"Socket": sock_p})
     t.status(r, "ISDSC_SUCCESS", "UnexportLun of a persistent export")
@@ -368,7 +395,8 @@ try:
     held.stdin.close()
     held.wait(20)
 finally:
-    acl("bind")
+    if acl_state["unbound"]:
+        acl("bind")
     for cl in clients:
         try:
             cl.close()
