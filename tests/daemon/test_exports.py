@@ -9,9 +9,13 @@ closing its clients, read-only; bad parameters answer a failing Status (or
 invalid params) and the daemon goes on; LogoutFromTarget stops the session's
 exports; persistent exports (PersistentLoginTarget's Exports, ExportLun with
 IsPersistent) in the state file, back after kill -9 with their data; qemu-io
-reads through an export while tgt drops the session's connections; SIGTERM
-stops the exports before the logouts. Writes stay in the first 8 MiB of
-tgt's file LUN."""
+reads through an export while tgt drops the session's connections; a
+session that fails for good (tgt refuses logins, recovery timeout 3 s): an
+interactive qemu-io's read gets EIO, its connection stays, and reads again
+once the keeper's new session took the export; nbdcopy of 64 MiB of random
+data in and qemu-img dd out while tgt drops connections, qemu-img compare;
+SIGTERM stops the exports before the logouts. Writes stay in the first
+64 MiB of tgt's file LUN."""
 import json
 import os
 import select
@@ -299,12 +303,12 @@ try:
                               ["nbd://127.0.0.1:%d" % pport], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     drops = 0
-    for _ in range(5):
-        time.sleep(0.25)
+    for _ in range(5):   # the first drop at once, while qemu-io starts or reads
         if reader.poll() is not None:
             break
         rc, out = tool("bash", DROP, "1")
         drops += out.count("dropped")
+        time.sleep(0.25)
     try:
         out, _ = reader.communicate(timeout=120)
     except subprocess.TimeoutExpired:
@@ -373,6 +377,17 @@ try:
     t.ok(rc == 0, "qemu-img compare: what came back is what went in", out)
     os.unlink(src)
     os.unlink(back)
+
+    # ---- LogoutFromTarget of the persistent session: its exports wait; SIGHUP brings them back ----------------
+    r = c.call("LogoutFromTarget", {"UniqueSessionId": psid})
+    t.status(r, "ISDSC_SUCCESS", "LogoutFromTarget of the persistent session")
+    t.ok(sorted(x["State"] for x in exports(c)) == ["waiting", "waiting"] and not os.path.exists(sock_p),
+         "its two persistent exports wait (stopped, socket removed)", exports(c))
+    d.signal(signal.SIGHUP)
+    up = wait_for(lambda: sorted(x["State"] for x in exports(c)) == ["up", "up"], 30, 0.2)
+    t.ok(up and os.path.exists(sock_p), "SIGHUP: the target logs in again, both exports are up", exports(c))
+    rc, out = tool("nbdinfo", "--size", unix_uri(sock_p))
+    t.ok(rc == 0 and int(out.strip() or 0) == ea.get("Size"), "nbdinfo works on it again", out)
 
     # ---- UnexportLun of a persistent export removes it from the state file ------------------------------------
     r = c.call("UnexportLun", {"Socket": sock_p})
