@@ -253,6 +253,11 @@ try:
     sock_l = os.path.join(d.dir, "l.sock")
     r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_l})
     t.status(r, "ISDSC_SUCCESS", "a second export on the session")
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_l})
+    t.ok(result(r).get("StatusName") == "ISDSC_INVALID_PARAMETER" and "export" in result(r).get("StatusMessage", ""),
+         "the socket of another export: ISDSC_INVALID_PARAMETER naming it", r)
+    rc, out = tool("nbdinfo", "--size", unix_uri(sock_l))
+    t.ok(rc == 0, "... and that export still serves", out)
     r = c.call("LogoutFromTarget", {"UniqueSessionId": sid})
     t.status(r, "ISDSC_SUCCESS", "LogoutFromTarget")
     t.ok(exports(c) == [] and not os.path.exists(sock_l), "... stopped both exports (records and socket gone)",
