@@ -123,9 +123,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
-$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
 
-$(MCSID): $(DAEMON_OBJ) $(BUILD)/libmcsi.a
+$(MCSID): $(DAEMON_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
@@ -242,17 +242,18 @@ demo: all
 	bash tests/harness/with-targets $(BUILD)/mcsi scripts/demo.lua
 
 # What make install puts, and make uninstall removes: the library (static,
-# shared with its links), the header, mcsi.pc, the mcsi program and its Lua
+# shared with its links), the header, the NBD layer (libmcsi-nbd.a and
+# mcsi_nbd.h beside mcsi.h: link it before -lmcsi), mcsi.pc, the mcsi program and its Lua
 # module, the scripts, mcsi-perf; the service: mcsid in SBINDIR, its systemd
 # unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), its man page, and
 # SYSCONFDIR/mcsi/mcsid.conf only when there is none (uninstall removes it
 # only when it is unchanged). Not mcsi-demo, mcsi-mcsbench nor
 # scripts/demo.lua: they drive the targets of tests/harness/with-targets.
 INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
-INST_INC     := core/mcsi.h core/status_list.h
+INST_INC     := core/mcsi.h core/status_list.h nbd/mcsi_nbd.h
 INST_LUA     := $(wildcard bindings/mcsi/*.lua)
 INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
-INST_LIBS    := libmcsi.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
+INST_LIBS    := libmcsi.a libmcsi-nbd.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
 INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi $(SYSCONFDIR)/mcsi
 MCSID_CONF   := $(DESTDIR)$(SYSCONFDIR)/mcsi/mcsid.conf
 UNIT_SUBST   := s|/usr/local/sbin/mcsid|$(SBINDIR)/mcsid|; s|/etc/mcsi/mcsid.conf|$(SYSCONFDIR)/mcsi/mcsid.conf|
@@ -264,7 +265,7 @@ PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
 install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
-	install -m 644 $(BUILD)/libmcsi.a $(DESTDIR)$(LIBDIR)
+	install -m 644 $(BUILD)/libmcsi.a $(NBD_LIB) $(DESTDIR)$(LIBDIR)
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libmcsi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmcsi.so.$(SOVERSION)
 	ln -sf libmcsi.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcsi.so

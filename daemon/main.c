@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clients.h"
+#include "exports.h"
 #include "log.h"
 #include "mcsid.h"
 #include "persist.h"
@@ -98,6 +99,7 @@ static void begin_stop(mcsid *d, int sig)
   stop.started = now_ms();
   mcsid_listen_close(d);
   mcsid_persist_stop_all(d);
+  mcsid_exports_stop_all(d);   /* NBD clients closed before their sessions go */
   mcsi_id ids[4096];
   size_t n = mcsi_session_list(d->ini, ids, 4096);
   log_notice("%s: logging out %zu sessions (at most %ld ms)", strsignal(sig), n, d->config.shutdown_timeout_ms);

@@ -26,6 +26,7 @@ void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid);
 
 typedef struct mcsid_client mcsid_client;
 typedef struct mcsid_keeper mcsid_keeper;
+typedef struct mcsid_export mcsid_export;
 
 typedef struct mcsid {
   mcsi_initiator *ini;
@@ -39,6 +40,7 @@ typedef struct mcsid {
   long nclients;
   unsigned long client_serial;  /* names clients in log lines */
   mcsid_keeper *keepers;        /* one per persistent target */
+  mcsid_export *exports;        /* NBD exports, oldest first (exports.c) */
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */
   int done;                     /* leave the loop */
   int exit_code;

@@ -63,6 +63,7 @@ extern const mcsid_method mcsid_methods_scsi[];
 extern const mcsid_method mcsid_methods_discovery[];
 extern const mcsid_method mcsid_methods_persist[];
 extern const mcsid_method mcsid_methods_events[];
+extern const mcsid_method mcsid_methods_exports[];
 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */

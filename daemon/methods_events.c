@@ -5,6 +5,7 @@
  * "Reason"}} and tells the persistent logins. */
 #include <string.h>
 #include "clients.h"
+#include "exports.h"
 #include "log.h"
 #include "methods.h"
 #include "persist.h"
@@ -30,6 +31,7 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
   json_t *msg = mcsid_rpc_notification("Event", event_json(ev));
   mcsid_clients_broadcast(d, (int)ev->kind, msg);
   json_decref(msg);
+  mcsid_exports_event(d, ev);
   mcsid_persist_event(d, ev);
 }
 

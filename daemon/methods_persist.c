@@ -2,6 +2,7 @@
  * RemovePersistentTarget (the keeping itself: persist.c). */
 #include <stdio.h>
 #include <string.h>
+#include "exports.h"
 #include "loginopts.h"
 #include "persist.h"
 
@@ -77,6 +78,14 @@ static void persistent_login_target(mcsid_call *call)
   }
   json_t *entry = json_pack("{s:s, s:o, s:I}", "TargetName", mcsid_param_string(call, "TargetName"), "Portals",
                             portals, "Connections", (json_int_t)n);
+  char msg[300];
+  json_t *recovery = mcsid_param(call, "RecoveryTimeoutMs");   /* how long NBD clients wait, too */
+  if (recovery) json_object_set(entry, "RecoveryTimeoutMs", recovery);
+  if (mcsid_exports_entry_from_call(call, entry, msg, sizeof msg) < 0) {
+    json_decref(entry);
+    mcsid_call_invalid_params(call, msg);
+    return;
+  }
   mcsid_persist_add_from_call(call, entry);
 }
 
@@ -105,7 +114,8 @@ const mcsid_method mcsid_methods_persist[] = {
   { "PersistentLoginTarget", persistent_login_target,
     { { "TargetName", P_STRING, 1 }, { "TargetPortal", P_PORTAL, 0 }, { "Portals", P_PORTALS, 0 },
       { "Connections", P_UINT, 0 }, { "LoadBalancePolicy", P_POLICY, 0 }, { "PolicyScript", P_STRING, 0 },
-      { "HeaderDigest", P_STRING, 0 }, { "DataDigest", P_STRING, 0 }, MCSID_CHAP_PARAMS } },
+      { "HeaderDigest", P_STRING, 0 }, { "DataDigest", P_STRING, 0 }, { "Exports", P_ARRAY, 0 },
+      { "RecoveryTimeoutMs", P_UINT, 0 }, MCSID_CHAP_PARAMS } },
   { "ListPersistentTargets", list_persistent_targets, { { NULL } } },
   { "RemovePersistentTarget", remove_persistent_target, { { "TargetName", P_STRING, 1 } } },
   { NULL, NULL, { { NULL } } },

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "exports.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -123,6 +124,7 @@ static void logout_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 static void logout_from_target(mcsid_call *call)
 {
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
+  mcsid_exports_stop_session(call->d, sid);   /* its NBD clients closed before the session goes */
   mcsi_status st = mcsi_logout_from_target_async(call->d->ini, sid, logout_done, call);
   if (st) {
     mcsid_call_fail_now(call, st);

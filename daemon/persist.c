@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "exports.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -115,6 +116,9 @@ static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login 
   if (l->opts.header_digest < 0) l->opts.header_digest = 0;
   if (l->opts.data_digest < 0) l->opts.data_digest = 0;
   l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
+  json_t *recovery = json_object_get(k->entry, "RecoveryTimeoutMs");
+  if (json_integer_value(recovery) > 0 && json_integer_value(recovery) <= 3600000)
+    l->opts.recovery_timeout_ms = (int)json_integer_value(recovery);
   mcsid_chap_to_engine(&l->chap, &l->opts.chap);
   return ISDSC_SUCCESS;
 }
@@ -147,6 +151,7 @@ static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
     return;
   }
   log_info("persistent target %s: session %llu", target_of(k), (unsigned long long)k->sid);
+  mcsid_exports_session_up(k->d, k->entry, k->sid);
   step(k);
 }
 
@@ -228,6 +233,7 @@ static void step(mcsid_keeper *k)
   k->backoff_ms = 0;
   log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
              (unsigned long long)k->sid, k->added);
+  mcsid_exports_session_up(k->d, k->entry, k->sid);
   answer_waiter(k, k->first_status, NULL);
 }
 

@@ -4,7 +4,9 @@
  *   {"TargetName", "Portals": [{"Address","Port"}...], "Connections": n,
  *    "LoadBalancePolicy": 1..5 or absent, "PolicyScript": name or absent
  *    (stored; applied by the policy work), "ChapAccount": name or absent,
- *    "HeaderDigest", "DataDigest"}
+ *    "HeaderDigest", "DataDigest", "RecoveryTimeoutMs": ms or absent (the
+ *    session's reinstatement window), "Exports": [export specs] or absent
+ *    (exports.h)}
  * A keeper logs in through the first portal (then the next ones in turn on
  * failure), adds connections up to Connections through the portals in turn,
  * sets the policy; a failed step retries after a back-off that starts at

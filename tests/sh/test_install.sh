@@ -2,7 +2,8 @@
 # tests/sh/test_install.sh BUILD_DIR: make install into a temporary DESTDIR
 # (PREFIX a directory no system has), the files it puts, mcsi.pc through
 # pkg-config, a small C program built with only pkg-config's flags (against
-# the shared library: runs, and cannot reach an internal function), then make
+# the shared library: runs, and cannot reach an internal function), the NBD
+# layer (mcsi_nbd.h, libmcsi-nbd.a: a program links and runs), then make
 # uninstall: every file install put is gone, files that were there before
 # stay. The service: mcsid, its unit (naming the installed paths), its man
 # page and configuration (kept when changed); the installed mcsid answers on
@@ -35,7 +36,8 @@ mk install
 rc=$?
 tap_ok $rc "make install PREFIX=$P DESTDIR=..."
 [ $rc -eq 0 ] || tap_note "$(tail -20 "$WORK/make.log")"
-for f in lib/libmcsi.a lib/libmcsi.so lib/pkgconfig/mcsi.pc include/mcsi/mcsi.h include/mcsi/status_list.h \
+for f in lib/libmcsi.a lib/libmcsi-nbd.a include/mcsi/mcsi_nbd.h \
+         lib/libmcsi.so lib/pkgconfig/mcsi.pc include/mcsi/mcsi.h include/mcsi/status_list.h \
          bin/mcsi bin/mcsi-perf lib/lua/5.4/mcsi.so share/lua/5.4/mcsi/pretty.lua share/mcsi/scripts/failover.lua; do
     [ -e "$D$P/$f" ]
     tap_ok $? "installed: $f"
@@ -111,6 +113,30 @@ tap_is "$needed" "$soname" "the program needs the SONAME"
 out=$(LD_LIBRARY_PATH=$D$P/lib "$WORK/prog" 2>&1)
 tap_is "$out" "iqn.2026-11.org.mcsi:install-test ISDSC_LOGIN_FAILED Login failed" \
     "the program runs on the installed library"
+
+# The NBD layer: its installed header and archive, linked before the shared
+# library (it uses mcsi.h's functions only, all of them exported).
+cat >"$WORK/prog_nbd.c" <<'C'
+#include <stdio.h>
+#include <mcsi_nbd.h>
+int main(void)
+{
+  char err[128] = "";
+  mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:install-test");
+  mcsi_nbd_opts opts = { .name = "x" };   /* neither a socket nor TCP: refused */
+  if (!ini) return 1;
+  mcsi_nbd_export *e = mcsi_nbd_export_start(ini, 1, 0, &opts, err, sizeof err);
+  printf("%s %s\n", e ? "started" : "refused", err);
+  mcsi_initiator_free(ini);
+  return 0;
+}
+C
+# shellcheck disable=SC2086
+cc "${CFLAGS_T[@]}" $cflags -o "$WORK/prog_nbd" "$WORK/prog_nbd.c" -L"$D$P/lib" -lmcsi-nbd $libs >"$WORK/cc.log" 2>&1
+tap_ok $? "a program using mcsi_nbd.h links with -lmcsi-nbd before pkg-config's libs"
+tap_note "$(cat "$WORK/cc.log")"
+out=$(LD_LIBRARY_PATH=$D$P/lib "$WORK/prog_nbd" 2>&1)
+tap_is "$out" "refused neither a socket path nor a TCP address" "the NBD program runs on the installed libraries"
 
 # An internal function of the library (one libmcsi.a defines and mcsi.h does
 # not declare) cannot be linked through the installed shared library.
