@@ -1159,6 +1159,21 @@ static int l_initiator(lua_State *L)
   return 1;
 }
 
+/* mcsi.connect([socket]) -> mcsi, st: from now on this state's mcsi talks to
+ * the daemon mcsid (bindings/mcsi/remote.lua); upvalue 1 is the module. */
+static int l_connect(lua_State *L)
+{
+  lua_settop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.remote");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "install");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_call(L, 2, 2);
+  return 2;
+}
+
 /* ---- the engine object --------------------------------------------------------------- */
 
 /* ---- the end: every session logged out, within a bound ------------------------ */
@@ -1378,6 +1393,13 @@ int luaopen_mcsi(lua_State *L)
   luaL_setfuncs(L, lmcsi_ops_funcs, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, lmcsi_scsi_funcs, 1);
+  lua_newtable(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  luaL_setfuncs(L, lmcsi_unix_funcs, 1);
+  lua_setfield(L, m, "_unix");
+  lua_pushvalue(L, m);
+  lua_pushcclosure(L, l_connect, 1);
+  lua_setfield(L, m, "connect");
   lmcsi_open_status(L);
   lua_setfield(L, m, "Status");
   lmcsi_open_session(L, m);
