@@ -131,8 +131,8 @@ function Client:call(fname, method, params, conv, fn, after)
   local function results(msg)
     local st = self:answer_status(msg)
     if after then after() end
-    if st.ok then return st, conv(msg.result or {}, st) end
-    return st, conv(nil, st)
+    if st.ok then return st, conv(msg.result or {}, st, msg.result) end
+    return st, conv(nil, st, msg.result)
   end
   local function pack(st, ...) return table.pack(...), st end
   if fn then
@@ -596,7 +596,23 @@ local function build(client, mcsi, orig)
     return new_session(info.id, false), st
   end
   R.Session = Session
-  R.is_remote = function() return true end
+
+  -- result, st = mcsi.rpc(method [, params] [, fn(result, st)]): any method of
+  -- doc/protocol.md; result is its _OUT object (nil when the Status fails,
+  -- except listings). params.chap (the Lua chap table) becomes Username /
+  -- SecretFile (...), a secret written to a private temporary file.
+  function R.rpc(method, params, ...)
+    local fn = split_fn(params, ...)
+    if type(params) ~= "table" then params = nil end
+    local temps, p = {}, nil
+    if params then
+      p = {}
+      for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
+      chap_params(p, params.chap, temps)
+    end
+    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn, remover(temps))
+  end
+
   return R
 end
 
@@ -647,6 +663,8 @@ function M.install(mcsi, path)
   end
   client.initiator_name = ver.InitiatorName
   client.version = ver.Version
+  R.daemon = { path = path, version = ver.Version, protocol_version = tointeger(ver.ProtocolVersion),
+               initiator = ver.InitiatorName, methods = ver.Methods }
   for k, v in pairs(R) do mcsi[k] = v end
   mcsi._remote = client
   return mcsi, st
