@@ -1193,7 +1193,7 @@ static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 static void logout_all(lmcsi_engine *e)
 {
   e->closed = 1;
-  if (e->in_callback) return;
+  if (e->in_callback || e->borrowed) return;
   size_t max = 1 + e->nextra;
   mcsi_initiator **inis = malloc(max * sizeof *inis);
   struct pollfd *pf = malloc(max * sizeof *pf);
@@ -1245,7 +1245,7 @@ static int engine_gc(lua_State *L)
   logout_all(e);
   if (e->ini) {
     mcsi_set_event_callback(e->ini, NULL, NULL);
-    mcsi_initiator_free(e->ini);          /* closes what is left, without Logout */
+    if (!e->borrowed) mcsi_initiator_free(e->ini);   /* closes what is left, without Logout */
     e->ini = NULL;
   }
   for (size_t i = 0; i < e->nextra; i++) {
@@ -1310,6 +1310,7 @@ static const luaL_Reg mcsi_funcs[] = {
   {"spawn", lmcsi_l_spawn},
   {"redact", lmcsi_l_redact},
   {"add_secret", lmcsi_l_add_secret},
+  {"_on_coroutine_error", lmcsi_l_on_coroutine_error},
   {NULL, NULL}
 };
 
@@ -1368,6 +1369,18 @@ static void preload_chunks(lua_State *L)
   lua_pop(L, 1);
 }
 
+int lmcsi_open_with_initiator(lua_State *L, mcsi_initiator *ini)
+{
+  luaL_requiref(L, "mcsi", luaopen_mcsi, 0);
+  lmcsi_engine *e = registry_engine(L);
+  if (!e || e->ini) return luaL_error(L, "mcsi: the engine of this state already has an initiator");
+  e->ini = ini;
+  e->borrowed = 1;
+  unlink_engine(e);                       /* the exit handler leaves the host's sessions alone */
+  mcsi_set_event_callback(ini, on_event, e);
+  return 1;
+}
+
 int luaopen_mcsi(lua_State *L)
 {
   /* One engine per Lua state, shared by every require. */
@@ -1393,6 +1406,7 @@ int luaopen_mcsi(lua_State *L)
   luaL_setfuncs(L, lmcsi_ops_funcs, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, lmcsi_scsi_funcs, 1);
+  luaL_setfuncs(L, lmcsi_guard_funcs, 0);
   lua_newtable(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, lmcsi_unix_funcs, 1);

@@ -131,6 +131,7 @@ typedef struct lmcsi_engine {
   mcsi_id hint_sid;                 /* the Session object lmcsi_check_sid last saw, */
   mcsi_initiator *hint_ini;         /* and its initiator (session ids may repeat across initiators) */
   mcsi_initiator *force_ini;        /* the next lmcsi_ini_for answers this (closing a handle) */
+  int borrowed;                     /* ini is a host's (mcsid): never freed nor logged out here */
   int exit_left;                    /* logouts at the end not answered yet */
   struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
 } lmcsi_engine;
@@ -202,10 +203,15 @@ void lmcsi_req_done(lmcsi_req *r);
 int lmcsi_run_ready(lua_State *L, lmcsi_engine *e);
 void lmcsi_ready_free(lmcsi_engine *e);
 int lmcsi_l_spawn(lua_State *L);
+/* mcsi._on_coroutine_error(fn): fn(co, message) hears a coroutine of mcsi.spawn
+ * that raised (instead of the report on stderr); nil: back to the report. */
+int lmcsi_l_on_coroutine_error(lua_State *L);
 
 /* lops.c and lscsi.c: module functions */
 extern const luaL_Reg lmcsi_ops_funcs[];
 extern const luaL_Reg lmcsi_scsi_funcs[];
+/* lguard.c: mcsi._guard, budgets of coroutines (mcsid's policies) */
+extern const luaL_Reg lmcsi_guard_funcs[];
 /* lunix.c: mcsi._unix, the daemon client's socket (bindings/mcsi/remote.lua) */
 extern const luaL_Reg lmcsi_unix_funcs[];
 
@@ -274,6 +280,14 @@ int lmcsi_wait_set(lua_State *L, const int **fds, int *timeout_ms);
  * ready watched fds, deferred closes. Lua errors in callbacks are reported,
  * never raised. */
 void lmcsi_service(lua_State *L);
+
+/* For a host that owns its initiator (mcsid's policies): opens the module
+ * (package.loaded.mcsi, left on the stack) with ini as the engine's default
+ * initiator. The engine hears ini's events (mcsi_set_event_callback: the
+ * host keeps its mcsi_subscribe subscribers), never frees ini and never logs
+ * its sessions out; the host runs the loop (mcsi_process) and calls
+ * lmcsi_service after each turn for the timers and coroutines. */
+int lmcsi_open_with_initiator(lua_State *L, mcsi_initiator *ini);
 
 /* lua.c's message handler: the error with a traceback (one for the module and the program). */
 int lmcsi_msghandler(lua_State *L);
