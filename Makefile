@@ -113,10 +113,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/lib
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings
 
-$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+$(DAEMON_OBJ): XCFLAGS += -Idaemon $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
-$(MCSID): $(DAEMON_OBJ) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
+# mcsid embeds Lua 5.4 and the binding for its policies (daemon/policy.c).
+$(MCSID): $(DAEMON_OBJ) $(BIND_OBJ) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(LIBS) -lm
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'

@@ -310,7 +310,7 @@ static int dispatch_event(lua_State *L)
 static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 {
   lmcsi_engine *e = arg;
-  lua_State *L = e->L;
+  lua_State *L = e->L ? e->L : e->home;
   if (ev->kind == MCSI_EV_SESSION_LOGGED_OUT) forget_owner(e, ev->session_id, ini);
   if (!L || e->closed || !lua_checkstack(L, 8)) return;
   e->in_callback++;
@@ -1376,6 +1376,9 @@ int lmcsi_open_with_initiator(lua_State *L, mcsi_initiator *ini)
   if (!e || e->ini) return luaL_error(L, "mcsi: the engine of this state already has an initiator");
   e->ini = ini;
   e->borrowed = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  e->home = lua_tothread(L, -1);
+  lua_pop(L, 1);
   unlink_engine(e);                       /* the exit handler leaves the host's sessions alone */
   mcsi_set_event_callback(ini, on_event, e);
   return 1;

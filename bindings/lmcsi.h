@@ -132,6 +132,7 @@ typedef struct lmcsi_engine {
   mcsi_initiator *hint_ini;         /* and its initiator (session ids may repeat across initiators) */
   mcsi_initiator *force_ini;        /* the next lmcsi_ini_for answers this (closing a handle) */
   int borrowed;                     /* ini is a host's (mcsid): never freed nor logged out here */
+  lua_State *home;                  /* then: the main thread, for events from the host's own loop */
   int exit_left;                    /* logouts at the end not answered yet */
   struct lmcsi_engine *next_live;   /* engines not closed yet (the exit handler's list) */
 } lmcsi_engine;

@@ -133,7 +133,17 @@ local function sandbox(p, log)
   for _, k in ipairs(SAFE_LIBS) do env[k] = copy(_G[k]) end
   env.string.dump = nil
   env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
-  env.io = { write = function(...) log(table.concat(table.pack(...), "")) end }
+  local pending = ""                      -- io.write's text, logged a line at a time
+  env.io = {
+    write = function(...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+      pending = pending .. table.concat(parts, "", 1, parts.n)
+      for line in pending:gmatch("([^\n]*)\n") do log(line) end
+      pending = pending:match("[^\n]*$")
+    end,
+    flush = function() end,
+  }
   env.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
