@@ -229,7 +229,8 @@ demo: all
 
 # What make install puts, and make uninstall removes: the library (static,
 # shared with its links), the header, mcsi.pc, the mcsi program and its Lua
-# module, the scripts, mcsi-perf; the service: mcsid in SBINDIR, its systemd
+# module, the scripts, mcsi-perf, mcsi-iscsicli (runs scripts/iscsicli.lua) and
+# the man pages mcsi(1), mcsi-iscsicli(1); the service: mcsid in SBINDIR, its systemd
 # unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), its man page, and
 # SYSCONFDIR/mcsi/mcsid.conf only when there is none (uninstall removes it
 # only when it is unchanged). Not mcsi-demo, mcsi-mcsbench nor
@@ -238,6 +239,7 @@ INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
 INST_INC     := core/mcsi.h core/status_list.h
 INST_LUA     := $(wildcard bindings/mcsi/*.lua)
 INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
+INST_MAN1    := doc/mcsi.1 doc/mcsi-iscsicli.1
 INST_LIBS    := libmcsi.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
 INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi $(SYSCONFDIR)/mcsi
 MCSID_CONF   := $(DESTDIR)$(SYSCONFDIR)/mcsi/mcsid.conf
@@ -265,6 +267,11 @@ install: $(BUILD)/libmcsi.a $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
 	sed -e '$(UNIT_SUBST)' daemon/mcsid.service >$(DESTDIR)$(UNITDIR)/mcsid.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/mcsid.service
 	install -m 644 daemon/mcsid.8 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(INST_MAN1) $(DESTDIR)$(MANDIR)/man1
+	sed -e 's|@BINDIR@|$(BINDIR)|; s|@SCRIPTS@|$(DATADIR)/mcsi/scripts|' scripts/mcsi-iscsicli.in \
+	  >$(DESTDIR)$(BINDIR)/mcsi-iscsicli
+	chmod 755 $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	[ -e $(MCSID_CONF) ] || install -m 644 daemon/mcsid.conf $(MCSID_CONF)
 
 # Removes exactly the files install puts, then mcsi's own directories if empty.
@@ -274,7 +281,8 @@ uninstall:
 	  $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INST_BIN))) $(DESTDIR)$(LUA_CDIR)/mcsi.so \
 	  $(addprefix $(DESTDIR)$(LUA_LDIR)/mcsi/,$(notdir $(INST_LUA))) \
 	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS))) \
-	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8
+	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8 \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INST_MAN1))) $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	! cmp -s daemon/mcsid.conf $(MCSID_CONF) || rm -f $(MCSID_CONF)
 	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
 
