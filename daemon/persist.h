@@ -3,7 +3,7 @@
  * An entry of state.json's "PersistentTargets":
  *   {"TargetName", "Portals": [{"Address","Port"}...], "Connections": n,
  *    "LoadBalancePolicy": 1..5 or absent, "PolicyScript": name or absent
- *    (stored; applied by the policy work), "ChapAccount": name or absent,
+ *    (attached to the session by the keeper: policy.h), "ChapAccount": name or absent,
  *    "HeaderDigest", "DataDigest"}
  * A keeper logs in through the first portal (then the next ones in turn on
  * failure), adds connections up to Connections through the portals in turn,

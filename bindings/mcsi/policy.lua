@@ -159,8 +159,21 @@ local function sandbox(p, log)
   return env
 end
 
+local KEEP_ENDED = 64                      -- policies no longer running that P.list still shows
+
+-- Forgets the oldest policies that no longer run, beyond KEEP_ENDED.
+local function forget_old()
+  local ended = {}
+  for id, p in pairs(P.policies) do
+    if p.state ~= "running" then ended[#ended + 1] = id end
+  end
+  table.sort(ended)
+  for i = 1, #ended - KEEP_ENDED do P.policies[ended[i]] = nil end
+end
+
 -- Attaches a policy; returns it, or nil and a message.
 function P.attach(o)
+  forget_old()
   P.next_id = P.next_id + 1
   local p = { id = P.next_id, session = o.session, script = o.script, options = o.options or {},
               instructions = o.instructions or 50000000, ms = o.ms or 60000, state = "running",
@@ -193,13 +206,6 @@ function P.detach(id, reason)
   finish(p, "stopped", reason or "detached")
   P.policies[id] = nil
   return true
-end
-
--- Forgets the policies that are no longer running.
-function P.prune()
-  for id, p in pairs(P.policies) do
-    if p.state ~= "running" then P.policies[id] = nil end
-  end
 end
 
 function P.list()
