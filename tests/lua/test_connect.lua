@@ -309,4 +309,70 @@ function TestConnect:test_iscsicli_json_one_shape()
   lu.assertEquals(cjson.decode(out).status.name, "ISDSC_SUCCESS")
 end
 
+-- The REPL on the daemon: events of sessions made by another process arrive
+-- while the prompt waits, and its session list is the daemon's.
+function TestConnect:test_repl_on_the_daemon()
+  local T = "tmux -L mcsi-connect-test-" .. H.pid() .. " "
+  local function tmux(args) local rc, out = H.run(T .. args) return out, rc end
+  local function screen() return (tmux("capture-pane -p -J -S -200 -t repl")) end
+  local function wait_for(text)
+    for _ = 1, 200 do                               -- bounded; not a timing assertion
+      if screen():find(text, 1, true) then return true end
+      mcsi.sleep(50)
+    end
+    lu.fail("the REPL never showed: " .. text .. "\n--- screen:\n" .. screen())
+  end
+  local function send(line)
+    tmux("send-keys -t repl -l " .. H.shq(line))
+    tmux("send-keys -t repl Enter")
+  end
+  local env = string.format("env MCSI_HISTORY=/dev/null LUA_PATH=%s LUA_CPATH=%s TERM=xterm",
+    H.shq(os.getenv("LUA_PATH") or ""), H.shq(os.getenv("LUA_CPATH") or ""))
+  local _, rc = tmux("new-session -d -s repl -x 200 -y 50 " .. H.shq(env .. " " .. H.mcsi_bin .. " --connect " .. D.sock))
+  lu.assertEquals(rc, 0)
+  local ok, err = pcall(function()
+    wait_for("mcsi>")
+    send('h = mcsi.on("session-active", function(ev) print("EVENT " .. ev.kind) end)')
+    send("mcsi.daemon.version")
+    wait_for('"0.1.0"')
+    local rc2, out = cli("QAddTargetPortal " .. H.tgt)
+    lu.assertEquals(rc2, 0, out)
+    rc2, out = cli("QLoginTarget " .. H.tgt_iqn)
+    lu.assertEquals(rc2, 0, out)
+    wait_for("EVENT session-active")                -- delivered while the prompt waited
+    send("#mcsi.sessions()")
+    wait_for("\n1\n")
+  end)
+  tmux("kill-server")
+  daemon_logout_all()
+  if not ok then error(err, 0) end
+end
+
+-- A CHAP secret given inline through mcsi.connect goes to the daemon in a
+-- private temporary file, removed once answered; it shows nowhere.
+function TestConnect:test_inline_chap_secret_through_the_daemon()
+  local user, secret = H.env("MCSI_CHAP_USER"), H.env("MCSI_CHAP_SECRET")
+  local code = string.format([[
+    local before = {}
+    for f in io.popen("ls /tmp"):lines() do before[f] = true end
+    local sid, cid, st = mcsi.login_to_target{ portal = %q, target = %q, chap = { username = %q, secret = %q } }
+    print("login", st.name, math.type(sid))
+    local bad = select(3, mcsi.login_to_target{ portal = %q, target = %q, chap = { username = %q, secret = "wrong-secret-x" } })
+    print("bad", bad.name)
+    local left = 0
+    for f in io.popen("ls /tmp"):lines() do if not before[f] and f:match("^lua_") then left = left + 1 end end
+    print("temporary files left", left)
+    print("logout", mcsi.logout_from_target(sid).name)
+  ]], H.tgt, H.env("MCSI_TGT_IQN_CHAP"), user, secret, H.tgt, H.env("MCSI_TGT_IQN_CHAP"), user)
+  local rc, out = H.run(M .. " --connect " .. H.shq(D.sock) .. " -e " .. H.shq(code))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "login\tISDSC_SUCCESS\tinteger")
+  lu.assertStrContains(out, "bad\tISDSC_AUTHENTICATION_FAILURE")
+  lu.assertStrContains(out, "temporary files left\t0")
+  lu.assertStrContains(out, "logout\tISDSC_SUCCESS")
+  lu.assertNotStrContains(out, secret)
+  lu.assertNotStrContains(read_file(D.log), secret)
+  lu.assertNotStrContains(read_file(D.dir .. "/state/state.json"), secret)
+end
+
 H.finish()
