@@ -152,6 +152,36 @@ t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with PolicyScript failover")
 psid = result(r).get("UniqueSessionId")
 t.ok(wait_for(lambda: [p for p in policies().values() if p["UniqueSessionId"] == psid and p["State"] == "running"
                        and p["PolicyScript"] == "failover"], 10), "the keeper attached failover to its session")
+
+
+# ---- every connection dropped by the target (tgt-drop-conn): the session is
+# reinstated (or logged in again by the keeper), failover brings it back to 2 ----
+def target_session():
+    for p in result(c.call("ListPersistentTargets")).get("PersistentTargets", []):
+        if p.get("UniqueSessionId"):
+            return p["UniqueSessionId"]
+    return None
+
+
+old = {x["UniqueConnectionId"] for x in healthy(psid)}
+t.is_(len(old), 2, "the persistent target's session has its 2 connections")
+drop = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "tgt-drop-conn"), "1"],
+                      capture_output=True, text=True)
+t.ok(drop.returncode == 0 and drop.stdout.count("dropped") >= 2, "tgt-drop-conn dropped its connections",
+     drop.stdout + drop.stderr)
+
+
+def back_to_two():
+    sid = target_session()
+    h = healthy(sid) if sid else []
+    return sid if len(h) == 2 and not old & {x["UniqueConnectionId"] for x in h} else None
+
+
+back = wait_for(back_to_two, 60)
+t.ok(back, "after the drop the target's session has 2 new healthy connections", healthy(target_session() or psid))
+t.ok(wait_for(lambda: [p for p in policies().values() if p["UniqueSessionId"] == back and p["State"] == "running"],
+              10), "with its failover policy running")
+psid = back or psid
 c.close()
 ev.close()
 d.kill9()
