@@ -83,6 +83,17 @@ function Client:dispatch(msg)
   end
 end
 
+-- JSON numbers come as floats from lua-cjson: whole ones become integers
+-- (ids, counts, Status codes), as the in-process API gives them.
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do v[k] = integers(x) end
+    return v
+  end
+  if math.type(v) == "float" then return math.tointeger(v) or v end
+  return v
+end
+
 -- Reads what the socket has and handles every whole line.
 function Client:pump()
   if self.closed then return end
@@ -95,7 +106,7 @@ function Client:pump()
     local line = self.buf:sub(1, nl - 1)
     self.buf = self.buf:sub(nl + 1)
     local ok, msg = pcall(cjson.decode, line)
-    if ok and type(msg) == "table" then self:dispatch(msg) end
+    if ok and type(msg) == "table" then self:dispatch(integers(msg)) end
   end
 end
 
