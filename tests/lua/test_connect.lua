@@ -105,6 +105,9 @@ for _, t in ipairs(targets) do names[#names + 1] = t.name end
 table.sort(names)
 show("discovery", dst.name, #targets > 0, names[1] ~= nil)
 show("bad sid", select(2, mcsi.session_info(0x7fffffff)).name)
+show("lb", mcsi.set_load_balance_policy(sid, "least-queue-depth").name, mcsi.session_info(sid).policy_name,
+     mcsi.set_load_balance_policy(sid, 9).name, mcsi.set_load_balance_policy(sid, 2).name,
+     mcsi.session_info(sid).policy)
 show("bad remove", mcsi.remove_connection_from_session(sid, 0x7ffffff0).name)
 -- callback form
 local done
@@ -156,6 +159,7 @@ function TestConnect:test_same_script_in_process_and_through_the_daemon()
   lu.assertStrContains(here, "login\tinteger\tinteger\tISDSC_SUCCESS\tmcsi.Status\ttrue")
   lu.assertStrContains(here, "events\tconn-removed ISDSC_SUCCESS,conn-removed ISDSC_SUCCESS,conn-removed ISDSC_SUCCESS")
   lu.assertStrContains(here, "bad sid\tISDSC_INVALID_SESSION_ID")
+  lu.assertStrContains(here, "lb\tISDSC_SUCCESS\tleast-queue-depth\tISDSC_INVALID_LOAD_BALANCE_POLICY\tISDSC_SUCCESS\t2")
   lu.assertEquals(prog, here, "mcsi --connect")
   lu.assertEquals(lib, here, "mcsi.connect()")
   -- the daemon really did it: its log has the calls
