@@ -47,9 +47,10 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
-              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c
-BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua scripts/iscsicli.lua scripts/failover.lua \
-              scripts/drain.lua scripts/rebalance.lua scripts/export.lua
+              bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c bindings/lunix.c \
+              bindings/lguard.c
+BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua bindings/mcsi/remote.lua bindings/mcsi/policy.lua \
+              scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
 LUA_BINS   := $(BUILD)/mcsi.so $(BUILD)/mcsi $(BUILD)/bench-lua
@@ -123,10 +124,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
-$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) -DMCSID_VERSION='"$(VERSION)"'
+$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
-$(MCSID): $(DAEMON_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS)
+# mcsid embeds Lua 5.4 and the binding for its policies (daemon/policy.c),
+# and serves NBD exports (nbd/).
+$(MCSID): $(DAEMON_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(LIBS) -lm
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
@@ -137,6 +140,7 @@ $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDI
 $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua mcsi.args=bindings/mcsi/args.lua \
+	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua \
 	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
 
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
@@ -243,8 +247,10 @@ demo: all
 
 # What make install puts, and make uninstall removes: the library (static,
 # shared with its links), the header, the NBD layer (libmcsi-nbd.a and
-# mcsi_nbd.h beside mcsi.h: link it before -lmcsi), mcsi.pc, the mcsi program and its Lua
-# module, the scripts, mcsi-perf; the service: mcsid in SBINDIR, its systemd
+# mcsi_nbd.h beside mcsi.h: link it before -lmcsi), mcsi.pc, the mcsi program
+# and its Lua module, the scripts, mcsi-perf, mcsi-iscsicli (runs
+# scripts/iscsicli.lua) and the man pages mcsi(1), mcsi-iscsicli(1); the
+# service: mcsid in SBINDIR, its systemd
 # unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), its man page, and
 # SYSCONFDIR/mcsi/mcsid.conf only when there is none (uninstall removes it
 # only when it is unchanged). Not mcsi-demo, mcsi-mcsbench nor
@@ -253,6 +259,7 @@ INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
 INST_INC     := core/mcsi.h core/status_list.h nbd/mcsi_nbd.h
 INST_LUA     := $(wildcard bindings/mcsi/*.lua)
 INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
+INST_MAN1    := doc/mcsi.1 doc/mcsi-iscsicli.1
 INST_LIBS    := libmcsi.a libmcsi-nbd.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
 INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi $(SYSCONFDIR)/mcsi
 MCSID_CONF   := $(DESTDIR)$(SYSCONFDIR)/mcsi/mcsid.conf
@@ -280,6 +287,11 @@ install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(M
 	sed -e '$(UNIT_SUBST)' daemon/mcsid.service >$(DESTDIR)$(UNITDIR)/mcsid.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/mcsid.service
 	install -m 644 daemon/mcsid.8 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(INST_MAN1) $(DESTDIR)$(MANDIR)/man1
+	sed -e 's|@BINDIR@|$(BINDIR)|; s|@SCRIPTS@|$(DATADIR)/mcsi/scripts|' scripts/mcsi-iscsicli.in \
+	  >$(DESTDIR)$(BINDIR)/mcsi-iscsicli
+	chmod 755 $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	[ -e $(MCSID_CONF) ] || install -m 644 daemon/mcsid.conf $(MCSID_CONF)
 
 # Removes exactly the files install puts, then mcsi's own directories if empty.
@@ -289,7 +301,8 @@ uninstall:
 	  $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INST_BIN))) $(DESTDIR)$(LUA_CDIR)/mcsi.so \
 	  $(addprefix $(DESTDIR)$(LUA_LDIR)/mcsi/,$(notdir $(INST_LUA))) \
 	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS))) \
-	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8
+	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8 \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INST_MAN1))) $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	! cmp -s daemon/mcsid.conf $(MCSID_CONF) || rm -f $(MCSID_CONF)
 	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
 

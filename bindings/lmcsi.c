@@ -310,7 +310,7 @@ static int dispatch_event(lua_State *L)
 static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 {
   lmcsi_engine *e = arg;
-  lua_State *L = e->L;
+  lua_State *L = e->L ? e->L : e->home;
   if (ev->kind == MCSI_EV_SESSION_LOGGED_OUT) forget_owner(e, ev->session_id, ini);
   if (!L || e->closed || !lua_checkstack(L, 8)) return;
   e->in_callback++;
@@ -1159,6 +1159,21 @@ static int l_initiator(lua_State *L)
   return 1;
 }
 
+/* mcsi.connect([socket]) -> mcsi, st: from now on this state's mcsi talks to
+ * the daemon mcsid (bindings/mcsi/remote.lua); upvalue 1 is the module. */
+static int l_connect(lua_State *L)
+{
+  lua_settop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.remote");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "install");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_call(L, 2, 2);
+  return 2;
+}
+
 /* ---- the engine object --------------------------------------------------------------- */
 
 /* ---- the end: every session logged out, within a bound ------------------------ */
@@ -1178,6 +1193,7 @@ static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 static void logout_all(lmcsi_engine *e)
 {
   e->closed = 1;
+  if (e->borrowed) return;              /* the daemon's initiator: its sessions are the daemon's */
   lmcsi_exports_stop_all(e);            /* before the sessions they serve go */
   if (e->in_callback) return;
   size_t max = 1 + e->nextra;
@@ -1231,7 +1247,7 @@ static int engine_gc(lua_State *L)
   logout_all(e);
   if (e->ini) {
     mcsi_set_event_callback(e->ini, NULL, NULL);
-    mcsi_initiator_free(e->ini);          /* closes what is left, without Logout */
+    if (!e->borrowed) mcsi_initiator_free(e->ini);   /* closes what is left, without Logout */
     e->ini = NULL;
   }
   for (size_t i = 0; i < e->nextra; i++) {
@@ -1296,6 +1312,7 @@ static const luaL_Reg mcsi_funcs[] = {
   {"spawn", lmcsi_l_spawn},
   {"redact", lmcsi_l_redact},
   {"add_secret", lmcsi_l_add_secret},
+  {"_on_coroutine_error", lmcsi_l_on_coroutine_error},
   {NULL, NULL}
 };
 
@@ -1354,6 +1371,21 @@ static void preload_chunks(lua_State *L)
   lua_pop(L, 1);
 }
 
+int lmcsi_open_with_initiator(lua_State *L, mcsi_initiator *ini)
+{
+  luaL_requiref(L, "mcsi", luaopen_mcsi, 0);
+  lmcsi_engine *e = registry_engine(L);
+  if (!e || e->ini) return luaL_error(L, "mcsi: the engine of this state already has an initiator");
+  e->ini = ini;
+  e->borrowed = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  e->home = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  unlink_engine(e);                       /* the exit handler leaves the host's sessions alone */
+  mcsi_set_event_callback(ini, on_event, e);
+  return 1;
+}
+
 int luaopen_mcsi(lua_State *L)
 {
   /* One engine per Lua state, shared by every require. */
@@ -1379,6 +1411,14 @@ int luaopen_mcsi(lua_State *L)
   luaL_setfuncs(L, lmcsi_ops_funcs, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, lmcsi_scsi_funcs, 1);
+  luaL_setfuncs(L, lmcsi_guard_funcs, 0);
+  lua_newtable(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  luaL_setfuncs(L, lmcsi_unix_funcs, 1);
+  lua_setfield(L, m, "_unix");
+  lua_pushvalue(L, m);
+  lua_pushcclosure(L, l_connect, 1);
+  lua_setfield(L, m, "connect");
   lmcsi_open_status(L);
   lua_setfield(L, m, "Status");
   lmcsi_open_session(L, m);

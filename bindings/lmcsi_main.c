@@ -11,6 +11,11 @@
  *   --budget-seconds S        swallow) after N VM instructions or S seconds; past
  *                             S + 1 s a watchdog thread ends the program (exit 1)
  *   --json                    results and listing commands printed as JSON
+ *   --connect [SOCKET]        the mcsi module talks to the daemon mcsid
+ *                             (mcsi.connect: bindings/mcsi/remote.lua); SOCKET is
+ *                             the next argument when it is a socket, or
+ *                             --connect=SOCKET; default $MCSI_SOCKET, else
+ *                             /run/mcsi/mcsid.sock
  *
  * The REPL uses readline's callback interface: it waits with poll() on stdin
  * and on the engine (mcsi_fd, timers), so that while it waits at the prompt
@@ -672,6 +677,9 @@ static void print_usage_to(FILE *out, const char *badoption)
           "             (finalizers, long C calls, blocked I/O) is ended 1 s later\n"
           "             by a watchdog; exit status 1 either way\n"
           "  --json     results and listing commands as JSON\n"
+          "  --connect [SOCKET]  the mcsi API (REPL, scripts, iscsicli) served by the\n"
+          "             daemon mcsid (mcsi.connect); SOCKET (or --connect=SOCKET)\n"
+          "             defaults to $MCSI_SOCKET, else /run/mcsi/mcsid.sock\n"
           "  --help     this text (exit 0);  --version  the version (exit 0)\n"
           "  --         stop handling options\n"
           "  -          stop handling options and execute stdin\n"
@@ -695,6 +703,8 @@ enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16, has_help = 32
 
 static int json_mode;
 static int sandbox;
+static int connect_mode;               /* --connect: the module talks to mcsid */
+static const char *connect_socket;     /* its socket (NULL: the default) */
 static const char *allow_dirs[MAX_ALLOW];
 static int nallow;
 
@@ -713,6 +723,13 @@ static int collectargs(char **argv, int *first)
     if (argv[i][0] != '-') return args;
     if (strcmp(argv[i], "--sandbox") == 0) { sandbox = 1; continue; }
     if (strcmp(argv[i], "--json") == 0) { json_mode = 1; continue; }
+    if (strncmp(argv[i], "--connect=", 10) == 0) { connect_mode = 1; connect_socket = argv[i] + 10; continue; }
+    if (strcmp(argv[i], "--connect") == 0) {
+      struct stat sb;
+      connect_mode = 1;
+      if (argv[i + 1] && stat(argv[i + 1], &sb) == 0 && S_ISSOCK(sb.st_mode)) connect_socket = argv[++i];
+      continue;
+    }
     if (strcmp(argv[i], "--help") == 0) return has_help;
     if (strcmp(argv[i], "--version") == 0) { args |= has_v; continue; }
     if (strcmp(argv[i], "--allow-dir") == 0 || strcmp(argv[i], "--budget-instructions") == 0 ||
@@ -809,6 +826,21 @@ static void print_version(void)
   fflush(stdout);
 }
 
+/* --connect: mcsi.connect(socket); raises when the daemon cannot be reached. */
+static void connect_daemon(lua_State *L)
+{
+  lua_getglobal(L, "mcsi");
+  lua_getfield(L, -1, "connect");
+  if (connect_socket) lua_pushstring(L, connect_socket);
+  else lua_pushnil(L);
+  lua_call(L, 1, 2);
+  if (lua_isnil(L, -2)) {
+    l_message(progname, lua_pushfstring(L, "--connect: %s", luaL_tolstring(L, -1, NULL)));
+    exit(EXIT_FAILURE);
+  }
+  lua_pop(L, 3);
+}
+
 /* mcsi, iscsicli and the pretty printer as globals; the program's options. */
 static int open_mcsi(lua_State *L)
 {
@@ -831,6 +863,7 @@ static int open_mcsi(lua_State *L)
   lua_call(L, 1, 1);
   lua_setglobal(L, "iscsicli");
   lmcsi_set_host(L, interrupt_check, NULL, NULL);
+  if (connect_mode) connect_daemon(L);
   return 0;
 }
 

@@ -31,6 +31,7 @@
 
 #define THREADS_KEY "threads"            /* in the engine's reference table: coroutines */
 #define PENDING_KEY "pending"            /* and the function of a callback form being parsed */
+#define CO_ERROR_KEY "coroutine_error"   /* mcsi._on_coroutine_error's function */
 
 /* A function as the last argument: the callback form. It is taken off the
  * stack (kept in the engine's reference table until lmcsi_req_new) so that
@@ -284,6 +285,37 @@ static void close_thread(lua_State *L, lua_State *co)
 #endif
 }
 
+/* The message (top of L) of co's error: to mcsi._on_coroutine_error's
+ * function if there is one, else on stderr. */
+static void report_coroutine_error(lua_State *L, lmcsi_engine *e, lua_State *co)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, CO_ERROR_KEY) != LUA_TFUNCTION) {
+    lua_pop(L, 3);
+    lmcsi_report(e, "an mcsi coroutine", lua_tostring(L, -1));
+    return;
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_pushvalue(L, -3);
+  lmcsi_pcall(e, L, 2, "mcsi._on_coroutine_error's function");
+}
+
+/* mcsi._on_coroutine_error(fn or nil) */
+int lmcsi_l_on_coroutine_error(lua_State *L)
+{
+  if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  lua_getiuservalue(L, -1, 1);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, CO_ERROR_KEY);
+  return 0;
+}
+
 /* Resumes co (nargs values on its stack) and handles how it stopped. */
 static void resume(lua_State *L, lmcsi_engine *e, lua_State *co, int nargs)
 {
@@ -317,7 +349,7 @@ static void resume(lua_State *L, lmcsi_engine *e, lua_State *co, int nargs)
     const char *msg = lua_tostring(co, -1);
     luaL_traceback(L, co, msg ? msg : "(error object is not a string)", 0);
     lmcsi_redact(L, lua_tostring(L, -1));
-    lmcsi_report(e, "an mcsi coroutine", lua_tostring(L, -1));
+    report_coroutine_error(L, e, co);
     lua_pop(L, 2);
     close_thread(L, co);
   } else {

@@ -36,6 +36,10 @@ static const key_row keys[] = {
   { "retry_initial_ms", NUM(retry_initial_ms, 10, 3600000) },
   { "retry_max_ms", NUM(retry_max_ms, 10, 86400000) },
   { "login_timeout_ms", NUM(login_timeout_ms, 100, 600000) },
+  { "policy_dir", STR(policy_dir) },
+  { "default_policy", STR(default_policy) },
+  { "policy_instructions", NUM(policy_instructions, 10000, 2000000000L) },
+  { "policy_ms", NUM(policy_ms, 10, 3600000) },
 };
 
 void mcsid_config_defaults(mcsid_config *c)
@@ -51,6 +55,8 @@ void mcsid_config_defaults(mcsid_config *c)
   c->retry_initial_ms = 1000;
   c->retry_max_ms = 60000;
   c->login_timeout_ms = 15000;
+  c->policy_instructions = 50000000;
+  c->policy_ms = 60000;
 }
 
 static char *trim(char *s)

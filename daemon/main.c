@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mcsid.h"
 #include "persist.h"
+#include "policy.h"
 
 #define DEFAULT_SOCKET "/run/mcsi/mcsid.sock"
 #define DEFAULT_STATE_DIR "/var/lib/mcsi"
@@ -222,15 +223,18 @@ int main(int argc, char **argv)
     return 1;
   }
   mcsid_events_start(&d);
+  mcsid_policies_open(&d);
   log_notice("mcsid %s: %s on %s, state in %s", MCSID_VERSION, mcsi_initiator_name(d.ini), d.socket_path, state_dir);
   mcsid_persist_start_all(&d);
   while (!d.done) {
-    if (mcsi_process(d.ini, -1) < 0 && errno != EINTR) {
+    if (mcsi_process(d.ini, mcsid_policies_timeout(&d)) < 0 && errno != EINTR) {
       log_err("event loop: %s", strerror(errno));
       d.exit_code = 1;
       break;
     }
+    mcsid_policies_service(&d);
   }
+  mcsid_policies_close(&d);
   mcsid_listen_close(&d);
   mcsid_clients_close_all(&d);
   mcsi_initiator_free(d.ini);

@@ -11,7 +11,7 @@
 static const mcsid_method *const families[] = {
   mcsid_methods_misc, mcsid_methods_session, mcsid_methods_scsi,
   mcsid_methods_discovery, mcsid_methods_persist, mcsid_methods_events,
-  mcsid_methods_exports,
+  mcsid_methods_exports, mcsid_methods_policy,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 
@@ -134,6 +134,7 @@ static int value_has_type(const json_t *v, mcsid_ptype t)
     return 1;
   case P_POLICY: return json_is_integer(v) || (json_is_string(v) && mcsid_policy_number(v));
   case P_ARRAY: return json_is_array(v);
+  case P_OBJECT: return json_is_object(v);
   }
   return 0;
 }
@@ -142,7 +143,7 @@ static const char *const type_names[] = {
   [P_STRING] = "a string", [P_ID] = "an id (a number or a decimal or 0x string)",
   [P_UINT] = "a non-negative integer", [P_BOOL] = "true or false",
   [P_PORTAL] = "a portal (\"host:port\" or {\"Address\",\"Port\"})", [P_PORTALS] = "a non-empty array of portals",
-  [P_POLICY] = "a load balance policy (a number or a name)", [P_ARRAY] = "an array",
+  [P_POLICY] = "a load balance policy (a number or a name)", [P_ARRAY] = "an array", [P_OBJECT] = "an object",
 };
 
 static const mcsid_param_spec *find_param(const mcsid_method *m, const char *name)

@@ -30,6 +30,7 @@ typedef enum mcsid_ptype {
   P_PORTALS,      /* an array of P_PORTAL */
   P_POLICY,       /* 1..5 or a policy name ("round-robin") */
   P_ARRAY,        /* an array (the method checks its elements) */
+  P_OBJECT,       /* an object (given on as it is) */
 } mcsid_ptype;
 
 typedef struct mcsid_param {
@@ -64,6 +65,7 @@ extern const mcsid_method mcsid_methods_discovery[];
 extern const mcsid_method mcsid_methods_persist[];
 extern const mcsid_method mcsid_methods_events[];
 extern const mcsid_method mcsid_methods_exports[];
+extern const mcsid_method mcsid_methods_policy[];
 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */

@@ -9,8 +9,11 @@
 #include "log.h"
 #include "methods.h"
 #include "persist.h"
+#include "policy.h"
 
-#define ALL_KINDS (((1u << MCSI_EV_COUNT) - 1) & ~1u)
+#define ALL_KINDS ((((1u << MCSI_EV_COUNT) - 1) & ~1u) | (1u << MCSID_POLICY_EVENT_BIT))
+/* The policies' events share one bit (policy.h). */
+static const char *const policy_kinds[] = { "policy-failed", "policy-ended", "policy-stopped", NULL };
 
 static json_t *event_json(const mcsi_event *ev)
 {
@@ -48,6 +51,11 @@ static void subscribe(mcsid_call *call)
     for (int kind = 1; kind < MCSI_EV_COUNT; kind++)
       if (json_is_string(k) && !strcmp(json_string_value(k), mcsi_event_name((mcsi_event_kind)kind))) {
         mask |= 1u << kind;
+        found = 1;
+      }
+    for (int p = 0; policy_kinds[p]; p++)
+      if (json_is_string(k) && !strcmp(json_string_value(k), policy_kinds[p])) {
+        mask |= 1u << MCSID_POLICY_EVENT_BIT;
         found = 1;
       }
     if (!found) {

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
+#include "policy.h"
 
 struct mcsid_keeper {
   mcsid *d;
@@ -218,6 +219,27 @@ static void set_policy(mcsid_keeper *k)
                 mcsi_status_name(st));
 }
 
+/* The entry's PolicyScript (or the configuration's default_policy) on the
+ * session, once per session: the policy keeps the connections (failover adds
+ * lost ones back); the keeper keeps the session. */
+static void attach_policy(mcsid_keeper *k)
+{
+  const char *script = json_string_value(json_object_get(k->entry, "PolicyScript"));
+  if (!script || !*script) script = k->d->config.default_policy;
+  if (!*script || mcsid_policy_running(k->d, k->sid)) return;
+  json_t *opts = json_pack("{s:I, s:[]}", "connections", (json_int_t)wanted_connections(k), "portals");
+  json_t *portals = json_object_get(k->entry, "Portals"), *p;
+  size_t i;
+  json_array_foreach(portals, i, p) {
+    char text[128];
+    if (mcsid_portal_text(p, text, sizeof text) == 0) json_array_append_new(json_object_get(opts, "portals"), json_string(text));
+  }
+  char err[512];
+  if (!mcsid_policy_attach(k->d, k->sid, script, opts, err, sizeof err))
+    log_warning("persistent target %s: policy %s: %s", target_of(k), script, err);
+  json_decref(opts);
+}
+
 static void step(mcsid_keeper *k)
 {
   if (k->d->stopping || k->busy || k->idle || k->timer) return;
@@ -230,6 +252,7 @@ static void step(mcsid_keeper *k)
     return;
   }
   set_policy(k);
+  attach_policy(k);
   k->backoff_ms = 0;
   log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
              (unsigned long long)k->sid, k->added);

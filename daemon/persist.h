@@ -3,7 +3,7 @@
  * An entry of state.json's "PersistentTargets":
  *   {"TargetName", "Portals": [{"Address","Port"}...], "Connections": n,
  *    "LoadBalancePolicy": 1..5 or absent, "PolicyScript": name or absent
- *    (stored; applied by the policy work), "ChapAccount": name or absent,
+ *    (attached to the session by the keeper: policy.h), "ChapAccount": name or absent,
  *    "HeaderDigest", "DataDigest", "RecoveryTimeoutMs": ms or absent (the
  *    session's reinstatement window), "Exports": [export specs] or absent
  *    (exports.h)}

@@ -154,6 +154,17 @@ function M.drain(sid, portal, opts)
   return st, log
 end
 
+-- The policy entry (mcsid: AttachPolicy with PolicyScript "drain" and
+-- Options { portal = "host:port" [, portals = {...}] }): drains once, logs
+-- the result, and ends.
+function M.policy(session_id, opts)
+  if type(opts) ~= "table" or type(opts.portal) ~= "string" then
+    error("drain policy: Options.portal (the portal to drain) is required")
+  end
+  local st = M.drain(session_id, opts.portal, { portals = opts.portals })
+  print("drain of " .. opts.portal .. ": " .. tostring(st))
+end
+
 if modname == "mcsi.drain" then return M end
 
 -- ---- the program -------------------------------------------------------------

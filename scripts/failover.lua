@@ -234,6 +234,25 @@ function M:stop()
   mcsi.cancel(self.timer)
 end
 
+-- The policy entry (mcsid attaches it to a session: PolicyScript "failover",
+-- AttachPolicy): keeps session_id at opts.connections healthy connections over
+-- opts.portals (default: the portals its connections use now). The session
+-- itself is the daemon's keeper's (it logs in again); this repairs connections.
+function M.policy(session_id, opts)
+  opts = opts or {}
+  local portals = opts.portals
+  if not portals or #portals == 0 then
+    portals = {}
+    local seen = {}
+    for _, c in ipairs((mcsi.session_info(session_id) or {}).connections or {}) do
+      if not seen[c.portal] then seen[c.portal] = true portals[#portals + 1] = c.portal end
+    end
+  end
+  local info = mcsi.session_info(session_id)
+  return M.start{ session = session_id, portals = portals, interval_ms = opts.interval_ms,
+                  connections = opts.connections or (info and #info.connections) or #portals, quiet = opts.quiet }
+end
+
 if modname == "mcsi.failover" then return M end
 
 -- ---- the program -------------------------------------------------------------

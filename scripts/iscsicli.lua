@@ -20,8 +20,13 @@ invocation, or one per line from stdin with "-":
   mcsi scripts/iscsicli.lua ListTargets          (after QAddTargetPortal in MCSI_PORTALS)
   printf 'QLoginTarget iqn...\nSessionList\n' | mcsi scripts/iscsicli.lua -
 
-Sessions live in the process that made them: a one-shot invocation logs its
-sessions out when it exits. The commands and their arguments: M.usage below
+With the service mcsid (the program finds it at --socket PATH, MCSI_SOCKET or
+/run/mcsi/mcsid.sock; `mcsi --connect` does it for the global), the commands
+go to the daemon: a session made by QLoginTarget in one invocation is in the
+next one's SessionList, AddTargetPortal contacts the portal and the daemon
+stores it, and the persistent-target commands work. Without it (or with
+--local) sessions live in the process that made them: a one-shot invocation
+logs its sessions out when it exits. The commands and their arguments: M.usage below
 (`iscsicli "help"`, or `mcsi scripts/iscsicli.lua --help`).
 
 CHAP secrets given to a command are kept (to log in and discover with) but
@@ -48,9 +53,19 @@ local function out(...)
   io.write("\n")
 end
 
+-- Under --json every command prints ONE object: { command =, status = (the
+-- Status: code, name, message, ok), result = (its outputs, when it has any) }.
+local current                                   -- the command running: { name =, result = }
+local function json_result(v)
+  if current then current.result = v end
+end
+
+-- Whether the mcsi module talks to the daemon (mcsi.connect, mcsi --connect).
+local function remote() return rawget(mcsi, "_remote") ~= nil end
+
 local function show_status(st)
   if pretty.json then
-    out(pretty.json_encode({ status = st }))
+    return st
   elseif st.code == 0 then
     out("The operation completed successfully.")
   else
@@ -145,20 +160,50 @@ end
 
 local commands = {}
 
+-- The daemon's targets { TargetName, Portals, DiscoveredThrough } as iscsicli's
+-- records { name =, portal =, addresses =, discovered_through = }.
+local function target_records(targets)
+  local list = {}
+  for i, t in ipairs(targets or {}) do
+    local addrs = {}
+    for j, a in ipairs(t.Portals or {}) do
+      addrs[j] = string.format("%s:%s,%s", a.Address, math.tointeger(a.Port) or a.Port, math.tointeger(a.Tpgt) or a.Tpgt)
+    end
+    list[i] = { name = t.TargetName, portal = t.DiscoveredThrough and t.DiscoveredThrough[1] or nil,
+                addresses = addrs, discovered_through = t.DiscoveredThrough }
+  end
+  return list
+end
+
+-- The daemon contacts the portal (SendTargets) and, only then, stores it and its targets.
+local function daemon_add_portal(p, c)
+  local r, st = mcsi.rpc("AddTargetPortal", { TargetPortal = p, chap = c })
+  if st.ok then json_result(target_records(r.Targets)) end
+  return show_status(st)
+end
+
 function commands.AddTargetPortal(a)
   if default(a[1]) then error("iscsicli: AddTargetPortal needs <TargetPortalAddress>", 2) end
-  add_portal(portal(a[1], a[2] or "3260"), chap(a[12], a[13], a[14]))
+  local p, c = portal(a[1], a[2] or "3260"), chap(a[12], a[13], a[14])
+  if remote() then return daemon_add_portal(p, c) end
+  add_portal(p, c)
   return show_status(mcsi.Status.new(0))
 end
 
 function commands.QAddTargetPortal(a)
   if default(a[1]) then error("iscsicli: QAddTargetPortal needs <TargetPortalAddress>", 2) end
-  add_portal(a[1], chap(a[2], a[3]))
+  local c = chap(a[2], a[3])
+  if remote() then return daemon_add_portal(a[1], c) end
+  add_portal(a[1], c)
   return show_status(mcsi.Status.new(0))
 end
 
 function commands.RemoveTargetPortal(a)
   local p = portal(a[1], a[2] or "3260")
+  if remote() then
+    local _, st = mcsi.rpc("RemoveTargetPortal", { TargetPortal = p })
+    return show_status(st)
+  end
   for i, e in ipairs(M.portals) do
     if e.portal == p or e.portal == a[1] then
       table.remove(M.portals, i)
@@ -168,11 +213,34 @@ function commands.RemoveTargetPortal(a)
   return show_status(failure("ISDSC_NOT_FOUND", "no such target portal: " .. tostring(p)))
 end
 
+-- The portals the daemon stores: { portal =, username = (the CHAP account) }.
+local function daemon_portals()
+  local r, st = mcsi.rpc("ListTargetPortals")
+  local list = {}
+  for i, e in ipairs(r and r.TargetPortals or {}) do
+    list[i] = { portal = string.format("%s:%s", e.Address, math.tointeger(e.Port) or e.Port), account = e.ChapAccount }
+  end
+  return list, st
+end
+
 function commands.ListTargetPortals()
+  if remote() then
+    local list, st = daemon_portals()
+    local l = {}
+    for i, e in ipairs(list) do l[i] = e.portal end
+    json_result(l)
+    if pretty.json then return st end
+    out(string.format("Total of %d portals are persisted:", #list))
+    for _, e in ipairs(list) do
+      out("    Address and Socket   : " .. e.portal)
+      if e.account then out("    CHAP Username        : " .. e.account) end
+    end
+    return show_status(st)
+  end
   if pretty.json then
     local l = {}
     for i, e in ipairs(M.portals) do l[i] = e.portal end
-    out(pretty.json_encode(l))
+    json_result(l)
     return mcsi.Status.new(0)
   end
   out(string.format("Total of %d portals are persisted:", #M.portals))
@@ -185,6 +253,10 @@ end
 
 -- Discovery through every known portal: list of { name =, portal =, username =, addresses = }
 local function discover()
+  if remote() then
+    local r, st = mcsi.rpc("ListTargets")
+    return target_records(r and r.Targets), st
+  end
   local found, seen, last = {}, {}, nil
   for _, e in ipairs(M.portals) do
     local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e] }
@@ -203,9 +275,16 @@ end
 
 function commands.ListTargets()
   local found, st = discover()
+  if remote() then
+    json_result(found)
+    if pretty.json then return st end
+    out("Targets List:")
+    for _, t in ipairs(found) do out("    " .. t.name) end
+    return show_status(st)
+  end
   if #M.portals == 0 then st = failure("ISDSC_NO_PORTAL_SPECIFIED", "no target portal: AddTargetPortal first") end
   if pretty.json then
-    out(pretty.json_encode(found))
+    json_result(found)
     return st
   end
   out("Targets List:")
@@ -218,10 +297,23 @@ local function show_login(sid, cid, st)
     out("Session Id is " .. hex(sid))
     out("Connection Id is " .. hex(cid))
   elseif sid then
-    out(pretty.json_encode({ session_id = sid, connection_id = cid }))
+    json_result({ session_id = sid, connection_id = cid })
   end
   show_status(st)
   return sid, cid, st
+end
+
+-- LoginToTarget through the portal that listed t, with c or that portal's stored CHAP account.
+local function daemon_login(t, c)
+  local params = { TargetName = t.name, TargetPortal = t.portal, chap = c }
+  if not c then
+    for _, e in ipairs((daemon_portals())) do
+      if e.portal == t.portal then params.ChapAccount = e.account end
+    end
+  end
+  local r, st = mcsi.rpc("LoginToTarget", params)
+  if not st.ok then return nil, nil, st end
+  return math.tointeger(r.UniqueSessionId), math.tointeger(r.UniqueConnectionId), st
 end
 
 function commands.QLoginTarget(a)
@@ -231,6 +323,7 @@ function commands.QLoginTarget(a)
     if t.name == a[1] then
       local c = credentials[t]
       if not default(a[2]) or not default(a[3]) then c = chap(a[2], a[3]) end
+      if remote() then return show_login(daemon_login(t, c)) end
       return show_login(mcsi.login_to_target{ portal = t.portal, target = t.name, chap = c })
     end
   end
@@ -262,7 +355,7 @@ end
 
 local function show_add(cid, st)
   if cid and not pretty.json then out("Connection Id is " .. hex(cid))
-  elseif cid then out(pretty.json_encode({ connection_id = cid })) end
+  elseif cid then json_result({ connection_id = cid }) end
   show_status(st)
   return cid, st
 end
@@ -290,7 +383,7 @@ end
 function commands.SessionList()
   local list = mcsi.sessions()
   if pretty.json then
-    out(pretty.json_encode(list))
+    json_result(list)
     return mcsi.Status.new(0)
   end
   out(string.format("Total of %d sessions", #list))
@@ -335,7 +428,7 @@ function commands.ScsiInquiry(a)
   local evpd, page = int_arg(a[3], 0, "EvpdCmddt"), int_arg(a[4], 0, "PageCode")
   local data, st = mcsi.scsi_inquiry(sid, lun, evpd ~= 0 and page or nil)
   if data and pretty.json then
-    out(pretty.json_encode({ vendor = data.vendor, product = data.product, revision = data.revision,
+    json_result(({ vendor = data.vendor, product = data.product, revision = data.revision,
       peripheral_type = data.peripheral_type, page = data.page, hex = (data.raw:gsub(".", function(c)
         return string.format("%02x", c:byte()) end)) }))
     return st
@@ -352,7 +445,7 @@ end
 function commands.ReadCapacity(a)
   local cap, st = mcsi.scsi_read_capacity(id_arg(a[1], "SessionId"), int_arg(a[2], 0, "LUN"))
   if cap and pretty.json then
-    out(pretty.json_encode(cap))
+    json_result(cap)
     return st
   elseif cap then
     out(string.format("Address of last block : 0x%x", cap.blocks - 1))
@@ -364,13 +457,193 @@ end
 function commands.ReportLUNs(a)
   local luns, st = mcsi.scsi_report_luns(id_arg(a[1], "SessionId"))
   if luns and pretty.json then
-    out(pretty.json_encode(luns))
+    json_result(luns)
     return st
   elseif luns then
     out(string.format("LUN list length: %d", #luns))
     for _, l in ipairs(luns) do out(string.format("    0x%x", l)) end
   end
   return show_status(st)
+end
+
+-- Persistent targets, mappings, names and versions ---------------------------
+
+local function needs_daemon(name)
+  return show_status(failure("ISDSC_SERVICE_NOT_RUNNING", name .. " needs the service mcsid: start it "
+    .. "(systemctl start mcsid) or give its socket (--socket PATH, MCSI_SOCKET)"))
+end
+
+-- Words "Key=Value" (mcsi's additions to a Microsoft command line) taken out of a.
+local function keywords(a, allowed)
+  local kw, rest = {}, {}
+  for _, w in ipairs(a) do
+    local k, v
+    if type(w) == "string" then k, v = w:match("^(%a+)=(.*)$") end
+    if k and allowed[k] then kw[k] = v else rest[#rest + 1] = w end
+  end
+  return kw, rest
+end
+
+local PERSIST_KEYS = { Connections = true, LoadBalancePolicy = true, PolicyScript = true, Portals = true }
+
+-- PersistentLoginTarget: LoginTarget's arguments, plus Connections=N,
+-- LoadBalancePolicy=P, PolicyScript=NAME, Portals=A:P,B:P
+function commands.PersistentLoginTarget(a)
+  local kw
+  kw, a = keywords(a, PERSIST_KEYS)
+  if default(a[1]) then error("iscsicli: PersistentLoginTarget needs <TargetName>", 2) end
+  local c = chap(a[14], a[15], a[16], a[17])
+  if not remote() then return needs_daemon("PersistentLoginTarget") end
+  local params = { TargetName = a[1], chap = c, HeaderDigest = digest(a[9], "HeaderDigest"),
+                   DataDigest = digest(a[10], "DataDigest"), PolicyScript = kw.PolicyScript,
+                   Connections = kw.Connections and int_arg(kw.Connections, nil, "Connections") or nil }
+  if params.HeaderDigest then params.HeaderDigest = params.HeaderDigest == "crc32c" and "CRC32C" or "None" end
+  if params.DataDigest then params.DataDigest = params.DataDigest == "crc32c" and "CRC32C" or "None" end
+  if kw.LoadBalancePolicy then
+    params.LoadBalancePolicy = math.tointeger(tonumber(kw.LoadBalancePolicy)) or kw.LoadBalancePolicy
+  end
+  if kw.Portals then
+    params.Portals = {}
+    for p in kw.Portals:gmatch("[^,]+") do params.Portals[#params.Portals + 1] = p end
+  else
+    local p = portal(a[3], a[4])
+    if not p then
+      for _, t in ipairs((discover())) do
+        if t.name == a[1] then p = t.portal end
+      end
+    end
+    if not p then
+      return show_login(nil, nil, failure("ISDSC_TARGET_NOT_FOUND",
+        "Target not found: give <TargetAddress> or AddTargetPortal first"))
+    end
+    params.TargetPortal = p
+  end
+  local r, st = mcsi.rpc("PersistentLoginTarget", params)
+  local sid = r and math.tointeger(r.UniqueSessionId) or 0
+  if sid ~= 0 then
+    local cids = r.UniqueConnectionIds or {}
+    return show_login(sid, math.tointeger(cids[1]), st)
+  end
+  return show_status(st)
+end
+
+function commands.ListPersistentTargets()
+  if not remote() then return needs_daemon("ListPersistentTargets") end
+  local r, st = mcsi.rpc("ListPersistentTargets")
+  local list = {}
+  for i, e in ipairs(r and r.PersistentTargets or {}) do
+    local portals = {}
+    for j, p in ipairs(e.Portals or {}) do portals[j] = string.format("%s:%s", p.Address, math.tointeger(p.Port) or p.Port) end
+    list[i] = { target = e.TargetName, portals = portals, connections = math.tointeger(e.Connections),
+                policy = math.tointeger(e.LoadBalancePolicy), policy_script = e.PolicyScript,
+                username = e.ChapAccount, session_id = math.tointeger(e.UniqueSessionId) }
+  end
+  json_result(list)
+  if pretty.json then return st end
+  out(string.format("Total of %d persistent targets", #list))
+  for _, e in ipairs(list) do
+    out("    Target Name           : " .. e.target)
+    for _, p in ipairs(e.portals) do out("    Address and Socket    : " .. p) end
+    out(string.format("    Connections           : %d", e.connections or 1))
+    if e.policy then out(string.format("    Load Balance Policy   : %d", e.policy)) end
+    if e.policy_script then out("    Policy Script         : " .. e.policy_script) end
+    if e.username then out("    CHAP Username         : " .. e.username) end
+    out("    Session Id            : " .. ((e.session_id or 0) ~= 0 and hex(e.session_id) or "(not logged in)"))
+    out("")
+  end
+  return show_status(st)
+end
+
+-- RemovePersistentTarget <TargetName>, or Microsoft's
+-- RemovePersistentTarget <InitiatorName> <TargetName> <Port> <Address> <Socket>
+function commands.RemovePersistentTarget(a)
+  local target = a[1]
+  if a[2] and not default(a[2]) then target = a[2] end
+  if default(target) then error("iscsicli: RemovePersistentTarget needs <TargetName>", 2) end
+  if not remote() then return needs_daemon("RemovePersistentTarget") end
+  local _, st = mcsi.rpc("RemovePersistentTarget", { TargetName = target })
+  return show_status(st)
+end
+
+-- RefreshTargetPortal <Address> <Socket>: discovery through it again.
+function commands.RefreshTargetPortal(a)
+  if default(a[1]) then error("iscsicli: RefreshTargetPortal needs <TargetPortalAddress>", 2) end
+  local p = portal(a[1], a[2] or "3260")
+  if remote() then
+    for _, e in ipairs((daemon_portals())) do
+      if e.portal == p then
+        local r, st = mcsi.rpc("AddTargetPortal", { TargetPortal = p, ChapAccount = e.account })
+        if st.ok then json_result(target_records(r.Targets)) end
+        return show_status(st)
+      end
+    end
+    return show_status(failure("ISDSC_PORTAL_NOT_FOUND", "no such target portal: " .. p))
+  end
+  for _, e in ipairs(M.portals) do
+    if e.portal == p or e.portal == a[1] then
+      local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e] }
+      if targets then json_result(targets) end
+      return show_status(st)
+    end
+  end
+  return show_status(failure("ISDSC_PORTAL_NOT_FOUND", "no such target portal: " .. p))
+end
+
+-- TargetInfo <TargetName>: its portals and where it was discovered.
+function commands.TargetInfo(a)
+  if default(a[1]) then error("iscsicli: TargetInfo needs <TargetName>", 2) end
+  for _, t in ipairs((discover())) do
+    if t.name == a[1] then
+      json_result({ name = t.name, addresses = t.addresses, discovered_through = t.discovered_through or { t.portal } })
+      if pretty.json then return mcsi.Status.new(0) end
+      out("Target Name             : " .. t.name)
+      for _, addr in ipairs(t.addresses or {}) do out("    Portal (Address,Tpgt): " .. addr) end
+      for _, p in ipairs(t.discovered_through or { t.portal }) do out("    Discovered Through   : " .. p) end
+      return show_status(mcsi.Status.new(0))
+    end
+  end
+  return show_status(failure("ISDSC_TARGET_NOT_FOUND", "Target not found: " .. a[1]))
+end
+
+function commands.NodeName()
+  local name = mcsi.initiator()
+  json_result({ initiator = name })
+  if not pretty.json then out("The initiator node name is " .. name) end
+  return show_status(mcsi.Status.new(0))
+end
+
+-- ReportTargetMappings: every session's LUNs (the mappings of this initiator).
+function commands.ReportTargetMappings()
+  local maps = {}
+  for _, s in ipairs(mcsi.sessions()) do
+    local luns = mcsi.scsi_report_luns(s.id) or {}
+    maps[#maps + 1] = { session_id = s.id, target = s.target, initiator = mcsi.initiator(), luns = luns }
+  end
+  json_result(maps)
+  if pretty.json then return mcsi.Status.new(0) end
+  out(string.format("Total of %d mappings returned", #maps))
+  for _, m in ipairs(maps) do
+    out("    Session Id             : " .. hex(m.session_id))
+    out("    Target Name            : " .. m.target)
+    out("    Initiator              : " .. m.initiator)
+    out(string.format("    LUN Count              : %d", #m.luns))
+    for _, l in ipairs(m.luns) do out(string.format("        Target LUN: 0x%x", l)) end
+    out("")
+  end
+  return show_status(mcsi.Status.new(0))
+end
+
+function commands.VersionInfo()
+  local d = rawget(mcsi, "daemon")
+  local v = { mcsi = mcsi.version, daemon = d and d.version or nil,
+              protocol_version = d and d.protocol_version or nil, socket = d and d.path or nil }
+  json_result(v)
+  if not pretty.json then
+    out("mcsi iscsicli: " .. mcsi.version)
+    if d then out(string.format("mcsid %s (protocol %d) at %s", d.version, d.protocol_version or 0, d.path))
+    else out("mcsid: not used (sessions live in this process)") end
+  end
+  return show_status(mcsi.Status.new(0))
 end
 
 local lower = {}
@@ -395,7 +668,17 @@ function M.run(cmd, ...)
   end
   local f = lower[name:lower()]
   if not f then error("iscsicli: unknown command '" .. name .. "' (try iscsicli \"help\")", 2) end
-  return f(words)
+  local saved = current
+  current = { name = name }
+  local results = table.pack(pcall(f, words))
+  local this = current
+  current = saved
+  if not results[1] then error(results[2], 0) end
+  if pretty.json then
+    local st = results[results.n]
+    out(pretty.json_encode({ command = name, status = st, result = this.result }))
+  end
+  return table.unpack(results, 2, results.n)
 end
 
 M.usage = [[
@@ -423,10 +706,22 @@ Commands (Microsoft's argument order; * = the default):
   ScsiInquiry <SessionId> <LUN> <EvpdCmddt> <PageCode>
   ReadCapacity <SessionId> <LUN>
   ReportLUNs <SessionId>
+  PersistentLoginTarget <TargetName> <ReportToPNP> <TargetAddress> <TargetSocket> ...
+      (LoginTarget's arguments) [Connections=N] [LoadBalancePolicy=P]
+      [PolicyScript=NAME] [Portals=ADDR:PORT,ADDR:PORT]        (mcsid)
+  ListPersistentTargets                                       (mcsid)
+  RemovePersistentTarget <TargetName>                         (mcsid)
+  RefreshTargetPortal <Address> <Socket>
+  TargetInfo <TargetName>       NodeName       ReportTargetMappings       VersionInfo
+With mcsid running (its socket: --socket PATH, MCSI_SOCKET, or /run/mcsi/mcsid.sock),
+the commands go to it: sessions, portals and persistent targets outlive the
+invocation; AddTargetPortal contacts the portal and stores it. --local keeps
+everything in this process.
+--json: every command prints one object {"command","status":{code,name,message,ok},"result"}.
 Digests: T or crc32c for CRC32C, * F or none for none. AuthType: 0 none,
 1 CHAP, 2 mutual CHAP (Key = the target's secret, Username/Password ours).
 Ids print as 0x%016x and are read as decimal or 0x hex. Secrets are never shown.
-As a program, MCSI_PORTALS (blank-separated) are added as target portals first;
+As a program, MCSI_PORTALS (blank-separated) are added as target portals first (no daemon);
 exit status 0 all succeeded, 1 a command failed, 2 bad command line.]]
 M.help = M.usage
 
@@ -434,9 +729,30 @@ setmetatable(M, { __call = function(_, ...) return M.run(...) end })
 
 if modname == "mcsi.iscsicli" or modname == "iscsicli" then return M end
 
--- As a program: MCSI_PORTALS (blank-separated) are added as target portals.
-for p in (os.getenv("MCSI_PORTALS") or ""):gmatch("%S+") do add_portal(p) end
+-- As a program: --socket PATH / MCSI_SOCKET (must answer) or the default
+-- socket (if a daemon listens there) puts the commands on mcsid; --local
+-- keeps them in this process. Without the daemon, MCSI_PORTALS
+-- (blank-separated) are added as target portals.
 local args = { ... }
+local socket_opt, keep_local
+while args[1] == "--socket" or args[1] == "--local" do
+  if table.remove(args, 1) == "--local" then keep_local = true
+  else
+    socket_opt = table.remove(args, 1)
+    if not socket_opt then io.stderr:write("iscsicli.lua: --socket needs a PATH\n") os.exit(2) end
+  end
+end
+if not remote() and not keep_local then
+  local wanted = socket_opt or os.getenv("MCSI_SOCKET")
+  local ok, st = mcsi.connect(wanted or require("mcsi.remote").DEFAULT_SOCKET)
+  if not ok and wanted then
+    io.stderr:write("iscsicli.lua: ", tostring(st), "\n")
+    os.exit(2)
+  end
+end
+if not remote() then
+  for p in (os.getenv("MCSI_PORTALS") or ""):gmatch("%S+") do add_portal(p) end
+end
 local worst = 0                                   -- 0 ok, 1 a failing Status, 2 a bad command line
 local function run_line(...)
   local results = table.pack(pcall(M.run, ...))
@@ -461,5 +777,7 @@ elseif #args == 1 and args[1] == "-" then
 else
   run_line(table.unpack(args))
 end
-for _, s in ipairs(mcsi.sessions()) do mcsi.logout_from_target(s.id) end
+if not remote() then                              -- the daemon's sessions outlive us
+  for _, s in ipairs(mcsi.sessions()) do mcsi.logout_from_target(s.id) end
+end
 os.exit(worst)

@@ -176,6 +176,14 @@ function M.every(sid, lun, interval_ms, opts)
   return r
 end
 
+-- The policy entry (mcsid: PolicyScript "rebalance", Options { lun =,
+-- interval_ms =, probes = }): measures and applies every interval_ms
+-- (default 60000) on LUN lun (default 0).
+function M.policy(session_id, opts)
+  opts = opts or {}
+  return M.every(session_id, opts.lun or 0, opts.interval_ms or 60000, opts)
+end
+
 if modname == "mcsi.rebalance" then return M end
 
 -- ---- the program -------------------------------------------------------------

@@ -75,8 +75,10 @@ function TestProgram:test_json()
   local lines = {}
   for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
   lu.assertEquals(#lines, 2, out)
+  -- iscsicli's one --json shape (issue 9): {"command","result","status"}; the list is its result
+  lu.assertStrMatches(lines[1], '^{"command":"SessionList","result":%[{.*}%],"status":{.*"name":"ISDSC_SUCCESS".*}}$')
+  lu.assertStrMatches(lines[2], '^%[{.*}%]$')
   for _, l in ipairs(lines) do
-    lu.assertStrMatches(l, '^%[{.*}%]$')
     lu.assertStrContains(l, '"target":"' .. H.tgt_iqn .. '"')
     lu.assertStrContains(l, '"connections":[{')
   end

@@ -53,6 +53,16 @@ grep -qx "ExecStart=$P/sbin/mcsid --config /etc/mcsi/mcsid.conf --socket /run/mc
 tap_ok $? "the unit's ExecStart names the installed mcsid and configuration"
 man -l "$D$P/share/man/man8/mcsid.8" 2>/dev/null | grep -q -- "--state-dir"
 tap_ok $? "the man page renders"
+man -l "$D$P/share/man/man1/mcsi.1" 2>/dev/null | grep -q -- "--connect"
+tap_ok $? "mcsi(1) is installed and renders"
+man -l "$D$P/share/man/man1/mcsi-iscsicli.1" 2>/dev/null | grep -q "PersistentLoginTarget"
+tap_ok $? "mcsi-iscsicli(1) is installed and renders"
+[ -x "$D$P/bin/mcsi-iscsicli" ] && grep -q "exec $P/bin/mcsi \$json $P/share/mcsi/scripts/iscsicli.lua" "$D$P/bin/mcsi-iscsicli"
+tap_ok $? "installed: bin/mcsi-iscsicli, running the installed mcsi and iscsicli.lua"
+out=$("$D$P/bin/mcsi" "$D$P/share/mcsi/scripts/iscsicli.lua" --local VersionInfo 2>&1)
+[[ $out == *"The operation completed successfully."* ]]
+tap_ok $? "the installed iscsicli.lua runs (VersionInfo)"
+tap_note "$out"
 # The installed daemon with the installed configuration: one request through socat.
 sock=$WORK/run/mcsid.sock
 "$D$P/sbin/mcsid" --config "$D/etc/mcsi/mcsid.conf" --socket "$sock" --state-dir "$WORK/state" 2>"$WORK/mcsid.log" &

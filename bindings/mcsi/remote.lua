@@ -1,0 +1,684 @@
+--[[
+mcsi.remote: the mcsi Lua API served by the daemon mcsid instead of this
+process's own engine. `mcsi.connect([socket])` (or `mcsi --connect [SOCKET]`)
+installs it in the module table itself, so a script that did
+`local mcsi = require "mcsi"` runs unchanged: the same function names, the
+same ids (the daemon's), mcsi.Status objects, mcsi.Session / mcsi.Connection
+style objects, the callback form (a function as last argument), the coroutine
+form (inside mcsi.spawn the blocking-looking calls yield) and events
+(mcsi.on: the daemon's Event notifications, delivered from mcsi.run / poll /
+sleep as in-process ones are).
+
+Each call is one JSON-RPC 2.0 request (doc/protocol.md) on the socket, one
+JSON text per line (JSON: lua-cjson; the socket: mcsi._unix, lunix.c). The
+socket is watched with mcsi.watch only while something waits for it (a
+callback-form call, a coroutine, an event handler), so mcsi.run() still
+returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
+(mcsi.status, mcsi.events, mcsi.policies) stay local.
+
+CHAP secrets never travel: secret_file is given to the daemon as SecretFile;
+a secret given inline (secret =, secret_env =) is written to a private
+temporary file (mode 0600) that is removed as soon as the daemon answered.
+
+Not served by mcsid (its protocol has no such method): mcsi.read, mcsi.write,
+mcsi.scsi_command, mcsi.scsi_submit, mcsi.scsi_test_unit_ready,
+mcsi.lun_reset, mcsi.abort_task answer ISDSC_REQUEST_NOT_SUPPORTED.
+]]
+local cjson = require "cjson"
+
+local M = {}
+
+M.DEFAULT_SOCKET = "/run/mcsi/mcsid.sock"
+local TOKEN = {}                       -- what a waiting coroutine yields
+
+local function tointeger(v) return v and (math.tointeger(v) or v) end
+
+-- ---- the client ---------------------------------------------------------------
+
+local Client = {}
+Client.__index = Client
+
+local function status_of(mcsi, res)
+  local code = tointeger(res.Status) or 0
+  local msg = res.StatusMessage
+  if code == 0 then msg = nil end
+  return mcsi.Status.new(code, msg)
+end
+
+local function report(what, err)
+  io.stderr:write("mcsi: error in ", what, ": ", tostring(err), "\n")
+  io.stderr:flush()
+end
+
+function Client:need_watch()
+  local want = self.waiting > 0 or next(self.handlers) ~= nil
+  if want and not self.watch then
+    self.watch = self.local_api.watch(self.fd, function() self:pump() end)
+  elseif not want and self.watch then
+    self.local_api.cancel(self.watch)
+    self.watch = nil
+  end
+end
+
+-- The daemon is gone: every call waiting gets ISDSC_SERVICE_DID_NOT_RESPOND.
+function Client:lost(why)
+  if self.closed then return end
+  self.closed = true
+  if self.watch then self.local_api.cancel(self.watch) self.watch = nil end
+  self.local_api._unix.close(self.fd)
+  local pending = self.pending
+  self.pending = {}
+  for _, on in pairs(pending) do
+    on({ error = { code = -1, message = "mcsid: " .. tostring(why) } })
+  end
+end
+
+function Client:dispatch(msg)
+  if msg.id ~= nil and msg.id ~= cjson.null then
+    local on = self.pending[msg.id]
+    self.pending[msg.id] = nil
+    if on then on(msg) end
+  elseif msg.method == "Event" and type(msg.params) == "table" then
+    self:event(msg.params)
+  end
+end
+
+-- JSON numbers come as floats from lua-cjson: whole ones become integers
+-- (ids, counts, Status codes), as the in-process API gives them.
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do v[k] = integers(x) end
+    return v
+  end
+  if math.type(v) == "float" then return math.tointeger(v) or v end
+  return v
+end
+
+-- Reads what the socket has and handles every whole line.
+function Client:pump()
+  if self.closed then return end
+  local s, err = self.local_api._unix.recv(self.fd)
+  if not s then return self:lost(err) end
+  self.buf = self.buf .. s
+  while not self.closed do
+    local nl = self.buf:find("\n", 1, true)
+    if not nl then break end
+    local line = self.buf:sub(1, nl - 1)
+    self.buf = self.buf:sub(nl + 1)
+    local ok, msg = pcall(cjson.decode, line)
+    if ok and type(msg) == "table" then self:dispatch(integers(msg)) end
+  end
+end
+
+function Client:send(method, params, on)
+  if self.closed then
+    on({ error = { code = -1, message = "mcsid: not connected" } })
+    return
+  end
+  self.next_id = self.next_id + 1
+  local id = self.next_id
+  self.pending[id] = on
+  local req = { jsonrpc = "2.0", id = id, method = method }
+  if params and next(params) ~= nil then req.params = params end
+  local ok, err = self.local_api._unix.send(self.fd, cjson.encode(req) .. "\n")
+  if not ok then self:lost(err) end
+end
+
+-- The Status of an answer (a protocol error is ISDSC_INVALID_PARAMETER or,
+-- when the daemon is gone, ISDSC_SERVICE_DID_NOT_RESPOND).
+function Client:answer_status(msg)
+  local mcsi = self.local_api
+  if msg.error then
+    local name = msg.error.code == -1 and "ISDSC_SERVICE_DID_NOT_RESPOND" or "ISDSC_INVALID_PARAMETER"
+    return mcsi.Status.new(name, tostring(msg.error.message))
+  end
+  return status_of(mcsi, msg.result or {})
+end
+
+-- One operation: method + params; conv(result, st) -> the values before the
+-- Status. fn: the callback form. Returns what the blocking form returns.
+function Client:call(fname, method, params, conv, fn, after)
+  local mcsi = self.local_api
+  local function results(msg)
+    local st = self:answer_status(msg)
+    if after then after() end
+    if st.ok then return st, conv(msg.result or {}, st, msg.result) end
+    return st, conv(nil, st, msg.result)
+  end
+  local function pack(st, ...) return table.pack(...), st end
+  if fn then
+    self.waiting = self.waiting + 1
+    self:send(method, params, function(msg)
+      self.waiting = self.waiting - 1
+      self:need_watch()
+      local vals, st = pack(results(msg))
+      vals[vals.n + 1] = st
+      local ok, err = xpcall(fn, debug.traceback, table.unpack(vals, 1, vals.n + 1))
+      if not ok then report("an mcsi completion callback", mcsi.redact(tostring(err))) end
+    end)
+    self:need_watch()
+    return mcsi.Status.new(0)
+  end
+  local co = coroutine.running()
+  if self.threads[co] then
+    local vals, st
+    self.waiting = self.waiting + 1
+    self:send(method, params, function(msg)
+      self.waiting = self.waiting - 1
+      self:need_watch()
+      vals, st = pack(results(msg))
+      self:resume(co)
+    end)
+    self:need_watch()
+    while not st do coroutine.yield(TOKEN) end
+    return table.unpack(self:with_status(vals, st), 1, vals.n + 1)
+  end
+  if self.in_callback > 0 then
+    error("mcsi." .. fname .. ": blocking call from inside an mcsi event or completion callback "
+      .. "(schedule it with mcsi.timer(0, fn) instead)", 3)
+  end
+  local vals, st
+  self:send(method, params, function(msg) vals, st = pack(results(msg)) end)
+  while not st do
+    if self.closed then break end
+    mcsi._unix.wait(self.fd, -1)
+    self:pump()
+  end
+  return table.unpack(self:with_status(vals, st), 1, vals.n + 1)
+end
+
+function Client:with_status(vals, st)
+  vals[vals.n + 1] = st
+  return vals
+end
+
+function Client:resume(co)
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    report("an mcsi coroutine", self.local_api.redact(debug.traceback(co, tostring(err))))
+  end
+  if coroutine.status(co) == "dead" then
+    self.threads[co] = nil
+  elseif ok and err ~= TOKEN then             -- a bare coroutine.yield: again next turn
+    self.local_api.timer(0, function() self:resume(co) end)
+  end
+end
+
+-- ---- values: the daemon's JSON as the in-process Lua tables ---------------------
+
+local function portal_text(p)
+  if type(p) ~= "table" then return p end
+  local a = p.Address or ""
+  if a:find(":", 1, true) then a = "[" .. a .. "]" end
+  return a .. ":" .. tostring(tointeger(p.Port))
+end
+
+local function digest(d) return d == "CRC32C" and "crc32c" or "none" end
+
+local function conn_info(c)
+  local s = c.Statistics or {}
+  return {
+    id = tointeger(c.UniqueConnectionId), cid = tointeger(c.CID), state = c.State,
+    portal = portal_text(c.TargetPortal), local_addr = c.InitiatorAddress,
+    local_port = tointeger(c.InitiatorPort), remote_addr = c.TargetAddress,
+    remote_port = tointeger(c.TargetPort), leading = c.Leading, primary = c.Primary, active = c.Active,
+    weight = tointeger(c.Weight), header_digest = digest(c.HeaderDigest), data_digest = digest(c.DataDigest),
+    max_recv_dsl = tointeger(c.MaxRecvDataSegmentLength), max_send_dsl = tointeger(c.MaxSendDataSegmentLength),
+    queue_depth = tointeger(c.QueueDepth),
+    stats = {
+      bytes_sent = tointeger(s.BytesSent), bytes_received = tointeger(s.BytesReceived),
+      pdus_sent = tointeger(s.PDUsSent), pdus_received = tointeger(s.PDUsReceived),
+      commands = tointeger(s.Commands), digest_errors = tointeger(s.DigestErrors),
+      timeout_errors = tointeger(s.TimeoutErrors), format_errors = tointeger(s.FormatErrors),
+    },
+  }
+end
+
+local function session_info(s)
+  local n = s.Negotiated or {}
+  local info = {
+    id = tointeger(s.UniqueSessionId), target = s.TargetName, target_alias = s.TargetAlias, isid = s.ISID,
+    tsih = tointeger(s.TSIH), tpgt = tointeger(s.TPGT), state = s.State, discovery = s.Discovery,
+    policy = tointeger(s.LoadBalancePolicy), policy_name = s.LoadBalancePolicyName,
+    recoveries = tointeger(s.Recoveries), commands_retried = tointeger(s.CommandsRetried),
+    max_connections = tointeger(n.MaxConnections), max_burst_length = tointeger(n.MaxBurstLength),
+    first_burst_length = tointeger(n.FirstBurstLength), max_outstanding_r2t = tointeger(n.MaxOutstandingR2T),
+    default_time2wait = tointeger(n.DefaultTime2Wait), default_time2retain = tointeger(n.DefaultTime2Retain),
+    initial_r2t = n.InitialR2T, immediate_data = n.ImmediateData, data_pdu_in_order = n.DataPDUInOrder,
+    data_sequence_in_order = n.DataSequenceInOrder, error_recovery_level = tointeger(n.ErrorRecoveryLevel),
+    cmdsn = tointeger(s.CmdSN), exp_cmdsn = tointeger(s.ExpCmdSN), max_cmdsn = tointeger(s.MaxCmdSN),
+    connection_count = tointeger(s.ConnectionCount), persistent = s.Persistent, connections = {},
+  }
+  for i, c in ipairs(s.Connections or {}) do info.connections[i] = conn_info(c) end
+  return info
+end
+
+local function hex_bytes(h)
+  return (h or ""):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)
+end
+
+-- ---- arguments: the in-process options as the daemon's parameters ------------------
+
+-- CHAP options -> Username/SecretFile (...); temporary files to remove after.
+local function chap_params(p, chap, temps)
+  if chap == nil then return end
+  if type(chap) ~= "table" then error("chap must be a table { username =, secret = | secret_file = | secret_env = }", 4) end
+  local function secret_file(which, secret, file, env)
+    if file then return file end
+    if env then secret = os.getenv(env) end
+    if not secret then return nil end
+    local path = os.tmpname()                 -- mkstemp: mode 0600, ours
+    local f = assert(io.open(path, "wb"))
+    f:write(secret)
+    f:close()
+    temps[#temps + 1] = path
+    return path
+  end
+  p.Username = chap.username
+  p.SecretFile = secret_file("secret", chap.secret, chap.secret_file, chap.secret_env)
+  p.TargetUsername = chap.target_username
+  p.TargetSecretFile = secret_file("target_secret", chap.target_secret, chap.target_secret_file,
+                                   chap.target_secret_env)
+end
+
+local function remover(temps)
+  if #temps == 0 then return nil end
+  return function() for _, p in ipairs(temps) do os.remove(p) end end
+end
+
+local function login_params(o, temps)
+  local p = { TargetName = o.target, TargetPortal = o.portal, MaximumConnections = o.max_connections,
+              LoginTimeoutMs = o.login_timeout_ms }
+  if o.header_digest then p.HeaderDigest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
+  if o.data_digest then p.DataDigest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
+  chap_params(p, o.chap, temps)
+  return p
+end
+
+-- ---- the API --------------------------------------------------------------------
+
+-- Splits the callback form: (args..., fn) -> fn, n (args before it).
+local function split_fn(...)
+  local n = select("#", ...)
+  local last = n > 0 and select(n, ...) or nil
+  if type(last) == "function" then return last, n - 1 end
+  return nil, n
+end
+
+local function build(client, mcsi, orig)
+  local R = {}
+  local SessionM, ConnM = {}, {}
+
+  local function sid_of(v)
+    if type(v) == "table" and getmetatable(v) == SessionM then
+      if v.closed then error("attempt to use a closed mcsi.Session", 3) end
+      return v.id
+    end
+    return tointeger(v)
+  end
+  local function cid_of(v)
+    if type(v) == "table" and getmetatable(v) == ConnM then return v.id end
+    return tointeger(v)
+  end
+
+  local function new_session(sid, owned)
+    return setmetatable({ id = sid, owned = owned, closed = false }, SessionM)
+  end
+  local function new_connection(s, cid, owned)
+    return setmetatable({ id = cid, session_id = s.id, session = s, owned = owned, closed = false }, ConnM)
+  end
+
+  function R.login_to_target(opts, ...)
+    local fn = split_fn(...)
+    if type(opts) ~= "table" then error("bad argument #1 to 'login_to_target' (table expected)", 2) end
+    local temps = {}
+    local p = login_params(opts, temps)
+    return client:call("login_to_target", "LoginToTarget", p, function(r)
+      if not r then return nil, nil end
+      return tointeger(r.UniqueSessionId), tointeger(r.UniqueConnectionId)
+    end, fn, remover(temps))
+  end
+
+  function R.login(opts, ...)
+    local fn = split_fn(...)
+    local temps = {}
+    local p = login_params(opts, temps)
+    return client:call("login", "LoginToTarget", p, function(r)
+      if not r then return nil end
+      return new_session(tointeger(r.UniqueSessionId), true)
+    end, fn, remover(temps))
+  end
+
+  function R.logout_from_target(s, ...)
+    local fn = split_fn(...)
+    local obj = type(s) == "table" and getmetatable(s) == SessionM and s or nil
+    return client:call("logout_from_target", "LogoutFromTarget", { UniqueSessionId = sid_of(s) },
+      function(_, st) if obj and st.ok then obj.closed = true end end, fn)
+  end
+
+  local function add_params(s, o)
+    local temps = {}
+    if type(o) == "string" then o = { portal = o } end
+    local p = { UniqueSessionId = sid_of(s), TargetPortal = o.portal, Weight = o.weight,
+                LoginTimeoutMs = o.login_timeout_ms }
+    chap_params(p, o.chap, temps)
+    return p, temps
+  end
+
+  function R.add_connection_to_session(s, o, ...)
+    local fn = split_fn(...)
+    local p, temps = add_params(s, o)
+    return client:call("add_connection_to_session", "AddConnectionToSession", p, function(r)
+      return r and tointeger(r.UniqueConnectionId) or nil
+    end, fn, remover(temps))
+  end
+
+  function R.remove_connection_from_session(s, c, ...)
+    local fn = split_fn(...)
+    local conn = type(c) == "table" and getmetatable(c) == ConnM and c or nil
+    return client:call("remove_connection_from_session", "RemoveConnectionFromSession",
+      { UniqueSessionId = sid_of(s), UniqueConnectionId = cid_of(c) },
+      function(_, st) if conn and st.ok then conn.closed = true end end, fn)
+  end
+
+  function R.remove_connection_async(s, c, fn)
+    return R.remove_connection_from_session(s, c, fn or function() end)
+  end
+
+  function R.send_targets(o, ...)
+    local fn = split_fn(...)
+    if type(o) == "string" then o = { portal = o } end
+    local temps = {}
+    local p = login_params(o, temps)
+    p.TargetName, p.MaximumConnections = nil, nil
+    return client:call("send_targets", "SendTargets", p, function(r)
+      if not r then return nil end
+      local list = {}
+      for i, t in ipairs(r.Targets or {}) do
+        local addrs = {}
+        for j, a in ipairs(t.Portals or {}) do
+          addrs[j] = portal_text(a) .. "," .. tostring(tointeger(a.Tpgt))
+        end
+        list[i] = { name = t.TargetName, addresses = addrs }
+      end
+      return list
+    end, fn, remover(temps))
+  end
+
+  function R.scsi_inquiry(s, lun, ...)
+    local fn, n = split_fn(...)
+    local page = n >= 1 and select(1, ...) or nil
+    return client:call("scsi_inquiry", "ScsiInquiry", { UniqueSessionId = sid_of(s), Lun = lun, PageCode = page },
+      function(r)
+        if not r then return nil end
+        local raw = hex_bytes(r.Data)
+        if page then return { page = page, raw = raw } end
+        local function trim(v) return (v or ""):gsub("%z.*$", "") end
+        return { peripheral_type = tointeger(r.PeripheralDeviceType), vendor = trim(r.VendorId),
+                 product = trim(r.ProductId), revision = trim(r.ProductRevision), raw = raw }
+      end, fn)
+  end
+
+  function R.scsi_read_capacity(s, lun, ...)
+    local fn = split_fn(...)
+    return client:call("scsi_read_capacity", "ScsiReadCapacity", { UniqueSessionId = sid_of(s), Lun = lun },
+      function(r)
+        if not r then return nil end
+        return { blocks = tointeger(r.Blocks), block_size = tointeger(r.BlockSize), bytes = tointeger(r.Bytes) }
+      end, fn)
+  end
+
+  function R.scsi_report_luns(s, ...)
+    local fn = split_fn(...)
+    return client:call("scsi_report_luns", "ScsiReportLuns", { UniqueSessionId = sid_of(s) }, function(r)
+      if not r then return nil end
+      local luns = {}
+      for i, l in ipairs(r.Luns or {}) do luns[i] = tointeger(l) end
+      return luns
+    end, fn)
+  end
+
+  function R.set_load_balance_policy(s, policy, paths, ...)
+    local fn = split_fn(paths, ...)
+    if type(paths) ~= "table" then paths = nil end
+    local p = { UniqueSessionId = sid_of(s), LoadBalancePolicy = policy }
+    if paths then
+      p.Paths = {}
+      for i, x in ipairs(paths) do
+        p.Paths[i] = { UniqueConnectionId = cid_of(x.connection), Weight = x.weight,
+                       Active = x.active == nil and true or x.active, Primary = x.primary or false }
+      end
+    end
+    return client:call("set_load_balance_policy", "SetLoadBalancePolicy", p, function() end, fn)
+  end
+
+  function R.session_info(s)
+    return client:call("session_info", "GetSessionInfo", { UniqueSessionId = sid_of(s) }, function(r)
+      return r and session_info(r.Session) or nil
+    end)
+  end
+
+  function R.connection_info(s, c)
+    local cid = cid_of(c)
+    local info, st = R.session_info(s)
+    if not info then return nil, st end
+    for _, ci in ipairs(info.connections) do
+      if ci.id == cid then return ci, st end
+    end
+    return nil, mcsi.Status.new("ISDSC_INVALID_CONNECTION_ID",
+                                "The connection id is invalid: not a connection of that session")
+  end
+
+  function R.sessions()
+    local list = client:call("sessions", "SessionList", nil, function(r)
+      local out = {}
+      for i, s in ipairs(r and r.Sessions or {}) do
+        out[i] = session_info(s)
+        out[i].initiator = client.initiator_name
+      end
+      return out
+    end)
+    return list or {}
+  end
+
+  function R.initiator(opts)
+    if opts ~= nil then error("mcsi.initiator: the daemon's name is set in its configuration", 2) end
+    return client.initiator_name
+  end
+
+  -- Events: one Subscribe (every kind) while a handler exists.
+  function R.on(kind, fn)
+    if type(kind) == "function" then kind, fn = nil, kind end
+    if kind ~= nil and not mcsi.events[kind] then error("bad argument #1 to 'on' (no event kind '" .. tostring(kind) .. "')", 2) end
+    assert(type(fn) == "function", "bad argument #2 to 'on' (function expected)")
+    client.next_handler = client.next_handler + 1
+    local id = -client.next_handler
+    client.handlers[id] = { kind = kind, fn = fn }
+    if not client.subscribed then
+      client.subscribed = true
+      client:send("Subscribe", nil, function() end)
+    end
+    client:need_watch()
+    return id
+  end
+
+  function R.off(id)
+    local had = client.handlers[id] ~= nil
+    client.handlers[id] = nil
+    client:need_watch()
+    return had
+  end
+
+  function R.spawn(fn, ...)
+    local co = coroutine.create(fn)
+    client.threads[co] = true
+    local args = table.pack(...)
+    local ok, err = coroutine.resume(co, table.unpack(args, 1, args.n))
+    if not ok then report("an mcsi coroutine", mcsi.redact(debug.traceback(co, tostring(err)))) end
+    if coroutine.status(co) == "dead" then client.threads[co] = nil
+    elseif ok and err ~= TOKEN then orig.timer(0, function() client:resume(co) end) end
+    return co
+  end
+
+  function R.sleep(ms)
+    local co = coroutine.running()
+    if client.threads[co] then
+      local woke = false
+      client.waiting = client.waiting + 1
+      orig.timer(ms, function()
+        woke = true
+        client.waiting = client.waiting - 1
+        client:resume(co)
+      end)
+      while not woke do coroutine.yield(TOKEN) end
+      return
+    end
+    return orig.sleep(ms)
+  end
+
+  local function unsupported(name)
+    return function(...)
+      local fn = split_fn(...)
+      local st = mcsi.Status.new("ISDSC_REQUEST_NOT_SUPPORTED", "mcsi." .. name .. " is not served by mcsid")
+      if fn then orig.timer(0, function() fn(nil, st) end) return mcsi.Status.new(0) end
+      if name == "scsi_test_unit_ready" or name == "lun_reset" or name == "abort_task" then return st end
+      return nil, st
+    end
+  end
+  for _, name in ipairs({ "read", "write", "scsi_command", "scsi_submit", "scsi_test_unit_ready",
+                          "lun_reset", "abort_task" }) do
+    R[name] = unsupported(name)
+  end
+
+  -- mcsi.Session and mcsi.Connection objects over the daemon.
+  local smethods = {
+    logout = R.logout_from_target, close = R.logout_from_target,
+    remove_connection = R.remove_connection_from_session, remove_connection_async = R.remove_connection_async,
+    set_load_balance_policy = R.set_load_balance_policy, info = R.session_info,
+    connection_info = R.connection_info, inquiry = R.scsi_inquiry, read_capacity = R.scsi_read_capacity,
+    report_luns = R.scsi_report_luns, test_unit_ready = R.scsi_test_unit_ready, lun_reset = R.lun_reset,
+    read = R.read, write = R.write,
+  }
+  function smethods.add_connection(s, o, ...)
+    local fn = split_fn(...)
+    local wrap = function(cid) return cid and new_connection(s, cid, true) or nil end
+    if fn then
+      return R.add_connection_to_session(s, o, function(cid, st) fn(wrap(cid), st) end)
+    end
+    local cid, st = R.add_connection_to_session(s, o)
+    return wrap(cid), st
+  end
+  function smethods.connections(s)
+    local info = R.session_info(s)
+    local out = {}
+    for i, c in ipairs(info and info.connections or {}) do out[i] = new_connection(s, c.id, false) end
+    return out
+  end
+  SessionM.__name = "mcsi.Session"
+  SessionM.__index = smethods
+  SessionM.__tostring = function(s)
+    return string.format("mcsi.Session (0x%016x%s, mcsid)", s.id, s.closed and ", closed" or "")
+  end
+  SessionM.__eq = function(a, b) return a.id == b.id end
+  SessionM.__close = function(s)
+    if s.owned and not s.closed then R.logout_from_target(s) end
+  end
+
+  local cmethods = {}
+  function cmethods.remove(c, ...) return R.remove_connection_from_session(c.session_id, c, ...) end
+  cmethods.close = cmethods.remove
+  function cmethods.remove_async(c, fn) return R.remove_connection_async(c.session_id, c, fn) end
+  function cmethods.info(c) return R.connection_info(c.session_id, c.id) end
+  ConnM.__name = "mcsi.Connection"
+  ConnM.__index = cmethods
+  ConnM.__tostring = function(c)
+    return string.format("mcsi.Connection (0x%016x of 0x%016x%s, mcsid)", c.id, c.session_id,
+                         c.closed and ", closed" or "")
+  end
+  ConnM.__eq = function(a, b) return a.id == b.id and a.session_id == b.session_id end
+  ConnM.__close = function(c)
+    if c.owned and not c.closed then cmethods.remove(c) end
+  end
+
+  local Session = { login = R.login }
+  function Session.of(sid)
+    local info, st = R.session_info(sid)
+    if not info then return nil, st end
+    return new_session(info.id, false), st
+  end
+  R.Session = Session
+
+  -- result, st = mcsi.rpc(method [, params] [, fn(result, st)]): any method of
+  -- doc/protocol.md; result is its _OUT object (nil when the Status fails,
+  -- except listings). params.chap (the Lua chap table) becomes Username /
+  -- SecretFile (...), a secret written to a private temporary file.
+  function R.rpc(method, params, ...)
+    local fn = split_fn(params, ...)
+    if type(params) ~= "table" then params = nil end
+    local temps, p = {}, nil
+    if params then
+      p = {}
+      for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
+      chap_params(p, params.chap, temps)
+    end
+    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn, remover(temps))
+  end
+
+  return R
+end
+
+function Client:event(p)
+  local mcsi = self.local_api
+  local ev = {
+    kind = p.Kind, session_id = tointeger(p.UniqueSessionId),
+    connection_id = (tointeger(p.UniqueConnectionId) or 0) ~= 0 and tointeger(p.UniqueConnectionId) or nil,
+    reason = mcsi.redact(p.Reason or ""), initiator = self.initiator_name,
+    status = mcsi.Status.new(tointeger(p.Status) or 0),
+    old_state = p.OldState ~= cjson.null and p.OldState or nil,
+    new_state = p.NewState ~= cjson.null and p.NewState or nil,
+  }
+  local ids = {}
+  for id in pairs(self.handlers) do ids[#ids + 1] = id end
+  table.sort(ids, function(a, b) return a > b end)      -- in registration order
+  for _, id in ipairs(ids) do
+    local h = self.handlers[id]
+    if h and (h.kind == nil or h.kind == ev.kind) then
+      self.in_callback = self.in_callback + 1
+      local ok, err = xpcall(h.fn, debug.traceback, ev)
+      self.in_callback = self.in_callback - 1
+      if not ok then report("an mcsi event callback", mcsi.redact(tostring(err))) end
+    end
+  end
+end
+
+-- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
+function M.install(mcsi, path)
+  path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
+  if rawget(mcsi, "_remote") then
+    return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
+  end
+  local fd, err = mcsi._unix.connect(path)
+  if not fd then
+    return nil, mcsi.Status.new("ISDSC_SERVICE_NOT_RUNNING", "mcsid: " .. tostring(err))
+  end
+  local orig = {}
+  for k, v in pairs(mcsi) do orig[k] = v end
+  local client = setmetatable({ fd = fd, path = path, buf = "", next_id = 0, pending = {}, handlers = {},
+                                next_handler = 0, waiting = 0, in_callback = 0,
+                                threads = setmetatable({}, { __mode = "k" }), local_api = orig }, Client)
+  local R = build(client, mcsi, orig)
+  local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
+  if not ver then
+    client:lost("closed")
+    return nil, st
+  end
+  client.initiator_name = ver.InitiatorName
+  client.version = ver.Version
+  R.daemon = { path = path, version = ver.Version, protocol_version = tointeger(ver.ProtocolVersion),
+               initiator = ver.InitiatorName, methods = ver.Methods }
+  for k, v in pairs(R) do mcsi[k] = v end
+  mcsi._remote = client
+  return mcsi, st
+end
+
+return M

@@ -1,0 +1,55 @@
+/* methods_policy.c: AttachPolicy, DetachPolicy, ListPolicies (policy.h). */
+#include <string.h>
+#include <stdlib.h>
+#include "methods.h"
+#include "policy.h"
+
+/* UniqueSessionId, PolicyScript (a name: failover, drain, rebalance or a
+ * file of policy_dir), Options (an object given to the policy). */
+static void attach_policy(mcsid_call *call)
+{
+  mcsid *d = call->d;
+  mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
+  mcsi_session_info *info = malloc(sizeof *info);
+  if (!info) {
+    mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
+    return;
+  }
+  mcsi_status st = mcsi_session_get_info(d->ini, sid, info);
+  free(info);
+  if (st) {
+    mcsid_call_fail_now(call, st);
+    return;
+  }
+  char err[512];
+  long id = mcsid_policy_attach(d, sid, mcsid_param_string(call, "PolicyScript"), mcsid_param(call, "Options"), err,
+                                sizeof err);
+  if (!id) {
+    mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, err, NULL);
+    return;
+  }
+  mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:I}", "PolicyId", (json_int_t)id));
+}
+
+static void detach_policy(mcsid_call *call)
+{
+  long id = (long)mcsid_param_uint(call, "PolicyId", 0);
+  if (!mcsid_policy_detach(call->d, id)) {
+    mcsid_call_finish(call, ISDSC_NOT_FOUND, "no policy of that PolicyId", NULL);
+    return;
+  }
+  mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
+}
+
+static void list_policies(mcsid_call *call)
+{
+  mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:o}", "Policies", mcsid_policy_list(call->d)));
+}
+
+const mcsid_method mcsid_methods_policy[] = {
+  { "AttachPolicy", attach_policy,
+    { { "UniqueSessionId", P_ID, 1 }, { "PolicyScript", P_STRING, 1 }, { "Options", P_OBJECT, 0 } } },
+  { "DetachPolicy", detach_policy, { { "PolicyId", P_UINT, 1 } } },
+  { "ListPolicies", list_policies, { { NULL } } },
+  { NULL, NULL, { { NULL } } },
+};
