@@ -106,6 +106,8 @@ static void push_info(lua_State *L, const mcsi_nbd_info *in)
   SET_INT("clients_refused", in->clients_refused);
   SET_INT("requests", in->requests);
   SET_INT("errors", in->errors);
+  lua_pushstring(L, in->last_error);
+  lua_setfield(L, -2, "last_error");
   SET_INT("bytes_read", in->bytes_read);
   SET_INT("bytes_written", in->bytes_written);
   SET_INT("scsi_commands", in->scsi_commands);

@@ -61,6 +61,7 @@ typedef struct mcsi_nbd_info {
   uint64_t clients_refused;          /* over max_clients */
   uint64_t requests;                 /* NBD requests answered */
   uint64_t errors;                   /* answered with an error */
+  char last_error[256];              /* why the last one failed: "ISDSC_...: message" ("" when none) */
   uint64_t bytes_read, bytes_written;
   uint64_t scsi_commands;            /* SCSI commands issued */
   uint64_t inflight;                 /* NBD requests in flight now (all clients) */

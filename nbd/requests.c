@@ -5,12 +5,14 @@
  * session: READ(16), WRITE(16) with the FUA bit, SYNCHRONIZE CACHE(16) over
  * the whole LUN, UNMAP, and zeroed WRITE(16)s for WRITE_ZEROES; at most
  * piece_max bytes per command, at most PIECE_WINDOW commands of a request in
- * flight. A command ending in UNIT ATTENTION is sent again (a reinstated
- * session's first commands meet one). The simple reply goes out when the
+ * flight. A command ending in UNIT ATTENTION (a reinstated session's first
+ * commands meet one), BUSY, TASK SET FULL or ABORTED COMMAND is sent again,
+ * a few times. The simple reply goes out when the
  * last command ends, in completion order, with the request's cookie; any
  * SCSI failure answers EIO. A request whose client went finishes its
  * commands into its own buffer and frees itself.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nbd_internal.h"
@@ -264,9 +266,23 @@ static void issue_more(nbd_req *r)
   }
 }
 
-static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
+/* Worth sending again, as a SCSI midlayer would: a UNIT ATTENTION (reported
+ * once), BUSY and TASK SET FULL (the target's queue, for now), ABORTED COMMAND
+ * (the target gave up on it, not on the data). */
+static int transient(mcsi_status st, const mcsi_scsi_result *res)
 {
-  return !mcsi_status_ok(st) && res && res->scsi_status == 2 && (res->sense_key & 0x0f) == 6;
+  if (mcsi_status_ok(st) || !res || res->response) return 0;
+  if (res->scsi_status == 0x08 || res->scsi_status == 0x28) return 1;
+  return res->scsi_status == 2 && ((res->sense_key & 0x0f) == 6 || (res->sense_key & 0x0f) == 0x0b);
+}
+
+/* The export keeps why its last request failed, for info and its logs. */
+static void note_failure(nbd_req *r, mcsi_status st, const mcsi_scsi_result *res)
+{
+  if (!r->client) return;
+  const char *name = mcsi_status_name(st);
+  snprintf(r->client->exp->stats.last_error, sizeof r->client->exp->stats.last_error, "%s: %s",
+           name ? name : "?", res && res->message ? res->message : mcsi_status_message(st) ? mcsi_status_message(st) : "");
 }
 
 static int piece_ok(const nbd_piece *p, mcsi_status st, const mcsi_scsi_result *res)
@@ -279,8 +295,9 @@ static void piece_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   nbd_piece *p = arg;
   nbd_req *r = p->r;
-  if (unit_attention(st, res) && ++p->tries < UA_TRIES && piece_submit(p) == ISDSC_SUCCESS) return;
+  if (transient(st, res) && ++p->tries < UA_TRIES && piece_submit(p) == ISDSC_SUCCESS) return;
   int ok = piece_ok(p, st, res);
+  if (!ok) note_failure(r, mcsi_status_ok(st) ? ISDSC_SCSI_REQUEST_FAILED : st, res);
   free(p);
   r->pieces_inflight--;
   if (!ok && !r->error) r->error = NBD_EIO;

@@ -129,6 +129,7 @@ say("stopping (%s): %d requests, %d errors, %d bytes read, %d bytes written, %d 
   ok and "stopped" or tostring(why):match("interrupted!") or tostring(why), info.requests, info.errors,
   info.bytes_read, info.bytes_written, info.clients_total,
   churn and string.format(", %d path changes (%d failed)", churn.changes, churn.failures) or "")
+if info.errors > 0 then say("last error: %s", info.last_error) end
 if keeper then say("failover: %d repairs", keeper.repairs) end
 x:stop()
 say("logout: %s", tostring(s:logout()))
