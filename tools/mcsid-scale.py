@@ -18,7 +18,10 @@ What it does, logging every step on stderr:
      active with CONNECTIONS active connections, and counts the connections
      tgtd shows for our initiator name;
   4. settles SETTLE s, then idle CPU over IDLE s: utime+stime of
-     /proc/PID/stat, and the context switches of /proc/PID/status;
+     /proc/PID/stat, and the context switches of /proc/PID/status; the PDUs
+     the connections sent meanwhile (SessionList's statistics, read just
+     before and after): the engine's keep-alive NOP-Outs (nop_interval_ms,
+     1 s by default), which is what an idle daemon spends its CPU on;
   5. RSS after; per connection = (after - before) / connections;
   6. logs every session out (WINDOW in flight) and stops the daemon.
 The figures go to stdout as a Markdown table (--markdown) or as lines.
@@ -121,6 +124,12 @@ def check_held(c, d, args):
     return full, conns, on_tgt
 
 
+def pdus_sent(c):
+    """PDUs every connection has sent (SessionList's Statistics): while idle, keep-alive NOP-Outs."""
+    sessions = result(c.call("SessionList", None, 120)).get("Sessions", [])
+    return sum(k.get("Statistics", {}).get("PDUsSent", 0) for s in sessions for k in s.get("Connections", []))
+
+
 def idle(pid, seconds):
     hz = os.sysconf("SC_CLK_TCK")
     t, ticks, sw = time.time(), cpu_ticks(pid), ctx_switches(pid)
@@ -144,6 +153,8 @@ def report(f, markdown):
             ("login + add connections", "%.2f s (%d in flight)" % (f["setup_s"], f["window"])),
             ("idle CPU", "%.2f s of CPU in %.1f s = %.2f %% of one core, %d context switches"
              % (f["cpu_s"], f["idle_s"], 100 * f["cpu_s"] / f["idle_s"], f["switches"])),
+            ("PDUs sent while idle", "%d (keep-alive NOP-Outs: %.2f per connection per second)"
+             % (f["pdus"], f["pdus"] / max(1, f["connections"]) / f["idle_s"])),
             ("RSS before / with the sessions", "%d KiB / %d KiB" % (f["rss0"], f["rss1"])),
             ("RSS per connection", "%.1f KiB (goal: at most 64 KiB)" % f["per_conn"]),
             ("RLIMIT_NOFILE", "%d" % f["nofile"])]
@@ -181,12 +192,16 @@ def main():
         setup = time.time() - t
         full, conns, on_tgt = check_held(c, d, args)
         time.sleep(args.settle)
+        pdus = pdus_sent(c)
         cpu, wall, switches = idle(pid, args.idle)
+        pdus = pdus_sent(c) - pdus
+        log("PDUs sent while idle (keep-alive NOP-Outs): %d, %.2f per connection per second"
+            % (pdus, pdus / max(1, conns) / wall))
         rss1 = status_kib(pid, "VmRSS")
         per_conn = (rss1 - rss0) / max(1, conns)
         log("RSS %d KiB with %d connections: %.1f KiB per connection" % (rss1, conns, per_conn))
         report({"sessions_full": full, "per_session": args.connections, "connections": conns, "on_tgt": on_tgt,
-                "setup_s": setup, "window": args.window, "cpu_s": cpu, "idle_s": wall, "switches": switches,
+                "setup_s": setup, "window": args.window, "cpu_s": cpu, "idle_s": wall, "switches": switches, "pdus": pdus,
                 "rss0": rss0, "rss1": rss1, "per_conn": per_conn, "nofile": nofile}, args.markdown)
         logout(c, sids, args.window)
         alive = d.proc.poll() is None
