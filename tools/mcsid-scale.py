@@ -35,6 +35,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True     # no __pycache__ in tests/daemon
 sys.path.insert(0, os.path.join(ROOT, "tests", "daemon"))
 from mcsid_test import Daemon, env, result, tgt_connections  # noqa: E402
 
