@@ -36,6 +36,8 @@ static const key_row keys[] = {
   { "retry_initial_ms", NUM(retry_initial_ms, 10, 3600000) },
   { "retry_max_ms", NUM(retry_max_ms, 10, 86400000) },
   { "login_timeout_ms", NUM(login_timeout_ms, 100, 600000) },
+  { "nop_interval_ms", NUM(nop_interval_ms, 100, 3600000) },
+  { "nop_timeout_ms", NUM(nop_timeout_ms, 100, 600000) },
   { "policy_dir", STR(policy_dir) },
   { "default_policy", STR(default_policy) },
   { "policy_instructions", NUM(policy_instructions, 10000, 2000000000L) },
@@ -55,6 +57,8 @@ void mcsid_config_defaults(mcsid_config *c)
   c->retry_initial_ms = 1000;
   c->retry_max_ms = 60000;
   c->login_timeout_ms = 15000;
+  c->nop_interval_ms = 5000;            /* a keep-alive NOP-Out per connection every 5 s (open-iscsi's too) */
+  c->nop_timeout_ms = 2000;
   c->policy_instructions = 50000000;
   c->policy_ms = 60000;
 }

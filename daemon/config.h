@@ -23,6 +23,8 @@ typedef struct mcsid_config {
   long shutdown_timeout_ms;     /* SIGTERM: logouts get this long in all */
   long retry_initial_ms, retry_max_ms; /* persistent logins' back-off */
   long login_timeout_ms;        /* default login timeout of LoginToTarget */
+  long nop_interval_ms;         /* keep-alive of every connection: a NOP-Out after this much silence */
+  long nop_timeout_ms;          /* and the connection fails without its NOP-In within this */
   char policy_dir[1024];        /* "" : the built-in policies only (failover, drain, rebalance) */
   char default_policy[64];      /* "" : none; else attached to persistent targets without a PolicyScript */
   long policy_instructions;     /* a policy activation's VM instruction budget */

@@ -43,6 +43,8 @@ mcsi_status mcsid_login_from_call(const mcsid_call *call, mcsid_login *l, char *
   l->opts.data_digest = dd;
   l->opts.max_connections = (uint32_t)maxc;
   l->opts.login_timeout_ms = (int)timeout;
+  l->opts.nop_interval_ms = (int)call->d->config.nop_interval_ms;
+  l->opts.nop_timeout_ms = (int)call->d->config.nop_timeout_ms;
   mcsid_chap_to_engine(&l->chap, &l->opts.chap);
   return ISDSC_SUCCESS;
 }

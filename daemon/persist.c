@@ -117,6 +117,8 @@ static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login 
   if (l->opts.header_digest < 0) l->opts.header_digest = 0;
   if (l->opts.data_digest < 0) l->opts.data_digest = 0;
   l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
+  l->opts.nop_interval_ms = (int)k->d->config.nop_interval_ms;
+  l->opts.nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
   json_t *recovery = json_object_get(k->entry, "RecoveryTimeoutMs");
   if (json_integer_value(recovery) > 0 && json_integer_value(recovery) <= 3600000)
     l->opts.recovery_timeout_ms = (int)json_integer_value(recovery);
