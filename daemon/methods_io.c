@@ -6,7 +6,9 @@
  * and sense as hex. One request (io_req) owns its buffer until the engine's
  * callback ran, also when the client went away meanwhile (the call keeps the
  * client referenced; its answer is then dropped). Reads and commands move at
- * most IO_MAX bytes; a write is bounded by the request line (request_max).
+ * most IO_MAX bytes and no more than an answer the client's output bound
+ * (output_max, 4 MiB by default) holds as base64: read_max(); a write is
+ * bounded by the request line (request_max).
  * A command that meets a UNIT ATTENTION is sent again, at most 4 times, as
  * the Lua binding does in-process (bindings/lscsi.c). */
 #include <stdio.h>
@@ -97,6 +99,23 @@ static int hex_decode(const char *s, uint8_t *out, size_t max, size_t *n)
   return 0;
 }
 
+/* The most bytes one read may answer: IO_MAX, and its base64 within output_max. */
+static size_t read_max(const mcsid *d)
+{
+  long out = d->config.output_max;
+  size_t fit = out > 1024 ? ((size_t)out - 1024) / 4 * 3 : 0;
+  fit &= ~(size_t)4095;
+  return fit < IO_MAX ? fit : IO_MAX;
+}
+
+static void refuse_size(mcsid_call *call, const char *method)
+{
+  char msg[160];
+  snprintf(msg, sizeof msg, "invalid params: at most %zu bytes per %s (16 MiB, and its answer within output_max)",
+           read_max(call->d), method);
+  mcsid_call_invalid_params(call, msg);
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static io_req *io_new(mcsid_call *call, int what)
@@ -174,8 +193,9 @@ static void on_scsi(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 static int read_buffer(io_req *r)
 {
   if (r->blocks) {
-    if (r->blocks * r->block_size > IO_MAX) {
-      io_invalid(r, "invalid params: at most 16777216 bytes per ScsiRead");
+    if (r->blocks * r->block_size > read_max(r->call->d)) {
+      refuse_size(r->call, "ScsiRead");
+      io_free(r);
       return -1;
     }
     r->len = (size_t)(r->blocks * r->block_size);
@@ -236,8 +256,9 @@ static void scsi_read(mcsid_call *call)
     return;
   }
   uint64_t n = (uint64_t)json_integer_value(blocks ? blocks : length);
-  if ((blocks && n > IO_MAX / 512) || (length && n > IO_MAX)) {   /* 512: the smallest block size */
-    mcsid_call_invalid_params(call, "invalid params: at most 16777216 bytes per ScsiRead");
+  size_t max = read_max(call->d);
+  if ((blocks && n > max / 512) || (length && n > max)) {   /* 512: the smallest block size */
+    refuse_size(call, "ScsiRead");
     return;
   }
   io_req *r = io_new(call, IO_READ);
@@ -282,8 +303,9 @@ static void scsi_command(mcsid_call *call)
     return;
   }
   if (r->dir == MCSI_DIR_READ) {
-    if ((uint64_t)json_integer_value(length) > IO_MAX) {
-      io_invalid(r, "invalid params: at most 16777216 bytes per ScsiCommand");
+    if ((uint64_t)json_integer_value(length) > read_max(call->d)) {
+      refuse_size(call, "ScsiCommand");
+      io_free(r);
       return;
     }
     r->len = (size_t)json_integer_value(length);
