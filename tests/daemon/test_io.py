@@ -181,10 +181,15 @@ try:
     t.status(c.call("ScsiTestUnitReady", {"UniqueSessionId": 0x7fffffff, "Lun": LUN}), "ISDSC_INVALID_SESSION_ID",
              "ScsiTestUnitReady on an unknown session")
     invalid(c, "ScsiTestUnitReady", {"Lun": LUN}, "ScsiTestUnitReady without UniqueSessionId")
-    t.status(c.call("LunReset", {"UniqueSessionId": sid, "Lun": LUN}), "ISDSC_SUCCESS", "LunReset")
+    sid2 = login(c)                        # another I_T nexus: its LUN reset gives ours a UNIT ATTENTION
+    t.status(c.call("LunReset", {"UniqueSessionId": sid2, "Lun": LUN}), "ISDSC_SUCCESS", "LunReset")
     r, got = read(c, sid, BASE, 8)
     t.ok(result(r).get("StatusName") == "ISDSC_SUCCESS" and got == data,
-         "after LunReset ScsiRead answers (its UNIT ATTENTION retried) and the data is there", r)
+         "after another session's LunReset ScsiRead answers and the data is there", r)
+    t.status(c.call("LunReset", {"UniqueSessionId": sid2, "Lun": LUN}), "ISDSC_SUCCESS", "LunReset again")
+    r = c.call("ScsiCommand", {"UniqueSessionId": sid, "Lun": LUN, "Cdb": "000000000000"})
+    t.ok(result(r).get("StatusName") == "ISDSC_SUCCESS", "... and a ScsiCommand after it too", r)
+    c.call("LogoutFromTarget", {"UniqueSessionId": sid2})
     t.status(c.call("LunReset", {"UniqueSessionId": 0x7fffffff, "Lun": LUN}), "ISDSC_INVALID_SESSION_ID",
              "LunReset on an unknown session")
     r = c.call("AbortTask", {"UniqueSessionId": sid, "Tag": 0x7ffffff0})
