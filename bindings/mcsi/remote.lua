@@ -20,9 +20,13 @@ CHAP secrets never travel: secret_file is given to the daemon as SecretFile;
 a secret given inline (secret =, secret_env =) is written to a private
 temporary file (mode 0600) that is removed as soon as the daemon answered.
 
-Not served by mcsid (its protocol has no such method): mcsi.read, mcsi.write,
-mcsi.scsi_command, mcsi.scsi_submit, mcsi.scsi_test_unit_ready,
-mcsi.lun_reset, mcsi.abort_task answer ISDSC_REQUEST_NOT_SUPPORTED.
+SCSI I/O goes through the daemon too: mcsi.read / mcsi.write (ScsiRead /
+ScsiWrite, data as base64), mcsi.scsi_command (ScsiCommand),
+mcsi.scsi_test_unit_ready, mcsi.lun_reset, mcsi.abort_task, with the same
+results and Status objects as in-process. Bounds of the daemon: at most
+16 MiB per read and 512 KiB per write (one request line is at most 1 MiB);
+beyond, ISDSC_INVALID_PARAMETER. mcsi.scsi_submit (a tag at once, the
+result later) is not served: ISDSC_REQUEST_NOT_SUPPORTED.
 ]]
 local cjson = require "cjson"
 
@@ -38,11 +42,15 @@ local function tointeger(v) return v and (math.tointeger(v) or v) end
 local Client = {}
 Client.__index = Client
 
+-- As in-process (lstatus.c, lmcsi_push_status_detail): a failing Status's
+-- message is its own text, then ": " and the operation's detail when it has one.
 local function status_of(mcsi, res)
   local code = tointeger(res.Status) or 0
   local msg = res.StatusMessage
-  if code == 0 then msg = nil end
-  return mcsi.Status.new(code, msg)
+  if code == 0 then return mcsi.Status.new(0) end
+  local base = mcsi.Status.new(code).message
+  if type(msg) ~= "string" or msg == "" or msg == base or msg == "Success" then return mcsi.Status.new(code) end
+  return mcsi.Status.new(code, mcsi.redact(base .. ": " .. msg))
 end
 
 local function report(what, err)
@@ -255,6 +263,47 @@ end
 
 local function hex_bytes(h)
   return (h or ""):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)
+end
+
+local function bytes_hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- base64 (RFC 4648, padded), as the daemon's Data members are.
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local ENC, DEC = {}, {}
+for i = 0, 63 do ENC[i] = B64:sub(i + 1, i + 1) DEC[B64:byte(i + 1)] = i end
+
+local function base64_encode(s)
+  local out, n = {}, #s
+  for i = 1, n - 2, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local v = a << 16 | b << 8 | c
+    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. ENC[v >> 6 & 63] .. ENC[v & 63]
+  end
+  local rem = n % 3
+  if rem == 1 then
+    local v = s:byte(n) << 16
+    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. "=="
+  elseif rem == 2 then
+    local a, b = s:byte(n - 1, n)
+    local v = a << 16 | b << 8
+    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. ENC[v >> 6 & 63] .. "="
+  end
+  return table.concat(out)
+end
+
+local function base64_decode(s)
+  s = s or ""
+  local out, char = {}, string.char
+  local pad = s:sub(-2) == "==" and 2 or s:sub(-1) == "=" and 1 or 0
+  for i = 1, #s - 3, 4 do
+    local a, b, c, d = s:byte(i, i + 3)
+    local v = DEC[a] << 18 | DEC[b] << 12 | (DEC[c] or 0) << 6 | (DEC[d] or 0)
+    out[#out + 1] = char(v >> 16, v >> 8 & 255, v & 255)
+  end
+  local bytes = table.concat(out)
+  return pad > 0 and bytes:sub(1, #bytes - pad) or bytes
 end
 
 -- ---- arguments: the in-process options as the daemon's parameters ------------------
@@ -536,18 +585,112 @@ local function build(client, mcsi, orig)
     return orig.sleep(ms)
   end
 
-  local function unsupported(name)
-    return function(...)
-      local fn = split_fn(...)
-      local st = mcsi.Status.new("ISDSC_REQUEST_NOT_SUPPORTED", "mcsi." .. name .. " is not served by mcsid")
-      if fn then orig.timer(0, function() fn(nil, st) end) return mcsi.Status.new(0) end
-      if name == "scsi_test_unit_ready" or name == "lun_reset" or name == "abort_task" then return st end
-      return nil, st
+  -- ---- SCSI I/O (ScsiRead, ScsiWrite, ScsiCommand, ...) ----
+
+  local WRITE_MAX = 512 * 1024         -- base64 of it and the JSON around fit a 1 MiB request line
+
+  local function check_int(v, i, fname, what, min)
+    if math.type(v) ~= "integer" and not (math.type(v) == "float" and math.tointeger(v)) then
+      error(string.format("bad argument #%d to '%s' (number has no integer representation)", i, fname), 3)
     end
+    v = math.tointeger(v)
+    if v < min then error(string.format("bad argument #%d to '%s' (%s)", i, fname, what), 3) end
+    return v
   end
-  for _, name in ipairs({ "read", "write", "scsi_command", "scsi_submit", "scsi_test_unit_ready",
-                          "lun_reset", "abort_task" }) do
-    R[name] = unsupported(name)
+
+  -- A Status answered without asking the daemon, in the form asked for.
+  local function local_status(fn, st, with_value)
+    if fn then orig.timer(0, function() if with_value then fn(nil, st) else fn(st) end end) return mcsi.Status.new(0) end
+    if with_value then return nil, st end
+    return st
+  end
+
+  -- data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)])
+  function R.read(s, lun, lba, blocks, ...)
+    local fn = split_fn(...)
+    lba = check_int(lba, 3, "read", "LBA must not be negative", 0)
+    blocks = check_int(blocks, 4, "read", "block count out of range", 0)
+    return client:call("read", "ScsiRead", { UniqueSessionId = sid_of(s), Lun = lun, Lba = lba, Blocks = blocks },
+      function(r) return r and base64_decode(r.Data) or nil end, fn)
+  end
+
+  -- st = mcsi.write(sid, lun, lba, data [, fn(st)])
+  function R.write(s, lun, lba, data, ...)
+    local fn = split_fn(...)
+    lba = check_int(lba, 3, "write", "LBA must not be negative", 0)
+    if type(data) ~= "string" then error("bad argument #4 to 'write' (string expected, got " .. type(data) .. ")", 2) end
+    if #data > WRITE_MAX then
+      return local_status(fn, mcsi.Status.new("ISDSC_INVALID_PARAMETER",
+        "at most " .. WRITE_MAX .. " bytes per mcsi.write through mcsid"))
+    end
+    return client:call("write", "ScsiWrite",
+      { UniqueSessionId = sid_of(s), Lun = lun, Lba = lba, Data = base64_encode(data) }, function() end, fn)
+  end
+
+  -- The result table of mcsi.scsi_command from ScsiCommand's outputs.
+  local function command_result(r)
+    if not r or r.ScsiStatus == nil then return nil end
+    return { status = tointeger(r.ScsiStatus), response = tointeger(r.Response), sense_key = tointeger(r.SenseKey),
+             asc = tointeger(r.Asc), ascq = tointeger(r.Ascq), sense = hex_bytes(r.Sense),
+             residual_kind = tointeger(r.ResidualKind), residual = tointeger(r.Residual),
+             data = r.Data and base64_decode(r.Data) or nil }
+  end
+
+  -- result, st = mcsi.scsi_command(sid, lun, cdb, dir, data_or_length [, fn(result, st)])
+  function R.scsi_command(s, lun, cdb, ...)
+    local rest = table.pack(...)
+    local n = rest.n
+    while n > 0 and rest[n] == nil do n = n - 1 end
+    local fn = type(rest[n]) == "function" and rest[n] or nil
+    if fn then rest[n] = nil end
+    local dir, arg = rest[1], rest[2]
+    if type(cdb) ~= "string" or #cdb < 1 or #cdb > 16 then
+      error("bad argument #3 to 'scsi_command' (a CDB is 1..16 bytes)", 2)
+    end
+    dir = dir or "none"
+    if dir ~= "none" and dir ~= "read" and dir ~= "write" then
+      error('bad argument #4 to \'scsi_command\' (direction must be "none", "read" or "write")', 2)
+    end
+    local p = { UniqueSessionId = sid_of(s), Lun = lun, Cdb = bytes_hex(cdb), Direction = dir }
+    if dir == "read" then
+      p.Length = check_int(arg, 5, "scsi_command", "read length must be 0..256 MiB", 0)
+    elseif dir == "write" then
+      if type(arg) ~= "string" then error("bad argument #5 to 'scsi_command' (string expected)", 2) end
+      if #arg > WRITE_MAX then
+        return local_status(fn, mcsi.Status.new("ISDSC_INVALID_PARAMETER",
+          "at most " .. WRITE_MAX .. " bytes per mcsi.scsi_command through mcsid"), true)
+      end
+      p.Data = base64_encode(arg)
+    end
+    return client:call("scsi_command", "ScsiCommand", p, function(r, _, raw)
+      return command_result(r or raw)
+    end, fn)
+  end
+
+  -- st = mcsi.scsi_test_unit_ready(sid, lun [, fn(st)])
+  function R.scsi_test_unit_ready(s, lun, ...)
+    local fn = split_fn(...)
+    return client:call("scsi_test_unit_ready", "ScsiTestUnitReady", { UniqueSessionId = sid_of(s), Lun = lun },
+      function() end, fn)
+  end
+
+  -- st = mcsi.lun_reset(sid, lun [, fn(st)])
+  function R.lun_reset(s, lun, ...)
+    local fn = split_fn(...)
+    return client:call("lun_reset", "LunReset", { UniqueSessionId = sid_of(s), Lun = lun }, function() end, fn)
+  end
+
+  -- st = mcsi.abort_task(sid, tag [, fn(st)]): tags name the daemon's commands
+  function R.abort_task(s, tag, ...)
+    local fn = split_fn(...)
+    tag = check_int(tag, 2, "abort_task", "tag must not be negative", 0)
+    return client:call("abort_task", "AbortTask", { UniqueSessionId = sid_of(s), Tag = tag }, function() end, fn)
+  end
+
+  function R.scsi_submit(...)
+    local fn = split_fn(...)
+    local st = mcsi.Status.new("ISDSC_REQUEST_NOT_SUPPORTED", "mcsi.scsi_submit is not served by mcsid")
+    return local_status(fn, st, true)
   end
 
   -- mcsi.Session and mcsi.Connection objects over the daemon.
