@@ -23,9 +23,12 @@ temporary file (mode 0600) that is removed as soon as the daemon answered.
 SCSI I/O goes through the daemon too: mcsi.read / mcsi.write (ScsiRead /
 ScsiWrite, data as base64), mcsi.scsi_command (ScsiCommand),
 mcsi.scsi_test_unit_ready, mcsi.lun_reset, mcsi.abort_task, with the same
-results and Status objects as in-process. Bounds of the daemon: at most
-16 MiB per read and 512 KiB per write (one request line is at most 1 MiB);
-beyond, ISDSC_INVALID_PARAMETER. mcsi.scsi_submit (a tag at once, the
+results and Status objects as in-process. A read of more than 2 MiB or a
+write of more than 512 KiB (one request line is at most 1 MiB, an answer
+the client does not read at once at most output_max, 4 MiB) goes as several
+requests, in order, after a READ CAPACITY; a failure stops it with that
+piece's Status. mcsi.scsi_command moves at most 512 KiB out and what the
+daemon allows in (3 MiB by default). mcsi.scsi_submit (a tag at once, the
 result later) is not served: ISDSC_REQUEST_NOT_SUPPORTED.
 ]]
 local cjson = require "cjson"
@@ -605,26 +608,80 @@ local function build(client, mcsi, orig)
     return st
   end
 
-  -- data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)])
+  local IO_MAX = 256 * 1024 * 1024     -- bytes per mcsi.read / mcsi.write, as in-process (lscsi.c)
+  local READ_CHUNK = 2 * 1024 * 1024   -- bytes per ScsiRead: its base64 fits the daemon's default output_max
+
+  -- body() in the form asked for: blocking or coroutine as it is, the
+  -- callback form in a coroutine of its own whose results go to fn.
+  local function chained(fn, body)
+    if not fn then return body() end
+    R.spawn(function() fn(body()) end)
+    return mcsi.Status.new(0)
+  end
+
+  local function block_size(sid, lun)
+    local cap, st = R.scsi_read_capacity(sid, lun)
+    return cap and cap.block_size, st
+  end
+
+  -- data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)]): larger
+  -- reads go as several ScsiRead of at most READ_CHUNK bytes each.
   function R.read(s, lun, lba, blocks, ...)
     local fn = split_fn(...)
     lba = check_int(lba, 3, "read", "LBA must not be negative", 0)
     blocks = check_int(blocks, 4, "read", "block count out of range", 0)
-    return client:call("read", "ScsiRead", { UniqueSessionId = sid_of(s), Lun = lun, Lba = lba, Blocks = blocks },
-      function(r) return r and base64_decode(r.Data) or nil end, fn)
+    if blocks > IO_MAX then error("bad argument #4 to 'read' (block count out of range)", 2) end
+    local sid = sid_of(s)
+    local function one(at, n, f)
+      return client:call("read", "ScsiRead", { UniqueSessionId = sid, Lun = lun, Lba = at, Blocks = n },
+        function(r) return r and base64_decode(r.Data) or nil end, f)
+    end
+    if blocks <= READ_CHUNK // 4096 then return one(lba, blocks, fn) end
+    return chained(fn, function()
+      local bs, st = block_size(sid, lun)
+      if not bs then return nil, st end
+      if blocks * bs > IO_MAX then
+        return nil, mcsi.Status.new("ISDSC_INVALID_PARAMETER", "at most 268435456 bytes per mcsi.read")
+      end
+      local per, parts, done = math.max(1, READ_CHUNK // bs), {}, 0
+      while done < blocks do
+        local n = math.min(per, blocks - done)
+        local d, rst = one(lba + done, n)
+        if not d then return nil, rst end
+        parts[#parts + 1] = d
+        done = done + n
+        st = rst
+      end
+      return table.concat(parts), st
+    end)
   end
 
-  -- st = mcsi.write(sid, lun, lba, data [, fn(st)])
+  -- st = mcsi.write(sid, lun, lba, data [, fn(st)]): larger writes go as
+  -- several ScsiWrite of at most WRITE_MAX bytes each.
   function R.write(s, lun, lba, data, ...)
     local fn = split_fn(...)
     lba = check_int(lba, 3, "write", "LBA must not be negative", 0)
     if type(data) ~= "string" then error("bad argument #4 to 'write' (string expected, got " .. type(data) .. ")", 2) end
-    if #data > WRITE_MAX then
-      return local_status(fn, mcsi.Status.new("ISDSC_INVALID_PARAMETER",
-        "at most " .. WRITE_MAX .. " bytes per mcsi.write through mcsid"))
+    if #data > IO_MAX then error("bad argument #4 to 'write' (at most 256 MiB per mcsi.write)", 2) end
+    local sid = sid_of(s)
+    local function one(at, bytes, f)
+      return client:call("write", "ScsiWrite", { UniqueSessionId = sid, Lun = lun, Lba = at, Data = base64_encode(bytes) },
+        function() end, f)
     end
-    return client:call("write", "ScsiWrite",
-      { UniqueSessionId = sid_of(s), Lun = lun, Lba = lba, Data = base64_encode(data) }, function() end, fn)
+    if #data <= WRITE_MAX then return one(lba, data, fn) end
+    return chained(fn, function()
+      local bs, st = block_size(sid, lun)
+      if not bs then return st end
+      local per = math.max(bs, WRITE_MAX - WRITE_MAX % bs)
+      local last = (#data - 1) // per * per
+      -- not whole blocks: the last piece goes alone, the engine refuses it and nothing is written
+      if #data % bs ~= 0 then return one(lba + last // bs, data:sub(last + 1)) end
+      for off = 0, last, per do
+        st = one(lba + off // bs, data:sub(off + 1, off + per))
+        if not st.ok then return st end
+      end
+      return st
+    end)
   end
 
   -- The result table of mcsi.scsi_command from ScsiCommand's outputs.

@@ -133,6 +133,17 @@ local cbst
 mcsi.write(sid, lun, lba + 1, blk:sub(1, 512), function(s) cbst = s end)
 while not cbst do mcsi.poll(50) end
 show("write callback", cbst.name, (mcsi.read(sid, lun, lba + 1, 1)) == blk:sub(1, 512))
+-- large: several requests through the daemon, one in-process
+local big = string.rep(blk, 3 * 256) .. blk:sub(1, 512)          -- 3 MiB + 1 block
+show("big write", mcsi.write(sid, lun, lba + 64, big).name)
+local bigback, bst2 = mcsi.read(sid, lun, lba + 64, #big // 512)
+show("big read", bst2.name, #bigback, bigback == big)
+local bigcb
+mcsi.read(sid, lun, lba + 64, #big // 512, function(d, s) bigcb = { s.name, tostring(d == big) } end)
+while not bigcb do mcsi.poll(50) end
+show("big read callback", table.concat(bigcb, " "))
+local odd = mcsi.write(sid, lun, lba + 64, string.rep("z", 600 * 1024 + 3))
+show("big odd write", odd.name, (mcsi.read(sid, lun, lba + 64, 1)) == big:sub(1, 512))
 local co_io
 mcsi.spawn(function()
   local d, s = mcsi.read(sid, lun, lba, 2)
@@ -217,6 +228,8 @@ function TestConnect:test_same_script_in_process_and_through_the_daemon()
   lu.assertStrContains(here, "read callback\tISDSC_SUCCESS\ttrue")
   lu.assertStrContains(here, "write callback\tISDSC_SUCCESS\ttrue")
   lu.assertStrContains(here, "io coroutine\tISDSC_SUCCESS true ISDSC_SUCCESS")
+  lu.assertStrContains(here, "big write\tISDSC_SUCCESS\nbig read\tISDSC_SUCCESS\t3146240\ttrue\n"
+                       .. "big read callback\tISDSC_SUCCESS true\nbig odd write\tISDSC_INVALID_PARAMETER\ttrue")
   lu.assertStrContains(here, "session io\tISDSC_SUCCESS\ttrue\tISDSC_SUCCESS\tISDSC_SUCCESS")
   lu.assertEquals(prog, here, "mcsi --connect")
   lu.assertEquals(lib, here, "mcsi.connect()")
