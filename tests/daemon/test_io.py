@@ -119,6 +119,7 @@ try:
         t.ok(small.proc.poll() is None and sc.call("GetVersion"), "... and the connection stays")
         sc.call("LogoutFromTarget", {"UniqueSessionId": ssid})
         sc.close()
+        t.is_(small.stop(), 0, "... SIGTERM: that daemon exits 0")
     finally:
         small.cleanup()
 
@@ -264,6 +265,7 @@ try:
     t.ok(nsid and not bad, "every one of the %d acknowledged writes reads back" % len(acked), bad[:10])
     c.call("RemovePersistentTarget", {"TargetName": plain})
     c.call("LogoutFromTarget", {"UniqueSessionId": nsid})
+    t.is_(d.stop(), 0, "SIGTERM: mcsid exits 0 (under MCSI_MCSID_WRAPPER=valgrind: no memory error, no leak)")
 finally:
     for x in clients:
         x.close()
