@@ -272,38 +272,45 @@ local function bytes_hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
--- base64 (RFC 4648, padded), as the daemon's Data members are.
+-- base64 (RFC 4648, padded), as the daemon's Data members are. Bytes go
+-- through string.byte / string.char a block at a time (no string per group).
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local ENC, DEC = {}, {}
-for i = 0, 63 do ENC[i] = B64:sub(i + 1, i + 1) DEC[B64:byte(i + 1)] = i end
+for i = 0, 63 do ENC[i] = B64:byte(i + 1) DEC[B64:byte(i + 1)] = i end
+local BLOCK = 3 * 1024                 -- bytes per string.char call
+local byte, char, unpack = string.byte, string.char, table.unpack
 
 local function base64_encode(s)
-  local out, n = {}, #s
-  for i = 1, n - 2, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local v = a << 16 | b << 8 | c
-    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. ENC[v >> 6 & 63] .. ENC[v & 63]
-  end
+  local out, n, pad = {}, #s, 0
   local rem = n % 3
-  if rem == 1 then
-    local v = s:byte(n) << 16
-    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. "=="
-  elseif rem == 2 then
-    local a, b = s:byte(n - 1, n)
-    local v = a << 16 | b << 8
-    out[#out + 1] = ENC[v >> 18] .. ENC[v >> 12 & 63] .. ENC[v >> 6 & 63] .. "="
+  if rem > 0 then pad = 3 - rem s = s .. string.rep("\0", pad) n = n + pad end
+  for at = 1, n, BLOCK do
+    local b, o, k = { byte(s, at, math.min(at + BLOCK - 1, n)) }, {}, 0
+    for j = 1, #b, 3 do
+      local v = b[j] << 16 | b[j + 1] << 8 | b[j + 2]
+      o[k + 1], o[k + 2], o[k + 3], o[k + 4] = ENC[v >> 18], ENC[v >> 12 & 63], ENC[v >> 6 & 63], ENC[v & 63]
+      k = k + 4
+    end
+    out[#out + 1] = char(unpack(o, 1, k))
   end
-  return table.concat(out)
+  local text = table.concat(out)
+  if pad > 0 then text = text:sub(1, #text - pad) .. string.rep("=", pad) end
+  return text
 end
 
 local function base64_decode(s)
   s = s or ""
-  local out, char = {}, string.char
   local pad = s:sub(-2) == "==" and 2 or s:sub(-1) == "=" and 1 or 0
-  for i = 1, #s - 3, 4 do
-    local a, b, c, d = s:byte(i, i + 3)
-    local v = DEC[a] << 18 | DEC[b] << 12 | (DEC[c] or 0) << 6 | (DEC[d] or 0)
-    out[#out + 1] = char(v >> 16, v >> 8 & 255, v & 255)
+  if pad > 0 then s = s:sub(1, #s - pad) .. string.rep("A", pad) end
+  local out, n = {}, #s
+  for at = 1, n, 4 * 1024 do
+    local b, o, k = { byte(s, at, math.min(at + 4 * 1024 - 1, n)) }, {}, 0
+    for j = 1, #b - 3, 4 do
+      local v = DEC[b[j]] << 18 | DEC[b[j + 1]] << 12 | DEC[b[j + 2]] << 6 | DEC[b[j + 3]]
+      o[k + 1], o[k + 2], o[k + 3] = v >> 16, v >> 8 & 255, v & 255
+      k = k + 3
+    end
+    out[#out + 1] = char(unpack(o, 1, k))
   end
   local bytes = table.concat(out)
   return pad > 0 and bytes:sub(1, #bytes - pad) or bytes
