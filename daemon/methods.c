@@ -11,7 +11,7 @@
 static const mcsid_method *const families[] = {
   mcsid_methods_misc, mcsid_methods_session, mcsid_methods_scsi,
   mcsid_methods_discovery, mcsid_methods_persist, mcsid_methods_events,
-  mcsid_methods_exports, mcsid_methods_policy,
+  mcsid_methods_exports, mcsid_methods_policy, mcsid_methods_io,
 };
 #define NFAMILIES (sizeof families / sizeof families[0])
 

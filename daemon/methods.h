@@ -66,6 +66,7 @@ extern const mcsid_method mcsid_methods_persist[];
 extern const mcsid_method mcsid_methods_events[];
 extern const mcsid_method mcsid_methods_exports[];
 extern const mcsid_method mcsid_methods_policy[];
+extern const mcsid_method mcsid_methods_io[];        /* methods_io.c: ScsiRead, ScsiWrite, ScsiCommand, ... */
 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */

@@ -20,9 +20,16 @@ CHAP secrets never travel: secret_file is given to the daemon as SecretFile;
 a secret given inline (secret =, secret_env =) is written to a private
 temporary file (mode 0600) that is removed as soon as the daemon answered.
 
-Not served by mcsid (its protocol has no such method): mcsi.read, mcsi.write,
-mcsi.scsi_command, mcsi.scsi_submit, mcsi.scsi_test_unit_ready,
-mcsi.lun_reset, mcsi.abort_task answer ISDSC_REQUEST_NOT_SUPPORTED.
+SCSI I/O goes through the daemon too: mcsi.read / mcsi.write (ScsiRead /
+ScsiWrite, data as base64), mcsi.scsi_command (ScsiCommand),
+mcsi.scsi_test_unit_ready, mcsi.lun_reset, mcsi.abort_task, with the same
+results and Status objects as in-process. A read of more than 2 MiB or a
+write of more than 512 KiB (one request line is at most 1 MiB, an answer
+the client does not read at once at most output_max, 4 MiB) goes as several
+requests, in order, after a READ CAPACITY; a failure stops it with that
+piece's Status. mcsi.scsi_command moves at most 512 KiB out and what the
+daemon allows in (3 MiB by default). mcsi.scsi_submit (a tag at once, the
+result later) is not served: ISDSC_REQUEST_NOT_SUPPORTED.
 ]]
 local cjson = require "cjson"
 
@@ -38,11 +45,15 @@ local function tointeger(v) return v and (math.tointeger(v) or v) end
 local Client = {}
 Client.__index = Client
 
+-- As in-process (lstatus.c, lmcsi_push_status_detail): a failing Status's
+-- message is its own text, then ": " and the operation's detail when it has one.
 local function status_of(mcsi, res)
   local code = tointeger(res.Status) or 0
   local msg = res.StatusMessage
-  if code == 0 then msg = nil end
-  return mcsi.Status.new(code, msg)
+  if code == 0 then return mcsi.Status.new(0) end
+  local base = mcsi.Status.new(code).message
+  if type(msg) ~= "string" or msg == "" or msg == base or msg == "Success" then return mcsi.Status.new(code) end
+  return mcsi.Status.new(code, mcsi.redact(base .. ": " .. msg))
 end
 
 local function report(what, err)
@@ -255,6 +266,54 @@ end
 
 local function hex_bytes(h)
   return (h or ""):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)
+end
+
+local function bytes_hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- base64 (RFC 4648, padded), as the daemon's Data members are. Bytes go
+-- through string.byte / string.char a block at a time (no string per group).
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local ENC, DEC = {}, {}
+for i = 0, 63 do ENC[i] = B64:byte(i + 1) DEC[B64:byte(i + 1)] = i end
+local BLOCK = 3 * 1024                 -- bytes per string.char call
+local byte, char, unpack = string.byte, string.char, table.unpack
+
+local function base64_encode(s)
+  local out, n, pad = {}, #s, 0
+  local rem = n % 3
+  if rem > 0 then pad = 3 - rem s = s .. string.rep("\0", pad) n = n + pad end
+  for at = 1, n, BLOCK do
+    local b, o, k = { byte(s, at, math.min(at + BLOCK - 1, n)) }, {}, 0
+    for j = 1, #b, 3 do
+      local v = b[j] << 16 | b[j + 1] << 8 | b[j + 2]
+      o[k + 1], o[k + 2], o[k + 3], o[k + 4] = ENC[v >> 18], ENC[v >> 12 & 63], ENC[v >> 6 & 63], ENC[v & 63]
+      k = k + 4
+    end
+    out[#out + 1] = char(unpack(o, 1, k))
+  end
+  local text = table.concat(out)
+  if pad > 0 then text = text:sub(1, #text - pad) .. string.rep("=", pad) end
+  return text
+end
+
+local function base64_decode(s)
+  s = s or ""
+  local pad = s:sub(-2) == "==" and 2 or s:sub(-1) == "=" and 1 or 0
+  if pad > 0 then s = s:sub(1, #s - pad) .. string.rep("A", pad) end
+  local out, n = {}, #s
+  for at = 1, n, 4 * 1024 do
+    local b, o, k = { byte(s, at, math.min(at + 4 * 1024 - 1, n)) }, {}, 0
+    for j = 1, #b - 3, 4 do
+      local v = DEC[b[j]] << 18 | DEC[b[j + 1]] << 12 | DEC[b[j + 2]] << 6 | DEC[b[j + 3]]
+      o[k + 1], o[k + 2], o[k + 3] = v >> 16, v >> 8 & 255, v & 255
+      k = k + 3
+    end
+    out[#out + 1] = char(unpack(o, 1, k))
+  end
+  local bytes = table.concat(out)
+  return pad > 0 and bytes:sub(1, #bytes - pad) or bytes
 end
 
 -- ---- arguments: the in-process options as the daemon's parameters ------------------
@@ -536,18 +595,166 @@ local function build(client, mcsi, orig)
     return orig.sleep(ms)
   end
 
-  local function unsupported(name)
-    return function(...)
-      local fn = split_fn(...)
-      local st = mcsi.Status.new("ISDSC_REQUEST_NOT_SUPPORTED", "mcsi." .. name .. " is not served by mcsid")
-      if fn then orig.timer(0, function() fn(nil, st) end) return mcsi.Status.new(0) end
-      if name == "scsi_test_unit_ready" or name == "lun_reset" or name == "abort_task" then return st end
-      return nil, st
+  -- ---- SCSI I/O (ScsiRead, ScsiWrite, ScsiCommand, ...) ----
+
+  local WRITE_MAX = 512 * 1024         -- base64 of it and the JSON around fit a 1 MiB request line
+
+  local function check_int(v, i, fname, what, min)
+    if math.type(v) ~= "integer" and not (math.type(v) == "float" and math.tointeger(v)) then
+      error(string.format("bad argument #%d to '%s' (number has no integer representation)", i, fname), 3)
     end
+    v = math.tointeger(v)
+    if v < min then error(string.format("bad argument #%d to '%s' (%s)", i, fname, what), 3) end
+    return v
   end
-  for _, name in ipairs({ "read", "write", "scsi_command", "scsi_submit", "scsi_test_unit_ready",
-                          "lun_reset", "abort_task" }) do
-    R[name] = unsupported(name)
+
+  -- A Status answered without asking the daemon, in the form asked for.
+  local function local_status(fn, st, with_value)
+    if fn then orig.timer(0, function() if with_value then fn(nil, st) else fn(st) end end) return mcsi.Status.new(0) end
+    if with_value then return nil, st end
+    return st
+  end
+
+  local IO_MAX = 256 * 1024 * 1024     -- bytes per mcsi.read / mcsi.write, as in-process (lscsi.c)
+  local READ_CHUNK = 2 * 1024 * 1024   -- bytes per ScsiRead: its base64 fits the daemon's default output_max
+
+  -- body() in the form asked for: blocking or coroutine as it is, the
+  -- callback form in a coroutine of its own whose results go to fn.
+  local function chained(fn, body)
+    if not fn then return body() end
+    R.spawn(function() fn(body()) end)
+    return mcsi.Status.new(0)
+  end
+
+  local function block_size(sid, lun)
+    local cap, st = R.scsi_read_capacity(sid, lun)
+    return cap and cap.block_size, st
+  end
+
+  -- data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)]): larger
+  -- reads go as several ScsiRead of at most READ_CHUNK bytes each.
+  function R.read(s, lun, lba, blocks, ...)
+    local fn = split_fn(...)
+    lba = check_int(lba, 3, "read", "LBA must not be negative", 0)
+    blocks = check_int(blocks, 4, "read", "block count out of range", 0)
+    if blocks > IO_MAX then error("bad argument #4 to 'read' (block count out of range)", 2) end
+    local sid = sid_of(s)
+    local function one(at, n, f)
+      return client:call("read", "ScsiRead", { UniqueSessionId = sid, Lun = lun, Lba = at, Blocks = n },
+        function(r) return r and base64_decode(r.Data) or nil end, f)
+    end
+    if blocks <= READ_CHUNK // 4096 then return one(lba, blocks, fn) end
+    return chained(fn, function()
+      local bs, st = block_size(sid, lun)
+      if not bs then return nil, st end
+      if blocks * bs > IO_MAX then
+        return nil, mcsi.Status.new("ISDSC_INVALID_PARAMETER", "at most 268435456 bytes per mcsi.read")
+      end
+      local per, parts, done = math.max(1, READ_CHUNK // bs), {}, 0
+      while done < blocks do
+        local n = math.min(per, blocks - done)
+        local d, rst = one(lba + done, n)
+        if not d then return nil, rst end
+        parts[#parts + 1] = d
+        done = done + n
+        st = rst
+      end
+      return table.concat(parts), st
+    end)
+  end
+
+  -- st = mcsi.write(sid, lun, lba, data [, fn(st)]): larger writes go as
+  -- several ScsiWrite of at most WRITE_MAX bytes each.
+  function R.write(s, lun, lba, data, ...)
+    local fn = split_fn(...)
+    lba = check_int(lba, 3, "write", "LBA must not be negative", 0)
+    if type(data) ~= "string" then error("bad argument #4 to 'write' (string expected, got " .. type(data) .. ")", 2) end
+    if #data > IO_MAX then error("bad argument #4 to 'write' (at most 256 MiB per mcsi.write)", 2) end
+    local sid = sid_of(s)
+    local function one(at, bytes, f)
+      return client:call("write", "ScsiWrite", { UniqueSessionId = sid, Lun = lun, Lba = at, Data = base64_encode(bytes) },
+        function() end, f)
+    end
+    if #data <= WRITE_MAX then return one(lba, data, fn) end
+    return chained(fn, function()
+      local bs, st = block_size(sid, lun)
+      if not bs then return st end
+      local per = math.max(bs, WRITE_MAX - WRITE_MAX % bs)
+      local last = (#data - 1) // per * per
+      -- not whole blocks: the last piece goes alone, the engine refuses it and nothing is written
+      if #data % bs ~= 0 then return one(lba + last // bs, data:sub(last + 1)) end
+      for off = 0, last, per do
+        st = one(lba + off // bs, data:sub(off + 1, off + per))
+        if not st.ok then return st end
+      end
+      return st
+    end)
+  end
+
+  -- The result table of mcsi.scsi_command from ScsiCommand's outputs.
+  local function command_result(r)
+    if not r or r.ScsiStatus == nil then return nil end
+    return { status = tointeger(r.ScsiStatus), response = tointeger(r.Response), sense_key = tointeger(r.SenseKey),
+             asc = tointeger(r.Asc), ascq = tointeger(r.Ascq), sense = hex_bytes(r.Sense),
+             residual_kind = tointeger(r.ResidualKind), residual = tointeger(r.Residual),
+             data = r.Data and base64_decode(r.Data) or nil }
+  end
+
+  -- result, st = mcsi.scsi_command(sid, lun, cdb, dir, data_or_length [, fn(result, st)])
+  function R.scsi_command(s, lun, cdb, ...)
+    local rest = table.pack(...)
+    local n = rest.n
+    while n > 0 and rest[n] == nil do n = n - 1 end
+    local fn = type(rest[n]) == "function" and rest[n] or nil
+    if fn then rest[n] = nil end
+    local dir, arg = rest[1], rest[2]
+    if type(cdb) ~= "string" or #cdb < 1 or #cdb > 16 then
+      error("bad argument #3 to 'scsi_command' (a CDB is 1..16 bytes)", 2)
+    end
+    dir = dir or "none"
+    if dir ~= "none" and dir ~= "read" and dir ~= "write" then
+      error('bad argument #4 to \'scsi_command\' (direction must be "none", "read" or "write")', 2)
+    end
+    local p = { UniqueSessionId = sid_of(s), Lun = lun, Cdb = bytes_hex(cdb), Direction = dir }
+    if dir == "read" then
+      p.Length = check_int(arg, 5, "scsi_command", "read length must be 0..256 MiB", 0)
+    elseif dir == "write" then
+      if type(arg) ~= "string" then error("bad argument #5 to 'scsi_command' (string expected)", 2) end
+      if #arg > WRITE_MAX then
+        return local_status(fn, mcsi.Status.new("ISDSC_INVALID_PARAMETER",
+          "at most " .. WRITE_MAX .. " bytes per mcsi.scsi_command through mcsid"), true)
+      end
+      p.Data = base64_encode(arg)
+    end
+    return client:call("scsi_command", "ScsiCommand", p, function(r, _, raw)
+      return command_result(r or raw)
+    end, fn)
+  end
+
+  -- st = mcsi.scsi_test_unit_ready(sid, lun [, fn(st)])
+  function R.scsi_test_unit_ready(s, lun, ...)
+    local fn = split_fn(...)
+    return client:call("scsi_test_unit_ready", "ScsiTestUnitReady", { UniqueSessionId = sid_of(s), Lun = lun },
+      function() end, fn)
+  end
+
+  -- st = mcsi.lun_reset(sid, lun [, fn(st)])
+  function R.lun_reset(s, lun, ...)
+    local fn = split_fn(...)
+    return client:call("lun_reset", "LunReset", { UniqueSessionId = sid_of(s), Lun = lun }, function() end, fn)
+  end
+
+  -- st = mcsi.abort_task(sid, tag [, fn(st)]): tags name the daemon's commands
+  function R.abort_task(s, tag, ...)
+    local fn = split_fn(...)
+    tag = check_int(tag, 2, "abort_task", "tag must not be negative", 0)
+    return client:call("abort_task", "AbortTask", { UniqueSessionId = sid_of(s), Tag = tag }, function() end, fn)
+  end
+
+  function R.scsi_submit(...)
+    local fn = split_fn(...)
+    local st = mcsi.Status.new("ISDSC_REQUEST_NOT_SUPPORTED", "mcsi.scsi_submit is not served by mcsid")
+    return local_status(fn, st, true)
   end
 
   -- mcsi.Session and mcsi.Connection objects over the daemon.

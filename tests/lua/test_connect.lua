@@ -99,6 +99,59 @@ show("capacity", cap.block_size, cap.blocks * cap.block_size == cap.bytes)
 local inq = mcsi.scsi_inquiry(sid, tonumber(os.getenv("LUN")))
 show("inquiry", inq.peripheral_type, #inq.raw > 0)
 show("luns", #mcsi.scsi_report_luns(sid))
+-- SCSI I/O: write + read back, any CDB, TUR, LUN reset, ABORT TASK
+local lun, lba = tonumber(os.getenv("LUN")), tonumber(os.getenv("IO_LBA"))
+local parts = {}
+for i = 1, 8 * 512 do parts[i] = string.char((i * 7 + lba) % 256) end
+local blk = table.concat(parts)
+show("write", mcsi.write(sid, lun, lba, blk).name)
+local back, rst = mcsi.read(sid, lun, lba, 8)
+show("read", rst.name, getmetatable(rst).__name, #back, back == blk)
+local w2 = mcsi.write(sid, lun, lba, "xyz")
+show("short write", w2.name, w2.ok)
+local cmd, cst = mcsi.scsi_command(sid, lun, "\x12\0\0\0\x60\0", "read", 96)
+show("scsi_command", cst.name, cmd.status, cmd.response, cmd.sense_key, #cmd.sense, cmd.residual_kind,
+     cmd.residual, #cmd.data, cmd.data:sub(1, 36) == inq.raw:sub(1, 36))
+local bad, bst = mcsi.scsi_command(sid, lun, "\xff\0\0\0\0\0", "none")
+show("check condition", bst.name, bst.ok, bad.status, bad.sense_key, bad.asc, bad.ascq, #bad.sense > 0, bad.data)
+show("check message", bst.message ~= nil and bst.message ~= mcsi.Status.new(bst.code).message)
+show("messages", tostring(bst), tostring(w2), tostring(select(2, mcsi.read(0x7fffffff, lun, 0, 1))),
+     tostring(mcsi.abort_task(sid, 0x7ffffff0)), tostring(rst))
+local wcmd = mcsi.scsi_command(sid, lun, "\x2a\0" .. string.pack(">I4", lba + 9) .. "\0\0\1\0", "write", blk:sub(513, 1024))
+show("scsi_command write", wcmd.status, wcmd.data, mcsi.read(sid, lun, lba + 9, 1) == blk:sub(513, 1024))
+local tur = mcsi.scsi_test_unit_ready(sid, lun)
+show("tur", tur.name, getmetatable(tur).__name, mcsi.scsi_test_unit_ready(0x7fffffff, lun).name)
+show("lun reset", mcsi.lun_reset(sid, lun).name, mcsi.lun_reset(0x7fffffff, lun).name)
+show("abort", mcsi.abort_task(sid, 0x7ffffff0).name)
+show("read after reset", select(2, mcsi.read(sid, lun, lba, 8)).name, (mcsi.read(sid, lun, lba, 8)) == blk)
+show("bad read", select(2, mcsi.read(0x7fffffff, lun, 0, 1)).name)
+local cbdata
+show("read start", mcsi.read(sid, lun, lba, 1, function(d, s) cbdata = { d, s } end).name)
+while not cbdata do mcsi.poll(50) end
+show("read callback", cbdata[2].name, cbdata[1] == blk:sub(1, 512))
+local cbst
+mcsi.write(sid, lun, lba + 1, blk:sub(1, 512), function(s) cbst = s end)
+while not cbst do mcsi.poll(50) end
+show("write callback", cbst.name, (mcsi.read(sid, lun, lba + 1, 1)) == blk:sub(1, 512))
+-- large: several requests through the daemon, one in-process
+local big = string.rep(blk, 3 * 256) .. blk:sub(1, 512)          -- 3 MiB + 1 block
+show("big write", mcsi.write(sid, lun, lba + 64, big).name)
+local bigback, bst2 = mcsi.read(sid, lun, lba + 64, #big // 512)
+show("big read", bst2.name, #bigback, bigback == big)
+local bigcb
+mcsi.read(sid, lun, lba + 64, #big // 512, function(d, s) bigcb = { s.name, tostring(d == big) } end)
+while not bigcb do mcsi.poll(50) end
+show("big read callback", table.concat(bigcb, " "))
+local odd = mcsi.write(sid, lun, lba + 64, string.rep("z", 600 * 1024 + 3))
+show("big odd write", odd.name, (mcsi.read(sid, lun, lba + 64, 1)) == big:sub(1, 512))
+local co_io
+mcsi.spawn(function()
+  local d, s = mcsi.read(sid, lun, lba, 2)
+  local t = mcsi.scsi_test_unit_ready(sid, lun)
+  co_io = { s.name, tostring(d == blk:sub(1, 1024)), t.name }
+end)
+while not co_io do mcsi.poll(50) end
+show("io coroutine", table.concat(co_io, " "))
 local targets, dst = mcsi.send_targets(tgt)
 local names = {}
 for _, t in ipairs(targets) do names[#names + 1] = t.name end
@@ -127,6 +180,8 @@ show("coroutine", table.concat(co_result, " "))
 -- Session objects
 local s, sst = mcsi.login{ portal = tgt, target = iqn }
 show("session", getmetatable(s).__name, sst.name, s.owned, #s:connections())
+show("session io", s:write(lun, lba + 20, blk:sub(1, 512)).name, (s:read(lun, lba + 20, 1)) == blk:sub(1, 512),
+     s:test_unit_ready(lun).name, s:lun_reset(lun).name)
 local conn = s:add_connection{ portal = tgt2 }
 show("conn", getmetatable(conn).__name, #s:connections(), conn:remove().name)
 show("session logout", s:logout().name, s.closed)
@@ -139,8 +194,8 @@ show("left", #mcsi.sessions())
 ]=]
 
 local function script_env()
-  return string.format("T1=%s T2=%s IQN=%s LUN=%d MCSI_SOCKET=%s ", H.shq(H.tgt), H.shq(H.tgt2), H.shq(H.tgt_iqn),
-                       H.file_lun, H.shq(D.sock))
+  return string.format("T1=%s T2=%s IQN=%s LUN=%d IO_LBA=%d MCSI_SOCKET=%s ", H.shq(H.tgt), H.shq(H.tgt2),
+                       H.shq(H.tgt_iqn), H.file_lun, 1000000 + math.random(0, 1000) * 64, H.shq(D.sock))
 end
 
 function TestConnect:test_same_script_in_process_and_through_the_daemon()
@@ -160,6 +215,22 @@ function TestConnect:test_same_script_in_process_and_through_the_daemon()
   lu.assertStrContains(here, "events\tconn-removed ISDSC_SUCCESS,conn-removed ISDSC_SUCCESS,conn-removed ISDSC_SUCCESS")
   lu.assertStrContains(here, "bad sid\tISDSC_INVALID_SESSION_ID")
   lu.assertStrContains(here, "lb\tISDSC_SUCCESS\tleast-queue-depth\tISDSC_INVALID_LOAD_BALANCE_POLICY\tISDSC_SUCCESS\t2")
+  lu.assertStrContains(here, "write\tISDSC_SUCCESS\n")
+  lu.assertStrContains(here, "read\tISDSC_SUCCESS\tmcsi.Status\t4096\ttrue")
+  lu.assertStrContains(here, "short write\tISDSC_")
+  lu.assertStrContains(here, "scsi_command\tISDSC_SUCCESS\t0\t0\t0\t0\t")
+  lu.assertStrContains(here, "check condition\tISDSC_SCSI_REQUEST_FAILED\tfalse\t2\t5\t")
+  lu.assertStrContains(here, "check message\ttrue")
+  lu.assertStrContains(here, "scsi_command write\t0\tnil\ttrue")
+  lu.assertStrContains(here, "tur\tISDSC_SUCCESS\tmcsi.Status\tISDSC_INVALID_SESSION_ID")
+  lu.assertStrContains(here, "lun reset\tISDSC_SUCCESS\tISDSC_INVALID_SESSION_ID")
+  lu.assertStrContains(here, "read after reset\tISDSC_SUCCESS\ttrue")
+  lu.assertStrContains(here, "read callback\tISDSC_SUCCESS\ttrue")
+  lu.assertStrContains(here, "write callback\tISDSC_SUCCESS\ttrue")
+  lu.assertStrContains(here, "io coroutine\tISDSC_SUCCESS true ISDSC_SUCCESS")
+  lu.assertStrContains(here, "big write\tISDSC_SUCCESS\nbig read\tISDSC_SUCCESS\t3146240\ttrue\n"
+                       .. "big read callback\tISDSC_SUCCESS true\nbig odd write\tISDSC_INVALID_PARAMETER\ttrue")
+  lu.assertStrContains(here, "session io\tISDSC_SUCCESS\ttrue\tISDSC_SUCCESS\tISDSC_SUCCESS")
   lu.assertEquals(prog, here, "mcsi --connect")
   lu.assertEquals(lib, here, "mcsi.connect()")
   -- the daemon really did it: its log has the calls

@@ -1,0 +1,364 @@
+/* methods_io.c: SCSI I/O through mcsid: ScsiRead, ScsiWrite, ScsiCommand,
+ * ScsiTestUnitReady, LunReset, AbortTask, on the engine's asynchronous calls
+ * (mcsi_read_async / mcsi_write_async, mcsi_scsi_submit, the helpers).
+ *
+ * Data travels as base64 (OpenSSL's EVP_EncodeBlock / EVP_DecodeBlock), CDBs
+ * and sense as hex. One request (io_req) owns its buffer until the engine's
+ * callback ran, also when the client went away meanwhile (the call keeps the
+ * client referenced; its answer is then dropped). Reads and commands move at
+ * most IO_MAX bytes and no more than an answer the client's output bound
+ * (output_max, 4 MiB by default) holds as base64: read_max(); a write is
+ * bounded by the request line (request_max).
+ * A command that meets a UNIT ATTENTION is sent again, at most 4 times, as
+ * the Lua binding does in-process (bindings/lscsi.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include "methods.h"
+
+#define IO_MAX (16u << 20)        /* bytes per ScsiRead / ScsiCommand read */
+#define UA_TRIES 4
+
+enum { IO_READ, IO_WRITE, IO_CMD };
+
+typedef struct io_req {
+  mcsid_call *call;
+  int what;
+  mcsi_id sid;
+  uint64_t lun, lba;
+  uint64_t blocks;              /* ScsiRead with Blocks: the count until the block size is known */
+  uint32_t block_size;
+  uint8_t cdb[16];
+  size_t cdb_len;
+  int dir;
+  uint8_t *buf;                 /* Data-In or Data-Out; lives until the callback */
+  size_t len;
+  int tries;
+} io_req;
+
+/* ---- encodings ----------------------------------------------------------------------------- */
+
+static json_t *base64_json(const uint8_t *p, size_t n)
+{
+  size_t len = 4 * ((n + 2) / 3);
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  EVP_EncodeBlock((unsigned char *)s, p, (int)n);
+  json_t *v = json_stringn_nocheck(s, len);   /* ASCII: no UTF-8 check needed */
+  free(s);
+  return v;
+}
+
+/* Decodes base64 text (no whitespace, padded). *out malloc'd; -1 when not base64. */
+static int base64_decode(const char *s, uint8_t **out, size_t *n)
+{
+  size_t len = strlen(s);
+  *out = NULL;
+  *n = 0;
+  if (len % 4) return -1;
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') return -1;   /* EVP skips them */
+  uint8_t *buf = malloc(len / 4 * 3 + 1);
+  if (!buf) return -1;
+  int got = len ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len) : 0;
+  if (got < 0) { free(buf); return -1; }
+  size_t pad = len && s[len - 1] == '=' ? (len > 1 && s[len - 2] == '=' ? 2 : 1) : 0;
+  *out = buf;
+  *n = (size_t)got - pad;
+  return 0;
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+  char s[2 * 256 + 1];
+  if (n > 256) n = 256;
+  for (size_t i = 0; i < n; i++) snprintf(s + 2 * i, 3, "%02x", p[i]);
+  s[2 * n] = 0;
+  return json_string(s);
+}
+
+static int hex_nibble(char c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Bytes of hex text into out (at most max); -1 when not hex or too long. */
+static int hex_decode(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+  size_t len = strlen(s);
+  if (len % 2 || len / 2 > max) return -1;
+  for (size_t i = 0; i < len / 2; i++) {
+    int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  *n = len / 2;
+  return 0;
+}
+
+/* The most bytes one read may answer: IO_MAX, and its base64 within output_max. */
+static size_t read_max(const mcsid *d)
+{
+  long out = d->config.output_max;
+  size_t fit = out > 1024 ? ((size_t)out - 1024) / 4 * 3 : 0;
+  fit &= ~(size_t)4095;
+  return fit < IO_MAX ? fit : IO_MAX;
+}
+
+static void refuse_size(mcsid_call *call, const char *method)
+{
+  char msg[160];
+  snprintf(msg, sizeof msg, "invalid params: at most %zu bytes per %s (16 MiB, and its answer within output_max)",
+           read_max(call->d), method);
+  mcsid_call_invalid_params(call, msg);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static io_req *io_new(mcsid_call *call, int what)
+{
+  io_req *r = calloc(1, sizeof *r);
+  if (!r) {
+    mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL);
+    return NULL;
+  }
+  r->call = call;
+  r->what = what;
+  r->sid = mcsid_param_id(call, "UniqueSessionId");
+  r->lun = (uint64_t)mcsid_param_uint(call, "Lun", 0);
+  r->lba = (uint64_t)mcsid_param_uint(call, "Lba", 0);
+  return r;
+}
+
+static void io_free(io_req *r)
+{
+  free(r->buf);
+  free(r);
+}
+
+static void io_finish(io_req *r, mcsi_status st, const char *message, json_t *out)
+{
+  mcsid_call_finish(r->call, st, message, out);
+  io_free(r);
+}
+
+static void io_invalid(io_req *r, const char *message)
+{
+  mcsid_call_invalid_params(r->call, message);
+  io_free(r);
+}
+
+static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
+{
+  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 && res->sense_key == 0x06;
+}
+
+/* ScsiCommand's outputs, as mcsi.scsi_command's result table. */
+static json_t *command_outputs(const io_req *r, const mcsi_scsi_result *res)
+{
+  json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:i, s:I}", "ScsiStatus", res->scsi_status,
+                        "Response", res->response, "SenseKey", res->sense_key, "Asc", res->asc, "Ascq", res->ascq,
+                        "Sense", hex_json(res->sense, res->sense_len), "ResidualKind", res->residual_kind,
+                        "Residual", (json_int_t)res->residual);
+  if (o && r->dir == MCSI_DIR_READ) {
+    size_t got = res->data_in < r->len ? res->data_in : r->len;
+    json_t *data = base64_json(r->buf, got);
+    if (data) json_object_set_new(o, "Data", data);
+  }
+  return o;
+}
+
+static mcsi_status io_submit(io_req *r);
+
+static void on_scsi(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+{
+  io_req *r = arg;
+  if (unit_attention(st, res) && ++r->tries < UA_TRIES && io_submit(r) == ISDSC_SUCCESS) return;
+  json_t *out = NULL;
+  if (r->what == IO_READ && !st) {
+    out = json_object();
+    json_object_set_new(out, "Data", base64_json(r->buf, r->len));
+    json_object_set_new(out, "Length", json_integer((json_int_t)r->len));
+    json_object_set_new(out, "BlockSize", json_integer(r->block_size));
+  } else if (r->what == IO_CMD && res && (!st || st == ISDSC_SCSI_REQUEST_FAILED)) {
+    out = command_outputs(r, res);
+  }
+  io_finish(r, st, res ? res->message : NULL, out);
+}
+
+/* The read buffer once the block size is known; 0, or -1 when the call was ended. */
+static int read_buffer(io_req *r)
+{
+  if (r->blocks) {
+    if (r->blocks * r->block_size > read_max(r->call->d)) {
+      refuse_size(r->call, "ScsiRead");
+      io_free(r);
+      return -1;
+    }
+    r->len = (size_t)(r->blocks * r->block_size);
+  }
+  r->buf = malloc(r->len ? r->len : 1);
+  if (!r->buf) {
+    io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL);
+    return -1;
+  }
+  return 0;
+}
+
+static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+{
+  io_req *r = arg;
+  if (st || !cap) {
+    io_finish(r, st ? st : ISDSC_SCSI_REQUEST_FAILED, message, NULL);
+    return;
+  }
+  r->block_size = cap->block_size;
+  if (r->what == IO_READ && read_buffer(r) < 0) return;
+  st = io_submit(r);
+  if (st) io_finish(r, st, mcsi_last_message(r->call->d->ini), NULL);
+}
+
+static mcsi_status io_submit(io_req *r)
+{
+  mcsi_initiator *ini = r->call->d->ini;
+  if (r->what == IO_CMD)
+    return mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, on_scsi, r);
+  if (!r->block_size) return mcsi_scsi_read_capacity_async(ini, r->sid, r->lun, on_capacity, r);
+  if (r->what == IO_READ)
+    return mcsi_read_async(ini, r->sid, r->lun, r->lba, r->block_size, r->buf, r->len, on_scsi, r);
+  return mcsi_write_async(ini, r->sid, r->lun, r->lba, r->block_size, r->buf, r->len, on_scsi, r);
+}
+
+static void io_start(io_req *r)
+{
+  mcsi_status st = io_submit(r);
+  if (st) io_finish(r, st, mcsi_last_message(r->call->d->ini), NULL);
+}
+
+/* The block size the engine keeps for the LUN (0: not known, READ CAPACITY first). */
+static uint32_t known_block_size(const io_req *r)
+{
+  uint32_t bs = 0;
+  if (mcsi_scsi_block_size(r->call->d->ini, r->sid, r->lun, &bs) != ISDSC_SUCCESS) bs = 0;
+  return bs;
+}
+
+/* ---- the methods ----------------------------------------------------------------------------- */
+
+static void scsi_read(mcsid_call *call)
+{
+  json_t *blocks = mcsid_param(call, "Blocks"), *length = mcsid_param(call, "Length");
+  if (!blocks == !length) {
+    mcsid_call_invalid_params(call, "invalid params: ScsiRead takes Blocks or Length (one of them)");
+    return;
+  }
+  uint64_t n = (uint64_t)json_integer_value(blocks ? blocks : length);
+  size_t max = read_max(call->d);
+  if ((blocks && n > max / 512) || (length && n > max)) {   /* 512: the smallest block size */
+    refuse_size(call, "ScsiRead");
+    return;
+  }
+  io_req *r = io_new(call, IO_READ);
+  if (!r) return;
+  r->dir = MCSI_DIR_READ;
+  if (blocks) r->blocks = n;
+  else r->len = (size_t)n;
+  if (blocks && !n) r->len = 0;
+  r->block_size = known_block_size(r);
+  if (r->block_size && read_buffer(r) < 0) return;
+  io_start(r);
+}
+
+static void scsi_write(mcsid_call *call)
+{
+  io_req *r = io_new(call, IO_WRITE);
+  if (!r) return;
+  if (base64_decode(mcsid_param_string(call, "Data"), &r->buf, &r->len) < 0) {
+    io_invalid(r, "invalid params: Data must be base64");
+    return;
+  }
+  r->dir = MCSI_DIR_WRITE;
+  r->block_size = known_block_size(r);
+  io_start(r);
+}
+
+static void scsi_command(mcsid_call *call)
+{
+  const char *dir = mcsid_param_string(call, "Direction");
+  json_t *length = mcsid_param(call, "Length"), *data = mcsid_param(call, "Data");
+  io_req *r = io_new(call, IO_CMD);
+  if (!r) return;
+  if (hex_decode(mcsid_param_string(call, "Cdb"), r->cdb, sizeof r->cdb, &r->cdb_len) < 0 || !r->cdb_len) {
+    io_invalid(r, "invalid params: Cdb must be 1..16 bytes in hex");
+    return;
+  }
+  r->dir = !dir || !strcmp(dir, "none") ? MCSI_DIR_NONE : !strcmp(dir, "read") ? MCSI_DIR_READ
+         : !strcmp(dir, "write") ? MCSI_DIR_WRITE : -1;
+  if (r->dir < 0) { io_invalid(r, "invalid params: Direction must be \"none\", \"read\" or \"write\""); return; }
+  if ((r->dir == MCSI_DIR_READ) != (length != NULL) || (r->dir == MCSI_DIR_WRITE) != (data != NULL)) {
+    io_invalid(r, "invalid params: Direction \"read\" takes Length, \"write\" takes Data, \"none\" neither");
+    return;
+  }
+  if (r->dir == MCSI_DIR_READ) {
+    if ((uint64_t)json_integer_value(length) > read_max(call->d)) {
+      refuse_size(call, "ScsiCommand");
+      io_free(r);
+      return;
+    }
+    r->len = (size_t)json_integer_value(length);
+    r->buf = calloc(1, r->len ? r->len : 1);
+    if (!r->buf) { io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL); return; }
+  } else if (r->dir == MCSI_DIR_WRITE && base64_decode(json_string_value(data), &r->buf, &r->len) < 0) {
+    io_invalid(r, "invalid params: Data must be base64");
+    return;
+  }
+  io_start(r);
+}
+
+static void status_done(mcsi_status st, const char *message, void *arg) { mcsid_call_finish(arg, st, message, NULL); }
+
+static void result_done(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+{
+  (void)ini;
+  mcsid_call_finish(arg, res->status, res->message, NULL);
+}
+
+static void scsi_test_unit_ready(mcsid_call *call)
+{
+  mcsi_status st = mcsi_scsi_test_unit_ready_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
+                                                   (uint64_t)mcsid_param_uint(call, "Lun", 0), status_done, call);
+  if (st) mcsid_call_fail_now(call, st);
+}
+
+static void lun_reset(mcsid_call *call)
+{
+  mcsi_status st = mcsi_lun_reset_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
+                                        (uint64_t)mcsid_param_uint(call, "Lun", 0), result_done, call);
+  if (st) mcsid_call_fail_now(call, st);
+}
+
+static void abort_task(mcsid_call *call)
+{
+  mcsi_status st = mcsi_abort_task_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
+                                         mcsid_param_id(call, "Tag"), result_done, call);
+  if (st) mcsid_call_fail_now(call, st);
+}
+
+const mcsid_method mcsid_methods_io[] = {
+  { "ScsiRead", scsi_read,
+    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Blocks", P_UINT, 0 },
+      { "Length", P_UINT, 0 } } },
+  { "ScsiWrite", scsi_write,
+    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Data", P_STRING, 1 } } },
+  { "ScsiCommand", scsi_command,
+    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Cdb", P_STRING, 1 }, { "Direction", P_STRING, 0 },
+      { "Length", P_UINT, 0 }, { "Data", P_STRING, 0 } } },
+  { "ScsiTestUnitReady", scsi_test_unit_ready, { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 } } },
+  { "LunReset", lun_reset, { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 } } },
+  { "AbortTask", abort_task, { { "UniqueSessionId", P_ID, 1 }, { "Tag", P_ID, 1 } } },
+  { NULL, NULL, { { NULL } } },
+};
