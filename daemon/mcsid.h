@@ -18,9 +18,6 @@
 
 #ifndef MCSID_VERSION
 #define MCSID_VERSION "0.0.0"
-/* A session made while the daemon stops is logged out with the rest (main.c). */
-void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid);
-
 #endif
 #define MCSID_PROTOCOL_VERSION 1
 
