@@ -274,16 +274,19 @@ long mcsid_policy_attach(mcsid *d, mcsi_id sid, const char *script, json_t *opti
   return id;
 }
 
-int mcsid_policy_detach(mcsid *d, long id)
+/* The host function fn(arg), protected: its answer as a truth value. */
+static int host_call_bool(mcsid *d, const char *fn, lua_Integer arg)
 {
   lua_State *L = d->lua;
   if (!L) return 0;
-  int top = push_host_fn(L, "detach");
-  lua_pushinteger(L, id);
-  int found = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_toboolean(L, -1);
+  int top = push_host_fn(L, fn);
+  lua_pushinteger(L, arg);
+  int yes = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_toboolean(L, -1);
   lua_settop(L, top);
-  return found;
+  return yes;
 }
+
+int mcsid_policy_detach(mcsid *d, long id) { return host_call_bool(d, "detach", id); }
 
 json_t *mcsid_policy_list(mcsid *d)
 {
@@ -313,13 +316,4 @@ json_t *mcsid_policy_list(mcsid *d)
   return list;
 }
 
-int mcsid_policy_running(mcsid *d, mcsi_id sid)
-{
-  lua_State *L = d->lua;
-  if (!L) return 0;
-  int top = push_host_fn(L, "find_session");
-  lua_pushinteger(L, (lua_Integer)sid);
-  int found = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_toboolean(L, -1);
-  lua_settop(L, top);
-  return found;
-}
+int mcsid_policy_running(mcsid *d, mcsi_id sid) { return host_call_bool(d, "find_session", (lua_Integer)sid); }
