@@ -275,3 +275,13 @@ def wait_for(pred, timeout=10, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+def finish(t, d, log_tail=4000):
+    """The end of a test with one daemon: it exits 0 on SIGTERM (a check),
+    its log's tail when anything failed, its directory removed."""
+    rc = d.stop()
+    t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
+    if t.failed:
+        t.note(d.log_text()[-log_tail:])
+    d.cleanup()

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, result, tgt_portal, env  # noqa: E402
+from mcsid_test import TAP, Daemon, result, tgt_portal, env, finish  # noqa: E402
 
 t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
@@ -60,9 +60,5 @@ try:
     t.status(b.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "client B logs out")
 finally:
     silent.close()
-    rc = d.stop()
-    t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
-    if t.failed:
-        t.note(d.log_text()[-4000:])
-    d.cleanup()
+    finish(t, d)
 t.done()

@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, result, tgt_portal, istgt_portal, env  # noqa: E402
+from mcsid_test import TAP, Daemon, result, tgt_portal, istgt_portal, env, finish  # noqa: E402
 
 t = TAP()
 plain, ist = env("MCSI_TGT_IQN_PLAIN"), env("MCSI_ISTGT_IQN")
@@ -174,9 +174,5 @@ try:
              "RemovePersistentTarget of none: ISDSC_TARGET_NOT_FOUND")
     t.is_(result(c.call("ListPersistentTargets")).get("PersistentTargets"), [], "ListPersistentTargets: none")
 finally:
-    rc = d.stop()
-    t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
-    if t.failed:
-        t.note(d.log_text()[-4000:])
-    d.cleanup()
+    finish(t, d)
 t.done()

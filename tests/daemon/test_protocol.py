@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, MCSID, result, tgt_portal, env, wait_for  # noqa: E402
+from mcsid_test import TAP, Daemon, MCSID, result, tgt_portal, env, wait_for, finish  # noqa: E402
 
 t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
@@ -234,9 +234,5 @@ try:
     t.ok(p.returncode == 1 and "bad value for max_pending" in p.stderr, "a bad configuration: exit 1", p.stderr)
     t.ok(d.proc.poll() is None, "the daemon is alive after all of it")
 finally:
-    rc = d.stop()
-    t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
-    if t.failed:
-        t.note(d.log_text()[-5000:])
-    d.cleanup()
+    finish(t, d, 5000)
 t.done()

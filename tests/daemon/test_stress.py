@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, result, sanitized, tgt_portal, env  # noqa: E402
+from mcsid_test import TAP, Daemon, result, sanitized, tgt_portal, env, finish  # noqa: E402
 
 t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
@@ -149,9 +149,5 @@ try:
     t.is_(s.get("State"), "active", "the session is still active")
     t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "and logs out")
 finally:
-    rc = d.stop()
-    t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
-    if t.failed:
-        t.note(d.log_text()[-4000:])
-    d.cleanup()
+    finish(t, d)
 t.done()
