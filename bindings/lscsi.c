@@ -30,17 +30,12 @@ static void finish(lmcsi_req *r, mcsi_status st, const char *message)
   lmcsi_req_done(r);
 }
 
-static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
-{
-  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 && res->sense_key == 0x06;
-}
-
 static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   lmcsi_req *r = arg;
   if (res) r->res = *res;
   r->res.message = NULL;                /* valid during this call only */
-  if (r->what != W_SUBMIT && unit_attention(st, res) && ++r->tries < 4 && submit(r) == ISDSC_SUCCESS) return;
+  if (r->what != W_SUBMIT && mcsi_scsi_unit_attention(st, res) && ++r->tries < 4 && submit(r) == ISDSC_SUCCESS) return;
   finish(r, st, res ? res->message : NULL);
 }
 

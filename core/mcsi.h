@@ -245,6 +245,10 @@ typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *
 mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                              const uint8_t *cdb, size_t cdb_len, int dir,
                              void *buf, size_t len, mcsi_scsi_cb cb, void *arg);
+/* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
+ * reinstated session, a reset): it did not run, and is worth sending again.
+ * The blocking forms and the SCSI helpers do so. */
+int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
 /* Blocking form; res may be NULL. A CHECK CONDITION answers
  * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
 mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,

@@ -152,11 +152,6 @@ static void io_invalid(io_req *r, const char *message)
   io_free(r);
 }
 
-static int unit_attention(mcsi_status st, const mcsi_scsi_result *res)
-{
-  return st == ISDSC_SCSI_REQUEST_FAILED && res && res->scsi_status == 0x02 && res->sense_key == 0x06;
-}
-
 /* ScsiCommand's outputs, as mcsi.scsi_command's result table. */
 static json_t *command_outputs(const io_req *r, const mcsi_scsi_result *res)
 {
@@ -177,7 +172,7 @@ static mcsi_status io_submit(io_req *r);
 static void on_scsi(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   io_req *r = arg;
-  if (unit_attention(st, res) && ++r->tries < UA_TRIES && io_submit(r) == ISDSC_SUCCESS) return;
+  if (mcsi_scsi_unit_attention(st, res) && ++r->tries < UA_TRIES && io_submit(r) == ISDSC_SUCCESS) return;
   json_t *out = NULL;
   if (r->what == IO_READ && !st) {
     out = json_object();

@@ -272,8 +272,8 @@ static void issue_more(nbd_req *r)
 static int transient(mcsi_status st, const mcsi_scsi_result *res)
 {
   if (mcsi_status_ok(st) || !res || res->response) return 0;
-  if (res->scsi_status == 0x08 || res->scsi_status == 0x28) return 1;
-  return res->scsi_status == 2 && ((res->sense_key & 0x0f) == 6 || (res->sense_key & 0x0f) == 0x0b);
+  if (res->scsi_status == 0x08 || res->scsi_status == 0x28 || mcsi_scsi_unit_attention(st, res)) return 1;
+  return res->scsi_status == 2 && (res->sense_key & 0x0f) == 0x0b;
 }
 
 /* The export keeps why its last request failed, for info and its logs. */

@@ -31,6 +31,4 @@ mcsi_status mcsi_scsi_start(mcsi_session *s, uint64_t lun, const uint8_t *cdb, s
 mcsi_scsi_task *mcsi_scsi_find_tag(mcsi_session *s, uint64_t tag);
 /* Ends it as aborted ("command aborted<why>"). */
 void mcsi_scsi_aborted(mcsi_scsi_task *q, const char *why);
-/* A command answered CHECK CONDITION with a UNIT ATTENTION: it did not run. */
-int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
 #endif
