@@ -18,17 +18,8 @@ static mcsi_loop *loop_of(const mcsi_conn *c) { return c->sess->loop; }
 
 void mcsi_conn_emit(mcsi_conn *c, mcsi_event_kind kind, mcsi_status st, const char *reason)
 {
-  static const char *const states[MCSI_EV_COUNT] = {
-#define MCSI_X_EV_STATE(e, v, name, state) [v] = state,
-    MCSI_EVENT_LIST(MCSI_X_EV_STATE)
-#undef MCSI_X_EV_STATE
-  };
-  mcsi_session *s = c->sess;
-  mcsi_event ev = { .kind = kind, .session_id = s->id, .connection_id = c->id, .status = st,
-                    .reason = reason ? reason : "", .old_state = c->ev_state };
-  ev.new_state = states[kind] ? states[kind] : c->ev_state;
-  c->ev_state = ev.new_state;
-  s->hooks->event(s, &ev);
+  mcsi_event ev = { .kind = kind, .session_id = c->sess->id, .connection_id = c->id, .status = st, .reason = reason };
+  mcsi_session_tell(c->sess, &ev, &c->ev_state);
 }
 
 void mcsi_conn_set_leading(mcsi_conn *c, int leading) { c->leading = leading; }

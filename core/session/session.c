@@ -108,18 +108,26 @@ int mcsi_session_has_path(mcsi_session *s)
   return 0;
 }
 
-void mcsi_session_emit(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason)
+/* Fills in the object's state before and after (the event table's column),
+ * keeps the new one in *state, and tells the layer above. */
+void mcsi_session_tell(mcsi_session *s, mcsi_event *ev, const char **state)
 {
-  static const char *const states[MCSI_EV_COUNT] = {
-#define MCSI_X_EV_STATE(e, v, name, state) [v] = state,
+  static const char *const after[MCSI_EV_COUNT] = {
+#define MCSI_X_EV_STATE(e, v, name, st) [v] = st,
     MCSI_EVENT_LIST(MCSI_X_EV_STATE)
 #undef MCSI_X_EV_STATE
   };
-  mcsi_event ev = { .kind = kind, .session_id = s->id, .status = st, .reason = reason ? reason : "",
-                    .old_state = s->ev_state };
-  ev.new_state = states[kind] ? states[kind] : s->ev_state;
-  s->ev_state = ev.new_state;
-  s->hooks->event(s, &ev);
+  ev->old_state = *state;
+  ev->new_state = after[ev->kind] ? after[ev->kind] : *state;
+  if (!ev->reason) ev->reason = "";
+  *state = ev->new_state;
+  s->hooks->event(s, ev);
+}
+
+void mcsi_session_emit(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason)
+{
+  mcsi_event ev = { .kind = kind, .session_id = s->id, .status = st, .reason = reason };
+  mcsi_session_tell(s, &ev, &s->ev_state);
 }
 
 /* ---- CmdSN window and sending ------------------------------------------------------- */

@@ -163,6 +163,8 @@ const char *mcsi_session_state_name(enum mcsi_session_state st);
 mcsi_status mcsi_session_check_ready(const mcsi_session *s, int recovering_ok, char *msg);
 int mcsi_session_has_path(mcsi_session *s);
 void mcsi_session_emit(mcsi_session *s, mcsi_event_kind kind, mcsi_status st, const char *reason);
+/* An event about s or one of its connections, whose state *state keeps. */
+void mcsi_session_tell(mcsi_session *s, mcsi_event *ev, const char **state);
 /* The layer above (MC/S) moves the session between active, recovering and failed. */
 void mcsi_session_set_state(mcsi_session *s, enum mcsi_session_state st);
 
