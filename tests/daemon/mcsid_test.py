@@ -5,8 +5,10 @@ temporary socket, state directory and configuration (MCSI_BUILD_DIR/mcsid),
 and a JSON-RPC client written with nothing but json + socket. The targets are
 those of tests/harness/with-targets (its MCSI_* variables).
 """
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -121,6 +123,17 @@ class Daemon:
     def client(self, timeout=30):
         return Client(self.socket, timeout)
 
+    def client_as(self, user, timeout=30):
+        """A client whose socket was connected by a process running as user
+        (a TestUser): the daemon sees that user's uid and groups (SO_PEERCRED)."""
+        return Client(self.socket, timeout, user=user)
+
+    def open_to_test_users(self):
+        """The daemon's directories become traversable, so that a TestUser
+        reaches the socket (the socket's own mode and group still decide)."""
+        for path in (self.dir, os.path.dirname(self.socket)):
+            os.chmod(path, 0o755)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -156,10 +169,11 @@ class Daemon:
 class Client:
     """JSON-RPC 2.0 over the Unix socket, one object per line."""
 
-    def __init__(self, path, timeout=30):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(self, path, timeout=30, user=None):
+        self.sock = connect_as(path, user) if user else socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        if not user:
+            self.sock.connect(path)
         self.buf = b""
         self.next_id = 1
         self.events = []
@@ -240,6 +254,83 @@ class Client:
                 return msg["params"]
             self.events.append(msg)
         return None
+
+
+# Tests of privilege run as users they create: a permitted client is a member
+# of TEST_GROUP (the daemon's socket_group in those tests), never root.
+TEST_GROUP = "mcsi-test"
+TEST_USERS = ("mcsi-test-a", "mcsi-test-b")
+
+
+class TestUser:
+    """A non-root system user the tests create (once per machine), in
+    TEST_GROUP as a supplementary group when member is true. Create the
+    users before starting a daemon whose socket_group is TEST_GROUP: mcsid
+    resolves the group when it starts."""
+
+    def __init__(self, name, member=True):
+        if os.geteuid() != 0:
+            raise RuntimeError("creating test users needs root")
+        try:
+            grp.getgrnam(TEST_GROUP)
+        except KeyError:
+            subprocess.run(["groupadd", "--system", TEST_GROUP], check=True)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", name], check=True)
+        if member:
+            subprocess.run(["usermod", "-a", "-G", TEST_GROUP, name], check=True)
+        pw = pwd.getpwnam(name)
+        self.name, self.uid, self.gid = name, pw.pw_uid, pw.pw_gid
+        self.groups = os.getgrouplist(name, pw.pw_gid)
+
+    def become(self):
+        """In a child process: drop to this user for good (preexec_fn)."""
+        os.setgroups(self.groups)
+        os.setgid(self.gid)
+        os.setuid(self.uid)
+
+    def run(self, argv, **kw):
+        """subprocess.run as this user."""
+        return subprocess.run(argv, preexec_fn=self.become, **kw)
+
+
+def test_user(index=0, member=True):
+    return TestUser(TEST_USERS[index], member)
+
+
+def connect_as(path, user):
+    """A Unix socket connected to path by a child process running as user,
+    handed back over a socketpair (SCM_RIGHTS). The peer credentials the
+    server reads are the child's: the connect happened as user."""
+    parent, child = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            parent.close()
+            user.become()
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            socket.send_fds(child, [b"s"], [s.fileno()])
+            code = 0
+        except BaseException as e:   # noqa: the child must never return into the test
+            try:
+                child.sendall(b"e" + str(e).encode()[:200])
+            except OSError:
+                pass
+        os._exit(code)
+    child.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(parent, 256, 1)
+    finally:
+        parent.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        raise PermissionError("connect as %s: %s" % (user.name, msg[1:].decode(errors="replace")))
+    return socket.socket(fileno=fds[0])
 
 
 def result(msg):
