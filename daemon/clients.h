@@ -27,6 +27,9 @@ int mcsid_listen(mcsid *d);
 void mcsid_listen_refresh(mcsid *d);
 /* Stops accepting and removes the socket file. */
 void mcsid_listen_close(mcsid *d);
+/* Clients paused by a full memory budget (budget.h) are read again, from a
+ * timer (nothing is handled inside the caller). */
+void mcsid_clients_resume(mcsid *d);
 /* Closes every client (at exit). */
 void mcsid_clients_close_all(mcsid *d);
 

@@ -36,6 +36,11 @@ typedef struct mcsid {
   mcsid_client *clients;        /* every open client, newest first */
   long nclients;
   unsigned long client_serial;  /* names clients in log lines */
+  long nclients_paused;         /* clients not read while the memory budget is full (clients.c) */
+  uint64_t resume_timer;        /* resumes them once memory is given back */
+  size_t mem_used;              /* bytes of memory_budget in use (budget.c) */
+  size_t mem_given;             /* given back since the heap was last trimmed */
+  uint64_t trim_timer;
   mcsid_keeper *keepers;        /* one per persistent target */
   mcsid_export *exports;        /* NBD exports, oldest first (exports.c) */
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */
