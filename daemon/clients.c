@@ -25,7 +25,7 @@ struct mcsid_client {
   uint64_t watch;
   uint64_t idle_timer;          /* armed while a partial line waits */
   uint64_t quiet_timer;         /* idle_timeout_ms, for clients other than root and the daemon's uid */
-  uint64_t last_active_ms;      /* the last byte read, request begun or ended, subscription change */
+  uint64_t last_active_ms;      /* the last byte read or sent, request begun or ended, subscription change */
   unsigned long serial;
   pid_t pid;
   uid_t uid;
@@ -157,6 +157,7 @@ static void flush_output(mcsid_client *c)
       return;
     }
     c->out_off += (size_t)n;
+    c->last_active_ms = now_ms();
   }
   if (c->out_off == c->out_len) {
     c->out_off = c->out_len = 0;
@@ -428,10 +429,12 @@ void mcsid_clients_resume(mcsid *d)
 
 static int privileged(uid_t uid) { return uid == 0 || uid == geteuid(); }
 
-/* Not idle: subscribed, a request in flight, output to send, lines waiting. */
+/* Not idle: subscribed, a request in flight, lines waiting. Output queued
+ * is not enough: a client that takes none of it is idle (last_active_ms
+ * moves with every byte it takes). */
 static int client_busy(const mcsid_client *c)
 {
-  return c->events || c->pending || c->out_len > c->out_off || c->paused || c->in_len;
+  return c->events || c->pending || c->paused || c->in_len;
 }
 
 static void quiet_expired(mcsi_initiator *ini, void *arg);
@@ -452,8 +455,9 @@ static void quiet_expired(mcsi_initiator *ini, void *arg)
     arm_quiet(c, limit - (now - c->last_active_ms));
     return;
   }
-  log_warning("client %lu (pid %ld uid %ld): idle for %ld ms, nothing in flight and no subscription: closed",
-              c->serial, (long)c->pid, (long)c->uid, c->d->config.idle_timeout_ms);
+  log_warning("client %lu (pid %ld uid %ld): idle for %ld ms, nothing in flight and no subscription: closed%s",
+              c->serial, (long)c->pid, (long)c->uid, c->d->config.idle_timeout_ms,
+              c->out_len > c->out_off ? " (it takes none of its answers)" : "");
   client_close(c, "idle");
 }
 

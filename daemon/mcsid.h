@@ -4,8 +4,8 @@
  * peers, per-client bounds), rpc.c (JSON-RPC 2.0 framing), methods.c (the
  * dispatch table, parameter schemas, calls), methods_*.c (the methods, one
  * file per family), state.c (the state and secret files), persist.c
- * (persistent logins kept up with back-off), secrets.c (CHAP from files and
- * accounts), config.c, log.c. Everything runs on the engine's loop
+ * (persistent logins kept up with back-off), budget.c (the memory budget of
+ * client I/O), secrets.c (CHAP from files and accounts), config.c, log.c. Everything runs on the engine's loop
  * (mcsi_process): no thread, no blocking call. */
 #ifndef MCSID_H
 #define MCSID_H
