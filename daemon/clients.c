@@ -41,6 +41,7 @@ struct mcsid_client {
   int closing;                  /* close once the output is flushed */
   int eof;                      /* the peer sent EOF: no more reading */
   int paused;                   /* not read while the memory budget is full */
+  unsigned long pause_serial;   /* its turn among the paused clients (lowest first) */
   unsigned events;
 };
 
@@ -84,6 +85,7 @@ static void set_paused(mcsid_client *c, int paused)
   if (c->paused == paused) return;
   c->paused = paused;
   c->d->nclients_paused += paused ? 1 : -1;
+  if (paused) c->pause_serial = ++c->d->pause_serial;
 }
 
 static void client_close(mcsid_client *c, const char *why)
@@ -389,8 +391,15 @@ static void unpause(mcsid_client *c)
   close_if_finished(c);
 }
 
-/* One line per paused client in turn while the budget has room; a client
- * whose waiting lines are all handled reads again. */
+static int by_pause_serial(const void *a, const void *b)
+{
+  unsigned long x = (*(mcsid_client *const *)a)->pause_serial, y = (*(mcsid_client *const *)b)->pause_serial;
+  return x < y ? -1 : x > y;
+}
+
+/* One line per paused client in turn, the longest waiting first, while the
+ * budget has room; a client whose waiting lines are all handled reads
+ * again, one that still has some goes to the back of the queue. */
 static void resume_due(mcsi_initiator *ini, void *arg)
 {
   mcsid *d = arg;
@@ -404,6 +413,7 @@ static void resume_due(mcsi_initiator *ini, void *arg)
       mcsid_client_ref(c);
       list[n++] = c;
     }
+  qsort(list, n, sizeof *list, by_pause_serial);
   while (progress && !mcsid_budget_full(d)) {
     progress = 0;
     for (size_t i = 0; i < n && !mcsid_budget_full(d); i++) {
@@ -414,6 +424,7 @@ static void resume_due(mcsi_initiator *ini, void *arg)
         progress = 1;
       }
       if (c->open && !has_line(c)) unpause(c);
+      else if (c->open && c->paused) c->pause_serial = ++d->pause_serial;
     }
   }
   for (size_t i = 0; i < n; i++) mcsid_client_unref(list[i]);
@@ -605,6 +616,7 @@ void mcsid_listen_refresh(mcsid *d)
   if (chmod(d->socket_path, 0660) < 0) log_warning("chmod %s: %s", d->socket_path, strerror(errno));
   if (found && chown(d->socket_path, (uid_t)-1, gid) < 0)
     log_warning("chown %s: %s", d->socket_path, strerror(errno));
+  mcsid_clients_resume(d);   /* memory_budget may have grown */
 }
 
 int mcsid_listen(mcsid *d)

@@ -32,7 +32,8 @@
 
 /* 0, or -1 with a log line. */
 int mcsid_listen(mcsid *d);
-/* Applies socket_group and mode again (SIGHUP). */
+/* Applies socket_group and mode again, and a larger memory_budget to paused
+ * clients (SIGHUP). */
 void mcsid_listen_refresh(mcsid *d);
 /* Stops accepting and removes the socket file. */
 void mcsid_listen_close(mcsid *d);

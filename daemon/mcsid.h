@@ -37,6 +37,7 @@ typedef struct mcsid {
   long nclients;
   unsigned long client_serial;  /* names clients in log lines */
   long nclients_paused;         /* clients not read while the memory budget is full (clients.c) */
+  unsigned long pause_serial;   /* orders them: the longest waiting resumes first */
   uint64_t resume_timer;        /* resumes them once memory is given back */
   size_t mem_used;              /* bytes of memory_budget in use (budget.c) */
   size_t mem_given;             /* given back since the heap was last trimmed */

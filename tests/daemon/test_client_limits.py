@@ -260,16 +260,34 @@ try:
             stats["detail"] += bad[:2]
         cl.close()
 
+    latency = []
+
+    def prober():
+        """A small request now and then while the budget is in use: served in its turn."""
+        p = m.client(timeout=60)
+        while any(th.is_alive() for th in threads):
+            t1 = time.time()
+            ok = result(p.call("GetVersion", timeout=60)).get("Status") == 0
+            latency.append(time.time() - t1 if ok else 1e9)
+            time.sleep(0.2)
+        p.close()
+
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(16)]
     t0 = time.time()
     for th in threads:
         th.start()
+    probe = threading.Thread(target=prober, daemon=True)
+    probe.start()
     peak = rss0
     while any(th.is_alive() for th in threads) and time.time() < t0 + 240:
         peak = max(peak, rss_kib(m.proc.pid))
         time.sleep(0.02)
     ran = time.time() - t0
     t.ok(not any(th.is_alive() for th in threads), "16 clients finished (%.1f s)" % ran)
+    probe.join(60)
+    turn = 30 if sanitized() else 10   # its turn: requests paused before it, not the whole run
+    t.ok(latency and max(latency) < turn, "meanwhile another client's GetVersion waits its turn only (%d calls, "
+         "at most %.2f s < %d s)" % (len(latency), max(latency or [0]), turn))
     total = 16 * DEPTH * ROUNDS
     t.is_((stats["ok"], stats["bad"]), (total, 0), "every pipelined read and write answered with success") \
         or t.note("\n".join(stats["detail"]))
