@@ -59,7 +59,7 @@ static void charge_output(mcsid_client *c)
 
 static void free_output(mcsid_client *c)
 {
-  free(c->out);
+  mcsid_buf_free(c->out, c->out_cap);
   c->out = NULL;
   c->out_off = c->out_len = c->out_cap = 0;
   charge_output(c);
@@ -182,7 +182,7 @@ static int queue_bytes(mcsid_client *c, const char *p, size_t n)
     while (cap < c->out_len + n) cap *= 2;
     if (cap > 4 * READ_CHUNK)   /* a large queue: what it holds, not the double (it is in the budget) */
       cap = (c->out_len + n + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
-    char *out = realloc(c->out, cap);
+    char *out = mcsid_buf_realloc(c->out, c->out_cap, cap);
     if (!out) return -1;
     c->out = out;
     c->out_cap = cap;
@@ -621,7 +621,6 @@ void mcsid_listen_refresh(mcsid *d)
 
 int mcsid_listen(mcsid *d)
 {
-  mcsid_budget_init();   /* the budget's users are this socket's clients */
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   if (strlen(d->socket_path) >= sizeof sa.sun_path) {
     log_err("socket path %s: too long", d->socket_path);

@@ -39,6 +39,7 @@ typedef struct io_req {
   size_t cdb_len;
   int dir;
   uint8_t *buf;                 /* Data-In or Data-Out; lives until the callback */
+  size_t buf_size;              /* as allocated (mcsid_buf_alloc) */
   size_t len;
   size_t charged;               /* bytes of the memory budget this request holds */
   int tries;
@@ -57,8 +58,9 @@ static json_t *base64_json(const uint8_t *p, size_t n)
   return v;
 }
 
-/* Decodes base64 text (no whitespace, padded). *out malloc'd; -1 when not base64. */
-static int base64_decode(const char *s, uint8_t **out, size_t *n)
+/* Decodes base64 text (no whitespace, padded) into *out (mcsid_buf_alloc'd,
+ * *size bytes); -1 when not base64. */
+static int base64_decode(const char *s, uint8_t **out, size_t *n, size_t *size)
 {
   size_t len = strlen(s);
   *out = NULL;
@@ -66,12 +68,14 @@ static int base64_decode(const char *s, uint8_t **out, size_t *n)
   if (len % 4) return -1;
   for (size_t i = 0; i < len; i++)
     if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') return -1;   /* EVP skips them */
-  uint8_t *buf = malloc(len / 4 * 3 + 1);
+  size_t cap = len / 4 * 3 + 1;
+  uint8_t *buf = mcsid_buf_alloc(cap);
   if (!buf) return -1;
   int got = len ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len) : 0;
-  if (got < 0) { free(buf); return -1; }
+  if (got < 0) { mcsid_buf_free(buf, cap); return -1; }
   size_t pad = len && s[len - 1] == '=' ? (len > 1 && s[len - 2] == '=' ? 2 : 1) : 0;
   *out = buf;
+  *size = cap;
   *n = (size_t)got - pad;
   return 0;
 }
@@ -144,7 +148,7 @@ static io_req *io_new(mcsid_call *call, int what)
 
 static void io_free(io_req *r)
 {
-  free(r->buf);
+  mcsid_buf_free(r->buf, r->buf_size);
   if (r->charged) mcsid_budget_give(r->d, r->charged);
   free(r);
 }
@@ -226,7 +230,8 @@ static int read_buffer(io_req *r)
     r->len = (size_t)(r->blocks * r->block_size);
   }
   if (io_charge(r, r->len, "ScsiRead") < 0) return -1;
-  r->buf = malloc(r->len ? r->len : 1);
+  r->buf_size = r->len;
+  r->buf = mcsid_buf_alloc(r->buf_size);
   if (!r->buf) {
     io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL);
     return -1;
@@ -303,7 +308,7 @@ static void scsi_write(mcsid_call *call)
 {
   io_req *r = io_new(call, IO_WRITE);
   if (!r) return;
-  if (base64_decode(mcsid_param_string(call, "Data"), &r->buf, &r->len) < 0) {
+  if (base64_decode(mcsid_param_string(call, "Data"), &r->buf, &r->len, &r->buf_size) < 0) {
     io_invalid(r, "invalid params: Data must be base64");
     return;
   }
@@ -339,10 +344,11 @@ static void scsi_command(mcsid_call *call)
     }
     r->len = (size_t)json_integer_value(length);
     if (io_charge(r, r->len, "ScsiCommand") < 0) return;
-    r->buf = calloc(1, r->len ? r->len : 1);
+    r->buf_size = r->len;
+    r->buf = mcsid_buf_alloc(r->buf_size);
     if (!r->buf) { io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL); return; }
   } else if (r->dir == MCSI_DIR_WRITE) {
-    if (base64_decode(json_string_value(data), &r->buf, &r->len) < 0) {
+    if (base64_decode(json_string_value(data), &r->buf, &r->len, &r->buf_size) < 0) {
       io_invalid(r, "invalid params: Data must be base64");
       return;
     }

@@ -292,7 +292,7 @@ try:
     t.is_((stats["ok"], stats["bad"]), (total, 0), "every pipelined read and write answered with success") \
         or t.note("\n".join(stats["detail"]))
     t.ok(m.proc.poll() is None, "the daemon is alive")
-    time.sleep(1.0)
+    time.sleep(2.5)   # the heap is trimmed within a second of the last memory given back
     after = rss_kib(m.proc.pid) if m.proc.poll() is None else 1 << 30
     t.note("RSS before %d KiB, peak %d KiB, after %d KiB; %d requests of 2-3 MiB in %.1f s"
            % (rss0, peak, after, total, ran))
@@ -301,11 +301,11 @@ try:
         t.skip("RSS given back: AddressSanitizer")
     else:
         # The margin, outside the budget: the writers' request lines being read (8 x 4 MiB of
-        # buffer at most, request_max bounds them), the last request accepted (3 MiB), the answer
-        # being encoded (its base64, the JSON string, the line: about 16 MiB), the daemon itself
-        # (8 MiB). Measured: readers alone about 100 MiB, writers alone about 55 MiB, both
-        # 106-116 MiB; without the budget 0.6-1.1 GiB, kept after the clients left.
-        t.ok(peak < (BUDGET + 80 * MiB) // 1024, "peak RSS %d MiB < memory_budget 64 MiB + 80 MiB" % (peak // 1024))
+        # buffer at most, request_max bounds them), the last request accepted (3 MiB), the answers
+        # being encoded (base64, JSON string, line: about 16 MiB each, through malloc, the heap
+        # trimmed once a second), the daemon itself (8 MiB). Measured: 110-131 MiB; without the
+        # budget 0.6-1.1 GiB, kept after the clients left.
+        t.ok(peak < (BUDGET + 96 * MiB) // 1024, "peak RSS %d MiB < memory_budget 64 MiB + 96 MiB" % (peak // 1024))
         t.ok(after < rss0 + 24 * 1024, "after the clients left: RSS %d MiB < %d MiB + 24 MiB (given back)"
              % (after // 1024, rss0 // 1024))
     t.status(c.call("GetVersion"), "ISDSC_SUCCESS", "the daemon serves on")
