@@ -299,8 +299,11 @@ static void scsi_read(mcsid_call *call)
   else r->len = (size_t)n;
   if (blocks && !n) r->len = 0;
   r->block_size = known_block_size(r);
-  if (io_charge(r, blocks ? n * (r->block_size ? r->block_size : 512) : n, "ScsiRead") < 0) return;
-  if (r->block_size && read_buffer(r) < 0) return;
+  if (r->block_size) {   /* read_buffer checks the size, then charges it */
+    if (read_buffer(r) < 0) return;
+  } else if (io_charge(r, blocks ? n * 512 : n, "ScsiRead") < 0) {
+    return;
+  }
   io_start(r);
 }
 
