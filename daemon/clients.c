@@ -504,22 +504,43 @@ static long clients_of_uid(const mcsid *d, uid_t uid)
   return n;
 }
 
+/* A refusal for a limit is logged at most once a second (a client
+ * connecting in a loop does not flood the log); the next line counts those
+ * not logged. */
+static void log_refused(mcsid *d, const struct ucred *cr, const char *why)
+{
+  uint64_t now = now_ms();
+  if (d->refused_log_ms && now - d->refused_log_ms < 1000) {
+    d->refused_unlogged++;
+    return;
+  }
+  if (d->refused_unlogged)
+    log_warning("client pid %ld uid %ld refused: %s (and %lu more refused since the last such line, not logged)",
+                (long)cr->pid, (long)cr->uid, why, d->refused_unlogged);
+  else
+    log_warning("client pid %ld uid %ld refused: %s", (long)cr->pid, (long)cr->uid, why);
+  d->refused_log_ms = now;
+  d->refused_unlogged = 0;
+}
+
 /* The slots: reserved_clients of max_clients for root and the daemon's uid
  * only, max_clients_per_uid for any other uid. 1, or 0 with a log line. */
 static int admit(mcsid *d, const struct ucred *cr)
 {
   const mcsid_config *cf = &d->config;
+  char why[160];
   int root = privileged(cr->uid);
   long slots = root ? cf->max_clients : cf->max_clients - cf->reserved_clients;
   if (d->nclients >= slots) {
-    log_warning("client pid %ld uid %ld refused: %ld clients already (max_clients %ld, %ld of them reserved for root)",
-                (long)cr->pid, (long)cr->uid, d->nclients, cf->max_clients, cf->reserved_clients);
+    snprintf(why, sizeof why, "%ld clients already (max_clients %ld, %ld of them reserved for root)", d->nclients,
+             cf->max_clients, cf->reserved_clients);
+    log_refused(d, cr, why);
     return 0;
   }
   long mine = root ? 0 : clients_of_uid(d, cr->uid);
   if (mine >= cf->max_clients_per_uid) {
-    log_warning("client pid %ld uid %ld refused: %ld clients of uid %ld already (max_clients_per_uid)",
-                (long)cr->pid, (long)cr->uid, mine, (long)cr->uid);
+    snprintf(why, sizeof why, "%ld clients of uid %ld already (max_clients_per_uid)", mine, (long)cr->uid);
+    log_refused(d, cr, why);
     return 0;
   }
   return 1;

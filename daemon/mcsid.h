@@ -38,6 +38,8 @@ typedef struct mcsid {
   unsigned long client_serial;  /* names clients in log lines */
   long nclients_paused;         /* clients not read while the memory budget is full (clients.c) */
   unsigned long pause_serial;   /* orders them: the longest waiting resumes first */
+  uint64_t refused_log_ms;      /* connections refused for a limit: one log line a second (clients.c) */
+  unsigned long refused_unlogged;
   uint64_t resume_timer;        /* resumes them once memory is given back */
   size_t mem_used;              /* bytes of memory_budget in use (budget.c) */
   size_t mem_given;             /* given back since the heap was last trimmed */

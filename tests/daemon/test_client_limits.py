@@ -121,6 +121,8 @@ try:
     n_open = count_open(silent)
     t.is_(n_open, 32, "the daemon kept 32 of them (max_clients_per_uid = 32), closed the others")
     t.ok(wait_for(lambda: "max_clients_per_uid" in d.log_text(), 5), "... with a log line naming max_clients_per_uid")
+    refusals = d.log_text().count("(max_clients_per_uid)")
+    t.ok(refusals <= 8, "the 224 refusals do not flood the log (%d lines: at most one a second)" % refusals)
     others = [d.client(timeout=5) for _ in range(40)]
     t.ok(all(result(c.call("GetVersion", timeout=5)).get("Status") == 0 for c in others),
          "root has no per-uid limit: 40 more root clients served")
