@@ -104,7 +104,7 @@ def error_code(msg):
 
 
 # ---- slots, per-uid limits, reserved slots, idle clients ---------------------------------------------------------
-d = Daemon(name="limits", config={"socket_group": mcsid_test.TEST_GROUP, "max_clients": 300,
+d = Daemon(name="limits", config={"socket_group": mcsid_test.TEST_GROUP,   # max_clients: 256, the default
                                   "idle_timeout_ms": 1500})
 d.start()
 d.open_to_test_users()
@@ -123,9 +123,14 @@ try:
     t.ok(wait_for(lambda: "max_clients_per_uid" in d.log_text(), 5), "... with a log line naming max_clients_per_uid")
     refusals = d.log_text().count("(max_clients_per_uid)")
     t.ok(refusals <= 8, "the 224 refusals do not flood the log (%d lines: at most one a second)" % refusals)
-    others = [d.client(timeout=5) for _ in range(40)]
-    t.ok(all(result(c.call("GetVersion", timeout=5)).get("Status") == 0 for c in others),
-         "root has no per-uid limit: 40 more root clients served")
+    others = []
+    try:
+        for _ in range(40):
+            others.append(d.client(timeout=5))
+        served = all(result(c.call("GetVersion", timeout=5)).get("Status") == 0 for c in others)
+    except OSError:
+        served = False
+    t.ok(served, "root has no per-uid limit: 40 more root clients served")
     closed_all(others)
     b = d.client_as(user_b, timeout=5)
     t.status(b.call("GetVersion", timeout=5), "ISDSC_SUCCESS", "another user is served while %s is at its limit"
@@ -189,6 +194,8 @@ try:
     t.is_(na + nb, 36, "users fill 36 of the 40 slots (%d + %d), the other connections are closed" % (na, nb))
     t.ok(all(roots), "root gets the 4 reserved slots and is served (%d of 4)" % sum(1 for c in roots if c))
     closed_all(fill_a + fill_b + [c for c in roots if c])
+except (OSError, ValueError) as e:   # a refused or closed client: the memory checks still run
+    t.ok(False, "the slot and idle checks ran to their end", repr(e))
 finally:
     finish(t, d)
 
