@@ -75,7 +75,13 @@ def connect_many(path, user, n):
             got += [socket.socket(fileno=fd) for fd in fds]
     finally:
         parent.close()
-        os.waitpid(pid, 0)
+        # The child's work is done once its sockets are here (or we gave up on them): never wait
+        # for a child that cannot finish (one was once found stopped, state T, before it sent).
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.2)
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
     return got
 
 
