@@ -124,6 +124,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
+# The daemon's escape of peer text, a unit test linked with daemon/json_text.o, daemon/rpc.o and jansson.
+$(BUILD)/tests/c/test_unit_json_text.o: XCFLAGS += -Idaemon $(JANSSON_CFLAGS)
+$(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TEST_AUX:%.c=$(BUILD)/%.o) \
+                                    $(BUILD)/daemon/json_text.o $(BUILD)/daemon/rpc.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS) -lm
+
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
 # mcsid embeds Lua 5.4 and the binding for its policies (daemon/policy.c),

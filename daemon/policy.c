@@ -10,6 +10,7 @@
 #include "lua.h"
 #include "lualib.h"
 #include "clients.h"
+#include "json_text.h"
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
@@ -137,10 +138,10 @@ static int host_on_end(lua_State *L)
   else
     log_notice("policy %ld (%s) on session %llu %s: %s", id, script, (unsigned long long)sid, state, reason);
   mcsi_status st = strcmp(state, "failed") ? ISDSC_SUCCESS : ISDSC_NON_SPECIFIC_ERROR;
-  json_t *params = json_pack("{s:s, s:o, s:i, s:I, s:s, s:s, s:I, s:s, s:s}", "Kind", state_kind(state),
+  json_t *params = json_pack("{s:s, s:o, s:i, s:I, s:s, s:s, s:I, s:s, s:o}", "Kind", state_kind(state),
                              "UniqueSessionId", mcsid_id_json(sid), "UniqueConnectionId", 0, "PolicyId",
                              (json_int_t)id, "PolicyScript", script, "NewState", state, "Status", (json_int_t)st,
-                             "StatusName", mcsi_status_name(st), "Reason", reason);
+                             "StatusName", mcsi_status_name(st), "Reason", mcsid_json_text(reason));   /* any bytes */
   if (params) {
     json_t *msg = mcsid_rpc_notification("Event", params);
     mcsid_clients_broadcast(d, MCSID_POLICY_EVENT_BIT, msg);
@@ -307,7 +308,7 @@ json_t *mcsid_policy_list(mcsid *d)
                             "UniqueSessionId", mcsid_id_json((mcsi_id)lua_tointeger(L, -4)), "PolicyScript",
                             lua_tostring(L, -3) ? lua_tostring(L, -3) : "", "State",
                             lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
-      if (p && lua_isstring(L, -1)) json_object_set_new(p, "Reason", json_string(lua_tostring(L, -1)));
+      if (p && lua_isstring(L, -1)) json_object_set_new(p, "Reason", mcsid_json_text(lua_tostring(L, -1)));
       if (p) json_array_append_new(list, p);
       lua_pop(L, 6);
     }
