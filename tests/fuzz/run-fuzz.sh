@@ -22,7 +22,7 @@ elif unshare -rn true 2>/dev/null; then isolate=(unshare -rn)
 else echo "run-fuzz.sh: warning: no network namespace (unshare): the conn fuzzer runs on the host network" >&2
 fi
 
-declare -A maxlen=([bhs]=64 [text]=1024 [conn]=2048)
+declare -A maxlen=([bhs]=64 [text]=1024 [conn]=2048 [rpc]=8192)
 found_any=0
 summary=()
 for h in "$@"; do
