@@ -124,6 +124,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
 
+# build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
+all: $(BUILD)/tests/fake-target
+$(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+$(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
+
 # The daemon's escape of peer text, a unit test linked with daemon/json_text.o, daemon/rpc.o and jansson.
 $(BUILD)/tests/c/test_unit_json_text.o: XCFLAGS += -Idaemon $(JANSSON_CFLAGS)
 $(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TEST_AUX:%.c=$(BUILD)/%.o) \
