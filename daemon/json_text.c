@@ -36,6 +36,19 @@ int mcsid_utf8_valid(const char *s, size_t n)
   return 1;
 }
 
+int mcsid_text_prefix(const char *s, size_t max)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strnlen(s, max), avail = strnlen(s, max + 4), i = 0;   /* a character is 4 bytes at most */
+  while (i < n) {
+    size_t k = mcsid_utf8_char_len(p + i, avail - i);
+    if (!k) k = 1;                     /* an invalid byte is one (it is escaped later) */
+    if (i + k > n) break;
+    i += k;
+  }
+  return (int)i;
+}
+
 char *mcsid_text_escape(const char *s)
 {
   if (!s) s = "";

@@ -23,6 +23,9 @@
 size_t mcsid_utf8_char_len(const unsigned char *p, size_t n);
 /* 1 if the n bytes are valid UTF-8 (NUL bytes included). */
 int mcsid_utf8_valid(const char *s, size_t n);
+/* How many bytes of s (at most max) to show without cutting a character in
+ * two: "%.*s" with it never makes valid text invalid. */
+int mcsid_text_prefix(const char *s, size_t max);
 /* The text with invalid bytes escaped, NUL-terminated, malloc'd (NULL: out
  * of memory). s NULL is "". */
 char *mcsid_text_escape(const char *s);

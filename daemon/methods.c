@@ -162,7 +162,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
   json_object_foreach(params, key, v) {
     const mcsid_param_spec *p = find_param(m, key);
     if (!p) {
-      snprintf(msg, len, "invalid params: %s has no parameter %.64s", m->name, key);
+      snprintf(msg, len, "invalid params: %s has no parameter %.*s", m->name, mcsid_text_prefix(key, 64), key);
       return -1;
     }
     if (!value_has_type(v, p->type)) {
@@ -210,7 +210,7 @@ void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
   char msg[256];
   const mcsid_method *m = find_method(req->method);
   if (!m) {
-    snprintf(msg, sizeof msg, "method not found: %.64s", req->method);
+    snprintf(msg, sizeof msg, "method not found: %.*s", mcsid_text_prefix(req->method, 64), req->method);
     answer_error(c, req->id, RPC_METHOD_NOT_FOUND, msg);
     return;
   }

@@ -51,6 +51,16 @@ static void test_invalid_escaped(void)
   free(e);
 }
 
+static void test_prefix(void)
+{
+  T_EQ_INT(mcsid_text_prefix("abc", 64), 3, "prefix: a short text whole");
+  T_EQ_INT(mcsid_text_prefix("abcdef", 4), 4, "prefix: ASCII cut anywhere");
+  T_EQ_INT(mcsid_text_prefix("ab\xe2\x82\xac", 4), 2, "prefix: not inside a 3-byte character");
+  T_EQ_INT(mcsid_text_prefix("ab\xe2\x82\xac", 5), 5, "prefix: up to its end");
+  T_EQ_INT(mcsid_text_prefix("a\xf0\x9d\x84\x9e", 4), 1, "prefix: not inside a 4-byte character");
+  T_EQ_INT(mcsid_text_prefix("a\xff\xfe", 2), 2, "prefix: invalid bytes count one each");
+}
+
 /* Our validator and jansson's agree on every 1- and 2-byte string, and on
  * many 3- and 4-byte ones; the escape of each is accepted by jansson. */
 static void test_agrees_with_jansson(void)
@@ -106,6 +116,7 @@ int main(void)
 {
   test_valid_unchanged();
   test_invalid_escaped();
+  test_prefix();
   test_agrees_with_jansson();
   test_rpc_messages();
   return t_done();
