@@ -100,7 +100,9 @@ static void test_rpc_messages(void)
   T_OK(st != NULL, "a Status object whose message has invalid UTF-8");
   T_EQ_STR(json_string_value(json_object_get(st, "StatusMessage")), "redirect to \\xff\\xfe:3260: bad host",
            "StatusMessage escaped");
-  json_t *msg = mcsid_rpc_result(json_integer(7), st);
+  json_t *id = json_integer(7);
+  json_t *msg = mcsid_rpc_result(id, st);   /* id is referenced, st stolen */
+  json_decref(id);
   size_t len = 0;
   char *line = msg ? mcsid_rpc_line(msg, &len) : NULL;
   T_OK(line && len && line[len - 1] == '\n', "the answer becomes a line");
