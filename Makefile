@@ -216,6 +216,7 @@ $(FUZZ_DIR)/bindings/%.o $(REPLAY_DIR)/bindings/%.o: XCFLAGS += $(LUA_CFLAGS) -I
 $(FUZZ_DIR)/nbd/%.o $(REPLAY_DIR)/nbd/%.o: XCFLAGS += -Inbd
 
 $(FUZZ_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	@mkdir -p $(@D)
 	$(FUZZ_CC) $(XCFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(REPLAY_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
