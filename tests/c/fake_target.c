@@ -1180,7 +1180,7 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
     mcsi_text_add(&t, "TargetAddress", ft->portal);
   if (ft->o.extra_target) {
     mcsi_text_add(&t, "TargetName", ft->o.extra_target);
-    mcsi_text_add(&t, "TargetAddress", ft->portal);
+    mcsi_text_add(&t, "TargetAddress", ft->o.extra_address ? ft->o.extra_address : ft->portal);
   }
   data = mcsi_text_encode(&t, &n);
   if (data && ft->o.scenario == FAKE_BAD_SENDTARGETS)

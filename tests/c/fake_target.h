@@ -95,7 +95,8 @@ typedef struct fake_target_opts {
   const char *target_alias;    /* TargetAlias of a normal login (in its operational stage); NULL:
                                   "fake-target" (in its first response) */
   const char *redirect_to;     /* LOGIN_REDIRECT_LOOP: the TargetAddress; NULL: its own portal */
-  const char *extra_target;    /* SendTargets lists this TargetName too (at its own portal) */
+  const char *extra_target;    /* SendTargets lists this TargetName too, */
+  const char *extra_address;   /* at this TargetAddress (NULL: its own portal) */
 } fake_target_opts;
 
 typedef struct fake_target fake_target;

@@ -27,6 +27,8 @@ ALIAS = b"caf\xe9 \xff alias"                       # Latin-1 and a byte no UTF-
 ALIAS_TEXT = "caf\\xe9 \\xff alias"
 EXTRA = b"iqn.2026-11.org.mcsi:bad\xc3(\xed\xa0\x80"  # a cut character, a surrogate
 EXTRA_TEXT = "iqn.2026-11.org.mcsi:bad\\xc3(\\xed\\xa0\\x80"
+EXTRA_ADDRESS = b"10.0.0.\xff\xc0:3261,7"           # where SendTargets says it is
+EXTRA_PORTAL = {"Address": "10.0.0.\\xff\\xc0", "Port": 3261, "Tpgt": 7}
 REDIRECT = b"127.0.0.1:\xff\xfe"                   # a bad port: refused before any name lookup
 REDIRECT_TEXT = "127.0.0.1:\\xff\\xfe"
 TID_INQ = 9
@@ -69,12 +71,15 @@ def alive(t, c, name):
 
 
 def test_fake_target(t, sub, c):
-    fake, portal, iqn = start_fake("--alias", ALIAS, "--extra-target", EXTRA)
+    fake, portal, iqn = start_fake("--alias", ALIAS, "--extra-target", EXTRA, "--extra-address", EXTRA_ADDRESS)
     try:
         r = c.call("SendTargets", {"TargetPortal": portal}, timeout=20)
         t.status(r, "ISDSC_SUCCESS", "SendTargets with a TargetName that is not UTF-8: answered")
-        names = [x.get("TargetName") for x in m.result(r).get("Targets", [])]
+        targets = m.result(r).get("Targets", [])
+        names = [x.get("TargetName") for x in targets]
         t.ok(EXTRA_TEXT in names and iqn in names, "both names listed, the bad bytes as \\xHH", names)
+        portals = [x.get("Portals") for x in targets if x.get("TargetName") == EXTRA_TEXT]
+        t.is_(portals, [[EXTRA_PORTAL]], "its address (not UTF-8 either) escaped")
         r = c.call("AddTargetPortal", {"TargetPortal": portal}, timeout=20)
         t.status(r, "ISDSC_SUCCESS", "AddTargetPortal of that portal: answered")
         names = [x.get("TargetName") for x in m.result(c.call("ListTargets")).get("Targets", [])]
