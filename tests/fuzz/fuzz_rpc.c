@@ -13,9 +13,9 @@
  * would touch the network (LoginToTarget, SendTargets, AddTargetPortal,
  * PersistentLoginTarget, ExportLun, the SCSI and I/O methods) are reached
  * and fail fast, and nothing leaves the process (no DNS, no SYN, no socket
- * file). state.json and secrets.json live in a private directory (under
- * /dev/shm when it exists), emptied before each input; persistent targets
- * and exports are removed after it.
+ * file). state.json and secrets.json live in a directory of the input's own
+ * (under /dev/shm when it exists), removed after it with the persistent
+ * targets (their keepers) and exports.
  *
  * Checks besides ASan/UBSan/LSan (abort() with a line on stderr):
  *   - every line the daemon sends is one JSON object: an answer
@@ -32,6 +32,7 @@
  * This file implements clients.h for the daemon's other files: when a
  * function is added there and called from outside clients.c, it gets its
  * (trivial) version here too; the link of fuzz-rpc/replay-rpc names it. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
@@ -62,7 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static mcsid daemon_ = { .listen_fd = -1 };
 static char state_dir[256];
-static pid_t creator;
 static int trace;
 
 /* ---- no network: what the engine and the NBD layer would reach ------------------------------------ */
@@ -178,21 +178,24 @@ void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid)
 
 /* ---- the daemon ------------------------------------------------------------------------------------------ */
 
-static void remove_state_files(void)
+/* Each input has a state directory of its own, made before it and removed
+ * after it (whatever files the state code left in it): libFuzzer's jobs
+ * end without atexit handlers, so nothing is left for exit to remove. */
+static void make_state_dir(void)
 {
-  static const char *const names[] = { "state.json", "secrets.json", "state.json.tmp", "secrets.json.tmp", NULL };
-  char path[512];
-  for (const char *const *n = names; *n; n++) {
-    snprintf(path, sizeof path, "%s/%s", state_dir, *n);
-    unlink(path);
-  }
+  struct stat st;
+  snprintf(state_dir, sizeof state_dir, "%s/mcsi-fuzz-rpc.XXXXXX", stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp");
+  if (!mkdtemp(state_dir)) fail("mkdtemp", strerror(errno));
 }
 
 static void remove_state_dir(void)
 {
-  if (getpid() != creator) return;   /* replay's children exit too */
-  remove_state_files();
-  rmdir(state_dir);
+  DIR *dir = opendir(state_dir);
+  struct dirent *e;
+  while (dir && (e = readdir(dir)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(dir), e->d_name, 0);
+  if (dir) closedir(dir);
+  if (rmdir(state_dir) < 0) fail("the state directory stays", strerror(errno));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -206,13 +209,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   d->config.retry_initial_ms = 10;   /* keepers' retries stay quick */
   d->config.retry_max_ms = 10;
   d->config.max_pending = 8;         /* reachable within one input */
-  struct stat st;
-  snprintf(state_dir, sizeof state_dir, "%s/mcsi-fuzz-rpc.XXXXXX", stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp");
-  if (!mkdtemp(state_dir)) fail("mkdtemp", strerror(errno));
-  creator = getpid();
-  atexit(remove_state_dir);
   d->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:fuzz-rpc");
-  if (!d->ini || mcsid_state_open(&d->state, state_dir) < 0) fail("daemon setup", NULL);
+  if (!d->ini) fail("daemon setup", NULL);
   mcsid_events_start(d);
   mcsid_policies_open(d);
   return 0;
@@ -239,7 +237,13 @@ static void drain(mcsid_client *c)
   while (c->pending > 0 && now_ms() < deadline) loop_once(5);
 }
 
-/* Persistent targets (their keepers) and exports go; the state files too. */
+static void open_state(void)
+{
+  make_state_dir();
+  if (mcsid_state_open(&daemon_.state, state_dir) < 0) fail("state open", NULL);
+}
+
+/* Persistent targets (their keepers) and exports go; the state too. */
 static void reset_daemon(void)
 {
   mcsid *d = &daemon_;
@@ -254,8 +258,7 @@ static void reset_daemon(void)
   if (d->exports) fail("an export outlived ExportLun's end", NULL);
   if (d->lua) lua_gc(d->lua, LUA_GCCOLLECT);   /* what the input made is freed now, not later */
   mcsid_state_close(&d->state);
-  remove_state_files();
-  if (mcsid_state_open(&d->state, state_dir) < 0) fail("state reopen", NULL);
+  remove_state_dir();
 }
 
 /* ---- expectations ------------------------------------------------------------------------------------- */
@@ -356,6 +359,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   c->refs = 1;
   c->open = 1;
   the_client = c;
+  open_state();
   const char *p = size ? (const char *)data : "", *end = p + size;
   for (int lines = 0; p < end && lines < MAX_LINES; lines++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
