@@ -222,6 +222,7 @@ int main(int argc, char **argv)
     mcsi_initiator_free(d.ini);
     return 1;
   }
+  mcsid_exports_open(&d);
   mcsid_events_start(&d);
   mcsid_policies_open(&d);
   log_notice("mcsid %s: %s on %s, state in %s", MCSID_VERSION, mcsi_initiator_name(d.ini), d.socket_path, state_dir);
