@@ -218,11 +218,15 @@ int main(int argc, char **argv)
     log_err("initiator_name: not a valid iSCSI name (or out of memory)");
     return 1;
   }
-  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0 || mcsid_listen(&d) < 0) {
+  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0) {
     mcsi_initiator_free(d.ini);
     return 1;
   }
-  mcsid_exports_open(&d);
+  mcsid_exports_open(&d);   /* export_dir ready before a client can ask for an export */
+  if (mcsid_listen(&d) < 0) {
+    mcsi_initiator_free(d.ini);
+    return 1;
+  }
   mcsid_events_start(&d);
   mcsid_policies_open(&d);
   log_notice("mcsid %s: %s on %s, state in %s", MCSID_VERSION, mcsi_initiator_name(d.ini), d.socket_path, state_dir);

@@ -85,10 +85,14 @@ def secret_file(path):
 
 
 def untouched(path):
-    st = os.lstat(path)
-    with open(path) as f:
-        return stat.S_ISREG(st.st_mode) and st.st_mode & 0o777 == 0o600 and st.st_uid == 0 and st.st_gid == 0 and \
-            f.read() == "root only\n"
+    """The root-only file secret_file made is there as it was."""
+    try:
+        st = os.lstat(path)
+        with open(path) as f:
+            return stat.S_ISREG(st.st_mode) and st.st_mode & 0o777 == 0o600 and st.st_uid == 0 and \
+                st.st_gid == 0 and f.read() == "root only\n"
+    except OSError:
+        return False
 
 
 def export(c, sid, sock, **kw):
