@@ -137,6 +137,7 @@ int mcsid_config_load(mcsid_config *c, const char *path)
   int lineno = 0, bad = 0;
   while (fgets(line, sizeof line, f)) bad |= parse_line(&next, line, path, ++lineno);
   fclose(f);
+  for (size_t n = strlen(next.export_dir); n > 1 && next.export_dir[n - 1] == '/'; n--) next.export_dir[n - 1] = 0;
   if (!bad && (next.export_dir[0] != '/' || strstr(next.export_dir, "/../") || strstr(next.export_dir, "/./"))) {
     log_err("%s: export_dir must be an absolute path without . or .. (%s)", path, next.export_dir);
     bad = 1;

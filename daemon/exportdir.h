@@ -9,7 +9,8 @@
  * nothing outside export_dir, whoever asks (a client, a policy, a stored
  * export).
  *
- * The directory: opened at start with O_DIRECTORY|O_NOFOLLOW component by
+ * The directory: opened by the first Unix export (then kept open) with
+ * O_DIRECTORY|O_NOFOLLOW component by
  * component from "/" (no symlink anywhere on the path), created when
  * missing (parents 0755), then made 0750 root:socket_group. Every directory
  * on the path must belong to root (or the daemon's uid) and be writable by
@@ -23,8 +24,8 @@
  * that no socket of any type is bound to (connect as datagram and as stream
  * both refused); anything else (a live socket of any type, a file, a
  * symlink) is refused. A socket file is removed (unlinkat) only while its
- * name still holds the inode the daemon bound. The directory is not
- * changed by SIGHUP (export_dir: next start). */
+ * name still holds the inode the daemon bound. Once open, the directory
+ * stays for the daemon's life (a changed export_dir: the next start). */
 #ifndef MCSID_EXPORTDIR_H
 #define MCSID_EXPORTDIR_H
 
@@ -44,7 +45,8 @@ typedef struct mcsid_export_socket {
 } mcsid_export_socket;
 
 /* Opens (creating) export_dir: 0, or -1 with a log line (a Unix export then
- * fails saying why, and the directory is tried again at the next one). */
+ * fails saying why, and the directory is tried again at the next one).
+ * The first Unix export calls it. */
 int mcsid_export_dir_open(mcsid *d);
 
 /* The name given (a name, or export_dir/name) into name: 0, or -1 with msg. */

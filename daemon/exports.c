@@ -470,7 +470,6 @@ void mcsid_exports_open(mcsid *d)
   json_t *list = mcsid_state_persistent(&d->state), *e, *spec;
   size_t i, j;
   int changed = 0;
-  mcsid_export_dir_open(d);
   json_array_foreach(list, i, e) {
     const char *target = json_string_value(json_object_get(e, "TargetName"));
     json_array_foreach(json_object_get(e, "Exports"), j, spec)

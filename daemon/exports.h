@@ -32,9 +32,10 @@ int mcsid_export_spec_check(const json_t *spec, char *msg, size_t len);
 /* Its Socket (if any) made a name in export_dir: 0, or -1 with msg. */
 int mcsid_export_spec_socket(mcsid *d, json_t *spec, char *msg, size_t len);
 
-/* At start, once the state is loaded: opens export_dir (exportdir.h), and
- * names the sockets of stored exports given as export_dir/name (saved);
- * those elsewhere are logged and never start. */
+/* At start, once the state is loaded: names the sockets of stored exports
+ * given as export_dir/name (saved); those elsewhere are logged and never
+ * start. (export_dir itself is opened, made if missing, by the first Unix
+ * export: a daemon that exports nothing leaves the file system alone.) */
 void mcsid_exports_open(mcsid *d);
 
 /* ExportLun: starts an export of spec on sid; call is finished when it is up

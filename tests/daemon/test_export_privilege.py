@@ -16,7 +16,8 @@ given a way to the socket (directory and socket opened to all), gets no
 NBD greeting (nbdinfo fails, ClientsRefused counts it), the member does.
 Root gives names too. Stored exports: export_dir/name becomes a name at
 start, a socket elsewhere never starts. An export_dir in a directory a
-user can write, or reached through a symlink, is refused (no socket made).
+user can write, or reached through a symlink, is refused (no socket made);
+export_dir is made by the first export, not before.
 """
 import grp
 import json
@@ -128,17 +129,19 @@ try:
     d.open_to_test_users()
     c = d.client()
     clients.append(c)
-    st = os.stat(d.export_dir) if os.path.isdir(d.export_dir) else None
-    t.ok(st and st.st_mode & 0o7777 == 0o750 and st.st_uid == 0 and st.st_gid == GID,
-         "export_dir is created 0750 root:socket_group", st and (oct(st.st_mode), st.st_uid, st.st_gid))
-    if not st:   # a daemon without export_dir (the checks below still say what it does)
-        os.makedirs(d.export_dir, 0o750)
-
+    t.ok(not os.path.exists(d.export_dir), "export_dir is not made before an export needs it")
     m = d.client_as(member)
     clients.append(m)
     r = m.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
     t.status(r, "ISDSC_SUCCESS", "the member logs in (a permitted non-root client)")
     sid = result(r).get("UniqueSessionId")
+    r = m.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "first.sock"})
+    m.call("UnexportLun", {"ExportId": result(r).get("ExportId", 0)})
+    st = os.stat(d.export_dir) if os.path.isdir(d.export_dir) else None
+    t.ok(st and st.st_mode & 0o7777 == 0o750 and st.st_uid == 0 and st.st_gid == GID,
+         "the first export makes export_dir 0750 root:socket_group", st and (oct(st.st_mode), st.st_uid, st.st_gid))
+    if not st:   # a daemon without export_dir (the checks below still say what it does)
+        os.makedirs(d.export_dir, 0o750)
 
     # ---- no socket outside export_dir ------------------------------------------------------------------------
     rootonly = os.path.join(d.dir, "rootonly")
