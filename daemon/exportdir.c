@@ -175,23 +175,27 @@ static int refused(const struct sockaddr_un *sa, int type)
 }
 
 /* What is under name already: 0 (nothing, or a dead socket of ours now
- * removed), -1 with msg (kept). */
+ * removed), -1 with msg (kept). The probes connect to the inode through an
+ * O_PATH descriptor of it, so no name (or symlink) is looked up for them. */
 static int clear_name(const char *name, char *msg, size_t len)
 {
   struct stat st, again;
   struct sockaddr_un sa;
-  if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? 0 : (snprintf(msg, len, "socket %s: %s", name, strerror(errno)), -1);
-  if (!S_ISSOCK(st.st_mode)) return snprintf(msg, len, "%s exists and is not a socket: left alone", name), -1;
-  if (st.st_uid != geteuid()) return snprintf(msg, len, "socket %s is not the daemon's: left alone", name), -1;
-  proc_path(&sa, dir_fd, name);
-  if (!refused(&sa, SOCK_DGRAM) || !refused(&sa, SOCK_STREAM))
-    return snprintf(msg, len, "socket %s is in use (a server answers on it)", name), -1;
-  if (fstatat(dir_fd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino)
-    return snprintf(msg, len, "socket %s changed while checked: left alone", name), -1;
-  if (unlinkat(dir_fd, name, 0) < 0) return snprintf(msg, len, "stale socket %s: %s", name, strerror(errno)), -1;
-  log_info("export socket %s: stale (nothing bound to it): replaced", name);
-  return 0;
+  int o = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (o < 0) return errno == ENOENT ? 0 : (snprintf(msg, len, "socket %s: %s", name, strerror(errno)), -1);
+  int rc = -1;
+  if (fstat(o, &st) < 0) snprintf(msg, len, "socket %s: %s", name, strerror(errno));
+  else if (!S_ISSOCK(st.st_mode)) snprintf(msg, len, "%s exists and is not a socket: left alone", name);
+  else if (st.st_uid != geteuid()) snprintf(msg, len, "socket %s is not the daemon's: left alone", name);
+  else if (proc_path(&sa, o, NULL), !refused(&sa, SOCK_DGRAM) || !refused(&sa, SOCK_STREAM))
+    snprintf(msg, len, "socket %s is in use (a server answers on it)", name);
+  else if (fstatat(dir_fd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino)
+    snprintf(msg, len, "socket %s changed while checked: left alone", name);
+  else if (unlinkat(dir_fd, name, 0) < 0) snprintf(msg, len, "stale socket %s: %s", name, strerror(errno));
+  else rc = 0;
+  close(o);
+  if (!rc) log_info("export socket %s: stale (nothing bound to it): replaced", name);
+  return rc;
 }
 
 /* The inode just bound as name, owned and moded through an O_PATH
