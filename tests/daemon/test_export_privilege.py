@@ -260,6 +260,11 @@ try:
         r = m.call("UnexportLun", {"Socket": bad})
         t.ok(invalid(r), "UnexportLun Socket %r: invalid params" % bad[:20], r)
 
+    r = m.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(),
+                                         "Exports": [{"Lun": LUN, "Socket": os.path.join(att, "p.sock")}]})
+    t.ok(invalid(r) and not os.path.lexists(os.path.join(att, "p.sock")),
+         "PersistentLoginTarget with an export's socket outside export_dir: invalid params", r)
+
     # ---- stored exports: named at start -------------------------------------------------------------------------
     r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(),
                                          "Exports": [{"Lun": LUN, "Socket": "keep.sock"}]})
