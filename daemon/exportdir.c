@@ -111,6 +111,8 @@ static int dir_ready(mcsid *d, char *msg, size_t len)
     return snprintf(msg, len, "export_dir %s cannot be used (the daemon's log says why)", d->config.export_dir), -1;
   if (strcmp(dir_path, d->config.export_dir))
     log_warning("export_dir %s: changes at the next start only (%s in use)", d->config.export_dir, dir_path);
+  if (own_dir(d, dir_fd, msg, len) < 0)   /* socket_group may have changed (SIGHUP) */
+    log_warning("export_dir %s: %s", dir_path, msg);
   return 0;
 }
 

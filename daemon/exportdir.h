@@ -12,7 +12,8 @@
  * The directory: opened by the first Unix export (then kept open) with
  * O_DIRECTORY|O_NOFOLLOW component by
  * component from "/" (no symlink anywhere on the path), created when
- * missing (parents 0755), then made 0750 root:socket_group. Every directory
+ * missing (parents 0755), then made 0750 root:socket_group (again at each
+ * export: socket_group may change on SIGHUP). Every directory
  * on the path must belong to root (or the daemon's uid) and be writable by
  * no one else (a parent may be sticky, like /tmp, since its child must be
  * root's too). Everything after is done through that descriptor: the

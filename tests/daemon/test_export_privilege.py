@@ -22,6 +22,7 @@ export_dir is made by the first export, not before.
 import grp
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -57,8 +58,18 @@ def failed(r):
     return invalid(r) or result(r).get("Status", 0) != 0
 
 
-def as_member(*argv):
-    return member.run(list(argv), capture_output=True, text=True, timeout=20)
+def as_member(fn, *args):
+    """fn(*args) in a child process running as the member: True if it did not raise."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            member.become()
+            fn(*args)
+            code = 0
+        finally:
+            os._exit(code)
+    return os.waitpid(pid, 0)[1] == 0
 
 
 def nbd_size(user, path):
@@ -154,7 +165,7 @@ try:
                        ("/run/mcsi-test-%d.sock" % os.getpid(), "/run")):
         r = export(m, sid, path)
         t.ok(invalid(r) and not os.path.lexists(path), "the member's ExportLun at %s: invalid params, no socket" % what, r)
-    as_member("ln", "-s", d.export_dir, os.path.join(att, "link"))
+    as_member(os.symlink, d.export_dir, os.path.join(att, "link"))
     r = export(m, sid, os.path.join(att, "link", "via.sock"))
     t.ok(invalid(r) and not os.path.lexists(os.path.join(d.export_dir, "via.sock")),
          "... through its own symlink to export_dir: invalid params", r)
@@ -167,10 +178,10 @@ try:
     os.mkdir(os.path.join(att, "d"))
     os.chown(os.path.join(att, "d"), member.uid, member.gid)
     r = export(m, sid, os.path.join(att, "d", "x.sock"))
-    as_member("mv", os.path.join(att, "d"), os.path.join(att, "d.old"))
-    as_member("ln", "-s", rootonly, os.path.join(att, "d"))
+    swapped = as_member(os.rename, os.path.join(att, "d"), os.path.join(att, "d.old")) and \
+        as_member(os.symlink, rootonly, os.path.join(att, "d"))
     r2 = m.call("UnexportLun", {"Socket": os.path.join(att, "d", "x.sock")})
-    t.ok(failed(r) and failed(r2) and untouched(os.path.join(rootonly, "x.sock")),
+    t.ok(swapped and failed(r) and failed(r2) and untouched(os.path.join(rootonly, "x.sock")),
          "export in its directory, directory swapped for a symlink to a root-only one, UnexportLun: the root file "
          "stays", (r, r2))
 
@@ -297,6 +308,21 @@ try:
          "a stored export with a socket outside export_dir never starts (logged), nothing made there",
          d.log_text()[-1500:])
     c.call("RemovePersistentTarget", {"TargetName": plain})
+
+    # ---- socket_group changed by SIGHUP: the next export follows it ------------------------------------------
+    other = grp.getgrgid(65534).gr_name
+    with open(d.conf) as f:
+        conf = f.read().replace("socket_group = %s" % mcsid_test.TEST_GROUP, "socket_group = %s" % other)
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded" in d.log_text(), 10)
+    r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+    r = export(c, result(r).get("UniqueSessionId"), "g.sock")
+    gpath = os.path.join(d.export_dir, "g.sock")
+    t.ok(result(r).get("StatusName") == "ISDSC_SUCCESS" and os.stat(d.export_dir).st_gid == 65534 and
+         os.lstat(gpath).st_gid == 65534, "socket_group changed (SIGHUP): export_dir and the next socket follow it",
+         (r, os.stat(d.export_dir).st_gid))
 
     # ---- an export_dir others could change is refused ------------------------------------------------------------
     def under_member_dir(o):
