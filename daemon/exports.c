@@ -465,7 +465,7 @@ static int migrate_spec(mcsid *d, const char *target, size_t i, json_t *spec)
   return changed;
 }
 
-void mcsid_exports_open(mcsid *d)
+void mcsid_exports_migrate(mcsid *d)
 {
   json_t *list = mcsid_state_persistent(&d->state), *e, *spec;
   size_t i, j;

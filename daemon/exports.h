@@ -36,7 +36,7 @@ int mcsid_export_spec_socket(mcsid *d, json_t *spec, char *msg, size_t len);
  * given as export_dir/name (saved); those elsewhere are logged and never
  * start. (export_dir itself is opened, made if missing, by the first Unix
  * export: a daemon that exports nothing leaves the file system alone.) */
-void mcsid_exports_open(mcsid *d);
+void mcsid_exports_migrate(mcsid *d);
 
 /* ExportLun: starts an export of spec on sid; call is finished when it is up
  * or has failed. store: add the spec to the session's persistent target once

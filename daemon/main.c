@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     mcsi_initiator_free(d.ini);
     return 1;
   }
-  mcsid_exports_open(&d);   /* stored exports named before a client can list them */
+  mcsid_exports_migrate(&d);   /* stored exports named before a client can list them */
   if (mcsid_listen(&d) < 0) {
     mcsi_initiator_free(d.ini);
     return 1;

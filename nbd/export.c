@@ -276,7 +276,8 @@ void nbd_export_client_gone(mcsi_nbd_export *e, nbd_client *c)
 static int check_args(mcsi_initiator *ini, const mcsi_nbd_opts *opts, char *err, size_t errlen)
 {
   if (!ini || !opts) return nbd_set_err(err, errlen, "no initiator or no options"), -1;
-  if (!opts->socket_path && !opts->tcp && opts->unix_listen_fd <= 0) return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
+  if (!opts->socket_path && !opts->tcp && opts->unix_listen_fd <= 0)
+    return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
   return 0;
 }
 
