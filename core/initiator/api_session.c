@@ -53,6 +53,7 @@ static void logout_end(mcsi_op *op, mcsi_status st, const char *message)
   mcsi_session_end(s, st, s->target);
   op->r.session_id = s->id;
   mcsi_entry_discard(e);
+  mcsi_mcs_end_operations(&e->m, "the session was logged out");   /* adds and removals under way: told first */
   mcsi_op_finish(op, st, message);
 }
 
@@ -148,6 +149,7 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
     static const char why[] = "session had no working connection; removed without a Logout";
     mcsi_session_end(s, ISDSC_SUCCESS, s->target);
     mcsi_entry_discard(e);
+    mcsi_mcs_end_operations(&e->m, "the session was logged out");
     op->e = NULL;
     mcsi_op_finish_later(op, ISDSC_SUCCESS, why);
     return mcsi_ok(ini);
