@@ -5,6 +5,7 @@
 #include "exports.h"
 #include "loginopts.h"
 #include "persist.h"
+#include "state_check.h"
 
 /* The portals of the call (TargetPortal, or Portals) as stored objects. */
 static json_t *portals_of(const mcsid_call *call)
@@ -44,8 +45,12 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
   mcsid_chap chap;
   mcsi_status st = mcsid_chap_from_call(call, &chap, msg, len);
   if (st) return st;
+  if (chap.set) json_object_set_new(entry, "ChapAccount", json_string(chap.account));
+  if (mcsid_check_persistent(entry, msg, len) < 0) {   /* what is stored loads again: state_check.h */
+    mcsid_chap_wipe(&chap);
+    return ISDSC_INVALID_PARAMETER;
+  }
   if (chap.set) {
-    json_object_set_new(entry, "ChapAccount", json_string(chap.account));
     if (mcsid_param(call, "SecretFile")) {
       mcsid_state_set_account(&call->d->state, chap.account, mcsid_chap_account_json(&chap));
       if (mcsid_secrets_save(&call->d->state) < 0) st = ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
