@@ -53,7 +53,10 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
   if (chap.set) {
     if (mcsid_param(call, "SecretFile")) {
       mcsid_state_set_account(&call->d->state, chap.account, mcsid_chap_account_json(&chap));
-      if (mcsid_secrets_save(&call->d->state) < 0) st = ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
+      if (mcsid_secrets_save(&call->d->state) < 0) {
+        st = ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
+        snprintf(msg, len, "the secret store could not be written: nothing was changed");
+      }
     }
   }
   mcsid_chap_wipe(&chap);
@@ -62,7 +65,7 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
 
 void mcsid_persist_add_from_call(mcsid_call *call, json_t *entry)
 {
-  char msg[256];
+  char msg[256] = "";
   mcsi_status st = complete_entry(call, entry, msg, sizeof msg);
   if (st) {
     json_decref(entry);

@@ -366,7 +366,7 @@ void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   json_decref(entry);
   if (saved < 0) {   /* nothing changed: the old entry and its keeper stay */
     if (call) mcsid_call_finish(call, ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA,
-                                "the state file could not be written: nothing was changed", NULL);
+                                "the state file could not be written: the target was not stored", NULL);
     return;
   }
   mcsi_id old_sid = 0;
