@@ -215,9 +215,48 @@ static size_t sort_out_array(json_t *doc, const char *file, const char *kind, en
   return n;
 }
 
+/* A bad export of a persistent target is set aside alone: the target stays. */
+static size_t sort_out_exports(json_t *doc, const char *file)
+{
+  json_t *list = json_object_get(doc, "PersistentTargets"), *e;
+  size_t i, n = 0;
+  json_array_foreach(list, i, e) {
+    json_t *exports = json_object_get(e, "Exports"), *name = json_object_get(e, "TargetName");
+    char why[300];
+    if (!exports || !json_is_object(e)) continue;
+    if (exports_ok(exports, why, sizeof why) == 0) continue;
+    size_t index = 0;
+    for (size_t j = 0; json_is_array(exports) && j < json_array_size(exports); index++) {
+      json_t *spec = json_array_get(exports, j);
+      if (json_array_size(exports) <= MCSID_MAX_STORED_EXPORTS && mcsid_export_spec_check(spec, why, sizeof why) == 0) {
+        j++;
+        continue;
+      }
+      if (json_array_size(exports) > MCSID_MAX_STORED_EXPORTS)
+        snprintf(why, sizeof why, "more than %d exports", MCSID_MAX_STORED_EXPORTS);
+      log_err("%s: PersistentTargets[%zu].Exports[%zu] set aside under \"Rejected\": %s", file, i, index, why);
+      json_array_append_new(rejected_of(doc), json_pack("{s:s, s:O, s:I, s:s, s:O}", "Kind", "Exports", "TargetName",
+                                                        name ? name : json_null(), "Index", (json_int_t)index,
+                                                        "Reason", why, "Entry", spec));
+      json_array_remove(exports, j);
+      n++;
+    }
+    if (!json_is_array(exports)) {
+      log_err("%s: PersistentTargets[%zu].Exports set aside under \"Rejected\": not an array", file, i);
+      json_array_append_new(rejected_of(doc), json_pack("{s:s, s:O, s:s, s:O}", "Kind", "Exports", "TargetName",
+                                                        name ? name : json_null(), "Reason", "not an array",
+                                                        "Entry", exports));
+      json_object_del(e, "Exports");
+      n++;
+    }
+  }
+  return n;
+}
+
 size_t mcsid_state_sort_out(json_t *doc, const char *file)
 {
-  return sort_out_array(doc, file, "PersistentTargets", mcsid_check_persistent, name_key) +
+  return sort_out_exports(doc, file) +
+         sort_out_array(doc, file, "PersistentTargets", mcsid_check_persistent, name_key) +
          sort_out_array(doc, file, "TargetPortals", mcsid_check_target_portal, target_portal_key) +
          sort_out_array(doc, file, "Targets", mcsid_check_discovered_target, name_key);
 }

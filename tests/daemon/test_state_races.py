@@ -69,7 +69,7 @@ def bad_entries():
     d = Daemon(name="state-check")
     os.makedirs(d.state, exist_ok=True)
     portal = {"Address": "127.0.0.1", "Port": int(env("MCSI_TGT_PORT"))}
-    good = {"TargetName": plain, "Portals": [portal], "Connections": 1}
+    good = {"TargetName": plain, "Portals": [portal], "Connections": 1, "Exports": [{"Lun": 1}]}   # a bad export
     bad_persistent = [
         {"TargetName": 42, "Portals": [portal], "Connections": 1},            # the crash of the issue
         {"TargetName": "Not An IQN", "Portals": [portal], "Connections": 1},
@@ -81,11 +81,10 @@ def bad_entries():
         {"TargetName": plain + "c", "Portals": [portal], "Connections": 1, "LoadBalancePolicy": 9},
         {"TargetName": plain + "d", "Portals": [portal], "Connections": 1, "HeaderDigest": "MD5"},
         {"TargetName": plain + "e", "Portals": [portal], "Connections": 1, "RecoveryTimeoutMs": -5},
-        {"TargetName": plain + "f", "Portals": [portal], "Connections": 1, "Exports": [{"Lun": 1}]},
         {"TargetName": plain + "g", "Portals": [portal], "Connections": 1, "ChapAccount": 7},
         {"TargetName": plain + "h", "Portals": [portal], "Connections": 1, "PolicyScript": "../../etc/x"},
         "not an object",
-        dict(good, Connections=2),                                              # a second entry of plain
+        {"TargetName": plain, "Portals": [portal], "Connections": 2},          # a second entry of plain
     ]
     doc = {"Version": 1,
            "TargetPortals": [dict(portal), {"Address": 7, "Port": 3260}, dict(portal)],
@@ -108,12 +107,13 @@ def bad_entries():
         d.start()
         c = d.client()
         log = d.log_text()
-        n_state = len(bad_persistent) + 2 + 2
+        n_state = len(bad_persistent) + 1 + 2 + 2
         t.is_(log.count("set aside under \"Rejected\""), n_state + 4,
               "start: %d bad state entries and 4 bad accounts set aside, one log line each" % n_state)
         t.ok("PersistentTargets[1] set aside" in log and "TargetName is not an iSCSI name" in log,
              "the log line names the entry and why", log[-3000:])
-        t.ok("PersistentTargets[15] set aside" in log and "same TargetName" in log, "a duplicate TargetName too")
+        t.ok("PersistentTargets[14] set aside" in log and "same TargetName" in log, "a duplicate TargetName too")
+        t.ok("PersistentTargets[0].Exports[0] set aside" in log, "a bad export alone: its target stays")
         t.ok(SECRET not in log, "no secret of a rejected account in the log")
         t.is_(sorted(persistent(c)), [plain], "ListPersistentTargets: the good entry only")
         t.ok(wait_for(lambda: [s for s in sessions_of(c, plain) if s["State"] == "active"], 15),
@@ -123,10 +123,12 @@ def bad_entries():
               "ListTargets: the good one")
         st = load(os.path.join(d.state, "state.json"))
         kinds = [r["Kind"] for r in st.get("Rejected", [])]
-        t.is_((kinds.count("PersistentTargets"), kinds.count("TargetPortals"), kinds.count("Targets")),
-              (len(bad_persistent), 2, 2), "state.json keeps them under \"Rejected\" (Kind, Index, Reason, Entry)")
+        t.is_((kinds.count("PersistentTargets"), kinds.count("Exports"), kinds.count("TargetPortals"),
+               kinds.count("Targets")), (len(bad_persistent), 1, 2, 2), "state.json keeps them under \"Rejected\" (Kind, Index, Reason, Entry)")
         t.ok(all({"Kind", "Index", "Reason", "Entry"} <= set(r) for r in st["Rejected"]) and
-             st["Rejected"][0]["Entry"]["TargetName"] == 42, "... each as it was, with its reason")
+             st["Rejected"][0]["Entry"] == {"Lun": 1} and
+             [r for r in st["Rejected"] if r["Kind"] == "PersistentTargets"][0]["Entry"]["TargetName"] == 42,
+             "... each as it was, with its reason", st.get("Rejected"))
         t.is_([e["TargetName"] for e in st["PersistentTargets"]], [plain], "and its PersistentTargets hold the good one")
         sec = load(os.path.join(d.state, "secrets.json"))
         t.is_(sorted(sec["ChapAccounts"]), ["good"], "secrets.json: the good account stays")
