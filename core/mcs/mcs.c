@@ -453,6 +453,14 @@ void mcsi_path_forget(mcsi_path *p, void *arg)
   if (p->done_arg == arg) p->done = NULL;
 }
 
+void mcsi_mcs_forget(mcsi_mcs *m, void *arg)
+{
+  mcsi_session *s = &m->s;
+  mcsi_link *lists[] = { &s->conns, &s->graveyard };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i]; l = l->next) mcsi_path_forget(mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link)), arg);
+}
+
 static void hook_release_conn(mcsi_conn *c)
 {
   mcsi_path *p = mcsi_path_of(c);

@@ -72,6 +72,8 @@ mcsi_status mcsi_mcs_add(mcsi_mcs *m, const mcsi_login_opts *o, uint32_t weight,
                          mcsi_id *conn_id, char *msg);
 /* Whoever waits for p's add or remove with arg goes away: it hears nothing. */
 void mcsi_path_forget(mcsi_path *p, void *arg);
+/* The same for every path of m (a logout waiting on the removals it started). */
+void mcsi_mcs_forget(mcsi_mcs *m, void *arg);
 mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, void *arg, char *msg);
 mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *paths, size_t n, char *msg);
 /* The connection a session-wide Logout goes out on (the leading one if it works). */
