@@ -293,8 +293,9 @@ def disk_full():
         t.ok(d.proc.poll() is None, "the daemon runs")
     finally:
         silent.close()
-        finish(t, d)
+        d.stop()
         subprocess.run(["umount", "-l", d.state], stderr=subprocess.DEVNULL)
+        finish(t, d)
 
 
 # ---- a flapping persistent target: failed sessions reaped --------------------------------------------------
@@ -320,14 +321,21 @@ def flapping():
         t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget to a target of its own")
         counts, rss = [], []
         cycles = 6
+        def active():
+            return [s["UniqueSessionId"] for s in sessions_of(c, iqn) if s["State"] == "active"]
+
         for i in range(cycles):
+            up = wait_for(active, 15)
+            if not up:
+                break
             tgtadm("--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
             subprocess.run(["bash", os.path.join(ROOT, "tests/harness/tgt-drop-conn"), tid], capture_output=True)
-            failed = wait_for(lambda: [s for s in sessions_of(c, iqn) if s["State"] == "failed"], 10)
+            failed = wait_for(lambda: [s for s in sessions_of(c, iqn)
+                                       if s["UniqueSessionId"] == up[0] and s["State"] == "failed"], 10)
             tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
             if not failed:
                 break
-            wait_for(lambda: [s for s in sessions_of(c, iqn) if s["State"] == "active"], 15)
+            wait_for(lambda: [x for x in active() if x != up[0]], 15)   # the keeper's next session
             wait_for(lambda: len(sessions_of(c, iqn)) == 1, 3)
             counts.append(len(sessions_of(c, iqn)))
             rss.append(rss_kib(d.proc.pid))
