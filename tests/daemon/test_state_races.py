@@ -159,6 +159,80 @@ def bad_entries():
         finish(t, d)
 
 
+# ---- random damage: every entry kept or set aside, never a crash ------------------------------------------
+
+def random_value(rng, depth=0):
+    kinds = [lambda: None, lambda: rng.random() < 0.5, lambda: rng.randint(-2 ** 63, 2 ** 63 - 1),
+             lambda: rng.randint(-3, 70000), lambda: rng.random() * 1e6,
+             lambda: "".join(rng.choice("iqn.2026-11:ab/ Z\u00e9\x01") for _ in range(rng.randint(0, 300))),
+             lambda: [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))] if depth < 2 else [],
+             lambda: {"Address": random_value(rng, depth + 1), "Lun": 1} if depth < 2 else {}]
+    return rng.choice(kinds)()
+
+
+def damaged(rng, template, n):
+    e = json.loads(json.dumps(template))
+    for _ in range(n):
+        key = rng.choice(list(template) + ["Extra"])
+        if rng.random() < 0.2:
+            e.pop(key, None)
+        else:
+            e[key] = random_value(rng)
+    return e
+
+
+def random_damage():
+    seed = int(os.environ.get("MCSI_STATE_SEED", "14"))
+    rng = __import__("random").Random(seed)
+    d = Daemon(name="state-random")
+    os.makedirs(d.state, exist_ok=True)
+    dead = {"Address": "127.0.0.1", "Port": int(free_port)}
+    doc = {"Version": 1, "PersistentTargets": [], "TargetPortals": [], "Targets": []}
+    for i in range(150):
+        tmpl = {"TargetName": "iqn.2026-11.org.mcsi.test:r%d" % i, "Portals": [dead], "Connections": 1,
+                "LoadBalancePolicy": 2, "HeaderDigest": "None", "RecoveryTimeoutMs": 1000,
+                "Exports": [{"Lun": 1, "Tcp": "127.0.0.1:0"}], "ChapAccount": "a%d" % i, "PolicyScript": "failover"}
+        doc["PersistentTargets"].append(damaged(rng, tmpl, rng.randint(0, 2)) if rng.random() < 0.9 else random_value(rng))
+        doc["TargetPortals"].append(damaged(rng, dict(dead, Port=1000 + i, ChapAccount="a"), rng.randint(0, 2)))
+        doc["Targets"].append(damaged(rng, {"TargetName": "iqn.x:%d" % i, "Portals": [dict(dead, Tpgt=1)],
+                                            "DiscoveredThrough": ["127.0.0.1:%d" % (1000 + i)]}, rng.randint(0, 2)))
+    accounts = {"a%d" % i: damaged(rng, {"Username": "u", "Secret": "s3cret-%d" % i, "TargetUsername": "t",
+                                         "TargetSecret": "t-s3cret"}, rng.randint(0, 2)) for i in range(150)}
+    with open(os.path.join(d.state, "state.json"), "w") as f:
+        json.dump(doc, f)
+    with open(os.path.join(d.state, "secrets.json"), "w") as f:
+        json.dump({"Version": 1, "ChapAccounts": accounts}, f)
+    total = sum(len(doc[k]) for k in ("PersistentTargets", "TargetPortals", "Targets"))
+    try:
+        d.start()
+        c = d.client()
+        st = load(os.path.join(d.state, "state.json"))
+        kept = sum(len(st[k]) for k in ("PersistentTargets", "TargetPortals", "Targets"))
+        whole = [r for r in st.get("Rejected", []) if r["Kind"] != "Exports"]
+        t.is_(kept + len(whole), total, "seed %d: %d entries of random damage: each kept (%d) or set aside (%d)" %
+              (seed, total, kept, len(whole)))
+        sec = load(os.path.join(d.state, "secrets.json"))
+        t.is_(len(sec["ChapAccounts"]) + len(sec.get("Rejected", [])), 150, "150 damaged accounts: each kept or set aside")
+        t.is_(len(persistent(c)), len(st["PersistentTargets"]), "ListPersistentTargets lists the kept ones")
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget beside them")
+        for e in st["PersistentTargets"][:20]:
+            c.call("RemovePersistentTarget", {"TargetName": e["TargetName"]})
+        for p in st["TargetPortals"][:20]:
+            c.call("RemoveTargetPortal", {"TargetPortal": "%s:%d" % (p["Address"], p["Port"])})
+        t.status(c.call("AddTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_SUCCESS", "AddTargetPortal beside them")
+        d.signal(1)
+        time.sleep(0.5)
+        t.ok(result(c.call("GetVersion")).get("Version") and d.proc.poll() is None,
+             "removals, SIGHUP (every keeper woken): the daemon runs")
+        before = d.log_text().count("set aside")
+        d.stop()
+        d.start()
+        t.is_(d.log_text().count("set aside"), before, "restart: nothing more set aside")
+    finally:
+        finish(t, d)
+
+
 # ---- temporaries of an interrupted save -------------------------------------------------------------------
 
 def temporaries():
@@ -419,7 +493,7 @@ def races():
 
 # Each part on its own daemon; "test_state_races.py races" runs one part. A
 # part that raises is one failure, and the others still run.
-for part in (bad_entries, temporaries, disk_full, flapping, races):
+for part in (bad_entries, random_damage, temporaries, disk_full, flapping, races):
     if len(sys.argv) > 1 and part.__name__ not in sys.argv[1:]:
         continue
     try:
