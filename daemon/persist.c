@@ -410,7 +410,6 @@ int mcsid_persist_remove(mcsid *d, const char *target)
 /* ---- sessions that failed for good --------------------------------------------------------------------- */
 
 typedef struct reap {
-  mcsid *d;
   mcsi_id sid;
 } reap;
 
@@ -440,7 +439,7 @@ static void reap_later(mcsid *d, mcsi_id *sid)
 {
   reap *x = *sid ? malloc(sizeof *x) : NULL;
   if (!x) return;
-  *x = (reap){ d, *sid };
+  *x = (reap){ *sid };
   *sid = 0;
   if (!mcsi_timer_add(d->ini, 0, reap_due, x)) free(x);
 }
