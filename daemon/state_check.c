@@ -42,14 +42,16 @@ static int iscsi_name_ok(const json_t *v)
   return 1;
 }
 
-/* {"Address", "Port"} (plus the keys listed in extra): an address the engine takes. */
-static int portal_ok(const json_t *p, const char *const *extra)
+/* {"Address", "Port"} (plus the keys listed in extra): an address the engine
+ * takes (methods.c's mcsid_portal_text); max_address is 63 for portals
+ * the daemon logs in to, more for what a target announced. */
+static int portal_ok(const json_t *p, const char *const *extra, size_t max_address)
 {
   const char *key;
   json_t *v;
-  if (!json_is_object(p) || !text_ok(json_object_get(p, "Address"), 1, 63) ||
-      strpbrk(json_string_value(json_object_get(p, "Address")), " \t/,") ||
-      !int_in(json_object_get(p, "Port"), 1, 65535))
+  if (!json_is_object(p) || !text_ok(json_object_get(p, "Address"), 1, max_address) ||
+      (max_address < 64 && strpbrk(json_string_value(json_object_get(p, "Address")), " \t/,")) ||
+      !int_in(json_object_get(p, "Port"), 0, 65535) || (max_address < 64 && !json_integer_value(json_object_get(p, "Port"))))
     return 0;
   json_object_foreach((json_t *)p, key, v) {
     int known = !strcmp(key, "Address") || !strcmp(key, "Port");
@@ -93,7 +95,7 @@ int mcsid_check_persistent(const json_t *e, char *why, size_t len)
   if (!json_is_array(portals) || !json_array_size(portals) || json_array_size(portals) > MCSID_MAX_PORTALS)
     return FAIL("Portals is not an array of 1..%d portals", MCSID_MAX_PORTALS);
   json_array_foreach(portals, i, p)
-    if (!portal_ok(p, NULL)) return FAIL("Portals[%zu] is not {\"Address\": host, \"Port\": 1..65535}", i);
+    if (!portal_ok(p, NULL, 63)) return FAIL("Portals[%zu] is not {\"Address\": host, \"Port\": 1..65535}", i);
   if (!int_in(json_object_get(e, "Connections"), 1, MCSID_MAX_CONNECTIONS))
     return FAIL("Connections is not 1..%d", MCSID_MAX_CONNECTIONS);
   v = json_object_get(e, "LoadBalancePolicy");
@@ -120,7 +122,7 @@ int mcsid_check_target_portal(const json_t *e, char *why, size_t len)
 {
   static const char *const extra[] = { "ChapAccount", NULL };
   json_t *v = json_object_get(e, "ChapAccount");
-  if (!portal_ok(e, extra)) return FAIL("not {\"Address\": host, \"Port\": 1..65535, \"ChapAccount\": name}");
+  if (!portal_ok(e, extra, 63)) return FAIL("not {\"Address\": host, \"Port\": 1..65535, \"ChapAccount\": name}");
   if (!absent_or(v, text_ok(v, 1, 127))) return FAIL("ChapAccount is not an account name of 1..127 bytes");
   return 0;
 }
@@ -131,10 +133,10 @@ int mcsid_check_discovered_target(const json_t *e, char *why, size_t len)
   json_t *portals = json_object_get(e, "Portals"), *through = json_object_get(e, "DiscoveredThrough"), *p;
   size_t i;
   if (!json_is_object(e)) return FAIL("not an object");
-  if (!text_ok(json_object_get(e, "TargetName"), 1, 223)) return FAIL("TargetName is not a name of 1..223 bytes");
+  if (!text_ok(json_object_get(e, "TargetName"), 1, 255)) return FAIL("TargetName is not a name of 1..255 bytes");
   if (!json_is_array(portals) || json_array_size(portals) > 256) return FAIL("Portals is not an array of at most 256");
   json_array_foreach(portals, i, p)
-    if (!portal_ok(p, extra) || !absent_or(json_object_get(p, "Tpgt"), int_in(json_object_get(p, "Tpgt"), 0, 65535)))
+    if (!portal_ok(p, extra, 255) || !absent_or(json_object_get(p, "Tpgt"), int_in(json_object_get(p, "Tpgt"), 0, 65535)))
       return FAIL("Portals[%zu] is not {\"Address\", \"Port\", \"Tpgt\": 0..65535}", i);
   if (!json_is_array(through) || !json_array_size(through) || json_array_size(through) > 256)
     return FAIL("DiscoveredThrough is not an array of 1..256 portals");
