@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "exports.h"
+#include "log.h"
 #include "loginopts.h"
 #include "persist.h"
 #include "state_check.h"
@@ -66,13 +67,16 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
 void mcsid_persist_add_from_call(mcsid_call *call, json_t *entry)
 {
   char msg[256] = "";
+  mcsid_state *state = &call->d->state;
+  json_t *secrets_before = mcsid_secrets_snapshot(state);
   mcsi_status st = complete_entry(call, entry, msg, sizeof msg);
   if (st) {
     json_decref(entry);
     mcsid_call_finish(call, st, msg, NULL);
-    return;
+  } else if (mcsid_persist_add(call->d, entry, call) < 0 && mcsid_secrets_restore(state, secrets_before) < 0) {
+    log_err("a CHAP account stored for a persistent target that was not stored could not be taken back");
   }
-  mcsid_persist_add(call->d, entry, call);
+  json_decref(secrets_before);
 }
 
 static void persistent_login_target(mcsid_call *call)

@@ -353,13 +353,13 @@ static int store_entry(mcsid *d, json_t *entry)
   return mcsid_state_save(&d->state);
 }
 
-void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
+int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
 {
   char why[300], target[224];
   if (mcsid_check_persistent(entry, why, sizeof why) < 0) {
     json_decref(entry);
     if (call) mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, why, NULL);
-    return;
+    return -1;
   }
   snprintf(target, sizeof target, "%s", json_string_value(json_object_get(entry, "TargetName")));
   int saved = store_entry(d, entry);
@@ -367,7 +367,7 @@ void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   if (saved < 0) {   /* nothing changed: the old entry and its keeper stay */
     if (call) mcsid_call_finish(call, ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA,
                                 "the state file could not be written: the target was not stored", NULL);
-    return;
+    return -1;
   }
   mcsi_id old_sid = 0;
   mcsid_keeper *old = find_keeper(d, target);
@@ -378,7 +378,7 @@ void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   mcsid_keeper *k = keeper_new(d, target);
   if (!k) {
     if (call) mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
-    return;
+    return 0;   /* stored: a keeper comes at SIGHUP or the next start */
   }
   log_notice("persistent target %s stored", target);
   k->waiter = call;
@@ -392,6 +392,7 @@ void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
     free(info);
   }
   step(k);
+  return 0;
 }
 
 int mcsid_persist_remove(mcsid *d, const char *target)

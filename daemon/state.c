@@ -207,3 +207,15 @@ void mcsid_state_set_account(mcsid_state *s, const char *name, json_t *account)
 {
   json_object_set_new(json_object_get(s->secrets, "ChapAccounts"), name, account);
 }
+
+json_t *mcsid_secrets_snapshot(mcsid_state *s) { return json_deep_copy(s->secrets); }
+
+int mcsid_secrets_restore(mcsid_state *s, const json_t *snapshot)
+{
+  json_t *copy;
+  if (!snapshot || json_equal(s->secrets, (json_t *)snapshot)) return 0;
+  if (!(copy = json_deep_copy(snapshot))) return -1;
+  json_decref(s->secrets);
+  s->secrets = copy;
+  return mcsid_secrets_save(s);
+}

@@ -50,5 +50,11 @@ json_t *mcsid_state_persistent(mcsid_state *s);
 json_t *mcsid_state_account(mcsid_state *s, const char *name);
 /* Stores (replaces) an account; the object is stolen. */
 void mcsid_state_set_account(mcsid_state *s, const char *name, json_t *account);
+/* A copy of the secret store, and the store put back as that copy was (and
+ * written; nothing is written when nothing changed): a call that stored an
+ * account and then could not store what uses it takes the account back.
+ * 0, or -1 (then memory is what is on disk, as after any failed save). */
+json_t *mcsid_secrets_snapshot(mcsid_state *s);
+int mcsid_secrets_restore(mcsid_state *s, const json_t *snapshot);
 
 #endif

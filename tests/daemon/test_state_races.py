@@ -372,6 +372,47 @@ def disk_full():
         finish(t, d)
 
 
+# ---- an account stored for a target that was not stored is taken back ------------------------------------
+
+def account_undo():
+    chap_iqn, user, secret = env("MCSI_TGT_IQN_CHAP"), env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
+    d = Daemon(name="state-account")
+
+    def secret_file(name, text):
+        path = os.path.join(d.dir, name)
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    good, wrong = secret_file("good.secret", secret), secret_file("wrong.secret", "wrong-secret-1234")
+    try:
+        d.start()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
+                                             "SecretFile": good})
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with CHAP: the account is stored")
+        # state.json cannot be written any more (its temporary name is taken by a directory); secrets.json can.
+        os.mkdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
+        r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
+                                             "SecretFile": wrong, "Connections": 2})
+        t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "state.json not writable: re-storing it with "
+                 "another secret answers COULD_NOT_SAVE")
+        r = c.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "ChapAccount": user})
+        t.status(r, "ISDSC_SUCCESS", "... and the stored account still has its old secret (taken back)")
+        c.call("LogoutFromTarget", {"UniqueSessionId": result(r).get("UniqueSessionId")})
+        with open(os.path.join(d.state, "secrets.json")) as f:
+            t.ok("wrong-secret-1234" not in f.read(), "... in secrets.json too")
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Username": "other",
+                                             "SecretFile": wrong})
+        t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "a new target with a new account: COULD_NOT_SAVE")
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "ChapAccount": "other"})
+        t.ok("no CHAP account" in result(r).get("StatusMessage", ""), "... and the new account is not stored", r)
+        os.rmdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
+    finally:
+        finish(t, d)
+
+
 # ---- a flapping persistent target: failed sessions reaped --------------------------------------------------
 
 def tgtadm(*args):
@@ -493,7 +534,7 @@ def races():
 
 # Each part on its own daemon; "test_state_races.py races" runs one part. A
 # part that raises is one failure, and the others still run.
-for part in (bad_entries, random_damage, temporaries, disk_full, flapping, races):
+for part in (bad_entries, random_damage, temporaries, disk_full, account_undo, flapping, races):
     if len(sys.argv) > 1 and part.__name__ not in sys.argv[1:]:
         continue
     try:
