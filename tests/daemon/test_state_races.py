@@ -506,6 +506,16 @@ def races():
         t.ok(time.time() - t0 < 5, "both within 5 s, not the add's 20 s login timeout")
 
         sid = login(c)
+        lines = [{"jsonrpc": "2.0", "id": 901, "method": "AddConnectionToSession",
+                  "params": dict(add, UniqueSessionId=sid)},
+                 {"jsonrpc": "2.0", "id": 902, "method": "LogoutFromTarget", "params": {"UniqueSessionId": sid}}]
+        c.send_raw("".join(json.dumps(x) + "\n" for x in lines).encode())   # one write: pipelined
+        got = answered_once(c, [901, 902], 5)
+        t.ok(result(got[901]).get("StatusName") == "ISDSC_CONNECTION_FAILED" and
+             result(got[902]).get("StatusName") == "ISDSC_SUCCESS",
+             "pipelined in one write: the add answered ISDSC_CONNECTION_FAILED, the logout ISDSC_SUCCESS", got)
+
+        sid = login(c)
         c2 = d.client()
         a = c.send("AddConnectionToSession", dict(add, UniqueSessionId=sid))
         time.sleep(0.2)
