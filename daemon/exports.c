@@ -391,10 +391,10 @@ void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int st
 
 int mcsid_export_remove(mcsid *d, mcsid_export *x)
 {
-  int rc = unstore_spec(d, x) < 0 ? -1 : 0;
+  if (unstore_spec(d, x) < 0) return -1;   /* not saved: not applied, the export stays (state.h) */
   log_notice("export %llu removed", (unsigned long long)x->id);
   record_drop(x);
-  return rc;
+  return 0;
 }
 
 /* The session is gone for x: a persistent one waits for its target's next session. */

@@ -47,7 +47,7 @@ void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int st
 mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_name);
 /* UnexportLun: stops it (its clients closed), forgets it, and removes its
  * spec from its persistent target: 0, or -1 if the state file could not be
- * written (the export is stopped all the same). */
+ * written (then nothing changed: the export stays, state.h). */
 int mcsid_export_remove(mcsid *d, mcsid_export *x);
 /* The record as ListExports shows it. */
 json_t *mcsid_export_json(mcsid *d, const mcsid_export *x);

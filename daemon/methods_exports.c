@@ -62,8 +62,8 @@ static void unexport_lun(mcsid_call *call)
     return;
   }
   if (mcsid_export_remove(call->d, x) < 0)
-    mcsid_call_finish(call, ISDSC_COULD_NOT_REMOVE_PERSISTENT_LOGIN_DATA, "the export is stopped; the state file "
-                      "could not be written", NULL);
+    mcsid_call_finish(call, ISDSC_COULD_NOT_REMOVE_PERSISTENT_LOGIN_DATA, "the state file could not be written: "
+                      "the export stays", NULL);
   else
     mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
