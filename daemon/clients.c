@@ -11,6 +11,7 @@
 #include "clients.h"
 #include "log.h"
 #include "methods.h"
+#include "peers.h"
 #include "rpc.h"
 
 #define READ_CHUNK 65536
@@ -317,29 +318,6 @@ static void client_ready(mcsi_initiator *ini, int fd, int what, void *arg)
 
 /* ---- accept ----------------------------------------------------------------------------------- */
 
-static int peer_in_group(int fd, gid_t gid)
-{
-#ifdef SO_PEERGROUPS
-  gid_t groups[256];
-  socklen_t len = sizeof groups;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-    for (size_t i = 0; i < len / sizeof groups[0]; i++)
-      if (groups[i] == gid) return 1;
-#else
-  (void)fd;
-  (void)gid;
-#endif
-  return 0;
-}
-
-static int peer_allowed(mcsid *d, int fd, const struct ucred *cr)
-{
-  if (cr->uid == 0 || cr->uid == geteuid()) return 1;
-  int found;
-  gid_t gid = mcsid_config_group(&d->config, &found);
-  return found && (cr->gid == gid || peer_in_group(fd, gid));
-}
-
 static void accept_one(mcsid *d, int fd)
 {
   struct ucred cr;
@@ -349,7 +327,7 @@ static void accept_one(mcsid *d, int fd)
     close(fd);
     return;
   }
-  if (!peer_allowed(d, fd, &cr)) {
+  if (!mcsid_peer_allowed(d, fd, &cr)) {
     log_warning("client pid %ld uid %ld gid %ld refused: not root, not uid %ld, not in group '%s'", (long)cr.pid,
                 (long)cr.uid, (long)cr.gid, (long)geteuid(), d->config.socket_group);
     close(fd);

@@ -86,9 +86,10 @@ class Daemon:
         self.state = os.path.join(self.dir, "state")
         self.conf = os.path.join(self.dir, "mcsid.conf")
         self.log = os.path.join(self.dir, "mcsid.log")
+        self.export_dir = os.path.join(self.dir, "exports")   # the NBD exports' sockets (export_dir)
         self.iqn = "iqn.2026-11.org.mcsi:%s-%d" % (name, os.getpid())
         lines = {"initiator_name": self.iqn, "log_level": "debug", "retry_initial_ms": "200",
-                 "retry_max_ms": "2000"}
+                 "retry_max_ms": "2000", "export_dir": self.export_dir}
         lines.update(config or {})
         self.write_config(lines)
         self.proc = None

@@ -279,7 +279,7 @@ def disk_full():
         t.skip("disk full: mount -t tmpfs failed")
         return
     state = os.path.join(d.state, "state.json")
-    sock = os.path.join(d.dir, "full.sock")
+    sock = "full.sock"   # a name: the socket is export_dir/full.sock (exportdir.h)
     silent, silent_addr = silent_portal()
     try:
         d.start()
