@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""test_secrets_privilege.py: a non-root client gets no secret root has.
+
+Two non-root users (TestUser A and B, members of the daemon's socket_group)
+against a root mcsid, on tgt's CHAP target:
+- a SecretFile only root can read is refused, with the same Status and text
+  as a file that does not exist (the daemon reads a client's file with the
+  client's credentials, in a child, never as root); so is a symbolic link,
+  fixed or swapped in while the daemon takes the path;
+- a SecretFile the user can read, and a secret given inline (Secret), log in;
+- a CHAP account stored by A is usable by A and by root (as NAME@UID), not
+  by B, who hears exactly what a missing account answers; B cannot store
+  over it either;
+- the secret is in no answer, no event, no line received and no log line
+  (the daemon runs with log_level debug)."""
+import os
+import shutil
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mcsid_test  # noqa: E402
+from mcsid_test import TAP, Daemon, result, tgt_portal, env, finish  # noqa: E402
+
+t = TAP()
+chap_iqn = env("MCSI_TGT_IQN_CHAP")
+user, secret = env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
+WRONG = "wrong-secret-7Qz"
+a, b = mcsid_test.test_user(0), mcsid_test.test_user(1)
+d = Daemon(config={"socket_group": mcsid_test.TEST_GROUP}, name="secrets")
+files = tempfile.mkdtemp(prefix="mcsid-secrets.")
+os.chmod(files, 0o755)
+clients = []
+
+
+def write(path, text, mode, owner=None):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    if owner:
+        os.chown(path, owner.uid, owner.gid)
+
+
+root_only = os.path.join(files, "root-only.secret")          # root:root 0600, the right secret
+write(root_only, secret + "\n", 0o600)
+a_dir = os.path.join(files, "a")                               # A's own directory
+os.mkdir(a_dir, 0o700)
+os.chown(a_dir, a.uid, a.gid)
+a_file = os.path.join(a_dir, "chap.secret")
+write(a_file, secret + "\n", 0o600, a)
+a_wrong = os.path.join(a_dir, "wrong.secret")
+write(a_wrong, WRONG + "\n", 0o600, a)
+missing = os.path.join(files, "no-such.secret")
+
+
+def client_as(u):
+    c = d.client_as(u)
+    clients.append(c)
+    return c
+
+
+def root_client():
+    c = d.client()
+    clients.append(c)
+    return c
+
+
+def login(c, **chap):
+    params = {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "LoginTimeoutMs": 5000}
+    params.update(chap)
+    return c.call("LoginToTarget", params)
+
+
+def logout_if_in(c, r):
+    sid = result(r).get("UniqueSessionId")
+    if sid:
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
+
+def status_and_text(r):
+    x = result(r)
+    return (x.get("StatusName"), x.get("StatusMessage"))
+
+
+try:
+    d.start()
+    d.open_to_test_users()
+    ca, cb, root = client_as(a), client_as(b), root_client()
+
+    # ---- secret files, read with the client's credentials -------------------------------------
+    r = login(ca, Username=user, SecretFile=root_only)
+    logout_if_in(ca, r)
+    t.ok(result(r).get("StatusName") != "ISDSC_SUCCESS",
+         "A names a root-only SecretFile: refused (the daemon does not read it for A)", r)
+    refused = status_and_text(r)
+    gone = status_and_text(login(ca, Username=user, SecretFile=missing))
+    t.is_(refused, gone, "... with the same Status and text as a file that does not exist")
+    t.is_(refused[0], "ISDSC_INVALID_PARAMETER", "... ISDSC_INVALID_PARAMETER")
+    t.ok(root_only not in (refused[1] or "") and "ermission" not in (refused[1] or ""),
+         "... and the text names neither the path nor a permission", refused)
+
+    link = os.path.join(a_dir, "link.secret")
+    os.symlink(root_only, link)
+    os.lchown(link, a.uid, a.gid)
+    t.is_(status_and_text(login(ca, Username=user, SecretFile=link)), gone,
+          "a symbolic link to the root-only file: refused, the same text")
+    os.unlink(link)
+    os.symlink(a_file, link)
+    t.is_(status_and_text(login(ca, Username=user, SecretFile=link)), gone,
+          "a symbolic link even to A's own file: refused (no link is followed), the same text")
+    os.unlink(link)
+
+    # A path swapped between A's file (wrong secret) and a link to the root-only
+    # file while the daemon takes it: never a login with root's secret.
+    swap = os.path.join(a_dir, "swap.secret")
+    stop = threading.Event()
+
+    def swapper():
+        tmp_link, tmp_file = swap + ".l", swap + ".f"
+        while not stop.is_set():
+            for src in ("link", "file"):
+                try:
+                    if src == "link":
+                        os.symlink(root_only, tmp_link)
+                        os.rename(tmp_link, swap)
+                    else:
+                        shutil.copy(a_wrong, tmp_file)
+                        os.chown(tmp_file, a.uid, a.gid)
+                        os.rename(tmp_file, swap)
+                except OSError:
+                    pass
+    shutil.copy(a_wrong, swap)
+    os.chown(swap, a.uid, a.gid)
+    th = threading.Thread(target=swapper)
+    th.start()
+    names = {}
+    try:
+        for _ in range(30):
+            r = login(ca, Username=user, SecretFile=swap)
+            logout_if_in(ca, r)
+            names[result(r).get("StatusName")] = names.get(result(r).get("StatusName"), 0) + 1
+    finally:
+        stop.set()
+        th.join()
+    t.ok("ISDSC_SUCCESS" not in names, "a path swapped for a link to the root-only file: never a login with it",
+         names)
+
+    r = login(ca, Username=user, SecretFile=a_file)
+    t.status(r, "ISDSC_SUCCESS", "A's own SecretFile (0600, A's): logged in")
+    logout_if_in(ca, r)
+    r = login(ca, Username=user, SecretFile=a_wrong)
+    t.status(r, "ISDSC_AUTHENTICATION_FAILURE", "A's own file with a wrong secret: ISDSC_AUTHENTICATION_FAILURE")
+    logout_if_in(ca, r)
+
+    # ---- inline secrets ------------------------------------------------------------------------
+    r = login(ca, Username=user, Secret=secret)
+    t.status(r, "ISDSC_SUCCESS", "an inline Secret: logged in")
+    logout_if_in(ca, r)
+    r = login(ca, Username=user, Secret=secret, SecretFile=a_file)
+    t.status(r, "ISDSC_INVALID_PARAMETER", "Secret and SecretFile together: ISDSC_INVALID_PARAMETER")
+    r = login(ca, Username=user, Secret="")
+    t.status(r, "ISDSC_INVALID_CHAP_SECRET", "an empty inline Secret: ISDSC_INVALID_CHAP_SECRET")
+
+    # ---- stored accounts belong to the uid that stored them --------------------------------------
+    r = ca.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "IsPersistent": True,
+                                  "Username": user, "Secret": secret, "ChapAccount": "acct"})
+    t.status(r, "ISDSC_SUCCESS", "A stores the account 'acct' (a persistent login with an inline Secret)")
+    logout_if_in(ca, r)
+    rm = ca.call("RemovePersistentTarget", {"TargetName": chap_iqn})
+    t.status(rm, "ISDSC_SUCCESS", "... and removes the persistent entry (the account stays)")
+    r = login(ca, ChapAccount="acct")
+    t.status(r, "ISDSC_SUCCESS", "A logs in through its account 'acct'")
+    logout_if_in(ca, r)
+    rb = login(cb, ChapAccount="acct")
+    logout_if_in(cb, rb)
+    rn = login(cb, ChapAccount="no-such-account")
+    t.ok(result(rb).get("StatusName") != "ISDSC_SUCCESS", "B names A's account 'acct': refused", rb)
+    t.is_(status_and_text(rb), status_and_text(rn), "... with the answer to an account that does not exist")
+    rb = login(cb, ChapAccount="acct@%d" % a.uid)
+    logout_if_in(cb, rb)
+    t.is_(status_and_text(rb), status_and_text(rn), "B names it as acct@%d: the same answer" % a.uid)
+    rb = cb.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(),
+                                           "ChapAccount": "acct@%d" % a.uid})
+    t.is_(status_and_text(rb), status_and_text(rn), "B's PersistentLoginTarget naming it: the same answer")
+    cb.call("RemovePersistentTarget", {"TargetName": chap_iqn})
+    r = login(root, ChapAccount="acct@%d" % a.uid)
+    t.status(r, "ISDSC_SUCCESS", "root logs in through A's account (acct@%d)" % a.uid)
+    logout_if_in(root, r)
+    r = login(cb, Username=user, Secret=WRONG, IsPersistent=True, ChapAccount="acct@%d" % a.uid)
+    logout_if_in(cb, r)
+    cb.call("RemovePersistentTarget", {"TargetName": chap_iqn})
+    r = login(ca, ChapAccount="acct")
+    t.status(r, "ISDSC_SUCCESS", "B storing an account of the same name changed nothing of A's")
+    logout_if_in(ca, r)
+
+    # ---- the secret nowhere ------------------------------------------------------------------------
+    for c in clients:
+        c.call("SessionList")
+    received = "\n".join(line for c in clients for line in c.lines)
+    t.ok(len(received) > 1000 and secret not in received and WRONG not in received,
+         "no line any client received holds a secret (%d bytes)" % len(received))
+    log = d.log_text()
+    t.ok("LoginToTarget" in log and secret not in log and WRONG not in log,
+         "the daemon's debug log holds no secret (%d bytes)" % len(log))
+    state = os.path.join(d.state, "state.json")
+    t.ok(os.path.exists(state) and secret not in open(state).read(), "state.json is there and holds no secret")
+finally:
+    for c in clients:
+        c.close()
+    shutil.rmtree(files, ignore_errors=True)
+    finish(t, d)
+t.done()
