@@ -1312,6 +1312,7 @@ static const luaL_Reg mcsi_funcs[] = {
   {"spawn", lmcsi_l_spawn},
   {"redact", lmcsi_l_redact},
   {"add_secret", lmcsi_l_add_secret},
+  {"_chap_secrets", lmcsi_l_chap_secrets},
   {"_on_coroutine_error", lmcsi_l_on_coroutine_error},
   {NULL, NULL}
 };

@@ -194,6 +194,30 @@ try:
     t.status(r, "ISDSC_SUCCESS", "B storing an account of the same name changed nothing of A's")
     logout_if_in(ca, r)
 
+    # ---- the Lua client (mcsi --connect) as A: it reads secret_file itself, sends it inline ----------
+    mcsi = os.path.join(mcsid_test.BUILD, "mcsi")
+    lua_env = dict(os.environ, LUA_PATH=os.path.join(mcsid_test.ROOT, "bindings", "?.lua") + ";;",
+                   LUA_CPATH=os.path.join(mcsid_test.BUILD, "?.so") + ";;", HOME="/nonexistent")
+    code = """
+      local function try(chap)
+        local ok, sid, _, st = pcall(mcsi.login_to_target, { portal = %r, target = %r, chap = chap })
+        if not ok then print("raised", sid) return end
+        print("status", st.name)
+        if sid then mcsi.logout_from_target(sid) end
+      end
+      try{ username = %r, secret_file = %r }
+      try{ username = %r, secret_file = %r }
+    """ % (tgt_portal(), chap_iqn, user, a_file, user, root_only)
+    out = a.run([mcsi, "--connect", d.socket, "-e", code], env=lua_env, capture_output=True, text=True,
+                timeout=60)
+    lines = out.stdout.splitlines()
+    t.ok(out.returncode == 0 and len(lines) == 2 and lines[0] == "status\tISDSC_SUCCESS",
+         "mcsi --connect as A: secret_file of A's own file logs in", out.stdout + out.stderr)
+    t.ok(len(lines) == 2 and lines[1].startswith("raised") and "Permission denied" in lines[1],
+         "... a root-only secret_file fails in the client itself (A cannot read it), never reaches mcsid",
+         out.stdout + out.stderr)
+    t.ok(secret not in out.stdout + out.stderr, "... and prints no secret")
+
     # ---- the secret nowhere ------------------------------------------------------------------------
     for c in clients:
         c.call("SessionList")
