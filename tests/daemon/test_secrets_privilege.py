@@ -15,9 +15,11 @@ against a root mcsid, on tgt's CHAP target:
   (the daemon runs with log_level debug)."""
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
@@ -152,6 +154,49 @@ try:
     r = login(ca, Username=user, SecretFile=a_wrong)
     t.status(r, "ISDSC_AUTHENTICATION_FAILURE", "A's own file with a wrong secret: ISDSC_AUTHENTICATION_FAILURE")
     logout_if_in(ca, r)
+
+    # A hostile A stops the reader child (it runs as A) again and again: the
+    # daemon keeps serving others, answers every request by its deadline
+    # (3 s: the child is killed) and leaves no child behind.
+    spinner = subprocess.Popen(["python3", "-c", "import os, signal, sys, time\nend = time.time() + 12\n"
+                                "print('spinning', flush=True)\n"
+                                "while time.time() < end:\n  try: os.kill(-1, signal.SIGSTOP)\n"
+                                "  except OSError: pass\n"], preexec_fn=a.become, stdout=subprocess.PIPE, text=True)
+    spinner.stdout.readline()
+    slowest, version_slowest, outcomes = 0.0, 0.0, {}
+    try:
+        for _ in range(20):
+            t0 = time.time()
+            rid = ca.send("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(),
+                                            "LoginTimeoutMs": 5000, "Username": user, "SecretFile": a_file})
+            t1 = time.time()
+            v = root.call("GetVersion")
+            version_slowest = max(version_slowest, time.time() - t1)
+            r = ca.wait_id(rid, 10)
+            slowest = max(slowest, time.time() - t0)
+            key = "%s %s" % status_and_text(r)
+            outcomes[key] = outcomes.get(key, 0) + 1
+            logout_if_in(ca, r)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    t.note("outcomes with a stopping user: %r" % outcomes)
+    t.ok(result(v).get("StatusName") == "ISDSC_SUCCESS" and version_slowest < 1.0,
+         "others are served while A's reader is stopped (slowest GetVersion %.3f s)" % version_slowest)
+    t.ok(slowest < 5.5 and all(k.startswith("ISDSC_SUCCESS") or "within 3000 ms" in k for k in outcomes),
+         "every request of A is answered by the deadline (slowest %.2f s)" % slowest, outcomes)
+
+    def children():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == d.proc.pid:
+                        found.append(pid)
+            except (OSError, ValueError, IndexError):
+                pass
+        return found
+    t.ok(mcsid_test.wait_for(lambda: not children(), 5), "no reader child is left (all reaped)", children())
 
     # ---- inline secrets ------------------------------------------------------------------------
     r = login(ca, Username=user, Secret=secret)
