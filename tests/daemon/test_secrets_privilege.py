@@ -53,6 +53,11 @@ a_file = os.path.join(a_dir, "chap.secret")
 write(a_file, secret + "\n", 0o600, a)
 a_wrong = os.path.join(a_dir, "wrong.secret")
 write(a_wrong, WRONG + "\n", 0o600, a)
+b_dir = os.path.join(files, "b")                               # B's
+os.mkdir(b_dir, 0o700)
+os.chown(b_dir, b.uid, b.gid)
+b_wrong = os.path.join(b_dir, "wrong.secret")
+write(b_wrong, WRONG + "\n", 0o600, b)
 missing = os.path.join(files, "no-such.secret")
 
 
@@ -209,8 +214,8 @@ try:
 
     # ---- stored accounts belong to the uid that stored them --------------------------------------
     r = ca.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "IsPersistent": True,
-                                  "Username": user, "Secret": secret, "ChapAccount": "acct"})
-    t.status(r, "ISDSC_SUCCESS", "A stores the account 'acct' (a persistent login with an inline Secret)")
+                                  "Username": user, "SecretFile": a_file, "ChapAccount": "acct"})
+    t.status(r, "ISDSC_SUCCESS", "A stores the account 'acct' (a persistent login with its SecretFile)")
     logout_if_in(ca, r)
     rm = ca.call("RemovePersistentTarget", {"TargetName": chap_iqn})
     t.status(rm, "ISDSC_SUCCESS", "... and removes the persistent entry (the account stays)")
@@ -232,11 +237,12 @@ try:
     r = login(root, ChapAccount="acct@%d" % a.uid)
     t.status(r, "ISDSC_SUCCESS", "root logs in through A's account (acct@%d)" % a.uid)
     logout_if_in(root, r)
-    r = login(cb, Username=user, Secret=WRONG, IsPersistent=True, ChapAccount="acct@%d" % a.uid)
-    logout_if_in(cb, r)
-    cb.call("RemovePersistentTarget", {"TargetName": chap_iqn})
+    for name in ("acct", "acct@%d" % a.uid):
+        r = login(cb, Username=user, SecretFile=b_wrong, IsPersistent=True, ChapAccount=name)
+        logout_if_in(cb, r)
+        cb.call("RemovePersistentTarget", {"TargetName": chap_iqn})
     r = login(ca, ChapAccount="acct")
-    t.status(r, "ISDSC_SUCCESS", "B storing an account of the same name changed nothing of A's")
+    t.status(r, "ISDSC_SUCCESS", "B storing (its wrong secret) as 'acct' and as 'acct@%d' changed nothing of A's" % a.uid)
     logout_if_in(ca, r)
 
     # ---- the Lua client (mcsi --connect) as A: it reads secret_file itself, sends it inline ----------
