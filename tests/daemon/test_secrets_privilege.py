@@ -94,6 +94,8 @@ try:
     d.start()
     d.open_to_test_users()
     ca, cb, root = client_as(a), client_as(b), root_client()
+    watcher = root_client()
+    t.status(watcher.call("Subscribe"), "ISDSC_SUCCESS", "a root client hears every event (grepped at the end)")
 
     # ---- secret files, read with the client's credentials -------------------------------------
     r = login(ca, Username=user, SecretFile=root_only)
@@ -272,6 +274,8 @@ try:
     # ---- the secret nowhere ------------------------------------------------------------------------
     for c in clients:
         c.call("SessionList")
+    events = [line for line in watcher.lines if '"method":"Event"' in line.replace(" ", "")]
+    t.ok(len(events) >= 20, "the events were heard (%d lines)" % len(events))
     received = "\n".join(line for c in clients for line in c.lines)
     t.ok(len(received) > 1000 and secret not in received and WRONG not in received,
          "no line any client received holds a secret (%d bytes)" % len(received))
