@@ -194,10 +194,12 @@ int lmcsi_l_redact(lua_State *L)
   return 1;
 }
 
-/* mcsi._chap_secrets(chap) -> username, secret, target_username, target_secret
+/* chap_secrets(chap) -> username, secret, target_username, target_secret
  * (nil where not given): a chap options table read as the in-process calls
  * read it (the same forms, checks and errors; every secret remembered for
- * redaction). mcsi.remote sends them inline to mcsid. */
+ * redaction). mcsi.connect hands it to mcsi.remote, which sends them inline
+ * to mcsid; it is in no module table (in mcsid a policy would read files as
+ * root with it). */
 int lmcsi_l_chap_secrets(lua_State *L)
 {
   luaL_checktype(L, 1, LUA_TTABLE);

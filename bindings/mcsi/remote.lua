@@ -322,22 +322,23 @@ end
 -- CHAP options -> Username / Secret (...), the secrets inline in the request:
 -- the socket is private and mcsid logs no request text. secret_file and
 -- secret_env are read here, with this process's rights, exactly as the
--- in-process calls read them (mcsi._chap_secrets, lsecret.c): mcsid never
--- opens a file for us.
-local function chap_params(p, chap, api)
+-- in-process calls read them (read_chap: lsecret.c's reader, which
+-- mcsi.connect gives install): mcsid never opens a file for us.
+local function chap_params(p, chap, read_chap)
   if chap == nil then return end
   if type(chap) ~= "table" then error("chap must be a table { username =, secret = | secret_file = | secret_env = }", 4) end
-  local ok, user, secret, tuser, tsecret = pcall(api._chap_secrets, chap)
+  if not read_chap then error("chap: CHAP through mcsid needs the client made by mcsi.connect", 4) end
+  local ok, user, secret, tuser, tsecret = pcall(read_chap, chap)
   if not ok then error((tostring(user):gsub("^[^\n]-:%d+: ", "", 1)), 4) end   -- raised where the caller called
   p.Username, p.Secret, p.TargetUsername, p.TargetSecret = user, secret, tuser, tsecret
 end
 
-local function login_params(o, api)
+local function login_params(o, read_chap)
   local p = { TargetName = o.target, TargetPortal = o.portal, MaximumConnections = o.max_connections,
               LoginTimeoutMs = o.login_timeout_ms }
   if o.header_digest then p.HeaderDigest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
   if o.data_digest then p.DataDigest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
-  chap_params(p, o.chap, api)
+  chap_params(p, o.chap, read_chap)
   return p
 end
 
@@ -351,7 +352,7 @@ local function split_fn(...)
   return nil, n
 end
 
-local function build(client, mcsi, orig)
+local function build(client, mcsi, orig, read_chap)
   local R = {}
   local SessionM, ConnM = {}, {}
 
@@ -377,7 +378,7 @@ local function build(client, mcsi, orig)
   function R.login_to_target(opts, ...)
     local fn = split_fn(...)
     if type(opts) ~= "table" then error("bad argument #1 to 'login_to_target' (table expected)", 2) end
-    local p = login_params(opts, orig)
+    local p = login_params(opts, read_chap)
     return client:call("login_to_target", "LoginToTarget", p, function(r)
       if not r then return nil, nil end
       return tointeger(r.UniqueSessionId), tointeger(r.UniqueConnectionId)
@@ -386,7 +387,7 @@ local function build(client, mcsi, orig)
 
   function R.login(opts, ...)
     local fn = split_fn(...)
-    local p = login_params(opts, orig)
+    local p = login_params(opts, read_chap)
     return client:call("login", "LoginToTarget", p, function(r)
       if not r then return nil end
       return new_session(tointeger(r.UniqueSessionId), true)
@@ -404,7 +405,7 @@ local function build(client, mcsi, orig)
     if type(o) == "string" then o = { portal = o } end
     local p = { UniqueSessionId = sid_of(s), TargetPortal = o.portal, Weight = o.weight,
                 LoginTimeoutMs = o.login_timeout_ms }
-    chap_params(p, o.chap, orig)
+    chap_params(p, o.chap, read_chap)
     return p
   end
 
@@ -431,7 +432,7 @@ local function build(client, mcsi, orig)
   function R.send_targets(o, ...)
     local fn = split_fn(...)
     if type(o) == "string" then o = { portal = o } end
-    local p = login_params(o, orig)
+    local p = login_params(o, read_chap)
     p.TargetName, p.MaximumConnections = nil, nil
     return client:call("send_targets", "SendTargets", p, function(r)
       if not r then return nil end
@@ -809,7 +810,7 @@ local function build(client, mcsi, orig)
     if params then
       p = {}
       for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
-      chap_params(p, params.chap, orig)
+      chap_params(p, params.chap, read_chap)
     end
     return client:call("rpc", method, p, function(_, _, raw) return raw end, fn)
   end
@@ -842,7 +843,8 @@ function Client:event(p)
 end
 
 -- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
-function M.install(mcsi, path)
+-- read_chap: the CHAP option reader (lsecret.c) that mcsi.connect passes.
+function M.install(mcsi, path, read_chap)
   path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
   if rawget(mcsi, "_remote") then
     return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
@@ -856,7 +858,7 @@ function M.install(mcsi, path)
   local client = setmetatable({ fd = fd, path = path, buf = "", next_id = 0, pending = {}, handlers = {},
                                 next_handler = 0, waiting = 0, in_callback = 0,
                                 threads = setmetatable({}, { __mode = "k" }), local_api = orig }, Client)
-  local R = build(client, mcsi, orig)
+  local R = build(client, mcsi, orig, read_chap)
   local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
   if not ver then
     client:lost("closed")

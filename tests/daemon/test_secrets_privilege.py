@@ -30,8 +30,13 @@ chap_iqn = env("MCSI_TGT_IQN_CHAP")
 user, secret = env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
 WRONG = "wrong-secret-7Qz"
 a, b = mcsid_test.test_user(0), mcsid_test.test_user(1)
-d = Daemon(config={"socket_group": mcsid_test.TEST_GROUP}, name="secrets")
 files = tempfile.mkdtemp(prefix="mcsid-secrets.")
+policies = os.path.join(files, "policies")
+os.mkdir(policies)
+with open(os.path.join(policies, "probe.lua"), "w") as f:   # what the client-side secret reader looks like to a policy
+    f.write('return function(sid) print("probe", type(mcsi._chap_secrets), type(mcsi._unix and mcsi._unix.chap_secrets)) '
+            'end\n')
+d = Daemon(config={"socket_group": mcsid_test.TEST_GROUP, "policy_dir": policies}, name="secrets")
 os.chmod(files, 0o755)
 clients = []
 
@@ -270,6 +275,16 @@ try:
          "... a root-only secret_file fails in the client itself (A cannot read it), never reaches mcsid",
          out.stdout + out.stderr)
     t.ok(secret not in out.stdout + out.stderr, "... and prints no secret")
+
+    # ---- a policy (root, in mcsid) gets no way to read a file into a string ---------------------------
+    plain = env("MCSI_TGT_IQN_PLAIN")
+    r = root.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+    sid = result(r).get("UniqueSessionId")
+    p = root.call("AttachPolicy", {"UniqueSessionId": sid, "PolicyScript": "probe"})
+    t.ok(result(p).get("StatusName") == "ISDSC_SUCCESS" and
+         mcsid_test.wait_for(lambda: "probe\tnil\tnil" in d.log_text(), 5),
+         "a policy cannot reach the client-side CHAP reader (it would read files as root)", p)
+    logout_if_in(root, r)
 
     # ---- the secret nowhere ------------------------------------------------------------------------
     for c in clients:
