@@ -13,6 +13,7 @@ against a root mcsid, on tgt's CHAP target:
   over it either;
 - the secret is in no answer, no event, no line received and no log line
   (the daemon runs with log_level debug)."""
+import json
 import os
 import shutil
 import subprocess
@@ -254,6 +255,20 @@ try:
     r = login(ca, ChapAccount="acct")
     t.status(r, "ISDSC_SUCCESS", "B storing (its wrong secret) as 'acct' and as 'acct@%d' changed nothing of A's" % a.uid)
     logout_if_in(ca, r)
+
+    # The owner is kept across a restart (secrets.json "Owner", checked at start).
+    t.is_(d.stop(), 0, "mcsid stops (SIGTERM) for a restart")
+    d.start()
+    ca, cb = client_as(a), client_as(b)
+    r = login(ca, ChapAccount="acct")
+    t.status(r, "ISDSC_SUCCESS", "after a restart A still logs in through 'acct'")
+    logout_if_in(ca, r)
+    with open(os.path.join(d.state, "secrets.json")) as f:
+        store = json.load(f)
+    owners = {k: v.get("Owner") for k, v in store.get("ChapAccounts", {}).items()}
+    t.ok(owners.get("acct@%d" % a.uid) == a.uid and owners.get("acct@%d" % b.uid) == b.uid and
+         not store.get("Rejected"), "secrets.json: acct@%d owned by A, acct@%d by B, none set aside" % (a.uid, b.uid),
+         owners)
 
     # ---- the Lua client (mcsi --connect) as A: it reads secret_file itself, sends it inline ----------
     mcsi = os.path.join(mcsid_test.BUILD, "mcsi")
