@@ -18,25 +18,51 @@
 #define READ_MAX (MCSID_SECRET_MAX + 3)    /* 255 bytes, "\r\n", and one more to see a longer file */
 #define RECORD_MAX (2 + MCSID_SECRET_MAX)  /* result, length or errno, the secret */
 #define REAP_STEP_MS 10
-#define REAP_KILL_AFTER 100                /* steps: a child still there after 1 s is killed */
 
 /* What the child says about one file. */
 enum { RESULT_OK, RESULT_OPEN, RESULT_NOT_REGULAR, RESULT_OWNER, RESULT_SIZE };
 
 typedef struct reader {
   mcsid *d;
+  struct reader *next;              /* the children alive (until reaped) */
+  uid_t uid;
   pid_t pid;
   int fd;
   uint64_t watch, timer;
   int nfiles;
   int dropped;                      /* the child ran as the client, not as the daemon */
-  int reap_steps;
+  int answered;                     /* the callback ran; the child only waits to be reaped */
   const char *params[2];
   unsigned char buf[2 * RECORD_MAX + 1];
   size_t len;
   mcsid_secret_files_cb cb;
   void *arg;
 } reader;
+
+static reader *live;   /* one daemon per process: the readers whose child is not reaped yet */
+
+/* 0, or -1 with msg when as many children as allowed are at work (for uid, or in all). */
+static int room_for(uid_t uid, const char *param, char *msg, size_t len)
+{
+  size_t all = 0, mine = 0;
+  for (reader *r = live; r; r = r->next) {
+    all += !r->answered;
+    mine += !r->answered && r->uid == uid;
+  }
+  if (mine < MCSID_SECRET_FILES_PER_UID && all < MCSID_SECRET_FILES_MAX) return 0;
+  snprintf(msg, len, "%s: too many secret files being read (at most %d at once per user, %d in all): try again",
+           param, MCSID_SECRET_FILES_PER_UID, MCSID_SECRET_FILES_MAX);
+  return -1;
+}
+
+static void forget(reader *r)
+{
+  for (reader **p = &live; *p; p = &(*p)->next)
+    if (*p == r) {
+      *p = r->next;
+      return;
+    }
+}
 
 /* ---- the child (only async-signal-safe calls: it is a fork of the daemon) -------------------------------- */
 
@@ -108,11 +134,11 @@ static void reap(reader *r)
   int status;
   pid_t got = waitpid(r->pid, &status, WNOHANG);
   if (got == r->pid || (got < 0 && errno != EINTR)) {
+    forget(r);
     explicit_bzero(r->buf, sizeof r->buf);
     free(r);
     return;
   }
-  if (++r->reap_steps == REAP_KILL_AFTER) kill(r->pid, SIGKILL);
   r->timer = mcsi_timer_add(r->d->ini, REAP_STEP_MS, reap_step, r);
   if (!r->timer) log_warning("secret file reader %ld: cannot wait for it (out of memory)", (long)r->pid);
 }
@@ -133,6 +159,8 @@ static void finish(reader *r, mcsi_status st, const char *msg, char secrets[2][2
   r->watch = r->timer = 0;
   close(r->fd);
   r->fd = -1;
+  r->answered = 1;
+  kill(r->pid, SIGKILL);   /* it has nothing left to do (a stopped one would stay); not reaped: still ours */
   r->cb(r->arg, st, msg, secrets);
   reap(r);
 }
@@ -220,19 +248,24 @@ int mcsid_secret_files_read(mcsid *d, const mcsid_creds *cr, const char *const p
                             mcsid_secret_files_cb cb, void *arg, char *msg, size_t len)
 {
   int p[2];
+  if (room_for(cr->uid, params[0], msg, len) < 0) return -1;
   reader *r = calloc(1, sizeof *r);
   if (!r || pipe2(p, O_CLOEXEC) < 0) {
     snprintf(msg, len, "%s: could not be read (%s)", params[0], r ? strerror(errno) : "out of memory");
     free(r);
     return -1;
   }
-  *r = (reader){ .d = d, .fd = p[0], .nfiles = paths[1] ? 2 : 1, .dropped = cr->uid != geteuid(),
+  *r = (reader){ .d = d, .uid = cr->uid, .fd = p[0], .nfiles = paths[1] ? 2 : 1, .dropped = cr->uid != geteuid(),
                  .params = { params[0], params[1] }, .cb = cb, .arg = arg };
   pid_t parent = getpid();
   r->pid = fork();
   if (r->pid == 0) child_main(p[1], cr, r->dropped, paths, parent);
   int err = errno;
   close(p[1]);
+  if (r->pid > 0) {
+    r->next = live;
+    live = r;
+  }
   fcntl(p[0], F_SETFL, O_NONBLOCK);
   if (r->pid > 0) r->watch = mcsi_fd_watch(d->ini, p[0], MCSI_FD_READABLE, readable, r);
   if (r->pid > 0 && r->watch)
@@ -245,6 +278,7 @@ int mcsid_secret_files_read(mcsid *d, const mcsid_creds *cr, const char *const p
     kill(r->pid, SIGKILL);
     r->fd = -1;
     r->watch = 0;
+    r->answered = 1;
     reap(r);
   } else {
     free(r);

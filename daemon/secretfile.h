@@ -13,6 +13,10 @@
  * owned by root. The child writes what it read into a pipe the loop
  * watches; the loop never waits for it: at MCSID_SECRET_FILE_TIMEOUT_MS the
  * child is killed and the request fails, and it is reaped without blocking.
+ * At most MCSID_SECRET_FILES_PER_UID children per uid and
+ * MCSID_SECRET_FILES_MAX in all are at work at once; a request beyond that
+ * fails at once (ISDSC_INVALID_PARAMETER, "try again"). Once answered, a
+ * child is killed (it has nothing left to do) and reaped within ~10 ms.
  *
  * Error texts for a client that is not root are the same for a file that
  * does not exist, one it cannot read, a link, or anything not a regular
@@ -25,6 +29,8 @@
 #include "mcsid.h"
 
 #define MCSID_SECRET_FILE_TIMEOUT_MS 3000
+#define MCSID_SECRET_FILES_PER_UID 4   /* children at work at once for one uid */
+#define MCSID_SECRET_FILES_MAX 32      /* and in all */
 #define MCSID_SECRET_MAX 255
 #define MCSID_CREDS_GROUPS_MAX 256
 

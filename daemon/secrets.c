@@ -4,7 +4,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "clients.h"
-#include "log.h"
 #include "secretfile.h"
 #include "secrets.h"
 
@@ -100,9 +99,8 @@ void mcsid_chap_files_then(mcsid_call *call, void (*next)(mcsid_call *call))
   const char *params[2] = { file ? "SecretFile" : "TargetSecretFile", "TargetSecretFile" };
   int rc = mcsid_secret_files_read(call->d, cr, paths, params, files_read, p, msg, sizeof msg);
   free(cr);
-  if (rc < 0) {
+  if (rc < 0) {   /* the answer says why; no log line a client could flood */
     free(p);
-    log_warning("client %lu: %s", mcsid_client_serial(call->client), msg);
     mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, msg, NULL);
   }
 }

@@ -202,6 +202,18 @@ try:
     t.ok(slowest < 5.5 and all("HeaderDigest" in k or "within 3000 ms" in k for k in outcomes),
          "every request of A is answered by the deadline (slowest %.2f s)" % slowest, outcomes)
 
+    # Bounded: 12 requests in one write find at most 4 of A's readers alive at once; the others are
+    # answered at once ("try again"), every one is answered.
+    batch = b"".join((json.dumps({"jsonrpc": "2.0", "id": 1000 + i, "method": "LoginToTarget", "params": {
+        "TargetName": chap_iqn, "TargetPortal": tgt_portal(), "HeaderDigest": "bogus", "Username": user,
+        "SecretFile": a_file}}) + "\n").encode() for i in range(12))
+    ca.send_raw(batch)
+    answers = [status_and_text(ca.wait_id(1000 + i, 10)) for i in range(12)]
+    busy = sum(1 for _, text in answers if "too many secret files" in (text or ""))
+    read = sum(1 for _, text in answers if "HeaderDigest" in (text or ""))
+    t.ok(busy >= 1 and read >= 4 and busy + read == 12,
+         "12 pipelined SecretFile requests: %d read, %d refused (at most 4 readers per user)" % (read, busy), answers)
+
     def children():
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
