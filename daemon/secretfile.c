@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "log.h"
@@ -75,8 +77,10 @@ static size_t read_one(const char *path, int owner_rule, uid_t uid, unsigned cha
     rec[1] = errno < 256 ? (unsigned char)errno : 0;
     return 2;
   }
+  struct statfs fs;
   rec[0] = RESULT_OK;
-  if (!S_ISREG(st.st_mode)) rec[0] = RESULT_NOT_REGULAR;
+  /* /proc/self is the child, a copy of the daemon: its maps, status, ... are not the client's to read */
+  if (!S_ISREG(st.st_mode) || fstatfs(fd, &fs) < 0 || fs.f_type == PROC_SUPER_MAGIC) rec[0] = RESULT_NOT_REGULAR;
   else if (owner_rule && st.st_uid != uid && st.st_uid != 0) rec[0] = RESULT_OWNER;
   if (rec[0] != RESULT_OK) {
     close(fd);

@@ -7,7 +7,8 @@
  * SO_PEERGROUPS of the client's socket, as the kernel recorded them at
  * connect) before it opens anything, and is not dumpable. Each file is
  * opened with O_NOFOLLOW (a symbolic link is refused, whatever it points to)
- * and O_NONBLOCK, must be a regular file, and is read for at most 258 bytes
+ * and O_NONBLOCK, must be a regular file not on /proc (/proc/self would be
+ * the child, a copy of the daemon), and is read for at most 258 bytes
  * (the secret: 1..255 bytes, a trailing "\n" or "\r\n" excluded, no zero
  * byte). For root the rules are those of before: the file must also be
  * owned by root. The child writes what it read into a pipe the loop

@@ -115,6 +115,10 @@ try:
     t.ok(root_only not in (refused[1] or "") and "ermission" not in (refused[1] or ""),
          "... and the text names neither the path nor a permission", refused)
 
+    for proc in ("/proc/self/maps", "/proc/self/status"):   # the reader itself: a copy of the daemon
+        t.is_(status_and_text(login(ca, Username=user, SecretFile=proc)), gone,
+              "%s (the reader's own, a copy of mcsid's): refused, the same text" % proc)
+
     link = os.path.join(a_dir, "link.secret")
     os.symlink(root_only, link)
     os.lchown(link, a.uid, a.gid)
