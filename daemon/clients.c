@@ -74,6 +74,16 @@ static void client_close(mcsid_client *c, const char *why)
 
 int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
 uid_t mcsid_client_uid(const mcsid_client *c) { return c->uid; }
+
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups)
+{
+  socklen_t len = (socklen_t)(*ngroups * sizeof *groups);
+  if (!c->open || getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) return -1;
+  *uid = c->uid;
+  *gid = c->gid;
+  *ngroups = len / sizeof *groups;
+  return 0;
+}
 unsigned long mcsid_client_serial(const mcsid_client *c) { return c->serial; }
 long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
 void mcsid_client_set_events(mcsid_client *c, unsigned mask) { c->events = mask; }

@@ -51,15 +51,7 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
     mcsid_chap_wipe(&chap);
     return ISDSC_INVALID_PARAMETER;
   }
-  if (chap.set) {
-    if (mcsid_param(call, "SecretFile")) {
-      mcsid_state_set_account(&call->d->state, chap.account, mcsid_chap_account_json(&chap));
-      if (mcsid_secrets_save(&call->d->state) < 0) {
-        st = ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
-        snprintf(msg, len, "the secret store could not be written: nothing was changed");
-      }
-    }
-  }
+  if (chap.from_request) st = mcsid_chap_store(&call->d->state, &chap, msg, len);
   mcsid_chap_wipe(&chap);
   return st;
 }
@@ -79,7 +71,7 @@ void mcsid_persist_add_from_call(mcsid_call *call, json_t *entry)
   json_decref(secrets_before);
 }
 
-static void persistent_login_target(mcsid_call *call)
+static void persistent_login_target_now(mcsid_call *call)
 {
   json_t *portals = portals_of(call);
   long long n = mcsid_param_uint(call, "Connections", 1);
@@ -99,6 +91,11 @@ static void persistent_login_target(mcsid_call *call)
     return;
   }
   mcsid_persist_add_from_call(call, entry);
+}
+
+static void persistent_login_target(mcsid_call *call)
+{
+  mcsid_chap_files_then(call, persistent_login_target_now);
 }
 
 static void list_persistent_targets(mcsid_call *call)
