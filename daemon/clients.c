@@ -11,6 +11,7 @@
 #include "clients.h"
 #include "log.h"
 #include "methods.h"
+#include "peers.h"
 #include "rpc.h"
 
 #define READ_CHUNK 65536
@@ -73,6 +74,16 @@ static void client_close(mcsid_client *c, const char *why)
 
 int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
 uid_t mcsid_client_uid(const mcsid_client *c) { return c->uid; }
+
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups)
+{
+  socklen_t len = (socklen_t)(*ngroups * sizeof *groups);
+  if (!c->open || getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) return -1;
+  *uid = c->uid;
+  *gid = c->gid;
+  *ngroups = len / sizeof *groups;
+  return 0;
+}
 unsigned long mcsid_client_serial(const mcsid_client *c) { return c->serial; }
 long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
 void mcsid_client_set_events(mcsid_client *c, unsigned mask) { c->events = mask; }
@@ -302,29 +313,6 @@ static void client_ready(mcsi_initiator *ini, int fd, int what, void *arg)
 
 /* ---- accept ----------------------------------------------------------------------------------- */
 
-static int peer_in_group(int fd, gid_t gid)
-{
-#ifdef SO_PEERGROUPS
-  gid_t groups[256];
-  socklen_t len = sizeof groups;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-    for (size_t i = 0; i < len / sizeof groups[0]; i++)
-      if (groups[i] == gid) return 1;
-#else
-  (void)fd;
-  (void)gid;
-#endif
-  return 0;
-}
-
-static int peer_allowed(mcsid *d, int fd, const struct ucred *cr)
-{
-  if (cr->uid == 0 || cr->uid == geteuid()) return 1;
-  int found;
-  gid_t gid = mcsid_config_group(&d->config, &found);
-  return found && (cr->gid == gid || peer_in_group(fd, gid));
-}
-
 static void accept_one(mcsid *d, int fd)
 {
   struct ucred cr;
@@ -334,7 +322,7 @@ static void accept_one(mcsid *d, int fd)
     close(fd);
     return;
   }
-  if (!peer_allowed(d, fd, &cr)) {
+  if (!mcsid_peer_allowed(d, fd, &cr)) {
     log_warning("client pid %ld uid %ld gid %ld refused: not root, not uid %ld, not in group '%s'", (long)cr.pid,
                 (long)cr.uid, (long)cr.gid, (long)geteuid(), d->config.socket_group);
     close(fd);

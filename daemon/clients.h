@@ -39,6 +39,10 @@ void mcsid_client_ref(mcsid_client *c);
 void mcsid_client_unref(mcsid_client *c);
 int mcsid_client_is_open(const mcsid_client *c);
 uid_t mcsid_client_uid(const mcsid_client *c);
+/* The peer's credentials as the kernel recorded them at connect (SO_PEERCRED,
+ * SO_PEERGROUPS): *ngroups in, the room in groups; out, how many. 0, or -1
+ * when the connection is gone or its groups cannot be had. */
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups);
 unsigned long mcsid_client_serial(const mcsid_client *c);
 /* The request in flight count, kept by methods.c. */
 void mcsid_client_pending_add(mcsid_client *c, int delta);

@@ -26,6 +26,7 @@ typedef struct key_row {
 static const key_row keys[] = {
   { "initiator_name", STR(initiator_name) },
   { "socket_group", STR(socket_group) },
+  { "export_dir", STR(export_dir) },
   { "log_level", K_LEVEL, offsetof(mcsid_config, log_level), 0, 0, 0 },
   { "request_max", NUM(request_max, 1024, 64L << 20) },
   { "max_pending", NUM(max_pending, 1, 100000) },
@@ -48,6 +49,7 @@ void mcsid_config_defaults(mcsid_config *c)
 {
   memset(c, 0, sizeof *c);
   c->log_level = -1;
+  snprintf(c->export_dir, sizeof c->export_dir, "%s", "/run/mcsi/exports");
   c->request_max = 1L << 20;
   c->max_pending = 64;
   c->max_clients = 256;
@@ -135,6 +137,11 @@ int mcsid_config_load(mcsid_config *c, const char *path)
   int lineno = 0, bad = 0;
   while (fgets(line, sizeof line, f)) bad |= parse_line(&next, line, path, ++lineno);
   fclose(f);
+  for (size_t n = strlen(next.export_dir); n > 1 && next.export_dir[n - 1] == '/'; n--) next.export_dir[n - 1] = 0;
+  if (!bad && (next.export_dir[0] != '/' || strstr(next.export_dir, "/../") || strstr(next.export_dir, "/./"))) {
+    log_err("%s: export_dir must be an absolute path without . or .. (%s)", path, next.export_dir);
+    bad = 1;
+  }
   if (bad) return -1;
   if (next.retry_max_ms < next.retry_initial_ms) next.retry_max_ms = next.retry_initial_ms;
   *c = next;

@@ -14,6 +14,7 @@
 typedef struct mcsid_config {
   char initiator_name[224];     /* "" : the engine's default (iqn...:<hostname>) */
   char socket_group[64];        /* "" : root and the daemon's uid only */
+  char export_dir[96];          /* NBD exports' Unix sockets live here only (exportdir.h); absolute */
   int log_level;                /* -1: not set in the file */
   long request_max;             /* bytes of one request line */
   long max_pending;             /* requests in flight per client */

@@ -218,7 +218,12 @@ int main(int argc, char **argv)
     log_err("initiator_name: not a valid iSCSI name (or out of memory)");
     return 1;
   }
-  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0 || mcsid_listen(&d) < 0) {
+  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0) {
+    mcsi_initiator_free(d.ini);
+    return 1;
+  }
+  mcsid_exports_migrate(&d);   /* stored exports named before a client can list them */
+  if (mcsid_listen(&d) < 0) {
     mcsi_initiator_free(d.ini);
     return 1;
   }

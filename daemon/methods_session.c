@@ -97,7 +97,7 @@ static void login_persistent(mcsid_call *call)
   mcsid_persist_add_from_call(call, entry);
 }
 
-static void login_to_target(mcsid_call *call)
+static void login_to_target_now(mcsid_call *call)
 {
   char msg[256];
   mcsid_login l;
@@ -114,6 +114,8 @@ static void login_to_target(mcsid_call *call)
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }
+
+static void login_to_target(mcsid_call *call) { mcsid_chap_files_then(call, login_to_target_now); }
 
 /* ---- LogoutFromTarget -------------------------------------------------------------------------------- */
 
@@ -144,7 +146,7 @@ static void add_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   mcsid_call_finish(arg, r->status, r->message, out);
 }
 
-static void add_connection(mcsid_call *call)
+static void add_connection_now(mcsid_call *call)
 {
   char msg[256];
   mcsid_login l;
@@ -159,6 +161,8 @@ static void add_connection(mcsid_call *call)
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }
+
+static void add_connection(mcsid_call *call) { mcsid_chap_files_then(call, add_connection_now); }
 
 static void remove_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 {

@@ -77,6 +77,21 @@ static uint16_t transmission_flags(const mcsi_nbd_opts *o, const nbd_lun_geometr
 
 /* ---- listening ---- */
 
+/* The caller's bound socket: a duplicate of it listens. */
+static int listen_given(mcsi_nbd_export *e, int given, const char *path, char *err, size_t errlen)
+{
+  int fd = fcntl(given, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 || listen(fd, 64) < 0) {
+    nbd_set_err(err, errlen, "unix socket %s: %s", path ? path : "(given)", strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  snprintf(e->socket_path, sizeof e->socket_path, "%s", path ? path : "");
+  e->unix_fd = fd;
+  e->unix_given = 1;
+  return 0;
+}
+
 static int listen_unix(mcsi_nbd_export *e, const char *path, char *err, size_t errlen)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -162,6 +177,11 @@ static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
   for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;                          /* EAGAIN, or a client gone before accept */
+    if (!is_tcp && e->opts.unix_peer_allowed && !e->opts.unix_peer_allowed(fd, e->opts.unix_peer_arg)) {
+      e->stats.clients_refused++;
+      close(fd);
+      continue;
+    }
     if (e->nclients >= e->opts.max_clients) {
       e->stats.clients_refused++;
       close(fd);
@@ -194,7 +214,7 @@ static void export_free(mcsi_nbd_export *e)
   if (e->tcp_watch) mcsi_fd_unwatch(e->ini, e->tcp_watch);
   if (e->unix_fd >= 0) {
     close(e->unix_fd);
-    unlink(e->socket_path);
+    if (!e->unix_given) unlink(e->socket_path);
   }
   if (e->tcp_fd >= 0) close(e->tcp_fd);
   free(e->name);
@@ -227,7 +247,10 @@ int nbd_export_create(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi
   e->tflags = transmission_flags(&e->opts, geo);
   int bad = !e->name || (opts->description && !e->description) || strlen(e->name) > 4096;
   if (bad) nbd_set_err(err, errlen, "bad export name or out of memory");
-  if (!bad && opts->socket_path && listen_unix(e, opts->socket_path, err, errlen) < 0) bad = 1;
+  if (!bad && opts->unix_listen_fd > 0 && listen_given(e, opts->unix_listen_fd, opts->socket_path, err, errlen) < 0)
+    bad = 1;
+  else if (!bad && opts->unix_listen_fd <= 0 && opts->socket_path && listen_unix(e, opts->socket_path, err, errlen) < 0)
+    bad = 1;
   if (!bad && opts->tcp && listen_tcp(e, opts->tcp, err, errlen) < 0) bad = 1;
   if (!bad && e->unix_fd >= 0 && !(e->unix_watch = mcsi_fd_watch(ini, e->unix_fd, MCSI_FD_READABLE, on_unix_listen, e)))
     bad = 1, nbd_set_err(err, errlen, "mcsi_fd_watch failed");
@@ -253,7 +276,8 @@ void nbd_export_client_gone(mcsi_nbd_export *e, nbd_client *c)
 static int check_args(mcsi_initiator *ini, const mcsi_nbd_opts *opts, char *err, size_t errlen)
 {
   if (!ini || !opts) return nbd_set_err(err, errlen, "no initiator or no options"), -1;
-  if (!opts->socket_path && !opts->tcp) return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
+  if (!opts->socket_path && !opts->tcp && opts->unix_listen_fd <= 0)
+    return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
   return 0;
 }
 

@@ -41,6 +41,18 @@ typedef struct mcsi_nbd_opts {
   uint32_t max_inflight_requests;    /* per client before reading stops; default 64 */
   uint64_t max_inflight_bytes;       /* per client before reading stops; default 64 MiB */
   int handshake_timeout_ms;          /* default 10000 */
+  /* A host that makes its Unix socket itself (mcsid binds it under a
+   * directory it holds open): > 0, a bound Unix stream socket; the export
+   * listens on a duplicate of it, removes no file when it stops, and
+   * socket_path only names it in mcsi_nbd_info. The caller keeps its own
+   * descriptor open until the start has ended (the callback ran, or the
+   * start failed at once), then closes it. */
+  int unix_listen_fd;
+  /* Each client accepted on the Unix socket, before a byte is sent: nonzero
+   * serves it, 0 closes it (counted in clients_refused). NULL: everyone the
+   * socket file's mode lets in. */
+  int (*unix_peer_allowed)(int fd, void *arg);
+  void *unix_peer_arg;
 } mcsi_nbd_opts;
 
 typedef struct mcsi_nbd_info {

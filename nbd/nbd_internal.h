@@ -44,6 +44,7 @@ struct mcsi_nbd_export {
   char tcp_host[64];
   uint16_t tcp_port;
   int unix_fd, tcp_fd;
+  int unix_given;                    /* unix_fd is a duplicate of opts.unix_listen_fd: no file to remove */
   uint64_t unix_watch, tcp_watch;
   uint64_t size;
   uint32_t scsi_max;                 /* bytes per SCSI command */

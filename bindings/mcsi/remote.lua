@@ -16,9 +16,10 @@ callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
 (mcsi.status, mcsi.events, mcsi.policies) stay local.
 
-CHAP secrets never travel: secret_file is given to the daemon as SecretFile;
-a secret given inline (secret =, secret_env =) is written to a private
-temporary file (mode 0600) that is removed as soon as the daemon answered.
+CHAP secrets travel inline (Username / Secret, TargetUsername / TargetSecret)
+on the private socket, never to any file: secret_file and secret_env are read
+here, with this process's rights, as in-process (mcsid logs no request text,
+and never opens a file on a client's behalf that the client cannot read).
 
 SCSI I/O goes through the daemon too: mcsi.read / mcsi.write (ScsiRead /
 ScsiWrite, data as base64), mcsi.scsi_command (ScsiCommand),
@@ -318,39 +319,26 @@ end
 
 -- ---- arguments: the in-process options as the daemon's parameters ------------------
 
--- CHAP options -> Username/SecretFile (...); temporary files to remove after.
-local function chap_params(p, chap, temps)
+-- CHAP options -> Username / Secret (...), the secrets inline in the request:
+-- the socket is private and mcsid logs no request text. secret_file and
+-- secret_env are read here, with this process's rights, exactly as the
+-- in-process calls read them (read_chap: lsecret.c's reader, which
+-- mcsi.connect gives install): mcsid never opens a file for us.
+local function chap_params(p, chap, read_chap)
   if chap == nil then return end
   if type(chap) ~= "table" then error("chap must be a table { username =, secret = | secret_file = | secret_env = }", 4) end
-  local function secret_file(which, secret, file, env)
-    if file then return file end
-    if env then secret = os.getenv(env) end
-    if not secret then return nil end
-    local path = os.tmpname()                 -- mkstemp: mode 0600, ours
-    local f = assert(io.open(path, "wb"))
-    f:write(secret)
-    f:close()
-    temps[#temps + 1] = path
-    return path
-  end
-  p.Username = chap.username
-  p.SecretFile = secret_file("secret", chap.secret, chap.secret_file, chap.secret_env)
-  p.TargetUsername = chap.target_username
-  p.TargetSecretFile = secret_file("target_secret", chap.target_secret, chap.target_secret_file,
-                                   chap.target_secret_env)
+  if not read_chap then error("chap: CHAP through mcsid needs the client made by mcsi.connect", 4) end
+  local ok, user, secret, tuser, tsecret = pcall(read_chap, chap)
+  if not ok then error((tostring(user):gsub("^[^\n]-:%d+: ", "", 1)), 4) end   -- raised where the caller called
+  p.Username, p.Secret, p.TargetUsername, p.TargetSecret = user, secret, tuser, tsecret
 end
 
-local function remover(temps)
-  if #temps == 0 then return nil end
-  return function() for _, p in ipairs(temps) do os.remove(p) end end
-end
-
-local function login_params(o, temps)
+local function login_params(o, read_chap)
   local p = { TargetName = o.target, TargetPortal = o.portal, MaximumConnections = o.max_connections,
               LoginTimeoutMs = o.login_timeout_ms }
   if o.header_digest then p.HeaderDigest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
   if o.data_digest then p.DataDigest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
-  chap_params(p, o.chap, temps)
+  chap_params(p, o.chap, read_chap)
   return p
 end
 
@@ -364,7 +352,7 @@ local function split_fn(...)
   return nil, n
 end
 
-local function build(client, mcsi, orig)
+local function build(client, mcsi, orig, read_chap)
   local R = {}
   local SessionM, ConnM = {}, {}
 
@@ -390,22 +378,20 @@ local function build(client, mcsi, orig)
   function R.login_to_target(opts, ...)
     local fn = split_fn(...)
     if type(opts) ~= "table" then error("bad argument #1 to 'login_to_target' (table expected)", 2) end
-    local temps = {}
-    local p = login_params(opts, temps)
+    local p = login_params(opts, read_chap)
     return client:call("login_to_target", "LoginToTarget", p, function(r)
       if not r then return nil, nil end
       return tointeger(r.UniqueSessionId), tointeger(r.UniqueConnectionId)
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.login(opts, ...)
     local fn = split_fn(...)
-    local temps = {}
-    local p = login_params(opts, temps)
+    local p = login_params(opts, read_chap)
     return client:call("login", "LoginToTarget", p, function(r)
       if not r then return nil end
       return new_session(tointeger(r.UniqueSessionId), true)
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.logout_from_target(s, ...)
@@ -416,20 +402,19 @@ local function build(client, mcsi, orig)
   end
 
   local function add_params(s, o)
-    local temps = {}
     if type(o) == "string" then o = { portal = o } end
     local p = { UniqueSessionId = sid_of(s), TargetPortal = o.portal, Weight = o.weight,
                 LoginTimeoutMs = o.login_timeout_ms }
-    chap_params(p, o.chap, temps)
-    return p, temps
+    chap_params(p, o.chap, read_chap)
+    return p
   end
 
   function R.add_connection_to_session(s, o, ...)
     local fn = split_fn(...)
-    local p, temps = add_params(s, o)
+    local p = add_params(s, o)
     return client:call("add_connection_to_session", "AddConnectionToSession", p, function(r)
       return r and tointeger(r.UniqueConnectionId) or nil
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.remove_connection_from_session(s, c, ...)
@@ -447,8 +432,7 @@ local function build(client, mcsi, orig)
   function R.send_targets(o, ...)
     local fn = split_fn(...)
     if type(o) == "string" then o = { portal = o } end
-    local temps = {}
-    local p = login_params(o, temps)
+    local p = login_params(o, read_chap)
     p.TargetName, p.MaximumConnections = nil, nil
     return client:call("send_targets", "SendTargets", p, function(r)
       if not r then return nil end
@@ -461,7 +445,7 @@ local function build(client, mcsi, orig)
         list[i] = { name = t.TargetName, addresses = addrs }
       end
       return list
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.scsi_inquiry(s, lun, ...)
@@ -818,17 +802,17 @@ local function build(client, mcsi, orig)
   -- result, st = mcsi.rpc(method [, params] [, fn(result, st)]): any method of
   -- doc/protocol.md; result is its _OUT object (nil when the Status fails,
   -- except listings). params.chap (the Lua chap table) becomes Username /
-  -- SecretFile (...), a secret written to a private temporary file.
+  -- Secret (...), inline.
   function R.rpc(method, params, ...)
     local fn = split_fn(params, ...)
     if type(params) ~= "table" then params = nil end
-    local temps, p = {}, nil
+    local p = nil
     if params then
       p = {}
       for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
-      chap_params(p, params.chap, temps)
+      chap_params(p, params.chap, read_chap)
     end
-    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn, remover(temps))
+    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn)
   end
 
   return R
@@ -859,7 +843,8 @@ function Client:event(p)
 end
 
 -- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
-function M.install(mcsi, path)
+-- read_chap: the CHAP option reader (lsecret.c) that mcsi.connect passes.
+function M.install(mcsi, path, read_chap)
   path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
   if rawget(mcsi, "_remote") then
     return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
@@ -873,7 +858,7 @@ function M.install(mcsi, path)
   local client = setmetatable({ fd = fd, path = path, buf = "", next_id = 0, pending = {}, handlers = {},
                                 next_handler = 0, waiting = 0, in_callback = 0,
                                 threads = setmetatable({}, { __mode = "k" }), local_api = orig }, Client)
-  local R = build(client, mcsi, orig)
+  local R = build(client, mcsi, orig, read_chap)
   local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
   if not ver then
     client:lost("closed")

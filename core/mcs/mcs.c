@@ -453,6 +453,14 @@ void mcsi_path_forget(mcsi_path *p, void *arg)
   if (p->done_arg == arg) p->done = NULL;
 }
 
+void mcsi_mcs_forget(mcsi_mcs *m, void *arg)
+{
+  mcsi_session *s = &m->s;
+  mcsi_link *lists[] = { &s->conns, &s->graveyard };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i]; l = l->next) mcsi_path_forget(mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link)), arg);
+}
+
 static void hook_release_conn(mcsi_conn *c)
 {
   mcsi_path *p = mcsi_path_of(c);
@@ -689,6 +697,30 @@ mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *h
   return new_path(m, &m->s.opts, 1, msg, &st) ? ISDSC_SUCCESS : st;
 }
 
+/* Ends the add or removal in progress on p, if any, because the session ended. */
+static void end_operation(mcsi_path *p, const char *why)
+{
+  char msg[MCSI_MSG_MAX];
+  if (!p->done) return;
+  if (p->removing)   /* what the removal wanted: the connection is closed with its session */
+    tell(p, mcsi_msg(msg, ISDSC_SUCCESS, "%s: %s; the connection closed with it", p->conn.tp.portal, why), msg);
+  else
+    tell(p, mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "%s: %s before this connection logged in", p->conn.tp.portal, why),
+         msg);
+}
+
+void mcsi_mcs_end_operations(mcsi_mcs *m, const char *why)
+{
+  mcsi_session *s = &m->s;
+  mcsi_link *lists[] = { &s->conns, &s->graveyard };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i];) {
+      mcsi_path *p = mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link));
+      l = l->next;
+      end_operation(p, why);
+    }
+}
+
 void mcsi_mcs_stop_timers(mcsi_mcs *m)
 {
   mcsi_timer_stop(m->s.loop, &m->probe_timer);
@@ -699,5 +731,6 @@ void mcsi_mcs_stop_timers(mcsi_mcs *m)
 void mcsi_mcs_destroy(mcsi_mcs *m)
 {
   mcsi_mcs_stop_timers(m);
+  mcsi_mcs_end_operations(m, "the session was closed");   /* no path is freed with a caller waiting on it */
   mcsi_session_destroy(&m->s);
 }
