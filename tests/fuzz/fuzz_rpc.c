@@ -147,6 +147,17 @@ void mcsid_client_unref(mcsid_client *c)
 
 int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
 uid_t mcsid_client_uid(const mcsid_client *c) { (void)c; return geteuid(); }
+
+/* The harness's own credentials: a secret file is read by a child with them. */
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups)
+{
+  int n = getgroups((int)*ngroups, groups);
+  if (!c->open || n < 0) return -1;
+  *uid = geteuid();
+  *gid = getegid();
+  *ngroups = (size_t)n;
+  return 0;
+}
 unsigned long mcsid_client_serial(const mcsid_client *c) { (void)c; return 1; }
 void mcsid_client_pending_add(mcsid_client *c, int delta) { c->pending += delta; }
 long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
@@ -250,8 +261,11 @@ static void reset_daemon(void)
   mcsid_exports_stop_all(d);
   json_t *list;
   while (json_array_size(list = mcsid_state_persistent(&d->state))) {
-    const char *name = json_string_value(json_object_get(json_array_get(list, 0), "TargetName"));
-    if (!name || mcsid_persist_remove(d, name) == 0) json_array_remove(list, 0);
+    /* a copy: the name must outlive the entry mcsid_persist_remove frees */
+    char *name = strdup(json_string_value(json_object_get(json_array_get(list, 0), "TargetName")) ?: "");
+    if (!name) fail("out of memory", NULL);
+    if (!*name || mcsid_persist_remove(d, name) <= 0) json_array_remove(list, 0);
+    free(name);
   }
   loop_once(0);
   if (d->keepers) fail("a keeper outlived its persistent target", NULL);
