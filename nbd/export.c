@@ -339,7 +339,8 @@ mcsi_status mcsi_nbd_export_start_async(mcsi_initiator *ini, mcsi_id session, ui
                                         const mcsi_nbd_opts *opts, mcsi_nbd_start_cb cb, void *arg,
                                         char *err, size_t errlen)
 {
-  if (check_args(ini, opts, err, errlen) < 0 || !cb) return nbd_set_err(err, errlen, "bad arguments"), ISDSC_INVALID_PARAMETER;
+  if (!cb) return nbd_set_err(err, errlen, "no callback"), ISDSC_INVALID_PARAMETER;
+  if (check_args(ini, opts, err, errlen) < 0) return ISDSC_INVALID_PARAMETER;
   start_req *s = calloc(1, sizeof *s);
   int bad = !s;
   if (s) {
