@@ -126,6 +126,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
