@@ -18,7 +18,7 @@ int mcsid_export_tls_opts(mcsid *d, const json_t *spec, mcsi_nbd_opts *o, char *
   const mcsid_config *c = &d->config;
   const char *mode = json_string_value(json_object_get(spec, "Tls"));
   if (mode && !strcmp(mode, "off")) {
-    if (!c->nbd_plain_tcp) {
+    if (o->tcp && !c->nbd_plain_tcp) {   /* a Unix socket alone has nothing to turn off */
       snprintf(msg, len, "plain TCP (\"Tls\": \"off\") is not allowed by the daemon's configuration (nbd_plain_tcp)");
       return -1;
     }

@@ -17,7 +17,10 @@
 #include "nbd_internal.h"
 #include "tls.h"
 
-#define PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* The server's order wins, and ChaCha20 comes last: a TLS 1.3 PSK (SHA-256)
+ * excludes AES-256-GCM, and NORMAL's next choice, ChaCha20, costs about 8
+ * times the CPU of AES-128-GCM (AES-NI) on the machines measured. */
+#define PRIORITY_X509 "NORMAL:%SERVER_PRECEDENCE:-CHACHA20-POLY1305:+CHACHA20-POLY1305:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define PRIORITY_PSK  PRIORITY_X509 ":+ECDHE-PSK:+DHE-PSK:+PSK"
 #define PSK_LINE_MAX  1024
 
