@@ -258,7 +258,7 @@ demo: all
 
 # What make install puts, and make uninstall removes: the library (static,
 # shared with its links), the header, the NBD layer (libmcsi-nbd.a and
-# mcsi_nbd.h beside mcsi.h: link it before -lmcsi), mcsi.pc, the mcsi program
+# mcsi_nbd.h beside mcsi.h: link it and -lgnutls before -lmcsi), mcsi.pc, the mcsi program
 # and its Lua module, the scripts, mcsi-perf, mcsi-iscsicli (runs
 # scripts/iscsicli.lua) and the man pages mcsi(1), mcsi-iscsicli(1); the
 # service: mcsid in SBINDIR, its systemd

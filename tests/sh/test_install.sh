@@ -143,7 +143,7 @@ int main(void)
 }
 C
 # shellcheck disable=SC2086
-cc "${CFLAGS_T[@]}" $cflags -o "$WORK/prog_nbd" "$WORK/prog_nbd.c" -L"$D$P/lib" -lmcsi-nbd $(pkg-config --libs gnutls) $libs >"$WORK/cc.log" 2>&1
+cc "${CFLAGS_T[@]}" $cflags -o "$WORK/prog_nbd" "$WORK/prog_nbd.c" -L"$D$P/lib" -lmcsi-nbd -lgnutls $libs >"$WORK/cc.log" 2>&1
 tap_ok $? "a program using mcsi_nbd.h links with -lmcsi-nbd before pkg-config's libs"
 tap_note "$(cat "$WORK/cc.log")"
 out=$(LD_LIBRARY_PATH=$D$P/lib "$WORK/prog_nbd" 2>&1)
