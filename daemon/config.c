@@ -9,7 +9,7 @@
 #include "config.h"
 #include "log.h"
 
-typedef enum { K_STRING, K_LONG, K_LEVEL } key_kind;
+typedef enum { K_STRING, K_LONG, K_LEVEL, K_BOOL } key_kind;
 
 typedef struct key_row {
   const char *name;
@@ -43,6 +43,11 @@ static const key_row keys[] = {
   { "default_policy", STR(default_policy) },
   { "policy_instructions", NUM(policy_instructions, 10000, 2000000000L) },
   { "policy_ms", NUM(policy_ms, 10, 3600000) },
+  { "nbd_tls_cert", STR(nbd_tls_cert) },
+  { "nbd_tls_key", STR(nbd_tls_key) },
+  { "nbd_tls_ca", STR(nbd_tls_ca) },
+  { "nbd_tls_psk_file", STR(nbd_tls_psk_file) },
+  { "nbd_plain_tcp", K_BOOL, offsetof(mcsid_config, nbd_plain_tcp), 0, 0, 0 },
 };
 
 void mcsid_config_defaults(mcsid_config *c)
@@ -87,6 +92,11 @@ static int set_key(mcsid_config *c, const key_row *k, const char *v)
     n = mcsid_log_level_parse(v);
     if (n < 0) return -1;
     *(int *)field = (int)n;
+    return 0;
+  case K_BOOL:
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) *(int *)field = 1;
+    else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) *(int *)field = 0;
+    else return -1;
     return 0;
   case K_LONG:
     errno = 0;
