@@ -29,6 +29,11 @@ typedef struct mcsid_config {
   char default_policy[64];      /* "" : none; else attached to persistent targets without a PolicyScript */
   long policy_instructions;     /* a policy activation's VM instruction budget */
   long policy_ms;               /* and its wall time budget */
+  char policy_user[64];         /* "" : nobody; the user the policies' processes run as */
+  long policy_memory_mb;        /* a policy's Lua heap (its process: this + 256 MiB of address space) */
+  long policy_cpu_ms;           /* a policy's CPU in any policy_cpu_window_ms: past it, killed */
+  long policy_cpu_window_ms;
+  long max_policies;            /* policies running at once */
 } mcsid_config;
 
 void mcsid_config_defaults(mcsid_config *c);
