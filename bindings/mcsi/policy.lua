@@ -196,6 +196,9 @@ function P.run(o)
   if not st.ok then return "lost" end
   client = mcsi._remote
 
+  -- The string metatable is the state's: the policy gets none (nor can it
+  -- change what the runner's own strings do).
+  getmetatable("").__metatable = false
   local env = sandbox(p, log)
   local chunk, err = load(o.source, o.chunkname or ("=" .. o.script), "t", env)
   if not chunk then
