@@ -214,6 +214,18 @@ t.ok(status.get("Groups", ["?"]) == [], "no supplementary groups", status.get("G
 t.is_(status.get("NoNewPrivs"), ["1"], "no_new_privs")
 t.is_(status.get("Seccomp"), ["2"], "a seccomp filter")
 t.is_(status.get("CapEff"), ["0000000000000000"], "no capabilities")
+limits = {}
+try:
+    with open("/proc/%d/limits" % rpid) as f:
+        for x in f.read().splitlines()[1:]:
+            limits[x[:26].strip()] = x[26:].split()
+except OSError as err:
+    t.note("cannot read the runner's limits: %s" % err)
+t.is_(limits.get("Max open files", [])[:2], ["16", "16"], "RLIMIT_NOFILE 16")
+t.is_(limits.get("Max processes", [])[:2], ["0", "0"], "RLIMIT_NPROC 0")
+t.is_(limits.get("Max file size", [])[:2], ["0", "0"], "RLIMIT_FSIZE 0")
+cpu = limits.get("Max cpu time", ["unlimited"])[0]
+t.ok(cpu.isdigit() and int(cpu) <= 60, "RLIMIT_CPU: a backstop of a few seconds (%s)" % cpu)
 t.status(c.call("DetachPolicy", {"PolicyId": iid}), "ISDSC_SUCCESS", "DetachPolicy idle")
 t.ok(wait_for(lambda: not os.path.exists("/proc/%d/status" % rpid) or
               open("/proc/%d/status" % rpid).read().find("State:\tZ") >= 0, 10), "the detached runner is gone")
