@@ -31,7 +31,7 @@ typedef struct policy {
   struct policy *next;
   long id;
   mcsi_id sid;
-  char script[72];
+  char script[80];
   char state[16];                      /* running, failed, stopped, ended */
   char reason[512];
   int listed;                          /* ListPolicies shows it (DetachPolicy: no longer) */
@@ -461,8 +461,11 @@ static void exec_runner(int fd)
   for (int i = 0; keep[i]; i++) {
     static char buf[3][1024];
     const char *v = getenv(keep[i]);
-    if (v && strlen(v) + strlen(keep[i]) + 2 < sizeof buf[i]) {
-      snprintf(buf[i], sizeof buf[i], "%s=%s", keep[i], v);
+    size_t kl = strlen(keep[i]), vl = v ? strlen(v) : 0;
+    if (v && kl + vl + 2 <= sizeof buf[i]) {
+      memcpy(buf[i], keep[i], kl);
+      buf[i][kl] = '=';
+      memcpy(buf[i] + kl + 1, v, vl + 1);
       envp[n++] = buf[i];
     }
   }
@@ -475,9 +478,9 @@ static void exec_runner(int fd)
 /* The PolicyStart message for p's runner. */
 static json_t *start_message(mcsid *d, const policy *p, const char *path, json_t *options, uid_t uid, gid_t gid)
 {
-  json_t *params = json_pack("{s:I, s:I, s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "PolicyId", (json_int_t)p->id,
+  json_t *params = json_pack("{s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "PolicyId", (json_int_t)p->id,
                              "UniqueSessionId", (json_int_t)p->sid, "PolicyScript", p->script, "Options",
-                             options ? options : json_object(), "Instructions", (json_int_t)d->config.policy_instructions,
+                             options ? json_incref(options) : json_object(), "Instructions", (json_int_t)d->config.policy_instructions,
                              "Ms", (json_int_t)d->config.policy_ms, "MemoryBytes",
                              (json_int_t)d->config.policy_memory_mb << 20, "Uid", (json_int_t)uid, "Gid",
                              (json_int_t)gid, "Parent", (json_int_t)getpid(), "CpuLimitSeconds",
