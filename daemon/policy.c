@@ -36,7 +36,7 @@ typedef struct policy {
   char reason[512];
   int listed;                          /* ListPolicies shows it (DetachPolicy: no longer) */
   pid_t pid;                           /* -1: exited, its connection not yet read out; 0: over */
-  int exit_status, exit_ticks;
+  int exit_status, exit_ticks, closed_ticks;
   mcsid_client *client;                /* the runner's connection (referenced), NULL once closed */
   double started_ms, kill_at_ms;       /* kill_at: SIGKILL then unless it exited (0: none) */
   long long *cpu;                      /* CPU used (ms) at each tick of the last window, a ring */
@@ -197,10 +197,9 @@ static const char *refusal(const policy *p, const mcsid_request *req, char *msg,
   return NULL;
 }
 
-static void policy_log(policy *p, json_t *params)
+/* 1 if p may log one more line this second (its lines and its refusals). */
+static int may_log(policy *p)
 {
-  const char *line = json_string_value(json_object_get(params, "Line"));
-  if (!line) return;
   double second = (double)(long long)(now_ms() / 1000.0);
   if (second != p->log_second) {
     if (p->log_dropped) log_warning("policy %ld (%s): %ld log lines dropped", p->id, p->script, p->log_dropped);
@@ -210,9 +209,15 @@ static void policy_log(policy *p, json_t *params)
   }
   if (++p->log_count > LOG_LINES_PER_S) {
     p->log_dropped++;
-    return;
+    return 0;
   }
-  log_info("policy %ld (%s): %.1000s", p->id, p->script, line);
+  return 1;
+}
+
+static void policy_log(policy *p, json_t *params)
+{
+  const char *line = json_string_value(json_object_get(params, "Line"));
+  if (line && may_log(p)) log_info("policy %ld (%s): %.1000s", p->id, p->script, line);
 }
 
 /* PolicyEnd { State, Reason } from the runner: how it ended (its own word,
@@ -239,7 +244,7 @@ static int screen(void *arg, mcsid_client *c, const mcsid_request *req)
     return 0;
   }
   if (!refusal(p, req, msg, sizeof msg)) return 1;
-  log_info("policy %ld (%s): refused: %s", p->id, p->script, msg);
+  if (may_log(p)) log_info("policy %ld (%s): refused: %s", p->id, p->script, msg);
   if (req->id) {
     json_t *answer = mcsid_rpc_result(req->id, mcsid_status_object(ISDSC_AUTHORIZATION_FAILURE, msg));
     mcsid_client_send(c, answer);
@@ -351,6 +356,11 @@ static void check_one(policy *p, double now)
     char reason[sizeof p->reason];
     memcpy(reason, p->reason, sizeof reason);
     finish(p, "failed", reason);
+    return;
+  }
+  /* (a runner that exits closes it too: its exit, seen above, tells why) */
+  if (!strcmp(p->state, "running") && p->client && !mcsid_client_is_open(p->client) && ++p->closed_ticks > 5) {
+    finish(p, "failed", "the daemon closed its connection (it did not read its answers and events)");
     return;
   }
   if (p->kill_at_ms && now >= p->kill_at_ms) kill_runner(p);
