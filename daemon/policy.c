@@ -23,6 +23,8 @@
 #define TICK_MS 100                    /* how often CPU, exits and sessions are looked at */
 #define SESSION_CHECK_TICKS 10         /* the session: every second */
 #define STOP_GRACE_MS 2000             /* a runner told to stop has this long before SIGKILL */
+#define PING_TICKS 5                   /* a PolicyPing every 500 ms; its loop answers PolicyPong */
+#define STALL_MIN_MS 3000              /* the least a runner's loop may stand still (policy_ms + 1 s else) */
 #define KEEP_ENDED 64                  /* policies no longer running that ListPolicies still shows */
 #define LOG_LINES_PER_S 50             /* a policy's log lines per second, the rest counted and dropped */
 #define RUNNER_FD 3
@@ -39,6 +41,7 @@ typedef struct policy {
   int exit_status, exit_ticks, closed_ticks;
   mcsid_client *client;                /* the runner's connection (referenced), NULL once closed */
   double started_ms, kill_at_ms;       /* kill_at: SIGKILL then unless it exited (0: none) */
+  double pong_ms;                      /* its loop last answered a PolicyPing (or it started) */
   long long *cpu;                      /* CPU used (ms) at each tick of the last window, a ring */
   size_t ncpu, at;
   long ticks;
@@ -239,6 +242,10 @@ static int screen(void *arg, mcsid_client *c, const mcsid_request *req)
     policy_log(p, req->params);
     return 0;
   }
+  if (!strcmp(req->method, "PolicyPong")) {
+    p->pong_ms = now_ms();
+    return 0;
+  }
   if (!strcmp(req->method, "PolicyEnd")) {
     policy_end(p, req->params);
     return 0;
@@ -273,16 +280,6 @@ static long long cpu_ms(pid_t pid)
   return (long long)((ut + st) * 1000ULL / (unsigned long long)clock_ticks());
 }
 
-/* The kernel's backstop: RLIMIT_CPU a little above what the budget allows
- * from now, raised as the runner goes on (the daemon's check comes first). */
-static void raise_cpu_limit(const policy *p, long long used)
-{
-  const mcsid_config *c = &P.d->config;
-  rlim_t s = (rlim_t)((used + c->policy_cpu_ms) / 1000 + 3);
-  struct rlimit r = { s, s };
-  prlimit(p->pid, RLIMIT_CPU, &r, NULL);
-}
-
 /* 1 if p used more than policy_cpu_ms in the last policy_cpu_window_ms. */
 static int over_cpu(policy *p)
 {
@@ -291,10 +288,28 @@ static int over_cpu(policy *p)
   long long before = p->cpu[(p->at + 1) % p->ncpu];      /* the oldest sample: one window ago */
   p->at = (p->at + 1) % p->ncpu;
   p->cpu[p->at] = used;
-  if (p->ticks % 10 == 0) raise_cpu_limit(p, used);
   if (used - before <= P.d->config.policy_cpu_ms) return 0;
   snprintf(p->reason, sizeof p->reason, "CPU budget of %ld ms per %ld ms exceeded (%lld ms used): killed",
            P.d->config.policy_cpu_ms, P.d->config.policy_cpu_window_ms, used - before);
+  return 1;
+}
+
+/* The wall time of an activation, from outside: the runner's loop answers a
+ * PolicyPing only between activations, so one that never returns (a long C
+ * call, a finalizer, a message handler, a coroutine without a hook) shows
+ * as a loop that stands still. 1 if it stood still too long. */
+static int stalled(policy *p, double now)
+{
+  long limit = P.d->config.policy_ms + 1000 > STALL_MIN_MS ? P.d->config.policy_ms + 1000 : STALL_MIN_MS;
+  if (p->ticks % PING_TICKS == 0 && p->client && mcsid_client_is_open(p->client)) {
+    json_t *msg = mcsid_rpc_notification("PolicyPing", json_object());
+    if (msg) mcsid_client_send(p->client, msg);
+    json_decref(msg);
+  }
+  if (now - p->pong_ms <= limit) return 0;
+  snprintf(p->reason, sizeof p->reason,
+           "its loop stood still for %.0f ms (more than %ld: a C function, a finalizer or a message handler "
+           "that does not return): killed", now - p->pong_ms, limit);
   return 1;
 }
 
@@ -352,7 +367,7 @@ static void check_one(policy *p, double now)
   }
   if (p->pid == 0) return;
   p->ticks++;
-  if (!strcmp(p->state, "running") && over_cpu(p)) {
+  if (!strcmp(p->state, "running") && (over_cpu(p) || stalled(p, now))) {
     char reason[sizeof p->reason];
     memcpy(reason, p->reason, sizeof reason);
     finish(p, "failed", reason);
@@ -593,7 +608,7 @@ long mcsid_policy_attach_as(mcsid *d, mcsi_id sid, const char *script, json_t *o
   p->id = ++P.next_id;
   p->sid = sid;
   p->listed = 1;
-  p->started_ms = now_ms();
+  p->started_ms = p->pong_ms = now_ms();
   snprintf(p->script, sizeof p->script, "%s", name);
   snprintf(p->state, sizeof p->state, "running");
   p->next = P.list;

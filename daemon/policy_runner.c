@@ -11,8 +11,8 @@
  *     (MemoryBytes + RUNNER_AS_SLACK; not under AddressSanitizer, whose
  *     shadow memory is terabytes of address space);
  *   - RLIMIT_NOFILE 16, RLIMIT_FSIZE 0, RLIMIT_CORE 0, RLIMIT_NPROC 0, and
- *     RLIMIT_CPU as the daemon's backstop (it raises it as CPU is used, see
- *     policy.c);
+ *     RLIMIT_CPU as a backstop behind the daemon's CPU budget (see
+ *     l_cpu_backstop);
  *   - setgroups/setgid/setuid to Uid/Gid (policy_user, default nobody),
  *     checked (setuid(0) must fail); then no_new_privs, not dumpable (no
  *     other process of that user may ptrace it), SIGKILL when mcsid dies;
@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,6 +295,30 @@ static void load_filter(void)
   if (rc < 0) die("seccomp_load: ", strerror(-rc));
 }
 
+/* RLIMIT_CPU, the kernel's backstop behind the daemon's CPU budget: its
+ * soft limit (SIGXCPU) stays cpu_backstop_s seconds ahead of the CPU used,
+ * moved by the runner's own loop every second (mcsi.policy: o.cpu_backstop).
+ * A runner whose loop no longer turns (a C call, a finalizer, a message
+ * handler that never ends) stops moving it, and the kernel ends it. (The
+ * daemon cannot move it: raising another user's limits needs
+ * CAP_SYS_RESOURCE, which a container may not give it.) */
+static long long cpu_backstop_s;
+
+static int l_cpu_backstop(lua_State *L)
+{
+  struct rusage ru;
+  struct rlimit r;
+  if (getrusage(RUSAGE_SELF, &ru) == 0 && getrlimit(RLIMIT_CPU, &r) == 0) {
+    rlim_t want = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + cpu_backstop_s);
+    if (r.rlim_max == RLIM_INFINITY || want <= r.rlim_max) {
+      r.rlim_cur = want;
+      setrlimit(RLIMIT_CPU, &r);
+    }
+  }
+  (void)L;
+  return 0;
+}
+
 static void lock_in(json_t *params)
 {
   long long mem = int_param(params, "MemoryBytes");
@@ -309,7 +334,13 @@ static void lock_in(json_t *params)
   limit(RLIMIT_NOFILE, 16, "RLIMIT_NOFILE");
   limit(RLIMIT_FSIZE, 0, "RLIMIT_FSIZE");
   limit(RLIMIT_CORE, 0, "RLIMIT_CORE");
-  if (cpu_s > 0) limit(RLIMIT_CPU, (rlim_t)cpu_s, "RLIMIT_CPU");
+  cpu_backstop_s = cpu_s;
+  if (cpu_s > 0) {
+    struct rlimit r;
+    getrlimit(RLIMIT_CPU, &r);
+    r.rlim_cur = (rlim_t)cpu_s;
+    if (setrlimit(RLIMIT_CPU, &r) < 0) die("setrlimit failed: ", "RLIMIT_CPU");
+  }
   drop_privileges(uid, gid);
   limit(RLIMIT_NPROC, 0, "RLIMIT_NPROC");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS failed", "");
@@ -376,6 +407,10 @@ int mcsid_policy_runner_main(int argc, char **argv)
   lua_setfield(L, -2, "ms");
   push_json(L, json_object_get(params, "Options"), 0);
   lua_setfield(L, -2, "options");
+  if (cpu_backstop_s > 0) {
+    lua_pushcfunction(L, l_cpu_backstop);
+    lua_setfield(L, -2, "cpu_backstop");
+  }
   json_decref(params);
   int code = 1;
   if (lua_pcall(L, 1, 1, 0) == LUA_OK) {

@@ -35,8 +35,10 @@ of the script's own) is the daemon's to stop: it kills this process at its
 CPU budget, and the kernel at its memory limit.
 
 To the daemon (notifications): PolicyLog { Line }, PolicyEnd { State,
-Reason }. From it: PolicyStop { State, Reason } (detached, or its session
-ended): the object's stop runs, then PolicyEnd.
+Reason }, PolicyPong. From it: PolicyStop { State, Reason } (detached, or its
+session ended): the object's stop runs, then PolicyEnd; PolicyPing every
+500 ms, answered from the loop (a loop that stands still longer than the
+time budget of an activation is killed).
 ]]
 local mcsi = require "mcsi"
 local remote = require "mcsi.remote"
@@ -168,7 +170,7 @@ function P.run(o)
       local ok, err = coroutine.resume(co)
       if not ok then log("its stop raised: " .. first_line(err)) end
     end
-    if state ~= "lost" then client:notify("PolicyEnd", { State = state, Reason = clean(reason or "") }) end
+    if state ~= "lost" and client then client:notify("PolicyEnd", { State = state, Reason = clean(reason or "") }) end
     mcsi.stop()
   end
 
@@ -187,7 +189,9 @@ function P.run(o)
     buf = o.buf,
     on_coroutine_error = function(_, err) finish("failed", first_line(err)) end,
     on_notification = function(method, params)
-      if method == "PolicyStop" then
+      if method == "PolicyPing" then
+        if client then client:notify("PolicyPong") end   -- the loop turns: no activation is stuck
+      elseif method == "PolicyStop" then
         finish(params.State == "ended" and "ended" or "stopped", tostring(params.Reason or "detached"))
       end
     end,
@@ -195,6 +199,10 @@ function P.run(o)
   })
   if not st.ok then return "lost" end
   client = mcsi._remote
+  if o.cpu_backstop then
+    o.cpu_backstop()
+    mcsi.every(1000, o.cpu_backstop)      -- the runner's RLIMIT_CPU, moved while its loop turns
+  end
 
   -- The string metatable is the state's: the policy gets none (nor can it
   -- change what the runner's own strings do).
