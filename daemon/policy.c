@@ -24,6 +24,7 @@
 #define SESSION_CHECK_TICKS 10         /* the session: every second */
 #define STOP_GRACE_MS 2000             /* a runner told to stop has this long before SIGKILL */
 #define PING_TICKS 5                   /* a PolicyPing every 500 ms; its loop answers PolicyPong */
+#define STARTUP_MS 10000               /* the stall clock starts this late, or at the first PolicyPong */
 #define STALL_MIN_MS 3000              /* the least a runner's loop may stand still (policy_ms + 1 s else) */
 #define KEEP_ENDED 64                  /* policies no longer running that ListPolicies still shows */
 #define LOG_LINES_PER_S 50             /* a policy's log lines per second, the rest counted and dropped */
@@ -608,7 +609,8 @@ long mcsid_policy_attach_as(mcsid *d, mcsi_id sid, const char *script, json_t *o
   p->id = ++P.next_id;
   p->sid = sid;
   p->listed = 1;
-  p->started_ms = p->pong_ms = now_ms();
+  p->started_ms = now_ms();
+  p->pong_ms = p->started_ms + STARTUP_MS;     /* exec and Lua's start are not an activation */
   snprintf(p->script, sizeof p->script, "%s", name);
   snprintf(p->state, sizeof p->state, "running");
   p->next = P.list;

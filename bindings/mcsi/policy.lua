@@ -199,6 +199,7 @@ function P.run(o)
   })
   if not st.ok then return "lost" end
   client = mcsi._remote
+  client:notify("PolicyPong")             -- started: the daemon's clock of the loop starts now
   if o.cpu_backstop then
     o.cpu_backstop()
     mcsi.every(1000, o.cpu_backstop)      -- the runner's RLIMIT_CPU, moved while its loop turns

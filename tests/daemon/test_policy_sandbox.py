@@ -243,10 +243,11 @@ if wanted("runner"):
 
 # ---- each hostile case ----
 # stuck in one activation: the CPU budget or the loop standing still, whichever comes first (CPU time comes
-# slowly on a loaded machine); short activations that add up: the CPU budget
+# slowly on a loaded machine); short activations that add up: the CPU budget (or, when the machine is so
+# loaded that one activation of C work takes longer than the loop may stand still, that)
 STUCK = "CPU budget|stood still"
 for name, reason in (("coroutine_loop", STUCK), ("pattern", STUCK), ("gc_loop", STUCK), ("xpcall_loop", ""),
-                     ("every_c", "CPU budget"), ("big_rep", "not enough memory")):
+                     ("every_c", STUCK), ("big_rep", "not enough memory")):
     if wanted(name):
         hostile(name, reason)
 if wanted("big_rep"):
