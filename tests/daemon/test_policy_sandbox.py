@@ -297,6 +297,9 @@ for s in (a, b):
     c.call("LogoutFromTarget", {"UniqueSessionId": s})
 c.close()
 ev.close()
+if os.environ.get("MCSI_KEEP_LOG"):
+    with open(os.environ["MCSI_KEEP_LOG"], "w") as f:
+        f.write(d.log_text())
 finish(t, d)
 for name in os.listdir(policy_dir):
     os.remove(os.path.join(policy_dir, name))
