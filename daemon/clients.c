@@ -36,6 +36,7 @@ struct mcsid_client {
   int eof;                      /* the peer sent EOF: no more reading */
   unsigned events;
   mcsid_screen_fn screen;       /* an adopted client's (mcsid_client_adopt): sees each request first */
+  int (*screen_event)(void *arg, json_t *msg);   /* and each Event before it is sent (NULL: all go) */
   void *screen_arg;
 };
 
@@ -174,7 +175,7 @@ void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
   mcsid_client **list = calloc(n ? n : 1, sizeof *list);
   if (!list) return;
   for (mcsid_client *c = d->clients; c; c = c->next)
-    if (c->events & (1u << kind)) {
+    if ((c->events & (1u << kind)) && (!c->screen_event || c->screen_event(c->screen_arg, msg))) {
       mcsid_client_ref(c);
       list[i++] = c;
     }
@@ -500,6 +501,11 @@ mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t g
 }
 
 void mcsid_client_shut(mcsid_client *c, const char *why) { client_close(c, why); }
+
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg))
+{
+  c->screen_event = screen_event;
+}
 
 gid_t mcsid_client_gid(const mcsid_client *c) { return c->gid; }
 

@@ -56,6 +56,9 @@ unsigned mcsid_client_events(const mcsid_client *c);
 typedef int (*mcsid_screen_fn)(void *arg, mcsid_client *c, const mcsid_request *req);
 mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t gid, mcsid_screen_fn screen,
                                  void *arg);
+/* An adopted client's Events (mcsid_clients_broadcast) go through
+ * screen_event(arg, msg) first: 0 keeps that one from it. */
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg));
 /* Closes the connection now (the memory stays while referenced). */
 void mcsid_client_shut(mcsid_client *c, const char *why);
 gid_t mcsid_client_gid(const mcsid_client *c);

@@ -261,6 +261,14 @@ static int screen(void *arg, mcsid_client *c, const mcsid_request *req)
   return 0;
 }
 
+/* The Events a runner hears: its own session's only. */
+static int screen_event(void *arg, json_t *msg)
+{
+  policy *p = arg;
+  json_t *sid = json_object_get(json_object_get(msg, "params"), "UniqueSessionId");
+  return json_is_integer(sid) && (mcsi_id)json_integer_value(sid) == p->sid;
+}
+
 /* ---- CPU over time -------------------------------------------------------------------------------------- */
 
 /* utime + stime of pid in ms, -1 if unknown. */
@@ -552,6 +560,7 @@ static int spawn(mcsid *d, policy *p, const char *path, json_t *options, uid_t o
     return -1;
   }
   mcsid_client_ref(p->client);
+  mcsid_client_screen_events(p->client, screen_event);
   mcsid_client_send(p->client, start);
   json_decref(start);
   return 0;

@@ -92,7 +92,8 @@ SCRIPTS = {
               'Username = "u", SecretFile = "%s" }) '
               'print("secret login", st2.name) end) end' % (secret, secret),
     # the connection acts on its own session only, and calls a policy's methods only
-    "reach": 'return function(sid, o) mcsi.timer(10, function() '
+    "reach": 'return function(sid, o) mcsi.on(function(ev) print("reach event", ev.kind, ev.session_id) end) '
+             'mcsi.timer(10, function() '
              'local i, st = mcsi.session_info(o.other) print("reach other", i, st.name) '
              'local j, st1 = mcsi.session_info(sid) print("reach own", j and j.id == sid, st1.name) '
              'local r, st2 = mcsi.rpc("AttachPolicy", { UniqueSessionId = sid, PolicyScript = "failover" }) '
@@ -288,6 +289,15 @@ if wanted("reach"):
     t.ok(logged("(reach): reach attach").endswith("ISDSC_AUTHORIZATION_FAILURE"), "AttachPolicy: refused")
     t.ok(logged("(reach): reach persistent").endswith("ISDSC_AUTHORIZATION_FAILURE"), "PersistentLoginTarget: refused")
     t.is_(result(c.call("ListPersistentTargets")).get("PersistentTargets"), [], "no persistent target was made")
+    # the Events it hears: its own session's only
+    for s_, portal in ((b, T1), (a, T2)):
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": s_, "TargetPortal": portal})
+        t.status(r, "ISDSC_SUCCESS", "a connection added to session %d" % s_)
+        c.call("RemoveConnectionFromSession", {"UniqueSessionId": s_,
+                                               "UniqueConnectionId": result(r).get("UniqueConnectionId")})
+    t.ok(logged("(reach): reach event\tconn-", 10).endswith("\t%d" % a), "it hears its own session's events")
+    heard = [x for x in d.log_text().splitlines() if "(reach): reach event" in x]
+    t.ok(heard and not [x for x in heard if x.endswith("\t%d" % b)], "and no other session's", heard[-5:])
 
 # ---- the end ----
 for pid_, p in policies().items():
