@@ -24,9 +24,12 @@
  * no hook sees (C functions, finalizers, message handlers, coroutines of the
  * script's own) is bounded by the daemon, which reads the runner's CPU
  * (/proc/PID/stat) every 100 ms and kills it (SIGKILL) once it used more
- * than policy_cpu_ms in the last policy_cpu_window_ms (and RLIMIT_CPU, kept
- * a few seconds above that, is the kernel's backstop). At most max_policies
- * run at once.
+ * than policy_cpu_ms in the last policy_cpu_window_ms, and pings it every
+ * 500 ms: a runner whose loop does not answer for policy_ms + 1 s (at least
+ * 3 s; the clock starts at its first PolicyPong) is stuck in one activation
+ * and killed too. RLIMIT_CPU, moved by the runner's own loop, is the
+ * kernel's backstop. A runner hears its own session's Events only. At most
+ * max_policies run at once.
  *
  * A policy that raises, exceeds a budget or whose process dies is failed:
  * a log line, an Event of Kind "policy-failed", State "failed" with its
