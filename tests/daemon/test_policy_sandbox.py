@@ -108,7 +108,8 @@ for name, text in SCRIPTS.items():
         f.write(text + "\n")
 
 d = Daemon({"policy_dir": policy_dir, "policy_cpu_ms": str(CPU_MS), "policy_cpu_window_ms": str(WINDOW_MS),
-            "policy_memory_mb": "64", "policy_ms": "2000", "log_level": "info"}, name="policy-sandbox")
+            "policy_memory_mb": "64", "policy_ms": "2000", "max_policies": "6", "log_level": "info"},
+           name="policy-sandbox")
 d.start()
 c = d.client()
 ev = d.client()
@@ -242,6 +243,15 @@ if wanted("runner"):
     t.ok(wait_for(lambda: not os.path.exists("/proc/%d/status" % rpid) or
                   open("/proc/%d/status" % rpid).read().find("State:\tZ") >= 0, 10), "the detached runner is gone")
 
+    # a runner that dies (killed from outside) shows as failed
+    kid, r = attach("idle")
+    kline = logged("policy %d (idle) attached" % kid)
+    kpid = int(kline.rsplit("process ", 1)[1]) if "process " in kline else 0
+    if kpid:
+        os.kill(kpid, 9)
+    e = ev.wait_event(lambda p: p.get("Kind") == "policy-failed" and p.get("PolicyId") == kid, 10)
+    t.ok(e and "killed by signal 9" in e.get("Reason", ""), "a runner killed from outside: policy-failed", e)
+
 # ---- each hostile case ----
 # stuck in one activation: the CPU budget or the loop standing still, whichever comes first (CPU time comes
 # slowly on a loaded machine); short activations that add up: the CPU budget (or, when the machine is so
@@ -303,6 +313,17 @@ if wanted("reach"):
 for pid_, p in policies().items():
     if p["State"] == "running":
         c.call("DetachPolicy", {"PolicyId": pid_})
+# at most max_policies (6) at once
+if not ONLY:
+    wait_for(lambda: "(reach) on session" in d.log_text(), 5)
+    time.sleep(2.5)           # the detached runners are gone (2 s of grace at most)
+    many = [attach("idle") for _ in range(7)]
+    t.ok(all(x[0] for x in many[:6]), "6 policies run at once", [x[1] for x in many[:6] if not x[0]])
+    t.ok(not many[6][0] and "max_policies" in result(many[6][1]).get("StatusMessage", ""),
+         "a 7th is refused (max_policies)", many[6][1])
+    for x in many:
+        if x[0]:
+            c.call("DetachPolicy", {"PolicyId": x[0]})
 for s in (a, b):
     c.call("LogoutFromTarget", {"UniqueSessionId": s})
 c.close()
