@@ -100,6 +100,8 @@ SCRIPTS = {
              'print("reach attach", st2.name) '
              'local r3, st3 = mcsi.rpc("PersistentLoginTarget", { TargetName = o.iqn, TargetPortal = o.portal }) '
              'print("reach persistent", st3.name) end) end',
+    # its stop never returns (C): detached, it is killed after the grace
+    "stuck_stop": 'return function(sid) return { stop = function() ("a"):rep(600):find(".-.-.-b") end } end',
     # idles: its process is looked at from outside
     "idle": 'return function(sid) mcsi.every(1000, function() end) end',
 }
@@ -243,6 +245,15 @@ if wanted("runner"):
     t.ok(wait_for(lambda: not os.path.exists("/proc/%d/status" % rpid) or
                   open("/proc/%d/status" % rpid).read().find("State:\tZ") >= 0, 10), "the detached runner is gone")
 
+    # a stop that never returns: the runner is killed after its grace
+    sid2, r = attach("stuck_stop")
+    sline = logged("policy %d (stuck_stop) attached" % sid2)
+    spid = int(sline.rsplit("process ", 1)[1]) if "process " in sline else 0
+    time.sleep(0.5)
+    t.status(c.call("DetachPolicy", {"PolicyId": sid2}), "ISDSC_SUCCESS", "DetachPolicy of a policy whose stop hangs")
+    t.ok(spid and wait_for(lambda: not os.path.exists("/proc/%d/status" % spid) or
+                           "State:\tZ" in open("/proc/%d/status" % spid).read(), 10),
+         "its runner is gone within the grace")
     # a runner that dies (killed from outside) shows as failed
     kid, r = attach("idle")
     kline = logged("policy %d (idle) attached" % kid)
