@@ -130,10 +130,11 @@ $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
-# mcsid embeds Lua 5.4 and the binding for its policies (daemon/policy.c),
-# and serves NBD exports (nbd/).
+# mcsid embeds Lua 5.4 and the binding for its policies, which run in its
+# --policy-runner mode (daemon/policy_runner.c, seccomp: libseccomp), and
+# serves NBD exports (nbd/).
 $(MCSID): $(DAEMON_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'

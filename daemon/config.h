@@ -38,6 +38,11 @@ typedef struct mcsid_config {
                                    present one this CA signed */
   char nbd_tls_psk_file[1024];  /* "" : no PSK; else psktool's username:hexkey lines */
   int nbd_plain_tcp;            /* 1: an export may say "Tls": "off" (plain TCP); default 0 */
+  char policy_user[64];         /* "" : nobody; the user the policies' processes run as */
+  long policy_memory_mb;        /* a policy's Lua heap (its process: this + 256 MiB of address space) */
+  long policy_cpu_ms;           /* a policy's CPU in any policy_cpu_window_ms: past it, killed */
+  long policy_cpu_window_ms;
+  long max_policies;            /* policies running at once */
 } mcsid_config;
 
 void mcsid_config_defaults(mcsid_config *c);
