@@ -36,6 +36,9 @@ struct mcsid_client {
   int closing;                  /* close once the output is flushed */
   int eof;                      /* the peer sent EOF: no more reading */
   unsigned events;
+  mcsid_screen_fn screen;       /* an adopted client's (mcsid_client_adopt): sees each request first */
+  int (*screen_event)(void *arg, json_t *msg);   /* and each Event before it is sent (NULL: all go) */
+  void *screen_arg;
 };
 
 /* ---- life ---------------------------------------------------------------------------------- */
@@ -183,7 +186,7 @@ void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
   mcsid_client **list = calloc(n ? n : 1, sizeof *list);
   if (!list) return;
   for (mcsid_client *c = d->clients; c; c = c->next)
-    if (c->events & (1u << kind)) {
+    if ((c->events & (1u << kind)) && (!c->screen_event || c->screen_event(c->screen_arg, msg))) {
       mcsid_client_ref(c);
       list[i++] = c;
     }
@@ -215,7 +218,11 @@ static void rearm_idle(mcsid_client *c)
     c->idle_timer = mcsi_timer_add(c->d->ini, (uint64_t)c->d->config.partial_timeout_ms, idle_expired, c);
 }
 
-static void handle_line(mcsid_client *c, char *line, size_t len) { mcsid_handle_line(c->d, c, line, len); }
+/* Parsed, screened (an adopted client's), dispatched: methods.c. */
+static void handle_line(mcsid_client *c, char *line, size_t len)
+{
+  mcsid_handle_line(c->d, c, line, len, c->screen, c->screen_arg);
+}
 
 /* A client that once sent a long line does not keep its buffer. */
 static void shrink_input(mcsid_client *c)
@@ -447,6 +454,37 @@ void mcsid_listen_close(mcsid *d)
   d->listen_fd = -1;
   unlink(d->socket_path);
 }
+
+/* ---- clients the daemon makes itself (policy runners) ------------------------------------------- */
+
+mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t gid, mcsid_screen_fn screen,
+                                 void *arg)
+{
+  mcsid_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  *c = (mcsid_client){ .d = d, .fd = fd, .serial = ++d->client_serial, .pid = pid, .uid = uid, .gid = gid,
+                       .refs = 1, .open = 1, .screen = screen, .screen_arg = arg };
+  c->watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, client_ready, c);
+  if (!c->watch) {
+    free(c);
+    return NULL;
+  }
+  c->next = d->clients;
+  if (d->clients) d->clients->prev = c;
+  d->clients = c;
+  d->nclients++;
+  log_debug("client %lu: pid %ld uid %ld adopted", c->serial, (long)pid, (long)uid);
+  return c;
+}
+
+void mcsid_client_shut(mcsid_client *c, const char *why) { client_close(c, why); }
+
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg))
+{
+  c->screen_event = screen_event;
+}
+
+gid_t mcsid_client_gid(const mcsid_client *c) { return c->gid; }
 
 void mcsid_clients_close_all(mcsid *d)
 {

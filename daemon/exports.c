@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "exportdir.h"
 #include "exports.h"
+#include "export_tls.h"
 #include "json_text.h"
 #include "log.h"
 #include "mcsi_nbd.h"
@@ -46,7 +47,7 @@ static uint64_t next_id = 1;
 
 static int key_known(const char *k)
 {
-  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", NULL };
+  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", "Tls", NULL };
   for (const char *const *p = keys; *p; p++)
     if (!strcmp(*p, k)) return 1;
   return 0;
@@ -74,6 +75,7 @@ int mcsid_export_spec_check(const json_t *spec, char *msg, size_t len)
   if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 4096))
     return snprintf(msg, len, "ExportName must be a string of at most 4096 bytes"), -1;
   if (ro && !json_is_boolean(ro)) return snprintf(msg, len, "ReadOnly must be true or false"), -1;
+  if (mcsid_export_tls_check(json_object_get(spec, "Tls"), msg, len) < 0) return -1;
   if (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > MAX_CLIENTS_LIMIT))
     return snprintf(msg, len, "MaxClients must be 1..%d", MAX_CLIENTS_LIMIT), -1;
   return 0;
@@ -361,7 +363,7 @@ static void record_start(mcsid_export *x)
                       .max_clients = (uint32_t)json_integer_value(json_object_get(x->spec, "MaxClients")) };
   x->state = EXP_STARTING;
   x->started_sid = x->sid;
-  if (bind_socket(x, &o, path, sizeof path, msg, sizeof msg) < 0) {
+  if (mcsid_export_tls_opts(x->d, x->spec, &o, msg, sizeof msg) < 0 || bind_socket(x, &o, path, sizeof path, msg, sizeof msg) < 0) {
     start_failed(x, ISDSC_INVALID_PARAMETER, msg);
     return;
   }
@@ -525,8 +527,8 @@ static json_t *uris(const mcsi_nbd_info *in)
     json_array_append_new(list, json_string(u));
   }
   if (in->tcp_host[0]) {
-    snprintf(u, sizeof u, strchr(in->tcp_host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s", in->tcp_host,
-             in->tcp_port, in->name);
+    snprintf(u, sizeof u, strchr(in->tcp_host, ':') ? "nbd%s://[%s]:%u/%s" : "nbd%s://%s:%u/%s",
+             in->tls == MCSI_NBD_TLS_OFF ? "" : "s", in->tcp_host, in->tcp_port, in->name);
     json_array_append_new(list, json_string(u));
   }
   return list;
@@ -559,6 +561,7 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
                                 "Errors", (json_int_t)in.errors, "BytesRead", (json_int_t)in.bytes_read,
                                 "BytesWritten", (json_int_t)in.bytes_written, "ScsiCommands",
                                 (json_int_t)in.scsi_commands, "InFlight", (json_int_t)in.inflight));
+  mcsid_export_tls_json(o, &in);
 }
 
 json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)

@@ -204,6 +204,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
 
 int main(int argc, char **argv)
 {
+  if (argc == 2 && !strcmp(argv[1], MCSID_POLICY_RUNNER_ARG)) return mcsid_policy_runner_main(argc, argv);
   static mcsid d = { .listen_fd = -1 };
   const char *state_dir = DEFAULT_STATE_DIR;
   d.socket_path = DEFAULT_SOCKET;

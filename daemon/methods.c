@@ -188,7 +188,8 @@ static void answer_error(mcsid_client *c, json_t *id, int code, const char *mess
   json_decref(err);
 }
 
-void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len)
+void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len,
+                       int (*screen)(void *arg, mcsid_client *c, const mcsid_request *req), void *screen_arg)
 {
   if (len && line[len - 1] == '\r') len--;
   size_t i = 0;
@@ -201,7 +202,7 @@ void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len)
     json_decref(error);
     return;
   }
-  mcsid_dispatch(d, c, &req);
+  if (!screen || screen(screen_arg, c, &req)) mcsid_dispatch(d, c, &req);
   mcsid_request_free(&req);
 }
 

@@ -9,7 +9,7 @@
 /* The spec of an ExportLun call: its export parameters as an object. */
 static json_t *spec_of(const mcsid_call *call)
 {
-  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", NULL };
+  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", "Tls", NULL };
   json_t *spec = json_object();
   for (const char *const *k = keys; *k; k++) {
     json_t *v = mcsid_param(call, *k);
@@ -78,7 +78,7 @@ const mcsid_method mcsid_methods_exports[] = {
   { "ExportLun", export_lun,
     { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 1 }, { "Socket", P_STRING, 0 }, { "Tcp", P_STRING, 0 },
       { "ExportName", P_STRING, 0 }, { "ReadOnly", P_BOOL, 0 }, { "MaxClients", P_UINT, 0 },
-      { "IsPersistent", P_BOOL, 0 } } },
+      { "IsPersistent", P_BOOL, 0 }, { "Tls", P_STRING, 0 } } },
   { "UnexportLun", unexport_lun, { { "ExportId", P_ID, 0 }, { "Socket", P_STRING, 0 } } },
   { "ListExports", list_exports, { { "UniqueSessionId", P_ID, 0 } } },
   { NULL, NULL, { { NULL } } },

@@ -63,7 +63,7 @@ local function report(what, err)
 end
 
 function Client:need_watch()
-  local want = self.waiting > 0 or next(self.handlers) ~= nil
+  local want = self.keep_watch or self.waiting > 0 or next(self.handlers) ~= nil
   if want and not self.watch then
     self.watch = self.local_api.watch(self.fd, function() self:pump() end)
   elseif not want and self.watch then
@@ -83,6 +83,7 @@ function Client:lost(why)
   for _, on in pairs(pending) do
     on({ error = { code = -1, message = "mcsid: " .. tostring(why) } })
   end
+  if self.on_lost then self.on_lost(why) end
 end
 
 function Client:dispatch(msg)
@@ -92,7 +93,25 @@ function Client:dispatch(msg)
     if on then on(msg) end
   elseif msg.method == "Event" and type(msg.params) == "table" then
     self:event(msg.params)
+  elseif self.on_notification and type(msg.method) == "string" then
+    self.on_notification(msg.method, type(msg.params) == "table" and msg.params or {})
   end
+end
+
+-- A notification (no answer): a policy runner's log lines and its end.
+function Client:notify(method, params)
+  if self.closed then return false end
+  local req = { jsonrpc = "2.0", method = method }
+  if params and next(params) ~= nil then req.params = params end
+  local ok, err = self.local_api._unix.send(self.fd, cjson.encode(req) .. "\n")
+  if not ok then self:lost(err) end
+  return ok
+end
+
+-- A coroutine of mcsi.spawn raised: the runner's hook hears it, else a report.
+function Client:coroutine_failed(co, err)
+  if self.on_coroutine_error then return self.on_coroutine_error(co, err) end
+  report("an mcsi coroutine", self.local_api.redact(debug.traceback(co, tostring(err))))
 end
 
 -- JSON numbers come as floats from lua-cjson: whole ones become integers
@@ -206,9 +225,7 @@ end
 
 function Client:resume(co)
   local ok, err = coroutine.resume(co)
-  if not ok then
-    report("an mcsi coroutine", self.local_api.redact(debug.traceback(co, tostring(err))))
-  end
+  if not ok then self:coroutine_failed(co, err) end
   if coroutine.status(co) == "dead" then
     self.threads[co] = nil
   elseif ok and err ~= TOKEN then             -- a bare coroutine.yield: again next turn
@@ -557,7 +574,7 @@ local function build(client, mcsi, orig, read_chap)
     client.threads[co] = true
     local args = table.pack(...)
     local ok, err = coroutine.resume(co, table.unpack(args, 1, args.n))
-    if not ok then report("an mcsi coroutine", mcsi.redact(debug.traceback(co, tostring(err)))) end
+    if not ok then client:coroutine_failed(co, err) end
     if coroutine.status(co) == "dead" then client.threads[co] = nil
     elseif ok and err ~= TOKEN then orig.timer(0, function() client:resume(co) end) end
     return co
@@ -842,22 +859,18 @@ function Client:event(p)
   end
 end
 
--- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
--- read_chap: the CHAP option reader (lsecret.c) that mcsi.connect passes.
-function M.install(mcsi, path, read_chap)
-  path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
-  if rawget(mcsi, "_remote") then
-    return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
-  end
-  local fd, err = mcsi._unix.connect(path)
-  if not fd then
-    return nil, mcsi.Status.new("ISDSC_SERVICE_NOT_RUNNING", "mcsid: " .. tostring(err))
-  end
+-- The module table over a connected fd (o: buf, bytes already read from it;
+-- keep_watch, on_notification, on_coroutine_error: a policy runner's).
+-- read_chap: the CHAP option reader (lsecret.c) that mcsi.connect passes;
+-- nil for a policy runner, whose calls name no CHAP.
+local function install_fd(mcsi, fd, path, o, read_chap)
   local orig = {}
   for k, v in pairs(mcsi) do orig[k] = v end
-  local client = setmetatable({ fd = fd, path = path, buf = "", next_id = 0, pending = {}, handlers = {},
+  local client = setmetatable({ fd = fd, path = path, buf = o.buf or "", next_id = 0, pending = {}, handlers = {},
                                 next_handler = 0, waiting = 0, in_callback = 0,
-                                threads = setmetatable({}, { __mode = "k" }), local_api = orig }, Client)
+                                threads = setmetatable({}, { __mode = "k" }), local_api = orig,
+                                keep_watch = o.keep_watch, on_notification = o.on_notification,
+                                on_coroutine_error = o.on_coroutine_error, on_lost = o.on_lost }, Client)
   local R = build(client, mcsi, orig, read_chap)
   local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
   if not ver then
@@ -870,7 +883,32 @@ function M.install(mcsi, path, read_chap)
                initiator = ver.InitiatorName, methods = ver.Methods }
   for k, v in pairs(R) do mcsi[k] = v end
   mcsi._remote = client
+  client:need_watch()
   return mcsi, st
+end
+
+-- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
+function M.install(mcsi, path, read_chap)
+  path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
+  if rawget(mcsi, "_remote") then
+    return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
+  end
+  local fd, err = mcsi._unix.connect(path)
+  if not fd then
+    return nil, mcsi.Status.new("ISDSC_SERVICE_NOT_RUNNING", "mcsid: " .. tostring(err))
+  end
+  return install_fd(mcsi, fd, path, {}, read_chap)
+end
+
+-- A policy runner (daemon/policy_runner.c): the module table over the
+-- socket mcsid gave it (fd), with what was already read from it (o.buf),
+-- watched for as long as the runner lives; o.on_notification(method,
+-- params) hears the daemon's other notifications, o.on_coroutine_error(co,
+-- err) the coroutines of mcsi.spawn that raise, o.on_lost(why) the end of
+-- the connection.
+function M.attach_fd(mcsi, fd, o)
+  o.keep_watch = true
+  return install_fd(mcsi, fd, "policy runner socket", o)
 end
 
 return M

@@ -33,7 +33,7 @@ plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DROP = os.path.join(ROOT, "tests", "harness", "tgt-drop-conn")
-d = Daemon(name="exports")
+d = Daemon(name="exports", config={"nbd_plain_tcp": "yes"})   # its TCP exports are plain, said explicitly
 clients = []
 
 
@@ -155,7 +155,7 @@ try:
     t.ok(info.get("can_multi_conn") is True and info.get("is_read_only") is False, "nbdinfo: multi-conn, writable",
          out)
 
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:0"})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:0", "Tls": "off"})
     t.status(r, "ISDSC_SUCCESS", "ExportLun over TCP, port 0")
     eb = result(r).get("Export", {})
     idb = result(r).get("ExportId")
@@ -233,11 +233,11 @@ try:
     tcp_busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp_busy.bind(("127.0.0.1", 0))
     tcp_busy.listen(1)
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % tcp_busy.getsockname()[1]})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % tcp_busy.getsockname()[1], "Tls": "off"})
     t.ok(result(r).get("Status", 0) != 0 and "in use" in result(r).get("StatusMessage", "").lower(),
          "a TCP port in use: a failing Status saying so", r)
     tcp_busy.close()
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % port})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % port, "Tls": "off"})
     t.ok(result(r).get("Status", 0) != 0, "the port of another export: a failing Status", r)
     r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN})
     t.is_((r.get("error") or {}).get("code"), -32602, "neither Socket nor Tcp: invalid params")
@@ -277,7 +277,7 @@ try:
     e = wait_for(lambda: next((x for x in exports(c) if x["State"] == "up"), None), 20)
     t.ok(e and e["Socket"] == sock_p and e["IsPersistent"] is True and e["UniqueSessionId"] == psid,
          "its export comes up on the persistent session", exports(c))
-    r = c.call("ExportLun", {"UniqueSessionId": psid, "Lun": LUN, "Tcp": "127.0.0.1:0", "IsPersistent": True})
+    r = c.call("ExportLun", {"UniqueSessionId": psid, "Lun": LUN, "Tcp": "127.0.0.1:0", "Tls": "off", "IsPersistent": True})
     t.status(r, "ISDSC_SUCCESS", "ExportLun IsPersistent on the persistent session (TCP, port 0)")
     pport = result(r).get("Export", {}).get("TcpPort")
     t.ok(result(r).get("Export", {}).get("IsPersistent") is True, "... is persistent", r)
@@ -287,7 +287,7 @@ try:
     with open(os.path.join(d.state, "state.json")) as f:
         stored = json.load(f)
     specs = [x.get("Exports") for x in stored["PersistentTargets"] if x["TargetName"] == plain]
-    t.is_(specs, [[{"Lun": LUN, "Socket": "p.sock", "ExportName": "p"}, {"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport}]],
+    t.is_(specs, [[{"Lun": LUN, "Socket": "p.sock", "ExportName": "p"}, {"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport, "Tls": "off"}]],
           "state.json holds both exports (the socket by its name, the TCP one with the port it bound)")
     ok, out = qemu_io(unix_uri(sock_p).replace("///", "///p"), "write -P 0x77 2048k 256k")
     t.ok(ok, "qemu-io writes through the persistent export", out)
@@ -403,7 +403,7 @@ try:
     with open(os.path.join(d.state, "state.json")) as f:
         stored = json.load(f)
     specs = [x.get("Exports") for x in stored["PersistentTargets"] if x["TargetName"] == plain]
-    t.is_(specs, [[{"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport}]], "... and from the state file")
+    t.is_(specs, [[{"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport, "Tls": "off"}]], "... and from the state file")
 
     # ---- SIGTERM: exports stopped, then the logouts ---------------------------------------------------------
     held = subprocess.Popen(["qemu-io", "-f", "raw", "nbd://127.0.0.1:%d" % pport], stdin=subprocess.PIPE,

@@ -273,7 +273,7 @@ def disk_full():
     if os.geteuid() != 0:
         t.skip("disk full: needs root to mount a tmpfs")
         return
-    d = Daemon(name="state-full")
+    d = Daemon(name="state-full", config={"nbd_plain_tcp": "yes"})   # its TCP export is plain, said explicitly
     os.makedirs(d.state, exist_ok=True)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", d.state]).returncode != 0:
         t.skip("disk full: mount -t tmpfs failed")
@@ -333,7 +333,7 @@ def disk_full():
         t.is_(len(result(c.call("ListTargetPortals")).get("TargetPortals", [])), 1, "... still listed")
         t.ok(result(c.call("ListTargets")).get("Targets"), "... its discovered targets too")
 
-        r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": 1, "Tcp": "127.0.0.1:0", "IsPersistent": True})
+        r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": 1, "Tcp": "127.0.0.1:0", "Tls": "off", "IsPersistent": True})
         t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "ExportLun IsPersistent: COULD_NOT_SAVE")
         up = [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"]
         t.is_(len(up), 1, "... only the stored export is up")

@@ -148,6 +148,8 @@ void mcsid_client_unref(mcsid_client *c)
 int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
 uid_t mcsid_client_uid(const mcsid_client *c) { (void)c; return geteuid(); }
 
+gid_t mcsid_client_gid(const mcsid_client *c) { (void)c; return getegid(); }
+
 /* The harness's own credentials: a secret file is read by a child with them. */
 int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups)
 {
@@ -174,6 +176,26 @@ void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
  * client here is ever paused. */
 void mcsid_clients_resume(mcsid *d);
 void mcsid_clients_resume(mcsid *d) { (void)d; }
+
+/* A policy runner's client (policy.c): a policy needs a session, which this
+ * daemon never has; were one attached, its start fails as out of memory. */
+mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t gid, mcsid_screen_fn screen, void *arg)
+{
+  (void)d, (void)fd, (void)pid, (void)uid, (void)gid, (void)screen, (void)arg;
+  return NULL;
+}
+
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg))
+{
+  (void)c;
+  (void)screen_event;
+}
+
+void mcsid_client_shut(mcsid_client *c, const char *why)
+{
+  (void)why;
+  c->open = 0;
+}
 
 int mcsid_listen(mcsid *d) { (void)d; return 0; }
 void mcsid_listen_refresh(mcsid *d) { (void)d; }
@@ -382,7 +404,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((long)len > d->config.request_max) break;   /* clients.c closes such a client */
     if (trace) fprintf(stderr, "-> %.*s\n", (int)len, p);
     owe(&e, p, len);
-    mcsid_handle_line(d, c, p, len);
+    mcsid_handle_line(d, c, p, len, NULL, NULL);
     loop_once(0);
     p = nl + 1;
   }
