@@ -128,6 +128,18 @@ $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 
+# build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
+all: $(BUILD)/tests/fake-target
+$(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+$(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
+
+# The daemon's escape of peer text, a unit test linked with daemon/json_text.o, daemon/rpc.o and jansson.
+$(BUILD)/tests/c/test_unit_json_text.o: XCFLAGS += -Idaemon $(JANSSON_CFLAGS)
+$(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TEST_AUX:%.c=$(BUILD)/%.o) \
+                                    $(BUILD)/daemon/json_text.o $(BUILD)/daemon/rpc.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS) -lm
+
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
 # mcsid embeds Lua 5.4 and the binding for its policies, which run in its
@@ -169,7 +181,7 @@ $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 # plain main, built with $(CC) and ASan+UBSan) without fuzzing time.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESS := bhs text conn
+FUZZ_HARNESS := bhs text conn rpc
 FUZZ_SAN     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DIR     := $(BUILD)/fuzz
 REPLAY_DIR   := $(BUILD)/fuzz-replay
@@ -199,6 +211,31 @@ $(REPLAY_DIR)/replay-%: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fu
                         $(REPLAY_DIR)/$(FUZZ_PEER) $(REPLAY_DIR)/libmcsi.a
 	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# fuzz-rpc / replay-rpc: the daemon's dispatcher (tests/fuzz/fuzz_rpc.c is its client): mcsid's
+# objects but main.c and clients.c, the Lua binding and nbd/, built like the harness.
+RPC_SRC := $(filter-out daemon/main.c daemon/clients.c,$(DAEMON_SRC)) $(BIND_SRC) $(NBD_SRC)
+RPC_LIBS := $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
+$(FUZZ_DIR)/daemon/%.o $(REPLAY_DIR)/daemon/%.o $(FUZZ_DIR)/tests/fuzz/fuzz_rpc.o $(REPLAY_DIR)/tests/fuzz/fuzz_rpc.o: \
+  XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
+$(FUZZ_DIR)/bindings/%.o $(REPLAY_DIR)/bindings/%.o: XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
+$(FUZZ_DIR)/nbd/%.o $(REPLAY_DIR)/nbd/%.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+
+$(FUZZ_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(XCFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(REPLAY_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz-rpc: $(FUZZ_DIR)/tests/fuzz/fuzz_rpc.o $(RPC_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/bindings/lmcsi_embed.o \
+                      $(FUZZ_DIR)/libmcsi.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(RPC_LIBS)
+
+$(REPLAY_DIR)/replay-rpc: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fuzz/fuzz_rpc.o \
+                          $(RPC_SRC:%.c=$(REPLAY_DIR)/%.o) $(REPLAY_DIR)/bindings/lmcsi_embed.o $(REPLAY_DIR)/libmcsi.a
+	$(CC) $(FUZZ_SAN) -o $@ $^ $(RPC_LIBS)
+
 # Writes the seed corpora (tests/fuzz/make_seeds.c); FUZZ_CONN_TRACE=1 replay-conn shows how far each conn seed gets.
 $(REPLAY_DIR)/make-seeds: $(REPLAY_DIR)/tests/fuzz/make_seeds.o $(REPLAY_DIR)/libmcsi.a
 	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
@@ -211,6 +248,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-seeds: $(REPLAY_DIR)/make-seeds
 	mkdir -p $(FUZZ_HARNESS:%=tests/fuzz/corpus/%)
 	$(REPLAY_DIR)/make-seeds tests/fuzz/corpus
+	python3 tests/fuzz/make_rpc_seeds.py tests/fuzz/corpus/rpc
 
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.

@@ -218,21 +218,10 @@ static void rearm_idle(mcsid_client *c)
     c->idle_timer = mcsi_timer_add(c->d->ini, (uint64_t)c->d->config.partial_timeout_ms, idle_expired, c);
 }
 
+/* Parsed, screened (an adopted client's), dispatched: methods.c. */
 static void handle_line(mcsid_client *c, char *line, size_t len)
 {
-  if (len && line[len - 1] == '\r') len--;
-  size_t i = 0;
-  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-  if (i == len) return;   /* blank line */
-  mcsid_request req;
-  json_t *error = NULL;
-  if (mcsid_rpc_parse(line, len, &req, &error) < 0) {
-    mcsid_client_send(c, error);
-    json_decref(error);
-    return;
-  }
-  if (!c->screen || c->screen(c->screen_arg, c, &req)) mcsid_dispatch(c->d, c, &req);
-  mcsid_request_free(&req);
+  mcsid_handle_line(c->d, c, line, len, c->screen, c->screen_arg);
 }
 
 /* A client that once sent a long line does not keep its buffer. */

@@ -11,6 +11,7 @@
 #include "exportdir.h"
 #include "exports.h"
 #include "export_tls.h"
+#include "json_text.h"
 #include "log.h"
 #include "mcsi_nbd.h"
 #include "peers.h"
@@ -568,8 +569,8 @@ json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)
   const char *sock = spec_string(x->spec, "Socket"), *tcp = spec_string(x->spec, "Tcp");
   const char *name = spec_string(x->spec, "ExportName");
   json_t *mc = json_object_get(x->spec, "MaxClients");
-  json_t *o = json_pack("{s:I, s:o, s:s, s:I, s:s, s:b, s:s, s:s, s:s, s:b, s:I}", "ExportId", (json_int_t)x->id,
-                        "UniqueSessionId", mcsid_id_json(x->sid), "TargetName", x->target, "Lun",
+  json_t *o = json_pack("{s:I, s:o, s:o, s:I, s:s, s:b, s:s, s:s, s:s, s:b, s:I}", "ExportId", (json_int_t)x->id,
+                        "UniqueSessionId", mcsid_id_json(x->sid), "TargetName", mcsid_json_text(x->target), "Lun",
                         json_integer_value(json_object_get(x->spec, "Lun")), "State", state_names[x->state],
                         "IsPersistent", stored_index(d, x) >= 0, "ExportName", name ? name : "", "Socket",
                         "", "Tcp", tcp ? tcp : "", "ReadOnly",
@@ -586,11 +587,11 @@ json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)
     mcsi_session_info *info = malloc(sizeof *info);
     if (info && mcsi_session_get_info(d->ini, x->sid, info) == ISDSC_SUCCESS) {
       snprintf(t, sizeof t, "%s", info->target);
-      json_object_set_new(o, "TargetName", json_string(t));
+      json_object_set_new(o, "TargetName", mcsid_json_text(t));
     }
     free(info);
   }
-  if (x->error[0] && x->state == EXP_FAILED) json_object_set_new(o, "Error", json_string(x->error));
+  if (x->error[0] && x->state == EXP_FAILED) json_object_set_new(o, "Error", mcsid_json_text(x->error));   /* quotes the target */
   if (x->exp) add_info(o, x->exp);
   return o;
 }

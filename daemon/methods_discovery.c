@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "log.h"
 #include "loginopts.h"
 
@@ -32,7 +33,8 @@ static json_t *targets_json(const mcsi_target_list *list)
     json_t *portals = json_array();
     for (size_t j = 0; j < list->targets[i].naddr; j++)
       json_array_append_new(portals, address_json(list->targets[i].addresses[j]));
-    json_array_append_new(arr, json_pack("{s:s, s:o}", "TargetName", list->targets[i].name, "Portals", portals));
+    json_array_append_new(arr, json_pack("{s:o, s:o}", "TargetName", mcsid_json_text(list->targets[i].name),
+                                         "Portals", portals));
   }
   return arr;
 }

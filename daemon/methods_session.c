@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "exports.h"
+#include "json_text.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -41,8 +42,9 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
   char isid[13];
   for (int i = 0; i < 6; i++) snprintf(isid + 2 * i, 3, "%02x", s->isid[i]);
   const char *lb = mcsi_lb_policy_name(s->load_balance_policy);
-  json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:i, s:s}", "UniqueSessionId",
-                        mcsid_id_json(s->id), "TargetName", s->target, "TargetAlias", s->target_alias, "ISID", isid,
+  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:s, s:b, s:i, s:s}", "UniqueSessionId",
+                        mcsid_id_json(s->id), "TargetName", mcsid_json_text(s->target), "TargetAlias",
+                        mcsid_json_text(s->target_alias), "ISID", isid,
                         "TSIH", s->tsih, "TPGT", s->tpgt, "State", s->state, "Discovery", s->discovery,
                         "LoadBalancePolicy", s->load_balance_policy, "LoadBalancePolicyName", lb ? lb : "");
   json_object_set_new(o, "Persistent", json_boolean(s->id && mcsid_persist_session(d, s->target) == s->id));

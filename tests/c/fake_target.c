@@ -390,10 +390,12 @@ static int fake_declare(fake_target *ft, fake_conn *c, int csg, mcsi_text *rsp)
 {
   if (c->responses == 0 && !c->discovery &&
       (mcsi_text_add(rsp, "TargetPortalGroupTag", FAKE_TPGT) < 0 ||
-       mcsi_text_add(rsp, "TargetAlias", "fake-target") < 0))
+       (!ft->o.target_alias && mcsi_text_add(rsp, "TargetAlias", "fake-target") < 0)))
     return -1;
   if (csg == MCSI_STAGE_OPERATIONAL && !c->mrdsl_sent) {
-    c->mrdsl_sent = 1;
+    c->mrdsl_sent = 1;   /* a chosen alias comes here, where the initiator reads it */
+    if (ft->o.target_alias && !c->discovery && mcsi_text_add(rsp, "TargetAlias", ft->o.target_alias) < 0)
+      return -1;
     return mcsi_text_add_u32(rsp, "MaxRecvDataSegmentLength", ft->o.max_recv_dsl);
   }
   return 0;
@@ -491,7 +493,7 @@ static void fake_redirect(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req
   mcsi_text keys;
 
   mcsi_text_init(&keys);
-  mcsi_text_add(&keys, "TargetAddress", ft->portal);
+  mcsi_text_add(&keys, "TargetAddress", ft->o.redirect_to ? ft->o.redirect_to : ft->portal);
   fake_login_fail(c, req, 0x0101, &keys);
   mcsi_text_free(&keys);
 }
@@ -1176,6 +1178,10 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
     mcsi_text_add(&t, "Garbage", "");          /* becomes "Garbage" without '=' below */
   else
     mcsi_text_add(&t, "TargetAddress", ft->portal);
+  if (ft->o.extra_target) {
+    mcsi_text_add(&t, "TargetName", ft->o.extra_target);
+    mcsi_text_add(&t, "TargetAddress", ft->o.extra_address ? ft->o.extra_address : ft->portal);
+  }
   data = mcsi_text_encode(&t, &n);
   if (data && ft->o.scenario == FAKE_BAD_SENDTARGETS)
     n--, data[n - 1] = 0;                      /* "TargetName=...\0Garbage\0" */

@@ -90,6 +90,13 @@ typedef struct fake_target_opts {
   int cmd_window;              /* MaxCmdSN = ExpCmdSN + cmd_window - 1; 0: 32; < 0: closed */
   int later_window;            /* the same for every session after the first; 0: cmd_window */
   int drop_once;               /* DROP_MID_IO: only the first connection drops */
+  /* Text the target chooses, sent as it is (any bytes but NUL: invalid UTF-8
+   * too); the strings must live as long as the target. */
+  const char *target_alias;    /* TargetAlias of a normal login (in its operational stage); NULL:
+                                  "fake-target" (in its first response) */
+  const char *redirect_to;     /* LOGIN_REDIRECT_LOOP: the TargetAddress; NULL: its own portal */
+  const char *extra_target;    /* SendTargets lists this TargetName too, */
+  const char *extra_address;   /* at this TargetAddress (NULL: its own portal) */
 } fake_target_opts;
 
 typedef struct fake_target fake_target;
