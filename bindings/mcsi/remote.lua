@@ -344,7 +344,13 @@ end
 local function chap_params(p, chap, read_chap)
   if chap == nil then return end
   if type(chap) ~= "table" then error("chap must be a table { username =, secret = | secret_file = | secret_env = }", 4) end
-  if not read_chap then error("chap: CHAP through mcsid needs the client made by mcsi.connect", 4) end
+  if not read_chap then
+    -- A policy runner's client: it reads no file and holds no secret. The
+    -- request still says it wants CHAP (the user name alone), so that mcsid
+    -- answers it with a Status (a policy may name no CHAP account).
+    p.Username = tostring(chap.username or "")
+    return
+  end
   local ok, user, secret, tuser, tsecret = pcall(read_chap, chap)
   if not ok then error((tostring(user):gsub("^[^\n]-:%d+: ", "", 1)), 4) end   -- raised where the caller called
   p.Username, p.Secret, p.TargetUsername, p.TargetSecret = user, secret, tuser, tsecret

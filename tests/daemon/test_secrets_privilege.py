@@ -35,7 +35,7 @@ files = tempfile.mkdtemp(prefix="mcsid-secrets.")
 policies = os.path.join(files, "policies")
 os.mkdir(policies)
 with open(os.path.join(policies, "probe.lua"), "w") as f:   # what the client-side secret reader looks like to a policy
-    f.write('return function(sid) print("probe", type(mcsi._chap_secrets), type(mcsi._unix and mcsi._unix.chap_secrets)) '
+    f.write('return function(sid) print("probe", type(mcsi._chap_secrets), type(mcsi._unix and mcsi._unix.chap_secrets or nil)) '
             'end\n')
 d = Daemon(config={"socket_group": mcsid_test.TEST_GROUP, "policy_dir": policies}, name="secrets")
 os.chmod(files, 0o755)
