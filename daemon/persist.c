@@ -399,11 +399,12 @@ int mcsid_persist_remove(mcsid *d, const char *target)
 {
   json_t *list = mcsid_state_persistent(&d->state);
   long i = entry_index(list, target);
+  /* The keeper is found before the entry goes: target may be the entry's own name. */
+  mcsid_keeper *k = find_keeper(d, target);
   if (i >= 0) {
     json_array_remove(list, (size_t)i);
     if (mcsid_state_save(&d->state) < 0) return -1;   /* not removed: the entry and its keeper stay */
   }
-  mcsid_keeper *k = find_keeper(d, target);
   if (k) keeper_drop(k);
   return i >= 0 || k ? 1 : 0;
 }
