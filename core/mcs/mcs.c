@@ -707,12 +707,12 @@ static void target_logout(mcsi_mcs *m, mcsi_path *p, uint32_t within_ms)
   mcsi_conn *c = &p->conn;
   mcsi_path *o;
   int others = 0;
-  if (p->removing || !usable(c)) return;
+  if (p->removing || !usable(c) || s->state != MCSI_SESS_ACTIVE) return;   /* a logout is under way */
   FOR_PATHS(m, o) others += o != p && usable(&o->conn);
   p->target_asked = 1;
-  if (c->leading && others) {
+  if (c->leading && others) {                       /* another one leads from now */
     mcsi_conn_set_leading(c, 0);
-    promote_leading(m);
+    FOR_PATHS(m, o) if (o != p && usable(&o->conn)) { mcsi_conn_set_leading(&o->conn, 1); break; }
   }
   if (!others) {
     uint64_t wait = (uint64_t)(s->params.time2wait > MCSI_TIME2_MAX_S ? MCSI_TIME2_MAX_S : s->params.time2wait) * 1000u;
@@ -736,7 +736,7 @@ static void renegotiated(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, co
 
 static void renegotiate(mcsi_conn *c)
 {
-  mcsi_task *t = usable(c) ? mcsi_text_task_on(c, renegotiated, NULL) : NULL;
+  mcsi_task *t = usable(c) && c->sess->state == MCSI_SESS_ACTIVE ? mcsi_text_task_on(c, renegotiated, NULL) : NULL;
   if (t) mcsi_session_submit(c->sess, t);
 }
 

@@ -220,9 +220,10 @@ static void check_io(fx *f, const char *what)
   t_status(mcsi_read(f->ini, f->sid, 0, 3, buf, sizeof buf), ISDSC_SUCCESS, what, f);
 }
 
-/* AsyncEvent 1 on a joined connection: a Logout "close the connection" on
- * it within Parameter3 s; the session goes on with the other one. */
-static void test_async_logout_conn(void)
+/* AsyncEvent 1 on one of two connections (the joined one, or the leading
+ * one): a Logout "close the connection" on it within Parameter3 s; the
+ * session goes on with the other one. */
+static void logout_conn_run(int on_joined, const char *what)
 {
   fake_target_opts to = mcs_opts();
   mcsi_session_info si;
@@ -230,25 +231,32 @@ static void test_async_logout_conn(void)
   fx f;
 
   to.async_event = 1;
-  to.async_on_joined = 1;
+  to.async_on_joined = on_joined;
   to.async_param[2] = 3;
-  if (start_recovering(&f, &to, "async 1, two connections") && add_conn(&f, "async 1: second connection")) {
+  if (start_recovering(&f, &to, what) && add_conn(&f, what)) {
     nudge(&f, 40);
     lg = WAIT_LOG(&f, logout_ms, 6000);
-    T_OK(lg.sent_ms != 0, "async 1: the target's message went out");
+    T_OK(lg.sent_ms != 0, "%s: the target's message went out", what);
+    T_OK(on_joined ? lg.cid != 0 : lg.cid == 0, "%s: it came on CID %u", what, lg.cid);
     T_OK(lg.logout_ms != 0 && lg.logout_ms - lg.sent_ms < 3000,
-         "async 1: a Logout within Parameter3 = 3 s (%lld ms)", (long long)(lg.logout_ms - lg.sent_ms));
-    T_EQ_INT(lg.logout_reason, 1, "async 1: reason \"close the connection\" (another one carries the session)");
-    T_OK(lg.logout_on_same, "async 1: on the connection the message came on");
+         "%s: a Logout within Parameter3 = 3 s (%lld ms)", what, (long long)(lg.logout_ms - lg.sent_ms));
+    T_EQ_INT(lg.logout_reason, 1, "%s: reason \"close the connection\" (another one carries the session)", what);
+    T_OK(lg.logout_on_same, "%s: on the connection the message came on", what);
     run_for(f.ini, 300);
     mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "async 1: the session goes on");
-    T_EQ_INT(si.connection_count, 1, "async 1: with one connection");
-    T_OK(!conn_by_cid(&si, lg.cid), "async 1: not the one logged out");
-    check_io(&f, "async 1: I/O after the logout");
-    fx_logout_any(&f, "async 1");
+    T_EQ_STR(si.state, "active", "%s: the session goes on", what);
+    T_EQ_INT(si.connection_count, 1, "%s: with one connection", what);
+    T_OK(!conn_by_cid(&si, lg.cid), "%s: not the one logged out", what);
+    check_io(&f, what);
+    fx_logout_any(&f, what);
   }
   fx_end(&f);
+}
+
+static void test_async_logout_conn(void)
+{
+  logout_conn_run(1, "async 1 on the joined connection");
+  logout_conn_run(0, "async 1 on the leading connection");
 }
 
 /* AsyncEvent 1 on the only connection: "close the session" in time, then
