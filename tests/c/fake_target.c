@@ -1324,6 +1324,8 @@ static void fake_text_forever(fake_conn *c, const mcsi_pdu_hdr *req)
   h.flags = MCSI_F_CONTINUE;
   h.itt = req->itt;
   h.ttt = 1;
+  if (c->ft->o.variant == FAKE_TEXT_WINDOW_CLOSES)
+    c->window = -1;                            /* "more follows", and no CmdSN to ask for it with */
   fake_sn(c, &h, 1);
   fake_send(c, &h, data, (sizeof data / sizeof key) * sizeof key);
 }

@@ -66,6 +66,9 @@ enum { FAKE_RESID_HUGE = 0,      /* INQUIRY: 36 bytes, underflow residual 0xFFFF
        FAKE_RESID_UNFLAGGED,     /* INQUIRY: 36 bytes, GOOD, no residual at all */
        FAKE_RESID_NO_CAPACITY }; /* READ CAPACITY: GOOD without data */
 
+/* FAKE_TEXT_FOREVER variants: the window stays open, or closes with the first answer. */
+enum { FAKE_TEXT_WINDOW_OPEN = 0, FAKE_TEXT_WINDOW_CLOSES };
+
 /* Negotiation choices of the fake target. */
 enum { FAKE_ACCEPT = 0, FAKE_FORCE_YES = 1, FAKE_FORCE_NO = 2 };
 

@@ -152,6 +152,58 @@ static void test_mcs_window_drop(void)
   window_run(1, 1, "MC/S, window of 1, a connection dropped");
 }
 
+/* A Text Response that continues (C=1) while the window is closed: the
+ * continuation would be a command beyond MaxCmdSN; the request ends instead. */
+static void test_text_continuation_window(void)
+{
+  fake_target_opts to;
+  mcsi_target_list *list = NULL;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_TEXT_FOREVER;
+  to.variant = FAKE_TEXT_WINDOW_CLOSES;
+  to.cmd_window = 1;                           /* the one Text Request fills it */
+  if (fx_init(&f, &to)) {
+    f.lo.target = NULL;
+    int64_t t0 = now_ms();
+    mcsi_status st = mcsi_send_targets(f.ini, &f.lo, &list);
+    T_OK(st != ISDSC_SUCCESS, "text continuation: SendTargets fails (%s: %s)", st_name(st), last_msg(&f));
+    T_OK(now_ms() - t0 < 3000, "text continuation: at once (%lld ms)", (long long)(now_ms() - t0));
+    T_EQ_INT(fake_target_window_violations(f.ft), 0, "text continuation: no Text Request beyond MaxCmdSN");
+    mcsi_target_list_free(list);
+  }
+  fx_end(&f);
+}
+
+/* With the window closed, an immediate command (a LUN reset) still goes at
+ * once: it does not wait behind the commands the window holds. */
+static void test_immediate_passes_window(void)
+{
+  fake_target_opts to;
+  async_done d = { 0, 0 };
+  static uint8_t buf[BLOCK];
+  uint8_t cdb[10];
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.cmd_window = -1;
+  if (fx_start(&f, &to)) {
+    cdb_rw10(cdb, 0x28, 0, 1);
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+             ISDSC_SUCCESS, "closed window: a READ waits", &f);
+    int64_t t0 = now_ms();
+    t_status(mcsi_lun_reset(f.ini, f.sid, 0), ISDSC_SUCCESS, "closed window: LUN RESET (immediate) answered", &f);
+    T_OK(now_ms() - t0 < TIMEOUT_MS / 2, "closed window: the LUN RESET did not wait for the window (%lld ms)",
+         (long long)(now_ms() - t0));
+    T_EQ_INT(fake_target_commands(f.ft), 0, "closed window: the READ did not go");
+    T_EQ_INT(fake_target_window_violations(f.ft), 0, "closed window: nothing beyond MaxCmdSN");
+    run_until(f.ini, &d.done, 3000);
+    fx_logout_any(&f, "closed window");
+  }
+  fx_end(&f);
+}
+
 /* ---- 2. Asynchronous Messages ------------------------------------------------------------ */
 
 /* Events of the session under test, as they came. */
@@ -485,6 +537,8 @@ static void test_tpgt_join(void)
 static const struct { const char *name; void (*run)(void); } tests[] = {
   { "mcs_window", test_mcs_window },
   { "mcs_window_drop", test_mcs_window_drop },
+  { "text_continuation_window", test_text_continuation_window },
+  { "immediate_passes_window", test_immediate_passes_window },
   { "async_logout_conn", test_async_logout_conn },
   { "async_logout_session", test_async_logout_session },
   { "async_drop_named", test_async_drop_named },
