@@ -79,7 +79,8 @@ typedef struct fake_sess {
   int used;
   uint16_t tsih;
   int window;             /* as fake_conn.window */
-  uint32_t expcmdsn;
+  uint32_t expcmdsn;      /* in order: the first CmdSN not received yet */
+  uint64_t ahead;         /* bit i: CmdSN expcmdsn + 1 + i was received (a hole before it) */
   uint32_t max_adv;       /* the highest MaxCmdSN sent on any of its connections */
 } fake_sess;
 
@@ -269,13 +270,32 @@ static int fake_beyond_window(const fake_conn *c, const mcsi_pdu_hdr *cmd)
   return c->adv_count && c->adv_statsn[i] == seen && mcsi_sn_lt(c->adv_max[i], cmd->cmdsn);
 }
 
-/* A non-immediate command PDU consumes its CmdSN (session-wide). */
+/* A non-immediate command PDU consumes its CmdSN. On one connection the
+ * next expected CmdSN follows the highest received; in a session (MC/S) it
+ * is session-wide and in order, as a real target's: a CmdSN lost with a
+ * dropped connection holds ExpCmdSN (and so MaxCmdSN) until it comes again. */
 static void fake_cmdsn(fake_conn *c, const mcsi_pdu_hdr *h)
 {
-  uint32_t *exp = c->sess ? &c->sess->expcmdsn : &c->expcmdsn;
+  fake_sess *s = c->sess;
 
-  if (!h->immediate && mcsi_sn_le(*exp, h->cmdsn))
-    *exp = h->cmdsn + 1;
+  if (h->immediate)
+    return;
+  if (!s || !c->ft->o.mcs) {
+    uint32_t *exp = s ? &s->expcmdsn : &c->expcmdsn;
+    if (mcsi_sn_le(*exp, h->cmdsn))
+      *exp = h->cmdsn + 1;
+    return;
+  }
+  if (h->cmdsn == s->expcmdsn) {
+    s->expcmdsn++;
+    while (s->ahead & 1) {
+      s->ahead >>= 1;
+      s->expcmdsn++;
+    }
+    s->ahead >>= 1;
+  } else if (mcsi_sn_lt(s->expcmdsn, h->cmdsn) && h->cmdsn - s->expcmdsn <= 64) {
+    s->ahead |= 1ull << (h->cmdsn - s->expcmdsn - 1);
+  }
 }
 
 static fake_sess *fake_sess_find(fake_target *ft, uint16_t tsih)
