@@ -1245,7 +1245,9 @@ static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, co
 {
   atomic_fetch_add(&ft->n_cmds, 1);
   c->cmds++;
-  fake_cmdsn(c, cmd);
+  if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
+        !(ft->o.drop_once && ft->dropped)))
+    fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */
   if (!fake_scsi_scenario(ft, c, cmd))
     fake_scsi_normal(ft, c, cmd, data);
   fake_maybe_async(ft, c);

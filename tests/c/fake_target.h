@@ -60,6 +60,10 @@ enum { FAKE_BHS_UNKNOWN_OPCODE = 0, FAKE_BHS_RESERVED_BIT };
 /* FAKE_UNKNOWN_ITT variants. */
 enum { FAKE_ITT_SCSI_RSP = 0, FAKE_ITT_DATA_IN };
 
+/* FAKE_DROP_MID_IO variants: the dropped command reached the target, or was
+ * lost on the way (its CmdSN stays a hole until it comes again). */
+enum { FAKE_DROP_SEEN = 0, FAKE_DROP_UNSEEN };
+
 /* FAKE_BAD_RESIDUAL variants. */
 enum { FAKE_RESID_HUGE = 0,      /* INQUIRY: 36 bytes, underflow residual 0xFFFFFFFF */
        FAKE_RESID_BEYOND,        /* INQUIRY: 36 bytes, underflow residual EDTL + 1 */
