@@ -761,10 +761,13 @@ static void hook_async_event(mcsi_conn *c, const mcsi_async *a)
     break;
   case 3:
     hold(m, a);
-    for (mcsi_link *l = m->s.conns.next; l != &m->s.conns;) {   /* failing one unlinks it */
-      p = mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link));
-      l = l->next;
-      mcsi_conn_fail(&p->conn, ISDSC_CONNECTION_FAILED, "%s", a->message);
+    for (mcsi_conn *victim = c; victim;) {   /* failing one may change the list: look again each time */
+      mcsi_conn_fail(victim, ISDSC_CONNECTION_FAILED, "%s", a->message);
+      victim = NULL;
+      FOR_PATHS(m, p) if (p->conn.state != MCSI_CONN_FAILED && p->conn.state != MCSI_CONN_CLOSED) {
+        victim = &p->conn;
+        break;
+      }
     }
     break;
   case 4: renegotiate(c); break;
