@@ -141,6 +141,7 @@ struct fake_target {
   fake_sess sess[FAKE_MAX_SESS];
   int async_done;         /* the Asynchronous Message went out */
   fake_conn *async_conn;  /* the connection it went out on (while it lives) */
+  uint32_t async_statsn;  /* the StatSN it carried */
   pthread_mutex_t log_lock;
   fake_async_log log;
   uint8_t *disk;
@@ -387,6 +388,7 @@ static void fake_send_async(fake_target *ft, fake_conn *c)
   fake_send(c, &h, NULL, 0);
   ft->async_done = 1;
   ft->async_conn = c;
+  ft->async_statsn = h.statsn;
   pthread_mutex_lock(&ft->log_lock);
   ft->log.sent_ms = fake_now_ms();
   ft->log.cid = c->cid;
@@ -1245,6 +1247,11 @@ static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, co
 {
   atomic_fetch_add(&ft->n_cmds, 1);
   c->cmds++;
+  if (ft->async_conn == c && mcsi_sn_lt(ft->async_statsn, cmd->expstatsn)) {
+    pthread_mutex_lock(&ft->log_lock);
+    ft->log.cmds_after++;                      /* the initiator had read the message when it sent this */
+    pthread_mutex_unlock(&ft->log_lock);
+  }
   if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
         !(ft->o.drop_once && ft->dropped)))
     fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */

@@ -150,11 +150,13 @@ unsigned fake_target_mcs_commands(const fake_target *ft);
  * yet): when it went out, the first Login Request on a new connection after
  * it, the first Logout Request after it (its reason, and whether it came on
  * the connection the message went out on), the first Text Request after it
- * (idem), and the CID the message went out on. */
+ * (idem), the CID the message went out on, and the commands sent on it after. */
 typedef struct fake_async_log {
   int64_t sent_ms, login_ms, logout_ms, text_ms;
   int logout_reason, logout_on_same, text_on_same;
   uint16_t cid;
+  unsigned cmds_after;   /* SCSI commands on that connection sent after the initiator had read the message
+                            (their ExpStatSN is past its StatSN) */
 } fake_async_log;
 void fake_target_async_log(fake_target *ft, fake_async_log *out);
 /* Reserved fields not zero: LUN in a Data-Out with TTT 0xffffffff, RefCmdSN

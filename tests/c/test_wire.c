@@ -309,6 +309,7 @@ static void logout_conn_run(int on_joined, const char *what)
          "%s: a Logout within Parameter3 = 3 s (%lld ms)", what, (long long)(lg.logout_ms - lg.sent_ms));
     T_EQ_INT(lg.logout_reason, 1, "%s: reason \"close the connection\" (another one carries the session)", what);
     T_OK(lg.logout_on_same, "%s: on the connection the message came on", what);
+    T_EQ_INT(lg.cmds_after, 0, "%s: no new command on it once the message was read", what);
     run_for(f.ini, 300);
     mcsi_session_get_info(f.ini, f.sid, &si);
     T_EQ_STR(si.state, "active", "%s: the session goes on", what);
