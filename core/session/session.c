@@ -193,8 +193,10 @@ static int may_go(mcsi_session *s, mcsi_task *t)
   return t->keep_cmdsn || window_open(s);
 }
 
-/* Sends what may go, in order; immediate tasks do not wait behind commands
- * held by a closed window. A task whose own connection ended fails. */
+/* Sends what may go, in order. Immediate tasks, and lost commands re-sent
+ * with their CmdSN (which may be the hole that keeps the window closed), do
+ * not wait behind new commands the window holds. A task whose own
+ * connection ended fails. */
 void mcsi_session_drain(mcsi_session *s)
 {
   mcsi_link lost;
@@ -207,13 +209,7 @@ void mcsi_session_drain(mcsi_session *s)
       mcsi_list_push(&lost, &t->link);
       continue;
     }
-    if (!may_go(s, t)) {
-      if (t->immediate) continue;
-      /* non-immediate commands keep their order: only immediate ones pass */
-      for (; l != &s->pending; l = l->next)
-        if (MCSI_CONTAINER(l, mcsi_task, link)->immediate) break;
-      continue;
-    }
+    if (!may_go(s, t)) continue;   /* the window holds every new command alike: their order stays */
     mcsi_conn *c = t->only_conn ? t->only_conn : s->hooks->pick(s);
     if (!c) break;
     mcsi_session_send(s, c, t);
