@@ -21,6 +21,8 @@ struct mcsi_path {
   int32_t wrr_current;                  /* smooth weighted round robin state */
   int active, primary;                  /* policy roles */
   int removing;
+  int target_asked;                     /* removed because the target requested a Logout (AsyncEvent 1) */
+  uint8_t logout_reason;                /* the Logout its removal ends with */
   mcsi_timer drain_timer;               /* removal: drain deadline, then the Logout's */
   mcsi_mcs_done_cb done;                /* the add or remove in progress */
   void *done_arg;
@@ -46,6 +48,9 @@ struct mcsi_mcs {
   mcsi_timer recovery_timer;
   mcsi_status recovery_cause;
   uint32_t recoveries;
+  uint64_t hold_until;                  /* a target's Time2Wait: no reconnect nor re-issue before */
+  int hold_keep;                        /* re-issue when it ends: lost commands may keep their CmdSN */
+  mcsi_timer hold_timer;
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
