@@ -34,7 +34,6 @@
 #define FAKE_JUNK_CHUNK 65536u
 #define FAKE_JUNK_PACE_MS 10         /* one junk chunk per this many ms */
 #define FAKE_PDUS_PER_WAKE 64
-#define FAKE_TPGT "1"
 #define FAKE_IQN "iqn.2026-11.org.mcsi:fake-target"
 #define FAKE_FOREIGN_ITT 0x0badf00du  /* a tag the initiator never used */
 #define FAKE_R2T_FLOOD_COUNT 1000
