@@ -85,7 +85,10 @@ $(BUILD)/libmcsi.a: $(CORE_OBJ)
 $(NBD_LIB): $(NBD_OBJ)
 	$(AR) rcs $@ $^
 
-$(NBD_OBJ): XCFLAGS += -Inbd
+# The NBD layer's TLS (nbd/tls.c): whatever links nbd/ links GnuTLS too.
+GNUTLS_CFLAGS := $(shell pkg-config --cflags gnutls 2>/dev/null)
+GNUTLS_LIBS   := $(shell pkg-config --libs gnutls 2>/dev/null || echo -lgnutls)
+$(NBD_OBJ): XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 
 # The shared library exports the functions of core/mcsi.h and nothing else
 # (tools/gen-exports.sh writes the version script from the header;
@@ -119,17 +122,31 @@ $(SOAK_BIN): $(BUILD)/tests/soak/mcsi-soak.o $(BUILD)/libmcsi.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $(BUILD)/libmcsi.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $^ $(GNUTLS_LIBS) $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
-$(BUILD)/tests/c/test_nbd_hostile.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+
+# build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
+all: $(BUILD)/tests/fake-target
+$(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
+$(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
+
+# The daemon's escape of peer text, a unit test linked with daemon/json_text.o, daemon/rpc.o and jansson.
+$(BUILD)/tests/c/test_unit_json_text.o: XCFLAGS += -Idaemon $(JANSSON_CFLAGS)
+$(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TEST_AUX:%.c=$(BUILD)/%.o) \
+                                    $(BUILD)/daemon/json_text.o $(BUILD)/daemon/rpc.o $(BUILD)/libmcsi.a
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS) -lm
 
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 
-# mcsid embeds Lua 5.4 and the binding for its policies (daemon/policy.c),
-# and serves NBD exports (nbd/).
+# mcsid embeds Lua 5.4 and the binding for its policies, which run in its
+# --policy-runner mode (daemon/policy_runner.c, seccomp: libseccomp), and
+# serves NBD exports (nbd/).
 $(MCSID): $(DAEMON_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(LIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
@@ -149,10 +166,10 @@ $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 # The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
 # and the binding's own functions stay inside it.
 $(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
-	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(LIBS)
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
 
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(GNUTLS_LIBS) $(LIBS)
 
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
@@ -164,7 +181,7 @@ $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 # plain main, built with $(CC) and ASan+UBSan) without fuzzing time.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESS := bhs text conn
+FUZZ_HARNESS := bhs text conn rpc
 FUZZ_SAN     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DIR     := $(BUILD)/fuzz
 REPLAY_DIR   := $(BUILD)/fuzz-replay
@@ -194,6 +211,31 @@ $(REPLAY_DIR)/replay-%: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fu
                         $(REPLAY_DIR)/$(FUZZ_PEER) $(REPLAY_DIR)/libmcsi.a
 	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# fuzz-rpc / replay-rpc: the daemon's dispatcher (tests/fuzz/fuzz_rpc.c is its client): mcsid's
+# objects but main.c and clients.c, the Lua binding and nbd/, built like the harness.
+RPC_SRC := $(filter-out daemon/main.c daemon/clients.c,$(DAEMON_SRC)) $(BIND_SRC) $(NBD_SRC)
+RPC_LIBS := $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
+$(FUZZ_DIR)/daemon/%.o $(REPLAY_DIR)/daemon/%.o $(FUZZ_DIR)/tests/fuzz/fuzz_rpc.o $(REPLAY_DIR)/tests/fuzz/fuzz_rpc.o: \
+  XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
+$(FUZZ_DIR)/bindings/%.o $(REPLAY_DIR)/bindings/%.o: XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
+$(FUZZ_DIR)/nbd/%.o $(REPLAY_DIR)/nbd/%.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+
+$(FUZZ_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(XCFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(REPLAY_DIR)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz-rpc: $(FUZZ_DIR)/tests/fuzz/fuzz_rpc.o $(RPC_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/bindings/lmcsi_embed.o \
+                      $(FUZZ_DIR)/libmcsi.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(RPC_LIBS)
+
+$(REPLAY_DIR)/replay-rpc: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fuzz/fuzz_rpc.o \
+                          $(RPC_SRC:%.c=$(REPLAY_DIR)/%.o) $(REPLAY_DIR)/bindings/lmcsi_embed.o $(REPLAY_DIR)/libmcsi.a
+	$(CC) $(FUZZ_SAN) -o $@ $^ $(RPC_LIBS)
+
 # Writes the seed corpora (tests/fuzz/make_seeds.c); FUZZ_CONN_TRACE=1 replay-conn shows how far each conn seed gets.
 $(REPLAY_DIR)/make-seeds: $(REPLAY_DIR)/tests/fuzz/make_seeds.o $(REPLAY_DIR)/libmcsi.a
 	$(CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
@@ -206,6 +248,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-seeds: $(REPLAY_DIR)/make-seeds
 	mkdir -p $(FUZZ_HARNESS:%=tests/fuzz/corpus/%)
 	$(REPLAY_DIR)/make-seeds tests/fuzz/corpus
+	python3 tests/fuzz/make_rpc_seeds.py tests/fuzz/corpus/rpc
 
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
@@ -254,7 +297,7 @@ demo: all
 
 # What make install puts, and make uninstall removes: the library (static,
 # shared with its links), the header, the NBD layer (libmcsi-nbd.a and
-# mcsi_nbd.h beside mcsi.h: link it before -lmcsi), mcsi.pc, the mcsi program
+# mcsi_nbd.h beside mcsi.h: link it and -lgnutls before -lmcsi), mcsi.pc, the mcsi program
 # and its Lua module, the scripts, mcsi-perf, mcsi-iscsicli (runs
 # scripts/iscsicli.lua) and the man pages mcsi(1), mcsi-iscsicli(1); the
 # service: mcsid in SBINDIR, its systemd

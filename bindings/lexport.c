@@ -2,7 +2,9 @@
  * lexport.c: mcsi.Export, an NBD export of a LUN of a session (nbd/).
  *
  *   local x, st = mcsi.export(session, lun, { socket = "/run/x.sock" })
- *   local x, st = mcsi.export(session, lun, { tcp = "127.0.0.1:10809", read_only = true })
+ *   local x, st = mcsi.export(session, lun, { tcp = "127.0.0.1:10809", read_only = true,
+ *                                             tls_cert = "server-cert.pem", tls_key = "server-key.pem" })
+ *   local x, st = mcsi.export(session, lun, { tcp = "127.0.0.1:10809", tls = "off" })
  *   x:info() -> { clients =, requests =, errors =, bytes_read =, bytes_written =, size =,
  *                 block_size =, uri =, ... }
  *   x:stop()  (also x:close(), a <close> variable)      x.closed, x.uri
@@ -10,7 +12,12 @@
  *
  * Options: socket, tcp ("host:port", port 0: any), name, description,
  * read_only, max_clients, handshake_timeout_ms, max_request,
- * max_scsi_transfer. The export runs on the session's initiator's loop, so
+ * max_scsi_transfer; TLS: tls ("require", the default, or "off"),
+ * tls_cert + tls_key (X.509, PEM), tls_ca (clients must present a
+ * certificate it signed), tls_psk_file ("username:hexkey" lines, psktool).
+ * A TCP export requires TLS: it needs a certificate and key or a PSK file,
+ * unless tls = "off" says plain TCP explicitly (loopback included). The
+ * files are read as the script's own user. The export runs on the session's initiator's loop, so
  * it serves clients whenever the script waits in mcsi (mcsi.run, mcsi.sleep,
  * a blocking call, the REPL). mcsi.export blocks (or yields in a coroutine
  * of mcsi.spawn) while the LUN is asked its capacity and limits. Like a
@@ -70,9 +77,10 @@ static lmcsi_export *check_export(lua_State *L, int arg)
 
 static void push_uri(lua_State *L, const mcsi_nbd_info *in)
 {
+  const char *s = in->tls == MCSI_NBD_TLS_OFF ? "" : "s";
   if (in->socket_path[0]) lua_pushfstring(L, "nbd+unix:///%s?socket=%s", in->name, in->socket_path);
-  else if (strchr(in->tcp_host, ':')) lua_pushfstring(L, "nbd://[%s]:%d/%s", in->tcp_host, (int)in->tcp_port, in->name);
-  else lua_pushfstring(L, "nbd://%s:%d/%s", in->tcp_host, (int)in->tcp_port, in->name);
+  else if (strchr(in->tcp_host, ':')) lua_pushfstring(L, "nbd%s://[%s]:%d/%s", s, in->tcp_host, (int)in->tcp_port, in->name);
+  else lua_pushfstring(L, "nbd%s://%s:%d/%s", s, in->tcp_host, (int)in->tcp_port, in->name);
 }
 
 #define SET_INT(k, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, k))
@@ -80,7 +88,7 @@ static void push_uri(lua_State *L, const mcsi_nbd_info *in)
 
 static void push_info(lua_State *L, const mcsi_nbd_info *in)
 {
-  lua_createtable(L, 0, 28);
+  lua_createtable(L, 0, 36);
   SET_INT("session_id", in->session_id);
   SET_INT("lun", in->lun);
   SET_STR("name", in->name);
@@ -112,6 +120,16 @@ static void push_info(lua_State *L, const mcsi_nbd_info *in)
   SET_INT("bytes_written", in->bytes_written);
   SET_INT("scsi_commands", in->scsi_commands);
   SET_INT("inflight", in->inflight);
+  SET_STR("tls", in->tls == MCSI_NBD_TLS_OFF ? "off" : "require");
+  lua_pushboolean(L, in->tls_x509);
+  lua_setfield(L, -2, "tls_x509");
+  lua_pushboolean(L, in->tls_psk);
+  lua_setfield(L, -2, "tls_psk");
+  lua_pushboolean(L, in->tls_client_certs);
+  lua_setfield(L, -2, "tls_client_certs");
+  SET_INT("tls_sessions", in->tls_sessions);
+  SET_INT("tls_failed", in->tls_failed);
+  SET_INT("tls_refused", in->tls_refused);
 }
 
 /* ---- mcsi.export ---- */
@@ -157,8 +175,17 @@ static void on_started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st
 
 static const char *const export_keys[] = {
   "socket", "tcp", "name", "description", "read_only", "max_clients", "handshake_timeout_ms",
-  "max_request", "max_scsi_transfer", NULL
+  "max_request", "max_scsi_transfer", "tls", "tls_cert", "tls_key", "tls_ca", "tls_psk_file", NULL
 };
+
+/* tls = "require" (the default) | "off" */
+static int tls_mode(lua_State *L, int t)
+{
+  const char *m = lmcsi_str_field(L, t, "tls", "export options");
+  if (!m || !strcmp(m, "require")) return MCSI_NBD_TLS_REQUIRE;
+  if (!strcmp(m, "off")) return MCSI_NBD_TLS_OFF;
+  return luaL_error(L, "export options: tls must be \"require\" or \"off\"");
+}
 
 static void export_opts(lua_State *L, int t, mcsi_nbd_opts *o)
 {
@@ -177,6 +204,11 @@ static void export_opts(lua_State *L, int t, mcsi_nbd_opts *o)
   o->handshake_timeout_ms = (int)lmcsi_int_field(L, t, "handshake_timeout_ms", 0, 0, 3600000, what);
   o->max_request = (uint32_t)lmcsi_int_field(L, t, "max_request", 0, 0, 1 << 30, what);
   o->max_scsi_transfer = (uint32_t)lmcsi_int_field(L, t, "max_scsi_transfer", 0, 0, 1 << 30, what);
+  o->tls = tls_mode(L, t);
+  o->tls_cert = lmcsi_str_field(L, t, "tls_cert", what);
+  o->tls_key = lmcsi_str_field(L, t, "tls_key", what);
+  o->tls_ca = lmcsi_str_field(L, t, "tls_ca", what);
+  o->tls_psk_file = lmcsi_str_field(L, t, "tls_psk_file", what);
   if (!o->socket_path && !o->tcp) luaL_argerror(L, t, "export needs socket = PATH or tcp = \"host:port\"");
 }
 

@@ -1160,7 +1160,9 @@ static int l_initiator(lua_State *L)
 }
 
 /* mcsi.connect([socket]) -> mcsi, st: from now on this state's mcsi talks to
- * the daemon mcsid (bindings/mcsi/remote.lua); upvalue 1 is the module. */
+ * the daemon mcsid (bindings/mcsi/remote.lua); upvalue 1 is the module. The
+ * client gets the CHAP option reader (lsecret.c) as an argument: it is in no
+ * table, so that nothing else (a policy in mcsid) reads files with it. */
 static int l_connect(lua_State *L)
 {
   lua_settop(L, 1);
@@ -1170,7 +1172,8 @@ static int l_connect(lua_State *L)
   lua_getfield(L, -1, "install");
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, 1);
-  lua_call(L, 2, 2);
+  lua_pushcfunction(L, lmcsi_l_chap_secrets);   /* given to the client only: in no table anyone can reach */
+  lua_call(L, 3, 2);
   return 2;
 }
 

@@ -234,6 +234,7 @@ void lmcsi_forget_secrets(lmcsi_engine *e);
 const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secrets masked */
 int lmcsi_l_redact(lua_State *L);
 int lmcsi_l_add_secret(lua_State *L);
+int lmcsi_l_chap_secrets(lua_State *L);
 
 /* linitiator.c: mcsi.Initiator */
 void lmcsi_open_initiator(lua_State *L, int module_idx);

@@ -194,6 +194,28 @@ int lmcsi_l_redact(lua_State *L)
   return 1;
 }
 
+/* chap_secrets(chap) -> username, secret, target_username, target_secret
+ * (nil where not given): a chap options table read as the in-process calls
+ * read it (the same forms, checks and errors; every secret remembered for
+ * redaction). mcsi.connect hands it to mcsi.remote, which sends them inline
+ * to mcsid; it is in no module table (in mcsid a policy would read files as
+ * root with it). */
+int lmcsi_l_chap_secrets(lua_State *L)
+{
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "chap");
+  mcsi_chap ch = { 0 };
+  lmcsi_chap_opts(L, lua_gettop(L), &ch, "chap");   /* file secrets stay anchored on the stack */
+  const char *v[4] = { ch.username, ch.secret, ch.target_username, ch.target_secret };
+  for (int i = 0; i < 4; i++) {
+    if (v[i]) lua_pushstring(L, v[i]);
+    else lua_pushnil(L);
+  }
+  return 4;
+}
+
 /* mcsi.add_secret(s): s is a secret too (masked in output, kept out of history) */
 int lmcsi_l_add_secret(lua_State *L)
 {

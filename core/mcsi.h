@@ -145,7 +145,11 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  * returns a failing Status at once (bad arguments, unknown ids) and the
  * callback never runs. Any number may be in flight at once, started from
  * anywhere, callbacks included. The blocking forms wait for the same
- * operation (and are refused inside callbacks). */
+ * operation (and are refused inside callbacks). An operation whose session
+ * ends first ends with it: an add still logging in answers
+ * ISDSC_CONNECTION_FAILED, a removal ISDSC_SUCCESS (its connection closed
+ * with the session), before the logout's own callback. Only
+ * mcsi_initiator_free ends operations without calling them. */
 
 typedef struct mcsi_result {
   mcsi_status status;

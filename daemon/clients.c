@@ -14,6 +14,7 @@
 #include "clients.h"
 #include "log.h"
 #include "methods.h"
+#include "peers.h"
 #include "rpc.h"
 
 #define READ_CHUNK 65536
@@ -43,6 +44,9 @@ struct mcsid_client {
   int paused;                   /* not read while the memory budget is full */
   unsigned long pause_serial;   /* its turn among the paused clients (lowest first) */
   unsigned events;
+  mcsid_screen_fn screen;       /* an adopted client's (mcsid_client_adopt): sees each request first */
+  int (*screen_event)(void *arg, json_t *msg);   /* and each Event before it is sent (NULL: all go) */
+  void *screen_arg;
 };
 
 /* ---- life ---------------------------------------------------------------------------------- */
@@ -116,6 +120,16 @@ static void client_close(mcsid_client *c, const char *why)
 
 int mcsid_client_is_open(const mcsid_client *c) { return c->open; }
 uid_t mcsid_client_uid(const mcsid_client *c) { return c->uid; }
+
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups)
+{
+  socklen_t len = (socklen_t)(*ngroups * sizeof *groups);
+  if (!c->open || getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) return -1;
+  *uid = c->uid;
+  *gid = c->gid;
+  *ngroups = len / sizeof *groups;
+  return 0;
+}
 unsigned long mcsid_client_serial(const mcsid_client *c) { return c->serial; }
 long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
 void mcsid_client_set_events(mcsid_client *c, unsigned mask)
@@ -220,7 +234,7 @@ void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
   mcsid_client **list = calloc(n ? n : 1, sizeof *list);
   if (!list) return;
   for (mcsid_client *c = d->clients; c; c = c->next)
-    if (c->events & (1u << kind)) {
+    if ((c->events & (1u << kind)) && (!c->screen_event || c->screen_event(c->screen_arg, msg))) {
       mcsid_client_ref(c);
       list[i++] = c;
     }
@@ -258,21 +272,10 @@ static void rearm_idle(mcsid_client *c)
     c->idle_timer = mcsi_timer_add(c->d->ini, (uint64_t)c->d->config.partial_timeout_ms, idle_expired, c);
 }
 
+/* Parsed, screened (an adopted client's), dispatched: methods.c. */
 static void handle_line(mcsid_client *c, char *line, size_t len)
 {
-  if (len && line[len - 1] == '\r') len--;
-  size_t i = 0;
-  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-  if (i == len) return;   /* blank line */
-  mcsid_request req;
-  json_t *error = NULL;
-  if (mcsid_rpc_parse(line, len, &req, &error) < 0) {
-    mcsid_client_send(c, error);
-    json_decref(error);
-    return;
-  }
-  mcsid_dispatch(c->d, c, &req);
-  mcsid_request_free(&req);
+  mcsid_handle_line(c->d, c, line, len, c->screen, c->screen_arg);
 }
 
 /* A client that once sent a long line does not keep its buffer. */
@@ -474,29 +477,6 @@ static void quiet_expired(mcsi_initiator *ini, void *arg)
 
 /* ---- accept ----------------------------------------------------------------------------------- */
 
-static int peer_in_group(int fd, gid_t gid)
-{
-#ifdef SO_PEERGROUPS
-  gid_t groups[256];
-  socklen_t len = sizeof groups;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-    for (size_t i = 0; i < len / sizeof groups[0]; i++)
-      if (groups[i] == gid) return 1;
-#else
-  (void)fd;
-  (void)gid;
-#endif
-  return 0;
-}
-
-static int peer_allowed(mcsid *d, int fd, const struct ucred *cr)
-{
-  if (cr->uid == 0 || cr->uid == geteuid()) return 1;
-  int found;
-  gid_t gid = mcsid_config_group(&d->config, &found);
-  return found && (cr->gid == gid || peer_in_group(fd, gid));
-}
-
 static long clients_of_uid(const mcsid *d, uid_t uid)
 {
   long n = 0;
@@ -555,7 +535,7 @@ static void accept_one(mcsid *d, int fd)
     close(fd);
     return;
   }
-  if (!peer_allowed(d, fd, &cr)) {
+  if (!mcsid_peer_allowed(d, fd, &cr)) {
     log_warning("client pid %ld uid %ld gid %ld refused: not root, not uid %ld, not in group '%s'", (long)cr.pid,
                 (long)cr.uid, (long)cr.gid, (long)geteuid(), d->config.socket_group);
     close(fd);
@@ -682,6 +662,37 @@ void mcsid_listen_close(mcsid *d)
   d->listen_fd = -1;
   unlink(d->socket_path);
 }
+
+/* ---- clients the daemon makes itself (policy runners) ------------------------------------------- */
+
+mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t gid, mcsid_screen_fn screen,
+                                 void *arg)
+{
+  mcsid_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  *c = (mcsid_client){ .d = d, .fd = fd, .serial = ++d->client_serial, .pid = pid, .uid = uid, .gid = gid,
+                       .refs = 1, .open = 1, .screen = screen, .screen_arg = arg };
+  c->watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, client_ready, c);
+  if (!c->watch) {
+    free(c);
+    return NULL;
+  }
+  c->next = d->clients;
+  if (d->clients) d->clients->prev = c;
+  d->clients = c;
+  d->nclients++;
+  log_debug("client %lu: pid %ld uid %ld adopted", c->serial, (long)pid, (long)uid);
+  return c;
+}
+
+void mcsid_client_shut(mcsid_client *c, const char *why) { client_close(c, why); }
+
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg))
+{
+  c->screen_event = screen_event;
+}
+
+gid_t mcsid_client_gid(const mcsid_client *c) { return c->gid; }
 
 void mcsid_clients_close_all(mcsid *d)
 {

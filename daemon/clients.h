@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 #include "mcsid.h"
+#include "rpc.h"
 
 /* 0, or -1 with a log line. */
 int mcsid_listen(mcsid *d);
@@ -52,6 +53,10 @@ void mcsid_client_ref(mcsid_client *c);
 void mcsid_client_unref(mcsid_client *c);
 int mcsid_client_is_open(const mcsid_client *c);
 uid_t mcsid_client_uid(const mcsid_client *c);
+/* The peer's credentials as the kernel recorded them at connect (SO_PEERCRED,
+ * SO_PEERGROUPS): *ngroups in, the room in groups; out, how many. 0, or -1
+ * when the connection is gone or its groups cannot be had. */
+int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ngroups);
 unsigned long mcsid_client_serial(const mcsid_client *c);
 /* The request in flight count, kept by methods.c. */
 void mcsid_client_pending_add(mcsid_client *c, int delta);
@@ -59,6 +64,21 @@ long mcsid_client_pending(const mcsid_client *c);
 /* Event subscription: a mask of (1u << kind); 0 unsubscribes. */
 void mcsid_client_set_events(mcsid_client *c, unsigned mask);
 unsigned mcsid_client_events(const mcsid_client *c);
+/* A client on a socket the daemon made itself (one end of a socketpair, a
+ * policy runner's: policy.c), with the credentials given (not read from the
+ * peer). Each request line, once parsed, goes to screen(arg, client, req)
+ * first: 1 dispatches it as any client's, 0 means screen answered or took it.
+ * The client holds fd (closed with it); NULL if out of memory (fd not closed).
+ * Counted in nclients, not refused by max_clients (the caller bounds them). */
+typedef int (*mcsid_screen_fn)(void *arg, mcsid_client *c, const mcsid_request *req);
+mcsid_client *mcsid_client_adopt(mcsid *d, int fd, pid_t pid, uid_t uid, gid_t gid, mcsid_screen_fn screen,
+                                 void *arg);
+/* An adopted client's Events (mcsid_clients_broadcast) go through
+ * screen_event(arg, msg) first: 0 keeps that one from it. */
+void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, json_t *msg));
+/* Closes the connection now (the memory stays while referenced). */
+void mcsid_client_shut(mcsid_client *c, const char *why);
+gid_t mcsid_client_gid(const mcsid_client *c);
 /* Sends msg to every open client whose event mask has bit (1u << kind). */
 void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg);
 

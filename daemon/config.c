@@ -9,7 +9,7 @@
 #include "config.h"
 #include "log.h"
 
-typedef enum { K_STRING, K_LONG, K_LEVEL } key_kind;
+typedef enum { K_STRING, K_LONG, K_LEVEL, K_BOOL } key_kind;
 
 typedef struct key_row {
   const char *name;
@@ -26,6 +26,7 @@ typedef struct key_row {
 static const key_row keys[] = {
   { "initiator_name", STR(initiator_name) },
   { "socket_group", STR(socket_group) },
+  { "export_dir", STR(export_dir) },
   { "log_level", K_LEVEL, offsetof(mcsid_config, log_level), 0, 0, 0 },
   { "request_max", NUM(request_max, 1024, 64L << 20) },
   { "max_pending", NUM(max_pending, 1, 100000) },
@@ -46,12 +47,23 @@ static const key_row keys[] = {
   { "default_policy", STR(default_policy) },
   { "policy_instructions", NUM(policy_instructions, 10000, 2000000000L) },
   { "policy_ms", NUM(policy_ms, 10, 3600000) },
+  { "nbd_tls_cert", STR(nbd_tls_cert) },
+  { "nbd_tls_key", STR(nbd_tls_key) },
+  { "nbd_tls_ca", STR(nbd_tls_ca) },
+  { "nbd_tls_psk_file", STR(nbd_tls_psk_file) },
+  { "nbd_plain_tcp", K_BOOL, offsetof(mcsid_config, nbd_plain_tcp), 0, 0, 0 },
+  { "policy_user", STR(policy_user) },
+  { "policy_memory_mb", NUM(policy_memory_mb, 4, 65536) },
+  { "policy_cpu_ms", NUM(policy_cpu_ms, 10, 3600000) },
+  { "policy_cpu_window_ms", NUM(policy_cpu_window_ms, 100, 600000) },
+  { "max_policies", NUM(max_policies, 1, 1024) },
 };
 
 void mcsid_config_defaults(mcsid_config *c)
 {
   memset(c, 0, sizeof *c);
   c->log_level = -1;
+  snprintf(c->export_dir, sizeof c->export_dir, "%s", "/run/mcsi/exports");
   c->request_max = 1L << 20;
   c->max_pending = 64;
   c->max_clients = 256;
@@ -69,6 +81,10 @@ void mcsid_config_defaults(mcsid_config *c)
   c->nop_timeout_ms = 2000;
   c->policy_instructions = 50000000;
   c->policy_ms = 60000;
+  c->policy_memory_mb = 64;
+  c->policy_cpu_ms = 1000;
+  c->policy_cpu_window_ms = 10000;
+  c->max_policies = 64;
 }
 
 static char *trim(char *s)
@@ -93,6 +109,11 @@ static int set_key(mcsid_config *c, const key_row *k, const char *v)
     n = mcsid_log_level_parse(v);
     if (n < 0) return -1;
     *(int *)field = (int)n;
+    return 0;
+  case K_BOOL:
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) *(int *)field = 1;
+    else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) *(int *)field = 0;
+    else return -1;
     return 0;
   case K_LONG:
     errno = 0;
@@ -143,9 +164,19 @@ int mcsid_config_load(mcsid_config *c, const char *path)
   int lineno = 0, bad = 0;
   while (fgets(line, sizeof line, f)) bad |= parse_line(&next, line, path, ++lineno);
   fclose(f);
+  for (size_t n = strlen(next.export_dir); n > 1 && next.export_dir[n - 1] == '/'; n--) next.export_dir[n - 1] = 0;
+  if (!bad && (next.export_dir[0] != '/' || strstr(next.export_dir, "/../") || strstr(next.export_dir, "/./"))) {
+    log_err("%s: export_dir must be an absolute path without . or .. (%s)", path, next.export_dir);
+    bad = 1;
+  }
   if (bad) return -1;
   if (next.reserved_clients >= next.max_clients) next.reserved_clients = next.max_clients - 1;
   if (next.retry_max_ms < next.retry_initial_ms) next.retry_max_ms = next.retry_initial_ms;
+  if (next.policy_cpu_ms > next.policy_cpu_window_ms) {
+    log_err("%s: policy_cpu_ms (%ld) is more than policy_cpu_window_ms (%ld)", path, next.policy_cpu_ms,
+            next.policy_cpu_window_ms);
+    return -1;
+  }
   *c = next;
   return 0;
 }

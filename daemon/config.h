@@ -14,6 +14,7 @@
 typedef struct mcsid_config {
   char initiator_name[224];     /* "" : the engine's default (iqn...:<hostname>) */
   char socket_group[64];        /* "" : root and the daemon's uid only */
+  char export_dir[96];          /* NBD exports' Unix sockets live here only (exportdir.h); absolute */
   int log_level;                /* -1: not set in the file */
   long request_max;             /* bytes of one request line */
   long max_pending;             /* requests in flight per client */
@@ -33,6 +34,19 @@ typedef struct mcsid_config {
   char default_policy[64];      /* "" : none; else attached to persistent targets without a PolicyScript */
   long policy_instructions;     /* a policy activation's VM instruction budget */
   long policy_ms;               /* and its wall time budget */
+  /* NBD exports over TCP: TLS (daemon/export_tls.c). The files are root's,
+   * named here only: never by a client. */
+  char nbd_tls_cert[1024];      /* PEM server certificate (chain); with nbd_tls_key: X.509 */
+  char nbd_tls_key[1024];
+  char nbd_tls_ca[1024];        /* "" : clients are not asked for a certificate; else they must
+                                   present one this CA signed */
+  char nbd_tls_psk_file[1024];  /* "" : no PSK; else psktool's username:hexkey lines */
+  int nbd_plain_tcp;            /* 1: an export may say "Tls": "off" (plain TCP); default 0 */
+  char policy_user[64];         /* "" : nobody; the user the policies' processes run as */
+  long policy_memory_mb;        /* a policy's Lua heap (its process: this + 256 MiB of address space) */
+  long policy_cpu_ms;           /* a policy's CPU in any policy_cpu_window_ms: past it, killed */
+  long policy_cpu_window_ms;
+  long max_policies;            /* policies running at once */
 } mcsid_config;
 
 void mcsid_config_defaults(mcsid_config *c);

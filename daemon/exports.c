@@ -8,9 +8,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "exportdir.h"
 #include "exports.h"
+#include "export_tls.h"
+#include "json_text.h"
 #include "log.h"
 #include "mcsi_nbd.h"
+#include "peers.h"
 #include "persist.h"
 
 enum { EXP_STARTING, EXP_UP, EXP_WAITING, EXP_FAILED };
@@ -29,6 +33,7 @@ struct mcsid_export {
   mcsi_id sid;               /* the session it serves (or is to serve) */
   mcsi_id started_sid;       /* the session its start probed */
   mcsi_nbd_export *exp;      /* running: EXP_UP */
+  mcsid_export_socket sock;  /* its Unix socket under export_dir, from the start to the stop */
   int state;
   int dropped;               /* unlinked while starting: freed when the start ends */
   int store;                 /* ExportLun IsPersistent: stored once up */
@@ -42,7 +47,7 @@ static uint64_t next_id = 1;
 
 static int key_known(const char *k)
 {
-  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", NULL };
+  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", "Tls", NULL };
   for (const char *const *p = keys; *p; p++)
     if (!strcmp(*p, k)) return 1;
   return 0;
@@ -61,15 +66,16 @@ int mcsid_export_spec_check(const json_t *spec, char *msg, size_t len)
   json_t *ro = json_object_get(spec, "ReadOnly"), *mc = json_object_get(spec, "MaxClients");
   if (!json_is_integer(lun) || json_integer_value(lun) < 0) return snprintf(msg, len, "Lun must be a LUN number"), -1;
   if (!sock && !tcp) return snprintf(msg, len, "Socket or Tcp is required"), -1;
-  if (sock && (!json_is_string(sock) || json_string_value(sock)[0] != '/' ||
+  if (sock && (!json_is_string(sock) || !*json_string_value(sock) ||
                strlen(json_string_value(sock)) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
-    return snprintf(msg, len, "Socket must be an absolute path shorter than 108 bytes"), -1;
+    return snprintf(msg, len, "Socket must be a name in export_dir"), -1;
   if (tcp && (!json_is_string(tcp) || !*json_string_value(tcp) || strlen(json_string_value(tcp)) >= 80 ||
               strpbrk(json_string_value(tcp), " \t/")))
     return snprintf(msg, len, "Tcp must be \"host:port\", \"[v6]:port\" or \"port\""), -1;
   if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 4096))
     return snprintf(msg, len, "ExportName must be a string of at most 4096 bytes"), -1;
   if (ro && !json_is_boolean(ro)) return snprintf(msg, len, "ReadOnly must be true or false"), -1;
+  if (mcsid_export_tls_check(json_object_get(spec, "Tls"), msg, len) < 0) return -1;
   if (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > MAX_CLIENTS_LIMIT))
     return snprintf(msg, len, "MaxClients must be 1..%d", MAX_CLIENTS_LIMIT), -1;
   return 0;
@@ -78,6 +84,16 @@ int mcsid_export_spec_check(const json_t *spec, char *msg, size_t len)
 static const char *spec_string(const json_t *spec, const char *key)
 {
   return json_string_value(json_object_get(spec, key));
+}
+
+int mcsid_export_spec_socket(mcsid *d, json_t *spec, char *msg, size_t len)
+{
+  char name[MCSID_EXPORT_NAME_MAX + 1];
+  const char *given = spec_string(spec, "Socket");
+  if (!given) return 0;
+  if (mcsid_export_socket_name(d, given, name, sizeof name, msg, len) < 0) return -1;
+  if (strcmp(name, given)) json_object_set_new(spec, "Socket", json_string(name));
+  return 0;
 }
 
 /* ---- records ---------------------------------------------------------------------------------------- */
@@ -91,6 +107,7 @@ static mcsid_export *record_new(mcsid *d, json_t *spec, mcsi_id sid, const char 
   x->spec = spec;
   x->sid = sid;
   x->state = EXP_WAITING;
+  x->sock.fd = -1;
   snprintf(x->target, sizeof x->target, "%s", target ? target : "");
   mcsid_export **p = &d->exports;   /* oldest first */
   while (*p) p = &(*p)->next;
@@ -122,6 +139,7 @@ static void record_halt(mcsid_export *x, int state)
     log_notice("export %llu stopped (%u clients closed)", (unsigned long long)x->id, info.clients);
     mcsi_nbd_export_stop(x->exp);
     x->exp = NULL;
+    mcsid_export_socket_remove(&x->sock);
   }
   x->state = state;
 }
@@ -139,12 +157,12 @@ static void record_drop(mcsid_export *x)
   record_free(x);
 }
 
-mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_path)
+mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_name)
 {
   for (mcsid_export *x = d->exports; x; x = x->next) {
     if (id && x->id == id) return x;
     const char *s = spec_string(x->spec, "Socket");
-    if (socket_path && s && !strcmp(s, socket_path)) return x;
+    if (socket_name && s && !strcmp(s, socket_name)) return x;
   }
   return NULL;
 }
@@ -214,55 +232,44 @@ int mcsid_exports_entry_from_call(mcsid_call *call, json_t *entry, char *msg, si
     if (json_array_size(old)) json_object_set_new(entry, "Exports", json_deep_copy(old));
     return 0;
   }
-  json_array_foreach(given, i, s) {
-    char why[200];
-    if (mcsid_export_spec_check(s, why, sizeof why) < 0) {
+  json_t *specs = json_deep_copy(given);
+  json_array_foreach(specs, i, s) {
+    char why[300];
+    if (mcsid_export_spec_check(s, why, sizeof why) < 0 || mcsid_export_spec_socket(call->d, s, why, sizeof why) < 0) {
       snprintf(msg, len, "invalid params: Exports[%zu]: %s", i, why);
+      json_decref(specs);
       return -1;
     }
   }
-  json_object_set_new(entry, "Exports", json_deep_copy(given));
+  json_object_set_new(entry, "Exports", specs);
   return 0;
 }
 
 /* ---- starting ------------------------------------------------------------------------------------------ */
 
-/* A Unix socket some process answers on (not a stale file). */
-static int socket_alive(const char *path)
-{
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  struct stat st;
-  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-  int alive = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
-  close(fd);
-  return alive;
-}
-
-/* 0, or -1 with msg: the socket path is another export's or a live socket. */
+/* 0, or -1 with msg: the socket name is another export's. */
 static int socket_free(mcsid *d, const mcsid_export *x, char *msg, size_t len)
 {
-  const char *path = spec_string(x->spec, "Socket");
-  if (!path) return 0;
+  const char *name = spec_string(x->spec, "Socket");
+  if (!name) return 0;
   for (mcsid_export *o = d->exports; o; o = o->next) {
     const char *s = spec_string(o->spec, "Socket");
-    if (o != x && s && !strcmp(s, path) && o->state != EXP_WAITING && o->state != EXP_FAILED)
-      return snprintf(msg, len, "socket %s is export %llu's", path, (unsigned long long)o->id), -1;
+    if (o != x && s && !strcmp(s, name) && o->state != EXP_WAITING && o->state != EXP_FAILED)
+      return snprintf(msg, len, "socket %s is export %llu's", name, (unsigned long long)o->id), -1;
   }
-  if (socket_alive(path)) return snprintf(msg, len, "socket %s is in use (a server answers on it)", path), -1;
   return 0;
 }
 
-/* The socket file gets the control socket's mode and group. */
-static void socket_permissions(mcsid *d, const char *path)
+/* A client accepted on the Unix socket: the control socket's rule (peers.h). */
+static int unix_peer_allowed(int fd, void *arg)
 {
-  int found = 0;
-  gid_t gid = mcsid_config_group(&d->config, &found);
-  if (chmod(path, 0660) < 0) log_warning("export socket %s: chmod: %s", path, strerror(errno));
-  if (found && chown(path, (uid_t)-1, gid) < 0) log_warning("export socket %s: chown: %s", path, strerror(errno));
+  mcsid_export *x = arg;
+  struct ucred cr;
+  if (mcsid_peer_fd_allowed(x->d, fd, &cr)) return 1;
+  log_warning("export %llu: NBD client pid %ld uid %ld gid %ld refused: not root, not uid %ld, not in group '%s'",
+              (unsigned long long)x->id, (long)cr.pid, (long)cr.uid, (long)cr.gid, (long)geteuid(),
+              x->d->config.socket_group);
+  return 0;
 }
 
 /* A stored Tcp with port 0 keeps the port it got. */
@@ -302,12 +309,14 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
 {
   mcsid_export *x = arg;
   (void)ini;
+  mcsid_export_socket_close(&x->sock);   /* the export listens on its own duplicate */
   if (!st && (x->dropped || x->d->stopping)) {
     mcsi_nbd_export_stop(exp);
     st = ISDSC_SESSION_BUSY;
     message = x->d->stopping ? "the daemon is stopping" : "stopped while starting (its session was logged out)";
   }
   if (st) {
+    mcsid_export_socket_remove(&x->sock);
     start_failed(x, st, message);
     return;
   }
@@ -315,8 +324,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
   x->state = EXP_UP;
   x->error[0] = 0;
   if (x->sid != x->started_sid) mcsi_nbd_export_rebind(exp, x->sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")));
-  const char *path = spec_string(x->spec, "Socket");
-  if (path) socket_permissions(x->d, path);
+  const char *path = x->sock.name[0] ? x->sock.name : NULL;
   if (x->store) {
     x->store = 0;
     tcp_as_bound(x);
@@ -332,23 +340,39 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
   answer(x, ISDSC_SUCCESS, NULL);
 }
 
+/* Binds x's Unix socket under export_dir (if it has one) into o: 0, or -1 with msg. */
+static int bind_socket(mcsid_export *x, mcsi_nbd_opts *o, char *path, size_t pathlen, char *msg, size_t len)
+{
+  const char *name = spec_string(x->spec, "Socket");
+  if (!name) return 0;
+  if (socket_free(x->d, x, msg, len) < 0 || mcsid_export_socket_bind(x->d, name, &x->sock, msg, len) < 0) return -1;
+  mcsid_export_socket_path(x->d, name, path, pathlen);
+  o->socket_path = path;
+  o->unix_listen_fd = x->sock.fd;
+  o->unix_peer_allowed = unix_peer_allowed;
+  o->unix_peer_arg = x;
+  return 0;
+}
+
 /* Starts x on x->sid; a failure is reported through start_failed. */
 static void record_start(mcsid_export *x)
 {
-  char msg[256] = "";
-  mcsi_nbd_opts o = { .socket_path = spec_string(x->spec, "Socket"), .tcp = spec_string(x->spec, "Tcp"),
-                      .name = spec_string(x->spec, "ExportName"),
+  char msg[256] = "", path[sizeof ((struct sockaddr_un *)0)->sun_path];
+  mcsi_nbd_opts o = { .tcp = spec_string(x->spec, "Tcp"), .name = spec_string(x->spec, "ExportName"),
                       .read_only = json_is_true(json_object_get(x->spec, "ReadOnly")),
                       .max_clients = (uint32_t)json_integer_value(json_object_get(x->spec, "MaxClients")) };
   x->state = EXP_STARTING;
   x->started_sid = x->sid;
-  if (socket_free(x->d, x, msg, sizeof msg) < 0) {
+  if (mcsid_export_tls_opts(x->d, x->spec, &o, msg, sizeof msg) < 0 || bind_socket(x, &o, path, sizeof path, msg, sizeof msg) < 0) {
     start_failed(x, ISDSC_INVALID_PARAMETER, msg);
     return;
   }
   mcsi_status st = mcsi_nbd_export_start_async(x->d->ini, x->sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")),
                                                &o, started, x, msg, sizeof msg);
-  if (st) start_failed(x, st, msg);
+  if (st) {
+    mcsid_export_socket_remove(&x->sock);
+    start_failed(x, st, msg);
+  }
 }
 
 void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int store)
@@ -370,10 +394,10 @@ void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int st
 
 int mcsid_export_remove(mcsid *d, mcsid_export *x)
 {
-  int rc = unstore_spec(d, x) < 0 ? -1 : 0;
+  if (unstore_spec(d, x) < 0) return -1;   /* not saved: not applied, the export stays (state.h) */
   log_notice("export %llu removed", (unsigned long long)x->id);
   record_drop(x);
-  return rc;
+  return 0;
 }
 
 /* The session is gone for x: a persistent one waits for its target's next session. */
@@ -423,6 +447,41 @@ void mcsid_exports_event(mcsid *d, const mcsi_event *ev)
   }
 }
 
+/* ---- start: export_dir, stored exports named --------------------------------------------------------- */
+
+/* A stored export whose Socket is export_dir/name gets the name; one
+ * elsewhere stays stored, is logged, and never starts: 1 if spec changed. */
+static int migrate_spec(mcsid *d, const char *target, size_t i, json_t *spec)
+{
+  char why[300];
+  const char *given = spec_string(spec, "Socket");
+  if (!given || given[0] != '/') return 0;
+  char *was = strdup(given);
+  int changed = 0;
+  if (mcsid_export_spec_socket(d, spec, why, sizeof why) < 0)
+    log_warning("persistent target %s: Exports[%zu]: socket %s: %s: it will not start (store it again with a name)",
+                target, i, was ? was : "?", why);
+  else if ((changed = 1))
+    log_notice("persistent target %s: Exports[%zu]: socket %s is named %s from now on", target, i, was ? was : "?",
+               spec_string(spec, "Socket"));
+  free(was);
+  return changed;
+}
+
+void mcsid_exports_migrate(mcsid *d)
+{
+  json_t *list = mcsid_state_persistent(&d->state), *e, *spec;
+  size_t i, j;
+  int changed = 0;
+  json_array_foreach(list, i, e) {
+    const char *target = json_string_value(json_object_get(e, "TargetName"));
+    json_array_foreach(json_object_get(e, "Exports"), j, spec)
+      if (json_is_object(spec)) changed |= migrate_spec(d, target ? target : "?", j, spec);
+  }
+  if (changed && mcsid_state_save(&d->state) < 0)
+    log_warning("state.json: the exports' socket names could not be saved (they are used all the same)");
+}
+
 /* ---- the keeper's session ------------------------------------------------------------------------------- */
 
 static mcsid_export *find_spec(mcsid *d, const char *target, const json_t *spec)
@@ -446,8 +505,8 @@ void mcsid_exports_session_up(mcsid *d, json_t *entry, mcsi_id sid)
     if (x->exp) mcsi_nbd_export_rebind(x->exp, sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")));
   }
   json_array_foreach(specs, i, s) {
-    char why[200];
-    if (mcsid_export_spec_check(s, why, sizeof why) < 0) {
+    char why[300];
+    if (mcsid_export_spec_check(s, why, sizeof why) < 0 || mcsid_export_spec_socket(d, s, why, sizeof why) < 0) {
       log_warning("persistent target %s: Exports[%zu] ignored: %s", target, i, why);
       continue;
     }
@@ -468,8 +527,8 @@ static json_t *uris(const mcsi_nbd_info *in)
     json_array_append_new(list, json_string(u));
   }
   if (in->tcp_host[0]) {
-    snprintf(u, sizeof u, strchr(in->tcp_host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s", in->tcp_host,
-             in->tcp_port, in->name);
+    snprintf(u, sizeof u, strchr(in->tcp_host, ':') ? "nbd%s://[%s]:%u/%s" : "nbd%s://%s:%u/%s",
+             in->tls == MCSI_NBD_TLS_OFF ? "" : "s", in->tcp_host, in->tcp_port, in->name);
     json_array_append_new(list, json_string(u));
   }
   return list;
@@ -502,6 +561,7 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
                                 "Errors", (json_int_t)in.errors, "BytesRead", (json_int_t)in.bytes_read,
                                 "BytesWritten", (json_int_t)in.bytes_written, "ScsiCommands",
                                 (json_int_t)in.scsi_commands, "InFlight", (json_int_t)in.inflight));
+  mcsid_export_tls_json(o, &in);
 }
 
 json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)
@@ -509,23 +569,29 @@ json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)
   const char *sock = spec_string(x->spec, "Socket"), *tcp = spec_string(x->spec, "Tcp");
   const char *name = spec_string(x->spec, "ExportName");
   json_t *mc = json_object_get(x->spec, "MaxClients");
-  json_t *o = json_pack("{s:I, s:o, s:s, s:I, s:s, s:b, s:s, s:s, s:s, s:b, s:I}", "ExportId", (json_int_t)x->id,
-                        "UniqueSessionId", mcsid_id_json(x->sid), "TargetName", x->target, "Lun",
+  json_t *o = json_pack("{s:I, s:o, s:o, s:I, s:s, s:b, s:s, s:s, s:s, s:b, s:I}", "ExportId", (json_int_t)x->id,
+                        "UniqueSessionId", mcsid_id_json(x->sid), "TargetName", mcsid_json_text(x->target), "Lun",
                         json_integer_value(json_object_get(x->spec, "Lun")), "State", state_names[x->state],
                         "IsPersistent", stored_index(d, x) >= 0, "ExportName", name ? name : "", "Socket",
-                        sock ? sock : "", "Tcp", tcp ? tcp : "", "ReadOnly",
+                        "", "Tcp", tcp ? tcp : "", "ReadOnly",
                         json_is_true(json_object_get(x->spec, "ReadOnly")), "MaxClients",
                         mc ? json_integer_value(mc) : (json_int_t)DEFAULT_MAX_CLIENTS);
+  if (sock) {   /* the name given, and the path clients connect to */
+    char path[sizeof ((struct sockaddr_un *)0)->sun_path];
+    mcsid_export_socket_path(d, sock, path, sizeof path);
+    json_object_set_new(o, "Socket", json_string(path));
+    json_object_set_new(o, "SocketName", json_string(sock));
+  }
   if (!x->target[0]) {   /* not a keeper's: the session's own target name */
     char t[224];
     mcsi_session_info *info = malloc(sizeof *info);
     if (info && mcsi_session_get_info(d->ini, x->sid, info) == ISDSC_SUCCESS) {
       snprintf(t, sizeof t, "%s", info->target);
-      json_object_set_new(o, "TargetName", json_string(t));
+      json_object_set_new(o, "TargetName", mcsid_json_text(t));
     }
     free(info);
   }
-  if (x->error[0] && x->state == EXP_FAILED) json_object_set_new(o, "Error", json_string(x->error));
+  if (x->error[0] && x->state == EXP_FAILED) json_object_set_new(o, "Error", mcsid_json_text(x->error));   /* quotes the target */
   if (x->exp) add_info(o, x->exp);
   return o;
 }

@@ -2,8 +2,13 @@
  *
  * An export serves one LUN of one session on a Unix socket and/or a TCP
  * address. Its "spec", the same object whether given to ExportLun or stored:
- *   {"Lun": n, "Socket": "/abs/path", "Tcp": "host:port", "ExportName": s,
+ *   {"Lun": n, "Socket": "name", "Tcp": "host:port", "ExportName": s,
  *    "ReadOnly": b, "MaxClients": n}          (Lun and Socket or Tcp required)
+ * Socket names a socket in export_dir (exportdir.h: the daemon binds it
+ * there, through its descriptor of the directory, and nowhere else); a
+ * given "export_dir/name" is stored as "name". Clients of a Unix socket are
+ * checked as the control socket's are (peers.h): others are closed before
+ * a byte is sent.
  * A persistent export is a spec in the "Exports" array of its persistent
  * target's entry in state.json (persist.h): it is started each time the
  * target's keeper has a session (at start, after kill -9, after SIGHUP), and
@@ -24,17 +29,25 @@
 
 /* 0 if spec is a valid spec object, -1 with msg (names keys, never values). */
 int mcsid_export_spec_check(const json_t *spec, char *msg, size_t len);
+/* Its Socket (if any) made a name in export_dir: 0, or -1 with msg. */
+int mcsid_export_spec_socket(mcsid *d, json_t *spec, char *msg, size_t len);
+
+/* At start, once the state is loaded: names the sockets of stored exports
+ * given as export_dir/name (saved); those elsewhere are logged and never
+ * start. (export_dir itself is opened, made if missing, by the first Unix
+ * export: a daemon that exports nothing leaves the file system alone.) */
+void mcsid_exports_migrate(mcsid *d);
 
 /* ExportLun: starts an export of spec on sid; call is finished when it is up
  * or has failed. store: add the spec to the session's persistent target once
  * up (the caller has checked the session is a keeper's). spec is stolen. */
 void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int store);
 
-/* The record of that id, or the one listening on that socket path (NULL). */
-mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_path);
+/* The record of that id, or the one of that socket name (NULL). */
+mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_name);
 /* UnexportLun: stops it (its clients closed), forgets it, and removes its
  * spec from its persistent target: 0, or -1 if the state file could not be
- * written (the export is stopped all the same). */
+ * written (then nothing changed: the export stays, state.h). */
 int mcsid_export_remove(mcsid *d, mcsid_export *x);
 /* The record as ListExports shows it. */
 json_t *mcsid_export_json(mcsid *d, const mcsid_export *x);

@@ -12,9 +12,8 @@ int mcsid_digest_number(const char *name)
 
 void mcsid_login_wipe(mcsid_login *l) { explicit_bzero(l, sizeof *l); }
 
-mcsi_status mcsid_login_from_call(const mcsid_call *call, mcsid_login *l, char *msg, size_t len)
+static mcsi_status options_from_call(const mcsid_call *call, mcsid_login *l, char *msg, size_t len)
 {
-  memset(l, 0, sizeof *l);
   const char *target = mcsid_param_string(call, "TargetName");
   if (target && strlen(target) >= sizeof l->target) {
     snprintf(msg, len, "TargetName is too long");
@@ -35,8 +34,6 @@ mcsi_status mcsid_login_from_call(const mcsid_call *call, mcsid_login *l, char *
     snprintf(msg, len, "MaximumConnections or LoginTimeoutMs is out of range");
     return ISDSC_INVALID_PARAMETER;
   }
-  mcsi_status st = mcsid_chap_from_call(call, &l->chap, msg, len);
-  if (st) return st;
   l->opts.portal = l->portal[0] ? l->portal : NULL;
   l->opts.target = l->target[0] ? l->target : NULL;
   l->opts.header_digest = hd;
@@ -47,4 +44,13 @@ mcsi_status mcsid_login_from_call(const mcsid_call *call, mcsid_login *l, char *
   l->opts.nop_timeout_ms = (int)call->d->config.nop_timeout_ms;
   mcsid_chap_to_engine(&l->chap, &l->opts.chap);
   return ISDSC_SUCCESS;
+}
+
+mcsi_status mcsid_login_from_call(const mcsid_call *call, mcsid_login *l, char *msg, size_t len)
+{
+  memset(l, 0, sizeof *l);
+  mcsi_status st = mcsid_chap_from_call(call, &l->chap, msg, len);   /* first: an inline secret is wiped at once */
+  if (!st) st = options_from_call(call, l, msg, len);
+  if (st) mcsid_login_wipe(l);
+  return st;
 }

@@ -204,6 +204,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
 
 int main(int argc, char **argv)
 {
+  if (argc == 2 && !strcmp(argv[1], MCSID_POLICY_RUNNER_ARG)) return mcsid_policy_runner_main(argc, argv);
   static mcsid d = { .listen_fd = -1 };
   const char *state_dir = DEFAULT_STATE_DIR;
   d.socket_path = DEFAULT_SOCKET;
@@ -218,7 +219,12 @@ int main(int argc, char **argv)
     log_err("initiator_name: not a valid iSCSI name (or out of memory)");
     return 1;
   }
-  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0 || mcsid_listen(&d) < 0) {
+  if (mcsid_state_open(&d.state, state_dir) < 0 || watch_signals(&d) < 0) {
+    mcsi_initiator_free(d.ini);
+    return 1;
+  }
+  mcsid_exports_migrate(&d);   /* stored exports named before a client can list them */
+  if (mcsid_listen(&d) < 0) {
     mcsi_initiator_free(d.ini);
     return 1;
   }

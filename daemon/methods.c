@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clients.h"
+#include "json_text.h"
 #include "log.h"
 #include "methods.h"
 
@@ -96,7 +97,7 @@ json_t *mcsid_portal_object(const char *text)
     port = atoi(colon + 1);
     *colon = 0;
   }
-  return json_pack("{s:s, s:i}", "Address", addr, "Port", port);
+  return json_pack("{s:o, s:i}", "Address", mcsid_json_text(addr), "Port", port);   /* a target's text too */
 }
 
 int mcsid_policy_number(const json_t *v)
@@ -161,7 +162,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
   json_object_foreach(params, key, v) {
     const mcsid_param_spec *p = find_param(m, key);
     if (!p) {
-      snprintf(msg, len, "invalid params: %s has no parameter %.64s", m->name, key);
+      snprintf(msg, len, "invalid params: %s has no parameter %.*s", m->name, mcsid_text_prefix(key, 64), key);
       return -1;
     }
     if (!value_has_type(v, p->type)) {
@@ -183,8 +184,26 @@ static void answer_error(mcsid_client *c, json_t *id, int code, const char *mess
 {
   if (!id) return;   /* a notification hears nothing */
   json_t *err = mcsid_rpc_error(id, code, message);
-  mcsid_client_send(c, err);
+  if (err) mcsid_client_send(c, err);   /* NULL: out of memory */
   json_decref(err);
+}
+
+void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len,
+                       int (*screen)(void *arg, mcsid_client *c, const mcsid_request *req), void *screen_arg)
+{
+  if (len && line[len - 1] == '\r') len--;
+  size_t i = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+  if (i == len) return;   /* blank line */
+  mcsid_request req;
+  json_t *error = NULL;
+  if (mcsid_rpc_parse(line, len, &req, &error) < 0) {
+    if (error) mcsid_client_send(c, error);
+    json_decref(error);
+    return;
+  }
+  if (!screen || screen(screen_arg, c, &req)) mcsid_dispatch(d, c, &req);
+  mcsid_request_free(&req);
 }
 
 void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
@@ -192,7 +211,7 @@ void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
   char msg[256];
   const mcsid_method *m = find_method(req->method);
   if (!m) {
-    snprintf(msg, sizeof msg, "method not found: %.64s", req->method);
+    snprintf(msg, sizeof msg, "method not found: %.*s", mcsid_text_prefix(req->method, 64), req->method);
     answer_error(c, req->id, RPC_METHOD_NOT_FOUND, msg);
     return;
   }
@@ -231,8 +250,12 @@ void mcsid_call_finish(mcsid_call *call, mcsi_status st, const char *message, js
     json_decref(outputs);
   }
   if (call->id && mcsid_client_is_open(call->client)) {
-    json_t *msg = mcsid_rpc_result(call->id, result);
-    mcsid_client_send(call->client, msg);
+    json_t *msg = result ? mcsid_rpc_result(call->id, result) : NULL;
+    if (!msg) {   /* out of memory (result was stolen): an answer all the same */
+      answer_error(call->client, call->id, RPC_INTERNAL_ERROR, "internal error: out of memory");
+    } else {
+      mcsid_client_send(call->client, msg);
+    }
     json_decref(msg);
   } else {
     json_decref(result);

@@ -71,6 +71,16 @@ extern const mcsid_method mcsid_methods_io[];        /* methods_io.c: ScsiRead, 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */
 void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req);
+/* One line a client sent (without its '\n'; a '\r' before it and blank
+ * lines are ignored): parsed, then dispatched or answered with the protocol
+ * error. screen (NULL: none; clients.h's mcsid_screen_fn of an adopted
+ * client) sees each parsed request first: 1 dispatches it, 0 means it
+ * answered or took it. Answers go through mcsid_client_send, at once or
+ * later: the whole dispatcher is driven by this call and the engine's loop,
+ * no socket needed (clients.c calls it for each line; tests/fuzz/fuzz_rpc.c
+ * too). */
+void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len,
+                       int (*screen)(void *arg, mcsid_client *c, const mcsid_request *req), void *screen_arg);
 /* Ends the call: sends {"jsonrpc","id","result": Status object + outputs}
  * unless it is a notification or the client is gone. outputs is stolen (may
  * be NULL); message NULL or "": the Status's own message. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "log.h"
 #include "loginopts.h"
 
@@ -32,7 +33,8 @@ static json_t *targets_json(const mcsi_target_list *list)
     json_t *portals = json_array();
     for (size_t j = 0; j < list->targets[i].naddr; j++)
       json_array_append_new(portals, address_json(list->targets[i].addresses[j]));
-    json_array_append_new(arr, json_pack("{s:s, s:o}", "TargetName", list->targets[i].name, "Portals", portals));
+    json_array_append_new(arr, json_pack("{s:o, s:o}", "TargetName", mcsid_json_text(list->targets[i].name),
+                                         "Portals", portals));
   }
   return arr;
 }
@@ -78,6 +80,9 @@ static void merge_targets(mcsid_state *s, json_t *found, const char *portal)
 
 static mcsi_status store_portal(mcsid *d, discovery *x, json_t *found)
 {
+  char msg[256];
+  mcsi_status st = x->chap.from_request ? mcsid_chap_store(&d->state, &x->chap, msg, sizeof msg) : ISDSC_SUCCESS;
+  if (st) return st;   /* the account first: nothing else changed yet */
   json_t *portals = mcsid_state_portals(&d->state), *p;
   size_t i;
   json_array_foreach(portals, i, p)
@@ -86,14 +91,7 @@ static mcsi_status store_portal(mcsid *d, discovery *x, json_t *found)
       break;
     }
   json_t *entry = mcsid_portal_object(x->portal);
-  if (x->chap.set) {
-    json_object_set_new(entry, "ChapAccount", json_string(x->chap.account));
-    mcsid_state_set_account(&d->state, x->chap.account, mcsid_chap_account_json(&x->chap));
-    if (mcsid_secrets_save(&d->state) < 0) {
-      json_decref(entry);
-      return ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
-    }
-  }
+  if (x->chap.set) json_object_set_new(entry, "ChapAccount", json_string(x->chap.account));
   json_array_append_new(portals, entry);
   merge_targets(&d->state, found, x->portal);
   return mcsid_state_save(&d->state) < 0 ? ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA : ISDSC_SUCCESS;
@@ -112,7 +110,8 @@ static void discovered(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_li
   mcsi_target_list_free(list);
   if (!st && x->store) {
     st = store_portal(call->d, x, found);
-    if (st) message = "the state file could not be written";
+    if (st) message = st == ISDSC_INVALID_PARAMETER ? "ChapAccount: the caller cannot store an account of that name"
+                                                    : "the state file could not be written";
     else log_notice("target portal %s added: %zu targets", x->portal, json_array_size(found));
   }
   json_t *out = found ? json_pack("{s:o}", "Targets", found) : NULL;
@@ -150,8 +149,10 @@ static void discover(mcsid_call *call, int store)
   }
 }
 
-static void send_targets(mcsid_call *call) { discover(call, 0); }
-static void add_target_portal(mcsid_call *call) { discover(call, 1); }
+static void send_targets_now(mcsid_call *call) { discover(call, 0); }
+static void add_target_portal_now(mcsid_call *call) { discover(call, 1); }
+static void send_targets(mcsid_call *call) { mcsid_chap_files_then(call, send_targets_now); }
+static void add_target_portal(mcsid_call *call) { mcsid_chap_files_then(call, add_target_portal_now); }
 
 /* ---- RemoveTargetPortal / ListTargetPortals / ListTargets ------------------------------------------------ */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "clients.h"
 #include "exports.h"
+#include "json_text.h"
 #include "log.h"
 #include "methods.h"
 #include "persist.h"
@@ -18,11 +19,11 @@ static const char *const policy_kinds[] = { "policy-failed", "policy-ended", "po
 static json_t *event_json(const mcsi_event *ev)
 {
   const char *name = mcsi_status_name(ev->status);
-  return json_pack("{s:s, s:o, s:o, s:s?, s:s?, s:I, s:s, s:s}", "Kind", mcsi_event_name(ev->kind),
+  return json_pack("{s:s, s:o, s:o, s:s?, s:s?, s:I, s:s, s:o}", "Kind", mcsi_event_name(ev->kind),
                    "UniqueSessionId", mcsid_id_json(ev->session_id), "UniqueConnectionId",
                    mcsid_id_json(ev->connection_id), "OldState", ev->old_state, "NewState", ev->new_state, "Status",
                    (json_int_t)ev->status, "StatusName", name ? name : "ISDSC_UNKNOWN", "Reason",
-                   ev->reason ? ev->reason : "");
+                   mcsid_json_text(ev->reason));   /* may quote the target */
 }
 
 static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
@@ -32,7 +33,8 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
   log_debug("event %s session %llu connection %llu", mcsi_event_name(ev->kind),
             (unsigned long long)ev->session_id, (unsigned long long)ev->connection_id);
   json_t *msg = mcsid_rpc_notification("Event", event_json(ev));
-  mcsid_clients_broadcast(d, (int)ev->kind, msg);
+  if (msg) mcsid_clients_broadcast(d, (int)ev->kind, msg);   /* NULL: out of memory, nobody is dropped for it */
+  else log_warning("event %s: out of memory: not sent", mcsi_event_name(ev->kind));
   json_decref(msg);
   mcsid_exports_event(d, ev);
   mcsid_persist_event(d, ev);

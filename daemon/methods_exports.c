@@ -3,12 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "exportdir.h"
 #include "exports.h"
 
 /* The spec of an ExportLun call: its export parameters as an object. */
 static json_t *spec_of(const mcsid_call *call)
 {
-  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", NULL };
+  static const char *const keys[] = { "Lun", "Socket", "Tcp", "ExportName", "ReadOnly", "MaxClients", "Tls", NULL };
   json_t *spec = json_object();
   for (const char *const *k = keys; *k; k++) {
     json_t *v = mcsid_param(call, *k);
@@ -22,7 +23,7 @@ static void export_lun(mcsid_call *call)
   char msg[256], target[224];
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
   json_t *spec = spec_of(call);
-  if (mcsid_export_spec_check(spec, msg, sizeof msg) < 0) {
+  if (mcsid_export_spec_check(spec, msg, sizeof msg) < 0 || mcsid_export_spec_socket(call->d, spec, msg, sizeof msg) < 0) {
     char full[300];
     json_decref(spec);
     snprintf(full, sizeof full, "invalid params: %s", msg);
@@ -48,14 +49,21 @@ static void unexport_lun(mcsid_call *call)
     mcsid_call_invalid_params(call, "invalid params: ExportId or Socket is required");
     return;
   }
-  mcsid_export *x = mcsid_export_find(call->d, id, id ? NULL : sock);
+  char name[MCSID_EXPORT_NAME_MAX + 1], msg[256];
+  if (!id && mcsid_export_socket_name(call->d, sock, name, sizeof name, msg, sizeof msg) < 0) {
+    char full[300];
+    snprintf(full, sizeof full, "invalid params: %s", msg);
+    mcsid_call_invalid_params(call, full);
+    return;
+  }
+  mcsid_export *x = mcsid_export_find(call->d, id, id ? NULL : name);
   if (!x) {
     mcsid_call_finish(call, ISDSC_NOT_FOUND, id ? "no export of that ExportId" : "no export on that Socket", NULL);
     return;
   }
   if (mcsid_export_remove(call->d, x) < 0)
-    mcsid_call_finish(call, ISDSC_COULD_NOT_REMOVE_PERSISTENT_LOGIN_DATA, "the export is stopped; the state file "
-                      "could not be written", NULL);
+    mcsid_call_finish(call, ISDSC_COULD_NOT_REMOVE_PERSISTENT_LOGIN_DATA, "the state file could not be written: "
+                      "the export stays", NULL);
   else
     mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
@@ -70,7 +78,7 @@ const mcsid_method mcsid_methods_exports[] = {
   { "ExportLun", export_lun,
     { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 1 }, { "Socket", P_STRING, 0 }, { "Tcp", P_STRING, 0 },
       { "ExportName", P_STRING, 0 }, { "ReadOnly", P_BOOL, 0 }, { "MaxClients", P_UINT, 0 },
-      { "IsPersistent", P_BOOL, 0 } } },
+      { "IsPersistent", P_BOOL, 0 }, { "Tls", P_STRING, 0 } } },
   { "UnexportLun", unexport_lun, { { "ExportId", P_ID, 0 }, { "Socket", P_STRING, 0 } } },
   { "ListExports", list_exports, { { "UniqueSessionId", P_ID, 0 } } },
   { NULL, NULL, { { NULL } } },

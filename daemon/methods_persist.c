@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 #include "exports.h"
+#include "log.h"
 #include "loginopts.h"
 #include "persist.h"
+#include "state_check.h"
 
 /* The portals of the call (TargetPortal, or Portals) as stored objects. */
 static json_t *portals_of(const mcsid_call *call)
@@ -44,30 +46,32 @@ static mcsi_status complete_entry(mcsid_call *call, json_t *entry, char *msg, si
   mcsid_chap chap;
   mcsi_status st = mcsid_chap_from_call(call, &chap, msg, len);
   if (st) return st;
-  if (chap.set) {
-    json_object_set_new(entry, "ChapAccount", json_string(chap.account));
-    if (mcsid_param(call, "SecretFile")) {
-      mcsid_state_set_account(&call->d->state, chap.account, mcsid_chap_account_json(&chap));
-      if (mcsid_secrets_save(&call->d->state) < 0) st = ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA;
-    }
+  if (chap.set) json_object_set_new(entry, "ChapAccount", json_string(chap.account));
+  if (mcsid_check_persistent(entry, msg, len) < 0) {   /* what is stored loads again: state_check.h */
+    mcsid_chap_wipe(&chap);
+    return ISDSC_INVALID_PARAMETER;
   }
+  if (chap.from_request) st = mcsid_chap_store(&call->d->state, &chap, msg, len);
   mcsid_chap_wipe(&chap);
   return st;
 }
 
 void mcsid_persist_add_from_call(mcsid_call *call, json_t *entry)
 {
-  char msg[256];
+  char msg[256] = "";
+  mcsid_state *state = &call->d->state;
+  json_t *secrets_before = mcsid_secrets_snapshot(state);
   mcsi_status st = complete_entry(call, entry, msg, sizeof msg);
   if (st) {
     json_decref(entry);
     mcsid_call_finish(call, st, msg, NULL);
-    return;
+  } else if (mcsid_persist_add(call->d, entry, call) < 0 && mcsid_secrets_restore(state, secrets_before) < 0) {
+    log_err("a CHAP account stored for a persistent target that was not stored could not be taken back");
   }
-  mcsid_persist_add(call->d, entry, call);
+  json_decref(secrets_before);
 }
 
-static void persistent_login_target(mcsid_call *call)
+static void persistent_login_target_now(mcsid_call *call)
 {
   json_t *portals = portals_of(call);
   long long n = mcsid_param_uint(call, "Connections", 1);
@@ -87,6 +91,11 @@ static void persistent_login_target(mcsid_call *call)
     return;
   }
   mcsid_persist_add_from_call(call, entry);
+}
+
+static void persistent_login_target(mcsid_call *call)
+{
+  mcsid_chap_files_then(call, persistent_login_target_now);
 }
 
 static void list_persistent_targets(mcsid_call *call)

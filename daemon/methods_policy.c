@@ -1,11 +1,13 @@
 /* methods_policy.c: AttachPolicy, DetachPolicy, ListPolicies (policy.h). */
 #include <string.h>
 #include <stdlib.h>
+#include "clients.h"
 #include "methods.h"
 #include "policy.h"
 
 /* UniqueSessionId, PolicyScript (a name: failover, drain, rebalance or a
- * file of policy_dir), Options (an object given to the policy). */
+ * file of policy_dir), Options (an object given to the policy). The policy's
+ * connection has the rights of the client that attached it. */
 static void attach_policy(mcsid_call *call)
 {
   mcsid *d = call->d;
@@ -22,8 +24,8 @@ static void attach_policy(mcsid_call *call)
     return;
   }
   char err[512];
-  long id = mcsid_policy_attach(d, sid, mcsid_param_string(call, "PolicyScript"), mcsid_param(call, "Options"), err,
-                                sizeof err);
+  long id = mcsid_policy_attach_as(d, sid, mcsid_param_string(call, "PolicyScript"), mcsid_param(call, "Options"),
+                                   mcsid_client_uid(call->client), mcsid_client_gid(call->client), err, sizeof err);
   if (!id) {
     mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, err, NULL);
     return;

@@ -3,6 +3,7 @@
  * message (the decoded sense, why it failed). */
 #include <stdio.h>
 #include <string.h>
+#include "json_text.h"
 #include "methods.h"
 
 static void inquiry_done(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
@@ -13,8 +14,9 @@ static void inquiry_done(mcsi_status st, const char *message, const mcsi_inquiry
     char hex[2 * sizeof inq->data + 1];
     for (size_t i = 0; i < inq->len && i < sizeof inq->data; i++) snprintf(hex + 2 * i, 3, "%02x", inq->data[i]);
     hex[2 * (inq->len < sizeof inq->data ? inq->len : sizeof inq->data)] = 0;
-    out = json_pack("{s:i, s:s, s:s, s:s, s:s}", "PeripheralDeviceType", inq->peripheral_type, "VendorId",
-                    inq->vendor, "ProductId", inq->product, "ProductRevision", inq->revision, "Data", hex);
+    out = json_pack("{s:i, s:o, s:o, s:o, s:s}", "PeripheralDeviceType", inq->peripheral_type, "VendorId",
+                    mcsid_json_text(inq->vendor), "ProductId", mcsid_json_text(inq->product), "ProductRevision",
+                    mcsid_json_text(inq->revision), "Data", hex);
   }
   mcsid_call_finish(call, st, message, out);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "exports.h"
+#include "json_text.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -41,8 +42,9 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
   char isid[13];
   for (int i = 0; i < 6; i++) snprintf(isid + 2 * i, 3, "%02x", s->isid[i]);
   const char *lb = mcsi_lb_policy_name(s->load_balance_policy);
-  json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:i, s:s}", "UniqueSessionId",
-                        mcsid_id_json(s->id), "TargetName", s->target, "TargetAlias", s->target_alias, "ISID", isid,
+  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:s, s:b, s:i, s:s}", "UniqueSessionId",
+                        mcsid_id_json(s->id), "TargetName", mcsid_json_text(s->target), "TargetAlias",
+                        mcsid_json_text(s->target_alias), "ISID", isid,
                         "TSIH", s->tsih, "TPGT", s->tpgt, "State", s->state, "Discovery", s->discovery,
                         "LoadBalancePolicy", s->load_balance_policy, "LoadBalancePolicyName", lb ? lb : "");
   json_object_set_new(o, "Persistent", json_boolean(s->id && mcsid_persist_session(d, s->target) == s->id));
@@ -95,7 +97,7 @@ static void login_persistent(mcsid_call *call)
   mcsid_persist_add_from_call(call, entry);
 }
 
-static void login_to_target(mcsid_call *call)
+static void login_to_target_now(mcsid_call *call)
 {
   char msg[256];
   mcsid_login l;
@@ -112,6 +114,8 @@ static void login_to_target(mcsid_call *call)
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }
+
+static void login_to_target(mcsid_call *call) { mcsid_chap_files_then(call, login_to_target_now); }
 
 /* ---- LogoutFromTarget -------------------------------------------------------------------------------- */
 
@@ -142,7 +146,7 @@ static void add_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   mcsid_call_finish(arg, r->status, r->message, out);
 }
 
-static void add_connection(mcsid_call *call)
+static void add_connection_now(mcsid_call *call)
 {
   char msg[256];
   mcsid_login l;
@@ -157,6 +161,8 @@ static void add_connection(mcsid_call *call)
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }
+
+static void add_connection(mcsid_call *call) { mcsid_chap_files_then(call, add_connection_now); }
 
 static void remove_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 {

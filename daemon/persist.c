@@ -7,12 +7,14 @@
 #include "loginopts.h"
 #include "persist.h"
 #include "policy.h"
+#include "state_check.h"
 
 struct mcsid_keeper {
   mcsid *d;
   mcsid_keeper *next;
-  json_t *entry;            /* the stored entry (referenced) */
+  char target[224];         /* its entry's TargetName: the entry is looked up in the state each time */
   mcsi_id sid;              /* the session it holds, 0: none */
+  mcsi_id failed_sid;       /* its last session that failed for good: reaped once the next is up */
   size_t added;             /* connections logged in (the leading one included) */
   size_t attempt;           /* picks the portal */
   long backoff_ms;
@@ -26,21 +28,39 @@ struct mcsid_keeper {
 };
 
 static void step(mcsid_keeper *k);
+static void reap_later(mcsid *d, mcsi_id *sid);
 
-static const char *target_of(const mcsid_keeper *k)
+static const char *target_of(const mcsid_keeper *k) { return k->target; }
+
+/* The index of target's entry in the state's list, or -1. */
+static long entry_index(json_t *list, const char *target)
 {
-  return json_string_value(json_object_get(k->entry, "TargetName"));
+  json_t *e;
+  size_t i;
+  json_array_foreach(list, i, e) {
+    const char *name = json_string_value(json_object_get(e, "TargetName"));
+    if (name && target && !strcmp(name, target)) return (long)i;
+  }
+  return -1;
+}
+
+/* The keeper's entry as the state holds it now (borrowed), NULL once removed. */
+static json_t *entry_of(const mcsid_keeper *k)
+{
+  json_t *list = mcsid_state_persistent(&k->d->state);
+  long i = entry_index(list, k->target);
+  return i < 0 ? NULL : json_array_get(list, (size_t)i);
 }
 
 static size_t wanted_connections(const mcsid_keeper *k)
 {
-  json_int_t n = json_integer_value(json_object_get(k->entry, "Connections"));
+  json_int_t n = json_integer_value(json_object_get(entry_of(k), "Connections"));
   return n < 1 ? 1 : (size_t)n;
 }
 
 static void portal_at(const mcsid_keeper *k, size_t i, char *out, size_t len)
 {
-  json_t *portals = json_object_get(k->entry, "Portals");
+  json_t *portals = json_object_get(entry_of(k), "Portals");
   size_t n = json_array_size(portals);
   out[0] = 0;
   if (n) mcsid_portal_text(json_array_get(portals, i % n), out, len);
@@ -49,7 +69,6 @@ static void portal_at(const mcsid_keeper *k, size_t i, char *out, size_t len)
 static void keeper_free(mcsid_keeper *k)
 {
   if (k->timer) mcsi_timer_cancel(k->d->ini, k->timer);
-  json_decref(k->entry);
   json_decref(k->conn_ids);
   free(k);
 }
@@ -102,24 +121,25 @@ static void retry_later(mcsid_keeper *k, mcsi_status st, const char *message)
 /* Login options from the entry and its CHAP account. */
 static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login *l, char *msg, size_t len)
 {
+  json_t *entry = entry_of(k);
   memset(l, 0, sizeof *l);
   snprintf(l->portal, sizeof l->portal, "%s", portal);
   snprintf(l->target, sizeof l->target, "%s", target_of(k));
-  const char *account = json_string_value(json_object_get(k->entry, "ChapAccount"));
+  const char *account = json_string_value(json_object_get(entry, "ChapAccount"));
   if (account) {
     mcsi_status st = mcsid_chap_from_account(&k->d->state, account, &l->chap, msg, len);
     if (st) return st;
   }
   l->opts.portal = l->portal;
   l->opts.target = l->target;
-  l->opts.header_digest = mcsid_digest_number(json_string_value(json_object_get(k->entry, "HeaderDigest")));
-  l->opts.data_digest = mcsid_digest_number(json_string_value(json_object_get(k->entry, "DataDigest")));
+  l->opts.header_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "HeaderDigest")));
+  l->opts.data_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "DataDigest")));
   if (l->opts.header_digest < 0) l->opts.header_digest = 0;
   if (l->opts.data_digest < 0) l->opts.data_digest = 0;
   l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
   l->opts.nop_interval_ms = (int)k->d->config.nop_interval_ms;
   l->opts.nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
-  json_t *recovery = json_object_get(k->entry, "RecoveryTimeoutMs");
+  json_t *recovery = json_object_get(entry, "RecoveryTimeoutMs");
   if (json_integer_value(recovery) > 0 && json_integer_value(recovery) <= 3600000)
     l->opts.recovery_timeout_ms = (int)json_integer_value(recovery);
   mcsid_chap_to_engine(&l->chap, &l->opts.chap);
@@ -154,7 +174,8 @@ static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
     return;
   }
   log_info("persistent target %s: session %llu", target_of(k), (unsigned long long)k->sid);
-  mcsid_exports_session_up(k->d, k->entry, k->sid);
+  mcsid_exports_session_up(k->d, entry_of(k), k->sid);   /* the exports move from the failed one first */
+  reap_later(k->d, &k->failed_sid);
   step(k);
 }
 
@@ -213,7 +234,7 @@ static void start_add(mcsid_keeper *k)
 
 static void set_policy(mcsid_keeper *k)
 {
-  json_t *p = json_object_get(k->entry, "LoadBalancePolicy");
+  json_t *p = json_object_get(entry_of(k), "LoadBalancePolicy");
   if (!p) return;
   mcsi_status st = mcsi_set_load_balance_policy(k->d->ini, k->sid, (int)json_integer_value(p), NULL, 0);
   if (st)
@@ -226,11 +247,11 @@ static void set_policy(mcsid_keeper *k)
  * lost ones back); the keeper keeps the session. */
 static void attach_policy(mcsid_keeper *k)
 {
-  const char *script = json_string_value(json_object_get(k->entry, "PolicyScript"));
+  const char *script = json_string_value(json_object_get(entry_of(k), "PolicyScript"));
   if (!script || !*script) script = k->d->config.default_policy;
   if (!*script || mcsid_policy_running(k->d, k->sid)) return;
   json_t *opts = json_pack("{s:I, s:[]}", "connections", (json_int_t)wanted_connections(k), "portals");
-  json_t *portals = json_object_get(k->entry, "Portals"), *p;
+  json_t *portals = json_object_get(entry_of(k), "Portals"), *p;
   size_t i;
   json_array_foreach(portals, i, p) {
     char text[128];
@@ -244,7 +265,7 @@ static void attach_policy(mcsid_keeper *k)
 
 static void step(mcsid_keeper *k)
 {
-  if (k->d->stopping || k->busy || k->idle || k->timer) return;
+  if (k->d->stopping || k->busy || k->idle || k->timer || k->removed || !entry_of(k)) return;
   if (!k->sid) {
     start_login(k);
     return;
@@ -258,7 +279,7 @@ static void step(mcsid_keeper *k)
   k->backoff_ms = 0;
   log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
              (unsigned long long)k->sid, k->added);
-  mcsid_exports_session_up(k->d, k->entry, k->sid);
+  mcsid_exports_session_up(k->d, entry_of(k), k->sid);
   answer_waiter(k, k->first_status, NULL);
 }
 
@@ -271,12 +292,12 @@ static mcsid_keeper *find_keeper(mcsid *d, const char *target)
   return NULL;
 }
 
-static mcsid_keeper *keeper_new(mcsid *d, json_t *entry)
+static mcsid_keeper *keeper_new(mcsid *d, const char *target)
 {
   mcsid_keeper *k = calloc(1, sizeof *k);
   if (!k) return NULL;
   k->d = d;
-  k->entry = json_incref(entry);
+  snprintf(k->target, sizeof k->target, "%s", target);
   k->next = d->keepers;
   d->keepers = k;
   return k;
@@ -286,6 +307,7 @@ static mcsid_keeper *keeper_new(mcsid *d, json_t *entry)
 static void keeper_drop(mcsid_keeper *k)
 {
   unlink_keeper(k);
+  reap_later(k->d, &k->failed_sid);
   if (k->timer) mcsi_timer_cancel(k->d->ini, k->timer);
   k->timer = 0;
   k->removed = 1;
@@ -303,7 +325,7 @@ void mcsid_persist_start_all(mcsid *d)
     const char *target = json_string_value(json_object_get(e, "TargetName"));
     if (!target) continue;
     mcsid_keeper *k = find_keeper(d, target);
-    if (!k && !(k = keeper_new(d, e))) continue;
+    if (!k && !(k = keeper_new(d, target))) continue;
     if (k->sid && !k->idle) continue;   /* up, or getting there */
     k->idle = 0;
     step(k);
@@ -319,33 +341,44 @@ void mcsid_persist_stop_all(mcsid *d)
   }
 }
 
-void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
+/* The entry replaces the stored one of its TargetName, or joins the list,
+ * and is written; -1 when the state file could not be written (the state is
+ * then back as it was: state.h). */
+static int store_entry(mcsid *d, json_t *entry)
 {
-  const char *target = json_string_value(json_object_get(entry, "TargetName"));
-  json_t *list = mcsid_state_persistent(&d->state), *e;
-  size_t i;
+  json_t *list = mcsid_state_persistent(&d->state);
+  long i = entry_index(list, json_string_value(json_object_get(entry, "TargetName")));
+  if (i >= 0) json_array_set(list, (size_t)i, entry);
+  else json_array_append(list, entry);
+  return mcsid_state_save(&d->state);
+}
+
+int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
+{
+  char why[300], target[224];
+  if (mcsid_check_persistent(entry, why, sizeof why) < 0) {
+    json_decref(entry);
+    if (call) mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, why, NULL);
+    return -1;
+  }
+  snprintf(target, sizeof target, "%s", json_string_value(json_object_get(entry, "TargetName")));
+  int saved = store_entry(d, entry);
+  json_decref(entry);
+  if (saved < 0) {   /* nothing changed: the old entry and its keeper stay */
+    if (call) mcsid_call_finish(call, ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA,
+                                "the state file could not be written: the target was not stored", NULL);
+    return -1;
+  }
   mcsi_id old_sid = 0;
   mcsid_keeper *old = find_keeper(d, target);
   if (old) {
     old_sid = old->sid;
     keeper_drop(old);
   }
-  json_array_foreach(list, i, e)
-    if (!strcmp(json_string_value(json_object_get(e, "TargetName")), target)) {
-      json_array_remove(list, i);
-      break;
-    }
-  json_array_append(list, entry);
-  if (mcsid_state_save(&d->state) < 0) {
-    json_decref(entry);
-    if (call) mcsid_call_finish(call, ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA, NULL, NULL);
-    return;
-  }
-  mcsid_keeper *k = keeper_new(d, entry);
-  json_decref(entry);
+  mcsid_keeper *k = keeper_new(d, target);
   if (!k) {
     if (call) mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
-    return;
+    return 0;   /* stored: a keeper comes at SIGHUP or the next start */
   }
   log_notice("persistent target %s stored", target);
   k->waiter = call;
@@ -359,20 +392,58 @@ void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
     free(info);
   }
   step(k);
+  return 0;
 }
 
 int mcsid_persist_remove(mcsid *d, const char *target)
 {
-  json_t *list = mcsid_state_persistent(&d->state), *e;
-  size_t i;
+  json_t *list = mcsid_state_persistent(&d->state);
+  long i = entry_index(list, target);
+  /* The keeper is found before the entry goes: target may be the entry's own name. */
   mcsid_keeper *k = find_keeper(d, target);
+  if (i >= 0) {
+    json_array_remove(list, (size_t)i);
+    if (mcsid_state_save(&d->state) < 0) return -1;   /* not removed: the entry and its keeper stay */
+  }
   if (k) keeper_drop(k);
-  json_array_foreach(list, i, e)
-    if (!strcmp(json_string_value(json_object_get(e, "TargetName")), target)) {
-      json_array_remove(list, i);
-      return mcsid_state_save(&d->state) < 0 ? -1 : 1;
-    }
-  return k ? 1 : 0;
+  return i >= 0 || k ? 1 : 0;
+}
+
+/* ---- sessions that failed for good --------------------------------------------------------------------- */
+
+typedef struct reap {
+  mcsi_id sid;
+} reap;
+
+static void reaped(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+{
+  (void)ini;
+  (void)arg;
+  log_info("session %llu reaped: %s", (unsigned long long)r->session_id, r->message);
+}
+
+static void reap_due(mcsi_initiator *ini, void *arg)
+{
+  reap *x = arg;
+  mcsi_session_info *info = malloc(sizeof *info);
+  if (info && mcsi_session_get_info(ini, x->sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "failed"))
+    mcsi_logout_from_target_async(ini, x->sid, reaped, NULL);   /* a failed session ends without a Logout */
+  free(info);
+  free(x);
+}
+
+/* A keeper's session that failed for good is removed from the engine (and
+ * SessionList) once the keeper's next session is up and the exports moved
+ * to it, or when the keeper goes, or when a newer one fails: a persistent
+ * target never has more than one failed session, however often it flaps.
+ * From the loop, outside the event that told. *sid becomes 0. */
+static void reap_later(mcsid *d, mcsi_id *sid)
+{
+  reap *x = *sid ? malloc(sizeof *x) : NULL;
+  if (!x) return;
+  *x = (reap){ *sid };
+  *sid = 0;
+  if (!mcsi_timer_add(d->ini, 0, reap_due, x)) free(x);
 }
 
 void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
@@ -382,6 +453,10 @@ void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
     if (k->sid != ev->session_id) continue;
     k->sid = 0;
     k->added = 0;
+    if (ev->kind == MCSI_EV_SESSION_FAILED) {
+      reap_later(d, &k->failed_sid);   /* an older failed one: its exports moved on long ago */
+      k->failed_sid = ev->session_id;
+    }
     if (ev->kind == MCSI_EV_SESSION_FAILED && !d->stopping && !k->idle) {
       log_warning("persistent target %s: session %llu failed: logging in again", target_of(k),
                   (unsigned long long)ev->session_id);

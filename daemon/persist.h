@@ -24,8 +24,10 @@ void mcsid_persist_start_all(mcsid *d);
 /* Shutdown: no more logins or retries. */
 void mcsid_persist_stop_all(mcsid *d);
 /* Stores the entry (replacing one of the same TargetName), starts its keeper;
- * call (may be NULL) is finished when the first attempt ends. entry is stolen. */
-void mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call);
+ * call (may be NULL) is finished when the first attempt ends. entry is stolen.
+ * -1 when it was not stored (refused, or the state file could not be
+ * written: then nothing changed and call is finished already), else 0. */
+int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call);
 /* PersistentLoginTarget, and LoginToTarget with IsPersistent (methods_persist.c):
  * completes entry (TargetName, Portals, Connections) with the call's
  * LoadBalancePolicy, PolicyScript, digests and CHAP (stored as an account),

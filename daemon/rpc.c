@@ -1,6 +1,7 @@
 /* rpc.c: JSON-RPC 2.0 messages, one per line (see rpc.h). */
 #include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "rpc.h"
 
 static int id_valid(const json_t *id)
@@ -60,10 +61,12 @@ void mcsid_request_free(mcsid_request *req)
   memset(req, 0, sizeof *req);
 }
 
+/* Messages quote what they were given (a method name cut at 64 bytes, a
+ * target's text): json_text.h makes any of it a JSON string. */
 json_t *mcsid_rpc_error(json_t *id, int code, const char *message)
 {
-  return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", "code",
-                   code, "message", message);
+  return json_pack("{s:s, s:O, s:{s:i, s:o}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", "code",
+                   code, "message", mcsid_json_text(message));
 }
 
 json_t *mcsid_rpc_result(json_t *id, json_t *result)
@@ -80,8 +83,8 @@ json_t *mcsid_status_object(mcsi_status st, const char *message)
 {
   const char *name = mcsi_status_name(st);
   const char *text = message && *message ? message : mcsi_status_message(st);
-  return json_pack("{s:I, s:s, s:s}", "Status", (json_int_t)st, "StatusName", name ? name : "ISDSC_UNKNOWN",
-                   "StatusMessage", text ? text : "");
+  return json_pack("{s:I, s:s, s:o}", "Status", (json_int_t)st, "StatusName", name ? name : "ISDSC_UNKNOWN",
+                   "StatusMessage", mcsid_json_text(text));
 }
 
 char *mcsid_rpc_line(json_t *msg, size_t *len)

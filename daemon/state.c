@@ -1,4 +1,5 @@
 /* state.c: the state and secret files, written atomically (see state.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "state.h"
+#include "state_check.h"
 
 #define STATE_FILE "state.json"
 #define SECRETS_FILE "secrets.json"
@@ -25,7 +27,10 @@ static json_t *empty_secrets(void)
 
 static int shape_ok(json_t *doc, const char *const *arrays, const char *object)
 {
-  if (!json_is_object(doc) || json_integer_value(json_object_get(doc, "Version")) != 1) return 0;
+  json_t *rejected = json_object_get(doc, "Rejected");
+  if (!json_is_object(doc) || !json_is_integer(json_object_get(doc, "Version")) ||
+      json_integer_value(json_object_get(doc, "Version")) != 1 || (rejected && !json_is_array(rejected)))
+    return 0;
   for (; arrays && *arrays; arrays++)
     if (!json_is_array(json_object_get(doc, *arrays))) return 0;
   return !object || json_is_object(json_object_get(doc, object));
@@ -70,17 +75,49 @@ static json_t *load_file(const mcsid_state *s, const char *name, const char *con
   return doc;
 }
 
+/* NAME.tmp-<pid> of a save that never got to its rename (a crash, kill -9,
+ * power loss): removed, with a log line each. */
+static void remove_temporaries(const mcsid_state *s)
+{
+  DIR *dir = opendir(s->dir);
+  struct dirent *de;
+  if (!dir) return;
+  while ((de = readdir(dir))) {
+    struct stat st;
+    if (strncmp(de->d_name, STATE_FILE ".tmp-", sizeof STATE_FILE ".tmp-" - 1) &&
+        strncmp(de->d_name, SECRETS_FILE ".tmp-", sizeof SECRETS_FILE ".tmp-" - 1))
+      continue;
+    if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+      log_warning("state directory %s: removed %s, left by an interrupted save", s->dir, de->d_name);
+    else
+      log_err("state directory %s: cannot remove %s, left by an interrupted save: %s", s->dir, de->d_name,
+              strerror(errno));
+  }
+  closedir(dir);
+}
+
 int mcsid_state_open(mcsid_state *s, const char *dir)
 {
   static const char *const state_arrays[] = { "TargetPortals", "Targets", "PersistentTargets", NULL };
+  char path[4200];
   memset(s, 0, sizeof *s);
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     log_err("state directory %s: %s", dir, strerror(errno));
     return -1;
   }
+  remove_temporaries(s);
   s->doc = load_file(s, STATE_FILE, state_arrays, NULL, empty_state);
   s->secrets = load_file(s, SECRETS_FILE, NULL, "ChapAccounts", empty_secrets);
+  path_of(s, STATE_FILE, path, sizeof path);
+  size_t bad_state = mcsid_state_sort_out(s->doc, path);
+  path_of(s, SECRETS_FILE, path, sizeof path);
+  size_t bad_secrets = mcsid_secrets_sort_out(s->secrets, path);
+  s->doc_on_disk = json_deep_copy(s->doc);
+  s->secrets_on_disk = json_deep_copy(s->secrets);
+  if (bad_state) mcsid_state_save(s);   /* the entries set aside go to "Rejected" on disk too */
+  if (bad_secrets) mcsid_secrets_save(s);
   return 0;
 }
 
@@ -88,7 +125,9 @@ void mcsid_state_close(mcsid_state *s)
 {
   json_decref(s->doc);
   json_decref(s->secrets);
-  s->doc = s->secrets = NULL;
+  json_decref(s->doc_on_disk);
+  json_decref(s->secrets_on_disk);
+  s->doc = s->secrets = s->doc_on_disk = s->secrets_on_disk = NULL;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -133,8 +172,27 @@ static int save_atomic(const mcsid_state *s, const char *name, json_t *doc, mode
   return -1;
 }
 
-int mcsid_state_save(mcsid_state *s) { return save_atomic(s, STATE_FILE, s->doc, 0644); }
-int mcsid_secrets_save(mcsid_state *s) { return save_atomic(s, SECRETS_FILE, s->secrets, 0600); }
+/* Saved: on_disk follows. Not saved: the document goes back to on_disk. */
+static int save_or_undo(const mcsid_state *s, const char *name, json_t **doc, json_t **on_disk, mode_t mode)
+{
+  json_t *copy;
+  if (save_atomic(s, name, *doc, mode) == 0) {
+    if ((copy = json_deep_copy(*doc))) {
+      json_decref(*on_disk);
+      *on_disk = copy;
+    }
+    return 0;
+  }
+  if ((copy = json_deep_copy(*on_disk))) {
+    json_decref(*doc);
+    *doc = copy;
+    log_err("%s/%s: the change is undone: the daemon keeps what is on disk", s->dir, name);
+  }
+  return -1;
+}
+
+int mcsid_state_save(mcsid_state *s) { return save_or_undo(s, STATE_FILE, &s->doc, &s->doc_on_disk, 0644); }
+int mcsid_secrets_save(mcsid_state *s) { return save_or_undo(s, SECRETS_FILE, &s->secrets, &s->secrets_on_disk, 0600); }
 
 json_t *mcsid_state_portals(mcsid_state *s) { return json_object_get(s->doc, "TargetPortals"); }
 json_t *mcsid_state_targets(mcsid_state *s) { return json_object_get(s->doc, "Targets"); }
@@ -148,4 +206,16 @@ json_t *mcsid_state_account(mcsid_state *s, const char *name)
 void mcsid_state_set_account(mcsid_state *s, const char *name, json_t *account)
 {
   json_object_set_new(json_object_get(s->secrets, "ChapAccounts"), name, account);
+}
+
+json_t *mcsid_secrets_snapshot(mcsid_state *s) { return json_deep_copy(s->secrets); }
+
+int mcsid_secrets_restore(mcsid_state *s, const json_t *snapshot)
+{
+  json_t *copy;
+  if (!snapshot || json_equal(s->secrets, (json_t *)snapshot)) return 0;
+  if (!(copy = json_deep_copy(snapshot))) return -1;
+  json_decref(s->secrets);
+  s->secrets = copy;
+  return mcsid_secrets_save(s);
 }

@@ -6,6 +6,13 @@
  * too many requests or bytes in flight (replies not yet written count), its
  * socket is not read. A client closes at the end of the callback that broke
  * it; its requests still in SCSI become orphans that free themselves.
+ *
+ * TLS: after NBD_OPT_STARTTLS's ACK is out, the handshake runs on the
+ * socket's events (what GnuTLS waits for), then every byte goes through
+ * records: reads of a record at a time into the same targets, and the
+ * output queue in records (small replies gathered, large data straight
+ * from its buffer). Bytes GnuTLS holds decrypted raise no event: a zero
+ * timer reads them. Plain clients never touch any of it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,12 +39,13 @@ static void on_handshake_deadline(mcsi_initiator *ini, void *arg)
   nbd_client_settle(c);
 }
 
-int nbd_client_new(mcsi_nbd_export *e, int fd)
+int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
 {
   nbd_client *c = calloc(1, sizeof *c);
   if (!c) return -1;
   c->exp = e;
   c->fd = fd;
+  c->tls_required = is_tcp && e->opts.tls != MCSI_NBD_TLS_OFF;
   if (!(c->rxbuf = malloc(RXBUF_SIZE))) {
     free(c);
     return -1;
@@ -80,9 +88,73 @@ static void out_free(nbd_out *o)
   free(o);
 }
 
+/* n bytes of the queue went out: frees what is done. */
+static void out_consume(nbd_client *c, size_t n)
+{
+  size_t left = n;
+  while (left && c->out_head) {
+    nbd_out *o = c->out_head;
+    size_t rest = o->hdr_len + o->data_len - o->off;
+    size_t take = left < rest ? left : rest;
+    o->off += take;
+    left -= take;
+    c->out_bytes -= take;
+    if (o->off == o->hdr_len + o->data_len) {
+      c->out_head = o->next;
+      if (!c->out_head) c->out_tail = NULL;
+      out_free(o);
+    }
+  }
+}
+
+/* The next record's bytes: a large piece straight from its item, or small
+ * ones gathered from the head of the queue into tls_stage. */
+static size_t tls_chunk(nbd_client *c, const uint8_t **p)
+{
+  size_t n = 0;
+  for (nbd_out *o = c->out_head; o && n < NBD_TLS_RECORD; o = o->next) {
+    size_t off = o->off;
+    while (off < o->hdr_len + o->data_len && n < NBD_TLS_RECORD) {
+      const uint8_t *seg = off < o->hdr_len ? o->hdr + off : o->data + (off - o->hdr_len);
+      size_t len = off < o->hdr_len ? o->hdr_len - off : o->data_len - (off - o->hdr_len);
+      if (n == 0 && len >= NBD_TLS_RECORD) {
+        *p = seg;
+        return NBD_TLS_RECORD;
+      }
+      if (len > NBD_TLS_RECORD - n) len = NBD_TLS_RECORD - n;
+      memcpy(c->tls_stage + n, seg, len);
+      n += len;
+      off += len;
+    }
+  }
+  *p = c->tls_stage;
+  return n;
+}
+
+static void flush_tls(nbd_client *c)
+{
+  while (c->out_head && !c->broken) {
+    const uint8_t *p = NULL;
+    size_t n = c->tls_again ? 0 : tls_chunk(c, &p);
+    if (!c->tls_again && !n) return;
+    ssize_t w = nbd_tls_send(c->tls, p, n);       /* NULL, 0: the record taken before */
+    if (w < 0) {
+      if (errno == EAGAIN) c->tls_again = 1;
+      else c->broken = 1;
+      return;
+    }
+    c->tls_again = 0;
+    out_consume(c, (size_t)w);
+  }
+}
+
 /* Writes what the socket takes; frees what went out. */
 static void flush_out(nbd_client *c)
 {
+  if (c->tls_up) {
+    flush_tls(c);
+    return;
+  }
   while (c->out_head && !c->broken) {
     struct iovec iov[IOV_BATCH];
     int n = 0;
@@ -100,20 +172,7 @@ static void flush_out(nbd_client *c)
       c->broken = 1;
       break;
     }
-    size_t left = (size_t)w;
-    while (left && c->out_head) {
-      nbd_out *o = c->out_head;
-      size_t rest = o->hdr_len + o->data_len - o->off;
-      size_t take = left < rest ? left : rest;
-      o->off += take;
-      left -= take;
-      c->out_bytes -= take;
-      if (o->off == o->hdr_len + o->data_len) {
-        c->out_head = o->next;
-        if (!c->out_head) c->out_tail = NULL;
-        out_free(o);
-      }
-    }
+    out_consume(c, (size_t)w);
   }
 }
 
@@ -149,6 +208,7 @@ int nbd_client_can_read(const nbd_client *c)
 {
   const mcsi_nbd_export *e = c->exp;
   if (c->broken || c->disconnecting) return 0;
+  if (c->phase == NBD_PH_TLS_HANDSHAKE) return 0;        /* GnuTLS reads during the handshake */
   if (c->phase == NBD_PH_PAYLOAD || (c->phase == NBD_PH_REQ_HDR && c->hdr_have)) return 1;
   if (c->phase != NBD_PH_REQ_HDR) return c->out_bytes < HS_OUT_MAX;
   return c->n_inflight < e->opts.max_inflight_requests && c->inflight_bytes < e->opts.max_inflight_bytes;
@@ -189,6 +249,12 @@ static void take_buffered(nbd_client *c)
   }
 }
 
+static ssize_t rx_read(nbd_client *c, void *dst, size_t n)
+{
+  if (c->tls_up) return nbd_tls_recv(c->tls, dst, n);
+  return recv(c->fd, dst, n, MSG_DONTWAIT);
+}
+
 /* Reads: large payloads straight into their buffer, the rest through the
  * read-ahead buffer (many headers per recv). */
 static void read_some(nbd_client *c)
@@ -206,7 +272,7 @@ static void read_some(nbd_client *c)
     uint8_t *dst = direct ? rx_target(c) : c->rxbuf;
     if (!direct) want = RXBUF_SIZE;
     if (want > budget) want = budget;
-    ssize_t r = recv(c->fd, dst, want, MSG_DONTWAIT);
+    ssize_t r = rx_read(c, dst, want);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       c->broken = 1;                        /* EOF or error: the client went */
       return;
@@ -242,11 +308,55 @@ static void peek_for_eof(nbd_client *c)
   if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) c->broken = 1;
 }
 
+/* ---- TLS ---- */
+
+int nbd_client_start_tls(nbd_client *c)
+{
+  if (!(c->tls_stage = malloc(NBD_TLS_RECORD)) || !(c->tls = nbd_tls_new(c->exp->tls, c->fd))) return -1;
+  nbd_client_expect(c, NBD_PH_TLS_HANDSHAKE, 0);
+  return 0;
+}
+
+/* The handshake goes on once the ACK is out (in plain); then the options. */
+static void tls_handshake_step(nbd_client *c)
+{
+  if (c->out_head) flush_out(c);
+  if (c->out_head || c->broken) return;
+  int r = nbd_tls_handshake(c->tls);
+  if (r < 0) {
+    c->exp->stats.tls_failed++;
+    c->broken = 1;
+    return;
+  }
+  if (r == 0) return;
+  c->tls_up = 1;
+  c->exp->stats.tls_sessions++;
+  nbd_handshake_tls_up(c);
+}
+
+static void on_tls_kick(mcsi_initiator *ini, void *arg)
+{
+  nbd_client *c = arg;
+  (void)ini;
+  c->tls_kick = 0;
+  c->busy++;
+  if (nbd_client_can_read(c)) read_some(c);
+  c->busy--;
+  nbd_client_settle(c);
+}
+
 static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg)
 {
   nbd_client *c = arg;
   (void)ini; (void)fd;
   c->busy++;
+  if (c->phase == NBD_PH_TLS_HANDSHAKE) {
+    tls_handshake_step(c);
+    if (c->tls_up && nbd_client_can_read(c)) read_some(c);
+    c->busy--;
+    nbd_client_settle(c);
+    return;
+  }
   if (what & MCSI_FD_WRITABLE) flush_out(c);
   if (what & MCSI_FD_READABLE) {
     if (nbd_client_can_read(c)) read_some(c);
@@ -261,6 +371,7 @@ static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg)
 void nbd_client_update_watch(nbd_client *c)
 {
   int want = (nbd_client_can_read(c) ? MCSI_FD_READABLE : 0) | (c->out_head ? MCSI_FD_WRITABLE : 0);
+  if (c->phase == NBD_PH_TLS_HANDSHAKE) want = c->out_head ? MCSI_FD_WRITABLE : nbd_tls_wants(c->tls);
   if (want != c->watching && mcsi_fd_watch_set(c->exp->ini, c->watch, want) == 0) c->watching = want;
 }
 
@@ -277,6 +388,8 @@ void nbd_client_settle(nbd_client *c)
     nbd_client_close(c);
     return;
   }
+  if (c->tls_up && !c->tls_kick && nbd_client_can_read(c) && nbd_tls_pending(c->tls))
+    c->tls_kick = mcsi_timer_add(c->exp->ini, 0, on_tls_kick, c);
   nbd_client_update_watch(c);
 }
 
@@ -292,6 +405,10 @@ void nbd_client_close(nbd_client *c)
   c->cur = NULL;                             /* it is among the requests in flight */
   nbd_requests_orphan(c);
   if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
+  if (c->tls_kick) mcsi_timer_cancel(e->ini, c->tls_kick);
+  if (c->tls_up && !c->broken) nbd_tls_bye(c->tls);
+  nbd_tls_free(c->tls);
+  free(c->tls_stage);
   mcsi_fd_unwatch(e->ini, c->watch);
   close(c->fd);
   free(c->opt_data);

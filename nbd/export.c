@@ -77,6 +77,21 @@ static uint16_t transmission_flags(const mcsi_nbd_opts *o, const nbd_lun_geometr
 
 /* ---- listening ---- */
 
+/* The caller's bound socket: a duplicate of it listens. */
+static int listen_given(mcsi_nbd_export *e, int given, const char *path, char *err, size_t errlen)
+{
+  int fd = fcntl(given, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 || listen(fd, 64) < 0) {
+    nbd_set_err(err, errlen, "unix socket %s: %s", path ? path : "(given)", strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  snprintf(e->socket_path, sizeof e->socket_path, "%s", path ? path : "");
+  e->unix_fd = fd;
+  e->unix_given = 1;
+  return 0;
+}
+
 static int listen_unix(mcsi_nbd_export *e, const char *path, char *err, size_t errlen)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -162,6 +177,11 @@ static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
   for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;                          /* EAGAIN, or a client gone before accept */
+    if (!is_tcp && e->opts.unix_peer_allowed && !e->opts.unix_peer_allowed(fd, e->opts.unix_peer_arg)) {
+      e->stats.clients_refused++;
+      close(fd);
+      continue;
+    }
     if (e->nclients >= e->opts.max_clients) {
       e->stats.clients_refused++;
       close(fd);
@@ -170,7 +190,7 @@ static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
     int one = 1, buf = CLIENT_SOCKBUF;
     if (is_tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    if (nbd_client_new(e, fd) < 0) close(fd);
+    if (nbd_client_new(e, fd, is_tcp) < 0) close(fd);
   }
 }
 
@@ -194,9 +214,10 @@ static void export_free(mcsi_nbd_export *e)
   if (e->tcp_watch) mcsi_fd_unwatch(e->ini, e->tcp_watch);
   if (e->unix_fd >= 0) {
     close(e->unix_fd);
-    unlink(e->socket_path);
+    if (!e->unix_given) unlink(e->socket_path);
   }
   if (e->tcp_fd >= 0) close(e->tcp_fd);
+  nbd_tls_creds_free(e->tls);
   free(e->name);
   free(e->description);
   free(e);
@@ -227,7 +248,12 @@ int nbd_export_create(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi
   e->tflags = transmission_flags(&e->opts, geo);
   int bad = !e->name || (opts->description && !e->description) || strlen(e->name) > 4096;
   if (bad) nbd_set_err(err, errlen, "bad export name or out of memory");
-  if (!bad && opts->socket_path && listen_unix(e, opts->socket_path, err, errlen) < 0) bad = 1;
+  if (!bad && nbd_tls_creds_load(opts, &e->tls, err, errlen) < 0) bad = 1;
+  e->opts.tls_cert = e->opts.tls_key = e->opts.tls_ca = e->opts.tls_psk_file = NULL;
+  if (!bad && opts->unix_listen_fd > 0 && listen_given(e, opts->unix_listen_fd, opts->socket_path, err, errlen) < 0)
+    bad = 1;
+  else if (!bad && opts->unix_listen_fd <= 0 && opts->socket_path && listen_unix(e, opts->socket_path, err, errlen) < 0)
+    bad = 1;
   if (!bad && opts->tcp && listen_tcp(e, opts->tcp, err, errlen) < 0) bad = 1;
   if (!bad && e->unix_fd >= 0 && !(e->unix_watch = mcsi_fd_watch(ini, e->unix_fd, MCSI_FD_READABLE, on_unix_listen, e)))
     bad = 1, nbd_set_err(err, errlen, "mcsi_fd_watch failed");
@@ -253,7 +279,12 @@ void nbd_export_client_gone(mcsi_nbd_export *e, nbd_client *c)
 static int check_args(mcsi_initiator *ini, const mcsi_nbd_opts *opts, char *err, size_t errlen)
 {
   if (!ini || !opts) return nbd_set_err(err, errlen, "no initiator or no options"), -1;
-  if (!opts->socket_path && !opts->tcp) return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
+  if (!opts->socket_path && !opts->tcp && opts->unix_listen_fd <= 0)
+    return nbd_set_err(err, errlen, "neither a socket path nor a TCP address"), -1;
+  if (nbd_tls_opts_check(opts, err, errlen) < 0) return -1;
+  if (opts->tcp && opts->tls != MCSI_NBD_TLS_OFF && !opts->tls_cert && !opts->tls_psk_file)
+    return nbd_set_err(err, errlen, "a TCP export needs TLS (a certificate and key, or a PSK file) "
+                       "unless TLS is turned off explicitly"), -1;
   return 0;
 }
 
@@ -272,6 +303,7 @@ mcsi_nbd_export *mcsi_nbd_export_start(mcsi_initiator *ini, mcsi_id session, uin
 typedef struct start_req {
   mcsi_nbd_opts opts;
   char *socket_path, *tcp, *name, *description;
+  char *tls_cert, *tls_key, *tls_ca, *tls_psk_file;
   mcsi_id sid;
   uint64_t lun;
   mcsi_nbd_start_cb cb;
@@ -281,6 +313,7 @@ typedef struct start_req {
 static void start_req_free(start_req *s)
 {
   free(s->socket_path); free(s->tcp); free(s->name); free(s->description);
+  free(s->tls_cert); free(s->tls_key); free(s->tls_ca); free(s->tls_psk_file);
   free(s);
 }
 
@@ -306,7 +339,8 @@ mcsi_status mcsi_nbd_export_start_async(mcsi_initiator *ini, mcsi_id session, ui
                                         const mcsi_nbd_opts *opts, mcsi_nbd_start_cb cb, void *arg,
                                         char *err, size_t errlen)
 {
-  if (check_args(ini, opts, err, errlen) < 0 || !cb) return nbd_set_err(err, errlen, "bad arguments"), ISDSC_INVALID_PARAMETER;
+  if (!cb) return nbd_set_err(err, errlen, "no callback"), ISDSC_INVALID_PARAMETER;
+  if (check_args(ini, opts, err, errlen) < 0) return ISDSC_INVALID_PARAMETER;
   start_req *s = calloc(1, sizeof *s);
   int bad = !s;
   if (s) {
@@ -315,6 +349,10 @@ mcsi_status mcsi_nbd_export_start_async(mcsi_initiator *ini, mcsi_id session, ui
     s->opts.tcp = s->tcp = dup_or_null(opts->tcp, &bad);
     s->opts.name = s->name = dup_or_null(opts->name, &bad);
     s->opts.description = s->description = dup_or_null(opts->description, &bad);
+    s->opts.tls_cert = s->tls_cert = dup_or_null(opts->tls_cert, &bad);
+    s->opts.tls_key = s->tls_key = dup_or_null(opts->tls_key, &bad);
+    s->opts.tls_ca = s->tls_ca = dup_or_null(opts->tls_ca, &bad);
+    s->opts.tls_psk_file = s->tls_psk_file = dup_or_null(opts->tls_psk_file, &bad);
     s->sid = session; s->lun = lun; s->cb = cb; s->arg = arg;
   }
   if (bad) {
@@ -355,6 +393,10 @@ void mcsi_nbd_export_info(const mcsi_nbd_export *e, mcsi_nbd_info *out)
   out->transmission_flags = e->tflags;
   out->trim = e->geo.unmap;
   out->clients = e->nclients;
+  out->tls = e->opts.tls;
+  out->tls_x509 = nbd_tls_creds_x509(e->tls);
+  out->tls_psk = nbd_tls_creds_psk(e->tls);
+  out->tls_client_certs = e->tls && nbd_tls_creds_client_certs(e->tls);
 }
 
 void mcsi_nbd_export_rebind(mcsi_nbd_export *e, mcsi_id session, uint64_t lun)

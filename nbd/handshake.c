@@ -5,6 +5,15 @@
  * Options are bounded (NBD_OPT_MAX_LEN); a bad magic, an unknown client flag
  * or an oversized option closes the client; the handshake's deadline is the
  * client's timer (client.c).
+ *
+ * TLS (doc/proto.md, "TLS support"): a client that must use TLS (TCP, an
+ * export that requires it) is served FORCEDTLS: every option but
+ * NBD_OPT_STARTTLS and NBD_OPT_ABORT is answered NBD_REP_ERR_TLS_REQD
+ * until TLS is up, and NBD_OPT_EXPORT_NAME, which cannot be answered with
+ * an error, closes it. Other clients may start TLS when the export has
+ * credentials; without them NBD_OPT_STARTTLS is refused (NBD_REP_ERR_POLICY)
+ * and the export is NOTLS. Bytes a client sent after STARTTLS before its
+ * ACK would be plaintext taken as if inside TLS: the client is closed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -167,10 +176,58 @@ static void opt_info_go(nbd_client *c, const uint8_t *d, uint32_t len, int go)
   if (go && !c->broken) enter_transmission(c);
 }
 
+static void opt_starttls(nbd_client *c, uint32_t len)
+{
+  if (c->tls) {
+    reply_error(c, NBD_REP_ERR_INVALID, "TLS is already on");
+    return;
+  }
+  if (!c->exp->tls) {
+    reply_error(c, NBD_REP_ERR_POLICY, "this export has no TLS");
+    return;
+  }
+  if (len) {
+    reply_error(c, NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+    return;
+  }
+  if (c->rx_off < c->rx_len) {               /* sent before the ACK: never read as if inside TLS */
+    c->broken = 1;
+    return;
+  }
+  reply(c, NBD_REP_ACK, NULL, 0);
+  if (!c->broken && nbd_client_start_tls(c) < 0) c->broken = 1;
+}
+
+/* Before TLS on a client that must use it: 1 when the option was dealt with. */
+static int tls_gate(nbd_client *c, uint32_t len)
+{
+  if (!c->tls_required || c->tls_up) return 0;
+  switch (c->opt) {
+  case NBD_OPT_STARTTLS: opt_starttls(c, len); break;
+  case NBD_OPT_ABORT: return 0;
+  case NBD_OPT_EXPORT_NAME:                  /* cannot be refused with an error: close */
+    c->exp->stats.tls_refused++;
+    c->broken = 1;
+    break;
+  default:
+    c->exp->stats.tls_refused++;
+    reply_error(c, NBD_REP_ERR_TLS_REQD, "TLS is required: send NBD_OPT_STARTTLS first");
+    break;
+  }
+  return 1;
+}
+
+void nbd_handshake_tls_up(nbd_client *c)
+{
+  nbd_client_expect(c, NBD_PH_OPT_HDR, OPT_HDR_SIZE);
+}
+
 static void handle_option(nbd_client *c, const uint8_t *d, uint32_t len)
 {
   nbd_client_expect(c, NBD_PH_OPT_HDR, OPT_HDR_SIZE);
+  if (tls_gate(c, len)) return;
   switch (c->opt) {
+  case NBD_OPT_STARTTLS: opt_starttls(c, len); break;
   case NBD_OPT_EXPORT_NAME: opt_export_name(c, d, len); break;
   case NBD_OPT_ABORT:
     reply(c, NBD_REP_ACK, NULL, 0);

@@ -4,7 +4,10 @@
  *
  * An export listens on a Unix socket and/or a TCP address and serves any
  * NBD client (fixed newstyle handshake, simple replies) from the LUN of one
- * session. Everything runs on the initiator's loop (mcsi_fd_watch,
+ * session. TCP clients must start TLS (NBD_OPT_STARTTLS, GnuTLS: X.509
+ * and/or PSK) before anything else unless the options turn TLS off
+ * explicitly; Unix socket clients may start TLS when the export has
+ * credentials and are served plain otherwise. Everything runs on the initiator's loop (mcsi_fd_watch,
  * mcsi_timer_add, mcsi_scsi_submit): no thread, and the export lives as long
  * as its owner keeps it (mcsi_nbd_export_stop). Client requests become SCSI
  * commands on the session, so every connection of the session carries them
@@ -26,6 +29,11 @@ extern "C" {
 
 typedef struct mcsi_nbd_export mcsi_nbd_export;
 
+/* mcsi_nbd_opts.tls */
+enum { MCSI_NBD_TLS_REQUIRE = 0,     /* the default: TCP clients must start TLS (the NBD
+                                        protocol's FORCEDTLS); a TCP export needs credentials */
+       MCSI_NBD_TLS_OFF = 1 };       /* plain TCP, said explicitly; no credentials allowed */
+
 /* All zero means the defaults. At least one of socket_path and tcp. */
 typedef struct mcsi_nbd_opts {
   const char *socket_path;           /* Unix socket to create (an existing socket file is replaced) */
@@ -40,7 +48,24 @@ typedef struct mcsi_nbd_opts {
   uint32_t max_scsi_transfer;        /* largest SCSI command; default 1 MiB (or less if the LUN says so) */
   uint32_t max_inflight_requests;    /* per client before reading stops; default 64 */
   uint64_t max_inflight_bytes;       /* per client before reading stops; default 64 MiB */
-  int handshake_timeout_ms;          /* default 10000 */
+  int handshake_timeout_ms;          /* default 10000 (the TLS handshake included) */
+  /* A host that makes its Unix socket itself (mcsid binds it under a
+   * directory it holds open): > 0, a bound Unix stream socket; the export
+   * listens on a duplicate of it, removes no file when it stops, and
+   * socket_path only names it in mcsi_nbd_info. The caller keeps its own
+   * descriptor open until the start has ended (the callback ran, or the
+   * start failed at once), then closes it. */
+  int unix_listen_fd;
+  /* Each client accepted on the Unix socket, before a byte is sent: nonzero
+   * serves it, 0 closes it (counted in clients_refused). NULL: everyone the
+   * socket file's mode lets in. */
+  int (*unix_peer_allowed)(int fd, void *arg);
+  void *unix_peer_arg;
+  int tls;                           /* MCSI_NBD_TLS_REQUIRE (default) or MCSI_NBD_TLS_OFF */
+  const char *tls_cert, *tls_key;    /* X.509: PEM server certificate (chain) and its key */
+  const char *tls_ca;                /* X.509: PEM CA certificate(s); set: every client must present a
+                                        certificate they signed; NULL: clients are not asked for one */
+  const char *tls_psk_file;          /* PSK: "username:hexkey" lines (psktool), read at each handshake */
 } mcsi_nbd_opts;
 
 typedef struct mcsi_nbd_info {
@@ -65,6 +90,12 @@ typedef struct mcsi_nbd_info {
   uint64_t bytes_read, bytes_written;
   uint64_t scsi_commands;            /* SCSI commands issued */
   uint64_t inflight;                 /* NBD requests in flight now (all clients) */
+  int tls;                           /* the options' tls */
+  int tls_x509, tls_psk;             /* the credentials it offers */
+  int tls_client_certs;              /* X.509 clients must present a certificate (tls_ca) */
+  uint64_t tls_sessions;             /* TLS handshakes completed */
+  uint64_t tls_failed;               /* TLS handshakes failed (bad key, untrusted peer, garbage) */
+  uint64_t tls_refused;              /* options refused (or NBD_OPT_EXPORT_NAME closed) for want of TLS */
 } mcsi_nbd_info;
 
 /* Starts an export: READ CAPACITY(16) and the Block Limits / Logical Block

@@ -7,7 +7,8 @@
  *                Logical Block Provisioning VPD pages
  *   client.c     one client connection: non-blocking reads, the reply
  *                queue, flow control, closing (requests outlive it)
- *   handshake.c  the fixed newstyle option haggling
+ *   handshake.c  the fixed newstyle option haggling (NBD_OPT_STARTTLS included)
+ *   tls.c        TLS sessions over GnuTLS (tls.h; no other file knows GnuTLS)
  *   requests.c   the transmission phase: requests become SCSI commands,
  *                split, and replies
  */
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include "mcsi_nbd.h"
 #include "wire.h"
+#include "tls.h"
 
 typedef struct nbd_client nbd_client;
 typedef struct nbd_req nbd_req;
@@ -44,11 +46,13 @@ struct mcsi_nbd_export {
   char tcp_host[64];
   uint16_t tcp_port;
   int unix_fd, tcp_fd;
+  int unix_given;                    /* unix_fd is a duplicate of opts.unix_listen_fd: no file to remove */
   uint64_t unix_watch, tcp_watch;
   uint64_t size;
   uint32_t scsi_max;                 /* bytes per SCSI command */
   uint32_t preferred;
   uint16_t tflags;                   /* transmission flags */
+  nbd_tls_creds *tls;                /* NULL: no TLS offered */
   nbd_client *clients;               /* doubly linked */
   uint32_t nclients;
   mcsi_nbd_info stats;               /* counters only */
@@ -89,7 +93,8 @@ typedef struct nbd_out {
 } nbd_out;
 
 enum nbd_client_phase { NBD_PH_CLIENT_FLAGS, NBD_PH_OPT_HDR, NBD_PH_OPT_DATA,
-                        NBD_PH_REQ_HDR, NBD_PH_PAYLOAD };
+                        NBD_PH_REQ_HDR, NBD_PH_PAYLOAD,
+                        NBD_PH_TLS_HANDSHAKE };   /* after STARTTLS's ACK went out */
 
 struct nbd_client {
   mcsi_nbd_export *exp;
@@ -103,6 +108,13 @@ struct nbd_client {
   int disconnecting;                 /* NBD_CMD_DISC seen: close once drained */
   int broken;                        /* close at the end of the current callback */
   int busy;                          /* > 0 while a callback of ours runs on it */
+  /* TLS */
+  int tls_required;                  /* a TCP client of an export that requires TLS */
+  nbd_tls *tls;                      /* from NBD_OPT_STARTTLS on; NULL: plain */
+  int tls_up;                        /* handshake done: every byte goes through records */
+  int tls_again;                     /* a record is taken but not all sent: resend with NULL, 0 */
+  uint8_t *tls_stage;                /* small replies gathered into one record */
+  uint64_t tls_kick;                 /* timer: reads what GnuTLS holds decrypted (no fd event comes) */
   /* input */
   uint8_t hdr[NBD_REQUEST_SIZE];
   size_t hdr_have, hdr_need;
@@ -137,7 +149,9 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
 
 /* client.c */
 /* 0, or -1 (fd not taken: the caller closes it). */
-int nbd_client_new(mcsi_nbd_export *exp, int fd);
+int nbd_client_new(mcsi_nbd_export *exp, int fd, int is_tcp);
+/* After STARTTLS's ACK is queued: the TLS handshake follows once it is out. -1: out of memory. */
+int nbd_client_start_tls(nbd_client *c);
 void nbd_client_close(nbd_client *c);
 /* Queues hdr (copied, <= 32 bytes) and data; owned data is freed after sending,
  * req is freed after sending. Returns 0, or -1 (client marked broken). */
@@ -153,6 +167,8 @@ void nbd_client_expect(nbd_client *c, int phase, size_t need);
 void nbd_handshake_start(nbd_client *c);
 /* A whole client-flags word, option header or option data arrived. */
 void nbd_handshake_input(nbd_client *c);
+/* The TLS handshake is done: options again, now inside TLS. */
+void nbd_handshake_tls_up(nbd_client *c);
 
 /* requests.c */
 /* A request header arrived (in c->hdr); may set c->cur for a payload to read. */

@@ -12,6 +12,12 @@ logs out.
       --socket /run/lun1.sock [--tcp 127.0.0.1:10809] [--connections 4] [--read-only]
   nbdcopy nbd+unix:///?socket=/run/lun1.sock disk.img
 
+TCP requires TLS: --tls-cert FILE --tls-key FILE (X.509; --tls-ca FILE:
+clients must present a certificate it signed) and/or --tls-psk-file FILE
+(psktool's username:hexkey lines); --tls off serves plain TCP, said so.
+
+  nbdcopy 'nbds://127.0.0.1:10809/?tls-certificates=DIR' disk.img
+
 --keep keeps --connections healthy connections (mcsi.failover replaces the
 failed ones). --churn MS is a policy that keeps changing the paths under the clients: every
 MS ms it removes one non-leading connection and adds one back (round robin
@@ -65,6 +71,7 @@ local o = require("mcsi.args").parse({ ... }, {
   program = "export.lua",
   usage = "mcsi scripts/export.lua --target IQN --portal ADDR [--portal ADDR...] --lun N "
     .. "(--socket PATH | --tcp HOST:PORT) [--connections N] [--read-only] [--name NAME] "
+    .. "[--tls-cert F --tls-key F [--tls-ca F]] [--tls-psk-file F] [--tls off] "
     .. "[--chap-user U (--chap-secret-file F | --chap-secret-env VAR)] [--churn MS]",
   about = "Logs in, adds connections, serves the LUN over NBD until SIGINT/SIGTERM, then logs out.",
   options = {
@@ -78,6 +85,11 @@ local o = require("mcsi.args").parse({ ... }, {
     { "connections", "count", "N", "connections in the session (default 1)" },
     { "read-only", "flag", nil, "refuse writes (EPERM)" },
     { "max-clients", "count", "N", "clients at once (default 16)" },
+    { "tls-cert", "string", "FILE", "TLS: the server's PEM certificate (with --tls-key)" },
+    { "tls-key", "string", "FILE", "TLS: its PEM key" },
+    { "tls-ca", "string", "FILE", "TLS: clients must present a certificate this PEM CA signed" },
+    { "tls-psk-file", "string", "FILE", "TLS: pre-shared keys, username:hexkey lines (psktool)" },
+    { "tls", "string", "MODE", "require (the default) or off: plain TCP" },
     { "chap-user", "name", "U", "CHAP user name" },
     { "chap-secret-file", "string", "F", "CHAP secret: the contents of file F (never printed)" },
     { "chap-secret-env", "name", "VAR", "CHAP secret: environment variable VAR (never printed)" },
@@ -86,6 +98,7 @@ local o = require("mcsi.args").parse({ ... }, {
   },
   rules = function(a)
     if not a.socket and not a.tcp then return "--socket or --tcp is needed" end
+    if a.tls and a.tls ~= "require" and a.tls ~= "off" then return "--tls is require or off" end
     if a.chap_secret_file and a.chap_secret_env then return "one of --chap-secret-file and --chap-secret-env" end
     if (a.chap_user ~= nil) ~= (a.chap_secret_file ~= nil or a.chap_secret_env ~= nil) then
       return "--chap-user goes with --chap-secret-file or --chap-secret-env"
@@ -108,7 +121,9 @@ for i = 2, (o.connections or 1) do
 end
 
 local x, xst = mcsi.export(s, o.lun, { socket = o.socket, tcp = o.tcp, name = o.name,
-                                       read_only = o.read_only, max_clients = o.max_clients })
+                                       read_only = o.read_only, max_clients = o.max_clients,
+                                       tls = o.tls, tls_cert = o.tls_cert, tls_key = o.tls_key,
+                                       tls_ca = o.tls_ca, tls_psk_file = o.tls_psk_file })
 say("export LUN %d: %s", o.lun, tostring(xst))
 if not x then
   s:logout()
@@ -116,7 +131,9 @@ if not x then
 end
 local info = x:info()
 say("serving %s (%d bytes, block %d%s)", info.uri, info.size, info.block_size, info.read_only and ", read-only" or "")
-if info.tcp_port and info.socket then say("serving nbd://%s:%d/%s", info.tcp_host, info.tcp_port, info.name) end
+if info.tcp_port and info.socket then
+  say("serving nbd%s://%s:%d/%s", info.tls == "off" and "" or "s", info.tcp_host, info.tcp_port, info.name)
+end
 
 local churn = o.churn and M.churn(s, o.portal, o.churn)
 local keeper = o.keep and require("mcsi.failover").start{ session = s, portals = o.portal,

@@ -32,7 +32,10 @@ logs its sessions out when it exits. The commands and their arguments: M.usage b
 CHAP secrets given to a command are kept (to log in and discover with) but
 never shown: no listing, JSON, Status or error message carries one. Listings
 show the CHAP user name only, and an argument error names the argument, not
-its value (a misplaced secret must not be echoed).
+its value (a misplaced secret must not be echoed). Through mcsid the secrets
+travel inline on its private socket (mcsi.remote), never as a file the daemon
+would open; the accounts mcsid keeps belong to the user who stored them (a
+user's own are listed as NAME@UID; root's as NAME).
 
 As a program: exit status 0 when every command succeeded, 1 when one answered
 a failing Status, 2 for a bad command line (unknown command, bad argument).

@@ -10,7 +10,9 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       clang libclang-rt-14-dev util-linux    # make fuzz: clang-14, its libFuzzer runtime, unshare
       libjansson-dev socat python3           # mcsid: JSON (jansson); its tests: socat, python3
       libnbd-bin qemu-utils qemu-block-extra fio     # NBD exports: clients (nbdinfo, nbdcopy, qemu-img, qemu-io, fio) and the peer qemu-nbd
-      lua-cjson)                             # mcsi.connect: JSON in Lua (the daemon client)
+      libgnutls28-dev gnutls-bin             # NBD over TCP: TLS (GnuTLS); its tests make keys with certtool and psktool
+      lua-cjson                              # mcsi.connect: JSON in Lua (the daemon client)
+      libseccomp-dev)                        # mcsid's policy runners: their seccomp filter
 
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
 missing=()

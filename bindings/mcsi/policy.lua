@@ -1,46 +1,55 @@
 --[[
-mcsi.policy: long-lived policies attached to sessions, each sandboxed and
-under a budget, for a host that runs the loop (mcsid: daemon/policy.c).
+mcsi.policy: one policy, run by its own process: `mcsid --policy-runner`
+(daemon/policy_runner.c), which mcsid starts for each AttachPolicy on one
+end of a socketpair, and which has already dropped its privileges, set its
+limits and its seccomp filter when this runs.
 
-  local policy = require "mcsi.policy"
-  local p, err = policy.attach{ session = sid, script = "failover", source = TEXT,
-                                chunkname = "@failover.lua", options = { ... },
-                                instructions = N, ms = MS }
-  policy.detach(id [, reason])       policy.list() -> { {id=, session=, script=, state=, reason=}, ... }
-  policy.on_end = function(p) ... end   -- p.state "failed" / "stopped" / "ended", p.reason
+  require("mcsi.policy").run{ fd = FD, buf = BYTES, id = N, session = SID,
+                              script = NAME, source = TEXT, chunkname = "@...",
+                              options = { ... }, instructions = N, ms = MS }
+  -> "stopped" / "ended" / "failed" / "lost" when the policy is over
+
+The mcsi module talks to mcsid over fd (mcsi.remote, the JSON-RPC that
+mcsi.connect speaks): the policy has the same Lua API as a script connected
+to the daemon, and the daemon decides what this connection may do (see
+daemon/policy.c: its own session only, no paths, no secrets).
 
 A policy script is Lua text run in its own environment: the safe parts of
-the standard library (no io, no os.execute, no load of binary chunks, no
-debug, no require but of "mcsi"), print (to the host's log), and an `mcsi`
-that is the module with the loop's parts changed:
+the standard library (no io, no os.execute, no load, no debug, no require
+but of "mcsi"), print (to the daemon's log), and an `mcsi` that is the module
+with the loop's parts changed:
   mcsi.on / mcsi.timer / mcsi.every / mcsi.spawn run their functions as
-  coroutines of the engine under the policy's budget (so the blocking calls
-  yield), remembered so that stopping the policy drops them all; mcsi.run,
-  mcsi.poll and mcsi.stop are refused (the host runs the loop).
+  coroutines under the policy's budget (so the blocking calls yield);
+  mcsi.run, mcsi.poll, mcsi.stop, mcsi.watch, mcsi.export are refused.
 The script is called as chunk("mcsi." .. script) and returns either a table
 M with M.policy(session_id, options) (the entry point of scripts/failover.lua,
 drain.lua and rebalance.lua), or a function(session_id, options). The entry
-may return an object with a :stop() method.
+may return an object with a :stop() method, run when the policy is detached
+or its session ends.
 
-Budget: each activation (the entry, each event, each timer) is one coroutine
-allowed `instructions` VM instructions and `ms` milliseconds of wall time
-(mcsi._guard, lguard.c); past it every instruction raises. A policy whose
-coroutine raises, or exceeds its budget, is stopped (its handlers and timers
-dropped, its other coroutines made to raise) and reported through on_end with
-state "failed" and the reason. A policy ends ("ended") when its session is
-logged out or fails for good.
+Budget here: each activation (the entry, each event, each timer) is one
+coroutine allowed `instructions` VM instructions and `ms` milliseconds of
+wall time (mcsi._guard, lguard.c); past it every instruction raises. What
+escapes a count hook (C functions, finalizers, message handlers, coroutines
+of the script's own) is the daemon's to stop: it kills this process at its
+CPU budget, and the kernel at its memory limit.
+
+To the daemon (notifications): PolicyLog { Line }, PolicyEnd { State,
+Reason }, PolicyPong. From it: PolicyStop { State, Reason } (detached, or its
+session ended): the object's stop runs, then PolicyEnd; PolicyPing every
+500 ms, answered from the loop (a loop that stands still longer than the
+time budget of an activation is killed).
 ]]
 local mcsi = require "mcsi"
+local remote = require "mcsi.remote"
 
-local P = { policies = {}, next_id = 0 }
-P.on_end = function() end
-
-local by_thread = setmetatable({}, { __mode = "k" })   -- coroutine -> policy
+local P = {}
 
 local SAFE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
                "tostring", "type", "setmetatable", "getmetatable", "rawequal", "rawget", "rawset", "rawlen",
                "_VERSION" }
 local SAFE_LIBS = { "string", "table", "math", "utf8", "coroutine" }
+local LINE_MAX = 1000                  -- bytes of one log line
 
 local function copy(t)
   local c = {}
@@ -48,50 +57,23 @@ local function copy(t)
   return c
 end
 
-local function finish(p, state, reason)
-  if p.state ~= "running" then return end
-  p.state, p.reason = state, reason
-  for id in pairs(p.handlers) do mcsi.off(id) end
-  for id in pairs(p.timers) do mcsi.cancel(id) end
-  p.handlers, p.timers = {}, {}
-  for co in pairs(p.threads) do
-    if coroutine.status(co) == "suspended" then mcsi._guard(co, 0, 0, "policy " .. state) end
-  end
-  if state ~= "failed" and p.object and type(p.object.stop) == "function" then
-    p.object.stop(p.object)               -- its own clean-up (it only drops handlers)
-  end
-  P.on_end(p)
+-- Text for the daemon: JSON wants UTF-8.
+local function clean(s)
+  s = tostring(s)
+  if utf8.len(s) then return s end
+  return (s:gsub("[\128-\255]", "?"))
 end
 
--- Runs fn(...) as a guarded coroutine of the engine on behalf of p.
-local function activate(p, fn, ...)
-  if p.state ~= "running" then return end
-  local co = mcsi.spawn(function(...)
-    coroutine.yield()                     -- the budget is set before the first instruction of fn
-    return fn(...)
-  end, ...)
-  by_thread[co] = p
-  p.threads[co] = true
-  mcsi._guard(co, p.instructions, p.ms)
-  return co
+local function first_line(msg)
+  return clean((tostring(msg):gsub("\nstack traceback:.*$", "")))
 end
-
-mcsi._on_coroutine_error(function(co, msg)
-  local p = by_thread[co]
-  if not p then
-    io.stderr:write("mcsi: error in an mcsi coroutine: ", tostring(msg), "\n")
-    return
-  end
-  p.threads[co] = nil
-  finish(p, "failed", (tostring(msg):gsub("\nstack traceback:.*$", "")))
-end)
 
 -- The mcsi a policy sees.
 local function policy_mcsi(p)
-  local m = setmetatable({}, { __index = mcsi })
+  local m = setmetatable({}, { __index = mcsi, __metatable = false })
   function m.on(kind, fn)
-    if type(kind) == "function" then kind, fn = "*", kind end
-    local id = mcsi.on(kind, function(ev) activate(p, fn, ev) end)
+    if type(kind) == "function" then kind, fn = nil, kind end
+    local id = mcsi.on(kind, function(ev) p.activate(fn, ev) end)
     p.handlers[id] = true
     return id
   end
@@ -103,7 +85,7 @@ local function policy_mcsi(p)
     local id
     id = (every and mcsi.every or mcsi.timer)(ms, function()
       if not every then p.timers[id] = nil end
-      activate(p, fn)
+      p.activate(fn)
     end)
     p.timers[id] = true
     return id
@@ -114,12 +96,14 @@ local function policy_mcsi(p)
     p.timers[id] = nil
     return mcsi.cancel(id)
   end
-  function m.spawn(fn, ...) return activate(p, fn, ...) end
-  local function refused(name)
-    return function() error("mcsi." .. name .. " is not available to a policy (the daemon runs the loop)", 2) end
+  function m.spawn(fn, ...) return p.activate(fn, ...) end
+  local function refused(name, why)
+    return function() error("mcsi." .. name .. " is not available to a policy (" .. why .. ")", 2) end
   end
-  m.run, m.poll, m.stop, m.watch = refused("run"), refused("poll"), refused("stop"), refused("watch")
-  m._guard, m._on_coroutine_error, m._unix, m.connect = nil, nil, nil, nil
+  for _, name in ipairs{ "run", "poll", "stop", "watch" } do m[name] = refused(name, "the runner runs the loop") end
+  m.export = refused("export", "a policy names no path and serves no socket")
+  m.connect = refused("connect", "a policy has its own connection")
+  m._guard, m._on_coroutine_error, m._unix, m._remote = false, false, false, false
   function m.initiator(opts)
     if opts ~= nil then error("mcsi.initiator: a policy cannot rename the daemon's initiator", 2) end
     return mcsi.initiator()
@@ -141,6 +125,7 @@ local function sandbox(p, log)
       pending = pending .. table.concat(parts, "", 1, parts.n)
       for line in pending:gmatch("([^\n]*)\n") do log(line) end
       pending = pending:match("[^\n]*$")
+      if #pending > LINE_MAX then log(pending) pending = "" end
     end,
     flush = function() end,
   }
@@ -159,68 +144,93 @@ local function sandbox(p, log)
   return env
 end
 
-local KEEP_ENDED = 64                      -- policies no longer running that P.list still shows
+-- Runs the policy o (see the top) until it is over; returns its end state.
+function P.run(o)
+  local p = { state = "running", handlers = {}, timers = {} }
+  local client
 
--- Forgets the oldest policies that no longer run, beyond KEEP_ENDED.
-local function forget_old()
-  local ended = {}
-  for id, p in pairs(P.policies) do
-    if p.state ~= "running" then ended[#ended + 1] = id end
+  local function log(line)
+    line = tostring(line)
+    if #line > LINE_MAX then line = line:sub(1, LINE_MAX) .. "..." end
+    line = clean(line)
+    if client then client:notify("PolicyLog", { Line = line }) end
   end
-  table.sort(ended)
-  for i = 1, #ended - KEEP_ENDED do P.policies[ended[i]] = nil end
-end
 
--- Attaches a policy; returns it, or nil and a message.
-function P.attach(o)
-  forget_old()
-  P.next_id = P.next_id + 1
-  local p = { id = P.next_id, session = o.session, script = o.script, options = o.options or {},
-              instructions = o.instructions or 50000000, ms = o.ms or 60000, state = "running",
-              handlers = {}, timers = {}, threads = {}, log = o.log or print }
-  local env = sandbox(p, function(line) p.log(p, line) end)
+  -- The end: handlers and timers dropped, the object's stop (unless it
+  -- failed) under the budget of an activation, the daemon told.
+  local function finish(state, reason)
+    if p.state ~= "running" then return end
+    p.state = state
+    for id in pairs(p.handlers) do mcsi.off(id) end
+    for id in pairs(p.timers) do mcsi.cancel(id) end
+    p.handlers, p.timers = {}, {}
+    if state ~= "failed" and state ~= "lost" and type(p.object) == "table" and type(p.object.stop) == "function" then
+      local co = coroutine.create(function() p.object.stop(p.object) end)
+      mcsi._guard(co, o.instructions, o.ms)
+      local ok, err = coroutine.resume(co)
+      if not ok then log("its stop raised: " .. first_line(err)) end
+    end
+    if state ~= "lost" and client then client:notify("PolicyEnd", { State = state, Reason = clean(reason or "") }) end
+    mcsi.stop()
+  end
+
+  -- Runs fn(...) as a guarded coroutine.
+  function p.activate(fn, ...)
+    if p.state ~= "running" then return end
+    local co = mcsi.spawn(function(...)
+      coroutine.yield()                   -- the budget is set before the first instruction of fn
+      return fn(...)
+    end, ...)
+    mcsi._guard(co, o.instructions, o.ms)
+    return co
+  end
+
+  local _, st = remote.attach_fd(mcsi, o.fd, {
+    buf = o.buf,
+    on_coroutine_error = function(_, err) finish("failed", first_line(err)) end,
+    on_notification = function(method, params)
+      if method == "PolicyPing" then
+        if client then client:notify("PolicyPong") end   -- the loop turns: no activation is stuck
+      elseif method == "PolicyStop" then
+        finish(params.State == "ended" and "ended" or "stopped", tostring(params.Reason or "detached"))
+      end
+    end,
+    on_lost = function() finish("lost") end,
+  })
+  if not st.ok then return "lost" end
+  client = mcsi._remote
+  client:notify("PolicyPong")             -- started: the daemon's clock of the loop starts now
+  if o.cpu_backstop then
+    o.cpu_backstop()
+    mcsi.every(1000, o.cpu_backstop)      -- the runner's RLIMIT_CPU, moved while its loop turns
+  end
+
+  -- The string metatable is the state's: the policy gets none (nor can it
+  -- change what the runner's own strings do).
+  getmetatable("").__metatable = false
+  local env = sandbox(p, log)
   local chunk, err = load(o.source, o.chunkname or ("=" .. o.script), "t", env)
-  if not chunk then return nil, err end
-  P.policies[p.id] = p
+  if not chunk then
+    finish("failed", first_line(err))
+    return p.state
+  end
   -- the session's end ends the policy
   p.handlers[mcsi.on("session-logged-out", function(ev)
-    if ev.session_id == p.session then finish(p, "ended", "session logged out") end
+    if ev.session_id == o.session then finish("ended", "session logged out") end
   end)] = true
   p.handlers[mcsi.on("session-failed", function(ev)
-    if ev.session_id == p.session then finish(p, "ended", "session failed") end
+    if ev.session_id == o.session then finish("ended", "session failed") end
   end)] = true
-  activate(p, function()
+  p.activate(function()
     local mod = chunk("mcsi." .. o.script)
     local entry = type(mod) == "function" and mod or type(mod) == "table" and mod.policy
     if type(entry) ~= "function" then
       error("the script returned no policy entry (a function, or a table with .policy)")
     end
-    p.object = entry(p.session, p.options)
+    p.object = entry(o.session, o.options or {})
   end)
-  return p
-end
-
-function P.detach(id, reason)
-  local p = P.policies[id]
-  if not p then return false end
-  finish(p, "stopped", reason or "detached")
-  P.policies[id] = nil
-  return true
-end
-
-function P.list()
-  local out = {}
-  for _, p in pairs(P.policies) do
-    out[#out + 1] = { id = p.id, session = p.session, script = p.script, state = p.state, reason = p.reason }
-  end
-  table.sort(out, function(a, b) return a.id < b.id end)
-  return out
-end
-
-function P.find_session(sid)
-  for _, p in pairs(P.policies) do
-    if p.session == sid and p.state == "running" then return p end
-  end
+  while p.state == "running" do mcsi.run() end
+  return p.state
 end
 
 return P

@@ -16,9 +16,10 @@ callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
 (mcsi.status, mcsi.events, mcsi.policies) stay local.
 
-CHAP secrets never travel: secret_file is given to the daemon as SecretFile;
-a secret given inline (secret =, secret_env =) is written to a private
-temporary file (mode 0600) that is removed as soon as the daemon answered.
+CHAP secrets travel inline (Username / Secret, TargetUsername / TargetSecret)
+on the private socket, never to any file: secret_file and secret_env are read
+here, with this process's rights, as in-process (mcsid logs no request text,
+and never opens a file on a client's behalf that the client cannot read).
 
 SCSI I/O goes through the daemon too: mcsi.read / mcsi.write (ScsiRead /
 ScsiWrite, data as base64), mcsi.scsi_command (ScsiCommand),
@@ -62,7 +63,7 @@ local function report(what, err)
 end
 
 function Client:need_watch()
-  local want = self.waiting > 0 or next(self.handlers) ~= nil
+  local want = self.keep_watch or self.waiting > 0 or next(self.handlers) ~= nil
   if want and not self.watch then
     self.watch = self.local_api.watch(self.fd, function() self:pump() end)
   elseif not want and self.watch then
@@ -82,6 +83,7 @@ function Client:lost(why)
   for _, on in pairs(pending) do
     on({ error = { code = -1, message = "mcsid: " .. tostring(why) } })
   end
+  if self.on_lost then self.on_lost(why) end
 end
 
 function Client:dispatch(msg)
@@ -91,7 +93,25 @@ function Client:dispatch(msg)
     if on then on(msg) end
   elseif msg.method == "Event" and type(msg.params) == "table" then
     self:event(msg.params)
+  elseif self.on_notification and type(msg.method) == "string" then
+    self.on_notification(msg.method, type(msg.params) == "table" and msg.params or {})
   end
+end
+
+-- A notification (no answer): a policy runner's log lines and its end.
+function Client:notify(method, params)
+  if self.closed then return false end
+  local req = { jsonrpc = "2.0", method = method }
+  if params and next(params) ~= nil then req.params = params end
+  local ok, err = self.local_api._unix.send(self.fd, cjson.encode(req) .. "\n")
+  if not ok then self:lost(err) end
+  return ok
+end
+
+-- A coroutine of mcsi.spawn raised: the runner's hook hears it, else a report.
+function Client:coroutine_failed(co, err)
+  if self.on_coroutine_error then return self.on_coroutine_error(co, err) end
+  report("an mcsi coroutine", self.local_api.redact(debug.traceback(co, tostring(err))))
 end
 
 -- JSON numbers come as floats from lua-cjson: whole ones become integers
@@ -205,9 +225,7 @@ end
 
 function Client:resume(co)
   local ok, err = coroutine.resume(co)
-  if not ok then
-    report("an mcsi coroutine", self.local_api.redact(debug.traceback(co, tostring(err))))
-  end
+  if not ok then self:coroutine_failed(co, err) end
   if coroutine.status(co) == "dead" then
     self.threads[co] = nil
   elseif ok and err ~= TOKEN then             -- a bare coroutine.yield: again next turn
@@ -318,39 +336,32 @@ end
 
 -- ---- arguments: the in-process options as the daemon's parameters ------------------
 
--- CHAP options -> Username/SecretFile (...); temporary files to remove after.
-local function chap_params(p, chap, temps)
+-- CHAP options -> Username / Secret (...), the secrets inline in the request:
+-- the socket is private and mcsid logs no request text. secret_file and
+-- secret_env are read here, with this process's rights, exactly as the
+-- in-process calls read them (read_chap: lsecret.c's reader, which
+-- mcsi.connect gives install): mcsid never opens a file for us.
+local function chap_params(p, chap, read_chap)
   if chap == nil then return end
   if type(chap) ~= "table" then error("chap must be a table { username =, secret = | secret_file = | secret_env = }", 4) end
-  local function secret_file(which, secret, file, env)
-    if file then return file end
-    if env then secret = os.getenv(env) end
-    if not secret then return nil end
-    local path = os.tmpname()                 -- mkstemp: mode 0600, ours
-    local f = assert(io.open(path, "wb"))
-    f:write(secret)
-    f:close()
-    temps[#temps + 1] = path
-    return path
+  if not read_chap then
+    -- A policy runner's client: it reads no file and holds no secret. The
+    -- request still says it wants CHAP (the user name alone), so that mcsid
+    -- answers it with a Status (a policy may name no CHAP account).
+    p.Username = tostring(chap.username or "")
+    return
   end
-  p.Username = chap.username
-  p.SecretFile = secret_file("secret", chap.secret, chap.secret_file, chap.secret_env)
-  p.TargetUsername = chap.target_username
-  p.TargetSecretFile = secret_file("target_secret", chap.target_secret, chap.target_secret_file,
-                                   chap.target_secret_env)
+  local ok, user, secret, tuser, tsecret = pcall(read_chap, chap)
+  if not ok then error((tostring(user):gsub("^[^\n]-:%d+: ", "", 1)), 4) end   -- raised where the caller called
+  p.Username, p.Secret, p.TargetUsername, p.TargetSecret = user, secret, tuser, tsecret
 end
 
-local function remover(temps)
-  if #temps == 0 then return nil end
-  return function() for _, p in ipairs(temps) do os.remove(p) end end
-end
-
-local function login_params(o, temps)
+local function login_params(o, read_chap)
   local p = { TargetName = o.target, TargetPortal = o.portal, MaximumConnections = o.max_connections,
               LoginTimeoutMs = o.login_timeout_ms }
   if o.header_digest then p.HeaderDigest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
   if o.data_digest then p.DataDigest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
-  chap_params(p, o.chap, temps)
+  chap_params(p, o.chap, read_chap)
   return p
 end
 
@@ -364,7 +375,7 @@ local function split_fn(...)
   return nil, n
 end
 
-local function build(client, mcsi, orig)
+local function build(client, mcsi, orig, read_chap)
   local R = {}
   local SessionM, ConnM = {}, {}
 
@@ -390,22 +401,20 @@ local function build(client, mcsi, orig)
   function R.login_to_target(opts, ...)
     local fn = split_fn(...)
     if type(opts) ~= "table" then error("bad argument #1 to 'login_to_target' (table expected)", 2) end
-    local temps = {}
-    local p = login_params(opts, temps)
+    local p = login_params(opts, read_chap)
     return client:call("login_to_target", "LoginToTarget", p, function(r)
       if not r then return nil, nil end
       return tointeger(r.UniqueSessionId), tointeger(r.UniqueConnectionId)
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.login(opts, ...)
     local fn = split_fn(...)
-    local temps = {}
-    local p = login_params(opts, temps)
+    local p = login_params(opts, read_chap)
     return client:call("login", "LoginToTarget", p, function(r)
       if not r then return nil end
       return new_session(tointeger(r.UniqueSessionId), true)
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.logout_from_target(s, ...)
@@ -416,20 +425,19 @@ local function build(client, mcsi, orig)
   end
 
   local function add_params(s, o)
-    local temps = {}
     if type(o) == "string" then o = { portal = o } end
     local p = { UniqueSessionId = sid_of(s), TargetPortal = o.portal, Weight = o.weight,
                 LoginTimeoutMs = o.login_timeout_ms }
-    chap_params(p, o.chap, temps)
-    return p, temps
+    chap_params(p, o.chap, read_chap)
+    return p
   end
 
   function R.add_connection_to_session(s, o, ...)
     local fn = split_fn(...)
-    local p, temps = add_params(s, o)
+    local p = add_params(s, o)
     return client:call("add_connection_to_session", "AddConnectionToSession", p, function(r)
       return r and tointeger(r.UniqueConnectionId) or nil
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.remove_connection_from_session(s, c, ...)
@@ -447,8 +455,7 @@ local function build(client, mcsi, orig)
   function R.send_targets(o, ...)
     local fn = split_fn(...)
     if type(o) == "string" then o = { portal = o } end
-    local temps = {}
-    local p = login_params(o, temps)
+    local p = login_params(o, read_chap)
     p.TargetName, p.MaximumConnections = nil, nil
     return client:call("send_targets", "SendTargets", p, function(r)
       if not r then return nil end
@@ -461,7 +468,7 @@ local function build(client, mcsi, orig)
         list[i] = { name = t.TargetName, addresses = addrs }
       end
       return list
-    end, fn, remover(temps))
+    end, fn)
   end
 
   function R.scsi_inquiry(s, lun, ...)
@@ -573,7 +580,7 @@ local function build(client, mcsi, orig)
     client.threads[co] = true
     local args = table.pack(...)
     local ok, err = coroutine.resume(co, table.unpack(args, 1, args.n))
-    if not ok then report("an mcsi coroutine", mcsi.redact(debug.traceback(co, tostring(err)))) end
+    if not ok then client:coroutine_failed(co, err) end
     if coroutine.status(co) == "dead" then client.threads[co] = nil
     elseif ok and err ~= TOKEN then orig.timer(0, function() client:resume(co) end) end
     return co
@@ -818,17 +825,17 @@ local function build(client, mcsi, orig)
   -- result, st = mcsi.rpc(method [, params] [, fn(result, st)]): any method of
   -- doc/protocol.md; result is its _OUT object (nil when the Status fails,
   -- except listings). params.chap (the Lua chap table) becomes Username /
-  -- SecretFile (...), a secret written to a private temporary file.
+  -- Secret (...), inline.
   function R.rpc(method, params, ...)
     local fn = split_fn(params, ...)
     if type(params) ~= "table" then params = nil end
-    local temps, p = {}, nil
+    local p = nil
     if params then
       p = {}
       for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
-      chap_params(p, params.chap, temps)
+      chap_params(p, params.chap, read_chap)
     end
-    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn, remover(temps))
+    return client:call("rpc", method, p, function(_, _, raw) return raw end, fn)
   end
 
   return R
@@ -858,22 +865,19 @@ function Client:event(p)
   end
 end
 
--- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
-function M.install(mcsi, path)
-  path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
-  if rawget(mcsi, "_remote") then
-    return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
-  end
-  local fd, err = mcsi._unix.connect(path)
-  if not fd then
-    return nil, mcsi.Status.new("ISDSC_SERVICE_NOT_RUNNING", "mcsid: " .. tostring(err))
-  end
+-- The module table over a connected fd (o: buf, bytes already read from it;
+-- keep_watch, on_notification, on_coroutine_error: a policy runner's).
+-- read_chap: the CHAP option reader (lsecret.c) that mcsi.connect passes;
+-- nil for a policy runner, whose calls name no CHAP.
+local function install_fd(mcsi, fd, path, o, read_chap)
   local orig = {}
   for k, v in pairs(mcsi) do orig[k] = v end
-  local client = setmetatable({ fd = fd, path = path, buf = "", next_id = 0, pending = {}, handlers = {},
+  local client = setmetatable({ fd = fd, path = path, buf = o.buf or "", next_id = 0, pending = {}, handlers = {},
                                 next_handler = 0, waiting = 0, in_callback = 0,
-                                threads = setmetatable({}, { __mode = "k" }), local_api = orig }, Client)
-  local R = build(client, mcsi, orig)
+                                threads = setmetatable({}, { __mode = "k" }), local_api = orig,
+                                keep_watch = o.keep_watch, on_notification = o.on_notification,
+                                on_coroutine_error = o.on_coroutine_error, on_lost = o.on_lost }, Client)
+  local R = build(client, mcsi, orig, read_chap)
   local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
   if not ver then
     client:lost("closed")
@@ -885,7 +889,32 @@ function M.install(mcsi, path)
                initiator = ver.InitiatorName, methods = ver.Methods }
   for k, v in pairs(R) do mcsi[k] = v end
   mcsi._remote = client
+  client:need_watch()
   return mcsi, st
+end
+
+-- mcsi.connect([socket]) -> mcsi, st: the module table now talks to mcsid.
+function M.install(mcsi, path, read_chap)
+  path = path or os.getenv("MCSI_SOCKET") or M.DEFAULT_SOCKET
+  if rawget(mcsi, "_remote") then
+    return mcsi, mcsi.Status.new(0, "already connected to " .. mcsi._remote.path)
+  end
+  local fd, err = mcsi._unix.connect(path)
+  if not fd then
+    return nil, mcsi.Status.new("ISDSC_SERVICE_NOT_RUNNING", "mcsid: " .. tostring(err))
+  end
+  return install_fd(mcsi, fd, path, {}, read_chap)
+end
+
+-- A policy runner (daemon/policy_runner.c): the module table over the
+-- socket mcsid gave it (fd), with what was already read from it (o.buf),
+-- watched for as long as the runner lives; o.on_notification(method,
+-- params) hears the daemon's other notifications, o.on_coroutine_error(co,
+-- err) the coroutines of mcsi.spawn that raise, o.on_lost(why) the end of
+-- the connection.
+function M.attach_fd(mcsi, fd, o)
+  o.keep_watch = true
+  return install_fd(mcsi, fd, "policy runner socket", o)
 end
 
 return M

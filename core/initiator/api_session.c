@@ -53,6 +53,7 @@ static void logout_end(mcsi_op *op, mcsi_status st, const char *message)
   mcsi_session_end(s, st, s->target);
   op->r.session_id = s->id;
   mcsi_entry_discard(e);
+  mcsi_mcs_end_operations(&e->m, "the session was logged out");   /* adds and removals under way: told first */
   mcsi_op_finish(op, st, message);
 }
 
@@ -147,7 +148,7 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
   if (s->state != MCSI_SESS_ACTIVE) {   /* failed or recovering: nothing to say a Logout on */
     static const char why[] = "session had no working connection; removed without a Logout";
     mcsi_session_end(s, ISDSC_SUCCESS, s->target);
-    mcsi_entry_discard(e);
+    mcsi_entry_discard(e);   /* an add or removal under way is told when it is freed, from the loop */
     op->e = NULL;
     mcsi_op_finish_later(op, ISDSC_SUCCESS, why);
     return mcsi_ok(ini);

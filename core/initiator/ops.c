@@ -25,6 +25,7 @@ void mcsi_op_drop(mcsi_op *op)
   if (op->e && op->e->login_op == op) op->e->login_op = NULL;
   if (op->e && op->e->logout_op == op) op->e->logout_op = NULL;
   if (op->path) mcsi_path_forget(op->path, op);
+  if (op->e) mcsi_mcs_forget(&op->e->m, op);   /* a logout hears no more of the removals it started */
   mcsi_timer_stop(&op->ini->loop, &op->timer);
   mcsi_list_del(&op->link);
   mcsi_target_list_free(op->list);

@@ -366,10 +366,6 @@ static int operational_keys(struct mcsi_login *l)
     const char *k = l->rsp.items[i].key, *v = l->rsp.items[i].value, *err = NULL;
     int offered = mcsi_text_get(&l->offered, k) != NULL;
     if (!strcmp(k, "TargetAlias")) snprintf(l->res.target_alias, sizeof l->res.target_alias, "%s", v);
-    if (!strcmp(k, "TargetPortalGroupTag")) {
-      uint64_t n;
-      if (!mcsi_text_parse_number(v, &n) && n <= 65535) l->res.tpgt = (uint16_t)n;
-    }
     if (mcsi_params_apply(&l->neg, &l->ours, k, v, offered, &l->answers, &err)) {
       fail(l, ISDSC_INVALID_TEXT_KEY, "key %s=%.64s: %s", k, v, err ? err : "out of memory");
       return -1;
@@ -394,6 +390,50 @@ static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     n += MCSI_DIGEST_LEN;
   }
   mcsi_transport_send_now(l->tp, pdu, n);
+}
+
+/* Logs out a connection the target took into full feature phase that we
+ * refuse: Logout reason 1 (this connection) on it, sent at once, best
+ * effort; the connection then fails once, through fail(). */
+static void logout_refused(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_CONNECTION,
+                      .itt = l->itt + 1, .cid = l->a.cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
+  uint8_t pdu[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
+  size_t n = MCSI_BHS_LEN;
+  mcsi_pdu_encode(&lo, pdu);
+  if (l->neg.header_digest) {
+    mcsi_digest_put(pdu + n, mcsi_crc32c(pdu, n));
+    n += MCSI_DIGEST_LEN;
+  }
+  mcsi_transport_send_now(l->tp, pdu, n);
+}
+
+static int final_response(const mcsi_pdu_hdr *h)
+{
+  return (h->flags & MCSI_F_TRANSIT) && MCSI_LOGIN_NSG(h->flags) == MCSI_STAGE_FULL_FEATURE;
+}
+
+/* TargetPortalGroupTag (RFC 7143 13.9), in whichever response carries it:
+ * a number 0..65535, and for a joining connection the portal group of the
+ * session's leading connection: every connection of a session is in one
+ * portal group (RFC 7143 4.4.1), a join through another one is refused. */
+static int check_portal_group(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+{
+  const char *v = mcsi_text_get(&l->rsp, "TargetPortalGroupTag");
+  uint64_t n;
+  if (!v) return 0;
+  if (mcsi_text_parse_number(v, &n) || n > 65535) {
+    fail(l, ISDSC_INVALID_TEXT_KEY, "TargetPortalGroupTag=%.32s is not a number 0..65535", v);
+    return -1;
+  }
+  l->res.tpgt = (uint16_t)n;
+  l->res.tpgt_known = 1;
+  if (l->a.leading || !l->a.tpgt_known || n == l->a.tpgt) return 0;
+  if (final_response(h) && h->status_class == 0) logout_refused(l, h);
+  fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "the target answered TargetPortalGroupTag=%u, the session's connections"
+       " are in portal group %u: a session spans one portal group (RFC 7143 4.4.1)", (unsigned)n, l->a.tpgt);
+  return -1;
 }
 
 static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
@@ -481,6 +521,7 @@ void mcsi_login_rx(mcsi_login *l, const mcsi_pdu_hdr *h, const uint8_t *data, ui
     send_login(l, MCSI_LOGIN_CSG(h->flags), 0, 0, NULL);
     return;
   }
+  if (check_portal_group(l, h)) return;
   if (MCSI_LOGIN_CSG(h->flags) == MCSI_STAGE_SECURITY) security_rx(l, h);
   else operational_rx(l, h);
   if (l->ended) return;

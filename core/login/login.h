@@ -19,12 +19,15 @@ typedef struct mcsi_login_args {
   uint16_t cid;
   uint32_t itt;
   const uint32_t *cmdsn;                /* the session's CmdSN, read as each PDU goes out */
+  uint16_t tpgt;                        /* a joining connection: the session's portal group tag, */
+  int tpgt_known;                       /* when its leading login was told one */
   const mcsi_login_opts *opts;          /* portal, CHAP, timeouts, our offers */
   mcsi_chap_memory *challenges;         /* the initiator's (anti-reflection) */
 } mcsi_login_args;
 
 typedef struct mcsi_login_result {
   uint16_t tsih, tpgt;
+  int tpgt_known;                       /* the target declared TargetPortalGroupTag */
   char target_alias[256];
   mcsi_params neg;                      /* as negotiated */
   uint32_t exp_statsn, exp_cmdsn, max_cmdsn;

@@ -177,10 +177,29 @@ static void send_probes(mcsi_mcs *m)
  * reached (its answer was lost) goes as a new command. */
 static void hook_probes_answered(mcsi_session *s) { reissue_limbo(mcsi_mcs_of(s), 1); }
 
+static void hold_over(mcsi_timer *tm)
+{
+  mcsi_mcs *m = MCSI_CONTAINER(tm, mcsi_mcs, hold_timer);
+  reissue_limbo(m, m->hold_keep);
+}
+
+/* Milliseconds left of a target's Time2Wait, 0 when none. */
+static uint64_t hold_left(const mcsi_mcs *m)
+{
+  uint64_t now = mcsi_now_ms();
+  return m->hold_until > now ? m->hold_until - now : 0;
+}
+
 static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn)
 {
   mcsi_session *s = &m->s;
   mcsi_timer_stop(s->loop, &m->probe_timer);
+  if (hold_left(m) && !mcsi_list_empty(&s->limbo)) {   /* RFC 7143 11.9.1: not before Time2Wait */
+    m->hold_keep = may_keep_cmdsn;
+    mcsi_timer_stop(s->loop, &m->hold_timer);
+    mcsi_timer_start(s->loop, &m->hold_timer, hold_left(m));
+    return;
+  }
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
@@ -320,6 +339,7 @@ static void recovery_fire(mcsi_timer *tm)
   mcsi_path *p;
   if (s->state != MCSI_SESS_RECOVERING) return;
   if (mcsi_now_ms() >= m->recovery_deadline) { give_up(m); return; }
+  if (hold_left(m)) { mcsi_timer_start(s->loop, tm, hold_left(m)); return; }   /* the target's Time2Wait */
   FOR_PATHS(m, p) if (p->conn.leading) return;      /* an attempt is under way */
   mcsi_login_opts o = s->opts;
   o.portal = m->portals[m->recovery_next++ % m->nportals];
@@ -336,7 +356,7 @@ static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
   mcsi_session_set_state(s, MCSI_SESS_RECOVERING);
   m->recovery_cause = cause;
   snprintf(m->message, sizeof m->message, "%s", why);
-  m->recovery_deadline = mcsi_now_ms() + (uint64_t)s->opts.recovery_timeout_ms;
+  m->recovery_deadline = mcsi_now_ms() + hold_left(m) + (uint64_t)s->opts.recovery_timeout_ms;
   m->recovery_backoff_ms = 100;
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
@@ -344,8 +364,10 @@ static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
     mcsi_task_reissue(t, 0, 1);
     mcsi_session_requeue_front(s, t, &after);
   }
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next)
+    MCSI_CONTAINER(l, mcsi_task, link)->keep_cmdsn = 0;   /* a new session numbers them anew */
   mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
-  mcsi_timer_start(s->loop, &m->recovery_timer, 0);
+  mcsi_timer_start(s->loop, &m->recovery_timer, hold_left(m));
 }
 
 /* A reinstatement login ended: go on, or try again after a back-off. */
@@ -453,6 +475,14 @@ void mcsi_path_forget(mcsi_path *p, void *arg)
   if (p->done_arg == arg) p->done = NULL;
 }
 
+void mcsi_mcs_forget(mcsi_mcs *m, void *arg)
+{
+  mcsi_session *s = &m->s;
+  mcsi_link *lists[] = { &s->conns, &s->graveyard };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i]; l = l->next) mcsi_path_forget(mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link)), arg);
+}
+
 static void hook_release_conn(mcsi_conn *c)
 {
   mcsi_path *p = mcsi_path_of(c);
@@ -496,7 +526,8 @@ static void finish_removal(mcsi_path *p, mcsi_status st, const char *message)
   mcsi_conn_bury(&p->conn);
   tell(p, st, message);
   if (!pick(m) && m->s.state == MCSI_SESS_ACTIVE && !draining(m))   /* the others failed meanwhile */
-    no_path_left(m, ISDSC_CONNECTION_FAILED, "the other connections failed during a removal");
+    no_path_left(m, ISDSC_CONNECTION_FAILED, p->target_asked ? "logged out as the target requested (AsyncEvent 1)"
+                                                             : "the other connections failed during a removal");
 }
 
 static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
@@ -538,7 +569,7 @@ static void logout_timeout(mcsi_timer *tm)
 static void send_logout(mcsi_path *p)
 {
   mcsi_conn *c = &p->conn;
-  mcsi_task *t = mcsi_logout_task(c, MCSI_LOGOUT_CONNECTION, logout_done, p);
+  mcsi_task *t = mcsi_logout_task(c, p->logout_reason, logout_done, p);
   if (!t) { mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
   p->drain_timer.fire = logout_timeout;
   mcsi_timer_start(c->sess->loop, &p->drain_timer, (uint64_t)c->opts.login_timeout_ms);
@@ -584,6 +615,23 @@ static void drain_expired(mcsi_timer *tm)
   mcsi_session_drain(s);
 }
 
+/* No new commands on it; those in flight finish within drain_ms or move to
+ * the others; then a Logout with reason. */
+static void start_removal(mcsi_mcs *m, mcsi_path *p, uint8_t reason, uint64_t drain_ms)
+{
+  mcsi_conn *c = &p->conn;
+  p->removing = 1;
+  p->logout_reason = reason;
+  mcsi_conn_begin_logout(c);
+  p->primary = 0;
+  if (!has_commands(c)) {
+    send_logout(p);
+  } else {
+    p->drain_timer.fire = drain_expired;
+    mcsi_timer_start(m->s.loop, &p->drain_timer, drain_ms);
+  }
+}
+
 mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, void *arg, char *msg)
 {
   mcsi_conn *c = &p->conn;
@@ -594,17 +642,9 @@ mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, vo
   if (c->leading) return mcsi_msg(msg, ISDSC_CANNOT_REMOVE_LEADING_CONNECTION, "connection 0x%016llx leads the session", id);
   if (!usable(c)) return mcsi_msg(msg, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is %s", id,
                                   mcsi_conn_state_name(c->state));
-  p->removing = 1;
   p->done = done;
   p->done_arg = arg;
-  mcsi_conn_begin_logout(c);
-  p->primary = 0;
-  if (!has_commands(c)) {
-    send_logout(p);
-  } else {
-    p->drain_timer.fire = drain_expired;
-    mcsi_timer_start(m->s.loop, &p->drain_timer, DRAIN_MS);
-  }
+  start_removal(m, p, MCSI_LOGOUT_CONNECTION, DRAIN_MS);
   return ISDSC_SUCCESS;
 }
 
@@ -661,6 +701,88 @@ mcsi_path *mcsi_mcs_logout_path(mcsi_mcs *m)
   return NULL;
 }
 
+/* ---- what the target announces (RFC 7143 11.9.1) ------------------------------------------ */
+
+/* AsyncEvent 1: no new commands on c from now; those in flight get half of
+ * Parameter3 (at most DRAIN_MS) to finish, then move to the other
+ * connections, and a Logout goes out on c: "close the connection" while
+ * others carry the session, "close the session" when it is the last. A
+ * session logged out so is reinstated after DefaultTime2Wait when recovery is
+ * on (its waiting commands go there), else it fails. */
+static void target_logout(mcsi_mcs *m, mcsi_path *p, uint32_t within_ms)
+{
+  mcsi_session *s = &m->s;
+  mcsi_conn *c = &p->conn;
+  mcsi_path *o;
+  int others = 0;
+  if (p->removing || !usable(c) || s->state != MCSI_SESS_ACTIVE) return;   /* a logout is under way */
+  FOR_PATHS(m, o) others += o != p && usable(&o->conn);
+  p->target_asked = 1;
+  if (c->leading && others) {                       /* another one leads from now */
+    mcsi_conn_set_leading(c, 0);
+    FOR_PATHS(m, o) if (o != p && usable(&o->conn)) { mcsi_conn_set_leading(&o->conn, 1); break; }
+  }
+  if (!others) {
+    uint64_t wait = (uint64_t)(s->params.time2wait > MCSI_TIME2_MAX_S ? MCSI_TIME2_MAX_S : s->params.time2wait) * 1000u;
+    if (mcsi_now_ms() + wait > m->hold_until) m->hold_until = mcsi_now_ms() + wait;
+  }
+  uint64_t drain = within_ms / 2 < DRAIN_MS ? within_ms / 2 : DRAIN_MS;
+  start_removal(m, p, others ? MCSI_LOGOUT_CONNECTION : MCSI_LOGOUT_SESSION, drain);
+}
+
+/* AsyncEvent 4 answered: a Text Response with keys would open a negotiation
+ * in full feature phase, which this initiator does not do: the connection
+ * logs out instead (RFC 7143 11.9.1 allows either). */
+static void renegotiated(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
+{
+  mcsi_conn *c = t->conn;
+  (void)st; (void)d;
+  if (!h || !c || !n) return;
+  mcsi_conn_emit(c, MCSI_EV_ASYNC_MESSAGE, ISDSC_SUCCESS, "the target offered keys to renegotiate: logging out");
+  target_logout(mcsi_mcs_of(c->sess), mcsi_path_of(c), DRAIN_MS * 2);
+}
+
+static void renegotiate(mcsi_conn *c)
+{
+  mcsi_task *t = usable(c) && c->sess->state == MCSI_SESS_ACTIVE ? mcsi_text_task_on(c, renegotiated, NULL) : NULL;
+  if (t) mcsi_session_submit(c->sess, t);
+}
+
+/* AsyncEvent 2 and 3: nothing reconnects and no lost command goes again
+ * before Time2Wait. (At ErrorRecoveryLevel 0 commands are re-issued, never
+ * reassigned: they go at Time2Wait, within Time2Retain.) */
+static void hold(mcsi_mcs *m, const mcsi_async *a)
+{
+  uint64_t until = mcsi_now_ms() + a->time2wait_ms;
+  if (until > m->hold_until) m->hold_until = until;
+}
+
+static void hook_async_event(mcsi_conn *c, const mcsi_async *a)
+{
+  mcsi_mcs *m = mcsi_mcs_of(c->sess);
+  mcsi_path *p;
+  switch (a->event) {
+  case 1: target_logout(m, mcsi_path_of(c), a->logout_within_ms); break;
+  case 2:
+    hold(m, a);
+    mcsi_conn_fail(a->named, ISDSC_CONNECTION_FAILED, "%s", a->message);
+    break;
+  case 3:
+    hold(m, a);
+    for (mcsi_conn *victim = c; victim;) {   /* failing one may change the list: look again each time */
+      mcsi_conn_fail(victim, ISDSC_CONNECTION_FAILED, "%s", a->message);
+      victim = NULL;
+      FOR_PATHS(m, p) if (p->conn.state != MCSI_CONN_FAILED && p->conn.state != MCSI_CONN_CLOSED) {
+        victim = &p->conn;
+        break;
+      }
+    }
+    break;
+  case 4: renegotiate(c); break;
+  default: break;
+  }
+}
+
 /* ---- the session's hooks, and the session ------------------------------------------------- */
 
 static void hook_event(mcsi_session *s, const mcsi_event *ev)
@@ -673,6 +795,7 @@ static const mcsi_session_hooks mcs_hooks = {
   .pick = hook_pick, .login_finished = hook_login_finished, .conn_lost = hook_conn_lost,
   .conn_closed = hook_conn_closed, .task_ended_on = hook_task_ended_on,
   .probes_answered = hook_probes_answered, .event = hook_event, .release_conn = hook_release_conn,
+  .async_event = hook_async_event,
 };
 
 mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
@@ -686,18 +809,45 @@ mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *h
   m->policy = MCSI_LB_ROUND_ROBIN;
   mcsi_timer_init(&m->probe_timer, probe_timeout);
   mcsi_timer_init(&m->recovery_timer, recovery_fire);
+  mcsi_timer_init(&m->hold_timer, hold_over);
   return new_path(m, &m->s.opts, 1, msg, &st) ? ISDSC_SUCCESS : st;
+}
+
+/* Ends the add or removal in progress on p, if any, because the session ended. */
+static void end_operation(mcsi_path *p, const char *why)
+{
+  char msg[MCSI_MSG_MAX];
+  if (!p->done) return;
+  if (p->removing)   /* what the removal wanted: the connection is closed with its session */
+    tell(p, mcsi_msg(msg, ISDSC_SUCCESS, "%s: %s; the connection closed with it", p->conn.tp.portal, why), msg);
+  else
+    tell(p, mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "%s: %s before this connection logged in", p->conn.tp.portal, why),
+         msg);
+}
+
+void mcsi_mcs_end_operations(mcsi_mcs *m, const char *why)
+{
+  mcsi_session *s = &m->s;
+  mcsi_link *lists[] = { &s->conns, &s->graveyard };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i];) {
+      mcsi_path *p = mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link));
+      l = l->next;
+      end_operation(p, why);
+    }
 }
 
 void mcsi_mcs_stop_timers(mcsi_mcs *m)
 {
   mcsi_timer_stop(m->s.loop, &m->probe_timer);
   mcsi_timer_stop(m->s.loop, &m->recovery_timer);
+  mcsi_timer_stop(m->s.loop, &m->hold_timer);
   mcsi_session_stop_timers(&m->s);
 }
 
 void mcsi_mcs_destroy(mcsi_mcs *m)
 {
   mcsi_mcs_stop_timers(m);
+  mcsi_mcs_end_operations(m, "the session was closed");   /* no path is freed with a caller waiting on it */
   mcsi_session_destroy(&m->s);
 }

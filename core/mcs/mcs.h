@@ -21,6 +21,8 @@ struct mcsi_path {
   int32_t wrr_current;                  /* smooth weighted round robin state */
   int active, primary;                  /* policy roles */
   int removing;
+  int target_asked;                     /* removed because the target requested a Logout (AsyncEvent 1) */
+  uint8_t logout_reason;                /* the Logout its removal ends with */
   mcsi_timer drain_timer;               /* removal: drain deadline, then the Logout's */
   mcsi_mcs_done_cb done;                /* the add or remove in progress */
   void *done_arg;
@@ -46,6 +48,9 @@ struct mcsi_mcs {
   mcsi_timer recovery_timer;
   mcsi_status recovery_cause;
   uint32_t recoveries;
+  uint64_t hold_until;                  /* a target's Time2Wait: no reconnect nor re-issue before */
+  int hold_keep;                        /* re-issue when it ends: lost commands may keep their CmdSN */
+  mcsi_timer hold_timer;
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
@@ -58,6 +63,12 @@ static inline mcsi_mcs *mcsi_mcs_of(mcsi_session *s) { return MCSI_CONTAINER(s, 
 mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
                            const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
                            int discovery, char *msg);
+/* The session ended (logged out, or closed): every add or removal still in
+ * progress ends now, its callback told exactly once (an add fails with
+ * ISDSC_CONNECTION_FAILED, a removal succeeds: its connection closed with
+ * the session), so that nobody waits on, or keeps, a path about to be freed.
+ * why says what ended it. mcsi_mcs_destroy does it too. */
+void mcsi_mcs_end_operations(mcsi_mcs *m, const char *why);
 void mcsi_mcs_destroy(mcsi_mcs *m);
 void mcsi_mcs_stop_timers(mcsi_mcs *m);
 mcsi_path *mcsi_mcs_find_path(mcsi_mcs *m, mcsi_id conn_id);
@@ -66,6 +77,8 @@ mcsi_status mcsi_mcs_add(mcsi_mcs *m, const mcsi_login_opts *o, uint32_t weight,
                          mcsi_id *conn_id, char *msg);
 /* Whoever waits for p's add or remove with arg goes away: it hears nothing. */
 void mcsi_path_forget(mcsi_path *p, void *arg);
+/* The same for every path of m (a logout waiting on the removals it started). */
+void mcsi_mcs_forget(mcsi_mcs *m, void *arg);
 mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, void *arg, char *msg);
 mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *paths, size_t n, char *msg);
 /* The connection a session-wide Logout goes out on (the leading one if it works). */

@@ -131,7 +131,8 @@ mcsi_status mcsi_conn_login(mcsi_conn *c)
   mcsi_session *s = c->sess;
   mcsi_login_args a = { .initiator_name = s->initiator_name, .target = s->target, .discovery = s->discovery,
                         .leading = c->leading, .isid = s->isid, .tsih = s->tsih, .cid = c->cid,
-                        .itt = s->next_itt++, .cmdsn = &s->cmdsn, .opts = &c->opts, .challenges = s->challenges };
+                        .itt = s->next_itt++, .cmdsn = &s->cmdsn, .opts = &c->opts, .challenges = s->challenges,
+                        .tpgt = s->tpgt, .tpgt_known = s->tpgt_known && !c->leading };
   mcsi_status st = ISDSC_SUCCESS;
   c->login = mcsi_login_start(&c->tp, &a, login_done, c, &st, c->message);
   return st;
@@ -208,6 +209,13 @@ void mcsi_conn_bury(mcsi_conn *c)
   mcsi_list_del(&c->link);
   mcsi_list_push(&s->graveyard, &c->link);
   s->nconns--;
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next) {   /* they fail at the next drain */
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    if (t->only_conn == c) {
+      t->only_conn = NULL;
+      t->only_conn_gone = 1;
+    }
+  }
 }
 
 /* istgt sometimes closes a connection on a Logout without answering it: a

@@ -180,15 +180,41 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
   }
 }
 
+/* A waiting task may go now: an immediate one whatever the window, a
+ * non-immediate one only with its CmdSN inside it (RFC 7143 4.2.2.1: CmdSN
+ * <= MaxCmdSN in serial arithmetic, session-wide). A task re-sent with its
+ * old CmdSN goes within the window that number was given in; one whose
+ * number a new session's window no longer holds goes as a new command. */
+static int may_go(mcsi_session *s, mcsi_task *t)
+{
+  if (t->immediate) return 1;
+  if (t->keep_cmdsn && !(mcsi_sn_le(s->exp_cmdsn, t->cmdsn) && mcsi_sn_le(t->cmdsn, s->max_cmdsn)))
+    t->keep_cmdsn = 0;
+  return t->keep_cmdsn || window_open(s);
+}
+
+/* Sends what may go, in order. Immediate tasks, and lost commands re-sent
+ * with their CmdSN (which may be the hole that keeps the window closed), do
+ * not wait behind new commands the window holds. A task whose own
+ * connection ended fails. */
 void mcsi_session_drain(mcsi_session *s)
 {
-  while (!mcsi_list_empty(&s->pending)) {
-    mcsi_task *t = MCSI_CONTAINER(s->pending.next, mcsi_task, link);
-    if (!t->immediate && !window_open(s)) return;
+  mcsi_link lost;
+  mcsi_list_init(&lost);
+  for (mcsi_link *l = s->pending.next; l != &s->pending;) {
+    mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
+    l = l->next;
+    if (t->only_conn_gone) {
+      mcsi_list_del(&t->link);
+      mcsi_list_push(&lost, &t->link);
+      continue;
+    }
+    if (!may_go(s, t)) continue;   /* the window holds every new command alike: their order stays */
     mcsi_conn *c = t->only_conn ? t->only_conn : s->hooks->pick(s);
-    if (!c) return;
+    if (!c) break;
     mcsi_session_send(s, c, t);
   }
+  mcsi_session_fail_tasks(s, &lost, ISDSC_CONNECTION_FAILED, "the connection it had to go out on ended first");
 }
 
 /* Queues a task; it goes out when the window allows and a connection is up.
@@ -215,6 +241,7 @@ void mcsi_session_requeue_front(mcsi_session *s, mcsi_task *t, mcsi_link **after
  * gives, smaller than the old one or not (RFC 7143 4.2.2.1). */
 void mcsi_session_reset_window(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmdsn)
 {
+  s->cmdsn = expcmdsn;                  /* the new session's numbers are the target's */
   s->exp_cmdsn = expcmdsn;
   s->max_cmdsn = mcsi_sn_lt(maxcmdsn, expcmdsn - 1) ? expcmdsn - 1 : maxcmdsn;
 }
@@ -388,13 +415,74 @@ static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, 
     mcsi_task_fail(t, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", c->tp.portal, what, h->reason);
 }
 
+mcsi_conn *mcsi_session_conn_by_cid(mcsi_session *s, uint16_t cid)
+{
+  for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (c->cid == cid && (c->state == MCSI_CONN_ACTIVE || c->state == MCSI_CONN_LOGOUT)) return c;
+  }
+  return NULL;
+}
+
+/* Seconds from the target, in range: RFC 7143 bounds Time2Wait and
+ * Time2Retain to 0..3600; a larger value is clamped, and the note says so. */
+static uint32_t time2_ms(uint16_t secs, const char *name, char *note, size_t n)
+{
+  if (secs <= MCSI_TIME2_MAX_S) return (uint32_t)secs * 1000u;
+  size_t used = strlen(note);
+  snprintf(note + used, n - used, "; %s %u s clamped to %u s", name, secs, MCSI_TIME2_MAX_S);
+  return MCSI_TIME2_MAX_S * 1000u;
+}
+
+/* Checks what an Asynchronous Message asks; 0 when the layer above is to
+ * act on it, -1 when it is only told (a SCSI event, vendor codes, a CID
+ * that is not the session's). */
+static int check_async(mcsi_conn *c, const mcsi_pdu_hdr *h, mcsi_async *a)
+{
+  char note[160] = "";
+  const uint16_t *p = h->param;
+  memset(a, 0, sizeof *a);
+  a->event = h->async_event;
+  switch (h->async_event) {
+  case 1:
+    a->logout_within_ms = (uint32_t)p[2] * 1000u;
+    snprintf(a->message, sizeof a->message, "%s: async event 1: the target requests a Logout within %u s",
+             c->tp.portal, p[2]);
+    return 0;
+  case 2:
+  case 3:
+    a->time2wait_ms = time2_ms(p[1], "Time2Wait", note, sizeof note);
+    a->time2retain_ms = time2_ms(p[2], "Time2Retain", note, sizeof note);
+    if (h->async_event == 3) {
+      snprintf(a->message, sizeof a->message, "%s: async event 3: the target drops every connection of the"
+               " session (Time2Wait %u s, Time2Retain %u s%s)", c->tp.portal, a->time2wait_ms / 1000,
+               a->time2retain_ms / 1000, note);
+      return 0;
+    }
+    a->named = mcsi_session_conn_by_cid(c->sess, p[0]);
+    snprintf(a->message, sizeof a->message, "%s: async event 2: the target drops CID %u (Time2Wait %u s, "
+             "Time2Retain %u s%s)%s", c->tp.portal, p[0], a->time2wait_ms / 1000, a->time2retain_ms / 1000, note,
+             a->named ? "" : ": no such connection in the session, ignored");
+    if (!a->named) c->format_errors++;
+    return a->named ? 0 : -1;
+  case 4:
+    snprintf(a->message, sizeof a->message, "%s: async event 4: the target requests parameter negotiation",
+             c->tp.portal);
+    return 0;
+  default:
+    snprintf(a->message, sizeof a->message, "%s: async event %u (vcode %u)", c->tp.portal, h->async_event,
+             h->async_vcode);
+    return -1;
+  }
+}
+
+/* Told to the layers above as an event, then acted on by MC/S. */
 static void rx_async(mcsi_conn *c, const mcsi_pdu_hdr *h)
 {
-  char why[96];
-  snprintf(why, sizeof why, "async event %u (vcode %u)", h->async_event, h->async_vcode);
-  mcsi_conn_emit(c, MCSI_EV_ASYNC_MESSAGE, ISDSC_SUCCESS, why);
-  if (h->async_event == 2 || h->async_event == 3)
-    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: target dropped the connection (%s)", c->tp.portal, why);
+  mcsi_async a;
+  int act = check_async(c, h, &a) == 0;
+  mcsi_conn_emit(c, MCSI_EV_ASYNC_MESSAGE, ISDSC_SUCCESS, a.message);
+  if (act) c->sess->hooks->async_event(c, &a);
 }
 
 static mcsi_task *own_task(mcsi_conn *c, const mcsi_pdu_hdr *h, enum mcsi_task_kind kind)
@@ -412,6 +500,11 @@ static mcsi_task *own_task(mcsi_conn *c, const mcsi_pdu_hdr *h, enum mcsi_task_k
 static void continue_text(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
 {
   mcsi_session *s = c->sess;
+  if (!window_open(s)) {                /* a continuation is a command too: CmdSN <= MaxCmdSN */
+    mcsi_task_fail(t, ISDSC_TARGET_ERROR, "%s: the Text Response continues but the CmdSN window is closed"
+                   " (CmdSN %u, MaxCmdSN %u)", c->tp.portal, s->cmdsn, s->max_cmdsn);
+    return;
+  }
   mcsi_pdu_hdr r = { .opcode = MCSI_OP_TEXT_REQ, .flags = MCSI_F_FINAL, .itt = t->itt, .ttt = h->ttt,
                      .cmdsn = s->cmdsn++, .expstatsn = c->exp_statsn };
   t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
@@ -483,6 +576,7 @@ void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r)
     s->tsih = r->tsih;
     s->params = r->neg;
     s->tpgt = r->tpgt;
+    s->tpgt_known = r->tpgt_known;
     if (r->target_alias[0]) snprintf(s->target_alias, sizeof s->target_alias, "%s", r->target_alias);
     mcsi_session_reset_window(s, r->exp_cmdsn, r->max_cmdsn);
   }
@@ -562,6 +656,15 @@ mcsi_task *mcsi_text_task(mcsi_session *s, const char *text, mcsi_task_done_cb d
   t->text_len = (uint32_t)strlen(text) + 1;
   t->done = done;
   t->arg = arg;
+  return t;
+}
+
+mcsi_task *mcsi_text_task_on(mcsi_conn *c, mcsi_task_done_cb done, void *arg)
+{
+  mcsi_task *t = mcsi_text_task(c->sess, "", done, arg);
+  if (!t) return NULL;
+  t->text_len = 0;                      /* RFC 7143 11.9.1: "may be empty" */
+  t->only_conn = c;
   return t;
 }
 

@@ -51,6 +51,7 @@ struct mcsi_task {
   int ua_retries;                       /* re-sends after a UNIT ATTENTION 29/xx */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout, ABORT TASK) */
+  int only_conn_gone;                   /* that connection ended before it went out */
   mcsi_task_done_cb done;
   void *arg;
   char message[MCSI_MSG_MAX];           /* why it failed, when it did */
@@ -92,6 +93,20 @@ struct mcsi_conn {
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
+/* ---- an Asynchronous Message (RFC 7143 11.9.1) ------------------------------------ */
+#define MCSI_TIME2_MAX_S 3600u          /* DefaultTime2Wait/Time2Retain range (RFC 7143 13.15, 13.16) */
+
+/* What the target asked, its parameters checked: AsyncEvent 2 names a
+ * connection of the session (named), times are in range (clamped, and the
+ * message says so). */
+typedef struct mcsi_async {
+  uint8_t event;                        /* 1..4 */
+  mcsi_conn *named;                     /* 2: the connection to be dropped */
+  uint32_t time2wait_ms, time2retain_ms;   /* 2, 3: Parameter2, Parameter3 */
+  uint32_t logout_within_ms;            /* 1: Parameter3 */
+  char message[MCSI_MSG_MAX];           /* what it asked, as told in the event */
+} mcsi_async;
+
 /* ---- the session --------------------------------------------------------------- */
 enum mcsi_session_state { MCSI_SESS_LOGGING_IN, MCSI_SESS_ACTIVE, MCSI_SESS_FAILED,
                           MCSI_SESS_LOGGING_OUT, MCSI_SESS_LOGGED_OUT, MCSI_SESS_RECOVERING };
@@ -114,6 +129,8 @@ typedef struct mcsi_session_hooks {
   void (*event)(mcsi_session *s, const mcsi_event *ev);
   /* Frees a connection the session is done with (mcsi_conn_destroy first). */
   void (*release_conn)(mcsi_conn *c);
+  /* The target sent an Asynchronous Message with AsyncEvent 1..4 on c. */
+  void (*async_event)(mcsi_conn *c, const mcsi_async *a);
 } mcsi_session_hooks;
 
 struct mcsi_session {
@@ -128,6 +145,7 @@ struct mcsi_session {
   char target_alias[256];
   uint8_t isid[6];
   uint16_t tsih, tpgt;
+  int tpgt_known;                       /* the leading login's target declared it */
   mcsi_params params;                   /* session-wide, as negotiated */
   mcsi_login_opts opts;                 /* strings below are owned copies */
   uint32_t cmdsn, exp_cmdsn, max_cmdsn;
@@ -248,6 +266,10 @@ void mcsi_session_end(mcsi_session *s, mcsi_status st, const char *reason);
 mcsi_task *mcsi_tmf_task(mcsi_session *s, uint8_t function, uint64_t lun_field, const mcsi_task *victim,
                          mcsi_task_done_cb done, void *arg);
 mcsi_task *mcsi_text_task(mcsi_session *s, const char *text, mcsi_task_done_cb done, void *arg);
+/* An empty Text Request on c (renegotiation the target asked for). */
+mcsi_task *mcsi_text_task_on(mcsi_conn *c, mcsi_task_done_cb done, void *arg);
+/* The connection with this CID taking part in full feature phase, or NULL. */
+mcsi_conn *mcsi_session_conn_by_cid(mcsi_session *s, uint16_t cid);
 void mcsi_task_set_done(mcsi_task *t, mcsi_task_done_cb done, void *arg);
 /* session.c's receive side, called by conn.c */
 void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);

@@ -34,13 +34,13 @@
 #define FAKE_JUNK_CHUNK 65536u
 #define FAKE_JUNK_PACE_MS 10         /* one junk chunk per this many ms */
 #define FAKE_PDUS_PER_WAKE 64
-#define FAKE_TPGT "1"
 #define FAKE_IQN "iqn.2026-11.org.mcsi:fake-target"
 #define FAKE_FOREIGN_ITT 0x0badf00du  /* a tag the initiator never used */
 #define FAKE_R2T_FLOOD_COUNT 1000
 #define FAKE_FLOOD_PENDING (256u * 1024)  /* NOP_FLOOD: refill below this many queued bytes */
 #define FAKE_TEXT_CHUNK 4096u
 #define FAKE_ADV_RING 64u             /* responses whose MaxCmdSN is remembered */
+#define FAKE_MAX_SESS 16              /* sessions whose CmdSN state is kept */
 
 /* SCSI opcodes and statuses the disk knows. */
 enum {
@@ -73,6 +73,16 @@ typedef struct fake_task {
 
 typedef struct fake_target fake_target;
 
+/* The session-wide command numbers of one session (RFC 7143 4.2.2.1). */
+typedef struct fake_sess {
+  int used;
+  uint16_t tsih;
+  int window;             /* as fake_conn.window */
+  uint32_t expcmdsn;      /* in order: the first CmdSN not received yet */
+  uint64_t ahead;         /* bit i: CmdSN expcmdsn + 1 + i was received (a hole before it) */
+  uint32_t max_adv;       /* the highest MaxCmdSN sent on any of its connections */
+} fake_sess;
+
 typedef struct fake_conn {
   fake_target *ft;
   int fd;
@@ -104,6 +114,10 @@ typedef struct fake_conn {
   uint32_t adv_statsn[FAKE_ADV_RING], adv_max[FAKE_ADV_RING];  /* MaxCmdSN sent with StatSN */
   int adv_count;
   int joined;             /* logged in with the TSIH of an existing session (opts.mcs) */
+  int joining;            /* its Login Request carried a TSIH */
+  uint16_t cid;
+  fake_sess *sess;        /* session-wide numbers, from full feature phase on */
+  int64_t drop_at;        /* dropped at this time (ms), 0: not */
   int reset_after_flush;  /* JOIN_RESET: RST once the output is out */
   int split_done;         /* SPLIT_DATA_IN: one READ was split */
   fake_buf held;          /* SPLIT_DATA_IN: the rest of that Data-In */
@@ -122,6 +136,13 @@ struct fake_target {
   atomic_uint n_conns, n_logins, n_sessions, n_cmds, n_nops, n_logouts, n_r2ts, n_dataouts;
   atomic_uint n_window_violations, n_reserved_violations, n_resets, n_eofs;
   int dropped;            /* DROP_MID_IO with drop_once: done */
+  atomic_uint n_mcs_cmds;
+  fake_sess sess[FAKE_MAX_SESS];
+  int async_done;         /* the Asynchronous Message went out */
+  fake_conn *async_conn;  /* the connection it went out on (while it lives) */
+  uint32_t async_statsn;  /* the StatSN it carried */
+  pthread_mutex_t log_lock;
+  fake_async_log log;
   uint8_t *disk;
   uint16_t next_tsih;
   uint32_t next_statsn;
@@ -212,13 +233,21 @@ static void fake_close_later(fake_conn *c)
 }
 
 /* Target-side sequence numbers for a header. advance: consumes a StatSN. */
+static uint32_t fake_window(int w)
+{
+  return w > 0 ? (uint32_t)w : w < 0 ? 0 : FAKE_QUEUE;
+}
+
 static void fake_sn(fake_conn *c, mcsi_pdu_hdr *h, int advance)
 {
-  uint32_t window = c->window > 0 ? (uint32_t)c->window : c->window < 0 ? 0 : FAKE_QUEUE;
+  uint32_t window = fake_window(c->sess ? c->sess->window : c->window);
+  uint32_t exp = c->sess ? c->sess->expcmdsn : c->expcmdsn;
 
   h->statsn = advance ? c->statsn++ : c->statsn;
-  h->expcmdsn = c->expcmdsn;
-  h->maxcmdsn = c->expcmdsn + window - 1;
+  h->expcmdsn = exp;
+  h->maxcmdsn = exp + window - 1;
+  if (c->sess && mcsi_sn_lt(c->sess->max_adv, h->maxcmdsn))
+    c->sess->max_adv = h->maxcmdsn;
   if (advance) {
     c->adv_statsn[h->statsn % FAKE_ADV_RING] = h->statsn;
     c->adv_max[h->statsn % FAKE_ADV_RING] = h->maxcmdsn;
@@ -232,14 +261,159 @@ static int fake_beyond_window(const fake_conn *c, const mcsi_pdu_hdr *cmd)
 {
   uint32_t seen = cmd->expstatsn - 1, i = seen % FAKE_ADV_RING;
 
-  return !cmd->immediate && c->adv_count && c->adv_statsn[i] == seen && mcsi_sn_lt(c->adv_max[i], cmd->cmdsn);
+  if (cmd->immediate)
+    return 0;
+  if (c->sess && mcsi_sn_lt(c->sess->max_adv, cmd->cmdsn))
+    return 1;                                  /* beyond anything the target ever allowed */
+  if (c->ft->o.mcs)
+    return 0;                                  /* the window came from any connection */
+  return c->adv_count && c->adv_statsn[i] == seen && mcsi_sn_lt(c->adv_max[i], cmd->cmdsn);
 }
 
-/* A non-immediate command PDU consumes its CmdSN. */
+/* A non-immediate command PDU consumes its CmdSN. On one connection the
+ * next expected CmdSN follows the highest received; in a session (MC/S) it
+ * is session-wide and in order, as a real target's: a CmdSN lost with a
+ * dropped connection holds ExpCmdSN (and so MaxCmdSN) until it comes again. */
 static void fake_cmdsn(fake_conn *c, const mcsi_pdu_hdr *h)
 {
-  if (!h->immediate && mcsi_sn_le(c->expcmdsn, h->cmdsn))
-    c->expcmdsn = h->cmdsn + 1;
+  fake_sess *s = c->sess;
+
+  if (h->immediate)
+    return;
+  if (!s || !c->ft->o.mcs) {
+    uint32_t *exp = s ? &s->expcmdsn : &c->expcmdsn;
+    if (mcsi_sn_le(*exp, h->cmdsn))
+      *exp = h->cmdsn + 1;
+    return;
+  }
+  if (h->cmdsn == s->expcmdsn) {
+    s->expcmdsn++;
+    while (s->ahead & 1) {
+      s->ahead >>= 1;
+      s->expcmdsn++;
+    }
+    s->ahead >>= 1;
+  } else if (mcsi_sn_lt(s->expcmdsn, h->cmdsn) && h->cmdsn - s->expcmdsn <= 64) {
+    s->ahead |= 1ull << (h->cmdsn - s->expcmdsn - 1);
+  }
+}
+
+static fake_sess *fake_sess_find(fake_target *ft, uint16_t tsih)
+{
+  for (size_t i = 0; i < FAKE_MAX_SESS; i++)
+    if (ft->sess[i].used && ft->sess[i].tsih == tsih)
+      return &ft->sess[i];
+  return NULL;
+}
+
+/* A new session's numbers start where its leading login left them. */
+static fake_sess *fake_sess_new(fake_target *ft, fake_conn *c)
+{
+  for (size_t i = 0; i < FAKE_MAX_SESS; i++) {
+    fake_sess *s = &ft->sess[i];
+    if (s->used)
+      continue;
+    s->used = 1;
+    s->tsih = c->tsih;
+    s->window = c->window;
+    s->expcmdsn = c->expcmdsn;
+    s->max_adv = c->expcmdsn + fake_window(c->window) - 1;   /* as the last Login Response said */
+    return s;
+  }
+  return NULL;
+}
+
+/* ---- The Asynchronous Message and what follows it ----------------------------- */
+
+/* Records what happened at *at (once, after the message went out). */
+static void fake_note(fake_target *ft, int64_t *at, int *same, int same_value)
+{
+  pthread_mutex_lock(&ft->log_lock);
+  if (ft->log.sent_ms && !*at) {
+    *at = fake_now_ms();
+    if (same)
+      *same = same_value;
+  }
+  pthread_mutex_unlock(&ft->log_lock);
+}
+
+static void fake_note_login(fake_target *ft, fake_conn *c)
+{
+  (void)c;
+  fake_note(ft, &ft->log.login_ms, NULL, 0);
+}
+
+/* The connection of the same session with this CID, or another one than c. */
+static fake_conn *fake_peer(fake_target *ft, const fake_conn *c, int other, uint16_t cid)
+{
+  for (size_t i = 0; i < FAKE_MAX_CONNS; i++) {
+    fake_conn *o = ft->conns[i];
+    if (!o || !o->ffp || o->sess != c->sess)
+      continue;
+    if (other ? o != c : o->cid == cid)
+      return o;
+  }
+  return NULL;
+}
+
+static void fake_send_async(fake_target *ft, fake_conn *c)
+{
+  const fake_target_opts *o = &ft->o;
+  int64_t drop = fake_now_ms() + FAKE_ASYNC_DROP_MS;
+  fake_conn *named = c;
+  mcsi_pdu_hdr h;
+
+  memset(&h, 0, sizeof h);
+  h.opcode = MCSI_OP_ASYNC;
+  h.flags = MCSI_F_FINAL;
+  h.itt = MCSI_RSVD_TAG;
+  h.lun = 0;
+  h.async_event = (uint8_t)o->async_event;
+  memcpy(h.param, o->async_param, sizeof h.param);
+  if (o->async_event == 2) {
+    if (o->async_names_other && (named = fake_peer(ft, c, 1, 0)) == NULL)
+      named = c;
+    h.param[0] = o->async_cid ? o->async_cid : named->cid;
+    if (o->async_cid)
+      named = fake_peer(ft, c, 0, o->async_cid);
+    if (named)
+      named->drop_at = drop;
+  } else if (o->async_event == 3) {
+    for (size_t i = 0; i < FAKE_MAX_CONNS; i++)
+      if (ft->conns[i] && ft->conns[i]->ffp && ft->conns[i]->sess == c->sess)
+        ft->conns[i]->drop_at = drop;
+  }
+  fake_sn(c, &h, 1);
+  fake_send(c, &h, NULL, 0);
+  ft->async_done = 1;
+  ft->async_conn = c;
+  ft->async_statsn = h.statsn;
+  pthread_mutex_lock(&ft->log_lock);
+  ft->log.sent_ms = fake_now_ms();
+  ft->log.cid = c->cid;
+  pthread_mutex_unlock(&ft->log_lock);
+}
+
+/* After a SCSI command was answered on c: is it the message's turn? */
+static void fake_maybe_async(fake_target *ft, fake_conn *c)
+{
+  const fake_target_opts *o = &ft->o;
+
+  if (!o->async_event || ft->async_done || (o->async_on_joined && !c->joined) ||
+      c->cmds != (o->async_after ? o->async_after : 1))
+    return;
+  fake_send_async(ft, c);
+}
+
+/* A non-immediate command PDU: counted, and checked against the window. */
+static void fake_command_pdu(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *h)
+{
+  if (h->immediate)
+    return;
+  if (fake_beyond_window(c, h))
+    atomic_fetch_add(&ft->n_window_violations, 1);
+  if (ft->o.mcs)
+    atomic_fetch_add(&ft->n_mcs_cmds, 1);
 }
 
 /* ---- Login ------------------------------------------------------------------ */
@@ -388,12 +562,17 @@ static int fake_answer_key(fake_target *ft, fake_conn *c, const mcsi_kv *kv, mcs
 /* Keys the target declares on its own in this response. */
 static int fake_declare(fake_target *ft, fake_conn *c, int csg, mcsi_text *rsp)
 {
+  char tpgt[8];
+
+  snprintf(tpgt, sizeof tpgt, "%u", c->joining && ft->o.join_tpgt ? (unsigned)ft->o.join_tpgt : 1u);
   if (c->responses == 0 && !c->discovery &&
-      (mcsi_text_add(rsp, "TargetPortalGroupTag", FAKE_TPGT) < 0 ||
-       mcsi_text_add(rsp, "TargetAlias", "fake-target") < 0))
+      (mcsi_text_add(rsp, "TargetPortalGroupTag", tpgt) < 0 ||
+       (!ft->o.target_alias && mcsi_text_add(rsp, "TargetAlias", "fake-target") < 0)))
     return -1;
   if (csg == MCSI_STAGE_OPERATIONAL && !c->mrdsl_sent) {
-    c->mrdsl_sent = 1;
+    c->mrdsl_sent = 1;   /* a chosen alias comes here, where the initiator reads it */
+    if (ft->o.target_alias && !c->discovery && mcsi_text_add(rsp, "TargetAlias", ft->o.target_alias) < 0)
+      return -1;
     return mcsi_text_add_u32(rsp, "MaxRecvDataSegmentLength", ft->o.max_recv_dsl);
   }
   return 0;
@@ -483,6 +662,8 @@ static void fake_login_keys(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *r
   if (c->stage == MCSI_STAGE_FULL_FEATURE) {
     c->ffp = 1;
     atomic_fetch_add(&ft->n_sessions, 1);
+    if (!c->sess && !c->discovery)
+      c->sess = fake_sess_new(ft, c);
   }
 }
 
@@ -491,7 +672,7 @@ static void fake_redirect(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req
   mcsi_text keys;
 
   mcsi_text_init(&keys);
-  mcsi_text_add(&keys, "TargetAddress", ft->portal);
+  mcsi_text_add(&keys, "TargetAddress", ft->o.redirect_to ? ft->o.redirect_to : ft->portal);
   fake_login_fail(c, req, 0x0101, &keys);
   mcsi_text_free(&keys);
 }
@@ -524,7 +705,13 @@ static void fake_login(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req, c
   const char *bad = NULL;
 
   atomic_fetch_add(&ft->n_logins, 1);
+  if (c->responses == 0 && !c->login_text_len)
+    fake_note_login(ft, c);
   c->expcmdsn = req->cmdsn;
+  c->joining = req->tsih != 0;
+  c->cid = req->cid;
+  if (ft->o.mcs && req->tsih && !c->sess)
+    c->sess = fake_sess_find(ft, req->tsih);   /* a join speaks the session's numbers */
   memcpy(c->isid, req->isid, sizeof c->isid);
   switch (ft->o.scenario) {
   case FAKE_LOGIN_NEVER_ANSWERS: c->mute = 1; return;
@@ -1059,13 +1246,19 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
 
 static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data)
 {
-  if (fake_beyond_window(c, cmd))
-    atomic_fetch_add(&ft->n_window_violations, 1);
   atomic_fetch_add(&ft->n_cmds, 1);
   c->cmds++;
-  fake_cmdsn(c, cmd);
+  if (ft->async_conn == c && mcsi_sn_lt(ft->async_statsn, cmd->expstatsn)) {
+    pthread_mutex_lock(&ft->log_lock);
+    ft->log.cmds_after++;                      /* the initiator had read the message when it sent this */
+    pthread_mutex_unlock(&ft->log_lock);
+  }
+  if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
+        !(ft->o.drop_once && ft->dropped)))
+    fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */
   if (!fake_scsi_scenario(ft, c, cmd))
     fake_scsi_normal(ft, c, cmd, data);
+  fake_maybe_async(ft, c);
 }
 
 /* ---- Other Full Feature PDUs ------------------------------------------------- */
@@ -1093,6 +1286,13 @@ static void fake_logout(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
   mcsi_pdu_hdr h;
 
   atomic_fetch_add(&ft->n_logouts, 1);
+  pthread_mutex_lock(&ft->log_lock);
+  if (ft->log.sent_ms && !ft->log.logout_ms) {
+    ft->log.logout_ms = fake_now_ms();
+    ft->log.logout_reason = req->reason;
+    ft->log.logout_on_same = c == ft->async_conn;
+  }
+  pthread_mutex_unlock(&ft->log_lock);
   fake_cmdsn(c, req);
   if (ft->o.scenario == FAKE_LOGOUT_REJECTED && c->joined) {
     fake_reject(c, c->hdr, 0x04);              /* and the connection stays up, silent */
@@ -1154,6 +1354,8 @@ static void fake_text_forever(fake_conn *c, const mcsi_pdu_hdr *req)
   h.flags = MCSI_F_CONTINUE;
   h.itt = req->itt;
   h.ttt = 1;
+  if (c->ft->o.variant == FAKE_TEXT_WINDOW_CLOSES)
+    c->window = -1;                            /* "more follows", and no CmdSN to ask for it with */
   fake_sn(c, &h, 1);
   fake_send(c, &h, data, (sizeof data / sizeof key) * sizeof key);
 }
@@ -1166,8 +1368,19 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
   size_t n = 0;
 
   fake_cmdsn(c, req);
+  fake_note(ft, &ft->log.text_ms, &ft->log.text_on_same, c == ft->async_conn);
   if (ft->o.scenario == FAKE_TEXT_FOREVER) {
     fake_text_forever(c, req);
+    return;
+  }
+  if (req->dlen == 0) {                        /* nothing asked, nothing to negotiate */
+    memset(&h, 0, sizeof h);
+    h.opcode = MCSI_OP_TEXT_RSP;
+    h.flags = MCSI_F_FINAL;
+    h.itt = req->itt;
+    h.ttt = MCSI_RSVD_TAG;
+    fake_sn(c, &h, 1);
+    fake_send(c, &h, NULL, 0);
     return;
   }
   mcsi_text_init(&t);
@@ -1176,6 +1389,10 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
     mcsi_text_add(&t, "Garbage", "");          /* becomes "Garbage" without '=' below */
   else
     mcsi_text_add(&t, "TargetAddress", ft->portal);
+  if (ft->o.extra_target) {
+    mcsi_text_add(&t, "TargetName", ft->o.extra_target);
+    mcsi_text_add(&t, "TargetAddress", ft->o.extra_address ? ft->o.extra_address : ft->portal);
+  }
   data = mcsi_text_encode(&t, &n);
   if (data && ft->o.scenario == FAKE_BAD_SENDTARGETS)
     n--, data[n - 1] = 0;                      /* "TargetName=...\0Garbage\0" */
@@ -1192,6 +1409,8 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
 
 static void fake_ffp(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data)
 {
+  if (h->opcode != MCSI_OP_DATA_OUT)
+    fake_command_pdu(ft, c, h);
   switch (h->opcode) {
   case MCSI_OP_NOP_OUT: fake_nop(ft, c, h, data); break;
   case MCSI_OP_SCSI_CMD: fake_scsi(ft, c, h, data); break;
@@ -1420,6 +1639,8 @@ static void fake_flood_refill(fake_conn *c)
 
 static void fake_drop(fake_target *ft, size_t i)
 {
+  if (ft->async_conn == ft->conns[i])
+    ft->async_conn = NULL;
   fake_conn_free(ft->conns[i]);
   ft->conns[i] = NULL;
 }
@@ -1433,7 +1654,8 @@ static void fake_conn_events(fake_target *ft, size_t i, short revents)
     fake_drop(ft, i);
     return;
   }
-  if (fake_conn_output(c) < 0 || (c->closing && fake_now_ms() >= c->deadline))
+  if (fake_conn_output(c) < 0 || (c->closing && fake_now_ms() >= c->deadline) ||
+      (c->drop_at && fake_now_ms() >= c->drop_at))
     fake_drop(ft, i);
 }
 
@@ -1516,6 +1738,7 @@ fake_target *fake_target_start_opts(const fake_target_opts *opts)
   ft->lfd = ft->wake[0] = ft->wake[1] = -1;
   ft->next_tsih = 0x100;
   ft->next_statsn = 0x5000;
+  pthread_mutex_init(&ft->log_lock, NULL);
   ft->disk = calloc(1, ft->o.disk_bytes);
   if (!ft->disk || pipe2(ft->wake, O_NONBLOCK | O_CLOEXEC) < 0 || fake_listen(ft) < 0 ||
       pthread_create(&ft->thread, NULL, fake_thread, ft) != 0) {
@@ -1555,6 +1778,7 @@ void fake_target_stop(fake_target *ft)
     if (ft->wake[i] >= 0)
       close(ft->wake[i]);
   free(ft->disk);
+  pthread_mutex_destroy(&ft->log_lock);
   free(ft);
 }
 
@@ -1573,3 +1797,11 @@ unsigned fake_target_window_violations(const fake_target *ft) { return atomic_lo
 unsigned fake_target_reserved_violations(const fake_target *ft) { return atomic_load(&ft->n_reserved_violations); }
 unsigned fake_target_resets(const fake_target *ft) { return atomic_load(&ft->n_resets); }
 unsigned fake_target_eofs(const fake_target *ft) { return atomic_load(&ft->n_eofs); }
+unsigned fake_target_mcs_commands(const fake_target *ft) { return atomic_load(&ft->n_mcs_cmds); }
+
+void fake_target_async_log(fake_target *ft, fake_async_log *out)
+{
+  pthread_mutex_lock(&ft->log_lock);
+  *out = ft->log;
+  pthread_mutex_unlock(&ft->log_lock);
+}

@@ -60,11 +60,18 @@ enum { FAKE_BHS_UNKNOWN_OPCODE = 0, FAKE_BHS_RESERVED_BIT };
 /* FAKE_UNKNOWN_ITT variants. */
 enum { FAKE_ITT_SCSI_RSP = 0, FAKE_ITT_DATA_IN };
 
+/* FAKE_DROP_MID_IO variants: the dropped command reached the target, or was
+ * lost on the way (its CmdSN stays a hole until it comes again). */
+enum { FAKE_DROP_SEEN = 0, FAKE_DROP_UNSEEN };
+
 /* FAKE_BAD_RESIDUAL variants. */
 enum { FAKE_RESID_HUGE = 0,      /* INQUIRY: 36 bytes, underflow residual 0xFFFFFFFF */
        FAKE_RESID_BEYOND,        /* INQUIRY: 36 bytes, underflow residual EDTL + 1 */
        FAKE_RESID_UNFLAGGED,     /* INQUIRY: 36 bytes, GOOD, no residual at all */
        FAKE_RESID_NO_CAPACITY }; /* READ CAPACITY: GOOD without data */
+
+/* FAKE_TEXT_FOREVER variants: the window stays open, or closes with the first answer. */
+enum { FAKE_TEXT_WINDOW_OPEN = 0, FAKE_TEXT_WINDOW_CLOSES };
 
 /* Negotiation choices of the fake target. */
 enum { FAKE_ACCEPT = 0, FAKE_FORCE_YES = 1, FAKE_FORCE_NO = 2 };
@@ -90,7 +97,29 @@ typedef struct fake_target_opts {
   int cmd_window;              /* MaxCmdSN = ExpCmdSN + cmd_window - 1; 0: 32; < 0: closed */
   int later_window;            /* the same for every session after the first; 0: cmd_window */
   int drop_once;               /* DROP_MID_IO: only the first connection drops */
+  /* Text the target chooses, sent as it is (any bytes but NUL: invalid UTF-8
+   * too); the strings must live as long as the target. */
+  const char *target_alias;    /* TargetAlias of a normal login (in its operational stage); NULL:
+                                  "fake-target" (in its first response) */
+  const char *redirect_to;     /* LOGIN_REDIRECT_LOOP: the TargetAddress; NULL: its own portal */
+  const char *extra_target;    /* SendTargets lists this TargetName too, */
+  const char *extra_address;   /* at this TargetAddress (NULL: its own portal) */
+  /* An Asynchronous Message (RFC 7143 11.9), sent once after a connection's
+   * async_after-th SCSI command (default 1) was answered, on the first
+   * joined connection (async_on_joined, opts.mcs) or else on any one.
+   * AsyncEvent 2 names that connection's CID in Parameter1 (async_names_other:
+   * another connection of the session; async_cid: nonzero, that CID), and
+   * the named connection is dropped FAKE_ASYNC_DROP_MS later; AsyncEvent 3
+   * drops every connection of the session then. */
+  int async_event;             /* 0: none */
+  uint16_t async_param[3];     /* Parameter1..3 (1 and 2 filled in as above) */
+  unsigned async_after;
+  int async_on_joined, async_names_other;
+  uint16_t async_cid;
+  uint16_t join_tpgt;          /* TargetPortalGroupTag on joining logins; 0: the same as the others (1) */
 } fake_target_opts;
+
+#define FAKE_ASYNC_DROP_MS 200
 
 typedef struct fake_target fake_target;
 
@@ -116,8 +145,27 @@ unsigned fake_target_nops(const fake_target *ft);        /* NOP-Outs received */
 unsigned fake_target_logouts(const fake_target *ft);     /* Logout Requests received */
 unsigned fake_target_r2ts(const fake_target *ft);        /* R2Ts sent */
 unsigned fake_target_data_outs(const fake_target *ft);   /* Data-Out PDUs received */
-/* Commands whose CmdSN was beyond the MaxCmdSN last advertised. */
+/* Non-immediate commands whose CmdSN was beyond the MaxCmdSN last
+ * advertised: on that connection (a one-connection session: the last one
+ * the initiator had seen, by its ExpStatSN), and in every case session-wide
+ * (the highest MaxCmdSN the target had sent on any connection of the
+ * session, ExpCmdSN and MaxCmdSN being session-wide under opts.mcs). */
 unsigned fake_target_window_violations(const fake_target *ft);
+/* The non-immediate commands that arrived on connections of MC/S sessions. */
+unsigned fake_target_mcs_commands(const fake_target *ft);
+/* What followed the Asynchronous Message (times: CLOCK_MONOTONIC ms, 0: not
+ * yet): when it went out, the first Login Request on a new connection after
+ * it, the first Logout Request after it (its reason, and whether it came on
+ * the connection the message went out on), the first Text Request after it
+ * (idem), the CID the message went out on, and the commands sent on it after. */
+typedef struct fake_async_log {
+  int64_t sent_ms, login_ms, logout_ms, text_ms;
+  int logout_reason, logout_on_same, text_on_same;
+  uint16_t cid;
+  unsigned cmds_after;   /* SCSI commands on that connection sent after the initiator had read the message
+                            (their ExpStatSN is past its StatSN) */
+} fake_async_log;
+void fake_target_async_log(fake_target *ft, fake_async_log *out);
 /* Reserved fields not zero: LUN in a Data-Out with TTT 0xffffffff, RefCmdSN
  * in a LOGICAL UNIT RESET. */
 unsigned fake_target_reserved_violations(const fake_target *ft);

@@ -442,7 +442,7 @@ static void test_greedy_client(void)
 static void test_read_only(mcsi_id sid)
 {
   char err[256] = "";
-  mcsi_nbd_opts o = { .tcp = "127.0.0.1:0", .read_only = 1 };
+  mcsi_nbd_opts o = { .tcp = "127.0.0.1:0", .read_only = 1, .tls = MCSI_NBD_TLS_OFF };   /* plain, said explicitly */
   mcsi_nbd_export *ro = mcsi_nbd_export_start(ini, sid, 1, &o, err, sizeof err);
   T_OK(ro != NULL, "a read-only export on TCP 127.0.0.1, any port (%s)", err);
   if (!ro) return;

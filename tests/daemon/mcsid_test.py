@@ -86,9 +86,10 @@ class Daemon:
         self.state = os.path.join(self.dir, "state")
         self.conf = os.path.join(self.dir, "mcsid.conf")
         self.log = os.path.join(self.dir, "mcsid.log")
+        self.export_dir = os.path.join(self.dir, "exports")   # the NBD exports' sockets (export_dir)
         self.iqn = "iqn.2026-11.org.mcsi:%s-%d" % (name, os.getpid())
         lines = {"initiator_name": self.iqn, "log_level": "debug", "retry_initial_ms": "200",
-                 "retry_max_ms": "2000"}
+                 "retry_max_ms": "2000", "export_dir": self.export_dir}
         lines.update(config or {})
         self.write_config(lines)
         self.proc = None
@@ -264,7 +265,8 @@ TEST_USERS = ("mcsi-test-a", "mcsi-test-b")
 
 class TestUser:
     """A non-root system user the tests create (once per machine), in
-    TEST_GROUP as a supplementary group when member is true. Create the
+    TEST_GROUP as a supplementary group when member is true and not in it
+    when member is false (whatever an earlier test made of it). Create the
     users before starting a daemon whose socket_group is TEST_GROUP: mcsid
     resolves the group when it starts."""
 
@@ -280,8 +282,11 @@ class TestUser:
         except KeyError:
             subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
                             "--shell", "/usr/sbin/nologin", name], check=True)
-        if member:
+        in_group = name in grp.getgrnam(TEST_GROUP).gr_mem
+        if member and not in_group:
             subprocess.run(["usermod", "-a", "-G", TEST_GROUP, name], check=True)
+        elif not member and in_group:
+            subprocess.run(["gpasswd", "-d", name, TEST_GROUP], check=True, stdout=subprocess.DEVNULL)
         pw = pwd.getpwnam(name)
         self.name, self.uid, self.gid = name, pw.pw_uid, pw.pw_gid
         self.groups = os.getgrouplist(name, pw.pw_gid)

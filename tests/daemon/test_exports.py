@@ -33,7 +33,7 @@ plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DROP = os.path.join(ROOT, "tests", "harness", "tgt-drop-conn")
-d = Daemon(name="exports")
+d = Daemon(name="exports", config={"nbd_plain_tcp": "yes"})   # its TCP exports are plain, said explicitly
 clients = []
 
 
@@ -132,12 +132,13 @@ try:
     sid = result(r)["UniqueSessionId"]
 
     # ---- Unix socket and TCP --------------------------------------------------------------------------
-    sock_a = os.path.join(d.dir, "a.sock")
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_a, "ExportName": "disk"})
-    t.status(r, "ISDSC_SUCCESS", "ExportLun over a Unix socket")
+    sock_a = os.path.join(d.export_dir, "a.sock")
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "a.sock", "ExportName": "disk"})
+    t.status(r, "ISDSC_SUCCESS", "ExportLun over a Unix socket (named a.sock, in export_dir)")
     ea = result(r).get("Export", {})
     ida = result(r).get("ExportId")
-    t.ok(ea.get("State") == "up" and ea.get("Socket") == sock_a and ea.get("Lun") == LUN and
+    t.ok(ea.get("State") == "up" and ea.get("Socket") == sock_a and ea.get("SocketName") == "a.sock" and
+         ea.get("Lun") == LUN and
          ea.get("UniqueSessionId") == sid and ea.get("TargetName") == plain,
          "... answers its ExportId and the export (up, socket, session, LUN, target)", r)
     t.ok(ea.get("Size", 0) > 0 and ea.get("BlockSize") == 512 and ea.get("MultiConn") is True and
@@ -154,7 +155,7 @@ try:
     t.ok(info.get("can_multi_conn") is True and info.get("is_read_only") is False, "nbdinfo: multi-conn, writable",
          out)
 
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:0"})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:0", "Tls": "off"})
     t.status(r, "ISDSC_SUCCESS", "ExportLun over TCP, port 0")
     eb = result(r).get("Export", {})
     idb = result(r).get("ExportId")
@@ -202,8 +203,8 @@ try:
     t.status(r, "ISDSC_NOT_FOUND", "UnexportLun of it again: ISDSC_NOT_FOUND")
 
     # ---- read-only -------------------------------------------------------------------------------------------
-    sock_ro = os.path.join(d.dir, "ro.sock")
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_ro, "ReadOnly": True,
+    sock_ro = os.path.join(d.export_dir, "ro.sock")
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "ro.sock", "ReadOnly": True,
                              "MaxClients": 2})
     t.ok(result(r).get("Export", {}).get("ReadOnly") is True and result(r)["Export"].get("MaxClients") == 2,
          "ExportLun ReadOnly, MaxClients 2", r)
@@ -212,18 +213,18 @@ try:
     ok, out = qemu_io(unix_uri(sock_ro), "write -P 0x11 0 4k")
     t.ok(not ok, "qemu-io cannot write it", out)
     r = c.call("UnexportLun", {"Socket": sock_ro})
-    t.status(r, "ISDSC_SUCCESS", "UnexportLun by Socket")
+    t.status(r, "ISDSC_SUCCESS", "UnexportLun by Socket (export_dir/name: the same name)")
 
     # ---- bad parameters --------------------------------------------------------------------------------------
-    sock_x = os.path.join(d.dir, "x.sock")
-    r = c.call("ExportLun", {"UniqueSessionId": 987654321, "Lun": LUN, "Socket": sock_x})
+    sock_x = os.path.join(d.export_dir, "x.sock")
+    r = c.call("ExportLun", {"UniqueSessionId": 987654321, "Lun": LUN, "Socket": "x.sock"})
     t.ok(result(r).get("Status", 0) != 0 and result(r).get("StatusName") and not os.path.exists(sock_x),
          "an unknown session: a failing Status (%s)" % result(r).get("StatusName"), r)
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": 77, "Socket": sock_x})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": 77, "Socket": "x.sock"})
     t.ok(result(r).get("Status", 0) != 0 and not os.path.exists(sock_x),
          "a LUN that does not exist: a failing Status (%s)" % result(r).get("StatusName"), r)
     busy = listening_unix(sock_x)
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_x})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "x.sock"})
     t.ok(result(r).get("StatusName") == "ISDSC_INVALID_PARAMETER" and "in use" in result(r).get("StatusMessage", ""),
          "a socket another server listens on: ISDSC_INVALID_PARAMETER, in use", r)
     t.ok(os.path.exists(sock_x), "... and that server's socket is left alone")
@@ -232,17 +233,19 @@ try:
     tcp_busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp_busy.bind(("127.0.0.1", 0))
     tcp_busy.listen(1)
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % tcp_busy.getsockname()[1]})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % tcp_busy.getsockname()[1], "Tls": "off"})
     t.ok(result(r).get("Status", 0) != 0 and "in use" in result(r).get("StatusMessage", "").lower(),
          "a TCP port in use: a failing Status saying so", r)
     tcp_busy.close()
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % port})
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Tcp": "127.0.0.1:%d" % port, "Tls": "off"})
     t.ok(result(r).get("Status", 0) != 0, "the port of another export: a failing Status", r)
     r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN})
     t.is_((r.get("error") or {}).get("code"), -32602, "neither Socket nor Tcp: invalid params")
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "relative.sock"})
-    t.is_((r.get("error") or {}).get("code"), -32602, "a relative Socket: invalid params")
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_x, "IsPersistent": True})
+    for bad in ("sub/x.sock", "../x.sock", ".x.sock", "", "x" * 65, os.path.join(d.dir, "x.sock")):
+        r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": bad})
+        t.is_((r.get("error") or {}).get("code"), -32602, "Socket %r (not a name in export_dir): invalid params" % bad[:70])
+    t.ok(not os.path.exists(os.path.join(d.dir, "x.sock")), "... and no socket was made for any of them")
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "x.sock", "IsPersistent": True})
     t.status(r, "ISDSC_INVALID_PARAMETER", "IsPersistent on a session of no persistent target: a failing Status")
     r = c.call("UnexportLun", {})
     t.is_((r.get("error") or {}).get("code"), -32602, "UnexportLun without ExportId or Socket: invalid params")
@@ -250,8 +253,8 @@ try:
          exports(c))
 
     # ---- LogoutFromTarget stops the session's exports -----------------------------------------------------
-    sock_l = os.path.join(d.dir, "l.sock")
-    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_l})
+    sock_l = os.path.join(d.export_dir, "l.sock")
+    r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "l.sock"})
     t.status(r, "ISDSC_SUCCESS", "a second export on the session")
     r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": sock_l})
     t.ok(result(r).get("StatusName") == "ISDSC_INVALID_PARAMETER" and "export" in result(r).get("StatusMessage", ""),
@@ -266,15 +269,15 @@ try:
     t.ok(rc != 0, "nbdinfo on the TCP port fails", out)
 
     # ---- persistent exports -------------------------------------------------------------------------------
-    sock_p = os.path.join(d.dir, "p.sock")
+    sock_p = os.path.join(d.export_dir, "p.sock")
     r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 2,
-                                         "RecoveryTimeoutMs": 3000, "Exports": [{"Lun": LUN, "Socket": sock_p, "ExportName": "p"}]})
+                                         "RecoveryTimeoutMs": 3000, "Exports": [{"Lun": LUN, "Socket": "p.sock", "ExportName": "p"}]})
     t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with an Exports list")
     psid = result(r).get("UniqueSessionId")
     e = wait_for(lambda: next((x for x in exports(c) if x["State"] == "up"), None), 20)
     t.ok(e and e["Socket"] == sock_p and e["IsPersistent"] is True and e["UniqueSessionId"] == psid,
          "its export comes up on the persistent session", exports(c))
-    r = c.call("ExportLun", {"UniqueSessionId": psid, "Lun": LUN, "Tcp": "127.0.0.1:0", "IsPersistent": True})
+    r = c.call("ExportLun", {"UniqueSessionId": psid, "Lun": LUN, "Tcp": "127.0.0.1:0", "Tls": "off", "IsPersistent": True})
     t.status(r, "ISDSC_SUCCESS", "ExportLun IsPersistent on the persistent session (TCP, port 0)")
     pport = result(r).get("Export", {}).get("TcpPort")
     t.ok(result(r).get("Export", {}).get("IsPersistent") is True, "... is persistent", r)
@@ -284,8 +287,8 @@ try:
     with open(os.path.join(d.state, "state.json")) as f:
         stored = json.load(f)
     specs = [x.get("Exports") for x in stored["PersistentTargets"] if x["TargetName"] == plain]
-    t.is_(specs, [[{"Lun": LUN, "Socket": sock_p, "ExportName": "p"}, {"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport}]],
-          "state.json holds both exports (the TCP one with the port it bound)")
+    t.is_(specs, [[{"Lun": LUN, "Socket": "p.sock", "ExportName": "p"}, {"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport, "Tls": "off"}]],
+          "state.json holds both exports (the socket by its name, the TCP one with the port it bound)")
     ok, out = qemu_io(unix_uri(sock_p).replace("///", "///p"), "write -P 0x77 2048k 256k")
     t.ok(ok, "qemu-io writes through the persistent export", out)
 
@@ -395,12 +398,12 @@ try:
     t.ok(rc == 0 and int(out.strip() or 0) == ea.get("Size"), "nbdinfo works on it again", out)
 
     # ---- UnexportLun of a persistent export removes it from the state file ------------------------------------
-    r = c.call("UnexportLun", {"Socket": sock_p})
-    t.status(r, "ISDSC_SUCCESS", "UnexportLun of a persistent export")
+    r = c.call("UnexportLun", {"Socket": "p.sock"})
+    t.status(r, "ISDSC_SUCCESS", "UnexportLun of a persistent export (by its socket's name)")
     with open(os.path.join(d.state, "state.json")) as f:
         stored = json.load(f)
     specs = [x.get("Exports") for x in stored["PersistentTargets"] if x["TargetName"] == plain]
-    t.is_(specs, [[{"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport}]], "... and from the state file")
+    t.is_(specs, [[{"Lun": LUN, "Tcp": "127.0.0.1:%d" % pport, "Tls": "off"}]], "... and from the state file")
 
     # ---- SIGTERM: exports stopped, then the logouts ---------------------------------------------------------
     held = subprocess.Popen(["qemu-io", "-f", "raw", "nbd://127.0.0.1:%d" % pport], stdin=subprocess.PIPE,

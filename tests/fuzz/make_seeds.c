@@ -122,6 +122,26 @@ static void conn_seeds(void)
   defaults(&s, 30);
   conn_seed("async-drop", &s);
 
+  /* The other Asynchronous Messages (RFC 7143 11.9.1), mid-I/O: a Logout
+   * requested within 1 s; every connection dropped; a renegotiation; on a
+   * session of two connections, a drop of the other one (CID 1). */
+  static const uint8_t async_logout[] = { 36, 0x01, 43, 0x01 };
+  static const uint8_t async_all[] = { 36, 0x03 };
+  static const uint8_t async_renegotiate[] = { 36, 0x04 };
+  static const uint8_t async_other[] = { 36, 0x02, 39, 0x01 };
+  static const struct { const char *name; const uint8_t *edits; int n, opts; } asyncs[] = {
+    { "async-logout", async_logout, 2, OPT_RECOVERY }, { "async-drop-all", async_all, 1, OPT_RECOVERY },
+    { "async-renegotiate", async_renegotiate, 1, 0 }, { "async-drop-other", async_other, 2, OPT_TWO_CONNS },
+  };
+  for (size_t i = 0; i < sizeof asyncs / sizeof asyncs[0]; i++) {
+    start(&s, DO_ASYNC | DO_LOGOUT, asyncs[i].opts);
+    defaults(&s, 4);
+    rec(&s, FP_K_DEFAULT | FP_F_MORE, 0, 0, NULL, NULL, 0);
+    rec(&s, FP_K_ASYNC, 0, (uint8_t)asyncs[i].n, asyncs[i].edits, NULL, 0);
+    defaults(&s, 30);
+    conn_seed(asyncs[i].name, &s);
+  }
+
   /* A Reject of the first command, then defaults. */
   start(&s, DO_ASYNC | DO_LOGOUT, 0);
   defaults(&s, 2);

@@ -11,6 +11,7 @@
 # (a redirect, a SendTargets address) can reach another host.
 # Prints per harness: executions, exec/s, coverage (edges, features),
 # corpus size, findings; exits 1 when anything was found.
+# A harness's dictionary, tests/fuzz/<h>.dict, is passed when it exists.
 # Environment: FUZZ_JOBS_NICE (default 10), FUZZ_ARGS (extra libFuzzer flags).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +23,7 @@ elif unshare -rn true 2>/dev/null; then isolate=(unshare -rn)
 else echo "run-fuzz.sh: warning: no network namespace (unshare): the conn fuzzer runs on the host network" >&2
 fi
 
-declare -A maxlen=([bhs]=64 [text]=1024 [conn]=2048)
+declare -A maxlen=([bhs]=64 [text]=1024 [conn]=2048 [rpc]=8192)
 found_any=0
 summary=()
 for h in "$@"; do
@@ -30,12 +31,14 @@ for h in "$@"; do
     work=$BUILD/fuzz/corpus-$h findings=$BUILD/fuzz/findings/$h log=$BUILD/fuzz/fuzz-$h.log
     mkdir -p "$work" "$findings"
     before=$(find "$findings" -type f | wc -l)
+    dict=()
+    [ -f "$HERE/$h.dict" ] && dict=(-dict="$HERE/$h.dict")   # tests/fuzz/<h>.dict, when there is one
     echo "=== fuzz-$h: ${SECONDS_EACH}s (log: $log)"
     # shellcheck disable=SC2086
     nice -n "${FUZZ_JOBS_NICE:-10}" "${isolate[@]}" sh -c 'ip link set lo up 2>/dev/null; exec "$@"' sh \
         "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -max_len="${maxlen[$h]:-4096}" \
-        -artifact_prefix="$findings/" ${FUZZ_ARGS:-} "$work" "$HERE/corpus/$h" >"$log" 2>&1
+        -artifact_prefix="$findings/" "${dict[@]}" ${FUZZ_ARGS:-} "$work" "$HERE/corpus/$h" >"$log" 2>&1
     rc=$?
     # fork mode status lines: "#N: cov: C ft: F corp: K exec/s R oom/timeout/crash: a/b/c time: Ts ..."
     last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)

@@ -423,8 +423,8 @@ function TestConnect:test_repl_on_the_daemon()
   if not ok then error(err, 0) end
 end
 
--- A CHAP secret given inline through mcsi.connect goes to the daemon in a
--- private temporary file, removed once answered; it shows nowhere.
+-- A CHAP secret given inline through mcsi.connect goes to the daemon inline
+-- (Secret), never through a file: no temporary file is left; it shows nowhere.
 function TestConnect:test_inline_chap_secret_through_the_daemon()
   local user, secret = H.env("MCSI_CHAP_USER"), H.env("MCSI_CHAP_SECRET")
   local code = string.format([[
@@ -448,6 +448,41 @@ function TestConnect:test_inline_chap_secret_through_the_daemon()
   lu.assertNotStrContains(out, secret)
   lu.assertNotStrContains(read_file(D.log), secret)
   lu.assertNotStrContains(read_file(D.dir .. "/state/state.json"), secret)
+end
+
+-- secret_file and secret_env through mcsi.connect are read by the client with
+-- its own rights, exactly as in-process (the same errors, raised here), and
+-- sent inline: mcsid never opens a file for the client.
+function TestConnect:test_chap_secret_file_and_env_read_by_the_client()
+  local user, secret = H.env("MCSI_CHAP_USER"), H.env("MCSI_CHAP_SECRET")
+  local file = D.dir .. "/client.secret"
+  local f = assert(io.open(file, "w"))
+  f:write(secret .. "\r\n")
+  f:close()
+  local code = string.format([[
+    local function try(what, chap)
+      local ok, sid, _, st = pcall(mcsi.login_to_target, { portal = %q, target = %q, chap = chap })
+      if not ok then print(what, "raised", sid) return end
+      print(what, st.name)
+      if sid then mcsi.logout_from_target(sid) end
+    end
+    try("file", { username = %q, secret_file = %q })
+    try("env", { username = %q, secret_env = "MY_CHAP_SECRET" })
+    try("none", { username = %q, secret_file = %q })
+    try("two", { username = %q, secret = "x", secret_env = "HOME" })
+    print(mcsi.redact("is %s hidden"))
+  ]], H.tgt, H.env("MCSI_TGT_IQN_CHAP"), user, file, user, user, D.dir .. "/none", user, secret)
+  local rc, out = H.run("env MY_CHAP_SECRET=" .. H.shq(secret) .. " " .. M .. " --connect " .. H.shq(D.sock) ..
+                        " -e " .. H.shq(code))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "file\tISDSC_SUCCESS")
+  lu.assertStrContains(out, "env\tISDSC_SUCCESS")
+  lu.assertStrContains(out, "none\traised\tchap: secret_file '" .. D.dir .. "/none': No such file or directory")
+  lu.assertStrContains(out, "two\traised\tchap: give one of 'secret', 'secret_file' and 'secret_env'")
+  lu.assertStrContains(out, "is <hidden> hidden")
+  lu.assertNotStrContains(out, secret)
+  lu.assertNotStrContains(read_file(D.log), secret)
+  lu.assertNotStrContains(read_file(D.log), "client.secret")   -- no request text in the (debug) log
 end
 
 H.finish()

@@ -2,8 +2,13 @@
 -- object and its info, clients (qemu-io, nbdinfo: programs nobody here wrote,
 -- run in the background) served while the script waits in mcsi.sleep, in
 -- mcsi.run, in blocking calls, in a coroutine, and at the REPL prompt;
--- read-only over TCP; a session logged out under its export; errors; stop;
--- garbage collection never stops a running export.
+-- read-only over plain TCP (said explicitly); a session logged out under its
+-- export; errors; stop; garbage collection never stops a running export.
+-- TLS over TCP (the default for TCP): X.509 and PSK with nbdinfo, nbdcopy,
+-- qemu-img and qemu-io over nbds://; a plain client, an untrusted CA, a
+-- client without a certificate and a wrong PSK are refused, and the data
+-- stays untouched; a TCP export without TLS credentials does not start
+-- unless tls = "off" says so.
 local H = require "helper"
 local lu, mcsi = H.lu, H.mcsi
 
@@ -128,13 +133,14 @@ function TestExport:test_in_a_coroutine_and_read_only_tcp()
   local s = mcsi.login{ portal = H.tgt, target = H.tgt_iqn }
   local x, st
   mcsi.spawn(function()
-    x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", read_only = true })
+    x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", read_only = true, tls = "off" })
   end)
   local t0 = mcsi.now()
   while not st and mcsi.now() - t0 < 10000 do mcsi.poll(50) end
   lu.assertTrue(st and st.ok, tostring(st))
   local i = x:info()
   lu.assertTrue(i.read_only)
+  lu.assertEquals(i.tls, "off")
   lu.assertEquals(i.tcp_host, "127.0.0.1")
   lu.assertTrue(i.tcp_port > 0)
   lu.assertEquals(x.uri, "nbd://127.0.0.1:" .. i.tcp_port .. "/")
@@ -159,7 +165,7 @@ function TestExport:test_errors()
   x, st = mcsi.export(0x7fffffff, H.file_lun, { socket = dir .. "/s" })
   lu.assertNil(x)
   lu.assertFalse(st.ok)
-  x, st = mcsi.export(s, H.file_lun, { tcp = "not an address" })
+  x, st = mcsi.export(s, H.file_lun, { tcp = "not an address", tls = "off" })
   lu.assertNil(x)
   lu.assertFalse(st.ok)
   lu.assertStrContains(tostring(st), "not an address")
@@ -185,6 +191,161 @@ function TestExport:test_gc_never_stops_and_session_gone()
   lu.assertNotEquals(rc, 0, "a read after the logout must fail: " .. out)
   lu.assertTrue(mcsi.exports()[1]:info().errors > 0)
   mcsi.exports()[1]:stop()
+end
+
+-- ---- TLS ------------------------------------------------------------------------------------------------
+
+local have_tls_tools = os.execute("command -v certtool >/dev/null && command -v psktool >/dev/null "
+  .. "&& command -v nbdcopy >/dev/null && command -v qemu-img >/dev/null")
+
+local function tls_keys()
+  if not have_tls_tools then lu.skip("certtool, psktool, nbdcopy or qemu-img missing (bash tools/deps.sh)") end
+  local k = dir .. "/tls"
+  local rc, out = H.run("bash tests/nbd/make-tls-keys.sh " .. H.shq(k))
+  lu.assertEquals(rc, 0, "make-tls-keys.sh: " .. tostring(out))
+  return k
+end
+
+local function wait_engine() mcsi.sleep(20) end
+local function run_bg(cmd) return finish(bg(cmd), wait_engine) end
+
+-- qemu's --object and --image-opts for a TLS client of 127.0.0.1:port
+local function qemu_tls(k, port, kind)
+  local obj = kind == "psk" and ("tls-creds-psk,id=tls0,endpoint=client,username=alice,dir=" .. k .. "/psk")
+    or ("tls-creds-x509,id=tls0,endpoint=client,dir=" .. k .. "/" .. kind)
+  return "--object " .. H.shq(obj) .. " --image-opts " .. H.shq("driver=nbd,host=127.0.0.1,port=" .. port .. ",tls-creds=tls0")
+end
+
+local function qemu_io_tls(k, port, kind, ...)
+  local args = {}
+  for _, c in ipairs({ ... }) do args[#args + 1] = "-c " .. H.shq(c) end
+  return run_bg("qemu-io " .. qemu_tls(k, port, kind) .. " " .. table.concat(args, " "))
+end
+
+local OFF = 1536 * 1048576      -- the region these tests write with qemu-io
+
+-- nbdcopy in and out over TLS (several connections: CAN_MULTI_CONN): 4 MiB
+-- of random data at offset 0, read back identical (the first 4 MiB of the
+-- copy out; cmp stops reading there)
+local function copy_in_and_out(uri)
+  local src = dir .. "/src.img"
+  H.run("head -c 4194304 /dev/urandom >" .. H.shq(src))
+  local rc, out = run_bg("nbdcopy " .. H.shq(src) .. " " .. H.shq(uri))
+  if rc ~= 0 then return rc, "nbdcopy in: " .. out end
+  return run_bg("nbdcopy " .. H.shq(uri) .. " - 2>/dev/null | cmp -n 4194304 " .. H.shq(src) .. " -")
+end
+
+function TestExport:test_tcp_needs_tls_or_off()
+  local s = mcsi.login{ portal = H.tgt, target = H.tgt_iqn }
+  local x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0" })
+  lu.assertNil(x)
+  lu.assertFalse(st.ok)
+  lu.assertStrContains(tostring(st), "needs TLS")
+  x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls = "off", tls_psk_file = dir .. "/k" })
+  lu.assertNil(x)
+  lu.assertStrContains(tostring(st), "TLS is off but")
+  x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls_cert = dir .. "/c.pem" })
+  lu.assertNil(x)
+  lu.assertStrContains(tostring(st), "go together")
+  H.assertRaises("tls must be", function() mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls = "maybe" }) end)
+  -- files that are not there: refused at the start, the message names the option, not the path
+  x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls_psk_file = dir .. "/no-such.psk" })
+  lu.assertNil(x)
+  lu.assertStrContains(tostring(st), "tls_psk_file")
+  lu.assertNotStrContains(tostring(st), "no-such")
+  x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls_cert = dir .. "/no-cert.pem", tls_key = dir .. "/no-key.pem" })
+  lu.assertNil(x)
+  lu.assertStrContains(tostring(st), "tls_cert")
+  lu.assertNotStrContains(tostring(st), "no-cert")
+  -- a Unix socket alone needs no TLS
+  x, st = mcsi.export(s, H.file_lun, { socket = dir .. "/s" })
+  lu.assertTrue(st.ok, tostring(st))
+  lu.assertEquals(x:info().tls, "require")
+  x:stop()
+  lu.assertEquals(#mcsi.exports(), 0)
+  s:logout()
+end
+
+function TestExport:test_tls_x509()
+  local k = tls_keys()
+  local s = mcsi.login{ portal = H.tgt, target = H.tgt_iqn }
+  local x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls_cert = k .. "/server-cert.pem",
+    tls_key = k .. "/server-key.pem", tls_ca = k .. "/ca-cert.pem" })
+  lu.assertTrue(st and st.ok, tostring(st))
+  local i = x:info()
+  local port = i.tcp_port
+  lu.assertEquals(x.uri, "nbds://127.0.0.1:" .. port .. "/")
+  lu.assertTrue(i.tls_x509 and i.tls_client_certs and not i.tls_psk)
+  local uri = x.uri .. "?tls-certificates=" .. k .. "/client"
+  local rc, out = run_bg("nbdinfo " .. H.shq(uri))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "with TLS")
+  rc, out = run_bg("qemu-img info " .. qemu_tls(k, port, "client"))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, tostring(i.size) .. " bytes")
+  rc, out = qemu_io_tls(k, port, "client", "write -P 0x5a " .. OFF .. " 1M", "read -P 0x5a " .. OFF .. " 1M")
+  lu.assertEquals(rc, 0, out)
+  rc, out = copy_in_and_out(uri)
+  lu.assertEquals(rc, 0, out)
+  -- refused: a plain client (its write never lands), an untrusted server CA, no client certificate, a stranger's
+  local plain = "nbd://127.0.0.1:" .. port .. "/"
+  rc, out = run_bg("nbdinfo " .. H.shq(plain))
+  lu.assertNotEquals(rc, 0, "a plain client must be refused: " .. out)
+  rc, out = run_bg("qemu-io -f raw " .. H.shq(plain) .. " -c " .. H.shq("write -P 0x11 " .. OFF .. " 64k"))
+  lu.assertNotEquals(rc, 0, "a plain write must be refused: " .. out)
+  rc, out = run_bg("qemu-img info " .. H.shq(plain))
+  lu.assertNotEquals(rc, 0, out)
+  lu.assertStrContains(out, "TLS")
+  rc, out = run_bg("nbdinfo " .. H.shq(x.uri .. "?tls-certificates=" .. k .. "/other"))
+  lu.assertNotEquals(rc, 0, "a client that does not trust the server's CA must fail: " .. out)
+  rc, out = run_bg("nbdinfo " .. H.shq(x.uri .. "?tls-certificates=" .. k .. "/nocert"))
+  lu.assertNotEquals(rc, 0, "a client without a certificate must be refused: " .. out)
+  rc, out = run_bg("qemu-io " .. qemu_tls(k, port, "other") .. " -c " .. H.shq("write -P 0x12 " .. OFF .. " 64k"))
+  lu.assertNotEquals(rc, 0, "a certificate of another CA must be refused: " .. out)
+  rc, out = qemu_io_tls(k, port, "client", "read -P 0x5a " .. OFF .. " 1M")
+  lu.assertEquals(rc, 0, "the refused clients wrote nothing: " .. out)
+  i = x:info()
+  lu.assertTrue(i.tls_refused >= 3, "options refused for want of TLS: " .. i.tls_refused)
+  lu.assertTrue(i.tls_failed >= 2, "handshakes failed: " .. i.tls_failed)
+  lu.assertTrue(i.tls_sessions >= 5, "handshakes done: " .. i.tls_sessions)
+  lu.assertEquals(i.errors, 0)
+  x:stop()
+  s:logout()
+end
+
+function TestExport:test_tls_psk()
+  local k = tls_keys()
+  local s = mcsi.login{ portal = H.tgt, target = H.tgt_iqn }
+  local x, st = mcsi.export(s, H.file_lun, { tcp = "127.0.0.1:0", tls_psk_file = k .. "/keys.psk" })
+  lu.assertTrue(st and st.ok, tostring(st))
+  local i = x:info()
+  local port = i.tcp_port
+  lu.assertTrue(i.tls_psk and not i.tls_x509)
+  local uri = "nbds://alice@127.0.0.1:" .. port .. "/?tls-psk-file=" .. k .. "/keys.psk"
+  local rc, out = run_bg("nbdinfo " .. H.shq(uri))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "with TLS")
+  rc, out = qemu_io_tls(k, port, "psk", "write -P 0x6b " .. OFF .. " 2M", "read -P 0x6b " .. OFF .. " 2M")
+  lu.assertEquals(rc, 0, out)
+  rc, out = run_bg("qemu-img info " .. qemu_tls(k, port, "psk"))
+  lu.assertEquals(rc, 0, out)
+  rc, out = copy_in_and_out(uri)
+  lu.assertEquals(rc, 0, out)
+  -- a wrong key and a plain client: refused, the data untouched
+  local wrong = "nbds://alice@127.0.0.1:" .. port .. "/?tls-psk-file=" .. k .. "/wrong.psk"
+  rc, out = run_bg("nbdinfo " .. H.shq(wrong))
+  lu.assertNotEquals(rc, 0, "a wrong PSK must fail: " .. out)
+  rc, out = run_bg("nbdcopy " .. H.shq(dir .. "/src.img") .. " " .. H.shq(wrong))
+  lu.assertNotEquals(rc, 0, "nbdcopy with a wrong PSK must fail: " .. out)
+  rc, out = run_bg("qemu-io -f raw " .. H.shq("nbd://127.0.0.1:" .. port .. "/") .. " -c " .. H.shq("write -P 0x11 " .. OFF .. " 64k"))
+  lu.assertNotEquals(rc, 0, "a plain write must be refused: " .. out)
+  rc, out = qemu_io_tls(k, port, "psk", "read -P 0x6b " .. OFF .. " 2M")
+  lu.assertEquals(rc, 0, "the refused clients wrote nothing: " .. out)
+  i = x:info()
+  lu.assertTrue(i.tls_failed >= 2 and i.tls_refused >= 1, "failed " .. i.tls_failed .. ", refused " .. i.tls_refused)
+  lu.assertEquals(i.errors, 0)
+  x:stop()
+  s:logout()
 end
 
 -- The REPL: an export made at the prompt serves clients while the prompt waits.

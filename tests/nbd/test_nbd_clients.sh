@@ -12,7 +12,12 @@
 # Failover under the client: nbdcopy of 1 GiB while tgt drops 100 connections,
 # one at a time (scripts/export.lua --keep replaces them), read back identical,
 # no client error; the same while a policy removes and adds connections
-# (--churn). No timing is a pass/fail criterion.
+# (--churn). TLS: the same LUN over TCP with TLS (X.509 with client
+# certificates, and PSK): nbdinfo, nbdcopy of 1 GiB in and out, qemu-img
+# compare over nbds://; a plain nbd:// client, an untrusted CA and a wrong
+# PSK are refused and the data stays; a TCP export without TLS credentials
+# does not start unless --tls off says plain. No timing is a pass/fail
+# criterion.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -25,7 +30,7 @@ if [ -z "${MCSI_TGT_IPC:-}" ]; then
     echo "1..0 # SKIP not inside tests/harness/with-targets"
     exit 0
 fi
-for t in nbdinfo nbdcopy qemu-img qemu-io; do
+for t in nbdinfo nbdcopy qemu-img qemu-io certtool psktool; do
     command -v "$t" >/dev/null || { echo "1..0 # SKIP $t missing (bash tools/deps.sh)"; exit 0; }
 done
 
@@ -201,5 +206,60 @@ changes=$(sed -n 's/.*, \([0-9]*\) path changes.*/\1/p' "$log")
 [ "${changes:-0}" -gt 0 ]
 tap_ok $? "churn: the policy changed paths during the copies (${changes:-0} changes)"
 tap_is "$(errors_of "$log")" 0 "churn: the export answered no request with an error" || tap_note "$(grep -E '^(\[[^]]*\] )?last error' "$log")"
+
+# ---- TLS over TCP ---------------------------------------------------------------------------------------
+K=$W/tls
+bash "$HERE/make-tls-keys.sh" "$K"
+tap_ok $? "TLS keys: a CA, a server certificate for 127.0.0.1, client certificates, PSK files (certtool, psktool)"
+
+log=$W/export-notls.log
+start_export "$log" --tcp 127.0.0.1:0
+rc=$?
+[ "$rc" != 0 ] && grep -q 'needs TLS' "$log"
+tap_ok $? "a TCP export without TLS credentials does not start" || tap_note "$(cat "$log")"
+[ -z "$EXPORT_PID" ] || { wait "$EXPORT_PID"; EXPORT_PID=; }
+
+log=$W/export-tls.log
+start_export "$log" --connections 2 --tcp 127.0.0.1:0 --tls-cert "$K/server-cert.pem" --tls-key "$K/server-key.pem" \
+    --tls-ca "$K/ca-cert.pem" --tls-psk-file "$K/keys.psk"
+tap_ok $? "TLS: scripts/export.lua serves the LUN on its socket and on TCP with TLS" || tap_note "$(cat "$log")"
+PORT=$(sed -n 's|^serving nbds://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
+X509="nbds://127.0.0.1:$PORT/?tls-certificates=$K/client"
+PSK="nbds://alice@127.0.0.1:$PORT/?tls-psk-file=$K/keys.psk"
+QX509=(--object "tls-creds-x509,id=tls0,endpoint=client,dir=$K/client")
+QPSK=(--object "tls-creds-psk,id=tls0,endpoint=client,username=alice,dir=$K/psk")
+QNBD="driver=nbd,host=127.0.0.1,port=$PORT,tls-creds=tls0"
+tap_is "$(nbdinfo --size "$X509" 2>&1)" "$SIZE" "TLS: nbdinfo --size over nbds:// (X.509)"
+tap_is "$(nbdinfo --size "$PSK" 2>&1)" "$SIZE" "TLS: nbdinfo --size over nbds:// (PSK)"
+nbdcopy "$W/b.img" "$PSK" 2>"$W/tls-copy.err"
+tap_ok $? "TLS: nbdcopy of 1 GiB random data in over PSK" || tap_note "$(head -5 "$W/tls-copy.err")"
+rm -f "$W/out.img"; truncate -s "$SIZE" "$W/out.img"
+nbdcopy "$X509" "$W/out.img" 2>"$W/tls-copy.err" && cmp -s "$W/b.img" "$W/out.img"
+tap_ok $? "TLS: nbdcopy out over X.509, identical (cmp)" || tap_note "$(head -5 "$W/tls-copy.err")"
+qemu-img compare -q "${QX509[@]}" --image-opts "driver=raw,file.filename=$W/b.img" "$QNBD"
+tap_ok $? "TLS: qemu-img compare over X.509 agrees"
+qemu-img compare -q "${QPSK[@]}" --image-opts "driver=raw,file.filename=$W/b.img" "$QNBD"
+tap_ok $? "TLS: qemu-img compare over PSK agrees"
+! nbdinfo "nbd://127.0.0.1:$PORT/" >"$W/plain.log" 2>&1
+tap_ok $? "TLS: a plain nbd:// client is refused" || tap_note "$(cat "$W/plain.log")"
+! qemu-io -f raw "nbd://127.0.0.1:$PORT/" -c 'write -P 0x11 0 1M' >"$W/plain.log" 2>&1
+tap_ok $? "TLS: a plain qemu-io write is refused" || tap_note "$(cat "$W/plain.log")"
+! nbdinfo "nbds://127.0.0.1:$PORT/?tls-certificates=$K/other" >"$W/plain.log" 2>&1
+tap_ok $? "TLS: a client that trusts another CA fails" || tap_note "$(cat "$W/plain.log")"
+! nbdinfo "nbds://alice@127.0.0.1:$PORT/?tls-psk-file=$K/wrong.psk" >"$W/plain.log" 2>&1
+tap_ok $? "TLS: a wrong PSK fails" || tap_note "$(cat "$W/plain.log")"
+qemu-img compare -q "${QPSK[@]}" --image-opts "driver=raw,file.filename=$W/b.img" "$QNBD"
+tap_ok $? "TLS: the data is untouched by the refused clients"
+tap_is "$(nbdinfo --size "$URI" 2>&1)" "$SIZE" "TLS: the same export's Unix socket serves plain"
+stop_export "$log"
+tap_ok $? "TLS: stopped, logged out" || tap_note "$(tail -5 "$log")"
+tap_is "$(errors_of "$log")" 0 "TLS: the export answered no request with an error"
+
+log=$W/export-plain.log
+start_export "$log" --tcp 127.0.0.1:0 --tls off
+PORT=$(sed -n 's|^serving nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
+tap_is "$(nbdinfo --size "nbd://127.0.0.1:$PORT/" 2>&1)" "$SIZE" "--tls off: plain TCP, said explicitly, serves nbd://"
+stop_export "$log"
+tap_ok $? "--tls off: stopped, logged out"
 
 tap_done

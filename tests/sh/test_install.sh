@@ -125,7 +125,8 @@ tap_is "$out" "iqn.2026-11.org.mcsi:install-test ISDSC_LOGIN_FAILED Login failed
     "the program runs on the installed library"
 
 # The NBD layer: its installed header and archive, linked before the shared
-# library (it uses mcsi.h's functions only, all of them exported).
+# library (it uses mcsi.h's functions only, all of them exported) and GnuTLS
+# (its TLS).
 cat >"$WORK/prog_nbd.c" <<'C'
 #include <stdio.h>
 #include <mcsi_nbd.h>
@@ -142,7 +143,7 @@ int main(void)
 }
 C
 # shellcheck disable=SC2086
-cc "${CFLAGS_T[@]}" $cflags -o "$WORK/prog_nbd" "$WORK/prog_nbd.c" -L"$D$P/lib" -lmcsi-nbd $libs >"$WORK/cc.log" 2>&1
+cc "${CFLAGS_T[@]}" $cflags -o "$WORK/prog_nbd" "$WORK/prog_nbd.c" -L"$D$P/lib" -lmcsi-nbd -lgnutls $libs >"$WORK/cc.log" 2>&1
 tap_ok $? "a program using mcsi_nbd.h links with -lmcsi-nbd before pkg-config's libs"
 tap_note "$(cat "$WORK/cc.log")"
 out=$(LD_LIBRARY_PATH=$D$P/lib "$WORK/prog_nbd" 2>&1)
