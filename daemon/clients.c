@@ -1,13 +1,16 @@
 /* clients.c: the control socket, its peers and their bounds (see clients.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+#include "budget.h"
 #include "clients.h"
 #include "log.h"
 #include "methods.h"
@@ -22,6 +25,8 @@ struct mcsid_client {
   int fd;
   uint64_t watch;
   uint64_t idle_timer;          /* armed while a partial line waits */
+  uint64_t quiet_timer;         /* idle_timeout_ms, for clients other than root and the daemon's uid */
+  uint64_t last_active_ms;      /* the last byte read or sent, request begun or ended, subscription change */
   unsigned long serial;
   pid_t pid;
   uid_t uid;
@@ -30,11 +35,14 @@ struct mcsid_client {
   size_t in_len, in_cap;
   char *out;
   size_t out_off, out_len, out_cap;
+  size_t charged;               /* out_cap, as counted in the memory budget */
   long pending;
   int refs;
   int open;
   int closing;                  /* close once the output is flushed */
   int eof;                      /* the peer sent EOF: no more reading */
+  int paused;                   /* not read while the memory budget is full */
+  unsigned long pause_serial;   /* its turn among the paused clients (lowest first) */
   unsigned events;
   mcsid_screen_fn screen;       /* an adopted client's (mcsid_client_adopt): sees each request first */
   int (*screen_event)(void *arg, json_t *msg);   /* and each Event before it is sent (NULL: all go) */
@@ -45,12 +53,43 @@ struct mcsid_client {
 
 void mcsid_client_ref(mcsid_client *c) { c->refs++; }
 
+/* The output queue's size in the memory budget follows out_cap. */
+static void charge_output(mcsid_client *c)
+{
+  if (c->out_cap > c->charged) mcsid_budget_take(c->d, c->out_cap - c->charged);
+  else if (c->out_cap < c->charged) mcsid_budget_give(c->d, c->charged - c->out_cap);
+  c->charged = c->out_cap;
+}
+
+static void free_output(mcsid_client *c)
+{
+  mcsid_buf_free(c->out, c->out_cap);
+  c->out = NULL;
+  c->out_off = c->out_len = c->out_cap = 0;
+  charge_output(c);
+}
+
 void mcsid_client_unref(mcsid_client *c)
 {
   if (--c->refs > 0) return;
   free(c->in);
-  free(c->out);
+  free_output(c);
   free(c);
+}
+
+static uint64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void set_paused(mcsid_client *c, int paused)
+{
+  if (c->paused == paused) return;
+  c->paused = paused;
+  c->d->nclients_paused += paused ? 1 : -1;
+  if (paused) c->pause_serial = ++c->d->pause_serial;
 }
 
 static void client_close(mcsid_client *c, const char *why)
@@ -62,6 +101,9 @@ static void client_close(mcsid_client *c, const char *why)
   mcsi_fd_unwatch(d->ini, c->watch);
   if (c->idle_timer) mcsi_timer_cancel(d->ini, c->idle_timer);
   c->idle_timer = 0;
+  if (c->quiet_timer) mcsi_timer_cancel(d->ini, c->quiet_timer);
+  c->quiet_timer = 0;
+  set_paused(c, 0);
   if (c->closing) {   /* unread input would turn our last answer into a reset for the peer */
     char sink[65536];
     for (int i = 0; i < 64 && read(c->fd, sink, sizeof sink) > 0; i++) continue;
@@ -72,6 +114,7 @@ static void client_close(mcsid_client *c, const char *why)
   else d->clients = c->next;
   if (c->next) c->next->prev = c->prev;
   d->nclients--;
+  free_output(c);   /* nothing is sent any more: the budget gets it back now */
   mcsid_client_unref(c);
 }
 
@@ -89,7 +132,11 @@ int mcsid_client_creds(const mcsid_client *c, uid_t *uid, gid_t *gid, gid_t *gro
 }
 unsigned long mcsid_client_serial(const mcsid_client *c) { return c->serial; }
 long mcsid_client_pending(const mcsid_client *c) { return c->pending; }
-void mcsid_client_set_events(mcsid_client *c, unsigned mask) { c->events = mask; }
+void mcsid_client_set_events(mcsid_client *c, unsigned mask)
+{
+  c->events = mask;
+  c->last_active_ms = now_ms();
+}
 unsigned mcsid_client_events(const mcsid_client *c) { return c->events; }
 
 /* After the peer's EOF, the connection lives until its last answer is out. */
@@ -102,6 +149,7 @@ static void close_if_finished(mcsid_client *c)
 void mcsid_client_pending_add(mcsid_client *c, int delta)
 {
   c->pending += delta;
+  c->last_active_ms = now_ms();
   close_if_finished(c);
 }
 
@@ -109,7 +157,7 @@ void mcsid_client_pending_add(mcsid_client *c, int delta)
 
 static void update_watch(mcsid_client *c)
 {
-  int ev = (c->eof || c->closing) ? 0 : MCSI_FD_READABLE;
+  int ev = (c->eof || c->closing || c->paused) ? 0 : MCSI_FD_READABLE;
   if (c->out_len > c->out_off) ev |= MCSI_FD_WRITABLE;
   mcsi_fd_watch_set(c->d->ini, c->watch, ev);
 }
@@ -125,14 +173,11 @@ static void flush_output(mcsid_client *c)
       return;
     }
     c->out_off += (size_t)n;
+    c->last_active_ms = now_ms();
   }
   if (c->out_off == c->out_len) {
     c->out_off = c->out_len = 0;
-    if (c->out_cap > 4 * READ_CHUNK) {   /* nor a large answer's */
-      free(c->out);
-      c->out = NULL;
-      c->out_cap = 0;
-    }
+    if (c->out_cap > 4 * READ_CHUNK) free_output(c);   /* nor a large answer's */
   }
   update_watch(c);
   close_if_finished(c);
@@ -149,10 +194,13 @@ static int queue_bytes(mcsid_client *c, const char *p, size_t n)
     }
     size_t cap = c->out_cap ? c->out_cap : 4096;
     while (cap < c->out_len + n) cap *= 2;
-    char *out = realloc(c->out, cap);
+    if (cap > 4 * READ_CHUNK)   /* a large queue: what it holds, not the double (it is in the budget) */
+      cap = (c->out_len + n + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
+    char *out = mcsid_buf_realloc(c->out, c->out_cap, cap);
     if (!out) return -1;
     c->out = out;
     c->out_cap = cap;
+    charge_output(c);
   }
   memcpy(c->out + c->out_len, p, n);
   c->out_len += n;
@@ -197,6 +245,12 @@ void mcsid_clients_broadcast(mcsid *d, int kind, json_t *msg)
   free(list);
 }
 
+static int peer_gone(int fd)
+{
+  struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 /* ---- input ---------------------------------------------------------------------------------- */
 
 static void idle_expired(mcsi_initiator *ini, void *arg)
@@ -214,7 +268,7 @@ static void rearm_idle(mcsid_client *c)
 {
   if (c->idle_timer) mcsi_timer_cancel(c->d->ini, c->idle_timer);
   c->idle_timer = 0;
-  if (c->in_len && c->open && !c->closing)
+  if (c->in_len && c->open && !c->closing && !c->paused)
     c->idle_timer = mcsi_timer_add(c->d->ini, (uint64_t)c->d->config.partial_timeout_ms, idle_expired, c);
 }
 
@@ -234,15 +288,22 @@ static void shrink_input(mcsid_client *c)
   c->in_cap = 2 * READ_CHUNK;
 }
 
-static void handle_lines(mcsid_client *c)
+/* Handles at most max complete lines; with the memory budget full, none:
+ * the client is paused (its lines wait, its fd is not read). */
+static void handle_lines(mcsid_client *c, size_t max)
 {
   size_t start = 0;
   char *nl;
-  while (c->open && !c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
+  while (max && c->open && !c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
     size_t len = (size_t)(nl - (c->in + start));
     if ((long)len > c->d->config.request_max) break;
+    if (mcsid_budget_full(c->d)) {
+      set_paused(c, 1);
+      break;
+    }
     handle_line(c, c->in + start, len);
     start += len + 1;
+    max--;
   }
   if (!c->open) return;
   memmove(c->in, c->in + start, c->in_len - start);
@@ -296,7 +357,8 @@ static void read_input(mcsid_client *c)
     return;
   }
   c->in_len += (size_t)n;
-  handle_lines(c);
+  c->last_active_ms = now_ms();
+  handle_lines(c, (size_t)-1);
   if (!c->open) return;
   rearm_idle(c);
   update_watch(c);
@@ -313,12 +375,156 @@ static void client_ready(mcsi_initiator *ini, int fd, int what, void *arg)
    * write is a hang-up (EPOLLHUP/EPOLLERR come unasked), and would come again
    * at once, for ever. */
   if (c->open && c->eof && c->out_len == c->out_off) client_close(c, "hang-up");
+  /* Paused, input is not asked for either: readable means hang-up or error. */
+  if (c->open && c->paused && (what & MCSI_FD_READABLE) && peer_gone(c->fd)) client_close(c, "hang-up");
   if (c->open && (what & MCSI_FD_WRITABLE)) flush_output(c);
-  if (c->open && (what & MCSI_FD_READABLE) && !c->eof && !c->closing) read_input(c);
+  if (c->open && (what & MCSI_FD_READABLE) && !c->eof && !c->closing && !c->paused) read_input(c);
   mcsid_client_unref(c);
 }
 
+/* ---- the memory budget: paused clients resume --------------------------------------------------- */
+
+static int has_line(const mcsid_client *c) { return c->in_len && memchr(c->in, '\n', c->in_len); }
+
+static void unpause(mcsid_client *c)
+{
+  set_paused(c, 0);
+  rearm_idle(c);
+  update_watch(c);
+  close_if_finished(c);
+}
+
+static int by_pause_serial(const void *a, const void *b)
+{
+  unsigned long x = (*(mcsid_client *const *)a)->pause_serial, y = (*(mcsid_client *const *)b)->pause_serial;
+  return x < y ? -1 : x > y;
+}
+
+/* One line per paused client in turn, the longest waiting first, while the
+ * budget has room; a client whose waiting lines are all handled reads
+ * again, one that still has some goes to the back of the queue. */
+static void resume_due(mcsi_initiator *ini, void *arg)
+{
+  mcsid *d = arg;
+  (void)ini;
+  d->resume_timer = 0;
+  size_t n = 0, progress = 1;
+  mcsid_client **list = calloc((size_t)d->nclients_paused + 1, sizeof *list);
+  if (!list) return;
+  for (mcsid_client *c = d->clients; c && n < (size_t)d->nclients_paused; c = c->next)
+    if (c->paused) {
+      mcsid_client_ref(c);
+      list[n++] = c;
+    }
+  qsort(list, n, sizeof *list, by_pause_serial);
+  while (progress && !mcsid_budget_full(d)) {
+    progress = 0;
+    for (size_t i = 0; i < n && !mcsid_budget_full(d); i++) {
+      mcsid_client *c = list[i];
+      if (!c->open || !c->paused) continue;
+      if (has_line(c)) {
+        handle_lines(c, 1);
+        progress = 1;
+      }
+      if (c->open && !has_line(c)) unpause(c);
+      else if (c->open && c->paused) c->pause_serial = ++d->pause_serial;
+    }
+  }
+  for (size_t i = 0; i < n; i++) mcsid_client_unref(list[i]);
+  free(list);
+}
+
+void mcsid_clients_resume(mcsid *d)
+{
+  if (d->nclients_paused && !d->resume_timer) d->resume_timer = mcsi_timer_add(d->ini, 0, resume_due, d);
+}
+
+/* ---- idle clients ------------------------------------------------------------------------------- */
+
+static int privileged(uid_t uid) { return uid == 0 || uid == geteuid(); }
+
+/* Not idle: subscribed, a request in flight, lines waiting. Output queued
+ * is not enough: a client that takes none of it is idle (last_active_ms
+ * moves with every byte it takes). */
+static int client_busy(const mcsid_client *c)
+{
+  return c->events || c->pending || c->paused || c->in_len;
+}
+
+static void quiet_expired(mcsi_initiator *ini, void *arg);
+
+static void arm_quiet(mcsid_client *c, uint64_t ms)
+{
+  c->quiet_timer = mcsi_timer_add(c->d->ini, ms, quiet_expired, c);
+}
+
+static void quiet_expired(mcsi_initiator *ini, void *arg)
+{
+  mcsid_client *c = arg;
+  (void)ini;
+  c->quiet_timer = 0;
+  uint64_t now = now_ms(), limit = (uint64_t)c->d->config.idle_timeout_ms;
+  if (client_busy(c)) c->last_active_ms = now;
+  if (now - c->last_active_ms < limit) {
+    arm_quiet(c, limit - (now - c->last_active_ms));
+    return;
+  }
+  log_warning("client %lu (pid %ld uid %ld): idle for %ld ms, nothing in flight and no subscription: closed%s",
+              c->serial, (long)c->pid, (long)c->uid, c->d->config.idle_timeout_ms,
+              c->out_len > c->out_off ? " (it takes none of its answers)" : "");
+  client_close(c, "idle");
+}
+
 /* ---- accept ----------------------------------------------------------------------------------- */
+
+static long clients_of_uid(const mcsid *d, uid_t uid)
+{
+  long n = 0;
+  for (const mcsid_client *c = d->clients; c; c = c->next) n += c->uid == uid;
+  return n;
+}
+
+/* A refusal for a limit is logged at most once a second (a client
+ * connecting in a loop does not flood the log); the next line counts those
+ * not logged. */
+static void log_refused(mcsid *d, const struct ucred *cr, const char *why)
+{
+  uint64_t now = now_ms();
+  if (d->refused_log_ms && now - d->refused_log_ms < 1000) {
+    d->refused_unlogged++;
+    return;
+  }
+  if (d->refused_unlogged)
+    log_warning("client pid %ld uid %ld refused: %s (and %lu more refused since the last such line, not logged)",
+                (long)cr->pid, (long)cr->uid, why, d->refused_unlogged);
+  else
+    log_warning("client pid %ld uid %ld refused: %s", (long)cr->pid, (long)cr->uid, why);
+  d->refused_log_ms = now;
+  d->refused_unlogged = 0;
+}
+
+/* The slots: reserved_clients of max_clients for root and the daemon's uid
+ * only, max_clients_per_uid for any other uid. 1, or 0 with a log line. */
+static int admit(mcsid *d, const struct ucred *cr)
+{
+  const mcsid_config *cf = &d->config;
+  char why[160];
+  int root = privileged(cr->uid);
+  long slots = root ? cf->max_clients : cf->max_clients - cf->reserved_clients;
+  if (d->nclients >= slots) {
+    snprintf(why, sizeof why, "%ld clients already (max_clients %ld, %ld of them reserved for root)", d->nclients,
+             cf->max_clients, cf->reserved_clients);
+    log_refused(d, cr, why);
+    return 0;
+  }
+  long mine = root ? 0 : clients_of_uid(d, cr->uid);
+  if (mine >= cf->max_clients_per_uid) {
+    snprintf(why, sizeof why, "%ld clients of uid %ld already (max_clients_per_uid)", mine, (long)cr->uid);
+    log_refused(d, cr, why);
+    return 0;
+  }
+  return 1;
+}
 
 static void accept_one(mcsid *d, int fd)
 {
@@ -335,8 +541,7 @@ static void accept_one(mcsid *d, int fd)
     close(fd);
     return;
   }
-  if (d->nclients >= d->config.max_clients) {
-    log_warning("client pid %ld refused: %ld clients already (max_clients)", (long)cr.pid, d->nclients);
+  if (!admit(d, &cr)) {
     close(fd);
     return;
   }
@@ -353,6 +558,8 @@ static void accept_one(mcsid *d, int fd)
     free(c);
     return;
   }
+  c->last_active_ms = now_ms();
+  if (!privileged(cr.uid)) arm_quiet(c, (uint64_t)d->config.idle_timeout_ms);
   c->next = d->clients;
   if (d->clients) d->clients->prev = c;
   d->clients = c;
@@ -410,6 +617,7 @@ void mcsid_listen_refresh(mcsid *d)
   if (chmod(d->socket_path, 0660) < 0) log_warning("chmod %s: %s", d->socket_path, strerror(errno));
   if (found && chown(d->socket_path, (uid_t)-1, gid) < 0)
     log_warning("chown %s: %s", d->socket_path, strerror(errno));
+  mcsid_clients_resume(d);   /* memory_budget may have grown */
 }
 
 int mcsid_listen(mcsid *d)
@@ -488,6 +696,8 @@ gid_t mcsid_client_gid(const mcsid_client *c) { return c->gid; }
 
 void mcsid_clients_close_all(mcsid *d)
 {
+  if (d->resume_timer) mcsi_timer_cancel(d->ini, d->resume_timer);
+  d->resume_timer = 0;
   while (d->clients) {
     mcsid_client *c = d->clients;
     mcsid_client_ref(c);

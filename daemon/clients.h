@@ -13,7 +13,16 @@
  * stays); a partial line that receives nothing for partial_timeout_ms:
  * closed; more than output_max bytes queued that the client does not read
  * (responses or notifications): closed. After the client's EOF its requests
- * in flight still answer, then the connection closes. */
+ * in flight still answer, then the connection closes.
+ *
+ * Slots: max_clients in all, reserved_clients of them for root and the
+ * daemon's uid only, max_clients_per_uid for any other uid; beyond them a
+ * new connection is closed with a log line. A client of another uid with
+ * nothing in flight, nothing queued and no subscription for idle_timeout_ms
+ * is closed. The output queues are counted in the memory budget (budget.h);
+ * while it is full no client's next request line is handled (the client is
+ * paused: its fd is not read), and paused clients resume one line each in
+ * turn once memory is given back. */
 #ifndef MCSID_CLIENTS_H
 #define MCSID_CLIENTS_H
 
@@ -24,10 +33,14 @@
 
 /* 0, or -1 with a log line. */
 int mcsid_listen(mcsid *d);
-/* Applies socket_group and mode again (SIGHUP). */
+/* Applies socket_group and mode again, and a larger memory_budget to paused
+ * clients (SIGHUP). */
 void mcsid_listen_refresh(mcsid *d);
 /* Stops accepting and removes the socket file. */
 void mcsid_listen_close(mcsid *d);
+/* Clients paused by a full memory budget (budget.h) are read again, from a
+ * timer (nothing is handled inside the caller). */
+void mcsid_clients_resume(mcsid *d);
 /* Closes every client (at exit). */
 void mcsid_clients_close_all(mcsid *d);
 

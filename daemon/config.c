@@ -31,6 +31,10 @@ static const key_row keys[] = {
   { "request_max", NUM(request_max, 1024, 64L << 20) },
   { "max_pending", NUM(max_pending, 1, 100000) },
   { "max_clients", NUM(max_clients, 1, 100000) },
+  { "max_clients_per_uid", NUM(max_clients_per_uid, 1, 100000) },
+  { "reserved_clients", NUM(reserved_clients, 0, 99999) },
+  { "idle_timeout_ms", NUM(idle_timeout_ms, 100, 86400000) },
+  { "memory_budget", NUM(memory_budget, 1L << 20, 1L << 40) },
   { "partial_timeout_ms", NUM(partial_timeout_ms, 10, 3600000) },
   { "output_max", NUM(output_max, 4096, 1L << 30) },
   { "shutdown_timeout_ms", NUM(shutdown_timeout_ms, 100, 600000) },
@@ -63,6 +67,10 @@ void mcsid_config_defaults(mcsid_config *c)
   c->request_max = 1L << 20;
   c->max_pending = 64;
   c->max_clients = 256;
+  c->max_clients_per_uid = 32;
+  c->reserved_clients = 8;
+  c->idle_timeout_ms = 60000;
+  c->memory_budget = 256L << 20;
   c->partial_timeout_ms = 10000;
   c->output_max = 4L << 20;
   c->shutdown_timeout_ms = 5000;
@@ -162,6 +170,7 @@ int mcsid_config_load(mcsid_config *c, const char *path)
     bad = 1;
   }
   if (bad) return -1;
+  if (next.reserved_clients >= next.max_clients) next.reserved_clients = next.max_clients - 1;
   if (next.retry_max_ms < next.retry_initial_ms) next.retry_max_ms = next.retry_initial_ms;
   if (next.policy_cpu_ms > next.policy_cpu_window_ms) {
     log_err("%s: policy_cpu_ms (%ld) is more than policy_cpu_window_ms (%ld)", path, next.policy_cpu_ms,

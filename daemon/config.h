@@ -19,6 +19,10 @@ typedef struct mcsid_config {
   long request_max;             /* bytes of one request line */
   long max_pending;             /* requests in flight per client */
   long max_clients;
+  long max_clients_per_uid;     /* clients of one uid other than root's and the daemon's */
+  long reserved_clients;        /* of max_clients, kept for root and the daemon's uid */
+  long idle_timeout_ms;         /* a non-root client with nothing in flight and no subscription: closed */
+  long memory_budget;           /* bytes for every client's I/O data in flight and answers queued (budget.h) */
   long partial_timeout_ms;      /* a partial request line idle this long: closed */
   long output_max;              /* bytes queued for one client beyond its socket */
   long shutdown_timeout_ms;     /* SIGTERM: logouts get this long in all */

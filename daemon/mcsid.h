@@ -4,9 +4,10 @@
  * peers, per-client bounds), rpc.c (JSON-RPC 2.0 framing), methods.c (the
  * dispatch table, parameter schemas, calls), methods_*.c (the methods, one
  * file per family), state.c (the state and secret files), persist.c
- * (persistent logins kept up with back-off), secrets.c (CHAP from files and
- * accounts), config.c, log.c. Everything runs on the engine's loop
- * (mcsi_process): no thread, no blocking call. */
+ * (persistent logins kept up with back-off), budget.c (the memory budget of
+ * client I/O), secrets.c (CHAP from files and accounts), config.c, log.c.
+ * Everything runs on the engine's loop (mcsi_process): no thread, no
+ * blocking call. */
 #ifndef MCSID_H
 #define MCSID_H
 
@@ -36,6 +37,14 @@ typedef struct mcsid {
   mcsid_client *clients;        /* every open client, newest first */
   long nclients;
   unsigned long client_serial;  /* names clients in log lines */
+  long nclients_paused;         /* clients not read while the memory budget is full (clients.c) */
+  unsigned long pause_serial;   /* orders them: the longest waiting resumes first */
+  uint64_t resume_timer;        /* resumes them once memory is given back */
+  uint64_t refused_log_ms;      /* connections refused for a limit: one log line a second (clients.c) */
+  unsigned long refused_unlogged;
+  size_t mem_used;              /* bytes of memory_budget in use (budget.c) */
+  size_t mem_given;             /* given back since the heap was last trimmed */
+  uint64_t trim_timer;
   mcsid_keeper *keepers;        /* one per persistent target */
   mcsid_export *exports;        /* NBD exports, oldest first (exports.c) */
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */

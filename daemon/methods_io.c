@@ -9,12 +9,17 @@
  * most IO_MAX bytes and no more than an answer the client's output bound
  * (output_max, 4 MiB by default) holds as base64: read_max(); a write is
  * bounded by the request line (request_max).
+ * Every data buffer is counted in the memory budget (budget.h) from the
+ * moment the request is accepted until its answer is built; a request whose
+ * buffer alone is larger than memory_budget answers ISDSC_OUT_OF_RESOURCES.
+ * A write's base64 text is dropped from the call once decoded.
  * A command that meets a UNIT ATTENTION is sent again, at most 4 times, as
  * the Lua binding does in-process (bindings/lscsi.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "budget.h"
 #include "methods.h"
 
 #define IO_MAX (16u << 20)        /* bytes per ScsiRead / ScsiCommand read */
@@ -23,6 +28,7 @@
 enum { IO_READ, IO_WRITE, IO_CMD };
 
 typedef struct io_req {
+  mcsid *d;                     /* the call ends before the request is freed */
   mcsid_call *call;
   int what;
   mcsi_id sid;
@@ -33,7 +39,9 @@ typedef struct io_req {
   size_t cdb_len;
   int dir;
   uint8_t *buf;                 /* Data-In or Data-Out; lives until the callback */
+  size_t buf_size;              /* as allocated (mcsid_buf_alloc) */
   size_t len;
+  size_t charged;               /* bytes of the memory budget this request holds */
   int tries;
 } io_req;
 
@@ -50,8 +58,9 @@ static json_t *base64_json(const uint8_t *p, size_t n)
   return v;
 }
 
-/* Decodes base64 text (no whitespace, padded). *out malloc'd; -1 when not base64. */
-static int base64_decode(const char *s, uint8_t **out, size_t *n)
+/* Decodes base64 text (no whitespace, padded) into *out (mcsid_buf_alloc'd,
+ * *size bytes); -1 when not base64. */
+static int base64_decode(const char *s, uint8_t **out, size_t *n, size_t *size)
 {
   size_t len = strlen(s);
   *out = NULL;
@@ -59,12 +68,14 @@ static int base64_decode(const char *s, uint8_t **out, size_t *n)
   if (len % 4) return -1;
   for (size_t i = 0; i < len; i++)
     if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') return -1;   /* EVP skips them */
-  uint8_t *buf = malloc(len / 4 * 3 + 1);
+  size_t cap = len / 4 * 3 + 1;
+  uint8_t *buf = mcsid_buf_alloc(cap);
   if (!buf) return -1;
   int got = len ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len) : 0;
-  if (got < 0) { free(buf); return -1; }
+  if (got < 0) { mcsid_buf_free(buf, cap); return -1; }
   size_t pad = len && s[len - 1] == '=' ? (len > 1 && s[len - 2] == '=' ? 2 : 1) : 0;
   *out = buf;
+  *size = cap;
   *n = (size_t)got - pad;
   return 0;
 }
@@ -126,6 +137,7 @@ static io_req *io_new(mcsid_call *call, int what)
     mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL);
     return NULL;
   }
+  r->d = call->d;
   r->call = call;
   r->what = what;
   r->sid = mcsid_param_id(call, "UniqueSessionId");
@@ -136,7 +148,8 @@ static io_req *io_new(mcsid_call *call, int what)
 
 static void io_free(io_req *r)
 {
-  free(r->buf);
+  mcsid_buf_free(r->buf, r->buf_size);
+  if (r->charged) mcsid_budget_give(r->d, r->charged);
   free(r);
 }
 
@@ -150,6 +163,26 @@ static void io_invalid(io_req *r, const char *message)
 {
   mcsid_call_invalid_params(r->call, message);
   io_free(r);
+}
+
+/* The request holds n bytes of the memory budget (from its acceptance on: a
+ * read whose block size is not known yet holds its size in 512-byte blocks,
+ * and the rest once READ CAPACITY told it). 0, or -1 when n alone is more
+ * than the budget (the call is then ended with its Status). */
+static int io_charge(io_req *r, size_t n, const char *method)
+{
+  mcsid *d = r->d;
+  if (n <= r->charged) return 0;
+  if (!mcsid_budget_fits(d, n)) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s of %zu bytes: more than the daemon's memory_budget (%ld bytes)", method, n,
+             d->config.memory_budget);
+    io_finish(r, ISDSC_OUT_OF_RESOURCES, msg, NULL);
+    return -1;
+  }
+  mcsid_budget_take(d, n - r->charged);
+  r->charged = n;
+  return 0;
 }
 
 /* ScsiCommand's outputs, as mcsi.scsi_command's result table. */
@@ -196,7 +229,9 @@ static int read_buffer(io_req *r)
     }
     r->len = (size_t)(r->blocks * r->block_size);
   }
-  r->buf = malloc(r->len ? r->len : 1);
+  if (io_charge(r, r->len, "ScsiRead") < 0) return -1;
+  r->buf_size = r->len;
+  r->buf = mcsid_buf_alloc(r->buf_size);
   if (!r->buf) {
     io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL);
     return -1;
@@ -264,7 +299,11 @@ static void scsi_read(mcsid_call *call)
   else r->len = (size_t)n;
   if (blocks && !n) r->len = 0;
   r->block_size = known_block_size(r);
-  if (r->block_size && read_buffer(r) < 0) return;
+  if (r->block_size) {   /* read_buffer checks the size, then charges it */
+    if (read_buffer(r) < 0) return;
+  } else if (io_charge(r, blocks ? n * 512 : n, "ScsiRead") < 0) {
+    return;
+  }
   io_start(r);
 }
 
@@ -272,10 +311,12 @@ static void scsi_write(mcsid_call *call)
 {
   io_req *r = io_new(call, IO_WRITE);
   if (!r) return;
-  if (base64_decode(mcsid_param_string(call, "Data"), &r->buf, &r->len) < 0) {
+  if (base64_decode(mcsid_param_string(call, "Data"), &r->buf, &r->len, &r->buf_size) < 0) {
     io_invalid(r, "invalid params: Data must be base64");
     return;
   }
+  json_object_del(call->params, "Data");
+  if (io_charge(r, r->len, "ScsiWrite") < 0) return;
   r->dir = MCSI_DIR_WRITE;
   r->block_size = known_block_size(r);
   io_start(r);
@@ -305,11 +346,17 @@ static void scsi_command(mcsid_call *call)
       return;
     }
     r->len = (size_t)json_integer_value(length);
-    r->buf = calloc(1, r->len ? r->len : 1);
+    if (io_charge(r, r->len, "ScsiCommand") < 0) return;
+    r->buf_size = r->len;
+    r->buf = mcsid_buf_alloc(r->buf_size);
     if (!r->buf) { io_finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory", NULL); return; }
-  } else if (r->dir == MCSI_DIR_WRITE && base64_decode(json_string_value(data), &r->buf, &r->len) < 0) {
-    io_invalid(r, "invalid params: Data must be base64");
-    return;
+  } else if (r->dir == MCSI_DIR_WRITE) {
+    if (base64_decode(json_string_value(data), &r->buf, &r->len, &r->buf_size) < 0) {
+      io_invalid(r, "invalid params: Data must be base64");
+      return;
+    }
+    json_object_del(call->params, "Data");
+    if (io_charge(r, r->len, "ScsiCommand") < 0) return;
   }
   io_start(r);
 }
