@@ -328,11 +328,16 @@ def connect_as(path, user):
                 pass
         os._exit(code)
     child.close()
+    parent.settimeout(20)          # a child that never answers is killed, never waited on for ever
     try:
         msg, fds, _, _ = socket.recv_fds(parent, 256, 1)
+    except socket.timeout:
+        msg, fds = b"etimed out", []
     finally:
         parent.close()
-        os.waitpid(pid, 0)
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     if not fds:
         raise PermissionError("connect as %s: %s" % (user.name, msg[1:].decode(errors="replace")))
     return socket.socket(fileno=fds[0])
