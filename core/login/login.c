@@ -374,30 +374,15 @@ static int operational_keys(struct mcsi_login *l)
   return 0;
 }
 
-/* The target made a new session out of an added connection: log that
- * session out (Logout reason 0 on it) before the socket closes. Sent at once
- * and best effort, in that session's full feature phase (its header digest),
- * outside the queue: the connection then fails once, through fail(). */
-static void logout_stray(struct mcsi_login *l, const mcsi_pdu_hdr *h)
+/* Logs out a connection the target took into full feature phase that we do
+ * not keep: Logout with reason (MCSI_LOGOUT_SESSION when the target made a
+ * new session out of an added connection, MCSI_LOGOUT_CONNECTION for a join
+ * we refuse) on it, in its full feature phase (its header digest), sent at
+ * once and best effort, outside the queue; the connection then fails once,
+ * through fail(). */
+static void logout_unwanted(struct mcsi_login *l, const mcsi_pdu_hdr *h, uint8_t reason)
 {
-  mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_SESSION,
-                      .itt = l->itt + 1, .cid = l->a.cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
-  uint8_t pdu[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
-  size_t n = MCSI_BHS_LEN;
-  mcsi_pdu_encode(&lo, pdu);
-  if (l->neg.header_digest) {
-    mcsi_digest_put(pdu + n, mcsi_crc32c(pdu, n));
-    n += MCSI_DIGEST_LEN;
-  }
-  mcsi_transport_send_now(l->tp, pdu, n);
-}
-
-/* Logs out a connection the target took into full feature phase that we
- * refuse: Logout reason 1 (this connection) on it, sent at once, best
- * effort; the connection then fails once, through fail(). */
-static void logout_refused(struct mcsi_login *l, const mcsi_pdu_hdr *h)
-{
-  mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = MCSI_LOGOUT_CONNECTION,
+  mcsi_pdu_hdr lo = { .opcode = MCSI_OP_LOGOUT_REQ, .immediate = 1, .reason = reason,
                       .itt = l->itt + 1, .cid = l->a.cid, .cmdsn = h->expcmdsn, .expstatsn = h->statsn + 1 };
   uint8_t pdu[MCSI_BHS_LEN + MCSI_DIGEST_LEN];
   size_t n = MCSI_BHS_LEN;
@@ -430,7 +415,7 @@ static int check_portal_group(struct mcsi_login *l, const mcsi_pdu_hdr *h)
   l->res.tpgt = (uint16_t)n;
   l->res.tpgt_known = 1;
   if (l->a.leading || !l->a.tpgt_known || n == l->a.tpgt) return 0;
-  if (final_response(h) && h->status_class == 0) logout_refused(l, h);
+  if (final_response(h) && h->status_class == 0) logout_unwanted(l, h, MCSI_LOGOUT_CONNECTION);
   fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "the target answered TargetPortalGroupTag=%u, the session's connections"
        " are in portal group %u: a session spans one portal group (RFC 7143 4.4.1)", (unsigned)n, l->a.tpgt);
   return -1;
@@ -443,7 +428,7 @@ static void finish(struct mcsi_login *l, const mcsi_pdu_hdr *h)
     return;
   }
   if (!l->a.leading && h->tsih != l->a.tsih) {
-    logout_stray(l, h);
+    logout_unwanted(l, h, MCSI_LOGOUT_SESSION);
     fail(l, ISDSC_CANT_INCLUDE_IN_SESSION, "target made a new session (TSIH 0x%04x) instead of joining 0x%04x;"
          " it was logged out", h->tsih, l->a.tsih);
     return;
