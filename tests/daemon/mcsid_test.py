@@ -310,16 +310,29 @@ def connect_as(path, user):
     """A Unix socket connected to path by a child process running as user,
     handed back over a socketpair (SCM_RIGHTS). The peer credentials the
     server reads are the child's: the connect happened as user."""
+    return connect_many_as(path, user, 1)[0]
+
+
+def connect_many_as(path, user, n):
+    """n sockets connected to path by one child running as user, handed back
+    over a socketpair (SCM_RIGHTS, in batches of 200). The child gives up
+    after 30 s (a full backlog blocks a connect); a child that never answers
+    is killed, never waited on for ever."""
     parent, child = socket.socketpair()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             parent.close()
+            signal.alarm(30)
             user.become()
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            socket.send_fds(child, [b"s"], [s.fileno()])
+            socks = []
+            for _ in range(n):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                socks.append(s)
+            for i in range(0, n, 200):
+                socket.send_fds(child, [b"s"], [s.fileno() for s in socks[i:i + 200]])
             code = 0
         except BaseException as e:   # noqa: the child must never return into the test
             try:
@@ -328,19 +341,27 @@ def connect_as(path, user):
                 pass
         os._exit(code)
     child.close()
-    parent.settimeout(20)          # a child that never answers is killed, never waited on for ever
+    got = []
     try:
-        msg, fds, _, _ = socket.recv_fds(parent, 256, 1)
-    except socket.timeout:
-        msg, fds = b"etimed out", []
+        parent.settimeout(30)
+        while len(got) < n:
+            try:
+                msg, fds, _, _ = socket.recv_fds(parent, 256, 200)
+            except socket.timeout:
+                msg, fds = b"etimed out", []
+            if not fds:
+                raise PermissionError("connect as %s: %s" % (user.name, msg[1:].decode(errors="replace")))
+            got += [socket.socket(fileno=fd) for fd in fds]
     finally:
         parent.close()
+        # The child's work is done once its sockets are here (or we gave up on them): one was
+        # once found stopped (state T) before it sent, so it is killed rather than waited for.
         if os.waitpid(pid, os.WNOHANG) == (0, 0):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    if not fds:
-        raise PermissionError("connect as %s: %s" % (user.name, msg[1:].decode(errors="replace")))
-    return socket.socket(fileno=fds[0])
+            time.sleep(0.2)
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    return got
 
 
 def result(msg):

@@ -39,50 +39,7 @@ user_a = mcsid_test.test_user(0)
 user_b = mcsid_test.test_user(1)
 
 
-def connect_many(path, user, n):
-    """n sockets connected to path by one child running as user, handed back
-    over a socketpair (SCM_RIGHTS, in batches)."""
-    parent, child = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            parent.close()
-            signal.alarm(30)     # blocking connects (a full backlog waits), but not for ever
-            user.become()
-            socks = []
-            for _ in range(n):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(path)
-                socks.append(s)
-            for i in range(0, n, 200):
-                socket.send_fds(child, [b"s"], [s.fileno() for s in socks[i:i + 200]])
-            code = 0
-        except BaseException as e:   # noqa: the child must never return into the test
-            try:
-                child.sendall(b"e" + str(e).encode()[:200])
-            except OSError:
-                pass
-        os._exit(code)
-    child.close()
-    got = []
-    try:
-        parent.settimeout(30)
-        while len(got) < n:
-            msg, fds, _, _ = socket.recv_fds(parent, 256, 200)
-            if not fds:
-                raise RuntimeError("connect as %s: %s" % (user.name, msg[1:].decode(errors="replace")))
-            got += [socket.socket(fileno=fd) for fd in fds]
-    finally:
-        parent.close()
-        # The child's work is done once its sockets are here (or we gave up on them): never wait
-        # for a child that cannot finish (one was once found stopped, state T, before it sent).
-        if os.waitpid(pid, os.WNOHANG) == (0, 0):
-            time.sleep(0.2)
-            if os.waitpid(pid, os.WNOHANG) == (0, 0):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-    return got
+connect_many = mcsid_test.connect_many_as
 
 
 def still_open(s):
