@@ -50,7 +50,6 @@ typedef struct mcsid {
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */
   int done;                     /* leave the loop */
   int exit_code;
-  struct lua_State *lua;        /* the policies' Lua state (policy.c), NULL: none */
 } mcsid;
 
 /* The one event subscriber of the daemon: fans events out to subscribed

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "clients.h"
-#include "lmcsi.h"
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
