@@ -125,8 +125,9 @@ try:
     t.ok(rc == 0, "nbdcopy of 4 MiB of random data into the export over TLS (PSK)", out)
     rc, out = same_as(src, x509)
     t.ok(rc == 0, "nbdcopy out over TLS (X.509): identical", out)
-    ok, out = qemu_io(qemu_tls(port, "client"), "read -P 0 %d 64k" % (8 << 20))
-    t.ok(ok, "qemu-io over TLS reads", out)
+    # The LUN is shared with the tests before this one: write the pattern read back.
+    ok, out = qemu_io(qemu_tls(port, "client"), "write -P 0x5c %d 64k" % (8 << 20), "read -P 0x5c %d 64k" % (8 << 20))
+    t.ok(ok, "qemu-io over TLS writes and reads back", out)
 
     # ---- refused ---------------------------------------------------------------------------------------------
     rc, out = tool("nbdinfo", "nbd://127.0.0.1:%d/" % port)
