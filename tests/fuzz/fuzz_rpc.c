@@ -45,7 +45,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
-#include <lua.h>
 
 #include "clients.h"
 #include "exports.h"
@@ -292,7 +291,6 @@ static void reset_daemon(void)
   loop_once(0);
   if (d->keepers) fail("a keeper outlived its persistent target", NULL);
   if (d->exports) fail("an export outlived ExportLun's end", NULL);
-  if (d->lua) lua_gc(d->lua, LUA_GCCOLLECT);   /* what the input made is freed now, not later */
   mcsid_state_close(&d->state);
   remove_state_dir();
 }
