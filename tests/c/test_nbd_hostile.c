@@ -23,6 +23,7 @@
 #include "mcsi_nbd.h"
 #include "wire.h"
 #include "testlib.h"
+#include "testsock.h"
 
 extern char **environ;
 
@@ -80,38 +81,6 @@ static int cli_connect_tcp(uint16_t port)
   return fd;
 }
 
-/* Sends everything, pumping the loop while the socket is full; -1 if it broke. */
-static int cli_send(int fd, const void *buf, size_t len)
-{
-  const uint8_t *p = buf;
-  uint64_t end = now_ms() + 30000;
-  while (len) {
-    ssize_t w = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w > 0) { p += w; len -= (size_t)w; continue; }
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-    if (now_ms() > end) return -1;
-    mcsi_process(ini, 5);
-  }
-  return 0;
-}
-
-/* Reads len bytes: len, fewer at EOF, -1 on a timeout or an error. */
-static ssize_t cli_recv(int fd, void *buf, size_t len, int timeout_ms)
-{
-  uint8_t *p = buf;
-  size_t have = 0;
-  uint64_t end = now_ms() + (uint64_t)timeout_ms;
-  while (have < len) {
-    ssize_t r = recv(fd, p + have, len - have, MSG_DONTWAIT);
-    if (r > 0) { have += (size_t)r; continue; }
-    if (r == 0 || (errno == ECONNRESET)) return (ssize_t)have;
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-    if (now_ms() > end) return -1;
-    mcsi_process(ini, 5);
-  }
-  return (ssize_t)have;
-}
-
 /* 1 when the server closed the connection within timeout_ms (data before it is skipped). */
 static int cli_closed(int fd, int timeout_ms)
 {
@@ -132,17 +101,17 @@ static int send_option(int fd, uint32_t opt, const void *data, uint32_t len)
   nbd_put64(h, NBD_IHAVEOPT);
   nbd_put32(h + 8, opt);
   nbd_put32(h + 12, len);
-  return cli_send(fd, h, sizeof h) || (len && cli_send(fd, data, len)) ? -1 : 0;
+  return t_sock_send(ini, fd, h, sizeof h) || (len && t_sock_send(ini, fd, data, len)) ? -1 : 0;
 }
 
 /* One option reply: its type, data (up to cap bytes kept) in d, length in *len; 0 on failure. */
 static uint32_t read_option_reply(int fd, uint8_t *d, size_t cap, uint32_t *len)
 {
   uint8_t h[20];
-  if (cli_recv(fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
+  if (t_sock_recv(ini, fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
   *len = nbd_get32(h + 16);
   if (*len > cap) return 0;
-  if (*len && cli_recv(fd, d, *len, 10000) != (ssize_t)*len) return 0;
+  if (*len && t_sock_recv(ini, fd, d, *len, 10000) != (ssize_t)*len) return 0;
   return nbd_get32(h + 12);
 }
 
@@ -150,9 +119,9 @@ static uint32_t read_option_reply(int fd, uint8_t *d, size_t cap, uint32_t *len)
 static int greet(int fd, uint32_t flags)
 {
   uint8_t g[18], f[4];
-  if (cli_recv(fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
+  if (t_sock_recv(ini, fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
   nbd_put32(f, flags);
-  if (cli_send(fd, f, sizeof f)) return 0;
+  if (t_sock_send(ini, fd, f, sizeof f)) return 0;
   return nbd_get64(g) == NBD_MAGIC && nbd_get64(g + 8) == NBD_IHAVEOPT &&
          (nbd_get16(g + 16) & NBD_FLAG_FIXED_NEWSTYLE);
 }
@@ -193,14 +162,14 @@ static int send_request(int fd, uint16_t type, uint16_t flags, uint64_t cookie, 
   nbd_put64(h + 8, cookie);
   nbd_put64(h + 16, off);
   nbd_put32(h + 24, len);
-  return cli_send(fd, h, sizeof h) || (plen && cli_send(fd, payload, plen)) ? -1 : 0;
+  return t_sock_send(ini, fd, h, sizeof h) || (plen && t_sock_send(ini, fd, payload, plen)) ? -1 : 0;
 }
 
 /* A simple reply: its error, or -1 when none came; *cookie set. */
 static long read_reply(int fd, uint64_t *cookie)
 {
   uint8_t r[NBD_SIMPLE_REPLY_SIZE];
-  if (cli_recv(fd, r, sizeof r, 30000) != (ssize_t)sizeof r || nbd_get32(r) != NBD_SIMPLE_REPLY_MAGIC) return -1;
+  if (t_sock_recv(ini, fd, r, sizeof r, 30000) != (ssize_t)sizeof r || nbd_get32(r) != NBD_SIMPLE_REPLY_MAGIC) return -1;
   if (cookie) *cookie = nbd_get64(r + 8);
   return (long)nbd_get32(r + 4);
 }
@@ -214,7 +183,7 @@ static long roundtrip(int fd, uint16_t type, uint16_t flags, uint64_t off, uint3
   if (send_request(fd, type, flags, cookie, off, len, payload, plen)) return -1;
   long err = read_reply(fd, &got);
   if (err < 0 || got != cookie) return -1;
-  if (!err && rbuf && cli_recv(fd, rbuf, len, 30000) != (ssize_t)len) return -1;
+  if (!err && rbuf && t_sock_recv(ini, fd, rbuf, len, 30000) != (ssize_t)len) return -1;
   return err;
 }
 
@@ -235,7 +204,7 @@ static int well_behaved(uint64_t off, unsigned seed)
   uint8_t disc[NBD_REQUEST_SIZE] = { 0 };
   nbd_put32(disc, NBD_REQUEST_MAGIC);
   nbd_put16(disc + 6, NBD_CMD_DISC);
-  cli_send(fd, disc, sizeof disc);
+  t_sock_send(ini, fd, disc, sizeof disc);
   ok = ok && cli_closed(fd, 10000);
   close(fd);
   return ok;
@@ -249,7 +218,7 @@ static void test_bad_handshakes(void)
   greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
   uint8_t junk[16];
   memset(junk, 'x', sizeof junk);
-  cli_send(fd, junk, sizeof junk);
+  t_sock_send(ini, fd, junk, sizeof junk);
   T_OK(cli_closed(fd, 10000), "an option with a bad magic: the client is closed");
   close(fd);
 
@@ -264,7 +233,7 @@ static void test_bad_handshakes(void)
   nbd_put64(h, NBD_IHAVEOPT);
   nbd_put32(h + 8, NBD_OPT_GO);
   nbd_put32(h + 12, 1u << 30);
-  cli_send(fd, h, sizeof h);
+  t_sock_send(ini, fd, h, sizeof h);
   T_OK(cli_closed(fd, 10000), "an option of 1 GiB: the client is closed before its data");
   close(fd);
 
@@ -307,7 +276,7 @@ static void test_bad_handshakes(void)
   greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
   send_option(fd, NBD_OPT_EXPORT_NAME, "lun1", 4);
   uint8_t ex[134];
-  T_OK(cli_recv(fd, ex, sizeof ex, 10000) == (ssize_t)sizeof ex && nbd_get64(ex) == (2ull << 30),
+  T_OK(t_sock_recv(ini, fd, ex, sizeof ex, 10000) == (ssize_t)sizeof ex && nbd_get64(ex) == (2ull << 30),
        "NBD_OPT_EXPORT_NAME: size, flags and 124 zero bytes");
   static uint8_t r[4096];
   T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r), 0, "and a read works");
@@ -324,7 +293,7 @@ static void test_stalled_handshake(void)
 {
   uint64_t before = info_of(exp_rw).clients;
   int fd = cli_connect(sock_path), fd2 = cli_connect(sock_path);
-  cli_send(fd2, "\0\0", 2);                    /* half of the client flags, then nothing */
+  t_sock_send(ini, fd2, "\0\0", 2);                    /* half of the client flags, then nothing */
   T_OK(cli_closed(fd, 20000), "a client that never answers the greeting is closed (handshake deadline)");
   T_OK(cli_closed(fd2, 20000), "a client that stops inside its flags is closed too");
   close(fd);
@@ -371,7 +340,7 @@ static void test_bad_requests(void)
   fd = open_client(exp_rw, 0);
   uint8_t junk[NBD_REQUEST_SIZE];
   memset(junk, 0x55, sizeof junk);
-  cli_send(fd, junk, sizeof junk);
+  t_sock_send(ini, fd, junk, sizeof junk);
   T_OK(cli_closed(fd, 10000), "a request with a bad magic: the client is closed");
   close(fd);
 
@@ -379,7 +348,7 @@ static void test_bad_requests(void)
   send_request(fd, NBD_CMD_READ, 0, 5, 0, 4096, NULL, 0);
   send_request(fd, NBD_CMD_DISC, 0, 6, 0, 0, NULL, 0);
   uint64_t cookie = 0;
-  T_OK(read_reply(fd, &cookie) == 0 && cookie == 5 && cli_recv(fd, buf, 4096, 10000) == 4096,
+  T_OK(read_reply(fd, &cookie) == 0 && cookie == 5 && t_sock_recv(ini, fd, buf, 4096, 10000) == 4096,
        "NBD_CMD_DISC after a read: the read is answered first");
   T_OK(cli_closed(fd, 10000), "then the client is closed");
   close(fd);

@@ -28,6 +28,7 @@
 #include "mcsi_nbd.h"
 #include "wire.h"
 #include "testlib.h"
+#include "testsock.h"
 
 #define PSK_HEX "8c2b5e2d7d7f1e0b4a6c9d3e5f708192a3b4c5d6e7f8091a2b3c4d5e6f708192"
 
@@ -82,62 +83,31 @@ static int cli_connect_unix(void)
   return fd;
 }
 
-static int cli_send(int fd, const void *buf, size_t len)
-{
-  const uint8_t *p = buf;
-  uint64_t end = now_ms() + 30000;
-  while (len) {
-    ssize_t w = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w > 0) { p += w; len -= (size_t)w; continue; }
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-    if (now_ms() > end) return -1;
-    mcsi_process(ini, 5);
-  }
-  return 0;
-}
-
-/* len bytes: len, fewer at EOF, -1 on a timeout or an error. */
-static ssize_t cli_recv(int fd, void *buf, size_t len, int timeout_ms)
-{
-  uint8_t *p = buf;
-  size_t have = 0;
-  uint64_t end = now_ms() + (uint64_t)timeout_ms;
-  while (have < len) {
-    ssize_t r = recv(fd, p + have, len - have, MSG_DONTWAIT);
-    if (r > 0) { have += (size_t)r; continue; }
-    if (r == 0 || errno == ECONNRESET) return (ssize_t)have;
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-    if (now_ms() > end) return -1;
-    mcsi_process(ini, 5);
-  }
-  return (ssize_t)have;
-}
-
 static int send_option(int fd, uint32_t opt, const void *data, uint32_t len)
 {
   uint8_t h[16];
   nbd_put64(h, NBD_IHAVEOPT);
   nbd_put32(h + 8, opt);
   nbd_put32(h + 12, len);
-  return cli_send(fd, h, sizeof h) || (len && cli_send(fd, data, len)) ? -1 : 0;
+  return t_sock_send(ini, fd, h, sizeof h) || (len && t_sock_send(ini, fd, data, len)) ? -1 : 0;
 }
 
 /* One option reply's type (its data skipped), 0 when none came whole. */
 static uint32_t reply_type(int fd)
 {
   uint8_t h[20], d[512];
-  if (cli_recv(fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
+  if (t_sock_recv(ini, fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
   uint32_t len = nbd_get32(h + 16);
-  if (len > sizeof d || (len && cli_recv(fd, d, len, 10000) != (ssize_t)len)) return 0;
+  if (len > sizeof d || (len && t_sock_recv(ini, fd, d, len, 10000) != (ssize_t)len)) return 0;
   return nbd_get32(h + 12);
 }
 
 static int greet(int fd)
 {
   uint8_t g[18], f[4];
-  if (cli_recv(fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
+  if (t_sock_recv(ini, fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
   nbd_put32(f, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-  return cli_send(fd, f, sizeof f) == 0 && nbd_get64(g) == NBD_MAGIC;
+  return t_sock_send(ini, fd, f, sizeof f) == 0 && nbd_get64(g) == NBD_MAGIC;
 }
 
 /* NBD_OPT_GO: the last reply's type (NBD_REP_ACK when it went on). */
@@ -154,7 +124,7 @@ static uint32_t go(int fd)
 static int closed_silently(int fd, int timeout_ms)
 {
   uint8_t b[64];
-  return cli_recv(fd, b, sizeof b, timeout_ms) == 0;
+  return t_sock_recv(ini, fd, b, sizeof b, timeout_ms) == 0;
 }
 
 /* ---- a GnuTLS client in a child process (blocking), PSK ---- */
@@ -311,7 +281,7 @@ static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
   nbd_put32(both + 8, NBD_OPT_STARTTLS);
   nbd_put32(both + 12, 0);
   memcpy(both + 16, "\x16\x03\x01\x00\x00", 5);
-  T_OK(fd >= 0 && greet(fd) && cli_send(fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
+  T_OK(fd >= 0 && greet(fd) && t_sock_send(ini, fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
        "bytes sent after STARTTLS before its ACK: closed without the ACK");
   close(fd);
 
@@ -327,7 +297,7 @@ static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
   fd = cli_connect_tcp(port, 1);
   static const char junk[] = "GET / HTTP/1.0\r\n\r\nnot a ClientHello at all";
   T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ACK &&
-       cli_send(fd, junk, sizeof junk) == 0 && cli_recv(fd, (uint8_t[64]){ 0 }, 64, 5000) >= 0,
+       t_sock_send(ini, fd, junk, sizeof junk) == 0 && t_sock_recv(ini, fd, (uint8_t[64]){ 0 }, 64, 5000) >= 0,
        "garbage instead of a ClientHello: the connection ends");
   close(fd);
   pump(50);
