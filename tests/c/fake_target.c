@@ -1360,9 +1360,21 @@ static void fake_text_forever(fake_conn *c, const mcsi_pdu_hdr *req)
   fake_send(c, &h, data, (sizeof data / sizeof key) * sizeof key);
 }
 
-static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
+/* The last (or only) Text Response to req, with n bytes of keys. */
+static void fake_text_final(fake_conn *c, const mcsi_pdu_hdr *req, const uint8_t *data, size_t n)
 {
   mcsi_pdu_hdr h;
+  memset(&h, 0, sizeof h);
+  h.opcode = MCSI_OP_TEXT_RSP;
+  h.flags = MCSI_F_FINAL;
+  h.itt = req->itt;
+  h.ttt = MCSI_RSVD_TAG;
+  fake_sn(c, &h, 1);
+  fake_send(c, &h, data, n);
+}
+
+static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
+{
   mcsi_text t;
   uint8_t *data;
   size_t n = 0;
@@ -1374,13 +1386,7 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
     return;
   }
   if (req->dlen == 0) {                        /* nothing asked, nothing to negotiate */
-    memset(&h, 0, sizeof h);
-    h.opcode = MCSI_OP_TEXT_RSP;
-    h.flags = MCSI_F_FINAL;
-    h.itt = req->itt;
-    h.ttt = MCSI_RSVD_TAG;
-    fake_sn(c, &h, 1);
-    fake_send(c, &h, NULL, 0);
+    fake_text_final(c, req, NULL, 0);
     return;
   }
   mcsi_text_init(&t);
@@ -1396,13 +1402,7 @@ static void fake_text(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req)
   data = mcsi_text_encode(&t, &n);
   if (data && ft->o.scenario == FAKE_BAD_SENDTARGETS)
     n--, data[n - 1] = 0;                      /* "TargetName=...\0Garbage\0" */
-  memset(&h, 0, sizeof h);
-  h.opcode = MCSI_OP_TEXT_RSP;
-  h.flags = MCSI_F_FINAL;
-  h.itt = req->itt;
-  h.ttt = MCSI_RSVD_TAG;
-  fake_sn(c, &h, 1);
-  fake_send(c, &h, data, data ? n : 0);
+  fake_text_final(c, req, data, data ? n : 0);
   free(data);
   mcsi_text_free(&t);
 }
