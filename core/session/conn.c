@@ -214,6 +214,7 @@ void mcsi_conn_bury(mcsi_conn *c)
     if (t->only_conn == c) {
       t->only_conn = NULL;
       t->only_conn_gone = 1;
+      s->pending_may_pass = 1;
     }
   }
 }

@@ -209,11 +209,16 @@ void mcsi_session_drain(mcsi_session *s)
       mcsi_list_push(&lost, &t->link);
       continue;
     }
-    if (!may_go(s, t)) continue;   /* the window holds every new command alike: their order stays */
+    if (!may_go(s, t)) {           /* the window holds every new command alike: their order stays */
+      if (!s->pending_may_pass) break;
+      continue;
+    }
     mcsi_conn *c = t->only_conn ? t->only_conn : s->hooks->pick(s);
-    if (!c) break;
+    if (!c) goto out;              /* not walked to the end: what may pass may still be there */
     mcsi_session_send(s, c, t);
   }
+  s->pending_may_pass = 0;         /* what is left are new commands the window holds */
+out:
   mcsi_session_fail_tasks(s, &lost, ISDSC_CONNECTION_FAILED, "the connection it had to go out on ended first");
 }
 
@@ -226,12 +231,13 @@ void mcsi_session_submit(mcsi_session *s, mcsi_task *t)
     arm_cmd_timer(s, t->deadline);
   }
   mcsi_list_push(&s->pending, &t->link);
+  if (t->immediate) s->pending_may_pass = 1;
   if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) mcsi_session_drain(s);
 }
 
 void mcsi_session_requeue_front(mcsi_session *s, mcsi_task *t, mcsi_link **after)
 {
-  (void)s;
+  s->pending_may_pass = 1;              /* re-sent: it may keep its CmdSN */
   mcsi_list_del(&t->link);
   mcsi_list_insert_after(*after, &t->link);
   *after = &t->link;

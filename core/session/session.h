@@ -153,6 +153,9 @@ struct mcsi_session {
   mcsi_task **itt_table;
   uint32_t itt_mask, ntasks;
   mcsi_link pending;                    /* tasks waiting for the CmdSN window or a connection */
+  int pending_may_pass;                 /* 1: pending may hold a task that passes a closed window
+                                           (immediate, re-sent with its CmdSN, its connection gone);
+                                           0: all are new commands, held alike (drain stops early) */
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
   mcsi_link conns;

@@ -128,6 +128,7 @@ int mcsi_task_retry(mcsi_task *t)
   t->ua_retries++;                      /* not commands_retried: no connection failed */
   mcsi_list_del(&t->link);
   mcsi_list_push(&s->pending, &t->link);
+  s->pending_may_pass |= t->immediate || t->keep_cmdsn;
   mcsi_session_drain(s);
   return 0;
 }
