@@ -62,7 +62,7 @@ run_one() {
     okn=$(( $(grep -cE '^ok( |$)' "$log") - skipn ))
     notokn=$(grep -cE '^not ok( |$)' "$log")
     ran=$((okn + notokn + skipn))
-    plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)\([[:space:]].*\)\{0,1\}$/\1/p' "$log" | head -1)
+    plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)\([[:space:]].*\)\{0,1\}$/\1/p' "$log" | sed -n 1p)
     local why="" more=""
     case $rc in
         0) ;;

@@ -54,7 +54,7 @@ for h in "$@"; do
     { [ "$new" -gt 0 ] || [ "$rc" -ne 0 ]; } && found_any=1
     line="fuzz-$h: ${execs:-?} executions in ${secs:-?}s (${rate:-?}/s), ${cov:-cov: ?}, ${otc:-oom/timeout/crash: ?}, findings: $new new files ($after in $findings)"
     echo "$line"
-    [ "$new" -gt 0 ] && grep -E '^==[0-9]+==ERROR|^SUMMARY|fuzz_[a-z]+: ' "$log" | sort | uniq -c | head -8
+    [ "$new" -gt 0 ] && grep -E '^==[0-9]+==ERROR|^SUMMARY|fuzz_[a-z]+: ' "$log" | sort | uniq -c | sed -n 1,8p
     summary+=("$line")
 done
 echo "=== summary"
