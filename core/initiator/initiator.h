@@ -17,9 +17,7 @@ typedef struct mcsi_entry {
   mcsi_initiator *ini;
   mcsi_op *login_op;                    /* login in progress: told when it ends */
   mcsi_op *logout_op;                   /* logout in progress */
-  uint64_t cap_lun;                     /* block size cache for mcsi_read/mcsi_write */
-  uint32_t cap_block_size;
-  int cap_valid;
+  mcsi_link luns;                       /* what blockio.c knows of each LUN used (struct mcsi_lun_geo) */
 } mcsi_entry;
 
 static inline mcsi_session *mcsi_entry_session(mcsi_entry *e) { return &e->m.s; }
@@ -82,6 +80,7 @@ struct mcsi_op {
   uint8_t *text;
   size_t text_len;
   mcsi_target_list *list;
+  void (*forget)(void *arg);            /* the initiator goes with it pending: arg's last word */
 };
 
 mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg);
@@ -107,6 +106,16 @@ void mcsi_wait_wake_targets(mcsi_initiator *ini, const mcsi_result *r, mcsi_targ
 mcsi_status mcsi_wait_for(mcsi_initiator *ini, mcsi_wait *w);
 /* A blocking form inside a callback: ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_blocking_refused(mcsi_initiator *ini);
+
+/* ---- block I/O (blockio.c): the geometry kept per session and LUN ---- */
+/* READ CAPACITY answered: the block size and size are known (limits maybe not). */
+void mcsi_blockio_capacity(mcsi_entry *e, uint64_t lun, uint64_t blocks, uint32_t block_size);
+/* 0 with *bs when the block size is known, else -1. No I/O. */
+int mcsi_blockio_block_size(mcsi_entry *e, uint64_t lun, uint32_t *bs);
+/* A LUN RESET: learn it again on next use. */
+void mcsi_blockio_forget(mcsi_entry *e, uint64_t lun);
+/* The entry goes: after its commands all ended. */
+void mcsi_blockio_free(mcsi_entry *e);
 
 /* ---- events (events.c), host (host.c) ---- */
 void mcsi_events_dispatch(mcsi_initiator *ini, const mcsi_event *ev);
