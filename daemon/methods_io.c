@@ -465,7 +465,7 @@ const mcsid_method mcsid_methods_io[] = {
     { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Blocks", P_UINT, 1 } } },
   { "ScsiWriteZeroes", scsi_write_zeroes,
     { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Blocks", P_UINT, 1 },
-      { "ForceUnitAccess", P_BOOL, 0 } } },
+      { "ForceUnitAccess", P_BOOL, 0 }, { "DisablePageOut", P_BOOL, 0 } } },
   { "ScsiCommand", scsi_command,
     { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Cdb", P_STRING, 1 }, { "Direction", P_STRING, 0 },
       { "Length", P_UINT, 0 }, { "Data", P_STRING, 0 } } },
