@@ -326,8 +326,10 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
  *    needs a retry loop of its own.
  *  - Geometry: the first mcsi_io_* call on a LUN learns its block size
  *    (READ CAPACITY(16)) and limits (Block Limits VPD page 0xB0; absent:
- *    no transfer limit beyond MCSI_IO_MAX_PIECE, no UNMAP limits), kept per
- *    session AND LUN until a LUN RESET or the session ends.
+ *    no transfer limit beyond MCSI_IO_MAX_PIECE, no UNMAP), kept per
+ *    session AND LUN until a LUN RESET or the session ends. A request that
+ *    comes while the geometry is learned waits for it; a misaligned one is
+ *    refused at once when the geometry is known, else through done.
  *  - Splitting: a request longer than the LUN's maximum transfer length (or
  *    MCSI_IO_MAX_PIECE) goes as several commands, at most MCSI_IO_WINDOW of
  *    them in flight at once, in any order; the request is answered once,
@@ -336,7 +338,7 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
  * ISDSC_INVALID_PARAMETER, the block size in the message). */
 #define MCSI_SCSI_RETRIES 4                /* re-sends of one command by the retry rule */
 #define MCSI_SCSI_BACKOFF_MS 10            /* first back-off on BUSY / TASK SET FULL: 10, 20, 40, 80 ms */
-#define MCSI_IO_MAX_PIECE (1u << 20)       /* bytes per command at most (the LUN's limit when lower) */
+#define MCSI_IO_MAX_PIECE (1u << 20)       /* bytes per command (the LUN's limit when lower; see mcsi_io_limit_transfer) */
 #define MCSI_IO_WINDOW 32                  /* commands of one request in flight at once */
 #define MCSI_HAVE_IO 1                     /* feature macro: the mcsi_io_* calls exist */
 
@@ -396,9 +398,9 @@ mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                  uint64_t len, uint32_t flags, mcsi_completion c);
 /* The LUN's geometry, learned now if not yet known; result: const mcsi_lun_geometry *. */
 mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
-/* Lowers the bytes per command the engine sends for this LUN of the
- * session (a whole number of blocks; 0: back to the default); never above
- * the LUN's own limit or MCSI_IO_MAX_PIECE. An NBD export's max_scsi_transfer. */
+/* Sets the bytes per command the engine sends for this LUN of the session
+ * instead of MCSI_IO_MAX_PIECE (0: back to it); never above the LUN's own
+ * maximum transfer length. An NBD export's max_scsi_transfer. */
 mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
 /* Blocking forms (refused inside callbacks); res / out may be NULL. */
 mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);

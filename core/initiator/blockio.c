@@ -299,11 +299,10 @@ static void issue_more(io_req *r)
 static uint64_t piece_max(const io_req *r)
 {
   const struct mcsi_lun_geo *g = r->geo;
-  uint64_t bs = g->g.block_size, m = MCSI_IO_MAX_PIECE;
+  uint64_t bs = g->g.block_size, m = g->limit ? g->limit : MCSI_IO_MAX_PIECE;
   if (r->kind == IO_FLUSH) return MAX_BLOCKS_PER_CDB * bs;
   if (r->kind == IO_UNMAP) return (uint64_t)g->g.max_unmap_blocks * bs;
   if (g->g.max_transfer_blocks && g->g.max_transfer_blocks * bs < m) m = g->g.max_transfer_blocks * bs;
-  if (g->limit && g->limit < m) m = g->limit;
   if (r->kind == IO_ZEROES && m > ZEROES_MAX) m = ZEROES_MAX;
   m -= m % bs;
   return m ? m : bs;
