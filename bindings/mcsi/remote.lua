@@ -665,8 +665,9 @@ local function build(client, mcsi, orig, read_chap)
     local flags = io_opts({}, opts, 5, "read")
     local sid = sid_of(s)
     local function one(at, k, f)
-      return client:call("read", "ScsiRead", io_opts({ UniqueSessionId = sid, Lun = lun, Lba = at, Blocks = k }, flags),
-        function(r) return r and base64_decode(r.Data) or nil end, f)
+      local p = { UniqueSessionId = sid, Lun = lun, Lba = at, Blocks = k }
+      for key, v in pairs(flags) do p[key] = v end
+      return client:call("read", "ScsiRead", p, function(r) return r and base64_decode(r.Data) or nil end, f)
     end
     if blocks <= READ_CHUNK // 4096 then return one(lba, blocks, fn) end
     return chained(fn, function()
@@ -699,7 +700,8 @@ local function build(client, mcsi, orig, read_chap)
     local flags = io_opts({}, opts, 5, "write")
     local sid = sid_of(s)
     local function one(at, bytes, f)
-      local p = io_opts({ UniqueSessionId = sid, Lun = lun, Lba = at, Data = base64_encode(bytes) }, flags)
+      local p = { UniqueSessionId = sid, Lun = lun, Lba = at, Data = base64_encode(bytes) }
+      for key, v in pairs(flags) do p[key] = v end
       return client:call("write", "ScsiWrite", p, function() end, f)
     end
     if #data <= WRITE_MAX then return one(lba, data, fn) end

@@ -1,0 +1,210 @@
+-- io_policy.lua: the engine's I/O policy seen through a Lua face, shared by
+-- tests/lua/test_io_policy.lua (in-process, and the remote client mcsi.connect
+-- in a child process) and usable by any face that has the Lua API.
+--
+--   local P = require "io_policy"
+--   local ft = P.fake_target(build)       -- build/tests/fake-target, a process
+--   local rows = P.scenario(mcsi, ft)     -- runs the storms, FUA, DPO
+--   P.check(lu, rows, label)              -- the expectations, one place
+--   ft:stop()
+--
+-- The fake target (tests/c/fake_target.c, --storm and --count-file by the io
+-- slice) answers the next N I/O commands with a condition; the counts are
+-- the TARGET's (its count file), never what the initiator reports.
+-- The limit is read from core/mcsi.h (MCSI_SCSI_RETRIES), the one place
+-- that states it.
+local P = {}
+
+local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+-- MCSI_SCSI_RETRIES as core/mcsi.h defines it.
+function P.retries(root)
+  local f = assert(io.open((root or ".") .. "/core/mcsi.h"))
+  local text = f:read("a")
+  f:close()
+  return assert(tonumber(text:match("#define MCSI_SCSI_RETRIES (%d+)")), "MCSI_SCSI_RETRIES in core/mcsi.h")
+end
+
+-- ---- the fake target as a process --------------------------------------------------
+
+local FT = {}
+FT.__index = FT
+
+-- Starts build/tests/fake-target with a control FIFO on its stdin and a count file.
+function P.fake_target(build)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. shq(dir) .. " && mkfifo " .. shq(dir .. "/ctl")))
+  local self = setmetatable({ dir = dir, ctl_path = dir .. "/ctl", count_path = dir .. "/counts" }, FT)
+  local p = io.popen(string.format("%s --count-file %s <%s >%s 2>&1 & echo $!", shq(build .. "/tests/fake-target"),
+    shq(self.count_path), shq(self.ctl_path), shq(dir .. "/out")))
+  self.pid = p:read("l")
+  p:close()
+  self.ctl = assert(io.open(self.ctl_path, "w"))     -- opens once the target opened its end
+  for _ = 1, 200 do                                   -- until it printed "PORTAL IQN" (bounded)
+    local f = io.open(dir .. "/out")
+    local line = f and f:read("l")
+    if f then f:close() end
+    if line then
+      self.portal, self.iqn = line:match("^(%S+) (%S+)")
+      if self.iqn then return self end
+    end
+    sleep(0.02)
+  end
+  error("fake-target did not start")
+end
+
+-- Attaches to a fake target another process started (its control FIFO and count file).
+function P.attach(ctl_path, count_path, portal, iqn)
+  local self = setmetatable({ ctl_path = ctl_path, count_path = count_path, portal = portal, iqn = iqn }, FT)
+  self.ctl = assert(io.open(ctl_path, "w"))
+  return self
+end
+
+-- The next n I/O commands get kind ("ua", "busy", "tsf", "aborted").
+function FT:storm(kind, n)
+  self.ctl:write(string.format("storm %s:%d\n", kind, n))
+  self.ctl:flush()
+  sleep(0.1)                                          -- the target reads its stdin every 50 ms at most
+end
+
+local function read_counts(path)
+  local f = io.open(path)
+  local line = f and f:read("l")
+  if f then f:close() end
+  local c = {}
+  for k, v in (line or ""):gmatch("(%w+)=(%d+)") do c[k] = tonumber(v) end
+  return c, line
+end
+
+-- The target's counters once they stopped changing (it rewrites the file every 50 ms while they change).
+function FT:counts()
+  local c, line = read_counts(self.count_path)
+  for _ = 1, 50 do
+    sleep(0.12)
+    local c2, line2 = read_counts(self.count_path)
+    if line2 == line and c2.io then return c2 end
+    c, line = c2, line2
+  end
+  return c
+end
+
+function FT:stop()
+  if self.ctl then self.ctl:close() end
+  self.ctl = nil
+  if self.pid then                                    -- SIGTERM: children (mcsid) may hold the FIFO open
+    os.execute("kill " .. self.pid .. " 2>/dev/null; while kill -0 " .. self.pid .. " 2>/dev/null; do sleep 0.02; done")
+  end
+  if self.dir then os.execute("rm -rf " .. shq(self.dir)) end
+end
+
+-- ---- the scenario ----------------------------------------------------------------------
+
+local KEYS = { "io", "storm", "rw", "fua", "dpo" }
+
+-- Runs op() and returns a row: its Status name and the target's counter deltas.
+local function measure(ft, name, op)
+  local before = ft:counts()
+  local st = op()
+  local after = ft:counts()
+  local row = { name = name, status = st and st.name or "nil" }
+  for _, k in ipairs(KEYS) do row[k] = (after[k] or 0) - (before[k] or 0) end
+  return row
+end
+
+-- The same steps in every face: m is the mcsi API (in-process or mcsi.connect's).
+function P.scenario(m, ft, limit)
+  local rows = {}
+  local sid, _, st = m.login_to_target({ portal = ft.portal, target = ft.iqn, login_timeout_ms = 5000 })
+  assert(sid, "login to the fake target: " .. tostring(st))
+  local function read1(opts)
+    local _, s = m.read(sid, 0, 8, 1, opts)
+    return s
+  end
+  rows[#rows + 1] = measure(ft, "warm-up read", read1)
+  for _, kind in ipairs({ "ua", "busy" }) do
+    ft:storm(kind, limit)
+    rows[#rows + 1] = measure(ft, kind .. " storm of limit: read", read1)
+    ft:storm(kind, limit + 1)
+    rows[#rows + 1] = measure(ft, kind .. " storm of limit+1: read", read1)
+    ft:storm(kind, 0)
+  end
+  ft:storm("ua", limit)
+  rows[#rows + 1] = measure(ft, "ua storm of limit: write", function()
+    return m.write(sid, 0, 16, string.rep("w", 512))
+  end)
+  ft:storm("ua", limit + 1)
+  rows[#rows + 1] = measure(ft, "ua storm of limit+1: raw READ(10)", function()
+    local _, s = m.scsi_command(sid, 0, string.pack(">BBI4BI2B", 0x28, 0, 8, 0, 1, 0), "read", 512)
+    return s
+  end)
+  ft:storm("ua", 0)
+  rows[#rows + 1] = measure(ft, "write with fua", function()
+    return m.write(sid, 0, 16, string.rep("f", 512), { fua = true })
+  end)
+  rows[#rows + 1] = measure(ft, "write without options", function()
+    return m.write(sid, 0, 16, string.rep("p", 512))
+  end)
+  rows[#rows + 1] = measure(ft, "read with dpo", function() return read1({ dpo = true }) end)
+  rows[#rows + 1] = measure(ft, "flush", function() return m.flush(sid, 0) end)
+  local st2 = m.logout_from_target(sid)
+  assert(st2.ok, "logout: " .. tostring(st2))
+  return rows
+end
+
+-- What every face must show: name -> status, io, storm, rw, fua, dpo.
+function P.expected(limit)
+  local ok, failed = "ISDSC_SUCCESS", "ISDSC_SCSI_REQUEST_FAILED"
+  local e = {
+    ["warm-up read"] = { ok, 1, 0, 1, 0, 0 },
+    ["ua storm of limit: write"] = { ok, limit + 1, limit, limit + 1, 0, 0 },
+    ["ua storm of limit+1: raw READ(10)"] = { failed, limit + 1, limit + 1, limit + 1, 0, 0 },
+    ["write with fua"] = { ok, 1, 0, 1, 1, 0 },
+    ["write without options"] = { ok, 1, 0, 1, 0, 0 },
+    ["read with dpo"] = { ok, 1, 0, 1, 0, 1 },
+    ["flush"] = { ok, 1, 0, 0, 0, 0 },
+  }
+  for _, kind in ipairs({ "ua", "busy" }) do
+    e[kind .. " storm of limit: read"] = { ok, limit + 1, limit, limit + 1, 0, 0 }
+    e[kind .. " storm of limit+1: read"] = { failed, limit + 1, limit + 1, limit + 1, 0, 0 }
+  end
+  return e
+end
+
+-- One line per row: "name|status|io|storm|rw|fua|dpo" (what a child process prints).
+function P.format(row)
+  return table.concat({ row.name, row.status, row.io, row.storm, row.rw, row.fua, row.dpo }, "|")
+end
+
+function P.parse(text)
+  local rows = {}
+  for line in text:gmatch("[^\n]+") do
+    local name, status, io_, storm, rw, fua, dpo = line:match("^ROW (.-)|(.-)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)$")
+    if name then
+      rows[#rows + 1] = { name = name, status = status, io = tonumber(io_), storm = tonumber(storm), rw = tonumber(rw),
+                          fua = tonumber(fua), dpo = tonumber(dpo) }
+    end
+  end
+  return rows
+end
+
+-- Asserts every expected row, in a message that names the face.
+function P.check(lu, rows, limit, face)
+  local want = P.expected(limit)
+  local seen = 0
+  for _, row in ipairs(rows) do
+    local w = want[row.name]
+    lu.assertNotNil(w, face .. ": unexpected step " .. row.name)
+    local got = { row.status, row.io, row.storm, row.rw, row.fua, row.dpo }
+    lu.assertEquals(got, w, string.format("%s, %s: {status, io sent, storm answers, READ/WRITE, FUA, DPO} at the target",
+      face, row.name))
+    seen = seen + 1
+  end
+  local n = 0
+  for _ in pairs(want) do n = n + 1 end
+  lu.assertEquals(seen, n, face .. ": every step ran")
+end
+
+return P

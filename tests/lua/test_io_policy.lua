@@ -1,0 +1,90 @@
+-- test_io_policy.lua: the engine owns the I/O policy, and the Lua faces
+-- carry none of their own (issue 15). Against build/tests/fake-target with
+-- storms armed at run time (tests/lua/io_policy.lua), the same steps and the
+-- same expectations for:
+--   * Lua in-process (bindings/lscsi.c): mcsi.read, mcsi.write, mcsi.flush,
+--     mcsi.scsi_command;
+--   * the remote client (mcsi.connect, bindings/mcsi/remote.lua) in a child
+--     process, through a real mcsid on a temporary socket.
+-- A UNIT ATTENTION or BUSY storm of MCSI_SCSI_RETRIES commands succeeds and
+-- the target received exactly MCSI_SCSI_RETRIES + 1; a storm one longer
+-- fails after exactly MCSI_SCSI_RETRIES + 1 (raw CDBs too); a write with
+-- { fua = true } reaches the target with the FUA bit, a read with
+-- { dpo = true } with DPO, and nothing else does. Every count is the
+-- target's own.
+local H = require "helper"
+local P = require "io_policy"
+local lu, mcsi = H.lu, H.mcsi
+local ROOT = arg and arg[0] and arg[0]:match("^(.*)/tests/lua/[^/]*$") or "."
+local LIMIT = P.retries(ROOT)
+
+TestIoPolicy = {}
+
+function TestIoPolicy:setUp()
+  self.ft = P.fake_target(H.build)
+end
+
+function TestIoPolicy:tearDown()
+  if self.daemon then
+    os.execute("kill " .. self.daemon.pid .. "; while kill -0 " .. self.daemon.pid .. " 2>/dev/null; do sleep 0.05; done")
+    os.execute("rm -rf " .. H.shq(self.daemon.dir))
+    self.daemon = nil
+  end
+  if self.ft then self.ft:stop() end
+  H.check_clean()
+end
+
+function TestIoPolicy:test_in_process()
+  local rows = P.scenario(mcsi, self.ft, LIMIT)
+  P.check(lu, rows, LIMIT, "Lua in-process")
+end
+
+-- options are checked: a misspelt one raises, as a bad argument does
+function TestIoPolicy:test_options_checked()
+  local sid = H.login(self.ft.portal, self.ft.iqn)
+  H.assertRaises("unknown option", function() mcsi.read(sid, 0, 0, 1, { FUA = true }) end)
+  H.assertRaises("table expected", function() mcsi.write(sid, 0, 0, string.rep("x", 512), "fua") end)
+  local data, st = mcsi.read(sid, 0, 0, 1, nil)
+  lu.assertTrue(st.ok, tostring(st))
+  lu.assertEquals(#data, 512)
+  lu.assertTrue(mcsi.logout_from_target(sid).ok)
+end
+
+local function start_daemon(self)
+  local d = { dir = os.tmpname() }
+  os.remove(d.dir)
+  assert(os.execute("mkdir -p " .. H.shq(d.dir)))
+  d.sock = d.dir .. "/mcsid.sock"
+  local conf = io.open(d.dir .. "/mcsid.conf", "w")
+  conf:write("initiator_name = iqn.2026-11.org.mcsi:io-policy-test\n")
+  conf:close()
+  local p = io.popen(string.format("%s --socket %s --state-dir %s --config %s </dev/null >>%s 2>&1 & echo $!",
+    H.shq(H.build .. "/mcsid"), H.shq(d.sock), H.shq(d.dir .. "/state"), H.shq(d.dir .. "/mcsid.conf"),
+    H.shq(d.dir .. "/mcsid.log")))
+  d.pid = p:read("l")
+  p:close()
+  self.daemon = d
+  for _ = 1, 500 do                                   -- until it listens (bounded)
+    if os.execute("test -S " .. H.shq(d.sock)) then return d end
+    os.execute("sleep 0.02")
+  end
+  error("mcsid did not listen")
+end
+
+function TestIoPolicy:test_remote_client()
+  local d = start_daemon(self)
+  local ft = self.ft
+  local code = string.format([[
+local mcsi = require "mcsi"
+local P = require "io_policy"
+assert(mcsi.connect(%q))
+local ft = P.attach(%q, %q, %q, %q)
+for _, row in ipairs(P.scenario(mcsi, ft, %d)) do print("ROW " .. P.format(row)) end
+ft.ctl:close()
+]], d.sock, ft.ctl_path, ft.count_path, ft.portal, ft.iqn, LIMIT)
+  local rc, out = H.child(code)
+  lu.assertEquals(rc, 0, out)
+  P.check(lu, P.parse(out), LIMIT, "the remote client (mcsi.connect)")
+end
+
+H.finish()
