@@ -107,9 +107,9 @@ local KEYS = { "io", "storm", "rw", "fua", "dpo" }
 -- Runs op() and returns a row: its Status name and the target's counter deltas.
 local function measure(ft, name, op)
   local before = ft:counts()
-  local st = op()
+  local ok, st = pcall(op)                            -- a face without the call: a row that says so
   local after = ft:counts()
-  local row = { name = name, status = st and st.name or "nil" }
+  local row = { name = name, status = not ok and "error: " .. tostring(st):gsub("[|\n]", "/") or st and st.name or "nil" }
   for _, k in ipairs(KEYS) do row[k] = (after[k] or 0) - (before[k] or 0) end
   return row
 end
