@@ -55,7 +55,7 @@ typedef struct io_req {
   mcsi_completion c;
   struct mcsi_lun_geo *geo;                   /* lives as long as the entry: after its commands */
   uint64_t next;                              /* bytes given to pieces so far */
-  uint32_t piece_max;
+  uint64_t piece_max;                         /* bytes per command (0: one command, a flush of all) */
   unsigned inflight;
   int started;                                /* a piece went out (count one even for len 0) */
   mcsi_status st;                             /* the first failure */
@@ -243,8 +243,8 @@ static mcsi_status piece_send(io_piece *p)
   void *buf = NULL;
   size_t len = 0;
   switch (r->kind) {
-  case IO_READ: cdb16(p->cdb, 0x88, r->flags, lba, blocks); dir = MCSI_DIR_READ; buf = r->buf + p->off; len = p->len; break;
-  case IO_WRITE: cdb16(p->cdb, 0x8A, r->flags, lba, blocks); dir = MCSI_DIR_WRITE; buf = r->buf + p->off; len = p->len; break;
+  case IO_READ: cdb16(p->cdb, 0x88, r->flags, lba, blocks); dir = MCSI_DIR_READ; buf = p->len ? r->buf + p->off : NULL; len = p->len; break;
+  case IO_WRITE: cdb16(p->cdb, 0x8A, r->flags, lba, blocks); dir = MCSI_DIR_WRITE; buf = p->len ? r->buf + p->off : NULL; len = p->len; break;
   case IO_FLUSH: cdb16(p->cdb, 0x91, 0, lba, blocks); break;
   case IO_UNMAP: len = unmap_cdb(p->cdb, p->param, lba, blocks); dir = MCSI_DIR_WRITE; buf = p->param; break;
   case IO_ZEROES:
@@ -330,7 +330,7 @@ static mcsi_status req_start(io_req *r)
   if (r->kind == IO_GEOMETRY) return ISDSC_SUCCESS;
   mcsi_status st = req_check(r);
   if (st) return st;
-  r->piece_max = (uint32_t)(piece_max(r) < 0xFFFFFFFFu ? piece_max(r) : 0xFFFFFFFFu);
+  r->piece_max = piece_max(r);
   if (r->kind == IO_FLUSH && r->len == 0 && r->offset == 0) r->piece_max = 0;   /* LBA 0, 0 blocks: all */
   issue_more(r);
   if (r->inflight) return ISDSC_SUCCESS;
