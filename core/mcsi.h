@@ -366,7 +366,8 @@ typedef struct mcsi_completion {
 } mcsi_completion;
 
 typedef struct mcsi_io_result {
-  uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes) */
+  uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
+                                              0 for a flush of the whole LUN) */
   uint32_t retries;                        /* re-sends by the retry rule, over all the request's commands */
   uint32_t commands;                       /* SCSI commands the request became */
   uint8_t scsi_status, sense_key, asc, ascq;   /* of the first failure (0: none) */

@@ -224,7 +224,7 @@ static void piece_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
       r->res.ascq = res->ascq;
     }
     req_failed(r, st, res ? res->message : NULL);
-  } else if (r->kind != IO_FLUSH) {
+  } else {
     r->res.bytes += p->len;
   }
   free(p);

@@ -306,7 +306,21 @@ static void learning(void)
            ISDSC_SCSI_REQUEST_FAILED, "a read on a LUN that is not there", &f);
   T_OK(strstr(bad.message, "learning the geometry of LUN 5") != NULL, "why, in the message: %s", bad.message);
   T_EQ_INT(bad.freed, 1, "freed once");
-  fx_logout_ok(&f, "learning");
+
+  /* a LUN RESET: the geometry is learned again on next use */
+  probes = fake_target_commands(f.ft) - fake_target_io_commands(f.ft);
+  t_status(mcsi_lun_reset(f.ini, f.sid, 0), ISDSC_SUCCESS, "LUN RESET", &f);
+  t_status(mcsi_pread(f.ini, f.sid, 0, 0, buf[0], BLOCK, 0, NULL), ISDSC_SUCCESS, "a read after it", &f);
+  T_EQ_INT(fake_target_commands(f.ft) - fake_target_io_commands(f.ft) - probes, 3, "learned again after the reset");
+
+  /* a known geometry is answered from the loop, never inside the call; freeing the initiator first frees it */
+  io_wait g;
+  t_status(mcsi_io_geometry_async(f.ini, f.sid, 0, completion(&g)), ISDSC_SUCCESS, "geometry, known", &f);
+  T_EQ_INT(g.done, 0, "not answered inside the call");
+  mcsi_initiator_free(f.ini);
+  f.ini = NULL;
+  T_EQ_INT(g.done, 0, "initiator freed first: done never runs");
+  T_EQ_INT(g.freed, 1, "initiator freed first: free ran once");
   fx_end(&f);
 }
 
