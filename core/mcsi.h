@@ -299,12 +299,16 @@ mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, ui
                                             mcsi_status_cb cb, void *arg);
 
 /* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
- * LUN's block size (learned with READ CAPACITY and kept). */
+ * LUN's block size (learned on first use and kept per session and LUN).
+ * Thin forms of mcsi_pread/mcsi_pwrite (offset lba * block size, no flags). */
 mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                       void *buf, size_t len);
 mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                        const void *buf, size_t len);
-/* Asynchronous forms (block_size given by the caller). */
+/* Asynchronous forms, thin wrappers of mcsi_io_read/mcsi_io_write at
+ * offset lba * block_size (which must fit the LUN's own block size); res
+ * carries the status, first failure's sense key/ASC/ASCQ, retries and
+ * data_in (bytes), not the raw sense. */
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                             uint32_t block_size, void *buf, size_t len,
                             mcsi_scsi_cb cb, void *arg);
@@ -362,7 +366,8 @@ typedef struct mcsi_completion {
 } mcsi_completion;
 
 typedef struct mcsi_io_result {
-  uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes) */
+  uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
+                                              0 for a flush of the whole LUN) */
   uint32_t retries;                        /* re-sends by the retry rule, over all the request's commands */
   uint32_t commands;                       /* SCSI commands the request became */
   uint8_t scsi_status, sense_key, asc, ascq;   /* of the first failure (0: none) */

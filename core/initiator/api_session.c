@@ -192,7 +192,7 @@ static mcsi_status tmf_outcome(mcsi_op *op, uint8_t function, uint8_t response)
     return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
   }
   if (response) return mcsi_msg(op->message, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", response);
-  if (e) mcsi_blockio_forget(e, op->tag);
+  if (e) mcsi_lun_geo_forget(e, op->tag);
   return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
 }
 

@@ -1,9 +1,7 @@
 /* blockio.c: block I/O with byte offsets and flags (mcsi_io_*), the
  * engine's I/O policy in one place for every face:
- *  - the geometry of a LUN, learned on first use (READ CAPACITY(16), the
- *    Block Limits and Logical Block Provisioning VPD pages) and kept per
- *    session AND LUN (a list on the session's entry); requests that come
- *    while it is being learned wait for it;
+ *  - a request waits for its LUN's geometry (lun_geometry.c: learned on
+ *    first use, kept per session AND LUN) and is checked against it;
  *  - splitting: a request becomes pieces of at most the LUN's maximum
  *    transfer length (and MCSI_IO_MAX_PIECE, or the caller's lower limit),
  *    at most MCSI_IO_WINDOW of them in flight at once, sent in order and
@@ -18,8 +16,6 @@
 #include <string.h>
 #include "initiator.h"
 
-#define VPD_BLOCK_LIMITS 0xB0
-#define VPD_LBP 0xB2
 #define ZEROES_MAX (1u << 20)                 /* the WRITE(16)-of-zeroes fallback's buffer */
 #define MAX_BLOCKS_PER_CDB 0xFFFFFFFFu
 
@@ -27,22 +23,6 @@ static const uint8_t zeroes[ZEROES_MAX];
 
 enum io_kind { IO_READ, IO_WRITE, IO_FLUSH, IO_UNMAP, IO_ZEROES, IO_GEOMETRY };
 static const char *const kind_names[] = { "read", "write", "flush", "unmap", "write zeroes", "geometry" };
-enum geo_state { GEO_UNKNOWN, GEO_LEARNING, GEO_KNOWN };
-
-/* What the engine knows of one LUN of a session. */
-struct mcsi_lun_geo {
-  mcsi_link link;                             /* in the entry's luns */
-  mcsi_initiator *ini;
-  mcsi_id sid;
-  uint64_t lun;
-  enum geo_state state;
-  int bs_known;                               /* block size known (READ CAPACITY), limits maybe not */
-  int no_write_same;                          /* WRITE SAME refused: zeroes go as WRITE(16) */
-  uint32_t limit;                             /* the caller's bytes per command (0: none) */
-  mcsi_lun_geometry g;
-  mcsi_link waiters;                          /* io_req waiting for the geometry */
-};
-
 typedef struct io_req {
   mcsi_link link;                             /* in a geometry's waiters while it waits */
   mcsi_initiator *ini;
@@ -55,7 +35,7 @@ typedef struct io_req {
   mcsi_completion c;
   struct mcsi_lun_geo *geo;                   /* lives as long as the entry: after its commands */
   uint64_t next;                              /* bytes given to pieces so far */
-  uint32_t piece_max;
+  uint64_t piece_max;                         /* bytes per command (0: one command, a flush of all) */
   unsigned inflight;
   int started;                                /* a piece went out (count one even for len 0) */
   mcsi_status st;                             /* the first failure */
@@ -106,62 +86,6 @@ static size_t unmap_cdb(uint8_t *cdb, uint8_t *param, uint64_t lba, uint32_t blo
     put_be(param + 16, blocks, 4);
   }
   return len;
-}
-
-/* ---- geometry: per session and LUN ------------------------------------------------------- */
-
-static struct mcsi_lun_geo *geo_find(mcsi_entry *e, uint64_t lun)
-{
-  for (mcsi_link *l = e->luns.next; l != &e->luns; l = l->next) {
-    struct mcsi_lun_geo *g = MCSI_CONTAINER(l, struct mcsi_lun_geo, link);
-    if (g->lun == lun) return g;
-  }
-  return NULL;
-}
-
-static struct mcsi_lun_geo *geo_get(mcsi_entry *e, uint64_t lun)
-{
-  struct mcsi_lun_geo *g = geo_find(e, lun);
-  if (g || !(g = calloc(1, sizeof *g))) return g;
-  g->ini = e->ini;
-  g->sid = e->m.s.id;
-  g->lun = lun;
-  mcsi_list_init(&g->waiters);
-  mcsi_list_push(&e->luns, &g->link);
-  return g;
-}
-
-void mcsi_blockio_capacity(mcsi_entry *e, uint64_t lun, uint64_t blocks, uint32_t block_size)
-{
-  struct mcsi_lun_geo *g = e && block_size ? geo_get(e, lun) : NULL;
-  if (!g) return;
-  g->g.blocks = blocks;
-  g->g.block_size = block_size;
-  g->bs_known = 1;
-}
-
-int mcsi_blockio_block_size(mcsi_entry *e, uint64_t lun, uint32_t *bs)
-{
-  struct mcsi_lun_geo *g = geo_find(e, lun);
-  if (!g || !g->bs_known) return -1;
-  *bs = g->g.block_size;
-  return 0;
-}
-
-void mcsi_blockio_forget(mcsi_entry *e, uint64_t lun)
-{
-  struct mcsi_lun_geo *g = geo_find(e, lun);
-  if (g && g->state == GEO_KNOWN) g->state = GEO_UNKNOWN, g->bs_known = 0;
-}
-
-/* After the session's commands all ended (their callbacks ran). */
-void mcsi_blockio_free(mcsi_entry *e)
-{
-  while (!mcsi_list_empty(&e->luns)) {
-    struct mcsi_lun_geo *g = MCSI_CONTAINER(e->luns.next, struct mcsi_lun_geo, link);
-    mcsi_list_del(&g->link);
-    free(g);
-  }
 }
 
 /* ---- answering a request once --------------------------------------------------------------- */
@@ -224,7 +148,7 @@ static void piece_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
       r->res.ascq = res->ascq;
     }
     req_failed(r, st, res ? res->message : NULL);
-  } else if (r->kind != IO_FLUSH) {
+  } else {
     r->res.bytes += p->len;
   }
   free(p);
@@ -243,8 +167,8 @@ static mcsi_status piece_send(io_piece *p)
   void *buf = NULL;
   size_t len = 0;
   switch (r->kind) {
-  case IO_READ: cdb16(p->cdb, 0x88, r->flags, lba, blocks); dir = MCSI_DIR_READ; buf = r->buf + p->off; len = p->len; break;
-  case IO_WRITE: cdb16(p->cdb, 0x8A, r->flags, lba, blocks); dir = MCSI_DIR_WRITE; buf = r->buf + p->off; len = p->len; break;
+  case IO_READ: cdb16(p->cdb, 0x88, r->flags, lba, blocks); dir = MCSI_DIR_READ; buf = p->len ? r->buf + p->off : NULL; len = p->len; break;
+  case IO_WRITE: cdb16(p->cdb, 0x8A, r->flags, lba, blocks); dir = MCSI_DIR_WRITE; buf = p->len ? r->buf + p->off : NULL; len = p->len; break;
   case IO_FLUSH: cdb16(p->cdb, 0x91, 0, lba, blocks); break;
   case IO_UNMAP: len = unmap_cdb(p->cdb, p->param, lba, blocks); dir = MCSI_DIR_WRITE; buf = p->param; break;
   case IO_ZEROES:
@@ -330,93 +254,32 @@ static mcsi_status req_start(io_req *r)
   if (r->kind == IO_GEOMETRY) return ISDSC_SUCCESS;
   mcsi_status st = req_check(r);
   if (st) return st;
-  r->piece_max = (uint32_t)(piece_max(r) < 0xFFFFFFFFu ? piece_max(r) : 0xFFFFFFFFu);
+  r->piece_max = piece_max(r);
   if (r->kind == IO_FLUSH && r->len == 0 && r->offset == 0) r->piece_max = 0;   /* LBA 0, 0 blocks: all */
   issue_more(r);
   if (r->inflight) return ISDSC_SUCCESS;
   return r->st ? r->st : ISDSC_SCSI_REQUEST_FAILED;
 }
 
-/* ---- learning the geometry: capacity, then 0xB0, then 0xB2 ------------------------------ */
+/* ---- waiting for the geometry (lun_geometry.c) ---------------------------------------------- */
 
-static void learned(struct mcsi_lun_geo *g, mcsi_status st, const char *message)
+static void geometry_ready(mcsi_link *waiter, mcsi_status st, const char *message)
 {
-  g->state = st ? GEO_UNKNOWN : GEO_KNOWN;
-  mcsi_link waiting;
-  mcsi_list_init(&waiting);
-  while (!mcsi_list_empty(&g->waiters)) {     /* taken first: a callback may queue more */
-    mcsi_link *l = g->waiters.next;
-    mcsi_list_del(l);
-    mcsi_list_push(&waiting, l);
-  }
-  while (!mcsi_list_empty(&waiting)) {
-    io_req *r = MCSI_CONTAINER(waiting.next, io_req, link);
-    mcsi_list_del(&r->link);
-    mcsi_status rst = st;
-    if (st) snprintf(r->message, sizeof r->message, "learning the geometry of LUN %llu: %s",
-                     (unsigned long long)g->lun, message && *message ? message : mcsi_status_message(st));
-    else rst = req_start(r);
-    if (rst || r->kind == IO_GEOMETRY) {
-      r->st = rst;
-      req_answer(r);
-    }
+  io_req *r = MCSI_CONTAINER(waiter, io_req, link);
+  mcsi_status rst = st;
+  if (st) snprintf(r->message, sizeof r->message, "learning the geometry of LUN %llu: %s",
+                   (unsigned long long)r->lun, message && *message ? message : mcsi_status_message(st));
+  else rst = req_start(r);
+  if (rst || r->kind == IO_GEOMETRY) {
+    r->st = rst;
+    req_answer(r);
   }
 }
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-static void on_lbp(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static mcsi_status wait_geometry(io_req *r)
 {
-  struct mcsi_lun_geo *g = arg;
-  (void)message;
-  g->g.unmap = !st && inq && inq->len > 5 && inq->data[1] == VPD_LBP && (inq->data[5] & 0x80);
-  learned(g, ISDSC_SUCCESS, NULL);
-}
-
-static void on_block_limits(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
-{
-  struct mcsi_lun_geo *g = arg;
-  (void)message;
-  if (!st && inq && inq->len >= 28 && inq->data[1] == VPD_BLOCK_LIMITS) {
-    g->g.max_transfer_blocks = be32(inq->data + 8);
-    g->g.opt_transfer_blocks = be32(inq->data + 12);
-    g->g.max_unmap_blocks = be32(inq->data + 20);
-    g->g.max_unmap_descriptors = be32(inq->data + 24);
-  }                                            /* no page: no limit stated, no UNMAP */
-  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_LBP, on_lbp, g)) on_lbp(1, NULL, NULL, g);
-}
-
-static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
-{
-  struct mcsi_lun_geo *g = arg;
-  uint32_t bs = cap ? cap->block_size : 0;
-  if (!st && (bs < 512 || bs > 65536 || (bs & (bs - 1))))
-    st = ISDSC_SCSI_REQUEST_FAILED, message = "READ CAPACITY(16) gave a block size outside 512..65536 or not a power of 2";
-  if (!st && !cap->blocks) st = ISDSC_SCSI_REQUEST_FAILED, message = "the LUN has no blocks";
-  if (st) {
-    learned(g, st, message);
-    return;
-  }
-  memset(&g->g, 0, sizeof g->g);
-  g->g.blocks = cap->blocks;
-  g->g.block_size = bs;
-  g->bs_known = 1;
-  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_BLOCK_LIMITS, on_block_limits, g))
-    on_block_limits(1, NULL, NULL, g);
-}
-
-/* r waits for its LUN's geometry, learned now if nobody is learning it. */
-static mcsi_status wait_geometry(struct mcsi_lun_geo *g, io_req *r)
-{
-  mcsi_list_push(&g->waiters, &r->link);
-  if (g->state == GEO_LEARNING) return ISDSC_SUCCESS;
-  g->state = GEO_LEARNING;
-  mcsi_status st = mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, on_capacity, g);
-  if (st) {
-    g->state = GEO_UNKNOWN;
-    mcsi_list_del(&r->link);
-    snprintf(r->message, sizeof r->message, "%s", mcsi_last_message(r->ini));
-  }
+  mcsi_status st = mcsi_lun_geo_wait(r->geo, &r->link, geometry_ready);
+  if (st) snprintf(r->message, sizeof r->message, "%s", mcsi_last_message(r->ini));
   return st;
 }
 
@@ -466,7 +329,7 @@ static mcsi_status io_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, enum
     return refuse(ini, c, st, m);
   }
   io_req *r = calloc(1, sizeof *r);
-  struct mcsi_lun_geo *g = r ? geo_get(e, lun) : NULL;
+  struct mcsi_lun_geo *g = r ? mcsi_lun_geo_get(e, lun) : NULL;
   if (!g) {
     free(r);
     return refuse(ini, c, ISDSC_OUT_OF_RESOURCES, "out of memory");
@@ -475,7 +338,7 @@ static mcsi_status io_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, enum
                  .flags = flags, .c = c, .geo = g };
   mcsi_list_init(&r->link);
   if (kind == IO_GEOMETRY && g->state == GEO_KNOWN) st = answer_later(r);
-  else st = g->state == GEO_KNOWN ? req_start(r) : wait_geometry(g, r);
+  else st = g->state == GEO_KNOWN ? req_start(r) : wait_geometry(r);
   if (!st) return mcsi_ok(ini);
   snprintf(m, sizeof m, "%s", r->message);
   free(r);
@@ -522,7 +385,7 @@ mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lu
   mcsi_entry *e = ini ? mcsi_entry_find(ini, sid) : NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  struct mcsi_lun_geo *g = lun <= 16383 ? geo_get(e, lun) : NULL;
+  struct mcsi_lun_geo *g = lun <= 16383 ? mcsi_lun_geo_get(e, lun) : NULL;
   if (!g) return mcsi_fail(ini, lun > 16383 ? ISDSC_INVALID_PARAMETER : ISDSC_OUT_OF_RESOURCES, "bad LUN or out of memory");
   g->limit = max_bytes;
   return mcsi_ok(ini);

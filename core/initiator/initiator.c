@@ -82,7 +82,7 @@ static void entry_free(mcsi_entry *e)
   if (e->logout_op) e->logout_op->e = NULL;
   mcsi_list_del(&e->link);
   mcsi_mcs_destroy(&e->m);
-  mcsi_blockio_free(e);
+  mcsi_lun_geo_free_all(e);
   free(e);
 }
 

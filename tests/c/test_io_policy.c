@@ -285,8 +285,48 @@ static void flags_and_ops(void)
   fx_end(&f);
 }
 
+/* ---- learning the geometry once, for every request that waits for it ---- */
+
+static void learning(void)
+{
+  fx f;
+  if (!fx_start(&f, &(fake_target_opts){ 0 })) return;
+  io_wait w[3], bad;
+  uint8_t buf[3][BLOCK];
+  unsigned probes = fake_target_commands(f.ft) - fake_target_io_commands(f.ft);
+  for (int i = 0; i < 3; i++)
+    t_status(mcsi_io_read(f.ini, f.sid, 0, (uint64_t)i * BLOCK, buf[i], BLOCK, 0, completion(&w[i])), ISDSC_SUCCESS,
+             "a read before the geometry is known", &f);
+  for (int i = 0; i < 3; i++) t_status(wait_io(&f, &w[i], ISDSC_SUCCESS), ISDSC_SUCCESS, "it waited and ran", &f);
+  T_EQ_INT(w[0].done + w[1].done + w[2].done, 3, "each answered once");
+  T_EQ_INT(w[0].freed + w[1].freed + w[2].freed, 3, "each freed once");
+  T_EQ_INT(fake_target_commands(f.ft) - fake_target_io_commands(f.ft) - probes, 3,
+           "learned once for the three: READ CAPACITY and two VPD pages");
+  t_status(wait_io(&f, &bad, mcsi_io_read(f.ini, f.sid, 5, 0, buf[0], BLOCK, 0, completion(&bad))),
+           ISDSC_SCSI_REQUEST_FAILED, "a read on a LUN that is not there", &f);
+  T_OK(strstr(bad.message, "learning the geometry of LUN 5") != NULL, "why, in the message: %s", bad.message);
+  T_EQ_INT(bad.freed, 1, "freed once");
+
+  /* a LUN RESET: the geometry is learned again on next use */
+  probes = fake_target_commands(f.ft) - fake_target_io_commands(f.ft);
+  t_status(mcsi_lun_reset(f.ini, f.sid, 0), ISDSC_SUCCESS, "LUN RESET", &f);
+  t_status(mcsi_pread(f.ini, f.sid, 0, 0, buf[0], BLOCK, 0, NULL), ISDSC_SUCCESS, "a read after it", &f);
+  T_EQ_INT(fake_target_commands(f.ft) - fake_target_io_commands(f.ft) - probes, 3, "learned again after the reset");
+
+  /* a known geometry is answered from the loop, never inside the call; freeing the initiator first frees it */
+  io_wait g;
+  t_status(mcsi_io_geometry_async(f.ini, f.sid, 0, completion(&g)), ISDSC_SUCCESS, "geometry, known", &f);
+  T_EQ_INT(g.done, 0, "not answered inside the call");
+  mcsi_initiator_free(f.ini);
+  f.ini = NULL;
+  T_EQ_INT(g.done, 0, "initiator freed first: done never runs");
+  T_EQ_INT(g.freed, 1, "initiator freed first: free ran once");
+  fx_end(&f);
+}
+
 int main(void)
 {
+  learning();
   storms();
   per_lun_geometry();
   splitting();
