@@ -7,7 +7,8 @@ Target: build/tests/fake-target (tests/c/fake_target.c as a process) whose
 storms are armed at run time through its stdin ("storm KIND:N") and whose
 counters are read the same way ("count"): every count below is the target's.
 
-- a UNIT ATTENTION or BUSY storm of MCSI_SCSI_RETRIES commands (core/mcsi.h)
+- a UNIT ATTENTION, BUSY, TASK SET FULL or ABORTED COMMAND storm of
+  MCSI_SCSI_RETRIES commands (core/mcsi.h)
   under ScsiRead: success, and the target received exactly MCSI_SCSI_RETRIES+1
   READs; a storm one longer: ISDSC_SCSI_REQUEST_FAILED after exactly
   MCSI_SCSI_RETRIES+1 (the daemon's own loop of 4 on top of the engine's
@@ -97,7 +98,7 @@ def main():
         res, delta = measure(fake, read())
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 0)), "a first ScsiRead: one READ")
 
-        for kind in ("ua", "busy"):
+        for kind in ("ua", "busy", "tsf", "aborted"):    # UNIT ATTENTION, BUSY, TASK SET FULL, ABORTED COMMAND
             fake.storm(kind, limit)
             res, delta = measure(fake, read())
             t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (limit + 1, limit, limit + 1, 0, 0)),

@@ -104,6 +104,10 @@ end
 
 local KEYS = { "io", "storm", "rw", "fua", "dpo" }
 
+-- The conditions of the retry rule, as the fake target names its storms:
+-- UNIT ATTENTION, BUSY, TASK SET FULL, ABORTED COMMAND.
+P.KINDS = { "ua", "busy", "tsf", "aborted" }
+
 -- Runs op() and returns a row: its Status name and the target's counter deltas.
 local function measure(ft, name, op)
   local before = ft:counts()
@@ -124,7 +128,7 @@ function P.scenario(m, ft, limit)
     return s
   end
   rows[#rows + 1] = measure(ft, "warm-up read", read1)
-  for _, kind in ipairs({ "ua", "busy" }) do
+  for _, kind in ipairs(P.KINDS) do
     ft:storm(kind, limit)
     rows[#rows + 1] = measure(ft, kind .. " storm of limit: read", read1)
     ft:storm(kind, limit + 1)
@@ -166,7 +170,7 @@ function P.expected(limit)
     ["read with dpo"] = { ok, 1, 0, 1, 0, 1 },
     ["flush"] = { ok, 1, 0, 0, 0, 0 },
   }
-  for _, kind in ipairs({ "ua", "busy" }) do
+  for _, kind in ipairs(P.KINDS) do
     e[kind .. " storm of limit: read"] = { ok, limit + 1, limit, limit + 1, 0, 0 }
     e[kind .. " storm of limit+1: read"] = { failed, limit + 1, limit + 1, limit + 1, 0, 0 }
   end

@@ -6,7 +6,8 @@
 --     mcsi.scsi_command;
 --   * the remote client (mcsi.connect, bindings/mcsi/remote.lua) in a child
 --     process, through a real mcsid on a temporary socket.
--- A UNIT ATTENTION or BUSY storm of MCSI_SCSI_RETRIES commands succeeds and
+-- A UNIT ATTENTION, BUSY, TASK SET FULL or ABORTED COMMAND storm of
+-- MCSI_SCSI_RETRIES commands succeeds and
 -- the target received exactly MCSI_SCSI_RETRIES + 1; a storm one longer
 -- fails after exactly MCSI_SCSI_RETRIES + 1 (raw CDBs too); a write with
 -- { fua = true } reaches the target with the FUA bit, a read with

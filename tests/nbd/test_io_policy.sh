@@ -5,7 +5,8 @@
 # through the target's stdin (a FIFO) and every count is the target's own
 # (its --count-file; READ/WRITE commands: qemu-io also flushes as it closes,
 # a SYNCHRONIZE CACHE no storm here needs):
-#   - a UNIT ATTENTION or BUSY storm of MCSI_SCSI_RETRIES commands (core/mcsi.h)
+#   - a UNIT ATTENTION, BUSY, TASK SET FULL or ABORTED COMMAND storm of
+#     MCSI_SCSI_RETRIES commands (core/mcsi.h)
 #     under an NBD read: the read succeeds, the target got exactly
 #     MCSI_SCSI_RETRIES + 1 READs; one longer: the read fails (EIO) after
 #     exactly MCSI_SCSI_RETRIES + 1, as in C, Lua and the daemon
@@ -97,7 +98,7 @@ measure() {
 }
 
 measure "an NBD read of one block: one READ" ok "0 1 0 0" "read 4096 512"
-for kind in ua busy; do
+for kind in ua busy tsf aborted; do
     storm "$kind" "$LIMIT"
     measure "$kind storm of $LIMIT: the NBD read succeeds after exactly $((LIMIT + 1)) READs" ok \
         "$LIMIT $((LIMIT + 1)) 0 0" "read 4096 512"
