@@ -17,7 +17,8 @@ counters are read the same way ("count"): every count below is the target's.
 - ScsiWrite with ForceUnitAccess reaches the target with the FUA bit, one
   without does not; ScsiRead with DisablePageOut carries DPO;
 - ScsiSynchronizeCache is one command; ScsiUnmap on a LUN without UNMAP is
-  ISDSC_REQUEST_NOT_SUPPORTED without a command; a bad flag is -32602."""
+  ISDSC_REQUEST_NOT_SUPPORTED without a command; ScsiWriteZeroes zeroes; a
+  bad flag is -32602."""
 import os
 import re
 import subprocess
@@ -142,6 +143,13 @@ def main():
                                                                "Blocks": 8}))
         t.is_((res.get("StatusName"), delta), ("ISDSC_REQUEST_NOT_SUPPORTED", (0, 0, 0, 0, 0)),
               "ScsiUnmap on a LUN that offers no UNMAP: not supported, no command sent")
+        res, delta = measure(fake, lambda: c.call("ScsiWriteZeroes", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16,
+                                                                     "Blocks": 1}))
+        t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (2, 0, 1, 0, 0)),
+              "ScsiWriteZeroes: WRITE SAME refused by the target, one WRITE of zeroes instead (the engine's choice)")
+        t.ok(base64.b64decode(m.result(c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16,
+                                                            "Blocks": 1})).get("Data", "")) == bytes(512),
+             "... the block reads back as zeroes")
         r = c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Data": "AAAA", "ForceUnitAccess": 1})
         t.is_((r.get("error") or {}).get("code"), -32602, "ForceUnitAccess that is no boolean: invalid params")
         t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")

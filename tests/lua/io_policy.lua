@@ -153,6 +153,14 @@ function P.scenario(m, ft, limit)
   end)
   rows[#rows + 1] = measure(ft, "read with dpo", function() return read1({ dpo = true }) end)
   rows[#rows + 1] = measure(ft, "flush", function() return m.flush(sid, 0) end)
+  rows[#rows + 1] = measure(ft, "unmap (the LUN offers none)", function() return m.unmap(sid, 0, 16, 1) end)
+  rows[#rows + 1] = measure(ft, "write_zeroes, read back", function()
+    local st0 = m.write_zeroes(sid, 0, 16, 1)
+    if not st0.ok then return st0 end
+    local data, st1 = m.read(sid, 0, 16, 1)
+    if st1.ok and data ~= string.rep("\0", 512) then return { name = "not zeroes" } end
+    return st1
+  end)
   local st2 = m.logout_from_target(sid)
   assert(st2.ok, "logout: " .. tostring(st2))
   return rows
@@ -169,6 +177,9 @@ function P.expected(limit)
     ["write without options"] = { ok, 1, 0, 1, 0, 0 },
     ["read with dpo"] = { ok, 1, 0, 1, 0, 1 },
     ["flush"] = { ok, 1, 0, 0, 0, 0 },
+    ["unmap (the LUN offers none)"] = { "ISDSC_REQUEST_NOT_SUPPORTED", 0, 0, 0, 0, 0 },
+    -- WRITE SAME refused by the fake target (ILLEGAL REQUEST): one WRITE of zeroes instead; then the READ
+    ["write_zeroes, read back"] = { ok, 3, 0, 2, 0, 0 },
   }
   for _, kind in ipairs(P.KINDS) do
     e[kind .. " storm of limit: read"] = { ok, limit + 1, limit, limit + 1, 0, 0 }
