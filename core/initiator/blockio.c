@@ -329,7 +329,7 @@ static mcsi_status io_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, enum
     return refuse(ini, c, st, m);
   }
   io_req *r = calloc(1, sizeof *r);
-  struct mcsi_lun_geo *g = r ? mcsi_lun_geo_get(e, lun) : NULL;
+  struct mcsi_lun_geo *g = r ? mcsi_lun_geo_get(e, sid, lun) : NULL;
   if (!g) {
     free(r);
     return refuse(ini, c, ISDSC_OUT_OF_RESOURCES, "out of memory");
@@ -385,7 +385,7 @@ mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lu
   mcsi_entry *e = ini ? mcsi_entry_find(ini, sid) : NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
-  struct mcsi_lun_geo *g = lun <= 16383 ? mcsi_lun_geo_get(e, lun) : NULL;
+  struct mcsi_lun_geo *g = lun <= 16383 ? mcsi_lun_geo_get(e, sid, lun) : NULL;
   if (!g) return mcsi_fail(ini, lun > 16383 ? ISDSC_INVALID_PARAMETER : ISDSC_OUT_OF_RESOURCES, "bad LUN or out of memory");
   g->limit = max_bytes;
   return mcsi_ok(ini);

@@ -127,14 +127,14 @@ struct mcsi_lun_geo {
 };
 
 struct mcsi_lun_geo *mcsi_lun_geo_find(mcsi_entry *e, uint64_t lun);
-/* Found or made (unknown); NULL out of memory. */
-struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, uint64_t lun);
+/* Found or made (unknown) for LUN lun of e, whose id is sid; NULL out of memory. */
+struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, mcsi_id sid, uint64_t lun);
 /* waiter waits (ready hears it, from the loop); learning starts unless it
  * is under way. A failing Status (mcsi_last_message) when it cannot start:
  * waiter is not kept then. */
 mcsi_status mcsi_lun_geo_wait(struct mcsi_lun_geo *g, mcsi_link *waiter, mcsi_geo_ready_fn ready);
 /* READ CAPACITY answered: the block size and size are known (limits maybe not). */
-void mcsi_lun_geo_capacity(mcsi_entry *e, uint64_t lun, uint64_t blocks, uint32_t block_size);
+void mcsi_lun_geo_capacity(mcsi_entry *e, mcsi_id sid, uint64_t lun, uint64_t blocks, uint32_t block_size);
 /* 0 with *bs when the block size is known, else -1. No I/O. */
 int mcsi_lun_geo_block_size(mcsi_entry *e, uint64_t lun, uint32_t *bs);
 /* A LUN RESET: learn it again on next use. */

@@ -24,21 +24,21 @@ struct mcsi_lun_geo *mcsi_lun_geo_find(mcsi_entry *e, uint64_t lun)
   return NULL;
 }
 
-struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, uint64_t lun)
+struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, mcsi_id sid, uint64_t lun)
 {
   struct mcsi_lun_geo *g = mcsi_lun_geo_find(e, lun);
   if (g || !(g = calloc(1, sizeof *g))) return g;
   g->ini = e->ini;
-  g->sid = e->m.s.id;
+  g->sid = sid;
   g->lun = lun;
   mcsi_list_init(&g->waiters);
   mcsi_list_push(&e->luns, &g->link);
   return g;
 }
 
-void mcsi_lun_geo_capacity(mcsi_entry *e, uint64_t lun, uint64_t blocks, uint32_t block_size)
+void mcsi_lun_geo_capacity(mcsi_entry *e, mcsi_id sid, uint64_t lun, uint64_t blocks, uint32_t block_size)
 {
-  struct mcsi_lun_geo *g = e && block_size ? mcsi_lun_geo_get(e, lun) : NULL;
+  struct mcsi_lun_geo *g = e && block_size ? mcsi_lun_geo_get(e, sid, lun) : NULL;
   if (!g) return;
   g->g.blocks = blocks;
   g->g.block_size = block_size;

@@ -107,7 +107,7 @@ mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t l
 static void remember_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi_capacity *cap)
 {
   mcsi_entry *e = mcsi_entry_find(ini, sid);
-  if (e) mcsi_lun_geo_capacity(e, lun, cap->blocks, cap->block_size);
+  if (e) mcsi_lun_geo_capacity(e, sid, lun, cap->blocks, cap->block_size);
 }
 
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
