@@ -454,6 +454,7 @@ static int range_io(lua_State *L, int what, const char *fname, int blocks_option
   lmcsi_req *r = new_io(L, push_status_only, what, cb, fname);
   r->blocks = (uint64_t)blocks;
   r->io_flags = flags;
+  if (blocks_optional && lua_isnoneornil(L, 4)) r->lba = 0;   /* no range: the whole LUN, as ScsiSynchronizeCache */
   return start(L, r);
 }
 
