@@ -67,7 +67,7 @@ end
 function FT:storm(kind, n)
   self.ctl:write(string.format("storm %s:%d\n", kind, n))
   self.ctl:flush()
-  sleep(0.1)                                          -- the target reads its stdin every 50 ms at most
+  sleep(0.05)                                         -- the target polls its stdin (at once on input)
 end
 
 local function read_counts(path)
@@ -79,11 +79,13 @@ local function read_counts(path)
   return c, line
 end
 
--- The target's counters once they stopped changing (it rewrites the file every 50 ms while they change).
+-- The target's counters once they stopped changing (it rewrites the file
+-- every 50 ms while they change; the operation measured has ended, so its
+-- commands were all received).
 function FT:counts()
   local c, line = read_counts(self.count_path)
-  for _ = 1, 50 do
-    sleep(0.12)
+  for _ = 1, 100 do
+    sleep(0.07)
     local c2, line2 = read_counts(self.count_path)
     if line2 == line and c2.io then return c2 end
     c, line = c2, line2
@@ -95,7 +97,8 @@ function FT:stop()
   if self.ctl then self.ctl:close() end
   self.ctl = nil
   if self.pid then                                    -- SIGTERM: children (mcsid) may hold the FIFO open
-    os.execute("kill " .. self.pid .. " 2>/dev/null; while kill -0 " .. self.pid .. " 2>/dev/null; do sleep 0.02; done")
+    os.execute(string.format("kill %s 2>/dev/null; while kill -0 %s 2>/dev/null && " ..   -- gone, or a zombie
+      "! grep -q '^[0-9]* (.*) Z' /proc/%s/stat 2>/dev/null; do sleep 0.02; done", self.pid, self.pid, self.pid))
   end
   if self.dir then os.execute("rm -rf " .. shq(self.dir)) end
 end

@@ -27,7 +27,9 @@ end
 
 function TestIoPolicy:tearDown()
   if self.daemon then
-    os.execute("kill " .. self.daemon.pid .. "; while kill -0 " .. self.daemon.pid .. " 2>/dev/null; do sleep 0.05; done")
+    local pid = self.daemon.pid                       -- until gone, or a zombie nobody reaped yet
+    os.execute(string.format("kill %s; while kill -0 %s 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' /proc/%s/stat; " ..
+      "do sleep 0.02; done", pid, pid, pid))
     os.execute("rm -rf " .. H.shq(self.daemon.dir))
     self.daemon = nil
   end
