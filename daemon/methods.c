@@ -8,27 +8,17 @@
 #include "log.h"
 #include "methods.h"
 
-/* The families, in the order GetVersion lists their methods. */
-static const mcsid_method *const families[] = {
-  mcsid_methods_misc, mcsid_methods_session, mcsid_methods_scsi,
-  mcsid_methods_discovery, mcsid_methods_persist, mcsid_methods_events,
-  mcsid_methods_exports, mcsid_methods_policy, mcsid_methods_io,
-};
-#define NFAMILIES (sizeof families / sizeof families[0])
-
 static const mcsid_method *find_method(const char *name)
 {
-  for (size_t f = 0; f < NFAMILIES; f++)
-    for (const mcsid_method *m = families[f]; m->name; m++)
-      if (!strcmp(m->name, name)) return m;
+  for (const mcsid_method *m = mcsid_methods; m->name; m++)
+    if (!strcmp(m->name, name)) return m;
   return NULL;
 }
 
 json_t *mcsid_method_names(void)
 {
   json_t *names = json_array();
-  for (size_t f = 0; f < NFAMILIES; f++)
-    for (const mcsid_method *m = families[f]; m->name; m++) json_array_append_new(names, json_string(m->name));
+  for (const mcsid_method *m = mcsid_methods; m->name; m++) json_array_append_new(names, json_string(m->name));
   return names;
 }
 

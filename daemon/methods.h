@@ -1,9 +1,9 @@
 /* methods.h: the dispatch table of mcsid's JSON-RPC methods.
  *
- * A method is one row { name, run, params } in the table of its family
- * (methods_session.c, methods_scsi.c, methods_discovery.c,
- * methods_persist.c, methods_events.c, methods_misc.c); methods.c knows the
- * families. Adding a method: write its run function, add its row. Before
+ * A method is one row { name, run, params } of the table generated from the
+ * description of every operation (api/operations.lua; api/README.md).
+ * Adding a method: describe it there, `make generate`, write its run
+ * function mcsid_run_<operation> in its family's file. Before
  * run is called the parameters have been checked against the row's schema
  * (unknown names, missing required ones and wrong types are invalid params,
  * -32602), so run reads them with the accessors below without checking
@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include "mcsid.h"
 #include "rpc.h"
+#include "methods_run.h"
 
 typedef enum mcsid_ptype {
   P_STRING = 1,   /* a string */
@@ -57,16 +58,13 @@ struct mcsid_call {
   const mcsid_method *method;
 };
 
-/* Each family's table ends with a row whose name is NULL. */
-extern const mcsid_method mcsid_methods_misc[];
-extern const mcsid_method mcsid_methods_session[];
-extern const mcsid_method mcsid_methods_scsi[];
-extern const mcsid_method mcsid_methods_discovery[];
-extern const mcsid_method mcsid_methods_persist[];
-extern const mcsid_method mcsid_methods_events[];
-extern const mcsid_method mcsid_methods_exports[];
-extern const mcsid_method mcsid_methods_policy[];
-extern const mcsid_method mcsid_methods_io[];        /* methods_io.c: ScsiRead, ScsiWrite, ScsiCommand, ... */
+/* Every method, one row each, ending with a row whose name is NULL:
+ * methods_table.c, generated from api/operations.lua by api/generate.lua
+ * (`make generate`). Each row's run function is mcsid_run_<operation>
+ * (methods_run.h), written by hand in the family file (methods_session.c,
+ * methods_scsi.c, methods_discovery.c, methods_persist.c, methods_events.c,
+ * methods_misc.c, methods_exports.c, methods_policy.c, methods_io.c). */
+extern const mcsid_method mcsid_methods[];
 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */

@@ -161,6 +161,35 @@ local function add_portal(p, c)
   credentials[entry] = c
 end
 
+-- BEGIN generated from api/operations.lua by api/generate.lua; do not edit
+-- Each command that maps to an operation: its canonical name, its JSON-RPC method, its Lua function.
+local COMMAND_OPS = {
+  VersionInfo = { op = "get_version", rpc = "GetVersion", lua = nil },
+  NodeName = { op = "get_version", rpc = "GetVersion", lua = nil },
+  LoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
+  QLoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
+  LogoutTarget = { op = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target" },
+  AddConnection = { op = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session" },
+  QAddConnection = { op = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session" },
+  RemoveConnection = { op = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session" },
+  SessionList = { op = "sessions", rpc = "SessionList", lua = "sessions" },
+  ReportTargetMappings = { op = "sessions", rpc = "SessionList", lua = "sessions" },
+  ScsiInquiry = { op = "scsi_inquiry", rpc = "ScsiInquiry", lua = "scsi_inquiry" },
+  ReadCapacity = { op = "scsi_read_capacity", rpc = "ScsiReadCapacity", lua = "scsi_read_capacity" },
+  ReportLUNs = { op = "scsi_report_luns", rpc = "ScsiReportLuns", lua = "scsi_report_luns" },
+  RefreshTargetPortal = { op = "send_targets", rpc = "SendTargets", lua = "send_targets" },
+  AddTargetPortal = { op = "add_target_portal", rpc = "AddTargetPortal", lua = nil },
+  QAddTargetPortal = { op = "add_target_portal", rpc = "AddTargetPortal", lua = nil },
+  RemoveTargetPortal = { op = "remove_target_portal", rpc = "RemoveTargetPortal", lua = nil },
+  ListTargetPortals = { op = "list_target_portals", rpc = "ListTargetPortals", lua = nil },
+  ListTargets = { op = "list_targets", rpc = "ListTargets", lua = nil },
+  TargetInfo = { op = "list_targets", rpc = "ListTargets", lua = nil },
+  PersistentLoginTarget = { op = "persistent_login_target", rpc = "PersistentLoginTarget", lua = nil },
+  ListPersistentTargets = { op = "list_persistent_targets", rpc = "ListPersistentTargets", lua = nil },
+  RemovePersistentTarget = { op = "remove_persistent_target", rpc = "RemovePersistentTarget", lua = nil },
+}
+-- END generated
+
 local commands = {}
 
 -- The daemon's targets { TargetName, Portals, DiscoveredThrough } as iscsicli's
