@@ -1,0 +1,123 @@
+#!/bin/bash
+# tests/sh/test_api_generated.sh [BUILD_DIR]: the faces generated from the one
+# description of every operation (api/operations.lua, api/generate.lua) are
+# what the description makes:
+#   - regenerated into a temporary directory, every committed generated file
+#     is the same (else it is stale: run `make generate`);
+#   - every described C function is declared in core/mcsi.h as described;
+#   - a dummy operation added to a COPY of the description appears in every
+#     face (the daemon's table and run declarations, the Lua operation table
+#     that the remote client and the binding read, iscsicli's command map,
+#     doc/protocol.md, mcsi(1), mcsi-iscsicli(1), mcsid(8));
+#   - a description that names a Status core/status_list.h lacks is refused.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=tests/sh/tap.sh
+. "$HERE/tap.sh"
+cd "$ROOT" || exit 1
+command -v lua5.4 >/dev/null || { echo "1..0 # SKIP no lua5.4"; exit 0; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# ---- stale files ----
+lua5.4 api/generate.lua --out "$TMP/gen" 2>"$TMP/err"
+tap_ok $? "api/generate.lua runs" || tap_note "$(cat "$TMP/err")"
+mapfile -t FILES < <(lua5.4 api/generate.lua --list)
+tap_ok $(( ${#FILES[@]} >= 8 ? 0 : 1 )) "it lists its generated files (${#FILES[@]})"
+for f in "${FILES[@]}"; do
+    cmp -s "$f" "$TMP/gen/$f"
+    tap_ok $? "$f is up to date with api/operations.lua (else: make generate)" \
+        || tap_note "$(diff -u "$f" "$TMP/gen/$f" | head -20)"
+    grep -q "generated from api/operations.lua by api/generate.lua; do not edit" "$f"
+    tap_ok $? "$f says it is generated"
+done
+
+# The stale check itself sees a change: a description whose doc text differs
+# makes a different file.
+cat >"$TMP/changed.lua" <<EOF
+local D = dofile("$ROOT/api/operations.lua")
+D.operations[1].doc = D.operations[1].doc .. " (changed)"
+return D
+EOF
+lua5.4 api/generate.lua --desc "$TMP/changed.lua" --out "$TMP/changed" 2>/dev/null
+! cmp -s doc/protocol.md "$TMP/changed/doc/protocol.md"
+tap_ok $? "a changed description makes a different doc/protocol.md (the stale check can fail)"
+
+# ---- the C face ----
+lua5.4 api/generate.lua --check-c core/mcsi.h >"$TMP/cface" 2>&1
+tap_ok $? "every described C function is declared in core/mcsi.h with the described signature" \
+    || tap_note "$(grep -v '^ok' "$TMP/cface")"
+ncs=$(grep -c '^ok' "$TMP/cface")
+tap_ok $(( ncs >= 15 ? 0 : 1 )) "the C face covers $ncs operations"
+# ... and sees a declaration that drifted.
+sed 's/mcsi_status mcsi_lun_reset(mcsi_initiator \*ini, mcsi_id sid, uint64_t lun);/mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint32_t lun);/' \
+    core/mcsi.h >"$TMP/drift.h"
+! cmp -s core/mcsi.h "$TMP/drift.h" && ! lua5.4 api/generate.lua --check-c "$TMP/drift.h" >/dev/null 2>&1
+tap_ok $? "a C declaration that differs from the description fails the C face check"
+
+# ---- a dummy operation reaches every face ----
+cat >"$TMP/dummy.lua" <<EOF
+local D = dofile("$ROOT/api/operations.lua")
+D.operations[#D.operations + 1] = {
+  name = "api_dummy_probe", family = "misc",
+  c_sig = "mcsi_status mcsi_api_dummy_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
+  lua_args = { "session_id", "lun" }, iscsicli = { "ApiDummyProbe" },
+  params = { { name = "session_id", type = "id", required = true, doc = "the session" },
+             { name = "lun", type = "uint", max = 7, doc = "the LUN" },
+             { name = "probe_depth", type = "uint", doc = "how deep" } },
+  options = { "chap" },
+  results = { { name = "ProbeResult" } }, statuses = { "ISDSC_SUCCESS", "ISDSC_INVALID_SESSION_ID" },
+  doc = "A dummy operation of tests/sh/test_api_generated.sh.",
+}
+return D
+EOF
+lua5.4 api/generate.lua --desc "$TMP/dummy.lua" --out "$TMP/dummy" 2>"$TMP/err"
+tap_ok $? "a description with a dummy operation generates" || tap_note "$(cat "$TMP/err")"
+G=$TMP/dummy
+grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe,' "$G/daemon/methods_table.c" \
+  && grep -q '{ "ProbeDepth", P_UINT, 0 }' "$G/daemon/methods_table.c" \
+  && grep -q '{ "UniqueSessionId", P_ID, 1 }' "$G/daemon/methods_table.c" \
+  && grep -q '{ "TargetSecretFile", P_STRING, 0 }' "$G/daemon/methods_table.c"
+tap_ok $? "daemon: ApiDummyProbe's row and schema (its own parameters and the chap option set)"
+grep -q 'void mcsid_run_api_dummy_probe(struct mcsid_call \*call);' "$G/daemon/methods_run.h"
+tap_ok $? "daemon: its run function mcsid_run_api_dummy_probe is declared"
+lua5.4 - "$G/bindings/mcsi/api_ops.lua" <<'EOF'
+local t = dofile(arg[1])
+local o = t.ops.api_dummy_probe
+assert(o and o.rpc == "ApiDummyProbe" and o.lua == "api_dummy_probe" and o.c == "mcsi_api_dummy_probe", "names")
+assert(t.by_rpc.ApiDummyProbe == o and t.iscsicli.ApiDummyProbe == o, "indexes")
+assert(o.lua_args[1] == "session_id" and o.lua_args[2] == "lun", "lua_args")
+assert(o.param.session_id.rpc == "UniqueSessionId" and o.param.session_id.required, "session_id")
+assert(o.param.lun.max == 7 and o.param.probe_depth.rpc == "ProbeDepth", "lun, probe_depth")
+assert(o.param.secret.set == "chap" and o.param.secret.secret, "chap set")
+EOF
+tap_ok $? "Lua (mcsi.api_ops: the remote client's call map and the binding's checks): api_dummy_probe -> ApiDummyProbe"
+grep -q 'ApiDummyProbe = { op = "api_dummy_probe", rpc = "ApiDummyProbe", lua = "api_dummy_probe" },' "$G/scripts/iscsicli.lua"
+tap_ok $? "iscsicli: the command ApiDummyProbe maps to it"
+lua5.4 -e "assert(loadfile('$G/scripts/iscsicli.lua'))" 2>/dev/null
+tap_ok $? "iscsicli.lua with the block still compiles"
+grep -q '^#### ApiDummyProbe$' "$G/doc/protocol.md" && grep -q '| `ProbeDepth` | non-negative integer |' "$G/doc/protocol.md" \
+  && grep -q 'A dummy operation of tests/sh/test_api_generated.sh.' "$G/doc/protocol.md"
+tap_ok $? "doc/protocol.md: its reference entry with its parameters"
+grep -q 'mcsi.api_dummy_probe(session_id, lun)' "$G/doc/mcsi.1"
+tap_ok $? "mcsi(1): its Lua call"
+grep -q 'ApiDummyProbe' "$G/doc/mcsi-iscsicli.1"
+tap_ok $? "mcsi-iscsicli(1): its command"
+grep -q '^\.B ApiDummyProbe \\fIUniqueSessionId\\fR$' "$G/daemon/mcsid.8"
+tap_ok $? "mcsid(8): its method and required parameter"
+! grep -rq 'ApiDummyProbe\|api_dummy_probe' "${FILES[@]}"
+tap_ok $? "the committed files know no dummy (the copy was used)"
+
+# ---- a bad description is refused ----
+cat >"$TMP/bad.lua" <<EOF
+local D = dofile("$ROOT/api/operations.lua")
+D.operations[1].statuses = { "ISDSC_NO_SUCH_STATUS" }
+return D
+EOF
+lua5.4 api/generate.lua --desc "$TMP/bad.lua" --out "$TMP/bad" >/dev/null 2>"$TMP/err"
+[ $? -ne 0 ] && grep -q 'ISDSC_NO_SUCH_STATUS is not in core/status_list.h' "$TMP/err" && [ ! -e "$TMP/bad/daemon/methods_table.c" ]
+tap_ok $? "a Status that core/status_list.h lacks is refused, nothing written"
+
+tap_done
