@@ -13,7 +13,7 @@ api/operations.lua (see api/README.md).
       signature (types; parameter names may differ): exit 1 listing the others.
 
 Whole generated files: daemon/methods_table.c, daemon/methods_run.h,
-bindings/mcsi/api_ops.lua. Generated blocks (between BEGIN/END generated
+bindings/mcsi/api_ops.lua, bindings/lapi_table.c, bindings/lapi_table.h. Generated blocks (between BEGIN/END generated
 markers): doc/protocol.md, doc/mcsi.1, doc/mcsi-iscsicli.1, daemon/mcsid.8,
 scripts/iscsicli.lua.
 ]]
@@ -50,6 +50,7 @@ local function camel(name)
 end
 
 local function rpc_param_name(p)
+  if p.rpc == false then return nil end
   return p.rpc or D.naming.rpc_params[p.name] or camel(p.name)
 end
 
@@ -97,6 +98,40 @@ local function all_params(op)
   return list
 end
 
+-- The parameters of the JSON-RPC face (rpc = false: Lua only).
+local function rpc_params(op)
+  local list = {}
+  for _, p in ipairs(all_params(op)) do if p.rpc ~= false then list[#list + 1] = p end end
+  return list
+end
+
+-- The keys of the Lua face's options table (nil: the operation takes none):
+-- its parameters and option sets' not given positionally, a set kept in a
+-- table of its own (lua_table: chap) as that one key.
+local function lua_option_keys(op)
+  local takes = op.lua_args == "table"
+  local positional = {}
+  if type(op.lua_args) == "table" then
+    for _, a in ipairs(op.lua_args) do
+      if a == "table" then takes = true else positional[a] = true end
+    end
+  end
+  if not takes then return nil end
+  local keys, tables = {}, {}
+  for _, p in ipairs(all_params(op)) do
+    local set = p.set and D.option_sets[p.set]
+    if set and set.lua_table then
+      if not tables[set.lua_table] then
+        tables[set.lua_table] = true
+        keys[#keys + 1] = { name = set.lua_table, type = "table" }
+      end
+    elseif p.lua ~= false and not positional[p.name] then
+      keys[#keys + 1] = p
+    end
+  end
+  return keys
+end
+
 local function validate()
   local seen = {}
   for _, op in ipairs(D.operations) do
@@ -113,9 +148,12 @@ local function validate()
       end
     end
     for _, p in ipairs(all_params(op)) do
-      if not D.types[p.type] then bad("%s: parameter %s has no type %s", op.name, p.name, tostring(p.type)) end
+      if not D.types[p.type] then bad("%s: parameter %s has no type %s", op.name, p.name, tostring(p.type))
+      elseif p.rpc ~= false and op.rpc ~= false and not D.types[p.type].c then
+        bad("%s: parameter %s of type %s cannot be a JSON-RPC parameter (rpc = false)", op.name, p.name, p.type)
+      end
     end
-    if #all_params(op) >= 20 then bad("%s: more than 19 parameters (MCSID_MAX_PARAMS)", op.name) end
+    if #rpc_params(op) >= 20 then bad("%s: more than 19 parameters (MCSID_MAX_PARAMS)", op.name) end
     local n = names(op)
     if n.c and not op.c_sig then bad("%s: a C face needs c_sig", op.name) end
     if n.lua and not op.lua_args then bad("%s: a Lua face needs lua_args", op.name) end
@@ -234,7 +272,7 @@ local function gen_daemon_table()
     local n = names(op)
     if n.rpc then
       local rows = {}
-      for _, p in ipairs(all_params(op)) do
+      for _, p in ipairs(rpc_params(op)) do
         rows[#rows + 1] = string.format("{ %s, %s, %d }", lua_string(rpc_param_name(p)), D.types[p.type].c,
                                         p.required and 1 or 0)
       end
@@ -305,8 +343,9 @@ local function gen_lua_ops()
     if op.iscsicli then fields[#fields + 1] = "iscsicli = " .. lua_value(op.iscsicli) end
     local ps = {}
     for _, p in ipairs(all_params(op)) do
-      local f = { "name = " .. lua_string(p.name), "rpc = " .. lua_string(rpc_param_name(p)),
-                  "type = " .. lua_string(p.type) }
+      local f = { "name = " .. lua_string(p.name) }
+      if rpc_param_name(p) then f[#f + 1] = "rpc = " .. lua_string(rpc_param_name(p)) end
+      f[#f + 1] = "type = " .. lua_string(p.type)
       if p.required then f[#f + 1] = "required = true" end
       if p.min then f[#f + 1] = "min = " .. p.min end
       if p.max then f[#f + 1] = "max = " .. p.max end
@@ -320,6 +359,65 @@ local function gen_lua_ops()
     out[#out + 1] = "op{ " .. table.concat(fields, ", ") .. " }\n"
   end
   out[#out + 1] = "return { ops = ops, by_rpc = by_rpc, iscsicli = iscsicli }\n"
+  return table.concat(out)
+end
+
+-- ---- Lua binding (in-process): its method table and option checks ----------------------------------
+
+local LUA_OPT_TYPE = { string = "LMCSI_OPT_STRING", integer = "LMCSI_OPT_INTEGER", boolean = "LMCSI_OPT_BOOLEAN",
+                       table = "LMCSI_OPT_TABLE" }
+
+local function lua_opt_row(p)
+  local t = p.type == "table" and "table" or D.types[p.type].lua
+  local lo, hi = p.min or 0, p.max or 0
+  if t ~= "integer" then lo, hi = 0, 0
+  elseif not p.max then hi = "LUA_MAXINTEGER" end
+  return string.format("{ %s, %s, %s, %s }", lua_string(p.name), LUA_OPT_TYPE[t], tostring(lo), tostring(hi))
+end
+
+local function gen_lapi_h()
+  local out = {
+    "/* lapi_table.h: the Lua binding's operations, " .. HEADER .. ".\n",
+    " * Each lmcsi_l_<operation> is written by hand (bindings/l*.c); lmcsi_api_funcs registers them\n",
+    " * as mcsi.<operation>; lmcsi_opts_<operation> are the keys of its options table, checked by\n",
+    " * lmcsi_check_opts (lmcsi.c). */\n",
+    "#ifndef LMCSI_API_TABLE_H\n#define LMCSI_API_TABLE_H\n\n",
+  }
+  for _, op in ipairs(D.operations) do
+    local n = names(op)
+    if n.lua then out[#out + 1] = string.format("int lmcsi_l_%s(lua_State *L);\n", op.name) end
+  end
+  out[#out + 1] = "\nextern const luaL_Reg lmcsi_api_funcs[];\n"
+  for _, op in ipairs(D.operations) do
+    if names(op).lua and lua_option_keys(op) then
+      out[#out + 1] = string.format("extern const lmcsi_opt_spec lmcsi_opts_%s[];\n", op.name)
+    end
+  end
+  out[#out + 1] = "\n#endif\n"
+  return table.concat(out)
+end
+
+local function gen_lapi_c()
+  local out = {
+    "/* lapi_table.c: the Lua binding's operations and option tables, " .. HEADER .. ". */\n",
+    "#include \"lmcsi.h\"\n\n",
+    "const luaL_Reg lmcsi_api_funcs[] = {\n",
+  }
+  for _, op in ipairs(D.operations) do
+    local n = names(op)
+    if n.lua then out[#out + 1] = string.format("  {%s, lmcsi_l_%s},\n", lua_string(n.lua), op.name) end
+  end
+  out[#out + 1] = "  {NULL, NULL}\n};\n"
+  for _, op in ipairs(D.operations) do
+    local keys = names(op).lua and lua_option_keys(op)
+    if keys then
+      local rows = {}
+      for _, p in ipairs(keys) do rows[#rows + 1] = lua_opt_row(p) end
+      rows[#rows + 1] = "{ NULL, 0, 0, 0 }"
+      out[#out + 1] = string.format("\nconst lmcsi_opt_spec lmcsi_opts_%s[] = {\n  %s,\n};\n", op.name,
+                                    table.concat(rows, ",\n  "))
+    end
+  end
   return table.concat(out)
 end
 
@@ -374,7 +472,7 @@ local function gen_protocol_md()
       if n.c then faces[#faces + 1] = "C `" .. n.c .. "`" end
       if op.iscsicli then faces[#faces + 1] = "iscsicli " .. table.concat(op.iscsicli, ", ") end
       if #faces > 0 then out[#out + 1] = "Faces: " .. table.concat(faces, "; ") .. ".\n\n" end
-      local ps = all_params(op)
+      local ps = rpc_params(op)
       local own, sets = {}, {}
       for _, p in ipairs(ps) do
         if p.set then sets[p.set] = true else own[#own + 1] = p end
@@ -405,7 +503,9 @@ local function gen_protocol_md()
     local set = D.option_sets[s]
     out[#out + 1] = string.format("#### Option set: %s\n\n%s\n\n", s, set.doc)
     out[#out + 1] = "| Parameter | Type | Bounds | Default | Canonical | Meaning |\n|---|---|---|---|---|---|\n"
-    for _, p in ipairs(set.params) do out[#out + 1] = "| " .. param_doc_md(p) .. " |\n" end
+    for _, p in ipairs(set.params) do
+      if p.rpc ~= false then out[#out + 1] = "| " .. param_doc_md(p) .. " |\n" end
+    end
     if set.includes then out[#out + 1] = "\nWith the option set(s) " .. table.concat(set.includes, ", ") .. ".\n" end
     out[#out + 1] = "\n"
   end
@@ -459,7 +559,7 @@ local function gen_mcsid_8()
     local n = names(op)
     if n.rpc then
       local req = {}
-      for _, p in ipairs(all_params(op)) do if p.required then req[#req + 1] = rpc_param_name(p) end end
+      for _, p in ipairs(rpc_params(op)) do if p.required then req[#req + 1] = rpc_param_name(p) end end
       out[#out + 1] = ".TP\n.B " .. n.rpc .. (#req > 0 and (" \\fI" .. table.concat(req, " ") .. "\\fR") or "") .. "\n"
       out[#out + 1] = roff(op.doc) .. "\n"
     end
@@ -473,6 +573,8 @@ local outputs = {
   { "daemon/methods_table.c", gen_daemon_table },
   { "daemon/methods_run.h", gen_daemon_run_h },
   { "bindings/mcsi/api_ops.lua", gen_lua_ops },
+  { "bindings/lapi_table.h", gen_lapi_h },
+  { "bindings/lapi_table.c", gen_lapi_c },
   { "scripts/iscsicli.lua", gen_iscsicli },
   { "doc/protocol.md", gen_protocol_md },
   { "doc/mcsi.1", gen_mcsi_1 },

@@ -39,6 +39,7 @@ D.types = {
   policy  = { c = "P_POLICY",  doc = "load balance policy (1..5 or a name)", lua = "integer" },
   array   = { c = "P_ARRAY",   doc = "array",                                lua = "table" },
   object  = { c = "P_OBJECT",  doc = "object",                               lua = "table" },
+  int     = { c = false,       doc = "integer",                              lua = "integer" },   -- Lua face only
 }
 
 -- Option sets: parameter groups shared by several operations (today's
@@ -59,24 +60,48 @@ D.option_sets = {
     },
   },
   login = {
-    doc = "Login options: digests, the connections offered, the login timeout, and CHAP.",
+    doc = "Login options (discovery and normal sessions): digests, the login timeout, the initiator, and CHAP.",
     params = {
       { name = "header_digest",      type = "string", values = { "None", "CRC32C" }, default = "None",
         doc = "header digest" },
       { name = "data_digest",        type = "string", values = { "None", "CRC32C" }, default = "None",
         doc = "data digest" },
-      { name = "max_connections",    type = "uint", max = 65535, default = 4,
-        doc = "MaxConnections offered" },
       { name = "login_timeout_ms",   type = "uint", max = 3600000, default = "login_timeout_ms (15000)",
         doc = "login deadline, ms" },
+      { name = "initiator",          type = "string", rpc = false,
+        doc = "the initiator's iSCSI name (in-process only: mcsid has its own)" },
     },
     includes = { "chap" },
+  },
+  session = {
+    doc = "Session options (normal sessions): the connections offered and, in-process, the negotiated "
+       .. "values and timeouts the engine starts from.",
+    params = {
+      { name = "max_connections",    type = "uint", max = 65535, default = 4, doc = "MaxConnections offered" },
+      { name = "max_recv_data_segment_length", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "max_burst_length",   type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "first_burst_length", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "max_outstanding_r2t", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "default_time2wait",  type = "uint", max = 4294967295, rpc = false, doc = "offered, s" },
+      { name = "default_time2retain", type = "uint", max = 4294967295, rpc = false, doc = "offered, s" },
+      { name = "initial_r2t",        type = "bool", rpc = false, doc = "offered" },
+      { name = "immediate_data",     type = "bool", rpc = false, doc = "offered" },
+      { name = "command_timeout_ms", type = "uint", max = 2147483647, rpc = false, doc = "per command, ms" },
+      { name = "nop_interval_ms",    type = "int", min = -1, max = 2147483647, rpc = false,
+        doc = "keep-alive interval, ms (-1: none)" },
+      { name = "nop_timeout_ms",     type = "uint", max = 2147483647, rpc = false, doc = "keep-alive answer, ms" },
+      { name = "max_redirects",      type = "uint", max = 2147483647, rpc = false, doc = "target redirects followed" },
+      { name = "recovery_timeout_ms", type = "int", min = -1, max = 2147483647, rpc = false,
+        doc = "session reinstatement window, ms (-1: none)" },
+    },
   },
 }
 
 local S = "ISDSC_SUCCESS"
 local SID = { name = "session_id", type = "id", required = true, doc = "the session" }
 local LUN = { name = "lun", type = "uint", default = 0, doc = "the LUN" }
+local DISC_MAXC = { name = "max_connections", type = "uint", max = 65535, lua = false,
+                    doc = "accepted and unused (discovery sessions have one connection)" }
 local LOGIN_ST = { S, "ISDSC_INVALID_PARAMETER", "ISDSC_CONNECTION_FAILED", "ISDSC_LOGIN_FAILED",
                    "ISDSC_AUTHENTICATION_FAILURE", "ISDSC_TARGET_NOT_FOUND", "ISDSC_INVALID_CHAP_SECRET",
                    "ISDSC_DNS_NAME_UNRESOLVED", "ISDSC_TRANSPORT_ERROR" }
@@ -107,7 +132,7 @@ D.operations = {
                { name = "portal", type = "portal", required = true, doc = "the portal to log in through" },
                { name = "persistent", type = "bool", default = false, lua = false,
                  doc = "also PersistentLoginTarget with Connections 1" } },
-    options = { "login" },
+    options = { "login", "session" },
     results = { { name = "UniqueSessionId" }, { name = "UniqueConnectionId" } }, statuses = LOGIN_ST,
     doc = "Logs in to a target with one connection (add more with AddConnectionToSession)." },
   { name = "logout_from_target", family = "session",
@@ -119,7 +144,7 @@ D.operations = {
     c_sig = "mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts, mcsi_id *connection_id)",
     lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" },
     params = { SID, { name = "portal", type = "portal", required = true, doc = "the portal of the new connection" },
-               { name = "weight", type = "uint", doc = "its weight (weighted policies)" },
+               { name = "weight", type = "uint", max = 4294967295, doc = "its weight (weighted policies)" },
                { name = "login_timeout_ms", type = "uint", max = 3600000, doc = "login deadline, ms" } },
     options = { "chap" },
     results = { { name = "UniqueConnectionId" } },
@@ -174,13 +199,13 @@ D.operations = {
   { name = "send_targets", family = "discovery",
     c_sig = "mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_target_list **out)",
     lua_args = "table", iscsicli = { "RefreshTargetPortal" },
-    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" } },
+    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" }, DISC_MAXC },
     options = { "login" },
     results = { { name = "Targets" } }, statuses = LOGIN_ST,
     doc = "Discovery (SendTargets=All) through a discovery session; nothing is stored." },
   { name = "add_target_portal", family = "discovery", lua = false, c = false,
     iscsicli = { "AddTargetPortal", "QAddTargetPortal" },
-    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" } },
+    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" }, DISC_MAXC },
     options = { "login" },
     results = { { name = "Targets" } }, statuses = LOGIN_ST,
     doc = "Contacts the portal (SendTargets) and, when that succeeded, stores it and its targets." },

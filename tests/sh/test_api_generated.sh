@@ -25,7 +25,7 @@ trap 'rm -rf "$TMP"' EXIT
 lua5.4 api/generate.lua --out "$TMP/gen" 2>"$TMP/err"
 tap_ok $? "api/generate.lua runs" || tap_note "$(cat "$TMP/err")"
 mapfile -t FILES < <(lua5.4 api/generate.lua --list)
-tap_ok $(( ${#FILES[@]} >= 8 ? 0 : 1 )) "it lists its generated files (${#FILES[@]})"
+tap_ok $(( ${#FILES[@]} >= 10 ? 0 : 1 )) "it lists its generated files (${#FILES[@]})"
 for f in "${FILES[@]}"; do
     cmp -s "$f" "$TMP/gen/$f"
     tap_ok $? "$f is up to date with api/operations.lua (else: make generate)" \
@@ -63,7 +63,7 @@ local D = dofile("$ROOT/api/operations.lua")
 D.operations[#D.operations + 1] = {
   name = "api_dummy_probe", family = "misc",
   c_sig = "mcsi_status mcsi_api_dummy_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
-  lua_args = { "session_id", "lun" }, iscsicli = { "ApiDummyProbe" },
+  lua_args = { "session_id", "lun", "table" }, iscsicli = { "ApiDummyProbe" },
   params = { { name = "session_id", type = "id", required = true, doc = "the session" },
              { name = "lun", type = "uint", max = 7, doc = "the LUN" },
              { name = "probe_depth", type = "uint", doc = "how deep" } },
@@ -94,6 +94,18 @@ assert(o.param.lun.max == 7 and o.param.probe_depth.rpc == "ProbeDepth", "lun, p
 assert(o.param.secret.set == "chap" and o.param.secret.secret, "chap set")
 EOF
 tap_ok $? "Lua (mcsi.api_ops: the remote client's call map and the binding's checks): api_dummy_probe -> ApiDummyProbe"
+grep -q '{"api_dummy_probe", lmcsi_l_api_dummy_probe},' "$G/bindings/lapi_table.c" \
+  && grep -q '^int lmcsi_l_api_dummy_probe(lua_State \*L);$' "$G/bindings/lapi_table.h"
+tap_ok $? "Lua binding: mcsi.api_dummy_probe in the generated method table, lmcsi_l_api_dummy_probe declared"
+lua5.4 - "$G/bindings/lapi_table.c" <<'EOF2'
+local f = assert(io.open(arg[1])) local c = f:read("a") f:close()
+local spec = assert(c:match("const lmcsi_opt_spec lmcsi_opts_api_dummy_probe%[%] = {(.-)};"), "no option table")
+assert(spec:find('{ "probe_depth", LMCSI_OPT_INTEGER, 0, LUA_MAXINTEGER }', 1, true), "probe_depth")
+assert(spec:find('{ "chap", LMCSI_OPT_TABLE, 0, 0 }', 1, true), "the chap table")
+assert(not spec:find('"lun"', 1, true) and not spec:find('"session_id"', 1, true), "positional ones are no options")
+assert(not spec:find('"secret"', 1, true), "CHAP keys live in the chap table")
+EOF2
+tap_ok $? "Lua binding: the options table of api_dummy_probe is checked by the generated spec (probe_depth, chap)"
 grep -q 'ApiDummyProbe = { op = "api_dummy_probe", rpc = "ApiDummyProbe", lua = "api_dummy_probe" },' "$G/scripts/iscsicli.lua"
 tap_ok $? "iscsicli: the command ApiDummyProbe maps to it"
 lua5.4 -e "assert(loadfile('$G/scripts/iscsicli.lua'))" 2>/dev/null
@@ -101,7 +113,7 @@ tap_ok $? "iscsicli.lua with the block still compiles"
 grep -q '^#### ApiDummyProbe$' "$G/doc/protocol.md" && grep -q '| `ProbeDepth` | non-negative integer |' "$G/doc/protocol.md" \
   && grep -q 'A dummy operation of tests/sh/test_api_generated.sh.' "$G/doc/protocol.md"
 tap_ok $? "doc/protocol.md: its reference entry with its parameters"
-grep -q 'mcsi.api_dummy_probe(session_id, lun)' "$G/doc/mcsi.1"
+grep -q 'mcsi.api_dummy_probe(session_id, lun, { ... })' "$G/doc/mcsi.1"
 tap_ok $? "mcsi(1): its Lua call"
 grep -q 'ApiDummyProbe' "$G/doc/mcsi-iscsicli.1"
 tap_ok $? "mcsi-iscsicli(1): its command"
