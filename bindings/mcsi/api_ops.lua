@@ -74,7 +74,7 @@ op{ name = "scsi_read_capacity", rpc = "ScsiReadCapacity", lua = "scsi_read_capa
     { name = "lun", rpc = "Lun", type = "uint" } } }
 op{ name = "scsi_report_luns", rpc = "ScsiReportLuns", lua = "scsi_report_luns", c = "mcsi_scsi_report_luns", lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
-op{ name = "send_targets", rpc = "SendTargets", lua = "send_targets", c = "mcsi_send_targets", lua_args = "table", iscsicli = { "RefreshTargetPortal" }, params = {
+op{ name = "send_targets", rpc = "SendTargets", lua = "send_targets", c = "mcsi_send_targets", lua_args = "table", params = {
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
     { name = "max_connections", rpc = "MaximumConnections", type = "uint", max = 65535, lua = false },
     { name = "header_digest", rpc = "HeaderDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },
@@ -88,7 +88,7 @@ op{ name = "send_targets", rpc = "SendTargets", lua = "send_targets", c = "mcsi_
     { name = "target_username", rpc = "TargetUsername", type = "string", max = 255, set = "chap" },
     { name = "target_secret", rpc = "TargetSecret", type = "string", max = 255, set = "chap", secret = true },
     { name = "target_secret_file", rpc = "TargetSecretFile", type = "string", set = "chap" } } }
-op{ name = "add_target_portal", rpc = "AddTargetPortal", iscsicli = { "AddTargetPortal", "QAddTargetPortal" }, params = {
+op{ name = "add_target_portal", rpc = "AddTargetPortal", iscsicli = { "AddTargetPortal", "QAddTargetPortal", "RefreshTargetPortal" }, params = {
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
     { name = "max_connections", rpc = "MaximumConnections", type = "uint", max = 65535, lua = false },
     { name = "header_digest", rpc = "HeaderDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },

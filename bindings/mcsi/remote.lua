@@ -174,7 +174,7 @@ local function rpc_params(op, values)
   local p = {}
   for k, v in pairs(values or {}) do
     local spec = op.param[k]
-    if not spec then error("mcsi.remote: " .. op.name .. " has no parameter " .. tostring(k), 2) end
+    if not spec or not spec.rpc then error("mcsi.remote: " .. op.name .. " has no parameter " .. tostring(k), 2) end
     p[spec.rpc] = v
   end
   return p
