@@ -122,6 +122,81 @@ tap_ok $? "mcsid(8): its method and required parameter"
 ! grep -rq 'ApiDummyProbe\|api_dummy_probe' "${FILES[@]}"
 tap_ok $? "the committed files know no dummy (the copy was used)"
 
+# ---- a daemon built with the dummy answers its schema ----
+# The build's daemon objects, the dummy's generated table and a stub run
+# function linked as make links mcsid (its own commands, from make -n).
+BUILD=${1:-}
+if [ -z "$BUILD" ] || [ ! -x "$BUILD/mcsid" ] || ! command -v cc >/dev/null || ! command -v python3 >/dev/null; then
+    tap_skip "a daemon built with the dummy operation (needs BUILD_DIR with mcsid, cc and python3)"
+else
+    SAN=
+    grep -q __asan_init "$BUILD/mcsid" && SAN="-fsanitize=address,undefined"
+    cp daemon/methods.h "$G/daemon/"            # so that its "methods_run.h" is the dummy's
+    cat >"$TMP/dummy_run.c" <<'EOF2'
+#include "methods.h"
+void mcsid_run_api_dummy_probe(mcsid_call *call)
+{
+  json_t *out = json_pack("{s:I}", "ProbeResult", (json_int_t)mcsid_param_uint(call, "ProbeDepth", 7));
+  mcsid_call_finish(call, ISDSC_SUCCESS, NULL, out);
+}
+EOF2
+    cc_cmd=$(make -s -n BUILD="$BUILD" "$BUILD/daemon/methods_table.o" -W daemon/methods_table.c 2>/dev/null | grep -- ' -c daemon/methods_table.c')
+    link_cmd=$(make -s -n BUILD="$BUILD" "$BUILD/mcsid" -W "$BUILD/daemon/methods_table.o" 2>/dev/null | grep -- "-o $BUILD/mcsid ")
+    cc_base=${cc_cmd%% -c daemon/methods_table.c*}
+    cc_base=${cc_base//-MMD -MP/}
+    ok=1
+    if [ -n "$cc_cmd" ] && [ -n "$link_cmd" ] \
+        && eval "$cc_base $SAN -I$G/daemon -c $G/daemon/methods_table.c -o $TMP/methods_table.o" 2>"$TMP/err" \
+        && eval "$cc_base $SAN -I$G/daemon -c $TMP/dummy_run.c -o $TMP/dummy_run.o" 2>>"$TMP/err"; then
+        link_cmd=${link_cmd/ -o $BUILD\/mcsid / -o $TMP\/mcsid-dummy }
+        link_cmd=${link_cmd/ $BUILD\/daemon\/methods_table.o / $TMP\/methods_table.o $TMP\/dummy_run.o }
+        eval "$link_cmd $SAN" 2>>"$TMP/err" && ok=0
+    fi
+    tap_ok $ok "a daemon links with the dummy's generated method table and a stub run function" || tap_note "$(head -20 "$TMP/err")"
+    if [ $ok -eq 0 ]; then
+        mkdir -p "$TMP/d"
+        printf 'initiator_name = iqn.2026-11.org.mcsi:api-dummy\n' >"$TMP/d/mcsid.conf"
+        "$TMP/mcsid-dummy" --socket "$TMP/d/s" --state-dir "$TMP/d/state" --config "$TMP/d/mcsid.conf" \
+            </dev/null >"$TMP/d/log" 2>&1 &
+        dpid=$!
+        for _ in $(seq 1 250); do [ -S "$TMP/d/s" ] && break; sleep 0.02; done
+        python3 - "$TMP/d/s" >"$TMP/answers" 2>&1 <<'EOF2'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+reqs = [("GetVersion", None),
+        ("ApiDummyProbe", {"UniqueSessionId": "zz"}),
+        ("ApiDummyProbe", {}),
+        ("ApiDummyProbe", {"UniqueSessionId": 1, "Nope": 1}),
+        ("ApiDummyProbe", {"UniqueSessionId": 1, "ProbeDepth": -1}),
+        ("ApiDummyProbe", {"UniqueSessionId": "0x10", "ProbeDepth": 5, "Username": "u"})]
+for i, (m, p) in enumerate(reqs):
+    r = {"jsonrpc": "2.0", "id": i, "method": m}
+    if p is not None: r["params"] = p
+    f.write(json.dumps(r) + "\n"); f.flush()
+    a = json.loads(f.readline())
+    if m == "GetVersion": print("methods", "ApiDummyProbe" in a["result"]["Methods"])
+    elif "error" in a: print("error", a["error"]["code"], a["error"]["message"])
+    else: print("result", a["result"]["StatusName"], a["result"].get("ProbeResult"))
+EOF2
+        kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+        ans=$(cat "$TMP/answers")
+        tap_is "$(sed -n 1p <<<"$ans")" "methods True" "dummy daemon: GetVersion lists ApiDummyProbe"
+        tap_is "$(sed -n 2p <<<"$ans")" "error -32602 invalid params: UniqueSessionId must be an id (a number or a decimal or 0x string)" \
+            "dummy daemon: a wrong type is -32602 with the described parameter's name"
+        tap_is "$(sed -n 3p <<<"$ans")" "error -32602 invalid params: UniqueSessionId is required" \
+            "dummy daemon: a missing required parameter is -32602"
+        tap_is "$(sed -n 4p <<<"$ans")" "error -32602 invalid params: ApiDummyProbe has no parameter Nope" \
+            "dummy daemon: an undescribed parameter is -32602"
+        tap_is "$(sed -n 5p <<<"$ans")" "error -32602 invalid params: ProbeDepth must be a non-negative integer" \
+            "dummy daemon: ProbeDepth is checked as described (uint)"
+        tap_is "$(sed -n 6p <<<"$ans")" "result ISDSC_SUCCESS 5" \
+            "dummy daemon: a good call (with a parameter of the chap option set) reaches the run function"
+    fi
+fi
+
 # ---- a bad description is refused ----
 cat >"$TMP/bad.lua" <<EOF
 local D = dofile("$ROOT/api/operations.lua")
