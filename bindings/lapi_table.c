@@ -8,6 +8,7 @@ const luaL_Reg lmcsi_api_funcs[] = {
   {"remove_connection_from_session", lmcsi_l_remove_connection_from_session},
   {"sessions", lmcsi_l_sessions},
   {"session_info", lmcsi_l_session_info},
+  {"connection_info", lmcsi_l_connection_info},
   {"set_load_balance_policy", lmcsi_l_set_load_balance_policy},
   {"scsi_inquiry", lmcsi_l_scsi_inquiry},
   {"scsi_read_capacity", lmcsi_l_scsi_read_capacity},

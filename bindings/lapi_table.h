@@ -11,6 +11,7 @@ int lmcsi_l_add_connection_to_session(lua_State *L);
 int lmcsi_l_remove_connection_from_session(lua_State *L);
 int lmcsi_l_sessions(lua_State *L);
 int lmcsi_l_session_info(lua_State *L);
+int lmcsi_l_connection_info(lua_State *L);
 int lmcsi_l_set_load_balance_policy(lua_State *L);
 int lmcsi_l_scsi_inquiry(lua_State *L);
 int lmcsi_l_scsi_read_capacity(lua_State *L);

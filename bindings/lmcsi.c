@@ -1342,7 +1342,6 @@ static int engine_tostring(lua_State *L)
 
 /* The described operations are lapi_table.c's lmcsi_api_funcs (generated). */
 static const luaL_Reg mcsi_funcs[] = {
-  {"connection_info", lmcsi_l_connection_info},
   {"initiator", l_initiator},
   {"on", l_on},
   {"off", l_off},

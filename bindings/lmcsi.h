@@ -168,7 +168,6 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *si);
 void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *ci);
 /* flat functions the object methods share: (sid, cid [, fn]) */
 int lmcsi_l_remove_connection_async(lua_State *L);
-int lmcsi_l_connection_info(lua_State *L);
 /* (the described operations' functions lmcsi_l_<operation>: lapi_table.h) */
 /* Closing an owned handle: the blocking (or yielding) form, or from inside a
  * callback an unattended asynchronous one. */

@@ -61,6 +61,9 @@ op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession"
 op{ name = "sessions", rpc = "SessionList", lua = "sessions", c = "mcsi_session_list", lua_args = {  }, iscsicli = { "SessionList", "ReportTargetMappings" }, params = { } }
 op{ name = "session_info", rpc = "GetSessionInfo", lua = "session_info", c = "mcsi_session_get_info", lua_args = { "session_id" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
+op{ name = "connection_info", lua = "connection_info", lua_args = { "session_id", "connection_id" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
 op{ name = "set_load_balance_policy", rpc = "SetLoadBalancePolicy", lua = "set_load_balance_policy", c = "mcsi_set_load_balance_policy", lua_args = { "session_id", "policy", "paths" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "policy", rpc = "LoadBalancePolicy", type = "policy", required = true },
