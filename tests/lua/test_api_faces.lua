@@ -7,6 +7,7 @@
 --     served, each through the daemon method the description names; an
 --     operation described but given no hand-written remote function reaches
 --     the daemon all the same (the generic call of remote.lua);
+--   * iscsicli's usage shows every command the description maps;
 --   * the binding's options tables are checked by the generated spec: bounds
 --     from the description (max_connections 0..65535, as the protocol's).
 local H = require "helper"
@@ -124,6 +125,16 @@ function TestApiFaces.test_remote_serves_every_lua_operation_through_its_method(
   lu.assertStrContains(out, "BAD \n")
   lu.assertStrContains(out, "SENT GetVersion," .. api.ops.scsi_read_capacity.rpc .. "," .. api.ops.lun_reset.rpc .. "\n")
   lu.assertStrContains(out, "ST ISDSC_INVALID_SESSION_ID ISDSC_INVALID_SESSION_ID")
+end
+
+function TestApiFaces.test_iscsicli_knows_every_described_command()
+  local cli = require "mcsi.iscsicli"
+  local n = 0
+  for command, op in pairs(api.iscsicli) do
+    n = n + 1
+    lu.assertStrContains(cli.usage, command, false, "iscsicli's usage shows " .. command .. " (" .. op.name .. ")")
+  end
+  lu.assertTrue(n >= 20, "described iscsicli commands: " .. n)
 end
 
 function TestApiFaces.test_binding_checks_options_with_the_described_bounds()
