@@ -454,7 +454,7 @@ end
 local function gen_protocol_md()
   local out = {
     "## Method reference\n\n",
-    "Every method, " .. HEADER .. " (the prose sections below say more). ",
+    "Every method, " .. HEADER .. " (the sections above say more). ",
     "One naming rule maps the faces: an operation's canonical name is snake_case, its Lua function has that name, ",
     "its C function is `mcsi_` and that name, its method here is the name in CamelCase; parameters alike, ",
     "except where MSiSCSI names them otherwise (",
