@@ -341,6 +341,7 @@ local function gen_lua_ops()
     if type(op.lua_args) == "table" then fields[#fields + 1] = "lua_args = " .. lua_value(op.lua_args)
     elseif op.lua_args then fields[#fields + 1] = "lua_args = " .. lua_string(op.lua_args) end
     if op.iscsicli then fields[#fields + 1] = "iscsicli = " .. lua_value(op.iscsicli) end
+    if op.session_methods then fields[#fields + 1] = "session_methods = " .. lua_value(op.session_methods) end
     local ps = {}
     for _, p in ipairs(all_params(op)) do
       local f = { "name = " .. lua_string(p.name) }
@@ -388,6 +389,8 @@ local function gen_lapi_h()
     if n.lua then out[#out + 1] = string.format("int lmcsi_l_%s(lua_State *L);\n", op.name) end
   end
   out[#out + 1] = "\nextern const luaL_Reg lmcsi_api_funcs[];\n"
+  out[#out + 1] = "/* mcsi.Session methods that are operations: { method, function of the module } */\n"
+  out[#out + 1] = "extern const char *const lmcsi_api_session_methods[][2];\n"
   for _, op in ipairs(D.operations) do
     if names(op).lua and lua_option_keys(op) then
       out[#out + 1] = string.format("extern const lmcsi_opt_spec lmcsi_opts_%s[];\n", op.name)
@@ -406,6 +409,13 @@ local function gen_lapi_c()
   for _, op in ipairs(D.operations) do
     local n = names(op)
     if n.lua then out[#out + 1] = string.format("  {%s, lmcsi_l_%s},\n", lua_string(n.lua), op.name) end
+  end
+  out[#out + 1] = "  {NULL, NULL}\n};\n\nconst char *const lmcsi_api_session_methods[][2] = {\n"
+  for _, op in ipairs(D.operations) do
+    local n = names(op)
+    for _, m in ipairs(n.lua and op.session_methods or {}) do
+      out[#out + 1] = string.format("  {%s, %s},\n", lua_string(m), lua_string(n.lua))
+    end
   end
   out[#out + 1] = "  {NULL, NULL}\n};\n"
   for _, op in ipairs(D.operations) do

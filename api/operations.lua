@@ -12,6 +12,8 @@ ONE canonical name, in snake_case (`add_connection_to_session`, `session_id`).
   - JSON-RPC method / parameter:  CamelCase of the words        AddConnectionToSession, Lun
   - the daemon's run function:    "mcsid_run_" .. canonical     mcsid_run_add_connection_to_session
   - iscsicli:                     Microsoft's command names, given per operation (iscsicli = {...})
+  - mcsi.Session methods:         given per operation (session_methods = {...}); the session is the
+                                  first argument (s:inquiry(lun) is mcsi.scsi_inquiry(s, lun))
 Where Microsoft's MSiSCSI names differ from the rule, naming.rpc_params
 (parameters) and an operation's own `rpc =` / `c =` / `lua =` fields say so,
 explicitly. `lua = false` / `c = false` / `rpc = false`: not in that face.
@@ -114,6 +116,7 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 --   c_sig      the C signature (checked against core/mcsi.h by tests/sh/test_api_generated.sh)
 --   lua_args   how Lua passes the parameters: a list of canonical names (positional) or "table" (one options table)
 --   iscsicli   iscsicli commands that map to the operation
+--   session_methods  its names as a method of mcsi.Session (in-process and remote)
 --   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false }
 --   options    option sets taken as well (D.option_sets)
 --   results    { name, doc } (JSON-RPC outputs)      statuses  the ISDSC Statuses it can answer
@@ -136,6 +139,7 @@ D.operations = {
     results = { { name = "UniqueSessionId" }, { name = "UniqueConnectionId" } }, statuses = LOGIN_ST,
     doc = "Logs in to a target with one connection (add more with AddConnectionToSession)." },
   { name = "logout_from_target", family = "session",
+    session_methods = { "logout", "close" },
     c_sig = "mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id)",
     lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, params = { SID },
     statuses = { S, "ISDSC_INVALID_SESSION_ID" },
@@ -152,6 +156,7 @@ D.operations = {
                  "ISDSC_LOGIN_FAILED", "ISDSC_AUTHENTICATION_FAILURE" },
     doc = "Adds a connection (MC/S) to a session." },
   { name = "remove_connection_from_session", family = "session",
+    session_methods = { "remove_connection" },
     c_sig = "mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id)",
     lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" },
     params = { SID, { name = "connection_id", type = "id", required = true, doc = "the connection" } },
@@ -163,16 +168,19 @@ D.operations = {
     results = { { name = "Sessions" } }, statuses = { S },
     doc = "Every session with its connections (as GetSessionInfo)." },
   { name = "session_info", family = "session", rpc = "GetSessionInfo", c = "mcsi_session_get_info",
+    session_methods = { "info" },
     c_sig = "mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out)",
     lua_args = { "session_id" }, params = { SID },
     results = { { name = "Session" } }, statuses = { S, "ISDSC_INVALID_SESSION_ID" },
     doc = "One session: its state, negotiated values, counters and connections." },
   { name = "connection_info", family = "session", rpc = false, c = false,
+    session_methods = { "connection_info" },
     lua_args = { "session_id", "connection_id" },
     params = { SID, { name = "connection_id", type = "id", required = true, doc = "the connection" } },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID" },
     doc = "One connection of a session (through mcsid: from GetSessionInfo)." },
   { name = "set_load_balance_policy", family = "session",
+    session_methods = { "set_load_balance_policy" },
     c_sig = "mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy, const mcsi_lb_path *paths, size_t n)",
     lua_args = { "session_id", "policy", "paths" },
     params = { SID, { name = "policy", type = "policy", required = true, doc = "the policy, 1..5 or its name" },
@@ -183,6 +191,7 @@ D.operations = {
 
   -- ---- scsi ----
   { name = "scsi_inquiry", family = "scsi",
+    session_methods = { "inquiry" },
     c_sig = "mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)",
     lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" },
     params = { SID, LUN, { name = "page", type = "uint", max = 255, doc = "a VPD page (EVPD); absent: standard INQUIRY" } },
@@ -190,11 +199,13 @@ D.operations = {
                 { name = "ProductRevision" }, { name = "Data" } }, statuses = SCSI_ST,
     doc = "INQUIRY: standard data or a VPD page." },
   { name = "scsi_read_capacity", family = "scsi",
+    session_methods = { "read_capacity" },
     c_sig = "mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)",
     lua_args = { "session_id", "lun" }, iscsicli = { "ReadCapacity" }, params = { SID, LUN },
     results = { { name = "Blocks" }, { name = "BlockSize" }, { name = "Bytes" } }, statuses = SCSI_ST,
     doc = "READ CAPACITY (16, or 10 when 16 is refused)." },
   { name = "scsi_report_luns", family = "scsi",
+    session_methods = { "report_luns" },
     c_sig = "mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)",
     lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, params = { SID },
     results = { { name = "Luns" } }, statuses = SCSI_ST,
@@ -303,6 +314,7 @@ D.operations = {
 
   -- ---- SCSI I/O ----
   { name = "read", family = "io", rpc = "ScsiRead",
+    session_methods = { "read" },
     c_sig = "mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)",
     lua_args = { "session_id", "lun", "lba", "blocks" },
     params = { SID, LUN, { name = "lba", type = "uint", required = true, doc = "the first block" },
@@ -311,6 +323,7 @@ D.operations = {
     results = { { name = "Data", doc = "base64" } }, statuses = SCSI_ST,
     doc = "Reads blocks (READ 10/16, split by the LUN's maximum transfer length)." },
   { name = "write", family = "io", rpc = "ScsiWrite",
+    session_methods = { "write" },
     c_sig = "mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf, size_t len)",
     lua_args = { "session_id", "lun", "lba", "data" },
     params = { SID, LUN, { name = "lba", type = "uint", required = true, doc = "the first block" },
@@ -328,10 +341,12 @@ D.operations = {
     statuses = SCSI_ST,
     doc = "Any SCSI command: a CDB, a direction and its data." },
   { name = "scsi_test_unit_ready", family = "io",
+    session_methods = { "test_unit_ready" },
     c_sig = "mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
     lua_args = { "session_id", "lun" }, params = { SID, LUN }, statuses = SCSI_ST,
     doc = "TEST UNIT READY." },
   { name = "lun_reset", family = "io",
+    session_methods = { "lun_reset" },
     c_sig = "mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
     lua_args = { "session_id", "lun" }, params = { SID, LUN },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_SCSI_REQUEST_FAILED" },

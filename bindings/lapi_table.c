@@ -24,6 +24,23 @@ const luaL_Reg lmcsi_api_funcs[] = {
   {NULL, NULL}
 };
 
+const char *const lmcsi_api_session_methods[][2] = {
+  {"logout", "logout_from_target"},
+  {"close", "logout_from_target"},
+  {"remove_connection", "remove_connection_from_session"},
+  {"info", "session_info"},
+  {"connection_info", "connection_info"},
+  {"set_load_balance_policy", "set_load_balance_policy"},
+  {"inquiry", "scsi_inquiry"},
+  {"read_capacity", "scsi_read_capacity"},
+  {"report_luns", "scsi_report_luns"},
+  {"read", "read"},
+  {"write", "write"},
+  {"test_unit_ready", "scsi_test_unit_ready"},
+  {"lun_reset", "lun_reset"},
+  {NULL, NULL}
+};
+
 const lmcsi_opt_spec lmcsi_opts_login_to_target[] = {
   { "target", LMCSI_OPT_STRING, 0, 0 },
   { "portal", LMCSI_OPT_STRING, 0, 0 },

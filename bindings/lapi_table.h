@@ -26,6 +26,8 @@ int lmcsi_l_abort_task(lua_State *L);
 int lmcsi_l_scsi_submit(lua_State *L);
 
 extern const luaL_Reg lmcsi_api_funcs[];
+/* mcsi.Session methods that are operations: { method, function of the module } */
+extern const char *const lmcsi_api_session_methods[][2];
 extern const lmcsi_opt_spec lmcsi_opts_login_to_target[];
 extern const lmcsi_opt_spec lmcsi_opts_add_connection_to_session[];
 extern const lmcsi_opt_spec lmcsi_opts_send_targets[];

@@ -41,7 +41,7 @@ op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c 
     { name = "nop_timeout_ms", type = "uint", max = 2147483647, set = "session" },
     { name = "max_redirects", type = "uint", max = 2147483647, set = "session" },
     { name = "recovery_timeout_ms", type = "int", min = -1, max = 2147483647, set = "session" } } }
-op{ name = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target", c = "mcsi_logout_from_target", lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, params = {
+op{ name = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target", c = "mcsi_logout_from_target", lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, session_methods = { "logout", "close" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
 op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session", c = "mcsi_add_connection_to_session", lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
@@ -55,27 +55,27 @@ op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "a
     { name = "target_username", rpc = "TargetUsername", type = "string", max = 255, set = "chap" },
     { name = "target_secret", rpc = "TargetSecret", type = "string", max = 255, set = "chap", secret = true },
     { name = "target_secret_file", rpc = "TargetSecretFile", type = "string", set = "chap" } } }
-op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, params = {
+op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, session_methods = { "remove_connection" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
 op{ name = "sessions", rpc = "SessionList", lua = "sessions", c = "mcsi_session_list", lua_args = {  }, iscsicli = { "SessionList", "ReportTargetMappings" }, params = { } }
-op{ name = "session_info", rpc = "GetSessionInfo", lua = "session_info", c = "mcsi_session_get_info", lua_args = { "session_id" }, params = {
+op{ name = "session_info", rpc = "GetSessionInfo", lua = "session_info", c = "mcsi_session_get_info", lua_args = { "session_id" }, session_methods = { "info" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
-op{ name = "connection_info", lua = "connection_info", lua_args = { "session_id", "connection_id" }, params = {
+op{ name = "connection_info", lua = "connection_info", lua_args = { "session_id", "connection_id" }, session_methods = { "connection_info" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
-op{ name = "set_load_balance_policy", rpc = "SetLoadBalancePolicy", lua = "set_load_balance_policy", c = "mcsi_set_load_balance_policy", lua_args = { "session_id", "policy", "paths" }, params = {
+op{ name = "set_load_balance_policy", rpc = "SetLoadBalancePolicy", lua = "set_load_balance_policy", c = "mcsi_set_load_balance_policy", lua_args = { "session_id", "policy", "paths" }, session_methods = { "set_load_balance_policy" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "policy", rpc = "LoadBalancePolicy", type = "policy", required = true },
     { name = "paths", rpc = "Paths", type = "array" } } }
-op{ name = "scsi_inquiry", rpc = "ScsiInquiry", lua = "scsi_inquiry", c = "mcsi_scsi_inquiry", lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" }, params = {
+op{ name = "scsi_inquiry", rpc = "ScsiInquiry", lua = "scsi_inquiry", c = "mcsi_scsi_inquiry", lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" }, session_methods = { "inquiry" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "page", rpc = "PageCode", type = "uint", max = 255 } } }
-op{ name = "scsi_read_capacity", rpc = "ScsiReadCapacity", lua = "scsi_read_capacity", c = "mcsi_scsi_read_capacity", lua_args = { "session_id", "lun" }, iscsicli = { "ReadCapacity" }, params = {
+op{ name = "scsi_read_capacity", rpc = "ScsiReadCapacity", lua = "scsi_read_capacity", c = "mcsi_scsi_read_capacity", lua_args = { "session_id", "lun" }, iscsicli = { "ReadCapacity" }, session_methods = { "read_capacity" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" } } }
-op{ name = "scsi_report_luns", rpc = "ScsiReportLuns", lua = "scsi_report_luns", c = "mcsi_scsi_report_luns", lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, params = {
+op{ name = "scsi_report_luns", rpc = "ScsiReportLuns", lua = "scsi_report_luns", c = "mcsi_scsi_report_luns", lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, session_methods = { "report_luns" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
 op{ name = "send_targets", rpc = "SendTargets", lua = "send_targets", c = "mcsi_send_targets", lua_args = "table", params = {
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
@@ -155,13 +155,13 @@ op{ name = "attach_policy", rpc = "AttachPolicy", params = {
 op{ name = "detach_policy", rpc = "DetachPolicy", params = {
     { name = "policy_id", rpc = "PolicyId", type = "uint", required = true } } }
 op{ name = "list_policies", rpc = "ListPolicies", params = { } }
-op{ name = "read", rpc = "ScsiRead", lua = "read", c = "mcsi_read", lua_args = { "session_id", "lun", "lba", "blocks" }, params = {
+op{ name = "read", rpc = "ScsiRead", lua = "read", c = "mcsi_read", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "read" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
     { name = "blocks", rpc = "Blocks", type = "uint", max = 268435456 },
     { name = "length", rpc = "Length", type = "uint", lua = false } } }
-op{ name = "write", rpc = "ScsiWrite", lua = "write", c = "mcsi_write", lua_args = { "session_id", "lun", "lba", "data" }, params = {
+op{ name = "write", rpc = "ScsiWrite", lua = "write", c = "mcsi_write", lua_args = { "session_id", "lun", "lba", "data" }, session_methods = { "write" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
@@ -173,10 +173,10 @@ op{ name = "scsi_command", rpc = "ScsiCommand", lua = "scsi_command", c = "mcsi_
     { name = "direction", rpc = "Direction", type = "string", values = { "none", "read", "write" } },
     { name = "length", rpc = "Length", type = "uint" },
     { name = "data", rpc = "Data", type = "string" } } }
-op{ name = "scsi_test_unit_ready", rpc = "ScsiTestUnitReady", lua = "scsi_test_unit_ready", c = "mcsi_scsi_test_unit_ready", lua_args = { "session_id", "lun" }, params = {
+op{ name = "scsi_test_unit_ready", rpc = "ScsiTestUnitReady", lua = "scsi_test_unit_ready", c = "mcsi_scsi_test_unit_ready", lua_args = { "session_id", "lun" }, session_methods = { "test_unit_ready" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" } } }
-op{ name = "lun_reset", rpc = "LunReset", lua = "lun_reset", c = "mcsi_lun_reset", lua_args = { "session_id", "lun" }, params = {
+op{ name = "lun_reset", rpc = "LunReset", lua = "lun_reset", c = "mcsi_lun_reset", lua_args = { "session_id", "lun" }, session_methods = { "lun_reset" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" } } }
 op{ name = "abort_task", rpc = "AbortTask", lua = "abort_task", c = "mcsi_abort_task", lua_args = { "session_id", "tag" }, params = {

@@ -784,15 +784,32 @@ local function build(client, mcsi, orig, read_chap)
     return local_status(fn, st, true)
   end
 
+  -- Every described operation with a Lua and a JSON-RPC face that has no
+  -- function above (api/operations.lua): its positional arguments (lua_args)
+  -- are its parameters, its result the method's outputs as they come.
+  for name, op in pairs(api.ops) do
+    if name == op.lua and op.rpc and R[name] == nil and type(op.lua_args) == "table" then
+      R[name] = function(...)
+        local fn, n = split_fn(...)
+        local args, values = table.pack(...), {}
+        for i, pname in ipairs(op.lua_args) do
+          local v = i <= n and args[i] or nil
+          if pname == "session_id" then v = sid_of(v) elseif pname == "connection_id" then v = cid_of(v) end
+          values[pname] = v
+        end
+        return client:op(name, values, function(_, _, raw) return raw end, fn)
+      end
+    end
+  end
+
   -- mcsi.Session and mcsi.Connection objects over the daemon.
-  local smethods = {
-    logout = R.logout_from_target, close = R.logout_from_target,
-    remove_connection = R.remove_connection_from_session, remove_connection_async = R.remove_connection_async,
-    set_load_balance_policy = R.set_load_balance_policy, info = R.session_info,
-    connection_info = R.connection_info, inquiry = R.scsi_inquiry, read_capacity = R.scsi_read_capacity,
-    report_luns = R.scsi_report_luns, test_unit_ready = R.scsi_test_unit_ready, lun_reset = R.lun_reset,
-    read = R.read, write = R.write,
-  }
+  -- The methods that are operations come from the description (session_methods).
+  local smethods = { remove_connection_async = R.remove_connection_async }
+  for name, op in pairs(api.ops) do
+    if name == op.lua then
+      for _, m in ipairs(op.session_methods or {}) do smethods[m] = R[op.lua] end
+    end
+  end
   function smethods.add_connection(s, o, ...)
     local fn = split_fn(...)
     local wrap = function(cid) return cid and new_connection(s, cid, true) or nil end
@@ -858,24 +875,6 @@ local function build(client, mcsi, orig, read_chap)
       for k, v in pairs(rpc_params(api.ops.login_to_target, c)) do p[k] = v end
     end
     return client:call("rpc", method, p, function(_, _, raw) return raw end, fn)
-  end
-
-  -- Every described operation with a Lua and a JSON-RPC face that has no
-  -- function above (api/operations.lua): its positional arguments (lua_args)
-  -- are its parameters, its result the method's outputs as they come.
-  for name, op in pairs(api.ops) do
-    if name == op.lua and op.rpc and R[name] == nil and type(op.lua_args) == "table" then
-      R[name] = function(...)
-        local fn, n = split_fn(...)
-        local args, values = table.pack(...), {}
-        for i, pname in ipairs(op.lua_args) do
-          local v = i <= n and args[i] or nil
-          if pname == "session_id" then v = sid_of(v) elseif pname == "connection_id" then v = cid_of(v) end
-          values[pname] = v
-        end
-        return client:op(name, values, function(_, _, raw) return raw end, fn)
-      end
-    end
   end
 
   return R

@@ -7,6 +7,8 @@
 --     served, each through the daemon method the description names; an
 --     operation described but given no hand-written remote function reaches
 --     the daemon all the same (the generic call of remote.lua);
+--   * mcsi.Session's methods that are operations (session_methods) are the
+--     module's functions, in-process and through the daemon;
 --   * iscsicli's usage shows every command the description maps;
 --   * the binding's options tables are checked by the generated spec: bounds
 --     from the description (max_connections 0..65535, as the protocol's).
@@ -125,6 +127,46 @@ function TestApiFaces.test_remote_serves_every_lua_operation_through_its_method(
   lu.assertStrContains(out, "BAD \n")
   lu.assertStrContains(out, "SENT GetVersion," .. api.ops.scsi_read_capacity.rpc .. "," .. api.ops.lun_reset.rpc .. "\n")
   lu.assertStrContains(out, "ST ISDSC_INVALID_SESSION_ID ISDSC_INVALID_SESSION_ID")
+end
+
+function TestApiFaces.test_session_methods_in_process_and_remote()
+  local want = {}
+  for name, op in pairs(api.ops) do
+    if name == op.lua then
+      for _, m in ipairs(op.session_methods or {}) do want[#want + 1] = m .. "=" .. op.lua end
+    end
+  end
+  table.sort(want)
+  lu.assertTrue(#want >= 10, "described Session methods: " .. #want)
+  -- in-process: the metatable's methods are the module's functions
+  local methods = debug.getregistry()["mcsi.Session"].methods
+  for _, w in ipairs(want) do
+    local m, f = w:match("^(.-)=(.*)$")
+    lu.assertIs(methods[m], mcsi[f], "in-process s:" .. m .. " is mcsi." .. f)
+  end
+  -- remote: a Session of the daemon has the same methods, the remote functions
+  local script = [[
+    local mcsi = require "mcsi"
+    local m = assert(mcsi.connect(os.getenv("SOCK")))
+    local s, st = m.login{ portal = os.getenv("PORTAL"), target = os.getenv("IQN") }
+    assert(s, tostring(st))
+    local idx = getmetatable(s).__index
+    local out = {}
+    for _, w in ipairs({ WANT }) do
+      local meth, f = w:match("^(.-)=(.*)$")
+      out[#out + 1] = meth .. (idx[meth] == m[f] and idx[meth] ~= nil and ":ok" or ":BAD")
+    end
+    assert(s:logout().ok)
+    print("METHODS " .. table.concat(out, ","))
+  ]]
+  local quoted = {}
+  for i, w in ipairs(want) do quoted[i] = string.format("%q", w) end
+  script = script:gsub("WANT", table.concat(quoted, ", "))
+  local rc, out = H.run(string.format("SOCK=%s PORTAL=%s IQN=%s %s -e %s", H.shq(D.sock), H.shq(H.tgt),
+                                      H.shq(H.tgt_iqn), M, H.shq(script)))
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "METHODS ")
+  lu.assertNotStrContains(out, ":BAD")
 end
 
 function TestApiFaces.test_iscsicli_knows_every_described_command()

@@ -63,7 +63,7 @@ local D = dofile("$ROOT/api/operations.lua")
 D.operations[#D.operations + 1] = {
   name = "api_dummy_probe", family = "misc",
   c_sig = "mcsi_status mcsi_api_dummy_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
-  lua_args = { "session_id", "lun", "table" }, iscsicli = { "ApiDummyProbe" },
+  lua_args = { "session_id", "lun", "table" }, iscsicli = { "ApiDummyProbe" }, session_methods = { "dummy_probe" },
   params = { { name = "session_id", type = "id", required = true, doc = "the session" },
              { name = "lun", type = "uint", max = 7, doc = "the LUN" },
              { name = "probe_depth", type = "uint", doc = "how deep" } },
@@ -92,11 +92,13 @@ assert(o.lua_args[1] == "session_id" and o.lua_args[2] == "lun", "lua_args")
 assert(o.param.session_id.rpc == "UniqueSessionId" and o.param.session_id.required, "session_id")
 assert(o.param.lun.max == 7 and o.param.probe_depth.rpc == "ProbeDepth", "lun, probe_depth")
 assert(o.param.secret.set == "chap" and o.param.secret.secret, "chap set")
+assert(o.session_methods[1] == "dummy_probe", "the remote client's Session method")
 EOF
 tap_ok $? "Lua (mcsi.api_ops: the remote client's call map and the binding's checks): api_dummy_probe -> ApiDummyProbe"
 grep -q '{"api_dummy_probe", lmcsi_l_api_dummy_probe},' "$G/bindings/lapi_table.c" \
-  && grep -q '^int lmcsi_l_api_dummy_probe(lua_State \*L);$' "$G/bindings/lapi_table.h"
-tap_ok $? "Lua binding: mcsi.api_dummy_probe in the generated method table, lmcsi_l_api_dummy_probe declared"
+  && grep -q '^int lmcsi_l_api_dummy_probe(lua_State \*L);$' "$G/bindings/lapi_table.h" \
+  && grep -q '{"dummy_probe", "api_dummy_probe"},' "$G/bindings/lapi_table.c"
+tap_ok $? "Lua binding: mcsi.api_dummy_probe in the generated method table (and s:dummy_probe), lmcsi_l_api_dummy_probe declared"
 lua5.4 - "$G/bindings/lapi_table.c" <<'EOF2'
 local f = assert(io.open(arg[1])) local c = f:read("a") f:close()
 local spec = assert(c:match("const lmcsi_opt_spec lmcsi_opts_api_dummy_probe%[%] = {(.-)};"), "no option table")
