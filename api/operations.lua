@@ -118,6 +118,9 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 --   iscsicli   iscsicli commands that map to the operation
 --   session_methods  its names as a method of mcsi.Session (in-process and remote)
 --   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false }
+--              (the daemon's schema checks type, required and unknown names; the Lua binding's
+--              options tables type and bounds; values and the bounds of JSON-RPC parameters are
+--              checked by the run functions, which answer a Status, documented from here)
 --   options    option sets taken as well (D.option_sets)
 --   results    { name, doc } (JSON-RPC outputs)      statuses  the ISDSC Statuses it can answer
 D.operations = {
@@ -318,7 +321,7 @@ D.operations = {
     c_sig = "mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)",
     lua_args = { "session_id", "lun", "lba", "blocks" },
     params = { SID, LUN, { name = "lba", type = "uint", required = true, doc = "the first block" },
-               { name = "blocks", type = "uint", max = 268435456, doc = "blocks to read" },
+               { name = "blocks", type = "uint", doc = "blocks to read (at most io_max bytes through mcsid, 256 MiB in-process)" },
                { name = "length", type = "uint", lua = false, doc = "or bytes to read (whole blocks)" } },
     results = { { name = "Data", doc = "base64" } }, statuses = SCSI_ST,
     doc = "Reads blocks (READ 10/16, split by the LUN's maximum transfer length)." },

@@ -159,7 +159,7 @@ op{ name = "read", rpc = "ScsiRead", lua = "read", c = "mcsi_read", lua_args = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
-    { name = "blocks", rpc = "Blocks", type = "uint", max = 268435456 },
+    { name = "blocks", rpc = "Blocks", type = "uint" },
     { name = "length", rpc = "Length", type = "uint", lua = false } } }
 op{ name = "write", rpc = "ScsiWrite", lua = "write", c = "mcsi_write", lua_args = { "session_id", "lun", "lba", "data" }, session_methods = { "write" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
