@@ -14,6 +14,7 @@ const luaL_Reg lmcsi_api_funcs[] = {
   {"scsi_read_capacity", lmcsi_l_scsi_read_capacity},
   {"scsi_report_luns", lmcsi_l_scsi_report_luns},
   {"send_targets", lmcsi_l_send_targets},
+  {"export", lmcsi_l_export},
   {"read", lmcsi_l_read},
   {"write", lmcsi_l_write},
   {"scsi_command", lmcsi_l_scsi_command},
@@ -81,5 +82,23 @@ const lmcsi_opt_spec lmcsi_opts_send_targets[] = {
   { "login_timeout_ms", LMCSI_OPT_INTEGER, 0, 3600000 },
   { "initiator", LMCSI_OPT_STRING, 0, 0 },
   { "chap", LMCSI_OPT_TABLE, 0, 0 },
+  { NULL, 0, 0, 0 },
+};
+
+const lmcsi_opt_spec lmcsi_opts_export[] = {
+  { "socket", LMCSI_OPT_STRING, 0, 0 },
+  { "tcp", LMCSI_OPT_STRING, 0, 0 },
+  { "name", LMCSI_OPT_STRING, 0, 0 },
+  { "description", LMCSI_OPT_STRING, 0, 0 },
+  { "read_only", LMCSI_OPT_BOOLEAN, 0, 0 },
+  { "max_clients", LMCSI_OPT_INTEGER, 0, 4096 },
+  { "handshake_timeout_ms", LMCSI_OPT_INTEGER, 0, 3600000 },
+  { "max_request", LMCSI_OPT_INTEGER, 0, 1073741824 },
+  { "max_scsi_transfer", LMCSI_OPT_INTEGER, 0, 1073741824 },
+  { "tls", LMCSI_OPT_STRING, 0, 0 },
+  { "tls_cert", LMCSI_OPT_STRING, 0, 0 },
+  { "tls_key", LMCSI_OPT_STRING, 0, 0 },
+  { "tls_ca", LMCSI_OPT_STRING, 0, 0 },
+  { "tls_psk_file", LMCSI_OPT_STRING, 0, 0 },
   { NULL, 0, 0, 0 },
 };

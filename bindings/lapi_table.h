@@ -17,6 +17,7 @@ int lmcsi_l_scsi_inquiry(lua_State *L);
 int lmcsi_l_scsi_read_capacity(lua_State *L);
 int lmcsi_l_scsi_report_luns(lua_State *L);
 int lmcsi_l_send_targets(lua_State *L);
+int lmcsi_l_export(lua_State *L);
 int lmcsi_l_read(lua_State *L);
 int lmcsi_l_write(lua_State *L);
 int lmcsi_l_scsi_command(lua_State *L);
@@ -31,5 +32,6 @@ extern const char *const lmcsi_api_session_methods[][2];
 extern const lmcsi_opt_spec lmcsi_opts_login_to_target[];
 extern const lmcsi_opt_spec lmcsi_opts_add_connection_to_session[];
 extern const lmcsi_opt_spec lmcsi_opts_send_targets[];
+extern const lmcsi_opt_spec lmcsi_opts_export[];
 
 #endif

@@ -148,6 +148,23 @@ op{ name = "unexport_lun", rpc = "UnexportLun", params = {
     { name = "socket", rpc = "Socket", type = "string" } } }
 op{ name = "list_exports", rpc = "ListExports", params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id" } } }
+op{ name = "export", lua = "export", lua_args = { "session_id", "lun", "table" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint", required = true },
+    { name = "socket", rpc = "Socket", type = "string" },
+    { name = "tcp", rpc = "Tcp", type = "string" },
+    { name = "name", rpc = "Name", type = "string" },
+    { name = "description", rpc = "Description", type = "string" },
+    { name = "read_only", rpc = "ReadOnly", type = "bool" },
+    { name = "max_clients", rpc = "MaxClients", type = "uint", max = 4096 },
+    { name = "handshake_timeout_ms", rpc = "HandshakeTimeoutMs", type = "uint", max = 3600000 },
+    { name = "max_request", rpc = "MaxRequest", type = "uint", max = 1073741824 },
+    { name = "max_scsi_transfer", rpc = "MaxScsiTransfer", type = "uint", max = 1073741824 },
+    { name = "tls", rpc = "Tls", type = "string", values = { "require", "off" } },
+    { name = "tls_cert", rpc = "TlsCert", type = "string" },
+    { name = "tls_key", rpc = "TlsKey", type = "string" },
+    { name = "tls_ca", rpc = "TlsCa", type = "string" },
+    { name = "tls_psk_file", rpc = "TlsPskFile", type = "string" } } }
 op{ name = "attach_policy", rpc = "AttachPolicy", params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "policy_script", rpc = "PolicyScript", type = "string", required = true },
