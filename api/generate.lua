@@ -157,6 +157,18 @@ local function validate()
     local n = names(op)
     if n.c and not op.c_sig then bad("%s: a C face needs c_sig", op.name) end
     if n.lua and not op.lua_args then bad("%s: a Lua face needs lua_args", op.name) end
+    if type(op.lua_args) == "table" then
+      local known = {}
+      for _, p in ipairs(all_params(op)) do known[p.name] = true end
+      for _, a in ipairs(op.lua_args) do
+        if a ~= "table" and not known[a] then bad("%s: lua_args names %s, which is no parameter", op.name, a) end
+      end
+    end
+    if op.session_methods and not n.lua then bad("%s: session_methods without a Lua face", op.name) end
+    if n.rpc then
+      local f = io.open(opt.src .. "/daemon/methods_" .. tostring(op.family) .. ".c")
+      if f then f:close() else bad("%s: no daemon/methods_%s.c for its run function", op.name, tostring(op.family)) end
+    end
   end
 end
 

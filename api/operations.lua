@@ -383,6 +383,9 @@ D.operations = {
   { name = "scsi_submit", family = "io", rpc = false,
     c_sig = "mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)",
     lua_args = { "session_id", "lun", "cdb", "direction", "length" },
+    params = { SID, LUN, { name = "cdb", type = "string", required = true, doc = "the CDB, 1..16 bytes" },
+               { name = "direction", type = "string", values = { "none", "read", "write" }, default = "none", doc = "data direction" },
+               { name = "length", type = "uint", doc = "bytes to read, or the bytes to write (a string)" } },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_REQUEST_NOT_SUPPORTED" },
     doc = "A SCSI command whose tag is answered at once, its result later (not served by mcsid)." },
 }

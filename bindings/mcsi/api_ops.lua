@@ -199,5 +199,10 @@ op{ name = "lun_reset", rpc = "LunReset", lua = "lun_reset", c = "mcsi_lun_reset
 op{ name = "abort_task", rpc = "AbortTask", lua = "abort_task", c = "mcsi_abort_task", lua_args = { "session_id", "tag" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "tag", rpc = "Tag", type = "id", required = true } } }
-op{ name = "scsi_submit", lua = "scsi_submit", c = "mcsi_scsi_submit", lua_args = { "session_id", "lun", "cdb", "direction", "length" }, params = { } }
+op{ name = "scsi_submit", lua = "scsi_submit", c = "mcsi_scsi_submit", lua_args = { "session_id", "lun", "cdb", "direction", "length" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" },
+    { name = "cdb", rpc = "Cdb", type = "string", required = true },
+    { name = "direction", rpc = "Direction", type = "string", values = { "none", "read", "write" } },
+    { name = "length", rpc = "Length", type = "uint" } } }
 return { ops = ops, by_rpc = by_rpc, iscsicli = iscsicli }

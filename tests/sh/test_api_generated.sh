@@ -208,5 +208,17 @@ EOF
 lua5.4 api/generate.lua --desc "$TMP/bad.lua" --out "$TMP/bad" >/dev/null 2>"$TMP/err"
 [ $? -ne 0 ] && grep -q 'ISDSC_NO_SUCH_STATUS is not in core/status_list.h' "$TMP/err" && [ ! -e "$TMP/bad/daemon/methods_table.c" ]
 tap_ok $? "a Status that core/status_list.h lacks is refused, nothing written"
+cat >"$TMP/bad2.lua" <<EOF
+local D = dofile("$ROOT/api/operations.lua")
+for _, op in ipairs(D.operations) do
+  if op.name == "lun_reset" then op.lua_args = { "session_id", "lunn" } end
+  if op.name == "abort_task" then op.family = "nowhere" end
+end
+return D
+EOF
+lua5.4 api/generate.lua --desc "$TMP/bad2.lua" --out "$TMP/bad2" >/dev/null 2>"$TMP/err"
+[ $? -ne 0 ] && grep -q 'lun_reset: lua_args names lunn, which is no parameter' "$TMP/err" \
+  && grep -q 'abort_task: no daemon/methods_nowhere.c for its run function' "$TMP/err"
+tap_ok $? "a Lua argument that is no parameter, a family without its daemon file: refused"
 
 tap_done
