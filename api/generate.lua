@@ -153,7 +153,6 @@ local function validate()
         bad("%s: parameter %s of type %s cannot be a JSON-RPC parameter (rpc = false)", op.name, p.name, p.type)
       end
     end
-    if #rpc_params(op) >= 20 then bad("%s: more than 19 parameters (MCSID_MAX_PARAMS)", op.name) end
     local n = names(op)
     if n.c and not op.c_sig then bad("%s: a C face needs c_sig", op.name) end
     if n.lua and not op.lua_args then bad("%s: a Lua face needs lua_args", op.name) end
@@ -278,8 +277,8 @@ local function gen_daemon_table()
     " *\n * One row per operation with a JSON-RPC face, in the description's order (GetVersion\n",
     " * lists them so); its run function is methods_run.h's mcsid_run_<operation>. */\n",
     "#include <stddef.h>\n#include \"methods.h\"\n\n",
-    "const mcsid_method mcsid_methods[] = {\n",
   }
+  local rows_out = {}
   for _, op in ipairs(D.operations) do
     local n = names(op)
     if n.rpc then
@@ -289,11 +288,13 @@ local function gen_daemon_table()
                                         p.required and 1 or 0)
       end
       rows[#rows + 1] = "{ NULL }"
-      out[#out + 1] = string.format("  { %s, %s,\n    { %s } },\n", lua_string(n.rpc), n.run,
-                                    table.concat(rows, ",\n      "))
+      out[#out + 1] = string.format("static const mcsid_param_spec params_%s[] = {\n  %s,\n};\n", op.name,
+                                    table.concat(rows, ",\n  "))
+      rows_out[#rows_out + 1] = string.format("  { %s, %s, params_%s },\n", lua_string(n.rpc), n.run, op.name)
     end
   end
-  out[#out + 1] = "  { NULL, NULL, { { NULL } } },\n};\n"
+  out[#out + 1] = "\nconst mcsid_method mcsid_methods[] = {\n" .. table.concat(rows_out)
+  out[#out + 1] = "  { NULL, NULL, NULL },\n};\n"
   return table.concat(out)
 end
 

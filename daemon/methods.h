@@ -40,14 +40,12 @@ typedef struct mcsid_param {
   int required;
 } mcsid_param_spec;
 
-#define MCSID_MAX_PARAMS 20
-
 typedef struct mcsid_call mcsid_call;
 
 typedef struct mcsid_method {
   const char *name;
   void (*run)(mcsid_call *call);
-  mcsid_param_spec params[MCSID_MAX_PARAMS];   /* ends at the first row without a name */
+  const mcsid_param_spec *params;             /* ends at the first row without a name */
 } mcsid_method;
 
 struct mcsid_call {

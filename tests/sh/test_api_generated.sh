@@ -76,7 +76,7 @@ EOF
 lua5.4 api/generate.lua --desc "$TMP/dummy.lua" --out "$TMP/dummy" 2>"$TMP/err"
 tap_ok $? "a description with a dummy operation generates" || tap_note "$(cat "$TMP/err")"
 G=$TMP/dummy
-grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe,' "$G/daemon/methods_table.c" \
+grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe, params_api_dummy_probe },' "$G/daemon/methods_table.c" \
   && grep -q '{ "ProbeDepth", P_UINT, 0 }' "$G/daemon/methods_table.c" \
   && grep -q '{ "UniqueSessionId", P_ID, 1 }' "$G/daemon/methods_table.c" \
   && grep -q '{ "TargetSecretFile", P_STRING, 0 }' "$G/daemon/methods_table.c"
