@@ -148,6 +148,11 @@ local function validate()
       end
     end
     for _, p in ipairs(all_params(op)) do
+      for _, e in ipairs(p.elements or {}) do
+        if not (D.types[e.type] and D.types[e.type].c) then
+          bad("%s: member %s of %s has no JSON-RPC type %s", op.name, e.name, p.name, tostring(e.type))
+        end
+      end
       if not D.types[p.type] then bad("%s: parameter %s has no type %s", op.name, p.name, tostring(p.type))
       elseif p.rpc ~= false and op.rpc ~= false and not D.types[p.type].c then
         bad("%s: parameter %s of type %s cannot be a JSON-RPC parameter (rpc = false)", op.name, p.name, p.type)
@@ -255,6 +260,9 @@ local function replace_block(rel, begin_line, end_line, body)
   return text:sub(1, after_begin - 1) .. body .. text:sub(e)
 end
 
+-- A parameter's name in the Lua face (lua = "connection" overrides it).
+local function lua_name(p) return type(p.lua) == "string" and p.lua or p.name end
+
 local function default_text(p)
   if p.default == nil then return nil end
   if type(p.default) == "string" then return p.default == "" and '""' or p.default end
@@ -284,10 +292,22 @@ local function gen_daemon_table()
     if n.rpc then
       local rows = {}
       for _, p in ipairs(rpc_params(op)) do
-        rows[#rows + 1] = string.format("{ %s, %s, %d }", lua_string(rpc_param_name(p)), D.types[p.type].c,
-                                        p.required and 1 or 0)
+        local elems = "NULL"
+        if p.elements then
+          elems = string.format("elements_%s_%s", op.name, p.name)
+          local er = {}
+          for _, e in ipairs(p.elements) do
+            er[#er + 1] = string.format("{ %s, %s, %d, NULL }", lua_string(rpc_param_name(e)), D.types[e.type].c,
+                                        e.required and 1 or 0)
+          end
+          er[#er + 1] = "{ NULL, 0, 0, NULL }"
+          out[#out + 1] = string.format("static const mcsid_param_spec %s[] = {\n  %s,\n};\n", elems,
+                                        table.concat(er, ",\n  "))
+        end
+        rows[#rows + 1] = string.format("{ %s, %s, %d, %s }", lua_string(rpc_param_name(p)), D.types[p.type].c,
+                                        p.required and 1 or 0, elems)
       end
-      rows[#rows + 1] = "{ NULL }"
+      rows[#rows + 1] = "{ NULL, 0, 0, NULL }"
       out[#out + 1] = string.format("static const mcsid_param_spec params_%s[] = {\n  %s,\n};\n", op.name,
                                     table.concat(rows, ",\n  "))
       rows_out[#rows_out + 1] = string.format("  { %s, %s, params_%s },\n", lua_string(n.rpc), n.run, op.name)
@@ -367,6 +387,16 @@ local function gen_lua_ops()
       if p.set then f[#f + 1] = "set = " .. lua_string(p.set) end
       if p.lua == false then f[#f + 1] = "lua = false" end
       if p.secret then f[#f + 1] = "secret = true" end
+      if type(p.lua) == "string" then f[#f + 1] = "lua = " .. lua_string(p.lua) end
+      if p.elements then
+        local es = {}
+        for _, e in ipairs(p.elements) do
+          es[#es + 1] = string.format("{ name = %s, rpc = %s, lua = %s, type = %s%s }", lua_string(e.name),
+                                      lua_string(rpc_param_name(e)), lua_string(lua_name(e)), lua_string(e.type),
+                                      e.required and ", required = true" or "")
+        end
+        f[#f + 1] = "elements = { " .. table.concat(es, ", ") .. " }"
+      end
       ps[#ps + 1] = "{ " .. table.concat(f, ", ") .. " }"
     end
     fields[#fields + 1] = "params = {" .. (#ps > 0 and ("\n    " .. table.concat(ps, ",\n    ") .. " ") or " ") .. "}"
@@ -379,14 +409,23 @@ end
 -- ---- Lua binding (in-process): its method table and option checks ----------------------------------
 
 local LUA_OPT_TYPE = { string = "LMCSI_OPT_STRING", integer = "LMCSI_OPT_INTEGER", boolean = "LMCSI_OPT_BOOLEAN",
-                       table = "LMCSI_OPT_TABLE" }
+                       table = "LMCSI_OPT_TABLE", any = "LMCSI_OPT_ANY" }
 
 local function lua_opt_row(p)
   local t = p.type == "table" and "table" or D.types[p.type].lua
   local lo, hi = p.min or 0, p.max or 0
   if t ~= "integer" then lo, hi = 0, 0
   elseif not p.max then hi = "LUA_MAXINTEGER" end
-  return string.format("{ %s, %s, %s, %s }", lua_string(p.name), LUA_OPT_TYPE[t], tostring(lo), tostring(hi))
+  return string.format("{ %s, %s, %s, %s }", lua_string(lua_name(p)), LUA_OPT_TYPE[t], tostring(lo), tostring(hi))
+end
+
+-- The parameters of an operation's Lua face that are arrays of tables: { param, its element spec's name }.
+local function lua_element_specs(op)
+  local list = {}
+  for _, p in ipairs(all_params(op)) do
+    if p.elements and p.lua ~= false then list[#list + 1] = { p, "lmcsi_opts_" .. op.name .. "_" .. p.name } end
+  end
+  return list
 end
 
 local function gen_lapi_h()
@@ -407,6 +446,9 @@ local function gen_lapi_h()
   for _, op in ipairs(D.operations) do
     if names(op).lua and lua_option_keys(op) then
       out[#out + 1] = string.format("extern const lmcsi_opt_spec lmcsi_opts_%s[];\n", op.name)
+    end
+    for _, es in ipairs(names(op).lua and lua_element_specs(op) or {}) do
+      out[#out + 1] = string.format("extern const lmcsi_opt_spec %s[];   /* each table of %s */\n", es[2], es[1].name)
     end
   end
   out[#out + 1] = "\n#endif\n"
@@ -439,6 +481,12 @@ local function gen_lapi_c()
       rows[#rows + 1] = "{ NULL, 0, 0, 0 }"
       out[#out + 1] = string.format("\nconst lmcsi_opt_spec lmcsi_opts_%s[] = {\n  %s,\n};\n", op.name,
                                     table.concat(rows, ",\n  "))
+    end
+    for _, es in ipairs(names(op).lua and lua_element_specs(op) or {}) do
+      local rows = {}
+      for _, e in ipairs(es[1].elements) do rows[#rows + 1] = lua_opt_row(e) end
+      rows[#rows + 1] = "{ NULL, 0, 0, 0 }"
+      out[#out + 1] = string.format("\nconst lmcsi_opt_spec %s[] = {\n  %s,\n};\n", es[2], table.concat(rows, ",\n  "))
     end
   end
   return table.concat(out)
@@ -502,7 +550,17 @@ local function gen_protocol_md()
       end
       if #own > 0 then
         out[#out + 1] = "| Parameter | Type | Bounds | Default | Canonical | Meaning |\n|---|---|---|---|---|---|\n"
-        for _, p in ipairs(own) do out[#out + 1] = "| " .. param_doc_md(p) .. " |\n" end
+        for _, p in ipairs(own) do
+          out[#out + 1] = "| " .. param_doc_md(p) .. " |\n"
+          for _, e in ipairs(p.elements or {}) do
+            local row = param_doc_md(e)
+            local first, rest = row:match("^(.-) | (.*)$")
+            first = first:gsub("^(%**)`?([%w]+)`?(%**)$", function(a, n, b)
+              return a .. (a == "" and "`" or "") .. rpc_param_name(p) .. "[]." .. n .. (b == "" and "`" or "") .. b
+            end)
+            out[#out + 1] = "| " .. first .. " | " .. rest .. " |\n"
+          end
+        end
         out[#out + 1] = "\n"
       else
         out[#out + 1] = "No parameters of its own.\n\n"

@@ -33,7 +33,7 @@ D.naming = {
 -- Parameter types: what the daemon's schema checks (daemon/methods.h P_*), the docs' words, the Lua type.
 D.types = {
   string  = { c = "P_STRING",  doc = "string",                               lua = "string" },
-  id      = { c = "P_ID",      doc = "id (number, or decimal / 0x string)",  lua = "integer" },
+  id      = { c = "P_ID",      doc = "id (number, or decimal / 0x string)",  lua = "any" },   -- Lua: an id or its object
   uint    = { c = "P_UINT",    doc = "non-negative integer",                 lua = "integer" },
   bool    = { c = "P_BOOL",    doc = "boolean",                              lua = "boolean" },
   portal  = { c = "P_PORTAL",  doc = "portal (\"host:port\" or {Address, Port})", lua = "string" },
@@ -117,7 +117,8 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 --   lua_args   how Lua passes the parameters: a list of canonical names (positional) or "table" (one options table)
 --   iscsicli   iscsicli commands that map to the operation
 --   session_methods  its names as a method of mcsi.Session (in-process and remote)
---   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false }
+--   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false | override,
+--                elements = { params of each object of an array } }
 --              (the daemon's schema checks type, required and unknown names; the Lua binding's
 --              options tables type and bounds; values and the bounds of JSON-RPC parameters are
 --              checked by the run functions, which answer a Status, documented from here)
@@ -187,7 +188,12 @@ D.operations = {
     c_sig = "mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy, const mcsi_lb_path *paths, size_t n)",
     lua_args = { "session_id", "policy", "paths" },
     params = { SID, { name = "policy", type = "policy", required = true, doc = "the policy, 1..5 or its name" },
-               { name = "paths", type = "array", doc = "[{UniqueConnectionId, Weight, Active, Primary}]" } },
+               { name = "paths", type = "array", max_items = 32, doc = "the connections' roles",
+                 elements = {
+                   { name = "connection_id", lua = "connection", type = "id", required = true, doc = "a connection of the session" },
+                   { name = "weight", type = "uint", max = 4294967295, doc = "its weight (weighted paths)" },
+                   { name = "active", type = "bool", default = true, doc = "active (round robin subset)" },
+                   { name = "primary", type = "bool", default = false, doc = "the primary (failover only)" } } } },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_LOAD_BALANCE_POLICY", "ISDSC_INVALID_CONNECTION_ID",
                  "ISDSC_PATH_COUNT_MISMATCH", "ISDSC_NO_PRIMARY_PATH_SPECIFIED", "ISDSC_MULTIPLE_PRIMARY_PATHS_SPECIFIED" },
     doc = "Sets the session's load balance policy and, optionally, its paths." },

@@ -75,6 +75,14 @@ const lmcsi_opt_spec lmcsi_opts_add_connection_to_session[] = {
   { NULL, 0, 0, 0 },
 };
 
+const lmcsi_opt_spec lmcsi_opts_set_load_balance_policy_paths[] = {
+  { "connection", LMCSI_OPT_ANY, 0, 0 },
+  { "weight", LMCSI_OPT_INTEGER, 0, 4294967295 },
+  { "active", LMCSI_OPT_BOOLEAN, 0, 0 },
+  { "primary", LMCSI_OPT_BOOLEAN, 0, 0 },
+  { NULL, 0, 0, 0 },
+};
+
 const lmcsi_opt_spec lmcsi_opts_send_targets[] = {
   { "portal", LMCSI_OPT_STRING, 0, 0 },
   { "header_digest", LMCSI_OPT_STRING, 0, 0 },

@@ -31,6 +31,7 @@ extern const luaL_Reg lmcsi_api_funcs[];
 extern const char *const lmcsi_api_session_methods[][2];
 extern const lmcsi_opt_spec lmcsi_opts_login_to_target[];
 extern const lmcsi_opt_spec lmcsi_opts_add_connection_to_session[];
+extern const lmcsi_opt_spec lmcsi_opts_set_load_balance_policy_paths[];   /* each table of paths */
 extern const lmcsi_opt_spec lmcsi_opts_send_targets[];
 extern const lmcsi_opt_spec lmcsi_opts_export[];
 

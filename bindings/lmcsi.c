@@ -891,6 +891,8 @@ static void check_opt_value(lua_State *L, const lmcsi_opt_spec *o, const char *w
   case LMCSI_OPT_TABLE:
     if (ty != LUA_TTABLE) luaL_error(L, "%s: option '%s' must be a table", what, o->name);
     break;
+  case LMCSI_OPT_ANY:
+    break;
   }
 }
 
@@ -994,7 +996,6 @@ static int policy_of(lua_State *L, int arg)
  * or its name, paths = { { connection = cid, weight =, active =, primary = }, ... } */
 int lmcsi_l_set_load_balance_policy(lua_State *L)
 {
-  static const char *const keys[] = { "connection", "weight", "active", "primary", NULL };
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   int policy = policy_of(L, 2);
@@ -1009,7 +1010,7 @@ int lmcsi_l_set_load_balance_policy(lua_State *L)
       if (lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TTABLE)
         return luaL_argerror(L, 3, "each path must be a table { connection =, weight =, active =, primary = }");
       int t = lua_gettop(L);
-      lmcsi_check_fields(L, t, keys, "mcsi.set_load_balance_policy path");
+      lmcsi_check_opts(L, t, lmcsi_opts_set_load_balance_policy_paths, "mcsi.set_load_balance_policy path");
       lmcsi_raw_field(L, t, "connection");
       if (lua_isnil(L, -1)) return luaL_argerror(L, 3, "a path without 'connection'");
       paths[i].connection_id = lmcsi_check_cid(L, lua_gettop(L));

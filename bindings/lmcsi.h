@@ -189,7 +189,8 @@ const char *lmcsi_push_short(lua_State *L, const char *s);
 void lmcsi_check_fields(lua_State *L, int t, const char *const allowed[], const char *what);
 /* One key of an operation's options table, as the description gives it
  * (api/operations.lua; the rows: lapi_table.c). lo..hi bound an integer. */
-typedef enum { LMCSI_OPT_STRING = 1, LMCSI_OPT_INTEGER, LMCSI_OPT_BOOLEAN, LMCSI_OPT_TABLE } lmcsi_opt_type;
+typedef enum { LMCSI_OPT_STRING = 1, LMCSI_OPT_INTEGER, LMCSI_OPT_BOOLEAN, LMCSI_OPT_TABLE,
+               LMCSI_OPT_ANY /* its reader checks it (an id or its object) */ } lmcsi_opt_type;
 typedef struct lmcsi_opt_spec {
   const char *name;
   lmcsi_opt_type type;

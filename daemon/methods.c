@@ -137,11 +137,43 @@ static const char *const type_names[] = {
   [P_POLICY] = "a load balance policy (a number or a name)", [P_ARRAY] = "an array", [P_OBJECT] = "an object",
 };
 
-static const mcsid_param_spec *find_param(const mcsid_method *m, const char *name)
+static const mcsid_param_spec *find_param(const mcsid_param_spec *spec, const char *name)
 {
-  for (const mcsid_param_spec *p = m->params; p->name; p++)
+  for (const mcsid_param_spec *p = spec; p->name; p++)
     if (!strcmp(p->name, name)) return p;
   return NULL;
+}
+
+/* Each element of an array of objects against its members' spec. */
+static int check_elements(const mcsid_param_spec *arr, json_t *v, char *msg, size_t len)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    const char *key;
+    json_t *x;
+    if (!json_is_object(e)) {
+      snprintf(msg, len, "invalid params: %s[%zu] must be an object", arr->name, i);
+      return -1;
+    }
+    json_object_foreach(e, key, x) {
+      const mcsid_param_spec *p = find_param(arr->elements, key);
+      if (!p) {
+        snprintf(msg, len, "invalid params: %s[%zu] has no member %.*s", arr->name, i, mcsid_text_prefix(key, 64), key);
+        return -1;
+      }
+      if (!value_has_type(x, p->type)) {
+        snprintf(msg, len, "invalid params: %s[%zu].%s must be %s", arr->name, i, p->name, type_names[p->type]);
+        return -1;
+      }
+    }
+    for (const mcsid_param_spec *p = arr->elements; p->name; p++)
+      if (p->required && !json_object_get(e, p->name)) {
+        snprintf(msg, len, "invalid params: %s[%zu].%s is required", arr->name, i, p->name);
+        return -1;
+      }
+  }
+  return 0;
 }
 
 /* 0, or -1 with msg set. Messages name parameters, never their values. */
@@ -150,7 +182,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
   const char *key;
   json_t *v;
   json_object_foreach(params, key, v) {
-    const mcsid_param_spec *p = find_param(m, key);
+    const mcsid_param_spec *p = find_param(m->params, key);
     if (!p) {
       snprintf(msg, len, "invalid params: %s has no parameter %.*s", m->name, mcsid_text_prefix(key, 64), key);
       return -1;
@@ -159,6 +191,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
       snprintf(msg, len, "invalid params: %s must be %s", p->name, type_names[p->type]);
       return -1;
     }
+    if (p->elements && check_elements(p, v, msg, len) < 0) return -1;
   }
   for (const mcsid_param_spec *p = m->params; p->name; p++)
     if (p->required && !json_object_get(params, p->name)) {

@@ -38,6 +38,7 @@ typedef struct mcsid_param {
   const char *name;
   mcsid_ptype type;
   int required;
+  const struct mcsid_param *elements;   /* P_ARRAY of objects: each one's members (NULL: not checked) */
 } mcsid_param_spec;
 
 typedef struct mcsid_call mcsid_call;

@@ -67,7 +67,7 @@ op{ name = "connection_info", lua = "connection_info", lua_args = { "session_id"
 op{ name = "set_load_balance_policy", rpc = "SetLoadBalancePolicy", lua = "set_load_balance_policy", c = "mcsi_set_load_balance_policy", lua_args = { "session_id", "policy", "paths" }, session_methods = { "set_load_balance_policy" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "policy", rpc = "LoadBalancePolicy", type = "policy", required = true },
-    { name = "paths", rpc = "Paths", type = "array" } } }
+    { name = "paths", rpc = "Paths", type = "array", elements = { { name = "connection_id", rpc = "UniqueConnectionId", lua = "connection", type = "id", required = true }, { name = "weight", rpc = "Weight", lua = "weight", type = "uint" }, { name = "active", rpc = "Active", lua = "active", type = "bool" }, { name = "primary", rpc = "Primary", lua = "primary", type = "bool" } } } } }
 op{ name = "scsi_inquiry", rpc = "ScsiInquiry", lua = "scsi_inquiry", c = "mcsi_scsi_inquiry", lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" }, session_methods = { "inquiry" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },

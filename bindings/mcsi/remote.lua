@@ -528,11 +528,17 @@ local function build(client, mcsi, orig, read_chap)
     local fn = split_fn(paths, ...)
     if type(paths) ~= "table" then paths = nil end
     local p = { session_id = sid_of(s), policy = policy }
-    if paths then
+    if paths then                      -- each path's members as the description names them in each face
       p.paths = {}
+      local members = api.ops.set_load_balance_policy.param.paths.elements
       for i, x in ipairs(paths) do
-        p.paths[i] = { UniqueConnectionId = cid_of(x.connection), Weight = x.weight,
-                       Active = x.active == nil and true or x.active, Primary = x.primary or false }
+        local e = {}
+        for _, m in ipairs(members) do
+          local v = x[m.lua]
+          if m.type == "id" then v = cid_of(v) end
+          e[m.rpc] = v
+        end
+        p.paths[i] = e
       end
     end
     return client:op("set_load_balance_policy", p, function() end, fn)

@@ -190,6 +190,11 @@ function TestApiFaces.test_binding_checks_options_with_the_described_bounds()
                  mcsi.add_connection_to_session, 1, { portal = H.tgt, weight = "x" })
   H.assertRaises("mcsi.login_to_target: option 'nop_interval_ms' out of range (-1..2147483647)",
                  mcsi.login_to_target, { portal = H.tgt, nop_interval_ms = -2 })
+  -- each path of set_load_balance_policy: the members the description gives it
+  H.assertRaises("mcsi.set_load_balance_policy path: option 'active' must be a boolean",
+                 mcsi.set_load_balance_policy, 1, 2, { { connection = 1, active = "yes" } })
+  H.assertRaises("mcsi.set_load_balance_policy path: unknown option 'connection_id'",
+                 mcsi.set_load_balance_policy, 1, 2, { { connection_id = 1 } })
 end
 
 H.finish()

@@ -77,9 +77,9 @@ lua5.4 api/generate.lua --desc "$TMP/dummy.lua" --out "$TMP/dummy" 2>"$TMP/err"
 tap_ok $? "a description with a dummy operation generates" || tap_note "$(cat "$TMP/err")"
 G=$TMP/dummy
 grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe, params_api_dummy_probe },' "$G/daemon/methods_table.c" \
-  && grep -q '{ "ProbeDepth", P_UINT, 0 }' "$G/daemon/methods_table.c" \
-  && grep -q '{ "UniqueSessionId", P_ID, 1 }' "$G/daemon/methods_table.c" \
-  && grep -q '{ "TargetSecretFile", P_STRING, 0 }' "$G/daemon/methods_table.c"
+  && grep -q '{ "ProbeDepth", P_UINT, 0, NULL }' "$G/daemon/methods_table.c" \
+  && grep -q '{ "UniqueSessionId", P_ID, 1, NULL }' "$G/daemon/methods_table.c" \
+  && grep -q '{ "TargetSecretFile", P_STRING, 0, NULL }' "$G/daemon/methods_table.c"
 tap_ok $? "daemon: ApiDummyProbe's row and schema (its own parameters and the chap option set)"
 grep -q 'void mcsid_run_api_dummy_probe(struct mcsid_call \*call);' "$G/daemon/methods_run.h"
 tap_ok $? "daemon: its run function mcsid_run_api_dummy_probe is declared"
@@ -173,7 +173,11 @@ reqs = [("GetVersion", None),
         ("ApiDummyProbe", {}),
         ("ApiDummyProbe", {"UniqueSessionId": 1, "Nope": 1}),
         ("ApiDummyProbe", {"UniqueSessionId": 1, "ProbeDepth": -1}),
-        ("ApiDummyProbe", {"UniqueSessionId": "0x10", "ProbeDepth": 5, "Username": "u"})]
+        ("ApiDummyProbe", {"UniqueSessionId": "0x10", "ProbeDepth": 5, "Username": "u"}),
+        ("SetLoadBalancePolicy", {"UniqueSessionId": 1, "LoadBalancePolicy": 2, "Paths": [5]}),
+        ("SetLoadBalancePolicy", {"UniqueSessionId": 1, "LoadBalancePolicy": 2, "Paths": [{"UniqueConnectionId": 1}, {"Bogus": 1}]}),
+        ("SetLoadBalancePolicy", {"UniqueSessionId": 1, "LoadBalancePolicy": 2, "Paths": [{"UniqueConnectionId": 1, "Weight": "x"}]}),
+        ("SetLoadBalancePolicy", {"UniqueSessionId": 1, "LoadBalancePolicy": 2, "Paths": [{"Weight": 1}]})]
 for i, (m, p) in enumerate(reqs):
     r = {"jsonrpc": "2.0", "id": i, "method": m}
     if p is not None: r["params"] = p
@@ -196,6 +200,14 @@ EOF2
             "dummy daemon: ProbeDepth is checked as described (uint)"
         tap_is "$(sed -n 6p <<<"$ans")" "result ISDSC_SUCCESS 5" \
             "dummy daemon: a good call (with a parameter of the chap option set) reaches the run function"
+        tap_is "$(sed -n 7p <<<"$ans")" "error -32602 invalid params: Paths[0] must be an object" \
+            "daemon: an array of described objects: an element that is no object is -32602"
+        tap_is "$(sed -n 8p <<<"$ans")" "error -32602 invalid params: Paths[1] has no member Bogus" \
+            "daemon: ... an undescribed member is -32602, with its index"
+        tap_is "$(sed -n 9p <<<"$ans")" "error -32602 invalid params: Paths[0].Weight must be a non-negative integer" \
+            "daemon: ... a member of the wrong type is -32602"
+        tap_is "$(sed -n 10p <<<"$ans")" "error -32602 invalid params: Paths[0].UniqueConnectionId is required" \
+            "daemon: ... a missing required member is -32602"
     fi
 fi
 
