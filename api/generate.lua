@@ -169,6 +169,12 @@ local function validate()
       end
     end
     if op.session_methods and not n.lua then bad("%s: session_methods without a Lua face", op.name) end
+    if op.policy ~= nil and op.policy ~= "any" and op.policy ~= "own_session" then
+      bad("%s: policy is \"any\", \"own_session\" or absent, not %s", op.name, tostring(op.policy))
+    end
+    if op.policy == "own_session" and not (op.params and op.params[1] and op.params[1].name == "session_id") then
+      bad("%s: policy own_session needs session_id as its first parameter", op.name)
+    end
     if n.rpc then
       local f = io.open(opt.src .. "/daemon/methods_" .. tostring(op.family) .. ".c")
       if f then f:close() else bad("%s: no daemon/methods_%s.c for its run function", op.name, tostring(op.family)) end
@@ -310,11 +316,13 @@ local function gen_daemon_table()
       rows[#rows + 1] = "{ NULL, 0, 0, NULL }"
       out[#out + 1] = string.format("static const mcsid_param_spec params_%s[] = {\n  %s,\n};\n", op.name,
                                     table.concat(rows, ",\n  "))
-      rows_out[#rows_out + 1] = string.format("  { %s, %s, params_%s },\n", lua_string(n.rpc), n.run, op.name)
+      local policy = ({ any = "MCSID_POLICY_ANY", own_session = "MCSID_POLICY_OWN_SESSION" })[op.policy]
+                     or "MCSID_POLICY_REFUSED"
+      rows_out[#rows_out + 1] = string.format("  { %s, %s, %s, params_%s },\n", lua_string(n.rpc), n.run, policy, op.name)
     end
   end
   out[#out + 1] = "\nconst mcsid_method mcsid_methods[] = {\n" .. table.concat(rows_out)
-  out[#out + 1] = "  { NULL, NULL, NULL },\n};\n"
+  out[#out + 1] = "  { NULL, NULL, 0, NULL },\n};\n"
   return table.concat(out)
 end
 
@@ -543,6 +551,8 @@ local function gen_protocol_md()
       if n.c then faces[#faces + 1] = "C `" .. n.c .. "`" end
       if op.iscsicli then faces[#faces + 1] = "iscsicli " .. table.concat(op.iscsicli, ", ") end
       if #faces > 0 then out[#out + 1] = "Faces: " .. table.concat(faces, "; ") .. ".\n\n" end
+      out[#out + 1] = "Policies: " .. (op.policy == "any" and "may call it"
+        or op.policy == "own_session" and "may call it on their own session" or "may not call it") .. ".\n\n"
       local ps = rpc_params(op)
       local own, sets = {}, {}
       for _, p in ipairs(ps) do

@@ -117,6 +117,8 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 --   lua_args   how Lua passes the parameters: a list of canonical names (positional) or "table" (one options table)
 --   iscsicli   iscsicli commands that map to the operation
 --   session_methods  its names as a method of mcsi.Session (in-process and remote)
+--   policy     whether a policy script (its sandboxed runner, daemon/policy.c) may call it:
+--              "any", "own_session" (with its own UniqueSessionId only); absent: refused
 --   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false | override,
 --                elements = { params of each object of an array } }
 --              (the daemon's schema checks type, required and unknown names; the Lua binding's
@@ -127,6 +129,7 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 D.operations = {
   -- ---- misc ----
   { name = "get_version", family = "misc", lua = false, c = false,
+    policy = "any",
     results = { { name = "Version" }, { name = "ProtocolVersion" }, { name = "InitiatorName" }, { name = "Methods" } },
     statuses = { S }, iscsicli = { "VersionInfo", "NodeName" },
     doc = "The daemon's version, protocol version, initiator name and every method's name." },
@@ -143,12 +146,14 @@ D.operations = {
     results = { { name = "UniqueSessionId" }, { name = "UniqueConnectionId" } }, statuses = LOGIN_ST,
     doc = "Logs in to a target with one connection (add more with AddConnectionToSession)." },
   { name = "logout_from_target", family = "session",
+    policy = "own_session",
     session_methods = { "logout", "close" },
     c_sig = "mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id)",
     lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, params = { SID },
     statuses = { S, "ISDSC_INVALID_SESSION_ID" },
     doc = "Logs the session out (every connection) and forgets it." },
   { name = "add_connection_to_session", family = "session",
+    policy = "own_session",
     c_sig = "mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts, mcsi_id *connection_id)",
     lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" },
     params = { SID, { name = "portal", type = "portal", required = true, doc = "the portal of the new connection" },
@@ -160,6 +165,7 @@ D.operations = {
                  "ISDSC_LOGIN_FAILED", "ISDSC_AUTHENTICATION_FAILURE" },
     doc = "Adds a connection (MC/S) to a session." },
   { name = "remove_connection_from_session", family = "session",
+    policy = "own_session",
     session_methods = { "remove_connection" },
     c_sig = "mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id)",
     lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" },
@@ -172,6 +178,7 @@ D.operations = {
     results = { { name = "Sessions" } }, statuses = { S },
     doc = "Every session with its connections (as GetSessionInfo)." },
   { name = "session_info", family = "session", rpc = "GetSessionInfo", c = "mcsi_session_get_info",
+    policy = "own_session",
     session_methods = { "info" },
     c_sig = "mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out)",
     lua_args = { "session_id" }, params = { SID },
@@ -184,6 +191,7 @@ D.operations = {
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID" },
     doc = "One connection of a session (through mcsid: from GetSessionInfo)." },
   { name = "set_load_balance_policy", family = "session",
+    policy = "own_session",
     session_methods = { "set_load_balance_policy" },
     c_sig = "mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy, const mcsi_lb_path *paths, size_t n)",
     lua_args = { "session_id", "policy", "paths" },
@@ -200,6 +208,7 @@ D.operations = {
 
   -- ---- scsi ----
   { name = "scsi_inquiry", family = "scsi",
+    policy = "own_session",
     session_methods = { "inquiry" },
     c_sig = "mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)",
     lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" },
@@ -208,12 +217,14 @@ D.operations = {
                 { name = "ProductRevision" }, { name = "Data" } }, statuses = SCSI_ST,
     doc = "INQUIRY: standard data or a VPD page." },
   { name = "scsi_read_capacity", family = "scsi",
+    policy = "own_session",
     session_methods = { "read_capacity" },
     c_sig = "mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)",
     lua_args = { "session_id", "lun" }, iscsicli = { "ReadCapacity" }, params = { SID, LUN },
     results = { { name = "Blocks" }, { name = "BlockSize" }, { name = "Bytes" } }, statuses = SCSI_ST,
     doc = "READ CAPACITY (16, or 10 when 16 is refused)." },
   { name = "scsi_report_luns", family = "scsi",
+    policy = "own_session",
     session_methods = { "report_luns" },
     c_sig = "mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)",
     lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, params = { SID },
@@ -277,10 +288,12 @@ D.operations = {
 
   -- ---- events ----
   { name = "subscribe", family = "events", lua = false, c = false,
+    policy = "any",
     params = { { name = "kinds", type = "array", doc = "event kinds (absent: all)" } },
     statuses = { S, "ISDSC_INVALID_PARAMETER" },
     doc = "Hear Event notifications (mcsi.on in Lua)." },
   { name = "unsubscribe", family = "events", lua = false, c = false, statuses = { S },
+    policy = "any",
     doc = "Stop hearing Event notifications." },
 
   -- ---- NBD exports ----
@@ -343,6 +356,7 @@ D.operations = {
 
   -- ---- SCSI I/O ----
   { name = "read", family = "io", rpc = "ScsiRead",
+    policy = "own_session",
     session_methods = { "read" },
     c_sig = "mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)",
     lua_args = { "session_id", "lun", "lba", "blocks" },
@@ -352,6 +366,7 @@ D.operations = {
     results = { { name = "Data", doc = "base64" } }, statuses = SCSI_ST,
     doc = "Reads blocks (READ 10/16, split by the LUN's maximum transfer length)." },
   { name = "write", family = "io", rpc = "ScsiWrite",
+    policy = "own_session",
     session_methods = { "write" },
     c_sig = "mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf, size_t len)",
     lua_args = { "session_id", "lun", "lba", "data" },
@@ -360,6 +375,7 @@ D.operations = {
     statuses = SCSI_ST,
     doc = "Writes whole blocks (WRITE 10/16)." },
   { name = "scsi_command", family = "io",
+    policy = "own_session",
     c_sig = "mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res)",
     lua_args = { "session_id", "lun", "cdb", "direction", "length" },
     params = { SID, LUN, { name = "cdb", type = "string", required = true, doc = "the CDB, 1..16 bytes (hex in JSON)" },
@@ -370,17 +386,20 @@ D.operations = {
     statuses = SCSI_ST,
     doc = "Any SCSI command: a CDB, a direction and its data." },
   { name = "scsi_test_unit_ready", family = "io",
+    policy = "own_session",
     session_methods = { "test_unit_ready" },
     c_sig = "mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
     lua_args = { "session_id", "lun" }, params = { SID, LUN }, statuses = SCSI_ST,
     doc = "TEST UNIT READY." },
   { name = "lun_reset", family = "io",
+    policy = "own_session",
     session_methods = { "lun_reset" },
     c_sig = "mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
     lua_args = { "session_id", "lun" }, params = { SID, LUN },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_SCSI_REQUEST_FAILED" },
     doc = "LOGICAL UNIT RESET (a task management function)." },
   { name = "abort_task", family = "io",
+    policy = "own_session",
     c_sig = "mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)",
     lua_args = { "session_id", "tag" },
     params = { SID, { name = "tag", type = "id", required = true, doc = "the task's tag" } },

@@ -8,7 +8,7 @@
 #include "log.h"
 #include "methods.h"
 
-static const mcsid_method *find_method(const char *name)
+const mcsid_method *mcsid_find_method(const char *name)
 {
   for (const mcsid_method *m = mcsid_methods; m->name; m++)
     if (!strcmp(m->name, name)) return m;
@@ -232,7 +232,7 @@ void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len,
 void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
 {
   char msg[256];
-  const mcsid_method *m = find_method(req->method);
+  const mcsid_method *m = mcsid_find_method(req->method);
   if (!m) {
     snprintf(msg, sizeof msg, "method not found: %.*s", mcsid_text_prefix(req->method, 64), req->method);
     answer_error(c, req->id, RPC_METHOD_NOT_FOUND, msg);

@@ -43,9 +43,13 @@ typedef struct mcsid_param {
 
 typedef struct mcsid_call mcsid_call;
 
+/* Whether a policy runner may call a method (daemon/policy.c). */
+enum { MCSID_POLICY_REFUSED = 0, MCSID_POLICY_ANY, MCSID_POLICY_OWN_SESSION };
+
 typedef struct mcsid_method {
   const char *name;
   void (*run)(mcsid_call *call);
+  int policy;                                 /* MCSID_POLICY_*: who may call it besides clients */
   const mcsid_param_spec *params;             /* ends at the first row without a name */
 } mcsid_method;
 
@@ -87,6 +91,8 @@ void mcsid_call_fail_now(mcsid_call *call, mcsi_status st);
 /* Ends the call with an invalid-params error (-32602), for checks the schema
  * cannot express. */
 void mcsid_call_invalid_params(mcsid_call *call, const char *message);
+/* The method of that name; NULL if there is none. */
+const mcsid_method *mcsid_find_method(const char *name);
 /* Every method's name, in table order (GetVersion lists them). */
 json_t *mcsid_method_names(void);
 

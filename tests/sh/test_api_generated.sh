@@ -64,6 +64,7 @@ D.operations[#D.operations + 1] = {
   name = "api_dummy_probe", family = "misc",
   c_sig = "mcsi_status mcsi_api_dummy_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
   lua_args = { "session_id", "lun", "table" }, iscsicli = { "ApiDummyProbe" }, session_methods = { "dummy_probe" },
+  policy = "own_session",
   params = { { name = "session_id", type = "id", required = true, doc = "the session" },
              { name = "lun", type = "uint", max = 7, doc = "the LUN" },
              { name = "probe_depth", type = "uint", doc = "how deep" } },
@@ -76,11 +77,11 @@ EOF
 lua5.4 api/generate.lua --desc "$TMP/dummy.lua" --out "$TMP/dummy" 2>"$TMP/err"
 tap_ok $? "a description with a dummy operation generates" || tap_note "$(cat "$TMP/err")"
 G=$TMP/dummy
-grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe, params_api_dummy_probe },' "$G/daemon/methods_table.c" \
+grep -q '{ "ApiDummyProbe", mcsid_run_api_dummy_probe, MCSID_POLICY_OWN_SESSION, params_api_dummy_probe },' "$G/daemon/methods_table.c" \
   && grep -q '{ "ProbeDepth", P_UINT, 0, NULL }' "$G/daemon/methods_table.c" \
   && grep -q '{ "UniqueSessionId", P_ID, 1, NULL }' "$G/daemon/methods_table.c" \
   && grep -q '{ "TargetSecretFile", P_STRING, 0, NULL }' "$G/daemon/methods_table.c"
-tap_ok $? "daemon: ApiDummyProbe's row and schema (its own parameters and the chap option set)"
+tap_ok $? "daemon: ApiDummyProbe's row (a policy may call it on its own session) and schema (its own parameters and the chap option set)"
 grep -q 'void mcsid_run_api_dummy_probe(struct mcsid_call \*call);' "$G/daemon/methods_run.h"
 tap_ok $? "daemon: its run function mcsid_run_api_dummy_probe is declared"
 lua5.4 - "$G/bindings/mcsi/api_ops.lua" <<'EOF'
@@ -113,7 +114,8 @@ tap_ok $? "iscsicli: the command ApiDummyProbe maps to it"
 lua5.4 -e "assert(loadfile('$G/scripts/iscsicli.lua'))" 2>/dev/null
 tap_ok $? "iscsicli.lua with the block still compiles"
 grep -q '^#### ApiDummyProbe$' "$G/doc/protocol.md" && grep -q '| `ProbeDepth` | non-negative integer |' "$G/doc/protocol.md" \
-  && grep -q 'A dummy operation of tests/sh/test_api_generated.sh.' "$G/doc/protocol.md"
+  && grep -q 'A dummy operation of tests/sh/test_api_generated.sh.' "$G/doc/protocol.md" \
+  && grep -A8 '^#### ApiDummyProbe$' "$G/doc/protocol.md" | grep -q '^Policies: may call it on their own session.$'
 tap_ok $? "doc/protocol.md: its reference entry with its parameters"
 grep -q 'mcsi.api_dummy_probe(session_id, lun, { ... })' "$G/doc/mcsi.1"
 tap_ok $? "mcsi(1): its Lua call"
