@@ -10,7 +10,13 @@ form (inside mcsi.spawn the blocking-looking calls yield) and events
 sleep as in-process ones are).
 
 Each call is one JSON-RPC 2.0 request (doc/protocol.md) on the socket, one
-JSON text per line (JSON: lua-cjson; the socket: mcsi._unix, lunix.c). The
+JSON text per line (JSON: lua-cjson; the socket: mcsi._unix, lunix.c).
+Which method a function calls and what its parameters are named there come
+from the one description of every operation (api/operations.lua, generated
+into mcsi.api_ops): the functions below name parameters canonically
+(session_id, lun, portal) and Client:op maps them; an operation described
+with a Lua and a JSON-RPC face but no function here is served by a generic
+one (its positional arguments, the method's outputs as they come). The
 socket is watched with mcsi.watch only while something waits for it (a
 callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
