@@ -127,6 +127,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+$(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 
 # build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
 all: $(BUILD)/tests/fake-target
