@@ -100,7 +100,7 @@ $(BUILD)/libmcsi.map: core/mcsi.h tools/gen-exports.sh
 
 $(SHLIB): $(CORE_OBJ) $(BUILD)/libmcsi.map
 	$(CC) -shared $(CFLAGS) -Wl,-soname,libmcsi.so.$(SOVERSION) -Wl,--version-script,$(BUILD)/libmcsi.map \
-	  -Wl,-z,defs -o $@ $(CORE_OBJ) $(LIBS)
+	  -Wl,-z,defs -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/libmcsi.so.$(SOVERSION): $(SHLIB)
 	ln -sf $(notdir $<) $@
@@ -165,9 +165,11 @@ $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
 # The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
-# and the binding's own functions stay inside it.
+# and the binding's own functions stay inside it. Both shared objects are
+# never unloaded (-z nodelete): a resolver thread (core/base/resolve.c) may
+# still run their code after lua_close or dlclose.
 $(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
-	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -Wl,-z,nodelete -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
 
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(GNUTLS_LIBS) $(LIBS)
