@@ -10,6 +10,7 @@
  * connection or freeing the initiator while a name resolves is clean; an
  * NBD export's TCP address is never resolved on the loop. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include "mcsi.h"
 #include "mcsi_nbd.h"
+#include "resolve.h"
 #include "testlib.h"
 
 #define SLOW_NAME "slow.mcsi.test"
@@ -26,7 +28,7 @@
 #define MAX_GAP_MS 200        /* the largest pause of I/O allowed meanwhile (x5 under a wrapper) */
 #define IO_LEN 4096u
 
-static atomic_int slow_calls;
+static atomic_int slow_calls, slow_now, slow_most;   /* asked, resolving now, most at once */
 
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
@@ -36,7 +38,10 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
   if (node && !strcmp(node, SLOW_NAME)) {
     if (hints && hints->ai_flags & AI_NUMERICHOST) return EAI_NONAME;
     atomic_fetch_add(&slow_calls, 1);
+    int now = atomic_fetch_add(&slow_now, 1) + 1, most = atomic_load(&slow_most);
+    while (now > most && !atomic_compare_exchange_weak(&slow_most, &most, now)) {}
     sleep(SLOW_S);
+    atomic_fetch_sub(&slow_now, 1);
     node = "127.0.0.1";
   }
   return real(node, service, hints, res);
@@ -307,6 +312,55 @@ static void export_address_not_resolved(void)
   mcsi_logout_from_target(ini, a);
 }
 
+/* The resolver itself (core/base/resolve.h) on a loop of its own: numeric
+ * hosts need no thread; at most MCSI_RESOLVE_THREADS workers, at most
+ * MCSI_RESOLVE_MAX requests; cancelled requests never reach a worker or
+ * a callback; closing the loop does not wait, and the last worker frees
+ * what it shares with the loop (LeakSanitizer would see it otherwise). */
+static int resolve_answers;
+
+static void count_answer(mcsi_resolve_req *r, int err, const struct sockaddr_storage *addr, socklen_t len)
+{
+  (void)r; (void)err; (void)addr; (void)len;
+  resolve_answers++;
+}
+
+static void resolver_bounds(void)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  int calls0 = atomic_load(&slow_calls);
+  T_EQ_INT(mcsi_resolve_numeric("::1", "3260", &ss, &len), 0, "::1 is numeric");
+  T_OK(ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6), "... an IPv6 address");
+  T_EQ_INT(mcsi_resolve_numeric(SLOW_NAME, "3260", &ss, &len), EAI_NONAME, "a name is not numeric");
+  T_EQ_INT(atomic_load(&slow_calls), calls0, "... and no resolver was asked");
+  mcsi_loop l;
+  T_EQ_INT(mcsi_loop_init(&l), 0, "a loop of its own");
+  static mcsi_resolve_req reqs[MCSI_RESOLVE_MAX + 1];
+  int started = 0;
+  for (int i = 0; i <= MCSI_RESOLVE_MAX; i++) {
+    mcsi_resolve_init(&reqs[i], count_answer);
+    if (mcsi_resolve_start(&l, &reqs[i], SLOW_NAME, "3260") == 0) started++;
+  }
+  T_EQ_INT(started, MCSI_RESOLVE_MAX, "%d requests taken, one more refused", MCSI_RESOLVE_MAX);
+  T_EQ_INT(mcsi_resolve_start(&l, &reqs[MCSI_RESOLVE_MAX], SLOW_NAME, "3260") == -1 && errno == EAGAIN, 1,
+           "... with EAGAIN");
+  double t0 = now_s();
+  while (atomic_load(&slow_now) < MCSI_RESOLVE_THREADS && now_s() - t0 < 2) usleep(1000);
+  usleep(100000);
+  T_EQ_INT(atomic_load(&slow_most), MCSI_RESOLVE_THREADS, "%d names resolve at once, no more", MCSI_RESOLVE_THREADS);
+  for (int i = 0; i < MCSI_RESOLVE_MAX; i++) mcsi_resolve_cancel(&reqs[i]);
+  T_OK(!mcsi_resolve_busy(&reqs[0]), "cancelled requests are idle at once");
+  T_EQ_INT(mcsi_resolve_start(&l, &reqs[0], SLOW_NAME, "3260"), 0, "the cancelled ones left room");
+  t0 = now_s();
+  mcsi_loop_close(&l);
+  T_OK(now_s() - t0 < 0.1, "closing the loop does not wait for the workers (%.3f s)", now_s() - t0);
+  sleep(SLOW_S + 1);
+  T_EQ_INT(atomic_load(&slow_calls) - calls0, MCSI_RESOLVE_THREADS,
+           "only the %d running resolved; the cancelled and queued never reached a worker", MCSI_RESOLVE_THREADS);
+  T_EQ_INT(resolve_answers, 0, "and no callback ran");
+}
+
 int main(void)
 {
   snprintf(tgt1, sizeof tgt1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
@@ -318,5 +372,6 @@ int main(void)
   export_address_not_resolved();
   removed_or_freed_while_resolving();
   mcsi_initiator_free(ini);
+  resolver_bounds();
   return t_done();
 }
