@@ -27,6 +27,7 @@
 #define SLOW_S 5
 #define MAX_GAP_MS 200        /* the largest pause of I/O allowed meanwhile (x5 under a wrapper) */
 #define IO_LEN 4096u
+#define IO_PACE_MS 2          /* one I/O in flight, the next 2 ms after each completion */
 
 static atomic_int slow_calls, slow_now, slow_most;   /* asked, resolving now, most at once */
 
@@ -80,11 +81,19 @@ static mcsi_id login(const char *portal, int nop_ms)
 static struct {
   mcsi_id sid;
   int running, inflight, completed, failed;
+  uint64_t tick;                        /* the timer that starts the next one */
   double last, max_gap;
   uint8_t buf[IO_LEN];
 } io;
 
 static void io_next(void);
+
+static void io_tick(mcsi_initiator *i, void *arg)
+{
+  (void)i; (void)arg;
+  io.tick = 0;
+  if (io.running) io_next();
+}
 
 static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
@@ -95,7 +104,7 @@ static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
   else io.completed++;
   if (t - io.last > io.max_gap) io.max_gap = t - io.last;
   io.last = t;
-  if (io.running) io_next();
+  if (io.running) io.tick = mcsi_timer_add(ini, IO_PACE_MS, io_tick, NULL);
 }
 
 static void io_next(void)
@@ -120,6 +129,8 @@ static void io_start(mcsi_id sid)
 static void io_stop(void)
 {
   io.running = 0;
+  if (io.tick) mcsi_timer_cancel(ini, io.tick);
+  io.tick = 0;
   double end = now_s() + 5;
   while (io.inflight && now_s() < end) mcsi_process(ini, 10);
 }
