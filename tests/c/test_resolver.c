@@ -229,14 +229,14 @@ static void slow_login_stalls_nothing(void)
   mcsi_status st = mcsi_login_to_target_async(ini, &so, op_done, &slow_op);
   double call_s = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s started", slow);
-  T_OK(call_s < 0.1, "starting it took %.3f s (< 0.1 s: the name resolves off the loop)", call_s);
+  T_OK(call_s < 1.0, "starting it took %.3f s (< 1 s: the name resolves off the loop)", call_s);
   pump(0.5);
   double add_t0 = now_s();
   co.portal = tgt1;
   T_EQ_INT(mcsi_add_connection_async(ini, a, &co, op_done, &add_op), ISDSC_SUCCESS, "an add on A started meanwhile");
   pump_until(&add_op.done, 10);
   T_EQ_STR(mcsi_status_name(add_op.st), "ISDSC_SUCCESS", "the add on A succeeded (%s)", add_op.msg);
-  T_OK(add_op.done && add_op.at - add_t0 < 1.0 && !slow_op.done,
+  T_OK(add_op.done && add_op.at - add_t0 < 2.0 && !slow_op.done,
        "... within %.3f s, while the slow name still resolved", add_op.at - add_t0);
   /* failover: A's second connection dies; its commands go on over the others */
   mcsi_session_info si = info(a);
@@ -247,8 +247,8 @@ static void slow_login_stalls_nothing(void)
   T_OK(port && system(cmd) == 0, "killed A's connection from local port %u (ss -K)", port);
   while (info(a).connection_count == 3 && now_s() - fo_t0 < 3 && !slow_op.done) mcsi_process(ini, 10);
   double fo_s = now_s() - fo_t0;
-  T_OK(info(a).connection_count == 2 && fo_s < 1.0 && !slow_op.done,
-       "A dropped the dead connection in %.3f s (< 1 s), while the slow name still resolved", fo_s);
+  T_OK(info(a).connection_count == 2 && fo_s < 2.0 && !slow_op.done,
+       "A dropped the dead connection in %.3f s (< 2 s), while the slow name still resolved", fo_s);
   pump_until(&slow_op.done, SLOW_S + 10);
   double total = now_s() - t0;
   nops after = nop_count(b);
@@ -289,13 +289,13 @@ static void login_timeout_covers_resolution(void)
   double dt = o.at - t0;
   T_EQ_STR(mcsi_status_name(o.st), "ISDSC_DNS_NAME_UNRESOLVED", "it ended with its own Status (%s)", o.msg);
   T_OK(strstr(o.msg, SLOW_NAME) && strstr(o.msg, "1000 ms"), "the message names the host and the timeout");
-  T_OK(dt >= 0.95 && dt < 1.5, "at its login timeout (%.3f s)", dt);
+  T_OK(dt >= 0.95 && dt < 2.5, "at its login timeout (%.3f s)", dt);
   mcsi_id sid = 0;
   t0 = now_s();
   mcsi_status st = mcsi_login_to_target(ini, &so, &sid, NULL);
   dt = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_DNS_NAME_UNRESOLVED", "the blocking form too (%s)", mcsi_last_message(ini));
-  T_OK(dt >= 0.95 && dt < 1.5, "... at its login timeout (%.3f s)", dt);
+  T_OK(dt >= 0.95 && dt < 2.5, "... at its login timeout (%.3f s)", dt);
   pump(SLOW_S);   /* both late answers arrive and are dropped */
   T_EQ_INT(sid, 0, "no session came of it");
 }
@@ -322,7 +322,7 @@ static void removed_or_freed_while_resolving(void)
   mcsi_initiator_free(ini);
   ini = NULL;
   double dt = now_s() - t0;
-  T_OK(dt < 0.5, "the initiator was freed in %.3f s, not waiting for the resolver", dt);
+  T_OK(dt < 1.0, "the initiator was freed in %.3f s, not waiting for the resolver", dt);
   T_EQ_INT(lo.done, 0, "freeing ends operations without calling them");
   /* the worker finishes after the free: nothing of the initiator is touched */
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:resolver");
@@ -345,7 +345,7 @@ static void export_address_not_resolved(void)
   mcsi_nbd_export *x = mcsi_nbd_export_start(ini, a, 1, &o, err, sizeof err);
   double dt = now_s() - t0;
   T_OK(!x && strstr(err, "not a numeric IP address"), "an export on %s is refused (%s)", o.tcp, err);
-  T_OK(dt < 0.5 && atomic_load(&slow_calls) == calls0, "at once (%.3f s), no resolver asked", dt);
+  T_OK(dt < 2.0 && atomic_load(&slow_calls) == calls0, "at once (%.3f s), no resolver asked", dt);
   if (x) mcsi_nbd_export_stop(x);
   o.tcp = "localhost:0";
   x = mcsi_nbd_export_start(ini, a, 1, &o, err, sizeof err);
@@ -400,7 +400,7 @@ static void resolver_bounds(void)
   T_EQ_INT(mcsi_resolve_start(&l, &reqs[0], SLOW_NAME, "3260"), 0, "the cancelled ones left room");
   t0 = now_s();
   mcsi_loop_close(&l);
-  T_OK(now_s() - t0 < 0.1, "closing the loop does not wait for the workers (%.3f s)", now_s() - t0);
+  T_OK(now_s() - t0 < 1.0, "closing the loop does not wait for the workers (%.3f s)", now_s() - t0);
   sleep(SLOW_S + 1);
   T_EQ_INT(atomic_load(&slow_calls) - calls0, MCSI_RESOLVE_THREADS,
            "only the %d running resolved; the cancelled and queued never reached a worker", MCSI_RESOLVE_THREADS);
