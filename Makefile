@@ -131,6 +131,12 @@ $(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 
 # build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
 all: $(BUILD)/tests/fake-target
+# build/tests/slow_resolver.so: an LD_PRELOAD shim whose getaddrinfo takes 5 s for slow.mcsi.test
+# (tests/daemon/test_resolver.py); never instrumented, so that an ASan mcsid can preload it.
+all: $(BUILD)/tests/slow_resolver.so
+$(BUILD)/tests/slow_resolver.so: tests/preload/slow_resolver.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
 $(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 $(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
