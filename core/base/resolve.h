@@ -9,7 +9,7 @@
 #include "loop.h"
 
 #define MCSI_RESOLVE_THREADS 4            /* workers per loop */
-#define MCSI_RESOLVE_MAX 64               /* requests queued or running per loop */
+#define MCSI_RESOLVE_MAX 256              /* requests queued or running per loop */
 
 struct mcsi_resolve_job;
 
