@@ -343,8 +343,9 @@ hermetic_tap() {
     if [ -n "$DECOY_SKIP" ]; then
         echo "ok $((n += 1)) - # SKIP no decoy on $DEFAULT_SOCKET: $DECOY_SKIP"
     elif grep -q '^pid ' "$WORK/decoy.log"; then
-        echo "not ok $((n += 1)) - a test connected to the decoy mcsid on $DEFAULT_SOCKET:" \
-             "$(grep '^pid ' "$WORK/decoy.log" | head -n 3 | paste -sd ';')"
+        echo "not ok $((n += 1)) - $(grep -c '^pid ' "$WORK/decoy.log") connection(s) to the decoy mcsid on" \
+             "$DEFAULT_SOCKET, from: $(sed -n 's/.*(during \(.*\))$/\1/p' "$WORK/decoy.log" | LC_ALL=C sort -u | paste -sd ' ');" \
+             "first: $(grep '^pid ' "$WORK/decoy.log" | head -n 3 | paste -sd ';')"
     else
         echo "ok $((n += 1)) - nothing connected to the decoy mcsid on $DEFAULT_SOCKET"
     fi
