@@ -59,6 +59,8 @@
 #                       (default: the one of this script; tests/sh/test_runner.sh
 #                       points it at a tree of its own)
 #   MCSI_TEST_RERUN     how the re-run hint starts (make check sets "make check TESTS=")
+#   MCSI_TEST_HARNESS   what starts the targets (default tests/harness/with-targets;
+#                       tests/sh/test_runner.sh gives one that starts none)
 #   Everything else (MCSI_TEST_QUICK, ...) passes through to the tests.
 # Lua files run from the repository root with MCSI_BUILD_DIR set and
 # LUA_CPATH/LUA_PATH extended with BUILD_DIR, BUILD_DIR/lua, bindings/ and tests/lua/.
@@ -67,7 +69,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "${MCSI_TEST_ROOT:-$HERE/..}" && pwd)
-HARNESS=$HERE/harness/with-targets
+HARNESS=${MCSI_TEST_HARNESS:-$HERE/harness/with-targets}
 
 DEFAULT_SOCKET=/run/mcsi/mcsid.sock     # daemon/main.c, bindings/mcsi/remote.lua
 GUARDED_DIRS="/etc/mcsi /var/lib/mcsi"  # mcsid's default configuration and state

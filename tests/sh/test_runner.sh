@@ -58,4 +58,62 @@ tap_is "$(line test_unit_f_luaunit)" "--- test_unit_f_luaunit: exit 2; 2 ok, 2 n
 tap_is "$(tail -n 1 "$WORK/out")" "12 passed, 6 failed, 2 skipped" "the last line (5 passed: the hermetic checks)"
 [ "$TAP_FAILED" -eq 0 ] || tap_note "$(grep -v '^---' "$WORK/out" | tail -n 30)"
 
+# --- Choosing files: TESTS patterns (tests/run-tests.sh PATTERN... / MCSI_TESTS).
+# A tree with every kind: C binaries (a unit one), tests/sh, tests/lua,
+# tests/daemon, tests/nbd. Each file prints its arguments in its one check;
+# the "harness" only notes that it ran (targets started) and runs the command.
+S=$WORK/sel
+mkdir -p "$S/build/tests" "$S/root/tests/sh" "$S/root/tests/lua" "$S/root/tests/daemon" "$S/root/tests/nbd"
+bin() { printf '#!/bin/bash\necho "ok 1 - args:$*"; echo 1..1\n' >"$S/build/tests/$1"; chmod +x "$S/build/tests/$1"; }
+bin test_unit_a; bin test_io; bin test_nbd_z
+printf 'echo "ok 1 - args:$*"; echo 1..1\n' >"$S/root/tests/sh/test_x.sh"
+printf 'echo "ok 1 - args:$*"; echo 1..1\n' >"$S/root/tests/nbd/test_nbd_y.sh"
+printf 'print("ok 1 - args:" .. table.concat(arg, " ")) print("1..1")\n' >"$S/root/tests/lua/test_io.lua"
+printf 'import sys\nprint("ok 1 - args:" + " ".join(sys.argv[1:]))\nprint("1..1")\n' >"$S/root/tests/daemon/test_io.py"
+printf '#!/bin/bash\ntouch "%s/targets-started"\nexec "$@"\n' "$S" >"$S/harness"
+# sel PATTERN...: runs the runner on that tree; ran = the files it ran, in order
+sel() {
+    rm -f "$S/targets-started"
+    MCSI_TEST_ROOT=$S/root MCSI_TEST_HARNESS=$S/harness MCSI_TEST_WRAPPER='' MCSI_TEST_TIMEOUT=60 \
+        MCSI_TESTS='' bash "$HERE/../run-tests.sh" "$S/build" "$@" >"$S/out" 2>&1
+    rc=$?
+    ran=$(sed -n 's/^=== \(.*\)/\1/p' "$S/out" | grep -vx 'starting targets.*\|hermetic' | paste -sd ' ')
+}
+sel test_io
+tap_is "$rc $ran" "0 test_io lua/test_io.lua daemon/test_io.py" "TESTS=test_io runs every kind named test_io"
+sel 'test_nbd_*'
+tap_is "$rc $ran" "0 test_nbd_z nbd/test_nbd_y.sh" "TESTS='test_nbd_*': a glob, C and NBD files alike"
+sel test_unit_a tests/sh/test_x.sh
+tap_is "$rc $ran" "0 test_unit_a sh/test_x.sh" "several patterns; a path in the tree"
+[ ! -e "$S/targets-started" ]
+tap_ok $? "no targets started when no chosen file needs them"
+sel tests/lua/test_io.lua:TestIo.test_b tests/lua/test_io.lua:TestIo.test_c
+tap_is "$rc $ran $(grep '^ok 1 - args' "$S/out" | paste -sd ' ')" \
+    "0 lua/test_io.lua ok 1 - args:TestIo.test_b TestIo.test_c" "FILE:CASE passes the cases to a Lua file"
+[ -e "$S/targets-started" ]
+tap_ok $? "targets started for a Lua file"
+sel daemon/test_io.py:Test.test_m
+tap_is "$rc $ran $(grep '^ok 1 - args' "$S/out")" "0 daemon/test_io.py ok 1 - args:Test.test_m" \
+    "FILE:CASE passes the case to a Python file"
+sel test_io.py:Test.test_m test_io.py
+tap_is "$(grep '^ok 1 - args' "$S/out")" "ok 1 - args:" "the whole file wins over one of its cases"
+sel nosuch
+tap_is "$rc $(grep -c passed "$S/out")" "2 0" "a pattern that matches nothing: exit 2, no count"
+tap_ok "$(grep -qF "TESTS=nosuch: no test file matches 'nosuch'" "$S/out"; echo $?)" "... and says which pattern"
+sel test_io test_nope
+tap_is "$rc $ran" "2 " "one pattern that matches nothing among others: exit 2, nothing run"
+sel test_unit_a:case
+tap_is "$rc $(grep -c 'only a Lua or Python file runs one case' "$S/out")" "2 1" "a case of a C file: exit 2"
+bin test_unit_b_fails
+printf '#!/bin/bash\necho "not ok 1 - fails"; echo 1..1; exit 1\n' >"$S/build/tests/test_unit_b_fails"
+printf 'print("not ok 1 - fails") print("1..1") os.exit(1)\n' >"$S/root/tests/lua/test_io.lua"
+MCSI_TEST_RERUN="make check TESTS=" sel 'test_unit_*' test_io.lua
+tap_is "$(sed -n '/^re-run a failed file:$/,/passed/p' "$S/out" | paste -sd '|')" \
+    "re-run a failed file:|  make check TESTS=tests/c/test_unit_b_fails.c|  make check TESTS=tests/lua/test_io.lua|6 passed, 2 failed, 0 skipped" \
+    "each failed file's re-run command, before the last line"
+[ "$TAP_FAILED" -eq 0 ] || tap_note "$(tail -n 20 "$S/out")"
+mk=$(make -n -C "$HERE/../.." check BUILD="$S/build" TESTS='test_io tests/lua/x.lua:T.t' 2>&1 | grep -F 'MCSI_TESTS=')
+tap_ok "$([[ $mk == *'MCSI_TESTS="test_io tests/lua/x.lua:T.t"'* ]]; echo $?)" "make check TESTS=... hands the patterns on" ||
+    tap_note "$mk"
+
 tap_done
