@@ -90,7 +90,10 @@ run_one() {
     # pipe open but cannot hold up tail --pid. The test runs as a background
     # job (stdin /dev/null) with default INT/QUIT handling restored, in our
     # process group so that Ctrl-C reaches it.
-    env --default-signal=INT,QUIT timeout --foreground -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null &
+    # The log exists (empty) before both start: tail never finds it missing
+    # nor sees it truncated under it (which lost or doubled a quick test's lines).
+    : >"$log"
+    env --default-signal=INT,QUIT timeout --foreground -k 10 "$TIMEOUT" "$@" >>"$log" 2>&1 </dev/null &
     local pid=$!
     tail -n +1 -s 0.1 --pid="$pid" -f "$log"
     wait "$pid"

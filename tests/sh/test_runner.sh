@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-runner.XXXXXX") || exit 1
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/root/tests" "$WORK/build/tests"
 
 # fake NAME SCRIPT: a test "binary" BUILD/tests/test_unit_NAME running SCRIPT with bash.
@@ -115,5 +115,82 @@ tap_is "$(sed -n '/^re-run a failed file:$/,/passed/p' "$S/out" | paste -sd '|')
 mk=$(make -n -C "$HERE/../.." check BUILD="$S/build" TESTS='test_io tests/lua/x.lua:T.t' 2>&1 | grep -F 'MCSI_TESTS=')
 tap_ok "$([[ $mk == *'MCSI_TESTS="test_io tests/lua/x.lua:T.t"'* ]]; echo $?)" "make check TESTS=... hands the patterns on" ||
     tap_note "$mk"
+
+# --- Whole-file skips: counted (as the checks the file says it has, else one) and named.
+K=$WORK/skip
+mkdir -p "$K/build/tests" "$K/root/tests"
+kfake() { printf '#!/bin/bash\n%s\n' "$2" >"$K/build/tests/test_unit_$1"; chmod +x "$K/build/tests/test_unit_$1"; }
+kfake a_counted 'echo "1..0 # SKIP nbdinfo missing (39 checks)"'
+kfake b_bare    'echo "1..0 # SKIP needs root"'
+kfake c_every   'echo "ok 1 - # SKIP no table"; echo "ok 2 # skip no disk"; echo "1..2"'
+kfake d_runs    'echo "ok 1 - passes"; echo "1..1"'
+MCSI_TEST_ROOT=$K/root MCSI_TEST_WRAPPER='' MCSI_TEST_TIMEOUT=60 MCSI_TESTS='' \
+    bash "$HERE/../run-tests.sh" "$K/build" >"$K/out" 2>&1
+rc=$?
+kline() { grep -E "^--- test_unit_$1: " "$K/out" | sed 's/; [0-9]*s$//'; }
+tap_is "$(kline a_counted)" \
+    "--- test_unit_a_counted: exit 0; skipped whole: nbdinfo missing (39 checks); 0 ok, 0 not ok, 39 skipped" \
+    "1..0 # SKIP why (39 checks): 39 skipped checks"
+tap_is "$(kline b_bare)" "--- test_unit_b_bare: exit 0; skipped whole: needs root; 0 ok, 0 not ok, 1 skipped" \
+    "1..0 # SKIP why without a count: one skipped check"
+tap_is "$(grep '^skipped files:' "$K/out")" "skipped files: test_unit_a_counted test_unit_b_bare test_unit_c_every" \
+    "the summary names every file that skipped whole (every check skipped too)"
+tap_is "$(grep -A3 '^skipped files:' "$K/out" | sed 1d | paste -sd '|')" \
+    "  test_unit_a_counted: nbdinfo missing (39 checks)|  test_unit_b_bare: needs root|  test_unit_c_every: every check skipped" \
+    "... with the reason of each"
+tap_is "$rc $(tail -n 1 "$K/out")" "0 6 passed, 0 failed, 42 skipped" "skips are no failure; the last line counts them"
+[ "$TAP_FAILED" -eq 0 ] || tap_note "$(tail -n 20 "$K/out")"
+# tap.sh: tap_skip_all says the count of tap_checks; tap_done fails when the file ran another count
+tap_is "$(bash -c ". '$HERE/tap.sh'; tap_checks 3; tap_skip_all 'no tool'; echo not reached")" \
+    "1..0 # SKIP no tool (3 checks)" "tap_skip_all: the plan line with the count of tap_checks"
+out=$(bash -c ". '$HERE/tap.sh'; tap_checks 3; tap_ok 0 one; tap_ok 0 two; tap_done")
+tap_is "$? $(printf '%s\n' "$out" | paste -sd '|')" \
+    "1 ok 1 - one|ok 2 - two|not ok 3 - this file says it runs 3 checks (tap_checks) and ran 2: update tap_checks|1..3" \
+    "tap_done fails a file whose tap_checks is off"
+
+# --- Hermetic: a decoy on mcsid's default socket; HOME, /etc/mcsi, /var/lib/mcsi, /run/mcsi watched.
+sock=$(sed -n 's/^DEFAULT_SOCKET=\([^ ]*\).*/\1/p' "$HERE/../run-tests.sh")
+lua_sock=$(sed -n 's/^M.DEFAULT_SOCKET = "\(.*\)"$/\1/p' "$HERE/../../bindings/mcsi/remote.lua")
+c_sock=$(sed -n 's/^#define DEFAULT_SOCKET "\(.*\)"$/\1/p' "$HERE/../../daemon/main.c")
+tap_is "$sock $sock" "$lua_sock $c_sock" "the decoy's socket is mcsid's default (remote.lua, daemon/main.c)"
+D=$WORK/herm
+mkdir -p "$D/build/tests" "$D/root/tests"
+dfake() { printf '#!/bin/bash\n%s\n' "$2" >"$D/build/tests/test_unit_$1"; chmod +x "$D/build/tests/test_unit_$1"; }
+# has REGEX MSG: a check that D/out has a line REGEX (the "not ok" lines shown if not)
+has() {
+    grep -qE "$1" "$D/out"
+    local st=$?
+    tap_ok $st "$2"
+    [ $st -eq 0 ] || tap_note "$(grep '^not ok' "$D/out")"
+}
+# herm: runs the runner on the tree D (with MCSI_SOCKET set, which it must drop)
+herm() {
+    rm -f "$D"/build/tests/*
+    dfake "$@"
+    real_before=$(stat -c '%i %Y' "$sock" 2>&1)
+    MCSI_TEST_ROOT=$D/root MCSI_TEST_WRAPPER='' MCSI_TEST_TIMEOUT=60 MCSI_TESTS='' MCSI_SOCKET=/nonexistent \
+        bash "$HERE/../run-tests.sh" "$D/build" >"$D/out" 2>&1
+    rc=$?
+    hline=$(grep -E "^--- hermetic: " "$D/out" | sed 's/; [0-9]*s$//')
+}
+if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
+    tap_skip "the decoy checks need root (a private mount namespace over /run/mcsi)"
+else
+    herm clean 'echo "ok 1 - MCSI_SOCKET=${MCSI_SOCKET-unset} HOME is empty: $(ls -A "$HOME" | wc -l)"; echo 1..1'
+    tap_is "$rc $(grep '^ok 1 - MCSI' "$D/out") | $hline" \
+        "0 ok 1 - MCSI_SOCKET=unset HOME is empty: 0 | --- hermetic: exit 0; 5 ok, 0 not ok, 0 skipped" \
+        "a clean tree: the hermetic checks pass; MCSI_SOCKET dropped, HOME empty"
+    herm connects "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"$sock\")'; echo ok 1; echo 1..1"
+    tap_is "$rc $hline" "1 --- hermetic: exit 0; 4 ok, 1 not ok, 0 skipped" \
+        "a test that connects to $sock fails the run"
+    has "^not ok 1 - 1 connection\(s\) to the decoy mcsid on $sock, from: test_unit_connects; first: pid [0-9]+ uid 0: [^ ]*python3 -c \.\.\. \(1 more arguments\) \(during test_unit_connects\)\$" \
+        "... in one 'not ok' line naming the program and the test file"
+    tap_is "$(stat -c '%i %Y' "$sock" 2>&1)" "$real_before" "... and the real $sock (or its absence) is untouched"
+    herm home 'touch "$HOME/.mcsi_history"; echo ok 1; echo 1..1'
+    has '^not ok 2 - HOME \(an empty directory of the run\) was written: .*/\.mcsi_history$' \
+        "a test that writes in HOME fails the run, naming the file"
+    herm rundir "mkdir ${sock%/*}/exports; echo ok 1; echo 1..1"
+    has "^not ok 5 - ${sock%/*} changed: .*> ${sock%/*}/exports d" "a test that writes in ${sock%/*} fails the run"
+fi
 
 tap_done
