@@ -281,8 +281,8 @@ for it in "${ALL[@]}"; do
     esac
 done
 
-if [ $(( ${#unit[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} + ${#py[@]} + ${#nbd[@]} )) -eq 0 ]; then
-    echo "run-tests.sh: no test binaries in $BUILD/tests/ and no tests/lua/test_*.lua: nothing to run"
+if [ $(( ${#unit[@]} + ${#sh[@]} + ${#integ[@]} + ${#lua[@]} + ${#replay[@]} + ${#py[@]} + ${#nbd[@]} )) -eq 0 ]; then
+    echo "run-tests.sh: no test binaries in $BUILD/tests/ and no test files in tests/: nothing to run"
     echo "0 passed, 0 failed, 0 skipped"
     exit 1
 fi

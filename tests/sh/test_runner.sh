@@ -4,7 +4,13 @@
 # is not used): "ok N - # SKIP" as skipped, each LuaUnit case of a TAP run on
 # its own (failures and errors as failures, lu.skip as skipped), a crash
 # before the plan, a plan that does not match and a missing plan each as one
-# more failure; the last line "N passed, N failed, N skipped".
+# more failure; the last line "N passed, N failed, N skipped". Then, each on
+# a tree of its own: choosing files (PATTERN, FILE:CASE, a pattern that
+# matches nothing, targets only when needed, the re-run hints, make check
+# TESTS=); whole-file skips counted and named (tests/sh/tap.sh tap_checks,
+# tap_skip_all); the hermetic run: a test that connects to mcsid's default
+# socket fails the run, naming itself (the decoy), so does one that writes in
+# HOME or /run/mcsi (as root only: the decoy needs a private mount namespace).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/sh/tap.sh
@@ -130,9 +136,9 @@ rc=$?
 kline() { grep -E "^--- test_unit_$1: " "$K/out" | sed 's/; [0-9]*s$//'; }
 tap_is "$(kline a_counted)" \
     "--- test_unit_a_counted: exit 0; skipped whole: nbdinfo missing (39 checks); 0 ok, 0 not ok, 39 skipped" \
-    "1..0 # SKIP why (39 checks): 39 skipped checks"
+    "a plan 1..0 with a skip reason and (39 checks): 39 skipped checks"
 tap_is "$(kline b_bare)" "--- test_unit_b_bare: exit 0; skipped whole: needs root; 0 ok, 0 not ok, 1 skipped" \
-    "1..0 # SKIP why without a count: one skipped check"
+    "a plan 1..0 with a skip reason, no count: one skipped check"
 tap_is "$(grep '^skipped files:' "$K/out")" "skipped files: test_unit_a_counted test_unit_b_bare test_unit_c_every" \
     "the summary names every file that skipped whole (every check skipped too)"
 tap_is "$(grep -A3 '^skipped files:' "$K/out" | sed 1d | paste -sd '|')" \
