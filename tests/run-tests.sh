@@ -132,7 +132,16 @@ run_one() {
     [ -z "$whole" ] || echo "$name: $whole" >>"$WORK/skipped-files"
     echo "--- $name: exit $rc$why; $okn ok, $((notokn + extra)) not ok, $skipn skipped; ${secs}s"
     echo "$name $okn $((notokn + extra)) $skipn" >>"$results"
-    [ $((notokn + extra)) -eq 0 ] || [ "${RERUN_AS:-}" = - ] || echo "$RERUN${RERUN_AS:-$name}" >>"$WORK/rerun"
+    [ $((notokn + extra)) -eq 0 ] || [ "${RERUN_AS:-}" = - ] || rerun_hints "$log" >>"$WORK/rerun"
+}
+
+# rerun_hints LOG: the command that re-runs the failed file (RERUN_AS), then,
+# for a Lua file, one per failed LuaUnit case ("not ok N<TAB>Class.test").
+rerun_hints() {
+    echo "$RERUN${RERUN_AS:-$name}"
+    [[ ${RERUN_AS:-} == *.lua ]] || return 0
+    sed -n 's/^not ok [0-9][0-9]*\t\([A-Za-z_][A-Za-z0-9_.]*\)$/\1/p' "$1" | head -n 5 |
+        while IFS= read -r c; do echo "$RERUN$RERUN_AS:$c"; done
 }
 
 # split_cases ITEM: sets P (the path) and CASES (the cases, an array) from

@@ -112,11 +112,12 @@ sel test_unit_a:case
 tap_is "$rc $(grep -c 'only a Lua or Python file runs one case' "$S/out")" "2 1" "a case of a C file: exit 2"
 bin test_unit_b_fails
 printf '#!/bin/bash\necho "not ok 1 - fails"; echo 1..1; exit 1\n' >"$S/build/tests/test_unit_b_fails"
-printf 'print("not ok 1 - fails") print("1..1") os.exit(1)\n' >"$S/root/tests/lua/test_io.lua"
+printf 'print("1..2") print("not ok 1\\tTestIo.test_a") print("ok 2\\tTestIo.test_b") os.exit(1)\n' \
+    >"$S/root/tests/lua/test_io.lua"
 MCSI_TEST_RERUN="make check TESTS=" sel 'test_unit_*' test_io.lua
 tap_is "$(sed -n '/^re-run a failed file:$/,/passed/p' "$S/out" | paste -sd '|')" \
-    "re-run a failed file:|  make check TESTS=tests/c/test_unit_b_fails.c|  make check TESTS=tests/lua/test_io.lua|6 passed, 2 failed, 0 skipped" \
-    "each failed file's re-run command, before the last line"
+    "re-run a failed file:|  make check TESTS=tests/c/test_unit_b_fails.c|  make check TESTS=tests/lua/test_io.lua|  make check TESTS=tests/lua/test_io.lua:TestIo.test_a|7 passed, 2 failed, 0 skipped" \
+    "each failed file's re-run command (and each failed LuaUnit case's), before the last line"
 [ "$TAP_FAILED" -eq 0 ] || tap_note "$(tail -n 20 "$S/out")"
 mk=$(make -n -C "$HERE/../.." check BUILD="$S/build" TESTS='test_io tests/lua/x.lua:T.t' 2>&1 | grep -F 'MCSI_TESTS=')
 tap_ok "$([[ $mk == *'MCSI_TESTS="test_io tests/lua/x.lua:T.t"'* ]]; echo $?)" "make check TESTS=... hands the patterns on" ||
