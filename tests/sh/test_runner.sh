@@ -15,6 +15,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
+unset MCSI_TESTS MCSI_TEST_RERUN   # make check TESTS=... of the run we are part of: not for our runs
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-runner.XXXXXX") || exit 1
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/root/tests" "$WORK/build/tests"
