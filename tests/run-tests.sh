@@ -306,7 +306,7 @@ RESULTS=$WORK/results
 : >"$WORK/current"
 
 # --- Hermetic: a decoy on mcsid's socket, an empty HOME, mcsid's files watched.
-DECOY_PID= DECOY_SKIP= GUARD_SKIP= MADE_RUNDIR=
+DECOY_PID='' DECOY_SKIP='' GUARD_SKIP='' MADE_RUNDIR=''
 RUNDIR=${DEFAULT_SOCKET%/*}
 # snapshot: what mcsid's directories hold (or "absent"), to compare after the suite.
 snapshot() {
@@ -334,8 +334,11 @@ hermetic_start() {
         GUARD_SKIP="an mcsid may run there and change it"   # not ours to judge
         return
     elif [ ! -d "$RUNDIR" ]; then
-        mkdir -m 0755 "$RUNDIR" 2>/dev/null && MADE_RUNDIR=1 ||
-            { DECOY_SKIP="cannot create $RUNDIR (run as root)"; return; }
+        if ! mkdir -m 0755 "$RUNDIR" 2>/dev/null; then
+            DECOY_SKIP="cannot create $RUNDIR (run as root)"
+            return
+        fi
+        MADE_RUNDIR=1
     fi
     [ -w "$RUNDIR" ] || { DECOY_SKIP="cannot write $RUNDIR (run as root)"; return; }
     python3 "$HERE/harness/decoy-mcsid" "$DEFAULT_SOCKET" "$WORK/decoy.log" "$WORK/current" 2>"$WORK/decoy.err" &
@@ -375,7 +378,7 @@ hermetic_tap() {
     for d in $GUARDED_DIRS "$RUNDIR"; do
         if [ -n "$GUARD_SKIP" ]; then
             echo "ok $((n += 1)) - # SKIP $d not checked: $GUARD_SKIP"
-        elif diff <(grep "^$d[ /]" "$WORK/before") <(grep "^$d[ /]" "$WORK/after") >"$WORK/diff"; then
+        elif diff <(grep "^${d}[ /]" "$WORK/before") <(grep "^${d}[ /]" "$WORK/after") >"$WORK/diff"; then
             echo "ok $((n += 1)) - $d unchanged"
         else
             echo "not ok $((n += 1)) - $d changed: $(grep '^[<>]' "$WORK/diff" | head -n 5 | paste -sd ';')"

@@ -11,6 +11,7 @@
 # tap_skip_all); the hermetic run: a test that connects to mcsid's default
 # socket fails the run, naming itself (the decoy), so does one that writes in
 # HOME or /run/mcsi (as root only: the decoy needs a private mount namespace).
+# shellcheck disable=SC2016 # the fake tests' scripts, in single quotes, expand when they run
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/sh/tap.sh
