@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # tests/sh/tap.sh: TAP lines for the shell tests (sourced), as tests/c/testlib.h:
-#   tap_ok COND_STATUS MSG   "ok N - MSG" when COND_STATUS is 0, else "not ok N - MSG"
+#   tap_ok COND_STATUS MSG   "ok N - MSG" when COND_STATUS is 0, else "not ok N - MSG" and
+#                            status 1 (so that "tap_ok $? MSG || tap_note DETAIL" shows DETAIL)
 #   tap_is GOT EXPECTED MSG  equal strings; both shown on failure
 #   tap_skip WHY             "ok N - # SKIP WHY"
 #   tap_note TEXT            "# TEXT" for every line of TEXT
@@ -27,6 +28,7 @@ tap_ok() {
     else
         TAP_FAILED=$((TAP_FAILED + 1))
         echo "not ok $TAP_N - $2"
+        return 1
     fi
 }
 

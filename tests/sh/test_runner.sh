@@ -152,6 +152,8 @@ tap_is "$rc $(tail -n 1 "$K/out")" "0 6 passed, 0 failed, 42 skipped" "skips are
 # tap.sh: tap_skip_all says the count of tap_checks; tap_done fails when the file ran another count
 tap_is "$(bash -c ". '$HERE/tap.sh'; tap_checks 3; tap_skip_all 'no tool'; echo not reached")" \
     "1..0 # SKIP no tool (3 checks)" "tap_skip_all: the plan line with the count of tap_checks"
+tap_is "$(bash -c ". '$HERE/tap.sh'; tap_ok 0 yes || echo noted; tap_ok 1 no || echo noted")" \
+    "$(printf 'ok 1 - yes\nnot ok 2 - no\nnoted')" "tap_ok fails with the check: 'tap_ok \$? MSG || tap_note ...' notes failures only"
 out=$(bash -c ". '$HERE/tap.sh'; tap_checks 3; tap_ok 0 one; tap_ok 0 two; tap_done")
 tap_is "$? $(printf '%s\n' "$out" | paste -sd '|')" \
     "1 ok 1 - one|ok 2 - two|not ok 3 - this file says it runs 3 checks (tap_checks) and ran 2: update tap_checks|1..3" \
