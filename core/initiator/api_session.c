@@ -157,7 +157,7 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
   mcsi_session_begin_logout(s);         /* takes no new work */
   op->step = LOGOUT_IDLE;
   op->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;   /* the idle wait's */
-  op->timer.fire = logout_step;
+  mcsi_timer_set_fire(&op->timer, logout_step);
   mcsi_timer_start(&ini->loop, &op->timer, 0);
   return mcsi_ok(ini);
 }
@@ -224,7 +224,7 @@ static mcsi_status start_tmf(mcsi_entry *e, uint8_t function, uint64_t lun, mcsi
   op->task = t;
   op->r.session_id = s->id;
   if (victim) op->tag = victim->tag;
-  op->timer.fire = tmf_timeout;
+  mcsi_timer_set_fire(&op->timer, tmf_timeout);
   mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->command_timeout_ms);
   mcsi_session_submit(s, t);
   return mcsi_ok(ini);
@@ -350,7 +350,7 @@ static void discovery_logged_in(mcsi_initiator *ini, const mcsi_result *r, void 
     return;
   }
   op->task = t;
-  op->timer.fire = discovery_timeout;
+  mcsi_timer_set_fire(&op->timer, discovery_timeout);
   mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->opts.login_timeout_ms);
   mcsi_session_submit(s, t);
 }

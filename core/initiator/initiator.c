@@ -37,7 +37,7 @@ const char *mcsi_last_message(const mcsi_initiator *ini)
   return ini->message[0] ? ini->message : "Success";
 }
 
-int mcsi_in_callback(const mcsi_initiator *ini) { return ini->loop.in_callback > 0; }
+int mcsi_in_callback(const mcsi_initiator *ini) { return mcsi_loop_in_callback(&ini->loop); }
 
 /* ---- iSCSI names (RFC 7143 4.2.7) --------------------------------------------------- */
 
@@ -100,7 +100,7 @@ void mcsi_initiator_free(mcsi_initiator *ini)
   mcsi_events_free(ini);
   mcsi_ops_free(ini);
   while (!mcsi_list_empty(&ini->sessions)) mcsi_entry_discard(MCSI_CONTAINER(ini->sessions.next, mcsi_entry, link));
-  ini->loop.in_callback = 0;
+  mcsi_loop_clear_callbacks(&ini->loop);
   mcsi_reap(ini);
   mcsi_ops_free(ini);
   mcsi_host_free(ini);
@@ -112,7 +112,7 @@ const char *mcsi_initiator_name(const mcsi_initiator *ini) { return ini ? ini->n
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-int mcsi_fd(const mcsi_initiator *ini) { return ini ? ini->loop.epfd : -1; }
+int mcsi_fd(const mcsi_initiator *ini) { return ini ? mcsi_loop_fd(&ini->loop) : -1; }
 
 int mcsi_next_timeout_ms(const mcsi_initiator *ini)
 {
