@@ -196,7 +196,7 @@ mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id)
 {
   for (mcsi_link *l = ini->sessions.next; l != &ini->sessions; l = l->next) {
     mcsi_entry *e = MCSI_CONTAINER(l, mcsi_entry, link);
-    if (e->m.s.id == id) return e;
+    if (mcsi_session_id(&e->m.s) == id) return e;
   }
   return NULL;
 }
@@ -232,8 +232,8 @@ static void hook_session_login_done(mcsi_mcs *m, mcsi_status st, const char *mes
   if (st) {
     mcsi_entry_discard(e);
   } else {
-    op->r.session_id = m->s.id;
-    op->r.connection_id = MCSI_CONTAINER(m->s.conns.next, mcsi_conn, link)->id;
+    op->r.session_id = mcsi_session_id(&m->s);
+    op->r.connection_id = mcsi_conn_id(mcsi_conn_of_link(mcsi_session_conns(&m->s)->next));
   }
   mcsi_op_finish(op, st, message);
 }

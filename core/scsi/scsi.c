@@ -95,7 +95,7 @@ static int set_residual(mcsi_conn *c, mcsi_scsi_task *q, const mcsi_pdu_hdr *h)
   if (q->res.residual_kind != 1 || h->residual <= q->len) return 0;
   mcsi_conn_format_error(c);
   mcsi_task_fail(&q->task, ISDSC_TRANSPORT_ERROR, "%s reported an underflow residual of %u bytes for a %zu-byte"
-                 " transfer", mcsi_transport_portal(&c->tp), h->residual, q->len);
+                 " transfer", mcsi_conn_portal(c), h->residual, q->len);
   return -1;
 }
 
@@ -211,7 +211,7 @@ static void scsi_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
   const char *bad = bad_r2t(c, q, h);
   if (bad) {
     mcsi_conn_format_error(c);
-    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", mcsi_transport_portal(&c->tp), bad, h->offset,
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", mcsi_conn_portal(c), bad, h->offset,
                    h->residual);
     return;
   }

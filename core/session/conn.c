@@ -225,7 +225,7 @@ void mcsi_conn_bury(mcsi_conn *c)
 static void logout_closed(mcsi_conn *c)
 {
   mcsi_pdu_hdr ok = { .opcode = MCSI_OP_LOGOUT_RSP, .flags = MCSI_F_FINAL, .response = 0 };
-  snprintf(c->message, sizeof c->message, "%s closed the connection instead of answering the Logout", mcsi_transport_portal(&c->tp));
+  snprintf(c->message, sizeof c->message, "%s closed the connection instead of answering the Logout", mcsi_conn_portal(c));
   c->nop_task = NULL;
   mcsi_conn_close(c);
   while (!mcsi_list_empty(&c->tasks)) {
@@ -292,7 +292,7 @@ static void nop_fire(mcsi_timer *tm)
   int interval = s->opts.nop_interval_ms, timeout = s->opts.nop_timeout_ms;
   if (c->state != MCSI_CONN_ACTIVE && c->state != MCSI_CONN_LOGOUT) return;
   if (c->nop_task) {
-    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no NOP-In within %d ms", mcsi_transport_portal(&c->tp), timeout);
+    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no NOP-In within %d ms", mcsi_conn_portal(c), timeout);
     return;
   }
   uint64_t idle = mcsi_now_ms() - mcsi_transport_last_rx(&c->tp);
