@@ -16,13 +16,13 @@ core/LAYERS lists on its "values" line; system headers are not checked.
 Prints one line per violation, "toucher:line: struct.field (owner folder)",
 deduplicated, sorted; exits 0 even when there are some (the caller counts).
 Exit 2 when clang fails on a file (a check that cannot look must not pass).
-Runs the files in parallel (-j N, default: the CPUs, at most 4).
+Runs the files in parallel processes (-j N, default: the CPUs, at most 4).
 """
 import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 
 def folder_of(path, core):
@@ -168,8 +168,8 @@ def main():
     cflags = ['-std=gnu11', '-D_GNU_SOURCE', '-Icore'] + ['-Icore/' + d for d in folders]
     cflags += subprocess.run(['pkg-config', '--cflags', 'libiscsi', 'libcrypto'],
                              capture_output=True, text=True).stdout.split()
-    with ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(lambda f: check(f, cflags), files))
+    with ProcessPoolExecutor(jobs) as pool:     # forked: the globals above come along
+        results = list(pool.map(check, files, [cflags] * len(files)))
     if any(r is None for r in results):
         sys.exit(2)
     for f, line, rec, name, owner in sorted(set().union(*results)):

@@ -92,10 +92,11 @@ else
     tap_ok $? "no file of core/ touches a field of a struct two levels down or beside it ($(grep -c . <<<"$out") touches)"
     tap_note "$out"
 
-    # The check can fail: a copy of core/ with a deliberate violation (the
-    # initiator reads the transport's fd, two levels down) and two allowed
-    # touches (login, directly above the transport, reads it too; the
-    # initiator reads a PDU header, a base value).
+    # The check can fail: a copy of core/ with two deliberate violations (the
+    # initiator reads the transport's fd, two levels down; scsi writes a
+    # field of mcs, beside it) and two allowed touches (login, directly
+    # above the transport, reads the fd too; the initiator reads a PDU
+    # header, a base value).
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     cp -r "$ROOT/core" "$tmp/core"
@@ -108,9 +109,15 @@ C
 #include "transport.h"
 int zz_login_fd(const mcsi_transport *tp) { return tp->fd; }
 C
-    out=$(python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_violation.c "$tmp"/core/login/zz_allowed.c)
-    tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)" \
-        "a copy with core/initiator reading mcsi_transport.fd is refused, login reading it and a PDU header allowed"
+    cat >"$tmp/core/scsi/zz_beside.c" <<'C'
+#include "mcs.h"
+void zz_weigh(mcsi_path *p) { p->weight = 2; }
+C
+    out=$(python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_violation.c "$tmp"/core/login/zz_allowed.c \
+          "$tmp"/core/scsi/zz_beside.c)
+    tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)
+core/scsi/zz_beside.c:2: mcsi_path.weight (mcs)" \
+        "a copy of core/ where the initiator reads mcsi_transport.fd and scsi writes mcsi_path.weight is refused; login reading the fd and a PDU header read are allowed"
     printf 'int zz_broken(void) { return no_such_thing; }\n' >"$tmp/core/initiator/zz_broken.c"
     python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_broken.c >/dev/null 2>&1
     tap_is "$?" 2 "a file clang cannot parse fails the field check (it never passes unseen)"
