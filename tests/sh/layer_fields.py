@@ -15,7 +15,8 @@ core/LAYERS lists on its "values" line; system headers are not checked.
 
 Prints one line per violation, "toucher:line: struct.field (owner folder)",
 deduplicated, sorted; exits 0 even when there are some (the caller counts).
-Exit 2 when clang fails on a file (a check that cannot look must not pass).
+Exit 2 when clang fails on a file, or a member's field is not found in its
+AST (a check that cannot look must not pass).
 Runs the files in parallel processes (-j N, default: the CPUs, at most 4).
 """
 import json
@@ -25,11 +26,10 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 
-def folder_of(path, core):
-    """The layer folder of core/ a path is in: 'transport', 'core' for
-    core/*.h, None outside core/."""
-    p = os.path.normpath(os.path.join(ROOT, path)) if not os.path.isabs(path) else os.path.normpath(path)
-    rel = os.path.relpath(p, core)
+def folder_of(path):
+    """The layer folder of core/ a path (absolute, or as clang names it from
+    ROOT) is in: 'transport', 'core' for core/*.h, None outside core/."""
+    rel = os.path.relpath(os.path.normpath(os.path.join(ROOT, path)), CORE)
     if rel.startswith('..'):
         return None
     parts = rel.split(os.sep)
@@ -45,7 +45,7 @@ class Walker:
         self.file = None
         self.line = 0
         self.fields = {}     # FieldDecl id -> (file, record name, field name)
-        self.members = []    # (file, line, FieldDecl id, field name)
+        self.members = []    # (file, line, FieldDecl id)
         self.records = []    # stack of enclosing RecordDecl names
 
     def bare(self, loc):
@@ -81,7 +81,7 @@ class Walker:
             rec = self.records[-1] if self.records else '?'
             self.fields[n['id']] = (here[0], rec, n.get('name', ''))
         elif kind == 'MemberExpr' and end and 'referencedMemberDecl' in n:
-            self.members.append((end[0], end[1], n['referencedMemberDecl'], n.get('name', '')))
+            self.members.append((end[0], end[1], n['referencedMemberDecl']))
         record = kind == 'RecordDecl'
         if record:
             self.records.append(n.get('name') or (self.records[-1] if self.records else '(anonymous)'))
@@ -141,12 +141,13 @@ def check(path, cflags):
     w = Walker()
     w.node(json.loads(out.stdout))
     found = set()
-    for file, line, fid, name in w.members:
-        if fid not in w.fields:
-            continue
+    for file, line, fid in w.members:
+        if fid not in w.fields:             # never seen its declaration: the walk is wrong
+            sys.stderr.write(f'{path}: {file}:{line}: a member whose field was not found in the AST\n')
+            return None
         ffile, rec, fname = w.fields[fid]
-        owner = folder_of(ffile, CORE)
-        user = folder_of(file, CORE)
+        owner = folder_of(ffile)
+        user = folder_of(file)
         if owner is None or user is None or may_touch(user, owner, rec):
             continue
         found.add((os.path.relpath(os.path.join(ROOT, file), ROOT), line, rec, fname, owner))
