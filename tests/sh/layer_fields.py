@@ -124,11 +124,14 @@ def read_layers(path):
 
 
 def may_touch(user, owner, record):
-    """The rule: own folder, the level directly above, public and values."""
-    if owner == user or owner == 'core' or record in VALUES:
+    """The rule: own folder, the level directly above, public, and the values
+    (only a struct of level 0, base, can be one)."""
+    if owner == user or owner == 'core':
         return True
     if user not in LEVEL or owner not in LEVEL:
         return False
+    if record in VALUES and LEVEL[owner] == 0:
+        return True
     return LEVEL[user] == LEVEL[owner] + 1
 
 

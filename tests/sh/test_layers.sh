@@ -118,6 +118,11 @@ C
     tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)
 core/scsi/zz_beside.c:2: mcsi_path.weight (mcs)" \
         "a copy of core/ where the initiator reads mcsi_transport.fd and scsi writes mcsi_path.weight is refused; login reading the fd and a PDU header read are allowed"
+    # A "values" line names only base structs: one of the transport's stays its own.
+    printf 'values mcsi_transport\n' >>"$tmp/core/LAYERS"
+    out=$(python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_violation.c)
+    tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)" \
+        "naming a transport struct on the values line does not open its fields"
     printf 'int zz_broken(void) { return no_such_thing; }\n' >"$tmp/core/initiator/zz_broken.c"
     python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_broken.c >/dev/null 2>&1
     tap_is "$?" 2 "a file clang cannot parse fails the field check (it never passes unseen)"
