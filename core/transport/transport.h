@@ -85,7 +85,8 @@ struct mcsi_transport {
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
-/* What the layers above read of it: they own none of its fields (core/LAYERS). */
+/* What the layers two or more levels up read of it: they own none of its
+ * fields (core/LAYERS). */
 static inline const char *mcsi_transport_portal(const mcsi_transport *tp) { return tp->portal; }
 static inline const char *mcsi_transport_message(const mcsi_transport *tp) { return tp->message; }
 static inline int mcsi_transport_fd(const mcsi_transport *tp) { return tp->fd; }
