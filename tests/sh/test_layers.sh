@@ -92,9 +92,9 @@ else
     tap_ok $? "no file of core/ touches a field of a struct two levels down or beside it ($(grep -c . <<<"$out") touches)"
     tap_note "$out"
 
-    # The check can fail: a copy of core/ with two deliberate violations (the
-    # initiator reads the transport's fd, two levels down; scsi writes a
-    # field of mcs, beside it) and two allowed touches (login, directly
+    # The check can fail: a copy of core/ with three deliberate violations
+    # (the initiator reads the transport's fd and finds a transport from its
+    # watch, two levels down; scsi writes a field of mcs, beside it) and two allowed touches (login, directly
     # above the transport, reads the fd too; the initiator reads a PDU
     # header, a base value).
     tmp=$(mktemp -d)
@@ -104,6 +104,7 @@ else
 #include "transport.h"
 int zz_peek_fd(const mcsi_transport *tp) { return tp->fd; }
 int zz_opcode(const mcsi_pdu_hdr *h) { return h->opcode; }
+mcsi_transport *zz_of_watch(mcsi_watch *w) { return MCSI_CONTAINER(w, mcsi_transport, watch); }
 C
     cat >"$tmp/core/login/zz_allowed.c" <<'C'
 #include "transport.h"
@@ -116,12 +117,14 @@ C
     out=$(python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_violation.c "$tmp"/core/login/zz_allowed.c \
           "$tmp"/core/scsi/zz_beside.c)
     tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)
+core/initiator/zz_violation.c:4: mcsi_transport.watch (transport)
 core/scsi/zz_beside.c:2: mcsi_path.weight (mcs)" \
-        "a copy of core/ where the initiator reads mcsi_transport.fd and scsi writes mcsi_path.weight is refused; login reading the fd and a PDU header read are allowed"
+        "a copy of core/ where the initiator reads mcsi_transport.fd and takes MCSI_CONTAINER of its watch, and scsi writes mcsi_path.weight, is refused; login reading the fd and a PDU header read are allowed"
     # A "values" line names only base structs: one of the transport's stays its own.
     printf 'values mcsi_transport\n' >>"$tmp/core/LAYERS"
     out=$(python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_violation.c)
-    tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)" \
+    tap_is "$out" "core/initiator/zz_violation.c:2: mcsi_transport.fd (transport)
+core/initiator/zz_violation.c:4: mcsi_transport.watch (transport)" \
         "naming a transport struct on the values line does not open its fields"
     printf 'int zz_broken(void) { return no_such_thing; }\n' >"$tmp/core/initiator/zz_broken.c"
     python3 "$FIELDS" "$tmp" "$tmp"/core/initiator/zz_broken.c >/dev/null 2>&1
