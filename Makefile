@@ -100,7 +100,7 @@ $(BUILD)/libmcsi.map: core/mcsi.h tools/gen-exports.sh
 
 $(SHLIB): $(CORE_OBJ) $(BUILD)/libmcsi.map
 	$(CC) -shared $(CFLAGS) -Wl,-soname,libmcsi.so.$(SOVERSION) -Wl,--version-script,$(BUILD)/libmcsi.map \
-	  -Wl,-z,defs -o $@ $(CORE_OBJ) $(LIBS)
+	  -Wl,-z,defs -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/libmcsi.so.$(SOVERSION): $(SHLIB)
 	ln -sf $(notdir $<) $@
@@ -127,9 +127,16 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+$(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 
 # build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
 all: $(BUILD)/tests/fake-target
+# build/tests/slow_resolver.so: an LD_PRELOAD shim whose getaddrinfo takes 5 s for slow.mcsi.test
+# (tests/daemon/test_resolver.py); never instrumented, so that an ASan mcsid can preload it.
+all: $(BUILD)/tests/slow_resolver.so
+$(BUILD)/tests/slow_resolver.so: tests/preload/slow_resolver.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
 $(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 $(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
@@ -164,9 +171,11 @@ $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
 # The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
-# and the binding's own functions stay inside it.
+# and the binding's own functions stay inside it. Both shared objects are
+# never unloaded (-z nodelete): a resolver thread (core/base/resolve.c) may
+# still run their code after lua_close or dlclose.
 $(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
-	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -Wl,-z,nodelete -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
 
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(GNUTLS_LIBS) $(LIBS)

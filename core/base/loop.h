@@ -1,6 +1,7 @@
 /* loop.h: the bottom layer: one epoll set, an intrusive timer heap, work
- * deferred to the next turn (flushing send queues), and the depth of user
- * callbacks running (blocking calls are refused inside them). */
+ * deferred to the next turn (flushing send queues), the depth of user
+ * callbacks running (blocking calls are refused inside them), and the
+ * resolver whose answers come back through it (resolve.h). */
 #ifndef MCSI_LOOP_H
 #define MCSI_LOOP_H
 #include <stdint.h>
@@ -30,6 +31,7 @@ typedef struct mcsi_loop {
   mcsi_timer *timers;                   /* root of the timer heap */
   mcsi_link deferred;
   int in_callback;                      /* user callbacks running now */
+  struct mcsi_resolver *resolver;       /* name resolution off the loop (resolve.c), made on first use */
 } mcsi_loop;
 
 int mcsi_loop_init(mcsi_loop *l);
