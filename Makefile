@@ -270,15 +270,19 @@ fuzz-seeds: $(REPLAY_DIR)/make-seeds
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
 # (tests/sh/test_install.sh compiles a program with CFLAGS, as the library was.)
+# TESTS='PATTERN[:CASE] ...' runs only the files it names (tests/run-tests.sh says how).
 check: all $(REPLAY_BINS)
-	MCSI_TEST_CFLAGS="$(CFLAGS)" bash tests/run-tests.sh $(BUILD)
+	MCSI_TEST_CFLAGS="$(CFLAGS)" MCSI_TESTS="$(TESTS)" \
+	  MCSI_TEST_RERUN="$${MCSI_TEST_RERUN:-make check$(if $(filter-out build,$(BUILD)), BUILD=$(BUILD)) TESTS=}" \
+	  bash tests/run-tests.sh $(BUILD)
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
+	MCSI_TEST_RERUN="make asan TESTS=" \
+	  $(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
 
 valgrind: all
 	MCSI_TEST_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
-	  MCSI_TEST_QUICK=1 bash tests/run-tests.sh $(BUILD)
+	  MCSI_TEST_QUICK=1 MCSI_TESTS="$(TESTS)" MCSI_TEST_RERUN="make valgrind TESTS=" bash tests/run-tests.sh $(BUILD)
 
 # make bench [BASE=<commit>]: a report, not a test (tools/bench.sh says how it
 # measures); BASE adds mcsi-perf built from that commit, alternating in the same run.

@@ -89,6 +89,16 @@ struct mcsi_transport {
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
+/* What the layers two or more levels up read of it: they own none of its
+ * fields (core/LAYERS). */
+static inline const char *mcsi_transport_portal(const mcsi_transport *tp) { return tp->portal; }
+static inline const char *mcsi_transport_message(const mcsi_transport *tp) { return tp->message; }
+static inline int mcsi_transport_fd(const mcsi_transport *tp) { return tp->fd; }
+static inline uint64_t mcsi_transport_last_rx(const mcsi_transport *tp) { return tp->last_rx; }
+static inline const struct sockaddr_storage *mcsi_transport_remote(const mcsi_transport *tp) { return &tp->remote; }
+static inline const mcsi_conn_stats *mcsi_transport_stats(const mcsi_transport *tp) { return &tp->stats; }
+static inline uint32_t mcsi_tx_owner_marked(const mcsi_tx_owner *o) { return o->marked; }
+
 /* max_recv_dsl: the largest data segment we will ever accept on it. */
 int mcsi_transport_init(mcsi_transport *tp, mcsi_loop *loop, const mcsi_transport_ops *ops,
                         uint32_t max_recv_dsl);
