@@ -48,8 +48,9 @@ LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
               bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c bindings/lunix.c \
-              bindings/lguard.c
+              bindings/lguard.c bindings/lapi_table.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua bindings/mcsi/remote.lua bindings/mcsi/policy.lua \
+              bindings/mcsi/api_ops.lua \
               scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
@@ -63,7 +64,7 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -164,11 +165,18 @@ $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDI
 $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua mcsi.args=bindings/mcsi/args.lua \
-	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua \
+	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua mcsi.api_ops=bindings/mcsi/api_ops.lua \
 	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
 
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+# The faces generated from the one description of every operation (api/README.md):
+# the daemon's method table, the Lua operation table, iscsicli's command map and
+# the reference sections of the docs. Committed; tests/sh/test_api_generated.sh
+# fails when one is stale.
+generate:
+	lua5.4 api/generate.lua
 
 # The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
 # and the binding's own functions stay inside it. Both shared objects are
