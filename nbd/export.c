@@ -253,6 +253,7 @@ int nbd_export_create(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi
   e->opts.socket_path = e->opts.tcp = NULL;
   e->size = geo->blocks * geo->block_size;
   e->scsi_max = scsi_max_bytes(&e->opts, geo);
+  mcsi_io_limit_transfer(ini, sid, lun, e->scsi_max);   /* the engine splits by it */
   if (e->opts.max_request < geo->block_size) e->opts.max_request = geo->block_size;
   e->opts.max_request -= e->opts.max_request % geo->block_size;
   e->preferred = geo->block_size > PREFERRED_MIN ? geo->block_size : PREFERRED_MIN;

@@ -194,7 +194,7 @@ static mcsi_status tmf_outcome(mcsi_op *op, uint8_t function, uint8_t response)
     return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
   }
   if (response) return mcsi_msg(op->message, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", response);
-  if (e) e->cap_valid = 0;
+  if (e) mcsi_lun_geo_forget(e, op->tag);
   return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
 }
 
@@ -226,7 +226,7 @@ static mcsi_status start_tmf(mcsi_entry *e, uint8_t function, uint64_t lun, mcsi
   op->e = e;
   op->task = t;
   op->r.session_id = mcsi_session_id(s);
-  if (victim) op->tag = victim->tag;
+  op->tag = victim ? victim->tag : lun;        /* LUN RESET: the LUN whose geometry is learned again */
   mcsi_timer_set_fire(&op->timer, tmf_timeout);
   mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)mcsi_session_command_timeout_ms(s));
   mcsi_session_submit(s, t);

@@ -82,6 +82,7 @@ static void entry_free(mcsi_entry *e)
   if (e->logout_op) e->logout_op->e = NULL;
   mcsi_list_del(&e->link);
   mcsi_mcs_destroy(&e->m);
+  mcsi_lun_geo_free_all(e);
   free(e);
 }
 
@@ -248,6 +249,7 @@ mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int 
   if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   e->ini = ini;
   mcsi_list_init(&e->link);
+  mcsi_list_init(&e->luns);
   mcsi_list_push(&ini->sessions, &e->link);
   e->login_op = op;
   op->e = e;

@@ -251,6 +251,7 @@ static void fail_waiting(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
   mcsi_session_fail_tasks(&m->s, &m->s.limbo, cause, why);
   mcsi_session_fail_tasks(&m->s, &m->s.pending, cause, why);
+  mcsi_session_fail_tasks(&m->s, &m->s.held, cause, why);
 }
 
 /* No usable connection: wait for one logging in or draining, reinstate, or

@@ -138,15 +138,19 @@ static mcsi_status finish_status(mcsi_scsi_task *q)
                    status_name(r->scsi_status));
 }
 
-/* UNIT ATTENTION 29/xx (power on, reset, I_T nexus loss) is what a new or
- * reinstated session, or a LUN reset, reports once: the command did not run,
- * so it goes again instead of failing. */
+/* A command the retry rule (retry.c) says did not run goes again; one that
+ * ran out of tries says so after its sense. */
 static void finish(mcsi_scsi_task *q)
 {
-  mcsi_scsi_result *r = &q->res;
-  if (!r->response && r->scsi_status == 0x02 && r->sense_key == 0x06 && r->asc == 0x29 && mcsi_task_retry(&q->task) == 0)
-    return;
-  mcsi_task_complete(&q->task, finish_status(q));
+  uint32_t delay;
+  int resends = q->task.resends;
+  if (mcsi_scsi_retry_rule(&q->res, (uint32_t)resends, &delay) && mcsi_task_retry(&q->task, delay) == 0) return;
+  mcsi_status st = finish_status(q);
+  if (st && resends && mcsi_scsi_retryable(&q->res)) {
+    size_t n = strlen(q->task.message);
+    snprintf(q->task.message + n, sizeof q->task.message - n, " (sent %d times: the retry limit)", resends + 1);
+  }
+  mcsi_task_complete(&q->task, st);
 }
 
 static void scsi_data_in(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
@@ -227,6 +231,7 @@ static void scsi_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const
   mcsi_scsi_task *q = of(t);
   (void)h; (void)d; (void)n;
   q->res.message = st ? (t->message[0] ? t->message : mcsi_status_message(st)) : "Success";
+  q->res.retries = (uint32_t)t->resends;
   if (q->cb) q->cb(st, &q->res, q->arg);
 }
 

@@ -24,6 +24,7 @@ int mcsi_session_init(mcsi_session *s, mcsi_loop *loop, const mcsi_session_hooks
 {
   memset(s, 0, sizeof *s);
   mcsi_list_init(&s->limbo);
+  mcsi_list_init(&s->held);
   mcsi_list_init(&s->pending);
   mcsi_list_init(&s->conns);
   mcsi_list_init(&s->graveyard);
@@ -82,6 +83,7 @@ void mcsi_session_destroy(mcsi_session *s)
   }
   mcsi_session_fail_tasks(s, &s->pending, ISDSC_CONNECTION_FAILED, "the session was closed");
   mcsi_session_fail_tasks(s, &s->limbo, ISDSC_CONNECTION_FAILED, "the session was closed");
+  mcsi_session_fail_tasks(s, &s->held, ISDSC_CONNECTION_FAILED, "the session was closed");
   mcsi_session_reap(s);
   mcsi_opts_free(&s->opts);
   free(s->itt_table);

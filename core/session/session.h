@@ -48,7 +48,8 @@ struct mcsi_task {
   uint64_t deadline;                    /* commands: submission + command timeout */
   int sent;
   int retries;                          /* re-issues after connection failures */
-  int ua_retries;                       /* re-sends after a UNIT ATTENTION 29/xx */
+  int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
+  mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout, ABORT TASK) */
   int only_conn_gone;                   /* that connection ended before it went out */
@@ -159,6 +160,7 @@ struct mcsi_session {
                                            (immediate, re-sent with its CmdSN, its connection gone);
                                            0: all are new commands, held alike (drain stops early) */
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
+  mcsi_link held;                       /* tasks waiting for a re-send's back-off (mcsi_task_retry) */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
   mcsi_link conns;
   mcsi_link graveyard;                  /* connections to free outside callbacks */
@@ -200,8 +202,10 @@ void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);
 /* A command re-issued as new gets a new ITT (the old one may live on at the target). */
 int mcsi_task_new_itt(mcsi_task *t);
-/* Sends a finished-but-unlucky command again as a new one (a UNIT ATTENTION). 0 when queued. */
-int mcsi_task_retry(mcsi_task *t);
+/* Sends a finished-but-unlucky command again as a new one (the SCSI retry
+ * rule decides when), delay_ms from now (0: at once; meanwhile it waits in
+ * s->held), counting it in t->resends. 0 when queued. */
+int mcsi_task_retry(mcsi_task *t, uint32_t delay_ms);
 /* Ends a task: nothing refers to it afterwards, then its done callback, then it is freed. */
 void mcsi_task_complete(mcsi_task *t, mcsi_status st);
 void mcsi_task_fail(mcsi_task *t, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
