@@ -13,6 +13,10 @@
  * once and call back from inside mcsi_process().  A host program that has
  * its own loop waits on mcsi_fd() for readability, with the timeout that
  * mcsi_next_timeout_ms() gives, and then calls mcsi_process(ini, 0).
+ * A portal's host name is resolved (getaddrinfo) by up to 4 helper threads
+ * of the initiator, never on the loop; their answers come back through
+ * mcsi_fd(), and no callback ever runs on them.  Numeric addresses need
+ * none.
  *
  * Ids: sessions and connections are named by 64-bit ids, unique within the
  * process and never reused.  A connection also has its iSCSI CID (16 bits).

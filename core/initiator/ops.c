@@ -67,7 +67,7 @@ static void deliver_fire(mcsi_timer *t)
 void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message)
 {
   set_result(op, st, message);
-  op->timer.fire = deliver_fire;
+  mcsi_timer_set_fire(&op->timer, deliver_fire);
   mcsi_timer_start(&op->ini->loop, &op->timer, 0);
 }
 

@@ -95,7 +95,7 @@ static int set_residual(mcsi_conn *c, mcsi_scsi_task *q, const mcsi_pdu_hdr *h)
   if (q->res.residual_kind != 1 || h->residual <= q->len) return 0;
   mcsi_conn_format_error(c);
   mcsi_task_fail(&q->task, ISDSC_TRANSPORT_ERROR, "%s reported an underflow residual of %u bytes for a %zu-byte"
-                 " transfer", c->tp.portal, h->residual, q->len);
+                 " transfer", mcsi_conn_portal(c), h->residual, q->len);
   return -1;
 }
 
@@ -205,7 +205,7 @@ static const char *bad_r2t(const mcsi_conn *c, const mcsi_scsi_task *t, const mc
   if (h->residual == 0 || h->residual > p->max_burst) return "R2T length outside 1..MaxBurstLength";
   if ((uint64_t)h->offset + h->residual > t->len) return "R2T outside the command's data";
   if (t->r2t_requested + h->residual > t->len) return "R2Ts asked for more data than the command has";
-  if (t->task.tx.marked >= max_out) return "more R2Ts outstanding than MaxOutstandingR2T";
+  if (mcsi_tx_owner_marked(&t->task.tx) >= max_out) return "more R2Ts outstanding than MaxOutstandingR2T";
   return NULL;
 }
 
@@ -215,7 +215,7 @@ static void scsi_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
   const char *bad = bad_r2t(c, q, h);
   if (bad) {
     mcsi_conn_format_error(c);
-    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", c->tp.portal, bad, h->offset,
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", mcsi_conn_portal(c), bad, h->offset,
                    h->residual);
     return;
   }

@@ -294,14 +294,21 @@ static void learning(void)
   io_wait w[3], bad;
   uint8_t buf[3][BLOCK];
   unsigned probes = fake_target_commands(f.ft) - fake_target_io_commands(f.ft);
+  /* misaligned while the geometry is not known yet: accepted, then refused through done */
+  t_status(mcsi_io_read(f.ini, f.sid, 0, 100, buf[0], BLOCK, 0, completion(&bad)), ISDSC_SUCCESS,
+           "a misaligned read before the geometry is known: taken", &f);
   for (int i = 0; i < 3; i++)
     t_status(mcsi_io_read(f.ini, f.sid, 0, (uint64_t)i * BLOCK, buf[i], BLOCK, 0, completion(&w[i])), ISDSC_SUCCESS,
              "a read before the geometry is known", &f);
+  t_status(wait_io(&f, &bad, ISDSC_SUCCESS), ISDSC_INVALID_PARAMETER, "the misaligned one refused through done", &f);
+  T_OK(strstr(bad.message, "512-byte blocks") != NULL, "the block size in its message: %s", bad.message);
+  T_EQ_INT(bad.freed, 1, "freed once");
   for (int i = 0; i < 3; i++) t_status(wait_io(&f, &w[i], ISDSC_SUCCESS), ISDSC_SUCCESS, "it waited and ran", &f);
+  T_EQ_INT(fake_target_io_commands(f.ft), 3, "three READs: none for the misaligned one");
   T_EQ_INT(w[0].done + w[1].done + w[2].done, 3, "each answered once");
   T_EQ_INT(w[0].freed + w[1].freed + w[2].freed, 3, "each freed once");
   T_EQ_INT(fake_target_commands(f.ft) - fake_target_io_commands(f.ft) - probes, 3,
-           "learned once for the three: READ CAPACITY and two VPD pages");
+           "learned once for the four: READ CAPACITY and two VPD pages");
   t_status(wait_io(&f, &bad, mcsi_io_read(f.ini, f.sid, 5, 0, buf[0], BLOCK, 0, completion(&bad))),
            ISDSC_SCSI_REQUEST_FAILED, "a read on a LUN that is not there", &f);
   T_OK(strstr(bad.message, "learning the geometry of LUN 5") != NULL, "why, in the message: %s", bad.message);
