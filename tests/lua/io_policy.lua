@@ -8,9 +8,10 @@
 --   P.check(lu, rows, label)              -- the expectations, one place
 --   ft:stop()
 --
--- The fake target (tests/c/fake_target.c, --storm and --count-file by the io
--- slice) answers the next N I/O commands with a condition; the counts are
--- the TARGET's (its count file), never what the initiator reports.
+-- The fake target (tests/c/fake_target.c, storms by the io slice) answers
+-- the next N I/O commands with a condition; the counts are the TARGET's
+-- (its answer to a "count" line on its stdin, in order with the "storm"
+-- lines: no timing), never what the initiator reports.
 -- The limit is read from core/mcsi.h (MCSI_SCSI_RETRIES), the one place
 -- that states it.
 local P = {}
@@ -37,9 +38,9 @@ function P.fake_target(build)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir -p " .. shq(dir) .. " && mkfifo " .. shq(dir .. "/ctl")))
-  local self = setmetatable({ dir = dir, ctl_path = dir .. "/ctl", count_path = dir .. "/counts" }, FT)
-  local p = io.popen(string.format("%s --count-file %s <%s >%s 2>&1 & echo $!", shq(build .. "/tests/fake-target"),
-    shq(self.count_path), shq(self.ctl_path), shq(dir .. "/out")))
+  local self = setmetatable({ dir = dir, ctl_path = dir .. "/ctl", out_path = dir .. "/out" }, FT)
+  local p = io.popen(string.format("%s <%s >%s 2>&1 & echo $!", shq(build .. "/tests/fake-target"),
+    shq(self.ctl_path), shq(self.out_path)))
   self.pid = p:read("l")
   p:close()
   self.ctl = assert(io.open(self.ctl_path, "w"))     -- opens once the target opened its end
@@ -56,41 +57,46 @@ function P.fake_target(build)
   error("fake-target did not start")
 end
 
--- Attaches to a fake target another process started (its control FIFO and count file).
-function P.attach(ctl_path, count_path, portal, iqn)
-  local self = setmetatable({ ctl_path = ctl_path, count_path = count_path, portal = portal, iqn = iqn }, FT)
+-- Attaches to a fake target another process started (its control FIFO and output file).
+function P.attach(ctl_path, out_path, portal, iqn)
+  local self = setmetatable({ ctl_path = ctl_path, out_path = out_path, portal = portal, iqn = iqn }, FT)
   self.ctl = assert(io.open(ctl_path, "w"))
   return self
 end
 
--- The next n I/O commands get kind ("ua", "busy", "tsf", "aborted").
+-- The lines the target printed so far.
+local function out_lines(path)
+  local lines = {}
+  local f = io.open(path)
+  if f then
+    for line in f:lines() do lines[#lines + 1] = line end
+    f:close()
+  end
+  return lines
+end
+
+-- The target's counters now: it answers "count" with one line on its stdout
+-- (our out file), after every line written before it (a storm is armed then).
+function FT:counts()
+  local n = #out_lines(self.out_path)
+  self.ctl:write("count\n")
+  self.ctl:flush()
+  for _ = 1, 500 do                                   -- bounded: 5 s
+    local lines = out_lines(self.out_path)
+    if #lines > n and lines[#lines]:find("\n?commands=") then
+      local c = {}
+      for k, v in lines[#lines]:gmatch("(%w+)=(%d+)") do c[k] = tonumber(v) end
+      return c
+    end
+    sleep(0.01)
+  end
+  error("the fake target did not answer \"count\"")
+end
+
+-- The next n I/O commands get kind ("ua", "busy", "tsf", "aborted"); armed when this returns.
 function FT:storm(kind, n)
   self.ctl:write(string.format("storm %s:%d\n", kind, n))
-  self.ctl:flush()
-  sleep(0.05)                                         -- the target polls its stdin (at once on input)
-end
-
-local function read_counts(path)
-  local f = io.open(path)
-  local line = f and f:read("l")
-  if f then f:close() end
-  local c = {}
-  for k, v in (line or ""):gmatch("(%w+)=(%d+)") do c[k] = tonumber(v) end
-  return c, line
-end
-
--- The target's counters once they stopped changing (it rewrites the file
--- every 50 ms while they change; the operation measured has ended, so its
--- commands were all received).
-function FT:counts()
-  local c, line = read_counts(self.count_path)
-  for _ = 1, 100 do
-    sleep(0.07)
-    local c2, line2 = read_counts(self.count_path)
-    if line2 == line and c2.io then return c2 end
-    c, line = c2, line2
-  end
-  return c
+  self:counts()
 end
 
 function FT:stop()

@@ -3,8 +3,8 @@
 # (issue 15), with a client nobody here wrote (qemu-io). scripts/export.lua
 # exports LUN 0 of build/tests/fake-target; storms are armed at run time
 # through the target's stdin (a FIFO) and every count is the target's own
-# (its --count-file; READ/WRITE commands: qemu-io also flushes as it closes,
-# a SYNCHRONIZE CACHE no storm here needs):
+# (its answer to "count" there; READ/WRITE commands: qemu-io also flushes as
+# it closes, a SYNCHRONIZE CACHE no storm here needs):
 #   - a UNIT ATTENTION, BUSY, TASK SET FULL or ABORTED COMMAND storm of
 #     MCSI_SCSI_RETRIES commands (core/mcsi.h)
 #     under an NBD read: the read succeeds, the target got exactly
@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkfifo "$W/ctl"
-"$FAKE" --count-file "$W/counts" <"$W/ctl" >"$W/out" 2>&1 &
+"$FAKE" <"$W/ctl" >"$W/out" 2>&1 &
 FT_PID=$!
 exec 3>"$W/ctl"
 for ((i = 0; i < 200; i++)); do
@@ -61,19 +61,20 @@ done
 grep -q '^serving ' "$W/export.log"
 tap_ok $? "scripts/export.lua serves LUN 0 of the fake target" || tap_note "$(cat "$W/export.log")"
 
-# counts: "io storm rw fua dpo" of the target, once they stopped changing
+# counts: "storm rw fua dpo" of the target now: its answer to a "count" line
+# on its stdin, after every line written before it (no timing)
 counts() {
-    local a b
-    a=$(cat "$W/counts" 2>/dev/null)
-    for ((i = 0; i < 50; i++)); do
-        sleep 0.12
-        b=$(cat "$W/counts" 2>/dev/null)
-        [ "$a" = "$b" ] && break
-        a=$b
+    local n line i
+    n=$(wc -l <"$W/out")
+    echo count >&3
+    for ((i = 0; i < 500; i++)); do
+        [ "$(wc -l <"$W/out")" -gt "$n" ] && break
+        sleep 0.01
     done
-    printf '%s\n' "$b" | sed -n 's/.* storm=\([0-9]*\) rw=\([0-9]*\) fua=\([0-9]*\) dpo=\([0-9]*\).*/\1 \2 \3 \4/p'
+    line=$(tail -n 1 "$W/out")
+    printf '%s\n' "$line" | sed -n 's/.* storm=\([0-9]*\) rw=\([0-9]*\) fua=\([0-9]*\) dpo=\([0-9]*\).*/\1 \2 \3 \4/p'
 }
-storm() { echo "storm $1:$2" >&3; sleep 0.1; }
+storm() { echo "storm $1:$2" >&3; counts >/dev/null; }   # armed once the target answered the count after it
 # delta BEFORE AFTER: the difference of two counts lines
 delta() {
     local -a b a
