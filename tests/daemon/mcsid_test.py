@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -519,7 +518,12 @@ class TAPResult(unittest.TestResult):
 
     def startTest(self, test):
         super().startTest(test)
+        self.started = time.monotonic()
         print("# %s" % case_name(test), flush=True)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        print("# %s: %.2f s" % (case_name(test), time.monotonic() - self.started), flush=True)
 
     def _line(self, ok, text, detail=None):
         n = ROOT_TAP._number()
