@@ -489,7 +489,9 @@ class DaemonCase(unittest.TestCase):
 
     @classmethod
     def finish_daemon(cls, d):
+        started = time.monotonic()
         rc = d.stop()
+        cls.tap.note("%s: mcsid stopped in %.2f s" % (cls.__name__, time.monotonic() - started))
         cls.tap.is_(rc, 0, "mcsid exits 0 on SIGTERM")
         if cls.tap.failed:
             cls.tap.note(d.log_text()[-cls.log_tail:])
