@@ -138,6 +138,7 @@ class Daemon:
         self.proc = None
 
     def write_config(self, lines):
+        self.config = dict(lines)    # what the file says now (DaemonCase.reconfigure starts from it)
         with open(self.conf, "w") as f:
             f.write("# written by tests/daemon\n")
             for k, v in lines.items():
@@ -504,6 +505,23 @@ class DaemonCase(unittest.TestCase):
     def _checks_passed(self):
         if self.t.failed:
             raise CheckFailed("%d of %d checks failed" % (self.t.failed, self.t.checks))
+
+    def reconfigure(self, changes):
+        """The class's daemon's configuration with changes, through SIGHUP; the one it had
+        is back (SIGHUP again) when the case ends. True once the daemon logged the reload."""
+        d = self.d
+        before = dict(d.config)
+        self.addCleanup(self._reload, d, before)
+        return self._reload(d, dict(before, **changes))
+
+    @staticmethod
+    def _reload(d, lines):
+        if d.proc is None or d.proc.poll() is not None:
+            return False
+        n = d.log_text().count("reloaded")
+        d.write_config(lines)
+        d.signal(signal.SIGHUP)
+        return bool(wait_for(lambda: d.log_text().count("reloaded") > n, 5))
 
     def client(self, timeout=30):
         """A client of the class's daemon, closed when the case ends."""
