@@ -506,6 +506,21 @@ class DaemonCase(unittest.TestCase):
         if self.t.failed:
             raise CheckFailed("%d of %d checks failed" % (self.t.failed, self.t.checks))
 
+    def new_daemon(self, config=None, name=None):
+        """A daemon of the case's own (not started: start() it), stopped when the case
+        ends with the check "mcsid exits 0 on SIGTERM" (for a file whose cases each need a
+        fresh state directory; set start_daemon = False for its class)."""
+        d = Daemon(config=self.daemon_config if config is None else config, name=name or self.daemon_name)
+        self.addCleanup(self._finish_case_daemon, d)
+        return d
+
+    def _finish_case_daemon(self, d):
+        rc = d.stop()
+        self.t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
+        if self.t.failed:
+            self.t.note(d.log_text()[-self.log_tail:])
+        d.cleanup()
+
     def reconfigure(self, changes):
         """The class's daemon's configuration with changes, through SIGHUP; the one it had
         is back (SIGHUP again) when the case ends. True once the daemon logged the reload."""
