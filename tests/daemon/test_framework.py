@@ -124,7 +124,7 @@ class TestFramework(mcsid_test.DaemonCase):
                                  "ok - before the exception", "ok - # SKIP TestSecond.test_skipped: sample reason",
                                  "ok - # SKIP one check skipped", "ok - the check after it",
                                  "ok - a check of the class's setup"],
-              "one line per check, in the order of the source (not sorted by name), a skipped case as # SKIP")
+              "one line per check, in the order of the source (not sorted by name), a skipped case in the SKIP form")
         t.is_(names(lines)[9:10], ["ok - TestFixture.test_no_checks"], "a case without checks: one line of its own")
         pids = set(re.findall(r"daemon pid (\d+) answers", out))
         t.ok(len(pids) == 1 and len(re.findall(r"^ok \d+ - daemon pid", out, re.M)) == 2,

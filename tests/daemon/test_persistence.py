@@ -40,7 +40,7 @@ def restored(c, want):
         ok = all(n in s and s[n]["ConnectionCount"] == k and
                  all(x["State"] == "active" for x in s[n]["Connections"]) for n, k in want.items())
         return s if ok else None
-    return wait_for(check, 30, 0.2)
+    return wait_for(check, 30, 0.05)
 
 
 class TestPersistence(mcsid_test.DaemonCase):
