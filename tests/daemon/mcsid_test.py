@@ -20,8 +20,8 @@ A test file is a set of unittest cases (stdlib only) run by main():
 `python3 tests/daemon/test_thing.py` runs every case in the order of the
 source and prints TAP (one line per check, "1..N" at the end) for
 tests/run-tests.sh; `python3 tests/daemon/test_thing.py TestThing.test_something`
-runs one case alone (its class's daemon and setup included); `--list` names
-the cases. A failing check does not stop its case (as in a TAP script); the
+runs one case alone (its class's daemon and setup included; a bare method
+name finds its class); `--list` names the cases. A failing check does not stop its case (as in a TAP script); the
 case then fails. An exception, a skipTest or an error in a class's setup is
 one TAP line of its own ("not ok", "ok N - # SKIP why").
 """
@@ -630,7 +630,7 @@ class SourceOrderLoader(unittest.TestLoader):
 
 def main(argv=None):
     """Runs the cases of the __main__ module (all, or those argv names as
-    Class or Class.method) with TAP output; exit 1 if anything failed.
+    Class, Class.method or method) with TAP output; exit 1 if anything failed.
     --list prints every case's Class.method."""
     argv = sys.argv[1:] if argv is None else argv
     module = sys.modules["__main__"]
@@ -641,14 +641,25 @@ def main(argv=None):
         sys.exit(0)
     unknown = [a for a in argv if a.startswith("-")]
     if unknown:
-        print("usage: %s [--list] [Class[.method] ...]" % os.path.basename(sys.argv[0]), file=sys.stderr)
+        print("usage: %s [--list] [Class[.method] | method ...]" % os.path.basename(sys.argv[0]), file=sys.stderr)
         sys.exit(2)
-    suite = loader.loadTestsFromNames(argv, module) if argv else loader.loadTestsFromModule(module)
+    names = [n for arg in argv for n in qualified(module, arg)]
+    suite = loader.loadTestsFromNames(names, module) if argv else loader.loadTestsFromModule(module)
     result = TAPResult()
     unittest.registerResult(result)
     suite.run(result)
     print("1..%d" % ROOT_TAP.n, flush=True)
     sys.exit(0 if result.wasSuccessful() and not ROOT_TAP.failed else 1)
+
+
+def qualified(module, name):
+    """Class, Class.method as given; a bare method name as Class.method of every
+    class of the module that has it (as given when none has: unittest says so)."""
+    if "." in name or hasattr(module, name):
+        return [name]
+    found = ["%s.%s" % (k, name) for k, v in vars(module).items() if isinstance(v, type)
+             and issubclass(v, unittest.TestCase) and v.__module__ == module.__name__ and hasattr(v, name)]
+    return found or [name]
 
 
 def iterate(suite):

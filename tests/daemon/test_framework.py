@@ -7,8 +7,9 @@ here into a temporary directory, runs as a child:
   end, exit 0; a failing check is "not ok", its case goes on, exit 1;
 - an exception, a skipTest, an error in setUpClass: one TAP line each, the
   traceback as comments, skips in the "# SKIP" form;
-- argv Class.method runs that case alone (with its class's fixture), Class
-  runs a class, --list names the cases, an unknown name fails;
+- argv Class.method (or the method's name alone) runs that case alone (with
+  its class's fixture), Class runs a class, --list names the cases, an
+  unknown name fails;
 - a DaemonCase class starts one real mcsid for all its cases and stops it
   after the last, checking that it exits 0 on SIGTERM.
 Needs no target: only MCSI_BUILD_DIR/mcsid."""
@@ -160,6 +161,9 @@ class TestFramework(mcsid_test.DaemonCase):
         t.is_((rc, names(tap_lines(out))),
               (0, ["ok - a check of the class's setup", "ok - TestFixture.test_no_checks", "1..2"]),
               "Class runs the cases of a class")
+        rc, out = self.run_sample("test_a_runs_second")
+        t.is_((rc, names(tap_lines(out))), (0, ["ok - a may fail", "ok - a goes on after a failing check", "1..2"]),
+              "a bare method name finds its class")
         rc, out = self.run_sample("TestSecond.test_nothing_here")
         t.ok(rc == 1 and "not ok 1 " in out and "test_nothing_here" in out, "an unknown case: 'not ok', exit 1", out)
 
