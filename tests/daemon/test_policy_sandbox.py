@@ -166,6 +166,20 @@ def proc_status(t, pid):
     return status
 
 
+def runners(d):
+    """The daemon's child processes: its policy runners (one that exited counts
+    until the daemon reaped it, as it does for max_policies)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == d.proc.pid:
+                    found.append(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
 class TestPolicySandbox(mcsid_test.DaemonCase):
     daemon_name = "policy-sandbox"
     daemon_config = {"policy_dir": policy_dir, "policy_cpu_ms": str(CPU_MS), "policy_cpu_window_ms": str(WINDOW_MS),
@@ -367,11 +381,12 @@ class TestPolicySandbox(mcsid_test.DaemonCase):
 
     def test_max_policies(self):
         """At most max_policies (6) at once."""
-        t, c, attach = self.t, self.c, self.attach
+        t, c, d, attach = self.t, self.c, self.d, self.attach
+        self.addCleanup(wait_for, lambda: not runners(d), 5)   # the next case finds every slot free
         for pid_, p in self.policies().items():     # what earlier cases left, if any
             if p["State"] == "running":
                 c.call("DetachPolicy", {"PolicyId": pid_})
-        time.sleep(2.5)           # the detached runners are gone (2 s of grace at most)
+        wait_for(lambda: not runners(d), 5)         # the detached runners are gone (2 s of grace at most)
         many = [attach("idle") for _ in range(7)]
         t.ok(all(x[0] for x in many[:6]), "6 policies run at once", [x[1] for x in many[:6] if not x[0]])
         t.ok(not many[6][0] and "max_policies" in result(many[6][1]).get("StatusMessage", ""),

@@ -35,6 +35,8 @@ from mcsid_test import result, tgt_portal, env  # noqa: E402
 chap_iqn = env("MCSI_TGT_IQN_CHAP")
 user, secret = env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
 WRONG = "wrong-secret-7Qz"
+KEPT = "kept"   # the accounts store_accounts makes: not 'acct', which test_stored_accounts_belong_to_their_uid
+                # needs B not to have, whatever ran before it
 a, b = mcsid_test.test_user(0), mcsid_test.test_user(1)
 files = tempfile.mkdtemp(prefix="mcsid-secrets.")
 policies = os.path.join(files, "policies")
@@ -128,14 +130,14 @@ class TestSecretsPrivilege(mcsid_test.DaemonCase):
         return self.keep(self.d.client())
 
     def store_accounts(self):
-        """A's account 'acct' and B's (its wrong secret) under the same name (setup)."""
+        """A's account KEPT and B's (its wrong secret) under the same name (setup)."""
         ca, cb = self.client_as(a), self.client_as(b)
         r = ca.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "IsPersistent": True,
-                                      "Username": user, "SecretFile": a_file, "ChapAccount": "acct"})
-        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: A stores 'acct': %r" % (r,))
+                                      "Username": user, "SecretFile": a_file, "ChapAccount": KEPT})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: A stores %s: %r" % (KEPT, r))
         logout_if_in(ca, r)
         ca.call("RemovePersistentTarget", {"TargetName": chap_iqn})
-        r = login(cb, Username=user, SecretFile=b_wrong, IsPersistent=True, ChapAccount="acct")
+        r = login(cb, Username=user, SecretFile=b_wrong, IsPersistent=True, ChapAccount=KEPT)
         logout_if_in(cb, r)
         cb.call("RemovePersistentTarget", {"TargetName": chap_iqn})
 
@@ -335,14 +337,14 @@ class TestSecretsPrivilege(mcsid_test.DaemonCase):
         type(self).watcher = watcher = d.client()   # the class's (closed at its end)
         self.clients.append(watcher)
         self.watcher.call("Subscribe")          # every event after the restart too (grepped at the end)
-        r = login(ca, ChapAccount="acct")
-        t.status(r, "ISDSC_SUCCESS", "after a restart A still logs in through 'acct'")
+        r = login(ca, ChapAccount=KEPT)
+        t.status(r, "ISDSC_SUCCESS", "after a restart A still logs in through '%s'" % KEPT)
         logout_if_in(ca, r)
         with open(os.path.join(d.state, "secrets.json")) as f:
             store = json.load(f)
         owners = {k: v.get("Owner") for k, v in store.get("ChapAccounts", {}).items()}
-        t.ok(owners.get("acct@%d" % a.uid) == a.uid and owners.get("acct@%d" % b.uid) == b.uid and
-             not store.get("Rejected"), "secrets.json: acct@%d owned by A, acct@%d by B, none set aside" % (a.uid, b.uid),
+        t.ok(owners.get("%s@%d" % (KEPT, a.uid)) == a.uid and owners.get("%s@%d" % (KEPT, b.uid)) == b.uid and
+             not store.get("Rejected"), "secrets.json: %s@%d owned by A, %s@%d by B, none set aside" % (KEPT, a.uid, KEPT, b.uid),
              owners)
 
     def test_lua_client(self):
