@@ -48,8 +48,9 @@ LUA_CDIR   ?= $(PREFIX)/lib/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscsi.c bindings/linitiator.c bindings/lstatus.c \
               bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c bindings/lunix.c \
-              bindings/lguard.c
+              bindings/lguard.c bindings/lapi_table.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua bindings/mcsi/remote.lua bindings/mcsi/policy.lua \
+              bindings/mcsi/api_ops.lua \
               scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
@@ -63,7 +64,7 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -100,7 +101,7 @@ $(BUILD)/libmcsi.map: core/mcsi.h tools/gen-exports.sh
 
 $(SHLIB): $(CORE_OBJ) $(BUILD)/libmcsi.map
 	$(CC) -shared $(CFLAGS) -Wl,-soname,libmcsi.so.$(SOVERSION) -Wl,--version-script,$(BUILD)/libmcsi.map \
-	  -Wl,-z,defs -o $@ $(CORE_OBJ) $(LIBS)
+	  -Wl,-z,defs -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/libmcsi.so.$(SOVERSION): $(SHLIB)
 	ln -sf $(notdir $<) $@
@@ -125,11 +126,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 	$(CC) $(CFLAGS) -o $@ $^ $(GNUTLS_LIBS) $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
-$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
+$(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 
 # build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
 all: $(BUILD)/tests/fake-target
+# build/tests/slow_resolver.so: an LD_PRELOAD shim whose getaddrinfo takes 5 s for slow.mcsi.test
+# (tests/daemon/test_resolver.py); never instrumented, so that an ASan mcsid can preload it.
+all: $(BUILD)/tests/slow_resolver.so
+$(BUILD)/tests/slow_resolver.so: tests/preload/slow_resolver.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
 $(BUILD)/tests/fake-target: $(BUILD)/tests/harness/fake_target_main.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lm
 $(BUILD)/tests/harness/fake_target_main.o: XCFLAGS += -Itests/c
@@ -157,16 +165,25 @@ $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDI
 $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua mcsi.args=bindings/mcsi/args.lua \
-	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua \
+	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua mcsi.api_ops=bindings/mcsi/api_ops.lua \
 	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
 
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 	$(CC) $(XCFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
+# The faces generated from the one description of every operation (api/README.md):
+# the daemon's method table, the Lua operation table, iscsicli's command map and
+# the reference sections of the docs. Committed; tests/sh/test_api_generated.sh
+# fails when one is stale.
+generate:
+	lua5.4 api/generate.lua
+
 # The module exports luaopen_mcsi only (bindings/mcsi.map): core's, nbd's
-# and the binding's own functions stay inside it.
+# and the binding's own functions stay inside it. Both shared objects are
+# never unloaded (-z nodelete): a resolver thread (core/base/resolve.c) may
+# still run their code after lua_close or dlclose.
 $(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
-	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
+	$(CC) -shared $(CFLAGS) -Wl,--version-script,bindings/mcsi.map -Wl,-z,nodelete -o $@ $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) $(GNUTLS_LIBS) $(LIBS)
 
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(GNUTLS_LIBS) $(LIBS)
@@ -253,15 +270,19 @@ fuzz-seeds: $(REPLAY_DIR)/make-seeds
 # Every test: unit tests, then integration tests against real tgtd and istgt
 # that tests/harness/with-targets starts on loopback and always stops.
 # (tests/sh/test_install.sh compiles a program with CFLAGS, as the library was.)
+# TESTS='PATTERN[:CASE] ...' runs only the files it names (tests/run-tests.sh says how).
 check: all $(REPLAY_BINS)
-	MCSI_TEST_CFLAGS="$(CFLAGS)" bash tests/run-tests.sh $(BUILD)
+	MCSI_TEST_CFLAGS="$(CFLAGS)" MCSI_TESTS="$(TESTS)" \
+	  MCSI_TEST_RERUN="$${MCSI_TEST_RERUN:-make check$(if $(filter-out build,$(BUILD)), BUILD=$(BUILD)) TESTS=}" \
+	  bash tests/run-tests.sh $(BUILD)
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
+	MCSI_TEST_RERUN="make asan TESTS=" \
+	  $(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" check
 
 valgrind: all
 	MCSI_TEST_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
-	  MCSI_TEST_QUICK=1 bash tests/run-tests.sh $(BUILD)
+	  MCSI_TEST_QUICK=1 MCSI_TESTS="$(TESTS)" MCSI_TEST_RERUN="make valgrind TESTS=" bash tests/run-tests.sh $(BUILD)
 
 # make bench [BASE=<commit>]: a report, not a test (tools/bench.sh says how it
 # measures); BASE adds mcsi-perf built from that commit, alternating in the same run.

@@ -153,7 +153,7 @@ static int with_sid(lua_State *L, lua_CFunction f)
 }
 
 /* st = c:remove() */
-static int connection_remove(lua_State *L) { return with_sid(L, lmcsi_l_remove_connection); }
+static int connection_remove(lua_State *L) { return with_sid(L, lmcsi_l_remove_connection_from_session); }
 /* st = c:remove_async([fn]) */
 static int connection_remove_async(lua_State *L) { return with_sid(L, lmcsi_l_remove_connection_async); }
 /* info, st = c:info() */

@@ -173,11 +173,6 @@ static void on_started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st
   lmcsi_req_done(r);
 }
 
-static const char *const export_keys[] = {
-  "socket", "tcp", "name", "description", "read_only", "max_clients", "handshake_timeout_ms",
-  "max_request", "max_scsi_transfer", "tls", "tls_cert", "tls_key", "tls_ca", "tls_psk_file", NULL
-};
-
 /* tls = "require" (the default) | "off" */
 static int tls_mode(lua_State *L, int t)
 {
@@ -191,7 +186,7 @@ static void export_opts(lua_State *L, int t, mcsi_nbd_opts *o)
 {
   const char *what = "export options";
   luaL_checktype(L, t, LUA_TTABLE);
-  lmcsi_check_fields(L, t, export_keys, what);
+  lmcsi_check_opts(L, t, lmcsi_opts_export, what);   /* the description's keys, types and bounds */
   memset(o, 0, sizeof *o);
   o->socket_path = lmcsi_str_field(L, t, "socket", what);
   o->tcp = lmcsi_str_field(L, t, "tcp", what);
@@ -213,7 +208,7 @@ static void export_opts(lua_State *L, int t, mcsi_nbd_opts *o)
 }
 
 /* x, st = mcsi.export(session, lun, { socket = | tcp =, ... }) */
-static int l_export(lua_State *L)
+int lmcsi_l_export(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
@@ -305,8 +300,8 @@ static int export_index(lua_State *L)
   return 1;
 }
 
+/* mcsi.export, a described operation, is registered by lapi_table.c (generated). */
 static const luaL_Reg export_funcs[] = {
-  {"export", l_export},
   {"exports", l_exports},
   {NULL, NULL}
 };
@@ -341,7 +336,7 @@ void lmcsi_open_export(lua_State *L, int m)
   lua_pushcclosure(L, export_index, 2);
   lua_setfield(L, mt, "__index");
   lua_settop(L, eng - 1);
-  lua_pushvalue(L, m);                           /* mcsi.export on the module */
+  lua_pushvalue(L, m);                           /* mcsi.exports on the module */
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, export_funcs, 1);
   lua_pop(L, 1);

@@ -866,6 +866,56 @@ void lmcsi_check_fields(lua_State *L, int t, const char *const allowed[], const 
   }
 }
 
+static void check_opt_value(lua_State *L, const lmcsi_opt_spec *o, const char *what)
+{
+  int ty = lua_type(L, -1);
+  if (ty == LUA_TNIL) return;
+  switch (o->type) {
+  case LMCSI_OPT_STRING: {
+    size_t len;
+    if (ty != LUA_TSTRING) luaL_error(L, "%s: option '%s' must be a string, not a %s", what, o->name, luaL_typename(L, -1));
+    const char *s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len) luaL_error(L, "%s: option '%s' contains a zero byte", what, o->name);
+    break;
+  }
+  case LMCSI_OPT_INTEGER: {
+    int isnum = 0;
+    lua_Integer v = ty == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : 0;
+    if (!isnum) luaL_error(L, "%s: option '%s' must be an integer, not a %s", what, o->name, luaL_typename(L, -1));
+    if (v < o->lo || v > o->hi) luaL_error(L, "%s: option '%s' out of range (%I..%I)", what, o->name, o->lo, o->hi);
+    break;
+  }
+  case LMCSI_OPT_BOOLEAN:
+    if (ty != LUA_TBOOLEAN) luaL_error(L, "%s: option '%s' must be a boolean", what, o->name);
+    break;
+  case LMCSI_OPT_TABLE:
+    if (ty != LUA_TTABLE) luaL_error(L, "%s: option '%s' must be a table", what, o->name);
+    break;
+  case LMCSI_OPT_ANY:
+    break;
+  }
+}
+
+void lmcsi_check_opts(lua_State *L, int t, const lmcsi_opt_spec *spec, const char *what)
+{
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {              /* the keys first: an unknown one is the first thing said */
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "%s: option keys must be strings (got a %s key)", what, luaL_typename(L, -1));
+    const char *k = lua_tostring(L, -1);
+    const lmcsi_opt_spec *o = spec;
+    while (o->name && strcmp(o->name, k) != 0) o++;
+    if (!o->name) luaL_error(L, "%s: unknown option '%s'", what, lmcsi_push_short(L, k));
+  }
+  for (const lmcsi_opt_spec *o = spec; o->name; o++) {   /* then the values, in the description's order */
+    lmcsi_raw_field(L, t, o->name);
+    check_opt_value(L, o, what);
+    lua_pop(L, 1);
+  }
+}
+
 int lmcsi_raw_field(lua_State *L, int t, const char *k)
 {
   lua_pushstring(L, k);
@@ -944,9 +994,8 @@ static int policy_of(lua_State *L, int arg)
 
 /* st = mcsi.set_load_balance_policy(sid, policy [, paths]) with policy 1..5
  * or its name, paths = { { connection = cid, weight =, active =, primary = }, ... } */
-static int l_set_load_balance_policy(lua_State *L)
+int lmcsi_l_set_load_balance_policy(lua_State *L)
 {
-  static const char *const keys[] = { "connection", "weight", "active", "primary", NULL };
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
   int policy = policy_of(L, 2);
@@ -961,7 +1010,7 @@ static int l_set_load_balance_policy(lua_State *L)
       if (lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TTABLE)
         return luaL_argerror(L, 3, "each path must be a table { connection =, weight =, active =, primary = }");
       int t = lua_gettop(L);
-      lmcsi_check_fields(L, t, keys, "mcsi.set_load_balance_policy path");
+      lmcsi_check_opts(L, t, lmcsi_opts_set_load_balance_policy_paths, "mcsi.set_load_balance_policy path");
       lmcsi_raw_field(L, t, "connection");
       if (lua_isnil(L, -1)) return luaL_argerror(L, 3, "a path without 'connection'");
       paths[i].connection_id = lmcsi_check_cid(L, lua_gettop(L));
@@ -1071,7 +1120,7 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
 }
 
 /* info, st = mcsi.session_info(sid) */
-static int l_session_info(lua_State *L)
+int lmcsi_l_session_info(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
@@ -1109,7 +1158,7 @@ int lmcsi_l_connection_info(lua_State *L)
 }
 
 /* list = mcsi.sessions(): info of every session of this process */
-static int l_sessions(lua_State *L)
+int lmcsi_l_sessions(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_initiator *one[1], **inis = one;
@@ -1292,11 +1341,8 @@ static int engine_tostring(lua_State *L)
   return 1;
 }
 
+/* The described operations are lapi_table.c's lmcsi_api_funcs (generated). */
 static const luaL_Reg mcsi_funcs[] = {
-  {"set_load_balance_policy", l_set_load_balance_policy},
-  {"sessions", l_sessions},
-  {"session_info", l_session_info},
-  {"connection_info", lmcsi_l_connection_info},
   {"initiator", l_initiator},
   {"on", l_on},
   {"off", l_off},
@@ -1410,6 +1456,8 @@ int luaopen_mcsi(lua_State *L)
   int m = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, mcsi_funcs, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
+  luaL_setfuncs(L, lmcsi_api_funcs, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);
   luaL_setfuncs(L, lmcsi_ops_funcs, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LMCSI_ENGINE_KEY);

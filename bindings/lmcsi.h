@@ -167,10 +167,8 @@ mcsi_initiator *lmcsi_use_initiator_name(lua_State *L, lmcsi_engine *e, const ch
 void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *si);
 void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *ci);
 /* flat functions the object methods share: (sid, cid [, fn]) */
-int lmcsi_l_remove_connection(lua_State *L);
 int lmcsi_l_remove_connection_async(lua_State *L);
-int lmcsi_l_connection_info(lua_State *L);
-int lmcsi_l_logout(lua_State *L);                            /* lops.c */
+/* (the described operations' functions lmcsi_l_<operation>: lapi_table.h) */
 /* Closing an owned handle: the blocking (or yielding) form, or from inside a
  * callback an unattended asynchronous one. */
 int lmcsi_close_session(lua_State *L, mcsi_id sid);          /* the Session at 1 */
@@ -189,6 +187,20 @@ int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms);
 const char *lmcsi_push_short(lua_State *L, const char *s);
 /* options tables */
 void lmcsi_check_fields(lua_State *L, int t, const char *const allowed[], const char *what);
+/* One key of an operation's options table, as the description gives it
+ * (api/operations.lua; the rows: lapi_table.c). lo..hi bound an integer. */
+typedef enum { LMCSI_OPT_STRING = 1, LMCSI_OPT_INTEGER, LMCSI_OPT_BOOLEAN, LMCSI_OPT_TABLE,
+               LMCSI_OPT_ANY /* its reader checks it (an id or its object) */ } lmcsi_opt_type;
+typedef struct lmcsi_opt_spec {
+  const char *name;
+  lmcsi_opt_type type;
+  lua_Integer lo, hi;
+} lmcsi_opt_spec;
+/* The options table at t against spec (ends at a row without a name): every
+ * key a string spec names, every value of its type and bounds; raises
+ * "WHAT: unknown option 'k'", "WHAT: option 'k' must be ...", "... out of
+ * range (lo..hi)". */
+void lmcsi_check_opts(lua_State *L, int t, const lmcsi_opt_spec *spec, const char *what);
 const char *lmcsi_str_field(lua_State *L, int t, const char *k, const char *what);
 lua_Integer lmcsi_int_field(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo,
                             lua_Integer hi, const char *what);
@@ -300,5 +312,7 @@ int lmcsi_open_with_initiator(lua_State *L, mcsi_initiator *ini);
 
 /* lua.c's message handler: the error with a traceback (one for the module and the program). */
 int lmcsi_msghandler(lua_State *L);
+
+#include "lapi_table.h"   /* the described operations (generated from api/operations.lua) */
 
 #endif

@@ -31,19 +31,12 @@ static int digest_field(lua_State *L, int t, const char *k, const char *what)
   return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, lmcsi_push_short(L, s));
 }
 
-static const char *const login_keys[] = {
-  "portal", "target", "initiator", "chap", "header_digest", "data_digest", "max_connections",
-  "max_recv_data_segment_length", "max_burst_length", "first_burst_length", "max_outstanding_r2t",
-  "default_time2wait", "default_time2retain", "initial_r2t", "immediate_data", "login_timeout_ms",
-  "command_timeout_ms", "nop_interval_ms", "nop_timeout_ms", "max_redirects", "recovery_timeout_ms",
-  NULL
-};
-
-/* Fills o from the options table at t (strings stay anchored in it). */
+/* Fills o from the options table at t (strings stay anchored in it), once
+ * the description's checker (lmcsi_opts_login_to_target) has accepted it. */
 static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what)
 {
   memset(o, 0, sizeof *o);
-  lmcsi_check_fields(L, t, login_keys, what);
+  lmcsi_check_opts(L, t, lmcsi_opts_login_to_target, what);
   o->portal = lmcsi_str_field(L, t, "portal", what);
   o->target = lmcsi_str_field(L, t, "target", what);
   lmcsi_chap_opts(L, t, &o->chap, what);
@@ -142,7 +135,7 @@ int lmcsi_op_login(lua_State *L, int as_object)
 }
 
 /* sid, cid, st = mcsi.login_to_target{ portal =, target =, ... } [, fn(sid, cid, st)] */
-static int l_login_to_target(lua_State *L) { return lmcsi_op_login(L, 0); }
+int lmcsi_l_login_to_target(lua_State *L) { return lmcsi_op_login(L, 0); }
 
 /* ---- logout ------------------------------------------------------------------------------ */
 
@@ -153,7 +146,7 @@ static int push_status_only(lua_State *L, lmcsi_req *r)
 }
 
 /* st = mcsi.logout_from_target(sid or session [, fn(st)]) */
-int lmcsi_l_logout(lua_State *L)
+int lmcsi_l_logout_from_target(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
@@ -167,8 +160,6 @@ int lmcsi_l_logout(lua_State *L)
 }
 
 /* ---- add and remove connections ------------------------------------------------------------ */
-
-static const char *const conn_keys[] = { "portal", "chap", "login_timeout_ms", "weight", NULL };
 
 static int push_cid(lua_State *L, lmcsi_req *r)
 {
@@ -205,7 +196,7 @@ int lmcsi_op_add_connection(lua_State *L, int session_obj)
   } else {
     const char *what = "mcsi.add_connection_to_session";
     luaL_checktype(L, 2, LUA_TTABLE);
-    lmcsi_check_fields(L, 2, conn_keys, what);
+    lmcsi_check_opts(L, 2, lmcsi_opts_add_connection_to_session, what);
     o.portal = lmcsi_str_field(L, 2, "portal", what);
     lmcsi_chap_opts(L, 2, &o.chap, what);
     o.login_timeout_ms = (int)lmcsi_int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, what);
@@ -223,7 +214,7 @@ int lmcsi_op_add_connection(lua_State *L, int session_obj)
 }
 
 /* cid, st = mcsi.add_connection_to_session(sid, { portal =, chap =, weight = } or portal [, fn(cid, st)]) */
-static int l_add_connection_to_session(lua_State *L) { return lmcsi_op_add_connection(L, 0); }
+int lmcsi_l_add_connection_to_session(lua_State *L) { return lmcsi_op_add_connection(L, 0); }
 
 /* Marks the Connection given (if one) closed once it is removed. */
 static int push_removed(lua_State *L, lmcsi_req *r)
@@ -254,7 +245,7 @@ static int remove_connection(lua_State *L, int detached_ok)
 }
 
 /* st = mcsi.remove_connection_from_session(sid, cid [, fn(st)]) */
-int lmcsi_l_remove_connection(lua_State *L) { return remove_connection(L, 0); }
+int lmcsi_l_remove_connection_from_session(lua_State *L) { return remove_connection(L, 0); }
 
 /* st = mcsi.remove_connection_async(sid, cid [, fn(st)]): the callback form
  * under its old name; without fn the removal runs unattended. */
@@ -297,11 +288,9 @@ static int push_targets(lua_State *L, lmcsi_req *r)
   return 2;
 }
 
-static const char *const discovery_keys[] = { "portal", "chap", "login_timeout_ms", "initiator", "header_digest",
-                                              "data_digest", NULL };
 
 /* targets, st = mcsi.send_targets(portal or { portal =, chap =, ... } [, fn(targets, st)]) */
-static int l_send_targets(lua_State *L)
+int lmcsi_l_send_targets(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
@@ -314,7 +303,7 @@ static int l_send_targets(lua_State *L)
     luaL_argcheck(L, strlen(o.portal) == len, 1, "portal contains a zero byte");
   } else {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lmcsi_check_fields(L, 1, discovery_keys, what);
+    lmcsi_check_opts(L, 1, lmcsi_opts_send_targets, what);
     o.portal = lmcsi_str_field(L, 1, "portal", what);
     lmcsi_chap_opts(L, 1, &o.chap, what);
     o.login_timeout_ms = (int)lmcsi_int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, what);
@@ -334,7 +323,7 @@ static int l_send_targets(lua_State *L)
 /* ---- task management ----------------------------------------------------------------------- */
 
 /* st = mcsi.lun_reset(sid, lun [, fn(st)]) */
-static int l_lun_reset(lua_State *L)
+int lmcsi_l_lun_reset(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
@@ -348,7 +337,7 @@ static int l_lun_reset(lua_State *L)
 }
 
 /* st = mcsi.abort_task(sid, tag [, fn(st)]): ABORT TASK for a command from mcsi.scsi_submit */
-static int l_abort_task(lua_State *L)
+int lmcsi_l_abort_task(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
@@ -373,7 +362,7 @@ int lmcsi_close_session(lua_State *L, mcsi_id sid)
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);
-  return lmcsi_l_logout(L);
+  return lmcsi_l_logout_from_target(L);
 }
 
 int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
@@ -386,17 +375,11 @@ int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
   }
   lua_pushinteger(L, (lua_Integer)sid);
   lua_pushinteger(L, (lua_Integer)cid);
-  return lmcsi_l_remove_connection(L);
+  return lmcsi_l_remove_connection_from_session(L);
 }
 
+/* The described operations above are registered by lapi_table.c (generated). */
 const luaL_Reg lmcsi_ops_funcs[] = {
-  {"login_to_target", l_login_to_target},
-  {"logout_from_target", lmcsi_l_logout},
-  {"add_connection_to_session", l_add_connection_to_session},
-  {"remove_connection_from_session", lmcsi_l_remove_connection},
   {"remove_connection_async", lmcsi_l_remove_connection_async},
-  {"send_targets", l_send_targets},
-  {"lun_reset", l_lun_reset},
-  {"abort_task", l_abort_task},
   {NULL, NULL}
 };

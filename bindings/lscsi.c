@@ -419,14 +419,18 @@ static int l_scsi_submit(lua_State *L)
   return 2;
 }
 
+/* The functions of the described operations (registered by lapi_table.c, generated
+ * from api/operations.lua). */
+int lmcsi_l_scsi_inquiry(lua_State *L) { return l_scsi_inquiry(L); }
+int lmcsi_l_scsi_read_capacity(lua_State *L) { return l_scsi_read_capacity(L); }
+int lmcsi_l_scsi_report_luns(lua_State *L) { return l_scsi_report_luns(L); }
+int lmcsi_l_scsi_test_unit_ready(lua_State *L) { return l_scsi_test_unit_ready(L); }
+int lmcsi_l_read(lua_State *L) { return l_read(L); }
+int lmcsi_l_write(lua_State *L) { return l_write(L); }
+int lmcsi_l_scsi_command(lua_State *L) { return l_scsi_command(L); }
+int lmcsi_l_scsi_submit(lua_State *L) { return l_scsi_submit(L); }
+
+/* Functions of this file that are no described operation. */
 const luaL_Reg lmcsi_scsi_funcs[] = {
-  {"scsi_inquiry", l_scsi_inquiry},
-  {"scsi_read_capacity", l_scsi_read_capacity},
-  {"scsi_report_luns", l_scsi_report_luns},
-  {"scsi_test_unit_ready", l_scsi_test_unit_ready},
-  {"read", l_read},
-  {"write", l_write},
-  {"scsi_command", l_scsi_command},
-  {"scsi_submit", l_scsi_submit},
   {NULL, NULL}
 };

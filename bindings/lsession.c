@@ -207,22 +207,11 @@ static int session_of(lua_State *L)
   return 2;
 }
 
-/* Methods that are flat functions of the module: method name, function name. */
+/* Methods that are flat functions of the module: method name, function name.
+ * Those of the described operations are lapi_table.c's lmcsi_api_session_methods
+ * (generated from api/operations.lua); these are the others. */
 static const char *const shared_methods[][2] = {
-  {"logout", "logout_from_target"},
-  {"close", "logout_from_target"},
-  {"remove_connection", "remove_connection_from_session"},
   {"remove_connection_async", "remove_connection_async"},
-  {"set_load_balance_policy", "set_load_balance_policy"},
-  {"info", "session_info"},
-  {"connection_info", "connection_info"},
-  {"inquiry", "scsi_inquiry"},
-  {"read_capacity", "scsi_read_capacity"},
-  {"report_luns", "scsi_report_luns"},
-  {"test_unit_ready", "scsi_test_unit_ready"},
-  {"lun_reset", "lun_reset"},
-  {"read", "read"},
-  {"write", "write"},
   {NULL, NULL}
 };
 
@@ -258,6 +247,10 @@ void lmcsi_open_session(lua_State *L, int m)
   lua_newtable(L);                               /* methods */
   lua_pushvalue(L, eng);
   luaL_setfuncs(L, session_methods, 1);
+  for (int i = 0; lmcsi_api_session_methods[i][0]; i++) {
+    lua_getfield(L, m, lmcsi_api_session_methods[i][1]);
+    lua_setfield(L, -2, lmcsi_api_session_methods[i][0]);
+  }
   for (int i = 0; shared_methods[i][0]; i++) {
     lua_getfield(L, m, shared_methods[i][1]);
     lua_setfield(L, -2, shared_methods[i][0]);

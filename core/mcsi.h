@@ -13,6 +13,10 @@
  * once and call back from inside mcsi_process().  A host program that has
  * its own loop waits on mcsi_fd() for readability, with the timeout that
  * mcsi_next_timeout_ms() gives, and then calls mcsi_process(ini, 0).
+ * A portal's host name is resolved (getaddrinfo) by up to 4 helper threads
+ * of the initiator, never on the loop; their answers come back through
+ * mcsi_fd(), and no callback ever runs on them.  Numeric addresses need
+ * none.
  *
  * Ids: sessions and connections are named by 64-bit ids, unique within the
  * process and never reused.  A connection also has its iSCSI CID (16 bits).
@@ -240,6 +244,7 @@ typedef struct mcsi_scsi_result {
   size_t data_in;                    /* bytes of Data-In received */
   const char *message;               /* this command's own detail ("Success", the decoded
                                         sense, why it failed); valid during the callback */
+  uint32_t retries;                  /* re-sends by the retry rule (see MCSI_SCSI_RETRIES) */
 } mcsi_scsi_result;
 
 typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
@@ -250,8 +255,8 @@ mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t l
                              const uint8_t *cdb, size_t cdb_len, int dir,
                              void *buf, size_t len, mcsi_scsi_cb cb, void *arg);
 /* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
- * reinstated session, a reset): it did not run, and is worth sending again.
- * The blocking forms and the SCSI helpers do so. */
+ * reinstated session, a reset). The engine already sent it again (the retry
+ * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
 int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
 /* Blocking form; res may be NULL. A CHECK CONDITION answers
  * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
@@ -298,18 +303,120 @@ mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, ui
                                             mcsi_status_cb cb, void *arg);
 
 /* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
- * LUN's block size (learned with READ CAPACITY and kept). */
+ * LUN's block size (learned on first use and kept per session and LUN).
+ * Thin forms of mcsi_pread/mcsi_pwrite (offset lba * block size, no flags). */
 mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                       void *buf, size_t len);
 mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                        const void *buf, size_t len);
-/* Asynchronous forms (block_size given by the caller). */
+/* Asynchronous forms, thin wrappers of mcsi_io_read/mcsi_io_write at
+ * offset lba * block_size (which must fit the LUN's own block size); res
+ * carries the status, first failure's sense key/ASC/ASCQ, retries and
+ * data_in (bytes), not the raw sense. */
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                             uint32_t block_size, void *buf, size_t len,
                             mcsi_scsi_cb cb, void *arg);
 mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                              uint32_t block_size, const void *buf, size_t len,
                              mcsi_scsi_cb cb, void *arg);
+
+/* ---- Block I/O: byte offsets, flags, the engine's I/O policy --------------
+ * The engine owns I/O policy, in one place for every face (C, Lua, the
+ * daemon, NBD):
+ *  - Retries: a command answered UNIT ATTENTION, BUSY, TASK SET FULL or
+ *    ABORTED COMMAND did not run; the engine sends it again, at most
+ *    MCSI_SCSI_RETRIES more times (so at most MCSI_SCSI_RETRIES + 1 sends),
+ *    after a short back-off on BUSY / TASK SET FULL (MCSI_SCSI_BACKOFF_MS,
+ *    doubling, on a loop timer). This holds for every command sent through
+ *    the engine: mcsi_scsi_submit(_tagged), mcsi_scsi_command, the SCSI
+ *    helpers and the mcsi_io_* calls. A command that still fails answers
+ *    ISDSC_SCSI_REQUEST_FAILED with the last sense in its message. No caller
+ *    needs a retry loop of its own.
+ *  - Geometry: the first mcsi_io_* call on a LUN learns its block size
+ *    (READ CAPACITY(16)) and limits (Block Limits VPD page 0xB0; absent:
+ *    no transfer limit beyond MCSI_IO_MAX_PIECE, no UNMAP), kept per
+ *    session AND LUN until a LUN RESET or the session ends. A request that
+ *    comes while the geometry is learned waits for it; a misaligned one is
+ *    refused at once when the geometry is known, else through done.
+ *  - Splitting: a request longer than the LUN's maximum transfer length (or
+ *    MCSI_IO_MAX_PIECE) goes as several commands, at most MCSI_IO_WINDOW of
+ *    them in flight at once, in any order; the request is answered once,
+ *    with the first failure's Status and message.
+ * offset and len are bytes, multiples of the LUN's block size (else
+ * ISDSC_INVALID_PARAMETER, the block size in the message). */
+#define MCSI_SCSI_RETRIES 4                /* re-sends of one command by the retry rule */
+#define MCSI_SCSI_BACKOFF_MS 10            /* first back-off on BUSY / TASK SET FULL: 10, 20, 40, 80 ms */
+#define MCSI_IO_MAX_PIECE (1u << 20)       /* bytes per command (the LUN's limit when lower; see mcsi_io_limit_transfer) */
+#define MCSI_IO_WINDOW 32                  /* commands of one request in flight at once */
+#define MCSI_HAVE_IO 1                     /* feature macro: the mcsi_io_* calls exist */
+
+enum { MCSI_IO_FUA = 1u << 0,              /* READ/WRITE(16) byte 1 bit 3: force unit access */
+       MCSI_IO_DPO = 1u << 1 };            /* byte 1 bit 4: disable page out */
+
+/* One completion shape: st and message (valid during the call) are the
+ * operation's own; result points to the operation's result struct (for the
+ * mcsi_io_* calls a const mcsi_io_result *; for mcsi_io_geometry_async a
+ * const mcsi_lun_geometry *), NULL on failure where noted, valid during the
+ * call. free (may be NULL) is called with arg exactly once when the engine
+ * no longer needs it: after done ran, when the call itself fails (done never
+ * runs then, free runs before the call returns), or when the initiator is
+ * freed with the operation pending. */
+typedef void (*mcsi_done_fn)(mcsi_initiator *ini, mcsi_status st, const char *message,
+                             const void *result, void *arg);
+typedef struct mcsi_completion {
+  mcsi_done_fn done;
+  void (*free)(void *arg);
+  void *arg;
+} mcsi_completion;
+
+typedef struct mcsi_io_result {
+  uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
+                                              0 for a flush of the whole LUN) */
+  uint32_t retries;                        /* re-sends by the retry rule, over all the request's commands */
+  uint32_t commands;                       /* SCSI commands the request became */
+  uint8_t scsi_status, sense_key, asc, ascq;   /* of the first failure (0: none) */
+} mcsi_io_result;
+
+/* What the engine knows of a LUN (learned on first use, kept per session and LUN). */
+typedef struct mcsi_lun_geometry {
+  uint64_t blocks;
+  uint32_t block_size;
+  uint32_t max_transfer_blocks;            /* Block Limits; 0: not stated */
+  uint32_t opt_transfer_blocks;
+  uint32_t max_unmap_blocks;               /* 0: UNMAP not offered */
+  uint32_t max_unmap_descriptors;
+  int unmap;                               /* Logical Block Provisioning LBPU (VPD 0xB2) */
+} mcsi_lun_geometry;
+
+/* Reads len bytes at offset into buf (which stays valid until done). flags: MCSI_IO_FUA/DPO. */
+mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
+                         size_t len, uint32_t flags, mcsi_completion c);
+mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                          size_t len, uint32_t flags, mcsi_completion c);
+/* SYNCHRONIZE CACHE(16) of the range; len 0 (with offset 0): the whole LUN. */
+mcsi_status mcsi_io_flush(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* UNMAP of the range, split by the LUN's UNMAP limits; ISDSC_REQUEST_NOT_SUPPORTED
+ * when the LUN offers no UNMAP (Block Limits and provisioning pages). */
+mcsi_status mcsi_io_unmap(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* WRITE SAME(16) of one zero block over the range; a LUN that refuses WRITE
+ * SAME (ILLEGAL REQUEST, invalid opcode or field) gets WRITE(16)s of zeroes
+ * instead, and the engine remembers it for that LUN. */
+mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset,
+                                 uint64_t len, uint32_t flags, mcsi_completion c);
+/* The LUN's geometry, learned now if not yet known; result: const mcsi_lun_geometry *. */
+mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* Sets the bytes per command the engine sends for this LUN of the session
+ * instead of MCSI_IO_MAX_PIECE (0: back to it); never above the LUN's own
+ * maximum transfer length. An NBD export's max_scsi_transfer. */
+mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
+/* Blocking forms (refused inside callbacks); res / out may be NULL. */
+mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
+mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
+                       size_t len, uint32_t flags, mcsi_io_result *res);
+mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                        size_t len, uint32_t flags, mcsi_io_result *res);
 
 /* As mcsi_scsi_submit, and *tag names the command (unique in the process,
  * kept across re-issues) for mcsi_abort_task. */

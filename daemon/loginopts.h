@@ -3,16 +3,13 @@
  * Parameters (all optional but the portal): TargetName, TargetPortal,
  * HeaderDigest / DataDigest ("None" or "CRC32C"), MaximumConnections
  * (offered, default 4), LoginTimeoutMs (default: config login_timeout_ms),
- * and the CHAP rows of secrets.h. */
+ * and the CHAP parameters of secrets.h (the schema: the option set "login"
+ * of api/operations.lua). */
 #ifndef MCSID_LOGINOPTS_H
 #define MCSID_LOGINOPTS_H
 
 #include "methods.h"
 #include "secrets.h"
-
-#define MCSID_LOGIN_PARAMS                                                                            \
-  { "HeaderDigest", P_STRING, 0 }, { "DataDigest", P_STRING, 0 }, { "MaximumConnections", P_UINT, 0 }, \
-  { "LoginTimeoutMs", P_UINT, 0 }, MCSID_CHAP_PARAMS
 
 typedef struct mcsid_login {
   mcsi_login_opts opts;   /* points into the fields below */

@@ -8,27 +8,17 @@
 #include "log.h"
 #include "methods.h"
 
-/* The families, in the order GetVersion lists their methods. */
-static const mcsid_method *const families[] = {
-  mcsid_methods_misc, mcsid_methods_session, mcsid_methods_scsi,
-  mcsid_methods_discovery, mcsid_methods_persist, mcsid_methods_events,
-  mcsid_methods_exports, mcsid_methods_policy, mcsid_methods_io,
-};
-#define NFAMILIES (sizeof families / sizeof families[0])
-
-static const mcsid_method *find_method(const char *name)
+const mcsid_method *mcsid_find_method(const char *name)
 {
-  for (size_t f = 0; f < NFAMILIES; f++)
-    for (const mcsid_method *m = families[f]; m->name; m++)
-      if (!strcmp(m->name, name)) return m;
+  for (const mcsid_method *m = mcsid_methods; m->name; m++)
+    if (!strcmp(m->name, name)) return m;
   return NULL;
 }
 
 json_t *mcsid_method_names(void)
 {
   json_t *names = json_array();
-  for (size_t f = 0; f < NFAMILIES; f++)
-    for (const mcsid_method *m = families[f]; m->name; m++) json_array_append_new(names, json_string(m->name));
+  for (const mcsid_method *m = mcsid_methods; m->name; m++) json_array_append_new(names, json_string(m->name));
   return names;
 }
 
@@ -147,11 +137,43 @@ static const char *const type_names[] = {
   [P_POLICY] = "a load balance policy (a number or a name)", [P_ARRAY] = "an array", [P_OBJECT] = "an object",
 };
 
-static const mcsid_param_spec *find_param(const mcsid_method *m, const char *name)
+static const mcsid_param_spec *find_param(const mcsid_param_spec *spec, const char *name)
 {
-  for (const mcsid_param_spec *p = m->params; p->name; p++)
+  for (const mcsid_param_spec *p = spec; p->name; p++)
     if (!strcmp(p->name, name)) return p;
   return NULL;
+}
+
+/* Each element of an array of objects against its members' spec. */
+static int check_elements(const mcsid_param_spec *arr, json_t *v, char *msg, size_t len)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    const char *key;
+    json_t *x;
+    if (!json_is_object(e)) {
+      snprintf(msg, len, "invalid params: %s[%zu] must be an object", arr->name, i);
+      return -1;
+    }
+    json_object_foreach(e, key, x) {
+      const mcsid_param_spec *p = find_param(arr->elements, key);
+      if (!p) {
+        snprintf(msg, len, "invalid params: %s[%zu] has no member %.*s", arr->name, i, mcsid_text_prefix(key, 64), key);
+        return -1;
+      }
+      if (!value_has_type(x, p->type)) {
+        snprintf(msg, len, "invalid params: %s[%zu].%s must be %s", arr->name, i, p->name, type_names[p->type]);
+        return -1;
+      }
+    }
+    for (const mcsid_param_spec *p = arr->elements; p->name; p++)
+      if (p->required && !json_object_get(e, p->name)) {
+        snprintf(msg, len, "invalid params: %s[%zu].%s is required", arr->name, i, p->name);
+        return -1;
+      }
+  }
+  return 0;
 }
 
 /* 0, or -1 with msg set. Messages name parameters, never their values. */
@@ -160,7 +182,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
   const char *key;
   json_t *v;
   json_object_foreach(params, key, v) {
-    const mcsid_param_spec *p = find_param(m, key);
+    const mcsid_param_spec *p = find_param(m->params, key);
     if (!p) {
       snprintf(msg, len, "invalid params: %s has no parameter %.*s", m->name, mcsid_text_prefix(key, 64), key);
       return -1;
@@ -169,6 +191,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
       snprintf(msg, len, "invalid params: %s must be %s", p->name, type_names[p->type]);
       return -1;
     }
+    if (p->elements && check_elements(p, v, msg, len) < 0) return -1;
   }
   for (const mcsid_param_spec *p = m->params; p->name; p++)
     if (p->required && !json_object_get(params, p->name)) {
@@ -209,7 +232,7 @@ void mcsid_handle_line(mcsid *d, mcsid_client *c, const char *line, size_t len,
 void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
 {
   char msg[256];
-  const mcsid_method *m = find_method(req->method);
+  const mcsid_method *m = mcsid_find_method(req->method);
   if (!m) {
     snprintf(msg, sizeof msg, "method not found: %.*s", mcsid_text_prefix(req->method, 64), req->method);
     answer_error(c, req->id, RPC_METHOD_NOT_FOUND, msg);

@@ -1,9 +1,9 @@
 /* methods.h: the dispatch table of mcsid's JSON-RPC methods.
  *
- * A method is one row { name, run, params } in the table of its family
- * (methods_session.c, methods_scsi.c, methods_discovery.c,
- * methods_persist.c, methods_events.c, methods_misc.c); methods.c knows the
- * families. Adding a method: write its run function, add its row. Before
+ * A method is one row { name, run, params } of the table generated from the
+ * description of every operation (api/operations.lua; api/README.md).
+ * Adding a method: describe it there, `make generate`, write its run
+ * function mcsid_run_<operation> in its family's file. Before
  * run is called the parameters have been checked against the row's schema
  * (unknown names, missing required ones and wrong types are invalid params,
  * -32602), so run reads them with the accessors below without checking
@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include "mcsid.h"
 #include "rpc.h"
+#include "methods_run.h"
 
 typedef enum mcsid_ptype {
   P_STRING = 1,   /* a string */
@@ -37,16 +38,19 @@ typedef struct mcsid_param {
   const char *name;
   mcsid_ptype type;
   int required;
+  const struct mcsid_param *elements;   /* P_ARRAY of objects: each one's members (NULL: not checked) */
 } mcsid_param_spec;
 
-#define MCSID_MAX_PARAMS 20
-
 typedef struct mcsid_call mcsid_call;
+
+/* Whether a policy runner may call a method (daemon/policy.c). */
+enum { MCSID_POLICY_REFUSED = 0, MCSID_POLICY_ANY, MCSID_POLICY_OWN_SESSION };
 
 typedef struct mcsid_method {
   const char *name;
   void (*run)(mcsid_call *call);
-  mcsid_param_spec params[MCSID_MAX_PARAMS];   /* ends at the first row without a name */
+  int policy;                                 /* MCSID_POLICY_*: who may call it besides clients */
+  const mcsid_param_spec *params;             /* ends at the first row without a name */
 } mcsid_method;
 
 struct mcsid_call {
@@ -57,16 +61,13 @@ struct mcsid_call {
   const mcsid_method *method;
 };
 
-/* Each family's table ends with a row whose name is NULL. */
-extern const mcsid_method mcsid_methods_misc[];
-extern const mcsid_method mcsid_methods_session[];
-extern const mcsid_method mcsid_methods_scsi[];
-extern const mcsid_method mcsid_methods_discovery[];
-extern const mcsid_method mcsid_methods_persist[];
-extern const mcsid_method mcsid_methods_events[];
-extern const mcsid_method mcsid_methods_exports[];
-extern const mcsid_method mcsid_methods_policy[];
-extern const mcsid_method mcsid_methods_io[];        /* methods_io.c: ScsiRead, ScsiWrite, ScsiCommand, ... */
+/* Every method, one row each, ending with a row whose name is NULL:
+ * methods_table.c, generated from api/operations.lua by api/generate.lua
+ * (`make generate`). Each row's run function is mcsid_run_<operation>
+ * (methods_run.h), written by hand in the family file (methods_session.c,
+ * methods_scsi.c, methods_discovery.c, methods_persist.c, methods_events.c,
+ * methods_misc.c, methods_exports.c, methods_policy.c, methods_io.c). */
+extern const mcsid_method mcsid_methods[];
 
 /* Finds the method, checks the parameters and the client's bounds, runs it
  * (or answers the protocol error). */
@@ -90,6 +91,8 @@ void mcsid_call_fail_now(mcsid_call *call, mcsi_status st);
 /* Ends the call with an invalid-params error (-32602), for checks the schema
  * cannot express. */
 void mcsid_call_invalid_params(mcsid_call *call, const char *message);
+/* The method of that name; NULL if there is none. */
+const mcsid_method *mcsid_find_method(const char *name);
 /* Every method's name, in table order (GetVersion lists them). */
 json_t *mcsid_method_names(void);
 

@@ -151,12 +151,12 @@ static void discover(mcsid_call *call, int store)
 
 static void send_targets_now(mcsid_call *call) { discover(call, 0); }
 static void add_target_portal_now(mcsid_call *call) { discover(call, 1); }
-static void send_targets(mcsid_call *call) { mcsid_chap_files_then(call, send_targets_now); }
-static void add_target_portal(mcsid_call *call) { mcsid_chap_files_then(call, add_target_portal_now); }
+void mcsid_run_send_targets(mcsid_call *call) { mcsid_chap_files_then(call, send_targets_now); }
+void mcsid_run_add_target_portal(mcsid_call *call) { mcsid_chap_files_then(call, add_target_portal_now); }
 
 /* ---- RemoveTargetPortal / ListTargetPortals / ListTargets ------------------------------------------------ */
 
-static void remove_target_portal(mcsid_call *call)
+void mcsid_run_remove_target_portal(mcsid_call *call)
 {
   char portal[128];
   mcsid_state *s = &call->d->state;
@@ -174,22 +174,13 @@ static void remove_target_portal(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_PORTAL_NOT_FOUND, NULL, NULL);
 }
 
-static void list_target_portals(mcsid_call *call)
+void mcsid_run_list_target_portals(mcsid_call *call)
 {
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL,
                     json_pack("{s:O}", "TargetPortals", mcsid_state_portals(&call->d->state)));
 }
 
-static void list_targets(mcsid_call *call)
+void mcsid_run_list_targets(mcsid_call *call)
 {
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:O}", "Targets", mcsid_state_targets(&call->d->state)));
 }
-
-const mcsid_method mcsid_methods_discovery[] = {
-  { "SendTargets", send_targets, { { "TargetPortal", P_PORTAL, 1 }, MCSID_LOGIN_PARAMS } },
-  { "AddTargetPortal", add_target_portal, { { "TargetPortal", P_PORTAL, 1 }, MCSID_LOGIN_PARAMS } },
-  { "RemoveTargetPortal", remove_target_portal, { { "TargetPortal", P_PORTAL, 1 } } },
-  { "ListTargetPortals", list_target_portals, { { NULL } } },
-  { "ListTargets", list_targets, { { NULL } } },
-  { NULL, NULL, { { NULL } } },
-};

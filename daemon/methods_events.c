@@ -43,7 +43,7 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 void mcsid_events_start(mcsid *d) { mcsi_subscribe(d->ini, on_event, d); }
 
 /* Kinds: optional array of kind names ("conn-failed", ...); absent: all. */
-static void subscribe(mcsid_call *call)
+void mcsid_run_subscribe(mcsid_call *call)
 {
   json_t *kinds = mcsid_param(call, "Kinds"), *k;
   unsigned mask = kinds ? 0 : ALL_KINDS;
@@ -69,14 +69,8 @@ static void subscribe(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
 
-static void unsubscribe(mcsid_call *call)
+void mcsid_run_unsubscribe(mcsid_call *call)
 {
   mcsid_client_set_events(call->client, 0);
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
-
-const mcsid_method mcsid_methods_events[] = {
-  { "Subscribe", subscribe, { { "Kinds", P_ARRAY, 0 } } },
-  { "Unsubscribe", unsubscribe, { { NULL } } },
-  { NULL, NULL, { { NULL } } },
-};

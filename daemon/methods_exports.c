@@ -18,7 +18,7 @@ static json_t *spec_of(const mcsid_call *call)
   return spec;
 }
 
-static void export_lun(mcsid_call *call)
+void mcsid_run_export_lun(mcsid_call *call)
 {
   char msg[256], target[224];
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
@@ -41,7 +41,7 @@ static void export_lun(mcsid_call *call)
   mcsid_export_begin_call(call, sid, spec, store);
 }
 
-static void unexport_lun(mcsid_call *call)
+void mcsid_run_unexport_lun(mcsid_call *call)
 {
   uint64_t id = mcsid_param_id(call, "ExportId");
   const char *sock = mcsid_param_string(call, "Socket");
@@ -68,18 +68,8 @@ static void unexport_lun(mcsid_call *call)
     mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
 
-static void list_exports(mcsid_call *call)
+void mcsid_run_list_exports(mcsid_call *call)
 {
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL,
                     json_pack("{s:o}", "Exports", mcsid_exports_json(call->d, mcsid_param_id(call, "UniqueSessionId"))));
 }
-
-const mcsid_method mcsid_methods_exports[] = {
-  { "ExportLun", export_lun,
-    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 1 }, { "Socket", P_STRING, 0 }, { "Tcp", P_STRING, 0 },
-      { "ExportName", P_STRING, 0 }, { "ReadOnly", P_BOOL, 0 }, { "MaxClients", P_UINT, 0 },
-      { "IsPersistent", P_BOOL, 0 }, { "Tls", P_STRING, 0 } } },
-  { "UnexportLun", unexport_lun, { { "ExportId", P_ID, 0 }, { "Socket", P_STRING, 0 } } },
-  { "ListExports", list_exports, { { "UniqueSessionId", P_ID, 0 } } },
-  { NULL, NULL, { { NULL } } },
-};

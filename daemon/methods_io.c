@@ -390,17 +390,11 @@ static void abort_task(mcsid_call *call)
   if (st) mcsid_call_fail_now(call, st);
 }
 
-const mcsid_method mcsid_methods_io[] = {
-  { "ScsiRead", scsi_read,
-    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Blocks", P_UINT, 0 },
-      { "Length", P_UINT, 0 } } },
-  { "ScsiWrite", scsi_write,
-    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Lba", P_UINT, 1 }, { "Data", P_STRING, 1 } } },
-  { "ScsiCommand", scsi_command,
-    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "Cdb", P_STRING, 1 }, { "Direction", P_STRING, 0 },
-      { "Length", P_UINT, 0 }, { "Data", P_STRING, 0 } } },
-  { "ScsiTestUnitReady", scsi_test_unit_ready, { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 } } },
-  { "LunReset", lun_reset, { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 } } },
-  { "AbortTask", abort_task, { { "UniqueSessionId", P_ID, 1 }, { "Tag", P_ID, 1 } } },
-  { NULL, NULL, { { NULL } } },
-};
+/* The run functions of the generated method table (daemon/methods_table.c,
+ * methods_run.h; the description: api/operations.lua). */
+void mcsid_run_read(mcsid_call *call) { scsi_read(call); }
+void mcsid_run_write(mcsid_call *call) { scsi_write(call); }
+void mcsid_run_scsi_command(mcsid_call *call) { scsi_command(call); }
+void mcsid_run_scsi_test_unit_ready(mcsid_call *call) { scsi_test_unit_ready(call); }
+void mcsid_run_lun_reset(mcsid_call *call) { lun_reset(call); }
+void mcsid_run_abort_task(mcsid_call *call) { abort_task(call); }

@@ -1,15 +1,10 @@
 /* methods_misc.c: GetVersion. */
 #include "methods.h"
 
-static void get_version(mcsid_call *call)
+void mcsid_run_get_version(mcsid_call *call)
 {
   json_t *out = json_pack("{s:s, s:i, s:s, s:o}", "Version", MCSID_VERSION, "ProtocolVersion",
                           MCSID_PROTOCOL_VERSION, "InitiatorName", mcsi_initiator_name(call->d->ini), "Methods",
                           mcsid_method_names());
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, out);
 }
-
-const mcsid_method mcsid_methods_misc[] = {
-  { "GetVersion", get_version, { { NULL } } },
-  { NULL, NULL, { { NULL } } },
-};

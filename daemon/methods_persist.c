@@ -93,12 +93,12 @@ static void persistent_login_target_now(mcsid_call *call)
   mcsid_persist_add_from_call(call, entry);
 }
 
-static void persistent_login_target(mcsid_call *call)
+void mcsid_run_persistent_login_target(mcsid_call *call)
 {
   mcsid_chap_files_then(call, persistent_login_target_now);
 }
 
-static void list_persistent_targets(mcsid_call *call)
+void mcsid_run_list_persistent_targets(mcsid_call *call)
 {
   json_t *list = json_deep_copy(mcsid_state_persistent(&call->d->state)), *e;
   size_t i;
@@ -109,7 +109,7 @@ static void list_persistent_targets(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:o}", "PersistentTargets", list));
 }
 
-static void remove_persistent_target(mcsid_call *call)
+void mcsid_run_remove_persistent_target(mcsid_call *call)
 {
   int rc = mcsid_persist_remove(call->d, mcsid_param_string(call, "TargetName"));
   mcsid_call_finish(call,
@@ -118,14 +118,3 @@ static void remove_persistent_target(mcsid_call *call)
                               : ISDSC_SUCCESS,
                     NULL, NULL);
 }
-
-const mcsid_method mcsid_methods_persist[] = {
-  { "PersistentLoginTarget", persistent_login_target,
-    { { "TargetName", P_STRING, 1 }, { "TargetPortal", P_PORTAL, 0 }, { "Portals", P_PORTALS, 0 },
-      { "Connections", P_UINT, 0 }, { "LoadBalancePolicy", P_POLICY, 0 }, { "PolicyScript", P_STRING, 0 },
-      { "HeaderDigest", P_STRING, 0 }, { "DataDigest", P_STRING, 0 }, { "Exports", P_ARRAY, 0 },
-      { "RecoveryTimeoutMs", P_UINT, 0 }, MCSID_CHAP_PARAMS } },
-  { "ListPersistentTargets", list_persistent_targets, { { NULL } } },
-  { "RemovePersistentTarget", remove_persistent_target, { { "TargetName", P_STRING, 1 } } },
-  { NULL, NULL, { { NULL } } },
-};

@@ -8,7 +8,7 @@
 /* UniqueSessionId, PolicyScript (a name: failover, drain, rebalance or a
  * file of policy_dir), Options (an object given to the policy). The policy's
  * connection has the rights of the client that attached it. */
-static void attach_policy(mcsid_call *call)
+void mcsid_run_attach_policy(mcsid_call *call)
 {
   mcsid *d = call->d;
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
@@ -33,7 +33,7 @@ static void attach_policy(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:I}", "PolicyId", (json_int_t)id));
 }
 
-static void detach_policy(mcsid_call *call)
+void mcsid_run_detach_policy(mcsid_call *call)
 {
   long id = (long)mcsid_param_uint(call, "PolicyId", 0);
   if (!mcsid_policy_detach(call->d, id)) {
@@ -43,15 +43,7 @@ static void detach_policy(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
 }
 
-static void list_policies(mcsid_call *call)
+void mcsid_run_list_policies(mcsid_call *call)
 {
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:o}", "Policies", mcsid_policy_list(call->d)));
 }
-
-const mcsid_method mcsid_methods_policy[] = {
-  { "AttachPolicy", attach_policy,
-    { { "UniqueSessionId", P_ID, 1 }, { "PolicyScript", P_STRING, 1 }, { "Options", P_OBJECT, 0 } } },
-  { "DetachPolicy", detach_policy, { { "PolicyId", P_UINT, 1 } } },
-  { "ListPolicies", list_policies, { { NULL } } },
-  { NULL, NULL, { { NULL } } },
-};

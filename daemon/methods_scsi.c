@@ -68,10 +68,8 @@ static void scsi_report_luns(mcsid_call *call)
   if (st) mcsid_call_fail_now(call, st);
 }
 
-const mcsid_method mcsid_methods_scsi[] = {
-  { "ScsiInquiry", scsi_inquiry,
-    { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 }, { "PageCode", P_UINT, 0 } } },
-  { "ScsiReadCapacity", scsi_read_capacity, { { "UniqueSessionId", P_ID, 1 }, { "Lun", P_UINT, 0 } } },
-  { "ScsiReportLuns", scsi_report_luns, { { "UniqueSessionId", P_ID, 1 } } },
-  { NULL, NULL, { { NULL } } },
-};
+/* The run functions of the generated method table (daemon/methods_table.c,
+ * methods_run.h; the description: api/operations.lua). */
+void mcsid_run_scsi_inquiry(mcsid_call *call) { scsi_inquiry(call); }
+void mcsid_run_scsi_read_capacity(mcsid_call *call) { scsi_read_capacity(call); }
+void mcsid_run_scsi_report_luns(mcsid_call *call) { scsi_report_luns(call); }

@@ -115,7 +115,7 @@ static void login_to_target_now(mcsid_call *call)
   if (st) mcsid_call_fail_now(call, st);
 }
 
-static void login_to_target(mcsid_call *call) { mcsid_chap_files_then(call, login_to_target_now); }
+void mcsid_run_login_to_target(mcsid_call *call) { mcsid_chap_files_then(call, login_to_target_now); }
 
 /* ---- LogoutFromTarget -------------------------------------------------------------------------------- */
 
@@ -125,7 +125,7 @@ static void logout_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   mcsid_call_finish(arg, r->status, r->message, NULL);
 }
 
-static void logout_from_target(mcsid_call *call)
+void mcsid_run_logout_from_target(mcsid_call *call)
 {
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
   mcsid_exports_stop_session(call->d, sid);   /* its NBD clients closed before the session goes */
@@ -162,7 +162,7 @@ static void add_connection_now(mcsid_call *call)
   if (st) mcsid_call_fail_now(call, st);
 }
 
-static void add_connection(mcsid_call *call) { mcsid_chap_files_then(call, add_connection_now); }
+void mcsid_run_add_connection_to_session(mcsid_call *call) { mcsid_chap_files_then(call, add_connection_now); }
 
 static void remove_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
 {
@@ -170,7 +170,7 @@ static void remove_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   mcsid_call_finish(arg, r->status, r->message, NULL);
 }
 
-static void remove_connection(mcsid_call *call)
+void mcsid_run_remove_connection_from_session(mcsid_call *call)
 {
   mcsi_status st = mcsi_remove_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
                                                 mcsid_param_id(call, "UniqueConnectionId"), remove_done, call);
@@ -179,7 +179,7 @@ static void remove_connection(mcsid_call *call)
 
 /* ---- SessionList / GetSessionInfo (no I/O: the engine answers at once) ------------------------------- */
 
-static void session_list(mcsid_call *call)
+void mcsid_run_sessions(mcsid_call *call)
 {
   mcsi_id ids[1024];
   size_t n = mcsi_session_list(call->d->ini, ids, 1024);
@@ -192,7 +192,7 @@ static void session_list(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, json_pack("{s:o}", "Sessions", list));
 }
 
-static void get_session_info(mcsid_call *call)
+void mcsid_run_session_info(mcsid_call *call)
 {
   mcsi_session_info *info = malloc(sizeof *info);
   if (!info) {
@@ -228,7 +228,7 @@ static long read_paths(json_t *arr, mcsi_lb_path *paths, size_t max)
   return (long)json_array_size(arr);
 }
 
-static void set_load_balance_policy(mcsid_call *call)
+void mcsid_run_set_load_balance_policy(mcsid_call *call)
 {
   mcsi_lb_path paths[32];
   json_t *pv = mcsid_param(call, "LoadBalancePolicy");
@@ -246,20 +246,3 @@ static void set_load_balance_policy(mcsid_call *call)
   else
     mcsid_call_finish(call, st, NULL, NULL);
 }
-
-const mcsid_method mcsid_methods_session[] = {
-  { "LoginToTarget", login_to_target,
-    { { "TargetName", P_STRING, 1 }, { "TargetPortal", P_PORTAL, 1 }, { "IsPersistent", P_BOOL, 0 },
-      MCSID_LOGIN_PARAMS } },
-  { "LogoutFromTarget", logout_from_target, { { "UniqueSessionId", P_ID, 1 } } },
-  { "AddConnectionToSession", add_connection,
-    { { "UniqueSessionId", P_ID, 1 }, { "TargetPortal", P_PORTAL, 1 }, { "Weight", P_UINT, 0 },
-      { "LoginTimeoutMs", P_UINT, 0 }, MCSID_CHAP_PARAMS } },
-  { "RemoveConnectionFromSession", remove_connection,
-    { { "UniqueSessionId", P_ID, 1 }, { "UniqueConnectionId", P_ID, 1 } } },
-  { "SessionList", session_list, { { NULL } } },
-  { "GetSessionInfo", get_session_info, { { "UniqueSessionId", P_ID, 1 } } },
-  { "SetLoadBalancePolicy", set_load_balance_policy,
-    { { "UniqueSessionId", P_ID, 1 }, { "LoadBalancePolicy", P_POLICY, 1 }, { "Paths", P_ARRAY, 0 } } },
-  { NULL, NULL, { { NULL } } },
-};

@@ -148,20 +148,11 @@ static void finish(policy *p, const char *state, const char *reason)
 
 /* ---- the runner's connection: what it may ask --------------------------------------------------------------- */
 
-/* Methods a policy may call; session: only with its own UniqueSessionId.
- * The other methods (logins, persistent targets, discovery, exports,
- * policies) and any parameter that names a file or a socket are refused. */
-static const struct {
-  const char *name;
-  int session;
-} allowed[] = {
-  { "GetVersion", 0 },           { "Subscribe", 0 },          { "Unsubscribe", 0 },
-  { "GetSessionInfo", 1 },       { "AddConnectionToSession", 1 }, { "RemoveConnectionFromSession", 1 },
-  { "SetLoadBalancePolicy", 1 }, { "LogoutFromTarget", 1 },   { "ScsiInquiry", 1 },
-  { "ScsiReadCapacity", 1 },     { "ScsiReportLuns", 1 },     { "ScsiTestUnitReady", 1 },
-  { "ScsiRead", 1 },             { "ScsiWrite", 1 },          { "ScsiCommand", 1 },
-  { "LunReset", 1 },             { "AbortTask", 1 },
-};
+/* The methods a policy may call are those the description allows it
+ * (api/operations.lua: policy = "any" | "own_session"; the row's policy
+ * field): own_session only with its own UniqueSessionId. The other methods
+ * (logins, persistent targets, discovery, exports, policies) and any
+ * parameter that names a file or a socket are refused. */
 
 static int names_a_path(const char *param)
 {
@@ -174,9 +165,8 @@ static int names_a_path(const char *param)
 /* NULL when the policy p may make the request, else why not. */
 static const char *refusal(const policy *p, const mcsid_request *req, char *msg, size_t len)
 {
-  size_t i, n = sizeof allowed / sizeof allowed[0];
-  for (i = 0; i < n && strcmp(allowed[i].name, req->method); i++) continue;
-  if (i == n) {
+  const mcsid_method *m = mcsid_find_method(req->method);
+  if (!m || m->policy == MCSID_POLICY_REFUSED) {
     snprintf(msg, len, "a policy may not call %.64s", req->method);
     return msg;
   }
@@ -187,7 +177,7 @@ static const char *refusal(const policy *p, const mcsid_request *req, char *msg,
       snprintf(msg, len, "a policy names no file, socket or secret (parameter %.64s)", key);
       return msg;
     }
-  if (allowed[i].session) {
+  if (m->policy == MCSID_POLICY_OWN_SESSION) {
     json_t *s = json_object_get(req->params, "UniqueSessionId");
     uint64_t sid = 0;
     if (json_is_integer(s)) sid = (uint64_t)json_integer_value(s);

@@ -29,11 +29,8 @@
 #include "mcsi.h"
 #include "methods.h"
 
-/* The CHAP rows of a method's schema. */
-#define MCSID_CHAP_PARAMS                                                                             \
-  { "ChapAccount", P_STRING, 0 }, { "Username", P_STRING, 0 }, { "Secret", P_STRING, 0 },             \
-  { "SecretFile", P_STRING, 0 }, { "TargetUsername", P_STRING, 0 }, { "TargetSecret", P_STRING, 0 },   \
-  { "TargetSecretFile", P_STRING, 0 }
+/* The CHAP rows of a method's schema: the option set "chap" of
+ * api/operations.lua. */
 
 typedef struct mcsid_chap {
   int set;                                  /* any CHAP at all */

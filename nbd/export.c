@@ -144,15 +144,29 @@ static int bound_port(int fd)
   return 0;
 }
 
+/* The address to listen on is a local one, given as a number: asking a
+ * resolver here would stop the loop (every session's I/O and keep-alive)
+ * for as long as it takes. "localhost" is 127.0.0.1 without asking. */
 static int listen_tcp(mcsi_nbd_export *e, const char *spec, char *err, size_t errlen)
 {
   char host[64], port[16];
-  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai;
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                            .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE }, *ai;
   if (split_hostport(spec, host, sizeof host, port, sizeof port) < 0) {
     nbd_set_err(err, errlen, "bad TCP address '%s' (host:port)", spec);
     return -1;
   }
+  if (strspn(port, "0123456789") != strlen(port)) {
+    nbd_set_err(err, errlen, "bad TCP address '%s' (the port is a number)", spec);
+    return -1;
+  }
+  if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
   int rc = getaddrinfo(host, port, &hints, &ai);
+  if (rc == EAI_NONAME) {
+    nbd_set_err(err, errlen, "TCP address %s: '%s' is not a numeric IP address (an export listens on a local "
+                "address, given as a number, or localhost)", spec, host);
+    return -1;
+  }
   if (rc) {
     nbd_set_err(err, errlen, "TCP address %s: %s", spec, gai_strerror(rc));
     return -1;
@@ -239,6 +253,7 @@ int nbd_export_create(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi
   e->opts.socket_path = e->opts.tcp = NULL;
   e->size = geo->blocks * geo->block_size;
   e->scsi_max = scsi_max_bytes(&e->opts, geo);
+  mcsi_io_limit_transfer(ini, sid, lun, e->scsi_max);   /* the engine splits by it */
   if (e->opts.max_request < geo->block_size) e->opts.max_request = geo->block_size;
   e->opts.max_request -= e->opts.max_request % geo->block_size;
   e->preferred = geo->block_size > PREFERRED_MIN ? geo->block_size : PREFERRED_MIN;

@@ -38,7 +38,8 @@ enum { MCSI_NBD_TLS_REQUIRE = 0,     /* the default: TCP clients must start TLS 
 typedef struct mcsi_nbd_opts {
   const char *socket_path;           /* Unix socket to create (an existing socket file is replaced) */
   const char *tcp;                   /* "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1);
-                                        port 0: any free port (see mcsi_nbd_info.tcp_port) */
+                                        the host a numeric address or localhost (no name is
+                                        resolved); port 0: any free port (see mcsi_nbd_info.tcp_port) */
   const char *name;                  /* export name; default "" (the default export, which every
                                         export also answers to) */
   const char *description;           /* NBD_INFO_DESCRIPTION; default none */

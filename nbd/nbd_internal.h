@@ -70,9 +70,8 @@ struct nbd_req {
   uint32_t length;
   uint8_t *buf;                      /* READ/WRITE payload, TRIM's UNMAP lists */
   size_t accounted;                  /* bytes counted against the client */
-  uint32_t block_size, piece_max;
-  uint64_t next;                     /* next byte (relative) to issue */
-  uint32_t pieces_inflight;
+  uint32_t block_size;
+  uint32_t pieces_inflight;          /* 1 while the engine's request runs */
   uint32_t error;                    /* NBD errno, 0 so far */
   nbd_req *prev_in, *next_in;        /* the client's requests in flight */
   /* reply, once the request is done */

@@ -161,6 +161,50 @@ local function add_portal(p, c)
   credentials[entry] = c
 end
 
+-- BEGIN generated from api/operations.lua by api/generate.lua; do not edit
+-- Each command that maps to an operation: its canonical name, its JSON-RPC method, its Lua function.
+local COMMAND_OPS = {
+  VersionInfo = { op = "get_version", rpc = "GetVersion", lua = nil },
+  NodeName = { op = "get_version", rpc = "GetVersion", lua = nil },
+  LoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
+  QLoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
+  LogoutTarget = { op = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target" },
+  AddConnection = { op = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session" },
+  QAddConnection = { op = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session" },
+  RemoveConnection = { op = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session" },
+  SessionList = { op = "sessions", rpc = "SessionList", lua = "sessions" },
+  ReportTargetMappings = { op = "sessions", rpc = "SessionList", lua = "sessions" },
+  ScsiInquiry = { op = "scsi_inquiry", rpc = "ScsiInquiry", lua = "scsi_inquiry" },
+  ReadCapacity = { op = "scsi_read_capacity", rpc = "ScsiReadCapacity", lua = "scsi_read_capacity" },
+  ReportLUNs = { op = "scsi_report_luns", rpc = "ScsiReportLuns", lua = "scsi_report_luns" },
+  AddTargetPortal = { op = "add_target_portal", rpc = "AddTargetPortal", lua = nil },
+  QAddTargetPortal = { op = "add_target_portal", rpc = "AddTargetPortal", lua = nil },
+  RefreshTargetPortal = { op = "add_target_portal", rpc = "AddTargetPortal", lua = nil },
+  RemoveTargetPortal = { op = "remove_target_portal", rpc = "RemoveTargetPortal", lua = nil },
+  ListTargetPortals = { op = "list_target_portals", rpc = "ListTargetPortals", lua = nil },
+  ListTargets = { op = "list_targets", rpc = "ListTargets", lua = nil },
+  TargetInfo = { op = "list_targets", rpc = "ListTargets", lua = nil },
+  PersistentLoginTarget = { op = "persistent_login_target", rpc = "PersistentLoginTarget", lua = nil },
+  ListPersistentTargets = { op = "list_persistent_targets", rpc = "ListPersistentTargets", lua = nil },
+  RemovePersistentTarget = { op = "remove_persistent_target", rpc = "RemovePersistentTarget", lua = nil },
+}
+-- END generated
+
+local api = require "mcsi.api_ops"
+
+-- The daemon's method of a command (COMMAND_OPS) with its parameters named
+-- as the description names them (portal, target, chap_account, ...; chap:
+-- the Lua CHAP table, which mcsi.rpc sends inline): result, st.
+local function daemon_rpc(command, values)
+  local op = api.ops[COMMAND_OPS[command].op]
+  local params = {}
+  for k, v in pairs(values or {}) do
+    if k == "chap" then params.chap = v
+    else params[assert(op.param[k] and op.param[k].rpc, "iscsicli: " .. op.name .. " has no parameter " .. k)] = v end
+  end
+  return mcsi.rpc(op.rpc, params)
+end
+
 local commands = {}
 
 -- The daemon's targets { TargetName, Portals, DiscoveredThrough } as iscsicli's
@@ -180,7 +224,7 @@ end
 
 -- The daemon contacts the portal (SendTargets) and, only then, stores it and its targets.
 local function daemon_add_portal(p, c)
-  local r, st = mcsi.rpc("AddTargetPortal", { TargetPortal = p, chap = c })
+  local r, st = daemon_rpc("AddTargetPortal", { portal = p, chap = c })
   if st.ok then json_result(target_records(r.Targets)) end
   return show_status(st)
 end
@@ -204,7 +248,7 @@ end
 function commands.RemoveTargetPortal(a)
   local p = portal(a[1], a[2] or "3260")
   if remote() then
-    local _, st = mcsi.rpc("RemoveTargetPortal", { TargetPortal = p })
+    local _, st = daemon_rpc("RemoveTargetPortal", { portal = p })
     return show_status(st)
   end
   for i, e in ipairs(M.portals) do
@@ -218,7 +262,7 @@ end
 
 -- The portals the daemon stores: { portal =, username = (the CHAP account) }.
 local function daemon_portals()
-  local r, st = mcsi.rpc("ListTargetPortals")
+  local r, st = daemon_rpc("ListTargetPortals")
   local list = {}
   for i, e in ipairs(r and r.TargetPortals or {}) do
     list[i] = { portal = string.format("%s:%s", e.Address, math.tointeger(e.Port) or e.Port), account = e.ChapAccount }
@@ -257,7 +301,7 @@ end
 -- Discovery through every known portal: list of { name =, portal =, username =, addresses = }
 local function discover()
   if remote() then
-    local r, st = mcsi.rpc("ListTargets")
+    local r, st = daemon_rpc("ListTargets")
     return target_records(r and r.Targets), st
   end
   local found, seen, last = {}, {}, nil
@@ -308,13 +352,13 @@ end
 
 -- LoginToTarget through the portal that listed t, with c or that portal's stored CHAP account.
 local function daemon_login(t, c)
-  local params = { TargetName = t.name, TargetPortal = t.portal, chap = c }
+  local params = { target = t.name, portal = t.portal, chap = c }
   if not c then
     for _, e in ipairs((daemon_portals())) do
-      if e.portal == t.portal then params.ChapAccount = e.account end
+      if e.portal == t.portal then params.chap_account = e.account end
     end
   end
-  local r, st = mcsi.rpc("LoginToTarget", params)
+  local r, st = daemon_rpc("QLoginTarget", params)
   if not st.ok then return nil, nil, st end
   return math.tointeger(r.UniqueSessionId), math.tointeger(r.UniqueConnectionId), st
 end
@@ -497,17 +541,17 @@ function commands.PersistentLoginTarget(a)
   if default(a[1]) then error("iscsicli: PersistentLoginTarget needs <TargetName>", 2) end
   local c = chap(a[14], a[15], a[16], a[17])
   if not remote() then return needs_daemon("PersistentLoginTarget") end
-  local params = { TargetName = a[1], chap = c, HeaderDigest = digest(a[9], "HeaderDigest"),
-                   DataDigest = digest(a[10], "DataDigest"), PolicyScript = kw.PolicyScript,
-                   Connections = kw.Connections and int_arg(kw.Connections, nil, "Connections") or nil }
-  if params.HeaderDigest then params.HeaderDigest = params.HeaderDigest == "crc32c" and "CRC32C" or "None" end
-  if params.DataDigest then params.DataDigest = params.DataDigest == "crc32c" and "CRC32C" or "None" end
+  local params = { target = a[1], chap = c, header_digest = digest(a[9], "HeaderDigest"),
+                   data_digest = digest(a[10], "DataDigest"), policy_script = kw.PolicyScript,
+                   connections = kw.Connections and int_arg(kw.Connections, nil, "Connections") or nil }
+  if params.header_digest then params.header_digest = params.header_digest == "crc32c" and "CRC32C" or "None" end
+  if params.data_digest then params.data_digest = params.data_digest == "crc32c" and "CRC32C" or "None" end
   if kw.LoadBalancePolicy then
-    params.LoadBalancePolicy = math.tointeger(tonumber(kw.LoadBalancePolicy)) or kw.LoadBalancePolicy
+    params.policy = math.tointeger(tonumber(kw.LoadBalancePolicy)) or kw.LoadBalancePolicy
   end
   if kw.Portals then
-    params.Portals = {}
-    for p in kw.Portals:gmatch("[^,]+") do params.Portals[#params.Portals + 1] = p end
+    params.portals = {}
+    for p in kw.Portals:gmatch("[^,]+") do params.portals[#params.portals + 1] = p end
   else
     local p = portal(a[3], a[4])
     if not p then
@@ -519,9 +563,9 @@ function commands.PersistentLoginTarget(a)
       return show_login(nil, nil, failure("ISDSC_TARGET_NOT_FOUND",
         "Target not found: give <TargetAddress> or AddTargetPortal first"))
     end
-    params.TargetPortal = p
+    params.portal = p
   end
-  local r, st = mcsi.rpc("PersistentLoginTarget", params)
+  local r, st = daemon_rpc("PersistentLoginTarget", params)
   local sid = r and math.tointeger(r.UniqueSessionId) or 0
   if sid ~= 0 then
     local cids = r.UniqueConnectionIds or {}
@@ -532,7 +576,7 @@ end
 
 function commands.ListPersistentTargets()
   if not remote() then return needs_daemon("ListPersistentTargets") end
-  local r, st = mcsi.rpc("ListPersistentTargets")
+  local r, st = daemon_rpc("ListPersistentTargets")
   local list = {}
   for i, e in ipairs(r and r.PersistentTargets or {}) do
     local portals = {}
@@ -564,7 +608,7 @@ function commands.RemovePersistentTarget(a)
   if a[2] and not default(a[2]) then target = a[2] end
   if default(target) then error("iscsicli: RemovePersistentTarget needs <TargetName>", 2) end
   if not remote() then return needs_daemon("RemovePersistentTarget") end
-  local _, st = mcsi.rpc("RemovePersistentTarget", { TargetName = target })
+  local _, st = daemon_rpc("RemovePersistentTarget", { target = target })
   return show_status(st)
 end
 
@@ -575,7 +619,7 @@ function commands.RefreshTargetPortal(a)
   if remote() then
     for _, e in ipairs((daemon_portals())) do
       if e.portal == p then
-        local r, st = mcsi.rpc("AddTargetPortal", { TargetPortal = p, ChapAccount = e.account })
+        local r, st = daemon_rpc("RefreshTargetPortal", { portal = p, chap_account = e.account })
         if st.ok then json_result(target_records(r.Targets)) end
         return show_status(st)
       end

@@ -10,7 +10,13 @@ form (inside mcsi.spawn the blocking-looking calls yield) and events
 sleep as in-process ones are).
 
 Each call is one JSON-RPC 2.0 request (doc/protocol.md) on the socket, one
-JSON text per line (JSON: lua-cjson; the socket: mcsi._unix, lunix.c). The
+JSON text per line (JSON: lua-cjson; the socket: mcsi._unix, lunix.c).
+Which method a function calls and what its parameters are named there come
+from the one description of every operation (api/operations.lua, generated
+into mcsi.api_ops): the functions below name parameters canonically
+(session_id, lun, portal) and Client:op maps them; an operation described
+with a Lua and a JSON-RPC face but no function here is served by a generic
+one (its positional arguments, the method's outputs as they come). The
 socket is watched with mcsi.watch only while something waits for it (a
 callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
@@ -33,6 +39,7 @@ daemon allows in (3 MiB by default). mcsi.scsi_submit (a tag at once, the
 result later) is not served: ISDSC_REQUEST_NOT_SUPPORTED.
 ]]
 local cjson = require "cjson"
+local api = require "mcsi.api_ops"    -- generated from api/operations.lua: names and parameters of every operation
 
 local M = {}
 
@@ -164,6 +171,26 @@ function Client:answer_status(msg)
     return mcsi.Status.new(name, tostring(msg.error.message))
   end
   return status_of(mcsi, msg.result or {})
+end
+
+-- The JSON-RPC parameters of an operation from its values named as the
+-- description names them (api/operations.lua: session_id -> UniqueSessionId,
+-- lun -> Lun, ...). A name the operation does not have is a bug here: raise.
+local function rpc_params(op, values)
+  local p = {}
+  for k, v in pairs(values or {}) do
+    local spec = op.param[k]
+    if not spec or not spec.rpc then error("mcsi.remote: " .. op.name .. " has no parameter " .. tostring(k), 2) end
+    p[spec.rpc] = v
+  end
+  return p
+end
+
+-- One described operation (mcsi.api_ops): its method and parameters from the
+-- description, then as Client:call.
+function Client:op(fname, values, conv, fn, after)
+  local op = assert(api.ops[fname], fname)
+  return self:call(op.lua or fname, op.rpc, rpc_params(op, values), conv, fn, after)
 end
 
 -- One operation: method + params; conv(result, st) -> the values before the
@@ -348,19 +375,19 @@ local function chap_params(p, chap, read_chap)
     -- A policy runner's client: it reads no file and holds no secret. The
     -- request still says it wants CHAP (the user name alone), so that mcsid
     -- answers it with a Status (a policy may name no CHAP account).
-    p.Username = tostring(chap.username or "")
+    p.username = tostring(chap.username or "")
     return
   end
   local ok, user, secret, tuser, tsecret = pcall(read_chap, chap)
   if not ok then error((tostring(user):gsub("^[^\n]-:%d+: ", "", 1)), 4) end   -- raised where the caller called
-  p.Username, p.Secret, p.TargetUsername, p.TargetSecret = user, secret, tuser, tsecret
+  p.username, p.secret, p.target_username, p.target_secret = user, secret, tuser, tsecret
 end
 
 local function login_params(o, read_chap)
-  local p = { TargetName = o.target, TargetPortal = o.portal, MaximumConnections = o.max_connections,
-              LoginTimeoutMs = o.login_timeout_ms }
-  if o.header_digest then p.HeaderDigest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
-  if o.data_digest then p.DataDigest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
+  local p = { target = o.target, portal = o.portal, max_connections = o.max_connections,
+              login_timeout_ms = o.login_timeout_ms }
+  if o.header_digest then p.header_digest = o.header_digest:lower() == "crc32c" and "CRC32C" or "None" end
+  if o.data_digest then p.data_digest = o.data_digest:lower() == "crc32c" and "CRC32C" or "None" end
   chap_params(p, o.chap, read_chap)
   return p
 end
@@ -402,7 +429,7 @@ local function build(client, mcsi, orig, read_chap)
     local fn = split_fn(...)
     if type(opts) ~= "table" then error("bad argument #1 to 'login_to_target' (table expected)", 2) end
     local p = login_params(opts, read_chap)
-    return client:call("login_to_target", "LoginToTarget", p, function(r)
+    return client:op("login_to_target", p, function(r)
       if not r then return nil, nil end
       return tointeger(r.UniqueSessionId), tointeger(r.UniqueConnectionId)
     end, fn)
@@ -411,7 +438,7 @@ local function build(client, mcsi, orig, read_chap)
   function R.login(opts, ...)
     local fn = split_fn(...)
     local p = login_params(opts, read_chap)
-    return client:call("login", "LoginToTarget", p, function(r)
+    return client:call("login", api.ops.login_to_target.rpc, rpc_params(api.ops.login_to_target, p), function(r)
       if not r then return nil end
       return new_session(tointeger(r.UniqueSessionId), true)
     end, fn)
@@ -420,14 +447,14 @@ local function build(client, mcsi, orig, read_chap)
   function R.logout_from_target(s, ...)
     local fn = split_fn(...)
     local obj = type(s) == "table" and getmetatable(s) == SessionM and s or nil
-    return client:call("logout_from_target", "LogoutFromTarget", { UniqueSessionId = sid_of(s) },
+    return client:op("logout_from_target", { session_id = sid_of(s) },
       function(_, st) if obj and st.ok then obj.closed = true end end, fn)
   end
 
   local function add_params(s, o)
     if type(o) == "string" then o = { portal = o } end
-    local p = { UniqueSessionId = sid_of(s), TargetPortal = o.portal, Weight = o.weight,
-                LoginTimeoutMs = o.login_timeout_ms }
+    local p = { session_id = sid_of(s), portal = o.portal, weight = o.weight,
+                login_timeout_ms = o.login_timeout_ms }
     chap_params(p, o.chap, read_chap)
     return p
   end
@@ -435,7 +462,7 @@ local function build(client, mcsi, orig, read_chap)
   function R.add_connection_to_session(s, o, ...)
     local fn = split_fn(...)
     local p = add_params(s, o)
-    return client:call("add_connection_to_session", "AddConnectionToSession", p, function(r)
+    return client:op("add_connection_to_session", p, function(r)
       return r and tointeger(r.UniqueConnectionId) or nil
     end, fn)
   end
@@ -443,8 +470,7 @@ local function build(client, mcsi, orig, read_chap)
   function R.remove_connection_from_session(s, c, ...)
     local fn = split_fn(...)
     local conn = type(c) == "table" and getmetatable(c) == ConnM and c or nil
-    return client:call("remove_connection_from_session", "RemoveConnectionFromSession",
-      { UniqueSessionId = sid_of(s), UniqueConnectionId = cid_of(c) },
+    return client:op("remove_connection_from_session", { session_id = sid_of(s), connection_id = cid_of(c) },
       function(_, st) if conn and st.ok then conn.closed = true end end, fn)
   end
 
@@ -456,8 +482,8 @@ local function build(client, mcsi, orig, read_chap)
     local fn = split_fn(...)
     if type(o) == "string" then o = { portal = o } end
     local p = login_params(o, read_chap)
-    p.TargetName, p.MaximumConnections = nil, nil
-    return client:call("send_targets", "SendTargets", p, function(r)
+    p.target, p.max_connections = nil, nil
+    return client:op("send_targets", p, function(r)
       if not r then return nil end
       local list = {}
       for i, t in ipairs(r.Targets or {}) do
@@ -474,7 +500,7 @@ local function build(client, mcsi, orig, read_chap)
   function R.scsi_inquiry(s, lun, ...)
     local fn, n = split_fn(...)
     local page = n >= 1 and select(1, ...) or nil
-    return client:call("scsi_inquiry", "ScsiInquiry", { UniqueSessionId = sid_of(s), Lun = lun, PageCode = page },
+    return client:op("scsi_inquiry", { session_id = sid_of(s), lun = lun, page = page },
       function(r)
         if not r then return nil end
         local raw = hex_bytes(r.Data)
@@ -487,7 +513,7 @@ local function build(client, mcsi, orig, read_chap)
 
   function R.scsi_read_capacity(s, lun, ...)
     local fn = split_fn(...)
-    return client:call("scsi_read_capacity", "ScsiReadCapacity", { UniqueSessionId = sid_of(s), Lun = lun },
+    return client:op("scsi_read_capacity", { session_id = sid_of(s), lun = lun },
       function(r)
         if not r then return nil end
         return { blocks = tointeger(r.Blocks), block_size = tointeger(r.BlockSize), bytes = tointeger(r.Bytes) }
@@ -496,7 +522,7 @@ local function build(client, mcsi, orig, read_chap)
 
   function R.scsi_report_luns(s, ...)
     local fn = split_fn(...)
-    return client:call("scsi_report_luns", "ScsiReportLuns", { UniqueSessionId = sid_of(s) }, function(r)
+    return client:op("scsi_report_luns", { session_id = sid_of(s) }, function(r)
       if not r then return nil end
       local luns = {}
       for i, l in ipairs(r.Luns or {}) do luns[i] = tointeger(l) end
@@ -507,19 +533,25 @@ local function build(client, mcsi, orig, read_chap)
   function R.set_load_balance_policy(s, policy, paths, ...)
     local fn = split_fn(paths, ...)
     if type(paths) ~= "table" then paths = nil end
-    local p = { UniqueSessionId = sid_of(s), LoadBalancePolicy = policy }
-    if paths then
-      p.Paths = {}
+    local p = { session_id = sid_of(s), policy = policy }
+    if paths then                      -- each path's members as the description names them in each face
+      p.paths = {}
+      local members = api.ops.set_load_balance_policy.param.paths.elements
       for i, x in ipairs(paths) do
-        p.Paths[i] = { UniqueConnectionId = cid_of(x.connection), Weight = x.weight,
-                       Active = x.active == nil and true or x.active, Primary = x.primary or false }
+        local e = {}
+        for _, m in ipairs(members) do
+          local v = x[m.lua]
+          if m.type == "id" then v = cid_of(v) end
+          e[m.rpc] = v
+        end
+        p.paths[i] = e
       end
     end
-    return client:call("set_load_balance_policy", "SetLoadBalancePolicy", p, function() end, fn)
+    return client:op("set_load_balance_policy", p, function() end, fn)
   end
 
   function R.session_info(s)
-    return client:call("session_info", "GetSessionInfo", { UniqueSessionId = sid_of(s) }, function(r)
+    return client:op("session_info", { session_id = sid_of(s) }, function(r)
       return r and session_info(r.Session) or nil
     end)
   end
@@ -536,7 +568,7 @@ local function build(client, mcsi, orig, read_chap)
   end
 
   function R.sessions()
-    local list = client:call("sessions", "SessionList", nil, function(r)
+    local list = client:op("sessions", nil, function(r)
       local out = {}
       for i, s in ipairs(r and r.Sessions or {}) do
         out[i] = session_info(s)
@@ -562,7 +594,7 @@ local function build(client, mcsi, orig, read_chap)
     client.handlers[id] = { kind = kind, fn = fn }
     if not client.subscribed then
       client.subscribed = true
-      client:send("Subscribe", nil, function() end)
+      client:send(api.ops.subscribe.rpc, nil, function() end)
     end
     client:need_watch()
     return id
@@ -647,7 +679,7 @@ local function build(client, mcsi, orig, read_chap)
     if blocks > IO_MAX then error("bad argument #4 to 'read' (block count out of range)", 2) end
     local sid = sid_of(s)
     local function one(at, n, f)
-      return client:call("read", "ScsiRead", { UniqueSessionId = sid, Lun = lun, Lba = at, Blocks = n },
+      return client:op("read", { session_id = sid, lun = lun, lba = at, blocks = n },
         function(r) return r and base64_decode(r.Data) or nil end, f)
     end
     if blocks <= READ_CHUNK // 4096 then return one(lba, blocks, fn) end
@@ -679,7 +711,7 @@ local function build(client, mcsi, orig, read_chap)
     if #data > IO_MAX then error("bad argument #4 to 'write' (at most 256 MiB per mcsi.write)", 2) end
     local sid = sid_of(s)
     local function one(at, bytes, f)
-      return client:call("write", "ScsiWrite", { UniqueSessionId = sid, Lun = lun, Lba = at, Data = base64_encode(bytes) },
+      return client:op("write", { session_id = sid, lun = lun, lba = at, data = base64_encode(bytes) },
         function() end, f)
     end
     if #data <= WRITE_MAX then return one(lba, data, fn) end
@@ -722,18 +754,18 @@ local function build(client, mcsi, orig, read_chap)
     if dir ~= "none" and dir ~= "read" and dir ~= "write" then
       error('bad argument #4 to \'scsi_command\' (direction must be "none", "read" or "write")', 2)
     end
-    local p = { UniqueSessionId = sid_of(s), Lun = lun, Cdb = bytes_hex(cdb), Direction = dir }
+    local p = { session_id = sid_of(s), lun = lun, cdb = bytes_hex(cdb), direction = dir }
     if dir == "read" then
-      p.Length = check_int(arg, 5, "scsi_command", "read length must be 0..256 MiB", 0)
+      p.length = check_int(arg, 5, "scsi_command", "read length must be 0..256 MiB", 0)
     elseif dir == "write" then
       if type(arg) ~= "string" then error("bad argument #5 to 'scsi_command' (string expected)", 2) end
       if #arg > WRITE_MAX then
         return local_status(fn, mcsi.Status.new("ISDSC_INVALID_PARAMETER",
           "at most " .. WRITE_MAX .. " bytes per mcsi.scsi_command through mcsid"), true)
       end
-      p.Data = base64_encode(arg)
+      p.data = base64_encode(arg)
     end
-    return client:call("scsi_command", "ScsiCommand", p, function(r, _, raw)
+    return client:op("scsi_command", p, function(r, _, raw)
       return command_result(r or raw)
     end, fn)
   end
@@ -741,21 +773,21 @@ local function build(client, mcsi, orig, read_chap)
   -- st = mcsi.scsi_test_unit_ready(sid, lun [, fn(st)])
   function R.scsi_test_unit_ready(s, lun, ...)
     local fn = split_fn(...)
-    return client:call("scsi_test_unit_ready", "ScsiTestUnitReady", { UniqueSessionId = sid_of(s), Lun = lun },
+    return client:op("scsi_test_unit_ready", { session_id = sid_of(s), lun = lun },
       function() end, fn)
   end
 
   -- st = mcsi.lun_reset(sid, lun [, fn(st)])
   function R.lun_reset(s, lun, ...)
     local fn = split_fn(...)
-    return client:call("lun_reset", "LunReset", { UniqueSessionId = sid_of(s), Lun = lun }, function() end, fn)
+    return client:op("lun_reset", { session_id = sid_of(s), lun = lun }, function() end, fn)
   end
 
   -- st = mcsi.abort_task(sid, tag [, fn(st)]): tags name the daemon's commands
   function R.abort_task(s, tag, ...)
     local fn = split_fn(...)
     tag = check_int(tag, 2, "abort_task", "tag must not be negative", 0)
-    return client:call("abort_task", "AbortTask", { UniqueSessionId = sid_of(s), Tag = tag }, function() end, fn)
+    return client:op("abort_task", { session_id = sid_of(s), tag = tag }, function() end, fn)
   end
 
   function R.scsi_submit(...)
@@ -764,15 +796,32 @@ local function build(client, mcsi, orig, read_chap)
     return local_status(fn, st, true)
   end
 
+  -- Every described operation with a Lua and a JSON-RPC face that has no
+  -- function above (api/operations.lua): its positional arguments (lua_args)
+  -- are its parameters, its result the method's outputs as they come.
+  for name, op in pairs(api.ops) do
+    if name == op.lua and op.rpc and R[name] == nil and type(op.lua_args) == "table" then
+      R[name] = function(...)
+        local fn, n = split_fn(...)
+        local args, values = table.pack(...), {}
+        for i, pname in ipairs(op.lua_args) do
+          local v = i <= n and args[i] or nil
+          if pname == "session_id" then v = sid_of(v) elseif pname == "connection_id" then v = cid_of(v) end
+          values[pname] = v
+        end
+        return client:op(name, values, function(_, _, raw) return raw end, fn)
+      end
+    end
+  end
+
   -- mcsi.Session and mcsi.Connection objects over the daemon.
-  local smethods = {
-    logout = R.logout_from_target, close = R.logout_from_target,
-    remove_connection = R.remove_connection_from_session, remove_connection_async = R.remove_connection_async,
-    set_load_balance_policy = R.set_load_balance_policy, info = R.session_info,
-    connection_info = R.connection_info, inquiry = R.scsi_inquiry, read_capacity = R.scsi_read_capacity,
-    report_luns = R.scsi_report_luns, test_unit_ready = R.scsi_test_unit_ready, lun_reset = R.lun_reset,
-    read = R.read, write = R.write,
-  }
+  -- The methods that are operations come from the description (session_methods).
+  local smethods = { remove_connection_async = R.remove_connection_async }
+  for name, op in pairs(api.ops) do
+    if name == op.lua then
+      for _, m in ipairs(op.session_methods or {}) do smethods[m] = R[op.lua] end
+    end
+  end
   function smethods.add_connection(s, o, ...)
     local fn = split_fn(...)
     local wrap = function(cid) return cid and new_connection(s, cid, true) or nil end
@@ -833,7 +882,9 @@ local function build(client, mcsi, orig, read_chap)
     if params then
       p = {}
       for k, v in pairs(params) do if k ~= "chap" then p[k] = v end end
-      chap_params(p, params.chap, read_chap)
+      local c = {}
+      chap_params(c, params.chap, read_chap)
+      for k, v in pairs(rpc_params(api.ops.login_to_target, c)) do p[k] = v end
     end
     return client:call("rpc", method, p, function(_, _, raw) return raw end, fn)
   end
@@ -878,7 +929,7 @@ local function install_fd(mcsi, fd, path, o, read_chap)
                                 keep_watch = o.keep_watch, on_notification = o.on_notification,
                                 on_coroutine_error = o.on_coroutine_error, on_lost = o.on_lost }, Client)
   local R = build(client, mcsi, orig, read_chap)
-  local ver, st = client:call("connect", "GetVersion", nil, function(r) return r end)
+  local ver, st = client:call("connect", api.ops.get_version.rpc, nil, function(r) return r end)
   if not ver then
     client:lost("closed")
     return nil, st

@@ -19,7 +19,11 @@ static inline void mcsi_list_insert_after(mcsi_link *pos, mcsi_link *n)
 { n->prev = pos; n->next = pos->next; pos->next->prev = n; pos->next = n; }
 static inline void mcsi_list_del(mcsi_link *n)
 { n->prev->next = n->next; n->next->prev = n->prev; n->prev = n->next = n; }
-#define MCSI_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+/* The sizeof (never evaluated) checks that ptr points to such a member, and
+ * shows the field check (core/LAYERS) who names the member. */
+#define MCSI_CONTAINER(ptr, type, member)                                        \
+  ((void)sizeof((ptr) == &((type *)0)->member),                                  \
+   (type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Bounds on what a target can make us hold (README, "Bounds"). */
 #define MCSI_MAX_RETRIES 5                /* re-issues of one command across failures */

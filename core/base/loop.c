@@ -4,18 +4,21 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include "loop.h"
+#include "resolve.h"
 
 int mcsi_loop_init(mcsi_loop *l)
 {
   l->timers = NULL;
   mcsi_list_init(&l->deferred);
   l->in_callback = 0;
+  l->resolver = NULL;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   return l->epfd < 0 ? -1 : 0;
 }
 
 void mcsi_loop_close(mcsi_loop *l)
 {
+  mcsi_resolver_close(l);
   if (l->epfd >= 0) close(l->epfd);
   l->epfd = -1;
   l->timers = NULL;

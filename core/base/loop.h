@@ -1,6 +1,7 @@
 /* loop.h: the bottom layer: one epoll set, an intrusive timer heap, work
- * deferred to the next turn (flushing send queues), and the depth of user
- * callbacks running (blocking calls are refused inside them). */
+ * deferred to the next turn (flushing send queues), the depth of user
+ * callbacks running (blocking calls are refused inside them), and the
+ * resolver whose answers come back through it (resolve.h). */
 #ifndef MCSI_LOOP_H
 #define MCSI_LOOP_H
 #include <stdint.h>
@@ -30,6 +31,7 @@ typedef struct mcsi_loop {
   mcsi_timer *timers;                   /* root of the timer heap */
   mcsi_link deferred;
   int in_callback;                      /* user callbacks running now */
+  struct mcsi_resolver *resolver;       /* name resolution off the loop (resolve.c), made on first use */
 } mcsi_loop;
 
 int mcsi_loop_init(mcsi_loop *l);
@@ -55,4 +57,17 @@ void mcsi_loop_run_deferred(mcsi_loop *l);
 /* A user callback runs between these. */
 static inline void mcsi_loop_enter_callback(mcsi_loop *l) { l->in_callback++; }
 static inline void mcsi_loop_leave_callback(mcsi_loop *l) { l->in_callback--; }
+/* For the layers two or more levels up, which own none of these fields
+ * (core/LAYERS): what they read or set of a loop, a timer, a watch. */
+static inline int mcsi_loop_in_callback(const mcsi_loop *l) { return l->in_callback > 0; }
+static inline void mcsi_loop_clear_callbacks(mcsi_loop *l) { l->in_callback = 0; }
+static inline int mcsi_loop_fd(const mcsi_loop *l) { return l->epfd; }
+static inline void mcsi_timer_set_fire(mcsi_timer *t, void (*fire)(mcsi_timer *)) { t->fire = fire; }
+static inline int mcsi_timer_fires(const mcsi_timer *t, void (*fire)(mcsi_timer *)) { return t->fire == fire; }
+static inline uint64_t mcsi_timer_due(const mcsi_timer *t) { return t->due; }
+static inline void mcsi_watch_set_ready(mcsi_watch *w, void (*ready)(mcsi_watch *, uint32_t))
+{
+  w->ready = ready;
+}
+static inline int mcsi_watch_fd(const mcsi_watch *w) { return w->fd; }
 #endif

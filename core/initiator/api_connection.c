@@ -16,7 +16,7 @@ static void added(mcsi_path *p, mcsi_status st, const char *message, void *arg)
 {
   mcsi_op *op = arg;
   op->path = NULL;
-  op->r.connection_id = st ? 0 : p->conn.id;
+  op->r.connection_id = st ? 0 : mcsi_conn_id(&p->conn);
   mcsi_op_finish(op, st, message);
 }
 
@@ -30,14 +30,14 @@ mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mc
   if (!st) st = check_conn_opts(ini, o);
   if (st) return st;
   mcsi_session *s = mcsi_entry_session(e);
-  mcsi_login_opts m = s->opts;
+  mcsi_login_opts m = *mcsi_session_opts(s);
   m.portal = o->portal;
   if (o->chap.secret) m.chap = o->chap;
   if (o->login_timeout_ms) m.login_timeout_ms = o->login_timeout_ms;
   mcsi_op *op = mcsi_op_new(ini, cb, arg);
   if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   mcsi_id cid = 0;
-  op->r.session_id = s->id;
+  op->r.session_id = mcsi_session_id(s);
   st = mcsi_mcs_add(&e->m, &m, o->weight, added, op, &cid, ini->message);
   if (st) {
     mcsi_op_drop(op);
@@ -62,7 +62,7 @@ static void removed(mcsi_path *p, mcsi_status st, const char *message, void *arg
 {
   mcsi_op *op = arg;
   op->path = NULL;
-  op->r.connection_id = p->conn.id;
+  op->r.connection_id = mcsi_conn_id(&p->conn);
   mcsi_op_finish(op, st, message);
 }
 

@@ -1,12 +1,12 @@
 /* api_scsi.c: SCSI commands in the public API: submitting one (tagged or
- * not), READ(16)/WRITE(16), and the blocking forms, which wait for the
- * same command with the one wait helper and retry a UNIT ATTENTION. CDBs
- * come from libiscsi's public SCSI layer. */
+ * not), the blocking form, which waits for the same command with the one
+ * wait helper, and the LBA-addressed READ/WRITE calls as thin forms of the
+ * block I/O calls (blockio.c). Retries are the engine's one rule, below
+ * (core/scsi/retry.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <iscsi/scsi-lowlevel.h>
 #include "initiator.h"
 
 /* ---- submitting ------------------------------------------------------------------------- */
@@ -35,19 +35,45 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   return st ? st : mcsi_ok(ini);
 }
 
+/* ---- READ(16)/WRITE(16) by LBA: thin forms of the block I/O calls (blockio.c) --------------- */
+
+/* The old callback shape hears the new completion as a mcsi_scsi_result. */
+typedef struct rw_adapter {
+  mcsi_scsi_cb cb;
+  void *arg;
+} rw_adapter;
+
+static void rw_adapted(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  rw_adapter *a = arg;
+  const mcsi_io_result *io = result;
+  mcsi_scsi_result r;
+  (void)ini;
+  memset(&r, 0, sizeof r);
+  if (io) {
+    r.scsi_status = io->scsi_status;
+    r.sense_key = io->sense_key;
+    r.asc = io->asc;
+    r.ascq = io->ascq;
+    r.data_in = st ? 0 : (size_t)io->bytes;
+    r.retries = io->retries;
+  }
+  r.message = message;
+  a->cb(st, &r, a->arg);
+}
+
 static mcsi_status submit_rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
                              void *buf, size_t len, int write, mcsi_scsi_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!bs || len % bs || len / bs > 0xFFFFFFFFu)
+  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  if (!bs || len % bs || len / bs > 0xFFFFFFFFu || lba > UINT64_MAX / bs)
     return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len, bs);
-  struct scsi_task *task = write ? scsi_cdb_write16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0)
-                                 : scsi_cdb_read16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
-  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  uint8_t cdb[16];
-  memcpy(cdb, task->cdb, 16);
-  scsi_free_scsi_task(task);
-  return mcsi_scsi_submit(ini, sid, lun, cdb, 16, write ? MCSI_DIR_WRITE : MCSI_DIR_READ, buf, len, cb, arg);
+  rw_adapter *a = malloc(sizeof *a);
+  if (!a) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  *a = (rw_adapter){ cb, arg };
+  mcsi_completion c = { .done = rw_adapted, .free = free, .arg = a };
+  return write ? mcsi_io_write(ini, sid, lun, lba * bs, buf, len, 0, c) : mcsi_io_read(ini, sid, lun, lba * bs, buf, len, 0, c);
 }
 
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
@@ -90,49 +116,33 @@ static mcsi_status command_once(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
   return st;
 }
 
-/* Retries a command that met a UNIT ATTENTION (a new session, a reset, a
- * changed LUN): the condition is reported once and cleared. */
+/* One command, waited for; the engine's retry rule (core/scsi/retry.c) is below it. */
 mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
                               int dir, void *buf, size_t len, mcsi_scsi_result *res)
 {
   mcsi_scsi_result r;
-  mcsi_status st = ISDSC_SUCCESS;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  for (int tries = 0; tries < 4; tries++) {
-    memset(&r, 0, sizeof r);
-    st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
-    if (!mcsi_scsi_unit_attention(st, &r)) break;
-  }
+  memset(&r, 0, sizeof r);
+  mcsi_status st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
   if (res) *res = r;
   return st;
 }
 
-static mcsi_status block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
-{
-  mcsi_entry *e = mcsi_entry_find(ini, sid);
-  if (e && e->cap_valid && e->cap_lun == lun) { *bs = e->cap_block_size; return ISDSC_SUCCESS; }
-  mcsi_capacity cap;
-  mcsi_status st = mcsi_scsi_read_capacity(ini, sid, lun, &cap);
-  *bs = cap.block_size;
-  return st;
-}
-
+/* LBA-addressed blocking forms: the block size the engine learned (or learns now). */
 static mcsi_status rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len, int write)
 {
-  uint32_t bs = 0;
+  mcsi_lun_geometry g;
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!buf && len) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no buffer");
-  mcsi_status st = block_size(ini, sid, lun, &bs);
+  mcsi_status st = mcsi_io_geometry(ini, sid, lun, &g);
   if (st) return st;
-  if (!bs || len % bs || len / bs > 0xFFFFFFFFu)
-    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len, bs);
-  struct scsi_task *task = write ? scsi_cdb_write16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0)
-                                 : scsi_cdb_read16(lba, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
-  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  st = mcsi_scsi_command(ini, sid, lun, task->cdb, 16, write ? MCSI_DIR_WRITE : MCSI_DIR_READ, buf, len, NULL);
-  scsi_free_scsi_task(task);
-  return st;
+  if (lba > UINT64_MAX / g.block_size) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "LBA out of range");
+  if (len % g.block_size || len / g.block_size > 0xFFFFFFFFu)
+    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len,
+                     g.block_size);
+  return write ? mcsi_pwrite(ini, sid, lun, lba * g.block_size, buf, len, 0, NULL)
+               : mcsi_pread(ini, sid, lun, lba * g.block_size, buf, len, 0, NULL);
 }
 
 mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)

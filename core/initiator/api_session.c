@@ -50,8 +50,8 @@ static void logout_end(mcsi_op *op, mcsi_status st, const char *message)
   mcsi_session *s = mcsi_entry_session(e);
   mcsi_timer_stop(&op->ini->loop, &op->timer);
   e->logout_op = NULL;
-  mcsi_session_end(s, st, s->target);
-  op->r.session_id = s->id;
+  mcsi_session_end(s, st, mcsi_session_target(s));
+  op->r.session_id = mcsi_session_id(s);
   mcsi_entry_discard(e);
   mcsi_mcs_end_operations(&e->m, "the session was logged out");   /* adds and removals under way: told first */
   mcsi_op_finish(op, st, message);
@@ -59,15 +59,15 @@ static void logout_end(mcsi_op *op, mcsi_status st, const char *message)
 
 static void logout_answered(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
 {
-  mcsi_op *op = t->arg;
+  mcsi_op *op = mcsi_task_arg(t);
   char msg[MCSI_MSG_MAX];
   (void)d; (void)n;
   op->task = NULL;
   if (!h) {
-    logout_end(op, st, t->message[0] ? t->message : "the Logout ended unanswered");
+    logout_end(op, st, mcsi_task_message(t)[0] ? mcsi_task_message(t) : "the Logout ended unanswered");
     return;
   }
-  st = mcsi_logout_status(h->response, t->logout_cid, msg);
+  st = mcsi_logout_status(h->response, mcsi_task_logout_cid(t), msg);
   logout_end(op, st, msg);
 }
 
@@ -82,7 +82,7 @@ static void logout_send(mcsi_op *op)
   }
   op->step = LOGOUT_SENT;
   op->task = t;
-  mcsi_timer_start(&op->ini->loop, &op->timer, (uint64_t)s->opts.login_timeout_ms);
+  mcsi_timer_start(&op->ini->loop, &op->timer, (uint64_t)mcsi_session_opts(s)->login_timeout_ms);
   mcsi_session_submit(s, t);
 }
 
@@ -101,10 +101,11 @@ static void remove_others(mcsi_op *op)
   char msg[MCSI_MSG_MAX];
   op->step = LOGOUT_OTHERS;
   op->pending = 1;                      /* held while removals start */
-  for (mcsi_link *l = m->s.conns.next; l != &m->s.conns;) {
-    mcsi_path *p = mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link));
+  mcsi_link *conns = mcsi_session_conns(&m->s);
+  for (mcsi_link *l = conns->next; l != conns;) {
+    mcsi_path *p = mcsi_path_of(mcsi_conn_of_link(l));
     l = l->next;
-    if (p == lead || p->conn.state != MCSI_CONN_ACTIVE) continue;
+    if (p == lead || mcsi_conn_state_of(&p->conn) != MCSI_CONN_ACTIVE) continue;
     if (mcsi_mcs_remove(m, p, other_removed, op, msg) == ISDSC_SUCCESS) op->pending++;
   }
   other_removed(NULL, ISDSC_SUCCESS, NULL, op);
@@ -116,7 +117,7 @@ static void logout_step(mcsi_timer *tm)
   mcsi_session *s = mcsi_entry_session(op->e);
   switch (op->step) {
   case LOGOUT_IDLE:                     /* the commands in flight end first, within their timeout */
-    if (s->ntasks && mcsi_now_ms() < op->deadline) {
+    if (mcsi_session_ntasks(s) && mcsi_now_ms() < op->deadline) {
       mcsi_timer_start(&op->ini->loop, tm, LOGOUT_POLL_MS);
       return;
     }
@@ -127,7 +128,7 @@ static void logout_step(mcsi_timer *tm)
     return;
   default:                              /* no Logout Response in time */
     if (op->task) mcsi_task_fail(op->task, ISDSC_SERVICE_DID_NOT_RESPOND, "no Logout Response within %d ms",
-                                 s->opts.login_timeout_ms);
+                                 mcsi_session_opts(s)->login_timeout_ms);
     return;
   }
 }
@@ -139,15 +140,16 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
   mcsi_entry *e = mcsi_entry_find(ini, sid);
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   mcsi_session *s = mcsi_entry_session(e);
-  if (s->state == MCSI_SESS_LOGGING_OUT || e->logout_op) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "already logging out");
-  if (s->state == MCSI_SESS_LOGGING_IN) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is still logging in");
+  enum mcsi_session_state state = mcsi_session_state_of(s);
+  if (state == MCSI_SESS_LOGGING_OUT || e->logout_op) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "already logging out");
+  if (state == MCSI_SESS_LOGGING_IN) return mcsi_fail(ini, ISDSC_SESSION_BUSY, "the session is still logging in");
   mcsi_op *op = mcsi_op_new(ini, cb, arg);
   if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   op->e = e;
   op->r.session_id = sid;
-  if (s->state != MCSI_SESS_ACTIVE) {   /* failed or recovering: nothing to say a Logout on */
+  if (state != MCSI_SESS_ACTIVE) {      /* failed or recovering: nothing to say a Logout on */
     static const char why[] = "session had no working connection; removed without a Logout";
-    mcsi_session_end(s, ISDSC_SUCCESS, s->target);
+    mcsi_session_end(s, ISDSC_SUCCESS, mcsi_session_target(s));
     mcsi_entry_discard(e);   /* an add or removal under way is told when it is freed, from the loop */
     op->e = NULL;
     mcsi_op_finish_later(op, ISDSC_SUCCESS, why);
@@ -156,8 +158,8 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
   e->logout_op = op;
   mcsi_session_begin_logout(s);         /* takes no new work */
   op->step = LOGOUT_IDLE;
-  op->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;   /* the idle wait's */
-  op->timer.fire = logout_step;
+  op->deadline = mcsi_now_ms() + (uint64_t)mcsi_session_command_timeout_ms(s);   /* the idle wait's */
+  mcsi_timer_set_fire(&op->timer, logout_step);
   mcsi_timer_start(&ini->loop, &op->timer, 0);
   return mcsi_ok(ini);
 }
@@ -177,7 +179,7 @@ static void tmf_timeout(mcsi_timer *tm)
   mcsi_op *op = MCSI_CONTAINER(tm, mcsi_op, timer);
   if (op->task)
     mcsi_task_fail(op->task, ISDSC_SERVICE_DID_NOT_RESPOND, "no answer from the target within %d ms",
-                   mcsi_entry_session(op->e)->command_timeout_ms);
+                   mcsi_session_command_timeout_ms(mcsi_entry_session(op->e)));
 }
 
 /* The TMF response codes each function accepts as done (RFC 7143 11.6.1). */
@@ -192,19 +194,20 @@ static mcsi_status tmf_outcome(mcsi_op *op, uint8_t function, uint8_t response)
     return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
   }
   if (response) return mcsi_msg(op->message, ISDSC_TARGET_ERROR, "LUN RESET answered 0x%02x", response);
-  if (e) e->cap_valid = 0;
+  if (e) mcsi_lun_geo_forget(e, op->tag);
   return mcsi_msg(op->message, ISDSC_SUCCESS, "Success");
 }
 
 static void tmf_answered(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *d, uint32_t n)
 {
-  mcsi_op *op = t->arg;
-  uint8_t function = t->tmf_function;
+  mcsi_op *op = mcsi_task_arg(t);
+  uint8_t function = mcsi_task_tmf_function(t);
   (void)d; (void)n;
   op->task = NULL;
   mcsi_timer_stop(&op->ini->loop, &op->timer);
   if (h) st = tmf_outcome(op, function, h->response);
-  else snprintf(op->message, sizeof op->message, "%s", t->message[0] ? t->message : "the TMF ended unanswered");
+  else snprintf(op->message, sizeof op->message, "%s",
+                mcsi_task_message(t)[0] ? mcsi_task_message(t) : "the TMF ended unanswered");
   mcsi_op_finish(op, st, op->message);
 }
 
@@ -222,10 +225,10 @@ static mcsi_status start_tmf(mcsi_entry *e, uint8_t function, uint64_t lun, mcsi
   }
   op->e = e;
   op->task = t;
-  op->r.session_id = s->id;
-  if (victim) op->tag = victim->tag;
-  op->timer.fire = tmf_timeout;
-  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->command_timeout_ms);
+  op->r.session_id = mcsi_session_id(s);
+  op->tag = victim ? victim->tag : lun;        /* LUN RESET: the LUN whose geometry is learned again */
+  mcsi_timer_set_fire(&op->timer, tmf_timeout);
+  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)mcsi_session_command_timeout_ms(s));
   mcsi_session_submit(s, t);
   return mcsi_ok(ini);
 }
@@ -258,7 +261,7 @@ mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   mcsi_scsi_task *victim = mcsi_scsi_find_tag(mcsi_entry_session(e), tag);
   if (!victim) return mcsi_fail(ini, ISDSC_NOT_FOUND, "no outstanding command with tag %llu", (unsigned long long)tag);
-  if (!victim->task.sent || !victim->task.conn) {            /* never reached the target */
+  if (!mcsi_task_reached_target(&victim->task)) {         /* never reached the target */
     mcsi_op *op = mcsi_op_new(ini, cb, arg);
     if (!op) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
     mcsi_scsi_aborted(victim, " before it was sent");
@@ -296,17 +299,17 @@ static void discovery_end(mcsi_op *op, mcsi_status st, const char *why)
   if (!st) snprintf(op->message, sizeof op->message, "Success");
   op->r.status = st;
   op->r.message = op->message;
-  mcsi_id sid = op->e ? mcsi_entry_session(op->e)->id : 0;
+  mcsi_id sid = op->e ? mcsi_session_id(mcsi_entry_session(op->e)) : 0;
   op->e = NULL;
   if (mcsi_logout_from_target_async(ini, sid, discovery_logged_out, op)) discovery_logged_out(ini, NULL, op);
 }
 
 static void discovery_text(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
 {
-  mcsi_op *op = t->arg;
+  mcsi_op *op = mcsi_task_arg(t);
   if (!h) {
     op->task = NULL;
-    discovery_end(op, st, t->message[0] ? t->message : mcsi_status_message(st));
+    discovery_end(op, st, mcsi_task_message(t)[0] ? mcsi_task_message(t) : mcsi_status_message(st));
     return;
   }
   if (dlen) {                            /* bounded by MCSI_TEXT_RSP_MAX in session.c */
@@ -332,7 +335,7 @@ static void discovery_timeout(mcsi_timer *tm)
   mcsi_op *op = MCSI_CONTAINER(tm, mcsi_op, timer);
   if (op->task)
     mcsi_task_fail(op->task, ISDSC_SERVICE_DID_NOT_RESPOND, "no answer from the target within %d ms",
-                   mcsi_entry_session(op->e)->opts.login_timeout_ms);
+                   mcsi_session_opts(mcsi_entry_session(op->e))->login_timeout_ms);
 }
 
 static void discovery_logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
@@ -350,8 +353,8 @@ static void discovery_logged_in(mcsi_initiator *ini, const mcsi_result *r, void 
     return;
   }
   op->task = t;
-  op->timer.fire = discovery_timeout;
-  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)s->opts.login_timeout_ms);
+  mcsi_timer_set_fire(&op->timer, discovery_timeout);
+  mcsi_timer_start(&ini->loop, &op->timer, (uint64_t)mcsi_session_opts(s)->login_timeout_ms);
   mcsi_session_submit(s, t);
 }
 

@@ -78,7 +78,7 @@ static void host_watch_ready(mcsi_watch *w, uint32_t events)
   int what = (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ? MCSI_FD_READABLE : 0) |
              (events & (EPOLLOUT | EPOLLERR) ? MCSI_FD_WRITABLE : 0);
   mcsi_loop_enter_callback(&h->ini->loop);
-  h->cb(h->ini, w->fd, what, h->arg);
+  h->cb(h->ini, mcsi_watch_fd(w), what, h->arg);
   mcsi_loop_leave_callback(&h->ini->loop);
 }
 
@@ -96,7 +96,7 @@ uint64_t mcsi_fd_watch(mcsi_initiator *ini, int fd, int events, mcsi_fd_cb cb, v
   if (!ini || !cb || fd < 0) return 0;
   host_watch *h = calloc(1, sizeof *h);
   if (!h) return 0;
-  h->watch.ready = host_watch_ready;
+  mcsi_watch_set_ready(&h->watch, host_watch_ready);
   h->ini = ini;
   h->id = mcsi_new_id();
   h->cb = cb;

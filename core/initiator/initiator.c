@@ -37,7 +37,7 @@ const char *mcsi_last_message(const mcsi_initiator *ini)
   return ini->message[0] ? ini->message : "Success";
 }
 
-int mcsi_in_callback(const mcsi_initiator *ini) { return ini->loop.in_callback > 0; }
+int mcsi_in_callback(const mcsi_initiator *ini) { return mcsi_loop_in_callback(&ini->loop); }
 
 /* ---- iSCSI names (RFC 7143 4.2.7) --------------------------------------------------- */
 
@@ -82,6 +82,7 @@ static void entry_free(mcsi_entry *e)
   if (e->logout_op) e->logout_op->e = NULL;
   mcsi_list_del(&e->link);
   mcsi_mcs_destroy(&e->m);
+  mcsi_lun_geo_free_all(e);
   free(e);
 }
 
@@ -100,7 +101,7 @@ void mcsi_initiator_free(mcsi_initiator *ini)
   mcsi_events_free(ini);
   mcsi_ops_free(ini);
   while (!mcsi_list_empty(&ini->sessions)) mcsi_entry_discard(MCSI_CONTAINER(ini->sessions.next, mcsi_entry, link));
-  ini->loop.in_callback = 0;
+  mcsi_loop_clear_callbacks(&ini->loop);
   mcsi_reap(ini);
   mcsi_ops_free(ini);
   mcsi_host_free(ini);
@@ -112,7 +113,7 @@ const char *mcsi_initiator_name(const mcsi_initiator *ini) { return ini ? ini->n
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-int mcsi_fd(const mcsi_initiator *ini) { return ini ? ini->loop.epfd : -1; }
+int mcsi_fd(const mcsi_initiator *ini) { return ini ? mcsi_loop_fd(&ini->loop) : -1; }
 
 int mcsi_next_timeout_ms(const mcsi_initiator *ini)
 {
@@ -196,7 +197,7 @@ mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id)
 {
   for (mcsi_link *l = ini->sessions.next; l != &ini->sessions; l = l->next) {
     mcsi_entry *e = MCSI_CONTAINER(l, mcsi_entry, link);
-    if (e->m.s.id == id) return e;
+    if (mcsi_session_id(&e->m.s) == id) return e;
   }
   return NULL;
 }
@@ -232,8 +233,8 @@ static void hook_session_login_done(mcsi_mcs *m, mcsi_status st, const char *mes
   if (st) {
     mcsi_entry_discard(e);
   } else {
-    op->r.session_id = m->s.id;
-    op->r.connection_id = MCSI_CONTAINER(m->s.conns.next, mcsi_conn, link)->id;
+    op->r.session_id = mcsi_session_id(&m->s);
+    op->r.connection_id = mcsi_conn_id(mcsi_conn_of_link(mcsi_session_conns(&m->s)->next));
   }
   mcsi_op_finish(op, st, message);
 }
@@ -248,6 +249,7 @@ mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int 
   if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   e->ini = ini;
   mcsi_list_init(&e->link);
+  mcsi_list_init(&e->luns);
   mcsi_list_push(&ini->sessions, &e->link);
   e->login_op = op;
   op->e = e;

@@ -17,9 +17,7 @@ typedef struct mcsi_entry {
   mcsi_initiator *ini;
   mcsi_op *login_op;                    /* login in progress: told when it ends */
   mcsi_op *logout_op;                   /* logout in progress */
-  uint64_t cap_lun;                     /* block size cache for mcsi_read/mcsi_write */
-  uint32_t cap_block_size;
-  int cap_valid;
+  mcsi_link luns;                       /* what lun_geometry.c knows of each LUN used   */
 } mcsi_entry;
 
 static inline mcsi_session *mcsi_entry_session(mcsi_entry *e) { return &e->m.s; }
@@ -82,6 +80,7 @@ struct mcsi_op {
   uint8_t *text;
   size_t text_len;
   mcsi_target_list *list;
+  void (*forget)(void *arg);            /* the initiator goes with it pending: arg's last word */
 };
 
 mcsi_op *mcsi_op_new(mcsi_initiator *ini, mcsi_result_cb cb, void *arg);
@@ -107,6 +106,41 @@ void mcsi_wait_wake_targets(mcsi_initiator *ini, const mcsi_result *r, mcsi_targ
 mcsi_status mcsi_wait_for(mcsi_initiator *ini, mcsi_wait *w);
 /* A blocking form inside a callback: ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_blocking_refused(mcsi_initiator *ini);
+
+/* ---- the geometry kept per session and LUN (lun_geometry.c), for block I/O (blockio.c) ---- */
+enum mcsi_geo_state { GEO_UNKNOWN, GEO_LEARNING, GEO_KNOWN };
+/* A waiter hears once the geometry is known (st 0) or could not be learned. */
+typedef void (*mcsi_geo_ready_fn)(mcsi_link *waiter, mcsi_status st, const char *message);
+
+struct mcsi_lun_geo {
+  mcsi_link link;                       /* in the entry's luns */
+  mcsi_initiator *ini;
+  mcsi_id sid;
+  uint64_t lun;
+  enum mcsi_geo_state state;
+  int bs_known;                         /* block size known (READ CAPACITY), limits maybe not */
+  int no_write_same;                    /* WRITE SAME refused: zeroes go as WRITE(16) */
+  uint32_t limit;                       /* the caller's bytes per command (0: none) */
+  mcsi_lun_geometry g;
+  mcsi_link waiters;                    /* waiting for the geometry */
+  mcsi_geo_ready_fn ready;              /* what they hear */
+};
+
+struct mcsi_lun_geo *mcsi_lun_geo_find(mcsi_entry *e, uint64_t lun);
+/* Found or made (unknown) for LUN lun of e, whose id is sid; NULL out of memory. */
+struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, mcsi_id sid, uint64_t lun);
+/* waiter waits (ready hears it, from the loop); learning starts unless it
+ * is under way. A failing Status (mcsi_last_message) when it cannot start:
+ * waiter is not kept then. */
+mcsi_status mcsi_lun_geo_wait(struct mcsi_lun_geo *g, mcsi_link *waiter, mcsi_geo_ready_fn ready);
+/* READ CAPACITY answered: the block size and size are known (limits maybe not). */
+void mcsi_lun_geo_capacity(mcsi_entry *e, mcsi_id sid, uint64_t lun, uint64_t blocks, uint32_t block_size);
+/* 0 with *bs when the block size is known, else -1. No I/O. */
+int mcsi_lun_geo_block_size(mcsi_entry *e, uint64_t lun, uint32_t *bs);
+/* A LUN RESET: learn it again on next use. */
+void mcsi_lun_geo_forget(mcsi_entry *e, uint64_t lun);
+/* The entry goes: after its commands all ended. */
+void mcsi_lun_geo_free_all(mcsi_entry *e);
 
 /* ---- events (events.c), host (host.c) ---- */
 void mcsi_events_dispatch(mcsi_initiator *ini, const mcsi_event *ev);

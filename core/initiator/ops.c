@@ -67,14 +67,18 @@ static void deliver_fire(mcsi_timer *t)
 void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message)
 {
   set_result(op, st, message);
-  op->timer.fire = deliver_fire;
+  mcsi_timer_set_fire(&op->timer, deliver_fire);
   mcsi_timer_start(&op->ini->loop, &op->timer, 0);
 }
 
 /* The initiator goes away: operations still in flight end without a word. */
 void mcsi_ops_free(mcsi_initiator *ini)
 {
-  while (!mcsi_list_empty(&ini->ops)) mcsi_op_drop(MCSI_CONTAINER(ini->ops.next, mcsi_op, link));
+  while (!mcsi_list_empty(&ini->ops)) {
+    mcsi_op *op = MCSI_CONTAINER(ini->ops.next, mcsi_op, link);
+    if (op->forget) op->forget(op->arg);
+    mcsi_op_drop(op);
+  }
 }
 
 /* ---- the one wait helper ------------------------------------------------------ */

@@ -1,17 +1,14 @@
 /* scsi_helpers.c: INQUIRY, READ CAPACITY(16), REPORT LUNS and TEST UNIT
  * READY, each an asynchronous request on mcsi_scsi_submit whose CDB and
  * data-in parsing come from libiscsi's public SCSI layer; the blocking forms
- * wait for the same request. A UNIT ATTENTION (a new session, a reset, a
- * changed LUN) is reported once and cleared: the command goes again, up to
- * 4 times in all. */
+ * wait for the same request. Retries (a UNIT ATTENTION, BUSY, ...) are the
+ * engine's one rule (core/scsi/retry.c), below mcsi_scsi_submit. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <iscsi/scsi-lowlevel.h>
 #include "initiator.h"
-
-#define HELPER_TRIES 4
 
 typedef struct helper_req helper_req;
 /* Parses the answer (data-in of the task, st the command's) and tells the caller. */
@@ -21,7 +18,7 @@ struct helper_req {
   mcsi_initiator *ini;
   mcsi_id sid;
   uint64_t lun;
-  int tries, page;
+  int page;
   struct scsi_task *task;               /* the CDB; its datain is our buffer (freed with it) */
   uint8_t *buf;
   size_t len;
@@ -30,8 +27,6 @@ struct helper_req {
   void *arg;
   char message[MCSI_MSG_MAX];
 };
-
-static mcsi_status helper_submit(helper_req *q);
 
 static void helper_free(helper_req *q)
 {
@@ -43,7 +38,6 @@ static void helper_free(helper_req *q)
 static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   helper_req *q = arg;
-  if (mcsi_scsi_unit_attention(st, res) && ++q->tries < HELPER_TRIES && helper_submit(q) == ISDSC_SUCCESS) return;
   q->task->datain.data = q->buf;
   q->task->datain.size = st || !res ? 0 : (int)res->data_in;   /* what the target sent, never more than len */
   snprintf(q->message, sizeof q->message, "%s", res && res->message ? res->message : mcsi_status_message(st));
@@ -108,16 +102,12 @@ mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t l
                       (void (*)(void))cb, arg, page);
 }
 
-/* ---- READ CAPACITY(16), whose block size is kept for mcsi_read/mcsi_write ------------------ */
+/* ---- READ CAPACITY(16), whose answer is kept with the LUN's geometry (blockio.c) ------------ */
 
-static void remember_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t bs)
+static void remember_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi_capacity *cap)
 {
   mcsi_entry *e = mcsi_entry_find(ini, sid);
-  if (e && bs) {
-    e->cap_lun = lun;
-    e->cap_block_size = bs;
-    e->cap_valid = 1;
-  }
+  if (e) mcsi_lun_geo_capacity(e, sid, lun, cap->blocks, cap->block_size);
 }
 
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs)
@@ -125,9 +115,7 @@ mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
   if (!ini || !bs) return ISDSC_INVALID_PARAMETER;
   mcsi_entry *e = mcsi_entry_find(ini, sid);
   if (!e) return ISDSC_INVALID_SESSION_ID;
-  if (!e->cap_valid || e->cap_lun != lun) return ISDSC_NOT_FOUND;
-  *bs = e->cap_block_size;
-  return ISDSC_SUCCESS;
+  return mcsi_lun_geo_block_size(e, lun, bs) ? ISDSC_NOT_FOUND : ISDSC_SUCCESS;
 }
 
 static void capacity_done(helper_req *q, mcsi_status st)
@@ -142,7 +130,7 @@ static void capacity_done(helper_req *q, mcsi_status st)
   if (!st) {
     cap.blocks = rc->returned_lba + 1;
     cap.block_size = rc->block_length;
-    remember_block_size(q->ini, q->sid, q->lun, cap.block_size);
+    remember_capacity(q->ini, q->sid, q->lun, &cap);
   }
   ((mcsi_capacity_cb)q->cb)(st, q->message, st ? NULL : &cap, q->arg);
 }

@@ -82,7 +82,11 @@ static void login_timeout(mcsi_timer *t)
 {
   struct mcsi_login *l = MCSI_CONTAINER(t, struct mcsi_login, timer);
   int ms = l->o->login_timeout_ms;
-  if (l->tp->state == MCSI_TP_CONNECTING) {
+  if (l->tp->state == MCSI_TP_RESOLVING) {     /* the login timeout covers resolution too */
+    mcsi_msg(l->message, ISDSC_DNS_NAME_UNRESOLVED, "resolving '%s' for %s: no answer within %d ms", l->tp->host,
+             l->tp->portal, ms);
+    end(l, ISDSC_DNS_NAME_UNRESOLVED);
+  } else if (l->tp->state == MCSI_TP_CONNECTING) {
     mcsi_msg(l->message, ISDSC_CONNECTION_FAILED, "connect to %s: no answer within %d ms", l->tp->portal, ms);
     end(l, ISDSC_CONNECTION_FAILED);
   } else

@@ -251,6 +251,7 @@ static void fail_waiting(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
   mcsi_session_fail_tasks(&m->s, &m->s.limbo, cause, why);
   mcsi_session_fail_tasks(&m->s, &m->s.pending, cause, why);
+  mcsi_session_fail_tasks(&m->s, &m->s.held, cause, why);
 }
 
 /* No usable connection: wait for one logging in or draining, reinstate, or
@@ -428,7 +429,7 @@ static void hook_login_finished(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
   mcsi_mcs *m = mcsi_mcs_of(s);
-  if (!st) remember_portal(m, c->tp.portal);
+  if (!st) remember_portal(m, mcsi_conn_portal(c));
   int leading_login = s->state == MCSI_SESS_LOGGING_IN;
   if (leading_login) {
     if (!st) {
@@ -460,7 +461,7 @@ static mcsi_path *new_path(mcsi_mcs *m, const mcsi_login_opts *o, int leading, c
   mcsi_timer_init(&p->drain_timer, NULL);
   mcsi_conn_set_leading(&p->conn, leading);
   mcsi_session_attach(s, &p->conn);
-  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, p->conn.tp.portal);
+  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_LOGGING_IN, ISDSC_SUCCESS, mcsi_conn_portal(&p->conn));
   *st = mcsi_conn_login(&p->conn);
   if (*st) {
     snprintf(msg, MCSI_MSG_MAX, "%s", p->conn.message);
@@ -522,7 +523,7 @@ static void finish_removal(mcsi_path *p, mcsi_status st, const char *message)
   mcsi_mcs *m = mcsi_mcs_of(p->conn.sess);
   mcsi_timer_stop(m->s.loop, &p->drain_timer);
   mcsi_conn_close(&p->conn);
-  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_REMOVED, st, p->conn.tp.portal);
+  mcsi_conn_emit(&p->conn, MCSI_EV_CONN_REMOVED, st, mcsi_conn_portal(&p->conn));
   mcsi_conn_bury(&p->conn);
   tell(p, st, message);
   if (!pick(m) && m->s.state == MCSI_SESS_ACTIVE && !draining(m))   /* the others failed meanwhile */
@@ -544,7 +545,7 @@ static void logout_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, con
   /* The Logout ended without its answer. The connection failed (conn_lost
    * reports that), or it still runs (the Logout was rejected): abandon it. */
   if (c->state != MCSI_CONN_FAILED && c->state != MCSI_CONN_CLOSED)
-    mcsi_conn_fail(c, st ? st : ISDSC_TARGET_ERROR, "%s: the Logout of CID %u ended unanswered (%s)", c->tp.portal,
+    mcsi_conn_fail(c, st ? st : ISDSC_TARGET_ERROR, "%s: the Logout of CID %u ended unanswered (%s)", mcsi_conn_portal(c),
                    c->cid, t->message[0] ? t->message : mcsi_status_name(st) ? mcsi_status_name(st) : "?");
   else if (c->state == MCSI_CONN_CLOSED && !c->buried)
     finish_removal(p, st ? st : ISDSC_TARGET_ERROR, t->message[0] ? t->message : "the Logout ended unanswered");
@@ -558,10 +559,10 @@ static void logout_timeout(mcsi_timer *tm)
     char msg[MCSI_MSG_MAX];
     if (!c->buried)
       finish_removal(p, mcsi_msg(msg, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: no Logout Response within %d ms",
-                                 c->tp.portal, c->opts.login_timeout_ms), msg);
+                                 mcsi_conn_portal(c), c->opts.login_timeout_ms), msg);
     return;
   }
-  mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", c->tp.portal,
+  mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no Logout Response within %d ms", mcsi_conn_portal(c),
                  c->opts.login_timeout_ms);
 }
 
@@ -571,7 +572,7 @@ static void send_logout(mcsi_path *p)
   mcsi_conn *c = &p->conn;
   mcsi_task *t = mcsi_logout_task(c, p->logout_reason, logout_done, p);
   if (!t) { mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
-  p->drain_timer.fire = logout_timeout;
+  mcsi_timer_set_fire(&p->drain_timer, logout_timeout);
   mcsi_timer_start(c->sess->loop, &p->drain_timer, (uint64_t)c->opts.login_timeout_ms);
   mcsi_session_send(c->sess, c, t);
 }
@@ -590,7 +591,7 @@ static void hook_task_ended_on(mcsi_conn *c)
 {
   mcsi_path *p = mcsi_path_of(c);
   if (!p->removing || c->state != MCSI_CONN_LOGOUT) return;
-  if (p->drain_timer.fire == drain_expired && mcsi_timer_active(&p->drain_timer) && !has_commands(c)) {
+  if (mcsi_timer_fires(&p->drain_timer, drain_expired) && mcsi_timer_active(&p->drain_timer) && !has_commands(c)) {
     mcsi_timer_stop(c->sess->loop, &p->drain_timer);
     send_logout(p);
   }
@@ -627,7 +628,7 @@ static void start_removal(mcsi_mcs *m, mcsi_path *p, uint8_t reason, uint64_t dr
   if (!has_commands(c)) {
     send_logout(p);
   } else {
-    p->drain_timer.fire = drain_expired;
+    mcsi_timer_set_fire(&p->drain_timer, drain_expired);
     mcsi_timer_start(m->s.loop, &p->drain_timer, drain_ms);
   }
 }
@@ -819,9 +820,9 @@ static void end_operation(mcsi_path *p, const char *why)
   char msg[MCSI_MSG_MAX];
   if (!p->done) return;
   if (p->removing)   /* what the removal wanted: the connection is closed with its session */
-    tell(p, mcsi_msg(msg, ISDSC_SUCCESS, "%s: %s; the connection closed with it", p->conn.tp.portal, why), msg);
+    tell(p, mcsi_msg(msg, ISDSC_SUCCESS, "%s: %s; the connection closed with it", mcsi_conn_portal(&p->conn), why), msg);
   else
-    tell(p, mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "%s: %s before this connection logged in", p->conn.tp.portal, why),
+    tell(p, mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "%s: %s before this connection logged in", mcsi_conn_portal(&p->conn), why),
          msg);
 }
 

@@ -95,7 +95,7 @@ static int set_residual(mcsi_conn *c, mcsi_scsi_task *q, const mcsi_pdu_hdr *h)
   if (q->res.residual_kind != 1 || h->residual <= q->len) return 0;
   mcsi_conn_format_error(c);
   mcsi_task_fail(&q->task, ISDSC_TRANSPORT_ERROR, "%s reported an underflow residual of %u bytes for a %zu-byte"
-                 " transfer", c->tp.portal, h->residual, q->len);
+                 " transfer", mcsi_conn_portal(c), h->residual, q->len);
   return -1;
 }
 
@@ -138,15 +138,19 @@ static mcsi_status finish_status(mcsi_scsi_task *q)
                    status_name(r->scsi_status));
 }
 
-/* UNIT ATTENTION 29/xx (power on, reset, I_T nexus loss) is what a new or
- * reinstated session, or a LUN reset, reports once: the command did not run,
- * so it goes again instead of failing. */
+/* A command the retry rule (retry.c) says did not run goes again; one that
+ * ran out of tries says so after its sense. */
 static void finish(mcsi_scsi_task *q)
 {
-  mcsi_scsi_result *r = &q->res;
-  if (!r->response && r->scsi_status == 0x02 && r->sense_key == 0x06 && r->asc == 0x29 && mcsi_task_retry(&q->task) == 0)
-    return;
-  mcsi_task_complete(&q->task, finish_status(q));
+  uint32_t delay;
+  int resends = q->task.resends;
+  if (mcsi_scsi_retry_rule(&q->res, (uint32_t)resends, &delay) && mcsi_task_retry(&q->task, delay) == 0) return;
+  mcsi_status st = finish_status(q);
+  if (st && resends && mcsi_scsi_retryable(&q->res)) {
+    size_t n = strlen(q->task.message);
+    snprintf(q->task.message + n, sizeof q->task.message - n, " (sent %d times: the retry limit)", resends + 1);
+  }
+  mcsi_task_complete(&q->task, st);
 }
 
 static void scsi_data_in(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
@@ -201,7 +205,7 @@ static const char *bad_r2t(const mcsi_conn *c, const mcsi_scsi_task *t, const mc
   if (h->residual == 0 || h->residual > p->max_burst) return "R2T length outside 1..MaxBurstLength";
   if ((uint64_t)h->offset + h->residual > t->len) return "R2T outside the command's data";
   if (t->r2t_requested + h->residual > t->len) return "R2Ts asked for more data than the command has";
-  if (t->task.tx.marked >= max_out) return "more R2Ts outstanding than MaxOutstandingR2T";
+  if (mcsi_tx_owner_marked(&t->task.tx) >= max_out) return "more R2Ts outstanding than MaxOutstandingR2T";
   return NULL;
 }
 
@@ -211,7 +215,7 @@ static void scsi_r2t(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
   const char *bad = bad_r2t(c, q, h);
   if (bad) {
     mcsi_conn_format_error(c);
-    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", c->tp.portal, bad, h->offset,
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s: %s (offset %u, length %u)", mcsi_conn_portal(c), bad, h->offset,
                    h->residual);
     return;
   }
@@ -227,6 +231,7 @@ static void scsi_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const
   mcsi_scsi_task *q = of(t);
   (void)h; (void)d; (void)n;
   q->res.message = st ? (t->message[0] ? t->message : mcsi_status_message(st)) : "Success";
+  q->res.retries = (uint32_t)t->resends;
   if (q->cb) q->cb(st, &q->res, q->arg);
 }
 

@@ -29,6 +29,11 @@ mcsi_status mcsi_scsi_start(mcsi_session *s, uint64_t lun, const uint8_t *cdb, s
                             size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag, char *msg);
 /* The outstanding command with this tag: waiting, in flight, or in limbo. */
 mcsi_scsi_task *mcsi_scsi_find_tag(mcsi_session *s, uint64_t tag);
+/* The one retry rule (retry.c): 1 when a command that ended with r and was
+ * already sent again resends times goes again, delay_ms from now; else 0. */
+int mcsi_scsi_retry_rule(const mcsi_scsi_result *r, uint32_t resends, uint32_t *delay_ms);
+/* r is a condition the rule retries (whatever the count). */
+int mcsi_scsi_retryable(const mcsi_scsi_result *r);
 /* Ends it as aborted ("command aborted<why>"). */
 void mcsi_scsi_aborted(mcsi_scsi_task *q, const char *why);
 #endif

@@ -68,7 +68,7 @@ static void tp_failed(mcsi_transport *tp, mcsi_status st, int clean_eof)
     logout_closed(c);
     return;
   }
-  snprintf(c->message, sizeof c->message, "%s", tp->message);
+  snprintf(c->message, sizeof c->message, "%s", mcsi_transport_message(tp));
   conn_failed(c, st);
 }
 
@@ -225,7 +225,7 @@ void mcsi_conn_bury(mcsi_conn *c)
 static void logout_closed(mcsi_conn *c)
 {
   mcsi_pdu_hdr ok = { .opcode = MCSI_OP_LOGOUT_RSP, .flags = MCSI_F_FINAL, .response = 0 };
-  snprintf(c->message, sizeof c->message, "%s closed the connection instead of answering the Logout", c->tp.portal);
+  snprintf(c->message, sizeof c->message, "%s closed the connection instead of answering the Logout", mcsi_conn_portal(c));
   c->nop_task = NULL;
   mcsi_conn_close(c);
   while (!mcsi_list_empty(&c->tasks)) {
@@ -292,10 +292,10 @@ static void nop_fire(mcsi_timer *tm)
   int interval = s->opts.nop_interval_ms, timeout = s->opts.nop_timeout_ms;
   if (c->state != MCSI_CONN_ACTIVE && c->state != MCSI_CONN_LOGOUT) return;
   if (c->nop_task) {
-    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no NOP-In within %d ms", c->tp.portal, timeout);
+    mcsi_conn_fail(c, ISDSC_CONNECTION_FAILED, "%s: no NOP-In within %d ms", mcsi_conn_portal(c), timeout);
     return;
   }
-  uint64_t idle = mcsi_now_ms() - c->tp.last_rx;
+  uint64_t idle = mcsi_now_ms() - mcsi_transport_last_rx(&c->tp);
   if (idle < (uint64_t)interval) {
     mcsi_timer_start(s->loop, tm, (uint64_t)interval - idle);
     return;
@@ -311,7 +311,7 @@ static void nop_fire(mcsi_timer *tm)
 
 void mcsi_conn_start_nop(mcsi_conn *c)
 {
-  c->nop_timer.fire = nop_fire;
+  mcsi_timer_set_fire(&c->nop_timer, nop_fire);
   if (c->sess->opts.nop_interval_ms > 0)
     mcsi_timer_start(loop_of(c), &c->nop_timer, (uint64_t)c->sess->opts.nop_interval_ms);
 }

@@ -24,6 +24,7 @@ int mcsi_session_init(mcsi_session *s, mcsi_loop *loop, const mcsi_session_hooks
 {
   memset(s, 0, sizeof *s);
   mcsi_list_init(&s->limbo);
+  mcsi_list_init(&s->held);
   mcsi_list_init(&s->pending);
   mcsi_list_init(&s->conns);
   mcsi_list_init(&s->graveyard);
@@ -82,6 +83,7 @@ void mcsi_session_destroy(mcsi_session *s)
   }
   mcsi_session_fail_tasks(s, &s->pending, ISDSC_CONNECTION_FAILED, "the session was closed");
   mcsi_session_fail_tasks(s, &s->limbo, ISDSC_CONNECTION_FAILED, "the session was closed");
+  mcsi_session_fail_tasks(s, &s->held, ISDSC_CONNECTION_FAILED, "the session was closed");
   mcsi_session_reap(s);
   mcsi_opts_free(&s->opts);
   free(s->itt_table);
@@ -137,7 +139,7 @@ static int window_open(const mcsi_session *s) { return mcsi_sn_le(s->cmdsn, s->m
 /* The command timer is due at the earliest deadline of any command. */
 static void arm_cmd_timer(mcsi_session *s, uint64_t deadline)
 {
-  if (mcsi_timer_active(&s->cmd_timer) && s->cmd_timer.due <= deadline) return;
+  if (mcsi_timer_active(&s->cmd_timer) && mcsi_timer_due(&s->cmd_timer) <= deadline) return;
   uint64_t now = mcsi_now_ms();
   mcsi_timer_stop(s->loop, &s->cmd_timer);
   mcsi_timer_start(s->loop, &s->cmd_timer, deadline > now ? deadline - now : 0);
@@ -335,7 +337,7 @@ static void recover_stalled_window(mcsi_session *s, uint64_t now)
     l = l->next;
     if (c->state == MCSI_CONN_ACTIVE || c->state == MCSI_CONN_LOGOUT)
       mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: the CmdSN window stayed closed (ExpCmdSN %u, MaxCmdSN %u)"
-                     " for %d ms", c->tp.portal, s->exp_cmdsn, s->max_cmdsn, s->command_timeout_ms);
+                     " for %d ms", mcsi_conn_portal(c), s->exp_cmdsn, s->max_cmdsn, s->command_timeout_ms);
   }
 }
 
@@ -373,7 +375,7 @@ static void cmd_timer_fire(mcsi_timer *tm)
     if (!late) continue;
     renew_late(&c->tasks, now, (uint64_t)s->command_timeout_ms);
     mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
-                   c->tp.portal, s->command_timeout_ms);
+                   mcsi_conn_portal(c), s->command_timeout_ms);
     expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
   }
   if (window_stalled(s, now)) recover_stalled_window(s, now);
@@ -418,7 +420,7 @@ static void rx_reject(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, 
   mcsi_task *t = rej.itt != MCSI_RSVD_TAG ? mcsi_task_lookup(c->sess, rej.itt) : NULL;
   c->format_errors++;
   if (t && t->conn == c)
-    mcsi_task_fail(t, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", c->tp.portal, what, h->reason);
+    mcsi_task_fail(t, ISDSC_TARGET_ERROR, "%s rejected our %s (reason 0x%02x)", mcsi_conn_portal(c), what, h->reason);
 }
 
 mcsi_conn *mcsi_session_conn_by_cid(mcsi_session *s, uint16_t cid)
@@ -453,7 +455,7 @@ static int check_async(mcsi_conn *c, const mcsi_pdu_hdr *h, mcsi_async *a)
   case 1:
     a->logout_within_ms = (uint32_t)p[2] * 1000u;
     snprintf(a->message, sizeof a->message, "%s: async event 1: the target requests a Logout within %u s",
-             c->tp.portal, p[2]);
+             mcsi_conn_portal(c), p[2]);
     return 0;
   case 2:
   case 3:
@@ -461,22 +463,22 @@ static int check_async(mcsi_conn *c, const mcsi_pdu_hdr *h, mcsi_async *a)
     a->time2retain_ms = time2_ms(p[2], "Time2Retain", note, sizeof note);
     if (h->async_event == 3) {
       snprintf(a->message, sizeof a->message, "%s: async event 3: the target drops every connection of the"
-               " session (Time2Wait %u s, Time2Retain %u s%s)", c->tp.portal, a->time2wait_ms / 1000,
+               " session (Time2Wait %u s, Time2Retain %u s%s)", mcsi_conn_portal(c), a->time2wait_ms / 1000,
                a->time2retain_ms / 1000, note);
       return 0;
     }
     a->named = mcsi_session_conn_by_cid(c->sess, p[0]);
     snprintf(a->message, sizeof a->message, "%s: async event 2: the target drops CID %u (Time2Wait %u s, "
-             "Time2Retain %u s%s)%s", c->tp.portal, p[0], a->time2wait_ms / 1000, a->time2retain_ms / 1000, note,
+             "Time2Retain %u s%s)%s", mcsi_conn_portal(c), p[0], a->time2wait_ms / 1000, a->time2retain_ms / 1000, note,
              a->named ? "" : ": no such connection in the session, ignored");
     if (!a->named) c->format_errors++;
     return a->named ? 0 : -1;
   case 4:
     snprintf(a->message, sizeof a->message, "%s: async event 4: the target requests parameter negotiation",
-             c->tp.portal);
+             mcsi_conn_portal(c));
     return 0;
   default:
-    snprintf(a->message, sizeof a->message, "%s: async event %u (vcode %u)", c->tp.portal, h->async_event,
+    snprintf(a->message, sizeof a->message, "%s: async event %u (vcode %u)", mcsi_conn_portal(c), h->async_event,
              h->async_vcode);
     return -1;
   }
@@ -497,7 +499,7 @@ static mcsi_task *own_task(mcsi_conn *c, const mcsi_pdu_hdr *h, enum mcsi_task_k
   if (t && t->kind == kind && t->conn == c && t->sent) return t;
   if (c->state == MCSI_CONN_LOGOUT) return NULL;  /* a command moved off a draining connection */
   c->format_errors++;
-  mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s for unknown ITT 0x%08x", c->tp.portal,
+  mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s for unknown ITT 0x%08x", mcsi_conn_portal(c),
                  mcsi_opcode_name(h->opcode), h->itt);
   return NULL;
 }
@@ -508,7 +510,7 @@ static void continue_text(mcsi_conn *c, mcsi_task *t, const mcsi_pdu_hdr *h)
   mcsi_session *s = c->sess;
   if (!window_open(s)) {                /* a continuation is a command too: CmdSN <= MaxCmdSN */
     mcsi_task_fail(t, ISDSC_TARGET_ERROR, "%s: the Text Response continues but the CmdSN window is closed"
-                   " (CmdSN %u, MaxCmdSN %u)", c->tp.portal, s->cmdsn, s->max_cmdsn);
+                   " (CmdSN %u, MaxCmdSN %u)", mcsi_conn_portal(c), s->cmdsn, s->max_cmdsn);
     return;
   }
   mcsi_pdu_hdr r = { .opcode = MCSI_OP_TEXT_REQ, .flags = MCSI_F_FINAL, .itt = t->itt, .ttt = h->ttt,
@@ -523,7 +525,7 @@ static void rx_control_rsp(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *d
   mcsi_task *t = own_task(c, h, kind);
   if (!t) return;
   if (kind == MCSI_TASK_TEXT && dlen > MCSI_TEXT_RSP_MAX - t->text_rx) {   /* C bit set forever */
-    mcsi_task_fail(t, ISDSC_OUT_OF_RESOURCES, "%s: Text Response longer than %u bytes", c->tp.portal,
+    mcsi_task_fail(t, ISDSC_OUT_OF_RESOURCES, "%s: Text Response longer than %u bytes", mcsi_conn_portal(c),
                    MCSI_TEXT_RSP_MAX);
     return;
   }
@@ -547,7 +549,7 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   switch (h->opcode) {
   case MCSI_OP_NOP_IN:
     if (h->itt != MCSI_RSVD_TAG) rx_control_rsp(c, h, data, dlen, MCSI_TASK_NOP);
-    if (h->ttt != MCSI_RSVD_TAG && c->tp.fd >= 0) answer_target_nop(c, h);
+    if (h->ttt != MCSI_RSVD_TAG && mcsi_transport_fd(&c->tp) >= 0) answer_target_nop(c, h);
     break;
   case MCSI_OP_SCSI_RSP:
     if ((t = own_task(c, h, MCSI_TASK_SCSI))) t->ops->response(c, t, h, data, dlen);
@@ -565,7 +567,7 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
   case MCSI_OP_ASYNC: rx_async(c, h); break;
   default:
     c->format_errors++;
-    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s in full feature phase", c->tp.portal,
+    mcsi_conn_fail(c, ISDSC_TRANSPORT_ERROR, "%s sent a %s in full feature phase", mcsi_conn_portal(c),
                    mcsi_opcode_name(h->opcode));
   }
 }
@@ -591,7 +593,7 @@ void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r)
   c->state = MCSI_CONN_ACTIVE;
   if (!had_path) mcsi_session_renew_waiting(s);
   mcsi_conn_start_nop(c);
-  mcsi_conn_emit(c, MCSI_EV_CONN_ACTIVE, ISDSC_SUCCESS, c->tp.portal);
+  mcsi_conn_emit(c, MCSI_EV_CONN_ACTIVE, ISDSC_SUCCESS, mcsi_conn_portal(c));
   s->hooks->login_finished(c, ISDSC_SUCCESS);
 }
 

@@ -48,7 +48,8 @@ struct mcsi_task {
   uint64_t deadline;                    /* commands: submission + command timeout */
   int sent;
   int retries;                          /* re-issues after connection failures */
-  int ua_retries;                       /* re-sends after a UNIT ATTENTION 29/xx */
+  int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
+  mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout, ABORT TASK) */
   int only_conn_gone;                   /* that connection ended before it went out */
@@ -92,6 +93,8 @@ struct mcsi_conn {
   const char *ev_state;                 /* as the last event told (NULL: none yet) */
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
+/* Its portal ("host:port"), for messages. */
+static inline const char *mcsi_conn_portal(const mcsi_conn *c) { return mcsi_transport_portal(&c->tp); }
 
 /* ---- an Asynchronous Message (RFC 7143 11.9.1) ------------------------------------ */
 #define MCSI_TIME2_MAX_S 3600u          /* DefaultTime2Wait/Time2Retain range (RFC 7143 13.15, 13.16) */
@@ -157,6 +160,7 @@ struct mcsi_session {
                                            (immediate, re-sent with its CmdSN, its connection gone);
                                            0: all are new commands, held alike (drain stops early) */
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
+  mcsi_link held;                       /* tasks waiting for a re-send's back-off (mcsi_task_retry) */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
   mcsi_link conns;
   mcsi_link graveyard;                  /* connections to free outside callbacks */
@@ -198,8 +202,10 @@ void mcsi_task_free(mcsi_task *t);
 mcsi_task *mcsi_task_lookup(mcsi_session *s, uint32_t itt);
 /* A command re-issued as new gets a new ITT (the old one may live on at the target). */
 int mcsi_task_new_itt(mcsi_task *t);
-/* Sends a finished-but-unlucky command again as a new one (a UNIT ATTENTION). 0 when queued. */
-int mcsi_task_retry(mcsi_task *t);
+/* Sends a finished-but-unlucky command again as a new one (the SCSI retry
+ * rule decides when), delay_ms from now (0: at once; meanwhile it waits in
+ * s->held), counting it in t->resends. 0 when queued. */
+int mcsi_task_retry(mcsi_task *t, uint32_t delay_ms);
 /* Ends a task: nothing refers to it afterwards, then its done callback, then it is freed. */
 void mcsi_task_complete(mcsi_task *t, mcsi_status st);
 void mcsi_task_fail(mcsi_task *t, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -277,4 +283,29 @@ void mcsi_task_set_done(mcsi_task *t, mcsi_task_done_cb done, void *arg);
 /* session.c's receive side, called by conn.c */
 void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
 void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r);
+
+/* ---- for the layers two levels up (the initiator): they own none of the
+ * fields above (core/LAYERS), they read them here ---- */
+/* What the public API tells of a session and of one of its connections
+ * (session_info.c); the MC/S fields (policy, paths) are the caller's. */
+void mcsi_session_fill_info(const mcsi_session *s, mcsi_session_info *out);
+void mcsi_conn_fill_info(const mcsi_conn *c, mcsi_conn_info *ci);
+static inline mcsi_id mcsi_session_id(const mcsi_session *s) { return s->id; }
+static inline const char *mcsi_session_target(const mcsi_session *s) { return s->target; }
+static inline enum mcsi_session_state mcsi_session_state_of(const mcsi_session *s) { return s->state; }
+static inline const mcsi_login_opts *mcsi_session_opts(const mcsi_session *s) { return &s->opts; }
+static inline int mcsi_session_command_timeout_ms(const mcsi_session *s) { return s->command_timeout_ms; }
+static inline uint32_t mcsi_session_ntasks(const mcsi_session *s) { return s->ntasks; }
+/* The list of its connections (mcsi_conn.link), to walk. */
+static inline mcsi_link *mcsi_session_conns(mcsi_session *s) { return &s->conns; }
+static inline mcsi_conn *mcsi_conn_of_link(mcsi_link *l) { return MCSI_CONTAINER(l, mcsi_conn, link); }
+static inline mcsi_id mcsi_conn_id(const mcsi_conn *c) { return c->id; }
+static inline enum mcsi_conn_state mcsi_conn_state_of(const mcsi_conn *c) { return c->state; }
+static inline void *mcsi_task_arg(const mcsi_task *t) { return t->arg; }
+/* Why it failed ("" when it did not say). */
+static inline const char *mcsi_task_message(const mcsi_task *t) { return t->message; }
+static inline uint16_t mcsi_task_logout_cid(const mcsi_task *t) { return t->logout_cid; }
+static inline uint8_t mcsi_task_tmf_function(const mcsi_task *t) { return t->tmf_function; }
+/* It went out on a connection it still has (its allegiance). */
+static inline int mcsi_task_reached_target(const mcsi_task *t) { return t->sent && t->conn; }
 #endif

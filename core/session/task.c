@@ -89,6 +89,7 @@ static void release(mcsi_task *t)
 
 void mcsi_task_free(mcsi_task *t)
 {
+  if (mcsi_timer_active(&t->hold)) mcsi_timer_stop(t->sess->loop, &t->hold);
   itt_unregister(t);
   mcsi_list_del(&t->link);
   release(t);
@@ -119,17 +120,32 @@ void mcsi_task_unsend(mcsi_task *t)
   t->conn = NULL;
 }
 
-int mcsi_task_retry(mcsi_task *t)
+static void queue_again(mcsi_task *t)
 {
   mcsi_session *s = t->sess;
-  if (t->ua_retries >= MCSI_MAX_RETRIES || t->kind != MCSI_TASK_SCSI) return -1;
-  mcsi_task_unsend(t);
-  if (mcsi_task_new_itt(t)) return -1;
-  t->ua_retries++;                      /* not commands_retried: no connection failed */
   mcsi_list_del(&t->link);
   mcsi_list_push(&s->pending, &t->link);
   s->pending_may_pass |= t->immediate || t->keep_cmdsn;
   mcsi_session_drain(s);
+}
+
+static void hold_over(mcsi_timer *tm) { queue_again(MCSI_CONTAINER(tm, mcsi_task, hold)); }
+
+int mcsi_task_retry(mcsi_task *t, uint32_t delay_ms)
+{
+  mcsi_session *s = t->sess;
+  if (t->kind != MCSI_TASK_SCSI) return -1;
+  mcsi_task_unsend(t);
+  if (mcsi_task_new_itt(t)) return -1;
+  t->resends++;                         /* not commands_retried: no connection failed */
+  if (!delay_ms) {
+    queue_again(t);
+    return 0;
+  }
+  mcsi_list_del(&t->link);
+  mcsi_list_push(&s->held, &t->link);
+  mcsi_timer_init(&t->hold, hold_over);
+  mcsi_timer_start(s->loop, &t->hold, delay_ms);
   return 0;
 }
 
@@ -137,6 +153,7 @@ void mcsi_task_complete(mcsi_task *t, mcsi_status st)
 {
   mcsi_loop *loop = t->sess->loop;
   mcsi_conn *c = t->conn;
+  if (mcsi_timer_active(&t->hold)) mcsi_timer_stop(loop, &t->hold);
   if (c) {
     mcsi_transport_detach(&c->tp, &t->tx);
     if (t->sent && c->queue_depth) c->queue_depth--;
@@ -179,7 +196,9 @@ mcsi_task *mcsi_session_find_task(mcsi_session *s, int (*match)(const mcsi_task 
                                   const void *arg)
 {
   mcsi_task *t;
-  if ((t = find_in(&s->pending, match, arg)) || (t = find_in(&s->limbo, match, arg))) return t;
+  if ((t = find_in(&s->pending, match, arg)) || (t = find_in(&s->limbo, match, arg)) ||
+      (t = find_in(&s->held, match, arg)))
+    return t;
   for (mcsi_link *l = s->conns.next; l != &s->conns; l = l->next)
     if ((t = find_in(&MCSI_CONTAINER(l, mcsi_conn, link)->tasks, match, arg))) return t;
   return NULL;

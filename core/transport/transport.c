@@ -24,6 +24,7 @@ enum { RX_HDR, RX_DATA, RX_TAIL };
 static void transport_ready(mcsi_watch *w, uint32_t events);
 static void flush_deferred(mcsi_deferred *d);
 static void fail_eof(mcsi_transport *c);
+static void resolved(mcsi_resolve_req *r, int err, const struct sockaddr_storage *addr, socklen_t len);
 
 /* MCSI_TRACE=1 in the environment: one line per PDU on stderr. */
 static int trace_on(void)
@@ -55,6 +56,7 @@ int mcsi_transport_init(mcsi_transport *c, mcsi_loop *loop, const mcsi_transport
   c->watch.ready = transport_ready;
   c->state = MCSI_TP_IDLE;
   c->login_phase = 1;
+  mcsi_resolve_init(&c->resolve, resolved);
   mcsi_deferred_init(&c->flush, flush_deferred);
   if (!c->rxbuf || !c->scratch) {
     mcsi_transport_destroy(c);
@@ -96,6 +98,7 @@ static void free_tx(mcsi_transport *c)
 
 void mcsi_transport_close(mcsi_transport *c)
 {
+  mcsi_resolve_cancel(&c->resolve);
   if (c->fd >= 0) {
     mcsi_watch_del(c->loop, &c->watch);
     close(c->fd);
@@ -165,20 +168,6 @@ static mcsi_status split_portal(char *msg, const char *portal, char *host, size_
   return ISDSC_SUCCESS;
 }
 
-static mcsi_status resolve(mcsi_transport *c, const char *portal)
-{
-  char host[256], port[8];
-  mcsi_status st = split_portal(c->message, portal, host, sizeof host, port, sizeof port);
-  if (st) return st;
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *res;
-  int rc = getaddrinfo(host, port, &hints, &res);
-  if (rc) return mcsi_msg(c->message, ISDSC_INVALID_HOST, "portal '%s': %s", portal, gai_strerror(rc));
-  memcpy(&c->remote, res->ai_addr, res->ai_addrlen);
-  c->remote_len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return ISDSC_SUCCESS;
-}
-
 static void set_sockopts(int fd)
 {
   int one = 1;
@@ -186,29 +175,23 @@ static void set_sockopts(int fd)
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
-/* Starts a non-blocking connect; transport_ready continues when it completes. */
-mcsi_status mcsi_transport_connect(mcsi_transport *c, const char *portal)
+/* The socket and the non-blocking connect to c->remote; transport_ready
+ * continues when it completes. On failure the state is CLOSED. */
+static mcsi_status start_connect(mcsi_transport *c)
 {
-  mcsi_transport_close(c);
-  snprintf(c->portal, sizeof c->portal, "%s", portal);
-  mcsi_status st = resolve(c, portal);
-  if (st) return st;
   c->fd = socket(c->remote.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c->fd < 0) return mcsi_msg(c->message, ISDSC_OUT_OF_RESOURCES, "socket: %s", strerror(errno));
+  if (c->fd < 0) {
+    c->state = MCSI_TP_CLOSED;
+    return mcsi_msg(c->message, ISDSC_OUT_OF_RESOURCES, "socket: %s", strerror(errno));
+  }
   set_sockopts(c->fd);
   c->state = MCSI_TP_CONNECTING;
-  c->login_phase = 1;
-  c->header_digest = c->data_digest = 0;
-  c->rxstart = c->rxend = 0;
-  c->rxstate = RX_HDR;
-  c->rxgot = 0;
-  c->tx_overflow = c->tx_oom = 0;
   if (connect(c->fd, (struct sockaddr *)&c->remote, c->remote_len) < 0 && errno != EINPROGRESS) {
     int e = errno;
     close(c->fd);
     c->fd = -1;
     c->state = MCSI_TP_CLOSED;
-    return mcsi_msg(c->message, ISDSC_CONNECTION_FAILED, "connect to %s: %s", portal, strerror(e));
+    return mcsi_msg(c->message, ISDSC_CONNECTION_FAILED, "connect to %s: %s", c->portal, strerror(e));
   }
   if (mcsi_watch_add(c->loop, &c->watch, c->fd, EPOLLOUT)) {
     close(c->fd);
@@ -216,6 +199,47 @@ mcsi_status mcsi_transport_connect(mcsi_transport *c, const char *portal)
     c->state = MCSI_TP_CLOSED;
     return mcsi_msg(c->message, ISDSC_OUT_OF_RESOURCES, "epoll: %s", strerror(errno));
   }
+  return ISDSC_SUCCESS;
+}
+
+/* The resolver's answer for a name, on the loop: connect, or fail. */
+static void resolved(mcsi_resolve_req *r, int err, const struct sockaddr_storage *addr, socklen_t len)
+{
+  mcsi_transport *c = MCSI_CONTAINER(r, mcsi_transport, resolve);
+  mcsi_status st;
+  if (err)
+    st = mcsi_msg(c->message, ISDSC_INVALID_HOST, "portal '%s': %s", c->portal, gai_strerror(err));
+  else {
+    memcpy(&c->remote, addr, len);
+    c->remote_len = len;
+    st = start_connect(c);
+  }
+  if (!st) return;
+  mcsi_transport_abort(c);
+  c->ops->failed(c, st, 0);
+}
+
+mcsi_status mcsi_transport_connect(mcsi_transport *c, const char *portal)
+{
+  char port[8];
+  mcsi_transport_close(c);
+  snprintf(c->portal, sizeof c->portal, "%s", portal);
+  mcsi_status st = split_portal(c->message, portal, c->host, sizeof c->host, port, sizeof port);
+  if (st) return st;
+  c->login_phase = 1;
+  c->header_digest = c->data_digest = 0;
+  c->rxstart = c->rxend = 0;
+  c->rxstate = RX_HDR;
+  c->rxgot = 0;
+  c->tx_overflow = c->tx_oom = 0;
+  int rc = mcsi_resolve_numeric(c->host, port, &c->remote, &c->remote_len);
+  if (!rc) return start_connect(c);
+  if (rc != EAI_NONAME)
+    return mcsi_msg(c->message, ISDSC_INVALID_HOST, "portal '%s': %s", portal, gai_strerror(rc));
+  if (mcsi_resolve_start(c->loop, &c->resolve, c->host, port))
+    return mcsi_msg(c->message, ISDSC_OUT_OF_RESOURCES, "portal '%s': cannot resolve its name now (%s)", portal,
+                    errno == EAGAIN ? "too many names being resolved" : strerror(errno));
+  c->state = MCSI_TP_RESOLVING;
   return ISDSC_SUCCESS;
 }
 

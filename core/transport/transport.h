@@ -8,6 +8,7 @@
 #include "base.h"
 #include "loop.h"
 #include "pdu.h"
+#include "resolve.h"
 
 /* What queued PDUs point into (a command's buffer) counts them here: refs
  * while any is queued, marked while a marked one has not left the socket. */
@@ -26,7 +27,8 @@ typedef struct mcsi_txitem {
   size_t sent;
 } mcsi_txitem;
 
-enum mcsi_transport_state { MCSI_TP_IDLE, MCSI_TP_CONNECTING, MCSI_TP_OPEN, MCSI_TP_CLOSED };
+/* RESOLVING: a name being resolved off the loop (resolve.h), no socket yet. */
+enum mcsi_transport_state { MCSI_TP_IDLE, MCSI_TP_RESOLVING, MCSI_TP_CONNECTING, MCSI_TP_OPEN, MCSI_TP_CLOSED };
 
 typedef struct mcsi_transport mcsi_transport;
 typedef struct mcsi_transport_ops {
@@ -54,6 +56,8 @@ struct mcsi_transport {
   mcsi_watch watch;
   mcsi_deferred flush;                  /* queued PDUs go out before the loop waits */
   char portal[80];
+  char host[256];                       /* portal's host, as resolved or being resolved */
+  mcsi_resolve_req resolve;             /* a name's resolution in flight (RESOLVING) */
   struct sockaddr_storage remote;
   socklen_t remote_len;
   int login_phase;                      /* no digests, LOGIN_DSL limit */
@@ -85,6 +89,16 @@ struct mcsi_transport {
   char message[MCSI_MSG_MAX];           /* why it failed */
 };
 
+/* What the layers two or more levels up read of it: they own none of its
+ * fields (core/LAYERS). */
+static inline const char *mcsi_transport_portal(const mcsi_transport *tp) { return tp->portal; }
+static inline const char *mcsi_transport_message(const mcsi_transport *tp) { return tp->message; }
+static inline int mcsi_transport_fd(const mcsi_transport *tp) { return tp->fd; }
+static inline uint64_t mcsi_transport_last_rx(const mcsi_transport *tp) { return tp->last_rx; }
+static inline const struct sockaddr_storage *mcsi_transport_remote(const mcsi_transport *tp) { return &tp->remote; }
+static inline const mcsi_conn_stats *mcsi_transport_stats(const mcsi_transport *tp) { return &tp->stats; }
+static inline uint32_t mcsi_tx_owner_marked(const mcsi_tx_owner *o) { return o->marked; }
+
 /* max_recv_dsl: the largest data segment we will ever accept on it. */
 int mcsi_transport_init(mcsi_transport *tp, mcsi_loop *loop, const mcsi_transport_ops *ops,
                         uint32_t max_recv_dsl);
@@ -92,7 +106,11 @@ void mcsi_transport_destroy(mcsi_transport *tp);
 /* Names it (for traces and listings) before it connects. */
 void mcsi_transport_label(mcsi_transport *tp, uint16_t cid, const char *portal);
 /* Starts a non-blocking connect to "host", "host:port" or "[v6]:port";
- * ops->connected follows. A failing Status has its detail in tp->message. */
+ * ops->connected follows. A numeric host connects at once; a name is
+ * resolved off the loop first (state RESOLVING), and a name that does not
+ * resolve fails the transport later (ops->failed, ISDSC_INVALID_HOST).
+ * Closing it cancels the resolution. A failing Status has its detail in
+ * tp->message. */
 mcsi_status mcsi_transport_connect(mcsi_transport *tp, const char *portal);
 /* Login done: digests as negotiated, data segments up to max_recv_dsl. */
 void mcsi_transport_full_feature(mcsi_transport *tp, int header_digest, int data_digest, uint32_t max_recv_dsl);

@@ -48,8 +48,8 @@ enum {
   FAKE_WRITE10 = 0x2a, FAKE_SYNC10 = 0x35, FAKE_READ16 = 0x88, FAKE_WRITE16 = 0x8a,
   FAKE_SYNC16 = 0x91, FAKE_SAI16 = 0x9e, FAKE_REPORT_LUNS = 0xa0
 };
-enum { FAKE_GOOD = 0x00, FAKE_CHECK = 0x02, FAKE_TASK_SET_FULL = 0x28 };
-enum { FAKE_ILLEGAL_REQUEST = 0x05, FAKE_MEDIUM_ERROR = 0x03 };
+enum { FAKE_GOOD = 0x00, FAKE_CHECK = 0x02, FAKE_BUSY = 0x08, FAKE_TASK_SET_FULL = 0x28 };
+enum { FAKE_ILLEGAL_REQUEST = 0x05, FAKE_MEDIUM_ERROR = 0x03, FAKE_UNIT_ATTENTION = 0x06, FAKE_ABORTED_COMMAND = 0x0b };
 
 /* Bytes queued for sending: p[off..len). */
 typedef struct fake_buf {
@@ -137,6 +137,8 @@ struct fake_target {
   atomic_uint n_window_violations, n_reserved_violations, n_resets, n_eofs;
   int dropped;            /* DROP_MID_IO with drop_once: done */
   atomic_uint n_mcs_cmds;
+  atomic_uint n_io_cmds, n_storm_answers, n_rw, n_fua, n_dpo, max_rw_blocks, storm_left;
+  atomic_int storm;
   fake_sess sess[FAKE_MAX_SESS];
   int async_done;         /* the Asynchronous Message went out */
   fake_conn *async_conn;  /* the connection it went out on (while it lives) */
@@ -822,10 +824,28 @@ static void fake_data_in(fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *d
 
 /* ---- SCSI commands ---------------------------------------------------------- */
 
-static uint32_t fake_blocks(const fake_target *ft)
+/* The LUN number of a command's LUN field (peripheral or flat addressing). */
+static uint64_t fake_lun_of(const mcsi_pdu_hdr *cmd)
 {
-  return ft->o.disk_bytes / FAKE_BLOCK;
+  return (cmd->lun >> 48) & 0x3fff;
 }
+
+/* LUN 1 (opts.lun1_4k) views the same disk in 4096-byte blocks. */
+static uint32_t fake_bs(const fake_target *ft, uint64_t lun)
+{
+  return lun == 1 && ft->o.lun1_4k ? 4096u : FAKE_BLOCK;
+}
+
+static int fake_lun_exists(const fake_target *ft, uint64_t lun)
+{
+  return lun == 0 || (lun == 1 && ft->o.lun1_4k);
+}
+
+static uint32_t fake_blocks_of(const fake_target *ft, uint64_t lun)
+{
+  return ft->o.disk_bytes / fake_bs(ft, lun);
+}
+
 
 /* One Data-In with status and the residual fields as given, true or not. */
 static void fake_data_in_raw(fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data, uint32_t n,
@@ -863,14 +883,21 @@ static void fake_inquiry(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
   uint32_t alloc = mcsi_be16(cmd->cdb + 3), n;
 
   memset(d, 0, sizeof d);
-  if (cmd->lun != 0)
+  if (!fake_lun_exists(ft, fake_lun_of(cmd)))
     d[0] = 0x7f;                               /* no LU here */
   if (cmd->cdb[1] & 1) {                       /* EVPD */
-    static const uint8_t pages[] = { 0x00, 0x80 };
+    static const uint8_t pages[] = { 0x00, 0x80, 0xb0 };
     d[1] = cmd->cdb[2];
     if (cmd->cdb[2] == 0x00) {
-      d[3] = sizeof pages;
-      memcpy(d + 4, pages, sizeof pages);
+      d[3] = ft->o.max_transfer_blocks ? 3 : 2;
+      memcpy(d + 4, pages, d[3]);
+    } else if (cmd->cdb[2] == 0xb0 && ft->o.max_transfer_blocks) {
+      d[3] = 0x3c;                             /* Block Limits: MAXIMUM TRANSFER LENGTH, no UNMAP */
+      mcsi_put32(d + 8, ft->o.max_transfer_blocks);
+      d[3] = 60;
+      n = 4u + 60u;
+      fake_data_in(c, cmd, d, fake_min32(n, alloc));
+      return;
     } else if (cmd->cdb[2] == 0x80) {
       d[3] = 8;
       memcpy(d + 4, "FAKE0001", 8);
@@ -904,23 +931,28 @@ static void fake_read_capacity(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr
     return;
   }
   memset(d, 0, sizeof d);
+  uint64_t lun = fake_lun_of(cmd);
   if (is16) {
-    fake_put64(d, fake_blocks(ft) - 1);
-    mcsi_put32(d + 8, FAKE_BLOCK);
+    fake_put64(d, fake_blocks_of(ft, lun) - 1);
+    mcsi_put32(d + 8, fake_bs(ft, lun));
   } else {
-    mcsi_put32(d, fake_blocks(ft) - 1);
-    mcsi_put32(d + 4, FAKE_BLOCK);
+    mcsi_put32(d, fake_blocks_of(ft, lun) - 1);
+    mcsi_put32(d + 4, fake_bs(ft, lun));
   }
   fake_data_in(c, cmd, d, fake_min32(is16 ? 32 : 8, alloc));
 }
 
-static void fake_report_luns(fake_conn *c, const mcsi_pdu_hdr *cmd)
+static void fake_report_luns(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
 {
-  uint8_t d[16];
+  uint8_t d[24];
 
   memset(d, 0, sizeof d);
   mcsi_put32(d, 8);                            /* one LUN: 0 */
-  fake_data_in(c, cmd, d, fake_min32(sizeof d, mcsi_be32(cmd->cdb + 6)));
+  if (ft->o.lun1_4k) {
+    mcsi_put32(d, 16);                         /* and 1 */
+    d[17] = 1;
+  }
+  fake_data_in(c, cmd, d, fake_min32(8u + mcsi_be32(d), mcsi_be32(cmd->cdb + 6)));
 }
 
 /* LBA and block count of READ/WRITE 10/16. */
@@ -939,7 +971,8 @@ static void fake_rw_args(const uint8_t *cdb, uint64_t *lba, uint32_t *blocks)
 static int fake_in_range(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd,
                          uint64_t lba, uint32_t blocks)
 {
-  if (lba <= fake_blocks(ft) && blocks <= fake_blocks(ft) - lba)
+  uint32_t all = fake_blocks_of(ft, fake_lun_of(cmd));
+  if (lba <= all && blocks <= all - lba)
     return 1;
   fake_check(c, cmd, FAKE_ILLEGAL_REQUEST, 0x21, 0x00);
   return 0;
@@ -975,16 +1008,17 @@ static void fake_read(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
     fake_check(c, cmd, FAKE_MEDIUM_ERROR, 0x11, 0x00);
     return;
   }
-  n = blocks * FAKE_BLOCK;
+  uint32_t bs = fake_bs(ft, fake_lun_of(cmd));
+  n = blocks * bs;
   if (ft->o.scenario == FAKE_SHORT_DATA_IN) {   /* the data stops short of EDTL */
     uint32_t want = fake_min32(n, cmd->edtl);
     n = want > ft->o.short_by ? want - ft->o.short_by : 0;
   }
   if (ft->o.scenario == FAKE_SPLIT_DATA_IN && c->joined && !c->split_done) {
-    fake_split_data_in(c, cmd, ft->disk + lba * FAKE_BLOCK, n);
+    fake_split_data_in(c, cmd, ft->disk + lba * bs, n);
     return;
   }
-  fake_data_in(c, cmd, ft->disk + lba * FAKE_BLOCK, n);
+  fake_data_in(c, cmd, ft->disk + lba * bs, n);
 }
 
 static fake_task *fake_task_find(fake_conn *c, uint32_t itt)
@@ -1077,8 +1111,8 @@ static void fake_write(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, c
   t->used = 1;
   t->itt = cmd->itt;
   t->lun = cmd->lun;
-  t->base = lba * FAKE_BLOCK;
-  t->xfer = blocks * FAKE_BLOCK;
+  t->base = lba * fake_bs(ft, fake_lun_of(cmd));
+  t->xfer = blocks * fake_bs(ft, fake_lun_of(cmd));
   t->edtl = cmd->edtl;
   t->len = fake_min32(t->xfer, cmd->edtl);
   t->unsol_done = (cmd->flags & MCSI_F_FINAL) != 0;
@@ -1121,8 +1155,8 @@ static void fake_scsi_normal(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *
   if (op == FAKE_INQUIRY)
     fake_inquiry(ft, c, cmd);
   else if (op == FAKE_REPORT_LUNS)
-    fake_report_luns(c, cmd);
-  else if (cmd->lun != 0)
+    fake_report_luns(ft, c, cmd);
+  else if (!fake_lun_exists(ft, fake_lun_of(cmd)))
     fake_check(c, cmd, FAKE_ILLEGAL_REQUEST, 0x25, 0x00);
   else if (op == FAKE_TUR || op == FAKE_SYNC10 || op == FAKE_SYNC16)
     fake_good(c, cmd);
@@ -1244,6 +1278,73 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
   }
 }
 
+/* ---- storms and what the I/O commands asked ---------------------------------- */
+
+static int fake_is_probe(uint8_t op)
+{
+  return op == FAKE_INQUIRY || op == FAKE_REPORT_LUNS || op == FAKE_READ_CAP10 || op == FAKE_SAI16;
+}
+
+static void fake_count_rw(fake_target *ft, const mcsi_pdu_hdr *cmd)
+{
+  uint8_t op = cmd->cdb[0];
+  uint64_t lba;
+  uint32_t blocks;
+
+  if (fake_is_probe(op))
+    return;
+  atomic_fetch_add(&ft->n_io_cmds, 1);
+  if (op != FAKE_READ10 && op != FAKE_READ16 && op != FAKE_WRITE10 && op != FAKE_WRITE16)
+    return;
+  atomic_fetch_add(&ft->n_rw, 1);
+  if (cmd->cdb[1] & 0x08)
+    atomic_fetch_add(&ft->n_fua, 1);
+  if (cmd->cdb[1] & 0x10)
+    atomic_fetch_add(&ft->n_dpo, 1);
+  fake_rw_args(cmd->cdb, &lba, &blocks);
+  unsigned old = atomic_load(&ft->max_rw_blocks);
+  while (blocks > old && !atomic_compare_exchange_weak(&ft->max_rw_blocks, &old, blocks))
+    continue;
+}
+
+/* 1 when a storm answered the command. */
+static int fake_storm_answer(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
+{
+  unsigned left = atomic_load(&ft->storm_left);
+  int storm = atomic_load(&ft->storm);
+
+  if (storm == FAKE_STORM_NONE || fake_is_probe(cmd->cdb[0]))
+    return 0;
+  do {
+    if (!left)
+      return 0;
+  } while (!atomic_compare_exchange_weak(&ft->storm_left, &left, left - 1));
+  atomic_fetch_add(&ft->n_storm_answers, 1);
+  switch (storm) {
+  case FAKE_STORM_UA: fake_check(c, cmd, FAKE_UNIT_ATTENTION, 0x29, 0x00); break;   /* power on, reset */
+  case FAKE_STORM_BUSY: fake_scsi_rsp(c, cmd, FAKE_BUSY, NULL, 0, 0, 0, 0); break;
+  case FAKE_STORM_TSF: fake_scsi_rsp(c, cmd, FAKE_TASK_SET_FULL, NULL, 0, 0, 0, 0); break;
+  default: fake_check(c, cmd, FAKE_ABORTED_COMMAND, 0x47, 0x00); break;            /* parity error */
+  }
+  return 1;
+}
+
+int fake_storm_parse(const char *name)
+{
+  static const char *const names[] = { "none", "ua", "busy", "tsf", "aborted" };
+  for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+    if (!strcmp(name, names[i]))
+      return i;
+  return -1;
+}
+
+void fake_target_storm(fake_target *ft, int storm, unsigned count)
+{
+  atomic_store(&ft->storm_left, 0);
+  atomic_store(&ft->storm, storm);
+  atomic_store(&ft->storm_left, count);
+}
+
 static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, const uint8_t *data)
 {
   atomic_fetch_add(&ft->n_cmds, 1);
@@ -1256,7 +1357,8 @@ static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, co
   if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
         !(ft->o.drop_once && ft->dropped)))
     fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */
-  if (!fake_scsi_scenario(ft, c, cmd))
+  fake_count_rw(ft, cmd);
+  if (!fake_storm_answer(ft, c, cmd) && !fake_scsi_scenario(ft, c, cmd))
     fake_scsi_normal(ft, c, cmd, data);
   fake_maybe_async(ft, c);
 }
@@ -1746,6 +1848,7 @@ fake_target *fake_target_start_opts(const fake_target_opts *opts)
     fake_target_stop(ft);
     return NULL;
   }
+  fake_target_storm(ft, ft->o.storm, ft->o.storm_count);
   ft->started = 1;
   return ft;
 }
@@ -1798,6 +1901,12 @@ unsigned fake_target_reserved_violations(const fake_target *ft) { return atomic_
 unsigned fake_target_resets(const fake_target *ft) { return atomic_load(&ft->n_resets); }
 unsigned fake_target_eofs(const fake_target *ft) { return atomic_load(&ft->n_eofs); }
 unsigned fake_target_mcs_commands(const fake_target *ft) { return atomic_load(&ft->n_mcs_cmds); }
+unsigned fake_target_io_commands(const fake_target *ft) { return atomic_load(&ft->n_io_cmds); }
+unsigned fake_target_storm_answers(const fake_target *ft) { return atomic_load(&ft->n_storm_answers); }
+unsigned fake_target_rw_commands(const fake_target *ft) { return atomic_load(&ft->n_rw); }
+unsigned fake_target_fua(const fake_target *ft) { return atomic_load(&ft->n_fua); }
+unsigned fake_target_dpo(const fake_target *ft) { return atomic_load(&ft->n_dpo); }
+uint32_t fake_target_max_rw_blocks(const fake_target *ft) { return atomic_load(&ft->max_rw_blocks); }
 
 void fake_target_async_log(fake_target *ft, fake_async_log *out)
 {

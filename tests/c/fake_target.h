@@ -76,6 +76,8 @@ enum { FAKE_TEXT_WINDOW_OPEN = 0, FAKE_TEXT_WINDOW_CLOSES };
 /* Negotiation choices of the fake target. */
 enum { FAKE_ACCEPT = 0, FAKE_FORCE_YES = 1, FAKE_FORCE_NO = 2 };
 
+typedef struct fake_target fake_target;
+
 /* All zero means "the default" for every field. */
 typedef struct fake_target_opts {
   fake_scenario scenario;
@@ -117,11 +119,24 @@ typedef struct fake_target_opts {
   int async_on_joined, async_names_other;
   uint16_t async_cid;
   uint16_t join_tpgt;          /* TargetPortalGroupTag on joining logins; 0: the same as the others (1) */
+  /* Storms (issue 15): the next storm_count I/O commands (every SCSI command
+   * but INQUIRY, REPORT LUNS and READ CAPACITY, which learn the geometry)
+   * are answered with the storm's condition, then normally. Re-armed at run
+   * time with fake_target_storm. */
+  int storm;                   /* FAKE_STORM_* */
+  unsigned storm_count;
+  uint32_t max_transfer_blocks; /* nonzero: a Block Limits VPD page (0xB0) with this MAXIMUM
+                                   TRANSFER LENGTH; 0: no such page */
+  int lun1_4k;                 /* nonzero: LUN 1 too, with 4096-byte blocks over the same disk */
 } fake_target_opts;
 
-#define FAKE_ASYNC_DROP_MS 200
+enum { FAKE_STORM_NONE = 0, FAKE_STORM_UA, FAKE_STORM_BUSY, FAKE_STORM_TSF, FAKE_STORM_ABORTED };
+/* "ua", "busy", "tsf", "aborted" -> FAKE_STORM_*, or -1. */
+int fake_storm_parse(const char *name);
+/* Arms a storm: the next count I/O commands get it (any thread). */
+void fake_target_storm(fake_target *ft, int storm, unsigned count);
 
-typedef struct fake_target fake_target;
+#define FAKE_ASYNC_DROP_MS 200
 
 /* Starts a target thread; NULL (with a message on stderr) on failure. */
 fake_target *fake_target_start(fake_scenario scenario);
@@ -141,6 +156,12 @@ unsigned fake_target_connections(const fake_target *ft); /* TCP connections acce
 unsigned fake_target_logins(const fake_target *ft);      /* Login Requests received */
 unsigned fake_target_sessions(const fake_target *ft);    /* logins that reached Full Feature */
 unsigned fake_target_commands(const fake_target *ft);    /* SCSI Commands received */
+unsigned fake_target_io_commands(const fake_target *ft); /* of them, I/O commands (what a storm hits) */
+unsigned fake_target_storm_answers(const fake_target *ft); /* I/O commands answered by a storm */
+unsigned fake_target_rw_commands(const fake_target *ft); /* READ/WRITE(10/16) received */
+unsigned fake_target_fua(const fake_target *ft);         /* of them, with FUA (CDB byte 1 bit 3) */
+unsigned fake_target_dpo(const fake_target *ft);         /* of them, with DPO (byte 1 bit 4) */
+uint32_t fake_target_max_rw_blocks(const fake_target *ft); /* the most blocks one READ/WRITE asked */
 unsigned fake_target_nops(const fake_target *ft);        /* NOP-Outs received */
 unsigned fake_target_logouts(const fake_target *ft);     /* Logout Requests received */
 unsigned fake_target_r2ts(const fake_target *ft);        /* R2Ts sent */

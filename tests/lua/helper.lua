@@ -8,6 +8,8 @@
 --   H.silent_portal() -> portal, stop: a portal that accepts TCP and never answers
 --   H.mcsi_bin: the mcsi program of the build under test
 --   H.finish(): runs LuaUnit and exits (closing the state, so finalizers run);
+--     the file's arguments go to LuaUnit (a test name such as TestArgs.test_x
+--     runs that case alone: make check TESTS=tests/lua/test_args.lua:TestArgs.test_x);
 --     its output is TAP, one "ok N" / "not ok N" line per test case and the
 --     plan first, which tests/run-tests.sh counts
 --
@@ -35,7 +37,9 @@ end
 
 local in_program = package.preload.mcsi ~= nil and package.loaded.mcsi and package.loaded.mcsi.program
 if not in_program and asan_build() then
-  local ok, how, code = os.execute(shq(H.mcsi_bin) .. " " .. shq(arg[0]))
+  local argv = { shq(H.mcsi_bin), shq(arg[0]) }
+  for i = 1, #arg do argv[#argv + 1] = shq(arg[i]) end
+  local ok, how, code = os.execute(table.concat(argv, " "))
   os.exit(ok and 0 or (how == "exit" and code or 1))
 end
 
@@ -150,7 +154,7 @@ function H.silent_portal()
 end
 
 function H.finish()
-  local code = H.lu.LuaUnit.run("-o", "tap", "-v")
+  local code = H.lu.LuaUnit.run("-o", "tap", "-v", table.unpack(arg))
   H.logout_all()
   os.exit(code, true)
 end

@@ -117,7 +117,7 @@ function TestArgs:test_every_script_answers_help()
     lu.assertStrContains(out, "exit status:", false, name)
     lu.assertEquals(err, "", name)
   end
-  local rc, out, err = run3(M .. " scripts/iscsicli.lua --help")
+  local rc, out, err = run3(M .. " scripts/iscsicli.lua --local --help")
   lu.assertEquals(rc, 0, out .. err)
   lu.assertStrContains(out, "QAddTargetPortal <Address[:Socket]>")
   lu.assertStrContains(out, "exit status 0")
@@ -161,7 +161,7 @@ function TestArgs:test_every_script_rejects_bad_arguments()
   end
   -- iscsicli: no command, an unknown one, a bad argument: exit 2, message on stderr
   for _, argv in ipairs({ "", "Bogus", "ReadCapacity notanid 1", "QAddTargetPortal" }) do
-    local rc, out, err = run3(M .. " scripts/iscsicli.lua " .. argv)
+    local rc, out, err = run3(M .. " scripts/iscsicli.lua --local " .. argv)
     lu.assertEquals(rc, 2, argv .. "\n" .. out .. err)
     lu.assertStrContains(err, "iscsicli", false, argv)
   end

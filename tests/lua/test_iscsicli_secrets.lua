@@ -118,7 +118,7 @@ function TestIscsicliSecrets:test_program_stdin()
     local fh = io.open(f, "w")
     fh:write(lines)
     fh:close()
-    local rc, out = H.run(string.format("%s %sscripts/iscsicli.lua - < %s", M, json, H.shq(f)))
+    local rc, out = H.run(string.format("%s %sscripts/iscsicli.lua --local - < %s", M, json, H.shq(f)))
     os.remove(f)
     lu.assertEquals(rc, 2, out)                           -- the argument errors
     assert_no_secret(out, "stdin " .. json)
@@ -126,7 +126,7 @@ function TestIscsicliSecrets:test_program_stdin()
     lu.assertStrContains(out, V.TGT_MUTUAL_IQN)           -- SessionList shows the mutual session
   end
   -- one command as arguments
-  local rc, out = H.run(M .. " --json scripts/iscsicli.lua " .. fill("QAddTargetPortal ${ISTGT} ${U} ${S1}"))
+  local rc, out = H.run(M .. " --json scripts/iscsicli.lua --local " .. fill("QAddTargetPortal ${ISTGT} ${U} ${S1}"))
   lu.assertEquals(rc, 0, out)
   assert_no_secret(out, "arguments")
 end

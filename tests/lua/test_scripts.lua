@@ -46,11 +46,11 @@ function TestScripts:test_iscsicli()
   lu.assertStrContains(out, "The operation completed successfully.")
   -- as a program: commands from stdin, exit 1 when one failed
   local rc2, out2 = H.run("printf 'ListTargets\\nRemoveConnection 5 6\\n' | MCSI_PORTALS=" .. H.tgt .. " "
-    .. M .. " scripts/iscsicli.lua -")
+    .. M .. " scripts/iscsicli.lua --local -")
   lu.assertEquals(rc2, 1, out2)
   lu.assertStrContains(out2, H.tgt_iqn)
   lu.assertStrContains(out2, "Status: ISDSC_INVALID_SESSION_ID")
-  local rc3, out3 = H.run(M .. " scripts/iscsicli.lua LoginTarget " .. H.istgt_iqn .. " T 127.0.0.1 "
+  local rc3, out3 = H.run(M .. " scripts/iscsicli.lua --local LoginTarget " .. H.istgt_iqn .. " T 127.0.0.1 "
     .. H.env("MCSI_ISTGT_PORT") .. string.rep(" '*'", 13) .. " 0")
   lu.assertEquals(rc3, 0, out3)
   lu.assertStrContains(out3, "Session Id is 0x")

@@ -26,12 +26,12 @@ BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
 MCSI=$BUILD/mcsi
 DROPS=${MCSI_NBD_DROPS:-100}
 
+tap_checks 58          # what a whole-file skip counts as (tap_done checks it)
 if [ -z "${MCSI_TGT_IPC:-}" ]; then
-    echo "1..0 # SKIP not inside tests/harness/with-targets"
-    exit 0
+    tap_skip_all "not inside tests/harness/with-targets"
 fi
 for t in nbdinfo nbdcopy qemu-img qemu-io certtool psktool; do
-    command -v "$t" >/dev/null || { echo "1..0 # SKIP $t missing (bash tools/deps.sh)"; exit 0; }
+    command -v "$t" >/dev/null || tap_skip_all "$t missing (bash tools/deps.sh)"
 done
 
 TID=9

@@ -1,0 +1,418 @@
+--[[
+api/operations.lua: THE description of every operation mcsi exposes (data only).
+
+api/generate.lua reads it and writes every face that is generated from it
+(`make generate`; api/README.md). Edit this file, never a generated one.
+
+One naming rule maps between the faces; it is stated here once
+(naming below) and applied by the generator: an operation or a parameter has
+ONE canonical name, in snake_case (`add_connection_to_session`, `session_id`).
+  - Lua (in-process and remote):  the canonical name            add_connection_to_session
+  - C:                            "mcsi_" .. canonical          mcsi_add_connection_to_session
+  - JSON-RPC method / parameter:  CamelCase of the words        AddConnectionToSession, Lun
+  - the daemon's run function:    "mcsid_run_" .. canonical     mcsid_run_add_connection_to_session
+  - iscsicli:                     Microsoft's command names, given per operation (iscsicli = {...})
+  - mcsi.Session methods:         given per operation (session_methods = {...}); the session is the
+                                  first argument (s:inquiry(lun) is mcsi.scsi_inquiry(s, lun))
+Where Microsoft's MSiSCSI names differ from the rule, naming.rpc_params
+(parameters) and an operation's own `rpc =` / `c =` / `lua =` fields say so,
+explicitly. `lua = false` / `c = false` / `rpc = false`: not in that face.
+]]
+
+local D = {}
+
+D.naming = {
+  -- canonical parameter name -> its JSON-RPC name, where the CamelCase rule does not give Microsoft's name
+  rpc_params = {
+    session_id = "UniqueSessionId", connection_id = "UniqueConnectionId", target = "TargetName",
+    portal = "TargetPortal", max_connections = "MaximumConnections", page = "PageCode",
+    policy = "LoadBalancePolicy", persistent = "IsPersistent",
+  },
+}
+
+-- Parameter types: what the daemon's schema checks (daemon/methods.h P_*), the docs' words, the Lua type.
+D.types = {
+  string  = { c = "P_STRING",  doc = "string",                               lua = "string" },
+  id      = { c = "P_ID",      doc = "id (number, or decimal / 0x string)",  lua = "any" },   -- Lua: an id or its object
+  uint    = { c = "P_UINT",    doc = "non-negative integer",                 lua = "integer" },
+  bool    = { c = "P_BOOL",    doc = "boolean",                              lua = "boolean" },
+  portal  = { c = "P_PORTAL",  doc = "portal (\"host:port\" or {Address, Port})", lua = "string" },
+  portals = { c = "P_PORTALS", doc = "non-empty array of portals",           lua = "table" },
+  policy  = { c = "P_POLICY",  doc = "load balance policy (1..5 or a name)", lua = "integer" },
+  array   = { c = "P_ARRAY",   doc = "array",                                lua = "table" },
+  object  = { c = "P_OBJECT",  doc = "object",                               lua = "table" },
+  int     = { c = false,       doc = "integer",                              lua = "integer" },   -- Lua face only
+}
+
+-- Option sets: parameter groups shared by several operations (today's
+-- daemon/loginopts.c, secrets.c, bindings/lops.c and remote.lua read them).
+D.option_sets = {
+  chap = {
+    doc = "CHAP: Username + Secret | SecretFile (mutual: TargetUsername + TargetSecret | TargetSecretFile), "
+       .. "or ChapAccount (an account stored before). Secrets never appear in any output.",
+    lua_table = "chap",    -- in Lua the set is one table: chap = { username =, secret = | secret_file = | secret_env = , ... }
+    params = {
+      { name = "chap_account",       type = "string", max = 127, doc = "a stored CHAP account (default: the Username)" },
+      { name = "username",           type = "string", max = 255, doc = "CHAP user name" },
+      { name = "secret",             type = "string", max = 255, secret = true, doc = "CHAP secret, 1..255 bytes" },
+      { name = "secret_file",        type = "string", doc = "file holding the secret, read with the caller's rights" },
+      { name = "target_username",    type = "string", max = 255, doc = "mutual CHAP: the target's user name" },
+      { name = "target_secret",      type = "string", max = 255, secret = true, doc = "mutual CHAP: the target's secret" },
+      { name = "target_secret_file", type = "string", doc = "mutual CHAP: file holding the target's secret" },
+    },
+  },
+  login = {
+    doc = "Login options (discovery and normal sessions): digests, the login timeout, the initiator, and CHAP.",
+    params = {
+      { name = "header_digest",      type = "string", values = { "None", "CRC32C" }, default = "None",
+        doc = "header digest" },
+      { name = "data_digest",        type = "string", values = { "None", "CRC32C" }, default = "None",
+        doc = "data digest" },
+      { name = "login_timeout_ms",   type = "uint", max = 3600000, default = "login_timeout_ms (15000)",
+        doc = "login deadline, ms" },
+      { name = "initiator",          type = "string", rpc = false,
+        doc = "the initiator's iSCSI name (in-process only: mcsid has its own)" },
+    },
+    includes = { "chap" },
+  },
+  session = {
+    doc = "Session options (normal sessions): the connections offered and, in-process, the negotiated "
+       .. "values and timeouts the engine starts from.",
+    params = {
+      { name = "max_connections",    type = "uint", max = 65535, default = 4, doc = "MaxConnections offered" },
+      { name = "max_recv_data_segment_length", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "max_burst_length",   type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "first_burst_length", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "max_outstanding_r2t", type = "uint", max = 4294967295, rpc = false, doc = "offered" },
+      { name = "default_time2wait",  type = "uint", max = 4294967295, rpc = false, doc = "offered, s" },
+      { name = "default_time2retain", type = "uint", max = 4294967295, rpc = false, doc = "offered, s" },
+      { name = "initial_r2t",        type = "bool", rpc = false, doc = "offered" },
+      { name = "immediate_data",     type = "bool", rpc = false, doc = "offered" },
+      { name = "command_timeout_ms", type = "uint", max = 2147483647, rpc = false, doc = "per command, ms" },
+      { name = "nop_interval_ms",    type = "int", min = -1, max = 2147483647, rpc = false,
+        doc = "keep-alive interval, ms (-1: none)" },
+      { name = "nop_timeout_ms",     type = "uint", max = 2147483647, rpc = false, doc = "keep-alive answer, ms" },
+      { name = "max_redirects",      type = "uint", max = 2147483647, rpc = false, doc = "target redirects followed" },
+      { name = "recovery_timeout_ms", type = "int", min = -1, max = 2147483647, rpc = false,
+        doc = "session reinstatement window, ms (-1: none)" },
+    },
+  },
+}
+
+local S = "ISDSC_SUCCESS"
+local SID = { name = "session_id", type = "id", required = true, doc = "the session" }
+local LUN = { name = "lun", type = "uint", default = 0, doc = "the LUN" }
+local DISC_MAXC = { name = "max_connections", type = "uint", max = 65535, lua = false,
+                    doc = "accepted and unused (discovery sessions have one connection)" }
+local LOGIN_ST = { S, "ISDSC_INVALID_PARAMETER", "ISDSC_CONNECTION_FAILED", "ISDSC_LOGIN_FAILED",
+                   "ISDSC_AUTHENTICATION_FAILURE", "ISDSC_TARGET_NOT_FOUND", "ISDSC_INVALID_CHAP_SECRET",
+                   "ISDSC_DNS_NAME_UNRESOLVED", "ISDSC_TRANSPORT_ERROR" }
+local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISDSC_SCSI_REQUEST_FAILED",
+                  "ISDSC_TRANSPORT_ERROR" }
+
+-- Fields of an operation:
+--   name       canonical name (snake_case)        family  the daemon file holding its run function
+--   rpc / lua / c: overrides of the rule, or false (not in that face)
+--   c_sig      the C signature (checked against core/mcsi.h by tests/sh/test_api_generated.sh)
+--   lua_args   how Lua passes the parameters: a list of canonical names (positional) or "table" (one options table)
+--   iscsicli   iscsicli commands that map to the operation
+--   session_methods  its names as a method of mcsi.Session (in-process and remote)
+--   policy     whether a policy script (its sandboxed runner, daemon/policy.c) may call it:
+--              "any", "own_session" (with its own UniqueSessionId only); absent: refused
+--   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false | override,
+--                elements = { params of each object of an array } }
+--              (the daemon's schema checks type, required and unknown names; the Lua binding's
+--              options tables type and bounds; values and the bounds of JSON-RPC parameters are
+--              checked by the run functions, which answer a Status, documented from here)
+--   options    option sets taken as well (D.option_sets)
+--   results    { name, doc } (JSON-RPC outputs)      statuses  the ISDSC Statuses it can answer
+D.operations = {
+  -- ---- misc ----
+  { name = "get_version", family = "misc", lua = false, c = false,
+    policy = "any",
+    results = { { name = "Version" }, { name = "ProtocolVersion" }, { name = "InitiatorName" }, { name = "Methods" } },
+    statuses = { S }, iscsicli = { "VersionInfo", "NodeName" },
+    doc = "The daemon's version, protocol version, initiator name and every method's name." },
+
+  -- ---- session ----
+  { name = "login_to_target", family = "session",
+    c_sig = "mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_id *session_id, mcsi_id *connection_id)",
+    lua_args = "table", iscsicli = { "LoginTarget", "QLoginTarget" },
+    params = { { name = "target", type = "string", required = true, max = 223, doc = "the target's iSCSI name" },
+               { name = "portal", type = "portal", required = true, doc = "the portal to log in through" },
+               { name = "persistent", type = "bool", default = false, lua = false,
+                 doc = "also PersistentLoginTarget with Connections 1" } },
+    options = { "login", "session" },
+    results = { { name = "UniqueSessionId" }, { name = "UniqueConnectionId" } }, statuses = LOGIN_ST,
+    doc = "Logs in to a target with one connection (add more with AddConnectionToSession)." },
+  { name = "logout_from_target", family = "session",
+    policy = "own_session",
+    session_methods = { "logout", "close" },
+    c_sig = "mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id)",
+    lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, params = { SID },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID" },
+    doc = "Logs the session out (every connection) and forgets it." },
+  { name = "add_connection_to_session", family = "session",
+    policy = "own_session",
+    c_sig = "mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts, mcsi_id *connection_id)",
+    lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" },
+    params = { SID, { name = "portal", type = "portal", required = true, doc = "the portal of the new connection" },
+               { name = "weight", type = "uint", max = 4294967295, doc = "its weight (weighted policies)" },
+               { name = "login_timeout_ms", type = "uint", max = 3600000, doc = "login deadline, ms" } },
+    options = { "chap" },
+    results = { { name = "UniqueConnectionId" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_TOO_MANY_CONNECTIONS", "ISDSC_CONNECTION_FAILED",
+                 "ISDSC_LOGIN_FAILED", "ISDSC_AUTHENTICATION_FAILURE" },
+    doc = "Adds a connection (MC/S) to a session." },
+  { name = "remove_connection_from_session", family = "session",
+    policy = "own_session",
+    session_methods = { "remove_connection" },
+    c_sig = "mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id)",
+    lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" },
+    params = { SID, { name = "connection_id", type = "id", required = true, doc = "the connection" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID", "ISDSC_CANT_REMOVE_LAST_CONNECTION" },
+    doc = "Logs one connection of a session out; its tasks move to the others." },
+  { name = "sessions", family = "session", rpc = "SessionList", c = "mcsi_session_list",
+    c_sig = "size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max)",
+    lua_args = {}, iscsicli = { "SessionList", "ReportTargetMappings" },
+    results = { { name = "Sessions" } }, statuses = { S },
+    doc = "Every session with its connections (as GetSessionInfo)." },
+  { name = "session_info", family = "session", rpc = "GetSessionInfo", c = "mcsi_session_get_info",
+    policy = "own_session",
+    session_methods = { "info" },
+    c_sig = "mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out)",
+    lua_args = { "session_id" }, params = { SID },
+    results = { { name = "Session" } }, statuses = { S, "ISDSC_INVALID_SESSION_ID" },
+    doc = "One session: its state, negotiated values, counters and connections." },
+  { name = "connection_info", family = "session", rpc = false, c = false,
+    session_methods = { "connection_info" },
+    lua_args = { "session_id", "connection_id" },
+    params = { SID, { name = "connection_id", type = "id", required = true, doc = "the connection" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID" },
+    doc = "One connection of a session (through mcsid: from GetSessionInfo)." },
+  { name = "set_load_balance_policy", family = "session",
+    policy = "own_session",
+    session_methods = { "set_load_balance_policy" },
+    c_sig = "mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy, const mcsi_lb_path *paths, size_t n)",
+    lua_args = { "session_id", "policy", "paths" },
+    params = { SID, { name = "policy", type = "policy", required = true, doc = "the policy, 1..5 or its name" },
+               { name = "paths", type = "array", max_items = 32, doc = "the connections' roles",
+                 elements = {
+                   { name = "connection_id", lua = "connection", type = "id", required = true, doc = "a connection of the session" },
+                   { name = "weight", type = "uint", max = 4294967295, doc = "its weight (weighted paths)" },
+                   { name = "active", type = "bool", default = true, doc = "active (round robin subset)" },
+                   { name = "primary", type = "bool", default = false, doc = "the primary (failover only)" } } } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_LOAD_BALANCE_POLICY", "ISDSC_INVALID_CONNECTION_ID",
+                 "ISDSC_PATH_COUNT_MISMATCH", "ISDSC_NO_PRIMARY_PATH_SPECIFIED", "ISDSC_MULTIPLE_PRIMARY_PATHS_SPECIFIED" },
+    doc = "Sets the session's load balance policy and, optionally, its paths." },
+
+  -- ---- scsi ----
+  { name = "scsi_inquiry", family = "scsi",
+    policy = "own_session",
+    session_methods = { "inquiry" },
+    c_sig = "mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out)",
+    lua_args = { "session_id", "lun", "page" }, iscsicli = { "ScsiInquiry" },
+    params = { SID, LUN, { name = "page", type = "uint", max = 255, doc = "a VPD page (EVPD); absent: standard INQUIRY" } },
+    results = { { name = "PeripheralDeviceType" }, { name = "VendorId" }, { name = "ProductId" },
+                { name = "ProductRevision" }, { name = "Data" } }, statuses = SCSI_ST,
+    doc = "INQUIRY: standard data or a VPD page." },
+  { name = "scsi_read_capacity", family = "scsi",
+    policy = "own_session",
+    session_methods = { "read_capacity" },
+    c_sig = "mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)",
+    lua_args = { "session_id", "lun" }, iscsicli = { "ReadCapacity" }, params = { SID, LUN },
+    results = { { name = "Blocks" }, { name = "BlockSize" }, { name = "Bytes" } }, statuses = SCSI_ST,
+    doc = "READ CAPACITY (16, or 10 when 16 is refused)." },
+  { name = "scsi_report_luns", family = "scsi",
+    policy = "own_session",
+    session_methods = { "report_luns" },
+    c_sig = "mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)",
+    lua_args = { "session_id" }, iscsicli = { "ReportLUNs" }, params = { SID },
+    results = { { name = "Luns" } }, statuses = SCSI_ST,
+    doc = "REPORT LUNS: the LUNs of the session's target." },
+
+  -- ---- discovery ----
+  { name = "send_targets", family = "discovery",
+    c_sig = "mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_target_list **out)",
+    lua_args = "table",
+    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" }, DISC_MAXC },
+    options = { "login" },
+    results = { { name = "Targets" } }, statuses = LOGIN_ST,
+    doc = "Discovery (SendTargets=All) through a discovery session; nothing is stored." },
+  { name = "add_target_portal", family = "discovery", lua = false, c = false,
+    iscsicli = { "AddTargetPortal", "QAddTargetPortal", "RefreshTargetPortal" },
+    params = { { name = "portal", type = "portal", required = true, doc = "the discovery portal" }, DISC_MAXC },
+    options = { "login" },
+    results = { { name = "Targets" } }, statuses = LOGIN_ST,
+    doc = "Contacts the portal (SendTargets) and, when that succeeded, stores it and its targets." },
+  { name = "remove_target_portal", family = "discovery", lua = false, c = false,
+    iscsicli = { "RemoveTargetPortal" },
+    params = { { name = "portal", type = "portal", required = true, doc = "a stored portal" } },
+    statuses = { S, "ISDSC_PORTAL_NOT_FOUND" },
+    doc = "Removes a stored portal and the targets known only through it." },
+  { name = "list_target_portals", family = "discovery", lua = false, c = false,
+    iscsicli = { "ListTargetPortals" },
+    results = { { name = "TargetPortals" } }, statuses = { S },
+    doc = "The stored discovery portals." },
+  { name = "list_targets", family = "discovery", lua = false, c = false,
+    iscsicli = { "ListTargets", "TargetInfo" },
+    results = { { name = "Targets" } }, statuses = { S },
+    doc = "The stored targets, each with the portals that listed it." },
+
+  -- ---- persistent logins ----
+  { name = "persistent_login_target", family = "persist", lua = false, c = false,
+    iscsicli = { "PersistentLoginTarget" },
+    params = { { name = "target", type = "string", required = true, doc = "the target's iSCSI name" },
+               { name = "portal", type = "portal", doc = "its portal" },
+               { name = "portals", type = "portals", doc = "its portals (failover)" },
+               { name = "connections", type = "uint", doc = "connections to keep" },
+               { name = "policy", type = "policy", doc = "load balance policy" },
+               { name = "policy_script", type = "string", doc = "a policy to attach" },
+               { name = "header_digest", type = "string", values = { "None", "CRC32C" }, doc = "header digest" },
+               { name = "data_digest", type = "string", values = { "None", "CRC32C" }, doc = "data digest" },
+               { name = "exports", type = "array", doc = "NBD exports to restore" },
+               { name = "recovery_timeout_ms", type = "uint", doc = "how long a failed session is retried, ms" } },
+    options = { "chap" },
+    results = { { name = "UniqueSessionId" } },
+    statuses = { S, "ISDSC_INVALID_PARAMETER", "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "ISDSC_LOGIN_FAILED" },
+    doc = "Stores a target and keeps it logged in (at start, after a crash, when the session fails)." },
+  { name = "list_persistent_targets", family = "persist", lua = false, c = false,
+    iscsicli = { "ListPersistentTargets" },
+    results = { { name = "PersistentTargets" } }, statuses = { S },
+    doc = "The persistent targets and their state." },
+  { name = "remove_persistent_target", family = "persist", lua = false, c = false,
+    iscsicli = { "RemovePersistentTarget" },
+    params = { { name = "target", type = "string", required = true, doc = "the target's iSCSI name" } },
+    statuses = { S, "ISDSC_NOT_FOUND", "ISDSC_COULD_NOT_REMOVE_PERSISTENT_LOGIN_DATA" },
+    doc = "Forgets a persistent target (its session stays until logged out)." },
+
+  -- ---- events ----
+  { name = "subscribe", family = "events", lua = false, c = false,
+    policy = "any",
+    params = { { name = "kinds", type = "array", doc = "event kinds (absent: all)" } },
+    statuses = { S, "ISDSC_INVALID_PARAMETER" },
+    doc = "Hear Event notifications (mcsi.on in Lua)." },
+  { name = "unsubscribe", family = "events", lua = false, c = false, statuses = { S },
+    policy = "any",
+    doc = "Stop hearing Event notifications." },
+
+  -- ---- NBD exports ----
+  { name = "export_lun", family = "exports", lua = false, c = false,
+    params = { SID, { name = "lun", type = "uint", required = true, doc = "the LUN" },
+               { name = "socket", type = "string", doc = "a socket name" },
+               { name = "tcp", type = "string", doc = "\"host:port\"" },
+               { name = "export_name", type = "string", default = "", doc = "the NBD export name" },
+               { name = "read_only", type = "bool", default = false, doc = "read-only export" },
+               { name = "max_clients", type = "uint", min = 1, max = 1024, default = 16, doc = "clients at once" },
+               { name = "persistent", type = "bool", default = false, doc = "restored with its persistent target" },
+               { name = "tls", type = "string", values = { "require", "off" }, default = "require", doc = "TLS on TCP" } },
+    results = { { name = "ExportId" }, { name = "Export" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISDSC_SCSI_REQUEST_FAILED" },
+    doc = "Serves one LUN of a session to NBD clients on a Unix socket and/or TCP." },
+  { name = "unexport_lun", family = "exports", lua = false, c = false,
+    params = { { name = "export_id", type = "id", doc = "the export" },
+               { name = "socket", type = "string", doc = "or its socket name" } },
+    statuses = { S, "ISDSC_NOT_FOUND", "ISDSC_INVALID_PARAMETER" },
+    doc = "Stops an export; its clients are closed." },
+  { name = "list_exports", family = "exports", lua = false, c = false,
+    params = { { name = "session_id", type = "id", doc = "only this session's" } },
+    results = { { name = "Exports" } }, statuses = { S },
+    doc = "The NBD exports." },
+
+  { name = "export", family = "exports", rpc = false, c = false,
+    lua_args = { "session_id", "lun", "table" },
+    params = { SID, { name = "lun", type = "uint", required = true, doc = "the LUN" },
+               { name = "socket", type = "string", doc = "a Unix socket path" },
+               { name = "tcp", type = "string", doc = "\"host:port\"" },
+               { name = "name", type = "string", default = "", doc = "the NBD export name" },
+               { name = "description", type = "string", doc = "the NBD export description" },
+               { name = "read_only", type = "bool", default = false, doc = "read-only export" },
+               { name = "max_clients", type = "uint", max = 4096, default = 16, doc = "clients at once" },
+               { name = "handshake_timeout_ms", type = "uint", max = 3600000, doc = "NBD handshake deadline, ms" },
+               { name = "max_request", type = "uint", max = 1073741824, doc = "bytes per NBD request" },
+               { name = "max_scsi_transfer", type = "uint", max = 1073741824, doc = "bytes per SCSI command" },
+               { name = "tls", type = "string", values = { "require", "off" }, default = "require", doc = "TLS on TCP" },
+               { name = "tls_cert", type = "string", doc = "TLS certificate file" },
+               { name = "tls_key", type = "string", doc = "TLS key file" },
+               { name = "tls_ca", type = "string", doc = "TLS CA file (client certificates)" },
+               { name = "tls_psk_file", type = "string", doc = "TLS PSK file" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISDSC_SCSI_REQUEST_FAILED" },
+    doc = "Serves one LUN of a session to NBD clients from this process (through mcsid: ExportLun)." },
+
+  -- ---- policies ----
+  { name = "attach_policy", family = "policy", lua = false, c = false,
+    params = { SID, { name = "policy_script", type = "string", required = true, doc = "failover, drain, rebalance or NAME" },
+               { name = "options", type = "object", doc = "given to the policy" } },
+    results = { { name = "PolicyId" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER" },
+    doc = "Runs a policy script on one session, in a sandboxed process of its own." },
+  { name = "detach_policy", family = "policy", lua = false, c = false,
+    params = { { name = "policy_id", type = "uint", required = true, doc = "the policy" } },
+    statuses = { S, "ISDSC_NOT_FOUND" },
+    doc = "Stops a policy." },
+  { name = "list_policies", family = "policy", lua = false, c = false,
+    results = { { name = "Policies" } }, statuses = { S },
+    doc = "The policies running." },
+
+  -- ---- SCSI I/O ----
+  { name = "read", family = "io", rpc = "ScsiRead",
+    policy = "own_session",
+    session_methods = { "read" },
+    c_sig = "mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len)",
+    lua_args = { "session_id", "lun", "lba", "blocks" },
+    params = { SID, LUN, { name = "lba", type = "uint", required = true, doc = "the first block" },
+               { name = "blocks", type = "uint", doc = "blocks to read (at most io_max bytes through mcsid, 256 MiB in-process)" },
+               { name = "length", type = "uint", lua = false, doc = "or bytes to read (whole blocks)" } },
+    results = { { name = "Data", doc = "base64" } }, statuses = SCSI_ST,
+    doc = "Reads blocks (READ 10/16, split by the LUN's maximum transfer length)." },
+  { name = "write", family = "io", rpc = "ScsiWrite",
+    policy = "own_session",
+    session_methods = { "write" },
+    c_sig = "mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf, size_t len)",
+    lua_args = { "session_id", "lun", "lba", "data" },
+    params = { SID, LUN, { name = "lba", type = "uint", required = true, doc = "the first block" },
+               { name = "data", type = "string", required = true, doc = "the bytes (base64 in JSON), whole blocks" } },
+    statuses = SCSI_ST,
+    doc = "Writes whole blocks (WRITE 10/16)." },
+  { name = "scsi_command", family = "io",
+    policy = "own_session",
+    c_sig = "mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res)",
+    lua_args = { "session_id", "lun", "cdb", "direction", "length" },
+    params = { SID, LUN, { name = "cdb", type = "string", required = true, doc = "the CDB, 1..16 bytes (hex in JSON)" },
+               { name = "direction", type = "string", values = { "none", "read", "write" }, default = "none", doc = "data direction" },
+               { name = "length", type = "uint", doc = "bytes to read" },
+               { name = "data", type = "string", doc = "bytes to write (base64 in JSON)" } },
+    results = { { name = "ScsiStatus" }, { name = "SenseKey" }, { name = "Asc" }, { name = "Ascq" }, { name = "Data" } },
+    statuses = SCSI_ST,
+    doc = "Any SCSI command: a CDB, a direction and its data." },
+  { name = "scsi_test_unit_ready", family = "io",
+    policy = "own_session",
+    session_methods = { "test_unit_ready" },
+    c_sig = "mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
+    lua_args = { "session_id", "lun" }, params = { SID, LUN }, statuses = SCSI_ST,
+    doc = "TEST UNIT READY." },
+  { name = "lun_reset", family = "io",
+    policy = "own_session",
+    session_methods = { "lun_reset" },
+    c_sig = "mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)",
+    lua_args = { "session_id", "lun" }, params = { SID, LUN },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_SCSI_REQUEST_FAILED" },
+    doc = "LOGICAL UNIT RESET (a task management function)." },
+  { name = "abort_task", family = "io",
+    policy = "own_session",
+    c_sig = "mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)",
+    lua_args = { "session_id", "tag" },
+    params = { SID, { name = "tag", type = "id", required = true, doc = "the task's tag" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_NOT_FOUND", "ISDSC_SCSI_REQUEST_FAILED" },
+    doc = "ABORT TASK (a task management function)." },
+  { name = "scsi_submit", family = "io", rpc = false,
+    c_sig = "mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)",
+    lua_args = { "session_id", "lun", "cdb", "direction", "length" },
+    params = { SID, LUN, { name = "cdb", type = "string", required = true, doc = "the CDB, 1..16 bytes" },
+               { name = "direction", type = "string", values = { "none", "read", "write" }, default = "none", doc = "data direction" },
+               { name = "length", type = "uint", doc = "bytes to read, or the bytes to write (a string)" } },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_REQUEST_NOT_SUPPORTED" },
+    doc = "A SCSI command whose tag is answered at once, its result later (not served by mcsid)." },
+}
+
+return D
