@@ -19,6 +19,7 @@ root client that hears every event; each case makes its own clients and
 logins (kept for the last case, which greps every line they received), so
 that any case runs alone:
     python3 tests/daemon/test_secrets_privilege.py TestSecretsPrivilege.test_inline_secrets"""
+import atexit
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ KEPT = "kept"   # the accounts store_accounts makes: not 'acct', which test_stor
                 # needs B not to have, whatever ran before it
 a, b = mcsid_test.test_user(0), mcsid_test.test_user(1)
 files = tempfile.mkdtemp(prefix="mcsid-secrets.")
+atexit.register(shutil.rmtree, files, True)   # also when no case ran (--list)
 policies = os.path.join(files, "policies")
 
 
