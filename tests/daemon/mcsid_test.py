@@ -29,6 +29,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -610,6 +611,15 @@ def case_name(test):
     return str(test)
 
 
+def rerun_name(test):
+    """What argv names to run a failed case again: Class.method, or the class
+    of a class fixture's error ("setUpClass (module.Class)")."""
+    if isinstance(test, unittest.TestCase) and not type(test).__name__.startswith("_"):
+        return case_name(test)
+    m = re.search(r"\((?:[\w.]*\.)?(\w+)\)", str(test))
+    return m.group(1) if m else str(test)
+
+
 class SourceOrderLoader(unittest.TestLoader):
     """Cases in the order of the source: classes as the module defines them,
     methods as each class (then its bases) defines them."""
@@ -648,6 +658,8 @@ def main(argv=None):
     result = TAPResult()
     unittest.registerResult(result)
     suite.run(result)
+    for name in dict.fromkeys(rerun_name(test) for test, _ in result.failures + result.errors):
+        print("# failed: %s (alone: python3 %s %s)" % (name, os.path.relpath(sys.argv[0]), name), flush=True)
     print("1..%d" % ROOT_TAP.n, flush=True)
     sys.exit(0 if result.wasSuccessful() and not ROOT_TAP.failed else 1)
 

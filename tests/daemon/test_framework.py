@@ -6,7 +6,8 @@ here into a temporary directory, runs as a child:
 - whole: one TAP line per check in the order of the source, the plan at the
   end, exit 0; a failing check is "not ok", its case goes on, exit 1;
 - an exception, a skipTest, an error in setUpClass: one TAP line each, the
-  traceback as comments, skips in the "# SKIP" form;
+  traceback as comments, skips in the "# SKIP" form; each failed case named
+  at the end with the command that runs it alone;
 - argv Class.method (or the method's name alone) runs that case alone (with
   its class's fixture), Class runs a class, --list names the cases, an
   unknown name fails;
@@ -148,6 +149,9 @@ class TestFramework(mcsid_test.DaemonCase):
              "an error in setUpClass: one 'not ok' line", out)
         t.ok("ok - TestFixture.test_no_checks" not in lines, "... and its class's cases do not run", out)
         t.ok(numbered(tap_lines(out)), "numbered, with the plan", out)
+        hints = re.findall(r"^# failed: (\S+) \(alone: python3 \S*test_sample.py (\S+)\)$", out, re.M)
+        t.is_(hints, [("TestSecond.test_a_runs_second",) * 2, ("TestSecond.test_raises",) * 2, ("TestFixture",) * 2],
+              "each failed case (or class whose setup failed) is named with how to run it alone")
 
     def test_one_case_alone(self):
         t = self.t
