@@ -18,7 +18,10 @@ counters are read the same way ("count"): every count below is the target's.
   without does not; ScsiRead with DisablePageOut carries DPO;
 - ScsiSynchronizeCache is one command; ScsiUnmap on a LUN without UNMAP is
   ISDSC_REQUEST_NOT_SUPPORTED without a command; ScsiWriteZeroes zeroes; a
-  bad flag is -32602."""
+  bad flag is -32602.
+
+One mcsid for the class; each case its own fake target and login (any case
+runs alone: python3 tests/daemon/test_io_policy.py TestIoPolicy.test_flags)."""
 import os
 import re
 import subprocess
@@ -63,6 +66,7 @@ class Fake:
 
 
 KEYS = ("io", "storm", "rw", "fua", "dpo")
+KINDS = ("ua", "busy", "tsf", "aborted")    # UNIT ATTENTION, BUSY, TASK SET FULL, ABORTED COMMAND
 
 
 def measure(fake, call):
@@ -72,92 +76,101 @@ def measure(fake, call):
     return m.result(r), tuple(after.get(k, 0) - before.get(k, 0) for k in KEYS)
 
 
-def main():
-    t = m.TAP()
-    if not os.access(FAKE, os.X_OK):
-        t.ok(False, "build/tests/fake-target is built (make)")
-        t.done()
-    limit = retries_limit()
-    d = m.Daemon(name="iopolicy").start()
-    fake = Fake()
-    try:
-        c = d.client()
-        r = c.call("LoginToTarget", {"TargetName": fake.iqn, "TargetPortal": fake.portal}, timeout=20)
-        t.status(r, "ISDSC_SUCCESS", "LoginToTarget of the fake target")
-        sid = m.result(r).get("UniqueSessionId")
+class TestIoPolicy(m.DaemonCase):
+    """One mcsid for the class; each case its own fake target and login, so that
+    any case runs alone: python3 tests/daemon/test_io_policy.py test_storms"""
+    daemon_name = "iopolicy"
 
-        def read(**flags):
-            p = {"UniqueSessionId": sid, "Lun": 0, "Lba": 8, "Blocks": 1}
-            p.update(flags)
-            return lambda: c.call("ScsiRead", p, timeout=20)
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(FAKE, os.X_OK):
+            raise RuntimeError("build/tests/fake-target is not built (make)")
+        cls.limit = retries_limit()
+        super().setUpClass()
 
-        def write(data, **flags):
-            p = {"UniqueSessionId": sid, "Lun": 0, "Lba": 16, "Data": base64.b64encode(data).decode()}
-            p.update(flags)
-            return lambda: c.call("ScsiWrite", p, timeout=20)
+    def setUp(self):
+        super().setUp()
+        self.fake = Fake()
+        self.addCleanup(self.fake.stop)
+        self.c = self.client()
+        r = self.c.call("LoginToTarget", {"TargetName": self.fake.iqn, "TargetPortal": self.fake.portal}, timeout=20)
+        self.t.status(r, "ISDSC_SUCCESS", "LoginToTarget of the fake target")
+        self.sid = m.result(r).get("UniqueSessionId")
+        self.addCleanup(self.c.call, "LogoutFromTarget", {"UniqueSessionId": self.sid}, 20)
 
-        res, delta = measure(fake, read())
+    def read(self, **flags):
+        p = {"UniqueSessionId": self.sid, "Lun": 0, "Lba": 8, "Blocks": 1}
+        p.update(flags)
+        return lambda: self.c.call("ScsiRead", p, timeout=20)
+
+    def write(self, data, **flags):
+        p = {"UniqueSessionId": self.sid, "Lun": 0, "Lba": 16, "Data": base64.b64encode(data).decode()}
+        p.update(flags)
+        return lambda: self.c.call("ScsiWrite", p, timeout=20)
+
+    def test_storms(self):
+        t, fake, limit = self.t, self.fake, self.limit
+        res, delta = measure(fake, self.read())
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 0)), "a first ScsiRead: one READ")
-
-        for kind in ("ua", "busy", "tsf", "aborted"):    # UNIT ATTENTION, BUSY, TASK SET FULL, ABORTED COMMAND
+        for kind in KINDS:
             fake.storm(kind, limit)
-            res, delta = measure(fake, read())
+            res, delta = measure(fake, self.read())
             t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (limit + 1, limit, limit + 1, 0, 0)),
                   "%s storm of %d: ScsiRead succeeds, the target got exactly %d READs" % (kind, limit, limit + 1))
             fake.storm(kind, limit + 1)
-            res, delta = measure(fake, read())
+            res, delta = measure(fake, self.read())
             t.is_((res.get("StatusName"), delta), ("ISDSC_SCSI_REQUEST_FAILED", (limit + 1, limit + 1, limit + 1, 0, 0)),
                   "%s storm of %d: ScsiRead fails after exactly %d READs" % (kind, limit + 1, limit + 1))
             fake.storm(kind, 0)
-
         fake.storm("ua", limit)
-        res, delta = measure(fake, write(b"w" * 512))
+        res, delta = measure(fake, self.write(b"w" * 512))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (limit + 1, limit, limit + 1, 0, 0)),
               "ua storm of %d: ScsiWrite succeeds after exactly %d WRITEs" % (limit, limit + 1))
         fake.storm("ua", limit + 1)
         cdb = bytes([0x28, 0, 0, 0, 0, 8, 0, 0, 1, 0]).hex()
-        res, delta = measure(fake, lambda: c.call("ScsiCommand", {"UniqueSessionId": sid, "Lun": 0, "Cdb": cdb,
-                                                                 "Direction": "read", "Length": 512}, timeout=20))
+        res, delta = measure(fake, lambda: self.c.call("ScsiCommand", {"UniqueSessionId": self.sid, "Lun": 0, "Cdb": cdb,
+                                                                      "Direction": "read", "Length": 512}, timeout=20))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SCSI_REQUEST_FAILED", (limit + 1, limit + 1, limit + 1, 0, 0)),
               "ua storm of %d: a raw READ(10) through ScsiCommand fails after exactly %d sends" % (limit + 1, limit + 1))
         t.ok(res.get("SenseKey") == 6 and res.get("Asc") == 0x29, "... its outputs carry the last sense (6/29)", res)
         fake.storm("ua", 0)
 
-        res, delta = measure(fake, write(b"f" * 512, ForceUnitAccess=True))
+    def test_flags(self):
+        t, fake = self.t, self.fake
+        res, delta = measure(fake, self.write(b"f" * 512, ForceUnitAccess=True))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 1, 0)),
               "ScsiWrite with ForceUnitAccess: one WRITE, with the FUA bit at the target")
-        res, delta = measure(fake, write(b"p" * 512, ForceUnitAccess=False))
+        res, delta = measure(fake, self.write(b"p" * 512, ForceUnitAccess=False))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 0)),
               "ScsiWrite with ForceUnitAccess false: no FUA")
-        res, delta = measure(fake, read(DisablePageOut=True))
+        res, delta = measure(fake, self.read(DisablePageOut=True))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 1)),
               "ScsiRead with DisablePageOut: one READ with DPO")
         t.is_(len(base64.b64decode(res.get("Data", ""))), 512, "... and its 512 bytes")
-        res, delta = measure(fake, read(ForceUnitAccess=True))
+        res, delta = measure(fake, self.read(ForceUnitAccess=True))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 1, 0)),
               "ScsiRead with ForceUnitAccess: FUA on the READ")
-        res, delta = measure(fake, lambda: c.call("ScsiSynchronizeCache", {"UniqueSessionId": sid, "Lun": 0}))
+        r = self.c.call("ScsiWrite", {"UniqueSessionId": self.sid, "Lun": 0, "Lba": 0, "Data": "AAAA",
+                                      "ForceUnitAccess": 1})
+        t.is_((r.get("error") or {}).get("code"), -32602, "ForceUnitAccess that is no boolean: invalid params")
+
+    def test_flush_unmap_zeroes(self):
+        t, fake, sid = self.t, self.fake, self.sid
+        res, delta = measure(fake, lambda: self.c.call("ScsiSynchronizeCache", {"UniqueSessionId": sid, "Lun": 0}))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 0, 0, 0)),
               "ScsiSynchronizeCache of the whole LUN: one command")
-        res, delta = measure(fake, lambda: c.call("ScsiUnmap", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0,
-                                                               "Blocks": 8}))
+        res, delta = measure(fake, lambda: self.c.call("ScsiUnmap", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0,
+                                                                    "Blocks": 8}))
         t.is_((res.get("StatusName"), delta), ("ISDSC_REQUEST_NOT_SUPPORTED", (0, 0, 0, 0, 0)),
               "ScsiUnmap on a LUN that offers no UNMAP: not supported, no command sent")
-        res, delta = measure(fake, lambda: c.call("ScsiWriteZeroes", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16,
-                                                                     "Blocks": 1}))
+        self.write(b"z" * 512)()
+        res, delta = measure(fake, lambda: self.c.call("ScsiWriteZeroes", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16,
+                                                                          "Blocks": 1}))
         t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (2, 0, 1, 0, 0)),
               "ScsiWriteZeroes: WRITE SAME refused by the target, one WRITE of zeroes instead (the engine's choice)")
-        t.ok(base64.b64decode(m.result(c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16,
-                                                            "Blocks": 1})).get("Data", "")) == bytes(512),
-             "... the block reads back as zeroes")
-        r = c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Data": "AAAA", "ForceUnitAccess": 1})
-        t.is_((r.get("error") or {}).get("code"), -32602, "ForceUnitAccess that is no boolean: invalid params")
-        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")
-    finally:
-        fake.stop()
-    m.finish(t, d)
-    t.done()
+        data = m.result(self.c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16, "Blocks": 1})).get("Data")
+        t.ok(base64.b64decode(data or "") == bytes(512), "... the block reads back as zeroes")
 
 
 if __name__ == "__main__":
-    main()
+    m.main()
