@@ -27,10 +27,7 @@ end
 
 function TestIoPolicy:tearDown()
   if self.daemon then
-    local pid = self.daemon.pid                       -- until gone, or a zombie nobody reaped yet
-    os.execute(string.format("kill %s; while kill -0 %s 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' /proc/%s/stat; " ..
-      "do sleep 0.02; done", pid, pid, pid))
-    os.execute("rm -rf " .. H.shq(self.daemon.dir))
+    self.daemon:stop()
     self.daemon = nil
   end
   if self.ft then self.ft:stop() end
@@ -105,24 +102,8 @@ os.exit(0, true)
 end
 
 local function start_daemon(self)
-  local d = { dir = os.tmpname() }
-  os.remove(d.dir)
-  assert(os.execute("mkdir -p " .. H.shq(d.dir)))
-  d.sock = d.dir .. "/mcsid.sock"
-  local conf = io.open(d.dir .. "/mcsid.conf", "w")
-  conf:write("initiator_name = iqn.2026-11.org.mcsi:io-policy-test\n")
-  conf:close()
-  local p = io.popen(string.format("%s --socket %s --state-dir %s --config %s </dev/null >>%s 2>&1 & echo $!",
-    H.shq(H.build .. "/mcsid"), H.shq(d.sock), H.shq(d.dir .. "/state"), H.shq(d.dir .. "/mcsid.conf"),
-    H.shq(d.dir .. "/mcsid.log")))
-  d.pid = p:read("l")
-  p:close()
-  self.daemon = d
-  for _ = 1, 500 do                                   -- until it listens (bounded)
-    if os.execute("test -S " .. H.shq(d.sock)) then return d end
-    os.execute("sleep 0.02")
-  end
-  error("mcsid did not listen")
+  self.daemon = H.start_mcsid("io-policy-test")
+  return self.daemon
 end
 
 function TestIoPolicy:test_remote_client()
