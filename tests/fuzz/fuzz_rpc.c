@@ -220,14 +220,35 @@ static void make_state_dir(void)
   if (!mkdtemp(state_dir)) fail("mkdtemp", strerror(errno));
 }
 
-static void remove_state_dir(void)
+/* Empties and removes a directory of plain files and sockets: 0, or -1. */
+static int remove_flat_dir(const char *path)
 {
-  DIR *dir = opendir(state_dir);
+  DIR *dir = opendir(path);
   struct dirent *e;
   while (dir && (e = readdir(dir)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(dir), e->d_name, 0);
   if (dir) closedir(dir);
-  if (rmdir(state_dir) < 0) fail("the state directory stays", strerror(errno));
+  return rmdir(path);
+}
+
+static void remove_state_dir(void)
+{
+  if (remove_flat_dir(state_dir) < 0) fail("the state directory stays", strerror(errno));
+}
+
+/* The exports' sockets go to a directory of this process, never to the
+ * default /run/mcsi/exports (make check's hermetic run watches it). */
+static char export_dir[96];
+
+static void remove_export_dir(void) { remove_flat_dir(export_dir); }
+
+static void make_export_dir(mcsid *d)
+{
+  struct stat st;
+  snprintf(export_dir, sizeof export_dir, "%s/mcsi-fuzz-exports.XXXXXX", stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp");
+  if (!mkdtemp(export_dir)) fail("mkdtemp", strerror(errno));
+  snprintf(d->config.export_dir, sizeof d->config.export_dir, "%s", export_dir);
+  atexit(remove_export_dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -241,6 +262,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   d->config.retry_initial_ms = 10;   /* keepers' retries stay quick */
   d->config.retry_max_ms = 10;
   d->config.max_pending = 8;         /* reachable within one input */
+  make_export_dir(d);
   d->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:fuzz-rpc");
   if (!d->ini) fail("daemon setup", NULL);
   mcsid_events_start(d);
