@@ -268,17 +268,7 @@ class TestSecretsPrivilege(mcsid_test.DaemonCase):
         t.ok(busy >= 1 and read >= 4 and busy + read == 12,
              "12 pipelined SecretFile requests: %d read, %d refused (at most 4 readers per user)" % (read, busy), answers)
 
-        def children():
-            found = []
-            for pid in filter(str.isdigit, os.listdir("/proc")):
-                try:
-                    with open("/proc/%s/stat" % pid) as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == d.proc.pid:
-                            found.append(pid)
-                except (OSError, ValueError, IndexError):
-                    pass
-            return found
-        t.ok(mcsid_test.wait_for(lambda: not children(), 5), "no reader child is left (all reaped)", children())
+        t.ok(mcsid_test.wait_for(lambda: not d.children(), 5), "no reader child is left (all reaped)", d.children())
 
     def test_inline_secrets(self):
         t, ca = self.t, self.client_as(a)
