@@ -193,19 +193,20 @@ static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
   uint8_t d[6] = { 0 };
   int fd = t_nbd_connect_tcp(port, 1);
   T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS), "a TCP client is greeted");
-  T_EQ_INT(t_nbd_send_option(ini, fd, NBD_OPT_LIST, NULL, 0) ? 0 : t_nbd_reply_type(ini, fd), NBD_REP_ERR_TLS_REQD, "LIST before TLS: TLS_REQD");
-  T_EQ_INT(t_nbd_send_option(ini, fd, NBD_OPT_INFO, d, sizeof d) ? 0 : t_nbd_reply_type(ini, fd), NBD_REP_ERR_TLS_REQD, "INFO before TLS: TLS_REQD");
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_LIST, NULL, 0), NBD_REP_ERR_TLS_REQD, "LIST before TLS: TLS_REQD");
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_INFO, d, sizeof d), NBD_REP_ERR_TLS_REQD, "INFO before TLS: TLS_REQD");
   T_EQ_INT(t_nbd_go_reply(ini, fd), NBD_REP_ERR_TLS_REQD, "GO before TLS: TLS_REQD (no export information)");
-  T_EQ_INT(t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0) ? 0 : t_nbd_reply_type(ini, fd), NBD_REP_ERR_TLS_REQD,
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0), NBD_REP_ERR_TLS_REQD,
            "an unsupported option before TLS: TLS_REQD too");
-  T_EQ_INT(t_nbd_send_option(ini, fd, NBD_OPT_STARTTLS, "x", 1) ? 0 : t_nbd_reply_type(ini, fd), NBD_REP_ERR_INVALID,
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_STARTTLS, "x", 1), NBD_REP_ERR_INVALID,
            "STARTTLS with data: INVALID");
   T_OK(t_nbd_send_option(ini, fd, NBD_OPT_EXPORT_NAME, NULL, 0) == 0 && closed_silently(fd, 5000),
        "EXPORT_NAME before TLS: closed, nothing of the export sent");
   close(fd);
 
   fd = t_nbd_connect_tcp(port, 1);
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_send_option(ini, fd, NBD_OPT_ABORT, NULL, 0) == 0 && t_nbd_reply_type(ini, fd) == NBD_REP_ACK &&
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_ABORT, NULL, 0) == NBD_REP_ACK &&
        closed_silently(fd, 5000), "ABORT before TLS: ACK, closed");
   close(fd);
 
@@ -216,14 +217,16 @@ static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
   nbd_put32(both + 8, NBD_OPT_STARTTLS);
   nbd_put32(both + 12, 0);
   memcpy(both + 16, "\x16\x03\x01\x00\x00", 5);
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_sock_send(ini, fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_sock_send(ini, fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
        "bytes sent after STARTTLS before its ACK: closed without the ACK");
   close(fd);
 
   mcsi_nbd_info before = info_of(e);
   fd = t_nbd_connect_tcp(port, 1);
   uint64_t t0 = now_ms();
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_send_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && t_nbd_reply_type(ini, fd) == NBD_REP_ACK,
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK,
        "STARTTLS: ACK");
   int closed = closed_silently(fd, 15000);
   T_OK(closed, "a client that never starts its TLS handshake is closed at the handshake deadline (after %llu ms)",
@@ -231,7 +234,8 @@ static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
   close(fd);
   fd = t_nbd_connect_tcp(port, 1);
   static const char junk[] = "GET / HTTP/1.0\r\n\r\nnot a ClientHello at all";
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_send_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && t_nbd_reply_type(ini, fd) == NBD_REP_ACK &&
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK &&
        t_sock_send(ini, fd, junk, sizeof junk) == 0 && t_sock_recv(ini, fd, (uint8_t[64]){ 0 }, 64, 5000) >= 0,
        "garbage instead of a ClientHello: the connection ends");
   close(fd);
@@ -259,10 +263,12 @@ static void test_gnutls_client(mcsi_nbd_export *e, uint16_t port)
 static void test_unix_clients(void)
 {
   int fd = t_nbd_connect_unix(sock_path);
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_go_reply(ini, fd) == NBD_REP_ACK, "a Unix socket client of a TLS export may stay plain");
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_go_reply(ini, fd) == NBD_REP_ACK, "a Unix socket client of a TLS export may stay plain");
   if (fd >= 0) close(fd);
   fd = t_nbd_connect_unix(sock_path);
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_send_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && t_nbd_reply_type(ini, fd) == NBD_REP_ACK,
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK,
        "... or start TLS");
   if (fd >= 0) close(fd);
 }
@@ -275,7 +281,8 @@ static void test_no_tls(mcsi_id sid)
   T_OK(e != NULL, "plain TCP, said explicitly (%s)", err);
   if (!e) return;
   int fd = t_nbd_connect_tcp(info_of(e).tcp_port, 1);
-  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) && t_nbd_send_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && t_nbd_reply_type(ini, fd) == NBD_REP_ERR_POLICY,
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ERR_POLICY,
        "an export without TLS: STARTTLS is POLICY");
   T_EQ_INT(t_nbd_go_reply(ini, fd), NBD_REP_ACK, "... and the client goes on plain");
   if (fd >= 0) close(fd);

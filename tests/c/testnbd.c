@@ -76,6 +76,11 @@ uint32_t t_nbd_reply_type(struct mcsi_initiator *ini, int fd)
   return t_nbd_option_reply(ini, fd, NULL, SKIPPED_MAX, NULL);
 }
 
+uint32_t t_nbd_option(struct mcsi_initiator *ini, int fd, uint32_t opt, const void *data, uint32_t len)
+{
+  return t_nbd_send_option(ini, fd, opt, data, len) ? 0 : t_nbd_reply_type(ini, fd);
+}
+
 /* NBD_OPT_GO; the transmission flags (or -1) in *flags: the type of the last reply. */
 static uint32_t go(struct mcsi_initiator *ini, int fd, uint64_t *size, int *flags)
 {

@@ -12,6 +12,8 @@
  *                                              its data was longer than cap); its data in d, its
  *                                              length in *len; d NULL: the data is read and dropped
  *   t_nbd_reply_type(ini, fd)                  the same, data of up to 512 bytes dropped
+ *   t_nbd_option(ini, fd, opt, data, len)      an option sent and its reply read: the reply's type
+ *                                              (its data dropped), 0 when it could not be sent
  *   t_nbd_go(ini, fd, size)                    NBD_OPT_GO on the default export: the transmission
  *                                              flags (export size in *size), or -1
  *   t_nbd_go_reply(ini, fd)                    the same: the type of its last reply (NBD_REP_ACK
@@ -42,6 +44,7 @@ int t_nbd_greet(struct mcsi_initiator *ini, int fd, uint32_t flags);
 int t_nbd_send_option(struct mcsi_initiator *ini, int fd, uint32_t opt, const void *data, uint32_t len);
 uint32_t t_nbd_option_reply(struct mcsi_initiator *ini, int fd, uint8_t *d, size_t cap, uint32_t *len);
 uint32_t t_nbd_reply_type(struct mcsi_initiator *ini, int fd);
+uint32_t t_nbd_option(struct mcsi_initiator *ini, int fd, uint32_t opt, const void *data, uint32_t len);
 int t_nbd_go(struct mcsi_initiator *ini, int fd, uint64_t *size);
 uint32_t t_nbd_go_reply(struct mcsi_initiator *ini, int fd);
 int t_nbd_open(struct mcsi_initiator *ini, const char *path, uint16_t port);
