@@ -129,6 +129,7 @@ $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
 $(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 $(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/testnbd.o: XCFLAGS += -Inbd
 
 # build/tests/fake-target: tests/c/fake_target.c as a process, for tests/daemon (not a test itself).
 all: $(BUILD)/tests/fake-target

@@ -6,7 +6,6 @@
  * refuses is closed before the greeting and counted in clients_refused (the
  * check sees the client's credentials); stop removes no file (the host
  * removes what it made). */
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,22 +13,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include "mcsi.h"
 #include "mcsi_nbd.h"
 #include "testlib.h"
+#include "testnbd.h"
+#include "testsock.h"
 
 static mcsi_initiator *ini;
 static int allow = 1, checked;
 static pid_t checked_pid;
-
-static uint64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int peer_check(int fd, void *arg)
 {
@@ -43,23 +36,11 @@ static int peer_check(int fd, void *arg)
 /* The first bytes a new client gets (pumping the loop): count, 0 at EOF, -1 on a timeout. */
 static ssize_t greeting(const char *path, uint8_t *buf, size_t len)
 {
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  size_t have = 0;
-  uint64_t end = now_ms() + 10000;
-  while (have < len && now_ms() < end) {
-    ssize_t r = recv(fd, buf + have, len - have, MSG_DONTWAIT);
-    if (r > 0) { have += (size_t)r; continue; }
-    if (r == 0 || errno == ECONNRESET) break;
-    mcsi_process(ini, 5);
-  }
+  int fd = t_nbd_connect_unix(path);
+  if (fd < 0) return -1;
+  ssize_t n = t_sock_recv(ini, fd, buf, len, 10000);
   close(fd);
-  return now_ms() >= end ? -1 : (ssize_t)have;
+  return n;
 }
 
 static int bound_socket(const char *path)

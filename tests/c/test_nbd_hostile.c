@@ -12,18 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "mcsi.h"
 #include "mcsi_nbd.h"
-#include "wire.h"
 #include "testlib.h"
 #include "testsock.h"
+#include "testnbd.h"
 
 extern char **environ;
 
@@ -55,32 +52,6 @@ static mcsi_nbd_info info_of(mcsi_nbd_export *e)
 
 /* ---- a raw client ---- */
 
-static int cli_connect(const char *path)
-{
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int cli_connect_tcp(uint16_t port)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-  sa.sin_addr.s_addr = htonl(0x7f000001);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* 1 when the server closed the connection within timeout_ms (data before it is skipped). */
 static int cli_closed(int fd, int timeout_ms)
 {
@@ -95,112 +66,15 @@ static int cli_closed(int fd, int timeout_ms)
   }
 }
 
-static int send_option(int fd, uint32_t opt, const void *data, uint32_t len)
-{
-  uint8_t h[16];
-  nbd_put64(h, NBD_IHAVEOPT);
-  nbd_put32(h + 8, opt);
-  nbd_put32(h + 12, len);
-  return t_sock_send(ini, fd, h, sizeof h) || (len && t_sock_send(ini, fd, data, len)) ? -1 : 0;
-}
-
-/* One option reply: its type, data (up to cap bytes kept) in d, length in *len; 0 on failure. */
-static uint32_t read_option_reply(int fd, uint8_t *d, size_t cap, uint32_t *len)
-{
-  uint8_t h[20];
-  if (t_sock_recv(ini, fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
-  *len = nbd_get32(h + 16);
-  if (*len > cap) return 0;
-  if (*len && t_sock_recv(ini, fd, d, *len, 10000) != (ssize_t)*len) return 0;
-  return nbd_get32(h + 12);
-}
-
-/* Greeting and client flags; 1 if the greeting was right. */
-static int greet(int fd, uint32_t flags)
-{
-  uint8_t g[18], f[4];
-  if (t_sock_recv(ini, fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
-  nbd_put32(f, flags);
-  if (t_sock_send(ini, fd, f, sizeof f)) return 0;
-  return nbd_get64(g) == NBD_MAGIC && nbd_get64(g + 8) == NBD_IHAVEOPT &&
-         (nbd_get16(g + 16) & NBD_FLAG_FIXED_NEWSTYLE);
-}
-
-/* NBD_OPT_GO on the default export; the transmission flags, or -1. */
-static int go(int fd, uint64_t *size)
-{
-  uint8_t d[6] = { 0 }, r[64];
-  uint32_t len, type;
-  int flags = -1;
-  if (send_option(fd, NBD_OPT_GO, d, sizeof d)) return -1;
-  while ((type = read_option_reply(fd, r, sizeof r, &len)) == NBD_REP_INFO)
-    if (len >= 12 && nbd_get16(r) == NBD_INFO_EXPORT) {
-      if (size) *size = nbd_get64(r + 2);
-      flags = nbd_get16(r + 10);
-    }
-  return type == NBD_REP_ACK ? flags : -1;
-}
-
-static int open_client(mcsi_nbd_export *e, uint16_t port)
-{
-  int fd = port ? cli_connect_tcp(port) : cli_connect(sock_path);
-  (void)e;
-  if (fd < 0 || !greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES) || go(fd, NULL) < 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int send_request(int fd, uint16_t type, uint16_t flags, uint64_t cookie, uint64_t off, uint32_t len,
-                        const void *payload, size_t plen)
-{
-  uint8_t h[NBD_REQUEST_SIZE];
-  nbd_put32(h, NBD_REQUEST_MAGIC);
-  nbd_put16(h + 4, flags);
-  nbd_put16(h + 6, type);
-  nbd_put64(h + 8, cookie);
-  nbd_put64(h + 16, off);
-  nbd_put32(h + 24, len);
-  return t_sock_send(ini, fd, h, sizeof h) || (plen && t_sock_send(ini, fd, payload, plen)) ? -1 : 0;
-}
-
-/* A simple reply: its error, or -1 when none came; *cookie set. */
-static long read_reply(int fd, uint64_t *cookie)
-{
-  uint8_t r[NBD_SIMPLE_REPLY_SIZE];
-  if (t_sock_recv(ini, fd, r, sizeof r, 30000) != (ssize_t)sizeof r || nbd_get32(r) != NBD_SIMPLE_REPLY_MAGIC) return -1;
-  if (cookie) *cookie = nbd_get64(r + 8);
-  return (long)nbd_get32(r + 4);
-}
-
-/* A request and its reply (no data expected unless rbuf); the error or -1. */
-static long roundtrip(int fd, uint16_t type, uint16_t flags, uint64_t off, uint32_t len, const void *payload,
-                      size_t plen, void *rbuf)
-{
-  static uint64_t next_cookie = 0x1000;
-  uint64_t cookie = ++next_cookie, got = 0;
-  if (send_request(fd, type, flags, cookie, off, len, payload, plen)) return -1;
-  long err = read_reply(fd, &got);
-  if (err < 0 || got != cookie) return -1;
-  if (!err && rbuf && t_sock_recv(ini, fd, rbuf, len, 30000) != (ssize_t)len) return -1;
-  return err;
-}
-
-static void fill(uint8_t *b, size_t n, unsigned seed)
-{
-  for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
-}
-
 /* A well-behaved client writes and reads back 64 KiB at off. */
 static int well_behaved(uint64_t off, unsigned seed)
 {
   static uint8_t w[65536], r[65536];
-  int fd = open_client(exp_rw, 0);
+  int fd = t_nbd_open(ini, sock_path, 0);
   if (fd < 0) return 0;
-  fill(w, sizeof w, seed);
-  int ok = roundtrip(fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, off, sizeof w, w, sizeof w, NULL) == 0 &&
-           roundtrip(fd, NBD_CMD_READ, 0, off, sizeof r, NULL, 0, r) == 0 && memcmp(w, r, sizeof w) == 0;
+  t_nbd_fill(w, sizeof w, seed);
+  int ok = t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, off, sizeof w, w, sizeof w, NULL) == 0 &&
+           t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, off, sizeof r, NULL, 0, r) == 0 && memcmp(w, r, sizeof w) == 0;
   uint8_t disc[NBD_REQUEST_SIZE] = { 0 };
   nbd_put32(disc, NBD_REQUEST_MAGIC);
   nbd_put16(disc + 6, NBD_CMD_DISC);
@@ -214,21 +88,21 @@ static int well_behaved(uint64_t off, unsigned seed)
 
 static void test_bad_handshakes(void)
 {
-  int fd = cli_connect(sock_path);
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+  int fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, NBD_FLAG_C_FIXED_NEWSTYLE);
   uint8_t junk[16];
   memset(junk, 'x', sizeof junk);
   t_sock_send(ini, fd, junk, sizeof junk);
   T_OK(cli_closed(fd, 10000), "an option with a bad magic: the client is closed");
   close(fd);
 
-  fd = cli_connect(sock_path);
-  greet(fd, 0x80 | NBD_FLAG_C_FIXED_NEWSTYLE);
+  fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, 0x80 | NBD_FLAG_C_FIXED_NEWSTYLE);
   T_OK(cli_closed(fd, 10000), "unknown client flags: the client is closed");
   close(fd);
 
-  fd = cli_connect(sock_path);
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+  fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, NBD_FLAG_C_FIXED_NEWSTYLE);
   uint8_t h[16];
   nbd_put64(h, NBD_IHAVEOPT);
   nbd_put32(h + 8, NBD_OPT_GO);
@@ -237,54 +111,54 @@ static void test_bad_handshakes(void)
   T_OK(cli_closed(fd, 10000), "an option of 1 GiB: the client is closed before its data");
   close(fd);
 
-  fd = cli_connect(sock_path);
+  fd = t_nbd_connect_unix(sock_path);
   uint8_t d[64];
   uint32_t len;
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-  send_option(fd, 99, "abc", 3);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "an unknown option: NBD_REP_ERR_UNSUP");
-  send_option(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "structured replies: not offered (simple replies only)");
+  t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS);
+  t_nbd_send_option(ini, fd, 99, "abc", 3);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "an unknown option: NBD_REP_ERR_UNSUP");
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "structured replies: not offered (simple replies only)");
   uint8_t bad[10] = { 0, 0, 0, 200, 0, 0 };   /* name length 200 in a 10-byte option */
-  send_option(fd, NBD_OPT_GO, bad, sizeof bad);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "NBD_OPT_GO with a name longer than the option: NBD_REP_ERR_INVALID");
+  t_nbd_send_option(ini, fd, NBD_OPT_GO, bad, sizeof bad);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "NBD_OPT_GO with a name longer than the option: NBD_REP_ERR_INVALID");
   uint8_t named[4 + 4 + 2] = { 0, 0, 0, 4, 'n', 'o', 'p', 'e', 0, 0 };
-  send_option(fd, NBD_OPT_INFO, named, sizeof named);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ERR_UNKNOWN, "NBD_OPT_INFO on an unknown export: NBD_REP_ERR_UNKNOWN");
-  send_option(fd, NBD_OPT_LIST, "x", 1);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "NBD_OPT_LIST with data: NBD_REP_ERR_INVALID");
-  send_option(fd, NBD_OPT_LIST, NULL, 0);
-  uint32_t t1 = read_option_reply(fd, d, sizeof d, &len);
+  t_nbd_send_option(ini, fd, NBD_OPT_INFO, named, sizeof named);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_UNKNOWN, "NBD_OPT_INFO on an unknown export: NBD_REP_ERR_UNKNOWN");
+  t_nbd_send_option(ini, fd, NBD_OPT_LIST, "x", 1);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "NBD_OPT_LIST with data: NBD_REP_ERR_INVALID");
+  t_nbd_send_option(ini, fd, NBD_OPT_LIST, NULL, 0);
+  uint32_t t1 = t_nbd_option_reply(ini, fd, d, sizeof d, &len);
   T_OK(t1 == NBD_REP_SERVER && len == 4 + 4 && memcmp(d + 4, "lun1", 4) == 0, "NBD_OPT_LIST names the export");
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ACK, "NBD_OPT_LIST ends with an ACK");
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "NBD_OPT_LIST ends with an ACK");
   uint64_t size = 0;
-  int flags = go(fd, &size);
+  int flags = t_nbd_go(ini, fd, &size);
   T_OK(flags >= 0 && size == (2ull << 30), "after all that, NBD_OPT_GO on the same connection works (size %llu)",
        (unsigned long long)size);
   T_OK(flags >= 0 && (flags & NBD_FLAG_CAN_MULTI_CONN) && (flags & NBD_FLAG_SEND_FUA) && !(flags & NBD_FLAG_READ_ONLY),
        "transmission flags: multi-conn, FUA, writable (0x%x)", (unsigned)flags);
   close(fd);
 
-  fd = cli_connect(sock_path);
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-  send_option(fd, NBD_OPT_ABORT, NULL, 0);
-  T_EQ_U64(read_option_reply(fd, d, sizeof d, &len), NBD_REP_ACK, "NBD_OPT_ABORT is acknowledged");
+  fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+  t_nbd_send_option(ini, fd, NBD_OPT_ABORT, NULL, 0);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "NBD_OPT_ABORT is acknowledged");
   T_OK(cli_closed(fd, 10000), "and the client is closed");
   close(fd);
 
-  fd = cli_connect(sock_path);                 /* the oldest way in: NBD_OPT_EXPORT_NAME, with the 124 zeroes */
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-  send_option(fd, NBD_OPT_EXPORT_NAME, "lun1", 4);
+  fd = t_nbd_connect_unix(sock_path);                 /* the oldest way in: NBD_OPT_EXPORT_NAME, with the 124 zeroes */
+  t_nbd_greet(ini, fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+  t_nbd_send_option(ini, fd, NBD_OPT_EXPORT_NAME, "lun1", 4);
   uint8_t ex[134];
   T_OK(t_sock_recv(ini, fd, ex, sizeof ex, 10000) == (ssize_t)sizeof ex && nbd_get64(ex) == (2ull << 30),
        "NBD_OPT_EXPORT_NAME: size, flags and 124 zero bytes");
   static uint8_t r[4096];
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r), 0, "and a read works");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r), 0, "and a read works");
   close(fd);
 
-  fd = cli_connect(sock_path);
-  greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-  send_option(fd, NBD_OPT_EXPORT_NAME, "other", 5);
+  fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+  t_nbd_send_option(ini, fd, NBD_OPT_EXPORT_NAME, "other", 5);
   T_OK(cli_closed(fd, 10000), "NBD_OPT_EXPORT_NAME of an unknown export: closed");
   close(fd);
 }
@@ -292,7 +166,7 @@ static void test_bad_handshakes(void)
 static void test_stalled_handshake(void)
 {
   uint64_t before = info_of(exp_rw).clients;
-  int fd = cli_connect(sock_path), fd2 = cli_connect(sock_path);
+  int fd = t_nbd_connect_unix(sock_path), fd2 = t_nbd_connect_unix(sock_path);
   t_sock_send(ini, fd2, "\0\0", 2);                    /* half of the client flags, then nothing */
   T_OK(cli_closed(fd, 20000), "a client that never answers the greeting is closed (handshake deadline)");
   T_OK(cli_closed(fd2, 20000), "a client that stops inside its flags is closed too");
@@ -305,50 +179,50 @@ static void test_stalled_handshake(void)
 static void test_bad_requests(void)
 {
   static uint8_t buf[1 << 16];
-  int fd = open_client(exp_rw, 0);
+  int fd = t_nbd_open(ini, sock_path, 0);
   T_OK(fd >= 0, "a client reaches transmission");
   uint64_t size = 2ull << 30;
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, size, 512, NULL, 0, NULL), NBD_EINVAL, "read past the end: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, size - 512, 1024, NULL, 0, NULL), NBD_EINVAL, "read across the end: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, UINT64_MAX - 100, 512, NULL, 0, NULL), NBD_EINVAL, "read at an offset that wraps: EINVAL");
-  fill(buf, 512, 3);
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE, 0, size, 512, buf, 512, NULL), NBD_ENOSPC, "write past the end: ENOSPC (payload consumed)");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE_ZEROES, 0, size - 512, 4096, NULL, 0, NULL), NBD_ENOSPC, "write zeroes across the end: ENOSPC");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 1, 512, NULL, 0, NULL), NBD_EINVAL, "read not aligned to the block: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE, 0, 0, 100, buf, 100, NULL), NBD_EINVAL, "write of 100 bytes: EINVAL (payload consumed)");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 0, 64u << 20, NULL, 0, NULL), NBD_EINVAL, "read of 64 MiB (max 32 MiB): EINVAL");
-  T_EQ_INT(roundtrip(fd, 42, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0x80, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command flag: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_TRIM, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL, "TRIM on a LUN without UNMAP: EINVAL");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 0, 0, NULL, 0, NULL), 0, "read of 0 bytes: success");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_FLUSH, 0, 0, 0, NULL, 0, NULL), 0, "flush: success");
-  fill(buf, sizeof buf, 9);
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, size - sizeof buf, sizeof buf, buf, sizeof buf, NULL), 0,
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, size, 512, NULL, 0, NULL), NBD_EINVAL, "read past the end: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, size - 512, 1024, NULL, 0, NULL), NBD_EINVAL, "read across the end: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, UINT64_MAX - 100, 512, NULL, 0, NULL), NBD_EINVAL, "read at an offset that wraps: EINVAL");
+  t_nbd_fill(buf, 512, 3);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, size, 512, buf, 512, NULL), NBD_ENOSPC, "write past the end: ENOSPC (payload consumed)");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, size - 512, 4096, NULL, 0, NULL), NBD_ENOSPC, "write zeroes across the end: ENOSPC");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 1, 512, NULL, 0, NULL), NBD_EINVAL, "read not aligned to the block: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, 0, 100, buf, 100, NULL), NBD_EINVAL, "write of 100 bytes: EINVAL (payload consumed)");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, 64u << 20, NULL, 0, NULL), NBD_EINVAL, "read of 64 MiB (max 32 MiB): EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, 42, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0x80, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command flag: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL, "TRIM on a LUN without UNMAP: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, 0, NULL, 0, NULL), 0, "read of 0 bytes: success");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_FLUSH, 0, 0, 0, NULL, 0, NULL), 0, "flush: success");
+  t_nbd_fill(buf, sizeof buf, 9);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, size - sizeof buf, sizeof buf, buf, sizeof buf, NULL), 0,
            "after the errors, a FUA write of the last 64 KiB works");
   static uint8_t back[1 << 16];
-  T_OK(roundtrip(fd, NBD_CMD_READ, 0, size - sizeof back, sizeof back, NULL, 0, back) == 0 &&
+  T_OK(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, size - sizeof back, sizeof back, NULL, 0, back) == 0 &&
        memcmp(buf, back, sizeof buf) == 0, "and reads back the same");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE_ZEROES, 0, size - sizeof buf, sizeof buf, NULL, 0, NULL), 0, "write zeroes");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, size - sizeof buf, sizeof buf, NULL, 0, NULL), 0, "write zeroes");
   static const uint8_t zero[1 << 16];
-  T_OK(roundtrip(fd, NBD_CMD_READ, 0, size - sizeof back, sizeof back, NULL, 0, back) == 0 &&
+  T_OK(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, size - sizeof back, sizeof back, NULL, 0, back) == 0 &&
        memcmp(zero, back, sizeof back) == 0, "and they read back as zeroes");
   /* a write whose payload is too large to take: the client goes */
-  T_OK(send_request(fd, NBD_CMD_WRITE, 0, 77, 0, 64u << 20, NULL, 0) == 0 && cli_closed(fd, 10000),
+  T_OK(t_nbd_send_request(ini, fd, NBD_CMD_WRITE, 0, 77, 0, 64u << 20, NULL, 0) == 0 && cli_closed(fd, 10000),
        "write of 64 MiB: the client is closed before its payload");
   close(fd);
 
-  fd = open_client(exp_rw, 0);
+  fd = t_nbd_open(ini, sock_path, 0);
   uint8_t junk[NBD_REQUEST_SIZE];
   memset(junk, 0x55, sizeof junk);
   t_sock_send(ini, fd, junk, sizeof junk);
   T_OK(cli_closed(fd, 10000), "a request with a bad magic: the client is closed");
   close(fd);
 
-  fd = open_client(exp_rw, 0);                /* a read then NBD_CMD_DISC: the read is answered, then close */
-  send_request(fd, NBD_CMD_READ, 0, 5, 0, 4096, NULL, 0);
-  send_request(fd, NBD_CMD_DISC, 0, 6, 0, 0, NULL, 0);
+  fd = t_nbd_open(ini, sock_path, 0);                /* a read then NBD_CMD_DISC: the read is answered, then close */
+  t_nbd_send_request(ini, fd, NBD_CMD_READ, 0, 5, 0, 4096, NULL, 0);
+  t_nbd_send_request(ini, fd, NBD_CMD_DISC, 0, 6, 0, 0, NULL, 0);
   uint64_t cookie = 0;
-  T_OK(read_reply(fd, &cookie) == 0 && cookie == 5 && t_sock_recv(ini, fd, buf, 4096, 10000) == 4096,
+  T_OK(t_nbd_read_reply(ini, fd, &cookie) == 0 && cookie == 5 && t_sock_recv(ini, fd, buf, 4096, 10000) == 4096,
        "NBD_CMD_DISC after a read: the read is answered first");
   T_OK(cli_closed(fd, 10000), "then the client is closed");
   close(fd);
@@ -360,10 +234,10 @@ static void test_disconnect_in_flight(void)
 {
   static uint8_t w[1 << 20];
   for (int round = 0; round < 3; round++) {
-    int fd = open_client(exp_rw, 0);
-    for (int i = 0; i < 8; i++) send_request(fd, NBD_CMD_READ, 0, (uint64_t)i, (uint64_t)i << 22, 4u << 20, NULL, 0);
-    for (int i = 0; i < 4; i++) send_request(fd, NBD_CMD_WRITE, 0, 100u + (unsigned)i, (64ull << 20) + ((uint64_t)i << 20), sizeof w, w, sizeof w);
-    send_request(fd, NBD_CMD_FLUSH, 0, 200, 0, 0, NULL, 0);
+    int fd = t_nbd_open(ini, sock_path, 0);
+    for (int i = 0; i < 8; i++) t_nbd_send_request(ini, fd, NBD_CMD_READ, 0, (uint64_t)i, (uint64_t)i << 22, 4u << 20, NULL, 0);
+    for (int i = 0; i < 4; i++) t_nbd_send_request(ini, fd, NBD_CMD_WRITE, 0, 100u + (unsigned)i, (64ull << 20) + ((uint64_t)i << 20), sizeof w, w, sizeof w);
+    t_nbd_send_request(ini, fd, NBD_CMD_FLUSH, 0, 200, 0, 0, NULL, 0);
     pump(round * 3);                           /* vanish at different moments */
     close(fd);
   }
@@ -379,7 +253,7 @@ static void test_disconnect_in_flight(void)
  * and another client is served meanwhile. */
 static void test_greedy_client(void)
 {
-  int fd = open_client(exp_rw, 0);
+  int fd = t_nbd_open(ini, sock_path, 0);
   int sent = 0;
   for (int i = 0; i < 400; i++) {
     uint8_t h[NBD_REQUEST_SIZE];
@@ -417,18 +291,18 @@ static void test_read_only(mcsi_id sid)
   if (!ro) return;
   mcsi_nbd_info in = info_of(ro);
   T_OK(in.tcp_port > 0 && strcmp(in.tcp_host, "127.0.0.1") == 0, "it listens on 127.0.0.1:%u", in.tcp_port);
-  int fd = cli_connect_tcp(in.tcp_port);
+  int fd = t_nbd_connect_tcp(in.tcp_port, 1);
   uint64_t size = 0;
-  int flags = greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES) ? go(fd, &size) : -1;
+  int flags = t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) ? t_nbd_go(ini, fd, &size) : -1;
   T_OK(flags >= 0 && (flags & NBD_FLAG_READ_ONLY) && !(flags & NBD_FLAG_SEND_WRITE_ZEROES), "flags say read-only (0x%x)",
        (unsigned)flags);
   static uint8_t b[4096];
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE, 0, 0, sizeof b, b, sizeof b, NULL), NBD_EPERM, "write: EPERM");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_WRITE_ZEROES, 0, 0, 4096, NULL, 0, NULL), NBD_EPERM, "write zeroes: EPERM");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_TRIM, 0, 0, 4096, NULL, 0, NULL), NBD_EPERM, "trim: EPERM");
-  T_EQ_INT(roundtrip(fd, NBD_CMD_READ, 0, 0, sizeof b, NULL, 0, b), 0, "read: fine");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, 0, sizeof b, b, sizeof b, NULL), NBD_EPERM, "write: EPERM");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, 0, 4096, NULL, 0, NULL), NBD_EPERM, "write zeroes: EPERM");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, 0, 0, 4096, NULL, 0, NULL), NBD_EPERM, "trim: EPERM");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, sizeof b, NULL, 0, b), 0, "read: fine");
   /* stopping the export with this client's reads in flight */
-  for (int i = 0; i < 8; i++) send_request(fd, NBD_CMD_READ, 0, (uint64_t)i, (uint64_t)i << 22, 4u << 20, NULL, 0);
+  for (int i = 0; i < 8; i++) t_nbd_send_request(ini, fd, NBD_CMD_READ, 0, (uint64_t)i, (uint64_t)i << 22, 4u << 20, NULL, 0);
   pump(2);
   mcsi_nbd_export_stop(ro);
   T_OK(cli_closed(fd, 10000), "stopping the export closes its client, reads in flight or not");
@@ -465,11 +339,7 @@ static void test_hangup_while_paused(void)
   mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 1, &o, err, sizeof err);
   T_OK(e != NULL, "an export on a session with a 3 s command timeout (%s)", err);
   if (!e) return;
-  char save[108];
-  memcpy(save, sock_path, sizeof save);
-  memcpy(sock_path, path, sizeof sock_path);
-  int fd = open_client(e, 0);
-  memcpy(sock_path, save, sizeof sock_path);
+  int fd = t_nbd_open(ini, path, 0);
   T_OK(tgt_state("offline") == 0, "tgt's target set offline (commands go unanswered)");
   static uint8_t hdrs[4000 * NBD_REQUEST_SIZE];
   for (int i = 0; i < 4000; i++) {
@@ -497,11 +367,9 @@ static void test_hangup_while_paused(void)
   T_EQ_U64(info_of(e).clients, 0, "the client that hung up is closed at once, its requests still in SCSI");
   T_EQ_U64(info_of(e).inflight, 0, "its requests are orphans now (they end into their own buffers)");
   T_OK(tgt_state("ready") == 0, "tgt's target back online");
-  memcpy(sock_path, path, sizeof sock_path);
-  fd = open_client(e, 0);
-  memcpy(sock_path, save, sizeof sock_path);
+  fd = t_nbd_open(ini, path, 0);
   static uint8_t r[4096];
-  T_EQ_INT(fd >= 0 ? roundtrip(fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r) : -1, 0,
+  T_EQ_INT(fd >= 0 ? t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, sizeof r, NULL, 0, r) : -1, 0,
            "once the orphans have timed out, a new client reads from the export");
   if (fd >= 0) close(fd);
   mcsi_nbd_export_stop(e);
@@ -569,12 +437,12 @@ int main(void)
     test_qemu_io();
     /* a daemon's persistent login comes back as a new session: the export follows it */
     mcsi_id sid2 = 0;
-    int fd = open_client(exp_rw, 0);
+    int fd = t_nbd_open(ini, sock_path, 0);
     T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, &lo, &sid2, NULL)), "ISDSC_SUCCESS", "a second session");
     mcsi_nbd_export_rebind(exp_rw, sid2, 1);
     T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(ini, sid)), "ISDSC_SUCCESS", "the first one logs out");
     static uint8_t r[4096];
-    T_EQ_INT(fd >= 0 ? roundtrip(fd, NBD_CMD_READ, 0, 8 << 20, sizeof r, NULL, 0, r) : -1, 0,
+    T_EQ_INT(fd >= 0 ? t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 8 << 20, sizeof r, NULL, 0, r) : -1, 0,
              "rebound to the second session: a client connected before reads on");
     T_OK(r[0] == 0x5c && r[4095] == 0x5c, "the data qemu-io wrote");
     if (fd >= 0) close(fd);

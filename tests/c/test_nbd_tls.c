@@ -10,16 +10,12 @@
  * clients may stay plain; an export without TLS answers STARTTLS with
  * NBD_REP_ERR_POLICY. Exports with missing or contradictory TLS options do
  * not start, and the messages name the option, never the file. */
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +25,7 @@
 #include "wire.h"
 #include "testlib.h"
 #include "testsock.h"
+#include "testnbd.h"
 
 #define PSK_HEX "8c2b5e2d7d7f1e0b4a6c9d3e5f708192a3b4c5d6e7f8091a2b3c4d5e6f708192"
 
@@ -57,68 +54,6 @@ static mcsi_nbd_info info_of(mcsi_nbd_export *e)
 }
 
 /* ---- a raw client (non-blocking, pumping the loop) ---- */
-
-static int cli_connect_tcp(uint16_t port, int nonblock)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-  sa.sin_addr.s_addr = htonl(0x7f000001);
-  int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
-  if (fd < 0) return -1;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int cli_connect_unix(void)
-{
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int send_option(int fd, uint32_t opt, const void *data, uint32_t len)
-{
-  uint8_t h[16];
-  nbd_put64(h, NBD_IHAVEOPT);
-  nbd_put32(h + 8, opt);
-  nbd_put32(h + 12, len);
-  return t_sock_send(ini, fd, h, sizeof h) || (len && t_sock_send(ini, fd, data, len)) ? -1 : 0;
-}
-
-/* One option reply's type (its data skipped), 0 when none came whole. */
-static uint32_t reply_type(int fd)
-{
-  uint8_t h[20], d[512];
-  if (t_sock_recv(ini, fd, h, sizeof h, 10000) != (ssize_t)sizeof h || nbd_get64(h) != NBD_REP_MAGIC) return 0;
-  uint32_t len = nbd_get32(h + 16);
-  if (len > sizeof d || (len && t_sock_recv(ini, fd, d, len, 10000) != (ssize_t)len)) return 0;
-  return nbd_get32(h + 12);
-}
-
-static int greet(int fd)
-{
-  uint8_t g[18], f[4];
-  if (t_sock_recv(ini, fd, g, sizeof g, 10000) != (ssize_t)sizeof g) return 0;
-  nbd_put32(f, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-  return t_sock_send(ini, fd, f, sizeof f) == 0 && nbd_get64(g) == NBD_MAGIC;
-}
-
-/* NBD_OPT_GO: the last reply's type (NBD_REP_ACK when it went on). */
-static uint32_t go(int fd)
-{
-  uint8_t d[6] = { 0 };
-  uint32_t type;
-  if (send_option(fd, NBD_OPT_GO, d, sizeof d)) return 0;
-  while ((type = reply_type(fd)) == NBD_REP_INFO) {}
-  return type;
-}
 
 /* 1 when the server closes within timeout_ms having sent nothing more. */
 static int closed_silently(int fd, int timeout_ms)
@@ -187,7 +122,7 @@ static int tls_write_read(gnutls_session_t s, uint64_t off, uint32_t len, unsign
 
 static int tls_client(uint16_t port)
 {
-  int res = 0, fd = cli_connect_tcp(port, 0);
+  int res = 0, fd = t_nbd_connect_tcp(port, 0);
   uint8_t g[18], f[4], h[16];
   gnutls_session_t s;
   gnutls_psk_client_credentials_t cred;
@@ -256,47 +191,51 @@ static int run_tls_client(uint16_t port)
 static void test_forced_tls(mcsi_nbd_export *e, uint16_t port)
 {
   uint8_t d[6] = { 0 };
-  int fd = cli_connect_tcp(port, 1);
-  T_OK(fd >= 0 && greet(fd), "a TCP client is greeted");
-  T_EQ_INT(send_option(fd, NBD_OPT_LIST, NULL, 0) ? 0 : reply_type(fd), NBD_REP_ERR_TLS_REQD, "LIST before TLS: TLS_REQD");
-  T_EQ_INT(send_option(fd, NBD_OPT_INFO, d, sizeof d) ? 0 : reply_type(fd), NBD_REP_ERR_TLS_REQD, "INFO before TLS: TLS_REQD");
-  T_EQ_INT(go(fd), NBD_REP_ERR_TLS_REQD, "GO before TLS: TLS_REQD (no export information)");
-  T_EQ_INT(send_option(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0) ? 0 : reply_type(fd), NBD_REP_ERR_TLS_REQD,
+  int fd = t_nbd_connect_tcp(port, 1);
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS), "a TCP client is greeted");
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_LIST, NULL, 0), NBD_REP_ERR_TLS_REQD, "LIST before TLS: TLS_REQD");
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_INFO, d, sizeof d), NBD_REP_ERR_TLS_REQD, "INFO before TLS: TLS_REQD");
+  T_EQ_INT(t_nbd_go_reply(ini, fd), NBD_REP_ERR_TLS_REQD, "GO before TLS: TLS_REQD (no export information)");
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0), NBD_REP_ERR_TLS_REQD,
            "an unsupported option before TLS: TLS_REQD too");
-  T_EQ_INT(send_option(fd, NBD_OPT_STARTTLS, "x", 1) ? 0 : reply_type(fd), NBD_REP_ERR_INVALID,
+  T_EQ_INT(t_nbd_option(ini, fd, NBD_OPT_STARTTLS, "x", 1), NBD_REP_ERR_INVALID,
            "STARTTLS with data: INVALID");
-  T_OK(send_option(fd, NBD_OPT_EXPORT_NAME, NULL, 0) == 0 && closed_silently(fd, 5000),
+  T_OK(t_nbd_send_option(ini, fd, NBD_OPT_EXPORT_NAME, NULL, 0) == 0 && closed_silently(fd, 5000),
        "EXPORT_NAME before TLS: closed, nothing of the export sent");
   close(fd);
 
-  fd = cli_connect_tcp(port, 1);
-  T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_ABORT, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ACK &&
+  fd = t_nbd_connect_tcp(port, 1);
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_ABORT, NULL, 0) == NBD_REP_ACK &&
        closed_silently(fd, 5000), "ABORT before TLS: ACK, closed");
   close(fd);
 
   /* STARTTLS and bytes right behind it, before the ACK: never taken as if inside TLS */
-  fd = cli_connect_tcp(port, 1);
+  fd = t_nbd_connect_tcp(port, 1);
   uint8_t both[16 + 5];
   nbd_put64(both, NBD_IHAVEOPT);
   nbd_put32(both + 8, NBD_OPT_STARTTLS);
   nbd_put32(both + 12, 0);
   memcpy(both + 16, "\x16\x03\x01\x00\x00", 5);
-  T_OK(fd >= 0 && greet(fd) && t_sock_send(ini, fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_sock_send(ini, fd, both, sizeof both) == 0 && closed_silently(fd, 5000),
        "bytes sent after STARTTLS before its ACK: closed without the ACK");
   close(fd);
 
   mcsi_nbd_info before = info_of(e);
-  fd = cli_connect_tcp(port, 1);
+  fd = t_nbd_connect_tcp(port, 1);
   uint64_t t0 = now_ms();
-  T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ACK,
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK,
        "STARTTLS: ACK");
   int closed = closed_silently(fd, 15000);
   T_OK(closed, "a client that never starts its TLS handshake is closed at the handshake deadline (after %llu ms)",
        (unsigned long long)(now_ms() - t0));
   close(fd);
-  fd = cli_connect_tcp(port, 1);
+  fd = t_nbd_connect_tcp(port, 1);
   static const char junk[] = "GET / HTTP/1.0\r\n\r\nnot a ClientHello at all";
-  T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ACK &&
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK &&
        t_sock_send(ini, fd, junk, sizeof junk) == 0 && t_sock_recv(ini, fd, (uint8_t[64]){ 0 }, 64, 5000) >= 0,
        "garbage instead of a ClientHello: the connection ends");
   close(fd);
@@ -323,11 +262,13 @@ static void test_gnutls_client(mcsi_nbd_export *e, uint16_t port)
 
 static void test_unix_clients(void)
 {
-  int fd = cli_connect_unix();
-  T_OK(fd >= 0 && greet(fd) && go(fd) == NBD_REP_ACK, "a Unix socket client of a TLS export may stay plain");
+  int fd = t_nbd_connect_unix(sock_path);
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_go_reply(ini, fd) == NBD_REP_ACK, "a Unix socket client of a TLS export may stay plain");
   if (fd >= 0) close(fd);
-  fd = cli_connect_unix();
-  T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ACK,
+  fd = t_nbd_connect_unix(sock_path);
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ACK,
        "... or start TLS");
   if (fd >= 0) close(fd);
 }
@@ -339,10 +280,11 @@ static void test_no_tls(mcsi_id sid)
   mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 1, &o, err, sizeof err);
   T_OK(e != NULL, "plain TCP, said explicitly (%s)", err);
   if (!e) return;
-  int fd = cli_connect_tcp(info_of(e).tcp_port, 1);
-  T_OK(fd >= 0 && greet(fd) && send_option(fd, NBD_OPT_STARTTLS, NULL, 0) == 0 && reply_type(fd) == NBD_REP_ERR_POLICY,
+  int fd = t_nbd_connect_tcp(info_of(e).tcp_port, 1);
+  T_OK(fd >= 0 && t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS) &&
+       t_nbd_option(ini, fd, NBD_OPT_STARTTLS, NULL, 0) == NBD_REP_ERR_POLICY,
        "an export without TLS: STARTTLS is POLICY");
-  T_EQ_INT(go(fd), NBD_REP_ACK, "... and the client goes on plain");
+  T_EQ_INT(t_nbd_go_reply(ini, fd), NBD_REP_ACK, "... and the client goes on plain");
   if (fd >= 0) close(fd);
   mcsi_nbd_export_stop(e);
 }
