@@ -240,7 +240,16 @@ extern const lmcsi_chunk lmcsi_chunks[];
 
 /* lsecret.c: the chap options (secret, secret_file, secret_env, ...) and the
  * secrets remembered for masking */
-void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what);
+/* Option values read from a Lua table, by key (MCSI_OPT_*), before the
+ * engine's opaque options are made from them (lops.c): no Lua error comes
+ * between making and freeing those. */
+typedef struct lmcsi_opt_values {
+  const char *s[MCSI_OPT_COUNT];       /* anchored in the table or on the stack; NULL: unset */
+  int64_t i[MCSI_OPT_COUNT];           /* 0: the default */
+} lmcsi_opt_values;
+/* The chap = { ... } table of the options at t: MCSI_OPT_USERNAME, _SECRET,
+ * _TARGET_USERNAME, _TARGET_SECRET of v. */
+void lmcsi_chap_opts(lua_State *L, int t, lmcsi_opt_values *v, const char *what);
 void lmcsi_remember_secret(lmcsi_engine *e, const char *s);
 void lmcsi_forget_secrets(lmcsi_engine *e);
 const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secrets masked */

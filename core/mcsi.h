@@ -166,40 +166,70 @@ typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *
 
 /* ---- Login --------------------------------------------------------------- */
 
-typedef struct mcsi_chap {
-  const char *username;        /* our name, the target checks our response */
-  const char *secret;
-  const char *target_username; /* mutual CHAP: the target's name and secret, */
-  const char *target_secret;   /* we check the target's response */
-} mcsi_chap;
-
 enum { MCSI_DIGEST_NONE = 0, MCSI_DIGEST_CRC32C = 1 };
 enum { MCSI_DEFAULT = 0, MCSI_YES = 1, MCSI_NO = 2 };
 
-/* All zero means "the default" for every field; see mcsi_login_opts_defaults. */
-typedef struct mcsi_login_opts {
-  const char *portal;                /* "host", "host:port", "[v6]:port" */
-  const char *target;                /* target IQN (NULL for discovery) */
-  mcsi_chap chap;
-  int header_digest, data_digest;    /* MCSI_DIGEST_* */
-  uint32_t max_connections;          /* offered; default 4 */
-  uint32_t max_recv_data_segment_length; /* ours; default 262144 */
-  uint32_t max_burst_length;         /* default 16776192 */
-  uint32_t first_burst_length;       /* default 262144 */
-  uint32_t max_outstanding_r2t;      /* default 1 */
-  uint32_t default_time2wait;        /* default 2 */
-  uint32_t default_time2retain;      /* default 20 */
-  int initial_r2t;                   /* MCSI_YES/NO; default NO */
-  int immediate_data;                /* MCSI_YES/NO; default YES */
-  int login_timeout_ms;              /* default 15000 */
-  int command_timeout_ms;            /* default 30000 */
-  int nop_interval_ms;               /* default 1000 (>= 100); <0 disables */
-  int nop_timeout_ms;                /* default 1000 (>= 100) */
-  int max_redirects;                 /* default 4 */
-  int recovery_timeout_ms;           /* session reinstatement window after the
-                                        last connection failed; default 30000,
-                                        <0: no recovery (commands fail at once) */
-} mcsi_login_opts;
+/* Login and connection options are opaque handles set by key: a key added
+ * later changes no caller's code nor its binary. One row per key: enum
+ * name, value (never reused), canonical name (api/operations.lua's option
+ * sets), kind (MCSI_OPT_STRING, MCSI_OPT_INT), range, and where it applies
+ * (L: mcsi_login_opts, C: mcsi_conn_opts). Unset keys keep their default. */
+#define MCSI_OPT_LIST(X) \
+  X(MCSI_OPT_PORTAL, 1, "portal", STRING, 0, 0, LC)            /* "host", "host:port", "[v6]:port" */ \
+  X(MCSI_OPT_TARGET, 2, "target", STRING, 0, 0, L)             /* target IQN (none: discovery) */ \
+  X(MCSI_OPT_USERNAME, 3, "username", STRING, 0, 0, LC)        /* CHAP: our name */ \
+  X(MCSI_OPT_SECRET, 4, "secret", STRING, 0, 0, LC)            /* CHAP: our secret (wiped when freed) */ \
+  X(MCSI_OPT_TARGET_USERNAME, 5, "target_username", STRING, 0, 0, LC) /* mutual CHAP: the target's name */ \
+  X(MCSI_OPT_TARGET_SECRET, 6, "target_secret", STRING, 0, 0, LC)     /* and secret */ \
+  X(MCSI_OPT_HEADER_DIGEST, 7, "header_digest", INT, 0, 1, L)  /* MCSI_DIGEST_*; default NONE */ \
+  X(MCSI_OPT_DATA_DIGEST, 8, "data_digest", INT, 0, 1, L) \
+  X(MCSI_OPT_MAX_CONNECTIONS, 9, "max_connections", INT, 0, 65535, L) /* offered; default 4 */ \
+  X(MCSI_OPT_MAX_RECV_DATA_SEGMENT_LENGTH, 10, "max_recv_data_segment_length", INT, 0, 4294967295, L) /* 262144 */ \
+  X(MCSI_OPT_MAX_BURST_LENGTH, 11, "max_burst_length", INT, 0, 4294967295, L)       /* 16776192 */ \
+  X(MCSI_OPT_FIRST_BURST_LENGTH, 12, "first_burst_length", INT, 0, 4294967295, L)   /* 262144 */ \
+  X(MCSI_OPT_MAX_OUTSTANDING_R2T, 13, "max_outstanding_r2t", INT, 0, 4294967295, L) /* 1 */ \
+  X(MCSI_OPT_DEFAULT_TIME2WAIT, 14, "default_time2wait", INT, 0, 4294967295, L)     /* 2 s */ \
+  X(MCSI_OPT_DEFAULT_TIME2RETAIN, 15, "default_time2retain", INT, 0, 4294967295, L) /* 20 s */ \
+  X(MCSI_OPT_INITIAL_R2T, 16, "initial_r2t", INT, 0, 2, L)            /* MCSI_YES/NO; default NO */ \
+  X(MCSI_OPT_IMMEDIATE_DATA, 17, "immediate_data", INT, 0, 2, L)      /* MCSI_YES/NO; default YES */ \
+  X(MCSI_OPT_LOGIN_TIMEOUT_MS, 18, "login_timeout_ms", INT, 0, 2147483647, LC) /* 15000; conn: the session's */ \
+  X(MCSI_OPT_COMMAND_TIMEOUT_MS, 19, "command_timeout_ms", INT, 0, 2147483647, L) /* 30000 */ \
+  X(MCSI_OPT_NOP_INTERVAL_MS, 20, "nop_interval_ms", INT, -1, 2147483647, L) /* 1000 (>= 100); -1: none */ \
+  X(MCSI_OPT_NOP_TIMEOUT_MS, 21, "nop_timeout_ms", INT, 0, 2147483647, L)    /* 1000 (>= 100) */ \
+  X(MCSI_OPT_MAX_REDIRECTS, 22, "max_redirects", INT, 0, 2147483647, L)      /* 4 */ \
+  X(MCSI_OPT_RECOVERY_TIMEOUT_MS, 23, "recovery_timeout_ms", INT, -1, 2147483647, L) /* reinstatement window after \
+                                                                  the last connection failed; 30000, -1: none */ \
+  X(MCSI_OPT_WEIGHT, 24, "weight", INT, 0, 4294967295, C)             /* MCSI_LB_WEIGHTED_PATHS; default 1 */
+
+enum mcsi_opt_key {
+#define MCSI_X_OPT_ENUM(e, v, name, kind, min, max, where) e = v,
+  MCSI_OPT_LIST(MCSI_X_OPT_ENUM)
+#undef MCSI_X_OPT_ENUM
+  MCSI_OPT_COUNT                     /* one past the last key */
+};
+enum { MCSI_OPT_STRING = 1, MCSI_OPT_INT = 2 };
+/* "max_connections"; NULL for a number that is no key. */
+const char *mcsi_opt_name(int key);
+/* The key of a canonical name; 0 when there is none. */
+int mcsi_opt_key(const char *name);
+/* MCSI_OPT_STRING or MCSI_OPT_INT; 0 for no key. */
+int mcsi_opt_kind(int key);
+
+typedef struct mcsi_login_opts mcsi_login_opts;
+/* Every key at its default; NULL out of memory. */
+mcsi_login_opts *mcsi_login_opts_new(void);
+/* An independent copy (strings too); NULL out of memory. */
+mcsi_login_opts *mcsi_login_opts_dup(const mcsi_login_opts *o);
+/* Wipes the secrets; NULL is fine. */
+void mcsi_login_opts_free(mcsi_login_opts *o);
+/* ISDSC_SUCCESS, or ISDSC_INVALID_PARAMETER (no such key here, another
+ * kind, out of range: o unchanged) or ISDSC_OUT_OF_RESOURCES. Strings are
+ * copied; NULL unsets. 0 for an int key is its default. */
+mcsi_status mcsi_login_opts_set_int(mcsi_login_opts *o, int key, int64_t value);
+mcsi_status mcsi_login_opts_set_string(mcsi_login_opts *o, int key, const char *value);
+/* The value set (0 / NULL when unset or no such key); the string is o's. */
+int64_t mcsi_login_opts_get_int(const mcsi_login_opts *o, int key);
+const char *mcsi_login_opts_get_string(const mcsi_login_opts *o, int key);
 
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
                                  mcsi_id *session_id, mcsi_id *connection_id);
@@ -437,12 +467,16 @@ mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 
-typedef struct mcsi_conn_opts {
-  const char *portal;                /* required */
-  mcsi_chap chap;                    /* NULL fields: the session's CHAP settings */
-  int login_timeout_ms;              /* 0: the session's */
-  uint32_t weight;                   /* for MCSI_LB_WEIGHTED_PATHS; 0: 1 */
-} mcsi_conn_opts;
+/* Options of one more connection: the keys marked C in MCSI_OPT_LIST
+ * (portal required; CHAP unset: the session's). As mcsi_login_opts_*. */
+typedef struct mcsi_conn_opts mcsi_conn_opts;
+mcsi_conn_opts *mcsi_conn_opts_new(void);
+mcsi_conn_opts *mcsi_conn_opts_dup(const mcsi_conn_opts *o);
+void mcsi_conn_opts_free(mcsi_conn_opts *o);
+mcsi_status mcsi_conn_opts_set_int(mcsi_conn_opts *o, int key, int64_t value);
+mcsi_status mcsi_conn_opts_set_string(mcsi_conn_opts *o, int key, const char *value);
+int64_t mcsi_conn_opts_get_int(const mcsi_conn_opts *o, int key);
+const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
 
 /* Logs in one more connection (same ISID and TSIH, a fresh CID). Answers
  * ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated MaxConnections without

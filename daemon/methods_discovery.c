@@ -139,8 +139,9 @@ static void discover(mcsid_call *call, int store)
   x->store = store;
   snprintf(x->portal, sizeof x->portal, "%s", l.portal);
   x->chap = l.chap;
-  mcsid_chap_to_engine(&x->chap, &l.opts.chap);
-  st = mcsi_send_targets_async(call->d->ini, &l.opts, discovered, x);
+  mcsi_login_opts *o = mcsid_login_opts(&l);
+  st = o ? mcsi_send_targets_async(call->d->ini, o, discovered, x) : ISDSC_OUT_OF_RESOURCES;
+  mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) {
     mcsid_chap_wipe(&x->chap);

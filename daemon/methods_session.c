@@ -110,7 +110,9 @@ static void login_to_target_now(mcsid_call *call)
     mcsid_call_finish(call, st, msg, NULL);
     return;
   }
-  st = mcsi_login_to_target_async(call->d->ini, &l.opts, login_done, call);
+  mcsi_login_opts *o = mcsid_login_opts(&l);
+  st = o ? mcsi_login_to_target_async(call->d->ini, o, login_done, call) : ISDSC_OUT_OF_RESOURCES;
+  mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }
@@ -155,9 +157,10 @@ static void add_connection_now(mcsid_call *call)
     mcsid_call_finish(call, st, msg, NULL);
     return;
   }
-  mcsi_conn_opts co = { .portal = l.portal, .chap = l.opts.chap, .login_timeout_ms = l.opts.login_timeout_ms,
-                        .weight = (uint32_t)mcsid_param_uint(call, "Weight", 0) };
-  st = mcsi_add_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), &co, add_done, call);
+  mcsi_conn_opts *co = mcsid_conn_opts(&l, (uint32_t)mcsid_param_uint(call, "Weight", 0));
+  st = co ? mcsi_add_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), co, add_done, call)
+          : ISDSC_OUT_OF_RESOURCES;
+  mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
 }

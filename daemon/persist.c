@@ -130,19 +130,16 @@ static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login 
     mcsi_status st = mcsid_chap_from_account(&k->d->state, account, &l->chap, msg, len);
     if (st) return st;
   }
-  l->opts.portal = l->portal;
-  l->opts.target = l->target;
-  l->opts.header_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "HeaderDigest")));
-  l->opts.data_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "DataDigest")));
-  if (l->opts.header_digest < 0) l->opts.header_digest = 0;
-  if (l->opts.data_digest < 0) l->opts.data_digest = 0;
-  l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
-  l->opts.nop_interval_ms = (int)k->d->config.nop_interval_ms;
-  l->opts.nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
+  l->header_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "HeaderDigest")));
+  l->data_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "DataDigest")));
+  if (l->header_digest < 0) l->header_digest = 0;
+  if (l->data_digest < 0) l->data_digest = 0;
+  l->login_timeout_ms = (int)k->d->config.login_timeout_ms;
+  l->nop_interval_ms = (int)k->d->config.nop_interval_ms;
+  l->nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
   json_t *recovery = json_object_get(entry, "RecoveryTimeoutMs");
   if (json_integer_value(recovery) > 0 && json_integer_value(recovery) <= 3600000)
-    l->opts.recovery_timeout_ms = (int)json_integer_value(recovery);
-  mcsid_chap_to_engine(&l->chap, &l->opts.chap);
+    l->recovery_timeout_ms = (int)json_integer_value(recovery);
   return ISDSC_SUCCESS;
 }
 
@@ -200,7 +197,10 @@ static void start_login(mcsid_keeper *k)
   mcsid_login l;
   portal_at(k, k->attempt, portal, sizeof portal);
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
-  if (!st) st = mcsi_login_to_target_async(k->d->ini, &l.opts, logged_in, k);
+  mcsi_login_opts *o = st ? NULL : mcsid_login_opts(&l);
+  if (!st && !o) st = ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_to_target_async(k->d->ini, o, logged_in, k);
+  mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) {
     k->attempt++;
@@ -216,8 +216,10 @@ static void start_add(mcsid_keeper *k)
   mcsid_login l;
   portal_at(k, k->added, portal, sizeof portal);
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
-  mcsi_conn_opts co = { .portal = l.portal, .chap = l.opts.chap };
-  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, &co, connection_added, k);
+  mcsi_conn_opts *co = st ? NULL : mcsid_conn_opts(&l, 0);
+  if (!st && !co) st = ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, connection_added, k);
+  mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
   if (st == ISDSC_TOO_MANY_CONNECTIONS) {   /* the target allows fewer: keep what we have */
     log_warning("persistent target %s: the target allows %zu connections only", target_of(k), k->added);

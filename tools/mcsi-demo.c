@@ -153,15 +153,23 @@ int main(void)
   ini = mcsi_initiator_new(NULL);
   mcsi_set_event_callback(ini, on_event, NULL);
   printf("mcsi demo: initiator %s, target %s at %s\n\n", mcsi_initiator_name(ini), env("MCSI_TGT_IQN_PLAIN"), p1);
-  mcsi_login_opts o = { .portal = p1, .target = env("MCSI_TGT_IQN_PLAIN"), .max_connections = 4 };
-  if (!show("LoginToTarget", mcsi_login_to_target(ini, &o, &sid, NULL))) return 1;
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, p1) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, env("MCSI_TGT_IQN_PLAIN"));
+  if (!st) st = mcsi_login_opts_set_int(o, MCSI_OPT_MAX_CONNECTIONS, 4);
+  if (!st) st = mcsi_login_to_target(ini, o, &sid, NULL);
+  mcsi_login_opts_free(o);
+  if (!show("LoginToTarget", st)) return 1;
   list_luns();
   for (int i = 0; i < 3; i++) {
-    mcsi_conn_opts co = { .portal = i % 2 ? p1 : p2 };
+    const char *portal = i % 2 ? p1 : p2;
+    mcsi_conn_opts *co = mcsi_conn_opts_new();
     mcsi_id cid;
     char what[128];
-    snprintf(what, sizeof what, "AddConnectionToSession via %s", co.portal);
-    show(what, mcsi_add_connection_to_session(ini, sid, &co, &cid));
+    snprintf(what, sizeof what, "AddConnectionToSession via %s", portal);
+    st = co ? mcsi_conn_opts_set_string(co, MCSI_OPT_PORTAL, portal) : ISDSC_OUT_OF_RESOURCES;
+    show(what, st ? st : mcsi_add_connection_to_session(ini, sid, co, &cid));
+    mcsi_conn_opts_free(co);
   }
   show_connections();
   printf("\nQD 32 random 4 KiB reads on the null LUN, round robin over the connections:\n");

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "fake_fixture.h"
+#include "testopts.h"
 #include "testlib.h"
 
 
@@ -48,18 +49,17 @@ int fx_init(fx *f, const fake_target_opts *to)
   if (!T_OK(f->ft && f->ini, "%s: fake target and initiator created",
             fake_scenario_name(to->scenario)))
     return 0;
-  f->lo.portal = fake_target_portal(f->ft);
-  f->lo.target = fake_target_iqn(f->ft);
-  f->lo.login_timeout_ms = TIMEOUT_MS;
-  f->lo.command_timeout_ms = TIMEOUT_MS;
+  f->lo = t_login_opts(fake_target_portal(f->ft), fake_target_iqn(f->ft), 0);
+  t_login_set(f->lo, MCSI_OPT_LOGIN_TIMEOUT_MS, TIMEOUT_MS);
+  t_login_set(f->lo, MCSI_OPT_COMMAND_TIMEOUT_MS, TIMEOUT_MS);
   /* these scenarios test how a failure is reported, not session recovery */
-  f->lo.recovery_timeout_ms = -1;
+  t_login_set(f->lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1);
   return 1;
 }
 
 mcsi_status fx_login(fx *f)
 {
-  f->login = mcsi_login_to_target(f->ini, &f->lo, &f->sid, &f->cid);
+  f->login = mcsi_login_to_target(f->ini, f->lo, &f->sid, &f->cid);
   return f->login;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "fake_target.h"
 #include "mcsi.h"
+#include "testopts.h"
 
 #define TIMEOUT_MS 1000          /* login_timeout_ms and command_timeout_ms */
 #define DISK_BLOCKS 2048u        /* the fake target's default 1 MiB disk */
@@ -15,7 +16,7 @@
 typedef struct fx {
   fake_target *ft;
   mcsi_initiator *ini;
-  mcsi_login_opts lo;
+  mcsi_login_opts *lo;            /* the tests' (testopts.h): freed at exit */
   mcsi_id sid, cid;
   mcsi_status login;
 } fx;

@@ -15,6 +15,7 @@
 
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define FAST 90
 #define SLOW 10
@@ -106,8 +107,8 @@ static void churn_step(churn *c)
     return;
   }
   if (c->steps++ % 2 == 0) {
-    mcsi_conn_opts co = { .portal = c->portal };
-    st = mcsi_add_connection_async(c->ini, c->sid, &co, churn_added, c);
+    mcsi_conn_opts *co = t_conn_opts(c->portal, 0);
+    st = mcsi_add_connection_async(c->ini, c->sid, co, churn_added, c);
   } else {
     st = mcsi_remove_connection_async(c->ini, c->sid, c->cid, churn_removed, c);
   }
@@ -128,16 +129,15 @@ int main(void)
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-concurrency");
   if (!T_OK(lfd >= 0 && ini, "a silent portal (%s) and an initiator", silent)) return t_done();
 
-  mcsi_login_opts lo = { .portal = tgt1, .target = iqn, .max_connections = 4 };
+  mcsi_login_opts *lo = t_login_opts(tgt1, iqn, MCSI_OPT_MAX_CONNECTIONS, 4, 0);
   churn c = { .ini = ini, .portal = tgt2 };
-  T_EQ_INT(mcsi_login_to_target(ini, &lo, &c.sid, NULL), ISDSC_SUCCESS, "session B for the add/remove churn");
+  T_EQ_INT(mcsi_login_to_target(ini, lo, &c.sid, NULL), ISDSC_SUCCESS, "session B for the add/remove churn");
 
   double t0 = now_ms();
   int started = 0;
   for (int i = 0; i < FAST + SLOW; i++) {
-    mcsi_login_opts o = { .portal = i < FAST ? (i % 2 ? tgt2 : tgt1) : silent, .target = iqn,
-                          .login_timeout_ms = SLOW_TIMEOUT_MS };
-    started += mcsi_login_to_target_async(ini, &o, op_done, &logins[i]) == ISDSC_SUCCESS;
+    mcsi_login_opts *o = t_login_opts(i < FAST ? (i % 2 ? tgt2 : tgt1) : silent, iqn, MCSI_OPT_LOGIN_TIMEOUT_MS, SLOW_TIMEOUT_MS, 0);
+    started += mcsi_login_to_target_async(ini, o, op_done, &logins[i]) == ISDSC_SUCCESS;
   }
   churn_step(&c);
   T_EQ_INT(started, FAST + SLOW, "100 logins started at once, none refused");

@@ -14,6 +14,7 @@
 #include "fake_target.h"
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #include "fake_fixture.h"
 
@@ -200,7 +201,7 @@ static void test_login_redirect_loop(void)
   memset(&to, 0, sizeof to);
   to.scenario = FAKE_LOGIN_REDIRECT_LOOP;
   if (fx_init(&f, &to)) {
-    f.lo.max_redirects = 3;
+    t_login_set(f.lo, MCSI_OPT_MAX_REDIRECTS, 3);
     t0 = now_ms();
     t_status(fx_login(&f), ISDSC_TARGET_MOVED_TEMPORARILY, "redirect loop", &f);
     T_OK(now_ms() - t0 < 5000, "redirect loop: bounded (%lld ms)", (long long)(now_ms() - t0));
@@ -471,9 +472,9 @@ static void test_add_refused(uint16_t status, mcsi_status want)
   to.max_connections = 4;
   snprintf(what, sizeof what, "add refused with 0x%04x", status);
   if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "%s: login", what)) {
-    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_conn_opts *co = t_conn_opts(mcsi_login_opts_get_string(f.lo, MCSI_OPT_PORTAL), 0);
     mcsi_id cid = 0;
-    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, &cid);
     T_EQ_STR(mcsi_status_name(st), mcsi_status_name(want), "%s: Status (%s)", what, mcsi_last_message(f.ini));
     char hex[8];
     snprintf(hex, sizeof hex, "0x%04x", status);
@@ -495,10 +496,10 @@ static void test_stray_session(void)
   to.scenario = FAKE_NORMAL;
   to.max_connections = 4;
   if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "stray session: login")) {
-    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_conn_opts *co = t_conn_opts(mcsi_login_opts_get_string(f.lo, MCSI_OPT_PORTAL), 0);
     mcsi_id cid = 0;
     unsigned logouts = fake_target_logouts(f.ft);
-    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, &cid);
     T_EQ_STR(mcsi_status_name(st), "ISDSC_CANT_INCLUDE_IN_SESSION", "stray session: add answers (%s)", mcsi_last_message(f.ini));
     for (int i = 0; i < 100 && fake_target_logouts(f.ft) == logouts; i++) usleep(10000);
     T_EQ_INT(fake_target_logouts(f.ft), logouts + 1, "stray session: the new session was logged out");

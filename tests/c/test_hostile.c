@@ -9,6 +9,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define LOOP_MS 20
 
@@ -45,10 +46,10 @@ static fake_target_opts scenario_opts(fake_scenario sc, int variant)
 /* Adds a connection to the same fake target; 0 on failure. */
 static mcsi_id add_conn(fx *f, const char *what)
 {
-  mcsi_conn_opts co = { .portal = fake_target_portal(f->ft) };
+  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
   mcsi_id cid = 0;
 
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, &co, &cid), ISDSC_SUCCESS, what, f))
+  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
     return 0;
   return cid;
 }
@@ -199,8 +200,8 @@ static void test_split_data_in(void)
     fx_end(&f);
     return;
   }
-  f.lo.command_timeout_ms = 15000;             /* longer than the 5 s drain: the READ moves, not times out */
-  f.lo.nop_interval_ms = -1;                   /* a NOP would find the connection stuck mid-PDU */
+  t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 15000);             /* longer than the 5 s drain: the READ moves, not times out */
+  t_login_set(f.lo, MCSI_OPT_NOP_INTERVAL_MS, -1);                   /* a NOP would find the connection stuck mid-PDU */
   if (!t_status(fx_login(&f), ISDSC_SUCCESS, "split Data-In: login", &f)) {
     fx_end(&f);
     return;
@@ -248,15 +249,15 @@ static void count_failures(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 static void test_join_reset(void)
 {
   fake_target_opts to = scenario_opts(FAKE_JOIN_RESET, 0);
-  mcsi_conn_opts co;
+  mcsi_conn_opts *co;
   fx f;
 
   to.max_connections = 4;                      /* claims MC/S, makes a new session of each join */
   if (fx_start(&f, &to)) {
     mcsi_set_event_callback(f.ini, count_failures, NULL);
-    co = (mcsi_conn_opts){ .portal = fake_target_portal(f.ft) };
+    co = t_conn_opts(fake_target_portal(f.ft), 0);
     for (int i = 0; i < 5; i++) {
-      mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, NULL);
+      mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, NULL);
       T_OK(st == ISDSC_CANT_INCLUDE_IN_SESSION || st == ISDSC_CONNECTION_FAILED,
            "join + reset #%d: refused with %s (%s)", i + 1, st_name(st), last_msg(&f));
     }
@@ -283,11 +284,11 @@ static void test_bad_sendtargets(void)
   fx f;
 
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
     for (int i = 0; i < 300; i++) {            /* a leak of the parsed list shows in the heap */
       if (i == 20)
         before = heap_in_use();
-      st = mcsi_send_targets(f.ini, &f.lo, &list);
+      st = mcsi_send_targets(f.ini, f.lo, &list);
       if (st != ISDSC_INVALID_SENDTARGETS_TEXT)
         break;
     }
@@ -381,10 +382,10 @@ static void test_text_forever(void)
   fx f;
 
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
-    f.lo.login_timeout_ms = 20000;             /* the bound, not the clock, must end it */
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
+    t_login_set(f.lo, MCSI_OPT_LOGIN_TIMEOUT_MS, 20000);             /* the bound, not the clock, must end it */
     int64_t t0 = now_ms();
-    t_status(mcsi_send_targets(f.ini, &f.lo, &list), ISDSC_OUT_OF_RESOURCES,
+    t_status(mcsi_send_targets(f.ini, f.lo, &list), ISDSC_OUT_OF_RESOURCES,
              "Text Response with C=1 forever: stopped at the 1 MiB bound", &f);
     T_OK(now_ms() - t0 < 15000, "Text Response forever: answered in %lld ms", (long long)(now_ms() - t0));
     T_OK(list == NULL, "Text Response forever: no list");
@@ -448,8 +449,8 @@ static void test_reinstated_window(void)
     fx_end(&f);
     return;
   }
-  f.lo.recovery_timeout_ms = 15000;
-  f.lo.command_timeout_ms = 10000;
+  t_login_set(f.lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+  t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
   if (t_status(fx_login(&f), ISDSC_SUCCESS, "reinstated window: login", &f)) {
     for (int i = 0; i < 32; i++) {
       cdb_rw10(cdb, 0x28, (uint32_t)i, 1);

@@ -14,6 +14,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 /* A portal that completes the TCP handshake (the kernel's backlog) and then
  * never says a word. */
@@ -67,8 +68,8 @@ static int run_until(mcsi_initiator *ini, const int *flag, int64_t ms)
 /* Starts an add to the silent portal that would wait 10 s for its login. */
 static int start_silent_add(fx *f, const char *silent, seen *add)
 {
-  mcsi_conn_opts co = { .portal = silent, .login_timeout_ms = 10000 };
-  return t_status(mcsi_add_connection_async(f->ini, f->sid, &co, on_result, add), ISDSC_SUCCESS,
+  mcsi_conn_opts *co = t_conn_opts(silent, MCSI_OPT_LOGIN_TIMEOUT_MS, 10000, 0);
+  return t_status(mcsi_add_connection_async(f->ini, f->sid, co, on_result, add), ISDSC_SUCCESS,
                   "an add to a silent portal starts", f);
 }
 
@@ -84,7 +85,7 @@ static void logout_during_add(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &add)) {
     run_for(f.ini, 100);
@@ -125,7 +126,7 @@ static void free_during_add(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &add)) {
     run_for(f.ini, 50);
@@ -149,7 +150,7 @@ static void logout_during_two_adds(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &a) && start_silent_add(&f, silent, &b)) {
     run_for(f.ini, 50);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 static char portal[64];
@@ -106,10 +107,10 @@ int main(void)
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
   iqn = t_env("MCSI_TGT_IQN_PLAIN");
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:initiator");
-  mcsi_login_opts o = { .portal = portal, .target = iqn, .login_timeout_ms = 5000 };
+  mcsi_login_opts *o = t_login_opts(portal, iqn, MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, 0);
   mcsi_id sid = 0, cid = 0;
   mcsi_session_info *si = calloc(1, sizeof *si);
-  if (T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, &o, &sid, &cid)), "ISDSC_SUCCESS", "login (%s)",
+  if (T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, o, &sid, &cid)), "ISDSC_SUCCESS", "login (%s)",
                mcsi_last_message(ini)) && si) {
     commands(sid, 3);
     T_EQ_STR(mcsi_status_name(mcsi_session_get_info(ini, sid, si)), "ISDSC_SUCCESS", "info (%s)", mcsi_last_message(ini));

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 
@@ -19,12 +20,10 @@ static mcsi_id login(const char *port_var, const char *iqn_var, int digests, int
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env(port_var));
-  mcsi_login_opts o = { .portal = portal, .target = t_env(iqn_var), .login_timeout_ms = 5000,
-                        .header_digest = digests, .data_digest = digests, .initial_r2t = initial_r2t,
-                        .recovery_timeout_ms = recovery_ms };
+  mcsi_login_opts *o = t_login_opts(portal, t_env(iqn_var), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_HEADER_DIGEST, digests, MCSI_OPT_DATA_DIGEST, digests, MCSI_OPT_INITIAL_R2T, initial_r2t, MCSI_OPT_RECOVERY_TIMEOUT_MS, recovery_ms, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s (%s)", o.target, mcsi_last_message(ini));
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s (%s)", mcsi_login_opts_get_string(o, MCSI_OPT_TARGET), mcsi_last_message(ini));
   return st ? 0 : sid;
 }
 

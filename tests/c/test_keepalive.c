@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 static int events[16];
@@ -44,10 +45,9 @@ static mcsi_id login(int interval, int timeout)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"),
-                        .nop_interval_ms = interval, .nop_timeout_ms = timeout, .recovery_timeout_ms = -1 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_NOP_INTERVAL_MS, interval, MCSI_OPT_NOP_TIMEOUT_MS, timeout, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
   return sid;
 }
@@ -128,10 +128,9 @@ static void command_timeout(void)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .command_timeout_ms = 800,
-                        .recovery_timeout_ms = -1 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_COMMAND_TIMEOUT_MS, 800, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
   mcsi_id sid = 0;
-  T_EQ_INT(mcsi_login_to_target(ini, &o, &sid, NULL), ISDSC_SUCCESS, "login");
+  T_EQ_INT(mcsi_login_to_target(ini, o, &sid, NULL), ISDSC_SUCCESS, "login");
   uint8_t b[512];
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O before the target goes offline");
   T_EQ_INT(tgtadm("--op update --mode target --tid 1 --name state --value offline"), 0, "target set offline");

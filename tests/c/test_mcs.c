@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 static char tgt1[64], tgt2[64], istgt1[64], istgt2[64];
@@ -54,18 +55,17 @@ static int count_lines(const char *text, const char *needle)
 
 static mcsi_id login(const char *portal, const char *iqn, uint32_t maxc, int recovery_ms)
 {
-  mcsi_login_opts o = { .portal = portal, .target = iqn, .max_connections = maxc,
-                        .recovery_timeout_ms = recovery_ms, .nop_interval_ms = 1000, .nop_timeout_ms = 1000 };
+  mcsi_login_opts *o = t_login_opts(portal, iqn, MCSI_OPT_MAX_CONNECTIONS, maxc, MCSI_OPT_RECOVERY_TIMEOUT_MS, recovery_ms, MCSI_OPT_NOP_INTERVAL_MS, 1000, MCSI_OPT_NOP_TIMEOUT_MS, 1000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s via %s (%s)", iqn, portal, mcsi_last_message(ini));
   return st ? 0 : sid;
 }
 
 static mcsi_status add(mcsi_id sid, const char *portal, mcsi_id *cid)
 {
-  mcsi_conn_opts o = { .portal = portal };
-  return mcsi_add_connection_to_session(ini, sid, &o, cid);
+  mcsi_conn_opts *o = t_conn_opts(portal, 0);
+  return mcsi_add_connection_to_session(ini, sid, o, cid);
 }
 
 static mcsi_session_info info(mcsi_id sid)
@@ -471,10 +471,9 @@ static int istgt_connections(void)
  * own list holds only the live connections before adding any. */
 static void failover_istgt(int drops)
 {
-  mcsi_login_opts o = { .portal = istgt1, .target = t_env("MCSI_ISTGT_IQN"), .max_connections = 4,
-                        .nop_interval_ms = 500, .nop_timeout_ms = 1000 };
+  mcsi_login_opts *o = t_login_opts(istgt1, t_env("MCSI_ISTGT_IQN"), MCSI_OPT_MAX_CONNECTIONS, 4, MCSI_OPT_NOP_INTERVAL_MS, 500, MCSI_OPT_NOP_TIMEOUT_MS, 1000, 0);
   mcsi_id sid = 0;
-  if (mcsi_login_to_target(ini, &o, &sid, NULL)) { T_OK(0, "istgt login (%s)", mcsi_last_message(ini)); return; }
+  if (mcsi_login_to_target(ini, o, &sid, NULL)) { T_OK(0, "istgt login (%s)", mcsi_last_message(ini)); return; }
   refill(sid, istgt1, istgt2, 2);
   load_start(sid, 0);
   int done = 0;
@@ -508,9 +507,9 @@ static void failover_istgt(int drops)
 
 static void silent_path(void)
 {
-  mcsi_login_opts o = { .portal = tgt1, .target = t_env("MCSI_TGT_IQN_PLAIN"), .nop_interval_ms = 200, .nop_timeout_ms = 300 };
+  mcsi_login_opts *o = t_login_opts(tgt1, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_NOP_INTERVAL_MS, 200, MCSI_OPT_NOP_TIMEOUT_MS, 300, 0);
   mcsi_id sid = 0, cid;
-  if (mcsi_login_to_target(ini, &o, &sid, NULL)) { T_OK(0, "login for the silent path test"); return; }
+  if (mcsi_login_to_target(ini, o, &sid, NULL)) { T_OK(0, "login for the silent path test"); return; }
   add(sid, tgt2, &cid);
   mcsi_session_info si = info(sid);
   uint16_t port = si.connections[1].local_port;

@@ -22,6 +22,7 @@
 #include "mcsi_nbd.h"
 #include "resolve.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define SLOW_NAME "slow.mcsi.test"
 #define SLOW_S 5
@@ -68,10 +69,9 @@ static mcsi_session_info info(mcsi_id sid)
 
 static mcsi_id login(const char *portal, int nop_ms)
 {
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .max_connections = 4,
-                        .nop_interval_ms = nop_ms, .nop_timeout_ms = 500, .recovery_timeout_ms = 10000 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_MAX_CONNECTIONS, 4, MCSI_OPT_NOP_INTERVAL_MS, nop_ms, MCSI_OPT_NOP_TIMEOUT_MS, 500, MCSI_OPT_RECOVERY_TIMEOUT_MS, 10000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s (%s)", portal, mcsi_last_message(ini));
   return st ? 0 : sid;
 }
@@ -216,8 +216,8 @@ static void slow_login_stalls_nothing(void)
 {
   mcsi_id a = login(tgt1, 1000), b = login(tgt1, 100), extra = 0;
   if (!a || !b) return;
-  mcsi_conn_opts co = { .portal = tgt2 };
-  T_EQ_INT(mcsi_add_connection_to_session(ini, a, &co, &extra), ISDSC_SUCCESS, "A has a second connection (%s)",
+  mcsi_conn_opts *co = t_conn_opts(tgt2, 0);
+  T_EQ_INT(mcsi_add_connection_to_session(ini, a, co, &extra), ISDSC_SUCCESS, "A has a second connection (%s)",
            mcsi_last_message(ini));
   io_start(a);
   pump(0.3);
@@ -225,15 +225,15 @@ static void slow_login_stalls_nothing(void)
   int calls0 = atomic_load(&slow_calls);
   op slow_op = { 0 }, add_op = { 0 };
   double t0 = now_s();
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 15000 };
-  mcsi_status st = mcsi_login_to_target_async(ini, &so, op_done, &slow_op);
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 15000, 0);
+  mcsi_status st = mcsi_login_to_target_async(ini, so, op_done, &slow_op);
   double call_s = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s started", slow);
   T_OK(call_s < 1.0, "starting it took %.3f s (< 1 s: the name resolves off the loop)", call_s);
   pump(0.5);
   double add_t0 = now_s();
-  co.portal = tgt1;
-  T_EQ_INT(mcsi_add_connection_async(ini, a, &co, op_done, &add_op), ISDSC_SUCCESS, "an add on A started meanwhile");
+  t_conn_set_string(co, MCSI_OPT_PORTAL, tgt1);
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, op_done, &add_op), ISDSC_SUCCESS, "an add on A started meanwhile");
   pump_until(&add_op.done, 10);
   T_EQ_STR(mcsi_status_name(add_op.st), "ISDSC_SUCCESS", "the add on A succeeded (%s)", add_op.msg);
   T_OK(add_op.done && add_op.at - add_t0 < 2.0 && !slow_op.done,
@@ -282,9 +282,9 @@ static void slow_login_stalls_nothing(void)
 static void login_timeout_covers_resolution(void)
 {
   op o = { 0 };
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 1000 };
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 1000, 0);
   double t0 = now_s();
-  T_EQ_INT(mcsi_login_to_target_async(ini, &so, op_done, &o), ISDSC_SUCCESS, "login with a 1 s timeout started");
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, op_done, &o), ISDSC_SUCCESS, "login with a 1 s timeout started");
   pump_until(&o.done, SLOW_S + 5);
   double dt = o.at - t0;
   T_EQ_STR(mcsi_status_name(o.st), "ISDSC_DNS_NAME_UNRESOLVED", "it ended with its own Status (%s)", o.msg);
@@ -292,7 +292,7 @@ static void login_timeout_covers_resolution(void)
   T_OK(dt >= 0.95 && dt < 2.5, "at its login timeout (%.3f s)", dt);
   mcsi_id sid = 0;
   t0 = now_s();
-  mcsi_status st = mcsi_login_to_target(ini, &so, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, so, &sid, NULL);
   dt = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_DNS_NAME_UNRESOLVED", "the blocking form too (%s)", mcsi_last_message(ini));
   T_OK(dt >= 0.95 && dt < 2.5, "... at its login timeout (%.3f s)", dt);
@@ -307,16 +307,16 @@ static void removed_or_freed_while_resolving(void)
   mcsi_id a = login(tgt1, 1000);
   if (!a) return;
   op add = { 0 }, out = { 0 };
-  mcsi_conn_opts co = { .portal = slow };
-  T_EQ_INT(mcsi_add_connection_async(ini, a, &co, op_done, &add), ISDSC_SUCCESS, "an add via %s started", slow);
+  mcsi_conn_opts *co = t_conn_opts(slow, 0);
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, op_done, &add), ISDSC_SUCCESS, "an add via %s started", slow);
   pump(0.2);
   T_EQ_INT(mcsi_logout_from_target_async(ini, a, op_done, &out), ISDSC_SUCCESS, "logout while it resolves");
   pump_until(&out.done, 5);
   T_EQ_STR(mcsi_status_name(add.st), "ISDSC_CONNECTION_FAILED", "the add ended with its session (%s)", add.msg);
   T_EQ_STR(mcsi_status_name(out.st), "ISDSC_SUCCESS", "the logout did not wait for the resolver (%s)", out.msg);
   op lo = { 0 };
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN") };
-  T_EQ_INT(mcsi_login_to_target_async(ini, &so, op_done, &lo), ISDSC_SUCCESS, "a login via %s started", slow);
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), 0);
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, op_done, &lo), ISDSC_SUCCESS, "a login via %s started", slow);
   pump(0.2);
   double t0 = now_s();
   mcsi_initiator_free(ini);

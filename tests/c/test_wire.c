@@ -13,6 +13,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define LOOP_MS 10
 #define EPSILON_MS 50           /* timer granularity the waits may lose */
@@ -35,10 +36,10 @@ static void run_for(mcsi_initiator *ini, int64_t ms)
 
 static mcsi_id add_conn(fx *f, const char *what)
 {
-  mcsi_conn_opts co = { .portal = fake_target_portal(f->ft) };
+  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
   mcsi_id cid = 0;
 
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, &co, &cid), ISDSC_SUCCESS, what, f))
+  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
     return 0;
   return cid;
 }
@@ -57,8 +58,8 @@ static int start_recovering(fx *f, const fake_target_opts *to, const char *what)
 {
   if (!fx_init(f, to))
     return 0;
-  f->lo.recovery_timeout_ms = 15000;
-  f->lo.command_timeout_ms = 10000;
+  t_login_set(f->lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+  t_login_set(f->lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
   return t_status(fx_login(f), ISDSC_SUCCESS, what, f);
 }
 
@@ -180,9 +181,9 @@ static void test_text_continuation_window(void)
   to.variant = FAKE_TEXT_WINDOW_CLOSES;
   to.cmd_window = 1;                           /* the one Text Request fills it */
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
     int64_t t0 = now_ms();
-    mcsi_status st = mcsi_send_targets(f.ini, &f.lo, &list);
+    mcsi_status st = mcsi_send_targets(f.ini, f.lo, &list);
     T_OK(st != ISDSC_SUCCESS, "text continuation: SendTargets fails (%s: %s)", st_name(st), last_msg(&f));
     T_OK(now_ms() - t0 < 3000, "text continuation: at once (%lld ms)", (long long)(now_ms() - t0));
     T_EQ_INT(fake_target_window_violations(f.ft), 0, "text continuation: no Text Request beyond MaxCmdSN");
@@ -340,9 +341,9 @@ static void test_async_logout_session(void)
   to.async_event = 1;
   to.async_param[2] = 2;
   if (fx_init(&f, &to)) {
-    f.lo.recovery_timeout_ms = 15000;
-    f.lo.command_timeout_ms = 10000;
-    f.lo.default_time2wait = 2;                /* the fake target takes our offer */
+    t_login_set(f.lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+    t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
+    t_login_set(f.lo, MCSI_OPT_DEFAULT_TIME2WAIT, 2);                /* the fake target takes our offer */
   }
   if (f.ini && t_status(fx_login(&f), ISDSC_SUCCESS, "async 1, one connection", &f)) {
     mcsi_session_get_info(f.ini, f.sid, &si);
@@ -526,7 +527,7 @@ static void test_async_renegotiate(void)
 static void test_tpgt_join(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_conn_opts co;
+  mcsi_conn_opts *co;
   mcsi_session_info si;
   mcsi_id cid = 0;
   fx f;
@@ -535,9 +536,8 @@ static void test_tpgt_join(void)
   if (start_recovering(&f, &to, "TPGT")) {
     mcsi_session_get_info(f.ini, f.sid, &si);
     T_EQ_INT(si.tpgt, 1, "TPGT: the session's portal group tag is the one the target declared");
-    memset(&co, 0, sizeof co);
-    co.portal = fake_target_portal(f.ft);
-    t_status(mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid), ISDSC_CANT_INCLUDE_IN_SESSION,
+    co = t_conn_opts(fake_target_portal(f.ft), 0);
+    t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, &cid), ISDSC_CANT_INCLUDE_IN_SESSION,
              "TPGT: a join through portal group 2 is refused", &f);
     T_OK(strstr(last_msg(&f), "TargetPortalGroupTag=2") != NULL, "TPGT: the message says why (%s)", last_msg(&f));
     mcsi_session_get_info(f.ini, f.sid, &si);

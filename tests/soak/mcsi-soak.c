@@ -385,9 +385,12 @@ static void keep_connections(void)
 {
   refresh_info();
   if (strcmp(info.state, "active") || (int)info.connection_count >= opt.connections || now_s() < add_retry_at) return;
-  mcsi_conn_opts o = { .portal = emptier_portal() };
+  const char *via = emptier_portal();
+  mcsi_conn_opts *o = mcsi_conn_opts_new();
   mcsi_id cid;
-  mcsi_status st = mcsi_add_connection_to_session(ini, sid, &o, &cid);
+  mcsi_status st = o ? mcsi_conn_opts_set_string(o, MCSI_OPT_PORTAL, via) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_add_connection_to_session(ini, sid, o, &cid);
+  mcsi_conn_opts_free(o);
   if (st == ISDSC_SUCCESS) {
     K.adds++;
     return;
@@ -395,7 +398,7 @@ static void keep_connections(void)
   K.add_failures++;
   add_retry_at = now_s() + 0.2;
   if (opt.verbose || K.add_failures <= 10)
-    fprintf(stderr, "mcsi-soak: add connection via %s: %s: %s\n", o.portal, mcsi_status_name(st), mcsi_last_message(ini));
+    fprintf(stderr, "mcsi-soak: add connection via %s: %s: %s\n", via, mcsi_status_name(st), mcsi_last_message(ini));
 }
 
 /* ---- progress and the end -------------------------------------------------------------------- */
@@ -520,9 +523,12 @@ static void setup(void)
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:soak");
   if (!ini) { fprintf(stderr, "mcsi-soak: mcsi_initiator_new failed\n"); exit(1); }
   mcsi_set_event_callback(ini, on_event, NULL);
-  mcsi_login_opts o = { .portal = portal[0], .target = env("MCSI_TGT_IQN_PLAIN"),
-                        .max_connections = (uint32_t)opt.connections };
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, portal[0]) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, env("MCSI_TGT_IQN_PLAIN"));
+  if (!st) st = mcsi_login_opts_set_int(o, MCSI_OPT_MAX_CONNECTIONS, opt.connections);
+  if (!st) st = mcsi_login_to_target(ini, o, &sid, NULL);
+  mcsi_login_opts_free(o);
   if (st) die("login", st);
   mcsi_scsi_test_unit_ready(ini, sid, 1);          /* takes the new session's UNIT ATTENTION */
   mcsi_capacity cap;

@@ -1,0 +1,18 @@
+/* testopts.h: the opaque login and connection options of mcsi.h made in one
+ * call for the tests:
+ *   t_login_opts(portal, target, KEY, value, ..., 0)
+ *   t_conn_opts(portal, KEY, value, ..., 0)
+ * KEY an MCSI_OPT_* integer key, value an int (use t_opts_set_string for
+ * string keys). A refused key is a "not ok" line. The handles are the
+ * tests': freed at exit. */
+#ifndef MCSI_TESTOPTS_H
+#define MCSI_TESTOPTS_H
+#include "mcsi.h"
+
+mcsi_login_opts *t_login_opts(const char *portal, const char *target, ...);
+mcsi_conn_opts *t_conn_opts(const char *portal, ...);
+/* Sets one more key (int or string) and returns o. */
+mcsi_login_opts *t_login_set(mcsi_login_opts *o, int key, long long v);
+mcsi_login_opts *t_login_set_string(mcsi_login_opts *o, int key, const char *v);
+mcsi_conn_opts *t_conn_set_string(mcsi_conn_opts *o, int key, const char *v);
+#endif
