@@ -32,6 +32,26 @@
 extern "C" {
 #endif
 
+/* ---- Version and features ----------------------------------------------------
+ * The library's version (the Makefile reads it from here: one place). The
+ * ABI can grow: options are opaque handles set by key, information and
+ * results come through library-allocated handles and accessors, so a key,
+ * an accessor or a function added later keeps the SONAME (libmcsi.so.1);
+ * only a function that changes or goes away bumps it. A program tests
+ * what it uses with the MCSI_HAS_* macros (each 1 when present, never
+ * removed once given) and MCSI_VERSION_NUMBER. */
+#define MCSI_VERSION_MAJOR 0
+#define MCSI_VERSION_MINOR 2
+#define MCSI_VERSION_PATCH 0
+#define MCSI_VERSION_NUMBER (MCSI_VERSION_MAJOR * 10000 + MCSI_VERSION_MINOR * 100 + MCSI_VERSION_PATCH)
+#define MCSI_HAS_OPTS_BY_KEY 1     /* mcsi_login_opts / mcsi_conn_opts: opaque, set by MCSI_OPT_* key */
+#define MCSI_HAS_BLOCK_IO 1        /* mcsi_io_read/_write/_flush/_unmap/_write_zeroes, mcsi_pread/mcsi_pwrite */
+#define MCSI_HAS_COMPLETION 1      /* mcsi_completion { done, free, arg } (the block I/O calls) */
+#define MCSI_HAS_TIMERS 1          /* mcsi_timer_add / mcsi_timer_cancel */
+#define MCSI_HAS_FD_WATCH 1        /* mcsi_fd_watch / _set / mcsi_fd_unwatch */
+#define MCSI_HAS_SUBSCRIBE 1       /* mcsi_subscribe / mcsi_unsubscribe (any number of event subscribers) */
+#define MCSI_HAS_ABORT_TASK 1      /* mcsi_scsi_submit_tagged, mcsi_abort_task, mcsi_lun_reset */
+
 /* ---- Status ------------------------------------------------------------ */
 
 typedef uint32_t mcsi_status;
@@ -378,7 +398,7 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
 #define MCSI_SCSI_BACKOFF_MS 10            /* first back-off on BUSY / TASK SET FULL: 10, 20, 40, 80 ms */
 #define MCSI_IO_MAX_PIECE (1u << 20)       /* bytes per command (the LUN's limit when lower; see mcsi_io_limit_transfer) */
 #define MCSI_IO_WINDOW 32                  /* commands of one request in flight at once */
-#define MCSI_HAVE_IO 1                     /* feature macro: the mcsi_io_* calls exist */
+#define MCSI_HAVE_IO MCSI_HAS_BLOCK_IO    /* its first name (kept) */
 
 enum { MCSI_IO_FUA = 1u << 0,              /* READ/WRITE(16) byte 1 bit 3: force unit access */
        MCSI_IO_DPO = 1u << 1 };            /* byte 1 bit 4: disable page out */

@@ -163,7 +163,7 @@ static void failover(int rounds)
   if (rounds > 64) rounds = 64;
   mcsi_scsi_test_unit_ready(ini, sid, 2);
   for (int r = 0; r < rounds; r++) {
-    mcsi_id cid = add_connection(portal2);
+    add_connection(portal2);
     stop = failed = 0;
     for (intptr_t i = 0; i < 32; i++) submit(i);
     pump(300);
