@@ -1232,11 +1232,11 @@ static int l_connect(lua_State *L)
 
 static lmcsi_engine *live_engines;      /* for the exit handler (os.exit without closing the state) */
 
-static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logged_out(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)st; (void)message; (void)result;
   lmcsi_engine *e = arg;
-  (void)ini; (void)r;
-  e->exit_left--;
+  (void)ini; e->exit_left--;
 }
 
 /* Logs every session out (the flat API's too) and runs the loop until they
@@ -1261,7 +1261,7 @@ static void logout_all(lmcsi_engine *e)
     if (!ids) continue;
     n = mcsi_session_list(inis[j], ids, n);
     for (size_t i = 0; i < n; i++)
-      if (mcsi_logout_from_target_async(inis[j], ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
+      if (mcsi_logout_from_target_async(inis[j], ids[i], MCSI_COMPLETION(logged_out, e)) == ISDSC_SUCCESS) e->exit_left++;
     free(ids);
   }
   double end = now_ms() + EXIT_LOGOUT_MS;

@@ -83,20 +83,29 @@ static void login_opts(lua_State *L, int t, lmcsi_opt_values *v, const char *wha
 
 /* ---- starting a core operation ------------------------------------------------------- */
 
-static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+/* The end of a session operation (result: const mcsi_session_result *). */
+static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   lmcsi_req *r = arg;
   (void)ini;
-  r->sid = res->session_id;
-  r->cid = res->connection_id;
-  if (r->what == LOGIN && res->status == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
-  lmcsi_req_set(r, res->status, res->message);
+  r->sid = ids->session_id;
+  r->cid = ids->connection_id;
+  if (r->what == LOGIN && st == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
+  lmcsi_req_set(r, st, message);
   lmcsi_req_done(r);
 }
 
-static void ignore_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+/* The older shape (mcsi_abort_task_async, mcsi_lun_reset_async). */
+static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
 {
-  (void)ini; (void)res; (void)arg;
+  mcsi_session_result ids = { res->session_id, res->connection_id };
+  on_done(ini, res->status, res->message, &ids, arg);
+}
+
+static void ignore_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  (void)ini; (void)st; (void)message; (void)result; (void)arg;
 }
 
 /* Runs a core start call with the engine entered; a refusal's detail goes to r. */
@@ -134,7 +143,7 @@ static int push_login_session(lua_State *L, lmcsi_req *r)
 /* Nobody waits any more (Ctrl-C): a session it made is logged out. */
 static void abandon_login(lmcsi_req *r)
 {
-  if (r->st == ISDSC_SUCCESS) mcsi_logout_from_target_async(r->ini, r->sid, ignore_result, NULL);
+  if (r->st == ISDSC_SUCCESS) mcsi_logout_from_target_async(r->ini, r->sid, MCSI_COMPLETION(ignore_done, NULL));
 }
 
 /* The options table at 1 (and a function at 2): sid, cid, st or Session, st. */
@@ -153,7 +162,7 @@ int lmcsi_op_login(lua_State *L, int as_object)
   r->abandon = abandon_login;
   mcsi_status st;
   mcsi_login_opts *o = MAKE_OPTS(L, mcsi_login_opts, &v, "mcsi.login_to_target");
-  START(L, e, r, mcsi_login_to_target_async(r->ini, o, on_result, r));
+  START(L, e, r, mcsi_login_to_target_async(r->ini, o, MCSI_COMPLETION(on_done, r)));
   mcsi_login_opts_free(o);
   return lmcsi_req_started(L, r, st);
 }
@@ -178,7 +187,7 @@ int lmcsi_l_logout_from_target(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "logout_from_target");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, on_result, r));
+  START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, MCSI_COMPLETION(on_done, r)));
   if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ends either way */
   return lmcsi_req_started(L, r, st);
 }
@@ -233,7 +242,7 @@ int lmcsi_op_add_connection(lua_State *L, int session_obj)
   if (session_obj) r->obj_ref = lmcsi_ref(L, 1);
   mcsi_status st;
   mcsi_conn_opts *o = MAKE_OPTS(L, mcsi_conn_opts, &v, what);
-  START(L, e, r, mcsi_add_connection_async(r->ini, sid, o, on_result, r));
+  START(L, e, r, mcsi_add_connection_async(r->ini, sid, o, MCSI_COMPLETION(on_done, r)));
   mcsi_conn_opts_free(o);
   r->sid = sid;
   return lmcsi_req_started(L, r, st);
@@ -266,7 +275,7 @@ static int remove_connection(lua_State *L, int detached_ok)
   r->ini = lmcsi_ini_for(L, e, sid);
   if (lmcsi_is_connection(L, 2, NULL, NULL)) r->obj_ref = lmcsi_ref(L, 2);
   mcsi_status st;
-  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_result, r));
+  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -279,12 +288,16 @@ int lmcsi_l_remove_connection_async(lua_State *L) { return remove_connection(L, 
 
 /* ---- discovery ------------------------------------------------------------------------------ */
 
-static void on_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg)
+/* result: the library's const mcsi_target_list * (NULL on failure), kept as a copy. */
+static void on_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   lmcsi_req *r = arg;
   (void)ini;
-  r->list = list;
-  lmcsi_req_set(r, res->status, res->message);
+  if (!st && !(r->list = mcsi_target_list_dup(result))) {
+    st = ISDSC_OUT_OF_RESOURCES;
+    message = "out of memory";
+  }
+  lmcsi_req_set(r, st, message);
   lmcsi_req_done(r);
 }
 
@@ -343,7 +356,7 @@ int lmcsi_l_send_targets(lua_State *L)
   r->ini = ini;
   mcsi_status st;
   mcsi_login_opts *o = MAKE_OPTS(L, mcsi_login_opts, &v, what);
-  START(L, e, r, mcsi_send_targets_async(r->ini, o, on_targets, r));
+  START(L, e, r, mcsi_send_targets_async(r->ini, o, MCSI_COMPLETION(on_targets, r)));
   mcsi_login_opts_free(o);
   return lmcsi_req_started(L, r, st);
 }
@@ -386,7 +399,7 @@ int lmcsi_close_session(lua_State *L, mcsi_id sid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {                           /* core cannot be waited for here */
-    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, ignore_result, NULL);
+    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, MCSI_COMPLETION(ignore_done, NULL));
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);
@@ -398,7 +411,7 @@ int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {
-    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_result, NULL);
+    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, MCSI_COMPLETION(ignore_done, NULL));
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);

@@ -175,6 +175,38 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  * with the session), before the logout's own callback. Only
  * mcsi_initiator_free ends operations without calling them. */
 
+/* One completion shape for every asynchronous operation: st and message
+ * (valid during the call) are the operation's own; result points to the
+ * operation's result, allocated by the library and valid during the call
+ * (so it may grow at its end; never NULL on success unless noted):
+ *   login, logout, add / remove connection   const mcsi_session_result *
+ *   send_targets                              const mcsi_target_list * (NULL on failure)
+ *   mcsi_io_* calls                           const mcsi_io_result *
+ *   mcsi_io_geometry_async                    const mcsi_lun_geometry * (NULL on failure)
+ * free (may be NULL) is called with arg exactly once when the engine no
+ * longer needs it: after done ran, when the call itself fails (done never
+ * runs then, free runs before the call returns), or when the initiator is
+ * freed with the operation pending. A call without done fails
+ * (ISDSC_INVALID_PARAMETER). */
+typedef void (*mcsi_done_fn)(mcsi_initiator *ini, mcsi_status st, const char *message,
+                             const void *result, void *arg);
+typedef struct mcsi_completion {
+  mcsi_done_fn done;
+  void (*free)(void *arg);
+  void *arg;
+} mcsi_completion;
+/* (mcsi_completion){ done, NULL, arg } */
+#define MCSI_COMPLETION(done, arg) ((mcsi_completion){ (done), NULL, (arg) })
+
+/* The ids a session operation is about. */
+typedef struct mcsi_session_result {
+  mcsi_id session_id;                /* login: the new session (0 when it failed); else the session */
+  mcsi_id connection_id;             /* login: its leading connection; add: the new one (0 when it
+                                        failed); remove: the one removed; logout: 0 */
+} mcsi_session_result;
+
+/* The older shape, for mcsi_abort_task_async / mcsi_lun_reset_async only
+ * (until they take an mcsi_completion too). */
 typedef struct mcsi_result {
   mcsi_status status;
   const char *message;               /* this operation's own detail; valid during the callback */
@@ -254,10 +286,9 @@ const char *mcsi_login_opts_get_string(const mcsi_login_opts *o, int key);
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
                                  mcsi_id *session_id, mcsi_id *connection_id);
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
-mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                       mcsi_result_cb cb, void *arg);
-mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id,
-                                          mcsi_result_cb cb, void *arg);
+/* result: const mcsi_session_result * */
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
 
 
 /* Discovery: SendTargets=All through a discovery session. */
@@ -273,11 +304,10 @@ typedef struct mcsi_target_list {
 mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
                               mcsi_target_list **out);
 void mcsi_target_list_free(mcsi_target_list *list);
-/* list (NULL on failure) belongs to the callback: mcsi_target_list_free it. */
-typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list,
-                                void *arg);
-mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                    mcsi_targets_cb cb, void *arg);
+/* A copy the caller owns (a list given to a completion is the library's); NULL out of memory. */
+mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list);
+/* result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
 
 /* ---- SCSI ---------------------------------------------------------------- */
 
@@ -403,21 +433,6 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
 enum { MCSI_IO_FUA = 1u << 0,              /* READ/WRITE(16) byte 1 bit 3: force unit access */
        MCSI_IO_DPO = 1u << 1 };            /* byte 1 bit 4: disable page out */
 
-/* One completion shape: st and message (valid during the call) are the
- * operation's own; result points to the operation's result struct (for the
- * mcsi_io_* calls a const mcsi_io_result *; for mcsi_io_geometry_async a
- * const mcsi_lun_geometry *), NULL on failure where noted, valid during the
- * call. free (may be NULL) is called with arg exactly once when the engine
- * no longer needs it: after done ran, when the call itself fails (done never
- * runs then, free runs before the call returns), or when the initiator is
- * freed with the operation pending. */
-typedef void (*mcsi_done_fn)(mcsi_initiator *ini, mcsi_status st, const char *message,
-                             const void *result, void *arg);
-typedef struct mcsi_completion {
-  mcsi_done_fn done;
-  void (*free)(void *arg);
-  void *arg;
-} mcsi_completion;
 
 typedef struct mcsi_io_result {
   uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
@@ -503,17 +518,17 @@ const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
  * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
-/* r->connection_id is the new connection. */
+/* result: const mcsi_session_result * (connection_id: the new connection). */
 mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
-                                      mcsi_result_cb cb, void *arg);
+                                      mcsi_completion c);
 /* Drains the connection (its commands finish or move), logs it out and
  * closes it; the others keep running. See the Status list in the README. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
-/* Asynchronous form: cb runs once with the outcome and its own message
- * (r->connection_id is the connection). */
+/* Asynchronous form: done runs once with the outcome and its own message;
+ * result: const mcsi_session_result * (connection_id: the connection). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
-                                         mcsi_id connection_id, mcsi_result_cb cb, void *arg);
+                                         mcsi_id connection_id, mcsi_completion c);
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */

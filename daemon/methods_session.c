@@ -71,20 +71,21 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
 
 /* ---- LoginToTarget -------------------------------------------------------------------------------- */
 
-static void login_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void login_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   mcsid_call *call = arg;
   (void)ini;
-  if (r->status)
-    log_info("LoginToTarget %s: %s", mcsid_param_string(call, "TargetName"), mcsi_status_name(r->status));
+  if (st)
+    log_info("LoginToTarget %s: %s", mcsid_param_string(call, "TargetName"), mcsi_status_name(st));
   else
     log_info("LoginToTarget %s: session %llu", mcsid_param_string(call, "TargetName"),
-             (unsigned long long)r->session_id);
-  if (!r->status && call->d->stopping) mcsid_logout_on_shutdown(call->d, r->session_id);
-  json_t *out = r->status ? NULL
-                          : json_pack("{s:o, s:o}", "UniqueSessionId", mcsid_id_json(r->session_id),
-                                      "UniqueConnectionId", mcsid_id_json(r->connection_id));
-  mcsid_call_finish(call, r->status, r->message, out);
+             (unsigned long long)ids->session_id);
+  if (!st && call->d->stopping) mcsid_logout_on_shutdown(call->d, ids->session_id);
+  json_t *out = st ? NULL
+                          : json_pack("{s:o, s:o}", "UniqueSessionId", mcsid_id_json(ids->session_id),
+                                      "UniqueConnectionId", mcsid_id_json(ids->connection_id));
+  mcsid_call_finish(call, st, message, out);
 }
 
 /* IsPersistent: the same as PersistentLoginTarget with one connection. */
@@ -111,7 +112,7 @@ static void login_to_target_now(mcsid_call *call)
     return;
   }
   mcsi_login_opts *o = mcsid_login_opts(&l);
-  st = o ? mcsi_login_to_target_async(call->d->ini, o, login_done, call) : ISDSC_OUT_OF_RESOURCES;
+  st = o ? mcsi_login_to_target_async(call->d->ini, o, MCSI_COMPLETION(login_done, call)) : ISDSC_OUT_OF_RESOURCES;
   mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) mcsid_call_fail_now(call, st);
@@ -121,17 +122,18 @@ void mcsid_run_login_to_target(mcsid_call *call) { mcsid_chap_files_then(call, l
 
 /* ---- LogoutFromTarget -------------------------------------------------------------------------------- */
 
-static void logout_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logout_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)result;
   (void)ini;
-  mcsid_call_finish(arg, r->status, r->message, NULL);
+  mcsid_call_finish(arg, st, message, NULL);
 }
 
 void mcsid_run_logout_from_target(mcsid_call *call)
 {
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
   mcsid_exports_stop_session(call->d, sid);   /* its NBD clients closed before the session goes */
-  mcsi_status st = mcsi_logout_from_target_async(call->d->ini, sid, logout_done, call);
+  mcsi_status st = mcsi_logout_from_target_async(call->d->ini, sid, MCSI_COMPLETION(logout_done, call));
   if (st) {
     mcsid_call_fail_now(call, st);
     return;
@@ -141,11 +143,12 @@ void mcsid_run_logout_from_target(mcsid_call *call)
 
 /* ---- AddConnectionToSession / RemoveConnectionFromSession ------------------------------------------- */
 
-static void add_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void add_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   (void)ini;
-  json_t *out = r->status ? NULL : json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(r->connection_id));
-  mcsid_call_finish(arg, r->status, r->message, out);
+  json_t *out = st ? NULL : json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(ids->connection_id));
+  mcsid_call_finish(arg, st, message, out);
 }
 
 static void add_connection_now(mcsid_call *call)
@@ -158,7 +161,7 @@ static void add_connection_now(mcsid_call *call)
     return;
   }
   mcsi_conn_opts *co = mcsid_conn_opts(&l, (uint32_t)mcsid_param_uint(call, "Weight", 0));
-  st = co ? mcsi_add_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), co, add_done, call)
+  st = co ? mcsi_add_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), co, MCSI_COMPLETION(add_done, call))
           : ISDSC_OUT_OF_RESOURCES;
   mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
@@ -167,16 +170,17 @@ static void add_connection_now(mcsid_call *call)
 
 void mcsid_run_add_connection_to_session(mcsid_call *call) { mcsid_chap_files_then(call, add_connection_now); }
 
-static void remove_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void remove_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)result;
   (void)ini;
-  mcsid_call_finish(arg, r->status, r->message, NULL);
+  mcsid_call_finish(arg, st, message, NULL);
 }
 
 void mcsid_run_remove_connection_from_session(mcsid_call *call)
 {
   mcsi_status st = mcsi_remove_connection_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                                mcsid_param_id(call, "UniqueConnectionId"), remove_done, call);
+                                                mcsid_param_id(call, "UniqueConnectionId"), MCSI_COMPLETION(remove_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 

@@ -153,19 +153,20 @@ static int keeper_gone(mcsid_keeper *k)
   return 1;
 }
 
-static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logged_in(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   mcsid_keeper *k = arg;
   (void)ini;
   if (keeper_gone(k)) return;
-  if (r->status) {
+  if (st) {
     k->attempt++;
-    retry_later(k, r->status, r->message);
+    retry_later(k, st, message);
     return;
   }
-  k->sid = r->session_id;
+  k->sid = ids->session_id;
   k->added = 1;
-  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(ids->connection_id));
   if (k->d->stopping) {   /* made while shutting down: logged out with the rest */
     mcsid_logout_on_shutdown(k->d, k->sid);
     return;
@@ -176,18 +177,19 @@ static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   step(k);
 }
 
-static void connection_added(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void connection_added(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   mcsid_keeper *k = arg;
   (void)ini;
   if (keeper_gone(k)) return;
-  if (r->status) {
-    if (!k->first_status) k->first_status = r->status;
-    retry_later(k, r->status, r->message);
+  if (st) {
+    if (!k->first_status) k->first_status = st;
+    retry_later(k, st, message);
     return;
   }
   k->added++;
-  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(ids->connection_id));
   step(k);
 }
 
@@ -199,7 +201,7 @@ static void start_login(mcsid_keeper *k)
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
   mcsi_login_opts *o = st ? NULL : mcsid_login_opts(&l);
   if (!st && !o) st = ISDSC_OUT_OF_RESOURCES;
-  if (!st) st = mcsi_login_to_target_async(k->d->ini, o, logged_in, k);
+  if (!st) st = mcsi_login_to_target_async(k->d->ini, o, MCSI_COMPLETION(logged_in, k));
   mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) {
@@ -218,7 +220,7 @@ static void start_add(mcsid_keeper *k)
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
   mcsi_conn_opts *co = st ? NULL : mcsid_conn_opts(&l, 0);
   if (!st && !co) st = ISDSC_OUT_OF_RESOURCES;
-  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, connection_added, k);
+  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, MCSI_COMPLETION(connection_added, k));
   mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
   if (st == ISDSC_TOO_MANY_CONNECTIONS) {   /* the target allows fewer: keep what we have */
@@ -417,11 +419,13 @@ typedef struct reap {
   mcsi_id sid;
 } reap;
 
-static void reaped(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void reaped(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
+  (void)st;
   (void)ini;
   (void)arg;
-  log_info("session %llu reaped: %s", (unsigned long long)r->session_id, r->message);
+  log_info("session %llu reaped: %s", (unsigned long long)ids->session_id, message);
 }
 
 static void reap_due(mcsi_initiator *ini, void *arg)
@@ -429,7 +433,7 @@ static void reap_due(mcsi_initiator *ini, void *arg)
   reap *x = arg;
   mcsi_session_info *info = malloc(sizeof *info);
   if (info && mcsi_session_get_info(ini, x->sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "failed"))
-    mcsi_logout_from_target_async(ini, x->sid, reaped, NULL);   /* a failed session ends without a Logout */
+    mcsi_logout_from_target_async(ini, x->sid, MCSI_COMPLETION(reaped, NULL));   /* a failed session ends without a Logout */
   free(info);
   free(x);
 }

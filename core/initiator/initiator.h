@@ -9,6 +9,11 @@
 #include "scsi.h"
 
 typedef struct mcsi_op mcsi_op;
+typedef struct mcsi_relay mcsi_relay;
+
+/* The internal end of a discovery (ops.c; mcsi_result for the others);
+ * list belongs to the callback. The public face is mcsi_completion. */
+typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg);
 
 /* A session of the initiator: the MC/S session and what the API keeps. */
 typedef struct mcsi_entry {
@@ -28,6 +33,7 @@ struct mcsi_initiator {
   mcsi_link sessions;                   /* mcsi_entry */
   mcsi_link dead;                       /* sessions to free outside callbacks */
   mcsi_link ops;                        /* asynchronous operations in flight */
+  mcsi_link relays;                     /* their public completions (completion.c) */
   struct mcsi_sub *subs;                /* event subscribers (events.c) */
   size_t nsubs, capsubs;
   int emitting;                         /* unsubscribed slots are compacted when 0 */
@@ -91,6 +97,19 @@ void mcsi_op_finish(mcsi_op *op, mcsi_status st, const char *message);
 /* Ends it from the loop, soon (never from inside the call that started it). */
 void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message);
 void mcsi_ops_free(mcsi_initiator *ini);
+
+/* ---- public completions (completion.c) ---- */
+/* Holds c for an operation about to start; a failing Status (c's free
+ * already called, done never runs) without ini, done or memory. */
+mcsi_status mcsi_relay_start(mcsi_initiator *ini, mcsi_completion c, mcsi_relay **out);
+/* The start failed: free(arg) now; returns st. */
+mcsi_status mcsi_relay_refused(mcsi_relay *r, mcsi_status st);
+/* Internal callbacks (arg: the relay): done with a const mcsi_session_result *
+ * or a const mcsi_target_list * (NULL on failure), then free(arg). */
+void mcsi_relay_ids(mcsi_initiator *ini, const mcsi_result *res, void *arg);
+void mcsi_relay_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg);
+/* The initiator goes: free(arg) of every completion still held. */
+void mcsi_relays_free(mcsi_initiator *ini);
 
 /* The one wait helper of the blocking forms. */
 typedef struct mcsi_wait {

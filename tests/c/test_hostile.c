@@ -87,9 +87,9 @@ static void test_logout_stray_data_in(void)
 static int rejected_removed;
 static mcsi_status rejected_st;
 
-static void rejected_removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void rejected_removal_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   (void)arg;
   rejected_st = st;
@@ -105,7 +105,7 @@ static void test_logout_rejected(void)
   if (fx_start(&f, &to)) {
     mcsi_id cid = add_conn(&f, "rejected Logout: second connection");
     if (cid) {
-      t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, rejected_removal_done, NULL), ISDSC_SUCCESS,
+      t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(rejected_removal_done, NULL)), ISDSC_SUCCESS,
                "rejected Logout: removal started", &f);
       run_until(f.ini, &rejected_removed, 10000);
       T_EQ_INT(rejected_removed, 1, "rejected Logout: the removal ended, once");
@@ -171,9 +171,9 @@ static void split_read_done(mcsi_status st, const mcsi_scsi_result *res, void *a
   memset(split_buf, 0x5a, sizeof split_buf);   /* the caller reuses its buffer at once */
 }
 
-static void removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void removal_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   (void)arg;
   removed_st = st;
@@ -215,7 +215,7 @@ static void test_split_data_in(void)
                               split_read_done, NULL), ISDSC_SUCCESS, "split Data-In: READ submitted", &f);
     run_for(f.ini, 300);                       /* the header and half the data arrive */
     T_EQ_INT(split_done, 0, "split Data-In: the READ waits for the rest of its data");
-    t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, removal_done, NULL), ISDSC_SUCCESS,
+    t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(removal_done, NULL)), ISDSC_SUCCESS,
              "split Data-In: removal started", &f);
     run_until(f.ini, &removed, 15000);         /* drain deadline, READ moves, Logout, the rest arrives */
     run_until(f.ini, &split_done, 5000);

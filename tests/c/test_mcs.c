@@ -187,7 +187,11 @@ static void on_event(mcsi_initiator *i, const mcsi_event *ev, void *arg)
            (unsigned long long)ev->connection_id, mcsi_status_name(ev->status), ev->reason);
 }
 
-static void on_removed(mcsi_initiator *ini_, const mcsi_result *r, void *arg) { (void)ini_; (void)arg; async_calls++; async_st = r->status; }
+static void on_removed(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  (void)message; (void)result;
+  (void)ini_; (void)arg; async_calls++; async_st = st;
+}
 
 static void statuses(void)
 {
@@ -213,8 +217,8 @@ static void statuses(void)
   T_EQ_INT(add(sid, tgt2, &cid2), ISDSC_TOO_MANY_CONNECTIONS, "third connection beyond MaxConnections=2");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, lead), ISDSC_CANNOT_REMOVE_LEADING_CONNECTION, "the leading connection");
 
-  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, on_removed, NULL), ISDSC_SUCCESS, "async removal started");
-  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, on_removed, NULL), ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "second removal of the same connection");
+  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, MCSI_COMPLETION(on_removed, NULL)), ISDSC_SUCCESS, "async removal started");
+  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, MCSI_COMPLETION(on_removed, NULL)), ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "second removal of the same connection");
   while (!async_calls) mcsi_process(ini, 100);
   T_EQ_INT(async_st, ISDSC_SUCCESS, "async removal finished with the Logout Response checked");
   T_EQ_INT(async_calls, 1, "its callback ran once");

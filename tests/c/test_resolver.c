@@ -145,16 +145,17 @@ static void io_stop(void)
 
 typedef struct op { int done; mcsi_status st; mcsi_id sid, cid; double at; char msg[512]; } op;
 
-static void op_done(mcsi_initiator *i, const mcsi_result *r, void *arg)
+static void op_done(mcsi_initiator *i, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   op *o = arg;
   (void)i;
   o->done = 1;
-  o->st = r->status;
-  o->sid = r->session_id;
-  o->cid = r->connection_id;
+  o->st = st;
+  o->sid = ids->session_id;
+  o->cid = ids->connection_id;
   o->at = now_s();
-  snprintf(o->msg, sizeof o->msg, "%s", r->message ? r->message : "");
+  snprintf(o->msg, sizeof o->msg, "%s", message ? message : "");
 }
 
 static void pump_until(const int *flag, double seconds)
@@ -226,14 +227,14 @@ static void slow_login_stalls_nothing(void)
   op slow_op = { 0 }, add_op = { 0 };
   double t0 = now_s();
   mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 15000, 0);
-  mcsi_status st = mcsi_login_to_target_async(ini, so, op_done, &slow_op);
+  mcsi_status st = mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &slow_op));
   double call_s = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s started", slow);
   T_OK(call_s < 1.0, "starting it took %.3f s (< 1 s: the name resolves off the loop)", call_s);
   pump(0.5);
   double add_t0 = now_s();
   t_conn_set_string(co, MCSI_OPT_PORTAL, tgt1);
-  T_EQ_INT(mcsi_add_connection_async(ini, a, co, op_done, &add_op), ISDSC_SUCCESS, "an add on A started meanwhile");
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, MCSI_COMPLETION(op_done, &add_op)), ISDSC_SUCCESS, "an add on A started meanwhile");
   pump_until(&add_op.done, 10);
   T_EQ_STR(mcsi_status_name(add_op.st), "ISDSC_SUCCESS", "the add on A succeeded (%s)", add_op.msg);
   T_OK(add_op.done && add_op.at - add_t0 < 2.0 && !slow_op.done,
@@ -284,7 +285,7 @@ static void login_timeout_covers_resolution(void)
   op o = { 0 };
   mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 1000, 0);
   double t0 = now_s();
-  T_EQ_INT(mcsi_login_to_target_async(ini, so, op_done, &o), ISDSC_SUCCESS, "login with a 1 s timeout started");
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &o)), ISDSC_SUCCESS, "login with a 1 s timeout started");
   pump_until(&o.done, SLOW_S + 5);
   double dt = o.at - t0;
   T_EQ_STR(mcsi_status_name(o.st), "ISDSC_DNS_NAME_UNRESOLVED", "it ended with its own Status (%s)", o.msg);
@@ -308,15 +309,15 @@ static void removed_or_freed_while_resolving(void)
   if (!a) return;
   op add = { 0 }, out = { 0 };
   mcsi_conn_opts *co = t_conn_opts(slow, 0);
-  T_EQ_INT(mcsi_add_connection_async(ini, a, co, op_done, &add), ISDSC_SUCCESS, "an add via %s started", slow);
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, MCSI_COMPLETION(op_done, &add)), ISDSC_SUCCESS, "an add via %s started", slow);
   pump(0.2);
-  T_EQ_INT(mcsi_logout_from_target_async(ini, a, op_done, &out), ISDSC_SUCCESS, "logout while it resolves");
+  T_EQ_INT(mcsi_logout_from_target_async(ini, a, MCSI_COMPLETION(op_done, &out)), ISDSC_SUCCESS, "logout while it resolves");
   pump_until(&out.done, 5);
   T_EQ_STR(mcsi_status_name(add.st), "ISDSC_CONNECTION_FAILED", "the add ended with its session (%s)", add.msg);
   T_EQ_STR(mcsi_status_name(out.st), "ISDSC_SUCCESS", "the logout did not wait for the resolver (%s)", out.msg);
   op lo = { 0 };
   mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), 0);
-  T_EQ_INT(mcsi_login_to_target_async(ini, so, op_done, &lo), ISDSC_SUCCESS, "a login via %s started", slow);
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &lo)), ISDSC_SUCCESS, "a login via %s started", slow);
   pump(0.2);
   double t0 = now_s();
   mcsi_initiator_free(ini);

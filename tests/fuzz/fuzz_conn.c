@@ -171,9 +171,9 @@ static void fz_rw_sync(fz_run *run)
   fz_trace("read", mcsi_read(run->ini, run->sid, 0, 4, buf, sizeof buf));
 }
 
-static void fz_remove_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void fz_remove_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   fz_run *run = arg;
   fz_trace("remove callback", st);
@@ -198,7 +198,7 @@ static void fz_mcs_drain(fz_run *run, const char *portal)
   if (fz_add(run, portal, &cid)) return;
   fz_submit_batch(run);
   run->removed = 0;
-  if (fz_trace("remove (async)", mcsi_remove_connection_async(run->ini, run->sid, cid, fz_remove_done, run)) == 0) {
+  if (fz_trace("remove (async)", mcsi_remove_connection_async(run->ini, run->sid, cid, MCSI_COMPLETION(fz_remove_done, run))) == 0) {
     fz_wait(run, &run->removed, 1);
     fz_check(run->remove_calls == 1, "removal callback ran more than once");
   }

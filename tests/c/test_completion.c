@@ -1,0 +1,158 @@
+/* test_completion.c: the one completion shape of the session operations
+ * (mcsi_completion: done, free, arg): done runs once with the Status, the
+ * message and the operation's result, then free(arg) once; a call refused
+ * at once runs free only; an initiator freed with the operation pending
+ * runs free only. No target: a closed port and a socket that never answers. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "mcsi.h"
+#include "testlib.h"
+#include "testopts.h"
+
+typedef struct seen {
+  int done, freed, freed_after_done;
+  mcsi_status st;
+  char message[256];
+  int had_result;
+  mcsi_session_result ids;
+} seen;
+
+static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  seen *s = arg;
+  (void)ini;
+  s->done++;
+  s->st = st;
+  snprintf(s->message, sizeof s->message, "%s", message ? message : "(null)");
+  s->had_result = result != NULL;
+  if (result) memcpy(&s->ids, result, sizeof s->ids);
+}
+
+static void on_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  seen *s = arg;
+  (void)ini;
+  s->done++;
+  s->st = st;
+  snprintf(s->message, sizeof s->message, "%s", message ? message : "(null)");
+  s->had_result = result != NULL;
+}
+
+static void on_free(void *arg)
+{
+  seen *s = arg;
+  s->freed++;
+  s->freed_after_done = s->done > 0;
+}
+
+static void pump(mcsi_initiator *ini, const int *flag)
+{
+  for (int i = 0; i < 500 && !*flag; i++) mcsi_process(ini, 10);
+}
+
+/* A listening socket nobody accepts from: a login through it waits. */
+static int silent_portal(char *portal, size_t len)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  socklen_t al = sizeof a;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 8) || getsockname(fd, (struct sockaddr *)&a, &al))
+    return -1;
+  snprintf(portal, len, "127.0.0.1:%u", ntohs(a.sin_port));
+  return fd;
+}
+
+/* A port nothing listens on (bound, then closed). */
+static void closed_portal(char *portal, size_t len)
+{
+  int fd = silent_portal(portal, len);
+  if (fd >= 0) close(fd);
+}
+
+static void test_done_then_free(void)
+{
+  char portal[64];
+  closed_portal(portal, sizeof portal);
+  mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
+  seen s = { 0 };
+  mcsi_login_opts *o = t_login_opts(portal, "iqn.2026-11.org.mcsi.test:none", 0);
+  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s });
+  T_EQ_INT(st, ISDSC_SUCCESS, "a login to a closed port starts");
+  T_EQ_INT(s.freed, 0, "free does not run while the operation runs");
+  pump(ini, &s.done);
+  T_EQ_INT(s.done, 1, "done ran once");
+  T_EQ_STR(mcsi_status_name(s.st), "ISDSC_CONNECTION_FAILED", "with the operation's own Status (%s)", s.message);
+  T_OK(s.had_result && s.ids.session_id == 0, "result: a mcsi_session_result, no session");
+  T_EQ_INT(s.freed, 1, "free(arg) ran once");
+  T_OK(s.freed_after_done, "after done");
+
+  seen t = { 0 };
+  st = mcsi_send_targets_async(ini, o, (mcsi_completion){ on_targets, on_free, &t });
+  T_EQ_INT(st, ISDSC_SUCCESS, "a discovery to a closed port starts");
+  pump(ini, &t.done);
+  T_EQ_INT(t.done, 1, "send_targets: done ran once");
+  T_OK(!t.had_result, "send_targets: no list on failure");
+  T_OK(t.freed == 1 && t.freed_after_done, "send_targets: free(arg) once, after done");
+  mcsi_initiator_free(ini);
+}
+
+static void test_refused(void)
+{
+  mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
+  seen s = { 0 };
+  mcsi_login_opts *o = t_login_opts(NULL, "iqn.2026-11.org.mcsi.test:none", 0);
+  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s });
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_NO_PORTAL_SPECIFIED", "no portal: refused at once");
+  T_OK(s.freed == 1 && s.done == 0, "refused: free(arg) ran before the call returned, done never");
+  seen n = { 0 };
+  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ NULL, on_free, &n });
+  T_EQ_INT(st, ISDSC_INVALID_PARAMETER, "no done: refused");
+  T_EQ_INT(n.freed, 1, "no done: free(arg) still runs once");
+  seen u = { 0 };
+  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ on_done, on_free, &u });
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_INVALID_SESSION_ID", "logout of an unknown session refused");
+  T_OK(u.freed == 1 && u.done == 0, "logout refused: free once, done never");
+  seen r = { 0 };
+  st = mcsi_remove_connection_async(ini, 12345, 1, (mcsi_completion){ on_done, on_free, &r });
+  T_OK(st != ISDSC_SUCCESS && r.freed == 1 && r.done == 0, "remove refused: free once, done never");
+  seen a = { 0 };
+  mcsi_conn_opts *co = t_conn_opts("127.0.0.1:1", 0);
+  st = mcsi_add_connection_async(ini, 12345, co, (mcsi_completion){ on_done, on_free, &a });
+  T_OK(st != ISDSC_SUCCESS && a.freed == 1 && a.done == 0, "add refused: free once, done never");
+  seen z = { 0 };
+  st = mcsi_login_to_target_async(NULL, o, (mcsi_completion){ on_done, on_free, &z });
+  T_OK(st == ISDSC_INVALID_PARAMETER && z.freed == 1, "no initiator: refused, free once");
+  mcsi_initiator_free(ini);
+}
+
+static void test_freed_pending(void)
+{
+  char portal[64];
+  int fd = silent_portal(portal, sizeof portal);
+  if (!T_OK(fd >= 0, "a silent listening socket")) return;
+  mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
+  seen s = { 0 }, d = { 0 };
+  mcsi_login_opts *o = t_login_opts(portal, "iqn.2026-11.org.mcsi.test:none", MCSI_OPT_LOGIN_TIMEOUT_MS, 10000, 0);
+  T_EQ_INT(mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s }), ISDSC_SUCCESS,
+           "a login that waits starts");
+  T_EQ_INT(mcsi_send_targets_async(ini, o, (mcsi_completion){ on_targets, on_free, &d }), ISDSC_SUCCESS,
+           "a discovery that waits starts");
+  for (int i = 0; i < 10; i++) mcsi_process(ini, 10);
+  T_OK(s.done == 0 && s.freed == 0 && d.done == 0 && d.freed == 0, "both still pending");
+  mcsi_initiator_free(ini);
+  T_OK(s.done == 0 && s.freed == 1, "login: the initiator freed first: free(arg) once, done never");
+  T_OK(d.done == 0 && d.freed == 1, "discovery: free(arg) once, done never");
+  close(fd);
+}
+
+int main(void)
+{
+  test_done_then_free();
+  test_refused();
+  test_freed_pending();
+  return t_done();
+}
