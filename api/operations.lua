@@ -180,7 +180,7 @@ D.operations = {
   { name = "session_info", family = "session", rpc = "GetSessionInfo", c = "mcsi_session_get_info",
     policy = "own_session",
     session_methods = { "info" },
-    c_sig = "mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out)",
+    c_sig = "mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out)",
     lua_args = { "session_id" }, params = { SID },
     results = { { name = "Session" } }, statuses = { S, "ISDSC_INVALID_SESSION_ID" },
     doc = "One session: its state, negotiated values, counters and connections." },

@@ -140,10 +140,10 @@ typedef struct lmcsi_engine {
   struct lmcsi_export *exports;     /* running mcsi.Export objects (lexport.c) */
 } lmcsi_engine;
 
-/* How many connections an mcsi_session_info describes (all of them, up to core's array). */
-#define LMCSI_INFO_CONNS(si) \
-  ((si)->connection_count < sizeof (si)->connections / sizeof (si)->connections[0] \
-   ? (si)->connection_count : sizeof (si)->connections / sizeof (si)->connections[0])
+/* How many connections an mcsi_session_info snapshot describes (all of them). */
+#define LMCSI_INFO_CONNS(si) mcsi_session_info_connection_count(si)
+/* A session's snapshot (mcsi_session_info_free it), or NULL with *st. */
+mcsi_session_info *lmcsi_session_snapshot(mcsi_initiator *ini, mcsi_id sid, mcsi_status *st);
 
 /* lmcsi.c */
 lmcsi_engine *lmcsi_engine_of(lua_State *L);          /* upvalue 1 */

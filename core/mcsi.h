@@ -51,6 +51,7 @@ extern "C" {
 #define MCSI_HAS_FD_WATCH 1        /* mcsi_fd_watch / _set / mcsi_fd_unwatch */
 #define MCSI_HAS_SUBSCRIBE 1       /* mcsi_subscribe / mcsi_unsubscribe (any number of event subscribers) */
 #define MCSI_HAS_ABORT_TASK 1      /* mcsi_scsi_submit_tagged, mcsi_abort_task, mcsi_lun_reset */
+#define MCSI_HAS_INFO_BY_KEY 1     /* mcsi_session_get_info's snapshot, read by MCSI_SI_* / MCSI_CI_* key */
 
 /* ---- Status ------------------------------------------------------------ */
 
@@ -554,53 +555,103 @@ mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id
 
 /* ---- Information and statistics ------------------------------------------ */
 
-typedef struct mcsi_conn_stats {
-  uint64_t bytes_sent, bytes_received;
-  uint64_t pdus_sent, pdus_received;
-  uint64_t commands;                 /* SCSI commands carried */
-  uint64_t digest_errors, timeout_errors, format_errors;
-} mcsi_conn_stats;
+/* What a session and its connections are now: a snapshot the library
+ * allocates (no cap on connections), read by key, freed by the caller. A
+ * key added later changes no caller. One row per key: enum name, value
+ * (never reused), canonical name (the Lua binding's field), kind
+ * (MCSI_INFO_UINT: mcsi_*_info_get; MCSI_INFO_STRING: _get_string). */
+#define MCSI_SESSION_INFO_LIST(X) \
+  X(MCSI_SI_ID, 1, "id", UINT) \
+  X(MCSI_SI_TARGET, 2, "target", STRING) \
+  X(MCSI_SI_TARGET_ALIAS, 3, "target_alias", STRING) \
+  X(MCSI_SI_ISID, 4, "isid", UINT)                          /* 48 bits, the first byte highest */ \
+  X(MCSI_SI_TSIH, 5, "tsih", UINT) \
+  X(MCSI_SI_TPGT, 6, "tpgt", UINT) \
+  X(MCSI_SI_STATE, 7, "state", STRING)                      /* "logging-in", "active", "recovering", "failed", "logged-out" */ \
+  X(MCSI_SI_DISCOVERY, 8, "discovery", UINT) \
+  X(MCSI_SI_LOAD_BALANCE_POLICY, 9, "policy", UINT)         /* enum mcsi_lb_policy */ \
+  X(MCSI_SI_RECOVERIES, 10, "recoveries", UINT)             /* reinstatements after losing every connection */ \
+  X(MCSI_SI_COMMANDS_RETRIED, 11, "commands_retried", UINT) /* re-issued after a connection failed */ \
+  X(MCSI_SI_MAX_CONNECTIONS, 12, "max_connections", UINT)   /* negotiated, as the next ones */ \
+  X(MCSI_SI_MAX_BURST_LENGTH, 13, "max_burst_length", UINT) \
+  X(MCSI_SI_FIRST_BURST_LENGTH, 14, "first_burst_length", UINT) \
+  X(MCSI_SI_MAX_OUTSTANDING_R2T, 15, "max_outstanding_r2t", UINT) \
+  X(MCSI_SI_DEFAULT_TIME2WAIT, 16, "default_time2wait", UINT) \
+  X(MCSI_SI_DEFAULT_TIME2RETAIN, 17, "default_time2retain", UINT) \
+  X(MCSI_SI_INITIAL_R2T, 18, "initial_r2t", UINT) \
+  X(MCSI_SI_IMMEDIATE_DATA, 19, "immediate_data", UINT) \
+  X(MCSI_SI_DATA_PDU_IN_ORDER, 20, "data_pdu_in_order", UINT) \
+  X(MCSI_SI_DATA_SEQUENCE_IN_ORDER, 21, "data_sequence_in_order", UINT) \
+  X(MCSI_SI_ERROR_RECOVERY_LEVEL, 22, "error_recovery_level", UINT) \
+  X(MCSI_SI_CMDSN, 23, "cmdsn", UINT) \
+  X(MCSI_SI_EXP_CMDSN, 24, "exp_cmdsn", UINT) \
+  X(MCSI_SI_MAX_CMDSN, 25, "max_cmdsn", UINT) \
+  X(MCSI_SI_CONNECTION_COUNT, 26, "connection_count", UINT)
 
-typedef struct mcsi_conn_info {
-  mcsi_id id;
-  uint16_t cid;
-  char state[16];                    /* "logging-in", "active", "logging-out", "failed", "closed" */
-  int leading;
-  int primary;                       /* FAILOVER_ONLY: carries the I/O */
-  int active;                        /* 0: standby under FAILOVER_ONLY / RR_SUBSET */
-  uint32_t weight;
-  char portal[80];                   /* as asked for */
-  char local_addr[64], remote_addr[64];
-  uint16_t local_port, remote_port;
-  int header_digest, data_digest;
-  uint32_t max_recv_dsl, max_send_dsl; /* ours, and the target's */
-  uint32_t queue_depth;              /* commands outstanding on it */
-  mcsi_conn_stats stats;
-} mcsi_conn_info;
+#define MCSI_CONN_INFO_LIST(X) \
+  X(MCSI_CI_ID, 1, "id", UINT) \
+  X(MCSI_CI_CID, 2, "cid", UINT) \
+  X(MCSI_CI_STATE, 3, "state", STRING)                      /* "logging-in", "active", "logging-out", "failed", "closed" */ \
+  X(MCSI_CI_LEADING, 4, "leading", UINT) \
+  X(MCSI_CI_PRIMARY, 5, "primary", UINT)                    /* FAILOVER_ONLY: carries the I/O */ \
+  X(MCSI_CI_ACTIVE, 6, "active", UINT)                      /* 0: standby under FAILOVER_ONLY / RR_SUBSET */ \
+  X(MCSI_CI_WEIGHT, 7, "weight", UINT) \
+  X(MCSI_CI_PORTAL, 8, "portal", STRING)                    /* as asked for */ \
+  X(MCSI_CI_LOCAL_ADDR, 9, "local_addr", STRING) \
+  X(MCSI_CI_REMOTE_ADDR, 10, "remote_addr", STRING) \
+  X(MCSI_CI_LOCAL_PORT, 11, "local_port", UINT) \
+  X(MCSI_CI_REMOTE_PORT, 12, "remote_port", UINT) \
+  X(MCSI_CI_HEADER_DIGEST, 13, "header_digest", UINT)       /* MCSI_DIGEST_* */ \
+  X(MCSI_CI_DATA_DIGEST, 14, "data_digest", UINT) \
+  X(MCSI_CI_MAX_RECV_DSL, 15, "max_recv_dsl", UINT)         /* ours */ \
+  X(MCSI_CI_MAX_SEND_DSL, 16, "max_send_dsl", UINT)         /* the target's */ \
+  X(MCSI_CI_QUEUE_DEPTH, 17, "queue_depth", UINT)           /* commands outstanding on it */ \
+  X(MCSI_CI_BYTES_SENT, 18, "bytes_sent", UINT)             /* statistics */ \
+  X(MCSI_CI_BYTES_RECEIVED, 19, "bytes_received", UINT) \
+  X(MCSI_CI_PDUS_SENT, 20, "pdus_sent", UINT) \
+  X(MCSI_CI_PDUS_RECEIVED, 21, "pdus_received", UINT) \
+  X(MCSI_CI_COMMANDS, 22, "commands", UINT)                 /* SCSI commands carried */ \
+  X(MCSI_CI_DIGEST_ERRORS, 23, "digest_errors", UINT) \
+  X(MCSI_CI_TIMEOUT_ERRORS, 24, "timeout_errors", UINT) \
+  X(MCSI_CI_FORMAT_ERRORS, 25, "format_errors", UINT)
 
-typedef struct mcsi_session_info {
-  mcsi_id id;
-  char target[224];
-  char target_alias[256];
-  uint8_t isid[6];
-  uint16_t tsih;
-  uint16_t tpgt;
-  char state[16];                    /* "logging-in", "active", "recovering", "failed", "logged-out" */
-  int discovery;
-  int load_balance_policy;           /* enum mcsi_lb_policy */
-  uint32_t recoveries;               /* reinstatements after losing every connection */
-  uint64_t commands_retried;         /* re-issued after a connection failed */
-  /* negotiated session parameters */
-  uint32_t max_connections, max_burst_length, first_burst_length;
-  uint32_t max_outstanding_r2t, default_time2wait, default_time2retain;
-  int initial_r2t, immediate_data, data_pdu_in_order, data_sequence_in_order;
-  int error_recovery_level;
-  uint32_t cmdsn, exp_cmdsn, max_cmdsn;
-  size_t connection_count;
-  mcsi_conn_info connections[32];    /* the first 32 */
-} mcsi_session_info;
+enum { MCSI_INFO_UINT = 1, MCSI_INFO_STRING = 2 };
+enum mcsi_session_info_key {
+#define MCSI_X_INFO_ENUM(e, v, name, kind) e = v,
+  MCSI_SESSION_INFO_LIST(MCSI_X_INFO_ENUM)
+  MCSI_SI_COUNT                      /* one past the last key */
+};
+enum mcsi_conn_info_key {
+  MCSI_CONN_INFO_LIST(MCSI_X_INFO_ENUM)
+#undef MCSI_X_INFO_ENUM
+  MCSI_CI_COUNT
+};
 
-mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out);
+typedef struct mcsi_session_info mcsi_session_info;
+typedef struct mcsi_conn_info mcsi_conn_info;
+
+/* *out: a snapshot of the session and its connections (the caller's:
+ * mcsi_session_info_free); NULL when the call fails. */
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+void mcsi_session_info_free(mcsi_session_info *info);
+/* A key's value (0 / NULL for no such key or the other kind); strings are
+ * info's. A NULL info (or connection) reads as empty: 0 and "". */
+uint64_t mcsi_session_info_get(const mcsi_session_info *info, int key);
+const char *mcsi_session_info_get_string(const mcsi_session_info *info, int key);
+/* The connections, 0..count-1 (NULL beyond), or by id (NULL if not there);
+ * each valid while info is. */
+size_t mcsi_session_info_connection_count(const mcsi_session_info *info);
+const mcsi_conn_info *mcsi_session_info_connection(const mcsi_session_info *info, size_t i);
+const mcsi_conn_info *mcsi_session_info_find_connection(const mcsi_session_info *info, mcsi_id cid);
+uint64_t mcsi_conn_info_get(const mcsi_conn_info *ci, int key);
+const char *mcsi_conn_info_get_string(const mcsi_conn_info *ci, int key);
+/* Keys by name and back ("tsih"), and their kind (MCSI_INFO_*; 0: no key). */
+const char *mcsi_session_info_key_name(int key);
+int mcsi_session_info_key(const char *name);
+int mcsi_session_info_key_kind(int key);
+const char *mcsi_conn_info_key_name(int key);
+int mcsi_conn_info_key(const char *name);
+int mcsi_conn_info_key_kind(int key);
 /* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
 

@@ -388,12 +388,13 @@ int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   k->waiter = call;
   k->conn_ids = json_array();
   if (old_sid) {   /* the session the old entry made is kept up by the new one */
-    mcsi_session_info *info = malloc(sizeof *info);
-    if (info && mcsi_session_get_info(d->ini, old_sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "active")) {
+    mcsi_session_info *info = NULL;
+    if (mcsi_session_get_info(d->ini, old_sid, &info) == ISDSC_SUCCESS &&
+        !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active")) {
       k->sid = old_sid;
-      k->added = info->connection_count;
+      k->added = mcsi_session_info_connection_count(info);
     }
-    free(info);
+    mcsi_session_info_free(info);
   }
   step(k);
   return 0;
@@ -431,10 +432,11 @@ static void reaped(mcsi_initiator *ini, mcsi_status st, const char *message, con
 static void reap_due(mcsi_initiator *ini, void *arg)
 {
   reap *x = arg;
-  mcsi_session_info *info = malloc(sizeof *info);
-  if (info && mcsi_session_get_info(ini, x->sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "failed"))
+  mcsi_session_info *info = NULL;
+  if (mcsi_session_get_info(ini, x->sid, &info) == ISDSC_SUCCESS &&
+      !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "failed"))
     mcsi_logout_from_target_async(ini, x->sid, MCSI_COMPLETION(reaped, NULL));   /* a failed session ends without a Logout */
-  free(info);
+  mcsi_session_info_free(info);
   free(x);
 }
 

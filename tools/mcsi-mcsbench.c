@@ -167,20 +167,26 @@ static void failover(int rounds)
     stop = failed = 0;
     for (intptr_t i = 0; i < 32; i++) submit(i);
     pump(300);
-    mcsi_session_info si;
+    mcsi_session_info *si = NULL;
     mcsi_session_get_info(ini, sid, &si);
+    uint16_t tsih = (uint16_t)mcsi_session_info_get(si, MCSI_SI_TSIH);
+    uint16_t cid = (uint16_t)mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_CID);
+    mcsi_session_info_free(si);
     longest_gap = 0;
     last_done = now_ms();
     measuring = 1;
-    pid_t pid = drop_connection(si.tsih, si.connections[1].cid);
+    pid_t pid = drop_connection(tsih, cid);
     pump(700);
     measuring = 0;
     stop = 1;
     while (inflight) mcsi_process(ini, 100);
     if (pid > 0) waitpid(pid, NULL, 0);
+    si = NULL;
     mcsi_session_get_info(ini, sid, &si);
-    if (si.connection_count != 1) {
-      fprintf(stderr, "mcsi-mcsbench: the dropped connection is still there (%zu connections)\n", si.connection_count);
+    size_t left = mcsi_session_info_connection_count(si);
+    mcsi_session_info_free(si);
+    if (left != 1) {
+      fprintf(stderr, "mcsi-mcsbench: the dropped connection is still there (%zu connections)\n", left);
       exit(1);
     }
     gaps[r] = longest_gap;

@@ -122,11 +122,11 @@ static int logout_status_allowed(mcsi_status st)
 void fx_logout_any(fx *f, const char *what)
 {
   mcsi_status st = mcsi_logout_from_target(f->ini, f->sid);
-  mcsi_session_info info;
+  mcsi_session_info *info = NULL;
 
   T_OK(logout_status_allowed(st), "%s: logout answers success or why the Logout failed (%s: %s)",
        what, st_name(st), last_msg(f));
-  T_EQ_STR(st_name(mcsi_session_get_info(f->ini, f->sid, &info)), "ISDSC_INVALID_SESSION_ID",
+  T_EQ_STR(st_name(t_get_info(f->ini, f->sid, &info)), "ISDSC_INVALID_SESSION_ID",
            "%s: the session is gone after its logout", what);
 }
 

@@ -22,18 +22,18 @@
 
 static void check_info(fx *f)
 {
-  mcsi_session_info info;
+  mcsi_session_info *info = NULL;
 
   memset(&info, 0, sizeof info);
-  if (!t_status(mcsi_session_get_info(f->ini, f->sid, &info), ISDSC_SUCCESS, "session info", f))
+  if (!t_status(t_get_info(f->ini, f->sid, &info), ISDSC_SUCCESS, "session info", f))
     return;
-  T_OK(info.tsih != 0, "session has the target's TSIH (0x%04x)", info.tsih);
-  T_EQ_STR(info.target, fake_target_iqn(f->ft), "session target name");
-  T_EQ_STR(info.state, "active", "session state");
-  T_EQ_INT(info.connection_count, 1, "one connection");
-  T_EQ_INT(info.connections[0].header_digest, MCSI_DIGEST_NONE, "header digest refused");
-  T_EQ_INT(info.connections[0].max_send_dsl, 65536, "target's MaxRecvDataSegmentLength learned");
-  T_EQ_INT(info.error_recovery_level, 0, "ErrorRecoveryLevel 0");
+  T_OK((unsigned)mcsi_session_info_get(info, MCSI_SI_TSIH) != 0, "session has the target's TSIH (0x%04x)", (unsigned)mcsi_session_info_get(info, MCSI_SI_TSIH));
+  T_EQ_STR(mcsi_session_info_get_string(info, MCSI_SI_TARGET), fake_target_iqn(f->ft), "session target name");
+  T_EQ_STR(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active", "session state");
+  T_EQ_INT((unsigned)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT), 1, "one connection");
+  T_EQ_INT(mcsi_conn_info_get(mcsi_session_info_connection(info, 0), MCSI_CI_HEADER_DIGEST), MCSI_DIGEST_NONE, "header digest refused");
+  T_EQ_INT(mcsi_conn_info_get(mcsi_session_info_connection(info, 0), MCSI_CI_MAX_SEND_DSL), 65536, "target's MaxRecvDataSegmentLength learned");
+  T_EQ_INT(mcsi_session_info_get(info, MCSI_SI_ERROR_RECOVERY_LEVEL), 0, "ErrorRecoveryLevel 0");
   T_EQ_INT(fake_target_sessions(f->ft), 1, "fake target reached Full Feature once");
 }
 
@@ -451,9 +451,9 @@ static void test_abort_task(void)
     T_EQ_INT(mcsi_abort_task(f.ini, f.sid, tag), ISDSC_NOT_FOUND, "abort: the same tag again");
     T_EQ_INT(mcsi_abort_task(f.ini, f.sid, 987654321), ISDSC_NOT_FOUND, "abort: an unknown tag");
     T_EQ_INT(mcsi_abort_task(f.ini, 0x7777, tag), ISDSC_INVALID_SESSION_ID, "abort: an unknown session");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "abort: the session is still active");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "abort: the session is still active");
   }
   fx_end(&f);
 }
@@ -505,9 +505,9 @@ static void test_stray_session(void)
     T_EQ_INT(fake_target_logouts(f.ft), logouts + 1, "stray session: the new session was logged out");
     mcsi_inquiry inq;
     T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "stray session: the session still works");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 1, "stray session: still one connection");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "stray session: still one connection");
   }
   fx_end(&f);
 }

@@ -56,11 +56,11 @@ static mcsi_id add_conn(fx *f, const char *what)
 
 static void check_session_works(fx *f, const char *what)
 {
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
 
   t_status(mcsi_scsi_test_unit_ready(f->ini, f->sid, 0), ISDSC_SUCCESS, what, f);
-  mcsi_session_get_info(f->ini, f->sid, &si);
-  T_EQ_STR(si.state, "active", "%s: session still active", what);
+  t_get_info(f->ini, f->sid, &si);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "%s: session still active", what);
 }
 
 /* ---- 1. Removal path: a Data-In for an unknown ITT while logging out ---------- */
@@ -110,9 +110,9 @@ static void test_logout_rejected(void)
       run_until(f.ini, &rejected_removed, 10000);
       T_EQ_INT(rejected_removed, 1, "rejected Logout: the removal ended, once");
       t_status(rejected_st, ISDSC_TARGET_ERROR, "rejected Logout: with the target's refusal", &f);
-      mcsi_session_info si;
-      mcsi_session_get_info(f.ini, f.sid, &si);
-      T_EQ_U64(si.connection_count, 1, "rejected Logout: the connection is gone from the session");
+      mcsi_session_info *si = NULL;
+      t_get_info(f.ini, f.sid, &si);
+      T_EQ_U64(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "rejected Logout: the connection is gone from the session");
       check_session_works(&f, "rejected Logout: afterwards");
     }
     fx_logout_any(&f, "rejected Logout");
@@ -145,13 +145,13 @@ static void test_join_expcmdsn(void)
     t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
              ISDSC_SUCCESS, "join ExpCmdSN: a READ the target takes and never answers", &f);
     run_for(f.ini, 200);
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    uint32_t unanswered = si.cmdsn - 1;
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    uint32_t unanswered = mcsi_session_info_get(si, MCSI_SI_CMDSN) - 1;
     add_conn(&f, "join ExpCmdSN: a third connection joins");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_OK(mcsi_sn_le_test(si.exp_cmdsn, unanswered),
-         "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, si.exp_cmdsn);
+    t_get_info(f.ini, f.sid, &si);
+    T_OK(mcsi_sn_le_test(mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN), unanswered),
+         "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, (unsigned)mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN));
   }
   fx_logout_any(&f, "join ExpCmdSN");
   fx_end(&f);
@@ -263,9 +263,9 @@ static void test_join_reset(void)
     }
     T_EQ_INT(conn_failed_events, 5, "join + reset: one conn-failed event per refused connection");
     T_EQ_INT(failed_twice, 0, "join + reset: no connection reported failed twice");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_U64(si.connection_count, 1, "join + reset: the session has its one connection");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_U64(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "join + reset: the session has its one connection");
     mcsi_set_event_callback(f.ini, NULL, NULL);
     check_session_works(&f, "join + reset: afterwards");
     fx_logout_any(&f, "join + reset");

@@ -217,9 +217,9 @@ static void drop_mid_io(void)
   uint8_t b[512];
   mcsi_status st = mcsi_read(ini, drop_sid, 1, 0, b, sizeof b);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_NO_CONNECTION_AVAILABLE", "later commands refused cleanly (%s)", mcsi_last_message(ini));
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, drop_sid, &si);
-  T_EQ_STR(si.state, "failed", "session marked failed");
+  mcsi_session_info *si = NULL;
+  t_get_info(ini, drop_sid, &si);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "failed", "session marked failed");
   T_EQ_INT(mcsi_logout_from_target(ini, drop_sid), ISDSC_SUCCESS, "a failed session can still be logged out (removed)");
 }
 
@@ -263,10 +263,10 @@ int main(void)
     T_EQ_STR(mcsi_status_name(mcsi_lun_reset(ini, sid, 1)), "ISDSC_SUCCESS", "LUN RESET (%s)", mcsi_last_message(ini));
     uint8_t b[512];
     T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, 512), ISDSC_SUCCESS, "I/O after LUN RESET (unit attention retried)");
-    mcsi_session_info si;
-    T_EQ_INT(mcsi_session_get_info(ini, sid, &si), ISDSC_SUCCESS, "session info after the reset");
-    T_EQ_INT(si.commands_retried, 0, "a UNIT ATTENTION re-send is no re-issue after a connection failure (%llu)",
-             (unsigned long long)si.commands_retried);
+    mcsi_session_info *si = NULL;
+    T_EQ_INT(t_get_info(ini, sid, &si), ISDSC_SUCCESS, "session info after the reset");
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED), 0, "a UNIT ATTENTION re-send is no re-issue after a connection failure (%llu)",
+             (unsigned long long)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED));
     host_driven_loop(sid);
     big_write_verify(sid);
     T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout");

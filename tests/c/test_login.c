@@ -35,19 +35,19 @@ static void login_cycle(const char *what, const mcsi_login_opts *o, uint64_t lun
   st = mcsi_scsi_inquiry(ini, sid, lun, -1, &inq);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s: INQUIRY (%s)", what, mcsi_last_message(ini));
   T_OK(inq.len >= 36 && inq.vendor[0], "%s: INQUIRY vendor '%s' product '%s'", what, inq.vendor, inq.product);
-  mcsi_session_info si;
-  st = mcsi_session_get_info(ini, sid, &si);
-  T_OK(st == ISDSC_SUCCESS && si.tsih != 0 && si.connection_count == 1, "%s: info: TSIH 0x%04x, %zu connection",
-       what, si.tsih, si.connection_count);
-  T_EQ_STR(si.state, "active", "%s: session state", what);
-  T_EQ_INT(si.connections[0].header_digest, (int)mcsi_login_opts_get_int(o, MCSI_OPT_HEADER_DIGEST), "%s: header digest as asked", what);
-  T_EQ_INT(si.connections[0].data_digest, (int)mcsi_login_opts_get_int(o, MCSI_OPT_DATA_DIGEST), "%s: data digest as asked", what);
-  T_EQ_INT(si.max_connections, 4, "%s: MaxConnections negotiated to 4", what);
-  T_OK(si.connections[0].stats.pdus_received >= 3 && si.connections[0].stats.bytes_sent > 0,
-       "%s: statistics count PDUs (%llu in)", what, (unsigned long long)si.connections[0].stats.pdus_received);
+  mcsi_session_info *si = NULL;
+  st = t_get_info(ini, sid, &si);
+  T_OK(st == ISDSC_SUCCESS && (unsigned)mcsi_session_info_get(si, MCSI_SI_TSIH) != 0 && (unsigned)mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT) == 1, "%s: info: TSIH 0x%04x, %u connection",
+       what, (unsigned)mcsi_session_info_get(si, MCSI_SI_TSIH), (unsigned)mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT));
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "%s: session state", what);
+  T_EQ_INT((unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_HEADER_DIGEST), (int)mcsi_login_opts_get_int(o, MCSI_OPT_HEADER_DIGEST), "%s: header digest as asked", what);
+  T_EQ_INT(mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_DATA_DIGEST), (int)mcsi_login_opts_get_int(o, MCSI_OPT_DATA_DIGEST), "%s: data digest as asked", what);
+  T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_MAX_CONNECTIONS), 4, "%s: MaxConnections negotiated to 4", what);
+  T_OK(mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED) >= 3 && mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_BYTES_SENT) > 0,
+       "%s: statistics count PDUs (%llu in)", what, (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED));
   st = mcsi_logout_from_target(ini, sid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s: logout (%s)", what, mcsi_last_message(ini));
-  T_EQ_INT(mcsi_session_get_info(ini, sid, &si), ISDSC_INVALID_SESSION_ID, "%s: session gone after logout", what);
+  T_EQ_INT(t_get_info(ini, sid, &si), ISDSC_INVALID_SESSION_ID, "%s: session gone after logout", what);
 }
 
 static void expect_login_fails(const char *what, const mcsi_login_opts *o, mcsi_status want)
@@ -135,10 +135,10 @@ static void test_redirect(void)
   mcsi_id sid;
   mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   if (T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "temporary redirect followed (%s)", mcsi_last_message(ini))) {
-    mcsi_session_info si;
-    mcsi_session_get_info(ini, sid, &si);
+    mcsi_session_info *si = NULL;
+    t_get_info(ini, sid, &si);
     const char *dest = t_env("MCSI_TGT_REDIRECT_PORTAL");
-    T_EQ_STR(si.connections[0].portal, dest, "connection ended at the redirect destination");
+    T_EQ_STR(mcsi_conn_info_get_string(mcsi_session_info_connection(si, 0), MCSI_CI_PORTAL), dest, "connection ended at the redirect destination");
     T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout after redirect");
   }
   t_login_set_string(o, MCSI_OPT_TARGET, t_env("MCSI_TGT_IQN_REDIRECT_PERM"));

@@ -59,11 +59,11 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static mcsi_session_info info(mcsi_id sid)
+static mcsi_session_info *info(mcsi_id sid)
 {
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   memset(&si, 0, sizeof si);
-  mcsi_session_get_info(ini, sid, &si);
+  t_get_info(ini, sid, &si);
   return si;
 }
 
@@ -175,8 +175,8 @@ typedef struct nops { uint64_t sent, got; } nops;
 
 static nops nop_count(mcsi_id sid)
 {
-  mcsi_session_info si = info(sid);
-  nops n = { si.connections[0].stats.pdus_sent, si.connections[0].stats.pdus_received };
+  mcsi_session_info *si = info(sid);
+  nops n = { mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_SENT), mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED) };
   return n;
 }
 
@@ -185,23 +185,23 @@ static nops nop_count(mcsi_id sid)
  * goes on. */
 static void reinstated_off_the_loop(mcsi_id s, mcsi_id a)
 {
-  mcsi_session_info si = info(s);
-  uint32_t rec0 = si.recoveries;
+  mcsi_session_info *si = info(s);
+  uint32_t rec0 = mcsi_session_info_get(si, MCSI_SI_RECOVERIES);
   int calls0 = atomic_load(&slow_calls);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "ss -K -tn 'dport = :%s and sport = :%u' >/dev/null 2>&1", t_env("MCSI_TGT_PORT"),
-           si.connections[0].local_port);
+           (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
   io_start(a);
   pump(0.2);
   double t0 = now_s();
-  T_OK(system(cmd) == 0, "killed the slow session's only connection (local port %u)", si.connections[0].local_port);
+  T_OK(system(cmd) == 0, "killed the slow session's only connection (local port %u)", (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
   pump(0.5);
-  T_EQ_STR(info(s).state, "recovering", "the slow session is recovering");
-  while (now_s() - t0 < SLOW_S + 10 && (strcmp(info(s).state, "active") || info(s).recoveries == rec0))
+  T_EQ_STR(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "recovering", "the slow session is recovering");
+  while (now_s() - t0 < SLOW_S + 10 && (strcmp(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "active") || (unsigned)mcsi_session_info_get(info(s), MCSI_SI_RECOVERIES) == rec0))
     mcsi_process(ini, 10);
   double dt = now_s() - t0;
   io_stop();
-  T_EQ_STR(info(s).state, "active", "it was reinstated (%u recoveries)", info(s).recoveries);
+  T_EQ_STR(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "active", "it was reinstated (%u recoveries)", (unsigned)mcsi_session_info_get(info(s), MCSI_SI_RECOVERIES));
   T_OK(atomic_load(&slow_calls) - calls0 == 1 && dt >= SLOW_S - 0.1,
        "its reconnection resolved %s again (%.3f s)", SLOW_NAME, dt);
   T_OK(io.max_gap * 1000 < gap_bound_ms() && io.failed == 0 && io.completed > 100,
@@ -240,15 +240,15 @@ static void slow_login_stalls_nothing(void)
   T_OK(add_op.done && add_op.at - add_t0 < 2.0 && !slow_op.done,
        "... within %.3f s, while the slow name still resolved", add_op.at - add_t0);
   /* failover: A's second connection dies; its commands go on over the others */
-  mcsi_session_info si = info(a);
-  uint16_t port = si.connection_count > 1 ? si.connections[1].local_port : 0;
+  mcsi_session_info *si = info(a);
+  uint16_t port = mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT) > 1 ? mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_LOCAL_PORT) : 0;
   char cmd[256];
   snprintf(cmd, sizeof cmd, "ss -K -tn 'dport = :%s and sport = :%u' >/dev/null 2>&1", t_env("MCSI_TGT_PORT"), port);
   double fo_t0 = now_s();
   T_OK(port && system(cmd) == 0, "killed A's connection from local port %u (ss -K)", port);
-  while (info(a).connection_count == 3 && now_s() - fo_t0 < 3 && !slow_op.done) mcsi_process(ini, 10);
+  while (mcsi_session_info_get(info(a), MCSI_SI_CONNECTION_COUNT) == 3 && now_s() - fo_t0 < 3 && !slow_op.done) mcsi_process(ini, 10);
   double fo_s = now_s() - fo_t0;
-  T_OK(info(a).connection_count == 2 && fo_s < 2.0 && !slow_op.done,
+  T_OK(mcsi_session_info_get(info(a), MCSI_SI_CONNECTION_COUNT) == 2 && fo_s < 2.0 && !slow_op.done,
        "A dropped the dead connection in %.3f s (< 2 s), while the slow name still resolved", fo_s);
   pump_until(&slow_op.done, SLOW_S + 10);
   double total = now_s() - t0;
@@ -270,8 +270,8 @@ static void slow_login_stalls_nothing(void)
   T_OK(sent >= (uint64_t)(total * 10) - 10 && got + 1 >= sent,
        "B's keep-alive went on: %llu NOP-Outs in %.1f s at 100 ms, %llu answers", (unsigned long long)sent, total,
        (unsigned long long)got);
-  T_EQ_STR(info(b).state, "active", "B still active");
-  T_EQ_STR(info(a).state, "active", "A still active");
+  T_EQ_STR(mcsi_session_info_get_string(info(b), MCSI_SI_STATE), "active", "B still active");
+  T_EQ_STR(mcsi_session_info_get_string(info(a), MCSI_SI_STATE), "active", "A still active");
   if (slow_op.sid) reinstated_off_the_loop(slow_op.sid, a);
   if (slow_op.sid) T_EQ_INT(mcsi_logout_from_target(ini, slow_op.sid), ISDSC_SUCCESS, "logout of the slow login");
   mcsi_logout_from_target(ini, a);
@@ -329,7 +329,7 @@ static void removed_or_freed_while_resolving(void)
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:resolver");
   mcsi_id b = login(tgt1, 1000);
   pump(SLOW_S);
-  T_EQ_STR(info(b).state, "active", "a new initiator runs on while the old one's resolver finishes");
+  T_EQ_STR(mcsi_session_info_get_string(info(b), MCSI_SI_STATE), "active", "a new initiator runs on while the old one's resolver finishes");
   mcsi_logout_from_target(ini, b);
 }
 

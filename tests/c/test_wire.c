@@ -131,13 +131,13 @@ static void window_run(int window, int drop, const char *what)
     to.drop_once = 1;
   }
   if (start_recovering(&f, &to, what) && add_conn(&f, what) && add_conn(&f, what)) {
-    mcsi_session_info si;
+    mcsi_session_info *si = NULL;
     int64_t t0 = now_ms();
     int all = load_run(&L, &f, 400, 30000);
     int64_t ms = now_ms() - t0;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    printf("# %s: %lld ms, %u reinstatements, %llu commands re-issued\n", what, (long long)ms, si.recoveries,
-           (unsigned long long)si.commands_retried);
+    t_get_info(f.ini, f.sid, &si);
+    printf("# %s: %lld ms, %u reinstatements, %llu commands re-issued\n", what, (long long)ms, (unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES),
+           (unsigned long long)(unsigned)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED));
     T_OK(all && L.failed == 0, "%s: 400 READs over 3 connections (%d left, %d in flight, %d failed, last %s)",
          what, L.left, L.inflight, L.failed, st_name(L.last));
     T_OK(fake_target_mcs_commands(f.ft) >= 400, "%s: %u commands reached the MC/S session", what,
@@ -147,7 +147,7 @@ static void window_run(int window, int drop, const char *what)
      * plugs the hole holding the target's window, even though that window
      * is closed: the session neither stalls for a command timeout nor is
      * reinstated. */
-    T_EQ_INT(si.recoveries, 0, "%s: no reinstatement", what);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_RECOVERIES), 0, "%s: no reinstatement", what);
     T_OK(ms < 5000, "%s: no stall (%lld ms, command timeout 10 s)", what, (long long)ms);
     fx_logout_any(&f, what);
   }
@@ -273,11 +273,11 @@ static void nudge(fx *f, int n)
   load_run(&L, f, n, 5000);
 }
 
-static mcsi_conn_info *conn_by_cid(mcsi_session_info *si, uint16_t cid)
+static const mcsi_conn_info *conn_by_cid(const mcsi_session_info *si, uint16_t cid)
 {
-  for (size_t i = 0; i < si->connection_count && i < 32; i++)
-    if (si->connections[i].cid == cid)
-      return &si->connections[i];
+  for (size_t i = 0; i < mcsi_session_info_connection_count(si); i++)
+    if (mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_CID) == cid)
+      return mcsi_session_info_connection(si, i);
   return NULL;
 }
 
@@ -294,7 +294,7 @@ static void check_io(fx *f, const char *what)
 static void logout_conn_run(int on_joined, const char *what)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -312,10 +312,10 @@ static void logout_conn_run(int on_joined, const char *what)
     T_OK(lg.logout_on_same, "%s: on the connection the message came on", what);
     T_EQ_INT(lg.cmds_after, 0, "%s: no new command on it once the message was read", what);
     run_for(f.ini, 300);
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "%s: the session goes on", what);
-    T_EQ_INT(si.connection_count, 1, "%s: with one connection", what);
-    T_OK(!conn_by_cid(&si, lg.cid), "%s: not the one logged out", what);
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "%s: the session goes on", what);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "%s: with one connection", what);
+    T_OK(!conn_by_cid(si, lg.cid), "%s: not the one logged out", what);
     check_io(&f, what);
     fx_logout_any(&f, what);
   }
@@ -333,7 +333,7 @@ static void test_async_logout_conn(void)
 static void test_async_logout_session(void)
 {
   fake_target_opts to;
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -346,8 +346,8 @@ static void test_async_logout_session(void)
     t_login_set(f.lo, MCSI_OPT_DEFAULT_TIME2WAIT, 2);                /* the fake target takes our offer */
   }
   if (f.ini && t_status(fx_login(&f), ISDSC_SUCCESS, "async 1, one connection", &f)) {
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.default_time2wait, 2, "async 1 alone: DefaultTime2Wait = 2 negotiated");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_DEFAULT_TIME2WAIT), 2, "async 1 alone: DefaultTime2Wait = 2 negotiated");
     nudge(&f, 4);
     lg = WAIT_LOG(&f, login_ms, 8000);
     T_OK(lg.logout_ms != 0 && lg.logout_ms - lg.sent_ms < 2000,
@@ -357,8 +357,8 @@ static void test_async_logout_session(void)
          "async 1 alone: reinstated after DefaultTime2Wait = 2 s (%lld ms after the Logout)",
          (long long)(lg.login_ms - lg.logout_ms));
     check_io(&f, "async 1 alone: I/O on the reinstated session");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.recoveries, 1, "async 1 alone: one reinstatement");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_RECOVERIES), 1, "async 1 alone: one reinstatement");
     fx_logout_any(&f, "async 1 alone");
   }
   fx_end(&f);
@@ -369,7 +369,7 @@ static void test_async_logout_session(void)
 static void test_async_drop_named(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info before, after;
+  mcsi_session_info *before = NULL, *after = NULL;
   fake_async_log lg;
   seen w;
   fx f;
@@ -380,18 +380,18 @@ static void test_async_drop_named(void)
   to.async_param[1] = 1;
   to.async_param[2] = 5;
   if (start_recovering(&f, &to, "async 2, two connections") && add_conn(&f, "async 2: second connection")) {
-    mcsi_session_get_info(f.ini, f.sid, &before);
+    t_get_info(f.ini, f.sid, &before);
     mcsi_subscribe(f.ini, on_event, &w);
     nudge(&f, 10);
     lg = WAIT_LOG(&f, sent_ms, 3000);
     run_for(f.ini, 1500);
-    mcsi_session_get_info(f.ini, f.sid, &after);
-    mcsi_conn_info *came_on = conn_by_cid(&before, lg.cid);
+    t_get_info(f.ini, f.sid, &after);
+    const mcsi_conn_info *came_on = conn_by_cid(before, lg.cid);
     T_OK(came_on != NULL, "async 2: it came on CID %u", lg.cid);
-    T_OK(conn_by_cid(&after, lg.cid) != NULL, "async 2: the connection it came on (CID %u) is still there", lg.cid);
-    T_EQ_INT(after.connection_count, 1, "async 2: the named one is gone");
-    T_OK(w.nfailed >= 1 && came_on && w.failed[0] != came_on->id, "async 2: the first to fail was the named one");
-    T_EQ_STR(after.state, "active", "async 2: the session goes on");
+    T_OK(conn_by_cid(after, lg.cid) != NULL, "async 2: the connection it came on (CID %u) is still there", lg.cid);
+    T_EQ_INT(mcsi_session_info_get(after, MCSI_SI_CONNECTION_COUNT), 1, "async 2: the named one is gone");
+    T_OK(w.nfailed >= 1 && came_on && w.failed[0] != mcsi_conn_info_get(came_on, MCSI_CI_ID), "async 2: the first to fail was the named one");
+    T_EQ_STR(mcsi_session_info_get_string(after, MCSI_SI_STATE), "active", "async 2: the session goes on");
     check_io(&f, "async 2: I/O on the remaining connection");
     fx_logout_any(&f, "async 2");
   }
@@ -402,7 +402,7 @@ static void test_async_drop_named(void)
 static void test_async_bad_cid(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   seen w;
   fx f;
 
@@ -415,8 +415,8 @@ static void test_async_bad_cid(void)
     nudge(&f, 10);
     WAIT_LOG(&f, sent_ms, 3000);
     run_for(f.ini, 500);
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 2, "async 2, unknown CID: both connections stay");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 2, "async 2, unknown CID: both connections stay");
     T_EQ_INT(w.nfailed, 0, "async 2, unknown CID: none failed");
     T_OK(any_async_contains(&w, "no such connection"), "async 2, unknown CID: the event says it was ignored (%s)",
          w.nasync ? w.async_reason[0] : "no event");
@@ -499,7 +499,7 @@ static void test_async_drop_all(void)
 static void test_async_renegotiate(void)
 {
   fake_target_opts to;
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -514,8 +514,8 @@ static void test_async_renegotiate(void)
     run_for(f.ini, 300);
     fake_target_async_log(f.ft, &lg);
     T_EQ_INT(lg.logout_ms, 0, "async 4: an empty answer needs no Logout");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "async 4: the session goes on");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "async 4: the session goes on");
     check_io(&f, "async 4: I/O after the renegotiation");
     fx_logout_any(&f, "async 4");
   }
@@ -528,21 +528,21 @@ static void test_tpgt_join(void)
 {
   fake_target_opts to = mcs_opts();
   mcsi_conn_opts *co;
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   mcsi_id cid = 0;
   fx f;
 
   to.join_tpgt = 2;
   if (start_recovering(&f, &to, "TPGT")) {
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.tpgt, 1, "TPGT: the session's portal group tag is the one the target declared");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_TPGT), 1, "TPGT: the session's portal group tag is the one the target declared");
     co = t_conn_opts(fake_target_portal(f.ft), 0);
     t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, &cid), ISDSC_CANT_INCLUDE_IN_SESSION,
              "TPGT: a join through portal group 2 is refused", &f);
     T_OK(strstr(last_msg(&f), "TargetPortalGroupTag=2") != NULL, "TPGT: the message says why (%s)", last_msg(&f));
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 1, "TPGT: the session keeps its one connection");
-    T_EQ_STR(si.state, "active", "TPGT: and stays active");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "TPGT: the session keeps its one connection");
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "TPGT: and stays active");
     check_io(&f, "TPGT: I/O after the refused join");
     fx_logout_any(&f, "TPGT");
   }

@@ -4,29 +4,56 @@
 #include "testlib.h"
 #include "testopts.h"
 
-#define MAX_KEPT 1024
-static void *kept[MAX_KEPT];
-static int kept_conn[MAX_KEPT];
-static size_t nkept;
+enum { LOGIN, CONN, INFO };
+static struct kept { void *p; int kind; } *kept;
+static size_t nkept, capkept;
 
 static void free_kept(void)
 {
   for (size_t i = 0; i < nkept; i++) {
-    if (kept_conn[i]) mcsi_conn_opts_free(kept[i]);
-    else mcsi_login_opts_free(kept[i]);
+    if (kept[i].kind == CONN) mcsi_conn_opts_free(kept[i].p);
+    else if (kept[i].kind == INFO) mcsi_session_info_free(kept[i].p);
+    else mcsi_login_opts_free(kept[i].p);
   }
-  nkept = 0;
+  free(kept);
+  kept = NULL;
+  nkept = capkept = 0;
 }
 
-static void keep(void *o, int conn)
+static void keep(void *o, int kind)
 {
-  if (nkept == 0) atexit(free_kept);
-  if (!o || nkept == MAX_KEPT) {
-    T_OK(0, "test options: out of memory or more than %d handles", MAX_KEPT);
+  if (!capkept) atexit(free_kept);
+  if (nkept == capkept) {
+    size_t cap = capkept ? 2 * capkept : 64;
+    struct kept *n = realloc(kept, cap * sizeof *n);
+    if (!n) {
+      T_OK(0, "test handles: out of memory");
+      exit(1);
+    }
+    kept = n;
+    capkept = cap;
+  }
+  if (!o) {
+    T_OK(0, "test handles: out of memory");
     exit(1);
   }
-  kept_conn[nkept] = conn;
-  kept[nkept++] = o;
+  kept[nkept].kind = kind;
+  kept[nkept++].p = o;
+}
+
+mcsi_status t_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **si)
+{
+  mcsi_status st = mcsi_session_get_info(ini, sid, si);
+  if (!st) keep(*si, INFO);
+  return st;
+}
+
+mcsi_session_info *t_info(mcsi_initiator *ini, mcsi_id sid)
+{
+  mcsi_session_info *si = NULL;
+  mcsi_status st = t_get_info(ini, sid, &si);
+  if (st) T_OK(0, "session info of %llu: %s (%s)", (unsigned long long)sid, mcsi_status_name(st), mcsi_last_message(ini));
+  return si;
 }
 
 static int check(mcsi_status st, int key)
@@ -56,7 +83,7 @@ mcsi_conn_opts *t_conn_set_string(mcsi_conn_opts *o, int key, const char *v)
 mcsi_login_opts *t_login_opts(const char *portal, const char *target, ...)
 {
   mcsi_login_opts *o = mcsi_login_opts_new();
-  keep(o, 0);
+  keep(o, LOGIN);
   check(mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, portal), MCSI_OPT_PORTAL);
   check(mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, target), MCSI_OPT_TARGET);
   va_list ap;
@@ -69,7 +96,7 @@ mcsi_login_opts *t_login_opts(const char *portal, const char *target, ...)
 mcsi_conn_opts *t_conn_opts(const char *portal, ...)
 {
   mcsi_conn_opts *o = mcsi_conn_opts_new();
-  keep(o, 1);
+  keep(o, CONN);
   check(mcsi_conn_opts_set_string(o, MCSI_OPT_PORTAL, portal), MCSI_OPT_PORTAL);
   va_list ap;
   va_start(ap, portal);

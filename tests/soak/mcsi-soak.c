@@ -353,18 +353,26 @@ static void on_event(mcsi_initiator *i, const mcsi_event *ev, void *arg)
             (unsigned long long)ev->connection_id, mcsi_status_name(ev->status), ev->reason ? ev->reason : "");
 }
 
-static mcsi_session_info info;
+static mcsi_session_info *info;   /* the last snapshot (NULL: none; its keys read 0 / NULL) */
 
 static void refresh_info(void)
 {
-  memset(&info, 0, sizeof info);
+  mcsi_session_info_free(info);
+  info = NULL;
   mcsi_session_get_info(ini, sid, &info);
+}
+
+/* A state, "" when there is no snapshot. */
+static const char *info_state(void)
+{
+  const char *s = mcsi_session_info_get_string(info, MCSI_SI_STATE);
+  return s ? s : "";
 }
 
 static int active_count(void)
 {
   int n = 0;
-  for (size_t i = 0; i < info.connection_count && i < 32; i++) n += !strcmp(info.connections[i].state, "active");
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++) n += !strcmp(mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_STATE), "active");
   return n;
 }
 
@@ -372,9 +380,9 @@ static int active_count(void)
 static const char *emptier_portal(void)
 {
   int on2 = 0;
-  for (size_t i = 0; i < info.connection_count && i < 32; i++)
-    on2 += !strncmp(info.connections[i].remote_addr, "127.0.0.2", 9);
-  return on2 * 2 < (int)info.connection_count ? portal[1] : portal[0];
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++)
+    on2 += !strncmp(mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_REMOTE_ADDR), "127.0.0.2", 9);
+  return on2 * 2 < (int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) ? portal[1] : portal[0];
 }
 
 static double add_retry_at;
@@ -384,7 +392,7 @@ static double add_retry_at;
 static void keep_connections(void)
 {
   refresh_info();
-  if (strcmp(info.state, "active") || (int)info.connection_count >= opt.connections || now_s() < add_retry_at) return;
+  if (strcmp(info_state(), "active") || (int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) >= opt.connections || now_s() < add_retry_at) return;
   const char *via = emptier_portal();
   mcsi_conn_opts *o = mcsi_conn_opts_new();
   mcsi_id cid;
@@ -411,8 +419,8 @@ static void progress(void)
 {
   refresh_info();
   fprintf(stderr, "mcsi-soak: %d/%d drops, %llu commands, %llu re-issued, %u recoveries, %zu connections, RSS %.1f MiB, %.0f s\n",
-          K.drops, opt.drops, (unsigned long long)(K.writes + K.reads), (unsigned long long)info.commands_retried,
-          info.recoveries, info.connection_count, mib(rss_bytes()), now_s() - t_start);
+          K.drops, opt.drops, (unsigned long long)(K.writes + K.reads), (unsigned long long)mcsi_session_info_get(info, MCSI_SI_COMMANDS_RETRIED),
+          (unsigned)mcsi_session_info_get(info, MCSI_SI_RECOVERIES), (size_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT), mib(rss_bytes()), now_s() - t_start);
 }
 
 /* ---- the dropper: one tgtadm at a time, never blocking the loop -------------------------------- */
@@ -477,11 +485,11 @@ static void dropper_step(void)
   lost_events_wanted = 0;
   if (K.drops >= opt.drops || now_s() < next_drop_at) return;
   refresh_info();
-  if (strcmp(info.state, "active") || active_count() < opt.connections) return;
-  const mcsi_conn_info *victim = &info.connections[rnd((uint32_t)info.connection_count)];
-  if (strcmp(victim->state, "active")) return;
+  if (strcmp(info_state(), "active") || active_count() < opt.connections) return;
+  const mcsi_conn_info *victim = mcsi_session_info_connection(info, rnd((uint32_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT)));
+  if (strcmp(mcsi_conn_info_get_string(victim, MCSI_CI_STATE), "active")) return;
   lost_events_wanted = K.conn_lost_events + 1;
-  dropper_pid = spawn_tgtadm_drop(info.tsih, victim->cid);
+  dropper_pid = spawn_tgtadm_drop(mcsi_session_info_get(info, MCSI_SI_TSIH), mcsi_conn_info_get(victim, MCSI_CI_CID));
   if (dropper_pid < 0) {
     dropper_pid = 0;
     lost_events_wanted = 0;
@@ -546,11 +554,11 @@ static void setup(void)
   }
   for (int tries = 0; tries < 50; tries++) {
     refresh_info();
-    if ((int)info.connection_count >= opt.connections) break;
+    if ((int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) >= opt.connections) break;
     keep_connections();
     if (add_retry_at > now_s()) mcsi_process(ini, 200);
   }
-  if ((int)info.connection_count < opt.connections) die("could not reach the wanted number of connections", ISDSC_CONNECTION_FAILED);
+  if ((int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) < opt.connections) die("could not reach the wanted number of connections", ISDSC_CONNECTION_FAILED);
 }
 
 /* No completion for 5 s: what the session looks like (once per stall). */
@@ -561,12 +569,12 @@ static void stall_report(void)
   stall_reported = 1;
   refresh_info();
   fprintf(stderr, "mcsi-soak: stall: nothing completed for %.1f s, %d in flight; session %s, CmdSN %u ExpCmdSN %u MaxCmdSN %u\n",
-          now_s() - last_completion, inflight, info.state, info.cmdsn, info.exp_cmdsn, info.max_cmdsn);
-  for (size_t i = 0; i < info.connection_count && i < 32; i++)
+          now_s() - last_completion, inflight, mcsi_session_info_get_string(info, MCSI_SI_STATE), (unsigned)mcsi_session_info_get(info, MCSI_SI_CMDSN), (unsigned)mcsi_session_info_get(info, MCSI_SI_EXP_CMDSN), (unsigned)mcsi_session_info_get(info, MCSI_SI_MAX_CMDSN));
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++)
     fprintf(stderr, "mcsi-soak: stall:   connection %llu CID %u %s%s via %s: %u queued, %llu commands\n",
-            (unsigned long long)info.connections[i].id, info.connections[i].cid, info.connections[i].state,
-            info.connections[i].leading ? " (leading)" : "", info.connections[i].portal, info.connections[i].queue_depth,
-            (unsigned long long)info.connections[i].stats.commands);
+            (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_ID), (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_CID), mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_STATE),
+            (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_LEADING) ? " (leading)" : "", mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_PORTAL), (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_QUEUE_DEPTH),
+            (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_COMMANDS));
 }
 
 static void run(void)
@@ -674,11 +682,11 @@ static int summary(double elapsed, uint64_t rss_end)
          K.drops, elapsed, opt.interval_ms, opt.seed, (unsigned long long)(K.writes + K.reads), (unsigned long long)K.writes,
          (unsigned long long)K.reads, (double)(K.writes + K.reads) / (elapsed > 0 ? elapsed : 1), opt.qd, opt.connections);
   printf("soak: %llu commands re-issued, %u recoveries (reinstatements), %llu connection failures seen, %llu connections added back (%llu adds failed), %llu tgtadm errors\n",
-         (unsigned long long)info.commands_retried, info.recoveries, (unsigned long long)K.conn_lost_events,
+         (unsigned long long)mcsi_session_info_get(info, MCSI_SI_COMMANDS_RETRIED), (unsigned)mcsi_session_info_get(info, MCSI_SI_RECOVERIES), (unsigned long long)K.conn_lost_events,
          (unsigned long long)K.adds, (unsigned long long)K.add_failures, (unsigned long long)K.drop_errors);
   printf("soak: %llu blocks verified during the run, %u blocks read back at the end (%llu of them written), longest gap between completions %.0f ms, session %s with %zu connections\n",
          (unsigned long long)K.blocks_checked, opt.blocks, (unsigned long long)written, K.longest_gap_s * 1000,
-         info.state, info.connection_count);
+         mcsi_session_info_get_string(info, MCSI_SI_STATE), (size_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT));
   printf("soak: RSS %.2f MiB at start, %.2f MiB after %d drops, %.2f MiB at the end\n", mib(rss_start), mib(rss_base),
          rss_base_drops, mib(rss_end));
   if (first_failure) printf("soak: first failure: %s\n", first_failure_msg);
@@ -723,6 +731,7 @@ int main(int argc, char **argv)
   int ok = summary(elapsed, rss_end);
   mcsi_status st = mcsi_logout_from_target(ini, sid);
   if (st) printf("soak: logout: %s: %s\n", mcsi_status_name(st), mcsi_last_message(ini));
+  mcsi_session_info_free(info);
   mcsi_initiator_free(ini);
   return ok ? 0 : 1;
 }
