@@ -101,7 +101,8 @@ static const char *const methods[] = {
   "login_to_target", "login", "logout_from_target", "add_connection_to_session",
   "remove_connection_from_session", "remove_connection_async", "send_targets", "sessions",
   "session_info", "connection_info", "set_load_balance_policy", "scsi_inquiry", "scsi_read_capacity",
-  "scsi_report_luns", "scsi_test_unit_ready", "lun_reset", "read", "write", "scsi_command",
+  "scsi_report_luns", "scsi_test_unit_ready", "lun_reset", "read", "write", "flush", "unmap", "write_zeroes",
+  "scsi_command",
   "scsi_submit", "abort_task", NULL
 };
 

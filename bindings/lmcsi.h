@@ -85,7 +85,10 @@ struct lmcsi_req {
   /* SCSI */
   int what;                         /* lscsi.c: which helper */
   uint64_t lun, lba;
-  int page, tries;
+  int page;
+  uint64_t blocks;                  /* lscsi.c's block I/O: the count of blocks */
+  uint32_t io_flags;                /* MCSI_IO_FUA / MCSI_IO_DPO */
+  int answered;                     /* the engine's completion ran done (not only free) */
   uint8_t cdb[16];
   size_t cdb_len;
   int dir;

@@ -1,12 +1,22 @@
 /*
  * lscsi.c: SCSI from Lua: INQUIRY, READ CAPACITY, REPORT LUNS, TEST UNIT
- * READY, read and write (READ/WRITE(16), the block size from core's cache,
- * learnt with READ CAPACITY when unknown), any CDB (mcsi.scsi_command) and
- * the tagged asynchronous command (mcsi.scsi_submit). Each is a request
- * (lrequest.c): blocking, callback form or yielding inside mcsi.spawn, on
- * core's asynchronous helpers (their CDBs, parsing and UNIT ATTENTION
- * retries are core's); a command that meets a UNIT ATTENTION is sent again
- * (at most 4 times) as they do. Every result carries the command's own message.
+ * READY, block I/O (mcsi.read, mcsi.write, mcsi.flush, mcsi.unmap,
+ * mcsi.write_zeroes, with an options table { fua =, dpo = }), any CDB
+ * (mcsi.scsi_command) and the tagged asynchronous command (mcsi.scsi_submit).
+ * Each is a request (lrequest.c): blocking, callback form or yielding inside
+ * mcsi.spawn, on core's asynchronous calls. The I/O policy is core's (the
+ * retry rule for UNIT ATTENTION, BUSY, TASK SET FULL and ABORTED COMMAND,
+ * the LUN's geometry, splitting, the CDBs of block I/O): this file builds no
+ * CDB but the caller's, retries nothing and turns LBAs into byte offsets with
+ * the block size core answers (mcsi_io_geometry_async). Every result carries
+ * the command's own message.
+ *
+ * Lifetimes (luv's rule): a block I/O request is handed to core with a
+ * completion whose done records the outcome and whose free hook delivers it
+ * (lmcsi_req_done: the callback runs or the coroutine is queued, and the
+ * request's Lua references go). A completion that lets go without done (the
+ * call was refused at once, or the initiator was freed) leaves the request
+ * to its starter or to the engine's list of requests.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +25,7 @@
 
 #define LMCSI_MAX_IO (256u << 20)      /* bytes per mcsi.read */
 
-enum { W_CMD, W_SUBMIT, W_INQUIRY, W_CAPACITY, W_LUNS, W_TUR, W_READ, W_WRITE };
+enum { W_CMD, W_SUBMIT, W_INQUIRY, W_CAPACITY, W_LUNS, W_TUR, W_READ, W_WRITE, W_FLUSH, W_UNMAP, W_ZEROES };
 
 #define SET_INT(k, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, k))
 #define SET_STR(k, v) (lua_pushstring(L, v), lua_setfield(L, -2, k))
@@ -35,7 +45,6 @@ static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
   lmcsi_req *r = arg;
   if (res) r->res = *res;
   r->res.message = NULL;                /* valid during this call only */
-  if (r->what != W_SUBMIT && mcsi_scsi_unit_attention(st, res) && ++r->tries < 4 && submit(r) == ISDSC_SUCCESS) return;
   finish(r, st, res ? res->message : NULL);
 }
 
@@ -63,29 +72,86 @@ static void on_luns(mcsi_status st, const char *message, const uint64_t *luns, s
 
 static void on_status(mcsi_status st, const char *message, void *arg) { finish(arg, st, message); }
 
-/* READ CAPACITY answered: its own result, or the block size a read or write waited for. */
+/* READ CAPACITY answered. */
 static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
 {
   lmcsi_req *r = arg;
-  if (st != ISDSC_SUCCESS) { finish(r, st, message); return; }
-  r->block_size = cap->block_size;
-  if (r->what == W_CAPACITY) {
+  if (st == ISDSC_SUCCESS) {
+    r->block_size = cap->block_size;
     r->lba = cap->blocks;
-    finish(r, st, message);
+  }
+  finish(r, st, message);
+}
+
+/* ---- block I/O: the LUN's geometry from core, then core's I/O call ------------------ */
+
+/* A block I/O call answered: kept until its completion lets go (io_released). */
+static void on_io(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  lmcsi_req *r = arg;
+  (void)ini;
+  (void)result;
+  r->answered = 1;
+  lmcsi_req_set(r, st, st ? message : NULL);
+}
+
+/* Core no longer needs r: its outcome goes to the waiter (and its Lua references with it). */
+static void io_released(void *arg)
+{
+  lmcsi_req *r = arg;
+  if (r->answered) lmcsi_req_done(r);
+}
+
+/* Hands r to core's block I/O call (block size known); a refusal is r's outcome. */
+static void io_go(lmcsi_req *r)
+{
+  mcsi_completion c = { on_io, io_released, r };
+  const void *out = r->buf ? r->buf : r->data;
+  mcsi_status st = ISDSC_INVALID_PARAMETER;
+  r->answered = 0;
+  if (r->lba > UINT64_MAX / r->block_size || r->blocks > UINT64_MAX / r->block_size) {
+    finish(r, st, "LBA or block count out of range");
     return;
   }
+  uint64_t off = r->lba * r->block_size, range = r->blocks * r->block_size;
+  switch (r->what) {
+  case W_READ: st = mcsi_io_read(r->ini, r->sid, r->lun, off, r->buf, r->len, r->io_flags, c); break;
+  case W_WRITE: st = mcsi_io_write(r->ini, r->sid, r->lun, off, out, r->len, r->io_flags, c); break;
+  case W_FLUSH: st = mcsi_io_flush(r->ini, r->sid, r->lun, off, range, r->io_flags, c); break;
+  case W_UNMAP: st = mcsi_io_unmap(r->ini, r->sid, r->lun, off, range, r->io_flags, c); break;
+  default: st = mcsi_io_write_zeroes(r->ini, r->sid, r->lun, off, range, r->io_flags, c); break;
+  }
+  if (st != ISDSC_SUCCESS) finish(r, st, mcsi_last_message(r->ini));
+}
+
+/* The LUN's geometry answered: kept until its completion lets go (geometry_released). */
+static void on_geometry(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  lmcsi_req *r = arg;
+  const mcsi_lun_geometry *g = result;
+  (void)ini;
+  r->answered = 1;
+  if (st == ISDSC_SUCCESS && (!g || !g->block_size)) st = ISDSC_SCSI_REQUEST_FAILED;
+  lmcsi_req_set(r, st, st ? message : NULL);
+  if (st == ISDSC_SUCCESS) r->block_size = g->block_size;
+}
+
+/* The geometry's completion let go of r: on to the I/O call. */
+static void geometry_released(void *arg)
+{
+  lmcsi_req *r = arg;
+  if (!r->answered) return;                  /* refused at once (start() answers), or the initiator went */
+  if (r->st != ISDSC_SUCCESS) { lmcsi_req_done(r); return; }
   if (r->what == W_READ) {
-    if ((uint64_t)r->page * cap->block_size > LMCSI_MAX_IO) {
-      lmcsi_req_set(r, ISDSC_INVALID_PARAMETER, "at most 268435456 bytes per mcsi.read");
-      lmcsi_req_done(r);
+    if (r->blocks * r->block_size > LMCSI_MAX_IO) {
+      finish(r, ISDSC_INVALID_PARAMETER, "at most 268435456 bytes per mcsi.read");
       return;
     }
-    r->len = (size_t)r->page * cap->block_size;
+    r->len = (size_t)(r->blocks * r->block_size);
     r->buf = malloc(r->len ? r->len : 1);
-    if (!r->buf) { lmcsi_req_set(r, ISDSC_OUT_OF_RESOURCES, "out of memory"); lmcsi_req_done(r); return; }
+    if (!r->buf) { finish(r, ISDSC_OUT_OF_RESOURCES, "out of memory"); return; }
   }
-  st = submit(r);
-  if (st != ISDSC_SUCCESS) finish(r, st, mcsi_last_message(r->ini));
+  io_go(r);
 }
 
 static mcsi_status submit(lmcsi_req *r)
@@ -102,9 +168,13 @@ static mcsi_status submit(lmcsi_req *r)
     return mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, on_capacity, r);
   case W_READ:
   case W_WRITE:
-    if (!r->block_size) return mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, on_capacity, r);
-    if (r->what == W_READ) return mcsi_read_async(r->ini, r->sid, r->lun, r->lba, r->block_size, r->buf, r->len, on_cmd, r);
-    return mcsi_write_async(r->ini, r->sid, r->lun, r->lba, r->block_size, out, r->len, on_cmd, r);
+  case W_FLUSH:
+  case W_UNMAP:
+  case W_ZEROES: {
+    mcsi_completion c = { on_geometry, geometry_released, r };
+    r->answered = 0;
+    return mcsi_io_geometry_async(r->ini, r->sid, r->lun, c);
+  }
   case W_SUBMIT:
     return mcsi_scsi_submit_tagged(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, on_cmd, r, &r->tag);
   default:
@@ -297,52 +367,71 @@ static int l_scsi_test_unit_ready(lua_State *L)
   return start(L, new_cmd(L, push_status_only, W_TUR, cb, "scsi_test_unit_ready", sid, lun));
 }
 
-/* The block size core keeps for sid/lun (0: not known yet). */
-static uint32_t known_block_size(lmcsi_req *r)
+/* The options table at idx (nil or absent: none): { fua = bool, dpo = bool }
+ * as MCSI_IO_FUA / MCSI_IO_DPO; any other key is a misspelt option: raises. */
+static uint32_t check_io_opts(lua_State *L, int idx)
 {
-  uint32_t bs = 0;
-  if (mcsi_scsi_block_size(r->ini, r->sid, r->lun, &bs) != ISDSC_SUCCESS) bs = 0;
-  return bs;
+  uint32_t flags = 0;
+  if (lua_isnoneornil(L, idx)) return 0;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    uint32_t bit = !strcmp(k, "fua") ? MCSI_IO_FUA : !strcmp(k, "dpo") ? MCSI_IO_DPO : 0;
+    if (!bit) luaL_argerror(L, idx, "unknown option (fua, dpo)");
+    if (lua_toboolean(L, -1)) flags |= bit;
+    lua_pop(L, 1);
+  }
+  return flags;
 }
 
-/* data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)]) */
+/* A block I/O request on (sid, lun) at arg 1 and 2, its LBA at arg 3. */
+static lmcsi_req *new_io(lua_State *L, lmcsi_push_fn push, int what, int form, const char *fname)
+{
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  uint64_t lun = lmcsi_check_lun(L, 2);
+  lua_Integer lba = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, lba >= 0, 3, "LBA must not be negative");
+  lmcsi_req *r = new_cmd(L, push, what, form, fname, sid, lun);
+  r->lba = (uint64_t)lba;
+  return r;
+}
+
+/* data, st = mcsi.read(sid, lun, lba, blocks [, opts] [, fn(data, st)]) */
 static int l_read(lua_State *L)
 {
   int cb = lmcsi_take_callback(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = lmcsi_check_lun(L, 2);
-  lua_Integer lba = luaL_checkinteger(L, 3), blocks = luaL_checkinteger(L, 4);
-  luaL_argcheck(L, lba >= 0, 3, "LBA must not be negative");
+  lmcsi_check_sid(L, 1);
+  lua_Integer blocks = luaL_checkinteger(L, 4);
   luaL_argcheck(L, blocks >= 0 && blocks <= LMCSI_MAX_IO, 4, "block count out of range");
+  uint32_t flags = check_io_opts(L, 5);
   lmcsi_engine *e = lmcsi_engine_of(L);
-  uint32_t bs = 0;
-  if (mcsi_scsi_block_size(lmcsi_ini_for(L, e, sid), sid, lun, &bs) != ISDSC_SUCCESS) bs = 0;
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  uint32_t bs = 0;                                    /* what core knows already, for the bound */
+  if (mcsi_scsi_block_size(lmcsi_ini_for(L, e, sid), sid, lmcsi_check_lun(L, 2), &bs) != ISDSC_SUCCESS) bs = 0;
   if ((uint64_t)blocks * (bs ? bs : 512) > LMCSI_MAX_IO)
     return luaL_argerror(L, 4, lua_pushfstring(L, "at most %d bytes per mcsi.read", (int)LMCSI_MAX_IO));
-  lmcsi_req *r = new_cmd(L, push_data, W_READ, cb, "read", sid, lun);
-  r->lba = (uint64_t)lba;
-  r->page = (int)blocks;                              /* the block count, until the size is known */
-  r->block_size = known_block_size(r);
-  if (r->block_size) data_in(L, r, (size_t)blocks * r->block_size);
+  lmcsi_req *r = new_io(L, push_data, W_READ, cb, "read");
+  r->dir = MCSI_DIR_READ;
+  r->blocks = (uint64_t)blocks;
+  r->io_flags = flags;
   return start(L, r);
 }
 
-/* st = mcsi.write(sid, lun, lba, data [, fn(st)]): #data a whole number of blocks */
+/* st = mcsi.write(sid, lun, lba, data [, opts] [, fn(st)]): #data a whole number of blocks */
 static int l_write(lua_State *L)
 {
   int cb = lmcsi_take_callback(L);
-  mcsi_id sid = lmcsi_check_sid(L, 1);
-  uint64_t lun = lmcsi_check_lun(L, 2);
-  lua_Integer lba = luaL_checkinteger(L, 3);
+  lmcsi_check_sid(L, 1);
+  luaL_checkinteger(L, 3);
   size_t len;
   const char *data = luaL_checklstring(L, 4, &len);
-  luaL_argcheck(L, lba >= 0, 3, "LBA must not be negative");
   luaL_argcheck(L, len <= LMCSI_MAX_IO, 4, "at most 256 MiB per mcsi.write");
-  lmcsi_req *r = new_cmd(L, push_status_only, W_WRITE, cb, "write", sid, lun);
-  r->lba = (uint64_t)lba;
+  uint32_t flags = check_io_opts(L, 5);
+  lmcsi_req *r = new_io(L, push_status_only, W_WRITE, cb, "write");
   r->dir = MCSI_DIR_WRITE;
   r->len = len;
-  r->block_size = known_block_size(r);
+  r->io_flags = flags;
   if (r->mode == LMCSI_CALLBACK || r->mode == LMCSI_DETACHED) {   /* the string may go before the data does */
     r->buf = malloc(len ? len : 1);
     if (!r->buf) { lmcsi_req_free(L, r); return luaL_error(L, "mcsi: out of memory"); }
@@ -352,6 +441,31 @@ static int l_write(lua_State *L)
   }
   return start(L, r);
 }
+
+/* A range of blocks (args 3 and 4) for flush, unmap, write_zeroes; opts at arg 5 when with_opts. */
+static int range_io(lua_State *L, int what, const char *fname, int blocks_optional, int with_opts)
+{
+  int cb = lmcsi_take_callback(L);
+  lmcsi_check_sid(L, 1);
+  if (!blocks_optional) luaL_checkinteger(L, 3);
+  lua_Integer blocks = blocks_optional ? luaL_optinteger(L, 4, 0) : luaL_checkinteger(L, 4);
+  luaL_argcheck(L, blocks >= 0, 4, "block count must not be negative");
+  uint32_t flags = with_opts ? check_io_opts(L, 5) : 0;
+  lmcsi_req *r = new_io(L, push_status_only, what, cb, fname);
+  r->blocks = (uint64_t)blocks;
+  r->io_flags = flags;
+  if (blocks_optional && lua_isnoneornil(L, 4)) r->lba = 0;   /* no range: the whole LUN, as ScsiSynchronizeCache */
+  return start(L, r);
+}
+
+/* st = mcsi.flush(sid, lun [, lba, blocks] [, fn(st)]): SYNCHRONIZE CACHE (no range: the whole LUN) */
+static int l_flush(lua_State *L) { return range_io(L, W_FLUSH, "flush", 1, 0); }
+
+/* st = mcsi.unmap(sid, lun, lba, blocks [, fn(st)]) */
+static int l_unmap(lua_State *L) { return range_io(L, W_UNMAP, "unmap", 0, 0); }
+
+/* st = mcsi.write_zeroes(sid, lun, lba, blocks [, opts] [, fn(st)]) */
+static int l_write_zeroes(lua_State *L) { return range_io(L, W_ZEROES, "write_zeroes", 0, 1); }
 
 /* (sid, lun, cdb, dir, data_or_length): dir "none", "read" (the 5th
  * argument is how many bytes to read) or "write" (the 5th is the data). */
@@ -427,6 +541,9 @@ int lmcsi_l_scsi_report_luns(lua_State *L) { return l_scsi_report_luns(L); }
 int lmcsi_l_scsi_test_unit_ready(lua_State *L) { return l_scsi_test_unit_ready(L); }
 int lmcsi_l_read(lua_State *L) { return l_read(L); }
 int lmcsi_l_write(lua_State *L) { return l_write(L); }
+int lmcsi_l_flush(lua_State *L) { return l_flush(L); }
+int lmcsi_l_unmap(lua_State *L) { return l_unmap(L); }
+int lmcsi_l_write_zeroes(lua_State *L) { return l_write_zeroes(L); }
 int lmcsi_l_scsi_command(lua_State *L) { return l_scsi_command(L); }
 int lmcsi_l_scsi_submit(lua_State *L) { return l_scsi_submit(L); }
 

@@ -8,7 +8,8 @@
  *   s:remove_connection(conn or cid) -> st      s:logout() / s:close() -> st
  *   s:info(), s:connections(), s:inquiry(lun [, page]), s:read_capacity(lun),
  *   s:report_luns(), s:test_unit_ready(lun), s:lun_reset(lun),
- *   s:read(lun, lba, blocks), s:write(lun, lba, data), s:set_load_balance_policy(p, paths)
+ *   s:read(lun, lba, blocks [, opts]), s:write(lun, lba, data [, opts]), s:flush(lun [, lba, blocks]),
+ *   s:unmap(lun, lba, blocks), s:write_zeroes(lun, lba, blocks [, opts]), s:set_load_balance_policy(p, paths)
  *
  * The methods are the flat functions themselves (mcsi.logout_from_target and
  * friends accept a Session where they take a session id), so both forms

@@ -1,20 +1,30 @@
-/* methods_io.c: SCSI I/O through mcsid: ScsiRead, ScsiWrite, ScsiCommand,
+/* methods_io.c: SCSI I/O through mcsid: ScsiRead, ScsiWrite,
+ * ScsiSynchronizeCache, ScsiUnmap, ScsiWriteZeroes, ScsiCommand,
  * ScsiTestUnitReady, LunReset, AbortTask, on the engine's asynchronous calls
- * (mcsi_read_async / mcsi_write_async, mcsi_scsi_submit, the helpers).
+ * (the block I/O calls mcsi_io_*, mcsi_scsi_submit, the helpers).
+ *
+ * The engine owns the I/O policy (core/mcsi.h, "Block I/O"): the retry rule
+ * (UNIT ATTENTION, BUSY, TASK SET FULL, ABORTED COMMAND, MCSI_SCSI_RETRIES),
+ * the LUN's geometry (block size and limits, learnt and kept per session and
+ * LUN), splitting by the LUN's maximum transfer length, FUA and DPO. This file
+ * builds no CDB for reads, writes, flushes and unmaps, retries nothing and
+ * splits nothing: it turns Lba and Blocks into bytes with the block size the
+ * engine answers (mcsi_io_geometry_async) and hands the request on.
+ * ScsiCommand is a pass-through of the caller's CDB (mcsi_scsi_submit; the
+ * engine's retry rule applies to it too).
  *
  * Data travels as base64 (OpenSSL's EVP_EncodeBlock / EVP_DecodeBlock), CDBs
- * and sense as hex. One request (io_req) owns its buffer until the engine's
- * callback ran, also when the client went away meanwhile (the call keeps the
- * client referenced; its answer is then dropped). Reads and commands move at
- * most IO_MAX bytes and no more than an answer the client's output bound
- * (output_max, 4 MiB by default) holds as base64: read_max(); a write is
- * bounded by the request line (request_max).
+ * and sense as hex. One request (io_req) owns its buffer until the engine no
+ * longer needs it (the completion's free hook), also when the client went
+ * away meanwhile (the call keeps the client referenced; its answer is then
+ * dropped). Reads and commands move at most IO_MAX bytes and no more than an
+ * answer the client's output bound (output_max, 4 MiB by default) holds as
+ * base64: read_max(); a write is bounded by the request line (request_max).
  * Every data buffer is counted in the memory budget (budget.h) from the
- * moment the request is accepted until its answer is built; a request whose
- * buffer alone is larger than memory_budget answers ISDSC_OUT_OF_RESOURCES.
- * A write's base64 text is dropped from the call once decoded.
- * A command that meets a UNIT ATTENTION is sent again, at most 4 times, as
- * the Lua binding does in-process (bindings/lscsi.c). */
+ * moment the request is accepted until the engine released it; a request
+ * whose buffer alone is larger than memory_budget answers
+ * ISDSC_OUT_OF_RESOURCES. A write's base64 text is dropped from the call once
+ * decoded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +33,8 @@
 #include "methods.h"
 
 #define IO_MAX (16u << 20)        /* bytes per ScsiRead / ScsiCommand read */
-#define UA_TRIES 4
 
-enum { IO_READ, IO_WRITE, IO_CMD };
+enum { IO_READ, IO_WRITE, IO_CMD, IO_FLUSH, IO_UNMAP, IO_ZEROES };
 
 typedef struct io_req {
   mcsid *d;                     /* the call ends before the request is freed */
@@ -33,8 +42,13 @@ typedef struct io_req {
   int what;
   mcsi_id sid;
   uint64_t lun, lba;
-  uint64_t blocks;              /* ScsiRead with Blocks: the count until the block size is known */
-  uint32_t block_size;
+  uint64_t blocks;              /* Blocks given: the count until the block size is known */
+  int by_blocks;                /* Blocks (not Length) was given */
+  uint32_t flags;               /* MCSI_IO_FUA / MCSI_IO_DPO */
+  uint32_t block_size;          /* the engine's, for the LUN (mcsi_io_geometry_async) */
+  int geometry_answered;        /* the geometry's done ran (then its Status and message:) */
+  mcsi_status geometry_status;
+  char message[256];
   uint8_t cdb[16];
   size_t cdb_len;
   int dir;
@@ -42,7 +56,6 @@ typedef struct io_req {
   size_t buf_size;              /* as allocated (mcsid_buf_alloc) */
   size_t len;
   size_t charged;               /* bytes of the memory budget this request holds */
-  int tries;
 } io_req;
 
 /* ---- encodings ----------------------------------------------------------------------------- */
@@ -143,6 +156,8 @@ static io_req *io_new(mcsid_call *call, int what)
   r->sid = mcsid_param_id(call, "UniqueSessionId");
   r->lun = (uint64_t)mcsid_param_uint(call, "Lun", 0);
   r->lba = (uint64_t)mcsid_param_uint(call, "Lba", 0);
+  r->flags = (mcsid_param_bool(call, "ForceUnitAccess", 0) ? MCSI_IO_FUA : 0) |
+             (mcsid_param_bool(call, "DisablePageOut", 0) ? MCSI_IO_DPO : 0);
   return r;
 }
 
@@ -200,28 +215,39 @@ static json_t *command_outputs(const io_req *r, const mcsi_scsi_result *res)
   return o;
 }
 
-static mcsi_status io_submit(io_req *r);
-
-static void on_scsi(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+/* ScsiCommand answered (after the engine's retries, if any). */
+static void on_command(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   io_req *r = arg;
-  if (mcsi_scsi_unit_attention(st, res) && ++r->tries < UA_TRIES && io_submit(r) == ISDSC_SUCCESS) return;
+  json_t *out = res && (!st || st == ISDSC_SCSI_REQUEST_FAILED) ? command_outputs(r, res) : NULL;
+  io_finish(r, st, res ? res->message : NULL, out);
+}
+
+/* ---- block I/O: the engine's geometry, then its I/O call ----------------------------------- */
+
+/* The engine is done with r: its buffer and budget go (the completion's free hook). */
+static void io_released(void *arg) { io_free(arg); }
+
+/* A block I/O call answered: the call's answer (the request itself goes in io_released). */
+static void on_io(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  io_req *r = arg;
   json_t *out = NULL;
+  (void)ini;
+  (void)result;
   if (r->what == IO_READ && !st) {
     out = json_object();
     json_object_set_new(out, "Data", base64_json(r->buf, r->len));
     json_object_set_new(out, "Length", json_integer((json_int_t)r->len));
     json_object_set_new(out, "BlockSize", json_integer(r->block_size));
-  } else if (r->what == IO_CMD && res && (!st || st == ISDSC_SCSI_REQUEST_FAILED)) {
-    out = command_outputs(r, res);
   }
-  io_finish(r, st, res ? res->message : NULL, out);
+  mcsid_call_finish(r->call, st, message, out);
 }
 
 /* The read buffer once the block size is known; 0, or -1 when the call was ended. */
 static int read_buffer(io_req *r)
 {
-  if (r->blocks) {
+  if (r->by_blocks) {
     if (r->blocks * r->block_size > read_max(r->call->d)) {
       refuse_size(r->call, "ScsiRead");
       io_free(r);
@@ -239,42 +265,66 @@ static int read_buffer(io_req *r)
   return 0;
 }
 
-static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+/* Hands r to the engine's block I/O call; r belongs to the engine from then
+ * on (freed by io_released, also when the call is refused at once). */
+static void io_go(io_req *r)
 {
-  io_req *r = arg;
-  if (st || !cap) {
-    io_finish(r, st ? st : ISDSC_SCSI_REQUEST_FAILED, message, NULL);
+  mcsid_call *call = r->call;
+  mcsi_initiator *ini = call->d->ini;
+  mcsi_completion c = { on_io, io_released, r };
+  uint64_t off = r->lba * r->block_size, range = r->blocks * r->block_size;
+  mcsi_status st = ISDSC_INVALID_PARAMETER;
+  if (r->block_size && r->lba > UINT64_MAX / r->block_size) {
+    io_finish(r, ISDSC_INVALID_PARAMETER, "Lba out of range", NULL);
     return;
   }
-  r->block_size = cap->block_size;
-  if (r->what == IO_READ && read_buffer(r) < 0) return;
-  st = io_submit(r);
-  if (st) io_finish(r, st, mcsi_last_message(r->call->d->ini), NULL);
+  switch (r->what) {
+  case IO_READ: st = mcsi_io_read(ini, r->sid, r->lun, off, r->buf, r->len, r->flags, c); break;
+  case IO_WRITE: st = mcsi_io_write(ini, r->sid, r->lun, off, r->buf, r->len, r->flags, c); break;
+  case IO_FLUSH: st = mcsi_io_flush(ini, r->sid, r->lun, off, range, r->flags, c); break;
+  case IO_UNMAP: st = mcsi_io_unmap(ini, r->sid, r->lun, off, range, r->flags, c); break;
+  case IO_ZEROES: st = mcsi_io_write_zeroes(ini, r->sid, r->lun, off, range, r->flags, c); break;
+  }
+  if (st) mcsid_call_finish(call, st, mcsi_last_message(ini), NULL);   /* r is gone (io_released) */
 }
 
-static mcsi_status io_submit(io_req *r)
+/* The LUN's geometry, as the engine knows (or just learnt) it: kept in r
+ * until the completion lets go of r (geometry_released goes on from there). */
+static void on_geometry(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_initiator *ini = r->call->d->ini;
-  if (r->what == IO_CMD)
-    return mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, on_scsi, r);
-  if (!r->block_size) return mcsi_scsi_read_capacity_async(ini, r->sid, r->lun, on_capacity, r);
-  if (r->what == IO_READ)
-    return mcsi_read_async(ini, r->sid, r->lun, r->lba, r->block_size, r->buf, r->len, on_scsi, r);
-  return mcsi_write_async(ini, r->sid, r->lun, r->lba, r->block_size, r->buf, r->len, on_scsi, r);
+  io_req *r = arg;
+  const mcsi_lun_geometry *g = result;
+  (void)ini;
+  r->geometry_answered = 1;
+  r->geometry_status = st ? st : !g || !g->block_size ? ISDSC_SCSI_REQUEST_FAILED : ISDSC_SUCCESS;
+  snprintf(r->message, sizeof r->message, "%s", message ? message : "");
+  if (!r->geometry_status) r->block_size = g->block_size;
 }
 
+/* The geometry's completion let go of r: on to the I/O call, or the
+ * failure's answer; not answered (refused at once, or the initiator went):
+ * r goes. */
+static void geometry_released(void *arg)
+{
+  io_req *r = arg;
+  if (!r->geometry_answered) { io_free(r); return; }
+  if (r->geometry_status) { io_finish(r, r->geometry_status, r->message, NULL); return; }
+  if (r->by_blocks && r->blocks > UINT64_MAX / r->block_size) {
+    io_finish(r, ISDSC_INVALID_PARAMETER, "Blocks out of range", NULL);
+    return;
+  }
+  if (r->what == IO_READ && read_buffer(r) < 0) return;
+  io_go(r);
+}
+
+/* Asks the engine for the LUN's geometry, then goes on in on_geometry. */
 static void io_start(io_req *r)
 {
-  mcsi_status st = io_submit(r);
-  if (st) io_finish(r, st, mcsi_last_message(r->call->d->ini), NULL);
-}
-
-/* The block size the engine keeps for the LUN (0: not known, READ CAPACITY first). */
-static uint32_t known_block_size(const io_req *r)
-{
-  uint32_t bs = 0;
-  if (mcsi_scsi_block_size(r->call->d->ini, r->sid, r->lun, &bs) != ISDSC_SUCCESS) bs = 0;
-  return bs;
+  mcsid_call *call = r->call;
+  mcsi_initiator *ini = call->d->ini;
+  mcsi_completion c = { on_geometry, geometry_released, r };
+  mcsi_status st = mcsi_io_geometry_async(ini, r->sid, r->lun, c);
+  if (st) mcsid_call_finish(call, st, mcsi_last_message(ini), NULL);   /* r is gone (geometry_released) */
 }
 
 /* ---- the methods ----------------------------------------------------------------------------- */
@@ -295,15 +345,10 @@ static void scsi_read(mcsid_call *call)
   io_req *r = io_new(call, IO_READ);
   if (!r) return;
   r->dir = MCSI_DIR_READ;
+  r->by_blocks = blocks != NULL;
   if (blocks) r->blocks = n;
   else r->len = (size_t)n;
-  if (blocks && !n) r->len = 0;
-  r->block_size = known_block_size(r);
-  if (r->block_size) {   /* read_buffer checks the size, then charges it */
-    if (read_buffer(r) < 0) return;
-  } else if (io_charge(r, blocks ? n * 512 : n, "ScsiRead") < 0) {
-    return;
-  }
+  if (io_charge(r, blocks ? n * 512 : n, "ScsiRead") < 0) return;   /* the rest once the block size is known */
   io_start(r);
 }
 
@@ -318,9 +363,24 @@ static void scsi_write(mcsid_call *call)
   json_object_del(call->params, "Data");
   if (io_charge(r, r->len, "ScsiWrite") < 0) return;
   r->dir = MCSI_DIR_WRITE;
-  r->block_size = known_block_size(r);
   io_start(r);
 }
+
+/* ScsiSynchronizeCache, ScsiUnmap, ScsiWriteZeroes: a range of Blocks at Lba
+ * (ScsiSynchronizeCache without Blocks: the whole LUN). */
+static void scsi_range(mcsid_call *call, int what)
+{
+  io_req *r = io_new(call, what);
+  if (!r) return;
+  r->by_blocks = 1;
+  r->blocks = (uint64_t)mcsid_param_uint(call, "Blocks", 0);
+  if (what == IO_FLUSH && !mcsid_param(call, "Blocks")) r->lba = r->blocks = 0;
+  io_start(r);
+}
+
+static void scsi_synchronize_cache(mcsid_call *call) { scsi_range(call, IO_FLUSH); }
+static void scsi_unmap(mcsid_call *call) { scsi_range(call, IO_UNMAP); }
+static void scsi_write_zeroes(mcsid_call *call) { scsi_range(call, IO_ZEROES); }
 
 static void scsi_command(mcsid_call *call)
 {
@@ -358,7 +418,9 @@ static void scsi_command(mcsid_call *call)
     json_object_del(call->params, "Data");
     if (io_charge(r, r->len, "ScsiCommand") < 0) return;
   }
-  io_start(r);
+  mcsi_initiator *ini = call->d->ini;
+  mcsi_status st = mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, on_command, r);
+  if (st) io_finish(r, st, mcsi_last_message(ini), NULL);
 }
 
 static void status_done(mcsi_status st, const char *message, void *arg) { mcsid_call_finish(arg, st, message, NULL); }
@@ -398,3 +460,6 @@ void mcsid_run_scsi_command(mcsid_call *call) { scsi_command(call); }
 void mcsid_run_scsi_test_unit_ready(mcsid_call *call) { scsi_test_unit_ready(call); }
 void mcsid_run_lun_reset(mcsid_call *call) { lun_reset(call); }
 void mcsid_run_abort_task(mcsid_call *call) { abort_task(call); }
+void mcsid_run_flush(mcsid_call *call) { scsi_synchronize_cache(call); }
+void mcsid_run_unmap(mcsid_call *call) { scsi_unmap(call); }
+void mcsid_run_write_zeroes(mcsid_call *call) { scsi_write_zeroes(call); }

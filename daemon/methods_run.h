@@ -44,6 +44,9 @@ void mcsid_run_list_policies(struct mcsid_call *call);   /* ListPolicies */
 /* daemon/methods_io.c */
 void mcsid_run_read(struct mcsid_call *call);   /* ScsiRead */
 void mcsid_run_write(struct mcsid_call *call);   /* ScsiWrite */
+void mcsid_run_flush(struct mcsid_call *call);   /* ScsiSynchronizeCache */
+void mcsid_run_unmap(struct mcsid_call *call);   /* ScsiUnmap */
+void mcsid_run_write_zeroes(struct mcsid_call *call);   /* ScsiWriteZeroes */
 void mcsid_run_scsi_command(struct mcsid_call *call);   /* ScsiCommand */
 void mcsid_run_scsi_test_unit_ready(struct mcsid_call *call);   /* ScsiTestUnitReady */
 void mcsid_run_lun_reset(struct mcsid_call *call);   /* LunReset */

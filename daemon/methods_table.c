@@ -197,6 +197,8 @@ static const mcsid_param_spec params_read[] = {
   { "Lba", P_UINT, 1, NULL },
   { "Blocks", P_UINT, 0, NULL },
   { "Length", P_UINT, 0, NULL },
+  { "ForceUnitAccess", P_BOOL, 0, NULL },
+  { "DisablePageOut", P_BOOL, 0, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_write[] = {
@@ -204,6 +206,31 @@ static const mcsid_param_spec params_write[] = {
   { "Lun", P_UINT, 0, NULL },
   { "Lba", P_UINT, 1, NULL },
   { "Data", P_STRING, 1, NULL },
+  { "ForceUnitAccess", P_BOOL, 0, NULL },
+  { "DisablePageOut", P_BOOL, 0, NULL },
+  { NULL, 0, 0, NULL },
+};
+static const mcsid_param_spec params_flush[] = {
+  { "UniqueSessionId", P_ID, 1, NULL },
+  { "Lun", P_UINT, 0, NULL },
+  { "Lba", P_UINT, 0, NULL },
+  { "Blocks", P_UINT, 0, NULL },
+  { NULL, 0, 0, NULL },
+};
+static const mcsid_param_spec params_unmap[] = {
+  { "UniqueSessionId", P_ID, 1, NULL },
+  { "Lun", P_UINT, 0, NULL },
+  { "Lba", P_UINT, 1, NULL },
+  { "Blocks", P_UINT, 1, NULL },
+  { NULL, 0, 0, NULL },
+};
+static const mcsid_param_spec params_write_zeroes[] = {
+  { "UniqueSessionId", P_ID, 1, NULL },
+  { "Lun", P_UINT, 0, NULL },
+  { "Lba", P_UINT, 1, NULL },
+  { "Blocks", P_UINT, 1, NULL },
+  { "ForceUnitAccess", P_BOOL, 0, NULL },
+  { "DisablePageOut", P_BOOL, 0, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_scsi_command[] = {
@@ -261,6 +288,9 @@ const mcsid_method mcsid_methods[] = {
   { "ListPolicies", mcsid_run_list_policies, MCSID_POLICY_REFUSED, params_list_policies },
   { "ScsiRead", mcsid_run_read, MCSID_POLICY_OWN_SESSION, params_read },
   { "ScsiWrite", mcsid_run_write, MCSID_POLICY_OWN_SESSION, params_write },
+  { "ScsiSynchronizeCache", mcsid_run_flush, MCSID_POLICY_OWN_SESSION, params_flush },
+  { "ScsiUnmap", mcsid_run_unmap, MCSID_POLICY_OWN_SESSION, params_unmap },
+  { "ScsiWriteZeroes", mcsid_run_write_zeroes, MCSID_POLICY_OWN_SESSION, params_write_zeroes },
   { "ScsiCommand", mcsid_run_scsi_command, MCSID_POLICY_OWN_SESSION, params_scsi_command },
   { "ScsiTestUnitReady", mcsid_run_scsi_test_unit_ready, MCSID_POLICY_OWN_SESSION, params_scsi_test_unit_ready },
   { "LunReset", mcsid_run_lun_reset, MCSID_POLICY_OWN_SESSION, params_lun_reset },

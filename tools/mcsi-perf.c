@@ -43,10 +43,8 @@
 
 enum { EXIT_IO_ERRORS = 1, EXIT_USAGE = 2 };
 enum { MAX_IN_FLIGHT = 4096, MAX_REQUEST_BYTES = 64 << 20, MAX_CONNECTIONS = 64 };
-enum { SAM_GOOD = 0x00, SAM_CHECK_CONDITION = 0x02, SAM_BUSY = 0x08,
-       SAM_TASK_SET_FULL = 0x28 };
-enum { SENSE_UNIT_ATTENTION = 0x06 };
-enum { TUR_TRIES = 10, ERRORS_SHOWN = 5, DRAIN_SECONDS = 40 };
+enum { SAM_GOOD = 0x00 };
+enum { ERRORS_SHOWN = 5, DRAIN_SECONDS = 40 };
 
 #define NS_PER_SEC 1000000000ull
 
@@ -92,7 +90,7 @@ struct perf {
   struct request *reqs, *free_reqs;
   int in_flight, filling, stopping, session_failed, logging_out;
   uint64_t pos, rng;
-  uint64_t ios, bytes, errors, busy, retry_run;
+  uint64_t ios, bytes, errors, retried;
   uint64_t t0, last_ns, last_ios, last_bytes;
   uint64_t stop_ns, stop_ios, stop_bytes;  /* snapshot when issuing stopped */
   int cr_pending;              /* a \r progress line is on the terminal */
@@ -381,24 +379,12 @@ static int login(struct perf *p, const struct perf_url *u)
 }
 
 /* The first command of a new session gets UNIT ATTENTION (power on / reset):
- * like libiscsi's full connect, send TEST UNIT READY until it is GOOD. */
-static int clear_unit_attention(struct perf *p)
+ * like libiscsi's full connect, TEST UNIT READY first (the engine's one
+ * retry rule sends it again). */
+static int test_unit_ready(struct perf *p)
 {
-  static const uint8_t tur[6] = {0};
-  mcsi_scsi_result res;
-  mcsi_status st = ISDSC_SUCCESS;
-  for (int i = 0; i < TUR_TRIES; i++) {
-    memset(&res, 0, sizeof res);
-    st = mcsi_scsi_command(p->ini, p->sid, p->lun, tur, sizeof tur, MCSI_DIR_NONE, NULL, 0,
-                           &res);
-    if (st == ISDSC_SUCCESS && res.scsi_status == SAM_GOOD)
-      return 0;
-    int again = res.scsi_status == SAM_BUSY ||
-                (res.scsi_status == SAM_CHECK_CONDITION && res.sense_key == SENSE_UNIT_ATTENTION);
-    if (!again)
-      break;
-  }
-  return setup_error(p, "TEST UNIT READY", st == ISDSC_SUCCESS ? ISDSC_SCSI_REQUEST_FAILED : st);
+  mcsi_status st = mcsi_scsi_test_unit_ready(p->ini, p->sid, p->lun);
+  return st == ISDSC_SUCCESS ? 0 : setup_error(p, "TEST UNIT READY", st);
 }
 
 static int read_capacity(struct perf *p)
@@ -548,34 +534,14 @@ static void report_error(struct perf *p, const struct request *rq, mcsi_status s
     stop_issuing(p, now_ns());
 }
 
-/* BUSY, TASK SET FULL and UNIT ATTENTION are retried, as iscsi-perf does,
- * up to 4 * max_in_flight times in a row. 1: resubmitted. */
-static int retry(struct perf *p, struct request *rq, const mcsi_scsi_result *res)
-{
-  int busy = res->scsi_status == SAM_BUSY || res->scsi_status == SAM_TASK_SET_FULL;
-  int ua = res->scsi_status == SAM_CHECK_CONDITION && res->sense_key == SENSE_UNIT_ATTENTION;
-  if (!(busy || ua) || p->stopping)
-    return 0;
-  if (p->retry_run++ > 4 * (uint64_t)p->o.max_in_flight) {
-    fprintf(stderr, "%smcsi-perf: maximum number of command retries reached\n", eol(p));
-    return 0;
-  }
-  if (submit(p, rq) != ISDSC_SUCCESS)
-    return 0;
-  p->busy += (uint64_t)busy;
-  return 1;
-}
-
 static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
   struct request *rq = arg;
   struct perf *p = rq->p;
+  p->retried += res ? res->retries : 0;   /* BUSY, TASK SET FULL, UNIT ATTENTION: the engine re-sent it */
   if (st == ISDSC_SUCCESS && res && res->scsi_status == SAM_GOOD) {
     p->ios++;
     p->bytes += (uint64_t)rq->blocks * p->block_size;
-    p->retry_run = 0;
-  } else if (res && retry(p, rq, res)) {
-    return;
   } else {
     report_error(p, rq, st, res);
   }
@@ -601,10 +567,10 @@ static void progress(struct perf *p, uint64_t now)
 
   printf("%s%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 " - lba %" PRIu64
          ", iops current %" PRIu64 " (%" PRIu64 " MB/s), iops average %" PRIu64
-         " (%" PRIu64 " MB/s), in_flight %d, busy %" PRIu64 "%s",
+         " (%" PRIu64 " MB/s), in_flight %d, retried %" PRIu64 "%s",
          tty ? "\r" : "", shown / 3600, (shown % 3600) / 60, shown % 60, p->pos,
          per_sec(p->ios - p->last_ios, dt), per_sec(p->bytes - p->last_bytes, dt) >> 20,
-         per_sec(p->ios, total), per_sec(p->bytes, total) >> 20, p->in_flight, p->busy,
+         per_sec(p->ios, total), per_sec(p->bytes, total) >> 20, p->in_flight, p->retried,
          tty ? "        " : "\n");
   fflush(stdout);
   p->cr_pending = tty;
@@ -700,7 +666,7 @@ static int start(struct perf *p, const struct perf_url *u)
   if (login(p, u) < 0)
     return -1;
   printf("connected to %s\n", p->o.url);
-  if (clear_unit_attention(p) < 0 || read_capacity(p) < 0 || alloc_buffers(p) < 0)
+  if (test_unit_ready(p) < 0 || read_capacity(p) < 0 || alloc_buffers(p) < 0)
     return -1;
   print_plan(p);
   return 0;

@@ -177,12 +177,33 @@ op{ name = "read", rpc = "ScsiRead", lua = "read", c = "mcsi_read", lua_args = {
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
     { name = "blocks", rpc = "Blocks", type = "uint" },
-    { name = "length", rpc = "Length", type = "uint", lua = false } } }
+    { name = "length", rpc = "Length", type = "uint", lua = false },
+    { name = "force_unit_access", rpc = "ForceUnitAccess", type = "bool", lua = false },
+    { name = "disable_page_out", rpc = "DisablePageOut", type = "bool", lua = false } } }
 op{ name = "write", rpc = "ScsiWrite", lua = "write", c = "mcsi_write", lua_args = { "session_id", "lun", "lba", "data" }, session_methods = { "write" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
-    { name = "data", rpc = "Data", type = "string", required = true } } }
+    { name = "data", rpc = "Data", type = "string", required = true },
+    { name = "force_unit_access", rpc = "ForceUnitAccess", type = "bool", lua = false },
+    { name = "disable_page_out", rpc = "DisablePageOut", type = "bool", lua = false } } }
+op{ name = "flush", rpc = "ScsiSynchronizeCache", lua = "flush", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "flush" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" },
+    { name = "lba", rpc = "Lba", type = "uint" },
+    { name = "blocks", rpc = "Blocks", type = "uint" } } }
+op{ name = "unmap", rpc = "ScsiUnmap", lua = "unmap", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "unmap" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" },
+    { name = "lba", rpc = "Lba", type = "uint", required = true },
+    { name = "blocks", rpc = "Blocks", type = "uint", required = true } } }
+op{ name = "write_zeroes", rpc = "ScsiWriteZeroes", lua = "write_zeroes", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "write_zeroes" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" },
+    { name = "lba", rpc = "Lba", type = "uint", required = true },
+    { name = "blocks", rpc = "Blocks", type = "uint", required = true },
+    { name = "force_unit_access", rpc = "ForceUnitAccess", type = "bool", lua = false },
+    { name = "disable_page_out", rpc = "DisablePageOut", type = "bool", lua = false } } }
 op{ name = "scsi_command", rpc = "ScsiCommand", lua = "scsi_command", c = "mcsi_scsi_command", lua_args = { "session_id", "lun", "cdb", "direction", "length" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },

@@ -670,17 +670,37 @@ local function build(client, mcsi, orig, read_chap)
     return cap and cap.block_size, st
   end
 
-  -- data, st = mcsi.read(sid, lun, lba, blocks [, fn(data, st)]): larger
-  -- reads go as several ScsiRead of at most READ_CHUNK bytes each.
+  -- The options table { fua =, dpo = } (argument i of fname) into the
+  -- request's force_unit_access / disable_page_out (ForceUnitAccess /
+  -- DisablePageOut); any other key raises.
+  local function io_opts(p, opts, i, fname)
+    if opts == nil then return p end
+    if type(opts) ~= "table" then
+      error(string.format("bad argument #%d to '%s' (table expected, got %s)", i, fname, type(opts)), 3)
+    end
+    for k, v in pairs(opts) do
+      if k == "fua" then p.force_unit_access = v and true or nil
+      elseif k == "dpo" then p.disable_page_out = v and true or nil
+      else error(string.format("bad argument #%d to '%s' (unknown option (fua, dpo))", i, fname), 3) end
+    end
+    return p
+  end
+
+  -- data, st = mcsi.read(sid, lun, lba, blocks [, opts] [, fn(data, st)]):
+  -- larger reads go as several ScsiRead of at most READ_CHUNK bytes each
+  -- (the protocol's line bound; the engine retries and splits by the LUN).
   function R.read(s, lun, lba, blocks, ...)
-    local fn = split_fn(...)
+    local fn, n = split_fn(...)
     lba = check_int(lba, 3, "read", "LBA must not be negative", 0)
     blocks = check_int(blocks, 4, "read", "block count out of range", 0)
     if blocks > IO_MAX then error("bad argument #4 to 'read' (block count out of range)", 2) end
+    local opts = n > 0 and (...) or nil
+    local flags = io_opts({}, opts, 5, "read")
     local sid = sid_of(s)
-    local function one(at, n, f)
-      return client:op("read", { session_id = sid, lun = lun, lba = at, blocks = n },
-        function(r) return r and base64_decode(r.Data) or nil end, f)
+    local function one(at, k, f)
+      local p = { session_id = sid, lun = lun, lba = at, blocks = k }
+      for key, v in pairs(flags) do p[key] = v end
+      return client:op("read", p, function(r) return r and base64_decode(r.Data) or nil end, f)
     end
     if blocks <= READ_CHUNK // 4096 then return one(lba, blocks, fn) end
     return chained(fn, function()
@@ -691,28 +711,31 @@ local function build(client, mcsi, orig, read_chap)
       end
       local per, parts, done = math.max(1, READ_CHUNK // bs), {}, 0
       while done < blocks do
-        local n = math.min(per, blocks - done)
-        local d, rst = one(lba + done, n)
+        local k = math.min(per, blocks - done)
+        local d, rst = one(lba + done, k)
         if not d then return nil, rst end
         parts[#parts + 1] = d
-        done = done + n
+        done = done + k
         st = rst
       end
       return table.concat(parts), st
     end)
   end
 
-  -- st = mcsi.write(sid, lun, lba, data [, fn(st)]): larger writes go as
-  -- several ScsiWrite of at most WRITE_MAX bytes each.
+  -- st = mcsi.write(sid, lun, lba, data [, opts] [, fn(st)]): larger writes
+  -- go as several ScsiWrite of at most WRITE_MAX bytes each (the line bound).
   function R.write(s, lun, lba, data, ...)
-    local fn = split_fn(...)
+    local fn, n = split_fn(...)
     lba = check_int(lba, 3, "write", "LBA must not be negative", 0)
     if type(data) ~= "string" then error("bad argument #4 to 'write' (string expected, got " .. type(data) .. ")", 2) end
     if #data > IO_MAX then error("bad argument #4 to 'write' (at most 256 MiB per mcsi.write)", 2) end
+    local opts = n > 0 and (...) or nil
+    local flags = io_opts({}, opts, 5, "write")
     local sid = sid_of(s)
     local function one(at, bytes, f)
-      return client:op("write", { session_id = sid, lun = lun, lba = at, data = base64_encode(bytes) },
-        function() end, f)
+      local p = { session_id = sid, lun = lun, lba = at, data = base64_encode(bytes) }
+      for key, v in pairs(flags) do p[key] = v end
+      return client:op("write", p, function() end, f)
     end
     if #data <= WRITE_MAX then return one(lba, data, fn) end
     return chained(fn, function()
@@ -728,6 +751,36 @@ local function build(client, mcsi, orig, read_chap)
       end
       return st
     end)
+  end
+
+  -- st = mcsi.flush(sid, lun [, lba, blocks] [, fn(st)]): the whole LUN without a range
+  function R.flush(s, lun, ...)
+    local fn, n = split_fn(...)
+    local lba, blocks = ...
+    if n < 1 then lba = nil end
+    if n < 2 then blocks = nil end
+    local p = { session_id = sid_of(s), lun = lun }
+    if lba ~= nil then p.lba = check_int(lba, 3, "flush", "LBA must not be negative", 0) end
+    if blocks ~= nil then p.blocks = check_int(blocks, 4, "flush", "block count must not be negative", 0) end
+    return client:op("flush", p, function() end, fn)
+  end
+
+  -- st = mcsi.unmap(sid, lun, lba, blocks [, fn(st)])
+  function R.unmap(s, lun, lba, blocks, ...)
+    local fn = split_fn(...)
+    local p = { session_id = sid_of(s), lun = lun, lba = check_int(lba, 3, "unmap", "LBA must not be negative", 0),
+                blocks = check_int(blocks, 4, "unmap", "block count must not be negative", 0) }
+    return client:op("unmap", p, function() end, fn)
+  end
+
+  -- st = mcsi.write_zeroes(sid, lun, lba, blocks [, opts] [, fn(st)])
+  function R.write_zeroes(s, lun, lba, blocks, ...)
+    local fn, n = split_fn(...)
+    local p = { session_id = sid_of(s), lun = lun,
+                lba = check_int(lba, 3, "write_zeroes", "LBA must not be negative", 0),
+                blocks = check_int(blocks, 4, "write_zeroes", "block count must not be negative", 0) }
+    io_opts(p, n > 0 and (...) or nil, 5, "write_zeroes")
+    return client:op("write_zeroes", p, function() end, fn)
   end
 
   -- The result table of mcsi.scsi_command from ScsiCommand's outputs.

@@ -4,11 +4,32 @@ TAP output (ok/not ok lines, a plan, exit status), a real mcsid started on a
 temporary socket, state directory and configuration (MCSI_BUILD_DIR/mcsid),
 and a JSON-RPC client written with nothing but json + socket. The targets are
 those of tests/harness/with-targets (its MCSI_* variables).
+
+A test file is a set of unittest cases (stdlib only) run by main():
+
+    class TestThing(mcsid_test.DaemonCase):      # one mcsid per class (setUpClass)
+        daemon_name = "thing"
+        def test_something(self):
+            t = self.t                           # this case's checks
+            t.ok(cond, "a check: one TAP line")
+            t.is_(got, want, "another")
+
+    if __name__ == "__main__":
+        mcsid_test.main()
+
+`python3 tests/daemon/test_thing.py` runs every case in the order of the
+source and prints TAP (one line per check, "1..N" at the end) for
+tests/run-tests.sh; `python3 tests/daemon/test_thing.py TestThing.test_something`
+runs one case alone (its class's daemon and setup included; a bare method
+name finds its class); `--list` names the cases. A failing check does not stop its case (as in a TAP script); the
+case then fails. An exception, a skipTest or an error in a class's setup is
+one TAP line of its own ("not ok", "ok N - # SKIP why").
 """
 import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("MCSI_BUILD_DIR", os.path.join(ROOT, "build"))
@@ -42,15 +64,36 @@ def env(name):
 
 
 class TAP:
-    def __init__(self):
-        self.n = 0
+    """Checks that print TAP lines. The root (no parent) numbers the lines
+    and prints the plan (done()); a child (a class's or a case's checks)
+    numbers through its root and counts its own failures, which also count
+    in every parent."""
+
+    def __init__(self, parent=None):
+        self.parent = parent
+        self.n = 0          # lines numbered by this root (a child's stays 0)
+        self.checks = 0     # checks made through this object
         self.failed = 0
 
+    def _number(self):
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        root.n += 1
+        return root.n
+
+    def _count(self, failed):
+        node = self
+        while node is not None:
+            node.checks += 1
+            node.failed += 1 if failed else 0
+            node = node.parent
+
     def ok(self, cond, name, detail=None):
-        self.n += 1
-        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name), flush=True)
+        n = self._number()
+        self._count(not cond)
+        print("%s %d - %s" % ("ok" if cond else "not ok", n, name), flush=True)
         if not cond:
-            self.failed += 1
             if detail is not None:
                 for line in str(detail).splitlines()[:40]:
                     print("#   " + line)
@@ -65,8 +108,9 @@ class TAP:
         return self.ok(got == want, name, "got: %r" % (result,))
 
     def skip(self, why):
-        self.n += 1
-        print("ok %d - # SKIP %s" % (self.n, why), flush=True)
+        n = self._number()
+        self._count(False)
+        print("ok %d - # SKIP %s" % (n, why), flush=True)
 
     def note(self, text):
         for line in str(text).splitlines():
@@ -95,6 +139,7 @@ class Daemon:
         self.proc = None
 
     def write_config(self, lines):
+        self.config = dict(lines)    # what the file says now (DaemonCase.reconfigure starts from it)
         with open(self.conf, "w") as f:
             f.write("# written by tests/daemon\n")
             for k, v in lines.items():
@@ -355,12 +400,15 @@ def connect_many_as(path, user, n):
     finally:
         parent.close()
         # The child's work is done once its sockets are here (or we gave up on them): one was
-        # once found stopped (state T) before it sent, so it is killed rather than waited for.
-        if os.waitpid(pid, os.WNOHANG) == (0, 0):
-            time.sleep(0.2)
-            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+        # once found stopped (state T) before it sent, so it is killed rather than waited for
+        # past 0.2 s. It is looked at every 2 ms: a fixed 0.2 s sleep cost every client_as that.
+        deadline = time.time() + 0.2
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.time() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+                break
+            time.sleep(0.002)
     return got
 
 
@@ -407,3 +455,228 @@ def finish(t, d, log_tail=4000):
     if t.failed:
         t.note(d.log_text()[-log_tail:])
     d.cleanup()
+
+
+# ---------------------------------------------------------------------------
+# unittest: cases that can run alone, TAP for tests/run-tests.sh.
+
+ROOT_TAP = TAP()   # numbers every line of a unittest run (main())
+
+
+class CheckFailed(AssertionError):
+    """Raised after a case whose checks failed (their "not ok" lines are out)."""
+
+
+class DaemonCase(unittest.TestCase):
+    """Cases sharing one mcsid per class: setUpClass starts it (daemon_name,
+    daemon_config), the class's cleanup stops it with the check "mcsid exits 0
+    on SIGTERM" and shows its log's tail if any check of the class failed.
+    cls.tap: the class's checks (in setUpClass and its cleanups); self.t: the
+    case's. A case sets up the state it needs (its own login, its own
+    subscriber...) and leaves the daemon as it found it, so that any case
+    runs alone or in any order. Set start_daemon = False for a class that
+    manages daemons itself (cls.d is then None)."""
+
+    daemon_name = "mcsid"
+    daemon_config = None
+    start_daemon = True
+    log_tail = 4000
+    d = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tap = TAP(parent=ROOT_TAP)
+        if not cls.start_daemon:
+            return
+        cls.d = Daemon(config=cls.daemon_config, name=cls.daemon_name)
+        cls.addClassCleanup(cls.finish_daemon, cls.d)
+        cls.d.start()
+
+    @classmethod
+    def finish_daemon(cls, d):
+        started = time.monotonic()
+        rc = d.stop()
+        cls.tap.note("%s: mcsid stopped in %.2f s" % (cls.__name__, time.monotonic() - started))
+        cls.tap.is_(rc, 0, "mcsid exits 0 on SIGTERM")
+        if cls.tap.failed:
+            cls.tap.note(d.log_text()[-cls.log_tail:])
+        d.cleanup()
+
+    def setUp(self):
+        self.t = TAP(parent=self.tap)
+        self.addCleanup(self._checks_passed)
+
+    def _checks_passed(self):
+        if self.t.failed:
+            raise CheckFailed("%d of %d checks failed" % (self.t.failed, self.t.checks))
+
+    def new_daemon(self, config=None, name=None):
+        """A daemon of the case's own (not started: start() it), stopped when the case
+        ends with the check "mcsid exits 0 on SIGTERM" (for a file whose cases each need a
+        fresh state directory; set start_daemon = False for its class)."""
+        d = Daemon(config=self.daemon_config if config is None else config, name=name or self.daemon_name)
+        self.addCleanup(self._finish_case_daemon, d)
+        return d
+
+    def _finish_case_daemon(self, d):
+        if d.proc is None:        # never started (the case skipped or failed before): nothing to check
+            d.cleanup()
+            return
+        rc = d.stop()
+        self.t.is_(rc, 0, "mcsid exits 0 on SIGTERM")
+        if self.t.failed:
+            self.t.note(d.log_text()[-self.log_tail:])
+        d.cleanup()
+
+    def reconfigure(self, changes):
+        """The class's daemon's configuration with changes, through SIGHUP; the one it had
+        is back (SIGHUP again) when the case ends. True once the daemon logged the reload."""
+        d = self.d
+        before = dict(d.config)
+        self.addCleanup(self._reload, d, before)
+        return self._reload(d, dict(before, **changes))
+
+    @staticmethod
+    def _reload(d, lines):
+        if d.proc is None or d.proc.poll() is not None:
+            return False
+        n = d.log_text().count("reloaded")
+        d.write_config(lines)
+        d.signal(signal.SIGHUP)
+        return bool(wait_for(lambda: d.log_text().count("reloaded") > n, 5))
+
+    def client(self, timeout=30):
+        """A client of the class's daemon, closed when the case ends."""
+        c = self.d.client(timeout)
+        self.addCleanup(c.close)
+        return c
+
+
+class TAPResult(unittest.TestResult):
+    """One TAP line per check (printed by the checks themselves) and one for
+    what is not a check: a case that made none ("ok"), an exception or an
+    error in a setup or cleanup ("not ok", its traceback as comments), a skip
+    ("ok N - # SKIP why")."""
+
+    def startTest(self, test):
+        super().startTest(test)
+        self.started = time.monotonic()
+        print("# %s" % case_name(test), flush=True)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        print("# %s: %.2f s" % (case_name(test), time.monotonic() - self.started), flush=True)
+
+    def _line(self, ok, text, detail=None):
+        n = ROOT_TAP._number()
+        print("%s %d - %s" % ("ok" if ok else "not ok", n, text), flush=True)
+        for line in (detail or "").rstrip().splitlines()[-60:]:
+            print("#   " + line, flush=True)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        if not getattr(getattr(test, "t", None), "checks", 0):
+            self._line(True, case_name(test))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        if err[0] is not CheckFailed:
+            self._line(False, "%s: %s" % (case_name(test), err[1]), self._exc_info_to_string(err, test))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(False, "%s: %s: %s" % (case_name(test), err[0].__name__, err[1]),
+                   self._exc_info_to_string(err, test))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        n = ROOT_TAP._number()
+        print("ok %d - # SKIP %s: %s" % (n, case_name(test), reason), flush=True)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._line(False, "%s: %s" % (subtest.id(), err[1]), self._exc_info_to_string(err, test))
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._line(False, "%s: unexpected success" % case_name(test))
+
+
+def case_name(test):
+    """Class.method of a case (what argv names), or the description of a
+    class or module fixture's error."""
+    if isinstance(test, unittest.TestCase):
+        return "%s.%s" % (type(test).__name__, test._testMethodName)
+    return str(test)
+
+
+def rerun_name(test):
+    """What argv names to run a failed case again: Class.method, or the class
+    of a class fixture's error ("setUpClass (module.Class)")."""
+    if isinstance(test, unittest.TestCase) and not type(test).__name__.startswith("_"):
+        return case_name(test)
+    m = re.search(r"\((?:[\w.]*\.)?(\w+)\)", str(test))
+    return m.group(1) if m else str(test)
+
+
+class SourceOrderLoader(unittest.TestLoader):
+    """Cases in the order of the source: classes as the module defines them,
+    methods as each class (then its bases) defines them."""
+
+    def getTestCaseNames(self, cls):
+        names = []
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name.startswith(self.testMethodPrefix) and callable(value) and name not in names:
+                    names.append(name)
+        return names
+
+    def loadTestsFromModule(self, module, *args, **kw):
+        classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, unittest.TestCase)
+                   and v.__module__ == module.__name__]
+        return self.suiteClass([self.loadTestsFromTestCase(c) for c in classes])
+
+
+def main(argv=None):
+    """Runs the cases of the __main__ module (all, or those argv names as
+    Class, Class.method or method) with TAP output; exit 1 if anything failed.
+    --list prints every case's Class.method."""
+    argv = sys.argv[1:] if argv is None else argv
+    module = sys.modules["__main__"]
+    loader = SourceOrderLoader()
+    if "--list" in argv:
+        for test in iterate(loader.loadTestsFromModule(module)):
+            print(case_name(test))
+        sys.exit(0)
+    unknown = [a for a in argv if a.startswith("-")]
+    if unknown:
+        print("usage: %s [--list] [Class[.method] | method ...]" % os.path.basename(sys.argv[0]), file=sys.stderr)
+        sys.exit(2)
+    names = [n for arg in argv for n in qualified(module, arg)]
+    suite = loader.loadTestsFromNames(names, module) if argv else loader.loadTestsFromModule(module)
+    result = TAPResult()
+    unittest.registerResult(result)
+    suite.run(result)
+    for name in dict.fromkeys(rerun_name(test) for test, _ in result.failures + result.errors):
+        print("# failed: %s (alone: python3 %s %s)" % (name, os.path.relpath(sys.argv[0]), name), flush=True)
+    print("1..%d" % ROOT_TAP.n, flush=True)
+    sys.exit(0 if result.wasSuccessful() and not ROOT_TAP.failed else 1)
+
+
+def qualified(module, name):
+    """Class, Class.method as given; a bare method name as Class.method of every
+    class of the module that has it (as given when none has: unittest says so)."""
+    if "." in name or hasattr(module, name):
+        return [name]
+    found = ["%s.%s" % (k, name) for k, v in vars(module).items() if isinstance(v, type)
+             and issubclass(v, unittest.TestCase) and v.__module__ == module.__name__ and hasattr(v, name)]
+    return found or [name]
+
+
+def iterate(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iterate(item)
+        else:
+            yield item

@@ -15,6 +15,10 @@ race (issue 14, "State and races").
 - AddConnectionToSession in flight (to a portal that never answers) when
   LogoutFromTarget arrives, pipelined on one socket or from two clients, and
   at SIGTERM: every request is answered exactly once, the daemon exits 0.
+
+Each part is a case with a daemon of its own (DaemonCase.new_daemon: its
+exit 0 on SIGTERM is checked when the case ends); one runs alone:
+    python3 tests/daemon/test_state_races.py TestStateRaces.test_races
 """
 import glob
 import json
@@ -25,9 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, env, finish, result, sanitized, tgt_portal, wait_for  # noqa: E402
+import mcsid_test  # noqa: E402
+from mcsid_test import env, result, sanitized, tgt_portal, wait_for  # noqa: E402
 
-t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
 free_port = env("MCSI_FREE_PORT")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -65,8 +69,9 @@ def rss_kib(pid):
 
 # ---- bad entries are set aside, one by one ----------------------------------------------------------------
 
-def bad_entries():
-    d = Daemon(name="state-check")
+def bad_entries(case):
+    t = case.t
+    d = case.new_daemon(name="state-check")
     os.makedirs(d.state, exist_ok=True)
     portal = {"Address": "127.0.0.1", "Port": int(env("MCSI_TGT_PORT"))}
     good = {"TargetName": plain, "Portals": [portal], "Connections": 1, "Exports": [{"Lun": 1}]}   # a bad export
@@ -103,60 +108,57 @@ def bad_entries():
     with open(os.path.join(d.state, "secrets.json"), "w") as f:
         json.dump(secrets, f)
     os.chmod(os.path.join(d.state, "secrets.json"), 0o600)
-    try:
-        d.start()
-        c = d.client()
-        log = d.log_text()
-        n_state = len(bad_persistent) + 1 + 2 + 2
-        t.is_(log.count("set aside under \"Rejected\""), n_state + 4,
-              "start: %d bad state entries and 4 bad accounts set aside, one log line each" % n_state)
-        t.ok("PersistentTargets[1] set aside" in log and "TargetName is not an iSCSI name" in log,
-             "the log line names the entry and why", log[-3000:])
-        t.ok("PersistentTargets[14] set aside" in log and "same TargetName" in log, "a duplicate TargetName too")
-        t.ok("PersistentTargets[0].Exports[0] set aside" in log, "a bad export alone: its target stays")
-        t.ok(SECRET not in log, "no secret of a rejected account in the log")
-        t.is_(sorted(persistent(c)), [plain], "ListPersistentTargets: the good entry only")
-        t.ok(wait_for(lambda: [s for s in sessions_of(c, plain) if s["State"] == "active"], 15),
-             "the good persistent target logs in")
-        t.is_(len(result(c.call("ListTargetPortals")).get("TargetPortals", [])), 1, "ListTargetPortals: the good one")
-        t.is_([x["TargetName"] for x in result(c.call("ListTargets")).get("Targets", [])], [plain],
-              "ListTargets: the good one")
-        st = load(os.path.join(d.state, "state.json"))
-        kinds = [r["Kind"] for r in st.get("Rejected", [])]
-        t.is_((kinds.count("PersistentTargets"), kinds.count("Exports"), kinds.count("TargetPortals"),
-               kinds.count("Targets")), (len(bad_persistent), 1, 2, 2), "state.json keeps them under \"Rejected\" (Kind, Index, Reason, Entry)")
-        t.ok(all({"Kind", "Index", "Reason", "Entry"} <= set(r) for r in st["Rejected"]) and
-             st["Rejected"][0]["Entry"] == {"Lun": 1} and
-             [r for r in st["Rejected"] if r["Kind"] == "PersistentTargets"][0]["Entry"]["TargetName"] == 42,
-             "... each as it was, with its reason", st.get("Rejected"))
-        t.is_([e["TargetName"] for e in st["PersistentTargets"]], [plain], "and its PersistentTargets hold the good one")
-        sec = load(os.path.join(d.state, "secrets.json"))
-        t.is_(sorted(sec["ChapAccounts"]), ["good"], "secrets.json: the good account stays")
-        t.is_(sorted(r["Name"] for r in sec.get("Rejected", [])), ["halfmutual", "longsecret", "nosecret", "numsecret"],
-              "the bad accounts are set aside in secrets.json itself (0600)")
-        t.is_(os.stat(os.path.join(d.state, "secrets.json")).st_mode & 0o777, 0o600, "secrets.json still 0600")
+    d.start()
+    c = d.client()
+    log = d.log_text()
+    n_state = len(bad_persistent) + 1 + 2 + 2
+    t.is_(log.count("set aside under \"Rejected\""), n_state + 4,
+          "start: %d bad state entries and 4 bad accounts set aside, one log line each" % n_state)
+    t.ok("PersistentTargets[1] set aside" in log and "TargetName is not an iSCSI name" in log,
+         "the log line names the entry and why", log[-3000:])
+    t.ok("PersistentTargets[14] set aside" in log and "same TargetName" in log, "a duplicate TargetName too")
+    t.ok("PersistentTargets[0].Exports[0] set aside" in log, "a bad export alone: its target stays")
+    t.ok(SECRET not in log, "no secret of a rejected account in the log")
+    t.is_(sorted(persistent(c)), [plain], "ListPersistentTargets: the good entry only")
+    t.ok(wait_for(lambda: [s for s in sessions_of(c, plain) if s["State"] == "active"], 15),
+         "the good persistent target logs in")
+    t.is_(len(result(c.call("ListTargetPortals")).get("TargetPortals", [])), 1, "ListTargetPortals: the good one")
+    t.is_([x["TargetName"] for x in result(c.call("ListTargets")).get("Targets", [])], [plain],
+          "ListTargets: the good one")
+    st = load(os.path.join(d.state, "state.json"))
+    kinds = [r["Kind"] for r in st.get("Rejected", [])]
+    t.is_((kinds.count("PersistentTargets"), kinds.count("Exports"), kinds.count("TargetPortals"),
+           kinds.count("Targets")), (len(bad_persistent), 1, 2, 2), "state.json keeps them under \"Rejected\" (Kind, Index, Reason, Entry)")
+    t.ok(all({"Kind", "Index", "Reason", "Entry"} <= set(r) for r in st["Rejected"]) and
+         st["Rejected"][0]["Entry"] == {"Lun": 1} and
+         [r for r in st["Rejected"] if r["Kind"] == "PersistentTargets"][0]["Entry"]["TargetName"] == 42,
+         "... each as it was, with its reason", st.get("Rejected"))
+    t.is_([e["TargetName"] for e in st["PersistentTargets"]], [plain], "and its PersistentTargets hold the good one")
+    sec = load(os.path.join(d.state, "secrets.json"))
+    t.is_(sorted(sec["ChapAccounts"]), ["good"], "secrets.json: the good account stays")
+    t.is_(sorted(r["Name"] for r in sec.get("Rejected", [])), ["halfmutual", "longsecret", "nosecret", "numsecret"],
+          "the bad accounts are set aside in secrets.json itself (0600)")
+    t.is_(os.stat(os.path.join(d.state, "secrets.json")).st_mode & 0o777, 0o600, "secrets.json still 0600")
 
-        # The crash of the issue: the next PersistentLoginTarget compared every TargetName.
-        r = c.call("PersistentLoginTarget", {"TargetName": "iqn.2026-11.org.mcsi.test:nowhere",
-                                             "TargetPortal": "127.0.0.1:%s" % free_port})
-        t.status(r, "ISDSC_CONNECTION_FAILED", "PersistentLoginTarget after the bad entries: answered, no crash")
-        t.status(c.call("RemovePersistentTarget", {"TargetName": "iqn.2026-11.org.mcsi.test:nowhere"}), "ISDSC_SUCCESS",
-                 "RemovePersistentTarget")
-        t.status(c.call("RemoveTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_SUCCESS",
-                 "RemoveTargetPortal walks the discovered targets")
-        r = c.call("PersistentLoginTarget", {"TargetName": "Bad Name", "TargetPortal": tgt_portal()})
-        t.status(r, "ISDSC_INVALID_PARAMETER", "a new entry that would not load again is refused when stored")
-        t.ok(d.proc.poll() is None, "the daemon runs")
+    # The crash of the issue: the next PersistentLoginTarget compared every TargetName.
+    r = c.call("PersistentLoginTarget", {"TargetName": "iqn.2026-11.org.mcsi.test:nowhere",
+                                         "TargetPortal": "127.0.0.1:%s" % free_port})
+    t.status(r, "ISDSC_CONNECTION_FAILED", "PersistentLoginTarget after the bad entries: answered, no crash")
+    t.status(c.call("RemovePersistentTarget", {"TargetName": "iqn.2026-11.org.mcsi.test:nowhere"}), "ISDSC_SUCCESS",
+             "RemovePersistentTarget")
+    t.status(c.call("RemoveTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_SUCCESS",
+             "RemoveTargetPortal walks the discovered targets")
+    r = c.call("PersistentLoginTarget", {"TargetName": "Bad Name", "TargetPortal": tgt_portal()})
+    t.status(r, "ISDSC_INVALID_PARAMETER", "a new entry that would not load again is refused when stored")
+    t.ok(d.proc.poll() is None, "the daemon runs")
 
-        d.stop()
-        before = d.log_text().count("set aside")
-        d.start()
-        c = d.client()
-        t.is_(d.log_text().count("set aside"), before, "restart: nothing more set aside (the file was written clean)")
-        t.is_(len(load(os.path.join(d.state, "state.json")).get("Rejected", [])), n_state,
-              "the rejected entries are kept across restarts")
-    finally:
-        finish(t, d)
+    d.stop()
+    before = d.log_text().count("set aside")
+    d.start()
+    c = d.client()
+    t.is_(d.log_text().count("set aside"), before, "restart: nothing more set aside (the file was written clean)")
+    t.is_(len(load(os.path.join(d.state, "state.json")).get("Rejected", [])), n_state,
+          "the rejected entries are kept across restarts")
 
 
 # ---- random damage: every entry kept or set aside, never a crash ------------------------------------------
@@ -181,10 +183,11 @@ def damaged(rng, template, n):
     return e
 
 
-def random_damage():
+def random_damage(case):
+    t = case.t
     seed = int(os.environ.get("MCSI_STATE_SEED", "14"))
     rng = __import__("random").Random(seed)
-    d = Daemon(name="state-random")
+    d = case.new_daemon(name="state-random")
     os.makedirs(d.state, exist_ok=True)
     dead = {"Address": "127.0.0.1", "Port": int(free_port)}
     doc = {"Version": 1, "PersistentTargets": [], "TargetPortals": [], "Targets": []}
@@ -203,40 +206,38 @@ def random_damage():
     with open(os.path.join(d.state, "secrets.json"), "w") as f:
         json.dump({"Version": 1, "ChapAccounts": accounts}, f)
     total = sum(len(doc[k]) for k in ("PersistentTargets", "TargetPortals", "Targets"))
-    try:
-        d.start()
-        c = d.client()
-        st = load(os.path.join(d.state, "state.json"))
-        kept = sum(len(st[k]) for k in ("PersistentTargets", "TargetPortals", "Targets"))
-        whole = [r for r in st.get("Rejected", []) if r["Kind"] != "Exports"]
-        t.is_(kept + len(whole), total, "seed %d: %d entries of random damage: each kept (%d) or set aside (%d)" %
-              (seed, total, kept, len(whole)))
-        sec = load(os.path.join(d.state, "secrets.json"))
-        t.is_(len(sec["ChapAccounts"]) + len(sec.get("Rejected", [])), 150, "150 damaged accounts: each kept or set aside")
-        t.is_(len(persistent(c)), len(st["PersistentTargets"]), "ListPersistentTargets lists the kept ones")
-        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
-        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget beside them")
-        for e in st["PersistentTargets"][:20]:
-            c.call("RemovePersistentTarget", {"TargetName": e["TargetName"]})
-        for p in st["TargetPortals"][:20]:
-            c.call("RemoveTargetPortal", {"TargetPortal": "%s:%d" % (p["Address"], p["Port"])})
-        t.status(c.call("AddTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_SUCCESS", "AddTargetPortal beside them")
-        d.signal(1)
-        time.sleep(0.5)
-        t.ok(result(c.call("GetVersion")).get("Version") and d.proc.poll() is None,
-             "removals, SIGHUP (every keeper woken): the daemon runs")
-        before = d.log_text().count("set aside")
-        d.stop()
-        d.start()
-        t.is_(d.log_text().count("set aside"), before, "restart: nothing more set aside")
-    finally:
-        finish(t, d)
+    d.start()
+    c = d.client()
+    st = load(os.path.join(d.state, "state.json"))
+    kept = sum(len(st[k]) for k in ("PersistentTargets", "TargetPortals", "Targets"))
+    whole = [r for r in st.get("Rejected", []) if r["Kind"] != "Exports"]
+    t.is_(kept + len(whole), total, "seed %d: %d entries of random damage: each kept (%d) or set aside (%d)" %
+          (seed, total, kept, len(whole)))
+    sec = load(os.path.join(d.state, "secrets.json"))
+    t.is_(len(sec["ChapAccounts"]) + len(sec.get("Rejected", [])), 150, "150 damaged accounts: each kept or set aside")
+    t.is_(len(persistent(c)), len(st["PersistentTargets"]), "ListPersistentTargets lists the kept ones")
+    r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+    t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget beside them")
+    for e in st["PersistentTargets"][:20]:
+        c.call("RemovePersistentTarget", {"TargetName": e["TargetName"]})
+    for p in st["TargetPortals"][:20]:
+        c.call("RemoveTargetPortal", {"TargetPortal": "%s:%d" % (p["Address"], p["Port"])})
+    t.status(c.call("AddTargetPortal", {"TargetPortal": tgt_portal()}), "ISDSC_SUCCESS", "AddTargetPortal beside them")
+    d.signal(1)
+    time.sleep(0.5)
+    t.ok(result(c.call("GetVersion")).get("Version") and d.proc.poll() is None,
+         "removals, SIGHUP (every keeper woken): the daemon runs")
+    before = d.log_text().count("set aside")
+    d.stop()
+    d.start()
+    t.is_(d.log_text().count("set aside"), before, "restart: nothing more set aside")
 
 
 # ---- temporaries of an interrupted save -------------------------------------------------------------------
 
-def temporaries():
-    d = Daemon(name="state-tmp")
+def temporaries(case):
+    t = case.t
+    d = case.new_daemon(name="state-tmp")
     os.makedirs(d.state, exist_ok=True)
     left = [os.path.join(d.state, n) for n in ("state.json.tmp-99999", "secrets.json.tmp-4242")]
     for p in left:
@@ -244,14 +245,11 @@ def temporaries():
             f.write('{"Version": 1, "PersistentTargets": [')
     keep = os.path.join(d.state, "notes.tmp-1")
     open(keep, "w").close()
-    try:
-        d.start()
-        t.is_([p for p in left if os.path.exists(p)], [], "start: the temporary files of an interrupted save are gone")
-        t.ok(all("removed %s, left by an interrupted save" % os.path.basename(p) in d.log_text() for p in left),
-             "... each with a log line")
-        t.ok(os.path.exists(keep), "another file of the directory is left alone")
-    finally:
-        finish(t, d)
+    d.start()
+    t.is_([p for p in left if os.path.exists(p)], [], "start: the temporary files of an interrupted save are gone")
+    t.ok(all("removed %s, left by an interrupted save" % os.path.basename(p) in d.log_text() for p in left),
+         "... each with a log line")
+    t.ok(os.path.exists(keep), "another file of the directory is left alone")
 
 
 # ---- disk full: nothing refused is applied ----------------------------------------------------------------
@@ -269,11 +267,12 @@ def fill(path):
     return filler
 
 
-def disk_full():
+def disk_full(case):
+    t = case.t
     if os.geteuid() != 0:
         t.skip("disk full: needs root to mount a tmpfs")
         return
-    d = Daemon(name="state-full", config={"nbd_plain_tcp": "yes"})   # its TCP export is plain, said explicitly
+    d = case.new_daemon(config={"nbd_plain_tcp": "yes"}, name="state-full")   # its TCP export is plain, said explicitly
     os.makedirs(d.state, exist_ok=True)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", d.state]).returncode != 0:
         t.skip("disk full: mount -t tmpfs failed")
@@ -369,14 +368,14 @@ def disk_full():
         silent.close()
         d.stop()
         subprocess.run(["umount", "-l", d.state], stderr=subprocess.DEVNULL)
-        finish(t, d)
 
 
 # ---- an account stored for a target that was not stored is taken back ------------------------------------
 
-def account_undo():
+def account_undo(case):
+    t = case.t
     chap_iqn, user, secret = env("MCSI_TGT_IQN_CHAP"), env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
-    d = Daemon(name="state-account")
+    d = case.new_daemon(name="state-account")
 
     def secret_file(name, text):
         path = os.path.join(d.dir, name)
@@ -386,31 +385,28 @@ def account_undo():
         return path
 
     good, wrong = secret_file("good.secret", secret), secret_file("wrong.secret", "wrong-secret-1234")
-    try:
-        d.start()
-        c = d.client()
-        r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
-                                             "SecretFile": good})
-        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with CHAP: the account is stored")
-        # state.json cannot be written any more (its temporary name is taken by a directory); secrets.json can.
-        os.mkdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
-        r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
-                                             "SecretFile": wrong, "Connections": 2})
-        t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "state.json not writable: re-storing it with "
-                 "another secret answers COULD_NOT_SAVE")
-        r = c.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "ChapAccount": user})
-        t.status(r, "ISDSC_SUCCESS", "... and the stored account still has its old secret (taken back)")
-        c.call("LogoutFromTarget", {"UniqueSessionId": result(r).get("UniqueSessionId")})
-        with open(os.path.join(d.state, "secrets.json")) as f:
-            t.ok("wrong-secret-1234" not in f.read(), "... in secrets.json too")
-        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Username": "other",
-                                             "SecretFile": wrong})
-        t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "a new target with a new account: COULD_NOT_SAVE")
-        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "ChapAccount": "other"})
-        t.ok("no CHAP account" in result(r).get("StatusMessage", ""), "... and the new account is not stored", r)
-        os.rmdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
-    finally:
-        finish(t, d)
+    d.start()
+    c = d.client()
+    r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
+                                         "SecretFile": good})
+    t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with CHAP: the account is stored")
+    # state.json cannot be written any more (its temporary name is taken by a directory); secrets.json can.
+    os.mkdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
+    r = c.call("PersistentLoginTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "Username": user,
+                                         "SecretFile": wrong, "Connections": 2})
+    t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "state.json not writable: re-storing it with "
+             "another secret answers COULD_NOT_SAVE")
+    r = c.call("LoginToTarget", {"TargetName": chap_iqn, "TargetPortal": tgt_portal(), "ChapAccount": user})
+    t.status(r, "ISDSC_SUCCESS", "... and the stored account still has its old secret (taken back)")
+    c.call("LogoutFromTarget", {"UniqueSessionId": result(r).get("UniqueSessionId")})
+    with open(os.path.join(d.state, "secrets.json")) as f:
+        t.ok("wrong-secret-1234" not in f.read(), "... in secrets.json too")
+    r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Username": "other",
+                                         "SecretFile": wrong})
+    t.status(r, "ISDSC_COULD_NOT_SAVE_PERSISTENT_LOGIN_DATA", "a new target with a new account: COULD_NOT_SAVE")
+    r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "ChapAccount": "other"})
+    t.ok("no CHAP account" in result(r).get("StatusMessage", ""), "... and the new account is not stored", r)
+    os.rmdir(os.path.join(d.state, "state.json.tmp-%d" % d.proc.pid))
 
 
 # ---- a flapping persistent target: failed sessions reaped --------------------------------------------------
@@ -420,51 +416,49 @@ def tgtadm(*args):
                           env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")), capture_output=True, text=True)
 
 
-def flapping():
+def flapping(case):
+    t = case.t
     tid, iqn = "47", "iqn.2026-11.org.mcsi.test:flap-%d" % os.getpid()
     if tgtadm("--op", "new", "--mode", "target", "--tid", tid, "--targetname", iqn).returncode != 0:
         t.skip("tgtadm: cannot make target %s" % tid)
         return
-    d = Daemon(name="state-flap")
-    try:
-        tgtadm("--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun", "1", "--bstype", "null",
-               "--backing-store", "/dev/null")
-        tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
-        d.start()
-        c = d.client()
-        r = c.call("PersistentLoginTarget", {"TargetName": iqn, "TargetPortal": tgt_portal(), "RecoveryTimeoutMs": 300})
-        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget to a target of its own")
-        counts, rss = [], []
-        cycles = 6
-        def active():
-            return [s["UniqueSessionId"] for s in sessions_of(c, iqn) if s["State"] == "active"]
+    case.addCleanup(tgtadm, "--op", "delete", "--mode", "target", "--tid", tid, "--force")
+    d = case.new_daemon(name="state-flap")   # stopped before the target is deleted
+    tgtadm("--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun", "1", "--bstype", "null",
+           "--backing-store", "/dev/null")
+    tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
+    d.start()
+    c = d.client()
+    r = c.call("PersistentLoginTarget", {"TargetName": iqn, "TargetPortal": tgt_portal(), "RecoveryTimeoutMs": 300})
+    t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget to a target of its own")
+    counts, rss = [], []
+    cycles = 6
+    def active():
+        return [s["UniqueSessionId"] for s in sessions_of(c, iqn) if s["State"] == "active"]
 
-        for i in range(cycles):
-            up = wait_for(active, 15)
-            if not up:
-                break
-            tgtadm("--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
-            subprocess.run(["bash", os.path.join(ROOT, "tests/harness/tgt-drop-conn"), tid], capture_output=True)
-            failed = wait_for(lambda: [s for s in sessions_of(c, iqn)
-                                       if s["UniqueSessionId"] == up[0] and s["State"] == "failed"], 10)
-            tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
-            if not failed:
-                break
-            wait_for(lambda: [x for x in active() if x != up[0]], 15)   # the keeper's next session
-            wait_for(lambda: len(sessions_of(c, iqn)) == 1, 3)
-            counts.append(len(sessions_of(c, iqn)))
-            rss.append(rss_kib(d.proc.pid))
-        t.is_(len(counts), cycles, "%d times: the session failed for good (initiator refused), then came back" % cycles)
-        t.is_(counts, [1] * cycles, "SessionList holds one session of the target after each (the failed ones reaped)")
-        t.ok("reaped" in d.log_text(), "the log says so")
-        if sanitized() or len(rss) < cycles:
-            t.skip("RSS under ASan says nothing")
-        else:
-            t.ok(rss[-1] - rss[0] < 1024, "RSS after cycle 1 and %d: %d and %d KiB (less than 1 MiB more)" %
-                 (cycles, rss[0], rss[-1]))
-    finally:
-        finish(t, d)
-        tgtadm("--op", "delete", "--mode", "target", "--tid", tid, "--force")
+    for i in range(cycles):
+        up = wait_for(active, 15)
+        if not up:
+            break
+        tgtadm("--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
+        subprocess.run(["bash", os.path.join(ROOT, "tests/harness/tgt-drop-conn"), tid], capture_output=True)
+        failed = wait_for(lambda: [s for s in sessions_of(c, iqn)
+                                   if s["UniqueSessionId"] == up[0] and s["State"] == "failed"], 10)
+        tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", "ALL")
+        if not failed:
+            break
+        wait_for(lambda: [x for x in active() if x != up[0]], 15)   # the keeper's next session
+        wait_for(lambda: len(sessions_of(c, iqn)) == 1, 3)
+        counts.append(len(sessions_of(c, iqn)))
+        rss.append(rss_kib(d.proc.pid))
+    t.is_(len(counts), cycles, "%d times: the session failed for good (initiator refused), then came back" % cycles)
+    t.is_(counts, [1] * cycles, "SessionList holds one session of the target after each (the failed ones reaped)")
+    t.ok("reaped" in d.log_text(), "the log says so")
+    if sanitized() or len(rss) < cycles:
+        t.skip("RSS under ASan says nothing")
+    else:
+        t.ok(rss[-1] - rss[0] < 1024, "RSS after cycle 1 and %d: %d and %d KiB (less than 1 MiB more)" %
+             (cycles, rss[0], rss[-1]))
 
 
 # ---- every request answered once, whatever races it ------------------------------------------------------
@@ -485,8 +479,9 @@ def answered_once(c, ids, timeout):
     return got
 
 
-def races():
-    d = Daemon(name="state-race")
+def races(case):
+    t = case.t
+    d = case.new_daemon(name="state-race")
     silent, silent_addr = silent_portal()
     add = {"TargetPortal": silent_addr, "LoginTimeoutMs": 20000}
     try:
@@ -538,17 +533,33 @@ def races():
             pass
         t.ok(extra is None, "and nothing more (each exactly once)", extra)
     finally:
-        silent.close()
-        finish(t, d)   # exit 0 (a use-after-free at the end would not be)
+        silent.close()   # the daemon's exit 0 is checked when the case ends (a use-after-free at the end would not be)
 
 
-# Each part on its own daemon; "test_state_races.py races" runs one part. A
-# part that raises is one failure, and the others still run.
-for part in (bad_entries, random_damage, temporaries, disk_full, account_undo, flapping, races):
-    if len(sys.argv) > 1 and part.__name__ not in sys.argv[1:]:
-        continue
-    try:
-        part()
-    except Exception as e:  # noqa: BLE001
-        t.ok(False, "%s: raised %s: %s" % (part.__name__, type(e).__name__, e))
-t.done()
+class TestStateRaces(mcsid_test.DaemonCase):
+    start_daemon = False          # a daemon per case (new_daemon)
+
+    def test_bad_entries(self):
+        bad_entries(self)
+
+    def test_random_damage(self):
+        random_damage(self)
+
+    def test_temporaries(self):
+        temporaries(self)
+
+    def test_disk_full(self):
+        disk_full(self)
+
+    def test_account_undo(self):
+        account_undo(self)
+
+    def test_flapping(self):
+        flapping(self)
+
+    def test_races(self):
+        races(self)
+
+
+if __name__ == "__main__":
+    mcsid_test.main()

@@ -8,26 +8,25 @@ daemon stays alive and its RSS bounded.
 Bounded: no request is sent after the deadline, each answer is awaited at most
 until GRACE seconds after it (and never more than 30 s), and the clients are
 joined by then; a client still running at that point is a failure. So the
-test ends within seconds + GRACE + the login and logout (about 75 s)."""
-import json
+test ends within seconds + GRACE + the login and logout (about 75 s).
+
+One case (TestStress.test_twenty_clients), on the class's daemon."""
 import os
 import random
-import socket
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcsid_test import TAP, Daemon, result, sanitized, tgt_portal, env, finish  # noqa: E402
+import mcsid_test  # noqa: E402
+from mcsid_test import result, sanitized, tgt_portal, env  # noqa: E402
 
-t = TAP()
 plain = env("MCSI_TGT_IQN_PLAIN")
 seconds = float(os.environ.get("MCSI_STRESS_SECONDS", "60"))
 GRACE = 10.0   # s after the deadline for the answers in flight
-d = Daemon(name="stress", config={"log_level": "info"}).start()
 
 
-def rss_kib():
+def rss_kib(d):
     with open("/proc/%d/status" % d.proc.pid) as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -74,16 +73,12 @@ def cases(rnd, sid):
     return b'{"jsonrpc":"2.0","id":11,"method":"GetVersion","params":{"Pad":"' + b"a" * (1 << 20) + b'"}}\n', None
 
 
-stats = {"ok": 0, "bad": 0, "closed": 0, "errors": []}
-lock = threading.Lock()
-
-
 def wait_limit(until):
     """How long one answer may take: 30 s, but never past the deadline + GRACE."""
     return max(0.1, min(30.0, until + GRACE - time.time()))
 
 
-def worker(n, sid, until):
+def worker(d, stats, lock, n, sid, until):
     rnd = random.Random(n)
     c = d.client(timeout=30)
     while time.time() < until:
@@ -110,44 +105,52 @@ def worker(n, sid, until):
     c.close()
 
 
-try:
-    c = d.client()
-    sid = result(c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})).get("UniqueSessionId")
-    t.ok(sid, "a session on tgt")
-    rss0 = rss_kib()
-    t0 = time.time()
-    until = t0 + seconds
-    threads = [threading.Thread(target=worker, args=(i, sid, until), daemon=True) for i in range(20)]
-    for th in threads:
-        th.start()
-    peak = rss0
-    samples = []
-    while any(th.is_alive() for th in threads) and time.time() < until + GRACE + 1:
-        rss = rss_kib()
-        peak = max(peak, rss)
-        samples.append(rss)
-        time.sleep(0.2)
-    stuck = sum(th.is_alive() for th in threads)
-    t.ok(stuck == 0, "every client finished within %.0f s of the deadline (%d still running)" % (GRACE, stuck))
-    with lock:
-        done = dict(stats)
-    ran = time.time() - t0
-    tail = samples[len(samples) // 2:] or [rss0]
-    t.note("%.1f s, 20 clients: %d answered correctly (%.0f/s), %d closed for a line over 1 MiB, %d wrong"
-           % (ran, done["ok"], done["ok"] / ran, done["closed"], done["bad"]))
-    t.note("RSS %d KiB before, peak %d KiB, second half %d-%d KiB" % (rss0, peak, min(tail), max(tail)))
-    stats = done
-    t.ok(stats["ok"] > 100, "20 clients for %.0f s: %d requests answered correctly" % (seconds, stats["ok"]))
-    t.is_(stats["bad"], 0, "no request answered wrongly") or t.note(repr(stats["errors"]))
-    t.ok(stats["closed"] > 0, "lines over 1 MiB: -32600 and the connection closed (%d times)" % stats["closed"])
-    t.ok(d.proc.poll() is None, "the daemon is alive")
-    if sanitized():
-        t.skip("RSS bound: mcsid is built with AddressSanitizer (peak %d KiB)" % peak)
-    else:
-        t.ok(peak < 64 * 1024, "RSS stayed bounded (peak %d KiB < 64 MiB)" % peak)
-    s = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
-    t.is_(s.get("State"), "active", "the session is still active")
-    t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "and logs out")
-finally:
-    finish(t, d)
-t.done()
+class TestStress(mcsid_test.DaemonCase):
+    daemon_name = "stress"
+    daemon_config = {"log_level": "info"}
+
+    def test_twenty_clients(self):
+        t, d = self.t, self.d
+        stats = {"ok": 0, "bad": 0, "closed": 0, "errors": []}
+        lock = threading.Lock()
+        c = self.client()
+        sid = result(c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})).get("UniqueSessionId")
+        t.ok(sid, "a session on tgt")
+        rss0 = rss_kib(d)
+        t0 = time.time()
+        until = t0 + seconds
+        threads = [threading.Thread(target=worker, args=(d, stats, lock, i, sid, until), daemon=True) for i in range(20)]
+        for th in threads:
+            th.start()
+        peak = rss0
+        samples = []
+        while any(th.is_alive() for th in threads) and time.time() < until + GRACE + 1:
+            rss = rss_kib(d)
+            peak = max(peak, rss)
+            samples.append(rss)
+            time.sleep(0.2)
+        stuck = sum(th.is_alive() for th in threads)
+        t.ok(stuck == 0, "every client finished within %.0f s of the deadline (%d still running)" % (GRACE, stuck))
+        with lock:
+            done = dict(stats)
+        ran = time.time() - t0
+        tail = samples[len(samples) // 2:] or [rss0]
+        t.note("%.1f s, 20 clients: %d answered correctly (%.0f/s), %d closed for a line over 1 MiB, %d wrong"
+               % (ran, done["ok"], done["ok"] / ran, done["closed"], done["bad"]))
+        t.note("RSS %d KiB before, peak %d KiB, second half %d-%d KiB" % (rss0, peak, min(tail), max(tail)))
+        stats = done
+        t.ok(stats["ok"] > 100, "20 clients for %.0f s: %d requests answered correctly" % (seconds, stats["ok"]))
+        t.is_(stats["bad"], 0, "no request answered wrongly") or t.note(repr(stats["errors"]))
+        t.ok(stats["closed"] > 0, "lines over 1 MiB: -32600 and the connection closed (%d times)" % stats["closed"])
+        t.ok(d.proc.poll() is None, "the daemon is alive")
+        if sanitized():
+            t.skip("RSS bound: mcsid is built with AddressSanitizer (peak %d KiB)" % peak)
+        else:
+            t.ok(peak < 64 * 1024, "RSS stayed bounded (peak %d KiB < 64 MiB)" % peak)
+        s = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
+        t.is_(s.get("State"), "active", "the session is still active")
+        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "and logs out")
+
+
+if __name__ == "__main__":
+    mcsid_test.main()

@@ -13,7 +13,11 @@ not redirect.)
 
 Without the escape: the caller and every subscriber are disconnected (a
 NULL answer or event closes them), SessionList leaves the session out, and
-ScsiInquiry answers without VendorId."""
+ScsiInquiry answers without VendorId.
+
+One mcsid and the tid 9 target for the class; each case has its own caller
+and subscriber, so that any case runs alone:
+    python3 tests/daemon/test_target_text.py TestTargetText.test_redirect"""
 import os
 import subprocess
 import sys
@@ -70,97 +74,105 @@ def alive(t, c, name):
     return t.is_(r.get("StatusName"), "ISDSC_SUCCESS", name)
 
 
-def test_fake_target(t, sub, c):
-    fake, portal, iqn = start_fake("--alias", ALIAS, "--extra-target", EXTRA, "--extra-address", EXTRA_ADDRESS)
-    try:
-        r = c.call("SendTargets", {"TargetPortal": portal}, timeout=20)
-        t.status(r, "ISDSC_SUCCESS", "SendTargets with a TargetName that is not UTF-8: answered")
-        targets = m.result(r).get("Targets", [])
-        names = [x.get("TargetName") for x in targets]
-        t.ok(EXTRA_TEXT in names and iqn in names, "both names listed, the bad bytes as \\xHH", names)
-        portals = [x.get("Portals") for x in targets if x.get("TargetName") == EXTRA_TEXT]
-        t.is_(portals, [[EXTRA_PORTAL]], "its address (not UTF-8 either) escaped")
-        r = c.call("AddTargetPortal", {"TargetPortal": portal}, timeout=20)
-        t.status(r, "ISDSC_SUCCESS", "AddTargetPortal of that portal: answered")
-        names = [x.get("TargetName") for x in m.result(c.call("ListTargets")).get("Targets", [])]
-        t.ok(EXTRA_TEXT in names, "ListTargets keeps the escaped name", names)
+class TestTargetText(m.DaemonCase):
+    daemon_name = "text"
 
-        r = c.call("LoginToTarget", {"TargetName": iqn, "TargetPortal": portal}, timeout=20)
-        t.status(r, "ISDSC_SUCCESS", "LoginToTarget of a target whose TargetAlias is not UTF-8")
-        sid = m.result(r).get("UniqueSessionId")
-        sessions = m.result(c.call("SessionList")).get("Sessions", [])
-        mine = [s for s in sessions if s.get("UniqueSessionId") == sid]
-        t.ok(len(mine) == 1, "the session is in SessionList", sessions)
-        t.is_(mine[0].get("TargetAlias") if mine else None, ALIAS_TEXT, "its TargetAlias, escaped")
-        info = m.result(c.call("GetSessionInfo", {"UniqueSessionId": sid}))
-        t.is_(info.get("Session", {}).get("TargetAlias"), ALIAS_TEXT, "GetSessionInfo shows it too")
-        ev = sub.wait_event(lambda p: p.get("Kind") == "session-active" and p.get("UniqueSessionId") == sid)
-        t.ok(ev is not None, "the subscriber got session-active")
-        alive(t, sub, "the subscriber is still connected")
-        alive(t, c, "the caller is still connected")
-        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")
-    finally:
-        fake.stdin.close()
-        fake.wait(10)
-
-
-def test_redirect(t, sub, c):
-    fake, portal, iqn = start_fake("--redirect", REDIRECT)
-    try:
-        r = c.call("LoginToTarget", {"TargetName": iqn, "TargetPortal": portal, "LoginTimeoutMs": 3000}, timeout=20)
-        res = m.result(r)
-        t.ok(res.get("StatusName") not in (None, "ISDSC_SUCCESS"), "a login redirected to %s fails, answered"
-             % REDIRECT_TEXT, r)
-        t.ok(REDIRECT_TEXT in res.get("StatusMessage", ""), "its StatusMessage quotes the address escaped", r)
-        alive(t, c, "the caller is still connected")
-        alive(t, sub, "the subscriber is still connected")
-        reasons = [e["params"].get("Reason", "") for e in sub.events]
-        t.ok([x for x in reasons if REDIRECT_TEXT in x], "the subscriber got the event that quotes it", reasons[-6:])
-    finally:
-        fake.stdin.close()
-        fake.wait(10)
-
-
-def test_tgt_targets(t, sub, c):
-    r = c.call("LoginToTarget", {"TargetName": IQN_INQ, "TargetPortal": m.tgt_portal()}, timeout=20)
-    t.status(r, "ISDSC_SUCCESS", "LoginToTarget on tgt (a LUN whose INQUIRY strings are not UTF-8)")
-    sid = m.result(r).get("UniqueSessionId")
-    r = m.result(c.call("ScsiInquiry", {"UniqueSessionId": sid, "Lun": 1}, timeout=20))
-    if r.get("StatusName") == "ISDSC_SCSI_REQUEST_FAILED":   # tgt's UNIT ATTENTION of a new session
-        r = m.result(c.call("ScsiInquiry", {"UniqueSessionId": sid, "Lun": 1}, timeout=20))
-    t.is_(r.get("StatusName"), "ISDSC_SUCCESS", "ScsiInquiry answered")
-    t.ok(r.get("VendorId", "").startswith("V\\xffN"), "VendorId escaped", r)
-    t.ok(r.get("ProductId", "").startswith("P\\xfe\\xc3"), "ProductId escaped", r)
-    t.ok(r.get("ProductRevision", "").startswith("\\xe2\\x82"), "ProductRevision escaped", r)
-    t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")
-
-
-def main():
-    t = m.TAP()
-    if not os.access(FAKE, os.X_OK):
-        t.ok(False, "build/tests/fake-target is built (make)")
-        t.done()
-    m.env("MCSI_TGT_IPC")
-    work = tempfile.mkdtemp(prefix="mcsi-text.")
-    d = m.Daemon(name="text").start()
-    try:
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(FAKE, os.X_OK):
+            raise RuntimeError("build/tests/fake-target is not built (make)")
+        m.env("MCSI_TGT_IPC")
+        super().setUpClass()
+        work = tempfile.mkdtemp(prefix="mcsi-text.")
+        cls.addClassCleanup(subprocess.run, ["rm", "-rf", work])
+        cls.addClassCleanup(remove_tgt_targets)
         make_tgt_targets(work)
-        sub = d.client()
+
+    def run_part(self, part):
+        """A subscriber (a check) and a caller, then part(t, sub, c). An OSError is
+        the daemon closing a client, what the escape prevents."""
+        t = self.t
+        sub = self.client()
         t.status(sub.call("Subscribe", {}), "ISDSC_SUCCESS", "a subscriber")
-        c = d.client()
-        for part in (test_fake_target, test_redirect, test_tgt_targets):
-            try:
-                part(t, sub, c)
-            except Exception as e:   # OSError: the daemon closed a client (what the escape prevents)
-                t.ok(False, "%s: no client is disconnected" % part.__name__, repr(e))
-                sub, c = d.client(), d.client()
-                sub.call("Subscribe", {})
-    finally:
-        remove_tgt_targets()
-        subprocess.run(["rm", "-rf", work])
-    m.finish(t, d)
-    t.done()
+        c = self.client()
+        try:
+            part(t, sub, c)
+        except OSError as e:
+            t.ok(False, "%s: no client is disconnected" % part.__name__, repr(e))
+
+    def fake_target_part(self, t, sub, c):
+        fake, portal, iqn = start_fake("--alias", ALIAS, "--extra-target", EXTRA, "--extra-address", EXTRA_ADDRESS)
+        try:
+            r = c.call("SendTargets", {"TargetPortal": portal}, timeout=20)
+            t.status(r, "ISDSC_SUCCESS", "SendTargets with a TargetName that is not UTF-8: answered")
+            targets = m.result(r).get("Targets", [])
+            names = [x.get("TargetName") for x in targets]
+            t.ok(EXTRA_TEXT in names and iqn in names, "both names listed, the bad bytes as \\xHH", names)
+            portals = [x.get("Portals") for x in targets if x.get("TargetName") == EXTRA_TEXT]
+            t.is_(portals, [[EXTRA_PORTAL]], "its address (not UTF-8 either) escaped")
+            r = c.call("AddTargetPortal", {"TargetPortal": portal}, timeout=20)
+            t.status(r, "ISDSC_SUCCESS", "AddTargetPortal of that portal: answered")
+            names = [x.get("TargetName") for x in m.result(c.call("ListTargets")).get("Targets", [])]
+            t.ok(EXTRA_TEXT in names, "ListTargets keeps the escaped name", names)
+
+            r = c.call("LoginToTarget", {"TargetName": iqn, "TargetPortal": portal}, timeout=20)
+            t.status(r, "ISDSC_SUCCESS", "LoginToTarget of a target whose TargetAlias is not UTF-8")
+            sid = m.result(r).get("UniqueSessionId")
+            sessions = m.result(c.call("SessionList")).get("Sessions", [])
+            mine = [s for s in sessions if s.get("UniqueSessionId") == sid]
+            t.ok(len(mine) == 1, "the session is in SessionList", sessions)
+            t.is_(mine[0].get("TargetAlias") if mine else None, ALIAS_TEXT, "its TargetAlias, escaped")
+            info = m.result(c.call("GetSessionInfo", {"UniqueSessionId": sid}))
+            t.is_(info.get("Session", {}).get("TargetAlias"), ALIAS_TEXT, "GetSessionInfo shows it too")
+            ev = sub.wait_event(lambda p: p.get("Kind") == "session-active" and p.get("UniqueSessionId") == sid)
+            t.ok(ev is not None, "the subscriber got session-active")
+            alive(t, sub, "the subscriber is still connected")
+            alive(t, c, "the caller is still connected")
+            t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")
+        finally:
+            fake.stdin.close()
+            fake.wait(10)
+
+
+    def redirect_part(self, t, sub, c):
+        fake, portal, iqn = start_fake("--redirect", REDIRECT)
+        try:
+            r = c.call("LoginToTarget", {"TargetName": iqn, "TargetPortal": portal, "LoginTimeoutMs": 3000}, timeout=20)
+            res = m.result(r)
+            t.ok(res.get("StatusName") not in (None, "ISDSC_SUCCESS"), "a login redirected to %s fails, answered"
+                 % REDIRECT_TEXT, r)
+            t.ok(REDIRECT_TEXT in res.get("StatusMessage", ""), "its StatusMessage quotes the address escaped", r)
+            alive(t, c, "the caller is still connected")
+            alive(t, sub, "the subscriber is still connected")
+            reasons = [e["params"].get("Reason", "") for e in sub.events]
+            t.ok([x for x in reasons if REDIRECT_TEXT in x], "the subscriber got the event that quotes it", reasons[-6:])
+        finally:
+            fake.stdin.close()
+            fake.wait(10)
+
+
+    def tgt_targets_part(self, t, sub, c):
+        r = c.call("LoginToTarget", {"TargetName": IQN_INQ, "TargetPortal": m.tgt_portal()}, timeout=20)
+        t.status(r, "ISDSC_SUCCESS", "LoginToTarget on tgt (a LUN whose INQUIRY strings are not UTF-8)")
+        sid = m.result(r).get("UniqueSessionId")
+        r = m.result(c.call("ScsiInquiry", {"UniqueSessionId": sid, "Lun": 1}, timeout=20))
+        if r.get("StatusName") == "ISDSC_SCSI_REQUEST_FAILED":   # tgt's UNIT ATTENTION of a new session
+            r = m.result(c.call("ScsiInquiry", {"UniqueSessionId": sid, "Lun": 1}, timeout=20))
+        t.is_(r.get("StatusName"), "ISDSC_SUCCESS", "ScsiInquiry answered")
+        t.ok(r.get("VendorId", "").startswith("V\\xffN"), "VendorId escaped", r)
+        t.ok(r.get("ProductId", "").startswith("P\\xfe\\xc3"), "ProductId escaped", r)
+        t.ok(r.get("ProductRevision", "").startswith("\\xe2\\x82"), "ProductRevision escaped", r)
+        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}, timeout=20), "ISDSC_SUCCESS", "logout")
+
+    def test_fake_target(self):
+        self.run_part(self.fake_target_part)
+
+    def test_redirect(self):
+        self.run_part(self.redirect_part)
+
+    def test_tgt_targets(self):
+        self.run_part(self.tgt_targets_part)
 
 
 if __name__ == "__main__":
-    main()
+    m.main()

@@ -153,6 +153,39 @@ function H.silent_portal()
   end
 end
 
+-- A private mcsid for one test file or case: its socket, state, exports and
+-- log in a directory of its own (never /run/mcsi: make check's decoy
+-- watches it). conf: extra configuration lines. Returns d with dir, sock,
+-- log, pid and d:stop() (SIGTERM, waits until it is gone or a zombie
+-- nobody reaped yet, removes the directory unless keep).
+function H.start_mcsid(name, conf)
+  local d = { dir = os.tmpname() }
+  os.remove(d.dir)
+  assert(os.execute("mkdir -p " .. shq(d.dir)))
+  d.sock, d.log = d.dir .. "/mcsid.sock", d.dir .. "/mcsid.log"
+  local f = assert(io.open(d.dir .. "/mcsid.conf", "w"))
+  f:write("initiator_name = iqn.2026-11.org.mcsi:" .. name .. "\n", "export_dir = " .. d.dir .. "/exports\n",
+          conf or "")
+  f:close()
+  local p = io.popen(string.format("%s --socket %s --state-dir %s --config %s </dev/null >>%s 2>&1 & echo $!",
+    shq(H.build .. "/mcsid"), shq(d.sock), shq(d.dir .. "/state"), shq(d.dir .. "/mcsid.conf"), shq(d.log)))
+  d.pid = p:read("l")
+  p:close()
+  function d.stop(self, keep)
+    if self.pid then
+      os.execute(string.format("kill %s; while kill -0 %s 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' /proc/%s/stat; " ..
+        "do sleep 0.02; done", self.pid, self.pid, self.pid))
+      self.pid = nil
+    end
+    if not keep then os.execute("rm -rf " .. shq(self.dir)) end
+  end
+  for _ = 1, 500 do                                   -- until it listens (bounded, not timed)
+    if os.execute("test -S " .. shq(d.sock)) then return d end
+    os.execute("sleep 0.02")
+  end
+  error("mcsid did not listen: " .. d.log)
+end
+
 function H.finish()
   local code = H.lu.LuaUnit.run("-o", "tap", "-v", table.unpack(arg))
   H.logout_all()

@@ -16,35 +16,12 @@ local H = require "helper"
 local lu, mcsi = H.lu, H.mcsi
 local api = require "mcsi.api_ops"
 local M = H.shq(H.mcsi_bin)
-local MCSID = H.build .. "/mcsid"
 
 local D = {}
 
-local function start_daemon()
-  D.dir = os.tmpname()
-  os.remove(D.dir)
-  assert(os.execute("mkdir -p " .. H.shq(D.dir)))
-  D.sock = D.dir .. "/mcsid.sock"
-  D.log = D.dir .. "/mcsid.log"
-  local conf = io.open(D.dir .. "/mcsid.conf", "w")
-  conf:write("initiator_name = iqn.2026-11.org.mcsi:api-faces-test\n")
-  conf:close()
-  local p = io.popen(string.format("%s --socket %s --state-dir %s --config %s </dev/null >>%s 2>&1 & echo $!",
-    H.shq(MCSID), H.shq(D.sock), H.shq(D.dir .. "/state"), H.shq(D.dir .. "/mcsid.conf"), H.shq(D.log)))
-  D.pid = p:read("l")
-  p:close()
-  for _ = 1, 500 do                                   -- until it listens (bounded)
-    if os.execute("test -S " .. H.shq(D.sock)) then return end
-    os.execute("sleep 0.02")
-  end
-  error("mcsid did not listen: " .. D.log)
-end
+local function start_daemon() D = H.start_mcsid("api-faces-test") end
 
-local function stop_daemon()
-  if D.pid then os.execute("kill " .. D.pid .. "; while kill -0 " .. D.pid .. " 2>/dev/null; do sleep 0.05; done") end
-  D.pid = nil
-  if D.dir then os.execute("rm -rf " .. H.shq(D.dir)) end
-end
+local function stop_daemon() D:stop() end
 
 -- Described operations, in the description's order (api_ops keeps no order: by name).
 local function described(face)

@@ -19,35 +19,14 @@ local H = require "helper"
 local lu, mcsi = H.lu, H.mcsi
 local cjson = require "cjson"
 local M = H.shq(H.mcsi_bin)
-local MCSID = H.build .. "/mcsid"
 
 local D = {}
 
 local function start_daemon()
-  D.dir = os.tmpname()
-  os.remove(D.dir)
-  assert(os.execute("mkdir -p " .. H.shq(D.dir)))
-  D.sock = D.dir .. "/mcsid.sock"
-  D.log = D.dir .. "/mcsid.log"
-  local conf = io.open(D.dir .. "/mcsid.conf", "w")
-  conf:write("initiator_name = iqn.2026-11.org.mcsi:connect-test\nlog_level = debug\n",
-             "retry_initial_ms = 200\nretry_max_ms = 2000\n")
-  conf:close()
-  local p = io.popen(string.format("%s --socket %s --state-dir %s --config %s </dev/null >>%s 2>&1 & echo $!",
-    H.shq(MCSID), H.shq(D.sock), H.shq(D.dir .. "/state"), H.shq(D.dir .. "/mcsid.conf"), H.shq(D.log)))
-  D.pid = p:read("l")
-  p:close()
-  for _ = 1, 500 do                                   -- until it listens (bounded, not timed)
-    if os.execute("test -S " .. H.shq(D.sock)) then return end
-    os.execute("sleep 0.02")
-  end
-  error("mcsid did not listen: " .. D.log)
+  D = H.start_mcsid("connect-test", "log_level = debug\nretry_initial_ms = 200\nretry_max_ms = 2000\n")
 end
 
-local function stop_daemon()
-  if D.pid then os.execute("kill " .. D.pid .. "; while kill -0 " .. D.pid .. " 2>/dev/null; do sleep 0.05; done") end
-  D.pid = nil
-end
+local function stop_daemon() D:stop(true) end
 
 local function read_file(path)
   local f = io.open(path, "rb")

@@ -162,7 +162,7 @@ EOF2
     tap_ok $ok "a daemon links with the dummy's generated method table and a stub run function" || tap_note "$(head -20 "$TMP/err")"
     if [ $ok -eq 0 ]; then
         mkdir -p "$TMP/d"
-        printf 'initiator_name = iqn.2026-11.org.mcsi:api-dummy\n' >"$TMP/d/mcsid.conf"
+        printf 'initiator_name = iqn.2026-11.org.mcsi:api-dummy\nexport_dir = %s\n' "$TMP/d/exports" >"$TMP/d/mcsid.conf"
         "$TMP/mcsid-dummy" --socket "$TMP/d/s" --state-dir "$TMP/d/state" --config "$TMP/d/mcsid.conf" \
             </dev/null >"$TMP/d/log" 2>&1 &
         dpid=$!
