@@ -96,13 +96,6 @@ static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, co
   lmcsi_req_done(r);
 }
 
-/* The older shape (mcsi_abort_task_async, mcsi_lun_reset_async). */
-static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
-{
-  mcsi_session_result ids = { res->session_id, res->connection_id };
-  on_done(ini, res->status, res->message, &ids, arg);
-}
-
 static void ignore_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   (void)ini; (void)st; (void)message; (void)result; (void)arg;
@@ -373,7 +366,7 @@ int lmcsi_l_lun_reset(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "lun_reset");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, on_result, r));
+  START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -387,7 +380,7 @@ int lmcsi_l_abort_task(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "abort_task");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, on_result, r));
+  START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 

@@ -180,7 +180,8 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  * (valid during the call) are the operation's own; result points to the
  * operation's result, allocated by the library and valid during the call
  * (so it may grow at its end; never NULL on success unless noted):
- *   login, logout, add / remove connection   const mcsi_session_result *
+ *   login, logout, add / remove connection,
+ *   abort_task, lun_reset                     const mcsi_session_result *
  *   send_targets                              const mcsi_target_list * (NULL on failure)
  *   mcsi_io_* calls                           const mcsi_io_result *
  *   mcsi_io_geometry_async                    const mcsi_lun_geometry * (NULL on failure)
@@ -206,16 +207,6 @@ typedef struct mcsi_session_result {
                                         failed); remove: the one removed; logout: 0 */
 } mcsi_session_result;
 
-/* The older shape, for mcsi_abort_task_async / mcsi_lun_reset_async only
- * (until they take an mcsi_completion too). */
-typedef struct mcsi_result {
-  mcsi_status status;
-  const char *message;               /* this operation's own detail; valid during the callback */
-  mcsi_id session_id;                /* login: the new session (0 when it failed) */
-  mcsi_id connection_id;             /* login: its leading connection; add: the new one */
-} mcsi_result;
-
-typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *arg);
 
 /* ---- Login --------------------------------------------------------------- */
 
@@ -496,10 +487,9 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uin
  * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb,
-                                  void *arg);
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb,
-                                 void *arg);
+/* result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 

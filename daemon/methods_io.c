@@ -425,10 +425,10 @@ static void scsi_command(mcsid_call *call)
 
 static void status_done(mcsi_status st, const char *message, void *arg) { mcsid_call_finish(arg, st, message, NULL); }
 
-static void result_done(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+static void result_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  (void)ini;
-  mcsid_call_finish(arg, res->status, res->message, NULL);
+  (void)ini; (void)result;
+  mcsid_call_finish(arg, st, message, NULL);
 }
 
 static void scsi_test_unit_ready(mcsid_call *call)
@@ -441,14 +441,14 @@ static void scsi_test_unit_ready(mcsid_call *call)
 static void lun_reset(mcsid_call *call)
 {
   mcsi_status st = mcsi_lun_reset_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                        (uint64_t)mcsid_param_uint(call, "Lun", 0), result_done, call);
+                                        (uint64_t)mcsid_param_uint(call, "Lun", 0), MCSI_COMPLETION(result_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 
 static void abort_task(mcsid_call *call)
 {
   mcsi_status st = mcsi_abort_task_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                         mcsid_param_id(call, "Tag"), result_done, call);
+                                         mcsid_param_id(call, "Tag"), MCSI_COMPLETION(result_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 

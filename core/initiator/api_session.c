@@ -244,7 +244,7 @@ static mcsi_status start_tmf(mcsi_entry *e, uint8_t function, uint64_t lun, mcsi
   return mcsi_ok(ini);
 }
 
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb, void *arg)
+static mcsi_status lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb, void *arg)
 {
   mcsi_entry *e = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
@@ -255,16 +255,24 @@ mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
   return start_tmf(e, MCSI_TMF_LUN_RESET, lun, NULL, cb, arg);
 }
 
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = lun_reset_async(ini, sid, lun, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_lun_reset_async(ini, sid, lun, mcsi_wait_wake, &w);
+  mcsi_status st = lun_reset_async(ini, sid, lun, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 
 /* ABORT TASK on the connection the command went out on (allegiance). */
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb, void *arg)
+static mcsi_status abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
@@ -283,11 +291,19 @@ mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag
   return start_tmf(e, MCSI_TMF_ABORT_TASK, victim->lun, victim, cb, arg);
 }
 
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = abort_task_async(ini, sid, tag, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_abort_task_async(ini, sid, tag, mcsi_wait_wake, &w);
+  mcsi_status st = abort_task_async(ini, sid, tag, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 

@@ -11,8 +11,16 @@
 typedef struct mcsi_op mcsi_op;
 typedef struct mcsi_relay mcsi_relay;
 
-/* The internal end of a discovery (ops.c; mcsi_result for the others);
- * list belongs to the callback. The public face is mcsi_completion. */
+/* The internal end of an operation (ops.c): its Status, its own message
+ * and the ids it is about; of a discovery, also the list (which belongs to
+ * the callback). The public face is mcsi_completion (completion.c). */
+typedef struct mcsi_result {
+  mcsi_status status;
+  const char *message;                  /* valid during the callback */
+  mcsi_id session_id;
+  mcsi_id connection_id;
+} mcsi_result;
+typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *arg);
 typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg);
 
 /* A session of the initiator: the MC/S session and what the API keeps. */

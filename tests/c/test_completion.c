@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "fake_fixture.h"
 #include "mcsi.h"
 #include "testlib.h"
 #include "testopts.h"
@@ -21,7 +22,7 @@ typedef struct seen {
   mcsi_session_result ids;
 } seen;
 
-static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+static void seen_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   seen *s = arg;
   (void)ini;
@@ -32,7 +33,7 @@ static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, co
   if (result) memcpy(&s->ids, result, sizeof s->ids);
 }
 
-static void on_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+static void seen_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   seen *s = arg;
   (void)ini;
@@ -42,7 +43,7 @@ static void on_targets(mcsi_initiator *ini, mcsi_status st, const char *message,
   s->had_result = result != NULL;
 }
 
-static void on_free(void *arg)
+static void seen_free(void *arg)
 {
   seen *s = arg;
   s->freed++;
@@ -80,7 +81,7 @@ static void test_done_then_free(void)
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
   seen s = { 0 };
   mcsi_login_opts *o = t_login_opts(portal, "iqn.2026-11.org.mcsi.test:none", 0);
-  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s });
+  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ seen_done, seen_free, &s });
   T_EQ_INT(st, ISDSC_SUCCESS, "a login to a closed port starts");
   T_EQ_INT(s.freed, 0, "free does not run while the operation runs");
   pump(ini, &s.done);
@@ -91,7 +92,7 @@ static void test_done_then_free(void)
   T_OK(s.freed_after_done, "after done");
 
   seen t = { 0 };
-  st = mcsi_send_targets_async(ini, o, (mcsi_completion){ on_targets, on_free, &t });
+  st = mcsi_send_targets_async(ini, o, (mcsi_completion){ seen_targets, seen_free, &t });
   T_EQ_INT(st, ISDSC_SUCCESS, "a discovery to a closed port starts");
   pump(ini, &t.done);
   T_EQ_INT(t.done, 1, "send_targets: done ran once");
@@ -105,26 +106,26 @@ static void test_refused(void)
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
   seen s = { 0 };
   mcsi_login_opts *o = t_login_opts(NULL, "iqn.2026-11.org.mcsi.test:none", 0);
-  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s });
+  mcsi_status st = mcsi_login_to_target_async(ini, o, (mcsi_completion){ seen_done, seen_free, &s });
   T_EQ_STR(mcsi_status_name(st), "ISDSC_NO_PORTAL_SPECIFIED", "no portal: refused at once");
   T_OK(s.freed == 1 && s.done == 0, "refused: free(arg) ran before the call returned, done never");
   seen n = { 0 };
-  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ NULL, on_free, &n });
+  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ NULL, seen_free, &n });
   T_EQ_INT(st, ISDSC_INVALID_PARAMETER, "no done: refused");
   T_EQ_INT(n.freed, 1, "no done: free(arg) still runs once");
   seen u = { 0 };
-  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ on_done, on_free, &u });
+  st = mcsi_logout_from_target_async(ini, 12345, (mcsi_completion){ seen_done, seen_free, &u });
   T_EQ_STR(mcsi_status_name(st), "ISDSC_INVALID_SESSION_ID", "logout of an unknown session refused");
   T_OK(u.freed == 1 && u.done == 0, "logout refused: free once, done never");
   seen r = { 0 };
-  st = mcsi_remove_connection_async(ini, 12345, 1, (mcsi_completion){ on_done, on_free, &r });
+  st = mcsi_remove_connection_async(ini, 12345, 1, (mcsi_completion){ seen_done, seen_free, &r });
   T_OK(st != ISDSC_SUCCESS && r.freed == 1 && r.done == 0, "remove refused: free once, done never");
   seen a = { 0 };
   mcsi_conn_opts *co = t_conn_opts("127.0.0.1:1", 0);
-  st = mcsi_add_connection_async(ini, 12345, co, (mcsi_completion){ on_done, on_free, &a });
+  st = mcsi_add_connection_async(ini, 12345, co, (mcsi_completion){ seen_done, seen_free, &a });
   T_OK(st != ISDSC_SUCCESS && a.freed == 1 && a.done == 0, "add refused: free once, done never");
   seen z = { 0 };
-  st = mcsi_login_to_target_async(NULL, o, (mcsi_completion){ on_done, on_free, &z });
+  st = mcsi_login_to_target_async(NULL, o, (mcsi_completion){ seen_done, seen_free, &z });
   T_OK(st == ISDSC_INVALID_PARAMETER && z.freed == 1, "no initiator: refused, free once");
   mcsi_initiator_free(ini);
 }
@@ -137,9 +138,9 @@ static void test_freed_pending(void)
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-completion");
   seen s = { 0 }, d = { 0 };
   mcsi_login_opts *o = t_login_opts(portal, "iqn.2026-11.org.mcsi.test:none", MCSI_OPT_LOGIN_TIMEOUT_MS, 10000, 0);
-  T_EQ_INT(mcsi_login_to_target_async(ini, o, (mcsi_completion){ on_done, on_free, &s }), ISDSC_SUCCESS,
+  T_EQ_INT(mcsi_login_to_target_async(ini, o, (mcsi_completion){ seen_done, seen_free, &s }), ISDSC_SUCCESS,
            "a login that waits starts");
-  T_EQ_INT(mcsi_send_targets_async(ini, o, (mcsi_completion){ on_targets, on_free, &d }), ISDSC_SUCCESS,
+  T_EQ_INT(mcsi_send_targets_async(ini, o, (mcsi_completion){ seen_targets, seen_free, &d }), ISDSC_SUCCESS,
            "a discovery that waits starts");
   for (int i = 0; i < 10; i++) mcsi_process(ini, 10);
   T_OK(s.done == 0 && s.freed == 0 && d.done == 0 && d.freed == 0, "both still pending");
@@ -149,10 +150,39 @@ static void test_freed_pending(void)
   close(fd);
 }
 
+/* Task management: the same shape (a fake target that answers TMFs). */
+static void test_task_management(void)
+{
+  fake_target_opts to = { .scenario = FAKE_NORMAL };
+  fx f;
+  if (!fx_start(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
+  seen s = { 0 };
+  t_status(mcsi_lun_reset_async(f.ini, f.sid, 0, (mcsi_completion){ seen_done, seen_free, &s }), ISDSC_SUCCESS,
+           "LUN RESET started", &f);
+  pump(f.ini, &s.done);
+  T_EQ_INT(s.done, 1, "lun_reset: done ran once");
+  T_EQ_STR(mcsi_status_name(s.st), "ISDSC_SUCCESS", "lun_reset: the target's answer (%s)", s.message);
+  T_OK(s.had_result && s.ids.session_id == f.sid, "lun_reset: result names the session");
+  T_OK(s.freed == 1 && s.freed_after_done, "lun_reset: free(arg) once, after done");
+  seen a = { 0 };
+  mcsi_status st = mcsi_abort_task_async(f.ini, f.sid, 999999, (mcsi_completion){ seen_done, seen_free, &a });
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_NOT_FOUND", "abort_task of no outstanding command refused");
+  T_OK(a.freed == 1 && a.done == 0, "abort_task refused: free once, done never");
+  seen z = { 0 };
+  st = mcsi_lun_reset_async(f.ini, 4242, 0, (mcsi_completion){ seen_done, seen_free, &z });
+  T_OK(st != ISDSC_SUCCESS && z.freed == 1 && z.done == 0, "lun_reset of an unknown session refused: free once");
+  fx_logout_ok(&f, "task management");
+  fx_end(&f);
+}
+
 int main(void)
 {
   test_done_then_free();
   test_refused();
   test_freed_pending();
+  test_task_management();
   return t_done();
 }
