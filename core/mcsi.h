@@ -182,6 +182,7 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  * (so it may grow at its end; never NULL on success unless noted):
  *   login, logout, add / remove connection,
  *   abort_task, lun_reset                     const mcsi_session_result *
+ *   the SCSI helpers (inquiry, ...)           their answer (see each), NULL on failure
  *   send_targets                              const mcsi_target_list * (NULL on failure)
  *   mcsi_io_* calls                           const mcsi_io_result *
  *   mcsi_io_geometry_async                    const mcsi_lun_geometry * (NULL on failure)
@@ -345,21 +346,18 @@ typedef struct mcsi_inquiry {
 /* page < 0: standard INQUIRY, else that VPD page (raw data only). */
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
                               mcsi_inquiry *out);
-/* The SCSI helpers' asynchronous forms: the callback gets the Status, the
- * command's own message (valid during the call) and the parsed answer (NULL
- * on failure); a UNIT ATTENTION is retried, as the blocking forms do. */
-typedef void (*mcsi_inquiry_cb)(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg);
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
-                                    mcsi_inquiry_cb cb, void *arg);
+/* The SCSI helpers' asynchronous forms take an mcsi_completion: done gets
+ * the Status, the command's own message and the parsed answer (the
+ * library's, valid during the call; NULL on failure); a UNIT ATTENTION is
+ * retried, as the blocking forms do. INQUIRY: const mcsi_inquiry *. */
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c);
 
 typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                     mcsi_capacity *out);
-/* Asynchronous READ CAPACITY(16): cb gets the capacity (NULL on failure) and
- * the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
-typedef void (*mcsi_capacity_cb)(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg);
-mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                          mcsi_capacity_cb cb, void *arg);
+/* Asynchronous READ CAPACITY(16): result const mcsi_capacity * (NULL on
+ * failure); the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 /* The block size READ CAPACITY last gave for this LUN of the session (the
  * cache mcsi_read/mcsi_write use); ISDSC_NOT_FOUND when not known. No I/O. */
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs);
@@ -367,12 +365,14 @@ mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
                                   size_t max, size_t *count);
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* luns: the LUN numbers the target reported, count of them. */
-typedef void (*mcsi_luns_cb)(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg);
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg);
-typedef void (*mcsi_status_cb)(mcsi_status st, const char *message, void *arg);
-mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                            mcsi_status_cb cb, void *arg);
+/* REPORT LUNS: result const mcsi_lun_list * (NULL on failure), the LUN
+ * numbers the target reported. TEST UNIT READY: result NULL. */
+typedef struct mcsi_lun_list {
+  size_t count;
+  const uint64_t *luns;
+} mcsi_lun_list;
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
 /* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
  * LUN's block size (learned on first use and kept per session and LUN).

@@ -423,7 +423,11 @@ static void scsi_command(mcsid_call *call)
   if (st) io_finish(r, st, mcsi_last_message(ini), NULL);
 }
 
-static void status_done(mcsi_status st, const char *message, void *arg) { mcsid_call_finish(arg, st, message, NULL); }
+static void status_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
+{
+  (void)ini_; (void)result_;
+  mcsid_call_finish(arg, st, message, NULL);
+}
 
 static void result_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
@@ -434,7 +438,7 @@ static void result_done(mcsi_initiator *ini, mcsi_status st, const char *message
 static void scsi_test_unit_ready(mcsid_call *call)
 {
   mcsi_status st = mcsi_scsi_test_unit_ready_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                                   (uint64_t)mcsid_param_uint(call, "Lun", 0), status_done, call);
+                                                   (uint64_t)mcsid_param_uint(call, "Lun", 0), MCSI_COMPLETION(status_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 

@@ -63,6 +63,12 @@ void mcsi_relay_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target
   release(r);
 }
 
+void mcsi_relay_answer(mcsi_relay *r, mcsi_status st, const char *message, const void *result)
+{
+  r->c.done(r->ini, st, message, result, r->c.arg);
+  release(r);
+}
+
 void mcsi_relays_free(mcsi_initiator *ini)
 {
   while (!mcsi_list_empty(&ini->relays)) release(MCSI_CONTAINER(ini->relays.next, mcsi_relay, link));

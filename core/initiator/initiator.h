@@ -116,6 +116,8 @@ mcsi_status mcsi_relay_refused(mcsi_relay *r, mcsi_status st);
  * or a const mcsi_target_list * (NULL on failure), then free(arg). */
 void mcsi_relay_ids(mcsi_initiator *ini, const mcsi_result *res, void *arg);
 void mcsi_relay_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg);
+/* done(st, message, result), then free(arg): an operation of its own kind. */
+void mcsi_relay_answer(mcsi_relay *r, mcsi_status st, const char *message, const void *result);
 /* The initiator goes: free(arg) of every completion still held. */
 void mcsi_relays_free(mcsi_initiator *ini);
 

@@ -2,7 +2,8 @@
  * (mcsi_completion: done, free, arg): done runs once with the Status, the
  * message and the operation's result, then free(arg) once; a call refused
  * at once runs free only; an initiator freed with the operation pending
- * runs free only. No target: a closed port and a socket that never answers. */
+ * runs free only. No target: a closed port and a socket that never answers;
+ * task management and a SCSI helper on the fake target. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -174,6 +175,15 @@ static void test_task_management(void)
   seen z = { 0 };
   st = mcsi_lun_reset_async(f.ini, 4242, 0, (mcsi_completion){ seen_done, seen_free, &z });
   T_OK(st != ISDSC_SUCCESS && z.freed == 1 && z.done == 0, "lun_reset of an unknown session refused: free once");
+  seen t = { 0 };
+  t_status(mcsi_scsi_test_unit_ready_async(f.ini, f.sid, 0, (mcsi_completion){ seen_done, seen_free, &t }),
+           ISDSC_SUCCESS, "TEST UNIT READY started", &f);
+  pump(f.ini, &t.done);
+  T_OK(t.done == 1 && !t.had_result && t.freed == 1 && t.freed_after_done,
+       "a SCSI helper too: done once (no result for TEST UNIT READY), then free once");
+  seen q = { 0 };
+  st = mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, (mcsi_completion){ seen_done, seen_free, &q });
+  T_OK(st == ISDSC_INVALID_PARAMETER && q.freed == 1 && q.done == 0, "INQUIRY of page 256 refused: free once, done never");
   fx_logout_ok(&f, "task management");
   fx_end(&f);
 }
