@@ -436,7 +436,7 @@ D.operations = {
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_NOT_FOUND", "ISDSC_SCSI_REQUEST_FAILED" },
     doc = "ABORT TASK (a task management function)." },
   { name = "scsi_submit", family = "io", rpc = false,
-    c_sig = "mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)",
+    c_sig = "mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c)",
     lua_args = { "session_id", "lun", "cdb", "direction", "length" },
     params = { SID, LUN, { name = "cdb", type = "string", required = true, doc = "the CDB, 1..16 bytes" },
                { name = "direction", type = "string", values = { "none", "read", "write" }, default = "none", doc = "data direction" },

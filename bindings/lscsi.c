@@ -40,8 +40,10 @@ static void finish(lmcsi_req *r, mcsi_status st, const char *message)
   lmcsi_req_done(r);
 }
 
-static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_cmd(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   lmcsi_req *r = arg;
   if (res) r->res = *res;
   r->res.message = NULL;                /* valid during this call only */
@@ -188,9 +190,9 @@ static mcsi_status submit(lmcsi_req *r)
     return mcsi_io_geometry_async(r->ini, r->sid, r->lun, c);
   }
   case W_SUBMIT:
-    return mcsi_scsi_submit_tagged(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, on_cmd, r, &r->tag);
+    return mcsi_scsi_submit_tagged(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, MCSI_COMPLETION(on_cmd, r), &r->tag);
   default:
-    return mcsi_scsi_submit(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, on_cmd, r);
+    return mcsi_scsi_submit(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, MCSI_COMPLETION(on_cmd, r));
   }
 }
 

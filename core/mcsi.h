@@ -183,6 +183,8 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  *   login, logout, add / remove connection,
  *   abort_task, lun_reset                     const mcsi_session_result *
  *   the SCSI helpers (inquiry, ...)           their answer (see each), NULL on failure
+ *   mcsi_scsi_submit(_tagged), mcsi_read_async, mcsi_write_async
+ *                                             const mcsi_scsi_result *
  *   send_targets                              const mcsi_target_list * (NULL on failure)
  *   mcsi_io_* calls                           const mcsi_io_result *
  *   mcsi_io_geometry_async                    const mcsi_lun_geometry * (NULL on failure)
@@ -320,13 +322,12 @@ typedef struct mcsi_scsi_result {
   uint32_t retries;                  /* re-sends by the retry rule (see MCSI_SCSI_RETRIES) */
 } mcsi_scsi_result;
 
-typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
-
-/* Queues one command; cb is called exactly once (also on failure, unless the
- * submit itself fails). buf must stay valid until cb runs. */
+/* Queues one command; c.done runs exactly once (also on failure, unless the
+ * submit itself fails) with result const mcsi_scsi_result * (the library's,
+ * valid during the call), then c.free. buf must stay valid until done runs. */
 mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                              const uint8_t *cdb, size_t cdb_len, int dir,
-                             void *buf, size_t len, mcsi_scsi_cb cb, void *arg);
+                             void *buf, size_t len, mcsi_completion c);
 /* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
  * reinstated session, a reset). The engine already sent it again (the retry
  * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
@@ -387,10 +388,10 @@ mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t 
  * data_in (bytes), not the raw sense. */
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                             uint32_t block_size, void *buf, size_t len,
-                            mcsi_scsi_cb cb, void *arg);
+                            mcsi_completion c);
 mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                              uint32_t block_size, const void *buf, size_t len,
-                             mcsi_scsi_cb cb, void *arg);
+                             mcsi_completion c);
 
 /* ---- Block I/O: byte offsets, flags, the engine's I/O policy --------------
  * The engine owns I/O policy, in one place for every face (C, Lua, the
@@ -479,7 +480,7 @@ mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t
  * kept across re-issues) for mcsi_abort_task. */
 mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                                     const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                                    size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag);
+                                    size_t len, mcsi_completion c, uint64_t *tag);
 
 /* Task management (blocking). ABORT TASK: the command's callback runs with
  * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers

@@ -216,8 +216,10 @@ static json_t *command_outputs(const io_req *r, const mcsi_scsi_result *res)
 }
 
 /* ScsiCommand answered (after the engine's retries, if any). */
-static void on_command(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_command(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   io_req *r = arg;
   json_t *out = res && (!st || st == ISDSC_SCSI_REQUEST_FAILED) ? command_outputs(r, res) : NULL;
   io_finish(r, st, res ? res->message : NULL, out);
@@ -419,7 +421,7 @@ static void scsi_command(mcsid_call *call)
     if (io_charge(r, r->len, "ScsiCommand") < 0) return;
   }
   mcsi_initiator *ini = call->d->ini;
-  mcsi_status st = mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, on_command, r);
+  mcsi_status st = mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, MCSI_COMPLETION(on_command, r));
   if (st) io_finish(r, st, mcsi_last_message(ini), NULL);
 }
 

@@ -90,8 +90,10 @@ static long done_ios, failed_ios;
 static int stop, inflight;
 
 static void submit(intptr_t slot);
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res;
   inflight--;
   done_ios++;
@@ -101,7 +103,7 @@ static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 
 static void submit(intptr_t slot)
 {
-  if (mcsi_read_async(ini, sid, 2, (uint64_t)(rand() % 100000) * 8, 512, bufs[slot], 4096, io_done, (void *)slot) == 0)
+  if (mcsi_read_async(ini, sid, 2, (uint64_t)(rand() % 100000) * 8, 512, bufs[slot], 4096, MCSI_COMPLETION(io_done, (void *)slot)) == 0)
     inflight++;
 }
 

@@ -107,8 +107,10 @@ static long completed;
 
 static void submit(intptr_t slot);
 
-static void done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res;
   double t = now_ms();
   inflight--;
@@ -121,7 +123,7 @@ static void done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 
 static void submit(intptr_t slot)
 {
-  if (mcsi_read_async(ini, sid, 2, (uint64_t)slot * 8, 512, bufs[slot], 4096, done, (void *)slot)) failed++;
+  if (mcsi_read_async(ini, sid, 2, (uint64_t)slot * 8, 512, bufs[slot], 4096, MCSI_COMPLETION(done, (void *)slot))) failed++;
   else inflight++;
 }
 

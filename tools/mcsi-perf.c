@@ -462,16 +462,14 @@ static void stop_issuing(struct perf *p, uint64_t now)
   p->stop_bytes = p->bytes;
 }
 
-static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+static void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 
 static mcsi_status submit(struct perf *p, struct request *rq)
 {
   size_t len = (size_t)rq->blocks * p->block_size;
   if (p->o.writes)
-    return mcsi_write_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->wbuf, len,
-                            on_done, rq);
-  return mcsi_read_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->rbuf, len,
-                         on_done, rq);
+    return mcsi_write_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->wbuf, len, MCSI_COMPLETION(on_done, rq));
+  return mcsi_read_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->rbuf, len, MCSI_COMPLETION(on_done, rq));
 }
 
 /* The next LBA and length, as iscsi-perf picks them. */
@@ -534,8 +532,10 @@ static void report_error(struct perf *p, const struct request *rq, mcsi_status s
     stop_issuing(p, now_ns());
 }
 
-static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   struct request *rq = arg;
   struct perf *p = rq->p;
   p->retried += res ? res->retries : 0;   /* BUSY, TASK SET FULL, UNIT ATTENTION: the engine re-sent it */

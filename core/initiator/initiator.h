@@ -118,6 +118,10 @@ void mcsi_relay_ids(mcsi_initiator *ini, const mcsi_result *res, void *arg);
 void mcsi_relay_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg);
 /* done(st, message, result), then free(arg): an operation of its own kind. */
 void mcsi_relay_answer(mcsi_relay *r, mcsi_status st, const char *message, const void *result);
+/* mcsi_scsi_submit_tagged with the SCSI layer's own callback (the engine's
+ * helpers and block I/O; api_scsi.c). */
+mcsi_status mcsi_scsi_submit_cb(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                                int dir, void *buf, size_t len, mcsi_scsi_done_fn cb, void *arg, uint64_t *tag);
 /* The initiator goes: free(arg) of every completion still held. */
 void mcsi_relays_free(mcsi_initiator *ini);
 

@@ -47,8 +47,8 @@ static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *a
 static mcsi_status helper_submit(helper_req *q)
 {
   int dir = q->len ? MCSI_DIR_READ : MCSI_DIR_NONE;
-  return mcsi_scsi_submit(q->ini, q->sid, q->lun, q->task->cdb, (size_t)q->task->cdb_size, dir, q->buf, q->len,
-                          helper_answered, q);
+  return mcsi_scsi_submit_cb(q->ini, q->sid, q->lun, q->task->cdb, (size_t)q->task->cdb_size, dir, q->buf, q->len,
+                             helper_answered, q, NULL);
 }
 
 /* Starts one helper command for task (taken over, also on failure) with

@@ -155,8 +155,10 @@ size_t heap_in_use(void)
 }
 
 
-void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   async_done *d = arg;
 
   (void)res;

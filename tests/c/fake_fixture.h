@@ -45,5 +45,5 @@ size_t heap_in_use(void);
 
 /* Completion of one asynchronous command. */
 typedef struct async_done { int done; mcsi_status st; } async_done;
-void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 #endif

@@ -184,6 +184,16 @@ static void test_task_management(void)
   seen q = { 0 };
   st = mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, (mcsi_completion){ seen_done, seen_free, &q });
   T_OK(st == ISDSC_INVALID_PARAMETER && q.freed == 1 && q.done == 0, "INQUIRY of page 256 refused: free once, done never");
+  static const uint8_t tur[6] = { 0 };
+  seen u = { 0 };
+  t_status(mcsi_scsi_submit(f.ini, f.sid, 0, tur, sizeof tur, MCSI_DIR_NONE, NULL, 0,
+                            (mcsi_completion){ seen_done, seen_free, &u }), ISDSC_SUCCESS, "a command submitted", &f);
+  pump(f.ini, &u.done);
+  T_OK(u.done == 1 && u.had_result && u.freed == 1 && u.freed_after_done,
+       "mcsi_scsi_submit: done once with its mcsi_scsi_result, then free once");
+  seen v = { 0 };
+  st = mcsi_scsi_submit(f.ini, f.sid, 0, tur, 0, MCSI_DIR_NONE, NULL, 0, (mcsi_completion){ seen_done, seen_free, &v });
+  T_OK(st == ISDSC_INVALID_PARAMETER && v.freed == 1 && v.done == 0, "a CDB of 0 bytes refused: free once, done never");
   fx_logout_ok(&f, "task management");
   fx_end(&f);
 }

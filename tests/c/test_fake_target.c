@@ -264,8 +264,7 @@ static void test_oversized_dsl(void)
   }
   base = peak = heap_in_use();
   t0 = now_ms();
-  if (t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
-                                on_done, &d), ISDSC_SUCCESS, "oversized: submit INQUIRY", &f)) {
+  if (t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)), ISDSC_SUCCESS, "oversized: submit INQUIRY", &f)) {
     while (!d.done && now_ms() - t0 < 3 * TIMEOUT_MS) {
       size_t h;
       mcsi_process(f.ini, 5);
@@ -424,8 +423,10 @@ static void test_stop_any_time(void)
  * once with ISDSC_SCSI_REQUEST_FAILED and the session stays healthy. */
 static int abort_cb_calls;
 static mcsi_status abort_cb_st;
-static void abort_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void abort_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   abort_cb_calls++;
   abort_cb_st = st;
@@ -438,8 +439,7 @@ static void test_abort_task(void)
     static uint8_t buf[4096];
     uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };   /* READ(10) of 8 blocks */
     uint64_t tag = 0;
-    mcsi_status st = mcsi_scsi_submit_tagged(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
-                                             abort_cb, NULL, &tag);
+    mcsi_status st = mcsi_scsi_submit_tagged(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(abort_cb, NULL), &tag);
     T_OK(st == ISDSC_SUCCESS && tag != 0, "abort: command submitted with tag %llu", (unsigned long long)tag);
     for (int i = 0; i < 5; i++) mcsi_process(f.ini, 20);
     T_EQ_INT(abort_cb_calls, 0, "abort: the target has not answered it");

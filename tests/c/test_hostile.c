@@ -142,7 +142,7 @@ static void test_join_expcmdsn(void)
   if (b && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1), ISDSC_SUCCESS,
                     "join ExpCmdSN: commands go to the second connection", &f)) {
     cdb_rw10(cdb, 0x28, 0, 1);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "join ExpCmdSN: a READ the target takes and never answers", &f);
     run_for(f.ini, 200);
     mcsi_session_info *si = NULL;
@@ -163,8 +163,10 @@ static uint8_t split_buf[8 * 512];
 static int split_done, removed;
 static mcsi_status split_st, removed_st;
 
-static void split_read_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void split_read_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   split_st = st;
   split_done = 1;
@@ -211,8 +213,7 @@ static void test_split_data_in(void)
   if (cid && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1),
                       ISDSC_SUCCESS, "split Data-In: the READ goes to the second connection", &f)) {
     cdb_rw10(cdb, 0x28, 0, 8);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, split_buf, sizeof split_buf,
-                              split_read_done, NULL), ISDSC_SUCCESS, "split Data-In: READ submitted", &f);
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, split_buf, sizeof split_buf, MCSI_COMPLETION(split_read_done, NULL)), ISDSC_SUCCESS, "split Data-In: READ submitted", &f);
     run_for(f.ini, 300);                       /* the header and half the data arrive */
     T_EQ_INT(split_done, 0, "split Data-In: the READ waits for the rest of its data");
     t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(removal_done, NULL)), ISDSC_SUCCESS,
@@ -407,7 +408,7 @@ static void test_closed_window(void)
   if (fx_start(&f, &to)) {
     cdb_rw10(cdb, 0x28, 0, 1);
     int64_t t0 = now_ms();
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "closed window: READ submitted", &f);
     run_until(f.ini, &d.done, 10000);
     int64_t ms = now_ms() - t0;
@@ -425,8 +426,10 @@ static void test_closed_window(void)
 
 typedef struct many { int left, failed; } many;
 
-static void many_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void many_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   many *m = arg;
   (void)res;
   m->left--;
@@ -454,7 +457,7 @@ static void test_reinstated_window(void)
   if (t_status(fx_login(&f), ISDSC_SUCCESS, "reinstated window: login", &f)) {
     for (int i = 0; i < 32; i++) {
       cdb_rw10(cdb, 0x28, (uint32_t)i, 1);
-      mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, bufs[i], 512, many_done, &m);
+      mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, bufs[i], 512, MCSI_COMPLETION(many_done, &m));
     }
     int64_t end = now_ms() + 20000;
     while (m.left > 0 && now_ms() < end)

@@ -112,8 +112,10 @@ static void stream_submit(stream *s, int slot);
 typedef struct slot_ref { stream *s; int slot; } slot_ref;
 static slot_ref refs[16];
 
-static void slot_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void slot_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   slot_ref *r = arg;
   stream *s = r->s;
   (void)res;
@@ -138,8 +140,8 @@ static void stream_submit(stream *s, int slot)
   s->next += s->chunk / s->bs;
   s->lba_of[slot] = lba;
   if (s->write) fill(s->bufs[slot], s->chunk, (uint32_t)lba);
-  mcsi_status st = s->write ? mcsi_write_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, slot_done, &refs[slot])
-                            : mcsi_read_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, slot_done, &refs[slot]);
+  mcsi_status st = s->write ? mcsi_write_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, MCSI_COMPLETION(slot_done, &refs[slot]))
+                            : mcsi_read_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, MCSI_COMPLETION(slot_done, &refs[slot]));
   if (st) { if (!s->errors++) s->first_error = st; return; }
   s->inflight++;
 }
@@ -180,19 +182,21 @@ static int other_sense;
 static mcsi_id drop_sid;
 static uint8_t drop_buf[32][65536];
 
-static void drop_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+static void drop_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 
 /* Keeps its slot busy: every completion submits the next read at once. */
 static void drop_submit(intptr_t slot)
 {
   mcsi_status st = mcsi_read_async(ini, drop_sid, 1, (uint64_t)slot * 128, 512, drop_buf[slot],
-                                   sizeof drop_buf[slot], drop_done, (void *)slot);
+                                   sizeof drop_buf[slot], MCSI_COMPLETION(drop_done, (void *)slot));
   if (st) refused = st;
   else submitted++;
 }
 
-static void drop_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void drop_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   completions++;
   if (st == ISDSC_CONNECTION_FAILED) drops_seen++;
   else if (st) { other_errors++; other_status = st; other_sense = res->sense_key; }
@@ -227,8 +231,10 @@ static void drop_mid_io(void)
  * mcsi_next_timeout_ms(), then mcsi_process(ini, 0). */
 static int host_done;
 static mcsi_status host_st;
-static void host_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void host_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   host_done++;
   host_st = st;
@@ -239,7 +245,7 @@ static void host_driven_loop(mcsi_id sid)
   static uint8_t buf[16][4096];
   int queued = 0, polls = 0;
   for (int i = 0; i < 16; i++)
-    queued += mcsi_read_async(ini, sid, 1, (uint64_t)i * 8, 512, buf[i], sizeof buf[i], host_cb, NULL) == ISDSC_SUCCESS;
+    queued += mcsi_read_async(ini, sid, 1, (uint64_t)i * 8, 512, buf[i], sizeof buf[i], MCSI_COMPLETION(host_cb, NULL)) == ISDSC_SUCCESS;
   T_EQ_INT(queued, 16, "16 reads queued for a host-driven loop");
   time_t until = time(NULL) + 10;
   while (host_done < queued && time(NULL) < until) {

@@ -147,8 +147,10 @@ static void command_timeout(void)
  * but it answers task management. */
 static int ab_calls;
 static mcsi_status ab_st;
-static void ab_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void ab_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   ab_calls++;
   ab_st = st;
@@ -163,7 +165,7 @@ static void abort_task(void)
   static uint8_t buf[4096];
   uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };
   uint64_t tag = 0;
-  T_EQ_INT(mcsi_scsi_submit_tagged(ini, sid, 1, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, ab_cb, NULL, &tag),
+  T_EQ_INT(mcsi_scsi_submit_tagged(ini, sid, 1, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(ab_cb, NULL), &tag),
            ISDSC_SUCCESS, "abort: READ submitted");
   idle(0.1);
   T_EQ_INT(ab_calls, 0, "abort: unanswered so far");

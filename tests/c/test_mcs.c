@@ -321,8 +321,10 @@ static void make_block(uint8_t *b, uint32_t block, uint32_t seq)
 
 static void load_submit(int slot);
 
-static void load_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void load_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   int slot = (int)(intptr_t)arg, blk = L.slot_block[slot];
   L.inflight--;
   L.busy[blk] = 0;
@@ -346,7 +348,7 @@ static void load_submit(int slot)
   L.slot_block[slot] = blk;
   L.written[blk] = ++L.next_seq;
   make_block(L.buf[slot], (uint32_t)blk, L.written[blk]);
-  mcsi_status st = mcsi_write_async(ini, L.sid, L.lun, (uint64_t)blk * 8, 512, L.buf[slot], 4096, load_done, (void *)(intptr_t)slot);
+  mcsi_status st = mcsi_write_async(ini, L.sid, L.lun, (uint64_t)blk * 8, 512, L.buf[slot], 4096, MCSI_COMPLETION(load_done, (void *)(intptr_t)slot));
   if (st) { L.busy[blk] = 0; if (!L.failed++) L.first_fail = st; return; }
   L.inflight++;
 }

@@ -101,8 +101,10 @@ static void io_tick(mcsi_initiator *i, void *arg)
   if (io.running) io_next();
 }
 
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   double t = now_s();
   io.inflight--;
@@ -117,8 +119,8 @@ static void io_next(void)
 {
   uint64_t lba = (uint64_t)(io.completed % 64) * (IO_LEN / 512);
   mcsi_status st = io.completed % 2
-    ? mcsi_read_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, io_done, NULL)
-    : mcsi_write_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, io_done, NULL);
+    ? mcsi_read_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, MCSI_COMPLETION(io_done, NULL))
+    : mcsi_write_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, MCSI_COMPLETION(io_done, NULL));
   if (st) io.failed++;
   else io.inflight++;
 }

@@ -73,8 +73,10 @@ typedef struct load {
   uint8_t buf[LOAD_SLOTS][BLOCK];
 } load;
 
-static void load_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void load_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   load *L = arg;
 
   (void)res;
@@ -91,8 +93,7 @@ static void load_submit(load *L, int slot)
   uint8_t cdb[10];
 
   cdb_rw10(cdb, 0x28, (uint32_t)(L->left % 1024), 1);
-  if (mcsi_scsi_submit(L->f->ini, L->f->sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, L->buf[slot % LOAD_SLOTS], BLOCK,
-                       load_done, L) == ISDSC_SUCCESS)
+  if (mcsi_scsi_submit(L->f->ini, L->f->sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, L->buf[slot % LOAD_SLOTS], BLOCK, MCSI_COMPLETION(load_done, L)) == ISDSC_SUCCESS)
     L->inflight++;
   else
     L->failed++;
@@ -206,7 +207,7 @@ static void test_immediate_passes_window(void)
   to.cmd_window = -1;
   if (fx_start(&f, &to)) {
     cdb_rw10(cdb, 0x28, 0, 1);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "closed window: a READ waits", &f);
     int64_t t0 = now_ms();
     t_status(mcsi_lun_reset(f.ini, f.sid, 0), ISDSC_SUCCESS, "closed window: LUN RESET (immediate) answered", &f);

@@ -89,8 +89,10 @@ static void fz_check(int ok, const char *what)
   abort();
 }
 
-static void fz_cmd_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void fz_cmd_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   fz_cmd *c = arg;
   fz_trace("command callback", st);
   fz_check(c->submitted, "callback for a command never submitted");
@@ -131,8 +133,7 @@ static fz_cmd *fz_submit(fz_run *run, const uint8_t *cdb, size_t cdb_len, int di
   c->len = len;
   for (size_t i = 0; i < len; i++) c->buf[i] = (uint8_t)(i * 13);
   c->submitted = 1;
-  mcsi_status st = mcsi_scsi_submit_tagged(run->ini, run->sid, 0, cdb, cdb_len, dir, c->buf, len,
-                                           fz_cmd_done, c, tag);
+  mcsi_status st = mcsi_scsi_submit_tagged(run->ini, run->sid, 0, cdb, cdb_len, dir, c->buf, len, MCSI_COMPLETION(fz_cmd_done, c), tag);
   if (st) { c->submitted = 0; return NULL; }
   run->submitted++;
   return c;

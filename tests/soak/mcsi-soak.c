@@ -271,8 +271,10 @@ static void report_block(enum verdict v, uint32_t block, const char *when, const
 
 static void submit(slot *s);
 
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   slot *s = arg;
   double t = now_s();
   (void)res;
@@ -324,10 +326,10 @@ static void submit(slot *s)
   if (s->write) {
     s->gen = ++next_gen;
     for (uint32_t i = 0; i < s->n; i++) make_block(s->buf + (size_t)i * BLOCK, s->first + i, s->gen);
-    st = mcsi_write_async(ini, sid, 1, lba, block_size, s->buf, len, io_done, s);
+    st = mcsi_write_async(ini, sid, 1, lba, block_size, s->buf, len, MCSI_COMPLETION(io_done, s));
     K.writes++;
   } else {
-    st = mcsi_read_async(ini, sid, 1, lba, block_size, s->buf, len, io_done, s);
+    st = mcsi_read_async(ini, sid, 1, lba, block_size, s->buf, len, MCSI_COMPLETION(io_done, s));
     K.reads++;
   }
   if (st) {
@@ -624,8 +626,10 @@ static uint64_t final_checked, final_read_errors;
 static int readback_done;
 static mcsi_status readback_st;
 
-static void readback_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void readback_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   readback_st = st;
   readback_done = 1;
@@ -638,7 +642,7 @@ static void read_back(void)
     slot s = { .first = b, .n = n };
     readback_done = 0;
     mcsi_status st = mcsi_read_async(ini, sid, 1, opt.first_lba + (uint64_t)b * lbas_per_block, block_size, readback,
-                                     (size_t)n * BLOCK, readback_cb, NULL);
+                                     (size_t)n * BLOCK, MCSI_COMPLETION(readback_cb, NULL));
     double end = now_s() + opt.stall_s;
     while (!st && !readback_done && now_s() < end && !interrupted) mcsi_process(ini, 50);
     if (!st && !readback_done) {
