@@ -12,9 +12,10 @@ DATADIR      ?= $(PREFIX)/share
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR       ?= $(DATADIR)/man
 # libmcsi.so.$(VERSION), SONAME libmcsi.so.$(SOVERSION): bump SOVERSION when
-# a function of core/mcsi.h changes or goes away.
-VERSION   := 0.1.0
-SOVERSION := 0
+# a function of core/mcsi.h changes or goes away (1: options by key, issue 15).
+# VERSION is core/mcsi.h's MCSI_VERSION_MAJOR.MINOR.PATCH.
+VERSION   := $(shell sed -n 's/^\#define MCSI_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' core/mcsi.h | paste -sd.)
+SOVERSION := 1
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wstrict-prototypes \

@@ -99,21 +99,21 @@ static int connection_tostring(lua_State *L)
     lua_pushfstring(L, "%s %s (closed)", LMCSI_CONNECTION, id);
     return 1;
   }
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   int has_session = lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA;
   if (has_session) lmcsi_check_sid(L, -1);                /* its initiator */
   lua_pop(L, 1);
-  if ((e->ini || e->nextra) && mcsi_session_get_info(lmcsi_ini_for(L, e, c->sid), c->sid, si) == ISDSC_SUCCESS) {
-    size_t n = LMCSI_INFO_CONNS(si);
-    for (size_t i = 0; i < n; i++) {
-      const mcsi_conn_info *ci = &si->connections[i];
-      if (ci->id != c->cid) continue;
-      lua_pushfstring(L, "%s %s (cid %d, %s, %s%s)", LMCSI_CONNECTION, id, (int)ci->cid, ci->portal, ci->state,
-                      ci->leading ? ", leading" : "");
-      return 1;
-    }
-  }
-  lua_pushfstring(L, "%s %s (gone)", LMCSI_CONNECTION, id);
+  mcsi_status st;
+  mcsi_session_info *si = e->ini || e->nextra ? lmcsi_session_snapshot(lmcsi_ini_for(L, e, c->sid), c->sid, &st) : NULL;
+  const mcsi_conn_info *ci = mcsi_session_info_find_connection(si, c->cid);
+  char text[256];
+  if (ci)
+    snprintf(text, sizeof text, "%s %s (cid %d, %s, %s%s)", LMCSI_CONNECTION, id, (int)mcsi_conn_info_get(ci, MCSI_CI_CID),
+             mcsi_conn_info_get_string(ci, MCSI_CI_PORTAL), mcsi_conn_info_get_string(ci, MCSI_CI_STATE),
+             mcsi_conn_info_get(ci, MCSI_CI_LEADING) ? ", leading" : "");
+  else
+    snprintf(text, sizeof text, "%s %s (gone)", LMCSI_CONNECTION, id);
+  mcsi_session_info_free(si);
+  lua_pushstring(L, text);
   return 1;
 }
 

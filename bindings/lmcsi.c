@@ -1048,75 +1048,81 @@ static const char *policy_name(int p)
 void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *c)
 {
   lua_createtable(L, 0, 24);
-  SET_INT("id", c->id);
-  SET_INT("cid", c->cid);
-  SET_STR("state", c->state);
-  SET_STR("portal", c->portal);
-  SET_STR("local_addr", c->local_addr);
-  SET_INT("local_port", c->local_port);
-  SET_STR("remote_addr", c->remote_addr);
-  SET_INT("remote_port", c->remote_port);
-  SET_BOOL("leading", c->leading);
-  SET_BOOL("primary", c->primary);
-  SET_BOOL("active", c->active);
-  SET_INT("weight", c->weight);
-  SET_STR("header_digest", digest_name(c->header_digest));
-  SET_STR("data_digest", digest_name(c->data_digest));
-  SET_INT("max_recv_dsl", c->max_recv_dsl);
-  SET_INT("max_send_dsl", c->max_send_dsl);
-  SET_INT("queue_depth", c->queue_depth);
+  SET_INT("id", mcsi_conn_info_get(c, MCSI_CI_ID));
+  SET_INT("cid", mcsi_conn_info_get(c, MCSI_CI_CID));
+  SET_STR("state", mcsi_conn_info_get_string(c, MCSI_CI_STATE));
+  SET_STR("portal", mcsi_conn_info_get_string(c, MCSI_CI_PORTAL));
+  SET_STR("local_addr", mcsi_conn_info_get_string(c, MCSI_CI_LOCAL_ADDR));
+  SET_INT("local_port", mcsi_conn_info_get(c, MCSI_CI_LOCAL_PORT));
+  SET_STR("remote_addr", mcsi_conn_info_get_string(c, MCSI_CI_REMOTE_ADDR));
+  SET_INT("remote_port", mcsi_conn_info_get(c, MCSI_CI_REMOTE_PORT));
+  SET_BOOL("leading", mcsi_conn_info_get(c, MCSI_CI_LEADING));
+  SET_BOOL("primary", mcsi_conn_info_get(c, MCSI_CI_PRIMARY));
+  SET_BOOL("active", mcsi_conn_info_get(c, MCSI_CI_ACTIVE));
+  SET_INT("weight", mcsi_conn_info_get(c, MCSI_CI_WEIGHT));
+  SET_STR("header_digest", digest_name(mcsi_conn_info_get(c, MCSI_CI_HEADER_DIGEST)));
+  SET_STR("data_digest", digest_name(mcsi_conn_info_get(c, MCSI_CI_DATA_DIGEST)));
+  SET_INT("max_recv_dsl", mcsi_conn_info_get(c, MCSI_CI_MAX_RECV_DSL));
+  SET_INT("max_send_dsl", mcsi_conn_info_get(c, MCSI_CI_MAX_SEND_DSL));
+  SET_INT("queue_depth", mcsi_conn_info_get(c, MCSI_CI_QUEUE_DEPTH));
   lua_createtable(L, 0, 8);
-  SET_INT("bytes_sent", c->stats.bytes_sent);
-  SET_INT("bytes_received", c->stats.bytes_received);
-  SET_INT("pdus_sent", c->stats.pdus_sent);
-  SET_INT("pdus_received", c->stats.pdus_received);
-  SET_INT("commands", c->stats.commands);
-  SET_INT("digest_errors", c->stats.digest_errors);
-  SET_INT("timeout_errors", c->stats.timeout_errors);
-  SET_INT("format_errors", c->stats.format_errors);
+  SET_INT("bytes_sent", mcsi_conn_info_get(c, MCSI_CI_BYTES_SENT));
+  SET_INT("bytes_received", mcsi_conn_info_get(c, MCSI_CI_BYTES_RECEIVED));
+  SET_INT("pdus_sent", mcsi_conn_info_get(c, MCSI_CI_PDUS_SENT));
+  SET_INT("pdus_received", mcsi_conn_info_get(c, MCSI_CI_PDUS_RECEIVED));
+  SET_INT("commands", mcsi_conn_info_get(c, MCSI_CI_COMMANDS));
+  SET_INT("digest_errors", mcsi_conn_info_get(c, MCSI_CI_DIGEST_ERRORS));
+  SET_INT("timeout_errors", mcsi_conn_info_get(c, MCSI_CI_TIMEOUT_ERRORS));
+  SET_INT("format_errors", mcsi_conn_info_get(c, MCSI_CI_FORMAT_ERRORS));
   lua_setfield(L, -2, "stats");
 }
 
 void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
 {
   char isid[16];
-  snprintf(isid, sizeof isid, "%02x%02x%02x%02x%02x%02x", s->isid[0], s->isid[1], s->isid[2],
-           s->isid[3], s->isid[4], s->isid[5]);
+  snprintf(isid, sizeof isid, "%012llx", (unsigned long long)mcsi_session_info_get(s, MCSI_SI_ISID));
   lua_createtable(L, 0, 32);
-  SET_INT("id", s->id);
-  SET_STR("target", s->target);
-  SET_STR("target_alias", s->target_alias);
+  SET_INT("id", mcsi_session_info_get(s, MCSI_SI_ID));
+  SET_STR("target", mcsi_session_info_get_string(s, MCSI_SI_TARGET));
+  SET_STR("target_alias", mcsi_session_info_get_string(s, MCSI_SI_TARGET_ALIAS));
   SET_STR("isid", isid);
-  SET_INT("tsih", s->tsih);
-  SET_INT("tpgt", s->tpgt);
-  SET_STR("state", s->state);
-  SET_BOOL("discovery", s->discovery);
-  SET_INT("policy", s->load_balance_policy);
-  SET_STR("policy_name", policy_name(s->load_balance_policy));
-  SET_INT("recoveries", s->recoveries);
-  SET_INT("commands_retried", s->commands_retried);
-  SET_INT("max_connections", s->max_connections);
-  SET_INT("max_burst_length", s->max_burst_length);
-  SET_INT("first_burst_length", s->first_burst_length);
-  SET_INT("max_outstanding_r2t", s->max_outstanding_r2t);
-  SET_INT("default_time2wait", s->default_time2wait);
-  SET_INT("default_time2retain", s->default_time2retain);
-  SET_BOOL("initial_r2t", s->initial_r2t);
-  SET_BOOL("immediate_data", s->immediate_data);
-  SET_BOOL("data_pdu_in_order", s->data_pdu_in_order);
-  SET_BOOL("data_sequence_in_order", s->data_sequence_in_order);
-  SET_INT("error_recovery_level", s->error_recovery_level);
-  SET_INT("cmdsn", s->cmdsn);
-  SET_INT("exp_cmdsn", s->exp_cmdsn);
-  SET_INT("max_cmdsn", s->max_cmdsn);
-  SET_INT("connection_count", s->connection_count);
+  SET_INT("tsih", mcsi_session_info_get(s, MCSI_SI_TSIH));
+  SET_INT("tpgt", mcsi_session_info_get(s, MCSI_SI_TPGT));
+  SET_STR("state", mcsi_session_info_get_string(s, MCSI_SI_STATE));
+  SET_BOOL("discovery", mcsi_session_info_get(s, MCSI_SI_DISCOVERY));
+  SET_INT("policy", mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY));
+  SET_STR("policy_name", policy_name(mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY)));
+  SET_INT("recoveries", mcsi_session_info_get(s, MCSI_SI_RECOVERIES));
+  SET_INT("commands_retried", mcsi_session_info_get(s, MCSI_SI_COMMANDS_RETRIED));
+  SET_INT("max_connections", mcsi_session_info_get(s, MCSI_SI_MAX_CONNECTIONS));
+  SET_INT("max_burst_length", mcsi_session_info_get(s, MCSI_SI_MAX_BURST_LENGTH));
+  SET_INT("first_burst_length", mcsi_session_info_get(s, MCSI_SI_FIRST_BURST_LENGTH));
+  SET_INT("max_outstanding_r2t", mcsi_session_info_get(s, MCSI_SI_MAX_OUTSTANDING_R2T));
+  SET_INT("default_time2wait", mcsi_session_info_get(s, MCSI_SI_DEFAULT_TIME2WAIT));
+  SET_INT("default_time2retain", mcsi_session_info_get(s, MCSI_SI_DEFAULT_TIME2RETAIN));
+  SET_BOOL("initial_r2t", mcsi_session_info_get(s, MCSI_SI_INITIAL_R2T));
+  SET_BOOL("immediate_data", mcsi_session_info_get(s, MCSI_SI_IMMEDIATE_DATA));
+  SET_BOOL("data_pdu_in_order", mcsi_session_info_get(s, MCSI_SI_DATA_PDU_IN_ORDER));
+  SET_BOOL("data_sequence_in_order", mcsi_session_info_get(s, MCSI_SI_DATA_SEQUENCE_IN_ORDER));
+  SET_INT("error_recovery_level", mcsi_session_info_get(s, MCSI_SI_ERROR_RECOVERY_LEVEL));
+  SET_INT("cmdsn", mcsi_session_info_get(s, MCSI_SI_CMDSN));
+  SET_INT("exp_cmdsn", mcsi_session_info_get(s, MCSI_SI_EXP_CMDSN));
+  SET_INT("max_cmdsn", mcsi_session_info_get(s, MCSI_SI_MAX_CMDSN));
+  SET_INT("connection_count", mcsi_session_info_get(s, MCSI_SI_CONNECTION_COUNT));
   size_t n = LMCSI_INFO_CONNS(s);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {
-    lmcsi_push_conn_info(L, &s->connections[i]);
+    lmcsi_push_conn_info(L, mcsi_session_info_connection(s, i));
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "connections");
+}
+
+mcsi_session_info *lmcsi_session_snapshot(mcsi_initiator *ini, mcsi_id sid, mcsi_status *st)
+{
+  mcsi_session_info *si = NULL;
+  *st = mcsi_session_get_info(ini, sid, &si);
+  return si;
 }
 
 /* info, st = mcsi.session_info(sid) */
@@ -1124,10 +1130,11 @@ int lmcsi_l_session_info(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
-  if (st == ISDSC_SUCCESS) lmcsi_push_session_info(L, si);
+  mcsi_status st;
+  mcsi_session_info *si = lmcsi_session_snapshot(lmcsi_ini_for(L, e, sid), sid, &st);
+  if (si) lmcsi_push_session_info(L, si);
   else lua_pushnil(L);
+  mcsi_session_info_free(si);
   lmcsi_push_status(L, e, st);
   return 2;
 }
@@ -1137,13 +1144,13 @@ int lmcsi_l_connection_info(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   mcsi_id sid = lmcsi_check_sid(L, 1), cid = lmcsi_check_cid(L, 2);
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = mcsi_session_get_info(lmcsi_ini_for(L, e, sid), sid, si);
-  if (st == ISDSC_SUCCESS) {
-    size_t n = LMCSI_INFO_CONNS(si);
-    for (size_t i = 0; i < n; i++) {
-      if (si->connections[i].id != cid) continue;
-      lmcsi_push_conn_info(L, &si->connections[i]);
+  mcsi_status st;
+  mcsi_session_info *si = lmcsi_session_snapshot(lmcsi_ini_for(L, e, sid), sid, &st);
+  if (si) {
+    const mcsi_conn_info *ci = mcsi_session_info_find_connection(si, cid);
+    if (ci) lmcsi_push_conn_info(L, ci);
+    mcsi_session_info_free(si);
+    if (ci) {
       lmcsi_push_status(L, e, st);
       return 2;
     }
@@ -1172,16 +1179,18 @@ int lmcsi_l_sessions(lua_State *L)
     inis = lua_newuserdatauv(L, ninis * sizeof *inis, 0);
     ninis = lmcsi_inis(e, inis, ninis);
   }
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  int t = lua_absindex(L, e->bound ? -2 : -3);
+  int t = lua_absindex(L, e->bound ? -1 : -2);
   lua_Integer k = 0;
   for (size_t j = 0; j < ninis; j++) {
     size_t n = mcsi_session_list(inis[j], NULL, 0);
     mcsi_id *ids = lua_newuserdatauv(L, (n ? n : 1) * sizeof *ids, 0);
     n = mcsi_session_list(inis[j], ids, n);
     for (size_t i = 0; i < n; i++) {
-      if (mcsi_session_get_info(inis[j], ids[i], si) != ISDSC_SUCCESS) continue;
+      mcsi_status st;
+      mcsi_session_info *si = lmcsi_session_snapshot(inis[j], ids[i], &st);
+      if (!si) continue;
       lmcsi_push_session_info(L, si);
+      mcsi_session_info_free(si);
       lua_pushstring(L, mcsi_initiator_name(inis[j]));
       lua_setfield(L, -2, "initiator");
       lua_rawseti(L, t, ++k);
@@ -1232,11 +1241,11 @@ static int l_connect(lua_State *L)
 
 static lmcsi_engine *live_engines;      /* for the exit handler (os.exit without closing the state) */
 
-static void logged_out(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logged_out(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)st; (void)message; (void)result;
   lmcsi_engine *e = arg;
-  (void)ini; (void)r;
-  e->exit_left--;
+  (void)ini; e->exit_left--;
 }
 
 /* Logs every session out (the flat API's too) and runs the loop until they
@@ -1261,7 +1270,7 @@ static void logout_all(lmcsi_engine *e)
     if (!ids) continue;
     n = mcsi_session_list(inis[j], ids, n);
     for (size_t i = 0; i < n; i++)
-      if (mcsi_logout_from_target_async(inis[j], ids[i], logged_out, e) == ISDSC_SUCCESS) e->exit_left++;
+      if (mcsi_logout_from_target_async(inis[j], ids[i], MCSI_COMPLETION(logged_out, e)) == ISDSC_SUCCESS) e->exit_left++;
     free(ids);
   }
   double end = now_ms() + EXIT_LOGOUT_MS;

@@ -143,10 +143,10 @@ typedef struct lmcsi_engine {
   struct lmcsi_export *exports;     /* running mcsi.Export objects (lexport.c) */
 } lmcsi_engine;
 
-/* How many connections an mcsi_session_info describes (all of them, up to core's array). */
-#define LMCSI_INFO_CONNS(si) \
-  ((si)->connection_count < sizeof (si)->connections / sizeof (si)->connections[0] \
-   ? (si)->connection_count : sizeof (si)->connections / sizeof (si)->connections[0])
+/* How many connections an mcsi_session_info snapshot describes (all of them). */
+#define LMCSI_INFO_CONNS(si) mcsi_session_info_connection_count(si)
+/* A session's snapshot (mcsi_session_info_free it), or NULL with *st. */
+mcsi_session_info *lmcsi_session_snapshot(mcsi_initiator *ini, mcsi_id sid, mcsi_status *st);
 
 /* lmcsi.c */
 lmcsi_engine *lmcsi_engine_of(lua_State *L);          /* upvalue 1 */
@@ -243,7 +243,16 @@ extern const lmcsi_chunk lmcsi_chunks[];
 
 /* lsecret.c: the chap options (secret, secret_file, secret_env, ...) and the
  * secrets remembered for masking */
-void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what);
+/* Option values read from a Lua table, by key (MCSI_OPT_*), before the
+ * engine's opaque options are made from them (lops.c): no Lua error comes
+ * between making and freeing those. */
+typedef struct lmcsi_opt_values {
+  const char *s[MCSI_OPT_COUNT];       /* anchored in the table or on the stack; NULL: unset */
+  int64_t i[MCSI_OPT_COUNT];           /* 0: the default */
+} lmcsi_opt_values;
+/* The chap = { ... } table of the options at t: MCSI_OPT_USERNAME, _SECRET,
+ * _TARGET_USERNAME, _TARGET_SECRET of v. */
+void lmcsi_chap_opts(lua_State *L, int t, lmcsi_opt_values *v, const char *what);
 void lmcsi_remember_secret(lmcsi_engine *e, const char *s);
 void lmcsi_forget_secrets(lmcsi_engine *e);
 const char *lmcsi_redact(lua_State *L, const char *text);   /* pushes text, secrets masked */

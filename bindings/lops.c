@@ -31,50 +31,74 @@ static int digest_field(lua_State *L, int t, const char *k, const char *what)
   return luaL_error(L, "%s: option '%s' must be \"crc32c\" or \"none\", not \"%s\"", what, k, lmcsi_push_short(L, s));
 }
 
-/* Fills o from the options table at t (strings stay anchored in it), once
+/* Reads v from the options table at t (strings stay anchored in it), once
  * the description's checker (lmcsi_opts_login_to_target) has accepted it. */
-static void login_opts(lua_State *L, int t, mcsi_login_opts *o, const char *what)
+static void login_opts(lua_State *L, int t, lmcsi_opt_values *v, const char *what)
 {
-  memset(o, 0, sizeof *o);
+  static const struct { int key; const char *name; int64_t min, max; } ints[] = {
+    { MCSI_OPT_MAX_CONNECTIONS, "max_connections", 0, U32 },
+    { MCSI_OPT_MAX_RECV_DATA_SEGMENT_LENGTH, "max_recv_data_segment_length", 0, U32 },
+    { MCSI_OPT_MAX_BURST_LENGTH, "max_burst_length", 0, U32 },
+    { MCSI_OPT_FIRST_BURST_LENGTH, "first_burst_length", 0, U32 },
+    { MCSI_OPT_MAX_OUTSTANDING_R2T, "max_outstanding_r2t", 0, U32 },
+    { MCSI_OPT_DEFAULT_TIME2WAIT, "default_time2wait", 0, U32 },
+    { MCSI_OPT_DEFAULT_TIME2RETAIN, "default_time2retain", 0, U32 },
+    { MCSI_OPT_LOGIN_TIMEOUT_MS, "login_timeout_ms", 0, INT_MAX },
+    { MCSI_OPT_COMMAND_TIMEOUT_MS, "command_timeout_ms", 0, INT_MAX },
+    { MCSI_OPT_NOP_INTERVAL_MS, "nop_interval_ms", -1, INT_MAX },
+    { MCSI_OPT_NOP_TIMEOUT_MS, "nop_timeout_ms", 0, INT_MAX },
+    { MCSI_OPT_MAX_REDIRECTS, "max_redirects", 0, INT_MAX },
+    { MCSI_OPT_RECOVERY_TIMEOUT_MS, "recovery_timeout_ms", -1, INT_MAX },
+  };
+  memset(v, 0, sizeof *v);
   lmcsi_check_opts(L, t, lmcsi_opts_login_to_target, what);
-  o->portal = lmcsi_str_field(L, t, "portal", what);
-  o->target = lmcsi_str_field(L, t, "target", what);
-  lmcsi_chap_opts(L, t, &o->chap, what);
-  o->header_digest = digest_field(L, t, "header_digest", what);
-  o->data_digest = digest_field(L, t, "data_digest", what);
-  o->max_connections = (uint32_t)lmcsi_int_field(L, t, "max_connections", 0, 0, U32, what);
-  o->max_recv_data_segment_length = (uint32_t)lmcsi_int_field(L, t, "max_recv_data_segment_length", 0, 0, U32, what);
-  o->max_burst_length = (uint32_t)lmcsi_int_field(L, t, "max_burst_length", 0, 0, U32, what);
-  o->first_burst_length = (uint32_t)lmcsi_int_field(L, t, "first_burst_length", 0, 0, U32, what);
-  o->max_outstanding_r2t = (uint32_t)lmcsi_int_field(L, t, "max_outstanding_r2t", 0, 0, U32, what);
-  o->default_time2wait = (uint32_t)lmcsi_int_field(L, t, "default_time2wait", 0, 0, U32, what);
-  o->default_time2retain = (uint32_t)lmcsi_int_field(L, t, "default_time2retain", 0, 0, U32, what);
-  o->initial_r2t = yesno_field(L, t, "initial_r2t", what);
-  o->immediate_data = yesno_field(L, t, "immediate_data", what);
-  o->login_timeout_ms = (int)lmcsi_int_field(L, t, "login_timeout_ms", 0, 0, INT_MAX, what);
-  o->command_timeout_ms = (int)lmcsi_int_field(L, t, "command_timeout_ms", 0, 0, INT_MAX, what);
-  o->nop_interval_ms = (int)lmcsi_int_field(L, t, "nop_interval_ms", 0, -1, INT_MAX, what);
-  o->nop_timeout_ms = (int)lmcsi_int_field(L, t, "nop_timeout_ms", 0, 0, INT_MAX, what);
-  o->max_redirects = (int)lmcsi_int_field(L, t, "max_redirects", 0, 0, INT_MAX, what);
-  o->recovery_timeout_ms = (int)lmcsi_int_field(L, t, "recovery_timeout_ms", 0, -1, INT_MAX, what);
+  v->s[MCSI_OPT_PORTAL] = lmcsi_str_field(L, t, "portal", what);
+  v->s[MCSI_OPT_TARGET] = lmcsi_str_field(L, t, "target", what);
+  lmcsi_chap_opts(L, t, v, what);
+  v->i[MCSI_OPT_HEADER_DIGEST] = digest_field(L, t, "header_digest", what);
+  v->i[MCSI_OPT_DATA_DIGEST] = digest_field(L, t, "data_digest", what);
+  for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+    v->i[ints[k].key] = lmcsi_int_field(L, t, ints[k].name, 0, ints[k].min, ints[k].max, what);
+  v->i[MCSI_OPT_INITIAL_R2T] = yesno_field(L, t, "initial_r2t", what);
+  v->i[MCSI_OPT_IMMEDIATE_DATA] = yesno_field(L, t, "immediate_data", what);
 }
+
+/* The engine's opaque options from v (the keys set in v); a key the engine
+ * refuses raises, once the handle is freed (nothing between raises). */
+#define MAKE_OPTS(L, type, v, what) ({                                              \
+    type *o_ = type##_new();                                                        \
+    int bad_ = o_ ? 0 : -1;                                                         \
+    for (int k_ = 1; o_ && k_ < MCSI_OPT_COUNT && !bad_; k_++) {                    \
+      if (mcsi_opt_kind(k_) == MCSI_OPT_STRING && (v)->s[k_])                       \
+        bad_ = type##_set_string(o_, k_, (v)->s[k_]) ? k_ : 0;                      \
+      else if (mcsi_opt_kind(k_) == MCSI_OPT_INT && (v)->i[k_])                     \
+        bad_ = type##_set_int(o_, k_, (v)->i[k_]) ? k_ : 0;                         \
+    }                                                                               \
+    if (bad_) {                                                                     \
+      type##_free(o_);                                                              \
+      if (bad_ < 0) luaL_error(L, "%s: not enough memory", what);                  \
+      luaL_error(L, "%s: option '%s' is out of range", what, mcsi_opt_name(bad_));  \
+    }                                                                               \
+    o_; })
 
 /* ---- starting a core operation ------------------------------------------------------- */
 
-static void on_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+/* The end of a session operation (result: const mcsi_session_result *). */
+static void on_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   lmcsi_req *r = arg;
   (void)ini;
-  r->sid = res->session_id;
-  r->cid = res->connection_id;
-  if (r->what == LOGIN && res->status == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
-  lmcsi_req_set(r, res->status, res->message);
+  r->sid = ids->session_id;
+  r->cid = ids->connection_id;
+  if (r->what == LOGIN && st == ISDSC_SUCCESS) lmcsi_note_owner(r->e, r->sid, r->ini);
+  lmcsi_req_set(r, st, message);
   lmcsi_req_done(r);
 }
 
-static void ignore_result(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+static void ignore_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  (void)ini; (void)res; (void)arg;
+  (void)ini; (void)st; (void)message; (void)result; (void)arg;
 }
 
 /* Runs a core start call with the engine entered; a refusal's detail goes to r. */
@@ -112,7 +136,7 @@ static int push_login_session(lua_State *L, lmcsi_req *r)
 /* Nobody waits any more (Ctrl-C): a session it made is logged out. */
 static void abandon_login(lmcsi_req *r)
 {
-  if (r->st == ISDSC_SUCCESS) mcsi_logout_from_target_async(r->ini, r->sid, ignore_result, NULL);
+  if (r->st == ISDSC_SUCCESS) mcsi_logout_from_target_async(r->ini, r->sid, MCSI_COMPLETION(ignore_done, NULL));
 }
 
 /* The options table at 1 (and a function at 2): sid, cid, st or Session, st. */
@@ -120,17 +144,19 @@ int lmcsi_op_login(lua_State *L, int as_object)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
-  mcsi_login_opts o;
+  lmcsi_opt_values v;
   luaL_checktype(L, 1, LUA_TTABLE);
-  login_opts(L, 1, &o, "mcsi.login_to_target");
+  login_opts(L, 1, &v, "mcsi.login_to_target");
   mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, lmcsi_str_field(L, 1, "initiator", "mcsi.login_to_target"));
-  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  v.i[MCSI_OPT_LOGIN_TIMEOUT_MS] = lmcsi_cap_login_timeout(e, (int)v.i[MCSI_OPT_LOGIN_TIMEOUT_MS]);
   lmcsi_req *r = lmcsi_req_new(L, e, as_object ? push_login_session : push_login_ids, cb, "login_to_target");
   r->ini = ini;
   r->what = LOGIN;
   r->abandon = abandon_login;
   mcsi_status st;
-  START(L, e, r, mcsi_login_to_target_async(r->ini, &o, on_result, r));
+  mcsi_login_opts *o = MAKE_OPTS(L, mcsi_login_opts, &v, "mcsi.login_to_target");
+  START(L, e, r, mcsi_login_to_target_async(r->ini, o, MCSI_COMPLETION(on_done, r)));
+  mcsi_login_opts_free(o);
   return lmcsi_req_started(L, r, st);
 }
 
@@ -154,7 +180,7 @@ int lmcsi_l_logout_from_target(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "logout_from_target");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, on_result, r));
+  START(L, e, r, mcsi_logout_from_target_async(r->ini, sid, MCSI_COMPLETION(on_done, r)));
   if (st != ISDSC_SESSION_BUSY) lmcsi_session_closed(L, 1);   /* the session ends either way */
   return lmcsi_req_started(L, r, st);
 }
@@ -189,26 +215,28 @@ int lmcsi_op_add_connection(lua_State *L, int session_obj)
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
   mcsi_id sid = lmcsi_check_sid(L, 1);
-  mcsi_conn_opts o;
-  memset(&o, 0, sizeof o);
+  const char *what = "mcsi.add_connection_to_session";
+  lmcsi_opt_values v;
+  memset(&v, 0, sizeof v);
   if (lua_type(L, 2) == LUA_TSTRING) {
-    o.portal = lua_tostring(L, 2);
+    v.s[MCSI_OPT_PORTAL] = lua_tostring(L, 2);
   } else {
-    const char *what = "mcsi.add_connection_to_session";
     luaL_checktype(L, 2, LUA_TTABLE);
     lmcsi_check_opts(L, 2, lmcsi_opts_add_connection_to_session, what);
-    o.portal = lmcsi_str_field(L, 2, "portal", what);
-    lmcsi_chap_opts(L, 2, &o.chap, what);
-    o.login_timeout_ms = (int)lmcsi_int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, what);
-    o.weight = (uint32_t)lmcsi_int_field(L, 2, "weight", 0, 0, U32, what);
+    v.s[MCSI_OPT_PORTAL] = lmcsi_str_field(L, 2, "portal", what);
+    lmcsi_chap_opts(L, 2, &v, what);
+    v.i[MCSI_OPT_LOGIN_TIMEOUT_MS] = lmcsi_int_field(L, 2, "login_timeout_ms", 0, 0, INT_MAX, what);
+    v.i[MCSI_OPT_WEIGHT] = lmcsi_int_field(L, 2, "weight", 0, 0, U32, what);
   }
   lmcsi_req *r = lmcsi_req_new(L, e, session_obj ? push_connection : push_cid, cb, "add_connection_to_session");
-  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  v.i[MCSI_OPT_LOGIN_TIMEOUT_MS] = lmcsi_cap_login_timeout(e, (int)v.i[MCSI_OPT_LOGIN_TIMEOUT_MS]);
   r->ini = lmcsi_ini_for(L, e, sid);
   r->sid = sid;
   if (session_obj) r->obj_ref = lmcsi_ref(L, 1);
   mcsi_status st;
-  START(L, e, r, mcsi_add_connection_async(r->ini, sid, &o, on_result, r));
+  mcsi_conn_opts *o = MAKE_OPTS(L, mcsi_conn_opts, &v, what);
+  START(L, e, r, mcsi_add_connection_async(r->ini, sid, o, MCSI_COMPLETION(on_done, r)));
+  mcsi_conn_opts_free(o);
   r->sid = sid;
   return lmcsi_req_started(L, r, st);
 }
@@ -240,7 +268,7 @@ static int remove_connection(lua_State *L, int detached_ok)
   r->ini = lmcsi_ini_for(L, e, sid);
   if (lmcsi_is_connection(L, 2, NULL, NULL)) r->obj_ref = lmcsi_ref(L, 2);
   mcsi_status st;
-  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, on_result, r));
+  START(L, e, r, mcsi_remove_connection_async(r->ini, sid, cid, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -253,12 +281,16 @@ int lmcsi_l_remove_connection_async(lua_State *L) { return remove_connection(L, 
 
 /* ---- discovery ------------------------------------------------------------------------------ */
 
-static void on_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg)
+/* result: the library's const mcsi_target_list * (NULL on failure), kept as a copy. */
+static void on_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   lmcsi_req *r = arg;
   (void)ini;
-  r->list = list;
-  lmcsi_req_set(r, res->status, res->message);
+  if (!st && !(r->list = mcsi_target_list_dup(result))) {
+    st = ISDSC_OUT_OF_RESOURCES;
+    message = "out of memory";
+  }
+  lmcsi_req_set(r, st, message);
   lmcsi_req_done(r);
 }
 
@@ -295,28 +327,30 @@ int lmcsi_l_send_targets(lua_State *L)
   lmcsi_engine *e = lmcsi_engine_of(L);
   int cb = lmcsi_take_callback(L);
   const char *what = "mcsi.send_targets", *name = NULL;
-  mcsi_login_opts o;
-  memset(&o, 0, sizeof o);
+  lmcsi_opt_values v;
+  memset(&v, 0, sizeof v);
   if (lua_type(L, 1) == LUA_TSTRING) {
     size_t len;
-    o.portal = lua_tolstring(L, 1, &len);
-    luaL_argcheck(L, strlen(o.portal) == len, 1, "portal contains a zero byte");
+    v.s[MCSI_OPT_PORTAL] = lua_tolstring(L, 1, &len);
+    luaL_argcheck(L, strlen(v.s[MCSI_OPT_PORTAL]) == len, 1, "portal contains a zero byte");
   } else {
     luaL_checktype(L, 1, LUA_TTABLE);
     lmcsi_check_opts(L, 1, lmcsi_opts_send_targets, what);
-    o.portal = lmcsi_str_field(L, 1, "portal", what);
-    lmcsi_chap_opts(L, 1, &o.chap, what);
-    o.login_timeout_ms = (int)lmcsi_int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, what);
-    o.header_digest = digest_field(L, 1, "header_digest", what);
-    o.data_digest = digest_field(L, 1, "data_digest", what);
+    v.s[MCSI_OPT_PORTAL] = lmcsi_str_field(L, 1, "portal", what);
+    lmcsi_chap_opts(L, 1, &v, what);
+    v.i[MCSI_OPT_LOGIN_TIMEOUT_MS] = lmcsi_int_field(L, 1, "login_timeout_ms", 0, 0, INT_MAX, what);
+    v.i[MCSI_OPT_HEADER_DIGEST] = digest_field(L, 1, "header_digest", what);
+    v.i[MCSI_OPT_DATA_DIGEST] = digest_field(L, 1, "data_digest", what);
     name = lmcsi_str_field(L, 1, "initiator", what);
   }
   mcsi_initiator *ini = lmcsi_use_initiator_name(L, e, name);
-  o.login_timeout_ms = lmcsi_cap_login_timeout(e, o.login_timeout_ms);
+  v.i[MCSI_OPT_LOGIN_TIMEOUT_MS] = lmcsi_cap_login_timeout(e, (int)v.i[MCSI_OPT_LOGIN_TIMEOUT_MS]);
   lmcsi_req *r = lmcsi_req_new(L, e, push_targets, cb, "send_targets");
   r->ini = ini;
   mcsi_status st;
-  START(L, e, r, mcsi_send_targets_async(r->ini, &o, on_targets, r));
+  mcsi_login_opts *o = MAKE_OPTS(L, mcsi_login_opts, &v, what);
+  START(L, e, r, mcsi_send_targets_async(r->ini, o, MCSI_COMPLETION(on_targets, r)));
+  mcsi_login_opts_free(o);
   return lmcsi_req_started(L, r, st);
 }
 
@@ -332,7 +366,7 @@ int lmcsi_l_lun_reset(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "lun_reset");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, on_result, r));
+  START(L, e, r, mcsi_lun_reset_async(r->ini, sid, lun, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -346,7 +380,7 @@ int lmcsi_l_abort_task(lua_State *L)
   lmcsi_req *r = lmcsi_req_new(L, e, push_status_only, cb, "abort_task");
   r->ini = lmcsi_ini_for(L, e, sid);
   mcsi_status st;
-  START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, on_result, r));
+  START(L, e, r, mcsi_abort_task_async(r->ini, sid, (uint64_t)tag, MCSI_COMPLETION(on_done, r)));
   return lmcsi_req_started(L, r, st);
 }
 
@@ -358,7 +392,7 @@ int lmcsi_close_session(lua_State *L, mcsi_id sid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {                           /* core cannot be waited for here */
-    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, ignore_result, NULL);
+    mcsi_logout_from_target_async(lmcsi_ini_for(L, e, sid), sid, MCSI_COMPLETION(ignore_done, NULL));
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);
@@ -370,7 +404,7 @@ int lmcsi_close_connection(lua_State *L, mcsi_id sid, mcsi_id cid)
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_settop(L, 0);
   if (e->in_callback) {
-    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, ignore_result, NULL);
+    mcsi_remove_connection_async(lmcsi_ini_for(L, e, sid), sid, cid, MCSI_COMPLETION(ignore_done, NULL));
     return 0;
   }
   lua_pushinteger(L, (lua_Integer)sid);

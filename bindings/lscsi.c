@@ -40,8 +40,10 @@ static void finish(lmcsi_req *r, mcsi_status st, const char *message)
   lmcsi_req_done(r);
 }
 
-static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_cmd(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   lmcsi_req *r = arg;
   if (res) r->res = *res;
   r->res.message = NULL;                /* valid during this call only */
@@ -49,16 +51,22 @@ static void on_cmd(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 }
 
 /* INQUIRY answered: the parsed data is kept in r->buf. */
-static void on_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void on_inquiry(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_inquiry *inq = result_;
+  (void)ini_;
   lmcsi_req *r = arg;
   if (inq) memcpy(r->buf, inq, sizeof *inq);
   finish(r, st, message);
 }
 
 /* REPORT LUNS answered: the LUNs go to r->buf, their count to r->len. */
-static void on_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
+static void on_luns(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_lun_list *list_ = result_;
+  const uint64_t *luns = list_ ? list_->luns : NULL;
+  size_t count = list_ ? list_->count : 0;
+  (void)ini_;
   lmcsi_req *r = arg;
   if (!st && count) {
     free(r->buf);
@@ -70,11 +78,17 @@ static void on_luns(mcsi_status st, const char *message, const uint64_t *luns, s
   finish(r, st, message);
 }
 
-static void on_status(mcsi_status st, const char *message, void *arg) { finish(arg, st, message); }
+static void on_status(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
+{
+  (void)ini_; (void)result_;
+  finish(arg, st, message);
+}
 
 /* READ CAPACITY answered. */
-static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+static void on_capacity(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_capacity *cap = result_;
+  (void)ini_;
   lmcsi_req *r = arg;
   if (st == ISDSC_SUCCESS) {
     r->block_size = cap->block_size;
@@ -159,13 +173,13 @@ static mcsi_status submit(lmcsi_req *r)
   void *out = r->buf ? r->buf : (void *)(uintptr_t)r->data;
   switch (r->what) {
   case W_INQUIRY:
-    return mcsi_scsi_inquiry_async(r->ini, r->sid, r->lun, r->page, on_inquiry, r);
+    return mcsi_scsi_inquiry_async(r->ini, r->sid, r->lun, r->page, MCSI_COMPLETION(on_inquiry, r));
   case W_LUNS:
-    return mcsi_scsi_report_luns_async(r->ini, r->sid, on_luns, r);
+    return mcsi_scsi_report_luns_async(r->ini, r->sid, MCSI_COMPLETION(on_luns, r));
   case W_TUR:
-    return mcsi_scsi_test_unit_ready_async(r->ini, r->sid, r->lun, on_status, r);
+    return mcsi_scsi_test_unit_ready_async(r->ini, r->sid, r->lun, MCSI_COMPLETION(on_status, r));
   case W_CAPACITY:
-    return mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, on_capacity, r);
+    return mcsi_scsi_read_capacity_async(r->ini, r->sid, r->lun, MCSI_COMPLETION(on_capacity, r));
   case W_READ:
   case W_WRITE:
   case W_FLUSH:
@@ -176,9 +190,9 @@ static mcsi_status submit(lmcsi_req *r)
     return mcsi_io_geometry_async(r->ini, r->sid, r->lun, c);
   }
   case W_SUBMIT:
-    return mcsi_scsi_submit_tagged(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, on_cmd, r, &r->tag);
+    return mcsi_scsi_submit_tagged(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, MCSI_COMPLETION(on_cmd, r), &r->tag);
   default:
-    return mcsi_scsi_submit(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, on_cmd, r);
+    return mcsi_scsi_submit(r->ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, out, r->len, MCSI_COMPLETION(on_cmd, r));
   }
 }
 

@@ -156,7 +156,7 @@ static const char *chap_secret(lua_State *L, lmcsi_engine *e, int c, const char 
   return s;
 }
 
-void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what)
+void lmcsi_chap_opts(lua_State *L, int t, lmcsi_opt_values *v, const char *what)
 {
   static const char *const keys[] = { "username", "secret", "secret_file", "secret_env", "target_username",
                                       "target_secret", "target_secret_file", "target_secret_env", NULL };
@@ -178,10 +178,10 @@ void lmcsi_chap_opts(lua_State *L, int t, mcsi_chap *ch, const char *what)
     }
     if (!ok) luaL_error(L, "chap: option keys must be strings (got a %s key)", luaL_typename(L, -1));
   }
-  ch->username = chap_string(L, c, "username");
-  ch->secret = chap_secret(L, e, c, "secret");
-  ch->target_username = chap_string(L, c, "target_username");
-  ch->target_secret = chap_secret(L, e, c, "target_secret");
+  v->s[MCSI_OPT_USERNAME] = chap_string(L, c, "username");
+  v->s[MCSI_OPT_SECRET] = chap_secret(L, e, c, "secret");
+  v->s[MCSI_OPT_TARGET_USERNAME] = chap_string(L, c, "target_username");
+  v->s[MCSI_OPT_TARGET_SECRET] = chap_secret(L, e, c, "target_secret");
   lua_remove(L, c);     /* the table stays anchored in the options; file secrets stay on the stack */
 }
 
@@ -206,9 +206,11 @@ int lmcsi_l_chap_secrets(lua_State *L)
   lua_createtable(L, 0, 1);
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "chap");
-  mcsi_chap ch = { 0 };
+  lmcsi_opt_values ch;
+  memset(&ch, 0, sizeof ch);
   lmcsi_chap_opts(L, lua_gettop(L), &ch, "chap");   /* file secrets stay anchored on the stack */
-  const char *v[4] = { ch.username, ch.secret, ch.target_username, ch.target_secret };
+  const char *v[4] = { ch.s[MCSI_OPT_USERNAME], ch.s[MCSI_OPT_SECRET], ch.s[MCSI_OPT_TARGET_USERNAME],
+                       ch.s[MCSI_OPT_TARGET_SECRET] };
   for (int i = 0; i < 4; i++) {
     if (v[i]) lua_pushstring(L, v[i]);
     else lua_pushnil(L);

@@ -22,6 +22,7 @@
  * Session raises when used.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lmcsi.h"
 
@@ -134,12 +135,18 @@ static int session_tostring(lua_State *L)
     lua_pushfstring(L, "%s %s (closed)", LMCSI_SESSION, id);
     return 1;
   }
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS)
-    lua_pushfstring(L, "%s %s (gone)", LMCSI_SESSION, id);
+  char text[512];
+  mcsi_status st;
+  mcsi_session_info *si = s->ini ? lmcsi_session_snapshot(s->ini, s->sid, &st) : NULL;
+  size_t n = LMCSI_INFO_CONNS(si);
+  if (si)
+    snprintf(text, sizeof text, "%s %s (%s, %s, %d connection%s)", LMCSI_SESSION, id,
+             mcsi_session_info_get_string(si, MCSI_SI_TARGET), mcsi_session_info_get_string(si, MCSI_SI_STATE),
+             (int)n, n == 1 ? "" : "s");
   else
-    lua_pushfstring(L, "%s %s (%s, %s, %d connection%s)", LMCSI_SESSION, id, si->target, si->state,
-                    (int)si->connection_count, si->connection_count == 1 ? "" : "s");
+    snprintf(text, sizeof text, "%s %s (gone)", LMCSI_SESSION, id);
+  mcsi_session_info_free(si);
+  lua_pushstring(L, text);
   return 1;
 }
 
@@ -177,14 +184,22 @@ static int session_add_connection(lua_State *L)
 static int session_connections(lua_State *L)
 {
   lmcsi_sess *s = check_open(L, 1);
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
   lua_newtable(L);
-  if (!s->ini || mcsi_session_get_info(s->ini, s->sid, si) != ISDSC_SUCCESS) return 1;
+  mcsi_status st;
+  mcsi_session_info *si = s->ini ? lmcsi_session_snapshot(s->ini, s->sid, &st) : NULL;
   size_t n = LMCSI_INFO_CONNS(si);
+  mcsi_id *ids = n ? malloc(n * sizeof *ids) : NULL;     /* the ids first: no Lua error while si is held */
+  for (size_t i = 0; ids && i < n; i++) ids[i] = mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_ID);
+  mcsi_session_info_free(si);
+  if (n && !ids) return luaL_error(L, "s:connections(): not enough memory");
+  mcsi_id *box = n ? lua_newuserdatauv(L, n * sizeof *box, 0) : NULL;
+  if (n) memcpy(box, ids, n * sizeof *box);
+  free(ids);
   for (size_t i = 0; i < n; i++) {
-    lmcsi_connection_new(L, 1, s->sid, si->connections[i].id, 0);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    lmcsi_connection_new(L, 1, s->sid, box[i], 0);
+    lua_rawseti(L, -3, (lua_Integer)i + 1);
   }
+  if (n) lua_pop(L, 1);
   return 1;
 }
 
@@ -199,8 +214,8 @@ static int session_of(lua_State *L)
 {
   lmcsi_engine *e = lmcsi_engine_of(L);
   lua_Integer sid = luaL_checkinteger(L, 1);
-  mcsi_session_info *si = lua_newuserdatauv(L, sizeof *si, 0);
-  mcsi_status st = e->ini || e->nextra ? mcsi_session_get_info(lmcsi_ini_for(L, e, (mcsi_id)sid), (mcsi_id)sid, si) : ISDSC_INVALID_SESSION_ID;
+  mcsi_status st = ISDSC_INVALID_SESSION_ID;
+  if (e->ini || e->nextra) mcsi_session_info_free(lmcsi_session_snapshot(lmcsi_ini_for(L, e, (mcsi_id)sid), (mcsi_id)sid, &st));
   if (st == ISDSC_SUCCESS) lmcsi_session_new(L, (mcsi_id)sid, 0, lmcsi_ini_for(L, e, (mcsi_id)sid));
   else lua_pushnil(L);
   if (st == ISDSC_SUCCESS || e->ini) lmcsi_push_status(L, e, st);

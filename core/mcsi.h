@@ -32,6 +32,27 @@
 extern "C" {
 #endif
 
+/* ---- Version and features ----------------------------------------------------
+ * The library's version (the Makefile reads it from here: one place). The
+ * ABI can grow: options are opaque handles set by key, information and
+ * results come through library-allocated handles and accessors, so a key,
+ * an accessor or a function added later keeps the SONAME (libmcsi.so.1);
+ * only a function that changes or goes away bumps it. A program tests
+ * what it uses with the MCSI_HAS_* macros (each 1 when present, never
+ * removed once given) and MCSI_VERSION_NUMBER. */
+#define MCSI_VERSION_MAJOR 0
+#define MCSI_VERSION_MINOR 2
+#define MCSI_VERSION_PATCH 0
+#define MCSI_VERSION_NUMBER (MCSI_VERSION_MAJOR * 10000 + MCSI_VERSION_MINOR * 100 + MCSI_VERSION_PATCH)
+#define MCSI_HAS_OPTS_BY_KEY 1     /* mcsi_login_opts / mcsi_conn_opts: opaque, set by MCSI_OPT_* key */
+#define MCSI_HAS_BLOCK_IO 1        /* mcsi_io_read/_write/_flush/_unmap/_write_zeroes, mcsi_pread/mcsi_pwrite */
+#define MCSI_HAS_COMPLETION 1      /* mcsi_completion { done, free, arg } (the block I/O calls) */
+#define MCSI_HAS_TIMERS 1          /* mcsi_timer_add / mcsi_timer_cancel */
+#define MCSI_HAS_FD_WATCH 1        /* mcsi_fd_watch / _set / mcsi_fd_unwatch */
+#define MCSI_HAS_SUBSCRIBE 1       /* mcsi_subscribe / mcsi_unsubscribe (any number of event subscribers) */
+#define MCSI_HAS_ABORT_TASK 1      /* mcsi_scsi_submit_tagged, mcsi_abort_task, mcsi_lun_reset */
+#define MCSI_HAS_INFO_BY_KEY 1     /* mcsi_session_get_info's snapshot, read by MCSI_SI_* / MCSI_CI_* key */
+
 /* ---- Status ------------------------------------------------------------ */
 
 typedef uint32_t mcsi_status;
@@ -155,59 +176,114 @@ const char *mcsi_event_name(mcsi_event_kind kind);
  * with the session), before the logout's own callback. Only
  * mcsi_initiator_free ends operations without calling them. */
 
-typedef struct mcsi_result {
-  mcsi_status status;
-  const char *message;               /* this operation's own detail; valid during the callback */
-  mcsi_id session_id;                /* login: the new session (0 when it failed) */
-  mcsi_id connection_id;             /* login: its leading connection; add: the new one */
-} mcsi_result;
+/* One completion shape for every asynchronous operation: st and message
+ * (valid during the call) are the operation's own; result points to the
+ * operation's result, allocated by the library and valid during the call
+ * (so it may grow at its end; never NULL on success unless noted):
+ *   login, logout, add / remove connection,
+ *   abort_task, lun_reset                     const mcsi_session_result *
+ *   the SCSI helpers (inquiry, ...)           their answer (see each), NULL on failure
+ *   mcsi_scsi_submit(_tagged), mcsi_read_async, mcsi_write_async
+ *                                             const mcsi_scsi_result *
+ *   send_targets                              const mcsi_target_list * (NULL on failure)
+ *   mcsi_io_* calls                           const mcsi_io_result *
+ *   mcsi_io_geometry_async                    const mcsi_lun_geometry * (NULL on failure)
+ * free (may be NULL) is called with arg exactly once when the engine no
+ * longer needs it: after done ran, when the call itself fails (done never
+ * runs then, free runs before the call returns), or when the initiator is
+ * freed with the operation pending. A call without done fails
+ * (ISDSC_INVALID_PARAMETER). */
+typedef void (*mcsi_done_fn)(mcsi_initiator *ini, mcsi_status st, const char *message,
+                             const void *result, void *arg);
+typedef struct mcsi_completion {
+  mcsi_done_fn done;
+  void (*free)(void *arg);
+  void *arg;
+} mcsi_completion;
+/* (mcsi_completion){ done, NULL, arg } */
+#define MCSI_COMPLETION(done, arg) ((mcsi_completion){ (done), NULL, (arg) })
 
-typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *arg);
+/* The ids a session operation is about. */
+typedef struct mcsi_session_result {
+  mcsi_id session_id;                /* login: the new session (0 when it failed); else the session */
+  mcsi_id connection_id;             /* login: its leading connection; add: the new one (0 when it
+                                        failed); remove: the one removed; logout: 0 */
+} mcsi_session_result;
+
 
 /* ---- Login --------------------------------------------------------------- */
-
-typedef struct mcsi_chap {
-  const char *username;        /* our name, the target checks our response */
-  const char *secret;
-  const char *target_username; /* mutual CHAP: the target's name and secret, */
-  const char *target_secret;   /* we check the target's response */
-} mcsi_chap;
 
 enum { MCSI_DIGEST_NONE = 0, MCSI_DIGEST_CRC32C = 1 };
 enum { MCSI_DEFAULT = 0, MCSI_YES = 1, MCSI_NO = 2 };
 
-/* All zero means "the default" for every field; see mcsi_login_opts_defaults. */
-typedef struct mcsi_login_opts {
-  const char *portal;                /* "host", "host:port", "[v6]:port" */
-  const char *target;                /* target IQN (NULL for discovery) */
-  mcsi_chap chap;
-  int header_digest, data_digest;    /* MCSI_DIGEST_* */
-  uint32_t max_connections;          /* offered; default 4 */
-  uint32_t max_recv_data_segment_length; /* ours; default 262144 */
-  uint32_t max_burst_length;         /* default 16776192 */
-  uint32_t first_burst_length;       /* default 262144 */
-  uint32_t max_outstanding_r2t;      /* default 1 */
-  uint32_t default_time2wait;        /* default 2 */
-  uint32_t default_time2retain;      /* default 20 */
-  int initial_r2t;                   /* MCSI_YES/NO; default NO */
-  int immediate_data;                /* MCSI_YES/NO; default YES */
-  int login_timeout_ms;              /* default 15000 */
-  int command_timeout_ms;            /* default 30000 */
-  int nop_interval_ms;               /* default 1000 (>= 100); <0 disables */
-  int nop_timeout_ms;                /* default 1000 (>= 100) */
-  int max_redirects;                 /* default 4 */
-  int recovery_timeout_ms;           /* session reinstatement window after the
-                                        last connection failed; default 30000,
-                                        <0: no recovery (commands fail at once) */
-} mcsi_login_opts;
+/* Login and connection options are opaque handles set by key: a key added
+ * later changes no caller's code nor its binary. One row per key: enum
+ * name, value (never reused), canonical name (api/operations.lua's option
+ * sets), kind (MCSI_OPT_STRING, MCSI_OPT_INT), range, and where it applies
+ * (L: mcsi_login_opts, C: mcsi_conn_opts). Unset keys keep their default. */
+#define MCSI_OPT_LIST(X) \
+  X(MCSI_OPT_PORTAL, 1, "portal", STRING, 0, 0, LC)            /* "host", "host:port", "[v6]:port" */ \
+  X(MCSI_OPT_TARGET, 2, "target", STRING, 0, 0, L)             /* target IQN (none: discovery) */ \
+  X(MCSI_OPT_USERNAME, 3, "username", STRING, 0, 0, LC)        /* CHAP: our name */ \
+  X(MCSI_OPT_SECRET, 4, "secret", STRING, 0, 0, LC)            /* CHAP: our secret (wiped when freed) */ \
+  X(MCSI_OPT_TARGET_USERNAME, 5, "target_username", STRING, 0, 0, LC) /* mutual CHAP: the target's name */ \
+  X(MCSI_OPT_TARGET_SECRET, 6, "target_secret", STRING, 0, 0, LC)     /* and secret */ \
+  X(MCSI_OPT_HEADER_DIGEST, 7, "header_digest", INT, 0, 1, L)  /* MCSI_DIGEST_*; default NONE */ \
+  X(MCSI_OPT_DATA_DIGEST, 8, "data_digest", INT, 0, 1, L) \
+  X(MCSI_OPT_MAX_CONNECTIONS, 9, "max_connections", INT, 0, 65535, L) /* offered; default 4 */ \
+  X(MCSI_OPT_MAX_RECV_DATA_SEGMENT_LENGTH, 10, "max_recv_data_segment_length", INT, 0, 4294967295, L) /* 262144 */ \
+  X(MCSI_OPT_MAX_BURST_LENGTH, 11, "max_burst_length", INT, 0, 4294967295, L)       /* 16776192 */ \
+  X(MCSI_OPT_FIRST_BURST_LENGTH, 12, "first_burst_length", INT, 0, 4294967295, L)   /* 262144 */ \
+  X(MCSI_OPT_MAX_OUTSTANDING_R2T, 13, "max_outstanding_r2t", INT, 0, 4294967295, L) /* 1 */ \
+  X(MCSI_OPT_DEFAULT_TIME2WAIT, 14, "default_time2wait", INT, 0, 4294967295, L)     /* 2 s */ \
+  X(MCSI_OPT_DEFAULT_TIME2RETAIN, 15, "default_time2retain", INT, 0, 4294967295, L) /* 20 s */ \
+  X(MCSI_OPT_INITIAL_R2T, 16, "initial_r2t", INT, 0, 2, L)            /* MCSI_YES/NO; default NO */ \
+  X(MCSI_OPT_IMMEDIATE_DATA, 17, "immediate_data", INT, 0, 2, L)      /* MCSI_YES/NO; default YES */ \
+  X(MCSI_OPT_LOGIN_TIMEOUT_MS, 18, "login_timeout_ms", INT, 0, 2147483647, LC) /* 15000; conn: the session's */ \
+  X(MCSI_OPT_COMMAND_TIMEOUT_MS, 19, "command_timeout_ms", INT, 0, 2147483647, L) /* 30000 */ \
+  X(MCSI_OPT_NOP_INTERVAL_MS, 20, "nop_interval_ms", INT, -1, 2147483647, L) /* 1000 (>= 100); -1: none */ \
+  X(MCSI_OPT_NOP_TIMEOUT_MS, 21, "nop_timeout_ms", INT, 0, 2147483647, L)    /* 1000 (>= 100) */ \
+  X(MCSI_OPT_MAX_REDIRECTS, 22, "max_redirects", INT, 0, 2147483647, L)      /* 4 */ \
+  X(MCSI_OPT_RECOVERY_TIMEOUT_MS, 23, "recovery_timeout_ms", INT, -1, 2147483647, L) /* reinstatement window after \
+                                                                  the last connection failed; 30000, -1: none */ \
+  X(MCSI_OPT_WEIGHT, 24, "weight", INT, 0, 4294967295, C)             /* MCSI_LB_WEIGHTED_PATHS; default 1 */
+
+enum mcsi_opt_key {
+#define MCSI_X_OPT_ENUM(e, v, name, kind, min, max, where) e = v,
+  MCSI_OPT_LIST(MCSI_X_OPT_ENUM)
+#undef MCSI_X_OPT_ENUM
+  MCSI_OPT_COUNT                     /* one past the last key */
+};
+enum { MCSI_OPT_STRING = 1, MCSI_OPT_INT = 2 };
+/* "max_connections"; NULL for a number that is no key. */
+const char *mcsi_opt_name(int key);
+/* The key of a canonical name; 0 when there is none. */
+int mcsi_opt_key(const char *name);
+/* MCSI_OPT_STRING or MCSI_OPT_INT; 0 for no key. */
+int mcsi_opt_kind(int key);
+
+typedef struct mcsi_login_opts mcsi_login_opts;
+/* Every key at its default; NULL out of memory. */
+mcsi_login_opts *mcsi_login_opts_new(void);
+/* An independent copy (strings too); NULL out of memory. */
+mcsi_login_opts *mcsi_login_opts_dup(const mcsi_login_opts *o);
+/* Wipes the secrets; NULL is fine. */
+void mcsi_login_opts_free(mcsi_login_opts *o);
+/* ISDSC_SUCCESS, or ISDSC_INVALID_PARAMETER (no such key here, another
+ * kind, out of range: o unchanged) or ISDSC_OUT_OF_RESOURCES. Strings are
+ * copied; NULL unsets. 0 for an int key is its default. */
+mcsi_status mcsi_login_opts_set_int(mcsi_login_opts *o, int key, int64_t value);
+mcsi_status mcsi_login_opts_set_string(mcsi_login_opts *o, int key, const char *value);
+/* The value set (0 / NULL when unset or no such key); the string is o's. */
+int64_t mcsi_login_opts_get_int(const mcsi_login_opts *o, int key);
+const char *mcsi_login_opts_get_string(const mcsi_login_opts *o, int key);
 
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
                                  mcsi_id *session_id, mcsi_id *connection_id);
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
-mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                       mcsi_result_cb cb, void *arg);
-mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id,
-                                          mcsi_result_cb cb, void *arg);
+/* result: const mcsi_session_result * */
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
 
 
 /* Discovery: SendTargets=All through a discovery session. */
@@ -223,11 +299,10 @@ typedef struct mcsi_target_list {
 mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
                               mcsi_target_list **out);
 void mcsi_target_list_free(mcsi_target_list *list);
-/* list (NULL on failure) belongs to the callback: mcsi_target_list_free it. */
-typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list,
-                                void *arg);
-mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                    mcsi_targets_cb cb, void *arg);
+/* A copy the caller owns (a list given to a completion is the library's); NULL out of memory. */
+mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list);
+/* result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
 
 /* ---- SCSI ---------------------------------------------------------------- */
 
@@ -247,13 +322,12 @@ typedef struct mcsi_scsi_result {
   uint32_t retries;                  /* re-sends by the retry rule (see MCSI_SCSI_RETRIES) */
 } mcsi_scsi_result;
 
-typedef void (*mcsi_scsi_cb)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
-
-/* Queues one command; cb is called exactly once (also on failure, unless the
- * submit itself fails). buf must stay valid until cb runs. */
+/* Queues one command; c.done runs exactly once (also on failure, unless the
+ * submit itself fails) with result const mcsi_scsi_result * (the library's,
+ * valid during the call), then c.free. buf must stay valid until done runs. */
 mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                              const uint8_t *cdb, size_t cdb_len, int dir,
-                             void *buf, size_t len, mcsi_scsi_cb cb, void *arg);
+                             void *buf, size_t len, mcsi_completion c);
 /* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
  * reinstated session, a reset). The engine already sent it again (the retry
  * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
@@ -273,21 +347,18 @@ typedef struct mcsi_inquiry {
 /* page < 0: standard INQUIRY, else that VPD page (raw data only). */
 mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
                               mcsi_inquiry *out);
-/* The SCSI helpers' asynchronous forms: the callback gets the Status, the
- * command's own message (valid during the call) and the parsed answer (NULL
- * on failure); a UNIT ATTENTION is retried, as the blocking forms do. */
-typedef void (*mcsi_inquiry_cb)(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg);
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
-                                    mcsi_inquiry_cb cb, void *arg);
+/* The SCSI helpers' asynchronous forms take an mcsi_completion: done gets
+ * the Status, the command's own message and the parsed answer (the
+ * library's, valid during the call; NULL on failure); a UNIT ATTENTION is
+ * retried, as the blocking forms do. INQUIRY: const mcsi_inquiry *. */
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c);
 
 typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                     mcsi_capacity *out);
-/* Asynchronous READ CAPACITY(16): cb gets the capacity (NULL on failure) and
- * the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
-typedef void (*mcsi_capacity_cb)(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg);
-mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                          mcsi_capacity_cb cb, void *arg);
+/* Asynchronous READ CAPACITY(16): result const mcsi_capacity * (NULL on
+ * failure); the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 /* The block size READ CAPACITY last gave for this LUN of the session (the
  * cache mcsi_read/mcsi_write use); ISDSC_NOT_FOUND when not known. No I/O. */
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs);
@@ -295,12 +366,14 @@ mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
                                   size_t max, size_t *count);
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* luns: the LUN numbers the target reported, count of them. */
-typedef void (*mcsi_luns_cb)(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg);
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg);
-typedef void (*mcsi_status_cb)(mcsi_status st, const char *message, void *arg);
-mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                            mcsi_status_cb cb, void *arg);
+/* REPORT LUNS: result const mcsi_lun_list * (NULL on failure), the LUN
+ * numbers the target reported. TEST UNIT READY: result NULL. */
+typedef struct mcsi_lun_list {
+  size_t count;
+  const uint64_t *luns;
+} mcsi_lun_list;
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
 /* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
  * LUN's block size (learned on first use and kept per session and LUN).
@@ -315,10 +388,10 @@ mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t 
  * data_in (bytes), not the raw sense. */
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                             uint32_t block_size, void *buf, size_t len,
-                            mcsi_scsi_cb cb, void *arg);
+                            mcsi_completion c);
 mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
                              uint32_t block_size, const void *buf, size_t len,
-                             mcsi_scsi_cb cb, void *arg);
+                             mcsi_completion c);
 
 /* ---- Block I/O: byte offsets, flags, the engine's I/O policy --------------
  * The engine owns I/O policy, in one place for every face (C, Lua, the
@@ -348,26 +421,11 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
 #define MCSI_SCSI_BACKOFF_MS 10            /* first back-off on BUSY / TASK SET FULL: 10, 20, 40, 80 ms */
 #define MCSI_IO_MAX_PIECE (1u << 20)       /* bytes per command (the LUN's limit when lower; see mcsi_io_limit_transfer) */
 #define MCSI_IO_WINDOW 32                  /* commands of one request in flight at once */
-#define MCSI_HAVE_IO 1                     /* feature macro: the mcsi_io_* calls exist */
+#define MCSI_HAVE_IO MCSI_HAS_BLOCK_IO    /* its first name (kept) */
 
 enum { MCSI_IO_FUA = 1u << 0,              /* READ/WRITE(16) byte 1 bit 3: force unit access */
        MCSI_IO_DPO = 1u << 1 };            /* byte 1 bit 4: disable page out */
 
-/* One completion shape: st and message (valid during the call) are the
- * operation's own; result points to the operation's result struct (for the
- * mcsi_io_* calls a const mcsi_io_result *; for mcsi_io_geometry_async a
- * const mcsi_lun_geometry *), NULL on failure where noted, valid during the
- * call. free (may be NULL) is called with arg exactly once when the engine
- * no longer needs it: after done ran, when the call itself fails (done never
- * runs then, free runs before the call returns), or when the initiator is
- * freed with the operation pending. */
-typedef void (*mcsi_done_fn)(mcsi_initiator *ini, mcsi_status st, const char *message,
-                             const void *result, void *arg);
-typedef struct mcsi_completion {
-  mcsi_done_fn done;
-  void (*free)(void *arg);
-  void *arg;
-} mcsi_completion;
 
 typedef struct mcsi_io_result {
   uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
@@ -422,7 +480,7 @@ mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t
  * kept across re-issues) for mcsi_abort_task. */
 mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                                     const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                                    size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag);
+                                    size_t len, mcsi_completion c, uint64_t *tag);
 
 /* Task management (blocking). ABORT TASK: the command's callback runs with
  * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers
@@ -430,36 +488,39 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uin
  * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb,
-                                  void *arg);
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb,
-                                 void *arg);
+/* result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 
-typedef struct mcsi_conn_opts {
-  const char *portal;                /* required */
-  mcsi_chap chap;                    /* NULL fields: the session's CHAP settings */
-  int login_timeout_ms;              /* 0: the session's */
-  uint32_t weight;                   /* for MCSI_LB_WEIGHTED_PATHS; 0: 1 */
-} mcsi_conn_opts;
+/* Options of one more connection: the keys marked C in MCSI_OPT_LIST
+ * (portal required; CHAP unset: the session's). As mcsi_login_opts_*. */
+typedef struct mcsi_conn_opts mcsi_conn_opts;
+mcsi_conn_opts *mcsi_conn_opts_new(void);
+mcsi_conn_opts *mcsi_conn_opts_dup(const mcsi_conn_opts *o);
+void mcsi_conn_opts_free(mcsi_conn_opts *o);
+mcsi_status mcsi_conn_opts_set_int(mcsi_conn_opts *o, int key, int64_t value);
+mcsi_status mcsi_conn_opts_set_string(mcsi_conn_opts *o, int key, const char *value);
+int64_t mcsi_conn_opts_get_int(const mcsi_conn_opts *o, int key);
+const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
 
 /* Logs in one more connection (same ISID and TSIH, a fresh CID). Answers
  * ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated MaxConnections without
  * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
-/* r->connection_id is the new connection. */
+/* result: const mcsi_session_result * (connection_id: the new connection). */
 mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
-                                      mcsi_result_cb cb, void *arg);
+                                      mcsi_completion c);
 /* Drains the connection (its commands finish or move), logs it out and
  * closes it; the others keep running. See the Status list in the README. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
-/* Asynchronous form: cb runs once with the outcome and its own message
- * (r->connection_id is the connection). */
+/* Asynchronous form: done runs once with the outcome and its own message;
+ * result: const mcsi_session_result * (connection_id: the connection). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
-                                         mcsi_id connection_id, mcsi_result_cb cb, void *arg);
+                                         mcsi_id connection_id, mcsi_completion c);
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */
@@ -485,53 +546,103 @@ mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id
 
 /* ---- Information and statistics ------------------------------------------ */
 
-typedef struct mcsi_conn_stats {
-  uint64_t bytes_sent, bytes_received;
-  uint64_t pdus_sent, pdus_received;
-  uint64_t commands;                 /* SCSI commands carried */
-  uint64_t digest_errors, timeout_errors, format_errors;
-} mcsi_conn_stats;
+/* What a session and its connections are now: a snapshot the library
+ * allocates (no cap on connections), read by key, freed by the caller. A
+ * key added later changes no caller. One row per key: enum name, value
+ * (never reused), canonical name (the Lua binding's field), kind
+ * (MCSI_INFO_UINT: mcsi_*_info_get; MCSI_INFO_STRING: _get_string). */
+#define MCSI_SESSION_INFO_LIST(X) \
+  X(MCSI_SI_ID, 1, "id", UINT) \
+  X(MCSI_SI_TARGET, 2, "target", STRING) \
+  X(MCSI_SI_TARGET_ALIAS, 3, "target_alias", STRING) \
+  X(MCSI_SI_ISID, 4, "isid", UINT)                          /* 48 bits, the first byte highest */ \
+  X(MCSI_SI_TSIH, 5, "tsih", UINT) \
+  X(MCSI_SI_TPGT, 6, "tpgt", UINT) \
+  X(MCSI_SI_STATE, 7, "state", STRING)                      /* "logging-in", "active", "recovering", "failed", "logged-out" */ \
+  X(MCSI_SI_DISCOVERY, 8, "discovery", UINT) \
+  X(MCSI_SI_LOAD_BALANCE_POLICY, 9, "policy", UINT)         /* enum mcsi_lb_policy */ \
+  X(MCSI_SI_RECOVERIES, 10, "recoveries", UINT)             /* reinstatements after losing every connection */ \
+  X(MCSI_SI_COMMANDS_RETRIED, 11, "commands_retried", UINT) /* re-issued after a connection failed */ \
+  X(MCSI_SI_MAX_CONNECTIONS, 12, "max_connections", UINT)   /* negotiated, as the next ones */ \
+  X(MCSI_SI_MAX_BURST_LENGTH, 13, "max_burst_length", UINT) \
+  X(MCSI_SI_FIRST_BURST_LENGTH, 14, "first_burst_length", UINT) \
+  X(MCSI_SI_MAX_OUTSTANDING_R2T, 15, "max_outstanding_r2t", UINT) \
+  X(MCSI_SI_DEFAULT_TIME2WAIT, 16, "default_time2wait", UINT) \
+  X(MCSI_SI_DEFAULT_TIME2RETAIN, 17, "default_time2retain", UINT) \
+  X(MCSI_SI_INITIAL_R2T, 18, "initial_r2t", UINT) \
+  X(MCSI_SI_IMMEDIATE_DATA, 19, "immediate_data", UINT) \
+  X(MCSI_SI_DATA_PDU_IN_ORDER, 20, "data_pdu_in_order", UINT) \
+  X(MCSI_SI_DATA_SEQUENCE_IN_ORDER, 21, "data_sequence_in_order", UINT) \
+  X(MCSI_SI_ERROR_RECOVERY_LEVEL, 22, "error_recovery_level", UINT) \
+  X(MCSI_SI_CMDSN, 23, "cmdsn", UINT) \
+  X(MCSI_SI_EXP_CMDSN, 24, "exp_cmdsn", UINT) \
+  X(MCSI_SI_MAX_CMDSN, 25, "max_cmdsn", UINT) \
+  X(MCSI_SI_CONNECTION_COUNT, 26, "connection_count", UINT)
 
-typedef struct mcsi_conn_info {
-  mcsi_id id;
-  uint16_t cid;
-  char state[16];                    /* "logging-in", "active", "logging-out", "failed", "closed" */
-  int leading;
-  int primary;                       /* FAILOVER_ONLY: carries the I/O */
-  int active;                        /* 0: standby under FAILOVER_ONLY / RR_SUBSET */
-  uint32_t weight;
-  char portal[80];                   /* as asked for */
-  char local_addr[64], remote_addr[64];
-  uint16_t local_port, remote_port;
-  int header_digest, data_digest;
-  uint32_t max_recv_dsl, max_send_dsl; /* ours, and the target's */
-  uint32_t queue_depth;              /* commands outstanding on it */
-  mcsi_conn_stats stats;
-} mcsi_conn_info;
+#define MCSI_CONN_INFO_LIST(X) \
+  X(MCSI_CI_ID, 1, "id", UINT) \
+  X(MCSI_CI_CID, 2, "cid", UINT) \
+  X(MCSI_CI_STATE, 3, "state", STRING)                      /* "logging-in", "active", "logging-out", "failed", "closed" */ \
+  X(MCSI_CI_LEADING, 4, "leading", UINT) \
+  X(MCSI_CI_PRIMARY, 5, "primary", UINT)                    /* FAILOVER_ONLY: carries the I/O */ \
+  X(MCSI_CI_ACTIVE, 6, "active", UINT)                      /* 0: standby under FAILOVER_ONLY / RR_SUBSET */ \
+  X(MCSI_CI_WEIGHT, 7, "weight", UINT) \
+  X(MCSI_CI_PORTAL, 8, "portal", STRING)                    /* as asked for */ \
+  X(MCSI_CI_LOCAL_ADDR, 9, "local_addr", STRING) \
+  X(MCSI_CI_REMOTE_ADDR, 10, "remote_addr", STRING) \
+  X(MCSI_CI_LOCAL_PORT, 11, "local_port", UINT) \
+  X(MCSI_CI_REMOTE_PORT, 12, "remote_port", UINT) \
+  X(MCSI_CI_HEADER_DIGEST, 13, "header_digest", UINT)       /* MCSI_DIGEST_* */ \
+  X(MCSI_CI_DATA_DIGEST, 14, "data_digest", UINT) \
+  X(MCSI_CI_MAX_RECV_DSL, 15, "max_recv_dsl", UINT)         /* ours */ \
+  X(MCSI_CI_MAX_SEND_DSL, 16, "max_send_dsl", UINT)         /* the target's */ \
+  X(MCSI_CI_QUEUE_DEPTH, 17, "queue_depth", UINT)           /* commands outstanding on it */ \
+  X(MCSI_CI_BYTES_SENT, 18, "bytes_sent", UINT)             /* statistics */ \
+  X(MCSI_CI_BYTES_RECEIVED, 19, "bytes_received", UINT) \
+  X(MCSI_CI_PDUS_SENT, 20, "pdus_sent", UINT) \
+  X(MCSI_CI_PDUS_RECEIVED, 21, "pdus_received", UINT) \
+  X(MCSI_CI_COMMANDS, 22, "commands", UINT)                 /* SCSI commands carried */ \
+  X(MCSI_CI_DIGEST_ERRORS, 23, "digest_errors", UINT) \
+  X(MCSI_CI_TIMEOUT_ERRORS, 24, "timeout_errors", UINT) \
+  X(MCSI_CI_FORMAT_ERRORS, 25, "format_errors", UINT)
 
-typedef struct mcsi_session_info {
-  mcsi_id id;
-  char target[224];
-  char target_alias[256];
-  uint8_t isid[6];
-  uint16_t tsih;
-  uint16_t tpgt;
-  char state[16];                    /* "logging-in", "active", "recovering", "failed", "logged-out" */
-  int discovery;
-  int load_balance_policy;           /* enum mcsi_lb_policy */
-  uint32_t recoveries;               /* reinstatements after losing every connection */
-  uint64_t commands_retried;         /* re-issued after a connection failed */
-  /* negotiated session parameters */
-  uint32_t max_connections, max_burst_length, first_burst_length;
-  uint32_t max_outstanding_r2t, default_time2wait, default_time2retain;
-  int initial_r2t, immediate_data, data_pdu_in_order, data_sequence_in_order;
-  int error_recovery_level;
-  uint32_t cmdsn, exp_cmdsn, max_cmdsn;
-  size_t connection_count;
-  mcsi_conn_info connections[32];    /* the first 32 */
-} mcsi_session_info;
+enum { MCSI_INFO_UINT = 1, MCSI_INFO_STRING = 2 };
+enum mcsi_session_info_key {
+#define MCSI_X_INFO_ENUM(e, v, name, kind) e = v,
+  MCSI_SESSION_INFO_LIST(MCSI_X_INFO_ENUM)
+  MCSI_SI_COUNT                      /* one past the last key */
+};
+enum mcsi_conn_info_key {
+  MCSI_CONN_INFO_LIST(MCSI_X_INFO_ENUM)
+#undef MCSI_X_INFO_ENUM
+  MCSI_CI_COUNT
+};
 
-mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out);
+typedef struct mcsi_session_info mcsi_session_info;
+typedef struct mcsi_conn_info mcsi_conn_info;
+
+/* *out: a snapshot of the session and its connections (the caller's:
+ * mcsi_session_info_free); NULL when the call fails. */
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+void mcsi_session_info_free(mcsi_session_info *info);
+/* A key's value (0 / NULL for no such key or the other kind); strings are
+ * info's. A NULL info (or connection) reads as empty: 0 and "". */
+uint64_t mcsi_session_info_get(const mcsi_session_info *info, int key);
+const char *mcsi_session_info_get_string(const mcsi_session_info *info, int key);
+/* The connections, 0..count-1 (NULL beyond), or by id (NULL if not there);
+ * each valid while info is. */
+size_t mcsi_session_info_connection_count(const mcsi_session_info *info);
+const mcsi_conn_info *mcsi_session_info_connection(const mcsi_session_info *info, size_t i);
+const mcsi_conn_info *mcsi_session_info_find_connection(const mcsi_session_info *info, mcsi_id cid);
+uint64_t mcsi_conn_info_get(const mcsi_conn_info *ci, int key);
+const char *mcsi_conn_info_get_string(const mcsi_conn_info *ci, int key);
+/* Keys by name and back ("tsih"), and their kind (MCSI_INFO_*; 0: no key). */
+const char *mcsi_session_info_key_name(int key);
+int mcsi_session_info_key(const char *name);
+int mcsi_session_info_key_kind(int key);
+const char *mcsi_conn_info_key_name(int key);
+int mcsi_conn_info_key(const char *name);
+int mcsi_conn_info_key_kind(int key);
 /* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
 

@@ -212,14 +212,14 @@ static int unstore_spec(mcsid *d, mcsid_export *x)
 
 const char *mcsid_export_keeper_target(mcsid *d, mcsi_id sid, char *buf, size_t len)
 {
-  mcsi_session_info *info = malloc(sizeof *info);
+  mcsi_session_info *info = NULL;
   const char *found = NULL;
-  if (info && mcsi_session_get_info(d->ini, sid, info) == ISDSC_SUCCESS &&
-      mcsid_persist_session(d, info->target) == sid) {
-    snprintf(buf, len, "%s", info->target);
+  if (mcsi_session_get_info(d->ini, sid, &info) == ISDSC_SUCCESS &&
+      mcsid_persist_session(d, mcsi_session_info_get_string(info, MCSI_SI_TARGET)) == sid) {
+    snprintf(buf, len, "%s", mcsi_session_info_get_string(info, MCSI_SI_TARGET));
     found = buf;
   }
-  free(info);
+  mcsi_session_info_free(info);
   return found;
 }
 
@@ -584,12 +584,12 @@ json_t *mcsid_export_json(mcsid *d, const mcsid_export *x)
   }
   if (!x->target[0]) {   /* not a keeper's: the session's own target name */
     char t[224];
-    mcsi_session_info *info = malloc(sizeof *info);
-    if (info && mcsi_session_get_info(d->ini, x->sid, info) == ISDSC_SUCCESS) {
-      snprintf(t, sizeof t, "%s", info->target);
+    mcsi_session_info *info = NULL;
+    if (mcsi_session_get_info(d->ini, x->sid, &info) == ISDSC_SUCCESS) {
+      snprintf(t, sizeof t, "%s", mcsi_session_info_get_string(info, MCSI_SI_TARGET));
       json_object_set_new(o, "TargetName", mcsid_json_text(t));
     }
-    free(info);
+    mcsi_session_info_free(info);
   }
   if (x->error[0] && x->state == EXP_FAILED) json_object_set_new(o, "Error", mcsid_json_text(x->error));   /* quotes the target */
   if (x->exp) add_info(o, x->exp);

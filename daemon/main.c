@@ -68,13 +68,14 @@ static void finish_stop(mcsid *d, const char *why)
   d->done = 1;
 }
 
-static void logout_answered(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logout_answered(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)result;
   mcsid *d = arg;
   (void)ini;
-  if (r->status) {
+  if (st) {
     stop.failed++;
-    log_warning("shutdown: logout: %s: %s", mcsi_status_name(r->status), r->message);
+    log_warning("shutdown: logout: %s: %s", mcsi_status_name(st), message);
   } else {
     stop.ok++;
   }
@@ -83,7 +84,7 @@ static void logout_answered(mcsi_initiator *ini, const mcsi_result *r, void *arg
 
 void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid)
 {
-  if (mcsi_logout_from_target_async(d->ini, sid, logout_answered, d) == ISDSC_SUCCESS) stop.outstanding++;
+  if (mcsi_logout_from_target_async(d->ini, sid, MCSI_COMPLETION(logout_answered, d)) == ISDSC_SUCCESS) stop.outstanding++;
 }
 
 static void stop_timeout(mcsi_initiator *ini, void *arg)

@@ -99,15 +99,13 @@ static mcsi_status store_portal(mcsid *d, discovery *x, json_t *found)
 
 /* ---- SendTargets / AddTargetPortal ---------------------------------------------------------------------- */
 
-static void discovered(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg)
+/* result: the library's const mcsi_target_list * (NULL on failure). */
+static void discovered(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   discovery *x = arg;
   mcsid_call *call = x->call;
-  mcsi_status st = r->status;
-  const char *message = r->message;
   (void)ini;
-  json_t *found = st ? NULL : targets_json(list);
-  mcsi_target_list_free(list);
+  json_t *found = st ? NULL : targets_json(result);
   if (!st && x->store) {
     st = store_portal(call->d, x, found);
     if (st) message = st == ISDSC_INVALID_PARAMETER ? "ChapAccount: the caller cannot store an account of that name"
@@ -139,8 +137,9 @@ static void discover(mcsid_call *call, int store)
   x->store = store;
   snprintf(x->portal, sizeof x->portal, "%s", l.portal);
   x->chap = l.chap;
-  mcsid_chap_to_engine(&x->chap, &l.opts.chap);
-  st = mcsi_send_targets_async(call->d->ini, &l.opts, discovered, x);
+  mcsi_login_opts *o = mcsid_login_opts(&l);
+  st = o ? mcsi_send_targets_async(call->d->ini, o, MCSI_COMPLETION(discovered, x)) : ISDSC_OUT_OF_RESOURCES;
+  mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) {
     mcsid_chap_wipe(&x->chap);

@@ -216,8 +216,10 @@ static json_t *command_outputs(const io_req *r, const mcsi_scsi_result *res)
 }
 
 /* ScsiCommand answered (after the engine's retries, if any). */
-static void on_command(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_command(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   io_req *r = arg;
   json_t *out = res && (!st || st == ISDSC_SCSI_REQUEST_FAILED) ? command_outputs(r, res) : NULL;
   io_finish(r, st, res ? res->message : NULL, out);
@@ -419,36 +421,40 @@ static void scsi_command(mcsid_call *call)
     if (io_charge(r, r->len, "ScsiCommand") < 0) return;
   }
   mcsi_initiator *ini = call->d->ini;
-  mcsi_status st = mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, on_command, r);
+  mcsi_status st = mcsi_scsi_submit(ini, r->sid, r->lun, r->cdb, r->cdb_len, r->dir, r->buf, r->len, MCSI_COMPLETION(on_command, r));
   if (st) io_finish(r, st, mcsi_last_message(ini), NULL);
 }
 
-static void status_done(mcsi_status st, const char *message, void *arg) { mcsid_call_finish(arg, st, message, NULL); }
-
-static void result_done(mcsi_initiator *ini, const mcsi_result *res, void *arg)
+static void status_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
-  (void)ini;
-  mcsid_call_finish(arg, res->status, res->message, NULL);
+  (void)ini_; (void)result_;
+  mcsid_call_finish(arg, st, message, NULL);
+}
+
+static void result_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  (void)ini; (void)result;
+  mcsid_call_finish(arg, st, message, NULL);
 }
 
 static void scsi_test_unit_ready(mcsid_call *call)
 {
   mcsi_status st = mcsi_scsi_test_unit_ready_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                                   (uint64_t)mcsid_param_uint(call, "Lun", 0), status_done, call);
+                                                   (uint64_t)mcsid_param_uint(call, "Lun", 0), MCSI_COMPLETION(status_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 
 static void lun_reset(mcsid_call *call)
 {
   mcsi_status st = mcsi_lun_reset_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                        (uint64_t)mcsid_param_uint(call, "Lun", 0), result_done, call);
+                                        (uint64_t)mcsid_param_uint(call, "Lun", 0), MCSI_COMPLETION(result_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 
 static void abort_task(mcsid_call *call)
 {
   mcsi_status st = mcsi_abort_task_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                         mcsid_param_id(call, "Tag"), result_done, call);
+                                         mcsid_param_id(call, "Tag"), MCSI_COMPLETION(result_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 

@@ -12,13 +12,9 @@ void mcsid_run_attach_policy(mcsid_call *call)
 {
   mcsid *d = call->d;
   mcsi_id sid = mcsid_param_id(call, "UniqueSessionId");
-  mcsi_session_info *info = malloc(sizeof *info);
-  if (!info) {
-    mcsid_call_finish(call, ISDSC_OUT_OF_RESOURCES, NULL, NULL);
-    return;
-  }
-  mcsi_status st = mcsi_session_get_info(d->ini, sid, info);
-  free(info);
+  mcsi_session_info *info = NULL;
+  mcsi_status st = mcsi_session_get_info(d->ini, sid, &info);
+  mcsi_session_info_free(info);
   if (st) {
     mcsid_call_fail_now(call, st);
     return;

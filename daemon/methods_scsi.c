@@ -6,8 +6,10 @@
 #include "json_text.h"
 #include "methods.h"
 
-static void inquiry_done(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void inquiry_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_inquiry *inq = result_;
+  (void)ini_;
   mcsid_call *call = arg;
   json_t *out = NULL;
   if (!st && inq) {
@@ -30,12 +32,14 @@ static void scsi_inquiry(mcsid_call *call)
   }
   mcsi_status st = mcsi_scsi_inquiry_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
                                            (uint64_t)mcsid_param_uint(call, "Lun", 0),
-                                           page ? (int)json_integer_value(page) : -1, inquiry_done, call);
+                                           page ? (int)json_integer_value(page) : -1, MCSI_COMPLETION(inquiry_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 
-static void capacity_done(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+static void capacity_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_capacity *cap = result_;
+  (void)ini_;
   json_t *out = NULL;
   if (!st && cap)
     out = json_pack("{s:I, s:i, s:I}", "Blocks", (json_int_t)cap->blocks, "BlockSize", (int)cap->block_size,
@@ -46,12 +50,16 @@ static void capacity_done(mcsi_status st, const char *message, const mcsi_capaci
 static void scsi_read_capacity(mcsid_call *call)
 {
   mcsi_status st = mcsi_scsi_read_capacity_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
-                                                 (uint64_t)mcsid_param_uint(call, "Lun", 0), capacity_done, call);
+                                                 (uint64_t)mcsid_param_uint(call, "Lun", 0), MCSI_COMPLETION(capacity_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 
-static void luns_done(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
+static void luns_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_lun_list *list_ = result_;
+  const uint64_t *luns = list_ ? list_->luns : NULL;
+  size_t count = list_ ? list_->count : 0;
+  (void)ini_;
   json_t *out = NULL;
   if (!st) {
     json_t *list = json_array();
@@ -63,8 +71,7 @@ static void luns_done(mcsi_status st, const char *message, const uint64_t *luns,
 
 static void scsi_report_luns(mcsid_call *call)
 {
-  mcsi_status st = mcsi_scsi_report_luns_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), luns_done,
-                                               call);
+  mcsi_status st = mcsi_scsi_report_luns_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"), MCSI_COMPLETION(luns_done, call));
   if (st) mcsid_call_fail_now(call, st);
 }
 

@@ -130,19 +130,16 @@ static mcsi_status entry_login(mcsid_keeper *k, const char *portal, mcsid_login 
     mcsi_status st = mcsid_chap_from_account(&k->d->state, account, &l->chap, msg, len);
     if (st) return st;
   }
-  l->opts.portal = l->portal;
-  l->opts.target = l->target;
-  l->opts.header_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "HeaderDigest")));
-  l->opts.data_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "DataDigest")));
-  if (l->opts.header_digest < 0) l->opts.header_digest = 0;
-  if (l->opts.data_digest < 0) l->opts.data_digest = 0;
-  l->opts.login_timeout_ms = (int)k->d->config.login_timeout_ms;
-  l->opts.nop_interval_ms = (int)k->d->config.nop_interval_ms;
-  l->opts.nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
+  l->header_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "HeaderDigest")));
+  l->data_digest = mcsid_digest_number(json_string_value(json_object_get(entry, "DataDigest")));
+  if (l->header_digest < 0) l->header_digest = 0;
+  if (l->data_digest < 0) l->data_digest = 0;
+  l->login_timeout_ms = (int)k->d->config.login_timeout_ms;
+  l->nop_interval_ms = (int)k->d->config.nop_interval_ms;
+  l->nop_timeout_ms = (int)k->d->config.nop_timeout_ms;
   json_t *recovery = json_object_get(entry, "RecoveryTimeoutMs");
   if (json_integer_value(recovery) > 0 && json_integer_value(recovery) <= 3600000)
-    l->opts.recovery_timeout_ms = (int)json_integer_value(recovery);
-  mcsid_chap_to_engine(&l->chap, &l->opts.chap);
+    l->recovery_timeout_ms = (int)json_integer_value(recovery);
   return ISDSC_SUCCESS;
 }
 
@@ -156,19 +153,20 @@ static int keeper_gone(mcsid_keeper *k)
   return 1;
 }
 
-static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void logged_in(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   mcsid_keeper *k = arg;
   (void)ini;
   if (keeper_gone(k)) return;
-  if (r->status) {
+  if (st) {
     k->attempt++;
-    retry_later(k, r->status, r->message);
+    retry_later(k, st, message);
     return;
   }
-  k->sid = r->session_id;
+  k->sid = ids->session_id;
   k->added = 1;
-  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(ids->connection_id));
   if (k->d->stopping) {   /* made while shutting down: logged out with the rest */
     mcsid_logout_on_shutdown(k->d, k->sid);
     return;
@@ -179,18 +177,19 @@ static void logged_in(mcsi_initiator *ini, const mcsi_result *r, void *arg)
   step(k);
 }
 
-static void connection_added(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void connection_added(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   mcsid_keeper *k = arg;
   (void)ini;
   if (keeper_gone(k)) return;
-  if (r->status) {
-    if (!k->first_status) k->first_status = r->status;
-    retry_later(k, r->status, r->message);
+  if (st) {
+    if (!k->first_status) k->first_status = st;
+    retry_later(k, st, message);
     return;
   }
   k->added++;
-  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(r->connection_id));
+  if (k->waiter) json_array_append_new(k->conn_ids, mcsid_id_json(ids->connection_id));
   step(k);
 }
 
@@ -200,7 +199,10 @@ static void start_login(mcsid_keeper *k)
   mcsid_login l;
   portal_at(k, k->attempt, portal, sizeof portal);
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
-  if (!st) st = mcsi_login_to_target_async(k->d->ini, &l.opts, logged_in, k);
+  mcsi_login_opts *o = st ? NULL : mcsid_login_opts(&l);
+  if (!st && !o) st = ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_to_target_async(k->d->ini, o, MCSI_COMPLETION(logged_in, k));
+  mcsi_login_opts_free(o);
   mcsid_login_wipe(&l);
   if (st) {
     k->attempt++;
@@ -216,8 +218,10 @@ static void start_add(mcsid_keeper *k)
   mcsid_login l;
   portal_at(k, k->added, portal, sizeof portal);
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
-  mcsi_conn_opts co = { .portal = l.portal, .chap = l.opts.chap };
-  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, &co, connection_added, k);
+  mcsi_conn_opts *co = st ? NULL : mcsid_conn_opts(&l, 0);
+  if (!st && !co) st = ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, MCSI_COMPLETION(connection_added, k));
+  mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
   if (st == ISDSC_TOO_MANY_CONNECTIONS) {   /* the target allows fewer: keep what we have */
     log_warning("persistent target %s: the target allows %zu connections only", target_of(k), k->added);
@@ -384,12 +388,13 @@ int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   k->waiter = call;
   k->conn_ids = json_array();
   if (old_sid) {   /* the session the old entry made is kept up by the new one */
-    mcsi_session_info *info = malloc(sizeof *info);
-    if (info && mcsi_session_get_info(d->ini, old_sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "active")) {
+    mcsi_session_info *info = NULL;
+    if (mcsi_session_get_info(d->ini, old_sid, &info) == ISDSC_SUCCESS &&
+        !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active")) {
       k->sid = old_sid;
-      k->added = info->connection_count;
+      k->added = mcsi_session_info_connection_count(info);
     }
-    free(info);
+    mcsi_session_info_free(info);
   }
   step(k);
   return 0;
@@ -415,20 +420,23 @@ typedef struct reap {
   mcsi_id sid;
 } reap;
 
-static void reaped(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void reaped(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
+  (void)st;
   (void)ini;
   (void)arg;
-  log_info("session %llu reaped: %s", (unsigned long long)r->session_id, r->message);
+  log_info("session %llu reaped: %s", (unsigned long long)ids->session_id, message);
 }
 
 static void reap_due(mcsi_initiator *ini, void *arg)
 {
   reap *x = arg;
-  mcsi_session_info *info = malloc(sizeof *info);
-  if (info && mcsi_session_get_info(ini, x->sid, info) == ISDSC_SUCCESS && !strcmp(info->state, "failed"))
-    mcsi_logout_from_target_async(ini, x->sid, reaped, NULL);   /* a failed session ends without a Logout */
-  free(info);
+  mcsi_session_info *info = NULL;
+  if (mcsi_session_get_info(ini, x->sid, &info) == ISDSC_SUCCESS &&
+      !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "failed"))
+    mcsi_logout_from_target_async(ini, x->sid, MCSI_COMPLETION(reaped, NULL));   /* a failed session ends without a Logout */
+  mcsi_session_info_free(info);
   free(x);
 }
 

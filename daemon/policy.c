@@ -322,11 +322,11 @@ static void describe_exit(int status, char *out, size_t len)
 
 static void session_gone_check(policy *p)
 {
-  mcsi_session_info *info = malloc(sizeof *info);
-  if (!info) return;
-  mcsi_status st = mcsi_session_get_info(P.d->ini, p->sid, info);
-  int gone = st != ISDSC_SUCCESS || !strcmp(info->state, "failed") || !strcmp(info->state, "logged-out");
-  free(info);
+  mcsi_session_info *info = NULL;
+  mcsi_status st = mcsi_session_get_info(P.d->ini, p->sid, &info);
+  const char *state = mcsi_session_info_get_string(info, MCSI_SI_STATE);
+  int gone = st != ISDSC_SUCCESS || !strcmp(state, "failed") || !strcmp(state, "logged-out");
+  mcsi_session_info_free(info);
   if (gone) finish(p, "ended", st ? "session gone" : "session failed");
 }
 

@@ -225,14 +225,14 @@ mcsi_status mcsid_chap_store(mcsid_state *s, const mcsid_chap *c, char *msg, siz
   return ISDSC_SUCCESS;
 }
 
-void mcsid_chap_to_engine(const mcsid_chap *c, mcsi_chap *o)
+void mcsid_chap_to_engine(const mcsid_chap *c, const char *out[4])
 {
-  memset(o, 0, sizeof *o);
+  out[0] = out[1] = out[2] = out[3] = NULL;
   if (!c->set) return;
-  o->username = c->username;
-  o->secret = c->secret;
+  out[0] = c->username;
+  out[1] = c->secret;
   if (c->target_secret[0]) {
-    o->target_username = c->target_username;
-    o->target_secret = c->target_secret;
+    out[2] = c->target_username;
+    out[3] = c->target_secret;
   }
 }

@@ -59,7 +59,7 @@ mcsi_status mcsid_chap_from_account(mcsid_state *s, const char *key, mcsid_chap 
  * secrets.json: ISDSC_SUCCESS, or a failing Status with msg. */
 mcsi_status mcsid_chap_store(mcsid_state *s, const mcsid_chap *c, char *msg, size_t len);
 /* Points the engine's CHAP settings at c (valid while c is). */
-void mcsid_chap_to_engine(const mcsid_chap *c, mcsi_chap *o);
+void mcsid_chap_to_engine(const mcsid_chap *c, const char *out[4]);
 void mcsid_chap_wipe(mcsid_chap *c);
 
 #endif

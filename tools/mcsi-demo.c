@@ -63,19 +63,24 @@ static void list_luns(void)
   }
 }
 
+#define SI(K) mcsi_session_info_get(si, MCSI_SI_##K)
+#define CI(K) mcsi_conn_info_get(c, MCSI_CI_##K)
+#define CIS(K) mcsi_conn_info_get_string(c, MCSI_CI_##K)
+
 static void show_connections(void)
 {
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, sid, &si);
-  printf("  session %llu  ISID %02x%02x%02x%02x%02x%02x  TSIH 0x%04x  %s  MaxConnections %u  policy %d\n",
-         (unsigned long long)si.id, si.isid[0], si.isid[1], si.isid[2], si.isid[3], si.isid[4], si.isid[5], si.tsih,
-         si.state, si.max_connections, si.load_balance_policy);
-  for (size_t i = 0; i < si.connection_count && i < 8; i++) {
-    const mcsi_conn_info *c = &si.connections[i];
-    printf("    connection %-4llu CID %-2u %-10s %-16s local port %-5u %s commands %llu\n", (unsigned long long)c->id,
-           c->cid, c->state, c->portal, c->local_port, c->leading ? "leading" : "       ",
-           (unsigned long long)c->stats.commands);
+  mcsi_session_info *si = NULL;
+  if (mcsi_session_get_info(ini, sid, &si)) return;
+  printf("  session %llu  ISID %012llx  TSIH 0x%04x  %s  MaxConnections %u  policy %d\n",
+         (unsigned long long)SI(ID), (unsigned long long)SI(ISID), (unsigned)SI(TSIH),
+         mcsi_session_info_get_string(si, MCSI_SI_STATE), (unsigned)SI(MAX_CONNECTIONS), (int)SI(LOAD_BALANCE_POLICY));
+  for (size_t i = 0; i < mcsi_session_info_connection_count(si) && i < 8; i++) {
+    const mcsi_conn_info *c = mcsi_session_info_connection(si, i);
+    printf("    connection %-4llu CID %-2u %-10s %-16s local port %-5u %s commands %llu\n", (unsigned long long)CI(ID),
+           (unsigned)CI(CID), CIS(STATE), CIS(PORTAL), (unsigned)CI(LOCAL_PORT), CI(LEADING) ? "leading" : "       ",
+           (unsigned long long)CI(COMMANDS));
   }
+  mcsi_session_info_free(si);
 }
 
 /* ---- reads at QD 32 ----------------------------------------------------------- */
@@ -85,8 +90,10 @@ static long done_ios, failed_ios;
 static int stop, inflight;
 
 static void submit(intptr_t slot);
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res;
   inflight--;
   done_ios++;
@@ -96,25 +103,29 @@ static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 
 static void submit(intptr_t slot)
 {
-  if (mcsi_read_async(ini, sid, 2, (uint64_t)(rand() % 100000) * 8, 512, bufs[slot], 4096, io_done, (void *)slot) == 0)
+  if (mcsi_read_async(ini, sid, 2, (uint64_t)(rand() % 100000) * 8, 512, bufs[slot], 4096, MCSI_COMPLETION(io_done, (void *)slot)) == 0)
     inflight++;
 }
 
 static pid_t drop_one(void)
 {
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, sid, &si);
-  if (si.connection_count < 2) return -1;
-  const mcsi_conn_info *c = &si.connections[si.connection_count - 1];
+  mcsi_session_info *si = NULL;
+  if (mcsi_session_get_info(ini, sid, &si)) return -1;
+  size_t n = mcsi_session_info_connection_count(si);
+  const mcsi_conn_info *c = n >= 2 ? mcsi_session_info_connection(si, n - 1) : NULL;
+  uint16_t tsih = (uint16_t)SI(TSIH), cid = c ? (uint16_t)CI(CID) : 0;
+  unsigned long long id = c ? (unsigned long long)CI(ID) : 0;
+  mcsi_session_info_free(si);
+  if (n < 2) return -1;
   static char sock[300], sidbuf[16], cidbuf[16];
   snprintf(sock, sizeof sock, "TGT_IPC_SOCKET=%s", env("MCSI_TGT_IPC"));
-  snprintf(sidbuf, sizeof sidbuf, "%u", (unsigned)(uint16_t)(si.tsih >> 8 | si.tsih << 8));
-  snprintf(cidbuf, sizeof cidbuf, "%u", c->cid);
+  snprintf(sidbuf, sizeof sidbuf, "%u", (unsigned)(uint16_t)(tsih >> 8 | tsih << 8));
+  snprintf(cidbuf, sizeof cidbuf, "%u", cid);
   static char a[][16] = { "tgtadm", "-C", "0", "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", "1", "--sid", "--cid" };
   char *argv[] = { a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], sidbuf, a[12], cidbuf, NULL };
   static char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
   char *envp[] = { sock, path, NULL };
-  printf("  >>> the target drops connection %llu (CID %u) under I/O\n", (unsigned long long)c->id, c->cid);
+  printf("  >>> the target drops connection %llu (CID %u) under I/O\n", id, cid);
   pid_t pid = -1;
   posix_spawnp(&pid, "tgtadm", NULL, NULL, argv, envp);
   return pid;
@@ -153,24 +164,35 @@ int main(void)
   ini = mcsi_initiator_new(NULL);
   mcsi_set_event_callback(ini, on_event, NULL);
   printf("mcsi demo: initiator %s, target %s at %s\n\n", mcsi_initiator_name(ini), env("MCSI_TGT_IQN_PLAIN"), p1);
-  mcsi_login_opts o = { .portal = p1, .target = env("MCSI_TGT_IQN_PLAIN"), .max_connections = 4 };
-  if (!show("LoginToTarget", mcsi_login_to_target(ini, &o, &sid, NULL))) return 1;
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, p1) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, env("MCSI_TGT_IQN_PLAIN"));
+  if (!st) st = mcsi_login_opts_set_int(o, MCSI_OPT_MAX_CONNECTIONS, 4);
+  if (!st) st = mcsi_login_to_target(ini, o, &sid, NULL);
+  mcsi_login_opts_free(o);
+  if (!show("LoginToTarget", st)) return 1;
   list_luns();
   for (int i = 0; i < 3; i++) {
-    mcsi_conn_opts co = { .portal = i % 2 ? p1 : p2 };
+    const char *portal = i % 2 ? p1 : p2;
+    mcsi_conn_opts *co = mcsi_conn_opts_new();
     mcsi_id cid;
     char what[128];
-    snprintf(what, sizeof what, "AddConnectionToSession via %s", co.portal);
-    show(what, mcsi_add_connection_to_session(ini, sid, &co, &cid));
+    snprintf(what, sizeof what, "AddConnectionToSession via %s", portal);
+    st = co ? mcsi_conn_opts_set_string(co, MCSI_OPT_PORTAL, portal) : ISDSC_OUT_OF_RESOURCES;
+    show(what, st ? st : mcsi_add_connection_to_session(ini, sid, co, &cid));
+    mcsi_conn_opts_free(co);
   }
   show_connections();
   printf("\nQD 32 random 4 KiB reads on the null LUN, round robin over the connections:\n");
   run_reads(4, 2);
   show_connections();
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   mcsi_session_get_info(ini, sid, &si);
-  show("RemoveConnectionFromSession (leading)", mcsi_remove_connection_from_session(ini, sid, si.connections[0].id));
-  show("RemoveConnectionFromSession (another)", mcsi_remove_connection_from_session(ini, sid, si.connections[1].id));
+  mcsi_id first = mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ID);
+  mcsi_id second = mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_ID);
+  mcsi_session_info_free(si);
+  show("RemoveConnectionFromSession (leading)", mcsi_remove_connection_from_session(ini, sid, first));
+  show("RemoveConnectionFromSession (another)", mcsi_remove_connection_from_session(ini, sid, second));
   show_connections();
   show("LogoutFromTarget", mcsi_logout_from_target(ini, sid));
   mcsi_initiator_free(ini);

@@ -56,16 +56,37 @@ static void die(const char *what, mcsi_status st)
   exit(1);
 }
 
+/* The options of one more connection to portal; exits when out of memory. */
+static mcsi_conn_opts *conn_opts(const char *portal)
+{
+  mcsi_conn_opts *o = mcsi_conn_opts_new();
+  mcsi_status st = o ? mcsi_conn_opts_set_string(o, MCSI_OPT_PORTAL, portal) : ISDSC_OUT_OF_RESOURCES;
+  if (st) die("connection options", st);
+  return o;
+}
+
+/* Adds a connection through portal; exits on failure. */
+static mcsi_id add_connection(const char *portal)
+{
+  mcsi_conn_opts *o = conn_opts(portal);
+  mcsi_id cid;
+  mcsi_status st = mcsi_add_connection_to_session(ini, sid, o, &cid);
+  mcsi_conn_opts_free(o);
+  if (st) die("add_connection", st);
+  return cid;
+}
+
 static void latency(int rounds)
 {
   double add[256], rem[256];
   if (rounds > 256) rounds = 256;
   for (int i = 0; i < rounds; i++) {
-    mcsi_conn_opts o = { .portal = i % 2 ? portal1 : portal2 };
+    mcsi_conn_opts *o = conn_opts(i % 2 ? portal1 : portal2);
     mcsi_id cid;
     double t0 = now_ms();
-    mcsi_status st = mcsi_add_connection_to_session(ini, sid, &o, &cid);
+    mcsi_status st = mcsi_add_connection_to_session(ini, sid, o, &cid);
     double t1 = now_ms();
+    mcsi_conn_opts_free(o);
     if (st) die("add_connection", st);
     st = mcsi_remove_connection_from_session(ini, sid, cid);
     double t2 = now_ms();
@@ -86,8 +107,10 @@ static long completed;
 
 static void submit(intptr_t slot);
 
-static void done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res;
   double t = now_ms();
   inflight--;
@@ -100,7 +123,7 @@ static void done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 
 static void submit(intptr_t slot)
 {
-  if (mcsi_read_async(ini, sid, 2, (uint64_t)slot * 8, 512, bufs[slot], 4096, done, (void *)slot)) failed++;
+  if (mcsi_read_async(ini, sid, 2, (uint64_t)slot * 8, 512, bufs[slot], 4096, MCSI_COMPLETION(done, (void *)slot))) failed++;
   else inflight++;
 }
 
@@ -142,27 +165,30 @@ static void failover(int rounds)
   if (rounds > 64) rounds = 64;
   mcsi_scsi_test_unit_ready(ini, sid, 2);
   for (int r = 0; r < rounds; r++) {
-    mcsi_conn_opts o = { .portal = portal2 };
-    mcsi_id cid;
-    mcsi_status st = mcsi_add_connection_to_session(ini, sid, &o, &cid);
-    if (st) die("add_connection", st);
+    add_connection(portal2);
     stop = failed = 0;
     for (intptr_t i = 0; i < 32; i++) submit(i);
     pump(300);
-    mcsi_session_info si;
+    mcsi_session_info *si = NULL;
     mcsi_session_get_info(ini, sid, &si);
+    uint16_t tsih = (uint16_t)mcsi_session_info_get(si, MCSI_SI_TSIH);
+    uint16_t cid = (uint16_t)mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_CID);
+    mcsi_session_info_free(si);
     longest_gap = 0;
     last_done = now_ms();
     measuring = 1;
-    pid_t pid = drop_connection(si.tsih, si.connections[1].cid);
+    pid_t pid = drop_connection(tsih, cid);
     pump(700);
     measuring = 0;
     stop = 1;
     while (inflight) mcsi_process(ini, 100);
     if (pid > 0) waitpid(pid, NULL, 0);
+    si = NULL;
     mcsi_session_get_info(ini, sid, &si);
-    if (si.connection_count != 1) {
-      fprintf(stderr, "mcsi-mcsbench: the dropped connection is still there (%zu connections)\n", si.connection_count);
+    size_t left = mcsi_session_info_connection_count(si);
+    mcsi_session_info_free(si);
+    if (left != 1) {
+      fprintf(stderr, "mcsi-mcsbench: the dropped connection is still there (%zu connections)\n", left);
       exit(1);
     }
     gaps[r] = longest_gap;
@@ -181,8 +207,12 @@ int main(int argc, char **argv)
   snprintf(portal1, sizeof portal1, "127.0.0.1:%s", env("MCSI_TGT_PORT"));
   snprintf(portal2, sizeof portal2, "127.0.0.2:%s", env("MCSI_TGT_PORT"));
   ini = mcsi_initiator_new(NULL);
-  mcsi_login_opts o = { .portal = portal1, .target = env("MCSI_TGT_IQN_PLAIN"), .max_connections = 4 };
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, portal1) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, env("MCSI_TGT_IQN_PLAIN"));
+  if (!st) st = mcsi_login_opts_set_int(o, MCSI_OPT_MAX_CONNECTIONS, 4);
+  if (!st) st = mcsi_login_to_target(ini, o, &sid, NULL);
+  mcsi_login_opts_free(o);
   if (st) die("login", st);
   latency(rounds);
   failover(rounds / 5 > 0 ? rounds / 5 : 1);

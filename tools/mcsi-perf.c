@@ -338,15 +338,16 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 static int add_connections(struct perf *p, const mcsi_login_opts *lo)
 {
 #if MCSI_PERF_HAVE_ADD_CONNECTION
-  mcsi_conn_opts co;
-  memset(&co, 0, sizeof co);
-  co.portal = lo->portal;    /* CHAP: the session's */
-  for (int i = 1; i < p->o.connections; i++) {
+  mcsi_conn_opts *co = mcsi_conn_opts_new();    /* CHAP: the session's */
+  mcsi_status st = co ? mcsi_conn_opts_set_string(co, MCSI_OPT_PORTAL, mcsi_login_opts_get_string(lo, MCSI_OPT_PORTAL))
+                      : ISDSC_OUT_OF_RESOURCES;
+  for (int i = 1; i < p->o.connections && st == ISDSC_SUCCESS; i++) {
     mcsi_id cid;
-    mcsi_status st = mcsi_add_connection_to_session(p->ini, p->sid, &co, &cid);
-    if (st != ISDSC_SUCCESS)
-      return setup_error(p, "adding a connection to the session", st);
+    st = mcsi_add_connection_to_session(p->ini, p->sid, co, &cid);
   }
+  mcsi_conn_opts_free(co);
+  if (st != ISDSC_SUCCESS)
+    return setup_error(p, "adding a connection to the session", st);
 #else
   (void)p;
   (void)lo;
@@ -356,23 +357,25 @@ static int add_connections(struct perf *p, const mcsi_login_opts *lo)
 
 static int login(struct perf *p, const struct perf_url *u)
 {
-  mcsi_login_opts lo;
   mcsi_id cid;
-  memset(&lo, 0, sizeof lo);
-  lo.portal = u->portal;
-  lo.target = u->target;
-  lo.chap.username = u->user;
-  lo.chap.secret = u->password;
-  if (p->o.connections > 1)
-    lo.max_connections = (uint32_t)p->o.connections;
-  mcsi_status st = mcsi_login_to_target(p->ini, &lo, &p->sid, &cid);
+  mcsi_login_opts *lo = mcsi_login_opts_new();
+  mcsi_status st = lo ? ISDSC_SUCCESS : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(lo, MCSI_OPT_PORTAL, u->portal);
+  if (!st) st = mcsi_login_opts_set_string(lo, MCSI_OPT_TARGET, u->target);
+  if (!st) st = mcsi_login_opts_set_string(lo, MCSI_OPT_USERNAME, u->user);
+  if (!st) st = mcsi_login_opts_set_string(lo, MCSI_OPT_SECRET, u->password);
+  if (!st && p->o.connections > 1) st = mcsi_login_opts_set_int(lo, MCSI_OPT_MAX_CONNECTIONS, p->o.connections);
+  if (!st) st = mcsi_login_to_target(p->ini, lo, &p->sid, &cid);
   if (st != ISDSC_SUCCESS) {
     fprintf(stderr, "mcsi-perf: login to %s at %s failed: %s (0x%08" PRIx32 "): %s\n",
             u->target, u->portal, status_name(st), st, mcsi_last_message(p->ini));
+    mcsi_login_opts_free(lo);
     return -1;
   }
   p->lun = u->lun;
-  return add_connections(p, &lo);
+  int rc = add_connections(p, lo);
+  mcsi_login_opts_free(lo);
+  return rc;
 }
 
 /* The first command of a new session gets UNIT ATTENTION (power on / reset):
@@ -459,16 +462,14 @@ static void stop_issuing(struct perf *p, uint64_t now)
   p->stop_bytes = p->bytes;
 }
 
-static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+static void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 
 static mcsi_status submit(struct perf *p, struct request *rq)
 {
   size_t len = (size_t)rq->blocks * p->block_size;
   if (p->o.writes)
-    return mcsi_write_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->wbuf, len,
-                            on_done, rq);
-  return mcsi_read_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->rbuf, len,
-                         on_done, rq);
+    return mcsi_write_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->wbuf, len, MCSI_COMPLETION(on_done, rq));
+  return mcsi_read_async(p->ini, p->sid, p->lun, rq->lba, p->block_size, p->rbuf, len, MCSI_COMPLETION(on_done, rq));
 }
 
 /* The next LBA and length, as iscsi-perf picks them. */
@@ -531,8 +532,10 @@ static void report_error(struct perf *p, const struct request *rq, mcsi_status s
     stop_issuing(p, now_ns());
 }
 
-static void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   struct request *rq = arg;
   struct perf *p = rq->p;
   p->retried += res ? res->retries : 0;   /* BUSY, TASK SET FULL, UNIT ATTENTION: the engine re-sent it */

@@ -42,6 +42,19 @@ static int add_address(mcsi_target_entry *e, const char *addr)
   return 0;
 }
 
+mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list)
+{
+  mcsi_target_list *l = list ? calloc(1, sizeof *l) : NULL;
+  int bad = !l;
+  for (size_t i = 0; !bad && i < list->count; i++) {
+    bad = add_target(l, list->targets[i].name);
+    for (size_t j = 0; !bad && j < list->targets[i].naddr; j++) bad = add_address(&l->targets[i], list->targets[i].addresses[j]);
+  }
+  if (!bad) return l;
+  mcsi_target_list_free(l);
+  return NULL;
+}
+
 mcsi_status mcsi_parse_send_targets(const uint8_t *data, size_t len, mcsi_target_list **out, char *msg)
 {
   mcsi_text t;

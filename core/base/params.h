@@ -3,6 +3,7 @@
 #define MCSI_PARAMS_H
 #include <stdint.h>
 #include "mcsi.h"
+#include "opts.h"
 #include "text.h"
 
 typedef struct mcsi_params {          /* every field a uint32_t: params.c indexes them */

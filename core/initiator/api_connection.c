@@ -20,8 +20,7 @@ static void added(mcsi_path *p, mcsi_status st, const char *message, void *arg)
   mcsi_op_finish(op, st, message);
 }
 
-mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_result_cb cb,
-                                      void *arg)
+static mcsi_status add_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_result_cb cb, void *arg)
 {
   mcsi_entry *e = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
@@ -47,11 +46,19 @@ mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mc
   return mcsi_ok(ini);
 }
 
+mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = add_async(ini, sid, o, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_opts *o, mcsi_id *cid)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_add_connection_async(ini, sid, o, mcsi_wait_wake, &w);
+  mcsi_status st = add_async(ini, sid, o, mcsi_wait_wake, &w);
   if (st) return st;
   st = mcsi_wait_for(ini, &w);
   if (!st && cid) *cid = w.cid;
@@ -66,7 +73,7 @@ static void removed(mcsi_path *p, mcsi_status st, const char *message, void *arg
   mcsi_op_finish(op, st, message);
 }
 
-mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid, mcsi_result_cb cb, void *arg)
+static mcsi_status remove_async(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid, mcsi_result_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
@@ -87,12 +94,20 @@ mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id sid, mcsi_
   return mcsi_ok(ini);
 }
 
+mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = remove_async(ini, sid, cid, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid)
 {
   mcsi_wait w = { 0 };
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_remove_connection_async(ini, sid, cid, mcsi_wait_wake, &w);
+  mcsi_status st = remove_async(ini, sid, cid, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 

@@ -1,4 +1,5 @@
 /* api_info.c: what the public API tells of sessions and connections. */
+#include <stdlib.h>
 #include "initiator.h"
 
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max)
@@ -19,21 +20,30 @@ static void conn_info(const mcsi_path *p, mcsi_conn_info *ci)
   ci->weight = p->weight;
 }
 
-mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info *out)
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no info to fill");
+  *out = NULL;
   mcsi_entry *e = mcsi_entry_find(ini, sid);
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
   mcsi_session *s = mcsi_entry_session(e);
-  mcsi_session_fill_info(s, out);
-  out->load_balance_policy = e->m.policy;
-  out->recoveries = e->m.recoveries;
   const mcsi_link *conns = mcsi_session_conns(s);
-  for (mcsi_link *l = conns->next; l != conns; l = l->next) {
-    if (out->connection_count < sizeof out->connections / sizeof out->connections[0])
-      conn_info(mcsi_path_of(mcsi_conn_of_link(l)), &out->connections[out->connection_count]);
-    out->connection_count++;
+  size_t n = 0;
+  for (const mcsi_link *l = conns->next; l != conns; l = l->next) n++;
+  mcsi_session_info *si = malloc(sizeof *si);
+  mcsi_conn_info *ci = calloc(n ? n : 1, sizeof *ci);
+  if (!si || !ci) {
+    free(si);
+    free(ci);
+    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   }
+  mcsi_session_fill_info(s, si);
+  si->load_balance_policy = e->m.policy;
+  si->recoveries = e->m.recoveries;
+  si->connections = ci;
+  for (mcsi_link *l = conns->next; l != conns && si->connection_count < n; l = l->next)
+    conn_info(mcsi_path_of(mcsi_conn_of_link(l)), &ci[si->connection_count++]);
+  *out = si;
   return mcsi_ok(ini);
 }

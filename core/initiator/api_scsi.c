@@ -11,15 +11,29 @@
 
 /* ---- submitting ------------------------------------------------------------------------- */
 
-mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
-                             int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+/* The public completion of one command: done with its mcsi_scsi_result. */
+static void scsi_relayed(mcsi_status st, const mcsi_scsi_result *res, void *arg)
 {
-  return mcsi_scsi_submit_tagged(ini, sid, lun, cdb, cdb_len, dir, buf, len, cb, arg, NULL);
+  mcsi_relay_answer(arg, st, res && res->message ? res->message : mcsi_status_message(st), res);
+}
+
+mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                             int dir, void *buf, size_t len, mcsi_completion c)
+{
+  return mcsi_scsi_submit_tagged(ini, sid, lun, cdb, cdb_len, dir, buf, len, c, NULL);
 }
 
 mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb,
-                                    size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_cb cb, void *arg,
-                                    uint64_t *tag)
+                                    size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c, uint64_t *tag)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = mcsi_scsi_submit_cb(ini, sid, lun, cdb, cdb_len, dir, buf, len, scsi_relayed, r, tag);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
+mcsi_status mcsi_scsi_submit_cb(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                                int dir, void *buf, size_t len, mcsi_scsi_done_fn cb, void *arg, uint64_t *tag)
 {
   mcsi_entry *e = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
@@ -37,18 +51,23 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id sid, uint64_t l
 
 /* ---- READ(16)/WRITE(16) by LBA: thin forms of the block I/O calls (blockio.c) --------------- */
 
-/* The old callback shape hears the new completion as a mcsi_scsi_result. */
+/* The caller's completion hears the block I/O call's end as a mcsi_scsi_result. */
 typedef struct rw_adapter {
-  mcsi_scsi_cb cb;
-  void *arg;
+  mcsi_completion c;
 } rw_adapter;
+
+static void rw_released(void *arg)
+{
+  rw_adapter *a = arg;
+  if (a->c.free) a->c.free(a->c.arg);
+  free(a);
+}
 
 static void rw_adapted(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   rw_adapter *a = arg;
   const mcsi_io_result *io = result;
   mcsi_scsi_result r;
-  (void)ini;
   memset(&r, 0, sizeof r);
   if (io) {
     r.scsi_status = io->scsi_status;
@@ -59,33 +78,41 @@ static void rw_adapted(mcsi_initiator *ini, mcsi_status st, const char *message,
     r.retries = io->retries;
   }
   r.message = message;
-  a->cb(st, &r, a->arg);
+  a->c.done(ini, st, message, &r, a->c.arg);
+}
+
+/* A refused start: the caller's free(arg) runs before the call returns. */
+static mcsi_status rw_refused(mcsi_completion c, mcsi_status st)
+{
+  if (c.free) c.free(c.arg);
+  return st;
 }
 
 static mcsi_status submit_rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
-                             void *buf, size_t len, int write, mcsi_scsi_cb cb, void *arg)
+                             void *buf, size_t len, int write, mcsi_completion cc)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
+  if (!ini) return rw_refused(cc, ISDSC_INVALID_PARAMETER);
+  if (!cc.done) return rw_refused(cc, mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback"));
   if (!bs || len % bs || len / bs > 0xFFFFFFFFu || lba > UINT64_MAX / bs)
-    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks", len, bs);
+    return rw_refused(cc, mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "length %zu is not a whole number of %u-byte blocks",
+                                    len, bs));
   rw_adapter *a = malloc(sizeof *a);
-  if (!a) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  *a = (rw_adapter){ cb, arg };
-  mcsi_completion c = { .done = rw_adapted, .free = free, .arg = a };
+  if (!a) return rw_refused(cc, mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory"));
+  a->c = cc;
+  mcsi_completion c = { .done = rw_adapted, .free = rw_released, .arg = a };
   return write ? mcsi_io_write(ini, sid, lun, lba * bs, buf, len, 0, c) : mcsi_io_read(ini, sid, lun, lba * bs, buf, len, 0, c);
 }
 
 mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
-                            void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+                            void *buf, size_t len, mcsi_completion c)
 {
-  return submit_rw(ini, sid, lun, lba, bs, buf, len, 0, cb, arg);
+  return submit_rw(ini, sid, lun, lba, bs, buf, len, 0, c);
 }
 
 mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t bs,
-                             const void *buf, size_t len, mcsi_scsi_cb cb, void *arg)
+                             const void *buf, size_t len, mcsi_completion c)
 {
-  return submit_rw(ini, sid, lun, lba, bs, (void *)(uintptr_t)buf, len, 1, cb, arg);
+  return submit_rw(ini, sid, lun, lba, bs, (void *)(uintptr_t)buf, len, 1, c);
 }
 
 /* ---- blocking forms ------------------------------------------------------------------------- */
@@ -109,7 +136,7 @@ static mcsi_status command_once(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
                                 size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res)
 {
   scsi_wait sw = { 0 };
-  mcsi_status st = mcsi_scsi_submit(ini, sid, lun, cdb, cdb_len, dir, buf, len, wake, &sw);
+  mcsi_status st = mcsi_scsi_submit_cb(ini, sid, lun, cdb, cdb_len, dir, buf, len, wake, &sw, NULL);
   if (st) return st;
   st = mcsi_wait_for(ini, &sw.w);
   if (res) *res = sw.res;

@@ -21,16 +21,19 @@ static mcsi_status login_async(mcsi_initiator *ini, const mcsi_login_opts *o, in
   return mcsi_ok(ini);
 }
 
-mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_result_cb cb, void *arg)
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_completion c)
 {
-  return login_async(ini, o, 0, cb, arg);
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = login_async(ini, o, 0, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
 }
 
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_id *sid, mcsi_id *cid)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_login_to_target_async(ini, o, mcsi_wait_wake, &w);
+  mcsi_status st = login_async(ini, o, 0, mcsi_wait_wake, &w);
   if (st) return st;
   st = mcsi_wait_for(ini, &w);
   if (!st && sid) *sid = w.sid;
@@ -133,7 +136,7 @@ static void logout_step(mcsi_timer *tm)
   }
 }
 
-mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi_result_cb cb, void *arg)
+static mcsi_status logout_async(mcsi_initiator *ini, mcsi_id sid, mcsi_result_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
@@ -164,11 +167,19 @@ mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi
   return mcsi_ok(ini);
 }
 
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = logout_async(ini, sid, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id sid)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_logout_from_target_async(ini, sid, mcsi_wait_wake, &w);
+  mcsi_status st = logout_async(ini, sid, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 
@@ -233,7 +244,7 @@ static mcsi_status start_tmf(mcsi_entry *e, uint8_t function, uint64_t lun, mcsi
   return mcsi_ok(ini);
 }
 
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb, void *arg)
+static mcsi_status lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_result_cb cb, void *arg)
 {
   mcsi_entry *e = NULL;
   if (!ini) return ISDSC_INVALID_PARAMETER;
@@ -244,16 +255,24 @@ mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
   return start_tmf(e, MCSI_TMF_LUN_RESET, lun, NULL, cb, arg);
 }
 
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = lun_reset_async(ini, sid, lun, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_lun_reset_async(ini, sid, lun, mcsi_wait_wake, &w);
+  mcsi_status st = lun_reset_async(ini, sid, lun, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 
 /* ABORT TASK on the connection the command went out on (allegiance). */
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb, void *arg)
+static mcsi_status abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_result_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
@@ -272,11 +291,19 @@ mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag
   return start_tmf(e, MCSI_TMF_ABORT_TASK, victim->lun, victim, cb, arg);
 }
 
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = abort_task_async(ini, sid, tag, mcsi_relay_ids, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag)
 {
   mcsi_wait w = { 0 };
   if (ini && mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_abort_task_async(ini, sid, tag, mcsi_wait_wake, &w);
+  mcsi_status st = abort_task_async(ini, sid, tag, mcsi_wait_wake, &w);
   return st ? st : mcsi_wait_for(ini, &w);
 }
 
@@ -301,7 +328,7 @@ static void discovery_end(mcsi_op *op, mcsi_status st, const char *why)
   op->r.message = op->message;
   mcsi_id sid = op->e ? mcsi_session_id(mcsi_entry_session(op->e)) : 0;
   op->e = NULL;
-  if (mcsi_logout_from_target_async(ini, sid, discovery_logged_out, op)) discovery_logged_out(ini, NULL, op);
+  if (logout_async(ini, sid, discovery_logged_out, op)) discovery_logged_out(ini, NULL, op);
 }
 
 static void discovery_text(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen)
@@ -358,7 +385,7 @@ static void discovery_logged_in(mcsi_initiator *ini, const mcsi_result *r, void 
   mcsi_session_submit(s, t);
 }
 
-mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_targets_cb cb, void *arg)
+static mcsi_status send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_targets_cb cb, void *arg)
 {
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
@@ -370,6 +397,14 @@ mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *
   return st;
 }
 
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_completion c)
+{
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (!st) st = send_targets_async(ini, o, mcsi_relay_targets, r);
+  return st && r ? mcsi_relay_refused(r, st) : st;
+}
+
 mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *o, mcsi_target_list **out)
 {
   mcsi_wait w = { 0 };
@@ -377,7 +412,7 @@ mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *o, mcs
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no list to fill");
   *out = NULL;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  mcsi_status st = mcsi_send_targets_async(ini, o, mcsi_wait_wake_targets, &w);
+  mcsi_status st = send_targets_async(ini, o, mcsi_wait_wake_targets, &w);
   if (st) return st;
   st = mcsi_wait_for(ini, &w);
   if (st) mcsi_target_list_free(w.list);

@@ -185,7 +185,7 @@ static mcsi_status piece_send(io_piece *p)
   default: return ISDSC_INVALID_PARAMETER;
   }
   r->res.commands++;
-  return mcsi_scsi_submit(r->ini, r->sid, r->lun, p->cdb, 16, dir, buf, len, piece_done, p);
+  return mcsi_scsi_submit_cb(r->ini, r->sid, r->lun, p->cdb, 16, dir, buf, len, piece_done, p, NULL);
 }
 
 /* Bytes of the next piece: the whole rest for a flush of the whole LUN. */

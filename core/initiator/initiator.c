@@ -70,6 +70,7 @@ mcsi_initiator *mcsi_initiator_new(const char *iqn)
   mcsi_list_init(&ini->sessions);
   mcsi_list_init(&ini->dead);
   mcsi_list_init(&ini->ops);
+  mcsi_list_init(&ini->relays);
   mcsi_list_init(&ini->host_timers);
   mcsi_list_init(&ini->host_watches);
   mcsi_list_init(&ini->dead_watches);
@@ -104,6 +105,7 @@ void mcsi_initiator_free(mcsi_initiator *ini)
   mcsi_loop_clear_callbacks(&ini->loop);
   mcsi_reap(ini);
   mcsi_ops_free(ini);
+  mcsi_relays_free(ini);
   mcsi_host_free(ini);
   mcsi_loop_close(&ini->loop);
   free(ini);

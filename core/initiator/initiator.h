@@ -9,6 +9,19 @@
 #include "scsi.h"
 
 typedef struct mcsi_op mcsi_op;
+typedef struct mcsi_relay mcsi_relay;
+
+/* The internal end of an operation (ops.c): its Status, its own message
+ * and the ids it is about; of a discovery, also the list (which belongs to
+ * the callback). The public face is mcsi_completion (completion.c). */
+typedef struct mcsi_result {
+  mcsi_status status;
+  const char *message;                  /* valid during the callback */
+  mcsi_id session_id;
+  mcsi_id connection_id;
+} mcsi_result;
+typedef void (*mcsi_result_cb)(mcsi_initiator *ini, const mcsi_result *r, void *arg);
+typedef void (*mcsi_targets_cb)(mcsi_initiator *ini, const mcsi_result *r, mcsi_target_list *list, void *arg);
 
 /* A session of the initiator: the MC/S session and what the API keeps. */
 typedef struct mcsi_entry {
@@ -28,6 +41,7 @@ struct mcsi_initiator {
   mcsi_link sessions;                   /* mcsi_entry */
   mcsi_link dead;                       /* sessions to free outside callbacks */
   mcsi_link ops;                        /* asynchronous operations in flight */
+  mcsi_link relays;                     /* their public completions (completion.c) */
   struct mcsi_sub *subs;                /* event subscribers (events.c) */
   size_t nsubs, capsubs;
   int emitting;                         /* unsubscribed slots are compacted when 0 */
@@ -91,6 +105,25 @@ void mcsi_op_finish(mcsi_op *op, mcsi_status st, const char *message);
 /* Ends it from the loop, soon (never from inside the call that started it). */
 void mcsi_op_finish_later(mcsi_op *op, mcsi_status st, const char *message);
 void mcsi_ops_free(mcsi_initiator *ini);
+
+/* ---- public completions (completion.c) ---- */
+/* Holds c for an operation about to start; a failing Status (c's free
+ * already called, done never runs) without ini, done or memory. */
+mcsi_status mcsi_relay_start(mcsi_initiator *ini, mcsi_completion c, mcsi_relay **out);
+/* The start failed: free(arg) now; returns st. */
+mcsi_status mcsi_relay_refused(mcsi_relay *r, mcsi_status st);
+/* Internal callbacks (arg: the relay): done with a const mcsi_session_result *
+ * or a const mcsi_target_list * (NULL on failure), then free(arg). */
+void mcsi_relay_ids(mcsi_initiator *ini, const mcsi_result *res, void *arg);
+void mcsi_relay_targets(mcsi_initiator *ini, const mcsi_result *res, mcsi_target_list *list, void *arg);
+/* done(st, message, result), then free(arg): an operation of its own kind. */
+void mcsi_relay_answer(mcsi_relay *r, mcsi_status st, const char *message, const void *result);
+/* mcsi_scsi_submit_tagged with the SCSI layer's own callback (the engine's
+ * helpers and block I/O; api_scsi.c). */
+mcsi_status mcsi_scsi_submit_cb(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
+                                int dir, void *buf, size_t len, mcsi_scsi_done_fn cb, void *arg, uint64_t *tag);
+/* The initiator goes: free(arg) of every completion still held. */
+void mcsi_relays_free(mcsi_initiator *ini);
 
 /* The one wait helper of the blocking forms. */
 typedef struct mcsi_wait {

@@ -90,30 +90,34 @@ static void learned(struct mcsi_lun_geo *g, mcsi_status st, const char *message)
 
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-static void on_lbp(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void on_lbp(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   struct mcsi_lun_geo *g = arg;
-  (void)message;
+  const mcsi_inquiry *inq = result;
+  (void)ini; (void)message;
   g->g.unmap = !st && inq && inq->len > 5 && inq->data[1] == VPD_LBP && (inq->data[5] & 0x80);
   learned(g, ISDSC_SUCCESS, NULL);
 }
 
-static void on_block_limits(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void on_block_limits(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   struct mcsi_lun_geo *g = arg;
-  (void)message;
+  const mcsi_inquiry *inq = result;
+  (void)ini; (void)message;
   if (!st && inq && inq->len >= 28 && inq->data[1] == VPD_BLOCK_LIMITS) {
     g->g.max_transfer_blocks = be32(inq->data + 8);
     g->g.opt_transfer_blocks = be32(inq->data + 12);
     g->g.max_unmap_blocks = be32(inq->data + 20);
     g->g.max_unmap_descriptors = be32(inq->data + 24);
   }                                            /* no page: no limit stated, no UNMAP */
-  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_LBP, on_lbp, g)) on_lbp(1, NULL, NULL, g);
+  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_LBP, MCSI_COMPLETION(on_lbp, g))) on_lbp(g->ini, 1, NULL, NULL, g);
 }
 
-static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+static void on_capacity(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   struct mcsi_lun_geo *g = arg;
+  const mcsi_capacity *cap = result;
+  (void)ini;
   uint32_t bs = cap ? cap->block_size : 0;
   if (!st && (bs < 512 || bs > 65536 || (bs & (bs - 1))))
     st = ISDSC_SCSI_REQUEST_FAILED, message = "READ CAPACITY(16) gave a block size outside 512..65536 or not a power of 2";
@@ -126,8 +130,8 @@ static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity
   g->g.blocks = cap->blocks;
   g->g.block_size = bs;
   g->bs_known = 1;
-  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_BLOCK_LIMITS, on_block_limits, g))
-    on_block_limits(1, NULL, NULL, g);
+  if (mcsi_scsi_inquiry_async(g->ini, g->sid, g->lun, VPD_BLOCK_LIMITS, MCSI_COMPLETION(on_block_limits, g)))
+    on_block_limits(g->ini, 1, NULL, NULL, g);
 }
 
 mcsi_status mcsi_lun_geo_wait(struct mcsi_lun_geo *g, mcsi_link *waiter, mcsi_geo_ready_fn ready)
@@ -136,7 +140,7 @@ mcsi_status mcsi_lun_geo_wait(struct mcsi_lun_geo *g, mcsi_link *waiter, mcsi_ge
   mcsi_list_push(&g->waiters, waiter);
   if (g->state == GEO_LEARNING) return ISDSC_SUCCESS;
   g->state = GEO_LEARNING;
-  mcsi_status st = mcsi_scsi_read_capacity_async(g->ini, g->sid, g->lun, on_capacity, g);
+  mcsi_status st = mcsi_scsi_read_capacity_async(g->ini, g->sid, g->lun, MCSI_COMPLETION(on_capacity, g));
   if (st) {
     g->state = GEO_UNKNOWN;
     mcsi_list_del(waiter);

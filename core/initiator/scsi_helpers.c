@@ -23,8 +23,7 @@ struct helper_req {
   uint8_t *buf;
   size_t len;
   helper_done done;
-  void (*cb)(void);                     /* the caller's callback, cast back by done */
-  void *arg;
+  mcsi_relay *relay;                    /* the caller's completion */
   char message[MCSI_MSG_MAX];
 };
 
@@ -48,15 +47,16 @@ static void helper_answered(mcsi_status st, const mcsi_scsi_result *res, void *a
 static mcsi_status helper_submit(helper_req *q)
 {
   int dir = q->len ? MCSI_DIR_READ : MCSI_DIR_NONE;
-  return mcsi_scsi_submit(q->ini, q->sid, q->lun, q->task->cdb, (size_t)q->task->cdb_size, dir, q->buf, q->len,
-                          helper_answered, q);
+  return mcsi_scsi_submit_cb(q->ini, q->sid, q->lun, q->task->cdb, (size_t)q->task->cdb_size, dir, q->buf, q->len,
+                             helper_answered, q, NULL);
 }
 
-/* Starts one helper command for task (taken over, also on failure). */
-static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
-                                helper_done done, void (*cb)(void), void *arg, int page)
+/* Starts one helper command for task (taken over, also on failure) with
+ * the relay r of the caller's completion (let go when the start fails). */
+static mcsi_status helper_start(mcsi_relay *r, mcsi_initiator *ini, mcsi_id sid, uint64_t lun, struct scsi_task *task,
+                                helper_done done, int page)
 {
-  if (!task) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  if (!task) return mcsi_relay_refused(r, mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory"));
   helper_req *q = calloc(1, sizeof *q);
   size_t len = task->expxferlen > 0 ? (size_t)task->expxferlen : 0;
   uint8_t *buf = len ? calloc(1, len) : NULL;
@@ -64,12 +64,15 @@ static mcsi_status helper_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
     free(q);
     free(buf);
     scsi_free_scsi_task(task);
-    return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+    return mcsi_relay_refused(r, mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory"));
   }
   *q = (helper_req){ .ini = ini, .sid = sid, .lun = lun, .page = page, .task = task, .buf = buf, .len = len,
-                     .done = done, .cb = cb, .arg = arg };
+                     .done = done, .relay = r };
   mcsi_status st = helper_submit(q);
-  if (st) helper_free(q);
+  if (st) {
+    helper_free(q);
+    mcsi_relay_refused(r, st);
+  }
   return st;
 }
 
@@ -90,16 +93,16 @@ static void inquiry_done(helper_req *q, mcsi_status st)
       snprintf(inq.revision, sizeof inq.revision, "%s", std->product_revision_level);
     }
   }
-  ((mcsi_inquiry_cb)q->cb)(st, q->message, st ? NULL : &inq, q->arg);
+  mcsi_relay_answer(q->relay, st, q->message, st ? NULL : &inq);
 }
 
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry_cb cb,
-                                    void *arg)
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb || page > 255) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
-  return helper_start(ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done,
-                      (void (*)(void))cb, arg, page);
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  if (st) return st;
+  if (page > 255) return mcsi_relay_refused(r, mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments"));
+  return helper_start(r, ini, sid, lun, scsi_cdb_inquiry(page >= 0, page >= 0 ? page : 0, 255), inquiry_done, page);
 }
 
 /* ---- READ CAPACITY(16), whose answer is kept with the LUN's geometry (blockio.c) ------------ */
@@ -132,15 +135,14 @@ static void capacity_done(helper_req *q, mcsi_status st)
     cap.block_size = rc->block_length;
     remember_capacity(q->ini, q->sid, q->lun, &cap);
   }
-  ((mcsi_capacity_cb)q->cb)(st, q->message, st ? NULL : &cap, q->arg);
+  mcsi_relay_answer(q->relay, st, q->message, st ? NULL : &cap);
 }
 
-mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity_cb cb,
-                                          void *arg)
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, (void (*)(void))cb, arg, -1);
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  return st ? st : helper_start(r, ini, sid, lun, scsi_cdb_readcapacity16(), capacity_done, -1);
 }
 
 /* ---- REPORT LUNS -------------------------------------------------------------------------- */
@@ -157,30 +159,30 @@ static void luns_done(helper_req *q, mcsi_status st)
     n = l->num;
     for (size_t i = 0; i < n; i++) luns[i] = l->luns[i] & 0x3fff;
   }
-  ((mcsi_luns_cb)q->cb)(st, q->message, luns, n, q->arg);
+  mcsi_lun_list list = { n, luns };
+  mcsi_relay_answer(q->relay, st, q->message, st ? NULL : &list);
   free(luns);
 }
 
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_luns_cb cb, void *arg)
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, (void (*)(void))cb, arg, -1);
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  return st ? st : helper_start(r, ini, sid, 0, scsi_reportluns_cdb(0, 16384), luns_done, -1);
 }
 
 /* ---- TEST UNIT READY ------------------------------------------------------------------------- */
 
 static void tur_done(helper_req *q, mcsi_status st)
 {
-  ((mcsi_status_cb)q->cb)(st, q->message, q->arg);
+  mcsi_relay_answer(q->relay, st, q->message, NULL);
 }
 
-mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_status_cb cb,
-                                            void *arg)
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c)
 {
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no callback");
-  return helper_start(ini, sid, lun, scsi_cdb_testunitready(), tur_done, (void (*)(void))cb, arg, -1);
+  mcsi_relay *r;
+  mcsi_status st = mcsi_relay_start(ini, c, &r);
+  return st ? st : helper_start(r, ini, sid, lun, scsi_cdb_testunitready(), tur_done, -1);
 }
 
 /* ---- the blocking forms: the one wait helper, and where the answer goes --------------------- */
@@ -199,31 +201,41 @@ static void wake(helper_wait *w, mcsi_status st, const char *message)
   mcsi_wait_wake(NULL, &r, &w->w);
 }
 
-static void wake_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void wake_inquiry(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   helper_wait *w = arg;
+  const mcsi_inquiry *inq = result;
+  (void)ini;
   if (inq) *w->inq = *inq;
   wake(w, st, message);
 }
 
-static void wake_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+static void wake_capacity(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   helper_wait *w = arg;
+  const mcsi_capacity *cap = result;
+  (void)ini;
   if (cap) *w->cap = *cap;
   wake(w, st, message);
 }
 
-static void wake_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
+static void wake_luns(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   helper_wait *w = arg;
-  if (!st) {
-    *w->count = count;
-    for (size_t i = 0; i < count && i < w->max; i++) w->luns[i] = luns[i];
+  const mcsi_lun_list *l = result;
+  (void)ini;
+  if (!st && l) {
+    *w->count = l->count;
+    for (size_t i = 0; i < l->count && i < w->max; i++) w->luns[i] = l->luns[i];
   }
   wake(w, st, message);
 }
 
-static void wake_status(mcsi_status st, const char *message, void *arg) { wake(arg, st, message); }
+static void wake_status(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  (void)ini; (void)result;
+  wake(arg, st, message);
+}
 
 /* st: how the start went; then the loop runs until the answer. */
 static mcsi_status helper_wait_for(mcsi_initiator *ini, helper_wait *w, mcsi_status st)
@@ -238,7 +250,7 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   memset(out, 0, sizeof *out);
   helper_wait w = { .inq = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, wake_inquiry, &w));
+  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, MCSI_COMPLETION(wake_inquiry, &w)));
 }
 
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
@@ -247,7 +259,7 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .cap = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, wake_capacity, &w));
+  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, MCSI_COMPLETION(wake_capacity, &w)));
 }
 
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)
@@ -256,7 +268,7 @@ mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *lu
   if (!count || (max && !luns)) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no LUN list to fill");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { .luns = luns, .max = max, .count = count };
-  return helper_wait_for(ini, &w, mcsi_scsi_report_luns_async(ini, sid, wake_luns, &w));
+  return helper_wait_for(ini, &w, mcsi_scsi_report_luns_async(ini, sid, MCSI_COMPLETION(wake_luns, &w)));
 }
 
 mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun)
@@ -264,5 +276,5 @@ mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
   helper_wait w = { 0 };
-  return helper_wait_for(ini, &w, mcsi_scsi_test_unit_ready_async(ini, sid, lun, wake_status, &w));
+  return helper_wait_for(ini, &w, mcsi_scsi_test_unit_ready_async(ini, sid, lun, MCSI_COMPLETION(wake_status, &w)));
 }

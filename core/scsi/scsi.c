@@ -243,7 +243,7 @@ static const mcsi_task_ops scsi_ops = {
 };
 
 mcsi_status mcsi_scsi_start(mcsi_session *s, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                            size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag, char *msg)
+                            size_t len, mcsi_scsi_done_fn cb, void *arg, uint64_t *tag, char *msg)
 {
   if (!cdb || cdb_len == 0 || cdb_len > 16) return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "CDB length must be 1..16");
   if (dir < MCSI_DIR_NONE || dir > MCSI_DIR_WRITE || (dir == MCSI_DIR_NONE && len) || (len && !buf))

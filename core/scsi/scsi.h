@@ -6,6 +6,9 @@
 #define MCSI_SCSI_H
 #include "session.h"
 
+/* How the SCSI layer tells a command's end (the public face is mcsi_completion). */
+typedef void (*mcsi_scsi_done_fn)(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+
 typedef struct mcsi_scsi_task {
   mcsi_task task;
   uint64_t lun;
@@ -19,14 +22,14 @@ typedef struct mcsi_scsi_task {
   uint64_t r2t_requested;               /* bytes asked for by R2Ts since it was sent */
   uint64_t tag;                         /* the caller's name for it (mcsi_scsi_submit_tagged) */
   mcsi_scsi_result res;
-  mcsi_scsi_cb cb;
+  mcsi_scsi_done_fn cb;
   void *arg;
 } mcsi_scsi_task;
 
 uint64_t mcsi_lun_encode(uint64_t lun);
 /* Checks the command and queues it on s; a failing Status has its reason in msg. */
 mcsi_status mcsi_scsi_start(mcsi_session *s, uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                            size_t len, mcsi_scsi_cb cb, void *arg, uint64_t *tag, char *msg);
+                            size_t len, mcsi_scsi_done_fn cb, void *arg, uint64_t *tag, char *msg);
 /* The outstanding command with this tag: waiting, in flight, or in limbo. */
 mcsi_scsi_task *mcsi_scsi_find_tag(mcsi_session *s, uint64_t tag);
 /* The one retry rule (retry.c): 1 when a command that ended with r and was

@@ -8,6 +8,7 @@
 #include "base.h"
 #include "loop.h"
 #include "pdu.h"
+#include "info.h"
 #include "resolve.h"
 
 /* What queued PDUs point into (a command's buffer) counts them here: refs

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "fake_fixture.h"
+#include "testopts.h"
 #include "testlib.h"
 
 
@@ -48,18 +49,17 @@ int fx_init(fx *f, const fake_target_opts *to)
   if (!T_OK(f->ft && f->ini, "%s: fake target and initiator created",
             fake_scenario_name(to->scenario)))
     return 0;
-  f->lo.portal = fake_target_portal(f->ft);
-  f->lo.target = fake_target_iqn(f->ft);
-  f->lo.login_timeout_ms = TIMEOUT_MS;
-  f->lo.command_timeout_ms = TIMEOUT_MS;
+  f->lo = t_login_opts(fake_target_portal(f->ft), fake_target_iqn(f->ft), 0);
+  t_login_set(f->lo, MCSI_OPT_LOGIN_TIMEOUT_MS, TIMEOUT_MS);
+  t_login_set(f->lo, MCSI_OPT_COMMAND_TIMEOUT_MS, TIMEOUT_MS);
   /* these scenarios test how a failure is reported, not session recovery */
-  f->lo.recovery_timeout_ms = -1;
+  t_login_set(f->lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1);
   return 1;
 }
 
 mcsi_status fx_login(fx *f)
 {
-  f->login = mcsi_login_to_target(f->ini, &f->lo, &f->sid, &f->cid);
+  f->login = mcsi_login_to_target(f->ini, f->lo, &f->sid, &f->cid);
   return f->login;
 }
 
@@ -122,11 +122,11 @@ static int logout_status_allowed(mcsi_status st)
 void fx_logout_any(fx *f, const char *what)
 {
   mcsi_status st = mcsi_logout_from_target(f->ini, f->sid);
-  mcsi_session_info info;
+  mcsi_session_info *info = NULL;
 
   T_OK(logout_status_allowed(st), "%s: logout answers success or why the Logout failed (%s: %s)",
        what, st_name(st), last_msg(f));
-  T_EQ_STR(st_name(mcsi_session_get_info(f->ini, f->sid, &info)), "ISDSC_INVALID_SESSION_ID",
+  T_EQ_STR(st_name(t_get_info(f->ini, f->sid, &info)), "ISDSC_INVALID_SESSION_ID",
            "%s: the session is gone after its logout", what);
 }
 
@@ -155,8 +155,10 @@ size_t heap_in_use(void)
 }
 
 
-void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   async_done *d = arg;
 
   (void)res;

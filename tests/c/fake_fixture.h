@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "fake_target.h"
 #include "mcsi.h"
+#include "testopts.h"
 
 #define TIMEOUT_MS 1000          /* login_timeout_ms and command_timeout_ms */
 #define DISK_BLOCKS 2048u        /* the fake target's default 1 MiB disk */
@@ -15,7 +16,7 @@
 typedef struct fx {
   fake_target *ft;
   mcsi_initiator *ini;
-  mcsi_login_opts lo;
+  mcsi_login_opts *lo;            /* the tests' (testopts.h): freed at exit */
   mcsi_id sid, cid;
   mcsi_status login;
 } fx;
@@ -44,5 +45,5 @@ size_t heap_in_use(void);
 
 /* Completion of one asynchronous command. */
 typedef struct async_done { int done; mcsi_status st; } async_done;
-void on_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+void on_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 #endif

@@ -24,7 +24,7 @@
 #include "pdu.h"
 #include "text.h"
 
-#define FAKE_MAX_CONNS 8
+#define FAKE_MAX_CONNS 48           /* test_info_many: more than the 32 of the old fixed-size session info */
 #define FAKE_MAX_TASKS 32
 #define FAKE_BLOCK 512u
 #define FAKE_QUEUE 32u                /* MaxCmdSN = ExpCmdSN + FAKE_QUEUE - 1 */

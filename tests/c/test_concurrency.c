@@ -15,6 +15,7 @@
 
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define FAST 90
 #define SLOW 10
@@ -35,13 +36,15 @@ typedef struct op {
   double ended;
 } op;
 
-static void op_done(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void op_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
+  (void)message;
   op *o = arg;
   (void)ini;
   o->done = 1;
-  o->st = r->status;
-  o->sid = r->session_id;
+  o->st = st;
+  o->sid = ids->session_id;
   o->ended = now_ms();
 }
 
@@ -79,21 +82,23 @@ static void churn_note(churn *c, mcsi_status st)
   if (st && !c->failed++) c->first_fail = st;
 }
 
-static void churn_removed(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void churn_removed(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   churn *c = arg;
   churn_note(c, st);
   churn_step(c);
 }
 
-static void churn_added(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void churn_added(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
+  (void)message;
   churn *c = arg;
   (void)ini;
-  churn_note(c, r->status);
-  c->cid = r->connection_id;
+  churn_note(c, st);
+  c->cid = ids->connection_id;
   churn_step(c);
 }
 
@@ -106,10 +111,10 @@ static void churn_step(churn *c)
     return;
   }
   if (c->steps++ % 2 == 0) {
-    mcsi_conn_opts co = { .portal = c->portal };
-    st = mcsi_add_connection_async(c->ini, c->sid, &co, churn_added, c);
+    mcsi_conn_opts *co = t_conn_opts(c->portal, 0);
+    st = mcsi_add_connection_async(c->ini, c->sid, co, MCSI_COMPLETION(churn_added, c));
   } else {
-    st = mcsi_remove_connection_async(c->ini, c->sid, c->cid, churn_removed, c);
+    st = mcsi_remove_connection_async(c->ini, c->sid, c->cid, MCSI_COMPLETION(churn_removed, c));
   }
   if (st) {
     churn_note(c, st);
@@ -128,16 +133,15 @@ int main(void)
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-concurrency");
   if (!T_OK(lfd >= 0 && ini, "a silent portal (%s) and an initiator", silent)) return t_done();
 
-  mcsi_login_opts lo = { .portal = tgt1, .target = iqn, .max_connections = 4 };
+  mcsi_login_opts *lo = t_login_opts(tgt1, iqn, MCSI_OPT_MAX_CONNECTIONS, 4, 0);
   churn c = { .ini = ini, .portal = tgt2 };
-  T_EQ_INT(mcsi_login_to_target(ini, &lo, &c.sid, NULL), ISDSC_SUCCESS, "session B for the add/remove churn");
+  T_EQ_INT(mcsi_login_to_target(ini, lo, &c.sid, NULL), ISDSC_SUCCESS, "session B for the add/remove churn");
 
   double t0 = now_ms();
   int started = 0;
   for (int i = 0; i < FAST + SLOW; i++) {
-    mcsi_login_opts o = { .portal = i < FAST ? (i % 2 ? tgt2 : tgt1) : silent, .target = iqn,
-                          .login_timeout_ms = SLOW_TIMEOUT_MS };
-    started += mcsi_login_to_target_async(ini, &o, op_done, &logins[i]) == ISDSC_SUCCESS;
+    mcsi_login_opts *o = t_login_opts(i < FAST ? (i % 2 ? tgt2 : tgt1) : silent, iqn, MCSI_OPT_LOGIN_TIMEOUT_MS, SLOW_TIMEOUT_MS, 0);
+    started += mcsi_login_to_target_async(ini, o, MCSI_COMPLETION(op_done, &logins[i])) == ISDSC_SUCCESS;
   }
   churn_step(&c);
   T_EQ_INT(started, FAST + SLOW, "100 logins started at once, none refused");
@@ -176,7 +180,7 @@ int main(void)
 
   int out = 0;
   for (int i = 0; i < FAST; i++)
-    if (logins[i].st == ISDSC_SUCCESS) out += mcsi_logout_from_target_async(ini, logins[i].sid, op_done, &logouts[i]) == 0;
+    if (logins[i].st == ISDSC_SUCCESS) out += mcsi_logout_from_target_async(ini, logins[i].sid, MCSI_COMPLETION(op_done, &logouts[i])) == 0;
   left = 1;
   while (left && now_ms() - t0 < 60000) {
     mcsi_process(ini, 50);

@@ -14,6 +14,7 @@
 #include "fake_target.h"
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #include "fake_fixture.h"
 
@@ -21,18 +22,18 @@
 
 static void check_info(fx *f)
 {
-  mcsi_session_info info;
+  mcsi_session_info *info = NULL;
 
   memset(&info, 0, sizeof info);
-  if (!t_status(mcsi_session_get_info(f->ini, f->sid, &info), ISDSC_SUCCESS, "session info", f))
+  if (!t_status(t_get_info(f->ini, f->sid, &info), ISDSC_SUCCESS, "session info", f))
     return;
-  T_OK(info.tsih != 0, "session has the target's TSIH (0x%04x)", info.tsih);
-  T_EQ_STR(info.target, fake_target_iqn(f->ft), "session target name");
-  T_EQ_STR(info.state, "active", "session state");
-  T_EQ_INT(info.connection_count, 1, "one connection");
-  T_EQ_INT(info.connections[0].header_digest, MCSI_DIGEST_NONE, "header digest refused");
-  T_EQ_INT(info.connections[0].max_send_dsl, 65536, "target's MaxRecvDataSegmentLength learned");
-  T_EQ_INT(info.error_recovery_level, 0, "ErrorRecoveryLevel 0");
+  T_OK((unsigned)mcsi_session_info_get(info, MCSI_SI_TSIH) != 0, "session has the target's TSIH (0x%04x)", (unsigned)mcsi_session_info_get(info, MCSI_SI_TSIH));
+  T_EQ_STR(mcsi_session_info_get_string(info, MCSI_SI_TARGET), fake_target_iqn(f->ft), "session target name");
+  T_EQ_STR(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active", "session state");
+  T_EQ_INT((unsigned)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT), 1, "one connection");
+  T_EQ_INT(mcsi_conn_info_get(mcsi_session_info_connection(info, 0), MCSI_CI_HEADER_DIGEST), MCSI_DIGEST_NONE, "header digest refused");
+  T_EQ_INT(mcsi_conn_info_get(mcsi_session_info_connection(info, 0), MCSI_CI_MAX_SEND_DSL), 65536, "target's MaxRecvDataSegmentLength learned");
+  T_EQ_INT(mcsi_session_info_get(info, MCSI_SI_ERROR_RECOVERY_LEVEL), 0, "ErrorRecoveryLevel 0");
   T_EQ_INT(fake_target_sessions(f->ft), 1, "fake target reached Full Feature once");
 }
 
@@ -200,7 +201,7 @@ static void test_login_redirect_loop(void)
   memset(&to, 0, sizeof to);
   to.scenario = FAKE_LOGIN_REDIRECT_LOOP;
   if (fx_init(&f, &to)) {
-    f.lo.max_redirects = 3;
+    t_login_set(f.lo, MCSI_OPT_MAX_REDIRECTS, 3);
     t0 = now_ms();
     t_status(fx_login(&f), ISDSC_TARGET_MOVED_TEMPORARILY, "redirect loop", &f);
     T_OK(now_ms() - t0 < 5000, "redirect loop: bounded (%lld ms)", (long long)(now_ms() - t0));
@@ -263,8 +264,7 @@ static void test_oversized_dsl(void)
   }
   base = peak = heap_in_use();
   t0 = now_ms();
-  if (t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
-                                on_done, &d), ISDSC_SUCCESS, "oversized: submit INQUIRY", &f)) {
+  if (t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)), ISDSC_SUCCESS, "oversized: submit INQUIRY", &f)) {
     while (!d.done && now_ms() - t0 < 3 * TIMEOUT_MS) {
       size_t h;
       mcsi_process(f.ini, 5);
@@ -423,8 +423,10 @@ static void test_stop_any_time(void)
  * once with ISDSC_SCSI_REQUEST_FAILED and the session stays healthy. */
 static int abort_cb_calls;
 static mcsi_status abort_cb_st;
-static void abort_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void abort_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   abort_cb_calls++;
   abort_cb_st = st;
@@ -437,8 +439,7 @@ static void test_abort_task(void)
     static uint8_t buf[4096];
     uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };   /* READ(10) of 8 blocks */
     uint64_t tag = 0;
-    mcsi_status st = mcsi_scsi_submit_tagged(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf,
-                                             abort_cb, NULL, &tag);
+    mcsi_status st = mcsi_scsi_submit_tagged(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(abort_cb, NULL), &tag);
     T_OK(st == ISDSC_SUCCESS && tag != 0, "abort: command submitted with tag %llu", (unsigned long long)tag);
     for (int i = 0; i < 5; i++) mcsi_process(f.ini, 20);
     T_EQ_INT(abort_cb_calls, 0, "abort: the target has not answered it");
@@ -450,9 +451,9 @@ static void test_abort_task(void)
     T_EQ_INT(mcsi_abort_task(f.ini, f.sid, tag), ISDSC_NOT_FOUND, "abort: the same tag again");
     T_EQ_INT(mcsi_abort_task(f.ini, f.sid, 987654321), ISDSC_NOT_FOUND, "abort: an unknown tag");
     T_EQ_INT(mcsi_abort_task(f.ini, 0x7777, tag), ISDSC_INVALID_SESSION_ID, "abort: an unknown session");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "abort: the session is still active");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "abort: the session is still active");
   }
   fx_end(&f);
 }
@@ -471,9 +472,9 @@ static void test_add_refused(uint16_t status, mcsi_status want)
   to.max_connections = 4;
   snprintf(what, sizeof what, "add refused with 0x%04x", status);
   if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "%s: login", what)) {
-    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_conn_opts *co = t_conn_opts(mcsi_login_opts_get_string(f.lo, MCSI_OPT_PORTAL), 0);
     mcsi_id cid = 0;
-    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, &cid);
     T_EQ_STR(mcsi_status_name(st), mcsi_status_name(want), "%s: Status (%s)", what, mcsi_last_message(f.ini));
     char hex[8];
     snprintf(hex, sizeof hex, "0x%04x", status);
@@ -495,18 +496,18 @@ static void test_stray_session(void)
   to.scenario = FAKE_NORMAL;
   to.max_connections = 4;
   if (fx_init(&f, &to) && T_EQ_INT(fx_login(&f), ISDSC_SUCCESS, "stray session: login")) {
-    mcsi_conn_opts co = { .portal = f.lo.portal };
+    mcsi_conn_opts *co = t_conn_opts(mcsi_login_opts_get_string(f.lo, MCSI_OPT_PORTAL), 0);
     mcsi_id cid = 0;
     unsigned logouts = fake_target_logouts(f.ft);
-    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid);
+    mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, &cid);
     T_EQ_STR(mcsi_status_name(st), "ISDSC_CANT_INCLUDE_IN_SESSION", "stray session: add answers (%s)", mcsi_last_message(f.ini));
     for (int i = 0; i < 100 && fake_target_logouts(f.ft) == logouts; i++) usleep(10000);
     T_EQ_INT(fake_target_logouts(f.ft), logouts + 1, "stray session: the new session was logged out");
     mcsi_inquiry inq;
     T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "stray session: the session still works");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 1, "stray session: still one connection");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "stray session: still one connection");
   }
   fx_end(&f);
 }

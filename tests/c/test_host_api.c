@@ -69,8 +69,10 @@ static void timer_is_a_callback(void)
 
 typedef struct cap_seen { int done; mcsi_status st; mcsi_capacity cap; int had_cap; char message[512]; } cap_seen;
 
-static void on_capacity(mcsi_status st, const char *message, const mcsi_capacity *cap, void *arg)
+static void on_capacity(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_capacity *cap = result_;
+  (void)ini_;
   cap_seen *c = arg;
   c->st = st;
   snprintf(c->message, sizeof c->message, "%s", message ? message : "(null)");
@@ -92,7 +94,7 @@ static void read_capacity_async(void)
   T_EQ_INT(bs, 1, "nothing written when not known");
   t_status(mcsi_scsi_block_size(f.ini, 0x7777, 0, &bs), ISDSC_INVALID_SESSION_ID, "block size of an unknown session", &f);
   cap_seen c = { 0 };
-  mcsi_status st = mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, on_capacity, &c);
+  mcsi_status st = mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, MCSI_COMPLETION(on_capacity, &c));
   t_status(st, ISDSC_SUCCESS, "READ CAPACITY started", &f);
   T_EQ_INT(c.done, 0, "its callback runs later, not inside the call");
   int64_t t0 = now_ms();
@@ -104,7 +106,7 @@ static void read_capacity_async(void)
   t_status(mcsi_scsi_block_size(f.ini, f.sid, 0, &bs), ISDSC_SUCCESS, "block size after READ CAPACITY", &f);
   T_EQ_INT(bs, BLOCK, "the block size is kept");
   t_status(mcsi_scsi_block_size(f.ini, f.sid, 1, &bs), ISDSC_NOT_FOUND, "another LUN is not known", &f);
-  t_status(mcsi_scsi_read_capacity_async(f.ini, 0x7777, 0, on_capacity, &c), ISDSC_INVALID_SESSION_ID,
+  t_status(mcsi_scsi_read_capacity_async(f.ini, 0x7777, 0, MCSI_COMPLETION(on_capacity, &c)), ISDSC_INVALID_SESSION_ID,
            "unknown session: refused at once", &f);
   fx_logout_ok(&f, "after READ CAPACITY");
   fx_end(&f);
@@ -119,7 +121,7 @@ static void read_capacity_async_no_capacity(void)
     return;
   }
   cap_seen c = { 0 };
-  mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, on_capacity, &c);
+  mcsi_scsi_read_capacity_async(f.ini, f.sid, 0, MCSI_COMPLETION(on_capacity, &c));
   int64_t t0 = now_ms();
   while (!c.done && now_ms() - t0 < 2000) mcsi_process(f.ini, 100);
   t_status(c.st, ISDSC_SCSI_REQUEST_FAILED, "GOOD without a capacity", &f);
@@ -157,8 +159,10 @@ static void seen(helper_seen *h, const char *message)
   snprintf(h->message, sizeof h->message, "%s", message ? message : "(null)");
 }
 
-static void seen_inquiry(mcsi_status st, const char *message, const mcsi_inquiry *inq, void *arg)
+static void seen_inquiry(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_inquiry *inq = result_;
+  (void)ini_;
   helper_seen *h = arg;
   seen(h, message);
   h->calls++;
@@ -166,8 +170,12 @@ static void seen_inquiry(mcsi_status st, const char *message, const mcsi_inquiry
   if (inq) h->inq = *inq;
 }
 
-static void seen_luns(mcsi_status st, const char *message, const uint64_t *luns, size_t count, void *arg)
+static void seen_luns(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  const mcsi_lun_list *list_ = result_;
+  const uint64_t *luns = list_ ? list_->luns : NULL;
+  size_t count = list_ ? list_->count : 0;
+  (void)ini_;
   helper_seen *h = arg;
   seen(h, message);
   h->calls++;
@@ -176,8 +184,9 @@ static void seen_luns(mcsi_status st, const char *message, const uint64_t *luns,
   h->lun0 = count ? luns[0] : 99;
 }
 
-static void seen_status(mcsi_status st, const char *message, void *arg)
+static void seen_status(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result_, void *arg)
 {
+  (void)ini_; (void)result_;
   helper_seen *h = arg;
   seen(h, message);
   h->calls++;
@@ -195,9 +204,9 @@ static void scsi_helpers_async(void)
     fx_end(&f);
     return;
   }
-  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, -1, seen_inquiry, &a), ISDSC_SUCCESS, "INQUIRY started", &f);
-  t_status(mcsi_scsi_report_luns_async(f.ini, f.sid, seen_luns, &b), ISDSC_SUCCESS, "REPORT LUNS started", &f);
-  t_status(mcsi_scsi_test_unit_ready_async(f.ini, f.sid, 0, seen_status, &c), ISDSC_SUCCESS, "TEST UNIT READY started", &f);
+  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, -1, MCSI_COMPLETION(seen_inquiry, &a)), ISDSC_SUCCESS, "INQUIRY started", &f);
+  t_status(mcsi_scsi_report_luns_async(f.ini, f.sid, MCSI_COMPLETION(seen_luns, &b)), ISDSC_SUCCESS, "REPORT LUNS started", &f);
+  t_status(mcsi_scsi_test_unit_ready_async(f.ini, f.sid, 0, MCSI_COMPLETION(seen_status, &c)), ISDSC_SUCCESS, "TEST UNIT READY started", &f);
   T_OK(a.calls + b.calls + c.calls == 0, "all three in flight at once; no callback inside a call");
   int64_t t0 = now_ms();
   while ((!a.calls || !b.calls || !c.calls) && now_ms() - t0 < 2000) mcsi_process(f.ini, 50);
@@ -209,8 +218,8 @@ static void scsi_helpers_async(void)
   t_status(c.st, ISDSC_SUCCESS, "TEST UNIT READY answered", &f);
   T_OK(!strcmp(a.message, "Success") && !strcmp(b.message, "Success") && !strcmp(c.message, "Success"),
        "each with its own message ('%s', '%s', '%s')", a.message, b.message, c.message);
-  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, seen_inquiry, &a), ISDSC_INVALID_PARAMETER, "a page past 255", &f);
-  t_status(mcsi_scsi_test_unit_ready_async(f.ini, 0x7777, 0, seen_status, &c), ISDSC_INVALID_SESSION_ID,
+  t_status(mcsi_scsi_inquiry_async(f.ini, f.sid, 0, 256, MCSI_COMPLETION(seen_inquiry, &a)), ISDSC_INVALID_PARAMETER, "a page past 255", &f);
+  t_status(mcsi_scsi_test_unit_ready_async(f.ini, 0x7777, 0, MCSI_COMPLETION(seen_status, &c)), ISDSC_INVALID_SESSION_ID,
            "an unknown session: refused at once", &f);
   fx_logout_ok(&f, "after the helpers");
   fx_end(&f);

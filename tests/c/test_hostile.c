@@ -9,6 +9,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define LOOP_MS 20
 
@@ -45,21 +46,21 @@ static fake_target_opts scenario_opts(fake_scenario sc, int variant)
 /* Adds a connection to the same fake target; 0 on failure. */
 static mcsi_id add_conn(fx *f, const char *what)
 {
-  mcsi_conn_opts co = { .portal = fake_target_portal(f->ft) };
+  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
   mcsi_id cid = 0;
 
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, &co, &cid), ISDSC_SUCCESS, what, f))
+  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
     return 0;
   return cid;
 }
 
 static void check_session_works(fx *f, const char *what)
 {
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
 
   t_status(mcsi_scsi_test_unit_ready(f->ini, f->sid, 0), ISDSC_SUCCESS, what, f);
-  mcsi_session_get_info(f->ini, f->sid, &si);
-  T_EQ_STR(si.state, "active", "%s: session still active", what);
+  t_get_info(f->ini, f->sid, &si);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "%s: session still active", what);
 }
 
 /* ---- 1. Removal path: a Data-In for an unknown ITT while logging out ---------- */
@@ -86,9 +87,9 @@ static void test_logout_stray_data_in(void)
 static int rejected_removed;
 static mcsi_status rejected_st;
 
-static void rejected_removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void rejected_removal_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   (void)arg;
   rejected_st = st;
@@ -104,14 +105,14 @@ static void test_logout_rejected(void)
   if (fx_start(&f, &to)) {
     mcsi_id cid = add_conn(&f, "rejected Logout: second connection");
     if (cid) {
-      t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, rejected_removal_done, NULL), ISDSC_SUCCESS,
+      t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(rejected_removal_done, NULL)), ISDSC_SUCCESS,
                "rejected Logout: removal started", &f);
       run_until(f.ini, &rejected_removed, 10000);
       T_EQ_INT(rejected_removed, 1, "rejected Logout: the removal ended, once");
       t_status(rejected_st, ISDSC_TARGET_ERROR, "rejected Logout: with the target's refusal", &f);
-      mcsi_session_info si;
-      mcsi_session_get_info(f.ini, f.sid, &si);
-      T_EQ_U64(si.connection_count, 1, "rejected Logout: the connection is gone from the session");
+      mcsi_session_info *si = NULL;
+      t_get_info(f.ini, f.sid, &si);
+      T_EQ_U64(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "rejected Logout: the connection is gone from the session");
       check_session_works(&f, "rejected Logout: afterwards");
     }
     fx_logout_any(&f, "rejected Logout");
@@ -141,16 +142,16 @@ static void test_join_expcmdsn(void)
   if (b && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1), ISDSC_SUCCESS,
                     "join ExpCmdSN: commands go to the second connection", &f)) {
     cdb_rw10(cdb, 0x28, 0, 1);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "join ExpCmdSN: a READ the target takes and never answers", &f);
     run_for(f.ini, 200);
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    uint32_t unanswered = si.cmdsn - 1;
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    uint32_t unanswered = mcsi_session_info_get(si, MCSI_SI_CMDSN) - 1;
     add_conn(&f, "join ExpCmdSN: a third connection joins");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_OK(mcsi_sn_le_test(si.exp_cmdsn, unanswered),
-         "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, si.exp_cmdsn);
+    t_get_info(f.ini, f.sid, &si);
+    T_OK(mcsi_sn_le_test(mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN), unanswered),
+         "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, (unsigned)mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN));
   }
   fx_logout_any(&f, "join ExpCmdSN");
   fx_end(&f);
@@ -162,17 +163,19 @@ static uint8_t split_buf[8 * 512];
 static int split_done, removed;
 static mcsi_status split_st, removed_st;
 
-static void split_read_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void split_read_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   split_st = st;
   split_done = 1;
   memset(split_buf, 0x5a, sizeof split_buf);   /* the caller reuses its buffer at once */
 }
 
-static void removal_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void removal_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   (void)arg;
   removed_st = st;
@@ -199,8 +202,8 @@ static void test_split_data_in(void)
     fx_end(&f);
     return;
   }
-  f.lo.command_timeout_ms = 15000;             /* longer than the 5 s drain: the READ moves, not times out */
-  f.lo.nop_interval_ms = -1;                   /* a NOP would find the connection stuck mid-PDU */
+  t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 15000);             /* longer than the 5 s drain: the READ moves, not times out */
+  t_login_set(f.lo, MCSI_OPT_NOP_INTERVAL_MS, -1);                   /* a NOP would find the connection stuck mid-PDU */
   if (!t_status(fx_login(&f), ISDSC_SUCCESS, "split Data-In: login", &f)) {
     fx_end(&f);
     return;
@@ -210,11 +213,10 @@ static void test_split_data_in(void)
   if (cid && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1),
                       ISDSC_SUCCESS, "split Data-In: the READ goes to the second connection", &f)) {
     cdb_rw10(cdb, 0x28, 0, 8);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, split_buf, sizeof split_buf,
-                              split_read_done, NULL), ISDSC_SUCCESS, "split Data-In: READ submitted", &f);
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, split_buf, sizeof split_buf, MCSI_COMPLETION(split_read_done, NULL)), ISDSC_SUCCESS, "split Data-In: READ submitted", &f);
     run_for(f.ini, 300);                       /* the header and half the data arrive */
     T_EQ_INT(split_done, 0, "split Data-In: the READ waits for the rest of its data");
-    t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, removal_done, NULL), ISDSC_SUCCESS,
+    t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(removal_done, NULL)), ISDSC_SUCCESS,
              "split Data-In: removal started", &f);
     run_until(f.ini, &removed, 15000);         /* drain deadline, READ moves, Logout, the rest arrives */
     run_until(f.ini, &split_done, 5000);
@@ -248,23 +250,23 @@ static void count_failures(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 static void test_join_reset(void)
 {
   fake_target_opts to = scenario_opts(FAKE_JOIN_RESET, 0);
-  mcsi_conn_opts co;
+  mcsi_conn_opts *co;
   fx f;
 
   to.max_connections = 4;                      /* claims MC/S, makes a new session of each join */
   if (fx_start(&f, &to)) {
     mcsi_set_event_callback(f.ini, count_failures, NULL);
-    co = (mcsi_conn_opts){ .portal = fake_target_portal(f.ft) };
+    co = t_conn_opts(fake_target_portal(f.ft), 0);
     for (int i = 0; i < 5; i++) {
-      mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, &co, NULL);
+      mcsi_status st = mcsi_add_connection_to_session(f.ini, f.sid, co, NULL);
       T_OK(st == ISDSC_CANT_INCLUDE_IN_SESSION || st == ISDSC_CONNECTION_FAILED,
            "join + reset #%d: refused with %s (%s)", i + 1, st_name(st), last_msg(&f));
     }
     T_EQ_INT(conn_failed_events, 5, "join + reset: one conn-failed event per refused connection");
     T_EQ_INT(failed_twice, 0, "join + reset: no connection reported failed twice");
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_U64(si.connection_count, 1, "join + reset: the session has its one connection");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_U64(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "join + reset: the session has its one connection");
     mcsi_set_event_callback(f.ini, NULL, NULL);
     check_session_works(&f, "join + reset: afterwards");
     fx_logout_any(&f, "join + reset");
@@ -283,11 +285,11 @@ static void test_bad_sendtargets(void)
   fx f;
 
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
     for (int i = 0; i < 300; i++) {            /* a leak of the parsed list shows in the heap */
       if (i == 20)
         before = heap_in_use();
-      st = mcsi_send_targets(f.ini, &f.lo, &list);
+      st = mcsi_send_targets(f.ini, f.lo, &list);
       if (st != ISDSC_INVALID_SENDTARGETS_TEXT)
         break;
     }
@@ -381,10 +383,10 @@ static void test_text_forever(void)
   fx f;
 
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
-    f.lo.login_timeout_ms = 20000;             /* the bound, not the clock, must end it */
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
+    t_login_set(f.lo, MCSI_OPT_LOGIN_TIMEOUT_MS, 20000);             /* the bound, not the clock, must end it */
     int64_t t0 = now_ms();
-    t_status(mcsi_send_targets(f.ini, &f.lo, &list), ISDSC_OUT_OF_RESOURCES,
+    t_status(mcsi_send_targets(f.ini, f.lo, &list), ISDSC_OUT_OF_RESOURCES,
              "Text Response with C=1 forever: stopped at the 1 MiB bound", &f);
     T_OK(now_ms() - t0 < 15000, "Text Response forever: answered in %lld ms", (long long)(now_ms() - t0));
     T_OK(list == NULL, "Text Response forever: no list");
@@ -406,7 +408,7 @@ static void test_closed_window(void)
   if (fx_start(&f, &to)) {
     cdb_rw10(cdb, 0x28, 0, 1);
     int64_t t0 = now_ms();
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "closed window: READ submitted", &f);
     run_until(f.ini, &d.done, 10000);
     int64_t ms = now_ms() - t0;
@@ -424,8 +426,10 @@ static void test_closed_window(void)
 
 typedef struct many { int left, failed; } many;
 
-static void many_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void many_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   many *m = arg;
   (void)res;
   m->left--;
@@ -448,12 +452,12 @@ static void test_reinstated_window(void)
     fx_end(&f);
     return;
   }
-  f.lo.recovery_timeout_ms = 15000;
-  f.lo.command_timeout_ms = 10000;
+  t_login_set(f.lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+  t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
   if (t_status(fx_login(&f), ISDSC_SUCCESS, "reinstated window: login", &f)) {
     for (int i = 0; i < 32; i++) {
       cdb_rw10(cdb, 0x28, (uint32_t)i, 1);
-      mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, bufs[i], 512, many_done, &m);
+      mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, bufs[i], 512, MCSI_COMPLETION(many_done, &m));
     }
     int64_t end = now_ms() + 20000;
     while (m.left > 0 && now_ms() < end)

@@ -14,6 +14,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 /* A portal that completes the TCP handshake (the kernel's backlog) and then
  * never says a word. */
@@ -41,14 +42,15 @@ typedef struct seen {
 
 static int order_counter;
 
-static void on_result(mcsi_initiator *ini, const mcsi_result *r, void *arg)
+static void on_result(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  (void)result;
   seen *s = arg;
   (void)ini;
   s->calls++;
-  s->st = r->status;
+  s->st = st;
   s->order = ++order_counter;
-  snprintf(s->message, sizeof s->message, "%s", r->message ? r->message : "");
+  snprintf(s->message, sizeof s->message, "%s", message ? message : "");
 }
 
 static void run_for(mcsi_initiator *ini, int64_t ms)
@@ -67,8 +69,8 @@ static int run_until(mcsi_initiator *ini, const int *flag, int64_t ms)
 /* Starts an add to the silent portal that would wait 10 s for its login. */
 static int start_silent_add(fx *f, const char *silent, seen *add)
 {
-  mcsi_conn_opts co = { .portal = silent, .login_timeout_ms = 10000 };
-  return t_status(mcsi_add_connection_async(f->ini, f->sid, &co, on_result, add), ISDSC_SUCCESS,
+  mcsi_conn_opts *co = t_conn_opts(silent, MCSI_OPT_LOGIN_TIMEOUT_MS, 10000, 0);
+  return t_status(mcsi_add_connection_async(f->ini, f->sid, co, MCSI_COMPLETION(on_result, add)), ISDSC_SUCCESS,
                   "an add to a silent portal starts", f);
 }
 
@@ -84,13 +86,13 @@ static void logout_during_add(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &add)) {
     run_for(f.ini, 100);
     T_EQ_INT(add.calls, 0, "the add is still in flight after 100 ms (its portal is silent)");
     int64_t t0 = now_ms();
-    t_status(mcsi_logout_from_target_async(f.ini, f.sid, on_result, &out), ISDSC_SUCCESS,
+    t_status(mcsi_logout_from_target_async(f.ini, f.sid, MCSI_COMPLETION(on_result, &out)), ISDSC_SUCCESS,
              "LogoutFromTarget starts while the add is in flight", &f);
     run_until(f.ini, &out.calls, 3000);
     T_EQ_INT(out.calls, 1, "the logout is answered once");
@@ -125,7 +127,7 @@ static void free_during_add(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &add)) {
     run_for(f.ini, 50);
@@ -149,11 +151,11 @@ static void logout_during_two_adds(void)
     if (lfd >= 0) close(lfd);
     return;
   }
-  f.lo.max_connections = 4;
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
   t_status(fx_login(&f), ISDSC_SUCCESS, "login (MaxConnections 4)", &f);
   if (start_silent_add(&f, silent, &a) && start_silent_add(&f, silent, &b)) {
     run_for(f.ini, 50);
-    t_status(mcsi_logout_from_target_async(f.ini, f.sid, on_result, &out), ISDSC_SUCCESS, "logout with two adds in flight", &f);
+    t_status(mcsi_logout_from_target_async(f.ini, f.sid, MCSI_COMPLETION(on_result, &out)), ISDSC_SUCCESS, "logout with two adds in flight", &f);
     run_until(f.ini, &out.calls, 3000);
     run_for(f.ini, 100);
     T_OK(a.calls == 1 && b.calls == 1 && out.calls == 1, "each of the three answered once (%d, %d, %d)", a.calls,

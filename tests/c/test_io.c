@@ -10,6 +10,7 @@
 #include <poll.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 
@@ -19,12 +20,10 @@ static mcsi_id login(const char *port_var, const char *iqn_var, int digests, int
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env(port_var));
-  mcsi_login_opts o = { .portal = portal, .target = t_env(iqn_var), .login_timeout_ms = 5000,
-                        .header_digest = digests, .data_digest = digests, .initial_r2t = initial_r2t,
-                        .recovery_timeout_ms = recovery_ms };
+  mcsi_login_opts *o = t_login_opts(portal, t_env(iqn_var), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_HEADER_DIGEST, digests, MCSI_OPT_DATA_DIGEST, digests, MCSI_OPT_INITIAL_R2T, initial_r2t, MCSI_OPT_RECOVERY_TIMEOUT_MS, recovery_ms, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s (%s)", o.target, mcsi_last_message(ini));
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s (%s)", mcsi_login_opts_get_string(o, MCSI_OPT_TARGET), mcsi_last_message(ini));
   return st ? 0 : sid;
 }
 
@@ -113,8 +112,10 @@ static void stream_submit(stream *s, int slot);
 typedef struct slot_ref { stream *s; int slot; } slot_ref;
 static slot_ref refs[16];
 
-static void slot_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void slot_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   slot_ref *r = arg;
   stream *s = r->s;
   (void)res;
@@ -139,8 +140,8 @@ static void stream_submit(stream *s, int slot)
   s->next += s->chunk / s->bs;
   s->lba_of[slot] = lba;
   if (s->write) fill(s->bufs[slot], s->chunk, (uint32_t)lba);
-  mcsi_status st = s->write ? mcsi_write_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, slot_done, &refs[slot])
-                            : mcsi_read_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, slot_done, &refs[slot]);
+  mcsi_status st = s->write ? mcsi_write_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, MCSI_COMPLETION(slot_done, &refs[slot]))
+                            : mcsi_read_async(ini, s->sid, s->lun, lba, s->bs, s->bufs[slot], s->chunk, MCSI_COMPLETION(slot_done, &refs[slot]));
   if (st) { if (!s->errors++) s->first_error = st; return; }
   s->inflight++;
 }
@@ -181,19 +182,21 @@ static int other_sense;
 static mcsi_id drop_sid;
 static uint8_t drop_buf[32][65536];
 
-static void drop_done(mcsi_status st, const mcsi_scsi_result *res, void *arg);
+static void drop_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg);
 
 /* Keeps its slot busy: every completion submits the next read at once. */
 static void drop_submit(intptr_t slot)
 {
   mcsi_status st = mcsi_read_async(ini, drop_sid, 1, (uint64_t)slot * 128, 512, drop_buf[slot],
-                                   sizeof drop_buf[slot], drop_done, (void *)slot);
+                                   sizeof drop_buf[slot], MCSI_COMPLETION(drop_done, (void *)slot));
   if (st) refused = st;
   else submitted++;
 }
 
-static void drop_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void drop_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   completions++;
   if (st == ISDSC_CONNECTION_FAILED) drops_seen++;
   else if (st) { other_errors++; other_status = st; other_sense = res->sense_key; }
@@ -218,9 +221,9 @@ static void drop_mid_io(void)
   uint8_t b[512];
   mcsi_status st = mcsi_read(ini, drop_sid, 1, 0, b, sizeof b);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_NO_CONNECTION_AVAILABLE", "later commands refused cleanly (%s)", mcsi_last_message(ini));
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, drop_sid, &si);
-  T_EQ_STR(si.state, "failed", "session marked failed");
+  mcsi_session_info *si = NULL;
+  t_get_info(ini, drop_sid, &si);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "failed", "session marked failed");
   T_EQ_INT(mcsi_logout_from_target(ini, drop_sid), ISDSC_SUCCESS, "a failed session can still be logged out (removed)");
 }
 
@@ -228,8 +231,10 @@ static void drop_mid_io(void)
  * mcsi_next_timeout_ms(), then mcsi_process(ini, 0). */
 static int host_done;
 static mcsi_status host_st;
-static void host_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void host_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   host_done++;
   host_st = st;
@@ -240,7 +245,7 @@ static void host_driven_loop(mcsi_id sid)
   static uint8_t buf[16][4096];
   int queued = 0, polls = 0;
   for (int i = 0; i < 16; i++)
-    queued += mcsi_read_async(ini, sid, 1, (uint64_t)i * 8, 512, buf[i], sizeof buf[i], host_cb, NULL) == ISDSC_SUCCESS;
+    queued += mcsi_read_async(ini, sid, 1, (uint64_t)i * 8, 512, buf[i], sizeof buf[i], MCSI_COMPLETION(host_cb, NULL)) == ISDSC_SUCCESS;
   T_EQ_INT(queued, 16, "16 reads queued for a host-driven loop");
   time_t until = time(NULL) + 10;
   while (host_done < queued && time(NULL) < until) {
@@ -264,10 +269,10 @@ int main(void)
     T_EQ_STR(mcsi_status_name(mcsi_lun_reset(ini, sid, 1)), "ISDSC_SUCCESS", "LUN RESET (%s)", mcsi_last_message(ini));
     uint8_t b[512];
     T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, 512), ISDSC_SUCCESS, "I/O after LUN RESET (unit attention retried)");
-    mcsi_session_info si;
-    T_EQ_INT(mcsi_session_get_info(ini, sid, &si), ISDSC_SUCCESS, "session info after the reset");
-    T_EQ_INT(si.commands_retried, 0, "a UNIT ATTENTION re-send is no re-issue after a connection failure (%llu)",
-             (unsigned long long)si.commands_retried);
+    mcsi_session_info *si = NULL;
+    T_EQ_INT(t_get_info(ini, sid, &si), ISDSC_SUCCESS, "session info after the reset");
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED), 0, "a UNIT ATTENTION re-send is no re-issue after a connection failure (%llu)",
+             (unsigned long long)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED));
     host_driven_loop(sid);
     big_write_verify(sid);
     T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout");

@@ -120,7 +120,7 @@ static void storm_other_calls(fx *f)
   before = io_sent(f);
   fake_target_storm(f->ft, FAKE_STORM_TSF, 2);
   async_done d = { 0 };
-  t_status(mcsi_scsi_submit(f->ini, f->sid, 0, tur, 6, MCSI_DIR_NONE, NULL, 0, on_done, &d), ISDSC_SUCCESS,
+  t_status(mcsi_scsi_submit(f->ini, f->sid, 0, tur, 6, MCSI_DIR_NONE, NULL, 0, MCSI_COMPLETION(on_done, &d)), ISDSC_SUCCESS,
            "mcsi_scsi_submit", f);
   for (int64_t end = now_ms() + 5000; !d.done && now_ms() < end;) mcsi_process(f->ini, 50);
   t_status(d.st, ISDSC_SUCCESS, "mcsi_scsi_submit through a TASK SET FULL storm of 2", f);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 static int events[16];
@@ -44,10 +45,9 @@ static mcsi_id login(int interval, int timeout)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"),
-                        .nop_interval_ms = interval, .nop_timeout_ms = timeout, .recovery_timeout_ms = -1 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_NOP_INTERVAL_MS, interval, MCSI_OPT_NOP_TIMEOUT_MS, timeout, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
   return sid;
 }
@@ -55,16 +55,16 @@ static mcsi_id login(int interval, int timeout)
 static void nops_keep_an_idle_session(void)
 {
   mcsi_id sid = login(100, 500);
-  mcsi_session_info a, b;
-  mcsi_session_get_info(ini, sid, &a);
+  mcsi_session_info *a = NULL, *b = NULL;
+  t_get_info(ini, sid, &a);
   idle(1.0);
-  mcsi_session_get_info(ini, sid, &b);
-  uint64_t sent = b.connections[0].stats.pdus_sent - a.connections[0].stats.pdus_sent;
-  uint64_t got = b.connections[0].stats.pdus_received - a.connections[0].stats.pdus_received;
+  t_get_info(ini, sid, &b);
+  uint64_t sent = mcsi_conn_info_get(mcsi_session_info_connection(b, 0), MCSI_CI_PDUS_SENT) - mcsi_conn_info_get(mcsi_session_info_connection(a, 0), MCSI_CI_PDUS_SENT);
+  uint64_t got = mcsi_conn_info_get(mcsi_session_info_connection(b, 0), MCSI_CI_PDUS_RECEIVED) - mcsi_conn_info_get(mcsi_session_info_connection(a, 0), MCSI_CI_PDUS_RECEIVED);
   T_OK(sent >= 5 && sent <= 12, "idle 1 s with a 100 ms NOP interval: %llu NOP-Outs sent", (unsigned long long)sent);
   T_OK(got + 1 >= sent && got <= sent, "every NOP-Out answered by a NOP-In (%llu of %llu; one may be in flight)",
        (unsigned long long)got, (unsigned long long)sent);
-  T_EQ_STR(b.state, "active", "session still active");
+  T_EQ_STR(mcsi_session_info_get_string(b, MCSI_SI_STATE), "active", "session still active");
   T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout");
 }
 
@@ -74,11 +74,11 @@ static void target_nops_answered(void)
   tgtadm("--op update --mode target --tid 1 --name nop_count --value 2");
   mcsi_id sid = login(-1, 0);    /* our own keep-alive off: only the target pings */
   idle(3.5);
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, sid, &si);
-  T_OK(si.connections[0].stats.pdus_received >= 3, "received the target's NOP-Ins (%llu PDUs)",
-       (unsigned long long)si.connections[0].stats.pdus_received);
-  T_EQ_STR(si.state, "active", "answered them: tgt kept the session past nop_count intervals");
+  mcsi_session_info *si = NULL;
+  t_get_info(ini, sid, &si);
+  T_OK(mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED) >= 3, "received the target's NOP-Ins (%llu PDUs)",
+       (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED));
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "answered them: tgt kept the session past nop_count intervals");
   uint8_t b[512];
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O still works");
   mcsi_logout_from_target(ini, sid);
@@ -100,22 +100,22 @@ static void silent_path_detected(void)
   mcsi_id sid = login(200, 300);
   uint8_t b[512];
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O before the path goes silent");
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, sid, &si);
+  mcsi_session_info *si = NULL;
+  t_get_info(ini, sid, &si);
   char rules[400];
   snprintf(rules, sizeof rules, "table inet mcsi_test_%d {\n chain in { type filter hook input priority -10;"
-           " tcp sport %u drop; tcp dport %u drop; }\n}", (int)getpid(), si.connections[0].local_port,
-           si.connections[0].local_port);
-  T_EQ_INT(nft(rules), 0, "nftables drops the connection's packets (local port %u)", si.connections[0].local_port);
+           " tcp sport %u drop; tcp dport %u drop; }\n}", (int)getpid(), (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT),
+           (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
+  T_EQ_INT(nft(rules), 0, "nftables drops the connection's packets (local port %u)", (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
   double t0 = now_s();
   do {
     mcsi_process(ini, 20);
-    mcsi_session_get_info(ini, sid, &si);
-  } while (strcmp(si.state, "failed") && now_s() - t0 < 5);
+    t_get_info(ini, sid, &si);
+  } while (strcmp(mcsi_session_info_get_string(si, MCSI_SI_STATE), "failed") && now_s() - t0 < 5);
   double dt = now_s() - t0;
   snprintf(rules, sizeof rules, "delete table inet mcsi_test_%d", (int)getpid());
   T_EQ_INT(nft(rules), 0, "nftables rules removed");
-  T_EQ_STR(si.state, "failed", "silent path: session failed");
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "failed", "silent path: session failed");
   T_OK(dt <= 0.2 + 0.3 + 0.3, "detected within interval + timeout, plus scheduling slack (%.3f s <= 0.8 s)", dt);
   T_EQ_STR(mcsi_status_name(last_fail), "ISDSC_CONNECTION_FAILED", "connection-failed event carries the status");
   T_OK(events[MCSI_EV_CONN_FAILED] == 1 && events[MCSI_EV_SESSION_FAILED] == 1, "one conn-failed and one session-failed event");
@@ -128,10 +128,9 @@ static void command_timeout(void)
 {
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .command_timeout_ms = 800,
-                        .recovery_timeout_ms = -1 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_COMMAND_TIMEOUT_MS, 800, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
   mcsi_id sid = 0;
-  T_EQ_INT(mcsi_login_to_target(ini, &o, &sid, NULL), ISDSC_SUCCESS, "login");
+  T_EQ_INT(mcsi_login_to_target(ini, o, &sid, NULL), ISDSC_SUCCESS, "login");
   uint8_t b[512];
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O before the target goes offline");
   T_EQ_INT(tgtadm("--op update --mode target --tid 1 --name state --value offline"), 0, "target set offline");
@@ -148,8 +147,10 @@ static void command_timeout(void)
  * but it answers task management. */
 static int ab_calls;
 static mcsi_status ab_st;
-static void ab_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void ab_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   ab_calls++;
   ab_st = st;
@@ -164,7 +165,7 @@ static void abort_task(void)
   static uint8_t buf[4096];
   uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 };
   uint64_t tag = 0;
-  T_EQ_INT(mcsi_scsi_submit_tagged(ini, sid, 1, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, ab_cb, NULL, &tag),
+  T_EQ_INT(mcsi_scsi_submit_tagged(ini, sid, 1, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(ab_cb, NULL), &tag),
            ISDSC_SUCCESS, "abort: READ submitted");
   idle(0.1);
   T_EQ_INT(ab_calls, 0, "abort: unanswered so far");
@@ -172,9 +173,9 @@ static void abort_task(void)
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "abort: tgt confirmed ABORT TASK (%s)", mcsi_last_message(ini));
   T_OK(ab_calls == 1 && ab_st == ISDSC_SCSI_REQUEST_FAILED, "abort: the READ ended once, aborted");
   tgtadm("--op update --mode target --tid 1 --name state --value ready");
-  mcsi_session_info si;
-  mcsi_session_get_info(ini, sid, &si);
-  T_EQ_STR(si.state, "active", "abort: the session goes on");
+  mcsi_session_info *si = NULL;
+  t_get_info(ini, sid, &si);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "abort: the session goes on");
   mcsi_logout_from_target(ini, sid);
 }
 

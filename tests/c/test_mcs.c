@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "mcsi.h"
 #include "testlib.h"
+#include "testopts.h"
 
 static mcsi_initiator *ini;
 static char tgt1[64], tgt2[64], istgt1[64], istgt2[64];
@@ -54,25 +55,24 @@ static int count_lines(const char *text, const char *needle)
 
 static mcsi_id login(const char *portal, const char *iqn, uint32_t maxc, int recovery_ms)
 {
-  mcsi_login_opts o = { .portal = portal, .target = iqn, .max_connections = maxc,
-                        .recovery_timeout_ms = recovery_ms, .nop_interval_ms = 1000, .nop_timeout_ms = 1000 };
+  mcsi_login_opts *o = t_login_opts(portal, iqn, MCSI_OPT_MAX_CONNECTIONS, maxc, MCSI_OPT_RECOVERY_TIMEOUT_MS, recovery_ms, MCSI_OPT_NOP_INTERVAL_MS, 1000, MCSI_OPT_NOP_TIMEOUT_MS, 1000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to %s via %s (%s)", iqn, portal, mcsi_last_message(ini));
   return st ? 0 : sid;
 }
 
 static mcsi_status add(mcsi_id sid, const char *portal, mcsi_id *cid)
 {
-  mcsi_conn_opts o = { .portal = portal };
-  return mcsi_add_connection_to_session(ini, sid, &o, cid);
+  mcsi_conn_opts *o = t_conn_opts(portal, 0);
+  return mcsi_add_connection_to_session(ini, sid, o, cid);
 }
 
-static mcsi_session_info info(mcsi_id sid)
+static mcsi_session_info *info(mcsi_id sid)
 {
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   memset(&si, 0, sizeof si);
-  mcsi_session_get_info(ini, sid, &si);
+  t_get_info(ini, sid, &si);
   return si;
 }
 
@@ -89,8 +89,8 @@ static void four_connections_tgt(void)
     mcsi_status st = add(sid, portals[i], &cid[i]);
     T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "tgt: add connection %d via %s (%s)", i + 2, portals[i], mcsi_last_message(ini));
   }
-  mcsi_session_info si = info(sid);
-  T_EQ_INT(si.connection_count, 4, "tgt: the session lists 4 connections");
+  mcsi_session_info *si = info(sid);
+  T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 4, "tgt: the session lists 4 connections");
   char cmd[256];
   snprintf(cmd, sizeof cmd, "TGT_IPC_SOCKET=%s tgtadm -C 0 --lld iscsi --op show --mode conn --tid 1", t_env("MCSI_TGT_IPC"));
   const char *out = run(cmd);
@@ -107,23 +107,23 @@ static void four_connections_tgt(void)
   T_EQ_INT(count_lines(out, "Connection:"), 4, "tgtadm shows 4 connections in it");
   int cids_distinct = 1;
   for (size_t i = 0; i < 4; i++)
-    for (size_t j = 0; j < i; j++) cids_distinct &= si.connections[i].cid != si.connections[j].cid;
+    for (size_t j = 0; j < i; j++) cids_distinct &= mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_CID) != mcsi_conn_info_get(mcsi_session_info_connection(si, j), MCSI_CI_CID);
   T_OK(cids_distinct, "every connection has its own CID");
   int on2 = 0;
-  for (size_t i = 0; i < 4; i++) on2 += strncmp(si.connections[i].remote_addr, "127.0.0.2", 9) == 0;
+  for (size_t i = 0; i < 4; i++) on2 += strncmp(mcsi_conn_info_get_string(mcsi_session_info_connection(si, i), MCSI_CI_REMOTE_ADDR), "127.0.0.2", 9) == 0;
   T_EQ_INT(on2, 2, "two connections reach the target through 127.0.0.2");
 
   /* round robin: a fair share each */
   uint64_t before[4];
-  for (int i = 0; i < 4; i++) before[i] = si.connections[i].stats.commands;
+  for (int i = 0; i < 4; i++) before[i] = mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_COMMANDS);
   uint8_t buf[4096];
   for (int i = 0; i < 400; i++) mcsi_read(ini, sid, 1, (uint64_t)i * 8, buf, sizeof buf);
   si = info(sid);
   int fair = 1;
   for (int i = 0; i < 4; i++) {
-    uint64_t n = si.connections[i].stats.commands - before[i];
+    uint64_t n = mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_COMMANDS) - before[i];
     fair &= n >= 95 && n <= 105;
-    printf("# connection CID %u carried %llu of 400 commands\n", si.connections[i].cid, (unsigned long long)n);
+    printf("# connection CID %u carried %llu of 400 commands\n", (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_CID), (unsigned long long)n);
   }
   T_OK(fair, "round robin: each of 4 connections carried 100 +- 5 of 400 commands");
 
@@ -147,9 +147,9 @@ static void four_connections_istgt(void)
   char cmd[256];
   snprintf(cmd, sizeof cmd, "istgtcontrol -c %s/istgtcontrol.conf info 2>&1", t_env("MCSI_HARNESS_DIR"));
   const char *out = run(cmd);
-  mcsi_session_info si = info(sid);
+  mcsi_session_info *si = info(sid);
   char tsih[32];
-  snprintf(tsih, sizeof tsih, "TSIH=%u", si.tsih);
+  snprintf(tsih, sizeof tsih, "TSIH=%u", (unsigned)mcsi_session_info_get(si, MCSI_SI_TSIH));
   T_EQ_INT(count_lines(out, tsih), 4, "istgtcontrol info: 4 connections with %s", tsih);
   T_EQ_INT(count_lines(out, "TSIH="), 4, "and no other connection");
   uint8_t w[65536], r[65536];
@@ -164,7 +164,7 @@ static void four_connections_istgt(void)
   /* istgt frees a closed connection's slot about 1 s later: an immediate
    * re-add is refused (0x0208) and must not harm the session */
   si = info(sid);
-  mcsi_id victim = si.connections[1].id;
+  mcsi_id victim = mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_ID);
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, victim), ISDSC_SUCCESS, "istgt: remove one connection");
   mcsi_status st = add(sid, istgt1, &cid);
   T_OK(st == ISDSC_CANT_INCLUDE_IN_SESSION || st == ISDSC_SUCCESS, "istgt: immediate re-add: %s (%s)", mcsi_status_name(st),
@@ -187,7 +187,11 @@ static void on_event(mcsi_initiator *i, const mcsi_event *ev, void *arg)
            (unsigned long long)ev->connection_id, mcsi_status_name(ev->status), ev->reason);
 }
 
-static void on_removed(mcsi_initiator *ini_, const mcsi_result *r, void *arg) { (void)ini_; (void)arg; async_calls++; async_st = r->status; }
+static void on_removed(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  (void)message; (void)result;
+  (void)ini_; (void)arg; async_calls++; async_st = st;
+}
 
 static void statuses(void)
 {
@@ -197,29 +201,29 @@ static void statuses(void)
   T_EQ_INT(mcsi_remove_connection_from_session(ini, 0x7777, 1), ISDSC_INVALID_SESSION_ID, "remove from an unknown session");
   mcsi_id sid = login(tgt1, t_env("MCSI_TGT_IQN_PLAIN"), 2, 0);
   if (!sid) return;
-  mcsi_session_info si = info(sid);
-  mcsi_id lead = si.connections[0].id;
-  T_EQ_INT(si.max_connections, 2, "MaxConnections=2 offered and negotiated");
+  mcsi_session_info *si = info(sid);
+  mcsi_id lead = mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ID);
+  T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_MAX_CONNECTIONS), 2, "MaxConnections=2 offered and negotiated");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, lead), ISDSC_CANT_REMOVE_LAST_CONNECTION, "the only connection");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, 0x9999), ISDSC_INVALID_CONNECTION_ID, "unknown connection id");
 
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_FREE_PORT"));
   mcsi_status st = add(sid, portal, &cid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_CONNECTION_FAILED", "add via an unreachable portal (%s)", mcsi_last_message(ini));
-  T_EQ_INT(info(sid).connection_count, 1, "session untouched by the failed add");
+  T_EQ_INT(mcsi_session_info_get(info(sid), MCSI_SI_CONNECTION_COUNT), 1, "session untouched by the failed add");
   T_EQ_INT(add(sid, NULL, &cid), ISDSC_NO_PORTAL_SPECIFIED, "add without a portal");
 
   T_EQ_INT(add(sid, tgt2, &cid), ISDSC_SUCCESS, "second connection (%s)", mcsi_last_message(ini));
   T_EQ_INT(add(sid, tgt2, &cid2), ISDSC_TOO_MANY_CONNECTIONS, "third connection beyond MaxConnections=2");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, lead), ISDSC_CANNOT_REMOVE_LEADING_CONNECTION, "the leading connection");
 
-  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, on_removed, NULL), ISDSC_SUCCESS, "async removal started");
-  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, on_removed, NULL), ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "second removal of the same connection");
+  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, MCSI_COMPLETION(on_removed, NULL)), ISDSC_SUCCESS, "async removal started");
+  T_EQ_INT(mcsi_remove_connection_async(ini, sid, cid, MCSI_COMPLETION(on_removed, NULL)), ISDSC_REMOVE_CONNECTION_IN_PROGRESS, "second removal of the same connection");
   while (!async_calls) mcsi_process(ini, 100);
   T_EQ_INT(async_st, ISDSC_SUCCESS, "async removal finished with the Logout Response checked");
   T_EQ_INT(async_calls, 1, "its callback ran once");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, cid), ISDSC_INVALID_CONNECTION_ID, "an already removed connection");
-  T_EQ_INT(info(sid).connection_count, 1, "one connection left");
+  T_EQ_INT(mcsi_session_info_get(info(sid), MCSI_SI_CONNECTION_COUNT), 1, "one connection left");
   uint8_t b[512];
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O on the remaining connection");
 
@@ -242,23 +246,23 @@ static void policies(void)
   mcsi_id sid = login(tgt1, t_env("MCSI_TGT_IQN_PLAIN"), 4, 0), c[3];
   if (!sid) return;
   for (int i = 0; i < 3; i++) add(sid, i % 2 ? tgt1 : tgt2, &c[i]);
-  mcsi_session_info si = info(sid);
+  mcsi_session_info *si = info(sid);
   uint8_t b[4096];
   uint64_t base[4];
 
-#define SNAP() do { si = info(sid); for (int i_ = 0; i_ < 4; i_++) base[i_] = si.connections[i_].stats.commands; } while (0)
-#define DELTA(i) (si.connections[i].stats.commands - base[i])
+#define SNAP() do { si = info(sid); for (int i_ = 0; i_ < 4; i_++) base[i_] = mcsi_conn_info_get(mcsi_session_info_connection(si, i_), MCSI_CI_COMMANDS); } while (0)
+#define DELTA(i) (mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_COMMANDS) - base[i])
   mcsi_lb_path fo[1] = { { .connection_id = c[1], .primary = 1 } };
   T_EQ_INT(mcsi_set_load_balance_policy(ini, sid, MCSI_LB_FAILOVER_ONLY, fo, 1), ISDSC_SUCCESS, "fail over only, primary = third connection");
   SNAP();
   for (int i = 0; i < 100; i++) mcsi_read(ini, sid, 1, 0, b, sizeof b);
   si = info(sid);
-  T_OK(DELTA(2) >= 100 && DELTA(0) + DELTA(1) + DELTA(3) == 0 && si.connections[2].primary && !si.connections[0].active,
+  T_OK(DELTA(2) >= 100 && DELTA(0) + DELTA(1) + DELTA(3) == 0 && mcsi_conn_info_get(mcsi_session_info_connection(si, 2), MCSI_CI_PRIMARY) && !mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ACTIVE),
        "fail over only: all 100 commands on the primary (%llu %llu %llu %llu; primary %d, first active %d)",
        (unsigned long long)DELTA(0), (unsigned long long)DELTA(1), (unsigned long long)DELTA(2), (unsigned long long)DELTA(3),
-       si.connections[2].primary, si.connections[0].active);
+       (int)mcsi_conn_info_get(mcsi_session_info_connection(si, 2), MCSI_CI_PRIMARY), (int)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ACTIVE));
 
-  mcsi_lb_path w[4] = { { si.connections[0].id, 1, 1, 0 }, { c[0], 1, 1, 0 }, { c[1], 2, 1, 0 }, { c[2], 4, 1, 0 } };
+  mcsi_lb_path w[4] = { { mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ID), 1, 1, 0 }, { c[0], 1, 1, 0 }, { c[1], 2, 1, 0 }, { c[2], 4, 1, 0 } };
   T_EQ_INT(mcsi_set_load_balance_policy(ini, sid, MCSI_LB_WEIGHTED_PATHS, w, 4), ISDSC_SUCCESS, "weighted paths 1:1:2:4");
   SNAP();
   for (int i = 0; i < 800; i++) mcsi_read(ini, sid, 1, 0, b, sizeof b);
@@ -266,7 +270,7 @@ static void policies(void)
   T_OK(DELTA(0) == 100 && DELTA(1) == 100 && DELTA(2) == 200 && DELTA(3) == 400, "weighted: 100/100/200/400 of 800 (%llu %llu %llu %llu)",
        (unsigned long long)DELTA(0), (unsigned long long)DELTA(1), (unsigned long long)DELTA(2), (unsigned long long)DELTA(3));
 
-  mcsi_lb_path sub[4] = { { si.connections[0].id, 0, 1, 0 }, { c[0], 0, 1, 0 }, { c[1], 0, 0, 0 }, { c[2], 0, 0, 0 } };
+  mcsi_lb_path sub[4] = { { mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_ID), 0, 1, 0 }, { c[0], 0, 1, 0 }, { c[1], 0, 0, 0 }, { c[2], 0, 0, 0 } };
   T_EQ_INT(mcsi_set_load_balance_policy(ini, sid, MCSI_LB_ROUND_ROBIN_SUBSET, sub, 4), ISDSC_SUCCESS, "round robin with subset {1,2}");
   SNAP();
   for (int i = 0; i < 100; i++) mcsi_read(ini, sid, 1, 0, b, sizeof b);
@@ -274,7 +278,7 @@ static void policies(void)
   T_OK(DELTA(0) == 50 && DELTA(1) == 50 && DELTA(2) == 0 && DELTA(3) == 0, "subset: 50/50/0/0");
 
   T_EQ_INT(mcsi_set_load_balance_policy(ini, sid, MCSI_LB_LEAST_QUEUE_DEPTH, NULL, 0), ISDSC_SUCCESS, "least queue depth");
-  T_EQ_INT(info(sid).load_balance_policy, MCSI_LB_LEAST_QUEUE_DEPTH, "policy shown in the session info");
+  T_EQ_INT(mcsi_session_info_get(info(sid), MCSI_SI_LOAD_BALANCE_POLICY), MCSI_LB_LEAST_QUEUE_DEPTH, "policy shown in the session info");
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, b, sizeof b), ISDSC_SUCCESS, "I/O under least queue depth");
   mcsi_logout_from_target(ini, sid);
 #undef SNAP
@@ -317,8 +321,10 @@ static void make_block(uint8_t *b, uint32_t block, uint32_t seq)
 
 static void load_submit(int slot);
 
-static void load_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void load_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   int slot = (int)(intptr_t)arg, blk = L.slot_block[slot];
   L.inflight--;
   L.busy[blk] = 0;
@@ -342,7 +348,7 @@ static void load_submit(int slot)
   L.slot_block[slot] = blk;
   L.written[blk] = ++L.next_seq;
   make_block(L.buf[slot], (uint32_t)blk, L.written[blk]);
-  mcsi_status st = mcsi_write_async(ini, L.sid, L.lun, (uint64_t)blk * 8, 512, L.buf[slot], 4096, load_done, (void *)(intptr_t)slot);
+  mcsi_status st = mcsi_write_async(ini, L.sid, L.lun, (uint64_t)blk * 8, 512, L.buf[slot], 4096, MCSI_COMPLETION(load_done, (void *)(intptr_t)slot));
   if (st) { L.busy[blk] = 0; if (!L.failed++) L.first_fail = st; return; }
   L.inflight++;
 }
@@ -389,21 +395,21 @@ static void verify(const char *what)
 
 static mcsi_id any_non_leading(mcsi_id sid, uint16_t *cid_out, uint16_t *port_out)
 {
-  mcsi_session_info si = info(sid);
+  mcsi_session_info *si = info(sid);
   int n = 0;
   size_t pick[8];
-  for (size_t i = 0; i < si.connection_count && i < 8; i++)
-    if (!strcmp(si.connections[i].state, "active")) pick[n++] = i;
+  for (size_t i = 0; i < mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT) && i < 8; i++)
+    if (!strcmp(mcsi_conn_info_get_string(mcsi_session_info_connection(si, i), MCSI_CI_STATE), "active")) pick[n++] = i;
   if (!n) return 0;
   size_t i = pick[rand() % n];
-  *cid_out = si.connections[i].cid;
-  *port_out = si.connections[i].local_port;
-  return si.connections[i].id;
+  *cid_out = mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_CID);
+  *port_out = mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_LOCAL_PORT);
+  return mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_ID);
 }
 
 static void refill(mcsi_id sid, const char *p1, const char *p2, size_t want)
 {
-  for (int tries = 0; info(sid).connection_count < want && tries < 20; tries++) {
+  for (int tries = 0; mcsi_session_info_get(info(sid), MCSI_SI_CONNECTION_COUNT) < want && tries < 20; tries++) {
     mcsi_id cid;
     if (add(sid, tries % 2 ? p1 : p2, &cid) != ISDSC_SUCCESS) pump(0.2);
   }
@@ -420,9 +426,9 @@ static void failover_tgt(int drops)
   for (int d = 0; d < drops; d++) {
     pump(0.02);
     uint16_t cid, port;
-    mcsi_session_info si = info(sid);
+    mcsi_session_info *si = info(sid);
     if (!any_non_leading(sid, &cid, &port)) break;
-    if (tgtadm("--op delete --mode conn --tid 1 --sid %u --cid %u", tgt_sid(si.tsih), cid) == 0) done++;
+    if (tgtadm("--op delete --mode conn --tid 1 --sid %u --cid %u", tgt_sid(mcsi_session_info_get(si, MCSI_SI_TSIH)), cid) == 0) done++;
     int before = L.completed;
     double t0 = now_s();
     pump(0.05);
@@ -430,12 +436,12 @@ static void failover_tgt(int drops)
     refill(sid, tgt1, tgt2, 4);
   }
   load_stop();
-  mcsi_session_info si = info(sid);
+  mcsi_session_info *si = info(sid);
   printf("# tgt: %d drops, %d writes completed, %llu commands re-issued, %u recoveries\n", done, L.completed,
-         (unsigned long long)si.commands_retried, si.recoveries);
+         (unsigned long long)(unsigned)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED), (unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES));
   T_OK(done >= drops * 9 / 10, "tgt: %d of %d connection drops done from the target side", done, drops);
   T_EQ_INT(L.failed, 0, "tgt: no failed command under %d drops (first: %s)", done, mcsi_status_name(L.first_fail));
-  T_OK(si.commands_retried > 0, "tgt: commands were re-issued on surviving connections (%llu)", (unsigned long long)si.commands_retried);
+  T_OK(mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED) > 0, "tgt: commands were re-issued on surviving connections (%llu)", (unsigned long long)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED));
   verify("tgt failover");
 
   /* every connection at once: the session reinstates itself */
@@ -443,13 +449,13 @@ static void failover_tgt(int drops)
   pump(0.1);
   si = info(sid);
   char cmd[128];
-  snprintf(cmd, sizeof cmd, "bash tests/harness/tgt-drop-conn 1 %u >/dev/null 2>&1", tgt_sid(si.tsih));
+  snprintf(cmd, sizeof cmd, "bash tests/harness/tgt-drop-conn 1 %u >/dev/null 2>&1", tgt_sid(mcsi_session_info_get(si, MCSI_SI_TSIH)));
   T_EQ_INT(system(cmd), 0, "tgt: all connections dropped at once");
   pump(1.0);
   load_stop();
   si = info(sid);
-  T_EQ_STR(si.state, "active", "tgt: session active again");
-  T_OK(si.recoveries >= 1, "tgt: reinstated (%u recoveries)", si.recoveries);
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "tgt: session active again");
+  T_OK((unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES) >= 1, "tgt: reinstated (%u recoveries)", (unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES));
   T_EQ_INT(L.failed, 0, "tgt: no command failed across the reinstatement (first: %s)", mcsi_status_name(L.first_fail));
   verify("tgt reinstatement");
   T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "tgt: logout");
@@ -471,10 +477,9 @@ static int istgt_connections(void)
  * own list holds only the live connections before adding any. */
 static void failover_istgt(int drops)
 {
-  mcsi_login_opts o = { .portal = istgt1, .target = t_env("MCSI_ISTGT_IQN"), .max_connections = 4,
-                        .nop_interval_ms = 500, .nop_timeout_ms = 1000 };
+  mcsi_login_opts *o = t_login_opts(istgt1, t_env("MCSI_ISTGT_IQN"), MCSI_OPT_MAX_CONNECTIONS, 4, MCSI_OPT_NOP_INTERVAL_MS, 500, MCSI_OPT_NOP_TIMEOUT_MS, 1000, 0);
   mcsi_id sid = 0;
-  if (mcsi_login_to_target(ini, &o, &sid, NULL)) { T_OK(0, "istgt login (%s)", mcsi_last_message(ini)); return; }
+  if (mcsi_login_to_target(ini, o, &sid, NULL)) { T_OK(0, "istgt login (%s)", mcsi_last_message(ini)); return; }
   refill(sid, istgt1, istgt2, 2);
   load_start(sid, 0);
   int done = 0;
@@ -487,19 +492,19 @@ static void failover_istgt(int drops)
     if (system(cmd) == 0) done++;
     double end = now_s() + 20;
     pump(0.3);
-    while (strcmp(info(sid).state, "active") && now_s() < end) pump(0.1);
-    while (istgt_connections() > (int)info(sid).connection_count && now_s() < end) pump(0.2);
+    while (strcmp(mcsi_session_info_get_string(info(sid), MCSI_SI_STATE), "active") && now_s() < end) pump(0.1);
+    while (istgt_connections() > (int)mcsi_session_info_get(info(sid), MCSI_SI_CONNECTION_COUNT) && now_s() < end) pump(0.2);
     pump(0.5);
     refill(sid, istgt1, istgt2, 2);
   }
   pump(0.5);
   load_stop();
-  mcsi_session_info si = info(sid);
+  mcsi_session_info *si = info(sid);
   printf("# istgt: %d drops, %d writes completed, %llu re-issued, %u recoveries\n", done, L.completed,
-         (unsigned long long)si.commands_retried, si.recoveries);
+         (unsigned long long)(unsigned)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED), (unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES));
   T_EQ_INT(done, drops, "istgt: %d connections reset with ss -K", drops);
   T_EQ_INT(L.failed, 0, "istgt: no failed command (first: %s)", mcsi_status_name(L.first_fail));
-  T_EQ_STR(si.state, "active", "istgt: session active at the end");
+  T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "istgt: session active at the end");
   verify("istgt failover");
   T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "istgt: logout");
 }
@@ -508,12 +513,12 @@ static void failover_istgt(int drops)
 
 static void silent_path(void)
 {
-  mcsi_login_opts o = { .portal = tgt1, .target = t_env("MCSI_TGT_IQN_PLAIN"), .nop_interval_ms = 200, .nop_timeout_ms = 300 };
+  mcsi_login_opts *o = t_login_opts(tgt1, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_NOP_INTERVAL_MS, 200, MCSI_OPT_NOP_TIMEOUT_MS, 300, 0);
   mcsi_id sid = 0, cid;
-  if (mcsi_login_to_target(ini, &o, &sid, NULL)) { T_OK(0, "login for the silent path test"); return; }
+  if (mcsi_login_to_target(ini, o, &sid, NULL)) { T_OK(0, "login for the silent path test"); return; }
   add(sid, tgt2, &cid);
-  mcsi_session_info si = info(sid);
-  uint16_t port = si.connections[1].local_port;
+  mcsi_session_info *si = info(sid);
+  uint16_t port = mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_LOCAL_PORT);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "nft -f - >/dev/null 2>&1 <<'EOF'\ntable inet mcsi_mcs_%d {\n chain in { type filter hook input priority -10;"
            " tcp sport %u drop; tcp dport %u drop; }\n}\nEOF", (int)getpid(), port, port);
@@ -522,7 +527,7 @@ static void silent_path(void)
   double t0 = now_s(), dt = 0;
   while (now_s() - t0 < 5) {
     mcsi_process(ini, 10);
-    if (info(sid).connection_count == 1) { dt = now_s() - t0; break; }
+    if (mcsi_session_info_get(info(sid), MCSI_SI_CONNECTION_COUNT) == 1) { dt = now_s() - t0; break; }
   }
   pump(0.3);
   load_stop();

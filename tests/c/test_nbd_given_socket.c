@@ -18,6 +18,7 @@
 #include "mcsi_nbd.h"
 #include "testlib.h"
 #include "testnbd.h"
+#include "testopts.h"
 #include "testsock.h"
 
 static mcsi_initiator *ini;
@@ -61,9 +62,9 @@ int main(void)
   ini = mcsi_initiator_new(NULL);
   char portal[64], dir[64], path[96], err[256] = "";
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts lo = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 5000 };
+  mcsi_login_opts *lo = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &lo, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, lo, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
   snprintf(dir, sizeof dir, "%s/nbdg.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (st || !mkdtemp(dir)) return t_done();

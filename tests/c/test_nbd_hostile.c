@@ -19,6 +19,7 @@
 #include "mcsi.h"
 #include "mcsi_nbd.h"
 #include "testlib.h"
+#include "testopts.h"
 #include "testsock.h"
 #include "testnbd.h"
 
@@ -327,10 +328,9 @@ static void test_hangup_while_paused(void)
 {
   char portal[64], err[256] = "", path[128];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts lo = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 5000,
-                         .command_timeout_ms = 3000 };
+  mcsi_login_opts *lo = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_COMMAND_TIMEOUT_MS, 3000, 0);
   mcsi_id sid = 0;
-  if (mcsi_login_to_target(ini, &lo, &sid, NULL)) {
+  if (mcsi_login_to_target(ini, lo, &sid, NULL)) {
     T_OK(0, "second login (%s)", mcsi_last_message(ini));
     return;
   }
@@ -409,9 +409,9 @@ int main(void)
   ini = mcsi_initiator_new(NULL);
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts lo = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 5000 };
+  mcsi_login_opts *lo = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &lo, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, lo, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
   if (st) return t_done();
   snprintf(dir, sizeof dir, "%s/nbdh.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -438,7 +438,7 @@ int main(void)
     /* a daemon's persistent login comes back as a new session: the export follows it */
     mcsi_id sid2 = 0;
     int fd = t_nbd_open(ini, sock_path, 0);
-    T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, &lo, &sid2, NULL)), "ISDSC_SUCCESS", "a second session");
+    T_EQ_STR(mcsi_status_name(mcsi_login_to_target(ini, lo, &sid2, NULL)), "ISDSC_SUCCESS", "a second session");
     mcsi_nbd_export_rebind(exp_rw, sid2, 1);
     T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(ini, sid)), "ISDSC_SUCCESS", "the first one logs out");
     static uint8_t r[4096];

@@ -16,6 +16,8 @@
 #include "mcsi_nbd.h"
 #include "testlib.h"
 #include "testnbd.h"
+#include "testopts.h"
+#include "testsock.h"
 
 static mcsi_initiator *ini;
 static char sock_path[108];
@@ -68,10 +70,9 @@ int main(void)
   fake_target_opts to = { .max_transfer_blocks = 8 };
   fake_target *ft = fake_target_start_opts(&to);
   ini = mcsi_initiator_new(NULL);
-  mcsi_login_opts lo = { .portal = ft ? fake_target_portal(ft) : "", .target = ft ? fake_target_iqn(ft) : "",
-                         .login_timeout_ms = 5000, .recovery_timeout_ms = -1 };
+  mcsi_login_opts *lo = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "", MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
   mcsi_id sid = 0;
-  mcsi_status st = ft ? mcsi_login_to_target(ini, &lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
+  mcsi_status st = ft ? mcsi_login_to_target(ini, lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to the fake target (%s)", mcsi_last_message(ini));
   snprintf(dir, sizeof dir, "%s/nbdp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!st && mkdtemp(dir)) {

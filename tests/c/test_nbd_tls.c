@@ -24,6 +24,7 @@
 #include "mcsi_nbd.h"
 #include "wire.h"
 #include "testlib.h"
+#include "testopts.h"
 #include "testsock.h"
 #include "testnbd.h"
 
@@ -325,9 +326,9 @@ int main(void)
   ini = mcsi_initiator_new(NULL);
   char portal[64];
   snprintf(portal, sizeof portal, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  mcsi_login_opts lo = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 5000 };
+  mcsi_login_opts *lo = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &lo, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, lo, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login (%s)", mcsi_last_message(ini));
   if (st) return t_done();
   snprintf(dir, sizeof dir, "%s/nbdtls.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");

@@ -22,6 +22,7 @@
 #include "mcsi_nbd.h"
 #include "resolve.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define SLOW_NAME "slow.mcsi.test"
 #define SLOW_S 5
@@ -58,20 +59,19 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static mcsi_session_info info(mcsi_id sid)
+static mcsi_session_info *info(mcsi_id sid)
 {
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   memset(&si, 0, sizeof si);
-  mcsi_session_get_info(ini, sid, &si);
+  t_get_info(ini, sid, &si);
   return si;
 }
 
 static mcsi_id login(const char *portal, int nop_ms)
 {
-  mcsi_login_opts o = { .portal = portal, .target = t_env("MCSI_TGT_IQN_PLAIN"), .max_connections = 4,
-                        .nop_interval_ms = nop_ms, .nop_timeout_ms = 500, .recovery_timeout_ms = 10000 };
+  mcsi_login_opts *o = t_login_opts(portal, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_MAX_CONNECTIONS, 4, MCSI_OPT_NOP_INTERVAL_MS, nop_ms, MCSI_OPT_NOP_TIMEOUT_MS, 500, MCSI_OPT_RECOVERY_TIMEOUT_MS, 10000, 0);
   mcsi_id sid = 0;
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s (%s)", portal, mcsi_last_message(ini));
   return st ? 0 : sid;
 }
@@ -101,8 +101,10 @@ static void io_tick(mcsi_initiator *i, void *arg)
   if (io.running) io_next();
 }
 
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   double t = now_s();
   io.inflight--;
@@ -117,8 +119,8 @@ static void io_next(void)
 {
   uint64_t lba = (uint64_t)(io.completed % 64) * (IO_LEN / 512);
   mcsi_status st = io.completed % 2
-    ? mcsi_read_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, io_done, NULL)
-    : mcsi_write_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, io_done, NULL);
+    ? mcsi_read_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, MCSI_COMPLETION(io_done, NULL))
+    : mcsi_write_async(ini, io.sid, 1, lba, 512, io.buf, IO_LEN, MCSI_COMPLETION(io_done, NULL));
   if (st) io.failed++;
   else io.inflight++;
 }
@@ -145,16 +147,17 @@ static void io_stop(void)
 
 typedef struct op { int done; mcsi_status st; mcsi_id sid, cid; double at; char msg[512]; } op;
 
-static void op_done(mcsi_initiator *i, const mcsi_result *r, void *arg)
+static void op_done(mcsi_initiator *i, mcsi_status st, const char *message, const void *result, void *arg)
 {
+  const mcsi_session_result *ids = result;
   op *o = arg;
   (void)i;
   o->done = 1;
-  o->st = r->status;
-  o->sid = r->session_id;
-  o->cid = r->connection_id;
+  o->st = st;
+  o->sid = ids->session_id;
+  o->cid = ids->connection_id;
   o->at = now_s();
-  snprintf(o->msg, sizeof o->msg, "%s", r->message ? r->message : "");
+  snprintf(o->msg, sizeof o->msg, "%s", message ? message : "");
 }
 
 static void pump_until(const int *flag, double seconds)
@@ -174,8 +177,8 @@ typedef struct nops { uint64_t sent, got; } nops;
 
 static nops nop_count(mcsi_id sid)
 {
-  mcsi_session_info si = info(sid);
-  nops n = { si.connections[0].stats.pdus_sent, si.connections[0].stats.pdus_received };
+  mcsi_session_info *si = info(sid);
+  nops n = { mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_SENT), mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_PDUS_RECEIVED) };
   return n;
 }
 
@@ -184,23 +187,23 @@ static nops nop_count(mcsi_id sid)
  * goes on. */
 static void reinstated_off_the_loop(mcsi_id s, mcsi_id a)
 {
-  mcsi_session_info si = info(s);
-  uint32_t rec0 = si.recoveries;
+  mcsi_session_info *si = info(s);
+  uint32_t rec0 = mcsi_session_info_get(si, MCSI_SI_RECOVERIES);
   int calls0 = atomic_load(&slow_calls);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "ss -K -tn 'dport = :%s and sport = :%u' >/dev/null 2>&1", t_env("MCSI_TGT_PORT"),
-           si.connections[0].local_port);
+           (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
   io_start(a);
   pump(0.2);
   double t0 = now_s();
-  T_OK(system(cmd) == 0, "killed the slow session's only connection (local port %u)", si.connections[0].local_port);
+  T_OK(system(cmd) == 0, "killed the slow session's only connection (local port %u)", (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(si, 0), MCSI_CI_LOCAL_PORT));
   pump(0.5);
-  T_EQ_STR(info(s).state, "recovering", "the slow session is recovering");
-  while (now_s() - t0 < SLOW_S + 10 && (strcmp(info(s).state, "active") || info(s).recoveries == rec0))
+  T_EQ_STR(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "recovering", "the slow session is recovering");
+  while (now_s() - t0 < SLOW_S + 10 && (strcmp(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "active") || (unsigned)mcsi_session_info_get(info(s), MCSI_SI_RECOVERIES) == rec0))
     mcsi_process(ini, 10);
   double dt = now_s() - t0;
   io_stop();
-  T_EQ_STR(info(s).state, "active", "it was reinstated (%u recoveries)", info(s).recoveries);
+  T_EQ_STR(mcsi_session_info_get_string(info(s), MCSI_SI_STATE), "active", "it was reinstated (%u recoveries)", (unsigned)mcsi_session_info_get(info(s), MCSI_SI_RECOVERIES));
   T_OK(atomic_load(&slow_calls) - calls0 == 1 && dt >= SLOW_S - 0.1,
        "its reconnection resolved %s again (%.3f s)", SLOW_NAME, dt);
   T_OK(io.max_gap * 1000 < gap_bound_ms() && io.failed == 0 && io.completed > 100,
@@ -216,8 +219,8 @@ static void slow_login_stalls_nothing(void)
 {
   mcsi_id a = login(tgt1, 1000), b = login(tgt1, 100), extra = 0;
   if (!a || !b) return;
-  mcsi_conn_opts co = { .portal = tgt2 };
-  T_EQ_INT(mcsi_add_connection_to_session(ini, a, &co, &extra), ISDSC_SUCCESS, "A has a second connection (%s)",
+  mcsi_conn_opts *co = t_conn_opts(tgt2, 0);
+  T_EQ_INT(mcsi_add_connection_to_session(ini, a, co, &extra), ISDSC_SUCCESS, "A has a second connection (%s)",
            mcsi_last_message(ini));
   io_start(a);
   pump(0.3);
@@ -225,29 +228,29 @@ static void slow_login_stalls_nothing(void)
   int calls0 = atomic_load(&slow_calls);
   op slow_op = { 0 }, add_op = { 0 };
   double t0 = now_s();
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 15000 };
-  mcsi_status st = mcsi_login_to_target_async(ini, &so, op_done, &slow_op);
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 15000, 0);
+  mcsi_status st = mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &slow_op));
   double call_s = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login via %s started", slow);
   T_OK(call_s < 1.0, "starting it took %.3f s (< 1 s: the name resolves off the loop)", call_s);
   pump(0.5);
   double add_t0 = now_s();
-  co.portal = tgt1;
-  T_EQ_INT(mcsi_add_connection_async(ini, a, &co, op_done, &add_op), ISDSC_SUCCESS, "an add on A started meanwhile");
+  t_conn_set_string(co, MCSI_OPT_PORTAL, tgt1);
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, MCSI_COMPLETION(op_done, &add_op)), ISDSC_SUCCESS, "an add on A started meanwhile");
   pump_until(&add_op.done, 10);
   T_EQ_STR(mcsi_status_name(add_op.st), "ISDSC_SUCCESS", "the add on A succeeded (%s)", add_op.msg);
   T_OK(add_op.done && add_op.at - add_t0 < 2.0 && !slow_op.done,
        "... within %.3f s, while the slow name still resolved", add_op.at - add_t0);
   /* failover: A's second connection dies; its commands go on over the others */
-  mcsi_session_info si = info(a);
-  uint16_t port = si.connection_count > 1 ? si.connections[1].local_port : 0;
+  mcsi_session_info *si = info(a);
+  uint16_t port = mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT) > 1 ? mcsi_conn_info_get(mcsi_session_info_connection(si, 1), MCSI_CI_LOCAL_PORT) : 0;
   char cmd[256];
   snprintf(cmd, sizeof cmd, "ss -K -tn 'dport = :%s and sport = :%u' >/dev/null 2>&1", t_env("MCSI_TGT_PORT"), port);
   double fo_t0 = now_s();
   T_OK(port && system(cmd) == 0, "killed A's connection from local port %u (ss -K)", port);
-  while (info(a).connection_count == 3 && now_s() - fo_t0 < 3 && !slow_op.done) mcsi_process(ini, 10);
+  while (mcsi_session_info_get(info(a), MCSI_SI_CONNECTION_COUNT) == 3 && now_s() - fo_t0 < 3 && !slow_op.done) mcsi_process(ini, 10);
   double fo_s = now_s() - fo_t0;
-  T_OK(info(a).connection_count == 2 && fo_s < 2.0 && !slow_op.done,
+  T_OK(mcsi_session_info_get(info(a), MCSI_SI_CONNECTION_COUNT) == 2 && fo_s < 2.0 && !slow_op.done,
        "A dropped the dead connection in %.3f s (< 2 s), while the slow name still resolved", fo_s);
   pump_until(&slow_op.done, SLOW_S + 10);
   double total = now_s() - t0;
@@ -269,8 +272,8 @@ static void slow_login_stalls_nothing(void)
   T_OK(sent >= (uint64_t)(total * 10) - 10 && got + 1 >= sent,
        "B's keep-alive went on: %llu NOP-Outs in %.1f s at 100 ms, %llu answers", (unsigned long long)sent, total,
        (unsigned long long)got);
-  T_EQ_STR(info(b).state, "active", "B still active");
-  T_EQ_STR(info(a).state, "active", "A still active");
+  T_EQ_STR(mcsi_session_info_get_string(info(b), MCSI_SI_STATE), "active", "B still active");
+  T_EQ_STR(mcsi_session_info_get_string(info(a), MCSI_SI_STATE), "active", "A still active");
   if (slow_op.sid) reinstated_off_the_loop(slow_op.sid, a);
   if (slow_op.sid) T_EQ_INT(mcsi_logout_from_target(ini, slow_op.sid), ISDSC_SUCCESS, "logout of the slow login");
   mcsi_logout_from_target(ini, a);
@@ -282,9 +285,9 @@ static void slow_login_stalls_nothing(void)
 static void login_timeout_covers_resolution(void)
 {
   op o = { 0 };
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN"), .login_timeout_ms = 1000 };
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), MCSI_OPT_LOGIN_TIMEOUT_MS, 1000, 0);
   double t0 = now_s();
-  T_EQ_INT(mcsi_login_to_target_async(ini, &so, op_done, &o), ISDSC_SUCCESS, "login with a 1 s timeout started");
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &o)), ISDSC_SUCCESS, "login with a 1 s timeout started");
   pump_until(&o.done, SLOW_S + 5);
   double dt = o.at - t0;
   T_EQ_STR(mcsi_status_name(o.st), "ISDSC_DNS_NAME_UNRESOLVED", "it ended with its own Status (%s)", o.msg);
@@ -292,7 +295,7 @@ static void login_timeout_covers_resolution(void)
   T_OK(dt >= 0.95 && dt < 2.5, "at its login timeout (%.3f s)", dt);
   mcsi_id sid = 0;
   t0 = now_s();
-  mcsi_status st = mcsi_login_to_target(ini, &so, &sid, NULL);
+  mcsi_status st = mcsi_login_to_target(ini, so, &sid, NULL);
   dt = now_s() - t0;
   T_EQ_STR(mcsi_status_name(st), "ISDSC_DNS_NAME_UNRESOLVED", "the blocking form too (%s)", mcsi_last_message(ini));
   T_OK(dt >= 0.95 && dt < 2.5, "... at its login timeout (%.3f s)", dt);
@@ -307,16 +310,16 @@ static void removed_or_freed_while_resolving(void)
   mcsi_id a = login(tgt1, 1000);
   if (!a) return;
   op add = { 0 }, out = { 0 };
-  mcsi_conn_opts co = { .portal = slow };
-  T_EQ_INT(mcsi_add_connection_async(ini, a, &co, op_done, &add), ISDSC_SUCCESS, "an add via %s started", slow);
+  mcsi_conn_opts *co = t_conn_opts(slow, 0);
+  T_EQ_INT(mcsi_add_connection_async(ini, a, co, MCSI_COMPLETION(op_done, &add)), ISDSC_SUCCESS, "an add via %s started", slow);
   pump(0.2);
-  T_EQ_INT(mcsi_logout_from_target_async(ini, a, op_done, &out), ISDSC_SUCCESS, "logout while it resolves");
+  T_EQ_INT(mcsi_logout_from_target_async(ini, a, MCSI_COMPLETION(op_done, &out)), ISDSC_SUCCESS, "logout while it resolves");
   pump_until(&out.done, 5);
   T_EQ_STR(mcsi_status_name(add.st), "ISDSC_CONNECTION_FAILED", "the add ended with its session (%s)", add.msg);
   T_EQ_STR(mcsi_status_name(out.st), "ISDSC_SUCCESS", "the logout did not wait for the resolver (%s)", out.msg);
   op lo = { 0 };
-  mcsi_login_opts so = { .portal = slow, .target = t_env("MCSI_TGT_IQN_PLAIN") };
-  T_EQ_INT(mcsi_login_to_target_async(ini, &so, op_done, &lo), ISDSC_SUCCESS, "a login via %s started", slow);
+  mcsi_login_opts *so = t_login_opts(slow, t_env("MCSI_TGT_IQN_PLAIN"), 0);
+  T_EQ_INT(mcsi_login_to_target_async(ini, so, MCSI_COMPLETION(op_done, &lo)), ISDSC_SUCCESS, "a login via %s started", slow);
   pump(0.2);
   double t0 = now_s();
   mcsi_initiator_free(ini);
@@ -328,7 +331,7 @@ static void removed_or_freed_while_resolving(void)
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:resolver");
   mcsi_id b = login(tgt1, 1000);
   pump(SLOW_S);
-  T_EQ_STR(info(b).state, "active", "a new initiator runs on while the old one's resolver finishes");
+  T_EQ_STR(mcsi_session_info_get_string(info(b), MCSI_SI_STATE), "active", "a new initiator runs on while the old one's resolver finishes");
   mcsi_logout_from_target(ini, b);
 }
 

@@ -5,6 +5,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 int main(void)
 {
@@ -24,9 +25,9 @@ int main(void)
              "a number past the table", &f);
     t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_WEIGHTED_PATHS, NULL, 0), ISDSC_SUCCESS,
              "weighted paths", &f);
-    mcsi_session_info si;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.load_balance_policy, MCSI_LB_WEIGHTED_PATHS, "the session has it");
+    mcsi_session_info *si = NULL;
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_LOAD_BALANCE_POLICY), MCSI_LB_WEIGHTED_PATHS, "the session has it");
     fx_logout_ok(&f, "logout");
   }
   fx_end(&f);

@@ -13,6 +13,7 @@
 
 #include "fake_fixture.h"
 #include "testlib.h"
+#include "testopts.h"
 
 #define LOOP_MS 10
 #define EPSILON_MS 50           /* timer granularity the waits may lose */
@@ -35,10 +36,10 @@ static void run_for(mcsi_initiator *ini, int64_t ms)
 
 static mcsi_id add_conn(fx *f, const char *what)
 {
-  mcsi_conn_opts co = { .portal = fake_target_portal(f->ft) };
+  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
   mcsi_id cid = 0;
 
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, &co, &cid), ISDSC_SUCCESS, what, f))
+  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
     return 0;
   return cid;
 }
@@ -57,8 +58,8 @@ static int start_recovering(fx *f, const fake_target_opts *to, const char *what)
 {
   if (!fx_init(f, to))
     return 0;
-  f->lo.recovery_timeout_ms = 15000;
-  f->lo.command_timeout_ms = 10000;
+  t_login_set(f->lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+  t_login_set(f->lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
   return t_status(fx_login(f), ISDSC_SUCCESS, what, f);
 }
 
@@ -72,8 +73,10 @@ typedef struct load {
   uint8_t buf[LOAD_SLOTS][BLOCK];
 } load;
 
-static void load_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void load_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   load *L = arg;
 
   (void)res;
@@ -90,8 +93,7 @@ static void load_submit(load *L, int slot)
   uint8_t cdb[10];
 
   cdb_rw10(cdb, 0x28, (uint32_t)(L->left % 1024), 1);
-  if (mcsi_scsi_submit(L->f->ini, L->f->sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, L->buf[slot % LOAD_SLOTS], BLOCK,
-                       load_done, L) == ISDSC_SUCCESS)
+  if (mcsi_scsi_submit(L->f->ini, L->f->sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, L->buf[slot % LOAD_SLOTS], BLOCK, MCSI_COMPLETION(load_done, L)) == ISDSC_SUCCESS)
     L->inflight++;
   else
     L->failed++;
@@ -130,13 +132,13 @@ static void window_run(int window, int drop, const char *what)
     to.drop_once = 1;
   }
   if (start_recovering(&f, &to, what) && add_conn(&f, what) && add_conn(&f, what)) {
-    mcsi_session_info si;
+    mcsi_session_info *si = NULL;
     int64_t t0 = now_ms();
     int all = load_run(&L, &f, 400, 30000);
     int64_t ms = now_ms() - t0;
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    printf("# %s: %lld ms, %u reinstatements, %llu commands re-issued\n", what, (long long)ms, si.recoveries,
-           (unsigned long long)si.commands_retried);
+    t_get_info(f.ini, f.sid, &si);
+    printf("# %s: %lld ms, %u reinstatements, %llu commands re-issued\n", what, (long long)ms, (unsigned)mcsi_session_info_get(si, MCSI_SI_RECOVERIES),
+           (unsigned long long)(unsigned)mcsi_session_info_get(si, MCSI_SI_COMMANDS_RETRIED));
     T_OK(all && L.failed == 0, "%s: 400 READs over 3 connections (%d left, %d in flight, %d failed, last %s)",
          what, L.left, L.inflight, L.failed, st_name(L.last));
     T_OK(fake_target_mcs_commands(f.ft) >= 400, "%s: %u commands reached the MC/S session", what,
@@ -146,7 +148,7 @@ static void window_run(int window, int drop, const char *what)
      * plugs the hole holding the target's window, even though that window
      * is closed: the session neither stalls for a command timeout nor is
      * reinstated. */
-    T_EQ_INT(si.recoveries, 0, "%s: no reinstatement", what);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_RECOVERIES), 0, "%s: no reinstatement", what);
     T_OK(ms < 5000, "%s: no stall (%lld ms, command timeout 10 s)", what, (long long)ms);
     fx_logout_any(&f, what);
   }
@@ -180,9 +182,9 @@ static void test_text_continuation_window(void)
   to.variant = FAKE_TEXT_WINDOW_CLOSES;
   to.cmd_window = 1;                           /* the one Text Request fills it */
   if (fx_init(&f, &to)) {
-    f.lo.target = NULL;
+    t_login_set_string(f.lo, MCSI_OPT_TARGET, NULL);
     int64_t t0 = now_ms();
-    mcsi_status st = mcsi_send_targets(f.ini, &f.lo, &list);
+    mcsi_status st = mcsi_send_targets(f.ini, f.lo, &list);
     T_OK(st != ISDSC_SUCCESS, "text continuation: SendTargets fails (%s: %s)", st_name(st), last_msg(&f));
     T_OK(now_ms() - t0 < 3000, "text continuation: at once (%lld ms)", (long long)(now_ms() - t0));
     T_EQ_INT(fake_target_window_violations(f.ft), 0, "text continuation: no Text Request beyond MaxCmdSN");
@@ -205,7 +207,7 @@ static void test_immediate_passes_window(void)
   to.cmd_window = -1;
   if (fx_start(&f, &to)) {
     cdb_rw10(cdb, 0x28, 0, 1);
-    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, on_done, &d),
+    t_status(mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, MCSI_COMPLETION(on_done, &d)),
              ISDSC_SUCCESS, "closed window: a READ waits", &f);
     int64_t t0 = now_ms();
     t_status(mcsi_lun_reset(f.ini, f.sid, 0), ISDSC_SUCCESS, "closed window: LUN RESET (immediate) answered", &f);
@@ -272,11 +274,11 @@ static void nudge(fx *f, int n)
   load_run(&L, f, n, 5000);
 }
 
-static mcsi_conn_info *conn_by_cid(mcsi_session_info *si, uint16_t cid)
+static const mcsi_conn_info *conn_by_cid(const mcsi_session_info *si, uint16_t cid)
 {
-  for (size_t i = 0; i < si->connection_count && i < 32; i++)
-    if (si->connections[i].cid == cid)
-      return &si->connections[i];
+  for (size_t i = 0; i < mcsi_session_info_connection_count(si); i++)
+    if (mcsi_conn_info_get(mcsi_session_info_connection(si, i), MCSI_CI_CID) == cid)
+      return mcsi_session_info_connection(si, i);
   return NULL;
 }
 
@@ -293,7 +295,7 @@ static void check_io(fx *f, const char *what)
 static void logout_conn_run(int on_joined, const char *what)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -311,10 +313,10 @@ static void logout_conn_run(int on_joined, const char *what)
     T_OK(lg.logout_on_same, "%s: on the connection the message came on", what);
     T_EQ_INT(lg.cmds_after, 0, "%s: no new command on it once the message was read", what);
     run_for(f.ini, 300);
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "%s: the session goes on", what);
-    T_EQ_INT(si.connection_count, 1, "%s: with one connection", what);
-    T_OK(!conn_by_cid(&si, lg.cid), "%s: not the one logged out", what);
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "%s: the session goes on", what);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "%s: with one connection", what);
+    T_OK(!conn_by_cid(si, lg.cid), "%s: not the one logged out", what);
     check_io(&f, what);
     fx_logout_any(&f, what);
   }
@@ -332,7 +334,7 @@ static void test_async_logout_conn(void)
 static void test_async_logout_session(void)
 {
   fake_target_opts to;
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -340,13 +342,13 @@ static void test_async_logout_session(void)
   to.async_event = 1;
   to.async_param[2] = 2;
   if (fx_init(&f, &to)) {
-    f.lo.recovery_timeout_ms = 15000;
-    f.lo.command_timeout_ms = 10000;
-    f.lo.default_time2wait = 2;                /* the fake target takes our offer */
+    t_login_set(f.lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 15000);
+    t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 10000);
+    t_login_set(f.lo, MCSI_OPT_DEFAULT_TIME2WAIT, 2);                /* the fake target takes our offer */
   }
   if (f.ini && t_status(fx_login(&f), ISDSC_SUCCESS, "async 1, one connection", &f)) {
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.default_time2wait, 2, "async 1 alone: DefaultTime2Wait = 2 negotiated");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_DEFAULT_TIME2WAIT), 2, "async 1 alone: DefaultTime2Wait = 2 negotiated");
     nudge(&f, 4);
     lg = WAIT_LOG(&f, login_ms, 8000);
     T_OK(lg.logout_ms != 0 && lg.logout_ms - lg.sent_ms < 2000,
@@ -356,8 +358,8 @@ static void test_async_logout_session(void)
          "async 1 alone: reinstated after DefaultTime2Wait = 2 s (%lld ms after the Logout)",
          (long long)(lg.login_ms - lg.logout_ms));
     check_io(&f, "async 1 alone: I/O on the reinstated session");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.recoveries, 1, "async 1 alone: one reinstatement");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_RECOVERIES), 1, "async 1 alone: one reinstatement");
     fx_logout_any(&f, "async 1 alone");
   }
   fx_end(&f);
@@ -368,7 +370,7 @@ static void test_async_logout_session(void)
 static void test_async_drop_named(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info before, after;
+  mcsi_session_info *before = NULL, *after = NULL;
   fake_async_log lg;
   seen w;
   fx f;
@@ -379,18 +381,18 @@ static void test_async_drop_named(void)
   to.async_param[1] = 1;
   to.async_param[2] = 5;
   if (start_recovering(&f, &to, "async 2, two connections") && add_conn(&f, "async 2: second connection")) {
-    mcsi_session_get_info(f.ini, f.sid, &before);
+    t_get_info(f.ini, f.sid, &before);
     mcsi_subscribe(f.ini, on_event, &w);
     nudge(&f, 10);
     lg = WAIT_LOG(&f, sent_ms, 3000);
     run_for(f.ini, 1500);
-    mcsi_session_get_info(f.ini, f.sid, &after);
-    mcsi_conn_info *came_on = conn_by_cid(&before, lg.cid);
+    t_get_info(f.ini, f.sid, &after);
+    const mcsi_conn_info *came_on = conn_by_cid(before, lg.cid);
     T_OK(came_on != NULL, "async 2: it came on CID %u", lg.cid);
-    T_OK(conn_by_cid(&after, lg.cid) != NULL, "async 2: the connection it came on (CID %u) is still there", lg.cid);
-    T_EQ_INT(after.connection_count, 1, "async 2: the named one is gone");
-    T_OK(w.nfailed >= 1 && came_on && w.failed[0] != came_on->id, "async 2: the first to fail was the named one");
-    T_EQ_STR(after.state, "active", "async 2: the session goes on");
+    T_OK(conn_by_cid(after, lg.cid) != NULL, "async 2: the connection it came on (CID %u) is still there", lg.cid);
+    T_EQ_INT(mcsi_session_info_get(after, MCSI_SI_CONNECTION_COUNT), 1, "async 2: the named one is gone");
+    T_OK(w.nfailed >= 1 && came_on && w.failed[0] != mcsi_conn_info_get(came_on, MCSI_CI_ID), "async 2: the first to fail was the named one");
+    T_EQ_STR(mcsi_session_info_get_string(after, MCSI_SI_STATE), "active", "async 2: the session goes on");
     check_io(&f, "async 2: I/O on the remaining connection");
     fx_logout_any(&f, "async 2");
   }
@@ -401,7 +403,7 @@ static void test_async_drop_named(void)
 static void test_async_bad_cid(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   seen w;
   fx f;
 
@@ -414,8 +416,8 @@ static void test_async_bad_cid(void)
     nudge(&f, 10);
     WAIT_LOG(&f, sent_ms, 3000);
     run_for(f.ini, 500);
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 2, "async 2, unknown CID: both connections stay");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 2, "async 2, unknown CID: both connections stay");
     T_EQ_INT(w.nfailed, 0, "async 2, unknown CID: none failed");
     T_OK(any_async_contains(&w, "no such connection"), "async 2, unknown CID: the event says it was ignored (%s)",
          w.nasync ? w.async_reason[0] : "no event");
@@ -498,7 +500,7 @@ static void test_async_drop_all(void)
 static void test_async_renegotiate(void)
 {
   fake_target_opts to;
-  mcsi_session_info si;
+  mcsi_session_info *si = NULL;
   fake_async_log lg;
   fx f;
 
@@ -513,8 +515,8 @@ static void test_async_renegotiate(void)
     run_for(f.ini, 300);
     fake_target_async_log(f.ft, &lg);
     T_EQ_INT(lg.logout_ms, 0, "async 4: an empty answer needs no Logout");
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_STR(si.state, "active", "async 4: the session goes on");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "async 4: the session goes on");
     check_io(&f, "async 4: I/O after the renegotiation");
     fx_logout_any(&f, "async 4");
   }
@@ -526,23 +528,22 @@ static void test_async_renegotiate(void)
 static void test_tpgt_join(void)
 {
   fake_target_opts to = mcs_opts();
-  mcsi_conn_opts co;
-  mcsi_session_info si;
+  mcsi_conn_opts *co;
+  mcsi_session_info *si = NULL;
   mcsi_id cid = 0;
   fx f;
 
   to.join_tpgt = 2;
   if (start_recovering(&f, &to, "TPGT")) {
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.tpgt, 1, "TPGT: the session's portal group tag is the one the target declared");
-    memset(&co, 0, sizeof co);
-    co.portal = fake_target_portal(f.ft);
-    t_status(mcsi_add_connection_to_session(f.ini, f.sid, &co, &cid), ISDSC_CANT_INCLUDE_IN_SESSION,
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_TPGT), 1, "TPGT: the session's portal group tag is the one the target declared");
+    co = t_conn_opts(fake_target_portal(f.ft), 0);
+    t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, &cid), ISDSC_CANT_INCLUDE_IN_SESSION,
              "TPGT: a join through portal group 2 is refused", &f);
     T_OK(strstr(last_msg(&f), "TargetPortalGroupTag=2") != NULL, "TPGT: the message says why (%s)", last_msg(&f));
-    mcsi_session_get_info(f.ini, f.sid, &si);
-    T_EQ_INT(si.connection_count, 1, "TPGT: the session keeps its one connection");
-    T_EQ_STR(si.state, "active", "TPGT: and stays active");
+    t_get_info(f.ini, f.sid, &si);
+    T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 1, "TPGT: the session keeps its one connection");
+    T_EQ_STR(mcsi_session_info_get_string(si, MCSI_SI_STATE), "active", "TPGT: and stays active");
     check_io(&f, "TPGT: I/O after the refused join");
     fx_logout_any(&f, "TPGT");
   }

@@ -89,8 +89,10 @@ static void fz_check(int ok, const char *what)
   abort();
 }
 
-static void fz_cmd_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void fz_cmd_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   fz_cmd *c = arg;
   fz_trace("command callback", st);
   fz_check(c->submitted, "callback for a command never submitted");
@@ -131,8 +133,7 @@ static fz_cmd *fz_submit(fz_run *run, const uint8_t *cdb, size_t cdb_len, int di
   c->len = len;
   for (size_t i = 0; i < len; i++) c->buf[i] = (uint8_t)(i * 13);
   c->submitted = 1;
-  mcsi_status st = mcsi_scsi_submit_tagged(run->ini, run->sid, 0, cdb, cdb_len, dir, c->buf, len,
-                                           fz_cmd_done, c, tag);
+  mcsi_status st = mcsi_scsi_submit_tagged(run->ini, run->sid, 0, cdb, cdb_len, dir, c->buf, len, MCSI_COMPLETION(fz_cmd_done, c), tag);
   if (st) { c->submitted = 0; return NULL; }
   run->submitted++;
   return c;
@@ -171,9 +172,9 @@ static void fz_rw_sync(fz_run *run)
   fz_trace("read", mcsi_read(run->ini, run->sid, 0, 4, buf, sizeof buf));
 }
 
-static void fz_remove_done(mcsi_initiator *ini_, const mcsi_result *r_, void *arg)
+static void fz_remove_done(mcsi_initiator *ini_, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  mcsi_status st = r_->status;
+  (void)message; (void)result;
   (void)ini_;
   fz_run *run = arg;
   fz_trace("remove callback", st);
@@ -181,14 +182,24 @@ static void fz_remove_done(mcsi_initiator *ini_, const mcsi_result *r_, void *ar
   run->removed = 1;
 }
 
+/* Adds a connection through portal with a 200 ms login timeout; nonzero on failure. */
+static mcsi_status fz_add(fz_run *run, const char *portal, mcsi_id *cid)
+{
+  mcsi_conn_opts *co = mcsi_conn_opts_new();
+  mcsi_status st = co ? mcsi_conn_opts_set_string(co, MCSI_OPT_PORTAL, portal) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_conn_opts_set_int(co, MCSI_OPT_LOGIN_TIMEOUT_MS, 200);
+  if (!st) st = mcsi_add_connection_to_session(run->ini, run->sid, co, cid);
+  mcsi_conn_opts_free(co);
+  return fz_trace("add connection", st);
+}
+
 static void fz_mcs_drain(fz_run *run, const char *portal)
 {
-  mcsi_conn_opts co = { .portal = portal, .login_timeout_ms = 200 };
   mcsi_id cid = 0;
-  if (fz_trace("add connection", mcsi_add_connection_to_session(run->ini, run->sid, &co, &cid))) return;
+  if (fz_add(run, portal, &cid)) return;
   fz_submit_batch(run);
   run->removed = 0;
-  if (fz_trace("remove (async)", mcsi_remove_connection_async(run->ini, run->sid, cid, fz_remove_done, run)) == 0) {
+  if (fz_trace("remove (async)", mcsi_remove_connection_async(run->ini, run->sid, cid, MCSI_COMPLETION(fz_remove_done, run))) == 0) {
     fz_wait(run, &run->removed, 1);
     fz_check(run->remove_calls == 1, "removal callback ran more than once");
   }
@@ -197,9 +208,8 @@ static void fz_mcs_drain(fz_run *run, const char *portal)
 
 static void fz_mcs_sync(fz_run *run, const char *portal)
 {
-  mcsi_conn_opts co = { .portal = portal, .login_timeout_ms = 200 };
   mcsi_id cid = 0;
-  if (fz_trace("add connection", mcsi_add_connection_to_session(run->ini, run->sid, &co, &cid))) return;
+  if (fz_add(run, portal, &cid)) return;
   fz_trace("remove connection", mcsi_remove_connection_from_session(run->ini, run->sid, cid));
 }
 
@@ -214,38 +224,42 @@ static void fz_abort(fz_run *run)
 
 static void fz_discovery(fz_run *run, const mcsi_login_opts *o)
 {
-  mcsi_login_opts d = *o;
+  mcsi_login_opts *d = mcsi_login_opts_dup(o);
   mcsi_target_list *list = NULL;
-  d.target = NULL;
-  if (fz_trace("send targets", mcsi_send_targets(run->ini, &d, &list)) == 0) {
+  if (!d) return;
+  mcsi_login_opts_set_string(d, MCSI_OPT_TARGET, NULL);
+  if (fz_trace("send targets", mcsi_send_targets(run->ini, d, &list)) == 0) {
     for (size_t i = 0; i < list->count; i++) fz_check(list->targets[i].name != NULL, "a target without a name");
     mcsi_target_list_free(list);
   }
+  mcsi_login_opts_free(d);
 }
 
-static void fz_login_opts(mcsi_login_opts *o, const char *portal, uint8_t opt)
+/* The login options a fuzz input selects; NULL out of memory. */
+static mcsi_login_opts *fz_login_opts(const char *portal, uint8_t opt)
 {
-  memset(o, 0, sizeof *o);
-  o->portal = portal;
-  o->target = FP_TARGET;
-  o->login_timeout_ms = 200;
-  o->command_timeout_ms = 300;
-  o->nop_interval_ms = opt & FZ_OPT_NOP ? 100 : -1;
-  o->nop_timeout_ms = 100;
-  o->recovery_timeout_ms = opt & FZ_OPT_RECOVERY ? 200 : -1;
-  o->max_connections = opt & FZ_OPT_TWO_CONNS ? 2 : 4;
-  o->max_redirects = 2;
-  if (opt & FZ_OPT_SMALL_BURST) o->first_burst_length = 512;
-  o->initial_r2t = opt & FZ_OPT_INITIAL_R2T ? MCSI_YES : MCSI_NO;
-  o->immediate_data = opt & FZ_OPT_NO_IMMEDIATE ? MCSI_NO : MCSI_YES;
-  if (opt & (FZ_OPT_CHAP | FZ_OPT_MUTUAL)) {
-    o->chap.username = "fuzzuser";
-    o->chap.secret = "fuzzsecret12";
-  }
-  if (opt & FZ_OPT_MUTUAL) {
-    o->chap.target_username = "fuzztarget";
-    o->chap.target_secret = "targetsecret";
-  }
+  const struct { int key; int64_t v; } ints[] = {
+    { MCSI_OPT_LOGIN_TIMEOUT_MS, 200 }, { MCSI_OPT_COMMAND_TIMEOUT_MS, 300 },
+    { MCSI_OPT_NOP_INTERVAL_MS, opt & FZ_OPT_NOP ? 100 : -1 }, { MCSI_OPT_NOP_TIMEOUT_MS, 100 },
+    { MCSI_OPT_RECOVERY_TIMEOUT_MS, opt & FZ_OPT_RECOVERY ? 200 : -1 },
+    { MCSI_OPT_MAX_CONNECTIONS, opt & FZ_OPT_TWO_CONNS ? 2 : 4 }, { MCSI_OPT_MAX_REDIRECTS, 2 },
+    { MCSI_OPT_FIRST_BURST_LENGTH, opt & FZ_OPT_SMALL_BURST ? 512 : 0 },
+    { MCSI_OPT_INITIAL_R2T, opt & FZ_OPT_INITIAL_R2T ? MCSI_YES : MCSI_NO },
+    { MCSI_OPT_IMMEDIATE_DATA, opt & FZ_OPT_NO_IMMEDIATE ? MCSI_NO : MCSI_YES },
+  };
+  const int chap = opt & (FZ_OPT_CHAP | FZ_OPT_MUTUAL), mutual = opt & FZ_OPT_MUTUAL;
+  const struct { int key; const char *v; } strs[] = {
+    { MCSI_OPT_PORTAL, portal }, { MCSI_OPT_TARGET, FP_TARGET },
+    { MCSI_OPT_USERNAME, chap ? "fuzzuser" : NULL }, { MCSI_OPT_SECRET, chap ? "fuzzsecret12" : NULL },
+    { MCSI_OPT_TARGET_USERNAME, mutual ? "fuzztarget" : NULL }, { MCSI_OPT_TARGET_SECRET, mutual ? "targetsecret" : NULL },
+  };
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? ISDSC_SUCCESS : ISDSC_OUT_OF_RESOURCES;
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !st; i++) st = mcsi_login_opts_set_int(o, ints[i].key, ints[i].v);
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !st; i++) st = mcsi_login_opts_set_string(o, strs[i].key, strs[i].v);
+  if (!st) return o;
+  mcsi_login_opts_free(o);
+  return NULL;
 }
 
 static void fz_workload(fz_run *run, uint8_t what, const mcsi_login_opts *o)
@@ -253,8 +267,9 @@ static void fz_workload(fz_run *run, uint8_t what, const mcsi_login_opts *o)
   if (what & FZ_DO_SCSI_SYNC) fz_scsi_sync(run);
   if (what & FZ_DO_RW_SYNC) fz_rw_sync(run);
   if (what & FZ_DO_ASYNC) { fz_submit_batch(run); fz_drain(run); }
-  if (what & FZ_DO_MCS_DRAIN) fz_mcs_drain(run, o->portal);
-  if (what & FZ_DO_MCS_SYNC) fz_mcs_sync(run, o->portal);
+  const char *portal = mcsi_login_opts_get_string(o, MCSI_OPT_PORTAL);
+  if (what & FZ_DO_MCS_DRAIN) fz_mcs_drain(run, portal);
+  if (what & FZ_DO_MCS_SYNC) fz_mcs_sync(run, portal);
   if (what & FZ_DO_ABORT) fz_abort(run);
   if (what & FZ_DO_DISCOVERY) fz_discovery(run, o);
   if (what & FZ_DO_LOGOUT) fz_trace("logout", mcsi_logout_from_target(run->ini, run->sid));
@@ -280,11 +295,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (!peer || !run) { fuzz_peer_stop(peer); free(run); return 0; }
   run->ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:fuzz-initiator");
   if (run->ini) {
-    mcsi_login_opts o;
+    mcsi_login_opts *o = fz_login_opts(fuzz_peer_portal(peer), data[1]);
     mcsi_id conn = 0;
-    fz_login_opts(&o, fuzz_peer_portal(peer), data[1]);
     mcsi_set_event_callback(run->ini, fz_event, NULL);
-    if (fz_trace("login", mcsi_login_to_target(run->ini, &o, &run->sid, &conn)) == 0) fz_workload(run, data[0], &o);
+    if (o && fz_trace("login", mcsi_login_to_target(run->ini, o, &run->sid, &conn)) == 0) fz_workload(run, data[0], o);
+    mcsi_login_opts_free(o);
     fz_drain(run);
     mcsi_initiator_free(run->ini);
   }

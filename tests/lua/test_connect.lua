@@ -8,6 +8,13 @@
 --     the next shows the session; AddTargetPortal really contacts the portal
 --     and the daemon keeps it; the new commands; one --json shape;
 --   * no CHAP secret in any output, the daemon's log or state.json.
+-- the library's version, as core/mcsi.h states it (the Makefile reads it there too)
+local VERSION = (function()
+  local h = assert(io.open("core/mcsi.h")):read("a")
+  local v = {}
+  for _, k in ipairs({ "MAJOR", "MINOR", "PATCH" }) do v[#v + 1] = h:match("#define MCSI_VERSION_" .. k .. " (%d+)") end
+  return table.concat(v, ".")
+end)()
 local H = require "helper"
 local lu, mcsi = H.lu, H.mcsi
 local cjson = require "cjson"
@@ -259,7 +266,7 @@ function TestConnect:test_iscsicli_sessions_outlive_the_invocation()
   -- MCSI_SOCKET works as --socket does
   rc, out = H.run(string.format("MCSI_SOCKET=%s %s scripts/iscsicli.lua VersionInfo", H.shq(D.sock), M))
   lu.assertEquals(rc, 0, out)
-  lu.assertStrContains(out, "mcsid 0.1.0 (protocol 1) at " .. D.sock)
+  lu.assertStrContains(out, "mcsid " .. VERSION .. " (protocol 1) at " .. D.sock)
   -- --local keeps everything in the process
   rc, out = H.run(string.format("MCSI_SOCKET=%s %s scripts/iscsicli.lua --local VersionInfo", H.shq(D.sock), M))
   lu.assertStrContains(out, "mcsid: not used")
@@ -388,7 +395,7 @@ function TestConnect:test_repl_on_the_daemon()
     wait_for("mcsi>")
     send('h = mcsi.on("session-active", function(ev) print("EVENT " .. ev.kind) end)')
     send("mcsi.daemon.version")
-    wait_for('"0.1.0"')
+    wait_for('"' .. VERSION .. '"')
     local rc2, out = cli("QAddTargetPortal " .. H.tgt)
     lu.assertEquals(rc2, 0, out)
     rc2, out = cli("QLoginTarget " .. H.tgt_iqn)

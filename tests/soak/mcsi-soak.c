@@ -271,8 +271,10 @@ static void report_block(enum verdict v, uint32_t block, const char *when, const
 
 static void submit(slot *s);
 
-static void io_done(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void io_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   slot *s = arg;
   double t = now_s();
   (void)res;
@@ -324,10 +326,10 @@ static void submit(slot *s)
   if (s->write) {
     s->gen = ++next_gen;
     for (uint32_t i = 0; i < s->n; i++) make_block(s->buf + (size_t)i * BLOCK, s->first + i, s->gen);
-    st = mcsi_write_async(ini, sid, 1, lba, block_size, s->buf, len, io_done, s);
+    st = mcsi_write_async(ini, sid, 1, lba, block_size, s->buf, len, MCSI_COMPLETION(io_done, s));
     K.writes++;
   } else {
-    st = mcsi_read_async(ini, sid, 1, lba, block_size, s->buf, len, io_done, s);
+    st = mcsi_read_async(ini, sid, 1, lba, block_size, s->buf, len, MCSI_COMPLETION(io_done, s));
     K.reads++;
   }
   if (st) {
@@ -353,18 +355,26 @@ static void on_event(mcsi_initiator *i, const mcsi_event *ev, void *arg)
             (unsigned long long)ev->connection_id, mcsi_status_name(ev->status), ev->reason ? ev->reason : "");
 }
 
-static mcsi_session_info info;
+static mcsi_session_info *info;   /* the last snapshot (NULL: none; its keys read 0 / NULL) */
 
 static void refresh_info(void)
 {
-  memset(&info, 0, sizeof info);
+  mcsi_session_info_free(info);
+  info = NULL;
   mcsi_session_get_info(ini, sid, &info);
+}
+
+/* A state, "" when there is no snapshot. */
+static const char *info_state(void)
+{
+  const char *s = mcsi_session_info_get_string(info, MCSI_SI_STATE);
+  return s ? s : "";
 }
 
 static int active_count(void)
 {
   int n = 0;
-  for (size_t i = 0; i < info.connection_count && i < 32; i++) n += !strcmp(info.connections[i].state, "active");
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++) n += !strcmp(mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_STATE), "active");
   return n;
 }
 
@@ -372,9 +382,9 @@ static int active_count(void)
 static const char *emptier_portal(void)
 {
   int on2 = 0;
-  for (size_t i = 0; i < info.connection_count && i < 32; i++)
-    on2 += !strncmp(info.connections[i].remote_addr, "127.0.0.2", 9);
-  return on2 * 2 < (int)info.connection_count ? portal[1] : portal[0];
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++)
+    on2 += !strncmp(mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_REMOTE_ADDR), "127.0.0.2", 9);
+  return on2 * 2 < (int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) ? portal[1] : portal[0];
 }
 
 static double add_retry_at;
@@ -384,10 +394,13 @@ static double add_retry_at;
 static void keep_connections(void)
 {
   refresh_info();
-  if (strcmp(info.state, "active") || (int)info.connection_count >= opt.connections || now_s() < add_retry_at) return;
-  mcsi_conn_opts o = { .portal = emptier_portal() };
+  if (strcmp(info_state(), "active") || (int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) >= opt.connections || now_s() < add_retry_at) return;
+  const char *via = emptier_portal();
+  mcsi_conn_opts *o = mcsi_conn_opts_new();
   mcsi_id cid;
-  mcsi_status st = mcsi_add_connection_to_session(ini, sid, &o, &cid);
+  mcsi_status st = o ? mcsi_conn_opts_set_string(o, MCSI_OPT_PORTAL, via) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_add_connection_to_session(ini, sid, o, &cid);
+  mcsi_conn_opts_free(o);
   if (st == ISDSC_SUCCESS) {
     K.adds++;
     return;
@@ -395,7 +408,7 @@ static void keep_connections(void)
   K.add_failures++;
   add_retry_at = now_s() + 0.2;
   if (opt.verbose || K.add_failures <= 10)
-    fprintf(stderr, "mcsi-soak: add connection via %s: %s: %s\n", o.portal, mcsi_status_name(st), mcsi_last_message(ini));
+    fprintf(stderr, "mcsi-soak: add connection via %s: %s: %s\n", via, mcsi_status_name(st), mcsi_last_message(ini));
 }
 
 /* ---- progress and the end -------------------------------------------------------------------- */
@@ -408,8 +421,8 @@ static void progress(void)
 {
   refresh_info();
   fprintf(stderr, "mcsi-soak: %d/%d drops, %llu commands, %llu re-issued, %u recoveries, %zu connections, RSS %.1f MiB, %.0f s\n",
-          K.drops, opt.drops, (unsigned long long)(K.writes + K.reads), (unsigned long long)info.commands_retried,
-          info.recoveries, info.connection_count, mib(rss_bytes()), now_s() - t_start);
+          K.drops, opt.drops, (unsigned long long)(K.writes + K.reads), (unsigned long long)mcsi_session_info_get(info, MCSI_SI_COMMANDS_RETRIED),
+          (unsigned)mcsi_session_info_get(info, MCSI_SI_RECOVERIES), (size_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT), mib(rss_bytes()), now_s() - t_start);
 }
 
 /* ---- the dropper: one tgtadm at a time, never blocking the loop -------------------------------- */
@@ -474,11 +487,11 @@ static void dropper_step(void)
   lost_events_wanted = 0;
   if (K.drops >= opt.drops || now_s() < next_drop_at) return;
   refresh_info();
-  if (strcmp(info.state, "active") || active_count() < opt.connections) return;
-  const mcsi_conn_info *victim = &info.connections[rnd((uint32_t)info.connection_count)];
-  if (strcmp(victim->state, "active")) return;
+  if (strcmp(info_state(), "active") || active_count() < opt.connections) return;
+  const mcsi_conn_info *victim = mcsi_session_info_connection(info, rnd((uint32_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT)));
+  if (strcmp(mcsi_conn_info_get_string(victim, MCSI_CI_STATE), "active")) return;
   lost_events_wanted = K.conn_lost_events + 1;
-  dropper_pid = spawn_tgtadm_drop(info.tsih, victim->cid);
+  dropper_pid = spawn_tgtadm_drop(mcsi_session_info_get(info, MCSI_SI_TSIH), mcsi_conn_info_get(victim, MCSI_CI_CID));
   if (dropper_pid < 0) {
     dropper_pid = 0;
     lost_events_wanted = 0;
@@ -520,9 +533,12 @@ static void setup(void)
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:soak");
   if (!ini) { fprintf(stderr, "mcsi-soak: mcsi_initiator_new failed\n"); exit(1); }
   mcsi_set_event_callback(ini, on_event, NULL);
-  mcsi_login_opts o = { .portal = portal[0], .target = env("MCSI_TGT_IQN_PLAIN"),
-                        .max_connections = (uint32_t)opt.connections };
-  mcsi_status st = mcsi_login_to_target(ini, &o, &sid, NULL);
+  mcsi_login_opts *o = mcsi_login_opts_new();
+  mcsi_status st = o ? mcsi_login_opts_set_string(o, MCSI_OPT_PORTAL, portal[0]) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_login_opts_set_string(o, MCSI_OPT_TARGET, env("MCSI_TGT_IQN_PLAIN"));
+  if (!st) st = mcsi_login_opts_set_int(o, MCSI_OPT_MAX_CONNECTIONS, opt.connections);
+  if (!st) st = mcsi_login_to_target(ini, o, &sid, NULL);
+  mcsi_login_opts_free(o);
   if (st) die("login", st);
   mcsi_scsi_test_unit_ready(ini, sid, 1);          /* takes the new session's UNIT ATTENTION */
   mcsi_capacity cap;
@@ -540,11 +556,11 @@ static void setup(void)
   }
   for (int tries = 0; tries < 50; tries++) {
     refresh_info();
-    if ((int)info.connection_count >= opt.connections) break;
+    if ((int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) >= opt.connections) break;
     keep_connections();
     if (add_retry_at > now_s()) mcsi_process(ini, 200);
   }
-  if ((int)info.connection_count < opt.connections) die("could not reach the wanted number of connections", ISDSC_CONNECTION_FAILED);
+  if ((int)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT) < opt.connections) die("could not reach the wanted number of connections", ISDSC_CONNECTION_FAILED);
 }
 
 /* No completion for 5 s: what the session looks like (once per stall). */
@@ -555,12 +571,12 @@ static void stall_report(void)
   stall_reported = 1;
   refresh_info();
   fprintf(stderr, "mcsi-soak: stall: nothing completed for %.1f s, %d in flight; session %s, CmdSN %u ExpCmdSN %u MaxCmdSN %u\n",
-          now_s() - last_completion, inflight, info.state, info.cmdsn, info.exp_cmdsn, info.max_cmdsn);
-  for (size_t i = 0; i < info.connection_count && i < 32; i++)
+          now_s() - last_completion, inflight, mcsi_session_info_get_string(info, MCSI_SI_STATE), (unsigned)mcsi_session_info_get(info, MCSI_SI_CMDSN), (unsigned)mcsi_session_info_get(info, MCSI_SI_EXP_CMDSN), (unsigned)mcsi_session_info_get(info, MCSI_SI_MAX_CMDSN));
+  for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++)
     fprintf(stderr, "mcsi-soak: stall:   connection %llu CID %u %s%s via %s: %u queued, %llu commands\n",
-            (unsigned long long)info.connections[i].id, info.connections[i].cid, info.connections[i].state,
-            info.connections[i].leading ? " (leading)" : "", info.connections[i].portal, info.connections[i].queue_depth,
-            (unsigned long long)info.connections[i].stats.commands);
+            (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_ID), (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_CID), mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_STATE),
+            (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_LEADING) ? " (leading)" : "", mcsi_conn_info_get_string(mcsi_session_info_connection(info, i), MCSI_CI_PORTAL), (unsigned)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_QUEUE_DEPTH),
+            (unsigned long long)mcsi_conn_info_get(mcsi_session_info_connection(info, i), MCSI_CI_COMMANDS));
 }
 
 static void run(void)
@@ -610,8 +626,10 @@ static uint64_t final_checked, final_read_errors;
 static int readback_done;
 static mcsi_status readback_st;
 
-static void readback_cb(mcsi_status st, const mcsi_scsi_result *res, void *arg)
+static void readback_cb(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
 {
+  const mcsi_scsi_result *res = result_;
+  (void)ini_; (void)message_;
   (void)res; (void)arg;
   readback_st = st;
   readback_done = 1;
@@ -624,7 +642,7 @@ static void read_back(void)
     slot s = { .first = b, .n = n };
     readback_done = 0;
     mcsi_status st = mcsi_read_async(ini, sid, 1, opt.first_lba + (uint64_t)b * lbas_per_block, block_size, readback,
-                                     (size_t)n * BLOCK, readback_cb, NULL);
+                                     (size_t)n * BLOCK, MCSI_COMPLETION(readback_cb, NULL));
     double end = now_s() + opt.stall_s;
     while (!st && !readback_done && now_s() < end && !interrupted) mcsi_process(ini, 50);
     if (!st && !readback_done) {
@@ -668,11 +686,11 @@ static int summary(double elapsed, uint64_t rss_end)
          K.drops, elapsed, opt.interval_ms, opt.seed, (unsigned long long)(K.writes + K.reads), (unsigned long long)K.writes,
          (unsigned long long)K.reads, (double)(K.writes + K.reads) / (elapsed > 0 ? elapsed : 1), opt.qd, opt.connections);
   printf("soak: %llu commands re-issued, %u recoveries (reinstatements), %llu connection failures seen, %llu connections added back (%llu adds failed), %llu tgtadm errors\n",
-         (unsigned long long)info.commands_retried, info.recoveries, (unsigned long long)K.conn_lost_events,
+         (unsigned long long)mcsi_session_info_get(info, MCSI_SI_COMMANDS_RETRIED), (unsigned)mcsi_session_info_get(info, MCSI_SI_RECOVERIES), (unsigned long long)K.conn_lost_events,
          (unsigned long long)K.adds, (unsigned long long)K.add_failures, (unsigned long long)K.drop_errors);
   printf("soak: %llu blocks verified during the run, %u blocks read back at the end (%llu of them written), longest gap between completions %.0f ms, session %s with %zu connections\n",
          (unsigned long long)K.blocks_checked, opt.blocks, (unsigned long long)written, K.longest_gap_s * 1000,
-         info.state, info.connection_count);
+         mcsi_session_info_get_string(info, MCSI_SI_STATE), (size_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT));
   printf("soak: RSS %.2f MiB at start, %.2f MiB after %d drops, %.2f MiB at the end\n", mib(rss_start), mib(rss_base),
          rss_base_drops, mib(rss_end));
   if (first_failure) printf("soak: first failure: %s\n", first_failure_msg);
@@ -717,6 +735,7 @@ int main(int argc, char **argv)
   int ok = summary(elapsed, rss_end);
   mcsi_status st = mcsi_logout_from_target(ini, sid);
   if (st) printf("soak: logout: %s: %s\n", mcsi_status_name(st), mcsi_last_message(ini));
+  mcsi_session_info_free(info);
   mcsi_initiator_free(ini);
   return ok ? 0 : 1;
 }
