@@ -646,6 +646,129 @@ int mcsi_conn_info_key_kind(int key);
 /* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
 
+/* BEGIN generated from api/operations.lua by api/generate.lua; do not edit */
+/* ---- Operations ------------------------------------------------------------
+ * The C function of every operation of api/operations.lua, each with its
+ * other forms (asynchronous: one mcsi_completion, see above; offset and
+ * flags: the mcsi_io_* calls), in the description's order; the types they
+ * take are declared above. */
+
+/* -- session -- */
+/* Logs in to a target with one connection (add more with AddConnectionToSession). */
+mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_id *session_id,
+                                 mcsi_id *connection_id);
+/* Asynchronous login; result: const mcsi_session_result * (the new session and its leading connection). */
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+/* Logs the session out (every connection) and forgets it. */
+mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
+/* Asynchronous logout; result: const mcsi_session_result *. */
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
+/* Adds a connection (MC/S) to a session. */
+mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
+                                           const mcsi_conn_opts *opts, mcsi_id *connection_id);
+/* Asynchronous add; result: const mcsi_session_result * (connection_id: the new connection). */
+mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
+                                      mcsi_completion c);
+/* Logs one connection of a session out; its tasks move to the others. */
+mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
+                                                mcsi_id connection_id);
+/* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */
+mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id,
+                                         mcsi_completion c);
+/* Every session with its connections (as GetSessionInfo). */
+size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
+/* One session: its state, negotiated values, counters and connections. */
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+/* Sets the session's load balance policy and, optionally, its paths. */
+mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
+                                         const mcsi_lb_path *paths, size_t n);
+
+/* -- scsi -- */
+/* INQUIRY: standard data or a VPD page. */
+mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out);
+/* Asynchronous INQUIRY; result: const mcsi_inquiry * (NULL on failure). */
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
+                                    mcsi_completion c);
+/* READ CAPACITY (16, or 10 when 16 is refused). */
+mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out);
+/* Asynchronous READ CAPACITY(16); result: const mcsi_capacity * (NULL on failure); the block size is kept. */
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* REPORT LUNS: the LUNs of the session's target. */
+mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max,
+                                  size_t *count);
+/* Asynchronous REPORT LUNS; result: const mcsi_lun_list * (NULL on failure). */
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
+
+/* -- discovery -- */
+/* Discovery (SendTargets=All) through a discovery session; nothing is stored. */
+mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_target_list **out);
+/* Asynchronous discovery; result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+
+/* -- io -- */
+/* Reads blocks (the engine's block I/O: READ(16)s, split by the LUN's maximum transfer length, retried by the engine's one rule). */
+mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len);
+/* Asynchronous read at lba * block_size (mcsi_io_read); result: const mcsi_scsi_result *. */
+mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t block_size,
+                            void *buf, size_t len, mcsi_completion c);
+/* Reads len bytes at offset into buf (valid until done); flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
+mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
+                         size_t len, uint32_t flags, mcsi_completion c);
+/* Blocking mcsi_io_read; res may be NULL. */
+mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf, size_t len,
+                       uint32_t flags, mcsi_io_result *res);
+/* Writes whole blocks (the engine's block I/O: WRITE(16)s, split and retried by the engine). */
+mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf,
+                       size_t len);
+/* Asynchronous write at lba * block_size (mcsi_io_write); result: const mcsi_scsi_result *. */
+mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                             uint32_t block_size, const void *buf, size_t len, mcsi_completion c);
+/* Writes len bytes from buf (valid until done) at offset; flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
+mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                          size_t len, uint32_t flags, mcsi_completion c);
+/* Blocking mcsi_io_write; res may be NULL. */
+mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                        size_t len, uint32_t flags, mcsi_io_result *res);
+/* SYNCHRONIZE CACHE(16) of len bytes at offset (len 0, offset 0: the whole LUN); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_flush(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* UNMAP of len bytes at offset, split by the LUN's UNMAP limits (none: ISDSC_REQUEST_NOT_SUPPORTED); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_unmap(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* Zeroes len bytes at offset: WRITE SAME(16), or WRITE(16)s of zeroes on a LUN that refuses it (remembered); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset,
+                                 uint64_t len, uint32_t flags, mcsi_completion c);
+/* Any SCSI command: a CDB, a direction and its data. */
+mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                              size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res);
+/* TEST UNIT READY. */
+mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+/* Asynchronous TEST UNIT READY; result: NULL. */
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                            mcsi_completion c);
+/* LOGICAL UNIT RESET (a task management function). */
+mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+/* Asynchronous LOGICAL UNIT RESET; result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* ABORT TASK (a task management function). */
+mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
+/* Asynchronous ABORT TASK; result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
+/* The LUN's geometry (block size, limits, UNMAP), learned now if not yet known; out may be NULL. */
+mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
+/* Asynchronous form; result: const mcsi_lun_geometry * (NULL on failure). */
+mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* Sets the bytes per command the engine sends for this LUN of the session (an NBD export's max_scsi_transfer). */
+mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
+/* A SCSI command whose tag is answered at once, its result later (not served by mcsid). */
+mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                             size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c);
+/* As mcsi_scsi_submit, and *tag names the command (unique in the process, kept across re-issues) for mcsi_abort_task. */
+mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                                    size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c,
+                                    uint64_t *tag);
+/* END generated */
+
 #ifdef __cplusplus
 }
 #endif
