@@ -278,12 +278,8 @@ mcsi_status mcsi_login_opts_set_string(mcsi_login_opts *o, int key, const char *
 int64_t mcsi_login_opts_get_int(const mcsi_login_opts *o, int key);
 const char *mcsi_login_opts_get_string(const mcsi_login_opts *o, int key);
 
-mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                 mcsi_id *session_id, mcsi_id *connection_id);
-mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
-/* result: const mcsi_session_result * */
-mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
-mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
+/* mcsi_login_to_target(_async), mcsi_logout_from_target(_async): in the
+ * generated block of operations, at the end of this file. */
 
 
 /* Discovery: SendTargets=All through a discovery session. */
@@ -296,13 +292,10 @@ typedef struct mcsi_target_list {
   size_t count;
   mcsi_target_entry *targets;
 } mcsi_target_list;
-mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                              mcsi_target_list **out);
+/* mcsi_send_targets(_async) (generated, below) fill one; the caller frees its own. */
 void mcsi_target_list_free(mcsi_target_list *list);
 /* A copy the caller owns (a list given to a completion is the library's); NULL out of memory. */
 mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list);
-/* result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
-mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
 
 /* ---- SCSI ---------------------------------------------------------------- */
 
@@ -486,11 +479,7 @@ mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uin
  * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers
  * ISDSC_SUCCESS once the target confirmed (function complete, or no such
  * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
-mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
-mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* result: const mcsi_session_result * (the session; connection_id 0). */
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* (mcsi_abort_task, mcsi_lun_reset and their _async forms: generated, below.) */
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 
@@ -505,22 +494,12 @@ mcsi_status mcsi_conn_opts_set_string(mcsi_conn_opts *o, int key, const char *va
 int64_t mcsi_conn_opts_get_int(const mcsi_conn_opts *o, int key);
 const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
 
-/* Logs in one more connection (same ISID and TSIH, a fresh CID). Answers
- * ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated MaxConnections without
- * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
-mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
-                                           const mcsi_conn_opts *opts, mcsi_id *connection_id);
-/* result: const mcsi_session_result * (connection_id: the new connection). */
-mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
-                                      mcsi_completion c);
-/* Drains the connection (its commands finish or move), logs it out and
- * closes it; the others keep running. See the Status list in the README. */
-mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
-                                                mcsi_id connection_id);
-/* Asynchronous form: done runs once with the outcome and its own message;
- * result: const mcsi_session_result * (connection_id: the connection). */
-mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
-                                         mcsi_id connection_id, mcsi_completion c);
+/* mcsi_add_connection_to_session logs in one more connection (same ISID
+ * and TSIH, a fresh CID): ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated
+ * MaxConnections without asking the target, ISDSC_INVALID_SESSION_ID for an
+ * unknown session. mcsi_remove_connection_from_session drains the
+ * connection (its commands finish or move), logs it out and closes it; the
+ * others keep running. Both, and their _async forms: generated, below. */
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */
@@ -540,9 +519,8 @@ typedef struct mcsi_lb_path {
   int active;                        /* ROUND_ROBIN_SUBSET: 1 active, 0 standby */
   int primary;                       /* FAILOVER_ONLY: the one to use */
 } mcsi_lb_path;
-/* paths may be NULL (n = 0): keep what each connection has. */
-mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
-                                         const mcsi_lb_path *paths, size_t n);
+/* mcsi_set_load_balance_policy (generated, below): paths may be NULL
+ * (n = 0): keep what each connection has. */
 
 /* ---- Information and statistics ------------------------------------------ */
 
@@ -621,9 +599,10 @@ enum mcsi_conn_info_key {
 typedef struct mcsi_session_info mcsi_session_info;
 typedef struct mcsi_conn_info mcsi_conn_info;
 
-/* *out: a snapshot of the session and its connections (the caller's:
- * mcsi_session_info_free); NULL when the call fails. */
-mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+/* mcsi_session_get_info (generated, below): *out gets a snapshot of the
+ * session and its connections (the caller's: mcsi_session_info_free); NULL
+ * when the call fails. mcsi_session_list fills up to max session ids and
+ * returns how many sessions exist. */
 void mcsi_session_info_free(mcsi_session_info *info);
 /* A key's value (0 / NULL for no such key or the other kind); strings are
  * info's. A NULL info (or connection) reads as empty: 0 and "". */
@@ -643,8 +622,6 @@ int mcsi_session_info_key_kind(int key);
 const char *mcsi_conn_info_key_name(int key);
 int mcsi_conn_info_key(const char *name);
 int mcsi_conn_info_key_kind(int key);
-/* Fills up to max session ids; returns how many sessions exist. */
-size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
 
 /* BEGIN generated from api/operations.lua by api/generate.lua; do not edit */
 /* ---- Operations ------------------------------------------------------------
@@ -663,23 +640,23 @@ mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opt
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
 /* Asynchronous logout; result: const mcsi_session_result *. */
 mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
-/* Adds a connection (MC/S) to a session. */
+/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
 /* Asynchronous add; result: const mcsi_session_result * (connection_id: the new connection). */
 mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
                                       mcsi_completion c);
-/* Logs one connection of a session out; its tasks move to the others. */
+/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
 /* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id,
                                          mcsi_completion c);
-/* Every session with its connections (as GetSessionInfo). */
+/* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
-/* One session: its state, negotiated values, counters and connections. */
+/* *out: a snapshot of the session and its connections (the caller's: mcsi_session_info_free); NULL on failure. */
 mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
-/* Sets the session's load balance policy and, optionally, its paths. */
+/* Sets the session's load balance policy; paths may be NULL (n = 0): keep what each connection has. */
 mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
                                          const mcsi_lb_path *paths, size_t n);
 
@@ -750,7 +727,7 @@ mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, ui
 mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
 /* Asynchronous LOGICAL UNIT RESET; result: const mcsi_session_result * (the session; connection_id 0). */
 mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
-/* ABORT TASK (a task management function). */
+/* ABORT TASK (blocking): ISDSC_SUCCESS once the target confirmed, ISDSC_NOT_FOUND when no longer outstanding. */
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 /* Asynchronous ABORT TASK; result: const mcsi_session_result * (the session; connection_id 0). */
 mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);

@@ -18,7 +18,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
 cd "$ROOT" || exit 1
-tap_checks 60
+tap_checks 61
 command -v lua5.4 >/dev/null || tap_skip_all "no lua5.4"
 
 TMP=$(mktemp -d)
@@ -67,13 +67,15 @@ tap_ok $? "an asynchronous form (c_forms) that differs from the description fail
 # The prototypes of core/mcsi.h are the generated block, in one place.
 awk '/BEGIN generated from api\/operations.lua/{b=NR} /END generated/{e=NR} END{exit !(b && e > b)}' core/mcsi.h
 tap_ok $? "core/mcsi.h has the generated block of the operations' prototypes"
-for fn in mcsi_login_to_target mcsi_io_flush mcsi_io_unmap mcsi_io_write_zeroes mcsi_pread mcsi_lun_reset_async; do
-    sed -n '/BEGIN generated from api\/operations.lua/,/END generated/p' core/mcsi.h | grep -q "^mcsi_status $fn(" \
-        && [ "$(sed '/BEGIN generated from api\/operations.lua/,/END generated/d' core/mcsi.h | grep -c "^mcsi_status $fn(")" = 0 ] \
+mapfile -t CFUNCS < <(sed -n 's/^ok: [^:]*: .*[ *]\(mcsi_[a-z0-9_]*\)(.*/\1/p' "$TMP/cface")
+for fn in "${CFUNCS[@]}"; do
+    sed -n '/BEGIN generated from api\/operations.lua/,/END generated/p' core/mcsi.h | grep -q "^[a-z_][a-z0-9_ ]*[ *]$fn(" \
+        && [ "$(sed '/BEGIN generated from api\/operations.lua/,/END generated/d' core/mcsi.h | grep -c "^[a-z_][a-z0-9_ ]*[ *]$fn(")" = 0 ] \
         || { echo "$fn"; }
 done >"$TMP/outside"
-tap_ok $([ -s "$TMP/outside" ]; echo $(( 1 - $? ))) "described C functions are declared in the generated block only (flush, unmap, write_zeroes, pread, ...)" \
+tap_ok $([ -s "$TMP/outside" ]; echo $(( 1 - $? ))) "every described C function is declared in the generated block only" \
     || tap_note "declared outside the block or not in it: $(cat "$TMP/outside")"
+tap_ok $(( ${#CFUNCS[@]} >= 40 ? 0 : 1 )) "the C face's functions, async and offset forms included: ${#CFUNCS[@]}"
 
 # ---- a dummy operation reaches every face ----
 cat >"$TMP/dummy.lua" <<EOF
