@@ -52,6 +52,7 @@ extern "C" {
 #define MCSI_HAS_SUBSCRIBE 1       /* mcsi_subscribe / mcsi_unsubscribe (any number of event subscribers) */
 #define MCSI_HAS_ABORT_TASK 1      /* mcsi_scsi_submit_tagged, mcsi_abort_task, mcsi_lun_reset */
 #define MCSI_HAS_INFO_BY_KEY 1     /* mcsi_session_get_info's snapshot, read by MCSI_SI_* / MCSI_CI_* key */
+#define MCSI_HAS_SIZED_RESULTS 1   /* the result structs a caller fills start with struct_size (below) */
 
 /* ---- Status ------------------------------------------------------------ */
 
@@ -297,11 +298,29 @@ void mcsi_target_list_free(mcsi_target_list *list);
 /* A copy the caller owns (a list given to a completion is the library's); NULL out of memory. */
 mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list);
 
+/* ---- Sized results ----------------------------------------------------------
+ * The structs a blocking call fills in the caller's memory (mcsi_scsi_result,
+ * mcsi_inquiry, mcsi_capacity, mcsi_io_result, mcsi_lun_geometry) start with
+ * struct_size, so a later version can add fields at their end without
+ * breaking a program built against this header:
+ *  - the caller sets struct_size to its sizeof before the call:
+ *      mcsi_io_result res = { .struct_size = sizeof res };
+ *  - the library writes only the first struct_size bytes (no more than it
+ *    knows) and sets struct_size to the bytes it wrote; a field past it was
+ *    not written (check with MCSI_SIZED_HAS before reading a newer field);
+ *  - a struct_size below the first version's size (0: not set) is refused
+ *    with ISDSC_INVALID_PARAMETER and nothing is written.
+ * The same structs given to a completion (the library's) carry the
+ * library's own sizeof. Fields are only ever added at the end. */
+#define MCSI_SIZED_HAS(p, field) \
+  ((p)->struct_size >= offsetof(__typeof__(*(p)), field) + sizeof((p)->field))
+
 /* ---- SCSI ---------------------------------------------------------------- */
 
 enum { MCSI_DIR_NONE = 0, MCSI_DIR_READ = 1, MCSI_DIR_WRITE = 2 };
 
 typedef struct mcsi_scsi_result {
+  size_t struct_size;                /* see "Sized results" */
   uint8_t scsi_status;               /* SAM status: 0 GOOD, 2 CHECK CONDITION */
   uint8_t response;                  /* iSCSI response code */
   uint8_t sense_key, asc, ascq;
@@ -325,13 +344,14 @@ mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t l
  * reinstated session, a reset). The engine already sent it again (the retry
  * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
 int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
-/* Blocking form; res may be NULL. A CHECK CONDITION answers
+/* Blocking form; res may be NULL (else its struct_size set). A CHECK CONDITION answers
  * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
 mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
                               const uint8_t *cdb, size_t cdb_len, int dir,
                               void *buf, size_t len, mcsi_scsi_result *res);
 
 typedef struct mcsi_inquiry {
+  size_t struct_size;                /* see "Sized results" */
   int peripheral_type;
   char vendor[9], product[17], revision[5];
   uint8_t data[255];
@@ -346,7 +366,11 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
  * retried, as the blocking forms do. INQUIRY: const mcsi_inquiry *. */
 mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c);
 
-typedef struct mcsi_capacity { uint64_t blocks; uint32_t block_size; } mcsi_capacity;
+typedef struct mcsi_capacity {
+  size_t struct_size;                /* see "Sized results" */
+  uint64_t blocks;
+  uint32_t block_size;
+} mcsi_capacity;
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
                                     mcsi_capacity *out);
 /* Asynchronous READ CAPACITY(16): result const mcsi_capacity * (NULL on
@@ -421,6 +445,7 @@ enum { MCSI_IO_FUA = 1u << 0,              /* READ/WRITE(16) byte 1 bit 3: force
 
 
 typedef struct mcsi_io_result {
+  size_t struct_size;                      /* see "Sized results" */
   uint64_t bytes;                          /* transferred (read/write), or covered (flush/unmap/zeroes;
                                               0 for a flush of the whole LUN) */
   uint32_t retries;                        /* re-sends by the retry rule, over all the request's commands */
@@ -430,6 +455,7 @@ typedef struct mcsi_io_result {
 
 /* What the engine knows of a LUN (learned on first use, kept per session and LUN). */
 typedef struct mcsi_lun_geometry {
+  size_t struct_size;                      /* see "Sized results" */
   uint64_t blocks;
   uint32_t block_size;
   uint32_t max_transfer_blocks;            /* Block Limits; 0: not stated */
@@ -462,7 +488,8 @@ mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lu
  * instead of MCSI_IO_MAX_PIECE (0: back to it); never above the LUN's own
  * maximum transfer length. An NBD export's max_scsi_transfer. */
 mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
-/* Blocking forms (refused inside callbacks); res / out may be NULL. */
+/* Blocking forms (refused inside callbacks); res / out may be NULL (else
+ * their struct_size set, see "Sized results"). */
 mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
 mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
                        size_t len, uint32_t flags, mcsi_io_result *res);

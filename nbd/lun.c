@@ -40,7 +40,7 @@ static int geometry_ok(const nbd_lun_geometry *g, char *err, size_t errlen)
 mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lun_geometry *geo,
                           char *err, size_t errlen)
 {
-  mcsi_lun_geometry m;
+  mcsi_lun_geometry m = { .struct_size = sizeof m };
   memset(geo, 0, sizeof *geo);
   mcsi_status st = mcsi_io_geometry(ini, sid, lun, &m);
   if (st) {

@@ -53,8 +53,8 @@ static void list_luns(void)
   size_t n = 0;
   if (!show("REPORT LUNS", mcsi_scsi_report_luns(ini, sid, luns, 16, &n))) return;
   for (size_t i = 0; i < n && i < 16; i++) {
-    mcsi_inquiry inq;
-    mcsi_capacity cap = { 0, 0 };
+    mcsi_inquiry inq = { .struct_size = sizeof inq };
+    mcsi_capacity cap = { .struct_size = sizeof cap };
     mcsi_status st = mcsi_scsi_inquiry(ini, sid, luns[i], -1, &inq);
     if (!st && inq.peripheral_type == 0) st = mcsi_scsi_read_capacity(ini, sid, luns[i], &cap);
     printf("  LUN %-3llu %-8s %-16s type %2d  %12llu blocks x %4u = %8.1f GiB  %s\n", (unsigned long long)luns[i],

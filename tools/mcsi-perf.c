@@ -389,7 +389,7 @@ static int test_unit_ready(struct perf *p)
 
 static int read_capacity(struct perf *p)
 {
-  mcsi_capacity cap;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   mcsi_status st = mcsi_scsi_read_capacity(p->ini, p->sid, p->lun, &cap);
   if (st != ISDSC_SUCCESS)
     return setup_error(p, "READ CAPACITY", st);

@@ -69,6 +69,7 @@ static void rw_adapted(mcsi_initiator *ini, mcsi_status st, const char *message,
   const mcsi_io_result *io = result;
   mcsi_scsi_result r;
   memset(&r, 0, sizeof r);
+  r.struct_size = sizeof r;
   if (io) {
     r.scsi_status = io->scsi_status;
     r.sense_key = io->sense_key;
@@ -147,19 +148,20 @@ static mcsi_status command_once(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, 
 mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const uint8_t *cdb, size_t cdb_len,
                               int dir, void *buf, size_t len, mcsi_scsi_result *res)
 {
-  mcsi_scsi_result r;
+  mcsi_scsi_result r = { .struct_size = sizeof r };
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  memset(&r, 0, sizeof r);
-  mcsi_status st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
-  if (res) *res = r;
+  mcsi_status st = mcsi_sized_check(ini, res, MCSI_SIZED_FIRST(mcsi_scsi_result, retries), "mcsi_scsi_result");
+  if (st) return st;
+  st = command_once(ini, sid, lun, cdb, cdb_len, dir, buf, len, &r);
+  if (res) mcsi_sized_copy(res, &r, sizeof r);
   return st;
 }
 
 /* LBA-addressed blocking forms: the block size the engine learned (or learns now). */
 static mcsi_status rw(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len, int write)
 {
-  mcsi_lun_geometry g;
+  mcsi_lun_geometry g = { .struct_size = sizeof g };
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!buf && len) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no buffer");
   mcsi_status st = mcsi_io_geometry(ini, sid, lun, &g);

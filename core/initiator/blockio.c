@@ -335,7 +335,7 @@ static mcsi_status io_start(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, enum
     return refuse(ini, c, ISDSC_OUT_OF_RESOURCES, "out of memory");
   }
   *r = (io_req){ .ini = ini, .sid = sid, .lun = lun, .kind = kind, .offset = offset, .len = len, .buf = buf,
-                 .flags = flags, .c = c, .geo = g };
+                 .flags = flags, .c = c, .geo = g, .res = { .struct_size = sizeof(mcsi_io_result) } };
   mcsi_list_init(&r->link);
   if (kind == IO_GEOMETRY && g->state == GEO_KNOWN) st = answer_later(r);
   else st = g->state == GEO_KNOWN ? req_start(r) : wait_geometry(r);
@@ -416,34 +416,43 @@ static mcsi_status io_wait_for(mcsi_initiator *ini, io_wait *w, mcsi_status st)
 
 mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out)
 {
-  mcsi_lun_geometry g;
+  mcsi_lun_geometry g = { .struct_size = sizeof g };
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  io_wait w = { .geo = out ? out : &g };
+  mcsi_status st = mcsi_sized_check(ini, out, MCSI_SIZED_FIRST(mcsi_lun_geometry, unmap), "mcsi_lun_geometry");
+  if (st) return st;
+  io_wait w = { .geo = &g };
   mcsi_completion c = { .done = io_wake, .arg = &w };
-  return io_wait_for(ini, &w, mcsi_io_geometry_async(ini, sid, lun, c));
+  st = io_wait_for(ini, &w, mcsi_io_geometry_async(ini, sid, lun, c));
+  if (out) mcsi_sized_copy(out, &g, sizeof g);
+  return st;
+}
+
+/* pread / pwrite: the request's result lands in r, then as much as fits in res. */
+static mcsi_status io_blocking(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
+                               size_t len, uint32_t flags, mcsi_io_result *res, int write)
+{
+  mcsi_io_result r = { .struct_size = sizeof r };
+  if (!ini) return ISDSC_INVALID_PARAMETER;
+  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
+  mcsi_status st = mcsi_sized_check(ini, res, MCSI_SIZED_FIRST(mcsi_io_result, ascq), "mcsi_io_result");
+  if (st) return st;
+  io_wait w = { .res = &r };
+  mcsi_completion c = { .done = io_wake, .arg = &w };
+  st = io_wait_for(ini, &w, write ? mcsi_io_write(ini, sid, lun, offset, buf, len, flags, c)
+                                  : mcsi_io_read(ini, sid, lun, offset, buf, len, flags, c));
+  if (res) mcsi_sized_copy(res, &r, sizeof r);
+  return st;
 }
 
 mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf, size_t len,
                        uint32_t flags, mcsi_io_result *res)
 {
-  mcsi_io_result r;
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  io_wait w = { .res = res ? res : &r };
-  memset(w.res, 0, sizeof *w.res);
-  mcsi_completion c = { .done = io_wake, .arg = &w };
-  return io_wait_for(ini, &w, mcsi_io_read(ini, sid, lun, offset, buf, len, flags, c));
+  return io_blocking(ini, sid, lun, offset, buf, len, flags, res, 0);
 }
 
 mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
                         size_t len, uint32_t flags, mcsi_io_result *res)
 {
-  mcsi_io_result r;
-  if (!ini) return ISDSC_INVALID_PARAMETER;
-  if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  io_wait w = { .res = res ? res : &r };
-  memset(w.res, 0, sizeof *w.res);
-  mcsi_completion c = { .done = io_wake, .arg = &w };
-  return io_wait_for(ini, &w, mcsi_io_write(ini, sid, lun, offset, buf, len, flags, c));
+  return io_blocking(ini, sid, lun, offset, (void *)(uintptr_t)buf, len, flags, res, 1);
 }

@@ -140,6 +140,16 @@ mcsi_status mcsi_wait_for(mcsi_initiator *ini, mcsi_wait *w);
 /* A blocking form inside a callback: ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_blocking_refused(mcsi_initiator *ini);
 
+/* ---- the sized results of the blocking forms (sized.c; mcsi.h, "Sized results") ---- */
+/* The first version's size of type: up to the end of its field last (fixed forever). */
+#define MCSI_SIZED_FIRST(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+/* ISDSC_SUCCESS when p is NULL or its struct_size is at least first_size;
+ * else ISDSC_INVALID_PARAMETER, with what (the type's name) in the message. */
+mcsi_status mcsi_sized_check(mcsi_initiator *ini, const void *p, size_t first_size, const char *what);
+/* Copies the library's src (lib_size bytes) to dst, no more than dst's
+ * struct_size; dst's struct_size becomes the bytes written. */
+void mcsi_sized_copy(void *dst, const void *src, size_t lib_size);
+
 /* ---- the geometry kept per session and LUN (lun_geometry.c), for block I/O (blockio.c) ---- */
 enum mcsi_geo_state { GEO_UNKNOWN, GEO_LEARNING, GEO_KNOWN };
 /* A waiter hears once the geometry is known (st 0) or could not be learned. */

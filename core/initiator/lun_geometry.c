@@ -28,6 +28,7 @@ struct mcsi_lun_geo *mcsi_lun_geo_get(mcsi_entry *e, mcsi_id sid, uint64_t lun)
 {
   struct mcsi_lun_geo *g = mcsi_lun_geo_find(e, lun);
   if (g || !(g = calloc(1, sizeof *g))) return g;
+  g->g.struct_size = sizeof g->g;
   g->ini = e->ini;
   g->sid = sid;
   g->lun = lun;
@@ -127,6 +128,7 @@ static void on_capacity(mcsi_initiator *ini, mcsi_status st, const char *message
     return;
   }
   memset(&g->g, 0, sizeof g->g);
+  g->g.struct_size = sizeof g->g;
   g->g.blocks = cap->blocks;
   g->g.block_size = bs;
   g->bs_known = 1;

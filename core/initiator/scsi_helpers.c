@@ -82,6 +82,7 @@ static void inquiry_done(helper_req *q, mcsi_status st)
 {
   mcsi_inquiry inq;
   memset(&inq, 0, sizeof inq);
+  inq.struct_size = sizeof inq;
   if (!st) {
     inq.len = (size_t)q->task->datain.size;
     memcpy(inq.data, q->buf, inq.len);
@@ -123,7 +124,7 @@ mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 
 static void capacity_done(helper_req *q, mcsi_status st)
 {
-  mcsi_capacity cap = { 0, 0 };
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   struct scsi_readcapacity16 *rc = !st && q->task->datain.size >= 12 ? scsi_datain_unmarshall(q->task) : NULL;
   if (!st && !rc)
     st = mcsi_msg(q->message, ISDSC_SCSI_REQUEST_FAILED, "READ CAPACITY(16) returned %d bytes, not a capacity",
@@ -248,9 +249,13 @@ mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, in
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "bad INQUIRY arguments");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  memset(out, 0, sizeof *out);
-  helper_wait w = { .inq = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, MCSI_COMPLETION(wake_inquiry, &w)));
+  mcsi_status st = mcsi_sized_check(ini, out, MCSI_SIZED_FIRST(mcsi_inquiry, len), "mcsi_inquiry");
+  if (st) return st;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
+  helper_wait w = { .inq = &inq };
+  st = helper_wait_for(ini, &w, mcsi_scsi_inquiry_async(ini, sid, lun, page, MCSI_COMPLETION(wake_inquiry, &w)));
+  mcsi_sized_copy(out, &inq, sizeof inq);
+  return st;
 }
 
 mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out)
@@ -258,8 +263,13 @@ mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t l
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!out) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no capacity to fill");
   if (mcsi_in_callback(ini)) return mcsi_blocking_refused(ini);
-  helper_wait w = { .cap = out };
-  return helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, MCSI_COMPLETION(wake_capacity, &w)));
+  mcsi_status st = mcsi_sized_check(ini, out, MCSI_SIZED_FIRST(mcsi_capacity, block_size), "mcsi_capacity");
+  if (st) return st;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
+  helper_wait w = { .cap = &cap };
+  st = helper_wait_for(ini, &w, mcsi_scsi_read_capacity_async(ini, sid, lun, MCSI_COMPLETION(wake_capacity, &w)));
+  if (!st) mcsi_sized_copy(out, &cap, sizeof cap);
+  return st;
 }
 
 mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max, size_t *count)

@@ -51,6 +51,7 @@ static void scsi_send(mcsi_conn *c, mcsi_task *t)
   q->exp_datasn = 0;
   q->r2t_requested = 0;
   memset(&q->res, 0, sizeof q->res);
+  q->res.struct_size = sizeof q->res;
   t->message[0] = 0;
   if (q->dir == MCSI_DIR_WRITE) {
     uint32_t fb = s->params.first_burst < len ? s->params.first_burst : len;

@@ -95,7 +95,7 @@ static void test_failure_states(void)
 {
   fake_target_opts to;
   seen a = { 0 };
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   fx f;
 
   memset(&to, 0, sizeof to);

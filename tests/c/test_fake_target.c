@@ -39,18 +39,18 @@ static void check_info(fx *f)
 
 static void check_scsi_basics(fx *f)
 {
-  mcsi_inquiry inq;
-  mcsi_capacity cap;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   uint64_t luns[4] = { 99, 99, 99, 99 };
   size_t count = 0;
 
-  memset(&inq, 0, sizeof inq);
+  inq = (mcsi_inquiry){ .struct_size = sizeof inq };
   if (t_status(mcsi_scsi_inquiry(f->ini, f->sid, 0, -1, &inq), ISDSC_SUCCESS, "INQUIRY", f)) {
     T_EQ_INT(inq.peripheral_type, 0, "INQUIRY: direct-access device");
     T_OK(strncmp(inq.vendor, "MCSI", 4) == 0, "INQUIRY vendor \"%s\"", inq.vendor);
     T_OK(strncmp(inq.product, "FAKE TARGET", 11) == 0, "INQUIRY product \"%s\"", inq.product);
   }
-  memset(&cap, 0, sizeof cap);
+  cap = (mcsi_capacity){ .struct_size = sizeof cap };
   if (t_status(mcsi_scsi_read_capacity(f->ini, f->sid, 0, &cap), ISDSC_SUCCESS, "READ CAPACITY", f)) {
     T_EQ_U64(cap.blocks, DISK_BLOCKS, "READ CAPACITY: block count");
     T_EQ_INT(cap.block_size, BLOCK, "READ CAPACITY: block size");
@@ -108,7 +108,7 @@ static void test_normal(void)
 static void test_normal_r2t_paths(void)
 {
   fake_target_opts to;
-  mcsi_capacity cap;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   fx f;
 
   memset(&to, 0, sizeof to);
@@ -226,7 +226,7 @@ static void check_session_dead(fx *f, const char *what)
 /* The first SCSI command after login meets a protocol violation. */
 static void test_failure(fake_scenario sc, int variant, const char *what, mcsi_status want)
 {
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   int64_t t0, ms;
   fx f;
 
@@ -283,7 +283,7 @@ static void test_oversized_dsl(void)
 static void test_drop_mid_io(void)
 {
   fake_target_opts to;
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   uint8_t cdb[10], buf[8 * BLOCK];
   int64_t t0, ms;
   fx f;
@@ -306,7 +306,7 @@ static void test_drop_mid_io(void)
 
 static void test_never_answers_command(void)
 {
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   int64_t t0, ms;
   fx f;
 
@@ -326,7 +326,7 @@ static void test_never_answers_command(void)
 
 static void test_reject(void)
 {
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   fx f;
 
   if (fx_start_scenario(&f, FAKE_REJECT_COMMAND, 0)) {
@@ -341,8 +341,8 @@ static void test_reject(void)
 
 static void test_check_condition(void)
 {
-  mcsi_capacity cap;
-  mcsi_scsi_result res;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
+  mcsi_scsi_result res = { .struct_size = sizeof res };
   uint8_t cdb[10], buf[8 * BLOCK];
   const char *m;
   fx f;
@@ -356,7 +356,7 @@ static void test_check_condition(void)
            "medium error: mcsi_read", &f);
   m = last_msg(&f);
   T_OK(strstr(m, "MEDIUM_ERROR") || strstr(m, "MEDIUM ERROR"), "medium error: message \"%s\"", m);
-  memset(&res, 0, sizeof res);
+  res = (mcsi_scsi_result){ .struct_size = sizeof res };
   cdb_rw10(cdb, 0x28, 0, 8);
   t_status(mcsi_scsi_command(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, &res),
            ISDSC_SCSI_REQUEST_FAILED, "medium error: mcsi_scsi_command", &f);
@@ -370,12 +370,12 @@ static void test_check_condition(void)
 
 static void test_short_data_in(void)
 {
-  mcsi_scsi_result res;
+  mcsi_scsi_result res = { .struct_size = sizeof res };
   uint8_t cdb[10], buf[8 * BLOCK];
   fx f;
 
   if (fx_start_scenario(&f, FAKE_SHORT_DATA_IN, 0)) {
-    memset(&res, 0, sizeof res);
+    res = (mcsi_scsi_result){ .struct_size = sizeof res };
     cdb_rw10(cdb, 0x28, 0, 8);
     t_status(mcsi_scsi_command(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, buf, sizeof buf, &res),
              ISDSC_SUCCESS, "short Data-In", &f);
@@ -479,7 +479,7 @@ static void test_add_refused(uint16_t status, mcsi_status want)
     char hex[8];
     snprintf(hex, sizeof hex, "0x%04x", status);
     T_OK(strstr(mcsi_last_message(f.ini), hex) != NULL, "%s: the target's detail in the message", what);
-    mcsi_inquiry inq;
+    mcsi_inquiry inq = { .struct_size = sizeof inq };
     T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "%s: the session still works", what);
   }
   fx_end(&f);
@@ -503,7 +503,7 @@ static void test_stray_session(void)
     T_EQ_STR(mcsi_status_name(st), "ISDSC_CANT_INCLUDE_IN_SESSION", "stray session: add answers (%s)", mcsi_last_message(f.ini));
     for (int i = 0; i < 100 && fake_target_logouts(f.ft) == logouts; i++) usleep(10000);
     T_EQ_INT(fake_target_logouts(f.ft), logouts + 1, "stray session: the new session was logged out");
-    mcsi_inquiry inq;
+    mcsi_inquiry inq = { .struct_size = sizeof inq };
     T_EQ_INT(mcsi_scsi_inquiry(f.ini, f.sid, 0, -1, &inq), ISDSC_SUCCESS, "stray session: the session still works");
     mcsi_session_info *si = NULL;
     t_get_info(f.ini, f.sid, &si);

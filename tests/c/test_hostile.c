@@ -477,7 +477,7 @@ static void test_reinstated_window(void)
 
 static void test_rst_on_abandon(void)
 {
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   fx f;
 
   if (fx_start_scenario(&f, FAKE_NEVER_ANSWERS_COMMAND, 0)) {
@@ -533,8 +533,8 @@ static void test_residuals(void)
     { FAKE_RESID_HUGE, "INQUIRY: underflow residual 0xFFFFFFFF" },
     { FAKE_RESID_BEYOND, "INQUIRY: underflow residual of EDTL + 1" },
   };
-  mcsi_inquiry inq;
-  mcsi_capacity cap;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   fx f;
 
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -553,7 +553,7 @@ static void test_residuals(void)
   }
   fx_end(&f);
   if (fx_start_scenario(&f, FAKE_BAD_RESIDUAL, FAKE_RESID_NO_CAPACITY)) {
-    memset(&cap, 0, sizeof cap);
+    cap = (mcsi_capacity){ .struct_size = sizeof cap };
     t_status(mcsi_scsi_read_capacity(f.ini, f.sid, 0, &cap), ISDSC_SCSI_REQUEST_FAILED,
              "READ CAPACITY answered GOOD without data: an error", &f);
     T_EQ_INT(cap.block_size, 0, "READ CAPACITY without data: no block size made up");

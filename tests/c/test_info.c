@@ -35,7 +35,7 @@ static int tcp_established(unsigned lport, unsigned rport)
 static void commands(mcsi_id sid, int n)
 {
   for (int i = 0; i < n; i++) {
-    mcsi_inquiry inq;
+    mcsi_inquiry inq = { .struct_size = sizeof inq };
     T_EQ_STR(mcsi_status_name(mcsi_scsi_inquiry(ini, sid, 0, -1, &inq)), "ISDSC_SUCCESS", "INQUIRY %d (%s)", i + 1,
              mcsi_last_message(ini));
   }

@@ -58,7 +58,7 @@ static void write_read_back(const char *what, mcsi_id sid, uint64_t lun)
 
 static void scsi_basics(const char *what, mcsi_id sid, uint64_t lun, uint64_t want_blocks)
 {
-  mcsi_capacity cap;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   mcsi_status st = mcsi_scsi_read_capacity(ini, sid, lun, &cap);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s: READ CAPACITY (%s)", what, mcsi_last_message(ini));
   T_EQ_U64(cap.blocks * cap.block_size, want_blocks, "%s: capacity in bytes", what);
@@ -69,7 +69,7 @@ static void scsi_basics(const char *what, mcsi_id sid, uint64_t lun, uint64_t wa
   int found = 0;
   for (size_t i = 0; i < n && i < 8; i++) found |= luns[i] == lun;
   T_OK(found, "%s: LUN %llu among the %zu reported", what, (unsigned long long)lun, n);
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   st = mcsi_scsi_inquiry(ini, sid, lun, 0x80, &inq);
   T_OK(st == ISDSC_SUCCESS && inq.len >= 4 && inq.data[1] == 0x80, "%s: VPD page 0x80 (%s)", what, mcsi_last_message(ini));
   T_EQ_STR(mcsi_status_name(mcsi_scsi_test_unit_ready(ini, sid, lun)), "ISDSC_SUCCESS", "%s: TEST UNIT READY", what);
@@ -78,7 +78,7 @@ static void scsi_basics(const char *what, mcsi_id sid, uint64_t lun, uint64_t wa
 static void bad_arguments(mcsi_id sid)
 {
   uint8_t buf[4096];
-  mcsi_capacity cap;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, buf, 100), ISDSC_INVALID_PARAMETER, "read of a partial block refused");
   T_EQ_INT(mcsi_read(ini, sid, 1, 0, NULL, 512), ISDSC_INVALID_PARAMETER, "read into NULL refused");
   T_EQ_INT(mcsi_read(ini, 0xdead, 1, 0, buf, 512), ISDSC_INVALID_SESSION_ID, "read on an unknown session");

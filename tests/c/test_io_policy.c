@@ -66,7 +66,7 @@ static unsigned io_sent(const fx *f) { return fake_target_io_commands(f->ft); }
 static void storm_pread(fx *f, int storm, unsigned n)
 {
   uint8_t buf[BLOCK];
-  mcsi_io_result res;
+  mcsi_io_result res = { .struct_size = sizeof res };
   const char *name = storm_names[storm];
   unsigned before = io_sent(f);
   int64_t t0 = now_ms();
@@ -101,7 +101,7 @@ static void storm_other_calls(fx *f)
   unsigned before;
   uint8_t buf[BLOCK];
   uint8_t tur[6] = { 0 };
-  mcsi_scsi_result res;
+  mcsi_scsi_result res = { .struct_size = sizeof res };
 
   before = io_sent(f);
   fake_target_storm(f->ft, FAKE_STORM_UA, 3);
@@ -155,7 +155,7 @@ static void per_lun_geometry(void)
 {
   fx f;
   if (!fx_start(&f, &(fake_target_opts){ .lun1_4k = 1 })) return;
-  mcsi_lun_geometry g0, g1;
+  mcsi_lun_geometry g0 = { .struct_size = sizeof g0 }, g1 = { .struct_size = sizeof g1 };
   uint32_t bs = 0;
   uint8_t w[4096], r[4096];
   t_status(mcsi_io_geometry(f.ini, f.sid, 0, &g0), ISDSC_SUCCESS, "geometry of LUN 0", &f);
@@ -198,7 +198,7 @@ static void splitting(void)
   if (!fx_start(&f, &(fake_target_opts){ .max_transfer_blocks = 8, .disk_bytes = 4u << 20 })) return;
   size_t len = 64 * 1024;
   uint8_t *w = malloc(len), *r = malloc(len);
-  mcsi_io_result res;
+  mcsi_io_result res = { .struct_size = sizeof res };
   pattern(w, len, 3);
   t_status(mcsi_pwrite(f.ini, f.sid, 0, 4096, w, len, 0, &res), ISDSC_SUCCESS, "64 KiB write", &f);
   T_EQ_INT(res.commands, 16, "64 KiB write: 16 commands of 8 blocks");
@@ -239,7 +239,7 @@ static void flags_and_ops(void)
   if (!fx_start(&f, &(fake_target_opts){ 0 })) return;
   uint8_t buf[4096], z[4096];
   io_wait w;
-  mcsi_io_result res;
+  mcsi_io_result res = { .struct_size = sizeof res };
   memset(z, 0, sizeof z);
   pattern(buf, sizeof buf, 9);
   t_status(mcsi_pwrite(f.ini, f.sid, 0, 0, buf, sizeof buf, 0, NULL), ISDSC_SUCCESS, "plain write", &f);

@@ -31,7 +31,7 @@ static void login_cycle(const char *what, const mcsi_login_opts *o, uint64_t lun
   mcsi_status st = mcsi_login_to_target(ini, o, &sid, &cid);
   if (!T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s: login (%s)", what, mcsi_last_message(ini))) return;
   T_OK(sid && cid && sid != cid, "%s: nonzero distinct ids", what);
-  mcsi_inquiry inq;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
   st = mcsi_scsi_inquiry(ini, sid, lun, -1, &inq);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s: INQUIRY (%s)", what, mcsi_last_message(ini));
   T_OK(inq.len >= 36 && inq.vendor[0], "%s: INQUIRY vendor '%s' product '%s'", what, inq.vendor, inq.product);

@@ -153,8 +153,8 @@ static void fz_submit_batch(fz_run *run)
 
 static void fz_scsi_sync(fz_run *run)
 {
-  mcsi_inquiry inq;
-  mcsi_capacity cap;
+  mcsi_inquiry inq = { .struct_size = sizeof inq };
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   uint64_t luns[4];
   size_t n = 0;
   fz_trace("inquiry", mcsi_scsi_inquiry(run->ini, run->sid, 0, -1, &inq));

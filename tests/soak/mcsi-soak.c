@@ -541,7 +541,7 @@ static void setup(void)
   mcsi_login_opts_free(o);
   if (st) die("login", st);
   mcsi_scsi_test_unit_ready(ini, sid, 1);          /* takes the new session's UNIT ATTENTION */
-  mcsi_capacity cap;
+  mcsi_capacity cap = { .struct_size = sizeof cap };
   if ((st = mcsi_scsi_read_capacity(ini, sid, 1, &cap))) die("READ CAPACITY", st);
   if (!cap.block_size || BLOCK % cap.block_size) {
     fprintf(stderr, "mcsi-soak: LUN 1 has %u-byte blocks, 4096 is not a multiple\n", cap.block_size);
