@@ -334,22 +334,27 @@ typedef struct mcsi_scsi_result {
   uint32_t retries;                  /* re-sends by the retry rule (see MCSI_SCSI_RETRIES) */
 } mcsi_scsi_result;
 
-/* Queues one command; c.done runs exactly once (also on failure, unless the
- * submit itself fails) with result const mcsi_scsi_result * (the library's,
- * valid during the call), then c.free. buf must stay valid until done runs. */
-mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                             const uint8_t *cdb, size_t cdb_len, int dir,
-                             void *buf, size_t len, mcsi_completion c);
+/* mcsi_scsi_submit queues one command; c.done runs exactly once (also on
+ * failure, unless the submit itself fails) with result const
+ * mcsi_scsi_result * (the library's, valid during the call), then c.free;
+ * buf must stay valid until done runs. mcsi_scsi_command is its blocking
+ * form: res may be NULL (else its struct_size set); a CHECK CONDITION
+ * answers ISDSC_SCSI_REQUEST_FAILED with the decoded sense in
+ * mcsi_last_message. Both (and mcsi_scsi_submit_tagged): generated, below. */
 /* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
  * reinstated session, a reset). The engine already sent it again (the retry
  * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
 int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
-/* Blocking form; res may be NULL (else its struct_size set). A CHECK CONDITION answers
- * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
-mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                              const uint8_t *cdb, size_t cdb_len, int dir,
-                              void *buf, size_t len, mcsi_scsi_result *res);
 
+/* The SCSI helpers (generated, below): mcsi_scsi_inquiry (page < 0:
+ * standard INQUIRY, else that VPD page, raw data only), mcsi_scsi_read_capacity
+ * (the block size is kept for mcsi_read/mcsi_write), mcsi_scsi_report_luns
+ * (fills up to max LUN numbers, *count gets how many the target reported),
+ * mcsi_scsi_test_unit_ready. Their asynchronous forms take an
+ * mcsi_completion: done gets the Status, the command's own message and the
+ * parsed answer (the library's, valid during the call; NULL on failure): the
+ * types below, NULL for TEST UNIT READY; a UNIT ATTENTION is retried, as the
+ * blocking forms do. */
 typedef struct mcsi_inquiry {
   size_t struct_size;                /* see "Sized results" */
   int peripheral_type;
@@ -357,58 +362,29 @@ typedef struct mcsi_inquiry {
   uint8_t data[255];
   size_t len;
 } mcsi_inquiry;
-/* page < 0: standard INQUIRY, else that VPD page (raw data only). */
-mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
-                              mcsi_inquiry *out);
-/* The SCSI helpers' asynchronous forms take an mcsi_completion: done gets
- * the Status, the command's own message and the parsed answer (the
- * library's, valid during the call; NULL on failure); a UNIT ATTENTION is
- * retried, as the blocking forms do. INQUIRY: const mcsi_inquiry *. */
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c);
 
 typedef struct mcsi_capacity {
   size_t struct_size;                /* see "Sized results" */
   uint64_t blocks;
   uint32_t block_size;
 } mcsi_capacity;
-mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                    mcsi_capacity *out);
-/* Asynchronous READ CAPACITY(16): result const mcsi_capacity * (NULL on
- * failure); the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
-mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 /* The block size READ CAPACITY last gave for this LUN of the session (the
  * cache mcsi_read/mcsi_write use); ISDSC_NOT_FOUND when not known. No I/O. */
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs);
-/* Fills up to max LUN numbers, *count gets how many the target reported. */
-mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
-                                  size_t max, size_t *count);
-mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* REPORT LUNS: result const mcsi_lun_list * (NULL on failure), the LUN
- * numbers the target reported. TEST UNIT READY: result NULL. */
+/* REPORT LUNS' answer: the LUN numbers the target reported. */
 typedef struct mcsi_lun_list {
   size_t count;
   const uint64_t *luns;
 } mcsi_lun_list;
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
-mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
-/* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
- * LUN's block size (learned on first use and kept per session and LUN).
- * Thin forms of mcsi_pread/mcsi_pwrite (offset lba * block size, no flags). */
-mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                      void *buf, size_t len);
-mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                       const void *buf, size_t len);
-/* Asynchronous forms, thin wrappers of mcsi_io_read/mcsi_io_write at
- * offset lba * block_size (which must fit the LUN's own block size); res
- * carries the status, first failure's sense key/ASC/ASCQ, retries and
- * data_in (bytes), not the raw sense. */
-mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                            uint32_t block_size, void *buf, size_t len,
-                            mcsi_completion c);
-mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                             uint32_t block_size, const void *buf, size_t len,
-                             mcsi_completion c);
+/* mcsi_read / mcsi_write (generated, below): READ(16)/WRITE(16) of len bytes
+ * at lba; len must be a multiple of the LUN's block size (learned on first
+ * use and kept per session and LUN). Thin forms of mcsi_pread/mcsi_pwrite
+ * (offset lba * block size, no flags). Their asynchronous forms are thin
+ * wrappers of mcsi_io_read/mcsi_io_write at offset lba * block_size (which
+ * must fit the LUN's own block size); their result carries the status, the
+ * first failure's sense key/ASC/ASCQ, retries and data_in (bytes), not the
+ * raw sense. */
 
 /* ---- Block I/O: byte offsets, flags, the engine's I/O policy --------------
  * The engine owns I/O policy, in one place for every face (C, Lua, the
@@ -465,42 +441,31 @@ typedef struct mcsi_lun_geometry {
   int unmap;                               /* Logical Block Provisioning LBPU (VPD 0xB2) */
 } mcsi_lun_geometry;
 
-/* Reads len bytes at offset into buf (which stays valid until done). flags: MCSI_IO_FUA/DPO. */
-mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
-                         size_t len, uint32_t flags, mcsi_completion c);
-mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
-                          size_t len, uint32_t flags, mcsi_completion c);
-/* SYNCHRONIZE CACHE(16) of the range; len 0 (with offset 0): the whole LUN. */
-mcsi_status mcsi_io_flush(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
-                          uint32_t flags, mcsi_completion c);
-/* UNMAP of the range, split by the LUN's UNMAP limits; ISDSC_REQUEST_NOT_SUPPORTED
- * when the LUN offers no UNMAP (Block Limits and provisioning pages). */
-mcsi_status mcsi_io_unmap(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
-                          uint32_t flags, mcsi_completion c);
-/* WRITE SAME(16) of one zero block over the range; a LUN that refuses WRITE
- * SAME (ILLEGAL REQUEST, invalid opcode or field) gets WRITE(16)s of zeroes
- * instead, and the engine remembers it for that LUN. */
-mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset,
-                                 uint64_t len, uint32_t flags, mcsi_completion c);
-/* The LUN's geometry, learned now if not yet known; result: const mcsi_lun_geometry *. */
-mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
-/* Sets the bytes per command the engine sends for this LUN of the session
- * instead of MCSI_IO_MAX_PIECE (0: back to it); never above the LUN's own
- * maximum transfer length. An NBD export's max_scsi_transfer. */
-mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
-/* Blocking forms (refused inside callbacks); res / out may be NULL (else
- * their struct_size set, see "Sized results"). */
-mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
-mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
-                       size_t len, uint32_t flags, mcsi_io_result *res);
-mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
-                        size_t len, uint32_t flags, mcsi_io_result *res);
-
-/* As mcsi_scsi_submit, and *tag names the command (unique in the process,
- * kept across re-issues) for mcsi_abort_task. */
-mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                                    const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                                    size_t len, mcsi_completion c, uint64_t *tag);
+/* The block I/O calls (generated, below), each with an mcsi_completion
+ * (result: const mcsi_io_result *); buffers stay valid until done; flags:
+ * MCSI_IO_FUA / MCSI_IO_DPO.
+ *  - mcsi_io_read / mcsi_io_write: len bytes at offset.
+ *  - mcsi_io_flush: SYNCHRONIZE CACHE(16) of the range; len 0 (with offset
+ *    0): the whole LUN.
+ *  - mcsi_io_unmap: UNMAP of the range, split by the LUN's UNMAP limits;
+ *    ISDSC_REQUEST_NOT_SUPPORTED when the LUN offers no UNMAP (Block Limits
+ *    and provisioning pages).
+ *  - mcsi_io_write_zeroes: WRITE SAME(16) of one zero block over the range;
+ *    a LUN that refuses WRITE SAME (ILLEGAL REQUEST, invalid opcode or
+ *    field) gets WRITE(16)s of zeroes instead, and the engine remembers it
+ *    for that LUN.
+ *  - mcsi_io_geometry(_async): the LUN's geometry, learned now if not yet
+ *    known (result: const mcsi_lun_geometry *).
+ *  - mcsi_io_limit_transfer: the bytes per command the engine sends for
+ *    this LUN of the session instead of MCSI_IO_MAX_PIECE (0: back to it);
+ *    never above the LUN's own maximum transfer length. An NBD export's
+ *    max_scsi_transfer.
+ * Blocking forms (mcsi_io_geometry, mcsi_pread, mcsi_pwrite) are refused
+ * inside callbacks; res / out may be NULL (else their struct_size set, see
+ * "Sized results").
+ *
+ * mcsi_scsi_submit_tagged: as mcsi_scsi_submit, and *tag names the command
+ * (unique in the process, kept across re-issues) for mcsi_abort_task. */
 
 /* Task management (blocking). ABORT TASK: the command's callback runs with
  * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers
