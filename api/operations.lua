@@ -99,6 +99,18 @@ D.option_sets = {
   },
 }
 
+-- The options above, and the parameters of an operation whose C function
+-- takes an options handle (mcsi_login_opts: L, mcsi_conn_opts: C), are the
+-- MCSI_OPT_* keys of core/mcsi.h (MCSI_OPT_LIST), with the same name, kind,
+-- handle and bounds within the key's; tests/sh/test_option_keys.sh checks it.
+-- These have no key, on purpose (a Lua parameter with lua = false has none either):
+D.options_without_key = {
+  chap_account       = "the daemon's stored CHAP accounts: it gives C their username and secret",
+  secret_file        = "read with the caller's rights by the daemon or the Lua binding: C gets the secret",
+  target_secret_file = "likewise: C gets the target_secret",
+  initiator          = "the initiator's name is mcsi_initiator_new's argument, not a login option",
+}
+
 local S = "ISDSC_SUCCESS"
 local SID = { name = "session_id", type = "id", required = true, doc = "the session" }
 local LUN = { name = "lun", type = "uint", default = 0, doc = "the LUN" }
