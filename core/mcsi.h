@@ -683,7 +683,7 @@ mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint
 /* Reads len bytes at offset into buf (valid until done); flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
 mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
                          size_t len, uint32_t flags, mcsi_completion c);
-/* Blocking mcsi_io_read; res may be NULL. */
+/* Blocking mcsi_io_read; res may be NULL (else its struct_size set, see "Sized results"). */
 mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf, size_t len,
                        uint32_t flags, mcsi_io_result *res);
 /* Writes whole blocks (the engine's block I/O: WRITE(16)s, split and retried by the engine). */
@@ -695,7 +695,7 @@ mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uin
 /* Writes len bytes from buf (valid until done) at offset; flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
 mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
                           size_t len, uint32_t flags, mcsi_completion c);
-/* Blocking mcsi_io_write; res may be NULL. */
+/* Blocking mcsi_io_write; res may be NULL (else its struct_size set, see "Sized results"). */
 mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
                         size_t len, uint32_t flags, mcsi_io_result *res);
 /* SYNCHRONIZE CACHE(16) of len bytes at offset (len 0, offset 0: the whole LUN); result: const mcsi_io_result *. */
@@ -723,7 +723,7 @@ mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
 mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
 /* Asynchronous ABORT TASK; result: const mcsi_session_result * (the session; connection_id 0). */
 mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
-/* The LUN's geometry (block size, limits, UNMAP), learned now if not yet known; out may be NULL. */
+/* The LUN's geometry (block size, limits, UNMAP), learned now if not yet known; out may be NULL (else its struct_size set). */
 mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
 /* Asynchronous form; result: const mcsi_lun_geometry * (NULL on failure). */
 mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
