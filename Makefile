@@ -175,7 +175,8 @@ $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c
 
 # The faces generated from the one description of every operation (api/README.md):
 # the daemon's method table, the Lua operation table, iscsicli's command map and
-# the reference sections of the docs. Committed; tests/sh/test_api_generated.sh
+# the reference sections of the docs, the prototypes of core/mcsi.h (its generated
+# block). Committed; tests/sh/test_api_generated.sh
 # fails when one is stale.
 generate:
 	lua5.4 api/generate.lua

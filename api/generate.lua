@@ -15,7 +15,8 @@ api/operations.lua (see api/README.md).
 Whole generated files: daemon/methods_table.c, daemon/methods_run.h,
 bindings/mcsi/api_ops.lua, bindings/lapi_table.c, bindings/lapi_table.h. Generated blocks (between BEGIN/END generated
 markers): doc/protocol.md, doc/mcsi.1, doc/mcsi-iscsicli.1, daemon/mcsid.8,
-scripts/iscsicli.lua.
+scripts/iscsicli.lua, core/mcsi.h (the prototypes of the operations' C
+functions, c_sig and c_forms, each with its one-line doc).
 ]]
 
 local HEADER = "generated from api/operations.lua by api/generate.lua; do not edit"
@@ -73,6 +74,15 @@ do
     for s in f:read("a"):gmatch("ISDSC_[%u%d_]+") do status_names[s] = true end
     f:close()
   end
+end
+
+-- The C functions of an operation: its c_sig (the rule's name) first, then
+-- its other forms (c_forms: asynchronous, offset, tagged), each { sig, doc }.
+local function c_forms(op)
+  if not names(op).c then return {} end
+  local list = { { sig = op.c_sig, doc = op.c_doc or op.doc } }
+  for _, f in ipairs(op.c_forms or {}) do list[#list + 1] = f end
+  return list
 end
 
 local errors = {}
@@ -160,6 +170,12 @@ local function validate()
     end
     local n = names(op)
     if n.c and not op.c_sig then bad("%s: a C face needs c_sig", op.name) end
+    if op.c_forms and not n.c then bad("%s: c_forms without a C face", op.name) end
+    for _, f in ipairs(op.c_forms or {}) do
+      if type(f.sig) ~= "string" or type(f.doc) ~= "string" or f.doc == "" then
+        bad("%s: each of c_forms needs sig and doc", op.name)
+      end
+    end
     if n.lua and not op.lua_args then bad("%s: a Lua face needs lua_args", op.name) end
     if type(op.lua_args) == "table" then
       local known = {}
@@ -217,10 +233,13 @@ if opt.check_c then
   local fails = 0
   for _, op in ipairs(D.operations) do
     local n = names(op)
-    if n.c then
-      local name, want = c_shape(op.c_sig)
-      if name ~= n.c then
+    for i, form in ipairs(c_forms(op)) do
+      local name, want = c_shape(form.sig)
+      if i == 1 and name ~= n.c then
         print(("not ok: %s: c_sig names %s, the rule gives %s"):format(op.name, tostring(name), n.c))
+        fails = fails + 1
+      elseif not name then
+        print(("not ok: %s: %s is no C signature"):format(op.name, form.sig))
         fails = fails + 1
       elseif not declared[name] then
         print(("not ok: %s: %s is not declared in %s"):format(op.name, name, opt.check_c))
@@ -658,6 +677,57 @@ local function gen_mcsid_8()
   return replace_block("daemon/mcsid.8", ROFF_BEGIN, ROFF_END, table.concat(out))
 end
 
+-- ---- C: the operations' prototypes in core/mcsi.h ---------------------------------------------
+
+local C_BEGIN = "/* BEGIN generated"
+local C_END = "/* END generated"
+local C_WIDTH = 110
+
+-- "T name(A a, B b);" on lines of at most C_WIDTH, the parameters aligned after "(".
+local function c_prototype(sig)
+  sig = sig:gsub("%s+", " "):gsub("^ ", ""):gsub(" ?;? ?$", "")
+  local head, args = sig:match("^(.-%()(.*)%)$")
+  local lines, line = {}, head
+  local indent = string.rep(" ", #head)
+  local parts = {}
+  for a in (args .. ","):gmatch("%s*([^,]-)%s*,") do parts[#parts + 1] = a end
+  for i, a in ipairs(parts) do
+    local piece = a .. (i < #parts and "," or ");")
+    if line ~= head and line ~= indent and #line + 1 + #piece > C_WIDTH then
+      lines[#lines + 1] = line
+      line = indent .. piece
+    else
+      line = line .. ((line == head or line == indent) and "" or " ") .. piece
+    end
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function gen_c_header()
+  local out = {
+    "/* ---- Operations ------------------------------------------------------------\n",
+    " * The C function of every operation of api/operations.lua, each with its\n",
+    " * other forms (asynchronous: one mcsi_completion, see above; offset and\n",
+    " * flags: the mcsi_io_* calls), in the description's order; the types they\n",
+    " * take are declared above. */\n",
+  }
+  local family
+  for _, op in ipairs(D.operations) do
+    local forms = c_forms(op)
+    if #forms > 0 then
+      if op.family ~= family then
+        family = op.family
+        out[#out + 1] = string.format("\n/* -- %s -- */\n", family)
+      end
+      for _, f in ipairs(forms) do
+        out[#out + 1] = "/* " .. f.doc .. " */\n" .. c_prototype(f.sig)
+      end
+    end
+  end
+  return replace_block("core/mcsi.h", C_BEGIN, C_END, table.concat(out))
+end
+
 -- ---- main -------------------------------------------------------------------------------------------
 
 local outputs = {
@@ -671,6 +741,7 @@ local outputs = {
   { "doc/mcsi.1", gen_mcsi_1 },
   { "doc/mcsi-iscsicli.1", gen_iscsicli_1 },
   { "daemon/mcsid.8", gen_mcsid_8 },
+  { "core/mcsi.h", gen_c_header },
 }
 
 if opt.list then

@@ -279,12 +279,8 @@ mcsi_status mcsi_login_opts_set_string(mcsi_login_opts *o, int key, const char *
 int64_t mcsi_login_opts_get_int(const mcsi_login_opts *o, int key);
 const char *mcsi_login_opts_get_string(const mcsi_login_opts *o, int key);
 
-mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                                 mcsi_id *session_id, mcsi_id *connection_id);
-mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
-/* result: const mcsi_session_result * */
-mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
-mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
+/* mcsi_login_to_target(_async), mcsi_logout_from_target(_async): in the
+ * generated block of operations, at the end of this file. */
 
 
 /* Discovery: SendTargets=All through a discovery session. */
@@ -297,13 +293,10 @@ typedef struct mcsi_target_list {
   size_t count;
   mcsi_target_entry *targets;
 } mcsi_target_list;
-mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts,
-                              mcsi_target_list **out);
+/* mcsi_send_targets(_async) (generated, below) fill one; the caller frees its own. */
 void mcsi_target_list_free(mcsi_target_list *list);
 /* A copy the caller owns (a list given to a completion is the library's); NULL out of memory. */
 mcsi_target_list *mcsi_target_list_dup(const mcsi_target_list *list);
-/* result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
-mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
 
 /* ---- Sized results ----------------------------------------------------------
  * The structs a blocking call fills in the caller's memory (mcsi_scsi_result,
@@ -341,22 +334,27 @@ typedef struct mcsi_scsi_result {
   uint32_t retries;                  /* re-sends by the retry rule (see MCSI_SCSI_RETRIES) */
 } mcsi_scsi_result;
 
-/* Queues one command; c.done runs exactly once (also on failure, unless the
- * submit itself fails) with result const mcsi_scsi_result * (the library's,
- * valid during the call), then c.free. buf must stay valid until done runs. */
-mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                             const uint8_t *cdb, size_t cdb_len, int dir,
-                             void *buf, size_t len, mcsi_completion c);
+/* mcsi_scsi_submit queues one command; c.done runs exactly once (also on
+ * failure, unless the submit itself fails) with result const
+ * mcsi_scsi_result * (the library's, valid during the call), then c.free;
+ * buf must stay valid until done runs. mcsi_scsi_command is its blocking
+ * form: res may be NULL (else its struct_size set); a CHECK CONDITION
+ * answers ISDSC_SCSI_REQUEST_FAILED with the decoded sense in
+ * mcsi_last_message. Both (and mcsi_scsi_submit_tagged): generated, below. */
 /* A command answered CHECK CONDITION with a UNIT ATTENTION (a new or
  * reinstated session, a reset). The engine already sent it again (the retry
  * rule below, MCSI_SCSI_RETRIES): a caller seeing one has seen the last try. */
 int mcsi_scsi_unit_attention(mcsi_status st, const mcsi_scsi_result *res);
-/* Blocking form; res may be NULL (else its struct_size set). A CHECK CONDITION answers
- * ISDSC_SCSI_REQUEST_FAILED with the decoded sense in mcsi_last_message. */
-mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                              const uint8_t *cdb, size_t cdb_len, int dir,
-                              void *buf, size_t len, mcsi_scsi_result *res);
 
+/* The SCSI helpers (generated, below): mcsi_scsi_inquiry (page < 0:
+ * standard INQUIRY, else that VPD page, raw data only), mcsi_scsi_read_capacity
+ * (the block size is kept for mcsi_read/mcsi_write), mcsi_scsi_report_luns
+ * (fills up to max LUN numbers, *count gets how many the target reported),
+ * mcsi_scsi_test_unit_ready. Their asynchronous forms take an
+ * mcsi_completion: done gets the Status, the command's own message and the
+ * parsed answer (the library's, valid during the call; NULL on failure): the
+ * types below, NULL for TEST UNIT READY; a UNIT ATTENTION is retried, as the
+ * blocking forms do. */
 typedef struct mcsi_inquiry {
   size_t struct_size;                /* see "Sized results" */
   int peripheral_type;
@@ -364,58 +362,29 @@ typedef struct mcsi_inquiry {
   uint8_t data[255];
   size_t len;
 } mcsi_inquiry;
-/* page < 0: standard INQUIRY, else that VPD page (raw data only). */
-mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
-                              mcsi_inquiry *out);
-/* The SCSI helpers' asynchronous forms take an mcsi_completion: done gets
- * the Status, the command's own message and the parsed answer (the
- * library's, valid during the call; NULL on failure); a UNIT ATTENTION is
- * retried, as the blocking forms do. INQUIRY: const mcsi_inquiry *. */
-mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_completion c);
 
 typedef struct mcsi_capacity {
   size_t struct_size;                /* see "Sized results" */
   uint64_t blocks;
   uint32_t block_size;
 } mcsi_capacity;
-mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
-                                    mcsi_capacity *out);
-/* Asynchronous READ CAPACITY(16): result const mcsi_capacity * (NULL on
- * failure); the block size is kept for mcsi_read/mcsi_write, as the blocking form does. */
-mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 /* The block size READ CAPACITY last gave for this LUN of the session (the
  * cache mcsi_read/mcsi_write use); ISDSC_NOT_FOUND when not known. No I/O. */
 mcsi_status mcsi_scsi_block_size(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t *bs);
-/* Fills up to max LUN numbers, *count gets how many the target reported. */
-mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns,
-                                  size_t max, size_t *count);
-mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* REPORT LUNS: result const mcsi_lun_list * (NULL on failure), the LUN
- * numbers the target reported. TEST UNIT READY: result NULL. */
+/* REPORT LUNS' answer: the LUN numbers the target reported. */
 typedef struct mcsi_lun_list {
   size_t count;
   const uint64_t *luns;
 } mcsi_lun_list;
-mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
-mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
 
-/* READ(16)/WRITE(16) of len bytes at lba; len must be a multiple of the
- * LUN's block size (learned on first use and kept per session and LUN).
- * Thin forms of mcsi_pread/mcsi_pwrite (offset lba * block size, no flags). */
-mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                      void *buf, size_t len);
-mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                       const void *buf, size_t len);
-/* Asynchronous forms, thin wrappers of mcsi_io_read/mcsi_io_write at
- * offset lba * block_size (which must fit the LUN's own block size); res
- * carries the status, first failure's sense key/ASC/ASCQ, retries and
- * data_in (bytes), not the raw sense. */
-mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                            uint32_t block_size, void *buf, size_t len,
-                            mcsi_completion c);
-mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
-                             uint32_t block_size, const void *buf, size_t len,
-                             mcsi_completion c);
+/* mcsi_read / mcsi_write (generated, below): READ(16)/WRITE(16) of len bytes
+ * at lba; len must be a multiple of the LUN's block size (learned on first
+ * use and kept per session and LUN). Thin forms of mcsi_pread/mcsi_pwrite
+ * (offset lba * block size, no flags). Their asynchronous forms are thin
+ * wrappers of mcsi_io_read/mcsi_io_write at offset lba * block_size (which
+ * must fit the LUN's own block size); their result carries the status, the
+ * first failure's sense key/ASC/ASCQ, retries and data_in (bytes), not the
+ * raw sense. */
 
 /* ---- Block I/O: byte offsets, flags, the engine's I/O policy --------------
  * The engine owns I/O policy, in one place for every face (C, Lua, the
@@ -472,52 +441,37 @@ typedef struct mcsi_lun_geometry {
   int unmap;                               /* Logical Block Provisioning LBPU (VPD 0xB2) */
 } mcsi_lun_geometry;
 
-/* Reads len bytes at offset into buf (which stays valid until done). flags: MCSI_IO_FUA/DPO. */
-mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
-                         size_t len, uint32_t flags, mcsi_completion c);
-mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
-                          size_t len, uint32_t flags, mcsi_completion c);
-/* SYNCHRONIZE CACHE(16) of the range; len 0 (with offset 0): the whole LUN. */
-mcsi_status mcsi_io_flush(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
-                          uint32_t flags, mcsi_completion c);
-/* UNMAP of the range, split by the LUN's UNMAP limits; ISDSC_REQUEST_NOT_SUPPORTED
- * when the LUN offers no UNMAP (Block Limits and provisioning pages). */
-mcsi_status mcsi_io_unmap(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
-                          uint32_t flags, mcsi_completion c);
-/* WRITE SAME(16) of one zero block over the range; a LUN that refuses WRITE
- * SAME (ILLEGAL REQUEST, invalid opcode or field) gets WRITE(16)s of zeroes
- * instead, and the engine remembers it for that LUN. */
-mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset,
-                                 uint64_t len, uint32_t flags, mcsi_completion c);
-/* The LUN's geometry, learned now if not yet known; result: const mcsi_lun_geometry *. */
-mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
-/* Sets the bytes per command the engine sends for this LUN of the session
- * instead of MCSI_IO_MAX_PIECE (0: back to it); never above the LUN's own
- * maximum transfer length. An NBD export's max_scsi_transfer. */
-mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
-/* Blocking forms (refused inside callbacks); res / out may be NULL (else
- * their struct_size set, see "Sized results"). */
-mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
-mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
-                       size_t len, uint32_t flags, mcsi_io_result *res);
-mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
-                        size_t len, uint32_t flags, mcsi_io_result *res);
-
-/* As mcsi_scsi_submit, and *tag names the command (unique in the process,
- * kept across re-issues) for mcsi_abort_task. */
-mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun,
-                                    const uint8_t *cdb, size_t cdb_len, int dir, void *buf,
-                                    size_t len, mcsi_completion c, uint64_t *tag);
+/* The block I/O calls (generated, below), each with an mcsi_completion
+ * (result: const mcsi_io_result *); buffers stay valid until done; flags:
+ * MCSI_IO_FUA / MCSI_IO_DPO.
+ *  - mcsi_io_read / mcsi_io_write: len bytes at offset.
+ *  - mcsi_io_flush: SYNCHRONIZE CACHE(16) of the range; len 0 (with offset
+ *    0): the whole LUN.
+ *  - mcsi_io_unmap: UNMAP of the range, split by the LUN's UNMAP limits;
+ *    ISDSC_REQUEST_NOT_SUPPORTED when the LUN offers no UNMAP (Block Limits
+ *    and provisioning pages).
+ *  - mcsi_io_write_zeroes: WRITE SAME(16) of one zero block over the range;
+ *    a LUN that refuses WRITE SAME (ILLEGAL REQUEST, invalid opcode or
+ *    field) gets WRITE(16)s of zeroes instead, and the engine remembers it
+ *    for that LUN.
+ *  - mcsi_io_geometry(_async): the LUN's geometry, learned now if not yet
+ *    known (result: const mcsi_lun_geometry *).
+ *  - mcsi_io_limit_transfer: the bytes per command the engine sends for
+ *    this LUN of the session instead of MCSI_IO_MAX_PIECE (0: back to it);
+ *    never above the LUN's own maximum transfer length. An NBD export's
+ *    max_scsi_transfer.
+ * Blocking forms (mcsi_io_geometry, mcsi_pread, mcsi_pwrite) are refused
+ * inside callbacks; res / out may be NULL (else their struct_size set, see
+ * "Sized results").
+ *
+ * mcsi_scsi_submit_tagged: as mcsi_scsi_submit, and *tag names the command
+ * (unique in the process, kept across re-issues) for mcsi_abort_task. */
 
 /* Task management (blocking). ABORT TASK: the command's callback runs with
  * ISDSC_SCSI_REQUEST_FAILED ("aborted") unless it finished first; answers
  * ISDSC_SUCCESS once the target confirmed (function complete, or no such
  * task there), ISDSC_NOT_FOUND when the command is no longer outstanding. */
-mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
-mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
-/* result: const mcsi_session_result * (the session; connection_id 0). */
-mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
-mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* (mcsi_abort_task, mcsi_lun_reset and their _async forms: generated, below.) */
 
 /* ---- Several connections in one session (MC/S) --------------------------- */
 
@@ -532,22 +486,12 @@ mcsi_status mcsi_conn_opts_set_string(mcsi_conn_opts *o, int key, const char *va
 int64_t mcsi_conn_opts_get_int(const mcsi_conn_opts *o, int key);
 const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
 
-/* Logs in one more connection (same ISID and TSIH, a fresh CID). Answers
- * ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated MaxConnections without
- * asking the target, ISDSC_INVALID_SESSION_ID for an unknown session. */
-mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
-                                           const mcsi_conn_opts *opts, mcsi_id *connection_id);
-/* result: const mcsi_session_result * (connection_id: the new connection). */
-mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
-                                      mcsi_completion c);
-/* Drains the connection (its commands finish or move), logs it out and
- * closes it; the others keep running. See the Status list in the README. */
-mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
-                                                mcsi_id connection_id);
-/* Asynchronous form: done runs once with the outcome and its own message;
- * result: const mcsi_session_result * (connection_id: the connection). */
-mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id,
-                                         mcsi_id connection_id, mcsi_completion c);
+/* mcsi_add_connection_to_session logs in one more connection (same ISID
+ * and TSIH, a fresh CID): ISDSC_TOO_MANY_CONNECTIONS beyond the negotiated
+ * MaxConnections without asking the target, ISDSC_INVALID_SESSION_ID for an
+ * unknown session. mcsi_remove_connection_from_session drains the
+ * connection (its commands finish or move), logs it out and closes it; the
+ * others keep running. Both, and their _async forms: generated, below. */
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */
@@ -567,9 +511,8 @@ typedef struct mcsi_lb_path {
   int active;                        /* ROUND_ROBIN_SUBSET: 1 active, 0 standby */
   int primary;                       /* FAILOVER_ONLY: the one to use */
 } mcsi_lb_path;
-/* paths may be NULL (n = 0): keep what each connection has. */
-mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
-                                         const mcsi_lb_path *paths, size_t n);
+/* mcsi_set_load_balance_policy (generated, below): paths may be NULL
+ * (n = 0): keep what each connection has. */
 
 /* ---- Information and statistics ------------------------------------------ */
 
@@ -648,9 +591,10 @@ enum mcsi_conn_info_key {
 typedef struct mcsi_session_info mcsi_session_info;
 typedef struct mcsi_conn_info mcsi_conn_info;
 
-/* *out: a snapshot of the session and its connections (the caller's:
- * mcsi_session_info_free); NULL when the call fails. */
-mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+/* mcsi_session_get_info (generated, below): *out gets a snapshot of the
+ * session and its connections (the caller's: mcsi_session_info_free); NULL
+ * when the call fails. mcsi_session_list fills up to max session ids and
+ * returns how many sessions exist. */
 void mcsi_session_info_free(mcsi_session_info *info);
 /* A key's value (0 / NULL for no such key or the other kind); strings are
  * info's. A NULL info (or connection) reads as empty: 0 and "". */
@@ -670,8 +614,129 @@ int mcsi_session_info_key_kind(int key);
 const char *mcsi_conn_info_key_name(int key);
 int mcsi_conn_info_key(const char *name);
 int mcsi_conn_info_key_kind(int key);
+
+/* BEGIN generated from api/operations.lua by api/generate.lua; do not edit */
+/* ---- Operations ------------------------------------------------------------
+ * The C function of every operation of api/operations.lua, each with its
+ * other forms (asynchronous: one mcsi_completion, see above; offset and
+ * flags: the mcsi_io_* calls), in the description's order; the types they
+ * take are declared above. */
+
+/* -- session -- */
+/* Logs in to a target with one connection (add more with AddConnectionToSession). */
+mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_id *session_id,
+                                 mcsi_id *connection_id);
+/* Asynchronous login; result: const mcsi_session_result * (the new session and its leading connection). */
+mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+/* Logs the session out (every connection) and forgets it. */
+mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
+/* Asynchronous logout; result: const mcsi_session_result *. */
+mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
+/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS. */
+mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
+                                           const mcsi_conn_opts *opts, mcsi_id *connection_id);
+/* Asynchronous add; result: const mcsi_session_result * (connection_id: the new connection). */
+mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
+                                      mcsi_completion c);
+/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running. */
+mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
+                                                mcsi_id connection_id);
+/* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */
+mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id,
+                                         mcsi_completion c);
 /* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
+/* *out: a snapshot of the session and its connections (the caller's: mcsi_session_info_free); NULL on failure. */
+mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session_info **out);
+/* Sets the session's load balance policy; paths may be NULL (n = 0): keep what each connection has. */
+mcsi_status mcsi_set_load_balance_policy(mcsi_initiator *ini, mcsi_id session_id, int policy,
+                                         const mcsi_lb_path *paths, size_t n);
+
+/* -- scsi -- */
+/* INQUIRY: standard data or a VPD page. */
+mcsi_status mcsi_scsi_inquiry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page, mcsi_inquiry *out);
+/* Asynchronous INQUIRY; result: const mcsi_inquiry * (NULL on failure). */
+mcsi_status mcsi_scsi_inquiry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, int page,
+                                    mcsi_completion c);
+/* READ CAPACITY (16, or 10 when 16 is refused). */
+mcsi_status mcsi_scsi_read_capacity(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_capacity *out);
+/* Asynchronous READ CAPACITY(16); result: const mcsi_capacity * (NULL on failure); the block size is kept. */
+mcsi_status mcsi_scsi_read_capacity_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* REPORT LUNS: the LUNs of the session's target. */
+mcsi_status mcsi_scsi_report_luns(mcsi_initiator *ini, mcsi_id sid, uint64_t *luns, size_t max,
+                                  size_t *count);
+/* Asynchronous REPORT LUNS; result: const mcsi_lun_list * (NULL on failure). */
+mcsi_status mcsi_scsi_report_luns_async(mcsi_initiator *ini, mcsi_id sid, mcsi_completion c);
+
+/* -- discovery -- */
+/* Discovery (SendTargets=All) through a discovery session; nothing is stored. */
+mcsi_status mcsi_send_targets(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_target_list **out);
+/* Asynchronous discovery; result: const mcsi_target_list * (NULL on failure), the library's: valid during done. */
+mcsi_status mcsi_send_targets_async(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_completion c);
+
+/* -- io -- */
+/* Reads blocks (the engine's block I/O: READ(16)s, split by the LUN's maximum transfer length, retried by the engine's one rule). */
+mcsi_status mcsi_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, void *buf, size_t len);
+/* Asynchronous read at lba * block_size (mcsi_io_read); result: const mcsi_scsi_result *. */
+mcsi_status mcsi_read_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, uint32_t block_size,
+                            void *buf, size_t len, mcsi_completion c);
+/* Reads len bytes at offset into buf (valid until done); flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
+mcsi_status mcsi_io_read(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf,
+                         size_t len, uint32_t flags, mcsi_completion c);
+/* Blocking mcsi_io_read; res may be NULL (else its struct_size set, see "Sized results"). */
+mcsi_status mcsi_pread(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, void *buf, size_t len,
+                       uint32_t flags, mcsi_io_result *res);
+/* Writes whole blocks (the engine's block I/O: WRITE(16)s, split and retried by the engine). */
+mcsi_status mcsi_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba, const void *buf,
+                       size_t len);
+/* Asynchronous write at lba * block_size (mcsi_io_write); result: const mcsi_scsi_result *. */
+mcsi_status mcsi_write_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t lba,
+                             uint32_t block_size, const void *buf, size_t len, mcsi_completion c);
+/* Writes len bytes from buf (valid until done) at offset; flags: MCSI_IO_FUA/DPO; result: const mcsi_io_result *. */
+mcsi_status mcsi_io_write(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                          size_t len, uint32_t flags, mcsi_completion c);
+/* Blocking mcsi_io_write; res may be NULL (else its struct_size set, see "Sized results"). */
+mcsi_status mcsi_pwrite(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, const void *buf,
+                        size_t len, uint32_t flags, mcsi_io_result *res);
+/* SYNCHRONIZE CACHE(16) of len bytes at offset (len 0, offset 0: the whole LUN); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_flush(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* UNMAP of len bytes at offset, split by the LUN's UNMAP limits (none: ISDSC_REQUEST_NOT_SUPPORTED); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_unmap(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset, uint64_t len,
+                          uint32_t flags, mcsi_completion c);
+/* Zeroes len bytes at offset: WRITE SAME(16), or WRITE(16)s of zeroes on a LUN that refuses it (remembered); result: const mcsi_io_result *. */
+mcsi_status mcsi_io_write_zeroes(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint64_t offset,
+                                 uint64_t len, uint32_t flags, mcsi_completion c);
+/* Any SCSI command: a CDB, a direction and its data. */
+mcsi_status mcsi_scsi_command(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                              size_t cdb_len, int dir, void *buf, size_t len, mcsi_scsi_result *res);
+/* TEST UNIT READY. */
+mcsi_status mcsi_scsi_test_unit_ready(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+/* Asynchronous TEST UNIT READY; result: NULL. */
+mcsi_status mcsi_scsi_test_unit_ready_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun,
+                                            mcsi_completion c);
+/* LOGICAL UNIT RESET (a task management function). */
+mcsi_status mcsi_lun_reset(mcsi_initiator *ini, mcsi_id sid, uint64_t lun);
+/* Asynchronous LOGICAL UNIT RESET; result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* ABORT TASK (blocking): ISDSC_SUCCESS once the target confirmed, ISDSC_NOT_FOUND when no longer outstanding. */
+mcsi_status mcsi_abort_task(mcsi_initiator *ini, mcsi_id sid, uint64_t tag);
+/* Asynchronous ABORT TASK; result: const mcsi_session_result * (the session; connection_id 0). */
+mcsi_status mcsi_abort_task_async(mcsi_initiator *ini, mcsi_id sid, uint64_t tag, mcsi_completion c);
+/* The LUN's geometry (block size, limits, UNMAP), learned now if not yet known; out may be NULL (else its struct_size set). */
+mcsi_status mcsi_io_geometry(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_lun_geometry *out);
+/* Asynchronous form; result: const mcsi_lun_geometry * (NULL on failure). */
+mcsi_status mcsi_io_geometry_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, mcsi_completion c);
+/* Sets the bytes per command the engine sends for this LUN of the session (an NBD export's max_scsi_transfer). */
+mcsi_status mcsi_io_limit_transfer(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, uint32_t max_bytes);
+/* A SCSI command whose tag is answered at once, its result later (not served by mcsid). */
+mcsi_status mcsi_scsi_submit(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                             size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c);
+/* As mcsi_scsi_submit, and *tag names the command (unique in the process, kept across re-issues) for mcsi_abort_task. */
+mcsi_status mcsi_scsi_submit_tagged(mcsi_initiator *ini, mcsi_id session_id, uint64_t lun, const uint8_t *cdb,
+                                    size_t cdb_len, int dir, void *buf, size_t len, mcsi_completion c,
+                                    uint64_t *tag);
+/* END generated */
 
 #ifdef __cplusplus
 }

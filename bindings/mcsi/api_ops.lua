@@ -187,17 +187,17 @@ op{ name = "write", rpc = "ScsiWrite", lua = "write", c = "mcsi_write", lua_args
     { name = "data", rpc = "Data", type = "string", required = true },
     { name = "force_unit_access", rpc = "ForceUnitAccess", type = "bool", lua = false },
     { name = "disable_page_out", rpc = "DisablePageOut", type = "bool", lua = false } } }
-op{ name = "flush", rpc = "ScsiSynchronizeCache", lua = "flush", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "flush" }, params = {
+op{ name = "flush", rpc = "ScsiSynchronizeCache", lua = "flush", c = "mcsi_io_flush", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "flush" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint" },
     { name = "blocks", rpc = "Blocks", type = "uint" } } }
-op{ name = "unmap", rpc = "ScsiUnmap", lua = "unmap", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "unmap" }, params = {
+op{ name = "unmap", rpc = "ScsiUnmap", lua = "unmap", c = "mcsi_io_unmap", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "unmap" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
     { name = "blocks", rpc = "Blocks", type = "uint", required = true } } }
-op{ name = "write_zeroes", rpc = "ScsiWriteZeroes", lua = "write_zeroes", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "write_zeroes" }, params = {
+op{ name = "write_zeroes", rpc = "ScsiWriteZeroes", lua = "write_zeroes", c = "mcsi_io_write_zeroes", lua_args = { "session_id", "lun", "lba", "blocks" }, session_methods = { "write_zeroes" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },
     { name = "lba", rpc = "Lba", type = "uint", required = true },
@@ -220,6 +220,13 @@ op{ name = "lun_reset", rpc = "LunReset", lua = "lun_reset", c = "mcsi_lun_reset
 op{ name = "abort_task", rpc = "AbortTask", lua = "abort_task", c = "mcsi_abort_task", lua_args = { "session_id", "tag" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "tag", rpc = "Tag", type = "id", required = true } } }
+op{ name = "io_geometry", c = "mcsi_io_geometry", params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" } } }
+op{ name = "io_limit_transfer", c = "mcsi_io_limit_transfer", params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "lun", rpc = "Lun", type = "uint" },
+    { name = "max_bytes", rpc = "MaxBytes", type = "uint", max = 4294967295 } } }
 op{ name = "scsi_submit", lua = "scsi_submit", c = "mcsi_scsi_submit", lua_args = { "session_id", "lun", "cdb", "direction", "length" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "lun", rpc = "Lun", type = "uint" },

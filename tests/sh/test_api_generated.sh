@@ -4,11 +4,13 @@
 # what the description makes:
 #   - regenerated into a temporary directory, every committed generated file
 #     is the same (else it is stale: run `make generate`);
-#   - every described C function is declared in core/mcsi.h as described;
+#   - every described C function (c_sig and c_forms) is declared in core/mcsi.h
+#     as described: its prototypes are the generated block of core/mcsi.h;
 #   - a dummy operation added to a COPY of the description appears in every
 #     face (the daemon's table and run declarations, the Lua operation table
 #     that the remote client and the binding read, iscsicli's command map,
-#     doc/protocol.md, mcsi(1), mcsi-iscsicli(1), mcsid(8));
+#     doc/protocol.md, mcsi(1), mcsi-iscsicli(1), mcsid(8), core/mcsi.h's
+#     prototypes, which still compile);
 #   - a description that names a Status core/status_list.h lacks is refused.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +18,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
 cd "$ROOT" || exit 1
-tap_checks 52
+tap_checks 61
 command -v lua5.4 >/dev/null || tap_skip_all "no lua5.4"
 
 TMP=$(mktemp -d)
@@ -57,6 +59,23 @@ sed 's/mcsi_status mcsi_lun_reset(mcsi_initiator \*ini, mcsi_id sid, uint64_t lu
     core/mcsi.h >"$TMP/drift.h"
 ! cmp -s core/mcsi.h "$TMP/drift.h" && ! lua5.4 api/generate.lua --check-c "$TMP/drift.h" >/dev/null 2>&1
 tap_ok $? "a C declaration that differs from the description fails the C face check"
+# ... also one of an operation's other forms (c_forms: the asynchronous one).
+sed 's/^mcsi_status mcsi_lun_reset_async(mcsi_initiator \*ini, mcsi_id sid, uint64_t lun, mcsi_completion c);$/mcsi_status mcsi_lun_reset_async(mcsi_initiator *ini, mcsi_id sid, uint32_t lun, mcsi_completion c);/' \
+    core/mcsi.h >"$TMP/drift2.h"
+! cmp -s core/mcsi.h "$TMP/drift2.h" && ! lua5.4 api/generate.lua --check-c "$TMP/drift2.h" >/dev/null 2>&1
+tap_ok $? "an asynchronous form (c_forms) that differs from the description fails the C face check"
+# The prototypes of core/mcsi.h are the generated block, in one place.
+awk '/BEGIN generated from api\/operations.lua/{b=NR} /END generated/{e=NR} END{exit !(b && e > b)}' core/mcsi.h
+tap_ok $? "core/mcsi.h has the generated block of the operations' prototypes"
+mapfile -t CFUNCS < <(sed -n 's/^ok: [^:]*: .*[ *]\(mcsi_[a-z0-9_]*\)(.*/\1/p' "$TMP/cface")
+for fn in "${CFUNCS[@]}"; do
+    sed -n '/BEGIN generated from api\/operations.lua/,/END generated/p' core/mcsi.h | grep -q "^[a-z_][a-z0-9_ ]*[ *]$fn(" \
+        && [ "$(sed '/BEGIN generated from api\/operations.lua/,/END generated/d' core/mcsi.h | grep -c "^[a-z_][a-z0-9_ ]*[ *]$fn(")" = 0 ] \
+        || { echo "$fn"; }
+done >"$TMP/outside"
+tap_ok $([ -s "$TMP/outside" ]; echo $(( 1 - $? ))) "every described C function is declared in the generated block only" \
+    || tap_note "declared outside the block or not in it: $(cat "$TMP/outside")"
+tap_ok $(( ${#CFUNCS[@]} >= 40 ? 0 : 1 )) "the C face's functions, async and offset forms included: ${#CFUNCS[@]}"
 
 # ---- a dummy operation reaches every face ----
 cat >"$TMP/dummy.lua" <<EOF
@@ -124,6 +143,20 @@ grep -q 'ApiDummyProbe' "$G/doc/mcsi-iscsicli.1"
 tap_ok $? "mcsi-iscsicli(1): its command"
 grep -q '^\.B ApiDummyProbe \\fIUniqueSessionId\\fR$' "$G/daemon/mcsid.8"
 tap_ok $? "mcsid(8): its method and required parameter"
+sed -n '/BEGIN generated from api\/operations.lua/,/END generated/p' "$G/core/mcsi.h" \
+    | grep -B1 -x 'mcsi_status mcsi_api_dummy_probe(mcsi_initiator \*ini, mcsi_id sid, uint64_t lun);' \
+    | grep -qx '/\* A dummy operation of tests/sh/test_api_generated.sh. \*/'
+tap_ok $? "core/mcsi.h: its C prototype, with its doc, in the generated block"
+lua5.4 api/generate.lua --desc "$TMP/dummy.lua" --check-c "$G/core/mcsi.h" >/dev/null 2>&1
+tap_ok $? "core/mcsi.h: the generated C face passes the C face check with the dummy"
+if command -v cc >/dev/null; then
+    cp core/status_list.h "$G/core/"
+    printf '#include "mcsi.h"\nint main(void) { mcsi_status (*f)(mcsi_initiator *, mcsi_id, uint64_t) = mcsi_api_dummy_probe; return f == 0; }\n' >"$G/core/use.c"
+    cc -std=c11 -Wall -Werror -fsyntax-only "$G/core/use.c" 2>"$TMP/err"
+    tap_ok $? "core/mcsi.h with the dummy compiles and declares mcsi_api_dummy_probe" || tap_note "$(head -5 "$TMP/err")"
+else
+    tap_skip "core/mcsi.h with the dummy compiles (no cc)"
+fi
 ! grep -rq 'ApiDummyProbe\|api_dummy_probe' "${FILES[@]}"
 tap_ok $? "the committed files know no dummy (the copy was used)"
 
