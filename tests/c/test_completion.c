@@ -23,25 +23,28 @@ typedef struct seen {
   mcsi_session_result ids;
 } seen;
 
-static void seen_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+/* What every completion records: how often done ran, its Status and message. */
+static seen *record(void *arg, mcsi_status st, const char *message, const void *result)
 {
   seen *s = arg;
-  (void)ini;
   s->done++;
   s->st = st;
   snprintf(s->message, sizeof s->message, "%s", message ? message : "(null)");
   s->had_result = result != NULL;
+  return s;
+}
+
+static void seen_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  seen *s = record(arg, st, message, result);
+  (void)ini;
   if (result) memcpy(&s->ids, result, sizeof s->ids);
 }
 
 static void seen_targets(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  seen *s = arg;
   (void)ini;
-  s->done++;
-  s->st = st;
-  snprintf(s->message, sizeof s->message, "%s", message ? message : "(null)");
-  s->had_result = result != NULL;
+  record(arg, st, message, result);
 }
 
 static void seen_free(void *arg)
