@@ -218,8 +218,14 @@ class TestPolicySandbox(mcsid_test.DaemonCase):
             self.addCleanup(self.c.call, "DetachPolicy", {"PolicyId": pid})
         return pid, r
 
-    def logged(self, prefix, timeout=10):
-        lines = wait_for(lambda: [x for x in self.d.log_text().splitlines() if prefix in x], timeout)
+    def logged(self, prefix, timeout=10, want=None):
+        """The last whole log line holding prefix (and satisfying want), waited
+        for up to timeout; "" if none came. A line the daemon is still writing
+        is not read."""
+        def whole_lines():
+            text = self.d.log_text()
+            return text[:text.rfind("\n") + 1].splitlines()
+        lines = wait_for(lambda: [x for x in whole_lines() if prefix in x and (want is None or want(x))], timeout)
         return lines[-1] if lines else ""
 
     def hostile(self, script, want_reason, timeout=30):
@@ -366,7 +372,8 @@ class TestPolicySandbox(mcsid_test.DaemonCase):
             t.status(r, "ISDSC_SUCCESS", "a connection added to session %d" % s_)
             c.call("RemoveConnectionFromSession", {"UniqueSessionId": s_,
                                                    "UniqueConnectionId": result(r).get("UniqueConnectionId")})
-        t.ok(logged("(reach): reach event\tconn-", 10).endswith("\t%d" % a), "it hears its own session's events")
+        own = logged("(reach): reach event\tconn-", 10, lambda x: x.endswith("\t%d" % a))
+        t.ok(own.endswith("\t%d" % a), "it hears its own session's events", own)
         heard = [x for x in d.log_text().splitlines() if "(reach): reach event" in x]
         t.ok(heard and not [x for x in heard if x.endswith("\t%d" % b)], "and no other session's", heard[-5:])
 
