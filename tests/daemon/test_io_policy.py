@@ -24,7 +24,8 @@ counters are read the same way ("count"): every count below is the target's.
   N blocks (the target's largest READ/WRITE), and the data reads back intact;
 - geometry per LUN (--lun1-4k, LUN 1 in 4096-byte blocks over the same disk):
   on ONE session, one 4096-byte block on LUN 1 and 8 512-byte blocks on LUN 0
-  each write and read back at the same LBA, LUN 1 first and LUN 0 first; the
+  each write and read back at the same LBA, LUN 1 first and (on a new
+  session) LUN 0 first; the
   target sees one READ/WRITE each, LUN 1's of 1 block, LUN 0's of 8.
 
 One mcsid for the class; each case its own fake target and login (any case
@@ -242,6 +243,13 @@ class TestGeometryPerLun(FakeTargetCase):
         t.is_(c["max_rw_blocks"], 1, "LUN 1's 4096 bytes went as 1 block at the target")
         c = self.step(0, 5, 8, 12, "then LUN 0")
         t.is_(c["max_rw_blocks"], 8, "LUN 0's 4096 bytes went as 8 blocks at the target")
+        # the other order on a new session, that has learned neither LUN yet
+        t.status(self.c.call("LogoutFromTarget", {"UniqueSessionId": self.sid}, timeout=20), "ISDSC_SUCCESS",
+                 "LogoutFromTarget of the first session")
+        r = self.c.call("LoginToTarget", {"TargetName": self.fake.iqn, "TargetPortal": self.fake.portal}, timeout=20)
+        t.status(r, "ISDSC_SUCCESS", "LoginToTarget: a second session")
+        self.sid = m.result(r).get("UniqueSessionId")
+        self.addCleanup(self.c.call, "LogoutFromTarget", {"UniqueSessionId": self.sid}, 20)
         self.step(0, 9, 8, 13, "LUN 0 first")
         self.step(1, 9, 1, 14, "then LUN 1")
 

@@ -223,7 +223,7 @@ end
 
 -- With the target started with --lun1-4k, on ONE session: LUN 0 (512-byte
 -- blocks) and LUN 1 (4096-byte blocks) each write and read back at the same
--- LBA, LUN 1 first then LUN 0, then LUN 0 first then LUN 1. One 4096-byte
+-- LBA, LUN 1 first then LUN 0; then, on a new session, LUN 0 first then LUN 1. One 4096-byte
 -- block on LUN 1 is one WRITE of 1 block at the target; 8 512-byte blocks on
 -- LUN 0 one WRITE of 8 blocks.
 function P.geometry(m, ft)
@@ -256,6 +256,10 @@ function P.geometry(m, ft)
   c = step(0, 5, 8, 12, "then LUN 0")
   expect(c.max_rw_blocks == 8, string.format("LUN 0's 4096 bytes went as %d blocks at the target, want 8",
     c.max_rw_blocks))
+  assert(m.logout_from_target(sid).ok, "logout")
+  -- the other order on a new session, that has learned neither LUN yet
+  sid, _, st = m.login_to_target({ portal = ft.portal, target = ft.iqn, login_timeout_ms = 5000 })
+  assert(sid, "second login to the fake target: " .. tostring(st))
   step(0, 9, 8, 13, "LUN 0 first")
   step(1, 9, 1, 14, "then LUN 1")
   assert(m.logout_from_target(sid).ok, "logout")
