@@ -18,7 +18,15 @@ counters are read the same way ("count"): every count below is the target's.
   without does not; ScsiRead with DisablePageOut carries DPO;
 - ScsiSynchronizeCache is one command; ScsiUnmap on a LUN without UNMAP is
   ISDSC_REQUEST_NOT_SUPPORTED without a command; ScsiWriteZeroes zeroes; a
-  bad flag is -32602.
+  bad flag is -32602;
+- splitting (a target started with --max-transfer-blocks N): a ScsiWrite and
+  a ScsiRead of 4N+5 blocks arrive as 5 WRITEs and 5 READs, none longer than
+  N blocks (the target's largest READ/WRITE), and the data reads back intact;
+- geometry per LUN (--lun1-4k, LUN 1 in 4096-byte blocks over the same disk):
+  on ONE session, one 4096-byte block on LUN 1 and 8 512-byte blocks on LUN 0
+  each write and read back at the same LBA, LUN 1 first and (on a new
+  session) LUN 0 first; the
+  target sees one READ/WRITE each, LUN 1's of 1 block, LUN 0's of 8.
 
 One mcsid for the class; each case its own fake target and login (any case
 runs alone: python3 tests/daemon/test_io_policy.py TestIoPolicy.test_flags)."""
@@ -43,8 +51,8 @@ def retries_limit():
 class Fake:
     """build/tests/fake-target driven through its stdin; counts from its stdout."""
 
-    def __init__(self):
-        self.p = subprocess.Popen([FAKE], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, *args):
+        self.p = subprocess.Popen([FAKE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.portal, self.iqn = self.p.stdout.readline().decode().split()
 
     def send(self, line):
@@ -76,10 +84,9 @@ def measure(fake, call):
     return m.result(r), tuple(after.get(k, 0) - before.get(k, 0) for k in KEYS)
 
 
-class TestIoPolicy(m.DaemonCase):
-    """One mcsid for the class; each case its own fake target and login, so that
-    any case runs alone: python3 tests/daemon/test_io_policy.py test_storms"""
-    daemon_name = "iopolicy"
+class FakeTargetCase(m.DaemonCase):
+    """One mcsid for the class; each case its own fake target (started with
+    fake_args) and login, so that any case runs alone."""
 
     @classmethod
     def setUpClass(cls):
@@ -88,9 +95,11 @@ class TestIoPolicy(m.DaemonCase):
         cls.limit = retries_limit()
         super().setUpClass()
 
+    fake_args = ()                  # the options of the case's fake target (subclasses)
+
     def setUp(self):
         super().setUp()
-        self.fake = Fake()
+        self.fake = Fake(*self.fake_args)
         self.addCleanup(self.fake.stop)
         self.c = self.client()
         r = self.c.call("LoginToTarget", {"TargetName": self.fake.iqn, "TargetPortal": self.fake.portal}, timeout=20)
@@ -107,6 +116,11 @@ class TestIoPolicy(m.DaemonCase):
         p = {"UniqueSessionId": self.sid, "Lun": 0, "Lba": 16, "Data": base64.b64encode(data).decode()}
         p.update(flags)
         return lambda: self.c.call("ScsiWrite", p, timeout=20)
+
+
+class TestIoPolicy(FakeTargetCase):
+    """Storms and flags; any case runs alone: python3 tests/daemon/test_io_policy.py test_storms"""
+    daemon_name = "iopolicy"
 
     def test_storms(self):
         t, fake, limit = self.t, self.fake, self.limit
@@ -170,6 +184,74 @@ class TestIoPolicy(m.DaemonCase):
               "ScsiWriteZeroes: WRITE SAME refused by the target, one WRITE of zeroes instead (the engine's choice)")
         data = m.result(self.c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 16, "Blocks": 1})).get("Data")
         t.ok(base64.b64decode(data or "") == bytes(512), "... the block reads back as zeroes")
+
+
+def pattern(n, seed):
+    return bytes((i * 7 + seed * 31 + (i >> 9)) % 251 for i in range(n))
+
+
+MAX_BLOCKS = 8      # the Block Limits' MAXIMUM TRANSFER LENGTH of TestSplitting
+
+
+class TestSplitting(FakeTargetCase):
+    """ScsiRead/ScsiWrite longer than the LUN's maximum transfer length."""
+    daemon_name = "iosplit"
+    fake_args = ("--max-transfer-blocks", str(MAX_BLOCKS))
+
+    def test_splitting(self):
+        t, fake, sid, n = self.t, self.fake, self.sid, MAX_BLOCKS
+        blocks = 4 * n + 5
+        want = -(-blocks // n)
+        data = pattern(blocks * 512, 3)
+        res, delta = measure(fake, lambda: self.c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": 0, "Lba": 64,
+                                                                     "Data": base64.b64encode(data).decode()}, timeout=20))
+        after = fake.counts()
+        t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (want, 0, want, 0, 0)),
+              "ScsiWrite of %d blocks: %d WRITEs at the target" % (blocks, want))
+        t.ok(after["max_rw_blocks"] <= n, "... none longer than %d blocks (largest %d)" % (n, after["max_rw_blocks"]))
+        res, delta = measure(fake, lambda: self.c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 64,
+                                                                    "Blocks": blocks}, timeout=20))
+        after = fake.counts()
+        t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (want, 0, want, 0, 0)),
+              "ScsiRead of %d blocks: %d READs at the target" % (blocks, want))
+        t.ok(after["max_rw_blocks"] <= n, "... none longer than %d blocks (largest %d)" % (n, after["max_rw_blocks"]))
+        t.ok(base64.b64decode(res.get("Data", "")) == data, "... the data written reads back intact")
+
+
+class TestGeometryPerLun(FakeTargetCase):
+    """LUN 0 in 512-byte and LUN 1 in 4096-byte blocks on one session."""
+    daemon_name = "iogeometry"
+    fake_args = ("--lun1-4k",)
+
+    def step(self, lun, lba, blocks, seed, label):
+        t, fake, sid = self.t, self.fake, self.sid
+        data = pattern(blocks * (4096 if lun == 1 else 512), seed)
+        res, delta = measure(fake, lambda: self.c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": lun, "Lba": lba,
+                                                                     "Data": base64.b64encode(data).decode()}, timeout=20))
+        t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 0)),
+              "%s: ScsiWrite of %d bytes to LUN %d: one WRITE at the target" % (label, len(data), lun))
+        res, delta = measure(fake, lambda: self.c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": lun, "Lba": lba,
+                                                                    "Blocks": blocks}, timeout=20))
+        t.is_((res.get("StatusName"), delta), ("ISDSC_SUCCESS", (1, 0, 1, 0, 0)),
+              "%s: ScsiRead of %d block(s) of LUN %d: one READ at the target" % (label, blocks, lun))
+        t.ok(base64.b64decode(res.get("Data", "")) == data, "%s: LUN %d reads back what was written to it" % (label, lun))
+        return self.fake.counts()
+
+    def test_geometry_per_lun(self):
+        t = self.t
+        c = self.step(1, 5, 1, 11, "LUN 1 first")
+        t.is_(c["max_rw_blocks"], 1, "LUN 1's 4096 bytes went as 1 block at the target")
+        c = self.step(0, 5, 8, 12, "then LUN 0")
+        t.is_(c["max_rw_blocks"], 8, "LUN 0's 4096 bytes went as 8 blocks at the target")
+        # the other order on a new session, that has learned neither LUN yet
+        t.status(self.c.call("LogoutFromTarget", {"UniqueSessionId": self.sid}, timeout=20), "ISDSC_SUCCESS",
+                 "LogoutFromTarget of the first session")
+        r = self.c.call("LoginToTarget", {"TargetName": self.fake.iqn, "TargetPortal": self.fake.portal}, timeout=20)
+        t.status(r, "ISDSC_SUCCESS", "LoginToTarget: a second session")
+        self.sid = m.result(r).get("UniqueSessionId")
+        self.addCleanup(self.c.call, "LogoutFromTarget", {"UniqueSessionId": self.sid}, 20)
+        self.step(0, 9, 8, 13, "LUN 0 first")
+        self.step(1, 9, 1, 14, "then LUN 1")
 
 
 if __name__ == "__main__":

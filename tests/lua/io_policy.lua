@@ -33,14 +33,17 @@ end
 local FT = {}
 FT.__index = FT
 
--- Starts build/tests/fake-target with a control FIFO on its stdin and a count file.
-function P.fake_target(build)
+-- Starts build/tests/fake-target with a control FIFO on its stdin and a count file;
+-- args: extra options, e.g. { "--max-transfer-blocks", "8" } or { "--lun1-4k" }.
+function P.fake_target(build, args)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir -p " .. shq(dir) .. " && mkfifo " .. shq(dir .. "/ctl")))
   local self = setmetatable({ dir = dir, ctl_path = dir .. "/ctl", out_path = dir .. "/out" }, FT)
-  local p = io.popen(string.format("%s <%s >%s 2>&1 & echo $!", shq(build .. "/tests/fake-target"),
-    shq(self.ctl_path), shq(self.out_path)))
+  local opts = {}
+  for i, a in ipairs(args or {}) do opts[i] = shq(a) end
+  local p = io.popen(string.format("%s %s <%s >%s 2>&1 & echo $!", shq(build .. "/tests/fake-target"),
+    table.concat(opts, " "), shq(self.ctl_path), shq(self.out_path)))
   self.pid = p:read("l")
   p:close()
   self.ctl = assert(io.open(self.ctl_path, "w"))     -- opens once the target opened its end
@@ -85,7 +88,7 @@ function FT:counts()
     local lines = out_lines(self.out_path)
     if #lines > n and lines[#lines]:find("\n?commands=") then
       local c = {}
-      for k, v in lines[#lines]:gmatch("(%w+)=(%d+)") do c[k] = tonumber(v) end
+      for k, v in lines[#lines]:gmatch("([%w_]+)=(%d+)") do c[k] = tonumber(v) end
       return c
     end
     sleep(0.01)
@@ -173,6 +176,94 @@ function P.scenario(m, ft, limit)
   local st2 = m.logout_from_target(sid)
   assert(st2.ok, "logout: " .. tostring(st2))
   return rows
+end
+
+-- ---- splitting and geometry per LUN ------------------------------------------------
+-- Each returns a list of failures (empty: all as expected), so that a child
+-- process can print them; every count is the target's.
+
+-- A block pattern of n bytes, different per seed.
+local function pattern(n, seed)
+  local t = {}
+  for i = 1, n do t[i] = string.char((i * 7 + seed * 31 + (i >> 9)) % 251) end
+  return table.concat(t)
+end
+P.pattern = pattern
+
+-- With the target started with --max-transfer-blocks n: a write and a read of
+-- 4n+5 blocks arrive as 5 commands each, none longer than n blocks, and the
+-- data reads back intact.
+function P.splitting(m, ft, n)
+  local fails = {}
+  local function expect(cond, what) if not cond then fails[#fails + 1] = what end end
+  local sid, _, st = m.login_to_target({ portal = ft.portal, target = ft.iqn, login_timeout_ms = 5000 })
+  assert(sid, "login to the fake target: " .. tostring(st))
+  local blocks = 4 * n + 5
+  local want = math.ceil(blocks / n)
+  local data = pattern(blocks * 512, 3)
+  local c0 = ft:counts()
+  local st1 = m.write(sid, 0, 64, data)
+  local c1 = ft:counts()
+  expect(st1.ok, "write of " .. blocks .. " blocks: " .. tostring(st1))
+  expect(c1.rw - c0.rw == want, string.format("write of %d blocks: %d WRITEs at the target, want %d",
+    blocks, c1.rw - c0.rw, want))
+  expect(c1.max_rw_blocks <= n, string.format("write: largest WRITE at the target %d blocks, limit %d",
+    c1.max_rw_blocks, n))
+  local got, st2 = m.read(sid, 0, 64, blocks)
+  local c2 = ft:counts()
+  expect(st2.ok, "read of " .. blocks .. " blocks: " .. tostring(st2))
+  expect(c2.rw - c1.rw == want, string.format("read of %d blocks: %d READs at the target, want %d",
+    blocks, c2.rw - c1.rw, want))
+  expect(c2.max_rw_blocks <= n, string.format("read: largest READ at the target %d blocks, limit %d",
+    c2.max_rw_blocks, n))
+  expect(got == data, "read back: the data written, intact (" .. tostring(got and #got) .. " bytes)")
+  assert(m.logout_from_target(sid).ok, "logout")
+  return fails
+end
+
+-- With the target started with --lun1-4k, on ONE session: LUN 0 (512-byte
+-- blocks) and LUN 1 (4096-byte blocks) each write and read back at the same
+-- LBA, LUN 1 first then LUN 0; then, on a new session, LUN 0 first then LUN 1. One 4096-byte
+-- block on LUN 1 is one WRITE of 1 block at the target; 8 512-byte blocks on
+-- LUN 0 one WRITE of 8 blocks.
+function P.geometry(m, ft)
+  local fails = {}
+  local function expect(cond, what) if not cond then fails[#fails + 1] = what end end
+  local sid, _, st = m.login_to_target({ portal = ft.portal, target = ft.iqn, login_timeout_ms = 5000 })
+  assert(sid, "login to the fake target: " .. tostring(st))
+  local function step(lun, lba, blocks, seed, label)
+    local bs = lun == 1 and 4096 or 512
+    local data = pattern(blocks * bs, seed)
+    local c0 = ft:counts()
+    local sw = m.write(sid, lun, lba, data)
+    local c1 = ft:counts()
+    expect(sw.ok, label .. ": write to LUN " .. lun .. ": " .. tostring(sw))
+    expect(c1.rw - c0.rw == 1, string.format("%s: write to LUN %d: %d WRITEs at the target, want 1",
+      label, lun, c1.rw - c0.rw))
+    local got, sr = m.read(sid, lun, lba, blocks)
+    local c2 = ft:counts()
+    expect(sr.ok, label .. ": read of LUN " .. lun .. ": " .. tostring(sr))
+    expect(c2.rw - c1.rw == 1, string.format("%s: read of LUN %d: %d READs at the target, want 1",
+      label, lun, c2.rw - c1.rw))
+    expect(got == data, string.format("%s: LUN %d reads back what was written to it (%s of %d bytes)",
+      label, lun, tostring(got and #got), #data))
+    return c2
+  end
+  -- LUN 1 first on a fresh target: the largest READ/WRITE so far is LUN 1's one block
+  local c = step(1, 5, 1, 11, "LUN 1 first")
+  expect(c.max_rw_blocks == 1, string.format("LUN 1's 4096 bytes went as %d blocks at the target, want 1",
+    c.max_rw_blocks))
+  c = step(0, 5, 8, 12, "then LUN 0")
+  expect(c.max_rw_blocks == 8, string.format("LUN 0's 4096 bytes went as %d blocks at the target, want 8",
+    c.max_rw_blocks))
+  assert(m.logout_from_target(sid).ok, "logout")
+  -- the other order on a new session, that has learned neither LUN yet
+  sid, _, st = m.login_to_target({ portal = ft.portal, target = ft.iqn, login_timeout_ms = 5000 })
+  assert(sid, "second login to the fake target: " .. tostring(st))
+  step(0, 9, 8, 13, "LUN 0 first")
+  step(1, 9, 1, 14, "then LUN 1")
+  assert(m.logout_from_target(sid).ok, "logout")
+  return fails
 end
 
 -- What every face must show: name -> status, io, storm, rw, fua, dpo.

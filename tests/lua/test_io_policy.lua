@@ -11,18 +11,33 @@
 -- the target received exactly MCSI_SCSI_RETRIES + 1; a storm one longer
 -- fails after exactly MCSI_SCSI_RETRIES + 1 (raw CDBs too); a write with
 -- { fua = true } reaches the target with the FUA bit, a read with
--- { dpo = true } with DPO, and nothing else does. Every count is the
--- target's own.
+-- { dpo = true } with DPO, and nothing else does. With the target's Block
+-- Limits at N blocks (--max-transfer-blocks), a read and a write longer than
+-- N blocks arrive as several commands of at most N blocks, data intact; with
+-- LUN 1 in 4096-byte blocks (--lun1-4k), LUN 0 and LUN 1 of ONE session both
+-- write and read back at the same LBA in either order, each in its own block
+-- size. Every count is the target's own.
 local H = require "helper"
 local P = require "io_policy"
 local lu, mcsi = H.lu, H.mcsi
 local ROOT = arg and arg[0] and arg[0]:match("^(.*)/tests/lua/[^/]*$") or "."
 local LIMIT = P.retries(ROOT)
+local MAX_BLOCKS = 8          -- the Block Limits' MAXIMUM TRANSFER LENGTH of the splitting cases
+local SPLIT_ARGS = { "--max-transfer-blocks", tostring(MAX_BLOCKS) }
+local GEOMETRY_ARGS = { "--lun1-4k" }
 
 TestIoPolicy = {}
 
 function TestIoPolicy:setUp()
   self.ft = P.fake_target(H.build)
+end
+
+-- replaces the case's fake target by one started with args
+function TestIoPolicy:restart_target(args)
+  self.ft:stop()
+  self.ft = nil
+  self.ft = P.fake_target(H.build, args)
+  return self.ft
 end
 
 function TestIoPolicy:tearDown()
@@ -120,6 +135,47 @@ ft.ctl:close()
   local rc, out = H.child(code)
   lu.assertEquals(rc, 0, out)
   P.check(lu, P.parse(out), LIMIT, "the remote client (mcsi.connect)")
+end
+
+function TestIoPolicy:test_splitting_in_process()
+  local ft = self:restart_target(SPLIT_ARGS)
+  lu.assertEquals(P.splitting(mcsi, ft, MAX_BLOCKS), {}, "Lua in-process: splitting at the target")
+end
+
+function TestIoPolicy:test_geometry_in_process()
+  local ft = self:restart_target(GEOMETRY_ARGS)
+  lu.assertEquals(P.geometry(mcsi, ft), {}, "Lua in-process: LUN 0 and LUN 1 each in its block size")
+end
+
+-- runs P[step](mcsi, ft, ...) in a child through mcsi.connect; its failures
+local function remote_fails(self, step, extra)
+  local d = start_daemon(self)
+  local ft = self.ft
+  local code = string.format([[
+local mcsi = require "mcsi"
+local P = require "io_policy"
+assert(mcsi.connect(%q))
+local ft = P.attach(%q, %q, %q, %q)
+for _, f in ipairs(P[%q](mcsi, ft, %s)) do print("FAIL " .. f) end
+ft.ctl:close()
+print("done")
+]], d.sock, ft.ctl_path, ft.out_path, ft.portal, ft.iqn, step, tostring(extra))
+  local rc, out = H.child(code)
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "done")
+  local fails = {}
+  for f in out:gmatch("FAIL ([^\n]*)") do fails[#fails + 1] = f end
+  return fails
+end
+
+function TestIoPolicy:test_splitting_remote_client()
+  self:restart_target(SPLIT_ARGS)
+  lu.assertEquals(remote_fails(self, "splitting", MAX_BLOCKS), {}, "the remote client: splitting at the target")
+end
+
+function TestIoPolicy:test_geometry_remote_client()
+  self:restart_target(GEOMETRY_ARGS)
+  lu.assertEquals(remote_fails(self, "geometry", nil), {}, "the remote client: LUN 0 and LUN 1 each in its block size")
 end
 
 H.finish()
