@@ -114,7 +114,7 @@ static const mcsid_param_spec params_add_target_portal[] = {
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_remove_target_portal[] = {
-  { "TargetPortal", P_PORTAL, 1, NULL },
+  { "TargetPortal", P_LISTED_PORTAL, 1, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_list_target_portals[] = {

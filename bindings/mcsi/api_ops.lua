@@ -106,7 +106,7 @@ op{ name = "add_target_portal", rpc = "AddTargetPortal", iscsicli = { "AddTarget
     { name = "target_secret", rpc = "TargetSecret", type = "string", max = 255, set = "chap", secret = true },
     { name = "target_secret_file", rpc = "TargetSecretFile", type = "string", set = "chap" } } }
 op{ name = "remove_target_portal", rpc = "RemoveTargetPortal", iscsicli = { "RemoveTargetPortal" }, params = {
-    { name = "portal", rpc = "TargetPortal", type = "portal", required = true } } }
+    { name = "portal", rpc = "TargetPortal", type = "listed_portal", required = true } } }
 op{ name = "list_target_portals", rpc = "ListTargetPortals", iscsicli = { "ListTargetPortals" }, params = { } }
 op{ name = "list_targets", rpc = "ListTargets", iscsicli = { "ListTargets", "TargetInfo" }, params = { } }
 op{ name = "persistent_login_target", rpc = "PersistentLoginTarget", iscsicli = { "PersistentLoginTarget" }, params = {

