@@ -67,6 +67,7 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
   json_object_set_new(o, "ExpCmdSN", json_integer(mcsi_session_info_get(s, MCSI_SI_EXP_CMDSN)));
   json_object_set_new(o, "MaxCmdSN", json_integer(mcsi_session_info_get(s, MCSI_SI_MAX_CMDSN)));
   json_object_set_new(o, "ConnectionCount", json_integer((json_int_t)mcsi_session_info_get(s, MCSI_SI_CONNECTION_COUNT)));
+  json_object_set_new(o, "WantedConnections", json_integer((json_int_t)mcsi_session_info_get(s, MCSI_SI_WANTED_CONNECTIONS)));
   json_t *conns = json_array();
   for (size_t i = 0; i < mcsi_session_info_connection_count(s); i++)
     json_array_append_new(conns, connection_json(mcsi_session_info_connection(s, i)));
@@ -148,12 +149,33 @@ void mcsid_run_logout_from_target(mcsid_call *call)
 
 /* ---- AddConnectionToSession / RemoveConnectionFromSession ------------------------------------------- */
 
+/* The session's wanted connections now (0: no such session). */
+static json_int_t wanted_of(mcsi_initiator *ini, mcsi_id sid)
+{
+  mcsi_session_info *info = NULL;
+  json_int_t n = mcsi_session_get_info(ini, sid, &info) ? 0 : (json_int_t)mcsi_session_info_get(info, MCSI_SI_WANTED_CONNECTIONS);
+  mcsi_session_info_free(info);
+  return n;
+}
+
+/* An add, a removal or SetWantedConnections succeeded: the answer says the
+ * wanted count, and a persistent target stores it. */
+static json_t *wanted_outputs(mcsid_call *call, mcsi_id sid, json_t *out)
+{
+  json_object_set_new(out, "WantedConnections", json_integer(wanted_of(call->d->ini, sid)));
+  mcsid_persist_wanted_changed(call->d, sid);
+  return out;
+}
+
 static void add_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
   (void)ini;
-  json_t *out = st ? NULL : json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(ids->connection_id));
-  mcsid_call_finish(arg, st, message, out);
+  json_t *out = st ? NULL
+                   : wanted_outputs(call, ids->session_id,
+                                    json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(ids->connection_id)));
+  mcsid_call_finish(call, st, message, out);
 }
 
 static void add_connection_now(mcsid_call *call)
@@ -177,9 +199,32 @@ void mcsid_run_add_connection_to_session(mcsid_call *call) { mcsid_chap_files_th
 
 static void remove_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  (void)result;
+  const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
   (void)ini;
-  mcsid_call_finish(arg, st, message, NULL);
+  mcsid_call_finish(call, st, message, st ? NULL : wanted_outputs(call, ids->session_id, json_object()));
+}
+
+/* ---- SetWantedConnections ------------------------------------------------------------------------------ */
+
+static void wanted_set(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
+  (void)ini;
+  mcsid_call_finish(call, st, message, st ? NULL : wanted_outputs(call, ids->session_id, json_object()));
+}
+
+void mcsid_run_set_wanted_connections(mcsid_call *call)
+{
+  long long n = mcsid_param_uint(call, "Connections", 0);
+  if (n < 1 || n > 65535) {
+    mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, "Connections is 1..65535", NULL);
+    return;
+  }
+  mcsi_status st = mcsi_set_wanted_connections_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
+                                                     (uint32_t)n, MCSI_COMPLETION(wanted_set, call));
+  if (st) mcsid_call_fail_now(call, st);
 }
 
 void mcsid_run_remove_connection_from_session(mcsid_call *call)

@@ -39,6 +39,10 @@ int mcsid_persist_remove(mcsid *d, const char *target);
 void mcsid_persist_event(mcsid *d, const mcsi_event *ev);
 /* LogoutFromTarget on sid: its keeper (if any) stays idle. */
 void mcsid_persist_logged_out(mcsid *d, mcsi_id sid);
+/* The session's wanted connections changed (AddConnectionToSession,
+ * RemoveConnectionFromSession, SetWantedConnections): a keeper's session
+ * stores it as its entry's Connections, so it survives a restart. */
+void mcsid_persist_wanted_changed(mcsid *d, mcsi_id sid);
 /* The session id a keeper holds for that target (0: none). */
 mcsi_id mcsid_persist_session(mcsid *d, const char *target);
 

@@ -58,6 +58,9 @@ op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "a
 op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, session_methods = { "remove_connection" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
+op{ name = "set_wanted_connections", rpc = "SetWantedConnections", lua = "set_wanted_connections", c = "mcsi_set_wanted_connections", lua_args = { "session_id", "connections" }, session_methods = { "set_wanted_connections" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "connections", rpc = "Connections", type = "uint", required = true, min = 1, max = 65535 } } }
 op{ name = "sessions", rpc = "SessionList", lua = "sessions", c = "mcsi_session_list", lua_args = {  }, iscsicli = { "SessionList", "ReportTargetMappings" }, params = { } }
 op{ name = "session_info", rpc = "GetSessionInfo", lua = "session_info", c = "mcsi_session_get_info", lua_args = { "session_id" }, session_methods = { "info" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }

@@ -303,7 +303,8 @@ local function session_info(s)
     initial_r2t = n.InitialR2T, immediate_data = n.ImmediateData, data_pdu_in_order = n.DataPDUInOrder,
     data_sequence_in_order = n.DataSequenceInOrder, error_recovery_level = tointeger(n.ErrorRecoveryLevel),
     cmdsn = tointeger(s.CmdSN), exp_cmdsn = tointeger(s.ExpCmdSN), max_cmdsn = tointeger(s.MaxCmdSN),
-    connection_count = tointeger(s.ConnectionCount), persistent = s.Persistent, connections = {},
+    connection_count = tointeger(s.ConnectionCount), wanted_connections = tointeger(s.WantedConnections),
+    persistent = s.Persistent, connections = {},
   }
   for i, c in ipairs(s.Connections or {}) do info.connections[i] = conn_info(c) end
   return info

@@ -158,6 +158,97 @@ class TestIntent(mcsid_test.DaemonCase):
         t.ok("tgtadm" in msg and "--name MaxConnections --value" in msg, "... and how tgt raises it", msg)
         c.call("LogoutFromTarget", {"UniqueSessionId": sid})
 
+    # ---- the wanted number of connections ----------------------------------------------------------------
+
+    def drop_connection(self, sid, cid):
+        """tgt closes one connection of the session (from the target side, as a path drop)."""
+        s = session(self.c, sid)
+        tsih = s.get("TSIH", 0)
+        tgt_sid = ((tsih & 0xff) << 8) | (tsih >> 8)
+        wire_cid = [x["CID"] for x in s.get("Connections", []) if x["UniqueConnectionId"] == cid][0]
+        return tgtadm("--op", "delete", "--mode", "conn", "--tid", str(tid_of(plain)), "--sid", str(tgt_sid),
+                      "--cid", str(wire_cid))
+
+    def test_wanted_connections(self):
+        t, c = self.t, self.c
+        sid = self.login()
+        s = session(c, sid)
+        t.is_(s.get("WantedConnections"), 1, "a new session wants the connection it logged in with")
+        listed = result(c.call("SessionList")).get("Sessions", [{}])[0]
+        t.is_(listed.get("WantedConnections"), 1, "SessionList shows WantedConnections")
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")})
+        t.status(r, "ISDSC_SUCCESS", "AddConnectionToSession")
+        t.is_(result(r).get("WantedConnections"), 2, "... answers WantedConnections 2")
+        t.ok("wanted connections: 2 (was 1)" in result(r).get("StatusMessage", ""), "... and says so",
+             result(r).get("StatusMessage"))
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal()})
+        t.is_(result(r).get("WantedConnections"), 3, "a third: WantedConnections 3")
+        r = c.call("AttachPolicy", {"UniqueSessionId": sid, "PolicyScript": "failover",
+                                    "Options": {"portals": [tgt_portal(), tgt_portal("127.0.0.2")], "interval_ms": 200}})
+        t.status(r, "ISDSC_SUCCESS", "AttachPolicy failover without a connections option (keeps the wanted count)")
+        time.sleep(1.0)
+        t.is_(healthy(c, sid), 3, "failover keeps the three")
+
+        victim = [x["UniqueConnectionId"] for x in session(c, sid)["Connections"] if not x["Leading"]][-1]
+        r = c.call("RemoveConnectionFromSession", {"UniqueSessionId": sid, "UniqueConnectionId": victim})
+        t.status(r, "ISDSC_SUCCESS", "an admin's RemoveConnectionFromSession")
+        t.is_(result(r).get("WantedConnections"), 2, "... answers WantedConnections 2")
+        t.ok("wanted connections: 2 (was 3)" in result(r).get("StatusMessage", ""), "... and says so",
+             result(r).get("StatusMessage"))
+        time.sleep(2.0)   # ten policy periods
+        s = session(c, sid)
+        t.ok(s.get("ConnectionCount") == 2 and healthy(c, sid) == 2 and s.get("WantedConnections") == 2,
+             "2 s (10 policy periods) later failover has NOT added it back", s.get("ConnectionCount"))
+
+        victim = [x["UniqueConnectionId"] for x in session(c, sid)["Connections"] if not x["Leading"]][-1]
+        drop = self.drop_connection(sid, victim)
+        t.ok(drop.returncode == 0, "tgt drops a connection (a path failure)", drop.stderr)
+        t.ok(wait_for(lambda: victim not in [x["UniqueConnectionId"] for x in session(c, sid)["Connections"]
+                                             if x["State"] == "active"], 5), "... the connection is gone")
+        t.ok(wait_for(lambda: healthy(c, sid) == 2, 10), "after a path drop failover adds it back (2 healthy)",
+             session(c, sid).get("Connections"))
+        t.is_(session(c, sid).get("WantedConnections"), 2, "... and the wanted count stays 2")
+
+        r = c.call("SetWantedConnections", {"UniqueSessionId": sid, "Connections": 3})
+        t.status(r, "ISDSC_SUCCESS", "SetWantedConnections 3")
+        t.is_(result(r).get("WantedConnections"), 3, "... answers WantedConnections 3")
+        t.ok(wait_for(lambda: healthy(c, sid) == 3, 10), "failover grows the session to the new count")
+        t.status(c.call("SetWantedConnections", {"UniqueSessionId": sid, "Connections": 0}), "ISDSC_INVALID_PARAMETER",
+                 "SetWantedConnections 0: ISDSC_INVALID_PARAMETER")
+        t.status(c.call("SetWantedConnections", {"UniqueSessionId": 999999, "Connections": 2}), "ISDSC_INVALID_SESSION_ID",
+                 "SetWantedConnections of no session: ISDSC_INVALID_SESSION_ID")
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
+    def test_wanted_survives_restart(self):
+        t, c, d = self.t, self.c, self.d
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 3})
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with 3 connections")
+        sid = result(r).get("UniqueSessionId")
+        t.is_(session(c, sid).get("WantedConnections"), 3, "the session wants the target's Connections")
+        victim = [x["UniqueConnectionId"] for x in session(c, sid)["Connections"] if not x["Leading"]][-1]
+        r = c.call("RemoveConnectionFromSession", {"UniqueSessionId": sid, "UniqueConnectionId": victim})
+        t.is_(result(r).get("WantedConnections"), 2, "RemoveConnectionFromSession: WantedConnections 2")
+        e = result(c.call("ListPersistentTargets")).get("PersistentTargets", [{}])[0]
+        t.is_(e.get("Connections"), 2, "the persistent target stores Connections 2")
+        with open(os.path.join(d.state, "state.json")) as f:
+            t.is_(json.load(f)["PersistentTargets"][0].get("Connections"), 2, "... in state.json")
+        d.kill9()
+        d.start()
+        c = self.c = self.client()
+        got = wait_for(lambda: [s for s in result(c.call("SessionList")).get("Sessions", [])
+                                if s.get("ConnectionCount") == 2 and
+                                all(x["State"] == "active" for x in s["Connections"])], 20)
+        t.ok(got, "after kill -9 and a restart the session is back with 2 connections", got)
+        t.is_(got and got[0].get("WantedConnections"), 2, "... and wants 2")
+        sid = got[0]["UniqueSessionId"] if got else 0
+        r = c.call("SetWantedConnections", {"UniqueSessionId": plain, "Connections": 3})
+        t.status(r, "ISDSC_SUCCESS", "SetWantedConnections 3 (by target name)")
+        e = result(c.call("ListPersistentTargets")).get("PersistentTargets", [{}])[0]
+        t.is_(e.get("Connections"), 3, "... the persistent target stores 3")
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
 
 if __name__ == "__main__":
     mcsid_test.main()
