@@ -41,10 +41,10 @@ def tgt_sessions(iqn, initiator):
     """tgtadm's view: {session number: connection count} of initiator's sessions on target iqn."""
     out = tgtadm("--op", "show", "--mode", "conn", "--tid", str(tid_of(iqn))).stdout
     got = {}
-    for block in out.split("Session:")[1:]:
+    for block in out.split("Session:")[1:]:   # tgtadm repeats "Session: S" before each of its connections
         lines = [x.strip() for x in block.split("\n")]
         if ("Initiator: " + initiator) in lines:
-            got[lines[0]] = block.count("Connection:")
+            got[lines[0]] = got.get(lines[0], 0) + block.count("Connection:")
     return got
 
 
@@ -248,6 +248,64 @@ class TestIntent(mcsid_test.DaemonCase):
         t.is_(e.get("Connections"), 3, "... the persistent target stores 3")
         c.call("RemovePersistentTarget", {"TargetName": plain})
         c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
+    # ---- PersistentLoginTarget adopting a live session; RemovePersistentTarget and its exports -------------
+
+    def test_persistent_adopts_live_session(self):
+        t, c, d = self.t, self.c, self.d
+        portals = [tgt_portal(), tgt_portal("127.0.0.2")]
+        sid = self.login()
+        c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")})
+        t.is_(list(tgt_sessions(plain, d.iqn).values()), [2], "tgtadm: one session of 2 connections before")
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": portals, "Connections": 3})
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget of a target with a live session")
+        out = result(r)
+        t.ok(out.get("Adopted") is True and out.get("UniqueSessionId") == sid, "... adopts that session", out)
+        t.ok(out.get("ConnectionCount") == 3 and out.get("WantedConnections") == 3 and
+             len(out.get("UniqueConnectionIds", [])) == 1, "... adds the one connection missing, wants 3", out)
+        t.ok("kept" in out.get("StatusMessage", "") and "1 connection added" in out.get("StatusMessage", ""),
+             "... and says what it did", out.get("StatusMessage"))
+        t.is_(list(tgt_sessions(plain, d.iqn).values()), [3], "tgtadm: still ONE session, now of 3 connections")
+        t.is_(len(result(c.call("SessionList")).get("Sessions", [])), 1, "SessionList: one session")
+        t.is_(session(c, sid).get("Persistent"), True, "... now persistent")
+
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": portals, "Connections": 1})
+        out = result(r)
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget again with Connections 1")
+        t.ok(out.get("UniqueSessionId") == sid and out.get("ConnectionCount") == 1 and out.get("WantedConnections") == 1,
+             "... applied live: the same session, 1 connection, wants 1", out)
+        t.ok("2 removed" in out.get("StatusMessage", ""), "... and says so", out.get("StatusMessage"))
+        t.is_(list(tgt_sessions(plain, d.iqn).values()), [1], "tgtadm: one session of 1 connection")
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": portals, "Connections": 2})
+        t.ok(result(r).get("UniqueSessionId") == sid and result(r).get("ConnectionCount") == 2,
+             "Connections 2: the same session grows to 2", result(r))
+        t.is_(list(tgt_sessions(plain, d.iqn).values()), [2], "tgtadm: one session of 2 connections")
+        t.is_(result(c.call("ListPersistentTargets")).get("PersistentTargets", [{}])[0].get("Connections"), 2,
+              "the stored Connections follow")
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+
+    def test_remove_persistent_removes_exports(self):
+        t, c, d = self.t, self.c, self.d
+        lun = int(env("MCSI_TGT_FILE_LUN"))
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 1,
+                                             "Exports": [{"Lun": lun, "Socket": "gone.sock"}]})
+        t.status(r, "ISDSC_SUCCESS", "PersistentLoginTarget with an export")
+        sid = result(r).get("UniqueSessionId")
+        up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
+        t.ok(up, "its export is up", result(c.call("ListExports")))
+        path = os.path.join(d.export_dir, "gone.sock")
+        t.ok(os.path.exists(path), "its socket exists")
+        r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": lun, "Socket": "mine.sock"})
+        t.status(r, "ISDSC_SUCCESS", "an export of the session made by ExportLun (not the entry's)")
+        t.status(c.call("RemovePersistentTarget", {"TargetName": plain}), "ISDSC_SUCCESS", "RemovePersistentTarget")
+        left = result(c.call("ListExports")).get("Exports", [])
+        t.is_([os.path.basename(x.get("Socket", "")) for x in left], ["mine.sock"], "the entry's export is gone (ExportLun's stays with the session)")
+        t.ok(not os.path.exists(path), "... its socket removed")
+        t.is_(session(c, sid).get("State"), "active", "the session stays until logged out")
+        t.status(c.call("LogoutFromTarget", {"UniqueSessionId": sid}), "ISDSC_SUCCESS", "LogoutFromTarget")
+        t.is_(result(c.call("ListExports")).get("Exports"), [], "ListExports is empty after the logout")
+        t.ok(not os.path.exists(os.path.join(d.export_dir, "mine.sock")), "... no socket left")
 
 
 if __name__ == "__main__":
