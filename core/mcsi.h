@@ -633,7 +633,7 @@ int mcsi_conn_info_key_kind(int key);
  * take are declared above. */
 
 /* -- session -- */
-/* Logs in to a target with one connection (add more with AddConnectionToSession). */
+/* Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession. */
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_id *session_id,
                                  mcsi_id *connection_id);
 /* Asynchronous login; result: const mcsi_session_result * (the new session and its leading connection). */

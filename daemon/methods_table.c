@@ -12,6 +12,7 @@ static const mcsid_param_spec params_login_to_target[] = {
   { "TargetName", P_STRING, 1, NULL },
   { "TargetPortal", P_PORTAL, 1, NULL },
   { "IsPersistent", P_BOOL, 0, NULL },
+  { "Connections", P_UINT, 0, NULL },
   { "HeaderDigest", P_STRING, 0, NULL },
   { "DataDigest", P_STRING, 0, NULL },
   { "LoginTimeoutMs", P_UINT, 0, NULL },

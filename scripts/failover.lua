@@ -143,7 +143,16 @@ local function goal(f, info)
     f.connections = wanted
   end
   local max = info and info.max_connections
-  if math.type(max) == "integer" and max > 0 and max < f.connections then return max end
+  if math.type(max) == "integer" and max > 0 and max < f.connections then
+    if not f.capped then   -- said once: no add beyond it is tried (each would fail)
+      f.capped = true
+      f.last_failure = mcsi.Status.new("ISDSC_TOO_MANY_CONNECTIONS", string.format(
+        "the target allows %d connections per session (negotiated MaxConnections), %d wanted", max, f.connections))
+      log(f, "limit", nil, f.last_failure)
+    end
+    return max
+  end
+  f.capped = false
   return f.connections
 end
 

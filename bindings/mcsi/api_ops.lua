@@ -16,6 +16,7 @@ op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c 
     { name = "target", rpc = "TargetName", type = "string", required = true, max = 223 },
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
     { name = "persistent", rpc = "IsPersistent", type = "bool", lua = false },
+    { name = "connections", rpc = "Connections", type = "uint", min = 1, max = 32, lua = false },
     { name = "header_digest", rpc = "HeaderDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },
     { name = "data_digest", rpc = "DataDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },
     { name = "login_timeout_ms", rpc = "LoginTimeoutMs", type = "uint", max = 3600000, set = "login" },

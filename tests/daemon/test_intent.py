@@ -219,6 +219,22 @@ class TestIntent(mcsid_test.DaemonCase):
                  "SetWantedConnections of no session: ISDSC_INVALID_SESSION_ID")
         c.call("LogoutFromTarget", {"UniqueSessionId": sid})
 
+    def test_login_with_connections(self):
+        t, c, d = self.t, self.c, self.d
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 3})
+        t.status(r, "ISDSC_SUCCESS", "LoginToTarget with Connections 3")
+        out = result(r)
+        sid = out.get("UniqueSessionId")
+        t.ok(len(out.get("UniqueConnectionIds", [])) == 3 and out.get("WantedConnections") == 3,
+             "... answers its 3 connections and WantedConnections 3", out)
+        s = session(c, sid)
+        t.ok(s.get("ConnectionCount") == 3 and s.get("WantedConnections") == 3, "... the session has and wants 3")
+        t.is_(list(tgt_sessions(plain, d.iqn).values()), [3], "tgtadm: one session of 3 connections")
+        c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 33})
+        t.status(r, "ISDSC_INVALID_PARAMETER", "Connections 33: ISDSC_INVALID_PARAMETER")
+        t.is_(result(c.call("SessionList")).get("Sessions"), [], "... and no session made")
+
     def test_wanted_survives_restart(self):
         t, c, d = self.t, self.c, self.d
         r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
