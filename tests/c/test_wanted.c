@@ -19,7 +19,6 @@ static uint64_t wanted(mcsi_id sid)
   mcsi_session_info *si = NULL;
   t_get_info(ini, sid, &si);
   uint64_t n = mcsi_session_info_get(si, MCSI_SI_WANTED_CONNECTIONS);
-  mcsi_session_info_free(si);
   return n;
 }
 
@@ -49,7 +48,6 @@ static mcsi_id login(void)
   mcsi_login_opts *o = t_login_opts(tgt1, t_env("MCSI_TGT_IQN_PLAIN"), 0);
   mcsi_id sid = 0;
   mcsi_status st = mcsi_login_to_target(ini, o, &sid, NULL);
-  mcsi_login_opts_free(o);
   T_EQ_INT(st, ISDSC_SUCCESS, "login (%s)", mcsi_last_message(ini));
   return sid;
 }
@@ -63,7 +61,6 @@ static void counts(void)
   seen a = { 0 };
   mcsi_conn_opts *co = t_conn_opts(tgt2, 0);
   T_EQ_INT(mcsi_add_connection_async(ini, sid, co, MCSI_COMPLETION(on_done, &a)), ISDSC_SUCCESS, "add started");
-  mcsi_conn_opts_free(co);
   wait_seen(&a);
   T_EQ_INT(a.st, ISDSC_SUCCESS, "added");
   T_OK(strstr(a.message, "wanted connections: 2 (was 1)") != NULL, "its message says the wanted count: '%s'", a.message);
@@ -71,7 +68,6 @@ static void counts(void)
   mcsi_id cid = 0;
   co = t_conn_opts(tgt1, 0);
   T_EQ_INT(mcsi_add_connection_to_session(ini, sid, co, &cid), ISDSC_SUCCESS, "a third connection");
-  mcsi_conn_opts_free(co);
   T_EQ_INT(wanted(sid), 3, "wanted 3");
   T_EQ_INT(mcsi_remove_connection_from_session(ini, sid, cid), ISDSC_SUCCESS, "removed");
   char said[512];
@@ -109,7 +105,6 @@ static void max_connections_one(void)
   mcsi_conn_opts *co = t_conn_opts(tgt2, 0);
   mcsi_id cid = 0;
   T_EQ_INT(mcsi_add_connection_to_session(ini, sid, co, &cid), ISDSC_TOO_MANY_CONNECTIONS, "a second connection");
-  mcsi_conn_opts_free(co);
   const char *m = mcsi_last_message(ini);
   T_OK(strstr(m, "one connection per session") && strstr(m, "--name MaxConnections --value"),
        "the message explains and gives the tgtadm command: '%s'", m);
