@@ -551,6 +551,15 @@ local function build(client, mcsi, orig, read_chap)
     return client:op("set_load_balance_policy", p, function() end, fn)
   end
 
+  -- st, as in-process (the count is read back with session_info)
+  function R.set_wanted_connections(s, n, ...)
+    local fn = split_fn(n, ...)
+    if math.type(n) ~= "integer" or n < 1 or n > 65535 then   -- misuse raises, as in-process
+      error("bad argument #2 to 'set_wanted_connections' (wanted connections are 1..65535)", 2)
+    end
+    return client:op("set_wanted_connections", { session_id = sid_of(s), connections = n }, function() end, fn)
+  end
+
   function R.session_info(s)
     return client:op("session_info", { session_id = sid_of(s) }, function(r)
       return r and session_info(r.Session) or nil

@@ -87,4 +87,23 @@ function TestWanted:test_policy_uses_the_wanted_count()
   s:logout()
 end
 
+-- Through mcsid (mcsi --connect): the same field, function and Session method.
+function TestWanted:test_through_the_daemon()
+  local d = H.start_mcsid("wanted-test")
+  local script = string.format([[
+    local s = assert(mcsi.login{ portal = %q, target = %q })
+    print("login", s:info().wanted_connections)
+    s:add_connection{ portal = %q }
+    print("add", s:info().wanted_connections)
+    print("set", mcsi.set_wanted_connections(s.id, 4).ok, mcsi.session_info(s.id).wanted_connections)
+    print("method", s:set_wanted_connections(3).ok, s:info().wanted_connections)
+    print("bad", mcsi.set_wanted_connections(0x7777777, 2).name)
+    print("raises", (select(2, pcall(mcsi.set_wanted_connections, s.id, 0))):find("1..65535", 1, true) ~= nil)
+    s:logout()]], H.tgt, H.tgt_iqn, H.tgt2)
+  local rc, out = H.run(string.format("%s --connect %s -e %s", H.shq(H.mcsi_bin), H.shq(d.sock), H.shq(script)))
+  d:stop()
+  lu.assertEquals(rc, 0, out)
+  lu.assertStrContains(out, "login\t1\nadd\t2\nset\ttrue\t4\nmethod\ttrue\t3\nbad\tISDSC_INVALID_SESSION_ID\nraises\ttrue\n")
+end
+
 H.finish()
