@@ -443,7 +443,10 @@ static void adopt(mcsid *d, mcsid_keeper *k, mcsi_id old_sid)
 {
   char why[512];
   mcsi_id sid = old_sid;
-  if (!sid && mcsid_session_by_target(d->ini, k->target, &sid, why, sizeof why)) sid = 0;
+  if (!sid && mcsid_session_by_target(d->ini, k->target, &sid, why, sizeof why)) {
+    if (strstr(why, "sessions")) log_notice("persistent target %s: none adopted: %s", k->target, why);
+    sid = 0;
+  }
   if (!sid) return;
   mcsi_session_info *info = NULL;
   if (mcsi_session_get_info(d->ini, sid, &info) == ISDSC_SUCCESS &&
