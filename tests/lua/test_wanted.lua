@@ -79,10 +79,12 @@ function TestWanted:test_policy_uses_the_wanted_count()
   local s, st = mcsi.login{ portal = H.tgt, target = H.tgt_iqn }
   H.assertStatus(st, "ISDSC_SUCCESS")
   s:add_connection{ portal = H.tgt2 }
+  H.assertStatus(s:set_wanted_connections(3), "ISDSC_SUCCESS")   -- more than it has
   local f = failover.policy(s.id, { portals = { H.tgt, H.tgt2 }, interval_ms = 100, quiet = true })
-  lu.assertEquals(f.connections, 2)
+  lu.assertEquals(f.connections, 3, "the policy's goal is the session's wanted count, not its connections")
+  lu.assertTrue(wait_until(function() return healthy(s.id) == 3 end, 5000), "it grows the session to 3")
   mcsi.sleep(500)
-  lu.assertEquals(healthy(s.id), 2, "no connection beyond the wanted 2")
+  lu.assertEquals(healthy(s.id), 3, "and no connection beyond")
   f:stop()
   s:logout()
 end
