@@ -9,6 +9,7 @@ int lmcsi_l_login_to_target(lua_State *L);
 int lmcsi_l_logout_from_target(lua_State *L);
 int lmcsi_l_add_connection_to_session(lua_State *L);
 int lmcsi_l_remove_connection_from_session(lua_State *L);
+int lmcsi_l_set_wanted_connections(lua_State *L);
 int lmcsi_l_sessions(lua_State *L);
 int lmcsi_l_session_info(lua_State *L);
 int lmcsi_l_connection_info(lua_State *L);

@@ -1033,6 +1033,22 @@ int lmcsi_l_set_load_balance_policy(lua_State *L)
   return 1;
 }
 
+/* st = mcsi.set_wanted_connections(sid, n): the connections policies keep (1..65535). */
+int lmcsi_l_set_wanted_connections(lua_State *L)
+{
+  lmcsi_engine *e = lmcsi_engine_of(L);
+  mcsi_id sid = lmcsi_check_sid(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 1 && n <= 65535, 2, "wanted connections are 1..65535");
+  lmcsi_ini(L, e);
+  lua_State *saved;
+  lmcsi_enter(e, L, &saved);
+  mcsi_status st = mcsi_set_wanted_connections(lmcsi_ini_for(L, e, sid), sid, (uint32_t)n);
+  lmcsi_leave(e, saved);
+  lmcsi_push_status(L, e, st);
+  return 1;
+}
+
 static const char *digest_name(int d) { return d == MCSI_DIGEST_CRC32C ? "crc32c" : "none"; }
 
 static const char *policy_name(int p)
@@ -1109,6 +1125,7 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
   SET_INT("exp_cmdsn", mcsi_session_info_get(s, MCSI_SI_EXP_CMDSN));
   SET_INT("max_cmdsn", mcsi_session_info_get(s, MCSI_SI_MAX_CMDSN));
   SET_INT("connection_count", mcsi_session_info_get(s, MCSI_SI_CONNECTION_COUNT));
+  SET_INT("wanted_connections", mcsi_session_info_get(s, MCSI_SI_WANTED_CONNECTIONS));
   size_t n = LMCSI_INFO_CONNS(s);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {

@@ -491,7 +491,16 @@ const char *mcsi_conn_opts_get_string(const mcsi_conn_opts *o, int key);
  * MaxConnections without asking the target, ISDSC_INVALID_SESSION_ID for an
  * unknown session. mcsi_remove_connection_from_session drains the
  * connection (its commands finish or move), logs it out and closes it; the
- * others keep running. Both, and their _async forms: generated, below. */
+ * others keep running. Both, and their _async forms: generated, below.
+ *
+ * Each session has a wanted number of connections (MCSI_SI_WANTED_CONNECTIONS),
+ * the administrator's intent that policies keep (failover re-adds only up to
+ * it): 1 at login; an add makes it at least the active connections the
+ * session then has (+1 when the session had its wanted count; an add that
+ * repairs a lost connection leaves it); a removal lowers it by one (never
+ * below 1); mcsi_set_wanted_connections sets it (1..65535). The add's and
+ * the removal's own message say what it is now. A connection that fails
+ * does not change it. */
 
 /* Load balance policies, numbered as Microsoft's MSiSCSI does. Their names,
  * selection and roles are one table in core/mcs.c. */
@@ -547,7 +556,8 @@ typedef struct mcsi_lb_path {
   X(MCSI_SI_CMDSN, 23, "cmdsn", UINT) \
   X(MCSI_SI_EXP_CMDSN, 24, "exp_cmdsn", UINT) \
   X(MCSI_SI_MAX_CMDSN, 25, "max_cmdsn", UINT) \
-  X(MCSI_SI_CONNECTION_COUNT, 26, "connection_count", UINT)
+  X(MCSI_SI_CONNECTION_COUNT, 26, "connection_count", UINT) \
+  X(MCSI_SI_WANTED_CONNECTIONS, 27, "wanted_connections", UINT) /* the administrator's: policies keep it */
 
 #define MCSI_CONN_INFO_LIST(X) \
   X(MCSI_CI_ID, 1, "id", UINT) \
@@ -623,7 +633,7 @@ int mcsi_conn_info_key_kind(int key);
  * take are declared above. */
 
 /* -- session -- */
-/* Logs in to a target with one connection (add more with AddConnectionToSession). */
+/* Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession. */
 mcsi_status mcsi_login_to_target(mcsi_initiator *ini, const mcsi_login_opts *opts, mcsi_id *session_id,
                                  mcsi_id *connection_id);
 /* Asynchronous login; result: const mcsi_session_result * (the new session and its leading connection). */
@@ -644,6 +654,11 @@ mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id ses
 /* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */
 mcsi_status mcsi_remove_connection_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_id connection_id,
                                          mcsi_completion c);
+/* Sets the session's wanted number of connections (1..65535), which policies keep; the connections are not touched. */
+mcsi_status mcsi_set_wanted_connections(mcsi_initiator *ini, mcsi_id session_id, uint32_t connections);
+/* Asynchronous form; result: const mcsi_session_result * (connection_id 0). */
+mcsi_status mcsi_set_wanted_connections_async(mcsi_initiator *ini, mcsi_id session_id, uint32_t connections,
+                                              mcsi_completion c);
 /* Fills up to max session ids; returns how many sessions exist. */
 size_t mcsi_session_list(const mcsi_initiator *ini, mcsi_id *ids, size_t max);
 /* *out: a snapshot of the session and its connections (the caller's: mcsi_session_info_free); NULL on failure. */

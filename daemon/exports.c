@@ -516,6 +516,22 @@ void mcsid_exports_session_up(mcsid *d, json_t *entry, mcsi_id sid)
   }
 }
 
+void mcsid_exports_entry_removed(mcsid *d, json_t *entry)
+{
+  const char *target = json_string_value(json_object_get(entry, "TargetName"));
+  json_t *specs = json_object_get(entry, "Exports"), *s;
+  size_t i;
+  if (!target) return;
+  json_array_foreach(specs, i, s) {
+    mcsid_export *x = find_spec(d, target, s);
+    if (!x) continue;
+    log_notice("export %llu removed with persistent target %s", (unsigned long long)x->id, target);
+    record_drop(x);
+  }
+  for (mcsid_export *x = d->exports; x; x = x->next)   /* made on its session: they stay that session's */
+    if (!strcmp(x->target, target)) x->target[0] = 0;
+}
+
 /* ---- listings ------------------------------------------------------------------------------------------ */
 
 static json_t *uris(const mcsi_nbd_info *in)

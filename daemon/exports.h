@@ -67,6 +67,10 @@ void mcsid_exports_stop_session(mcsid *d, mcsi_id sid);
 void mcsid_exports_stop_all(mcsid *d);
 /* An engine event (methods_events.c). */
 void mcsid_exports_event(mcsid *d, const mcsi_event *ev);
+/* RemovePersistentTarget, once the entry is gone from the state: stops and
+ * forgets the exports of its "Exports" (their clients closed, their sockets
+ * removed); others made on its session stay, as that session's. */
+void mcsid_exports_entry_removed(mcsid *d, json_t *entry);
 /* PersistentLoginTarget: puts the call's Exports (checked) in entry, or,
  * without one, those of the target's entry stored before: 0, or -1 with
  * msg. */

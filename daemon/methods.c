@@ -44,7 +44,12 @@ static int id_value(const json_t *v, uint64_t *out)
   return json_is_string(v) ? parse_id_text(json_string_value(v), out) : -1;
 }
 
-int mcsid_portal_text(const json_t *v, char *out, size_t len)
+/* The keys a listing shows beside Address and Port (ListTargetPortals'
+ * ChapAccount, ListTargets' Tpgt): a stored portal given back as it was
+ * listed is still that portal. */
+static int listed_portal_key(const char *key) { return !strcmp(key, "ChapAccount") || !strcmp(key, "Tpgt"); }
+
+static int portal_text(const json_t *v, char *out, size_t len, int listed)
 {
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
@@ -61,12 +66,16 @@ int mcsid_portal_text(const json_t *v, char *out, size_t len)
   const char *key;
   const json_t *x;
   json_object_foreach((json_t *)v, key, x)
-    if (strcmp(key, "Address") && strcmp(key, "Port")) return -1;
+    if (strcmp(key, "Address") && strcmp(key, "Port") && !(listed && listed_portal_key(key))) return -1;
   const char *a = json_string_value(addr);
   int p = port ? (int)json_integer_value(port) : 3260;
   snprintf(out, len, strchr(a, ':') ? "[%s]:%d" : "%s:%d", a, p);
   return 0;
 }
+
+int mcsid_portal_text(const json_t *v, char *out, size_t len) { return portal_text(v, out, len, 0); }
+
+int mcsid_listed_portal_text(const json_t *v, char *out, size_t len) { return portal_text(v, out, len, 1); }
 
 json_t *mcsid_portal_object(const char *text)
 {
@@ -118,6 +127,7 @@ static int value_has_type(const json_t *v, mcsid_ptype t)
   case P_UINT: return json_is_integer(v) && json_integer_value(v) >= 0;
   case P_BOOL: return json_is_boolean(v);
   case P_PORTAL: return mcsid_portal_text(v, portal, sizeof portal) == 0;
+  case P_LISTED_PORTAL: return mcsid_listed_portal_text(v, portal, sizeof portal) == 0;
   case P_PORTALS:
     if (!json_is_array(v) || !json_array_size(v)) return 0;
     json_array_foreach(v, i, e)
@@ -133,7 +143,8 @@ static int value_has_type(const json_t *v, mcsid_ptype t)
 static const char *const type_names[] = {
   [P_STRING] = "a string", [P_ID] = "an id (a number or a decimal or 0x string)",
   [P_UINT] = "a non-negative integer", [P_BOOL] = "true or false",
-  [P_PORTAL] = "a portal (\"host:port\" or {\"Address\",\"Port\"})", [P_PORTALS] = "a non-empty array of portals",
+  [P_PORTAL] = "a portal (\"host:port\" or {\"Address\",\"Port\"})",
+  [P_LISTED_PORTAL] = "a portal (\"host:port\" or {\"Address\",\"Port\"}, as listed)", [P_PORTALS] = "a non-empty array of portals",
   [P_POLICY] = "a load balance policy (a number or a name)", [P_ARRAY] = "an array", [P_OBJECT] = "an object",
 };
 
@@ -176,6 +187,79 @@ static int check_elements(const mcsid_param_spec *arr, json_t *v, char *msg, siz
   return 0;
 }
 
+/* ---- sessions named by their target ---------------------------------------------------------------------- */
+
+/* UniqueSessionId may be the session's target name instead (a string that is
+ * no id: "iqn.", "eui.", "naa."); dispatch resolves it, for every method. */
+static int is_session_param(const mcsid_param_spec *p) { return p->type == P_ID && !strcmp(p->name, "UniqueSessionId"); }
+
+static int is_target_name(const json_t *v)
+{
+  const char *s = json_string_value(v);
+  uint64_t id;
+  return s && parse_id_text(s, &id) < 0 && (!strncmp(s, "iqn.", 4) || !strncmp(s, "eui.", 4) || !strncmp(s, "naa.", 4));
+}
+
+static int session_is_live(const mcsi_session_info *info)
+{
+  const char *state = mcsi_session_info_get_string(info, MCSI_SI_STATE);
+  return strcmp(state, "failed") && strcmp(state, "logged-out");
+}
+
+/* The sessions (not discovery) of target: live ones in live[], every one counted in *all. */
+static size_t sessions_of_target(mcsi_initiator *ini, const char *target, mcsi_id *live, size_t max, mcsi_id *any,
+                                 size_t *all)
+{
+  mcsi_id ids[1024];
+  size_t n = mcsi_session_list(ini, ids, 1024), nlive = 0;
+  *all = 0;
+  for (size_t i = 0; i < n && i < 1024; i++) {
+    mcsi_session_info *info = NULL;
+    if (mcsi_session_get_info(ini, ids[i], &info) == ISDSC_SUCCESS && !mcsi_session_info_get(info, MCSI_SI_DISCOVERY) &&
+        !strcmp(mcsi_session_info_get_string(info, MCSI_SI_TARGET), target)) {
+      (*all)++;
+      *any = ids[i];
+      if (session_is_live(info) && nlive++ < max) live[nlive - 1] = ids[i];
+    }
+    mcsi_session_info_free(info);
+  }
+  return nlive;
+}
+
+mcsi_status mcsid_session_by_target(mcsi_initiator *ini, const char *target, mcsi_id *sid, char *msg, size_t len)
+{
+  mcsi_id live[8], any = 0;
+  size_t all, n = sessions_of_target(ini, target, live, 8, &any, &all);
+  int t = mcsid_text_prefix(target, 223);
+  if (n == 1 || (n == 0 && all == 1)) {
+    *sid = n ? live[0] : any;
+    return ISDSC_SUCCESS;
+  }
+  if (n == 0) {
+    snprintf(msg, len, "no session of target %.*s", t, target);
+    return ISDSC_INVALID_SESSION_ID;
+  }
+  size_t used = (size_t)snprintf(msg, len, "target %.*s has %zu sessions (", t, target, n);
+  for (size_t i = 0; i < n && i < 8 && used < len; i++)
+    used += (size_t)snprintf(msg + used, len - used, "%s0x%016llx", i ? ", " : "", (unsigned long long)live[i]);
+  if (used < len) snprintf(msg + used, len - used, "%s): give its UniqueSessionId", n > 8 ? ", ..." : "");
+  return ISDSC_INVALID_SESSION_ID;
+}
+
+/* A target name given as UniqueSessionId becomes that session's id in params. */
+static mcsi_status resolve_session_names(mcsid *d, const mcsid_method *m, json_t *params, char *msg, size_t len)
+{
+  for (const mcsid_param_spec *p = m->params; p->name; p++) {
+    json_t *v = json_object_get(params, p->name);
+    mcsi_id sid = 0;
+    if (!is_session_param(p) || !is_target_name(v)) continue;
+    mcsi_status st = mcsid_session_by_target(d->ini, json_string_value(v), &sid, msg, len);
+    if (st) return st;
+    json_object_set_new(params, p->name, mcsid_id_json(sid));
+  }
+  return ISDSC_SUCCESS;
+}
+
 /* 0, or -1 with msg set. Messages name parameters, never their values. */
 static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t len)
 {
@@ -187,6 +271,7 @@ static int check_params(const mcsid_method *m, json_t *params, char *msg, size_t
       snprintf(msg, len, "invalid params: %s has no parameter %.*s", m->name, mcsid_text_prefix(key, 64), key);
       return -1;
     }
+    if (is_session_param(p) && is_target_name(v)) continue;   /* resolved once the call exists */
     if (!value_has_type(v, p->type)) {
       snprintf(msg, len, "invalid params: %s must be %s", p->name, type_names[p->type]);
       return -1;
@@ -260,6 +345,12 @@ void mcsid_dispatch(mcsid *d, mcsid_client *c, const mcsid_request *req)
   mcsid_client_ref(c);
   mcsid_client_pending_add(c, 1);
   log_debug("client %lu: %s", mcsid_client_serial(c), m->name);
+  char why[512];
+  mcsi_status st = resolve_session_names(d, m, call->params, why, sizeof why);
+  if (st) {
+    mcsid_call_finish(call, st, why, NULL);
+    return;
+  }
   m->run(call);
 }
 

@@ -32,6 +32,7 @@ typedef enum mcsid_ptype {
   P_POLICY,       /* 1..5 or a policy name ("round-robin") */
   P_ARRAY,        /* an array (the method checks its elements) */
   P_OBJECT,       /* an object (given on as it is) */
+  P_LISTED_PORTAL,/* a P_PORTAL, or a portal object as a listing shows it (also ChapAccount, Tpgt: ignored) */
 } mcsid_ptype;
 
 typedef struct mcsid_param {
@@ -107,8 +108,17 @@ int mcsid_param_policy(const mcsid_call *call, const char *name);          /* 0 
 /* A portal value (P_PORTAL) as "host:port" ("[v6]:port"); port 3260 when
  * none is given. 0, or -1 when it is not a portal. */
 int mcsid_portal_text(const json_t *v, char *out, size_t len);
+/* The same for P_LISTED_PORTAL: a listing's keys beside Address and Port
+ * (ChapAccount, Tpgt) are accepted and play no part: a portal is its
+ * address and port. */
+int mcsid_listed_portal_text(const json_t *v, char *out, size_t len);
 /* "host:port" (as the engine and targets write it) as {"Address","Port"}. */
 json_t *mcsid_portal_object(const char *text);
+/* The one session of a target (not discovery): the live one, or the only
+ * one; a failing Status (ISDSC_INVALID_SESSION_ID) with msg naming the
+ * sessions when there are none or several. UniqueSessionId may be a target
+ * name for every method: dispatch resolves it with this. */
+mcsi_status mcsid_session_by_target(mcsi_initiator *ini, const char *target, mcsi_id *sid, char *msg, size_t len);
 /* A policy value (P_POLICY) as its number, 0 if it is none. */
 int mcsid_policy_number(const json_t *v);
 /* An id as JSON: a number. */

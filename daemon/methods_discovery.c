@@ -44,7 +44,7 @@ static json_t *targets_json(const mcsi_target_list *list)
 static int same_portal(json_t *entry, const char *portal)
 {
   char text[128];
-  return mcsid_portal_text(entry, text, sizeof text) == 0 && !strcmp(text, portal);
+  return mcsid_listed_portal_text(entry, text, sizeof text) == 0 && !strcmp(text, portal);
 }
 
 static void remove_through(mcsid_state *s, const char *portal)
@@ -161,7 +161,7 @@ void mcsid_run_remove_target_portal(mcsid_call *call)
   mcsid_state *s = &call->d->state;
   json_t *portals = mcsid_state_portals(s), *p;
   size_t i;
-  mcsid_portal_text(mcsid_param(call, "TargetPortal"), portal, sizeof portal);
+  mcsid_listed_portal_text(mcsid_param(call, "TargetPortal"), portal, sizeof portal);
   json_array_foreach(portals, i, p) {
     if (!same_portal(p, portal)) continue;
     json_array_remove(portals, i);

@@ -13,6 +13,7 @@ void mcsid_run_login_to_target(struct mcsid_call *call);   /* LoginToTarget */
 void mcsid_run_logout_from_target(struct mcsid_call *call);   /* LogoutFromTarget */
 void mcsid_run_add_connection_to_session(struct mcsid_call *call);   /* AddConnectionToSession */
 void mcsid_run_remove_connection_from_session(struct mcsid_call *call);   /* RemoveConnectionFromSession */
+void mcsid_run_set_wanted_connections(struct mcsid_call *call);   /* SetWantedConnections */
 void mcsid_run_sessions(struct mcsid_call *call);   /* SessionList */
 void mcsid_run_session_info(struct mcsid_call *call);   /* GetSessionInfo */
 void mcsid_run_set_load_balance_policy(struct mcsid_call *call);   /* SetLoadBalancePolicy */

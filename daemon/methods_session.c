@@ -67,6 +67,7 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
   json_object_set_new(o, "ExpCmdSN", json_integer(mcsi_session_info_get(s, MCSI_SI_EXP_CMDSN)));
   json_object_set_new(o, "MaxCmdSN", json_integer(mcsi_session_info_get(s, MCSI_SI_MAX_CMDSN)));
   json_object_set_new(o, "ConnectionCount", json_integer((json_int_t)mcsi_session_info_get(s, MCSI_SI_CONNECTION_COUNT)));
+  json_object_set_new(o, "WantedConnections", json_integer((json_int_t)mcsi_session_info_get(s, MCSI_SI_WANTED_CONNECTIONS)));
   json_t *conns = json_array();
   for (size_t i = 0; i < mcsi_session_info_connection_count(s); i++)
     json_array_append_new(conns, connection_json(mcsi_session_info_connection(s, i)));
@@ -75,6 +76,66 @@ static json_t *session_json(mcsid *d, const mcsi_session_info *s)
 }
 
 /* ---- LoginToTarget -------------------------------------------------------------------------------- */
+
+/* ---- LoginToTarget's Connections: the connections beyond the leading one ---------------------------- */
+
+typedef struct login_more {
+  mcsid_call *call;
+  mcsi_id sid;
+  json_t *out;              /* UniqueSessionId, UniqueConnectionId, UniqueConnectionIds */
+  long want, have;
+  char portal[128];
+} login_more;
+
+static void more_next(login_more *x);
+
+static void more_end(login_more *x, mcsi_status st, const char *message)
+{
+  mcsi_set_wanted_connections(x->call->d->ini, x->sid, (uint32_t)x->want);   /* the call's Connections */
+  json_object_set_new(x->out, "WantedConnections", json_integer(x->want));
+  mcsid_call_finish(x->call, st, message, x->out);
+  free(x);
+}
+
+static void more_added(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  const mcsi_session_result *ids = result;
+  login_more *x = arg;
+  (void)ini;
+  if (st) {   /* the session stays, with what it has: the Status says why not more */
+    more_end(x, st, message);
+    return;
+  }
+  json_array_append_new(json_object_get(x->out, "UniqueConnectionIds"), mcsid_id_json(ids->connection_id));
+  x->have++;
+  more_next(x);
+}
+
+static void more_next(login_more *x)
+{
+  if (x->have >= x->want || x->call->d->stopping) {
+    more_end(x, ISDSC_SUCCESS, NULL);
+    return;
+  }
+  mcsi_conn_opts *co = mcsi_conn_opts_new();   /* the session's CHAP and digests */
+  mcsi_status st = co ? mcsi_conn_opts_set_string(co, MCSI_OPT_PORTAL, x->portal) : ISDSC_OUT_OF_RESOURCES;
+  if (!st) st = mcsi_add_connection_async(x->call->d->ini, x->sid, co, MCSI_COMPLETION(more_added, x));
+  mcsi_conn_opts_free(co);
+  if (st) more_end(x, st, mcsi_last_message(x->call->d->ini));
+}
+
+/* Connections > 1: adds them through TargetPortal, then answers; 0 when there is nothing to add. */
+static int login_more_connections(mcsid_call *call, const mcsi_session_result *ids, json_t *out)
+{
+  long want = (long)mcsid_param_uint(call, "Connections", 1);
+  login_more *x = want > 1 ? calloc(1, sizeof *x) : NULL;
+  if (!x) return 0;
+  *x = (login_more){ .call = call, .sid = ids->session_id, .out = out, .want = want, .have = 1 };
+  json_object_set_new(out, "UniqueConnectionIds", json_pack("[o]", mcsid_id_json(ids->connection_id)));
+  mcsid_portal_text(mcsid_param(call, "TargetPortal"), x->portal, sizeof x->portal);
+  more_next(x);
+  return 1;
+}
 
 static void login_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
@@ -90,6 +151,7 @@ static void login_done(mcsi_initiator *ini, mcsi_status st, const char *message,
   json_t *out = st ? NULL
                           : json_pack("{s:o, s:o}", "UniqueSessionId", mcsid_id_json(ids->session_id),
                                       "UniqueConnectionId", mcsid_id_json(ids->connection_id));
+  if (!st && !call->d->stopping && login_more_connections(call, ids, out)) return;
   mcsid_call_finish(call, st, message, out);
 }
 
@@ -98,8 +160,8 @@ static void login_persistent(mcsid_call *call)
 {
   char portal[128];
   mcsid_portal_text(mcsid_param(call, "TargetPortal"), portal, sizeof portal);
-  json_t *entry = json_pack("{s:s, s:[o], s:i}", "TargetName", mcsid_param_string(call, "TargetName"), "Portals",
-                            mcsid_portal_object(portal), "Connections", 1);
+  json_t *entry = json_pack("{s:s, s:[o], s:I}", "TargetName", mcsid_param_string(call, "TargetName"), "Portals",
+                            mcsid_portal_object(portal), "Connections", (json_int_t)mcsid_param_uint(call, "Connections", 1));
   mcsid_persist_add_from_call(call, entry);
 }
 
@@ -109,6 +171,11 @@ static void login_to_target_now(mcsid_call *call)
   mcsid_login l;
   if (mcsid_param_bool(call, "IsPersistent", 0)) {
     login_persistent(call);
+    return;
+  }
+  long long n = mcsid_param_uint(call, "Connections", 1);
+  if (n < 1 || n > 32) {
+    mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, "Connections is 1..32", NULL);
     return;
   }
   mcsi_status st = mcsid_login_from_call(call, &l, msg, sizeof msg);
@@ -148,12 +215,33 @@ void mcsid_run_logout_from_target(mcsid_call *call)
 
 /* ---- AddConnectionToSession / RemoveConnectionFromSession ------------------------------------------- */
 
+/* The session's wanted connections now (0: no such session). */
+static json_int_t wanted_of(mcsi_initiator *ini, mcsi_id sid)
+{
+  mcsi_session_info *info = NULL;
+  json_int_t n = mcsi_session_get_info(ini, sid, &info) ? 0 : (json_int_t)mcsi_session_info_get(info, MCSI_SI_WANTED_CONNECTIONS);
+  mcsi_session_info_free(info);
+  return n;
+}
+
+/* An add, a removal or SetWantedConnections succeeded: the answer says the
+ * wanted count, and a persistent target stores it. */
+static json_t *wanted_outputs(mcsid_call *call, mcsi_id sid, json_t *out)
+{
+  json_object_set_new(out, "WantedConnections", json_integer(wanted_of(call->d->ini, sid)));
+  mcsid_persist_wanted_changed(call->d, sid);
+  return out;
+}
+
 static void add_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
   (void)ini;
-  json_t *out = st ? NULL : json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(ids->connection_id));
-  mcsid_call_finish(arg, st, message, out);
+  json_t *out = st ? NULL
+                   : wanted_outputs(call, ids->session_id,
+                                    json_pack("{s:o}", "UniqueConnectionId", mcsid_id_json(ids->connection_id)));
+  mcsid_call_finish(call, st, message, out);
 }
 
 static void add_connection_now(mcsid_call *call)
@@ -177,9 +265,32 @@ void mcsid_run_add_connection_to_session(mcsid_call *call) { mcsid_chap_files_th
 
 static void remove_done(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
-  (void)result;
+  const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
   (void)ini;
-  mcsid_call_finish(arg, st, message, NULL);
+  mcsid_call_finish(call, st, message, st ? NULL : wanted_outputs(call, ids->session_id, json_object()));
+}
+
+/* ---- SetWantedConnections ------------------------------------------------------------------------------ */
+
+static void wanted_set(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  const mcsi_session_result *ids = result;
+  mcsid_call *call = arg;
+  (void)ini;
+  mcsid_call_finish(call, st, message, st ? NULL : wanted_outputs(call, ids->session_id, json_object()));
+}
+
+void mcsid_run_set_wanted_connections(mcsid_call *call)
+{
+  long long n = mcsid_param_uint(call, "Connections", 0);
+  if (n < 1 || n > 65535) {
+    mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, "Connections is 1..65535", NULL);
+    return;
+  }
+  mcsi_status st = mcsi_set_wanted_connections_async(call->d->ini, mcsid_param_id(call, "UniqueSessionId"),
+                                                     (uint32_t)n, MCSI_COMPLETION(wanted_set, call));
+  if (st) mcsid_call_fail_now(call, st);
 }
 
 void mcsid_run_remove_connection_from_session(mcsid_call *call)

@@ -12,6 +12,7 @@ static const mcsid_param_spec params_login_to_target[] = {
   { "TargetName", P_STRING, 1, NULL },
   { "TargetPortal", P_PORTAL, 1, NULL },
   { "IsPersistent", P_BOOL, 0, NULL },
+  { "Connections", P_UINT, 0, NULL },
   { "HeaderDigest", P_STRING, 0, NULL },
   { "DataDigest", P_STRING, 0, NULL },
   { "LoginTimeoutMs", P_UINT, 0, NULL },
@@ -46,6 +47,11 @@ static const mcsid_param_spec params_add_connection_to_session[] = {
 static const mcsid_param_spec params_remove_connection_from_session[] = {
   { "UniqueSessionId", P_ID, 1, NULL },
   { "UniqueConnectionId", P_ID, 1, NULL },
+  { NULL, 0, 0, NULL },
+};
+static const mcsid_param_spec params_set_wanted_connections[] = {
+  { "UniqueSessionId", P_ID, 1, NULL },
+  { "Connections", P_UINT, 1, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_sessions[] = {
@@ -114,7 +120,7 @@ static const mcsid_param_spec params_add_target_portal[] = {
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_remove_target_portal[] = {
-  { "TargetPortal", P_PORTAL, 1, NULL },
+  { "TargetPortal", P_LISTED_PORTAL, 1, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_list_target_portals[] = {
@@ -264,6 +270,7 @@ const mcsid_method mcsid_methods[] = {
   { "LogoutFromTarget", mcsid_run_logout_from_target, MCSID_POLICY_OWN_SESSION, params_logout_from_target },
   { "AddConnectionToSession", mcsid_run_add_connection_to_session, MCSID_POLICY_OWN_SESSION, params_add_connection_to_session },
   { "RemoveConnectionFromSession", mcsid_run_remove_connection_from_session, MCSID_POLICY_OWN_SESSION, params_remove_connection_from_session },
+  { "SetWantedConnections", mcsid_run_set_wanted_connections, MCSID_POLICY_OWN_SESSION, params_set_wanted_connections },
   { "SessionList", mcsid_run_sessions, MCSID_POLICY_REFUSED, params_sessions },
   { "GetSessionInfo", mcsid_run_session_info, MCSID_POLICY_OWN_SESSION, params_session_info },
   { "SetLoadBalancePolicy", mcsid_run_set_load_balance_policy, MCSID_POLICY_OWN_SESSION, params_set_load_balance_policy },

@@ -22,6 +22,8 @@ struct mcsid_keeper {
   int busy;                 /* an operation is in flight */
   int idle;                 /* logged out on request: nothing until woken */
   int removed;              /* its entry is gone: free it when the operation ends */
+  size_t removed_extra;     /* connections removed because Connections went down (adopted or changed live) */
+  int adopted;              /* the waiter's session was live already: adopted, not logged in */
   mcsi_status first_status; /* of the pass a caller waits for */
   mcsid_call *waiter;       /* PersistentLoginTarget, answered after the first pass */
   json_t *conn_ids;         /* the waiter's UniqueConnectionIds */
@@ -91,6 +93,23 @@ static void answer_waiter(mcsid_keeper *k, mcsi_status st, const char *message)
   json_t *ids = k->conn_ids ? k->conn_ids : json_array();
   k->conn_ids = NULL;
   json_t *out = json_pack("{s:o, s:o}", "UniqueSessionId", mcsid_id_json(st ? 0 : k->sid), "UniqueConnectionIds", ids);
+  char said[400];
+  if (!st && k->sid) {   /* what the session is now, and what was done to it */
+    mcsi_session_info *info = NULL;
+    if (mcsi_session_get_info(k->d->ini, k->sid, &info) == ISDSC_SUCCESS) {
+      json_object_set_new(out, "ConnectionCount", json_integer((json_int_t)mcsi_session_info_get(info, MCSI_SI_CONNECTION_COUNT)));
+      json_object_set_new(out, "WantedConnections", json_integer((json_int_t)mcsi_session_info_get(info, MCSI_SI_WANTED_CONNECTIONS)));
+    }
+    mcsi_session_info_free(info);
+    json_object_set_new(out, "Adopted", json_boolean(k->adopted));
+    if (k->adopted && (!message || !*message)) {
+      snprintf(said, sizeof said, "the live session 0x%016llx of the target is kept: %zu connection%s added, %zu removed",
+               (unsigned long long)k->sid, json_array_size(ids), json_array_size(ids) == 1 ? "" : "s", k->removed_extra);
+      message = said;
+    }
+  }
+  k->adopted = 0;
+  k->removed_extra = 0;
   mcsid_call_finish(call, st, message, out);
 }
 
@@ -236,6 +255,61 @@ static void start_add(mcsid_keeper *k)
   k->busy = 1;
 }
 
+/* The active connections of sid; *spare: a non-leading one (the last), 0 if none. */
+static size_t active_connections(mcsid *d, mcsi_id sid, mcsi_id *spare)
+{
+  mcsi_session_info *info = NULL;
+  size_t n = 0;
+  if (spare) *spare = 0;
+  if (mcsi_session_get_info(d->ini, sid, &info) == ISDSC_SUCCESS)
+    for (size_t i = 0; i < mcsi_session_info_connection_count(info); i++) {
+      const mcsi_conn_info *c = mcsi_session_info_connection(info, i);
+      if (strcmp(mcsi_conn_info_get_string(c, MCSI_CI_STATE), "active")) continue;
+      n++;
+      if (spare && !mcsi_conn_info_get(c, MCSI_CI_LEADING)) *spare = mcsi_conn_info_get(c, MCSI_CI_ID);
+    }
+  mcsi_session_info_free(info);
+  return n;
+}
+
+static void connection_removed(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  (void)result;
+  if (keeper_gone(k)) return;
+  if (st) log_warning("persistent target %s: removing a connection beyond Connections: %s", target_of(k),
+                      message ? message : mcsi_status_name(st));
+  else k->removed_extra++;
+  k->added = active_connections(k->d, k->sid, NULL);
+  if (st) k->added = wanted_connections(k);   /* keep what there is rather than loop */
+  step(k);
+}
+
+/* Connections went down (PersistentLoginTarget again, or adopting a session with more). */
+static void start_remove(mcsid_keeper *k)
+{
+  mcsi_id spare = 0;
+  active_connections(k->d, k->sid, &spare);
+  mcsi_status st = spare ? mcsi_remove_connection_async(k->d->ini, k->sid, spare, MCSI_COMPLETION(connection_removed, k))
+                         : ISDSC_CANT_REMOVE_LAST_CONNECTION;
+  if (st) {
+    log_warning("persistent target %s: %zu connections, %zu wanted: %s", target_of(k), k->added,
+                wanted_connections(k), mcsi_status_name(st));
+    k->added = wanted_connections(k);
+    step(k);
+    return;
+  }
+  k->busy = 1;
+}
+
+/* The session keeps the entry's Connections as its wanted count (policies keep it). */
+static void set_wanted(mcsid_keeper *k)
+{
+  mcsi_status st = mcsi_set_wanted_connections(k->d->ini, k->sid, (uint32_t)wanted_connections(k));
+  if (st) log_warning("persistent target %s: wanted connections: %s", target_of(k), mcsi_status_name(st));
+}
+
 static void set_policy(mcsid_keeper *k)
 {
   json_t *p = json_object_get(entry_of(k), "LoadBalancePolicy");
@@ -278,6 +352,11 @@ static void step(mcsid_keeper *k)
     start_add(k);
     return;
   }
+  if (k->added > wanted_connections(k)) {
+    start_remove(k);
+    return;
+  }
+  set_wanted(k);
   set_policy(k);
   attach_policy(k);
   k->backoff_ms = 0;
@@ -357,6 +436,30 @@ static int store_entry(mcsid *d, json_t *entry)
   return mcsid_state_save(&d->state);
 }
 
+/* The session of the old entry, or else the target's one live session made
+ * by LoginToTarget, is kept up by k: no second session on the target. Its
+ * connections are then made what the entry says (step). */
+static void adopt(mcsid *d, mcsid_keeper *k, mcsi_id old_sid)
+{
+  char why[512];
+  mcsi_id sid = old_sid;
+  if (!sid && mcsid_session_by_target(d->ini, k->target, &sid, why, sizeof why)) {
+    if (strstr(why, "sessions")) log_notice("persistent target %s: none adopted: %s", k->target, why);
+    sid = 0;
+  }
+  if (!sid) return;
+  mcsi_session_info *info = NULL;
+  if (mcsi_session_get_info(d->ini, sid, &info) == ISDSC_SUCCESS &&
+      !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active")) {
+    k->sid = sid;
+    k->added = active_connections(d, sid, NULL);
+    k->adopted = 1;
+    log_notice("persistent target %s: session %llu (%zu connections) adopted", k->target, (unsigned long long)sid,
+               k->added);
+  }
+  mcsi_session_info_free(info);
+}
+
 int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
 {
   char why[300], target[224];
@@ -387,15 +490,7 @@ int mcsid_persist_add(mcsid *d, json_t *entry, mcsid_call *call)
   log_notice("persistent target %s stored", target);
   k->waiter = call;
   k->conn_ids = json_array();
-  if (old_sid) {   /* the session the old entry made is kept up by the new one */
-    mcsi_session_info *info = NULL;
-    if (mcsi_session_get_info(d->ini, old_sid, &info) == ISDSC_SUCCESS &&
-        !strcmp(mcsi_session_info_get_string(info, MCSI_SI_STATE), "active")) {
-      k->sid = old_sid;
-      k->added = mcsi_session_info_connection_count(info);
-    }
-    mcsi_session_info_free(info);
-  }
+  adopt(d, k, old_sid);
   step(k);
   return 0;
 }
@@ -406,10 +501,16 @@ int mcsid_persist_remove(mcsid *d, const char *target)
   long i = entry_index(list, target);
   /* The keeper is found before the entry goes: target may be the entry's own name. */
   mcsid_keeper *k = find_keeper(d, target);
+  json_t *entry = i >= 0 ? json_incref(json_array_get(list, (size_t)i)) : NULL;
   if (i >= 0) {
     json_array_remove(list, (size_t)i);
-    if (mcsid_state_save(&d->state) < 0) return -1;   /* not removed: the entry and its keeper stay */
+    if (mcsid_state_save(&d->state) < 0) {   /* not removed: the entry, its keeper and exports stay */
+      json_decref(entry);
+      return -1;
+    }
   }
+  if (entry) mcsid_exports_entry_removed(d, entry);   /* the exports it made go with it */
+  json_decref(entry);
   if (k) keeper_drop(k);
   return i >= 0 || k ? 1 : 0;
 }
@@ -477,6 +578,30 @@ void mcsid_persist_logged_out(mcsid *d, mcsi_id sid)
 {
   for (mcsid_keeper *k = d->keepers; k; k = k->next)
     if (k->sid == sid) k->idle = 1;
+}
+
+void mcsid_persist_wanted_changed(mcsid *d, mcsi_id sid)
+{
+  mcsid_keeper *k;
+  for (k = d->keepers; k && k->sid != sid; k = k->next) {}
+  json_t *entry = k && sid ? entry_of(k) : NULL;
+  if (!entry) return;
+  mcsi_session_info *info = NULL;
+  json_int_t n = mcsi_session_get_info(d->ini, sid, &info) ? 0 : (json_int_t)mcsi_session_info_get(info, MCSI_SI_WANTED_CONNECTIONS);
+  mcsi_session_info_free(info);
+  json_int_t was = json_integer_value(json_object_get(entry, "Connections"));
+  if (n < 1 || n == was) return;
+  if (n > 32) {   /* state_check.h's bound for a stored target */
+    log_warning("persistent target %s: %lld wanted connections kept for this session only (at most 32 are stored)",
+                target_of(k), (long long)n);
+    return;
+  }
+  json_object_set_new(entry, "Connections", json_integer(n));
+  if (mcsid_state_save(&d->state) < 0)
+    log_err("persistent target %s: Connections %lld could not be saved (state.json): kept %lld", target_of(k),
+            (long long)n, (long long)was);
+  else
+    log_notice("persistent target %s: Connections %lld (was %lld)", target_of(k), (long long)n, (long long)was);
 }
 
 mcsi_id mcsid_persist_session(mcsid *d, const char *target)

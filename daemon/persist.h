@@ -10,7 +10,13 @@
  * A keeper logs in through the first portal (then the next ones in turn on
  * failure), adds connections up to Connections through the portals in turn,
  * sets the policy; a failed step retries after a back-off that starts at
- * retry_initial_ms and doubles up to retry_max_ms. A session of a keeper that
+ * retry_initial_ms and doubles up to retry_max_ms. A new entry adopts the
+ * target's live session (the one its old entry kept, or the one live session
+ * LoginToTarget made; several: none is adopted) instead of logging in again,
+ * and brings it to Connections at once, adding or removing connections. The
+ * keeper sets the session's wanted connections (mcsi.h) to Connections; an
+ * admin's add, removal or SetWantedConnections on the session is stored back
+ * into Connections (mcsid_persist_wanted_changed). A session of a keeper that
  * fails for good (session-failed) is logged in again the same way; one logged
  * out by LogoutFromTarget stays out until SIGHUP or a restart. */
 #ifndef MCSID_PERSIST_H
@@ -39,6 +45,10 @@ int mcsid_persist_remove(mcsid *d, const char *target);
 void mcsid_persist_event(mcsid *d, const mcsi_event *ev);
 /* LogoutFromTarget on sid: its keeper (if any) stays idle. */
 void mcsid_persist_logged_out(mcsid *d, mcsi_id sid);
+/* The session's wanted connections changed (AddConnectionToSession,
+ * RemoveConnectionFromSession, SetWantedConnections): a keeper's session
+ * stores it as its entry's Connections, so it survives a restart. */
+void mcsid_persist_wanted_changed(mcsid *d, mcsi_id sid);
 /* The session id a keeper holds for that target (0: none). */
 mcsi_id mcsid_persist_session(mcsid *d, const char *target);
 

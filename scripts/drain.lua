@@ -21,6 +21,11 @@ removal makes room for its replacement elsewhere. When a replacement cannot be
 made the connections on the portal are still removed, and the Status fails
 (the add's Status, "the session went from 4 to 2 connections").
 
+The session's wanted connections (session_info's wanted_connections, which
+failover keeps) end where they were: each add elsewhere raised it by one and
+each removal lowers it by one; a leading connection left as a standby counts
+as one more.
+
 As a program (logs in, spreads --connections over the portals, drains, shows
 the session and logs out):
 

@@ -36,6 +36,14 @@ As a library (mcsi preloads it as "mcsi.failover"), in the REPL or a script:
   f.log       -- the actions, each { time =, action =, portal =, status = }
   (start{ target = IQN, ... } without a session logs in itself, and keeps trying.)
 
+The number of connections kept is the session's wanted connections
+(session_info's wanted_connections), the administrator's: an admin's
+RemoveConnectionFromSession lowers it and the connection is NOT added back,
+AddConnectionToSession or SetWantedConnections raises it; a connection that
+fails leaves it, and is replaced. connections = N (or --connections) sets it
+at the start (and on each session the script logs in). Never more than the
+target's negotiated MaxConnections are tried.
+
 Back-off: after a failed add or login on a portal, the portal is skipped for
 min(200 ms * 2^(failures-1), 10 s); a success resets it. When the session
 itself fails (session-failed), or was never made, the script logs in through
@@ -117,6 +125,7 @@ local function relogin(f)
       if sid then
         f.session = sid
         f.backoff[p.portal] = nil
+        mcsi.set_wanted_connections(sid, f.connections)   -- a new session starts at 1: ours is the count
         return true
       end
       failed_on(f, p.portal, st)
@@ -125,9 +134,31 @@ local function relogin(f)
   return false
 end
 
--- Adds connections until there are f.connections healthy ones (or no portal is left to try).
-local function grow(f, healthy, per)
-  while healthy < f.connections do
+-- The connections to keep: the session's wanted count (the administrator's,
+-- which an admin's add or removal changes), within what the target negotiated.
+local function goal(f, info)
+  local wanted = info and info.wanted_connections
+  if math.type(wanted) == "integer" and wanted > 0 and wanted ~= f.connections then
+    if f.connections then log(f, "wanted", nil, nil, string.format("%d connections (was %d)", wanted, f.connections)) end
+    f.connections = wanted
+  end
+  local max = info and info.max_connections
+  if math.type(max) == "integer" and max > 0 and max < f.connections then
+    if not f.capped then   -- said once: no add beyond it is tried (each would fail)
+      f.capped = true
+      f.last_failure = mcsi.Status.new("ISDSC_TOO_MANY_CONNECTIONS", string.format(
+        "the target allows %d connections per session (negotiated MaxConnections), %d wanted", max, f.connections))
+      log(f, "limit", nil, f.last_failure)
+    end
+    return max
+  end
+  f.capped = false
+  return f.connections
+end
+
+-- Adds connections until there are `want` healthy ones (or no portal is left to try).
+local function grow(f, healthy, per, want)
+  while healthy < want do
     local p = pick(f, per)
     if not p then return end                    -- every portal is backing off
     local cid, st = mcsi.add_connection_to_session(f.session, { portal = p.portal, chap = f.chap,
@@ -149,7 +180,7 @@ end
 function M:check()
   if self.stopped or self.checking then return end
   self.checking = true
-  local healthy, per = census(self)
+  local healthy, per, info = census(self)
   if not healthy and self.target then
     if self.session and not self.lost then
       log(self, "lost", nil, nil, string.format("session 0x%016x is gone", self.session))
@@ -157,16 +188,17 @@ function M:check()
     end
     if relogin(self) then
       self.lost = false
-      healthy, per = census(self)
+      healthy, per, info = census(self)
     end
   end
-  if healthy then grow(self, healthy, per) end
+  if healthy then grow(self, healthy, per, goal(self, info)) end
   self.checking = false
 end
 
 -- Whether the goal is met now: a live session with f.connections healthy connections.
 function M:status()
-  local healthy = census(self)
+  local healthy, _, info = census(self)
+  if info then goal(self, info) end
   local why = self.last_failure
   local detail = why and (": last failure " .. why.name .. ": " .. why.message) or ""
   if not healthy then
@@ -204,9 +236,13 @@ function M.start(opts)
   f.session = type(opts.session) == "userdata" and opts.session.id or opts.session
   if not f.session and not f.target then error("failover.start: a session or a target is needed", 2) end
   f.portals = portal_list(opts.portals)
-  f.connections = opts.connections or #f.portals
-  if math.type(f.connections) ~= "integer" or f.connections < 1 then
+  if opts.connections ~= nil and (math.type(opts.connections) ~= "integer" or opts.connections < 1) then
     error("failover.start: connections must be an integer >= 1", 2)
+  end
+  local info = f.session and mcsi.session_info(f.session)
+  f.connections = opts.connections or (info and info.wanted_connections) or #f.portals
+  if opts.connections and info and info.wanted_connections ~= opts.connections then
+    mcsi.set_wanted_connections(f.session, opts.connections)   -- asked for: the session's wanted count
   end
   f.handlers = {
     mcsi.on("conn-failed", function(ev)
@@ -248,9 +284,8 @@ function M.policy(session_id, opts)
       if not seen[c.portal] then seen[c.portal] = true portals[#portals + 1] = c.portal end
     end
   end
-  local info = mcsi.session_info(session_id)
   return M.start{ session = session_id, portals = portals, interval_ms = opts.interval_ms,
-                  connections = opts.connections or (info and #info.connections) or #portals, quiet = opts.quiet }
+                  connections = opts.connections, quiet = opts.quiet }   -- none: the session's wanted count
 end
 
 if modname == "mcsi.failover" then return M end

@@ -16,6 +16,7 @@ op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c 
     { name = "target", rpc = "TargetName", type = "string", required = true, max = 223 },
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
     { name = "persistent", rpc = "IsPersistent", type = "bool", lua = false },
+    { name = "connections", rpc = "Connections", type = "uint", min = 1, max = 32, lua = false },
     { name = "header_digest", rpc = "HeaderDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },
     { name = "data_digest", rpc = "DataDigest", type = "string", values = { "None", "CRC32C" }, set = "login" },
     { name = "login_timeout_ms", rpc = "LoginTimeoutMs", type = "uint", max = 3600000, set = "login" },
@@ -58,6 +59,9 @@ op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "a
 op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, session_methods = { "remove_connection" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
+op{ name = "set_wanted_connections", rpc = "SetWantedConnections", lua = "set_wanted_connections", c = "mcsi_set_wanted_connections", lua_args = { "session_id", "connections" }, session_methods = { "set_wanted_connections" }, params = {
+    { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
+    { name = "connections", rpc = "Connections", type = "uint", required = true, min = 1, max = 65535 } } }
 op{ name = "sessions", rpc = "SessionList", lua = "sessions", c = "mcsi_session_list", lua_args = {  }, iscsicli = { "SessionList", "ReportTargetMappings" }, params = { } }
 op{ name = "session_info", rpc = "GetSessionInfo", lua = "session_info", c = "mcsi_session_get_info", lua_args = { "session_id" }, session_methods = { "info" }, params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
@@ -106,7 +110,7 @@ op{ name = "add_target_portal", rpc = "AddTargetPortal", iscsicli = { "AddTarget
     { name = "target_secret", rpc = "TargetSecret", type = "string", max = 255, set = "chap", secret = true },
     { name = "target_secret_file", rpc = "TargetSecretFile", type = "string", set = "chap" } } }
 op{ name = "remove_target_portal", rpc = "RemoveTargetPortal", iscsicli = { "RemoveTargetPortal" }, params = {
-    { name = "portal", rpc = "TargetPortal", type = "portal", required = true } } }
+    { name = "portal", rpc = "TargetPortal", type = "listed_portal", required = true } } }
 op{ name = "list_target_portals", rpc = "ListTargetPortals", iscsicli = { "ListTargetPortals" }, params = { } }
 op{ name = "list_targets", rpc = "ListTargets", iscsicli = { "ListTargets", "TargetInfo" }, params = { } }
 op{ name = "persistent_login_target", rpc = "PersistentLoginTarget", iscsicli = { "PersistentLoginTarget" }, params = {

@@ -303,7 +303,8 @@ local function session_info(s)
     initial_r2t = n.InitialR2T, immediate_data = n.ImmediateData, data_pdu_in_order = n.DataPDUInOrder,
     data_sequence_in_order = n.DataSequenceInOrder, error_recovery_level = tointeger(n.ErrorRecoveryLevel),
     cmdsn = tointeger(s.CmdSN), exp_cmdsn = tointeger(s.ExpCmdSN), max_cmdsn = tointeger(s.MaxCmdSN),
-    connection_count = tointeger(s.ConnectionCount), persistent = s.Persistent, connections = {},
+    connection_count = tointeger(s.ConnectionCount), wanted_connections = tointeger(s.WantedConnections),
+    persistent = s.Persistent, connections = {},
   }
   for i, c in ipairs(s.Connections or {}) do info.connections[i] = conn_info(c) end
   return info
@@ -548,6 +549,15 @@ local function build(client, mcsi, orig, read_chap)
       end
     end
     return client:op("set_load_balance_policy", p, function() end, fn)
+  end
+
+  -- st, as in-process (the count is read back with session_info)
+  function R.set_wanted_connections(s, n, ...)
+    local fn = split_fn(n, ...)
+    if math.type(n) ~= "integer" or n < 1 or n > 65535 then   -- misuse raises, as in-process
+      error("bad argument #2 to 'set_wanted_connections' (wanted connections are 1..65535)", 2)
+    end
+    return client:op("set_wanted_connections", { session_id = sid_of(s), connections = n }, function() end, fn)
   end
 
   function R.session_info(s)

@@ -26,6 +26,7 @@ static const field session_fields[MCSI_SI_COUNT] = {
   [MCSI_SI_ERROR_RECOVERY_LEVEL] = S(error_recovery_level, INT), [MCSI_SI_CMDSN] = S(cmdsn, U32),
   [MCSI_SI_EXP_CMDSN] = S(exp_cmdsn, U32), [MCSI_SI_MAX_CMDSN] = S(max_cmdsn, U32),
   [MCSI_SI_CONNECTION_COUNT] = S(connection_count, SIZE),
+  [MCSI_SI_WANTED_CONNECTIONS] = S(wanted_connections, U32),
 };
 #undef S
 

@@ -50,6 +50,7 @@ struct mcsi_session_info {
   int error_recovery_level;
   uint32_t cmdsn, exp_cmdsn, max_cmdsn;
   size_t connection_count;
+  uint32_t wanted_connections;       /* the administrator's (initiator layer), not the engine's count */
   mcsi_conn_info *connections;       /* connection_count of them (no cap) */
 };
 

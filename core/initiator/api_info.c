@@ -41,6 +41,7 @@ mcsi_status mcsi_session_get_info(mcsi_initiator *ini, mcsi_id sid, mcsi_session
   mcsi_session_fill_info(s, si);
   si->load_balance_policy = e->m.policy;
   si->recoveries = e->m.recoveries;
+  si->wanted_connections = e->wanted;
   si->connections = ci;
   for (mcsi_link *l = conns->next; l != conns && si->connection_count < n; l = l->next)
     conn_info(mcsi_path_of(mcsi_conn_of_link(l)), &ci[si->connection_count++]);

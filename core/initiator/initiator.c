@@ -250,6 +250,7 @@ mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int 
   mcsi_entry *e = calloc(1, sizeof *e);
   if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   e->ini = ini;
+  e->wanted = 1;   /* the count at login; an add or mcsi_set_wanted_connections changes it */
   mcsi_list_init(&e->link);
   mcsi_list_init(&e->luns);
   mcsi_list_push(&ini->sessions, &e->link);

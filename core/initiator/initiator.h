@@ -31,6 +31,7 @@ typedef struct mcsi_entry {
   mcsi_op *login_op;                    /* login in progress: told when it ends */
   mcsi_op *logout_op;                   /* logout in progress */
   mcsi_link luns;                       /* what lun_geometry.c knows of each LUN used   */
+  uint32_t wanted;                      /* connections the administrator wants (api_connection.c) */
 } mcsi_entry;
 
 static inline mcsi_session *mcsi_entry_session(mcsi_entry *e) { return &e->m.s; }

@@ -501,8 +501,11 @@ void mcsi_login_rx(mcsi_login *l, const mcsi_pdu_hdr *h, const uint8_t *data, ui
     return;
   }
   if (h->status_class != 0) {
-    fail(l, map_login_status(h->status_class, h->status_detail), "target answered status 0x%02x%02x (%s)",
-         h->status_class, h->status_detail, login_status_text(h->status_class, h->status_detail));
+    int full = h->status_class == 2 && h->status_detail == 6;   /* too many connections: say how to raise it */
+    fail(l, map_login_status(h->status_class, h->status_detail), "target answered status 0x%02x%02x (%s)%s",
+         h->status_class, h->status_detail, login_status_text(h->status_class, h->status_detail),
+         full ? ": it allows no more connections in this session (on tgt: `tgtadm --lld iscsi --op update --mode "
+                "target --tid TID --name MaxConnections --value N`)" : "");
     return;
   }
   if (gather_text(l, data, dlen)) return;

@@ -492,14 +492,29 @@ static void hook_release_conn(mcsi_conn *c)
   free(p);
 }
 
+/* The session is full: whose limit it is, and how to raise it (tgt's
+ * MaxConnections is 1 per target by default: most first MC/S setups meet this). */
+static mcsi_status too_many_connections(const mcsi_session *s, char *msg)
+{
+  uint32_t have = s->nconns, max = s->params.max_connections, offered = mcsi_session_opts(s)->max_connections;
+  if (offered && max >= offered)   /* our own offer is the limit */
+    return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "the session has %u connection%s, the MaxConnections=%u it "
+                    "offered at login (log in with a higher MaxConnections)", have, have == 1 ? "" : "s", max);
+  if (max <= 1)
+    return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "the target allows one connection per session (it negotiated "
+                    "MaxConnections=1); on tgt raise it with `tgtadm --lld iscsi --op update --mode target --tid TID "
+                    "--name MaxConnections --value N`, then log in again");
+  return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "the session has %u connections, the target allows %u per session "
+                  "(it negotiated MaxConnections=%u); on tgt raise it with `tgtadm --lld iscsi --op update --mode "
+                  "target --tid TID --name MaxConnections --value N`, then log in again", have, max, max);
+}
+
 mcsi_status mcsi_mcs_add(mcsi_mcs *m, const mcsi_login_opts *o, uint32_t weight, mcsi_mcs_done_cb done, void *arg,
                          mcsi_id *conn_id, char *msg)
 {
   mcsi_session *s = &m->s;
   mcsi_status st;
-  if (s->nconns >= s->params.max_connections)
-    return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "the session has %u connections, MaxConnections=%u was negotiated",
-                    s->nconns, s->params.max_connections);
+  if (s->nconns >= s->params.max_connections) return too_many_connections(s, msg);
   mcsi_path *p = new_path(m, o, 0, msg, &st);
   if (!p) return st;
   p->weight = weight ? weight : 1;
