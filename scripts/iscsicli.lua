@@ -1103,6 +1103,7 @@ exit status 0 all succeeded, 1 a command failed (or mcsid unreachable), 2 bad co
 end
 
 M.usage = build_usage()
+M.command_ops = COMMAND_OPS       -- which command is which operation (tests walk the daemon's methods)
 M.help = M.usage
 
 local lower = {}
@@ -1308,7 +1309,8 @@ end
 
 -- Help never contacts anything.
 if opts.help or (args[1] and args[1]:lower() == "help") then
-  local name = args[1] and args[1]:lower() == "help" and args[2] or args[1]
+  local name = args[1]
+  if name and name:lower() == "help" then name = args[2] end
   if not name then out(M.usage) os.exit(0) end
   local text, err = M.command_help(name)
   if not text then io.stderr:write(err, "\n") os.exit(2) end
