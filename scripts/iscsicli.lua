@@ -24,10 +24,14 @@ With the service mcsid (the program finds it at --socket PATH, MCSI_SOCKET or
 /run/mcsi/mcsid.sock; `mcsi --connect` does it for the global), the commands
 go to the daemon: a session made by QLoginTarget in one invocation is in the
 next one's SessionList, AddTargetPortal contacts the portal and the daemon
-stores it, and the persistent-target commands work. Without it (or with
---local) sessions live in the process that made them: a one-shot invocation
-logs its sessions out when it exits. The commands and their arguments: M.usage below
-(`iscsicli "help"`, or `mcsi scripts/iscsicli.lua --help`).
+stores it, and the persistent-target commands work. With no socket there at
+all (no daemon; a notice on stderr says so), or with --local, sessions live in
+the process that made them: a one-shot invocation logs its sessions out when
+it exits. A socket that refuses is an error, never a silent fallback. Every
+daemon method without a Microsoft command is a generic command of its own
+name (ExportLun, AttachPolicy, GetSessionInfo, ...). The commands and their
+arguments: M.usage below (`iscsicli "help"`, `iscsicli "help Command"`, or
+`mcsi-iscsicli Command --help`).
 
 CHAP secrets given to a command are kept (to log in and discover with) but
 never shown: no listing, JSON, Status or error message carries one. Listings
@@ -38,7 +42,8 @@ would open; the accounts mcsid keeps belong to the user who stored them (a
 user's own are listed as NAME@UID; root's as NAME).
 
 As a program: exit status 0 when every command succeeded, 1 when one answered
-a failing Status, 2 for a bad command line (unknown command, bad argument).
+a failing Status (or mcsid could not be reached), 2 for a bad command line
+(unknown command, bad argument).
 ]]
 local modname = ...
 local mcsi = require "mcsi"
