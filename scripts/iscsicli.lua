@@ -110,6 +110,12 @@ end
 
 local function default(v) return v == nil or v == "*" end
 
+-- In-process, --timeout (M.timeout, seconds) bounds each login and discovery
+-- (login_timeout_ms); through mcsid it bounds the wait for the daemon.
+local function login_timeout_ms()
+  return M.timeout and math.max(1, math.floor(M.timeout * 1000)) or nil
+end
+
 local function id_arg(v, what)
   if math.type(v) == "integer" then return v end
   local n = type(v) == "string" and math.tointeger(tonumber(v)) or nil
@@ -533,7 +539,7 @@ local function discover()
   end
   local found, seen, last = {}, {}, nil
   for _, e in ipairs(M.portals) do
-    local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e] }
+    local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e], login_timeout_ms = login_timeout_ms() }
     last = st
     for _, t in ipairs(targets or {}) do
       if not seen[t.name] then
@@ -601,7 +607,8 @@ function commands.QLoginTarget(a)
       local c = credentials[t]
       if not default(a[2]) or not default(a[3]) then c = chap(a[2], a[3]) end
       if remote() then return show_login(daemon_login(t, c)) end
-      return show_login(mcsi.login_to_target{ portal = t.portal, target = t.name, chap = c })
+      return show_login(mcsi.login_to_target{ portal = t.portal, target = t.name, chap = c,
+                                              login_timeout_ms = login_timeout_ms() })
     end
   end
   return show_login(nil, nil, failure("ISDSC_TARGET_NOT_FOUND",
@@ -622,7 +629,7 @@ function commands.LoginTarget(a)
     max_connections = int_arg(a[11], nil, "MaxConnections"),
     default_time2wait = int_arg(a[12], nil, "DefaultTime2Wait"),
     default_time2retain = int_arg(a[13], nil, "DefaultTime2Retain"),
-    chap = chap(a[14], a[15], a[16], a[17]),
+    chap = chap(a[14], a[15], a[16], a[17]), login_timeout_ms = login_timeout_ms(),
   })
 end
 
@@ -859,7 +866,7 @@ function commands.RefreshTargetPortal(a)
   end
   for _, e in ipairs(M.portals) do
     if e.portal == p or e.portal == a[1] then
-      local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e] }
+      local targets, st = mcsi.send_targets{ portal = e.portal, chap = credentials[e], login_timeout_ms = login_timeout_ms() }
       if targets then json_result(targets) end
       return show_status(st)
     end
@@ -1335,8 +1342,9 @@ local function unreachable(path, err)
   os.exit(1)
 end
 
+M.timeout = opts.timeout
+M.bound_daemon_waits(opts.timeout, true)         -- also under `mcsi --connect`
 if not remote() and not opts.keep_local then
-  M.bound_daemon_waits(opts.timeout, true)
   local remote_mod = require "mcsi.remote"
   local wanted = opts.socket                      -- asked for on this line: it must answer
   local path = wanted or os.getenv("MCSI_SOCKET") or remote_mod.DEFAULT_SOCKET

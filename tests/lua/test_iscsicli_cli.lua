@@ -200,6 +200,16 @@ function TestIscsicliCli:test_timeout_and_contacting_line()
   rc, out, err = cli("SessionList --timeout 3")
   lu.assertEquals(rc, 0, out .. err)
   lu.assertEquals(err, "")
+  -- in-process (--local) --timeout is the login deadline of a discovery (15 s by default)
+  portal, stop = H.silent_portal()
+  t0 = mcsi.now()
+  rc, out, err = run3(string.format("printf 'QAddTargetPortal %s\nListTargets\n' | %s --local --timeout 2 -", portal, CLI))
+  took = mcsi.now() - t0
+  stop()
+  lu.assertEquals(rc, 1, out .. err)
+  lu.assertStrContains(out, "Status: ISDSC_")
+  lu.assertEquals(err, "")
+  lu.assertTrue(took >= 1900 and took < 10000, "in-process: took " .. took .. " ms")
 end
 
 function TestIscsicliCli:test_generic_commands()
