@@ -6,7 +6,9 @@ mcsi.pretty: how the mcsi REPL and scripts show values.
                              table of sessions and their connections, any other
                              table as a sorted Lua constructor
   pretty.print(...)       -> prints each value with format (as JSON when
-                             pretty.json is true, which `mcsi --json` sets)
+                             pretty.json is true, which `mcsi --json` sets);
+                             integers right before a last Status (the ids a
+                             login or an added connection made) as ids
   pretty.json_encode(v)   -> JSON text (Status -> {code,name,message,ok},
                              Session/Connection -> their id)
   pretty.sessions(list)   -> the session table as text (columns)
@@ -147,6 +149,10 @@ local function fmt(v, indent, seen, depth)
     local vs
     if ID_KEYS[k] and math.type(val) == "integer" then
       vs = hex(val)
+    elseif ID_KEYS[k] and type(val) == "table" and #val > 0 and math.type(val[1]) == "integer" then
+      local ids = {}
+      for i, x in ipairs(val) do ids[i] = hex(x) end
+      vs = "{ " .. table.concat(ids, ", ") .. " }"
     elseif secret_key(k) and type(val) == "string" then
       vs = quote(HIDDEN)
     else
@@ -267,12 +273,30 @@ function M.json_encode(v)
   return json(v, {})
 end
 
-function M.print(...)
+-- The lines M.print writes for a call's results. Integers that come right
+-- before the call's Status (login_to_target: sid, cid, st;
+-- add_connection_to_session: cid, st) are the ids it made: shown as ids.
+function M.format_results(...)
   local n = select("#", ...)
+  local ids_before = 0
+  if n > 1 and is_ud(select(n, ...), "mcsi.Status") then
+    ids_before = n - 1
+    for i = 1, n - 1 do
+      if math.type((select(i, ...))) ~= "integer" then ids_before = 0 end
+    end
+  end
+  local lines = {}
   for i = 1, n do
     local v = select(i, ...)
-    if M.json then io.write(M.json_encode(v), "\n") else io.write(M.format(v), "\n") end
+    if M.json then lines[i] = M.json_encode(v)
+    elseif i <= ids_before then lines[i] = hex(v)
+    else lines[i] = M.format(v) end
   end
+  return lines
+end
+
+function M.print(...)
+  for _, line in ipairs(M.format_results(...)) do io.write(line, "\n") end
   io.flush()
 end
 

@@ -319,4 +319,34 @@ function TestIscsicliCli:test_persistent_login_again_prints_the_result()
   lu.assertEquals(rc, 0, out)
 end
 
+-- The REPL's printing (mcsi.pretty, no daemon): ids one way wherever they are
+-- recognisable as ids; JSON keeps integers.
+TestPrettyIds = {}
+
+function TestPrettyIds:test_ids_print_as_hex()
+  local pretty = require "mcsi.pretty"
+  local ok = mcsi.Status.new(0)
+  local l = pretty.format_results(0x19682, 0x19683, ok)        -- mcsi.login_to_target's results
+  lu.assertEquals(l[1], "0x0000000000019682")
+  lu.assertEquals(l[2], "0x0000000000019683")
+  lu.assertStrContains(l[3], "ISDSC_SUCCESS")
+  lu.assertEquals(pretty.format_results(7, "x", ok)[1], "7")    -- not all ids: left as numbers
+  lu.assertEquals(pretty.format_results(7)[1], "7")
+  local t = pretty.format({ UniqueSessionId = 104066, Connections = { { UniqueConnectionId = 104067 } }, Count = 3 })
+  lu.assertStrContains(t, "UniqueSessionId = 0x0000000000019682")
+  lu.assertStrContains(t, "UniqueConnectionId = 0x0000000000019683")
+  lu.assertStrContains(t, "Count = 3")
+  lu.assertStrContains(pretty.format({ UniqueConnectionIds = { 5, 6 } }),
+    "UniqueConnectionIds = { 0x0000000000000005, 0x0000000000000006 }")
+  lu.assertEquals(pretty.hex(nil), "(none)")
+  pretty.json = true
+  local j = pretty.format_results(0x19682, ok)
+  pretty.json = false
+  lu.assertEquals(j[1], "104066")
+  local listing = pretty.listing({ UniqueSessionId = 104066, Secret = "x", Nested = { UniqueConnectionIds = { 1, 2 } } })
+  lu.assertStrContains(listing, "UniqueSessionId        : 0x0000000000019682")
+  lu.assertStrContains(listing, "0x0000000000000001 0x0000000000000002")
+  lu.assertStrContains(listing, "Secret                 : <hidden>")
+end
+
 H.finish()
