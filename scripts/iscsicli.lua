@@ -1021,6 +1021,44 @@ local function run_generic(command, a)
   return show_status(st)
 end
 
+-- Subscribe [Kinds]: the daemon's events as they come, one line each (one
+-- JSON object each under --json, before the command's own), until --timeout
+-- seconds have passed, or Ctrl-C. Unsubscribe stays generic.
+function commands.Subscribe(a)
+  local params = generic_params("Subscribe", a)
+  if not remote() then return needs_daemon("Subscribe") end
+  local kinds = {}
+  for _, k in ipairs(params.Kinds or {}) do
+    if not mcsi.events[k] then error("iscsicli: Subscribe: no event kind " .. tostring(k), 0) end
+    kinds[k] = true
+  end
+  local function show(ev)
+    if next(kinds) and not kinds[ev.kind] then return end
+    if pretty.json then
+      out(pretty.json_encode({ event = ev.kind, session_id = ev.session_id, connection_id = ev.connection_id,
+                               status = ev.status, reason = ev.reason, old_state = ev.old_state, new_state = ev.new_state }))
+    else
+      out(string.format("%-20s session %s  connection %s  %s%s", ev.kind, hex(ev.session_id),
+        ev.connection_id and hex(ev.connection_id) or "-", ev.status.name, ev.reason ~= "" and (": " .. ev.reason) or ""))
+    end
+    io.stdout:flush()
+  end
+  local h = mcsi.on(show)
+  local _, st = mcsi.rpc("Subscribe", params)       -- answered: every later event reaches us
+  if not st.ok then
+    mcsi.off(h)
+    return show_status(st)
+  end
+  io.stderr:write("iscsicli: listening to mcsid's events (until --timeout or Ctrl-C)\n")
+  io.stderr:flush()
+  local deadline = M.timeout and mcsi.now() + M.timeout * 1000
+  while not deadline or mcsi.now() < deadline do
+    mcsi.poll(deadline and math.max(1, math.min(200, math.floor(deadline - mcsi.now()))) or 200)
+  end
+  mcsi.off(h)
+  return show_status(st)
+end
+
 for command, row in pairs(COMMAND_OPS) do
   if row.generic and not commands[command] then
     commands[command] = function(a) return run_generic(command, a) end
@@ -1184,6 +1222,9 @@ function M.command_help(name)
       for _, p in ipairs(sets) do lines[#lines + 1] = param_line(p) end
       if own[1] and own[1].rpc == "UniqueSessionId" then
         lines[#lines + 1] = "UniqueSessionId: decimal, 0x hex, or the target's name (its one session)."
+      end
+      if command == "Subscribe" then
+        lines[#lines + 1] = "Prints each event as it comes (Kinds: a,b,... or all), until --timeout SECONDS or Ctrl-C."
       end
       lines[#lines + 1] = "Needs mcsid (it is a daemon method)."
     end

@@ -261,6 +261,36 @@ function TestIscsicliCli:test_generic_commands()
   lu.assertStrContains(out, "ISDSC_SERVICE_NOT_RUNNING")
 end
 
+-- Subscribe: the daemon's events while it runs (--timeout ends it).
+function TestIscsicliCli:test_subscribe_prints_events()
+  local outf, errf = os.tmpname(), os.tmpname()
+  local pidf = io.popen(string.format("%s Subscribe session-active,session-logged-out --timeout 6 --socket %s >%s 2>%s & echo $!",
+    CLI, H.shq(D.sock), H.shq(outf), H.shq(errf)))
+  local pid = pidf:read("l")
+  pidf:close()
+  local function slurp(f) local fh = io.open(f) local t = fh:read("a") fh:close() return t end
+  for _ = 1, 100 do                               -- until it listens (bounded)
+    if slurp(errf):find("listening", 1, true) then break end
+    mcsi.sleep(50)
+  end
+  lu.assertStrContains(slurp(errf), "listening to mcsid's events")
+  local rc, out = cli("QAddTargetPortal " .. H.tgt)
+  lu.assertEquals(rc, 0, out)
+  rc, out = cli("QLoginTarget " .. H.tgt_iqn)
+  lu.assertEquals(rc, 0, out)
+  local sid = out:match("Session Id is (0x%x+)")
+  rc, out = cli("LogoutTarget " .. sid)
+  lu.assertEquals(rc, 0, out)
+  os.execute(string.format("while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid))   -- its --timeout: 6 s
+  local got = slurp(outf)
+  os.remove(outf)
+  os.remove(errf)
+  lu.assertStrContains(got, "session-active       session " .. sid)
+  lu.assertStrContains(got, "session-logged-out   session " .. sid)
+  lu.assertNotStrContains(got, "conn-active", false, "only the kinds asked for")
+  lu.assertStrContains(got, "The operation completed successfully.")
+end
+
 function TestIscsicliCli:test_sessions_by_id_or_target_name()
   local rc, out = cli("QAddTargetPortal " .. H.tgt)
   lu.assertEquals(rc, 0, out)
