@@ -1398,7 +1398,8 @@ if not remote() and not opts.keep_local then
   end
   local why = not res and tostring(st and st.message) or ""
   if not res and not wanted and why:find("No such file or directory", 1, true) then
-    io.stderr:write("iscsicli: no mcsid (no socket at ", path, "): the sessions of this invocation end with it\n")
+    io.stderr:write("iscsicli: no mcsid (no socket at ", path, "): what this invocation makes (sessions, ",
+      "portals) ends with it\n")
   elseif not res then
     unreachable(path, why)
   end

@@ -99,7 +99,7 @@ function TestIscsicliCli:test_no_daemon_is_a_notice_then_in_process()
   lu.assertStrContains(out, "Total of 1 sessions")
   lu.assertEquals(#lines(err), 1, "one notice line: " .. err)
   lu.assertStrContains(err, "no mcsid")
-  lu.assertStrContains(err, "end with it")
+  lu.assertStrContains(err, "(sessions, portals) ends with it")
   -- --local: the explicit choice, no notice
   rc, out, err = run3(script .. " | env MCSI_SOCKET=" .. none .. " " .. CLI .. " --local -")
   lu.assertEquals(rc, 0, out .. err)
