@@ -931,6 +931,22 @@ function commands.VersionInfo()
   return show_status(mcsi.Status.new(0))
 end
 
+-- Levenshtein distance, case-insensitive.
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
 -- Generic commands: a daemon method without a Microsoft command ------------------
 -- (COMMAND_OPS generic = true). Its arguments are the method's own parameters
 -- in the description's order, or Name=Value for any of them (its option sets'
@@ -992,6 +1008,15 @@ local function generic_params(command, a)
   for _, w in ipairs(a) do
     local k, v = tostring(w):match("^([%a][%w]*)=(.*)$")
     local p = k and by_name[k:lower()]
+    if k and not p and k:find("^%u") and v ~= "" and not v:find("^=") then   -- Name=Value (not base64's padding)
+      local best, bd
+      for name, q in pairs(by_name) do
+        local d = distance(k, name)
+        if not bd or d < bd then best, bd = q.rpc, d end
+      end
+      error("iscsicli: " .. command .. " has no parameter " .. k
+        .. ((bd and bd <= 2) and (": did you mean " .. best .. "?") or "") .. " (see " .. command .. " --help)", 0)
+    end
     if not p then
       p, v = own[pos], tostring(w)
       if not p then error("iscsicli: " .. command .. " takes " .. #own .. " arguments (see " .. command .. " --help)", 0) end
@@ -1158,22 +1183,6 @@ M.help = M.usage
 
 local lower = {}
 for k in pairs(commands) do lower[k:lower()] = k end
-
--- Levenshtein distance, case-insensitive.
-local function distance(a, b)
-  a, b = a:lower(), b:lower()
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
 
 -- The nearest command to a mistyped one (nil when none is near).
 function M.suggest(name)
@@ -1378,6 +1387,10 @@ elseif args[1] ~= "-" and not lower[args[1]:lower()] then
 end
 
 local function unreachable(path, err)
+  if pretty.json then
+    out(pretty.json_encode({ command = args[1], status = failure("ISDSC_SERVICE_NOT_RUNNING",
+      "mcsid at " .. path .. " cannot be reached: " .. tostring(err)) }))
+  end
   io.stderr:write("iscsicli: mcsid at ", path, " cannot be reached: ", tostring(err),
     " (is mcsid running, and may this user use its socket? --local runs without it)\n")
   os.exit(1)
