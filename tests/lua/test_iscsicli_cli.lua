@@ -274,7 +274,7 @@ end
 -- Subscribe: the daemon's events while it runs (--timeout ends it).
 function TestIscsicliCli:test_subscribe_prints_events()
   local outf, errf = os.tmpname(), os.tmpname()
-  local pidf = io.popen(string.format("%s Subscribe session-active,session-logged-out --timeout 6 --socket %s >%s 2>%s & echo $!",
+  local pidf = io.popen(string.format("%s Subscribe session-active,session-logged-out --timeout 8 --socket %s >%s 2>%s & echo $!",
     CLI, H.shq(D.sock), H.shq(outf), H.shq(errf)))
   local pid = pidf:read("l")
   pidf:close()
@@ -291,7 +291,7 @@ function TestIscsicliCli:test_subscribe_prints_events()
   local sid = out:match("Session Id is (0x%x+)")
   rc, out = cli("LogoutTarget " .. sid)
   lu.assertEquals(rc, 0, out)
-  os.execute(string.format("while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid))   -- its --timeout: 6 s
+  os.execute(string.format("while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid))   -- its --timeout: 8 s
   local got = slurp(outf)
   os.remove(outf)
   os.remove(errf)
