@@ -191,6 +191,13 @@ $(BUILD)/mcsi.so: $(BIND_OBJ) $(NBD_OBJ) $(CORE_OBJ) bindings/mcsi.map
 $(BUILD)/mcsi: $(PROG_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline $(GNUTLS_LIBS) $(LIBS)
 
+# build/mcsi-iscsicli: the installed wrapper (scripts/mcsi-iscsicli.in) on this
+# build's mcsi and the tree's scripts/iscsicli.lua, as tests run it.
+all: $(BUILD)/mcsi-iscsicli
+$(BUILD)/mcsi-iscsicli: scripts/mcsi-iscsicli.in
+	@mkdir -p $(@D)
+	sed -e 's|@BINDIR@|$(abspath $(BUILD))|; s|@SCRIPTS@|$(CURDIR)/scripts|' $< >$@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
+
 $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 

@@ -524,17 +524,49 @@ end
 local LUA_BEGIN = "-- BEGIN generated from api/operations.lua by api/generate.lua; do not edit"
 local LUA_END = "-- END generated"
 
+-- The parameters of an operation's JSON-RPC face, as iscsicli's --help and its
+-- generic commands read them: { rpc, type, required, doc, default, values, set }.
+local function iscsicli_params(op)
+  local ps = {}
+  for _, p in ipairs(rpc_params(op)) do
+    local f = { "rpc = " .. lua_string(rpc_param_name(p)), "type = " .. lua_string(p.type) }
+    if p.required then f[#f + 1] = "required = true" end
+    if p.set then f[#f + 1] = "set = " .. lua_string(p.set) end
+    if p.secret then f[#f + 1] = "secret = true" end
+    if p.values then f[#f + 1] = "values = " .. lua_value(p.values) end
+    if default_text(p) then f[#f + 1] = "default = " .. lua_string(default_text(p)) end
+    if p.doc then f[#f + 1] = "doc = " .. lua_string(p.doc) end
+    ps[#ps + 1] = "{ " .. table.concat(f, ", ") .. " }"
+  end
+  return ps
+end
+
+-- COMMAND_OPS: each iscsicli command and its operation. An operation with a
+-- JSON-RPC face and no Microsoft command (no iscsicli = {...}) is a generic
+-- command named as its method (generic = true: its arguments are the
+-- method's parameters). OP_HELP: each of those operations' doc and parameters.
 local function gen_iscsicli()
-  local rows = {}
+  local rows, helps = {}, {}
   for _, op in ipairs(D.operations) do
     local n = names(op)
-    for _, c in ipairs(op.iscsicli or {}) do
-      rows[#rows + 1] = string.format("  %s = { op = %s, rpc = %s, lua = %s },\n", c, lua_string(op.name),
-                                      n.rpc and lua_string(n.rpc) or "nil", n.lua and lua_string(n.lua) or "nil")
+    local cmds, generic = op.iscsicli, false
+    if not cmds and n.rpc then cmds, generic = { n.rpc }, true end
+    for _, c in ipairs(cmds or {}) do
+      rows[#rows + 1] = string.format("  %s = { op = %s, rpc = %s, lua = %s%s },\n", c, lua_string(op.name),
+                                      n.rpc and lua_string(n.rpc) or "nil", n.lua and lua_string(n.lua) or "nil",
+                                      generic and ", generic = true" or "")
+    end
+    if cmds then
+      local ps = n.rpc and iscsicli_params(op) or {}
+      helps[#helps + 1] = string.format("  %s = { doc = %s, params = {%s} },\n", op.name, lua_string(op.doc),
+                                        #ps > 0 and ("\n    " .. table.concat(ps, ",\n    ") .. " ") or " ")
     end
   end
-  local body = "-- Each command that maps to an operation: its canonical name, its JSON-RPC method, its Lua function.\n"
+  local body = "-- Each command that maps to an operation: its canonical name, its JSON-RPC method, its Lua function;\n"
+            .. "-- generic: a daemon method with no Microsoft command, the command is the method itself.\n"
             .. "local COMMAND_OPS = {\n" .. table.concat(rows) .. "}\n"
+            .. "-- Each of those operations: its doc and its JSON-RPC parameters (--help, generic commands).\n"
+            .. "local OP_HELP = {\n" .. table.concat(helps) .. "}\n"
   return replace_block("scripts/iscsicli.lua", LUA_BEGIN, LUA_END, body)
 end
 
@@ -648,11 +680,23 @@ local function gen_mcsi_1()
 end
 
 local function gen_iscsicli_1()
-  local out = { ".SH OPERATIONS\n", "Which command is which operation (" .. roff(HEADER) .. "):\n" }
+  local out = { ".SH OPERATIONS\n", "Which command is which operation (" .. roff(HEADER) .. "); a daemon\n",
+                "method without a Microsoft command is a command of its own name, whose arguments are the\n",
+                "method's parameters\n(\\fBmcsi\\-iscsicli\\fR \\fICOMMAND\\fR \\fB\\-\\-help\\fR shows them):\n" }
   for _, op in ipairs(D.operations) do
     local n = names(op)
-    if op.iscsicli then
-      out[#out + 1] = ".TP\n.B " .. roff(table.concat(op.iscsicli, ", ")) .. "\n"
+    local cmds = op.iscsicli or (n.rpc and { n.rpc })
+    if cmds then
+      local usage = {}
+      if not op.iscsicli then
+        for _, p in ipairs(rpc_params(op)) do
+          if not p.set then
+            local w = "\\fI" .. roff(rpc_param_name(p)) .. "\\fR"
+            usage[#usage + 1] = p.required and w or ("[" .. w .. "]")
+          end
+        end
+      end
+      out[#out + 1] = ".TP\n.B " .. roff(table.concat(cmds, ", ")) .. (#usage > 0 and (" " .. table.concat(usage, " ")) or "") .. "\n"
       local via = {}
       if n.rpc then via[#via + 1] = "mcsid " .. n.rpc end
       if n.lua then via[#via + 1] = "mcsi." .. n.lua end

@@ -6,11 +6,15 @@ mcsi.pretty: how the mcsi REPL and scripts show values.
                              table of sessions and their connections, any other
                              table as a sorted Lua constructor
   pretty.print(...)       -> prints each value with format (as JSON when
-                             pretty.json is true, which `mcsi --json` sets)
+                             pretty.json is true, which `mcsi --json` sets);
+                             integers right before a last Status (the ids a
+                             login or an added connection made) as ids
   pretty.json_encode(v)   -> JSON text (Status -> {code,name,message,ok},
                              Session/Connection -> their id)
   pretty.sessions(list)   -> the session table as text (columns)
-  pretty.hex(id)          -> "0x%016x"
+  pretty.hex(id)          -> "0x%016x", the one printed form of session and
+                             connection ids (anything else: as text)
+  pretty.listing(t)       -> "Key : value" lines (iscsicli's generic commands)
 
 Secrets: a string under a key that names a secret or a password (secret,
 target_secret, chap_secret, Password, ... but not secret_file or secret_env)
@@ -45,10 +49,18 @@ local function is_ud(v, name)
   return type(mt) == "table" and rawget(mt, "__name") == name
 end
 
+-- Session and connection ids: one printed form wherever a human reads them
+-- (JSON keeps them integers). Anything that is no integer id shows as text.
 local function hex(v)
+  if math.type(v) ~= "integer" then return v == nil and "(none)" or tostring(v) end
   return string.format("0x%016x", v)
 end
 M.hex = hex
+
+-- Keys whose integer values are session or connection ids (Lua and JSON-RPC names).
+local ID_KEYS = { id = true, session_id = true, connection_id = true, UniqueSessionId = true,
+                  UniqueConnectionId = true, UniqueConnectionIds = true, SessionId = true, ConnectionId = true }
+function M.id_key(k) return ID_KEYS[k] == true end
 
 local function is_session_list(v)
   if type(v) ~= "table" or #v == 0 then return false end
@@ -135,8 +147,12 @@ local function fmt(v, indent, seen, depth)
     local ks = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or "[" .. fmt(k, inner, seen, depth + 1) .. "]"
     local val = v[k]
     local vs
-    if (k == "id" or k == "session_id" or k == "connection_id") and math.type(val) == "integer" then
+    if ID_KEYS[k] and math.type(val) == "integer" then
       vs = hex(val)
+    elseif ID_KEYS[k] and type(val) == "table" and #val > 0 and math.type(val[1]) == "integer" then
+      local ids = {}
+      for i, x in ipairs(val) do ids[i] = hex(x) end
+      vs = "{ " .. table.concat(ids, ", ") .. " }"
     elseif secret_key(k) and type(val) == "string" then
       vs = quote(HIDDEN)
     else
@@ -147,6 +163,52 @@ local function fmt(v, indent, seen, depth)
   seen[v] = nil
   if #parts == 0 then return "{}" end
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+end
+
+-- A result as iscsicli lists it: "Key : value" lines, nested tables indented,
+-- ids as hex, secrets hidden, keys sorted (lists in order).
+function M.listing(v, indent, seen)
+  indent, seen = indent or "", seen or {}
+  if type(v) ~= "table" then return indent .. fmt(v, "", {}, 0) end
+  if seen[v] then return indent .. "<cycle>" end
+  seen[v] = true
+  local lines, n = {}, #v
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, key_order)
+  local function one(label, val, id)
+    if type(val) == "table" and next(val) ~= nil then
+      lines[#lines + 1] = indent .. label .. ":"
+      if id and #val > 0 then
+        local ids = {}
+        for i, x in ipairs(val) do ids[i] = math.type(x) == "integer" and hex(x) or fmt(x, "", {}, 0) end
+        lines[#lines + 1] = indent .. "    " .. table.concat(ids, " ")
+      else
+        lines[#lines + 1] = M.listing(val, indent .. "    ", seen)
+      end
+    else
+      local vs
+      if type(val) == "table" then vs = "(none)"
+      elseif id and math.type(val) == "integer" then vs = hex(val)
+      elseif secret_key(label) and type(val) == "string" then vs = HIDDEN
+      elseif type(val) == "string" then vs = redact(val)
+      else vs = fmt(val, "", {}, 0) end
+      lines[#lines + 1] = indent .. pad(label, 22) .. " : " .. vs
+    end
+  end
+  for i = 1, n do
+    if type(v[i]) == "table" then
+      if i > 1 then lines[#lines + 1] = "" end
+      lines[#lines + 1] = M.listing(v[i], indent, seen)
+    else
+      one("[" .. i .. "]", v[i], false)
+    end
+  end
+  for _, k in ipairs(keys) do one(tostring(k), v[k], ID_KEYS[k]) end
+  seen[v] = nil
+  return table.concat(lines, "\n")
 end
 
 function M.format(v)
@@ -211,12 +273,30 @@ function M.json_encode(v)
   return json(v, {})
 end
 
-function M.print(...)
+-- The lines M.print writes for a call's results. Integers that come right
+-- before the call's Status (login_to_target: sid, cid, st;
+-- add_connection_to_session: cid, st) are the ids it made: shown as ids.
+function M.format_results(...)
   local n = select("#", ...)
+  local ids_before = 0
+  if n > 1 and is_ud(select(n, ...), "mcsi.Status") then
+    ids_before = n - 1
+    for i = 1, n - 1 do
+      if math.type((select(i, ...))) ~= "integer" then ids_before = 0 end
+    end
+  end
+  local lines = {}
   for i = 1, n do
     local v = select(i, ...)
-    if M.json then io.write(M.json_encode(v), "\n") else io.write(M.format(v), "\n") end
+    if M.json then lines[i] = M.json_encode(v)
+    elseif i <= ids_before then lines[i] = hex(v)
+    else lines[i] = M.format(v) end
   end
+  return lines
+end
+
+function M.print(...)
+  for _, line in ipairs(M.format_results(...)) do io.write(line, "\n") end
   io.flush()
 end
 

@@ -18,7 +18,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
 cd "$ROOT" || exit 1
-tap_checks 61
+tap_checks 63
 command -v lua5.4 >/dev/null || tap_skip_all "no lua5.4"
 
 TMP=$(mktemp -d)
@@ -133,6 +133,23 @@ grep -q 'ApiDummyProbe = { op = "api_dummy_probe", rpc = "ApiDummyProbe", lua = 
 tap_ok $? "iscsicli: the command ApiDummyProbe maps to it"
 lua5.4 -e "assert(loadfile('$G/scripts/iscsicli.lua'))" 2>/dev/null
 tap_ok $? "iscsicli.lua with the block still compiles"
+grep -q 'api_dummy_probe = { doc = "A dummy operation of tests/sh/test_api_generated.sh.", params = {' "$G/scripts/iscsicli.lua" \
+  && grep -q '{ rpc = "ProbeDepth", type = "uint", doc = "how deep" }' "$G/scripts/iscsicli.lua"
+tap_ok $? "iscsicli: its --help (OP_HELP) has its doc and parameters"
+# A daemon method without a Microsoft command is a generic command of its own name.
+cat >"$TMP/generic.lua" <<EOF2
+local D = dofile("$ROOT/api/operations.lua")
+D.operations[#D.operations + 1] = {
+  name = "api_generic_probe", family = "misc", lua = false, c = false,
+  params = { { name = "session_id", type = "id", required = true, doc = "the session" } },
+  statuses = { "ISDSC_SUCCESS" }, doc = "A generic dummy of tests/sh/test_api_generated.sh.",
+}
+return D
+EOF2
+lua5.4 api/generate.lua --desc "$TMP/generic.lua" --out "$TMP/generic" 2>/dev/null \
+  && grep -q 'ApiGenericProbe = { op = "api_generic_probe", rpc = "ApiGenericProbe", lua = nil, generic = true },' "$TMP/generic/scripts/iscsicli.lua" \
+  && grep -q '^\.B ApiGenericProbe \\fIUniqueSessionId\\fR$' "$TMP/generic/doc/mcsi-iscsicli.1"
+tap_ok $? "iscsicli: a method without a Microsoft command is the generic command ApiGenericProbe (and in mcsi-iscsicli(1))"
 grep -q '^#### ApiDummyProbe$' "$G/doc/protocol.md" && grep -q '| `ProbeDepth` | non-negative integer |' "$G/doc/protocol.md" \
   && grep -q 'A dummy operation of tests/sh/test_api_generated.sh.' "$G/doc/protocol.md" \
   && grep -A8 '^#### ApiDummyProbe$' "$G/doc/protocol.md" | grep -q '^Policies: may call it on their own session.$'
