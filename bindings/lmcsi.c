@@ -167,6 +167,12 @@ void lmcsi_leave(lmcsi_engine *e, lua_State *saved)
   e->L = saved;
 }
 
+int lmcsi_raise_stop(lua_State *L, const char *why)
+{
+  lua_pushstring(L, why);
+  return lua_error(L);
+}
+
 void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
 {
   if (e->in_callback)
@@ -174,7 +180,7 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
                   "(schedule it with mcsi.timer(0, fn) instead)", fname);
   if (e->closed) luaL_error(L, "mcsi.%s: the mcsi engine is closed", fname);
   const char *why = e->interrupt ? e->interrupt() : NULL;
-  if (why) luaL_error(L, "%s", why);
+  if (why) lmcsi_raise_stop(L, why);
 }
 
 /* ---- protected calls into Lua ---------------------------------------------- */
@@ -559,7 +565,7 @@ int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms)
 static void check_interrupt(lua_State *L, lmcsi_engine *e)
 {
   const char *why = e->interrupt ? e->interrupt() : NULL;
-  if (why) luaL_error(L, "%s", why);
+  if (why) lmcsi_raise_stop(L, why);
 }
 
 /* After a blocking core call: past the host's deadline (the call was cut short
