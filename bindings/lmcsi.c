@@ -1096,6 +1096,9 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
   SET_INT("tpgt", mcsi_session_info_get(s, MCSI_SI_TPGT));
   SET_STR("state", mcsi_session_info_get_string(s, MCSI_SI_STATE));
   SET_BOOL("discovery", mcsi_session_info_get(s, MCSI_SI_DISCOVERY));
+  SET_INT("load_balance", mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY));
+  SET_STR("load_balance_name", policy_name(mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY)));
+  /* the old names of the two (a "policy" is a script now: doc/policies.md), kept for one version */
   SET_INT("policy", mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY));
   SET_STR("policy_name", policy_name(mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY)));
   SET_INT("recoveries", mcsi_session_info_get(s, MCSI_SI_RECOVERIES));

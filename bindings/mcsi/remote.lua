@@ -311,7 +311,8 @@ local function session_info(s)
   local info = {
     id = tointeger(s.UniqueSessionId), target = s.TargetName, target_alias = s.TargetAlias, isid = s.ISID,
     tsih = tointeger(s.TSIH), tpgt = tointeger(s.TPGT), state = s.State, discovery = s.Discovery,
-    policy = tointeger(s.LoadBalancePolicy), policy_name = s.LoadBalancePolicyName,
+    load_balance = tointeger(s.LoadBalancePolicy), load_balance_name = s.LoadBalancePolicyName,
+    policy = tointeger(s.LoadBalancePolicy), policy_name = s.LoadBalancePolicyName,   -- old names, one version
     recoveries = tointeger(s.Recoveries), commands_retried = tointeger(s.CommandsRetried),
     max_connections = tointeger(n.MaxConnections), max_burst_length = tointeger(n.MaxBurstLength),
     first_burst_length = tointeger(n.FirstBurstLength), max_outstanding_r2t = tointeger(n.MaxOutstandingR2T),

@@ -289,4 +289,26 @@ function TestRepl:test_ctrl_c_in_a_blocking_call_connected()
   stop()
 end
 
+-- The two meanings of "policy" have two names: the load-balance policy (a
+-- number, SetLoadBalancePolicy) is the session's load_balance /
+-- load_balance_name and prints as "load-balance"; "policy" / "policy_name"
+-- stay readable (old names, one version). A policy is a script.
+local function check_load_balance_names()
+  send(string.format("s = mcsi.login{ portal = %q, target = %q }", H.tgt, H.tgt_iqn))
+  send("mcsi.set_load_balance_policy(s, 'least-queue-depth')")
+  send("i = mcsi.session_info(s)")
+  send("i.load_balance .. ' ' .. i.load_balance_name .. ' ' .. i.policy .. ' ' .. i.policy_name")
+  wait_for('"4 least-queue-depth 4 least-queue-depth"')
+  send("mcsi.sessions()")
+  wait_for("load-balance 4 (least-queue-depth)")
+  send("s:logout()")
+  wait_for("ISDSC_SUCCESS (0x00000000) ok=true: Success\nmcsi>")
+end
+
+function TestRepl:test_load_balance_names()
+  check_load_balance_names()
+  restart_connected()
+  check_load_balance_names()
+end
+
 H.finish()
