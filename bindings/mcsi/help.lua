@@ -42,8 +42,12 @@ local function usage(op, fname)
     local req = table_keys(op, {})
     return string.format("mcsi.%s{ %s, ... }", fname, table.concat(req, ", "))
   end
-  local args = {}
-  for _, a in ipairs(op.lua_args or {}) do
+  local args, list = {}, op.lua_args or {}
+  local last_required = 0               -- an argument before a required one is given, even when it has a default
+  for i, a in ipairs(list) do
+    if a == "table" or (op.param[a] and op.param[a].required) then last_required = i end
+  end
+  for i, a in ipairs(list) do
     if a == "table" then
       local positional = {}
       for _, x in ipairs(op.lua_args) do positional[x] = true end
@@ -51,7 +55,7 @@ local function usage(op, fname)
       args[#args + 1] = "{ " .. (#req > 0 and table.concat(req, ", ") .. ", ... " or "... ") .. "}"
     else
       local p = op.param[a]
-      args[#args + 1] = (p and not p.required) and "[" .. a .. "]" or a
+      args[#args + 1] = (p and not p.required and i > last_required) and "[" .. a .. "]" or a
     end
   end
   return string.format("mcsi.%s(%s)", fname, table.concat(args, ", "))
