@@ -196,8 +196,12 @@ end
 -- The names Tab lists after text (Tab twice: readline shows every match).
 local function completions(text)
   tmux("send-keys -t repl C-l")
-  tmux("clear-history -t repl")
-  mcsi.sleep(100)
+  local t0 = mcsi.now()
+  repeat                              -- until the screen holds the prompt alone
+    mcsi.sleep(50)
+    tmux("clear-history -t repl")
+    local _, lines = screen():gsub("[^\n]*%S[^\n]*", "")
+  until lines <= 1 or mcsi.now() - t0 > 5000
   tmux("send-keys -t repl -l " .. H.shq(text))
   for _ = 1, 3 do                     -- the first may complete a common prefix; then the list
     tmux("send-keys -t repl Tab")
@@ -205,11 +209,13 @@ local function completions(text)
   end
   local s = screen()
   tmux("send-keys -t repl C-u")
-  local base = text:match("^(.*[.:])[%w_]*$")
+  local base, word = text:match("^(.*[.:])([%w_]*)$")
   local set = {}
   for line in s:gmatch("[^\n]+") do
     if not line:find("^mcsi> ") then          -- the prompt line holds the text, not a match
-      for name in line:gmatch(base:gsub("%p", "%%%0") .. "([%w_]+)") do set[name] = true end
+      for name in line:gmatch(base:gsub("%p", "%%%0") .. "([%w_]+)") do
+        if name:sub(1, #word) == word then set[name] = true end
+      end
     end
   end
   local list = {}
