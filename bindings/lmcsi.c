@@ -991,7 +991,7 @@ static int policy_of(lua_State *L, int arg)
     const char *n = lua_tostring(L, arg);
     for (int i = 1; i < MCSI_LB_COUNT; i++)
       if (mcsi_lb_policy_name(i) && strcmp(n, mcsi_lb_policy_name(i)) == 0) return i;
-    return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a policy is 1..5 or one of mcsi.policies)",
+    return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a load-balance policy is 1..5 or one of mcsi.load_balance_policies)",
                                                  lmcsi_push_short(L, n)));
   }
   lua_Integer p = luaL_checkinteger(L, arg);   /* out of 1..5: core answers with a Status */
@@ -1499,7 +1499,9 @@ int luaopen_mcsi(lua_State *L)
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);
   lua_setfield(L, m, "events");
   push_name_list(L, policy_name, 1, MCSI_LB_COUNT - 1);
-  lua_setfield(L, m, "policies");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, m, "policies");                  /* its old name, kept for one version */
+  lua_setfield(L, m, "load_balance_policies");
   lua_pushliteral(L, LMCSI_VERSION);
   lua_setfield(L, m, "version");
   preload_chunks(L);

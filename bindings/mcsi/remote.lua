@@ -20,7 +20,7 @@ one (its positional arguments, the method's outputs as they come). The
 socket is watched with mcsi.watch only while something waits for it (a
 callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
-(mcsi.status, mcsi.events, mcsi.policies) stay local.
+(mcsi.status, mcsi.events, mcsi.load_balance_policies) stay local.
 
 CHAP secrets travel inline (Username / Secret, TargetUsername / TargetSecret)
 on the private socket, never to any file: secret_file and secret_env are read

@@ -301,6 +301,8 @@ end
 -- stay readable (old names, one version). A policy is a script.
 local function check_load_balance_names()
   send(string.format("s = mcsi.login{ portal = %q, target = %q }", H.tgt, H.tgt_iqn))
+  send("mcsi.load_balance_policies['least-queue-depth'] == 4 and mcsi.policies == mcsi.load_balance_policies")
+  wait_for("\ntrue\n")
   send("mcsi.set_load_balance_policy(s, 'least-queue-depth')")
   send("i = mcsi.session_info(s)")
   send("i.load_balance .. ' ' .. i.load_balance_name .. ' ' .. i.policy .. ' ' .. i.policy_name")
