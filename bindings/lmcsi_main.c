@@ -21,13 +21,18 @@
  * and on the engine (mcsi_fd, timers), so that while it waits at the prompt
  * NOPs are answered, failures detected and callbacks run. It tries
  * "return <line>" first, continues incomplete chunks on ">> " lines, prints
- * results with mcsi.pretty, completes the mcsi API with Tab and keeps a
+ * results with mcsi.pretty, answers `help` (mcsi.help: every function of
+ * the API's description with a one-line usage; help(fn) / help "name": one),
+ * completes the mcsi API with Tab (an mcsi.Session / mcsi.Connection from
+ * its metatable's methods and fields: the same names in-process and under
+ * --connect, read with raw gets only) and keeps a
  * history (~/.mcsi_history, or $MCSI_HISTORY) without the lines that hold a
  * CHAP secret (a literal secret = "..." or any secret given so far).
  *
  * Ctrl-C while a chunk runs only sets a flag and a count hook (lua.c's
  * laction); the hook raises "interrupted!", and mcsi.run/sleep/poll see the
- * flag through the module's interrupt check. At the prompt it drops the line.
+ * flag through the module's interrupt check. The REPL prints it alone: no
+ * position, no traceback. At the prompt it drops the line.
  * Exit status: 0, or 1 when the script (or -e chunk) raised, as lua does.
  */
 #include <errno.h>
@@ -784,6 +789,7 @@ static void print_usage_to(FILE *out, const char *badoption)
           "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
           "REPL history; lines with a literal or known secret are never saved, and\n"
           "output shows secrets as <hidden>.\n"
+          "In the REPL, help lists the mcsi functions; help(mcsi.NAME) shows one.\n"
           "Lua API: blocking calls, their callback form (a function as last\n"
           "argument) and mcsi.spawn(fn) coroutines in which they yield; Ctrl-C\n"
           "stops a blocking call and the chunk; every session left is logged out\n"
