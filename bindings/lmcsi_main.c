@@ -448,7 +448,10 @@ static void handle_line(lua_State *L, const char *line)
     const char *s = chunk;
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '=') s++;                      /* lua 5.1 habit: "= expr" */
-    if (is_word(s, "help")) s = "help()";    /* the bare word asks for the list */
+    if (is_word(s, "help")) {                /* the bare word asks for the list (when help is a function) */
+      if (lua_getglobal(L, "help") == LUA_TFUNCTION) s = "help()";
+      lua_pop(L, 1);
+    }
     const char *ret = lua_pushfstring(L, "return %s;", s);
     if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
       lua_remove(L, -2);
