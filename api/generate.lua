@@ -384,7 +384,7 @@ local function gen_lua_ops()
   local out = {
     "-- mcsi.api_ops: every operation's names and parameters, " .. HEADER .. ".\n",
     "-- Read by mcsi.api (bindings/mcsi/api.lua), the runtime that maps and checks with it.\n",
-    "-- ops[lua or canonical name] = { name, rpc, lua, c, lua_args, params = { { name, rpc, type, required,\n",
+    "-- ops[lua or canonical name] = { name, rpc, lua, c, lua_args, lua_also, doc, params = { { name, rpc, type, required,\n",
     "--   min, max, values, set, lua } } }; by_rpc[RPC method] = the same row; iscsicli[command] = the row.\n",
     "local ops, by_rpc, iscsicli = {}, {}, {}\n",
     "local function op(o)\n",
@@ -402,6 +402,14 @@ local function gen_lua_ops()
     elseif op.lua_args then fields[#fields + 1] = "lua_args = " .. lua_string(op.lua_args) end
     if op.iscsicli then fields[#fields + 1] = "iscsicli = " .. lua_value(op.iscsicli) end
     if op.session_methods then fields[#fields + 1] = "session_methods = " .. lua_value(op.session_methods) end
+    if op.lua_also then                  -- sorted: the generated file does not depend on pairs' order
+      local names_also, also = {}, {}
+      for k in pairs(op.lua_also) do names_also[#names_also + 1] = k end
+      table.sort(names_also)
+      for _, k in ipairs(names_also) do also[#also + 1] = k .. " = " .. lua_string(op.lua_also[k]) end
+      fields[#fields + 1] = "lua_also = { " .. table.concat(also, ", ") .. " }"
+    end
+    if op.doc then fields[#fields + 1] = "doc = " .. lua_string(op.doc) end
     local ps = {}
     for _, p in ipairs(all_params(op)) do
       local f = { "name = " .. lua_string(p.name) }

@@ -138,6 +138,8 @@ local SCSI_ST = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_PARAMETER", "ISD
 --   lua_args   how Lua passes the parameters: a list of canonical names (positional) or "table" (one options table)
 --   iscsicli   iscsicli commands that map to the operation
 --   session_methods  its names as a method of mcsi.Session (in-process and remote)
+--   lua_also   other Lua functions that are this operation in another form: { name = one-line doc }
+--              (mcsi.login: login_to_target returning an mcsi.Session); the REPL's help finds them
 --   policy     whether a policy script (its sandboxed runner, daemon/policy.c) may call it:
 --              "any", "own_session" (with its own UniqueSessionId only); absent: refused
 --   params     { name, type, required, default, min, max, values, doc, rpc = override, lua = false | override,
@@ -163,6 +165,7 @@ D.operations = {
         doc = "Asynchronous login; result: const mcsi_session_result * (the new session and its leading connection)." },
     },
     lua_args = "table", iscsicli = { "LoginTarget", "QLoginTarget" },
+    lua_also = { login = "The same login, returning an mcsi.Session (logged out when closed); also mcsi.Session.login." },
     params = { { name = "target", type = "string", required = true, max = 223, doc = "the target's iSCSI name" },
                { name = "portal", type = "portal", required = true, doc = "the portal to log in through" },
                { name = "persistent", type = "bool", default = false, lua = false,

@@ -167,6 +167,12 @@ void lmcsi_leave(lmcsi_engine *e, lua_State *saved)
   e->L = saved;
 }
 
+int lmcsi_raise_stop(lua_State *L, const char *why)
+{
+  lua_pushstring(L, why);
+  return lua_error(L);
+}
+
 void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
 {
   if (e->in_callback)
@@ -174,7 +180,7 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
                   "(schedule it with mcsi.timer(0, fn) instead)", fname);
   if (e->closed) luaL_error(L, "mcsi.%s: the mcsi engine is closed", fname);
   const char *why = e->interrupt ? e->interrupt() : NULL;
-  if (why) luaL_error(L, "%s", why);
+  if (why) lmcsi_raise_stop(L, why);
 }
 
 /* ---- protected calls into Lua ---------------------------------------------- */
@@ -559,7 +565,7 @@ int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms)
 static void check_interrupt(lua_State *L, lmcsi_engine *e)
 {
   const char *why = e->interrupt ? e->interrupt() : NULL;
-  if (why) luaL_error(L, "%s", why);
+  if (why) lmcsi_raise_stop(L, why);
 }
 
 /* After a blocking core call: past the host's deadline (the call was cut short
@@ -985,7 +991,7 @@ static int policy_of(lua_State *L, int arg)
     const char *n = lua_tostring(L, arg);
     for (int i = 1; i < MCSI_LB_COUNT; i++)
       if (mcsi_lb_policy_name(i) && strcmp(n, mcsi_lb_policy_name(i)) == 0) return i;
-    return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a policy is 1..5 or one of mcsi.policies)",
+    return luaL_argerror(L, arg, lua_pushfstring(L, "invalid option '%s' (a load-balance policy is 1..5 or one of mcsi.load_balance_policies)",
                                                  lmcsi_push_short(L, n)));
   }
   lua_Integer p = luaL_checkinteger(L, arg);   /* out of 1..5: core answers with a Status */
@@ -1106,6 +1112,9 @@ void lmcsi_push_session_info(lua_State *L, const mcsi_session_info *s)
   SET_INT("tpgt", mcsi_session_info_get(s, MCSI_SI_TPGT));
   SET_STR("state", mcsi_session_info_get_string(s, MCSI_SI_STATE));
   SET_BOOL("discovery", mcsi_session_info_get(s, MCSI_SI_DISCOVERY));
+  SET_INT("load_balance", mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY));
+  SET_STR("load_balance_name", policy_name(mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY)));
+  /* the old names of the two (a "policy" is a script now: doc/policies.md), kept for one version */
   SET_INT("policy", mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY));
   SET_STR("policy_name", policy_name(mcsi_session_info_get(s, MCSI_SI_LOAD_BALANCE_POLICY)));
   SET_INT("recoveries", mcsi_session_info_get(s, MCSI_SI_RECOVERIES));
@@ -1507,7 +1516,9 @@ int luaopen_mcsi(lua_State *L)
   push_name_list(L, event_name_i, 1, MCSI_EV_COUNT - 1);
   lua_setfield(L, m, "events");
   push_name_list(L, policy_name, 1, MCSI_LB_COUNT - 1);
-  lua_setfield(L, m, "policies");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, m, "policies");                  /* its old name, kept for one version */
+  lua_setfield(L, m, "load_balance_policies");
   lua_pushliteral(L, LMCSI_VERSION);
   lua_setfield(L, m, "version");
   preload_chunks(L);

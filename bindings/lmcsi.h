@@ -160,6 +160,10 @@ size_t lmcsi_inis(const lmcsi_engine *e, mcsi_initiator **out, size_t max);
 mcsi_initiator *lmcsi_new_initiator(lua_State *L, lmcsi_engine *e, const char *name);
 int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what);
 void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname);
+/* Raises the host's interrupt message (Ctrl-C, a budget) as it is: no
+ * position, since where the signal landed (often inside mcsi.remote) says
+ * nothing to the user. */
+int lmcsi_raise_stop(lua_State *L, const char *why);
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved);
 void lmcsi_leave(lmcsi_engine *e, lua_State *saved);
 mcsi_id lmcsi_check_sid(lua_State *L, int arg);

@@ -21,13 +21,18 @@
  * and on the engine (mcsi_fd, timers), so that while it waits at the prompt
  * NOPs are answered, failures detected and callbacks run. It tries
  * "return <line>" first, continues incomplete chunks on ">> " lines, prints
- * results with mcsi.pretty, completes the mcsi API with Tab and keeps a
+ * results with mcsi.pretty, answers `help` (mcsi.help: every function of
+ * the API's description with a one-line usage; help(fn) / help "name": one),
+ * completes the mcsi API with Tab (an mcsi.Session / mcsi.Connection from
+ * its metatable's methods and fields: the same names in-process and under
+ * --connect, read with raw gets only) and keeps a
  * history (~/.mcsi_history, or $MCSI_HISTORY) without the lines that hold a
  * CHAP secret (a literal secret = "..." or any secret given so far).
  *
  * Ctrl-C while a chunk runs only sets a flag and a count hook (lua.c's
  * laction); the hook raises "interrupted!", and mcsi.run/sleep/poll see the
- * flag through the module's interrupt check. At the prompt it drops the line.
+ * flag through the module's interrupt check. The REPL prints it alone: no
+ * position, no traceback. At the prompt it drops the line.
  * Exit status: 0, or 1 when the script (or -e chunk) raised, as lua does.
  */
 #include <errno.h>
@@ -54,6 +59,7 @@
 #define HISTORY_MAX 1000
 #define MAX_ALLOW 16
 #define BUDGET_STEP 1000
+#define INTERRUPTED "interrupted!"         /* the error Ctrl-C raises (mcsi.remote knows it too) */
 
 static lua_State *globalL;             /* reachable: the sanitizers see the state */
 static const char *progname = PROGNAME;
@@ -106,7 +112,8 @@ static void hook(lua_State *L, lua_Debug *ar)
   if (sig_int) {
     sig_int = 0;
     set_normal_hook(L);
-    luaL_error(L, "interrupted!");
+    lua_pushliteral(L, INTERRUPTED);          /* no position: where Ctrl-C landed says nothing */
+    lua_error(L);
   }
   if (!budget_hit) used_instructions += BUDGET_STEP;
   if (budget_spent()) luaL_error(L, "%s", budget_msg);
@@ -118,7 +125,7 @@ static const char *interrupt_check(void)
   if (sig_int) {
     sig_int = 0;
     if (globalL) set_normal_hook(globalL);
-    return "interrupted!";
+    return INTERRUPTED;
   }
   if ((budget_instructions || budget_seconds) && budget_spent()) return budget_msg;
   return NULL;
@@ -220,10 +227,20 @@ static int report(lua_State *L, int status)
   return status;
 }
 
+static int in_repl;                    /* the REPL runs the chunk */
+
+/* At the prompt, Ctrl-C is no error of the chunk: the bare message, no
+ * traceback (where it landed, often inside mcsi.remote, says nothing). */
+static int msghandler(lua_State *L)
+{
+  if (in_repl && lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), INTERRUPTED) == 0) return 1;
+  return lmcsi_msghandler(L);
+}
+
 static int docall(lua_State *L, int narg, int nres)
 {
   int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, lmcsi_msghandler);
+  lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
   sig_int = 0;
   set_sigint(laction);
@@ -405,6 +422,15 @@ static void scrub_history(lua_State *L)
   }
 }
 
+/* s is word, blanks around it allowed. */
+static int is_word(const char *s, const char *word)
+{
+  size_t n = strlen(word);
+  if (strncmp(s, word, n)) return 0;
+  for (s += n; *s; s++) if (*s != ' ' && *s != '\t') return 0;
+  return 1;
+}
+
 /* A complete line arrived: run it, or keep it for continuation. */
 static void handle_line(lua_State *L, const char *line)
 {
@@ -422,6 +448,10 @@ static void handle_line(lua_State *L, const char *line)
     const char *s = chunk;
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '=') s++;                      /* lua 5.1 habit: "= expr" */
+    if (is_word(s, "help")) {                /* the bare word asks for the list (when help is a function) */
+      if (lua_getglobal(L, "help") == LUA_TFUNCTION) s = "help()";
+      lua_pop(L, 1);
+    }
     const char *ret = lua_pushfstring(L, "return %s;", s);
     if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
       lua_remove(L, -2);
@@ -485,19 +515,83 @@ static void add_keys(lua_State *L, const char *prefix, const char *word, int met
   }
 }
 
-/* Pushes the table where the fields of the value on top live, or nothing (returns 0). */
-static int fields_of(lua_State *L)
+/* Where the names of a value live, for completion and for walking a path
+ * (a.b:c), read with raw gets only: no __index function is ever called (a
+ * remote object's would ask the daemon). An object (its metatable has a
+ * `methods` table: mcsi.Session, mcsi.Connection, in-process or remote):
+ * those methods and the metatable's `fields` (a list of names); else a
+ * table's own keys and the tables of its __index chain; else a userdata's
+ * __index table. So a Session completes the same names in both modes. */
+#define INDEX_DEPTH 8
+
+/* Pushes the value's metatable field `name` when it is a table (returns 1), else nothing. */
+static int meta_table(lua_State *L, int v, const char *name)
 {
+  if (!lua_getmetatable(L, v)) return 0;
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
   if (lua_istable(L, -1)) return 1;
-  if (lua_getmetatable(L, -1)) {
-    lua_getfield(L, -1, "methods");
-    if (!lua_istable(L, -1)) { lua_pop(L, 1); lua_getfield(L, -1, "__index"); }
-    lua_remove(L, -2);
-    if (lua_istable(L, -1)) { lua_remove(L, -2); return 1; }
-    lua_pop(L, 1);
-  }
   lua_pop(L, 1);
   return 0;
+}
+
+/* Pushes the tables holding the value's names (at most INDEX_DEPTH + 2); returns how many. */
+static int name_tables(lua_State *L, int v)
+{
+  v = lua_absindex(L, v);
+  luaL_checkstack(L, INDEX_DEPTH + 4, "completion");
+  if (meta_table(L, v, "methods")) return 1 + meta_table(L, v, "fields");
+  int n = 0;
+  if (lua_istable(L, v)) { lua_pushvalue(L, v); n++; }
+  int cur = v;
+  for (int depth = 0; depth < INDEX_DEPTH && meta_table(L, cur, "__index"); depth++) {
+    n++;
+    cur = lua_gettop(L);
+  }
+  return n;
+}
+
+/* Replaces the value on top by its field name[0..len) (raw gets); returns 0 (nil) if none. */
+static int step(lua_State *L, const char *name, size_t len)
+{
+  int v = lua_gettop(L);
+  int n = name_tables(L, v);
+  lua_pushnil(L);
+  for (int i = 0; i < n && lua_isnil(L, -1); i++) {
+    lua_pop(L, 1);
+    lua_pushlstring(L, name, len);
+    lua_rawget(L, v + 1 + i);
+  }
+  lua_replace(L, v);
+  lua_settop(L, v);
+  return !lua_isnil(L, -1);
+}
+
+/* Adds the names of the value on top (pops it): keys of its tables; a
+ * `fields` list's entries are names too. */
+static void add_names(lua_State *L, const char *prefix, const char *word, int methods_only)
+{
+  int v = lua_gettop(L);
+  int objfields = meta_table(L, v, "methods") ? (lua_pop(L, 1), 1) : 0;
+  int n = name_tables(L, v);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, v + 1 + i);
+    if (objfields && i == 1) {                    /* the object's field names (a list) */
+      if (!methods_only) {
+        size_t wl = strlen(word);
+        for (lua_Integer j = 1; lua_rawgeti(L, -1, j) == LUA_TSTRING; j++) {
+          const char *f = lua_tostring(L, -1);
+          if (strncmp(f, word, wl) == 0) add_cand(prefix, f, "");
+          lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+      }
+    } else {
+      add_keys(L, prefix, word, methods_only);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, v - 1);
 }
 
 static int collect(lua_State *L)
@@ -517,18 +611,13 @@ static int collect(lua_State *L)
   lua_pushglobaltable(L);
   for (const char *p = text; p < last;) {
     size_t n = strcspn(p, ".:");
-    if (!fields_of(L)) return 0;
-    lua_pushlstring(L, p, n);
-    lua_rawget(L, -2);
-    lua_remove(L, -2);
-    if (lua_isnil(L, -1)) return 0;
+    if (!step(L, p, n)) return 0;
     p += n + 1;
   }
-  if (!fields_of(L)) return 0;
   lua_pushlstring(L, text, (size_t)(last - text) + 1);
   const char *prefix = lua_tostring(L, -1);
   lua_insert(L, -2);
-  add_keys(L, prefix, last + 1, *last == ':');
+  add_names(L, prefix, last + 1, *last == ':');
   return 0;
 }
 
@@ -572,6 +661,18 @@ static char *history_path(void)
   return p;
 }
 
+/* The global help (mcsi.help, from the API's description) unless the user has one. */
+static int set_help(lua_State *L)
+{
+  if (lua_getglobal(L, "help") != LUA_TNIL) return 0;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.help");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
+  return 0;
+}
+
 static void repl(lua_State *L)
 {
   const char *oldprog = progname;
@@ -585,6 +686,8 @@ static void repl(lua_State *L)
   stifle_history(HISTORY_MAX);
   if (hist) read_history(hist);
   lmcsi_set_host(L, interrupt_check, before_output, after_output);
+  lua_pushcfunction(L, set_help);
+  report(L, docall(L, 0, 0));
   set_sigint(on_sigint_flag);
   install_prompt();
   struct pollfd *pf = NULL;
@@ -622,7 +725,9 @@ static void repl(lua_State *L)
       line_ready = 0;
       if (line_in) {
         set_sigint(SIG_DFL);
+        in_repl = 1;
         handle_line(L, line_in);
+        in_repl = 0;
         free(line_in);
         line_in = NULL;
         set_sigint(on_sigint_flag);
@@ -687,6 +792,7 @@ static void print_usage_to(FILE *out, const char *badoption)
           "NAME } (and target_secret_file, target_secret_env) to keep them out of the\n"
           "REPL history; lines with a literal or known secret are never saved, and\n"
           "output shows secrets as <hidden>.\n"
+          "In the REPL, help lists the mcsi functions; help(mcsi.NAME) shows one.\n"
           "Lua API: blocking calls, their callback form (a function as last\n"
           "argument) and mcsi.spawn(fn) coroutines in which they yield; Ctrl-C\n"
           "stops a blocking call and the chunk; every session left is logged out\n"

@@ -213,7 +213,7 @@ static void wait_blocking(lua_State *L, lmcsi_engine *e, lmcsi_req *r)
     const char *why = e->interrupt ? e->interrupt() : NULL;
     if (why) {
       r->abandoned = 1;                                /* it ends unattended */
-      luaL_error(L, "%s", why);
+      lmcsi_raise_stop(L, why);
     }
     lmcsi_turn(L, e, e->ready_head ? 0 : -1, 0);
   }

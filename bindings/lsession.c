@@ -273,6 +273,13 @@ void lmcsi_open_session(lua_State *L, int m)
   }
   lua_pushvalue(L, -1);
   lua_setfield(L, mt, "methods");
+  static const char *const field_names[] = { "id", "closed", "owned", NULL };   /* __index's fields: the REPL completes them */
+  lua_newtable(L);
+  for (int i = 0; field_names[i]; i++) {
+    lua_pushstring(L, field_names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, mt, "fields");
   lua_pushvalue(L, eng);
   lua_insert(L, -2);
   lua_pushcclosure(L, session_index, 2);

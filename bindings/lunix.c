@@ -95,7 +95,7 @@ static int unix_wait(lua_State *L)
   lua_Integer ms = luaL_optinteger(L, 2, -1);
   for (;;) {
     const char *why = e->interrupt ? e->interrupt() : NULL;
-    if (why) return luaL_error(L, "%s", why);
+    if (why) return lmcsi_raise_stop(L, why);
     int slice = ms < 0 || ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)ms;
     struct pollfd p = { .fd = fd, .events = POLLIN };
     int n = poll(&p, 1, slice);

@@ -539,7 +539,7 @@ typedef struct mcsi_lb_path {
   X(MCSI_SI_TPGT, 6, "tpgt", UINT) \
   X(MCSI_SI_STATE, 7, "state", STRING)                      /* "logging-in", "active", "recovering", "failed", "logged-out" */ \
   X(MCSI_SI_DISCOVERY, 8, "discovery", UINT) \
-  X(MCSI_SI_LOAD_BALANCE_POLICY, 9, "policy", UINT)         /* enum mcsi_lb_policy */ \
+  X(MCSI_SI_LOAD_BALANCE_POLICY, 9, "load_balance", UINT)   /* enum mcsi_lb_policy (Lua: also "policy", old name) */ \
   X(MCSI_SI_RECOVERIES, 10, "recoveries", UINT)             /* reinstatements after losing every connection */ \
   X(MCSI_SI_COMMANDS_RETRIED, 11, "commands_retried", UINT) /* re-issued after a connection failed */ \
   X(MCSI_SI_MAX_CONNECTIONS, 12, "max_connections", UINT)   /* negotiated, as the next ones */ \

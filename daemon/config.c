@@ -62,7 +62,7 @@ static const key_row keys[] = {
 void mcsid_config_defaults(mcsid_config *c)
 {
   memset(c, 0, sizeof *c);
-  c->log_level = -1;
+  c->log_level = MCSID_LOG_INFO;
   snprintf(c->export_dir, sizeof c->export_dir, "%s", "/run/mcsi/exports");
   c->request_max = 1L << 20;
   c->max_pending = 64;
@@ -85,6 +85,25 @@ void mcsid_config_defaults(mcsid_config *c)
   c->policy_cpu_ms = 1000;
   c->policy_cpu_window_ms = 10000;
   c->max_policies = 64;
+  snprintf(c->policy_user, sizeof c->policy_user, "%s", "nobody");
+}
+
+/* Every key as a "key = value" line, in the table's order (mcsid --print-config):
+ * what mcsid.conf's commented lines must show for the defaults. */
+void mcsid_config_print(const mcsid_config *c, FILE *out)
+{
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    const key_row *k = &keys[i];
+    const char *field = (const char *)c + k->offset;
+    fprintf(out, "%s =", k->name);
+    switch (k->kind) {
+    case K_STRING: if (*field) fprintf(out, " %s", field); break;
+    case K_LEVEL: fprintf(out, " %s", mcsid_log_level_name(*(const int *)field)); break;
+    case K_BOOL: fprintf(out, " %s", *(const int *)field ? "yes" : "no"); break;
+    case K_LONG: fprintf(out, " %ld", *(const long *)field); break;
+    }
+    fputc('\n', out);
+  }
 }
 
 static char *trim(char *s)

@@ -9,13 +9,14 @@
 #define MCSID_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef struct mcsid_config {
   char initiator_name[224];     /* "" : the engine's default (iqn...:<hostname>) */
   char socket_group[64];        /* "" : root and the daemon's uid only */
   char export_dir[96];          /* NBD exports' Unix sockets live here only (exportdir.h); absolute */
-  int log_level;                /* -1: not set in the file */
+  int log_level;                /* MCSID_LOG_*; default info (--log-level overrides it) */
   long request_max;             /* bytes of one request line */
   long max_pending;             /* requests in flight per client */
   long max_clients;
@@ -42,7 +43,7 @@ typedef struct mcsid_config {
                                    present one this CA signed */
   char nbd_tls_psk_file[1024];  /* "" : no PSK; else psktool's username:hexkey lines */
   int nbd_plain_tcp;            /* 1: an export may say "Tls": "off" (plain TCP); default 0 */
-  char policy_user[64];         /* "" : nobody; the user the policies' processes run as */
+  char policy_user[64];         /* default nobody; the user the policies' processes run as */
   long policy_memory_mb;        /* a policy's Lua heap (its process: this + 256 MiB of address space) */
   long policy_cpu_ms;           /* a policy's CPU in any policy_cpu_window_ms: past it, killed */
   long policy_cpu_window_ms;
@@ -50,6 +51,8 @@ typedef struct mcsid_config {
 } mcsid_config;
 
 void mcsid_config_defaults(mcsid_config *c);
+/* Every key as "key = value" lines (empty strings: "key ="), in the table's order. */
+void mcsid_config_print(const mcsid_config *c, FILE *out);
 /* 0 on success (a missing file included), -1 with a log line on a bad file. */
 int mcsid_config_load(mcsid_config *c, const char *path);
 /* The gid of socket_group; 0 with *found 0 when none is configured or it does not exist. */

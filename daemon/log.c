@@ -22,6 +22,11 @@ int mcsid_log_level_parse(const char *s)
   return -1;
 }
 
+const char *mcsid_log_level_name(int level)
+{
+  return level >= MCSID_LOG_ERR && level <= MCSID_LOG_DEBUG ? level_names[level] : "?";
+}
+
 void mcsid_log_set_level(int level) { threshold = level; }
 int mcsid_log_get_level(void) { return threshold; }
 

@@ -12,6 +12,8 @@ enum { MCSID_LOG_ERR = 3, MCSID_LOG_WARNING = 4, MCSID_LOG_NOTICE = 5, MCSID_LOG
 
 /* "err", "warning", "notice", "info", "debug" (or 3..7); -1 if none of these. */
 int mcsid_log_level_parse(const char *s);
+/* The name of a level 3..7 ("info"); "?" for any other number. */
+const char *mcsid_log_level_name(int level);
 void mcsid_log_set_level(int level);
 int mcsid_log_get_level(void);
 void mcsid_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -52,6 +52,8 @@ static void usage(FILE *f)
           "  --state-dir DIR    persistent state (default " DEFAULT_STATE_DIR ")\n"
           "  --config FILE      key = value configuration (default " DEFAULT_CONFIG ")\n"
           "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+          "  --print-config     print every configuration key = value as --config's file sets it\n"
+          "                     (a key the file does not set: its default) and exit\n"
           "  --help, --version\n\n"
           "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT log every session out\n"
           "(bounded by shutdown_timeout_ms) and exit 0.\n");
@@ -171,12 +173,15 @@ static int watch_signals(mcsid *d)
 
 /* ---- start ------------------------------------------------------------------------------------------- */
 
+static int print_config;              /* --print-config */
+
 static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir)
 {
   static const struct option opts[] = {
     { "socket", required_argument, NULL, 's' },  { "state-dir", required_argument, NULL, 'd' },
     { "config", required_argument, NULL, 'c' },  { "log-level", required_argument, NULL, 'l' },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
+    { "print-config", no_argument, NULL, 'p' },
     { NULL, 0, NULL, 0 },
   };
   int o;
@@ -192,6 +197,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
       }
       break;
     case 'h': usage(stdout); exit(0);
+    case 'p': print_config = 1; break;
     case 'V': printf("mcsid %s (protocol %d)\n", MCSID_VERSION, MCSID_PROTOCOL_VERSION); exit(0);
     default: usage(stderr); return 2;
     }
@@ -212,6 +218,12 @@ int main(int argc, char **argv)
   d.config_path = DEFAULT_CONFIG;
   int rc = parse_options(argc, argv, &d, &state_dir);
   if (rc) return rc;
+  if (print_config) {
+    mcsid_log_set_level(MCSID_LOG_WARNING);
+    if (mcsid_config_load(&d.config, d.config_path) < 0) return 1;
+    mcsid_config_print(&d.config, stdout);
+    return 0;
+  }
   if (cli_log_level >= 0) mcsid_log_set_level(cli_log_level);
   if (mcsid_config_load(&d.config, d.config_path) < 0) return 1;
   apply_log_level(&d);

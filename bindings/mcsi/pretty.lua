@@ -97,8 +97,9 @@ function M.sessions(list)
   local out = {}
   if #list == 0 then return "(no sessions)" end
   for _, s in ipairs(list) do
-    out[#out + 1] = string.format("session %s  %s  %s  policy %d (%s)  tsih 0x%04x  isid %s  %d connection%s",
-      hex(s.id), s.target, s.state, s.policy or 0, s.policy_name or "?", s.tsih, s.isid,
+    out[#out + 1] = string.format("session %s  %s  %s  load-balance %d (%s)  tsih 0x%04x  isid %s  %d connection%s",
+      hex(s.id), s.target, s.state, s.load_balance or s.policy or 0, s.load_balance_name or s.policy_name or "?",
+      s.tsih, s.isid,
       s.connection_count or #s.connections, (s.connection_count or #s.connections) == 1 and "" or "s")
     out[#out + 1] = "  " .. pad("CONNECTION", 20) .. pad("CID", 5) .. pad("PORTAL", 22) .. pad("LOCAL", 7)
       .. pad("STATE", 12) .. pad("ROLE", 24) .. pad("WEIGHT", 7) .. pad("QD", 5) .. "COMMANDS"

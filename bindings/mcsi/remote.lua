@@ -20,7 +20,7 @@ one (its positional arguments, the method's outputs as they come). The
 socket is watched with mcsi.watch only while something waits for it (a
 callback-form call, a coroutine, an event handler), so mcsi.run() still
 returns when nothing is left. Timers, mcsi.now, mcsi.Status and the tables
-(mcsi.status, mcsi.events, mcsi.policies) stay local.
+(mcsi.status, mcsi.events, mcsi.load_balance_policies) stay local.
 
 CHAP secrets travel inline (Username / Secret, TargetUsername / TargetSecret)
 on the private socket, never to any file: secret_file and secret_env are read
@@ -236,13 +236,29 @@ function Client:call(fname, method, params, conv, fn, after)
       .. "(schedule it with mcsi.timer(0, fn) instead)", 3)
   end
   local vals, st
+  local id = self.next_id + 1
   self:send(method, params, function(msg) vals, st = pack(results(msg)) end)
   while not st do
     if self.closed then break end
-    mcsi._unix.wait(self.fd, -1)
+    local ok, err = pcall(mcsi._unix.wait, self.fd, -1)
+    if not ok then return self:abandon(id, err) end
     self:pump()
   end
   return table.unpack(self:with_status(vals, st), 1, vals.n + 1)
+end
+
+-- A blocking call stopped while it waited (Ctrl-C, the budget): its answer,
+-- when it comes, is read and dropped (the request ids keep it apart from the
+-- next calls' answers); the daemon finishes the call (a login that succeeds
+-- later is a session of mcsi.sessions()). The error goes on as it came,
+-- without the position of this file (Ctrl-C: just "interrupted!").
+function Client:abandon(id, err)
+  if self.pending[id] then
+    self.pending[id] = function() end
+    self.abandoned = (self.abandoned or 0) + 1
+  end
+  if type(err) == "string" then err = err:gsub("^[^\n]-remote%.lua:%d+: ", "", 1) end
+  error(err, 0)
 end
 
 function Client:with_status(vals, st)
@@ -295,7 +311,8 @@ local function session_info(s)
   local info = {
     id = tointeger(s.UniqueSessionId), target = s.TargetName, target_alias = s.TargetAlias, isid = s.ISID,
     tsih = tointeger(s.TSIH), tpgt = tointeger(s.TPGT), state = s.State, discovery = s.Discovery,
-    policy = tointeger(s.LoadBalancePolicy), policy_name = s.LoadBalancePolicyName,
+    load_balance = tointeger(s.LoadBalancePolicy), load_balance_name = s.LoadBalancePolicyName,
+    policy = tointeger(s.LoadBalancePolicy), policy_name = s.LoadBalancePolicyName,   -- old names, one version
     recoveries = tointeger(s.Recoveries), commands_retried = tointeger(s.CommandsRetried),
     max_connections = tointeger(n.MaxConnections), max_burst_length = tointeger(n.MaxBurstLength),
     first_burst_length = tointeger(n.FirstBurstLength), max_outstanding_r2t = tointeger(n.MaxOutstandingR2T),
@@ -902,6 +919,7 @@ local function build(client, mcsi, orig, read_chap)
   end
   SessionM.__name = "mcsi.Session"
   SessionM.__index = smethods
+  SessionM.methods, SessionM.fields = smethods, { "id", "closed", "owned" }   -- as in-process (the REPL completes them)
   SessionM.__tostring = function(s)
     return string.format("mcsi.Session (0x%016x%s, mcsid)", s.id, s.closed and ", closed" or "")
   end
@@ -917,6 +935,7 @@ local function build(client, mcsi, orig, read_chap)
   function cmethods.info(c) return R.connection_info(c.session_id, c.id) end
   ConnM.__name = "mcsi.Connection"
   ConnM.__index = cmethods
+  ConnM.methods, ConnM.fields = cmethods, { "id", "session_id", "session", "closed", "owned" }
   ConnM.__tostring = function(c)
     return string.format("mcsi.Connection (0x%016x of 0x%016x%s, mcsid)", c.id, c.session_id,
                          c.closed and ", closed" or "")

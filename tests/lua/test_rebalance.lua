@@ -19,7 +19,7 @@ function TestRebalance:test_every_probe_failed_program()
   lu.assertStrContains(out, "measure: ISDSC_SCSI_REQUEST_FAILED")
   lu.assertStrContains(out, "every probe failed")
   lu.assertNotStrContains(out, "[rebalance] policy")
-  lu.assertStrContains(out, "policy 2 (round-robin)")                     -- left as it was
+  lu.assertStrContains(out, "load-balance 2 (round-robin)")               -- left as it was
   -- periodic mode: every round failed
   rc, out = H.run(string.format("timeout 60 %s scripts/rebalance.lua --target %s --lun %d --portal %s --probes 2 "
     .. "--interval 200 --duration 1", M, H.tgt_iqn, NO_LUN, H.tgt))
