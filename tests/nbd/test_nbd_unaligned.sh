@@ -13,7 +13,9 @@
 #    blocks, written (some with FUA) and zeroed concurrently over two
 #    connections, read back against a shadow copy;
 #  - nbdfuse (a FUSE file over the export) + mkfs.ext4 + debugfs -w writes +
-#    e2fsck -fn clean (skipped, counted, when FUSE cannot mount here);
+#    e2fsck -fn clean, and the kernel's unaligned writes through the FUSE
+#    file (nbdfuse uses direct I/O: they reach the export as they are) read
+#    back (skipped, counted, when FUSE cannot mount here);
 #  - nbdinfo --map shows the LUN's holes (GET LBA STATUS) and the data
 #    written; nbdcopy and qemu-img convert copy it out identical.
 # No timing is a pass/fail criterion.
@@ -24,7 +26,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
 MCSI=$BUILD/mcsi
 
-tap_checks 15
+tap_checks 16
 if [ -z "${MCSI_TGT_IPC:-}" ]; then
     tap_skip_all "not inside tests/harness/with-targets"
 fi
@@ -102,7 +104,7 @@ done
 if [ ! -e "$W/mnt/disk" ]; then
     FUSE_PID=
     tap_note "nbdfuse could not mount here: $(head -3 "$W/fuse.log")"
-    for c in "mkfs.ext4" "debugfs writes" "e2fsck clean" "the files read back" "unmounted"; do
+    for c in "mkfs.ext4" "debugfs writes" "e2fsck clean" "the files read back" "unaligned writes read back" "unmounted"; do
         tap_skip "nbdfuse: $c (FUSE cannot mount in this environment)"
     done
 else
@@ -119,6 +121,25 @@ else
     debugfs -R "cat d/f1" "$W/mnt/disk" 2>/dev/null | cmp -s - "$W/f1" &&
         debugfs -R "cat d/e/f3" "$W/mnt/disk" 2>/dev/null | cmp -s - "$W/f2"
     tap_ok $? "nbdfuse: the files read back identical"
+    # the kernel's unaligned writes straight through (nbdfuse opens with direct I/O)
+    "$PY" - "$W/mnt/disk" >"$W/fuse-rw.log" 2>&1 <<'PYEOF'
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+rng = random.Random(17)
+want = {}
+for i in range(200):
+    off = (200 << 20) + rng.randrange(8 << 20)
+    data = rng.randbytes(rng.randint(1, 3000))
+    os.pwrite(fd, data, off)
+    want = {k: v for k, v in want.items() if k + len(v) <= off or k >= off + len(data)}
+    want[off] = data
+os.fsync(fd)
+bad = [k for k, v in want.items() if os.pread(fd, len(v), k) != v]
+print("%d ranges, %d differ" % (len(want), len(bad)))
+sys.exit(1 if bad else 0)
+PYEOF
+    tap_ok $? "nbdfuse: 200 writes of 1..3000 bytes at odd offsets through the FUSE file read back" ||
+        tap_note "$(tail -3 "$W/fuse-rw.log")"
     fusermount3 -u "$W/mnt" 2>/dev/null || umount "$W/mnt" 2>/dev/null
     wait "$FUSE_PID"
     tap_ok $? "nbdfuse: unmounted, nbdfuse exited cleanly"
@@ -134,7 +155,7 @@ tap_ok $? "qemu-io: discard everything, write 1 MiB and 3 unaligned bytes" || ta
 nbdinfo --map "$URI" >"$W/map.txt" 2>&1
 awk '$1 == 0 && $3 ~ /^[13]$/ { ok = 1 } END { exit !ok }' "$W/map.txt" &&
     awk '$1 == 67108864 && $2 == 1048576 && $3 == 0 { ok = 1 } END { exit !ok }' "$W/map.txt"
-tap_ok $? "nbdinfo --map: a hole from 0, data at 64 MiB for 1 MiB" || tap_note "$(head -12 "$W/map.txt")"
+tap_ok $? "nbdinfo --map: a hole from 0, data at 64 MiB for 1 MiB" && tap_note "$(head -3 "$W/map.txt")" || tap_note "$(head -12 "$W/map.txt")"
 holes=$(awk '$3 ~ /^[13]$/ { s += $2 } END { print s + 0 }' "$W/map.txt")
 [ "$holes" -ge $((SIZE - (4 << 20))) ]
 tap_ok $? "nbdinfo --map: $holes of $SIZE bytes are holes" || tap_note "$(head -12 "$W/map.txt")"
