@@ -511,6 +511,52 @@ static void test_structured(void)
        "the file LUN is not thin", (unsigned long long)in.rmw, (unsigned long long)in.block_status);
 }
 
+
+/* Requests drawn from edge values of every field (a small deterministic
+ * fuzz of the transmission phase, structured replies on): each one is
+ * answered, with its own cookie, and the export serves on. */
+static void test_random_requests(void)
+{
+  static uint8_t p[(64 << 10) + 64], w[64 << 10];
+  uint64_t size = 2ull << 30;
+  const uint64_t offs[] = { 0, 1, 511, 512, 513, size - 4097, size - 512, size - 2, size - 1, size, size + 1,
+                            UINT64_MAX - 511, UINT64_MAX, 1ull << 63, 123456789 };
+  const uint32_t lens[] = { 0, 1, 2, 511, 512, 513, 4095, 4096, 4097, 65535, 65536, 32u << 20, (32u << 20) + 1,
+                            UINT32_MAX, 1u << 31 };
+  const uint16_t types[] = { NBD_CMD_READ, NBD_CMD_WRITE, NBD_CMD_FLUSH, NBD_CMD_TRIM, NBD_CMD_WRITE_ZEROES,
+                             NBD_CMD_BLOCK_STATUS, 5, 8, 0xffff };
+  uint8_t d[64];
+  uint32_t len;
+  unsigned seed = 4242, answered = 0, n = 400;
+  int fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS);
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  t_nbd_option_reply(ini, fd, d, sizeof d, &len);
+  meta_option(fd, NBD_OPT_SET_META_CONTEXT, "base:allocation", d, sizeof d, &len);
+  t_nbd_option_reply(ini, fd, d, sizeof d, &len);
+  T_OK(t_nbd_go(ini, fd, NULL) >= 0, "a structured client for random requests");
+  t_nbd_fill(w, sizeof w, 11);
+  for (unsigned i = 0; i < n; i++) {
+    seed = seed * 1103515245u + 12345u;
+    uint16_t type = types[(seed >> 8) % (sizeof types / sizeof types[0])];
+    uint64_t off = offs[(seed >> 12) % (sizeof offs / sizeof offs[0])] + ((seed >> 20) & 1 ? (seed >> 21) % 700 : 0);
+    uint32_t l = lens[(seed >> 4) % (sizeof lens / sizeof lens[0])];
+    uint16_t flags = (seed >> 24) & 1 ? (uint16_t)(1u << ((seed >> 25) % 16)) : 0;
+    if (type == NBD_CMD_WRITE && l > sizeof w) l = (uint32_t)(seed % sizeof w);     /* a larger payload closes by design */
+    if (type == NBD_CMD_READ && l > sizeof w && off < size && l <= size - off && l <= (32u << 20)) l = sizeof w;
+    long t = sreq(fd, type, flags, off, l, type == NBD_CMD_WRITE ? w : NULL, p, sizeof p, &len);
+    if (t < 0) break;
+    answered++;
+  }
+  T_EQ_INT(answered, n, "%u requests of edge offsets, lengths, types and flags: every one answered", n);
+  static uint8_t r[4096];
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_FLUSH, 0, 0, 0, NULL, 0, NULL), 0, "and the client is served on (flush)");
+  close(fd);
+  fd = t_nbd_open(ini, sock_path, 0);
+  T_EQ_INT(fd >= 0 ? t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 4096, sizeof r, NULL, 0, r) : -1, 0, "a new client reads");
+  if (fd >= 0) close(fd);
+}
+
 /* qemu-io, a client nobody here wrote, after all of the above. */
 static void test_qemu_io(void)
 {
@@ -565,6 +611,7 @@ int main(void)
     test_stalled_handshake();
     test_bad_requests();
     test_structured();
+    test_random_requests();
     test_disconnect_in_flight();
     test_greedy_client();
     test_read_only(sid);
