@@ -88,7 +88,7 @@ static void push_uri(lua_State *L, const mcsi_nbd_info *in)
 
 static void push_info(lua_State *L, const mcsi_nbd_info *in)
 {
-  lua_createtable(L, 0, 36);
+  lua_createtable(L, 0, 40);
   SET_INT("session_id", in->session_id);
   SET_INT("lun", in->lun);
   SET_STR("name", in->name);
@@ -120,6 +120,11 @@ static void push_info(lua_State *L, const mcsi_nbd_info *in)
   SET_INT("bytes_written", in->bytes_written);
   SET_INT("scsi_commands", in->scsi_commands);
   SET_INT("inflight", in->inflight);
+  lua_pushboolean(L, in->thin);
+  lua_setfield(L, -2, "thin");
+  SET_INT("rmw", in->rmw);
+  SET_INT("overlap_waits", in->overlap_waits);
+  SET_INT("block_status", in->block_status);
   SET_STR("tls", in->tls == MCSI_NBD_TLS_OFF ? "off" : "require");
   lua_pushboolean(L, in->tls_x509);
   lua_setfield(L, -2, "tls_x509");

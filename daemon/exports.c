@@ -568,6 +568,7 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
   json_object_set_new(o, "MaxScsiTransfer", json_integer(in.max_scsi_transfer));
   json_object_set_new(o, "ReadOnly", json_boolean(in.read_only));
   json_object_set_new(o, "Trim", json_boolean(in.trim));
+  json_object_set_new(o, "Thin", json_boolean(in.thin));
   json_object_set_new(o, "MultiConn", json_boolean(in.transmission_flags & NBD_FLAG_CAN_MULTI_CONN));
   json_object_set_new(o, "TransmissionFlags", json_integer(in.transmission_flags));
   json_object_set_new(o, "Clients", json_integer(in.clients));
@@ -577,6 +578,10 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
                                 "Errors", (json_int_t)in.errors, "BytesRead", (json_int_t)in.bytes_read,
                                 "BytesWritten", (json_int_t)in.bytes_written, "ScsiCommands",
                                 (json_int_t)in.scsi_commands, "InFlight", (json_int_t)in.inflight));
+  json_t *st = json_object_get(o, "Statistics");
+  json_object_set_new(st, "ReadModifyWrites", json_integer((json_int_t)in.rmw));
+  json_object_set_new(st, "OverlapWaits", json_integer((json_int_t)in.overlap_waits));
+  json_object_set_new(st, "BlockStatus", json_integer((json_int_t)in.block_status));
   mcsid_export_tls_json(o, &in);
 }
 

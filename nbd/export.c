@@ -387,6 +387,7 @@ void mcsi_nbd_export_stop(mcsi_nbd_export *e)
 {
   if (!e) return;
   while (e->clients) nbd_client_close(e->clients);
+  nbd_overlap_detach_all(e);                     /* orphans still in SCSI forget it */
   export_free(e);
 }
 
@@ -407,6 +408,7 @@ void mcsi_nbd_export_info(const mcsi_nbd_export *e, mcsi_nbd_info *out)
   out->max_scsi_transfer = e->scsi_max;
   out->transmission_flags = e->tflags;
   out->trim = e->geo.unmap;
+  out->thin = e->geo.lbpme;
   out->clients = e->nclients;
   out->tls = e->opts.tls;
   out->tls_x509 = nbd_tls_creds_x509(e->tls);

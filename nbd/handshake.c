@@ -2,6 +2,8 @@
  * handshake.c: the fixed newstyle handshake (doc/proto.md, "Newstyle
  * negotiation"): the greeting, the client's flags, then options until
  * NBD_OPT_GO or NBD_OPT_EXPORT_NAME moves the client to transmission.
+ * NBD_OPT_STRUCTURED_REPLY turns structured replies on; NBD_OPT_LIST/
+ * SET_META_CONTEXT offer and select base:allocation (block_status.c).
  * Options are bounded (NBD_OPT_MAX_LEN); a bad magic, an unknown client flag
  * or an oversized option closes the client; the handshake's deadline is the
  * client's timer (client.c).
@@ -120,14 +122,16 @@ static void info_export(nbd_client *c)
   reply(c, NBD_REP_INFO, d, sizeof d);
 }
 
-/* Always sent (as qemu-nbd does): minimum = the LUN's block, preferred,
- * maximum = the largest READ/WRITE payload accepted. */
+/* Always sent (as qemu-nbd does): minimum 1 (any byte range is served,
+ * partial blocks by read-modify-write), preferred = the LUN's block or
+ * 4096 (or its optimal transfer), maximum = the largest READ/WRITE payload
+ * accepted. */
 static void info_block_size(nbd_client *c)
 {
   const mcsi_nbd_export *e = c->exp;
   uint8_t d[14];
   nbd_put16(d, NBD_INFO_BLOCK_SIZE);
-  nbd_put32(d + 2, e->geo.block_size);
+  nbd_put32(d + 2, 1);
   nbd_put32(d + 6, e->preferred);
   nbd_put32(d + 10, e->opts.max_request);
   reply(c, NBD_REP_INFO, d, sizeof d);
@@ -174,6 +178,78 @@ static void opt_info_go(nbd_client *c, const uint8_t *d, uint32_t len, int go)
   info_block_size(c);
   reply(c, NBD_REP_ACK, NULL, 0);
   if (go && !c->broken) enter_transmission(c);
+}
+
+static void opt_structured_reply(nbd_client *c, uint32_t len)
+{
+  if (len) {
+    reply_error(c, NBD_REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data");
+    return;
+  }
+  if (c->structured) {
+    reply_error(c, NBD_REP_ERR_INVALID, "structured replies are already on");
+    return;
+  }
+  c->structured = 1;
+  reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+static void reply_meta_context(nbd_client *c)
+{
+  static const char name[] = NBD_META_BASE_ALLOCATION;
+  uint8_t d[4 + sizeof name - 1];
+  nbd_put32(d, NBD_META_ALLOC_ID);
+  memcpy(d + 4, name, sizeof name - 1);
+  reply(c, NBD_REP_META_CONTEXT, d, sizeof d);
+}
+
+/* A query names base:allocation (LIST: "base:" names every context of the
+ * namespace). Other namespaces are not served: ignored, as doc/proto.md says. */
+static int query_matches(const uint8_t *q, uint32_t n, int list)
+{
+  static const char name[] = NBD_META_BASE_ALLOCATION;
+  if (n == sizeof name - 1 && !memcmp(q, name, n)) return 1;
+  return list && n == 5 && !memcmp(q, "base:", 5);
+}
+
+/* NBD_OPT_LIST/SET_META_CONTEXT: u32 name length, name, u32 query count,
+ * each query a u32 length and its bytes; every length checked against the
+ * option's. SET needs structured replies first; it replaces the selection. */
+static void opt_meta_context(nbd_client *c, const uint8_t *d, uint32_t len, int set)
+{
+  if (set && !c->structured) {
+    reply_error(c, NBD_REP_ERR_INVALID, "NBD_OPT_SET_META_CONTEXT needs NBD_OPT_STRUCTURED_REPLY first");
+    return;
+  }
+  if (len < 8 || nbd_get32(d) > len - 8) {
+    reply_error(c, NBD_REP_ERR_INVALID, "malformed meta context option");
+    return;
+  }
+  uint32_t namelen = nbd_get32(d), pos = 4 + namelen;
+  uint32_t nq = nbd_get32(d + pos);
+  int found = 0;
+  pos += 4;
+  for (uint32_t i = 0; i < nq; i++) {
+    if (len - pos < 4 || nbd_get32(d + pos) > len - pos - 4) {
+      reply_error(c, NBD_REP_ERR_INVALID, "malformed meta context query");
+      return;
+    }
+    uint32_t qn = nbd_get32(d + pos);
+    if (query_matches(d + pos + 4, qn, !set)) found = 1;
+    pos += 4 + qn;
+  }
+  if (pos != len) {
+    reply_error(c, NBD_REP_ERR_INVALID, "meta context option longer than its queries");
+    return;
+  }
+  if (!name_matches(c->exp, d + 4, namelen)) {
+    reply_error(c, NBD_REP_ERR_UNKNOWN, "no such export");
+    return;
+  }
+  if (!set && !nq) found = 1;                /* LIST of nothing: every context */
+  if (set) c->meta_alloc = found;
+  if (found) reply_meta_context(c);
+  reply(c, NBD_REP_ACK, NULL, 0);
 }
 
 static void opt_starttls(nbd_client *c, uint32_t len)
@@ -236,6 +312,9 @@ static void handle_option(nbd_client *c, const uint8_t *d, uint32_t len)
   case NBD_OPT_LIST: opt_list(c, len); break;
   case NBD_OPT_INFO: opt_info_go(c, d, len, 0); break;
   case NBD_OPT_GO: opt_info_go(c, d, len, 1); break;
+  case NBD_OPT_STRUCTURED_REPLY: opt_structured_reply(c, len); break;
+  case NBD_OPT_LIST_META_CONTEXT: opt_meta_context(c, d, len, 0); break;
+  case NBD_OPT_SET_META_CONTEXT: opt_meta_context(c, d, len, 1); break;
   default: reply_error(c, NBD_REP_ERR_UNSUP, "option not supported"); break;
   }
 }

@@ -3,6 +3,9 @@
  * engine, which learns and keeps it per session and LUN (mcsi_io_geometry:
  * READ CAPACITY(16), the Block Limits and Logical Block Provisioning VPD
  * pages). A LUN without the VPD pages has no limits we know of and no UNMAP.
+ * Then READ CAPACITY(16) once more for what the engine does not keep: LBPME
+ * (thin provisioned: GET LBA STATUS tells holes, block_status.c) and LBPRZ
+ * (unmapped blocks read as zeroes). A LUN that refuses it is not thin.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,20 @@ static int geometry_ok(const nbd_lun_geometry *g, char *err, size_t errlen)
   return 1;
 }
 
+static void read_capacity16_cdb(uint8_t *cdb)
+{
+  memset(cdb, 0, 16);
+  cdb[0] = 0x9E;                               /* SERVICE ACTION IN(16) */
+  cdb[1] = 0x10;                               /* READ CAPACITY(16) */
+  cdb[13] = 32;                                /* allocation length */
+}
+
+static void provisioning_from(nbd_lun_geometry *g, const uint8_t *d, size_t have)
+{
+  g->lbpme = have >= 15 && (d[14] & 0x80);
+  g->lbprz = g->lbpme && (d[14] & 0x40);
+}
+
 /* ---- blocking ---- */
 
 mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lun_geometry *geo,
@@ -48,6 +65,11 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
     return st;
   }
   from_engine(geo, &m);
+  uint8_t cdb[16], d[32] = { 0 };
+  mcsi_scsi_result res = { .struct_size = sizeof res };
+  read_capacity16_cdb(cdb);
+  if (!mcsi_scsi_command(ini, sid, lun, cdb, sizeof cdb, MCSI_DIR_READ, d, sizeof d, &res))
+    provisioning_from(geo, d, res.data_in);
   return geometry_ok(geo, err, errlen) ? ISDSC_SUCCESS : ISDSC_INVALID_PARAMETER;
 }
 
@@ -56,27 +78,52 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
 typedef struct probe {
   nbd_geometry_cb cb;
   void *arg;
+  mcsi_id sid;
+  uint64_t lun;
+  nbd_lun_geometry geo;
+  uint8_t cap[32];
 } probe;
+
+static void on_capacity16(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  probe *p = arg;
+  const mcsi_scsi_result *res = result;
+  (void)message;
+  if (!st && res) provisioning_from(&p->geo, p->cap, res->data_in);
+  p->cb(ini, ISDSC_SUCCESS, &p->geo, "", p->arg);
+  free(p);
+}
 
 static void on_geometry(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   probe *p = arg;
-  nbd_lun_geometry geo;
   char err[160] = "";
-  memset(&geo, 0, sizeof geo);
-  if (!st && result) from_engine(&geo, result);
-  if (!st && !geometry_ok(&geo, err, sizeof err)) {
+  memset(&p->geo, 0, sizeof p->geo);
+  if (!st && result) from_engine(&p->geo, result);
+  if (!st && !geometry_ok(&p->geo, err, sizeof err)) {
     st = ISDSC_INVALID_PARAMETER;
     message = err;
   }
-  p->cb(ini, st, st ? NULL : &geo, message && *message ? message : "READ CAPACITY failed", p->arg);
+  if (!st) {
+    uint8_t cdb[16];
+    read_capacity16_cdb(cdb);
+    if (!mcsi_scsi_submit(ini, p->sid, p->lun, cdb, sizeof cdb, MCSI_DIR_READ, p->cap, sizeof p->cap,
+                          MCSI_COMPLETION(on_capacity16, p)))
+      return;                                  /* on_capacity16 answers */
+  }
+  p->cb(ini, st, st ? NULL : &p->geo, message && *message ? message : "READ CAPACITY failed", p->arg);
+  free(p);
 }
 
 mcsi_status nbd_lun_probe_async(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_geometry_cb cb, void *arg)
 {
   probe *p = calloc(1, sizeof *p);
   if (!p) return ISDSC_OUT_OF_RESOURCES;
-  *p = (probe){ .cb = cb, .arg = arg };
-  mcsi_completion c = { .done = on_geometry, .free = free, .arg = p };
-  return mcsi_io_geometry_async(ini, sid, lun, c);
+  p->cb = cb;
+  p->arg = arg;
+  p->sid = sid;
+  p->lun = lun;
+  mcsi_status st = mcsi_io_geometry_async(ini, sid, lun, MCSI_COMPLETION(on_geometry, p));
+  if (st) free(p);
+  return st;
 }

@@ -97,6 +97,10 @@ typedef struct mcsi_nbd_info {
   uint64_t tls_sessions;             /* TLS handshakes completed */
   uint64_t tls_failed;               /* TLS handshakes failed (bad key, untrusted peer, garbage) */
   uint64_t tls_refused;              /* options refused (or NBD_OPT_EXPORT_NAME closed) for want of TLS */
+  uint64_t rmw;                      /* requests served by read-modify-write of partial blocks */
+  uint64_t overlap_waits;            /* requests that waited for an overlapping RMW (or an RMW for them) */
+  uint64_t block_status;             /* NBD_CMD_BLOCK_STATUS answered */
+  int thin;                          /* the LUN reports logical block provisioning (LBPME): holes are mapped */
 } mcsi_nbd_info;
 
 /* Starts an export: READ CAPACITY(16) and the Block Limits / Logical Block

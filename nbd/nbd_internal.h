@@ -9,8 +9,11 @@
  *                queue, flow control, closing (requests outlive it)
  *   handshake.c  the fixed newstyle option haggling (NBD_OPT_STARTTLS included)
  *   tls.c        TLS sessions over GnuTLS (tls.h; no other file knows GnuTLS)
- *   requests.c   the transmission phase: requests become SCSI commands,
- *                split, and replies
+ *   requests.c   the transmission phase: requests become the engine's
+ *                block I/O (read-modify-write of partial blocks), replies
+ *   overlap.c    the export's overlap wait list: an RMW and any request
+ *                touching its blocks never run at the same time
+ *   block_status.c  NBD_CMD_BLOCK_STATUS (base:allocation) from GET LBA STATUS
  */
 #ifndef MCSI_NBD_INTERNAL_H
 #define MCSI_NBD_INTERNAL_H
@@ -33,7 +36,17 @@ typedef struct nbd_lun_geometry {
   int unmap;                         /* LBPU and a nonzero MAXIMUM UNMAP LBA COUNT */
   uint32_t max_unmap_blocks;
   uint32_t max_unmap_descriptors;
+  int lbpme, lbprz;                  /* READ CAPACITY(16): thin provisioned; unmapped blocks read zero */
 } nbd_lun_geometry;
+
+/* The export's requests on LUN blocks, for ordering (overlap.c). */
+typedef struct nbd_overlap {
+  nbd_req *active_head;              /* admitted and running */
+  nbd_req *wait_head, *wait_tail;    /* waiting, in arrival order */
+  uint32_t rmw;                      /* RMWs among both lists */
+  uint32_t waiting;
+  uint64_t kick;                     /* timer: admits waiters after a release */
+} nbd_overlap;
 
 struct mcsi_nbd_export {
   mcsi_initiator *ini;
@@ -56,6 +69,7 @@ struct mcsi_nbd_export {
   nbd_client *clients;               /* doubly linked */
   uint32_t nclients;
   mcsi_nbd_info stats;               /* counters only */
+  nbd_overlap ov;
 };
 
 /* A request: owns its buffer; outlives its client if SCSI commands are in
@@ -68,7 +82,17 @@ struct nbd_req {
   uint16_t flags, type;
   uint64_t cookie, offset;
   uint32_t length;
-  uint8_t *buf;                      /* READ/WRITE payload, TRIM's UNMAP lists */
+  uint8_t *buf;                      /* READ data (the covering blocks), WRITE payload */
+  mcsi_nbd_export *exp;              /* for the overlap list; NULL once the export went */
+  uint64_t first_blk, end_blk;       /* the LUN blocks it touches: [first, end) */
+  int rmw;                           /* writes part of a block: reads it first */
+  int ov_state;                      /* 0 outside, 1 waiting, 2 active (overlap.c) */
+  nbd_req *ov_prev, *ov_next;
+  int stage;                         /* requests.c */
+  uint8_t *edge;                     /* RMW: the partial head/tail blocks */
+  uint64_t edge_blk[2];
+  int edges;
+  uint32_t bs_ctx;                   /* BLOCK_STATUS: the context id */
   size_t accounted;                  /* bytes counted against the client */
   uint32_t block_size;
   uint32_t pieces_inflight;          /* 1 while the engine's request runs */
@@ -107,6 +131,8 @@ struct nbd_client {
   int disconnecting;                 /* NBD_CMD_DISC seen: close once drained */
   int broken;                        /* close at the end of the current callback */
   int busy;                          /* > 0 while a callback of ours runs on it */
+  int structured;                    /* NBD_OPT_STRUCTURED_REPLY acknowledged */
+  int meta_alloc;                    /* base:allocation selected (NBD_OPT_SET_META_CONTEXT) */
   /* TLS */
   int tls_required;                  /* a TCP client of an export that requires TLS */
   nbd_tls *tls;                      /* from NBD_OPT_STARTTLS on; NULL: plain */
@@ -177,5 +203,25 @@ void nbd_request_payload_done(nbd_client *c);
 void nbd_req_free(nbd_req *r);
 /* The client is going: its requests in flight become orphans. */
 void nbd_requests_orphan(nbd_client *c);
+/* A request admitted by the overlap list: runs it. */
+void nbd_request_start(nbd_req *r);
+/* Replies (structured when negotiated). */
+void nbd_reply_error(nbd_req *r, uint32_t err);
+void nbd_reply_done(nbd_req *r);
+
+/* overlap.c */
+#define NBD_META_ALLOC_ID 1u
+/* 1: admitted now (the caller runs it); 0: waiting (nbd_request_start later). */
+int nbd_overlap_enter(mcsi_nbd_export *e, nbd_req *r);
+/* It finished: its blocks are free; waiters are admitted from a zero timer. */
+void nbd_overlap_release(nbd_req *r);
+/* Taken out without waking anyone (freeing, export stop). */
+void nbd_overlap_drop(nbd_req *r);
+/* The export stops: every request forgets it. */
+void nbd_overlap_detach_all(mcsi_nbd_export *e);
+
+/* block_status.c */
+/* Starts GET LBA STATUS (or answers at once); the reply is sent from it. */
+void nbd_block_status(nbd_req *r);
 
 #endif

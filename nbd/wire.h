@@ -24,11 +24,14 @@
 #define NBD_OPT_INFO             6
 #define NBD_OPT_GO               7
 #define NBD_OPT_STRUCTURED_REPLY 8
+#define NBD_OPT_LIST_META_CONTEXT 9
+#define NBD_OPT_SET_META_CONTEXT 10
 
 /* Option replies */
 #define NBD_REP_ACK          1u
 #define NBD_REP_SERVER       2u
 #define NBD_REP_INFO         3u
+#define NBD_REP_META_CONTEXT 4u
 #define NBD_REP_ERR(n)       ((1u << 31) + (n))
 #define NBD_REP_ERR_UNSUP    NBD_REP_ERR(1)
 #define NBD_REP_ERR_POLICY   NBD_REP_ERR(2)
@@ -58,6 +61,20 @@
 #define NBD_SIMPLE_REPLY_MAGIC  0x67446698u
 #define NBD_REQUEST_SIZE        28
 #define NBD_SIMPLE_REPLY_SIZE   16
+#define NBD_STRUCTURED_REPLY_MAGIC 0x668e33efu
+#define NBD_CHUNK_HDR_SIZE      20
+
+/* Structured reply chunks */
+#define NBD_REPLY_FLAG_DONE         (1u << 0)
+#define NBD_REPLY_TYPE_NONE         0
+#define NBD_REPLY_TYPE_OFFSET_DATA  1
+#define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_ERROR        ((1u << 15) + 1)
+
+/* The one metadata context served: base:allocation */
+#define NBD_META_BASE_ALLOCATION "base:allocation"
+#define NBD_STATE_HOLE              (1u << 0)
+#define NBD_STATE_ZERO              (1u << 1)
 
 #define NBD_CMD_READ          0
 #define NBD_CMD_WRITE         1
@@ -65,9 +82,12 @@
 #define NBD_CMD_FLUSH         3
 #define NBD_CMD_TRIM          4
 #define NBD_CMD_WRITE_ZEROES  6
+#define NBD_CMD_BLOCK_STATUS  7
 
 #define NBD_CMD_FLAG_FUA      (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE  (1u << 1)
+#define NBD_CMD_FLAG_DF       (1u << 2)
+#define NBD_CMD_FLAG_REQ_ONE  (1u << 3)
 
 /* Errors, on the wire's own numbering */
 #define NBD_EPERM      1

@@ -10,6 +10,7 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       clang libclang-rt-14-dev util-linux    # make fuzz: clang-14, its libFuzzer runtime, unshare; test_layers: clang's AST
       libjansson-dev socat python3           # mcsid: JSON (jansson); its tests: socat, python3
       libnbd-bin qemu-utils qemu-block-extra fio     # NBD exports: clients (nbdinfo, nbdcopy, qemu-img, qemu-io, fio) and the peer qemu-nbd
+      python3-libnbd e2fsprogs               # NBD byte-granular tests: libnbd's Python binding; mkfs.ext4/debugfs/e2fsck over nbdfuse
       libgnutls28-dev gnutls-bin             # NBD over TCP: TLS (GnuTLS); its tests make keys with certtool and psktool
       lua-cjson                              # mcsi.connect: JSON in Lua (the daemon client)
       libseccomp-dev)                        # mcsid's policy runners: their seccomp filter

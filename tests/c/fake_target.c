@@ -46,7 +46,7 @@
 enum {
   FAKE_TUR = 0x00, FAKE_INQUIRY = 0x12, FAKE_READ_CAP10 = 0x25, FAKE_READ10 = 0x28,
   FAKE_WRITE10 = 0x2a, FAKE_SYNC10 = 0x35, FAKE_READ16 = 0x88, FAKE_WRITE16 = 0x8a,
-  FAKE_SYNC16 = 0x91, FAKE_SAI16 = 0x9e, FAKE_REPORT_LUNS = 0xa0
+  FAKE_SYNC16 = 0x91, FAKE_SAI16 = 0x9e, FAKE_REPORT_LUNS = 0xa0, FAKE_UNMAP = 0x42
 };
 enum { FAKE_GOOD = 0x00, FAKE_CHECK = 0x02, FAKE_BUSY = 0x08, FAKE_TASK_SET_FULL = 0x28 };
 enum { FAKE_ILLEGAL_REQUEST = 0x05, FAKE_MEDIUM_ERROR = 0x03, FAKE_UNIT_ATTENTION = 0x06, FAKE_ABORTED_COMMAND = 0x0b };
@@ -138,6 +138,7 @@ struct fake_target {
   int dropped;            /* DROP_MID_IO with drop_once: done */
   atomic_uint n_mcs_cmds;
   atomic_uint n_io_cmds, n_storm_answers, n_rw, n_fua, n_dpo, max_rw_blocks, storm_left;
+  atomic_uint n_sync, n_unmap;
   atomic_int storm;
   fake_sess sess[FAKE_MAX_SESS];
   int async_done;         /* the Asynchronous Message went out */
@@ -886,14 +887,21 @@ static void fake_inquiry(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
   if (!fake_lun_exists(ft, fake_lun_of(cmd)))
     d[0] = 0x7f;                               /* no LU here */
   if (cmd->cdb[1] & 1) {                       /* EVPD */
-    static const uint8_t pages[] = { 0x00, 0x80, 0xb0 };
+    static const uint8_t pages[] = { 0x00, 0x80, 0xb0, 0xb2 };
     d[1] = cmd->cdb[2];
     if (cmd->cdb[2] == 0x00) {
-      d[3] = ft->o.max_transfer_blocks ? 3 : 2;
+      d[3] = ft->o.unmap ? 4 : ft->o.max_transfer_blocks ? 3 : 2;
       memcpy(d + 4, pages, d[3]);
-    } else if (cmd->cdb[2] == 0xb0 && ft->o.max_transfer_blocks) {
-      d[3] = 0x3c;                             /* Block Limits: MAXIMUM TRANSFER LENGTH, no UNMAP */
+    } else if (cmd->cdb[2] == 0xb2 && ft->o.unmap) {
+      d[3] = 4;                                /* Logical Block Provisioning: LBPU */
+      d[5] = 0x80;
+    } else if (cmd->cdb[2] == 0xb0 && (ft->o.max_transfer_blocks || ft->o.unmap)) {
+      d[3] = 0x3c;                             /* Block Limits: MAXIMUM TRANSFER LENGTH, UNMAP limits when unmap */
       mcsi_put32(d + 8, ft->o.max_transfer_blocks);
+      if (ft->o.unmap) {
+        mcsi_put32(d + 20, 1u << 16);          /* MAXIMUM UNMAP LBA COUNT */
+        mcsi_put32(d + 24, 16);                /* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
+      }
       d[3] = 60;
       n = 4u + 60u;
       fake_data_in(c, cmd, d, fake_min32(n, alloc));
@@ -1160,6 +1168,8 @@ static void fake_scsi_normal(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *
     fake_check(c, cmd, FAKE_ILLEGAL_REQUEST, 0x25, 0x00);
   else if (op == FAKE_TUR || op == FAKE_SYNC10 || op == FAKE_SYNC16)
     fake_good(c, cmd);
+  else if (op == FAKE_UNMAP && ft->o.unmap)
+    fake_good(c, cmd);                         /* the data stays: UNMAP is advisory */
   else if (op == FAKE_READ_CAP10 || (op == FAKE_SAI16 && (cmd->cdb[1] & 0x1f) == 0x10))
     fake_read_capacity(ft, c, cmd, op == FAKE_SAI16);
   else if (op == FAKE_READ10 || op == FAKE_READ16)
@@ -1294,6 +1304,10 @@ static void fake_count_rw(fake_target *ft, const mcsi_pdu_hdr *cmd)
   if (fake_is_probe(op))
     return;
   atomic_fetch_add(&ft->n_io_cmds, 1);
+  if (op == FAKE_SYNC10 || op == FAKE_SYNC16)
+    atomic_fetch_add(&ft->n_sync, 1);
+  if (op == FAKE_UNMAP)
+    atomic_fetch_add(&ft->n_unmap, 1);
   if (op != FAKE_READ10 && op != FAKE_READ16 && op != FAKE_WRITE10 && op != FAKE_WRITE16)
     return;
   atomic_fetch_add(&ft->n_rw, 1);
@@ -1905,6 +1919,8 @@ unsigned fake_target_io_commands(const fake_target *ft) { return atomic_load(&ft
 unsigned fake_target_storm_answers(const fake_target *ft) { return atomic_load(&ft->n_storm_answers); }
 unsigned fake_target_rw_commands(const fake_target *ft) { return atomic_load(&ft->n_rw); }
 unsigned fake_target_fua(const fake_target *ft) { return atomic_load(&ft->n_fua); }
+unsigned fake_target_syncs(const fake_target *ft) { return atomic_load(&ft->n_sync); }
+unsigned fake_target_unmaps(const fake_target *ft) { return atomic_load(&ft->n_unmap); }
 unsigned fake_target_dpo(const fake_target *ft) { return atomic_load(&ft->n_dpo); }
 uint32_t fake_target_max_rw_blocks(const fake_target *ft) { return atomic_load(&ft->max_rw_blocks); }
 

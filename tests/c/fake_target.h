@@ -128,6 +128,8 @@ typedef struct fake_target_opts {
   uint32_t max_transfer_blocks; /* nonzero: a Block Limits VPD page (0xB0) with this MAXIMUM
                                    TRANSFER LENGTH; 0: no such page */
   int lun1_4k;                 /* nonzero: LUN 1 too, with 4096-byte blocks over the same disk */
+  int unmap;                   /* nonzero: UNMAP offered (Block Limits with UNMAP limits, LBP page
+                                  with LBPU) and answered GOOD, the data kept */
 } fake_target_opts;
 
 enum { FAKE_STORM_NONE = 0, FAKE_STORM_UA, FAKE_STORM_BUSY, FAKE_STORM_TSF, FAKE_STORM_ABORTED };
@@ -160,6 +162,8 @@ unsigned fake_target_io_commands(const fake_target *ft); /* of them, I/O command
 unsigned fake_target_storm_answers(const fake_target *ft); /* I/O commands answered by a storm */
 unsigned fake_target_rw_commands(const fake_target *ft); /* READ/WRITE(10/16) received */
 unsigned fake_target_fua(const fake_target *ft);         /* of them, with FUA (CDB byte 1 bit 3) */
+unsigned fake_target_syncs(const fake_target *ft);       /* SYNCHRONIZE CACHE(10/16) received */
+unsigned fake_target_unmaps(const fake_target *ft);      /* UNMAP received (opts.unmap) */
 unsigned fake_target_dpo(const fake_target *ft);         /* of them, with DPO (byte 1 bit 4) */
 uint32_t fake_target_max_rw_blocks(const fake_target *ft); /* the most blocks one READ/WRITE asked */
 unsigned fake_target_nops(const fake_target *ft);        /* NOP-Outs received */

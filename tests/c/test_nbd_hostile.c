@@ -119,7 +119,7 @@ static void test_bad_handshakes(void)
   t_nbd_send_option(ini, fd, 99, "abc", 3);
   T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "an unknown option: NBD_REP_ERR_UNSUP");
   t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
-  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_UNSUP, "structured replies: not offered (simple replies only)");
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "structured replies: offered (issue 17)");
   uint8_t bad[10] = { 0, 0, 0, 200, 0, 0 };   /* name length 200 in a 10-byte option */
   t_nbd_send_option(ini, fd, NBD_OPT_GO, bad, sizeof bad);
   T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "NBD_OPT_GO with a name longer than the option: NBD_REP_ERR_INVALID");
@@ -189,8 +189,16 @@ static void test_bad_requests(void)
   t_nbd_fill(buf, 512, 3);
   T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, size, 512, buf, 512, NULL), NBD_ENOSPC, "write past the end: ENOSPC (payload consumed)");
   T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, size - 512, 4096, NULL, 0, NULL), NBD_ENOSPC, "write zeroes across the end: ENOSPC");
-  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 1, 512, NULL, 0, NULL), NBD_EINVAL, "read not aligned to the block: EINVAL");
-  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, 0, 100, buf, 100, NULL), NBD_EINVAL, "write of 100 bytes: EINVAL (payload consumed)");
+  static uint8_t un[512];
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 1, 512, NULL, 0, un), 0, "read not aligned to the block: served (issue 17)");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, 0, 100, buf, 100, NULL), 0, "write of 100 bytes: served by RMW (issue 17)");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, size - 1, 2, buf, 2, NULL), NBD_ENOSPC, "unaligned write across the end: ENOSPC");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, size, 1, NULL, 0, NULL), NBD_EINVAL, "one byte read at the end: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, UINT64_MAX, 1, NULL, 0, NULL), NBD_EINVAL, "one byte at offset 2^64-1: EINVAL");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, size - 3, UINT32_MAX, NULL, 0, NULL), NBD_ENOSPC,
+           "unaligned write zeroes of 4 GiB near the end: ENOSPC");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_BLOCK_STATUS, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL,
+           "BLOCK_STATUS without structured replies or a meta context: EINVAL");
   T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 0, 64u << 20, NULL, 0, NULL), NBD_EINVAL, "read of 64 MiB (max 32 MiB): EINVAL");
   T_EQ_INT(t_nbd_roundtrip(ini, fd, 42, 0, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command: EINVAL");
   T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0x80, 0, 512, NULL, 0, NULL), NBD_EINVAL, "unknown command flag: EINVAL");
@@ -377,6 +385,178 @@ static void test_hangup_while_paused(void)
   mcsi_logout_from_target(ini, sid);
 }
 
+
+/* ---- structured replies and base:allocation (issue 17) ---- */
+
+/* One reply, simple or a structured chunk: its error (simple), or the chunk
+ * type (structured, | 0x10000 when DONE); payload (up to cap) in p, its
+ * length in *plen; -1 when none came whole. */
+static long any_reply(int fd, uint64_t cookie, uint8_t *p, size_t cap, uint32_t *plen)
+{
+  uint8_t h[20];
+  *plen = 0;
+  if (t_sock_recv(ini, fd, h, 16, 30000) != 16) return -1;
+  if (nbd_get32(h) == NBD_SIMPLE_REPLY_MAGIC) return nbd_get64(h + 8) == cookie ? (long)nbd_get32(h + 4) : -1;
+  if (nbd_get32(h) != NBD_STRUCTURED_REPLY_MAGIC || nbd_get64(h + 8) != cookie) return -1;
+  if (t_sock_recv(ini, fd, h + 16, 4, 30000) != 4) return -1;
+  uint32_t n = nbd_get32(h + 16);
+  if (n > cap || (n && t_sock_recv(ini, fd, p, n, 30000) != (ssize_t)n)) return -1;
+  *plen = n;
+  return (long)nbd_get16(h + 6) | (nbd_get16(h + 4) & NBD_REPLY_FLAG_DONE ? 0x10000 : 0);
+}
+
+static long sreq(int fd, uint16_t type, uint16_t flags, uint64_t off, uint32_t len, const void *payload, uint8_t *p,
+                 size_t cap, uint32_t *plen)
+{
+  static uint64_t cookie = 7000;
+  cookie++;
+  if (t_nbd_send_request(ini, fd, type, flags, cookie, off, len, payload, payload ? len : 0) < 0) return -1;
+  return any_reply(fd, cookie, p, cap, plen);
+}
+
+static uint32_t meta_option(int fd, uint32_t opt, const char *query, uint8_t *d, size_t cap, uint32_t *len)
+{
+  uint8_t o[64];
+  size_t q = strlen(query);
+  nbd_put32(o, 4);
+  memcpy(o + 4, "lun1", 4);
+  nbd_put32(o + 8, 1);
+  nbd_put32(o + 12, (uint32_t)q);
+  memcpy(o + 16, query, q);
+  t_nbd_send_option(ini, fd, opt, o, (uint32_t)(16 + q));
+  return t_nbd_option_reply(ini, fd, d, cap, len);
+}
+
+static void test_structured(void)
+{
+  uint8_t d[256], p[4096];
+  uint32_t len;
+  uint64_t size = 2ull << 30;
+  int fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS);
+  T_EQ_U64(meta_option(fd, NBD_OPT_SET_META_CONTEXT, "base:allocation", d, sizeof d, &len), NBD_REP_ERR_INVALID,
+           "SET_META_CONTEXT before structured replies: NBD_REP_ERR_INVALID");
+  T_EQ_U64(meta_option(fd, NBD_OPT_LIST_META_CONTEXT, "base:", d, sizeof d, &len), NBD_REP_META_CONTEXT,
+           "LIST_META_CONTEXT base: names a context");
+  T_OK(len == 4 + 15 && memcmp(d + 4, "base:allocation", 15) == 0, "base:allocation");
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "and an ACK");
+  uint8_t bad[16] = { 0, 0, 0, 4, 'l', 'u', 'n', '1', 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf0 };
+  t_nbd_send_option(ini, fd, NBD_OPT_LIST_META_CONTEXT, bad, sizeof bad);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "a query longer than the option: NBD_REP_ERR_INVALID");
+  uint8_t many[12] = { 0, 0, 0, 4, 'l', 'u', 'n', '1', 0xff, 0xff, 0xff, 0xff };
+  t_nbd_send_option(ini, fd, NBD_OPT_LIST_META_CONTEXT, many, sizeof many);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "2^32-1 queries in 12 bytes: NBD_REP_ERR_INVALID");
+  uint8_t longname[12] = { 0xff, 0xff, 0xff, 0xff, 'l', 'u', 'n', '1', 0, 0, 0, 0 };
+  t_nbd_send_option(ini, fd, NBD_OPT_LIST_META_CONTEXT, longname, sizeof longname);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "a name longer than the option: NBD_REP_ERR_INVALID");
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, "x", 1);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "STRUCTURED_REPLY with data: NBD_REP_ERR_INVALID");
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "STRUCTURED_REPLY: ACK");
+  T_EQ_U64(meta_option(fd, NBD_OPT_SET_META_CONTEXT, "other:thing", d, sizeof d, &len), NBD_REP_ACK,
+           "SET_META_CONTEXT of an unknown namespace: nothing selected, ACK");
+  int flags = t_nbd_go(ini, fd, NULL);
+  T_OK(flags >= 0, "GO");
+  T_EQ_INT(sreq(fd, NBD_CMD_BLOCK_STATUS, 0, 0, 512, NULL, p, sizeof p, &len), 0x10000 | NBD_REPLY_TYPE_ERROR,
+           "BLOCK_STATUS with no context selected: an error chunk");
+  T_EQ_U64(len >= 4 ? nbd_get32(p) : 0, NBD_EINVAL, "EINVAL");
+  close(fd);
+
+  fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS);
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "STRUCTURED_REPLY: ACK");
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ERR_INVALID, "twice: NBD_REP_ERR_INVALID");
+  T_EQ_U64(meta_option(fd, NBD_OPT_SET_META_CONTEXT, "base:allocation", d, sizeof d, &len), NBD_REP_META_CONTEXT,
+           "SET_META_CONTEXT base:allocation: selected");
+  uint32_t ctx = len >= 4 ? nbd_get32(d) : 0;
+  T_EQ_U64(t_nbd_option_reply(ini, fd, d, sizeof d, &len), NBD_REP_ACK, "and an ACK");
+  flags = t_nbd_go(ini, fd, NULL);
+  T_OK(flags >= 0, "GO");
+  long t = sreq(fd, NBD_CMD_BLOCK_STATUS, 0, 0, 0, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "BLOCK_STATUS of 0 bytes: EINVAL");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, 0, size, 1, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "BLOCK_STATUS at the end: EINVAL");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, 0, size - 1, 2, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "BLOCK_STATUS across the end: EINVAL");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, 0, UINT64_MAX - 10, 100, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "BLOCK_STATUS at a wrapping offset: EINVAL");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_DF, 0, 512, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "BLOCK_STATUS with a flag not its own: EINVAL");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, 0, size - 1, 1, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_BLOCK_STATUS) && len == 12 && nbd_get32(p) == ctx && nbd_get32(p + 4) == 1,
+       "BLOCK_STATUS of the last byte: one extent of 1 byte in the selected context");
+  t = sreq(fd, NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_REQ_ONE, 1000, (uint32_t)(size - 1000), NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_BLOCK_STATUS) && len == 12 && nbd_get32(p + 4) > 0,
+       "BLOCK_STATUS to the end from an unaligned offset, REQ_ONE: exactly one extent");
+  uint8_t w[1] = { 0xa7 };
+  t = sreq(fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, size - 1, 1, w, p, sizeof p, &len);
+  T_EQ_INT(t, 0, "a FUA write of the last byte alone (RMW of the last block)");
+  t = sreq(fd, NBD_CMD_READ, 0, size - 1, 1, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_OFFSET_DATA) && len == 9 && nbd_get64(p) == size - 1 && p[8] == 0xa7,
+       "its structured read: one OFFSET_DATA chunk at the last byte, the byte written");
+  t = sreq(fd, NBD_CMD_READ, 0, size - 1, 2, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_ERROR) && len >= 4 && nbd_get32(p) == NBD_EINVAL, "a structured read across the end: EINVAL chunk");
+  t = sreq(fd, NBD_CMD_READ, 0, 5, 0, NULL, p, sizeof p, &len);
+  T_EQ_INT(t, 0x10000 | NBD_REPLY_TYPE_NONE, "a structured read of 0 bytes: NONE, done");
+  t = sreq(fd, NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_FUA, size - 3, 3, NULL, p, sizeof p, &len);
+  T_EQ_INT(t, 0, "FUA write zeroes of the last 3 bytes (simple reply)");
+  t = sreq(fd, NBD_CMD_READ, 0, size - 4, 4, NULL, p, sizeof p, &len);
+  T_OK(t == (0x10000 | NBD_REPLY_TYPE_OFFSET_DATA) && len == 12 && p[9] == 0 && p[10] == 0 && p[11] == 0,
+       "and they read back as zeroes");
+  close(fd);
+  mcsi_nbd_info in = info_of(exp_rw);
+  T_OK(in.rmw >= 2 && in.block_status >= 2 && !in.thin, "info counts read-modify-writes (%llu) and block status (%llu); "
+       "the file LUN is not thin", (unsigned long long)in.rmw, (unsigned long long)in.block_status);
+}
+
+
+/* Requests drawn from edge values of every field (a small deterministic
+ * fuzz of the transmission phase, structured replies on): each one is
+ * answered, with its own cookie, and the export serves on. */
+static void test_random_requests(void)
+{
+  static uint8_t p[(64 << 10) + 64], w[64 << 10];
+  uint64_t size = 2ull << 30;
+  const uint64_t offs[] = { 0, 1, 511, 512, 513, size - 4097, size - 512, size - 2, size - 1, size, size + 1,
+                            UINT64_MAX - 511, UINT64_MAX, 1ull << 63, 123456789 };
+  const uint32_t lens[] = { 0, 1, 2, 511, 512, 513, 4095, 4096, 4097, 65535, 65536, 32u << 20, (32u << 20) + 1,
+                            UINT32_MAX, 1u << 31 };
+  const uint16_t types[] = { NBD_CMD_READ, NBD_CMD_WRITE, NBD_CMD_FLUSH, NBD_CMD_TRIM, NBD_CMD_WRITE_ZEROES,
+                             NBD_CMD_BLOCK_STATUS, 5, 8, 0xffff };
+  uint8_t d[64];
+  uint32_t len;
+  unsigned seed = 4242, answered = 0, n = 400;
+  int fd = t_nbd_connect_unix(sock_path);
+  t_nbd_greet(ini, fd, T_NBD_CLIENT_FLAGS);
+  t_nbd_send_option(ini, fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+  t_nbd_option_reply(ini, fd, d, sizeof d, &len);
+  meta_option(fd, NBD_OPT_SET_META_CONTEXT, "base:allocation", d, sizeof d, &len);
+  t_nbd_option_reply(ini, fd, d, sizeof d, &len);
+  T_OK(t_nbd_go(ini, fd, NULL) >= 0, "a structured client for random requests");
+  t_nbd_fill(w, sizeof w, 11);
+  for (unsigned i = 0; i < n; i++) {
+    seed = seed * 1103515245u + 12345u;
+    uint16_t type = types[(seed >> 8) % (sizeof types / sizeof types[0])];
+    uint64_t off = offs[(seed >> 12) % (sizeof offs / sizeof offs[0])] + ((seed >> 20) & 1 ? (seed >> 21) % 700 : 0);
+    uint32_t l = lens[(seed >> 4) % (sizeof lens / sizeof lens[0])];
+    uint16_t flags = (seed >> 24) & 1 ? (uint16_t)(1u << ((seed >> 25) % 16)) : 0;
+    if (type == NBD_CMD_WRITE && l > sizeof w) l = (uint32_t)(seed % sizeof w);     /* a larger payload closes by design */
+    if (type == NBD_CMD_READ && l > sizeof w && off < size && l <= size - off && l <= (32u << 20)) l = sizeof w;
+    long t = sreq(fd, type, flags, off, l, type == NBD_CMD_WRITE ? w : NULL, p, sizeof p, &len);
+    if (t < 0) break;
+    answered++;
+  }
+  T_EQ_INT(answered, n, "%u requests of edge offsets, lengths, types and flags: every one answered", n);
+  static uint8_t r[4096];
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_FLUSH, 0, 0, 0, NULL, 0, NULL), 0, "and the client is served on (flush)");
+  close(fd);
+  fd = t_nbd_open(ini, sock_path, 0);
+  T_EQ_INT(fd >= 0 ? t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 4096, sizeof r, NULL, 0, r) : -1, 0, "a new client reads");
+  if (fd >= 0) close(fd);
+}
+
 /* qemu-io, a client nobody here wrote, after all of the above. */
 static void test_qemu_io(void)
 {
@@ -430,6 +610,8 @@ int main(void)
     test_bad_handshakes();
     test_stalled_handshake();
     test_bad_requests();
+    test_structured();
+    test_random_requests();
     test_disconnect_in_flight();
     test_greedy_client();
     test_read_only(sid);

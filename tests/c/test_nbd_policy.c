@@ -4,7 +4,12 @@
  * answered after N+1 sends and one above it with EIO after the limit + 1
  * (the engine's rule, not a loop of NBD's own), a read longer than the
  * Block Limits' maximum arrives as several commands, write zeroes on a LUN
- * without WRITE SAME, flush, and TRIM refused on a LUN without UNMAP. */
+ * without WRITE SAME, flush, and TRIM refused on a LUN without UNMAP.
+ * Issue 17: on a fake LUN with UNMAP, FUA on TRIM and WRITE_ZEROES (whose
+ * CDBs have no FUA bit) is a SYNCHRONIZE CACHE after them, counted at the
+ * target; partial blocks: a write inside one block is one READ and one
+ * WRITE of that block (FUA on the WRITE), a TRIM of less than a block sends
+ * nothing. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +69,48 @@ static void checks(fake_target *ft, int fd, int tflags)
   T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, 0, 0, 4096, NULL, 0, NULL), NBD_EINVAL, "TRIM refused");
 }
 
+/* Issue 17: a fake target with UNMAP. */
+static void checks_fua(fake_target *ft, int fd)
+{
+  static uint8_t w[8192], r[8192];
+  unsigned sync = fake_target_syncs(ft), unmap = fake_target_unmaps(ft);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, 0, 4096, 8192, NULL, 0, NULL), 0, "TRIM without FUA");
+  T_EQ_INT(fake_target_unmaps(ft) - unmap, 1, "one UNMAP");
+  T_EQ_INT(fake_target_syncs(ft) - sync, 0, "no SYNCHRONIZE CACHE without FUA");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 4096, 8192, NULL, 0, NULL), 0, "TRIM with FUA");
+  T_EQ_INT(fake_target_unmaps(ft) - unmap, 2, "one more UNMAP");
+  T_EQ_INT(fake_target_syncs(ft) - sync, 1, "and a SYNCHRONIZE CACHE after it (UNMAP has no FUA bit)");
+  sync = fake_target_syncs(ft);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, 16384, 4096, NULL, 0, NULL), 0, "WRITE_ZEROES without FUA");
+  T_EQ_INT(fake_target_syncs(ft) - sync, 0, "no SYNCHRONIZE CACHE");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_FUA, 16384, 4096, NULL, 0, NULL), 0, "WRITE_ZEROES with FUA");
+  T_EQ_INT(fake_target_syncs(ft) - sync, 1, "a SYNCHRONIZE CACHE after it");
+  unmap = fake_target_unmaps(ft);
+  unsigned io = fake_target_io_commands(ft);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 4097, 510, NULL, 0, NULL), 0, "TRIM of less than a block: success");
+  T_EQ_INT(fake_target_io_commands(ft) - io, 0, "and nothing sent (no whole block inside)");
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_TRIM, 0, 4097, 1534, NULL, 0, NULL), 0, "an unaligned TRIM");
+  T_EQ_INT(fake_target_unmaps(ft) - unmap, 1, "UNMAP of the whole blocks inside it");
+
+  t_nbd_fill(w, sizeof w, 5);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, 0, 32768, sizeof w, w, sizeof w, NULL), 0, "8 KiB written");
+  unsigned rw = fake_target_rw_commands(ft), fua = fake_target_fua(ft);
+  uint8_t b[3] = { 1, 2, 3 };
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, 32768 + 700, 3, b, 3, NULL), 0, "a FUA write of 3 bytes inside a block");
+  T_EQ_INT(fake_target_rw_commands(ft) - rw, 2, "one READ and one WRITE of that block");
+  T_EQ_INT(fake_target_fua(ft) - fua, 1, "FUA on the WRITE");
+  memcpy(w + 700, b, 3);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 32768 + 1, sizeof w - 2, NULL, 0, r), 0, "an unaligned read around it");
+  T_EQ_MEM(r, w + 1, sizeof w - 2, "the bytes around are kept, the 3 new ones in place");
+  rw = fake_target_rw_commands(ft);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_WRITE_ZEROES, 0, 32768 + 100, 1000, NULL, 0, NULL), 0, "write zeroes of 1000 bytes over three blocks");
+  T_EQ_INT(fake_target_rw_commands(ft) - rw, 5, "blocks 64..66: READ and WRITE of the partial 64 and 66, 65 zeroed whole (a WRITE of zeroes here)");
+  memset(w + 100, 0, 1000);
+  T_EQ_INT(t_nbd_roundtrip(ini, fd, NBD_CMD_READ, 0, 32768, sizeof w, NULL, 0, r), 0, "read back");
+  T_EQ_MEM(r, w, sizeof w, "zeroes exactly where asked");
+}
+
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN);
@@ -89,6 +136,28 @@ int main(void)
     }
     T_OK(tflags >= 0, "an NBD client in transmission");
     if (tflags >= 0) checks(ft, fd, tflags);
+    if (fd >= 0) close(fd);
+    if (e) mcsi_nbd_export_stop(e);
+    rmdir(dir);
+    mcsi_logout_from_target(ini, sid);
+  }
+  fake_target_stop(ft);
+
+  fake_target_opts to2 = { .unmap = 1 };
+  ft = fake_target_start_opts(&to2);
+  mcsi_login_opts *lo2 = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "", MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
+  st = ft ? mcsi_login_to_target(ini, lo2, &sid, NULL) : ISDSC_CONNECTION_FAILED;
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to a fake target with UNMAP (%s)", mcsi_last_message(ini));
+  snprintf(dir, sizeof dir, "%s/nbdp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  if (!st && mkdtemp(dir)) {
+    char err[256] = "";
+    snprintf(sock_path, sizeof sock_path, "%s/s", dir);
+    mcsi_nbd_opts o = { .socket_path = sock_path, .name = "lun0" };
+    mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
+    T_OK(e != NULL, "export of its LUN 0 (%s)", err);
+    int fd = e ? t_nbd_open(ini, sock_path, 0) : -1;
+    T_OK(fd >= 0, "an NBD client in transmission");
+    if (fd >= 0) checks_fua(ft, fd);
     if (fd >= 0) close(fd);
     if (e) mcsi_nbd_export_stop(e);
     rmdir(dir);

@@ -230,10 +230,13 @@ class TestExports(ExportCase):
         rc, out = tool("nbdinfo", "--json", "nbd+unix:///disk?socket=" + sock_a)
         info = json.loads(out)["exports"][0] if rc == 0 else {}
         t.ok(rc == 0 and info.get("export-size") == ea.get("Size"), "nbdinfo reports the size ListExports gives", out)
-        t.ok(info.get("block_size_minimum") == ea.get("BlockSize") and
+        t.ok(info.get("block_size_minimum") == 1 and
              info.get("block_size_preferred") == ea.get("PreferredBlockSize") and
              info.get("block_size_maximum") == ea.get("MaxRequest"),
-             "nbdinfo reports the block sizes (minimum = the LUN's block)", out)
+             "nbdinfo reports the block sizes (minimum 1: partial blocks by read-modify-write, issue 17)", out)
+        t.ok(ea.get("Thin") is False and "ReadModifyWrites" in ea.get("Statistics", {}) and
+             "BlockStatus" in ea.get("Statistics", {}) and "OverlapWaits" in ea.get("Statistics", {}),
+             "ExportLun's export: Thin (not here), ReadModifyWrites, OverlapWaits, BlockStatus", ea)
         t.ok(info.get("can_multi_conn") is True and info.get("is_read_only") is False, "nbdinfo: multi-conn, writable",
              out)
 
@@ -249,6 +252,10 @@ class TestExports(ExportCase):
 
         ok, out = qemu_io(unix_uri(sock_a), "write -P 0x5a 0 1M", "read -P 0x5a 0 1M", "write -P 0xc3 4096k 64k")
         t.ok(ok, "qemu-io writes a pattern through the Unix socket and reads it back", out)
+        ok, out = qemu_io(unix_uri(sock_a), "write -P 0x77 2000003 5", "read -P 0x77 2000003 5")
+        e = export_of(c, ida) or {}
+        t.ok(ok and e.get("Statistics", {}).get("ReadModifyWrites", 0) >= 1,
+             "qemu-io writes 5 bytes at an odd offset; ListExports counts a read-modify-write", (out, e))
         ok, out = qemu_io("nbd://127.0.0.1:%d" % port, "read -P 0x5a 0 1M", "read -P 0xc3 4096k 64k")
         t.ok(ok, "qemu-io reads the same pattern through the TCP export", out)
 

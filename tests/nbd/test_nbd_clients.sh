@@ -127,7 +127,7 @@ for conns in 1 4; do
     tap_is "$(nbdinfo --size "$URI" 2>&1)" "$SIZE" "$conns connection(s): nbdinfo --size"
     nbdinfo --json "$URI" >"$W/info.json" 2>&1
     tap_is "$(json_field block_size_minimum <"$W/info.json")/$(json_field block_size_preferred <"$W/info.json")/$(json_field block_size_maximum <"$W/info.json")" \
-        "512/4096/33554432" "$conns connection(s): nbdinfo block sizes minimum/preferred/maximum"
+        "1/4096/33554432" "$conns connection(s): nbdinfo block sizes minimum/preferred/maximum (minimum 1: partial blocks by RMW)"
     tap_is "$(json_field can_multi_conn <"$W/info.json") $(json_field can_flush <"$W/info.json") $(json_field can_fua <"$W/info.json") $(json_field can_zero <"$W/info.json") $(json_field can_trim <"$W/info.json") $(json_field is_read_only <"$W/info.json")" \
         "true true true true true false" "$conns connection(s): multi-conn, flush, fua, zero, trim (thin LUN), writable"
     src=$W/a.img; [ "$conns" = 1 ] || src=$W/b.img
