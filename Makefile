@@ -405,8 +405,8 @@ uninstall:
 	@if [ ! -e $(MCSID_CONF) ]; then :; elif cmp -s daemon/mcsid.conf $(MCSID_CONF); then \
 	  echo "rm -f $(MCSID_CONF)"; rm -f $(MCSID_CONF); \
 	  else echo "kept $(MCSID_CONF): changed since install (remove it by hand if it is no longer wanted)"; fi
-	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
 	@$(LD_CACHE)
+	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
 
 clean:
 	rm -rf build build-asan
