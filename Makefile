@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make soak,
 # make install, make uninstall, make deps
 BUILD   ?= build

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmcsi_main.c: the `mcsi` program, modelled on lua.c: a Lua 5.4 interpreter
  * with the mcsi module linked in (global `mcsi`, and `iscsicli`).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Install the Debian packages mcsi needs to build and test, but only the
 # missing ones. Idempotent; takes a few milliseconds when nothing is missing.
 # Debian 12, run as root (or with sudo available).
