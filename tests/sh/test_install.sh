@@ -323,4 +323,19 @@ else
     tap_skip "ldconfig for /usr/local/lib: needs root for a mount namespace"
 fi
 
+# ---- the license ----------------------------------------------------------------------------------
+grep -q "GNU LESSER GENERAL PUBLIC LICENSE" "$ROOT/LICENSE" && grep -q "GNU GENERAL PUBLIC LICENSE" "$ROOT/LICENSE" \
+    && grep -q "Copyright (C) 1994-2022 Lua.org, PUC-Rio." "$ROOT/LICENSE"
+tap_ok $? "LICENSE holds the LGPL-2.1, the GPL-3 and lua.c's MIT notice"
+grep -q "Copyright (C) 1994-2022 Lua.org, PUC-Rio." "$ROOT/bindings/lmcsi_main.c" \
+    && head -3 "$ROOT/bindings/lmcsi_main.c" | grep -q "SPDX-License-Identifier: MIT"
+tap_ok $? "bindings/lmcsi_main.c (modelled on lua.c) keeps lua.c's MIT notice"
+if [ -d "$ROOT/.git" ] || [ -f "$ROOT/.git" ]; then
+    out=$(bash "$ROOT/tools/spdx.sh" --check 2>&1)
+    tap_ok $? "every source file has an SPDX-License-Identifier line (else: bash tools/spdx.sh adds them)"
+    tap_note "$(echo "$out" | head -20)"
+else
+    tap_skip "SPDX-License-Identifier lines: not a git checkout"
+fi
+
 tap_done
