@@ -56,6 +56,9 @@ export ROOT BUILD WORK
 # What a tree holds: type and path of every file, link and directory.
 tree_of() { ( cd "$1" && find . -mindepth 1 -printf '%y %p\n' | LC_ALL=C sort ); }
 
+# core/mcsi.h's version: the one every program, mcsi.pc, the Lua module and every man page name.
+V=$(sed -n 's/^#define MCSI_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$ROOT/core/mcsi.h" | paste -sd.)
+
 # Files of someone else, which uninstall must leave alone.
 mkdir -p "$D$P/lib" "$D$P/include" "$D$P/share/mcsi"
 echo keep >"$D$P/lib/other.so"; echo keep >"$D$P/include/other.h"; echo keep >"$D$P/share/mcsi/notes"
@@ -105,6 +108,8 @@ for prog in $progs; do
     warn=$(groff -ww -z -man "$page" 2>&1) && [ -z "$warn" ] && [ -f "$page" ]
     tap_ok $? "$prog has a man page, ${prog#*/}($sec), groff -ww renders it without a warning"
     [ -z "$warn" ] || tap_note "$warn"
+    grep -q "^\.TH .* \"mcsi $V\"" "$page"
+    tap_ok $? "${prog#*/}($sec) is the manual of mcsi $V"
 done
 man -l "$D$P/share/man/man8/mcsid.8" 2>/dev/null | grep -q -- "--state-dir"
 tap_ok $? "the man page renders"
@@ -273,7 +278,6 @@ grep -qF "ldconfig: skipped ($X/lib is not a directory ld.so searches)" "$WORK/m
 tap_ok $? "make install says why it skipped ldconfig"
 
 # One version: core/mcsi.h's, everywhere.
-V=$(sed -n 's/^#define MCSI_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$ROOT/core/mcsi.h" | paste -sd.)
 tap_ok $([[ $V =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; echo $?) "core/mcsi.h's version: $V"
 for prog in bin/mcsi sbin/mcsid bin/mcsi-iscsicli bin/mcsi-perf; do
     name=${prog#*/}
