@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lmcsi.c: the Lua module "mcsi" (require "mcsi"): the engine, the flat API,
  * events, timers and the loop.
@@ -34,7 +35,6 @@
 #include "lmcsi.h"
 #include "lualib.h"
 
-#define LMCSI_VERSION "mcsi 0.1"
 #define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
 #define U32 0xFFFFFFFF
 #define EXIT_LOGOUT_MS 2000           /* at exit, how long the logouts may take */
@@ -1521,6 +1521,8 @@ int luaopen_mcsi(lua_State *L)
   lua_setfield(L, m, "load_balance_policies");
   lua_pushliteral(L, LMCSI_VERSION);
   lua_setfield(L, m, "version");
+  lua_pushliteral(L, LMCSI_VERSION);
+  lua_setfield(L, m, "_VERSION");      /* as Lua's own _VERSION ("Lua 5.4") */
   preload_chunks(L);
   return 1;
 }

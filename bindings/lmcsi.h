@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lmcsi.h: internals shared by the files of the Lua binding of mcsi, and the
  * few entry points the `mcsi` program (lmcsi_main.c) uses to drive the engine
@@ -33,6 +34,7 @@
 #include "lauxlib.h"
 #include "mcsi.h"
 
+#define LMCSI_VERSION    "mcsi " MCSI_VERSION_STRING   /* mcsi.version, mcsi._VERSION, mcsi --version */
 #define LMCSI_ENGINE     "mcsi.Engine"     /* the engine's metatable */
 #define LMCSI_ENGINE_KEY "mcsi.engine"     /* registry key of the engine itself */
 #define LMCSI_STATUS     "mcsi.Status"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_program.lua: the mcsi program as lua is used: -e, scripts with
 -- arguments, stdin, exit statuses, --json, the sandbox and the budgets.
 local H = require "helper"
@@ -28,7 +29,7 @@ end
 function TestProgram:test_e_and_exit_status()
   local rc, out = H.run(M .. " -e 'print(mcsi.version, type(iscsicli), mcsi.program)'")
   lu.assertEquals(rc, 0, out)
-  lu.assertStrContains(out, "mcsi 0.1\ttable\ttrue")
+  lu.assertStrContains(out, "mcsi 0.2.0\ttable\ttrue")
   rc, out = H.run(M .. " -e 'error(\"boom\")'")
   lu.assertEquals(rc, 1)
   lu.assertStrContains(out, "boom")
@@ -168,7 +169,7 @@ function TestProgram:test_help_and_version()
   lu.assertStrContains(out, "mcsi.spawn")
   rc, out = H.run(M .. " --version </dev/null")
   lu.assertEquals(rc, 0, out)
-  lu.assertStrContains(out, "mcsi 0.1 with Lua 5.4")
+  lu.assertStrContains(out, "mcsi 0.2.0 with Lua 5.4")
   rc, out = H.run(M .. " --no-such-option")
   lu.assertEquals(rc, 1, out)
   lu.assertStrContains(out, "unrecognized option '--no-such-option'")
