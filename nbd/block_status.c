@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * block_status.c: NBD_CMD_BLOCK_STATUS for the one metadata context served,
  * base:allocation (doc/proto.md, "Metadata querying"), answered with one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * overlap.c: the export's overlap wait list, which orders a read-modify-write
  * against the requests that touch the same LUN blocks.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench-nbd-sparse.sh BUILD_DIR: copying a mostly empty thin LUN out
 # through an NBD export, mcsi (scripts/export.lua, one connection) against
 # qemu-nbd serving the same LUN through libiscsi (`qemu-nbd -t --shared=8 -k

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 mcsi.help: the REPL's `help` (the global the mcsi program sets at its
 prompt). Everything it says comes from the one description of the API

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- health.lua: an example policy (doc/policies.md). Attach it with
 --   AttachPolicy { UniqueSessionId = SID, PolicyScript = "health",
 --                  Options = { interval_ms = 1000, lun = 0 } }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_wanted.c: the session's wanted number of connections through the C
  * API against the real tgtd: 1 at login, an add raises it (its completion's
  * own message says so), a removal lowers it, mcsi_set_wanted_connections and

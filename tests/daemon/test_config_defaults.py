@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_config_defaults.py: daemon/mcsid.conf tells the truth (issue 16).
 
 The shipped configuration shows every key commented out as "#key = value"

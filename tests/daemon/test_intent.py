@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_intent.py: the administrator's intent sticks (issue 16).
 
 RemoveTargetPortal of a portal stored with CHAP; sessions addressed by their

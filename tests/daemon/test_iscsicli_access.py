@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_iscsicli_access.py: mcsi-iscsicli never falls back silently when the
 daemon's socket refuses its user (issue 16).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_policy_guide.py: the worked example of doc/policies.md runs.
 
 The Lua block after "<!-- example: scripts/examples/health.lua -->" in

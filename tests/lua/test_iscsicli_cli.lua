@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_iscsicli_cli.lua: mcsi-iscsicli as an administrator meets it (issue 16),
 -- through the real program build/mcsi-iscsicli against a real mcsid on a
 -- temporary socket:

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_wanted.lua: the session's wanted number of connections in-process (the
 -- engine's own state: mcsi.h MCSI_SI_WANTED_CONNECTIONS), and
 -- scripts/failover.lua keeping it: an add raises it, a removal lowers it and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """nbd_pattern.py URI REGION ROUNDS SEED: a byte-granular pattern test of an
 NBD export through libnbd (python3-libnbd), a client nobody here wrote.
 

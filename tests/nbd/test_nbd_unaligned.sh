@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/nbd/test_nbd_unaligned.sh: an NBD export (nbd/, scripts/export.lua)
 # serving byte ranges that are not whole LUN blocks, and reporting holes
 # (issue 17), driven by clients nobody here wrote. Runs inside
