@@ -193,7 +193,8 @@ M.HEADER = string.format(ROW, "#", "SESSION / CONNECTION", "STATE", "ROLE", "POR
 local function session_line(i, s, picked)
   local conns = string.format("%d conn%s", s.connection_count, s.connection_count == 1 and "" or "s")
   if s.max_connections and s.max_connections > 0 then conns = conns .. " of " .. s.max_connections end
-  return string.format(ROW, (picked and ">" or "") .. i, clip(s.id .. " " .. (s.target or ""), 26),
+  local id = tostring(s.id)
+  return string.format(ROW, (picked and ">" or "") .. i, id .. " " .. clip(s.target, 25 - #id),
                        clip(s.state, 10), clip(s.policy, 15), conns, num(s.iops, "%.0f"), num(s.mbps, "%.2f"),
                        s.queue_depth, us_text(s.p50_us), us_text(s.p99_us), s.commands_retried, s.recoveries)
 end
@@ -240,7 +241,10 @@ function M.lines(f, view)
   for i = math.max(1, #ev - M.EVENTS_SHOWN + 1), #ev do out[#out + 1] = event_line(ev[i]) end
   if #ev == 0 then out[#out + 1] = "(none yet)" end
   local w = view.width
-  if w then for i, l in ipairs(out) do if #l > w then out[i] = l:sub(1, w) end end end
+  for i, l in ipairs(out) do
+    l = l:gsub("%s+$", "")
+    out[i] = w and #l > w and l:sub(1, w) or l
+  end
   return out
 end
 
