@@ -681,6 +681,7 @@ static void print_usage_to(FILE *out, const char *badoption)
   if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
   fprintf(out,
           "usage: %s [options] [script [args]]\n"
+          "       mcsi top [--connect[=SOCKET]] [--once] [--json]  live view of the sessions\n"
           "Available options are:\n"
           "  -e stat    execute string 'stat' (its results are printed)\n"
           "  -i         enter interactive mode after executing 'script'\n"
