@@ -38,19 +38,20 @@ end
 class Tmux:
     """A tmux server of our own with one session running cmd."""
 
-    def __init__(self, cmd, width=160, height=50):
-        self.name = "mcsi-top-test-%d" % os.getpid()
+    def __init__(self, cmd, width=160, height=50, session="top"):
+        self.name = "mcsi-top-test-%d-%s" % (os.getpid(), session)
+        self.session = session
         self.base = ["tmux", "-L", self.name, "-f", "/dev/null"]
-        subprocess.run(self.base + ["new-session", "-d", "-s", "top", "-x", str(width), "-y", str(height), cmd],
+        subprocess.run(self.base + ["new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), cmd],
                        check=True, timeout=10)
 
     def capture(self):
-        r = subprocess.run(self.base + ["capture-pane", "-p", "-t", "top"], capture_output=True, text=True,
+        r = subprocess.run(self.base + ["capture-pane", "-p", "-t", self.session], capture_output=True, text=True,
                            timeout=10)
         return r.stdout
 
     def keys(self, *keys):
-        subprocess.run(self.base + ["send-keys", "-t", "top"] + list(keys), check=True, timeout=10)
+        subprocess.run(self.base + ["send-keys", "-t", self.session] + list(keys), check=True, timeout=10)
 
     def wait(self, pred, timeout=20):
         """The pane's text once pred(text) holds, or None at the deadline (the last text in self.last)."""
@@ -75,6 +76,12 @@ def conn_rows(text):
             iops = m.group(5)
             rows[int(m.group(1))] = (float(iops) if iops != "-" else 0.0, m.group(8))
     return rows
+
+
+def restored(text):
+    """After top: its exit status, then `stty -a` shows canonical mode and echo on again."""
+    tail = text.split("top-exited-0", 1)[1] if "top-exited-0" in text else ""
+    return (re.search(r"(?<![-\w])icanon\b", tail) is not None and re.search(r"(?<![-\w])echo\b", tail) is not None)
 
 
 def session_ids(text):
@@ -105,7 +112,8 @@ class TestTop(mcsid_test.DaemonCase):
                                   env=dict(os.environ, SID=str(sid), LUN=env("MCSI_TGT_FILE_LUN")))
         self.addCleanup(writer.kill)
         # top in the pane; when it ends the shell shows its exit status (the pane stays)
-        tm = Tmux("env MCSI_SOCKET= %s top --connect=%s; echo top-exited-$?; sleep 60" % (MCSI, self.d.socket))
+        cmd = "%s top --connect=%s; echo top-exited-$?; stty -a; sleep 60" % (MCSI, self.d.socket)
+        tm = Tmux(cmd)
         self.addCleanup(tm.kill)
 
         def busy(text):
@@ -157,8 +165,14 @@ class TestTop(mcsid_test.DaemonCase):
         text = tm.wait(lambda x: "showing session" not in x and len(session_ids(x)) == 2)
         t.ok(text is not None and sorted(session_ids(text)) == sorted([sid, sid2]), "a: all again", tm.last)
         tm.keys("q")
-        text = tm.wait(lambda x: "top-exited-0" in x)
-        t.ok(text is not None, "q: top exits 0 and gives the terminal back", tm.last)
+        text = tm.wait(restored)
+        t.ok(text is not None, "q: top exits 0 and gives the terminal back (icanon, echo)", tm.last)
+        # Ctrl-C ends it the same way
+        tm2 = Tmux(cmd, session="ctrlc")
+        self.addCleanup(tm2.kill)
+        t.ok(tm2.wait(lambda x: "1 conn of 4" in x) is not None, "another top", tm2.last)
+        tm2.keys("C-c")
+        t.ok(tm2.wait(restored) is not None, "Ctrl-C: top exits 0 and gives the terminal back", tm2.last)
 
         # --once: one plain frame; --json: objects a line
         once = subprocess.run([MCSI, "top", "--connect=" + self.d.socket, "--once"], capture_output=True, text=True,
