@@ -175,9 +175,11 @@ class TestTop(mcsid_test.DaemonCase):
         t.ok(tm2.wait(restored) is not None, "Ctrl-C: top exits 0 and gives the terminal back", tm2.last)
 
         # --once: one plain frame; --json: objects a line
-        once = subprocess.run([MCSI, "top", "--connect=" + self.d.socket, "--once"], capture_output=True, text=True,
-                              timeout=30)
+        # (the program's own --connect before "top" works as top's; --session shows one)
+        once = subprocess.run([MCSI, "--connect=" + self.d.socket, "top", "--once", "--session", str(sid)],
+                              capture_output=True, text=True, timeout=30)
         t.is_(once.returncode, 0, "--once exits 0")
+        t.is_(session_ids(once.stdout), [sid], "--session: that session alone")
         t.ok("\x1b" not in once.stdout and "SESSION / CONNECTION" in once.stdout and
              once.stdout.count("EVENTS") == 1, "--once: one frame of plain text", once.stdout + once.stderr)
         rows = conn_rows(once.stdout)
