@@ -7,7 +7,9 @@ connections. The test reads the pane with capture-pane -p, polling with a
 deadline: the session and its two connections with non-zero IOPS and a
 latency, then the second connection dropped at the TCP level (ss -K, as a
 target or network failure looks) shown as an event line and the
-connection count going from 2 to 1; the keys: i / n change the sort, 1 and
+connection count going from 2 to 1, then every connection dropped at
+tgt (tests/harness/tgt-drop-conn): the failover (reinstatement) as event
+lines and in the FAIL column, I/O going on; the keys: i / n change the sort, 1 and
 Down pick one session of two (the other one, on istgt, leaves the pane), a
 shows both again, q quits (the terminal is given back: the shell after it
 prints top's exit status). Then --once (plain text, no escape codes) and
@@ -22,7 +24,7 @@ import subprocess
 import time
 
 import mcsid_test
-from mcsid_test import BUILD, env, result, tgt_portal, istgt_portal, wait_for
+from mcsid_test import BUILD, ROOT, env, result, tgt_portal, istgt_portal, wait_for
 
 MCSI = os.path.join(BUILD, "mcsi")
 WRITER = """
@@ -84,6 +86,15 @@ def restored(text):
     return (re.search(r"(?<![-\w])icanon\b", tail) is not None and re.search(r"(?<![-\w])echo\b", tail) is not None)
 
 
+def session_counters(text, sid):
+    """(re-issued, failovers) of session sid's line in the pane, or None."""
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) > 3 and re.match(r"^>?\d+$", f[0]) and f[1] == str(sid):
+            return int(f[-2]), int(f[-1])
+    return None
+
+
 def session_ids(text):
     """The ids of the session lines of the pane ("1   6 iqn..." / ">1  6 iqn..."), in order."""
     return [int(m.group(1)) for m in re.finditer(r"(?m)^>?\d+\s+(\d+) ", text)]
@@ -140,6 +151,19 @@ class TestTop(mcsid_test.DaemonCase):
         t.ok(text is not None, "the drop shows as an event line", tm.last)
         text = tm.wait(lambda x: "1 conn of 4" in x and second not in conn_rows(x) and conn_rows(x).get(lead, (0,))[0] > 0)
         t.ok(text is not None, "the session has one connection left, still busy", tm.last)
+
+        # every connection of the session dropped at the target: it fails over (reinstatement)
+        drop = subprocess.run([os.path.join(ROOT, "tests", "harness", "tgt-drop-conn"), "1"], capture_output=True,
+                              text=True, timeout=30)
+        t.ok(drop.returncode == 0 and "dropped" in drop.stdout, "tgt-drop-conn 1: every connection dropped",
+             drop.stdout + drop.stderr)
+        text = tm.wait(lambda x: re.search(r"session-recovered\s+session %d" % sid, x) is not None and
+                       (session_counters(x, sid) or (0, 0))[1] >= 1 and
+                       any(iops > 0 for iops, _ in conn_rows(x).values()), 30)
+        t.ok(text is not None, "the failover: an event line, FAIL counts it, I/O goes on", tm.last)
+        info = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
+        t.is_(info.get("Recoveries"), 1, "GetSessionInfo counts the one failover too")
+        lead = ([x["UniqueConnectionId"] for x in info.get("Connections", []) if x.get("Leading")] or [None])[0]
 
         # keys: sort, pick, all, quit
         # by name the istgt target ("...test.istgt:disk1") comes before tgt's ("...test:plain");
