@@ -264,8 +264,9 @@ local function snapshot(api)
   return { t = api.now(), sessions = list }
 end
 
+-- (io.popen and os.execute are missing under mcsi --sandbox: no terminal then)
 local function shell_out(cmd)
-  local p = io.popen(cmd .. " 2>/dev/null")
+  local p = io.popen and io.popen(cmd .. " 2>/dev/null")
   if not p then return nil end
   local s = p:read("a")
   local ok = p:close()
@@ -278,6 +279,7 @@ local function tty_width()
   local s = shell_out("stty size")
   return s and tonumber(s:match("%d+%s+(%d+)"))
 end
+local function stdout_is_tty() return os.execute ~= nil and os.execute("test -t 1") == true end
 
 local Top = {}
 Top.__index = Top
@@ -349,6 +351,7 @@ function Top:draw()
 end
 
 function Top:refresh()
+  if self.screen then self.width = tty_width() or self.width end    -- the terminal may have been resized
   local cur, err = snapshot(self.api)
   self.status = err
   if cur then
@@ -377,8 +380,10 @@ function Top:watch_keys()
   end)
 end
 
+-- The screen (escapes, redrawn in place) when the output is the terminal;
+-- else (a file, a pipe) plain frames one after the other, as top -b.
 function Top:enter_screen()
-  if self.once or self.json then return end
+  if self.once or self.json or self.out ~= io.stdout or not stdout_is_tty() then return end
   self.screen = true
   if self.tty then os.execute("stty -icanon -echo min 1 time 0 2>/dev/null") end
   self.width = tty_width()
