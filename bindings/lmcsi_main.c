@@ -5,8 +5,8 @@
  *   mcsi                      REPL when stdin is a terminal, else runs stdin
  *   mcsi script.lua args...   runs a script (arg table as in lua)
  *   mcsi -e 'code' / mcsi -   runs code / stdin; -i enters the REPL afterwards
- *   mcsi top [options]        the live view of sessions (mcsi.top, bindings/mcsi/top.lua);
- *                             a script named top runs as ./top
+ *   mcsi top [options]        the live view of mcsid's sessions (bindings/mcsi/top.lua,
+ *                             mcsi top --help); a script named top runs as ./top
  *   --sandbox                 see lsandbox.c: no processes, native code, binary
  *                             chunks, debug library; writes only under --allow-dir
  *   --budget-instructions N   the script stops (with an error that pcall cannot
@@ -681,7 +681,7 @@ static void print_usage_to(FILE *out, const char *badoption)
   if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
   fprintf(out,
           "usage: %s [options] [script [args]]\n"
-          "       mcsi top [--connect[=SOCKET]] [--once] [--json]  live view of the sessions\n"
+          "       mcsi top [--connect[=SOCKET]] [--once] [--json]  live view of mcsid's sessions\n"
           "Available options are:\n"
           "  -e stat    execute string 'stat' (its results are printed)\n"
           "  -i         enter interactive mode after executing 'script'\n"

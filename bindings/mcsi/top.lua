@@ -2,11 +2,13 @@
 mcsi.top: a live view of every session and its connections (`mcsi top`).
 
   mcsi top [--connect[=SOCKET]] [--once] [--json] [--interval SECONDS] [--session ID]
+                                                              -- mcsid's sessions
   require("mcsi.top").run{ interval = 1, once = false, json = false, session = nil,
                            out = io.stdout, keys = true }     -- in a script: its own sessions
 
-Each interval (1 s) it takes a snapshot of every session (mcsi.sessions(): this
-process's engine, or the daemon's through mcsi.connect) and shows, from the
+Each interval (1 s) it takes a snapshot of every session (mcsi.sessions(): the
+daemon's, through mcsi.connect, for `mcsi top`; a script's own engine's for
+run{} in a script that did not connect) and shows, from the
 difference with the last one, per session and per connection: state, role
 (leading / primary / active / standby), portal, IOPS (SCSI commands per second),
 MB/s (both directions, 10^6 bytes), queue depth (commands outstanding now),
@@ -450,7 +452,8 @@ end
 
 M.USAGE = [=[
 usage: mcsi top [--connect[=SOCKET]] [--once] [--json] [--interval SECONDS] [--session ID]
-  every session and connection of mcsid (--connect; or of this process),
+  every session and connection of mcsid (at SOCKET, else $MCSI_SOCKET, else
+  /run/mcsi/mcsid.sock; a script shows its own: require("mcsi.top").run{}),
   refreshed every interval (1 s): state, role, portal, IOPS, MB/s, queue
   depth, latency p50/p99, commands re-issued, failovers, recent events.
   keys: i iops, m MB/s, l latency, n name (sort); 1-9, up/down pick a
@@ -484,10 +487,13 @@ function M.main(args)
     else return nil, "mcsi top: unknown option '" .. a .. "'\n" .. M.USAGE end
     i = i + 1
   end
+  -- `mcsi top` shows the daemon's sessions: a fresh process has none of its own
+  -- (a script shows its own with M.run). Its socket: --connect=SOCKET, else
+  -- $MCSI_SOCKET, else /run/mcsi/mcsid.sock; already connected: that one.
   local mcsi = require "mcsi"
-  if connect then
+  if connect or not rawget(mcsi, "_remote") then
     local ok, err = mcsi.connect(socket)
-    if not ok then return nil, "mcsi top: --connect: " .. tostring(err) end
+    if not ok then return nil, "mcsi top: cannot reach mcsid: " .. tostring(err) end
   end
   return M.run(o)
 end

@@ -208,8 +208,9 @@ class TestTop(mcsid_test.DaemonCase):
              once.stdout.count("EVENTS") == 1, "--once: one frame of plain text", once.stdout + once.stderr)
         rows = conn_rows(once.stdout)
         t.ok(rows.get(lead, (0,))[0] > 0, "--once: the busy connection's IOPS", once.stdout)
-        js = subprocess.run([MCSI, "top", "--connect=" + self.d.socket, "--once", "--json"], capture_output=True,
-                            text=True, timeout=30)
+        # without --connect: the daemon at $MCSI_SOCKET (else the default socket)
+        js = subprocess.run([MCSI, "top", "--once", "--json"], capture_output=True, text=True, timeout=30,
+                            env=dict(os.environ, MCSI_SOCKET=self.d.socket))
         lines = js.stdout.splitlines()
         t.is_(len(lines), 1, "--once --json: one line")
         try:
@@ -241,6 +242,12 @@ class TestTop(mcsid_test.DaemonCase):
             p.wait()
             p.stdout.close()
         t.is_(len(got), 2, "--json: one object per interval")
+
+        gone = os.path.join(self.d.dir, "no-such.sock")
+        nod = subprocess.run([MCSI, "top", "--once"], capture_output=True, text=True, timeout=30,
+                             env=dict(os.environ, MCSI_SOCKET=gone))
+        t.ok(nod.returncode == 1 and "mcsi top: cannot reach mcsid" in nod.stderr and gone in nod.stderr
+             and nod.stdout == "", "no daemon: exit 1 and why, nothing on stdout", nod.stdout + nod.stderr)
 
         # the histogram itself, as GetSessionInfo gives it
         info = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
