@@ -188,9 +188,9 @@ local function clip(s, n)
   return ".." .. s:sub(#s - n + 3)
 end
 
-local ROW = "%-3s %-26s %-10s %-15s %-21s %8s %8s %4s %8s %8s %7s %4s"
+local ROW = "%-3s %-26s %-10s %-15s %-21s %8s %8s %4s %8s %8s %7s %9s"
 M.HEADER = string.format(ROW, "#", "SESSION / CONNECTION", "STATE", "ROLE", "PORTAL", "IOPS", "MB/s", "QD",
-                         "P50", "P99", "RETRIED", "FAIL")
+                         "P50", "P99", "RETRIED", "FAILOVERS")
 
 local function session_line(i, s, picked)
   local conns = string.format("%d conn%s", s.connection_count, s.connection_count == 1 and "" or "s")

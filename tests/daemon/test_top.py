@@ -9,7 +9,7 @@ latency, then the second connection dropped at the TCP level (ss -K, as a
 target or network failure looks) shown as an event line and the
 connection count going from 2 to 1, then every connection dropped at
 tgt (tests/harness/tgt-drop-conn): the failover (reinstatement) as event
-lines and in the FAIL column, I/O going on; the keys: i / n change the sort, 1 and
+lines and in the FAILOVERS column, I/O going on; the keys: i / n change the sort, 1 and
 Down pick one session of two (the other one, on istgt, leaves the pane), a
 shows both again, q quits (the terminal is given back: the shell after it
 prints top's exit status). Then --once (plain text, no escape codes) and
@@ -160,7 +160,7 @@ class TestTop(mcsid_test.DaemonCase):
         text = tm.wait(lambda x: re.search(r"session-recovered\s+session %d" % sid, x) is not None and
                        (session_counters(x, sid) or (0, 0))[1] >= 1 and
                        any(iops > 0 for iops, _ in conn_rows(x).values()), 30)
-        t.ok(text is not None, "the failover: an event line, FAIL counts it, I/O goes on", tm.last)
+        t.ok(text is not None, "the failover: an event line, FAILOVERS counts it, I/O goes on", tm.last)
         info = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
         t.is_(info.get("Recoveries"), 1, "GetSessionInfo counts the one failover too")
         lead = ([x["UniqueConnectionId"] for x in info.get("Connections", []) if x.get("Leading")] or [None])[0]
