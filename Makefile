@@ -54,7 +54,7 @@ BIND_SRC   := bindings/lmcsi.c bindings/lrequest.c bindings/lops.c bindings/lscs
               bindings/lsession.c bindings/lconnection.c bindings/lsecret.c bindings/lexport.c bindings/lunix.c \
               bindings/lguard.c bindings/lapi_table.c
 BIND_LUA   := bindings/mcsi/pretty.lua bindings/mcsi/args.lua bindings/mcsi/remote.lua bindings/mcsi/policy.lua \
-              bindings/mcsi/api_ops.lua bindings/mcsi/help.lua \
+              bindings/mcsi/api_ops.lua bindings/mcsi/help.lua bindings/mcsi/top.lua \
               scripts/iscsicli.lua scripts/failover.lua scripts/drain.lua scripts/rebalance.lua scripts/export.lua
 BIND_OBJ   := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bindings/lmcsi_embed.o
 PROG_OBJ   := $(BUILD)/bindings/lmcsi_main.o $(BUILD)/bindings/lsandbox.o
@@ -181,7 +181,7 @@ $(BUILD)/bindings/lmcsi_embed.c: bindings/embed.lua $(BIND_LUA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	lua5.4 bindings/embed.lua $@ mcsi.pretty=bindings/mcsi/pretty.lua mcsi.args=bindings/mcsi/args.lua \
 	  mcsi.remote=bindings/mcsi/remote.lua mcsi.policy=bindings/mcsi/policy.lua mcsi.api_ops=bindings/mcsi/api_ops.lua \
-	  mcsi.help=bindings/mcsi/help.lua \
+	  mcsi.help=bindings/mcsi/help.lua mcsi.top=bindings/mcsi/top.lua \
 	  $(foreach f,$(filter scripts/%,$(BIND_LUA)),mcsi.$(basename $(notdir $(f)))=$(f))
 
 $(BUILD)/bindings/lmcsi_embed.o: $(BUILD)/bindings/lmcsi_embed.c

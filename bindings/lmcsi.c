@@ -1096,6 +1096,13 @@ void lmcsi_push_conn_info(lua_State *L, const mcsi_conn_info *c)
   SET_INT("digest_errors", mcsi_conn_info_get(c, MCSI_CI_DIGEST_ERRORS));
   SET_INT("timeout_errors", mcsi_conn_info_get(c, MCSI_CI_TIMEOUT_ERRORS));
   SET_INT("format_errors", mcsi_conn_info_get(c, MCSI_CI_FORMAT_ERRORS));
+  SET_INT("latency_sum_us", mcsi_conn_info_get(c, MCSI_CI_LATENCY_SUM_US));
+  lua_createtable(L, MCSI_LATENCY_BUCKETS, 0);       /* [k + 1]: commands answered in [2^k, 2^(k+1)) us */
+  for (int k = 0; k < MCSI_LATENCY_BUCKETS; k++) {
+    lua_pushinteger(L, (lua_Integer)mcsi_conn_info_get(c, MCSI_CI_LATENCY_BUCKET_0 + k));
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_setfield(L, -2, "latency");
   lua_setfield(L, -2, "stats");
 }
 

@@ -6,6 +6,8 @@
  *   mcsi                      REPL when stdin is a terminal, else runs stdin
  *   mcsi script.lua args...   runs a script (arg table as in lua)
  *   mcsi -e 'code' / mcsi -   runs code / stdin; -i enters the REPL afterwards
+ *   mcsi top [options]        the live view of mcsid's sessions (bindings/mcsi/top.lua,
+ *                             mcsi top --help); a script named top runs as ./top
  *   --sandbox                 see lsandbox.c: no processes, native code, binary
  *                             chunks, debug library; writes only under --allow-dir
  *   --budget-instructions N   the script stops (with an error that pcall cannot
@@ -315,6 +317,28 @@ static int handle_script(lua_State *L, char **argv)
     status = docall(L, n, 0);
   }
   return report(L, status);
+}
+
+/* `mcsi top ARGS`: require("mcsi.top").main{ARGS}; fails as a script does. */
+static int handle_top(lua_State *L, char **argv)
+{
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mcsi.top");
+  int status = docall(L, 1, 1);
+  if (status != LUA_OK) return report(L, status);
+  lua_getfield(L, -1, "main");
+  lua_remove(L, -2);
+  lua_newtable(L);
+  for (int i = 1; argv[i]; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  status = docall(L, 1, 2);
+  if (status != LUA_OK) return report(L, status);
+  int ok = lua_toboolean(L, -2);
+  if (!ok) l_message(NULL, lmcsi_redact(L, luaL_optstring(L, -1, "mcsi top: failed")));
+  lua_pop(L, 2);
+  return ok ? LUA_OK : LUA_ERRRUN;
 }
 
 /* ---- the REPL ---------------------------------------------------------------------- */
@@ -763,6 +787,7 @@ static void print_usage_to(FILE *out, const char *badoption)
   if (badoption) fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
   fprintf(out,
           "usage: %s [options] [script [args]]\n"
+          "       mcsi top [--connect[=SOCKET]] [--once] [--json]  live view of mcsid's sessions\n"
           "Available options are:\n"
           "  -e stat    execute string 'stat' (its results are printed)\n"
           "  -i         enter interactive mode after executing 'script'\n"
@@ -1023,7 +1048,9 @@ static int pmain(lua_State *L)
     if (init && dostring(L, init, "=MCSI_INIT") != LUA_OK) return 0;
   }
   if (!runargs(L, argv, script > 0 ? script : argc)) return 0;
-  if (script > 0 && handle_script(L, argv + script) != LUA_OK) return 0;
+  if (script > 0 && strcmp(argv[script], "top") == 0) {
+    if (handle_top(L, argv + script) != LUA_OK) return 0;
+  } else if (script > 0 && handle_script(L, argv + script) != LUA_OK) return 0;
   if (args & has_i) {
     repl(L);
   } else if (script < 1 && !(args & (has_e | has_v))) {

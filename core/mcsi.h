@@ -565,6 +565,12 @@ typedef struct mcsi_lb_path {
   X(MCSI_SI_CONNECTION_COUNT, 26, "connection_count", UINT) \
   X(MCSI_SI_WANTED_CONNECTIONS, 27, "wanted_connections", UINT) /* the administrator's: policies keep it */
 
+/* Each connection's command latency (sent on it to answered, re-sends
+ * counted from their own send) in MCSI_LATENCY_BUCKETS log2 buckets of
+ * microseconds: MCSI_CI_LATENCY_BUCKET_0 + k counts [2^k, 2^(k+1)) us, the
+ * first also 0 us, the last everything above; the counts only grow, so two
+ * snapshots give an interval's percentiles (mcsi top). */
+#define MCSI_LATENCY_BUCKETS 24
 #define MCSI_CONN_INFO_LIST(X) \
   X(MCSI_CI_ID, 1, "id", UINT) \
   X(MCSI_CI_CID, 2, "cid", UINT) \
@@ -590,7 +596,32 @@ typedef struct mcsi_lb_path {
   X(MCSI_CI_COMMANDS, 22, "commands", UINT)                 /* SCSI commands carried */ \
   X(MCSI_CI_DIGEST_ERRORS, 23, "digest_errors", UINT) \
   X(MCSI_CI_TIMEOUT_ERRORS, 24, "timeout_errors", UINT) \
-  X(MCSI_CI_FORMAT_ERRORS, 25, "format_errors", UINT)
+  X(MCSI_CI_FORMAT_ERRORS, 25, "format_errors", UINT) \
+  X(MCSI_CI_LATENCY_SUM_US, 26, "latency_sum_us", UINT)     /* microseconds, over every answered command */ \
+  X(MCSI_CI_LATENCY_BUCKET_0, 27, "latency_bucket_0", UINT) /* commands answered in [2^k, 2^(k+1)) us (0: also 0 us; 23: and up) */ \
+  X(MCSI_CI_LATENCY_BUCKET_1, 28, "latency_bucket_1", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_2, 29, "latency_bucket_2", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_3, 30, "latency_bucket_3", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_4, 31, "latency_bucket_4", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_5, 32, "latency_bucket_5", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_6, 33, "latency_bucket_6", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_7, 34, "latency_bucket_7", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_8, 35, "latency_bucket_8", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_9, 36, "latency_bucket_9", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_10, 37, "latency_bucket_10", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_11, 38, "latency_bucket_11", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_12, 39, "latency_bucket_12", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_13, 40, "latency_bucket_13", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_14, 41, "latency_bucket_14", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_15, 42, "latency_bucket_15", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_16, 43, "latency_bucket_16", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_17, 44, "latency_bucket_17", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_18, 45, "latency_bucket_18", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_19, 46, "latency_bucket_19", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_20, 47, "latency_bucket_20", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_21, 48, "latency_bucket_21", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_22, 49, "latency_bucket_22", UINT) \
+  X(MCSI_CI_LATENCY_BUCKET_23, 50, "latency_bucket_23", UINT)
 
 enum { MCSI_INFO_UINT = 1, MCSI_INFO_STRING = 2 };
 enum mcsi_session_info_key {

@@ -24,6 +24,11 @@ static json_t *stats_json(const mcsi_conn_info *c)
   json_t *o = json_object();
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
     json_object_set_new(o, rows[i].name, json_integer((json_int_t)mcsi_conn_info_get(c, rows[i].key)));
+  json_object_set_new(o, "LatencySumMicroseconds", json_integer((json_int_t)mcsi_conn_info_get(c, MCSI_CI_LATENCY_SUM_US)));
+  json_t *h = json_array();          /* [k]: commands answered in [2^k, 2^(k+1)) us */
+  for (int k = 0; k < MCSI_LATENCY_BUCKETS; k++)
+    json_array_append_new(h, json_integer((json_int_t)mcsi_conn_info_get(c, MCSI_CI_LATENCY_BUCKET_0 + k)));
+  json_object_set_new(o, "LatencyHistogram", h);
   return o;
 }
 

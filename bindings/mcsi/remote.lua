@@ -303,6 +303,7 @@ local function conn_info(c)
       pdus_sent = tointeger(s.PDUsSent), pdus_received = tointeger(s.PDUsReceived),
       commands = tointeger(s.Commands), digest_errors = tointeger(s.DigestErrors),
       timeout_errors = tointeger(s.TimeoutErrors), format_errors = tointeger(s.FormatErrors),
+      latency_sum_us = tointeger(s.LatencySumMicroseconds), latency = integers(s.LatencyHistogram),
     },
   }
 end

@@ -44,7 +44,14 @@ static const field conn_fields[MCSI_CI_COUNT] = {
   [MCSI_CI_PDUS_SENT] = C(stats.pdus_sent, U64), [MCSI_CI_PDUS_RECEIVED] = C(stats.pdus_received, U64),
   [MCSI_CI_COMMANDS] = C(stats.commands, U64), [MCSI_CI_DIGEST_ERRORS] = C(stats.digest_errors, U64),
   [MCSI_CI_TIMEOUT_ERRORS] = C(stats.timeout_errors, U64), [MCSI_CI_FORMAT_ERRORS] = C(stats.format_errors, U64),
+  [MCSI_CI_LATENCY_SUM_US] = C(latency.sum_us, U64),
+#define B(k) [MCSI_CI_LATENCY_BUCKET_0 + k] = C(latency.bucket[k], U64)
+  B(0), B(1), B(2), B(3), B(4), B(5), B(6), B(7), B(8), B(9), B(10), B(11),
+  B(12), B(13), B(14), B(15), B(16), B(17), B(18), B(19), B(20), B(21), B(22), B(23),
+#undef B
 };
+_Static_assert(MCSI_CI_LATENCY_BUCKET_0 + MCSI_LATENCY_BUCKETS == MCSI_CI_LATENCY_BUCKET_23 + 1,
+               "one latency key per bucket");
 #undef C
 
 static const key session_keys[MCSI_SI_COUNT] = {

@@ -6,6 +6,7 @@
 #define MCSI_INFO_H
 #include <stddef.h>
 #include <stdint.h>
+#include "latency.h"
 #include "mcsi.h"
 
 typedef struct mcsi_conn_stats {
@@ -30,6 +31,7 @@ struct mcsi_conn_info {
   uint32_t max_recv_dsl, max_send_dsl; /* ours, and the target's */
   uint32_t queue_depth;              /* commands outstanding on it */
   mcsi_conn_stats stats;
+  mcsi_latency latency;              /* its commands, sent to answered */
 };
 
 struct mcsi_session_info {

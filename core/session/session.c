@@ -177,6 +177,7 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
   c->queue_depth++;
   if (t->kind == MCSI_TASK_SCSI) {
     c->commands++;
+    t->sent_us = mcsi_now_us();
     t->ops->send(c, t);
   } else {
     send_control(c, t);

@@ -6,6 +6,7 @@
  * speaks to the layer above (MC/S) through mcsi_session_hooks only. */
 #ifndef MCSI_SESSION_H
 #define MCSI_SESSION_H
+#include "latency.h"
 #include "login.h"
 #include "params.h"
 #include "transport.h"
@@ -48,6 +49,7 @@ struct mcsi_task {
   uint64_t lun_field;                   /* control tasks: the LUN field as sent */
   uint64_t deadline;                    /* commands: submission + command timeout */
   int sent;
+  uint64_t sent_us;                     /* when it last went out (mcsi_now_us): its latency */
   int retries;                          /* re-issues after connection failures */
   int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
   mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
@@ -91,6 +93,7 @@ struct mcsi_conn {
   int buried;                           /* failed or removed: counted out of the session once */
   mcsi_status fail_status;
   uint64_t commands, format_errors, timeout_errors;
+  mcsi_latency latency;                 /* its SCSI commands, sent to ended */
   const char *ev_state;                 /* as the last event told (NULL: none yet) */
   char message[MCSI_MSG_MAX];           /* why it failed */
 };

@@ -43,6 +43,7 @@ void mcsi_conn_fill_info(const mcsi_conn *c, mcsi_conn_info *ci)
   ci->stats.commands = c->commands;
   ci->stats.format_errors += c->format_errors;
   ci->stats.timeout_errors += c->timeout_errors;
+  ci->latency = c->latency;
 }
 
 static void session_params(const mcsi_params *p, mcsi_session_info *out)

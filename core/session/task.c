@@ -158,6 +158,7 @@ void mcsi_task_complete(mcsi_task *t, mcsi_status st)
   if (c) {
     mcsi_transport_detach(&c->tp, &t->tx);
     if (t->sent && c->queue_depth) c->queue_depth--;
+    if (t->sent && t->kind == MCSI_TASK_SCSI) mcsi_latency_record(&c->latency, mcsi_now_us() - t->sent_us);
   }
   itt_unregister(t);
   mcsi_list_del(&t->link);

@@ -99,6 +99,14 @@ static void test_counters(mcsi_id sid, const mcsi_session_info *a)
   T_OK(D(BYTES_SENT) >= 5 * 48 && D(BYTES_RECEIVED) >= 5 * 48,
        "the transport counted their bytes (at least a header each way)");
 #undef D
+  uint64_t timed = 0;
+  for (int k = 0; k < MCSI_LATENCY_BUCKETS; k++)
+    timed += mcsi_conn_info_get(mcsi_session_info_connection(b, 0), MCSI_CI_LATENCY_BUCKET_0 + k) -
+             mcsi_conn_info_get(mcsi_session_info_connection(a, 0), MCSI_CI_LATENCY_BUCKET_0 + k);
+  T_EQ_U64(timed, 5, "the latency histogram counted the 5 commands, each in one bucket");
+  uint64_t sum = T_CI(b, 0, LATENCY_SUM_US) - T_CI(a, 0, LATENCY_SUM_US);
+  T_OK(sum > 0 && sum < 5 * 5000000ull, "... and their latency: %llu us in all (some, under 5 s each)",
+       (unsigned long long)sum);
   T_EQ_INT(T_CI(b, 0, LOCAL_PORT), T_CI(a, 0, LOCAL_PORT), "the same TCP connection");
 }
 
