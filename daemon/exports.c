@@ -430,6 +430,22 @@ void mcsid_exports_stop_all(mcsid *d)
   if (n) log_notice("shutdown: %ld exports stopped", n);
 }
 
+void mcsid_exports_hand_over(mcsid *d)
+{
+  long n = 0;
+  while (d->exports) {
+    mcsid_export *x = d->exports;
+    if (x->exp) mcsi_nbd_export_stop(x->exp);   /* its socket file is the successor's now */
+    x->exp = NULL;
+    mcsid_export_socket_close(&x->sock);
+    unlink_record(x);
+    if (x->state == EXP_STARTING || x->waiter) x->dropped = 1;
+    else record_free(x);
+    n++;
+  }
+  if (n) log_notice("handover: %ld exports left to the successor", n);
+}
+
 void mcsid_exports_event(mcsid *d, const mcsi_event *ev)
 {
   mcsid_export *x, *next;

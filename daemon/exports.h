@@ -65,6 +65,9 @@ void mcsid_exports_session_up(mcsid *d, json_t *entry, mcsi_id sid);
 void mcsid_exports_stop_session(mcsid *d, mcsi_id sid);
 /* SIGTERM, before the logouts: stops every export. */
 void mcsid_exports_stop_all(mcsid *d);
+/* A handover done: every export stops here, clients closed, their socket
+ * files left to the successor (handover.h). */
+void mcsid_exports_hand_over(mcsid *d);
 /* An engine event (methods_events.c). */
 void mcsid_exports_event(mcsid *d, const mcsi_event *ev);
 /* PersistentLoginTarget: puts the call's Exports (checked) in entry, or,

@@ -49,6 +49,7 @@ typedef struct mcsid {
   mcsid_export *exports;        /* NBD exports, oldest first (exports.c) */
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */
   int done;                     /* leave the loop */
+  int handed_over;              /* the successor serves: exit without a logout (handover.c) */
   int exit_code;
 } mcsid;
 

@@ -1,0 +1,487 @@
+/* handover.c: mcsid hands its sessions and its control socket to its
+ * successor (see handover.h). The old side here: export every session,
+ * start the successor with the state in a memfd, wait for "ready"; then
+ * let go, or take everything back. The new side: check and import. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "clients.h"
+#include "exports.h"
+#include "handover.h"
+#include "log.h"
+#include "loginopts.h"
+#include "persist.h"
+
+#define STATE_MAX (64u << 20)
+
+typedef struct handed {
+  mcsi_id sid;
+  char target[224];
+  char portal[80];
+  size_t nconns;
+  mcsi_handover_blob *blob;             /* exported, ours until the successor took it */
+} handed;
+
+static struct {
+  mcsid *d;
+  int active;
+  handed *s;
+  size_t n, outstanding, failed;
+  pid_t child;
+  int ready_fd, memfd;
+  uint64_t ready_watch, timer;
+} ho = { .ready_fd = -1, .memfd = -1 };
+
+static char exe_path[PATH_MAX];
+static char **saved_argv;
+
+void mcsid_handover_init(int argc, char **argv)
+{
+  (void)argc;
+  saved_argv = argv;
+  if (!realpath(argv[0], exe_path)) snprintf(exe_path, sizeof exe_path, "/proc/self/exe");
+}
+
+/* ---- the old process ------------------------------------------------------------------------------ */
+
+static void forget_all(void)
+{
+  for (size_t i = 0; i < ho.n; i++) mcsi_handover_blob_free(ho.s[i].blob);
+  free(ho.s);
+  ho.s = NULL;
+  ho.n = ho.outstanding = ho.failed = 0;
+  if (ho.ready_watch) mcsi_fd_unwatch(ho.d->ini, ho.ready_watch);
+  if (ho.timer) mcsi_timer_cancel(ho.d->ini, ho.timer);
+  ho.ready_watch = ho.timer = 0;
+  if (ho.ready_fd >= 0) close(ho.ready_fd);
+  if (ho.memfd >= 0) close(ho.memfd);
+  ho.ready_fd = ho.memfd = -1;
+  ho.child = 0;
+  ho.active = 0;
+}
+
+/* The successor did not take over: every session goes on here. */
+static void give_back(const char *why)
+{
+  mcsid *d = ho.d;
+  for (size_t i = 0; i < ho.n; i++)
+    if (ho.s[i].blob) mcsi_session_handover_abort(d->ini, ho.s[i].sid);
+  forget_all();
+  mcsid_listen_pause(d, 0);
+  log_err("handover: %s; this process goes on serving", why);
+}
+
+static void reap_child(int block)
+{
+  int status = 0;
+  if (ho.child > 0 && waitpid(ho.child, &status, block ? 0 : WNOHANG) == ho.child) {
+    if (WIFEXITED(status)) log_warning("handover: the successor exited %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status)) log_warning("handover: the successor died of signal %d", WTERMSIG(status));
+  }
+}
+
+/* The successor serves: let go of everything without a word to the target. */
+static void let_go(void)
+{
+  mcsid *d = ho.d;
+  pid_t child = ho.child;
+  for (size_t i = 0; i < ho.n; i++) {
+    if (mcsi_session_handover_commit(d->ini, ho.s[i].sid))
+      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+  }
+  size_t n = ho.n;
+  forget_all();
+  mcsid_exports_hand_over(d);
+  mcsid_listen_forget(d);
+  log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
+  d->handed_over = 1;
+  d->done = 1;
+}
+
+static void ready_readable(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  char buf[16] = "";
+  (void)ini;
+  (void)what;
+  (void)arg;
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (r == 6 && !memcmp(buf, "ready\n", 6)) {
+    let_go();
+    return;
+  }
+  reap_child(1);
+  give_back("the successor refused the state");
+}
+
+static void successor_silent(mcsi_initiator *ini, void *arg)
+{
+  (void)ini;
+  (void)arg;
+  ho.timer = 0;
+  kill(ho.child, SIGKILL);
+  reap_child(1);
+  give_back("the successor did not answer in time (killed)");
+}
+
+static int hex_of(const uint8_t *p, size_t n, char **out)
+{
+  static const char digits[] = "0123456789abcdef";
+  char *h = malloc(2 * n + 1);
+  if (!h) return -1;
+  for (size_t i = 0; i < n; i++) {
+    h[2 * i] = digits[p[i] >> 4];
+    h[2 * i + 1] = digits[p[i] & 15];
+  }
+  h[2 * n] = 0;
+  *out = h;
+  return 0;
+}
+
+/* The document the successor reads. */
+static json_t *state_document(void)
+{
+  json_t *sessions = json_array();
+  for (size_t i = 0; i < ho.n; i++) {
+    handed *h = &ho.s[i];
+    char *hex = NULL;
+    json_t *fds = json_array();
+    for (size_t j = 0; j < h->blob->nfds; j++) json_array_append_new(fds, json_integer(h->blob->fds[j]));
+    if (hex_of(h->blob->data, h->blob->len, &hex) < 0) {
+      json_decref(fds);
+      json_decref(sessions);
+      return NULL;
+    }
+    json_array_append_new(sessions, json_pack("{s:s, s:s, s:s, s:o}", "Target", h->target, "Portal", h->portal,
+                                              "Blob", hex, "Fds", fds));
+    free(hex);
+  }
+  return json_pack("{s:s, s:i, s:i, s:o}", "Format", MCSID_HANDOVER_FORMAT, "Version", MCSID_HANDOVER_VERSION,
+                   "ListenFd", ho.d->listen_fd, "Sessions", sessions);
+}
+
+static int write_state(void)
+{
+  json_t *doc = state_document();
+  char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+  json_decref(doc);
+  if (!text) return -1;
+  ho.memfd = memfd_create("mcsid-handover", MFD_CLOEXEC);
+  size_t len = strlen(text), off = 0;
+  while (ho.memfd >= 0 && off < len) {
+    ssize_t w = write(ho.memfd, text + off, len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  free(text);
+  return ho.memfd >= 0 && off == len && lseek(ho.memfd, 0, SEEK_SET) == 0 ? 0 : -1;
+}
+
+static void keep_open(int fd) { if (fd >= 0) fcntl(fd, F_SETFD, 0); }
+
+/* In the child: the fds the successor inherits, its environment, the binary. */
+static void exec_successor(int ready_w)
+{
+  char env[64];
+  keep_open(ho.memfd);
+  keep_open(ready_w);
+  keep_open(ho.d->listen_fd);
+  for (size_t i = 0; i < ho.n; i++)
+    for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
+  snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
+  setenv(MCSID_HANDOVER_ENV, env, 1);
+  execv(exe_path, saved_argv);
+  _exit(127);
+}
+
+static void launch(void)
+{
+  int p[2];
+  if (write_state() < 0) {
+    give_back("the state could not be written");
+    return;
+  }
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    give_back("no pipe");
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) exec_successor(p[1]);
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    give_back("fork failed");
+    return;
+  }
+  ho.child = pid;
+  ho.ready_fd = p[0];
+  ho.ready_watch = mcsi_fd_watch(ho.d->ini, p[0], MCSI_FD_READABLE, ready_readable, NULL);
+  ho.timer = mcsi_timer_add(ho.d->ini, MCSID_HANDOVER_TIMEOUT_MS, successor_silent, NULL);
+  log_notice("handover: %zu sessions exported, successor %s started as pid %ld", ho.n, exe_path, (long)pid);
+}
+
+/* One export ended (or the loop that started them): the last one decides. */
+static void one_done(void)
+{
+  if (--ho.outstanding) return;
+  if (ho.failed) give_back("a session could not be exported");
+  else launch();
+}
+
+static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  handed *h = &ho.s[(size_t)(uintptr_t)arg];
+  (void)ini;
+  if (st) {
+    ho.failed++;
+    log_warning("handover: session %llu (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
+                message);
+  } else {
+    h->blob = (mcsi_handover_blob *)result;
+    h->nconns = h->blob->nfds;
+  }
+  one_done();
+}
+
+/* Target and leading portal of a session, for the successor's options. */
+static void describe(mcsid *d, handed *h)
+{
+  mcsi_session_info *si = NULL;
+  if (mcsi_session_get_info(d->ini, h->sid, &si) || !si) return;
+  snprintf(h->target, sizeof h->target, "%s", mcsi_session_info_get_string(si, MCSI_SI_TARGET));
+  if (mcsi_session_info_connection_count(si))
+    snprintf(h->portal, sizeof h->portal, "%s",
+             mcsi_conn_info_get_string(mcsi_session_info_connection(si, 0), MCSI_CI_PORTAL));
+  mcsi_session_info_free(si);
+}
+
+void mcsid_handover_start(mcsid *d)
+{
+  if (d->stopping || ho.active) {
+    log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "one is under way already");
+    return;
+  }
+  mcsi_id ids[MCSID_HANDOVER_MAX_SESSIONS];
+  size_t n = mcsi_session_list(d->ini, ids, MCSID_HANDOVER_MAX_SESSIONS);
+  if (n > MCSID_HANDOVER_MAX_SESSIONS) {
+    log_err("handover: %zu sessions, at most %d are handed over: not started", n, MCSID_HANDOVER_MAX_SESSIONS);
+    return;
+  }
+  ho.d = d;
+  ho.active = 1;
+  ho.s = calloc(n ? n : 1, sizeof *ho.s);
+  if (!ho.s) {
+    ho.active = 0;
+    log_err("handover: out of memory");
+    return;
+  }
+  mcsid_listen_pause(d, 1);             /* no new control client meanwhile */
+  ho.n = n;
+  log_notice("handover: exporting %zu sessions", n);
+  for (size_t i = 0; i < n; i++) {
+    ho.s[i].sid = ids[i];
+    describe(d, &ho.s[i]);
+  }
+  ho.outstanding = n + 1;               /* one for this loop: nothing ends before it is done */
+  for (size_t i = 0; i < n; i++) {
+    if (mcsi_session_handover_export_async(d->ini, ids[i], MCSID_HANDOVER_WAIT_MS,
+                                           MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
+      ho.failed++;
+      ho.outstanding--;
+      log_warning("handover: session %llu: %s", (unsigned long long)ids[i], mcsi_last_message(d->ini));
+    }
+  }
+  one_done();
+}
+
+/* ---- the successor ----------------------------------------------------------------------------------- */
+
+typedef struct taken { char target[224]; mcsi_id sid; size_t nconns; } taken;
+
+static struct {
+  int state_fd, ready_fd;
+  taken *t;
+  size_t n;
+} in = { -1, -1, NULL, 0 };
+
+int mcsid_handover_pending(void)
+{
+  const char *env = getenv(MCSID_HANDOVER_ENV);
+  int state_fd = -1, ready_fd = -1, end = 0;
+  if (!env) return 0;
+  if (sscanf(env, "state=%d,ready=%d%n", &state_fd, &ready_fd, &end) != 2 || env[end] || state_fd < 3 ||
+      ready_fd < 3 || state_fd == ready_fd) {
+    log_err("handover: %s=%s: not state=FD,ready=FD", MCSID_HANDOVER_ENV, env);
+    unsetenv(MCSID_HANDOVER_ENV);
+    return 0;
+  }
+  unsetenv(MCSID_HANDOVER_ENV);         /* our own successor gets its own */
+  in.state_fd = state_fd;
+  in.ready_fd = ready_fd;
+  fcntl(state_fd, F_SETFD, FD_CLOEXEC);
+  fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+  return 1;
+}
+
+static json_t *read_state(void)
+{
+  struct stat st;
+  if (fstat(in.state_fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > STATE_MAX) {
+    log_err("handover: the state fd %d is no state (size %lld)", in.state_fd, (long long)st.st_size);
+    return NULL;
+  }
+  char *buf = malloc((size_t)st.st_size);
+  size_t off = 0;
+  while (buf && off < (size_t)st.st_size) {
+    ssize_t r = pread(in.state_fd, buf + off, (size_t)st.st_size - off, (off_t)off);
+    if (r <= 0) break;
+    off += (size_t)r;
+  }
+  json_error_t err;
+  json_t *doc = buf && off == (size_t)st.st_size ? json_loadb(buf, off, 0, &err) : NULL;
+  if (!doc) log_err("handover: the state is not JSON");
+  free(buf);
+  close(in.state_fd);
+  in.state_fd = -1;
+  return doc;
+}
+
+/* An inherited fd that must be a socket; listening or connected as asked. */
+static int socket_fd(json_t *v, int listening)
+{
+  if (!json_is_integer(v) || json_integer_value(v) < 3 || json_integer_value(v) > INT_MAX) return -1;
+  int fd = (int)json_integer_value(v), acc = 0, type = 0;
+  socklen_t l1 = sizeof acc, l2 = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l1) < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
+      type != SOCK_STREAM || !acc != !listening)
+    return -1;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+}
+
+static int unhex(const char *h, uint8_t **out, size_t *len)
+{
+  size_t n = strlen(h);
+  if (n % 2 || n / 2 > (64u << 20)) return -1;
+  uint8_t *p = malloc(n / 2 + 1);
+  if (!p) return -1;
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v;
+    if (sscanf(h + 2 * i, "%2x", &v) != 1) {
+      free(p);
+      return -1;
+    }
+    p[i] = (uint8_t)v;
+  }
+  *out = p;
+  *len = n / 2;
+  return 0;
+}
+
+/* The options the session goes on with: its persistent entry's (CHAP), or the configuration's defaults. */
+static mcsi_login_opts *options_for(mcsid *d, const char *target, const char *portal)
+{
+  mcsi_login_opts *o = mcsid_persist_login_opts(d, target, portal);
+  if (o) return o;
+  mcsid_login l = { 0 };
+  snprintf(l.portal, sizeof l.portal, "%s", portal);
+  snprintf(l.target, sizeof l.target, "%s", target);
+  l.login_timeout_ms = (int)d->config.login_timeout_ms;
+  l.nop_interval_ms = (int)d->config.nop_interval_ms;
+  l.nop_timeout_ms = (int)d->config.nop_timeout_ms;
+  return mcsid_login_opts(&l);
+}
+
+static int take_session(mcsid *d, json_t *s, size_t i)
+{
+  const char *target = json_string_value(json_object_get(s, "Target"));
+  const char *portal = json_string_value(json_object_get(s, "Portal"));
+  const char *hex = json_string_value(json_object_get(s, "Blob"));
+  json_t *fdl = json_object_get(s, "Fds"), *v;
+  int fds[MCSID_HANDOVER_MAX_CONNS];
+  size_t j, nfds = json_array_size(fdl);
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  if (!target || !portal || !hex || !json_is_array(fdl) || !nfds || nfds > MCSID_HANDOVER_MAX_CONNS ||
+      strlen(target) >= sizeof in.t[0].target || unhex(hex, &blob, &len) < 0) {
+    log_err("handover: Sessions[%zu] is malformed", i);
+    return -1;
+  }
+  json_array_foreach(fdl, j, v) {
+    if ((fds[j] = socket_fd(v, 0)) < 0) {
+      log_err("handover: Sessions[%zu].Fds[%zu] is not a connected socket", i, j);
+      free(blob);
+      return -1;
+    }
+  }
+  mcsi_login_opts *o = options_for(d, target, portal);
+  mcsi_id sid = 0;
+  mcsi_status st = o ? mcsi_session_handover_import(d->ini, o, blob, len, fds, nfds, &sid) : ISDSC_OUT_OF_RESOURCES;
+  mcsi_login_opts_free(o);
+  free(blob);
+  if (st) {
+    log_err("handover: session with %s refused: %s: %s", target, mcsi_status_name(st), mcsi_last_message(d->ini));
+    return -1;
+  }
+  snprintf(in.t[i].target, sizeof in.t[i].target, "%s", target);
+  in.t[i].sid = sid;
+  in.t[i].nconns = nfds;
+  log_info("handover: session with %s taken over as %llu (%zu connections)", target, (unsigned long long)sid, nfds);
+  return 0;
+}
+
+int mcsid_handover_take(mcsid *d)
+{
+  json_t *doc = read_state(), *sessions, *s;
+  const char *format = json_string_value(json_object_get(doc, "Format"));
+  json_t *version = json_object_get(doc, "Version");
+  size_t i;
+  int rc = -1, listen_fd;
+  if (!doc) return -1;
+  sessions = json_object_get(doc, "Sessions");
+  if (!format || strcmp(format, MCSID_HANDOVER_FORMAT) || !json_is_integer(version)) {
+    log_err("handover: not a state this mcsid knows: refused");
+  } else if (json_integer_value(version) != MCSID_HANDOVER_VERSION) {
+    log_err("handover: state version %lld, this mcsid reads version %d: refused",
+            (long long)json_integer_value(version), MCSID_HANDOVER_VERSION);
+  } else if (!json_is_array(sessions) || json_array_size(sessions) > MCSID_HANDOVER_MAX_SESSIONS) {
+    log_err("handover: Sessions is not a list of at most %d: refused", MCSID_HANDOVER_MAX_SESSIONS);
+  } else if ((listen_fd = socket_fd(json_object_get(doc, "ListenFd"), 1)) < 0) {
+    log_err("handover: ListenFd is not a listening socket: refused");
+  } else if (!(in.t = calloc(json_array_size(sessions) + 1, sizeof *in.t))) {
+    log_err("handover: out of memory");
+  } else {
+    rc = 0;
+    json_array_foreach(sessions, i, s) {
+      if (take_session(d, s, i) < 0) {
+        rc = -1;
+        break;
+      }
+      in.n++;
+    }
+    if (!rc) rc = mcsid_listen_adopt(d, listen_fd);
+  }
+  json_decref(doc);
+  if (rc) log_err("handover refused: exiting; the old process goes on serving");
+  return rc;
+}
+
+void mcsid_handover_ready(mcsid *d)
+{
+  for (size_t i = 0; i < in.n; i++) mcsid_persist_adopt(d, in.t[i].target, in.t[i].sid, in.t[i].nconns);
+  if (write(in.ready_fd, "ready\n", 6) != 6) log_warning("handover: could not tell the old process: %s", strerror(errno));
+  close(in.ready_fd);
+  in.ready_fd = -1;
+  free(in.t);
+  in.t = NULL;
+  log_notice("handover: serving %zu sessions taken over", in.n);
+}

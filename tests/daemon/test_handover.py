@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""test_handover.py: mcsid hands its sessions and its control socket to a
+new mcsid (SIGUSR2) with no logout and no login at the target.
+
+- a plain session with 2 connections and a persistent one with 2: SIGUSR2
+  three times in a row; each time the old process exits 0, a new pid
+  serves the same socket, SessionList shows the same TSIHs and connection
+  counts, tgtadm shows the very same sessions and connections (no login,
+  no logout), the data written before reads back and new writes land, the
+  persistent session is still kept (Persistent) by the new process;
+- a successor that refuses (the binary on disk replaced by one that exits
+  3): the old process keeps serving, its sessions unchanged and working;
+- a successor that reads another state version refuses it (exit 3) and
+  the old process goes on.
+
+The daemon runs from a copy of mcsid in its directory (the path a handover
+starts again). The test process is a child subreaper, so the successors
+(children of the process they replace) are its children to wait for:
+    python3 tests/daemon/test_handover.py TestHandover.test_three_upgrades"""
+import base64
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mcsid_test  # noqa: E402
+from mcsid_test import Daemon, result, tgt_portal, env, wait_for  # noqa: E402
+
+plain = env("MCSI_TGT_IQN_PLAIN")
+chap = env("MCSI_TGT_IQN_CHAP")
+LUN = int(env("MCSI_TGT_FILE_LUN"))
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Pid:
+    """A process of ours by pid (a successor the subreaper adopted): what Daemon uses of a Popen."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -999
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = time.time() + (timeout or 3600)
+        while self.poll() is None:
+            if time.time() > deadline:
+                raise subprocess.TimeoutExpired("mcsid", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+class HandoverDaemon(Daemon):
+    """A daemon started from its own copy of mcsid (exe), which a test may replace."""
+
+    def __init__(self, config=None, name="handover"):
+        super().__init__(config=config, name=name)
+        self.exe = os.path.join(self.dir, "mcsid")
+        shutil.copy2(mcsid_test.MCSID, self.exe)
+
+    def start(self, wait=True):
+        saved = mcsid_test.MCSID
+        mcsid_test.MCSID = self.exe
+        try:
+            return super().start(wait)
+        finally:
+            mcsid_test.MCSID = saved
+
+    def hand_over(self, timeout=20):
+        """SIGUSR2; returns (old exit code, new pid or None) once the old one exited."""
+        old = self.proc
+        seen = len(self.log_text())
+        old.send_signal(signal.SIGUSR2)
+        try:
+            rc = old.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None, None
+        m = re.search(r"handover: pid (\d+) serves", self.log_text()[seen:])
+        if not m:
+            return rc, None
+        self.proc = Pid(int(m.group(1)))
+        return rc, self.proc.pid
+
+
+def target_view(initiator):
+    """tgtadm's blocks (Session, Connection, Initiator, IP) of this initiator on targets 1 and 2."""
+    blocks = []
+    for tid in (1, 2):
+        out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid",
+                              str(tid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                             capture_output=True, text=True).stdout
+        blocks += ["%d:%s" % (tid, b) for b in out.split("Session:")[1:] if ("Initiator: " + initiator) in b]
+    return sorted(blocks)
+
+
+def sessions(c):
+    return {s["TargetName"]: s for s in result(c.call("SessionList")).get("Sessions", [])}
+
+
+def shape(ss):
+    """What must not change: per target its TSIH, ISID and connection count."""
+    return {t: (s.get("TSIH"), s.get("ISID"), s.get("ConnectionCount")) for t, s in ss.items()}
+
+
+def write(c, sid, lba, data):
+    return result(c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba,
+                                       "Data": base64.b64encode(data).decode()})).get("StatusName")
+
+
+def read(c, sid, lba, blocks):
+    r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba, "Blocks": blocks})
+    return base64.b64decode(result(r).get("Data", ""))
+
+
+class TestHandover(mcsid_test.DaemonCase):
+    start_daemon = False
+
+    def daemon(self):
+        d = HandoverDaemon()
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        return d
+
+    def two_sessions(self, d):
+        """A plain session with 2 connections and a persistent one (CHAP target) with 2 (setup)."""
+        c = d.client()
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+        sid = result(r).get("UniqueSessionId")
+        self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: AddConnectionToSession %r" % (r,))
+        r = c.call("PersistentLoginTarget", {"TargetName": chap, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "Username": env("MCSI_CHAP_USER"),
+                                             "Secret": env("MCSI_CHAP_SECRET")})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        wait_for(lambda: sessions(c).get(chap, {}).get("ConnectionCount") == 2, 10)
+        return c, sid
+
+    def test_three_upgrades(self):
+        t = self.t
+        d = self.daemon()
+        c, sid = self.two_sessions(d)
+        data = os.urandom(8 * 512)
+        t.is_(write(c, sid, 4096, data), "ISDSC_SUCCESS", "a pattern written before the first handover")
+        before = sessions(c)
+        view = target_view(d.iqn)
+        t.is_(len({v.split()[0] for v in view}), 2, "tgt shows the 2 sessions")
+        t.is_(sum(v.count("Connection:") for v in view), 4, "with 4 connections")
+        c.close()
+        pids = [d.proc.pid]
+        for n in range(1, 4):
+            t0 = time.monotonic()
+            rc, pid = d.hand_over()
+            t.is_(rc, 0, "handover %d: the old mcsid exits 0" % n)
+            t.ok(pid and pid not in pids, "handover %d: a new pid serves (%s after %s)" % (n, pid, pids))
+            pids.append(pid)
+            c = d.client()
+            now = sessions(c)
+            t.note("handover %d: %.0f ms from SIGUSR2 to the old one's exit and a SessionList answered"
+                   % (n, (time.monotonic() - t0) * 1000))
+            t.is_(shape(now), shape(before), "handover %d: the same TSIHs, ISIDs and connection counts" % n)
+            t.is_(target_view(d.iqn), view, "handover %d: tgt shows the same sessions and connections" % n)
+            nsid = now.get(plain, {}).get("UniqueSessionId")
+            t.ok(read(c, nsid, 4096, 8) == data, "handover %d: the pattern reads back" % n)
+            more = os.urandom(4 * 512)
+            t.is_(write(c, nsid, 8192 + 8 * n, more), "ISDSC_SUCCESS", "handover %d: a new write" % n)
+            t.ok(read(c, nsid, 8192 + 8 * n, 4) == more, "handover %d: reads back" % n)
+            t.ok(now.get(chap, {}).get("Persistent"), "handover %d: the CHAP session is still persistent" % n)
+            psid = now.get(chap, {}).get("UniqueSessionId")
+            t.ok(len(read(c, psid, 0, 1)) == 512, "handover %d: the persistent session reads" % n)
+            c.close()
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": chap})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        t.is_(target_view(d.iqn), [], "the new mcsid logs the sessions out at the end")
+
+    def refused(self, successor, what, said):
+        t = self.t
+        d = self.daemon()
+        c, sid = self.two_sessions(d)
+        data = os.urandom(8 * 512)
+        write(c, sid, 6000, data)
+        before = sessions(c)
+        view = target_view(d.iqn)
+        c.close()
+        with open(d.exe + ".new", "w") as f:
+            f.write(successor)
+        os.chmod(d.exe + ".new", 0o755)
+        os.rename(d.exe + ".new", d.exe)       # the binary on disk is upgraded
+        pid = d.proc.pid
+        d.proc.send_signal(signal.SIGUSR2)
+        t.ok(wait_for(lambda: "goes on serving" in d.log_text(), 20), "%s: the old mcsid says it goes on" % what)
+        t.ok(d.proc.poll() is None and d.proc.pid == pid, "%s: the old mcsid still runs" % what)
+        t.ok(said in d.log_text(), "%s: the log says why (%s)" % (what, said))
+        c = d.client()
+        t.is_(shape(sessions(c)), shape(before), "%s: its sessions are unchanged" % what)
+        t.is_(target_view(d.iqn), view, "%s: tgt shows the same sessions and connections" % what)
+        t.ok(read(c, sid, 6000, 8) == data, "%s: the data reads back through the old mcsid" % what)
+        t.is_(write(c, sid, 6100, data), "ISDSC_SUCCESS", "%s: and it writes" % what)
+        c.call("RemovePersistentTarget", {"TargetName": chap})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_successor_refuses(self):
+        self.refused("#!/bin/sh\nexit 3\n", "a successor that exits 3", "the successor exited 3")
+
+    def test_other_state_version(self):
+        """The successor is mcsid itself, given a document of version 99 (a wrapper rewrites it)."""
+        wrapper = ("#!/bin/sh\n"
+                   "fd=${MCSID_HANDOVER#state=}; fd=${fd%%%%,*}\n"
+                   "sed 's/\"Version\":1/\"Version\":99/' /proc/self/fd/$fd > %s/state99\n"
+                   "exec 9<%s/state99\n"
+                   "MCSID_HANDOVER=\"state=9,ready=${MCSID_HANDOVER#*ready=}\" exec %s \"$@\"\n"
+                   % (self.tmpdir(), self.tmpdir(), mcsid_test.MCSID))
+        self.refused(wrapper, "a successor reading another version",
+                     "state version 99, this mcsid reads version 1: refused")
+
+    def tmpdir(self):
+        if not hasattr(self, "_tmp"):
+            import tempfile
+            self._tmp = tempfile.mkdtemp(prefix="mcsid-handover.")
+            self.addCleanup(shutil.rmtree, self._tmp, True)
+        return self._tmp
+
+
+if __name__ == "__main__":
+    mcsid_test.main()
