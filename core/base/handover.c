@@ -276,7 +276,9 @@ mcsi_status mcsi_handover_decode(const uint8_t *p, size_t len, size_t nfds, mcsi
   if (version != MCSI_HANDOVER_VERSION)
     return mcsi_msg(msg, ISDSC_UNSUPPORTED_VERSION, "handover blob version %u, this library reads version %u",
                     version, MCSI_HANDOVER_VERSION);
-  if (mcsi_crc32c(p, len - 4) != (uint32_t)(p[len - 4] << 24 | p[len - 3] << 16 | p[len - 2] << 8 | p[len - 1]))
+  const uint8_t *tail = p + len - 4;
+  uint32_t crc = (uint32_t)tail[0] << 24 | (uint32_t)tail[1] << 16 | (uint32_t)tail[2] << 8 | tail[3];
+  if (mcsi_crc32c(p, len - 4) != crc)
     return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "handover blob: checksum mismatch");
   r.len = len - 4;
   mcsi_status st = get_session(&r, s, nfds);
