@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "exportdir.h"
 #include "exports.h"
+#include "handover.h"
 #include "export_tls.h"
 #include "json_text.h"
 #include "log.h"
@@ -334,6 +335,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
       return;
     }
   }
+  mcsid_handover_export_up(x->d, x->target, x->spec, exp);   /* clients handed over by the old process */
   log_notice("export %llu up: session %llu LUN %lld%s%s%s%s", (unsigned long long)x->id, (unsigned long long)x->sid,
              (long long)json_integer_value(json_object_get(x->spec, "Lun")), path ? " socket " : "", path ? path : "",
              json_object_get(x->spec, "Tcp") ? " tcp " : "", json_object_get(x->spec, "Tcp") ? spec_string(x->spec, "Tcp") : "");
@@ -345,7 +347,9 @@ static int bind_socket(mcsid_export *x, mcsi_nbd_opts *o, char *path, size_t pat
 {
   const char *name = spec_string(x->spec, "Socket");
   if (!name) return 0;
-  if (socket_free(x->d, x, msg, len) < 0 || mcsid_export_socket_bind(x->d, name, &x->sock, msg, len) < 0) return -1;
+  if (mcsid_handover_export_socket(x->d, x->target, x->spec, &x->sock) < 0 &&   /* the old process's, listening */
+      (socket_free(x->d, x, msg, len) < 0 || mcsid_export_socket_bind(x->d, name, &x->sock, msg, len) < 0))
+    return -1;
   mcsid_export_socket_path(x->d, name, path, pathlen);
   o->socket_path = path;
   o->unix_listen_fd = x->sock.fd;
@@ -428,6 +432,12 @@ void mcsid_exports_stop_all(mcsid *d)
     n++;
   }
   if (n) log_notice("shutdown: %ld exports stopped", n);
+}
+
+void mcsid_exports_visit(mcsid *d, mcsid_export_visit fn, void *arg)
+{
+  for (mcsid_export *x = d->exports; x; x = x->next)
+    if (x->exp) fn(x->target, x->spec, x->exp, &x->sock, arg);
 }
 
 void mcsid_exports_hand_over(mcsid *d)

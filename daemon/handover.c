@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "clients.h"
 #include "exports.h"
@@ -39,9 +40,21 @@ static struct {
   pid_t child;
   int ready_fd, memfd;
   uint64_t ready_watch, timer;
+  json_t *exports;                      /* the NBD clients handed: [{Target, Spec, Clients: [{Fd, Unread}]}] */
+  int nbd_fds[MCSID_HANDOVER_MAX_NBD];  /* their sockets (duplicates) */
+  size_t n_nbd;
+  uint64_t quiet_timer, quiet_deadline;
+  int quiet;
 } ho = { .ready_fd = -1, .memfd = -1 };
 
 static char exe_path[PATH_MAX];
+
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 static char **saved_argv;
 
 void mcsid_handover_init(int argc, char **argv)
@@ -53,8 +66,28 @@ void mcsid_handover_init(int argc, char **argv)
 
 /* ---- the old process ------------------------------------------------------------------------------ */
 
+static void close_nbd_fds(void)
+{
+  for (size_t i = 0; i < ho.n_nbd; i++) close(ho.nbd_fds[i]);
+  ho.n_nbd = 0;
+}
+
+static void freeze_one(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                       void *arg)
+{
+  (void)target;
+  (void)spec;
+  (void)sock;
+  mcsi_nbd_export_freeze(exp, (int)(intptr_t)arg);
+}
+
 static void forget_all(void)
 {
+  close_nbd_fds();
+  json_decref(ho.exports);
+  ho.exports = NULL;
+  if (ho.quiet_timer) mcsi_timer_cancel(ho.d->ini, ho.quiet_timer);
+  ho.quiet_timer = 0;
   for (size_t i = 0; i < ho.n; i++) mcsi_handover_blob_free(ho.s[i].blob);
   free(ho.s);
   ho.s = NULL;
@@ -76,6 +109,7 @@ static void give_back(const char *why)
   for (size_t i = 0; i < ho.n; i++)
     if (ho.s[i].blob) mcsi_session_handover_abort(d->ini, ho.s[i].sid);
   forget_all();
+  mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)0);   /* NBD clients read on */
   mcsid_listen_pause(d, 0);
   log_err("handover: %s; this process goes on serving", why);
 }
@@ -165,8 +199,8 @@ static json_t *state_document(void)
                                               "Blob", hex, "Fds", fds));
     free(hex);
   }
-  return json_pack("{s:s, s:i, s:i, s:o}", "Format", MCSID_HANDOVER_FORMAT, "Version", MCSID_HANDOVER_VERSION,
-                   "ListenFd", ho.d->listen_fd, "Sessions", sessions);
+  return json_pack("{s:s, s:i, s:i, s:o, s:O}", "Format", MCSID_HANDOVER_FORMAT, "Version", MCSID_HANDOVER_VERSION,
+                   "ListenFd", ho.d->listen_fd, "Sessions", sessions, "Exports", ho.exports);
 }
 
 static int write_state(void)
@@ -197,6 +231,7 @@ static void exec_successor(int ready_w)
   keep_open(ho.d->listen_fd);
   for (size_t i = 0; i < ho.n; i++)
     for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
+  for (size_t i = 0; i < ho.n_nbd; i++) keep_open(ho.nbd_fds[i]);
   snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
   setenv(MCSID_HANDOVER_ENV, env, 1);
   execv(exe_path, saved_argv);
@@ -217,6 +252,7 @@ static void launch(void)
   pid_t pid = fork();
   if (pid == 0) exec_successor(p[1]);
   close(p[1]);
+  close_nbd_fds();                      /* the successor has its own; ours are the exports' */
   if (pid < 0) {
     close(p[0]);
     give_back("fork failed");
@@ -250,6 +286,78 @@ static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, c
     h->nconns = h->blob->nfds;
   }
   one_done();
+}
+
+/* Every session's export, once the NBD clients are quiet. */
+static void export_sessions(void)
+{
+  mcsid *d = ho.d;
+  log_notice("handover: %zu NBD clients quiet; exporting %zu sessions", ho.n_nbd, ho.n);
+  ho.outstanding = ho.n + 1;            /* one for this loop: nothing ends before it is done */
+  for (size_t i = 0; i < ho.n; i++) {
+    if (mcsi_session_handover_export_async(d->ini, ho.s[i].sid, MCSID_HANDOVER_WAIT_MS,
+                                           MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
+      ho.failed++;
+      ho.outstanding--;
+      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+    }
+  }
+  one_done();
+}
+
+static void quiet_one(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                      void *arg)
+{
+  (void)target;
+  (void)spec;
+  (void)sock;
+  (void)arg;
+  ho.quiet &= mcsi_nbd_export_quiet(exp);
+}
+
+/* An export's handable clients into ho.exports (their sockets into ho.nbd_fds). */
+static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                         void *arg)
+{
+  mcsi_nbd_client_state st[64];
+  (void)arg;
+  if (ho.n_nbd >= MCSID_HANDOVER_MAX_NBD) return;
+  int lfd = mcsi_nbd_export_unix_socket(exp);
+  if (lfd >= 0) ho.nbd_fds[ho.n_nbd++] = lfd;
+  size_t room = MCSID_HANDOVER_MAX_NBD - ho.n_nbd, n = mcsi_nbd_export_clients(exp, st, room < 64 ? room : 64);
+  json_t *clients = json_array();
+  for (size_t i = 0; i < n; i++) {
+    char *hex = NULL;
+    ho.nbd_fds[ho.n_nbd++] = st[i].fd;
+    if (hex_of(st[i].unread, st[i].unread_len, &hex) == 0)
+      json_array_append_new(clients, json_pack("{s:i, s:s}", "Fd", st[i].fd, "Unread", hex));
+    free(hex);
+    free(st[i].unread);
+  }
+  json_t *x = json_pack("{s:s, s:O, s:o}", "Target", target, "Spec", spec, "Clients", clients);
+  if (lfd >= 0 && sock->name[0])        /* its socket file, by the inode the old process bound */
+    json_object_update_new(x, json_pack("{s:i, s:s, s:I, s:I, s:b}", "ListenFd", lfd, "Name", sock->name, "Dev",
+                                        (json_int_t)sock->dev, "Ino", (json_int_t)sock->ino, "Created", sock->created));
+  json_array_append_new(ho.exports, x);
+}
+
+/* Every millisecond until the NBD clients are quiet, or the deadline. */
+static void nbd_poll(mcsi_initiator *ini, void *arg)
+{
+  (void)arg;
+  ho.quiet_timer = 0;
+  ho.quiet = 1;
+  mcsid_exports_visit(ho.d, quiet_one, NULL);
+  if (ho.quiet) {
+    mcsid_exports_visit(ho.d, list_clients, NULL);
+    export_sessions();
+    return;
+  }
+  if (mono_ms() >= ho.quiet_deadline) {
+    give_back("NBD requests still in flight at the deadline");
+    return;
+  }
+  ho.quiet_timer = mcsi_timer_add(ini, 1, nbd_poll, NULL);
 }
 
 /* Target and leading portal of a session, for the successor's options. */
@@ -286,32 +394,46 @@ void mcsid_handover_start(mcsid *d)
   }
   mcsid_listen_pause(d, 1);             /* no new control client meanwhile */
   ho.n = n;
-  log_notice("handover: exporting %zu sessions", n);
   for (size_t i = 0; i < n; i++) {
     ho.s[i].sid = ids[i];
     describe(d, &ho.s[i]);
   }
-  ho.outstanding = n + 1;               /* one for this loop: nothing ends before it is done */
-  for (size_t i = 0; i < n; i++) {
-    if (mcsi_session_handover_export_async(d->ini, ids[i], MCSID_HANDOVER_WAIT_MS,
-                                           MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
-      ho.failed++;
-      ho.outstanding--;
-      log_warning("handover: session %llu: %s", (unsigned long long)ids[i], mcsi_last_message(d->ini));
-    }
-  }
-  one_done();
+  ho.exports = json_array();
+  mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)1);   /* NBD clients first: their requests need the sessions */
+  ho.quiet_deadline = mono_ms() + MCSID_HANDOVER_WAIT_MS;
+  ho.quiet_timer = mcsi_timer_add(d->ini, 0, nbd_poll, NULL);
 }
 
 /* ---- the successor ----------------------------------------------------------------------------------- */
 
 typedef struct taken { char target[224]; mcsi_id sid; size_t nconns; } taken;
 
+/* An NBD client waiting for its export to come up here. */
+typedef struct waiting {
+  char target[224];
+  json_t *spec;
+  int fd;
+  uint8_t *unread;
+  size_t len;
+} waiting;
+
+/* An export's listening socket, for the export of that target and spec here. */
+typedef struct listener {
+  char target[224];
+  json_t *spec;
+  mcsid_export_socket sock;
+} listener;
+
 static struct {
   int state_fd, ready_fd;
   taken *t;
   size_t n;
-} in = { -1, -1, NULL, 0 };
+  waiting w[MCSID_HANDOVER_MAX_NBD];
+  size_t nw;
+  listener l[MCSID_HANDOVER_MAX_NBD];
+  size_t nl;
+  uint64_t adopt_timer;
+} in = { .state_fd = -1, .ready_fd = -1 };
 
 int mcsid_handover_pending(void)
 {
@@ -439,6 +561,107 @@ static int take_session(mcsid *d, json_t *s, size_t i)
   return 0;
 }
 
+/* An export's listening socket, its file's name and inode. */
+static int take_listener(json_t *x, const char *target, json_t *spec)
+{
+  const char *name = json_string_value(json_object_get(x, "Name"));
+  listener *l = &in.l[in.nl];
+  if (in.nl >= MCSID_HANDOVER_MAX_NBD || !name || strlen(name) >= sizeof l->sock.name ||
+      !json_is_integer(json_object_get(x, "Dev")) || !json_is_integer(json_object_get(x, "Ino")) ||
+      (l->sock.fd = socket_fd(json_object_get(x, "ListenFd"), 1)) < 0)
+    return -1;
+  snprintf(l->target, sizeof l->target, "%s", target);
+  snprintf(l->sock.name, sizeof l->sock.name, "%s", name);
+  l->sock.dev = (dev_t)json_integer_value(json_object_get(x, "Dev"));
+  l->sock.ino = (ino_t)json_integer_value(json_object_get(x, "Ino"));
+  l->sock.created = json_is_true(json_object_get(x, "Created"));
+  l->spec = json_incref(spec);
+  in.nl++;
+  return 0;
+}
+
+int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spec, mcsid_export_socket *sock)
+{
+  (void)d;
+  for (size_t i = 0; i < in.nl; i++) {
+    listener *l = &in.l[i];
+    if (l->sock.fd < 0 || strcmp(l->target, target) || !json_equal(l->spec, spec)) continue;
+    *sock = l->sock;
+    l->sock.fd = -1;
+    return 0;
+  }
+  return -1;
+}
+
+/* Exports[] of the document: the NBD clients, each checked, to wait for their export. */
+static int take_exports(json_t *exports)
+{
+  json_t *x, *cl;
+  size_t i, j;
+  if (exports && (!json_is_array(exports) || json_array_size(exports) > MCSID_HANDOVER_MAX_NBD)) return -1;
+  json_array_foreach(exports, i, x) {
+    const char *target = json_string_value(json_object_get(x, "Target"));
+    json_t *spec = json_object_get(x, "Spec"), *clients = json_object_get(x, "Clients");
+    if (!target || strlen(target) >= sizeof in.w[0].target || !json_is_object(spec) || !json_is_array(clients))
+      return -1;
+    if (json_object_get(x, "ListenFd") && take_listener(x, target, spec) < 0) return -1;
+    json_array_foreach(clients, j, cl) {
+      const char *hex = json_string_value(json_object_get(cl, "Unread"));
+      waiting *w = &in.w[in.nw];
+      if (in.nw >= MCSID_HANDOVER_MAX_NBD || !hex || (w->fd = socket_fd(json_object_get(cl, "Fd"), 0)) < 0 ||
+          unhex(hex, &w->unread, &w->len) < 0 || w->len > 65536)
+        return -1;
+      snprintf(w->target, sizeof w->target, "%s", target);
+      w->spec = json_incref(spec);
+      in.nw++;
+    }
+  }
+  return 0;
+}
+
+static void drop_waiting(waiting *w)
+{
+  if (w->fd >= 0) close(w->fd);
+  w->fd = -1;
+  free(w->unread);
+  w->unread = NULL;
+  json_decref(w->spec);
+  w->spec = NULL;
+}
+
+/* The handed NBD clients whose export never came up here go. */
+static void adopt_over(mcsi_initiator *ini, void *arg)
+{
+  size_t n = 0;
+  (void)ini;
+  (void)arg;
+  in.adopt_timer = 0;
+  for (size_t i = 0; i < in.nw; i++) n += in.w[i].fd >= 0, drop_waiting(&in.w[i]);
+  if (n) log_warning("handover: %zu NBD clients closed: their export did not come up", n);
+  in.nw = 0;
+  for (size_t i = 0; i < in.nl; i++) {
+    if (in.l[i].sock.fd >= 0) close(in.l[i].sock.fd);
+    json_decref(in.l[i].spec);
+  }
+  in.nl = 0;
+}
+
+void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp)
+{
+  size_t n = 0;
+  (void)d;
+  for (size_t i = 0; i < in.nw; i++) {
+    waiting *w = &in.w[i];
+    if (w->fd < 0 || strcmp(w->target, target) || !json_equal(w->spec, spec)) continue;
+    if (mcsi_nbd_export_adopt_client(exp, w->fd, w->unread, w->len) == 0) {
+      w->fd = -1;
+      n++;
+    }
+    drop_waiting(w);
+  }
+  if (n) log_notice("handover: %zu NBD clients go on with their export (%s)", n, target);
+}
+
 int mcsid_handover_take(mcsid *d)
 {
   json_t *doc = read_state(), *sessions, *s;
@@ -468,6 +691,10 @@ int mcsid_handover_take(mcsid *d)
       }
       in.n++;
     }
+    if (!rc && take_exports(json_object_get(doc, "Exports")) < 0) {
+      log_err("handover: Exports is malformed: refused");
+      rc = -1;
+    }
     if (!rc) rc = mcsid_listen_adopt(d, listen_fd);
   }
   json_decref(doc);
@@ -483,5 +710,6 @@ void mcsid_handover_ready(mcsid *d)
   in.ready_fd = -1;
   free(in.t);
   in.t = NULL;
-  log_notice("handover: serving %zu sessions taken over", in.n);
+  if (in.nw || in.nl) in.adopt_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_ADOPT_MS, adopt_over, NULL);
+  log_notice("handover: serving %zu sessions taken over, %zu NBD clients wait for their exports", in.n, in.nw);
 }

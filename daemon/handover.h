@@ -14,17 +14,30 @@
  * word to the target, leaves the export sockets to the successor and exits
  * 0. A successor that refuses, dies or is silent for
  * MCSID_HANDOVER_TIMEOUT_MS: the old process takes everything back and
- * goes on serving. NBD clients connected to the old process are closed at
- * the handover (they reconnect to the successor). */
+ * goes on serving.
+ *
+ * NBD exports: before the sessions, every export is frozen (clients read
+ * no new request; those in flight finish, replies go out) until quiet
+ * (MCSID_HANDOVER_WAIT_MS). Each plain client in the transmission phase is
+ * handed (its socket and the bytes read ahead of it, under its export's
+ * target and spec) and joins the successor's export of that target and
+ * spec when it is up, without a new handshake. Clients under TLS or in the
+ * handshake are closed (they reconnect). Exports of no persistent target
+ * are not restarted by the successor: their clients are closed after
+ * MCSID_HANDOVER_ADOPT_MS. */
 #ifndef MCSID_HANDOVER_H
 #define MCSID_HANDOVER_H
+#include "exportdir.h"
+#include "mcsi_nbd.h"
 #include "mcsid.h"
 
 #define MCSID_HANDOVER_ENV "MCSID_HANDOVER"
 #define MCSID_HANDOVER_FORMAT "mcsid-handover"
 #define MCSID_HANDOVER_VERSION 1
 #define MCSID_HANDOVER_TIMEOUT_MS 15000   /* for the successor's "ready" */
-#define MCSID_HANDOVER_WAIT_MS 100        /* for a session's commands in flight */
+#define MCSID_HANDOVER_WAIT_MS 100        /* for a session's commands, an export's requests in flight */
+#define MCSID_HANDOVER_ADOPT_MS 30000     /* handed NBD clients wait this long for their export */
+#define MCSID_HANDOVER_MAX_NBD 1024       /* NBD clients handed at most */
 #define MCSID_HANDOVER_MAX_SESSIONS 4096
 #define MCSID_HANDOVER_MAX_CONNS 16       /* sockets of one session (the core carries at most 16) */
 
@@ -38,6 +51,12 @@ void mcsid_handover_start(mcsid *d);
  * adopted): 0, or -1 (refused: the caller exits non-zero, the old process
  * goes on). mcsid_handover_ready tells the old process we serve. */
 int mcsid_handover_pending(void);
+/* An export of the successor is up: the NBD clients the old process handed
+ * for the same target and spec join it (exports.c). */
+/* The listening socket the old process handed for that target and spec
+ * export: 0 with *sock filled (its fd ours), or -1 (none: bind one). */
+int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spec, mcsid_export_socket *sock);
+void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp);
 int mcsid_handover_take(mcsid *d);
 void mcsid_handover_ready(mcsid *d);
 #endif

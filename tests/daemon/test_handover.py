@@ -197,6 +197,56 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         t.is_(target_view(d.iqn), [], "the new mcsid logs the sessions out at the end")
 
+    def test_nbd_client_goes_on(self):
+        """fio (nbd engine: 4 KiB random writes, QD 32, verified as it goes) on a persistent
+        export while mcsid hands over three times: no error, the same connection (no new
+        handshake: fio opens it once), the longest completion latency reported."""
+        t = self.t
+        if not shutil.which("fio"):
+            t.skip("no fio")
+            return
+        d = self.daemon()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2,
+                                             "Exports": [{"Lun": LUN, "Socket": "h.sock", "ExportName": "h"}]})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
+        self.assertTrue(up, "setup: the export is up")
+        sock = os.path.join(d.export_dir, "h.sock")
+        c.close()
+        out = os.path.join(d.dir, "fio.json")
+        fio = subprocess.Popen(["fio", "--name=handover", "--ioengine=nbd", "--uri=nbd+unix:///h?socket=" + sock,
+                                "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=16M", "--offset=64M",
+                                "--verify=crc32c", "--verify_backlog=64", "--time_based", "--runtime=6",
+                                "--output-format=json", "--output=" + out],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        pids = [d.proc.pid]
+        for n in range(1, 4):
+            rc, pid = d.hand_over()
+            t.ok(rc == 0 and pid and pid not in pids, "handover %d under fio: the old exits 0, pid %s serves" % (n, pid))
+            pids.append(pid)
+            time.sleep(1.0)
+        err = fio.communicate(timeout=60)[1]
+        t.is_(fio.returncode, 0, "fio ends without an error (%s)" % err.strip()[-300:])
+        try:
+            import json
+            with open(out) as f:
+                job = json.load(f)["jobs"][0]
+            w = job["write"]
+            t.ok(job["error"] == 0 and w["io_bytes"] > 0, "fio wrote %d MiB, error %d" % (w["io_bytes"] >> 20, job["error"]))
+            t.note("fio: %d write IOPS, longest completion %.1f ms across 3 handovers"
+                   % (w["iops"], w["clat_ns"]["max"] / 1e6))
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            t.ok(False, "fio's report reads (%s)" % e)
+        t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
     def refused(self, successor, what, said):
         t = self.t
         d = self.daemon()
