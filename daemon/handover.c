@@ -372,9 +372,11 @@ static void describe(mcsid *d, handed *h)
   mcsi_session_info_free(si);
 }
 
+int mcsid_handover_active(void) { return ho.active || !saved_argv; }   /* no argv: not a program (a harness) */
+
 void mcsid_handover_start(mcsid *d)
 {
-  if (d->stopping || ho.active) {
+  if (d->stopping || mcsid_handover_active()) {
     log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "one is under way already");
     return;
   }

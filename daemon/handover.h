@@ -44,8 +44,10 @@
 /* Remembers how this process was started (argv[0] resolved now, argv): the
  * successor is that path, read again at the handover. */
 void mcsid_handover_init(int argc, char **argv);
-/* SIGUSR2: starts a handover (one at a time; not while stopping). */
+/* SIGUSR2 and Upgrade: starts a handover (one at a time; not while stopping). */
 void mcsid_handover_start(mcsid *d);
+/* 1 while one is under way. */
+int mcsid_handover_active(void);
 /* At start: 1 if MCSID_HANDOVER names a state to take over; then
  * mcsid_handover_take takes it (sessions imported, control socket
  * adopted): 0, or -1 (refused: the caller exits non-zero, the old process

@@ -12,6 +12,7 @@ local function op(o)
   for _, p in ipairs(o.params) do o.param[p.name] = p end
 end
 op{ name = "get_version", rpc = "GetVersion", iscsicli = { "VersionInfo", "NodeName" }, params = { } }
+op{ name = "upgrade", rpc = "Upgrade", params = { } }
 op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c = "mcsi_login_to_target", lua_args = "table", iscsicli = { "LoginTarget", "QLoginTarget" }, params = {
     { name = "target", rpc = "TargetName", type = "string", required = true, max = 223 },
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },

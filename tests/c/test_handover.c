@@ -216,11 +216,111 @@ static void in_process(void)
   mcsi_initiator_free(b);
 }
 
+/* ---- into another process: the blob and the sockets over a Unix socket (SCM_RIGHTS) ---- */
+
+static int send_blob(int sock, const mcsi_handover_blob *b)
+{
+  uint32_t len = (uint32_t)b->len;
+  char cbuf[CMSG_SPACE(16 * sizeof(int))];
+  struct iovec iov[2] = { { &len, sizeof len }, { b->data, b->len } };
+  struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf,
+                      .msg_controllen = CMSG_SPACE(b->nfds * sizeof(int)) };
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+  if (!cm || b->nfds > 16) return -1;
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(b->nfds * sizeof(int));
+  memcpy(CMSG_DATA(cm), b->fds, b->nfds * sizeof(int));
+  return sendmsg(sock, &m, 0) == (ssize_t)(sizeof len + b->len) ? 0 : -1;
+}
+
+/* The blob (at most 4 KiB here) and its sockets: the count of fds, or -1. */
+static int recv_blob(int sock, uint8_t *blob, size_t *len, int *fds)
+{
+  uint32_t n = 0;
+  char cbuf[CMSG_SPACE(16 * sizeof(int))];
+  struct iovec iov[2] = { { &n, sizeof n }, { blob, 4096 } };
+  struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+  ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+  if (r < (ssize_t)sizeof n || n > 4096 || (size_t)r != sizeof n + n || !cm || cm->cmsg_type != SCM_RIGHTS) return -1;
+  *len = n;
+  int nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+  memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+  return nfds;
+}
+
+static char say(int sock, char c) { return write(sock, &c, 1) == 1 ? c : 0; }
+static char hear(int sock) { char c = 0; return read(sock, &c, 1) == 1 ? c : 0; }
+
+/* The child: imports, says 'I'; once told 'C' (committed) reads the parent's
+ * pattern, writes its own, says 'K' (or 'F'); told 'L', logs out; exits 0. */
+static int child(int sock)
+{
+  uint8_t blob[4096];
+  size_t len = 0;
+  int fds[16];
+  int nfds = recv_blob(sock, blob, &len, fds);
+  mcsi_initiator *b = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-child");
+  mcsi_id sid = 0;
+  if (nfds < 0 || mcsi_session_handover_import(b, opts(), blob, len, fds, (size_t)nfds, &sid)) {
+    say(sock, 'F');
+    return 1;
+  }
+  if (say(sock, 'I') != 'I' || hear(sock) != 'C') return 1;
+  int good = reads_back(b, sid, 64 * CHUNK, CHUNK, 9) && !write_pattern(b, sid, 80 * CHUNK, CHUNK, 10) &&
+             reads_back(b, sid, 80 * CHUNK, CHUNK, 10);
+  say(sock, good ? 'K' : 'F');
+  if (hear(sock) != 'L') return 1;
+  int out = mcsi_logout_from_target(b, sid) == ISDSC_SUCCESS;
+  mcsi_initiator_free(b);
+  return good && out ? 0 : 1;
+}
+
+static void to_child_process(void)
+{
+  mcsi_initiator *a = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-parent");
+  mcsi_id sid = two_connections(a);
+  if (!sid) return;
+  T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 64 * CHUNK, CHUNK, 9)), "ISDSC_SUCCESS", "parent: a pattern");
+  char *before = target_view();
+  mcsi_handover_blob *blob = NULL;
+  mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "parent: exports (%s)", mcsi_last_message(a));
+  int sp[2];
+  if (!blob || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sp[0]);
+    _exit(child(sp[1]));
+  }
+  close(sp[1]);
+  T_OK(send_blob(sp[0], blob) == 0, "parent: the blob and 2 sockets go by SCM_RIGHTS");
+  mcsi_handover_blob_free(blob);            /* our duplicates: the child has its own */
+  T_EQ_INT(hear(sp[0]), 'I', "the child imported the session");
+  T_EQ_STR(mcsi_status_name(mcsi_session_handover_commit(a, sid)), "ISDSC_SUCCESS", "parent: commits");
+  say(sp[0], 'C');
+  T_EQ_INT(hear(sp[0]), 'K', "the child reads the parent's pattern back and writes its own");
+  char *during = target_view();
+  T_EQ_STR(during, before, "tgt shows the same session and connections while the child serves it");
+  say(sp[0], 'L');
+  int status = 0;
+  waitpid(pid, &status, 0);
+  T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child logs out and exits 0");
+  T_EQ_INT(count(target_view(), "Connection:"), 0, "tgt shows no connection left");
+  close(sp[0]);
+  free(before);
+  free(during);
+  mcsi_initiator_free(a);
+}
+
 int main(void)
 {
   snprintf(portal1, sizeof portal1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
   snprintf(portal2, sizeof portal2, "127.0.0.2:%s", t_env("MCSI_TGT_PORT"));
   iqn = t_env("MCSI_TGT_IQN_PLAIN");
   in_process();
+  to_child_process();
   return t_done();
 }

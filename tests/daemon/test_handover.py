@@ -3,7 +3,7 @@
 new mcsid (SIGUSR2) with no logout and no login at the target.
 
 - a plain session with 2 connections and a persistent one with 2: SIGUSR2
-  three times in a row; each time the old process exits 0, a new pid
+  twice then the Upgrade method; each time the old process exits 0, a new pid
   serves the same socket, SessionList shows the same TSIHs and connection
   counts, tgtadm shows the very same sessions and connections (no login,
   no logout), the data written before reads back and new writes land, the
@@ -88,11 +88,17 @@ class HandoverDaemon(Daemon):
         finally:
             mcsid_test.MCSID = saved
 
-    def hand_over(self, timeout=20):
-        """SIGUSR2; returns (old exit code, new pid or None) once the old one exited."""
+    def hand_over(self, timeout=20, method=False):
+        """SIGUSR2 (or the Upgrade method); returns (old exit code, new pid or None) once
+        the old one exited."""
         old = self.proc
         seen = len(self.log_text())
-        old.send_signal(signal.SIGUSR2)
+        if method:
+            c = self.client()
+            self.upgrade_answer = c.call("Upgrade")
+            c.close()
+        else:
+            old.send_signal(signal.SIGUSR2)
         try:
             rc = old.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -172,7 +178,9 @@ class TestHandover(mcsid_test.DaemonCase):
         pids = [d.proc.pid]
         for n in range(1, 4):
             t0 = time.monotonic()
-            rc, pid = d.hand_over()
+            rc, pid = d.hand_over(method=n == 3)
+            if n == 3:
+                t.status(d.upgrade_answer, "ISDSC_SUCCESS", "handover 3 through the Upgrade method")
             t.is_(rc, 0, "handover %d: the old mcsid exits 0" % n)
             t.ok(pid and pid not in pids, "handover %d: a new pid serves (%s after %s)" % (n, pid, pids))
             pids.append(pid)
