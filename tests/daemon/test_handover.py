@@ -8,6 +8,10 @@ new mcsid (SIGUSR2) with no logout and no login at the target.
   counts, tgtadm shows the very same sessions and connections (no login,
   no logout), the data written before reads back and new writes land, the
   persistent session is still kept (Persistent) by the new process;
+- fio through an export during three handovers: no error, data verified;
+- kill -9 (no handover): the persistent login and export come back at the
+  restart and qemu-io (reconnect-delay) goes on; every acknowledged write
+  reads back;
 - a successor that refuses (the binary on disk replaced by one that exits
   3): the old process keeps serving, its sessions unchanged and working;
 - a successor that reads another state version refuses it (exit 3) and
@@ -249,6 +253,60 @@ class TestHandover(mcsid_test.DaemonCase):
         except (OSError, ValueError, KeyError, IndexError) as e:
             t.ok(False, "fio's report reads (%s)" % e)
         t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_crash_nbd_client_reconnects(self):
+        """kill -9 cannot hand over: the persistent login and its export come back at the
+        restart, and qemu-io (reconnect-delay) goes on writing; every write it acknowledged,
+        before and after the crash, reads back."""
+        t = self.t
+        if not shutil.which("qemu-io"):
+            t.skip("no qemu-io")
+            return
+        d = self.daemon()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 1,
+                                             "Exports": [{"Lun": LUN, "Socket": "k.sock", "ExportName": "k"}]})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        up = lambda: [x for x in result(d.client().call("ListExports")).get("Exports", []) if x.get("State") == "up"]
+        self.assertTrue(wait_for(up, 20), "setup: the export is up")
+        c.close()
+        sock = os.path.join(d.export_dir, "k.sock")
+        q = subprocess.Popen(["qemu-io", "--image-opts",
+                              "driver=nbd,server.type=unix,server.path=%s,export=k,reconnect-delay=30" % sock],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             bufsize=1)
+
+        def command(line):
+            q.stdin.write(line + "\n")
+            q.stdin.flush()
+            got = q.stdout.readline()
+            while got and not re.search(r"(wrote|read) \d+/\d+ bytes|error|failed|Pattern verification", got, re.I):
+                got = q.stdout.readline()
+            return got
+
+        base = 96 << 20
+        acked = []
+        for i in range(40):
+            if i == 20:
+                d.kill9()
+                d.start()                      # the persistent login and the export come back
+            line = command("write -P %d %d 4k" % (i + 1, base + i * 4096))
+            if re.search(r"wrote 4096/4096", line):
+                acked.append(i)
+        t.is_(len(acked), 40, "qemu-io: all 40 writes acknowledged across the crash (%d)" % len(acked))
+        bad = [i for i in acked if not re.search(r"read 4096/4096", command("read -P %d %d 4k" % (i + 1, base + i * 4096)))]
+        t.is_(bad, [], "every acknowledged write reads back through the same qemu-io")
+        x = (up() or [{}])[0]
+        t.ok(x.get("Clients") == 1 and x.get("Statistics", {}).get("Requests", 0) >= 20,
+             "the restarted mcsid serves qemu-io, which reconnected (%s clients, %s requests)"
+             % (x.get("Clients"), x.get("Statistics", {}).get("Requests")))
+        q.stdin.close()
+        q.wait(30)
         c = d.client()
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
