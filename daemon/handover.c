@@ -102,6 +102,16 @@ static void forget_all(void)
   ho.active = 0;
 }
 
+static unsigned attempts;               /* of this handover: busy sessions or clients are tried again */
+static uint64_t retry_timer;
+
+static void retry_due(mcsi_initiator *ini, void *arg)
+{
+  (void)ini;
+  retry_timer = 0;
+  mcsid_handover_start(arg);
+}
+
 /* The successor did not take over: every session goes on here. */
 static void give_back(const char *why)
 {
@@ -112,6 +122,20 @@ static void give_back(const char *why)
   mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)0);   /* NBD clients read on */
   mcsid_listen_pause(d, 0);
   log_err("handover: %s; this process goes on serving", why);
+}
+
+/* Not quiet in time (commands in flight, a connection recovering): tried
+ * again a little later, MCSID_HANDOVER_ATTEMPTS times in all. */
+static void busy(const char *why)
+{
+  mcsid *d = ho.d;
+  give_back(why);
+  if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
+    log_err("handover: given up after %u attempts", attempts);
+    attempts = 0;
+    return;
+  }
+  retry_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_RETRY_MS, retry_due, d);
 }
 
 static void reap_child(int block)
@@ -136,6 +160,9 @@ static void let_go(void)
   forget_all();
   mcsid_exports_hand_over(d);
   mcsid_listen_forget(d);
+  if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);
+  retry_timer = 0;
+  attempts = 0;
   log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
   d->handed_over = 1;
   d->done = 1;
@@ -269,7 +296,7 @@ static void launch(void)
 static void one_done(void)
 {
   if (--ho.outstanding) return;
-  if (ho.failed) give_back("a session could not be exported");
+  if (ho.failed) busy("a session could not be exported");
   else launch();
 }
 
@@ -354,7 +381,7 @@ static void nbd_poll(mcsi_initiator *ini, void *arg)
     return;
   }
   if (mono_ms() >= ho.quiet_deadline) {
-    give_back("NBD requests still in flight at the deadline");
+    busy("NBD requests still in flight at the deadline");
     return;
   }
   ho.quiet_timer = mcsi_timer_add(ini, 1, nbd_poll, NULL);
@@ -372,14 +399,16 @@ static void describe(mcsid *d, handed *h)
   mcsi_session_info_free(si);
 }
 
-int mcsid_handover_active(void) { return ho.active || !saved_argv; }   /* no argv: not a program (a harness) */
+int mcsid_handover_active(void) { return ho.active || retry_timer || !saved_argv; }   /* no argv: not a program (a harness) */
 
 void mcsid_handover_start(mcsid *d)
 {
-  if (d->stopping || mcsid_handover_active()) {
+  if (d->stopping || ho.active || !saved_argv) {
     log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "one is under way already");
     return;
   }
+  if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);   /* a signal during the wait: now */
+  retry_timer = 0;
   mcsi_id ids[MCSID_HANDOVER_MAX_SESSIONS];
   size_t n = mcsi_session_list(d->ini, ids, MCSID_HANDOVER_MAX_SESSIONS);
   if (n > MCSID_HANDOVER_MAX_SESSIONS) {

@@ -14,7 +14,10 @@
  * word to the target, leaves the export sockets to the successor and exits
  * 0. A successor that refuses, dies or is silent for
  * MCSID_HANDOVER_TIMEOUT_MS: the old process takes everything back and
- * goes on serving.
+ * goes on serving. Sessions or NBD clients that are not quiet in time (a
+ * connection being recovered, commands in flight past the deadline): every
+ * one goes on, and the handover is tried again MCSID_HANDOVER_RETRY_MS later,
+ * MCSID_HANDOVER_ATTEMPTS times in all.
  *
  * NBD exports: before the sessions, every export is frozen (clients read
  * no new request; those in flight finish, replies go out) until quiet
@@ -36,6 +39,8 @@
 #define MCSID_HANDOVER_VERSION 1
 #define MCSID_HANDOVER_TIMEOUT_MS 15000   /* for the successor's "ready" */
 #define MCSID_HANDOVER_WAIT_MS 100        /* for a session's commands, an export's requests in flight */
+#define MCSID_HANDOVER_ATTEMPTS 20         /* a handover that found sessions busy is tried again */
+#define MCSID_HANDOVER_RETRY_MS 250       /* ... after this */
 #define MCSID_HANDOVER_ADOPT_MS 30000     /* handed NBD clients wait this long for their export */
 #define MCSID_HANDOVER_MAX_NBD 1024       /* NBD clients handed at most */
 #define MCSID_HANDOVER_MAX_SESSIONS 4096

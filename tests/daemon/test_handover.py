@@ -125,6 +125,23 @@ def target_view(initiator):
     return sorted(blocks)
 
 
+def drop_every_second(initiator, stop):
+    """Drops one connection of the initiator's session on target 1 every second until stop."""
+    adm = ["tgtadm", "-C", "0", "--lld", "iscsi"]
+    envs = dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC"))
+    while not stop:
+        time.sleep(1.0)
+        out = subprocess.run(adm + ["--op", "show", "--mode", "conn", "--tid", "1"], env=envs,
+                             capture_output=True, text=True).stdout
+        for block in out.split("Session:")[1:]:
+            if ("Initiator: " + initiator) in block:
+                sid = block.split()[0]
+                cid = block.split("Connection:")[1].split()[0]
+                subprocess.run(adm + ["--op", "delete", "--mode", "conn", "--tid", "1", "--sid", sid, "--cid", cid],
+                               env=envs, capture_output=True)
+                break
+
+
 def sessions(c):
     return {s["TargetName"]: s for s in result(c.call("SessionList")).get("Sessions", [])}
 
@@ -211,8 +228,17 @@ class TestHandover(mcsid_test.DaemonCase):
 
     def test_nbd_client_goes_on(self):
         """fio (nbd engine: 4 KiB random writes, QD 32, verified as it goes) on a persistent
-        export while mcsid hands over three times: no error, the same connection (no new
-        handshake: fio opens it once), the longest completion latency reported."""
+        export while mcsid hands over three times (MCSI_HANDOVER_ROUNDS): no error, the same
+        connection (no new handshake: fio opens it once), the longest completion reported."""
+        self.fio_through_handovers(int(os.environ.get("MCSI_HANDOVER_ROUNDS", "3")), drops=False)
+
+    def test_nbd_client_goes_on_under_drops(self):
+        """The same while the target drops one connection of the session every second
+        (tgtadm delete conn; failover.lua adds it back): handovers that find a connection
+        being replaced are tried again, fio sees no error."""
+        self.fio_through_handovers(3, drops=True)
+
+    def fio_through_handovers(self, rounds, drops):
         t = self.t
         if not shutil.which("fio"):
             t.skip("no fio")
@@ -220,7 +246,7 @@ class TestHandover(mcsid_test.DaemonCase):
         d = self.daemon()
         c = d.client()
         r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
-                                             "Connections": 2,
+                                             "Connections": 2, "PolicyScript": "failover.lua",
                                              "Exports": [{"Lun": LUN, "Socket": "h.sock", "ExportName": "h"}]})
         self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
         up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
@@ -230,17 +256,29 @@ class TestHandover(mcsid_test.DaemonCase):
         out = os.path.join(d.dir, "fio.json")
         fio = subprocess.Popen(["fio", "--name=handover", "--ioengine=nbd", "--uri=nbd+unix:///h?socket=" + sock,
                                 "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=16M", "--offset=64M",
-                                "--verify=crc32c", "--verify_backlog=64", "--time_based", "--runtime=6",
+                                "--verify=crc32c", "--verify_backlog=64", "--time_based",
+                                "--runtime=%d" % (rounds * max(0.2, 5.0 / rounds) + 4),
                                 "--output-format=json", "--output=" + out],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stop = []
+        dropper = None
+        if drops:
+            import threading
+            dropper = threading.Thread(target=drop_every_second, args=(d.iqn, stop))
+            dropper.start()
         time.sleep(1.0)
         pids = [d.proc.pid]
-        for n in range(1, 4):
-            rc, pid = d.hand_over()
+        started = time.monotonic()
+        for n in range(1, rounds + 1):
+            rc, pid = d.hand_over(timeout=30)
             t.ok(rc == 0 and pid and pid not in pids, "handover %d under fio: the old exits 0, pid %s serves" % (n, pid))
             pids.append(pid)
-            time.sleep(1.0)
-        err = fio.communicate(timeout=60)[1]
+            time.sleep(max(0.2, 5.0 / rounds))
+        stop.append(1)
+        if dropper:
+            dropper.join()
+        err = fio.communicate(timeout=120)[1]
+        t.note("%d handovers in %.1f s" % (rounds, time.monotonic() - started))
         t.is_(fio.returncode, 0, "fio ends without an error (%s)" % err.strip()[-300:])
         try:
             import json
@@ -248,8 +286,8 @@ class TestHandover(mcsid_test.DaemonCase):
                 job = json.load(f)["jobs"][0]
             w = job["write"]
             t.ok(job["error"] == 0 and w["io_bytes"] > 0, "fio wrote %d MiB, error %d" % (w["io_bytes"] >> 20, job["error"]))
-            t.note("fio: %d write IOPS, longest completion %.1f ms across 3 handovers"
-                   % (w["iops"], w["clat_ns"]["max"] / 1e6))
+            t.note("fio: %d write IOPS, longest completion %.1f ms across %d handovers%s"
+                   % (w["iops"], w["clat_ns"]["max"] / 1e6, rounds, " and connection drops" if drops else ""))
         except (OSError, ValueError, KeyError, IndexError) as e:
             t.ok(False, "fio's report reads (%s)" % e)
         t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
