@@ -308,7 +308,9 @@ static void to_child_process(void)
   int status = 0;
   waitpid(pid, &status, 0);
   T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child logs out and exits 0");
-  T_EQ_INT(count(target_view(), "Connection:"), 0, "tgt shows no connection left");
+  char *after = target_view();
+  T_EQ_INT(count(after, "Connection:"), 0, "tgt shows no connection left");
+  free(after);
   close(sp[0]);
   free(before);
   free(during);
