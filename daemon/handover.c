@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -733,8 +735,28 @@ int mcsid_handover_take(mcsid *d)
   return rc;
 }
 
+void mcsid_notify_service_manager(const char *what)
+{
+  const char *path = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof sa.sun_path) return;
+  memcpy(sa.sun_path, path, strlen(path));
+  if (path[0] == '@') sa.sun_path[0] = 0;   /* abstract */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  char msg[128];
+  int n = snprintf(msg, sizeof msg, "%s", what);
+  if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))) < 0)
+    log_warning("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+  close(fd);
+}
+
 void mcsid_handover_ready(mcsid *d)
 {
+  char main_pid[64];
+  snprintf(main_pid, sizeof main_pid, "MAINPID=%ld\nREADY=1", (long)getpid());
+  mcsid_notify_service_manager(main_pid);   /* before the old one exits: the service manager follows us */
   for (size_t i = 0; i < in.n; i++) mcsid_persist_adopt(d, in.t[i].target, in.t[i].sid, in.t[i].nconns);
   if (write(in.ready_fd, "ready\n", 6) != 6) log_warning("handover: could not tell the old process: %s", strerror(errno));
   close(in.ready_fd);

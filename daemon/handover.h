@@ -66,4 +66,9 @@ int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spe
 void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp);
 int mcsid_handover_take(mcsid *d);
 void mcsid_handover_ready(mcsid *d);
+/* One datagram to $NOTIFY_SOCKET (sd_notify's protocol; nothing without
+ * it): "READY=1" at start; a successor sends "MAINPID=<its pid>\nREADY=1"
+ * before the old process exits, so that a unit with Type=notify and
+ * NotifyAccess=all follows the handover instead of stopping the service. */
+void mcsid_notify_service_manager(const char *what);
 #endif

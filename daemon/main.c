@@ -241,6 +241,7 @@ int main(int argc, char **argv)
   mcsid_policies_open(&d);
   log_notice("mcsid %s: %s on %s, state in %s", MCSID_VERSION, mcsi_initiator_name(d.ini), d.socket_path, state_dir);
   if (handed) mcsid_handover_ready(&d);
+  else mcsid_notify_service_manager("READY=1");
   mcsid_persist_start_all(&d);
   while (!d.done) {
     if (mcsi_process(d.ini, mcsid_policies_timeout(&d)) < 0 && errno != EINTR) {

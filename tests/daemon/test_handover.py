@@ -187,7 +187,18 @@ class TestHandover(mcsid_test.DaemonCase):
 
     def test_three_upgrades(self):
         t = self.t
-        d = self.daemon()
+        import socket as so
+        notify = so.socket(so.AF_UNIX, so.SOCK_DGRAM)     # a service manager's NOTIFY_SOCKET, as systemd's
+        notify_path = os.path.join(self.tmpdir(), "notify")
+        notify.bind(notify_path)
+        notify.settimeout(10)
+        self.addCleanup(notify.close)
+        os.environ["NOTIFY_SOCKET"] = notify_path
+        try:
+            d = self.daemon()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        t.is_(notify.recv(256).decode(), "READY=1", "mcsid tells the service manager it is ready")
         c, sid = self.two_sessions(d)
         data = os.urandom(8 * 512)
         t.is_(write(c, sid, 4096, data), "ISDSC_SUCCESS", "a pattern written before the first handover")
@@ -204,6 +215,11 @@ class TestHandover(mcsid_test.DaemonCase):
                 t.status(d.upgrade_answer, "ISDSC_SUCCESS", "handover 3 through the Upgrade method")
             t.is_(rc, 0, "handover %d: the old mcsid exits 0" % n)
             t.ok(pid and pid not in pids, "handover %d: a new pid serves (%s after %s)" % (n, pid, pids))
+            try:
+                said = notify.recv(256).decode()
+            except OSError as e:
+                said = str(e)
+            t.is_(said, "MAINPID=%s\nREADY=1" % pid, "handover %d: the new mcsid tells the service manager its pid" % n)
             pids.append(pid)
             c = d.client()
             now = sessions(c)
