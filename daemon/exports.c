@@ -35,6 +35,7 @@ struct mcsid_export {
   mcsi_id started_sid;       /* the session its start probed */
   mcsi_nbd_export *exp;      /* running: EXP_UP */
   mcsid_export_socket sock;  /* its Unix socket under export_dir, from the start to the stop */
+  int handed_tcp;            /* a listening TCP socket the old process handed (handover.h), until started */
   int state;
   int dropped;               /* unlinked while starting: freed when the start ends */
   int store;                 /* ExportLun IsPersistent: stored once up */
@@ -109,6 +110,7 @@ static mcsid_export *record_new(mcsid *d, json_t *spec, mcsi_id sid, const char 
   x->sid = sid;
   x->state = EXP_WAITING;
   x->sock.fd = -1;
+  x->handed_tcp = -1;
   snprintf(x->target, sizeof x->target, "%s", target ? target : "");
   mcsid_export **p = &d->exports;   /* oldest first */
   while (*p) p = &(*p)->next;
@@ -294,8 +296,15 @@ static void answer(mcsid_export *x, mcsi_status st, const char *message)
 }
 
 /* A start that failed: ExportLun's record goes, a persistent one stays "failed". */
+static void close_handed_tcp(mcsid_export *x)
+{
+  if (x->handed_tcp >= 0) close(x->handed_tcp);   /* the export listens on its own duplicate */
+  x->handed_tcp = -1;
+}
+
 static void start_failed(mcsid_export *x, mcsi_status st, const char *message)
 {
+  close_handed_tcp(x);
   snprintf(x->error, sizeof x->error, "%s: %s", mcsi_status_name(st), message ? message : "");
   x->state = EXP_FAILED;
   log_warning("export %llu (session %llu LUN %lld): %s", (unsigned long long)x->id, (unsigned long long)x->sid,
@@ -311,6 +320,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
   mcsid_export *x = arg;
   (void)ini;
   mcsid_export_socket_close(&x->sock);   /* the export listens on its own duplicate */
+  close_handed_tcp(x);
   if (!st && (x->dropped || x->d->stopping)) {
     mcsi_nbd_export_stop(exp);
     st = ISDSC_SESSION_BUSY;
@@ -371,6 +381,8 @@ static void record_start(mcsid_export *x)
     start_failed(x, ISDSC_INVALID_PARAMETER, msg);
     return;
   }
+  x->handed_tcp = o.tcp ? mcsid_handover_export_tcp(x->d, x->target, x->spec) : -1;   /* the old process's */
+  o.tcp_listen_fd = x->handed_tcp;
   mcsi_status st = mcsi_nbd_export_start_async(x->d->ini, x->sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")),
                                                &o, started, x, msg, sizeof msg);
   if (st) {

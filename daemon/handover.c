@@ -353,6 +353,8 @@ static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export
   if (ho.n_nbd >= MCSID_HANDOVER_MAX_NBD) return;
   int lfd = mcsi_nbd_export_unix_socket(exp);
   if (lfd >= 0) ho.nbd_fds[ho.n_nbd++] = lfd;
+  int tfd = ho.n_nbd < MCSID_HANDOVER_MAX_NBD ? mcsi_nbd_export_tcp_socket(exp) : -1;
+  if (tfd >= 0) ho.nbd_fds[ho.n_nbd++] = tfd;
   size_t room = MCSID_HANDOVER_MAX_NBD - ho.n_nbd, n = mcsi_nbd_export_clients(exp, st, room < 64 ? room : 64);
   json_t *clients = json_array();
   for (size_t i = 0; i < n; i++) {
@@ -367,6 +369,7 @@ static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export
   if (lfd >= 0 && sock->name[0])        /* its socket file, by the inode the old process bound */
     json_object_update_new(x, json_pack("{s:i, s:s, s:I, s:I, s:b}", "ListenFd", lfd, "Name", sock->name, "Dev",
                                         (json_int_t)sock->dev, "Ino", (json_int_t)sock->ino, "Created", sock->created));
+  if (tfd >= 0) json_object_set_new(x, "TcpListenFd", json_integer(tfd));
   json_array_append_new(ho.exports, x);
 }
 
@@ -454,7 +457,8 @@ typedef struct waiting {
 typedef struct listener {
   char target[224];
   json_t *spec;
-  mcsid_export_socket sock;
+  mcsid_export_socket sock;             /* the Unix one (fd -1: none) */
+  int tcp_fd;                           /* the TCP one, or -1 */
 } listener;
 
 static struct {
@@ -599,12 +603,18 @@ static int take_listener(json_t *x, const char *target, json_t *spec)
 {
   const char *name = json_string_value(json_object_get(x, "Name"));
   listener *l = &in.l[in.nl];
-  if (in.nl >= MCSID_HANDOVER_MAX_NBD || !name || strlen(name) >= sizeof l->sock.name ||
-      !json_is_integer(json_object_get(x, "Dev")) || !json_is_integer(json_object_get(x, "Ino")) ||
-      (l->sock.fd = socket_fd(json_object_get(x, "ListenFd"), 1)) < 0)
+  if (in.nl >= MCSID_HANDOVER_MAX_NBD) return -1;
+  l->sock.fd = l->tcp_fd = -1;
+  if (json_object_get(x, "TcpListenFd") && (l->tcp_fd = socket_fd(json_object_get(x, "TcpListenFd"), 1)) < 0)
     return -1;
+  if (json_object_get(x, "ListenFd") &&
+      (!name || strlen(name) >= sizeof l->sock.name || !json_is_integer(json_object_get(x, "Dev")) ||
+       !json_is_integer(json_object_get(x, "Ino")) || (l->sock.fd = socket_fd(json_object_get(x, "ListenFd"), 1)) < 0)) {
+    if (l->tcp_fd >= 0) close(l->tcp_fd);
+    return -1;
+  }
   snprintf(l->target, sizeof l->target, "%s", target);
-  snprintf(l->sock.name, sizeof l->sock.name, "%s", name);
+  snprintf(l->sock.name, sizeof l->sock.name, "%s", name ? name : "");
   l->sock.dev = (dev_t)json_integer_value(json_object_get(x, "Dev"));
   l->sock.ino = (ino_t)json_integer_value(json_object_get(x, "Ino"));
   l->sock.created = json_is_true(json_object_get(x, "Created"));
@@ -613,17 +623,30 @@ static int take_listener(json_t *x, const char *target, json_t *spec)
   return 0;
 }
 
+static listener *find_listener(const char *target, const json_t *spec)
+{
+  for (size_t i = 0; i < in.nl; i++)
+    if (!strcmp(in.l[i].target, target) && json_equal(in.l[i].spec, spec)) return &in.l[i];
+  return NULL;
+}
+
 int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spec, mcsid_export_socket *sock)
 {
+  listener *l = find_listener(target, spec);
   (void)d;
-  for (size_t i = 0; i < in.nl; i++) {
-    listener *l = &in.l[i];
-    if (l->sock.fd < 0 || strcmp(l->target, target) || !json_equal(l->spec, spec)) continue;
-    *sock = l->sock;
-    l->sock.fd = -1;
-    return 0;
-  }
-  return -1;
+  if (!l || l->sock.fd < 0) return -1;
+  *sock = l->sock;
+  l->sock.fd = -1;
+  return 0;
+}
+
+int mcsid_handover_export_tcp(mcsid *d, const char *target, const json_t *spec)
+{
+  listener *l = find_listener(target, spec);
+  (void)d;
+  int fd = l ? l->tcp_fd : -1;
+  if (l) l->tcp_fd = -1;
+  return fd;
 }
 
 /* Exports[] of the document: the NBD clients, each checked, to wait for their export. */
@@ -637,7 +660,8 @@ static int take_exports(json_t *exports)
     json_t *spec = json_object_get(x, "Spec"), *clients = json_object_get(x, "Clients");
     if (!target || strlen(target) >= sizeof in.w[0].target || !json_is_object(spec) || !json_is_array(clients))
       return -1;
-    if (json_object_get(x, "ListenFd") && take_listener(x, target, spec) < 0) return -1;
+    if ((json_object_get(x, "ListenFd") || json_object_get(x, "TcpListenFd")) && take_listener(x, target, spec) < 0)
+      return -1;
     json_array_foreach(clients, j, cl) {
       const char *hex = json_string_value(json_object_get(cl, "Unread"));
       waiting *w = &in.w[in.nw];
@@ -674,6 +698,7 @@ static void adopt_over(mcsi_initiator *ini, void *arg)
   in.nw = 0;
   for (size_t i = 0; i < in.nl; i++) {
     if (in.l[i].sock.fd >= 0) close(in.l[i].sock.fd);
+    if (in.l[i].tcp_fd >= 0) close(in.l[i].tcp_fd);
     json_decref(in.l[i].spec);
   }
   in.nl = 0;

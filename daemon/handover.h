@@ -63,6 +63,8 @@ int mcsid_handover_pending(void);
 /* The listening socket the old process handed for that target and spec
  * export: 0 with *sock filled (its fd ours), or -1 (none: bind one). */
 int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spec, mcsid_export_socket *sock);
+/* The listening TCP socket handed for that export (ours), or -1. */
+int mcsid_handover_export_tcp(mcsid *d, const char *target, const json_t *spec);
 void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp);
 int mcsid_handover_take(mcsid *d);
 void mcsid_handover_ready(mcsid *d);

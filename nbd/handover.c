@@ -30,6 +30,11 @@ int mcsi_nbd_export_unix_socket(const mcsi_nbd_export *exp)
   return exp->unix_fd >= 0 ? fcntl(exp->unix_fd, F_DUPFD_CLOEXEC, 3) : -1;
 }
 
+int mcsi_nbd_export_tcp_socket(const mcsi_nbd_export *exp)
+{
+  return exp->tcp_fd >= 0 ? fcntl(exp->tcp_fd, F_DUPFD_CLOEXEC, 3) : -1;
+}
+
 int mcsi_nbd_export_quiet(const mcsi_nbd_export *exp)
 {
   for (const nbd_client *c = exp->clients; c; c = c->next) {

@@ -67,6 +67,10 @@ typedef struct mcsi_nbd_opts {
   const char *tls_ca;                /* X.509: PEM CA certificate(s); set: every client must present a
                                         certificate they signed; NULL: clients are not asked for one */
   const char *tls_psk_file;          /* PSK: "username:hexkey" lines (psktool), read at each handshake */
+  /* > 0: a listening TCP socket of the caller's for tcp (handed over by a
+   * predecessor): a duplicate of it listens, nothing is bound; tcp still
+   * names it. The caller closes its own once the start has ended. */
+  int tcp_listen_fd;
 } mcsi_nbd_opts;
 
 typedef struct mcsi_nbd_info {
@@ -146,8 +150,9 @@ typedef struct mcsi_nbd_client_state {
   size_t unread_len;                 /* at most 64 KiB */
 } mcsi_nbd_client_state;
 void mcsi_nbd_export_freeze(mcsi_nbd_export *exp, int frozen);
-/* A duplicate of the export's listening Unix socket (the caller's), -1 when it has none. */
+/* A duplicate of the export's listening Unix / TCP socket (the caller's), -1 when it has none. */
 int mcsi_nbd_export_unix_socket(const mcsi_nbd_export *exp);
+int mcsi_nbd_export_tcp_socket(const mcsi_nbd_export *exp);
 int mcsi_nbd_export_quiet(const mcsi_nbd_export *exp);
 size_t mcsi_nbd_export_clients(const mcsi_nbd_export *exp, mcsi_nbd_client_state *out, size_t max);
 int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len);

@@ -125,6 +125,13 @@ def target_view(initiator):
     return sorted(blocks)
 
 
+def free_port():
+    import socket as so
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def drop_every_second(initiator, stop):
     """Drops one connection of the initiator's session on target 1 every second until stop."""
     adm = ["tgtadm", "-C", "0", "--lld", "iscsi"]
@@ -165,7 +172,7 @@ class TestHandover(mcsid_test.DaemonCase):
     start_daemon = False
 
     def daemon(self):
-        d = HandoverDaemon()
+        d = HandoverDaemon(config={"nbd_plain_tcp": "yes"})
         self.addCleanup(self._finish_case_daemon, d)
         d.start()
         return d
@@ -248,29 +255,38 @@ class TestHandover(mcsid_test.DaemonCase):
         connection (no new handshake: fio opens it once), the longest completion reported."""
         self.fio_through_handovers(int(os.environ.get("MCSI_HANDOVER_ROUNDS", "3")), drops=False)
 
+    def test_nbd_tcp_client_goes_on(self):
+        """The same over a TCP export (Tls off, a fixed port): its listening socket is handed
+        too, so the successor never binds the port the old process still holds."""
+        self.fio_through_handovers(3, drops=False, tcp=True)
+
     def test_nbd_client_goes_on_under_drops(self):
         """The same while the target drops one connection of the session every second
         (tgtadm delete conn; failover.lua adds it back): handovers that find a connection
         being replaced are tried again, fio sees no error."""
         self.fio_through_handovers(3, drops=True)
 
-    def fio_through_handovers(self, rounds, drops):
+    def fio_through_handovers(self, rounds, drops, tcp=False):
         t = self.t
         if not shutil.which("fio"):
             t.skip("no fio")
             return
         d = self.daemon()
         c = d.client()
+        port = free_port()
+        spec = ({"Lun": LUN, "Tcp": "127.0.0.1:%d" % port, "Tls": "off", "ExportName": "h"} if tcp
+                else {"Lun": LUN, "Socket": "h.sock", "ExportName": "h"})
         r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
                                              "Connections": 2, "PolicyScript": "failover.lua",
-                                             "Exports": [{"Lun": LUN, "Socket": "h.sock", "ExportName": "h"}]})
+                                             "Exports": [spec]})
         self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
         up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
-        self.assertTrue(up, "setup: the export is up")
+        self.assertTrue(up, "setup: the export is up: %r %r" % (r, c.call("ListExports")))
         sock = os.path.join(d.export_dir, "h.sock")
         c.close()
         out = os.path.join(d.dir, "fio.json")
-        fio = subprocess.Popen(["fio", "--name=handover", "--ioengine=nbd", "--uri=nbd+unix:///h?socket=" + sock,
+        uri = "nbd://127.0.0.1:%d/h" % port if tcp else "nbd+unix:///h?socket=" + sock
+        fio = subprocess.Popen(["fio", "--name=handover", "--ioengine=nbd", "--uri=" + uri,
                                 "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=16M", "--offset=64M",
                                 "--verify=crc32c", "--verify_backlog=64", "--time_based",
                                 "--runtime=%d" % (rounds * max(0.2, 5.0 / rounds) + 4),
