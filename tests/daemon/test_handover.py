@@ -291,7 +291,8 @@ class TestHandover(mcsid_test.DaemonCase):
                                 "--verify=crc32c", "--verify_backlog=64", "--time_based",
                                 "--runtime=%d" % (rounds * max(0.2, 5.0 / rounds) + 4),
                                 "--output-format=json", "--output=" + out],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               cwd=d.dir)   # fio leaves its verify state there when it fails
         stop = []
         dropper = None
         if drops:
