@@ -1,6 +1,7 @@
 /* mcsid.h: the daemon object every part of mcsid shares.
  *
- * Layout: main.c (options, signals, start and stop), clients.c (the socket,
+ * Layout: main.c (options, signals, start and stop), handover.c and
+ * handover_take.c (SIGUSR2: the old and the new side of an upgrade), clients.c (the socket,
  * peers, per-client bounds), rpc.c (JSON-RPC 2.0 framing), methods.c (the
  * dispatch table, parameter schemas, calls), methods_*.c (the methods, one
  * file per family), state.c (the state and secret files), persist.c
