@@ -222,7 +222,7 @@ $(BUILD)/bench-lua: $(BUILD)/tools/bench-lua.o $(BUILD)/libmcsi.a
 # plain main, built with $(CC) and ASan+UBSan) without fuzzing time.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESS := bhs text conn rpc
+FUZZ_HARNESS := bhs text conn rpc handover
 FUZZ_SAN     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DIR     := $(BUILD)/fuzz
 REPLAY_DIR   := $(BUILD)/fuzz-replay

@@ -157,6 +157,12 @@ D.operations = {
     results = { { name = "Version" }, { name = "ProtocolVersion" }, { name = "InitiatorName" }, { name = "Methods" } },
     statuses = { S }, iscsicli = { "VersionInfo", "NodeName" },
     doc = "The daemon's version, protocol version, initiator name and every method's name." },
+  { name = "upgrade", family = "misc", lua = false, c = false,
+    statuses = { S, "ISDSC_SESSION_BUSY" },
+    doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same "
+       .. "path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: "
+       .. "one is under way, or the daemon stops); the connection then closes and the new mcsid answers on "
+       .. "the same socket. No logout, no login: the sessions keep their TSIH and connections." },
 
   -- ---- session ----
   { name = "login_to_target", family = "session",

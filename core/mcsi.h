@@ -529,6 +529,49 @@ typedef struct mcsi_lb_path {
 /* mcsi_set_load_balance_policy (generated, below): paths may be NULL
  * (n = 0): keep what each connection has. */
 
+/* ---- Handing a live session to another process ---------------------------
+ * A process that is about to be replaced (an upgrade, a restart) hands
+ * each session to its successor: the TCP connections themselves go on, the
+ * target sees no logout nor login (the same TSIH, the same connections).
+ *  1. mcsi_session_handover_export(_async): no new command goes out of the
+ *     session from here (they wait), those in flight finish, each
+ *     connection's reading stops at a PDU boundary; within wait_ms (0: 50)
+ *     or ISDSC_SESSION_BUSY and the session goes on as before. The result
+ *     is a blob (versioned, checksummed; no secret in it) and a duplicate
+ *     of each connection's socket, both the caller's
+ *     (mcsi_handover_blob_free). Pass the sockets by SCM_RIGHTS or
+ *     inheritance, in their order.
+ *  2. The successor: mcsi_session_handover_import with the login options
+ *     it would log in with (CHAP for later logins, timeouts: the same
+ *     target), the blob and the sockets: a session, active at once, whose
+ *     numbers go on. On success the sockets are the library's; a failing
+ *     Status (ISDSC_UNSUPPORTED_VERSION for a blob of another format,
+ *     ISDSC_INVALID_PARAMETER for a damaged one) leaves them the caller's.
+ *  3. The exporter then: mcsi_session_handover_commit (the successor took
+ *     it: the session is forgotten here without a word to the target, its
+ *     sockets closed here only; commands that waited since the export fail),
+ *     or mcsi_session_handover_abort (the successor refused: the session
+ *     goes on where it stood). */
+typedef struct mcsi_handover_blob {
+  uint8_t *data;                     /* the state */
+  size_t len;
+  int *fds;                          /* the connections' sockets (the blob names them by index) */
+  size_t nfds;
+} mcsi_handover_blob;
+/* Frees data and closes every socket still in fds (set one to -1 to keep it). */
+void mcsi_handover_blob_free(mcsi_handover_blob *b);
+/* Blocking: *out gets the blob (NULL on failure). */
+mcsi_status mcsi_session_handover_export(mcsi_initiator *ini, mcsi_id session_id, int wait_ms,
+                                         mcsi_handover_blob **out);
+/* Asynchronous; result: mcsi_handover_blob * (NULL on failure), the
+ * callback's: it frees it (mcsi_handover_blob_free). */
+mcsi_status mcsi_session_handover_export_async(mcsi_initiator *ini, mcsi_id session_id, int wait_ms,
+                                               mcsi_completion c);
+mcsi_status mcsi_session_handover_commit(mcsi_initiator *ini, mcsi_id session_id);
+mcsi_status mcsi_session_handover_abort(mcsi_initiator *ini, mcsi_id session_id);
+mcsi_status mcsi_session_handover_import(mcsi_initiator *ini, const mcsi_login_opts *o, const uint8_t *blob,
+                                         size_t len, const int *fds, size_t nfds, mcsi_id *session_id);
+
 /* ---- Information and statistics ------------------------------------------ */
 
 /* What a session and its connections are now: a snapshot the library

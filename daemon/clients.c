@@ -655,6 +655,39 @@ int mcsid_listen(mcsid *d)
   return 0;
 }
 
+int mcsid_listen_adopt(mcsid *d, int fd)
+{
+  d->listen_fd = fd;
+  mcsid_listen_refresh(d);
+  d->listen_watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, listener_ready, d);
+  if (!d->listen_watch) {
+    log_err("socket %s: cannot watch it", d->socket_path);
+    d->listen_fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+void mcsid_listen_pause(mcsid *d, int paused)
+{
+  if (d->listen_fd < 0) return;
+  if (paused && d->listen_watch) {
+    mcsi_fd_unwatch(d->ini, d->listen_watch);
+    d->listen_watch = 0;
+  } else if (!paused && !d->listen_watch) {
+    d->listen_watch = mcsi_fd_watch(d->ini, d->listen_fd, MCSI_FD_READABLE, listener_ready, d);
+  }
+}
+
+void mcsid_listen_forget(mcsid *d)
+{
+  if (d->listen_fd < 0) return;
+  if (d->listen_watch) mcsi_fd_unwatch(d->ini, d->listen_watch);
+  d->listen_watch = 0;
+  close(d->listen_fd);                  /* the successor listens on it: the file stays */
+  d->listen_fd = -1;
+}
+
 void mcsid_listen_close(mcsid *d)
 {
   if (d->listen_fd < 0) return;

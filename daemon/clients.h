@@ -39,6 +39,12 @@ int mcsid_listen(mcsid *d);
 void mcsid_listen_refresh(mcsid *d);
 /* Stops accepting and removes the socket file. */
 void mcsid_listen_close(mcsid *d);
+/* A handover (handover.h): listen on a socket the old process made; stop
+ * (1) or go back to (0) accepting; close ours, the file stays (the
+ * successor's). */
+int mcsid_listen_adopt(mcsid *d, int fd);
+void mcsid_listen_pause(mcsid *d, int paused);
+void mcsid_listen_forget(mcsid *d);
 /* Clients paused by a full memory budget (budget.h) are read again, from a
  * timer (nothing is handled inside the caller). */
 void mcsid_clients_resume(mcsid *d);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "exportdir.h"
 #include "exports.h"
+#include "handover.h"
 #include "export_tls.h"
 #include "json_text.h"
 #include "log.h"
@@ -35,6 +36,7 @@ struct mcsid_export {
   mcsi_id started_sid;       /* the session its start probed */
   mcsi_nbd_export *exp;      /* running: EXP_UP */
   mcsid_export_socket sock;  /* its Unix socket under export_dir, from the start to the stop */
+  int handed_tcp;            /* a listening TCP socket the old process handed (handover.h), until started */
   int state;
   int dropped;               /* unlinked while starting: freed when the start ends */
   int store;                 /* ExportLun IsPersistent: stored once up */
@@ -109,6 +111,7 @@ static mcsid_export *record_new(mcsid *d, json_t *spec, mcsi_id sid, const char 
   x->sid = sid;
   x->state = EXP_WAITING;
   x->sock.fd = -1;
+  x->handed_tcp = -1;
   snprintf(x->target, sizeof x->target, "%s", target ? target : "");
   mcsid_export **p = &d->exports;   /* oldest first */
   while (*p) p = &(*p)->next;
@@ -294,8 +297,15 @@ static void answer(mcsid_export *x, mcsi_status st, const char *message)
 }
 
 /* A start that failed: ExportLun's record goes, a persistent one stays "failed". */
+static void close_handed_tcp(mcsid_export *x)
+{
+  if (x->handed_tcp >= 0) close(x->handed_tcp);   /* the export listens on its own duplicate */
+  x->handed_tcp = -1;
+}
+
 static void start_failed(mcsid_export *x, mcsi_status st, const char *message)
 {
+  close_handed_tcp(x);
   snprintf(x->error, sizeof x->error, "%s: %s", mcsi_status_name(st), message ? message : "");
   x->state = EXP_FAILED;
   log_warning("export %llu (session %llu LUN %lld): %s", (unsigned long long)x->id, (unsigned long long)x->sid,
@@ -311,6 +321,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
   mcsid_export *x = arg;
   (void)ini;
   mcsid_export_socket_close(&x->sock);   /* the export listens on its own duplicate */
+  close_handed_tcp(x);
   if (!st && (x->dropped || x->d->stopping)) {
     mcsi_nbd_export_stop(exp);
     st = ISDSC_SESSION_BUSY;
@@ -335,6 +346,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
       return;
     }
   }
+  mcsid_handover_export_up(x->d, x->target, x->spec, exp);   /* clients handed over by the old process */
   log_notice("export %llu up: session %llu LUN %lld%s%s%s%s", (unsigned long long)x->id, (unsigned long long)x->sid,
              (long long)json_integer_value(json_object_get(x->spec, "Lun")), path ? " socket " : "", path ? path : "",
              json_object_get(x->spec, "Tcp") ? " tcp " : "", json_object_get(x->spec, "Tcp") ? spec_string(x->spec, "Tcp") : "");
@@ -346,7 +358,9 @@ static int bind_socket(mcsid_export *x, mcsi_nbd_opts *o, char *path, size_t pat
 {
   const char *name = spec_string(x->spec, "Socket");
   if (!name) return 0;
-  if (socket_free(x->d, x, msg, len) < 0 || mcsid_export_socket_bind(x->d, name, &x->sock, msg, len) < 0) return -1;
+  if (mcsid_handover_export_socket(x->d, x->target, x->spec, &x->sock) < 0 &&   /* the old process's, listening */
+      (socket_free(x->d, x, msg, len) < 0 || mcsid_export_socket_bind(x->d, name, &x->sock, msg, len) < 0))
+    return -1;
   mcsid_export_socket_path(x->d, name, path, pathlen);
   o->socket_path = path;
   o->unix_listen_fd = x->sock.fd;
@@ -368,6 +382,8 @@ static void record_start(mcsid_export *x)
     start_failed(x, ISDSC_INVALID_PARAMETER, msg);
     return;
   }
+  x->handed_tcp = o.tcp ? mcsid_handover_export_tcp(x->d, x->target, x->spec) : -1;   /* the old process's */
+  o.tcp_listen_fd = x->handed_tcp;
   mcsi_status st = mcsi_nbd_export_start_async(x->d->ini, x->sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")),
                                                &o, started, x, msg, sizeof msg);
   if (st) {
@@ -429,6 +445,28 @@ void mcsid_exports_stop_all(mcsid *d)
     n++;
   }
   if (n) log_notice("shutdown: %ld exports stopped", n);
+}
+
+void mcsid_exports_visit(mcsid *d, mcsid_export_visit fn, void *arg)
+{
+  for (mcsid_export *x = d->exports; x; x = x->next)
+    if (x->exp) fn(x->target, x->spec, x->exp, &x->sock, arg);
+}
+
+void mcsid_exports_hand_over(mcsid *d)
+{
+  long n = 0;
+  while (d->exports) {
+    mcsid_export *x = d->exports;
+    if (x->exp) mcsi_nbd_export_stop(x->exp);   /* its socket file is the successor's now */
+    x->exp = NULL;
+    mcsid_export_socket_close(&x->sock);
+    unlink_record(x);
+    if (x->state == EXP_STARTING || x->waiter) x->dropped = 1;
+    else record_free(x);
+    n++;
+  }
+  if (n) log_notice("handover: %ld exports left to the successor", n);
 }
 
 void mcsid_exports_event(mcsid *d, const mcsi_event *ev)

@@ -26,6 +26,8 @@
 #ifndef MCSID_EXPORTS_H
 #define MCSID_EXPORTS_H
 
+#include "exportdir.h"
+#include "mcsi_nbd.h"
 #include "methods.h"
 
 /* 0 if spec is a valid spec object, -1 with msg (names keys, never values). */
@@ -66,6 +68,13 @@ void mcsid_exports_session_up(mcsid *d, json_t *entry, mcsi_id sid);
 void mcsid_exports_stop_session(mcsid *d, mcsi_id sid);
 /* SIGTERM, before the logouts: stops every export. */
 void mcsid_exports_stop_all(mcsid *d);
+/* A handover done: every export stops here, clients closed, their socket
+ * files left to the successor (handover.h). */
+void mcsid_exports_hand_over(mcsid *d);
+/* Every running export's NBD export, with its keeper's target ("" none) and its spec. */
+typedef void (*mcsid_export_visit)(const char *target, const json_t *spec, mcsi_nbd_export *exp,
+                                   const mcsid_export_socket *sock, void *arg);
+void mcsid_exports_visit(mcsid *d, mcsid_export_visit fn, void *arg);
 /* An engine event (methods_events.c). */
 void mcsid_exports_event(mcsid *d, const mcsi_event *ev);
 /* RemovePersistentTarget, once the entry is gone from the state: stops and

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "clients.h"
 #include "exports.h"
+#include "handover.h"
 #include "log.h"
 #include "mcsid.h"
 #include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
@@ -58,7 +59,8 @@ static void usage(FILE *f)
           "                     (a key the file does not set: its default) and exit\n"
           "  --help, --version\n\n"
           "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT log every session out\n"
-          "(bounded by shutdown_timeout_ms) and exit 0.\n");
+          "(bounded by shutdown_timeout_ms) and exit 0; SIGUSR2 hands every session and the\n"
+          "control socket to a new mcsid started from the same path (an upgrade) and exits 0.\n");
 }
 
 /* ---- stopping -------------------------------------------------------------------------------------- */
@@ -154,6 +156,8 @@ static void signal_ready(mcsi_initiator *ini, int fd, int what, void *arg)
   while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
     if (si.ssi_signo == SIGHUP)
       reload(d);
+    else if (si.ssi_signo == SIGUSR2)
+      mcsid_handover_start(d);
     else
       begin_stop(d, (int)si.ssi_signo);
   }
@@ -166,6 +170,7 @@ static int watch_signals(mcsid *d)
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR2);
   if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
   signal(SIGPIPE, SIG_IGN);
   int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -214,6 +219,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
 int main(int argc, char **argv)
 {
   if (argc == 2 && !strcmp(argv[1], MCSID_POLICY_RUNNER_ARG)) return mcsid_policy_runner_main(argc, argv);
+  mcsid_handover_init(argc, argv);
   static mcsid d = { .listen_fd = -1 };
   const char *state_dir = DEFAULT_STATE_DIR;
   d.socket_path = DEFAULT_SOCKET;
@@ -239,13 +245,17 @@ int main(int argc, char **argv)
     return 1;
   }
   mcsid_exports_migrate(&d);   /* stored exports named before a client can list them */
-  if (mcsid_listen(&d) < 0) {
+  int handed = mcsid_handover_pending();   /* the old process hands its sessions and socket over */
+  if (handed ? mcsid_handover_take(&d) < 0 : mcsid_listen(&d) < 0) {
+    if (handed) _exit(3);      /* refused: nothing of the old process's is touched on the way out */
     mcsi_initiator_free(d.ini);
     return 1;
   }
   mcsid_events_start(&d);
   mcsid_policies_open(&d);
   log_notice("mcsid %s: %s on %s, state in %s", MCSID_VERSION, mcsi_initiator_name(d.ini), d.socket_path, state_dir);
+  if (handed) mcsid_handover_ready(&d);
+  else mcsid_notify_service_manager("READY=1");
   mcsid_persist_start_all(&d);
   while (!d.done) {
     if (mcsi_process(d.ini, mcsid_policies_timeout(&d)) < 0 && errno != EINTR) {

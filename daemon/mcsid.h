@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcsid.h: the daemon object every part of mcsid shares.
  *
- * Layout: main.c (options, signals, start and stop), clients.c (the socket,
+ * Layout: main.c (options, signals, start and stop), handover.c and
+ * handover_take.c (SIGUSR2: the old and the new side of an upgrade), clients.c (the socket,
  * peers, per-client bounds), rpc.c (JSON-RPC 2.0 framing), methods.c (the
  * dispatch table, parameter schemas, calls), methods_*.c (the methods, one
  * file per family), state.c (the state and secret files), persist.c
@@ -50,6 +51,7 @@ typedef struct mcsid {
   mcsid_export *exports;        /* NBD exports, oldest first (exports.c) */
   int stopping;                 /* SIGTERM/SIGINT seen: logging out */
   int done;                     /* leave the loop */
+  int handed_over;              /* the successor serves: exit without a logout (handover.c) */
   int exit_code;
 } mcsid;
 

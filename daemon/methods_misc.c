@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* methods_misc.c: GetVersion. */
+/* methods_misc.c: GetVersion, Upgrade. */
+#include "handover.h"
 #include "methods.h"
 
 void mcsid_run_get_version(mcsid_call *call)
@@ -8,4 +9,16 @@ void mcsid_run_get_version(mcsid_call *call)
                           MCSID_PROTOCOL_VERSION, "InitiatorName", mcsi_initiator_name(call->d->ini), "Methods",
                           mcsid_method_names());
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, out);
+}
+
+void mcsid_run_upgrade(mcsid_call *call)
+{
+  mcsid *d = call->d;
+  if (d->stopping || mcsid_handover_active()) {
+    mcsid_call_finish(call, ISDSC_SESSION_BUSY, d->stopping ? "the daemon is stopping" : "a handover is under way",
+                      NULL);
+    return;
+  }
+  mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
+  mcsid_handover_start(d);
 }

@@ -8,6 +8,7 @@ struct mcsid_call;
 
 /* daemon/methods_misc.c */
 void mcsid_run_get_version(struct mcsid_call *call);   /* GetVersion */
+void mcsid_run_upgrade(struct mcsid_call *call);   /* Upgrade */
 /* daemon/methods_session.c */
 void mcsid_run_login_to_target(struct mcsid_call *call);   /* LoginToTarget */
 void mcsid_run_logout_from_target(struct mcsid_call *call);   /* LogoutFromTarget */

@@ -8,6 +8,9 @@
 static const mcsid_param_spec params_get_version[] = {
   { NULL, 0, 0, NULL },
 };
+static const mcsid_param_spec params_upgrade[] = {
+  { NULL, 0, 0, NULL },
+};
 static const mcsid_param_spec params_login_to_target[] = {
   { "TargetName", P_STRING, 1, NULL },
   { "TargetPortal", P_PORTAL, 1, NULL },
@@ -266,6 +269,7 @@ static const mcsid_param_spec params_abort_task[] = {
 
 const mcsid_method mcsid_methods[] = {
   { "GetVersion", mcsid_run_get_version, MCSID_POLICY_ANY, params_get_version },
+  { "Upgrade", mcsid_run_upgrade, MCSID_POLICY_REFUSED, params_upgrade },
   { "LoginToTarget", mcsid_run_login_to_target, MCSID_POLICY_REFUSED, params_login_to_target },
   { "LogoutFromTarget", mcsid_run_logout_from_target, MCSID_POLICY_OWN_SESSION, params_logout_from_target },
   { "AddConnectionToSession", mcsid_run_add_connection_to_session, MCSID_POLICY_OWN_SESSION, params_add_connection_to_session },

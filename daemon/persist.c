@@ -416,6 +416,36 @@ void mcsid_persist_start_all(mcsid *d)
   }
 }
 
+mcsi_login_opts *mcsid_persist_login_opts(mcsid *d, const char *target, const char *portal)
+{
+  mcsid_keeper *k = find_keeper(d, target);
+  mcsid_keeper tmp = { .d = d };
+  char msg[256];
+  mcsid_login l;
+  if (!k) {
+    snprintf(tmp.target, sizeof tmp.target, "%s", target);
+    if (!entry_of(&tmp)) return NULL;
+    k = &tmp;
+  }
+  if (entry_login(k, portal, &l, msg, sizeof msg)) return NULL;
+  mcsi_login_opts *o = mcsid_login_opts(&l);
+  mcsid_login_wipe(&l);
+  return o;
+}
+
+void mcsid_persist_adopt(mcsid *d, const char *target, mcsi_id sid, size_t connections)
+{
+  mcsid_keeper *k = find_keeper(d, target), tmp = { .d = d };
+  snprintf(tmp.target, sizeof tmp.target, "%s", target);
+  if (!k && (!entry_of(&tmp) || !(k = keeper_new(d, target)))) return;   /* not persistent: nobody keeps it */
+  k->sid = sid;
+  k->added = connections;
+  k->idle = 0;
+  log_info("persistent target %s: session %llu handed over, %zu connections", target, (unsigned long long)sid,
+           connections);
+  step(k);   /* its policy and its exports */
+}
+
 void mcsid_persist_stop_all(mcsid *d)
 {
   for (mcsid_keeper *k = d->keepers; k; k = k->next) {

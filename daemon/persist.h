@@ -28,6 +28,12 @@
 /* Starts a keeper for every entry that has none, and wakes every idle one
  * (no session, no retry pending): at start and on SIGHUP. */
 void mcsid_persist_start_all(mcsid *d);
+/* A handover (handover.h): the login options of target's entry (its CHAP
+ * account included) through portal, NULL when it has none; and a session
+ * handed over from the old process becomes its keeper's, as if it had
+ * logged in with that many connections. */
+mcsi_login_opts *mcsid_persist_login_opts(mcsid *d, const char *target, const char *portal);
+void mcsid_persist_adopt(mcsid *d, const char *target, mcsi_id sid, size_t connections);
 /* Shutdown: no more logins or retries. */
 void mcsid_persist_stop_all(mcsid *d);
 /* Stores the entry (replacing one of the same TargetName), starts its keeper;

@@ -73,6 +73,35 @@ int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
   return 0;
 }
 
+int nbd_client_adopt(mcsi_nbd_export *e, int fd, const uint8_t *unread, size_t len)
+{
+  if (len > RXBUF_SIZE) return -1;
+  nbd_client *c = calloc(1, sizeof *c);
+  if (!c || !(c->rxbuf = malloc(RXBUF_SIZE))) {
+    free(c);
+    return -1;
+  }
+  c->exp = e;
+  c->fd = fd;
+  memcpy(c->rxbuf, unread, len);
+  c->rx_len = len;
+  c->watching = MCSI_FD_READABLE;
+  c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
+  if (!c->watch) {
+    free(c->rxbuf);
+    free(c);
+    return -1;
+  }
+  c->next = e->clients;
+  if (e->clients) e->clients->prev = c;
+  e->clients = c;
+  e->nclients++;
+  e->stats.clients_total++;
+  nbd_client_expect(c, NBD_PH_REQ_HDR, NBD_REQUEST_SIZE);
+  nbd_client_settle(c);                          /* what was read ahead is taken now */
+  return 0;
+}
+
 void nbd_client_expect(nbd_client *c, int phase, size_t need)
 {
   c->phase = phase;
@@ -211,6 +240,7 @@ int nbd_client_can_read(const nbd_client *c)
   if (c->broken || c->disconnecting) return 0;
   if (c->phase == NBD_PH_TLS_HANDSHAKE) return 0;        /* GnuTLS reads during the handshake */
   if (c->phase == NBD_PH_PAYLOAD || (c->phase == NBD_PH_REQ_HDR && c->hdr_have)) return 1;
+  if (c->frozen && c->phase == NBD_PH_REQ_HDR) return 0;   /* handed over at this request boundary */
   if (c->phase != NBD_PH_REQ_HDR) return c->out_bytes < HS_OUT_MAX;
   return c->n_inflight < e->opts.max_inflight_requests && c->inflight_bytes < e->opts.max_inflight_bytes;
 }

@@ -187,6 +187,23 @@ static int listen_tcp(mcsi_nbd_export *e, const char *spec, char *err, size_t er
   return 0;
 }
 
+/* The caller's listening TCP socket (a handover): a duplicate of it listens. */
+static int tcp_given(mcsi_nbd_export *e, int given, const char *spec, char *err, size_t errlen)
+{
+  char host[64], port[16];
+  int fd = fcntl(given, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0 || split_hostport(spec, host, sizeof host, port, sizeof port) < 0 ||
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 || listen(fd, 64) < 0) {
+    nbd_set_err(err, errlen, "TCP %s (given): %s", spec, fd < 0 ? strerror(errno) : "not a listening socket");
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  snprintf(e->tcp_host, sizeof e->tcp_host, "%s", strcmp(host, "localhost") ? host : "127.0.0.1");
+  e->tcp_port = (uint16_t)bound_port(fd);
+  e->tcp_fd = fd;
+  return 0;
+}
+
 static void accept_some(mcsi_nbd_export *e, int lfd, int is_tcp)
 {
   for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
@@ -270,7 +287,9 @@ int nbd_export_create(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, const mcsi
     bad = 1;
   else if (!bad && opts->unix_listen_fd <= 0 && opts->socket_path && listen_unix(e, opts->socket_path, err, errlen) < 0)
     bad = 1;
-  if (!bad && opts->tcp && listen_tcp(e, opts->tcp, err, errlen) < 0) bad = 1;
+  if (!bad && opts->tcp && (opts->tcp_listen_fd > 0 ? tcp_given(e, opts->tcp_listen_fd, opts->tcp, err, errlen)
+                                                     : listen_tcp(e, opts->tcp, err, errlen)) < 0)
+    bad = 1;
   if (!bad && e->unix_fd >= 0 && !(e->unix_watch = mcsi_fd_watch(ini, e->unix_fd, MCSI_FD_READABLE, on_unix_listen, e)))
     bad = 1, nbd_set_err(err, errlen, "mcsi_fd_watch failed");
   if (!bad && e->tcp_fd >= 0 && !(e->tcp_watch = mcsi_fd_watch(ini, e->tcp_fd, MCSI_FD_READABLE, on_tcp_listen, e)))

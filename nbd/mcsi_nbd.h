@@ -68,6 +68,10 @@ typedef struct mcsi_nbd_opts {
   const char *tls_ca;                /* X.509: PEM CA certificate(s); set: every client must present a
                                         certificate they signed; NULL: clients are not asked for one */
   const char *tls_psk_file;          /* PSK: "username:hexkey" lines (psktool), read at each handshake */
+  /* > 0: a listening TCP socket of the caller's for tcp (handed over by a
+   * predecessor): a duplicate of it listens, nothing is bound; tcp still
+   * names it. The caller closes its own once the start has ended. */
+  int tcp_listen_fd;
 } mcsi_nbd_opts;
 
 typedef struct mcsi_nbd_info {
@@ -130,6 +134,33 @@ void mcsi_nbd_export_info(const mcsi_nbd_export *exp, mcsi_nbd_info *out);
  * Clients stay connected. Safe inside callbacks. */
 void mcsi_nbd_export_rebind(mcsi_nbd_export *exp, mcsi_id session, uint64_t lun);
 mcsi_initiator *mcsi_nbd_export_initiator(const mcsi_nbd_export *exp);
+
+/* ---- Handing clients to another process (a daemon's upgrade) ----
+ * Plain clients in the transmission phase go on in the successor on the
+ * same socket: no new handshake, no error. mcsi_nbd_export_freeze(exp, 1):
+ * clients read no new request (one whose header or payload began is read
+ * whole), those in flight finish and their replies go out; 0: they read on.
+ * mcsi_nbd_export_quiet: 1 once every client that can be handed stands at
+ * a request boundary with nothing in flight or unsent (clients still in
+ * the handshake, or under TLS, cannot be handed: they are closed with the
+ * export); frozen, the export accepts no new client either. mcsi_nbd_export_clients lists up to max of those clients: a
+ * duplicate of each socket (the caller's) and the bytes read ahead of it
+ * (malloc'd, the caller's); it returns how many. mcsi_nbd_export_adopt_client
+ * takes such a client into an export of the same LUN and name (the
+ * predecessor's handshake holds: the same size and flags): 0, or -1 (fd
+ * still the caller's). */
+typedef struct mcsi_nbd_client_state {
+  int fd;
+  uint8_t *unread;
+  size_t unread_len;                 /* at most 64 KiB */
+} mcsi_nbd_client_state;
+void mcsi_nbd_export_freeze(mcsi_nbd_export *exp, int frozen);
+/* A duplicate of the export's listening Unix / TCP socket (the caller's), -1 when it has none. */
+int mcsi_nbd_export_unix_socket(const mcsi_nbd_export *exp);
+int mcsi_nbd_export_tcp_socket(const mcsi_nbd_export *exp);
+int mcsi_nbd_export_quiet(const mcsi_nbd_export *exp);
+size_t mcsi_nbd_export_clients(const mcsi_nbd_export *exp, mcsi_nbd_client_state *out, size_t max);
+int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len);
 
 #ifdef __cplusplus
 }

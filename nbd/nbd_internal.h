@@ -134,6 +134,7 @@ struct nbd_client {
   int busy;                          /* > 0 while a callback of ours runs on it */
   int structured;                    /* NBD_OPT_STRUCTURED_REPLY acknowledged */
   int meta_alloc;                    /* base:allocation selected (NBD_OPT_SET_META_CONTEXT) */
+  int frozen;                        /* being handed over: no new request is read (handover.c) */
   /* TLS */
   int tls_required;                  /* a TCP client of an export that requires TLS */
   nbd_tls *tls;                      /* from NBD_OPT_STARTTLS on; NULL: plain */
@@ -176,6 +177,9 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
 /* client.c */
 /* 0, or -1 (fd not taken: the caller closes it). */
 int nbd_client_new(mcsi_nbd_export *exp, int fd, int is_tcp);
+/* A client handed over by another process, in the transmission phase,
+ * unread bytes of it already read there: 0, or -1 (fd not taken). */
+int nbd_client_adopt(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len);
 /* After STARTTLS's ACK is queued: the TLS handshake follows once it is out. -1: out of memory. */
 int nbd_client_start_tls(nbd_client *c);
 void nbd_client_close(nbd_client *c);

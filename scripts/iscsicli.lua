@@ -204,6 +204,7 @@ end
 local COMMAND_OPS = {
   VersionInfo = { op = "get_version", rpc = "GetVersion", lua = nil },
   NodeName = { op = "get_version", rpc = "GetVersion", lua = nil },
+  Upgrade = { op = "upgrade", rpc = "Upgrade", lua = nil, generic = true },
   LoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
   QLoginTarget = { op = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target" },
   LogoutTarget = { op = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target" },
@@ -250,6 +251,7 @@ local COMMAND_OPS = {
 -- Each of those operations: its doc and its JSON-RPC parameters (--help, generic commands).
 local OP_HELP = {
   get_version = { doc = "The daemon's version, protocol version, initiator name and every method's name.", params = { } },
+  upgrade = { doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops); the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections.", params = { } },
   login_to_target = { doc = "Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession.", params = {
     { rpc = "TargetName", type = "string", required = true, doc = "the target's iSCSI name" },
     { rpc = "TargetPortal", type = "portal", required = true, doc = "the portal to log in through" },

@@ -82,6 +82,8 @@ static void entry_free(mcsi_entry *e)
 {
   if (e->login_op) e->login_op->e = NULL;      /* operations outliving it forget it */
   if (e->logout_op) e->logout_op->e = NULL;
+  if (e->handover_op) e->handover_op->e = NULL;
+  mcsi_handover_blob_free(e->handover_blob);
   mcsi_list_del(&e->link);
   mcsi_mcs_destroy(&e->m);
   mcsi_lun_geo_free_all(e);
@@ -244,17 +246,50 @@ static void hook_session_login_done(mcsi_mcs *m, mcsi_status st, const char *mes
 
 static const mcsi_mcs_hooks entry_hooks = { .event = hook_event, .session_login_done = hook_session_login_done };
 
-mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op)
+static mcsi_entry *entry_new(mcsi_initiator *ini)
 {
-  mcsi_status st = check_opts(ini, o, discovery);
-  if (st) return st;
   mcsi_entry *e = calloc(1, sizeof *e);
-  if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  if (!e) return NULL;
   e->ini = ini;
   e->wanted = 1;   /* the count at login; an add or mcsi_set_wanted_connections changes it */
   mcsi_list_init(&e->link);
   mcsi_list_init(&e->luns);
   mcsi_list_push(&ini->sessions, &e->link);
+  return e;
+}
+
+mcsi_status mcsi_entry_import(mcsi_initiator *ini, const mcsi_login_opts *o, const mcsi_handover_session *hs,
+                              const int *fds, mcsi_entry **out)
+{
+  mcsi_status st = check_opts(ini, o, 0);
+  if (st) return st;
+  if (strcmp(o->target, hs->target))
+    return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "the handed session is with %s, the options name %s",
+                     hs->target, o->target);
+  mcsi_entry *e = entry_new(ini);
+  if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
+  st = mcsi_mcs_init(&e->m, &ini->loop, &entry_hooks, mcsi_new_id(), ini->name, &ini->challenges, o, 0,
+                     ini->message);
+  if (st) {
+    mcsi_list_del(&e->link);
+    free(e);
+    return st;
+  }
+  st = mcsi_mcs_import(&e->m, hs, fds, ini->message);
+  if (st) {
+    entry_free(e);
+    return st;
+  }
+  *out = e;
+  return mcsi_ok(ini);
+}
+
+mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op)
+{
+  mcsi_status st = check_opts(ini, o, discovery);
+  if (st) return st;
+  mcsi_entry *e = entry_new(ini);
+  if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
   e->login_op = op;
   op->e = e;
   st = mcsi_mcs_start(&e->m, &ini->loop, &entry_hooks, mcsi_new_id(), ini->name, &ini->challenges, o, discovery,

@@ -31,6 +31,9 @@ typedef struct mcsi_entry {
   mcsi_initiator *ini;
   mcsi_op *login_op;                    /* login in progress: told when it ends */
   mcsi_op *logout_op;                   /* logout in progress */
+  mcsi_op *handover_op;                 /* export in progress (api_handover.c) */
+  int handover;                         /* HANDOVER_* of api_handover.c */
+  struct mcsi_handover_blob *handover_blob;   /* exported, until its callback takes it */
   mcsi_link luns;                       /* what lun_geometry.c knows of each LUN used   */
   uint32_t wanted;                      /* connections the administrator wants (api_connection.c) */
 } mcsi_entry;
@@ -69,6 +72,10 @@ mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id);
 mcsi_status mcsi_entry_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_entry **out);
 /* Makes a session and starts its leading login; op hears the end. */
 mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op);
+/* A session taken over from another process (mcsi_mcs_import); a failing
+ * Status leaves fds the caller's. */
+mcsi_status mcsi_entry_import(mcsi_initiator *ini, const mcsi_login_opts *o, const mcsi_handover_session *hs,
+                              const int *fds, mcsi_entry **out);
 /* Unlinks a session that ended (its id is unknown from here); freed outside callbacks. */
 void mcsi_entry_discard(mcsi_entry *e);
 void mcsi_reap(mcsi_initiator *ini);

@@ -404,7 +404,7 @@ static void set_role(mcsi_path *p, int active, int primary)
                    active ? "active" : "standby");
 }
 
-static void remember_portal(mcsi_mcs *m, const char *portal)
+void mcsi_mcs_remember_portal(mcsi_mcs *m, const char *portal)
 {
   for (unsigned i = 0; i < m->nportals; i++)
     if (!strcmp(m->portals[i], portal)) return;
@@ -430,7 +430,7 @@ static void hook_login_finished(mcsi_conn *c, mcsi_status st)
 {
   mcsi_session *s = c->sess;
   mcsi_mcs *m = mcsi_mcs_of(s);
-  if (!st) remember_portal(m, mcsi_conn_portal(c));
+  if (!st) mcsi_mcs_remember_portal(m, mcsi_conn_portal(c));
   int leading_login = s->state == MCSI_SESS_LOGGING_IN;
   if (leading_login) {
     if (!st) {
@@ -815,11 +815,10 @@ static const mcsi_session_hooks mcs_hooks = {
   .async_event = hook_async_event,
 };
 
-mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
-                           const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
-                           int discovery, char *msg)
+mcsi_status mcsi_mcs_init(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
+                          const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
+                          int discovery, char *msg)
 {
-  mcsi_status st;
   if (mcsi_session_init(&m->s, loop, &mcs_hooks, id, initiator_name, challenges, o, discovery))
     return mcsi_msg(msg, ISDSC_OUT_OF_RESOURCES, "out of memory");
   m->hooks = hooks;
@@ -827,6 +826,15 @@ mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *h
   mcsi_timer_init(&m->probe_timer, probe_timeout);
   mcsi_timer_init(&m->recovery_timer, recovery_fire);
   mcsi_timer_init(&m->hold_timer, hold_over);
+  return ISDSC_SUCCESS;
+}
+
+mcsi_status mcsi_mcs_start(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
+                           const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
+                           int discovery, char *msg)
+{
+  mcsi_status st = mcsi_mcs_init(m, loop, hooks, id, initiator_name, challenges, o, discovery, msg);
+  if (st) return st;
   return new_path(m, &m->s.opts, 1, msg, &st) ? ISDSC_SUCCESS : st;
 }
 

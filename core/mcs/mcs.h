@@ -58,6 +58,13 @@ struct mcsi_mcs {
 static inline mcsi_path *mcsi_path_of(mcsi_conn *c) { return MCSI_CONTAINER(c, mcsi_path, conn); }
 static inline mcsi_mcs *mcsi_mcs_of(mcsi_session *s) { return MCSI_CONTAINER(s, mcsi_mcs, s); }
 
+/* Initializes m's session, without a connection (mcsi_mcs_start and
+ * mcsi_mcs_import go on from here). */
+mcsi_status mcsi_mcs_init(mcsi_mcs *m, mcsi_loop *loop, const mcsi_mcs_hooks *hooks, mcsi_id id,
+                          const char *initiator_name, mcsi_chap_memory *challenges, const mcsi_login_opts *o,
+                          int discovery, char *msg);
+/* A portal a connection of m used: reinstatement tries it (8 kept). */
+void mcsi_mcs_remember_portal(mcsi_mcs *m, const char *portal);
 /* Initializes m's session and starts the login of its leading connection;
  * hooks->session_login_done tells the end. A failing Status has its reason
  * in msg; then m needs only mcsi_mcs_destroy. */
@@ -84,4 +91,13 @@ mcsi_status mcsi_mcs_remove(mcsi_mcs *m, mcsi_path *p, mcsi_mcs_done_cb done, vo
 mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *paths, size_t n, char *msg);
 /* The connection a session-wide Logout goes out on (the leading one if it works). */
 mcsi_path *mcsi_mcs_logout_path(mcsi_mcs *m);
+
+/* ---- a live session handed between processes (mcs_handover.c) ---- */
+/* The session's state with each path's roles (session.h: mcsi_session_export). */
+mcsi_status mcsi_mcs_export(mcsi_mcs *m, mcsi_handover_session *out, char *msg);
+/* After mcsi_mcs_init: m takes the handed session over, hs->conns[i] on
+ * fds[hs->conns[i].fd_index], and is active (no login: the target sees
+ * the same connections go on). A failing Status (msg) leaves every fd the
+ * caller's; then m needs only mcsi_mcs_destroy. */
+mcsi_status mcsi_mcs_import(mcsi_mcs *m, const mcsi_handover_session *hs, const int *fds, char *msg);
 #endif

@@ -297,7 +297,8 @@ static void nop_fire(mcsi_timer *tm)
     return;
   }
   uint64_t idle = mcsi_now_ms() - mcsi_transport_last_rx(&c->tp);
-  if (idle < (uint64_t)interval) {
+  if (idle < (uint64_t)interval || s->frozen) {    /* frozen: being handed over, nothing new goes out */
+    if (idle >= (uint64_t)interval) idle = 0;
     mcsi_timer_start(s->loop, tm, (uint64_t)interval - idle);
     return;
   }

@@ -203,6 +203,7 @@ static int may_go(mcsi_session *s, mcsi_task *t)
  * connection ended fails. */
 void mcsi_session_drain(mcsi_session *s)
 {
+  if (s->frozen) return;                /* being handed over (handover.c) */
   mcsi_link lost;
   mcsi_list_init(&lost);
   for (mcsi_link *l = s->pending.next; l != &s->pending;) {

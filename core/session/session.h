@@ -7,6 +7,7 @@
 #ifndef MCSI_SESSION_H
 #define MCSI_SESSION_H
 #include "latency.h"
+#include "handover.h"
 #include "login.h"
 #include "params.h"
 #include "transport.h"
@@ -173,6 +174,7 @@ struct mcsi_session {
   int command_timeout_ms;
   mcsi_timer cmd_timer;
   uint64_t commands_retried;
+  int frozen;                           /* being handed over: no command goes out (handover.c) */
   const char *ev_state;                 /* as the last event told (NULL: none yet) */
   char message[MCSI_MSG_MAX];           /* why its last command or login failed */
 };
@@ -288,6 +290,32 @@ void mcsi_task_set_done(mcsi_task *t, mcsi_task_done_cb done, void *arg);
 void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, uint32_t dlen);
 void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r);
 
+/* ---- handing a live session to another process (handover.c) ---- */
+/* No command goes out from here (they wait in pending), keep-alive stops;
+ * commands in flight go on to their end. */
+void mcsi_session_freeze(mcsi_session *s);
+/* Nothing in flight (commands, NOP-Outs, probes, re-sends), every
+ * connection active with nothing queued and reading at a PDU boundary. */
+int mcsi_session_quiet(const mcsi_session *s);
+/* A quiet, frozen session's state (fd_index: its place in the list of
+ * connections); its connections stop reading. A failing Status (msg) when
+ * it is not in a state to hand over. */
+mcsi_status mcsi_session_export(mcsi_session *s, mcsi_handover_session *out, char *msg);
+/* Goes on where it stood: reading, keep-alive, the waiting commands. */
+void mcsi_session_thaw(mcsi_session *s);
+/* The successor took it: every socket closed here without a word (or,
+ * close_them 0, an import that failed: forgotten, still the giver's). */
+void mcsi_session_release_sockets(mcsi_session *s, int close_them);
+/* A new session (initialized, no connection yet) takes a handed one's
+ * numbers and names. */
+void mcsi_session_adopt(mcsi_session *s, const mcsi_handover_session *hs);
+/* A new connection of it (mcsi_conn_init, attached) takes over fd as hc
+ * says; it starts reading at mcsi_conn_adopted. A failing Status (c->message)
+ * leaves fd the caller's. */
+mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd);
+/* Every connection adopted: they read, keep alive and are told active. */
+void mcsi_session_adopted(mcsi_session *s);
+
 /* ---- for the layers two levels up (the initiator): they own none of the
  * fields above (core/LAYERS), they read them here ---- */
 /* What the public API tells of a session and of one of its connections
@@ -305,6 +333,7 @@ static inline mcsi_link *mcsi_session_conns(mcsi_session *s) { return &s->conns;
 static inline mcsi_conn *mcsi_conn_of_link(mcsi_link *l) { return MCSI_CONTAINER(l, mcsi_conn, link); }
 static inline mcsi_id mcsi_conn_id(const mcsi_conn *c) { return c->id; }
 static inline enum mcsi_conn_state mcsi_conn_state_of(const mcsi_conn *c) { return c->state; }
+static inline int mcsi_conn_fd(const mcsi_conn *c) { return mcsi_transport_fd(&c->tp); }
 static inline void *mcsi_task_arg(const mcsi_task *t) { return t->arg; }
 /* Why it failed ("" when it did not say). */
 static inline const char *mcsi_task_message(const mcsi_task *t) { return t->message; }

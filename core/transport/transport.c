@@ -647,3 +647,75 @@ void mcsi_transport_fail(mcsi_transport *c, mcsi_status st, const char *fmt, ...
   va_end(ap);
   fail_with(c, st, 0);
 }
+
+/* ---- handover ------------------------------------------------------------------ */
+
+int mcsi_transport_quiet(const mcsi_transport *c)
+{
+  return c->state == MCSI_TP_OPEN && !c->txhead && c->rxstate == RX_HDR && !c->rxgot;
+}
+
+size_t mcsi_transport_unread(const mcsi_transport *c, const uint8_t **p)
+{
+  *p = c->rxbuf + c->rxstart;
+  return c->rxend - c->rxstart;
+}
+
+mcsi_status mcsi_transport_pause(mcsi_transport *c, int paused)
+{
+  if (c->fd < 0) return mcsi_msg(c->message, ISDSC_CONNECTION_FAILED, "%s: no socket", c->portal);
+  if (paused) {
+    mcsi_watch_del(c->loop, &c->watch);
+    return ISDSC_SUCCESS;
+  }
+  if (c->watch.fd >= 0) return ISDSC_SUCCESS;
+  if (mcsi_watch_add(c->loop, &c->watch, c->fd, EPOLLIN))
+    return mcsi_msg(c->message, ISDSC_OUT_OF_RESOURCES, "epoll: %s", strerror(errno));
+  c->rx_drained = 0;
+  if (c->rxend > c->rxstart) transport_ready(&c->watch, EPOLLIN);   /* what was read before the pause */
+  return ISDSC_SUCCESS;
+}
+
+void mcsi_transport_release(mcsi_transport *c)
+{
+  if (c->fd >= 0) {
+    mcsi_watch_del(c->loop, &c->watch);
+    close(c->fd);                       /* another descriptor of the socket lives on: nothing is sent */
+    c->fd = -1;
+  }
+  mcsi_transport_close(c);
+}
+
+void mcsi_transport_disown(mcsi_transport *c)
+{
+  mcsi_watch_del(c->loop, &c->watch);
+  c->fd = -1;
+  mcsi_transport_close(c);
+}
+
+mcsi_status mcsi_transport_adopt(mcsi_transport *c, int fd, int header_digest, int data_digest,
+                                 uint32_t max_recv_dsl, const uint8_t *rx, size_t rx_len, char *msg)
+{
+  if (rx_len > c->rxcap)
+    return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "%zu bytes read ahead, more than the %zu of a buffer", rx_len,
+                    c->rxcap);
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+    return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "fd %d is not a stream socket", fd);
+  c->remote_len = sizeof c->remote;
+  if (getpeername(fd, (struct sockaddr *)&c->remote, &c->remote_len) < 0)
+    return mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "fd %d: not connected (%s)", fd, strerror(errno));
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+    return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "fd %d: %s", fd, strerror(errno));
+  c->fd = fd;
+  c->state = MCSI_TP_OPEN;
+  c->rxstate = RX_HDR;
+  c->rxgot = 0;
+  memcpy(c->rxbuf, rx, rx_len);
+  c->rxstart = 0;
+  c->rxend = rx_len;
+  mcsi_transport_full_feature(c, header_digest, data_digest, max_recv_dsl);
+  return ISDSC_SUCCESS;
+}

@@ -129,6 +129,25 @@ int mcsi_transport_mark_last(mcsi_transport *tp, mcsi_tx_owner *owner);
 void mcsi_transport_detach(mcsi_transport *tp, mcsi_tx_owner *owner);
 /* Best effort, outside the queue, at once. */
 void mcsi_transport_send_now(mcsi_transport *tp, const uint8_t *p, size_t n);
+/* ---- handing the connection to another process (core/base/handover.h) ---- */
+/* 1 when nothing is queued to send and reading stands at a PDU boundary. */
+int mcsi_transport_quiet(const mcsi_transport *tp);
+/* Bytes read from the socket but not yet parsed (*p: where they are). */
+size_t mcsi_transport_unread(const mcsi_transport *tp, const uint8_t **p);
+/* Stops (on 1) or resumes (0) watching the socket; nothing is read meanwhile. */
+mcsi_status mcsi_transport_pause(mcsi_transport *tp, int paused);
+/* Forgets the socket without a word to the peer (its successor holds it):
+ * no FIN, no RST, no callback. */
+void mcsi_transport_release(mcsi_transport *tp);
+/* Forgets the socket without closing it: it stays whoever gave it (an
+ * import that failed). */
+void mcsi_transport_disown(mcsi_transport *tp);
+/* Takes fd, a connection in full feature phase with these digests and
+ * limit, rx_len bytes of it already read (at most its buffer), paused:
+ * mcsi_transport_pause(tp, 0) starts reading. Ours on success; a failing
+ * Status (msg) leaves fd the caller's. */
+mcsi_status mcsi_transport_adopt(mcsi_transport *tp, int fd, int header_digest, int data_digest,
+                                 uint32_t max_recv_dsl, const uint8_t *rx, size_t rx_len, char *msg);
 /* Fails it: message, RST, ops->failed. Idempotent. */
 void mcsi_transport_fail(mcsi_transport *tp, mcsi_status st, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));

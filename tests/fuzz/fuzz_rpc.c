@@ -200,6 +200,9 @@ void mcsid_client_shut(mcsid_client *c, const char *why)
 int mcsid_listen(mcsid *d) { (void)d; return 0; }
 void mcsid_listen_refresh(mcsid *d) { (void)d; }
 void mcsid_listen_close(mcsid *d) { (void)d; }
+int mcsid_listen_adopt(mcsid *d, int fd) { (void)d; (void)fd; return -1; }
+void mcsid_listen_pause(mcsid *d, int paused) { (void)d; (void)paused; }
+void mcsid_listen_forget(mcsid *d) { (void)d; }
 void mcsid_clients_close_all(mcsid *d) { (void)d; }
 
 /* main.c's: the daemon never stops here. */

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* handover.c: mcsid hands its sessions, its control socket and its NBD
+ * clients to its successor (see handover.h). The old side: freeze the
+ * exports, export every session, start the successor with the state in a
+ * memfd, wait for "ready"; then let go, or take everything back (the new
+ * side: handover_take.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "clients.h"
+#include "exports.h"
+#include "handover.h"
+#include "log.h"
+
+typedef struct handed {
+  mcsi_id sid;
+  char target[224];
+  char portal[80];
+  size_t nconns;
+  mcsi_handover_blob *blob;             /* exported, ours until the successor took it */
+} handed;
+
+static struct {
+  mcsid *d;
+  int active;
+  handed *s;
+  size_t n, outstanding, failed;
+  pid_t child;
+  int ready_fd, memfd;
+  uint64_t ready_watch, timer;
+  json_t *exports;                      /* the NBD clients handed: [{Target, Spec, Clients: [{Fd, Unread}]}] */
+  int nbd_fds[MCSID_HANDOVER_MAX_NBD];  /* their sockets (duplicates) */
+  size_t n_nbd;
+  uint64_t quiet_timer, quiet_deadline;
+  int quiet;
+} ho = { .ready_fd = -1, .memfd = -1 };
+
+static char exe_path[PATH_MAX];
+
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+static char **saved_argv;
+
+void mcsid_handover_init(int argc, char **argv)
+{
+  (void)argc;
+  saved_argv = argv;
+  if (!realpath(argv[0], exe_path)) snprintf(exe_path, sizeof exe_path, "/proc/self/exe");
+}
+
+/* ---- the old process ------------------------------------------------------------------------------ */
+
+static void close_nbd_fds(void)
+{
+  for (size_t i = 0; i < ho.n_nbd; i++) close(ho.nbd_fds[i]);
+  ho.n_nbd = 0;
+}
+
+static void freeze_one(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                       void *arg)
+{
+  (void)target;
+  (void)spec;
+  (void)sock;
+  mcsi_nbd_export_freeze(exp, (int)(intptr_t)arg);
+}
+
+static void forget_all(void)
+{
+  close_nbd_fds();
+  json_decref(ho.exports);
+  ho.exports = NULL;
+  if (ho.quiet_timer) mcsi_timer_cancel(ho.d->ini, ho.quiet_timer);
+  ho.quiet_timer = 0;
+  for (size_t i = 0; i < ho.n; i++) mcsi_handover_blob_free(ho.s[i].blob);
+  free(ho.s);
+  ho.s = NULL;
+  ho.n = ho.outstanding = ho.failed = 0;
+  if (ho.ready_watch) mcsi_fd_unwatch(ho.d->ini, ho.ready_watch);
+  if (ho.timer) mcsi_timer_cancel(ho.d->ini, ho.timer);
+  ho.ready_watch = ho.timer = 0;
+  if (ho.ready_fd >= 0) close(ho.ready_fd);
+  if (ho.memfd >= 0) close(ho.memfd);
+  ho.ready_fd = ho.memfd = -1;
+  ho.child = 0;
+  ho.active = 0;
+}
+
+static unsigned attempts;               /* of this handover: busy sessions or clients are tried again */
+static uint64_t retry_timer;
+
+static void retry_due(mcsi_initiator *ini, void *arg)
+{
+  (void)ini;
+  retry_timer = 0;
+  mcsid_handover_start(arg);
+}
+
+/* The successor did not take over: every session goes on here. */
+static void give_back(const char *why)
+{
+  mcsid *d = ho.d;
+  for (size_t i = 0; i < ho.n; i++)
+    if (ho.s[i].blob) mcsi_session_handover_abort(d->ini, ho.s[i].sid);
+  forget_all();
+  mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)0);   /* NBD clients read on */
+  mcsid_listen_pause(d, 0);
+  log_err("handover: %s; this process goes on serving", why);
+}
+
+/* Not quiet in time (commands in flight, a connection recovering): tried
+ * again a little later, MCSID_HANDOVER_ATTEMPTS times in all. */
+static void busy(const char *why)
+{
+  mcsid *d = ho.d;
+  give_back(why);
+  if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
+    log_err("handover: given up after %u attempts", attempts);
+    attempts = 0;
+    return;
+  }
+  retry_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_RETRY_MS, retry_due, d);
+}
+
+static void reap_child(int block)
+{
+  int status = 0;
+  if (ho.child > 0 && waitpid(ho.child, &status, block ? 0 : WNOHANG) == ho.child) {
+    if (WIFEXITED(status)) log_warning("handover: the successor exited %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status)) log_warning("handover: the successor died of signal %d", WTERMSIG(status));
+  }
+}
+
+/* The successor serves: let go of everything without a word to the target. */
+static void let_go(void)
+{
+  mcsid *d = ho.d;
+  pid_t child = ho.child;
+  for (size_t i = 0; i < ho.n; i++) {
+    if (mcsi_session_handover_commit(d->ini, ho.s[i].sid))
+      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+  }
+  size_t n = ho.n;
+  forget_all();
+  mcsid_exports_hand_over(d);
+  mcsid_listen_forget(d);
+  if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);
+  retry_timer = 0;
+  attempts = 0;
+  log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
+  d->handed_over = 1;
+  d->done = 1;
+}
+
+static void ready_readable(mcsi_initiator *ini, int fd, int what, void *arg)
+{
+  char buf[16] = "";
+  (void)ini;
+  (void)what;
+  (void)arg;
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (r == 6 && !memcmp(buf, "ready\n", 6)) {
+    let_go();
+    return;
+  }
+  reap_child(1);
+  give_back("the successor refused the state");
+}
+
+static void successor_silent(mcsi_initiator *ini, void *arg)
+{
+  (void)ini;
+  (void)arg;
+  ho.timer = 0;
+  kill(ho.child, SIGKILL);
+  reap_child(1);
+  give_back("the successor did not answer in time (killed)");
+}
+
+static int hex_of(const uint8_t *p, size_t n, char **out)
+{
+  static const char digits[] = "0123456789abcdef";
+  char *h = malloc(2 * n + 1);
+  if (!h) return -1;
+  for (size_t i = 0; i < n; i++) {
+    h[2 * i] = digits[p[i] >> 4];
+    h[2 * i + 1] = digits[p[i] & 15];
+  }
+  h[2 * n] = 0;
+  *out = h;
+  return 0;
+}
+
+/* The document the successor reads. */
+static json_t *state_document(void)
+{
+  json_t *sessions = json_array();
+  for (size_t i = 0; i < ho.n; i++) {
+    handed *h = &ho.s[i];
+    char *hex = NULL;
+    json_t *fds = json_array();
+    for (size_t j = 0; j < h->blob->nfds; j++) json_array_append_new(fds, json_integer(h->blob->fds[j]));
+    if (hex_of(h->blob->data, h->blob->len, &hex) < 0) {
+      json_decref(fds);
+      json_decref(sessions);
+      return NULL;
+    }
+    json_array_append_new(sessions, json_pack("{s:s, s:s, s:s, s:o}", "Target", h->target, "Portal", h->portal,
+                                              "Blob", hex, "Fds", fds));
+    free(hex);
+  }
+  return json_pack("{s:s, s:i, s:i, s:o, s:O}", "Format", MCSID_HANDOVER_FORMAT, "Version", MCSID_HANDOVER_VERSION,
+                   "ListenFd", ho.d->listen_fd, "Sessions", sessions, "Exports", ho.exports);
+}
+
+static int write_state(void)
+{
+  json_t *doc = state_document();
+  char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+  json_decref(doc);
+  if (!text) return -1;
+  ho.memfd = memfd_create("mcsid-handover", MFD_CLOEXEC);
+  size_t len = strlen(text), off = 0;
+  while (ho.memfd >= 0 && off < len) {
+    ssize_t w = write(ho.memfd, text + off, len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  free(text);
+  return ho.memfd >= 0 && off == len && lseek(ho.memfd, 0, SEEK_SET) == 0 ? 0 : -1;
+}
+
+static void keep_open(int fd) { if (fd >= 0) fcntl(fd, F_SETFD, 0); }
+
+/* In the child: the fds the successor inherits, its environment, the binary. */
+static void exec_successor(int ready_w)
+{
+  char env[64];
+  keep_open(ho.memfd);
+  keep_open(ready_w);
+  keep_open(ho.d->listen_fd);
+  for (size_t i = 0; i < ho.n; i++)
+    for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
+  for (size_t i = 0; i < ho.n_nbd; i++) keep_open(ho.nbd_fds[i]);
+  snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
+  setenv(MCSID_HANDOVER_ENV, env, 1);
+  execv(exe_path, saved_argv);
+  _exit(127);
+}
+
+static void launch(void)
+{
+  int p[2];
+  if (write_state() < 0) {
+    give_back("the state could not be written");
+    return;
+  }
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    give_back("no pipe");
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) exec_successor(p[1]);
+  close(p[1]);
+  close_nbd_fds();                      /* the successor has its own; ours are the exports' */
+  if (pid < 0) {
+    close(p[0]);
+    give_back("fork failed");
+    return;
+  }
+  ho.child = pid;
+  ho.ready_fd = p[0];
+  ho.ready_watch = mcsi_fd_watch(ho.d->ini, p[0], MCSI_FD_READABLE, ready_readable, NULL);
+  ho.timer = mcsi_timer_add(ho.d->ini, MCSID_HANDOVER_TIMEOUT_MS, successor_silent, NULL);
+  log_notice("handover: %zu sessions exported, successor %s started as pid %ld", ho.n, exe_path, (long)pid);
+}
+
+/* One export ended (or the loop that started them): the last one decides. */
+static void one_done(void)
+{
+  if (--ho.outstanding) return;
+  if (ho.failed) busy("a session could not be exported");
+  else launch();
+}
+
+static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  handed *h = &ho.s[(size_t)(uintptr_t)arg];
+  (void)ini;
+  if (st) {
+    ho.failed++;
+    log_warning("handover: session %llu (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
+                message);
+  } else {
+    h->blob = (mcsi_handover_blob *)result;
+    h->nconns = h->blob->nfds;
+  }
+  one_done();
+}
+
+/* Every session's export, once the NBD clients are quiet. */
+static void export_sessions(void)
+{
+  mcsid *d = ho.d;
+  log_notice("handover: %zu NBD clients quiet; exporting %zu sessions", ho.n_nbd, ho.n);
+  ho.outstanding = ho.n + 1;            /* one for this loop: nothing ends before it is done */
+  for (size_t i = 0; i < ho.n; i++) {
+    if (mcsi_session_handover_export_async(d->ini, ho.s[i].sid, MCSID_HANDOVER_WAIT_MS,
+                                           MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
+      ho.failed++;
+      ho.outstanding--;
+      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+    }
+  }
+  one_done();
+}
+
+static void quiet_one(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                      void *arg)
+{
+  (void)target;
+  (void)spec;
+  (void)sock;
+  (void)arg;
+  ho.quiet &= mcsi_nbd_export_quiet(exp);
+}
+
+/* An export's handable clients into ho.exports (their sockets into ho.nbd_fds). */
+static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
+                         void *arg)
+{
+  mcsi_nbd_client_state st[64];
+  (void)arg;
+  if (ho.n_nbd >= MCSID_HANDOVER_MAX_NBD) return;
+  int lfd = mcsi_nbd_export_unix_socket(exp);
+  if (lfd >= 0) ho.nbd_fds[ho.n_nbd++] = lfd;
+  int tfd = ho.n_nbd < MCSID_HANDOVER_MAX_NBD ? mcsi_nbd_export_tcp_socket(exp) : -1;
+  if (tfd >= 0) ho.nbd_fds[ho.n_nbd++] = tfd;
+  size_t room = MCSID_HANDOVER_MAX_NBD - ho.n_nbd, n = mcsi_nbd_export_clients(exp, st, room < 64 ? room : 64);
+  json_t *clients = json_array();
+  for (size_t i = 0; i < n; i++) {
+    char *hex = NULL;
+    ho.nbd_fds[ho.n_nbd++] = st[i].fd;
+    if (hex_of(st[i].unread, st[i].unread_len, &hex) == 0)
+      json_array_append_new(clients, json_pack("{s:i, s:s}", "Fd", st[i].fd, "Unread", hex));
+    free(hex);
+    free(st[i].unread);
+  }
+  json_t *x = json_pack("{s:s, s:O, s:o}", "Target", target, "Spec", spec, "Clients", clients);
+  if (lfd >= 0 && sock->name[0])        /* its socket file, by the inode the old process bound */
+    json_object_update_new(x, json_pack("{s:i, s:s, s:I, s:I, s:b}", "ListenFd", lfd, "Name", sock->name, "Dev",
+                                        (json_int_t)sock->dev, "Ino", (json_int_t)sock->ino, "Created", sock->created));
+  if (tfd >= 0) json_object_set_new(x, "TcpListenFd", json_integer(tfd));
+  json_array_append_new(ho.exports, x);
+}
+
+/* Every millisecond until the NBD clients are quiet, or the deadline. */
+static void nbd_poll(mcsi_initiator *ini, void *arg)
+{
+  (void)arg;
+  ho.quiet_timer = 0;
+  ho.quiet = 1;
+  mcsid_exports_visit(ho.d, quiet_one, NULL);
+  if (ho.quiet) {
+    mcsid_exports_visit(ho.d, list_clients, NULL);
+    export_sessions();
+    return;
+  }
+  if (mono_ms() >= ho.quiet_deadline) {
+    busy("NBD requests still in flight at the deadline");
+    return;
+  }
+  ho.quiet_timer = mcsi_timer_add(ini, 1, nbd_poll, NULL);
+}
+
+/* Target and leading portal of a session, for the successor's options. */
+static void describe(mcsid *d, handed *h)
+{
+  mcsi_session_info *si = NULL;
+  if (mcsi_session_get_info(d->ini, h->sid, &si) || !si) return;
+  snprintf(h->target, sizeof h->target, "%s", mcsi_session_info_get_string(si, MCSI_SI_TARGET));
+  if (mcsi_session_info_connection_count(si))
+    snprintf(h->portal, sizeof h->portal, "%s",
+             mcsi_conn_info_get_string(mcsi_session_info_connection(si, 0), MCSI_CI_PORTAL));
+  mcsi_session_info_free(si);
+}
+
+int mcsid_handover_active(void) { return ho.active || retry_timer || !saved_argv; }   /* no argv: not a program (a harness) */
+
+void mcsid_handover_start(mcsid *d)
+{
+  if (d->stopping || ho.active || !saved_argv) {
+    log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "one is under way already");
+    return;
+  }
+  if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);   /* a signal during the wait: now */
+  retry_timer = 0;
+  mcsi_id ids[MCSID_HANDOVER_MAX_SESSIONS];
+  size_t n = mcsi_session_list(d->ini, ids, MCSID_HANDOVER_MAX_SESSIONS);
+  if (n > MCSID_HANDOVER_MAX_SESSIONS) {
+    log_err("handover: %zu sessions, at most %d are handed over: not started", n, MCSID_HANDOVER_MAX_SESSIONS);
+    return;
+  }
+  ho.d = d;
+  ho.active = 1;
+  ho.s = calloc(n ? n : 1, sizeof *ho.s);
+  if (!ho.s) {
+    ho.active = 0;
+    log_err("handover: out of memory");
+    return;
+  }
+  mcsid_listen_pause(d, 1);             /* no new control client meanwhile */
+  ho.n = n;
+  for (size_t i = 0; i < n; i++) {
+    ho.s[i].sid = ids[i];
+    describe(d, &ho.s[i]);
+  }
+  ho.exports = json_array();
+  mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)1);   /* NBD clients first: their requests need the sessions */
+  ho.quiet_deadline = mono_ms() + MCSID_HANDOVER_WAIT_MS;
+  ho.quiet_timer = mcsi_timer_add(d->ini, 0, nbd_poll, NULL);
+}

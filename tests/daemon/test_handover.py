@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""test_handover.py: mcsid hands its sessions and its control socket to a
+new mcsid (SIGUSR2) with no logout and no login at the target.
+
+- a plain session with 2 connections and a persistent one with 2: SIGUSR2
+  twice then the Upgrade method; each time the old process exits 0, a new pid
+  serves the same socket, SessionList shows the same TSIHs and connection
+  counts, tgtadm shows the very same sessions and connections (no login,
+  no logout), the data written before reads back and new writes land, the
+  persistent session is still kept (Persistent) by the new process;
+- fio through an export during three handovers: no error, data verified;
+- kill -9 (no handover): the persistent login and export come back at the
+  restart and qemu-io (reconnect-delay) goes on; every acknowledged write
+  reads back;
+- a successor that refuses (the binary on disk replaced by one that exits
+  3): the old process keeps serving, its sessions unchanged and working;
+- a successor that reads another state version refuses it (exit 3) and
+  the old process goes on.
+
+The daemon runs from a copy of mcsid in its directory (the path a handover
+starts again). The test process is a child subreaper, so the successors
+(children of the process they replace) are its children to wait for:
+    python3 tests/daemon/test_handover.py TestHandover.test_three_upgrades"""
+import base64
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mcsid_test  # noqa: E402
+from mcsid_test import Daemon, result, tgt_portal, env, wait_for  # noqa: E402
+
+plain = env("MCSI_TGT_IQN_PLAIN")
+chap = env("MCSI_TGT_IQN_CHAP")
+LUN = int(env("MCSI_TGT_FILE_LUN"))
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Pid:
+    """A process of ours by pid (a successor the subreaper adopted): what Daemon uses of a Popen."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -999
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = time.time() + (timeout or 3600)
+        while self.poll() is None:
+            if time.time() > deadline:
+                raise subprocess.TimeoutExpired("mcsid", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+class HandoverDaemon(Daemon):
+    """A daemon started from its own copy of mcsid (exe), which a test may replace."""
+
+    def __init__(self, config=None, name="handover"):
+        super().__init__(config=config, name=name)
+        self.exe = os.path.join(self.dir, "mcsid")
+        shutil.copy2(mcsid_test.MCSID, self.exe)
+
+    def start(self, wait=True):
+        saved = mcsid_test.MCSID
+        mcsid_test.MCSID = self.exe
+        try:
+            return super().start(wait)
+        finally:
+            mcsid_test.MCSID = saved
+
+    def hand_over(self, timeout=20, method=False):
+        """SIGUSR2 (or the Upgrade method); returns (old exit code, new pid or None) once
+        the old one exited."""
+        old = self.proc
+        seen = len(self.log_text())
+        if method:
+            c = self.client()
+            self.upgrade_answer = c.call("Upgrade")
+            c.close()
+        else:
+            old.send_signal(signal.SIGUSR2)
+        try:
+            rc = old.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None, None
+        m = re.search(r"handover: pid (\d+) serves", self.log_text()[seen:])
+        if not m:
+            return rc, None
+        self.proc = Pid(int(m.group(1)))
+        return rc, self.proc.pid
+
+
+def target_view(initiator):
+    """tgtadm's blocks (Session, Connection, Initiator, IP) of this initiator on targets 1 and 2."""
+    blocks = []
+    for tid in (1, 2):
+        out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid",
+                              str(tid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                             capture_output=True, text=True).stdout
+        blocks += ["%d:%s" % (tid, b) for b in out.split("Session:")[1:] if ("Initiator: " + initiator) in b]
+    return sorted(blocks)
+
+
+def free_port():
+    import socket as so
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def drop_every_second(initiator, stop):
+    """Drops one connection of the initiator's session on target 1 every second until stop."""
+    adm = ["tgtadm", "-C", "0", "--lld", "iscsi"]
+    envs = dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC"))
+    while not stop:
+        time.sleep(1.0)
+        out = subprocess.run(adm + ["--op", "show", "--mode", "conn", "--tid", "1"], env=envs,
+                             capture_output=True, text=True).stdout
+        for block in out.split("Session:")[1:]:
+            if ("Initiator: " + initiator) in block:
+                sid = block.split()[0]
+                cid = block.split("Connection:")[1].split()[0]
+                subprocess.run(adm + ["--op", "delete", "--mode", "conn", "--tid", "1", "--sid", sid, "--cid", cid],
+                               env=envs, capture_output=True)
+                break
+
+
+def sessions(c):
+    return {s["TargetName"]: s for s in result(c.call("SessionList")).get("Sessions", [])}
+
+
+def shape(ss):
+    """What must not change: per target its TSIH, ISID and connection count."""
+    return {t: (s.get("TSIH"), s.get("ISID"), s.get("ConnectionCount")) for t, s in ss.items()}
+
+
+def write(c, sid, lba, data):
+    return result(c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba,
+                                       "Data": base64.b64encode(data).decode()})).get("StatusName")
+
+
+def read(c, sid, lba, blocks):
+    r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba, "Blocks": blocks})
+    return base64.b64decode(result(r).get("Data", ""))
+
+
+class TestHandover(mcsid_test.DaemonCase):
+    start_daemon = False
+
+    def daemon(self):
+        d = HandoverDaemon(config={"nbd_plain_tcp": "yes"})
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        return d
+
+    def two_sessions(self, d):
+        """A plain session with 2 connections and a persistent one (CHAP target) with 2 (setup)."""
+        c = d.client()
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+        sid = result(r).get("UniqueSessionId")
+        self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: AddConnectionToSession %r" % (r,))
+        r = c.call("PersistentLoginTarget", {"TargetName": chap, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "Username": env("MCSI_CHAP_USER"),
+                                             "Secret": env("MCSI_CHAP_SECRET")})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        wait_for(lambda: sessions(c).get(chap, {}).get("ConnectionCount") == 2, 10)
+        return c, sid
+
+    def test_three_upgrades(self):
+        t = self.t
+        import socket as so
+        notify = so.socket(so.AF_UNIX, so.SOCK_DGRAM)     # a service manager's NOTIFY_SOCKET, as systemd's
+        notify_path = os.path.join(self.tmpdir(), "notify")
+        notify.bind(notify_path)
+        notify.settimeout(10)
+        self.addCleanup(notify.close)
+        os.environ["NOTIFY_SOCKET"] = notify_path
+        try:
+            d = self.daemon()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        t.is_(notify.recv(256).decode(), "READY=1", "mcsid tells the service manager it is ready")
+        c, sid = self.two_sessions(d)
+        data = os.urandom(8 * 512)
+        t.is_(write(c, sid, 4096, data), "ISDSC_SUCCESS", "a pattern written before the first handover")
+        before = sessions(c)
+        view = target_view(d.iqn)
+        t.is_(len({v.split()[0] for v in view}), 2, "tgt shows the 2 sessions")
+        t.is_(sum(v.count("Connection:") for v in view), 4, "with 4 connections")
+        c.close()
+        pids = [d.proc.pid]
+        for n in range(1, 4):
+            t0 = time.monotonic()
+            rc, pid = d.hand_over(method=n == 3)
+            if n == 3:
+                t.status(d.upgrade_answer, "ISDSC_SUCCESS", "handover 3 through the Upgrade method")
+            t.is_(rc, 0, "handover %d: the old mcsid exits 0" % n)
+            t.ok(pid and pid not in pids, "handover %d: a new pid serves (%s after %s)" % (n, pid, pids))
+            try:
+                said = notify.recv(256).decode()
+            except OSError as e:
+                said = str(e)
+            t.is_(said, "MAINPID=%s\nREADY=1" % pid, "handover %d: the new mcsid tells the service manager its pid" % n)
+            pids.append(pid)
+            c = d.client()
+            now = sessions(c)
+            t.note("handover %d: %.0f ms from SIGUSR2 to the old one's exit and a SessionList answered"
+                   % (n, (time.monotonic() - t0) * 1000))
+            t.is_(shape(now), shape(before), "handover %d: the same TSIHs, ISIDs and connection counts" % n)
+            t.is_(target_view(d.iqn), view, "handover %d: tgt shows the same sessions and connections" % n)
+            nsid = now.get(plain, {}).get("UniqueSessionId")
+            t.ok(read(c, nsid, 4096, 8) == data, "handover %d: the pattern reads back" % n)
+            more = os.urandom(4 * 512)
+            t.is_(write(c, nsid, 8192 + 8 * n, more), "ISDSC_SUCCESS", "handover %d: a new write" % n)
+            t.ok(read(c, nsid, 8192 + 8 * n, 4) == more, "handover %d: reads back" % n)
+            t.ok(now.get(chap, {}).get("Persistent"), "handover %d: the CHAP session is still persistent" % n)
+            psid = now.get(chap, {}).get("UniqueSessionId")
+            t.ok(len(read(c, psid, 0, 1)) == 512, "handover %d: the persistent session reads" % n)
+            c.close()
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": chap})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        t.is_(target_view(d.iqn), [], "the new mcsid logs the sessions out at the end")
+
+    def test_nbd_client_goes_on(self):
+        """fio (nbd engine: 4 KiB random writes, QD 32, verified as it goes) on a persistent
+        export while mcsid hands over three times (MCSI_HANDOVER_ROUNDS): no error, the same
+        connection (no new handshake: fio opens it once), the longest completion reported."""
+        self.fio_through_handovers(int(os.environ.get("MCSI_HANDOVER_ROUNDS", "3")), drops=False)
+
+    def test_nbd_tcp_client_goes_on(self):
+        """The same over a TCP export (Tls off, a fixed port): its listening socket is handed
+        too, so the successor never binds the port the old process still holds."""
+        self.fio_through_handovers(3, drops=False, tcp=True)
+
+    def test_nbd_client_goes_on_under_drops(self):
+        """The same while the target drops one connection of the session every second
+        (tgtadm delete conn; failover.lua adds it back): handovers that find a connection
+        being replaced are tried again, fio sees no error."""
+        self.fio_through_handovers(3, drops=True)
+
+    def fio_through_handovers(self, rounds, drops, tcp=False):
+        t = self.t
+        if not shutil.which("fio"):
+            t.skip("no fio")
+            return
+        d = self.daemon()
+        c = d.client()
+        port = free_port()
+        spec = ({"Lun": LUN, "Tcp": "127.0.0.1:%d" % port, "Tls": "off", "ExportName": "h"} if tcp
+                else {"Lun": LUN, "Socket": "h.sock", "ExportName": "h"})
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "PolicyScript": "failover.lua",
+                                             "Exports": [spec]})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
+        self.assertTrue(up, "setup: the export is up: %r %r" % (r, c.call("ListExports")))
+        sock = os.path.join(d.export_dir, "h.sock")
+        c.close()
+        out = os.path.join(d.dir, "fio.json")
+        uri = "nbd://127.0.0.1:%d/h" % port if tcp else "nbd+unix:///h?socket=" + sock
+        fio = subprocess.Popen(["fio", "--name=handover", "--ioengine=nbd", "--uri=" + uri,
+                                "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=16M", "--offset=64M",
+                                "--verify=crc32c", "--verify_backlog=64", "--time_based",
+                                "--runtime=%d" % (rounds * max(0.2, 5.0 / rounds) + 4),
+                                "--output-format=json", "--output=" + out],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               cwd=d.dir)   # fio leaves its verify state there when it fails
+        stop = []
+        dropper = None
+        if drops:
+            import threading
+            dropper = threading.Thread(target=drop_every_second, args=(d.iqn, stop))
+            dropper.start()
+        time.sleep(1.0)
+        pids = [d.proc.pid]
+        started = time.monotonic()
+        for n in range(1, rounds + 1):
+            rc, pid = d.hand_over(timeout=30)
+            t.ok(rc == 0 and pid and pid not in pids, "handover %d under fio: the old exits 0, pid %s serves" % (n, pid))
+            pids.append(pid)
+            time.sleep(max(0.2, 5.0 / rounds))
+        stop.append(1)
+        if dropper:
+            dropper.join()
+        err = fio.communicate(timeout=120)[1]
+        t.note("%d handovers in %.1f s" % (rounds, time.monotonic() - started))
+        t.is_(fio.returncode, 0, "fio ends without an error (%s)" % err.strip()[-300:])
+        try:
+            import json
+            with open(out) as f:
+                job = json.load(f)["jobs"][0]
+            w = job["write"]
+            t.ok(job["error"] == 0 and w["io_bytes"] > 0, "fio wrote %d MiB, error %d" % (w["io_bytes"] >> 20, job["error"]))
+            t.note("fio: %d write IOPS, longest completion %.1f ms across %d handovers%s"
+                   % (w["iops"], w["clat_ns"]["max"] / 1e6, rounds, " and connection drops" if drops else ""))
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            t.ok(False, "fio's report reads (%s)" % e)
+        t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_crash_nbd_client_reconnects(self):
+        """kill -9 cannot hand over: the persistent login and its export come back at the
+        restart, and qemu-io (reconnect-delay) goes on writing; every write it acknowledged,
+        before and after the crash, reads back."""
+        t = self.t
+        if not shutil.which("qemu-io"):
+            t.skip("no qemu-io")
+            return
+        d = self.daemon()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 1,
+                                             "Exports": [{"Lun": LUN, "Socket": "k.sock", "ExportName": "k"}]})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        up = lambda: [x for x in result(d.client().call("ListExports")).get("Exports", []) if x.get("State") == "up"]
+        self.assertTrue(wait_for(up, 20), "setup: the export is up")
+        c.close()
+        sock = os.path.join(d.export_dir, "k.sock")
+        q = subprocess.Popen(["qemu-io", "--image-opts",
+                              "driver=nbd,server.type=unix,server.path=%s,export=k,reconnect-delay=30" % sock],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             bufsize=1)
+
+        def command(line):
+            q.stdin.write(line + "\n")
+            q.stdin.flush()
+            got = q.stdout.readline()
+            while got and not re.search(r"(wrote|read) \d+/\d+ bytes|error|failed|Pattern verification", got, re.I):
+                got = q.stdout.readline()
+            return got
+
+        base = 96 << 20
+        acked = []
+        for i in range(40):
+            if i == 20:
+                d.kill9()
+                d.start()                      # the persistent login and the export come back
+            line = command("write -P %d %d 4k" % (i + 1, base + i * 4096))
+            if re.search(r"wrote 4096/4096", line):
+                acked.append(i)
+        t.is_(len(acked), 40, "qemu-io: all 40 writes acknowledged across the crash (%d)" % len(acked))
+        bad = [i for i in acked if not re.search(r"read 4096/4096", command("read -P %d %d 4k" % (i + 1, base + i * 4096)))]
+        t.is_(bad, [], "every acknowledged write reads back through the same qemu-io")
+        x = (up() or [{}])[0]
+        t.ok(x.get("Clients") == 1 and x.get("Statistics", {}).get("Requests", 0) >= 20,
+             "the restarted mcsid serves qemu-io, which reconnected (%s clients, %s requests)"
+             % (x.get("Clients"), x.get("Statistics", {}).get("Requests")))
+        q.stdin.close()
+        q.wait(30)
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def refused(self, successor, what, said):
+        t = self.t
+        d = self.daemon()
+        c, sid = self.two_sessions(d)
+        data = os.urandom(8 * 512)
+        write(c, sid, 6000, data)
+        before = sessions(c)
+        view = target_view(d.iqn)
+        c.close()
+        with open(d.exe + ".new", "w") as f:
+            f.write(successor)
+        os.chmod(d.exe + ".new", 0o755)
+        os.rename(d.exe + ".new", d.exe)       # the binary on disk is upgraded
+        pid = d.proc.pid
+        d.proc.send_signal(signal.SIGUSR2)
+        t.ok(wait_for(lambda: "goes on serving" in d.log_text(), 20), "%s: the old mcsid says it goes on" % what)
+        t.ok(d.proc.poll() is None and d.proc.pid == pid, "%s: the old mcsid still runs" % what)
+        t.ok(said in d.log_text(), "%s: the log says why (%s)" % (what, said))
+        c = d.client()
+        t.is_(shape(sessions(c)), shape(before), "%s: its sessions are unchanged" % what)
+        t.is_(target_view(d.iqn), view, "%s: tgt shows the same sessions and connections" % what)
+        t.ok(read(c, sid, 6000, 8) == data, "%s: the data reads back through the old mcsid" % what)
+        t.is_(write(c, sid, 6100, data), "ISDSC_SUCCESS", "%s: and it writes" % what)
+        c.call("RemovePersistentTarget", {"TargetName": chap})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_successor_refuses(self):
+        self.refused("#!/bin/sh\nexit 3\n", "a successor that exits 3", "the successor exited 3")
+
+    def test_other_state_version(self):
+        """The successor is mcsid itself, given a document of version 99 (a wrapper rewrites it)."""
+        wrapper = ("#!/bin/sh\n"
+                   "fd=${MCSID_HANDOVER#state=}; fd=${fd%%%%,*}\n"
+                   "sed 's/\"Version\":1/\"Version\":99/' /proc/self/fd/$fd > %s/state99\n"
+                   "exec 9<%s/state99\n"
+                   "MCSID_HANDOVER=\"state=9,ready=${MCSID_HANDOVER#*ready=}\" exec %s \"$@\"\n"
+                   % (self.tmpdir(), self.tmpdir(), mcsid_test.MCSID))
+        self.refused(wrapper, "a successor reading another version",
+                     "state version 99, this mcsid reads version 1: refused")
+
+    def tmpdir(self):
+        if not hasattr(self, "_tmp"):
+            import tempfile
+            self._tmp = tempfile.mkdtemp(prefix="mcsid-handover.")
+            self.addCleanup(shutil.rmtree, self._tmp, True)
+        return self._tmp
+
+
+if __name__ == "__main__":
+    mcsid_test.main()
