@@ -356,7 +356,8 @@ static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export
     char *hex = NULL;
     ho.nbd_fds[ho.n_nbd++] = st[i].fd;
     if (hex_of(st[i].unread, st[i].unread_len, &hex) == 0)
-      json_array_append_new(clients, json_pack("{s:i, s:s}", "Fd", st[i].fd, "Unread", hex));
+      json_array_append_new(clients, json_pack("{s:i, s:s, s:i}", "Fd", st[i].fd, "Unread", hex, "Negotiated",
+                                               (int)st[i].negotiated));
     free(hex);
     free(st[i].unread);
   }

@@ -32,6 +32,7 @@ typedef struct waiting {
   int fd;
   uint8_t *unread;
   size_t len;
+  unsigned negotiated;                  /* MCSI_NBD_NEGOTIATED_* */
 } waiting;
 
 /* An export's listening socket, for the export of that target and spec here. */
@@ -246,9 +247,12 @@ static int take_exports(json_t *exports)
     json_array_foreach(clients, j, cl) {
       const char *hex = json_string_value(json_object_get(cl, "Unread"));
       waiting *w = &in.w[in.nw];
-      if (in.nw >= MCSID_HANDOVER_MAX_NBD || !hex || (w->fd = socket_fd(json_object_get(cl, "Fd"), 0)) < 0 ||
+      json_t *neg = json_object_get(cl, "Negotiated");
+      if (in.nw >= MCSID_HANDOVER_MAX_NBD || !hex || !json_is_integer(neg) || json_integer_value(neg) < 0 ||
+          json_integer_value(neg) > 3 || (w->fd = socket_fd(json_object_get(cl, "Fd"), 0)) < 0 ||
           unhex(hex, &w->unread, &w->len) < 0 || w->len > 65536)
         return -1;
+      w->negotiated = (unsigned)json_integer_value(neg);
       snprintf(w->target, sizeof w->target, "%s", target);
       w->spec = json_incref(spec);
       in.nw++;
@@ -292,7 +296,7 @@ void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, 
   for (size_t i = 0; i < in.nw; i++) {
     waiting *w = &in.w[i];
     if (w->fd < 0 || strcmp(w->target, target) || !json_equal(w->spec, spec)) continue;
-    if (mcsi_nbd_export_adopt_client(exp, w->fd, w->unread, w->len) == 0) {
+    if (mcsi_nbd_export_adopt_client(exp, w->fd, w->unread, w->len, w->negotiated) == 0) {
       w->fd = -1;
       n++;
     }

@@ -73,7 +73,7 @@ int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
   return 0;
 }
 
-int nbd_client_adopt(mcsi_nbd_export *e, int fd, const uint8_t *unread, size_t len)
+int nbd_client_adopt(mcsi_nbd_export *e, int fd, const uint8_t *unread, size_t len, unsigned negotiated)
 {
   if (len > RXBUF_SIZE) return -1;
   nbd_client *c = calloc(1, sizeof *c);
@@ -83,6 +83,8 @@ int nbd_client_adopt(mcsi_nbd_export *e, int fd, const uint8_t *unread, size_t l
   }
   c->exp = e;
   c->fd = fd;
+  c->structured = !!(negotiated & MCSI_NBD_NEGOTIATED_STRUCTURED);
+  c->meta_alloc = !!(negotiated & MCSI_NBD_NEGOTIATED_META_ALLOC);
   memcpy(c->rxbuf, unread, len);
   c->rx_len = len;
   c->watching = MCSI_FD_READABLE;

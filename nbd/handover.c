@@ -59,15 +59,20 @@ size_t mcsi_nbd_export_clients(const mcsi_nbd_export *exp, mcsi_nbd_client_state
       continue;
     }
     memcpy(unread, c->rxbuf + c->rx_off, len);
-    out[n++] = (mcsi_nbd_client_state){ .fd = fd, .unread = unread, .unread_len = len };
+    unsigned negotiated = (c->structured ? MCSI_NBD_NEGOTIATED_STRUCTURED : 0u) |
+                          (c->meta_alloc ? MCSI_NBD_NEGOTIATED_META_ALLOC : 0u);
+    out[n++] = (mcsi_nbd_client_state){ .fd = fd, .unread = unread, .unread_len = len, .negotiated = negotiated };
   }
   return n;
 }
 
-int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len)
+int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len, unsigned negotiated)
 {
+  if (negotiated & ~(unsigned)(MCSI_NBD_NEGOTIATED_STRUCTURED | MCSI_NBD_NEGOTIATED_META_ALLOC) ||
+      ((negotiated & MCSI_NBD_NEGOTIATED_META_ALLOC) && !(negotiated & MCSI_NBD_NEGOTIATED_STRUCTURED)))
+    return -1;                                   /* a state no handshake of ours settles */
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return -1;
   if (exp->opts.max_clients && exp->nclients >= exp->opts.max_clients) return -1;
-  return nbd_client_adopt(exp, fd, unread, len);
+  return nbd_client_adopt(exp, fd, unread, len, negotiated);
 }

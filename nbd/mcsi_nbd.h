@@ -153,14 +153,17 @@ typedef struct mcsi_nbd_client_state {
   int fd;
   uint8_t *unread;
   size_t unread_len;                 /* at most 64 KiB */
+  unsigned negotiated;               /* MCSI_NBD_NEGOTIATED_*: what its handshake settled */
 } mcsi_nbd_client_state;
+enum { MCSI_NBD_NEGOTIATED_STRUCTURED = 1,   /* NBD_OPT_STRUCTURED_REPLY */
+       MCSI_NBD_NEGOTIATED_META_ALLOC = 2 }; /* base:allocation selected (needs STRUCTURED) */
 void mcsi_nbd_export_freeze(mcsi_nbd_export *exp, int frozen);
 /* A duplicate of the export's listening Unix / TCP socket (the caller's), -1 when it has none. */
 int mcsi_nbd_export_unix_socket(const mcsi_nbd_export *exp);
 int mcsi_nbd_export_tcp_socket(const mcsi_nbd_export *exp);
 int mcsi_nbd_export_quiet(const mcsi_nbd_export *exp);
 size_t mcsi_nbd_export_clients(const mcsi_nbd_export *exp, mcsi_nbd_client_state *out, size_t max);
-int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len);
+int mcsi_nbd_export_adopt_client(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len, unsigned negotiated);
 
 #ifdef __cplusplus
 }

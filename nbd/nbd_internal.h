@@ -179,7 +179,7 @@ mcsi_status nbd_lun_probe(mcsi_initiator *ini, mcsi_id sid, uint64_t lun, nbd_lu
 int nbd_client_new(mcsi_nbd_export *exp, int fd, int is_tcp);
 /* A client handed over by another process, in the transmission phase,
  * unread bytes of it already read there: 0, or -1 (fd not taken). */
-int nbd_client_adopt(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len);
+int nbd_client_adopt(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t len, unsigned negotiated);
 /* After STARTTLS's ACK is queued: the TLS handshake follows once it is out. -1: out of memory. */
 int nbd_client_start_tls(nbd_client *c);
 void nbd_client_close(nbd_client *c);
