@@ -308,7 +308,7 @@ static void start_failed(mcsid_export *x, mcsi_status st, const char *message)
   close_handed_tcp(x);
   snprintf(x->error, sizeof x->error, "%s: %s", mcsi_status_name(st), message ? message : "");
   x->state = EXP_FAILED;
-  log_warning("export %llu (session %llu LUN %lld): %s", (unsigned long long)x->id, (unsigned long long)x->sid,
+  log_warning("export %llu (session 0x%016llx LUN %lld): %s", (unsigned long long)x->id, (unsigned long long)x->sid,
               (long long)json_integer_value(json_object_get(x->spec, "Lun")), x->error);
   int from_call = x->waiter != NULL;
   answer(x, st, message);
@@ -347,7 +347,7 @@ static void started(mcsi_initiator *ini, mcsi_nbd_export *exp, mcsi_status st, c
     }
   }
   mcsid_handover_export_up(x->d, x->target, x->spec, exp);   /* clients handed over by the old process */
-  log_notice("export %llu up: session %llu LUN %lld%s%s%s%s", (unsigned long long)x->id, (unsigned long long)x->sid,
+  log_notice("export %llu up: session 0x%016llx LUN %lld%s%s%s%s", (unsigned long long)x->id, (unsigned long long)x->sid,
              (long long)json_integer_value(json_object_get(x->spec, "Lun")), path ? " socket " : "", path ? path : "",
              json_object_get(x->spec, "Tcp") ? " tcp " : "", json_object_get(x->spec, "Tcp") ? spec_string(x->spec, "Tcp") : "");
   answer(x, ISDSC_SUCCESS, NULL);
@@ -481,7 +481,7 @@ void mcsid_exports_event(mcsid *d, const mcsi_event *ev)
     next = x->next;
     if (x->sid == ev->session_id && !(x->target[0] && entry_of(d, x->target))) session_gone(x);
     else if (x->sid == ev->session_id)
-      log_warning("export %llu: session %llu failed; clients wait for the persistent target's next session",
+      log_warning("export %llu: session 0x%016llx failed; clients wait for the persistent target's next session",
                   (unsigned long long)x->id, (unsigned long long)ev->session_id);
   }
 }
@@ -538,7 +538,7 @@ void mcsid_exports_session_up(mcsid *d, json_t *entry, mcsi_id sid)
   if (d->stopping || !target || !sid) return;
   for (mcsid_export *x = d->exports; x; x = x->next) {
     if (strcmp(x->target, target) || x->sid == sid) continue;
-    log_notice("export %llu: session %llu -> %llu", (unsigned long long)x->id, (unsigned long long)x->sid,
+    log_notice("export %llu: session 0x%016llx -> 0x%016llx", (unsigned long long)x->id, (unsigned long long)x->sid,
                (unsigned long long)sid);
     x->sid = sid;
     if (x->exp) mcsi_nbd_export_rebind(x->exp, sid, (uint64_t)json_integer_value(json_object_get(x->spec, "Lun")));

@@ -151,7 +151,7 @@ static void let_go(void)
   pid_t child = ho.child;
   for (size_t i = 0; i < ho.n; i++) {
     if (mcsi_session_handover_commit(d->ini, ho.s[i].sid))
-      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+      log_warning("handover: session 0x%016llx: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
   }
   size_t n = ho.n;
   forget_all();
@@ -303,7 +303,7 @@ static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, c
   (void)ini;
   if (st) {
     ho.failed++;
-    log_warning("handover: session %llu (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
+    log_warning("handover: session 0x%016llx (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
                 message);
   } else {
     h->blob = (mcsi_handover_blob *)result;
@@ -323,7 +323,7 @@ static void export_sessions(void)
                                            MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
       ho.failed++;
       ho.outstanding--;
-      log_warning("handover: session %llu: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
+      log_warning("handover: session 0x%016llx: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
     }
   }
   one_done();

@@ -176,7 +176,7 @@ static int take_session(mcsid *d, json_t *s, size_t i)
   snprintf(in.t[i].target, sizeof in.t[i].target, "%s", target);
   in.t[i].sid = sid;
   in.t[i].nconns = nfds;
-  log_info("handover: session with %s taken over as %llu (%zu connections)", target, (unsigned long long)sid, nfds);
+  log_info("handover: session with %s taken over as 0x%016llx (%zu connections)", target, (unsigned long long)sid, nfds);
   return 0;
 }
 

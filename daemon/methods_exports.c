@@ -34,7 +34,7 @@ void mcsid_run_export_lun(mcsid_call *call)
   int store = mcsid_param_bool(call, "IsPersistent", 0);
   if (store && !mcsid_export_keeper_target(call->d, sid, target, sizeof target)) {
     json_decref(spec);
-    snprintf(msg, sizeof msg, "session %llu is not the session of a persistent target (PersistentLoginTarget, or "
+    snprintf(msg, sizeof msg, "session 0x%016llx is not the session of a persistent target (PersistentLoginTarget, or "
              "LoginToTarget with IsPersistent): IsPersistent needs one", (unsigned long long)sid);
     mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, msg, NULL);
     return;

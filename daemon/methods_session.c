@@ -151,7 +151,7 @@ static void login_done(mcsi_initiator *ini, mcsi_status st, const char *message,
   if (st)
     log_info("LoginToTarget %s: %s", mcsid_param_string(call, "TargetName"), mcsi_status_name(st));
   else
-    log_info("LoginToTarget %s: session %llu", mcsid_param_string(call, "TargetName"),
+    log_info("LoginToTarget %s: session 0x%016llx", mcsid_param_string(call, "TargetName"),
              (unsigned long long)ids->session_id);
   if (!st && call->d->stopping) mcsid_logout_on_shutdown(call->d, ids->session_id);
   json_t *out = st ? NULL

@@ -191,7 +191,7 @@ static void logged_in(mcsi_initiator *ini, mcsi_status st, const char *message, 
     mcsid_logout_on_shutdown(k->d, k->sid);
     return;
   }
-  log_info("persistent target %s: session %llu", target_of(k), (unsigned long long)k->sid);
+  log_info("persistent target %s: session 0x%016llx", target_of(k), (unsigned long long)k->sid);
   mcsid_exports_session_up(k->d, entry_of(k), k->sid);   /* the exports move from the failed one first */
   reap_later(k->d, &k->failed_sid);
   step(k);
@@ -361,7 +361,7 @@ static void step(mcsid_keeper *k)
   set_policy(k);
   attach_policy(k);
   k->backoff_ms = 0;
-  log_notice("persistent target %s: logged in, session %llu, %zu connections", target_of(k),
+  log_notice("persistent target %s: logged in, session 0x%016llx, %zu connections", target_of(k),
              (unsigned long long)k->sid, k->added);
   mcsid_exports_session_up(k->d, entry_of(k), k->sid);
   answer_waiter(k, k->first_status, NULL);
@@ -441,7 +441,7 @@ void mcsid_persist_adopt(mcsid *d, const char *target, mcsi_id sid, size_t conne
   k->sid = sid;
   k->added = connections;
   k->idle = 0;
-  log_info("persistent target %s: session %llu handed over, %zu connections", target, (unsigned long long)sid,
+  log_info("persistent target %s: session 0x%016llx handed over, %zu connections", target, (unsigned long long)sid,
            connections);
   step(k);   /* its policy and its exports */
 }
@@ -485,7 +485,7 @@ static void adopt(mcsid *d, mcsid_keeper *k, mcsi_id old_sid)
     k->sid = sid;
     k->added = active_connections(d, sid, NULL);
     k->adopted = 1;
-    log_notice("persistent target %s: session %llu (%zu connections) adopted", k->target, (unsigned long long)sid,
+    log_notice("persistent target %s: session 0x%016llx (%zu connections) adopted", k->target, (unsigned long long)sid,
                k->added);
   }
   mcsi_session_info_free(info);
@@ -558,7 +558,7 @@ static void reaped(mcsi_initiator *ini, mcsi_status st, const char *message, con
   (void)st;
   (void)ini;
   (void)arg;
-  log_info("session %llu reaped: %s", (unsigned long long)ids->session_id, message);
+  log_info("session 0x%016llx reaped: %s", (unsigned long long)ids->session_id, message);
 }
 
 static void reap_due(mcsi_initiator *ini, void *arg)
@@ -598,7 +598,7 @@ void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
       k->failed_sid = ev->session_id;
     }
     if (ev->kind == MCSI_EV_SESSION_FAILED && !d->stopping && !k->idle) {
-      log_warning("persistent target %s: session %llu failed: logging in again", target_of(k),
+      log_warning("persistent target %s: session 0x%016llx failed: logging in again", target_of(k),
                   (unsigned long long)ev->session_id);
       retry_later(k, ev->status, ev->reason);
     }

@@ -85,10 +85,10 @@ static const char *state_kind(const char *state)
 static void announce_end(const policy *p)
 {
   if (!strcmp(p->state, "failed"))
-    log_warning("policy %ld (%s) on session %llu failed and is stopped: %s", p->id, p->script,
+    log_warning("policy %ld (%s) on session 0x%016llx failed and is stopped: %s", p->id, p->script,
                 (unsigned long long)p->sid, p->reason);
   else
-    log_notice("policy %ld (%s) on session %llu %s: %s", p->id, p->script, (unsigned long long)p->sid, p->state,
+    log_notice("policy %ld (%s) on session 0x%016llx %s: %s", p->id, p->script, (unsigned long long)p->sid, p->state,
                p->reason);
   mcsi_status st = strcmp(p->state, "failed") ? ISDSC_SUCCESS : ISDSC_NON_SPECIFIC_ERROR;
   json_t *params = json_pack("{s:s, s:o, s:i, s:I, s:s, s:s, s:I, s:s, s:s}", "Kind", state_kind(p->state),
@@ -184,7 +184,7 @@ static const char *refusal(const policy *p, const mcsid_request *req, char *msg,
     if (json_is_integer(s)) sid = (uint64_t)json_integer_value(s);
     else if (json_is_string(s)) sid = strtoull(json_string_value(s), NULL, 0);
     if (sid != p->sid) {
-      snprintf(msg, len, "a policy acts on its own session only (%llu)", (unsigned long long)p->sid);
+      snprintf(msg, len, "a policy acts on its own session only (0x%016llx)", (unsigned long long)p->sid);
       return msg;
     }
   }
@@ -622,7 +622,7 @@ long mcsid_policy_attach_as(mcsid *d, mcsi_id sid, const char *script, json_t *o
   }
   forget_old();
   schedule_tick();
-  log_notice("policy %ld (%s) attached to session %llu: process %ld", p->id, name, (unsigned long long)sid,
+  log_notice("policy %ld (%s) attached to session 0x%016llx: process %ld", p->id, name, (unsigned long long)sid,
              (long)p->pid);
   return p->id;
 }

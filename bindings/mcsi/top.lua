@@ -181,6 +181,9 @@ local function us_text(us)
   return string.format("%.2fs", us / 1e6)
 end
 
+-- Ids print one way everywhere (mcsi.pretty.hex: 0x%016x); the session rows show the target.
+local function idtext(id) return math.type(id) == "integer" and pretty.hex(id) or tostring(id or "?") end
+
 local function num(v, fmt) return v and string.format(fmt, v) or "-" end
 
 local function clip(s, n)
@@ -189,28 +192,27 @@ local function clip(s, n)
   return ".." .. s:sub(#s - n + 3)
 end
 
-local ROW = "%-3s %-26s %-10s %-15s %-21s %8s %8s %4s %8s %8s %7s %9s"
+local ROW = "%-3s %-44s %-10s %-15s %-21s %8s %8s %4s %8s %8s %7s %9s"
 M.HEADER = string.format(ROW, "#", "SESSION / CONNECTION", "STATE", "ROLE", "PORTAL", "IOPS", "MB/s", "QD",
                          "P50", "P99", "RETRIED", "FAILOVERS")
 
 local function session_line(i, s, picked)
   local conns = string.format("%d conn%s", s.connection_count, s.connection_count == 1 and "" or "s")
   if s.max_connections and s.max_connections > 0 then conns = conns .. " of " .. s.max_connections end
-  local id = tostring(s.id)
-  return string.format(ROW, (picked and ">" or "") .. i, id .. " " .. clip(s.target, 25 - #id),
+  return string.format(ROW, (picked and ">" or "") .. i, idtext(s.id) .. " " .. clip(s.target, 25),
                        clip(s.state, 10), clip(s.policy, 15), conns, num(s.iops, "%.0f"), num(s.mbps, "%.2f"),
                        s.queue_depth, us_text(s.p50_us), us_text(s.p99_us), s.commands_retried, s.recoveries)
 end
 
 local function conn_line(c)
-  return string.format(ROW, "", clip(string.format("  conn %d cid %d", c.id, c.cid or 0), 26), clip(c.state, 10),
+  return string.format(ROW, "", string.format("  %s cid %d", idtext(c.id), c.cid or 0), clip(c.state, 10),
                        clip(c.role, 15), clip(c.portal, 21), num(c.iops, "%.0f"), num(c.mbps, "%.2f"),
                        c.queue_depth, us_text(c.p50_us), us_text(c.p99_us), "", "")
 end
 
 local function event_line(e)
-  local who = "session " .. tostring(e.session_id or "?")
-  if e.connection_id then who = who .. " conn " .. tostring(e.connection_id) end
+  local who = "session " .. idtext(e.session_id)
+  if e.connection_id then who = who .. " conn " .. idtext(e.connection_id) end
   local r = (e.reason and e.reason ~= "") and ": " .. e.reason or ""
   return string.format("%s %-18s %s%s", e.time, e.kind, who, r)
 end
@@ -226,7 +228,7 @@ function M.lines(f, view)
   end
   out[1] = string.format("mcsi top  %s  every %.1f s  %d session%s%s  sort: %s", f.time, view.interval or 1,
                          #f.sessions, #f.sessions == 1 and "" or "s",
-                         view.only and string.format(" (showing session %s)", view.only) or "", view.sort or "name")
+                         view.only and string.format(" (showing session %s)", idtext(view.only)) or "", view.sort or "name")
   out[2] = "keys: i iops  m MB/s  l latency  n name  1-9/up/down pick  a all  q quit"
   if view.status then out[#out + 1] = "! " .. view.status end
   out[#out + 1] = ""

@@ -166,7 +166,7 @@ class TestPolicies(PolicyCase):
         p = self.policies()
         t.is_(p.get(rid, {}).get("State"), "failed", "ListPolicies: the raising policy failed")
         t.is_(p.get(fid, {}).get("State"), "running", "ListPolicies: failover on A still runs")
-        t.ok("policy %d (raises) on session %d failed and is stopped" % (rid, b) in d.log_text(), "a log line says so")
+        t.ok("policy %d (raises) on session 0x%016x failed and is stopped" % (rid, b) in d.log_text(), "a log line says so")
         t.status(c.call("ScsiReadCapacity", {"UniqueSessionId": b, "Lun": 1}), "ISDSC_SUCCESS", "session B still works")
 
     def test_runaway_policies(self):

@@ -74,10 +74,10 @@ def conn_rows(text):
     """{connection id: (iops, p50 text)} of the pane's connection lines."""
     rows = {}
     for line in text.splitlines():
-        m = re.match(r"\s+conn (\d+) cid \d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", line)
+        m = re.match(r"\s+0x([0-9a-f]{16}) cid \d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", line)
         if m:
             iops = m.group(5)
-            rows[int(m.group(1))] = (float(iops) if iops != "-" else 0.0, m.group(8))
+            rows[int(m.group(1), 16)] = (float(iops) if iops != "-" else 0.0, m.group(8))
     return rows
 
 
@@ -91,14 +91,14 @@ def session_counters(text, sid):
     """(re-issued, failovers) of session sid's line in the pane, or None."""
     for line in text.splitlines():
         f = line.split()
-        if len(f) > 3 and re.match(r"^>?\d+$", f[0]) and f[1] == str(sid):
+        if len(f) > 3 and re.match(r"^>?\d+$", f[0]) and f[1] == "0x%016x" % sid:
             return int(f[-2]), int(f[-1])
     return None
 
 
 def session_ids(text):
     """The ids of the session lines of the pane ("1   6 iqn..." / ">1  6 iqn..."), in order."""
-    return [int(m.group(1)) for m in re.finditer(r"(?m)^>?\d+\s+(\d+) ", text)]
+    return [int(m.group(1), 16) for m in re.finditer(r"(?m)^>?\d+\s+0x([0-9a-f]{16}) ", text)]
 
 
 class TestTop(mcsid_test.DaemonCase):
@@ -148,7 +148,7 @@ class TestTop(mcsid_test.DaemonCase):
         rc = subprocess.run(["ss", "-K", "-tn", "sport = :%s and dport = :%d" % (env("MCSI_TGT_PORT"), port)],
                             capture_output=True, timeout=10).returncode
         t.is_(rc, 0, "ss -K dropped connection %s" % second)
-        text = tm.wait(lambda x: re.search(r"conn-failed\s+session %d conn %d" % (sid, second), x) is not None)
+        text = tm.wait(lambda x: re.search(r"conn-failed\s+session 0x%016x conn 0x%016x" % (sid, second), x) is not None)
         t.ok(text is not None, "the drop shows as an event line", tm.last)
         text = tm.wait(lambda x: "1 conn of 4" in x and second not in conn_rows(x) and conn_rows(x).get(lead, (0,))[0] > 0)
         t.ok(text is not None, "the session has one connection left, still busy", tm.last)
@@ -158,7 +158,7 @@ class TestTop(mcsid_test.DaemonCase):
                               text=True, timeout=30)
         t.ok(drop.returncode == 0 and "dropped" in drop.stdout, "tgt-drop-conn 1: every connection dropped",
              drop.stdout + drop.stderr)
-        text = tm.wait(lambda x: re.search(r"session-recovered\s+session %d" % sid, x) is not None and
+        text = tm.wait(lambda x: re.search(r"session-recovered\s+session 0x%016x" % sid, x) is not None and
                        (session_counters(x, sid) or (0, 0))[1] >= 1 and
                        any(iops > 0 for iops, _ in conn_rows(x).values()), 30)
         t.ok(text is not None, "the failover: an event line, FAILOVERS counts it, I/O goes on", tm.last)
@@ -178,13 +178,13 @@ class TestTop(mcsid_test.DaemonCase):
         both = tm.wait(lambda x: env("MCSI_ISTGT_IQN")[-20:] in x and "plain" in x)
         t.ok(both is not None, "both sessions are shown", tm.last)
         first_line = [l for l in (both or "").splitlines() if re.match(r"^1\s", l)]
-        first_id = int(first_line[0].split()[1]) if first_line else None
+        first_id = int(first_line[0].split()[1], 16) if first_line else None
         other = sid2 if first_id == sid else sid
         tm.keys("1")
-        text = tm.wait(lambda x: "showing session %s" % first_id in x)
+        text = tm.wait(lambda x: "showing session 0x%016x" % first_id in x)
         t.ok(text is not None and session_ids(text) == [first_id], "1: only the first session", tm.last)
         tm.keys("Down")
-        text = tm.wait(lambda x: "showing session %s" % other in x)
+        text = tm.wait(lambda x: "showing session 0x%016x" % other in x)
         t.ok(text is not None and session_ids(text) == [other], "Down: the next session alone", tm.last)
         tm.keys("a")
         text = tm.wait(lambda x: "showing session" not in x and len(session_ids(x)) == 2)
