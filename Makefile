@@ -65,7 +65,7 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -379,6 +379,12 @@ uninstall:
 	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INST_MAN1))) $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	! cmp -s daemon/mcsid.conf $(MCSID_CONF) || rm -f $(MCSID_CONF)
 	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
+
+# Debian packages (debian/): libmcsi1, libmcsi-dev, mcsi, mcsid, built by
+# dpkg-buildpackage -us -uc -b in a copy of the tree, into DEB_DIR; then lintian.
+DEB_DIR ?= $(BUILD)/deb
+deb:
+	bash tools/make-deb.sh $(DEB_DIR) $(VERSION)
 
 clean:
 	rm -rf build build-asan

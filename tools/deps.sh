@@ -12,7 +12,8 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       libnbd-bin qemu-utils qemu-block-extra fio     # NBD exports: clients (nbdinfo, nbdcopy, qemu-img, qemu-io, fio) and the peer qemu-nbd
       libgnutls28-dev gnutls-bin             # NBD over TCP: TLS (GnuTLS); its tests make keys with certtool and psktool
       lua-cjson                              # mcsi.connect: JSON in Lua (the daemon client)
-      libseccomp-dev)                        # mcsid's policy runners: their seccomp filter
+      libseccomp-dev                         # mcsid's policy runners: their seccomp filter
+      dpkg-dev debhelper lintian adduser)    # make deb (dpkg-buildpackage, dh, lintian); mcsid's postinst (addgroup)
 
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
 missing=()
