@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""tests/sh/seccomp_exec.py ALLOWED_FILE FAMILIES -- PROGRAM ARGS...
+"""tests/sh/seccomp_exec.py ALLOWED_FILE FAMILIES [--mdwe] -- PROGRAM ARGS...
 
 Runs PROGRAM under a seccomp filter that allows exactly the system calls
 named in ALLOWED_FILE (one a line; names this architecture lacks are
 ignored) and kills the whole process (SIGSYS) at any other, as a unit's
 SystemCallFilter= would refuse it; socket() only for the address families
-FAMILIES lists (comma-separated numbers: RestrictAddressFamilies=). Loading
+FAMILIES lists (comma-separated numbers: RestrictAddressFamilies=); with
+--mdwe, as MemoryDenyWriteExecute=yes, no mmap() both writable and
+executable and no mprotect()/pkey_mprotect() to executable. Loading
 a filter needs no_new_privs (setpriv --no-new-privs) or CAP_SYS_ADMIN.
 The filter is libseccomp's (through ctypes), as in systemd."""
 import ctypes
@@ -15,6 +17,8 @@ import sys
 SCMP_ACT_KILL_PROCESS = 0x80000000
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_EQ = 4
+SCMP_CMP_MASKED_EQ = 7
+PROT_WRITE, PROT_EXEC = 2, 4
 
 
 class ArgCmp(ctypes.Structure):
@@ -23,8 +27,11 @@ class ArgCmp(ctypes.Structure):
 
 
 def main(argv):
+    mdwe = len(argv) > 3 and argv[3] == "--mdwe"
+    if mdwe:
+        del argv[3]
     if len(argv) < 5 or argv[3] != "--":
-        sys.exit("usage: seccomp_exec.py ALLOWED_FILE FAMILIES -- PROGRAM ARGS...")
+        sys.exit("usage: seccomp_exec.py ALLOWED_FILE FAMILIES [--mdwe] -- PROGRAM ARGS...")
     with open(argv[1]) as f:
         names = {line.strip() for line in f if line.strip()}
     families = [int(x) for x in argv[2].split(",") if x]
@@ -52,6 +59,11 @@ def main(argv):
         if name == "socket":
             for fam in families:
                 allow(nr, [ArgCmp(0, SCMP_CMP_EQ, fam, 0)])
+        elif mdwe and name == "mmap":
+            for prot in (0, PROT_WRITE, PROT_EXEC):     # not both
+                allow(nr, [ArgCmp(2, SCMP_CMP_MASKED_EQ, PROT_WRITE | PROT_EXEC, prot)])
+        elif mdwe and name in ("mprotect", "pkey_mprotect"):
+            allow(nr, [ArgCmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)])
         else:
             allow(nr)
     rc = lib.seccomp_load(ctx)

@@ -5,8 +5,8 @@
 #     (skipped, counted, where systemd-analyze has no --offline), and it sets
 #     the directives an administrator looks for.
 #   * The unit's CapabilityBoundingSet, NoNewPrivileges, SystemCallFilter
-#     (its groups expanded by `systemd-analyze syscall-filter`) and
-#     RestrictAddressFamilies, applied as systemd applies them, without
+#     (its groups expanded by `systemd-analyze syscall-filter`),
+#     RestrictAddressFamilies and MemoryDenyWriteExecute, applied as systemd applies them, without
 #     systemd: setpriv --no-new-privs --bounding-set, then a seccomp filter
 #     (tests/sh/seccomp_exec.py) that allows those calls, socket() of those
 #     families, and kills the process at any other call. A confined mcsid
@@ -86,12 +86,14 @@ for f in $(values RestrictAddressFamilies); do
     case $f in AF_UNIX) n=1 ;; AF_INET) n=2 ;; AF_INET6) n=10 ;; *) n=unknown-$f ;; esac
     families="$families${families:+,}$n"
 done
+mdwe=
+grep -qx 'MemoryDenyWriteExecute=yes' "$UNIT" && mdwe=--mdwe
 # confine SYSCALLS_FILE PROGRAM ARGS...: as the unit (with that allow list)
 cat >"$WORK/confine-with" <<EOF
 #!/bin/sh
 list=\$1; shift
 exec setpriv --no-new-privs --inh-caps=-all --bounding-set=$bounding \\
-    python3 "$HERE/seccomp_exec.py" "\$list" "$families" -- "\$@"
+    python3 "$HERE/seccomp_exec.py" "\$list" "$families" $mdwe -- "\$@"
 EOF
 printf '#!/bin/sh\nexec sh "%s" "%s" "$@"\n' "$WORK/confine-with" "$WORK/syscalls" >"$WORK/confine"
 chmod +x "$WORK/confine-with" "$WORK/confine"
