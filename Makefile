@@ -4,13 +4,15 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
-SYSCONFDIR ?= /etc
+# /etc for the system's own prefix, else beside the rest: make install PREFIX=/x never touches /etc.
+SYSCONFDIR ?= $(if $(filter /usr /usr/,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 DATADIR      ?= $(PREFIX)/share
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR       ?= $(DATADIR)/man
+DOCDIR       ?= $(DATADIR)/doc/mcsi
 # libmcsi.so.$(VERSION), SONAME libmcsi.so.$(SOVERSION): bump SOVERSION when
 # a function of core/mcsi.h changes or goes away (1: options by key, issue 15).
 # VERSION is core/mcsi.h's MCSI_VERSION_MAJOR.MINOR.PATCH.
@@ -65,7 +67,7 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
+.PHONY: FORCE generate all deps check asan valgrind bench bench-nbd bench-daemon soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -151,6 +153,16 @@ $(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TES
 	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS) -lm
 
 $(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
+# mcsid's default configuration, SYSCONFDIR/mcsi/mcsid.conf: the header changes (and main.o is rebuilt)
+# only when SYSCONFDIR does, e.g. make install PREFIX=/x after make.
+MCSID_PATHS := $(BUILD)/daemon/mcsid_paths.h
+$(MCSID_PATHS): FORCE
+	@mkdir -p $(@D)
+	@echo '#define MCSID_DEFAULT_CONFIG "$(SYSCONFDIR)/mcsi/mcsid.conf"' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+$(BUILD)/daemon/main.o: $(MCSID_PATHS)
+$(BUILD)/daemon/main.o: XCFLAGS += -I$(BUILD)/daemon
+FORCE:
 
 # mcsid embeds Lua 5.4 and the binding for its policies, which run in its
 # --policy-runner mode (daemon/policy_runner.c, seccomp: libseccomp), and
@@ -323,29 +335,40 @@ demo: all
 # shared with its links), the header, the NBD layer (libmcsi-nbd.a and
 # mcsi_nbd.h beside mcsi.h: link it and -lgnutls before -lmcsi), mcsi.pc, the mcsi program
 # and its Lua module, the scripts, mcsi-perf, mcsi-iscsicli (runs
-# scripts/iscsicli.lua) and the man pages mcsi(1), mcsi-iscsicli(1); the
-# service: mcsid in SBINDIR, its systemd
-# unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), its man page, and
+# scripts/iscsicli.lua), a man page for every program (INST_MAN1, mcsid.8)
+# and the documentation in DOCDIR; the service: mcsid in SBINDIR, its systemd
+# unit in UNITDIR (ExecStart naming SBINDIR and SYSCONFDIR), and
 # SYSCONFDIR/mcsi/mcsid.conf only when there is none (uninstall removes it
-# only when it is unchanged). Not mcsi-demo, mcsi-mcsbench nor
+# only when it is unchanged, and says so when it keeps it). Not mcsi-demo, mcsi-mcsbench nor
 # scripts/demo.lua: they drive the targets of tests/harness/with-targets.
+# The directories install creates are listed in INSTALL_MANIFEST (tools/install-dirs.sh), so that
+# uninstall removes those (when empty) and never one that was there before; packagers pass
+# INSTALL_MANIFEST= (no list: dpkg keeps its own). ldconfig runs when LIBDIR is a directory ld.so
+# searches (tools/ld-so-dir.sh) and DESTDIR is empty.
 INST_BIN     := $(BUILD)/mcsi $(BUILD)/mcsi-perf
 INST_INC     := core/mcsi.h core/status_list.h nbd/mcsi_nbd.h
 INST_LUA     := $(wildcard bindings/mcsi/*.lua)
 INST_SCRIPTS := $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua))
-INST_MAN1    := doc/mcsi.1 doc/mcsi-iscsicli.1
+INST_MAN1    := doc/mcsi.1 doc/mcsi-iscsicli.1 doc/mcsi-perf.1
+INST_DOC     := README.md doc/protocol.md $(wildcard doc/policies.md)
 INST_LIBS    := libmcsi.a libmcsi-nbd.a libmcsi.so.$(VERSION) libmcsi.so.$(SOVERSION) libmcsi.so
-INST_DIRS    := $(INCLUDEDIR)/mcsi $(LUA_LDIR)/mcsi $(DATADIR)/mcsi/scripts $(DATADIR)/mcsi $(SYSCONFDIR)/mcsi
+INST_DIRS    := $(LIBDIR) $(PKGCONFIGDIR) $(INCLUDEDIR)/mcsi $(BINDIR) $(LUA_CDIR) $(LUA_LDIR)/mcsi \
+                $(DATADIR)/mcsi/scripts $(SBINDIR) $(UNITDIR) $(MANDIR)/man1 $(MANDIR)/man8 $(DOCDIR) $(SYSCONFDIR)/mcsi
+INSTALL_MANIFEST ?= $(DATADIR)/mcsi/installed-dirs
+LDCONFIG     ?= ldconfig
 MCSID_CONF   := $(DESTDIR)$(SYSCONFDIR)/mcsi/mcsid.conf
 UNIT_SUBST   := s|/usr/local/sbin/mcsid|$(SBINDIR)/mcsid|; s|/etc/mcsi/mcsid.conf|$(SYSCONFDIR)/mcsi/mcsid.conf|
 # mcsi.pc names its directories from ${prefix} when they lie under PREFIX.
 PC_SUBST     := s|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; \
                 s|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|; \
                 s|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|
+# ld.so's cache, after the library changed in a directory it searches (never for a staged DESTDIR tree).
+LD_CACHE     = if [ -n "$(DESTDIR)" ]; then echo "ldconfig: skipped (DESTDIR)"; \
+               elif sh tools/ld-so-dir.sh $(LIBDIR); then echo $(LDCONFIG); PATH="$$PATH:/sbin:/usr/sbin" $(LDCONFIG); \
+               else echo "ldconfig: skipped ($(LIBDIR) is not a directory ld.so searches)"; fi
 
 install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(MCSID)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/mcsi $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(LUA_CDIR) $(DESTDIR)$(LUA_LDIR)/mcsi $(DESTDIR)$(DATADIR)/mcsi/scripts
+	sh tools/install-dirs.sh create "$(DESTDIR)" "$(INSTALL_MANIFEST)" $(INST_DIRS)
 	install -m 644 $(BUILD)/libmcsi.a $(NBD_LIB) $(DESTDIR)$(LIBDIR)
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)
 	ln -sf libmcsi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmcsi.so.$(SOVERSION)
@@ -356,19 +379,20 @@ install: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(INST_BIN) $(BUILD)/mcsi.so $(M
 	install -m 644 $(BUILD)/mcsi.so $(DESTDIR)$(LUA_CDIR)
 	install -m 644 $(INST_LUA) $(DESTDIR)$(LUA_LDIR)/mcsi
 	install -m 644 $(INST_SCRIPTS) $(DESTDIR)$(DATADIR)/mcsi/scripts
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mcsi
 	install -m 755 $(MCSID) $(DESTDIR)$(SBINDIR)
 	sed -e '$(UNIT_SUBST)' daemon/mcsid.service >$(DESTDIR)$(UNITDIR)/mcsid.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/mcsid.service
-	install -m 644 daemon/mcsid.8 $(DESTDIR)$(MANDIR)/man8
-	install -d $(DESTDIR)$(MANDIR)/man1
+	sed -e 's|/etc/mcsi/mcsid.conf|$(SYSCONFDIR)/mcsi/mcsid.conf|' daemon/mcsid.8 >$(DESTDIR)$(MANDIR)/man8/mcsid.8
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/mcsid.8
 	install -m 644 $(INST_MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(INST_DOC) $(DESTDIR)$(DOCDIR)
 	sed -e 's|@BINDIR@|$(BINDIR)|; s|@SCRIPTS@|$(DATADIR)/mcsi/scripts|' scripts/mcsi-iscsicli.in \
 	  >$(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	chmod 755 $(DESTDIR)$(BINDIR)/mcsi-iscsicli
 	[ -e $(MCSID_CONF) ] || install -m 644 daemon/mcsid.conf $(MCSID_CONF)
+	@$(LD_CACHE)
 
-# Removes exactly the files install puts, then mcsi's own directories if empty.
+# Removes exactly the files install puts, then the directories install created if empty.
 uninstall:
 	rm -f $(INST_LIBS:%=$(DESTDIR)$(LIBDIR)/%) $(DESTDIR)$(PKGCONFIGDIR)/mcsi.pc \
 	  $(addprefix $(DESTDIR)$(INCLUDEDIR)/mcsi/,$(notdir $(INST_INC))) \
@@ -376,9 +400,13 @@ uninstall:
 	  $(addprefix $(DESTDIR)$(LUA_LDIR)/mcsi/,$(notdir $(INST_LUA))) \
 	  $(addprefix $(DESTDIR)$(DATADIR)/mcsi/scripts/,$(notdir $(INST_SCRIPTS))) \
 	  $(DESTDIR)$(SBINDIR)/mcsid $(DESTDIR)$(UNITDIR)/mcsid.service $(DESTDIR)$(MANDIR)/man8/mcsid.8 \
-	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INST_MAN1))) $(DESTDIR)$(BINDIR)/mcsi-iscsicli
-	! cmp -s daemon/mcsid.conf $(MCSID_CONF) || rm -f $(MCSID_CONF)
-	for d in $(INST_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INST_MAN1))) $(DESTDIR)$(BINDIR)/mcsi-iscsicli \
+	  $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOC)))
+	@if [ ! -e $(MCSID_CONF) ]; then :; elif cmp -s daemon/mcsid.conf $(MCSID_CONF); then \
+	  echo "rm -f $(MCSID_CONF)"; rm -f $(MCSID_CONF); \
+	  else echo "kept $(MCSID_CONF): changed since install (remove it by hand if it is no longer wanted)"; fi
+	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
+	@$(LD_CACHE)
 
 # Debian packages (debian/): libmcsi1, libmcsi-dev, mcsi, mcsid, built by
 # dpkg-buildpackage -us -uc -b in a copy of the tree, into DEB_DIR; then lintian.

@@ -34,7 +34,6 @@
 #include "lmcsi.h"
 #include "lualib.h"
 
-#define LMCSI_VERSION "mcsi 0.1"
 #define LOGIN_TIMEOUT_DEFAULT_MS 15000   /* core's default (mcsi.h) */
 #define U32 0xFFFFFFFF
 #define EXIT_LOGOUT_MS 2000           /* at exit, how long the logouts may take */
@@ -1493,6 +1492,8 @@ int luaopen_mcsi(lua_State *L)
   lua_setfield(L, m, "policies");
   lua_pushliteral(L, LMCSI_VERSION);
   lua_setfield(L, m, "version");
+  lua_pushliteral(L, LMCSI_VERSION);
+  lua_setfield(L, m, "_VERSION");      /* as Lua's own _VERSION ("Lua 5.4") */
   preload_chunks(L);
   return 1;
 }

@@ -33,6 +33,7 @@
 #include "lauxlib.h"
 #include "mcsi.h"
 
+#define LMCSI_VERSION    "mcsi " MCSI_VERSION_STRING   /* mcsi.version, mcsi._VERSION, mcsi --version */
 #define LMCSI_ENGINE     "mcsi.Engine"     /* the engine's metatable */
 #define LMCSI_ENGINE_KEY "mcsi.engine"     /* registry key of the engine itself */
 #define LMCSI_STATUS     "mcsi.Status"

@@ -822,7 +822,7 @@ static void createargtable(lua_State *L, char **argv, int argc, int script)
 
 static void print_version(void)
 {
-  printf("%s with %s  Copyright (C) 1994-2022 Lua.org, PUC-Rio\n", "mcsi 0.1", LUA_RELEASE);
+  printf("%s with %s  Copyright (C) 1994-2022 Lua.org, PUC-Rio\n", LMCSI_VERSION, LUA_RELEASE);
   fflush(stdout);
 }
 

@@ -44,6 +44,11 @@ extern "C" {
 #define MCSI_VERSION_MINOR 2
 #define MCSI_VERSION_PATCH 0
 #define MCSI_VERSION_NUMBER (MCSI_VERSION_MAJOR * 10000 + MCSI_VERSION_MINOR * 100 + MCSI_VERSION_PATCH)
+#define MCSI_VERSION_STR_(n) #n
+#define MCSI_VERSION_XSTR_(n) MCSI_VERSION_STR_(n)
+/* "0.2.0": what every program's --version, mcsi.pc and the Lua module print. */
+#define MCSI_VERSION_STRING \
+  MCSI_VERSION_XSTR_(MCSI_VERSION_MAJOR) "." MCSI_VERSION_XSTR_(MCSI_VERSION_MINOR) "." MCSI_VERSION_XSTR_(MCSI_VERSION_PATCH)
 #define MCSI_HAS_OPTS_BY_KEY 1     /* mcsi_login_opts / mcsi_conn_opts: opaque, set by MCSI_OPT_* key */
 #define MCSI_HAS_BLOCK_IO 1        /* mcsi_io_read/_write/_flush/_unmap/_write_zeroes, mcsi_pread/mcsi_pwrite */
 #define MCSI_HAS_COMPLETION 1      /* mcsi_completion { done, free, arg } (the block I/O calls) */

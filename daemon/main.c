@@ -18,12 +18,13 @@
 #include "exports.h"
 #include "log.h"
 #include "mcsid.h"
+#include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
 #include "persist.h"
 #include "policy.h"
 
 #define DEFAULT_SOCKET "/run/mcsi/mcsid.sock"
 #define DEFAULT_STATE_DIR "/var/lib/mcsi"
-#define DEFAULT_CONFIG "/etc/mcsi/mcsid.conf"
+#define DEFAULT_CONFIG MCSID_DEFAULT_CONFIG
 
 typedef struct shutdown_state {
   long outstanding;     /* logouts not answered yet */

@@ -164,6 +164,7 @@ static void usage(FILE *f)
           "  -x  accepted for iscsi-perf compatibility, ignored (mcsi recovers by itself)\n"
           "  -w  WRITE(16) a fixed pattern instead of READ(16)\n"
           "  -c  TCP connections in the session (default 1)\n"
+          "  --help, --version\n"
           "Exit status: 0 no failed command, 1 failed commands, 2 usage or login error.\n");
 }
 
@@ -205,7 +206,7 @@ static int parse_option(struct perf_opts *o, int c, const char *arg)
   }
 }
 
-/* 0: parsed; 1: --help was asked for; -1: usage error (already reported). */
+/* 0: parsed; 1: --help or --version was asked for; -1: usage error (already reported). */
 static int parse_args(int argc, char **argv, struct perf_opts *o)
 {
   static const struct option longs[] = {
@@ -215,13 +216,14 @@ static int parse_args(int argc, char **argv, struct perf_opts *o)
     {"logging", no_argument, NULL, 'l'},              {"ignore-errors", no_argument, NULL, 'n'},
     {"max-reconnects", required_argument, NULL, 'x'}, {"write", no_argument, NULL, 'w'},
     {"connections", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
+    {"version", no_argument, NULL, 'V'},              {NULL, 0, NULL, 0}};
   int c;
 
   *o = (struct perf_opts){.max_in_flight = 32, .blocks = 8, .connections = 1};
   while ((c = getopt_long(argc, argv, "i:m:b:t:c:x:rRlnwh", longs, NULL)) != -1) {
-    if (c == 'h') {
-      usage(stdout);
+    if (c == 'h' || c == 'V') {
+      if (c == 'h') usage(stdout);
+      else printf("mcsi-perf %s\n", MCSI_VERSION_STRING);
       return 1;
     }
     if (c == '?' || parse_option(o, c, optarg) < 0)
@@ -693,10 +695,10 @@ int main(int argc, char **argv)
   memset(&p, 0, sizeof p);
   p.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ull;
 
-  printf("mcsi-perf (iscsi-perf compatible) on the mcsi async API\n\n");
   int r = parse_args(argc, argv, &p.o);
   if (r != 0)
     return r > 0 ? 0 : EXIT_USAGE;
+  printf("mcsi-perf (iscsi-perf compatible) on the mcsi async API\n\n");
   if (parse_url(p.o.url, &u) < 0) {
     free(u.buf);
     return EXIT_USAGE;
