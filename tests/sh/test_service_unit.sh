@@ -133,18 +133,19 @@ fi
 cat >"$WORK/suites" <<EOF
 cd "$ROOT" || exit 1
 for t in $(echo $SUITES); do
+    s=\$SECONDS
     python3 "\$t" >"$WORK/\$(basename "\$t").log" 2>&1
-    echo "\$? \$t" >>"$WORK/suite-results"
+    echo "\$? \$t \$((SECONDS - s))" >>"$WORK/suite-results"
 done
 EOF
 MCSI_MCSID_WRAPPER=$WORK/confine MCSI_BUILD_DIR=$BUILD bash "$ROOT/tests/harness/with-targets" bash "$WORK/suites" \
     >"$WORK/targets.log" 2>&1
 [ -f "$WORK/suite-results" ] || tap_note "$(tail -20 "$WORK/targets.log")"
 for t in $SUITES; do
-    rc=$(sed -n "s|^\([0-9]*\) $t\$|\1|p" "$WORK/suite-results" 2>/dev/null)
+    read -r rc secs < <(sed -n "s|^\([0-9]*\) $t \([0-9]*\)\$|\1 \2|p" "$WORK/suite-results" 2>/dev/null)
     log=$WORK/$(basename "$t").log
-    [ "$rc" = 0 ]
-    tap_ok $? "$t passes with mcsid confined as the unit says ($(grep -c '^ok' "$log" 2>/dev/null) checks)" ||
+    [ "${rc:-}" = 0 ]
+    tap_ok $? "$t passes with mcsid confined as the unit says ($(grep -c '^ok' "$log" 2>/dev/null) checks, ${secs:-?} s)" ||
         tap_note "$(grep -E '^not ok|Traceback|SIGSYS|signal' "$log" 2>/dev/null | head -20)"
 done
 tap_done
