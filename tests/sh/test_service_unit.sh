@@ -12,7 +12,12 @@
 #     families, and kills the process at any other call. A confined mcsid
 #     has exactly those capabilities, the filter and no_new_privs, and
 #     answers; one confined without bind(2) is killed (SIGSYS): the filter
-#     is live.
+#     is live. ProtectSystem=strict (with ProtectHome=read-only) too: in a
+#     mount namespace of its own, every file system read-only but /proc,
+#     /sys, /dev and TMPDIR (where the tests keep each daemon's socket, state
+#     and export_dir, as the unit's RuntimeDirectory, StateDirectory and
+#     PrivateTmp are its writable places); a state directory in /var/lib
+#     cannot be made.
 #   * The daemon's test files (tests/daemon/test_*.py but test_stress.py,
 #     60 s of load) pass with every mcsid they start confined so
 #     (MCSI_MCSID_WRAPPER), against tgt and istgt (tests/harness/with-targets):
@@ -29,7 +34,7 @@ BUILD=${1:?usage: test_service_unit.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
 UNIT=$ROOT/daemon/mcsid.service
 SUITES=$(cd "$ROOT" && for f in tests/daemon/test_*.py; do [ "$f" = tests/daemon/test_stress.py ] || echo "$f"; done)
-tap_checks $((8 + $(echo "$SUITES" | wc -l)))
+tap_checks $((9 + $(echo "$SUITES" | wc -l)))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-unit.XXXXXX") || exit 1
 pids=()
 # shellcheck disable=SC2317  # (the trap's)
@@ -91,11 +96,29 @@ for f in $(values RestrictAddressFamilies); do
 done
 mdwe=
 grep -qx 'MemoryDenyWriteExecute=yes' "$UNIT" && mdwe=--mdwe
+# ProtectSystem=strict: in a mount namespace of its own (slave, as systemd
+# makes it: mounts made outside later still reach it), every file system
+# read-only but the API ones (/proc, /sys, /dev) and TMPDIR, where the tests
+# keep each daemon's socket, state and export_dir (as the unit's
+# RuntimeDirectory, StateDirectory and PrivateTmp are the writable places).
+tmp=$(cd "${TMPDIR:-/tmp}" && pwd -P)
+cat >"$WORK/readonly" <<'EOF'
+#!/bin/sh
+# readonly TMP PROGRAM ARGS... (in a new mount namespace): every mount read-only but /proc, /sys, /dev and TMP
+tmp=$1; shift
+mount --rbind "$tmp" "$tmp" || exit 1
+findmnt -rn -o TARGET | grep -vE "^/(proc|sys|dev)(/|\$)|^$tmp(/|\$)" | while read -r m; do
+    mount -o remount,bind,ro "$m" 2>/dev/null || [ "$m" != / ] || exit 1
+done || exit 1
+exec "$@"
+EOF
+ro=
+grep -qx 'ProtectSystem=strict' "$UNIT" && ro="unshare -m --propagation slave sh $WORK/readonly $tmp"
 # confine SYSCALLS_FILE PROGRAM ARGS...: as the unit (with that allow list)
 cat >"$WORK/confine-with" <<EOF
 #!/bin/sh
 list=\$1; shift
-exec setpriv --no-new-privs --inh-caps=-all --bounding-set=$bounding \\
+exec $ro setpriv --no-new-privs --inh-caps=-all --bounding-set=$bounding \\
     python3 "$HERE/seccomp_exec.py" "\$list" "$families" $mdwe -- "\$@"
 EOF
 printf '#!/bin/sh\nexec sh "%s" "%s" "$@"\n' "$WORK/confine-with" "$WORK/syscalls" >"$WORK/confine"
@@ -112,7 +135,7 @@ start_confined() {
 # A sanitizer's own calls (ptrace when LeakSanitizer stops the world at exit,
 # personality) are no service's: the confined runs need the plain build.
 if [[ ${MCSI_TEST_CFLAGS:-} == *sanitize* ]] || grep -aqE '__(asan|ubsan|tsan)_' "$BUILD/mcsid" 2>/dev/null; then
-    for c in "a confined mcsid answers" "its capabilities" "no_new_privs and a filter" "exits 0" "killed without bind"; do
+    for c in "a confined mcsid answers" "its capabilities" "no_new_privs and a filter" "exits 0" "killed without bind" "read-only"; do
         tap_skip "$c: $BUILD/mcsid is built with a sanitizer"
     done
     for t in $SUITES; do tap_skip "$t confined: $BUILD/mcsid is built with a sanitizer"; done
@@ -136,6 +159,20 @@ grep -vx bind "$WORK/syscalls" >"$WORK/no-bind"
 start_confined "$WORK/no-bind" nobind
 wait "$mpid"
 tap_is "$?" $((128 + 31)) "an mcsid confined without bind(2) is killed by SIGSYS (the filter is live)"
+# ProtectSystem=strict: a state directory outside the writable places cannot be made
+ro_state=/var/lib/mcsi-unit-test.$$
+sh "$WORK/confine" "$BUILD/mcsid" --socket "$WORK/rostate.sock" --state-dir "$ro_state" --config /dev/null \
+    2>"$WORK/rostate.log" &
+mpid=$!
+pids+=("$mpid")
+for _ in $(seq 100); do [ -S "$WORK/rostate.sock" ] || ! kill -0 "$mpid" 2>/dev/null && break; sleep 0.05; done
+kill -0 "$mpid" 2>/dev/null && kill -TERM "$mpid"
+wait "$mpid"
+rc=$?
+[ $rc -ne 0 ] && [ ! -e "$ro_state" ] && grep -q "Read-only file system" "$WORK/rostate.log"
+tap_ok $? "a confined mcsid cannot make its state in $ro_state: the file system is read-only there (exit $rc)"
+tap_note "$(tail -2 "$WORK/rostate.log")"
+rmdir "$ro_state" 2>/dev/null
 
 # ---- the daemon's tests, with every mcsid confined -------------------------------------------
 cat >"$WORK/suites" <<EOF
