@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mcsi: make, make check, make asan, make valgrind, make bench, make fuzz, make soak,
 # make install, make uninstall, make deps
 BUILD   ?= build
@@ -405,8 +406,8 @@ uninstall:
 	@if [ ! -e $(MCSID_CONF) ]; then :; elif cmp -s daemon/mcsid.conf $(MCSID_CONF); then \
 	  echo "rm -f $(MCSID_CONF)"; rm -f $(MCSID_CONF); \
 	  else echo "kept $(MCSID_CONF): changed since install (remove it by hand if it is no longer wanted)"; fi
-	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
 	@$(LD_CACHE)
+	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
 
 # Debian packages (debian/): libmcsi1, libmcsi-dev, mcsi, mcsid, built by
 # dpkg-buildpackage -us -uc -b in a copy of the tree, into DEB_DIR; then lintian.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 api/generate.lua: writes every face generated from the one description,
 api/operations.lua (see api/README.md).

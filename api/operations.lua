@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 api/operations.lua: THE description of every operation mcsi exposes (data only).
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- embed.lua OUT.c NAME=FILE...: writes a C file holding each Lua FILE as the
 -- chunk of module NAME (lmcsi_chunks[], see lmcsi.h), so that the module and
 -- the mcsi program preload them wherever they are installed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lconnection.c: mcsi.Connection, one connection of a session as an object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lexport.c: mcsi.Export, an NBD export of a LUN of a session (nbd/).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lguard.c: budgets for coroutines of the engine, for hosts that run
  * untrusted long-lived scripts (mcsid's policies, bindings/mcsi/policy.lua).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * linitiator.c: mcsi.Initiator, several initiators in one Lua state.
  *

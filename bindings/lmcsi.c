@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lmcsi.c: the Lua module "mcsi" (require "mcsi"): the engine, the flat API,
  * events, timers and the loop.

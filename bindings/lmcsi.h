@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lmcsi.h: internals shared by the files of the Lua binding of mcsi, and the
  * few entry points the `mcsi` program (lmcsi_main.c) uses to drive the engine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmcsi_main.c: the `mcsi` program, modelled on lua.c: a Lua 5.4 interpreter
  * with the mcsi module linked in (global `mcsi`, and `iscsicli`).
@@ -952,3 +953,32 @@ int main(int argc, char **argv)
   lsandbox_free();
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/******************************************************************************
+* lmcsi_main.c is modelled on lua.c of Lua 5.4 and keeps its license (MIT):
+*
+* Copyright (C) 1994-2022 Lua.org, PUC-Rio.
+* Copyright (C) 2026 the mcsi authors.
+*
+* Permission is hereby granted, free of charge, to any person obtaining
+* a copy of this software and associated documentation files (the
+* "Software"), to deal in the Software without restriction, including
+* without limitation the rights to use, copy, modify, merge, publish,
+* distribute, sublicense, and/or sell copies of the Software, and to
+* permit persons to whom the Software is furnished to do so, subject to
+* the following conditions:
+*
+* The above copyright notice and this permission notice shall be
+* included in all copies or substantial portions of the Software.
+*
+* THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND,
+* EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF
+* MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT.
+* IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY
+* CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT,
+* TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE
+* SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*
+* The program `mcsi` links GNU readline (GPL-3.0-or-later): as distributed,
+* the program as a whole is under the GNU GPL version 3 or later (LICENSE).
+******************************************************************************/

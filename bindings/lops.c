@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lops.c: the session operations of the module: login, logout, adding and
  * removing connections, discovery (SendTargets), LUN RESET and ABORT TASK.

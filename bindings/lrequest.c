@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lrequest.c: every mcsi operation started from Lua is a request, and one
  * rule decides how its caller waits for it:

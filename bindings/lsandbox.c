@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lsandbox.c: `mcsi --sandbox`, the restricted Lua environment of the mcsi
  * program (not part of the module).

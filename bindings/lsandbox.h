@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lsandbox.h: `mcsi --sandbox` (lsandbox.c), used by the mcsi program only.
  */

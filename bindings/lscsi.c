@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lscsi.c: SCSI from Lua: INQUIRY, READ CAPACITY, REPORT LUNS, TEST UNIT
  * READY, block I/O (mcsi.read, mcsi.write, mcsi.flush, mcsi.unmap,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lsecret.c: CHAP secrets in the binding: how they are given, and how they
  * are kept out of everything the module and the mcsi program show.

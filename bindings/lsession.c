@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lsession.c: mcsi.Session, a session as an object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lstatus.c: mcsi.Status, the last result of every mcsi operation.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lunix.c: the transport of the daemon client (mcsi.connect, mcsi.remote):
  * a Unix stream socket as a plain fd, for bindings/mcsi/remote.lua.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * mcsi.h: the public C API of mcsi, an iSCSI initiator (RFC 7143) whose
  * sessions may carry several TCP connections.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* budget.c: the memory budget of client requests (see budget.h). */
 #include <malloc.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* budget.h: one memory budget (memory_budget, config.h) for every client's
  * requests in flight and answers queued.
  *

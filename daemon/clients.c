@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clients.c: the control socket, its peers and their bounds (see clients.h). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clients.h: the control socket and its clients.
  *
  * The socket: created with its directory (0755) if missing, mode 0660 set

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.c: the key = value configuration file (see config.h). */
 #include <errno.h>
 #include <grp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.h: mcsid's configuration file, key = value lines.
  *
  * '#' starts a comment; blank lines are ignored; spaces around '=' are

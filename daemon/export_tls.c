@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* export_tls.c: TLS of the daemon's NBD exports over TCP (see export_tls.h). */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* export_tls.h: TLS of the daemon's NBD exports over TCP. An export's spec
  * says "Tls": "require" (the default) or "off"; the credentials are the
  * daemon's configuration's files (nbd_tls_cert, nbd_tls_key, nbd_tls_ca,

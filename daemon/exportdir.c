@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* exportdir.c: the directory of the NBD exports' Unix sockets (see
  * exportdir.h). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* exportdir.h: the one directory NBD exports' Unix sockets live in
  * (export_dir, default /run/mcsi/exports).
  *

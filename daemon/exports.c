@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* exports.c: the daemon's NBD exports, their records, persistence and
  * hooks (see exports.h). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* exports.h: the daemon's NBD exports (nbd/mcsi_nbd.h), one record each.
  *
  * An export serves one LUN of one session on a Unix socket and/or a TCP

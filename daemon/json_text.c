@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* json_text.c: peer text as JSON strings, invalid bytes as \xHH (see json_text.h). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* json_text.h: text from a peer as a JSON string, whatever its bytes.
  *
  * jansson takes only valid UTF-8: json_string() returns NULL and json_pack()

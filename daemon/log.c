@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* log.c: leveled log lines on stderr (see log.h for the format). */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* log.h: mcsid's log lines on stderr, with levels.
  *
  * Format: "mcsid: LEVEL: text" on a terminal or a file; when stderr is the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loginopts.c: login options from request parameters (see loginopts.h). */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loginopts.h: the engine's login options from a request's parameters.
  *
  * Parameters (all optional but the portal): TargetName, TargetPortal,

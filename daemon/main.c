@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c: mcsid, the mcsi service: options, start, signals, stop.
  *
  * One process, one mcsi_initiator, in the foreground; the control socket, its

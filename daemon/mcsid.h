@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcsid.h: the daemon object every part of mcsid shares.
  *
  * Layout: main.c (options, signals, start and stop), clients.c (the socket,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods.c: the dispatch table, parameter schemas and calls (see methods.h). */
 #include <errno.h>
 #include <stdio.h>

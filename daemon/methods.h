@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods.h: the dispatch table of mcsid's JSON-RPC methods.
  *
  * A method is one row { name, run, params } of the table generated from the

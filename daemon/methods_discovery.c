@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_discovery.c: SendTargets, and the discovered portals and targets
  * kept in state.json (AddTargetPortal, RemoveTargetPortal, ListTargetPortals,
  * ListTargets). AddTargetPortal really contacts the portal (SendTargets) and

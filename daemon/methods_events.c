@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_events.c: Subscribe / Unsubscribe, and the daemon's one engine
  * subscriber that sends each event to subscribed clients as a notification
  * {"jsonrpc":"2.0","method":"Event","params":{"Kind", "UniqueSessionId",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_exports.c: ExportLun, UnexportLun, ListExports (the exports
  * themselves: exports.c, on nbd/mcsi_nbd.h). */
 #include <stdio.h>

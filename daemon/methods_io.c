@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_io.c: SCSI I/O through mcsid: ScsiRead, ScsiWrite,
  * ScsiSynchronizeCache, ScsiUnmap, ScsiWriteZeroes, ScsiCommand,
  * ScsiTestUnitReady, LunReset, AbortTask, on the engine's asynchronous calls

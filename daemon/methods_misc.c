@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_misc.c: GetVersion. */
 #include "methods.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_persist.c: PersistentLoginTarget, ListPersistentTargets,
  * RemovePersistentTarget (the keeping itself: persist.c). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_policy.c: AttachPolicy, DetachPolicy, ListPolicies (policy.h). */
 #include <string.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_scsi.c: ScsiInquiry, ScsiReadCapacity, ScsiReportLuns, each on the
  * engine's asynchronous SCSI helpers; StatusMessage is the command's own
  * message (the decoded sense, why it failed). */

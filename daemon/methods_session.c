@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_session.c: sessions and connections (LoginToTarget, LogoutFromTarget,
  * AddConnectionToSession, RemoveConnectionFromSession, SessionList,
  * GetSessionInfo, SetLoadBalancePolicy). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* peers.c: who may use the daemon's Unix sockets (see peers.h). */
 #include <string.h>
 #include <unistd.h>

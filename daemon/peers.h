@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* peers.h: who may use the daemon's Unix sockets (the control socket,
  * clients.c, and the Unix sockets of NBD exports, exports.c): root, the
  * daemon's own uid and members of socket_group (primary group, or a

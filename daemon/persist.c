@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* persist.c: persistent logins kept up with back-off (see persist.h). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* persist.h: persistent logins, kept up by one keeper per entry.
  *
  * An entry of state.json's "PersistentTargets":

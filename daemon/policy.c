@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* policy.c: policies of mcsid, each in its own process (see policy.h): the
  * start of a runner, the screen of its requests, its CPU over time, its end
  * as a log line and an Event. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* policy.h: policies of mcsid, each in its own process.
  *
  * AttachPolicy (or a persistent target's PolicyScript / default_policy)

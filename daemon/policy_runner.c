@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* policy_runner.c: `mcsid --policy-runner`, the process of one policy
  * (policy.h says how mcsid starts and watches it).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rpc.c: JSON-RPC 2.0 messages, one per line (see rpc.h). */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rpc.h: JSON-RPC 2.0 framing, one JSON object per line (doc/protocol.md).
  *
  * Protocol errors only are JSON-RPC errors: parse error (-32700), invalid

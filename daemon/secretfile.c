@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* secretfile.c: secret files read by a child with the client's credentials
  * (see secretfile.h). */
 #include <errno.h>

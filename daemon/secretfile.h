@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* secretfile.h: secret files read with a client's credentials, off the loop.
  *
  * The daemon never reads a file on a client's behalf that the client could

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* secrets.c: CHAP inline, from secret files and from stored accounts (see secrets.h). */
 #include <stdio.h>
 #include <stdlib.h>

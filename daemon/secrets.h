@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* secrets.h: CHAP settings of a request: inline, from secret files, or a
  * stored account.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state.c: the state and secret files, written atomically (see state.h). */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state.h: what mcsid keeps across restarts, in --state-dir.
  *
  *   state.json    (0644)  {"Version":1, "TargetPortals":[...], "Targets":[...],

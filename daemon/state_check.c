@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state_check.c: every entry of the state files checked, the bad ones set
  * aside (see state_check.h). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state_check.h: what a valid entry of state.json and secrets.json is.
  *
  * Every field of every kind of entry is checked for its type and bounds

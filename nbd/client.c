@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * client.c: one NBD client connection on the initiator's loop. Reads are
  * non-blocking into whatever the current phase expects (a handshake word,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * export.c: an NBD export of one LUN of a session: its geometry and flags,
  * the listening sockets (a Unix socket and/or TCP, loopback by default) on

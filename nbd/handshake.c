@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * handshake.c: the fixed newstyle handshake (doc/proto.md, "Newstyle
  * negotiation"): the greeting, the client's flags, then options until

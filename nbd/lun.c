@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * lun.c: what an export learns of its LUN before it listens, from the
  * engine, which learns and keeps it per session and LUN (mcsi_io_geometry:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * mcsi_nbd.h: NBD exports of a LUN of an mcsi session (the layer above
  * core/mcsi.h; it uses nothing else of mcsi).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * nbd_internal.h: what the files of the NBD export layer share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * requests.c: the transmission phase. A request header is checked (magic,
  * command, flags, range, alignment, size), a write's payload is read into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * tls.c: TLS sessions of NBD clients over GnuTLS (see tls.h). TLS 1.2 and
  * 1.3 only (doc/proto.md: older versions only by a configuration change,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * tls.h: TLS for NBD clients (NBD_OPT_STARTTLS), the only file of the layer
  * that knows GnuTLS. An export loads its credentials once (X.509 server

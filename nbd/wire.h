@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * wire.h: the NBD protocol's numbers (doc/proto.md of NetworkBlockDevice/nbd)
  * and big-endian helpers. Nothing here knows iSCSI.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 demo.lua: the main job, run by `make demo` on the local targets that
 tests/harness/with-targets starts (it reads MCSI_TGT_PORT, MCSI_TGT_IQN_PLAIN

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 drain.lua: move a session off one portal for maintenance: first add as many
 connections elsewhere as there are on that portal, then remove the ones on it.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 export.lua: serve a LUN of an MC/S session to any NBD client (qemu, qemu-img,
 nbdcopy, nbdfuse, fio, the kernel's nbd-client) until SIGINT or SIGTERM.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 failover.lua: keep a session at N healthy connections across the portals it is
 given. Failed connections are replaced (on the portal that is most under its

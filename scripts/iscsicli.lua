@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 iscsicli.lua: the Microsoft iscsicli commands that apply to mcsi, with the same
 argument order and "*" for a default, printing the outcome the way iscsicli

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 rebalance.lua: choose a session's load-balance policy and path weights from
 measured latency and queue depth.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/run-tests.sh BUILD_DIR [PATTERN[:CASE]...]
 #
 # Runs the test files (all of them, or those the PATTERNs name):

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench-base.sh BUILD_DIR COMMIT: builds mcsi-perf as it was at COMMIT, for
 # make bench BASE=COMMIT (tools/bench.sh --base). Prints the binary's path.
 #

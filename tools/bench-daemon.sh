@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench-daemon.sh BUILD_DIR: the service's figures for make bench (issue 9),
 # a Markdown section printed and written to BUILD_DIR/bench-daemon.md (the
 # tools' logs in BUILD_DIR/bench-logs/daemon-*.log). A report, never a

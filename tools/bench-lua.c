@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-lua.c: the C side of tools/bench-lua.sh. Times N calls of a
  * status-only operation (mcsi_remove_connection_from_session with an unknown
  * session id: no I/O, just the lookup and the Status) and prints

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- bench-lua.lua: the Lua side of tools/bench-lua.sh, run by the mcsi program.
 --   mcsi tools/bench-lua.lua calls N        -> "lua_ns_per_call <ns>" (same operation as bench-lua.c)
 --   mcsi tools/bench-lua.lua hold PORTAL IQN SESSIONS -> logs in SESSIONS x 4 connections, prints

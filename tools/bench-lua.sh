@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench-lua.sh BUILD: the Lua part of make bench (run inside
 # tests/harness/with-targets, like tools/bench.sh).
 #   1. cost of a Lua call to a status-only operation (remove_connection_from_session

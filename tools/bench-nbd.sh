@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench-nbd.sh BUILD_DIR: NBD exports of mcsi (scripts/export.lua with
 # 1, 2 and 4 connections in the session) against qemu-nbd serving the same
 # LUN through libiscsi (`qemu-nbd -t --shared=8 -k SOCK -f raw --cache=none

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- bench-report.lua RESULTS.tsv: the Markdown tables of make bench (tools/bench.sh
 -- writes RESULTS.tsv, this prints the report on stdout). Plain lua5.4, no module.
 --

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bench-rusage: runs a command and reports the CPU it used, from the
  * child's own rusage (wait4), for make bench's CPU per I/O of tools that do

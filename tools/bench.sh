@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench.sh [--base COMMIT] BUILD_DIR: mcsi-perf against libiscsi's
 # iscsi-perf on the same LUNs in one run; with --base, also against mcsi-perf
 # built from COMMIT. Prints a Markdown report and writes it to

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Install the Debian packages mcsi needs to build and test, but only the
 # missing ones. Idempotent; takes a few milliseconds when nothing is missing.
 # Debian 12, run as root (or with sudo available).
@@ -13,6 +14,7 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       libgnutls28-dev gnutls-bin             # NBD over TCP: TLS (GnuTLS); its tests make keys with certtool and psktool
       lua-cjson                              # mcsi.connect: JSON in Lua (the daemon client)
       libseccomp-dev                         # mcsid's policy runners: their seccomp filter
+      man-db groff-base                      # test_install.sh: the man pages render (man -l, groff -ww)
       dpkg-dev debhelper lintian adduser)    # make deb (dpkg-buildpackage, dh, lintian); mcsid's postinst (addgroup)
 
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/gen-exports.sh HEADER: writes to stdout the linker version script of
 # libmcsi.so, which exports the functions HEADER (core/mcsi.h) declares and
 # nothing else. A public function is declared at the start of a line, outside

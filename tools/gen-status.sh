@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/gen-status.sh [TABLE]: regenerates core/status_list.h from the ISDSC
 # table, core/isdsc-status.tsv (a copy of Microsoft's ISCSI_STATUS_QUALIFIERS
 # list, kept in the repository; TABLE: another copy to read instead, e.g. a

@@ -22,7 +22,7 @@ create)
     created=
     for d in "$@"; do
         p=$d
-        while [ ! -d "$dest$p" ]; do
+        while [ "$p" != / ] && [ "$p" != . ] && [ ! -d "$dest$p" ]; do
             created=$created$p$nl
             p=$(dirname "$p")
         done

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcsi-demo: the main job on the local targets that tests/harness/with-targets
  * starts (`make demo`): log in to tgt, list the LUNs with their capacity, grow
  * the session to 4 connections over 127.0.0.1 and 127.0.0.2, read at QD 32,

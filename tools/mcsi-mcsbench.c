@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcsi-mcsbench: MC/S benchmarks against the tgt that tests/harness/with-targets
  * starts (it reads MCSI_TGT_PORT, MCSI_TGT_IQN_PLAIN, MCSI_TGT_IPC):
  *   latency   idle add_connection / remove_connection, p50 and p99

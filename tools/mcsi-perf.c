@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * mcsi-perf: a read/write benchmark on the mcsi asynchronous API, with the
  * options, URL form and output of libiscsi's iscsi-perf so that both can be

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mcsid-roundtrip.py: round trips through mcsid's socket, p50 and p99 (issue 9,
 make bench). A report, not a test: no figure decides the exit status.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mcsid-scale.py: one mcsid holding many sessions of several connections on
 tgt; its idle CPU and its RSS per connection (issue 9: 250 sessions x 4
 connections, idle CPU near 0, at most 64 KiB per connection).

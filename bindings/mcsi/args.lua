@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 mcsi.args: the command-line options of the scripts in scripts/, declared once.
 Each option has a name, a kind (which checks and converts its value), a

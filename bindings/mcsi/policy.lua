@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 mcsi.policy: one policy, run by its own process: `mcsid --policy-runner`
 (daemon/policy_runner.c), which mcsid starts for each AttachPolicy on one

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 mcsi.pretty: how the mcsi REPL and scripts show values.
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 mcsi.remote: the mcsi Lua API served by the daemon mcsid instead of this
 process's own engine. `mcsi.connect([socket])` (or `mcsi --connect [SOCKET]`)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* base.c: ids, owned strings, messages, the monotonic clock. */
 #include <stdio.h>
 #include <stdlib.h>

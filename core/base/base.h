@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* base.h: what every layer of core/ uses: intrusive lists, ids, owned
  * strings, a formatted message buffer, and the bounds on what a peer can
  * make us hold. Calls nothing above it. */

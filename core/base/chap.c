@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* chap.c: CHAP (RFC 1994) as iSCSI uses it (RFC 7143 12.1.3), MD5 and SHA-256. */
 #include "chap.h"
 #include "text.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* chap.h: CHAP for iSCSI login (RFC 7143 12.1.3, RFC 1994), MD5 (CHAP_A=5)
  * and SHA-256 (CHAP_A=7), with OpenSSL libcrypto for digests and random. */
 #ifndef MCSI_CHAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* digest.c: iSCSI CRC32C (RFC 7143 11.1) on top of ISA-L's crc32_iscsi.
  *
  * ISA-L convention (checked by test): crc32_iscsi(buf, len, init) runs the

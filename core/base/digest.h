@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* digest.h: iSCSI CRC32C header and data digests (RFC 7143 11.1), via ISA-L. */
 #ifndef MCSI_DIGEST_H
 #define MCSI_DIGEST_H

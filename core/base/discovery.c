@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* discovery.c: the SendTargets answer as a list of targets and addresses. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* discovery.h: the answer to SendTargets=All as a list of targets. */
 #ifndef MCSI_DISCOVERY_H
 #define MCSI_DISCOVERY_H

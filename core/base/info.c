@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* info.c: reading the session and connection snapshots of mcsi.h by key
  * (MCSI_SESSION_INFO_LIST, MCSI_CONN_INFO_LIST); where each key lives in
  * the structs of info.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* info.h: the snapshots behind mcsi.h's opaque mcsi_session_info and
  * mcsi_conn_info (read by key: MCSI_SESSION_INFO_LIST, MCSI_CONN_INFO_LIST).
  * Their layout is the library's own: a field added here changes no caller. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loop.c: the event loop: one epoll set and a pairing heap of timers. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loop.h: the bottom layer: one epoll set, an intrusive timer heap, work
  * deferred to the next turn (flushing send queues), the depth of user
  * callbacks running (blocking calls are refused inside them), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* opts.c: the opaque login and connection options of mcsi.h, set and read
  * by key (MCSI_OPT_LIST); where each key lives in the structs of opts.h. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* opts.h: the login and connection options behind the opaque handles of
  * mcsi.h (mcsi_login_opts_new, mcsi_conn_opts_new, set by key). Their
  * layout is the library's own: a field added here changes no caller. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* params.c: operational text keys (RFC 7143 13): what we offer, how the
  * target's answers and its own offers are checked and resolved. One table
  * describes every key: its kind, scope, range and where its value lives. */

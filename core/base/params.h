@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* params.h: login options and negotiated parameters (RFC 7143 13). */
 #ifndef MCSI_PARAMS_H
 #define MCSI_PARAMS_H

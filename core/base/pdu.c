@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pdu.c: BHS encode and decode for every opcode (RFC 7143 section 11). */
 #include <string.h>
 #include "pdu.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pdu.h: iSCSI PDU basic header segment (RFC 7143 11), decoded and encoded
  * for every initiator and target opcode.  The decoded form names each field
  * as the RFC does; a field an opcode does not have stays zero. */

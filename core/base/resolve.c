@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* resolve.c: getaddrinfo in worker threads, answers back on the loop.
  *
  * A job is what a worker and the loop share: it is QUEUED (on pending),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* resolve.h: name resolution off the loop. getaddrinfo for a name runs in
  * a worker thread (at most MCSI_RESOLVE_THREADS per loop, at most
  * MCSI_RESOLVE_MAX requests waiting or running); the answer comes back on

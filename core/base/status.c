@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status.c: names and messages of the ISDSC status codes (core/status_list.h). */
 #include "mcsi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* text.c: iSCSI text key=value lists (RFC 7143 6.1). */
 #include "text.h"
 

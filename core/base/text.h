@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* text.h: iSCSI text key=value lists (RFC 7143 6.1): parse, build, encode. */
 #ifndef MCSI_TEXT_H
 #define MCSI_TEXT_H

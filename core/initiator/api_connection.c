@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* api_connection.c: the MC/S operations of the public API: adding and
  * removing a connection of a session, and its load-balance policy. */
 #include <stdio.h>

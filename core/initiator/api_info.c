@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* api_info.c: what the public API tells of sessions and connections. */
 #include <stdlib.h>
 #include "initiator.h"

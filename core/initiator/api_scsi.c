@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* api_scsi.c: SCSI commands in the public API: submitting one (tagged or
  * not), the blocking form, which waits for the same command with the one
  * wait helper, and the LBA-addressed READ/WRITE calls as thin forms of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* api_session.c: the session operations of the public API: login,
  * logout, discovery, task management; each an asynchronous operation with
  * its blocking form. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* blockio.c: block I/O with byte offsets and flags (mcsi_io_*), the
  * engine's I/O policy in one place for every face:
  *  - a request waits for its LUN's geometry (lun_geometry.c: learned on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* completion.c: the public completion (mcsi_completion: done, free, arg) of
  * an operation that runs on the internal request objects (ops.c). A relay
  * holds the caller's completion while the operation runs: done runs once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* events.c: state changes of sessions and connections, told to any number
  * of subscribers, each event with the object's state before and after
  * (filled in by the layer the object belongs to). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* host.c: a host program's timers and file descriptors on the initiator's
  * loop, so a program built on mcsi (a daemon, an NBD server, the Lua
  * binding) has one loop and one timer implementation, the engine's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* initiator.c: the initiator object: its loop, the messages of its calls,
  * and its table of sessions (entries over the MC/S layer, whose hooks it
  * implements). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* initiator.h: the top layer: the initiator object (ids, the public API of
  * mcsi.h, events), its sessions as entries over the MC/S layer, the
  * asynchronous operations and the one wait helper of the blocking forms. */

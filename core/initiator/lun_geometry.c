@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lun_geometry.c: what the engine knows of each LUN of a session (its
  * block size, size, transfer and UNMAP limits), kept per session AND LUN in
  * a list on the session's entry, learned on first use: READ CAPACITY(16),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ops.c: asynchronous operations (login, logout, add, discovery, task
  * management) as request objects with a completion callback, and the one
  * wait helper their blocking forms share. */

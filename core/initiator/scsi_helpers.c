@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* scsi_helpers.c: INQUIRY, READ CAPACITY(16), REPORT LUNS and TEST UNIT
  * READY, each an asynchronous request on mcsi_scsi_submit whose CDB and
  * data-in parsing come from libiscsi's public SCSI layer; the blocking forms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sized.c: the "Sized results" of mcsi.h on the library's side: a struct a
  * blocking form fills in the caller's memory starts with struct_size, the
  * caller's sizeof; the library writes no more than that, nor more than it

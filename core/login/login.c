@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login.c: the login phase of one connection (RFC 7143 6.3, 12): always
  * through SecurityNegotiation (CHAP when a secret is set, None otherwise),
  * then LoginOperationalNegotiation, redirects followed, every failure mapped

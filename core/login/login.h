@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login.h: the login phase of one connection (RFC 7143 6.3, 12), a state
  * machine over a transport. The layer above gives it what the session
  * knows, forwards the transport's events while it runs, and hears the

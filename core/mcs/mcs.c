@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcs.c: several connections in one session (RFC 7143 MC/S): adding and
  * removing connections, choosing one per command by policy, failing over a
  * dead connection's commands (plugging CmdSN holes), and reinstating a

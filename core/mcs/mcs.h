@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcs.h: several connections in one session (RFC 7143 MC/S): the paths of
  * a session, the load-balance policies, failover of a dead connection's
  * commands, reinstatement of a session that lost every connection, adding

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* retry.c: the engine's one retry rule for SCSI commands. A command
  * answered UNIT ATTENTION (a new or reinstated session, a reset, a changed
  * LUN: reported once, then cleared), ABORTED COMMAND (the target gave up on

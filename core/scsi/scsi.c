@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* scsi.c: SCSI commands over a connection (RFC 7143 11.2-11.8): the command
  * PDU with immediate data, unsolicited and R2T-driven Data-Out, Data-In
  * placement, status and sense (decoded with libiscsi's public SCSI layer).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* scsi.h: SCSI commands on a session (RFC 7143 11.2-11.8): the command PDU
  * with immediate data, unsolicited and R2T-driven Data-Out, Data-In
  * placement, status and sense. A command is a session task with what SCSI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conn.c: one connection of a session, as the session sees it: its
  * transport and login, keep-alive NOPs, failure, and the Logout that ends
  * it. The transport and the login tell it what happens through callbacks. */

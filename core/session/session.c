@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* session.c: a session: its CmdSN window and dispatch, command timeouts,
  * the receive side of full feature phase, and a connection coming up. The
  * layer above hears through s->hooks. */

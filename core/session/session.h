@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* session.h: a session (RFC 7143 4) and its connections as the session
  * sees them: tasks and their ITTs, the session-wide CmdSN window, dispatch
  * of full-feature PDUs, keep-alive, command timeouts, Logout. Built on the

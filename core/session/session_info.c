@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* session_info.c: what the public API tells of a session and of its
  * connections (mcsi_session_info, mcsi_conn_info), filled by the layer that
  * owns the fields; the transport's part through its accessors. */

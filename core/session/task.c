@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* task.c: the tasks of a session: ITTs in a collision-free table, the
  * lifetime of a task, and how it ends. */
 #include <stdio.h>

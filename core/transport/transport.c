@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* transport.c: one TCP connection carrying PDUs: connect, framing in both
  * directions, digests, the bounded send queue, failure. The layer above
  * hears of it through mcsi_transport_ops only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* transport.h: one TCP connection carrying iSCSI PDUs: connect, framing in
  * both directions, digests, a bounded send queue. It knows nothing of
  * logins, sessions or tasks: it hears from the layer above through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fake_fixture.c: see fake_fixture.h. */
 #include <malloc.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fake_fixture.h: one initiator against one fake target (fake_target.h),
  * the helpers every fake-target test uses. */
 #ifndef MCSI_FAKE_FIXTURE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fake_target.c: a scripted fake iSCSI target (see fake_target.h).
  *
  * One thread, one poll() loop over a wake pipe, the listening socket and up

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fake_target.h: a scripted fake iSCSI target for the error paths real
  * targets never take.
  *

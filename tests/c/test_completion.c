@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_completion.c: the one completion shape of the session operations
  * (mcsi_completion: done, free, arg): done runs once with the Status, the
  * message and the operation's result, then free(arg) once; a call refused

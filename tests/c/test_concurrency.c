@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_concurrency.c: any number of operations in flight on one initiator
  * (issue 8). 100 logins started at once, 90 to tgt and 10 to a portal that
  * accepts the TCP connection and never answers, while connections are added

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_events.c: events from the core (issue 8): any number of subscribers,
  * unsubscribing from inside a callback, each event with the object's state
  * before and after, the kind table. Against the fake target. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_fake_target.c: the initiator against a scripted fake target
  * (tests/c/fake_target.h), one test per misbehaviour, plus a positive
  * control where everything works.  Needs no real target. */

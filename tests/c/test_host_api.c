@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_host_api.c: what a host program (the Lua binding) uses of the core
  * besides the operations: timers on the initiator's loop (mcsi_timer_add /
  * mcsi_timer_cancel), file descriptors on it (mcsi_fd_watch), READ CAPACITY asynchronously, and the block size kept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_hostile.c: the initiator against hostile fake targets, one test per
  * defect class of issue 7 (memory safety, bounds, time, reserved fields).
  * Each test fails without its fix: by a wrong Status, by memory a target

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_inflight.c: every operation in flight when its session ends gets its
  * callback exactly once (issue 14, "every request gets exactly one answer").
  * An AddConnectionToSession to a portal that accepts TCP and never answers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_info.c: mcsi_session_get_info tells each field as it is, checked
  * against what the test knows without it: the portal and target it logged in
  * to, the TCP connection in /proc/net/tcp, the commands it sent. The session

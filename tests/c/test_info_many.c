@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_info_many.c: session and connection information has no cap. A
  * session of 40 connections (the fake target, real MC/S) shows all 40 in
  * mcsi_session_get_info's snapshot (the fixed-size struct it replaces

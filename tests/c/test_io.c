@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_io.c: SCSI I/O against the real tgtd and istgt: INQUIRY, capacity,
  * REPORT LUNS, writes read back byte for byte (immediate data, unsolicited
  * data, R2T), digests, a 1 GiB sequential write+verify, LUN reset, bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_io_policy.c: the engine owns I/O policy (issue 15), against the fake
  * target in-process:
  *  - one retry rule: a storm of UNIT ATTENTION, BUSY, TASK SET FULL or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_keepalive.c: NOP-Out keep-alive, target NOP-Ins answered, a target
  * that goes silent detected within interval + timeout, and events. Against
  * the real tgtd (tgtadm changes the target's behaviour under the session). */

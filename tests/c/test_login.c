@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_login.c: login, CHAP, digests, redirects, discovery and bad arguments
  * against the real tgtd and istgt that tests/harness/with-targets started. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_mcs.c: several connections in one session against the real tgtd and
  * istgt: adds across 127.0.0.1 and 127.0.0.2 seen by the targets as ONE
  * session, every Status of add/remove created for real, round-robin spread,

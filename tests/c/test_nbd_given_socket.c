@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_nbd_given_socket: an NBD export (nbd/) on a Unix socket its host
  * bound (mcsi_nbd_opts.unix_listen_fd, as mcsid does under export_dir) and
  * with the host's check of each Unix client (unix_peer_allowed), in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_nbd_hostile: an NBD export (nbd/) against hostile and careless clients,
  * in process: the export runs on the initiator's loop, the clients are raw
  * sockets of this test that pump that loop while they wait. Against tgt's

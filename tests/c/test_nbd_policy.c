@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_nbd_policy: NBD on the engine's block I/O (issue 15). An export of
  * the fake target's LUN in process, a raw NBD client of this test: FUA
  * reaches the target as the CDB bit, a storm below the retry limit is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_nbd_tls: NBD over TLS (nbd/tls.c, handshake.c's NBD_OPT_STARTTLS) in
  * process, against tgt's file LUN (harness tid 1 LUN 1): the rules of the
  * NBD protocol's "TLS support" for a server, seen by raw clients of this

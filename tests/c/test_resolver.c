@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_resolver.c: name resolution never blocks the loop. This binary
  * interposes getaddrinfo (the library is linked in statically, so the
  * definition below is the one it calls): the name "slow.mcsi.test" takes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_sized_results.c: the structs the blocking forms fill in the caller's
  * memory grow without freezing the SONAME (issue 15, mcsi.h "Sized
  * results"), against the fake target in-process. For each of

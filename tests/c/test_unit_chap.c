@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_chap.c: CHAP responses, binary value decoding, algorithm choice. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_digest.c: iSCSI CRC32C vectors (RFC 3720 B.4 / RFC 7143), the
  * incremental form, the wire byte order. */
 #include <stdlib.h>

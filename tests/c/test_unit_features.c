@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_features.c: mcsi.h's version and feature macros say what the
  * library has (a program tests them with #if; they never go away). */
 #include <stdio.h>

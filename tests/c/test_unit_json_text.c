@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_json_text.c: the daemon's escape of peer text (daemon/json_text.c)
  * and the JSON-RPC messages built on it (daemon/rpc.c): invalid UTF-8 from a
  * target becomes \xHH, valid text stays as it is, and jansson accepts every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_opts.c: the opaque login and connection options of mcsi.h
  * (MCSI_OPT_LIST): keys by name, kinds, ranges, where each key applies,
  * copies that own their strings. No target needed. */

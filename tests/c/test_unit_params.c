@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_params.c: operational text negotiation (RFC 7143 13): what we
  * offer on leading, non-leading and discovery logins; the target's answers
  * checked against each key's rule; keys the target offers first answered. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_pdu.c: the BHS codec: byte layouts against RFC 7143 section 11,
  * round trips for every opcode, the rules a header can break, wire lengths,
  * serial number arithmetic. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_policy.c: the load-balance policy table (issue 8): names by
  * number, nothing outside 1..MCSI_LB_COUNT-1, and a policy number that is
  * not in the table refused with its Status. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_status.c: the ISDSC status table (core/status_list.h, core/status.c). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_text.c: iSCSI text key=value lists: parse, build, encode, values. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_wire.c: what a target announces is obeyed (issue 14, "the wire"):
  * the Asynchronous Messages of RFC 7143 11.9 (AsyncEvent 1 to 4, their
  * parameters checked and their times kept), the portal group of a joining

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testlib.c: see testlib.h. */
 #include "testlib.h"
 

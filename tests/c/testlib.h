@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testlib.h: a tiny TAP-style helper shared by every C test.
  *
  *   T_OK(cond, fmt, ...)        "ok N - msg" or "not ok N - msg  (file:line)"

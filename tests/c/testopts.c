@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testopts.c: see testopts.h. */
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testopts.h: the opaque login and connection options of mcsi.h made in one
  * call for the tests:
  *   t_login_opts(portal, target, KEY, value, ..., 0)

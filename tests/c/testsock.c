@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testsock.c: see testsock.h. */
 #include "testsock.h"
 

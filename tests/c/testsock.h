@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testsock.h: a test's own client socket to something the engine serves
  * (an NBD export): blocking-style sends and reads that pump the engine's
  * loop while they wait, each with a deadline.

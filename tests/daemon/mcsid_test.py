@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mcsid_test.py: what the tests/daemon/test_*.py files share.
 
 TAP output (ok/not ok lines, a plan, exit status), a real mcsid started on a

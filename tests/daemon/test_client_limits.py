@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_client_limits.py: no client starves another (issue 14, resources).
 
 - slots: 256 silent connections of one non-root user do not lock root out

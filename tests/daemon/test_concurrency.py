@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_concurrency.py: the daemon never blocks its loop. A login to a portal
 that accepts TCP and never answers (10 s login timeout) hangs on one client
 while another client's RemoveConnectionFromSession on a live tgt session

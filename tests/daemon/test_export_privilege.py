@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_export_privilege.py: a permitted non-root client of a root mcsid gets
 nothing root has through the NBD exports' Unix sockets.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_export_tls.py: mcsid's NBD exports over TCP with TLS.
 
 A root mcsid whose configuration names TLS files (an X.509 server

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_exports.py: mcsid's NBD exports (ExportLun, UnexportLun, ListExports).
 
 Driven by clients nobody here wrote: nbdinfo (libnbd-bin) and qemu-io

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_framework.py: the unittest framework of tests/daemon (mcsid_test.py)
 as tests/run-tests.sh and a contributor see it. A sample test file, written
 here into a temporary directory, runs as a child:

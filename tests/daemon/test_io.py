@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_io.py: SCSI I/O through mcsid (ScsiRead, ScsiWrite, ScsiCommand,
 ScsiTestUnitReady, LunReset, AbortTask) and kill -9 during I/O.
 

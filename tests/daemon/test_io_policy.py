@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_io_policy.py: the daemon carries no I/O policy of its own (issue 15):
 ScsiRead, ScsiWrite, ScsiSynchronizeCache and ScsiCommand run on the engine's
 calls, whose one retry rule and flags are the same as in C, Lua and NBD.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_methods.py: every mcsid method against real tgt and istgt, through a
 client written with Python's json + socket only. Each result carries Status,
 StatusName, StatusMessage beside its outputs.

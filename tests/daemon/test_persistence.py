@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_persistence.py: persistent logins and the state file.
 
 PersistentLoginTarget (3 connections over two portals, a policy, a policy

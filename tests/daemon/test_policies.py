@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_policies.py: policies inside mcsid (AttachPolicy, DetachPolicy,
 ListPolicies, PersistentLoginTarget's PolicyScript, default_policy).
 

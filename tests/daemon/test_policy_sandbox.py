@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_policy_sandbox.py: a policy cannot hang, bloat or escape mcsid
 (issue 14, "Policies"). Each policy runs in its own process
 (mcsid --policy-runner, daemon/policy_runner.c); the daemon kills it past its

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_protocol.py: mcsid's JSON-RPC 2.0 framing and its bounds, as any
 client sees them: garbage, invalid JSON, invalid requests, batches,
 unknown methods, bad params, notifications, an oversized line, a partial

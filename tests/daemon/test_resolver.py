@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_resolver.py: mcsid resolves a portal's host name off its loop.
 
 mcsid runs with build/tests/slow_resolver.so preloaded: getaddrinfo takes

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_secrets_privilege.py: a non-root client gets no secret root has.
 
 Two non-root users (TestUser A and B, members of the daemon's socket_group)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_state_races.py: the state file as a trust boundary, and requests that
 race (issue 14, "State and races").
 

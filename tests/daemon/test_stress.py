@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_stress.py: 20 clients at once send random valid and invalid requests
 for MCSI_STRESS_SECONDS (default 60, as issue 9 asks) to a daemon holding a
 tgt session: every valid call is answered correctly, every invalid one with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_target_text.py: text from a target that is not valid UTF-8 never drops
 an answer, an event or a session: mcsid escapes each invalid byte as \\xHH
 (daemon/json_text.c) wherever target text becomes JSON.

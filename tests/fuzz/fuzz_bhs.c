@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_bhs.c: libFuzzer harness for the BHS codec (core/pdu.h).
  *
  * Any 48 bytes are decoded. A header that decodes must survive the round

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_conn.c: libFuzzer harness for a whole initiator driven by a hostile
  * target.  The input is
  *

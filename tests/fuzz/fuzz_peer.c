@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_peer.c: the scripted loopback target of fuzz_conn (see fuzz_peer.h).
  *
  * One thread, one poll() loop over the listening socket and the accepted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_peer.h: a tiny iSCSI target on loopback whose every answer comes
  * from a byte string (the fuzz input), for tests/fuzz/fuzz_conn.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_rpc.c: mcsid's JSON-RPC dispatcher on any client input.
  *
  * What runs is the daemon itself (daemon/rpc.c, daemon/methods*.c and what

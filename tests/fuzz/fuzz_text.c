@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_text.c: libFuzzer harness for text key=value lists (core/text.h)
  * and the negotiation of their values (params.c), as a Login Response
  * applies them.

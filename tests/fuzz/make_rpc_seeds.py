@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """make_rpc_seeds.py DIR: writes the seed corpus of tests/fuzz/fuzz_rpc.c
 (make fuzz-seeds): what a client of mcsid sends, one JSON-RPC request per
 line. Seeds: every method with good parameters and with bad ones (unknown

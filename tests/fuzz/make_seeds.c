@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* make_seeds.c: writes the seed corpora of tests/fuzz/ (make fuzz-seeds).
  *
  *   make-seeds DIR     writes the files of DIR/bhs, DIR/text and DIR/conn

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* replay.c: runs a libFuzzer harness over saved inputs without fuzzing,
  * for `make check` (built with -fsanitize=address,undefined).
  *

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/fuzz/run-fuzz.sh BUILD SECONDS HARNESS...   (make fuzz)
 #
 # Runs BUILD/fuzz/fuzz-<h> for SECONDS each, one after the other, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fake_target_main.c: build/tests/fake-target, the scripted fake target of
  * tests/c/fake_target.c as a process, for the daemon's tests (Python).
  *

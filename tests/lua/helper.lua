@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- helper.lua: what the LuaUnit suites in tests/lua share.
 --
 --   local H = require "helper"     -- first line of every test_*.lua

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- io_policy.lua: the engine's I/O policy seen through a Lua face, shared by
 -- tests/lua/test_io_policy.lua (in-process, and the remote client mcsi.connect
 -- in a child process) and usable by any face that has the Lua API.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_api_faces.lua: the faces built from the one description of every
 -- operation (api/operations.lua, generated into mcsi.api_ops and the tables
 -- of tests/sh/test_api_generated.sh) are what the running code serves:

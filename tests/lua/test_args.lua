@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_args.lua: mcsi.args (the scripts' command lines) and, through the mcsi
 -- program, every script's --help (usage on stdout, exit 0) and its answer to a
 -- bad command line (a clear message on stderr, nothing on stdout, exit 2).

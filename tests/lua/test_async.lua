@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_async.lua: asynchronous operations from Lua (issue 8): the callback
 -- form (a function as last argument), coroutines of the engine (mcsi.spawn)
 -- in which the blocking-looking calls yield while the engine keeps running,

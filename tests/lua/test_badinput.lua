@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_badinput.lua: every mcsi function called with nil, wrong types, huge
 -- strings, negative and unknown ids, closed objects: a clear error or a
 -- Status, never a crash (make asan runs this under the sanitizers too).

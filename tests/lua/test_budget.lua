@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_budget.lua: `mcsi --budget-seconds S` ends the program within S plus
 -- the grace (1 s), whatever the script does: code the count hook cannot reach
 -- (a __gc finalizer, an xpcall message handler, a backtracking string.find,

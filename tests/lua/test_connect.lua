@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_connect.lua: the Lua API served by the daemon mcsid (mcsi.connect,
 -- `mcsi --connect`) and iscsicli on the daemon, against a real mcsid on a
 -- temporary socket and state directory:

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_demo.lua: the README's main job (scripts/demo.lua, run by `make demo`)
 -- runs end to end against the harness's tgt: login, LUNs, failover.lua at 4
 -- connections, verified I/O through two target-side drops, removal, logout.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_drain.lua: scripts/drain.lua when the session is full or no replacement
 -- can be made: a full session (4 of MaxConnections 4) is drained by swapping
 -- (remove, then add elsewhere) and keeps its 4 connections; when the adds

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_events.lua: event registration, the loop (run/stop/poll/sleep),
 -- timers, watched fds, protected callbacks (an error is reported with a
 -- traceback and the engine keeps running) and the clear error for a blocking

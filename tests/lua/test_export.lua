@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_export.lua: mcsi.export (NBD exports of a LUN, nbd/) from Lua: the
 -- object and its info, clients (qemu-io, nbdinfo: programs nobody here wrote,
 -- run in the background) served while the script waits in mcsi.sleep, in

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_failover.lua: scripts/failover.lua when its goal cannot be met at once:
 -- the first login fails (nothing listens: MCSI_FREE_PORT; or tgt refuses the
 -- initiator for a while), more connections than the target allows. The script

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_inflight.lua: an add in flight when its session ends, from Lua in
 -- process (issue 14): logged out meanwhile, its callback runs once with a
 -- failing Status; the program ends (the engine closed, every session logged

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_initiators.lua: several initiators in one Lua state (issue 8):
 -- mcsi.Initiator.new{ name = } gives an object whose methods are the flat
 -- API on that initiator; the flat API keeps its default initiator; the

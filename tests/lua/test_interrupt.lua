@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_interrupt.lua: Ctrl-C (SIGINT) during a blocking call of the mcsi
 -- program (issue 8): a login to a portal that never answers, a discovery, a
 -- sleep inside a coroutine's mcsi.run: the call is interrupted at once (well

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_io_policy.lua: the engine owns the I/O policy, and the Lua faces
 -- carry none of their own (issue 15). Against build/tests/fake-target with
 -- storms armed at run time (tests/lua/io_policy.lua), the same steps and the

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_iscsicli_secrets.lua: no iscsicli output ever carries a CHAP secret.
 -- Every command runs with real secrets (CHAP discovery and login on istgt,
 -- mutual CHAP on tgt), wrong ones (failure messages) and misplaced ones

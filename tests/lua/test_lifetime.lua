@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_lifetime.lua: handles and the end of a program (issue 8). Garbage
 -- collection of a Session or Connection never logs a session out or removes
 -- a connection (luv's rule for live handles); sessions end by logout, by a

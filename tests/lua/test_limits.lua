@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_limits.lua: the binding has no silent limits (issue 8): a listing
 -- shows every connection of a session (not the first 8), every watched fd is
 -- polled (not the first 64), every Lua timer that is due runs in one turn

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_mcs.lua: MC/S from Lua: adding connections, every Status of
 -- remove_connection_from_session created for real, load balance policies, and
 -- events during a real connection drop (from the target side).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_objects.lua: mcsi.Session and mcsi.Connection objects: methods shared
 -- with the flat API, <close>, __tostring, closed handles, and garbage
 -- collection leaving no session and no socket behind.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_ops.lua: every operation of the flat API against real tgt and istgt,
 -- the Status object and table, and failures answered with a Status (never raised).
 local H = require "helper"

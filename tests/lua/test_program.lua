@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_program.lua: the mcsi program as lua is used: -e, scripts with
 -- arguments, stdin, exit statuses, --json, the sandbox and the budgets.
 local H = require "helper"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_rebalance.lua: scripts/rebalance.lua when probes fail. TEST UNIT READY
 -- to a LUN tgt does not have answers CHECK CONDITION on every path: no latency
 -- was measured, so no policy may be picked; the program exits 1.

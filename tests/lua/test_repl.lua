@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_repl.lua: the mcsi REPL driven through a terminal (tmux): a line in,
 -- the printed result out; expressions without "=", Status and session lists
 -- pretty-printed, continuation lines, tab completion, history, errors, and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_sandbox.lua: escapes from `mcsi --sandbox` that must stay closed:
 -- the full debug library through require, binary chunks through require,
 -- loadfile, dofile and load, writes through symbolic links (dangling or not),

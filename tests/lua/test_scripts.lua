@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_scripts.lua: the main path of each script in scripts/ through the mcsi
 -- program: iscsicli's commands, failover repairing a connection dropped from
 -- the target side, drain moving off a portal (and refusing when it is the only

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_scsi.lua: any CDB from Lua, blocking (mcsi.scsi_command) and
 -- asynchronous (mcsi.scsi_submit), and ABORT TASK (mcsi.abort_task) of a
 -- command that an offline tgt swallowed.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 -- test_secrets.lua: CHAP secrets never appear in what the module and the mcsi
 -- program show (--json and text results, iscsicli listings, error messages
 -- and tracebacks, pretty printing), can be given from a file or an

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/nbd/make-tls-keys.sh DIR: TLS material for tests of NBD over TLS,
 # made with GnuTLS's own tools (gnutls-bin: certtool, psktool). Quiet; exit
 # status 0 when everything is there.

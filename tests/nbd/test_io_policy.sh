@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/nbd/test_io_policy.sh: the NBD face of the engine's I/O policy
 # (issue 15), with a client nobody here wrote (qemu-io). scripts/export.lua
 # exports LUN 0 of build/tests/fake-target; storms are armed at run time

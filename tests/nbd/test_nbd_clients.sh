@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/nbd/test_nbd_clients.sh: NBD exports of a LUN (nbd/, scripts/export.lua)
 # driven by clients nobody here wrote: nbdinfo, nbdcopy (libnbd-bin), qemu-img,
 # qemu-io (qemu-utils). Runs inside tests/harness/with-targets (run-tests.sh

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* slow_resolver.c: an LD_PRELOAD shim for tests (build/tests/slow_resolver.so).
  * getaddrinfo for the name "slow.mcsi.test" sleeps MCSI_SLOW_RESOLVER_MS
  * (default 5000) and then answers as for 127.0.0.1; a numeric-only lookup

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """tests/sh/layer_fields.py [-j N] ROOT FILE...: which files of core/ touch a
 field of a struct that they may not touch (core/LAYERS: the fields rule).
 

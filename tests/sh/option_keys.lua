@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: LGPL-2.1-or-later
 --[[
 tests/sh/option_keys.lua DESCRIPTION HEADER: the MCSI_OPT_* keys of HEADER
 (core/mcsi.h, MCSI_OPT_LIST) are the options DESCRIPTION

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # tests/sh/tap.sh: TAP lines for the shell tests (sourced), as tests/c/testlib.h:
 #   tap_ok COND_STATUS MSG   "ok N - MSG" when COND_STATUS is 0, else "not ok N - MSG" and

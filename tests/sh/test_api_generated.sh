@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_api_generated.sh [BUILD_DIR]: the faces generated from the one
 # description of every operation (api/operations.lua, api/generate.lua) are
 # what the description makes:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_exports.sh BUILD_DIR: libmcsi.so has a SONAME (libmcsi.so.N, with
 # the libmcsi.so link to it) and exports exactly the functions core/mcsi.h
 # declares: its defined dynamic symbols (nm -D --defined-only) against the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_layers.sh BUILD_DIR: core/ is a stack of layers (core/LAYERS)
 # that call only downward. For every object of core/, each mcsi_ function it
 # uses (nm: undefined symbols) must be defined by its own layer or a lower

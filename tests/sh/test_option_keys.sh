@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_option_keys.sh [BUILD_DIR]: the login and connection option
 # keys of core/mcsi.h (MCSI_OPT_LIST) and the options api/operations.lua
 # describes (the login, session and chap sets, and the parameters of the

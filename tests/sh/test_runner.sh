@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_runner.sh BUILD_DIR: tests/run-tests.sh counts what it should,
 # on a tree of made-up tests (MCSI_TEST_ROOT, a fake build directory; BUILD_DIR
 # is not used): "ok N - # SKIP" as skipped, each LuaUnit case of a TAP run on

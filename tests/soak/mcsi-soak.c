@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* mcsi-soak: connection drops under verified I/O, against the tgt that
  * tests/harness/with-targets starts (MCSI_TGT_PORT, MCSI_TGT_IQN_PLAIN,
  * MCSI_TGT_IPC; the 2 GiB file LUN 1).

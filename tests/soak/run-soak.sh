@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/soak/run-soak.sh SOAK_BIN [mcsi-soak options...]
 #
 # Runs the soak (SOAK_BIN, built from tests/soak/mcsi-soak.c) against the
