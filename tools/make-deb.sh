@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/make-deb.sh OUT_DIR VERSION (make deb): the Debian packages of
 # debian/ (libmcsi1, libmcsi-dev, mcsi, mcsid), built by
 # `dpkg-buildpackage -us -uc -b` in a copy of the tree (its files that git

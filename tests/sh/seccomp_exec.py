@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """tests/sh/seccomp_exec.py ALLOWED_FILE FAMILIES [--mdwe] -- PROGRAM ARGS...
 
 Runs PROGRAM under a seccomp filter that allows exactly the system calls

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_deb.sh BUILD_DIR: the Debian packages as an administrator
 # meets them. `make deb` (dpkg-buildpackage, then lintian: no error) into a
 # directory of its own; a snapshot of /usr, /etc and /var/lib; dpkg -i of

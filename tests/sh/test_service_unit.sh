@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/sh/test_service_unit.sh BUILD_DIR: daemon/mcsid.service is hardened,
 # and its confinement is enough for the daemon.
 #   * `systemd-analyze security --offline=true` rates it 4.0 or lower
