@@ -68,7 +68,7 @@ MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-.PHONY: FORCE generate all deps check asan valgrind bench bench-nbd bench-nbd-sparse bench-daemon soak demo install uninstall clean fuzz fuzz-build fuzz-seeds
+.PHONY: FORCE generate all deps check asan valgrind bench bench-nbd bench-nbd-sparse bench-daemon soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -422,6 +422,12 @@ uninstall:
 	  else echo "kept $(MCSID_CONF): changed since install (remove it by hand if it is no longer wanted)"; fi
 	@$(LD_CACHE)
 	sh tools/install-dirs.sh remove "$(DESTDIR)" "$(INSTALL_MANIFEST)"
+
+# Debian packages (debian/): libmcsi1, libmcsi-dev, mcsi, mcsid, built by
+# dpkg-buildpackage -us -uc -b in a copy of the tree, into DEB_DIR; then lintian.
+DEB_DIR ?= $(BUILD)/deb
+deb:
+	bash tools/make-deb.sh $(DEB_DIR) $(VERSION)
 
 clean:
 	rm -rf build build-asan
