@@ -244,7 +244,7 @@ class TestPolicySandbox(mcsid_test.DaemonCase):
         t.ok(e is not None and any(w in e.get("Reason", "") for w in want_reason.split("|")),
              "%s: policy-failed (%s) in %.1f s" % (script, want_reason, took), e)
         t.is_(self.policies().get(pid, {}).get("State"), "failed", "%s: ListPolicies says failed" % script)
-        t.ok("policy %s (%s) on session %s failed and is stopped" % (pid, script, a) in d.log_text(),
+        t.ok("policy %s (%s) on session 0x%016x failed and is stopped" % (pid, script, a) in d.log_text(),
              "%s: a log line" % script)
         t0 = time.time()
         t.status(c.call("GetVersion", timeout=STALL_MAX), "ISDSC_SUCCESS", "%s: the daemon answers GetVersion" % script)
