@@ -42,12 +42,12 @@ extern "C" {
  * what it uses with the MCSI_HAS_* macros (each 1 when present, never
  * removed once given) and MCSI_VERSION_NUMBER. */
 #define MCSI_VERSION_MAJOR 0
-#define MCSI_VERSION_MINOR 2
+#define MCSI_VERSION_MINOR 3
 #define MCSI_VERSION_PATCH 0
 #define MCSI_VERSION_NUMBER (MCSI_VERSION_MAJOR * 10000 + MCSI_VERSION_MINOR * 100 + MCSI_VERSION_PATCH)
 #define MCSI_VERSION_STR_(n) #n
 #define MCSI_VERSION_XSTR_(n) MCSI_VERSION_STR_(n)
-/* "0.2.0": what every program's --version, mcsi.pc and the Lua module print. */
+/* "0.3.0": what every program's --version, mcsi.pc and the Lua module print. */
 #define MCSI_VERSION_STRING \
   MCSI_VERSION_XSTR_(MCSI_VERSION_MAJOR) "." MCSI_VERSION_XSTR_(MCSI_VERSION_MINOR) "." MCSI_VERSION_XSTR_(MCSI_VERSION_PATCH)
 #define MCSI_HAS_OPTS_BY_KEY 1     /* mcsi_login_opts / mcsi_conn_opts: opaque, set by MCSI_OPT_* key */
@@ -59,6 +59,9 @@ extern "C" {
 #define MCSI_HAS_ABORT_TASK 1      /* mcsi_scsi_submit_tagged, mcsi_abort_task, mcsi_lun_reset */
 #define MCSI_HAS_INFO_BY_KEY 1     /* mcsi_session_get_info's snapshot, read by MCSI_SI_* / MCSI_CI_* key */
 #define MCSI_HAS_SIZED_RESULTS 1   /* the result structs a caller fills start with struct_size (below) */
+#define MCSI_HAS_WANTED_CONNECTIONS 1 /* 0.3: mcsi_set_wanted_connections[_async], MCSI_SI_WANTED_CONNECTIONS */
+#define MCSI_HAS_LATENCY_HISTOGRAM 1  /* 0.3: MCSI_CI_LATENCY_SUM_US, MCSI_CI_LATENCY_BUCKET_0..23 */
+#define MCSI_HAS_HANDOVER 1           /* 0.3: mcsi_session_handover_export/_import/_commit/_abort */
 
 /* ---- Status ------------------------------------------------------------ */
 

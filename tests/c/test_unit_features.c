@@ -26,5 +26,13 @@ int main(void)
   T_OK(mcsi_timer_add != NULL && mcsi_fd_watch != NULL && mcsi_subscribe != NULL && mcsi_abort_task != NULL,
        "MCSI_HAS_TIMERS, _FD_WATCH, _SUBSCRIBE, _ABORT_TASK");
   T_EQ_INT(MCSI_HAVE_IO, 1, "MCSI_HAVE_IO, the first name of MCSI_HAS_BLOCK_IO, is kept");
+  T_OK(MCSI_VERSION_NUMBER >= 300, "version 0.3.0 or later (wanted connections, latency, handover)");
+  T_OK(mcsi_set_wanted_connections != NULL && mcsi_set_wanted_connections_async != NULL && MCSI_SI_WANTED_CONNECTIONS == 27,
+       "MCSI_HAS_WANTED_CONNECTIONS: mcsi_set_wanted_connections[_async], MCSI_SI_WANTED_CONNECTIONS");
+  T_OK(MCSI_CI_LATENCY_SUM_US == 26 && MCSI_CI_LATENCY_BUCKET_23 == 50 && MCSI_LATENCY_BUCKETS == 24,
+       "MCSI_HAS_LATENCY_HISTOGRAM: MCSI_CI_LATENCY_SUM_US, MCSI_CI_LATENCY_BUCKET_0..23");
+  T_OK(mcsi_session_handover_export != NULL && mcsi_session_handover_import != NULL &&
+       mcsi_session_handover_commit != NULL && mcsi_session_handover_abort != NULL,
+       "MCSI_HAS_HANDOVER: mcsi_session_handover_export/_import/_commit/_abort");
   return t_done();
 }
