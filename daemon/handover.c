@@ -19,6 +19,7 @@
 #include "clients.h"
 #include "exports.h"
 #include "handover.h"
+#include "handover_store.h"
 #include "log.h"
 
 typedef struct handed {
@@ -42,6 +43,8 @@ static struct {
   size_t n_nbd;
   uint64_t quiet_timer, quiet_deadline;
   int quiet;
+  int via_store;                        /* SIGTERM armed by Upgrade{ViaFdStore}: no successor to start */
+  void (*fallback)(mcsid *d);           /* ... and when that fails: the ordinary stop */
 } ho = { .ready_fd = -1, .memfd = -1 };
 
 static char exe_path[PATH_MAX];
@@ -99,6 +102,15 @@ static void forget_all(void)
   ho.active = 0;
 }
 
+/* A handover through the store that did not happen: SIGTERM still stops. */
+static void store_failed(mcsid *d)
+{
+  void (*fallback)(mcsid *) = ho.fallback;
+  ho.via_store = 0;
+  ho.fallback = NULL;
+  if (fallback) fallback(d);
+}
+
 static unsigned attempts;               /* of this handover: busy sessions or clients are tried again */
 static uint64_t retry_timer;
 
@@ -130,6 +142,7 @@ static void busy(const char *why)
   if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
     log_err("handover: given up after %u attempts", attempts);
     attempts = 0;
+    if (ho.via_store) store_failed(d);
     return;
   }
   retry_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_RETRY_MS, retry_due, d);
@@ -160,7 +173,8 @@ static void let_go(void)
   if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);
   retry_timer = 0;
   attempts = 0;
-  log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
+  if (ho.via_store) log_notice("handover: the service manager keeps %zu sessions for the next mcsid; exiting", n);
+  else log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
   d->handed_over = 1;
   d->done = 1;
 }
@@ -262,11 +276,46 @@ static void exec_successor(int ready_w)
   _exit(127);
 }
 
+/* The sockets the successor takes (their numbers are in the document). */
+static size_t handed_fds(int *out, size_t room)
+{
+  size_t n = 0;
+  if (ho.d->listen_fd >= 0 && n < room) out[n++] = ho.d->listen_fd;
+  for (size_t i = 0; i < ho.n; i++)
+    for (size_t j = 0; j < ho.s[i].blob->nfds && n < room; j++) out[n++] = ho.s[i].blob->fds[j];
+  for (size_t i = 0; i < ho.n_nbd && n < room; i++) out[n++] = ho.nbd_fds[i];
+  return n;
+}
+
+/* Everything to the service manager's fd store, then exit as after a handover. */
+static void launch_via_store(void)
+{
+  size_t room = 1 + ho.n * MCSID_HANDOVER_MAX_CONNS + ho.n_nbd;
+  int *fds = calloc(room, sizeof *fds);
+  int ok = fds && mcsid_handover_store_send(ho.memfd, fds, handed_fds(fds, room)) == 0;
+  free(fds);
+  close_nbd_fds();
+  if (!ok) {
+    mcsid *d = ho.d;
+    give_back("the service manager's fd store did not take the sockets");
+    store_failed(d);
+    return;
+  }
+  let_go();
+  ho.via_store = 0;
+}
+
 static void launch(void)
 {
   int p[2];
   if (write_state() < 0) {
+    mcsid *d = ho.d;
     give_back("the state could not be written");
+    if (ho.via_store) store_failed(d);
+    return;
+  }
+  if (ho.via_store) {
+    launch_via_store();
     return;
   }
   if (pipe2(p, O_CLOEXEC) < 0) {
@@ -401,6 +450,18 @@ static void describe(mcsid *d, handed *h)
 }
 
 int mcsid_handover_active(void) { return ho.active || retry_timer || !saved_argv; }   /* no argv: not a program (a harness) */
+
+void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d))
+{
+  if (ho.active || retry_timer || !saved_argv) {
+    fallback(d);
+    return;
+  }
+  ho.via_store = 1;
+  ho.fallback = fallback;
+  mcsid_handover_start(d);
+  if (!ho.active) store_failed(d);
+}
 
 void mcsid_handover_start(mcsid *d)
 {

@@ -52,6 +52,14 @@
 void mcsid_handover_init(int argc, char **argv);
 /* SIGUSR2 and Upgrade: starts a handover (one at a time; not while stopping). */
 void mcsid_handover_start(mcsid *d);
+/* SIGTERM armed by Upgrade{ViaFdStore} (handover_store.h): the same handover,
+ * through the service manager's fd store; when it cannot be done, fallback
+ * (the ordinary stop: every session logged out). */
+void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d));
+/* At the very start, before anything is opened: the state and sockets a
+ * predecessor left in the service manager's fd store, if any (then
+ * mcsid_handover_pending says 1). */
+void mcsid_handover_receive_store(void);
 /* 1 while one is under way. */
 int mcsid_handover_active(void);
 /* At start: 1 if MCSID_HANDOVER names a state to take over; then

@@ -17,6 +17,7 @@
 #include "clients.h"
 #include "exports.h"
 #include "handover.h"
+#include "handover_store.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -54,11 +55,21 @@ static struct {
   uint64_t adopt_timer;
 } in = { .state_fd = -1, .ready_fd = -1 };
 
+static int from_store;                  /* the state came from the service manager's fd store */
+
+void mcsid_handover_receive_store(void)
+{
+  int fd = mcsid_handover_store_receive();
+  if (fd < 0) return;
+  in.state_fd = fd;
+  from_store = 1;
+}
+
 int mcsid_handover_pending(void)
 {
   const char *env = getenv(MCSID_HANDOVER_ENV);
   int state_fd = -1, ready_fd = -1, end = 0;
-  if (!env) return 0;
+  if (!env) return from_store;
   if (sscanf(env, "state=%d,ready=%d%n", &state_fd, &ready_fd, &end) != 2 || env[end] || state_fd < 3 ||
       ready_fd < 3 || state_fd == ready_fd) {
     log_err("handover: %s=%s: not state=FD,ready=FD", MCSID_HANDOVER_ENV, env);
@@ -341,7 +352,12 @@ int mcsid_handover_take(mcsid *d)
     if (!rc) rc = mcsid_listen_adopt(d, listen_fd);
   }
   json_decref(doc);
-  if (rc) log_err("handover refused: exiting; the old process goes on serving");
+  if (rc && from_store) {
+    mcsid_handover_store_release();   /* the next start begins afresh */
+    log_err("handover from the fd store refused: exiting; the next start logs in again");
+  } else if (rc) {
+    log_err("handover refused: exiting; the old process goes on serving");
+  }
   return rc;
 }
 
@@ -368,8 +384,10 @@ void mcsid_handover_ready(mcsid *d)
   snprintf(main_pid, sizeof main_pid, "MAINPID=%ld\nREADY=1", (long)getpid());
   mcsid_notify_service_manager(main_pid);   /* before the old one exits: the service manager follows us */
   for (size_t i = 0; i < in.n; i++) mcsid_persist_adopt(d, in.t[i].target, in.t[i].sid, in.t[i].nconns);
-  if (write(in.ready_fd, "ready\n", 6) != 6) log_warning("handover: could not tell the old process: %s", strerror(errno));
-  close(in.ready_fd);
+  if (from_store) mcsid_handover_store_release();   /* taken: the store keeps nothing stale */
+  if (in.ready_fd >= 0 && write(in.ready_fd, "ready\n", 6) != 6)
+    log_warning("handover: could not tell the old process: %s", strerror(errno));
+  if (in.ready_fd >= 0) close(in.ready_fd);
   in.ready_fd = -1;
   free(in.t);
   in.t = NULL;
