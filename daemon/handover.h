@@ -28,7 +28,13 @@
  * spec when it is up, without a new handshake. Clients under TLS or in the
  * handshake are closed (they reconnect). Exports of no persistent target
  * are not restarted by the successor: their clients are closed after
- * MCSID_HANDOVER_ADOPT_MS. */
+ * MCSID_HANDOVER_ADOPT_MS.
+ *
+ * Control clients: those at a request boundary (nothing in flight, every
+ * answer written) go with their socket, the bytes they sent of their next
+ * request and their event subscription (document: Clients); from then on
+ * the old process neither reads nor writes them. Others (a call in flight)
+ * are closed as before and reconnect. */
 #ifndef MCSID_HANDOVER_H
 #define MCSID_HANDOVER_H
 #include "exportdir.h"
@@ -46,6 +52,8 @@
 #define MCSID_HANDOVER_MAX_NBD 1024       /* NBD clients handed at most */
 #define MCSID_HANDOVER_MAX_SESSIONS 4096
 #define MCSID_HANDOVER_MAX_CONNS 16       /* sockets of one session (the core carries at most 16) */
+#define MCSID_HANDOVER_MAX_CLIENTS 4096   /* control clients handed at most */
+#define MCSID_HANDOVER_MAX_UNREAD (1u << 20)   /* bytes a control client sent of its next request */
 
 /* Remembers how this process was started (argv[0] resolved now, argv): the
  * successor is that path, read again at the handover. */

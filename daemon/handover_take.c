@@ -316,6 +316,31 @@ void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, 
   if (n) log_notice("handover: %zu NBD clients go on with their export (%s)", n, target);
 }
 
+/* Clients[] of the document: control clients at a request boundary (optional: absent from an older mcsid's). */
+static int take_clients(mcsid *d, json_t *clients)
+{
+  json_t *cl;
+  size_t i, kept = 0;
+  if (!clients) return 0;
+  if (!json_is_array(clients) || json_array_size(clients) > MCSID_HANDOVER_MAX_CLIENTS) return -1;
+  json_array_foreach(clients, i, cl) {
+    const char *hex = json_string_value(json_object_get(cl, "Unread"));
+    json_t *events = json_object_get(cl, "Events");
+    uint8_t *unread = NULL;
+    size_t len = 0;
+    int fd = socket_fd(json_object_get(cl, "Fd"), 0);
+    if (fd < 0 || !hex || !json_is_integer(events) || json_integer_value(events) < 0 ||
+        json_integer_value(events) > UINT32_MAX || strlen(hex) > 2u * MCSID_HANDOVER_MAX_UNREAD ||
+        unhex(hex, &unread, &len) < 0)
+      return -1;
+    if (mcsid_client_take(d, fd, unread, len, (unsigned)json_integer_value(events)) == 0) kept++;
+    else close(fd);
+    free(unread);
+  }
+  if (i) log_info("handover: %zu of %zu control clients go on", kept, i);
+  return 0;
+}
+
 int mcsid_handover_take(mcsid *d)
 {
   json_t *doc = read_state(), *sessions, *s;
@@ -350,6 +375,10 @@ int mcsid_handover_take(mcsid *d)
       rc = -1;
     }
     if (!rc) rc = mcsid_listen_adopt(d, listen_fd);
+    if (!rc && take_clients(d, json_object_get(doc, "Clients")) < 0) {
+      log_err("handover: Clients is malformed: refused");
+      rc = -1;
+    }
   }
   json_decref(doc);
   if (rc && from_store) {

@@ -41,7 +41,9 @@ ROUNDS = int(os.environ.get("MCSI_HANDOVER_ROUNDS", "20"))
 COPY_MIB = int(os.environ.get("MCSI_HANDOVER_COPY_MIB", "1024"))
 FIO_OFFSET_MIB = 1536          # fio's 16 MiB, past nbdcopy's first GiB of the 2 GiB LUN
 CONNECTIONS = 4
-FIO_SECONDS = int(os.environ.get("MCSI_HANDOVER_FIO_SECONDS", "20"))   # beyond the handovers' spacing
+# fio's runtime: room for the handovers (each waits for an nbdcopy to be copying) on a slow build (ASan);
+# fio's nbd engine ends with an error on SIGINT, so it runs its time out
+FIO_SECONDS = int(os.environ.get("MCSI_HANDOVER_FIO_SECONDS", str(int(ROUNDS * 1.5) + 10)))
 
 
 def tgt_session(initiator):
@@ -174,7 +176,7 @@ class TestHandoverLoad(mcsid_test.DaemonCase):
         fio = subprocess.Popen(["fio", "--name=handover-load", "--ioengine=nbd", "--uri=" + uri,
                                 "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=16M",
                                 "--offset=%dM" % FIO_OFFSET_MIB, "--verify=crc32c", "--verify_backlog=64",
-                                "--time_based", "--runtime=%d" % (ROUNDS * interval + FIO_SECONDS),
+                                "--time_based", "--runtime=%d" % FIO_SECONDS,
                                 "--output-format=json", "--output=" + out],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=d.dir)
         copier.start()
@@ -202,15 +204,15 @@ class TestHandoverLoad(mcsid_test.DaemonCase):
             pids.append(pid)
             time.sleep(interval)
         upgraded = time.monotonic() - started
-        t.ok(fio.poll() is None, "fio was still running at the last handover (runtime %d s + MCSI_HANDOVER_FIO_SECONDS)"
-             % (ROUNDS * interval))
+        t.ok(fio.poll() is None, "fio was still running at the last handover (MCSI_HANDOVER_FIO_SECONDS=%d)"
+             % FIO_SECONDS)
         t.is_(good, ROUNDS, "%d handovers in a row under fio and nbdcopy%s, each by a new pid"
               % (ROUNDS, " and connection drops" if drops else ""))
         stop.append(1)
         if dropper:
             dropper.join(10)
         copier.stop = True
-        fio_err = fio.communicate(timeout=300)[1]
+        fio_err = fio.communicate(timeout=FIO_SECONDS + 300)[1]
         copier.join(900)
         t.is_(fio.returncode, 0, "fio ends without an error (%s)" % fio_err.strip()[-300:])
         fio_job = {}
