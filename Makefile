@@ -67,8 +67,11 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 MCSID      := $(BUILD)/mcsid
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+# mcsid's handover through systemd's fd store (sd_pid_notify_with_fds, sd_listen_fds_with_names).
+SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SYSTEMD_LIBS   := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-.PHONY: FORCE generate all deps check asan valgrind bench bench-nbd bench-nbd-sparse bench-daemon soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
+.PHONY: FORCE generate all deps check asan valgrind bench bench-nbd bench-nbd-sparse bench-daemon bench-handover soak demo install uninstall deb clean fuzz fuzz-build fuzz-seeds
 .SECONDARY:
 all: $(BUILD)/libmcsi.a $(NBD_LIB) $(SHLIB) $(SHLIB_LINKS) $(TOOLS) $(TEST_BIN) $(LUA_BINS) $(SOAK_BIN) $(MCSID)
 
@@ -153,7 +156,7 @@ $(BUILD)/tests/test_unit_json_text: $(BUILD)/tests/c/test_unit_json_text.o $(TES
                                     $(BUILD)/daemon/json_text.o $(BUILD)/daemon/rpc.o $(BUILD)/libmcsi.a
 	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LIBS) -lm
 
-$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
+$(DAEMON_OBJ): XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 # mcsid's default configuration, SYSCONFDIR/mcsi/mcsid.conf: the header changes (and main.o is rebuilt)
 # only when SYSCONFDIR does, e.g. make install PREFIX=/x after make.
 MCSID_PATHS := $(BUILD)/daemon/mcsid_paths.h
@@ -169,7 +172,7 @@ FORCE:
 # --policy-runner mode (daemon/policy_runner.c, seccomp: libseccomp), and
 # serves NBD exports (nbd/).
 $(MCSID): $(DAEMON_OBJ) $(BIND_OBJ) $(NBD_LIB) $(BUILD)/libmcsi.a
-	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
+	$(CC) $(CFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(SYSTEMD_LIBS) $(LIBS) -lseccomp -lm
 
 # The ISDSC table core/status_list.h is generated from (tools/gen-status.sh).
 $(BUILD)/tests/c/test_unit_status.o: XCFLAGS += -DMCSI_STATUS_TSV_PATH='"$(CURDIR)/core/isdsc-status.tsv"'
@@ -255,7 +258,7 @@ $(REPLAY_DIR)/replay-%: $(REPLAY_DIR)/tests/fuzz/replay.o $(REPLAY_DIR)/tests/fu
 # fuzz-rpc / replay-rpc: the daemon's dispatcher (tests/fuzz/fuzz_rpc.c is its client): mcsid's
 # objects but main.c and clients.c, the Lua binding and nbd/, built like the harness.
 RPC_SRC := $(filter-out daemon/main.c daemon/clients.c,$(DAEMON_SRC)) $(BIND_SRC) $(NBD_SRC)
-RPC_LIBS := $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(LIBS) -lseccomp -lm
+RPC_LIBS := $(JANSSON_LIBS) $(LUA_LIBS) $(GNUTLS_LIBS) $(SYSTEMD_LIBS) $(LIBS) -lseccomp -lm
 $(FUZZ_DIR)/daemon/%.o $(REPLAY_DIR)/daemon/%.o $(FUZZ_DIR)/tests/fuzz/fuzz_rpc.o $(REPLAY_DIR)/tests/fuzz/fuzz_rpc.o: \
   XCFLAGS += -Idaemon -Inbd $(JANSSON_CFLAGS) $(LUA_CFLAGS) -Ibindings -DMCSID_VERSION='"$(VERSION)"'
 $(FUZZ_DIR)/bindings/%.o $(REPLAY_DIR)/bindings/%.o: XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
@@ -319,6 +322,7 @@ bench: all $(BUILD)/bench-rusage
 	$(MAKE) bench-nbd
 	$(MAKE) bench-nbd-sparse
 	$(MAKE) bench-daemon
+	$(MAKE) bench-handover
 
 # NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
 # on the same LUN (tools/bench-nbd.sh; about 6 minutes).
@@ -335,6 +339,12 @@ bench-nbd-sparse: all
 # (idle CPU, RSS per connection).
 bench-daemon: all
 	bash tests/harness/with-targets bash tools/bench-daemon.sh $(BUILD)
+
+# mcsid upgraded 20 times in a row under fio and nbdcopy on a 4-connection
+# session's export, and with tgt dropping connections (tools/bench-handover.sh;
+# about 2 minutes): client stalls, errors, same TSIH and connections.
+bench-handover: all
+	bash tests/harness/with-targets bash tools/bench-handover.sh $(BUILD)
 
 # 1000 target-side connection drops under verified I/O (not part of check;
 # 10-15 minutes). SOAK_DROPS, SOAK_INTERVAL_MS, SOAK_ARGS: see tests/soak/run-soak.sh.

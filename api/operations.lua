@@ -158,11 +158,16 @@ D.operations = {
     statuses = { S }, iscsicli = { "VersionInfo", "NodeName" },
     doc = "The daemon's version, protocol version, initiator name and every method's name." },
   { name = "upgrade", family = "misc", lua = false, c = false,
-    statuses = { S, "ISDSC_SESSION_BUSY" },
+    params = { { name = "via_fd_store", type = "bool", default = false, lua = false,
+                 doc = "true: start nothing now; the next SIGTERM within 60 s (systemctl restart) hands over "
+                    .. "through the service manager's file descriptor store instead of logging out "
+                    .. "(REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET)" } },
+    statuses = { S, "ISDSC_SESSION_BUSY", "ISDSC_REQUEST_NOT_SUPPORTED" },
     doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same "
        .. "path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: "
        .. "one is under way, or the daemon stops); the connection then closes and the new mcsid answers on "
-       .. "the same socket. No logout, no login: the sessions keep their TSIH and connections." },
+       .. "the same socket. No logout, no login: the sessions keep their TSIH and connections. With "
+       .. "ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8))." },
 
   -- ---- session ----
   { name = "login_to_target", family = "session",

@@ -43,6 +43,7 @@ struct mcsid_client {
   int closing;                  /* close once the output is flushed */
   int eof;                      /* the peer sent EOF: no more reading */
   int paused;                   /* not read while the memory budget is full */
+  int handed;                   /* in a handover's state: neither read nor written here (handover.c) */
   unsigned long pause_serial;   /* its turn among the paused clients (lowest first) */
   unsigned events;
   mcsid_screen_fn screen;       /* an adopted client's (mcsid_client_adopt): sees each request first */
@@ -158,7 +159,7 @@ void mcsid_client_pending_add(mcsid_client *c, int delta)
 
 static void update_watch(mcsid_client *c)
 {
-  int ev = (c->eof || c->closing || c->paused) ? 0 : MCSI_FD_READABLE;
+  int ev = (c->eof || c->closing || c->paused || c->handed) ? 0 : MCSI_FD_READABLE;
   if (c->out_len > c->out_off) ev |= MCSI_FD_WRITABLE;
   mcsi_fd_watch_set(c->d->ini, c->watch, ev);
 }
@@ -211,7 +212,7 @@ static int queue_bytes(mcsid_client *c, const char *p, size_t n)
 void mcsid_client_send(mcsid_client *c, json_t *msg)
 {
   size_t len;
-  if (!c->open) return;
+  if (!c->open || c->handed) return;   /* handed: the successor speaks to it now */
   char *line = mcsid_rpc_line(msg, &len);
   if (!line || queue_bytes(c, line, len) < 0) {
     free(line);
@@ -727,6 +728,69 @@ void mcsid_client_screen_events(mcsid_client *c, int (*screen_event)(void *arg, 
 }
 
 gid_t mcsid_client_gid(const mcsid_client *c) { return c->gid; }
+
+/* ---- a handover (handover.h) ------------------------------------------------------------------- */
+
+size_t mcsid_clients_hand(mcsid *d, mcsid_handed_client *out, size_t room)
+{
+  size_t n = 0;
+  for (mcsid_client *c = d->clients; c && n < room; c = c->next) {
+    if (!c->open || c->screen || c->closing || c->eof || c->pending || c->handed) continue;
+    flush_output(c);                    /* a client with answers it has not read yet stays (closed at exit) */
+    if (!c->open || c->out_len > c->out_off) continue;
+    c->handed = 1;
+    update_watch(c);
+    out[n++] = (mcsid_handed_client){ .fd = c->fd, .unread = c->in, .len = c->in_len, .events = c->events };
+  }
+  return n;
+}
+
+void mcsid_clients_unhand(mcsid *d)
+{
+  for (mcsid_client *c = d->clients; c; c = c->next) {
+    if (!c->handed) continue;
+    c->handed = 0;
+    update_watch(c);
+    if (has_line(c)) {                  /* lines read ahead: handled in turn, from a timer */
+      set_paused(c, 1);
+      mcsid_clients_resume(d);
+    }
+  }
+}
+
+int mcsid_client_take(mcsid *d, int fd, const uint8_t *unread, size_t len, unsigned events)
+{
+  struct ucred cr;
+  socklen_t cl = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || !mcsid_peer_allowed(d, fd, &cr)) return -1;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  mcsid_client *c = calloc(1, sizeof *c);
+  if (!c) return -1;
+  *c = (mcsid_client){ .d = d, .fd = fd, .serial = ++d->client_serial, .pid = cr.pid, .uid = cr.uid,
+                       .gid = cr.gid, .refs = 1, .open = 1, .events = events };
+  c->in_cap = len + 2 * READ_CHUNK;
+  if (!(c->in = malloc(c->in_cap)) || !(c->watch = mcsi_fd_watch(d->ini, fd, MCSI_FD_READABLE, client_ready, c))) {
+    free(c->in);
+    free(c);
+    return -1;
+  }
+  memcpy(c->in, unread, len);
+  c->in_len = len;
+  c->last_active_ms = now_ms();
+  if (!privileged(cr.uid)) arm_quiet(c, (uint64_t)d->config.idle_timeout_ms);
+  c->next = d->clients;
+  if (d->clients) d->clients->prev = c;
+  d->clients = c;
+  d->nclients++;
+  if (has_line(c)) {
+    set_paused(c, 1);
+    update_watch(c);
+    mcsid_clients_resume(d);
+  }
+  log_debug("client %lu: pid %ld uid %ld taken over (%zu bytes read ahead)", c->serial, (long)cr.pid, (long)cr.uid,
+            len);
+  return 0;
+}
 
 void mcsid_clients_close_all(mcsid *d)
 {

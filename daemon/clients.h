@@ -27,6 +27,7 @@
 #ifndef MCSID_CLIENTS_H
 #define MCSID_CLIENTS_H
 
+#include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
 #include "mcsid.h"
@@ -48,6 +49,22 @@ void mcsid_listen_forget(mcsid *d);
 /* Clients paused by a full memory budget (budget.h) are read again, from a
  * timer (nothing is handled inside the caller). */
 void mcsid_clients_resume(mcsid *d);
+/* A handover (handover.h): the clients at a request boundary (nothing in
+ * flight, every answer written; not a policy runner's) are marked handed
+ * (neither read nor written here any more) and listed, up to room: their
+ * fd, the bytes read ahead of their next request (valid until they close),
+ * their event subscription. unhand: the handover did not happen, they are
+ * served here again. take: the successor's side, a client on an inherited
+ * fd (its peer checked again, as at accept); 0, or -1 (fd not closed). */
+typedef struct mcsid_handed_client {
+  int fd;
+  const char *unread;
+  size_t len;
+  unsigned events;
+} mcsid_handed_client;
+size_t mcsid_clients_hand(mcsid *d, mcsid_handed_client *out, size_t room);
+void mcsid_clients_unhand(mcsid *d);
+int mcsid_client_take(mcsid *d, int fd, const uint8_t *unread, size_t len, unsigned events);
 /* Closes every client (at exit). */
 void mcsid_clients_close_all(mcsid *d);
 

@@ -19,6 +19,7 @@
 #include "clients.h"
 #include "exports.h"
 #include "handover.h"
+#include "handover_store.h"
 #include "log.h"
 
 typedef struct handed {
@@ -42,6 +43,11 @@ static struct {
   size_t n_nbd;
   uint64_t quiet_timer, quiet_deadline;
   int quiet;
+  json_t *clients;                      /* control clients handed: [{Fd, Unread, Events}] */
+  int *client_fds;                      /* their sockets (theirs: not closed here) */
+  size_t n_clients;
+  int via_store;                        /* SIGTERM armed by Upgrade{ViaFdStore}: no successor to start */
+  void (*fallback)(mcsid *d);           /* ... and when that fails: the ordinary stop */
 } ho = { .ready_fd = -1, .memfd = -1 };
 
 static char exe_path[PATH_MAX];
@@ -83,6 +89,11 @@ static void forget_all(void)
   close_nbd_fds();
   json_decref(ho.exports);
   ho.exports = NULL;
+  json_decref(ho.clients);
+  ho.clients = NULL;
+  free(ho.client_fds);
+  ho.client_fds = NULL;
+  ho.n_clients = 0;
   if (ho.quiet_timer) mcsi_timer_cancel(ho.d->ini, ho.quiet_timer);
   ho.quiet_timer = 0;
   for (size_t i = 0; i < ho.n; i++) mcsi_handover_blob_free(ho.s[i].blob);
@@ -97,6 +108,15 @@ static void forget_all(void)
   ho.ready_fd = ho.memfd = -1;
   ho.child = 0;
   ho.active = 0;
+}
+
+/* A handover through the store that did not happen: SIGTERM still stops. */
+static void store_failed(mcsid *d)
+{
+  void (*fallback)(mcsid *) = ho.fallback;
+  ho.via_store = 0;
+  ho.fallback = NULL;
+  if (fallback) fallback(d);
 }
 
 static unsigned attempts;               /* of this handover: busy sessions or clients are tried again */
@@ -116,6 +136,7 @@ static void give_back(const char *why)
   for (size_t i = 0; i < ho.n; i++)
     if (ho.s[i].blob) mcsi_session_handover_abort(d->ini, ho.s[i].sid);
   forget_all();
+  mcsid_clients_unhand(d);              /* control clients are served here again */
   mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)0);   /* NBD clients read on */
   mcsid_listen_pause(d, 0);
   log_err("handover: %s; this process goes on serving", why);
@@ -130,6 +151,7 @@ static void busy(const char *why)
   if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
     log_err("handover: given up after %u attempts", attempts);
     attempts = 0;
+    if (ho.via_store) store_failed(d);
     return;
   }
   retry_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_RETRY_MS, retry_due, d);
@@ -160,7 +182,8 @@ static void let_go(void)
   if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);
   retry_timer = 0;
   attempts = 0;
-  log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
+  if (ho.via_store) log_notice("handover: the service manager keeps %zu sessions for the next mcsid; exiting", n);
+  else log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
   d->handed_over = 1;
   d->done = 1;
 }
@@ -223,8 +246,9 @@ static json_t *state_document(void)
                                               "Blob", hex, "Fds", fds));
     free(hex);
   }
-  return json_pack("{s:s, s:i, s:i, s:o, s:O}", "Format", MCSID_HANDOVER_FORMAT, "Version", MCSID_HANDOVER_VERSION,
-                   "ListenFd", ho.d->listen_fd, "Sessions", sessions, "Exports", ho.exports);
+  return json_pack("{s:s, s:i, s:i, s:o, s:O, s:O}", "Format", MCSID_HANDOVER_FORMAT, "Version",
+                   MCSID_HANDOVER_VERSION, "ListenFd", ho.d->listen_fd, "Sessions", sessions, "Exports", ho.exports,
+                   "Clients", ho.clients ? ho.clients : json_array());
 }
 
 static int write_state(void)
@@ -256,17 +280,54 @@ static void exec_successor(int ready_w)
   for (size_t i = 0; i < ho.n; i++)
     for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
   for (size_t i = 0; i < ho.n_nbd; i++) keep_open(ho.nbd_fds[i]);
+  for (size_t i = 0; i < ho.n_clients; i++) keep_open(ho.client_fds[i]);
   snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
   setenv(MCSID_HANDOVER_ENV, env, 1);
   execv(exe_path, saved_argv);
   _exit(127);
 }
 
+/* The sockets the successor takes (their numbers are in the document). */
+static size_t handed_fds(int *out, size_t room)
+{
+  size_t n = 0;
+  if (ho.d->listen_fd >= 0 && n < room) out[n++] = ho.d->listen_fd;
+  for (size_t i = 0; i < ho.n; i++)
+    for (size_t j = 0; j < ho.s[i].blob->nfds && n < room; j++) out[n++] = ho.s[i].blob->fds[j];
+  for (size_t i = 0; i < ho.n_nbd && n < room; i++) out[n++] = ho.nbd_fds[i];
+  for (size_t i = 0; i < ho.n_clients && n < room; i++) out[n++] = ho.client_fds[i];
+  return n;
+}
+
+/* Everything to the service manager's fd store, then exit as after a handover. */
+static void launch_via_store(void)
+{
+  size_t room = 1 + ho.n * MCSID_HANDOVER_MAX_CONNS + ho.n_nbd + ho.n_clients;
+  int *fds = calloc(room, sizeof *fds);
+  int ok = fds && mcsid_handover_store_send(ho.memfd, fds, handed_fds(fds, room)) == 0;
+  free(fds);
+  close_nbd_fds();
+  if (!ok) {
+    mcsid *d = ho.d;
+    give_back("the service manager's fd store did not take the sockets");
+    store_failed(d);
+    return;
+  }
+  let_go();
+  ho.via_store = 0;
+}
+
 static void launch(void)
 {
   int p[2];
   if (write_state() < 0) {
+    mcsid *d = ho.d;
     give_back("the state could not be written");
+    if (ho.via_store) store_failed(d);
+    return;
+  }
+  if (ho.via_store) {
+    launch_via_store();
     return;
   }
   if (pipe2(p, O_CLOEXEC) < 0) {
@@ -369,6 +430,25 @@ static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export
   json_array_append_new(ho.exports, x);
 }
 
+/* The control clients at a request boundary: handed with what they sent of their next request. */
+static void list_control_clients(void)
+{
+  size_t room = (size_t)(ho.d->nclients > 0 ? ho.d->nclients : 0);
+  mcsid_handed_client *hc = calloc(room + 1, sizeof *hc);
+  ho.client_fds = calloc(room + 1, sizeof *ho.client_fds);
+  ho.clients = json_array();
+  size_t n = hc && ho.client_fds ? mcsid_clients_hand(ho.d, hc, room) : 0;
+  for (size_t i = 0; i < n; i++) {
+    char *hex = NULL;
+    if (hex_of((const uint8_t *)hc[i].unread, hc[i].len, &hex) == 0)
+      json_array_append_new(ho.clients, json_pack("{s:i, s:s, s:I}", "Fd", hc[i].fd, "Unread", hex, "Events",
+                                                  (json_int_t)hc[i].events));
+    free(hex);
+    ho.client_fds[ho.n_clients++] = hc[i].fd;
+  }
+  free(hc);
+}
+
 /* Every millisecond until the NBD clients are quiet, or the deadline. */
 static void nbd_poll(mcsi_initiator *ini, void *arg)
 {
@@ -378,6 +458,7 @@ static void nbd_poll(mcsi_initiator *ini, void *arg)
   mcsid_exports_visit(ho.d, quiet_one, NULL);
   if (ho.quiet) {
     mcsid_exports_visit(ho.d, list_clients, NULL);
+    list_control_clients();
     export_sessions();
     return;
   }
@@ -401,6 +482,18 @@ static void describe(mcsid *d, handed *h)
 }
 
 int mcsid_handover_active(void) { return ho.active || retry_timer || !saved_argv; }   /* no argv: not a program (a harness) */
+
+void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d))
+{
+  if (ho.active || retry_timer || !saved_argv) {
+    fallback(d);
+    return;
+  }
+  ho.via_store = 1;
+  ho.fallback = fallback;
+  mcsid_handover_start(d);
+  if (!ho.active) store_failed(d);
+}
 
 void mcsid_handover_start(mcsid *d)
 {

@@ -28,7 +28,13 @@
  * spec when it is up, without a new handshake. Clients under TLS or in the
  * handshake are closed (they reconnect). Exports of no persistent target
  * are not restarted by the successor: their clients are closed after
- * MCSID_HANDOVER_ADOPT_MS. */
+ * MCSID_HANDOVER_ADOPT_MS.
+ *
+ * Control clients: those at a request boundary (nothing in flight, every
+ * answer written) go with their socket, the bytes they sent of their next
+ * request and their event subscription (document: Clients); from then on
+ * the old process neither reads nor writes them. Others (a call in flight)
+ * are closed as before and reconnect. */
 #ifndef MCSID_HANDOVER_H
 #define MCSID_HANDOVER_H
 #include "exportdir.h"
@@ -46,12 +52,22 @@
 #define MCSID_HANDOVER_MAX_NBD 1024       /* NBD clients handed at most */
 #define MCSID_HANDOVER_MAX_SESSIONS 4096
 #define MCSID_HANDOVER_MAX_CONNS 16       /* sockets of one session (the core carries at most 16) */
+#define MCSID_HANDOVER_MAX_CLIENTS 4096   /* control clients handed at most */
+#define MCSID_HANDOVER_MAX_UNREAD (1u << 20)   /* bytes a control client sent of its next request */
 
 /* Remembers how this process was started (argv[0] resolved now, argv): the
  * successor is that path, read again at the handover. */
 void mcsid_handover_init(int argc, char **argv);
 /* SIGUSR2 and Upgrade: starts a handover (one at a time; not while stopping). */
 void mcsid_handover_start(mcsid *d);
+/* SIGTERM armed by Upgrade{ViaFdStore} (handover_store.h): the same handover,
+ * through the service manager's fd store; when it cannot be done, fallback
+ * (the ordinary stop: every session logged out). */
+void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d));
+/* At the very start, before anything is opened: the state and sockets a
+ * predecessor left in the service manager's fd store, if any (then
+ * mcsid_handover_pending says 1). */
+void mcsid_handover_receive_store(void);
 /* 1 while one is under way. */
 int mcsid_handover_active(void);
 /* At start: 1 if MCSID_HANDOVER names a state to take over; then

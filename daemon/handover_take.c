@@ -17,6 +17,7 @@
 #include "clients.h"
 #include "exports.h"
 #include "handover.h"
+#include "handover_store.h"
 #include "log.h"
 #include "loginopts.h"
 #include "persist.h"
@@ -54,11 +55,21 @@ static struct {
   uint64_t adopt_timer;
 } in = { .state_fd = -1, .ready_fd = -1 };
 
+static int from_store;                  /* the state came from the service manager's fd store */
+
+void mcsid_handover_receive_store(void)
+{
+  int fd = mcsid_handover_store_receive();
+  if (fd < 0) return;
+  in.state_fd = fd;
+  from_store = 1;
+}
+
 int mcsid_handover_pending(void)
 {
   const char *env = getenv(MCSID_HANDOVER_ENV);
   int state_fd = -1, ready_fd = -1, end = 0;
-  if (!env) return 0;
+  if (!env) return from_store;
   if (sscanf(env, "state=%d,ready=%d%n", &state_fd, &ready_fd, &end) != 2 || env[end] || state_fd < 3 ||
       ready_fd < 3 || state_fd == ready_fd) {
     log_err("handover: %s=%s: not state=FD,ready=FD", MCSID_HANDOVER_ENV, env);
@@ -305,6 +316,31 @@ void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, 
   if (n) log_notice("handover: %zu NBD clients go on with their export (%s)", n, target);
 }
 
+/* Clients[] of the document: control clients at a request boundary (optional: absent from an older mcsid's). */
+static int take_clients(mcsid *d, json_t *clients)
+{
+  json_t *cl;
+  size_t i, kept = 0;
+  if (!clients) return 0;
+  if (!json_is_array(clients) || json_array_size(clients) > MCSID_HANDOVER_MAX_CLIENTS) return -1;
+  json_array_foreach(clients, i, cl) {
+    const char *hex = json_string_value(json_object_get(cl, "Unread"));
+    json_t *events = json_object_get(cl, "Events");
+    uint8_t *unread = NULL;
+    size_t len = 0;
+    int fd = socket_fd(json_object_get(cl, "Fd"), 0);
+    if (fd < 0 || !hex || !json_is_integer(events) || json_integer_value(events) < 0 ||
+        json_integer_value(events) > UINT32_MAX || strlen(hex) > 2u * MCSID_HANDOVER_MAX_UNREAD ||
+        unhex(hex, &unread, &len) < 0)
+      return -1;
+    if (mcsid_client_take(d, fd, unread, len, (unsigned)json_integer_value(events)) == 0) kept++;
+    else close(fd);
+    free(unread);
+  }
+  if (i) log_info("handover: %zu of %zu control clients go on", kept, i);
+  return 0;
+}
+
 int mcsid_handover_take(mcsid *d)
 {
   json_t *doc = read_state(), *sessions, *s;
@@ -339,9 +375,18 @@ int mcsid_handover_take(mcsid *d)
       rc = -1;
     }
     if (!rc) rc = mcsid_listen_adopt(d, listen_fd);
+    if (!rc && take_clients(d, json_object_get(doc, "Clients")) < 0) {
+      log_err("handover: Clients is malformed: refused");
+      rc = -1;
+    }
   }
   json_decref(doc);
-  if (rc) log_err("handover refused: exiting; the old process goes on serving");
+  if (rc && from_store) {
+    mcsid_handover_store_release();   /* the next start begins afresh */
+    log_err("handover from the fd store refused: exiting; the next start logs in again");
+  } else if (rc) {
+    log_err("handover refused: exiting; the old process goes on serving");
+  }
   return rc;
 }
 
@@ -368,8 +413,10 @@ void mcsid_handover_ready(mcsid *d)
   snprintf(main_pid, sizeof main_pid, "MAINPID=%ld\nREADY=1", (long)getpid());
   mcsid_notify_service_manager(main_pid);   /* before the old one exits: the service manager follows us */
   for (size_t i = 0; i < in.n; i++) mcsid_persist_adopt(d, in.t[i].target, in.t[i].sid, in.t[i].nconns);
-  if (write(in.ready_fd, "ready\n", 6) != 6) log_warning("handover: could not tell the old process: %s", strerror(errno));
-  close(in.ready_fd);
+  if (from_store) mcsid_handover_store_release();   /* taken: the store keeps nothing stale */
+  if (in.ready_fd >= 0 && write(in.ready_fd, "ready\n", 6) != 6)
+    log_warning("handover: could not tell the old process: %s", strerror(errno));
+  if (in.ready_fd >= 0) close(in.ready_fd);
   in.ready_fd = -1;
   free(in.t);
   in.t = NULL;

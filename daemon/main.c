@@ -18,6 +18,7 @@
 #include "clients.h"
 #include "exports.h"
 #include "handover.h"
+#include "handover_store.h"
 #include "log.h"
 #include "mcsid.h"
 #include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
@@ -147,6 +148,8 @@ static void reload(mcsid *d)
   if (!d->stopping) mcsid_persist_start_all(d);
 }
 
+static void stop_on_sigterm(mcsid *d) { begin_stop(d, SIGTERM); }
+
 static void signal_ready(mcsi_initiator *ini, int fd, int what, void *arg)
 {
   mcsid *d = arg;
@@ -158,6 +161,8 @@ static void signal_ready(mcsi_initiator *ini, int fd, int what, void *arg)
       reload(d);
     else if (si.ssi_signo == SIGUSR2)
       mcsid_handover_start(d);
+    else if (si.ssi_signo == SIGTERM && !d->stopping && mcsid_handover_store_take_arm())
+      mcsid_handover_start_store(d, stop_on_sigterm);   /* systemctl restart, armed by Upgrade{ViaFdStore} */
     else
       begin_stop(d, (int)si.ssi_signo);
   }
@@ -220,6 +225,7 @@ int main(int argc, char **argv)
 {
   if (argc == 2 && !strcmp(argv[1], MCSID_POLICY_RUNNER_ARG)) return mcsid_policy_runner_main(argc, argv);
   mcsid_handover_init(argc, argv);
+  mcsid_handover_receive_store();   /* first: its sockets get back their numbers before we open any */
   static mcsid d = { .listen_fd = -1 };
   const char *state_dir = DEFAULT_STATE_DIR;
   d.socket_path = DEFAULT_SOCKET;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* methods_misc.c: GetVersion, Upgrade. */
 #include "handover.h"
+#include "handover_store.h"
 #include "methods.h"
 
 void mcsid_run_get_version(mcsid_call *call)
@@ -17,6 +18,15 @@ void mcsid_run_upgrade(mcsid_call *call)
   if (d->stopping || mcsid_handover_active()) {
     mcsid_call_finish(call, ISDSC_SESSION_BUSY, d->stopping ? "the daemon is stopping" : "a handover is under way",
                       NULL);
+    return;
+  }
+  if (mcsid_param_bool(call, "ViaFdStore", 0)) {   /* the next SIGTERM (systemctl restart) hands over */
+    const char *why = NULL;
+    if (mcsid_handover_store_arm(&why) < 0) {
+      mcsid_call_finish(call, ISDSC_REQUEST_NOT_SUPPORTED, why, NULL);
+      return;
+    }
+    mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
     return;
   }
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);

@@ -9,6 +9,7 @@ static const mcsid_param_spec params_get_version[] = {
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_upgrade[] = {
+  { "ViaFdStore", P_BOOL, 0, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_login_to_target[] = {

@@ -251,7 +251,8 @@ local COMMAND_OPS = {
 -- Each of those operations: its doc and its JSON-RPC parameters (--help, generic commands).
 local OP_HELP = {
   get_version = { doc = "The daemon's version, protocol version, initiator name and every method's name.", params = { } },
-  upgrade = { doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops); the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections.", params = { } },
+  upgrade = { doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops); the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections. With ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8)).", params = {
+    { rpc = "ViaFdStore", type = "bool", default = "false", doc = "true: start nothing now; the next SIGTERM within 60 s (systemctl restart) hands over through the service manager's file descriptor store instead of logging out (REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET)" } } },
   login_to_target = { doc = "Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession.", params = {
     { rpc = "TargetName", type = "string", required = true, doc = "the target's iSCSI name" },
     { rpc = "TargetPortal", type = "portal", required = true, doc = "the portal to log in through" },

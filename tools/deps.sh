@@ -15,6 +15,7 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       libgnutls28-dev gnutls-bin             # NBD over TCP: TLS (GnuTLS); its tests make keys with certtool and psktool
       lua-cjson                              # mcsi.connect: JSON in Lua (the daemon client)
       libseccomp-dev                         # mcsid's policy runners: their seccomp filter
+      libsystemd-dev                         # mcsid: handover through the service manager's fd store (sd_notify FDSTORE)
       man-db groff-base                      # test_install.sh: the man pages render (man -l, groff -ww)
       dpkg-dev debhelper lintian adduser)    # make deb (dpkg-buildpackage, dh, lintian); mcsid's postinst (addgroup)
 

@@ -250,6 +250,56 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         t.is_(target_view(d.iqn), [], "the new mcsid logs the sessions out at the end")
 
+    def test_control_clients_go_on(self):
+        """Control clients at a request boundary go with the handover: a subscriber keeps its
+        subscription and gets the new process's events, a client's next call is answered on the
+        same connection, a request half sent before the handover and finished after is answered;
+        a client with a call in flight is closed as before (it reconnects)."""
+        t = self.t
+        d = self.daemon()
+        c = d.client()
+        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+        sid = result(r).get("UniqueSessionId")
+        self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
+        sub = d.client(timeout=10)
+        t.status(sub.call("Subscribe"), "ISDSC_SUCCESS", "a subscriber (every kind)")
+        half = d.client(timeout=10)
+        half.send_raw(b'{"jsonrpc":"2.0","id":7,"method":"Sessi')
+        time.sleep(0.2)                        # read by the old process before the handover
+        rc, pid = d.hand_over()
+        t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
+        half.send_raw(b'onList"}\n')
+        try:
+            got = half.wait_id(7)
+        except OSError as e:
+            got = str(e)
+        t.ok(isinstance(got, dict) and result(got).get("StatusName") == "ISDSC_SUCCESS"
+             and result(got).get("Sessions"), "a request half sent before the handover is answered after it (%s)"
+             % str(got)[:200])
+        try:
+            got = c.call("GetVersion", timeout=10)
+        except OSError as e:
+            got = str(e)
+        t.ok(isinstance(got, dict) and result(got).get("Version"), "a client's next call is answered on the same "
+             "connection (%s)" % str(got)[:200])
+        nsid = sessions(c).get(plain, {}).get("UniqueSessionId")   # the successor numbers sessions its own way
+        try:
+            r = c.call("AddConnectionToSession", {"UniqueSessionId": nsid, "TargetPortal": tgt_portal("127.0.0.2")},
+                       timeout=20)
+        except OSError as e:
+            r = str(e)
+        t.status(r, "ISDSC_SUCCESS", "a connection added by the new process")
+        try:
+            ev = sub.wait_event(lambda p: True, 10)
+        except OSError as e:
+            ev = str(e)
+        t.ok(isinstance(ev, dict) and ev.get("Kind"), "the subscriber gets the new process's event (%s)" % (ev,))
+        t.ok("control clients go on" in d.log_text(), "the log says the control clients went on")
+        for x in (sub, half):
+            x.close()
+        c.call("LogoutFromTarget", {"UniqueSessionId": nsid})
+        c.close()
+
     def test_nbd_client_goes_on(self):
         """fio (nbd engine: 4 KiB random writes, QD 32, verified as it goes) on a persistent
         export while mcsid hands over three times (MCSI_HANDOVER_ROUNDS): no error, the same

@@ -204,6 +204,23 @@ int mcsid_listen_adopt(mcsid *d, int fd) { (void)d; (void)fd; return -1; }
 void mcsid_listen_pause(mcsid *d, int paused) { (void)d; (void)paused; }
 void mcsid_listen_forget(mcsid *d) { (void)d; }
 void mcsid_clients_close_all(mcsid *d) { (void)d; }
+size_t mcsid_clients_hand(mcsid *d, mcsid_handed_client *out, size_t room)
+{
+  (void)d;
+  (void)out;
+  (void)room;
+  return 0;
+}
+void mcsid_clients_unhand(mcsid *d) { (void)d; }
+int mcsid_client_take(mcsid *d, int fd, const uint8_t *unread, size_t len, unsigned events)
+{
+  (void)d;
+  (void)fd;
+  (void)unread;
+  (void)len;
+  (void)events;
+  return -1;
+}
 
 /* main.c's: the daemon never stops here. */
 void mcsid_logout_on_shutdown(mcsid *d, mcsi_id sid)
