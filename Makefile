@@ -130,7 +130,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 	$(CC) $(CFLAGS) -o $@ $^ $(GNUTLS_LIBS) $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
-$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o $(BUILD)/tests/c/test_nbd_batch.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 $(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/testnbd.o: XCFLAGS += -Inbd

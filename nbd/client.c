@@ -180,6 +180,7 @@ static void flush_tls(nbd_client *c)
       return;
     }
     c->tls_again = 0;
+    c->exp->stats.reply_writes++;
     out_consume(c, (size_t)w);
   }
 }
@@ -204,6 +205,7 @@ static int flush_plain(nbd_client *c)
       if (errno == EINTR) continue;
       return -1;
     }
+    c->exp->stats.reply_writes++;
     out_consume(c, (size_t)w);
   }
   return 0;

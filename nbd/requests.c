@@ -38,7 +38,10 @@
 static nbd_req *req_take(nbd_client *c)
 {
   nbd_req *r = c->spares;
-  if (!r) return calloc(1, sizeof *r);
+  if (!r) {
+    c->exp->stats.request_allocs++;
+    return calloc(1, sizeof *r);
+  }
   c->spares = r->next_in;
   c->n_spares--;
   uint8_t *spare = r->spare;
