@@ -321,7 +321,9 @@ bench: all $(BUILD)/bench-rusage
 	$(MAKE) bench-daemon
 
 # NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
-# on the same LUN (tools/bench-nbd.sh; about 6 minutes).
+# on the same LUN, then the hop's CPU per I/O on the null LUN against mcsi-perf
+# direct (tools/bench-nbd.sh, tools/bench-nbd-hop.sh; about 8 minutes;
+# BENCH_NBD_OLD=DIR also runs the export of the build in DIR).
 bench-nbd: all
 	bash tests/harness/with-targets bash tools/bench-nbd.sh $(BUILD)
 
