@@ -17,7 +17,8 @@
 # Run inside the harness: tests/harness/with-targets bash tools/bench-nbd-hop.sh build
 # Writes BUILD_DIR/bench-nbd-hop-report.md; logs in BUILD_DIR/bench-nbd-hop-logs/.
 # BENCH_NBD_HOP_PERF=1: also `perf record -g` on each export for one run
-# (BUILD_DIR/bench-nbd-hop-logs/perf-NAME.txt, the top of `perf report`).
+# (BUILD_DIR/bench-nbd-hop-logs/perf-NAME.txt: the top of `perf report`, self
+# and with children).
 set -uo pipefail
 
 die() { echo "bench-nbd-hop.sh: $*" >&2; exit 2; }
@@ -88,8 +89,12 @@ run_export() { # NAME ROUND
   c1=$(cpu_ticks "$SERVER_PID")
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null
-    perf report -i "$LOGS/perf-$1.data" --no-children --stdio --percent-limit 1 -g none 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -40 >"$LOGS/perf-$1.txt"
+    { echo "# self"
+      perf report -i "$LOGS/perf-$1.data" --no-children --stdio --percent-limit 1 -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -25
+      echo "# with children (syscalls and our functions)"
+      perf report -i "$LOGS/perf-$1.data" --children --sort sym --stdio --percent-limit 2 -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -60; } >"$LOGS/perf-$1.txt"
   fi
   # fio terse v3: read total I/O (KiB) field 6, iops 8
   ios=$(awk -F';' '{ printf "%d", $6 / 4 }' <<<"$out")
