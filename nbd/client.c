@@ -2,8 +2,12 @@
 /*
  * client.c: one NBD client connection on the initiator's loop. Reads are
  * non-blocking into whatever the current phase expects (a handshake word,
- * an option, a request header, a write payload); replies wait in an output
- * queue written as the socket takes them. Flow control: while a client has
+ * an option, a request header, a write payload), many requests per recv
+ * through a 64 KiB read-ahead buffer; replies wait in an output queue that
+ * a zero timer writes once at the end of the loop turn (the "cork": the
+ * replies of a turn leave in one sendmsg, each reply's data straight from the
+ * request's buffer, which the engine filled from Data-In; only when the
+ * socket is full is it watched for writability). Flow control: while a client has
  * too many requests or bytes in flight (replies not yet written count), its
  * socket is not read. A client closes at the end of the callback that broke
  * it; its requests still in SCSI become orphans that free themselves.

@@ -26,6 +26,12 @@
  * request's cookie, simple or structured (NBD_OPT_STRUCTURED_REPLY); any
  * failure answers EIO. A request whose client went stops at the end of its
  * current stage (unanswered, so nothing more is owed) and frees itself.
+ *
+ * No malloc per request in a steady state: a finished request goes back to
+ * its client's spares (at most NBD_SPARE_REQS, never more than the client's
+ * max_inflight_requests), keeping a buffer of up to NBD_SPARE_BUF_MAX bytes
+ * for the next READ or WRITE; its reply is queued in its own nbd_out item.
+ * Orphans are freed whole; a client's spares go when it closes.
  */
 #include <stdio.h>
 #include <stdlib.h>
