@@ -133,7 +133,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/c/%.o $(TEST_AUX:%.c=$(BUILD)/%.o) $(NBD_LIB) $
 	$(CC) $(CFLAGS) -o $@ $^ $(GNUTLS_LIBS) $(LIBS) -lm
 
 $(BIND_OBJ) $(PROG_OBJ): XCFLAGS += $(LUA_CFLAGS) -Ibindings -Inbd
-$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o: XCFLAGS += -Inbd
+$(BUILD)/tests/c/test_nbd_hostile.o $(BUILD)/tests/c/test_nbd_given_socket.o $(BUILD)/tests/c/test_nbd_policy.o $(BUILD)/tests/c/test_nbd_batch.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/test_nbd_tls.o: XCFLAGS += -Inbd $(GNUTLS_CFLAGS)
 $(BUILD)/tests/c/test_resolver.o: XCFLAGS += -Inbd
 $(BUILD)/tests/c/testnbd.o: XCFLAGS += -Inbd
@@ -325,7 +325,9 @@ bench: all $(BUILD)/bench-rusage
 	$(MAKE) bench-handover
 
 # NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
-# on the same LUN (tools/bench-nbd.sh; about 6 minutes).
+# on the same LUN, then the hop's CPU per I/O on the null LUN against mcsi-perf
+# direct (tools/bench-nbd.sh, tools/bench-nbd-hop.sh; about 8 minutes;
+# BENCH_NBD_OLD=DIR also runs the export of the build in DIR).
 bench-nbd: all
 	bash tests/harness/with-targets bash tools/bench-nbd.sh $(BUILD)
 

@@ -2,8 +2,12 @@
 /*
  * client.c: one NBD client connection on the initiator's loop. Reads are
  * non-blocking into whatever the current phase expects (a handshake word,
- * an option, a request header, a write payload); replies wait in an output
- * queue written as the socket takes them. Flow control: while a client has
+ * an option, a request header, a write payload), many requests per recv
+ * through a 64 KiB read-ahead buffer; replies wait in an output queue that
+ * a zero timer writes once at the end of the loop turn (the "cork": the
+ * replies of a turn leave in one sendmsg, each reply's data straight from the
+ * request's buffer, which the engine filled from Data-In; only when the
+ * socket is full is it watched for writability). Flow control: while a client has
  * too many requests or bytes in flight (replies not yet written count), its
  * socket is not read. A client closes at the end of the callback that broke
  * it; its requests still in SCSI become orphans that free themselves.
@@ -26,7 +30,7 @@
 
 #define READ_BUDGET      (4u << 20)  /* bytes read per callback, for fairness */
 #define HS_OUT_MAX       (64u << 10) /* handshake replies not yet taken before reading stops */
-#define IOV_BATCH        32
+#define IOV_BATCH        128         /* pieces per sendmsg: the replies of a turn at QD 64 */
 #define RXBUF_SIZE       (64u << 10) /* read-ahead: several request headers (and small payloads) per recv */
 
 static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg);
@@ -115,8 +119,12 @@ void nbd_client_expect(nbd_client *c, int phase, size_t need)
 
 static void out_free(nbd_out *o)
 {
-  if (o->req) nbd_req_free(o->req);
   free(o->owned);
+  if (o->in_req) {                           /* the request's own item: goes with it */
+    nbd_req_free(o->req);
+    return;
+  }
+  if (o->req) nbd_req_free(o->req);
   free(o);
 }
 
@@ -176,18 +184,16 @@ static void flush_tls(nbd_client *c)
       return;
     }
     c->tls_again = 0;
+    c->exp->stats.reply_writes++;
     out_consume(c, (size_t)w);
   }
 }
 
-/* Writes what the socket takes; frees what went out. */
-static void flush_out(nbd_client *c)
+/* Writes what the socket takes (up to IOV_BATCH pieces per sendmsg); frees
+ * what went out. 0, or -1 on a socket error. */
+static int flush_plain(nbd_client *c)
 {
-  if (c->tls_up) {
-    flush_tls(c);
-    return;
-  }
-  while (c->out_head && !c->broken) {
+  while (c->out_head) {
     struct iovec iov[IOV_BATCH];
     int n = 0;
     for (nbd_out *o = c->out_head; o && n + 2 <= IOV_BATCH; o = o->next) {
@@ -199,21 +205,41 @@ static void flush_out(nbd_client *c)
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
     ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       if (errno == EINTR) continue;
-      c->broken = 1;
-      break;
+      return -1;
     }
+    c->exp->stats.reply_writes++;
     out_consume(c, (size_t)w);
   }
+  return 0;
+}
+
+static void flush_out(nbd_client *c)
+{
+  if (c->broken) return;
+  if (c->tls_up) flush_tls(c);
+  else if (flush_plain(c) < 0) c->broken = 1;
+}
+
+/* The end of the loop turn: the replies queued during it go out together. */
+static void on_tx_kick(mcsi_initiator *ini, void *arg)
+{
+  nbd_client *c = arg;
+  (void)ini;
+  c->tx_kick = 0;
+  c->busy++;
+  flush_out(c);
+  c->busy--;
+  nbd_client_settle(c);
 }
 
 int nbd_client_send(nbd_client *c, const void *hdr, size_t hdr_len, const uint8_t *data, size_t data_len,
                     uint8_t *owned, nbd_req *req)
 {
-  nbd_out *o = calloc(1, sizeof *o);
+  nbd_out *o = req && !req->out.req ? &req->out : calloc(1, sizeof *o);
   if (!o || hdr_len > sizeof o->inline_hdr) {
-    free(o);
+    if (o && o != &req->out) free(o);
     free(owned);
     if (req) nbd_req_free(req);
     c->broken = 1;
@@ -226,11 +252,17 @@ int nbd_client_send(nbd_client *c, const void *hdr, size_t hdr_len, const uint8_
   o->data_len = data_len;
   o->owned = owned;
   o->req = req;
+  o->in_req = req && o == &req->out;
+  o->off = 0;
+  o->next = NULL;
   if (c->out_tail) c->out_tail->next = o;
   else c->out_head = o;
   c->out_tail = o;
   c->out_bytes += hdr_len + data_len;
-  if (c->out_head == o) flush_out(c);
+  if (c->out_head == o && !c->tx_kick) {     /* the queue was empty: write it at the turn's end */
+    c->tx_kick = mcsi_timer_add(c->exp->ini, 0, on_tx_kick, c);
+    if (!c->tx_kick) flush_out(c);
+  }
   return c->broken ? -1 : 0;
 }
 
@@ -403,7 +435,7 @@ static void on_client_fd(mcsi_initiator *ini, int fd, int what, void *arg)
 
 void nbd_client_update_watch(nbd_client *c)
 {
-  int want = (nbd_client_can_read(c) ? MCSI_FD_READABLE : 0) | (c->out_head ? MCSI_FD_WRITABLE : 0);
+  int want = (nbd_client_can_read(c) ? MCSI_FD_READABLE : 0) | (c->out_head && !c->tx_kick ? MCSI_FD_WRITABLE : 0);
   if (c->phase == NBD_PH_TLS_HANDSHAKE) want = c->out_head ? MCSI_FD_WRITABLE : nbd_tls_wants(c->tls);
   if (want != c->watching && mcsi_fd_watch_set(c->exp->ini, c->watch, want) == 0) c->watching = want;
 }
@@ -429,6 +461,7 @@ void nbd_client_settle(nbd_client *c)
 void nbd_client_close(nbd_client *c)
 {
   mcsi_nbd_export *e = c->exp;
+  if (!c->tls_up && c->out_head) (void)flush_plain(c);   /* replies of the turn it broke in: best effort */
   while (c->out_head) {
     nbd_out *o = c->out_head;
     c->out_head = o->next;
@@ -437,6 +470,8 @@ void nbd_client_close(nbd_client *c)
   c->out_tail = NULL;
   c->cur = NULL;                             /* it is among the requests in flight */
   nbd_requests_orphan(c);
+  nbd_requests_drop_spares(c);
+  if (c->tx_kick) mcsi_timer_cancel(e->ini, c->tx_kick);
   if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
   if (c->tls_kick) mcsi_timer_cancel(e->ini, c->tls_kick);
   if (c->tls_up && !c->broken) nbd_tls_bye(c->tls);

@@ -105,6 +105,9 @@ typedef struct mcsi_nbd_info {
   uint64_t rmw;                      /* requests served by read-modify-write of partial blocks */
   uint64_t overlap_waits;            /* requests that waited for an overlapping RMW (or an RMW for them) */
   uint64_t block_status;             /* NBD_CMD_BLOCK_STATUS answered */
+  uint64_t reply_writes;             /* writes to clients' sockets (sendmsg calls, TLS records):
+                                        the replies of one loop turn share one */
+  uint64_t request_allocs;           /* request structures allocated (finished ones are reused) */
   int thin;                          /* the LUN reports logical block provisioning (LBPME): holes are mapped */
 } mcsi_nbd_info;
 

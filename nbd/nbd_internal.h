@@ -73,8 +73,24 @@ struct mcsi_nbd_export {
   nbd_overlap ov;
 };
 
+/* An item of a client's output queue: hdr then data. */
+typedef struct nbd_out {
+  struct nbd_out *next;
+  uint8_t *hdr;                      /* points into the item or at req->reply */
+  size_t hdr_len;
+  const uint8_t *data;
+  size_t data_len;
+  size_t off;                        /* bytes of hdr+data already sent */
+  nbd_req *req;                      /* freed with the item, if any */
+  uint8_t *owned;                    /* malloc'd data freed with the item */
+  int in_req;                        /* the item is req->out: freeing req frees it */
+  uint8_t inline_hdr[32];
+} nbd_out;
+
 /* A request: owns its buffer; outlives its client if SCSI commands are in
- * flight when the client goes (client becomes NULL, the last command frees it). */
+ * flight when the client goes (client becomes NULL, the last command frees it).
+ * A finished request of a live client goes back to the client's spares
+ * (bounded), its buffer kept when small: no malloc per request. */
 struct nbd_req {
   nbd_client *client;                /* NULL once orphaned */
   mcsi_initiator *ini;
@@ -99,22 +115,14 @@ struct nbd_req {
   uint32_t pieces_inflight;          /* 1 while the engine's request runs */
   uint32_t error;                    /* NBD errno, 0 so far */
   nbd_req *prev_in, *next_in;        /* the client's requests in flight */
-  /* reply, once the request is done */
-  uint8_t reply[NBD_SIMPLE_REPLY_SIZE];
+  size_t buf_cap;                    /* bytes of buf when requests.c allocated it, else 0 */
+  uint8_t *spare;                    /* a kept buffer of spare_cap bytes for the next use */
+  size_t spare_cap;
+  nbd_out out;                       /* its reply in the client's output queue */
 };
 
-/* An item of a client's output queue: hdr then data. */
-typedef struct nbd_out {
-  struct nbd_out *next;
-  uint8_t *hdr;                      /* points into the item or at req->reply */
-  size_t hdr_len;
-  const uint8_t *data;
-  size_t data_len;
-  size_t off;                        /* bytes of hdr+data already sent */
-  nbd_req *req;                      /* freed with the item, if any */
-  uint8_t *owned;                    /* malloc'd data freed with the item */
-  uint8_t inline_hdr[32];
-} nbd_out;
+#define NBD_SPARE_REQS     32        /* finished requests a client keeps for reuse */
+#define NBD_SPARE_BUF_MAX  (16u << 10) /* the largest buffer kept with one */
 
 enum nbd_client_phase { NBD_PH_CLIENT_FLAGS, NBD_PH_OPT_HDR, NBD_PH_OPT_DATA,
                         NBD_PH_REQ_HDR, NBD_PH_PAYLOAD,
@@ -153,10 +161,13 @@ struct nbd_client {
   /* output */
   nbd_out *out_head, *out_tail;
   size_t out_bytes;
+  uint64_t tx_kick;                  /* timer: writes the queue once at the end of this loop turn */
   /* requests */
   nbd_req *inflight;
   uint32_t n_inflight;
   uint64_t inflight_bytes;
+  nbd_req *spares;                   /* finished requests kept for reuse (via next_in) */
+  uint32_t n_spares;
 };
 
 #define NBD_OPT_MAX_LEN 8192         /* an option's data we accept */
@@ -184,7 +195,9 @@ int nbd_client_adopt(mcsi_nbd_export *exp, int fd, const uint8_t *unread, size_t
 int nbd_client_start_tls(nbd_client *c);
 void nbd_client_close(nbd_client *c);
 /* Queues hdr (copied, <= 32 bytes) and data; owned data is freed after sending,
- * req is freed after sending. Returns 0, or -1 (client marked broken). */
+ * req is freed after sending. The queue is written once at the end of the
+ * loop turn (a zero timer): the replies of one turn go in one sendmsg.
+ * Returns 0, or -1 (client marked broken). */
 int nbd_client_send(nbd_client *c, const void *hdr, size_t hdr_len, const uint8_t *data, size_t data_len,
                     uint8_t *owned, nbd_req *req);
 void nbd_client_update_watch(nbd_client *c);
@@ -206,6 +219,8 @@ void nbd_request_header(nbd_client *c);
 /* c->cur's payload is complete. */
 void nbd_request_payload_done(nbd_client *c);
 void nbd_req_free(nbd_req *r);
+/* The client closes: its spare requests are freed. */
+void nbd_requests_drop_spares(nbd_client *c);
 /* The client is going: its requests in flight become orphans. */
 void nbd_requests_orphan(nbd_client *c);
 /* A request admitted by the overlap list: runs it. */

@@ -26,6 +26,12 @@
  * request's cookie, simple or structured (NBD_OPT_STRUCTURED_REPLY); any
  * failure answers EIO. A request whose client went stops at the end of its
  * current stage (unanswered, so nothing more is owed) and frees itself.
+ *
+ * No malloc per request in a steady state: a finished request goes back to
+ * its client's spares (at most NBD_SPARE_REQS, never more than the client's
+ * max_inflight_requests), keeping a buffer of up to NBD_SPARE_BUF_MAX bytes
+ * for the next READ or WRITE; its reply is queued in its own nbd_out item.
+ * Orphans are freed whole; a client's spares go when it closes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +40,27 @@
 
 /* ---- requests in flight ---- */
 
+/* A spare of the client (its kept buffer stays as r->spare), or a new one. */
+static nbd_req *req_take(nbd_client *c)
+{
+  nbd_req *r = c->spares;
+  if (!r) {
+    c->exp->stats.request_allocs++;
+    return calloc(1, sizeof *r);
+  }
+  c->spares = r->next_in;
+  c->n_spares--;
+  uint8_t *spare = r->spare;
+  size_t cap = r->spare_cap;
+  memset(r, 0, sizeof *r);
+  r->spare = spare;
+  r->spare_cap = cap;
+  return r;
+}
+
 static nbd_req *req_new(nbd_client *c)
 {
-  nbd_req *r = calloc(1, sizeof *r);
+  nbd_req *r = req_take(c);
   mcsi_nbd_export *e = c->exp;
   if (!r) return NULL;
   r->client = c;
@@ -78,13 +102,61 @@ static void req_unlink(nbd_req *r)
   r->client = NULL;
 }
 
+/* n bytes for r->buf: the kept buffer when it is large enough. */
+static uint8_t *req_buffer(nbd_req *r, size_t n)
+{
+  if (r->spare && r->spare_cap >= n) {
+    r->buf = r->spare;
+    r->buf_cap = r->spare_cap;
+    r->spare = NULL;
+    r->spare_cap = 0;
+    return r->buf;
+  }
+  if ((r->buf = malloc(n))) r->buf_cap = n;
+  return r->buf;
+}
+
+/* Back to the client's spares if there is room: 1, else 0. */
+static int req_keep(nbd_client *c, nbd_req *r)
+{
+  if (c->n_spares >= NBD_SPARE_REQS || c->n_spares >= c->exp->opts.max_inflight_requests) return 0;
+  if (r->buf && r->buf_cap && r->buf_cap <= NBD_SPARE_BUF_MAX && r->buf_cap > r->spare_cap) {
+    free(r->spare);
+    r->spare = r->buf;
+    r->spare_cap = r->buf_cap;
+  } else {
+    free(r->buf);
+  }
+  r->buf = NULL;
+  r->buf_cap = 0;
+  r->next_in = c->spares;
+  c->spares = r;
+  c->n_spares++;
+  return 1;
+}
+
 void nbd_req_free(nbd_req *r)
 {
+  nbd_client *c = r->client;
   req_unlink(r);
   nbd_overlap_drop(r);
-  free(r->buf);
   free(r->edge);
+  r->edge = NULL;
+  if (c && req_keep(c, r)) return;
+  free(r->buf);
+  free(r->spare);
   free(r);
+}
+
+void nbd_requests_drop_spares(nbd_client *c)
+{
+  while (c->spares) {
+    nbd_req *r = c->spares;
+    c->spares = r->next_in;
+    free(r->spare);
+    free(r);
+  }
+  c->n_spares = 0;
 }
 
 void nbd_requests_orphan(nbd_client *c)
@@ -402,7 +474,7 @@ static int prepare(nbd_req *r)
   size_t bs = r->block_size;
   if (r->type == NBD_CMD_READ) {
     size_t n = (size_t)(r->end_blk - r->first_blk) * bs;
-    if (!(r->buf = malloc(n))) return -1;
+    if (!req_buffer(r, n)) return -1;
     req_account(r, n);
   }
   if (r->edges) {
@@ -471,7 +543,7 @@ void nbd_request_header(nbd_client *c)
     dispatch(c, r);
     return;
   }
-  if (!(r->buf = malloc(length))) {
+  if (!req_buffer(r, length)) {
     nbd_req_free(r);
     c->broken = 1;
     return;

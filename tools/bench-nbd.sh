@@ -16,7 +16,12 @@
 # contender afresh and runs them in the listed order in odd rounds, reversed
 # in even ones; BENCH_NBD_ROUNDS rounds (default 3, at least 3). The report
 # gives ratios of medians (mcsi / qemu-nbd) first, then medians with
-# min-max. Writes BUILD_DIR/bench-nbd-report.md; logs in BUILD_DIR/bench-nbd-logs/.
+# min-max. Then the hop on the null LUN (tools/bench-nbd-hop.sh: fio 4 KiB
+# randread QD 32, IOPS and CPU us per I/O of the serving process, mcsi's
+# export and qemu-nbd against mcsi-perf direct; BENCH_NBD_OLD=DIR adds the
+# export of another build, e.g. of the base commit, there and as contenders
+# mcsi-old-cN in BENCH_NBD_CONTENDERS, whose last one is the peer). Writes
+# BUILD_DIR/bench-nbd-report.md; logs in BUILD_DIR/bench-nbd-logs/.
 set -uo pipefail
 
 die() { echo "bench-nbd.sh: $*" >&2; exit 2; }
@@ -66,6 +71,8 @@ start() {
   case $name in
     mcsi-c*) "$BUILD/mcsi" "$ROOT/scripts/export.lua" --target "$IQN" --portal "127.0.0.1:$MCSI_TGT_PORT" \
                --lun 1 --socket "$SOCK" --connections "${name#mcsi-c}" >>"$log" 2>&1 & ;;
+    mcsi-old-c*) "${BENCH_NBD_OLD:?mcsi-old-cN needs BENCH_NBD_OLD}/mcsi" "$ROOT/scripts/export.lua" --target "$IQN" \
+                   --portal "127.0.0.1:$MCSI_TGT_PORT" --lun 1 --socket "$SOCK" --connections "${name#mcsi-old-c}" >>"$log" 2>&1 & ;;
     qemu-nbd) qemu-nbd -t --shared=8 -k "$SOCK" -f raw --cache=none \
                 "iscsi://127.0.0.1:$MCSI_TGT_PORT/$IQN/1" >>"$log" 2>&1 & ;;
   esac
@@ -166,3 +173,8 @@ for _, w in ipairs(order) do
   end
 end
 LUA
+
+# The hop: CPU per I/O on the null LUN, export/direct (its own rounds, same harness).
+echo | tee -a "$OUT"
+bash "$ROOT/tools/bench-nbd-hop.sh" "$BUILD" ${BENCH_NBD_OLD:+"$BENCH_NBD_OLD"} >/dev/null &&
+  tee -a "$OUT" <"$BUILD/bench-nbd-hop-report.md"

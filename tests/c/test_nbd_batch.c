@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test_nbd_batch: the NBD hop's per-request costs (issue 17, "the hop nearly
+ * free"). An export of the fake target's LUN in process, a raw client of this
+ * test that sends many requests in one write:
+ *  - the replies of requests answered in one loop turn leave in one write to
+ *    the socket (mcsi_nbd_info.reply_writes), not one each;
+ *  - finished requests are reused: a second batch allocates no request
+ *    (mcsi_nbd_info.request_allocs);
+ *  - reused requests and their kept buffers carry no old data: interleaved
+ *    writes and reads of distinct patterns read back exactly, twice over,
+ *    with replies matched by cookie in whatever order they come. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fake_target.h"
+#include "mcsi.h"
+#include "mcsi_nbd.h"
+#include "testlib.h"
+#include "testnbd.h"
+#include "testopts.h"
+#include "testsock.h"
+
+#define BATCH 32
+#define BS 4096
+
+static mcsi_initiator *ini;
+
+static void put_request(uint8_t *h, uint16_t type, uint64_t cookie, uint64_t off, uint32_t len)
+{
+  nbd_put32(h, NBD_REQUEST_MAGIC);
+  nbd_put16(h + 4, 0);
+  nbd_put16(h + 6, type);
+  nbd_put64(h + 8, cookie);
+  nbd_put64(h + 16, off);
+  nbd_put32(h + 24, len);
+}
+
+static mcsi_nbd_info info_of(mcsi_nbd_export *e)
+{
+  mcsi_nbd_info in;
+  memset(&in, 0, sizeof in);
+  mcsi_nbd_export_info(e, &in);
+  return in;
+}
+
+/* BATCH zero-length reads in one write: all answered at once, no SCSI. n
+ * replies read back with their cookies; returns how many came right. */
+static int zero_reads(int fd, uint64_t base)
+{
+  uint8_t req[BATCH * NBD_REQUEST_SIZE];
+  for (int i = 0; i < BATCH; i++) put_request(req + i * NBD_REQUEST_SIZE, NBD_CMD_READ, base + (uint64_t)i, 0, 0);
+  if (t_sock_send(ini, fd, req, sizeof req)) return -1;
+  int ok = 0;
+  for (int i = 0; i < BATCH; i++) {
+    uint64_t cookie = 0;
+    long err = t_nbd_read_reply(ini, fd, &cookie);
+    if (err == 0 && cookie == base + (uint64_t)i) ok++;
+  }
+  return ok;
+}
+
+/* BATCH writes of distinct patterns (one write for all), then BATCH reads of
+ * them (one write), replies matched by cookie: how many read back right. */
+static int patterns(int fd, unsigned seed)
+{
+  static uint8_t out[BATCH * (NBD_REQUEST_SIZE + BS)], want[BATCH][BS], got[BS];
+  uint8_t *p = out;
+  for (int i = 0; i < BATCH; i++) {
+    t_nbd_fill(want[i], BS, seed + (unsigned)i);
+    put_request(p, NBD_CMD_WRITE, 100 + (uint64_t)i, (uint64_t)i * BS, BS);
+    memcpy(p + NBD_REQUEST_SIZE, want[i], BS);
+    p += NBD_REQUEST_SIZE + BS;
+  }
+  if (t_sock_send(ini, fd, out, (size_t)(p - out))) return -1;
+  for (int i = 0; i < BATCH; i++) {
+    uint64_t cookie = 0;
+    if (t_nbd_read_reply(ini, fd, &cookie) != 0) return -1;
+  }
+  p = out;
+  for (int i = 0; i < BATCH; i++, p += NBD_REQUEST_SIZE) put_request(p, NBD_CMD_READ, 200 + (uint64_t)i, (uint64_t)i * BS, BS);
+  if (t_sock_send(ini, fd, out, (size_t)(p - out))) return -1;
+  int ok = 0;
+  for (int i = 0; i < BATCH; i++) {
+    uint64_t cookie = 0;
+    if (t_nbd_read_reply(ini, fd, &cookie) != 0 || t_sock_recv(ini, fd, got, BS, 30000) != BS) return -1;
+    if (cookie >= 200 && cookie < 200 + BATCH && !memcmp(got, want[cookie - 200], BS)) ok++;
+  }
+  return ok;
+}
+
+static void checks(mcsi_nbd_export *e, int fd)
+{
+  T_EQ_INT(zero_reads(fd, 1000), BATCH, "%d zero-length reads in one write: all answered", BATCH);
+  mcsi_nbd_info a = info_of(e);
+  T_EQ_INT(zero_reads(fd, 2000), BATCH, "%d more", BATCH);
+  mcsi_nbd_info b = info_of(e);
+  T_EQ_U64(b.reply_writes - a.reply_writes, 1, "their %d replies left in one write to the socket", BATCH);
+  T_EQ_U64(b.request_allocs - a.request_allocs, 0, "and no request was allocated for them (reused)");
+  T_EQ_INT(patterns(fd, 7), BATCH, "%d writes then %d reads of distinct 4 KiB patterns, batched: all read back", BATCH,
+           BATCH);
+  mcsi_nbd_info c = info_of(e);
+  T_EQ_INT(patterns(fd, 77), BATCH, "again with other patterns over the reused requests and buffers");
+  mcsi_nbd_info d = info_of(e);
+  T_EQ_U64(d.request_allocs - c.request_allocs, 0, "no request allocated the second time");
+  T_OK(d.reply_writes - c.reply_writes < 2 * BATCH, "%d replies in %llu writes", 2 * BATCH,
+       (unsigned long long)(d.reply_writes - c.reply_writes));
+  T_EQ_U64(d.errors, 0, "no request failed");
+}
+
+int main(void)
+{
+  signal(SIGPIPE, SIG_IGN);
+  fake_target *ft = fake_target_start_opts(&(fake_target_opts){ .max_transfer_blocks = 64 });
+  ini = mcsi_initiator_new(NULL);
+  mcsi_login_opts *lo = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "",
+                                     MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
+  mcsi_id sid = 0;
+  mcsi_status st = ft ? mcsi_login_to_target(ini, lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to the fake target (%s)", mcsi_last_message(ini));
+  char dir[64], sock_path[108];
+  snprintf(dir, sizeof dir, "%s/nbdb.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  if (!st && mkdtemp(dir)) {
+    snprintf(sock_path, sizeof sock_path, "%s/s", dir);
+    char err[256] = "";
+    mcsi_nbd_opts o = { .socket_path = sock_path, .name = "lun0" };
+    mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
+    T_OK(e != NULL, "export of the fake target's LUN 0 (%s)", err);
+    int fd = e ? t_nbd_open(ini, sock_path, 0) : -1;
+    T_OK(fd >= 0, "an NBD client in transmission");
+    if (fd >= 0) checks(e, fd);
+    if (fd >= 0) close(fd);
+    if (e) mcsi_nbd_export_stop(e);
+    rmdir(dir);
+    mcsi_logout_from_target(ini, sid);
+  }
+  mcsi_initiator_free(ini);
+  fake_target_stop(ft);
+  return t_done();
+}
