@@ -19,6 +19,7 @@
 #include "mcsi.h"
 #include "mcsi_nbd.h"
 #include "testlib.h"
+#include "nbd_fake_export.h"
 #include "testnbd.h"
 #include "testopts.h"
 #include "testsock.h"

@@ -1,22 +1,14 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnbd.c: see testnbd.h. */
 #include "testnbd.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fake_target.h"
-#include "mcsi.h"
-#include "mcsi_nbd.h"
-#include "testlib.h"
-#include "testopts.h"
 #include "testsock.h"
 
 enum { HANDSHAKE_MS = 10000, REPLY_MS = 30000, SKIPPED_MAX = 512 };
@@ -163,41 +155,4 @@ long t_nbd_roundtrip(struct mcsi_initiator *ini, int fd, uint16_t type, uint16_t
 void t_nbd_fill(uint8_t *b, size_t n, unsigned seed)
 {
   for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
-}
-
-int t_nbd_fake_export(mcsi_initiator *ini, fake_target *ft, const char *prefix, const char *login_what,
-                      const char *export_what, t_nbd_fake *x)
-{
-  memset(x, 0, sizeof *x);
-  mcsi_login_opts *lo = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "",
-                                     MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
-  mcsi_id sid = 0;
-  mcsi_status st = ft ? mcsi_login_to_target(ini, lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "%s (%s)", login_what, mcsi_last_message(ini));
-  if (st)
-    return 0;
-  x->sid = sid;
-  x->logged_in = 1;
-  snprintf(x->dir, sizeof x->dir, "%s/%s.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", prefix);
-  if (!mkdtemp(x->dir)) {
-    x->dir[0] = 0;
-    return 0;
-  }
-  snprintf(x->sock_path, sizeof x->sock_path, "%s/s", x->dir);
-  char err[256] = "";
-  mcsi_nbd_opts o = { .socket_path = x->sock_path, .name = "lun0" };
-  x->e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
-  T_OK(x->e != NULL, "%s (%s)", export_what, err);
-  return 1;
-}
-
-void t_nbd_fake_end(mcsi_initiator *ini, t_nbd_fake *x)
-{
-  if (x->e)
-    mcsi_nbd_export_stop(x->e);
-  if (x->dir[0])
-    rmdir(x->dir);
-  if (x->logged_in)
-    mcsi_logout_from_target(ini, x->sid);
-  memset(x, 0, sizeof *x);
 }

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnbd.h: a test's own raw NBD client of an export the engine serves in
  * process (nbd/): plain newstyle handshake and simple replies, built on
  * testsock's sends and reads, so every wait pumps the given initiator's loop
@@ -27,15 +26,7 @@
  *                                              a request with a fresh cookie and its reply (len bytes
  *                                              of data read into rbuf when given and no error): the
  *                                              error, or -1 (no reply, another cookie, data short)
- *   t_nbd_fill(b, n, seed)                     a test pattern of n bytes
- *
- * A fake target's LUN 0 exported in process (fake_target.h), asserted:
- *   t_nbd_fake_export(ini, ft, prefix, login_what, export_what, x)
- *                                              logs ini in to ft (login timeout 5 s, no session
- *                                              recovery), makes $TMPDIR/PREFIX.XXXXXX and exports LUN 0
- *                                              as "lun0" on its socket "s" (x->sock_path, x->e): 1 when
- *                                              the export was tried (x->e NULL if it failed), else 0
- *   t_nbd_fake_end(ini, x)                     stops the export, removes the directory, logs out */
+ *   t_nbd_fill(b, n, seed)                     a test pattern of n bytes */
 #ifndef MCSI_TESTNBD_H
 #define MCSI_TESTNBD_H
 #include <stddef.h>
@@ -46,16 +37,6 @@
 #define T_NBD_CLIENT_FLAGS (NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)
 
 struct mcsi_initiator;
-struct mcsi_nbd_export;
-struct fake_target;
-
-typedef struct t_nbd_fake {
-  uint64_t sid;                       /* mcsi_id */
-  int logged_in;
-  char dir[64];                       /* "" when not made */
-  char sock_path[108];
-  struct mcsi_nbd_export *e;
-} t_nbd_fake;
 
 int t_nbd_connect_unix(const char *path);
 int t_nbd_connect_tcp(uint16_t port, int nonblock);
@@ -73,8 +54,5 @@ long t_nbd_read_reply(struct mcsi_initiator *ini, int fd, uint64_t *cookie);
 long t_nbd_roundtrip(struct mcsi_initiator *ini, int fd, uint16_t type, uint16_t flags, uint64_t off, uint32_t len,
                      const void *payload, size_t plen, void *rbuf);
 void t_nbd_fill(uint8_t *b, size_t n, unsigned seed);
-int t_nbd_fake_export(struct mcsi_initiator *ini, struct fake_target *ft, const char *prefix, const char *login_what,
-                      const char *export_what, t_nbd_fake *x);
-void t_nbd_fake_end(struct mcsi_initiator *ini, t_nbd_fake *x);
 
 #endif
