@@ -40,9 +40,7 @@ mkdir -p "$LOGS" && rm -f "$LOGS"/*
 
 LUN=${MCSI_TGT_NULL_LUN:-2}
 ISCSI="iscsi://127.0.0.1:$MCSI_TGT_PORT/$MCSI_TGT_IQN_PLAIN/$LUN"
-W=$(mktemp -d /dev/shm/mcsi-bench-hop.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
+bench_workdir mcsi-bench-hop
 TICK=$(getconf CLK_TCK)
 cleanup() { stop_server; rm -rf -- "$W"; }
 trap cleanup EXIT
@@ -97,16 +95,13 @@ run_direct() { # ROUND
 }
 
 echo "bench-nbd-hop.sh: ${CONTENDERS[*]} x $ROUNDS rounds, ${SECS}s each" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-  round_order "$r" "${CONTENDERS[@]}"
-  for c in "${ORDER[@]}"; do
-    echo "bench-nbd-hop.sh: round $r: $c" >&2
-    if [ "$c" = mcsi-perf ]; then run_direct "$r"; continue; fi
-    start "$c"
-    run_export "$c" "$r"
-    stop_server
-  done
-done
+one_round() { # CONTENDER ROUND
+  if [ "$1" = mcsi-perf ]; then run_direct "$2"; return; fi
+  start "$1"
+  run_export "$1" "$2"
+  stop_server
+}
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 lua5.4 - "$RES" "${CONTENDERS[*]}" "$ROUNDS" "$SECS" <<'LUA' | tee "$OUT"
 local res, names, rounds, secs = arg[1], arg[2], arg[3], arg[4]

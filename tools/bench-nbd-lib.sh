@@ -59,4 +59,24 @@ round_order() {
   fi
 }
 
+# bench_rounds ROUNDS FUNC NAME...: FUNC NAME ROUND for every name in every
+# round, in the listed order in odd rounds, reversed in even ones.
+bench_rounds() {
+  local rounds=$1 func=$2 r c; shift 2
+  for ((r = 1; r <= rounds; r++)); do
+    round_order "$r" "$@"
+    for c in "${ORDER[@]}"; do
+      echo "$BENCH: round $r: $c" >&2
+      "$func" "$c" "$r"
+    done
+  done
+}
+
+# bench_workdir PREFIX: W (a fresh directory, in /dev/shm when it can), SOCK and URI in it.
+bench_workdir() {
+  W=$(mktemp -d "/dev/shm/$1.XXXXXX" 2>/dev/null || mktemp -d)
+  SOCK=$W/nbd.sock
+  URI="nbd+unix:///?socket=$SOCK"
+}
+
 now() { date +%s.%N; }

@@ -38,9 +38,7 @@ mkdir -p "$LOGS" && rm -f "$LOGS"/*
 TID=12
 IQN=iqn.2026-11.org.mcsi.test:nbd-sparse-bench
 SIZE=$((1 << 30))
-W=$(mktemp -d /dev/shm/mcsi-bench-sparse.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
+bench_workdir mcsi-bench-sparse
 cleanup() { stop_server; adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1; rm -rf -- "$W"; }
 trap cleanup EXIT
 
@@ -82,10 +80,7 @@ one_round() {
   stop_server
 }
 
-for ((r = 1; r <= ROUNDS; r++)); do
-  round_order "$r" "${CONTENDERS[@]}"
-  for c in "${ORDER[@]}"; do one_round "$c" "$r"; done
-done
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 # median [min-max] of a workload's seconds for one contender
 stat_of() {

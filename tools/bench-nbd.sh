@@ -42,9 +42,7 @@ mkdir -p "$LOGS" && rm -f "$LOGS"/*
 TID=9
 IQN=iqn.2026-11.org.mcsi.test:nbd-bench
 SIZE=$((1 << 30))
-W=$(mktemp -d /dev/shm/mcsi-bench-nbd.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
+bench_workdir mcsi-bench-nbd
 cleanup() { stop_server; adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1; rm -rf -- "$W"; }
 trap cleanup EXIT
 
@@ -94,15 +92,8 @@ workloads() { # CONTENDER ROUND
 }
 
 echo "bench-nbd.sh: ${#CONTENDERS[@]} contenders x $ROUNDS rounds, fio ${SECS}s per run" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-  round_order "$r" "${CONTENDERS[@]}"
-  for c in "${ORDER[@]}"; do
-    echo "bench-nbd.sh: round $r: $c" >&2
-    start "$c"
-    workloads "$c" "$r"
-    stop_server
-  done
-done
+one_round() { start "$1"; workloads "$1" "$2"; stop_server; }   # CONTENDER ROUND
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 # The report: per workload, ratios of medians to qemu-nbd, then median [min-max] of each.
 lua5.4 - "$RES" "${CONTENDERS[*]}" "$ROUNDS" "$SECS" <<'LUA' | tee "$OUT"
