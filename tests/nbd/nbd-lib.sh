@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # tests/nbd/nbd-lib.sh: what the NBD test scripts (tests/nbd/test_*.sh) share,
-# sourced after tests/sh/tap.sh. The script sets ROOT and MCSI (the mcsi
-# binary); nbd_workdir sets W, SOCK, URI. One export at a time: EXPORT_PID.
+# sourced after tests/sh/tap.sh. The script sets ROOT; this sets BUILD
+# ($MCSI_BUILD_DIR, else ROOT/build) and MCSI (its mcsi); nbd_workdir sets
+# W, SOCK, URI. One export at a time: EXPORT_PID.
 
+BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
+MCSI=$BUILD/mcsi
 EXPORT_PID=
 
 # nbd_workdir PREFIX: W (a fresh directory, in /dev/shm when it can), SOCK and URI in it.

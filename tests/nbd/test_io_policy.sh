@@ -21,8 +21,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
 . "$HERE/nbd-lib.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
 FAKE=$BUILD/tests/fake-target
 
 command -v qemu-io >/dev/null || { echo "1..0 # SKIP qemu-io missing (bash tools/deps.sh)"; exit 0; }

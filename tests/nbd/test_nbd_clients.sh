@@ -24,8 +24,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
 . "$HERE/nbd-lib.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
 DROPS=${MCSI_NBD_DROPS:-100}
 
 tap_checks 58          # what a whole-file skip counts as (tap_done checks it)

@@ -25,8 +25,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
 . "$HERE/nbd-lib.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
 
 tap_checks 16
 if [ -z "${MCSI_TGT_IPC:-}" ]; then
