@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnbd.c: see testnbd.h. */
 #include "testnbd.h"
 

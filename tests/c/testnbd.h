@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnbd.h: a test's own raw NBD client of an export the engine serves in
  * process (nbd/): plain newstyle handshake and simple replies, built on
  * testsock's sends and reads, so every wait pumps the given initiator's loop
