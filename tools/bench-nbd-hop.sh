@@ -21,7 +21,8 @@
 # and with children).
 set -uo pipefail
 
-die() { echo "bench-nbd-hop.sh: $*" >&2; exit 2; }
+BENCH=bench-nbd-hop.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-nbd-lib.sh"
 [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: bench-nbd-hop.sh BUILD_DIR [OLD_BUILD_DIR]"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$1" && pwd) || die "no build directory $1"
@@ -29,9 +30,7 @@ OLD=
 if [ $# -eq 2 ]; then OLD=$(cd "$2" && pwd) || die "no build directory $2"; fi
 ROUNDS=${BENCH_NBD_HOP_ROUNDS:-5}
 SECS=${BENCH_NBD_HOP_SECONDS:-5}
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "BENCH_NBD_HOP_ROUNDS must be 3 or more"
-: "${MCSI_TGT_IPC:?run inside tests/harness/with-targets}"
-for t in fio qemu-nbd nbdinfo lua5.4; do command -v "$t" >/dev/null || die "$t missing (bash tools/deps.sh)"; done
+bench_preflight BENCH_NBD_HOP_ROUNDS "$ROUNDS" fio qemu-nbd nbdinfo lua5.4
 [ -x "$BUILD/mcsi" ] && [ -x "$BUILD/mcsi-perf" ] || die "$BUILD/mcsi or mcsi-perf not built"
 CONTENDERS=(mcsi-perf mcsi ${OLD:+mcsi-old} qemu-nbd)
 LOGS=$BUILD/bench-nbd-hop-logs
@@ -41,36 +40,19 @@ mkdir -p "$LOGS" && rm -f "$LOGS"/*
 
 LUN=${MCSI_TGT_NULL_LUN:-2}
 ISCSI="iscsi://127.0.0.1:$MCSI_TGT_PORT/$MCSI_TGT_IQN_PLAIN/$LUN"
-W=$(mktemp -d /dev/shm/mcsi-bench-hop.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-SERVER_PID=
+bench_workdir mcsi-bench-hop
 TICK=$(getconf CLK_TCK)
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
-  SERVER_PID=
-}
 cleanup() { stop_server; rm -rf -- "$W"; }
 trap cleanup EXIT
 
 start() { # NAME: serves the null LUN on $SOCK until stop_server
-  local name=$1 log=$LOGS/server-$1.log i
-  rm -f "$SOCK"
+  local name=$1 log=$LOGS/server-$1.log
   case $name in
-    mcsi) "$BUILD/mcsi" "$ROOT/scripts/export.lua" --target "$MCSI_TGT_IQN_PLAIN" \
-            --portal "127.0.0.1:$MCSI_TGT_PORT" --lun "$LUN" --socket "$SOCK" >>"$log" 2>&1 & ;;
-    mcsi-old) "$OLD/mcsi" "$ROOT/scripts/export.lua" --target "$MCSI_TGT_IQN_PLAIN" \
-                --portal "127.0.0.1:$MCSI_TGT_PORT" --lun "$LUN" --socket "$SOCK" >>"$log" 2>&1 & ;;
-    qemu-nbd) qemu-nbd -t --shared=8 -k "$SOCK" -f raw --cache=none "$ISCSI" >>"$log" 2>&1 & ;;
+    mcsi) serve_mcsi "$BUILD/mcsi" "$MCSI_TGT_IQN_PLAIN" "$LUN" "$log" ;;
+    mcsi-old) serve_mcsi "$OLD/mcsi" "$MCSI_TGT_IQN_PLAIN" "$LUN" "$log" ;;
+    qemu-nbd) serve_qemu_nbd "$ISCSI" "$log" ;;
   esac
-  SERVER_PID=$!
-  for ((i = 0; i < 200; i++)); do
-    nbdinfo --size "$URI" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  die "$name did not start (see $log)"
+  await_server "$name" "$log"
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime (the process's threads)
@@ -113,19 +95,13 @@ run_direct() { # ROUND
 }
 
 echo "bench-nbd-hop.sh: ${CONTENDERS[*]} x $ROUNDS rounds, ${SECS}s each" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-  order=("${CONTENDERS[@]}")
-  if [ $((r % 2)) -eq 0 ]; then
-    order=(); for ((i = ${#CONTENDERS[@]} - 1; i >= 0; i--)); do order+=("${CONTENDERS[$i]}"); done
-  fi
-  for c in "${order[@]}"; do
-    echo "bench-nbd-hop.sh: round $r: $c" >&2
-    if [ "$c" = mcsi-perf ]; then run_direct "$r"; continue; fi
-    start "$c"
-    run_export "$c" "$r"
-    stop_server
-  done
-done
+one_round() { # CONTENDER ROUND
+  if [ "$1" = mcsi-perf ]; then run_direct "$2"; return; fi
+  start "$1"
+  run_export "$1" "$2"
+  stop_server
+}
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 lua5.4 - "$RES" "${CONTENDERS[*]}" "$ROUNDS" "$SECS" <<'LUA' | tee "$OUT"
 local res, names, rounds, secs = arg[1], arg[2], arg[3], arg[4]

@@ -21,7 +21,8 @@
 # BUILD_DIR/bench-nbd-sparse-report.md; logs in BUILD_DIR/bench-nbd-sparse-logs/.
 set -uo pipefail
 
-die() { echo "bench-nbd-sparse.sh: $*" >&2; exit 2; }
+BENCH=bench-nbd-sparse.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-nbd-lib.sh"
 [ $# -eq 1 ] || die "usage: bench-nbd-sparse.sh BUILD_DIR"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$1" && pwd) || die "no build directory $1"
@@ -30,26 +31,14 @@ CONTENDERS=(mcsi qemu-nbd)
 LOGS=$BUILD/bench-nbd-sparse-logs
 RES=$LOGS/results.tsv
 OUT=$BUILD/bench-nbd-sparse-report.md
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "BENCH_NBD_ROUNDS must be 3 or more"
-: "${MCSI_TGT_IPC:?run inside tests/harness/with-targets}"
-for t in nbdcopy qemu-img qemu-nbd nbdinfo; do command -v "$t" >/dev/null || die "$t missing (bash tools/deps.sh)"; done
+bench_preflight BENCH_NBD_ROUNDS "$ROUNDS" nbdcopy qemu-img qemu-nbd nbdinfo
 [ -x "$BUILD/mcsi" ] || die "$BUILD/mcsi not built"
 mkdir -p "$LOGS" && rm -f "$LOGS"/*
 
 TID=12
 IQN=iqn.2026-11.org.mcsi.test:nbd-sparse-bench
 SIZE=$((1 << 30))
-W=$(mktemp -d /dev/shm/mcsi-bench-sparse.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-SERVER_PID=
-adm() { TGT_IPC_SOCKET=$MCSI_TGT_IPC timeout 10 tgtadm -C 0 --lld iscsi "$@"; }
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
-  SERVER_PID=
-}
+bench_workdir mcsi-bench-sparse
 cleanup() { stop_server; adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1; rm -rf -- "$W"; }
 trap cleanup EXIT
 
@@ -63,23 +52,14 @@ adm --op new --mode target --tid "$TID" --targetname "$IQN" &&
   adm --op update --mode logicalunit --tid "$TID" --lun 1 --params thin_provisioning=1 || die "cannot add the bench LUN"
 
 start() {
-  local name=$1 log=$LOGS/server-$1.log i
-  rm -f "$SOCK"
+  local name=$1 log=$LOGS/server-$1.log
   case $name in
-    mcsi) "$BUILD/mcsi" "$ROOT/scripts/export.lua" --target "$IQN" --portal "127.0.0.1:$MCSI_TGT_PORT" \
-            --lun 1 --socket "$SOCK" >>"$log" 2>&1 & ;;
-    qemu-nbd) qemu-nbd -t --shared=8 -k "$SOCK" -f raw --cache=none \
-                "iscsi://127.0.0.1:$MCSI_TGT_PORT/$IQN/1" >>"$log" 2>&1 & ;;
+    mcsi) serve_mcsi "$BUILD/mcsi" "$IQN" 1 "$log" ;;
+    qemu-nbd) serve_qemu_nbd "iscsi://127.0.0.1:$MCSI_TGT_PORT/$IQN/1" "$log" ;;
   esac
-  SERVER_PID=$!
-  for ((i = 0; i < 200; i++)); do
-    nbdinfo --size "$URI" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  die "$name did not start (see $log)"
+  await_server "$name" "$log"
 }
 
-now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # one_round NAME ROUND: every workload against a fresh server.
@@ -100,11 +80,7 @@ one_round() {
   stop_server
 }
 
-for ((r = 1; r <= ROUNDS; r++)); do
-  order=("${CONTENDERS[@]}")
-  [ $((r % 2)) -eq 0 ] && order=("${CONTENDERS[1]}" "${CONTENDERS[0]}")
-  for c in "${order[@]}"; do one_round "$c" "$r"; done
-done
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 # median [min-max] of a workload's seconds for one contender
 stat_of() {

@@ -24,7 +24,8 @@
 # BUILD_DIR/bench-nbd-report.md; logs in BUILD_DIR/bench-nbd-logs/.
 set -uo pipefail
 
-die() { echo "bench-nbd.sh: $*" >&2; exit 2; }
+BENCH=bench-nbd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-nbd-lib.sh"
 [ $# -eq 1 ] || die "usage: bench-nbd.sh BUILD_DIR"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$1" && pwd) || die "no build directory $1"
@@ -34,26 +35,14 @@ CONTENDERS=(${BENCH_NBD_CONTENDERS:-mcsi-c1 mcsi-c2 mcsi-c4 qemu-nbd})
 LOGS=$BUILD/bench-nbd-logs
 RES=$LOGS/results.tsv
 OUT=$BUILD/bench-nbd-report.md
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "BENCH_NBD_ROUNDS must be 3 or more"
-: "${MCSI_TGT_IPC:?run inside tests/harness/with-targets}"
-for t in nbdcopy fio qemu-nbd nbdinfo; do command -v "$t" >/dev/null || die "$t missing (bash tools/deps.sh)"; done
+bench_preflight BENCH_NBD_ROUNDS "$ROUNDS" nbdcopy fio qemu-nbd nbdinfo
 [ -x "$BUILD/mcsi" ] || die "$BUILD/mcsi not built"
 mkdir -p "$LOGS" && rm -f "$LOGS"/*
 
 TID=9
 IQN=iqn.2026-11.org.mcsi.test:nbd-bench
 SIZE=$((1 << 30))
-W=$(mktemp -d /dev/shm/mcsi-bench-nbd.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-SERVER_PID=
-adm() { TGT_IPC_SOCKET=$MCSI_TGT_IPC timeout 10 tgtadm -C 0 --lld iscsi "$@"; }
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
-  SERVER_PID=
-}
+bench_workdir mcsi-bench-nbd
 cleanup() { stop_server; adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1; rm -rf -- "$W"; }
 trap cleanup EXIT
 
@@ -66,25 +55,16 @@ head -c "$SIZE" /dev/urandom >"$W/in.img"
 
 # start CONTENDER: serves the LUN on $SOCK until stop_server.
 start() {
-  local name=$1 log=$LOGS/server-$1.log i
-  rm -f "$SOCK"
+  local name=$1 log=$LOGS/server-$1.log
   case $name in
-    mcsi-c*) "$BUILD/mcsi" "$ROOT/scripts/export.lua" --target "$IQN" --portal "127.0.0.1:$MCSI_TGT_PORT" \
-               --lun 1 --socket "$SOCK" --connections "${name#mcsi-c}" >>"$log" 2>&1 & ;;
-    mcsi-old-c*) "${BENCH_NBD_OLD:?mcsi-old-cN needs BENCH_NBD_OLD}/mcsi" "$ROOT/scripts/export.lua" --target "$IQN" \
-                   --portal "127.0.0.1:$MCSI_TGT_PORT" --lun 1 --socket "$SOCK" --connections "${name#mcsi-old-c}" >>"$log" 2>&1 & ;;
-    qemu-nbd) qemu-nbd -t --shared=8 -k "$SOCK" -f raw --cache=none \
-                "iscsi://127.0.0.1:$MCSI_TGT_PORT/$IQN/1" >>"$log" 2>&1 & ;;
+    mcsi-c*) serve_mcsi "$BUILD/mcsi" "$IQN" 1 "$log" --connections "${name#mcsi-c}" ;;
+    mcsi-old-c*) serve_mcsi "${BENCH_NBD_OLD:?mcsi-old-cN needs BENCH_NBD_OLD}/mcsi" "$IQN" 1 "$log" \
+                   --connections "${name#mcsi-old-c}" ;;
+    qemu-nbd) serve_qemu_nbd "iscsi://127.0.0.1:$MCSI_TGT_PORT/$IQN/1" "$log" ;;
   esac
-  SERVER_PID=$!
-  for ((i = 0; i < 200; i++)); do
-    nbdinfo --size "$URI" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  die "$name did not start (see $log)"
+  await_server "$name" "$log"
 }
 
-now() { date +%s.%N; }
 mbs_of() { awk -v t0="$1" -v t1="$2" -v b="$SIZE" 'BEGIN { printf "%.0f", b / 1e6 / (t1 - t0) }'; }
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RES"; }   # contender workload round iops mbs
 
@@ -112,18 +92,8 @@ workloads() { # CONTENDER ROUND
 }
 
 echo "bench-nbd.sh: ${#CONTENDERS[@]} contenders x $ROUNDS rounds, fio ${SECS}s per run" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-  order=("${CONTENDERS[@]}")
-  if [ $((r % 2)) -eq 0 ]; then
-    order=(); for ((i = ${#CONTENDERS[@]} - 1; i >= 0; i--)); do order+=("${CONTENDERS[$i]}"); done
-  fi
-  for c in "${order[@]}"; do
-    echo "bench-nbd.sh: round $r: $c" >&2
-    start "$c"
-    workloads "$c" "$r"
-    stop_server
-  done
-done
+one_round() { start "$1"; workloads "$1" "$2"; stop_server; }   # CONTENDER ROUND
+bench_rounds "$ROUNDS" one_round "${CONTENDERS[@]}"
 
 # The report: per workload, ratios of medians to qemu-nbd, then median [min-max] of each.
 lua5.4 - "$RES" "${CONTENDERS[*]}" "$ROUNDS" "$SECS" <<'LUA' | tee "$OUT"

@@ -26,23 +26,13 @@
 static char portal1[64], portal2[64];
 static const char *iqn;
 
-static char *run(const char *cmd)
-{
-  static char out[65536];
-  FILE *p = popen(cmd, "r");
-  size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-  out[n] = 0;
-  if (p) pclose(p);
-  return out;
-}
-
 /* What tgt shows of target 1's sessions and connections (an owned copy). */
 static char *target_view(void)
 {
   char cmd[256];
   snprintf(cmd, sizeof cmd, "TGT_IPC_SOCKET=%s tgtadm -C 0 --lld iscsi --op show --mode conn --tid 1",
            t_env("MCSI_TGT_IPC"));
-  return strdup(run(cmd));
+  return strdup(t_run(cmd));
 }
 
 static int count(const char *text, const char *needle)
@@ -320,8 +310,8 @@ static void to_child_process(void)
 
 int main(void)
 {
-  snprintf(portal1, sizeof portal1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  snprintf(portal2, sizeof portal2, "127.0.0.2:%s", t_env("MCSI_TGT_PORT"));
+  t_tgt_portal(portal1, sizeof portal1, 1);
+  t_tgt_portal(portal2, sizeof portal2, 2);
   iqn = t_env("MCSI_TGT_IQN_PLAIN");
   in_process();
   to_child_process();

@@ -25,16 +25,6 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *run(const char *cmd)
-{
-  static char out[65536];
-  FILE *p = popen(cmd, "r");
-  size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-  out[n] = 0;
-  if (p) pclose(p);
-  return out;
-}
-
 static int tgtadm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int tgtadm(const char *fmt, ...)
 {
@@ -94,7 +84,7 @@ static void four_connections_tgt(void)
   T_EQ_INT(mcsi_session_info_get(si, MCSI_SI_CONNECTION_COUNT), 4, "tgt: the session lists 4 connections");
   char cmd[256];
   snprintf(cmd, sizeof cmd, "TGT_IPC_SOCKET=%s tgtadm -C 0 --lld iscsi --op show --mode conn --tid 1", t_env("MCSI_TGT_IPC"));
-  const char *out = run(cmd);
+  const char *out = t_run(cmd);
   int sessions = 0;
   char seen[16][16];
   for (const char *q = out; (q = strstr(q, "Session: ")); q += 9) {
@@ -129,11 +119,11 @@ static void four_connections_tgt(void)
   T_OK(fair, "round robin: each of 4 connections carried 100 +- 5 of 400 commands");
 
   T_EQ_STR(mcsi_status_name(add(sid, tgt1, NULL)), "ISDSC_TOO_MANY_CONNECTIONS", "a 5th connection is refused without asking the target");
-  out = run(cmd);
+  out = t_run(cmd);
   T_EQ_INT(count_lines(out, "Connection:"), 4, "tgt still sees 4 connections");
   T_EQ_INT(mcsi_logout_from_target(ini, sid), ISDSC_SUCCESS, "logout of the 4-connection session (%s)", mcsi_last_message(ini));
   usleep(200000);
-  out = run(cmd);
+  out = t_run(cmd);
   T_EQ_INT(count_lines(out, "Connection:"), 0, "tgt has no connection left after logout");
 }
 
@@ -147,7 +137,7 @@ static void four_connections_istgt(void)
   }
   char cmd[256];
   snprintf(cmd, sizeof cmd, "istgtcontrol -c %s/istgtcontrol.conf info 2>&1", t_env("MCSI_HARNESS_DIR"));
-  const char *out = run(cmd);
+  const char *out = t_run(cmd);
   mcsi_session_info *si = info(sid);
   char tsih[32];
   snprintf(tsih, sizeof tsih, "TSIH=%u", (unsigned)mcsi_session_info_get(si, MCSI_SI_TSIH));
@@ -467,7 +457,7 @@ static int istgt_connections(void)
 {
   char cmd[256];
   snprintf(cmd, sizeof cmd, "istgtcontrol -c %s/istgtcontrol.conf info 2>&1", t_env("MCSI_HARNESS_DIR"));
-  return count_lines(run(cmd), "TSIH=");
+  return count_lines(t_run(cmd), "TSIH=");
 }
 
 /* istgt drops the whole session when a connection dies with commands in
@@ -544,8 +534,8 @@ static void silent_path(void)
 int main(void)
 {
   const char *quick = getenv("MCSI_TEST_QUICK");
-  snprintf(tgt1, sizeof tgt1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  snprintf(tgt2, sizeof tgt2, "127.0.0.2:%s", t_env("MCSI_TGT_PORT"));
+  t_tgt_portal(tgt1, sizeof tgt1, 1);
+  t_tgt_portal(tgt2, sizeof tgt2, 2);
   snprintf(istgt1, sizeof istgt1, "127.0.0.1:%s", t_env("MCSI_ISTGT_PORT"));
   snprintf(istgt2, sizeof istgt2, "127.0.0.2:%s", t_env("MCSI_ISTGT_PORT"));
   srand(7);

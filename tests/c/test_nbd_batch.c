@@ -19,6 +19,7 @@
 #include "mcsi.h"
 #include "mcsi_nbd.h"
 #include "testlib.h"
+#include "nbd_fake_export.h"
 #include "testnbd.h"
 #include "testopts.h"
 #include "testsock.h"
@@ -115,27 +116,14 @@ int main(void)
   signal(SIGPIPE, SIG_IGN);
   fake_target *ft = fake_target_start_opts(&(fake_target_opts){ .max_transfer_blocks = 64 });
   ini = mcsi_initiator_new(NULL);
-  mcsi_login_opts *lo = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "",
-                                     MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
-  mcsi_id sid = 0;
-  mcsi_status st = ft ? mcsi_login_to_target(ini, lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to the fake target (%s)", mcsi_last_message(ini));
-  char dir[64], sock_path[108];
-  snprintf(dir, sizeof dir, "%s/nbdb.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!st && mkdtemp(dir)) {
-    snprintf(sock_path, sizeof sock_path, "%s/s", dir);
-    char err[256] = "";
-    mcsi_nbd_opts o = { .socket_path = sock_path, .name = "lun0" };
-    mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
-    T_OK(e != NULL, "export of the fake target's LUN 0 (%s)", err);
-    int fd = e ? t_nbd_open(ini, sock_path, 0) : -1;
+  t_nbd_fake x;
+  if (t_nbd_fake_export(ini, ft, "nbdb", "login to the fake target", "export of the fake target's LUN 0", &x)) {
+    int fd = x.e ? t_nbd_open(ini, x.sock_path, 0) : -1;
     T_OK(fd >= 0, "an NBD client in transmission");
-    if (fd >= 0) checks(e, fd);
+    if (fd >= 0) checks(x.e, fd);
     if (fd >= 0) close(fd);
-    if (e) mcsi_nbd_export_stop(e);
-    rmdir(dir);
-    mcsi_logout_from_target(ini, sid);
   }
+  t_nbd_fake_end(ini, &x);
   mcsi_initiator_free(ini);
   fake_target_stop(ft);
   return t_done();

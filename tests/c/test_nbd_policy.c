@@ -21,13 +21,12 @@
 #include "mcsi.h"
 #include "mcsi_nbd.h"
 #include "testlib.h"
+#include "nbd_fake_export.h"
 #include "testnbd.h"
 #include "testopts.h"
 #include "testsock.h"
 
 static mcsi_initiator *ini;
-static char sock_path[108];
-static char dir[64];
 
 /* ---- the checks ---- */
 
@@ -118,52 +117,30 @@ int main(void)
   fake_target_opts to = { .max_transfer_blocks = 8 };
   fake_target *ft = fake_target_start_opts(&to);
   ini = mcsi_initiator_new(NULL);
-  mcsi_login_opts *lo = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "", MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
-  mcsi_id sid = 0;
-  mcsi_status st = ft ? mcsi_login_to_target(ini, lo, &sid, NULL) : ISDSC_CONNECTION_FAILED;
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to the fake target (%s)", mcsi_last_message(ini));
-  snprintf(dir, sizeof dir, "%s/nbdp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!st && mkdtemp(dir)) {
-    snprintf(sock_path, sizeof sock_path, "%s/s", dir);
-    char err[256] = "";
-    mcsi_nbd_opts o = { .socket_path = sock_path, .name = "lun0" };
-    mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
-    T_OK(e != NULL, "export of the fake target's LUN 0 (%s)", err);
-    int fd = e ? t_nbd_open(ini, sock_path, 0) : -1, tflags = -1;
+  t_nbd_fake x;
+  if (t_nbd_fake_export(ini, ft, "nbdp", "login to the fake target", "export of the fake target's LUN 0", &x)) {
+    int fd = x.e ? t_nbd_open(ini, x.sock_path, 0) : -1, tflags = -1;
     if (fd >= 0) {                            /* a second client for the transmission flags */
-      int probe = t_nbd_connect_unix(sock_path);
+      int probe = t_nbd_connect_unix(x.sock_path);
       if (probe >= 0 && t_nbd_greet(ini, probe, T_NBD_CLIENT_FLAGS)) tflags = t_nbd_go(ini, probe, NULL);
       if (probe >= 0) close(probe);
     }
     T_OK(tflags >= 0, "an NBD client in transmission");
     if (tflags >= 0) checks(ft, fd, tflags);
     if (fd >= 0) close(fd);
-    if (e) mcsi_nbd_export_stop(e);
-    rmdir(dir);
-    mcsi_logout_from_target(ini, sid);
   }
+  t_nbd_fake_end(ini, &x);
   fake_target_stop(ft);
 
   fake_target_opts to2 = { .unmap = 1 };
   ft = fake_target_start_opts(&to2);
-  mcsi_login_opts *lo2 = t_login_opts(ft ? fake_target_portal(ft) : "", ft ? fake_target_iqn(ft) : "", MCSI_OPT_LOGIN_TIMEOUT_MS, 5000, MCSI_OPT_RECOVERY_TIMEOUT_MS, -1, 0);
-  st = ft ? mcsi_login_to_target(ini, lo2, &sid, NULL) : ISDSC_CONNECTION_FAILED;
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "login to a fake target with UNMAP (%s)", mcsi_last_message(ini));
-  snprintf(dir, sizeof dir, "%s/nbdp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!st && mkdtemp(dir)) {
-    char err[256] = "";
-    snprintf(sock_path, sizeof sock_path, "%s/s", dir);
-    mcsi_nbd_opts o = { .socket_path = sock_path, .name = "lun0" };
-    mcsi_nbd_export *e = mcsi_nbd_export_start(ini, sid, 0, &o, err, sizeof err);
-    T_OK(e != NULL, "export of its LUN 0 (%s)", err);
-    int fd = e ? t_nbd_open(ini, sock_path, 0) : -1;
+  if (t_nbd_fake_export(ini, ft, "nbdp", "login to a fake target with UNMAP", "export of its LUN 0", &x)) {
+    int fd = x.e ? t_nbd_open(ini, x.sock_path, 0) : -1;
     T_OK(fd >= 0, "an NBD client in transmission");
     if (fd >= 0) checks_fua(ft, fd);
     if (fd >= 0) close(fd);
-    if (e) mcsi_nbd_export_stop(e);
-    rmdir(dir);
-    mcsi_logout_from_target(ini, sid);
   }
+  t_nbd_fake_end(ini, &x);
   mcsi_initiator_free(ini);
   fake_target_stop(ft);
   return t_done();

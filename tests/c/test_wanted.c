@@ -115,8 +115,8 @@ static void max_connections_one(void)
 
 int main(void)
 {
-  snprintf(tgt1, sizeof tgt1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
-  snprintf(tgt2, sizeof tgt2, "127.0.0.2:%s", t_env("MCSI_TGT_PORT"));
+  t_tgt_portal(tgt1, sizeof tgt1, 1);
+  t_tgt_portal(tgt2, sizeof tgt2, 2);
   ini = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:wanted");
   counts();
   max_connections_one();

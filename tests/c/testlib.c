@@ -146,3 +146,21 @@ const char *t_env(const char *name)
   }
   return v;
 }
+
+char *t_run(const char *cmd)
+{
+  static char out[65536];
+  FILE *p = popen(cmd, "r");
+  size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+
+  out[n] = 0;
+  if (p)
+    pclose(p);
+  return out;
+}
+
+char *t_tgt_portal(char *buf, size_t n, int host)
+{
+  snprintf(buf, n, "127.0.0.%d:%s", host, t_env("MCSI_TGT_PORT"));
+  return buf;
+}

@@ -10,6 +10,9 @@
  *   t_done()                    prints the plan and "# N passed, N failed, N skipped"; the exit
  *                               code: 0 only if nothing failed and something ran
  *   t_env(name)                 getenv(name), or a "not ok" line and exit(1)
+ *   t_run(cmd)                  a shell command's stdout (up to 64 KiB; a static buffer, the
+ *                               next call overwrites it)
+ *   t_tgt_portal(buf, n, host)  "127.0.0.HOST:$MCSI_TGT_PORT" (the harness's tgt) in buf
  * Every check returns nonzero when it passed.  Output goes to stdout, flushed. */
 #ifndef MCSI_TESTLIB_H
 #define MCSI_TESTLIB_H
@@ -37,4 +40,6 @@ int t_eq_mem_(const void *a, const void *b, size_t len, const char *file, int li
 void t_skip(const char *why);
 int t_done(void);
 const char *t_env(const char *name);
+char *t_run(const char *cmd);
+char *t_tgt_portal(char *buf, size_t n, int host);
 #endif

@@ -19,7 +19,6 @@ systemd does for a unit with FileDescriptorStoreMax=.
   refused (ISDSC_REQUEST_NOT_SUPPORTED).
     python3 tests/daemon/test_handover_fdstore.py TestHandoverFdStore.test_restart_keeps_sessions"""
 import array
-import base64
 import fcntl
 import json
 import os
@@ -33,7 +32,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
 from mcsid_test import Daemon, result, tgt_portal, env, wait_for  # noqa: E402
-from test_handover import HandoverDaemon, sessions, shape, target_view  # noqa: E402
+from test_handover import HandoverDaemon, read, sessions, shape, target_view, write  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
@@ -110,16 +109,6 @@ class FakeServiceManager:
         return subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh"] + argv,
                                 env=environ, preexec_fn=place, close_fds=False, stdin=subprocess.DEVNULL,
                                 stdout=logf, stderr=logf)
-
-
-def write(c, sid, lba, data):
-    return result(c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba,
-                                       "Data": base64.b64encode(data).decode()})).get("StatusName")
-
-
-def read(c, sid, lba, blocks):
-    r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba, "Blocks": blocks})
-    return base64.b64decode(result(r).get("Data", ""))
 
 
 class TestHandoverFdStore(mcsid_test.DaemonCase):

@@ -20,21 +20,18 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
+. "$HERE/nbd-lib.sh"
 FAKE=$BUILD/tests/fake-target
 
 command -v qemu-io >/dev/null || { echo "1..0 # SKIP qemu-io missing (bash tools/deps.sh)"; exit 0; }
 [ -x "$FAKE" ] || { echo "1..0 # SKIP $FAKE is not built (make)"; exit 0; }
 
 LIMIT=$(sed -n 's/^#define MCSI_SCSI_RETRIES \([0-9][0-9]*\).*/\1/p' "$ROOT/core/mcsi.h")
-W=$(mktemp -d /dev/shm/mcsi-nbd-policy.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-FT_PID= EXPORT_PID=
+nbd_workdir mcsi-nbd-policy
+FT_PID=
 
 cleanup() {
-    [ -z "$EXPORT_PID" ] || { kill -TERM "$EXPORT_PID" 2>/dev/null; wait "$EXPORT_PID" 2>/dev/null; }
+    kill_export
     exec 3>&- 2>/dev/null
     [ -z "$FT_PID" ] || { kill -TERM "$FT_PID" 2>/dev/null; wait "$FT_PID" 2>/dev/null; }
     rm -rf -- "$W"
@@ -52,14 +49,7 @@ done
 [ -n "${IQN:-}" ]
 tap_ok $? "the fake target runs (limit MCSI_SCSI_RETRIES = $LIMIT)"
 
-"$MCSI" "$ROOT/scripts/export.lua" --target "$IQN" --portal "$PORTAL" --lun 0 --socket "$SOCK" >"$W/export.log" 2>&1 &
-EXPORT_PID=$!
-for ((i = 0; i < 300; i++)); do
-    grep -q '^serving ' "$W/export.log" && break
-    kill -0 "$EXPORT_PID" 2>/dev/null || break
-    sleep 0.1
-done
-grep -q '^serving ' "$W/export.log"
+serve_export "$W/export.log" --target "$IQN" --portal "$PORTAL" --lun 0
 tap_ok $? "scripts/export.lua serves LUN 0 of the fake target" || tap_note "$(cat "$W/export.log")"
 
 # counts: "storm rw fua dpo" of the target now: its answer to a "count" line

@@ -23,8 +23,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
+. "$HERE/nbd-lib.sh"
 DROPS=${MCSI_NBD_DROPS:-100}
 
 tap_checks 58          # what a whole-file skip counts as (tap_done checks it)
@@ -38,54 +37,19 @@ done
 TID=9
 IQN=iqn.2026-11.org.mcsi.test:nbd
 SIZE=$((1 << 30))
-W=$(mktemp -d /dev/shm/mcsi-nbd.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-EXPORT_PID=
-
-adm() { TGT_IPC_SOCKET=$MCSI_TGT_IPC timeout 10 tgtadm -C 0 --lld iscsi "$@"; }
+nbd_workdir mcsi-nbd
 cleanup() {
-    [ -z "$EXPORT_PID" ] || { kill -TERM "$EXPORT_PID" 2>/dev/null; wait "$EXPORT_PID" 2>/dev/null; }
-    adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1
+    kill_export
+    remove_target "$TID"
     rm -rf -- "$W"
 }
 trap cleanup EXIT
 
-truncate -s "$SIZE" "$W/lun.img"
-adm --op new --mode target --tid "$TID" --targetname "$IQN" &&
-adm --op update --mode target --tid "$TID" --name MaxConnections --value 4 &&
-adm --op bind --mode target --tid "$TID" --initiator-address ALL &&
-adm --op new --mode logicalunit --tid "$TID" --lun 1 --backing-store "$W/lun.img" &&
-adm --op update --mode logicalunit --tid "$TID" --lun 1 --params thin_provisioning=1
+add_thin_target "$TID" "$IQN" "$SIZE"
 tap_ok $? "tgt target $TID with a 1 GiB thin file LUN"
 
-# start_export LOG ARGS...: scripts/export.lua in the background, until it serves.
-start_export() {
-    local log=$1; shift
-    rm -f "$SOCK"
-    "$MCSI" "$ROOT/scripts/export.lua" --target "$IQN" --portal "127.0.0.1:$MCSI_TGT_PORT" \
-        --portal "127.0.0.2:$MCSI_TGT_PORT" --lun 1 --socket "$SOCK" "$@" >"$log" 2>&1 &
-    EXPORT_PID=$!
-    local i
-    for ((i = 0; i < 300; i++)); do
-        grep -q '^serving ' "$log" && return 0
-        kill -0 "$EXPORT_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    return 1
-}
-# stop_export LOG: SIGTERM, then the script's exit status (0: it logged out).
-stop_export() {
-    kill -TERM "$EXPORT_PID"
-    wait "$EXPORT_PID"
-    local rc=$?
-    EXPORT_PID=
-    grep -q '^logout: ISDSC_SUCCESS' "$1" && return "$rc"
-    return 1
-}
 # errors LOG: the export's error count from its last line of counters
 errors_of() { sed -n 's/^stopping .*: [0-9]* requests, \([0-9]*\) errors.*/\1/p' "$1"; }
-json_field() { sed -n "s/^[[:space:]]*\"$1\": \\(.*\\),\\{0,1\\}\$/\\1/p" | tr -d ','; }
 
 head -c "$SIZE" /dev/urandom >"$W/a.img"
 head -c "$SIZE" /dev/urandom >"$W/b.img"

@@ -24,8 +24,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/sh/tap.sh"
-BUILD=${MCSI_BUILD_DIR:-$ROOT/build}
-MCSI=$BUILD/mcsi
+. "$HERE/nbd-lib.sh"
 
 tap_checks 16
 if [ -z "${MCSI_TGT_IPC:-}" ]; then
@@ -44,43 +43,26 @@ done
 TID=10
 IQN=iqn.2026-11.org.mcsi.test:nbd-unaligned
 SIZE=$((256 << 20))
-W=$(mktemp -d /dev/shm/mcsi-nbdu.XXXXXX 2>/dev/null || mktemp -d)
-SOCK=$W/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-EXPORT_PID= FUSE_PID=
+nbd_workdir mcsi-nbdu
+FUSE_PID=
 
-adm() { TGT_IPC_SOCKET=$MCSI_TGT_IPC timeout 10 tgtadm -C 0 --lld iscsi "$@"; }
 cleanup() {
     if [ -n "$FUSE_PID" ]; then
         fusermount3 -u "$W/mnt" 2>/dev/null || umount "$W/mnt" 2>/dev/null
         kill "$FUSE_PID" 2>/dev/null; wait "$FUSE_PID" 2>/dev/null
     fi
-    [ -z "$EXPORT_PID" ] || { kill -TERM "$EXPORT_PID" 2>/dev/null; wait "$EXPORT_PID" 2>/dev/null; }
-    adm --op delete --mode target --tid "$TID" --force >/dev/null 2>&1
+    kill_export
+    remove_target "$TID"
     rm -rf -- "$W"
 }
 trap cleanup EXIT
 
-truncate -s "$SIZE" "$W/lun.img"
-adm --op new --mode target --tid "$TID" --targetname "$IQN" &&
-adm --op update --mode target --tid "$TID" --name MaxConnections --value 4 &&
-adm --op bind --mode target --tid "$TID" --initiator-address ALL &&
-adm --op new --mode logicalunit --tid "$TID" --lun 1 --backing-store "$W/lun.img" &&
-adm --op update --mode logicalunit --tid "$TID" --lun 1 --params thin_provisioning=1
+add_thin_target "$TID" "$IQN" "$SIZE"
 tap_ok $? "tgt target $TID with a 256 MiB thin file LUN"
 
-"$MCSI" "$ROOT/scripts/export.lua" --target "$IQN" --portal "127.0.0.1:$MCSI_TGT_PORT" \
-    --portal "127.0.0.2:$MCSI_TGT_PORT" --lun 1 --socket "$SOCK" --connections 2 >"$W/export.log" 2>&1 &
-EXPORT_PID=$!
-for ((i = 0; i < 300; i++)); do
-    grep -q '^serving ' "$W/export.log" && break
-    kill -0 "$EXPORT_PID" 2>/dev/null || break
-    sleep 0.1
-done
-grep -q '^serving ' "$W/export.log"
+start_export "$W/export.log" --connections 2
 tap_ok $? "scripts/export.lua serves the LUN" || tap_note "$(cat "$W/export.log")"
 
-json_field() { sed -n "s/^[[:space:]]*\"$1\": \\(.*\\),\\{0,1\\}\$/\\1/p" | tr -d ','; }
 nbdinfo --json "$URI" >"$W/info.json" 2>&1
 tap_is "$(json_field block_size_minimum <"$W/info.json")/$(json_field block_size_preferred <"$W/info.json")" "1/4096" \
     "nbdinfo: minimum block size 1, preferred 4096"
@@ -164,8 +146,7 @@ truncate -s "$SIZE" "$W/out.img"
 nbdcopy "$URI" "$W/out.img" && qemu-img convert -f raw -O raw "$URI" "$W/out2.img" &&
     cmp -s "$W/out.img" "$W/lun.img" && cmp -s "$W/out2.img" "$W/lun.img"
 tap_ok $? "nbdcopy and qemu-img convert copy it out identical to the LUN's file"
-kill -TERM "$EXPORT_PID"; wait "$EXPORT_PID"
+stop_export "$W/export.log"
 tap_ok $? "the export stops, logs out"
-EXPORT_PID=
 tap_note "$(grep -E '^stopping' "$W/export.log")"
 tap_done
