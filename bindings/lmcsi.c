@@ -167,6 +167,27 @@ void lmcsi_leave(lmcsi_engine *e, lua_State *saved)
   e->L = saved;
 }
 
+/* The host's Ctrl-C/SIGTERM text (lmcsi_main.c's hook; mcsi.remote knows it too). */
+#define LMCSI_INTERRUPTED "interrupted!"
+
+const char *lmcsi_stop_reason(lmcsi_engine *e)
+{
+  if (e->interrupt_caught) {
+    e->interrupt_caught = 0;
+    return LMCSI_INTERRUPTED;
+  }
+  return e->interrupt ? e->interrupt() : NULL;
+}
+
+/* An interrupt landing in a callback's Lua code is the user's, not the
+ * callback's error: the pcall that caught it keeps it for the next wait. */
+static int caught_interrupt(lmcsi_engine *e, const char *msg)
+{
+  if (!msg || strncmp(msg, LMCSI_INTERRUPTED, strlen(LMCSI_INTERRUPTED)) != 0) return 0;
+  e->interrupt_caught = 1;
+  return 1;
+}
+
 int lmcsi_raise_stop(lua_State *L, const char *why)
 {
   lua_pushstring(L, why);
@@ -179,7 +200,7 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname)
     luaL_error(L, "mcsi.%s: blocking call from inside an mcsi event or completion callback "
                   "(schedule it with mcsi.timer(0, fn) instead)", fname);
   if (e->closed) luaL_error(L, "mcsi.%s: the mcsi engine is closed", fname);
-  const char *why = e->interrupt ? e->interrupt() : NULL;
+  const char *why = lmcsi_stop_reason(e);
   if (why) lmcsi_raise_stop(L, why);
 }
 
@@ -220,7 +241,7 @@ int lmcsi_pcall(lmcsi_engine *e, lua_State *L, int nargs, const char *what)
   if (e->after_output) e->after_output();
   e->bound = bound;
   if (st != LUA_OK) {
-    lmcsi_report(e, what, lua_tostring(L, -1));
+    if (!caught_interrupt(e, lua_tostring(L, -1))) lmcsi_report(e, what, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
   lua_remove(L, base);
@@ -324,8 +345,8 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
   lua_pushlightuserdata(L, e);
   lua_pushlightuserdata(L, (void *)ev);
   lua_pushstring(L, mcsi_initiator_name(ini));
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {            /* out of memory, typically */
-    lmcsi_report(e, "event dispatch", lua_tostring(L, -1));
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {            /* out of memory, or an interrupt */
+    if (!caught_interrupt(e, lua_tostring(L, -1))) lmcsi_report(e, "event dispatch", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
   e->in_callback--;
@@ -564,7 +585,7 @@ int lmcsi_cap_login_timeout(const lmcsi_engine *e, int ms)
 
 static void check_interrupt(lua_State *L, lmcsi_engine *e)
 {
-  const char *why = e->interrupt ? e->interrupt() : NULL;
+  const char *why = lmcsi_stop_reason(e);
   if (why) lmcsi_raise_stop(L, why);
 }
 

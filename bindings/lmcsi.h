@@ -122,6 +122,7 @@ typedef struct lmcsi_engine {
   lmcsi_watcher *watchers; size_t nwatchers, cap_watchers;
   /* Set by a host program (lmcsi_set_host): */
   const char *(*interrupt)(void);   /* non-NULL message: abandon waiting, raise it */
+  int interrupt_caught;              /* a callback's Lua code was interrupted: the wait raises it next */
   void (*before_output)(void);      /* around Lua code run from the engine */
   void (*after_output)(void);
   double deadline_ms;               /* lmcsi_set_deadline: no wait goes past it (0: none) */
@@ -166,6 +167,9 @@ void lmcsi_check_blocking(lua_State *L, lmcsi_engine *e, const char *fname);
  * position, since where the signal landed (often inside mcsi.remote) says
  * nothing to the user. */
 int lmcsi_raise_stop(lua_State *L, const char *why);
+/* Why waiting must stop: an interrupt a callback caught (lmcsi_pcall), else
+ * the host's interrupt() (Ctrl-C, SIGTERM, a budget), else NULL. */
+const char *lmcsi_stop_reason(lmcsi_engine *e);
 void lmcsi_enter(lmcsi_engine *e, lua_State *L, lua_State **saved);
 void lmcsi_leave(lmcsi_engine *e, lua_State *saved);
 mcsi_id lmcsi_check_sid(lua_State *L, int arg);

@@ -211,7 +211,7 @@ static int k_results(lua_State *L, int status, lua_KContext ctx)
 static void wait_blocking(lua_State *L, lmcsi_engine *e, lmcsi_req *r)
 {
   while (!r->done) {
-    const char *why = e->interrupt ? e->interrupt() : NULL;
+    const char *why = lmcsi_stop_reason(e);
     if (why) {
       r->abandoned = 1;                                /* it ends unattended */
       lmcsi_raise_stop(L, why);

@@ -95,7 +95,7 @@ static int unix_wait(lua_State *L)
   int fd = (int)luaL_checkinteger(L, 1);
   lua_Integer ms = luaL_optinteger(L, 2, -1);
   for (;;) {
-    const char *why = e->interrupt ? e->interrupt() : NULL;
+    const char *why = lmcsi_stop_reason(e);
     if (why) return lmcsi_raise_stop(L, why);
     int slice = ms < 0 || ms > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)ms;
     struct pollfd p = { .fd = fd, .events = POLLIN };

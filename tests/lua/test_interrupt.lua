@@ -54,4 +54,19 @@ function TestInterrupt:test_blocking_calls_stop_the_chunk()
   stop()
 end
 
+-- The signal lands while a timer's (or a watch's) Lua code runs: the callback's
+-- pcall must not swallow it as the callback's error; mcsi.run stops with it.
+-- (scripts/export.lua's churn timer ignored SIGTERM this way.)
+function TestInterrupt:test_interrupt_inside_a_callback_stops_the_run()
+  local busy = "local function spin() local t = os.clock() while os.clock() - t < 0.05 do end end; "
+    .. "mcsi.every(1, spin); mcsi.run(); print('after')"
+  local script = "(timeout 20 " .. M .. " -e " .. H.shq(busy) .. " & pid=$!; sleep 0.4; kill -INT $pid; wait $pid; rc=$?; echo; echo rc=$rc)"
+  local _, out = H.run(script)
+  local rc = tonumber(out:match("rc=(%d+)"))
+  lu.assertEquals(rc, 1, "the program stops with the interrupt (124: it ran on until timeout): " .. out)
+  lu.assertStrContains(out, "interrupted!")
+  lu.assertNotStrContains(out, "error in an mcsi timer callback")
+  lu.assertNotStrContains(out, "after")
+end
+
 H.finish()
