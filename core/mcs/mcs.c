@@ -216,7 +216,7 @@ static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *w
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (!mcsi_task_may_retry(t)) mcsi_task_fail(t, st, "%s", why);
+    if (!mcsi_task_may_retry(t, st)) mcsi_task_fail(t, st, "%s", why);
   }
 }
 
