@@ -10,6 +10,7 @@
 
 #define DRAIN_MS 5000                 /* removal: in-flight commands move after this */
 #define BACKOFF_MAX_MS 4000
+#define FLAP_MS BACKOFF_MAX_MS       /* failing again this soon after a reinstatement backs off */
 #define PROBE_WAIT_MS 100             /* istgt answers nothing while it waits at a CmdSN hole */
 
 static int usable(const mcsi_conn *c) { return c->state == MCSI_CONN_ACTIVE; }
@@ -352,14 +353,35 @@ static void recovery_fire(mcsi_timer *tm)
   reinstated(m, ISDSC_CONNECTION_FAILED);
 }
 
+static void next_backoff(mcsi_mcs *m)
+{
+  m->recovery_backoff_ms = m->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->recovery_backoff_ms * 2;
+}
+
+/* The first reinstatement attempt goes at once (after a Time2Wait), unless
+ * the session failed again within FLAP_MS of its last reinstatement (a target
+ * that takes logins and drops every connection at its first command): then
+ * it waits the back-off, which goes on doubling, as after a failed login. */
+static uint64_t first_attempt_wait(mcsi_mcs *m)
+{
+  uint64_t wait = hold_left(m);
+  if (!m->recovered_ms || mcsi_now_ms() - m->recovered_ms >= FLAP_MS) {
+    m->recovery_backoff_ms = 100;
+    return wait;
+  }
+  if (wait < m->recovery_backoff_ms) wait = m->recovery_backoff_ms;
+  next_backoff(m);
+  return wait;
+}
+
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
   mcsi_session *s = &m->s;
   mcsi_session_set_state(s, MCSI_SESS_RECOVERING);
   m->recovery_cause = cause;
   snprintf(m->message, sizeof m->message, "%s", why);
-  m->recovery_deadline = mcsi_now_ms() + hold_left(m) + (uint64_t)s->opts.recovery_timeout_ms;
-  m->recovery_backoff_ms = 100;
+  uint64_t first = first_attempt_wait(m);
+  m->recovery_deadline = mcsi_now_ms() + first + (uint64_t)s->opts.recovery_timeout_ms;
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
@@ -369,7 +391,7 @@ static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
   for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next)
     MCSI_CONTAINER(l, mcsi_task, link)->keep_cmdsn = 0;   /* a new session numbers them anew */
   mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
-  mcsi_timer_start(s->loop, &m->recovery_timer, hold_left(m));
+  mcsi_timer_start(s->loop, &m->recovery_timer, first);
 }
 
 /* A reinstatement login ended: go on, or try again after a back-off. */
@@ -379,6 +401,7 @@ static void reinstated(mcsi_mcs *m, mcsi_status st)
   if (!st) {
     mcsi_session_set_state(s, MCSI_SESS_ACTIVE);
     m->recoveries++;
+    m->recovered_ms = mcsi_now_ms();
     mcsi_timer_stop(s->loop, &m->recovery_timer);
     mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
     mcsi_session_renew_waiting(s);
@@ -388,7 +411,7 @@ static void reinstated(mcsi_mcs *m, mcsi_status st)
   if (now >= m->recovery_deadline) { give_up(m); return; }
   uint64_t wait = m->recovery_backoff_ms;
   if (now + wait > m->recovery_deadline) wait = m->recovery_deadline - now;
-  m->recovery_backoff_ms = m->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->recovery_backoff_ms * 2;
+  next_backoff(m);
   mcsi_timer_start(s->loop, &m->recovery_timer, wait);
 }
 

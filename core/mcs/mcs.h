@@ -49,6 +49,7 @@ struct mcsi_mcs {
   mcsi_timer recovery_timer;
   mcsi_status recovery_cause;
   uint32_t recoveries;
+  uint64_t recovered_ms;                /* when the last reinstatement succeeded (0: never) */
   uint64_t hold_until;                  /* a target's Time2Wait: no reconnect nor re-issue before */
   int hold_keep;                        /* re-issue when it ends: lost commands may keep their CmdSN */
   mcsi_timer hold_timer;

@@ -88,6 +88,8 @@ static void test_endless_drops_bounded(void)
     T_OK(dt < 1500 + 3000, "endless: within the recovery timeout and a login (%lld ms)", (long long)dt);
     T_OK(fake_target_commands(f.ft) > DROPS, "endless: it went again past MCSI_MAX_RETRIES first (%u sends)",
          fake_target_commands(f.ft));
+    T_OK(fake_target_connections(f.ft) < CONNS + 12, "endless: reinstatements back off (%u connections, not a login storm)",
+         fake_target_connections(f.ft));
     fx_logout_any(&f, "endless: logout");
   }
   fx_end(&f);
