@@ -212,12 +212,21 @@ static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn)
   mcsi_session_drain(s);
 }
 
+/* The orphans of a lost connection that may not go again fail here (control
+ * tasks; a command past its bound, which its message says). */
 static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *why)
 {
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (!mcsi_task_may_retry(t, st)) mcsi_task_fail(t, st, "%s", why);
+    if (mcsi_task_may_retry(t, st)) continue;
+    if (t->kind != MCSI_TASK_SCSI) mcsi_task_fail(t, st, "%s", why);
+    else if (st == ISDSC_SERVICE_DID_NOT_RESPOND)
+      mcsi_task_fail(t, st, "%s (the command was re-issued %d times after connection timeouts: the limit)", why,
+                     t->retries);
+    else
+      mcsi_task_fail(t, st, "%s (the command was lost with %d connections in %llu ms: the session's recovery"
+                     " timeout)", why, t->losses, (unsigned long long)(mcsi_now_ms() - t->lost_since));
   }
 }
 

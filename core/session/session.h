@@ -54,6 +54,7 @@ struct mcsi_task {
   int retries;                          /* re-issues after a connection timed out (MCSI_MAX_RETRIES) */
   uint64_t lost_since;                  /* ms: its first connection loss (0: none); bounds the re-issues
                                            after losses (mcsi_task_may_retry) */
+  int losses;                           /* connections lost under it (not timed out) */
   int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
   mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */

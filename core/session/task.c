@@ -115,6 +115,7 @@ int mcsi_task_may_retry(mcsi_task *t, mcsi_status cause)
   if (cause != ISDSC_SERVICE_DID_NOT_RESPOND) {
     uint64_t now = mcsi_now_ms();
     if (!t->lost_since) t->lost_since = now;
+    t->losses++;
     return now - t->lost_since < loss_budget_ms(t->sess);
   }
   if (t->retries >= MCSI_MAX_RETRIES) return 0;

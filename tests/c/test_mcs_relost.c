@@ -85,6 +85,7 @@ static void test_endless_drops_bounded(void)
     printf("# endless: ended after %lld ms: %s (%s); %u connections, %u commands at the target\n", (long long)dt,
            st_name(st), last_msg(&f), fake_target_connections(f.ft), fake_target_commands(f.ft));
     T_OK(st != ISDSC_SUCCESS, "endless: the command fails (%s)", st_name(st));
+    T_OK(strstr(last_msg(&f), "recovery timeout") != NULL, "endless: the message names the bound that ended it");
     T_OK(dt < 1500 + 3000, "endless: within the recovery timeout and a login (%lld ms)", (long long)dt);
     T_OK(fake_target_commands(f.ft) > DROPS, "endless: it went again past MCSI_MAX_RETRIES first (%u sends)",
          fake_target_commands(f.ft));
