@@ -287,7 +287,7 @@ static uint64_t sooner(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b 
 
 /* Commands still waiting (for the CmdSN window, a connection, a probe) past
  * their deadline end here; collected first, as callbacks may queue more. */
-static void expire_waiting(mcsi_session *s, mcsi_link *list, uint64_t now)
+static void expire_waiting(mcsi_session *s, mcsi_link *list, const char *where, uint64_t now)
 {
   mcsi_link late;
   mcsi_list_init(&late);
@@ -298,11 +298,13 @@ static void expire_waiting(mcsi_session *s, mcsi_link *list, uint64_t now)
     mcsi_list_del(&t->link);
     mcsi_list_push(&late, &t->link);
   }
-  if (mcsi_list_empty(&late)) return;
-  char why[MCSI_MSG_MAX];
-  mcsi_msg(why, ISDSC_SERVICE_DID_NOT_RESPOND, "a command was not answered within %d ms of its submission",
-           s->command_timeout_ms);
-  mcsi_session_fail_tasks(s, &late, ISDSC_SERVICE_DID_NOT_RESPOND, why);
+  while (!mcsi_list_empty(&late)) {
+    mcsi_task *t = MCSI_CONTAINER(late.next, mcsi_task, link);
+    mcsi_task_fail(t, ISDSC_SERVICE_DID_NOT_RESPOND, "a command was not answered within %d ms of its submission"
+                   " (it waited %s with CmdSN %u%s, the window %u..%u; lost with %d connections, re-issued %d times"
+                   " after timeouts)", s->command_timeout_ms, where, t->cmdsn, t->keep_cmdsn ? " kept" : "",
+                   s->exp_cmdsn, s->max_cmdsn, t->losses, t->retries);
+  }
 }
 
 /* A late command on a connection gets one more attempt elsewhere (a stalled
@@ -379,12 +381,12 @@ static void cmd_timer_fire(mcsi_timer *tm)
     renew_late(&c->tasks, now, (uint64_t)s->command_timeout_ms);
     mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
                    mcsi_conn_portal(c), s->command_timeout_ms);
-    expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
+    expire_waiting(s, &c->tasks, "on a closing connection", now);  /* a connection already closing keeps its tasks */
   }
   if (window_stalled(s, now)) recover_stalled_window(s, now);
   if (s->state != MCSI_SESS_RECOVERING && mcsi_session_has_path(s)) {   /* waiting for a path: the login and */
-    expire_waiting(s, &s->limbo, now);                                /* recovery timeouts govern that */
-    expire_waiting(s, &s->pending, now);
+    expire_waiting(s, &s->limbo, "lost, for the probes", now);                                /* recovery timeouts govern that */
+    expire_waiting(s, &s->pending, "to be sent", now);
   }
   int late = 0;
   next = sooner(earliest_deadline(&s->pending, now, &late), earliest_deadline(&s->limbo, now, &late));
