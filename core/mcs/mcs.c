@@ -153,13 +153,19 @@ static mcsi_conn *hook_pick(mcsi_session *s)
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why);
 static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn);
 
-/* No answer within PROBE_WAIT_MS: the target is stalled (istgt stops
- * answering anything when a connection dies under it, then drops the
- * session). Re-sending a command with its old ITT and CmdSN into a target
- * in that state can wedge it, so everything goes again as new commands. */
+/* Not every probe answered within PROBE_WAIT_MS. No answer at all since
+ * the last loss: the target is stalled (istgt stops answering anything when
+ * a connection dies under it, then drops the session); re-sending a command
+ * with its old ITT and CmdSN into a target in that state can wedge it, so
+ * everything goes again as new commands. Some answer since: the target is
+ * alive, only slow (tgt under load, or a probe's own connection died), and
+ * its ExpCmdSN is known: a lost command it has not reached keeps its CmdSN
+ * as when every probe is answered. Going as new, it would leave a hole tgt
+ * waits at for ever (every later command unanswered). */
 static void probe_timeout(mcsi_timer *tm)
 {
-  reissue_limbo(MCSI_CONTAINER(tm, mcsi_mcs, probe_timer), 0);
+  mcsi_mcs *m = MCSI_CONTAINER(tm, mcsi_mcs, probe_timer);
+  reissue_limbo(m, m->s.probe_answered_ms && m->s.probe_answered_ms >= m->lost_ms);
 }
 
 /* Asks every usable connection for the target's ExpCmdSN (an immediate
@@ -315,6 +321,7 @@ static void hook_conn_lost(mcsi_conn *c, mcsi_link *orphans)
   mcsi_timer_stop(s->loop, &p->drain_timer);
   if (p->removing) tell(p, cause, c->message);           /* died while being removed */
   fail_control_tasks(orphans, cause, c->message);
+  if (!mcsi_list_empty(orphans)) m->lost_ms = mcsi_now_ms();
   while (!mcsi_list_empty(orphans)) {
     mcsi_link *l = orphans->next;
     mcsi_list_del(l);

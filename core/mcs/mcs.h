@@ -42,6 +42,7 @@ struct mcsi_mcs {
   int policy;
   uint32_t rr_next;
   mcsi_timer probe_timer;               /* plug holes without all the answers after this */
+  uint64_t lost_ms;                     /* ms: a lost command last joined s.limbo */
   char portals[8][80];                  /* every portal a connection used, for reinstatement */
   unsigned nportals, recovery_next;
   uint64_t recovery_deadline;

@@ -609,6 +609,7 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
   mcsi_session *s = t->sess;
   (void)st; (void)d; (void)n;
   if (s->probes) s->probes--;
+  if (h) s->probe_answered_ms = mcsi_now_ms();
   if (h && !s->probes) s->hooks->probes_answered(s);
 }
 

@@ -110,6 +110,7 @@ typedef struct fake_conn {
   int initial_r2t, immediate_data;
   uint32_t first_burst, max_burst;
   unsigned cmds;          /* SCSI commands on this connection */
+  unsigned number;        /* 1 for the first connection accepted, 2 for the next... */
   uint32_t next_ttt;
   int window;             /* cmd_window or later_window, see fake_target_opts */
   uint32_t adv_statsn[FAKE_ADV_RING], adv_max[FAKE_ADV_RING];  /* MaxCmdSN sent with StatSN */
@@ -1280,7 +1281,7 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
 
   switch (ft->o.scenario) {
   case FAKE_DROP_MID_IO:
-    if (c->cmds != ft->o.drop_after || fake_drops_done(ft))
+    if (c->cmds != ft->o.drop_after || fake_drops_done(ft) || (ft->o.drop_conn && c->number != ft->o.drop_conn))
       return 0;
     ft->dropped++;
     c->mute = 1;
@@ -1378,7 +1379,7 @@ static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, co
     pthread_mutex_unlock(&ft->log_lock);
   }
   if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
-        !fake_drops_done(ft)))
+        !fake_drops_done(ft) && !(ft->o.drop_conn && c->number != ft->o.drop_conn)))
     fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */
   fake_count_rw(ft, cmd);
   if (!fake_storm_answer(ft, c, cmd) && !fake_scsi_scenario(ft, c, cmd))
@@ -1396,6 +1397,8 @@ static void fake_nop(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req, con
   fake_cmdsn(c, req);
   if (req->itt == MCSI_RSVD_TAG)
     return;                                    /* an answer to a NOP-In of ours */
+  if (ft->o.mute_nops_conn && c->number == ft->o.mute_nops_conn)
+    return;                                    /* a slow path: the probe stays unanswered */
   memset(&h, 0, sizeof h);
   h.opcode = MCSI_OP_NOP_IN;
   h.flags = MCSI_F_FINAL;
@@ -1592,6 +1595,7 @@ static fake_conn *fake_conn_new(fake_target *ft, int fd)
     return NULL;
   c->ft = ft;
   c->fd = fd;
+  c->number = atomic_load(&ft->n_conns);
   c->window = atomic_load(&ft->n_conns) > 1 && ft->o.later_window ? ft->o.later_window : ft->o.cmd_window;
   c->statsn = ft->next_statsn;
   ft->next_statsn += 0x1000;

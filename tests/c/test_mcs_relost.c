@@ -96,8 +96,80 @@ static void test_endless_drops_bounded(void)
   fx_end(&f);
 }
 
+/* ---- a slow probe does not open a CmdSN hole --------------------------------------------- */
+
+typedef struct batch { int left, failed; } batch;
+
+static void batch_done(mcsi_initiator *ini_, mcsi_status st, const char *message_, const void *result_, void *arg)
+{
+  batch *b = arg;
+  (void)ini_; (void)message_; (void)result_;
+  b->left--;
+  b->failed += st != ISDSC_SUCCESS;
+}
+
+/* Three connections; the second loses a command on the way (its CmdSN a
+ * hole at the target, which holds ExpCmdSN and a 4-command window there),
+ * the third never answers a NOP-Out (a slow path). The probe on the first
+ * is answered, the one on the third is not: after PROBE_WAIT_MS the lost
+ * command must still go again with its CmdSN, as the target has not
+ * reached it. Before: it went as a new command, the hole stayed and every
+ * command waited for the window until the command timeout failed the
+ * connections. */
+static void test_slow_probe_keeps_cmdsn(void)
+{
+  static uint8_t bufs[24][BLOCK];
+  batch b = { 24, 0 };
+  uint8_t cdb[10];
+  fake_target_opts to;
+  fx f;
+
+  memset(&to, 0, sizeof to);
+  to.scenario = FAKE_DROP_MID_IO;
+  to.variant = FAKE_DROP_UNSEEN;
+  to.drop_after = 1;
+  to.drop_conn = 2;
+  to.mute_nops_conn = 3;
+  to.cmd_window = 4;
+  to.mcs = 1;
+  to.max_connections = 8;
+  if (!fx_init(&f, &to)) {
+    fx_end(&f);
+    return;
+  }
+  t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 8);
+  t_login_set(f.lo, MCSI_OPT_RECOVERY_TIMEOUT_MS, 10000);
+  t_login_set(f.lo, MCSI_OPT_COMMAND_TIMEOUT_MS, 3000);
+  t_login_set(f.lo, MCSI_OPT_NOP_INTERVAL_MS, 60000);     /* no keep-alive on the mute connection */
+  int ok = t_status(fx_login(&f), ISDSC_SUCCESS, "slow probe: login", &f);
+  for (int i = 0; ok && i < 2; i++) {
+    mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f.ft), 0);
+    ok = t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, NULL), ISDSC_SUCCESS, "slow probe: add", &f);
+  }
+  if (ok) {
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 24; i++) {
+      cdb_rw10(cdb, 0x28, (uint32_t)i, 1);
+      mcsi_scsi_submit(f.ini, f.sid, 0, cdb, sizeof cdb, MCSI_DIR_READ, bufs[i], BLOCK, MCSI_COMPLETION(batch_done, &b));
+    }
+    while (b.left > 0 && now_ms() - t0 < 8000)
+      mcsi_process(f.ini, 20);
+    int64_t dt = now_ms() - t0;
+    printf("# slow probe: 24 READs in %lld ms, %d failed, %u connections\n", (long long)dt, b.failed,
+           fake_target_connections(f.ft));
+    T_OK(b.left == 0 && b.failed == 0, "slow probe: 24 READs across the lost one, %d left, %d failed", b.left, b.failed);
+    T_OK(dt < 2000, "slow probe: done well before the 3 s command timeout (%lld ms): no hole stalled the window",
+         (long long)dt);
+    T_EQ_INT(fake_target_connections(f.ft), 3, "slow probe: no connection failed for a stalled window, no reinstatement");
+    T_EQ_INT(fake_target_window_violations(f.ft), 0, "slow probe: nothing beyond the target's window");
+    fx_logout_any(&f, "slow probe: logout");
+  }
+  fx_end(&f);
+}
+
 int main(void)
 {
+  test_slow_probe_keeps_cmdsn();
   test_write_survives_drops();
   test_endless_drops_bounded();
   return t_done();
