@@ -366,8 +366,9 @@ void mcsi_session_renew_waiting(mcsi_session *s)
  * govern that wait, and the command starts afresh when a path is back). A
  * connection holding a command past its deadline is not trusted any more: it
  * fails and its commands go elsewhere like those of any failed connection,
- * the late ones with a new command_timeout_ms each (at most 5 re-issues); a
- * window that stays closed fails the connections the same way. */
+ * the late ones with a new command_timeout_ms each (at most MCSI_MAX_RETRIES
+ * re-issues after such timeouts, mcsi_task_may_retry); a window that stays
+ * closed fails the connections the same way. */
 static void cmd_timer_fire(mcsi_timer *tm)
 {
   mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
