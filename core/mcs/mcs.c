@@ -12,6 +12,7 @@
 #define BACKOFF_MAX_MS 4000
 #define FLAP_MS BACKOFF_MAX_MS       /* failing again this soon after a reinstatement backs off */
 #define PROBE_WAIT_MS 100             /* istgt answers nothing while it waits at a CmdSN hole */
+#define PROBE_STALL_MS 1000           /* nothing heard this long after a loss: the target is stalled */
 
 static int usable(const mcsi_conn *c) { return c->state == MCSI_CONN_ACTIVE; }
 
@@ -153,19 +154,23 @@ static mcsi_conn *hook_pick(mcsi_session *s)
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why);
 static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn);
 
-/* Not every probe answered within PROBE_WAIT_MS. No answer at all since
- * the last loss: the target is stalled (istgt stops answering anything when
- * a connection dies under it, then drops the session); re-sending a command
- * with its old ITT and CmdSN into a target in that state can wedge it, so
- * everything goes again as new commands. Some answer since: the target is
- * alive, only slow (tgt under load, or a probe's own connection died), and
- * its ExpCmdSN is known: a lost command it has not reached keeps its CmdSN
- * as when every probe is answered. Going as new, it would leave a hole tgt
- * waits at for ever (every later command unanswered). */
+/* Not every probe answered within PROBE_WAIT_MS. The target told its
+ * ExpCmdSN (any answer) since the last loss: it is alive, only slow (tgt
+ * under load, or a probe's own connection died), and a lost command it has
+ * not reached keeps its CmdSN as when every probe is answered; going as new,
+ * it would leave a hole tgt waits at for ever (every later command
+ * unanswered). Nothing heard for PROBE_STALL_MS since the last loss: the
+ * target is stalled (istgt stops answering anything when a connection dies
+ * under it, then drops the session); re-sending a command with its old ITT
+ * and CmdSN into a target in that state can wedge it, so everything goes
+ * again as new commands. Until then the probes get more time. */
 static void probe_timeout(mcsi_timer *tm)
 {
   mcsi_mcs *m = MCSI_CONTAINER(tm, mcsi_mcs, probe_timer);
-  reissue_limbo(m, m->s.probe_answered_ms && m->s.probe_answered_ms >= m->lost_ms);
+  uint64_t heard = m->s.sn_heard_ms;
+  if (heard && heard >= m->lost_ms) reissue_limbo(m, 1);
+  else if (mcsi_now_ms() - m->lost_ms < PROBE_STALL_MS) mcsi_timer_start(m->s.loop, tm, PROBE_WAIT_MS);
+  else reissue_limbo(m, 0);
 }
 
 /* Asks every usable connection for the target's ExpCmdSN (an immediate
@@ -231,8 +236,9 @@ static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *w
       mcsi_task_fail(t, st, "%s (the command was re-issued %d times after connection timeouts: the limit)", why,
                      t->retries);
     else
-      mcsi_task_fail(t, st, "%s (the command was lost with %d connections in %llu ms: the session's recovery"
-                     " timeout)", why, t->losses, (unsigned long long)(mcsi_now_ms() - t->lost_since));
+      mcsi_task_fail(t, st, "%s (the command, ITT 0x%08x CmdSN %u, was lost with %d connections in %llu ms: the"
+                     " session's recovery timeout)", why, t->itt, t->cmdsn, t->losses,
+                     (unsigned long long)(mcsi_now_ms() - t->lost_since));
   }
 }
 

@@ -261,6 +261,7 @@ void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmds
 {
   /* RFC 7143 4.2.2.1: ignore a window that is not sane */
   if (mcsi_sn_lt(maxcmdsn, expcmdsn - 1)) return;
+  s->sn_heard_ms = mcsi_now_ms();
   if (mcsi_sn_lt(s->exp_cmdsn, expcmdsn)) s->exp_cmdsn = expcmdsn;
   if (mcsi_sn_lt(s->max_cmdsn, maxcmdsn)) {
     s->max_cmdsn = maxcmdsn;
@@ -610,7 +611,6 @@ static void probe_done(mcsi_task *t, mcsi_status st, const mcsi_pdu_hdr *h, cons
   mcsi_session *s = t->sess;
   (void)st; (void)d; (void)n;
   if (s->probes) s->probes--;
-  if (h) s->probe_answered_ms = mcsi_now_ms();
   if (h && !s->probes) s->hooks->probes_answered(s);
 }
 

@@ -170,7 +170,7 @@ struct mcsi_session {
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
   mcsi_link held;                       /* tasks waiting for a re-send's back-off (mcsi_task_retry) */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
-  uint64_t probe_answered_ms;           /* ms: a probe was last answered (exp_cmdsn is that recent) */
+  uint64_t sn_heard_ms;                 /* ms: the target last told its ExpCmdSN (exp_cmdsn that recent) */
   mcsi_link conns;
   mcsi_link graveyard;                  /* connections to free outside callbacks */
   uint32_t nconns;
