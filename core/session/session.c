@@ -64,10 +64,13 @@ void mcsi_session_stop_timers(mcsi_session *s)
   mcsi_timer_stop(s->loop, &s->cmd_timer);
 }
 
+/* A connection closed by its Logout may still hold a control task the
+ * target never answered (a probe on a slow path): it ends with it. */
 void mcsi_session_reap(mcsi_session *s)
 {
   while (!mcsi_list_empty(&s->graveyard)) {
     mcsi_conn *c = MCSI_CONTAINER(s->graveyard.next, mcsi_conn, link);
+    mcsi_session_fail_tasks(s, &c->tasks, ISDSC_CONNECTION_FAILED, "its connection was closed");
     mcsi_list_del(&c->link);
     s->hooks->release_conn(c);
   }
