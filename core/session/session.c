@@ -386,11 +386,11 @@ static void cmd_timer_fire(mcsi_timer *tm)
     renew_late(&c->tasks, now, (uint64_t)s->command_timeout_ms);
     mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
                    mcsi_conn_portal(c), s->command_timeout_ms);
-    expire_waiting(s, &c->tasks, "on a closing connection", now);  /* a connection already closing keeps its tasks */
+    expire_waiting(s, &c->tasks, "on a closing connection", now);   /* one already closing keeps its tasks */
   }
   if (window_stalled(s, now)) recover_stalled_window(s, now);
   if (s->state != MCSI_SESS_RECOVERING && mcsi_session_has_path(s)) {   /* waiting for a path: the login and */
-    expire_waiting(s, &s->limbo, "lost, for the probes", now);                                /* recovery timeouts govern that */
+    expire_waiting(s, &s->limbo, "lost, for the probes", now);         /* recovery timeouts govern that */
     expire_waiting(s, &s->pending, "to be sent", now);
   }
   int late = 0;
