@@ -27,7 +27,7 @@ static inline void mcsi_list_del(mcsi_link *n)
    (type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Bounds on what a target can make us hold (README, "Bounds"). */
-#define MCSI_MAX_RETRIES 5                /* re-issues of one command across failures */
+#define MCSI_MAX_RETRIES 5                /* re-issues of one command after connection timeouts */
 #define MCSI_TX_QUEUE_MAX (16u << 20)     /* our own bytes queued on one connection */
 #define MCSI_TEXT_RSP_MAX (1u << 20)      /* one Text Response, over all its continuations */
 

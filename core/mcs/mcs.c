@@ -10,7 +10,9 @@
 
 #define DRAIN_MS 5000                 /* removal: in-flight commands move after this */
 #define BACKOFF_MAX_MS 4000
+#define FLAP_MS BACKOFF_MAX_MS       /* failing again this soon after a reinstatement backs off */
 #define PROBE_WAIT_MS 100             /* istgt answers nothing while it waits at a CmdSN hole */
+#define PROBE_STALL_MS 1000           /* nothing heard this long after a loss: the target is stalled */
 
 static int usable(const mcsi_conn *c) { return c->state == MCSI_CONN_ACTIVE; }
 
@@ -152,13 +154,23 @@ static mcsi_conn *hook_pick(mcsi_session *s)
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why);
 static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn);
 
-/* No answer within PROBE_WAIT_MS: the target is stalled (istgt stops
- * answering anything when a connection dies under it, then drops the
- * session). Re-sending a command with its old ITT and CmdSN into a target
- * in that state can wedge it, so everything goes again as new commands. */
+/* Not every probe answered within PROBE_WAIT_MS. The target told its
+ * ExpCmdSN (any answer) since the last loss: it is alive, only slow (tgt
+ * under load, or a probe's own connection died), and a lost command it has
+ * not reached keeps its CmdSN as when every probe is answered; going as new,
+ * it would leave a hole tgt waits at for ever (every later command
+ * unanswered). Nothing heard for PROBE_STALL_MS since the last loss: the
+ * target is stalled (istgt stops answering anything when a connection dies
+ * under it, then drops the session); re-sending a command with its old ITT
+ * and CmdSN into a target in that state can wedge it, so everything goes
+ * again as new commands. Until then the probes get more time. */
 static void probe_timeout(mcsi_timer *tm)
 {
-  reissue_limbo(MCSI_CONTAINER(tm, mcsi_mcs, probe_timer), 0);
+  mcsi_mcs *m = MCSI_CONTAINER(tm, mcsi_mcs, probe_timer);
+  uint64_t heard = m->s.sn_heard_ms;
+  if (heard && heard >= m->lost_ms) reissue_limbo(m, 1);
+  else if (mcsi_now_ms() - m->lost_ms < PROBE_STALL_MS) mcsi_timer_start(m->s.loop, tm, PROBE_WAIT_MS);
+  else reissue_limbo(m, 0);
 }
 
 /* Asks every usable connection for the target's ExpCmdSN (an immediate
@@ -211,12 +223,22 @@ static void reissue_limbo(mcsi_mcs *m, int may_keep_cmdsn)
   mcsi_session_drain(s);
 }
 
+/* The orphans of a lost connection that may not go again fail here (control
+ * tasks; a command past its bound, which its message says). */
 static void fail_control_tasks(mcsi_link *orphans, mcsi_status st, const char *why)
 {
   for (mcsi_link *l = orphans->next; l != orphans;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
-    if (!mcsi_task_may_retry(t)) mcsi_task_fail(t, st, "%s", why);
+    if (mcsi_task_may_retry(t, st)) continue;
+    if (t->kind != MCSI_TASK_SCSI) mcsi_task_fail(t, st, "%s", why);
+    else if (st == ISDSC_SERVICE_DID_NOT_RESPOND)
+      mcsi_task_fail(t, st, "%s (the command was re-issued %d times after connection timeouts: the limit)", why,
+                     t->retries);
+    else
+      mcsi_task_fail(t, st, "%s (the command, ITT 0x%08x CmdSN %u, was lost with %d connections in %llu ms: the"
+                     " session's recovery timeout)", why, t->itt, t->cmdsn, t->losses,
+                     (unsigned long long)(mcsi_now_ms() - t->lost_since));
   }
 }
 
@@ -305,6 +327,7 @@ static void hook_conn_lost(mcsi_conn *c, mcsi_link *orphans)
   mcsi_timer_stop(s->loop, &p->drain_timer);
   if (p->removing) tell(p, cause, c->message);           /* died while being removed */
   fail_control_tasks(orphans, cause, c->message);
+  if (!mcsi_list_empty(orphans)) m->lost_ms = mcsi_now_ms();
   while (!mcsi_list_empty(orphans)) {
     mcsi_link *l = orphans->next;
     mcsi_list_del(l);
@@ -352,14 +375,35 @@ static void recovery_fire(mcsi_timer *tm)
   reinstated(m, ISDSC_CONNECTION_FAILED);
 }
 
+static void next_backoff(mcsi_mcs *m)
+{
+  m->recovery_backoff_ms = m->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->recovery_backoff_ms * 2;
+}
+
+/* The first reinstatement attempt goes at once (after a Time2Wait), unless
+ * the session failed again within FLAP_MS of its last reinstatement (a target
+ * that takes logins and drops every connection at its first command): then
+ * it waits the back-off, which goes on doubling, as after a failed login. */
+static uint64_t first_attempt_wait(mcsi_mcs *m)
+{
+  uint64_t wait = hold_left(m);
+  if (!m->recovered_ms || mcsi_now_ms() - m->recovered_ms >= FLAP_MS) {
+    m->recovery_backoff_ms = 100;
+    return wait;
+  }
+  if (wait < m->recovery_backoff_ms) wait = m->recovery_backoff_ms;
+  next_backoff(m);
+  return wait;
+}
+
 static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
 {
   mcsi_session *s = &m->s;
   mcsi_session_set_state(s, MCSI_SESS_RECOVERING);
   m->recovery_cause = cause;
   snprintf(m->message, sizeof m->message, "%s", why);
-  m->recovery_deadline = mcsi_now_ms() + hold_left(m) + (uint64_t)s->opts.recovery_timeout_ms;
-  m->recovery_backoff_ms = 100;
+  uint64_t first = first_attempt_wait(m);
+  m->recovery_deadline = mcsi_now_ms() + first + (uint64_t)s->opts.recovery_timeout_ms;
   mcsi_link *after = &s->pending;
   while (!mcsi_list_empty(&s->limbo)) {
     mcsi_task *t = MCSI_CONTAINER(s->limbo.next, mcsi_task, link);
@@ -369,7 +413,7 @@ static void start_recovery(mcsi_mcs *m, mcsi_status cause, const char *why)
   for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next)
     MCSI_CONTAINER(l, mcsi_task, link)->keep_cmdsn = 0;   /* a new session numbers them anew */
   mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERING, cause, "every connection failed; reinstating");
-  mcsi_timer_start(s->loop, &m->recovery_timer, hold_left(m));
+  mcsi_timer_start(s->loop, &m->recovery_timer, first);
 }
 
 /* A reinstatement login ended: go on, or try again after a back-off. */
@@ -379,6 +423,7 @@ static void reinstated(mcsi_mcs *m, mcsi_status st)
   if (!st) {
     mcsi_session_set_state(s, MCSI_SESS_ACTIVE);
     m->recoveries++;
+    m->recovered_ms = mcsi_now_ms();
     mcsi_timer_stop(s->loop, &m->recovery_timer);
     mcsi_session_emit(s, MCSI_EV_SESSION_RECOVERED, ISDSC_SUCCESS, "session reinstated");
     mcsi_session_renew_waiting(s);
@@ -388,7 +433,7 @@ static void reinstated(mcsi_mcs *m, mcsi_status st)
   if (now >= m->recovery_deadline) { give_up(m); return; }
   uint64_t wait = m->recovery_backoff_ms;
   if (now + wait > m->recovery_deadline) wait = m->recovery_deadline - now;
-  m->recovery_backoff_ms = m->recovery_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->recovery_backoff_ms * 2;
+  next_backoff(m);
   mcsi_timer_start(s->loop, &m->recovery_timer, wait);
 }
 

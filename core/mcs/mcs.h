@@ -42,6 +42,7 @@ struct mcsi_mcs {
   int policy;
   uint32_t rr_next;
   mcsi_timer probe_timer;               /* plug holes without all the answers after this */
+  uint64_t lost_ms;                     /* ms: a lost command last joined s.limbo */
   char portals[8][80];                  /* every portal a connection used, for reinstatement */
   unsigned nportals, recovery_next;
   uint64_t recovery_deadline;
@@ -49,6 +50,7 @@ struct mcsi_mcs {
   mcsi_timer recovery_timer;
   mcsi_status recovery_cause;
   uint32_t recoveries;
+  uint64_t recovered_ms;                /* when the last reinstatement succeeded (0: never) */
   uint64_t hold_until;                  /* a target's Time2Wait: no reconnect nor re-issue before */
   int hold_keep;                        /* re-issue when it ends: lost commands may keep their CmdSN */
   mcsi_timer hold_timer;

@@ -64,10 +64,13 @@ void mcsi_session_stop_timers(mcsi_session *s)
   mcsi_timer_stop(s->loop, &s->cmd_timer);
 }
 
+/* A connection closed by its Logout may still hold a control task the
+ * target never answered (a probe on a slow path): it ends with it. */
 void mcsi_session_reap(mcsi_session *s)
 {
   while (!mcsi_list_empty(&s->graveyard)) {
     mcsi_conn *c = MCSI_CONTAINER(s->graveyard.next, mcsi_conn, link);
+    mcsi_session_fail_tasks(s, &c->tasks, ISDSC_CONNECTION_FAILED, "its connection was closed");
     mcsi_list_del(&c->link);
     s->hooks->release_conn(c);
   }
@@ -261,6 +264,7 @@ void mcsi_session_update_sn(mcsi_session *s, uint32_t expcmdsn, uint32_t maxcmds
 {
   /* RFC 7143 4.2.2.1: ignore a window that is not sane */
   if (mcsi_sn_lt(maxcmdsn, expcmdsn - 1)) return;
+  s->sn_heard_ms = mcsi_now_ms();
   if (mcsi_sn_lt(s->exp_cmdsn, expcmdsn)) s->exp_cmdsn = expcmdsn;
   if (mcsi_sn_lt(s->max_cmdsn, maxcmdsn)) {
     s->max_cmdsn = maxcmdsn;
@@ -287,7 +291,7 @@ static uint64_t sooner(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b 
 
 /* Commands still waiting (for the CmdSN window, a connection, a probe) past
  * their deadline end here; collected first, as callbacks may queue more. */
-static void expire_waiting(mcsi_session *s, mcsi_link *list, uint64_t now)
+static void expire_waiting(mcsi_session *s, mcsi_link *list, const char *where, uint64_t now)
 {
   mcsi_link late;
   mcsi_list_init(&late);
@@ -298,11 +302,13 @@ static void expire_waiting(mcsi_session *s, mcsi_link *list, uint64_t now)
     mcsi_list_del(&t->link);
     mcsi_list_push(&late, &t->link);
   }
-  if (mcsi_list_empty(&late)) return;
-  char why[MCSI_MSG_MAX];
-  mcsi_msg(why, ISDSC_SERVICE_DID_NOT_RESPOND, "a command was not answered within %d ms of its submission",
-           s->command_timeout_ms);
-  mcsi_session_fail_tasks(s, &late, ISDSC_SERVICE_DID_NOT_RESPOND, why);
+  while (!mcsi_list_empty(&late)) {
+    mcsi_task *t = MCSI_CONTAINER(late.next, mcsi_task, link);
+    mcsi_task_fail(t, ISDSC_SERVICE_DID_NOT_RESPOND, "a command was not answered within %d ms of its submission"
+                   " (it waited %s with CmdSN %u%s, the window %u..%u; lost with %d connections, re-issued %d times"
+                   " after timeouts)", s->command_timeout_ms, where, t->cmdsn, t->keep_cmdsn ? " kept" : "",
+                   s->exp_cmdsn, s->max_cmdsn, t->losses, t->retries);
+  }
 }
 
 /* A late command on a connection gets one more attempt elsewhere (a stalled
@@ -364,8 +370,9 @@ void mcsi_session_renew_waiting(mcsi_session *s)
  * govern that wait, and the command starts afresh when a path is back). A
  * connection holding a command past its deadline is not trusted any more: it
  * fails and its commands go elsewhere like those of any failed connection,
- * the late ones with a new command_timeout_ms each (at most 5 re-issues); a
- * window that stays closed fails the connections the same way. */
+ * the late ones with a new command_timeout_ms each (at most MCSI_MAX_RETRIES
+ * re-issues after such timeouts, mcsi_task_may_retry); a window that stays
+ * closed fails the connections the same way. */
 static void cmd_timer_fire(mcsi_timer *tm)
 {
   mcsi_session *s = MCSI_CONTAINER(tm, mcsi_session, cmd_timer);
@@ -379,12 +386,12 @@ static void cmd_timer_fire(mcsi_timer *tm)
     renew_late(&c->tasks, now, (uint64_t)s->command_timeout_ms);
     mcsi_conn_fail(c, ISDSC_SERVICE_DID_NOT_RESPOND, "%s: a command got no answer within %d ms",
                    mcsi_conn_portal(c), s->command_timeout_ms);
-    expire_waiting(s, &c->tasks, now);  /* a connection already closing keeps its tasks */
+    expire_waiting(s, &c->tasks, "on a closing connection", now);   /* one already closing keeps its tasks */
   }
   if (window_stalled(s, now)) recover_stalled_window(s, now);
   if (s->state != MCSI_SESS_RECOVERING && mcsi_session_has_path(s)) {   /* waiting for a path: the login and */
-    expire_waiting(s, &s->limbo, now);                                /* recovery timeouts govern that */
-    expire_waiting(s, &s->pending, now);
+    expire_waiting(s, &s->limbo, "lost, for the probes", now);         /* recovery timeouts govern that */
+    expire_waiting(s, &s->pending, "to be sent", now);
   }
   int late = 0;
   next = sooner(earliest_deadline(&s->pending, now, &late), earliest_deadline(&s->limbo, now, &late));

@@ -51,7 +51,10 @@ struct mcsi_task {
   uint64_t deadline;                    /* commands: submission + command timeout */
   int sent;
   uint64_t sent_us;                     /* when it last went out (mcsi_now_us): its latency */
-  int retries;                          /* re-issues after connection failures */
+  int retries;                          /* re-issues after a connection timed out (MCSI_MAX_RETRIES) */
+  uint64_t lost_since;                  /* ms: its first connection loss (0: none); bounds the re-issues
+                                           after losses (mcsi_task_may_retry) */
+  int losses;                           /* connections lost under it (not timed out) */
   int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
   mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
@@ -167,6 +170,7 @@ struct mcsi_session {
   mcsi_link limbo;                      /* tasks of a failed connection, awaiting the ExpCmdSN probe */
   mcsi_link held;                       /* tasks waiting for a re-send's back-off (mcsi_task_retry) */
   uint32_t probes;                      /* immediate NOP-Outs out asking for ExpCmdSN */
+  uint64_t sn_heard_ms;                 /* ms: the target last told its ExpCmdSN (exp_cmdsn that recent) */
   mcsi_link conns;
   mcsi_link graveyard;                  /* connections to free outside callbacks */
   uint32_t nconns;
@@ -218,9 +222,16 @@ void mcsi_task_fail(mcsi_task *t, mcsi_status st, const char *fmt, ...) __attrib
 /* A lost task goes again: with its CmdSN (plugging a hole) or as a new
  * command with a new ITT; counted: it counts in commands_retried. */
 void mcsi_task_reissue(mcsi_task *t, int keep_cmdsn, int counted);
-/* A command may be re-issued once more after a connection failure (bounded
- * by MCSI_MAX_RETRIES); 1 and counted, or 0. */
-int mcsi_task_may_retry(mcsi_task *t);
+/* A command may be re-issued once more after its connection failed with
+ * cause: 1, or 0 (it fails). A connection that timed out
+ * (ISDSC_SERVICE_DID_NOT_RESPOND: a command or the CmdSN window got no
+ * answer) may have been the command's fault: such re-issues are counted in
+ * t->retries, at most MCSI_MAX_RETRIES. A connection lost otherwise (closed,
+ * reset, no NOP-In) is MC/S recovery, not the command's fault, and is not
+ * counted: the command goes again for as long as the session lives, within
+ * the session's recovery timeout (RecoveryTimeoutMs, or command_timeout_ms
+ * when recovery is off) from its first loss. Control tasks never go again. */
+int mcsi_task_may_retry(mcsi_task *t, mcsi_status cause);
 /* Takes a task off the connection it went out on (no longer in flight there). */
 void mcsi_task_unsend(mcsi_task *t);
 void mcsi_session_fail_tasks(mcsi_session *s, mcsi_link *list, mcsi_status st, const char *why);

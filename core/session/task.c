@@ -103,9 +103,22 @@ void mcsi_task_reissue(mcsi_task *t, int keep_cmdsn, int counted)
   if (counted) t->sess->commands_retried++;
 }
 
-int mcsi_task_may_retry(mcsi_task *t)
+/* How long a command may keep going again after connection losses. */
+static uint64_t loss_budget_ms(const mcsi_session *s)
 {
-  if (t->kind != MCSI_TASK_SCSI || t->retries >= MCSI_MAX_RETRIES) return 0;
+  return (uint64_t)(s->opts.recovery_timeout_ms > 0 ? s->opts.recovery_timeout_ms : s->command_timeout_ms);
+}
+
+int mcsi_task_may_retry(mcsi_task *t, mcsi_status cause)
+{
+  if (t->kind != MCSI_TASK_SCSI) return 0;
+  if (cause != ISDSC_SERVICE_DID_NOT_RESPOND) {
+    uint64_t now = mcsi_now_ms();
+    if (!t->lost_since) t->lost_since = now;
+    t->losses++;
+    return now - t->lost_since < loss_budget_ms(t->sess);
+  }
+  if (t->retries >= MCSI_MAX_RETRIES) return 0;
   t->retries++;
   return 1;
 }

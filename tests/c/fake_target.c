@@ -110,6 +110,7 @@ typedef struct fake_conn {
   int initial_r2t, immediate_data;
   uint32_t first_burst, max_burst;
   unsigned cmds;          /* SCSI commands on this connection */
+  unsigned number;        /* 1 for the first connection accepted, 2 for the next... */
   uint32_t next_ttt;
   int window;             /* cmd_window or later_window, see fake_target_opts */
   uint32_t adv_statsn[FAKE_ADV_RING], adv_max[FAKE_ADV_RING];  /* MaxCmdSN sent with StatSN */
@@ -136,7 +137,7 @@ struct fake_target {
   atomic_int stop;
   atomic_uint n_conns, n_logins, n_sessions, n_cmds, n_nops, n_logouts, n_r2ts, n_dataouts;
   atomic_uint n_window_violations, n_reserved_violations, n_resets, n_eofs;
-  int dropped;            /* DROP_MID_IO with drop_once: done */
+  unsigned dropped;       /* DROP_MID_IO: connections dropped so far */
   atomic_uint n_mcs_cmds;
   atomic_uint n_io_cmds, n_storm_answers, n_rw, n_fua, n_dpo, max_rw_blocks, storm_left;
   atomic_uint n_sync, n_unmap;
@@ -1265,6 +1266,14 @@ static void fake_reject(fake_conn *c, const uint8_t *bhs, uint8_t reason)
   fake_send(c, &h, bhs, MCSI_BHS_LEN);
 }
 
+/* DROP_MID_IO: every connection it was to drop is dropped (drop_once: one,
+ * drop_count: that many, else no limit). */
+static int fake_drops_done(const fake_target *ft)
+{
+  unsigned most = ft->o.drop_once ? 1 : ft->o.drop_count;
+  return most && ft->dropped >= most;
+}
+
 /* Scenario hooks on a SCSI command; 1 when the command was handled. */
 static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd)
 {
@@ -1272,9 +1281,9 @@ static int fake_scsi_scenario(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr 
 
   switch (ft->o.scenario) {
   case FAKE_DROP_MID_IO:
-    if (c->cmds != ft->o.drop_after || (ft->o.drop_once && ft->dropped))
+    if (c->cmds != ft->o.drop_after || fake_drops_done(ft) || (ft->o.drop_conn && c->number != ft->o.drop_conn))
       return 0;
-    ft->dropped = 1;
+    ft->dropped++;
     c->mute = 1;
     fake_close_later(c);
     return 1;
@@ -1370,7 +1379,7 @@ static void fake_scsi(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *cmd, co
     pthread_mutex_unlock(&ft->log_lock);
   }
   if (!(ft->o.scenario == FAKE_DROP_MID_IO && ft->o.variant == FAKE_DROP_UNSEEN && c->cmds == ft->o.drop_after &&
-        !(ft->o.drop_once && ft->dropped)))
+        !fake_drops_done(ft) && !(ft->o.drop_conn && c->number != ft->o.drop_conn)))
     fake_cmdsn(c, cmd);                        /* FAKE_DROP_UNSEEN: lost on the way, a CmdSN hole */
   fake_count_rw(ft, cmd);
   if (!fake_storm_answer(ft, c, cmd) && !fake_scsi_scenario(ft, c, cmd))
@@ -1388,6 +1397,8 @@ static void fake_nop(fake_target *ft, fake_conn *c, const mcsi_pdu_hdr *req, con
   fake_cmdsn(c, req);
   if (req->itt == MCSI_RSVD_TAG)
     return;                                    /* an answer to a NOP-In of ours */
+  if (ft->o.mute_nops_conn && c->number == ft->o.mute_nops_conn)
+    return;                                    /* a slow path: the probe stays unanswered */
   memset(&h, 0, sizeof h);
   h.opcode = MCSI_OP_NOP_IN;
   h.flags = MCSI_F_FINAL;
@@ -1584,6 +1595,7 @@ static fake_conn *fake_conn_new(fake_target *ft, int fd)
     return NULL;
   c->ft = ft;
   c->fd = fd;
+  c->number = atomic_load(&ft->n_conns);
   c->window = atomic_load(&ft->n_conns) > 1 && ft->o.later_window ? ft->o.later_window : ft->o.cmd_window;
   c->statsn = ft->next_statsn;
   ft->next_statsn += 0x1000;

@@ -100,6 +100,10 @@ typedef struct fake_target_opts {
   int cmd_window;              /* MaxCmdSN = ExpCmdSN + cmd_window - 1; 0: 32; < 0: closed */
   int later_window;            /* the same for every session after the first; 0: cmd_window */
   int drop_once;               /* DROP_MID_IO: only the first connection drops */
+  unsigned drop_count;         /* DROP_MID_IO: only the first drop_count connections drop; 0: all */
+  unsigned drop_conn;          /* DROP_MID_IO: nonzero: only the connection accepted drop_conn-th drops */
+  unsigned mute_nops_conn;     /* nonzero: NOP-Outs on the connection accepted mute_nops_conn-th
+                                  are never answered (a slow path under its probes) */
   /* Text the target chooses, sent as it is (any bytes but NUL: invalid UTF-8
    * too); the strings must live as long as the target. */
   const char *target_alias;    /* TargetAlias of a normal login (in its operational stage); NULL:
