@@ -44,32 +44,53 @@ static void on_handshake_deadline(mcsi_initiator *ini, void *arg)
   nbd_client_settle(c);
 }
 
-int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
+/* A client of e on fd with its read buffer and its fd watch, not yet listed; NULL when short of memory. */
+static nbd_client *client_alloc(mcsi_nbd_export *e, int fd)
 {
   nbd_client *c = calloc(1, sizeof *c);
-  if (!c) return -1;
+  if (!c || !(c->rxbuf = malloc(RXBUF_SIZE))) {
+    free(c);
+    return NULL;
+  }
   c->exp = e;
   c->fd = fd;
-  c->tls_required = is_tcp && e->opts.tls != MCSI_NBD_TLS_OFF;
-  if (!(c->rxbuf = malloc(RXBUF_SIZE))) {
-    free(c);
-    return -1;
-  }
   c->watching = MCSI_FD_READABLE;
   c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
-  c->hs_timer = mcsi_timer_add(e->ini, (uint64_t)e->opts.handshake_timeout_ms, on_handshake_deadline, c);
-  if (!c->watch || !c->hs_timer) {
-    if (c->watch) mcsi_fd_unwatch(e->ini, c->watch);
-    if (c->hs_timer) mcsi_timer_cancel(e->ini, c->hs_timer);
+  if (!c->watch) {
     free(c->rxbuf);
     free(c);
-    return -1;
+    return NULL;
   }
+  return c;
+}
+
+static void client_free_unlisted(nbd_client *c)
+{
+  mcsi_fd_unwatch(c->exp->ini, c->watch);
+  free(c->rxbuf);
+  free(c);
+}
+
+static void client_list(mcsi_nbd_export *e, nbd_client *c)
+{
   c->next = e->clients;
   if (e->clients) e->clients->prev = c;
   e->clients = c;
   e->nclients++;
   e->stats.clients_total++;
+}
+
+int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
+{
+  nbd_client *c = client_alloc(e, fd);
+  if (!c) return -1;
+  c->tls_required = is_tcp && e->opts.tls != MCSI_NBD_TLS_OFF;
+  c->hs_timer = mcsi_timer_add(e->ini, (uint64_t)e->opts.handshake_timeout_ms, on_handshake_deadline, c);
+  if (!c->hs_timer) {
+    client_free_unlisted(c);
+    return -1;
+  }
+  client_list(e, c);
   c->busy++;
   nbd_handshake_start(c);
   c->busy--;
@@ -80,29 +101,13 @@ int nbd_client_new(mcsi_nbd_export *e, int fd, int is_tcp)
 int nbd_client_adopt(mcsi_nbd_export *e, int fd, const uint8_t *unread, size_t len, unsigned negotiated)
 {
   if (len > RXBUF_SIZE) return -1;
-  nbd_client *c = calloc(1, sizeof *c);
-  if (!c || !(c->rxbuf = malloc(RXBUF_SIZE))) {
-    free(c);
-    return -1;
-  }
-  c->exp = e;
-  c->fd = fd;
+  nbd_client *c = client_alloc(e, fd);
+  if (!c) return -1;
   c->structured = !!(negotiated & MCSI_NBD_NEGOTIATED_STRUCTURED);
   c->meta_alloc = !!(negotiated & MCSI_NBD_NEGOTIATED_META_ALLOC);
   memcpy(c->rxbuf, unread, len);
   c->rx_len = len;
-  c->watching = MCSI_FD_READABLE;
-  c->watch = mcsi_fd_watch(e->ini, fd, MCSI_FD_READABLE, on_client_fd, c);
-  if (!c->watch) {
-    free(c->rxbuf);
-    free(c);
-    return -1;
-  }
-  c->next = e->clients;
-  if (e->clients) e->clients->prev = c;
-  e->clients = c;
-  e->nclients++;
-  e->stats.clients_total++;
+  client_list(e, c);
   nbd_client_expect(c, NBD_PH_REQ_HDR, NBD_REQUEST_SIZE);
   nbd_client_settle(c);                          /* what was read ahead is taken now */
   return 0;
