@@ -105,6 +105,20 @@ function H.run(cmd)
   return (how == "exit" and code or 128 + (code or 0)), out
 end
 
+-- Runs a shell command under `timeout SECONDS`; exit code, stdout, stderr (kept apart).
+function H.run3(cmd, seconds)
+  local out, err = os.tmpname(), os.tmpname()
+  local rc = H.run(string.format("(timeout %d %s >%s 2>%s)", seconds, cmd, shq(out), shq(err)))
+  local function slurp(f)
+    local fh = io.open(f)
+    local text = fh:read("a")
+    fh:close()
+    os.remove(f)
+    return text
+  end
+  return rc, slurp(out), slurp(err)
+end
+
 -- Runs Lua code in a child interpreter (the mcsi program under ASan, else
 -- lua5.4); returns its exit code and output (stdout and stderr).
 H.interp = in_program and H.mcsi_bin or "lua5.4"

@@ -7,19 +7,7 @@ local lu = H.lu
 local args = require "mcsi.args"
 local M = H.shq(H.mcsi_bin)
 
--- Runs a shell command; exit code, stdout, stderr (kept apart).
-local function run3(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local rc = H.run(string.format("(timeout 30 %s >%s 2>%s)", cmd, H.shq(out), H.shq(err)))
-  local function slurp(f)
-    local fh = io.open(f)
-    local s = fh:read("a")
-    fh:close()
-    os.remove(f)
-    return s
-  end
-  return rc, slurp(out), slurp(err)
-end
+local function run3(cmd) return H.run3(cmd, 30) end   -- rc, stdout, stderr (bounded)
 
 local SPEC = {
   program = "t.lua", usage = "t.lua --target IQN --portal A...",

@@ -23,19 +23,7 @@ local CLI = H.shq(H.build .. "/mcsi-iscsicli")
 
 local D
 
--- rc, stdout, stderr of a shell command (bounded)
-local function run3(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local rc = H.run(string.format("(timeout 60 %s >%s 2>%s)", cmd, H.shq(out), H.shq(err)))
-  local function slurp(f)
-    local fh = io.open(f)
-    local s = fh:read("a")
-    fh:close()
-    os.remove(f)
-    return s
-  end
-  return rc, slurp(out), slurp(err)
-end
+local function run3(cmd) return H.run3(cmd, 60) end   -- rc, stdout, stderr (bounded)
 
 -- the program on the test's daemon; opts go at the END of the line (anywhere works)
 local function cli(args)
