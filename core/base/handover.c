@@ -41,6 +41,11 @@ static void put_u32(wbuf *w, uint32_t v)
   uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
   put(w, b, 4);
 }
+static void put_u64(wbuf *w, uint64_t v)
+{
+  put_u32(w, (uint32_t)(v >> 32));
+  put_u32(w, (uint32_t)v);
+}
 static void put_str(wbuf *w, const char *s)
 {
   size_t n = strlen(s);
@@ -56,6 +61,7 @@ static void put_params(wbuf *w, const mcsi_params *p)
 
 static void put_conn(wbuf *w, const mcsi_handover_conn *c)
 {
+  put_u64(w, c->id);
   put_u16(w, c->cid);
   put_u8(w, c->leading);
   put_u8(w, c->active);
@@ -74,6 +80,7 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
   wbuf w = { 0 };
   put(&w, MCSI_HANDOVER_MAGIC, 8);
   put_u32(&w, MCSI_HANDOVER_VERSION);
+  put_u64(&w, s->id);
   put(&w, s->isid, 6);
   put_u16(&w, s->tsih);
   put_u16(&w, s->tpgt);
@@ -125,6 +132,11 @@ static uint32_t get_u32(rbuf *r, const char *what)
 {
   const uint8_t *b = take(r, 4, what);
   return b ? (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3] : 0;
+}
+static uint64_t get_u64(rbuf *r, const char *what)
+{
+  uint64_t hi = get_u32(r, what);
+  return hi << 32 | get_u32(r, what);
 }
 /* A string of at most cap - 1 bytes, without NULs. */
 static mcsi_status get_str(rbuf *r, char *dst, size_t cap, const char *what)
@@ -179,6 +191,7 @@ static mcsi_status get_params(rbuf *r, mcsi_params *p, const char *whose)
 static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
 {
   mcsi_status st;
+  c->id = get_u64(r, "connection id");
   c->cid = get_u16(r, "CID");
   c->leading = get_u8(r, "leading");
   c->active = get_u8(r, "active");
@@ -187,6 +200,7 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   c->exp_statsn = get_u32(r, "ExpStatSN");
   c->fd_index = get_u32(r, "fd index");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
+  if (!c->id) return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has id 0", c->cid);
   if (c->leading > 1 || c->active > 1 || c->primary > 1) return bad(r, "a connection flag is not 0 or 1");
   if (c->fd_index >= nfds)
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u names fd %u of %zu given",
@@ -204,14 +218,20 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   return ISDSC_SUCCESS;
 }
 
-/* Across connections: distinct CIDs and fds, at most one leading. */
+/* Across connections: distinct CIDs, fds and ids (none the session's), at most one leading. */
 static mcsi_status check_conns(rbuf *r, const mcsi_handover_session *s)
 {
   unsigned leading = 0;
   for (uint32_t i = 0; i < s->nconns; i++) {
     leading += s->conns[i].leading;
+    if (s->conns[i].id == s->id)
+      return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has the session's id 0x%016llx",
+                      s->conns[i].cid, (unsigned long long)s->id);
     for (uint32_t j = 0; j < i; j++) {
       if (s->conns[i].cid == s->conns[j].cid) return bad(r, "two connections with one CID");
+      if (s->conns[i].id == s->conns[j].id)
+        return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: two connections with id 0x%016llx",
+                        (unsigned long long)s->conns[i].id);
       if (s->conns[i].fd_index == s->conns[j].fd_index) return bad(r, "two connections on one fd");
     }
   }
@@ -235,12 +255,14 @@ static mcsi_status check_numbers(rbuf *r, const mcsi_handover_session *s)
 static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
 {
   mcsi_status st;
+  s->id = get_u64(r, "session id");
   const uint8_t *isid = take(r, 6, "ISID");
   if (isid) memcpy(s->isid, isid, 6);
   s->tsih = get_u16(r, "TSIH");
   s->tpgt = get_u16(r, "TPGT");
   s->tpgt_known = get_u8(r, "TPGT known");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
+  if (!s->id) return bad(r, "session id 0");
   if (s->tpgt_known > 1) return bad(r, "TPGT known is not 0 or 1");
   if ((st = get_str(r, s->target, sizeof s->target, "target name")) ||
       (st = get_str(r, s->target_alias, sizeof s->target_alias, "target alias")) ||

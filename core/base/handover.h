@@ -12,13 +12,14 @@
 #include "params.h"
 
 #define MCSI_HANDOVER_MAGIC "MCSI-HO\n"   /* 8 bytes, then the version */
-#define MCSI_HANDOVER_VERSION 1u
+#define MCSI_HANDOVER_VERSION 2u          /* 2: the session's and each connection's id (1: none) */
 #define MCSI_HANDOVER_MAX_CONNS 16u       /* connections of one handed session */
 #define MCSI_HANDOVER_RX_MAX (64u * 1024) /* bytes of a connection read but not yet parsed */
 #define MCSI_HANDOVER_BLOB_MAX (2u << 20)
 
 /* One connection: what its login negotiated, where its numbers are. */
 typedef struct mcsi_handover_conn {
+  mcsi_id id;                           /* its UniqueConnectionId in the exporter: kept by the importer */
   uint16_t cid;
   uint8_t leading;
   uint8_t active, primary;              /* its MC/S roles */
@@ -33,6 +34,7 @@ typedef struct mcsi_handover_conn {
 
 /* One session, quiesced: no command in flight, every connection at a PDU boundary. */
 typedef struct mcsi_handover_session {
+  mcsi_id id;                           /* its UniqueSessionId in the exporter: kept by the importer */
   uint8_t isid[6];
   uint16_t tsih, tpgt;
   uint8_t tpgt_known;
@@ -51,8 +53,8 @@ typedef struct mcsi_handover_session {
 int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *len);
 /* Reads a blob made with nfds sockets beside it, every field checked
  * (magic, version, lengths, counts, fd indexes, sequence numbers,
- * parameters, the checksum). ISDSC_UNSUPPORTED_VERSION for another
- * version, ISDSC_INVALID_PARAMETER for anything else wrong, the reason in
- * msg (MCSI_MSG_MAX bytes). */
+ * parameters, ids: nonzero and no two alike, the checksum).
+ * ISDSC_UNSUPPORTED_VERSION for another version, ISDSC_INVALID_PARAMETER
+ * for anything else wrong, the reason in msg (MCSI_MSG_MAX bytes). */
 mcsi_status mcsi_handover_decode(const uint8_t *p, size_t len, size_t nfds, mcsi_handover_session *s, char *msg);
 #endif

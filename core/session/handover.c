@@ -30,6 +30,7 @@ int mcsi_session_quiet(const mcsi_session *s)
 static void export_conn(mcsi_conn *c, mcsi_handover_conn *hc, uint32_t index)
 {
   const uint8_t *rx;
+  hc->id = c->id;
   hc->cid = c->cid;
   hc->leading = (uint8_t)(c->leading != 0);
   hc->exp_statsn = c->exp_statsn;
@@ -51,6 +52,7 @@ mcsi_status mcsi_session_export(mcsi_session *s, mcsi_handover_session *out, cha
     return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "%u connections (a handover carries 1..%u)", s->nconns,
                     MCSI_HANDOVER_MAX_CONNS);
   memset(out, 0, offsetof(mcsi_handover_session, conns));
+  out->id = s->id;
   memcpy(out->isid, s->isid, sizeof out->isid);
   out->tsih = s->tsih;
   out->tpgt = s->tpgt;
@@ -111,6 +113,7 @@ void mcsi_session_adopt(mcsi_session *s, const mcsi_handover_session *hs)
 
 mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd)
 {
+  c->id = hc->id;                       /* the exporter's (the initiator made sure it is free here) */
   c->cid = hc->cid;
   c->leading = hc->leading;
   c->params = hc->params;
