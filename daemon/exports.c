@@ -621,6 +621,8 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
   json_object_set_new(st, "ReadModifyWrites", json_integer((json_int_t)in.rmw));
   json_object_set_new(st, "OverlapWaits", json_integer((json_int_t)in.overlap_waits));
   json_object_set_new(st, "BlockStatus", json_integer((json_int_t)in.block_status));
+  json_object_set_new(st, "ReplyWrites", json_integer((json_int_t)in.reply_writes));
+  json_object_set_new(st, "RequestAllocations", json_integer((json_int_t)in.request_allocs));
   mcsid_export_tls_json(o, &in);
 }
 
