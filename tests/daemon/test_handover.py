@@ -307,6 +307,10 @@ class TestHandover(mcsid_test.DaemonCase):
         r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
         sid = result(r).get("UniqueSessionId")
         self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
+        for _ in range(40):                    # command tags come from the id counter: the next ids are larger
+            read(c, sid, 0, 1)
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal()})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: a second connection %r" % (r,))
         ids_before = all_ids(sessions(c))
         sub = d.client(timeout=10)
         t.status(sub.call("Subscribe"), "ISDSC_SUCCESS", "a subscriber (every kind)")
