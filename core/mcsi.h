@@ -557,7 +557,8 @@ typedef struct mcsi_lb_path {
  *     mcsi_last_message says what was replaced. On success the sockets are
  *     the library's; a failing Status (ISDSC_UNSUPPORTED_VERSION for a
  *     blob of another format, e.g. version 1, which carried no ids;
- *     ISDSC_INVALID_PARAMETER for a damaged one, an id 0 or two alike)
+ *     ISDSC_INVALID_PARAMETER for a damaged one, an id 0 or
+ *     above 2^53 - 1, two ids alike)
  *     leaves them the caller's.
  *  3. The exporter then: mcsi_session_handover_commit (the successor took
  *     it: the session is forgotten here without a word to the target, its

@@ -200,7 +200,9 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   c->exp_statsn = get_u32(r, "ExpStatSN");
   c->fd_index = get_u32(r, "fd index");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
-  if (!c->id) return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has id 0", c->cid);
+  if (!c->id || c->id > MCSI_HANDOVER_ID_MAX)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has id 0x%016llx (1..2^53-1)",
+                    c->cid, (unsigned long long)c->id);
   if (c->leading > 1 || c->active > 1 || c->primary > 1) return bad(r, "a connection flag is not 0 or 1");
   if (c->fd_index >= nfds)
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u names fd %u of %zu given",
@@ -262,7 +264,9 @@ static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
   s->tpgt = get_u16(r, "TPGT");
   s->tpgt_known = get_u8(r, "TPGT known");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
-  if (!s->id) return bad(r, "session id 0");
+  if (!s->id || s->id > MCSI_HANDOVER_ID_MAX)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: session id 0x%016llx (1..2^53-1)",
+                    (unsigned long long)s->id);
   if (s->tpgt_known > 1) return bad(r, "TPGT known is not 0 or 1");
   if ((st = get_str(r, s->target, sizeof s->target, "target name")) ||
       (st = get_str(r, s->target_alias, sizeof s->target_alias, "target alias")) ||

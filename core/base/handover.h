@@ -16,6 +16,10 @@
 #define MCSI_HANDOVER_MAX_CONNS 16u       /* connections of one handed session */
 #define MCSI_HANDOVER_RX_MAX (64u * 1024) /* bytes of a connection read but not yet parsed */
 #define MCSI_HANDOVER_BLOB_MAX (2u << 20)
+/* The largest id a blob may carry: 2^53 - 1, exact as a JSON number in any
+ * client; a counter never gets there, and the importer's allocator, moved
+ * past it, stays far from wrapping to 0. */
+#define MCSI_HANDOVER_ID_MAX ((1ull << 53) - 1)
 
 /* One connection: what its login negotiated, where its numbers are. */
 typedef struct mcsi_handover_conn {
@@ -53,7 +57,7 @@ typedef struct mcsi_handover_session {
 int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *len);
 /* Reads a blob made with nfds sockets beside it, every field checked
  * (magic, version, lengths, counts, fd indexes, sequence numbers,
- * parameters, ids: nonzero and no two alike, the checksum).
+ * parameters, ids: 1..MCSI_HANDOVER_ID_MAX and no two alike, the checksum).
  * ISDSC_UNSUPPORTED_VERSION for another version, ISDSC_INVALID_PARAMETER
  * for anything else wrong, the reason in msg (MCSI_MSG_MAX bytes). */
 mcsi_status mcsi_handover_decode(const uint8_t *p, size_t len, size_t nfds, mcsi_handover_session *s, char *msg);

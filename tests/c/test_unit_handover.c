@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_handover.c: the ids of a handed session (issue 17). The blob
  * (version 2) carries the session's and each connection's id and round
- * trips them; the reader refuses an id 0, two connections with one id, a
- * connection with the session's id, and a blob of version 1 (the format
- * without ids: ISDSC_UNSUPPORTED_VERSION); mcsi_handover_blob_session_id
- * reads the id; mcsi_id_reserve moves the id allocator past an id (never
- * back). No target: see test_handover.c for sessions handed for real. */
+ * trips them; the reader refuses an id 0 or above 2^53 - 1, two
+ * connections with one id, a connection with the session's id, and a blob
+ * of version 1 (the format without ids: ISDSC_UNSUPPORTED_VERSION);
+ * mcsi_handover_blob_session_id reads the id; mcsi_id_reserve moves the id
+ * allocator past an id (never back). No target: see test_handover.c for
+ * sessions handed for real. */
 #include <stdlib.h>
 #include <string.h>
 #include "base.h"
@@ -19,7 +20,7 @@ static mcsi_handover_session *good(void)
                           .max_send_dsl = 8192, .max_burst = 262144, .first_burst = 65536, .time2wait = 2,
                           .time2retain = 20, .max_outstanding_r2t = 1, .data_pdu_in_order = 1, .data_seq_in_order = 1 };
   memset(&s, 0, sizeof s);
-  s.id = 0x1000000000000042ull;         /* all 64 bits travel */
+  s.id = MCSI_HANDOVER_ID_MAX;          /* the largest: all its 53 bits travel */
   s.tsih = 7;
   strcpy(s.target, "iqn.2026-11.org.mcsi.test:plain");
   s.params = p;
@@ -69,7 +70,7 @@ int main(void)
   mcsi_handover_session *s = good();
   mcsi_status st = round_trip(s, &out, msg);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "a blob with ids decodes (%s)", msg);
-  T_EQ_U64(out.id, s->id, "the session id round trips, all 64 bits");
+  T_EQ_U64(out.id, s->id, "the session id round trips, the largest allowed (2^53 - 1)");
   T_OK(out.conns[0].id == 0x43 && out.conns[1].id == 0x44, "each connection's id round trips");
 
   uint8_t *blob = NULL;
@@ -85,10 +86,16 @@ int main(void)
 
   s = good();
   s->id = 0;
-  refused(s, "session id 0", "session id 0");
+  refused(s, "session id 0", "session id 0x0000000000000000");
+  s = good();
+  s->id = MCSI_HANDOVER_ID_MAX + 1;
+  refused(s, "a session id above 2^53 - 1 (the allocator could wrap; JSON clients lose bits)", "(1..2^53-1)");
   s = good();
   s->conns[1].id = 0;
-  refused(s, "a connection id 0", "has id 0");
+  refused(s, "a connection id 0", "has id 0x0000000000000000");
+  s = good();
+  s->conns[1].id = UINT64_MAX;
+  refused(s, "a connection id of 2^64 - 1", "has id 0xffffffffffffffff");
   s = good();
   s->conns[1].id = s->conns[0].id;
   refused(s, "two connections with one id", "two connections with id 0x0000000000000043");
