@@ -278,7 +278,8 @@ class TestHandover(mcsid_test.DaemonCase):
             x = wait_for(lambda: [e for e in result(c.call("ListExports")).get("Exports", [])
                                   if e.get("State") == "up"], 20) or [{}]
             t.ok(x[0].get("UniqueSessionId") == ids_before[chap][0] and x[0].get("IsPersistent"),
-                 "handover %d: the persistent export is up on the same session id (%s)" % (n, x[0].get("UniqueSessionId")))
+                 "handover %d: the persistent export is up on the same session id (%s)"
+                 % (n, x[0].get("UniqueSessionId")))
             t.is_(x[0].get("ExportId"), export_id, "handover %d: and keeps its ExportId" % n)
             t.is_(target_view(d.iqn), view, "handover %d: tgt shows the same sessions and connections" % n)
             nsid = now.get(plain, {}).get("UniqueSessionId")
@@ -392,6 +393,7 @@ class TestHandover(mcsid_test.DaemonCase):
         up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
         self.assertTrue(up, "setup: the export is up: %r %r" % (r, c.call("ListExports")))
         sock = os.path.join(d.export_dir, "h.sock")
+        psid = sessions(c).get(plain, {}).get("UniqueSessionId")
         c.close()
         out = os.path.join(d.dir, "fio.json")
         uri = "nbd://127.0.0.1:%d/h" % port if tcp else "nbd+unix:///h?socket=" + sock
@@ -434,6 +436,14 @@ class TestHandover(mcsid_test.DaemonCase):
             t.ok(False, "fio's report reads (%s)" % e)
         t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
         c = d.client()
+        pol = wait_for(lambda: [p for p in result(c.call("ListPolicies")).get("Policies", [])
+                                if p.get("State") == "running"], 10) or []
+        t.ok(len(pol) == 1 and pol[0].get("UniqueSessionId") == psid,
+             "the keeper's policy runs on the session's id from before the handovers (%s, %s)" % (psid, pol))
+        x = [e for e in result(c.call("ListExports")).get("Exports", []) if e.get("State") == "up"]
+        now = sessions(c).get(plain, {}).get("UniqueSessionId")
+        t.ok(len(x) == 1 and x[0].get("UniqueSessionId") == psid and now == psid,
+             "SessionList and the export name the session by that id still (%s)" % now)
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
