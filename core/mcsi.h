@@ -551,7 +551,9 @@ typedef struct mcsi_lb_path {
  *     numbers go on. It keeps its ids: *session_id is the id the session
  *     had in the exporter (mcsi_handover_blob_session_id), and each
  *     connection keeps its connection id; every id this process makes later
- *     is larger. An id already used by a session or connection of this
+ *     is larger. Its counters (MCSI_SI_COMMANDS_RETRIED, _RECOVERIES, each
+ *     connection's statistics and latency histogram) go on from the
+ *     exporter's values. An id already used by a session or connection of this
  *     initiator (importing into a busy one) is replaced by a fresh one: the
  *     import still succeeds, *session_id then differs from the blob's and
  *     mcsi_last_message says what was replaced. On success the sockets are

@@ -59,6 +59,23 @@ static void put_params(wbuf *w, const mcsi_params *p)
   for (size_t i = 0; i < NPARAMS; i++) put_u32(w, v[i]);
 }
 
+static void put_u64s(wbuf *w, const uint64_t *v, size_t n)
+{
+  put_u32(w, (uint32_t)n);
+  for (size_t i = 0; i < n; i++) put_u64(w, v[i]);
+}
+
+/* A connection's counters: the transport's, its own, the latency histogram (counted, then each). */
+static void put_counters(wbuf *w, const mcsi_handover_conn *c)
+{
+  const mcsi_conn_stats *t = &c->stats;
+  const uint64_t v[] = { t->bytes_sent, t->bytes_received, t->pdus_sent, t->pdus_received, t->commands,
+                         t->digest_errors, t->timeout_errors, t->format_errors, c->commands, c->format_errors,
+                         c->timeout_errors, c->latency.sum_us };
+  put_u64s(w, v, sizeof v / sizeof v[0]);
+  put_u64s(w, c->latency.bucket, MCSI_LATENCY_BUCKETS);
+}
+
 static void put_conn(wbuf *w, const mcsi_handover_conn *c)
 {
   put_u64(w, c->id);
@@ -71,6 +88,7 @@ static void put_conn(wbuf *w, const mcsi_handover_conn *c)
   put_u32(w, c->fd_index);
   put_params(w, &c->params);
   put_str(w, c->portal);
+  put_counters(w, c);
   put_u32(w, c->rx_len);
   put(w, c->rx, c->rx_len);
 }
@@ -94,6 +112,8 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
   put_u32(&w, s->next_itt);
   put_u16(&w, s->next_cid);
   put_u32(&w, s->policy);
+  put_u64(&w, s->commands_retried);
+  put_u32(&w, s->recoveries);
   put_u32(&w, s->nconns);
   for (uint32_t i = 0; i < s->nconns && i < MCSI_HANDOVER_MAX_CONNS; i++) put_conn(&w, &s->conns[i]);
   if (!w.oom) put_u32(&w, mcsi_crc32c(w.p, w.len));
@@ -188,6 +208,32 @@ static mcsi_status get_params(rbuf *r, mcsi_params *p, const char *whose)
   return check_params(r, p, whose);
 }
 
+/* n 64-bit values, after their count (which must be n). */
+static mcsi_status get_u64s(rbuf *r, uint64_t *v, size_t n, const char *what)
+{
+  uint32_t count = get_u32(r, what);
+  if (!r->bad && count != n)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: %u %s, not %zu", count, what, n);
+  for (size_t i = 0; i < n; i++) v[i] = get_u64(r, what);
+  return r->bad ? ISDSC_INVALID_PARAMETER : ISDSC_SUCCESS;
+}
+
+static mcsi_status get_counters(rbuf *r, mcsi_handover_conn *c)
+{
+  uint64_t v[12];
+  mcsi_status st = get_u64s(r, v, 12, "counters");
+  if (!st) st = get_u64s(r, c->latency.bucket, MCSI_LATENCY_BUCKETS, "latency buckets");
+  if (st) return st;
+  c->stats = (mcsi_conn_stats){ .bytes_sent = v[0], .bytes_received = v[1], .pdus_sent = v[2],
+                                .pdus_received = v[3], .commands = v[4], .digest_errors = v[5],
+                                .timeout_errors = v[6], .format_errors = v[7] };
+  c->commands = v[8];
+  c->format_errors = v[9];
+  c->timeout_errors = v[10];
+  c->latency.sum_us = v[11];
+  return ISDSC_SUCCESS;
+}
+
 static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
 {
   mcsi_status st;
@@ -207,7 +253,8 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   if (c->fd_index >= nfds)
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u names fd %u of %zu given",
                     c->cid, c->fd_index, nfds);
-  if ((st = get_params(r, &c->params, "a connection")) || (st = get_str(r, c->portal, sizeof c->portal, "portal")))
+  if ((st = get_params(r, &c->params, "a connection")) || (st = get_str(r, c->portal, sizeof c->portal, "portal")) ||
+      (st = get_counters(r, c)))
     return st;
   c->rx_len = get_u32(r, "unread length");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
@@ -278,6 +325,8 @@ static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
   s->next_itt = get_u32(r, "next ITT");
   s->next_cid = get_u16(r, "next CID");
   s->policy = get_u32(r, "policy");
+  s->commands_retried = get_u64(r, "commands retried");
+  s->recoveries = get_u32(r, "recoveries");
   s->nconns = get_u32(r, "connection count");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
   if (s->nconns < 1 || s->nconns > MCSI_HANDOVER_MAX_CONNS || s->nconns > nfds)

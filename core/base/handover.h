@@ -9,10 +9,12 @@
 #define MCSI_HANDOVER_H
 #include <stddef.h>
 #include <stdint.h>
+#include "info.h"
+#include "latency.h"
 #include "params.h"
 
 #define MCSI_HANDOVER_MAGIC "MCSI-HO\n"   /* 8 bytes, then the version */
-#define MCSI_HANDOVER_VERSION 2u          /* 2: the session's and each connection's id (1: none) */
+#define MCSI_HANDOVER_VERSION 2u          /* 2: the ids and counters of the session and its connections (1: none) */
 #define MCSI_HANDOVER_MAX_CONNS 16u       /* connections of one handed session */
 #define MCSI_HANDOVER_RX_MAX (64u * 1024) /* bytes of a connection read but not yet parsed */
 #define MCSI_HANDOVER_BLOB_MAX (2u << 20)
@@ -32,6 +34,9 @@ typedef struct mcsi_handover_conn {
   uint32_t fd_index;                    /* its socket: this index in the fd array */
   mcsi_params params;
   char portal[80];
+  mcsi_conn_stats stats;                /* the transport's counters (bytes, PDUs, its errors) */
+  uint64_t commands, format_errors, timeout_errors;   /* the connection's own counters */
+  mcsi_latency latency;                 /* its command latency histogram */
   uint32_t rx_len;                      /* bytes already read of the next PDU(s) */
   uint8_t rx[MCSI_HANDOVER_RX_MAX];
 } mcsi_handover_conn;
@@ -49,6 +54,8 @@ typedef struct mcsi_handover_session {
   uint32_t next_itt;
   uint16_t next_cid;
   uint32_t policy;                      /* enum mcsi_lb_policy */
+  uint64_t commands_retried;            /* counters: they go on growing in the importer */
+  uint32_t recoveries;
   uint32_t nconns;
   mcsi_handover_conn conns[MCSI_HANDOVER_MAX_CONNS];
 } mcsi_handover_session;

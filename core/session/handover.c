@@ -37,6 +37,11 @@ static void export_conn(mcsi_conn *c, mcsi_handover_conn *hc, uint32_t index)
   hc->fd_index = index;
   hc->params = c->params;
   snprintf(hc->portal, sizeof hc->portal, "%s", mcsi_conn_portal(c));
+  hc->stats = *mcsi_transport_stats(&c->tp);
+  hc->commands = c->commands;
+  hc->format_errors = c->format_errors;
+  hc->timeout_errors = c->timeout_errors;
+  hc->latency = c->latency;
   hc->rx_len = (uint32_t)mcsi_transport_unread(&c->tp, &rx);
   memcpy(hc->rx, rx, hc->rx_len);
 }
@@ -65,6 +70,7 @@ mcsi_status mcsi_session_export(mcsi_session *s, mcsi_handover_session *out, cha
   out->max_cmdsn = s->max_cmdsn;
   out->next_itt = s->next_itt;
   out->next_cid = s->next_cid;
+  out->commands_retried = s->commands_retried;
   mcsi_conn *c;
   uint32_t n = 0;
   FOR_CONNS(s, c) export_conn(c, &out->conns[n], n), n++;
@@ -109,6 +115,7 @@ void mcsi_session_adopt(mcsi_session *s, const mcsi_handover_session *hs)
   s->max_cmdsn = hs->max_cmdsn;
   s->next_itt = hs->next_itt;
   s->next_cid = hs->next_cid;
+  s->commands_retried = hs->commands_retried;
 }
 
 mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd)
@@ -122,6 +129,11 @@ mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd)
   mcsi_status st = mcsi_transport_adopt(&c->tp, fd, (int)hc->params.header_digest, (int)hc->params.data_digest,
                                         hc->params.max_recv_dsl, hc->rx, hc->rx_len, c->message);
   if (st) return st;
+  mcsi_transport_restore_stats(&c->tp, &hc->stats);   /* its counters go on growing */
+  c->commands = hc->commands;
+  c->format_errors = hc->format_errors;
+  c->timeout_errors = hc->timeout_errors;
+  c->latency = hc->latency;
   c->state = MCSI_CONN_ACTIVE;
   return ISDSC_SUCCESS;
 }

@@ -118,6 +118,19 @@ static int same_conn_ids(const ids *a, const ids *b)
   return a->n == b->n && !memcmp(a->conn, b->conn, a->n * sizeof a->conn[0]);
 }
 
+/* The counters of connection id in si (bytes and PDUs both ways, commands, latency sum), summed with
+ * weights so that any difference shows; 0 if no such connection. */
+static uint64_t counters_of(const mcsi_session_info *si, mcsi_id id)
+{
+  for (size_t i = 0; si && i < mcsi_session_info_connection_count(si); i++) {
+    if (T_CI(si, i, ID) != id) continue;
+    return T_CI(si, i, BYTES_SENT) + 3 * T_CI(si, i, BYTES_RECEIVED) + 5 * T_CI(si, i, PDUS_SENT) +
+           7 * T_CI(si, i, PDUS_RECEIVED) + 11 * T_CI(si, i, COMMANDS) + 13 * T_CI(si, i, LATENCY_SUM_US) +
+           17 * T_CI(si, i, LATENCY_BUCKET_0 + 6);
+  }
+  return 0;
+}
+
 static int any_conn_id_shared(const ids *a, const ids *b)
 {
   for (size_t i = 0; i < a->n; i++)
@@ -230,6 +243,7 @@ static void in_process(void)
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "A exports again (%s)", mcsi_last_message(a));
   if (!blob) return;
   T_EQ_U64(mcsi_handover_blob_session_id(blob->data, blob->len), sid, "the blob names A's session id");
+  mcsi_session_info *at_export = t_info(a, sid);   /* A is frozen: its counters stand still */
   mcsi_id bsid = 0;
   st = mcsi_session_handover_import(b, opts(), blob->data, blob->len, blob->fds, blob->nfds, &bsid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "B imports the session (%s)", mcsi_last_message(b));
@@ -238,6 +252,12 @@ static void in_process(void)
   ids in_b = ids_of(b, bsid);
   T_OK(same_conn_ids(&in_b, &in_a), "B's connections keep A's connection ids (0x%llx, 0x%llx)",
        (unsigned long long)in_b.conn[0], (unsigned long long)in_b.conn[1]);
+  mcsi_session_info *imported = t_info(b, bsid);
+  T_OK(counters_of(at_export, in_a.conn[0]) > 0 &&
+       counters_of(imported, in_a.conn[0]) == counters_of(at_export, in_a.conn[0]) &&
+       counters_of(imported, in_a.conn[1]) == counters_of(at_export, in_a.conn[1]),
+       "B's connections go on with A's counters (bytes, PDUs, commands, latency histogram)");
+  T_EQ_U64(T_SI(imported, COMMANDS_RETRIED), T_SI(at_export, COMMANDS_RETRIED), "and the session with its own");
   for (size_t i = 0; !st && i < blob->nfds; i++) blob->fds[i] = -1;   /* B's now */
   mcsi_handover_blob_free(blob);
   st = mcsi_session_handover_commit(a, sid);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_unit_handover.c: the ids of a handed session (issue 17). The blob
- * (version 2) carries the session's and each connection's id and round
- * trips them; the reader refuses an id 0 or above 2^53 - 1, two
+ * (version 2) carries the session's and each connection's id (and their
+ * counters) and round trips them; the reader refuses an id 0 or above 2^53 - 1, two
  * connections with one id, a connection with the session's id, and a blob
  * of version 1 (the format without ids: ISDSC_UNSUPPORTED_VERSION);
  * mcsi_handover_blob_session_id reads the id; mcsi_id_reserve moves the id
@@ -39,7 +39,15 @@ static mcsi_handover_session *good(void)
     s.conns[i].fd_index = i;
     s.conns[i].params = p;
     strcpy(s.conns[i].portal, "127.0.0.1:3260");
+    s.conns[i].stats.bytes_sent = 1000 + i;
+    s.conns[i].stats.format_errors = 3;
+    s.conns[i].commands = 77 + i;
+    s.conns[i].timeout_errors = 2;
+    s.conns[i].latency.sum_us = 123456;
+    s.conns[i].latency.bucket[MCSI_LATENCY_BUCKETS - 1] = 9;
   }
+  s.commands_retried = 5;
+  s.recoveries = 1;
   return &s;
 }
 
@@ -72,6 +80,11 @@ int main(void)
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "a blob with ids decodes (%s)", msg);
   T_EQ_U64(out.id, s->id, "the session id round trips, the largest allowed (2^53 - 1)");
   T_OK(out.conns[0].id == 0x43 && out.conns[1].id == 0x44, "each connection's id round trips");
+  const mcsi_handover_conn *got = &out.conns[1], *gave = &s->conns[1];
+  T_OK(!memcmp(&got->stats, &gave->stats, sizeof got->stats) && got->commands == 78 && got->timeout_errors == 2 &&
+       !memcmp(&got->latency, &gave->latency, sizeof got->latency),
+       "each connection's counters and latency histogram round trip");
+  T_OK(out.commands_retried == 5 && out.recoveries == 1, "the session's counters round trip");
 
   uint8_t *blob = NULL;
   size_t len = 0;

@@ -23,7 +23,8 @@ new mcsid (SIGUSR2) with no logout and no login at the target.
   UniqueSessionId are the same before and after every handover; a
   connection the successor adds gets an id above every one it took over,
   and its events name the session by its old id; a persistent export
-  keeps its ExportId.
+  keeps its ExportId; the connections' counters (commands, bytes, the
+  latency histogram) go on growing instead of starting at 0.
 
 The daemon runs from a copy of mcsid in its directory (the path a handover
 starts again). The test process is a child subreaper, so the successors
@@ -176,6 +177,19 @@ def all_ids(ss):
     return [i for sid, cids in id_view(ss).values() for i in [sid] + cids]
 
 
+def counters(ss):
+    """Per UniqueConnectionId: Commands, BytesSent, BytesReceived and the latency histogram's count."""
+    return {c.get("UniqueConnectionId"): tuple(c.get("Statistics", {}).get(k, 0) for k in
+                                               ("Commands", "BytesSent", "BytesReceived"))
+            + (sum(c.get("Statistics", {}).get("LatencyHistogram", [])),)
+            for s in ss.values() for c in s.get("Connections", [])}
+
+
+def grown(now, then):
+    """Every counter of then is there in now, none smaller."""
+    return all(k in now and all(a >= b for a, b in zip(now[k], v)) for k, v in then.items())
+
+
 def cli_ids(d):
     """mcsi-iscsicli SessionList's id lines (Session Id / Connection Id, 0x%016x), in its order."""
     r = subprocess.run([os.path.join(BUILD, "mcsi-iscsicli"), "SessionList", "--socket", d.socket],
@@ -244,6 +258,8 @@ class TestHandover(mcsid_test.DaemonCase):
         self.assertTrue(export_id and export_id > 1, "setup: the persistent export's ExportId %r" % (r,))
         before = sessions(c)
         ids_before = id_view(before)
+        count_before = counters(before)
+        t.ok(sum(v[0] for v in count_before.values()) > 0, "the connections have counted commands (%s)" % count_before)
         cli_before = cli_ids(d)
         t.ok(len(cli_before) == 6 and all(re.search(r": 0x[0-9a-f]{16}$", ln) for ln in cli_before) and
              "Session Id             : 0x%016x" % sid in cli_before,
@@ -273,6 +289,9 @@ class TestHandover(mcsid_test.DaemonCase):
             t.is_(shape(now), shape(before), "handover %d: the same TSIHs, ISIDs and connection counts" % n)
             t.is_(id_view(now), ids_before, "handover %d: the same UniqueSessionIds and UniqueConnectionIds" % n)
             t.is_(cli_ids(d), cli_before, "handover %d: mcsi-iscsicli SessionList prints the same ids" % n)
+            t.ok(grown(counters(now), count_before), "handover %d: every connection's counters go on from where they "
+                 "were (commands, bytes, latency histogram: %s)" % (n, counters(now)))
+            count_before = counters(now)
             info = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
             t.is_(info.get("TargetName"), plain, "handover %d: GetSessionInfo by the old id finds the session" % n)
             x = wait_for(lambda: [e for e in result(c.call("ListExports")).get("Exports", [])
