@@ -62,6 +62,7 @@ extern "C" {
 #define MCSI_HAS_WANTED_CONNECTIONS 1 /* 0.3: mcsi_set_wanted_connections[_async], MCSI_SI_WANTED_CONNECTIONS */
 #define MCSI_HAS_LATENCY_HISTOGRAM 1  /* 0.3: MCSI_CI_LATENCY_SUM_US, MCSI_CI_LATENCY_BUCKET_0..23 */
 #define MCSI_HAS_HANDOVER 1           /* 0.3: mcsi_session_handover_export/_import/_commit/_abort */
+#define MCSI_HAS_HANDOVER_IDS 1       /* 0.3: a handed session keeps its ids; mcsi_handover_blob_session_id */
 
 /* ---- Status ------------------------------------------------------------ */
 
@@ -547,9 +548,20 @@ typedef struct mcsi_lb_path {
  *  2. The successor: mcsi_session_handover_import with the login options
  *     it would log in with (CHAP for later logins, timeouts: the same
  *     target), the blob and the sockets: a session, active at once, whose
- *     numbers go on. On success the sockets are the library's; a failing
- *     Status (ISDSC_UNSUPPORTED_VERSION for a blob of another format,
- *     ISDSC_INVALID_PARAMETER for a damaged one) leaves them the caller's.
+ *     numbers go on. It keeps its ids: *session_id is the id the session
+ *     had in the exporter (mcsi_handover_blob_session_id), and each
+ *     connection keeps its connection id; every id this process makes later
+ *     is larger. Its counters (MCSI_SI_COMMANDS_RETRIED, _RECOVERIES, each
+ *     connection's statistics and latency histogram) go on from the
+ *     exporter's values. An id already used by a session or connection of this
+ *     initiator (importing into a busy one) is replaced by a fresh one: the
+ *     import still succeeds, *session_id then differs from the blob's and
+ *     mcsi_last_message says what was replaced. On success the sockets are
+ *     the library's; a failing Status (ISDSC_UNSUPPORTED_VERSION for a
+ *     blob of another format, e.g. version 1, which carried no ids;
+ *     ISDSC_INVALID_PARAMETER for a damaged one, an id 0 or
+ *     above 2^53 - 1, two ids alike)
+ *     leaves them the caller's.
  *  3. The exporter then: mcsi_session_handover_commit (the successor took
  *     it: the session is forgotten here without a word to the target, its
  *     sockets closed here only; commands that waited since the export fail),
@@ -574,6 +586,8 @@ mcsi_status mcsi_session_handover_commit(mcsi_initiator *ini, mcsi_id session_id
 mcsi_status mcsi_session_handover_abort(mcsi_initiator *ini, mcsi_id session_id);
 mcsi_status mcsi_session_handover_import(mcsi_initiator *ini, const mcsi_login_opts *o, const uint8_t *blob,
                                          size_t len, const int *fds, size_t nfds, mcsi_id *session_id);
+/* The session id a blob carries (the exporter's), 0 if it is no blob this library reads. */
+mcsi_id mcsi_handover_blob_session_id(const uint8_t *blob, size_t len);
 
 /* ---- Information and statistics ------------------------------------------ */
 

@@ -101,12 +101,34 @@ int mcsid_export_spec_socket(mcsid *d, json_t *spec, char *msg, size_t len)
 
 /* ---- records ---------------------------------------------------------------------------------------- */
 
+/* A new record's ExportId: a keeper's export handed over keeps the one it
+ * had in the old process (unless taken here); others get the next. */
+static uint64_t new_export_id(mcsid *d, const json_t *spec, const char *target)
+{
+  uint64_t id = target && target[0] ? mcsid_handover_export_id(target, spec) : 0;
+  if (!id || mcsid_export_find(d, id, NULL)) id = next_id;
+  if (next_id <= id) next_id = id + 1;
+  return id;
+}
+
+void mcsid_exports_reserve_id(uint64_t id)
+{
+  if (id < UINT64_MAX && next_id <= id) next_id = id + 1;
+}
+
+uint64_t mcsid_export_id_of(mcsid *d, const mcsi_nbd_export *exp)
+{
+  for (mcsid_export *x = d->exports; x; x = x->next)
+    if (x->exp == exp) return x->id;
+  return 0;
+}
+
 static mcsid_export *record_new(mcsid *d, json_t *spec, mcsi_id sid, const char *target)
 {
   mcsid_export *x = calloc(1, sizeof *x);
   if (!x) return NULL;
   x->d = d;
-  x->id = next_id++;
+  x->id = new_export_id(d, spec, target);
   x->spec = spec;
   x->sid = sid;
   x->state = EXP_WAITING;
@@ -621,6 +643,8 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
   json_object_set_new(st, "ReadModifyWrites", json_integer((json_int_t)in.rmw));
   json_object_set_new(st, "OverlapWaits", json_integer((json_int_t)in.overlap_waits));
   json_object_set_new(st, "BlockStatus", json_integer((json_int_t)in.block_status));
+  json_object_set_new(st, "ReplyWrites", json_integer((json_int_t)in.reply_writes));
+  json_object_set_new(st, "RequestAllocations", json_integer((json_int_t)in.request_allocs));
   mcsid_export_tls_json(o, &in);
 }
 

@@ -46,6 +46,11 @@ void mcsid_exports_migrate(mcsid *d);
  * up (the caller has checked the session is a keeper's). spec is stolen. */
 void mcsid_export_begin_call(mcsid_call *call, mcsi_id sid, json_t *spec, int store);
 
+/* The ExportId of a running export (0: none of ours). */
+uint64_t mcsid_export_id_of(mcsid *d, const mcsi_nbd_export *exp);
+/* A handover's successor: ExportIds up to id are the old process's (new
+ * records get larger ones; a keeper's export handed over gets its own back). */
+void mcsid_exports_reserve_id(uint64_t id);
 /* The record of that id, or the one of that socket name (NULL). */
 mcsid_export *mcsid_export_find(mcsid *d, uint64_t id, const char *socket_name);
 /* UnexportLun: stops it (its clients closed), forgets it, and removes its

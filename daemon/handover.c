@@ -422,7 +422,8 @@ static void list_clients(const char *target, const json_t *spec, mcsi_nbd_export
     free(hex);
     free(st[i].unread);
   }
-  json_t *x = json_pack("{s:s, s:O, s:o}", "Target", target, "Spec", spec, "Clients", clients);
+  json_t *x = json_pack("{s:s, s:O, s:o, s:I}", "Target", target, "Spec", spec, "Clients", clients, "ExportId",
+                        (json_int_t)mcsid_export_id_of(ho.d, exp));
   if (lfd >= 0 && sock->name[0])        /* its socket file, by the inode the old process bound */
     json_object_update_new(x, json_pack("{s:i, s:s, s:I, s:I, s:b}", "ListenFd", lfd, "Name", sock->name, "Dev",
                                         (json_int_t)sock->dev, "Ino", (json_int_t)sock->ino, "Created", sock->created));

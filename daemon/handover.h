@@ -25,8 +25,9 @@
  * (MCSID_HANDOVER_WAIT_MS). Each plain client in the transmission phase is
  * handed (its socket and the bytes read ahead of it, under its export's
  * target and spec) and joins the successor's export of that target and
- * spec when it is up, without a new handshake. Clients under TLS or in the
- * handshake are closed (they reconnect). Exports of no persistent target
+ * spec when it is up, without a new handshake (that export keeps its
+ * ExportId). Clients under TLS or in the handshake are closed (they
+ * reconnect). Exports of no persistent target
  * are not restarted by the successor: their clients are closed after
  * MCSID_HANDOVER_ADOPT_MS.
  *
@@ -83,6 +84,9 @@ int mcsid_handover_export_socket(mcsid *d, const char *target, const json_t *spe
 /* The listening TCP socket handed for that export (ours), or -1. */
 int mcsid_handover_export_tcp(mcsid *d, const char *target, const json_t *spec);
 void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp);
+/* The ExportId the old process gave the export of that target and spec
+ * (once: forgotten when asked), or 0. */
+uint64_t mcsid_handover_export_id(const char *target, const json_t *spec);
 int mcsid_handover_take(mcsid *d);
 void mcsid_handover_ready(mcsid *d);
 /* One datagram to $NOTIFY_SOCKET (sd_notify's protocol; nothing without

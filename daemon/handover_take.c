@@ -44,6 +44,13 @@ typedef struct listener {
   int tcp_fd;                           /* the TCP one, or -1 */
 } listener;
 
+/* An export's ExportId in the old process, for the export of that target and spec here. */
+typedef struct handed_id {
+  char target[224];
+  json_t *spec;
+  uint64_t id;
+} handed_id;
+
 static struct {
   int state_fd, ready_fd;
   taken *t;
@@ -52,6 +59,8 @@ static struct {
   size_t nw;
   listener l[MCSID_HANDOVER_MAX_NBD];
   size_t nl;
+  handed_id ids[MCSID_HANDOVER_MAX_NBD];
+  size_t nids;
   uint64_t adopt_timer;
 } in = { .state_fd = -1, .ready_fd = -1 };
 
@@ -176,7 +185,7 @@ static int take_session(mcsid *d, json_t *s, size_t i)
     }
   }
   mcsi_login_opts *o = options_for(d, target, portal);
-  mcsi_id sid = 0;
+  mcsi_id sid = 0, handed = mcsi_handover_blob_session_id(blob, len);
   mcsi_status st = o ? mcsi_session_handover_import(d->ini, o, blob, len, fds, nfds, &sid) : ISDSC_OUT_OF_RESOURCES;
   mcsi_login_opts_free(o);
   free(blob);
@@ -187,7 +196,9 @@ static int take_session(mcsid *d, json_t *s, size_t i)
   snprintf(in.t[i].target, sizeof in.t[i].target, "%s", target);
   in.t[i].sid = sid;
   in.t[i].nconns = nfds;
-  log_info("handover: session with %s taken over as 0x%016llx (%zu connections)", target, (unsigned long long)sid, nfds);
+  if (sid != handed)                    /* only for a document naming one id twice: the ids are the old process's */
+    log_warning("handover: session with %s: %s", target, mcsi_last_message(d->ini));
+  log_info("handover: session 0x%016llx with %s taken over (%zu connections)", (unsigned long long)sid, target, nfds);
   return 0;
 }
 
@@ -242,6 +253,32 @@ int mcsid_handover_export_tcp(mcsid *d, const char *target, const json_t *spec)
   return fd;
 }
 
+/* Exports[].ExportId (optional: absent from an older mcsid's document). */
+static int take_export_id(json_t *v, const char *target, json_t *spec)
+{
+  if (!v) return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < 0 || in.nids >= MCSID_HANDOVER_MAX_NBD) return -1;
+  if (!json_integer_value(v)) return 0;   /* the old process did not know it */
+  handed_id *h = &in.ids[in.nids++];
+  snprintf(h->target, sizeof h->target, "%s", target);
+  h->spec = json_incref(spec);
+  h->id = (uint64_t)json_integer_value(v);
+  mcsid_exports_reserve_id(h->id);
+  return 0;
+}
+
+uint64_t mcsid_handover_export_id(const char *target, const json_t *spec)
+{
+  for (size_t i = 0; i < in.nids; i++) {
+    handed_id *h = &in.ids[i];
+    if (!h->id || strcmp(h->target, target) || !json_equal(h->spec, spec)) continue;
+    uint64_t id = h->id;
+    h->id = 0;
+    return id;
+  }
+  return 0;
+}
+
 /* Exports[] of the document: the NBD clients, each checked, to wait for their export. */
 static int take_exports(json_t *exports)
 {
@@ -255,6 +292,7 @@ static int take_exports(json_t *exports)
       return -1;
     if ((json_object_get(x, "ListenFd") || json_object_get(x, "TcpListenFd")) && take_listener(x, target, spec) < 0)
       return -1;
+    if (take_export_id(json_object_get(x, "ExportId"), target, spec) < 0) return -1;
     json_array_foreach(clients, j, cl) {
       const char *hex = json_string_value(json_object_get(cl, "Unread"));
       waiting *w = &in.w[in.nw];
@@ -298,6 +336,8 @@ static void adopt_over(mcsi_initiator *ini, void *arg)
     json_decref(in.l[i].spec);
   }
   in.nl = 0;
+  for (size_t i = 0; i < in.nids; i++) json_decref(in.ids[i].spec);
+  in.nids = 0;
 }
 
 void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, mcsi_nbd_export *exp)
@@ -420,6 +460,6 @@ void mcsid_handover_ready(mcsid *d)
   in.ready_fd = -1;
   free(in.t);
   in.t = NULL;
-  if (in.nw || in.nl) in.adopt_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_ADOPT_MS, adopt_over, NULL);
+  if (in.nw || in.nl || in.nids) in.adopt_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_ADOPT_MS, adopt_over, NULL);
   log_notice("handover: serving %zu sessions taken over, %zu NBD clients wait for their exports", in.n, in.nw);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* base.c: ids, owned strings, messages, the monotonic clock. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,15 @@ mcsi_status mcsi_msg(char *buf, mcsi_status st, const char *fmt, ...)
   return st;
 }
 
-mcsi_id mcsi_new_id(void)
+static _Atomic mcsi_id last_id;         /* shared by every initiator of the process */
+
+mcsi_id mcsi_new_id(void) { return ++last_id; }
+
+void mcsi_id_reserve(mcsi_id id)
 {
-  static _Atomic mcsi_id last;          /* shared by every initiator of the process */
-  return ++last;
+  mcsi_id seen = last_id;
+  while (seen < id && !atomic_compare_exchange_weak(&last_id, &seen, id)) {
+  }
 }
 
 char *mcsi_strdup0(const char *s)

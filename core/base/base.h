@@ -36,9 +36,12 @@ static inline void mcsi_list_del(mcsi_link *n)
 mcsi_status mcsi_msg(char *buf, mcsi_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 mcsi_status mcsi_msgv(char *buf, mcsi_status st, const char *fmt, va_list ap);
 
-/* Session and connection ids, command tags, timer and watch ids: unique in
- * the process, never reused, never 0. */
+/* Session and connection ids, command tags, timer and watch ids: never 0,
+ * never made twice in a process. mcsi_id_reserve: ids up to id are taken
+ * (a handover imported them, keeping its exporter's numbers): every id made
+ * after it is larger (an atomic max). */
 mcsi_id mcsi_new_id(void);
+void mcsi_id_reserve(mcsi_id id);
 char *mcsi_strdup0(const char *s);
 uint64_t mcsi_now_ms(void);
 #endif

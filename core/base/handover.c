@@ -41,6 +41,11 @@ static void put_u32(wbuf *w, uint32_t v)
   uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
   put(w, b, 4);
 }
+static void put_u64(wbuf *w, uint64_t v)
+{
+  put_u32(w, (uint32_t)(v >> 32));
+  put_u32(w, (uint32_t)v);
+}
 static void put_str(wbuf *w, const char *s)
 {
   size_t n = strlen(s);
@@ -54,8 +59,26 @@ static void put_params(wbuf *w, const mcsi_params *p)
   for (size_t i = 0; i < NPARAMS; i++) put_u32(w, v[i]);
 }
 
+static void put_u64s(wbuf *w, const uint64_t *v, size_t n)
+{
+  put_u32(w, (uint32_t)n);
+  for (size_t i = 0; i < n; i++) put_u64(w, v[i]);
+}
+
+/* A connection's counters: the transport's, its own, the latency histogram (counted, then each). */
+static void put_counters(wbuf *w, const mcsi_handover_conn *c)
+{
+  const mcsi_conn_stats *t = &c->stats;
+  const uint64_t v[] = { t->bytes_sent, t->bytes_received, t->pdus_sent, t->pdus_received, t->commands,
+                         t->digest_errors, t->timeout_errors, t->format_errors, c->commands, c->format_errors,
+                         c->timeout_errors, c->latency.sum_us };
+  put_u64s(w, v, sizeof v / sizeof v[0]);
+  put_u64s(w, c->latency.bucket, MCSI_LATENCY_BUCKETS);
+}
+
 static void put_conn(wbuf *w, const mcsi_handover_conn *c)
 {
+  put_u64(w, c->id);
   put_u16(w, c->cid);
   put_u8(w, c->leading);
   put_u8(w, c->active);
@@ -65,6 +88,7 @@ static void put_conn(wbuf *w, const mcsi_handover_conn *c)
   put_u32(w, c->fd_index);
   put_params(w, &c->params);
   put_str(w, c->portal);
+  put_counters(w, c);
   put_u32(w, c->rx_len);
   put(w, c->rx, c->rx_len);
 }
@@ -74,6 +98,7 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
   wbuf w = { 0 };
   put(&w, MCSI_HANDOVER_MAGIC, 8);
   put_u32(&w, MCSI_HANDOVER_VERSION);
+  put_u64(&w, s->id);
   put(&w, s->isid, 6);
   put_u16(&w, s->tsih);
   put_u16(&w, s->tpgt);
@@ -87,6 +112,8 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
   put_u32(&w, s->next_itt);
   put_u16(&w, s->next_cid);
   put_u32(&w, s->policy);
+  put_u64(&w, s->commands_retried);
+  put_u32(&w, s->recoveries);
   put_u32(&w, s->nconns);
   for (uint32_t i = 0; i < s->nconns && i < MCSI_HANDOVER_MAX_CONNS; i++) put_conn(&w, &s->conns[i]);
   if (!w.oom) put_u32(&w, mcsi_crc32c(w.p, w.len));
@@ -125,6 +152,11 @@ static uint32_t get_u32(rbuf *r, const char *what)
 {
   const uint8_t *b = take(r, 4, what);
   return b ? (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3] : 0;
+}
+static uint64_t get_u64(rbuf *r, const char *what)
+{
+  uint64_t hi = get_u32(r, what);
+  return hi << 32 | get_u32(r, what);
 }
 /* A string of at most cap - 1 bytes, without NULs. */
 static mcsi_status get_str(rbuf *r, char *dst, size_t cap, const char *what)
@@ -176,9 +208,36 @@ static mcsi_status get_params(rbuf *r, mcsi_params *p, const char *whose)
   return check_params(r, p, whose);
 }
 
+/* n 64-bit values, after their count (which must be n). */
+static mcsi_status get_u64s(rbuf *r, uint64_t *v, size_t n, const char *what)
+{
+  uint32_t count = get_u32(r, what);
+  if (!r->bad && count != n)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: %u %s, not %zu", count, what, n);
+  for (size_t i = 0; i < n; i++) v[i] = get_u64(r, what);
+  return r->bad ? ISDSC_INVALID_PARAMETER : ISDSC_SUCCESS;
+}
+
+static mcsi_status get_counters(rbuf *r, mcsi_handover_conn *c)
+{
+  uint64_t v[12];
+  mcsi_status st = get_u64s(r, v, 12, "counters");
+  if (!st) st = get_u64s(r, c->latency.bucket, MCSI_LATENCY_BUCKETS, "latency buckets");
+  if (st) return st;
+  c->stats = (mcsi_conn_stats){ .bytes_sent = v[0], .bytes_received = v[1], .pdus_sent = v[2],
+                                .pdus_received = v[3], .commands = v[4], .digest_errors = v[5],
+                                .timeout_errors = v[6], .format_errors = v[7] };
+  c->commands = v[8];
+  c->format_errors = v[9];
+  c->timeout_errors = v[10];
+  c->latency.sum_us = v[11];
+  return ISDSC_SUCCESS;
+}
+
 static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
 {
   mcsi_status st;
+  c->id = get_u64(r, "connection id");
   c->cid = get_u16(r, "CID");
   c->leading = get_u8(r, "leading");
   c->active = get_u8(r, "active");
@@ -187,11 +246,15 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   c->exp_statsn = get_u32(r, "ExpStatSN");
   c->fd_index = get_u32(r, "fd index");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
+  if (!c->id || c->id > MCSI_HANDOVER_ID_MAX)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has id 0x%016llx (1..2^53-1)",
+                    c->cid, (unsigned long long)c->id);
   if (c->leading > 1 || c->active > 1 || c->primary > 1) return bad(r, "a connection flag is not 0 or 1");
   if (c->fd_index >= nfds)
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u names fd %u of %zu given",
                     c->cid, c->fd_index, nfds);
-  if ((st = get_params(r, &c->params, "a connection")) || (st = get_str(r, c->portal, sizeof c->portal, "portal")))
+  if ((st = get_params(r, &c->params, "a connection")) || (st = get_str(r, c->portal, sizeof c->portal, "portal")) ||
+      (st = get_counters(r, c)))
     return st;
   c->rx_len = get_u32(r, "unread length");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
@@ -204,14 +267,20 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   return ISDSC_SUCCESS;
 }
 
-/* Across connections: distinct CIDs and fds, at most one leading. */
+/* Across connections: distinct CIDs, fds and ids (none the session's), at most one leading. */
 static mcsi_status check_conns(rbuf *r, const mcsi_handover_session *s)
 {
   unsigned leading = 0;
   for (uint32_t i = 0; i < s->nconns; i++) {
     leading += s->conns[i].leading;
+    if (s->conns[i].id == s->id)
+      return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has the session's id 0x%016llx",
+                      s->conns[i].cid, (unsigned long long)s->id);
     for (uint32_t j = 0; j < i; j++) {
       if (s->conns[i].cid == s->conns[j].cid) return bad(r, "two connections with one CID");
+      if (s->conns[i].id == s->conns[j].id)
+        return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: two connections with id 0x%016llx",
+                        (unsigned long long)s->conns[i].id);
       if (s->conns[i].fd_index == s->conns[j].fd_index) return bad(r, "two connections on one fd");
     }
   }
@@ -235,12 +304,16 @@ static mcsi_status check_numbers(rbuf *r, const mcsi_handover_session *s)
 static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
 {
   mcsi_status st;
+  s->id = get_u64(r, "session id");
   const uint8_t *isid = take(r, 6, "ISID");
   if (isid) memcpy(s->isid, isid, 6);
   s->tsih = get_u16(r, "TSIH");
   s->tpgt = get_u16(r, "TPGT");
   s->tpgt_known = get_u8(r, "TPGT known");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
+  if (!s->id || s->id > MCSI_HANDOVER_ID_MAX)
+    return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: session id 0x%016llx (1..2^53-1)",
+                    (unsigned long long)s->id);
   if (s->tpgt_known > 1) return bad(r, "TPGT known is not 0 or 1");
   if ((st = get_str(r, s->target, sizeof s->target, "target name")) ||
       (st = get_str(r, s->target_alias, sizeof s->target_alias, "target alias")) ||
@@ -252,6 +325,8 @@ static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
   s->next_itt = get_u32(r, "next ITT");
   s->next_cid = get_u16(r, "next CID");
   s->policy = get_u32(r, "policy");
+  s->commands_retried = get_u64(r, "commands retried");
+  s->recoveries = get_u32(r, "recoveries");
   s->nconns = get_u32(r, "connection count");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
   if (s->nconns < 1 || s->nconns > MCSI_HANDOVER_MAX_CONNS || s->nconns > nfds)

@@ -198,6 +198,23 @@ mcsi_status mcsi_session_handover_abort(mcsi_initiator *ini, mcsi_id sid)
 
 /* ---- import -------------------------------------------------------------------------- */
 
+/* The handed session keeps its exporter's ids, each one that is not
+ * already a session's or a connection's here (a busy initiator: that one
+ * gets a fresh id). Every id made in this process from now on is larger
+ * than all of them. Returns how many were replaced. */
+static unsigned keep_ids(mcsi_initiator *ini, mcsi_handover_session *hs)
+{
+  mcsi_id top = hs->id;
+  unsigned fresh = 0;
+  for (uint32_t i = 0; i < hs->nconns; i++)
+    if (hs->conns[i].id > top) top = hs->conns[i].id;
+  mcsi_id_reserve(top);
+  if (mcsi_entry_id_taken(ini, hs->id)) hs->id = mcsi_new_id(), fresh++;
+  for (uint32_t i = 0; i < hs->nconns; i++)
+    if (mcsi_entry_id_taken(ini, hs->conns[i].id)) hs->conns[i].id = mcsi_new_id(), fresh++;
+  return fresh;
+}
+
 mcsi_status mcsi_session_handover_import(mcsi_initiator *ini, const mcsi_login_opts *o, const uint8_t *blob,
                                          size_t len, const int *fds, size_t nfds, mcsi_id *sid)
 {
@@ -208,10 +225,25 @@ mcsi_status mcsi_session_handover_import(mcsi_initiator *ini, const mcsi_login_o
   mcsi_status st = mcsi_handover_decode(blob, len, nfds, hs, ini->message);
   if (!st && hs->nconns != nfds)
     st = mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "%zu sockets given for %u connections", nfds, hs->nconns);
+  mcsi_id handed = hs->id;
+  unsigned fresh = st ? 0 : keep_ids(ini, hs);
   mcsi_entry *e = NULL;
   if (!st) st = mcsi_entry_import(ini, o, hs, fds, &e);
   free(hs);
   if (st) return st;
-  if (sid) *sid = mcsi_session_id(mcsi_entry_session(e));
-  return mcsi_ok(ini);
+  mcsi_id id = mcsi_session_id(mcsi_entry_session(e));
+  if (sid) *sid = id;
+  if (!fresh) return mcsi_ok(ini);
+  return mcsi_fail(ini, ISDSC_SUCCESS, "imported as session 0x%016llx: %u of the handed ids (session 0x%016llx and "
+                   "its connections') were in use in this initiator and were replaced",
+                   (unsigned long long)id, fresh, (unsigned long long)handed);
+}
+
+mcsi_id mcsi_handover_blob_session_id(const uint8_t *blob, size_t len)
+{
+  char msg[MCSI_MSG_MAX];
+  mcsi_handover_session *hs = malloc(sizeof *hs);
+  mcsi_id id = hs && !mcsi_handover_decode(blob, len, MCSI_HANDOVER_MAX_CONNS, hs, msg) ? hs->id : 0;
+  free(hs);
+  return id;
 }

@@ -207,6 +207,19 @@ mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id)
   return NULL;
 }
 
+int mcsi_entry_id_taken(mcsi_initiator *ini, mcsi_id id)
+{
+  mcsi_link *lists[] = { &ini->sessions, &ini->dead };
+  for (size_t i = 0; i < 2; i++)
+    for (mcsi_link *l = lists[i]->next; l != lists[i]; l = l->next) {
+      mcsi_session *s = mcsi_entry_session(MCSI_CONTAINER(l, mcsi_entry, link));
+      if (mcsi_session_id(s) == id) return 1;
+      for (mcsi_link *c = mcsi_session_conns(s)->next; c != mcsi_session_conns(s); c = c->next)
+        if (mcsi_conn_id(mcsi_conn_of_link(c)) == id) return 1;
+    }
+  return 0;
+}
+
 mcsi_status mcsi_entry_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_entry **out)
 {
   mcsi_entry *e = mcsi_entry_find(ini, sid);
@@ -268,8 +281,7 @@ mcsi_status mcsi_entry_import(mcsi_initiator *ini, const mcsi_login_opts *o, con
                      hs->target, o->target);
   mcsi_entry *e = entry_new(ini);
   if (!e) return mcsi_fail(ini, ISDSC_OUT_OF_RESOURCES, "out of memory");
-  st = mcsi_mcs_init(&e->m, &ini->loop, &entry_hooks, mcsi_new_id(), ini->name, &ini->challenges, o, 0,
-                     ini->message);
+  st = mcsi_mcs_init(&e->m, &ini->loop, &entry_hooks, hs->id, ini->name, &ini->challenges, o, 0, ini->message);
   if (st) {
     mcsi_list_del(&e->link);
     free(e);

@@ -72,8 +72,11 @@ mcsi_entry *mcsi_entry_find(mcsi_initiator *ini, mcsi_id id);
 mcsi_status mcsi_entry_ready(mcsi_initiator *ini, mcsi_id sid, int recovering_ok, mcsi_entry **out);
 /* Makes a session and starts its leading login; op hears the end. */
 mcsi_status mcsi_entry_start(mcsi_initiator *ini, const mcsi_login_opts *o, int discovery, mcsi_op *op);
-/* A session taken over from another process (mcsi_mcs_import); a failing
- * Status leaves fds the caller's. */
+/* 1 if id is the id of a session of ini (live or ending) or of one of their connections. */
+int mcsi_entry_id_taken(mcsi_initiator *ini, mcsi_id id);
+/* A session taken over from another process (mcsi_mcs_import) with the ids
+ * of hs (the caller made sure they are free here); a failing Status leaves
+ * fds the caller's. */
 mcsi_status mcsi_entry_import(mcsi_initiator *ini, const mcsi_login_opts *o, const mcsi_handover_session *hs,
                               const int *fds, mcsi_entry **out);
 /* Unlinks a session that ended (its id is unknown from here); freed outside callbacks. */

@@ -97,7 +97,8 @@ mcsi_path *mcsi_mcs_logout_path(mcsi_mcs *m);
 /* ---- a live session handed between processes (mcs_handover.c) ---- */
 /* The session's state with each path's roles (session.h: mcsi_session_export). */
 mcsi_status mcsi_mcs_export(mcsi_mcs *m, mcsi_handover_session *out, char *msg);
-/* After mcsi_mcs_init: m takes the handed session over, hs->conns[i] on
+/* After mcsi_mcs_init (with hs->id): m takes the handed session over, the
+ * ids of hs (the caller checked them free), hs->conns[i] on
  * fds[hs->conns[i].fd_index], and is active (no login: the target sees
  * the same connections go on). A failing Status (msg) leaves every fd the
  * caller's; then m needs only mcsi_mcs_destroy. */

@@ -11,6 +11,7 @@ mcsi_status mcsi_mcs_export(mcsi_mcs *m, mcsi_handover_session *out, char *msg)
   mcsi_status st = mcsi_session_export(&m->s, out, msg);
   if (st) return st;
   out->policy = (uint32_t)m->policy;
+  out->recoveries = m->recoveries;
   uint32_t i = 0;
   for (mcsi_link *l = m->s.conns.next; l != &m->s.conns && i < out->nconns; l = l->next, i++) {
     mcsi_path *p = mcsi_path_of(MCSI_CONTAINER(l, mcsi_conn, link));
@@ -50,6 +51,7 @@ mcsi_status mcsi_mcs_import(mcsi_mcs *m, const mcsi_handover_session *hs, const 
   mcsi_session *s = &m->s;
   mcsi_session_adopt(s, hs);
   m->policy = (int)hs->policy;
+  m->recoveries = hs->recoveries;
   for (uint32_t i = 0; i < hs->nconns; i++) {
     mcsi_status st = import_path(m, &hs->conns[i], fds[hs->conns[i].fd_index], msg);
     if (st) {

@@ -30,12 +30,18 @@ int mcsi_session_quiet(const mcsi_session *s)
 static void export_conn(mcsi_conn *c, mcsi_handover_conn *hc, uint32_t index)
 {
   const uint8_t *rx;
+  hc->id = c->id;
   hc->cid = c->cid;
   hc->leading = (uint8_t)(c->leading != 0);
   hc->exp_statsn = c->exp_statsn;
   hc->fd_index = index;
   hc->params = c->params;
   snprintf(hc->portal, sizeof hc->portal, "%s", mcsi_conn_portal(c));
+  hc->stats = *mcsi_transport_stats(&c->tp);
+  hc->commands = c->commands;
+  hc->format_errors = c->format_errors;
+  hc->timeout_errors = c->timeout_errors;
+  hc->latency = c->latency;
   hc->rx_len = (uint32_t)mcsi_transport_unread(&c->tp, &rx);
   memcpy(hc->rx, rx, hc->rx_len);
 }
@@ -51,6 +57,7 @@ mcsi_status mcsi_session_export(mcsi_session *s, mcsi_handover_session *out, cha
     return mcsi_msg(msg, ISDSC_TOO_MANY_CONNECTIONS, "%u connections (a handover carries 1..%u)", s->nconns,
                     MCSI_HANDOVER_MAX_CONNS);
   memset(out, 0, offsetof(mcsi_handover_session, conns));
+  out->id = s->id;
   memcpy(out->isid, s->isid, sizeof out->isid);
   out->tsih = s->tsih;
   out->tpgt = s->tpgt;
@@ -63,6 +70,7 @@ mcsi_status mcsi_session_export(mcsi_session *s, mcsi_handover_session *out, cha
   out->max_cmdsn = s->max_cmdsn;
   out->next_itt = s->next_itt;
   out->next_cid = s->next_cid;
+  out->commands_retried = s->commands_retried;
   mcsi_conn *c;
   uint32_t n = 0;
   FOR_CONNS(s, c) export_conn(c, &out->conns[n], n), n++;
@@ -107,10 +115,12 @@ void mcsi_session_adopt(mcsi_session *s, const mcsi_handover_session *hs)
   s->max_cmdsn = hs->max_cmdsn;
   s->next_itt = hs->next_itt;
   s->next_cid = hs->next_cid;
+  s->commands_retried = hs->commands_retried;
 }
 
 mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd)
 {
+  c->id = hc->id;                       /* the exporter's (the initiator made sure it is free here) */
   c->cid = hc->cid;
   c->leading = hc->leading;
   c->params = hc->params;
@@ -119,6 +129,11 @@ mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd)
   mcsi_status st = mcsi_transport_adopt(&c->tp, fd, (int)hc->params.header_digest, (int)hc->params.data_digest,
                                         hc->params.max_recv_dsl, hc->rx, hc->rx_len, c->message);
   if (st) return st;
+  mcsi_transport_restore_stats(&c->tp, &hc->stats);   /* its counters go on growing */
+  c->commands = hc->commands;
+  c->format_errors = hc->format_errors;
+  c->timeout_errors = hc->timeout_errors;
+  c->latency = hc->latency;
   c->state = MCSI_CONN_ACTIVE;
   return ISDSC_SUCCESS;
 }

@@ -321,7 +321,7 @@ void mcsi_session_release_sockets(mcsi_session *s, int close_them);
  * numbers and names. */
 void mcsi_session_adopt(mcsi_session *s, const mcsi_handover_session *hs);
 /* A new connection of it (mcsi_conn_init, attached) takes over fd as hc
- * says; it starts reading at mcsi_conn_adopted. A failing Status (c->message)
+ * says, hc->id its id; it starts reading at mcsi_conn_adopted. A failing Status (c->message)
  * leaves fd the caller's. */
 mcsi_status mcsi_conn_adopt(mcsi_conn *c, const mcsi_handover_conn *hc, int fd);
 /* Every connection adopted: they read, keep alive and are told active. */

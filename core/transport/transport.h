@@ -99,6 +99,8 @@ static inline int mcsi_transport_fd(const mcsi_transport *tp) { return tp->fd; }
 static inline uint64_t mcsi_transport_last_rx(const mcsi_transport *tp) { return tp->last_rx; }
 static inline const struct sockaddr_storage *mcsi_transport_remote(const mcsi_transport *tp) { return &tp->remote; }
 static inline const mcsi_conn_stats *mcsi_transport_stats(const mcsi_transport *tp) { return &tp->stats; }
+/* A connection handed from another process goes on counting from its counters there. */
+static inline void mcsi_transport_restore_stats(mcsi_transport *tp, const mcsi_conn_stats *st) { tp->stats = *st; }
 static inline uint32_t mcsi_tx_owner_marked(const mcsi_tx_owner *o) { return o->marked; }
 
 /* max_recv_dsl: the largest data segment we will ever accept on it. */

@@ -4,15 +4,21 @@
  * session of initiator A writes a pattern, is exported while writes are
  * in flight (they finish first), refused by B for a blob of another
  * version, a damaged one, a cut one or too few sockets (A goes on), then
- * imported into B (in this process, and in a child process that gets the
- * sockets by SCM_RIGHTS): the pattern reads back, more writes go, the
- * target shows the same session and connections (no login, no logout). */
+ * imported into B (in this process, and in a new process, started afresh
+ * by exec, that gets the sockets by SCM_RIGHTS): the pattern reads back,
+ * more writes go, the target shows the same session and connections (no
+ * login, no logout). The session and its connections keep their ids
+ * (issue 17): B's session has A's session id and connection ids; the new
+ * process's next login gets an id larger than every one it imported; a
+ * session imported into the initiator that still holds it (its ids in use
+ * there) gets fresh ids and says so. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "mcsi.h"
@@ -85,6 +91,54 @@ static void write_done(mcsi_initiator *ini, mcsi_status st, const char *msg, con
   f->failed += st != 0;
 }
 
+/* A session's id and its connections' ids (at most 4), the connections' sorted. */
+typedef struct ids { mcsi_id sid, conn[4]; size_t n; } ids;
+
+static ids ids_of(mcsi_initiator *ini, mcsi_id sid)
+{
+  ids r = { .sid = sid };
+  mcsi_session_info *si = t_info(ini, sid);
+  for (size_t i = 0; si && i < mcsi_session_info_connection_count(si) && r.n < 4; i++) {
+    mcsi_id c = T_CI(si, i, ID), *at = r.conn + r.n++;
+    while (at > r.conn && at[-1] > c) at[0] = at[-1], at--;
+    *at = c;
+  }
+  return r;
+}
+
+static mcsi_id largest(const ids *x)
+{
+  mcsi_id top = x->sid;
+  for (size_t i = 0; i < x->n; i++) top = x->conn[i] > top ? x->conn[i] : top;
+  return top;
+}
+
+static int same_conn_ids(const ids *a, const ids *b)
+{
+  return a->n == b->n && !memcmp(a->conn, b->conn, a->n * sizeof a->conn[0]);
+}
+
+/* The counters of connection id in si (bytes and PDUs both ways, commands, latency sum), summed with
+ * weights so that any difference shows; 0 if no such connection. */
+static uint64_t counters_of(const mcsi_session_info *si, mcsi_id id)
+{
+  for (size_t i = 0; si && i < mcsi_session_info_connection_count(si); i++) {
+    if (T_CI(si, i, ID) != id) continue;
+    return T_CI(si, i, BYTES_SENT) + 3 * T_CI(si, i, BYTES_RECEIVED) + 5 * T_CI(si, i, PDUS_SENT) +
+           7 * T_CI(si, i, PDUS_RECEIVED) + 11 * T_CI(si, i, COMMANDS) + 13 * T_CI(si, i, LATENCY_SUM_US) +
+           17 * T_CI(si, i, LATENCY_BUCKET_0 + 6);
+  }
+  return 0;
+}
+
+static int any_conn_id_shared(const ids *a, const ids *b)
+{
+  for (size_t i = 0; i < a->n; i++)
+    for (size_t j = 0; j < b->n; j++)
+      if (a->conn[i] == b->conn[j] || a->conn[i] == b->sid || b->conn[j] == a->sid) return 1;
+  return 0;
+}
+
 /* A session of A with two connections (127.0.0.1 and 127.0.0.2). */
 static mcsi_id two_connections(mcsi_initiator *a)
 {
@@ -110,11 +164,19 @@ static void refusals(mcsi_initiator *b, const mcsi_handover_blob *blob)
 {
   mcsi_id sid = 0;
   mcsi_handover_blob *bad = copy_blob(blob);
-  bad->data[11] ^= 0x02;                 /* version 1 -> 3 */
+  T_EQ_INT(bad->data[11], 2, "the blob is of version 2 (the one with ids)");
+  bad->data[11] = 3;
   mcsi_status st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "another version is refused (%s)", mcsi_last_message(b));
   T_OK(strstr(mcsi_last_message(b), "version 3") != NULL, "the message names the version (%s)", mcsi_last_message(b));
-  bad->data[11] ^= 0x02;
+  bad->data[11] = 1;
+  st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "the old format (version 1, no ids) is refused (%s)",
+           mcsi_last_message(b));
+  T_OK(strstr(mcsi_last_message(b), "version 1, this library reads version 2") != NULL,
+       "the message names both versions (%s)", mcsi_last_message(b));
+  T_EQ_U64(mcsi_handover_blob_session_id(bad->data, bad->len), 0, "an old-format blob names no session id");
+  bad->data[11] = 2;
   bad->data[bad->len / 2] ^= 0x40;
   st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_INVALID_PARAMETER", "a damaged blob is refused (%s)", mcsi_last_message(b));
@@ -163,6 +225,8 @@ static void in_process(void)
   T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 0, CHUNK, 1)), "ISDSC_SUCCESS", "A writes a pattern");
   mcsi_session_info *ia = t_info(a, sid);
   uint64_t tsih = T_SI(ia, TSIH);
+  ids in_a = ids_of(a, sid);
+  T_EQ_INT(in_a.n, 2, "A's session has 2 connection ids");
   char *before = target_view();
   T_EQ_INT(count(before, "Connection:"), 2, "tgt shows 2 connections before");
 
@@ -178,9 +242,22 @@ static void in_process(void)
   mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "A exports again (%s)", mcsi_last_message(a));
   if (!blob) return;
+  T_EQ_U64(mcsi_handover_blob_session_id(blob->data, blob->len), sid, "the blob names A's session id");
+  mcsi_session_info *at_export = t_info(a, sid);   /* A is frozen: its counters stand still */
   mcsi_id bsid = 0;
   st = mcsi_session_handover_import(b, opts(), blob->data, blob->len, blob->fds, blob->nfds, &bsid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "B imports the session (%s)", mcsi_last_message(b));
+  T_EQ_STR(mcsi_last_message(b), "Success", "B's import says nothing was renumbered");
+  T_EQ_U64(bsid, sid, "B's session keeps A's session id (0x%016llx)", (unsigned long long)sid);
+  ids in_b = ids_of(b, bsid);
+  T_OK(same_conn_ids(&in_b, &in_a), "B's connections keep A's connection ids (0x%llx, 0x%llx)",
+       (unsigned long long)in_b.conn[0], (unsigned long long)in_b.conn[1]);
+  mcsi_session_info *imported = t_info(b, bsid);
+  T_OK(counters_of(at_export, in_a.conn[0]) > 0 &&
+       counters_of(imported, in_a.conn[0]) == counters_of(at_export, in_a.conn[0]) &&
+       counters_of(imported, in_a.conn[1]) == counters_of(at_export, in_a.conn[1]),
+       "B's connections go on with A's counters (bytes, PDUs, commands, latency histogram)");
+  T_EQ_U64(T_SI(imported, COMMANDS_RETRIED), T_SI(at_export, COMMANDS_RETRIED), "and the session with its own");
   for (size_t i = 0; !st && i < blob->nfds; i++) blob->fds[i] = -1;   /* B's now */
   mcsi_handover_blob_free(blob);
   st = mcsi_session_handover_commit(a, sid);
@@ -205,6 +282,47 @@ static void in_process(void)
   free(bufs);
   mcsi_initiator_free(a);
   mcsi_initiator_free(b);
+}
+
+/* ---- into a busy initiator: the one that still holds the session (its ids in use there) ---- */
+
+static void into_busy_initiator(void)
+{
+  mcsi_initiator *a = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-busy");
+  mcsi_id sid = two_connections(a);
+  if (!sid) return;
+  T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 40 * CHUNK, CHUNK, 5)), "ISDSC_SUCCESS", "busy: a pattern");
+  ids old = ids_of(a, sid);
+  char *before = target_view();
+  mcsi_handover_blob *blob = NULL;
+  mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "busy: A exports (%s)", mcsi_last_message(a));
+  if (!blob) return;
+  mcsi_id nsid = 0;
+  st = mcsi_session_handover_import(a, opts(), blob->data, blob->len, blob->fds, blob->nfds, &nsid);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "busy: A imports its own exported session: it still succeeds (%s)",
+           mcsi_last_message(a));
+  for (size_t i = 0; !st && i < blob->nfds; i++) blob->fds[i] = -1;
+  T_OK(nsid && nsid != sid, "busy: the imported session gets a fresh id (0x%016llx: the blob's 0x%016llx is in use)",
+       (unsigned long long)nsid, (unsigned long long)sid);
+  T_EQ_U64(mcsi_handover_blob_session_id(blob->data, blob->len), sid,
+           "busy: the blob names the old id, so the caller sees the out-parameter differ");
+  T_OK(strstr(mcsi_last_message(a), "in use") && strstr(mcsi_last_message(a), "3 of the handed ids"),
+       "busy: the import says its session and 2 connection ids were replaced (%s)", mcsi_last_message(a));
+  ids fresh = ids_of(a, nsid);
+  T_OK(fresh.n == 2 && !any_conn_id_shared(&fresh, &old) && nsid > largest(&old),
+       "busy: its connections get fresh ids too, all above the handed ones");
+  mcsi_handover_blob_free(blob);
+  T_EQ_STR(mcsi_status_name(mcsi_session_handover_commit(a, sid)), "ISDSC_SUCCESS", "busy: A commits the old one");
+  mcsi_id list[4];
+  T_OK(mcsi_session_list(a, list, 4) == 1 && list[0] == nsid, "busy: one session left, the new id");
+  T_OK(reads_back(a, nsid, 40 * CHUNK, CHUNK, 5), "busy: the pattern reads back through the new id");
+  char *after = target_view();
+  T_EQ_STR(after, before, "busy: tgt shows the same session and connections");
+  T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(a, nsid)), "ISDSC_SUCCESS", "busy: logs out");
+  free(before);
+  free(after);
+  mcsi_initiator_free(a);
 }
 
 /* ---- into another process: the blob and the sockets over a Unix socket (SCM_RIGHTS) ---- */
@@ -244,8 +362,14 @@ static int recv_blob(int sock, uint8_t *blob, size_t *len, int *fds)
 static char say(int sock, char c) { return write(sock, &c, 1) == 1 ? c : 0; }
 static char hear(int sock) { char c = 0; return read(sock, &c, 1) == 1 ? c : 0; }
 
-/* The child: imports, says 'I'; once told 'C' (committed) reads the parent's
- * pattern, writes its own, says 'K' (or 'F'); told 'L', logs out; exits 0. */
+static int say_id(int sock, mcsi_id id) { return write(sock, &id, sizeof id) == sizeof id ? 0 : -1; }
+static mcsi_id hear_id(int sock) { mcsi_id id = 0; return read(sock, &id, sizeof id) == sizeof id ? id : 0; }
+
+/* The child, a fresh process (exec: its id counter starts again): imports,
+ * says 'I' and the ids it got (session, 2 connections); once told 'C'
+ * (committed) reads the parent's pattern, writes its own, says 'K' (or
+ * 'F'); told 'N', logs in a new session and says its id; told 'L', logs
+ * both out; exits 0. */
 static int child(int sock)
 {
   uint8_t blob[4096];
@@ -253,20 +377,27 @@ static int child(int sock)
   int fds[16];
   int nfds = recv_blob(sock, blob, &len, fds);
   mcsi_initiator *b = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-child");
-  mcsi_id sid = 0;
+  mcsi_id sid = 0, nsid = 0;
   if (nfds < 0 || mcsi_session_handover_import(b, opts(), blob, len, fds, (size_t)nfds, &sid)) {
     say(sock, 'F');
     return 1;
   }
-  if (say(sock, 'I') != 'I' || hear(sock) != 'C') return 1;
+  ids got = ids_of(b, sid);
+  if (say(sock, 'I') != 'I' || say_id(sock, got.sid) || say_id(sock, got.conn[0]) || say_id(sock, got.conn[1]) ||
+      hear(sock) != 'C')
+    return 1;
   int good = reads_back(b, sid, 64 * CHUNK, CHUNK, 9) && !write_pattern(b, sid, 80 * CHUNK, CHUNK, 10) &&
              reads_back(b, sid, 80 * CHUNK, CHUNK, 10);
   say(sock, good ? 'K' : 'F');
-  if (hear(sock) != 'L') return 1;
-  int out = mcsi_logout_from_target(b, sid) == ISDSC_SUCCESS;
+  if (hear(sock) != 'N') return 1;
+  if (mcsi_login_to_target(b, opts(), &nsid, NULL)) nsid = 0;
+  if (say_id(sock, nsid) || hear(sock) != 'L') return 1;
+  int out = mcsi_logout_from_target(b, sid) == ISDSC_SUCCESS && (!nsid || mcsi_logout_from_target(b, nsid) == 0);
   mcsi_initiator_free(b);
   return good && out ? 0 : 1;
 }
+
+static char self_exe[4096];
 
 static void to_child_process(void)
 {
@@ -274,6 +405,7 @@ static void to_child_process(void)
   mcsi_id sid = two_connections(a);
   if (!sid) return;
   T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 64 * CHUNK, CHUNK, 9)), "ISDSC_SUCCESS", "parent: a pattern");
+  ids mine = ids_of(a, sid);
   char *before = target_view();
   mcsi_handover_blob *blob = NULL;
   mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
@@ -283,18 +415,31 @@ static void to_child_process(void)
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
+    char fd[16];
     close(sp[0]);
-    _exit(child(sp[1]));
+    fcntl(sp[1], F_SETFD, 0);
+    snprintf(fd, sizeof fd, "%d", sp[1]);
+    execl(self_exe, self_exe, "--child", fd, (char *)NULL);
+    _exit(127);
   }
   close(sp[1]);
   T_OK(send_blob(sp[0], blob) == 0, "parent: the blob and 2 sockets go by SCM_RIGHTS");
   mcsi_handover_blob_free(blob);            /* our duplicates: the child has its own */
-  T_EQ_INT(hear(sp[0]), 'I', "the child imported the session");
+  T_EQ_INT(hear(sp[0]), 'I', "the child (a fresh process) imported the session");
+  ids got = { .sid = hear_id(sp[0]), .n = 2 };
+  got.conn[0] = hear_id(sp[0]);
+  got.conn[1] = hear_id(sp[0]);
+  T_EQ_U64(got.sid, sid, "the child's session has the parent's id (0x%016llx)", (unsigned long long)sid);
+  T_OK(same_conn_ids(&got, &mine), "the child's connections have the parent's connection ids");
   T_EQ_STR(mcsi_status_name(mcsi_session_handover_commit(a, sid)), "ISDSC_SUCCESS", "parent: commits");
   say(sp[0], 'C');
   T_EQ_INT(hear(sp[0]), 'K', "the child reads the parent's pattern back and writes its own");
   char *during = target_view();
   T_EQ_STR(during, before, "tgt shows the same session and connections while the child serves it");
+  say(sp[0], 'N');
+  mcsi_id nsid = hear_id(sp[0]);
+  T_OK(nsid > largest(&mine), "the child's next login gets id 0x%016llx, above every imported id (largest 0x%016llx)",
+       (unsigned long long)nsid, (unsigned long long)largest(&mine));
   say(sp[0], 'L');
   int status = 0;
   waitpid(pid, &status, 0);
@@ -308,12 +453,16 @@ static void to_child_process(void)
   mcsi_initiator_free(a);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
   t_tgt_portal(portal1, sizeof portal1, 1);
   t_tgt_portal(portal2, sizeof portal2, 2);
   iqn = t_env("MCSI_TGT_IQN_PLAIN");
+  if (argc == 3 && !strcmp(argv[1], "--child")) return child(atoi(argv[2]));
+  ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+  if (n <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
   in_process();
+  into_busy_initiator();
   to_child_process();
   return t_done();
 }

@@ -34,5 +34,11 @@ int main(void)
   T_OK(mcsi_session_handover_export != NULL && mcsi_session_handover_import != NULL &&
        mcsi_session_handover_commit != NULL && mcsi_session_handover_abort != NULL,
        "MCSI_HAS_HANDOVER: mcsi_session_handover_export/_import/_commit/_abort");
+#if MCSI_HAS_HANDOVER_IDS
+  T_OK(mcsi_handover_blob_session_id != NULL && mcsi_handover_blob_session_id((const uint8_t *)"x", 1) == 0,
+       "MCSI_HAS_HANDOVER_IDS: mcsi_handover_blob_session_id (0 for no blob)");
+#else
+  T_OK(0, "MCSI_HAS_HANDOVER_IDS is announced");
+#endif
   return t_done();
 }

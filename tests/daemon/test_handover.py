@@ -16,7 +16,15 @@ new mcsid (SIGUSR2) with no logout and no login at the target.
 - a successor that refuses (the binary on disk replaced by one that exits
   3): the old process keeps serving, its sessions unchanged and working;
 - a successor that reads another state version refuses it (exit 3) and
-  the old process goes on.
+  the old process goes on; so does one given a session blob of the old
+  format (version 1, without ids);
+- ids (issue 17): SessionList's UniqueSessionId and UniqueConnectionIds,
+  mcsi-iscsicli SessionList's 0x%016x lines and a persistent export's
+  UniqueSessionId are the same before and after every handover; a
+  connection the successor adds gets an id above every one it took over,
+  and its events name the session by its old id; a persistent export
+  keeps its ExportId; the connections' counters (commands, bytes, the
+  latency histogram) go on growing instead of starting at 0.
 
 The daemon runs from a copy of mcsid in its directory (the path a handover
 starts again). The test process is a child subreaper, so the successors
@@ -34,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
-from mcsid_test import Daemon, result, tgt_portal, env, wait_for  # noqa: E402
+from mcsid_test import Daemon, result, tgt_portal, env, wait_for, BUILD  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
 chap = env("MCSI_TGT_IQN_CHAP")
@@ -159,6 +167,36 @@ def shape(ss):
     return {t: (s.get("TSIH"), s.get("ISID"), s.get("ConnectionCount")) for t, s in ss.items()}
 
 
+def id_view(ss):
+    """What a script holds: per target its UniqueSessionId and its UniqueConnectionIds (sorted)."""
+    return {t: (s.get("UniqueSessionId"), sorted(c.get("UniqueConnectionId") for c in s.get("Connections", [])))
+            for t, s in ss.items()}
+
+
+def all_ids(ss):
+    return [i for sid, cids in id_view(ss).values() for i in [sid] + cids]
+
+
+def counters(ss):
+    """Per UniqueConnectionId: Commands, BytesSent, BytesReceived and the latency histogram's count."""
+    return {c.get("UniqueConnectionId"): tuple(c.get("Statistics", {}).get(k, 0) for k in
+                                               ("Commands", "BytesSent", "BytesReceived"))
+            + (sum(c.get("Statistics", {}).get("LatencyHistogram", [])),)
+            for s in ss.values() for c in s.get("Connections", [])}
+
+
+def grown(now, then):
+    """Every counter of then is there in now, none smaller."""
+    return all(k in now and all(a >= b for a, b in zip(now[k], v)) for k, v in then.items())
+
+
+def cli_ids(d):
+    """mcsi-iscsicli SessionList's id lines (Session Id / Connection Id, 0x%016x), in its order."""
+    r = subprocess.run([os.path.join(BUILD, "mcsi-iscsicli"), "SessionList", "--socket", d.socket],
+                       capture_output=True, text=True, timeout=60)
+    return [ln.strip() for ln in r.stdout.splitlines() if re.match(r"\s*(Session|Connection) Id\s*:", ln)]
+
+
 def write(c, sid, lba, data):
     return result(c.call("ScsiWrite", {"UniqueSessionId": sid, "Lun": LUN, "Lba": lba,
                                        "Data": base64.b64encode(data).decode()})).get("StatusName")
@@ -210,7 +248,22 @@ class TestHandover(mcsid_test.DaemonCase):
         c, sid = self.two_sessions(d)
         data = os.urandom(8 * 512)
         t.is_(write(c, sid, 4096, data), "ISDSC_SUCCESS", "a pattern written before the first handover")
+        psid = sessions(c).get(chap, {}).get("UniqueSessionId")
+        r = c.call("ExportLun", {"UniqueSessionId": sid, "Lun": LUN, "Socket": "gone.sock"})
+        c.call("UnexportLun", {"ExportId": result(r).get("ExportId")})   # ExportId 1 is used up: the next is 2
+        r = c.call("ExportLun", {"UniqueSessionId": psid, "Lun": LUN, "Socket": "ids.sock", "ExportName": "ids",
+                                 "IsPersistent": True})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: a persistent export %r" % (r,))
+        export_id = result(r).get("ExportId")
+        self.assertTrue(export_id and export_id > 1, "setup: the persistent export's ExportId %r" % (r,))
         before = sessions(c)
+        ids_before = id_view(before)
+        count_before = counters(before)
+        t.ok(sum(v[0] for v in count_before.values()) > 0, "the connections have counted commands (%s)" % count_before)
+        cli_before = cli_ids(d)
+        t.ok(len(cli_before) == 6 and all(re.search(r": 0x[0-9a-f]{16}$", ln) for ln in cli_before) and
+             "Session Id             : 0x%016x" % sid in cli_before,
+             "mcsi-iscsicli SessionList shows 2 session and 4 connection ids as 0x%%016x (%s)" % cli_before)
         view = target_view(d.iqn)
         t.is_(len({v.split()[0] for v in view}), 2, "tgt shows the 2 sessions")
         t.is_(sum(v.count("Connection:") for v in view), 4, "with 4 connections")
@@ -234,9 +287,22 @@ class TestHandover(mcsid_test.DaemonCase):
             t.note("handover %d: %.0f ms from SIGUSR2 to the old one's exit and a SessionList answered"
                    % (n, (time.monotonic() - t0) * 1000))
             t.is_(shape(now), shape(before), "handover %d: the same TSIHs, ISIDs and connection counts" % n)
+            t.is_(id_view(now), ids_before, "handover %d: the same UniqueSessionIds and UniqueConnectionIds" % n)
+            t.is_(cli_ids(d), cli_before, "handover %d: mcsi-iscsicli SessionList prints the same ids" % n)
+            t.ok(grown(counters(now), count_before), "handover %d: every connection's counters go on from where they "
+                 "were (commands, bytes, latency histogram: %s)" % (n, counters(now)))
+            count_before = counters(now)
+            info = result(c.call("GetSessionInfo", {"UniqueSessionId": sid})).get("Session", {})
+            t.is_(info.get("TargetName"), plain, "handover %d: GetSessionInfo by the old id finds the session" % n)
+            x = wait_for(lambda: [e for e in result(c.call("ListExports")).get("Exports", [])
+                                  if e.get("State") == "up"], 20) or [{}]
+            t.ok(x[0].get("UniqueSessionId") == ids_before[chap][0] and x[0].get("IsPersistent"),
+                 "handover %d: the persistent export is up on the same session id (%s)"
+                 % (n, x[0].get("UniqueSessionId")))
+            t.is_(x[0].get("ExportId"), export_id, "handover %d: and keeps its ExportId" % n)
             t.is_(target_view(d.iqn), view, "handover %d: tgt shows the same sessions and connections" % n)
             nsid = now.get(plain, {}).get("UniqueSessionId")
-            t.ok(read(c, nsid, 4096, 8) == data, "handover %d: the pattern reads back" % n)
+            t.ok(read(c, sid, 4096, 8) == data, "handover %d: the pattern reads back (by the id from before)" % n)
             more = os.urandom(4 * 512)
             t.is_(write(c, nsid, 8192 + 8 * n, more), "ISDSC_SUCCESS", "handover %d: a new write" % n)
             t.ok(read(c, nsid, 8192 + 8 * n, 4) == more, "handover %d: reads back" % n)
@@ -261,6 +327,11 @@ class TestHandover(mcsid_test.DaemonCase):
         r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
         sid = result(r).get("UniqueSessionId")
         self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
+        for _ in range(40):                    # command tags come from the id counter: the next ids are larger
+            read(c, sid, 0, 1)
+        r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal()})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: a second connection %r" % (r,))
+        ids_before = all_ids(sessions(c))
         sub = d.client(timeout=10)
         t.status(sub.call("Subscribe"), "ISDSC_SUCCESS", "a subscriber (every kind)")
         half = d.client(timeout=10)
@@ -282,18 +353,25 @@ class TestHandover(mcsid_test.DaemonCase):
             got = str(e)
         t.ok(isinstance(got, dict) and result(got).get("Version"), "a client's next call is answered on the same "
              "connection (%s)" % str(got)[:200])
-        nsid = sessions(c).get(plain, {}).get("UniqueSessionId")   # the successor numbers sessions its own way
+        now = sessions(c)
+        nsid = now.get(plain, {}).get("UniqueSessionId")
+        t.is_(nsid, sid, "the session has the same UniqueSessionId after the handover")
         try:
-            r = c.call("AddConnectionToSession", {"UniqueSessionId": nsid, "TargetPortal": tgt_portal("127.0.0.2")},
+            r = c.call("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": tgt_portal("127.0.0.2")},
                        timeout=20)
         except OSError as e:
             r = str(e)
-        t.status(r, "ISDSC_SUCCESS", "a connection added by the new process")
+        t.status(r, "ISDSC_SUCCESS", "a connection added by the new process, to the session by its old id")
+        cid = result(r).get("UniqueConnectionId", 0) if isinstance(r, dict) else 0
+        t.ok(cid > max(ids_before), "its UniqueConnectionId (%s) is above every id the new process took over (%s)"
+             % (cid, ids_before))
         try:
             ev = sub.wait_event(lambda p: True, 10)
         except OSError as e:
             ev = str(e)
         t.ok(isinstance(ev, dict) and ev.get("Kind"), "the subscriber gets the new process's event (%s)" % (ev,))
+        t.ok(isinstance(ev, dict) and ev.get("UniqueSessionId") == sid,
+             "the event names the session by its id from before the handover (%s)" % (ev,))
         t.ok("control clients go on" in d.log_text(), "the log says the control clients went on")
         for x in (sub, half):
             x.close()
@@ -334,6 +412,7 @@ class TestHandover(mcsid_test.DaemonCase):
         up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
         self.assertTrue(up, "setup: the export is up: %r %r" % (r, c.call("ListExports")))
         sock = os.path.join(d.export_dir, "h.sock")
+        psid = sessions(c).get(plain, {}).get("UniqueSessionId")
         c.close()
         out = os.path.join(d.dir, "fio.json")
         uri = "nbd://127.0.0.1:%d/h" % port if tcp else "nbd+unix:///h?socket=" + sock
@@ -376,6 +455,14 @@ class TestHandover(mcsid_test.DaemonCase):
             t.ok(False, "fio's report reads (%s)" % e)
         t.ok("NBD clients go on with their export" in d.log_text(), "the log says the NBD client went on")
         c = d.client()
+        pol = wait_for(lambda: [p for p in result(c.call("ListPolicies")).get("Policies", [])
+                                if p.get("State") == "running"], 10) or []
+        t.ok(len(pol) == 1 and pol[0].get("UniqueSessionId") == psid,
+             "the keeper's policy runs on the session's id from before the handovers (%s, %s)" % (psid, pol))
+        x = [e for e in result(c.call("ListExports")).get("Exports", []) if e.get("State") == "up"]
+        now = sessions(c).get(plain, {}).get("UniqueSessionId")
+        t.ok(len(x) == 1 and x[0].get("UniqueSessionId") == psid and now == psid,
+             "SessionList and the export name the session by that id still (%s)" % now)
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
@@ -476,6 +563,19 @@ class TestHandover(mcsid_test.DaemonCase):
                    % (self.tmpdir(), self.tmpdir(), mcsid_test.MCSID))
         self.refused(wrapper, "a successor reading another version",
                      "state version 99, this mcsid reads version 1: refused")
+
+    def test_old_blob_format(self):
+        """The successor is mcsid itself, given session blobs of the old format (version 1, before
+        the ids): it refuses them with ISDSC_UNSUPPORTED_VERSION and the old process goes on."""
+        magic = "4d4353492d484f0a"                       # "MCSI-HO\n", then the version (4 bytes)
+        wrapper = ("#!/bin/sh\n"
+                   "fd=${MCSID_HANDOVER#state=}; fd=${fd%%%%,*}\n"
+                   "sed 's/%s00000002/%s00000001/g' /proc/self/fd/$fd > %s/state-v1\n"
+                   "exec 9<%s/state-v1\n"
+                   "MCSID_HANDOVER=\"state=9,ready=${MCSID_HANDOVER#*ready=}\" exec %s \"$@\"\n"
+                   % (magic, magic, self.tmpdir(), self.tmpdir(), mcsid_test.MCSID))
+        self.refused(wrapper, "a successor given blobs of version 1",
+                     "ISDSC_UNSUPPORTED_VERSION: handover blob version 1, this library reads version 2")
 
     def tmpdir(self):
         if not hasattr(self, "_tmp"):

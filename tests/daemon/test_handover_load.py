@@ -238,6 +238,11 @@ class TestHandoverLoad(mcsid_test.DaemonCase):
         t.is_((after.get("TSIH"), after.get("ISID"), after.get("ConnectionCount")),
               (before.get("TSIH"), before.get("ISID"), CONNECTIONS),
               "SessionList: the same TSIH and ISID, %d connections" % CONNECTIONS)
+        t.is_(after.get("UniqueSessionId"), before.get("UniqueSessionId"),
+              "SessionList: the same UniqueSessionId after %d handovers" % ROUNDS)
+        if not drops:
+            ids = lambda s: sorted(x.get("UniqueConnectionId") for x in s.get("Connections", []))
+            t.is_(ids(after), ids(before), "SessionList: the same %d UniqueConnectionIds" % CONNECTIONS)
         now = tgt_session(d.iqn)
         if drops:
             t.is_(sorted(now), sorted(view), "tgt: the very same session (no new session login)")

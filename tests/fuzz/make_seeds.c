@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* make_seeds.c: writes the seed corpora of tests/fuzz/ (make fuzz-seeds).
  *
- *   make-seeds DIR     writes the files of DIR/bhs, DIR/text and DIR/conn
+ *   make-seeds DIR     writes the files of DIR/bhs, DIR/text, DIR/conn and DIR/handover
  *
  * bhs: one well-formed header per opcode; text: typical Login Response
  * and SendTargets data segments; conn: peer scripts (fuzz_peer.h) that log
  * in and reach the full feature phase with each workload of fuzz_conn.c,
  * plus a few hostile-but-handled variants (redirect, CHAP, target NOP
- * ping, async message, reject, text continuation, R2T writes).
+ * ping, async message, reject, text continuation, R2T writes); handover:
+ * a byte saying how many sockets, then a blob of the current version (one
+ * connection; two with bytes read ahead; DIR/handover/version-1-refused is
+ * kept by hand: a blob of the old format, which the reader refuses).
  * `FUZZ_CONN_TRACE=1 build/fuzz-replay/replay-conn FILE` shows how far a
  * conn seed gets. */
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "fuzz_peer.h"
+#include "handover.h"
 #include "pdu.h"
 
 /* Must match fuzz_conn.c. */
@@ -213,6 +217,65 @@ static void text_seeds(void)
   TEXT("rejects", 0x80, "MaxConnections=Reject\0ErrorRecoveryLevel=NotUnderstood\0DataDigest=Irrelevant\0");
 }
 
+/* ---- handover: byte 0 the socket count, then the blob ---- */
+
+static void handover_conn(mcsi_handover_conn *c, mcsi_id id, uint16_t cid, int leading, uint32_t exp_statsn,
+                          const char *portal)
+{
+  c->id = id;
+  c->cid = cid;
+  c->leading = (uint8_t)leading;
+  c->active = 1;
+  c->weight = 1;
+  c->exp_statsn = exp_statsn;
+  c->fd_index = cid;
+  snprintf(c->portal, sizeof c->portal, "%s", portal);
+}
+
+static void handover_seed(const char *name, const mcsi_handover_session *s, uint8_t nfds)
+{
+  uint8_t *blob = NULL, *b;
+  size_t len = 0;
+  if (mcsi_handover_encode(s, &blob, &len) || !(b = malloc(len + 1))) { fprintf(stderr, "make-seeds: out of memory\n"); exit(1); }
+  b[0] = nfds;
+  memcpy(b + 1, blob, len);
+  write_seed("handover", name, b, len + 1);
+  free(b);
+  free(blob);
+}
+
+static void handover_seeds(void)
+{
+  static mcsi_handover_session s;
+  static const uint8_t isid[6] = { 0x80, 0x01, 0x02, 0x03, 0x04, 0x05 };
+  const mcsi_params p = { .max_connections = 4, .initial_r2t = 1, .immediate_data = 1, .max_recv_dsl = 262144,
+                          .max_send_dsl = 8192, .max_burst = 262144, .first_burst = 65536, .time2wait = 2,
+                          .time2retain = 20, .max_outstanding_r2t = 1, .data_pdu_in_order = 1, .data_seq_in_order = 1 };
+  memset(&s, 0, sizeof s);
+  s.id = 0x10;
+  memcpy(s.isid, isid, sizeof isid);
+  s.tsih = 0x900;
+  s.tpgt = 1;
+  s.tpgt_known = 1;
+  snprintf(s.target, sizeof s.target, "iqn.2026-11.org.mcsi.test:plain");
+  s.params = p;
+  s.cmdsn = s.exp_cmdsn = 100;
+  s.max_cmdsn = 131;
+  s.next_itt = 77;
+  s.next_cid = 2;
+  s.policy = 2;
+  s.nconns = 1;
+  handover_conn(&s.conns[0], 0x11, 0, 1, 5, "127.0.0.1:3260");
+  s.conns[0].params = p;
+  handover_seed("one-connection", &s, 1);
+  s.nconns = 2;
+  handover_conn(&s.conns[1], 0x12, 1, 0, 6, "127.0.0.2:3260");
+  s.conns[1].params = p;
+  s.conns[1].rx_len = 48;                     /* half a BHS read ahead */
+  memset(s.conns[1].rx, 0x21, 48);
+  handover_seed("two-connections-read-ahead", &s, 2);
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) { fprintf(stderr, "usage: make-seeds DIR\n"); return 2; }
@@ -220,5 +283,6 @@ int main(int argc, char **argv)
   conn_seeds();
   bhs_seeds();
   text_seeds();
+  handover_seeds();
   return 0;
 }
