@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -314,10 +316,26 @@ static int write_state(void)
 
 static void keep_open(int fd) { if (fd >= 0) fcntl(fd, F_SETFD, 0); }
 
-/* In the child: the fds the successor inherits, its environment, the binary. */
-static void exec_successor(int ready_w)
+/* The successor's environment: ours, MCSID_HANDOVER=state=FD,ready=FD instead of any we had
+ * (made before the fork: the child only calls what is async-signal-safe). */
+static char **successor_env(int ready_w)
 {
-  char env[64];
+  static char var[80];
+  size_t n = 0, k = 0, len = strlen(MCSID_HANDOVER_ENV);
+  for (char **e = environ; *e; e++) n++;
+  char **env = calloc(n + 2, sizeof *env);
+  if (!env) return NULL;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, MCSID_HANDOVER_ENV, len) || (*e)[len] != '=') env[k++] = *e;
+  snprintf(var, sizeof var, "%s=state=%d,ready=%d", MCSID_HANDOVER_ENV, ho.memfd, ready_w);
+  env[k++] = var;
+  env[k] = NULL;
+  return env;
+}
+
+/* In the child: the fds the successor inherits, the binary. */
+static void exec_successor(int ready_w, char **env)
+{
   keep_open(ho.memfd);
   keep_open(ready_w);
   keep_open(ho.d->listen_fd);
@@ -325,10 +343,21 @@ static void exec_successor(int ready_w)
     for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
   for (size_t i = 0; i < ho.n_nbd; i++) keep_open(ho.nbd_fds[i]);
   for (size_t i = 0; i < ho.n_clients; i++) keep_open(ho.client_fds[i]);
-  snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
-  setenv(MCSID_HANDOVER_ENV, env, 1);
-  execv(exe_path, saved_argv);
+  execve(exe_path, saved_argv, env);
   _exit(127);
+}
+
+/* The successor's process. Under a service manager ($NOTIFY_SOCKET) it is
+ * started as the manager's child, not ours (clone with CLONE_PARENT): once
+ * it says MAINPID=, systemd supervises it as a process it started (it waits
+ * for it at a stop, SIGTERM then the logouts, and sees its end); a main
+ * process that is not its child it only signals (a stop would SIGKILL the
+ * unit at once, without a logout, and a restart through the fd store would
+ * find nothing stored). We then cannot wait for it: the ready pipe tells. */
+static pid_t start_process(void)
+{
+  if (!getenv("NOTIFY_SOCKET")) return fork();
+  return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
 
 /* The sockets the successor takes (their numbers are in the document). */
@@ -378,8 +407,10 @@ static void launch(void)
     give_back(ISDSC_OUT_OF_RESOURCES, "no pipe");
     return;
   }
-  pid_t pid = fork();
-  if (pid == 0) exec_successor(p[1]);
+  char **env = successor_env(p[1]);
+  pid_t pid = env ? start_process() : -1;
+  if (pid == 0) exec_successor(p[1], env);
+  free(env);
   close(p[1]);
   close_nbd_fds();                      /* the successor has its own; ours are the exports' */
   if (pid < 0) {
