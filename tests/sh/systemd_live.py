@@ -221,6 +221,21 @@ def upgraded(u):
 
 
 step("(a) systemctl reload mcsid", FIO_SECONDS[0], [["systemctl", "reload", "mcsid"]])
+# A reload the successor refuses (a configuration it cannot read): the reload fails and says why, the
+# running mcsid goes on (same main pid, same session).
+ct("cp", "/etc/mcsi/mcsid.conf", "/etc/mcsi/mcsid.conf.good")
+ct("sh", "-c", "echo 'a line without an equals sign' >>/etc/mcsi/mcsid.conf")
+pid_before = unit("MainPID").get("MainPID")
+rc, text = ct("systemctl", "reload", "mcsid")
+_, journal = ct("journalctl", "-u", "mcsid", "--no-pager", "-o", "cat", "-n", "30")
+ct("mv", "/etc/mcsi/mcsid.conf.good", "/etc/mcsi/mcsid.conf")
+res(rc != 0 and "goes on serving" in journal, "a reload with a configuration the successor refuses fails "
+    "(exit %d), the journal says why: %s" % (rc, [x for x in journal.splitlines() if "upgrade:" in x][-1:]))
+u = unit("ActiveState", "SubState", "MainPID")
+res((u.get("ActiveState"), u.get("SubState"), u.get("MainPID")) == ("active", "running", pid_before) and
+    session().get("TSIH") == base.get("TSIH") and tgt_view() == view,
+    "... and the running mcsid goes on: active (running), the same MainPID %s, TSIH and connections" % pid_before)
+
 step("(b) mcsi-iscsicli Upgrade ViaFdStore=true; systemctl restart mcsid", FIO_SECONDS[1],
      [["mcsi-iscsicli", "Upgrade", "ViaFdStore=true"], ["systemctl", "restart", "mcsid"]])
 step("(c) dpkg -i mcsid %s" % BUMPED, FIO_SECONDS[2],
