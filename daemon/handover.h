@@ -8,7 +8,8 @@
  * version, the control socket's fd, each session's target, portal, blob and
  * socket fds) into a memfd and starts the binary it was started from, read
  * from disk again (the upgraded one), with the same arguments, those fds
- * inherited and MCSID_HANDOVER="state=FD,ready=FD" in its environment. The
+ * inherited and MCSID_HANDOVER="state=FD,ready=FD" in its environment
+ * (under a service manager, as the manager's child: CLONE_PARENT). The
  * successor checks the document (a version it does not read: it refuses),
  * imports every session, listens on the control socket, and writes "ready"
  * on the ready pipe; the old process then lets its sessions go without a
