@@ -117,14 +117,49 @@ static int knows_no_wait(const json_t *answer)
   return err && json_integer_value(json_object_get(err, "code")) == -32602 && m && strstr(m, "Wait");
 }
 
+static int answered_success(const json_t *answer)
+{
+  const char *name = json_string_value(json_object_get(json_object_get(answer, "result"), "StatusName"));
+  return name && !strcmp(name, "ISDSC_SUCCESS");
+}
+
+static int busy(const json_t *answer)
+{
+  const char *name = json_string_value(json_object_get(json_object_get(answer, "result"), "StatusName"));
+  return name && !strcmp(name, "ISDSC_SESSION_BUSY");
+}
+
+/* After a plain Upgrade of an older mcsid: once this binary answers (it knows Wait), Upgrade
+ * {"Wait": true} again, so that the main process ends as the service manager's child (CLONE_PARENT):
+ * the older one started its successor as its own. NULL when the older one goes on (or nothing answers)
+ * until the deadline. */
+static json_t *upgrade_again(const char *socket_path)
+{
+  uint64_t deadline = now_ms() + MCSID_UPGRADE_RUNNING_TIMEOUT_MS;
+  while (now_ms() < deadline) {
+    json_t *answer = call(socket_path, wait_request);
+    if (answer && !knows_no_wait(answer) && !busy(answer)) return answer;
+    json_decref(answer);
+    usleep(100 * 1000);
+  }
+  fprintf(stderr, "mcsid: --upgrade-running: the running mcsid (older than Upgrade's Wait) did not hand over to "
+                  "this binary within %d s: it goes on serving\n", MCSID_UPGRADE_RUNNING_TIMEOUT_MS / 1000);
+  return NULL;
+}
+
 int mcsid_upgrade_running(const char *socket_path)
 {
   json_t *answer = call(socket_path, wait_request);
-  int waited = 1;
   if (answer && knows_no_wait(answer)) {
     json_decref(answer);
-    waited = 0;
     answer = call(socket_path, plain_request);
+    if (answer && answered_success(answer)) {
+      json_decref(answer);
+      printf("mcsid: the running mcsid is older than Upgrade's Wait: handed over with a plain Upgrade, and "
+             "again once this binary serves\n");
+      answer = upgrade_again(socket_path);
+      if (!answer) return 1;
+    }
   }
   if (!answer) return 3;
   const json_t *result = json_object_get(answer, "result");
@@ -136,11 +171,8 @@ int mcsid_upgrade_running(const char *socket_path)
     print_text(stderr, json_string_value(json_object_get(json_object_get(answer, "error"), "message")));
     fputc('\n', stderr);
   } else if (name && !strcmp(name, "ISDSC_SUCCESS")) {
-    if (waited)
-      printf("mcsid: upgraded: pid %lld serves every session now (the binary on disk; the configuration read "
-             "again)\n", (long long)json_integer_value(json_object_get(result, "Pid")));
-    else
-      printf("mcsid: upgrade started (the running mcsid is older than Upgrade's Wait: its end is in its log)\n");
+    printf("mcsid: upgraded: pid %lld serves every session now (the binary on disk; the configuration read "
+           "again)\n", (long long)json_integer_value(json_object_get(result, "Pid")));
     rc = 0;
   } else {
     fprintf(stderr, "mcsid: upgrade: ");

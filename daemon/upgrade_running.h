@@ -12,7 +12,10 @@
  * running mcsid goes on serving (the successor refused, a session stayed
  * busy, ...); exit 3 when nothing answers on the socket. A running mcsid
  * older than the Wait parameter (it answers "invalid params") gets a plain
- * Upgrade: exit 0 once it started the handover (no word on its end). */
+ * Upgrade, then, once this binary answers on the socket, Upgrade with Wait
+ * again (the older one started its successor as its own child; this one
+ * starts it as the service manager's): exit 0 when that one serves, 1 when
+ * the older one goes on (nothing new answers within the time). */
 #ifndef MCSID_UPGRADE_RUNNING_H
 #define MCSID_UPGRADE_RUNNING_H
 

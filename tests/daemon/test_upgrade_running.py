@@ -20,7 +20,8 @@ same under a real systemd):
   works;
 - Upgrade {"Wait": true, "ViaFdStore": true} is refused (INVALID_PARAMETER);
 - against an mcsid older than Wait (a fake one answering "invalid params"):
-  a plain Upgrade, exit 0 ("upgrade started"); nothing on the socket: exit 3.
+  a plain Upgrade, then, once the new binary answers, Upgrade with Wait
+  again (exit 0 with that successor's pid); nothing on the socket: exit 3.
 The client runs under MCSI_MCSID_WRAPPER like the daemon (test_service_unit.sh:
 ExecReload confined as the unit says).
     python3 tests/daemon/test_upgrade_running.py TestUpgradeRunning.test_reload_hands_over"""
@@ -180,8 +181,9 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
         srv.settimeout(20)
         asked = []
 
-        def older_mcsid():   # what an mcsid before Upgrade's Wait answers
-            for _ in range(2):
+        def older_mcsid():   # an mcsid before Upgrade's Wait, then (handed over) this one
+            handed = False
+            for _ in range(3):
                 try:
                     conn, _ = srv.accept()
                 except OSError:
@@ -189,12 +191,15 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
                 with conn:
                     req = json.loads(conn.makefile().readline())
                     asked.append(req)
-                    if "Wait" in req.get("params", {}):
+                    ok = {"Status": 0, "StatusName": "ISDSC_SUCCESS", "StatusMessage": "Success"}
+                    if "Wait" in req.get("params", {}) and not handed:
                         ans = {"jsonrpc": "2.0", "id": req["id"], "error": {
                             "code": -32602, "message": "invalid params: Upgrade has no parameter Wait"}}
+                    elif handed:
+                        ans = {"jsonrpc": "2.0", "id": req["id"], "result": dict(ok, Pid=4242)}
                     else:
-                        ans = {"jsonrpc": "2.0", "id": req["id"], "result": {
-                            "Status": 0, "StatusName": "ISDSC_SUCCESS", "StatusMessage": "Success"}}
+                        handed = True
+                        ans = {"jsonrpc": "2.0", "id": req["id"], "result": ok}
                     conn.sendall((json.dumps(ans) + "\n").encode())
 
         th = threading.Thread(target=older_mcsid)
@@ -202,9 +207,11 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
         rc, out, err, _ = upgrade_running(mcsid_test.MCSID, path)
         th.join(25)
         srv.close()
-        t.is_(rc, 0, "an older mcsid (no Wait): a plain Upgrade, exit 0 (%s)" % (out + err).strip()[-200:])
-        t.is_([r.get("params", {}) for r in asked], [{"Wait": True}, {}], "asked with Wait, then without")
-        t.ok("upgrade started" in out, "it says the upgrade started, not that it ended (%s)" % out.strip())
+        t.is_(rc, 0, "an older mcsid (no Wait): exit 0 (%s)" % (out + err).strip()[-300:])
+        t.is_([r.get("params", {}) for r in asked], [{"Wait": True}, {}, {"Wait": True}],
+              "asked with Wait, then a plain Upgrade, then with Wait the binary it handed over to (its successor: "
+              "the service manager's child)")
+        t.ok("pid 4242 serves" in out, "it names the last successor's pid (%s)" % out.strip())
         rc, out, err, _ = upgrade_running(mcsid_test.MCSID, os.path.join(tmp, "none.sock"))
         t.is_(rc, 3, "no mcsid on the socket: exit 3 (%s)" % err.strip()[-200:])
 
