@@ -357,7 +357,8 @@ static void exec_successor(int ready_w, char **env)
 static pid_t start_process(void)
 {
   if (!getenv("NOTIFY_SOCKET")) return fork();
-  return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+  return pid < 0 && errno == EINVAL ? fork() : pid;   /* EINVAL: we are a PID namespace's init (no parent) */
 }
 
 /* The sockets the successor takes (their numbers are in the document). */

@@ -75,7 +75,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcsi-systemd.XXXXXX") || exit 1
 chmod 755 "$WORK"
 NAME=mcsi-test-$$
 CGROUPS="/sys/fs/cgroup/systemd/$NAME /sys/fs/cgroup/unified/$NAME"
-NSPID= CPID=
+NSPID='' CPID=''
 # shellcheck disable=SC2317  # (the trap's)
 stop_container() {
     local t
@@ -83,13 +83,13 @@ stop_container() {
         kill -s SIGRTMIN+4 "$CPID" 2>/dev/null    # systemd: poweroff
     fi
     for ((t = 0; t < 200; t++)); do
-        [ -n "$NSPID" ] && kill -0 "$NSPID" 2>/dev/null || break
+        if [ -z "$NSPID" ] || ! kill -0 "$NSPID" 2>/dev/null; then break; fi
         sleep 0.1
     done
     [ -n "$CPID" ] && kill -KILL "$CPID" 2>/dev/null          # the whole PID namespace with it
     [ -n "$NSPID" ] && kill -KILL "$NSPID" 2>/dev/null
     [ -n "$NSPID" ] && wait "$NSPID" 2>/dev/null
-    NSPID= CPID=
+    NSPID='' CPID=''
     # the cgroups, deepest first (systemd in the container made some)
     for cg in $CGROUPS; do
         [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -110,6 +110,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 # ---- the container ---------------------------------------------------------------------------
 # A target of basic.target only: nothing of multi-user.target (tgt, getty) starts in it.
 mkdir -p "$WORK/deb" "$WORK/ct" "$WORK/rw" "$WORK/root"
+# shellcheck disable=SC2015  # (any step failing: skipped)
 mount -t tmpfs -o mode=0755 mcsi-test-rw "$WORK/rw" && mkdir -p "$WORK/rw/upper" "$WORK/rw/work" &&
     mount -t overlay -o "lowerdir=/,upperdir=$WORK/rw/upper,workdir=$WORK/rw/work" mcsi-test-root "$WORK/root" ||
     tap_skip_all "cannot mount an overlay of / (lower) and a tmpfs (upper) for the container"
