@@ -161,12 +161,22 @@ D.operations = {
     params = { { name = "via_fd_store", type = "bool", default = false, lua = false,
                  doc = "true: start nothing now; the next SIGTERM within 60 s (systemctl restart) hands over "
                     .. "through the service manager's file descriptor store instead of logging out "
-                    .. "(REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET)" } },
-    statuses = { S, "ISDSC_SESSION_BUSY", "ISDSC_REQUEST_NOT_SUPPORTED" },
+                    .. "(REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET)" },
+               { name = "wait", type = "bool", default = false, lua = false,
+                 doc = "true: answered when the handover ends: SUCCESS with the successor's Pid once it serves "
+                    .. "(this connection then closes), else why the running mcsid goes on serving (SESSION_BUSY: "
+                    .. "given up after 20 attempts; NON_SPECIFIC_ERROR: the successor refused, e.g. a bad "
+                    .. "configuration; SERVICE_DID_NOT_RESPOND: silent for 15 s). `mcsid --upgrade-running`, "
+                    .. "the unit's ExecReload, calls it so" } },
+    results = { { name = "Pid" } },
+    statuses = { S, "ISDSC_SESSION_BUSY", "ISDSC_REQUEST_NOT_SUPPORTED", "ISDSC_INVALID_PARAMETER",
+                 "ISDSC_NON_SPECIFIC_ERROR", "ISDSC_SERVICE_DID_NOT_RESPOND", "ISDSC_OUT_OF_RESOURCES",
+                 "ISDSC_TOO_MANY_SESSIONS" },
     doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same "
        .. "path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: "
-       .. "one is under way, or the daemon stops); the connection then closes and the new mcsid answers on "
-       .. "the same socket. No logout, no login: the sessions keep their TSIH and connections. With "
+       .. "one is under way, or the daemon stops), or with Wait when it ends; the connection then closes and "
+       .. "the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and "
+       .. "connections. `systemctl reload mcsid` does it (ExecReload: `mcsid --upgrade-running`). With "
        .. "ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8))." },
 
   -- ---- session ----

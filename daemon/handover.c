@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,30 @@ static struct {
 } ho = { .ready_fd = -1, .memfd = -1 };
 
 static char exe_path[PATH_MAX];
+
+/* Those told how the handover under way ends (Upgrade {"Wait": true}). */
+static struct {
+  mcsid_handover_done_fn *done;
+  void *arg;
+} waiters[MCSID_HANDOVER_MAX_WAITERS];
+static size_t n_waiters;
+
+int mcsid_handover_wait(mcsid_handover_done_fn *done, void *arg)
+{
+  if (n_waiters >= MCSID_HANDOVER_MAX_WAITERS) return -1;
+  waiters[n_waiters].done = done;
+  waiters[n_waiters].arg = arg;
+  n_waiters++;
+  return 0;
+}
+
+/* The end of the handover: every waiter told once (ISDSC_SUCCESS with the successor's pid, or why not). */
+static void tell_waiters(mcsi_status st, const char *message, long pid)
+{
+  size_t n = n_waiters;
+  n_waiters = 0;
+  for (size_t i = 0; i < n; i++) waiters[i].done(waiters[i].arg, st, message, pid);
+}
 
 static uint64_t mono_ms(void)
 {
@@ -130,7 +156,7 @@ static void retry_due(mcsi_initiator *ini, void *arg)
 }
 
 /* The successor did not take over: every session goes on here. */
-static void give_back(const char *why)
+static void take_back(const char *why)
 {
   mcsid *d = ho.d;
   for (size_t i = 0; i < ho.n; i++)
@@ -142,27 +168,42 @@ static void give_back(const char *why)
   log_err("handover: %s; this process goes on serving", why);
 }
 
+/* ... for good (no attempt follows): the waiters hear why. */
+static void give_back(mcsi_status st, const char *why)
+{
+  char msg[420];
+  take_back(why);
+  snprintf(msg, sizeof msg, "%s; the running mcsid goes on serving", why);
+  tell_waiters(st, msg, 0);
+}
+
 /* Not quiet in time (commands in flight, a connection recovering): tried
  * again a little later, MCSID_HANDOVER_ATTEMPTS times in all. */
 static void busy(const char *why)
 {
   mcsid *d = ho.d;
-  give_back(why);
+  take_back(why);
   if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
+    char msg[300];
     log_err("handover: given up after %u attempts", attempts);
+    snprintf(msg, sizeof msg, "given up after %u attempts (%s); the running mcsid goes on serving", attempts, why);
     attempts = 0;
+    tell_waiters(ISDSC_SESSION_BUSY, msg, 0);
     if (ho.via_store) store_failed(d);
     return;
   }
   retry_timer = mcsi_timer_add(d->ini, MCSID_HANDOVER_RETRY_MS, retry_due, d);
 }
 
-static void reap_child(int block)
+/* The successor's end, logged and said in how[] ("" when it has not ended). */
+static void reap_child(int block, char *how, size_t len)
 {
   int status = 0;
+  how[0] = 0;
   if (ho.child > 0 && waitpid(ho.child, &status, block ? 0 : WNOHANG) == ho.child) {
-    if (WIFEXITED(status)) log_warning("handover: the successor exited %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status)) log_warning("handover: the successor died of signal %d", WTERMSIG(status));
+    if (WIFEXITED(status)) snprintf(how, len, "exited %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status)) snprintf(how, len, "died of signal %d", WTERMSIG(status));
+    if (how[0]) log_warning("handover: the successor %s", how);
   }
 }
 
@@ -184,6 +225,7 @@ static void let_go(void)
   attempts = 0;
   if (ho.via_store) log_notice("handover: the service manager keeps %zu sessions for the next mcsid; exiting", n);
   else log_notice("handover: pid %ld serves %zu sessions now; exiting", (long)child, n);
+  tell_waiters(ISDSC_SUCCESS, NULL, (long)child);   /* answered before this process exits */
   d->handed_over = 1;
   d->done = 1;
 }
@@ -200,8 +242,11 @@ static void ready_readable(mcsi_initiator *ini, int fd, int what, void *arg)
     let_go();
     return;
   }
-  reap_child(1);
-  give_back("the successor refused the state");
+  char how[48], why[360];
+  reap_child(1, how, sizeof how);
+  snprintf(why, sizeof why, "the successor %.200s %s before serving (its log says why: a state or a configuration it "
+           "refused)", exe_path, how[0] ? how : "ended");
+  give_back(ISDSC_NON_SPECIFIC_ERROR, why);
 }
 
 static void successor_silent(mcsi_initiator *ini, void *arg)
@@ -209,9 +254,10 @@ static void successor_silent(mcsi_initiator *ini, void *arg)
   (void)ini;
   (void)arg;
   ho.timer = 0;
+  char how[48];
   kill(ho.child, SIGKILL);
-  reap_child(1);
-  give_back("the successor did not answer in time (killed)");
+  reap_child(1, how, sizeof how);
+  give_back(ISDSC_SERVICE_DID_NOT_RESPOND, "the successor did not answer in time (killed)");
 }
 
 static int hex_of(const uint8_t *p, size_t n, char **out)
@@ -270,10 +316,26 @@ static int write_state(void)
 
 static void keep_open(int fd) { if (fd >= 0) fcntl(fd, F_SETFD, 0); }
 
-/* In the child: the fds the successor inherits, its environment, the binary. */
-static void exec_successor(int ready_w)
+/* The successor's environment: ours, MCSID_HANDOVER=state=FD,ready=FD instead of any we had
+ * (made before the fork: the child only calls what is async-signal-safe). */
+static char **successor_env(int ready_w)
 {
-  char env[64];
+  static char var[80];
+  size_t n = 0, k = 0, len = strlen(MCSID_HANDOVER_ENV);
+  for (char **e = environ; *e; e++) n++;
+  char **env = calloc(n + 2, sizeof *env);
+  if (!env) return NULL;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, MCSID_HANDOVER_ENV, len) || (*e)[len] != '=') env[k++] = *e;
+  snprintf(var, sizeof var, "%s=state=%d,ready=%d", MCSID_HANDOVER_ENV, ho.memfd, ready_w);
+  env[k++] = var;
+  env[k] = NULL;
+  return env;
+}
+
+/* In the child: the fds the successor inherits, the binary. */
+static void exec_successor(int ready_w, char **env)
+{
   keep_open(ho.memfd);
   keep_open(ready_w);
   keep_open(ho.d->listen_fd);
@@ -281,10 +343,22 @@ static void exec_successor(int ready_w)
     for (size_t j = 0; j < ho.s[i].blob->nfds; j++) keep_open(ho.s[i].blob->fds[j]);
   for (size_t i = 0; i < ho.n_nbd; i++) keep_open(ho.nbd_fds[i]);
   for (size_t i = 0; i < ho.n_clients; i++) keep_open(ho.client_fds[i]);
-  snprintf(env, sizeof env, "state=%d,ready=%d", ho.memfd, ready_w);
-  setenv(MCSID_HANDOVER_ENV, env, 1);
-  execv(exe_path, saved_argv);
+  execve(exe_path, saved_argv, env);
   _exit(127);
+}
+
+/* The successor's process. Under a service manager ($NOTIFY_SOCKET) it is
+ * started as the manager's child, not ours (clone with CLONE_PARENT): once
+ * it says MAINPID=, systemd supervises it as a process it started (it waits
+ * for it at a stop, SIGTERM then the logouts, and sees its end); a main
+ * process that is not its child it only signals (a stop would SIGKILL the
+ * unit at once, without a logout, and a restart through the fd store would
+ * find nothing stored). We then cannot wait for it: the ready pipe tells. */
+static pid_t start_process(void)
+{
+  if (!getenv("NOTIFY_SOCKET")) return fork();
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+  return pid < 0 && errno == EINVAL ? fork() : pid;   /* EINVAL: we are a PID namespace's init (no parent) */
 }
 
 /* The sockets the successor takes (their numbers are in the document). */
@@ -309,7 +383,7 @@ static void launch_via_store(void)
   close_nbd_fds();
   if (!ok) {
     mcsid *d = ho.d;
-    give_back("the service manager's fd store did not take the sockets");
+    give_back(ISDSC_OUT_OF_RESOURCES, "the service manager's fd store did not take the sockets");
     store_failed(d);
     return;
   }
@@ -322,7 +396,7 @@ static void launch(void)
   int p[2];
   if (write_state() < 0) {
     mcsid *d = ho.d;
-    give_back("the state could not be written");
+    give_back(ISDSC_OUT_OF_RESOURCES, "the state could not be written");
     if (ho.via_store) store_failed(d);
     return;
   }
@@ -331,16 +405,18 @@ static void launch(void)
     return;
   }
   if (pipe2(p, O_CLOEXEC) < 0) {
-    give_back("no pipe");
+    give_back(ISDSC_OUT_OF_RESOURCES, "no pipe");
     return;
   }
-  pid_t pid = fork();
-  if (pid == 0) exec_successor(p[1]);
+  char **env = successor_env(p[1]);
+  pid_t pid = env ? start_process() : -1;
+  if (pid == 0) exec_successor(p[1], env);
+  free(env);
   close(p[1]);
   close_nbd_fds();                      /* the successor has its own; ours are the exports' */
   if (pid < 0) {
     close(p[0]);
-    give_back("fork failed");
+    give_back(ISDSC_OUT_OF_RESOURCES, "fork failed");
     return;
   }
   ho.child = pid;
@@ -498,8 +574,13 @@ void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d))
 
 void mcsid_handover_start(mcsid *d)
 {
-  if (d->stopping || ho.active || !saved_argv) {
-    log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "one is under way already");
+  if (ho.active) {                      /* its waiters hear how it ends */
+    log_warning("handover: one is under way already");
+    return;
+  }
+  if (d->stopping || !saved_argv) {
+    log_warning("handover: %s", d->stopping ? "the daemon is stopping" : "not a program");
+    tell_waiters(ISDSC_SESSION_BUSY, d->stopping ? "the daemon is stopping" : "not a program", 0);
     return;
   }
   if (retry_timer) mcsi_timer_cancel(d->ini, retry_timer);   /* a signal during the wait: now */
@@ -508,6 +589,7 @@ void mcsid_handover_start(mcsid *d)
   size_t n = mcsi_session_list(d->ini, ids, MCSID_HANDOVER_MAX_SESSIONS);
   if (n > MCSID_HANDOVER_MAX_SESSIONS) {
     log_err("handover: %zu sessions, at most %d are handed over: not started", n, MCSID_HANDOVER_MAX_SESSIONS);
+    tell_waiters(ISDSC_TOO_MANY_SESSIONS, "more sessions than a handover carries: not started", 0);
     return;
   }
   ho.d = d;
@@ -516,6 +598,7 @@ void mcsid_handover_start(mcsid *d)
   if (!ho.s) {
     ho.active = 0;
     log_err("handover: out of memory");
+    tell_waiters(ISDSC_OUT_OF_RESOURCES, "out of memory: not started", 0);
     return;
   }
   mcsid_listen_pause(d, 1);             /* no new control client meanwhile */

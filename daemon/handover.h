@@ -8,7 +8,8 @@
  * version, the control socket's fd, each session's target, portal, blob and
  * socket fds) into a memfd and starts the binary it was started from, read
  * from disk again (the upgraded one), with the same arguments, those fds
- * inherited and MCSID_HANDOVER="state=FD,ready=FD" in its environment. The
+ * inherited and MCSID_HANDOVER="state=FD,ready=FD" in its environment
+ * (under a service manager, as the manager's child: CLONE_PARENT). The
  * successor checks the document (a version it does not read: it refuses),
  * imports every session, listens on the control socket, and writes "ready"
  * on the ready pipe; the old process then lets its sessions go without a
@@ -55,12 +56,22 @@
 #define MCSID_HANDOVER_MAX_CONNS 16       /* sockets of one session (the core carries at most 16) */
 #define MCSID_HANDOVER_MAX_CLIENTS 4096   /* control clients handed at most */
 #define MCSID_HANDOVER_MAX_UNREAD (1u << 20)   /* bytes a control client sent of its next request */
+#define MCSID_HANDOVER_MAX_WAITERS 16     /* Upgrade {"Wait": true} calls told how a handover ends */
 
 /* Remembers how this process was started (argv[0] resolved now, argv): the
  * successor is that path, read again at the handover. */
 void mcsid_handover_init(int argc, char **argv);
 /* SIGUSR2 and Upgrade: starts a handover (one at a time; not while stopping). */
 void mcsid_handover_start(mcsid *d);
+/* Upgrade {"Wait": true} (mcsid --upgrade-running, the unit's ExecReload):
+ * done(arg, ...) is called once when the handover about to start (or under
+ * way) ends: ISDSC_SUCCESS with the successor's pid once it serves (this
+ * process exits right after; 0 through the fd store), else the Status and
+ * why this process goes on serving (given up after the attempts, the
+ * successor refused or did not answer, ...). 0, or -1 when
+ * MCSID_HANDOVER_MAX_WAITERS wait already. */
+typedef void mcsid_handover_done_fn(void *arg, mcsi_status st, const char *message, long pid);
+int mcsid_handover_wait(mcsid_handover_done_fn *done, void *arg);
 /* SIGTERM armed by Upgrade{ViaFdStore} (handover_store.h): the same handover,
  * through the service manager's fd store; when it cannot be done, fallback
  * (the ordinary stop: every session logged out). */

@@ -24,6 +24,7 @@
 #include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
 #include "persist.h"
 #include "policy.h"
+#include "upgrade_running.h"
 
 #define DEFAULT_SOCKET "/run/mcsi/mcsid.sock"
 #define DEFAULT_STATE_DIR "/var/lib/mcsi"
@@ -58,6 +59,9 @@ static void usage(FILE *f)
           "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
           "  --print-config     print every configuration key = value as --config's file sets it\n"
           "                     (a key the file does not set: its default) and exit\n"
+          "  --upgrade-running  hand the running mcsid (on --socket) over to this binary's path\n"
+          "                     and wait: exit 0 once the successor serves, else 1 with why\n"
+          "                     (systemctl reload mcsid)\n"
           "  --help, --version\n\n"
           "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT log every session out\n"
           "(bounded by shutdown_timeout_ms) and exit 0; SIGUSR2 hands every session and the\n"
@@ -186,6 +190,7 @@ static int watch_signals(mcsid *d)
 /* ---- start ------------------------------------------------------------------------------------------- */
 
 static int print_config;              /* --print-config */
+static int upgrade_running;           /* --upgrade-running */
 
 static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir)
 {
@@ -193,7 +198,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
     { "socket", required_argument, NULL, 's' },  { "state-dir", required_argument, NULL, 'd' },
     { "config", required_argument, NULL, 'c' },  { "log-level", required_argument, NULL, 'l' },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
-    { "print-config", no_argument, NULL, 'p' },
+    { "print-config", no_argument, NULL, 'p' },  { "upgrade-running", no_argument, NULL, 'u' },
     { NULL, 0, NULL, 0 },
   };
   int o;
@@ -210,6 +215,7 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
       break;
     case 'h': usage(stdout); exit(0);
     case 'p': print_config = 1; break;
+    case 'u': upgrade_running = 1; break;
     case 'V': printf("mcsid %s (protocol %d)\n", MCSID_VERSION, MCSID_PROTOCOL_VERSION); exit(0);
     default: usage(stderr); return 2;
     }
@@ -224,14 +230,15 @@ static int parse_options(int argc, char **argv, mcsid *d, const char **state_dir
 int main(int argc, char **argv)
 {
   if (argc == 2 && !strcmp(argv[1], MCSID_POLICY_RUNNER_ARG)) return mcsid_policy_runner_main(argc, argv);
-  mcsid_handover_init(argc, argv);
-  mcsid_handover_receive_store();   /* first: its sockets get back their numbers before we open any */
   static mcsid d = { .listen_fd = -1 };
   const char *state_dir = DEFAULT_STATE_DIR;
   d.socket_path = DEFAULT_SOCKET;
   d.config_path = DEFAULT_CONFIG;
-  int rc = parse_options(argc, argv, &d, &state_dir);
+  int rc = parse_options(argc, argv, &d, &state_dir);   /* (opens nothing) */
   if (rc) return rc;
+  if (upgrade_running) return mcsid_upgrade_running(d.socket_path);   /* a client of the running one */
+  mcsid_handover_init(argc, argv);
+  mcsid_handover_receive_store();   /* first: its sockets get back their numbers before we open any */
   if (print_config) {
     mcsid_log_set_level(MCSID_LOG_WARNING);
     if (mcsid_config_load(&d.config, d.config_path) < 0) return 1;

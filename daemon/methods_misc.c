@@ -12,11 +12,22 @@ void mcsid_run_get_version(mcsid_call *call)
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, out);
 }
 
+/* Upgrade {"Wait": true}: the handover's end, from handover.c. */
+static void upgrade_ended(void *arg, mcsi_status st, const char *message, long pid)
+{
+  mcsid_call_finish(arg, st, message, st ? NULL : json_pack("{s:I}", "Pid", (json_int_t)pid));
+}
+
 void mcsid_run_upgrade(mcsid_call *call)
 {
   mcsid *d = call->d;
   if (d->stopping || mcsid_handover_active()) {
     mcsid_call_finish(call, ISDSC_SESSION_BUSY, d->stopping ? "the daemon is stopping" : "a handover is under way",
+                      NULL);
+    return;
+  }
+  if (mcsid_param_bool(call, "ViaFdStore", 0) && mcsid_param_bool(call, "Wait", 0)) {
+    mcsid_call_finish(call, ISDSC_INVALID_PARAMETER, "Wait: not with ViaFdStore (nothing starts before SIGTERM)",
                       NULL);
     return;
   }
@@ -27,6 +38,14 @@ void mcsid_run_upgrade(mcsid_call *call)
       return;
     }
     mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);
+    return;
+  }
+  if (mcsid_param_bool(call, "Wait", 0)) {   /* answered when it ends (mcsid --upgrade-running) */
+    if (mcsid_handover_wait(upgrade_ended, call) < 0) {
+      mcsid_call_finish(call, ISDSC_SESSION_BUSY, "too many Upgrade calls wait already", NULL);
+      return;
+    }
+    mcsid_handover_start(d);
     return;
   }
   mcsid_call_finish(call, ISDSC_SUCCESS, NULL, NULL);

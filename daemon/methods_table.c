@@ -10,6 +10,7 @@ static const mcsid_param_spec params_get_version[] = {
 };
 static const mcsid_param_spec params_upgrade[] = {
   { "ViaFdStore", P_BOOL, 0, NULL },
+  { "Wait", P_BOOL, 0, NULL },
   { NULL, 0, 0, NULL },
 };
 static const mcsid_param_spec params_login_to_target[] = {

@@ -17,7 +17,8 @@ pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       libseccomp-dev                         # mcsid's policy runners: their seccomp filter
       libsystemd-dev                         # mcsid: handover through the service manager's fd store (sd_notify FDSTORE)
       man-db groff-base                      # test_install.sh: the man pages render (man -l, groff -ww)
-      dpkg-dev debhelper lintian adduser)    # make deb (dpkg-buildpackage, dh, lintian); mcsid's postinst (addgroup)
+      dpkg-dev debhelper lintian adduser     # make deb (dpkg-buildpackage, dh, lintian); mcsid's postinst (addgroup)
+      systemd systemd-container)             # test_systemd.sh: systemd 252 as PID 1 of a container (systemd-nspawn)
 
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
 missing=()

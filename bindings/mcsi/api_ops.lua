@@ -12,8 +12,9 @@ local function op(o)
   for _, p in ipairs(o.params) do o.param[p.name] = p end
 end
 op{ name = "get_version", rpc = "GetVersion", iscsicli = { "VersionInfo", "NodeName" }, doc = "The daemon's version, protocol version, initiator name and every method's name.", params = { } }
-op{ name = "upgrade", rpc = "Upgrade", doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops); the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections. With ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8)).", params = {
-    { name = "via_fd_store", rpc = "ViaFdStore", type = "bool", lua = false } } }
+op{ name = "upgrade", rpc = "Upgrade", doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops), or with Wait when it ends; the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections. `systemctl reload mcsid` does it (ExecReload: `mcsid --upgrade-running`). With ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8)).", params = {
+    { name = "via_fd_store", rpc = "ViaFdStore", type = "bool", lua = false },
+    { name = "wait", rpc = "Wait", type = "bool", lua = false } } }
 op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c = "mcsi_login_to_target", lua_args = "table", iscsicli = { "LoginTarget", "QLoginTarget" }, lua_also = { login = "The same login, returning an mcsi.Session (logged out when closed); also mcsi.Session.login." }, doc = "Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession.", params = {
     { name = "target", rpc = "TargetName", type = "string", required = true, max = 223 },
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },

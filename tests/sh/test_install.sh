@@ -83,6 +83,8 @@ tap_ok $? "installed: PREFIX/etc/mcsi/mcsid.conf (SYSCONFDIR follows PREFIX), no
 grep -qx "ExecStart=$P/sbin/mcsid --config $P/etc/mcsi/mcsid.conf --socket /run/mcsi/mcsid.sock --state-dir /var/lib/mcsi" \
     "$D$P/lib/systemd/system/mcsid.service"
 tap_ok $? "the unit's ExecStart names the installed mcsid and configuration"
+grep -qx "ExecReload=$P/sbin/mcsid --upgrade-running --socket /run/mcsi/mcsid.sock" "$D$P/lib/systemd/system/mcsid.service"
+tap_ok $? "the unit's ExecReload (systemctl reload: a handover) names the installed mcsid"
 "$D$P/sbin/mcsid" --help 2>&1 | grep -qF -- "--config FILE      key = value configuration (default $P/etc/mcsi/mcsid.conf)"
 tap_ok $? "the installed mcsid's default configuration is PREFIX/etc/mcsi/mcsid.conf"
 grep -qF "$P/etc/mcsi/mcsid.conf" "$D$P/share/man/man8/mcsid.8" && ! grep -qF "/etc/mcsi/mcsid.conf" \
