@@ -558,10 +558,11 @@ typedef struct mcsi_lb_path {
  *     import still succeeds, *session_id then differs from the blob's and
  *     mcsi_last_message says what was replaced. On success the sockets are
  *     the library's; a failing Status (ISDSC_UNSUPPORTED_VERSION for a
- *     blob of another format, e.g. version 1, which carried no ids;
- *     ISDSC_INVALID_PARAMETER for a damaged one, an id 0 or
- *     above 2^53 - 1, two ids alike)
- *     leaves them the caller's.
+ *     blob of a format this library does not read; ISDSC_INVALID_PARAMETER
+ *     for a damaged one, an id 0 or above 2^53 - 1, two ids alike) leaves
+ *     them the caller's. A blob of mcsi 0.3.0 (format version 1, no ids and
+ *     no counters) is read too: the session and its connections get new
+ *     ids here and their counters start at 0.
  *  3. The exporter then: mcsi_session_handover_commit (the successor took
  *     it: the session is forgotten here without a word to the target, its
  *     sockets closed here only; commands that waited since the export fail),
@@ -586,7 +587,8 @@ mcsi_status mcsi_session_handover_commit(mcsi_initiator *ini, mcsi_id session_id
 mcsi_status mcsi_session_handover_abort(mcsi_initiator *ini, mcsi_id session_id);
 mcsi_status mcsi_session_handover_import(mcsi_initiator *ini, const mcsi_login_opts *o, const uint8_t *blob,
                                          size_t len, const int *fds, size_t nfds, mcsi_id *session_id);
-/* The session id a blob carries (the exporter's), 0 if it is no blob this library reads. */
+/* The session id a blob carries (the exporter's), 0 if it is no blob this library reads or
+ * one of format version 1 (mcsi 0.3.0), which names none. */
 mcsi_id mcsi_handover_blob_session_id(const uint8_t *blob, size_t len);
 
 /* ---- Information and statistics ------------------------------------------ */

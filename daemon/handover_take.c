@@ -196,7 +196,7 @@ static int take_session(mcsid *d, json_t *s, size_t i)
   snprintf(in.t[i].target, sizeof in.t[i].target, "%s", target);
   in.t[i].sid = sid;
   in.t[i].nconns = nfds;
-  if (sid != handed)                    /* only for a document naming one id twice: the ids are the old process's */
+  if (handed && sid != handed)          /* a document naming one id twice (0: an mcsi 0.3.0 blob names none) */
     log_warning("handover: session with %s: %s", target, mcsi_last_message(d->ini));
   log_info("handover: session 0x%016llx with %s taken over (%zu connections)", (unsigned long long)sid, target, nfds);
   return 0;

@@ -128,7 +128,7 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-typedef struct rbuf { const uint8_t *p; size_t len, pos; char *msg; const char *bad; } rbuf;
+typedef struct rbuf { const uint8_t *p; size_t len, pos; char *msg; const char *bad; uint32_t version; } rbuf;
 
 /* n bytes, or NULL (the first shortfall names what was cut). */
 static const uint8_t *take(rbuf *r, size_t n, const char *what)
@@ -237,7 +237,7 @@ static mcsi_status get_counters(rbuf *r, mcsi_handover_conn *c)
 static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
 {
   mcsi_status st;
-  c->id = get_u64(r, "connection id");
+  c->id = r->version >= 2 ? get_u64(r, "connection id") : 0;
   c->cid = get_u16(r, "CID");
   c->leading = get_u8(r, "leading");
   c->active = get_u8(r, "active");
@@ -246,7 +246,7 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
   c->exp_statsn = get_u32(r, "ExpStatSN");
   c->fd_index = get_u32(r, "fd index");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
-  if (!c->id || c->id > MCSI_HANDOVER_ID_MAX)
+  if (r->version >= 2 && (!c->id || c->id > MCSI_HANDOVER_ID_MAX))
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has id 0x%016llx (1..2^53-1)",
                     c->cid, (unsigned long long)c->id);
   if (c->leading > 1 || c->active > 1 || c->primary > 1) return bad(r, "a connection flag is not 0 or 1");
@@ -254,7 +254,7 @@ static mcsi_status get_conn(rbuf *r, mcsi_handover_conn *c, size_t nfds)
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u names fd %u of %zu given",
                     c->cid, c->fd_index, nfds);
   if ((st = get_params(r, &c->params, "a connection")) || (st = get_str(r, c->portal, sizeof c->portal, "portal")) ||
-      (st = get_counters(r, c)))
+      (r->version >= 2 && (st = get_counters(r, c))))
     return st;
   c->rx_len = get_u32(r, "unread length");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
@@ -273,12 +273,12 @@ static mcsi_status check_conns(rbuf *r, const mcsi_handover_session *s)
   unsigned leading = 0;
   for (uint32_t i = 0; i < s->nconns; i++) {
     leading += s->conns[i].leading;
-    if (s->conns[i].id == s->id)
+    if (s->id && s->conns[i].id == s->id)
       return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: connection %u has the session's id 0x%016llx",
                       s->conns[i].cid, (unsigned long long)s->id);
     for (uint32_t j = 0; j < i; j++) {
       if (s->conns[i].cid == s->conns[j].cid) return bad(r, "two connections with one CID");
-      if (s->conns[i].id == s->conns[j].id)
+      if (s->conns[i].id && s->conns[i].id == s->conns[j].id)
         return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: two connections with id 0x%016llx",
                         (unsigned long long)s->conns[i].id);
       if (s->conns[i].fd_index == s->conns[j].fd_index) return bad(r, "two connections on one fd");
@@ -304,14 +304,14 @@ static mcsi_status check_numbers(rbuf *r, const mcsi_handover_session *s)
 static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
 {
   mcsi_status st;
-  s->id = get_u64(r, "session id");
+  s->id = r->version >= 2 ? get_u64(r, "session id") : 0;
   const uint8_t *isid = take(r, 6, "ISID");
   if (isid) memcpy(s->isid, isid, 6);
   s->tsih = get_u16(r, "TSIH");
   s->tpgt = get_u16(r, "TPGT");
   s->tpgt_known = get_u8(r, "TPGT known");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
-  if (!s->id || s->id > MCSI_HANDOVER_ID_MAX)
+  if (r->version >= 2 && (!s->id || s->id > MCSI_HANDOVER_ID_MAX))
     return mcsi_msg(r->msg, ISDSC_INVALID_PARAMETER, "handover blob: session id 0x%016llx (1..2^53-1)",
                     (unsigned long long)s->id);
   if (s->tpgt_known > 1) return bad(r, "TPGT known is not 0 or 1");
@@ -325,8 +325,10 @@ static mcsi_status get_session(rbuf *r, mcsi_handover_session *s, size_t nfds)
   s->next_itt = get_u32(r, "next ITT");
   s->next_cid = get_u16(r, "next CID");
   s->policy = get_u32(r, "policy");
-  s->commands_retried = get_u64(r, "commands retried");
-  s->recoveries = get_u32(r, "recoveries");
+  if (r->version >= 2) {
+    s->commands_retried = get_u64(r, "commands retried");
+    s->recoveries = get_u32(r, "recoveries");
+  }
   s->nconns = get_u32(r, "connection count");
   if (r->bad) return ISDSC_INVALID_PARAMETER;
   if (s->nconns < 1 || s->nconns > MCSI_HANDOVER_MAX_CONNS || s->nconns > nfds)
@@ -348,10 +350,10 @@ mcsi_status mcsi_handover_decode(const uint8_t *p, size_t len, size_t nfds, mcsi
     return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "handover blob of %zu bytes (at most %u)", len,
                     MCSI_HANDOVER_BLOB_MAX);
   r.pos = 8;
-  uint32_t version = get_u32(&r, "version");
-  if (version != MCSI_HANDOVER_VERSION)
-    return mcsi_msg(msg, ISDSC_UNSUPPORTED_VERSION, "handover blob version %u, this library reads version %u",
-                    version, MCSI_HANDOVER_VERSION);
+  r.version = get_u32(&r, "version");
+  if (r.version < MCSI_HANDOVER_VERSION_OLDEST || r.version > MCSI_HANDOVER_VERSION)
+    return mcsi_msg(msg, ISDSC_UNSUPPORTED_VERSION, "handover blob version %u, this library reads versions %u to %u",
+                    r.version, MCSI_HANDOVER_VERSION_OLDEST, MCSI_HANDOVER_VERSION);
   const uint8_t *tail = p + len - 4;
   uint32_t crc = (uint32_t)tail[0] << 24 | (uint32_t)tail[1] << 16 | (uint32_t)tail[2] << 8 | tail[3];
   if (mcsi_crc32c(p, len - 4) != crc)

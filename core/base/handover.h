@@ -15,6 +15,7 @@
 
 #define MCSI_HANDOVER_MAGIC "MCSI-HO\n"   /* 8 bytes, then the version */
 #define MCSI_HANDOVER_VERSION 2u          /* 2: the ids and counters of the session and its connections (1: none) */
+#define MCSI_HANDOVER_VERSION_OLDEST 1u   /* read too: mcsi 0.3.0 wrote it (no ids, no counters) */
 #define MCSI_HANDOVER_MAX_CONNS 16u       /* connections of one handed session */
 #define MCSI_HANDOVER_RX_MAX (64u * 1024) /* bytes of a connection read but not yet parsed */
 #define MCSI_HANDOVER_BLOB_MAX (2u << 20)
@@ -65,7 +66,8 @@ int mcsi_handover_encode(const mcsi_handover_session *s, uint8_t **out, size_t *
 /* Reads a blob made with nfds sockets beside it, every field checked
  * (magic, version, lengths, counts, fd indexes, sequence numbers,
  * parameters, ids: 1..MCSI_HANDOVER_ID_MAX and no two alike, the checksum).
- * ISDSC_UNSUPPORTED_VERSION for another version, ISDSC_INVALID_PARAMETER
+ * A version 1 blob reads with every id 0 (none: the importer makes new ones)
+ * and its counters 0. ISDSC_UNSUPPORTED_VERSION for any other version, ISDSC_INVALID_PARAMETER
  * for anything else wrong, the reason in msg (MCSI_MSG_MAX bytes). */
 mcsi_status mcsi_handover_decode(const uint8_t *p, size_t len, size_t nfds, mcsi_handover_session *s, char *msg);
 #endif

@@ -198,6 +198,15 @@ mcsi_status mcsi_session_handover_abort(mcsi_initiator *ini, mcsi_id sid)
 
 /* ---- import -------------------------------------------------------------------------- */
 
+/* 1 if *id had to be replaced; an id of 0 (a version 1 blob names none) gets a new one quietly. */
+static unsigned keep_id(mcsi_initiator *ini, mcsi_id *id)
+{
+  if (*id && !mcsi_entry_id_taken(ini, *id)) return 0;
+  unsigned replaced = *id != 0;
+  *id = mcsi_new_id();
+  return replaced;
+}
+
 /* The handed session keeps its exporter's ids, each one that is not
  * already a session's or a connection's here (a busy initiator: that one
  * gets a fresh id). Every id made in this process from now on is larger
@@ -209,9 +218,8 @@ static unsigned keep_ids(mcsi_initiator *ini, mcsi_handover_session *hs)
   for (uint32_t i = 0; i < hs->nconns; i++)
     if (hs->conns[i].id > top) top = hs->conns[i].id;
   mcsi_id_reserve(top);
-  if (mcsi_entry_id_taken(ini, hs->id)) hs->id = mcsi_new_id(), fresh++;
-  for (uint32_t i = 0; i < hs->nconns; i++)
-    if (mcsi_entry_id_taken(ini, hs->conns[i].id)) hs->conns[i].id = mcsi_new_id(), fresh++;
+  fresh += keep_id(ini, &hs->id);
+  for (uint32_t i = 0; i < hs->nconns; i++) fresh += keep_id(ini, &hs->conns[i].id);
   return fresh;
 }
 

@@ -11,7 +11,9 @@
  * (issue 17): B's session has A's session id and connection ids; the new
  * process's next login gets an id larger than every one it imported; a
  * session imported into the initiator that still holds it (its ids in use
- * there) gets fresh ids and says so. */
+ * there) gets fresh ids and says so. A blob of the format mcsi 0.3.0
+ * wrote (version 1, no ids) is still imported: new ids, same TSIH, no
+ * login (an upgrade from 0.3.0 hands over too). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +26,9 @@
 #include "mcsi.h"
 #include "testlib.h"
 #include "testopts.h"
+#include "base.h"
+#include "handover.h"
+#include "handover_v1.h"
 
 #define LUN 1
 #define CHUNK (64 * 1024)
@@ -169,13 +174,13 @@ static void refusals(mcsi_initiator *b, const mcsi_handover_blob *blob)
   mcsi_status st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
   T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "another version is refused (%s)", mcsi_last_message(b));
   T_OK(strstr(mcsi_last_message(b), "version 3") != NULL, "the message names the version (%s)", mcsi_last_message(b));
+  T_OK(strstr(mcsi_last_message(b), "this library reads versions 1 to 2") != NULL,
+       "and what this library reads (%s)", mcsi_last_message(b));
   bad->data[11] = 1;
   st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "the old format (version 1, no ids) is refused (%s)",
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_INVALID_PARAMETER", "a version 2 blob labelled 1 is refused (%s)",
            mcsi_last_message(b));
-  T_OK(strstr(mcsi_last_message(b), "version 1, this library reads version 2") != NULL,
-       "the message names both versions (%s)", mcsi_last_message(b));
-  T_EQ_U64(mcsi_handover_blob_session_id(bad->data, bad->len), 0, "an old-format blob names no session id");
+  T_EQ_U64(mcsi_handover_blob_session_id(bad->data, bad->len), 0, "and names no session id");
   bad->data[11] = 2;
   bad->data[bad->len / 2] ^= 0x40;
   st = mcsi_session_handover_import(b, opts(), bad->data, bad->len, blob->fds, blob->nfds, &sid);
@@ -325,6 +330,51 @@ static void into_busy_initiator(void)
   mcsi_initiator_free(a);
 }
 
+/* ---- from mcsi 0.3.0: a blob of format version 1 (no ids, no counters) ---- */
+
+static void from_0_3_0(void)
+{
+  static mcsi_handover_session hs;
+  static v1_buf v1;
+  char msg[MCSI_MSG_MAX] = "";
+  mcsi_initiator *a = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-030");
+  mcsi_initiator *b = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-new");
+  mcsi_id sid = two_connections(a);
+  if (!sid) return;
+  T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 48 * CHUNK, CHUNK, 9)), "ISDSC_SUCCESS", "0.3.0: a pattern");
+  uint64_t tsih = T_SI(t_info(a, sid), TSIH);
+  ids old = ids_of(a, sid);
+  char *before = target_view();
+  mcsi_handover_blob *blob = NULL;
+  mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "0.3.0: A exports (%s)", mcsi_last_message(a));
+  if (!blob) return;
+  st = mcsi_handover_decode(blob->data, blob->len, blob->nfds, &hs, msg);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "0.3.0: the blob decodes (%s)", msg);
+  handover_encode_v1(&hs, &v1);                 /* what 0.3.0 would have handed */
+  mcsi_id bsid = 0;
+  st = mcsi_session_handover_import(b, opts(), v1.p, v1.len, blob->fds, blob->nfds, &bsid);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "0.3.0: B imports the version 1 blob (%s)", mcsi_last_message(b));
+  T_EQ_STR(mcsi_last_message(b), "Success", "0.3.0: new ids are no renumbering: nothing to say");
+  for (size_t i = 0; !st && i < blob->nfds; i++) blob->fds[i] = -1;
+  mcsi_handover_blob_free(blob);
+  ids got = ids_of(b, bsid);
+  T_OK(bsid && bsid > largest(&old) && got.n == 2 && !any_conn_id_shared(&got, &old),
+       "0.3.0: the session and its 2 connections get new ids (the blob names none)");
+  T_EQ_STR(mcsi_status_name(mcsi_session_handover_commit(a, sid)), "ISDSC_SUCCESS", "0.3.0: A commits");
+  T_EQ_U64(T_SI(t_info(b, bsid), TSIH), tsih, "0.3.0: B's session has A's TSIH");
+  T_OK(reads_back(b, bsid, 48 * CHUNK, CHUNK, 9), "0.3.0: the pattern reads back through B");
+  T_EQ_STR(mcsi_status_name(write_pattern(b, bsid, 50 * CHUNK, CHUNK, 11)), "ISDSC_SUCCESS", "0.3.0: B writes");
+  T_OK(reads_back(b, bsid, 50 * CHUNK, CHUNK, 11), "0.3.0: and reads it back");
+  char *after = target_view();
+  T_EQ_STR(after, before, "0.3.0: tgt shows the same session and connections (no login)");
+  T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(b, bsid)), "ISDSC_SUCCESS", "0.3.0: B logs out");
+  free(before);
+  free(after);
+  mcsi_initiator_free(a);
+  mcsi_initiator_free(b);
+}
+
 /* ---- into another process: the blob and the sockets over a Unix socket (SCM_RIGHTS) ---- */
 
 static int send_blob(int sock, const mcsi_handover_blob *b)
@@ -463,6 +513,7 @@ int main(int argc, char **argv)
   if (n <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
   in_process();
   into_busy_initiator();
+  from_0_3_0();
   to_child_process();
   return t_done();
 }

@@ -3,15 +3,54 @@
  * (version 2) carries the session's and each connection's id (and their
  * counters) and round trips them; the reader refuses an id 0 or above 2^53 - 1, two
  * connections with one id, a connection with the session's id, and a blob
- * of version 1 (the format without ids: ISDSC_UNSUPPORTED_VERSION);
+ * of another version (ISDSC_UNSUPPORTED_VERSION); it reads a blob mcsi
+ * 0.3.0 wrote (version 1: no ids, no counters);
  * mcsi_handover_blob_session_id reads the id; mcsi_id_reserve moves the id
  * allocator past an id (never back). No target: see test_handover.c for
  * sessions handed for real. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base.h"
 #include "handover.h"
 #include "testlib.h"
+#include "handover_v1.h"
+
+/* The blob mcsi 0.3.0's own writer made (format version 1, no ids), kept in
+ * the fuzz corpus: its first byte is the harness's socket count. Read from
+ * the tree's root (make check runs there). */
+#define SEED_0_3_0 "tests/fuzz/corpus/handover/version-1"
+
+static size_t read_seed(uint8_t *buf, size_t cap)
+{
+  FILE *f = fopen(SEED_0_3_0, "rb");
+  size_t n = f ? fread(buf, 1, cap, f) : 0;
+  if (f) fclose(f);
+  return n;
+}
+
+/* A successor reads what 0.3.0 handed: no ids (the importer makes them), no counters. */
+static void reads_0_3_0(void)
+{
+  static uint8_t seed[4096];
+  static mcsi_handover_session s;
+  static v1_buf again;
+  char msg[MCSI_MSG_MAX] = "";
+  size_t n = read_seed(seed, sizeof seed);
+  T_OK(n > 13 && seed[12] == 1, "0.3.0: the seed %s is a version 1 blob (%zu bytes)", SEED_0_3_0, n);
+  if (n <= 13) return;
+  mcsi_status st = mcsi_handover_decode(seed + 1, n - 1, seed[0], &s, msg);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "0.3.0: its blob is read (%s)", msg);
+  T_OK(s.nconns == 1 && s.tsih != 0 && !strcmp(s.target, "iqn.2026-11.org.mcsi.test:plain"),
+       "0.3.0: its session's numbers are there (TSIH %u, %u connection, %s)", s.tsih, s.nconns, s.target);
+  T_OK(s.id == 0 && s.conns[0].id == 0, "0.3.0: it names no ids (0: the importer makes new ones)");
+  T_OK(s.commands_retried == 0 && s.recoveries == 0 && s.conns[0].commands == 0 && s.conns[0].latency.sum_us == 0,
+       "0.3.0: its counters start at 0");
+  T_EQ_U64(mcsi_handover_blob_session_id(seed + 1, n - 1), 0, "0.3.0: mcsi_handover_blob_session_id gives 0");
+  handover_encode_v1(&s, &again);
+  T_OK(again.len == n - 1 && !memcmp(again.p, seed + 1, again.len),
+       "0.3.0: tests/c/handover_v1.h writes that blob again byte for byte (the tests' 0.3.0 writer is 0.3.0's)");
+}
 
 static mcsi_handover_session *good(void)
 {
@@ -91,11 +130,19 @@ int main(void)
   T_OK(mcsi_handover_encode(s, &blob, &len) == 0 && blob[11] == 2, "the blob says version 2");
   T_EQ_U64(mcsi_handover_blob_session_id(blob, len), s->id, "mcsi_handover_blob_session_id reads it");
   T_EQ_U64(mcsi_handover_blob_session_id(blob, len - 1), 0, "... 0 for a cut blob");
+  blob[11] = 3;
+  st = mcsi_handover_decode(blob, len, 2, &out, msg);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "version 3 is refused (%s)", msg);
+  T_OK(strstr(msg, "version 3, this library reads versions 1 to 2") != NULL, "... naming what it reads (%s)", msg);
+  T_EQ_U64(mcsi_handover_blob_session_id(blob, len), 0, "... and names no session");
+  blob[11] = 0;
+  st = mcsi_handover_decode(blob, len, 2, &out, msg);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "version 0 is refused (%s)", msg);
   blob[11] = 1;
   st = mcsi_handover_decode(blob, len, 2, &out, msg);
-  T_EQ_STR(mcsi_status_name(st), "ISDSC_UNSUPPORTED_VERSION", "version 1 (no ids) is refused (%s)", msg);
-  T_EQ_U64(mcsi_handover_blob_session_id(blob, len), 0, "... and names no session");
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_INVALID_PARAMETER", "a version 2 blob labelled 1 is refused (%s)", msg);
   free(blob);
+  reads_0_3_0();
 
   s = good();
   s->id = 0;

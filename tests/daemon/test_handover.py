@@ -16,8 +16,9 @@ new mcsid (SIGUSR2) with no logout and no login at the target.
 - a successor that refuses (the binary on disk replaced by one that exits
   3): the old process keeps serving, its sessions unchanged and working;
 - a successor that reads another state version refuses it (exit 3) and
-  the old process goes on; so does one given a session blob of the old
-  format (version 1, without ids);
+  the old process goes on; so does one given a session blob of a format
+  it does not read (version 3: it reads 2 and 1, mcsi 0.3.0's, whose
+  reading tests/c/test_handover.c checks);
 - ids (issue 17): SessionList's UniqueSessionId and UniqueConnectionIds,
   mcsi-iscsicli SessionList's 0x%016x lines and a persistent export's
   UniqueSessionId are the same before and after every handover; a
@@ -564,18 +565,19 @@ class TestHandover(mcsid_test.DaemonCase):
         self.refused(wrapper, "a successor reading another version",
                      "state version 99, this mcsid reads version 1: refused")
 
-    def test_old_blob_format(self):
-        """The successor is mcsid itself, given session blobs of the old format (version 1, before
-        the ids): it refuses them with ISDSC_UNSUPPORTED_VERSION and the old process goes on."""
+    def test_newer_blob_format(self):
+        """The successor is mcsid itself, given session blobs of a format it does not read (version
+        3; it reads 1, mcsi 0.3.0's, and 2): it refuses them with ISDSC_UNSUPPORTED_VERSION and the
+        old process goes on."""
         magic = "4d4353492d484f0a"                       # "MCSI-HO\n", then the version (4 bytes)
         wrapper = ("#!/bin/sh\n"
                    "fd=${MCSID_HANDOVER#state=}; fd=${fd%%%%,*}\n"
-                   "sed 's/%s00000002/%s00000001/g' /proc/self/fd/$fd > %s/state-v1\n"
-                   "exec 9<%s/state-v1\n"
+                   "sed 's/%s00000002/%s00000003/g' /proc/self/fd/$fd > %s/state-v3\n"
+                   "exec 9<%s/state-v3\n"
                    "MCSID_HANDOVER=\"state=9,ready=${MCSID_HANDOVER#*ready=}\" exec %s \"$@\"\n"
                    % (magic, magic, self.tmpdir(), self.tmpdir(), mcsid_test.MCSID))
-        self.refused(wrapper, "a successor given blobs of version 1",
-                     "ISDSC_UNSUPPORTED_VERSION: handover blob version 1, this library reads version 2")
+        self.refused(wrapper, "a successor given blobs of version 3",
+                     "ISDSC_UNSUPPORTED_VERSION: handover blob version 3, this library reads versions 1 to 2")
 
     def tmpdir(self):
         if not hasattr(self, "_tmp"):

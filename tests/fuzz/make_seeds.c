@@ -9,8 +9,9 @@
  * plus a few hostile-but-handled variants (redirect, CHAP, target NOP
  * ping, async message, reject, text continuation, R2T writes); handover:
  * a byte saying how many sockets, then a blob of the current version (one
- * connection; two with bytes read ahead; DIR/handover/version-1-refused is
- * kept by hand: a blob of the old format, which the reader refuses).
+ * connection; two with bytes read ahead; DIR/handover/version-1 is kept
+ * by hand: a blob mcsi 0.3.0 wrote (format version 1, no ids), which the
+ * reader still reads; test_unit_handover.c reads it too).
  * `FUZZ_CONN_TRACE=1 build/fuzz-replay/replay-conn FILE` shows how far a
  * conn seed gets. */
 #include <stdio.h>
