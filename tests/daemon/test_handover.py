@@ -150,6 +150,36 @@ def drop_every_second(initiator, stop):
                 break
 
 
+SLOW_START_MS = 6000
+SLOW_POLICY = """-- slowstart.lua (tests/daemon/test_handover.py): a policy that starts as one on a loaded
+-- host does: its entry keeps the runner's loop still for a while; then it repairs nothing.
+return function(session_id, opts)
+  local t0 = mcsi.now()
+  while mcsi.now() - t0 < %d do end
+  return { stop = function() end }
+end
+"""
+
+
+def tgt_conns(initiator):
+    """tgtadm's view of the initiator on target 1: {session number: sorted CIDs}."""
+    out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid", "1"],
+                         env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")), capture_output=True,
+                         text=True).stdout
+    view = {}
+    for block in out.split("Session:")[1:]:          # one block per connection, each naming its session
+        if ("Initiator: " + initiator) in block:
+            view.setdefault(block.split()[0], []).extend(c.split()[0] for c in block.split("Connection:")[1:])
+    return {s: sorted(c) for s, c in view.items()}
+
+
+def drop_conn(session, cid):
+    """tgt drops one connection of a session on target 1 (a plain close, as tests/harness/tgt-drop-conn)."""
+    subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", "1",
+                    "--sid", str(session), "--cid", str(cid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                   capture_output=True)
+
+
 def sessions(c):
     return {s["TargetName"]: s for s in result(c.call("SessionList")).get("Sessions", [])}
 
@@ -430,6 +460,54 @@ class TestHandover(mcsid_test.DaemonCase):
         q.stdin.close()
         q.wait(30)
         c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_connections_repaired_while_policy_starts(self):
+        """The session's policy (which adds lost connections back) is a new process in the
+        successor, which takes seconds to start on a loaded host (ASan, CI): here one whose entry
+        keeps the runner's loop still for SLOW_START_MS. The target drops a connection of the
+        handed session, then the other one: the new mcsid adds the first back before the second
+        goes, so the session lives on (the same TSIH, tgt's same session: no new login); before,
+        nobody repaired it until the policy ran and the session was reinstated."""
+        t = self.t
+        policy_dir = self.tmpdir()
+        with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
+            f.write(SLOW_POLICY % SLOW_START_MS)
+        d = HandoverDaemon(config={"policy_dir": policy_dir, "policy_instructions": "2000000000",
+                                   "policy_cpu_ms": "600000", "policy_cpu_window_ms": "600000"})
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "PolicyScript": "slowstart"})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20),
+                        "setup: 2 connections: %r" % (sessions(c),))
+        before = sessions(c)[plain]
+        c.close()
+        rc, pid = d.hand_over(timeout=30)
+        t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
+        view = tgt_conns(d.iqn)
+        t.is_(sorted(len(v) for v in view.values()), [2], "tgt: one session, 2 connections (%s)" % (view,))
+        tsess, first = (list(view.items()) or [(None, [])])[0]
+        drop_conn(tsess, first[0])
+        repaired = wait_for(lambda: set(sum(tgt_conns(d.iqn).values(), [])) - set(first), 3)
+        t.ok(repaired, "the dropped connection is added back while the policy starts (now %s)" % (tgt_conns(d.iqn),))
+        for cid in first[1:]:
+            drop_conn(tsess, cid)                 # every connection the old process had is gone now
+        wait_for(lambda: sum(len(v) for v in tgt_conns(d.iqn).values()) == 2 and
+                 not set(first) & set(sum(tgt_conns(d.iqn).values(), [])), 5)
+        now = tgt_conns(d.iqn)
+        t.is_(sorted(now), [tsess], "tgt: the very same session (no new session login): %s" % (now,))
+        t.is_(sum(len(v) for v in now.values()), 2, "tgt: 2 connections again")
+        c = d.client()
+        after = sessions(c).get(plain, {})
+        t.is_((after.get("TSIH"), after.get("ISID")), (before.get("TSIH"), before.get("ISID")),
+              "SessionList: the same TSIH and ISID")
+        t.ok("added back while its policy starts" in d.log_text(), "the log says who repaired it")
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
