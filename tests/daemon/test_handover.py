@@ -481,7 +481,6 @@ class TestHandover(mcsid_test.DaemonCase):
         sid = sessions(c).get(plain, {}).get("UniqueSessionId")
         got = read(c, sid, off // 512, (off + size) // 512 + 1 - off // 512)[off % 512:off % 512 + size]
         t.ok(got == bytes((i * 7 + 3) & 0xff for i in range(size)), "the bytes written read back")
-        t.ok("none finished" not in d.log_text(), "no attempt saw the requests stand still")
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
