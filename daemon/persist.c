@@ -386,6 +386,17 @@ static void step(mcsid_keeper *k)
  * (a new login). The keeper adds lost connections back itself until the
  * policy's loop answers, one at a time, through the entry's portals. */
 static void bridge(mcsid_keeper *k);
+static void bridge_due(mcsi_initiator *ini, void *arg);
+
+/* A failed add is tried again after the keeper's first back-off, not at the
+ * failed login's own event: a target refusing logins gets no storm. */
+static void bridge_later(mcsid_keeper *k, mcsi_status st, const char *message)
+{
+  log_warning("persistent target %s: a lost connection was not added back while its policy starts: %s",
+              target_of(k), message ? message : mcsi_status_name(st));
+  if (k->bridge_timer) mcsi_timer_cancel(k->d->ini, k->bridge_timer);   /* the failed login's own event armed one */
+  k->bridge_timer = mcsi_timer_add(k->d->ini, (uint64_t)k->d->config.retry_initial_ms, bridge_due, k);
+}
 
 static void bridged(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
@@ -394,9 +405,8 @@ static void bridged(mcsi_initiator *ini, mcsi_status st, const char *message, co
   (void)result;
   if (keeper_gone(k)) return;
   k->added = active_connections(k->d, k->sid, NULL);
-  if (st) {   /* the policy takes over once it runs; the next loss tries again meanwhile */
-    log_warning("persistent target %s: a lost connection was not added back while its policy starts: %s",
-                target_of(k), message ? message : mcsi_status_name(st));
+  if (st) {
+    bridge_later(k, st, message);
     return;
   }
   log_notice("persistent target %s: a lost connection added back while its policy starts (%zu of %zu)",
@@ -413,8 +423,7 @@ static void bridge(mcsid_keeper *k)
   if (!have || have >= wanted_connections(k)) return;   /* none left: the engine reinstates the session */
   mcsi_status st = add_connection(k, have, bridged);
   if (st) {
-    log_warning("persistent target %s: a lost connection was not added back while its policy starts: %s",
-                target_of(k), mcsi_status_name(st));
+    bridge_later(k, st, NULL);
     return;
   }
   k->busy = 1;

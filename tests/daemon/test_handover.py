@@ -438,6 +438,46 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         c.close()
 
+    def test_repair_backs_off_while_policy_starts(self):
+        """While the session's policy starts, a target that refuses logins (tgt unbinds every
+        initiator) gets one attempt per back-off (retry_initial_ms, 200 ms here), not a login
+        storm; once it takes logins again, the lost connection comes back."""
+        t = self.t
+        policy_dir = self.tmpdir()
+        with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
+            f.write(SLOW_POLICY % SLOW_START_MS)
+        d = HandoverDaemon(config={"policy_dir": policy_dir, "policy_instructions": "2000000000",
+                                   "policy_cpu_ms": "600000", "policy_cpu_window_ms": "600000"})
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "PolicyScript": "slowstart"})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20), "setup: 2")
+        c.close()
+        rc, pid = d.hand_over(timeout=30)
+        t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
+        adm = ["tgtadm", "-C", "0", "--lld", "iscsi", "--mode", "target", "--tid", "1", "-I", "ALL"]
+        envs = dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC"))
+        subprocess.run(adm + ["--op", "unbind"], env=envs, capture_output=True)
+        try:
+            tsess, cids = (list(tgt_conns(d.iqn).items()) or [(None, [])])[0]
+            drop_conn(tsess, cids[0])
+            time.sleep(2.0)
+            tries = d.log_text().count("was not added back while its policy starts")
+            t.ok(1 <= tries <= 14, "2 s of refused logins: %d attempts (one per 200 ms back-off)" % tries)
+        finally:
+            subprocess.run(adm + ["--op", "bind"], env=envs, capture_output=True)
+        t.ok(wait_for(lambda: sum(len(v) for v in tgt_conns(d.iqn).values()) == 2, 3),
+             "logins taken again: the connection is back (%s)" % (tgt_conns(d.iqn),))
+        t.is_(sorted(tgt_conns(d.iqn)), [tsess], "tgt: the same session")
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
     def test_nbd_drain_longer_than_a_short_wait(self):
         """Clients that keep more in flight than a host finishes in MCSID_HANDOVER_WAIT_MS: two
         libnbd clients, each with 64 unaligned 1 MiB writes of the same bytes in flight all along
