@@ -550,6 +550,9 @@ typedef struct mcsi_lb_path {
  *     numbers go on. On success the sockets are the library's; a failing
  *     Status (ISDSC_UNSUPPORTED_VERSION for a blob of another format,
  *     ISDSC_INVALID_PARAMETER for a damaged one) leaves them the caller's.
+ *     A connection reset on the way (no longer connected) is taken too and
+ *     fails at once, as one the target drops: the session goes on with the
+ *     others.
  *  3. The exporter then: mcsi_session_handover_commit (the successor took
  *     it: the session is forgotten here without a word to the target, its
  *     sockets closed here only; commands that waited since the export fail),
