@@ -563,6 +563,9 @@ typedef struct mcsi_lb_path {
  *     them the caller's. A blob of mcsi 0.3.0 (format version 1, no ids and
  *     no counters) is read too: the session and its connections get new
  *     ids here and their counters start at 0.
+ *     A connection reset on the way (no longer connected) is taken too and
+ *     fails at once, as one the target drops: the session goes on with the
+ *     others.
  *  3. The exporter then: mcsi_session_handover_commit (the successor took
  *     it: the session is forgotten here without a word to the target, its
  *     sockets closed here only; commands that waited since the export fail),

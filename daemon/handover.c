@@ -43,7 +43,8 @@ static struct {
   json_t *exports;                      /* the NBD clients handed: [{Target, Spec, Clients: [{Fd, Unread}]}] */
   int nbd_fds[MCSID_HANDOVER_MAX_NBD];  /* their sockets (duplicates) */
   size_t n_nbd;
-  uint64_t quiet_timer, quiet_deadline;
+  uint64_t quiet_timer, quiet_deadline, drain_end;   /* deadline: for the next NBD request to finish */
+  uint64_t answered;                    /* NBD requests the exports had answered at the last look */
   int quiet;
   json_t *clients;                      /* control clients handed: [{Fd, Unread, Events}] */
   int *client_fds;                      /* their sockets (theirs: not closed here) */
@@ -53,6 +54,9 @@ static struct {
 } ho = { .ready_fd = -1, .memfd = -1 };
 
 static char exe_path[PATH_MAX];
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* Those told how the handover under way ends (Upgrade {"Wait": true}). */
 static struct {
@@ -469,11 +473,13 @@ static void export_sessions(void)
 static void quiet_one(const char *target, const json_t *spec, mcsi_nbd_export *exp, const mcsid_export_socket *sock,
                       void *arg)
 {
+  mcsi_nbd_info info;
   (void)target;
   (void)spec;
   (void)sock;
-  (void)arg;
   ho.quiet &= mcsi_nbd_export_quiet(exp);
+  mcsi_nbd_export_info(exp, &info);
+  *(uint64_t *)arg += info.requests;
 }
 
 /* An export's handable clients into ho.exports (their sockets into ho.nbd_fds). */
@@ -530,17 +536,23 @@ static void list_control_clients(void)
 static void nbd_poll(mcsi_initiator *ini, void *arg)
 {
   (void)arg;
+  uint64_t answered = 0, now = mono_ms();
   ho.quiet_timer = 0;
   ho.quiet = 1;
-  mcsid_exports_visit(ho.d, quiet_one, NULL);
+  mcsid_exports_visit(ho.d, quiet_one, &answered);
+  if (answered != ho.answered) {        /* requests finish: the rest will, however slow the host */
+    ho.answered = answered;
+    ho.quiet_deadline = now + MCSID_HANDOVER_WAIT_MS < ho.drain_end ? now + MCSID_HANDOVER_WAIT_MS : ho.drain_end;
+  }
   if (ho.quiet) {
     mcsid_exports_visit(ho.d, list_clients, NULL);
     list_control_clients();
     export_sessions();
     return;
   }
-  if (mono_ms() >= ho.quiet_deadline) {
-    busy("NBD requests still in flight at the deadline");
+  if (now >= ho.quiet_deadline) {
+    busy(now >= ho.drain_end ? "NBD requests still in flight after " STR(MCSID_HANDOVER_DRAIN_MAX_MS) " ms"
+                             : "NBD requests in flight, none finished for " STR(MCSID_HANDOVER_WAIT_MS) " ms");
     return;
   }
   ho.quiet_timer = mcsi_timer_add(ini, 1, nbd_poll, NULL);
@@ -610,5 +622,8 @@ void mcsid_handover_start(mcsid *d)
   ho.exports = json_array();
   mcsid_exports_visit(d, freeze_one, (void *)(intptr_t)1);   /* NBD clients first: their requests need the sessions */
   ho.quiet_deadline = mono_ms() + MCSID_HANDOVER_WAIT_MS;
+  ho.drain_end = mono_ms() + MCSID_HANDOVER_DRAIN_MAX_MS;
+  ho.answered = 0;
+  mcsid_exports_visit(d, quiet_one, &ho.answered);   /* the count to compare with */
   ho.quiet_timer = mcsi_timer_add(d->ini, 0, nbd_poll, NULL);
 }

@@ -22,8 +22,13 @@
  * MCSID_HANDOVER_ATTEMPTS times in all.
  *
  * NBD exports: before the sessions, every export is frozen (clients read
- * no new request; those in flight finish, replies go out) until quiet
- * (MCSID_HANDOVER_WAIT_MS). Each plain client in the transmission phase is
+ * no new request; those in flight finish, replies go out) until quiet. The
+ * wait goes on while requests keep finishing (none for
+ * MCSID_HANDOVER_WAIT_MS: stuck, tried again later), at most
+ * MCSID_HANDOVER_DRAIN_MAX_MS: what clients had in flight (up to 64 MiB
+ * each) takes longer to finish on a slow or loaded host, and a fixed short
+ * bound failed every attempt there alike, as the clients refill their
+ * queues between two. Each plain client in the transmission phase is
  * handed (its socket and the bytes read ahead of it, under its export's
  * target and spec) and joins the successor's export of that target and
  * spec when it is up, without a new handshake (that export keeps its
@@ -47,7 +52,8 @@
 #define MCSID_HANDOVER_FORMAT "mcsid-handover"
 #define MCSID_HANDOVER_VERSION 1
 #define MCSID_HANDOVER_TIMEOUT_MS 15000   /* for the successor's "ready" */
-#define MCSID_HANDOVER_WAIT_MS 100        /* for a session's commands, an export's requests in flight */
+#define MCSID_HANDOVER_WAIT_MS 100        /* for a session's commands; for the next NBD request to finish */
+#define MCSID_HANDOVER_DRAIN_MAX_MS 5000  /* NBD requests finishing all along: the longest wait for the last */
 #define MCSID_HANDOVER_ATTEMPTS 20         /* a handover that found sessions busy is tried again */
 #define MCSID_HANDOVER_RETRY_MS 250       /* ... after this */
 #define MCSID_HANDOVER_ADOPT_MS 30000     /* handed NBD clients wait this long for their export */

@@ -31,8 +31,9 @@ static void on_event(mcsi_initiator *ini, const mcsi_event *ev, void *arg)
 {
   mcsid *d = arg;
   (void)ini;
-  log_debug("event %s session 0x%016llx connection 0x%016llx", mcsi_event_name(ev->kind),
-            (unsigned long long)ev->session_id, (unsigned long long)ev->connection_id);
+  log_debug("event %s session 0x%016llx connection 0x%016llx: %s (%s)", mcsi_event_name(ev->kind),
+            (unsigned long long)ev->session_id, (unsigned long long)ev->connection_id,
+            mcsi_status_name(ev->status) ? mcsi_status_name(ev->status) : "?", ev->reason ? ev->reason : "");
   json_t *msg = mcsid_rpc_notification("Event", event_json(ev));
   if (msg) mcsid_clients_broadcast(d, (int)ev->kind, msg);   /* NULL: out of memory, nobody is dropped for it */
   else log_warning("event %s: out of memory: not sent", mcsi_event_name(ev->kind));

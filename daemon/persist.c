@@ -20,6 +20,7 @@ struct mcsid_keeper {
   size_t attempt;           /* picks the portal */
   long backoff_ms;
   uint64_t timer;
+  uint64_t bridge_timer;    /* a connection was lost while the policy starts: bridge() from the loop */
   int busy;                 /* an operation is in flight */
   int idle;                 /* logged out on request: nothing until woken */
   int removed;              /* its entry is gone: free it when the operation ends */
@@ -72,6 +73,7 @@ static void portal_at(const mcsid_keeper *k, size_t i, char *out, size_t len)
 static void keeper_free(mcsid_keeper *k)
 {
   if (k->timer) mcsi_timer_cancel(k->d->ini, k->timer);
+  if (k->bridge_timer) mcsi_timer_cancel(k->d->ini, k->bridge_timer);
   json_decref(k->conn_ids);
   free(k);
 }
@@ -232,17 +234,24 @@ static void start_login(mcsid_keeper *k)
   k->busy = 1;
 }
 
-static void start_add(mcsid_keeper *k)
+/* A connection to k's session through the entry's portal number at; done when it ends. */
+static mcsi_status add_connection(mcsid_keeper *k, size_t at, mcsi_done_fn done)
 {
   char portal[128], msg[256];
   mcsid_login l;
-  portal_at(k, k->added, portal, sizeof portal);
+  portal_at(k, at, portal, sizeof portal);
   mcsi_status st = entry_login(k, portal, &l, msg, sizeof msg);
   mcsi_conn_opts *co = st ? NULL : mcsid_conn_opts(&l, 0);
   if (!st && !co) st = ISDSC_OUT_OF_RESOURCES;
-  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, MCSI_COMPLETION(connection_added, k));
+  if (!st) st = mcsi_add_connection_async(k->d->ini, k->sid, co, MCSI_COMPLETION(done, k));
   mcsi_conn_opts_free(co);
   mcsid_login_wipe(&l);
+  return st;
+}
+
+static void start_add(mcsid_keeper *k)
+{
+  mcsi_status st = add_connection(k, k->added, connection_added);
   if (st == ISDSC_TOO_MANY_CONNECTIONS) {   /* the target allows fewer: keep what we have */
     log_warning("persistent target %s: the target allows %zu connections only", target_of(k), k->added);
     k->added = wanted_connections(k);
@@ -367,6 +376,67 @@ static void step(mcsid_keeper *k)
   answer_waiter(k, k->first_status, NULL);
 }
 
+/* ---- while the session's policy starts -------------------------------------------------------------------- */
+
+/* The session's policy keeps its connections (failover adds lost ones
+ * back), but not before its runner has started: exec, sandbox and Lua take
+ * seconds on a loaded host. Until then nobody would: after a handover the
+ * old process's runner is gone, and a target dropping a connection every
+ * second took every one of them meanwhile, so the session was reinstated
+ * (a new login). The keeper adds lost connections back itself until the
+ * policy's loop answers, one at a time, through the entry's portals. */
+static void bridge(mcsid_keeper *k);
+static void bridge_due(mcsi_initiator *ini, void *arg);
+
+/* A failed add is tried again after the keeper's first back-off, not at the
+ * failed login's own event: a target refusing logins gets no storm. */
+static void bridge_later(mcsid_keeper *k, mcsi_status st, const char *message)
+{
+  log_warning("persistent target %s: a lost connection was not added back while its policy starts: %s",
+              target_of(k), message ? message : mcsi_status_name(st));
+  if (k->bridge_timer) mcsi_timer_cancel(k->d->ini, k->bridge_timer);   /* the failed login's own event armed one */
+  k->bridge_timer = mcsi_timer_add(k->d->ini, (uint64_t)k->d->config.retry_initial_ms, bridge_due, k);
+}
+
+static void bridged(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  (void)result;
+  if (keeper_gone(k)) return;
+  k->added = active_connections(k->d, k->sid, NULL);
+  if (st) {
+    bridge_later(k, st, message);
+    return;
+  }
+  log_notice("persistent target %s: a lost connection added back while its policy starts (%zu of %zu)",
+             target_of(k), k->added, wanted_connections(k));
+  bridge(k);
+}
+
+static void bridge(mcsid_keeper *k)
+{
+  if (k->d->stopping || k->busy || k->timer || k->removed || k->idle || !k->sid || !entry_of(k) ||
+      !mcsid_policy_starting(k->d, k->sid))
+    return;
+  size_t have = active_connections(k->d, k->sid, NULL);
+  if (!have || have >= wanted_connections(k)) return;   /* none left: the engine reinstates the session */
+  mcsi_status st = add_connection(k, have, bridged);
+  if (st) {
+    bridge_later(k, st, NULL);
+    return;
+  }
+  k->busy = 1;
+}
+
+static void bridge_due(mcsi_initiator *ini, void *arg)
+{
+  mcsid_keeper *k = arg;
+  (void)ini;
+  k->bridge_timer = 0;
+  bridge(k);
+}
+
 /* ---- the keepers ------------------------------------------------------------------------------------------- */
 
 static mcsid_keeper *find_keeper(mcsid *d, const char *target)
@@ -444,6 +514,7 @@ void mcsid_persist_adopt(mcsid *d, const char *target, mcsi_id sid, size_t conne
   log_info("persistent target %s: session 0x%016llx handed over, %zu connections", target, (unsigned long long)sid,
            connections);
   step(k);   /* its policy and its exports */
+  bridge(k);   /* connections that died on the way, until that policy runs */
 }
 
 void mcsid_persist_stop_all(mcsid *d)
@@ -588,6 +659,12 @@ static void reap_later(mcsid *d, mcsi_id *sid)
 
 void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
 {
+  if (ev->kind == MCSI_EV_CONN_FAILED) {   /* repaired here while the policy starts; from the loop, not the engine's event */
+    for (mcsid_keeper *k = d->keepers; k; k = k->next)
+      if (k->sid == ev->session_id && !k->bridge_timer && mcsid_policy_starting(d, k->sid))
+        k->bridge_timer = mcsi_timer_add(d->ini, 0, bridge_due, k);
+    return;
+  }
   if (ev->kind != MCSI_EV_SESSION_FAILED && ev->kind != MCSI_EV_SESSION_LOGGED_OUT) return;
   for (mcsid_keeper *k = d->keepers; k; k = k->next) {
     if (k->sid != ev->session_id) continue;

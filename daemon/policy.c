@@ -43,6 +43,7 @@ typedef struct policy {
   mcsid_client *client;                /* the runner's connection (referenced), NULL once closed */
   double started_ms, kill_at_ms;       /* kill_at: SIGKILL then unless it exited (0: none) */
   double pong_ms;                      /* its loop last answered a PolicyPing (or it started) */
+  unsigned pongs;                      /* PolicyPongs: the first says it started, the next that its loop turns */
   long long *cpu;                      /* CPU used (ms) at each tick of the last window, a ring */
   size_t ncpu, at;
   long ticks;
@@ -235,6 +236,7 @@ static int screen(void *arg, mcsid_client *c, const mcsid_request *req)
   }
   if (!strcmp(req->method, "PolicyPong")) {
     p->pong_ms = now_ms();
+    if (p->pongs < 2) p->pongs++;
     return 0;
   }
   if (!strcmp(req->method, "PolicyEnd")) {
@@ -700,5 +702,13 @@ int mcsid_policy_running(mcsid *d, mcsi_id sid)
   (void)d;
   for (policy *p = P.list; p; p = p->next)
     if (p->sid == sid && !strcmp(p->state, "running")) return 1;
+  return 0;
+}
+
+int mcsid_policy_starting(mcsid *d, mcsi_id sid)
+{
+  (void)d;
+  for (policy *p = P.list; p; p = p->next)
+    if (p->sid == sid && !strcmp(p->state, "running") && p->pongs < 2) return 1;
   return 0;
 }

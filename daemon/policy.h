@@ -70,6 +70,10 @@ int mcsid_policy_detach(mcsid *d, long id);
 json_t *mcsid_policy_list(mcsid *d);
 /* 1 if a policy runs on sid. */
 int mcsid_policy_running(mcsid *d, mcsi_id sid);
+/* 1 if a policy runs on sid whose loop has not answered a PolicyPing yet:
+ * its runner is still being exec'd, sandboxed, loaded, or its entry has not
+ * had its first turn (seconds on a loaded host). */
+int mcsid_policy_starting(mcsid *d, mcsi_id sid);
 
 /* The runner mode (policy_runner.c): main when argv[1] is MCSID_POLICY_RUNNER_ARG. */
 int mcsid_policy_runner_main(int argc, char **argv);

@@ -704,8 +704,11 @@ mcsi_status mcsi_transport_adopt(mcsi_transport *c, int fd, int header_digest, i
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
     return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "fd %d is not a stream socket", fd);
   c->remote_len = sizeof c->remote;
-  if (getpeername(fd, (struct sockaddr *)&c->remote, &c->remote_len) < 0)
-    return mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "fd %d: not connected (%s)", fd, strerror(errno));
+  if (getpeername(fd, (struct sockaddr *)&c->remote, &c->remote_len) < 0) {
+    if (errno != ENOTCONN) return mcsi_msg(msg, ISDSC_CONNECTION_FAILED, "fd %d: %s", fd, strerror(errno));
+    c->remote_len = 0;   /* reset since it was handed: taken all the same, it fails at its first read like any
+                            connection the target drops, and the session goes on with the others */
+  }
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
     return mcsi_msg(msg, ISDSC_INVALID_PARAMETER, "fd %d: %s", fd, strerror(errno));

@@ -147,7 +147,8 @@ void mcsi_transport_disown(mcsi_transport *tp);
 /* Takes fd, a connection in full feature phase with these digests and
  * limit, rx_len bytes of it already read (at most its buffer), paused:
  * mcsi_transport_pause(tp, 0) starts reading. Ours on success; a failing
- * Status (msg) leaves fd the caller's. */
+ * Status (msg) leaves fd the caller's. A stream socket that is no longer
+ * connected (reset on the way) is taken: it fails at its first read. */
 mcsi_status mcsi_transport_adopt(mcsi_transport *tp, int fd, int header_digest, int data_digest,
                                  uint32_t max_recv_dsl, const uint8_t *rx, size_t rx_len, char *msg);
 /* Fails it: message, RST, ops->failed. Idempotent. */

@@ -503,6 +503,49 @@ static void to_child_process(void)
   mcsi_initiator_free(a);
 }
 
+/* A connection reset between the export and the import (the target dropped
+ * it, an RST: the socket is no longer connected) does not refuse the whole
+ * session: B takes it with the other connection, the reset one fails there
+ * as any connection the target drops, and the session goes on (same TSIH). */
+static void one_reset_on_the_way(void)
+{
+  mcsi_initiator *a = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-reset-a");
+  mcsi_initiator *b = mcsi_initiator_new("iqn.2026-11.org.mcsi.test:handover-reset-b");
+  mcsi_id sid = two_connections(a);
+  if (!sid) return;
+  T_EQ_STR(mcsi_status_name(write_pattern(a, sid, 96 * CHUNK, CHUNK, 11)), "ISDSC_SUCCESS", "reset: A writes a pattern");
+  uint64_t tsih = T_SI(t_info(a, sid), TSIH);
+  mcsi_handover_blob *blob = NULL;
+  mcsi_status st = mcsi_session_handover_export(a, sid, 0, &blob);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "reset: A exports (%s)", mcsi_last_message(a));
+  if (!blob || blob->nfds != 2) return;
+  struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+  T_OK(connect(blob->fds[1], &unspec, sizeof unspec) == 0, "reset: the second connection is reset (RST) on the way");
+  mcsi_id bsid = 0;
+  st = mcsi_session_handover_import(b, opts(), blob->data, blob->len, blob->fds, blob->nfds, &bsid);
+  T_EQ_STR(mcsi_status_name(st), "ISDSC_SUCCESS", "reset: B imports the session all the same (%s)", mcsi_last_message(b));
+  for (size_t i = 0; !st && i < blob->nfds; i++) blob->fds[i] = -1;
+  mcsi_handover_blob_free(blob);
+  if (st) {
+    T_EQ_STR(mcsi_status_name(mcsi_session_handover_abort(a, sid)), "ISDSC_SUCCESS", "reset: A aborts");
+    mcsi_logout_from_target(a, sid);
+    mcsi_initiator_free(a);
+    mcsi_initiator_free(b);
+    return;
+  }
+  T_EQ_STR(mcsi_status_name(mcsi_session_handover_commit(a, sid)), "ISDSC_SUCCESS", "reset: A commits");
+  T_OK(reads_back(b, bsid, 96 * CHUNK, CHUNK, 11), "reset: B reads A's pattern back");
+  T_EQ_STR(mcsi_status_name(write_pattern(b, bsid, 100 * CHUNK, CHUNK, 12)), "ISDSC_SUCCESS", "reset: B writes");
+  T_OK(reads_back(b, bsid, 100 * CHUNK, CHUNK, 12), "reset: and reads it back");
+  mcsi_session_info *ib = t_info(b, bsid);
+  T_EQ_U64(T_SI(ib, TSIH), tsih, "reset: B's session has A's TSIH (no new login)");
+  T_EQ_INT(T_SI(ib, CONNECTION_COUNT), 1, "reset: with the connection that was not reset");
+  T_EQ_STR(mcsi_status_name(mcsi_logout_from_target(b, bsid)), "ISDSC_SUCCESS", "reset: B logs out (%s)",
+           mcsi_last_message(b));
+  mcsi_initiator_free(a);
+  mcsi_initiator_free(b);
+}
+
 int main(int argc, char **argv)
 {
   t_tgt_portal(portal1, sizeof portal1, 1);
@@ -515,5 +558,6 @@ int main(int argc, char **argv)
   into_busy_initiator();
   from_0_3_0();
   to_child_process();
+  one_reset_on_the_way();
   return t_done();
 }

@@ -159,6 +159,63 @@ def drop_every_second(initiator, stop):
                 break
 
 
+SLOW_START_MS = 6000
+SLOW_POLICY = """-- slowstart.lua (tests/daemon/test_handover.py): a policy that starts as one on a loaded
+-- host does: its entry keeps the runner's loop still for a while; then it repairs nothing.
+return function(session_id, opts)
+  local t0 = mcsi.now()
+  while mcsi.now() - t0 < %d do end
+  return { stop = function() end }
+end
+"""
+
+
+# An NBD client (Debian's libnbd binding, the system python): keeps DEPTH writes of SIZE
+# bytes at OFFSET (the same bytes each time) in flight until the file STOP exists.
+OVERLAPPING_WRITER = r"""
+import nbd, os, sys
+uri, stop, off, size, depth = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+h = nbd.NBD()
+h.connect_uri(uri)
+data = bytearray((i * 7 + 3) & 0xff for i in range(size))
+pending, sent, errors = set(), 0, []
+while pending or not os.path.exists(stop):
+    while len(pending) < depth and not os.path.exists(stop):
+        pending.add(h.aio_pwrite(nbd.Buffer.from_bytearray(data), off))
+        sent += 1
+    h.poll(100)
+    for cmd in list(pending):
+        try:
+            if h.aio_command_completed(cmd):
+                pending.discard(cmd)
+        except nbd.Error as e:
+            errors.append(str(e))
+            pending.discard(cmd)
+h.shutdown()
+print("%d writes, %d failed %s" % (sent, len(errors), errors[:1]))
+sys.exit(1 if errors else 0)
+"""
+
+
+def tgt_conns(initiator):
+    """tgtadm's view of the initiator on target 1: {session number: sorted CIDs}."""
+    out = subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid", "1"],
+                         env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")), capture_output=True,
+                         text=True).stdout
+    view = {}
+    for block in out.split("Session:")[1:]:          # one block per connection, each naming its session
+        if ("Initiator: " + initiator) in block:
+            view.setdefault(block.split()[0], []).extend(c.split()[0] for c in block.split("Connection:")[1:])
+    return {s: sorted(c) for s, c in view.items()}
+
+
+def drop_conn(session, cid):
+    """tgt drops one connection of a session on target 1 (a plain close, as tests/harness/tgt-drop-conn)."""
+    subprocess.run(["tgtadm", "-C", "0", "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", "1",
+                    "--sid", str(session), "--cid", str(cid)], env=dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC")),
+                   capture_output=True)
+
+
 def sessions(c):
     return {s["TargetName"]: s for s in result(c.call("SessionList")).get("Sessions", [])}
 
@@ -469,6 +526,94 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         c.close()
 
+    def test_repair_backs_off_while_policy_starts(self):
+        """While the session's policy starts, a target that refuses logins (tgt unbinds every
+        initiator) gets one attempt per back-off (retry_initial_ms, 200 ms here), not a login
+        storm; once it takes logins again, the lost connection comes back."""
+        t = self.t
+        policy_dir = self.tmpdir()
+        with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
+            f.write(SLOW_POLICY % SLOW_START_MS)
+        d = HandoverDaemon(config={"policy_dir": policy_dir, "policy_instructions": "2000000000",
+                                   "policy_cpu_ms": "600000", "policy_cpu_window_ms": "600000"})
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "PolicyScript": "slowstart"})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20), "setup: 2")
+        c.close()
+        rc, pid = d.hand_over(timeout=30)
+        t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
+        adm = ["tgtadm", "-C", "0", "--lld", "iscsi", "--mode", "target", "--tid", "1", "-I", "ALL"]
+        envs = dict(os.environ, TGT_IPC_SOCKET=env("MCSI_TGT_IPC"))
+        subprocess.run(adm + ["--op", "unbind"], env=envs, capture_output=True)
+        try:
+            tsess, cids = (list(tgt_conns(d.iqn).items()) or [(None, [])])[0]
+            drop_conn(tsess, cids[0])
+            time.sleep(2.0)
+            tries = d.log_text().count("was not added back while its policy starts")
+            t.ok(1 <= tries <= 14, "2 s of refused logins: %d attempts (one per 200 ms back-off)" % tries)
+        finally:
+            subprocess.run(adm + ["--op", "bind"], env=envs, capture_output=True)
+        t.ok(wait_for(lambda: sum(len(v) for v in tgt_conns(d.iqn).values()) == 2, 3),
+             "logins taken again: the connection is back (%s)" % (tgt_conns(d.iqn),))
+        t.is_(sorted(tgt_conns(d.iqn)), [tsess], "tgt: the same session")
+        c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_nbd_drain_longer_than_a_short_wait(self):
+        """Clients that keep more in flight than a host finishes in MCSID_HANDOVER_WAIT_MS: two
+        libnbd clients, each with 64 unaligned 1 MiB writes of the same bytes in flight all along
+        (read-modify-writes of the same blocks: the export runs them one after another). The old
+        process waits as long as requests keep finishing, so each handover happens; before, every
+        attempt gave up after 100 ms (the clients refill their queues between two) and the
+        handover was abandoned after 20. No write is lost or torn: the bytes read back."""
+        t = self.t
+        py = next((p for p in ("/usr/bin/python3", "python3")
+                   if subprocess.run([p, "-c", "import nbd"], cwd="/", capture_output=True).returncode == 0), None)
+        if not py:
+            t.skip("python3-libnbd missing (bash tools/deps.sh)")
+            return
+        d = self.daemon()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "TargetPortal": tgt_portal(), "Connections": 1,
+                                             "Exports": [{"Lun": LUN, "Socket": "w.sock", "ExportName": "w"}]})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        up = wait_for(lambda: [x for x in result(c.call("ListExports")).get("Exports", []) if x.get("State") == "up"], 20)
+        self.assertTrue(up, "setup: the export is up: %r" % (r,))
+        c.close()
+        uri = "nbd+unix:///w?socket=" + os.path.join(d.export_dir, "w.sock")
+        stop = os.path.join(d.dir, "stop-writing")
+        off, size = (200 << 20) + 1000, 1 << 20
+        writers = [subprocess.Popen([py, "-c", OVERLAPPING_WRITER, uri, stop, str(off), str(size), "64"], cwd="/",
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        time.sleep(1.0)
+        pids = [d.proc.pid]
+        for n in (1, 2):
+            t0 = time.monotonic()
+            rc, pid = d.hand_over(timeout=30)
+            t.ok(rc == 0 and pid and pid not in pids, "handover %d with 2 x 64 overlapping 1 MiB writes in flight: "
+                 "the old exits 0 (%s), pid %s serves" % (n, rc, pid))
+            t.note("handover %d: %.0f ms" % (n, (time.monotonic() - t0) * 1000))
+            pids.append(pid)
+            time.sleep(0.5)
+        open(stop, "w").close()
+        said = [w.communicate(timeout=120)[0].strip() for w in writers]
+        t.ok(all(w.returncode == 0 for w in writers), "the writers end without an error (%s)" % (said,))
+        c = d.client()
+        sid = sessions(c).get(plain, {}).get("UniqueSessionId")
+        got = read(c, sid, off // 512, (off + size) // 512 + 1 - off // 512)[off % 512:off % 512 + size]
+        t.ok(got == bytes((i * 7 + 3) & 0xff for i in range(size)), "the bytes written read back")
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
     def test_crash_nbd_client_reconnects(self):
         """kill -9 cannot hand over: the persistent login and its export come back at the
         restart, and qemu-io (reconnect-delay) goes on writing; every write it acknowledged,
@@ -518,6 +663,54 @@ class TestHandover(mcsid_test.DaemonCase):
         q.stdin.close()
         q.wait(30)
         c = d.client()
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
+        c.close()
+
+    def test_connections_repaired_while_policy_starts(self):
+        """The session's policy (which adds lost connections back) is a new process in the
+        successor, which takes seconds to start on a loaded host (ASan, CI): here one whose entry
+        keeps the runner's loop still for SLOW_START_MS. The target drops a connection of the
+        handed session, then the other one: the new mcsid adds the first back before the second
+        goes, so the session lives on (the same TSIH, tgt's same session: no new login); before,
+        nobody repaired it until the policy ran and the session was reinstated."""
+        t = self.t
+        policy_dir = self.tmpdir()
+        with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
+            f.write(SLOW_POLICY % SLOW_START_MS)
+        d = HandoverDaemon(config={"policy_dir": policy_dir, "policy_instructions": "2000000000",
+                                   "policy_cpu_ms": "600000", "policy_cpu_window_ms": "600000"})
+        self.addCleanup(self._finish_case_daemon, d)
+        d.start()
+        c = d.client()
+        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
+                                             "Connections": 2, "PolicyScript": "slowstart"})
+        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
+        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20),
+                        "setup: 2 connections: %r" % (sessions(c),))
+        before = sessions(c)[plain]
+        c.close()
+        rc, pid = d.hand_over(timeout=30)
+        t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
+        view = tgt_conns(d.iqn)
+        t.is_(sorted(len(v) for v in view.values()), [2], "tgt: one session, 2 connections (%s)" % (view,))
+        tsess, first = (list(view.items()) or [(None, [])])[0]
+        drop_conn(tsess, first[0])
+        repaired = wait_for(lambda: set(sum(tgt_conns(d.iqn).values(), [])) - set(first), 3)
+        t.ok(repaired, "the dropped connection is added back while the policy starts (now %s)" % (tgt_conns(d.iqn),))
+        for cid in first[1:]:
+            drop_conn(tsess, cid)                 # every connection the old process had is gone now
+        wait_for(lambda: sum(len(v) for v in tgt_conns(d.iqn).values()) == 2 and
+                 not set(first) & set(sum(tgt_conns(d.iqn).values(), [])), 5)
+        now = tgt_conns(d.iqn)
+        t.is_(sorted(now), [tsess], "tgt: the very same session (no new session login): %s" % (now,))
+        t.is_(sum(len(v) for v in now.values()), 2, "tgt: 2 connections again")
+        c = d.client()
+        after = sessions(c).get(plain, {})
+        t.is_((after.get("TSIH"), after.get("ISID")), (before.get("TSIH"), before.get("ISID")),
+              "SessionList: the same TSIH and ISID")
+        t.ok("added back while its policy starts" in d.log_text(), "the log says who repaired it")
         c.call("RemovePersistentTarget", {"TargetName": plain})
         for s in sessions(c).values():
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
