@@ -21,6 +21,7 @@ struct mcsid_keeper {
   long backoff_ms;
   uint64_t timer;
   uint64_t bridge_timer;    /* a connection was lost while the policy starts: bridge() from the loop */
+  mcsi_id handed_sid;       /* the session taken over in a handover, bridged until its policy runs (0: none) */
   int busy;                 /* an operation is in flight */
   int idle;                 /* logged out on request: nothing until woken */
   int removed;              /* its entry is gone: free it when the operation ends */
@@ -384,7 +385,9 @@ static void step(mcsid_keeper *k)
  * old process's runner is gone, and a target dropping a connection every
  * second took every one of them meanwhile, so the session was reinstated
  * (a new login). The keeper adds lost connections back itself until the
- * policy's loop answers, one at a time, through the entry's portals. */
+ * policy's loop answers, one at a time, through the entry's portals: only
+ * for the session it was handed (a session it logged in itself starts its
+ * policy with its connections all there, and the policy repairs it). */
 static void bridge(mcsid_keeper *k);
 static void bridge_due(mcsi_initiator *ini, void *arg);
 
@@ -416,9 +419,13 @@ static void bridged(mcsi_initiator *ini, mcsi_status st, const char *message, co
 
 static void bridge(mcsid_keeper *k)
 {
-  if (k->d->stopping || k->busy || k->timer || k->removed || k->idle || !k->sid || !entry_of(k) ||
-      !mcsid_policy_starting(k->d, k->sid))
+  if (k->d->stopping || k->busy || k->timer || k->removed || k->idle || !k->sid || k->sid != k->handed_sid ||
+      !entry_of(k))
     return;
+  if (!mcsid_policy_starting(k->d, k->sid)) {
+    k->handed_sid = 0;                  /* its policy runs: the bridge is over */
+    return;
+  }
   size_t have = active_connections(k->d, k->sid, NULL);
   if (!have || have >= wanted_connections(k)) return;   /* none left: the engine reinstates the session */
   mcsi_status st = add_connection(k, have, bridged);
@@ -513,6 +520,7 @@ void mcsid_persist_adopt(mcsid *d, const char *target, mcsi_id sid, size_t conne
   k->idle = 0;
   log_info("persistent target %s: session 0x%016llx handed over, %zu connections", target, (unsigned long long)sid,
            connections);
+  k->handed_sid = sid;
   step(k);   /* its policy and its exports */
   bridge(k);   /* connections that died on the way, until that policy runs */
 }
@@ -661,7 +669,7 @@ void mcsid_persist_event(mcsid *d, const mcsi_event *ev)
 {
   if (ev->kind == MCSI_EV_CONN_FAILED) {   /* repaired here while the policy starts; from the loop, not the engine's event */
     for (mcsid_keeper *k = d->keepers; k; k = k->next)
-      if (k->sid == ev->session_id && !k->bridge_timer && mcsid_policy_starting(d, k->sid))
+      if (k->sid == ev->session_id && k->sid == k->handed_sid && !k->bridge_timer && mcsid_policy_starting(d, k->sid))
         k->bridge_timer = mcsi_timer_add(d->ini, 0, bridge_due, k);
     return;
   }

@@ -70,20 +70,25 @@ end
 
 local GONE = { failed = true, ["logged-out"] = true }
 
--- Connections per portal among the healthy (active or standby) ones; nil when
--- there is no live session.
+local COMING = { connecting = true, ["logging-in"] = true }
+
+-- Connections per portal among the healthy (active or standby) ones, and how
+-- many others are still logging in (someone else's add: mcsid's keeper after
+-- a handover, an administrator's); nil when there is no live session.
 local function census(f)
   if not f.session then return nil end
   local info = mcsi.session_info(f.session)
   if not info or GONE[info.state] then return nil end
-  local per, healthy = {}, 0
+  local per, healthy, coming = {}, 0, 0
   for _, c in ipairs(info.connections) do
     if c.state == "active" or c.state == "standby" then
       healthy = healthy + 1
       per[c.portal] = (per[c.portal] or 0) + 1
+    elseif COMING[c.state] then
+      coming = coming + 1
     end
   end
-  return healthy, per, info
+  return healthy, per, info, coming
 end
 
 local function backed_off(f, portal)
@@ -181,7 +186,7 @@ end
 function M:check()
   if self.stopped or self.checking then return end
   self.checking = true
-  local healthy, per, info = census(self)
+  local healthy, per, info, coming = census(self)
   if not healthy and self.target then
     if self.session and not self.lost then
       log(self, "lost", nil, nil, string.format("session 0x%016x is gone", self.session))
@@ -189,10 +194,11 @@ function M:check()
     end
     if relogin(self) then
       self.lost = false
-      healthy, per, info = census(self)
+      healthy, per, info, coming = census(self)
     end
   end
-  if healthy then grow(self, healthy, per, goal(self, info)) end
+  -- one logging in already counts: its end (active or failed) is an event that checks again
+  if healthy then grow(self, healthy + coming, per, goal(self, info)) end
   self.checking = false
 end
 
