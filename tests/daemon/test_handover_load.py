@@ -41,9 +41,11 @@ ROUNDS = int(os.environ.get("MCSI_HANDOVER_ROUNDS", "20"))
 COPY_MIB = int(os.environ.get("MCSI_HANDOVER_COPY_MIB", "1024"))
 FIO_OFFSET_MIB = 1536          # fio's 16 MiB, past nbdcopy's first GiB of the 2 GiB LUN
 CONNECTIONS = 4
-# fio's runtime: room for the handovers (each waits for an nbdcopy to be copying) on a slow build (ASan);
-# fio's nbd engine ends with an error on SIGINT, so it runs its time out
-FIO_SECONDS = int(os.environ.get("MCSI_HANDOVER_FIO_SECONDS", str(int(ROUNDS * 1.5) + 10)))
+# fio's runtime: room for the handovers (each waits for an nbdcopy to be copying), three times as much
+# under AddressSanitizer (make asan on a loaded machine took more than 40 s for 20); fio's nbd engine
+# ends with an error on SIGINT, so it runs its time out
+FIO_SECONDS = int(os.environ.get("MCSI_HANDOVER_FIO_SECONDS",
+                                 str((int(ROUNDS * 1.5) + 10) * (3 if mcsid_test.sanitized() else 1))))
 
 
 def tgt_session(initiator):
