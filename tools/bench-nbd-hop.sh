@@ -29,7 +29,7 @@
 # Run inside the harness: tests/harness/with-targets bash tools/bench-nbd-hop.sh build
 # Writes BUILD_DIR/bench-nbd-hop-report.md; logs in BUILD_DIR/bench-nbd-hop-logs/.
 # BENCH_NBD_HOP_PERF=1: also `perf record -g` on each export for its first
-# fio run and its first copy-out (BUILD_DIR/bench-nbd-hop-logs/perf-NAME-WORKLOAD.txt:
+# fio run, copy-out and copy-in (BUILD_DIR/bench-nbd-hop-logs/perf-NAME-WORKLOAD.txt:
 # the top of `perf report`, self and with children).
 set -uo pipefail
 
@@ -136,10 +136,12 @@ run_copy_out() { # NAME ROUND: SECS of nbdcopy EXPORT null:, stopped by SIGINT
 
 run_copy_in() { # NAME ROUND: the 1 GiB of random data into the export
   local c0 c1 t0 t1 mb
+  perf_start "$1" copy-in "$2"
   c0=$(cpu_ticks "$SERVER_PID"); t0=$(now)
   nbdcopy --connections="$COPY_CONNS" "$W/in.img" "$URI" 2>>"$LOGS/nbdcopy.err" ||
-    { echo "$BENCH: $1 round $2: nbdcopy in failed (see $LOGS/nbdcopy.err)" >&2; return; }
+    { perf_stop; echo "$BENCH: $1 round $2: nbdcopy in failed (see $LOGS/nbdcopy.err)" >&2; return; }
   t1=$(now); c1=$(cpu_ticks "$SERVER_PID")
+  perf_stop
   mb=$(awk -v b="$COPY_SIZE" 'BEGIN { printf "%.3f", b / 1e6 }')
   record "$1" copy-in "$2" "$(awk -v m="$mb" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", m / (t1 - t0) }')" \
     "$(cpu_us_per $((c1 - c0)) "$mb")"
