@@ -625,32 +625,20 @@ static int engine_timeout(const lmcsi_engine *e)
   return t;
 }
 
-/* Only the engine's own loop to wait for (one initiator, no fd watched from
- * Lua this turn): its epoll_wait is the turn's wait, one syscall instead of
- * poll() on its fd and then epoll_wait(0). */
-static int engine_only(const lmcsi_engine *e, int with_lua)
-{
-  return e->ini && !e->nextra && (!with_lua || !e->nwatchers);
-}
-
 int lmcsi_turn(lua_State *L, lmcsi_engine *e, int timeout_ms, int with_lua)
 {
-  nfds_t n = 0;
-  size_t ninis = 0;
-  int handled = 0, r = 0;
+  nfds_t n;
+  size_t ninis;
+  int handled = 0;
   timeout_ms = min_timeout(timeout_ms, engine_timeout(e));
   if (e->ready_head || (with_lua && e->ndue)) timeout_ms = 0;
   timeout_ms = min_timeout(timeout_ms, deadline_timeout(e));
-  int direct = engine_only(e, with_lua);
-  struct pollfd *pf = NULL;
-  if (!direct) {
-    pf = poll_set(e, with_lua, &n, &ninis);
-    r = poll(pf, n, timeout_ms);
-  }
+  struct pollfd *pf = poll_set(e, with_lua, &n, &ninis);
+  int r = poll(pf, n, timeout_ms);
   lua_State *saved;
   lmcsi_enter(e, L, &saved);
   if (e->ini) {
-    int k = mcsi_process(e->ini, direct ? timeout_ms : 0);   /* waits there when direct (EINTR ends it) */
+    int k = mcsi_process(e->ini, 0);
     if (k > 0) handled += k;
   }
   for (size_t i = 0; i < e->nextra; i++) {
