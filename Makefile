@@ -325,8 +325,8 @@ bench: all $(BUILD)/bench-rusage
 	$(MAKE) bench-handover
 
 # NBD exports (scripts/export.lua, 1/2/4 connections) against qemu-nbd + libiscsi
-# on the same LUN, then the hop's CPU per I/O on the null LUN against mcsi-perf
-# direct (tools/bench-nbd.sh, tools/bench-nbd-hop.sh; about 8 minutes;
+# on the same LUN, then the hop on the null LUN: CPU per I/O against mcsi-perf
+# direct, nbdcopy out and in with CPU per MB (tools/bench-nbd.sh, tools/bench-nbd-hop.sh; about 10 minutes;
 # BENCH_NBD_OLD=DIR also runs the export of the build in DIR).
 bench-nbd: all
 	bash tests/harness/with-targets bash tools/bench-nbd.sh $(BUILD)

@@ -128,6 +128,7 @@ static void push_info(lua_State *L, const mcsi_nbd_info *in)
   SET_INT("block_status", in->block_status);
   SET_INT("reply_writes", in->reply_writes);
   SET_INT("request_allocs", in->request_allocs);
+  SET_INT("buffer_allocs", in->buffer_allocs);
   SET_STR("tls", in->tls == MCSI_NBD_TLS_OFF ? "off" : "require");
   lua_pushboolean(L, in->tls_x509);
   lua_setfield(L, -2, "tls_x509");

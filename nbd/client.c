@@ -326,10 +326,13 @@ static ssize_t rx_read(nbd_client *c, void *dst, size_t n)
 }
 
 /* Reads: large payloads straight into their buffer, the rest through the
- * read-ahead buffer (many headers per recv). */
+ * read-ahead buffer (many headers per recv). A plain recv that took less
+ * than it asked emptied the socket: no recv follows to hear EAGAIN (the
+ * level-triggered watch reports the next bytes, or the EOF, next turn). */
 static void read_some(nbd_client *c)
 {
   size_t budget = READ_BUDGET;
+  int drained = 0;
   while (budget && nbd_client_can_read(c)) {
     take_buffered(c);
     if (!nbd_client_can_read(c)) return;
@@ -337,6 +340,7 @@ static void read_some(nbd_client *c)
       input_complete(c);
       continue;
     }
+    if (drained) return;
     size_t want = c->hdr_need - c->hdr_have;
     int direct = want >= RXBUF_SIZE / 2;
     uint8_t *dst = direct ? rx_target(c) : c->rxbuf;
@@ -352,6 +356,7 @@ static void read_some(nbd_client *c)
       return;
     }
     budget -= (size_t)r;
+    drained = !c->tls_up && (size_t)r < want;
     if (!direct) {
       c->rx_off = 0;
       c->rx_len = (size_t)r;

@@ -108,6 +108,7 @@ typedef struct mcsi_nbd_info {
   uint64_t reply_writes;             /* writes to clients' sockets (sendmsg calls, TLS records):
                                         the replies of one loop turn share one */
   uint64_t request_allocs;           /* request structures allocated (finished ones are reused) */
+  uint64_t buffer_allocs;            /* READ/WRITE data buffers allocated (finished requests keep theirs) */
   int thin;                          /* the LUN reports logical block provisioning (LBPME): holes are mapped */
 } mcsi_nbd_info;
 

@@ -90,7 +90,8 @@ typedef struct nbd_out {
 /* A request: owns its buffer; outlives its client if SCSI commands are in
  * flight when the client goes (client becomes NULL, the last command frees it).
  * A finished request of a live client goes back to the client's spares
- * (bounded), its buffer kept when small: no malloc per request. */
+ * (bounded), its buffer kept (bounded too): no malloc per request, small or
+ * large (nbdcopy's 256 KiB), in a steady state. */
 struct nbd_req {
   nbd_client *client;                /* NULL once orphaned */
   mcsi_initiator *ini;
@@ -122,7 +123,8 @@ struct nbd_req {
 };
 
 #define NBD_SPARE_REQS     32        /* finished requests a client keeps for reuse */
-#define NBD_SPARE_BUF_MAX  (16u << 10) /* the largest buffer kept with one */
+#define NBD_SPARE_BUF_MAX  (1u << 20) /* the largest buffer kept with one */
+#define NBD_SPARE_BYTES    (4u << 20) /* the kept buffers of a client's requests together, at most */
 
 enum nbd_client_phase { NBD_PH_CLIENT_FLAGS, NBD_PH_OPT_HDR, NBD_PH_OPT_DATA,
                         NBD_PH_REQ_HDR, NBD_PH_PAYLOAD,
@@ -168,6 +170,7 @@ struct nbd_client {
   uint64_t inflight_bytes;
   nbd_req *spares;                   /* finished requests kept for reuse (via next_in) */
   uint32_t n_spares;
+  size_t spare_bytes;                /* bytes of the kept buffers (spare) of its requests, listed or not */
 };
 
 #define NBD_OPT_MAX_LEN 8192         /* an option's data we accept */

@@ -30,8 +30,10 @@
  * No malloc per request in a steady state: a finished request goes back to
  * its client's spares (at most NBD_SPARE_REQS, never more than the client's
  * max_inflight_requests), keeping a buffer of up to NBD_SPARE_BUF_MAX bytes
- * for the next READ or WRITE; its reply is queued in its own nbd_out item.
- * Orphans are freed whole; a client's spares go when it closes.
+ * for the next READ or WRITE, while the kept buffers of the client's
+ * requests stay within NBD_SPARE_BYTES (c->spare_bytes); its reply is
+ * queued in its own nbd_out item. Orphans are freed whole; a client's
+ * spares go when it closes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,25 +104,36 @@ static void req_unlink(nbd_req *r)
   r->client = NULL;
 }
 
-/* n bytes for r->buf: the kept buffer when it is large enough. */
+/* n bytes for r->buf (r has its client): the kept buffer when it is large enough. */
 static uint8_t *req_buffer(nbd_req *r, size_t n)
 {
   if (r->spare && r->spare_cap >= n) {
+    r->client->spare_bytes -= r->spare_cap;
     r->buf = r->spare;
     r->buf_cap = r->spare_cap;
     r->spare = NULL;
     r->spare_cap = 0;
     return r->buf;
   }
+  r->client->exp->stats.buffer_allocs++;
   if ((r->buf = malloc(n))) r->buf_cap = n;
   return r->buf;
+}
+
+/* Whether r's buffer replaces its kept one: larger, not too large, and
+ * within the client's budget for kept buffers. */
+static int keeps_buffer(const nbd_client *c, const nbd_req *r)
+{
+  return r->buf && r->buf_cap && r->buf_cap <= NBD_SPARE_BUF_MAX && r->buf_cap > r->spare_cap &&
+         c->spare_bytes - r->spare_cap + r->buf_cap <= NBD_SPARE_BYTES;
 }
 
 /* Back to the client's spares if there is room: 1, else 0. */
 static int req_keep(nbd_client *c, nbd_req *r)
 {
   if (c->n_spares >= NBD_SPARE_REQS || c->n_spares >= c->exp->opts.max_inflight_requests) return 0;
-  if (r->buf && r->buf_cap && r->buf_cap <= NBD_SPARE_BUF_MAX && r->buf_cap > r->spare_cap) {
+  if (keeps_buffer(c, r)) {
+    c->spare_bytes = c->spare_bytes - r->spare_cap + r->buf_cap;
     free(r->spare);
     r->spare = r->buf;
     r->spare_cap = r->buf_cap;
@@ -143,6 +156,7 @@ void nbd_req_free(nbd_req *r)
   free(r->edge);
   r->edge = NULL;
   if (c && req_keep(c, r)) return;
+  if (c) c->spare_bytes -= r->spare_cap;
   free(r->buf);
   free(r->spare);
   free(r);
@@ -153,6 +167,7 @@ void nbd_requests_drop_spares(nbd_client *c)
   while (c->spares) {
     nbd_req *r = c->spares;
     c->spares = r->next_in;
+    c->spare_bytes -= r->spare_cap;
     free(r->spare);
     free(r);
   }

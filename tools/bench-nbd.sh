@@ -18,7 +18,8 @@
 # gives ratios of medians (mcsi / qemu-nbd) first, then medians with
 # min-max. Then the hop on the null LUN (tools/bench-nbd-hop.sh: fio 4 KiB
 # randread QD 32, IOPS and CPU us per I/O of the serving process, mcsi's
-# export and qemu-nbd against mcsi-perf direct; BENCH_NBD_OLD=DIR adds the
+# export and qemu-nbd against mcsi-perf direct; nbdcopy out and in, MB/s and
+# CPU us per MB of the serving process; BENCH_NBD_OLD=DIR adds the
 # export of another build, e.g. of the base commit, there and as contenders
 # mcsi-old-cN in BENCH_NBD_CONTENDERS, whose last one is the peer). Writes
 # BUILD_DIR/bench-nbd-report.md; logs in BUILD_DIR/bench-nbd-logs/.

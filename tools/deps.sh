@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config libiscsi-dev libiscsi-bin liblua5.4-dev lua5.4
       lua-unit libssl-dev libisal-dev tgt istgt libreadline-dev nftables
-      iproute2 valgrind procps tmux perl
+      iproute2 valgrind procps tmux perl strace    # strace: test_loop_syscalls counts an export's syscalls
       clang libclang-rt-14-dev util-linux    # make fuzz: clang-14, its libFuzzer runtime, unshare; test_layers: clang's AST
       libjansson-dev socat python3           # mcsid: JSON (jansson); its tests: socat, python3
       libnbd-bin qemu-utils qemu-block-extra fio     # NBD exports: clients (nbdinfo, nbdcopy, qemu-img, qemu-io, fio) and the peer qemu-nbd

@@ -413,11 +413,14 @@ static void rx_discard_rest(mcsi_transport *c)
   c->rx_discard = 1;
 }
 
+/* Walks the queue only while items of owner are left in it (refs): a
+ * command whose PDUs all left, the usual case at its completion, costs no
+ * walk of the other commands' queued Data-Out. */
 void mcsi_transport_detach(mcsi_transport *c, mcsi_tx_owner *owner)
 {
   mcsi_txitem **pp = &c->txhead, *prev = NULL;
   if (c->rxowner == owner) rx_discard_rest(c);
-  while (*pp) {
+  while (*pp && owner->refs) {
     mcsi_txitem *it = *pp;
     if (it->owner != owner) { prev = it; pp = &it->next; continue; }
     unmark(it);

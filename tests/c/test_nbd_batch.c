@@ -8,7 +8,10 @@
  *    (mcsi_nbd_info.request_allocs);
  *  - reused requests and their kept buffers carry no old data: interleaved
  *    writes and reads of distinct patterns read back exactly, twice over,
- *    with replies matched by cookie in whatever order they come. */
+ *    with replies matched by cookie in whatever order they come;
+ *  - large requests keep their buffers too (nbdcopy's 256 KiB): a second
+ *    batch of 256 KiB writes and reads allocates no data buffer
+ *    (mcsi_nbd_info.buffer_allocs), and reads back exactly. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +95,46 @@ static int patterns(int fd, unsigned seed)
   return ok;
 }
 
+#define BIG (256u << 10)
+#define NBIG 4                          /* 1 MiB: the fake target's whole disk */
+
+/* NBIG writes of BIG bytes of distinct patterns (one after the other), then
+ * NBIG reads of them in one write: how many read back right. */
+static int big_patterns(int fd, unsigned seed)
+{
+  static uint8_t want[NBIG][BIG], got[BIG];
+  uint8_t h[NBD_REQUEST_SIZE * NBIG];
+  for (int i = 0; i < NBIG; i++) {
+    t_nbd_fill(want[i], BIG, seed + (unsigned)i);
+    put_request(h, NBD_CMD_WRITE, 300 + (uint64_t)i, (uint64_t)i * BIG, BIG);
+    if (t_sock_send(ini, fd, h, NBD_REQUEST_SIZE) || t_sock_send(ini, fd, want[i], BIG)) return -1;
+  }
+  for (int i = 0; i < NBIG; i++) {
+    uint64_t cookie = 0;
+    if (t_nbd_read_reply(ini, fd, &cookie) != 0) return -1;
+  }
+  for (int i = 0; i < NBIG; i++) put_request(h + i * NBD_REQUEST_SIZE, NBD_CMD_READ, 400 + (uint64_t)i, (uint64_t)i * BIG, BIG);
+  if (t_sock_send(ini, fd, h, sizeof h)) return -1;
+  int ok = 0;
+  for (int i = 0; i < NBIG; i++) {
+    uint64_t cookie = 0;
+    if (t_nbd_read_reply(ini, fd, &cookie) != 0 || t_sock_recv(ini, fd, got, BIG, 30000) != (ssize_t)BIG) return -1;
+    if (cookie >= 400 && cookie < 400 + NBIG && !memcmp(got, want[cookie - 400], BIG)) ok++;
+  }
+  return ok;
+}
+
+static void big_checks(mcsi_nbd_export *e, int fd)
+{
+  T_EQ_INT(big_patterns(fd, 1000), NBIG, "%d writes then %d reads of distinct 256 KiB patterns: all read back", NBIG, NBIG);
+  mcsi_nbd_info a = info_of(e);
+  T_EQ_INT(big_patterns(fd, 2000), NBIG, "again with other patterns over the kept 256 KiB buffers");
+  mcsi_nbd_info b = info_of(e);
+  T_EQ_U64(b.buffer_allocs - a.buffer_allocs, 0, "no data buffer allocated the second time (%llu before)",
+           (unsigned long long)a.buffer_allocs);
+  T_EQ_U64(b.errors, 0, "no request failed");
+}
+
 static void checks(mcsi_nbd_export *e, int fd)
 {
   T_EQ_INT(zero_reads(fd, 1000), BATCH, "%d zero-length reads in one write: all answered", BATCH);
@@ -121,6 +164,7 @@ int main(void)
     int fd = x.e ? t_nbd_open(ini, x.sock_path, 0) : -1;
     T_OK(fd >= 0, "an NBD client in transmission");
     if (fd >= 0) checks(x.e, fd);
+    if (fd >= 0) big_checks(x.e, fd);
     if (fd >= 0) close(fd);
   }
   t_nbd_fake_end(ini, &x);
