@@ -645,6 +645,7 @@ static void add_info(json_t *o, const mcsi_nbd_export *exp)
   json_object_set_new(st, "BlockStatus", json_integer((json_int_t)in.block_status));
   json_object_set_new(st, "ReplyWrites", json_integer((json_int_t)in.reply_writes));
   json_object_set_new(st, "RequestAllocations", json_integer((json_int_t)in.request_allocs));
+  json_object_set_new(st, "BufferAllocations", json_integer((json_int_t)in.buffer_allocs));
   mcsid_export_tls_json(o, &in);
 }
 

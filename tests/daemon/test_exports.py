@@ -238,8 +238,10 @@ class TestExports(ExportCase):
         t.ok(ea.get("Thin") is False and "ReadModifyWrites" in ea.get("Statistics", {}) and
              "BlockStatus" in ea.get("Statistics", {}) and "OverlapWaits" in ea.get("Statistics", {}),
              "ExportLun's export: Thin (not here), ReadModifyWrites, OverlapWaits, BlockStatus", ea)
-        t.ok(ea.get("Statistics", {}).get("ReplyWrites") == 0 and ea.get("Statistics", {}).get("RequestAllocations") == 0,
-             "... and the NBD hop's counters, ReplyWrites and RequestAllocations, at 0 before any request", ea)
+        hop = {k: ea.get("Statistics", {}).get(k) for k in ("ReplyWrites", "RequestAllocations", "BufferAllocations")}
+        t.ok(hop == {"ReplyWrites": 0, "RequestAllocations": 0, "BufferAllocations": 0},
+             "... and the NBD hop's counters, ReplyWrites, RequestAllocations, BufferAllocations, at 0 before any "
+             "request", ea)
         t.ok(info.get("can_multi_conn") is True and info.get("is_read_only") is False, "nbdinfo: multi-conn, writable",
              out)
 
@@ -277,6 +279,9 @@ class TestExports(ExportCase):
         t.ok(st.get("ReplyWrites", 0) > 0 and 0 < st.get("RequestAllocations", 0) <= st.get("Requests", 0),
              "... the writes of replies to the sockets (ReplyWrites) and the request structures allocated, reused "
              "(RequestAllocations: more than 0, no more than the requests)", st)
+        t.ok(0 < st.get("BufferAllocations", 0) <= st.get("Requests", 0),
+             "... and the data buffers allocated, kept for the next request (BufferAllocations: more than 0, "
+             "no more than the requests)", st)
         t.note("after qemu-io: %s requests, %s reply writes, %s request allocations"
                % (st.get("Requests"), st.get("ReplyWrites"), st.get("RequestAllocations")))
 
