@@ -526,11 +526,9 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         c.close()
 
-    def test_repair_backs_off_while_policy_starts(self):
-        """While the session's policy starts, a target that refuses logins (tgt unbinds every
-        initiator) gets one attempt per back-off (retry_initial_ms, 200 ms here), not a login
-        storm; once it takes logins again, the lost connection comes back."""
-        t = self.t
+    def slow_start_session(self):
+        """A daemon whose policy_dir has SLOW_POLICY (its entry keeps the runner's loop still for
+        SLOW_START_MS) and a persistent 2-connection session of plain with it as its PolicyScript."""
         policy_dir = self.tmpdir()
         with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
             f.write(SLOW_POLICY % SLOW_START_MS)
@@ -542,7 +540,16 @@ class TestHandover(mcsid_test.DaemonCase):
         r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
                                              "Connections": 2, "PolicyScript": "slowstart"})
         self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
-        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20), "setup: 2")
+        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20),
+                        "setup: 2 connections: %r" % (sessions(c),))
+        return d, c
+
+    def test_repair_backs_off_while_policy_starts(self):
+        """While the session's policy starts, a target that refuses logins (tgt unbinds every
+        initiator) gets one attempt per back-off (retry_initial_ms, 200 ms here), not a login
+        storm; once it takes logins again, the lost connection comes back."""
+        t = self.t
+        d, c = self.slow_start_session()
         c.close()
         rc, pid = d.hand_over(timeout=30)
         t.ok(rc == 0 and pid, "the handover happened (old exits %s, pid %s serves)" % (rc, pid))
@@ -676,19 +683,7 @@ class TestHandover(mcsid_test.DaemonCase):
         goes, so the session lives on (the same TSIH, tgt's same session: no new login); before,
         nobody repaired it until the policy ran and the session was reinstated."""
         t = self.t
-        policy_dir = self.tmpdir()
-        with open(os.path.join(policy_dir, "slowstart.lua"), "w") as f:
-            f.write(SLOW_POLICY % SLOW_START_MS)
-        d = HandoverDaemon(config={"policy_dir": policy_dir, "policy_instructions": "2000000000",
-                                   "policy_cpu_ms": "600000", "policy_cpu_window_ms": "600000"})
-        self.addCleanup(self._finish_case_daemon, d)
-        d.start()
-        c = d.client()
-        r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), tgt_portal("127.0.0.2")],
-                                             "Connections": 2, "PolicyScript": "slowstart"})
-        self.assertEqual(result(r).get("StatusName"), "ISDSC_SUCCESS", "setup: PersistentLoginTarget %r" % (r,))
-        self.assertTrue(wait_for(lambda: sessions(c).get(plain, {}).get("ConnectionCount") == 2, 20),
-                        "setup: 2 connections: %r" % (sessions(c),))
+        d, c = self.slow_start_session()
         before = sessions(c)[plain]
         c.close()
         rc, pid = d.hand_over(timeout=30)

@@ -111,21 +111,27 @@ class FakeServiceManager:
                                 stdout=logf, stderr=logf)
 
 
+def start_under_manager(case, d, prefix):
+    """Starts daemon d with $NOTIFY_SOCKET naming a new FakeServiceManager (removed at
+    the case's cleanup, with its directory); returns the manager."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    case.addCleanup(shutil.rmtree, tmp, True)
+    fm = FakeServiceManager(os.path.join(tmp, "notify"))
+    case.addCleanup(fm.close)
+    os.environ["NOTIFY_SOCKET"] = fm.path
+    try:
+        d.start()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    return fm
+
+
 class TestHandoverFdStore(mcsid_test.DaemonCase):
     start_daemon = False
 
     def manager(self, d):
-        import tempfile
-        tmp = tempfile.mkdtemp(prefix="mcsid-fdstore.")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        fm = FakeServiceManager(os.path.join(tmp, "notify"))
-        self.addCleanup(fm.close)
-        os.environ["NOTIFY_SOCKET"] = fm.path
-        try:
-            d.start()
-        finally:
-            del os.environ["NOTIFY_SOCKET"]
-        return fm
+        return start_under_manager(self, d, "mcsid-fdstore.")
 
     def login(self, d):
         c = d.client()

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
 from mcsid_test import result, tgt_portal, env, wait_for  # noqa: E402
 from test_handover import HandoverDaemon, Pid, read, sessions, shape, target_view, write  # noqa: E402
-from test_handover_fdstore import FakeServiceManager  # noqa: E402
+from test_handover_fdstore import start_under_manager  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
@@ -60,15 +60,7 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
     def start(self, config=None):
         d = HandoverDaemon(config=dict({"log_level": "notice"}, **(config or {})), name="reload")
         self.addCleanup(self._finish_case_daemon, d)
-        tmp = tempfile.mkdtemp(prefix="mcsid-reload.")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
-        fm = FakeServiceManager(os.path.join(tmp, "notify"))
-        self.addCleanup(fm.close)
-        os.environ["NOTIFY_SOCKET"] = fm.path
-        try:
-            d.start()
-        finally:
-            del os.environ["NOTIFY_SOCKET"]
+        fm = start_under_manager(self, d, "mcsid-reload.")
         self.assertTrue(fm.drain(lambda s: "READY=1" in s), "setup: READY=1")
         c = d.client()
         r = c.call("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal()], "Connections": 2})
