@@ -19,6 +19,7 @@
 #include "exports.h"
 #include "handover.h"
 #include "handover_store.h"
+#include "service_job.h"
 #include "log.h"
 #include "mcsid.h"
 #include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
@@ -165,8 +166,9 @@ static void signal_ready(mcsi_initiator *ini, int fd, int what, void *arg)
       reload(d);
     else if (si.ssi_signo == SIGUSR2)
       mcsid_handover_start(d);
-    else if (si.ssi_signo == SIGTERM && !d->stopping && mcsid_handover_store_take_arm())
-      mcsid_handover_start_store(d, stop_on_sigterm);   /* systemctl restart, armed by Upgrade{ViaFdStore} */
+    else if (si.ssi_signo == SIGTERM && !d->stopping &&
+             (mcsid_handover_store_take_arm() || mcsid_service_job_is_restart()))
+      mcsid_handover_start_store(d, stop_on_sigterm);   /* systemctl restart (its job, or armed by Upgrade{ViaFdStore}) */
     else
       begin_stop(d, (int)si.ssi_signo);
   }
