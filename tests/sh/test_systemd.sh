@@ -36,8 +36,9 @@
 # (c) dpkg knows the new version and the new main process runs the file dpkg
 # installed. Then systemctl stop mcsid logs the session out (tgtadm shows no
 # session; mcsid's journal says systemd's job was a stop), twice. The steps
-# themselves are in tests/sh/systemd_live.py (run under with-targets as `test_systemd.sh --live WORK CONTAINER_PID`, results in
-# WORK/live); the durations of (a) (b) (c) and fio's longest completion are
+# themselves are in tests/sh/systemd_live.py (run under with-targets as
+# `test_systemd.sh --live WORK CONTAINER_PID`, results in WORK/live); the
+# durations of (a) (b) (c) and fio's longest completion are
 # notes.
 #
 # Root only. Skipped whole (counted) without the tools (tools/deps.sh
