@@ -5,7 +5,9 @@
  * clients and the signals (signalfd) are watched on the engine's own loop.
  * SIGHUP reloads the configuration and wakes idle persistent logins;
  * SIGTERM/SIGINT log every session out (asynchronously, all at once) within
- * shutdown_timeout_ms and exit 0. */
+ * shutdown_timeout_ms and exit 0; but a SIGTERM of systemd's restart job
+ * (service_job.h) or armed by Upgrade{ViaFdStore} hands over through the
+ * service manager's fd store (handover_store.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -66,7 +68,9 @@ static void usage(FILE *f)
           "  --help, --version\n\n"
           "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT log every session out\n"
           "(bounded by shutdown_timeout_ms) and exit 0; SIGUSR2 hands every session and the\n"
-          "control socket to a new mcsid started from the same path (an upgrade) and exits 0.\n");
+          "control socket to a new mcsid started from the same path (an upgrade) and exits 0.\n"
+          "Under systemd a SIGTERM of `systemctl restart` (its job, asked over D-Bus) hands\n"
+          "everything over through the service manager's fd store instead of logging out.\n");
 }
 
 /* ---- stopping -------------------------------------------------------------------------------------- */

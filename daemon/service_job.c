@@ -46,8 +46,8 @@ static int wait_ready(sd_bus *bus, uint64_t deadline)
   }
 }
 
-/* systemd's private bus (root), else the system bus, ready before deadline; NULL with *why. */
-static sd_bus *open_bus(uint64_t deadline, const char **why)
+/* systemd's private bus (root), else the system bus, ready before deadline; NULL with why[nw]. */
+static sd_bus *open_bus(uint64_t deadline, char *why, size_t nw)
 {
   sd_bus *bus = NULL;
   int r = sd_bus_new(&bus);
@@ -61,8 +61,10 @@ static sd_bus *open_bus(uint64_t deadline, const char **why)
   if (r2 >= 0) r2 = wait_ready(bus, deadline);
   if (r2 >= 0) return bus;
   sd_bus_close_unref(bus);
-  *why = r2 == -ETIMEDOUT || r == -ETIMEDOUT ? "no answer within the deadline"
-                                             : "neither systemd's private bus nor the system bus answers";
+  if (r == -ETIMEDOUT || r2 == -ETIMEDOUT)
+    snprintf(why, nw, "no answer within the deadline");
+  else
+    snprintf(why, nw, "%s: %s; the system bus: %s", PRIVATE_BUS, strerror(-r), strerror(-r2));
   return NULL;
 }
 
@@ -113,15 +115,13 @@ int mcsid_service_job_is_restart(void)
 {
   if (!getenv("NOTIFY_SOCKET") || !getenv("INVOCATION_ID")) return 0;
   uint64_t t0 = now_us(), deadline = t0 + MCSID_SERVICE_JOB_DEADLINE_MS * 1000u;
-  const char *no_bus = NULL;
   char unit[256] = "", type[64] = "", why[200] = "";
-  sd_bus *bus = open_bus(deadline, &no_bus);
+  sd_bus *bus = open_bus(deadline, why, sizeof why);
   int asked = bus && ask_job(bus, deadline, unit, sizeof unit, type, sizeof type, why, sizeof why) == 0;
   sd_bus_close_unref(bus);
   unsigned ms = (unsigned)((now_us() - t0) / 1000u);
   if (!asked) {
-    log_warning("SIGTERM: cannot tell the service manager's job (%s, %u ms): a stop, every session logs out", bus ? why : no_bus,
-                ms);
+    log_warning("SIGTERM: cannot tell the service manager's job (%s, %u ms): a stop, every session logs out", why, ms);
     return 0;
   }
   int restart = is_restart(type);
