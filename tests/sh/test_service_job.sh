@@ -25,6 +25,7 @@ tap_checks 8
 if [ -z "${MCSI_SERVICE_JOB_NS:-}" ]; then
     exec unshare -m --propagation private env MCSI_SERVICE_JOB_NS=1 bash "$0" "$@"
 fi
+# shellcheck disable=SC2015  # (either failing: skipped)
 mount -t tmpfs -o mode=0755 mcsi-test-run /run && mkdir -p /run/systemd ||
     tap_skip_all "cannot mount a tmpfs on /run in a mount namespace"
 while IFS= read -r line; do
