@@ -159,9 +159,10 @@ D.operations = {
     doc = "The daemon's version, protocol version, initiator name and every method's name." },
   { name = "upgrade", family = "misc", lua = false, c = false,
     params = { { name = "via_fd_store", type = "bool", default = false, lua = false,
-                 doc = "true: start nothing now; the next SIGTERM within 60 s (systemctl restart) hands over "
+                 doc = "true: start nothing now; the next SIGTERM within 60 s, whatever sent it, hands over "
                     .. "through the service manager's file descriptor store instead of logging out "
-                    .. "(REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET)" },
+                    .. "(REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET). Not needed for `systemctl restart`: "
+                    .. "mcsid asks systemd which job runs on its unit (mcsid(8))" },
                { name = "wait", type = "bool", default = false, lua = false,
                  doc = "true: answered when the handover ends: SUCCESS with the successor's Pid once it serves "
                     .. "(this connection then closes), else why the running mcsid goes on serving (SESSION_BUSY: "
@@ -176,8 +177,8 @@ D.operations = {
        .. "path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: "
        .. "one is under way, or the daemon stops), or with Wait when it ends; the connection then closes and "
        .. "the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and "
-       .. "connections. `systemctl reload mcsid` does it (ExecReload: `mcsid --upgrade-running`). With "
-       .. "ViaFdStore the unit's `systemctl restart` does the same through systemd's fd store (mcsid(8))." },
+       .. "connections. `systemctl reload mcsid` does it (ExecReload: `mcsid --upgrade-running`). The "
+       .. "unit's `systemctl restart` does the same through systemd's fd store (mcsid(8))." },
 
   -- ---- session ----
   { name = "login_to_target", family = "session",

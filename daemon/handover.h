@@ -78,9 +78,10 @@ void mcsid_handover_start(mcsid *d);
  * MCSID_HANDOVER_MAX_WAITERS wait already. */
 typedef void mcsid_handover_done_fn(void *arg, mcsi_status st, const char *message, long pid);
 int mcsid_handover_wait(mcsid_handover_done_fn *done, void *arg);
-/* SIGTERM armed by Upgrade{ViaFdStore} (handover_store.h): the same handover,
- * through the service manager's fd store; when it cannot be done, fallback
- * (the ordinary stop: every session logged out). */
+/* SIGTERM of a restart job (service_job.h) or armed by Upgrade{ViaFdStore}
+ * (handover_store.h): the same handover, through the service manager's fd
+ * store; when it cannot be done, fallback (the ordinary stop: every session
+ * logged out). */
 void mcsid_handover_start_store(mcsid *d, void (*fallback)(mcsid *d));
 /* At the very start, before anything is opened: the state and sockets a
  * predecessor left in the service manager's fd store, if any (then

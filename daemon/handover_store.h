@@ -4,9 +4,10 @@
  * for `systemctl restart`: there is no old process to wait for the
  * successor, the service manager keeps the sockets between the two.
  *
- * Trigger: the Upgrade method with {"ViaFdStore": true} arms the next
- * SIGTERM (within MCSID_HANDOVER_STORE_ARM_MS); an ordinary SIGTERM (a
- * `systemctl stop`, unarmed) still logs every session out. Armed, SIGTERM
+ * Trigger: a SIGTERM whose service manager job is a restart (asked over
+ * D-Bus, service_job.h), or any SIGTERM within MCSID_HANDOVER_STORE_ARM_MS
+ * of the Upgrade method with {"ViaFdStore": true}; any other SIGTERM (a
+ * `systemctl stop`, a kill) still logs every session out. Then SIGTERM
  * quiesces exactly as for a handover (handover.c), then sends every socket
  * (FDSTORE=1, FDNAME=mcsid-fd-<its number here>) and a memfd with the state
  * document (FDNAME=mcsid-state) to $NOTIFY_SOCKET, and exits 0 without a

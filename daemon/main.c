@@ -5,7 +5,9 @@
  * clients and the signals (signalfd) are watched on the engine's own loop.
  * SIGHUP reloads the configuration and wakes idle persistent logins;
  * SIGTERM/SIGINT log every session out (asynchronously, all at once) within
- * shutdown_timeout_ms and exit 0. */
+ * shutdown_timeout_ms and exit 0; but a SIGTERM of systemd's restart job
+ * (service_job.h) or armed by Upgrade{ViaFdStore} hands over through the
+ * service manager's fd store (handover_store.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include "exports.h"
 #include "handover.h"
 #include "handover_store.h"
+#include "service_job.h"
 #include "log.h"
 #include "mcsid.h"
 #include "mcsid_paths.h"   /* MCSID_DEFAULT_CONFIG: SYSCONFDIR/mcsi/mcsid.conf (the Makefile writes it) */
@@ -65,7 +68,9 @@ static void usage(FILE *f)
           "  --help, --version\n\n"
           "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT log every session out\n"
           "(bounded by shutdown_timeout_ms) and exit 0; SIGUSR2 hands every session and the\n"
-          "control socket to a new mcsid started from the same path (an upgrade) and exits 0.\n");
+          "control socket to a new mcsid started from the same path (an upgrade) and exits 0.\n"
+          "Under systemd a SIGTERM of `systemctl restart` (its job, asked over D-Bus) hands\n"
+          "everything over through the service manager's fd store instead of logging out.\n");
 }
 
 /* ---- stopping -------------------------------------------------------------------------------------- */
@@ -165,8 +170,9 @@ static void signal_ready(mcsi_initiator *ini, int fd, int what, void *arg)
       reload(d);
     else if (si.ssi_signo == SIGUSR2)
       mcsid_handover_start(d);
-    else if (si.ssi_signo == SIGTERM && !d->stopping && mcsid_handover_store_take_arm())
-      mcsid_handover_start_store(d, stop_on_sigterm);   /* systemctl restart, armed by Upgrade{ViaFdStore} */
+    else if (si.ssi_signo == SIGTERM && !d->stopping &&
+             (mcsid_handover_store_take_arm() || mcsid_service_job_is_restart()))
+      mcsid_handover_start_store(d, stop_on_sigterm);   /* systemctl restart (its job, or armed by Upgrade{ViaFdStore}) */
     else
       begin_stop(d, (int)si.ssi_signo);
   }

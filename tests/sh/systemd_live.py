@@ -236,8 +236,20 @@ res((u.get("ActiveState"), u.get("SubState"), u.get("MainPID")) == ("active", "r
     session().get("TSIH") == base.get("TSIH") and tgt_view() == view,
     "... and the running mcsid goes on: active (running), the same MainPID %s, TSIH and connections" % pid_before)
 
-step("(b) mcsi-iscsicli Upgrade ViaFdStore=true; systemctl restart mcsid", FIO_SECONDS[1],
-     [["mcsi-iscsicli", "Upgrade", "ViaFdStore=true"], ["systemctl", "restart", "mcsid"]])
+def job_lines(kind):
+    """mcsid's journal lines saying which job the service manager ran on it when SIGTERM came (service_job.c)."""
+    _, journal = ct("journalctl", "-u", "mcsid", "--no-pager", "-o", "cat")
+    return [x for x in journal.splitlines() if "SIGTERM: the service manager's job on" in x and kind in x]
+
+
+def restarted(u):
+    said = job_lines("a restart, the sessions wait in the fd store")
+    res(len(said) == 1, "(b): the old mcsid asked systemd over D-Bus and heard its job was a restart (%s)"
+        % (said[-1:] or job_lines("") or "no such journal line"))
+
+
+# A plain restart, nothing armed: mcsid asks systemd which job runs on its unit (D-Bus) and hands over.
+step("(b) systemctl restart mcsid", FIO_SECONDS[1], [["systemctl", "restart", "mcsid"]], restarted)
 step("(c) dpkg -i mcsid %s" % BUMPED, FIO_SECONDS[2],
      [["dpkg", "-i", "/mcsi-deb/bumped/mcsid_%s_%s.deb" % (BUMPED, ARCH)]], upgraded)
 
@@ -250,6 +262,13 @@ def stopped(label):
         "%s: systemctl stop mcsid: inactive, and tgtadm shows no session: it logged out" % label)
     if not gone:
         note("%s: tgtadm: %s" % (label, tgt_view()))
+    said = job_lines("a stop, every session logs out")
+    stops.append(len(said))
+    res(len(said) == len(stops), "%s: mcsid asked systemd and heard its job was a stop (%s)"
+        % (label, said[-1:] or "no such journal line"))
+
+
+stops = []
 
 
 # The main process is (c)'s successor: systemd waits for its logouts as for a process it started.

@@ -25,7 +25,9 @@
 #   (a) systemctl reload mcsid                       (ExecReload: mcsid --upgrade-running)
 #       (then a reload the successor refuses, a bad configuration: it fails,
 #       saying why in the journal, and the running mcsid goes on)
-#   (b) mcsi-iscsicli Upgrade ViaFdStore=true; systemctl restart mcsid   (the fd store)
+#   (b) systemctl restart mcsid, plain, nothing armed   (the fd store: the old
+#       mcsid asks systemd over D-Bus which job runs on its unit, hears
+#       "restart" and hands over; its journal says so)
 #   (c) dpkg -i of the bumped mcsid package          (postinst: reload, no restart)
 # after each: the command exits 0, the unit is active (running) with a new
 # MainPID, the same TSIH and the very same connections on tgt (tgtadm
@@ -33,9 +35,10 @@
 # new NBD client (qemu-io) reads back a pattern written at the start; after
 # (c) dpkg knows the new version and the new main process runs the file dpkg
 # installed. Then systemctl stop mcsid logs the session out (tgtadm shows no
-# session). The steps themselves are in tests/sh/systemd_live.py (run under
-# with-targets as `test_systemd.sh --live WORK CONTAINER_PID`, results in
-# WORK/live); the durations of (a) (b) (c) and fio's longest completion are
+# session; mcsid's journal says systemd's job was a stop), twice. The steps
+# themselves are in tests/sh/systemd_live.py (run under with-targets as
+# `test_systemd.sh --live WORK CONTAINER_PID`, results in WORK/live); the
+# durations of (a) (b) (c) and fio's longest completion are
 # notes.
 #
 # Root only. Skipped whole (counted) without the tools (tools/deps.sh
@@ -57,7 +60,7 @@ fi
 
 # shellcheck source=tests/sh/tap.sh
 . "$HERE/tap.sh"
-tap_checks 42
+tap_checks 45
 [ "$(id -u)" -eq 0 ] || tap_skip_all "not root: a container is booted"
 for c in systemd-nspawn nsenter dpkg-buildpackage dh dpkg-checkbuilddeps lintian dpkg-deb fio qemu-io tgtadm; do
     command -v "$c" >/dev/null || tap_skip_all "no $c (tools/deps.sh installs systemd-container, dpkg-dev, debhelper, lintian, fio, qemu-utils, tgt)"
@@ -193,7 +196,7 @@ while IFS=' ' read -r st msg; do
     tap_ok "$st" "$msg"
     n=$((n + 1))
 done <"$WORK/live" 2>/dev/null
-tap_is "$n" 38 "every check in the container ran"
+tap_is "$n" 41 "every check in the container ran"
 tap_note "$(cat "$WORK/live.notes" 2>/dev/null)"
 [ "$TAP_FAILED" -eq 0 ] || tap_note "$(tail -40 "$WORK/targets.log")"
 
