@@ -528,6 +528,18 @@ static int admit(mcsid *d, const struct ucred *cr)
   return 1;
 }
 
+/* A new client (accepted, or taken over in a handover) joins the list: its
+ * idle clock starts, an unprivileged one gets its quiet timeout. */
+static void client_link(mcsid *d, mcsid_client *c)
+{
+  c->last_active_ms = now_ms();
+  if (!privileged(c->uid)) arm_quiet(c, (uint64_t)d->config.idle_timeout_ms);
+  c->next = d->clients;
+  if (d->clients) d->clients->prev = c;
+  d->clients = c;
+  d->nclients++;
+}
+
 static void accept_one(mcsid *d, int fd)
 {
   struct ucred cr;
@@ -560,12 +572,7 @@ static void accept_one(mcsid *d, int fd)
     free(c);
     return;
   }
-  c->last_active_ms = now_ms();
-  if (!privileged(cr.uid)) arm_quiet(c, (uint64_t)d->config.idle_timeout_ms);
-  c->next = d->clients;
-  if (d->clients) d->clients->prev = c;
-  d->clients = c;
-  d->nclients++;
+  client_link(d, c);
   log_debug("client %lu: pid %ld uid %ld connected", c->serial, (long)cr.pid, (long)cr.uid);
 }
 
@@ -776,12 +783,7 @@ int mcsid_client_take(mcsid *d, int fd, const uint8_t *unread, size_t len, unsig
   }
   memcpy(c->in, unread, len);
   c->in_len = len;
-  c->last_active_ms = now_ms();
-  if (!privileged(cr.uid)) arm_quiet(c, (uint64_t)d->config.idle_timeout_ms);
-  c->next = d->clients;
-  if (d->clients) d->clients->prev = c;
-  d->clients = c;
-  d->nclients++;
+  client_link(d, c);
   if (has_line(c)) {
     set_paused(c, 1);
     update_watch(c);
