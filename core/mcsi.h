@@ -538,9 +538,14 @@ typedef struct mcsi_lb_path {
  * each session to its successor: the TCP connections themselves go on, the
  * target sees no logout nor login (the same TSIH, the same connections).
  *  1. mcsi_session_handover_export(_async): no new command goes out of the
- *     session from here (they wait), those in flight finish, each
- *     connection's reading stops at a PDU boundary; within wait_ms (0: 50)
- *     or ISDSC_SESSION_BUSY and the session goes on as before. The result
+ *     session from here (they wait), those in flight finish (re-sent if
+ *     they must be: the retry rule, a lost connection, with the CmdSN the
+ *     target waits for), each connection's reading stops at a PDU boundary;
+ *     within wait_ms (0: 50), or ISDSC_SESSION_BUSY (the message says what
+ *     was not quiet: a command submitted meanwhile, a login under way) and
+ *     the session goes on as before. From the start of the export to its
+ *     commit or abort, adding or removing a connection of the session is
+ *     refused, ISDSC_SESSION_BUSY (the blob names its connections). The result
  *     is a blob (versioned, checksummed; no secret in it) and a duplicate
  *     of each connection's socket, both the caller's
  *     (mcsi_handover_blob_free). Pass the sockets by SCM_RIGHTS or

@@ -24,6 +24,14 @@ void mcsi_handover_blob_free(mcsi_handover_blob *b)
   free(b);
 }
 
+mcsi_status mcsi_entry_not_handing_over(mcsi_initiator *ini, const mcsi_entry *e, const char *what)
+{
+  if (e->handover == HANDOVER_NONE) return ISDSC_SUCCESS;
+  return mcsi_fail(ini, ISDSC_SESSION_BUSY, "session 0x%016llx is being handed to another process (%s): %s "
+                   "refused; try again once the handover has ended", (unsigned long long)mcsi_session_id(&e->m.s),
+                   e->handover == HANDOVER_QUIESCING ? "quiescing" : "exported", what);
+}
+
 /* ---- export ------------------------------------------------------------------------- */
 
 /* The blob of a quiet session: its state, encoded, and a duplicate of each socket. */
@@ -84,8 +92,8 @@ static void export_poll(mcsi_timer *tm)
     return;
   }
   if (mcsi_now_ms() >= op->deadline) {
-    mcsi_msg(op->message, ISDSC_SESSION_BUSY, "commands still in flight after %llu ms: not handed over",
-             (unsigned long long)(op->tag));
+    mcsi_msg(op->message, ISDSC_SESSION_BUSY, "not quiet after %llu ms (%s): not handed over",
+             (unsigned long long)(op->tag), mcsi_session_busy_with(s));
     export_end(op, ISDSC_SESSION_BUSY, op->message);
     return;
   }
