@@ -749,13 +749,13 @@ mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opt
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
 /* Asynchronous logout; result: const mcsi_session_result *. */
 mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
-/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS. */
+/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS; while the session is being handed over (mcsi_session_handover_export to its commit or abort): ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
 /* Asynchronous add; result: const mcsi_session_result * (connection_id: the new connection). */
 mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
                                       mcsi_completion c);
-/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running. */
+/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running; while the session is being handed over: ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
 /* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */
