@@ -190,7 +190,9 @@ static void give_back(mcsi_status st, const char *why)
 static void busy(const char *why)
 {
   mcsid *d = ho.d;
-  take_back(why);
+  char attempt[480];
+  snprintf(attempt, sizeof attempt, "attempt %u of %d: %s", attempts + 1, MCSID_HANDOVER_ATTEMPTS, why);
+  take_back(attempt);
   if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
     char msg[512];
     log_err("handover: given up after %u attempts", attempts);

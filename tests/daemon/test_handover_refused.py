@@ -14,13 +14,13 @@ next one works (issue 17, the "frozen" slice).
   started by itself. A second Upgrade right after succeeds: the same TSIH and
   ISID, tgt shows the very same connections, the NBD client goes on through
   it without an error;
-- a handover that first found the session busy (a connection logging in to
-  a portal that never answers), then was refused by its successor, leaves no
-  count behind: the next handover, busy all along, is tried its full
-  MCSID_HANDOVER_ATTEMPTS (20) times before it gives up (before, the busy
-  attempts of the refused one were counted against it), and its answer says
-  what kept the session busy (before: only "a session could not be
-  exported").
+- a handover that first found the session busy (a READ the fake target
+  answers BUSY, in its back-off), then was refused by its successor, leaves
+  no count behind: the next handover, busy at first too, counts its
+  attempts from 1 (before, the busy attempts of the refused one were
+  counted against it, and a later handover gave up that many attempts
+  early); the log says what kept the session busy (before: only "a session
+  could not be exported").
     python3 tests/daemon/test_handover_refused.py TestHandoverRefused.test_refused_then_again"""
 import os
 import re
@@ -33,11 +33,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
 from mcsid_test import result, tgt_portal, env, wait_for  # noqa: E402
 from test_handover import HandoverDaemon, Pid, read, sessions, shape, target_view  # noqa: E402
+from test_io_policy import FAKE, Fake  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
 ATTEMPTS = 20                                    # MCSID_HANDOVER_ATTEMPTS (daemon/handover.h)
-BUSY_LINE = re.compile(r"a session could not be exported \(.*\); this process goes on serving")
+BUSY_LINE = re.compile(r"handover: attempt (\d+) of \d+: a session could not be exported \(.*\); this process "
+                       r"goes on serving")
 
 # A libnbd client on one connection: writes a block, reads it back, over and over, until the
 # file STOP exists; after each round it writes its count to COUNT. Exit 0 when nothing failed.
@@ -173,41 +175,52 @@ class TestHandoverRefused(mcsid_test.DaemonCase):
 
     def test_attempts_after_refusal(self):
         t = self.t
+        if not os.access(FAKE, os.X_OK):
+            t.skip("build/tests/fake-target is not built (make)")
+            return
         d = self.daemon()
+        fake = Fake()
+        self.addCleanup(fake.stop)
         c = d.client()
-        r = c.call("LoginToTarget", {"TargetName": plain, "TargetPortal": tgt_portal()})
+        r = c.call("LoginToTarget", {"TargetName": fake.iqn, "TargetPortal": fake.portal}, timeout=20)
         sid = result(r).get("UniqueSessionId")
-        self.assertTrue(sid, "setup: LoginToTarget %r" % (r,))
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)                          # the kernel completes the handshakes; nobody says a word
-        self.addCleanup(silent.close)
-        portal = "127.0.0.1:%d" % silent.getsockname()[1]
+        self.assertTrue(sid, "setup: LoginToTarget of the fake target %r" % (r,))
 
-        def hanging_add(ms):
+        def upgrade_while_busy():
+            """A READ answered BUSY 4 times (re-sent after 10, 20, 40, 80 ms) is in flight when Upgrade starts:
+            the first attempt finds the session busy. Returns (the answer, the log lines of the attempts)."""
+            fake.storm("busy", 4)
             a = d.client(timeout=60)
-            a.send("AddConnectionToSession", {"UniqueSessionId": sid, "TargetPortal": portal, "LoginTimeoutMs": ms})
-            return a
+            a.send("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Blocks": 1})
+            time.sleep(0.03)                       # in its back-off now: 120 ms more, the export waits 100
+            seen = len(d.log_text())
+            r = c.call("Upgrade", {"Wait": True}, timeout=60)
+            a.close()
+            return r, BUSY_LINE.findall(d.log_text()[seen:])
+
         self.install(d, "#!/bin/sh\nexit 3\n")
-        a = hanging_add(1500)
-        time.sleep(0.2)
-        r = c.call("Upgrade", {"Wait": True}, timeout=60)
-        t.status(r, "ISDSC_NON_SPECIFIC_ERROR", "busy while a login hangs, then refused by the successor")
-        first = len(BUSY_LINE.findall(d.log_text()))
-        t.ok(first >= 1, "the refused handover had found the session busy first (%d attempts)" % first)
-        a.close()
-        a = hanging_add(30000)
-        time.sleep(0.2)
-        seen = len(d.log_text())
-        r = c.call("Upgrade", {"Wait": True}, timeout=60)
-        t.status(r, "ISDSC_SESSION_BUSY", "a handover busy all along gives up")
-        tries = len(BUSY_LINE.findall(d.log_text()[seen:]))
-        t.is_(tries, ATTEMPTS, "it was tried its full %d times, none counted from the refused one before" % ATTEMPTS)
-        msg = str(result(r).get("StatusMessage", r)) if isinstance(r, dict) else str(r)
-        t.ok("given up after %d attempts" % ATTEMPTS in msg and "a connection is logging in" in msg,
-             "its answer says so, and what kept the session busy (%s)" % msg)
-        a.close()
-        t.ok(len(read(c, sid, 100, 8)) == 8 * 512, "the session reads (not frozen)")
+        r, tries = upgrade_while_busy()
+        t.status(r, "ISDSC_NON_SPECIFIC_ERROR", "busy first, then refused by the successor")
+        t.ok(tries and tries[0] == "1", "the refused handover had found the session busy first (attempts %s)" % tries)
+        t.ok("commands wait for a re-send's back-off" in d.log_text(),
+             "the log says what kept the session busy")
+        self.install(d, "#!/bin/sh\nexec %s \"$@\"\n" % mcsid_test.MCSID)
+        old = d.proc
+        r, tries = upgrade_while_busy()
+        t.status(r, "ISDSC_SUCCESS", "the next Upgrade, busy first too, hands over")
+        t.ok(tries and tries[0] == "1", "it counts its attempts from 1, none from the refused one (attempts %s)"
+             % tries)
+        pid = result(r).get("Pid") if isinstance(r, dict) else None
+        try:
+            old.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        c.close()
+        if pid:
+            d.proc = Pid(pid)
+        c = d.client()
+        r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Blocks": 1})
+        t.status(r, "ISDSC_SUCCESS", "the session reads through the successor")
         c.call("LogoutFromTarget", {"UniqueSessionId": sid})
         c.close()
 
