@@ -542,10 +542,13 @@ typedef struct mcsi_lb_path {
  *     they must be: the retry rule, a lost connection, with the CmdSN the
  *     target waits for), each connection's reading stops at a PDU boundary;
  *     within wait_ms (0: 50), or ISDSC_SESSION_BUSY (the message says what
- *     was not quiet: a command submitted meanwhile, a login under way) and
- *     the session goes on as before. From the start of the export to its
- *     commit or abort, adding or removing a connection of the session is
- *     refused, ISDSC_SESSION_BUSY (the blob names its connections). The result
+ *     was not quiet: a command submitted meanwhile, a connection logging
+ *     out) and the session goes on as before. A connection still logging in
+ *     to join the session when wait_ms is over is aborted (its add answers
+ *     ISDSC_SESSION_BUSY; its TCP connection is closed) and the export goes
+ *     on without it. From the start of the export to its commit or abort,
+ *     adding or removing a connection of the session is refused,
+ *     ISDSC_SESSION_BUSY (the blob names its connections). The result
  *     is a blob (versioned, checksummed; no secret in it) and a duplicate
  *     of each connection's socket, both the caller's
  *     (mcsi_handover_blob_free). Pass the sockets by SCM_RIGHTS or
