@@ -88,6 +88,8 @@ void mcsi_session_thaw(mcsi_session *s)
 {
   mcsi_conn *c;
   s->frozen = 0;
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next)   /* held by this freeze, not the next */
+    MCSI_CONTAINER(l, mcsi_task, link)->after_freeze = 0;
   FOR_CONNS(s, c) {
     if (c->state == MCSI_CONN_ACTIVE && mcsi_transport_pause(&c->tp, 0))
       mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "%s", mcsi_transport_message(&c->tp));
