@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""test_handover_refused.py: a handover the successor refuses leaves nothing
-half handed over, is not retried behind the administrator's back, and the
-next one works (issue 17, the "frozen" slice).
+"""test_handover_edges.py: edges of a handover (issue 17, the "frozen"
+slice). A handover the successor refuses leaves nothing half handed over, is
+not retried behind the administrator's back, and the next one works; a
+connection login that hangs does not stop a handover.
 
 - a persistent 2-connection session on tgt with an export and a libnbd client
   reading and writing through it all along; the binary on disk refuses once
@@ -21,7 +22,13 @@ next one works (issue 17, the "frozen" slice).
   counted against it, and a later handover gave up that many attempts
   early); the log says what kept the session busy (before: only "a session
   could not be exported").
-    python3 tests/daemon/test_handover_refused.py TestHandoverRefused.test_refused_then_again"""
+- a persistent target whose second portal swallows logins (it accepts TCP
+  and never answers; login_timeout_ms 30 s): its keeper's add hangs there
+  when Upgrade {"Wait": true} comes. The handover aborts that login after
+  its wait and succeeds, the same TSIH; before, every attempt found the
+  session busy and it was given up after 20 (a reload failed while a portal
+  was unreachable).
+    python3 tests/daemon/test_handover_edges.py TestHandoverEdges.test_refused_then_again"""
 import os
 import re
 import socket
@@ -73,11 +80,11 @@ def nbd_python():
                  if subprocess.run([p, "-c", "import nbd"], cwd="/", capture_output=True).returncode == 0), None)
 
 
-class TestHandoverRefused(mcsid_test.DaemonCase):
+class TestHandoverEdges(mcsid_test.DaemonCase):
     start_daemon = False
 
-    def daemon(self):
-        d = HandoverDaemon(name="refused")
+    def daemon(self, config=None):
+        d = HandoverDaemon(config=config, name="edges")
         self.addCleanup(self._finish_case_daemon, d)
         d.start()
         return d
@@ -222,6 +229,46 @@ class TestHandoverRefused(mcsid_test.DaemonCase):
         r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Blocks": 1})
         t.status(r, "ISDSC_SUCCESS", "the session reads through the successor")
         c.call("LogoutFromTarget", {"UniqueSessionId": sid})
+        c.close()
+
+    def test_hanging_join_aborted(self):
+        t = self.t
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)                          # the kernel completes the handshakes; nobody says a word
+        self.addCleanup(silent.close)
+        portal = "127.0.0.1:%d" % silent.getsockname()[1]
+        d = self.daemon(config={"login_timeout_ms": "30000"})
+        c = d.client()
+        c.send("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), portal], "Connections": 2})
+        c2 = d.client()
+        self.assertTrue(wait_for(lambda: sessions(c2).get(plain, {}).get("ConnectionCount") == 1
+                                 and ("conn-logging-in" in d.log_text() and portal in d.log_text()), 20),
+                        "setup: one connection, the second logging in to the silent portal")
+        before, view = sessions(c2), target_view(d.iqn)
+        old = d.proc
+        t0 = time.monotonic()
+        r = c2.call("Upgrade", {"Wait": True}, timeout=60)
+        secs = time.monotonic() - t0
+        t.status(r, "ISDSC_SUCCESS", "Upgrade succeeds while the keeper's login to the silent portal hangs (%.0f ms)"
+                 % (secs * 1000))
+        t.ok("the login to %s was aborted: the session is being handed to another process" % portal in d.log_text(),
+             "the log says the hanging login was aborted")
+        pid = result(r).get("Pid") if isinstance(r, dict) else None
+        try:
+            old.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        c.close()
+        c2.close()
+        if pid:
+            d.proc = Pid(pid)
+        c = d.client()
+        t.is_(shape(sessions(c)), shape(before), "the same TSIH, ISID and connection")
+        t.is_(target_view(d.iqn), view, "tgt shows the very same session and connection (no login, no logout)")
+        c.call("RemovePersistentTarget", {"TargetName": plain})
+        for s in sessions(c).values():
+            c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         c.close()
 
 
