@@ -242,9 +242,10 @@ class TestHandoverEdges(mcsid_test.DaemonCase):
         c = d.client()
         c.send("PersistentLoginTarget", {"TargetName": plain, "Portals": [tgt_portal(), portal], "Connections": 2})
         c2 = d.client()
-        self.assertTrue(wait_for(lambda: sessions(c2).get(plain, {}).get("ConnectionCount") == 1
+        self.assertTrue(wait_for(lambda: sessions(c2).get(plain, {}).get("State") == "active"
                                  and ("conn-logging-in" in d.log_text() and portal in d.log_text()), 20),
-                        "setup: one connection, the second logging in to the silent portal")
+                        "setup: the session, its second connection logging in to the silent portal: %r"
+                        % (sessions(c2).get(plain),))
         before, view = sessions(c2), target_view(d.iqn)
         old = d.proc
         t0 = time.monotonic()
