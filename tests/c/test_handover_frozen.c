@@ -231,11 +231,14 @@ static void added_during_handover(void)
     return;
   }
   t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
-  if (!t_status(fx_login(&f), ISDSC_SUCCESS, "add: login", &f)) {
+  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f.ft), 0);
+  mcsi_id second = 0;
+  if (!t_status(fx_login(&f), ISDSC_SUCCESS, "add: login", &f) ||
+      !t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, &second), ISDSC_SUCCESS, "add: a second connection",
+                &f)) {
     fx_end(&f);
     return;
   }
-  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f.ft), 0);
   t_status(mcsi_session_handover_export_async(f.ini, f.sid, 3000, MCSI_COMPLETION(export_done, &e)),
            ISDSC_SUCCESS, "add: the export starts", &f);
   mcsi_status st = mcsi_add_connection_async(f.ini, f.sid, co, MCSI_COMPLETION(cmd_done, &added));
@@ -243,22 +246,21 @@ static void added_during_handover(void)
   T_OK(strstr(last_msg(&f), "handed to another process"), "add: the message says why (%s)", last_msg(&f));
   run_until(f.ini, &e.done, 5000);
   T_EQ_STR(st_name(e.st), "ISDSC_SUCCESS", "add: the export succeeds (%s)", e.message);
-  T_OK(e.blob && e.blob->nfds == 1, "add: the blob carries the one connection");
+  T_OK(e.blob && e.blob->nfds == 2, "add: the blob carries the two connections");
   st = mcsi_add_connection_async(f.ini, f.sid, co, MCSI_COMPLETION(cmd_done, &added));
   t_status(st, ISDSC_SESSION_BUSY, "add: a connection added once it is exported is refused", &f);
-  mcsi_session_info *si = NULL;
-  t_get_info(f.ini, f.sid, &si);
-  mcsi_id cid = si && mcsi_session_info_connection_count(si) ? mcsi_conn_info_get(mcsi_session_info_connection(si, 0),
-                                                                                   MCSI_CI_ID) : 0;
-  t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(cmd_done, &added)), ISDSC_SESSION_BUSY,
-           "add: removing a connection of an exported session is refused", &f);
+  t_status(mcsi_remove_connection_async(f.ini, f.sid, second, MCSI_COMPLETION(cmd_done, &added)), ISDSC_SESSION_BUSY,
+           "add: removing a (non-leading) connection of an exported session is refused", &f);
   run_for(f.ini, 300);
-  T_EQ_INT(fake_target_connections(f.ft), 1, "add: the target saw no second TCP connection");
+  T_EQ_INT(fake_target_connections(f.ft), 2, "add: the target saw no third TCP connection");
+  T_EQ_INT(fake_target_logouts(f.ft), 0, "add: and no Logout");
   T_EQ_INT(added.done, 0, "add: no refused call has a callback");
   mcsi_handover_blob_free(e.blob);
   t_status(mcsi_session_handover_abort(f.ini, f.sid), ISDSC_SUCCESS, "add: A aborts the handover", &f);
   t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, NULL), ISDSC_SUCCESS,
            "add: after the abort, a connection is added", &f);
+  t_status(mcsi_remove_connection_from_session(f.ini, f.sid, second), ISDSC_SUCCESS,
+           "add: and one is removed", &f);
   fx_logout_ok(&f, "add: logout");
   fx_end(&f);
 }
