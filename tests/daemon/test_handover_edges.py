@@ -44,7 +44,6 @@ from test_io_policy import FAKE, Fake  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
 LUN = int(env("MCSI_TGT_FILE_LUN"))
-ATTEMPTS = 20                                    # MCSID_HANDOVER_ATTEMPTS (daemon/handover.h)
 BUSY_LINE = re.compile(r"handover: attempt (\d+) of \d+: a session could not be exported \(.*\); this process "
                        r"goes on serving")
 
