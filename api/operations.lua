@@ -166,9 +166,10 @@ D.operations = {
                { name = "wait", type = "bool", default = false, lua = false,
                  doc = "true: answered when the handover ends: SUCCESS with the successor's Pid once it serves "
                     .. "(this connection then closes), else why the running mcsid goes on serving (SESSION_BUSY: "
-                    .. "given up after 20 attempts; NON_SPECIFIC_ERROR: the successor refused, e.g. a bad "
-                    .. "configuration; SERVICE_DID_NOT_RESPOND: silent for 15 s). `mcsid --upgrade-running`, "
-                    .. "the unit's ExecReload, calls it so" } },
+                    .. "given up after 20 attempts, and what kept a session busy; NON_SPECIFIC_ERROR: the "
+                    .. "successor refused, e.g. a bad configuration; SERVICE_DID_NOT_RESPOND: silent for 15 s), "
+                    .. "everything taken back, nothing retried by itself: the next Upgrade starts afresh. "
+                    .. "`mcsid --upgrade-running`, the unit's ExecReload, calls it so" } },
     results = { { name = "Pid" } },
     statuses = { S, "ISDSC_SESSION_BUSY", "ISDSC_REQUEST_NOT_SUPPORTED", "ISDSC_INVALID_PARAMETER",
                  "ISDSC_NON_SPECIFIC_ERROR", "ISDSC_SERVICE_DID_NOT_RESPOND", "ISDSC_OUT_OF_RESOURCES",
@@ -226,9 +227,9 @@ D.operations = {
     results = { { name = "UniqueConnectionId" },
                 { name = "WantedConnections", doc = "the session's wanted connections now (at least its active ones)" } },
     statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_TOO_MANY_CONNECTIONS", "ISDSC_CONNECTION_FAILED",
-                 "ISDSC_LOGIN_FAILED", "ISDSC_AUTHENTICATION_FAILURE" },
-    doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all).",
-    c_doc = "Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS." },
+                 "ISDSC_LOGIN_FAILED", "ISDSC_AUTHENTICATION_FAILURE", "ISDSC_SESSION_BUSY" },
+    doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).",
+    c_doc = "Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS; while the session is being handed over (mcsi_session_handover_export to its commit or abort): ISDSC_SESSION_BUSY." },
   { name = "remove_connection_from_session", family = "session",
     policy = "own_session",
     session_methods = { "remove_connection" },
@@ -240,9 +241,10 @@ D.operations = {
     lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" },
     params = { SID, { name = "connection_id", type = "id", required = true, doc = "the connection" } },
     results = { { name = "WantedConnections", doc = "the session's wanted connections now (one less, at least 1)" } },
-    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID", "ISDSC_CANT_REMOVE_LAST_CONNECTION" },
-    doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back).",
-    c_doc = "Drains one connection (its commands finish or move), logs it out and closes it; the others keep running." },
+    statuses = { S, "ISDSC_INVALID_SESSION_ID", "ISDSC_INVALID_CONNECTION_ID", "ISDSC_CANT_REMOVE_LAST_CONNECTION",
+                 "ISDSC_SESSION_BUSY" },
+    doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).",
+    c_doc = "Drains one connection (its commands finish or move), logs it out and closes it; the others keep running; while the session is being handed over: ISDSC_SESSION_BUSY." },
   { name = "set_wanted_connections", family = "session",
     policy = "own_session",
     session_methods = { "set_wanted_connections" },

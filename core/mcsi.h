@@ -538,9 +538,17 @@ typedef struct mcsi_lb_path {
  * each session to its successor: the TCP connections themselves go on, the
  * target sees no logout nor login (the same TSIH, the same connections).
  *  1. mcsi_session_handover_export(_async): no new command goes out of the
- *     session from here (they wait), those in flight finish, each
- *     connection's reading stops at a PDU boundary; within wait_ms (0: 50)
- *     or ISDSC_SESSION_BUSY and the session goes on as before. The result
+ *     session from here (they wait), those in flight finish (re-sent if
+ *     they must be: the retry rule, a lost connection, with the CmdSN the
+ *     target waits for), each connection's reading stops at a PDU boundary;
+ *     within wait_ms (0: 50), or ISDSC_SESSION_BUSY (the message says what
+ *     was not quiet: a command submitted meanwhile, a connection logging
+ *     out) and the session goes on as before. A connection still logging in
+ *     to join the session when wait_ms is over is aborted (its add answers
+ *     ISDSC_SESSION_BUSY; its TCP connection is closed) and the export goes
+ *     on without it. From the start of the export to its commit or abort,
+ *     adding or removing a connection of the session is refused,
+ *     ISDSC_SESSION_BUSY (the blob names its connections). The result
  *     is a blob (versioned, checksummed; no secret in it) and a duplicate
  *     of each connection's socket, both the caller's
  *     (mcsi_handover_blob_free). Pass the sockets by SCM_RIGHTS or
@@ -744,13 +752,13 @@ mcsi_status mcsi_login_to_target_async(mcsi_initiator *ini, const mcsi_login_opt
 mcsi_status mcsi_logout_from_target(mcsi_initiator *ini, mcsi_id session_id);
 /* Asynchronous logout; result: const mcsi_session_result *. */
 mcsi_status mcsi_logout_from_target_async(mcsi_initiator *ini, mcsi_id session_id, mcsi_completion c);
-/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS. */
+/* Adds a connection (MC/S): same ISID and TSIH, a fresh CID; beyond MaxConnections: ISDSC_TOO_MANY_CONNECTIONS; while the session is being handed over (mcsi_session_handover_export to its commit or abort): ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_add_connection_to_session(mcsi_initiator *ini, mcsi_id session_id,
                                            const mcsi_conn_opts *opts, mcsi_id *connection_id);
 /* Asynchronous add; result: const mcsi_session_result * (connection_id: the new connection). */
 mcsi_status mcsi_add_connection_async(mcsi_initiator *ini, mcsi_id session_id, const mcsi_conn_opts *opts,
                                       mcsi_completion c);
-/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running. */
+/* Drains one connection (its commands finish or move), logs it out and closes it; the others keep running; while the session is being handed over: ISDSC_SESSION_BUSY. */
 mcsi_status mcsi_remove_connection_from_session(mcsi_initiator *ini, mcsi_id session_id,
                                                 mcsi_id connection_id);
 /* Asynchronous removal; result: const mcsi_session_result * (connection_id: the connection). */

@@ -37,6 +37,7 @@ static struct {
   int active;
   handed *s;
   size_t n, outstanding, failed;
+  char export_failure[200];             /* why the first session that failed its export did */
   pid_t child;
   int ready_fd, memfd;
   uint64_t ready_watch, timer;
@@ -172,11 +173,14 @@ static void take_back(const char *why)
   log_err("handover: %s; this process goes on serving", why);
 }
 
-/* ... for good (no attempt follows): the waiters hear why. */
+/* ... for good (no attempt follows, not even automatically: an
+ * administrator hears why and the old process serves as before; the next
+ * Upgrade, SIGUSR2 or reload starts afresh, with all its attempts). */
 static void give_back(mcsi_status st, const char *why)
 {
   char msg[420];
   take_back(why);
+  attempts = 0;                         /* busy attempts of this handover are not the next one's */
   snprintf(msg, sizeof msg, "%s; the running mcsid goes on serving", why);
   tell_waiters(st, msg, 0);
 }
@@ -186,9 +190,11 @@ static void give_back(mcsi_status st, const char *why)
 static void busy(const char *why)
 {
   mcsid *d = ho.d;
-  take_back(why);
+  char attempt[480];
+  snprintf(attempt, sizeof attempt, "attempt %u of %d: %s", attempts + 1, MCSID_HANDOVER_ATTEMPTS, why);
+  take_back(attempt);
   if (++attempts >= MCSID_HANDOVER_ATTEMPTS || d->stopping) {
-    char msg[300];
+    char msg[512];
     log_err("handover: given up after %u attempts", attempts);
     snprintf(msg, sizeof msg, "given up after %u attempts (%s); the running mcsid goes on serving", attempts, why);
     attempts = 0;
@@ -434,7 +440,11 @@ static void launch(void)
 static void one_done(void)
 {
   if (--ho.outstanding) return;
-  if (ho.failed) busy("a session could not be exported");
+  if (ho.failed) {
+    char why[360];
+    snprintf(why, sizeof why, "a session could not be exported (%s)", ho.export_failure);
+    busy(why);
+  }
   else launch();
 }
 
@@ -443,7 +453,9 @@ static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, c
   handed *h = &ho.s[(size_t)(uintptr_t)arg];
   (void)ini;
   if (st) {
-    ho.failed++;
+    if (!ho.failed++)                   /* the first one says why in the answer */
+      snprintf(ho.export_failure, sizeof ho.export_failure, "0x%016llx: %s", (unsigned long long)h->sid,
+               message ? message : mcsi_status_name(st));
     log_warning("handover: session 0x%016llx (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
                 message);
   } else {
@@ -462,7 +474,9 @@ static void export_sessions(void)
   for (size_t i = 0; i < ho.n; i++) {
     if (mcsi_session_handover_export_async(d->ini, ho.s[i].sid, MCSID_HANDOVER_WAIT_MS,
                                            MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
-      ho.failed++;
+      if (!ho.failed++)
+        snprintf(ho.export_failure, sizeof ho.export_failure, "0x%016llx: %s", (unsigned long long)ho.s[i].sid,
+                 mcsi_last_message(d->ini));
       ho.outstanding--;
       log_warning("handover: session 0x%016llx: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
     }

@@ -253,7 +253,7 @@ local OP_HELP = {
   get_version = { doc = "The daemon's version, protocol version, initiator name and every method's name.", params = { } },
   upgrade = { doc = "Hands every session, the control socket and the NBD clients to a new mcsid started from the same path, read again from disk (as SIGUSR2; mcsid(8)): answered when the handover starts (SESSION_BUSY: one is under way, or the daemon stops), or with Wait when it ends; the connection then closes and the new mcsid answers on the same socket. No logout, no login: the sessions keep their TSIH and connections. `systemctl reload mcsid` does it (ExecReload: `mcsid --upgrade-running`). The unit's `systemctl restart` does the same through systemd's fd store (mcsid(8)).", params = {
     { rpc = "ViaFdStore", type = "bool", default = "false", doc = "true: start nothing now; the next SIGTERM within 60 s, whatever sent it, hands over through the service manager's file descriptor store instead of logging out (REQUEST_NOT_SUPPORTED without $NOTIFY_SOCKET). Not needed for `systemctl restart`: mcsid asks systemd which job runs on its unit (mcsid(8))" },
-    { rpc = "Wait", type = "bool", default = "false", doc = "true: answered when the handover ends: SUCCESS with the successor's Pid once it serves (this connection then closes), else why the running mcsid goes on serving (SESSION_BUSY: given up after 20 attempts; NON_SPECIFIC_ERROR: the successor refused, e.g. a bad configuration; SERVICE_DID_NOT_RESPOND: silent for 15 s). `mcsid --upgrade-running`, the unit's ExecReload, calls it so" } } },
+    { rpc = "Wait", type = "bool", default = "false", doc = "true: answered when the handover ends: SUCCESS with the successor's Pid once it serves (this connection then closes), else why the running mcsid goes on serving (SESSION_BUSY: given up after 20 attempts, and what kept a session busy; NON_SPECIFIC_ERROR: the successor refused, e.g. a bad configuration; SERVICE_DID_NOT_RESPOND: silent for 15 s), everything taken back, nothing retried by itself: the next Upgrade starts afresh. `mcsid --upgrade-running`, the unit's ExecReload, calls it so" } } },
   login_to_target = { doc = "Logs in to a target with one connection (through mcsid: Connections of them); add more with AddConnectionToSession.", params = {
     { rpc = "TargetName", type = "string", required = true, doc = "the target's iSCSI name" },
     { rpc = "TargetPortal", type = "portal", required = true, doc = "the portal to log in through" },
@@ -272,7 +272,7 @@ local OP_HELP = {
     { rpc = "MaximumConnections", type = "uint", set = "session", default = "4", doc = "MaxConnections offered" } } },
   logout_from_target = { doc = "Logs the session out (every connection) and forgets it.", params = {
     { rpc = "UniqueSessionId", type = "id", required = true, doc = "the session" } } },
-  add_connection_to_session = { doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all).", params = {
+  add_connection_to_session = { doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).", params = {
     { rpc = "UniqueSessionId", type = "id", required = true, doc = "the session" },
     { rpc = "TargetPortal", type = "portal", required = true, doc = "the portal of the new connection" },
     { rpc = "Weight", type = "uint", doc = "its weight (weighted policies)" },
@@ -284,7 +284,7 @@ local OP_HELP = {
     { rpc = "TargetUsername", type = "string", set = "chap", doc = "mutual CHAP: the target's user name" },
     { rpc = "TargetSecret", type = "string", set = "chap", secret = true, doc = "mutual CHAP: the target's secret" },
     { rpc = "TargetSecretFile", type = "string", set = "chap", doc = "mutual CHAP: file holding the target's secret" } } },
-  remove_connection_from_session = { doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back).", params = {
+  remove_connection_from_session = { doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).", params = {
     { rpc = "UniqueSessionId", type = "id", required = true, doc = "the session" },
     { rpc = "UniqueConnectionId", type = "id", required = true, doc = "the connection" } } },
   set_wanted_connections = { doc = "Sets the session's wanted number of connections: policies (failover) keep it; a persistent target stores it.", params = {

@@ -47,7 +47,7 @@ op{ name = "login_to_target", rpc = "LoginToTarget", lua = "login_to_target", c 
     { name = "recovery_timeout_ms", type = "int", min = -1, max = 2147483647, set = "session" } } }
 op{ name = "logout_from_target", rpc = "LogoutFromTarget", lua = "logout_from_target", c = "mcsi_logout_from_target", lua_args = { "session_id" }, iscsicli = { "LogoutTarget" }, session_methods = { "logout", "close" }, doc = "Logs the session out (every connection) and forgets it.", params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true } } }
-op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session", c = "mcsi_add_connection_to_session", lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" }, doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all).", params = {
+op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "add_connection_to_session", c = "mcsi_add_connection_to_session", lua_args = { "session_id", "table" }, iscsicli = { "AddConnection", "QAddConnection" }, doc = "Adds a connection (MC/S) to a session; its wanted connections become at least the active ones (+1 when it had them all). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).", params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "portal", rpc = "TargetPortal", type = "portal", required = true },
     { name = "weight", rpc = "Weight", type = "uint", max = 4294967295 },
@@ -59,7 +59,7 @@ op{ name = "add_connection_to_session", rpc = "AddConnectionToSession", lua = "a
     { name = "target_username", rpc = "TargetUsername", type = "string", max = 255, set = "chap" },
     { name = "target_secret", rpc = "TargetSecret", type = "string", max = 255, set = "chap", secret = true },
     { name = "target_secret_file", rpc = "TargetSecretFile", type = "string", set = "chap" } } }
-op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, session_methods = { "remove_connection" }, doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back).", params = {
+op{ name = "remove_connection_from_session", rpc = "RemoveConnectionFromSession", lua = "remove_connection_from_session", c = "mcsi_remove_connection_from_session", lua_args = { "session_id", "connection_id" }, iscsicli = { "RemoveConnection" }, session_methods = { "remove_connection" }, doc = "Logs one connection of a session out; its tasks move to the others; its wanted connections go down by one (policies do not add it back). Refused (SESSION_BUSY) while the session is being handed to another process (Upgrade).", params = {
     { name = "session_id", rpc = "UniqueSessionId", type = "id", required = true },
     { name = "connection_id", rpc = "UniqueConnectionId", type = "id", required = true } } }
 op{ name = "set_wanted_connections", rpc = "SetWantedConnections", lua = "set_wanted_connections", c = "mcsi_set_wanted_connections", lua_args = { "session_id", "connections" }, session_methods = { "set_wanted_connections" }, doc = "Sets the session's wanted number of connections: policies (failover) keep it; a persistent target stores it.", params = {

@@ -107,6 +107,7 @@ static mcsi_status add_async(mcsi_initiator *ini, mcsi_id sid, const mcsi_conn_o
   if (!ini) return ISDSC_INVALID_PARAMETER;
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
   mcsi_status st = mcsi_entry_ready(ini, sid, 0, &e);
+  if (!st) st = mcsi_entry_not_handing_over(ini, e, "a new connection is");   /* the blob would not have it */
   if (!st) st = check_conn_opts(ini, o);
   if (st) return st;
   mcsi_session *s = mcsi_entry_session(e);
@@ -165,6 +166,8 @@ static mcsi_status remove_async(mcsi_initiator *ini, mcsi_id sid, mcsi_id cid, m
   if (!cb) return mcsi_fail(ini, ISDSC_INVALID_PARAMETER, "no completion callback");
   mcsi_entry *e = mcsi_entry_find(ini, sid);
   if (!e) return mcsi_fail(ini, ISDSC_INVALID_SESSION_ID, "no session 0x%016llx", (unsigned long long)sid);
+  mcsi_status busy = mcsi_entry_not_handing_over(ini, e, "removing a connection is");   /* its Logout is held */
+  if (busy) return busy;
   mcsi_path *p = mcsi_mcs_find_path(&e->m, cid);
   if (!p) return mcsi_fail(ini, ISDSC_INVALID_CONNECTION_ID, "connection 0x%016llx is not in session 0x%016llx",
                            (unsigned long long)cid, (unsigned long long)sid);

@@ -13,6 +13,7 @@ enum { HANDOVER_NONE, HANDOVER_QUIESCING, HANDOVER_EXPORTED };
 #define HANDOVER_WAIT_MS 50             /* the default wait for commands in flight */
 #define HANDOVER_WAIT_MAX_MS 60000
 #define HANDOVER_POLL_MS 1
+#define HANDOVER_AFTER_ABORT_MS 20      /* the wait left once the logins under way were aborted */
 
 void mcsi_handover_blob_free(mcsi_handover_blob *b)
 {
@@ -22,6 +23,14 @@ void mcsi_handover_blob_free(mcsi_handover_blob *b)
   free(b->fds);
   free(b->data);
   free(b);
+}
+
+mcsi_status mcsi_entry_not_handing_over(mcsi_initiator *ini, const mcsi_entry *e, const char *what)
+{
+  if (e->handover == HANDOVER_NONE) return ISDSC_SUCCESS;
+  return mcsi_fail(ini, ISDSC_SESSION_BUSY, "session 0x%016llx is being handed to another process (%s): %s "
+                   "refused; try again once the handover has ended", (unsigned long long)mcsi_session_id(&e->m.s),
+                   e->handover == HANDOVER_QUIESCING ? "quiescing" : "exported", what);
 }
 
 /* ---- export ------------------------------------------------------------------------- */
@@ -62,6 +71,19 @@ static void export_end(mcsi_op *op, mcsi_status st, const char *message)
   mcsi_op_finish(op, st, message);
 }
 
+/* The wait is over and connections are still logging in to join the
+ * session: their logins end here (the blob would not have them), and the
+ * export looks again a little later (their callbacks run meanwhile; the
+ * session may even end in one). 1 when there were any. */
+static int abort_joins(mcsi_op *op, mcsi_entry *e)
+{
+  if (!mcsi_mcs_abort_joins(&e->m, ISDSC_SESSION_BUSY, "the session is being handed to another process"))
+    return 0;
+  op->deadline = mcsi_now_ms() + HANDOVER_AFTER_ABORT_MS;
+  mcsi_timer_start(&op->ini->loop, &op->timer, 0);
+  return 1;
+}
+
 /* Every HANDOVER_POLL_MS: quiet yet, or past the deadline? */
 static void export_poll(mcsi_timer *tm)
 {
@@ -84,8 +106,9 @@ static void export_poll(mcsi_timer *tm)
     return;
   }
   if (mcsi_now_ms() >= op->deadline) {
-    mcsi_msg(op->message, ISDSC_SESSION_BUSY, "commands still in flight after %llu ms: not handed over",
-             (unsigned long long)(op->tag));
+    if (!op->step++ && abort_joins(op, e)) return;   /* once: a login that hangs is not waited for */
+    mcsi_msg(op->message, ISDSC_SESSION_BUSY, "not quiet after %llu ms (%s): not handed over",
+             (unsigned long long)(op->tag), mcsi_session_busy_with(s));
     export_end(op, ISDSC_SESSION_BUSY, op->message);
     return;
   }

@@ -39,6 +39,10 @@ typedef struct mcsi_entry {
 } mcsi_entry;
 
 static inline mcsi_session *mcsi_entry_session(mcsi_entry *e) { return &e->m.s; }
+/* ISDSC_SESSION_BUSY (the initiator's message says why) while e is being
+ * handed to another process: its connections are what the blob says
+ * until the handover ends (api_handover.c), ISDSC_SUCCESS otherwise. */
+mcsi_status mcsi_entry_not_handing_over(mcsi_initiator *ini, const mcsi_entry *e, const char *what);
 
 struct mcsi_initiator {
   char name[224];

@@ -95,6 +95,11 @@ mcsi_status mcsi_mcs_set_policy(mcsi_mcs *m, int policy, const mcsi_lb_path *pat
 mcsi_path *mcsi_mcs_logout_path(mcsi_mcs *m);
 
 /* ---- a live session handed between processes (mcs_handover.c) ---- */
+/* Every connection still logging in to join the session (an add, not the
+ * leading login) fails with st and why (its add is told so; the target
+ * never saw it in full feature phase): a handover does not wait for a
+ * login that hangs. Returns how many. */
+unsigned mcsi_mcs_abort_joins(mcsi_mcs *m, mcsi_status st, const char *why);
 /* The session's state with each path's roles (session.h: mcsi_session_export). */
 mcsi_status mcsi_mcs_export(mcsi_mcs *m, mcsi_handover_session *out, char *msg);
 /* After mcsi_mcs_init (with hs->id): m takes the handed session over, the

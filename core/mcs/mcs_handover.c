@@ -22,6 +22,26 @@ mcsi_status mcsi_mcs_export(mcsi_mcs *m, mcsi_handover_session *out, char *msg)
   return ISDSC_SUCCESS;
 }
 
+static mcsi_conn *first_joining(mcsi_mcs *m)
+{
+  for (mcsi_link *l = m->s.conns.next; l != &m->s.conns; l = l->next) {
+    mcsi_conn *c = MCSI_CONTAINER(l, mcsi_conn, link);
+    if (!c->leading && (c->state == MCSI_CONN_CONNECTING || c->state == MCSI_CONN_LOGIN)) return c;
+  }
+  return NULL;
+}
+
+unsigned mcsi_mcs_abort_joins(mcsi_mcs *m, mcsi_status st, const char *why)
+{
+  unsigned n = 0;
+  mcsi_conn *c;
+  while ((c = first_joining(m))) {      /* from the start each time: the add's callback may do anything */
+    mcsi_conn_fail(c, st, "the login to %s was aborted: %s", mcsi_conn_portal(c), why);
+    n++;
+  }
+  return n;
+}
+
 /* A path for hc, attached to m's session, its socket taken over. */
 static mcsi_status import_path(mcsi_mcs *m, const mcsi_handover_conn *hc, int fd, char *msg)
 {

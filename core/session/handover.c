@@ -16,16 +16,21 @@
 
 void mcsi_session_freeze(mcsi_session *s) { s->frozen = 1; }
 
-int mcsi_session_quiet(const mcsi_session *s)
+const char *mcsi_session_busy_with(const mcsi_session *s)
 {
-  if (!mcsi_list_empty(&s->limbo) || !mcsi_list_empty(&s->held) || s->probes) return 0;
+  if (!mcsi_list_empty(&s->limbo) || s->probes) return "a lost connection's commands wait to be re-issued";
+  if (!mcsi_list_empty(&s->held)) return "commands wait for a re-send's back-off";
+  if (!mcsi_list_empty(&s->pending)) return "commands wait to go out (re-sent, or submitted during the handover)";
   mcsi_conn *c;
   FOR_CONNS(s, c) {
-    if (c->state != MCSI_CONN_ACTIVE) return 0;
-    if (!mcsi_list_empty(&c->tasks) || c->nop_task || !mcsi_transport_quiet(&c->tp)) return 0;
+    if (c->state != MCSI_CONN_ACTIVE) return "a connection is logging in or out";
+    if (!mcsi_list_empty(&c->tasks) || c->nop_task) return "commands in flight";
+    if (!mcsi_transport_quiet(&c->tp)) return "a PDU half sent or half read";
   }
-  return 1;
+  return "";
 }
+
+int mcsi_session_quiet(const mcsi_session *s) { return !*mcsi_session_busy_with(s); }
 
 static void export_conn(mcsi_conn *c, mcsi_handover_conn *hc, uint32_t index)
 {
@@ -83,6 +88,8 @@ void mcsi_session_thaw(mcsi_session *s)
 {
   mcsi_conn *c;
   s->frozen = 0;
+  for (mcsi_link *l = s->pending.next; l != &s->pending; l = l->next)   /* held by this freeze, not the next */
+    MCSI_CONTAINER(l, mcsi_task, link)->after_freeze = 0;
   FOR_CONNS(s, c) {
     if (c->state == MCSI_CONN_ACTIVE && mcsi_transport_pause(&c->tp, 0))
       mcsi_conn_fail(c, ISDSC_OUT_OF_RESOURCES, "%s", mcsi_transport_message(&c->tp));

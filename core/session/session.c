@@ -173,6 +173,7 @@ void mcsi_session_send(mcsi_session *s, mcsi_conn *c, mcsi_task *t)
     if (!t->immediate) s->cmdsn++;
   }
   t->keep_cmdsn = 0;
+  t->after_freeze = 0;
   t->sent = 1;
   t->text_rx = 0;
   mcsi_list_del(&t->link);
@@ -206,12 +207,12 @@ static int may_go(mcsi_session *s, mcsi_task *t)
  * connection ended fails. */
 void mcsi_session_drain(mcsi_session *s)
 {
-  if (s->frozen) return;                /* being handed over (handover.c) */
   mcsi_link lost;
   mcsi_list_init(&lost);
   for (mcsi_link *l = s->pending.next; l != &s->pending;) {
     mcsi_task *t = MCSI_CONTAINER(l, mcsi_task, link);
     l = l->next;
+    if (s->frozen && t->after_freeze) continue;   /* being handed over: new work waits for the thaw (handover.c) */
     if (t->only_conn_gone) {
       mcsi_list_del(&t->link);
       mcsi_list_push(&lost, &t->link);
@@ -238,6 +239,7 @@ void mcsi_session_submit(mcsi_session *s, mcsi_task *t)
     t->deadline = mcsi_now_ms() + (uint64_t)s->command_timeout_ms;
     arm_cmd_timer(s, t->deadline);
   }
+  t->after_freeze = s->frozen;
   mcsi_list_push(&s->pending, &t->link);
   if (t->immediate) s->pending_may_pass = 1;
   if (t->immediate || mcsi_list_empty(&s->pending) || s->pending.next == &t->link) mcsi_session_drain(s);

@@ -58,6 +58,8 @@ struct mcsi_task {
   int resends;                          /* re-sends by the SCSI retry rule (core/scsi/retry.c) */
   mcsi_timer hold;                      /* a re-send's back-off (in the session's held list meanwhile) */
   int keep_cmdsn;                       /* re-send with its original CmdSN (plugs a hole) */
+  int after_freeze;                     /* submitted while the session was frozen: held until the thaw
+                                           (a re-send of an older command is not: it goes, handover.c) */
   mcsi_conn *only_conn;                 /* must go out on this connection (logout, ABORT TASK) */
   int only_conn_gone;                   /* that connection ended before it went out */
   mcsi_task_done_cb done;
@@ -302,12 +304,18 @@ void mcsi_session_rx(mcsi_conn *c, const mcsi_pdu_hdr *h, const uint8_t *data, u
 void mcsi_session_conn_up(mcsi_conn *c, const mcsi_login_result *r);
 
 /* ---- handing a live session to another process (handover.c) ---- */
-/* No command goes out from here (they wait in pending), keep-alive stops;
- * commands in flight go on to their end. */
+/* No new command goes out from here (one submitted now waits in pending
+ * until the thaw), keep-alive stops; commands in flight go on to their end,
+ * re-sent if they must be (the SCSI retry rule, a lost connection): a
+ * re-sent command is still in flight, and its CmdSN may be the one the
+ * target waits for. */
 void mcsi_session_freeze(mcsi_session *s);
-/* Nothing in flight (commands, NOP-Outs, probes, re-sends), every
+/* Nothing in flight (commands, NOP-Outs, probes, re-sends), nothing
+ * waiting in pending (a command held by the freeze, or re-queued), every
  * connection active with nothing queued and reading at a PDU boundary. */
 int mcsi_session_quiet(const mcsi_session *s);
+/* What keeps it from being quiet, for a message ("" when quiet). */
+const char *mcsi_session_busy_with(const mcsi_session *s);
 /* A quiet, frozen session's state (fd_index: its place in the list of
  * connections); its connections stop reading. A failing Status (msg) when
  * it is not in a state to hand over. */
