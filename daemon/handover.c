@@ -178,7 +178,7 @@ static void take_back(const char *why)
  * Upgrade, SIGUSR2 or reload starts afresh, with all its attempts). */
 static void give_back(mcsi_status st, const char *why)
 {
-  char msg[420];
+  char msg[1024];
   take_back(why);
   attempts = 0;                         /* busy attempts of this handover are not the next one's */
   snprintf(msg, sizeof msg, "%s; the running mcsid goes on serving", why);
@@ -240,9 +240,20 @@ static void let_go(void)
   d->done = 1;
 }
 
+/* The successor's line "refused REASON\n" (mcsid_handover_refuse): REASON, printable, into out. */
+static void refusal_reason(const char *buf, ssize_t r, char *out, size_t len)
+{
+  out[0] = 0;
+  if (r <= 8 || memcmp(buf, "refused ", 8)) return;
+  size_t n = 0;
+  for (ssize_t i = 8; i < r && buf[i] != '\n' && n + 1 < len; i++)
+    out[n++] = (unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f ? buf[i] : '?';
+  out[n] = 0;
+}
+
 static void ready_readable(mcsi_initiator *ini, int fd, int what, void *arg)
 {
-  char buf[16] = "";
+  char buf[512] = "";
   (void)ini;
   (void)what;
   (void)arg;
@@ -252,10 +263,15 @@ static void ready_readable(mcsi_initiator *ini, int fd, int what, void *arg)
     let_go();
     return;
   }
-  char how[48], why[360];
+  char how[48], reason[420], why[760];
+  refusal_reason(buf, r, reason, sizeof reason);
   reap_child(1, how, sizeof how);
-  snprintf(why, sizeof why, "the successor %.200s %s before serving (its log says why: a state or a configuration it "
-           "refused)", exe_path, how[0] ? how : "ended");
+  if (reason[0])
+    snprintf(why, sizeof why, "the successor %.200s refused the handover before serving (%s): %s", exe_path,
+             how[0] ? how : "ended", reason);
+  else
+    snprintf(why, sizeof why, "the successor %.200s %s before serving (its log says why: a state or a configuration it "
+             "refused)", exe_path, how[0] ? how : "ended");
   give_back(ISDSC_NON_SPECIFIC_ERROR, why);
 }
 

@@ -92,7 +92,9 @@ int mcsid_handover_active(void);
 /* At start: 1 if MCSID_HANDOVER names a state to take over; then
  * mcsid_handover_take takes it (sessions imported, control socket
  * adopted): 0, or -1 (refused: the caller exits non-zero, the old process
- * goes on). mcsid_handover_ready tells the old process we serve. */
+ * goes on). mcsid_handover_ready tells the old process we serve;
+ * mcsid_handover_refuse tells it why not (the last error logged), just
+ * before the refusing successor exits. */
 int mcsid_handover_pending(void);
 /* An export of the successor is up: the NBD clients the old process handed
  * for the same target and spec join it (exports.c). */
@@ -107,6 +109,7 @@ void mcsid_handover_export_up(mcsid *d, const char *target, const json_t *spec, 
 uint64_t mcsid_handover_export_id(const char *target, const json_t *spec);
 int mcsid_handover_take(mcsid *d);
 void mcsid_handover_ready(mcsid *d);
+void mcsid_handover_refuse(void);
 /* One datagram to $NOTIFY_SOCKET (sd_notify's protocol; nothing without
  * it): "READY=1" at start; a successor sends "MAINPID=<its pid>\nREADY=1"
  * before the old process exits, so that a unit with Type=notify and

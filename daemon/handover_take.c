@@ -62,6 +62,7 @@ static struct {
   handed_id ids[MCSID_HANDOVER_MAX_NBD];
   size_t nids;
   uint64_t adopt_timer;
+  char refusal[320];                    /* why the state was refused (for the old process) */
 } in = { .state_fd = -1, .ready_fd = -1 };
 
 static int from_store;                  /* the state came from the service manager's fd store */
@@ -421,6 +422,7 @@ int mcsid_handover_take(mcsid *d)
     }
   }
   json_decref(doc);
+  if (rc) snprintf(in.refusal, sizeof in.refusal, "%s", mcsid_log_last_error());   /* the reason, not the summary */
   if (rc && from_store) {
     mcsid_handover_store_release();   /* the next start begins afresh */
     log_err("handover from the fd store refused: exiting; the next start logs in again");
@@ -445,6 +447,18 @@ void mcsid_notify_service_manager(const char *what)
              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))) < 0)
     log_warning("NOTIFY_SOCKET %s: %s", path, strerror(errno));
   close(fd);
+}
+
+void mcsid_handover_refuse(void)
+{
+  if (in.ready_fd < 0) return;
+  char line[400];
+  const char *why = in.refusal[0] ? in.refusal : mcsid_log_last_error();
+  int n = snprintf(line, sizeof line, "refused %s\n", *why ? why : "(no reason)");
+  if (n >= (int)sizeof line) line[(n = (int)sizeof line - 1) - 1] = '\n';
+  if (write(in.ready_fd, line, (size_t)n) != n) {}   /* one write under PIPE_BUF: whole or nothing; best effort */
+  close(in.ready_fd);
+  in.ready_fd = -1;
 }
 
 void mcsid_handover_ready(mcsid *d)

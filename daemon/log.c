@@ -44,9 +44,13 @@ static int stderr_is_journal(void)
   return known;
 }
 
+static char last_error[320];           /* the last error logged, for mcsid_log_last_error */
+
+const char *mcsid_log_last_error(void) { return last_error; }
+
 void mcsid_log(int level, const char *fmt, ...)
 {
-  if (level > threshold) return;
+  if (level > threshold && level > MCSID_LOG_ERR) return;
   char text[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -54,6 +58,8 @@ void mcsid_log(int level, const char *fmt, ...)
   va_end(ap);
   for (char *p = text; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';   /* one event, one line */
+  if (level <= MCSID_LOG_ERR) snprintf(last_error, sizeof last_error, "%.319s", text);
+  if (level > threshold) return;
   if (stderr_is_journal())
     fprintf(stderr, "<%d>%s\n", level, text);
   else

@@ -19,6 +19,8 @@ void mcsid_log_set_level(int level);
 int mcsid_log_get_level(void);
 void mcsid_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The text of the last error logged (logged or not: below the threshold too), "" before any. */
+const char *mcsid_log_last_error(void);
 #define log_err(...) mcsid_log(MCSID_LOG_ERR, __VA_ARGS__)
 #define log_warning(...) mcsid_log(MCSID_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) mcsid_log(MCSID_LOG_NOTICE, __VA_ARGS__)

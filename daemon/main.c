@@ -252,7 +252,10 @@ int main(int argc, char **argv)
     return 0;
   }
   if (cli_log_level >= 0) mcsid_log_set_level(cli_log_level);
-  if (mcsid_config_load(&d.config, d.config_path) < 0) return 1;
+  if (mcsid_config_load(&d.config, d.config_path) < 0) {
+    if (mcsid_handover_pending()) mcsid_handover_refuse();   /* a successor: the old process says why */
+    return 1;
+  }
   apply_log_level(&d);
   d.ini = mcsi_initiator_new(d.config.initiator_name[0] ? d.config.initiator_name : NULL);
   if (!d.ini) {
@@ -266,7 +269,10 @@ int main(int argc, char **argv)
   mcsid_exports_migrate(&d);   /* stored exports named before a client can list them */
   int handed = mcsid_handover_pending();   /* the old process hands its sessions and socket over */
   if (handed ? mcsid_handover_take(&d) < 0 : mcsid_listen(&d) < 0) {
-    if (handed) _exit(3);      /* refused: nothing of the old process's is touched on the way out */
+    if (handed) {              /* refused: nothing of the old process's is touched on the way out */
+      mcsid_handover_refuse();  /* the old process says why in its answer */
+      _exit(3);
+    }
     mcsi_initiator_free(d.ini);
     return 1;
   }

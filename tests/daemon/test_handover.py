@@ -711,7 +711,7 @@ class TestHandover(mcsid_test.DaemonCase):
             c.call("LogoutFromTarget", {"UniqueSessionId": s["UniqueSessionId"]})
         c.close()
 
-    def refused(self, successor, what, said):
+    def refused(self, successor, what, said, refusal_said=True):
         t = self.t
         d = self.daemon()
         c, sid = self.two_sessions(d)
@@ -729,6 +729,9 @@ class TestHandover(mcsid_test.DaemonCase):
         t.ok(wait_for(lambda: "goes on serving" in d.log_text(), 20), "%s: the old mcsid says it goes on" % what)
         t.ok(d.proc.poll() is None and d.proc.pid == pid, "%s: the old mcsid still runs" % what)
         t.ok(said in d.log_text(), "%s: the log says why (%s)" % (what, said))
+        if refusal_said:
+            t.ok(re.search(r"refused the handover before serving \(exited 3\): [^\n]*" + re.escape(said), d.log_text()),
+                 "%s: the old mcsid's own line carries the successor's reason" % what)
         c = d.client()
         t.is_(shape(sessions(c)), shape(before), "%s: its sessions are unchanged" % what)
         t.is_(target_view(d.iqn), view, "%s: tgt shows the same sessions and connections" % what)
@@ -740,7 +743,7 @@ class TestHandover(mcsid_test.DaemonCase):
         c.close()
 
     def test_successor_refuses(self):
-        self.refused("#!/bin/sh\nexit 3\n", "a successor that exits 3", "the successor exited 3")
+        self.refused("#!/bin/sh\nexit 3\n", "a successor that exits 3", "the successor exited 3", refusal_said=False)
 
     def test_other_state_version(self):
         """The successor is mcsid itself, given a document of version 99 (a wrapper rewrites it)."""

@@ -132,6 +132,8 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
         t.is_(rc, 1, "mcsid --upgrade-running exits 1 when the successor refuses (%.0f ms)" % (secs * 1000))
         t.ok("ISDSC_NON_SPECIFIC_ERROR" in err and "goes on serving" in err and "before serving" in err,
              "it says so, with the Status and why (%s)" % err.strip()[-400:])
+        t.ok("refused the handover" in err and "mcsid.conf:" in err and "key = value" in err,
+             "the answer carries the successor's own reason (the configuration line it refused)")
         t.ok(old.poll() is None, "the old mcsid is still running")
         m = re.findall(r"successor \S+ started as pid (\d+)", d.log_text())
         try:
