@@ -17,6 +17,7 @@
 #include "mcsi.h"
 #include "testlib.h"
 #include "testopts.h"
+#include "testsock.h"
 
 #define FAST 90
 #define SLOW 10
@@ -47,20 +48,6 @@ static void op_done(mcsi_initiator *ini, mcsi_status st, const char *message, co
   o->st = st;
   o->sid = ids->session_id;
   o->ended = now_ms();
-}
-
-/* A portal that completes the TCP handshake (the kernel's backlog) and then
- * never says a word. */
-static int silent_listener(char *portal, size_t len)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  socklen_t sl = sizeof sa;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-    return -1;
-  snprintf(portal, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
-  return fd;
 }
 
 /* Session B's connection is added and removed CYCLES times, each step
@@ -128,7 +115,7 @@ int main(void)
   static op logins[FAST + SLOW], logouts[FAST];
   char silent[64], tgt1[64], tgt2[64];
   const char *iqn = t_env("MCSI_TGT_IQN_PLAIN");
-  int lfd = silent_listener(silent, sizeof silent);
+  int lfd = t_silent_listener(silent, sizeof silent, 128);
   snprintf(tgt1, sizeof tgt1, "127.0.0.1:%s", t_env("MCSI_TGT_PORT"));
   snprintf(tgt2, sizeof tgt2, "127.0.0.2:%s", t_env("MCSI_TGT_PORT"));
   mcsi_initiator *ini = mcsi_initiator_new("iqn.2026-11.org.mcsi:test-concurrency");

@@ -37,6 +37,7 @@
 #include "fake_fixture.h"
 #include "testlib.h"
 #include "testopts.h"
+#include "testsock.h"
 
 #define NCMDS 4
 #define AFTER 40                /* commands the importer sends: more than the fake target's window (32) */
@@ -265,21 +266,6 @@ static void added_during_handover(void)
   fx_end(&f);
 }
 
-/* A portal that completes the TCP handshake (the kernel's backlog) and then never says a word. */
-static int silent_listener(char *portal, size_t len)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  socklen_t sl = sizeof sa;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  snprintf(portal, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
-  return fd;
-}
-
 /* The TCP connection the kernel took for the silent portal: closed by the initiator (EOF or a reset)? */
 static int peer_closed(int lfd)
 {
@@ -300,7 +286,7 @@ static void login_in_progress(void)
   fx f;
   cmds added = { 0 };
   char silent[64];
-  int lfd = silent_listener(silent, sizeof silent);
+  int lfd = t_silent_listener(silent, sizeof silent, 16);
   memset(&to, 0, sizeof to);
   to.mcs = 1;
   to.max_connections = 4;

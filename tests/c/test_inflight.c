@@ -16,22 +16,7 @@
 #include "fake_fixture.h"
 #include "testlib.h"
 #include "testopts.h"
-
-/* A portal that completes the TCP handshake (the kernel's backlog) and then
- * never says a word. */
-static int silent_listener(char *portal, size_t len)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  socklen_t sl = sizeof sa;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  snprintf(portal, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
-  return fd;
-}
+#include "testsock.h"
 
 /* One operation's completions: how many, the last Status, and the order. */
 typedef struct seen {
@@ -80,7 +65,7 @@ static void logout_during_add(void)
 {
   fake_target_opts to = { .scenario = FAKE_NORMAL, .mcs = 1 };
   char silent[64];
-  int lfd = silent_listener(silent, sizeof silent);
+  int lfd = t_silent_listener(silent, sizeof silent, 16);
   fx f;
   seen add = { 0 }, out = { 0 };
   if (!T_OK(lfd >= 0, "a silent portal (%s)", silent) || !fx_init(&f, &to)) {
@@ -121,7 +106,7 @@ static void free_during_add(void)
 {
   fake_target_opts to = { .scenario = FAKE_NORMAL, .mcs = 1 };
   char silent[64];
-  int lfd = silent_listener(silent, sizeof silent);
+  int lfd = t_silent_listener(silent, sizeof silent, 16);
   fx f;
   seen add = { 0 };
   if (!T_OK(lfd >= 0, "a silent portal (%s)", silent) || !fx_init(&f, &to)) {
@@ -145,7 +130,7 @@ static void logout_during_two_adds(void)
 {
   fake_target_opts to = { .scenario = FAKE_NORMAL, .mcs = 1 };
   char silent[64];
-  int lfd = silent_listener(silent, sizeof silent);
+  int lfd = t_silent_listener(silent, sizeof silent, 16);
   fx f;
   seen a = { 0 }, b = { 0 }, out = { 0 };
   if (!T_OK(lfd >= 0, "a silent portal (%s)", silent) || !fx_init(&f, &to)) {

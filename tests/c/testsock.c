@@ -2,9 +2,13 @@
 /* testsock.c: see testsock.h. */
 #include "testsock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "mcsi.h"
@@ -44,4 +48,18 @@ ssize_t t_sock_recv(struct mcsi_initiator *ini, int fd, void *buf, size_t len, i
     mcsi_process(ini, 5);
   }
   return (ssize_t)have;
+}
+
+int t_silent_listener(char *portal, size_t len, int backlog)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  socklen_t sl = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  snprintf(portal, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+  return fd;
 }
