@@ -464,14 +464,19 @@ static void one_done(void)
   else launch();
 }
 
+/* A session's export failed: counted; the first one's why is kept for the answer. */
+static void export_failed(mcsi_id sid, const char *why)
+{
+  if (!ho.failed++)
+    snprintf(ho.export_failure, sizeof ho.export_failure, "0x%016llx: %s", (unsigned long long)sid, why);
+}
+
 static void exported(mcsi_initiator *ini, mcsi_status st, const char *message, const void *result, void *arg)
 {
   handed *h = &ho.s[(size_t)(uintptr_t)arg];
   (void)ini;
   if (st) {
-    if (!ho.failed++)                   /* the first one says why in the answer */
-      snprintf(ho.export_failure, sizeof ho.export_failure, "0x%016llx: %s", (unsigned long long)h->sid,
-               message ? message : mcsi_status_name(st));
+    export_failed(h->sid, message ? message : mcsi_status_name(st));
     log_warning("handover: session 0x%016llx (%s): %s: %s", (unsigned long long)h->sid, h->target, mcsi_status_name(st),
                 message);
   } else {
@@ -490,9 +495,7 @@ static void export_sessions(void)
   for (size_t i = 0; i < ho.n; i++) {
     if (mcsi_session_handover_export_async(d->ini, ho.s[i].sid, MCSID_HANDOVER_WAIT_MS,
                                            MCSI_COMPLETION(exported, (void *)(uintptr_t)i))) {
-      if (!ho.failed++)
-        snprintf(ho.export_failure, sizeof ho.export_failure, "0x%016llx: %s", (unsigned long long)ho.s[i].sid,
-                 mcsi_last_message(d->ini));
+      export_failed(ho.s[i].sid, mcsi_last_message(d->ini));
       ho.outstanding--;
       log_warning("handover: session 0x%016llx: %s", (unsigned long long)ho.s[i].sid, mcsi_last_message(d->ini));
     }

@@ -452,10 +452,9 @@ void mcsid_notify_service_manager(const char *what)
 void mcsid_handover_refuse(void)
 {
   if (in.ready_fd < 0) return;
-  char line[400];
+  char line[400];                       /* the reason is at most 319 bytes: the line always fits */
   const char *why = in.refusal[0] ? in.refusal : mcsid_log_last_error();
-  int n = snprintf(line, sizeof line, "refused %s\n", *why ? why : "(no reason)");
-  if (n >= (int)sizeof line) line[(n = (int)sizeof line - 1) - 1] = '\n';
+  int n = snprintf(line, sizeof line, "refused %.380s\n", *why ? why : "(no reason)");
   if (write(in.ready_fd, line, (size_t)n) != n) {}   /* one write under PIPE_BUF: whole or nothing; best effort */
   close(in.ready_fd);
   in.ready_fd = -1;
