@@ -123,6 +123,17 @@ class HandoverDaemon(Daemon):
         self.proc = Pid(int(m.group(1)))
         return rc, self.proc.pid
 
+    def follow(self, old, pid, timeout=10):
+        """After an Upgrade answered with the successor's pid: waits for the old process (its
+        exit code, None if it is still running after timeout) and makes the successor ours."""
+        try:
+            rc = old.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        if pid:
+            self.proc = Pid(pid)
+        return rc
+
 
 def target_view(initiator):
     """tgtadm's blocks (Session, Connection, Initiator, IP) of this initiator on targets 1 and 2."""

@@ -39,7 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
 from mcsid_test import result, tgt_portal, env, wait_for  # noqa: E402
-from test_handover import HandoverDaemon, Pid, read, sessions, shape, target_view  # noqa: E402
+from test_handover import HandoverDaemon, read, sessions, shape, target_view  # noqa: E402
 from test_io_policy import FAKE, Fake  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
@@ -155,13 +155,8 @@ class TestHandoverEdges(mcsid_test.DaemonCase):
         t.status(r, "ISDSC_SUCCESS", "a second Upgrade right after succeeds")
         pid = result(r).get("Pid") if isinstance(r, dict) else None
         t.ok(pid and pid != old.pid, "it names the successor's pid (%s)" % (pid,))
-        try:
-            t.is_(old.wait(10), 0, "the old mcsid exits 0")
-        except subprocess.TimeoutExpired:
-            t.ok(False, "the old mcsid exits 0")
+        t.is_(d.follow(old, pid), 0, "the old mcsid exits 0")
         c.close()
-        if pid:
-            d.proc = Pid(pid)
         c = d.client()
         t.is_(shape(sessions(c)), shape(before), "the same TSIH, ISID and 2 connections")
         t.is_(target_view(d.iqn), view, "tgt shows the very same session and connections (no login, no logout)")
@@ -216,14 +211,8 @@ class TestHandoverEdges(mcsid_test.DaemonCase):
         t.status(r, "ISDSC_SUCCESS", "the next Upgrade, busy first too, hands over")
         t.ok(tries and tries[0] == "1", "it counts its attempts from 1, none from the refused one (attempts %s)"
              % tries)
-        pid = result(r).get("Pid") if isinstance(r, dict) else None
-        try:
-            old.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        d.follow(old, result(r).get("Pid") if isinstance(r, dict) else None)
         c.close()
-        if pid:
-            d.proc = Pid(pid)
         c = d.client()
         r = c.call("ScsiRead", {"UniqueSessionId": sid, "Lun": 0, "Lba": 0, "Blocks": 1})
         t.status(r, "ISDSC_SUCCESS", "the session reads through the successor")
@@ -254,15 +243,9 @@ class TestHandoverEdges(mcsid_test.DaemonCase):
                  % (secs * 1000))
         t.ok("the login to %s was aborted: the session is being handed to another process" % portal in d.log_text(),
              "the log says the hanging login was aborted")
-        pid = result(r).get("Pid") if isinstance(r, dict) else None
-        try:
-            old.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        d.follow(old, result(r).get("Pid") if isinstance(r, dict) else None)
         c.close()
         c2.close()
-        if pid:
-            d.proc = Pid(pid)
         c = d.client()
         t.is_(shape(sessions(c)), shape(before), "the same TSIH, ISID and connection")
         t.is_(target_view(d.iqn), view, "tgt shows the very same session and connection (no login, no logout)")

@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mcsid_test  # noqa: E402
 from mcsid_test import result, tgt_portal, env, wait_for  # noqa: E402
-from test_handover import HandoverDaemon, Pid, read, sessions, shape, target_view, write  # noqa: E402
+from test_handover import HandoverDaemon, read, sessions, shape, target_view, write  # noqa: E402
 from test_handover_fdstore import start_under_manager  # noqa: E402
 
 plain = env("MCSI_TGT_IQN_PLAIN")
@@ -96,16 +96,10 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
         t.is_(rc, 0, "mcsid --upgrade-running exits 0 (%s)" % (out + err).strip()[-300:])
         pid = int(out.split("pid ")[1].split()[0]) if "pid " in out else None
         t.ok(pid and pid != old.pid, "it names the successor's pid (%s; the old one was %d)" % (pid, old.pid))
-        try:
-            orc = old.wait(5)
-        except subprocess.TimeoutExpired:
-            orc = None
-        t.is_(orc, 0, "the old mcsid has exited 0 (it answered just before)")
+        t.is_(d.follow(old, pid, 5), 0, "the old mcsid has exited 0 (it answered just before)")
         told = self.said(fm)
         t.ok("MAINPID=%s\nREADY=1" % pid in told, "the successor told the service manager MAINPID=%s and READY=1 (%r)"
              % (pid, told))
-        if pid:
-            d.proc = Pid(pid)
         c = d.client()
         t.is_(shape(sessions(c)), shape(before), "the same TSIH, ISID and 2 connections")
         t.is_(target_view(d.iqn), view, "tgt shows the very same session and connections (no login)")
@@ -153,12 +147,8 @@ class TestUpgradeRunning(mcsid_test.DaemonCase):
         d.write_config(good)
         rc, out, err, secs = upgrade_running(d.exe, d.socket)
         t.is_(rc, 0, "with the configuration mended, the next reload hands over (%s)" % (out + err).strip()[-200:])
-        try:
-            t.is_(old.wait(5), 0, "... and the old mcsid exits 0")
-        except subprocess.TimeoutExpired:
-            t.ok(False, "... and the old mcsid exits 0")
-        if "pid " in out:
-            d.proc = Pid(int(out.split("pid ")[1].split()[0]))
+        t.is_(d.follow(old, int(out.split("pid ")[1].split()[0]) if "pid " in out else None, 5), 0,
+              "... and the old mcsid exits 0")
         c = d.client()
         t.is_(shape(sessions(c)), shape(before), "the same session after it")
         c.call("RemovePersistentTarget", {"TargetName": plain})
