@@ -64,6 +64,15 @@ mcsi_status fx_login(fx *f)
   return f->login;
 }
 
+mcsi_id fx_add_conn(fx *f, const char *what)
+{
+  mcsi_id cid = 0;
+  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, t_conn_opts(fake_target_portal(f->ft), 0), &cid),
+                ISDSC_SUCCESS, what, f))
+    return 0;
+  return cid;
+}
+
 /* Starts, logs in and asserts the login succeeded. */
 int fx_start(fx *f, const fake_target_opts *to)
 {

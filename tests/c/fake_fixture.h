@@ -33,6 +33,8 @@ mcsi_status fx_login(fx *f);
 /* Starts, logs in and asserts the login succeeded. */
 int fx_start(fx *f, const fake_target_opts *to);
 int fx_start_scenario(fx *f, fake_scenario sc, int variant);
+/* Adds a connection to the same fake target and asserts it succeeded: its id, or 0. */
+mcsi_id fx_add_conn(fx *f, const char *what);
 void fx_end(fx *f);
 /* Logs out of a session the test expects to be healthy. */
 void fx_logout_ok(fx *f, const char *what);

@@ -191,9 +191,7 @@ static void hole_while_frozen(void)
     return;
   }
   t_login_set(f.lo, MCSI_OPT_MAX_CONNECTIONS, 4);
-  if (!t_status(fx_login(&f), ISDSC_SUCCESS, "hole: login", &f) ||
-      !t_status(mcsi_add_connection_to_session(f.ini, f.sid, t_conn_opts(fake_target_portal(f.ft), 0), NULL),
-                ISDSC_SUCCESS, "hole: a second connection", &f)) {
+  if (!t_status(fx_login(&f), ISDSC_SUCCESS, "hole: login", &f) || !fx_add_conn(&f, "hole: a second connection")) {
     fx_end(&f);
     return;
   }
@@ -235,8 +233,7 @@ static void added_during_handover(void)
   mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f.ft), 0);
   mcsi_id second = 0;
   if (!t_status(fx_login(&f), ISDSC_SUCCESS, "add: login", &f) ||
-      !t_status(mcsi_add_connection_to_session(f.ini, f.sid, co, &second), ISDSC_SUCCESS, "add: a second connection",
-                &f)) {
+      !(second = fx_add_conn(&f, "add: a second connection"))) {
     fx_end(&f);
     return;
   }

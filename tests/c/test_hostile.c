@@ -44,17 +44,6 @@ static fake_target_opts scenario_opts(fake_scenario sc, int variant)
   return to;
 }
 
-/* Adds a connection to the same fake target; 0 on failure. */
-static mcsi_id add_conn(fx *f, const char *what)
-{
-  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
-  mcsi_id cid = 0;
-
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
-    return 0;
-  return cid;
-}
-
 static void check_session_works(fx *f, const char *what)
 {
   mcsi_session_info *si = NULL;
@@ -73,7 +62,7 @@ static void test_logout_stray_data_in(void)
 
   to.mcs = 1;
   if (fx_start(&f, &to)) {
-    mcsi_id cid = add_conn(&f, "logout stray Data-In: second connection");
+    mcsi_id cid = fx_add_conn(&f, "logout stray Data-In: second connection");
     if (cid) {
       t_status(mcsi_remove_connection_from_session(f.ini, f.sid, cid), ISDSC_SUCCESS,
                "logout stray Data-In: removal answered, the foreign Data-In dropped", &f);
@@ -104,7 +93,7 @@ static void test_logout_rejected(void)
 
   to.mcs = 1;
   if (fx_start(&f, &to)) {
-    mcsi_id cid = add_conn(&f, "rejected Logout: second connection");
+    mcsi_id cid = fx_add_conn(&f, "rejected Logout: second connection");
     if (cid) {
       t_status(mcsi_remove_connection_async(f.ini, f.sid, cid, MCSI_COMPLETION(rejected_removal_done, NULL)), ISDSC_SUCCESS,
                "rejected Logout: removal started", &f);
@@ -138,7 +127,7 @@ static void test_join_expcmdsn(void)
     fx_end(&f);
     return;
   }
-  mcsi_id b = add_conn(&f, "join ExpCmdSN: second connection");
+  mcsi_id b = fx_add_conn(&f, "join ExpCmdSN: second connection");
   mcsi_lb_path primary = { .connection_id = b, .primary = 1, .active = 1 };
   if (b && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1), ISDSC_SUCCESS,
                     "join ExpCmdSN: commands go to the second connection", &f)) {
@@ -149,7 +138,7 @@ static void test_join_expcmdsn(void)
     mcsi_session_info *si = NULL;
     t_get_info(f.ini, f.sid, &si);
     uint32_t unanswered = mcsi_session_info_get(si, MCSI_SI_CMDSN) - 1;
-    add_conn(&f, "join ExpCmdSN: a third connection joins");
+    fx_add_conn(&f, "join ExpCmdSN: a third connection joins");
     t_get_info(f.ini, f.sid, &si);
     T_OK(mcsi_sn_le_test(mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN), unanswered),
          "join ExpCmdSN: the session still expects CmdSN %u to be unreached (ExpCmdSN %u)", unanswered, (unsigned)mcsi_session_info_get(si, MCSI_SI_EXP_CMDSN));
@@ -209,7 +198,7 @@ static void test_split_data_in(void)
     fx_end(&f);
     return;
   }
-  mcsi_id cid = add_conn(&f, "split Data-In: second connection");
+  mcsi_id cid = fx_add_conn(&f, "split Data-In: second connection");
   mcsi_lb_path primary = { .connection_id = cid, .primary = 1, .active = 1 };
   if (cid && t_status(mcsi_set_load_balance_policy(f.ini, f.sid, MCSI_LB_FAILOVER_ONLY, &primary, 1),
                       ISDSC_SUCCESS, "split Data-In: the READ goes to the second connection", &f)) {

@@ -35,16 +35,6 @@ static void run_for(mcsi_initiator *ini, int64_t ms)
   run_until(ini, &never, ms);
 }
 
-static mcsi_id add_conn(fx *f, const char *what)
-{
-  mcsi_conn_opts *co = t_conn_opts(fake_target_portal(f->ft), 0);
-  mcsi_id cid = 0;
-
-  if (!t_status(mcsi_add_connection_to_session(f->ini, f->sid, co, &cid), ISDSC_SUCCESS, what, f))
-    return 0;
-  return cid;
-}
-
 static fake_target_opts mcs_opts(void)
 {
   fake_target_opts to;
@@ -132,7 +122,7 @@ static void window_run(int window, int drop, const char *what)
     to.drop_after = 7;
     to.drop_once = 1;
   }
-  if (start_recovering(&f, &to, what) && add_conn(&f, what) && add_conn(&f, what)) {
+  if (start_recovering(&f, &to, what) && fx_add_conn(&f, what) && fx_add_conn(&f, what)) {
     mcsi_session_info *si = NULL;
     int64_t t0 = now_ms();
     int all = load_run(&L, &f, 400, 30000);
@@ -303,7 +293,7 @@ static void logout_conn_run(int on_joined, const char *what)
   to.async_event = 1;
   to.async_on_joined = on_joined;
   to.async_param[2] = 3;
-  if (start_recovering(&f, &to, what) && add_conn(&f, what)) {
+  if (start_recovering(&f, &to, what) && fx_add_conn(&f, what)) {
     nudge(&f, 40);
     lg = WAIT_LOG(&f, logout_ms, 6000);
     T_OK(lg.sent_ms != 0, "%s: the target's message went out", what);
@@ -381,7 +371,7 @@ static void test_async_drop_named(void)
   to.async_names_other = 1;
   to.async_param[1] = 1;
   to.async_param[2] = 5;
-  if (start_recovering(&f, &to, "async 2, two connections") && add_conn(&f, "async 2: second connection")) {
+  if (start_recovering(&f, &to, "async 2, two connections") && fx_add_conn(&f, "async 2: second connection")) {
     t_get_info(f.ini, f.sid, &before);
     mcsi_subscribe(f.ini, on_event, &w);
     nudge(&f, 10);
@@ -412,7 +402,7 @@ static void test_async_bad_cid(void)
   to.async_event = 2;
   to.async_cid = 77;
   to.async_param[1] = 1;
-  if (start_recovering(&f, &to, "async 2, unknown CID") && add_conn(&f, "async 2, unknown CID: second")) {
+  if (start_recovering(&f, &to, "async 2, unknown CID") && fx_add_conn(&f, "async 2, unknown CID: second")) {
     mcsi_subscribe(f.ini, on_event, &w);
     nudge(&f, 10);
     WAIT_LOG(&f, sent_ms, 3000);
@@ -468,7 +458,7 @@ static void test_async_drop_all(void)
   memset(&w, 0, sizeof w);
   to.async_event = 3;
   to.async_param[1] = 1;
-  if (start_recovering(&f, &to, "async 3, two connections") && add_conn(&f, "async 3: second connection")) {
+  if (start_recovering(&f, &to, "async 3, two connections") && fx_add_conn(&f, "async 3: second connection")) {
     mcsi_subscribe(f.ini, on_event, &w);
     nudge(&f, 10);
     lg = WAIT_LOG(&f, login_ms, 8000);
